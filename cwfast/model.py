@@ -1,0 +1,468 @@
+"""The Clockwork RNN model: parameters, shapes, validation, and the calls into the kernels.
+
+:class:`ClockworkRNN` keeps every parameter in one flat vector (``params``) with named views onto
+it, so optimizers and evolution strategies work on the vector while readers see matrices. Only the
+recurrent blocks the architecture allows exist in that vector: the forbidden (fast-to-slow) blocks
+are not masked, they are absent, so training can never fill them in.
+"""
+
+from __future__ import annotations
+
+import numbers
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import _kernels
+from .errors import ParameterError
+from .schedule import Layout, _positive_int, exponential_periods, split_units
+
+_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+@dataclass(frozen=True)
+class State:
+    """Recurrent state between calls: hidden units and the global step.
+
+    Attributes
+    ----------
+    h : ndarray, shape (n_hidden,) or (batch, n_hidden)
+        The hidden state after step ``t - 1``.
+    t : int
+        The next step's index; the clock schedule is ``t % period == 0``.
+    """
+
+    h: np.ndarray
+    t: int
+
+
+def _check_dtype(dtype):
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise ParameterError(f"dtype={dtype!r} must be float32 or float64") from None
+    if dt not in _FLOAT_DTYPES:
+        raise ParameterError(f"dtype={dt.name} must be float32 or float64")
+    return dt
+
+
+def _as_real_array(name, value, dtype):
+    """Convert to a C-contiguous float array of ``dtype``, refusing non-numeric kinds."""
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise ParameterError(f"{name} must be a numeric array ({exc})") from None
+    if arr.dtype.kind not in "fiu":
+        raise ParameterError(f"{name} has dtype {arr.dtype}; it must be a real (float or integer) array")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.all(np.isfinite(arr)):
+        raise ParameterError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+class ClockworkRNN:
+    r"""A Clockwork RNN (Koutník et al., ICML 2014) with a linear output layer.
+
+    The hidden units are split into modules, module ``i`` with ``k_i`` units and clock period
+    ``T_i``, kept sorted by period. At step ``t`` (from 0) the modules with ``t % T_i == 0`` update
+    and the others hold their state exactly:
+
+    .. math::
+
+        h_i(t) = \begin{cases}
+            \tanh\big(W_{h,i} h(t-1) + W_{in,i} x(t) + b_{h,i}\big) & t \bmod T_i = 0 \\
+            h_i(t-1) & \text{otherwise}
+        \end{cases}
+        \qquad y(t) = W_{out} h(t) + b_{out}
+
+    ``W_{h,i}`` reads only modules with period ``>= T_i`` (slow feeds fast), so ``W_h`` is
+    block-upper-triangular. ``h(-1) = 0``.
+
+    Parameters
+    ----------
+    n_in : int
+        Input features per step (the paper's m); 0 for a network driven by its clock alone.
+    n_out : int
+        Outputs per step.
+    module_sizes : sequence of int, optional
+        Units per module (k_1..k_g). Give this, or ``n_hidden`` and ``n_modules``.
+    n_hidden : int, optional
+        Total hidden units (n). Split into ``n_modules`` modules, leftover units to the fastest.
+    n_modules : int, optional
+        Number of modules (g). Defaults to ``len(periods)`` when ``periods`` is given.
+    periods : sequence of int, optional
+        Clock period of each module (T_i), any positive integers. Default ``1, 2, 4, ...``.
+    seed : int or numpy.random.Generator, optional
+        Source of the initial weights. Weights and biases are drawn from N(0, 0.1^2) as in the
+        paper.
+    dtype : float32 or float64
+        Parameter and computation precision.
+    sample_rate : int, optional
+        The audio rate the model was trained at, if it models audio.
+    metadata : dict, optional
+        JSON-serialisable facts saved with the model (task, scale, training figures, ...).
+
+    Raises
+    ------
+    ParameterError
+        On any invalid size, period, seed or dtype.
+    """
+
+    arch = "clockwork"
+
+    def __init__(
+        self,
+        n_in,
+        n_out,
+        *,
+        module_sizes=None,
+        n_hidden=None,
+        n_modules=None,
+        periods=None,
+        seed=None,
+        dtype=np.float32,
+        sample_rate=None,
+        metadata=None,
+    ):
+        if isinstance(n_in, (bool, np.bool_)) or not isinstance(n_in, numbers.Integral) or n_in < 0:
+            raise ParameterError(f"n_in={n_in!r} must be a non-negative integer")
+        self.n_in = int(n_in)
+        self.n_out = _positive_int("n_out", n_out)
+        self.dtype = _check_dtype(dtype)
+        if periods is not None and n_modules is None and module_sizes is None:
+            n_modules = len(periods) if np.ndim(periods) == 1 else n_modules
+        if module_sizes is None:
+            if n_hidden is None or n_modules is None:
+                raise ParameterError("give module_sizes, or n_hidden and n_modules (or n_hidden and periods)")
+            module_sizes = split_units(n_hidden, n_modules)
+        else:
+            if n_hidden is not None and sum(np.asarray(module_sizes).tolist()) != n_hidden:
+                raise ParameterError(f"n_hidden={n_hidden!r} does not match sum(module_sizes={list(module_sizes)})")
+            if n_modules is not None and np.ndim(module_sizes) == 1 and len(module_sizes) != n_modules:
+                raise ParameterError(f"n_modules={n_modules!r} does not match len(module_sizes={list(module_sizes)})")
+        if periods is None:
+            periods = exponential_periods(len(module_sizes))
+        self.layout = Layout.build(module_sizes, periods)
+        self.sample_rate = None if sample_rate is None else _positive_int("sample_rate", sample_rate)
+        self.metadata = dict(metadata or {})
+
+        n, m, o = self.n_hidden, self.n_in, self.n_out
+        sizes = [n * m, self.layout.n_recurrent, n, o * n, o]
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._params = np.empty(int(self._offsets[-1]), dtype=self.dtype)
+        self._bind_views()
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self._params[:] = rng.normal(0.0, 0.1, size=self._params.size)
+
+    # ------------------------------------------------------------------ structure
+
+    def _bind_views(self):
+        p, off = self._params, self._offsets
+        n, m, o = self.n_hidden, self.n_in, self.n_out
+        self.W_in = p[off[0] : off[1]].reshape(n, m)
+        self.W_h_packed = p[off[1] : off[2]]
+        self.b_h = p[off[2] : off[3]]
+        self.W_out = p[off[3] : off[4]].reshape(o, n)
+        self.b_out = p[off[4] : off[5]]
+
+    @property
+    def n_hidden(self):
+        return self.layout.n_hidden
+
+    @property
+    def n_modules(self):
+        return self.layout.n_modules
+
+    @property
+    def periods(self):
+        return self.layout.periods
+
+    @property
+    def module_sizes(self):
+        return self.layout.module_sizes
+
+    @property
+    def n_params(self):
+        """Number of trainable parameters (the allowed recurrent blocks only)."""
+        return self._params.size
+
+    @property
+    def params(self):
+        """The flat parameter vector, shape (n_params,). Writing to it changes the model."""
+        return self._params
+
+    @params.setter
+    def params(self, value):
+        value = np.asarray(value)
+        if value.shape != self._params.shape:
+            raise ParameterError(f"params has shape {value.shape}; expected {self._params.shape}")
+        self._params[:] = value
+
+    @property
+    def _n_recurrent_params(self):
+        return int(self._offsets[3])
+
+    def W_h_block(self, i):
+        """View of module ``i``'s recurrent block, shape (k_i, n_hidden - column_start[i])."""
+        lay = self.layout
+        width = self.n_hidden - lay.column_start[i]
+        return self.W_h_packed[lay.block_offset[i] : lay.block_offset[i + 1]].reshape(-1, width)
+
+    def __repr__(self):
+        return (
+            f"ClockworkRNN(n_in={self.n_in}, n_out={self.n_out}, module_sizes={self.module_sizes.tolist()}, "
+            f"periods={self.periods.tolist()}, dtype={self.dtype.name}, n_params={self.n_params})"
+        )
+
+    # ------------------------------------------------------------------ dense interchange
+
+    def to_dense(self):
+        """Parameters as dense arrays (copies), for inspection and for other frameworks.
+
+        Returns
+        -------
+        dict
+            ``W_in`` (n, n_in), ``W_h`` (n, n) with zeros outside the allowed blocks, ``b_h`` (n,),
+            ``W_out`` (n_out, n), ``b_out`` (n_out,), ``periods`` (g,), ``module_sizes`` (g,).
+        """
+        return self._dense(self._params) | {
+            "periods": self.periods.copy(),
+            "module_sizes": self.module_sizes.copy(),
+        }
+
+    def _dense(self, flat):
+        """Dense parameter (or gradient) arrays from a flat vector laid out like ``params``."""
+        off, lay = self._offsets, self.layout
+        n, m, o = self.n_hidden, self.n_in, self.n_out
+        W_h = np.zeros((n, n), dtype=flat.dtype)
+        packed = flat[off[1] : off[2]]
+        for i in range(self.n_modules):
+            r0, r1, c0 = lay.module_start[i], lay.module_start[i + 1], lay.column_start[i]
+            W_h[r0:r1, c0:] = packed[lay.block_offset[i] : lay.block_offset[i + 1]].reshape(r1 - r0, n - c0)
+        return {
+            "W_in": flat[off[0] : off[1]].reshape(n, m).copy(),
+            "W_h": W_h,
+            "b_h": flat[off[2] : off[3]].copy(),
+            "W_out": flat[off[3] : off[4]].reshape(o, n).copy(),
+            "b_out": flat[off[4] : off[5]].copy(),
+        }
+
+    @classmethod
+    def from_dense(cls, arrays, *, dtype=None, sample_rate=None, metadata=None):
+        """Build a model from the dict :meth:`to_dense` returns.
+
+        Parameters
+        ----------
+        arrays : mapping
+            ``W_in``, ``W_h``, ``b_h``, ``W_out``, ``b_out``, ``periods``, ``module_sizes``.
+        dtype : float32 or float64, optional
+            Default: the dtype of ``W_h`` if it is float32 or float64, else float32.
+
+        Raises
+        ------
+        ParameterError
+            On missing keys, inconsistent shapes, non-finite values, or nonzero weights outside
+            the allowed recurrent blocks (fast modules feeding slower ones).
+        """
+        keys = ("W_in", "W_h", "b_h", "W_out", "b_out", "periods", "module_sizes")
+        missing = [k for k in keys if k not in arrays]
+        if missing:
+            raise ParameterError(f"from_dense needs the keys {', '.join(missing)}")
+        if dtype is None:
+            w_dtype = np.asarray(arrays["W_h"]).dtype
+            dtype = w_dtype if w_dtype in _FLOAT_DTYPES else np.float32
+        sizes = np.asarray(arrays["module_sizes"])
+        periods = np.asarray(arrays["periods"])
+        if sizes.ndim != 1 or periods.ndim != 1:
+            raise ParameterError("module_sizes and periods must be one-dimensional")
+        if np.any(np.diff(periods) < 0):
+            raise ParameterError(f"periods={periods.tolist()} must be sorted (non-decreasing) in a dense layout")
+        W_h = _as_real_array("W_h", arrays["W_h"], dtype)
+        W_in = _as_real_array("W_in", arrays["W_in"], dtype)
+        W_out = _as_real_array("W_out", arrays["W_out"], dtype)
+        b_h = _as_real_array("b_h", arrays["b_h"], dtype)
+        b_out = _as_real_array("b_out", arrays["b_out"], dtype)
+        if W_in.ndim != 2 or W_out.ndim != 2:
+            raise ParameterError(f"W_in and W_out must be 2-D; got shapes {W_in.shape} and {W_out.shape}")
+        model = cls(
+            W_in.shape[1], W_out.shape[0], module_sizes=sizes.tolist(), periods=periods.tolist(),
+            dtype=dtype, sample_rate=sample_rate, metadata=metadata, seed=0,
+        )
+        n, m, o = model.n_hidden, model.n_in, model.n_out
+        expected = {"W_in": (n, m), "W_h": (n, n), "b_h": (n,), "W_out": (o, n), "b_out": (o,)}
+        given = {"W_in": W_in, "W_h": W_h, "b_h": b_h, "W_out": W_out, "b_out": b_out}
+        for key, shape in expected.items():
+            if given[key].shape != shape:
+                raise ParameterError(f"{key} has shape {given[key].shape}; expected {shape} for these module sizes")
+        allowed = model.layout.allowed_mask()
+        bad = np.count_nonzero(W_h[~allowed])
+        if bad:
+            raise ParameterError(
+                f"W_h has {bad} nonzero weights outside the allowed blocks (a module may only read modules "
+                "with an equal or longer period)"
+            )
+        lay = model.layout
+        for i in range(model.n_modules):
+            r0, r1, c0 = lay.module_start[i], lay.module_start[i + 1], lay.column_start[i]
+            model.W_h_block(i)[:] = W_h[r0:r1, c0:]
+        model.W_in[:] = W_in
+        model.b_h[:] = b_h
+        model.W_out[:] = W_out
+        model.b_out[:] = b_out
+        return model
+
+    def copy(self):
+        """An independent copy of the model."""
+        clone = ClockworkRNN.from_dense(
+            self.to_dense(), dtype=self.dtype, sample_rate=self.sample_rate, metadata=self.metadata
+        )
+        return clone
+
+    # ------------------------------------------------------------------ validation
+
+    def _check_input(self, x):
+        """Validate ``x`` and return it as a C-contiguous (B, T, n_in) array and whether it was batched."""
+        x = _as_real_array("x", x, self.dtype)
+        if x.ndim not in (2, 3) or x.shape[-1] != self.n_in:
+            raise ParameterError(
+                f"x has shape {x.shape}; expected (n_steps, {self.n_in}) or (batch, n_steps, {self.n_in})"
+            )
+        batched = x.ndim == 3
+        return (x if batched else x[None]), batched
+
+    def _check_state(self, state, batch, batched):
+        """Return (h0 as a (B, n) array, t0) from a :class:`State` or None."""
+        n = self.n_hidden
+        if state is None:
+            return np.zeros((batch, n), dtype=self.dtype), 0
+        if not isinstance(state, State):
+            raise ParameterError(f"state must be a cwfast State or None, not {type(state).__name__}")
+        if isinstance(state.t, (bool, np.bool_)) or not isinstance(state.t, numbers.Integral) or state.t < 0:
+            raise ParameterError(f"state.t={state.t!r} must be a non-negative integer")
+        h = _as_real_array("state.h", state.h, self.dtype)
+        want = (batch, n) if batched else (n,)
+        if h.shape != want:
+            raise ParameterError(f"state.h has shape {h.shape}; expected {want}")
+        return h.reshape(batch, n).copy(), int(state.t)
+
+    def _kernel_args(self, params=None):
+        lay = self.layout
+        theta = self._params if params is None else params
+        return theta, lay.module_start, lay.column_start, lay.block_offset, lay.periods
+
+    # ------------------------------------------------------------------ computation
+
+    def _run(self, x3, h0, t0, *, record):
+        """Outputs (B, T, n_out) and, if ``record``, hidden states (B, T, n) of every step.
+
+        h0 (B, n) is updated in place to the final state.
+        """
+        batch, n_steps = x3.shape[:2]
+        y = np.empty((batch, n_steps, self.n_out), dtype=self.dtype)
+        hist = np.empty((batch, n_steps if record else 0, self.n_hidden), dtype=self.dtype)
+        _kernels._forward_batch(*self._kernel_args(), x3, t0, h0, y, hist)
+        return y, hist
+
+    def forward(self, x, *, state=None, return_state=False):
+        """Run the network over a sequence or a batch of sequences.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_steps, n_in) or (batch, n_steps, n_in)
+            Inputs. With ``n_in == 0`` pass ``np.zeros((n_steps, 0))``.
+        state : State, optional
+            Where to start: hidden state and global step. Default: zeros at t = 0.
+        return_state : bool
+            Also return the :class:`State` after the last step, to continue from.
+
+        Returns
+        -------
+        y : ndarray, shape (n_steps, n_out) or (batch, n_steps, n_out), the model's dtype
+        state : State, only if ``return_state``
+
+        Raises
+        ------
+        ParameterError
+            If ``x`` has the wrong shape or kind, or contains NaN or infinity.
+        """
+        x3, batched = self._check_input(x)
+        h, t0 = self._check_state(state, x3.shape[0], batched)
+        y, _ = self._run(x3, h, t0, record=False)
+        if not batched:
+            y, h = y[0], h[0]
+        if return_state:
+            return y, State(h, t0 + x3.shape[1])
+        return y
+
+    def loss_and_grad(self, x, target, *, state=None, return_state=False, flat=False):
+        """Mean squared error and its gradient by back-propagation through time.
+
+        .. math:: L = \\frac{1}{B T n_{out}} \\sum_{b,t,k} (y_{btk} - \\mathrm{target}_{btk})^2
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_steps, n_in) or (batch, n_steps, n_in)
+        target : ndarray, same leading shape as ``x``, last dimension n_out
+        state : State, optional
+            Initial state (truncated BPTT carries it between windows). The gradient does not flow
+            into it.
+        return_state : bool
+            Also return the state after the last step.
+        flat : bool
+            Return the gradient as a flat vector laid out like :attr:`params` instead of a dict.
+
+        Returns
+        -------
+        loss : float
+        grads : dict of dense arrays (keys ``W_in``, ``W_h``, ``b_h``, ``W_out``, ``b_out``; the
+            gradient of ``W_h`` is exactly zero outside the allowed blocks) or a flat ndarray.
+        state : State, only if ``return_state``
+        """
+        x3, batched = self._check_input(x)
+        target = _as_real_array("target", target, self.dtype)
+        want = x3.shape[:2] + (self.n_out,)
+        if target.shape != (want if batched else want[1:]):
+            raise ParameterError(f"target has shape {target.shape}; expected {want if batched else want[1:]}")
+        target = target.reshape(want)
+        h0, t0 = self._check_state(state, x3.shape[0], batched)
+        h_start = h0.copy()
+        y, hist = self._run(x3, h0, t0, record=True)
+        diff = y - target
+        loss = float(np.mean(np.square(diff, dtype=np.float64)))
+        d_y = diff * self.dtype.type(2.0 / diff.size)
+        grad = self._backward(x3, h_start, t0, hist, d_y)
+        out = grad if flat else self._dense(grad)
+        if return_state:
+            h = h0 if batched else h0[0]
+            return loss, out, State(h, t0 + x3.shape[1])
+        return loss, out
+
+    def _backward(self, x3, h_start, t0, hist, d_y):
+        """Flat gradient from the gradient of the loss with respect to every output, d_y (B, T, n_out)."""
+        batch, n_steps, n = hist.shape
+        grad = np.empty_like(self._params)
+        off = self._offsets
+        flat_y = d_y.reshape(-1, self.n_out)
+        grad[off[3] : off[4]] = (flat_y.T @ hist.reshape(-1, n)).ravel()
+        grad[off[4] : off[5]] = flat_y.sum(axis=0)
+        d_hist = np.ascontiguousarray(d_y @ self.W_out)
+        rows = np.zeros((batch, self._n_recurrent_params), dtype=self.dtype)
+        d_h = np.zeros((batch, n), dtype=self.dtype)
+        _kernels._backward_batch(*self._kernel_args(), x3, t0, h_start, hist, d_hist, rows, d_h)
+        grad[: off[3]] = rows.sum(axis=0)
+        return grad
+
+    # ------------------------------------------------------------------ persistence
+
+    def save(self, path, *, overwrite=True):
+        """Write the model to ``path`` (.npz arrays and a JSON header), atomically.
+
+        See :func:`cwfast.load`. Raises :class:`CwfastError` if the file cannot be written, or
+        exists and ``overwrite`` is False.
+        """
+        from .persistence import save_model
+
+        save_model(self, path, overwrite=overwrite)

@@ -1,0 +1,133 @@
+"""Saving and loading models: ``.npz`` arrays plus a JSON header, never pickle.
+
+The file is a NumPy ``.npz`` archive holding the dense arrays of :meth:`ClockworkRNN.to_dense`
+and one more entry, ``header``, a JSON string with the format name and version, the architecture,
+the dtype, the sample rate and free-form metadata. Dense arrays keep the file independent of the
+engine's internal packing, so a layout change in the kernels never breaks saved models. Files are
+written to a temporary name and renamed, so a failed save leaves no half-written model behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from .errors import CwfastError, ParameterError
+
+FORMAT_NAME = "cwfast-model"
+FORMAT_VERSION = 1
+
+
+def _archs():
+    from .model import ClockworkRNN
+
+    return {ClockworkRNN.arch: ClockworkRNN}
+
+
+def save_model(model, path, *, overwrite=True):
+    """Write ``model`` to ``path`` atomically. See :func:`load`."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise CwfastError(f"'{path}' exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    if path.is_dir():
+        raise CwfastError(f"cannot write model to '{path}': it is a directory")
+    header = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "arch": model.arch,
+        "dtype": model.dtype.name,
+        "sample_rate": model.sample_rate,
+        "metadata": model.metadata,
+    }
+    try:
+        header_text = json.dumps(header)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"model metadata must be JSON-serialisable ({exc})") from None
+    arrays = model.to_dense()
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise CwfastError(f"cannot write model to '{path}': {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, header=np.array(header_text), **arrays)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise CwfastError(f"cannot write model to '{path}': {exc.strerror or exc}") from None
+        raise
+
+
+def load(path):
+    """Load a model written by :meth:`ClockworkRNN.save`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    ClockworkRNN
+
+    Raises
+    ------
+    CwfastError
+        If the file is missing, unreadable, truncated, corrupt, not a cwfast model, or written by
+        a newer format version.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise CwfastError(f"cannot load model '{path}': no such file")
+    if path.is_dir():
+        raise CwfastError(f"cannot load model '{path}': it is a directory")
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+        if not magic:
+            raise CwfastError(f"cannot load model '{path}': the file is empty")
+        if magic != b"PK\x03\x04":
+            raise CwfastError(f"cannot load model '{path}': not a cwfast model (not an .npz archive)")
+        with np.load(path, allow_pickle=False) as archive:
+            if "header" not in archive.files:
+                raise CwfastError(f"cannot load model '{path}': not a cwfast model (no header)")
+            header = json.loads(str(archive["header"][()]))
+            if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
+                raise CwfastError(f"cannot load model '{path}': not a cwfast model (unknown header)")
+            arrays = {name: archive[name] for name in archive.files if name != "header"}
+    except CwfastError:
+        raise
+    except PermissionError:
+        raise CwfastError(f"cannot load model '{path}': permission denied") from None
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, json.JSONDecodeError, UnicodeError) as exc:
+        if isinstance(exc, (zipfile.BadZipFile, EOFError)):
+            reason = "the file is truncated or corrupt"
+        else:
+            reason = f"not a readable cwfast model ({type(exc).__name__}: {exc})"
+        raise CwfastError(f"cannot load model '{path}': {reason}") from None
+    version = header.get("version")
+    if not isinstance(version, int) or version > FORMAT_VERSION:
+        raise CwfastError(
+            f"cannot load model '{path}': format version {version!r} is newer than this cwfast reads ({FORMAT_VERSION})"
+        )
+    cls = _archs().get(header.get("arch"))
+    if cls is None:
+        raise CwfastError(f"cannot load model '{path}': unknown architecture {header.get('arch')!r}")
+    try:
+        return cls.from_dense(
+            arrays,
+            dtype=header.get("dtype"),
+            sample_rate=header.get("sample_rate"),
+            metadata=header.get("metadata") or {},
+        )
+    except ParameterError as exc:
+        raise CwfastError(f"cannot load model '{path}': inconsistent contents ({exc})") from None

@@ -1,0 +1,60 @@
+"""Slow, obviously correct twins of the kernels, written straight from the paper's equations.
+
+Dense ``W_h`` with the forbidden blocks at zero, and ``t % T_i == 0`` tested unit by unit. No
+packing, no skipping: every module is computed at every step and inactive ones are put back.
+"""
+
+import numpy as np
+
+
+def unit_periods(d):
+    return np.repeat(np.asarray(d["periods"]), np.asarray(d["module_sizes"]))
+
+
+def allowed_mask(d):
+    p = unit_periods(d)
+    # Unit j feeds unit i iff period(j) >= period(i).
+    return p[None, :] >= p[:, None]
+
+
+def forward(d, x, h0=None, t0=0):
+    """States (T, n) and outputs (T, n_out) of one sequence."""
+    n = d["W_h"].shape[0]
+    p = unit_periods(d)
+    h = np.zeros(n) if h0 is None else np.array(h0, dtype=float)
+    W_h = d["W_h"] * allowed_mask(d)
+    states = []
+    for s in range(x.shape[0]):
+        candidate = np.tanh(W_h @ h + d["W_in"] @ x[s] + d["b_h"])
+        h = np.where((t0 + s) % p == 0, candidate, h)
+        states.append(h)
+    H = np.array(states).reshape(x.shape[0], n)
+    return H, H @ d["W_out"].T + d["b_out"]
+
+
+def loss_and_grad(d, x, target, h0=None, t0=0):
+    """MSE over all elements and dense gradients, by plain BPTT. x (B, T, n_in)."""
+    mask = allowed_mask(d)
+    p = unit_periods(d)
+    W_h = d["W_h"] * mask
+    grads = {k: np.zeros_like(d[k], dtype=float) for k in ("W_in", "W_h", "b_h", "W_out", "b_out")}
+    count = target.size
+    loss = 0.0
+    for b in range(x.shape[0]):
+        H, Y = forward(d, x[b], h0, t0)
+        diff = Y - target[b]
+        loss += np.sum(diff**2) / count
+        dY = 2 * diff / count
+        grads["W_out"] += dY.T @ H
+        grads["b_out"] += dY.sum(axis=0)
+        dh = np.zeros(H.shape[1])
+        for s in range(H.shape[0] - 1, -1, -1):
+            dh = dh + d["W_out"].T @ dY[s]
+            active = ((t0 + s) % p == 0).astype(float)
+            h_prev = H[s - 1] if s > 0 else (np.zeros(H.shape[1]) if h0 is None else h0)
+            da = dh * (1 - H[s] ** 2) * active
+            grads["W_h"] += np.outer(da, h_prev) * mask
+            grads["W_in"] += np.outer(da, x[b, s])
+            grads["b_h"] += da
+            dh = dh * (1 - active) + W_h.T @ da
+    return loss, grads

@@ -1,0 +1,209 @@
+"""The kernels against their slow twin (tests/naive.py) and against finite differences."""
+
+import numba
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import cwfast
+from cwfast import ClockworkRNN, ParameterError, State
+
+import naive
+
+# (module_sizes, periods): nested, non-nested, equal, unequal sizes, unsorted input, SRN.
+CONFIGS = {
+    "nested": ([3, 3, 2, 2], [1, 2, 4, 8]),
+    "non_nested": ([2, 3, 4], [1, 3, 5]),
+    "equal_periods": ([2, 3, 2, 3], [1, 1, 2, 2]),
+    "unequal_sizes": ([5, 1, 4], [1, 4, 2]),
+    "srn": ([6], [1]),
+}
+
+
+def make(name, n_in=2, n_out=3, dtype=np.float64, seed=1):
+    sizes, periods = CONFIGS[name]
+    return ClockworkRNN(n_in, n_out, module_sizes=sizes, periods=periods, seed=seed, dtype=dtype)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_forward_matches_naive(name, dtype, rtol, rng):
+    model = make(name, dtype=dtype)
+    d = model.to_dense()
+    x = rng.normal(size=(3, 41, 2))
+    y = model.forward(x)
+    assert y.dtype == dtype and y.shape == (3, 41, 3)
+    for b in range(3):
+        _, ref = naive.forward(d, x[b].astype(dtype).astype(float))
+        assert_allclose(y[b], ref, rtol=rtol, atol=rtol)
+    # A single sequence gives the same as its row of the batch, bit for bit.
+    np.testing.assert_array_equal(model.forward(x[1]), y[1])
+
+
+@pytest.mark.parametrize("name", CONFIGS)
+def test_gradients_match_naive(name, rng):
+    model = make(name)
+    x = rng.normal(size=(2, 23, 2))
+    target = rng.normal(size=(2, 23, 3))
+    loss, grads = model.loss_and_grad(x, target)
+    ref_loss, ref = naive.loss_and_grad(model.to_dense(), x, target)
+    assert_allclose(loss, ref_loss, rtol=1e-12)
+    for key in ref:
+        assert_allclose(grads[key], ref[key], rtol=1e-10, atol=1e-13, err_msg=key)
+
+
+def test_gradients_match_naive_from_a_state(rng):
+    model = make("non_nested")
+    h0 = rng.normal(scale=0.5, size=(1, model.n_hidden))
+    x = rng.normal(size=(1, 17, 2))
+    target = rng.normal(size=(1, 17, 3))
+    loss, grads, state = model.loss_and_grad(x, target, state=State(h0, 7), return_state=True)
+    ref_loss, ref = naive.loss_and_grad(model.to_dense(), x, target, h0=h0[0], t0=7)
+    assert_allclose(loss, ref_loss, rtol=1e-12)
+    for key in ref:
+        assert_allclose(grads[key], ref[key], rtol=1e-10, atol=1e-13, err_msg=key)
+    assert state.t == 24
+    H, _ = naive.forward(model.to_dense(), x[0], h0=h0[0], t0=7)
+    assert_allclose(state.h[0], H[-1], rtol=1e-12)
+
+
+@pytest.mark.parametrize("name", ["nested", "non_nested", "equal_periods"])
+def test_gradient_matches_central_differences(name, rng):
+    model = make(name, seed=3)
+    x = rng.normal(size=(2, 19, 2))
+    target = rng.normal(size=(2, 19, 3))
+    _, grad = model.loss_and_grad(x, target, flat=True)
+    theta = model.params.copy()
+    eps = 1e-6
+    numeric = np.empty_like(theta)
+    for k in range(theta.size):
+        model.params[k] = theta[k] + eps
+        up = model.loss_and_grad(x, target)[0]
+        model.params[k] = theta[k] - eps
+        down = model.loss_and_grad(x, target)[0]
+        model.params[k] = theta[k]
+        numeric[k] = (up - down) / (2 * eps)
+    err = np.abs(numeric - grad)
+    assert err.max() < 1e-8, err.max()
+    assert err.mean() < 1e-9, err.mean()
+
+
+def test_forbidden_blocks_get_exactly_zero_gradient(rng):
+    model = make("nested", n_in=1, n_out=1)
+    x = rng.normal(size=(4, 50, 1))
+    _, grads = model.loss_and_grad(x, rng.normal(size=(4, 50, 1)))
+    forbidden = ~model.layout.allowed_mask()
+    assert forbidden.sum() > 0
+    assert np.all(grads["W_h"][forbidden] == 0.0)
+    # ...and the allowed ones are live.
+    assert np.count_nonzero(grads["W_h"][~forbidden]) == (~forbidden).sum()
+
+
+def test_parameters_hold_only_allowed_blocks():
+    model = ClockworkRNN(1, 1, n_hidden=40, n_modules=9)
+    assert model.module_sizes.tolist() == [5, 5, 5, 5, 4, 4, 4, 4, 4]
+    assert model.periods.tolist() == [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    n_recurrent = int(model.layout.allowed_mask().sum())
+    assert model.n_params == 40 * 1 + n_recurrent + 40 + 40 + 1
+    # Paper, 9 modules of 4-5 units: about n^2/2 + nk/2 recurrent weights, far below n^2.
+    assert n_recurrent < 0.6 * 40 * 40
+
+
+def test_results_do_not_depend_on_thread_count(rng):
+    model = make("nested", dtype=np.float32)
+    x = rng.normal(size=(7, 30, 2)).astype(np.float32)
+    target = rng.normal(size=(7, 30, 3)).astype(np.float32)
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = model.loss_and_grad(x, target, flat=True)
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = model.loss_and_grad(x, target, flat=True)
+    finally:
+        numba.set_num_threads(before)
+    assert one[0] == many[0]
+    np.testing.assert_array_equal(one[1], many[1])
+
+
+def test_dense_round_trip_and_forbidden_weights_rejected():
+    model = make("unequal_sizes", seed=5)
+    d = model.to_dense()
+    clone = ClockworkRNN.from_dense(d)
+    np.testing.assert_array_equal(clone.params, model.params)
+    assert clone.periods.tolist() == [1, 2, 4] and clone.module_sizes.tolist() == [5, 4, 1]
+    bad = dict(d)
+    bad["W_h"] = d["W_h"].copy()
+    bad["W_h"][-1, 0] = 0.5  # slowest unit reading the fastest: forbidden
+    with pytest.raises(ParameterError, match="outside the allowed blocks"):
+        ClockworkRNN.from_dense(bad)
+
+
+def test_modules_are_sorted_by_period():
+    model = ClockworkRNN(0, 1, module_sizes=[1, 2, 3], periods=[8, 1, 4], seed=0)
+    assert model.periods.tolist() == [1, 4, 8]
+    assert model.module_sizes.tolist() == [2, 3, 1]
+
+
+def test_no_input_network(rng):
+    model = ClockworkRNN(0, 1, n_hidden=11, n_modules=9, seed=2, dtype=np.float64)
+    y = model.forward(np.zeros((320, 0)))
+    _, ref = naive.forward(model.to_dense(), np.zeros((320, 0)))
+    assert_allclose(y, ref, rtol=1e-12)
+    assert np.std(y) > 0  # biases drive the clockwork even without input
+
+
+def test_params_vector_is_live(rng):
+    model = make("nested")
+    x = rng.normal(size=(10, 2))
+    y0 = model.forward(x)
+    model.params = model.params * 2
+    assert not np.allclose(model.forward(x), y0)
+    with pytest.raises(ParameterError, match="shape"):
+        model.params = np.zeros(3)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(n_hidden=0, n_modules=1), "n_hidden=0 must be a positive integer"),
+        (dict(n_hidden=8, n_modules=0), "n_modules=0 must be a positive integer"),
+        (dict(n_hidden=3, n_modules=4), "must not exceed"),
+        (dict(module_sizes=[2, 0]), "module_sizes"),
+        (dict(module_sizes=[2, 2], periods=[1, -2]), "periods"),
+        (dict(module_sizes=[2, 2], periods=[1, 2.5]), "periods"),
+        (dict(module_sizes=[2, 2], periods=[1, 2, 4]), "one period per module"),
+        (dict(n_hidden=8), "give module_sizes"),
+        (dict(module_sizes=[2, 2], dtype=np.int32), "dtype=int32 must be float32 or float64"),
+        (dict(module_sizes=[2, 2], n_hidden=5), "does not match"),
+    ],
+)
+def test_invalid_construction(kwargs, message):
+    with pytest.raises(ParameterError, match=message):
+        ClockworkRNN(1, 1, **kwargs)
+
+
+@pytest.mark.parametrize("n_in, n_out, message", [(-1, 1, "n_in=-1"), (1, 0, "n_out=0"), (1.5, 1, "n_in=1.5")])
+def test_invalid_io_sizes(n_in, n_out, message):
+    with pytest.raises(ParameterError, match=message):
+        ClockworkRNN(n_in, n_out, n_hidden=4, n_modules=2)
+
+
+def test_invalid_inputs():
+    model = make("nested")
+    with pytest.raises(ParameterError, match=r"x has shape \(5,\)"):
+        model.forward(np.zeros(5))
+    with pytest.raises(ParameterError, match="expected"):
+        model.forward(np.zeros((5, 3)))
+    with pytest.raises(ParameterError, match="NaN or infinite"):
+        model.forward(np.full((5, 2), np.nan))
+    with pytest.raises(ParameterError, match="real"):
+        model.forward(np.zeros((5, 2), dtype=complex))
+    with pytest.raises(ParameterError, match="real"):
+        model.forward([["a", "b"]])
+    with pytest.raises(ParameterError, match="target has shape"):
+        model.loss_and_grad(np.zeros((5, 2)), np.zeros((5, 2)))
+    with pytest.raises(ParameterError, match="state.h has shape"):
+        model.forward(np.zeros((5, 2)), state=State(np.zeros(3), 0))
+    with pytest.raises(ParameterError, match="state.t=-1"):
+        model.forward(np.zeros((5, 2)), state=State(np.zeros(model.n_hidden), -1))
+    assert isinstance(ParameterError("x"), ValueError) and issubclass(ParameterError, cwfast.CwfastError)

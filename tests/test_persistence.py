@@ -1,0 +1,102 @@
+"""Save and load: exact round trips, and clear errors for files that are not good models."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+import cwfast
+from cwfast import ClockworkRNN, CwfastError
+
+
+@pytest.fixture
+def model():
+    return ClockworkRNN(2, 1, module_sizes=[3, 2, 4], periods=[1, 3, 5], seed=3, sample_rate=44100,
+                        metadata={"mode": "memorize", "nmse": 0.004})
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_round_trip_is_exact(tmp_path, model, dtype, rng):
+    model = ClockworkRNN.from_dense(model.to_dense(), dtype=dtype, sample_rate=44100, metadata=model.metadata)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    loaded = cwfast.load(path)
+    assert loaded.dtype == dtype
+    np.testing.assert_array_equal(loaded.params, model.params)
+    assert loaded.periods.tolist() == [1, 3, 5] and loaded.module_sizes.tolist() == [3, 2, 4]
+    assert loaded.sample_rate == 44100 and loaded.metadata == {"mode": "memorize", "nmse": 0.004}
+    x = rng.normal(size=(50, 2))
+    np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temp files left
+
+
+def test_no_overwrite_unless_asked(tmp_path, model):
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"precious")
+    with pytest.raises(CwfastError, match="exists"):
+        model.save(path, overwrite=False)
+    assert path.read_bytes() == b"precious"
+
+
+def test_truncated_file(tmp_path, model):
+    path = tmp_path / "m.npz"
+    model.save(path)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CwfastError, match="truncated or corrupt"):
+        cwfast.load(path)
+
+
+def test_corrupt_file(tmp_path, model):
+    path = tmp_path / "m.npz"
+    model.save(path)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2 : len(data) // 2 + 64] = b"\xff" * 64
+    path.write_bytes(bytes(data))
+    with pytest.raises(CwfastError, match="cannot load model"):
+        cwfast.load(path)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [(b"", "empty"), (b"hello, I am text\n", "not an .npz archive"), (b"\x93NUMPY\x01\x00", "not an .npz archive")],
+)
+def test_not_a_model(tmp_path, content, message):
+    path = tmp_path / "m.npz"
+    path.write_bytes(content)
+    with pytest.raises(CwfastError, match=message):
+        cwfast.load(path)
+
+
+def test_foreign_npz_and_wrong_header(tmp_path, model):
+    path = tmp_path / "foreign.npz"
+    np.savez(path, a=np.arange(3))
+    with pytest.raises(CwfastError, match="no header"):
+        cwfast.load(path)
+    np.savez(path, header=np.array(json.dumps({"format": "something-else"})))
+    with pytest.raises(CwfastError, match="unknown header"):
+        cwfast.load(path)
+    np.savez(path, header=np.array(json.dumps({"format": "cwfast-model", "version": 99})))
+    with pytest.raises(CwfastError, match="newer"):
+        cwfast.load(path)
+
+
+def test_inconsistent_arrays(tmp_path, model):
+    path = tmp_path / "m.npz"
+    model.save(path)
+    with zipfile.ZipFile(path) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    d = model.to_dense()
+    d["W_h"][-1, 0] = 1.0  # a forbidden connection
+    with np.load(path) as archive:
+        header = archive["header"]
+    np.savez(path, header=header, **d)
+    with pytest.raises(CwfastError, match="inconsistent contents"):
+        cwfast.load(path)
+    assert members  # the original archive was a real zip
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(CwfastError, match="no such file"):
+        cwfast.load(tmp_path / "nope.npz")
