@@ -18,6 +18,8 @@ from .errors import ParameterError
 from .schedule import Layout, _positive_int, exponential_periods, split_units
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+OUTPUTS = ("linear", "softmax")
+STEPS = ("all", "last")
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,7 @@ def _as_real_array(name, value, dtype):
 
 
 class ClockworkRNN:
-    r"""A Clockwork RNN (Koutník et al., ICML 2014) with a linear output layer.
+    r"""A Clockwork RNN (Koutník et al., ICML 2014) with a linear or softmax output layer.
 
     The hidden units are split into modules, module ``i`` with ``k_i`` units and clock period
     ``T_i``, kept sorted by period. At step ``t`` (from 0) the modules with ``t % T_i == 0`` update
@@ -104,6 +106,10 @@ class ClockworkRNN:
         The audio rate the model was trained at, if it models audio.
     metadata : dict, optional
         JSON-serialisable facts saved with the model (task, scale, training figures, ...).
+    output : {"linear", "softmax"}
+        The output head. ``"linear"`` gives ``y(t)`` as above and trains on mean squared error;
+        ``"softmax"`` gives class probabilities ``softmax(y(t))`` and trains on cross-entropy
+        against integer labels.
 
     Raises
     ------
@@ -126,7 +132,11 @@ class ClockworkRNN:
         dtype=np.float32,
         sample_rate=None,
         metadata=None,
+        output="linear",
     ):
+        if output not in OUTPUTS:
+            raise ParameterError(f"output={output!r} must be one of {', '.join(map(repr, OUTPUTS))}")
+        self.output = output
         if isinstance(n_in, (bool, np.bool_)) or not isinstance(n_in, numbers.Integral) or n_in < 0:
             raise ParameterError(f"n_in={n_in!r} must be a non-negative integer")
         self.n_in = int(n_in)
@@ -214,7 +224,8 @@ class ClockworkRNN:
     def __repr__(self):
         return (
             f"ClockworkRNN(n_in={self.n_in}, n_out={self.n_out}, module_sizes={self.module_sizes.tolist()}, "
-            f"periods={self.periods.tolist()}, dtype={self.dtype.name}, n_params={self.n_params})"
+            f"periods={self.periods.tolist()}, output={self.output!r}, dtype={self.dtype.name}, "
+            f"n_params={self.n_params})"
         )
 
     # ------------------------------------------------------------------ dense interchange
@@ -251,7 +262,7 @@ class ClockworkRNN:
         }
 
     @classmethod
-    def from_dense(cls, arrays, *, dtype=None, sample_rate=None, metadata=None):
+    def from_dense(cls, arrays, *, dtype=None, sample_rate=None, metadata=None, output="linear"):
         """Build a model from the dict :meth:`to_dense` returns.
 
         Parameters
@@ -260,6 +271,8 @@ class ClockworkRNN:
             ``W_in``, ``W_h``, ``b_h``, ``W_out``, ``b_out``, ``periods``, ``module_sizes``.
         dtype : float32 or float64, optional
             Default: the dtype of ``W_h`` if it is float32 or float64, else float32.
+        sample_rate, metadata, output
+            As for the constructor.
 
         Raises
         ------
@@ -289,7 +302,7 @@ class ClockworkRNN:
             raise ParameterError(f"W_in and W_out must be 2-D; got shapes {W_in.shape} and {W_out.shape}")
         model = cls(
             W_in.shape[1], W_out.shape[0], module_sizes=sizes.tolist(), periods=periods.tolist(),
-            dtype=dtype, sample_rate=sample_rate, metadata=metadata, seed=0,
+            dtype=dtype, sample_rate=sample_rate, metadata=metadata, output=output, seed=0,
         )
         n, m, o = model.n_hidden, model.n_in, model.n_out
         expected = {"W_in": (n, m), "W_h": (n, n), "b_h": (n,), "W_out": (o, n), "b_out": (o,)}
@@ -316,10 +329,10 @@ class ClockworkRNN:
 
     def copy(self):
         """An independent copy of the model."""
-        clone = ClockworkRNN.from_dense(
-            self.to_dense(), dtype=self.dtype, sample_rate=self.sample_rate, metadata=self.metadata
+        return type(self).from_dense(
+            self.to_dense(), dtype=self.dtype, sample_rate=self.sample_rate, metadata=self.metadata,
+            output=self.output,
         )
-        return clone
 
     # ------------------------------------------------------------------ validation
 
@@ -381,6 +394,7 @@ class ClockworkRNN:
         Returns
         -------
         y : ndarray, shape (n_steps, n_out) or (batch, n_steps, n_out), the model's dtype
+            Linear outputs, or class probabilities for a softmax model.
         state : State, only if ``return_state``
 
         Raises
@@ -391,21 +405,40 @@ class ClockworkRNN:
         x3, batched = self._check_input(x)
         h, t0 = self._check_state(state, x3.shape[0], batched)
         y, _ = self._run(x3, h, t0, record=False)
+        if self.output == "softmax":
+            y = softmax(y)
         if not batched:
             y, h = y[0], h[0]
         if return_state:
             return y, State(h, t0 + x3.shape[1])
         return y
 
-    def loss_and_grad(self, x, target, *, state=None, return_state=False, flat=False):
-        """Mean squared error and its gradient by back-propagation through time.
+    def loss(self, x, target, *, state=None, steps="all"):
+        """The training loss of :meth:`loss_and_grad`, without the gradient (no history is kept)."""
+        x3, batched = self._check_input(x)
+        target = self._check_target(target, x3.shape, batched, steps)
+        h0, t0 = self._check_state(state, x3.shape[0], batched)
+        y, _ = self._run(x3, h0, t0, record=False)
+        return head_loss(y, target, self.output, steps)[0]
 
-        .. math:: L = \\frac{1}{B T n_{out}} \\sum_{b,t,k} (y_{btk} - \\mathrm{target}_{btk})^2
+    def loss_and_grad(self, x, target, *, state=None, return_state=False, flat=False, steps="all"):
+        r"""The training loss and its gradient by back-propagation through time.
+
+        A linear model's loss is the mean squared error over every scored element; a softmax
+        model's is the mean cross-entropy over every scored step:
+
+        .. math::
+
+            L_{linear} = \frac{1}{N} \sum (y - \mathrm{target})^2 \qquad
+            L_{softmax} = -\frac{1}{N_{steps}} \sum \log \mathrm{softmax}(y)_{\mathrm{target}}
 
         Parameters
         ----------
         x : ndarray, shape (n_steps, n_in) or (batch, n_steps, n_in)
-        target : ndarray, same leading shape as ``x``, last dimension n_out
+        target : ndarray
+            Linear model: shape (..., n_steps, n_out), or (..., n_out) with ``steps="last"``.
+            Softmax model: integer labels in ``[0, n_out)``, shape (..., n_steps), or (...,) with
+            ``steps="last"``. The leading ``...`` is the batch, if ``x`` has one.
         state : State, optional
             Initial state (truncated BPTT carries it between windows). The gradient does not flow
             into it.
@@ -413,6 +446,8 @@ class ClockworkRNN:
             Also return the state after the last step.
         flat : bool
             Return the gradient as a flat vector laid out like :attr:`params` instead of a dict.
+        steps : {"all", "last"}
+            Score every step (sequence generation, effects) or only the last (classification).
 
         Returns
         -------
@@ -420,25 +455,46 @@ class ClockworkRNN:
         grads : dict of dense arrays (keys ``W_in``, ``W_h``, ``b_h``, ``W_out``, ``b_out``; the
             gradient of ``W_h`` is exactly zero outside the allowed blocks) or a flat ndarray.
         state : State, only if ``return_state``
+
+        Raises
+        ------
+        ParameterError
+            On wrong shapes, kinds or values of ``x``, ``target``, ``state`` or ``steps``.
         """
         x3, batched = self._check_input(x)
-        target = _as_real_array("target", target, self.dtype)
-        want = x3.shape[:2] + (self.n_out,)
-        if target.shape != (want if batched else want[1:]):
-            raise ParameterError(f"target has shape {target.shape}; expected {want if batched else want[1:]}")
-        target = target.reshape(want)
+        target = self._check_target(target, x3.shape, batched, steps)
         h0, t0 = self._check_state(state, x3.shape[0], batched)
         h_start = h0.copy()
         y, hist = self._run(x3, h0, t0, record=True)
-        diff = y - target
-        loss = float(np.mean(np.square(diff, dtype=np.float64)))
-        d_y = diff * self.dtype.type(2.0 / diff.size)
+        loss, d_y = head_loss(y, target, self.output, steps)
         grad = self._backward(x3, h_start, t0, hist, d_y)
         out = grad if flat else self._dense(grad)
         if return_state:
             h = h0 if batched else h0[0]
             return loss, out, State(h, t0 + x3.shape[1])
         return loss, out
+
+    def _check_target(self, target, x_shape, batched, steps):
+        """Validate a target for this head; return it with a leading batch axis."""
+        if steps not in STEPS:
+            raise ParameterError(f"steps={steps!r} must be 'all' or 'last'")
+        batch, n_steps = x_shape[:2]
+        lead = (batch, n_steps) if steps == "all" else (batch,)
+        if self.output == "linear":
+            want = lead + (self.n_out,)
+            target = _as_real_array("target", target, self.dtype)
+        else:
+            want = lead
+            target = np.asarray(target)
+            if target.dtype.kind not in "iu":
+                raise ParameterError(f"target has dtype {target.dtype}; a softmax model takes integer class labels")
+            if target.size and (target.min() < 0 or target.max() >= self.n_out):
+                raise ParameterError(f"target labels must lie in [0, {self.n_out}) for n_out={self.n_out}")
+            target = np.ascontiguousarray(target, dtype=np.int64)
+        shown = want if batched else want[1:]
+        if target.shape != shown:
+            raise ParameterError(f"target has shape {target.shape}; expected {shown}")
+        return target.reshape(want)
 
     def _backward(self, x3, h_start, t0, hist, d_y):
         """Flat gradient from the gradient of the loss with respect to every output, d_y (B, T, n_out)."""
@@ -466,3 +522,38 @@ class ClockworkRNN:
         from .persistence import save_model
 
         save_model(self, path, overwrite=overwrite)
+
+
+def softmax(logits):
+    """Softmax over the last axis, computed stably."""
+    z = logits - logits.max(axis=-1, keepdims=True)
+    np.exp(z, out=z)
+    z /= z.sum(axis=-1, keepdims=True)
+    return z
+
+
+def head_loss(y, target, output, steps):
+    """Loss and its gradient with respect to the raw outputs ``y`` (B, T, n_out).
+
+    ``target`` comes checked and batched (see ``ClockworkRNN._check_target``).
+    """
+    d_y = np.zeros_like(y)
+    scored = y if steps == "all" else y[:, -1:]
+    if output == "linear":
+        diff = scored - (target if steps == "all" else target[:, None])
+        loss = float(np.mean(np.square(diff, dtype=np.float64)))
+        grad = diff * y.dtype.type(2.0 / diff.size)
+    else:
+        labels = target if steps == "all" else target[:, None]
+        z = scored - scored.max(axis=-1, keepdims=True)
+        log_norm = np.log(np.exp(z, dtype=np.float64).sum(axis=-1))
+        picked = np.take_along_axis(z, labels[..., None], axis=-1)[..., 0]
+        loss = float(np.mean(log_norm - picked))
+        grad = softmax(scored)
+        np.put_along_axis(grad, labels[..., None], np.take_along_axis(grad, labels[..., None], axis=-1) - 1, axis=-1)
+        grad *= y.dtype.type(1.0 / labels.size)
+    if steps == "all":
+        d_y[:] = grad
+    else:
+        d_y[:, -1:] = grad
+    return loss, d_y

@@ -41,6 +41,7 @@ def save_model(model, path, *, overwrite=True):
         "version": FORMAT_VERSION,
         "arch": model.arch,
         "dtype": model.dtype.name,
+        "output": model.output,
         "sample_rate": model.sample_rate,
         "metadata": model.metadata,
     }
@@ -128,6 +129,7 @@ def load(path):
             dtype=header.get("dtype"),
             sample_rate=header.get("sample_rate"),
             metadata=header.get("metadata") or {},
+            output=header.get("output", "linear"),
         )
     except ParameterError as exc:
         raise CwfastError(f"cannot load model '{path}': inconsistent contents ({exc})") from None

@@ -12,7 +12,7 @@ import numpy as np
 
 from . import _kernels
 from .errors import ParameterError
-from .model import State
+from .model import State, softmax
 
 
 class Stream:
@@ -72,6 +72,7 @@ class Stream:
         Returns
         -------
         ndarray, shape (n_steps, n_out)
+            Linear outputs, or class probabilities for a softmax model.
 
         Raises
         ------
@@ -92,5 +93,7 @@ class Stream:
             )
         _kernels._forward_seq(*model._kernel_args(), x, self._t, self._h, self._work, out, self._no_history)
         self._t += n_steps
+        if model.output == "softmax":
+            out[:] = softmax(out)
         return out
 

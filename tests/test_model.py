@@ -207,3 +207,55 @@ def test_invalid_inputs():
     with pytest.raises(ParameterError, match="state.t=-1"):
         model.forward(np.zeros((5, 2)), state=State(np.zeros(model.n_hidden), -1))
     assert isinstance(ParameterError("x"), ValueError) and issubclass(ParameterError, cwfast.CwfastError)
+
+
+def central_differences(model, loss_of, eps=1e-6):
+    theta = model.params.copy()
+    numeric = np.empty_like(theta)
+    for k in range(theta.size):
+        model.params[k] = theta[k] + eps
+        up = loss_of()
+        model.params[k] = theta[k] - eps
+        down = loss_of()
+        model.params[k] = theta[k]
+        numeric[k] = (up - down) / (2 * eps)
+    return numeric
+
+
+@pytest.mark.parametrize("output, steps", [("softmax", "all"), ("softmax", "last"), ("linear", "last")])
+def test_heads_match_central_differences(output, steps, rng):
+    model = ClockworkRNN(2, 4, module_sizes=[2, 3, 2], periods=[1, 3, 4], seed=6, dtype=np.float64, output=output)
+    x = rng.normal(size=(3, 13, 2))
+    if output == "softmax":
+        target = rng.integers(0, 4, size=(3, 13) if steps == "all" else (3,))
+    else:
+        target = rng.normal(size=(3, 4))
+    loss, grad = model.loss_and_grad(x, target, flat=True, steps=steps)
+    assert loss == pytest.approx(model.loss(x, target, steps=steps), rel=1e-12)
+    numeric = central_differences(model, lambda: model.loss(x, target, steps=steps))
+    err = np.abs(numeric - grad)
+    assert err.max() < 1e-8 and err.mean() < 1e-9, (err.max(), err.mean())
+
+
+def test_softmax_head_values(rng):
+    model = ClockworkRNN(1, 5, n_hidden=6, n_modules=2, seed=0, dtype=np.float64, output="softmax")
+    x = rng.normal(size=(9, 1))
+    p = model.forward(x)
+    assert_allclose(p.sum(axis=-1), 1.0, rtol=1e-12)
+    logits = naive.forward(model.to_dense(), x)[1]
+    expected = np.exp(logits) / np.exp(logits).sum(axis=-1, keepdims=True)
+    assert_allclose(p, expected, rtol=1e-12)
+    labels = rng.integers(0, 5, size=9)
+    assert model.loss(x, labels) == pytest.approx(-np.mean(np.log(expected[np.arange(9), labels])), rel=1e-12)
+
+
+def test_bad_targets_and_heads():
+    soft = ClockworkRNN(1, 3, n_hidden=4, n_modules=2, output="softmax")
+    with pytest.raises(ParameterError, match="integer class labels"):
+        soft.loss_and_grad(np.zeros((5, 1)), np.zeros(5))
+    with pytest.raises(ParameterError, match=r"labels must lie in \[0, 3\)"):
+        soft.loss_and_grad(np.zeros((5, 1)), np.full(5, 3))
+    with pytest.raises(ParameterError, match="steps='some'"):
+        soft.loss_and_grad(np.zeros((5, 1)), np.zeros(5, int), steps="some")
+    with pytest.raises(ParameterError, match="output='tanh'"):
+        ClockworkRNN(1, 3, n_hidden=4, n_modules=2, output="tanh")

@@ -31,6 +31,15 @@ def test_round_trip_is_exact(tmp_path, model, dtype, rng):
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temp files left
 
 
+def test_softmax_head_survives_round_trip(tmp_path, rng):
+    model = ClockworkRNN(1, 4, n_hidden=6, n_modules=3, seed=0, output="softmax")
+    model.save(tmp_path / "m.npz")
+    loaded = cwfast.load(tmp_path / "m.npz")
+    assert loaded.output == "softmax"
+    x = rng.normal(size=(20, 1))
+    np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
+
+
 def test_no_overwrite_unless_asked(tmp_path, model):
     path = tmp_path / "m.npz"
     path.write_bytes(b"precious")

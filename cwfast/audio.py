@@ -1,0 +1,403 @@
+"""Reading, writing, resampling and scaling audio for cwfast.
+
+Everything here works on plain NumPy arrays of ``float32`` samples, shaped ``(n,)`` for one channel
+or ``(n, channels)`` for several, with the sample rate carried alongside as an integer in Hz.
+:func:`load_audio` reads any file :mod:`soundfile` can read (WAV, FLAC, OGG, ...), optionally an
+excerpt of it and optionally resampled; :func:`write_audio` writes WAV or FLAC atomically, so a
+failed write never leaves a half-written or stray file behind; :func:`resample` converts between
+sample rates with a polyphase filter; and :func:`scale_to_unit` scales a clip so that its peak is
+exactly 1, as the memorisation task expects. Bad files and bad arguments raise
+:class:`~cwfast.errors.CwfastError` (arguments: :class:`~cwfast.errors.ParameterError`) with a
+one-line message, never a raw soundfile or operating-system traceback. Nothing here prints; callers
+that want to tell the user about resampling pass ``on_resample``.
+"""
+
+import math
+import numbers
+import os
+import tempfile
+
+import numpy as np
+import scipy.signal
+import soundfile
+
+from .errors import CwfastError, ParameterError
+
+__all__ = [
+    "load_audio",
+    "write_audio",
+    "resample",
+    "scale_to_unit",
+    "WRITE_SUBTYPES",
+    "WRITE_FORMATS",
+]
+
+#: Sample encodings :func:`write_audio` accepts (case-insensitive).
+WRITE_SUBTYPES = ("FLOAT", "PCM_16", "PCM_24")
+
+#: File extensions :func:`write_audio` accepts (case-insensitive), and the container each selects.
+WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
+
+# FLAC stores integers only, so a float subtype must be refused up front rather than by libsndfile.
+_SUBTYPES_BY_FORMAT = {"WAV": ("FLOAT", "PCM_16", "PCM_24"), "FLAC": ("PCM_16", "PCM_24")}
+
+
+def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, on_resample=None):
+    """Read an audio file (or an excerpt of it) into a float32 array.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Any file soundfile can read: WAV, FLAC, OGG/Vorbis, and whatever else the installed
+        libsndfile supports.
+    sample_rate : int, optional
+        Rate in Hz to return the samples at. If it differs from the file's rate the samples are
+        resampled with :func:`resample`. By default the file's own rate is kept.
+    mono : bool, default True
+        If true, average the channels and return shape ``(n,)``; otherwise return shape
+        ``(n, channels)`` (``(n, 1)`` for a mono file).
+    start : float, default 0.0
+        Where the excerpt begins, in seconds from the start of the file. Must be at least 0 and
+        before the end of the file.
+    duration : float, optional
+        Length of the excerpt in seconds; must be positive. By default, read to the end of the file.
+        An excerpt that would run past the end of the file is cut short at the end.
+    on_resample : callable, optional
+        Called with a one-line message (``"resampled 'x.ogg' from 44100 Hz to 16000 Hz"``) when the
+        samples are resampled; the command-line interface passes a function that prints to stderr.
+
+    Returns
+    -------
+    samples : numpy.ndarray
+        C-contiguous float32 array, shape ``(n,)`` if `mono` else ``(n, channels)``.
+    sample_rate : int
+        Rate of `samples` in Hz: `sample_rate` if given, else the file's rate.
+
+    Raises
+    ------
+    ParameterError
+        If an argument is invalid, including a `start` at or past the end of the file or a
+        `duration` shorter than one sample.
+    CwfastError
+        If the file does not exist, is a directory, is not audio soundfile can read, contains no
+        audio, or contains NaN or infinite samples.
+
+    Notes
+    -----
+    `start` and `duration` are converted to frames at the file's rate by rounding to the nearest
+    frame, and only those frames are read from disk. Resampling happens after the excerpt is cut,
+    so `start` and `duration` always refer to the file's timeline.
+    """
+    path = _as_path(path)
+    if sample_rate is not None:
+        sample_rate = _positive_integer(sample_rate, "sample_rate")
+    start = _finite_real(start, "start")
+    if start < 0:
+        raise ParameterError(f"start={start} must be at least 0 seconds")
+    if duration is not None:
+        duration = _finite_real(duration, "duration")
+        if duration <= 0:
+            raise ParameterError(f"duration={duration} must be a positive number of seconds")
+    if on_resample is not None and not callable(on_resample):
+        raise ParameterError(f"on_resample={on_resample!r} must be a callable or None")
+
+    # Checked by hand because libsndfile reports all of these as "Format not recognised".
+    if not os.path.exists(path):
+        raise CwfastError(f"cannot read '{path}': no such file")
+    if os.path.isdir(path):
+        raise CwfastError(f"cannot read '{path}': it is a directory, not an audio file")
+    if os.path.getsize(path) == 0:
+        raise CwfastError(f"cannot read '{path}': contains no audio (the file is empty)")
+
+    try:
+        with soundfile.SoundFile(path) as sound_file:
+            file_rate = sound_file.samplerate
+            total_frames = sound_file.frames
+            if total_frames <= 0:
+                raise CwfastError(f"cannot read '{path}': contains no audio (0 frames)")
+            start_frame = round(start * file_rate)
+            if start_frame >= total_frames:
+                raise ParameterError(
+                    f"start={start} s is at or past the end of '{path}', "
+                    f"which is {total_frames / file_rate:.3f} s long"
+                )
+            if duration is None:
+                frame_count = total_frames - start_frame
+            else:
+                frame_count = round(duration * file_rate)
+                if frame_count == 0:
+                    raise ParameterError(
+                        f"duration={duration} s is shorter than one sample at {file_rate} Hz"
+                    )
+                frame_count = min(frame_count, total_frames - start_frame)
+            if start_frame > 0:
+                sound_file.seek(start_frame)
+            samples = sound_file.read(frame_count, dtype="float32", always_2d=True)
+    except soundfile.SoundFileError as error:
+        reason = _soundfile_reason(error)
+        raise CwfastError(
+            f"cannot read '{path}': not an audio file soundfile can read ({reason})"
+        ) from None
+    except OSError as error:
+        raise CwfastError(f"cannot read '{path}': {error.strerror or error}") from None
+
+    # A header can promise more frames than a truncated file holds.
+    if samples.shape[0] == 0:
+        raise CwfastError(f"cannot read '{path}': contains no audio (0 frames could be read)")
+    finite = np.isfinite(samples)
+    if not finite.all():
+        first_bad_frame = int(np.argmin(finite.all(axis=1)))
+        first_bad_time = (start_frame + first_bad_frame) / file_rate
+        raise CwfastError(
+            f"cannot read '{path}': contains NaN or infinite samples "
+            f"(first at {first_bad_time:.6f} s)"
+        )
+
+    if mono:
+        samples = samples.mean(axis=1, dtype=np.float64).astype(np.float32)
+
+    if sample_rate is None or sample_rate == file_rate:
+        return np.ascontiguousarray(samples), file_rate
+    samples = resample(samples, file_rate, sample_rate)
+    if on_resample is not None:
+        on_resample(f"resampled '{path}' from {file_rate} Hz to {sample_rate} Hz")
+    return samples, sample_rate
+
+
+def write_audio(path, samples, sample_rate, *, subtype="FLOAT", overwrite=False):
+    """Write samples to a WAV or FLAC file, atomically.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        Output file. The extension picks the format: ``.wav`` or ``.flac`` (case-insensitive).
+        Its directory must already exist.
+    samples : array_like
+        Floating-point samples, shape ``(n,)`` or ``(n, channels)``, all finite, with ``n >= 1``
+        and ``n >= channels`` (more channels than frames is taken for a transposed array).
+    sample_rate : int
+        Sample rate in Hz.
+    subtype : {"FLOAT", "PCM_16", "PCM_24"}, default "FLOAT"
+        Sample encoding, case-insensitive. ``"FLOAT"`` (32-bit float) keeps values outside
+        [-1, 1] and is available for WAV only; for the PCM subtypes the samples are first clipped
+        to [-1, 1], since libsndfile would otherwise wrap them around.
+    overwrite : bool, default False
+        Replace `path` if it exists. Without it an existing file is an error.
+
+    Raises
+    ------
+    ParameterError
+        If the extension, subtype, samples or sample rate is invalid, including samples with NaN or
+        infinite values or an integer dtype.
+    CwfastError
+        If `path` exists and `overwrite` is false, is a directory, its directory does not exist, or
+        writing fails.
+
+    Notes
+    -----
+    The samples are written to a temporary file next to `path` which then replaces `path` in one
+    step (:func:`os.replace`), so readers never see a half-written file, and on any failure the
+    temporary file is removed, so a failed call leaves the directory as it found it.
+    """
+    path = _as_path(path)
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in WRITE_FORMATS:
+        raise ParameterError(
+            f"path='{path}' has an unsupported extension; use one of {', '.join(WRITE_FORMATS)}"
+        )
+    file_format = WRITE_FORMATS[extension]
+    if not isinstance(subtype, str) or subtype.upper() not in WRITE_SUBTYPES:
+        raise ParameterError(f"subtype={subtype!r} must be one of {', '.join(WRITE_SUBTYPES)}")
+    subtype = subtype.upper()
+    if subtype not in _SUBTYPES_BY_FORMAT[file_format]:
+        allowed = " or ".join(_SUBTYPES_BY_FORMAT[file_format])
+        raise ParameterError(
+            f"subtype={subtype!r} cannot be written to {file_format}; use {allowed}"
+        )
+    samples = _as_samples(samples, "samples")
+    sample_rate = _positive_integer(sample_rate, "sample_rate")
+    if subtype != "FLOAT":
+        samples = np.clip(samples, -1.0, 1.0)
+
+    directory = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        raise CwfastError(f"cannot write '{path}': it is a directory")
+    if not os.path.isdir(directory):
+        raise CwfastError(f"cannot write '{path}': directory '{directory}' does not exist")
+    if os.path.lexists(path) and not overwrite:
+        raise CwfastError(f"'{path}' exists; pass overwrite=True (CLI: --overwrite) to replace it")
+
+    temporary_path = None
+    try:
+        with tempfile.NamedTemporaryFile(
+            delete=False, dir=directory, prefix=f".{os.path.basename(path)}.", suffix=extension
+        ) as temporary_file:
+            temporary_path = temporary_file.name
+        soundfile.write(temporary_path, samples, sample_rate, subtype=subtype, format=file_format)
+        # NamedTemporaryFile creates the file private (0600); give it the permissions an ordinary
+        # open() would have, so that replacing through a temporary file is invisible to the user.
+        _apply_default_permissions(temporary_path)
+        os.replace(temporary_path, path)
+        temporary_path = None
+    except soundfile.SoundFileError as error:
+        raise CwfastError(f"cannot write '{path}': {_soundfile_reason(error)}") from None
+    except OSError as error:
+        raise CwfastError(f"cannot write '{path}': {error.strerror or error}") from None
+    finally:
+        if temporary_path is not None:
+            try:
+                os.remove(temporary_path)
+            except OSError:
+                pass
+
+
+def resample(samples, orig_rate, new_rate):
+    """Change the sample rate of samples with a polyphase filter.
+
+    Parameters
+    ----------
+    samples : array_like
+        Floating-point samples, shape ``(n,)`` or ``(n, channels)``, all finite, with ``n >= 1``
+        and ``n >= channels`` (more channels than frames is taken for a transposed array).
+    orig_rate : int
+        Current sample rate in Hz.
+    new_rate : int
+        Wanted sample rate in Hz.
+
+    Returns
+    -------
+    numpy.ndarray
+        New C-contiguous float32 array with the same number of dimensions and channels, and
+        ``ceil(n * new_rate / orig_rate)`` frames. If the rates are equal it is a copy of `samples`.
+
+    Raises
+    ------
+    ParameterError
+        If the samples or rates are invalid.
+
+    Notes
+    -----
+    Uses :func:`scipy.signal.resample_poly` with the ratio ``new_rate / orig_rate`` reduced to
+    lowest terms, and its default Kaiser-windowed anti-aliasing filter. The signal is treated as
+    zero outside the clip, so the first and last few milliseconds are slightly attenuated.
+    Rates whose reduced ratio has large terms (e.g. 44101 to 44100 Hz) need a long filter and are
+    slow.
+    """
+    samples = _as_samples(samples, "samples")
+    orig_rate = _positive_integer(orig_rate, "orig_rate")
+    new_rate = _positive_integer(new_rate, "new_rate")
+    if orig_rate == new_rate:
+        return samples.copy()
+    divisor = math.gcd(orig_rate, new_rate)
+    # Filter in float64: the filter has many taps, and float32 accumulation would add audible noise.
+    resampled = scipy.signal.resample_poly(
+        samples.astype(np.float64), new_rate // divisor, orig_rate // divisor, axis=0
+    )
+    return np.ascontiguousarray(resampled, dtype=np.float32)
+
+
+def scale_to_unit(samples):
+    """Scale samples so that their largest absolute value is exactly 1.
+
+    The paper's memorisation task scales each clip to [-1, 1] this way; keep `scale` to map the
+    network's output back to the original level (``scaled * scale``).
+
+    Parameters
+    ----------
+    samples : array_like
+        Floating-point samples, shape ``(n,)`` or ``(n, channels)``, all finite, with ``n >= 1``
+        and ``n >= channels`` (more channels than frames is taken for a transposed array).
+
+    Returns
+    -------
+    scaled : numpy.ndarray
+        New C-contiguous float32 array ``samples / scale``, same shape as `samples`.
+    scale : float
+        The largest absolute value of `samples`.
+
+    Raises
+    ------
+    ParameterError
+        If the samples are invalid.
+    CwfastError
+        If the samples are all zero (silent), which cannot be scaled.
+    """
+    samples = _as_samples(samples, "samples")
+    scale = float(np.max(np.abs(samples)))
+    if scale == 0.0:
+        raise CwfastError("samples is silent (all zeros), so it cannot be scaled to [-1, 1]")
+    # Dividing in float64 makes the peak come out as exactly 1.0 after the cast back to float32.
+    scaled = (samples.astype(np.float64) / scale).astype(np.float32)
+    return scaled, scale
+
+
+def _as_path(path):
+    """Return `path` as a str, or raise ParameterError if it is not a path."""
+    try:
+        return os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise ParameterError(f"path={path!r} must be a str or os.PathLike") from None
+
+
+def _positive_integer(value, name):
+    """Return `value` as an int, or raise ParameterError unless it is an integer >= 1."""
+    # bool is an int subclass, but sample_rate=True is surely a mistake.
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ParameterError(f"{name}={value!r} must be a positive integer")
+    return int(value)
+
+
+def _finite_real(value, name):
+    """Return `value` as a float, or raise ParameterError unless it is a finite real number."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ParameterError(f"{name}={value!r} must be a finite number")
+    return float(value)
+
+
+def _as_samples(samples, name):
+    """Validate `samples`; return them as a C-contiguous float32 array, (n,) or (n, channels)."""
+    array = np.asarray(samples)
+    if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number):
+        raise ParameterError(f"{name} has dtype {array.dtype}; expected floating-point samples")
+    if np.issubdtype(array.dtype, np.complexfloating):
+        raise ParameterError(
+            f"{name} has dtype {array.dtype}; expected real floating-point samples"
+        )
+    if np.issubdtype(array.dtype, np.integer):
+        # Integer PCM would need a scale (32768 for int16) we cannot guess; refuse rather than clip.
+        raise ParameterError(
+            f"{name} has integer dtype {array.dtype}; convert to floats in [-1, 1] first "
+            f"(for int16 PCM, divide by 32768)"
+        )
+    if array.ndim not in (1, 2):
+        raise ParameterError(f"{name} has shape {array.shape}; expected (n,) or (n, channels)")
+    if array.shape[0] == 0 or array.size == 0:
+        raise ParameterError(f"{name} has shape {array.shape}; it must hold at least one sample")
+    if array.ndim == 2 and array.shape[1] > array.shape[0]:
+        # Almost always a (channels, n) array from a library with the other convention.
+        raise ParameterError(
+            f"{name} has shape {array.shape}, more channels than frames; expected (n, channels)"
+        )
+    # Checked after the cast, since float64 values beyond float32's range become infinite; the
+    # overflow warning would only repeat what the error below says.
+    with np.errstate(over="ignore"):
+        array = np.ascontiguousarray(array, dtype=np.float32)
+    if not np.isfinite(array).all():
+        raise ParameterError(f"{name} contains NaN or infinite values")
+    return array
+
+
+def _soundfile_reason(error):
+    """Return libsndfile's own short explanation of `error`, without soundfile's prefix."""
+    reason = getattr(error, "error_string", None) or str(error)
+    return reason.strip().rstrip(".")
+
+
+def _apply_default_permissions(path):
+    """Give `path` the permissions a newly created file gets from the process umask."""
+    if os.name != "posix":
+        return
+    # The umask can only be read by setting it; restore it at once.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(path, 0o666 & ~umask)
