@@ -147,3 +147,39 @@ def _backward_batch(theta, module_start, column_start, block_offset, periods, x,
             theta, module_start, column_start, block_offset, periods,
             x[b], t0, h0[b], hist[b], dhist[b], grads[b], dh[b], da,
         )
+
+
+@numba.njit(**_JIT)
+def _sample_feedback(theta, module_start, column_start, block_offset, periods, t0, h, work, x, logits,
+                     values, inv_temperature, uniforms, out):
+    """Free-running generation from a softmax model with one input: feed back what was sampled.
+
+    At each step the model reads ``x`` (1, 1), the value emitted at the previous step, computes
+    its logits (1, n_out), draws class ``c`` by inverse-CDF sampling of
+    ``softmax(logits * inv_temperature)`` with ``uniforms[s]``, writes ``out[s] = values[c]`` and
+    feeds ``values[c]`` back as the next input. ``x`` holds the first input on entry and the next
+    one on return; ``h`` is updated in place. ``inv_temperature == 0`` means greedy (argmax).
+    """
+    n_out = values.shape[0]
+    no_history = np.empty((0, h.shape[0]), dtype=h.dtype)
+    for s in range(out.shape[0]):
+        _forward_seq(theta, module_start, column_start, block_offset, periods, x, t0 + s, h, work, logits, no_history)
+        best = 0
+        top = logits[0, 0]
+        for k in range(1, n_out):
+            if logits[0, k] > top:
+                top = logits[0, k]
+                best = k
+        if inv_temperature > 0:
+            total = 0.0
+            for k in range(n_out):
+                total += np.exp((logits[0, k] - top) * inv_temperature)
+            threshold = uniforms[s] * total
+            acc = 0.0
+            for k in range(n_out):
+                acc += np.exp((logits[0, k] - top) * inv_temperature)
+                if acc >= threshold:
+                    best = k
+                    break
+        out[s] = values[best]
+        x[0, 0] = values[best]

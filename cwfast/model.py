@@ -474,6 +474,59 @@ class ClockworkRNN:
             return loss, out, State(h, t0 + x3.shape[1])
         return loss, out
 
+    def sample(self, n_steps, *, values, temperature=1.0, seed=None, first_input=0.0, state=None,
+               return_state=False):
+        """Generate freely from a softmax model with one input, feeding back each sampled value.
+
+        At every step the model sees the value it emitted at the previous step (``first_input`` at
+        the first), draws a class ``c`` from ``softmax(logits / temperature)`` and emits
+        ``values[c]``. This is how an autoregressive audio model runs free (teacher forcing in
+        training, its own output in generation). The whole loop runs inside one compiled call.
+
+        Parameters
+        ----------
+        n_steps : int
+        values : ndarray, shape (n_out,)
+            The value each class stands for (for mu-law audio: the decoded amplitudes).
+        temperature : float
+            ``>= 0``; 0 takes the most likely class at every step, 1 samples the model as trained.
+        seed : int or numpy.random.Generator, optional
+        first_input : float
+            What the model reads at its first step (the last sample of a priming clip, say).
+        state : State, optional
+            Where to start (e.g. after running ``forward`` over a priming clip).
+        return_state : bool
+
+        Returns
+        -------
+        out : ndarray, shape (n_steps,), the model's dtype
+        state : State, only if ``return_state``. Continue with ``first_input=out[-1]``.
+        """
+        if self.output != "softmax" or self.n_in != 1:
+            raise ParameterError("sample() needs a softmax model with n_in=1 (an autoregressive model)")
+        n_steps = _positive_int("n_steps", n_steps)
+        values = _as_real_array("values", values, self.dtype)
+        if values.shape != (self.n_out,):
+            raise ParameterError(f"values has shape {values.shape}; expected ({self.n_out},)")
+        if not (np.isfinite(temperature) and temperature >= 0):
+            raise ParameterError(f"temperature={temperature!r} must be a finite number >= 0")
+        if not np.isfinite(first_input):
+            raise ParameterError(f"first_input={first_input!r} must be finite")
+        h, t0 = self._check_state(state, 1, False)
+        h = h[0]
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        uniforms = rng.random(n_steps)
+        out = np.empty(n_steps, dtype=self.dtype)
+        x = np.full((1, 1), first_input, dtype=self.dtype)
+        logits = np.empty((1, self.n_out), dtype=self.dtype)
+        inv_temperature = 0.0 if temperature == 0 else 1.0 / temperature
+        _kernels._sample_feedback(
+            *self._kernel_args(), t0, h, np.empty_like(h), x, logits, values, inv_temperature, uniforms, out
+        )
+        if return_state:
+            return out, State(h, t0 + n_steps)
+        return out
+
     def _check_target(self, target, x_shape, batched, steps):
         """Validate a target for this head; return it with a leading batch axis."""
         if steps not in STEPS:

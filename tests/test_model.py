@@ -259,3 +259,35 @@ def test_bad_targets_and_heads():
         soft.loss_and_grad(np.zeros((5, 1)), np.zeros(5, int), steps="some")
     with pytest.raises(ParameterError, match="output='tanh'"):
         ClockworkRNN(1, 3, n_hidden=4, n_modules=2, output="tanh")
+
+
+def test_sample_feeds_back_what_it_drew(rng):
+    model = ClockworkRNN(1, 4, module_sizes=[2, 3], periods=[1, 3], seed=2, dtype=np.float64, output="softmax")
+    values = np.array([-0.75, -0.25, 0.25, 0.75])
+    out, state = model.sample(60, values=values, temperature=1.0, seed=9, first_input=0.1, return_state=True)
+    assert set(np.unique(out)) <= set(values) and len(np.unique(out)) > 1
+    # Replaying the drawn values with teacher forcing gives the same probabilities the sampler
+    # used: redraw each step by inverse CDF with the same uniforms and compare.
+    x = np.concatenate([[0.1], out[:-1]])[:, None]
+    probs = model.forward(x)
+    uniforms = np.random.default_rng(9).random(60)
+    redrawn = values[[np.searchsorted(np.cumsum(p), u * p.sum()) for p, u in zip(probs, uniforms)]]
+    np.testing.assert_array_equal(out, redrawn)
+    _, end = model.forward(x, return_state=True)
+    assert state.t == 60
+    assert_allclose(state.h, end.h, rtol=1e-12)
+    # Same seed, same sequence; temperature 0 is the argmax path.
+    np.testing.assert_array_equal(model.sample(60, values=values, seed=9, first_input=0.1), out)
+    greedy = model.sample(30, values=values, temperature=0)
+    probs = model.forward(np.concatenate([[0.0], greedy[:-1]])[:, None])
+    np.testing.assert_array_equal(greedy, values[probs.argmax(axis=1)])
+
+
+def test_sample_refuses_other_models():
+    with pytest.raises(ParameterError, match="softmax model with n_in=1"):
+        ClockworkRNN(1, 4, n_hidden=4, n_modules=2).sample(3, values=np.zeros(4))
+    soft = ClockworkRNN(1, 4, n_hidden=4, n_modules=2, output="softmax")
+    with pytest.raises(ParameterError, match="temperature=-1"):
+        soft.sample(3, values=np.zeros(4), temperature=-1)
+    with pytest.raises(ParameterError, match="values has shape"):
+        soft.sample(3, values=np.zeros(3))
