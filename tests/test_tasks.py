@@ -1,0 +1,228 @@
+"""Tests of cwfast.tasks: audio to (inputs, targets, head), metrics, mu-law, and models back to audio."""
+
+import math
+
+import numpy as np
+import pytest
+
+from cwfast import ClockworkRNN, tasks
+from cwfast.errors import CwfastError, ParameterError
+
+
+def tone(n=400, freq=440.0, rate=8000, amplitude=0.4):
+    return (amplitude * np.sin(2 * np.pi * freq * np.arange(n) / rate)).astype(np.float32)
+
+
+# --- mu-law ---------------------------------------------------------------------------------------
+
+
+def test_mu_law_labels_cover_the_range_and_are_monotone():
+    x = np.linspace(-1, 1, 200001)
+    labels = tasks.mu_law_encode(x)
+    assert labels.dtype == np.int64
+    assert labels[0] == 0 and labels[-1] == 255
+    assert np.all(np.diff(labels) >= 0)
+    assert set(np.unique(labels)) == set(range(256))
+
+
+def test_mu_law_decode_inverts_encode_on_class_values():
+    values = tasks.mu_law_values()
+    assert values.shape == (256,) and values.dtype == np.float32
+    np.testing.assert_array_equal(tasks.mu_law_encode(values), np.arange(256))
+    np.testing.assert_allclose(values, -values[::-1], atol=1e-7)  # symmetric around zero
+    assert values[0] == pytest.approx(-1.0) and values[-1] == pytest.approx(1.0)
+
+
+def test_mu_law_round_trip_error_is_relative(rng):
+    # mu-law spends its classes near zero: the error grows with the amplitude.
+    x = rng.uniform(-1, 1, size=5000)
+    y = tasks.mu_law_decode(tasks.mu_law_encode(x))
+    err = np.abs(y - x)
+    assert err.max() < 0.04
+    small = np.abs(x) < 0.01
+    assert err[small].max() < 4e-4
+
+
+def test_mu_law_clips_and_checks():
+    assert tasks.mu_law_encode([3.0, -3.0]).tolist() == [255, 0]
+    with pytest.raises(ParameterError, match="labels must lie"):
+        tasks.mu_law_decode([256])
+    with pytest.raises(ParameterError, match="n_classes"):
+        tasks.mu_law_encode([0.0], n_classes=1)
+
+
+# --- metrics --------------------------------------------------------------------------------------
+
+
+def test_nmse_and_esr_reference_points(rng):
+    t = rng.normal(size=(500, 1))
+    assert tasks.nmse(t, t) == 0.0
+    assert tasks.nmse(np.full_like(t, t.mean()), t) == pytest.approx(1.0)
+    assert tasks.esr(np.zeros_like(t), t) == pytest.approx(1.0)
+    y = t + 0.1 * rng.normal(size=t.shape)
+    assert tasks.esr(y, t) == pytest.approx(np.sum((y - t) ** 2) / np.sum(t**2))
+    assert tasks.nmse(y, t) == pytest.approx(np.mean((y - t) ** 2) / np.var(t))
+
+
+def test_metrics_refuse_degenerate_targets():
+    with pytest.raises(ParameterError, match="constant"):
+        tasks.nmse(np.ones(4), np.ones(4))
+    with pytest.raises(ParameterError, match="silent"):
+        tasks.esr(np.ones(4), np.zeros(4))
+    with pytest.raises(ParameterError, match="shape"):
+        tasks.esr(np.ones(4), np.ones(5))
+
+
+def test_rms_and_spectral_centroid_of_a_tone():
+    x = tone(8000, freq=1000.0, rate=8000, amplitude=0.5)
+    assert tasks.rms(x) == pytest.approx(0.5 / math.sqrt(2), rel=1e-3)
+    assert tasks.spectral_centroid(x, 8000) == pytest.approx(1000.0, rel=0.01)
+    assert tasks.spectral_centroid(np.zeros(100), 8000) == 0.0
+
+
+# --- tasks ----------------------------------------------------------------------------------------
+
+
+def test_memorize_task_scales_to_peak_one():
+    x = tone()
+    task = tasks.memorize(x)
+    assert task.inputs.shape == (x.size, 0) and task.targets.shape == (x.size, 1)
+    assert task.output == "linear" and task.n_out == 1
+    assert np.abs(task.targets).max() == 1.0
+    assert task.metadata["mode"] == "memorize"
+    np.testing.assert_allclose(task.targets[:, 0] * task.metadata["scale"], x, rtol=1e-6, atol=1e-7)
+
+
+def test_autoregressive_task_is_teacher_forcing_on_mu_law():
+    x = tone()
+    task = tasks.autoregressive(x)
+    assert task.inputs.shape == (x.size, 1) and task.targets.shape == (x.size,)
+    assert task.targets.dtype == np.int64 and task.output == "softmax" and task.n_out == 256
+    values = tasks.mu_law_values()
+    assert task.inputs[0, 0] == 0.0
+    # The input at t is exactly what generation would feed back: the decoded class of sample t - 1.
+    np.testing.assert_array_equal(task.inputs[1:, 0], values[task.targets[:-1]])
+    scale = task.metadata["scale"]
+    assert scale == pytest.approx(np.abs(x).max())
+    np.testing.assert_allclose(values[task.targets] * scale, x, atol=0.04 * scale)
+
+
+def test_effect_task_and_its_checks():
+    dry = tone()
+    wet = np.tanh(3 * dry)
+    task = tasks.make_task("effect", dry, target=wet)
+    np.testing.assert_array_equal(task.inputs[:, 0], dry)
+    np.testing.assert_array_equal(task.targets[:, 0], wet)
+    with pytest.raises(ParameterError, match="same length"):
+        tasks.effect(dry, wet[:-1])
+    with pytest.raises(ParameterError, match="needs the processed"):
+        tasks.make_task("effect", dry)
+    with pytest.raises(ParameterError, match="takes no target"):
+        tasks.make_task("memorize", dry, target=wet)
+    with pytest.raises(ParameterError, match="mode='sing'"):
+        tasks.make_task("sing", dry)
+
+
+def test_silent_and_bad_clips_are_refused():
+    with pytest.raises(CwfastError, match="silent"):
+        tasks.memorize(np.zeros(10, dtype=np.float32))
+    with pytest.raises(CwfastError, match="silent"):
+        tasks.effect(np.ones(10, dtype=np.float32), np.zeros(10, dtype=np.float32))
+    with pytest.raises(ParameterError, match="NaN"):
+        tasks.autoregressive(np.array([0.1, np.nan], dtype=np.float32))
+    with pytest.raises(ParameterError, match="mono"):
+        tasks.memorize(np.zeros((10, 2), dtype=np.float32))
+
+
+def test_split_validation_keeps_the_end():
+    task = tasks.autoregressive(tone(100))
+    train, val = tasks.split_validation(task, 0.2)
+    assert train.n_steps == 80 and val.n_steps == 20
+    np.testing.assert_array_equal(val.targets, task.targets[80:])
+    np.testing.assert_array_equal(val.inputs, task.inputs[80:])
+    assert tasks.split_validation(task, 0.0) == (task, None)
+    with pytest.raises(ParameterError, match="fraction"):
+        tasks.split_validation(task, 1.0)
+
+
+# --- models back to audio -------------------------------------------------------------------------
+
+
+def small(n_in, n_out, mode, **meta):
+    output = "softmax" if mode == "autoregressive" else "linear"
+    return ClockworkRNN(n_in, n_out, n_hidden=6, n_modules=3, seed=1, sample_rate=8000, output=output,
+                        metadata={"mode": mode, **meta})
+
+
+def test_render_memorize_is_forward_times_scale():
+    model = small(0, 1, "memorize", scale=0.25, length=50)
+    out = tasks.render(model)
+    assert out.shape == (50,)
+    np.testing.assert_allclose(out, model.forward(np.zeros((50, 0)))[:, 0] * 0.25, rtol=1e-6)
+    assert tasks.render(model, 80).shape == (80,)
+    with pytest.raises(CwfastError, match="cannot be primed"):
+        tasks.render(model, prime=tone())
+
+
+def test_render_autoregressive_is_seeded_and_chunking_is_invisible():
+    model = small(1, 256, "autoregressive", scale=0.5, n_classes=256)
+    a = tasks.render(model, 300, seed=3, chunk=1000)
+    b = tasks.render(model, 300, seed=3, chunk=7)
+    c = tasks.render(model, 300, seed=4)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    values = tasks.mu_law_values()
+    # Every generated sample is a class value at the training level.
+    assert np.isin(np.round(a / 0.5, 6), np.round(values, 6)).all()
+
+
+def test_render_with_prime_continues_after_teacher_forcing():
+    model = small(1, 256, "autoregressive", scale=0.5, n_classes=256)
+    prime = tone(40, amplitude=0.3)
+    out = tasks.render(model, 20, seed=0, prime=prime, temperature=0)
+    x = tasks.autoregressive_inputs(prime, 0.5)
+    _, state = model.forward(x[:-1, None], return_state=True)
+    expected = model.sample(20, values=tasks.mu_law_values(), temperature=0, first_input=float(x[-1]), state=state)
+    np.testing.assert_allclose(out, expected * 0.5, rtol=1e-6)
+
+
+def test_render_refuses_effect_models():
+    with pytest.raises(CwfastError, match="cwfast process"):
+        tasks.render(small(1, 1, "effect"), 10)
+
+
+@pytest.mark.parametrize("block_size", [1, 63, 64, 65, 1000])
+def test_process_equals_one_forward_call(block_size):
+    model = small(1, 1, "effect")
+    x = tone(300)
+    out = tasks.process(model, x, block_size=block_size)
+    np.testing.assert_array_equal(out, model.forward(x[:, None])[:, 0])
+
+
+def test_process_refuses_generators():
+    with pytest.raises(CwfastError, match="use 'cwfast generate'"):
+        tasks.process(small(0, 1, "memorize", scale=1.0), tone())
+    with pytest.raises(CwfastError, match="autoregressive"):
+        tasks.process(small(1, 256, "autoregressive", scale=1.0), tone())
+
+
+def test_mode_is_inferred_for_models_without_metadata():
+    assert tasks.mode_of(ClockworkRNN(0, 1, n_hidden=4, n_modules=2)) == "memorize"
+    assert tasks.mode_of(ClockworkRNN(1, 256, n_hidden=4, n_modules=2, output="softmax")) == "autoregressive"
+    assert tasks.mode_of(ClockworkRNN(1, 1, n_hidden=4, n_modules=2)) == "effect"
+
+
+def test_evaluate_gives_each_mode_its_figure():
+    x = tone(120)
+    mem = small(0, 1, "memorize")
+    assert tasks.evaluate(mem, tasks.memorize(x))["nmse"] == pytest.approx(
+        tasks.nmse(mem.forward(np.zeros((120, 0))), tasks.memorize(x).targets)
+    )
+    ar = small(1, 256, "autoregressive")
+    task = tasks.autoregressive(x)
+    fig = tasks.evaluate(ar, task)
+    assert fig["cross_entropy"] == pytest.approx(ar.loss(task.inputs, task.targets))
+    assert fig["bits_per_sample"] == pytest.approx(fig["cross_entropy"] / math.log(2))
+    fx = small(1, 1, "effect")
+    fig = tasks.evaluate(fx, tasks.effect(x, np.tanh(x)))
+    assert set(fig) == {"esr", "nmse"} and fig["esr"] > 0
