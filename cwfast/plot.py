@@ -1,0 +1,123 @@
+"""Figure-5-style plots of generated audio: target and output waveforms overlaid, and their spectrograms.
+
+The paper's Figure 5 shows each network's output over the target waveform. :func:`plot_audio` draws
+that (top row) and the spectrogram of each signal (bottom row), and writes it to a PNG (or any format
+matplotlib knows from the extension) atomically and without overwriting unless asked. matplotlib is
+an optional dependency (the ``plot`` extra); it is imported only when a plot is made, and
+:func:`require_matplotlib` turns its absence into a one-line :class:`~cwfast.errors.CwfastError`.
+No pyplot: figures are built on :class:`matplotlib.figure.Figure` with the Agg canvas, so plotting
+never opens a window or touches global state.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+import numpy as np
+
+from .errors import CwfastError, ParameterError
+
+MISSING = "plotting needs matplotlib, which is not installed: pip install 'cwfast[plot]' (or pip install matplotlib)"
+
+
+def require_matplotlib():
+    """Import matplotlib's Agg canvas and Figure, or raise CwfastError saying how to install it."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise CwfastError(MISSING) from None
+    return Figure, FigureCanvasAgg
+
+
+def _spectrogram_sizes(n):
+    """FFT length and overlap that give a readable spectrogram of ``n`` samples."""
+    nfft = 1024
+    while nfft > 16 and nfft * 4 > n:
+        nfft //= 2
+    return nfft, nfft * 3 // 4
+
+
+def plot_audio(path, output, sample_rate, *, target=None, title=None, labels=("target", "output"),
+               overwrite=False):
+    """Write a plot of ``output`` (and ``target``, if given): waveforms over each other, then spectrograms.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The image file; its extension picks the format (``.png``, ``.pdf``, ``.svg``, ...).
+    output : ndarray, shape (n,)
+        The model's audio.
+    sample_rate : int
+        In Hz, for the time and frequency axes.
+    target : ndarray, shape (m,), optional
+        What the output should be (the training clip, the wet signal).
+    title : str, optional
+    labels : (str, str)
+        Legend names of target and output.
+    overwrite : bool
+        Replace an existing file.
+
+    Raises
+    ------
+    CwfastError
+        If matplotlib is missing, the file exists (without ``overwrite``), or it cannot be written.
+    """
+    Figure, FigureCanvasAgg = require_matplotlib()
+    path = os.fspath(path)
+    extension = os.path.splitext(path)[1].lower().lstrip(".")
+    if not extension:
+        raise ParameterError(f"plot file '{path}' needs an extension such as .png")
+    if os.path.lexists(path) and not overwrite:
+        raise CwfastError(f"'{path}' exists; pass --overwrite to replace it")
+    output = np.asarray(output, dtype=np.float64).ravel()
+    signals = [(labels[1], output, "tab:red")]
+    if target is not None:
+        target = np.asarray(target, dtype=np.float64).ravel()
+        signals.insert(0, (labels[0], target, "black"))
+
+    fig = Figure(figsize=(10, 6.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    grid = fig.add_gridspec(2, len(signals))
+    wave = fig.add_subplot(grid[0, :])
+    for name, signal, colour in signals:
+        time = np.arange(signal.size) / sample_rate
+        style = "--" if (target is not None and signal is output) else "-"
+        wave.plot(time, signal, style, color=colour, linewidth=0.8, label=name)
+    wave.set_xlabel("time (s)")
+    wave.set_ylabel("amplitude")
+    wave.legend(loc="upper right")
+    wave.set_title(title or "waveform")
+    for column, (name, signal, _) in enumerate(signals):
+        ax = fig.add_subplot(grid[1, column])
+        if signal.size >= 32:
+            nfft, overlap = _spectrogram_sizes(signal.size)
+            with np.errstate(divide="ignore"):  # silent stretches have zero power: -inf dB, drawn as the floor
+                ax.specgram(signal, NFFT=nfft, Fs=sample_rate, noverlap=overlap, cmap="magma", scale="dB")
+        ax.set_title(f"{name} spectrogram")
+        ax.set_xlabel("time (s)")
+        ax.set_ylabel("frequency (Hz)")
+
+    directory = os.path.dirname(path) or "."
+    if not os.path.isdir(directory):
+        raise CwfastError(f"cannot write '{path}': directory '{directory}' does not exist")
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=f".{extension}", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fig.savefig(fh, format=extension, dpi=100)
+        # mkstemp makes the file private (0600); give it the permissions open() would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, ValueError):
+            raise CwfastError(f"cannot write plot '{path}': {exc}") from None
+        if isinstance(exc, OSError):
+            raise CwfastError(f"cannot write plot '{path}': {exc.strerror or exc}") from None
+        raise

@@ -1,0 +1,449 @@
+"""Tests of the command line, through ``cwfast.cli.main(argv)``: every command, mode and bad input."""
+
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+import cwfast
+from cwfast import ClockworkRNN, tasks
+from cwfast.audio import load_audio, write_audio
+from cwfast.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+BRAHMS = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+HAS_TRAINER = importlib.util.find_spec("cwfast.train") is not None
+needs_trainer = pytest.mark.skipif(not HAS_TRAINER, reason="cwfast.train is not there yet")
+TINY = ["--hidden", "6", "--modules", "3", "--quiet"]
+
+
+def run(capsys, *argv):
+    """Run the CLI; return (status, stdout, stderr)."""
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_user_error(status, err, *fragments):
+    """Exit status 2 and one line 'cwfast...: error: ...' on stderr, without a traceback."""
+    assert status == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("cwfast") and ": error: " in lines[0], err
+    assert "Traceback" not in err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def leftovers(directory):
+    """Hidden temporary files a failed write might leave behind."""
+    return sorted(p.name for p in Path(directory).iterdir() if p.name.startswith("."))
+
+
+@pytest.fixture(scope="module")
+def clip_8k(tmp_path_factory):
+    """0.1 s of the Brahms excerpt at 8 kHz (800 samples)."""
+    samples, rate = load_audio(BRAHMS, sample_rate=8000, start=0.5, duration=0.1)
+    path = tmp_path_factory.mktemp("audio") / "clip.wav"
+    write_audio(path, samples, rate)
+    return path
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    """Untrained tiny models of each mode, saved as the CLI would save them."""
+    folder = tmp_path_factory.mktemp("models")
+    specs = {
+        "memorize": (0, 1, "linear", {"mode": "memorize", "scale": 0.3, "length": 200, "start": 0.0}),
+        "autoregressive": (1, 256, "softmax", {"mode": "autoregressive", "scale": 0.4, "n_classes": 256}),
+        "effect": (1, 1, "linear", {"mode": "effect"}),
+    }
+    paths = {}
+    for mode, (n_in, n_out, output, meta) in specs.items():
+        model = ClockworkRNN(n_in, n_out, n_hidden=6, n_modules=3, seed=2, sample_rate=8000, output=output,
+                             metadata=meta)
+        paths[mode] = folder / f"{mode}.npz"
+        model.save(paths[mode])
+    return paths
+
+
+# --- the program ----------------------------------------------------------------------------------
+
+
+def test_help_lists_the_commands(capsys):
+    status, out, _ = run(capsys, "--help")
+    assert status == 0
+    for command in ("train", "generate", "process", "info", "bench"):
+        assert command in out
+
+
+@pytest.mark.parametrize("command", ["train", "generate", "process", "info"])
+def test_each_command_has_help(capsys, command):
+    status, out, _ = run(capsys, command, "--help")
+    assert status == 0 and "--" in out
+
+
+def test_no_command_prints_usage_and_fails(capsys):
+    status, _, err = run(capsys)
+    assert status == 2 and "usage" in err
+
+
+def test_version(capsys):
+    status, out, _ = run(capsys, "--version")
+    assert (status, out.strip()) == (0, f"cwfast {cwfast.__version__}")
+
+
+def test_python_dash_m_is_the_same_program_and_help_loads_no_heavy_module():
+    script = (
+        "import sys, runpy; sys.argv = ['cwfast', '--help'];\n"
+        "try: runpy.run_module('cwfast', run_name='__main__')\n"
+        "except SystemExit as e: code = e.code\n"
+        "heavy = [m for m in ('cwfast.train', 'cwfast.tasks', 'cwfast.bench', 'tqdm', 'matplotlib') "
+        "if m in sys.modules]\n"
+        "print(code, heavy)"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.strip().endswith("0 []"), result.stdout
+    assert "generate" in result.stdout
+
+
+# --- generate -------------------------------------------------------------------------------------
+
+
+def test_generate_memorize_at_its_natural_length_and_level(capsys, tmp_path, models):
+    out = tmp_path / "mem.wav"
+    status, stdout, err = run(capsys, "generate", "-m", models["memorize"], "-o", out)
+    assert status == 0, err
+    audio, rate = soundfile.read(out, dtype="float32")
+    model = cwfast.load(models["memorize"])
+    assert rate == 8000 and audio.shape == (200,)
+    np.testing.assert_allclose(audio, model.forward(np.zeros((200, 0)))[:, 0] * 0.3, rtol=1e-6)
+    assert f"wrote {out}" in stdout
+    assert "runs free" not in err
+
+
+def test_generate_memorize_beyond_its_length_says_it_runs_free(capsys, tmp_path, models):
+    status, _, err = run(capsys, "generate", "-m", models["memorize"], "-o", tmp_path / "long.wav", "--samples", 500)
+    assert status == 0
+    assert "trained on 200 samples" in err and "runs free" in err
+    assert soundfile.info(str(tmp_path / "long.wav")).frames == 500
+
+
+def test_generate_autoregressive_is_seeded(capsys, tmp_path, models):
+    paths = [tmp_path / f"{name}.wav" for name in ("a", "b", "c")]
+    for path, seed in zip(paths, (5, 5, 6)):
+        status, stdout, _ = run(capsys, "generate", "-m", models["autoregressive"], "-o", path, "--seconds", 0.1,
+                                "--seed", seed)
+        assert status == 0 and f"seed {seed}" in stdout
+    a, b, c = (soundfile.read(p, dtype="float32")[0] for p in paths)
+    assert a.shape == (800,)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_generate_without_seed_prints_the_seed_it_used(capsys, tmp_path, models):
+    status, stdout, _ = run(capsys, "generate", "-m", models["autoregressive"], "-o", tmp_path / "a.wav",
+                            "--samples", 100)
+    assert status == 0
+    seed = int(stdout.rsplit("seed ", 1)[1])
+    run(capsys, "generate", "-m", models["autoregressive"], "-o", tmp_path / "b.wav", "--samples", 100, "--seed", seed)
+    np.testing.assert_array_equal(soundfile.read(tmp_path / "a.wav")[0], soundfile.read(tmp_path / "b.wav")[0])
+
+
+def test_generate_with_prime_resamples_it_and_says_so(capsys, tmp_path, models):
+    prime = tmp_path / "prime.wav"
+    write_audio(prime, load_audio(BRAHMS, duration=0.02)[0], 44100)
+    status, _, err = run(capsys, "generate", "-m", models["autoregressive"], "-o", tmp_path / "p.wav",
+                         "--samples", 50, "--seed", 1, "--prime", prime, "--temperature", 0.5)
+    assert status == 0, err
+    assert f"resampled '{prime}' from 44100 Hz to 8000 Hz" in err
+
+
+def test_generate_pcm16_subtype(capsys, tmp_path, models):
+    status, _, _ = run(capsys, "generate", "-m", models["memorize"], "-o", tmp_path / "s.wav", "--subtype", "pcm_16")
+    assert status == 0
+    assert soundfile.info(str(tmp_path / "s.wav")).subtype == "PCM_16"
+
+
+def test_generate_refuses_effect_models_and_writes_nothing(capsys, tmp_path, models):
+    status, _, err = run(capsys, "generate", "-m", models["effect"], "-o", tmp_path / "x.wav")
+    assert_user_error(status, err, "effect model", "cwfast process")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--prime", BRAHMS], "--prime is for autoregressive"),
+        (["--temperature", "0.5"], "--temperature is for autoregressive"),
+    ],
+)
+def test_generate_memorize_option_mistakes(capsys, tmp_path, models, extra, message):
+    status, _, err = run(capsys, "generate", "-m", models["memorize"], "-o", tmp_path / "x.wav", *extra)
+    assert_user_error(status, err, message)
+
+
+def test_the_bundled_default_model_makes_music_like_audio(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, stdout, err = run(capsys, "generate", "-o", "demo.wav", "--seed", 0)
+    assert status == 0, err
+    audio, rate = soundfile.read(tmp_path / "demo.wav", dtype="float32")
+    assert "bundled default model" in stdout
+    assert audio.size / rate >= 3.0  # at least a few seconds
+    source, _ = load_audio(BRAHMS, sample_rate=rate)
+    # Neither silence nor a constant: a level and a brightness in the range of the training audio.
+    assert np.std(audio[rate:]) > 0.2 * np.std(source)
+    assert 0.25 < tasks.rms(audio) / tasks.rms(source) < 4.0
+    assert 0.3 < tasks.spectral_centroid(audio, rate) / tasks.spectral_centroid(source, rate) < 3.0
+
+
+def test_info_describes_the_bundled_model(capsys):
+    status, out, _ = run(capsys, "info")
+    assert status == 0
+    for field in ("architecture", "module sizes", "periods", "parameters", "sample rate", "mode", "training"):
+        assert field in out
+    assert "autoregressive" in out and "bits/sample" in out
+
+
+# --- info -----------------------------------------------------------------------------------------
+
+
+def test_info_prints_every_fact(capsys, models):
+    status, out, _ = run(capsys, "info", models["memorize"])
+    assert status == 0
+    assert "Clockwork RNN, 6 hidden units in 3 modules, 0 inputs, 1 linear output" in out
+    assert "module sizes  2 2 2" in out
+    assert "periods       1 2 4" in out
+    assert f"parameters    {cwfast.load(models['memorize']).n_params:,}" in out
+    assert "8000 Hz" in out and "memorize" in out and "scale 0.3" in out
+    assert "no figures stored" in out
+
+
+# --- process --------------------------------------------------------------------------------------
+
+
+def test_process_runs_an_effect_model_over_a_file(capsys, tmp_path, models, clip_8k):
+    out = tmp_path / "wet.wav"
+    status, stdout, err = run(capsys, "process", "-m", models["effect"], clip_8k, "-o", out, "--block", 100)
+    assert status == 0, err
+    dry, _ = load_audio(clip_8k)
+    wet, rate = load_audio(out)
+    assert rate == 8000
+    np.testing.assert_allclose(wet, cwfast.load(models["effect"]).forward(dry[:, None])[:, 0], rtol=1e-6, atol=1e-7)
+    assert f"wrote {out}" in stdout
+
+
+def test_process_resamples_to_the_model_and_back(capsys, tmp_path, models):
+    source = tmp_path / "in44k.wav"
+    write_audio(source, load_audio(BRAHMS, duration=0.05)[0], 44100)
+    status, _, err = run(capsys, "process", "-m", models["effect"], source, "-o", tmp_path / "out.wav")
+    assert status == 0, err
+    assert "from 44100 Hz to the model's 8000 Hz" in err and "back to 44100 Hz" in err
+    info = soundfile.info(str(tmp_path / "out.wav"))
+    assert info.samplerate == 44100 and abs(info.frames - 2205) <= 1
+
+
+def test_process_refuses_generator_models(capsys, tmp_path, models, clip_8k):
+    status, _, err = run(capsys, "process", "-m", models["memorize"], clip_8k, "-o", tmp_path / "x.wav")
+    assert_user_error(status, err, "memorize model", "cwfast generate")
+    assert not (tmp_path / "x.wav").exists()
+
+
+# --- no overwrite, no half-written files ----------------------------------------------------------
+
+
+def test_existing_outputs_are_never_overwritten_without_the_flag(capsys, tmp_path, models, clip_8k):
+    out = tmp_path / "o.wav"
+    out.write_bytes(b"keep me")
+    for argv in (
+        ["generate", "-m", models["memorize"], "-o", out],
+        ["process", "-m", models["effect"], clip_8k, "-o", out],
+    ):
+        status, _, err = run(capsys, *argv)
+        assert_user_error(status, err, f"'{out}' exists", "--overwrite")
+        assert out.read_bytes() == b"keep me"
+    status, _, _ = run(capsys, "generate", "-m", models["memorize"], "-o", out, "--overwrite")
+    assert status == 0 and soundfile.info(str(out)).frames == 200
+
+
+def test_ctrl_c_exits_130_and_leaves_nothing(capsys, tmp_path, models, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(tasks, "render", interrupted)
+    status, _, err = run(capsys, "generate", "-m", models["memorize"], "-o", tmp_path / "x.wav")
+    assert status == 130 and err.strip() == "cwfast: interrupted"
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- bad input ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bad_files(tmp_path_factory, models):
+    folder = tmp_path_factory.mktemp("bad")
+    text = folder / "text.wav"
+    text.write_text("this is not audio\n")
+    empty = folder / "empty.wav"
+    empty.write_bytes(b"")
+    nan = folder / "nan.wav"
+    samples = np.zeros(100, dtype=np.float32)
+    samples[10] = np.nan
+    soundfile.write(nan, samples, 8000, subtype="FLOAT")
+    data = Path(models["memorize"]).read_bytes()
+    truncated = folder / "truncated.npz"
+    truncated.write_bytes(data[: len(data) // 2])
+    corrupt = folder / "corrupt.npz"
+    corrupt.write_bytes(b"PK\x03\x04" + bytes(range(256)) * 4)
+    foreign = folder / "foreign.npz"
+    np.savez(foreign, weights=np.zeros(3))
+    return {"text": text, "empty": empty, "nan": nan, "truncated": truncated, "corrupt": corrupt,
+            "foreign": foreign, "missing": folder / "missing.wav", "directory": folder}
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("missing", "no such file"),
+        ("directory", "is a directory"),
+        ("text", "not an audio file"),
+        ("empty", "contains no audio"),
+        ("nan", "NaN or infinite"),
+    ],
+)
+@pytest.mark.parametrize("command", ["train", "process", "prime"])
+def test_bad_audio_files(capsys, tmp_path, models, bad_files, kind, message, command):
+    bad = bad_files[kind]
+    argv = {
+        "train": ["train", bad, "-o", tmp_path / "m.npz", *TINY],
+        "process": ["process", "-m", models["effect"], bad, "-o", tmp_path / "o.wav"],
+        "prime": ["generate", "-m", models["autoregressive"], "--prime", bad, "-o", tmp_path / "o.wav"],
+    }[command]
+    status, _, err = run(capsys, *argv)
+    assert_user_error(status, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "kind, message",
+    [
+        ("missing", "no such file"),
+        ("truncated", "truncated or corrupt"),
+        ("corrupt", "truncated or corrupt"),
+        ("foreign", "not a cwfast model"),
+        ("text", "not a cwfast model"),
+        ("empty", "empty"),
+    ],
+)
+@pytest.mark.parametrize("command", ["generate", "process", "info"])
+def test_bad_model_files(capsys, tmp_path, bad_files, clip_8k, kind, message, command):
+    bad = bad_files[kind]
+    argv = {
+        "generate": ["generate", "-m", bad, "-o", tmp_path / "o.wav"],
+        "process": ["process", "-m", bad, clip_8k, "-o", tmp_path / "o.wav"],
+        "info": ["info", bad],
+    }[command]
+    status, _, err = run(capsys, *argv)
+    assert_user_error(status, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--hidden", "0"], "argument --hidden: 0 must be a positive integer"),
+        (["--hidden", "-4"], "argument --hidden: -4 must be a positive integer"),
+        (["--modules", "0"], "argument --modules: 0 must be a positive integer"),
+        (["--periods", "1,0,4"], "argument --periods"),
+        (["--periods", "1,,4"], "argument --periods"),
+        (["--periods", "a,b"], "argument --periods"),
+        (["--samples", "0"], "argument --samples: 0 must be a positive integer"),
+        (["--seconds", "-1"], "argument --seconds: -1 must be a positive number"),
+        (["--seconds", "nan"], "argument --seconds: nan must be a finite number"),
+        (["--start", "-0.5"], "argument --start"),
+        (["--epochs", "0"], "argument --epochs"),
+        (["--lr", "0"], "argument --lr"),
+        (["--samples", "10", "--seconds", "1"], "not allowed with argument"),
+        (["--mode", "sing"], "argument --mode: invalid choice: 'sing'"),
+        (["--mode", "effect"], "effect mode needs --target"),
+        (["--target", str(BRAHMS)], "--target is for effect mode"),
+        (["--modules", "8", "--hidden", "4"], "--modules 8 must not exceed --hidden 4"),
+        (["--modules", "2", "--periods", "1,2,4"], "does not match"),
+        (["--arch", "srn", "--modules", "3"], "--arch srn"),
+        (["--samples", "100000"], "asks for more than"),
+        (["--start", "99"], "past the end"),
+        (["--validation", "1"], "argument --validation"),
+    ],
+)
+def test_bad_training_options(capsys, tmp_path, clip_8k, extra, message):
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", *extra)
+    assert_user_error(status, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["generate", "-o", "x.mp3"], "must end in .wav or .flac"),
+        (["generate", "-o", "nowhere/x.wav"], "does not exist"),
+        (["generate", "-o", "x.wav", "--samples", "0"], "argument --samples"),
+        (["generate", "-o", "x.wav", "--temperature", "-1"], "argument --temperature"),
+        (["generate", "-o", "x.wav", "--subtype", "pcm_8"], "argument --subtype"),
+        (["generate"], "required: -o/--output"),
+        (["process", "-m", "m.npz", "-o", "x.wav"], "required: IN"),
+        (["process", "IN.wav", "-o", "x.wav", "--block", "0"], "argument --block"),
+        (["train", "-o", "m.npz"], "required: AUDIO"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
+def test_bad_command_lines(capsys, tmp_path, monkeypatch, argv, message):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(capsys, *argv)
+    assert_user_error(status, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_process_into_its_own_input_is_refused(capsys, tmp_path, models):
+    source = tmp_path / "in.wav"
+    write_audio(source, np.zeros(10, dtype=np.float32) + 0.1, 8000)
+    status, _, err = run(capsys, "process", "-m", models["effect"], source, "-o", source, "--overwrite")
+    assert_user_error(status, err, "different file")
+
+
+# --- plots ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="the plot extra is not installed")
+def test_generate_plot(capsys, tmp_path, models):
+    status, stdout, err = run(capsys, "generate", "-m", models["memorize"], "-o", tmp_path / "g.wav",
+                              "--plot", tmp_path / "g.png")
+    assert status == 0, err
+    assert (tmp_path / "g.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert leftovers(tmp_path) == []
+
+
+def test_plot_without_matplotlib_is_a_clear_error(capsys, tmp_path, models, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
+    monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
+    status, _, err = run(capsys, "generate", "-m", models["memorize"], "-o", tmp_path / "g.wav",
+                         "--plot", tmp_path / "g.png")
+    assert_user_error(status, err, "pip install 'cwfast[plot]'")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- bench ----------------------------------------------------------------------------------------
+
+
+def test_bench_is_wired_to_cwfast_bench(capsys):
+    status, out, err = run(capsys, "bench", "--help")
+    if importlib.util.find_spec("cwfast.bench") is None:
+        assert_user_error(status, err, "cwfast.bench is missing")
+    else:
+        assert status == 0 and "usage: cwfast bench" in out
