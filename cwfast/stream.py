@@ -3,16 +3,27 @@
 A :class:`Stream` carries the hidden state and the global step ``t`` across calls, so any split
 of a sequence into blocks gives exactly the output of one :meth:`ClockworkRNN.forward` over the
 whole sequence: the clock schedule never restarts inside a stream, only on :meth:`Stream.reset`.
-Buffers are allocated in the constructor, and the kernel runs without the GIL.
+
+It is built for audio callbacks. :meth:`Stream.prepare` allocates every buffer and compiles and
+warms the kernel; after it, :meth:`Stream.process` with ``out=`` allocates nothing, neither in numba
+nor in NumPy, and runs the kernel through a C entry point with the GIL released
+(:mod:`cwfast._realtime`). A stream knows its sample rate and refuses audio declared at another
+rate unless asked to resample it.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import numpy as np
 
-from . import _kernels
-from .errors import ParameterError
-from .model import State, softmax
+from .errors import CwfastError, ParameterError
+from .model import State
+
+#: Block length a stream prepares for when :meth:`Stream.process` is called before
+#: :meth:`Stream.prepare`. Longer blocks are run in pieces of this length, without allocating.
+DEFAULT_MAX_BLOCK = 8192
 
 
 class Stream:
@@ -24,29 +35,69 @@ class Stream:
         The model; the stream reads its parameters live, so training between blocks is seen.
     state : State, optional
         Where to start (hidden state of shape (n_hidden,) and step). Default: zeros at t = 0.
+    sample_rate : int, optional
+        The rate, in Hz, of the blocks that will be fed. Default: the model's ``sample_rate``. If
+        both are known and differ, the stream refuses to be built unless ``resample`` is true.
+    resample : bool
+        Accept a ``sample_rate`` different from the model's: every block is converted to the
+        model's rate with a streaming polyphase filter (the one :func:`cwfast.audio.resample`
+        uses), run through the model, and the outputs are converted back, so ``process`` still
+        returns one output per input sample, :attr:`latency` samples late. This path allocates
+        small NumPy arrays in every call; for strict real time run the audio at the model's rate.
+        Only for linear-output models (filtered probabilities are not probabilities).
+    max_block : int, optional
+        If given, call :meth:`prepare` with it now.
+
+    Raises
+    ------
+    ParameterError
+        If the state or the rates are invalid, or the rates differ and ``resample`` is false.
 
     Examples
     --------
-    >>> stream = Stream(model)
-    >>> for block in blocks:            # doctest: +SKIP
-    ...     y = stream.process(block)   # (len(block), n_out)
+    >>> stream = Stream(model, sample_rate=44100, max_block=512)   # doctest: +SKIP
+    >>> out = np.empty((512, model.n_out), dtype=model.dtype)        # doctest: +SKIP
+    >>> for block in blocks:                                         # doctest: +SKIP
+    ...     stream.process(block, out=out[: len(block)])
     """
 
-    def __init__(self, model, *, state=None):
+    def __init__(self, model, *, state=None, sample_rate=None, resample=False, max_block=None):
         self.model = model
         n = model.n_hidden
         self._h = np.zeros(n, dtype=model.dtype)
-        self._work = np.empty(n, dtype=model.dtype)
-        self._no_history = np.empty((0, n), dtype=model.dtype)
         self._t = 0
         if state is not None:
             h0, t0 = model._check_state(state, 1, False)
             self._h[:] = h0[0]
             self._t = t0
+        model_rate = getattr(model, "sample_rate", None)
+        if sample_rate is not None:
+            sample_rate = _positive_int("sample_rate", sample_rate)
+        self.sample_rate = sample_rate if sample_rate is not None else model_rate
+        self._resamplers = None
+        if sample_rate is not None and model_rate is not None and sample_rate != model_rate:
+            if not resample:
+                raise ParameterError(
+                    f"sample_rate={sample_rate} differs from the model's sample_rate={model_rate}; "
+                    "resample the audio first, or pass resample=True"
+                )
+            if model.output != "linear":
+                raise ParameterError(f"resample=True needs a linear-output model, not output={model.output!r}")
+            self._resamplers = (
+                _Resampler(sample_rate, model_rate, model.n_in),
+                _Resampler(model_rate, sample_rate, model.n_out),
+            )
+            self._pending = np.zeros((0, model.n_out))
+        self._max_block = 0
+        self._entry = None
+        if max_block is not None:
+            self.prepare(max_block)
+
+    # ------------------------------------------------------------------ state
 
     @property
     def t(self):
-        """The global step of the next sample."""
+        """The global step of the next model step (counted at the model's rate)."""
         return self._t
 
     @property
@@ -54,10 +105,110 @@ class Stream:
         """A copy of the current :class:`State`."""
         return State(self._h.copy(), self._t)
 
+    @property
+    def latency(self):
+        """Delay, in samples at :attr:`sample_rate`, that resampling adds (0.0 without resampling).
+
+        A fraction when the rates are not multiples of each other: it is the group delay of the
+        two linear-phase filters.
+        """
+        if self._resamplers is None:
+            return 0.0
+        into, back = self._resamplers
+        return into.delay + back.delay / into.ratio
+
+    @property
+    def max_block(self):
+        """The block length prepared for (0 before :meth:`prepare`)."""
+        return self._max_block
+
     def reset(self):
-        """Clear the hidden state and restart the clock at t = 0."""
+        """Clear the hidden state (and resampling filters) and restart the clock at t = 0."""
         self._h[:] = 0
         self._t = 0
+        if self._resamplers is not None:
+            for r in self._resamplers:
+                r.reset()
+            self._pending = np.zeros((0, self.model.n_out))
+
+    # ------------------------------------------------------------------ real-time setup
+
+    def prepare(self, max_block=DEFAULT_MAX_BLOCK):
+        """Allocate the buffers and compile and warm the kernel for blocks of up to ``max_block``.
+
+        After this, :meth:`process` never waits for numba and, given ``out=``, allocates nothing.
+        Longer blocks still work: they run in pieces of ``max_block`` steps. The first call in a
+        process compiles the C entry point, or loads it from numba's cache (a second or so);
+        later calls only resize buffers. The stream's state and clock are not changed.
+
+        Parameters
+        ----------
+        max_block : int
+            The longest block (in samples) expected.
+
+        Returns
+        -------
+        Stream
+            ``self``, so that ``Stream(model).prepare(512)`` reads naturally.
+
+        Raises
+        ------
+        ParameterError
+            If ``max_block`` is not a positive integer.
+        CwfastError
+            If the compiled entry point and the kernel disagree (a stale numba cache).
+        """
+        from . import _kernels, _realtime
+
+        max_block = _positive_int("max_block", max_block)
+        model = self.model
+        dtype, n = model.dtype, model.n_hidden
+        self._max_block = max_block
+        self._x = np.zeros((max_block, model.n_in), dtype=dtype)
+        self._y = np.zeros((max_block, model.n_out), dtype=dtype)
+        self._column = np.zeros((max_block, 1), dtype=dtype)
+        self._work = np.zeros(n, dtype=dtype)
+        self._h_saved = np.zeros(n, dtype=dtype)
+        # Private, writable copies: the entry's argument types must match them exactly.
+        lay = model.layout
+        self._layout = tuple(
+            np.array(a, dtype=np.int64) for a in (lay.module_start, lay.column_start, lay.block_offset, lay.periods)
+        )
+        self._entry = _realtime.entry(dtype)[1]
+        self._bind_pointers()
+
+        # Warm up on a copy of the state, and check the entry against the kernel called directly:
+        # they must agree bit for bit, or the entry was loaded from a stale cache.
+        warm = np.random.default_rng(0).uniform(-1, 1, size=self._x.shape).astype(dtype)
+        h_entry = self._h.copy()
+        self._x[:] = warm
+        status = self._entry(
+            self._theta_p, self._theta.size, *self._layout_p, len(self._layout[3]), self._x_p, max_block,
+            model.n_in, self._t, h_entry.ctypes.data, self._work_p, n, self._y_p, model.n_out,
+        )
+        h_direct = self._h.copy()
+        y_direct = np.empty_like(self._y)
+        _kernels._forward_seq(
+            self._theta, *self._layout, warm, self._t, h_direct, np.empty_like(self._work), y_direct,
+            np.empty((0, n), dtype=dtype),
+        )
+        if status != _realtime.OK or not (np.array_equal(h_entry, h_direct) and np.array_equal(self._y, y_direct)):
+            raise CwfastError(
+                "the real-time entry point disagrees with the forward kernel (stale numba cache?); "
+                "clear the __pycache__ folder of cwfast and retry"
+            )
+        return self
+
+    def _bind_pointers(self):
+        self._theta = self.model._params
+        self._theta_p = self._theta.ctypes.data
+        self._layout_p = tuple(a.ctypes.data for a in self._layout)
+        self._x_p = self._x.ctypes.data
+        self._y_p = self._y.ctypes.data
+        self._h_p = self._h.ctypes.data
+        self._work_p = self._work.ctypes.data
+
+    # ------------------------------------------------------------------ processing
 
     def process(self, block, *, out=None):
         """Run one block.
@@ -65,35 +216,168 @@ class Stream:
         Parameters
         ----------
         block : ndarray, shape (n_steps, n_in)
-            The next ``n_steps`` inputs of the sequence (``n_in`` may be 0).
+            The next ``n_steps`` inputs of the sequence (``n_in`` may be 0), at :attr:`sample_rate`.
+            Any real dtype and memory layout; it is copied into the stream's own buffer.
         out : ndarray, shape (n_steps, n_out), model dtype, optional
-            Where to write the output; returned.
+            Where to write the output; returned. Without it a new array is allocated.
 
         Returns
         -------
         ndarray, shape (n_steps, n_out)
-            Linear outputs, or class probabilities for a softmax model.
+            Linear outputs, or class probabilities for a softmax model. Never a view of an
+            internal buffer.
 
         Raises
         ------
         ParameterError
-            If the block or ``out`` has the wrong shape or dtype, or the block is not finite.
+            If the block or ``out`` has the wrong shape or dtype, or the block is not finite. A
+            failed call leaves the stream as it was (``out`` may be partly written).
         """
         model = self.model
-        x, batched = model._check_input(block)
-        if batched:
-            raise ParameterError(f"block has shape {np.shape(block)}; a stream takes (n_steps, {model.n_in})")
-        x = x[0]
-        n_steps = x.shape[0]
+        if not isinstance(block, np.ndarray):
+            try:
+                block = np.asarray(block)
+            except (TypeError, ValueError) as exc:
+                raise ParameterError(f"block must be a numeric array ({exc})") from None
+        if block.ndim != 2 or block.shape[1] != model.n_in:
+            raise ParameterError(f"block has shape {block.shape}; a stream takes (n_steps, {model.n_in})")
+        if block.dtype.kind not in "fiu":
+            raise ParameterError(f"block has dtype {block.dtype}; it must be a real (float or integer) array")
+        n_steps = block.shape[0]
         if out is None:
             out = np.empty((n_steps, model.n_out), dtype=model.dtype)
-        elif not isinstance(out, np.ndarray) or out.shape != (n_steps, model.n_out) or out.dtype != model.dtype:
+        elif (
+            not isinstance(out, np.ndarray)
+            or out.shape != (n_steps, model.n_out)
+            or out.dtype != model.dtype
+            or not out.flags.writeable
+        ):
             raise ParameterError(
-                f"out must be an ndarray of shape {(n_steps, model.n_out)} and dtype {model.dtype.name}"
+                f"out must be a writeable ndarray of shape {(n_steps, model.n_out)} and dtype {model.dtype.name}"
             )
-        _kernels._forward_seq(*model._kernel_args(), x, self._t, self._h, self._work, out, self._no_history)
-        self._t += n_steps
-        if model.output == "softmax":
-            out[:] = softmax(out)
+        if self._entry is None:
+            self.prepare(max(DEFAULT_MAX_BLOCK, n_steps))
+        if self._resamplers is not None:
+            return self._process_resampled(block, out)
+        self._run(block, out)
         return out
 
+    def _run(self, block, out):
+        """Run the model over ``block`` at the model's rate, writing ``out``; atomic on bad input."""
+        model = self.model
+        n_steps = block.shape[0]
+        if self.model._params is not self._theta:
+            self._bind_pointers()
+        chunk = self._max_block
+        if n_steps > chunk:
+            # Pieces after the first could meet a NaN after the state moved on: check everything first.
+            if block.dtype.kind == "f" and n_steps and not (np.isfinite(block.min()) and np.isfinite(block.max())):
+                raise ParameterError("block contains NaN or infinite values")
+        n_layout = len(self._layout[3])
+        narrowing = block.dtype.itemsize > self._x.itemsize and block.dtype.kind == "f"
+        for a in range(0, n_steps, chunk):
+            m = min(chunk, n_steps - a)
+            if narrowing:  # values beyond the model's range become inf, which the entry refuses
+                with np.errstate(over="ignore"):
+                    np.copyto(self._x[:m], block[a : a + m], casting="unsafe")
+            else:
+                np.copyto(self._x[:m], block[a : a + m], casting="unsafe")
+            status = self._entry(
+                self._theta_p, self._theta.size, *self._layout_p, n_layout, self._x_p, m, model.n_in,
+                self._t, self._h_p, self._work_p, model.n_hidden, self._y_p, model.n_out,
+            )
+            if status != 0:
+                # Only the first piece can fail (float input overflowing the model's dtype aside,
+                # which the check above cannot see): nothing has moved yet in that case.
+                raise ParameterError("block contains NaN or infinite values (or values too large for the model's dtype)")
+            self._t += m
+            y = self._y[:m]
+            if model.output == "softmax":
+                _softmax_rows(y, self._column[:m])
+            out[a : a + m] = y
+
+    def _process_resampled(self, block, out):
+        into, back = self._resamplers
+        if block.dtype.kind == "f" and block.shape[0] and not (np.isfinite(block.min()) and np.isfinite(block.max())):
+            raise ParameterError("block contains NaN or infinite values")
+        x = into.process(block).astype(self.model.dtype)
+        y = np.empty((x.shape[0], self.model.n_out), dtype=self.model.dtype)
+        self._run(x, y)
+        # The way back yields at least as many samples as came in (ceil of ceil), never fewer,
+        # so a short queue is enough to hand back exactly one output per input.
+        self._pending = np.concatenate([self._pending, back.process(y)])
+        n = out.shape[0]
+        out[:] = self._pending[:n]
+        self._pending = self._pending[n:]
+        return out
+
+
+def _softmax_rows(y, column):
+    """Softmax over the last axis of ``y`` in place; ``column`` (len(y), 1) is scratch.
+
+    The same operations, in the same order, as :func:`cwfast.model.softmax`, so a stream's
+    probabilities equal those of one forward call.
+    """
+    np.max(y, axis=-1, keepdims=True, out=column)
+    np.subtract(y, column, out=y)
+    np.exp(y, out=y)
+    np.sum(y, axis=-1, keepdims=True, out=column)
+    np.divide(y, column, out=y)
+
+
+def _positive_int(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ParameterError(f"{name}={value!r} must be a positive integer")
+    return int(value)
+
+
+class _Resampler:
+    """Streaming rational-rate polyphase resampler: any split of the input gives the same output.
+
+    Uses the anti-aliasing filter of :func:`scipy.signal.resample_poly` (Kaiser window, beta 5,
+    10 zero crossings each side), applied causally: output ``k`` is
+    ``sum_j h[j] * xu[k * down - j]`` with ``xu`` the input upsampled by ``up`` with zeros, exactly
+    what :func:`scipy.signal.upfirdn` computes. After ``N`` inputs, ``ceil(N * up / down)``
+    outputs have been produced. Computed in float64.
+    """
+
+    def __init__(self, orig_rate, new_rate, channels):
+        import scipy.signal
+
+        g = math.gcd(orig_rate, new_rate)
+        self.up, self.down = new_rate // g, orig_rate // g
+        max_rate = max(self.up, self.down)
+        half_len = 10 * max_rate
+        h = scipy.signal.firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * self.up
+        self.filter = h
+        n_taps = -(-len(h) // self.up)
+        padded = np.zeros(n_taps * self.up)
+        padded[: len(h)] = h
+        self._poly = padded.reshape(n_taps, self.up).T.copy()  # (up, n_taps): poly[p, m] = h[p + m * up]
+        self._n_taps = n_taps
+        self.channels = channels
+        #: Group delay in input samples, and output samples per input sample.
+        self.delay = (len(h) - 1) / 2 / self.up
+        self.ratio = self.up / self.down
+        self.reset()
+
+    def reset(self):
+        self._history = np.zeros((self._n_taps - 1, self.channels))
+        self._n_in = 0
+        self._n_out = 0
+
+    def process(self, x):
+        """Consume ``x`` (n, channels); return every output that it completes, (k, channels)."""
+        x = np.asarray(x, dtype=np.float64)
+        n_total = self._n_in + x.shape[0]
+        k = np.arange(self._n_out, -(-n_total * self.up // self.down), dtype=np.int64)
+        base = (k * self.down) // self.up
+        phase = k * self.down - base * self.up
+        buf = np.concatenate([self._history, x])
+        pos = base - (self._n_in - (self._n_taps - 1))  # where input `base` sits in buf
+        taps = buf[pos[:, None] - np.arange(self._n_taps)]  # (k, n_taps, channels)
+        y = np.einsum("km,kmc->kc", self._poly[phase], taps)
+        self._history = buf[buf.shape[0] - (self._n_taps - 1) :].copy()
+        self._n_in = n_total
+        self._n_out += k.size
+        return y
