@@ -1,0 +1,271 @@
+"""``cwfast bench``: how fast a model streams, against the real-time budget of its sample rate.
+
+For each block size the benchmark streams noise through :meth:`Stream.process` (prepared, with
+``out=``: the real-time path, one thread) and times every block. It reports microseconds per
+sample (the median over repeated runs), how many times faster than real time that is, and the
+median and 99th-percentile time of one block against the block's budget (block / sample rate).
+
+Without ``-m`` it measures Clockwork RNNs of standard widths (8 modules, periods 1..128) next to
+SRNs of the same widths (one module of period 1, the same engine), interleaved run by run so both
+see the same machine load, and prints the measured SRN/CW time ratio next to the ratio of
+recurrent multiply-adds per step that the paper predicts. The CLI calls :func:`add_arguments`
+and :func:`run`; numba-heavy modules are imported inside :func:`run` only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+
+DEFAULT_BLOCKS = (32, 128, 512, 2048)
+DEFAULT_WIDTHS = (64, 256, 1024)
+DEFAULT_MODULES = 8
+DEFAULT_RATE = 44100
+
+
+def add_arguments(parser):
+    """Add the bench options to ``parser`` (an argparse parser or subparser)."""
+    parser.add_argument("-m", "--model", metavar="MODEL",
+                        help="a model file to measure (default: CW-RNNs of 64, 256 and 1024 units in 8 modules "
+                        "next to SRNs of the same widths)")
+    parser.add_argument("--block", type=_positive, nargs="+", default=list(DEFAULT_BLOCKS), metavar="N",
+                        help="block sizes in samples (default: %(default)s)")
+    parser.add_argument("--seconds", type=_positive_float, default=1.0, metavar="S",
+                        help="wall-clock time to spend on each model and block size (default: %(default)s)")
+    parser.add_argument("--repeats", type=_positive, default=5, metavar="R",
+                        help="runs per model and block size; the table shows medians (default: %(default)s)")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
+
+
+def _positive(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"{value} must be a positive integer")
+    return value
+
+
+def _positive_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
+    return value
+
+
+def machine_summary():
+    """One line: CPU model, cores, and the versions that matter for speed."""
+    import numba
+    import numpy as np
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    cpu = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"{cpu}, {cores} cores available, numba {numba.__version__}, numpy {np.__version__}, "
+            f"Python {platform.python_version()}, {platform.system()} {platform.machine()}")
+
+
+def standard_models(widths=DEFAULT_WIDTHS, n_modules=DEFAULT_MODULES):
+    """Pairs (label, model) for the default run: a CW-RNN and an SRN of each width, one input, one output."""
+    from .model import ClockworkRNN
+
+    models = []
+    for n in widths:
+        models.append((f"CW {n}x{n_modules}", ClockworkRNN(1, 1, n_hidden=n, n_modules=n_modules, seed=0)))
+        models.append((f"SRN {n}", ClockworkRNN(1, 1, module_sizes=[n], periods=[1], seed=0)))
+    return models
+
+
+def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progress=None):
+    """Time streaming of each model at each block size; models interleaved run by run.
+
+    Parameters
+    ----------
+    models : list of (str, ClockworkRNN)
+    blocks : list of int
+    seconds : float
+        Wall-clock time to spend per model and block size, split over the repeats (at least one
+        block per run).
+    repeats : int
+    sample_rate : int, optional
+        Rate for the real-time budget; default each model's own, else 44.1 kHz.
+    progress : callable, optional
+        Called with a short text after each (block size, repeat).
+
+    Returns
+    -------
+    list of dict
+        One record per model and block size: ``label``, ``block``, ``sample_rate``,
+        ``us_per_sample`` (median over runs), ``us_per_sample_runs``, ``realtime_factor``,
+        ``block_p50_us``, ``block_p99_us``, ``budget_us``, ``blocks_timed``, ``recurrent_macs``.
+    """
+    import gc
+    import time
+
+    import numpy as np
+
+    from .stream import Stream
+
+    records = []
+    for block in blocks:
+        cases = []
+        for label, model in models:
+            rate = sample_rate or model.sample_rate or DEFAULT_RATE
+            stream = Stream(model).prepare(block)
+            rng = np.random.default_rng(0)
+            inputs = (0.3 * rng.standard_normal((8, block, model.n_in))).astype(model.dtype)
+            out = np.empty((block, model.n_out), dtype=model.dtype)
+            # Calibrate: the blocks per run that fill this case's share of the time.
+            start = time.perf_counter()
+            stream.process(inputs[0], out=out)
+            stream.process(inputs[1], out=out)
+            per_block = (time.perf_counter() - start) / 2
+            n_blocks = max(1, int(seconds / repeats / max(per_block, 1e-9)))
+            cases.append(dict(label=label, model=model, stream=stream, inputs=inputs, out=out, rate=rate,
+                              n_blocks=n_blocks, runs=[], times=[]))
+        was_enabled = gc.isenabled()
+        gc.disable()  # process() allocates nothing; keep other garbage out of the block times
+        try:
+            for r in range(repeats):
+                for case in cases:
+                    stream, inputs, out = case["stream"], case["inputs"], case["out"]
+                    times = np.empty(case["n_blocks"])
+                    clock = time.perf_counter_ns
+                    for i in range(case["n_blocks"]):
+                        x = inputs[i % 8]
+                        t0 = clock()
+                        stream.process(x, out=out)
+                        times[i] = clock() - t0
+                    case["times"].append(times)
+                    case["runs"].append(times.sum() / 1e3 / (block * case["n_blocks"]))
+                if progress is not None:
+                    progress(f"block {block}, run {r + 1}/{repeats}")
+        finally:
+            if was_enabled:
+                gc.enable()
+        for case in cases:
+            all_times = np.concatenate(case["times"]) / 1e3
+            us = float(np.median(case["runs"]))
+            records.append({
+                "label": case["label"],
+                "block": block,
+                "sample_rate": case["rate"],
+                "us_per_sample": us,
+                "us_per_sample_runs": [float(v) for v in case["runs"]],
+                "realtime_factor": 1e6 / case["rate"] / us,
+                "block_p50_us": float(np.percentile(all_times, 50)),
+                "block_p99_us": float(np.percentile(all_times, 99)),
+                "budget_us": 1e6 * block / case["rate"],
+                "blocks_timed": int(all_times.size),
+                "recurrent_macs": case["model"].layout.recurrent_macs_per_step(),
+            })
+    return records
+
+
+def ratios(records, widths=DEFAULT_WIDTHS, n_modules=DEFAULT_MODULES):
+    """SRN/CW time ratios per width and block next to the paper's recurrent operation ratio."""
+    by_key = {(r["label"], r["block"]): r for r in records}
+    rows = []
+    for n in widths:
+        for block in sorted({r["block"] for r in records}):
+            cw = by_key.get((f"CW {n}x{n_modules}", block))
+            srn = by_key.get((f"SRN {n}", block))
+            if cw and srn:
+                rows.append({
+                    "width": n,
+                    "block": block,
+                    "measured": srn["us_per_sample"] / cw["us_per_sample"],
+                    "predicted": srn["recurrent_macs"] / cw["recurrent_macs"],
+                })
+    return rows
+
+
+def describe(model):
+    """A short line: units, modules, periods, dtype, recurrent multiply-adds per step."""
+    periods = model.periods.tolist()
+    shown = ",".join(map(str, periods)) if len(periods) <= 4 else f"{periods[0]}..{periods[-1]}"
+    return (f"{model.n_hidden} units in {model.n_modules} module{'s' if model.n_modules > 1 else ''} "
+            f"(periods {shown}), {model.n_in} in, {model.n_out} out, {model.dtype.name}, "
+            f"{model.layout.recurrent_macs_per_step():.0f} recurrent multiply-adds per step")
+
+
+def format_table(records):
+    header = ("model", "block", "us/sample", "x real time", "block p50 us", "block p99 us", "budget us", "blocks")
+    lines = [header]
+    for r in records:
+        lines.append((
+            r["label"], str(r["block"]), f"{r['us_per_sample']:.3f}", f"{r['realtime_factor']:.1f}",
+            f"{r['block_p50_us']:.1f}", f"{r['block_p99_us']:.1f}", f"{r['budget_us']:.1f}", str(r["blocks_timed"]),
+        ))
+    return _align(lines)
+
+
+def format_ratios(rows):
+    lines = [("width", "block", "SRN/CW measured", "SRN/CW predicted (recurrent MACs)")]
+    for r in rows:
+        lines.append((str(r["width"]), str(r["block"]), f"{r['measured']:.2f}", f"{r['predicted']:.2f}"))
+    return _align(lines)
+
+
+def _align(lines):
+    widths = [max(len(row[i]) for row in lines) for i in range(len(lines[0]))]
+    out = []
+    for k, row in enumerate(lines):
+        cells = [row[0].ljust(widths[0])] + [cell.rjust(w) for cell, w in zip(row[1:], widths[1:])]
+        out.append("  ".join(cells).rstrip())
+        if k == 0:
+            out.append("  ".join("-" * w for w in widths))
+    return "\n".join(out)
+
+
+def run(args):
+    """Run ``cwfast bench`` with parsed ``args``; print the results to stdout; return 0."""
+    from .persistence import load
+
+    quiet = getattr(args, "quiet", False)
+
+    def note(text):
+        if not quiet:
+            print(f"cwfast bench: {text}", file=sys.stderr, flush=True)
+
+    if args.model:
+        model = load(args.model)
+        models = [(os.path.basename(args.model), model)]
+    else:
+        models = standard_models()
+    note("compiling and warming up")
+    records = measure(models, args.block, seconds=args.seconds, repeats=args.repeats, progress=note)
+    rows = [] if args.model else ratios(records)
+    summary = machine_summary()
+    if args.json:
+        print(json.dumps({"machine": summary, "results": records, "ratios": rows}, indent=1))
+        return 0
+    print(f"machine: {summary}")
+    rates = sorted({r["sample_rate"] for r in records})
+    print(f"streaming, one thread, Stream.process(out=...); median of {args.repeats} runs; "
+          f"real time at {', '.join(f'{r} Hz' for r in rates)}")
+    for label, model in models:
+        print(f"  {label}: {describe(model)}")
+    print()
+    print(format_table(records))
+    if rows:
+        print()
+        print(format_ratios(rows))
+        print("(the paper's ratio counts recurrent multiply-adds only; input, output and call overhead are "
+              "the same for both)")
+    return 0

@@ -1,0 +1,71 @@
+"""``cwfast bench`` runs and reports well-formed, positive, finite figures (a benchmark is not a test:
+no wall-clock thresholds here)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from cwfast import ClockworkRNN, bench
+from cwfast.cli import main
+
+
+@pytest.fixture
+def model_file(tmp_path):
+    path = tmp_path / "tiny.npz"
+    ClockworkRNN(1, 1, n_hidden=6, n_modules=3, sample_rate=16000, seed=0).save(path)
+    return path
+
+
+def test_bench_table_for_a_model_file(model_file, capsys):
+    status = main(["bench", "-m", str(model_file), "--block", "4", "16", "--seconds", "0.02", "--repeats", "2", "-q"])
+    out = capsys.readouterr().out
+    assert status == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("machine: ") and "numba" in lines[0] and "cores" in lines[0]
+    assert "16000 Hz" in out
+    header = next(i for i, line in enumerate(lines) if line.startswith("model"))
+    assert lines[header].split() == ["model", "block", "us/sample", "x", "real", "time", "block", "p50", "us",
+                                     "block", "p99", "us", "budget", "us", "blocks"]
+    rows = [line.split() for line in lines[header + 2 :] if line.strip()]
+    assert [(r[0], int(r[1])) for r in rows] == [("tiny.npz", 4), ("tiny.npz", 16)]
+    for r in rows:
+        values = [float(v) for v in r[2:]]
+        assert all(math.isfinite(v) and v > 0 for v in values)
+        assert float(r[6]) == pytest.approx(1e6 * int(r[1]) / 16000, abs=0.05)  # the block's budget
+
+
+def test_bench_json(model_file, capsys):
+    assert main(["bench", "-m", str(model_file), "--block", "8", "--seconds", "0.02", "--repeats", "3", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    (record,) = report["results"]
+    assert record["block"] == 8 and record["sample_rate"] == 16000 and len(record["us_per_sample_runs"]) == 3
+    assert record["us_per_sample"] == pytest.approx(np.median(record["us_per_sample_runs"]))
+    assert record["realtime_factor"] == pytest.approx(1e6 / 16000 / record["us_per_sample"])
+    assert 0 < record["block_p50_us"] <= record["block_p99_us"]
+    assert report["ratios"] == []
+
+
+def test_cw_against_srn_ratios_next_to_the_paper(capsys):
+    models = bench.standard_models(widths=(8, 16), n_modules=4)
+    records = bench.measure(models, [4, 32], seconds=0.02, repeats=2)
+    assert [(r["label"], r["block"]) for r in records] == [
+        (label, block) for block in (4, 32) for label in ("CW 8x4", "SRN 8", "CW 16x4", "SRN 16")
+    ]
+    assert all(r["sample_rate"] == 44100 for r in records)
+    rows = bench.ratios(records, widths=(8, 16), n_modules=4)
+    assert [(r["width"], r["block"]) for r in rows] == [(8, 4), (8, 32), (16, 4), (16, 32)]
+    for r in rows:
+        # k^2 (2g - 2 + 2^(1-g)) multiply-adds per step against n^2 (paper appendix), g = 4, k = n / 4.
+        k = r["width"] // 4
+        assert r["predicted"] == pytest.approx(r["width"] ** 2 / (k * k * (2 * 4 - 2 + 2 ** (1 - 4))))
+        assert math.isfinite(r["measured"]) and r["measured"] > 0
+    assert "SRN/CW predicted" in bench.format_ratios(rows)
+
+
+def test_bench_usage_errors(capsys):
+    assert main(["bench", "--block", "0"]) == 2
+    assert main(["bench", "--seconds", "nan"]) == 2
+    assert main(["bench", "-m", "/nonexistent/model.npz", "--block", "4"]) == 2
+    assert "cwfast: error" in capsys.readouterr().err
