@@ -4,11 +4,19 @@ Kernels take arrays and scalars only, validate nothing and allocate only small w
 public wrappers in :mod:`cwfast.model` check and convert everything first. They read no
 module-level settings, because numba freezes globals into the compiled code and its cache.
 
-The flat parameter vector ``theta`` starts with the recurrent part, the only part the backward
-kernels touch: ``W_in`` (n, n_in) row-major, then the packed recurrent blocks, then ``b_h`` (n,). Module
-``i`` owns units ``module_start[i]:module_start[i+1]`` and reads units ``column_start[i]:n``
-through its block, shape (k_i, n - column_start[i]) row-major at ``block_offset[i]`` of the
-packed part. The output layer ``W_out`` (n_out, n) and ``b_out`` (n_out,) follow ``b_h``.
+The flat parameter vector ``theta`` holds ``W_in`` (n, n_in) row-major, the packed recurrent
+blocks, ``b_h`` (n,), ``W_out`` (n_out, n) row-major and ``b_out`` (n_out,). Module ``i`` owns units
+``module_start[i]:module_start[i+1]`` (k_i of them) and reads units ``column_start[i]:n`` (width_i)
+through its block, stored row-major as a (k_i, width_i) array at ``block_offset[i]`` of the packed
+part.
+
+Speed notes (measured on a 2-core AMD EPYC, float32, one module of 18 x 144): a row's dot product
+runs at 9 GMAC/s when LLVM may reassociate the sum (``fastmath={"reassoc", "contract"}``, i.e.
+vectorise it and use FMA), against 3.6 GMAC/s for the best form that keeps the sequential order.
+The flags allow no other liberty (no ``nnan``/``ninf``/``nsz``/``arcp``/``afn``), and the
+rounding is still fixed by the compiled code, so a stream gives the same bits however it is
+split. Loops run over slices from 0 so that indices are provably non-negative: numba's
+negative-index wraparound otherwise stops LLVM from vectorising them.
 
 At step ``t`` only modules with ``t % periods[i] == 0`` are visited, forward and backward: an
 inactive module costs one integer test per step, nothing else.
@@ -16,8 +24,44 @@ inactive module costs one integer test per step, nothing else.
 
 import numba
 import numpy as np
+from numba import types
+from numba.extending import overload
 
-_JIT = dict(cache=True, nogil=True)
+# error_model="numpy": a float division by zero gives inf instead of raising, which lets LLVM
+# vectorise loops that divide (the rational tanh below ran at 14 vs 3.5 ns per element). For the
+# fastmath flags see the module docstring.
+_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+
+
+def _tanh_inplace(a):
+    """Replace every element of the 1-D array ``a`` by its tanh (compiled through the overload)."""
+    a[:] = np.tanh(a)
+
+
+@overload(_tanh_inplace, jit_options=_JIT)
+def _tanh_inplace_impl(a):
+    if a.dtype == types.float32:
+        # libm's scalar tanh costs about 14 ns per call and does not vectorise; this rational
+        # approximation, tanh(v) = v p(v^2) / q(v^2) on [-9, 9] (fitted by iteratively reweighted
+        # least squares, relative error 2e-8), evaluated in float64 and rounded to float32 is within
+        # 1 ulp of the true tanh (np.tanh in float32: 1.4 ulp) and runs at about 3.5 ns per element.
+        def impl(a):
+            for i in range(a.shape[0]):
+                v = min(max(np.float64(a[i]), -9.0), 9.0)
+                z = v * v
+                p = (((1.3354414268862413e-08 * z + 2.060906865313872e-05) * z + 0.0034955962904795685) * z
+                     + 0.13381036195973578) * z + 0.9999999798611158
+                q = (((7.776502941488073e-07 * z + 0.00032856414345863494) * z + 0.025877024252998624) * z
+                     + 0.4671435202507059) * z + 1.0
+                a[i] = min(max(v * p / q, -1.0), 1.0)
+
+        return impl
+
+    def impl(a):
+        for i in range(a.shape[0]):
+            a[i] = np.tanh(a[i])
+
+    return impl
 
 
 @numba.njit(**_JIT)
@@ -48,29 +92,32 @@ def _forward_seq(theta, module_start, column_start, block_offset, periods, x, t0
         for i in range(n_modules):
             if t % periods[i] != 0:
                 continue
-            c0 = column_start[i]
-            width = n - c0
-            for r in range(module_start[i], module_start[i + 1]):
-                acc = bias[r]
-                row = block_offset[i] + (r - module_start[i]) * width
-                for c in range(width):
-                    acc += w_rec[row + c] * h[c0 + c]
+            r0 = module_start[i]
+            k = module_start[i + 1] - r0
+            width = n - column_start[i]
+            reads = h[column_start[i] :]
+            for r in range(k):
+                row = w_rec[block_offset[i] + r * width : block_offset[i] + (r + 1) * width]
+                acc = bias[r0 + r]
                 for j in range(n_in):
-                    acc += w_in[r * n_in + j] * x[s, j]
-                work[r] = np.tanh(acc)
+                    acc += w_in[(r0 + r) * n_in + j] * x[s, j]
+                for c in range(width):
+                    acc += row[c] * reads[c]
+                work[r0 + r] = acc
+            _tanh_inplace(work[r0 : r0 + k])
         # Active modules read the previous state of each other, so commit only after all are done.
         for i in range(n_modules):
             if t % periods[i] == 0:
-                for r in range(module_start[i], module_start[i + 1]):
-                    h[r] = work[r]
+                r0, r1 = module_start[i], module_start[i + 1]
+                h[r0:r1] = work[r0:r1]
         if record:
-            for r in range(n):
-                hist[s, r] = h[r]
+            hist[s, :] = h
         for k in range(n_out):
-            acc = b_out[k]
+            row = w_out[k * n : (k + 1) * n]
+            acc_out = b_out[k]
             for r in range(n):
-                acc += w_out[k * n + r] * h[r]
-            y[s, k] = acc
+                acc_out += row[r] * h[r]
+            y[s, k] = acc_out
 
 
 @numba.njit(parallel=True, **_JIT)
@@ -88,7 +135,8 @@ def _backward_seq(theta, module_start, column_start, block_offset, periods, x, t
 
     hist : (T, n) states after each step, h0 : (n,) the state before step t0. dhist : (T, n) the
     loss gradient reaching each state from outside the recurrence (the output layer). grad : the
-    recurrent part of the flat gradient, accumulated into. dh : (n,) the gradient flowing back
+    recurrent part of a flat gradient (``W_in``, the packed blocks, ``b_h``), accumulated into.
+    dh : (n,) the gradient flowing back
     into the state after the last step (zero for a whole sequence); on return it holds the
     gradient with respect to h0. da : (n,) scratch.
 
@@ -105,8 +153,7 @@ def _backward_seq(theta, module_start, column_start, block_offset, periods, x, t
     g_bias = grad[n * n_in + n_rec : n * n_in + n_rec + n]
     for s in range(n_steps - 1, -1, -1):
         t = t0 + s
-        for r in range(n):
-            dh[r] += dhist[s, r]
+        dh += dhist[s]
         h_prev = hist[s - 1] if s > 0 else h0
         # Pass 1: the error at the pre-activations; an active unit's old value got overwritten,
         # so nothing of dh reaches it through the identity path.
@@ -122,13 +169,17 @@ def _backward_seq(theta, module_start, column_start, block_offset, periods, x, t
                 continue
             c0 = column_start[i]
             width = n - c0
+            reads = h_prev[c0:]
+            sends = dh[c0:]
             for r in range(module_start[i], module_start[i + 1]):
                 d = da[r]
                 g_bias[r] += d
                 row = block_offset[i] + (r - module_start[i]) * width
+                w_row = w_rec[row : row + width]
+                g_row = g_rec[row : row + width]
                 for c in range(width):
-                    g_rec[row + c] += d * h_prev[c0 + c]
-                    dh[c0 + c] += w_rec[row + c] * d
+                    g_row[c] += d * reads[c]
+                    sends[c] += w_row[c] * d
                 for j in range(n_in):
                     g_in[r * n_in + j] += d * x[s, j]
 

@@ -216,7 +216,7 @@ class ClockworkRNN:
         return int(self._offsets[3])
 
     def W_h_block(self, i):
-        """View of module ``i``'s recurrent block, shape (k_i, n_hidden - column_start[i])."""
+        """Writable view of module ``i``'s recurrent block, shape (k_i, n_hidden - column_start[i])."""
         lay = self.layout
         width = self.n_hidden - lay.column_start[i]
         return self.W_h_packed[lay.block_offset[i] : lay.block_offset[i + 1]].reshape(-1, width)
