@@ -1,0 +1,49 @@
+"""The callback of scripts/play_live.py, driven without a sound card."""
+
+import importlib.util
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from cwfast import ClockworkRNN, ParameterError
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "play_live.py"
+
+
+@pytest.fixture(scope="module")
+def play_live():
+    spec = importlib.util.spec_from_file_location("play_live", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_effect_callback_plays_the_forward_output_to_every_channel(play_live, rng):
+    model = ClockworkRNN(1, 1, n_hidden=12, n_modules=3, sample_rate=8000, seed=0)
+    dry = rng.normal(size=(1000, 1)).astype(np.float32)
+    player = play_live.LivePlayer(model, sample_rate=8000, block=128, channels=2, source=dry)
+    played = []
+    outdata = np.empty((128, 2), dtype=np.float32)
+    for frames in [128, 100, 128, 128, 128, 128, 128, 128, 128]:  # the device may ask for fewer frames
+        status = SimpleNamespace(output_underflow=frames == 100, input_overflow=False)
+        player.callback(None, outdata[:frames], frames, None, status)
+        played.append(outdata[:frames].copy())
+    played = np.concatenate(played)
+    expected = model.forward(np.concatenate([dry, np.zeros((len(played) - len(dry), 1), np.float32)]))
+    np.testing.assert_array_equal(played[:, 0], expected[:, 0])
+    np.testing.assert_array_equal(played[:, 1], expected[:, 0])
+    assert player.finished and player.callbacks == 9 and player.under_runs == 1
+    report = player.report()
+    assert "9 callbacks" in report and "over-runs" in report and "1 output" in report
+
+
+def test_generator_and_refusals(play_live):
+    model = ClockworkRNN(0, 1, n_hidden=9, n_modules=3, seed=0)
+    player = play_live.LivePlayer(model, sample_rate=44100, block=64)
+    play_live.simulate(player, 64, 0.01)
+    assert player.callbacks == 6 and player.position == 384
+    softmax = ClockworkRNN(1, 4, n_hidden=8, n_modules=2, output="softmax", seed=0)
+    with pytest.raises(ParameterError, match="cwfast generate"):
+        play_live.LivePlayer(softmax, sample_rate=16000, block=64)
