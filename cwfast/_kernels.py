@@ -65,59 +65,78 @@ def _tanh_inplace_impl(a):
 
 
 @numba.njit(**_JIT)
+def _views(theta, n, n_in, n_rec, n_out):
+    """Split the flat parameters: w_in, w_rec (packed blocks), b_h, w_out, b_out (all 1-D views)."""
+    a = n * n_in
+    b = a + n_rec
+    c = b + n
+    d = c + n_out * n
+    return theta[:a], theta[a:b], theta[b:c], theta[c:d], theta[d : d + n_out]
+
+
+@numba.njit(**_JIT)
+def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, x_t, t, h, work):
+    """One step: recompute the modules active at ``t`` from ``h`` (the previous state), then commit.
+
+    Only active modules are visited; each reads only its own column range of ``h``.
+    """
+    n = h.shape[0]
+    n_in = x_t.shape[0]
+    n_modules = periods.shape[0]
+    for i in range(n_modules):
+        if t % periods[i] != 0:
+            continue
+        r0 = module_start[i]
+        k = module_start[i + 1] - r0
+        width = n - column_start[i]
+        reads = h[column_start[i] :]
+        for r in range(k):
+            row = w_rec[block_offset[i] + r * width : block_offset[i] + (r + 1) * width]
+            acc = bias[r0 + r]
+            for j in range(n_in):
+                acc += w_in[(r0 + r) * n_in + j] * x_t[j]
+            for c in range(width):
+                acc += row[c] * reads[c]
+            work[r0 + r] = acc
+        _tanh_inplace(work[r0 : r0 + k])
+    # Active modules read the previous state of each other, so commit only after all are done.
+    for i in range(n_modules):
+        if t % periods[i] == 0:
+            r0, r1 = module_start[i], module_start[i + 1]
+            h[r0:r1] = work[r0:r1]
+
+
+@numba.njit(**_JIT)
+def _output(w_out, b_out, h, y_t):
+    """y_t = W_out h + b_out. Computed per step rather than as one matrix product after the loop:
+    a BLAS product rounds differently for different block lengths, and a stream must give the
+    same bits however its input is split."""
+    n = h.shape[0]
+    for k in range(y_t.shape[0]):
+        row = w_out[k * n : (k + 1) * n]
+        acc = b_out[k]
+        for r in range(n):
+            acc += row[r] * h[r]
+        y_t[k] = acc
+
+
+@numba.njit(**_JIT)
 def _forward_seq(theta, module_start, column_start, block_offset, periods, x, t0, h, work, y, hist):
     """Run the network over one sequence.
 
     x : (T, n_in). h : (n,), the state before step t0, updated in place to the state after the
     last step. work : (n,) scratch. y : (T, n_out) receives the outputs. hist : (T, n) receives
-    the state after every step, or (0, n) to keep no history (streaming).
-
-    The output layer is computed here, step by step, rather than as one matrix product after the
-    loop: a BLAS product rounds differently for different block lengths, and a stream must give
-    bit-identical results however its input is split.
+    the state after every step, or (0, n) to keep none (streaming).
     """
     n_steps, n_in = x.shape
     n = h.shape[0]
-    n_out = y.shape[1]
-    n_modules = periods.shape[0]
-    n_rec = block_offset[n_modules]
-    w_in = theta[: n * n_in]
-    w_rec = theta[n * n_in : n * n_in + n_rec]
-    bias = theta[n * n_in + n_rec : n * n_in + n_rec + n]
-    w_out = theta[n * n_in + n_rec + n : n * n_in + n_rec + n + n_out * n]
-    b_out = theta[n * n_in + n_rec + n + n_out * n : n * n_in + n_rec + n + n_out * n + n_out]
+    w_in, w_rec, bias, w_out, b_out = _views(theta, n, n_in, block_offset[-1], y.shape[1])
     record = hist.shape[0] > 0
     for s in range(n_steps):
-        t = t0 + s
-        for i in range(n_modules):
-            if t % periods[i] != 0:
-                continue
-            r0 = module_start[i]
-            k = module_start[i + 1] - r0
-            width = n - column_start[i]
-            reads = h[column_start[i] :]
-            for r in range(k):
-                row = w_rec[block_offset[i] + r * width : block_offset[i] + (r + 1) * width]
-                acc = bias[r0 + r]
-                for j in range(n_in):
-                    acc += w_in[(r0 + r) * n_in + j] * x[s, j]
-                for c in range(width):
-                    acc += row[c] * reads[c]
-                work[r0 + r] = acc
-            _tanh_inplace(work[r0 : r0 + k])
-        # Active modules read the previous state of each other, so commit only after all are done.
-        for i in range(n_modules):
-            if t % periods[i] == 0:
-                r0, r1 = module_start[i], module_start[i + 1]
-                h[r0:r1] = work[r0:r1]
+        _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, x[s], t0 + s, h, work)
         if record:
             hist[s, :] = h
-        for k in range(n_out):
-            row = w_out[k * n : (k + 1) * n]
-            acc_out = b_out[k]
-            for r in range(n):
-                acc_out += row[r] * h[r]
-            y[s, k] = acc_out
+        _output(w_out, b_out, h, y[s])
 
 
 @numba.njit(parallel=True, **_JIT)
@@ -129,47 +148,96 @@ def _forward_batch(theta, module_start, column_start, block_offset, periods, x, 
         _forward_seq(theta, module_start, column_start, block_offset, periods, x[b], t0, h[b], work, y[b], hist[b])
 
 
-@numba.njit(**_JIT)
-def _backward_seq(theta, module_start, column_start, block_offset, periods, x, t0, h0, hist, dhist, grad, dh, da):
-    """Back-propagate through time over one sequence.
+# Training keeps a *trace* instead of the dense (T, n) history: each module's new values, only at
+# the steps where it fires. Module i's u-th update since t0 (u = t // T_i - ceil(t0 / T_i)) lives at
+# trace[trace_offset[i] + u * k_i : ... + k_i]. For periods 1, 2, ..., 128 that is a quarter of
+# T * n; the backward pass rebuilds each previous state by putting back what a step overwrote.
 
-    hist : (T, n) states after each step, h0 : (n,) the state before step t0. dhist : (T, n) the
-    loss gradient reaching each state from outside the recurrence (the output layer). grad : the
-    recurrent part of a flat gradient (``W_in``, the packed blocks, ``b_h``), accumulated into.
-    dh : (n,) the gradient flowing back
-    into the state after the last step (zero for a whole sequence); on return it holds the
-    gradient with respect to h0. da : (n,) scratch.
+
+@numba.njit(**_JIT)
+def _forward_trace_seq(theta, module_start, column_start, block_offset, periods, x, t0, h, work, y, trace,
+                       trace_offset):
+    """:func:`_forward_seq` that records the trace (see above) for :func:`_backward_seq`."""
+    n_steps, n_in = x.shape
+    n = h.shape[0]
+    w_in, w_rec, bias, w_out, b_out = _views(theta, n, n_in, block_offset[-1], y.shape[1])
+    for s in range(n_steps):
+        t = t0 + s
+        _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, x[s], t, h, work)
+        for i in range(periods.shape[0]):
+            if t % periods[i] == 0:
+                r0, r1 = module_start[i], module_start[i + 1]
+                u = t // periods[i] - (t0 + periods[i] - 1) // periods[i]
+                trace[trace_offset[i] + u * (r1 - r0) : trace_offset[i] + (u + 1) * (r1 - r0)] = h[r0:r1]
+        _output(w_out, b_out, h, y[s])
+
+
+@numba.njit(parallel=True, **_JIT)
+def _forward_trace_batch(theta, module_start, column_start, block_offset, periods, x, t0, h, y, trace,
+                         trace_offset):
+    """:func:`_forward_trace_seq` over a batch in parallel: trace (B, L)."""
+    for b in numba.prange(x.shape[0]):
+        work = np.empty(h.shape[1], dtype=h.dtype)
+        _forward_trace_seq(theta, module_start, column_start, block_offset, periods, x[b], t0, h[b], work, y[b],
+                           trace[b], trace_offset)
+
+
+@numba.njit(**_JIT)
+def _backward_seq(theta, module_start, column_start, block_offset, periods, x, t0, h0, h_end, trace, trace_offset,
+                  d_y, grad, dh, da, h_cur):
+    """Back-propagate through time over one sequence, output layer included.
+
+    h0 : (n,) the state before step t0; h_end : (n,) the state after the last step. trace : what
+    :func:`_forward_trace_seq` recorded. d_y : (T, n_out) the loss gradient at every output. grad :
+    (n_params,) flat gradient laid out like theta, accumulated into. dh : (n,) the gradient flowing
+    back into the state after the last step (zero for a whole sequence); on return it holds the
+    gradient with respect to h0. da, h_cur : (n,) scratch.
 
     An inactive module's state is a copy of its previous one, so its error passes back unchanged;
-    only active modules go through tanh and touch weights.
+    only active modules go through tanh, touch weights, and need their previous value restored.
     """
     n_steps, n_in = x.shape
     n = h0.shape[0]
+    n_out = d_y.shape[1]
     n_modules = periods.shape[0]
-    n_rec = block_offset[n_modules]
-    w_rec = theta[n * n_in : n * n_in + n_rec]
-    g_in = grad[: n * n_in]
-    g_rec = grad[n * n_in : n * n_in + n_rec]
-    g_bias = grad[n * n_in + n_rec : n * n_in + n_rec + n]
+    w_in, w_rec, bias, w_out, b_out = _views(theta, n, n_in, block_offset[-1], n_out)
+    g_in, g_rec, g_bias, g_out, g_bout = _views(grad, n, n_in, block_offset[-1], n_out)
+    h_cur[:] = h_end
     for s in range(n_steps - 1, -1, -1):
         t = t0 + s
-        dh += dhist[s]
-        h_prev = hist[s - 1] if s > 0 else h0
-        # Pass 1: the error at the pre-activations; an active unit's old value got overwritten,
-        # so nothing of dh reaches it through the identity path.
+        # Output layer at step s, with h_cur = h(s).
+        for k in range(n_out):
+            d = d_y[s, k]
+            g_bout[k] += d
+            g_row = g_out[k * n : (k + 1) * n]
+            w_row = w_out[k * n : (k + 1) * n]
+            for r in range(n):
+                g_row[r] += d * h_cur[r]
+                dh[r] += d * w_row[r]
+        # The error at the pre-activations of active units; their old value was overwritten, so
+        # nothing of dh reaches it through the identity path.
         for i in range(n_modules):
             if t % periods[i] == 0:
                 for r in range(module_start[i], module_start[i + 1]):
-                    hr = hist[s, r]
+                    hr = h_cur[r]
                     da[r] = dh[r] * (1 - hr * hr)
                     dh[r] = 0
-        # Pass 2: weight gradients and the error sent to the previous state.
+        # Put back what step s overwrote: h_cur becomes h(s - 1).
+        for i in range(n_modules):
+            if t % periods[i] == 0:
+                r0, r1 = module_start[i], module_start[i + 1]
+                u = t // periods[i] - (t0 + periods[i] - 1) // periods[i]
+                if u > 0:
+                    h_cur[r0:r1] = trace[trace_offset[i] + (u - 1) * (r1 - r0) : trace_offset[i] + u * (r1 - r0)]
+                else:
+                    h_cur[r0:r1] = h0[r0:r1]
+        # Weight gradients and the error sent to the previous state.
         for i in range(n_modules):
             if t % periods[i] != 0:
                 continue
             c0 = column_start[i]
             width = n - c0
-            reads = h_prev[c0:]
+            reads = h_cur[c0:]
             sends = dh[c0:]
             for r in range(module_start[i], module_start[i + 1]):
                 d = da[r]
@@ -185,18 +253,19 @@ def _backward_seq(theta, module_start, column_start, block_offset, periods, x, t
 
 
 @numba.njit(parallel=True, **_JIT)
-def _backward_batch(theta, module_start, column_start, block_offset, periods, x, t0, h0, hist, dhist, grads, dh):
+def _backward_batch(theta, module_start, column_start, block_offset, periods, x, t0, h0, h_end, trace, trace_offset,
+                    d_y, grads, dh):
     """:func:`_backward_seq` over a batch in parallel, one gradient row per sequence.
 
-    grads : (B, Q) zeroed, Q the length of the recurrent part. One row per sequence rather than
-    per thread makes the result independent of the thread count: the caller sums the rows in a
-    fixed order.
+    grads : (B, n_params) zeroed. One row per sequence rather than per thread makes the result
+    independent of the thread count: the caller sums the rows in a fixed order.
     """
     for b in numba.prange(x.shape[0]):
         da = np.empty(h0.shape[1], dtype=h0.dtype)
+        h_cur = np.empty(h0.shape[1], dtype=h0.dtype)
         _backward_seq(
             theta, module_start, column_start, block_offset, periods,
-            x[b], t0, h0[b], hist[b], dhist[b], grads[b], dh[b], da,
+            x[b], t0, h0[b], h_end[b], trace[b], trace_offset, d_y[b], grads[b], dh[b], da, h_cur,
         )
 
 

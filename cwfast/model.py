@@ -211,10 +211,6 @@ class ClockworkRNN:
             raise ParameterError(f"params has shape {value.shape}; expected {self._params.shape}")
         self._params[:] = value
 
-    @property
-    def _n_recurrent_params(self):
-        return int(self._offsets[3])
-
     def W_h_block(self, i):
         """Writable view of module ``i``'s recurrent block, shape (k_i, n_hidden - column_start[i])."""
         lay = self.layout
@@ -368,16 +364,22 @@ class ClockworkRNN:
 
     # ------------------------------------------------------------------ computation
 
-    def _run(self, x3, h0, t0, *, record):
-        """Outputs (B, T, n_out) and, if ``record``, hidden states (B, T, n) of every step.
-
-        h0 (B, n) is updated in place to the final state.
-        """
+    def _run(self, x3, h0, t0):
+        """Raw outputs (B, T, n_out); h0 (B, n) is updated in place to the final state."""
         batch, n_steps = x3.shape[:2]
         y = np.empty((batch, n_steps, self.n_out), dtype=self.dtype)
-        hist = np.empty((batch, n_steps if record else 0, self.n_hidden), dtype=self.dtype)
-        _kernels._forward_batch(*self._kernel_args(), x3, t0, h0, y, hist)
-        return y, hist
+        no_history = np.empty((batch, 0, self.n_hidden), dtype=self.dtype)
+        _kernels._forward_batch(*self._kernel_args(), x3, t0, h0, y, no_history)
+        return y
+
+    def _run_traced(self, x3, h0, t0):
+        """Raw outputs and the trace the backward pass needs; h0 is updated to the final state."""
+        batch, n_steps = x3.shape[:2]
+        offsets = self.layout.trace_offsets(n_steps, t0)
+        y = np.empty((batch, n_steps, self.n_out), dtype=self.dtype)
+        trace = np.empty((batch, int(offsets[-1])), dtype=self.dtype)
+        _kernels._forward_trace_batch(*self._kernel_args(), x3, t0, h0, y, trace, offsets)
+        return y, trace, offsets
 
     def forward(self, x, *, state=None, return_state=False):
         """Run the network over a sequence or a batch of sequences.
@@ -404,7 +406,7 @@ class ClockworkRNN:
         """
         x3, batched = self._check_input(x)
         h, t0 = self._check_state(state, x3.shape[0], batched)
-        y, _ = self._run(x3, h, t0, record=False)
+        y = self._run(x3, h, t0)
         if self.output == "softmax":
             y = softmax(y)
         if not batched:
@@ -418,7 +420,7 @@ class ClockworkRNN:
         x3, batched = self._check_input(x)
         target = self._check_target(target, x3.shape, batched, steps)
         h0, t0 = self._check_state(state, x3.shape[0], batched)
-        y, _ = self._run(x3, h0, t0, record=False)
+        y = self._run(x3, h0, t0)
         return head_loss(y, target, self.output, steps)[0]
 
     def loss_and_grad(self, x, target, *, state=None, return_state=False, flat=False, steps="all"):
@@ -465,9 +467,9 @@ class ClockworkRNN:
         target = self._check_target(target, x3.shape, batched, steps)
         h0, t0 = self._check_state(state, x3.shape[0], batched)
         h_start = h0.copy()
-        y, hist = self._run(x3, h0, t0, record=True)
+        y, trace, offsets = self._run_traced(x3, h0, t0)
         loss, d_y = head_loss(y, target, self.output, steps)
-        grad = self._backward(x3, h_start, t0, hist, d_y)
+        grad = self._backward(x3, t0, h_start, h0, trace, offsets, d_y)
         out = grad if flat else self._dense(grad)
         if return_state:
             h = h0 if batched else h0[0]
@@ -549,20 +551,15 @@ class ClockworkRNN:
             raise ParameterError(f"target has shape {target.shape}; expected {shown}")
         return target.reshape(want)
 
-    def _backward(self, x3, h_start, t0, hist, d_y):
+    def _backward(self, x3, t0, h_start, h_end, trace, offsets, d_y):
         """Flat gradient from the gradient of the loss with respect to every output, d_y (B, T, n_out)."""
-        batch, n_steps, n = hist.shape
-        grad = np.empty_like(self._params)
-        off = self._offsets
-        flat_y = d_y.reshape(-1, self.n_out)
-        grad[off[3] : off[4]] = (flat_y.T @ hist.reshape(-1, n)).ravel()
-        grad[off[4] : off[5]] = flat_y.sum(axis=0)
-        d_hist = np.ascontiguousarray(d_y @ self.W_out)
-        rows = np.zeros((batch, self._n_recurrent_params), dtype=self.dtype)
-        d_h = np.zeros((batch, n), dtype=self.dtype)
-        _kernels._backward_batch(*self._kernel_args(), x3, t0, h_start, hist, d_hist, rows, d_h)
-        grad[: off[3]] = rows.sum(axis=0)
-        return grad
+        batch = x3.shape[0]
+        rows = np.zeros((batch, self.n_params), dtype=self.dtype)
+        d_h = np.zeros((batch, self.n_hidden), dtype=self.dtype)
+        _kernels._backward_batch(
+            *self._kernel_args(), x3, t0, h_start, h_end, trace, offsets, np.ascontiguousarray(d_y), rows, d_h
+        )
+        return rows.sum(axis=0)
 
     # ------------------------------------------------------------------ persistence
 

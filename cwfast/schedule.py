@@ -134,6 +134,21 @@ class Layout:
         t = t0 + np.arange(n_steps)[:, None]
         return np.repeat(t % self.periods == 0, self.module_sizes, axis=1)
 
+    def update_counts(self, n_steps, t0=0):
+        """How often each module fires in steps ``t0 .. t0 + n_steps - 1``: array (g,), int64."""
+        p = self.periods
+        return (t0 + n_steps + p - 1) // p - (t0 + p - 1) // p
+
+    def trace_offsets(self, n_steps, t0=0):
+        """Where each module's updates start in a training trace, and its length: array (g + 1,).
+
+        The trace holds each module's new values only at the steps where it fires (see
+        :mod:`cwfast._kernels`), ``sum_i k_i * updates_i`` numbers instead of ``n_steps * n_hidden``.
+        """
+        offsets = np.zeros(self.n_modules + 1, dtype=np.int64)
+        np.cumsum(self.module_sizes * self.update_counts(n_steps, t0), out=offsets[1:])
+        return offsets
+
     def recurrent_macs_per_step(self):
         """Average recurrent multiply-adds per step, over one full cycle of the clocks."""
         rows_cost = self.module_sizes * (self.n_hidden - self.column_start)

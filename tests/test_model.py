@@ -291,3 +291,14 @@ def test_sample_refuses_other_models():
         soft.sample(3, values=np.zeros(4), temperature=-1)
     with pytest.raises(ParameterError, match="values has shape"):
         soft.sample(3, values=np.zeros(3))
+
+
+def test_training_trace_holds_only_what_changed():
+    # 8 modules with periods 1..128: a module of period T fires n/T times, so the trace BPTT keeps
+    # is sum_i k_i / T_i per step, a quarter of the dense T x n history.
+    model = ClockworkRNN(1, 1, n_hidden=512, n_modules=8)
+    offsets = model.layout.trace_offsets(44100)
+    assert offsets[-1] == sum(64 * -(-44100 // 2**i) for i in range(8))
+    assert 0.24 < offsets[-1] / (44100 * 512) < 0.26
+    # A window that starts mid-cycle counts the updates inside it, not from 0.
+    assert model.layout.update_counts(10, t0=3).tolist() == [10, 5, 3, 1, 0, 0, 0, 0]  # t = 3..12
