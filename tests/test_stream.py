@@ -200,3 +200,13 @@ def test_resampling_stream_returns_the_input_delayed_by_its_latency(rng):
     stream.reset()
     np.testing.assert_allclose(stream.process(x), y, rtol=0, atol=1e-12)
     assert stream.t == -(-9600 * 147 // 160)  # the model ran at its own rate
+
+
+def test_entry_point_releases_the_gil():
+    """ctypes releases the GIL around CFUNCTYPE calls (not PYFUNCTYPE ones): an audio thread in
+    process() does not block Python elsewhere, nor is it blocked by it."""
+    import ctypes
+
+    from cwfast import _realtime
+
+    assert not _realtime.PROTOTYPE._flags_ & ctypes._FUNCFLAG_PYTHONAPI
