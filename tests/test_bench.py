@@ -26,14 +26,14 @@ def test_bench_table_for_a_model_file(model_file, capsys):
     assert lines[0].startswith("machine: ") and "numba" in lines[0] and "cores" in lines[0]
     assert "16000 Hz" in out
     header = next(i for i, line in enumerate(lines) if line.startswith("model"))
-    assert lines[header].split() == ["model", "block", "us/sample", "x", "real", "time", "block", "p50", "us",
-                                     "block", "p99", "us", "budget", "us", "blocks"]
+    assert lines[header].split() == ["model", "block", "us/sample", "mean", "us/sample", "x", "real", "time",
+                                     "block", "p50", "us", "block", "p99", "us", "budget", "us", "blocks"]
     rows = [line.split() for line in lines[header + 2 :] if line.strip()]
     assert [(r[0], int(r[1])) for r in rows] == [("tiny.npz", 4), ("tiny.npz", 16)]
     for r in rows:
         values = [float(v) for v in r[2:]]
         assert all(math.isfinite(v) and v > 0 for v in values)
-        assert float(r[6]) == pytest.approx(1e6 * int(r[1]) / 16000, abs=0.05)  # the block's budget
+        assert float(r[7]) == pytest.approx(1e6 * int(r[1]) / 16000, abs=0.05)  # the block's budget
 
 
 def test_bench_json(model_file, capsys):
@@ -44,6 +44,7 @@ def test_bench_json(model_file, capsys):
     assert record["us_per_sample"] == pytest.approx(np.median(record["us_per_sample_runs"]))
     assert record["realtime_factor"] == pytest.approx(1e6 / 16000 / record["us_per_sample"])
     assert 0 < record["block_p50_us"] <= record["block_p99_us"]
+    assert record["mean_us_per_sample"] > 0 and record["blocks_timed"] >= 3
     assert report["ratios"] == []
 
 
