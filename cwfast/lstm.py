@@ -1,0 +1,409 @@
+"""The LSTM baseline: the paper's strongest competitor, with the Clockwork RNN's interface.
+
+:class:`LSTM` has what :class:`cwfast.ClockworkRNN` has (a flat ``params`` vector with named views,
+``forward``/``loss``/``loss_and_grad`` with ``state``, ``return_state``, ``flat`` and ``steps``, the
+linear and softmax heads, ``to_dense``/``from_dense``, ``save``/``copy``, ``sample``), so the
+trainers and the experiment scripts treat the three architectures alike. The arithmetic is in
+:mod:`cwfast._lstm_kernels`.
+"""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from . import _lstm_kernels
+from .errors import ParameterError
+from .model import OUTPUTS, ClockworkRNN, State, _as_real_array, _check_dtype, head_loss, softmax
+from .schedule import _positive_int
+
+#: Row blocks of ``W_in``, ``W_h`` and ``b_h``, in order.
+GATES = ("input", "forget", "cell", "output")
+
+
+class LSTM:
+    r"""A long short-term memory network (no peepholes) with a linear or softmax output layer.
+
+    The standard LSTM with a forget gate (Gers, Schmidhuber & Cummins 2000) and without peephole
+    connections, as in PyTorch's ``nn.LSTM``; ``n`` cells:
+
+    .. math::
+
+        \begin{aligned}
+        i_t &= \sigma(W_{in,i} x_t + W_{h,i} h_{t-1} + b_i) &
+        f_t &= \sigma(W_{in,f} x_t + W_{h,f} h_{t-1} + b_f) \\
+        g_t &= \tanh(W_{in,g} x_t + W_{h,g} h_{t-1} + b_g) &
+        o_t &= \sigma(W_{in,o} x_t + W_{h,o} h_{t-1} + b_o) \\
+        c_t &= f_t \odot c_{t-1} + i_t \odot g_t &
+        h_t &= o_t \odot \tanh(c_t) \\
+        y_t &= W_{out} h_t + b_{out}
+        \end{aligned}
+
+    with ``h_{-1} = c_{-1} = 0``. ``W_in`` (4n, n_in), ``W_h`` (4n, n) and ``b_h`` (4n,) stack the
+    four gates in the order input, forget, cell, output (PyTorch's ``weight_ih_l0``,
+    ``weight_hh_l0`` and the sum of its two biases). It has ``4n(n_in + n + 1) + n_out(n + 1)``
+    parameters.
+
+    **State.** The recurrent state is the pair (h, c). It travels in a :class:`cwfast.State`
+    as one vector ``State(h=np.concatenate([h, c]), t)``, shape (2n,) or (batch, 2n): the first
+    ``n`` entries are ``h``, the last ``n`` are ``c``. ``t`` counts steps like the Clockwork RNN's
+    clock, so code that carries states between windows works unchanged; the LSTM ignores it.
+
+    Parameters
+    ----------
+    n_in : int
+        Input features per step; 0 for a network driven by its biases alone.
+    n_out : int
+        Outputs per step.
+    n_hidden : int
+        Number of cells (n).
+    forget_bias : float
+        Initial forget-gate bias. The paper calls a bias of 5.0 crucial: the cells start out
+        remembering, so errors flow back through many steps from the start.
+    seed : int or numpy.random.Generator, optional
+        Source of the initial weights: every parameter from N(0, 0.1^2) as in the paper, then the
+        forget-gate biases set to ``forget_bias``.
+    dtype : float32 or float64
+    output : {"linear", "softmax"}
+        As for :class:`cwfast.ClockworkRNN`.
+    sample_rate : int, optional
+    metadata : dict, optional
+
+    Raises
+    ------
+    ParameterError
+        On any invalid size, bias, seed or dtype.
+    """
+
+    arch = "lstm"
+
+    def __init__(self, n_in, n_out, *, n_hidden, forget_bias=5.0, seed=None, dtype=np.float32, output="linear",
+                 sample_rate=None, metadata=None):
+        if output not in OUTPUTS:
+            raise ParameterError(f"output={output!r} must be one of {', '.join(map(repr, OUTPUTS))}")
+        self.output = output
+        if isinstance(n_in, (bool, np.bool_)) or not isinstance(n_in, numbers.Integral) or n_in < 0:
+            raise ParameterError(f"n_in={n_in!r} must be a non-negative integer")
+        self.n_in = int(n_in)
+        self.n_out = _positive_int("n_out", n_out)
+        self.n_hidden = _positive_int("n_hidden", n_hidden)
+        if (isinstance(forget_bias, (bool, np.bool_)) or not isinstance(forget_bias, numbers.Real)
+                or not np.isfinite(forget_bias)):
+            raise ParameterError(f"forget_bias={forget_bias!r} must be a finite number")
+        self.dtype = _check_dtype(dtype)
+        self.sample_rate = None if sample_rate is None else _positive_int("sample_rate", sample_rate)
+        self.metadata = dict(metadata or {})
+
+        n, m, o = self.n_hidden, self.n_in, self.n_out
+        sizes = [4 * n * m, 4 * n * n, 4 * n, o * n, o]
+        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._params = np.empty(int(self._offsets[-1]), dtype=self.dtype)
+        self._bind_views()
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        self._params[:] = rng.normal(0.0, 0.1, size=self._params.size)
+        self.b_h[n : 2 * n] = forget_bias
+
+    # ------------------------------------------------------------------ structure
+
+    def _bind_views(self):
+        p, off = self._params, self._offsets
+        n, m, o = self.n_hidden, self.n_in, self.n_out
+        self.W_in = p[off[0] : off[1]].reshape(4 * n, m)
+        self.W_h = p[off[1] : off[2]].reshape(4 * n, n)
+        self.b_h = p[off[2] : off[3]]
+        self.W_out = p[off[3] : off[4]].reshape(o, n)
+        self.b_out = p[off[4] : off[5]]
+
+    @property
+    def n_params(self):
+        """Number of trainable parameters, ``4n(n_in + n + 1) + n_out(n + 1)``."""
+        return self._params.size
+
+    @property
+    def params(self):
+        """The flat parameter vector, shape (n_params,). Writing to it changes the model."""
+        return self._params
+
+    @params.setter
+    def params(self, value):
+        value = np.asarray(value)
+        if value.shape != self._params.shape:
+            raise ParameterError(f"params has shape {value.shape}; expected {self._params.shape}")
+        self._params[:] = value
+
+    # Every cell updates at every step: to code that asks about the clock (trainers recording
+    # their settings, checkpoints comparing architectures) an LSTM is one module of period 1.
+    @property
+    def periods(self):
+        """``[1]``: every cell updates at every step."""
+        return np.array([1], dtype=np.int64)
+
+    @property
+    def module_sizes(self):
+        """``[n_hidden]``: all cells form one module of period 1."""
+        return np.array([self.n_hidden], dtype=np.int64)
+
+    @property
+    def n_modules(self):
+        return 1
+
+    def gate(self, name):
+        """Writable views ``(W_in, W_h, b_h)`` of one gate's rows; ``name`` is one of :data:`GATES`."""
+        if name not in GATES:
+            raise ParameterError(f"gate={name!r} must be one of {', '.join(map(repr, GATES))}")
+        n = self.n_hidden
+        rows = slice(GATES.index(name) * n, (GATES.index(name) + 1) * n)
+        return self.W_in[rows], self.W_h[rows], self.b_h[rows]
+
+    def __repr__(self):
+        return (
+            f"LSTM(n_in={self.n_in}, n_out={self.n_out}, n_hidden={self.n_hidden}, output={self.output!r}, "
+            f"dtype={self.dtype.name}, n_params={self.n_params})"
+        )
+
+    # ------------------------------------------------------------------ dense interchange
+
+    def to_dense(self):
+        """Parameters as dense arrays (copies).
+
+        Returns
+        -------
+        dict
+            ``W_in`` (4n, n_in), ``W_h`` (4n, n), ``b_h`` (4n,), ``W_out`` (n_out, n),
+            ``b_out`` (n_out,). The row blocks of the first three are the gates input, forget,
+            cell, output (:data:`GATES`).
+        """
+        return self._dense(self._params)
+
+    def _dense(self, flat):
+        off = self._offsets
+        n, m, o = self.n_hidden, self.n_in, self.n_out
+        return {
+            "W_in": flat[off[0] : off[1]].reshape(4 * n, m).copy(),
+            "W_h": flat[off[1] : off[2]].reshape(4 * n, n).copy(),
+            "b_h": flat[off[2] : off[3]].copy(),
+            "W_out": flat[off[3] : off[4]].reshape(o, n).copy(),
+            "b_out": flat[off[4] : off[5]].copy(),
+        }
+
+    @classmethod
+    def from_dense(cls, arrays, *, dtype=None, sample_rate=None, metadata=None, output="linear"):
+        """Build a model from the dict :meth:`to_dense` returns.
+
+        Parameters
+        ----------
+        arrays : mapping
+            ``W_in`` (4n, n_in), ``W_h`` (4n, n), ``b_h`` (4n,), ``W_out`` (n_out, n), ``b_out`` (n_out,).
+        dtype : float32 or float64, optional
+            Default: the dtype of ``W_h`` if it is float32 or float64, else float32.
+        sample_rate, metadata, output
+            As for the constructor.
+
+        Raises
+        ------
+        ParameterError
+            On missing keys, inconsistent shapes or non-finite values.
+        """
+        keys = ("W_in", "W_h", "b_h", "W_out", "b_out")
+        missing = [k for k in keys if k not in arrays]
+        if missing:
+            raise ParameterError(f"from_dense needs the keys {', '.join(missing)}")
+        if dtype is None:
+            w_dtype = np.asarray(arrays["W_h"]).dtype
+            dtype = w_dtype if w_dtype in (np.float32, np.float64) else np.float32
+        dtype = _check_dtype(dtype)
+        given = {k: _as_real_array(k, arrays[k], dtype) for k in keys}
+        W_h, W_in, W_out = given["W_h"], given["W_in"], given["W_out"]
+        if W_h.ndim != 2 or W_h.shape[0] != 4 * W_h.shape[1] or W_h.shape[1] == 0:
+            raise ParameterError(f"W_h has shape {W_h.shape}; expected (4n, n) for n cells")
+        if W_in.ndim != 2 or W_out.ndim != 2:
+            raise ParameterError(f"W_in and W_out must be 2-D; got shapes {W_in.shape} and {W_out.shape}")
+        model = cls(W_in.shape[1], W_out.shape[0], n_hidden=W_h.shape[1], dtype=dtype, sample_rate=sample_rate,
+                    metadata=metadata, output=output, seed=0)
+        for key, value in given.items():
+            view = getattr(model, key)
+            if value.shape != view.shape:
+                raise ParameterError(f"{key} has shape {value.shape}; expected {view.shape} for {model.n_hidden} cells")
+            view[:] = value
+        return model
+
+    def copy(self):
+        """An independent copy of the model."""
+        return type(self).from_dense(
+            self.to_dense(), dtype=self.dtype, sample_rate=self.sample_rate, metadata=self.metadata,
+            output=self.output,
+        )
+
+    # ------------------------------------------------------------------ validation
+
+    # Input and target checks depend only on n_in, n_out, dtype and the head: share them.
+    _check_input = ClockworkRNN._check_input
+    _check_target = ClockworkRNN._check_target
+
+    def _check_state(self, state, batch, batched):
+        """Return (s0 as a (B, 2n) array [h, c], t0) from a :class:`State` or None."""
+        width = 2 * self.n_hidden
+        if state is None:
+            return np.zeros((batch, width), dtype=self.dtype), 0
+        if not isinstance(state, State):
+            raise ParameterError(f"state must be a cwfast State or None, not {type(state).__name__}")
+        if isinstance(state.t, (bool, np.bool_)) or not isinstance(state.t, numbers.Integral) or state.t < 0:
+            raise ParameterError(f"state.t={state.t!r} must be a non-negative integer")
+        s = _as_real_array("state.h", state.h, self.dtype)
+        want = (batch, width) if batched else (width,)
+        if s.shape != want:
+            raise ParameterError(
+                f"state.h has shape {s.shape}; expected {want} (an LSTM's state is h and c concatenated)"
+            )
+        return s.reshape(batch, width).copy(), int(state.t)
+
+    # ------------------------------------------------------------------ computation
+
+    def _run(self, x3, s0, *, record):
+        """Outputs (B, T, n_out) and, if ``record``, the (states, activations) history.
+
+        s0 (B, 2n) is updated in place to the final state.
+        """
+        batch, n_steps = x3.shape[:2]
+        n = self.n_hidden
+        kept = n_steps if record else 0
+        y = np.empty((batch, n_steps, self.n_out), dtype=self.dtype)
+        hist = np.empty((batch, kept, 2 * n), dtype=self.dtype)
+        acts = np.empty((batch, kept, 5 * n), dtype=self.dtype)
+        if batch == 1:
+            # One sequence runs on the calling thread: waking the parallel pool for a single
+            # sequence cost 15x the work itself on a loaded 2-core machine (29 vs 2 ms, 320 steps).
+            pre = np.empty(4 * n, dtype=self.dtype)
+            _lstm_kernels._forward_seq(self._params, x3[0], s0[0], pre, y[0], hist[0], acts[0])
+        else:
+            _lstm_kernels._forward_batch(self._params, x3, s0, y, hist, acts)
+        return y, (hist, acts)
+
+    def forward(self, x, *, state=None, return_state=False):
+        """Run the network over a sequence or a batch of sequences.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_steps, n_in) or (batch, n_steps, n_in)
+        state : State, optional
+            Where to start; ``state.h`` is ``[h, c]``, shape (2n,) or (batch, 2n). Default: zeros.
+        return_state : bool
+            Also return the :class:`State` after the last step.
+
+        Returns
+        -------
+        y : ndarray, shape (n_steps, n_out) or (batch, n_steps, n_out), the model's dtype
+            Linear outputs, or class probabilities for a softmax model.
+        state : State, only if ``return_state``
+
+        Raises
+        ------
+        ParameterError
+            If ``x`` or ``state`` has the wrong shape or kind, or contains NaN or infinity.
+        """
+        x3, batched = self._check_input(x)
+        s, t0 = self._check_state(state, x3.shape[0], batched)
+        y, _ = self._run(x3, s, record=False)
+        if self.output == "softmax":
+            y = softmax(y)
+        if not batched:
+            y, s = y[0], s[0]
+        if return_state:
+            return y, State(s, t0 + x3.shape[1])
+        return y
+
+    def loss(self, x, target, *, state=None, steps="all"):
+        """The training loss of :meth:`loss_and_grad`, without the gradient (no history is kept)."""
+        x3, batched = self._check_input(x)
+        target = self._check_target(target, x3.shape, batched, steps)
+        s, _ = self._check_state(state, x3.shape[0], batched)
+        y, _ = self._run(x3, s, record=False)
+        return head_loss(y, target, self.output, steps)[0]
+
+    def loss_and_grad(self, x, target, *, state=None, return_state=False, flat=False, steps="all"):
+        """The training loss and its gradient by back-propagation through time.
+
+        The losses, targets and arguments are those of :meth:`cwfast.ClockworkRNN.loss_and_grad`
+        (mean squared error for a linear head, mean cross-entropy on integer labels for a softmax
+        head, every step or only the last). The gradient does not flow into ``state``.
+
+        Returns
+        -------
+        loss : float
+        grads : dict of dense arrays with the keys of :meth:`to_dense`, or a flat ndarray laid
+            out like :attr:`params` if ``flat``.
+        state : State, only if ``return_state``
+
+        Raises
+        ------
+        ParameterError
+            On wrong shapes, kinds or values of ``x``, ``target``, ``state`` or ``steps``.
+        """
+        x3, batched = self._check_input(x)
+        target = self._check_target(target, x3.shape, batched, steps)
+        s, t0 = self._check_state(state, x3.shape[0], batched)
+        s_start = s.copy()
+        y, record = self._run(x3, s, record=True)
+        loss, d_y = head_loss(y, target, self.output, steps)
+        grad = self._backward(x3, s_start, record, d_y)
+        out = grad if flat else self._dense(grad)
+        if return_state:
+            return loss, out, State(s if batched else s[0], t0 + x3.shape[1])
+        return loss, out
+
+    def _backward(self, x3, s_start, record, d_y):
+        """Flat gradient from the gradient of the loss with respect to every output, d_y (B, T, n_out)."""
+        hist, acts = record
+        batch, n_steps, _ = hist.shape
+        n, off = self.n_hidden, self._offsets
+        grad = np.empty_like(self._params)
+        flat_y = d_y.reshape(-1, self.n_out)
+        grad[off[3] : off[4]] = (flat_y.T @ hist[:, :, :n].reshape(-1, n)).ravel()
+        grad[off[4] : off[5]] = flat_y.sum(axis=0)
+        d_hist = np.ascontiguousarray(d_y @ self.W_out)
+        rows = np.zeros((batch, int(off[3])), dtype=self.dtype)
+        ds = np.zeros((batch, 2 * n), dtype=self.dtype)
+        if batch == 1:
+            da = np.empty(4 * n, dtype=self.dtype)
+            _lstm_kernels._backward_seq(
+                self._params, x3[0], s_start[0], hist[0], acts[0], d_hist[0], rows[0], ds[0], da
+            )
+        else:
+            _lstm_kernels._backward_batch(self._params, x3, s_start, hist, acts, d_hist, rows, ds)
+        grad[: off[3]] = rows.sum(axis=0)
+        return grad
+
+    def sample(self, n_steps, *, values, temperature=1.0, seed=None, first_input=0.0, state=None,
+               return_state=False):
+        """Generate freely from a softmax model with one input, feeding back each sampled value.
+
+        Same arguments and results as :meth:`cwfast.ClockworkRNN.sample`; ``state.h`` is ``[h, c]``.
+        """
+        if self.output != "softmax" or self.n_in != 1:
+            raise ParameterError("sample() needs a softmax model with n_in=1 (an autoregressive model)")
+        n_steps = _positive_int("n_steps", n_steps)
+        values = _as_real_array("values", values, self.dtype)
+        if values.shape != (self.n_out,):
+            raise ParameterError(f"values has shape {values.shape}; expected ({self.n_out},)")
+        if not (np.isfinite(temperature) and temperature >= 0):
+            raise ParameterError(f"temperature={temperature!r} must be a finite number >= 0")
+        if not np.isfinite(first_input):
+            raise ParameterError(f"first_input={first_input!r} must be finite")
+        s, t0 = self._check_state(state, 1, False)
+        s = s[0]
+        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+        uniforms = rng.random(n_steps)
+        out = np.empty(n_steps, dtype=self.dtype)
+        x = np.full((1, 1), first_input, dtype=self.dtype)
+        logits = np.empty((1, self.n_out), dtype=self.dtype)
+        pre = np.empty(4 * self.n_hidden, dtype=self.dtype)
+        inv_temperature = 0.0 if temperature == 0 else 1.0 / temperature
+        _lstm_kernels._sample_feedback(self._params, s, pre, x, logits, values, inv_temperature, uniforms, out)
+        if return_state:
+            return out, State(s, t0 + n_steps)
+        return out
+
+    # ------------------------------------------------------------------ persistence
+
+    save = ClockworkRNN.save
