@@ -10,11 +10,13 @@ Clockwork RNN costs what the paper's operation count says it should.
 (320, 1)
 """
 
+from .baselines import SRN
 from .errors import CwfastError, ParameterError
+from .lstm import LSTM
 from .model import ClockworkRNN, State
 from .persistence import load
 from .stream import Stream
 
 __version__ = "0.1.0"
 
-__all__ = ["ClockworkRNN", "CwfastError", "ParameterError", "State", "Stream", "load", "__version__"]
+__all__ = ["ClockworkRNN", "CwfastError", "LSTM", "ParameterError", "SRN", "State", "Stream", "load", "__version__"]

@@ -24,9 +24,11 @@ FORMAT_VERSION = 1
 
 
 def _archs():
+    from .baselines import SRN
+    from .lstm import LSTM
     from .model import ClockworkRNN
 
-    return {ClockworkRNN.arch: ClockworkRNN}
+    return {cls.arch: cls for cls in (ClockworkRNN, SRN, LSTM)}
 
 
 def save_model(model, path, *, overwrite=True):
