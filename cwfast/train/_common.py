@@ -1,0 +1,193 @@
+"""What the gradient trainer and the evolution strategy share: results, callback records, seeds,
+data fingerprints, progress bars and the Ctrl-C guard.
+
+The guard matters for exact resumes: a checkpoint may only be written where parameters, optimizer
+state and position in the data agree. The first Ctrl-C therefore only raises a flag, which the
+training loop reads at the end of each update and turns into a :class:`KeyboardInterrupt` there, at
+a consistent point. A second Ctrl-C interrupts at once (and then no checkpoint is written).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import numbers
+import signal
+import sys
+import threading
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..errors import ParameterError
+
+
+@dataclass
+class TrainResult:
+    """What a training run did.
+
+    Attributes
+    ----------
+    losses : list of float
+        Training loss of every epoch (:func:`fit`: the mean over the epoch's updates, measured on
+        the (noisy) batches as they were trained on) or generation (:func:`evolve`: the loss of
+        the search distribution's centre before that generation's update).
+    best_loss : float
+        The lowest monitored loss: validation loss if a validation set was given, else the
+        noise-free training loss if early stopping with input noise, else the lowest of
+        ``losses``. The model holds the parameters that reached it whenever a validation set or
+        ``patience`` is given, and always in :func:`evolve`.
+    final_loss : float
+        The noise-free training loss of the model as returned, on the whole of ``x``/``target``.
+        For the memorisation task, ``final_loss / var(target)`` is the paper's NMSE.
+    steps : int
+        Parameter updates done (epochs x updates per epoch for :func:`fit`, generations for
+        :func:`evolve`), counting those done before a resume.
+    wall_time : float
+        Seconds spent training, counting those spent before a resume.
+    stopped : str
+        ``"completed"``, ``"early stopping"`` (``patience`` ran out) or ``"callback"``
+        (``on_step_end`` returned True).
+    epochs : int
+        Epochs (or generations) completed.
+    validation_losses : list of float
+        Validation loss after every epoch, if a validation set was given.
+    best_epoch : int or None
+        Index into ``losses`` of the epoch whose parameters the model holds, when it holds the best.
+    """
+
+    losses: list = field(default_factory=list)
+    best_loss: float = math.inf
+    final_loss: float = math.nan
+    steps: int = 0
+    wall_time: float = 0.0
+    stopped: str = "completed"
+    epochs: int = 0
+    validation_losses: list = field(default_factory=list)
+    best_epoch: int | None = None
+
+
+@dataclass
+class StepInfo:
+    """What ``on_step_end`` receives after every update.
+
+    Attributes
+    ----------
+    epoch : int
+        The epoch (generation) the update belongs to, from 0.
+    step : int
+        Updates done so far, this one included.
+    loss : float
+        The loss this update was computed from (a minibatch's, or the ES centre's).
+    epoch_loss : float or None
+        Set on the last update of an epoch: that epoch's entry of ``TrainResult.losses``.
+    validation_loss : float or None
+        Set on the last update of an epoch when a validation set is given.
+    lr : float
+        The learning rate this update used.
+    params : ndarray
+        The model's live parameter vector (a view: read it, copy it, do not write to it).
+    elapsed : float
+        Seconds of training so far.
+    """
+
+    epoch: int
+    step: int
+    loss: float
+    epoch_loss: float | None
+    validation_loss: float | None
+    lr: float
+    params: np.ndarray
+    elapsed: float
+
+
+def seed_entropy(seed):
+    """The root of all of a run's randomness, as a non-negative int (stored in checkpoints).
+
+    ``None`` draws fresh entropy; a Generator gives one draw from it.
+    """
+    if seed is None:
+        return int(np.random.SeedSequence().entropy)
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(0, 2**63))
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ParameterError(f"seed={seed!r} must be a non-negative integer, a numpy Generator or None")
+    return int(seed)
+
+
+def fingerprint(*arrays):
+    """A short hash of arrays' shapes, dtypes and bytes: a resumed run must see the same data."""
+    digest = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            digest.update(b"none")
+            continue
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str}{a.shape}".encode())
+        digest.update(a.tobytes())
+    return digest.hexdigest()[:16]
+
+
+def positive_int(name, value, *, allow_none=False):
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value <= 0:
+        raise ParameterError(f"{name}={value!r} must be a positive integer")
+    return int(value)
+
+
+def non_negative_float(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+        raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
+    return float(value)
+
+
+def positive_float(name, value):
+    value = non_negative_float(name, value)
+    if value == 0:
+        raise ParameterError(f"{name}={value!r} must be positive")
+    return value
+
+
+def progress_bar(enabled, total, initial, unit):
+    """A tqdm bar on stderr, or None."""
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=True)
+
+
+class InterruptGuard:
+    """Defer the first Ctrl-C to the next consistent point of the training loop.
+
+    Active only in the main thread and only if SIGINT has Python's default handler (a program
+    that installed its own keeps it). ``consistent`` is False while an update is being applied;
+    the loop sets it.
+    """
+
+    def __init__(self):
+        self.requested = False
+        self.consistent = True
+        self._previous = None
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def _handle(self, signum, frame):
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+
+    def check(self):
+        """Raise the deferred KeyboardInterrupt, if one is pending; call at consistent points."""
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def __exit__(self, *exc):
+        if self._previous is not None:
+            signal.signal(signal.SIGINT, self._previous)
+        return False

@@ -1,0 +1,273 @@
+"""Training checkpoints: everything a run needs to continue exactly, as ``.npz`` arrays plus JSON.
+
+A checkpoint holds the model (the dense arrays of :meth:`ClockworkRNN.to_dense`, as a saved model
+does), the optimizer's state, the run's position (epoch, update within the epoch, carried hidden
+state), the root of its randomness, its loss history, the best parameters seen, and the settings
+and data fingerprint it was started with, so that a resume with different data or settings is
+refused rather than silently diverging. No pickle anywhere: ``np.load(..., allow_pickle=False)``.
+Files are written to a temporary name in the same directory and renamed over the target with
+:func:`os.replace`, so a crash or Ctrl-C during a write leaves the previous checkpoint intact.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CwfastError, ParameterError
+
+__all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint", "FORMAT_NAME", "FORMAT_VERSION"]
+
+FORMAT_NAME = "cwfast-checkpoint"
+FORMAT_VERSION = 1
+KINDS = ("fit", "evolve")
+_MODEL_KEYS = ("W_in", "W_h", "b_h", "W_out", "b_out", "periods", "module_sizes")
+
+
+@dataclass
+class Checkpoint:
+    """A training checkpoint, as read by :func:`load_checkpoint`.
+
+    Attributes
+    ----------
+    path : Path
+    kind : {"fit", "evolve"}
+        Which trainer wrote it.
+    model : ClockworkRNN
+        The model as it was when the checkpoint was written (the training state, which a resume
+        continues from; the best parameters seen are in ``arrays["best_params"]`` when tracked).
+    config : dict
+        The trainer's settings and the data fingerprint.
+    progress : dict
+        ``epoch`` (epochs completed), ``position`` (updates done in the current epoch), ``step``,
+        ``wall_time``, ``stopped``, ``entropy`` (the seed), and trainer-specific entries.
+    optimizer : dict
+        The optimizer's ``state_dict()``.
+    arrays : dict of ndarray
+        Trainer state: ``losses``, ``validation_losses``, ``best_params``, carried state, ...
+    """
+
+    path: Path
+    kind: str
+    model: object
+    config: dict
+    progress: dict
+    optimizer: dict
+    arrays: dict
+
+    @property
+    def epoch(self):
+        """Epochs (generations) completed."""
+        return int(self.progress["epoch"])
+
+    @property
+    def step(self):
+        """Updates done."""
+        return int(self.progress["step"])
+
+    @property
+    def losses(self):
+        """Loss of every completed epoch (generation)."""
+        return [float(v) for v in self.arrays.get("losses", [])]
+
+
+def save_checkpoint(path, *, kind, model, config, progress, optimizer, arrays):
+    """Write a checkpoint atomically (temporary file, then :func:`os.replace`).
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    kind : {"fit", "evolve"}
+    model : ClockworkRNN
+    config, progress : dict, JSON-serialisable
+    optimizer : dict
+        An optimizer's ``state_dict()``: scalars and arrays (or None).
+    arrays : dict of ndarray
+
+    Raises
+    ------
+    CwfastError
+        If the file cannot be written.
+    """
+    path = Path(path)
+    if kind not in KINDS:
+        raise ParameterError(f"kind={kind!r} must be one of {KINDS}")
+    if path.is_dir():
+        raise CwfastError(f"cannot write checkpoint '{path}': it is a directory")
+    opt_scalars, opt_arrays = {}, {}
+    for key, value in optimizer.items():
+        if isinstance(value, np.ndarray):
+            opt_arrays[key] = value
+        else:
+            opt_scalars[key] = value
+    header = {
+        "format": FORMAT_NAME,
+        "version": FORMAT_VERSION,
+        "kind": kind,
+        "model": {
+            "arch": model.arch,
+            "dtype": model.dtype.name,
+            "output": model.output,
+            "sample_rate": model.sample_rate,
+            "metadata": model.metadata,
+        },
+        "config": config,
+        "progress": progress,
+        "optimizer": opt_scalars,
+        "optimizer_arrays": sorted(opt_arrays),
+        "arrays": sorted(arrays),
+    }
+    try:
+        header_text = json.dumps(header, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"checkpoint header must be JSON-serialisable ({exc})") from None
+    payload = {"header": np.array(header_text)}
+    payload.update({f"model.{k}": v for k, v in model.to_dense().items()})
+    payload.update({f"optimizer.{k}": v for k, v in opt_arrays.items()})
+    payload.update({f"state.{k}": np.asarray(v) for k, v in arrays.items()})
+    directory = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    except OSError as exc:
+        raise CwfastError(f"cannot write checkpoint '{path}': {exc.strerror or exc}") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **payload)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        # Also on KeyboardInterrupt: the old checkpoint, if any, stays as it was.
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise CwfastError(f"cannot write checkpoint '{path}': {exc.strerror or exc}") from None
+        raise
+
+
+def load_checkpoint(path):
+    """Read a checkpoint written by :func:`cwfast.train.fit` or :func:`cwfast.train.evolve`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    Checkpoint
+
+    Raises
+    ------
+    CwfastError
+        If the file is missing, empty, truncated or corrupt, is not a cwfast checkpoint (a saved
+        model, say), or was written by a newer format version.
+    """
+    from ..model import ClockworkRNN
+
+    path = Path(path)
+
+    def fail(reason):
+        return CwfastError(f"cannot load checkpoint '{path}': {reason}")
+
+    if not path.exists():
+        raise fail("no such file")
+    if path.is_dir():
+        raise fail("it is a directory")
+    try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+        if not magic:
+            raise fail("the file is empty")
+        if magic != b"PK\x03\x04":
+            raise fail("not a cwfast checkpoint (not an .npz archive)")
+        with np.load(path, allow_pickle=False) as archive:
+            if "header" not in archive.files:
+                raise fail("not a cwfast checkpoint (no header)")
+            header = json.loads(str(archive["header"][()]))
+            if not isinstance(header, dict):
+                raise fail("not a cwfast checkpoint (unknown header)")
+            if header.get("format") == "cwfast-model":
+                raise fail("it is a saved model, not a training checkpoint (load it with cwfast.load)")
+            if header.get("format") != FORMAT_NAME:
+                raise fail("not a cwfast checkpoint (unknown header)")
+            version = header.get("version")
+            if not isinstance(version, int) or version > FORMAT_VERSION:
+                raise fail(f"format version {version!r} is newer than this cwfast reads ({FORMAT_VERSION})")
+            dense = {k: archive[f"model.{k}"] for k in _MODEL_KEYS}
+            opt_arrays = {k: archive[f"optimizer.{k}"] for k in header["optimizer_arrays"]}
+            arrays = {k: archive[f"state.{k}"] for k in header["arrays"]}
+    except CwfastError:
+        raise
+    except PermissionError:
+        raise fail("permission denied") from None
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise fail(f"the file is truncated or corrupt ({exc})") from None
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError, UnicodeError) as exc:
+        raise fail(f"the file is corrupt or incomplete ({type(exc).__name__}: {exc})") from None
+
+    kind = header.get("kind")
+    if kind not in KINDS:
+        raise fail(f"unknown trainer {kind!r}")
+    for section in ("model", "config", "progress", "optimizer"):
+        if not isinstance(header.get(section), dict):
+            raise fail(f"the header has no '{section}' section")
+    progress = header["progress"]
+    for key in ("epoch", "position", "step", "entropy"):
+        if not isinstance(progress.get(key), int) or progress[key] < 0:
+            raise fail(f"progress entry {key!r} is missing or invalid")
+    if not isinstance(progress.get("wall_time"), (int, float)) or not math.isfinite(progress["wall_time"]):
+        raise fail("progress entry 'wall_time' is missing or invalid")
+    info = header["model"]
+    if info.get("arch") != ClockworkRNN.arch:
+        raise fail(f"unknown architecture {info.get('arch')!r}")
+    try:
+        model = ClockworkRNN.from_dense(
+            dense, dtype=info.get("dtype"), sample_rate=info.get("sample_rate"),
+            metadata=info.get("metadata") or {}, output=info.get("output", "linear"),
+        )
+    except ParameterError as exc:
+        raise fail(f"inconsistent model ({exc})") from None
+    optimizer = dict(header["optimizer"])
+    optimizer.update(opt_arrays)
+    return Checkpoint(path, kind, model, header["config"], progress, optimizer, arrays)
+
+
+def architecture(model):
+    """The facts a checkpoint's model must share with the model a run resumes into."""
+    return {
+        "n_in": model.n_in,
+        "n_out": model.n_out,
+        "module_sizes": model.module_sizes.tolist(),
+        "output": model.output,
+        "dtype": model.dtype.name,
+        "n_params": model.n_params,
+    }
+
+
+def check_resume(ckpt, kind, model, config, *, ignore=("epochs",)):
+    """Refuse a resume into another kind of run, another architecture, other settings or data."""
+    where = f"checkpoint '{ckpt.path}'"
+    if ckpt.kind != kind:
+        raise CwfastError(f"{where} was written by {ckpt.kind}(), not {kind}(); it cannot resume this run")
+    want, have = architecture(model), architecture(ckpt.model)
+    if want != have:
+        diff = ", ".join(f"{k}={have[k]!r} (model: {want[k]!r})" for k in want if want[k] != have[k])
+        raise CwfastError(f"{where} holds a different architecture: {diff}")
+    stored = ckpt.config
+    diffs = [
+        f"{k}={stored.get(k)!r} (now {config.get(k)!r})"
+        for k in sorted(set(stored) | set(config))
+        if k not in ignore and stored.get(k) != config.get(k)
+    ]
+    if diffs:
+        raise CwfastError(
+            f"{where} was written with other settings or data: {'; '.join(diffs)}. Resume with the same "
+            "settings and data, or start a new run (resume=False)"
+        )

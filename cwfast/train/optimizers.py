@@ -1,0 +1,261 @@
+"""Optimizers that update a flat parameter vector in place, gradient clipping, learning-rate schedules.
+
+Both trainers work on one flat vector (:attr:`ClockworkRNN.params` for the gradient trainer, the
+search distribution's centre for the evolution strategy), so an optimizer here is a small object
+with a ``step(params, grad)`` that writes into ``params`` and a ``state_dict()`` /
+``load_state_dict()`` pair that checkpoints save and restore exactly. A schedule is a function of
+the epoch alone (no hidden state), so a resumed run follows the same learning rates as an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ..errors import ParameterError
+
+__all__ = ["Optimizer", "Adam", "NesterovSGD", "clip_grad_norm", "make_schedule", "SCHEDULES"]
+
+
+def _positive_float(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+        raise ParameterError(f"{name}={value!r} must be a positive finite number")
+    return float(value)
+
+
+def _fraction(name, value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise ParameterError(f"{name}={value!r} must be a number in [0, 1)")
+    return float(value)
+
+
+class Optimizer:
+    """Base class: an update rule on a flat vector, with state that can be saved and restored.
+
+    Subclasses set :attr:`name`, implement :meth:`step`, and list their hyper-parameters in
+    ``_hyper`` and their per-parameter arrays in ``_arrays``.
+    """
+
+    name = "optimizer"
+    _hyper: tuple = ()
+    _arrays: tuple = ()
+
+    def __init__(self, lr):
+        self.lr = _positive_float("lr", lr)
+        self.t = 0
+
+    def step(self, params, grad, *, lr=None):
+        """Update ``params`` in place from ``grad``; ``lr`` overrides :attr:`lr` for this step."""
+        raise NotImplementedError
+
+    def reset(self):
+        """Forget all accumulated state (moments, velocity, step count)."""
+        self.t = 0
+        for key in self._arrays:
+            setattr(self, key, None)
+
+    def state_dict(self):
+        """Everything :meth:`load_state_dict` needs, as JSON-able scalars and NumPy arrays (copies)."""
+        state = {"name": self.name, "lr": self.lr, "t": self.t}
+        state.update({key: getattr(self, key) for key in self._hyper})
+        for key in self._arrays:
+            value = getattr(self, key)
+            state[key] = None if value is None else value.copy()
+        return state
+
+    def load_state_dict(self, state):
+        """Restore a state from :meth:`state_dict`, exactly.
+
+        Raises
+        ------
+        ParameterError
+            If the state belongs to another optimizer or lacks a key.
+        """
+        if state.get("name") != self.name:
+            raise ParameterError(f"optimizer state is for {state.get('name')!r}, not {self.name!r}")
+        missing = [key for key in ("lr", "t", *self._hyper, *self._arrays) if key not in state]
+        if missing:
+            raise ParameterError(f"optimizer state lacks {', '.join(missing)}")
+        self.lr = float(state["lr"])
+        self.t = int(state["t"])
+        for key in self._hyper:
+            setattr(self, key, float(state[key]))
+        for key in self._arrays:
+            value = state[key]
+            setattr(self, key, None if value is None else np.array(value, copy=True))
+
+    def _buffers(self, params):
+        for key in self._arrays:
+            value = getattr(self, key)
+            if value is None:
+                setattr(self, key, np.zeros_like(params))
+            elif value.shape != params.shape:
+                raise ParameterError(
+                    f"{self.name} state has {value.size} entries but params has {params.size}; call reset() "
+                    "before reusing an optimizer on another model"
+                )
+
+    def __repr__(self):
+        hyper = ", ".join(f"{key}={getattr(self, key)!r}" for key in ("lr", *self._hyper))
+        return f"{type(self).__name__}({hyper})"
+
+
+class Adam(Optimizer):
+    r"""Adam (Kingma and Ba, 2015) acting in place on a flat vector.
+
+    .. math::
+
+        m \leftarrow \beta_1 m + (1 - \beta_1) g \qquad v \leftarrow \beta_2 v + (1 - \beta_2) g^2 \\
+        \theta \leftarrow \theta - \mathrm{lr}\,
+            \frac{m / (1 - \beta_1^t)}{\sqrt{v / (1 - \beta_2^t)} + \epsilon}
+
+    Parameters
+    ----------
+    lr : float
+        Step size. The default, 3e-3, was chosen by measurement on the paper's memorisation task
+        (see ``docs/training.md``); 1e-3 is the usual default elsewhere and also works, slower.
+    beta1, beta2 : float in [0, 1)
+    eps : float
+    """
+
+    name = "adam"
+    _hyper = ("beta1", "beta2", "eps")
+    _arrays = ("m", "v")
+
+    def __init__(self, lr=3e-3, *, beta1=0.9, beta2=0.999, eps=1e-8):
+        super().__init__(lr)
+        self.beta1 = _fraction("beta1", beta1)
+        self.beta2 = _fraction("beta2", beta2)
+        self.eps = _positive_float("eps", eps)
+        self.m = None
+        self.v = None
+
+    def step(self, params, grad, *, lr=None):
+        self._buffers(params)
+        self.t += 1
+        lr = self.lr if lr is None else lr
+        m, v = self.m, self.v
+        m *= self.beta1
+        m += (1.0 - self.beta1) * grad
+        v *= self.beta2
+        v += (1.0 - self.beta2) * np.square(grad)
+        # lr * (m / c1) / (sqrt(v / c2) + eps), with 1 / c1 folded into the scalar step.
+        correction1 = 1.0 - self.beta1**self.t
+        correction2 = 1.0 - self.beta2**self.t
+        denom = np.sqrt(v / correction2)
+        denom += self.eps
+        params -= (lr / correction1) * (m / denom)
+
+
+class NesterovSGD(Optimizer):
+    r"""Stochastic gradient descent with Nesterov momentum, the paper's optimizer.
+
+    The paper follows Sutskever et al. (2013): the gradient is taken at the look-ahead point,
+    :math:`v \leftarrow \mu v - \epsilon \nabla f(\theta + \mu v)`,
+    :math:`\theta \leftarrow \theta + v`. Trainers can only take the gradient where the parameters
+    are, so this class stores the look-ahead point :math:`\phi = \theta + \mu v` itself, for which
+    the same iteration reads
+
+    .. math::
+
+        b \leftarrow \mu b + \nabla f(\phi) \qquad \phi \leftarrow \phi - \epsilon (\nabla f(\phi) + \mu b)
+
+    with :math:`v = -\epsilon b` (the form PyTorch uses). The two give the same sequence of
+    :math:`\phi` exactly, for a constant learning rate.
+
+    Parameters
+    ----------
+    lr : float
+        The paper's 3e-4 (applied there to the *summed* squared error; see
+        :func:`cwfast.train.fit` for how that maps onto cwfast's mean loss).
+    momentum : float in [0, 1)
+        The paper's 0.95 (sequence generation) or 0.9 (spoken words).
+    """
+
+    name = "sgd"
+    _hyper = ("momentum",)
+    _arrays = ("velocity",)
+
+    def __init__(self, lr=3e-4, *, momentum=0.95):
+        super().__init__(lr)
+        self.momentum = _fraction("momentum", momentum)
+        self.velocity = None
+
+    def step(self, params, grad, *, lr=None):
+        self._buffers(params)
+        self.t += 1
+        lr = self.lr if lr is None else lr
+        b = self.velocity
+        b *= self.momentum
+        b += grad
+        params -= lr * (grad + self.momentum * b)
+
+
+def clip_grad_norm(grad, max_norm):
+    """Scale ``grad`` in place so that its Euclidean norm is at most ``max_norm``.
+
+    Parameters
+    ----------
+    grad : ndarray
+    max_norm : float or None
+        ``None`` (or 0) leaves ``grad`` as it is.
+
+    Returns
+    -------
+    float
+        The norm before clipping (in float64; NaN or inf if ``grad`` holds such values, in which
+        case ``grad`` is left alone).
+    """
+    norm = float(np.sqrt(np.sum(np.square(grad, dtype=np.float64))))
+    if max_norm and math.isfinite(norm) and norm > max_norm:
+        grad *= grad.dtype.type(max_norm / norm)
+    return norm
+
+
+def _constant(epoch, epochs):
+    return 1.0
+
+
+def _cosine(epoch, epochs):
+    return 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+
+
+def _linear(epoch, epochs):
+    return 1.0 - epoch / epochs
+
+
+#: Named schedules: factor of the base learning rate at ``epoch`` (0-based) of ``epochs``.
+SCHEDULES = {"constant": _constant, "cosine": _cosine, "linear": _linear}
+
+
+def make_schedule(spec, epochs):
+    """A function ``epoch -> factor`` multiplying the base learning rate.
+
+    Parameters
+    ----------
+    spec : None, str or callable
+        ``None`` or ``"constant"``: factor 1. ``"cosine"``: ``(1 + cos(pi e / E)) / 2``, from 1 at
+        the first epoch towards 0 at the last. ``"linear"``: ``1 - e / E``. A callable
+        ``spec(epoch) -> factor`` is used as it is; it must depend on the epoch alone, so that a
+        resumed run follows the same rates.
+    epochs : int
+        The total number of epochs, E.
+
+    Raises
+    ------
+    ParameterError
+        For an unknown name or a non-callable.
+    """
+    if spec is None:
+        spec = "constant"
+    if isinstance(spec, str):
+        if spec not in SCHEDULES:
+            raise ParameterError(f"lr_schedule={spec!r} must be one of {', '.join(map(repr, SCHEDULES))} or a callable")
+        rule = SCHEDULES[spec]
+        return lambda epoch: rule(epoch, epochs)
+    if callable(spec):
+        return spec
+    raise ParameterError(f"lr_schedule={spec!r} must be None, a name ({', '.join(SCHEDULES)}) or a callable")

@@ -1,0 +1,204 @@
+"""The gradient trainer: descent, the exact update, truncated BPTT with clock phase, streams,
+minibatches, early stopping, callbacks, divergence."""
+
+import math
+
+import numpy as np
+import pytest
+
+import cwfast
+from cwfast import CwfastError, ParameterError
+from cwfast.train import Adam, fit
+from cwfast.train.optimizers import Optimizer
+
+
+def small_model(seed=0, periods=(1, 2, 4), n_in=0, output="linear", n_out=1):
+    return cwfast.ClockworkRNN(n_in, n_out, module_sizes=[3] * len(periods), periods=list(periods), seed=seed,
+                               dtype=np.float64, output=output)
+
+
+def sine(n_steps=48):
+    return np.sin(np.arange(n_steps) / 3.0)[:, None]
+
+
+class Frozen(Optimizer):
+    """Takes no step, but records every gradient it is given."""
+
+    name = "frozen"
+
+    def __init__(self):
+        super().__init__(1.0)
+        self.grads = []
+
+    def step(self, params, grad, *, lr=None):
+        self.grads.append(grad.copy())
+
+
+@pytest.mark.parametrize("optimizer, lr", [("adam", None), ("sgd", 0.1)])
+def test_each_optimizer_decreases_the_loss(optimizer, lr):
+    model = small_model()
+    x, y = np.zeros((48, 0)), sine()
+    start = model.loss(x, y)
+    result = fit(model, x, y, optimizer=optimizer, lr=lr, epochs=150, seed=0)
+    assert result.final_loss < 0.3 * start
+    assert result.final_loss == pytest.approx(model.loss(x, y))
+    assert len(result.losses) == 150 and result.steps == 150 and result.epochs == 150
+    assert result.losses[0] == pytest.approx(start)
+    assert result.stopped == "completed"
+
+
+def test_one_update_is_clip_then_adam(rng):
+    """fit = loss_and_grad, clip to clip_norm, one Adam step (the textbook form written out here)."""
+    model = small_model(n_in=2)
+    x = rng.normal(size=(30, 2))
+    y = rng.normal(size=(30, 1))
+    before = model.params.copy()
+    _, grad = model.loss_and_grad(x, y, flat=True)
+    grad *= min(1.0, 0.05 / np.linalg.norm(grad))
+    m, v = 0.1 * grad, 0.001 * grad**2
+    want = before - 0.02 * (m / 0.1) / (np.sqrt(v / 0.001) + 1e-8)
+    fit(model, x, y, lr=0.02, epochs=1, clip_norm=0.05)
+    np.testing.assert_allclose(model.params, want, rtol=1e-12, atol=1e-14)
+
+
+def test_default_sgd_lr_is_the_papers_on_the_summed_error():
+    seen = []
+    fit(small_model(), np.zeros((40, 0)), sine(40), optimizer="sgd", epochs=1,
+        on_step_end=lambda info: seen.append(info.lr))
+    assert seen == [pytest.approx(3e-4 * 40)]
+
+
+def test_window_equal_to_the_sequence_is_full_bptt(rng):
+    x = rng.normal(size=(37, 2))
+    y = rng.normal(size=(37, 1))
+    a, b = small_model(n_in=2), small_model(n_in=2)
+    fit(a, x, y, epochs=3)
+    fit(b, x, y, epochs=3, window=37)
+    np.testing.assert_array_equal(a.params, b.params)
+
+
+def test_windows_carry_state_and_clock_phase(rng):
+    """Windows of 4 steps over periods 1, 3, 5: the forward pass must match one pass over the
+    whole sequence, which only holds if state *and* step t carry over; each window's gradient is
+    the truncated-BPTT gradient from the carried state."""
+    model = small_model(n_in=1, periods=(1, 3, 5))
+    x = rng.normal(size=(22, 1))
+    y = rng.normal(size=(22, 1))
+    frozen = Frozen()
+    result = fit(model, x, y, optimizer=frozen, epochs=1, window=4, clip_norm=None)
+    assert result.steps == 6  # 5 windows of 4 and one of 2
+    assert result.losses[0] == pytest.approx(model.loss(x, y), rel=1e-12)
+
+    state = None
+    for k, start in enumerate(range(0, 22, 4)):
+        part = slice(start, start + 4)
+        _, grad, state = model.loss_and_grad(x[part], y[part], state=state, flat=True, return_state=True)
+        np.testing.assert_allclose(frozen.grads[k], grad, rtol=1e-12, atol=1e-15)
+
+    # The test can fail: restarting the clock at every window gives another loss.
+    restarted = np.mean([model.loss(x[s : s + 4], y[s : s + 4], state=None) for s in range(0, 20, 4)])
+    assert abs(restarted - model.loss(x[:20], y[:20])) > 1e-3
+
+
+def test_streams_start_in_clock_phase(rng):
+    """batch_size=2 cuts one sequence into two streams, each a whole number of clock cycles long."""
+    model = small_model(n_in=1, periods=(1, 2))
+    x = rng.normal(size=(21, 1))
+    y = rng.normal(size=(21, 1))
+    result = fit(model, x, y, optimizer=Frozen(), epochs=1, batch_size=2, window=3)
+    streams = [model.loss(x[0:10], y[0:10]), model.loss(x[10:20], y[10:20])]
+    assert result.losses[0] == pytest.approx(np.mean(streams), rel=1e-12)
+    assert result.steps == 4  # windows 3, 3, 3, 1 of streams of 10
+    with pytest.raises(ParameterError, match="clock cycle"):
+        fit(small_model(n_in=1, periods=(1, 8)), x, y, epochs=1, batch_size=3)
+
+
+def test_minibatches_are_seeded(rng):
+    x = rng.normal(size=(6, 12, 1))
+    y = rng.normal(size=(6, 12, 1))
+    runs = []
+    for seed in (1, 1, 2):
+        model = small_model(n_in=1)
+        result = fit(model, x, y, epochs=4, batch_size=2, seed=seed, input_noise=0.1)
+        assert result.steps == 12
+        runs.append(model.params.copy())
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+def test_softmax_last_step_classification(rng):
+    """A softmax head scored on the last step learns to tell two input patterns apart."""
+    model = small_model(n_in=1, output="softmax", n_out=2)
+    labels = np.array([0, 1] * 4)
+    x = np.where(labels[:, None, None] == 1, 1.0, -1.0) * np.ones((8, 10, 1))
+    result = fit(model, x, labels, steps="last", epochs=60, lr=0.03, seed=0)
+    assert result.final_loss < 0.25 * result.losses[0]
+    probabilities = model.forward(x)[:, -1]
+    np.testing.assert_array_equal(probabilities.argmax(axis=1), labels)
+
+
+def test_validation_keeps_the_best_and_stops_early():
+    """Validation on the negated target gets worse as training succeeds: stop, keep epoch 0's update."""
+    model = small_model()
+    x, y = np.zeros((48, 0)), sine()
+    snapshots = []
+    result = fit(model, x, y, epochs=50, validation=(x, -y), patience=3,
+                 on_step_end=lambda info: snapshots.append(info.params.copy()))
+    assert result.stopped == "early stopping"
+    assert len(result.losses) == len(result.validation_losses) == result.best_epoch + 1 + 3
+    assert result.best_epoch == int(np.argmin(result.validation_losses))
+    np.testing.assert_array_equal(model.params, snapshots[result.best_epoch])
+    assert model.loss(x, -y) == pytest.approx(min(result.validation_losses))
+    assert result.best_loss == pytest.approx(min(result.validation_losses))
+
+
+def test_callback_sees_every_update_and_can_stop(rng):
+    model = small_model(n_in=1)
+    x = rng.normal(size=(4, 8, 1))
+    y = rng.normal(size=(4, 8, 1))
+    seen = []
+
+    def callback(info):
+        seen.append((info.epoch, info.step, info.epoch_loss is not None, info.lr))
+        return info.step == 5
+
+    result = fit(model, x, y, epochs=10, batch_size=2, lr=0.01, lr_schedule=lambda e: 0.5**e, on_step_end=callback)
+    assert result.stopped == "callback" and result.steps == 5 and result.epochs == 2
+    assert [s[:3] for s in seen] == [(0, 1, False), (0, 2, True), (1, 3, False), (1, 4, True), (2, 5, False)]
+    assert [s[3] for s in seen] == pytest.approx([0.01, 0.01, 0.005, 0.005, 0.0025])
+
+
+class Poison(Adam):
+    """Adam that writes a NaN into the parameters on its third step."""
+
+    def step(self, params, grad, *, lr=None):
+        super().step(params, grad, lr=lr)
+        if self.t == 3:
+            params[0] = np.nan
+
+
+def test_divergence_raises_and_restores_finite_params():
+    model = small_model()
+    x, y = np.zeros((48, 0)), sine()
+    snapshots = []
+    with pytest.raises(CwfastError, match=r"training diverged: loss became nan at epoch 4"):
+        fit(model, x, y, optimizer=Poison(0.01), epochs=10,
+            on_step_end=lambda info: snapshots.append(info.params.copy()))
+    assert np.all(np.isfinite(model.params))
+    np.testing.assert_array_equal(model.params, snapshots[1])  # before the poisoned third update
+    assert math.isfinite(model.loss(x, y))
+
+
+def test_invalid_arguments():
+    model = small_model()
+    x, y = np.zeros((10, 0)), sine(10)
+    with pytest.raises(ParameterError, match="optimizer"):
+        fit(model, x, y, optimizer="rmsprop")
+    with pytest.raises(ParameterError, match="epochs"):
+        fit(model, x, y, epochs=0)
+    with pytest.raises(ParameterError, match="resume"):
+        fit(model, x, y, resume=True)
+    with pytest.raises(ParameterError, match="target"):
+        fit(model, x, y[:5])
+    with pytest.raises(ParameterError, match="steps='all'"):
+        fit(small_model(n_in=1), np.zeros((3, 10, 1)), np.zeros((3, 1)), steps="last", window=4)

@@ -1,0 +1,134 @@
+"""Optimizers against hand-written reference updates, clipping, schedules, state save/restore."""
+
+import math
+
+import numpy as np
+import pytest
+
+from cwfast import ParameterError
+from cwfast.train import Adam, NesterovSGD, clip_grad_norm, make_schedule
+
+
+def reference_adam(theta, grads, lr, beta1=0.9, beta2=0.999, eps=1e-8):
+    """Algorithm 1 of Kingma and Ba, line by line."""
+    theta = theta.copy()
+    m = np.zeros_like(theta)
+    v = np.zeros_like(theta)
+    out = []
+    for t, g in enumerate(grads, start=1):
+        m = beta1 * m + (1 - beta1) * g
+        v = beta2 * v + (1 - beta2) * g * g
+        m_hat = m / (1 - beta1**t)
+        v_hat = v / (1 - beta2**t)
+        theta = theta - lr * m_hat / (np.sqrt(v_hat) + eps)
+        out.append(theta.copy())
+    return out
+
+
+def test_adam_matches_reference(rng):
+    theta = rng.normal(size=7)
+    grads = [rng.normal(size=7) * 10.0 ** k for k in range(-2, 3)]
+    params = theta.copy()
+    opt = Adam(0.01)
+    for g, want in zip(grads, reference_adam(theta, grads, 0.01)):
+        opt.step(params, g.copy())
+        np.testing.assert_allclose(params, want, rtol=1e-13, atol=1e-15)
+    assert opt.t == len(grads)
+
+
+def test_nesterov_matches_sutskever_lookahead(rng):
+    """The stored parameters are Sutskever's look-ahead point theta + mu v, on a quadratic."""
+    a = rng.normal(size=(5, 5))
+    hessian = a @ a.T + np.eye(5)
+    b = rng.normal(size=5)
+
+    def gradient(p):
+        return hessian @ p - b
+
+    lr, mu = 0.01, 0.95
+    theta = rng.normal(size=5)
+    v = np.zeros(5)
+    params = theta.copy()  # v = 0, so the look-ahead point starts at theta
+    opt = NesterovSGD(lr, momentum=mu)
+    for _ in range(6):
+        v = mu * v - lr * gradient(theta + mu * v)
+        theta = theta + v
+        opt.step(params, gradient(params))
+        np.testing.assert_allclose(params, theta + mu * v, rtol=1e-12, atol=1e-14)
+
+
+def test_nesterov_descends_a_quadratic(rng):
+    hessian = np.diag([1.0, 4.0, 9.0])
+    params = rng.normal(size=3)
+    start = 0.5 * params @ hessian @ params
+    opt = NesterovSGD(0.02, momentum=0.9)
+    for _ in range(50):
+        opt.step(params, hessian @ params)
+    assert 0.5 * params @ hessian @ params < 1e-3 * start
+
+
+def test_lr_override_applies_to_one_step_only(rng):
+    a, b = np.ones(3), np.ones(3)
+    g = rng.normal(size=3)
+    NesterovSGD(0.1, momentum=0.0).step(a, g, lr=0.5)
+    opt = NesterovSGD(0.5, momentum=0.0)
+    opt.step(b, g)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(a, 1 - 0.5 * g)
+
+
+@pytest.mark.parametrize("make", [lambda: Adam(0.01), lambda: NesterovSGD(0.01, momentum=0.9)])
+def test_state_dict_restores_exactly(rng, make):
+    grads = [rng.normal(size=6) for _ in range(6)]
+    p1 = rng.normal(size=6)
+    p2 = p1.copy()
+    opt = make()
+    for g in grads[:3]:
+        opt.step(p1, g)
+    saved = opt.state_dict()
+    p2[:] = p1
+    for g in grads[3:]:
+        opt.step(p1, g)
+    other = make()
+    other.load_state_dict(saved)
+    for g in grads[3:]:
+        other.step(p2, g)
+    np.testing.assert_array_equal(p1, p2)
+
+
+def test_state_dict_refuses_another_optimizer():
+    with pytest.raises(ParameterError, match="adam"):
+        NesterovSGD().load_state_dict(Adam().state_dict())
+
+
+def test_clip_grad_norm():
+    g = np.array([3.0, 4.0])
+    assert clip_grad_norm(g, 1.0) == pytest.approx(5.0)
+    np.testing.assert_allclose(g, [0.6, 0.8])
+    assert np.linalg.norm(g) == pytest.approx(1.0)
+    small = np.array([0.3, 0.4])
+    assert clip_grad_norm(small, 1.0) == pytest.approx(0.5)
+    np.testing.assert_array_equal(small, [0.3, 0.4])
+    big = np.array([30.0, 40.0])
+    clip_grad_norm(big, None)
+    np.testing.assert_array_equal(big, [30.0, 40.0])
+    bad = np.array([np.nan, 1.0])
+    assert math.isnan(clip_grad_norm(bad, 1.0))
+
+
+def test_schedules():
+    cosine = make_schedule("cosine", 10)
+    assert cosine(0) == 1.0
+    assert cosine(5) == pytest.approx(0.5)
+    assert make_schedule("linear", 4)(3) == pytest.approx(0.25)
+    assert make_schedule(None, 4)(3) == 1.0
+    assert make_schedule(lambda e: 0.5**e, 4)(2) == 0.25
+    with pytest.raises(ParameterError, match="lr_schedule"):
+        make_schedule("warm", 10)
+
+
+def test_invalid_hyperparameters():
+    with pytest.raises(ParameterError, match="lr"):
+        Adam(0.0)
+    with pytest.raises(ParameterError, match="momentum"):
+        NesterovSGD(momentum=1.0)
