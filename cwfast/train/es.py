@@ -1,0 +1,372 @@
+r"""An OpenAI-style evolution strategy (Salimans et al., 2017) on the model's flat parameter vector.
+
+Each generation samples ``population / 2`` Gaussian directions and evaluates the centre plus and
+minus ``sigma`` times each (antithetic pairs), all members in parallel in one numba call
+(:mod:`cwfast._population`, forward passes only). Losses are replaced by their centred ranks
+(fitness shaping: only the order of the members counts, so one outlier cannot dominate), the
+gradient of the smoothed loss is estimated from them, and Adam takes one step on it:
+
+.. math::
+
+    g = \frac{1}{P \sigma} \sum_{j=1}^{P/2} (r_j^+ - r_j^-)\, \epsilon_j + \lambda \theta
+
+with :math:`r^\pm_j` the centred ranks of the losses at :math:`\theta \pm \sigma \epsilon_j`,
+:math:`\epsilon_j \sim N(0, I)` and :math:`\lambda` the weight decay. The noise of pair ``j`` in
+generation ``g`` comes from ``np.random.default_rng([seed, g, j])``, so a run depends on its seed
+alone, never on the thread count or on where it was interrupted and resumed.
+
+Because nothing here needs a gradient, the clock periods can be searched too
+(``search_periods=True``, a direction the paper names as future work): each module's
+:math:`\log_2 T_i` joins the search vector and is perturbed with ``period_sigma``; a member's
+periods are those values rounded to integers and then repaired to stay strictly increasing, so the
+modules keep their order and the parameter layout never changes.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from .. import _population
+from ..errors import CwfastError, ParameterError
+from ..model import STEPS
+from ..schedule import Layout
+from . import checkpoint as ckpt_io
+from ._common import (
+    InterruptGuard,
+    StepInfo,
+    TrainResult,
+    fingerprint,
+    non_negative_float,
+    positive_float,
+    positive_int,
+    progress_bar,
+    seed_entropy,
+)
+from .optimizers import Adam
+
+__all__ = ["evolve", "centered_ranks", "pair_noise"]
+
+
+def centered_ranks(losses):
+    """Ranks of ``losses`` scaled to [-0.5, 0.5]: the lowest loss gets -0.5, the highest +0.5.
+
+    Ties are ranked by position (a stable sort). NaN and infinite losses rank as the worst.
+
+    >>> centered_ranks(np.array([3.0, 1.0, 2.0]))
+    array([ 0.5, -0.5,  0. ])
+    """
+    losses = np.asarray(losses, dtype=np.float64)
+    n = losses.size
+    if n < 2:
+        return np.zeros(n)
+    keyed = np.where(np.isfinite(losses), losses, np.inf)
+    ranks = np.empty(n)
+    ranks[np.argsort(keyed, kind="stable")] = np.arange(n)
+    return ranks / (n - 1) - 0.5
+
+
+def pair_noise(entropy, generation, n_pairs, size):
+    """The noise of generation ``generation``: row ``j`` from ``default_rng([entropy, generation, j])``."""
+    noise = np.empty((n_pairs, size))
+    for j in range(n_pairs):
+        noise[j] = np.random.default_rng([entropy, generation, j]).standard_normal(size)
+    return noise
+
+
+def _repair_periods(log2_periods, max_period):
+    """Round 2**log2_periods (..., g) to integers in [1, max_period], strictly increasing along the last axis."""
+    g = log2_periods.shape[-1]
+    p = np.rint(np.exp2(np.clip(log2_periods, 0.0, math.log2(max_period)))).astype(np.int64)
+    i = np.arange(g)
+    # Smallest strictly increasing sequence >= p, then largest one <= that and <= max_period.
+    p = i + np.maximum.accumulate(p - i, axis=-1)
+    p = np.minimum(p, max_period - (g - 1 - i))
+    p = i + np.flip(np.minimum.accumulate(np.flip(p - i, axis=-1), axis=-1), axis=-1)
+    return p
+
+
+def _set_periods(model, periods):
+    """Give ``model`` new clock periods that keep its module order, hence its parameter layout."""
+    old = model.layout
+    new = Layout.build(old.module_sizes.tolist(), [int(p) for p in periods])
+    for name in ("module_sizes", "module_start", "column_start", "block_offset"):
+        if not np.array_equal(getattr(old, name), getattr(new, name)):
+            raise CwfastError(f"periods {list(periods)} would change the parameter layout ({name})")
+    model.layout = new
+
+
+def evolve(
+    model,
+    x,
+    target,
+    *,
+    steps="all",
+    population=64,
+    sigma=0.02,
+    lr=0.01,
+    generations=1000,
+    weight_decay=0.0,
+    seed=None,
+    search_periods=False,
+    period_sigma=0.25,
+    max_period=None,
+    checkpoint=None,
+    checkpoint_every=100,
+    resume=False,
+    progress=False,
+    on_step_end=None,
+):
+    """Train ``model`` in place with an evolution strategy (no gradients).
+
+    Parameters
+    ----------
+    model : ClockworkRNN
+    x, target, steps
+        As for :func:`cwfast.train.fit`. Every generation scores every member on all of ``x``,
+        each sequence from a zero state at t = 0 (no windows: cut long audio into a batch of
+        shorter sequences, or use :func:`fit`).
+    population : int
+        Members per generation, even (antithetic pairs), at least 2. One more forward pass per
+        generation scores the centre itself.
+    sigma : float
+        Standard deviation of the parameter perturbations.
+    lr : float
+        Adam's step size on the estimated gradient.
+    generations : int
+    weight_decay : float
+        L2 coefficient added to the estimated gradient (weights only, not periods).
+    seed : int, optional
+        Root of the noise; None draws fresh entropy (recorded in checkpoints).
+    search_periods : bool
+        Also search the clock periods, as log2-periods perturbed with ``period_sigma``, rounded
+        and repaired to stay strictly increasing (the model's periods must be strictly increasing
+        to start with). Adam moves the log2-periods ``period_sigma / sigma`` times as far per step
+        as the weights. The model ends with the periods of its best centre.
+    period_sigma : float
+        Standard deviation of the log2-period perturbations (0.25: about 19% per member).
+    max_period : int, optional
+        Upper bound on a searched period; default: the sequence length or the largest initial
+        period, whichever is larger.
+    checkpoint, checkpoint_every, resume, progress, on_step_end
+        As for :func:`fit`, counted in generations.
+
+    Returns
+    -------
+    TrainResult
+        ``losses`` holds the centre's loss at every generation. The model ends with the best
+        centre scored (ES steps are noisy, so the last centre is not always the best);
+        ``best_epoch`` says which generation it was (``generations`` means the final one).
+
+    Raises
+    ------
+    ParameterError
+        On invalid arguments or data.
+    CwfastError
+        ``"training diverged: loss became nan at generation N ..."`` if the centre's loss is NaN
+        or infinite (members with such losses merely rank last); the model gets back the best
+        centre before raising. Also for an unreadable or mismatched checkpoint on resume.
+    KeyboardInterrupt
+        Re-raised after the current generation, with a checkpoint written first if
+        ``checkpoint`` is set; ``resume=True`` continues exactly.
+    """
+    if steps not in STEPS:
+        raise ParameterError(f"steps={steps!r} must be 'all' or 'last'")
+    population = positive_int("population", population)
+    if population < 2 or population % 2:
+        raise ParameterError(f"population={population} must be an even number >= 2 (antithetic pairs)")
+    sigma = positive_float("sigma", sigma)
+    lr = positive_float("lr", lr)
+    generations = positive_int("generations", generations)
+    weight_decay = non_negative_float("weight_decay", weight_decay)
+    period_sigma = positive_float("period_sigma", period_sigma)
+    checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
+    if on_step_end is not None and not callable(on_step_end):
+        raise ParameterError(f"on_step_end={on_step_end!r} must be callable or None")
+    if resume and checkpoint is None:
+        raise ParameterError("resume=True needs checkpoint=PATH to resume from")
+    x3, batched = model._check_input(x)
+    tgt = model._check_target(target, x3.shape, batched, steps)
+    n_steps = x3.shape[1]
+    if n_steps == 0:
+        raise ParameterError("x has no steps; there is nothing to train on")
+    softmax = model.output == "softmax"
+    scored = tgt if steps == "all" else tgt[:, None]
+    y_target = np.zeros((0, 0, 0), dtype=model.dtype) if softmax else np.ascontiguousarray(scored)
+    labels = np.ascontiguousarray(scored, dtype=np.int64) if softmax else np.zeros((0, 0), dtype=np.int64)
+
+    n_params = model.n_params
+    g = model.n_modules
+    if search_periods:
+        if np.any(np.diff(model.periods) <= 0):
+            raise ParameterError(
+                f"search_periods needs strictly increasing periods; the model has {model.periods.tolist()}"
+            )
+        max_period = positive_int("max_period", max_period or max(n_steps, int(model.periods.max())))
+        if max_period < g:
+            raise ParameterError(f"max_period={max_period} must be at least the number of modules ({g})")
+        period_scale = period_sigma / sigma
+        size = n_params + g
+    else:
+        max_period, period_scale, size = None, None, n_params
+
+    config = {
+        "steps": steps,
+        "population": population,
+        "sigma": sigma,
+        "lr": lr,
+        "weight_decay": weight_decay,
+        "search_periods": bool(search_periods),
+        "period_sigma": period_sigma if search_periods else None,
+        "max_period": max_period,
+        "periods": None if search_periods else model.periods.tolist(),
+        "data": fingerprint(x3, tgt),
+        "epochs": generations,
+    }
+    opt = Adam(lr)
+    theta = np.empty(size)
+    theta[:n_params] = model.params
+    if search_periods:
+        theta[n_params:] = np.log2(model.periods) / period_scale
+    run = {"epoch": 0, "position": 0, "step": 0, "wall_time": 0.0, "stopped": "completed",
+           "best_loss": None, "best_epoch": None}
+    losses = []
+    best_theta = None
+    if resume:
+        ck = ckpt_io.load_checkpoint(checkpoint)
+        ckpt_io.check_resume(ck, "evolve", model, config)
+        entropy = ck.progress["entropy"]
+        if seed is not None and seed_entropy(seed) != entropy:
+            raise CwfastError(
+                f"checkpoint '{checkpoint}' was started with seed={entropy}; resume with seed=None or that seed"
+            )
+        try:
+            opt.load_state_dict(ck.optimizer)
+            run.update({k: ck.progress[k] for k in run})
+            theta[:] = ck.arrays["theta"]
+            best_theta = ck.arrays.get("best_theta")
+        except (ParameterError, KeyError, ValueError) as exc:
+            raise CwfastError(f"cannot resume from checkpoint '{checkpoint}': {exc}") from None
+        losses = ck.losses
+    else:
+        entropy = seed_entropy(seed)
+
+    def centre_periods(vec):
+        if not search_periods:
+            return model.periods
+        return _repair_periods(vec[n_params:] * period_scale, max_period)
+
+    def apply(vec):
+        model.params[:] = vec[:n_params]
+        if search_periods:
+            _set_periods(model, centre_periods(vec))
+
+    def save():
+        arrays = {"losses": np.asarray(losses, dtype=np.float64), "theta": theta}
+        if best_theta is not None:
+            arrays["best_theta"] = best_theta
+        ckpt_io.save_checkpoint(
+            checkpoint, kind="evolve", model=model, config=config, progress=dict(run, entropy=entropy),
+            optimizer=opt.state_dict(), arrays=arrays,
+        )
+
+    apply(theta)
+    lay = model.layout
+    n_pairs = population // 2
+    n_members = population + 1
+    member_losses = np.empty(n_members)
+    fixed_periods = np.ascontiguousarray(np.broadcast_to(model.periods, (n_members, g)), dtype=np.int64)
+    signs = np.zeros(n_members)
+    signs[0:population:2], signs[1:population:2] = 1.0, -1.0
+
+    bar = progress_bar(progress, generations, min(run["epoch"], generations), "gen")
+    started = time.perf_counter()
+    wall_before = run["wall_time"]
+    stop = False
+    guard = InterruptGuard()
+    try:
+        with guard:
+            while run["epoch"] < generations and not stop:
+                gen = run["epoch"]
+                noise = pair_noise(entropy, gen, n_pairs, size)
+                if search_periods:
+                    pair_of = np.minimum(np.arange(n_members) // 2, n_pairs - 1)
+                    log2p = theta[n_params:] + sigma * signs[:, None] * noise[pair_of, n_params:]
+                    member_periods = _repair_periods(log2p * period_scale, max_period)
+                else:
+                    member_periods = fixed_periods
+                _population._population_losses(
+                    theta[:n_params], noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
+                    member_periods, x3, model.n_out, y_target, labels, softmax, steps == "last", member_losses,
+                )
+                loss = float(member_losses[population])
+                if not math.isfinite(loss):
+                    if best_theta is not None:
+                        theta[:] = best_theta
+                        apply(theta)
+                    raise CwfastError(
+                        f"training diverged: loss became {loss} at generation {gen + 1}; the model keeps the best "
+                        f"centre so far. Try a smaller lr (now {lr:g}) or sigma (now {sigma:g})"
+                    )
+                guard.consistent = False
+                losses.append(loss)
+                if run["best_loss"] is None or loss < run["best_loss"]:
+                    run["best_loss"], run["best_epoch"] = loss, gen
+                    best_theta = theta.copy()
+                ranks = centered_ranks(member_losses[:population])
+                grad = (ranks[0::2] - ranks[1::2]) @ noise
+                grad /= population * sigma
+                if weight_decay:
+                    grad[:n_params] += weight_decay * theta[:n_params]
+                opt.step(theta, grad)
+                apply(theta)
+                run["epoch"] += 1
+                run["step"] += 1
+                run["wall_time"] = wall_before + time.perf_counter() - started
+                guard.consistent = True
+                if bar is not None:
+                    bar.update(1)
+                    bar.set_postfix_str(f"loss {loss:.4g}", refresh=False)
+                if checkpoint is not None and run["step"] % checkpoint_every == 0:
+                    save()
+                guard.check()
+                if on_step_end is not None:
+                    info = StepInfo(gen, run["step"], loss, loss, None, lr, model.params, run["wall_time"])
+                    if on_step_end(info) is True:
+                        run["stopped"] = "callback"
+                        stop = True
+            if not stop:
+                run["stopped"] = "completed"
+            if checkpoint is not None:
+                save()
+    except KeyboardInterrupt:
+        if checkpoint is not None and guard.consistent:
+            run["stopped"] = "interrupted"
+            run["wall_time"] = wall_before + time.perf_counter() - started
+            save()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+
+    final_loss = model.loss(x3, tgt, steps=steps)
+    best_epoch = run["best_epoch"]
+    if run["best_loss"] is None or final_loss < run["best_loss"]:
+        best_loss, best_epoch = final_loss, run["epoch"]
+    else:
+        best_loss = run["best_loss"]
+        apply(best_theta)
+        final_loss = model.loss(x3, tgt, steps=steps)
+    return TrainResult(
+        losses=list(losses),
+        best_loss=float(best_loss),
+        final_loss=float(final_loss),
+        steps=run["step"],
+        wall_time=run["wall_time"],
+        stopped=run["stopped"],
+        epochs=run["epoch"],
+        validation_losses=[],
+        best_epoch=best_epoch,
+    )

@@ -1,0 +1,126 @@
+"""Checkpoints: interrupted-then-resumed equals uninterrupted, Ctrl-C writes a readable one,
+bad files and mismatched resumes raise CwfastError."""
+
+import os
+
+import numpy as np
+import pytest
+
+import cwfast
+from cwfast import CwfastError
+from cwfast.train import evolve, fit, load_checkpoint
+
+
+def model_and_data(rng, n_in=1):
+    model = cwfast.ClockworkRNN(n_in, 1, module_sizes=[3, 3], periods=[1, 3], seed=3, dtype=np.float64)
+    x = rng.normal(size=(60, n_in))
+    y = np.sin(np.arange(60) / 4.0)[:, None]
+    return model, x, y
+
+
+def interrupt_at(step):
+    def callback(info):
+        if info.step == step:
+            raise KeyboardInterrupt
+
+    return callback
+
+
+# Two streams of 30 steps, windows of 8 (4 updates per epoch), input noise, a cosine schedule:
+# everything that has to be restored for an exact resume is in play.
+FIT_SETTINGS = dict(epochs=5, batch_size=2, window=8, input_noise=0.3, lr_schedule="cosine", seed=11)
+
+
+@pytest.mark.parametrize("stop_at", [6, 8])  # mid-epoch (window state carried) and at an epoch's end
+def test_fit_resume_equals_uninterrupted(rng, tmp_path, stop_at):
+    model, x, y = model_and_data(rng)
+    reference = model.copy()
+    full = fit(reference, x, y, **FIT_SETTINGS)
+
+    path = tmp_path / "run.ckpt.npz"
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, x, y, checkpoint=path, on_step_end=interrupt_at(stop_at), **FIT_SETTINGS)
+    ck = load_checkpoint(path)
+    assert ck.kind == "fit" and ck.step == stop_at and ck.progress["stopped"] == "interrupted"
+    assert ck.epoch == stop_at // 4
+    np.testing.assert_array_equal(ck.model.params, model.params)
+
+    fresh, _, _ = model_and_data(np.random.default_rng(0))  # another initialisation: the checkpoint wins
+    fresh.params[:] = 0.5
+    resumed = fit(fresh, x, y, checkpoint=path, resume=True, **{**FIT_SETTINGS, "seed": None})
+    np.testing.assert_array_equal(fresh.params, reference.params)
+    assert resumed.losses == full.losses
+    assert resumed.steps == full.steps == 20
+
+
+def test_fit_periodic_checkpoints_and_longer_resume(rng, tmp_path):
+    model, x, y = model_and_data(rng)
+    reference = model.copy()
+    fit(reference, x, y, epochs=6, seed=1)
+    path = tmp_path / "run.npz"
+    result = fit(model, x, y, epochs=3, seed=1, checkpoint=path, checkpoint_every=2)
+    assert load_checkpoint(path).step == 3 and result.stopped == "completed"
+    result = fit(model, x, y, epochs=6, checkpoint=path, resume=True)
+    np.testing.assert_array_equal(model.params, reference.params)
+    assert len(result.losses) == 6
+    assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_es_resume_equals_uninterrupted(rng, tmp_path):
+    model, x, y = model_and_data(rng)
+    settings = dict(generations=6, population=8, sigma=0.05, lr=0.05, seed=5, weight_decay=0.01)
+    reference = model.copy()
+    full = evolve(reference, x, y, **settings)
+    path = tmp_path / "es.npz"
+    with pytest.raises(KeyboardInterrupt):
+        evolve(model, x, y, checkpoint=path, on_step_end=interrupt_at(4), **settings)
+    assert load_checkpoint(path).kind == "evolve"
+    resumed = evolve(model, x, y, checkpoint=path, resume=True, **settings)
+    np.testing.assert_array_equal(model.params, reference.params)
+    assert resumed.losses == full.losses
+
+
+def test_resume_refuses_other_data_settings_or_kind(rng, tmp_path):
+    model, x, y = model_and_data(rng)
+    path = tmp_path / "run.npz"
+    fit(model, x, y, epochs=1, seed=0, checkpoint=path)
+    with pytest.raises(CwfastError, match="data"):
+        fit(model, x + 1, y, epochs=2, checkpoint=path, resume=True)
+    with pytest.raises(CwfastError, match="window"):
+        fit(model, x, y, epochs=2, window=10, checkpoint=path, resume=True)
+    with pytest.raises(CwfastError, match="seed"):
+        fit(model, x, y, epochs=2, seed=1, checkpoint=path, resume=True)
+    with pytest.raises(CwfastError, match="fit"):
+        evolve(model, x, y, generations=2, checkpoint=path, resume=True)
+    other = cwfast.ClockworkRNN(1, 1, module_sizes=[2, 4], periods=[1, 3], dtype=np.float64)
+    with pytest.raises(CwfastError, match="architecture"):
+        fit(other, x, y, epochs=2, checkpoint=path, resume=True)
+    with pytest.raises(CwfastError, match="no such file"):
+        fit(model, x, y, checkpoint=tmp_path / "missing.npz", resume=True)
+
+
+def test_bad_checkpoint_files_raise_cwfast_error(rng, tmp_path):
+    model, x, y = model_and_data(rng)
+    good = tmp_path / "good.npz"
+    fit(model, x, y, epochs=1, checkpoint=good)
+    data = good.read_bytes()
+
+    cases = {
+        "truncated.npz": (data[: len(data) // 2], "truncated or corrupt"),
+        "garbage.npz": (b"PK\x03\x04" + bytes(range(256)) * 4, "corrupt"),
+        "text.npz": (b"hello, I am not an archive", "not an .npz"),
+        "empty.npz": (b"", "empty"),
+    }
+    for name, (content, message) in cases.items():
+        (tmp_path / name).write_bytes(content)
+        with pytest.raises(CwfastError, match=message):
+            load_checkpoint(tmp_path / name)
+        with pytest.raises(CwfastError):
+            fit(model, x, y, checkpoint=tmp_path / name, resume=True)
+
+    model.save(tmp_path / "model.npz")
+    with pytest.raises(CwfastError, match="saved model"):
+        load_checkpoint(tmp_path / "model.npz")
+    np.savez(tmp_path / "foreign.npz", weights=np.ones(3))
+    with pytest.raises(CwfastError, match="not a cwfast checkpoint"):
+        load_checkpoint(tmp_path / "foreign.npz")

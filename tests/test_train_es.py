@@ -1,0 +1,155 @@
+"""The evolution strategy: antithetic members, rank shaping, the update against a hand-written
+reference, thread-count independence, period search, and a loss that goes down."""
+
+import numba
+import numpy as np
+import pytest
+
+import cwfast
+from cwfast import ParameterError, _population
+from cwfast.train import Adam, centered_ranks, evolve
+from cwfast.train.es import _repair_periods, pair_noise
+
+
+def model_and_data(output="linear", n_out=1, seed=0):
+    model = cwfast.ClockworkRNN(1, n_out, module_sizes=[3, 3, 2], periods=[1, 2, 5], seed=seed,
+                                dtype=np.float64, output=output)
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=(2, 20, 1))
+    return model, x
+
+
+def population_losses(model, x, target, noise, sigma, steps="all"):
+    """Call the kernel as evolve does: 2 * n_pairs members and the centre."""
+    x3, batched = model._check_input(x)
+    tgt = model._check_target(target, x3.shape, batched, steps)
+    scored = tgt if steps == "all" else tgt[:, None]
+    softmax = model.output == "softmax"
+    y_target = np.zeros((0, 0, 0)) if softmax else np.ascontiguousarray(scored)
+    labels = np.ascontiguousarray(scored, dtype=np.int64) if softmax else np.zeros((0, 0), dtype=np.int64)
+    members = 2 * noise.shape[0] + 1
+    periods = np.ascontiguousarray(np.broadcast_to(model.periods, (members, model.n_modules)))
+    losses = np.empty(members)
+    lay = model.layout
+    _population._population_losses(
+        model.params.astype(np.float64), noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
+        periods, x3, model.n_out, y_target, labels, softmax, steps == "last", losses,
+    )
+    return losses
+
+
+@pytest.mark.parametrize("output, steps", [("linear", "all"), ("softmax", "all"), ("softmax", "last")])
+def test_members_are_antithetic_pairs_scored_like_model_loss(rng, output, steps):
+    model, x = model_and_data(output, n_out=3 if output == "softmax" else 1)
+    if output == "softmax":
+        target = rng.integers(0, 3, size=(2, 20) if steps == "all" else (2,))
+    else:
+        target = rng.normal(size=(2, 20, 1))
+    noise = pair_noise(123, 4, 3, model.n_params)
+    losses = population_losses(model, x, target, noise, 0.1, steps)
+    centre = model.params.copy()
+    for j in range(3):
+        for member, sign in ((2 * j, 1), (2 * j + 1, -1)):
+            model.params[:] = centre + sign * 0.1 * noise[j]
+            assert losses[member] == pytest.approx(model.loss(x, target, steps=steps), rel=1e-10)
+    model.params[:] = centre
+    assert losses[6] == pytest.approx(model.loss(x, target, steps=steps), rel=1e-10)
+
+
+def test_pair_noise_depends_on_seed_generation_and_pair_only():
+    a = pair_noise(5, 3, 4, 10)
+    np.testing.assert_array_equal(a[2], np.random.default_rng([5, 3, 2]).standard_normal(10))
+    np.testing.assert_array_equal(pair_noise(5, 3, 2, 10), a[:2])
+    assert not np.array_equal(pair_noise(5, 4, 4, 10), a)
+
+
+def test_centered_ranks():
+    np.testing.assert_array_equal(centered_ranks([3.0, 1.0, 2.0]), [0.5, -0.5, 0.0])
+    np.testing.assert_array_equal(centered_ranks([2.0, np.nan, 1.0, np.inf, 0.5]), [0.0, 0.25, -0.25, 0.5, -0.5])
+    ties = centered_ranks([1.0, 1.0, 0.0, 1.0])
+    np.testing.assert_allclose(ties, [-1 / 6, 1 / 6, -0.5, 0.5])
+    values = centered_ranks(np.random.default_rng(0).normal(size=64))
+    assert values.sum() == pytest.approx(0.0) and values.min() == -0.5 and values.max() == 0.5
+
+
+def test_one_generation_matches_a_reference_update(rng):
+    model, x = model_and_data()
+    target = rng.normal(size=(2, 20, 1))
+    theta = model.params.copy()
+    seen = []
+    evolve(model, x, target, population=6, sigma=0.05, lr=0.02, generations=1, seed=9, weight_decay=0.1,
+           on_step_end=lambda info: seen.append(info.params.copy()))
+
+    noise = np.stack([np.random.default_rng([9, 0, j]).standard_normal(theta.size) for j in range(3)])
+    probe = model.copy()
+    losses = []
+    for j in range(3):
+        for sign in (1, -1):
+            probe.params[:] = theta + sign * 0.05 * noise[j]
+            losses.append(probe.loss(x, target))
+    order = np.argsort(losses)
+    ranks = np.empty(6)
+    ranks[order] = np.arange(6) / 5 - 0.5
+    grad = sum((ranks[2 * j] - ranks[2 * j + 1]) * noise[j] for j in range(3)) / (6 * 0.05) + 0.1 * theta
+    want = theta.copy()
+    Adam(0.02).step(want, grad)
+    np.testing.assert_allclose(seen[0], want, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
+def test_same_result_on_one_or_two_threads(rng):
+    target = rng.normal(size=(2, 20, 1))
+    results = []
+    before = numba.get_num_threads()
+    try:
+        for threads in (1, 2):
+            numba.set_num_threads(threads)
+            model, x = model_and_data()
+            result = evolve(model, x, target, population=10, generations=5, seed=3)
+            results.append((model.params.copy(), result.losses))
+    finally:
+        numba.set_num_threads(before)
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    assert results[0][1] == results[1][1]
+
+
+def test_es_reduces_the_loss_on_a_toy_task():
+    model = cwfast.ClockworkRNN(0, 1, module_sizes=[3, 3], periods=[1, 4], seed=1, dtype=np.float64)
+    x = np.zeros((32, 0))
+    y = np.sin(np.arange(32) / 2.5)[:, None]
+    start = model.loss(x, y)
+    result = evolve(model, x, y, population=24, sigma=0.05, lr=0.03, generations=120, seed=0)
+    assert result.final_loss < 0.3 * start
+    assert result.final_loss == pytest.approx(model.loss(x, y))
+    assert result.best_loss == pytest.approx(result.final_loss)
+    assert result.final_loss <= min(result.losses) * (1 + 1e-12)
+    assert len(result.losses) == 120 and result.steps == 120
+
+
+def test_repair_periods():
+    raw = np.log2(np.array([[1.0, 1.0, 1.0, 70.0], [9.0, 3.0, 2.0, 200.0], [0.1, 2.0, 4.0, 8.0]]))
+    periods = _repair_periods(raw, 64)
+    assert np.all(np.diff(periods, axis=1) > 0)
+    assert periods.min() >= 1 and periods.max() <= 64
+    np.testing.assert_array_equal(periods[2], [1, 2, 4, 8])
+    np.testing.assert_array_equal(periods[0], [1, 2, 3, 64])
+
+
+def test_search_periods_keeps_the_layout(rng):
+    model, x = model_and_data()
+    target = rng.normal(size=(2, 20, 1))
+    layout = model.layout
+    result = evolve(model, x, target, population=8, generations=15, seed=2, search_periods=True,
+                    period_sigma=0.5, max_period=20)
+    assert np.all(np.diff(model.periods) > 0) and model.periods.max() <= 20
+    np.testing.assert_array_equal(model.layout.column_start, layout.column_start)
+    np.testing.assert_array_equal(model.layout.block_offset, layout.block_offset)
+    assert result.final_loss == pytest.approx(model.loss(x, target))
+    with pytest.raises(ParameterError, match="strictly increasing"):
+        evolve(cwfast.ClockworkRNN(1, 1, module_sizes=[2, 2], periods=[2, 2]), x, target, search_periods=True)
+
+
+def test_invalid_population():
+    model, x = model_and_data()
+    with pytest.raises(ParameterError, match="even"):
+        evolve(model, x, np.zeros((2, 20, 1)), population=7)
