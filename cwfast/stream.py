@@ -19,7 +19,7 @@ import numbers
 import numpy as np
 
 from .errors import CwfastError, ParameterError
-from .model import State
+from .model import ClockworkRNN, State
 
 #: Block length a stream prepares for when :meth:`Stream.process` is called before
 #: :meth:`Stream.prepare`. Longer blocks are run in pieces of this length, without allocating.
@@ -51,7 +51,8 @@ class Stream:
     Raises
     ------
     ParameterError
-        If the state or the rates are invalid, or the rates differ and ``resample`` is false.
+        If the model is not a :class:`ClockworkRNN`, the state or the rates are invalid, or the
+        rates differ and ``resample`` is false.
 
     Examples
     --------
@@ -62,6 +63,11 @@ class Stream:
     """
 
     def __init__(self, model, *, state=None, sample_rate=None, resample=False, max_block=None):
+        if not isinstance(model, ClockworkRNN):
+            raise ParameterError(
+                f"a Stream runs Clockwork RNNs (SRNs included), not {type(model).__name__}; "
+                "carry the state through model.forward(x, state=..., return_state=True) instead"
+            )
         self.model = model
         n = model.n_hidden
         # Hoisted for process(): a model's layout properties cost about 0.5 us each to read.

@@ -124,6 +124,14 @@ def test_prepare_compiles_warms_and_leaves_state_alone(model, signal):
     assert stream._entry is entry  # process did not prepare again
 
 
+def test_stream_refuses_other_architectures():
+    class NotAClockwork:
+        n_hidden, n_in, n_out = 4, 1, 1
+
+    with pytest.raises(ParameterError, match="a Stream runs Clockwork RNNs"):
+        Stream(NotAClockwork())
+
+
 def test_constructor_max_block_prepares(model):
     stream = Stream(model, max_block=32)
     assert stream.max_block == 32
