@@ -2,6 +2,8 @@
 bad files and mismatched resumes raise CwfastError."""
 
 import os
+import signal
+import sys
 
 import numpy as np
 import pytest
@@ -51,6 +53,26 @@ def test_fit_resume_equals_uninterrupted(rng, tmp_path, stop_at):
     np.testing.assert_array_equal(fresh.params, reference.params)
     assert resumed.losses == full.losses
     assert resumed.steps == full.steps == 20
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+def test_real_ctrl_c_stops_after_the_update_in_progress(rng, tmp_path):
+    """A SIGINT only raises a flag; the run stops at the end of the next update, checkpoints, re-raises."""
+    model, x, y = model_and_data(rng)
+    reference = model.copy()
+    fit(reference, x, y, **FIT_SETTINGS)
+
+    def ctrl_c(info):
+        if info.step == 5:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    path = tmp_path / "run.npz"
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, x, y, checkpoint=path, on_step_end=ctrl_c, **FIT_SETTINGS)
+    assert load_checkpoint(path).step == 6
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    fit(model, x, y, checkpoint=path, resume=True, **FIT_SETTINGS)
+    np.testing.assert_array_equal(model.params, reference.params)
 
 
 def test_fit_periodic_checkpoints_and_longer_resume(rng, tmp_path):

@@ -45,7 +45,7 @@ from ._common import (
     progress_bar,
     seed_entropy,
 )
-from .optimizers import Adam
+from .optimizers import Adam, make_schedule
 
 __all__ = ["evolve", "centered_ranks", "pair_noise"]
 
@@ -108,10 +108,12 @@ def evolve(
     sigma=0.02,
     lr=0.01,
     generations=1000,
+    lr_schedule=None,
     weight_decay=0.0,
     seed=None,
     search_periods=False,
     period_sigma=0.25,
+    period_lr=0.01,
     max_period=None,
     checkpoint=None,
     checkpoint_every=100,
@@ -136,6 +138,8 @@ def evolve(
     lr : float
         Adam's step size on the estimated gradient.
     generations : int
+    lr_schedule : None, "constant", "cosine", "linear" or callable
+        Factor on ``lr`` (and ``period_lr``) per generation, as for :func:`fit`.
     weight_decay : float
         L2 coefficient added to the estimated gradient (weights only, not periods).
     seed : int, optional
@@ -143,10 +147,13 @@ def evolve(
     search_periods : bool
         Also search the clock periods, as log2-periods perturbed with ``period_sigma``, rounded
         and repaired to stay strictly increasing (the model's periods must be strictly increasing
-        to start with). Adam moves the log2-periods ``period_sigma / sigma`` times as far per step
-        as the weights. The model ends with the periods of its best centre.
+        to start with). The model ends with the periods of its best centre.
     period_sigma : float
         Standard deviation of the log2-period perturbations (0.25: about 19% per member).
+    period_lr : float
+        Adam's step size for the log2-periods (0.01: at most about 0.7% per generation). The
+        periods' gradient estimate is much noisier than the weights', and every period change
+        shifts what the weights must do, so they move slowly.
     max_period : int, optional
         Upper bound on a searched period; default: the sequence length or the largest initial
         period, whichever is larger.
@@ -180,8 +187,10 @@ def evolve(
     sigma = positive_float("sigma", sigma)
     lr = positive_float("lr", lr)
     generations = positive_int("generations", generations)
+    schedule = make_schedule(lr_schedule, generations)
     weight_decay = non_negative_float("weight_decay", weight_decay)
     period_sigma = positive_float("period_sigma", period_sigma)
+    period_lr = positive_float("period_lr", period_lr)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
     if on_step_end is not None and not callable(on_step_end):
         raise ParameterError(f"on_step_end={on_step_end!r} must be callable or None")
@@ -218,14 +227,19 @@ def evolve(
         "sigma": sigma,
         "lr": lr,
         "weight_decay": weight_decay,
+        "lr_schedule": lr_schedule if lr_schedule is None or isinstance(lr_schedule, str) else "callable",
         "search_periods": bool(search_periods),
         "period_sigma": period_sigma if search_periods else None,
+        "period_lr": period_lr if search_periods else None,
         "max_period": max_period,
         "periods": None if search_periods else model.periods.tolist(),
         "data": fingerprint(x3, tgt),
         "epochs": generations,
     }
     opt = Adam(lr)
+    # Adam steps by about lr per coordinate: the log2-periods, stored divided by period_scale so
+    # that one sigma perturbs them by period_sigma, get lr scaled to move period_lr octaves.
+    step_sizes = lr if not search_periods else np.concatenate([np.full(n_params, lr), np.full(g, period_lr / period_scale)])
     theta = np.empty(size)
     theta[:n_params] = model.params
     if search_periods:
@@ -320,7 +334,8 @@ def evolve(
                 grad /= population * sigma
                 if weight_decay:
                     grad[:n_params] += weight_decay * theta[:n_params]
-                opt.step(theta, grad)
+                factor = float(schedule(gen))
+                opt.step(theta, grad, lr=step_sizes * factor)
                 apply(theta)
                 run["epoch"] += 1
                 run["step"] += 1
@@ -333,7 +348,7 @@ def evolve(
                     save()
                 guard.check()
                 if on_step_end is not None:
-                    info = StepInfo(gen, run["step"], loss, loss, None, lr, model.params, run["wall_time"])
+                    info = StepInfo(gen, run["step"], loss, loss, None, lr * factor, model.params, run["wall_time"])
                     if on_step_end(info) is True:
                         run["stopped"] = "callback"
                         stop = True
