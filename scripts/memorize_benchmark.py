@@ -144,7 +144,8 @@ def main(argv=None):
     print(f"task: {N_SAMPLES} samples of {AUDIO.name} at {', '.join(f'{s:g}' for s in args.starts)} s, "
           f"seeds {args.seeds}; CW-RNN 40 units, 9 modules, periods 1..256, {make_model(0).n_params} parameters")
     print()
-    print("| trainer | runs | diverged | NMSE median | NMSE min..max | wall s median | s to NMSE <= 0.01 (median; runs) |")
+    print("| trainer | runs | diverged | NMSE median | NMSE min..max | wall s median "
+          "| s to NMSE <= 0.01 (median; runs) |")
     print("|---|---|---|---|---|---|---|")
     for trainer in args.trainers:
         rows = [r for r in runs if r["trainer"] == trainer]

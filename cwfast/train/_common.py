@@ -137,7 +137,8 @@ def positive_int(name, value, *, allow_none=False):
 
 
 def non_negative_float(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value < 0:
+    bad_type = isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+    if bad_type or not math.isfinite(value) or value < 0:
         raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
     return float(value)
 

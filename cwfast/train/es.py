@@ -239,7 +239,9 @@ def evolve(
     opt = Adam(lr)
     # Adam steps by about lr per coordinate: the log2-periods, stored divided by period_scale so
     # that one sigma perturbs them by period_sigma, get lr scaled to move period_lr octaves.
-    step_sizes = lr if not search_periods else np.concatenate([np.full(n_params, lr), np.full(g, period_lr / period_scale)])
+    step_sizes = lr
+    if search_periods:
+        step_sizes = np.concatenate([np.full(n_params, lr), np.full(g, period_lr / period_scale)])
     theta = np.empty(size)
     theta[:n_params] = model.params
     if search_periods:

@@ -306,7 +306,6 @@ def fit(
     run = {
         "epoch": 0, "position": 0, "step": 0, "wall_time": 0.0, "stopped": "completed",
         "epoch_sum": 0.0, "epoch_count": 0, "best_loss": None, "best_epoch": None, "bad_epochs": 0,
-        "carry_t": 0,
     }
     losses, val_losses = [], []
     best_params = None
@@ -386,8 +385,8 @@ def fit(
                     guard.consistent = False
                     last_good[:] = params
                     opt.step(params, grad, lr=lr_now)
+                    # The next window starts at step t0 + len(window): its start offset, as plan.batch gives.
                     carry_h = new_state.h if w + 1 < plan.n_windows else None
-                    run["carry_t"] = new_state.t if carry_h is not None else 0
                     run["position"] += 1
                     run["step"] += 1
                     run["epoch_sum"] += loss * tb.size
@@ -426,7 +425,8 @@ def fit(
                         save()
                     guard.check()
                     if on_step_end is not None:
-                        info = StepInfo(epoch, run["step"], loss, epoch_loss, val_loss, lr_now, params, run["wall_time"])
+                        info = StepInfo(epoch, run["step"], loss, epoch_loss, val_loss, lr_now, params,
+                                        run["wall_time"])
                         if on_step_end(info) is True:
                             run["stopped"] = "callback"
                             stop = True

@@ -21,7 +21,8 @@ __all__ = ["Optimizer", "Adam", "NesterovSGD", "clip_grad_norm", "make_schedule"
 
 
 def _positive_float(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
+    bad_type = isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
+    if bad_type or not math.isfinite(value) or value <= 0:
         raise ParameterError(f"{name}={value!r} must be a positive finite number")
     return float(value)
 
