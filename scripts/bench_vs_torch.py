@@ -5,7 +5,8 @@
 PyTorch is optional and not a dependency of cwfast (``pip install torch`` to run this). Every
 figure is the median over ``--repeats`` runs, the contestants of a group interleaved run by run so
 that they share the machine's load; the spread column is (max - min) / median over the runs, and
-the min column the fastest run (on a shared machine, the run least disturbed by other work).
+the min column the fastest run (on a shared machine, the run least disturbed by other work); the
+cpu column counts only the CPU time of the calling thread (process-wide for training).
 
 1. Streaming, batch 1, one thread, the whole clip in one call: cwfast's CW-RNN (256 units, 8 modules,
    periods 1..128) through ``Stream.process`` against ``torch.nn.RNN(1, 256)`` and a masked CW-RNN
@@ -32,6 +33,7 @@ import time
 import numpy as np
 
 RATE = 44100
+SECTIONS = ("streaming", "training", "rtneural")
 
 
 def main(argv=None):
@@ -41,6 +43,8 @@ def main(argv=None):
     parser.add_argument("--masked-seconds", type=float, default=0.25,
                         help="seconds the masked PyTorch CW-RNN streams (a Python loop per sample; default 0.25)")
     parser.add_argument("--quick", action="store_true", help="tiny sizes, to check that the script runs")
+    parser.add_argument("--only", nargs="+", choices=SECTIONS, default=list(SECTIONS),
+                        help="run only these parts (default: all)")
     args = parser.parse_args(argv)
     try:
         import torch
@@ -66,133 +70,139 @@ def main(argv=None):
     srn = ClockworkRNN(1, 1, module_sizes=[256], periods=[1], seed=0)
     check_equivalence(torch, cw, srn, audio[:400])
 
-    # ---------------------------------------------------------------- 1 and 2: streaming, one thread
-    torch.set_num_threads(1)
-    stream_cw = Stream(cw).prepare(n_steps)
-    stream_srn = Stream(srn).prepare(n_steps)
-    out = np.empty((n_steps, 1), dtype=np.float32)
-    x_torch = torch.from_numpy(audio).reshape(n_steps, 1, 1)
-    n_masked = max(1, int(args.masked_seconds * RATE))
-    x_masked = torch.from_numpy(audio[:n_masked])
     torch.manual_seed(0)
-    t_rnn = torch.nn.RNN(1, 256)
-    t_gru = torch.nn.GRU(1, 111)
-    t_lstm = torch.nn.LSTM(1, 96)
-    t_masked = MaskedCWRNN(torch, cw)
+    t_rnn = torch.nn.RNN(1, 256)  # streamed in part 1, trained in part 3
 
-    def torch_stream(module):
-        def go():
+    # ---------------------------------------------------------------- 1 and 2: streaming, one thread
+    if "streaming" in args.only:
+        torch.set_num_threads(1)
+        stream_cw = Stream(cw).prepare(n_steps)
+        stream_srn = Stream(srn).prepare(n_steps)
+        out = np.empty((n_steps, 1), dtype=np.float32)
+        x_torch = torch.from_numpy(audio).reshape(n_steps, 1, 1)
+        n_masked = max(1, int(args.masked_seconds * RATE))
+        x_masked = torch.from_numpy(audio[:n_masked])
+        t_gru = torch.nn.GRU(1, 111)
+        t_lstm = torch.nn.LSTM(1, 96)
+        t_masked = MaskedCWRNN(torch, cw)
+
+        def torch_stream(module):
+            def go():
+                with torch.inference_mode():
+                    module(x_torch)
+            return go
+
+        def masked():
             with torch.inference_mode():
-                module(x_torch)
-        return go
+                t_masked(x_masked)
 
-    def masked():
-        with torch.inference_mode():
-            t_masked(x_masked)
-
-    contestants = {
-        "cwfast CW-RNN 256 (8 modules)": (lambda: (stream_cw.reset(), stream_cw.process(audio, out=out)), n_steps),
-        "cwfast SRN 256": (lambda: (stream_srn.reset(), stream_srn.process(audio, out=out)), n_steps),
-        "torch.nn.RNN(1, 256)": (torch_stream(t_rnn), n_steps),
-        "torch masked CW-RNN 256 (public style)": (masked, n_masked),
-        "torch.nn.GRU(1, 111)": (torch_stream(t_gru), n_steps),
-        "torch.nn.LSTM(1, 96)": (torch_stream(t_lstm), n_steps),
-    }
-    stream_results = interleaved(contestants, args.repeats)
-    params = {
-        "cwfast CW-RNN 256 (8 modules)": cw.layout.n_recurrent,
-        "cwfast SRN 256": srn.layout.n_recurrent,
-        "torch.nn.RNN(1, 256)": 256 * 256,
-        "torch masked CW-RNN 256 (public style)": 256 * 256,
-        "torch.nn.GRU(1, 111)": 3 * 111 * 111,
-        "torch.nn.LSTM(1, 96)": 4 * 96 * 96,
-    }
-    print()
-    print(f"1-2. streaming, batch 1, one thread, {args.seconds:g} s of {RATE} Hz audio in one call "
-          f"(masked PyTorch CW-RNN: {n_masked} samples)")
-    base = stream_results["cwfast CW-RNN 256 (8 modules)"][0]
-    best = stream_results["cwfast CW-RNN 256 (8 modules)"][2]
-    rows = [("contestant", "rec. weights", "us/sample", "spread", "min", "x real time", "time / cwfast CW",
-             "min / min")]
-    for name, (us, spread, low) in stream_results.items():
-        rows.append((name, f"{params[name]:,}", f"{us:.3f}", f"{spread:.0%}", f"{low:.3f}", f"{1e6 / RATE / us:.1f}",
-                     f"{us / base:.2f}", f"{low / best:.2f}"))
-    print(table(rows))
+        contestants = {
+            "cwfast CW-RNN 256 (8 modules)": (lambda: (stream_cw.reset(), stream_cw.process(audio, out=out)), n_steps),
+            "cwfast SRN 256": (lambda: (stream_srn.reset(), stream_srn.process(audio, out=out)), n_steps),
+            "torch.nn.RNN(1, 256)": (torch_stream(t_rnn), n_steps),
+            "torch masked CW-RNN 256 (public style)": (masked, n_masked),
+            "torch.nn.GRU(1, 111)": (torch_stream(t_gru), n_steps),
+            "torch.nn.LSTM(1, 96)": (torch_stream(t_lstm), n_steps),
+        }
+        stream_results = interleaved(contestants, args.repeats)
+        params = {
+            "cwfast CW-RNN 256 (8 modules)": cw.layout.n_recurrent,
+            "cwfast SRN 256": srn.layout.n_recurrent,
+            "torch.nn.RNN(1, 256)": 256 * 256,
+            "torch masked CW-RNN 256 (public style)": 256 * 256,
+            "torch.nn.GRU(1, 111)": 3 * 111 * 111,
+            "torch.nn.LSTM(1, 96)": 4 * 96 * 96,
+        }
+        print()
+        print(f"1-2. streaming, batch 1, one thread, {args.seconds:g} s of {RATE} Hz audio in one call "
+              f"(masked PyTorch CW-RNN: {n_masked} samples)")
+        base = stream_results["cwfast CW-RNN 256 (8 modules)"][0]
+        best = stream_results["cwfast CW-RNN 256 (8 modules)"][2]
+        base_cpu = stream_results["cwfast CW-RNN 256 (8 modules)"][3]
+        rows = [("contestant", "rec. weights", "us/sample", "spread", "min", "cpu us/sample", "x real time",
+                 "time / cwfast CW", "min / min", "cpu / cpu")]
+        for name, (us, spread, low, cpu) in stream_results.items():
+            rows.append((name, f"{params[name]:,}", f"{us:.3f}", f"{spread:.0%}", f"{low:.3f}", f"{cpu:.3f}",
+                         f"{1e6 / RATE / us:.1f}", f"{us / base:.2f}", f"{low / best:.2f}", f"{cpu / base_cpu:.2f}"))
+        print(table(rows))
 
     # ---------------------------------------------------------------- 3: training, every core
-    # PyTorch runs at one thread and at every core: on a loaded 2-core machine its OpenMP barriers
-    # can make two threads many times slower than one; the table compares with the faster.
-    cores = os.cpu_count() or 1
-    batch, steps = (16, 2048) if not args.quick else (4, 64)
-    xb = (0.3 * rng.standard_normal((batch, steps, 1))).astype(np.float32)
-    yb = np.sin(3 * xb).astype(np.float32)
-    xt, yt = torch.from_numpy(xb).transpose(0, 1).contiguous(), torch.from_numpy(yb).transpose(0, 1).contiguous()
-    head = torch.nn.Linear(256, 1)
+    if "training" in args.only:
+        # PyTorch runs at one thread and at every core: on a loaded 2-core machine its OpenMP barriers
+        # can make two threads many times slower than one; the table compares with the faster.
+        cores = os.cpu_count() or 1
+        batch, steps = (16, 2048) if not args.quick else (4, 64)
+        xb = (0.3 * rng.standard_normal((batch, steps, 1))).astype(np.float32)
+        yb = np.sin(3 * xb).astype(np.float32)
+        xt, yt = torch.from_numpy(xb).transpose(0, 1).contiguous(), torch.from_numpy(yb).transpose(0, 1).contiguous()
+        head = torch.nn.Linear(256, 1)
 
-    def torch_train(threads):
-        def go():
-            torch.set_num_threads(threads)
-            t_rnn.zero_grad(set_to_none=True)
-            head.zero_grad(set_to_none=True)
-            h, _ = t_rnn(xt)
-            loss = torch.nn.functional.mse_loss(head(h), yt)
-            loss.backward()
-        return go
+        def torch_train(threads):
+            def go():
+                torch.set_num_threads(threads)
+                t_rnn.zero_grad(set_to_none=True)
+                head.zero_grad(set_to_none=True)
+                h, _ = t_rnn(xt)
+                loss = torch.nn.functional.mse_loss(head(h), yt)
+                loss.backward()
+            return go
 
-    contestants = {
-        "cwfast CW-RNN 256 loss_and_grad": (lambda: cw.loss_and_grad(xb, yb, flat=True), batch * steps),
-        "cwfast SRN 256 loss_and_grad": (lambda: srn.loss_and_grad(xb, yb, flat=True), batch * steps),
-        "torch RNN(1, 256) + Linear, fwd+bwd, 1 thread": (torch_train(1), batch * steps),
-    }
-    if cores > 1:
-        contestants[f"torch RNN(1, 256) + Linear, fwd+bwd, {cores} threads"] = (torch_train(cores), batch * steps)
-    training = interleaved(contestants, args.repeats)
-    print()
-    print(f"3. training, MSE, batch {batch} x {steps} steps, numba threads {numba.get_num_threads()} "
-          f"(threading layer {numba.threading_layer()})")
-    base = training["cwfast CW-RNN 256 loss_and_grad"][0]
-    best = training["cwfast CW-RNN 256 loss_and_grad"][2]
-    rows = [("contestant", "ms/call", "us/sample-step", "spread", "min ms/call", "time / cwfast CW", "min / min")]
-    for name, (us, spread, low) in training.items():
-        rows.append((name, f"{us * batch * steps / 1e3:.1f}", f"{us:.3f}", f"{spread:.0%}",
-                     f"{low * batch * steps / 1e3:.1f}", f"{us / base:.2f}", f"{low / best:.2f}"))
-    print(table(rows))
-    fastest = min(v[0] for k, v in training.items() if k.startswith("torch"))
-    print(f"fastest PyTorch / cwfast CW-RNN (medians): {fastest / base:.2f}")
+        contestants = {
+            "cwfast CW-RNN 256 loss_and_grad": (lambda: cw.loss_and_grad(xb, yb, flat=True), batch * steps),
+            "cwfast SRN 256 loss_and_grad": (lambda: srn.loss_and_grad(xb, yb, flat=True), batch * steps),
+            "torch RNN(1, 256) + Linear, fwd+bwd, 1 thread": (torch_train(1), batch * steps),
+        }
+        if cores > 1:
+            contestants[f"torch RNN(1, 256) + Linear, fwd+bwd, {cores} threads"] = (torch_train(cores), batch * steps)
+        training = interleaved(contestants, args.repeats, cpu_clock=time.process_time)
+        print()
+        print(f"3. training, MSE, batch {batch} x {steps} steps, numba threads {numba.get_num_threads()} "
+              f"(threading layer {numba.threading_layer()})")
+        base = training["cwfast CW-RNN 256 loss_and_grad"][0]
+        best = training["cwfast CW-RNN 256 loss_and_grad"][2]
+        rows = [("contestant", "ms/call", "us/sample-step", "spread", "min ms/call", "time / cwfast CW", "min / min")]
+        for name, (us, spread, low, _) in training.items():
+            rows.append((name, f"{us * batch * steps / 1e3:.1f}", f"{us:.3f}", f"{spread:.0%}",
+                         f"{low * batch * steps / 1e3:.1f}", f"{us / base:.2f}", f"{low / best:.2f}"))
+        print(table(rows))
+        fastest = min(v[0] for k, v in training.items() if k.startswith("torch"))
+        print(f"fastest PyTorch / cwfast CW-RNN (medians): {fastest / base:.2f}")
 
     # ---------------------------------------------------------------- 4: RTNeural's point
-    # A diagnostic row shows what the time goes to: the same layout with clocks that never fire
-    # after t = 0, whose time per step is the floor under the recurrent work (the schedule tests,
-    # the output layer, the loop, the input check and the call overhead).
-    torch.set_num_threads(1)
-    small = ClockworkRNN(1, 1, n_hidden=144, n_modules=8, seed=0)
-    never = ClockworkRNN(1, 1, n_hidden=144, n_modules=8, periods=[1 << 40] * 8, seed=0)
-    blocks = (64, 128, 512, 2048) if not args.quick else (64, 128)
-    cases = {f"block {b}": (small, b) for b in blocks}
-    cases["block 512, clocks never fire (floor)"] = (never, 512)
-    streams = {name: Stream(model).prepare(b) for name, (model, b) in cases.items()}
+    if "rtneural" in args.only:
+        # A diagnostic row shows what the time goes to: the same layout with clocks that never fire
+        # after t = 0, whose time per step is the floor under the recurrent work (the schedule tests,
+        # the output layer, the loop, the input check and the call overhead).
+        torch.set_num_threads(1)
+        small = ClockworkRNN(1, 1, n_hidden=144, n_modules=8, seed=0)
+        never = ClockworkRNN(1, 1, n_hidden=144, n_modules=8, periods=[1 << 40] * 8, seed=0)
+        blocks = (64, 128, 512, 2048) if not args.quick else (64, 128)
+        cases = {f"block {b}": (small, b) for b in blocks}
+        cases["block 512, clocks never fire (floor)"] = (never, 512)
+        streams = {name: Stream(model).prepare(b) for name, (model, b) in cases.items()}
 
-    def blockwise(name):
-        stream, b = streams[name], cases[name][1]
-        o = np.empty((b, 1), dtype=np.float32)
+        def blockwise(name):
+            stream, b = streams[name], cases[name][1]
+            o = np.empty((b, 1), dtype=np.float32)
 
-        def go():
-            stream.reset()
-            for a in range(0, n_steps - b + 1, b):
-                stream.process(audio[a : a + b], out=o)
-        return go
+            def go():
+                stream.reset()
+                for a in range(0, n_steps - b + 1, b):
+                    stream.process(audio[a : a + b], out=o)
+            return go
 
-    rt = interleaved({name: (blockwise(name), (n_steps // b) * b) for name, (_, b) in cases.items()}, args.repeats)
-    print()
-    print(f"4. CW-RNN 144 units in 8 modules ({small.layout.n_recurrent:,} recurrent weights, "
-          f"{small.layout.recurrent_macs_per_step():.0f} recurrent multiply-adds per step), streaming, one thread; "
-          "RTNeural GRU 64: about 1.0 us/sample, LSTM 64: about 1.3 us/sample on this machine type")
-    rows = [("case", "us/sample", "spread", "min", "x real time", "GMAC/s (recurrent)")]
-    for name, (us, spread, low) in rt.items():
-        macs = cases[name][0].layout.recurrent_macs_per_step() if not name.endswith("(floor)") else 0
-        rows.append((name, f"{us:.3f}", f"{spread:.0%}", f"{low:.3f}", f"{1e6 / RATE / us:.1f}",
-                     f"{macs / us / 1e3:.2f}" if macs else "-"))
-    print(table(rows))
+        rt = interleaved({name: (blockwise(name), (n_steps // b) * b) for name, (_, b) in cases.items()}, args.repeats)
+        print()
+        print(f"4. CW-RNN 144 units in 8 modules ({small.layout.n_recurrent:,} recurrent weights, "
+              f"{small.layout.recurrent_macs_per_step():.0f} recurrent multiply-adds per step), streaming, one thread; "
+              "RTNeural GRU 64: about 1.0 us/sample, LSTM 64: about 1.3 us/sample on this machine type")
+        rows = [("case", "us/sample", "spread", "min", "cpu us/sample", "x real time", "GMAC/s (recurrent)")]
+        for name, (us, spread, low, cpu) in rt.items():
+            macs = cases[name][0].layout.recurrent_macs_per_step() if not name.endswith("(floor)") else 0
+            rows.append((name, f"{us:.3f}", f"{spread:.0%}", f"{low:.3f}", f"{cpu:.3f}", f"{1e6 / RATE / us:.1f}",
+                         f"{macs / us / 1e3:.2f}" if macs else "-"))
+        print(table(rows))
+
     return 0
 
 
@@ -250,20 +260,27 @@ def check_equivalence(torch, cw, srn, x):
     print("check: torch.nn.RNN and the masked PyTorch CW-RNN, given cwfast's weights, match cwfast to 1e-9 (float64)")
 
 
-def interleaved(contestants, repeats):
-    """{name: (fn, samples)} -> {name: (median us per sample, spread, min)}, runs interleaved."""
+def interleaved(contestants, repeats, cpu_clock=time.thread_time):
+    """{name: (fn, samples)} -> {name: (median us per sample, spread, min, median CPU us per sample)}.
+
+    Runs interleaved. The CPU figure is ``cpu_clock`` time (this thread's by default: the
+    streaming contestants run on the calling thread) and leaves out the moments the process was
+    descheduled, though not the slowdown of sharing caches and cores with other jobs.
+    """
     for fn, _ in contestants.values():
         fn()  # compile, warm caches and allocators
     times = {name: [] for name in contestants}
+    cpu = {name: [] for name in contestants}
     for _ in range(repeats):
         for name, (fn, samples) in contestants.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), cpu_clock()
             fn()
             times[name].append((time.perf_counter() - start) * 1e6 / samples)
+            cpu[name].append((cpu_clock() - start_cpu) * 1e6 / samples)
     result = {}
     for name, values in times.items():
         median = float(np.median(values))
-        result[name] = (median, (max(values) - min(values)) / median, float(min(values)))
+        result[name] = (median, (max(values) - min(values)) / median, float(min(values)), float(np.median(cpu[name])))
     return result
 
 
