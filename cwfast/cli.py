@@ -26,13 +26,15 @@ MODES = ("memorize", "autoregressive", "effect")
 TRAINERS = ("adam", "sgd", "es")
 
 # Per-mode defaults, chosen by measurement (README, "What each mode is good for"). ``None`` leaves
-# the choice to the trainer. ``window`` is the truncated-BPTT window for clips longer than it.
+# the choice to the trainer. ``window`` is the truncated-BPTT window for clips longer than it;
+# memorize trains on full BPTT, since with no input a window edge cuts the only path to the past.
+# Memorize sizes grow with clips longer than the paper's (tasks.memorize_size).
 MODE_DEFAULTS = {
-    "memorize": {"hidden": 40, "modules": 9, "epochs": 2000, "lr": None, "window": 4096, "batch_size": None,
+    "memorize": {"hidden": 40, "modules": 9, "epochs": 2000, "lr": None, "window": None, "batch_size": None,
                  "validation": 0.0},
-    "autoregressive": {"hidden": 64, "modules": 8, "epochs": 30, "lr": None, "window": 1024, "batch_size": 16,
+    "autoregressive": {"hidden": 64, "modules": 8, "epochs": 30, "lr": 0.01, "window": 256, "batch_size": 8,
                        "validation": 0.1},
-    "effect": {"hidden": 32, "modules": 8, "epochs": 30, "lr": None, "window": 2048, "batch_size": 8,
+    "effect": {"hidden": 32, "modules": 8, "epochs": 50, "lr": 0.01, "window": 2048, "batch_size": 8,
                "validation": 0.1},
 }
 
@@ -156,8 +158,8 @@ def build_parser():
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the model (.npz)")
     p.add_argument("--mode", choices=MODES, default="memorize", help="what to learn (default: memorize)")
     p.add_argument("--target", metavar="WET", help="effect mode: the processed version of AUDIO, time-aligned")
-    p.add_argument("--arch", choices=("cw", "srn"), default="cw",
-                   help="cw: Clockwork RNN (default); srn: a simple RNN (one module of period 1), for comparison")
+    p.add_argument("--arch", choices=("cw", "srn", "lstm"), default="cw",
+                   help="cw: Clockwork RNN (default); srn (simple RNN) or lstm: the paper's baselines, for comparison")
     p.add_argument("--hidden", type=_positive_int, metavar="N",
                    help="hidden units (default: 40 memorize, 64 autoregressive, 32 effect)")
     p.add_argument("--modules", type=_positive_int, metavar="G",
@@ -179,6 +181,8 @@ def build_parser():
     p.add_argument("--classes", type=_positive_int, default=256, metavar="K",
                    help="autoregressive: mu-law classes (default: 256)")
     p.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
+    p.add_argument("--checkpoint", metavar="PATH", help="write a checkpoint here every 100 updates, at the end and on Ctrl-C")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same options; --epochs may grow)")
     p.add_argument("--plot", metavar="FILE.png", help="plot target and output waveforms and spectrograms (needs matplotlib)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_train)
@@ -338,15 +342,35 @@ def _duration(n_samples, rate):
 
 
 def _architecture(args, defaults):
-    if args.arch == "srn":
-        if args.modules not in (None, 1) or (args.periods is not None and args.periods != [1]):
-            raise ParameterError("--arch srn is one module of period 1; it takes no --modules or --periods")
-        return args.hidden or defaults["hidden"], 1, [1]
+    """(n_hidden, n_modules, periods) from the options; n_modules and periods are None for srn/lstm."""
+    n_hidden = args.hidden or defaults["hidden"]
+    if args.arch != "cw":
+        if args.modules is not None or args.periods is not None:
+            raise ParameterError(f"--arch {args.arch} has no clock modules; it takes no --modules or --periods")
+        return n_hidden, None, None
     if args.periods is not None:
         if args.modules is not None and args.modules != len(args.periods):
             raise ParameterError(f"--modules {args.modules} does not match the {len(args.periods)} --periods given")
-        return args.hidden or defaults["hidden"], len(args.periods), args.periods
-    return args.hidden or defaults["hidden"], args.modules or defaults["modules"], None
+        return n_hidden, len(args.periods), args.periods
+    n_modules = args.modules or defaults["modules"]
+    if n_modules > n_hidden:
+        raise ParameterError(f"--modules {n_modules} must not exceed --hidden {n_hidden}")
+    return n_hidden, n_modules, None
+
+
+def _new_model(arch, task, n_hidden, n_modules, periods, *, seed, sample_rate, metadata):
+    common = dict(seed=seed, sample_rate=sample_rate, metadata=metadata, output=task.output)
+    if arch == "srn":
+        from .baselines import SRN
+
+        return SRN(task.n_in, task.n_out, n_hidden=n_hidden, **common)
+    if arch == "lstm":
+        from .lstm import LSTM
+
+        return LSTM(task.n_in, task.n_out, n_hidden=n_hidden, **common)
+    from .model import ClockworkRNN
+
+    return ClockworkRNN(task.n_in, task.n_out, n_hidden=n_hidden, n_modules=n_modules, periods=periods, **common)
 
 
 def _load_clip(path, args, sample_rate):
@@ -373,13 +397,18 @@ def cmd_train(args):
         raise ParameterError("effect mode needs --target WET, the processed version of AUDIO")
     if mode != "effect" and args.target is not None:
         raise ParameterError(f"--target is for effect mode; {mode} mode learns from AUDIO alone")
-    n_hidden, n_modules, periods = _architecture(args, defaults)
-    if n_modules > n_hidden:
-        raise ParameterError(f"--modules {n_modules} must not exceed --hidden {n_hidden}")
+    if args.resume and not args.checkpoint:
+        raise ParameterError("--resume needs --checkpoint PATH, the checkpoint to continue from")
     _check_output(args.output, args.overwrite)
     _check_plot(args)
-
     samples, rate = _load_clip(args.audio, args, args.sample_rate)
+    if mode == "memorize":
+        sized = tasks.memorize_size(samples.size)
+        if sized != {"hidden": defaults["hidden"], "modules": defaults["modules"]} and args.hidden is None:
+            _note(f"{samples.size} samples to memorize: defaulting to --hidden {sized['hidden']} "
+                  f"--modules {sized['modules']}")
+        defaults = dict(defaults, **sized)
+    n_hidden, n_modules, periods = _architecture(args, defaults)
     wet = None
     if mode == "effect":
         wet, _ = _load_clip(args.target, args, rate)
@@ -387,24 +416,21 @@ def cmd_train(args):
     fraction = defaults["validation"] if args.validation is None else args.validation
     train_task, val_task = tasks.split_validation(task, fraction)
 
-    from .model import ClockworkRNN
-
     metadata = dict(task.metadata)
     metadata.update(source=os.path.basename(args.audio), start=args.start, length=task.n_steps)
-    model = ClockworkRNN(
-        task.n_in, task.n_out, n_hidden=n_hidden, n_modules=n_modules, periods=periods, seed=args.seed,
-        sample_rate=rate, metadata=metadata, output=task.output,
-    )
+    model = _new_model(args.arch, task, n_hidden, n_modules, periods, seed=args.seed, sample_rate=rate,
+                       metadata=metadata)
     if mode == "memorize" and task.n_steps > 20000:
-        _note(f"memorizing {task.n_steps} samples is a long job for {n_hidden} units; "
-              "--samples or --seconds picks a shorter excerpt")
+        _note(f"memorizing {task.n_steps} samples from the clock alone is slow and rarely exact; the paper's task "
+              "is 320 samples (--samples 320)")
 
     result = _fit(model, train_task, val_task, args, defaults)
 
     figures = tasks.evaluate(model, train_task)
     metadata = model.metadata
     metadata["trainer"] = {
-        "name": args.trainer, "epochs": int(result.steps), "seconds": round(float(result.wall_time), 3),
+        "name": args.trainer, "epochs": int(result.epochs), "updates": int(result.steps),
+        "seconds": round(float(result.wall_time), 3),
         "stopped": str(result.stopped),
     }
     metadata["figures"] = {"train": figures}
@@ -435,13 +461,13 @@ def _fit(model, train_task, val_task, args, defaults):
     batch_size = args.batch_size or defaults["batch_size"]
     if window is None:
         batch_size = None
+    resume = dict(checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, seed=args.seed)
     if args.trainer == "es":
-        return train.evolve(model, x, target, lr=args.lr or 0.01, generations=epochs, seed=args.seed,
-                            progress=not args.quiet)
+        return train.evolve(model, x, target, lr=args.lr or 0.01, generations=epochs, **resume)
     validation = None if val_task is None else (val_task.inputs, val_task.targets)
     return train.fit(
         model, x, target, optimizer=args.trainer, lr=args.lr or defaults["lr"], epochs=epochs,
-        batch_size=batch_size, window=window, validation=validation, seed=args.seed, progress=not args.quiet,
+        batch_size=batch_size, window=window, validation=validation, **resume,
     )
 
 
@@ -558,7 +584,7 @@ def cmd_info(args):
         head = f"softmax output over {model.n_out} classes"
     else:
         head = f"{model.n_out} linear output{'s' if model.n_out > 1 else ''}"
-    kind = "simple RNN (one module of period 1)" if model.periods.tolist() == [1] else "Clockwork RNN"
+    kind = {"srn": "simple RNN (SRN)", "lstm": "LSTM"}.get(getattr(model, "arch", ""), "Clockwork RNN")
     rows = [
         ("model", name if name != DEFAULT_MODEL else f"{name} ({default_model_path()})"),
         ("architecture", f"{kind}, {model.n_hidden} hidden units in {model.n_modules} modules, "
@@ -582,7 +608,9 @@ def cmd_info(args):
     if trainer or figures:
         parts = []
         if trainer:
-            parts.append(f"{trainer.get('name')}, {trainer.get('epochs')} epochs, {trainer.get('seconds')} s")
+            seconds = trainer.get("seconds")
+            took = f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else "time not stored"
+            parts.append(f"{trainer.get('name')}, {trainer.get('epochs')} epochs, {took}")
         if "train" in figures:
             parts.append(f"train {_format_figures(figures['train'])}")
         if "validation" in figures:
@@ -590,9 +618,11 @@ def cmd_info(args):
         rows.append(("training", "; ".join(parts)))
     else:
         rows.append(("training", "no figures stored"))
-    for key in ("check",):
-        if key in meta:
-            rows.append((key, str(meta[key])))
+    check = meta.get("check")
+    if isinstance(check, dict) and {"rms", "source_rms", "centroid_hz", "source_centroid_hz"} <= set(check):
+        rows.append(("check", f"{check.get('seconds', '?')} s generated at temperature {check.get('temperature', 1)}: "
+                              f"RMS {check['rms']} (training audio {check['source_rms']}), spectral centroid "
+                              f"{check['centroid_hz']} Hz (training audio {check['source_centroid_hz']} Hz)"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")

@@ -191,7 +191,7 @@ def test_generate_memorize_option_mistakes(capsys, tmp_path, models, extra, mess
 
 def test_the_bundled_default_model_makes_music_like_audio(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    status, stdout, err = run(capsys, "generate", "-o", "demo.wav", "--seed", 0)
+    status, stdout, err = run(capsys, "generate", "-o", "demo.wav", "--seed", 0, "--seconds", 3)
     assert status == 0, err
     audio, rate = soundfile.read(tmp_path / "demo.wav", dtype="float32")
     assert "bundled default model" in stdout
@@ -375,7 +375,7 @@ def test_bad_model_files(capsys, tmp_path, bad_files, clip_8k, kind, message, co
         (["--target", str(BRAHMS)], "--target is for effect mode"),
         (["--modules", "8", "--hidden", "4"], "--modules 8 must not exceed --hidden 4"),
         (["--modules", "2", "--periods", "1,2,4"], "does not match"),
-        (["--arch", "srn", "--modules", "3"], "--arch srn"),
+        (["--arch", "srn", "--modules", "3"], "--arch srn has no clock modules"),
         (["--samples", "100000"], "asks for more than"),
         (["--start", "99"], "past the end"),
         (["--validation", "1"], "argument --validation"),
@@ -447,3 +447,187 @@ def test_bench_is_wired_to_cwfast_bench(capsys):
         assert_user_error(status, err, "cwfast.bench is missing")
     else:
         assert status == 0 and "usage: cwfast bench" in out
+
+
+# --- train ----------------------------------------------------------------------------------------
+
+
+def trained(path):
+    model = cwfast.load(path)
+    return model, model.metadata
+
+
+@needs_trainer
+def test_train_memorize_stores_what_generate_needs(capsys, tmp_path, clip_8k):
+    out = tmp_path / "m.npz"
+    status, stdout, err = run(capsys, "train", clip_8k, "-o", out, "--samples", 64, "--start", 0.01,
+                              "--epochs", 20, *TINY)
+    assert status == 0, err
+    assert err == ""  # --quiet: no progress bar
+    model, meta = trained(out)
+    clip, _ = load_audio(clip_8k, start=0.01, duration=64 / 8000)
+    assert model.sample_rate == 8000 and model.n_in == 0 and model.module_sizes.tolist() == [2, 2, 2]
+    assert meta["mode"] == "memorize" and meta["length"] == 64 and meta["start"] == 0.01
+    assert meta["scale"] == pytest.approx(np.abs(clip).max())
+    assert meta["trainer"]["name"] == "adam" and meta["trainer"]["epochs"] == 20
+    nmse = meta["figures"]["train"]["nmse"]
+    assert f"NMSE {nmse:.4g}" in stdout and f"wrote {out}" in stdout
+    # generate replays the clip at its original level: its NMSE against the clip is the training figure.
+    status, _, _ = run(capsys, "generate", "-m", out, "-o", tmp_path / "g.wav")
+    audio, rate = load_audio(tmp_path / "g.wav")
+    assert (audio.size, rate) == (64, 8000)
+    assert tasks.nmse(audio, clip) == pytest.approx(nmse, rel=1e-4)
+
+
+@needs_trainer
+def test_the_paper_task_reaches_the_paper_figure_with_default_options(capsys, tmp_path):
+    # 40 units in 9 modules (971 parameters) on 320 samples at 44.1 kHz: the paper's CW-RNN got
+    # 0.007 +- 0.004; the issue asks for NMSE <= 0.01.
+    out = tmp_path / "paper.npz"
+    status, stdout, err = run(capsys, "train", BRAHMS, "--samples", 320, "-o", out, "--quiet")
+    assert status == 0, err
+    model, meta = trained(out)
+    assert (model.n_hidden, model.n_modules, model.sample_rate) == (40, 9, 44100)
+    assert meta["figures"]["train"]["nmse"] <= 0.01
+
+
+@needs_trainer
+def test_train_autoregressive_then_generate_and_info(capsys, tmp_path, clip_8k):
+    out = tmp_path / "ar.npz"
+    status, stdout, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "-o", out, "--epochs", 2,
+                              "--batch-size", 2, "--window", 64, *TINY)
+    assert status == 0, err
+    model, meta = trained(out)
+    assert model.output == "softmax" and model.n_in == 1 and model.n_out == 256
+    assert meta["mode"] == "autoregressive" and meta["n_classes"] == 256 and meta["scale"] > 0
+    val = meta["figures"]["validation"]
+    assert val["bits_per_sample"] == pytest.approx(val["cross_entropy"] / np.log(2))
+    assert "validation cross-entropy" in stdout
+    status, stdout, _ = run(capsys, "generate", "-m", out, "-o", tmp_path / "g.wav", "--seconds", 0.05, "--seed", 1)
+    assert status == 0 and soundfile.info(str(tmp_path / "g.wav")).frames == 400
+    status, stdout, _ = run(capsys, "info", out)
+    assert "autoregressive (mu-law, 256 classes" in stdout and "validation cross-entropy" in stdout
+    assert "adam, 2 epochs" in stdout
+
+
+@pytest.fixture(scope="module")
+def effect_pair(tmp_path_factory):
+    """A dry clip and a synthetic effect of it: soft clipping after a one-pole lowpass."""
+    dry, rate = load_audio(BRAHMS, sample_rate=8000, start=0.5, duration=0.25)
+    dry = dry / np.abs(dry).max() * 0.8
+    smooth = np.empty_like(dry)
+    acc = 0.0
+    for i, v in enumerate(dry):
+        acc = 0.6 * acc + 0.4 * v
+        smooth[i] = acc
+    wet = np.tanh(3.0 * smooth).astype(np.float32)
+    folder = tmp_path_factory.mktemp("effect")
+    write_audio(folder / "dry.wav", dry, rate)
+    write_audio(folder / "wet.wav", wet, rate)
+    return folder / "dry.wav", folder / "wet.wav"
+
+
+@needs_trainer
+def test_train_effect_then_process(capsys, tmp_path, effect_pair):
+    dry, wet = effect_pair
+    out = tmp_path / "fx.npz"
+    status, stdout, err = run(capsys, "train", dry, "--mode", "effect", "--target", wet, "-o", out,
+                              "--hidden", 8, "--modules", 2, "--epochs", 200, "--lr", 0.01, "--quiet")
+    assert status == 0, err
+    model, meta = trained(out)
+    train_esr = meta["figures"]["train"]["esr"]
+    assert meta["mode"] == "effect" and "ESR" in stdout
+    assert train_esr < 0.05  # silence scores 1; this reaches about 0.008
+    # process reproduces the training figure on the training part of the clip.
+    status, _, err = run(capsys, "process", "-m", out, dry, "-o", tmp_path / "y.wav")
+    assert status == 0, err
+    y, _ = load_audio(tmp_path / "y.wav")
+    target, _ = load_audio(wet)
+    n_train = meta["length"] - round(0.1 * meta["length"])
+    assert tasks.esr(y[:n_train], target[:n_train]) == pytest.approx(train_esr, rel=1e-3)
+
+
+@needs_trainer
+def test_effect_target_must_line_up(capsys, tmp_path, effect_pair, clip_8k):
+    dry, _ = effect_pair
+    status, _, err = run(capsys, "train", dry, "--mode", "effect", "--target", clip_8k, "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, "same length")
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_trainer
+@pytest.mark.parametrize("extra", [["--trainer", "sgd", "--modules", "3"], ["--trainer", "es", "--modules", "3"],
+                                   ["--arch", "srn"], ["--arch", "lstm"], ["--periods", "1,3,5"]])
+def test_train_trainers_and_architectures(capsys, tmp_path, clip_8k, extra):
+    out = tmp_path / "m.npz"
+    argv = ["train", clip_8k, "-o", out, "--samples", 48, "--epochs", 3, "--quiet", "--hidden", 6, *extra]
+    status, stdout, err = run(capsys, *argv)
+    assert status == 0, err
+    model, meta = trained(out)
+    assert meta["trainer"]["name"] == (extra[1] if extra[0] == "--trainer" else "adam")
+    status, info, _ = run(capsys, "info", out)
+    expected = {"srn": "simple RNN (SRN)", "lstm": "LSTM"}.get(extra[1], "Clockwork RNN")
+    assert expected in info
+    if extra[0] == "--periods":
+        assert "periods       1 3 5" in info
+    assert run(capsys, "generate", "-m", out, "-o", tmp_path / "g.wav")[0] == 0
+
+
+@needs_trainer
+def test_train_resamples_and_says_so(capsys, tmp_path, clip_8k):
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--sample-rate", 4000, "--epochs", 2, *TINY)
+    assert status == 0
+    assert f"resampled '{clip_8k}' from 8000 Hz to 4000 Hz" in err
+    assert cwfast.load(tmp_path / "m.npz").sample_rate == 4000
+
+
+@needs_trainer
+def test_train_checkpoint_and_resume(capsys, tmp_path, clip_8k):
+    common = ["train", clip_8k, "--samples", 48, "--checkpoint", tmp_path / "ck", *TINY]
+    assert run(capsys, *common, "--epochs", 3, "-o", tmp_path / "a.npz")[0] == 0
+    status, _, err = run(capsys, *common, "--epochs", 6, "--resume", "-o", tmp_path / "b.npz")
+    assert status == 0, err
+    assert trained(tmp_path / "b.npz")[1]["trainer"]["epochs"] == 6
+    status, _, err = run(capsys, "train", clip_8k, "--resume", "-o", tmp_path / "c.npz", *TINY)
+    assert_user_error(status, err, "--resume needs --checkpoint")
+
+
+def test_silent_training_audio_is_refused(capsys, tmp_path):
+    silent = tmp_path / "silent.wav"
+    write_audio(silent, np.zeros(100, dtype=np.float32), 8000)
+    status, _, err = run(capsys, "train", silent, "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, "silent")
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_train_never_overwrites_and_fails_before_training(capsys, tmp_path, clip_8k, monkeypatch):
+    out = tmp_path / "m.npz"
+    out.write_bytes(b"keep me")
+    monkeypatch.setattr(cwfast.audio, "load_audio", lambda *a, **k: pytest.fail("read audio before checking -o"))
+    status, _, err = run(capsys, "train", clip_8k, "-o", out, *TINY)
+    assert_user_error(status, err, "exists", "--overwrite")
+    assert out.read_bytes() == b"keep me"
+
+
+@needs_trainer
+def test_ctrl_c_while_training_writes_no_model(capsys, tmp_path, clip_8k, monkeypatch):
+    import cwfast.train
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cwfast.train, "fit", interrupted)
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", *TINY)
+    assert status == 130 and err.strip() == "cwfast: interrupted"
+    assert list(tmp_path.iterdir()) == []
+
+
+@needs_trainer
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="the plot extra is not installed")
+@pytest.mark.parametrize("mode", ["memorize", "autoregressive"])
+def test_train_plot(capsys, tmp_path, clip_8k, mode):
+    status, stdout, err = run(capsys, "train", clip_8k, "--mode", mode, "--samples", 200, "--epochs", 2,
+                              "-o", tmp_path / "m.npz", "--plot", tmp_path / "m.png", *TINY)
+    assert status == 0, err
+    assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
+    assert f"wrote {tmp_path / 'm.png'}" in stdout
