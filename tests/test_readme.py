@@ -1,0 +1,94 @@
+"""The README's commands run as tests, so the documentation cannot drift from the program.
+
+The quick start's two commands are checked word for word (the first is run, minus the install;
+the second is what ``.ci/run`` runs). Every ``cwfast ...`` line of the tour is then run in order
+through ``cwfast.cli.main`` in a scratch folder that holds ``data/`` and the input files the tour
+names, with ``--epochs 2`` appended to ``train`` so that the suite stays fast (the full runs and
+their figures are in the README itself).
+"""
+
+import importlib.util
+import re
+import shlex
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from cwfast.audio import load_audio, write_audio
+from cwfast.cli import default_model_path, main
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    tomllib = None
+
+ROOT = Path(__file__).resolve().parents[1]
+README = (ROOT / "README.md").read_text()
+BASH_BLOCKS = re.findall(r"```bash\n(.*?)```", README, flags=re.S)
+FIRST_COMMAND = "python -m pip install . && cwfast generate -o demo.wav"
+
+
+def commands(block):
+    """The ``cwfast`` commands of a block, comments and continuation lines handled."""
+    lines = block.replace("\\\n", " ").splitlines()
+    found = []
+    for line in lines:
+        line = line.split("#", 1)[0].strip()
+        for part in line.split("&&"):
+            part = part.strip()
+            if part.startswith("cwfast "):
+                found.append(shlex.split(part)[1:])
+    return found
+
+
+def test_the_first_command_installs_and_generates():
+    assert BASH_BLOCKS[0].strip() == FIRST_COMMAND
+
+
+def test_the_second_command_is_what_ci_runs():
+    ci = (ROOT / ".ci" / "run").read_text().strip().splitlines()[-1]
+    assert BASH_BLOCKS[1].strip() == ci == 'python -m pip install ".[test]" && python -m pytest'
+
+
+@pytest.mark.skipif(tomllib is None, reason="tomllib needs Python 3.11")
+def test_pip_install_ships_the_command_and_the_default_model():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["project"]["scripts"]["cwfast"] == "cwfast.cli:main"
+    assert "models/*.npz" in project["tool"]["setuptools"]["package-data"]["cwfast"]
+    packages = project["tool"]["setuptools"]["packages"]
+    assert "cwfast" in packages and "cwfast.train" in packages  # train is a subpackage
+    model = Path(default_model_path())
+    assert model.parent == ROOT / "cwfast" / "models"
+    assert 0 < model.stat().st_size < 1_000_000
+
+
+def test_quick_start_generate_runs(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    argv = commands(BASH_BLOCKS[0])
+    assert argv == [["generate", "-o", "demo.wav"]]
+    assert main(argv[0]) == 0, capsys.readouterr().err
+    info = soundfile.info("demo.wav")
+    assert info.frames / info.samplerate >= 3.0
+
+
+def test_the_tour_runs(tmp_path, monkeypatch, capsys):
+    (tmp_path / "data").symlink_to(ROOT / "data", target_is_directory=True)
+    # The inputs the tour's effect example names: a dry clip, its processed version, another clip.
+    dry, rate = load_audio(ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav", sample_rate=16000, duration=0.5)
+    write_audio(tmp_path / "dry.wav", dry, rate)
+    write_audio(tmp_path / "wet.wav", np.tanh(4 * dry), rate)
+    write_audio(tmp_path / "guitar.wav", dry[::-1].copy(), rate)
+    monkeypatch.chdir(tmp_path)
+    tour = [argv for block in BASH_BLOCKS[2:] for argv in commands(block)]
+    assert {argv[0] for argv in tour} >= {"train", "generate", "process", "info"}
+    for argv in tour:
+        if argv[0] == "train":
+            argv = argv + ["--epochs", "2", "--quiet"]
+        if "--plot" in argv and importlib.util.find_spec("matplotlib") is None:
+            i = argv.index("--plot")
+            argv = argv[:i] + argv[i + 2 :]
+        status = main(argv)
+        assert status == 0, f"cwfast {' '.join(argv)}: {capsys.readouterr().err}"
