@@ -399,6 +399,9 @@ def cmd_train(args):
         raise ParameterError(f"--target is for effect mode; {mode} mode learns from AUDIO alone")
     if args.resume and not args.checkpoint:
         raise ParameterError("--resume needs --checkpoint PATH, the checkpoint to continue from")
+    inputs = [os.path.abspath(p) for p in (args.audio, args.target) if p]
+    if os.path.abspath(args.output) in inputs:
+        raise ParameterError("-o must not be one of the input files")
     _check_output(args.output, args.overwrite)
     _check_plot(args)
     samples, rate = _load_clip(args.audio, args, args.sample_rate)

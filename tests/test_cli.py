@@ -409,6 +409,13 @@ def test_bad_command_lines(capsys, tmp_path, monkeypatch, argv, message):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_train_into_its_own_input_is_refused(capsys, tmp_path, clip_8k):
+    before = Path(clip_8k).read_bytes()
+    status, _, err = run(capsys, "train", clip_8k, "-o", clip_8k, "--overwrite", *TINY)
+    assert_user_error(status, err, "must not be one of the input files")
+    assert Path(clip_8k).read_bytes() == before
+
+
 def test_process_into_its_own_input_is_refused(capsys, tmp_path, models):
     source = tmp_path / "in.wav"
     write_audio(source, np.zeros(10, dtype=np.float32) + 0.1, 8000)

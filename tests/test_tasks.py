@@ -226,3 +226,12 @@ def test_evaluate_gives_each_mode_its_figure():
     fx = small(1, 1, "effect")
     fig = tasks.evaluate(fx, tasks.effect(x, np.tanh(x)))
     assert set(fig) == {"esr", "nmse"} and fig["esr"] > 0
+
+
+def test_process_runs_the_lstm_baseline_through_forward():
+    from cwfast.lstm import LSTM
+
+    model = LSTM(1, 1, n_hidden=5, seed=3, metadata={"mode": "effect"})
+    x = tone(200)
+    np.testing.assert_allclose(tasks.process(model, x, block_size=37), model.forward(x[:, None])[:, 0], rtol=1e-5,
+                               atol=1e-6)
