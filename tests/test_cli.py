@@ -239,6 +239,17 @@ def test_process_runs_an_effect_model_over_a_file(capsys, tmp_path, models, clip
     assert f"wrote {out}" in stdout
 
 
+@pytest.mark.parametrize("fmt, subtype, ext", [("OGG", "VORBIS", ".ogg"), ("FLAC", "PCM_16", ".flac")])
+def test_process_reads_stereo_ogg_and_flac_as_mono(capsys, tmp_path, models, fmt, subtype, ext):
+    stereo = np.stack([np.sin(np.arange(800) / 7), 0.5 * np.cos(np.arange(800) / 5)], axis=1) * 0.4
+    source = tmp_path / f"in{ext}"
+    soundfile.write(source, stereo, 8000, format=fmt, subtype=subtype)
+    status, _, err = run(capsys, "process", "-m", models["effect"], source, "-o", tmp_path / "out.flac")
+    assert status == 0, err
+    info = soundfile.info(str(tmp_path / "out.flac"))
+    assert (info.channels, info.frames, info.samplerate) == (1, 800, 8000)
+
+
 def test_process_resamples_to_the_model_and_back(capsys, tmp_path, models):
     source = tmp_path / "in44k.wav"
     write_audio(source, load_audio(BRAHMS, duration=0.05)[0], 44100)
