@@ -180,6 +180,17 @@ def plot(results, pieces, path):
     plt.close(fig)
 
 
+def cpu_name():
+    try:
+        with open("/proc/cpuinfo") as fh:
+            for line in fh:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true",
@@ -235,7 +246,7 @@ def main(argv=None):
     if args.out is not None:
         args.out.mkdir(parents=True, exist_ok=True)
         meta = dict(command=" ".join(["scripts/paper_generation.py"] + (argv if argv is not None else sys.argv[1:])),
-                    machine=f"{platform.machine()}, {os.cpu_count()} CPUs, {platform.processor() or platform.system()}",
+                    machine=f"{cpu_name()}, {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}",
                     python=platform.python_version(), seconds=elapsed, starts=starts, epochs=args.epochs)
         # Keep the waveform of the best run per model, budget and piece only (the figure's).
         best = {}
@@ -244,7 +255,8 @@ def main(argv=None):
             if np.isfinite(r["nmse"]) and (key not in best or r["nmse"] < results[best[key]]["nmse"]):
                 best[key] = i
         kept = set(best.values())
-        runs = [dict(r, output=r["output"] if i in kept else None) for i, r in enumerate(results)]
+        runs = [dict(r, output=np.round(r["output"], 5).tolist() if i in kept else None)
+                for i, r in enumerate(results)]
         with open(args.out / "results.json", "w") as fh:
             json.dump(dict(meta=meta, table=table, runs=runs), fh, indent=0)
         try:
