@@ -161,13 +161,13 @@ def build_parser():
     p.add_argument("--arch", choices=("cw", "srn", "lstm"), default="cw",
                    help="cw: Clockwork RNN (default); srn (simple RNN) or lstm: the paper's baselines, for comparison")
     p.add_argument("--hidden", type=_positive_int, metavar="N",
-                   help="hidden units (default: 40 memorize, 64 autoregressive, 32 effect)")
+                   help="hidden units (default: 40 memorize, more for clips over 1024 samples; 64 autoregressive; 32 effect)")
     p.add_argument("--modules", type=_positive_int, metavar="G",
-                   help="clock modules, periods 1, 2, 4, ... (default: 9 memorize, 8 otherwise)")
+                   help="clock modules, periods 1, 2, 4, ... (default: 9 memorize, more for long clips; 8 otherwise)")
     p.add_argument("--periods", type=_periods, metavar="LIST", help="clock periods, e.g. 1,2,4,8 (one per module)")
     p.add_argument("--trainer", choices=TRAINERS, default="adam", help="adam (default), sgd (Nesterov, as the paper) or es")
     p.add_argument("--epochs", type=_positive_int, metavar="E",
-                   help="passes over the data; generations for es (default: 2000 memorize, 30 otherwise)")
+                   help="passes over the data; generations for es (default: 2000 memorize, 30 autoregressive, 50 effect)")
     p.add_argument("--lr", type=_positive_float, metavar="LR", help="learning rate (default: the trainer's)")
     p.add_argument("--batch-size", type=_positive_int, metavar="B", help="windows per minibatch (long audio)")
     p.add_argument("--window", type=_positive_int, metavar="W", help="truncated BPTT window in samples (long audio)")
