@@ -1,0 +1,433 @@
+"""The paper's spoken-word classification (Koutník et al. 2014, Table 2 row 2) on the Free Spoken Digit Dataset.
+
+TIMIT is not free, so this uses FSDD (``{digit}_{speaker}_{take}.wav``, 8 kHz mono; official split:
+takes 0-4 test, 5-49 train) with the paper's features and protocol:
+
+- features: 12 MFCCs (coefficients 1..12) plus log energy, 13 channels, from 25 ms Hamming windows
+  every 10 ms after pre-emphasis 0.97, each channel standardised with the *training* set's mean and
+  standard deviation (stored in the model's metadata, so ``eval`` applies the same ones);
+- a softmax over the 10 digits read at the last step, cross-entropy;
+- the CW-RNN has 7 modules with periods 1, 2, ..., 64; every model's hidden size is the one whose
+  parameter count is closest to the budget (``cwfast.baselines.hidden_for_budget``, 13 inputs,
+  10 outputs, the CW-RNN's periods counted as parameters like the paper does);
+- Gaussian input noise of std 0.6 on every training batch; after each epoch the *noise-free*
+  training set is classified and training stops when its error (ties broken by its cross-entropy)
+  has not improved for 5 epochs; the model keeps the parameters of the best epoch.
+
+Where cwfast differs from the paper (documented in docs/results.md): Adam (lr 3e-3, the trainer's
+default) on minibatches of 32 utterances with the gradient norm clipped to 1, instead of SGD with
+momentum 0.9 at lr 3e-4; and an optional wall-time limit.
+
+Variable lengths. Utterances last 12..129 frames. Each epoch the training utterances are sorted by
+length (with a seeded random tie order), cut into minibatches of neighbours, and each minibatch is
+*left*-padded with zero frames (zero = the training mean after standardisation) to its longest
+member, so the last step of every sequence is its utterance's last frame, the one the label is read
+at. Neighbours in length differ by a frame or two, so little padding is seen. Evaluation groups
+utterances of exactly equal length and pads nothing.
+
+MFCCs come from librosa (the optional ``speech`` extra: ``pip install ".[speech]"``); everything
+else needs only cwfast. Features are computed once per process and cached in memory.
+
+    python scripts/spoken_digits.py train --data DIR --arch cw --params 10000 -o cw10k.npz
+    python scripts/spoken_digits.py eval --data DIR -m cw10k.npz
+    python scripts/spoken_digits.py run-table --data DIR --seeds 3 [--budgets 500,1000] [--archs cw,srn]
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import platform
+import re
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+NAME = re.compile(r"^(\d)_([A-Za-z0-9-]+)_(\d+)\.wav$")
+SAMPLE_RATE = 8000
+WINDOW = 200  # 25 ms at 8 kHz
+HOP = 80  # 10 ms
+N_FFT = 256
+N_MELS = 26
+PRE_EMPHASIS = 0.97
+N_FEATURES = 13
+N_CLASSES = 10
+TEST_TAKES = range(0, 5)
+CW_MODULES = 7
+ARCHS = ("srn", "lstm", "cw")
+NAMES = {"srn": "SRN", "lstm": "LSTM", "cw": "CW-RNN"}
+BUDGETS = (500, 1000, 2500, 5000, 10000)
+#: The paper's % test error at 10k parameters (TIMIT, 25 words), mean +- std.
+PAPER_10K = {"srn": "66.8 ± 4.7", "lstm": "34.2 ± 5.6", "cw": "16.8 ± 3.5"}
+NOISE = 0.6
+PATIENCE = 5
+BATCH = 32
+LR = 3e-3
+CLIP = 1.0
+
+
+class UsageError(Exception):
+    """A bad argument or bad input: reported in one line, exit status 2."""
+
+
+# ---------------------------------------------------------------------------- data and features
+
+
+def find_files(data):
+    """The ``{digit}_{speaker}_{take}.wav`` files in ``data``: sorted list of (path, digit, speaker, take)."""
+    root = Path(data)
+    if not root.is_dir():
+        raise UsageError(f"--data {data}: no such directory")
+    found = []
+    for path in sorted(root.iterdir()):
+        m = NAME.match(path.name)
+        if m and path.is_file():
+            found.append((path, int(m.group(1)), m.group(2), int(m.group(3))))
+    if not found:
+        raise UsageError(f"--data {data}: no files named {{digit}}_{{speaker}}_{{take}}.wav")
+    return found
+
+
+def mfcc13(samples, sample_rate):
+    """The paper's 13 features per 10 ms frame: 12 MFCCs (librosa) and log energy.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n,), float
+        Mono audio.
+    sample_rate : int
+        Hz.
+
+    Returns
+    -------
+    ndarray, shape (n_frames, 13), float64
+        Columns 0..11: MFCCs 1..12 of 25 ms Hamming windows every 10 ms (pre-emphasis 0.97,
+        26 mel bands); column 12: log of the window's energy. ``n_frames = 1 + (n - win) // hop``
+        (at least 1: a clip shorter than a window is zero-padded to one).
+
+    Raises
+    ------
+    UsageError
+        If librosa is not installed.
+    """
+    try:
+        import librosa
+    except ImportError:
+        raise UsageError('MFCCs need librosa: pip install "librosa>=0.10" (or pip install ".[speech]")') from None
+    win = int(round(0.025 * sample_rate))
+    hop = int(round(0.010 * sample_rate))
+    n_fft = 1 << (win - 1).bit_length()
+    y = np.asarray(samples, dtype=np.float64)
+    y = np.append(y[:1], y[1:] - PRE_EMPHASIS * y[:-1])
+    if y.size < win:
+        y = np.pad(y, (0, win - y.size))
+    # Framing by hand keeps exact 25 ms windows (librosa's STFT would widen them to n_fft).
+    frames = librosa.util.frame(y, frame_length=win, hop_length=hop) * np.hamming(win)[:, None]
+    power = np.abs(np.fft.rfft(frames, n=n_fft, axis=0)) ** 2
+    mel = librosa.filters.mel(sr=sample_rate, n_fft=n_fft, n_mels=N_MELS, fmax=sample_rate / 2) @ power
+    mfcc = librosa.feature.mfcc(S=librosa.power_to_db(mel, top_db=None), n_mfcc=13)[1:13]
+    energy = np.log(np.sum(frames**2, axis=0) + 1e-10)
+    return np.vstack([mfcc, energy[None]]).T
+
+
+#: Swappable for tests (a stand-in without librosa); the only place features are computed.
+FEATURES = {"fn": mfcc13}
+_CACHE: dict = {}
+
+
+def features_of(path):
+    """The raw (unstandardised) features of one file, cached per process by path."""
+    key = str(Path(path).resolve())
+    if key not in _CACHE:
+        from cwfast.audio import load_audio
+        from cwfast.errors import CwfastError
+
+        try:
+            samples, rate = load_audio(path)
+        except (CwfastError, OSError, RuntimeError, ValueError) as exc:
+            raise UsageError(f"{path}: cannot read: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}") from None
+        if samples.size == 0:
+            raise UsageError(f"{path}: empty audio file")
+        _CACHE[key] = np.asarray(FEATURES["fn"](samples, rate), dtype=np.float64)
+    return _CACHE[key]
+
+
+def load_split(data):
+    """Features and labels of the official split: ((x_train, y_train), (x_test, y_test)), x as lists."""
+    files = find_files(data)
+    train, test = ([], []), ([], [])
+    for path, digit, _speaker, take in files:
+        part = test if take in TEST_TAKES else train
+        part[0].append(features_of(path))
+        part[1].append(digit)
+    if not train[0]:
+        raise UsageError(f"--data {data}: no training files (takes 5 and up)")
+    return (train[0], np.array(train[1])), (test[0], np.array(test[1]))
+
+
+def standardiser(xs):
+    """Per-channel mean and std over every frame of the training set."""
+    frames = np.concatenate(xs)
+    return frames.mean(axis=0), np.maximum(frames.std(axis=0), 1e-8)
+
+
+# ---------------------------------------------------------------------------- models
+
+
+def build(arch, budget, seed, metadata=None):
+    """A softmax model of ``arch`` sized to ``budget`` parameters (13 inputs, 10 classes)."""
+    import cwfast
+    from cwfast.baselines import hidden_for_budget
+
+    if arch == "cw":
+        n = hidden_for_budget("cw", budget, N_FEATURES, N_CLASSES, n_modules=CW_MODULES)
+        return cwfast.ClockworkRNN(N_FEATURES, N_CLASSES, n_hidden=n, n_modules=CW_MODULES, seed=seed,
+                                   output="softmax", metadata=metadata)
+    n = hidden_for_budget(arch, budget, N_FEATURES, N_CLASSES)
+    cls = cwfast.SRN if arch == "srn" else cwfast.LSTM
+    return cls(N_FEATURES, N_CLASSES, n_hidden=n, seed=seed, output="softmax", metadata=metadata)
+
+
+def budget_count(model):
+    """Parameters as the paper counts them (a CW-RNN's periods included)."""
+    return int(model.n_params + (model.n_modules if model.arch == "clockwork" else 0))
+
+
+def predict(model, xs):
+    """Class probabilities at each sequence's last step, (n, n_classes); equal lengths run as one batch."""
+    probs = np.empty((len(xs), model.n_out))
+    lengths = np.array([len(x) for x in xs])
+    for length in np.unique(lengths):
+        idx = np.flatnonzero(lengths == length)
+        batch = np.stack([xs[i] for i in idx]).astype(model.dtype)
+        probs[idx] = model.forward(batch)[:, -1]
+    return probs
+
+
+def error_rate(model, xs, labels):
+    """% of sequences whose most probable class is not the label, and the mean cross-entropy."""
+    probs = predict(model, xs)
+    err = 100.0 * float(np.mean(np.argmax(probs, axis=1) != labels))
+    ce = float(-np.mean(np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12))))
+    return err, ce
+
+
+def minibatches(xs, labels, batch_size, rng):
+    """Length-sorted minibatches, left-padded with zeros to their longest member: list of (x, y)."""
+    lengths = np.array([len(x) for x in xs])
+    order = np.lexsort((rng.random(len(xs)), lengths))
+    batches = []
+    for start in range(0, len(order), batch_size):
+        idx = order[start : start + batch_size]
+        longest = lengths[idx].max()
+        xb = np.zeros((len(idx), longest, N_FEATURES), dtype=np.float32)
+        for row, i in enumerate(idx):
+            xb[row, longest - lengths[i] :] = xs[i]
+        batches.append((xb, labels[idx]))
+    rng.shuffle(batches)
+    return batches
+
+
+def train_model(model, xs, labels, *, epochs, seed, noise=NOISE, patience=PATIENCE, batch_size=BATCH, lr=LR,
+                time_limit=None, log=None):
+    """Train in place with the protocol above; returns a dict of training facts.
+
+    ``xs`` are standardised (n_frames, 13) arrays. Noise for epoch e, batch b comes from the
+    generator seeded (seed, e, b), so a run is reproducible.
+    """
+    import numba
+
+    from cwfast.train.optimizers import Adam, clip_grad_norm
+
+    opt = Adam(lr)
+    params = model.params
+    best = (math.inf, math.inf)
+    best_params, best_epoch, bad = params.copy(), -1, 0
+    started = time.perf_counter()
+    stopped = "epochs"
+    history = []
+    threads_before = numba.get_num_threads()
+    epoch = 0
+    try:
+        for epoch in range(epochs):
+            rng = np.random.default_rng([seed, 0, epoch])
+            for b, (xb, yb) in enumerate(minibatches(xs, labels, batch_size, rng)):
+                if noise > 0:
+                    noise_rng = np.random.default_rng([seed, 1, epoch, b])
+                    xb = xb + (noise * noise_rng.standard_normal(xb.shape)).astype(np.float32)
+                loss, grad = model.loss_and_grad(xb.astype(model.dtype), yb, flat=True, steps="last")
+                if not math.isfinite(loss):
+                    raise UsageError(f"training diverged at epoch {epoch + 1}; try a smaller learning rate")
+                clip_grad_norm(grad, CLIP)
+                opt.step(params, grad)
+            err, ce = error_rate(model, xs, labels)
+            history.append([round(err, 3), round(ce, 5)])
+            elapsed = time.perf_counter() - started
+            if log:
+                log(f"epoch {epoch + 1}: noise-free train error {err:.2f}%, loss {ce:.4f}, {elapsed:.0f} s")
+            if (err, ce) < best:
+                best, best_params, best_epoch, bad = (err, ce), params.copy(), epoch, 0
+            else:
+                bad += 1
+            if patience and bad >= patience:
+                stopped = "early stopping"
+                break
+            if time_limit is not None and elapsed > time_limit:
+                stopped = "time limit"
+                break
+    finally:
+        numba.set_num_threads(threads_before)
+    params[:] = best_params
+    return {
+        "epochs": len(history), "best_epoch": best_epoch + 1, "stopped": stopped,
+        "train_error": best[0], "train_loss": best[1], "wall_time_s": round(time.perf_counter() - started, 1),
+        "history": history,
+    }
+
+
+def standardise(xs, mean, std):
+    return [((x - mean) / std).astype(np.float32) for x in xs]
+
+
+def run_one(split, arch, budget, seed, *, epochs, time_limit=None, log=None):
+    """Train one model on the split; returns (model, test error %)."""
+    (xtr, ytr), (xte, yte) = split
+    mean, std = standardiser(xtr)
+    meta = {
+        "task": "fsdd-spoken-digits",
+        "features": {"kind": "12 MFCC (1..12) + log energy", "sample_rate": SAMPLE_RATE, "window_s": 0.025,
+                     "hop_s": 0.010, "pre_emphasis": PRE_EMPHASIS, "n_mels": N_MELS,
+                     "function": FEATURES["fn"].__name__},
+        "mean": mean.tolist(), "std": std.tolist(), "padding": "left zeros to the batch's longest (train)",
+        "arch": arch, "budget": budget, "seed": seed,
+    }
+    model = build(arch, budget, seed, meta)
+    facts = train_model(model, standardise(xtr, mean, std), ytr, epochs=epochs, seed=seed,
+                        time_limit=time_limit, log=log)
+    test_err = error_rate(model, standardise(xte, mean, std), yte)[0] if len(yte) else float("nan")
+    model.metadata.update(training=facts, n_params_counted=budget_count(model), test_error=test_err)
+    return model, test_err
+
+
+# ---------------------------------------------------------------------------- commands
+
+
+def _log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def cmd_train(args):
+    out = Path(args.output)
+    if out.exists() and not args.overwrite:
+        raise UsageError(f"-o {out}: exists; pass --overwrite to replace it")
+    if not out.parent.is_dir():
+        raise UsageError(f"-o {out}: no such directory {out.parent}")
+    split = load_split(args.data)
+    if not len(split[1][1]):
+        raise UsageError(f"--data {args.data}: no test files (takes 0-4)")
+    model, err = run_one(split, args.arch, args.params, args.seed, epochs=args.epochs,
+                         time_limit=args.time_limit, log=_log)
+    model.save(out, overwrite=True)
+    t = model.metadata["training"]
+    print(f"{NAMES[args.arch]}: {model.n_hidden} hidden, {budget_count(model)} parameters; {t['epochs']} epochs "
+          f"({t['stopped']}, best {t['best_epoch']}), {t['wall_time_s']} s; train error {t['train_error']:.2f}%")
+    print(f"saved {out}")
+    print(f"error: {err:.2f}%")
+    return 0
+
+
+def cmd_eval(args):
+    import cwfast
+    from cwfast.errors import CwfastError
+
+    files = find_files(args.data)
+    try:
+        model = cwfast.load(args.model)
+    except CwfastError as exc:
+        raise UsageError(str(exc).splitlines()[0]) from None
+    meta = model.metadata
+    if meta.get("task") != "fsdd-spoken-digits" or "mean" not in meta:
+        raise UsageError(f"-m {args.model}: not a spoken-digit model (no feature statistics in its metadata)")
+    xs = standardise([features_of(f[0]) for f in files], np.array(meta["mean"]), np.array(meta["std"]))
+    labels = np.array([f[1] for f in files])
+    err, _ = error_rate(model, xs, labels)
+    print(f"{len(files)} files")
+    print(f"error: {err:.2f}%")
+    return 0
+
+
+def cmd_run_table(args):
+    budgets = [int(b) for b in args.budgets.split(",")]
+    archs = args.archs.split(",")
+    if any(a not in ARCHS for a in archs):
+        raise UsageError(f"--archs {args.archs}: each must be one of {', '.join(ARCHS)}")
+    split = load_split(args.data)  # features once, for every run
+    results = {}
+    for budget in budgets:
+        for arch in archs:
+            for seed in range(args.seeds):
+                model, err = run_one(split, arch, budget, seed, epochs=args.epochs, time_limit=args.time_limit)
+                t = model.metadata["training"]
+                _log(f"{NAMES[arch]} {budget}: seed {seed}: test error {err:.2f}% ({t['epochs']} epochs, "
+                     f"{t['stopped']}, {t['wall_time_s']} s)")
+                results.setdefault((budget, arch), []).append((err, model.n_hidden, t["epochs"]))
+    print(f"FSDD official split, {args.seeds} seed(s), at most {args.epochs} epochs; "
+          f"{platform.machine()}, {os.cpu_count()} CPUs")
+    print("| params | model | hidden | test error % (mean ± std) | epochs (mean) | paper (TIMIT, 10k) |")
+    print("|---|---|---|---|---|---|")
+    for (budget, arch), runs in results.items():
+        errs = np.array([r[0] for r in runs])
+        paper = PAPER_10K[arch] if budget == 10000 else ""
+        print(f"| {budget} | {NAMES[arch]} | {runs[0][1]} | {errs.mean():.1f} ± {errs.std():.1f} | "
+              f"{np.mean([r[2] for r in runs]):.0f} | {paper} |")
+    return 0
+
+
+def parser():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    t = sub.add_parser("train", help="train one model on the official split; last line: test error")
+    t.add_argument("--data", required=True)
+    t.add_argument("--arch", choices=ARCHS, required=True)
+    t.add_argument("--params", type=int, required=True)
+    t.add_argument("-o", "--output", required=True)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--epochs", type=int, default=200, help="at most this many epochs (default 200)")
+    t.add_argument("--time-limit", type=float, default=None, help="stop after the epoch that passes this many s")
+    t.add_argument("--overwrite", action="store_true")
+    e = sub.add_parser("eval", help="classify every file in DIR; last line: error")
+    e.add_argument("--data", required=True)
+    e.add_argument("-m", "--model", required=True)
+    r = sub.add_parser("run-table", help="the paper's sweep: budgets x models x seeds")
+    r.add_argument("--data", required=True)
+    r.add_argument("--seeds", type=int, default=3)
+    r.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
+    r.add_argument("--archs", default=",".join(ARCHS))
+    r.add_argument("--epochs", type=int, default=200)
+    r.add_argument("--time-limit", type=float, default=None, help="per run, as for train")
+    return p
+
+
+def main(argv=None):
+    args = parser().parse_args(argv)
+    for name in ("params", "epochs", "seeds"):
+        value = getattr(args, name, None)
+        if value is not None and value <= 0:
+            print(f"error: --{name}={value} must be a positive integer", file=sys.stderr)
+            return 2
+    try:
+        if args.command == "train":
+            return cmd_train(args)
+        if args.command == "eval":
+            return cmd_eval(args)
+        return cmd_run_table(args)
+    except UsageError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""scripts/spoken_digits.py on a handful of synthetic spoken-digit-like files (the FSDD runs live in docs/results.md).
+
+CI installs only the ``test`` extra, so librosa may be missing: the pipeline tests then swap the
+script's one feature function (``FEATURES["fn"]``) for a NumPy stand-in with the same frame layout,
+and the librosa feature test is skipped.
+"""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "spoken_digits.py"
+RATE = 8000
+
+
+@pytest.fixture
+def sd():
+    spec = importlib.util.spec_from_file_location("spoken_digits", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def numpy_features(samples, sample_rate):
+    """A stand-in for MFCCs: log energy in 13 linear bands of 25 ms Hamming windows every 10 ms."""
+    win, hop = int(0.025 * sample_rate), int(0.010 * sample_rate)
+    y = np.asarray(samples, dtype=np.float64)
+    y = np.pad(y, (0, max(0, win - y.size)))
+    n = 1 + (y.size - win) // hop
+    frames = np.stack([y[i * hop : i * hop + win] for i in range(n)]) * np.hamming(win)
+    power = np.abs(np.fft.rfft(frames, 256)) ** 2
+    bands = np.array_split(power, 13, axis=1)
+    return np.log(np.stack([b.sum(axis=1) for b in bands], axis=1) + 1e-10)
+
+
+def make_fsdd(directory, digits=(0, 1, 2), speakers=("anna", "bob"), takes=range(0, 8), seed=440):
+    """Tone patterns per digit: digit d glides between two digit-specific pitches; lengths vary."""
+    rng = np.random.default_rng(seed)
+    directory.mkdir(parents=True, exist_ok=True)
+    for d in digits:
+        for s, speaker in enumerate(speakers):
+            for take in takes:
+                n = int(RATE * rng.uniform(0.15, 0.35))
+                t = np.arange(n) / RATE
+                f0, f1 = 300 + 500 * d, 1500 - 400 * d
+                freq = np.linspace(f0, f1, n) * (1 + 0.05 * s)
+                y = 0.5 * np.sin(2 * np.pi * np.cumsum(freq) / RATE) * np.hanning(n)
+                y += 0.01 * rng.standard_normal(n)
+                sf.write(directory / f"{d}_{speaker}_{take}.wav", y.astype(np.float32), RATE, subtype="PCM_16")
+    return directory
+
+
+@pytest.fixture
+def stand_in(sd, monkeypatch):
+    """Use librosa's MFCCs when installed, else the NumPy stand-in."""
+    try:
+        import librosa  # noqa: F401
+    except ImportError:
+        monkeypatch.setitem(sd.FEATURES, "fn", numpy_features)
+    return sd
+
+
+def last_line(text):
+    return text.strip().splitlines()[-1]
+
+
+def test_train_then_eval(stand_in, tmp_path, capsys):
+    sd = stand_in
+    data = make_fsdd(tmp_path / "rec")
+    out = tmp_path / "m.npz"
+    assert sd.main(["train", "--data", str(data), "--arch", "cw", "--params", "500", "-o", str(out),
+                    "--epochs", "30", "--seed", "1"]) == 0
+    text = capsys.readouterr().out
+    line = last_line(text)
+    assert line.startswith("error: ") and line.endswith("%")
+    test_error = float(line[len("error: ") : -1])
+    # 3 tone patterns: far better than the 66.7% of guessing.
+    assert test_error < 40.0
+    import cwfast
+
+    model = cwfast.load(out)
+    meta = model.metadata
+    assert meta["task"] == "fsdd-spoken-digits" and len(meta["mean"]) == len(meta["std"]) == 13
+    assert model.n_modules == 7 and model.periods.tolist() == [1, 2, 4, 8, 16, 32, 64]
+    assert abs(model.n_params + 7 - 500) <= 50
+    assert meta["training"]["epochs"] <= 30 and meta["test_error"] == pytest.approx(test_error, abs=0.01)
+
+    # eval on the test takes only must give the same figure as train's last line.
+    test_dir = tmp_path / "test_only"
+    test_dir.mkdir()
+    for f in data.glob("*.wav"):
+        if int(f.stem.split("_")[2]) < 5:
+            (test_dir / f.name).write_bytes(f.read_bytes())
+    assert sd.main(["eval", "--data", str(test_dir), "-m", str(out)]) == 0
+    assert last_line(capsys.readouterr().out) == line
+
+    # ...and on every file (any speaker, any take).
+    assert sd.main(["eval", "--data", str(data), "-m", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert f"{len(list(data.glob('*.wav')))} files" in text and last_line(text).startswith("error: ")
+
+
+def test_baselines_and_table(stand_in, tmp_path, capsys):
+    sd = stand_in
+    data = make_fsdd(tmp_path / "rec", digits=(0, 1), speakers=("anna",), takes=range(0, 7))
+    assert sd.main(["run-table", "--data", str(data), "--seeds", "2", "--budgets", "500",
+                    "--epochs", "2"]) == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| 500 |")]
+    assert [r.split("|")[2].strip() for r in rows] == ["SRN", "LSTM", "CW-RNN"]
+
+
+def test_sizes_match_budgets(sd):
+    for arch in sd.ARCHS:
+        for budget in sd.BUDGETS:
+            model = sd.build(arch, budget, 0)
+            assert abs(sd.budget_count(model) - budget) <= 0.1 * budget, (arch, budget)
+
+
+def test_minibatches_left_pad(sd):
+    xs = [np.full((n, 13), n, dtype=np.float32) for n in (3, 5, 4, 9)]
+    labels = np.arange(4)
+    batches = sd.minibatches(xs, labels, 2, np.random.default_rng(0))
+    seen = set()
+    for xb, yb in batches:
+        for row, label in zip(xb, yb):
+            n = len(xs[label])
+            assert np.all(row[-n:] == n) and np.all(row[: len(row) - n] == 0)  # ends at the utterance's end
+            seen.add(int(label))
+    assert seen == {0, 1, 2, 3}
+    assert sorted(xb.shape[1] for xb, _ in batches) == [4, 9]  # neighbours in length share a batch
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["eval", "--data", "{tmp}/missing", "-m", "{tmp}/m.npz"], "no such directory"),
+        (["train", "--data", "{tmp}/empty", "--arch", "cw", "--params", "500", "-o", "{tmp}/out.npz"], "no files named"),
+        (["eval", "--data", "{tmp}/bad", "-m", "{tmp}/m.npz"], "not a cwfast model"),
+        (["train", "--data", "{tmp}/bad", "--arch", "srn", "--params", "500", "-o", "{tmp}/out.npz"], "cannot read"),
+        (["train", "--data", "{tmp}/bad", "--arch", "srn", "--params", "0", "-o", "{tmp}/out.npz"], "positive"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(stand_in, tmp_path, capsys, argv, message):
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "empty" / "notes.txt").write_text("no audio")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "3_eve_7.wav").write_bytes(b"not a wav file")
+    (tmp_path / "m.npz").write_bytes(b"not a model")
+    argv = [a.format(tmp=tmp_path) for a in argv]
+    assert stand_in.main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err
+
+
+def test_missing_librosa_is_one_line_and_exit_2(sd, tmp_path, capsys, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_librosa(name, *args, **kwargs):
+        if name == "librosa" or name.startswith("librosa."):
+            raise ImportError("No module named 'librosa'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_librosa)
+    data = make_fsdd(tmp_path / "rec", digits=(0,), speakers=("anna",), takes=(0, 5))
+    assert sd.main(["train", "--data", str(data), "--arch", "cw", "--params", "500", "-o", str(tmp_path / "m.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "librosa" in err
+
+
+def test_librosa_features(sd):
+    pytest.importorskip("librosa")
+    rng = np.random.default_rng(440)
+    y = rng.standard_normal(RATE // 2).astype(np.float32)
+    feats = sd.mfcc13(y, RATE)
+    assert feats.shape == (1 + (RATE // 2 - 200) // 80, 13) and np.all(np.isfinite(feats))
+    # Column 12 is the log energy: 4x the amplitude adds log(16).
+    np.testing.assert_allclose(sd.mfcc13(4 * y, RATE)[:, 12] - feats[:, 12], np.log(16), atol=1e-6)
