@@ -8,15 +8,36 @@ Clockwork RNN costs what the paper's operation count says it should.
 >>> y = model.forward(np.zeros((320, 1), dtype=np.float32))
 >>> y.shape
 (320, 1)
+
+The public names are imported on first use (PEP 562), so ``import cwfast.cli`` and
+``cwfast --help`` do not pay for importing numba.
 """
 
-from .baselines import SRN
+import importlib
+
 from .errors import CwfastError, ParameterError
-from .lstm import LSTM
-from .model import ClockworkRNN, State
-from .persistence import load
-from .stream import Stream
 
 __version__ = "0.1.0"
 
+_LAZY = {
+    "ClockworkRNN": ".model",
+    "State": ".model",
+    "SRN": ".baselines",
+    "LSTM": ".lstm",
+    "Stream": ".stream",
+    "load": ".persistence",
+}
+
 __all__ = ["ClockworkRNN", "CwfastError", "LSTM", "ParameterError", "SRN", "State", "Stream", "load", "__version__"]
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'cwfast' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -15,12 +15,12 @@ that want to tell the user about resampling pass ``on_resample``.
 import math
 import numbers
 import os
-import tempfile
 
 import numpy as np
 import scipy.signal
 import soundfile
 
+from ._atomic import atomic_path
 from .errors import CwfastError, ParameterError
 
 __all__ = [
@@ -219,36 +219,11 @@ def write_audio(path, samples, sample_rate, *, subtype="FLOAT", overwrite=False)
     if subtype != "FLOAT":
         samples = np.clip(samples, -1.0, 1.0)
 
-    directory = os.path.dirname(path) or "."
-    if os.path.isdir(path):
-        raise CwfastError(f"cannot write '{path}': it is a directory")
-    if not os.path.isdir(directory):
-        raise CwfastError(f"cannot write '{path}': directory '{directory}' does not exist")
-    if os.path.lexists(path) and not overwrite:
-        raise CwfastError(f"'{path}' exists; pass overwrite=True (CLI: --overwrite) to replace it")
-
-    temporary_path = None
-    try:
-        with tempfile.NamedTemporaryFile(
-            delete=False, dir=directory, prefix=f".{os.path.basename(path)}.", suffix=extension
-        ) as temporary_file:
-            temporary_path = temporary_file.name
-        soundfile.write(temporary_path, samples, sample_rate, subtype=subtype, format=file_format)
-        # NamedTemporaryFile creates the file private (0600); give it the permissions an ordinary
-        # open() would have, so that replacing through a temporary file is invisible to the user.
-        _apply_default_permissions(temporary_path)
-        os.replace(temporary_path, path)
-        temporary_path = None
-    except soundfile.SoundFileError as error:
-        raise CwfastError(f"cannot write '{path}': {_soundfile_reason(error)}") from None
-    except OSError as error:
-        raise CwfastError(f"cannot write '{path}': {error.strerror or error}") from None
-    finally:
-        if temporary_path is not None:
-            try:
-                os.remove(temporary_path)
-            except OSError:
-                pass
+    with atomic_path(path, what="audio", overwrite=overwrite) as temporary_path:
+        try:
+            soundfile.write(temporary_path, samples, sample_rate, subtype=subtype, format=file_format)
+        except soundfile.SoundFileError as error:
+            raise CwfastError(f"cannot write '{path}': {_soundfile_reason(error)}") from None
 
 
 def resample(samples, orig_rate, new_rate):
@@ -393,11 +368,3 @@ def _soundfile_reason(error):
     return reason.strip().rstrip(".")
 
 
-def _apply_default_permissions(path):
-    """Give `path` the permissions a newly created file gets from the process umask."""
-    if os.name != "posix":
-        return
-    # The umask can only be read by setting it; restore it at once.
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, 0o666 & ~umask)

@@ -4,19 +4,18 @@ The file is a NumPy ``.npz`` archive holding the dense arrays of :meth:`Clockwor
 and one more entry, ``header``, a JSON string with the format name and version, the architecture,
 the dtype, the sample rate and free-form metadata. Dense arrays keep the file independent of the
 engine's internal packing, so a layout change in the kernels never breaks saved models. Files are
-written to a temporary name and renamed, so a failed save leaves no half-written model behind.
+written atomically (:func:`cwfast._atomic.atomic_path`).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import zipfile
 from pathlib import Path
 
 import numpy as np
 
+from ._atomic import atomic_path
 from .errors import CwfastError, ParameterError
 
 FORMAT_NAME = "cwfast-model"
@@ -33,11 +32,6 @@ def _archs():
 
 def save_model(model, path, *, overwrite=True):
     """Write ``model`` to ``path`` atomically. See :func:`load`."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise CwfastError(f"'{path}' exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    if path.is_dir():
-        raise CwfastError(f"cannot write model to '{path}': it is a directory")
     header = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -52,23 +46,8 @@ def save_model(model, path, *, overwrite=True):
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"model metadata must be JSON-serialisable ({exc})") from None
     arrays = model.to_dense()
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise CwfastError(f"cannot write model to '{path}': {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, header=np.array(header_text), **arrays)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise CwfastError(f"cannot write model to '{path}': {exc.strerror or exc}") from None
-        raise
+    with atomic_path(path, what="model", overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, header=np.array(header_text), **arrays)
 
 
 def load(path):

@@ -12,10 +12,10 @@ never opens a window or touches global state.
 from __future__ import annotations
 
 import os
-import tempfile
 
 import numpy as np
 
+from ._atomic import atomic_path
 from .errors import CwfastError, ParameterError
 
 MISSING = "plotting needs matplotlib, which is not installed: pip install 'cwfast[plot]' (or pip install matplotlib)"
@@ -99,25 +99,8 @@ def plot_audio(path, output, sample_rate, *, target=None, title=None, labels=("t
         ax.set_xlabel("time (s)")
         ax.set_ylabel("frequency (Hz)")
 
-    directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        raise CwfastError(f"cannot write '{path}': directory '{directory}' does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=f".{extension}", dir=directory)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=extension, dpi=100)
-        # mkstemp makes the file private (0600); give it the permissions open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException as exc:
+    with atomic_path(path, what="plot") as tmp:
         try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, ValueError):
+            fig.savefig(tmp, format=extension, dpi=100)
+        except ValueError as exc:
             raise CwfastError(f"cannot write plot '{path}': {exc}") from None
-        if isinstance(exc, OSError):
-            raise CwfastError(f"cannot write plot '{path}': {exc.strerror or exc}") from None
-        raise

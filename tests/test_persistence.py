@@ -109,3 +109,24 @@ def test_inconsistent_arrays(tmp_path, model):
 def test_missing_file(tmp_path):
     with pytest.raises(CwfastError, match="no such file"):
         cwfast.load(tmp_path / "nope.npz")
+
+
+def test_saved_model_gets_ordinary_permissions(tmp_path, model):
+    import os
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        model.save(tmp_path / "m.npz")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "m.npz").stat().st_mode) == 0o644  # not mkstemp's private 0600
+
+
+def test_failed_save_leaves_nothing(tmp_path):
+    model = ClockworkRNN(1, 1, n_hidden=4, n_modules=2, metadata={"not json": object()})
+    with pytest.raises(cwfast.ParameterError, match="JSON"):
+        model.save(tmp_path / "m.npz")
+    with pytest.raises(CwfastError, match="does not exist"):
+        ClockworkRNN(1, 1, n_hidden=4, n_modules=2).save(tmp_path / "no" / "m.npz")
+    assert list(tmp_path.iterdir()) == []

@@ -1,0 +1,66 @@
+"""Atomic file writes: write beside the target, then rename over it, or leave nothing behind.
+
+Every file cwfast writes (audio, models, checkpoints, plots) goes through :func:`atomic_path`, so a
+failed or interrupted write never leaves a half-written file, never clobbers an existing one unless
+asked, and produces a file with the permissions an ordinary ``open()`` would give it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import CwfastError
+
+
+def _default_permissions():
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def atomic_path(path, *, what="file", overwrite=True):
+    """Yield a temporary path in the target's folder; on success rename it to ``path``.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file to write.
+    what : str
+        How error messages name the file ("model", "checkpoint", ...).
+    overwrite : bool
+        Replace an existing file; if False an existing ``path`` is an error and stays untouched.
+
+    Raises
+    ------
+    CwfastError
+        If ``path`` is a directory, its folder does not exist, it exists and ``overwrite`` is False,
+        or the operating system refuses the write. On any exception, KeyboardInterrupt included,
+        the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    directory = path.parent
+    if path.is_dir():
+        raise CwfastError(f"cannot write {what} '{path}': it is a directory")
+    if not directory.is_dir():
+        raise CwfastError(f"cannot write {what} '{path}': directory '{directory}' does not exist")
+    if os.path.lexists(path) and not overwrite:
+        raise CwfastError(f"'{path}' exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=directory)
+        os.close(fd)
+    except OSError as exc:
+        raise CwfastError(f"cannot write {what} '{path}': {exc.strerror or exc}") from None
+    try:
+        yield tmp
+        os.chmod(tmp, _default_permissions())  # mkstemp makes the file private (0600)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError):
+            raise CwfastError(f"cannot write {what} '{path}': {exc.strerror or exc}") from None
+        raise
