@@ -238,8 +238,6 @@ def train_model(model, xs, labels, *, epochs, seed, noise=NOISE, patience=PATIEN
     ``xs`` are standardised (n_frames, 13) arrays. Noise for epoch e, batch b comes from the
     generator seeded (seed, e, b), so a run is reproducible.
     """
-    import numba
-
     from cwfast.train.optimizers import Adam, clip_grad_norm
 
     opt = Adam(lr)
@@ -249,37 +247,32 @@ def train_model(model, xs, labels, *, epochs, seed, noise=NOISE, patience=PATIEN
     started = time.perf_counter()
     stopped = "epochs"
     history = []
-    threads_before = numba.get_num_threads()
-    epoch = 0
-    try:
-        for epoch in range(epochs):
-            rng = np.random.default_rng([seed, 0, epoch])
-            for b, (xb, yb) in enumerate(minibatches(xs, labels, batch_size, rng)):
-                if noise > 0:
-                    noise_rng = np.random.default_rng([seed, 1, epoch, b])
-                    xb = xb + (noise * noise_rng.standard_normal(xb.shape)).astype(np.float32)
-                loss, grad = model.loss_and_grad(xb.astype(model.dtype), yb, flat=True, steps="last")
-                if not math.isfinite(loss):
-                    raise UsageError(f"training diverged at epoch {epoch + 1}; try a smaller learning rate")
-                clip_grad_norm(grad, CLIP)
-                opt.step(params, grad)
-            err, ce = error_rate(model, xs, labels)
-            history.append([round(err, 3), round(ce, 5)])
-            elapsed = time.perf_counter() - started
-            if log:
-                log(f"epoch {epoch + 1}: noise-free train error {err:.2f}%, loss {ce:.4f}, {elapsed:.0f} s")
-            if (err, ce) < best:
-                best, best_params, best_epoch, bad = (err, ce), params.copy(), epoch, 0
-            else:
-                bad += 1
-            if patience and bad >= patience:
-                stopped = "early stopping"
-                break
-            if time_limit is not None and elapsed > time_limit:
-                stopped = "time limit"
-                break
-    finally:
-        numba.set_num_threads(threads_before)
+    for epoch in range(epochs):
+        rng = np.random.default_rng([seed, 0, epoch])
+        for b, (xb, yb) in enumerate(minibatches(xs, labels, batch_size, rng)):
+            if noise > 0:
+                noise_rng = np.random.default_rng([seed, 1, epoch, b])
+                xb = xb + (noise * noise_rng.standard_normal(xb.shape)).astype(np.float32)
+            loss, grad = model.loss_and_grad(xb.astype(model.dtype), yb, flat=True, steps="last")
+            if not math.isfinite(loss):
+                raise UsageError(f"training diverged at epoch {epoch + 1}; try a smaller learning rate")
+            clip_grad_norm(grad, CLIP)
+            opt.step(params, grad)
+        err, ce = error_rate(model, xs, labels)
+        history.append([round(err, 3), round(ce, 5)])
+        elapsed = time.perf_counter() - started
+        if log:
+            log(f"epoch {epoch + 1}: noise-free train error {err:.2f}%, loss {ce:.4f}, {elapsed:.0f} s")
+        if (err, ce) < best:
+            best, best_params, best_epoch, bad = (err, ce), params.copy(), epoch, 0
+        else:
+            bad += 1
+        if patience and bad >= patience:
+            stopped = "early stopping"
+            break
+        if time_limit is not None and elapsed > time_limit:
+            stopped = "time limit"
+            break
     params[:] = best_params
     return {
         "epochs": len(history), "best_epoch": best_epoch + 1, "stopped": stopped,
@@ -351,6 +344,9 @@ def cmd_eval(args):
     meta = model.metadata
     if meta.get("task") != "fsdd-spoken-digits" or "mean" not in meta:
         raise UsageError(f"-m {args.model}: not a spoken-digit model (no feature statistics in its metadata)")
+    if meta["features"]["function"] != FEATURES["fn"].__name__:
+        raise UsageError(f"-m {args.model}: trained on features {meta['features']['function']!r}, "
+                         f"not {FEATURES['fn'].__name__!r}")
     xs = standardise([features_of(f[0]) for f in files], np.array(meta["mean"]), np.array(meta["std"]))
     labels = np.array([f[1] for f in files])
     err, _ = error_rate(model, xs, labels)
