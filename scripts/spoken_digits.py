@@ -285,7 +285,7 @@ def standardise(xs, mean, std):
     return [((x - mean) / std).astype(np.float32) for x in xs]
 
 
-def run_one(split, arch, budget, seed, *, epochs, time_limit=None, log=None):
+def run_one(split, arch, budget, seed, *, epochs, patience=PATIENCE, lr=LR, time_limit=None, log=None):
     """Train one model on the split; returns (model, test error %)."""
     (xtr, ytr), (xte, yte) = split
     mean, std = standardiser(xtr)
@@ -298,8 +298,9 @@ def run_one(split, arch, budget, seed, *, epochs, time_limit=None, log=None):
         "arch": arch, "budget": budget, "seed": seed,
     }
     model = build(arch, budget, seed, meta)
-    facts = train_model(model, standardise(xtr, mean, std), ytr, epochs=epochs, seed=seed,
-                        time_limit=time_limit, log=log)
+    facts = train_model(model, standardise(xtr, mean, std), ytr, epochs=epochs, seed=seed, patience=patience,
+                        lr=lr, time_limit=time_limit, log=log)
+    facts.update(patience=patience, lr=lr, noise=NOISE, batch_size=BATCH)
     test_err = error_rate(model, standardise(xte, mean, std), yte)[0] if len(yte) else float("nan")
     model.metadata.update(training=facts, n_params_counted=budget_count(model), test_error=test_err)
     return model, test_err
@@ -321,8 +322,8 @@ def cmd_train(args):
     split = load_split(args.data)
     if not len(split[1][1]):
         raise UsageError(f"--data {args.data}: no test files (takes 0-4)")
-    model, err = run_one(split, args.arch, args.params, args.seed, epochs=args.epochs,
-                         time_limit=args.time_limit, log=_log)
+    model, err = run_one(split, args.arch, args.params, args.seed, epochs=args.epochs, patience=args.patience,
+                         lr=args.lr, time_limit=args.time_limit, log=_log)
     model.save(out, overwrite=True)
     t = model.metadata["training"]
     print(f"{NAMES[args.arch]}: {model.n_hidden} hidden, {budget_count(model)} parameters; {t['epochs']} epochs "
@@ -365,12 +366,14 @@ def cmd_run_table(args):
     for budget in budgets:
         for arch in archs:
             for seed in range(args.seeds):
-                model, err = run_one(split, arch, budget, seed, epochs=args.epochs, time_limit=args.time_limit)
+                model, err = run_one(split, arch, budget, seed, epochs=args.epochs, patience=args.patience,
+                                     lr=args.lr, time_limit=args.time_limit)
                 t = model.metadata["training"]
                 _log(f"{NAMES[arch]} {budget}: seed {seed}: test error {err:.2f}% ({t['epochs']} epochs, "
                      f"{t['stopped']}, {t['wall_time_s']} s)")
                 results.setdefault((budget, arch), []).append((err, model.n_hidden, t["epochs"]))
-    print(f"FSDD official split, {args.seeds} seed(s), at most {args.epochs} epochs; "
+    print(f"FSDD official split, {args.seeds} seed(s), at most {args.epochs} epochs, patience {args.patience}, "
+          f"Adam lr {args.lr:g}; "
           f"{platform.machine()}, {os.cpu_count()} CPUs")
     print("| params | model | hidden | test error % (mean ± std) | epochs (mean) | paper (TIMIT, 10k) |")
     print("|---|---|---|---|---|---|")
@@ -392,6 +395,8 @@ def parser():
     t.add_argument("-o", "--output", required=True)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--epochs", type=int, default=200, help="at most this many epochs (default 200)")
+    t.add_argument("--patience", type=int, default=PATIENCE, help="epochs without improvement (default 5)")
+    t.add_argument("--lr", type=float, default=LR, help="Adam's learning rate (default 3e-3)")
     t.add_argument("--time-limit", type=float, default=None, help="stop after the epoch that passes this many s")
     t.add_argument("--overwrite", action="store_true")
     e = sub.add_parser("eval", help="classify every file in DIR; last line: error")
@@ -403,16 +408,18 @@ def parser():
     r.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     r.add_argument("--archs", default=",".join(ARCHS))
     r.add_argument("--epochs", type=int, default=200)
+    r.add_argument("--patience", type=int, default=PATIENCE, help="epochs without improvement (default 5)")
+    r.add_argument("--lr", type=float, default=LR, help="Adam's learning rate (default 3e-3)")
     r.add_argument("--time-limit", type=float, default=None, help="per run, as for train")
     return p
 
 
 def main(argv=None):
     args = parser().parse_args(argv)
-    for name in ("params", "epochs", "seeds"):
+    for name in ("params", "epochs", "seeds", "patience", "lr"):
         value = getattr(args, name, None)
         if value is not None and value <= 0:
-            print(f"error: --{name}={value} must be a positive integer", file=sys.stderr)
+            print(f"error: --{name}={value} must be positive", file=sys.stderr)
             return 2
     try:
         if args.command == "train":
