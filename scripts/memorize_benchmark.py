@@ -63,7 +63,7 @@ def run(trainer, target, seed, epochs, generations):
 
     def watch(info):
         if not reached and info.loss / var <= 0.01:
-            reached.append(info.elapsed)
+            reached.append((info.elapsed, info.step))
 
     started = time.perf_counter()
     try:
@@ -81,14 +81,15 @@ def run(trainer, target, seed, epochs, generations):
             raise ValueError(trainer)
     except CwfastError as error:
         return {"trainer": trainer, "seed": seed, "nmse": float("nan"), "seconds": time.perf_counter() - started,
-                "updates": None, "seconds_to_0.01": None, "diverged": str(error)}
+                "updates": None, "seconds_to_0.01": None, "updates_to_0.01": None, "diverged": str(error)}
     return {
         "trainer": trainer,
         "seed": seed,
         "nmse": result.final_loss / var,
         "seconds": result.wall_time,
         "updates": result.steps,
-        "seconds_to_0.01": reached[0] if reached else None,
+        "seconds_to_0.01": reached[0][0] if reached else None,
+        "updates_to_0.01": reached[0][1] if reached else None,
         "diverged": None,
     }
 
@@ -145,13 +146,16 @@ def main(argv=None):
           f"seeds {args.seeds}; CW-RNN 40 units, 9 modules, periods 1..256, {make_model(0).n_params} parameters")
     print()
     print("| trainer | runs | diverged | NMSE median | NMSE min..max | wall s median "
-          "| s to NMSE <= 0.01 (median; runs) |")
+          "| NMSE <= 0.01 after: s, updates (median; runs) |")
     print("|---|---|---|---|---|---|---|")
     for trainer in args.trainers:
         rows = [r for r in runs if r["trainer"] == trainer]
         done = [r for r in rows if not r["diverged"]]
-        hit = [r["seconds_to_0.01"] for r in done if r["seconds_to_0.01"] is not None]
-        hit_text = f"{np.median(hit):.2f} ({len(hit)}/{len(rows)})" if hit else f"never (0/{len(rows)})"
+        hit = [(r["seconds_to_0.01"], r["updates_to_0.01"]) for r in done if r["seconds_to_0.01"] is not None]
+        hit_text = f"never (0/{len(rows)})"
+        if hit:
+            seconds, updates = np.median(np.array(hit), axis=0)
+            hit_text = f"{seconds:.2f} s, {updates:.0f} ({len(hit)}/{len(rows)})"
         if done:
             nmse = np.array([r["nmse"] for r in done])
             secs = np.array([r["seconds"] for r in done])
