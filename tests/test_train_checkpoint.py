@@ -146,3 +146,22 @@ def test_bad_checkpoint_files_raise_cwfast_error(rng, tmp_path):
     np.savez(tmp_path / "foreign.npz", weights=np.ones(3))
     with pytest.raises(CwfastError, match="not a cwfast checkpoint"):
         load_checkpoint(tmp_path / "foreign.npz")
+
+
+@pytest.mark.parametrize("make", [lambda: cwfast.LSTM(1, 1, n_hidden=3, seed=2, dtype=np.float64),
+                                  lambda: cwfast.SRN(1, 1, n_hidden=4, seed=2, dtype=np.float64)])
+def test_baseline_checkpoints_resume_exactly(rng, tmp_path, make):
+    x = rng.normal(size=(40, 1))
+    y = np.sin(np.arange(40) / 4.0)[:, None]
+    settings = dict(epochs=4, seed=5)
+    whole = make()
+    fit(whole, x, y, **settings)
+    path = tmp_path / "run.ckpt"
+    part = make()
+    with pytest.raises(KeyboardInterrupt):
+        fit(part, x, y, checkpoint=path, on_step_end=interrupt_at(2), **settings)
+    saved = load_checkpoint(path)
+    assert type(saved.model) is type(whole)
+    resumed = make()
+    fit(resumed, x, y, checkpoint=path, resume=True, **settings)
+    np.testing.assert_array_equal(resumed.params, whole.params)

@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .._atomic import atomic_path
 from ..errors import CwfastError, ParameterError
 
 __all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint", "FORMAT_NAME", "FORMAT_VERSION"]
@@ -28,6 +27,7 @@ __all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint", "FORMAT_NAME", "F
 FORMAT_NAME = "cwfast-checkpoint"
 FORMAT_VERSION = 1
 KINDS = ("fit", "evolve")
+# What checkpoints from before "model_arrays" was written into the header hold.
 _MODEL_KEYS = ("W_in", "W_h", "b_h", "W_out", "b_out", "periods", "module_sizes")
 
 
@@ -101,6 +101,7 @@ def save_checkpoint(path, *, kind, model, config, progress, optimizer, arrays):
         raise ParameterError(f"kind={kind!r} must be one of {KINDS}")
     if path.is_dir():
         raise CwfastError(f"cannot write checkpoint '{path}': it is a directory")
+    dense = model.to_dense()
     opt_scalars, opt_arrays = {}, {}
     for key, value in optimizer.items():
         if isinstance(value, np.ndarray):
@@ -123,33 +124,19 @@ def save_checkpoint(path, *, kind, model, config, progress, optimizer, arrays):
         "optimizer": opt_scalars,
         "optimizer_arrays": sorted(opt_arrays),
         "arrays": sorted(arrays),
+        "model_arrays": sorted(dense),
     }
     try:
         header_text = json.dumps(header, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"checkpoint header must be JSON-serialisable ({exc})") from None
     payload = {"header": np.array(header_text)}
-    payload.update({f"model.{k}": v for k, v in model.to_dense().items()})
+    payload.update({f"model.{k}": v for k, v in dense.items()})
     payload.update({f"optimizer.{k}": v for k, v in opt_arrays.items()})
     payload.update({f"state.{k}": np.asarray(v) for k, v in arrays.items()})
-    directory = path.parent if str(path.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    except OSError as exc:
-        raise CwfastError(f"cannot write checkpoint '{path}': {exc.strerror or exc}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **payload)
-        os.replace(tmp, path)
-    except BaseException as exc:
-        # Also on KeyboardInterrupt: the old checkpoint, if any, stays as it was.
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        if isinstance(exc, OSError):
-            raise CwfastError(f"cannot write checkpoint '{path}': {exc.strerror or exc}") from None
-        raise
+    # The old checkpoint, if any, stays as it was when this fails or is interrupted.
+    with atomic_path(path, what="checkpoint") as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, **payload)
 
 
 def load_checkpoint(path):
@@ -169,7 +156,7 @@ def load_checkpoint(path):
         If the file is missing, empty, truncated or corrupt, is not a cwfast checkpoint (a saved
         model, say), or was written by a newer format version.
     """
-    from ..model import ClockworkRNN
+    from ..persistence import _archs
 
     path = Path(path)
 
@@ -200,7 +187,7 @@ def load_checkpoint(path):
             version = header.get("version")
             if not isinstance(version, int) or version > FORMAT_VERSION:
                 raise fail(f"format version {version!r} is newer than this cwfast reads ({FORMAT_VERSION})")
-            dense = {k: archive[f"model.{k}"] for k in _MODEL_KEYS}
+            dense = {k: archive[f"model.{k}"] for k in header.get("model_arrays", _MODEL_KEYS)}
             opt_arrays = {k: archive[f"optimizer.{k}"] for k in header["optimizer_arrays"]}
             arrays = {k: archive[f"state.{k}"] for k in header["arrays"]}
     except CwfastError:
@@ -225,10 +212,11 @@ def load_checkpoint(path):
     if not isinstance(progress.get("wall_time"), (int, float)) or not math.isfinite(progress["wall_time"]):
         raise fail("progress entry 'wall_time' is missing or invalid")
     info = header["model"]
-    if info.get("arch") != ClockworkRNN.arch:
+    cls = _archs().get(info.get("arch"))
+    if cls is None:
         raise fail(f"unknown architecture {info.get('arch')!r}")
     try:
-        model = ClockworkRNN.from_dense(
+        model = cls.from_dense(
             dense, dtype=info.get("dtype"), sample_rate=info.get("sample_rate"),
             metadata=info.get("metadata") or {}, output=info.get("output", "linear"),
         )
