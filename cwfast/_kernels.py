@@ -18,6 +18,10 @@ rounding is still fixed by the compiled code, so a stream gives the same bits ho
 split. Loops run over slices from 0 so that indices are provably non-negative: numba's
 negative-index wraparound otherwise stops LLVM from vectorising them.
 
+The last kernel scores a whole population of the evolution strategy in one call (``prange`` over
+members, each building its parameters from the centre and its row of noise; members write disjoint
+losses, so the result does not depend on the thread count).
+
 At step ``t`` only modules with ``t % periods[i] == 0`` are visited, forward and backward: an
 inactive module costs one integer test per step, nothing else.
 """
@@ -270,6 +274,29 @@ def _backward_batch(theta, module_start, column_start, block_offset, periods, x,
 
 
 @numba.njit(**_JIT)
+def _draw(logits, inv_temperature, u):
+    """Class drawn from ``softmax(logits * inv_temperature)`` by inverse CDF at ``u`` in [0, 1);
+    the argmax when ``inv_temperature == 0``."""
+    best = 0
+    top = logits[0]
+    for k in range(1, logits.shape[0]):
+        if logits[k] > top:
+            top = logits[k]
+            best = k
+    if inv_temperature > 0:
+        total = 0.0
+        for k in range(logits.shape[0]):
+            total += np.exp((logits[k] - top) * inv_temperature)
+        threshold = u * total
+        acc = 0.0
+        for k in range(logits.shape[0]):
+            acc += np.exp((logits[k] - top) * inv_temperature)
+            if acc >= threshold:
+                return k
+    return best
+
+
+@numba.njit(**_JIT)
 def _sample_feedback(theta, module_start, column_start, block_offset, periods, t0, h, work, x, logits,
                      values, inv_temperature, uniforms, out):
     """Free-running generation from a softmax model with one input: feed back what was sampled.
@@ -280,26 +307,76 @@ def _sample_feedback(theta, module_start, column_start, block_offset, periods, t
     feeds ``values[c]`` back as the next input. ``x`` holds the first input on entry and the next
     one on return; ``h`` is updated in place. ``inv_temperature == 0`` means greedy (argmax).
     """
-    n_out = values.shape[0]
     no_history = np.empty((0, h.shape[0]), dtype=h.dtype)
     for s in range(out.shape[0]):
         _forward_seq(theta, module_start, column_start, block_offset, periods, x, t0 + s, h, work, logits, no_history)
-        best = 0
-        top = logits[0, 0]
-        for k in range(1, n_out):
-            if logits[0, k] > top:
-                top = logits[0, k]
-                best = k
-        if inv_temperature > 0:
-            total = 0.0
-            for k in range(n_out):
-                total += np.exp((logits[0, k] - top) * inv_temperature)
-            threshold = uniforms[s] * total
-            acc = 0.0
-            for k in range(n_out):
-                acc += np.exp((logits[0, k] - top) * inv_temperature)
-                if acc >= threshold:
-                    best = k
-                    break
+        best = _draw(logits[0], inv_temperature, uniforms[s])
         out[s] = values[best]
         x[0, 0] = values[best]
+
+
+# The evolution strategy's kernel lives in this file, beside the forward pass it calls, because
+# numba's on-disk cache is keyed on the file that defines a function: a kernel in another file
+# would keep running a stale copy of _forward_seq after this file changed.
+
+
+@numba.njit(parallel=True, **_JIT)
+def _population_losses(theta, noise, sigma, module_start, column_start, block_offset, member_periods,
+                       x, n_out, y_target, labels, softmax, last_only, losses):
+    """Loss of each member of an antithetic population, and of the centre.
+
+    theta : (n_params,) float64, the centre, laid out like ``ClockworkRNN.params``.
+    noise : (n_pairs, >= n_params) float64. Member ``m < 2 * n_pairs`` is
+        ``theta + sigma * noise[m // 2]`` for even ``m`` and ``theta - sigma * noise[m // 2]``
+        for odd ``m``; any further member is the centre itself.
+    member_periods : (n_members, g) int64, each member's clock periods.
+    x : (B, T, n_in) in the model's dtype, the dtype every member computes in.
+    y_target : (B, Ts, n_out) float, the linear head's targets (Ts = T, or 1 with ``last_only``).
+    labels : (B, Ts) int64, the softmax head's class labels.
+    softmax : bool, score cross-entropy on ``labels`` (else squared error on ``y_target``).
+    last_only : bool, score only the last step.
+    losses : (n_members,) float64, receives the mean loss per scored value, as
+        ``ClockworkRNN.loss`` defines it. Every sequence starts from a zero state at t = 0.
+    """
+    n_members = losses.shape[0]
+    n_pairs = noise.shape[0]
+    n_params = theta.shape[0]
+    batch, n_steps = x.shape[0], x.shape[1]
+    n = module_start[module_start.shape[0] - 1]
+    first = n_steps - 1 if last_only else 0
+    per_step = 1 if softmax else n_out
+    count = batch * (n_steps - first) * per_step
+    for m in numba.prange(n_members):
+        params = np.empty(n_params, dtype=x.dtype)
+        if m < 2 * n_pairs:
+            j = m // 2
+            scale = sigma if m % 2 == 0 else -sigma
+            for k in range(n_params):
+                params[k] = theta[k] + scale * noise[j, k]
+        else:
+            for k in range(n_params):
+                params[k] = theta[k]
+        h = np.empty(n, dtype=x.dtype)
+        work = np.empty(n, dtype=x.dtype)
+        y = np.empty((n_steps, n_out), dtype=x.dtype)
+        no_history = np.empty((0, n), dtype=x.dtype)
+        total = 0.0
+        for b in range(batch):
+            h[:] = 0
+            _forward_seq(params, module_start, column_start, block_offset, member_periods[m], x[b], 0, h, work,
+                         y, no_history)
+            for s in range(first, n_steps):
+                ts = s - first
+                if softmax:
+                    top = np.float64(y[s, 0])
+                    for k in range(1, n_out):
+                        top = max(top, np.float64(y[s, k]))
+                    norm = 0.0
+                    for k in range(n_out):
+                        norm += np.exp(np.float64(y[s, k]) - top)
+                    total += np.log(norm) - (np.float64(y[s, labels[b, ts]]) - top)
+                else:
+                    for k in range(n_out):
+                        d = np.float64(y[s, k]) - np.float64(y_target[b, ts, k])
+                        total += d * d
+        losses[m] = total / count

@@ -15,7 +15,7 @@ import numpy as np
 
 from . import _lstm_kernels
 from .errors import ParameterError
-from .model import OUTPUTS, ClockworkRNN, State, _as_real_array, _check_dtype, head_loss, softmax
+from .model import OUTPUTS, ClockworkRNN, State, _as_real_array, _check_dtype, head_loss, sampling_buffers, softmax
 from .schedule import _positive_int
 
 #: Row blocks of ``W_in``, ``W_h`` and ``b_h``, in order.
@@ -380,25 +380,10 @@ class LSTM:
 
         Same arguments and results as :meth:`cwfast.ClockworkRNN.sample`; ``state.h`` is ``[h, c]``.
         """
-        if self.output != "softmax" or self.n_in != 1:
-            raise ParameterError("sample() needs a softmax model with n_in=1 (an autoregressive model)")
-        n_steps = _positive_int("n_steps", n_steps)
-        values = _as_real_array("values", values, self.dtype)
-        if values.shape != (self.n_out,):
-            raise ParameterError(f"values has shape {values.shape}; expected ({self.n_out},)")
-        if not (np.isfinite(temperature) and temperature >= 0):
-            raise ParameterError(f"temperature={temperature!r} must be a finite number >= 0")
-        if not np.isfinite(first_input):
-            raise ParameterError(f"first_input={first_input!r} must be finite")
-        s, t0 = self._check_state(state, 1, False)
-        s = s[0]
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        uniforms = rng.random(n_steps)
-        out = np.empty(n_steps, dtype=self.dtype)
-        x = np.full((1, 1), first_input, dtype=self.dtype)
-        logits = np.empty((1, self.n_out), dtype=self.dtype)
+        values, inv_temperature, uniforms, s, t0, x, logits, out = sampling_buffers(
+            self, n_steps, values, temperature, seed, first_input, state
+        )
         pre = np.empty(4 * self.n_hidden, dtype=self.dtype)
-        inv_temperature = 0.0 if temperature == 0 else 1.0 / temperature
         _lstm_kernels._sample_feedback(self._params, s, pre, x, logits, values, inv_temperature, uniforms, out)
         if return_state:
             return out, State(s, t0 + n_steps)

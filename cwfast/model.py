@@ -517,24 +517,9 @@ class ClockworkRNN:
         out : ndarray, shape (n_steps,), the model's dtype
         state : State, only if ``return_state``. Continue with ``first_input=out[-1]``.
         """
-        if self.output != "softmax" or self.n_in != 1:
-            raise ParameterError("sample() needs a softmax model with n_in=1 (an autoregressive model)")
-        n_steps = _positive_int("n_steps", n_steps)
-        values = _as_real_array("values", values, self.dtype)
-        if values.shape != (self.n_out,):
-            raise ParameterError(f"values has shape {values.shape}; expected ({self.n_out},)")
-        if not (np.isfinite(temperature) and temperature >= 0):
-            raise ParameterError(f"temperature={temperature!r} must be a finite number >= 0")
-        if not np.isfinite(first_input):
-            raise ParameterError(f"first_input={first_input!r} must be finite")
-        h, t0 = self._check_state(state, 1, False)
-        h = h[0]
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        uniforms = rng.random(n_steps)
-        out = np.empty(n_steps, dtype=self.dtype)
-        x = np.full((1, 1), first_input, dtype=self.dtype)
-        logits = np.empty((1, self.n_out), dtype=self.dtype)
-        inv_temperature = 0.0 if temperature == 0 else 1.0 / temperature
+        values, inv_temperature, uniforms, h, t0, x, logits, out = sampling_buffers(
+            self, n_steps, values, temperature, seed, first_input, state
+        )
         _kernels._sample_feedback(
             *self._kernel_args(), t0, h, np.empty_like(h), x, logits, values, inv_temperature, uniforms, out
         )
@@ -592,6 +577,30 @@ class ClockworkRNN:
         from .persistence import save_model
 
         save_model(self, path, overwrite=overwrite)
+
+
+def sampling_buffers(model, n_steps, values, temperature, seed, first_input, state):
+    """Validate :meth:`ClockworkRNN.sample`'s arguments (any model with its interface) and make
+    what a feedback kernel needs: values, inv_temperature, uniforms, state vector, t0, the input
+    x (1, 1), logits (1, n_out) and out (n_steps,)."""
+    if model.output != "softmax" or model.n_in != 1:
+        raise ParameterError("sample() needs a softmax model with n_in=1 (an autoregressive model)")
+    n_steps = _positive_int("n_steps", n_steps)
+    values = _as_real_array("values", values, model.dtype)
+    if values.shape != (model.n_out,):
+        raise ParameterError(f"values has shape {values.shape}; expected ({model.n_out},)")
+    if not (np.isfinite(temperature) and temperature >= 0):
+        raise ParameterError(f"temperature={temperature!r} must be a finite number >= 0")
+    if not np.isfinite(first_input):
+        raise ParameterError(f"first_input={first_input!r} must be finite")
+    h, t0 = model._check_state(state, 1, False)
+    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    uniforms = rng.random(n_steps)
+    x = np.full((1, 1), first_input, dtype=model.dtype)
+    logits = np.empty((1, model.n_out), dtype=model.dtype)
+    out = np.empty(n_steps, dtype=model.dtype)
+    inv_temperature = 0.0 if temperature == 0 else 1.0 / temperature
+    return values, inv_temperature, uniforms, h[0], t0, x, logits, out
 
 
 def softmax(logits):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import cwfast
-from cwfast import ParameterError, _population
+from cwfast import ParameterError, _kernels
 from cwfast.train import Adam, centered_ranks, evolve
 from cwfast.train.es import _repair_periods, pair_noise
 
@@ -31,7 +31,7 @@ def population_losses(model, x, target, noise, sigma, steps="all"):
     periods = np.ascontiguousarray(np.broadcast_to(model.periods, (members, model.n_modules)))
     losses = np.empty(members)
     lay = model.layout
-    _population._population_losses(
+    _kernels._population_losses(
         model.params.astype(np.float64), noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
         periods, x3, model.n_out, y_target, labels, softmax, steps == "last", losses,
     )

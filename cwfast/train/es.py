@@ -2,7 +2,7 @@ r"""An OpenAI-style evolution strategy (Salimans et al., 2017) on the model's fl
 
 Each generation samples ``population / 2`` Gaussian directions and evaluates the centre plus and
 minus ``sigma`` times each (antithetic pairs), all members in parallel in one numba call
-(:mod:`cwfast._population`, forward passes only). Losses are replaced by their centred ranks
+(:func:`cwfast._kernels._population_losses`, forward passes only). Losses are replaced by their centred ranks
 (fitness shaping: only the order of the members counts, so one outlier cannot dominate), the
 gradient of the smoothed loss is estimated from them, and Adam takes one step on it:
 
@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from .. import _population
+from .. import _kernels
 from ..errors import CwfastError, ParameterError
 from ..model import STEPS
 from ..schedule import Layout
@@ -313,7 +313,7 @@ def evolve(
                     member_periods = _repair_periods(log2p * period_scale, max_period)
                 else:
                     member_periods = fixed_periods
-                _population._population_losses(
+                _kernels._population_losses(
                     theta[:n_params], noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
                     member_periods, x3, model.n_out, y_target, labels, softmax, steps == "last", member_losses,
                 )
