@@ -196,6 +196,17 @@ def budget_count(model):
     return int(model.n_params + (model.n_modules if model.arch == "clockwork" else 0))
 
 
+def start_state(model, batch, length):
+    """The initial state: zeros, and for a CW-RNN trained with ``clock_align="end"`` the clock step at
+    which every module fires on the sequence's last step (so the readout sees fresh slow modules)."""
+    if model.arch != "clockwork" or model.metadata.get("clock_align", "start") != "end":
+        return None
+    import cwfast
+
+    cycle = int(np.lcm.reduce(model.periods))
+    return cwfast.State(np.zeros((batch, model.n_hidden), dtype=model.dtype), int((1 - length) % cycle))
+
+
 def predict(model, xs):
     """Class probabilities at each sequence's last step, (n, n_classes); equal lengths run as one batch."""
     probs = np.empty((len(xs), model.n_out))
@@ -203,7 +214,7 @@ def predict(model, xs):
     for length in np.unique(lengths):
         idx = np.flatnonzero(lengths == length)
         batch = np.stack([xs[i] for i in idx]).astype(model.dtype)
-        probs[idx] = model.forward(batch)[:, -1]
+        probs[idx] = model.forward(batch, state=start_state(model, len(idx), int(length)))[:, -1]
     return probs
 
 
@@ -253,7 +264,8 @@ def train_model(model, xs, labels, *, epochs, seed, noise=NOISE, patience=PATIEN
             if noise > 0:
                 noise_rng = np.random.default_rng([seed, 1, epoch, b])
                 xb = xb + (noise * noise_rng.standard_normal(xb.shape)).astype(np.float32)
-            loss, grad = model.loss_and_grad(xb.astype(model.dtype), yb, flat=True, steps="last")
+            loss, grad = model.loss_and_grad(xb.astype(model.dtype), yb, flat=True, steps="last",
+                                             state=start_state(model, len(xb), xb.shape[1]))
             if not math.isfinite(loss):
                 raise UsageError(f"training diverged at epoch {epoch + 1}; try a smaller learning rate")
             clip_grad_norm(grad, CLIP)
@@ -285,7 +297,8 @@ def standardise(xs, mean, std):
     return [((x - mean) / std).astype(np.float32) for x in xs]
 
 
-def run_one(split, arch, budget, seed, *, epochs, patience=PATIENCE, lr=LR, time_limit=None, log=None):
+def run_one(split, arch, budget, seed, *, epochs, patience=PATIENCE, lr=LR, clock_align="start", time_limit=None,
+            log=None):
     """Train one model on the split; returns (model, test error %)."""
     (xtr, ytr), (xte, yte) = split
     mean, std = standardiser(xtr)
@@ -295,7 +308,7 @@ def run_one(split, arch, budget, seed, *, epochs, patience=PATIENCE, lr=LR, time
                      "hop_s": 0.010, "pre_emphasis": PRE_EMPHASIS, "n_mels": N_MELS,
                      "function": FEATURES["fn"].__name__},
         "mean": mean.tolist(), "std": std.tolist(), "padding": "left zeros to the batch's longest (train)",
-        "arch": arch, "budget": budget, "seed": seed,
+        "arch": arch, "budget": budget, "seed": seed, "clock_align": clock_align,
     }
     model = build(arch, budget, seed, meta)
     facts = train_model(model, standardise(xtr, mean, std), ytr, epochs=epochs, seed=seed, patience=patience,
@@ -323,7 +336,7 @@ def cmd_train(args):
     if not len(split[1][1]):
         raise UsageError(f"--data {args.data}: no test files (takes 0-4)")
     model, err = run_one(split, args.arch, args.params, args.seed, epochs=args.epochs, patience=args.patience,
-                         lr=args.lr, time_limit=args.time_limit, log=_log)
+                         lr=args.lr, clock_align=args.clock_align, time_limit=args.time_limit, log=_log)
     model.save(out, overwrite=True)
     t = model.metadata["training"]
     print(f"{NAMES[args.arch]}: {model.n_hidden} hidden, {budget_count(model)} parameters; {t['epochs']} epochs "
@@ -367,7 +380,7 @@ def cmd_run_table(args):
         for arch in archs:
             for seed in range(args.seeds):
                 model, err = run_one(split, arch, budget, seed, epochs=args.epochs, patience=args.patience,
-                                     lr=args.lr, time_limit=args.time_limit)
+                                     lr=args.lr, clock_align=args.clock_align, time_limit=args.time_limit)
                 t = model.metadata["training"]
                 _log(f"{NAMES[arch]} {budget}: seed {seed}: test error {err:.2f}% ({t['epochs']} epochs, "
                      f"{t['stopped']}, {t['wall_time_s']} s)")
@@ -397,6 +410,9 @@ def parser():
     t.add_argument("--epochs", type=int, default=200, help="at most this many epochs (default 200)")
     t.add_argument("--patience", type=int, default=PATIENCE, help="epochs without improvement (default 5)")
     t.add_argument("--lr", type=float, default=LR, help="Adam's learning rate (default 3e-3)")
+    t.add_argument("--clock-align", choices=("start", "end"), default="start",
+                   help="CW-RNN: clock step 0 at the sequence's first step (default), or chosen so every "
+                        "module fires on its last step")
     t.add_argument("--time-limit", type=float, default=None, help="stop after the epoch that passes this many s")
     t.add_argument("--overwrite", action="store_true")
     e = sub.add_parser("eval", help="classify every file in DIR; last line: error")
@@ -410,6 +426,9 @@ def parser():
     r.add_argument("--epochs", type=int, default=200)
     r.add_argument("--patience", type=int, default=PATIENCE, help="epochs without improvement (default 5)")
     r.add_argument("--lr", type=float, default=LR, help="Adam's learning rate (default 3e-3)")
+    r.add_argument("--clock-align", choices=("start", "end"), default="start",
+                   help="CW-RNN: clock step 0 at the sequence's first step (default), or chosen so every "
+                        "module fires on its last step")
     r.add_argument("--time-limit", type=float, default=None, help="per run, as for train")
     return p
 

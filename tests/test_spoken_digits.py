@@ -180,3 +180,27 @@ def test_librosa_features(sd):
     assert feats.shape == (1 + (RATE // 2 - 200) // 80, 13) and np.all(np.isfinite(feats))
     # Column 12 is the log energy: 4x the amplitude adds log(16).
     np.testing.assert_allclose(sd.mfcc13(4 * y, RATE)[:, 12] - feats[:, 12], np.log(16), atol=1e-6)
+
+
+def test_clock_align_end_fires_every_module_on_the_last_step(stand_in, tmp_path, capsys):
+    sd = stand_in
+    model = sd.build("cw", 1000, 0, {"clock_align": "end"})
+    for length in (1, 12, 41, 64, 65, 129):
+        state = sd.start_state(model, 3, length)
+        assert state.h.shape == (3, model.n_hidden) and not state.h.any()
+        assert all((state.t + length - 1) % p == 0 for p in model.periods.tolist())
+    assert sd.start_state(sd.build("cw", 1000, 0), 3, 41) is None  # the default: clock step 0 first
+    assert sd.start_state(sd.build("lstm", 1000, 0, {"clock_align": "end"}), 3, 41) is None
+
+    # Trained with it, the model remembers it: eval on the test takes repeats train's figure.
+    data = make_fsdd(tmp_path / "rec", digits=(0, 1), speakers=("anna",), takes=range(0, 8))
+    out = tmp_path / "m.npz"
+    assert sd.main(["train", "--data", str(data), "--arch", "cw", "--params", "500", "-o", str(out),
+                    "--epochs", "3", "--clock-align", "end"]) == 0
+    line = last_line(capsys.readouterr().out)
+    test_dir = tmp_path / "test_only"
+    test_dir.mkdir()
+    for f in data.glob("*_[0-4].wav"):
+        (test_dir / f.name).write_bytes(f.read_bytes())
+    assert sd.main(["eval", "--data", str(test_dir), "-m", str(out)]) == 0
+    assert last_line(capsys.readouterr().out) == line
