@@ -15,14 +15,16 @@ import numpy as np
 
 from . import _lstm_kernels
 from .errors import ParameterError
-from .model import OUTPUTS, ClockworkRNN, State, _as_real_array, _check_dtype, head_loss, sampling_buffers, softmax
+from .model import (
+    OUTPUTS, SequenceModel, State, _as_real_array, _check_dtype, head_loss, sampling_buffers, softmax,
+)
 from .schedule import _positive_int
 
 #: Row blocks of ``W_in``, ``W_h`` and ``b_h``, in order.
 GATES = ("input", "forget", "cell", "output")
 
 
-class LSTM:
+class LSTM(SequenceModel):
     r"""A long short-term memory network (no peepholes) with a linear or softmax output layer.
 
     The standard LSTM with a forget gate (Gers, Schmidhuber & Cummins 2000) and without peephole
@@ -114,23 +116,6 @@ class LSTM:
         self.b_h = p[off[2] : off[3]]
         self.W_out = p[off[3] : off[4]].reshape(o, n)
         self.b_out = p[off[4] : off[5]]
-
-    @property
-    def n_params(self):
-        """Number of trainable parameters, ``4n(n_in + n + 1) + n_out(n + 1)``."""
-        return self._params.size
-
-    @property
-    def params(self):
-        """The flat parameter vector, shape (n_params,). Writing to it changes the model."""
-        return self._params
-
-    @params.setter
-    def params(self, value):
-        value = np.asarray(value)
-        if value.shape != self._params.shape:
-            raise ParameterError(f"params has shape {value.shape}; expected {self._params.shape}")
-        self._params[:] = value
 
     # Every cell updates at every step: to code that asks about the clock (trainers recording
     # their settings, checkpoints comparing architectures) an LSTM is one module of period 1.
@@ -228,35 +213,11 @@ class LSTM:
             view[:] = value
         return model
 
-    def copy(self):
-        """An independent copy of the model."""
-        return type(self).from_dense(
-            self.to_dense(), dtype=self.dtype, sample_rate=self.sample_rate, metadata=self.metadata,
-            output=self.output,
-        )
+    # An LSTM's recurrent state is h and c, concatenated.
+    _state_note = " (an LSTM's state is h and c concatenated)"
 
-    # ------------------------------------------------------------------ validation
-
-    # Input and target checks depend only on n_in, n_out, dtype and the head: share them.
-    _check_input = ClockworkRNN._check_input
-    _check_target = ClockworkRNN._check_target
-
-    def _check_state(self, state, batch, batched):
-        """Return (s0 as a (B, 2n) array [h, c], t0) from a :class:`State` or None."""
-        width = 2 * self.n_hidden
-        if state is None:
-            return np.zeros((batch, width), dtype=self.dtype), 0
-        if not isinstance(state, State):
-            raise ParameterError(f"state must be a cwfast State or None, not {type(state).__name__}")
-        if isinstance(state.t, (bool, np.bool_)) or not isinstance(state.t, numbers.Integral) or state.t < 0:
-            raise ParameterError(f"state.t={state.t!r} must be a non-negative integer")
-        s = _as_real_array("state.h", state.h, self.dtype)
-        want = (batch, width) if batched else (width,)
-        if s.shape != want:
-            raise ParameterError(
-                f"state.h has shape {s.shape}; expected {want} (an LSTM's state is h and c concatenated)"
-            )
-        return s.reshape(batch, width).copy(), int(state.t)
+    def _state_width(self):
+        return 2 * self.n_hidden
 
     # ------------------------------------------------------------------ computation
 
@@ -389,6 +350,3 @@ class LSTM:
             return out, State(s, t0 + n_steps)
         return out
 
-    # ------------------------------------------------------------------ persistence
-
-    save = ClockworkRNN.save

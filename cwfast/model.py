@@ -65,7 +65,105 @@ def _as_real_array(name, value, dtype):
     return arr
 
 
-class ClockworkRNN:
+class SequenceModel:
+    """What every cwfast model shares: one flat parameter vector with named views onto it, the
+    checks of inputs, targets and states, ``copy`` and ``save``.
+
+    A subclass sets ``n_in``, ``n_out``, ``dtype``, ``output``, ``sample_rate``, ``metadata`` and
+    ``_params``, says how wide its recurrent state is (:meth:`_state_width`), and provides
+    ``to_dense`` / ``from_dense``.
+    """
+
+    #: Appended to the message when a state has the wrong shape.
+    _state_note = ""
+
+    def _state_width(self):
+        return self.n_hidden
+
+    @property
+    def n_params(self):
+        """Number of trainable parameters."""
+        return self._params.size
+
+    @property
+    def params(self):
+        """The flat parameter vector, shape (n_params,). Writing to it changes the model."""
+        return self._params
+
+    @params.setter
+    def params(self, value):
+        value = np.asarray(value)
+        if value.shape != self._params.shape:
+            raise ParameterError(f"params has shape {value.shape}; expected {self._params.shape}")
+        self._params[:] = value
+
+    def copy(self):
+        """An independent copy of the model."""
+        return type(self).from_dense(
+            self.to_dense(), dtype=self.dtype, sample_rate=self.sample_rate, metadata=self.metadata,
+            output=self.output,
+        )
+
+    def save(self, path, *, overwrite=True):
+        """Write the model to ``path`` (.npz arrays and a JSON header), atomically.
+
+        See :func:`cwfast.load`. Raises :class:`CwfastError` if the file cannot be written, or
+        exists and ``overwrite`` is False.
+        """
+        from .persistence import save_model
+
+        save_model(self, path, overwrite=overwrite)
+
+    def _check_input(self, x):
+        """Validate ``x`` and return it as a C-contiguous (B, T, n_in) array and whether it was batched."""
+        x = _as_real_array("x", x, self.dtype)
+        if x.ndim not in (2, 3) or x.shape[-1] != self.n_in:
+            raise ParameterError(
+                f"x has shape {x.shape}; expected (n_steps, {self.n_in}) or (batch, n_steps, {self.n_in})"
+            )
+        batched = x.ndim == 3
+        return (x if batched else x[None]), batched
+
+    def _check_state(self, state, batch, batched):
+        """Return (the state as a (B, width) array, t0) from a :class:`State` or None."""
+        width = self._state_width()
+        if state is None:
+            return np.zeros((batch, width), dtype=self.dtype), 0
+        if not isinstance(state, State):
+            raise ParameterError(f"state must be a cwfast State or None, not {type(state).__name__}")
+        if isinstance(state.t, (bool, np.bool_)) or not isinstance(state.t, numbers.Integral) or state.t < 0:
+            raise ParameterError(f"state.t={state.t!r} must be a non-negative integer")
+        h = _as_real_array("state.h", state.h, self.dtype)
+        want = (batch, width) if batched else (width,)
+        if h.shape != want:
+            raise ParameterError(f"state.h has shape {h.shape}; expected {want}{self._state_note}")
+        return h.reshape(batch, width).copy(), int(state.t)
+
+    def _check_target(self, target, x_shape, batched, steps):
+        """Validate a target for this head; return it with a leading batch axis."""
+        if steps not in STEPS:
+            raise ParameterError(f"steps={steps!r} must be 'all' or 'last'")
+        batch, n_steps = x_shape[:2]
+        lead = (batch, n_steps) if steps == "all" else (batch,)
+        if self.output == "linear":
+            want = lead + (self.n_out,)
+            target = _as_real_array("target", target, self.dtype)
+        else:
+            want = lead
+            target = np.asarray(target)
+            if target.dtype.kind not in "iu":
+                raise ParameterError(f"target has dtype {target.dtype}; a softmax model takes integer class labels")
+            if target.size and (target.min() < 0 or target.max() >= self.n_out):
+                raise ParameterError(f"target labels must lie in [0, {self.n_out}) for n_out={self.n_out}")
+            target = np.ascontiguousarray(target, dtype=np.int64)
+        shown = want if batched else want[1:]
+        if target.shape != shown:
+            raise ParameterError(f"target has shape {target.shape}; expected {shown}")
+        return target.reshape(want)
+
+
+
+class ClockworkRNN(SequenceModel):
     r"""A Clockwork RNN (Koutník et al., ICML 2014) with a linear or softmax output layer.
 
     The hidden units are split into modules, module ``i`` with ``k_i`` units and clock period
@@ -194,23 +292,6 @@ class ClockworkRNN:
     def module_sizes(self):
         return self.layout.module_sizes
 
-    @property
-    def n_params(self):
-        """Number of trainable parameters (the allowed recurrent blocks only)."""
-        return self._params.size
-
-    @property
-    def params(self):
-        """The flat parameter vector, shape (n_params,). Writing to it changes the model."""
-        return self._params
-
-    @params.setter
-    def params(self, value):
-        value = np.asarray(value)
-        if value.shape != self._params.shape:
-            raise ParameterError(f"params has shape {value.shape}; expected {self._params.shape}")
-        self._params[:] = value
-
     def W_h_block(self, i):
         """Writable view of module ``i``'s recurrent block, shape (k_i, n_hidden - column_start[i])."""
         lay = self.layout
@@ -323,39 +404,7 @@ class ClockworkRNN:
         model.b_out[:] = b_out
         return model
 
-    def copy(self):
-        """An independent copy of the model."""
-        return type(self).from_dense(
-            self.to_dense(), dtype=self.dtype, sample_rate=self.sample_rate, metadata=self.metadata,
-            output=self.output,
-        )
-
     # ------------------------------------------------------------------ validation
-
-    def _check_input(self, x):
-        """Validate ``x`` and return it as a C-contiguous (B, T, n_in) array and whether it was batched."""
-        x = _as_real_array("x", x, self.dtype)
-        if x.ndim not in (2, 3) or x.shape[-1] != self.n_in:
-            raise ParameterError(
-                f"x has shape {x.shape}; expected (n_steps, {self.n_in}) or (batch, n_steps, {self.n_in})"
-            )
-        batched = x.ndim == 3
-        return (x if batched else x[None]), batched
-
-    def _check_state(self, state, batch, batched):
-        """Return (h0 as a (B, n) array, t0) from a :class:`State` or None."""
-        n = self.n_hidden
-        if state is None:
-            return np.zeros((batch, n), dtype=self.dtype), 0
-        if not isinstance(state, State):
-            raise ParameterError(f"state must be a cwfast State or None, not {type(state).__name__}")
-        if isinstance(state.t, (bool, np.bool_)) or not isinstance(state.t, numbers.Integral) or state.t < 0:
-            raise ParameterError(f"state.t={state.t!r} must be a non-negative integer")
-        h = _as_real_array("state.h", state.h, self.dtype)
-        want = (batch, n) if batched else (n,)
-        if h.shape != want:
-            raise ParameterError(f"state.h has shape {h.shape}; expected {want}")
-        return h.reshape(batch, n).copy(), int(state.t)
 
     def _kernel_args(self, params=None):
         lay = self.layout
@@ -527,28 +576,6 @@ class ClockworkRNN:
             return out, State(h, t0 + n_steps)
         return out
 
-    def _check_target(self, target, x_shape, batched, steps):
-        """Validate a target for this head; return it with a leading batch axis."""
-        if steps not in STEPS:
-            raise ParameterError(f"steps={steps!r} must be 'all' or 'last'")
-        batch, n_steps = x_shape[:2]
-        lead = (batch, n_steps) if steps == "all" else (batch,)
-        if self.output == "linear":
-            want = lead + (self.n_out,)
-            target = _as_real_array("target", target, self.dtype)
-        else:
-            want = lead
-            target = np.asarray(target)
-            if target.dtype.kind not in "iu":
-                raise ParameterError(f"target has dtype {target.dtype}; a softmax model takes integer class labels")
-            if target.size and (target.min() < 0 or target.max() >= self.n_out):
-                raise ParameterError(f"target labels must lie in [0, {self.n_out}) for n_out={self.n_out}")
-            target = np.ascontiguousarray(target, dtype=np.int64)
-        shown = want if batched else want[1:]
-        if target.shape != shown:
-            raise ParameterError(f"target has shape {target.shape}; expected {shown}")
-        return target.reshape(want)
-
     def _backward(self, x3, t0, h_start, h_end, trace, offsets, d_y):
         """Flat gradient from the gradient of the loss with respect to every output, d_y (B, T, n_out)."""
         batch, n = x3.shape[0], self.n_hidden
@@ -565,18 +592,6 @@ class ClockworkRNN:
         rows = np.zeros((batch, self.n_params), dtype=self.dtype)
         _kernels._backward_batch(*self._kernel_args(), x3, t0, h_start, h_end, trace, offsets, d_y, rows, d_h)
         return rows.sum(axis=0)
-
-    # ------------------------------------------------------------------ persistence
-
-    def save(self, path, *, overwrite=True):
-        """Write the model to ``path`` (.npz arrays and a JSON header), atomically.
-
-        See :func:`cwfast.load`. Raises :class:`CwfastError` if the file cannot be written, or
-        exists and ``overwrite`` is False.
-        """
-        from .persistence import save_model
-
-        save_model(self, path, overwrite=overwrite)
 
 
 def sampling_buffers(model, n_steps, values, temperature, seed, first_input, state):
