@@ -16,7 +16,7 @@ import numpy as np
 from . import _lstm_kernels
 from .errors import ParameterError
 from .model import (
-    OUTPUTS, SequenceModel, State, _as_real_array, _check_dtype, head_loss, sampling_buffers, softmax,
+    OUTPUTS, SequenceModel, State, _as_real_array, _check_dtype, head_loss, sampling_buffers,
 )
 from .schedule import _positive_int
 
@@ -241,46 +241,8 @@ class LSTM(SequenceModel):
             _lstm_kernels._forward_batch(self._params, x3, s0, y, hist, acts)
         return y, (hist, acts)
 
-    def forward(self, x, *, state=None, return_state=False):
-        """Run the network over a sequence or a batch of sequences.
-
-        Parameters
-        ----------
-        x : ndarray, shape (n_steps, n_in) or (batch, n_steps, n_in)
-        state : State, optional
-            Where to start; ``state.h`` is ``[h, c]``, shape (2n,) or (batch, 2n). Default: zeros.
-        return_state : bool
-            Also return the :class:`State` after the last step.
-
-        Returns
-        -------
-        y : ndarray, shape (n_steps, n_out) or (batch, n_steps, n_out), the model's dtype
-            Linear outputs, or class probabilities for a softmax model.
-        state : State, only if ``return_state``
-
-        Raises
-        ------
-        ParameterError
-            If ``x`` or ``state`` has the wrong shape or kind, or contains NaN or infinity.
-        """
-        x3, batched = self._check_input(x)
-        s, t0 = self._check_state(state, x3.shape[0], batched)
-        y, _ = self._run(x3, s, record=False)
-        if self.output == "softmax":
-            y = softmax(y)
-        if not batched:
-            y, s = y[0], s[0]
-        if return_state:
-            return y, State(s, t0 + x3.shape[1])
-        return y
-
-    def loss(self, x, target, *, state=None, steps="all"):
-        """The training loss of :meth:`loss_and_grad`, without the gradient (no history is kept)."""
-        x3, batched = self._check_input(x)
-        target = self._check_target(target, x3.shape, batched, steps)
-        s, _ = self._check_state(state, x3.shape[0], batched)
-        y, _ = self._run(x3, s, record=False)
-        return head_loss(y, target, self.output, steps)[0]
+    def _outputs(self, x3, s0, t0):
+        return self._run(x3, s0, record=False)[0]
 
     def loss_and_grad(self, x, target, *, state=None, return_state=False, flat=False, steps="all"):
         """The training loss and its gradient by back-propagation through time.

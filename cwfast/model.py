@@ -67,11 +67,11 @@ def _as_real_array(name, value, dtype):
 
 class SequenceModel:
     """What every cwfast model shares: one flat parameter vector with named views onto it, the
-    checks of inputs, targets and states, ``copy`` and ``save``.
+    checks of inputs, targets and states, ``forward``, ``loss``, ``copy`` and ``save``.
 
     A subclass sets ``n_in``, ``n_out``, ``dtype``, ``output``, ``sample_rate``, ``metadata`` and
-    ``_params``, says how wide its recurrent state is (:meth:`_state_width`), and provides
-    ``to_dense`` / ``from_dense``.
+    ``_params``, says how wide its recurrent state is (:meth:`_state_width`), runs its kernels in
+    :meth:`_outputs`, and provides ``loss_and_grad``, ``to_dense`` and ``from_dense``.
     """
 
     #: Appended to the message when a state has the wrong shape.
@@ -113,6 +113,53 @@ class SequenceModel:
         from .persistence import save_model
 
         save_model(self, path, overwrite=overwrite)
+
+    def forward(self, x, *, state=None, return_state=False):
+        """Run the network over a sequence or a batch of sequences.
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_steps, n_in) or (batch, n_steps, n_in)
+            Inputs. With ``n_in == 0`` pass ``np.zeros((n_steps, 0))``.
+        state : State, optional
+            Where to start: recurrent state (an LSTM's is ``[h, c]``) and global step. Default:
+            zeros at t = 0.
+        return_state : bool
+            Also return the :class:`State` after the last step, to continue from.
+
+        Returns
+        -------
+        y : ndarray, shape (n_steps, n_out) or (batch, n_steps, n_out), the model's dtype
+            Linear outputs, or class probabilities for a softmax model.
+        state : State, only if ``return_state``
+
+        Raises
+        ------
+        ParameterError
+            If ``x`` has the wrong shape or kind, or contains NaN or infinity.
+        """
+        x3, batched = self._check_input(x)
+        h, t0 = self._check_state(state, x3.shape[0], batched)
+        y = self._outputs(x3, h, t0)
+        if self.output == "softmax":
+            y = softmax(y)
+        if not batched:
+            y, h = y[0], h[0]
+        if return_state:
+            return y, State(h, t0 + x3.shape[1])
+        return y
+
+    def loss(self, x, target, *, state=None, steps="all"):
+        """The training loss of :meth:`loss_and_grad`, without the gradient (no history is kept)."""
+        x3, batched = self._check_input(x)
+        target = self._check_target(target, x3.shape, batched, steps)
+        h0, t0 = self._check_state(state, x3.shape[0], batched)
+        y = self._outputs(x3, h0, t0)
+        return head_loss(y, target, self.output, steps)[0]
+
+    def _outputs(self, x3, state0, t0):
+        """Raw outputs (B, T, n_out) of a checked batch; ``state0`` (B, width) becomes the final state."""
+        raise NotImplementedError
 
     def _check_input(self, x):
         """Validate ``x`` and return it as a C-contiguous (B, T, n_in) array and whether it was batched."""
@@ -404,8 +451,6 @@ class ClockworkRNN(SequenceModel):
         model.b_out[:] = b_out
         return model
 
-    # ------------------------------------------------------------------ validation
-
     def _kernel_args(self, params=None):
         lay = self.layout
         theta = self._params if params is None else params
@@ -413,7 +458,7 @@ class ClockworkRNN(SequenceModel):
 
     # ------------------------------------------------------------------ computation
 
-    def _run(self, x3, h0, t0):
+    def _outputs(self, x3, h0, t0):
         """Raw outputs (B, T, n_out); h0 (B, n) is updated in place to the final state.
 
         A batch of one runs on the calling thread: waking numba's thread pool costs more than a
@@ -442,48 +487,6 @@ class ClockworkRNN(SequenceModel):
         else:
             _kernels._forward_trace_batch(*self._kernel_args(), x3, t0, h0, y, trace, offsets)
         return y, trace, offsets
-
-    def forward(self, x, *, state=None, return_state=False):
-        """Run the network over a sequence or a batch of sequences.
-
-        Parameters
-        ----------
-        x : ndarray, shape (n_steps, n_in) or (batch, n_steps, n_in)
-            Inputs. With ``n_in == 0`` pass ``np.zeros((n_steps, 0))``.
-        state : State, optional
-            Where to start: hidden state and global step. Default: zeros at t = 0.
-        return_state : bool
-            Also return the :class:`State` after the last step, to continue from.
-
-        Returns
-        -------
-        y : ndarray, shape (n_steps, n_out) or (batch, n_steps, n_out), the model's dtype
-            Linear outputs, or class probabilities for a softmax model.
-        state : State, only if ``return_state``
-
-        Raises
-        ------
-        ParameterError
-            If ``x`` has the wrong shape or kind, or contains NaN or infinity.
-        """
-        x3, batched = self._check_input(x)
-        h, t0 = self._check_state(state, x3.shape[0], batched)
-        y = self._run(x3, h, t0)
-        if self.output == "softmax":
-            y = softmax(y)
-        if not batched:
-            y, h = y[0], h[0]
-        if return_state:
-            return y, State(h, t0 + x3.shape[1])
-        return y
-
-    def loss(self, x, target, *, state=None, steps="all"):
-        """The training loss of :meth:`loss_and_grad`, without the gradient (no history is kept)."""
-        x3, batched = self._check_input(x)
-        target = self._check_target(target, x3.shape, batched, steps)
-        h0, t0 = self._check_state(state, x3.shape[0], batched)
-        y = self._run(x3, h0, t0)
-        return head_loss(y, target, self.output, steps)[0]
 
     def loss_and_grad(self, x, target, *, state=None, return_state=False, flat=False, steps="all"):
         r"""The training loss and its gradient by back-propagation through time.
