@@ -15,12 +15,13 @@ and :func:`run`; numba-heavy modules are imported inside :func:`run` only.
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import os
 import platform
 import sys
+
+# The subcommand shares the command line's argument types (one-line errors, exit status 2).
+from .cli import _positive_float, _positive_int
 
 DEFAULT_BLOCKS = (32, 128, 512, 2048)
 DEFAULT_WIDTHS = (64, 256, 1024)
@@ -33,33 +34,13 @@ def add_arguments(parser):
     parser.add_argument("-m", "--model", metavar="MODEL",
                         help="a model file to measure (default: CW-RNNs of 64, 256 and 1024 units in 8 modules "
                         "next to SRNs of the same widths)")
-    parser.add_argument("--block", type=_positive, nargs="+", default=list(DEFAULT_BLOCKS), metavar="N",
+    parser.add_argument("--block", type=_positive_int, nargs="+", default=list(DEFAULT_BLOCKS), metavar="N",
                         help="block sizes in samples (default: %(default)s)")
     parser.add_argument("--seconds", type=_positive_float, default=1.0, metavar="S",
                         help="wall-clock time to spend on each model and block size (default: %(default)s)")
-    parser.add_argument("--repeats", type=_positive, default=5, metavar="R",
+    parser.add_argument("--repeats", type=_positive_int, default=5, metavar="R",
                         help="runs per model and block size; the table shows medians (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
-
-
-def _positive(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{value} must be a positive integer")
-    return value
-
-
-def _positive_float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
-    return value
 
 
 def machine_summary():
