@@ -9,6 +9,7 @@ a consistent point. A second Ctrl-C interrupts at once (and then no checkpoint i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import math
 import numbers
@@ -157,6 +158,26 @@ def progress_bar(enabled, total, initial, unit):
     from tqdm.auto import tqdm
 
     return tqdm(total=total, initial=initial, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=True)
+
+
+@contextlib.contextmanager
+def interruptible(run, guard, bar, save_checkpoint, elapsed):
+    """Around a training loop: on Ctrl-C, record the run as interrupted and write a checkpoint
+    (when one is kept and the parameters are consistent), then re-raise; always close the bar.
+
+    ``save_checkpoint`` is a callable or None; ``elapsed()`` gives the run's wall time so far.
+    """
+    try:
+        yield
+    except KeyboardInterrupt:
+        if save_checkpoint is not None and guard.consistent:
+            run["stopped"] = "interrupted"
+            run["wall_time"] = elapsed()
+            save_checkpoint()
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
 
 
 class InterruptGuard:

@@ -39,6 +39,7 @@ from ._common import (
     StepInfo,
     TrainResult,
     fingerprint,
+    interruptible,
     non_negative_float,
     positive_float,
     positive_int,
@@ -302,71 +303,62 @@ def evolve(
     wall_before = run["wall_time"]
     stop = False
     guard = InterruptGuard()
-    try:
-        with guard:
-            while run["epoch"] < generations and not stop:
-                gen = run["epoch"]
-                noise = pair_noise(entropy, gen, n_pairs, size)
-                if search_periods:
-                    pair_of = np.minimum(np.arange(n_members) // 2, n_pairs - 1)
-                    log2p = theta[n_params:] + sigma * signs[:, None] * noise[pair_of, n_params:]
-                    member_periods = _repair_periods(log2p * period_scale, max_period)
-                else:
-                    member_periods = fixed_periods
-                _kernels._population_losses(
-                    theta[:n_params], noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
-                    member_periods, x3, model.n_out, y_target, labels, softmax, steps == "last", member_losses,
+    with interruptible(run, guard, bar, save if checkpoint is not None else None,
+                       lambda: wall_before + time.perf_counter() - started), guard:
+        while run["epoch"] < generations and not stop:
+            gen = run["epoch"]
+            noise = pair_noise(entropy, gen, n_pairs, size)
+            if search_periods:
+                pair_of = np.minimum(np.arange(n_members) // 2, n_pairs - 1)
+                log2p = theta[n_params:] + sigma * signs[:, None] * noise[pair_of, n_params:]
+                member_periods = _repair_periods(log2p * period_scale, max_period)
+            else:
+                member_periods = fixed_periods
+            _kernels._population_losses(
+                theta[:n_params], noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
+                member_periods, x3, model.n_out, y_target, labels, softmax, steps == "last", member_losses,
+            )
+            loss = float(member_losses[population])
+            if not math.isfinite(loss):
+                if best_theta is not None:
+                    theta[:] = best_theta
+                    apply(theta)
+                raise CwfastError(
+                    f"training diverged: loss became {loss} at generation {gen + 1}; the model keeps the best "
+                    f"centre so far. Try a smaller lr (now {lr:g}) or sigma (now {sigma:g})"
                 )
-                loss = float(member_losses[population])
-                if not math.isfinite(loss):
-                    if best_theta is not None:
-                        theta[:] = best_theta
-                        apply(theta)
-                    raise CwfastError(
-                        f"training diverged: loss became {loss} at generation {gen + 1}; the model keeps the best "
-                        f"centre so far. Try a smaller lr (now {lr:g}) or sigma (now {sigma:g})"
-                    )
-                guard.consistent = False
-                losses.append(loss)
-                if run["best_loss"] is None or loss < run["best_loss"]:
-                    run["best_loss"], run["best_epoch"] = loss, gen
-                    best_theta = theta.copy()
-                ranks = centered_ranks(member_losses[:population])
-                grad = (ranks[0::2] - ranks[1::2]) @ noise
-                grad /= population * sigma
-                if weight_decay:
-                    grad[:n_params] += weight_decay * theta[:n_params]
-                factor = float(schedule(gen))
-                opt.step(theta, grad, lr=step_sizes * factor)
-                apply(theta)
-                run["epoch"] += 1
-                run["step"] += 1
-                run["wall_time"] = wall_before + time.perf_counter() - started
-                guard.consistent = True
-                if bar is not None:
-                    bar.update(1)
-                    bar.set_postfix_str(f"loss {loss:.4g}", refresh=False)
-                if checkpoint is not None and run["step"] % checkpoint_every == 0:
-                    save()
-                guard.check()
-                if on_step_end is not None:
-                    info = StepInfo(gen, run["step"], loss, loss, None, lr * factor, model.params, run["wall_time"])
-                    if on_step_end(info) is True:
-                        run["stopped"] = "callback"
-                        stop = True
-            if not stop:
-                run["stopped"] = "completed"
-            if checkpoint is not None:
-                save()
-    except KeyboardInterrupt:
-        if checkpoint is not None and guard.consistent:
-            run["stopped"] = "interrupted"
+            guard.consistent = False
+            losses.append(loss)
+            if run["best_loss"] is None or loss < run["best_loss"]:
+                run["best_loss"], run["best_epoch"] = loss, gen
+                best_theta = theta.copy()
+            ranks = centered_ranks(member_losses[:population])
+            grad = (ranks[0::2] - ranks[1::2]) @ noise
+            grad /= population * sigma
+            if weight_decay:
+                grad[:n_params] += weight_decay * theta[:n_params]
+            factor = float(schedule(gen))
+            opt.step(theta, grad, lr=step_sizes * factor)
+            apply(theta)
+            run["epoch"] += 1
+            run["step"] += 1
             run["wall_time"] = wall_before + time.perf_counter() - started
+            guard.consistent = True
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"loss {loss:.4g}", refresh=False)
+            if checkpoint is not None and run["step"] % checkpoint_every == 0:
+                save()
+            guard.check()
+            if on_step_end is not None:
+                info = StepInfo(gen, run["step"], loss, loss, None, lr * factor, model.params, run["wall_time"])
+                if on_step_end(info) is True:
+                    run["stopped"] = "callback"
+                    stop = True
+        if not stop:
+            run["stopped"] = "completed"
+        if checkpoint is not None:
             save()
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
 
     final_loss = model.loss(x3, tgt, steps=steps)
     best_epoch = run["best_epoch"]

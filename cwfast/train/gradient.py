@@ -30,6 +30,7 @@ from ._common import (
     StepInfo,
     TrainResult,
     fingerprint,
+    interruptible,
     non_negative_float,
     positive_float,
     positive_int,
@@ -362,89 +363,80 @@ def fit(
     wall_before = run["wall_time"]
     stop = run["stopped"] == "early stopping"
     guard = InterruptGuard()
-    try:
-        with guard, _threads(plan.group_size):
-            while run["epoch"] < epochs and not stop:
-                epoch = run["epoch"]
-                lr_now = opt.lr * float(schedule(epoch))
-                order = plan.order(entropy, epoch)
-                while run["position"] < plan.updates_per_epoch:
-                    xb, tb, t0, w = plan.batch(order, run["position"])
-                    if input_noise > 0 and xb.size:
-                        noise_rng = np.random.default_rng([entropy, 1, epoch, run["position"]])
-                        xb = xb + (input_noise * noise_rng.standard_normal(xb.shape)).astype(xb.dtype)
-                    state = State(carry_h, t0) if w > 0 else None
-                    loss, grad, new_state = model.loss_and_grad(
-                        xb, tb, state=state, return_state=True, flat=True, steps=steps
-                    )
-                    if not math.isfinite(loss):
-                        diverged("loss", loss, epoch, run["step"])
-                    grad_norm = clip_grad_norm(grad, clip_norm)
-                    if not math.isfinite(grad_norm):
-                        diverged("the gradient", grad_norm, epoch, run["step"])
-                    guard.consistent = False
-                    last_good[:] = params
-                    opt.step(params, grad, lr=lr_now)
-                    # The next window starts at step t0 + len(window): its start offset, as plan.batch gives.
-                    carry_h = new_state.h if w + 1 < plan.n_windows else None
-                    run["position"] += 1
-                    run["step"] += 1
-                    run["epoch_sum"] += loss * tb.size
-                    run["epoch_count"] += tb.size
-                    epoch_loss = val_loss = None
-                    if run["position"] == plan.updates_per_epoch:
-                        epoch_loss = run["epoch_sum"] / run["epoch_count"]
-                        losses.append(epoch_loss)
-                        if val is not None:
-                            val_loss = model.loss(*val, steps=steps)
-                            if not math.isfinite(val_loss):
-                                diverged("the validation loss", val_loss, epoch, run["step"] - 1)
-                            val_losses.append(val_loss)
-                            watched = val_loss
-                        elif patience is not None and input_noise > 0:
-                            watched = model.loss(plan.x3, plan.tgt, steps=steps)
-                        else:
-                            watched = epoch_loss
-                        if run["best_loss"] is None or watched < run["best_loss"]:
-                            run["best_loss"], run["best_epoch"], run["bad_epochs"] = watched, epoch, 0
-                            if monitor:
-                                best_params = params.copy()
-                        else:
-                            run["bad_epochs"] += 1
-                        if patience is not None and run["bad_epochs"] >= patience:
-                            run["stopped"] = "early stopping"
-                            stop = True
-                        run.update(epoch=epoch + 1, position=0, epoch_sum=0.0, epoch_count=0)
-                    run["wall_time"] = wall_before + time.perf_counter() - started
-                    guard.consistent = True
-                    if bar is not None:
-                        bar.update(1)
-                        if epoch_loss is not None:
-                            bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}, loss {epoch_loss:.4g}", refresh=False)
-                    if checkpoint is not None and run["step"] % checkpoint_every == 0:
-                        save()
-                    guard.check()
-                    if on_step_end is not None:
-                        info = StepInfo(epoch, run["step"], loss, epoch_loss, val_loss, lr_now, params,
-                                        run["wall_time"])
-                        if on_step_end(info) is True:
-                            run["stopped"] = "callback"
-                            stop = True
-                    if stop or epoch_loss is not None:
-                        break
-            if not stop:
-                run["stopped"] = "completed"
-            if checkpoint is not None:
-                save()
-    except KeyboardInterrupt:
-        if checkpoint is not None and guard.consistent:
-            run["stopped"] = "interrupted"
-            run["wall_time"] = wall_before + time.perf_counter() - started
+    with interruptible(run, guard, bar, save if checkpoint is not None else None,
+                       lambda: wall_before + time.perf_counter() - started), guard, _threads(plan.group_size):
+        while run["epoch"] < epochs and not stop:
+            epoch = run["epoch"]
+            lr_now = opt.lr * float(schedule(epoch))
+            order = plan.order(entropy, epoch)
+            while run["position"] < plan.updates_per_epoch:
+                xb, tb, t0, w = plan.batch(order, run["position"])
+                if input_noise > 0 and xb.size:
+                    noise_rng = np.random.default_rng([entropy, 1, epoch, run["position"]])
+                    xb = xb + (input_noise * noise_rng.standard_normal(xb.shape)).astype(xb.dtype)
+                state = State(carry_h, t0) if w > 0 else None
+                loss, grad, new_state = model.loss_and_grad(
+                    xb, tb, state=state, return_state=True, flat=True, steps=steps
+                )
+                if not math.isfinite(loss):
+                    diverged("loss", loss, epoch, run["step"])
+                grad_norm = clip_grad_norm(grad, clip_norm)
+                if not math.isfinite(grad_norm):
+                    diverged("the gradient", grad_norm, epoch, run["step"])
+                guard.consistent = False
+                last_good[:] = params
+                opt.step(params, grad, lr=lr_now)
+                # The next window starts at step t0 + len(window): its start offset, as plan.batch gives.
+                carry_h = new_state.h if w + 1 < plan.n_windows else None
+                run["position"] += 1
+                run["step"] += 1
+                run["epoch_sum"] += loss * tb.size
+                run["epoch_count"] += tb.size
+                epoch_loss = val_loss = None
+                if run["position"] == plan.updates_per_epoch:
+                    epoch_loss = run["epoch_sum"] / run["epoch_count"]
+                    losses.append(epoch_loss)
+                    if val is not None:
+                        val_loss = model.loss(*val, steps=steps)
+                        if not math.isfinite(val_loss):
+                            diverged("the validation loss", val_loss, epoch, run["step"] - 1)
+                        val_losses.append(val_loss)
+                        watched = val_loss
+                    elif patience is not None and input_noise > 0:
+                        watched = model.loss(plan.x3, plan.tgt, steps=steps)
+                    else:
+                        watched = epoch_loss
+                    if run["best_loss"] is None or watched < run["best_loss"]:
+                        run["best_loss"], run["best_epoch"], run["bad_epochs"] = watched, epoch, 0
+                        if monitor:
+                            best_params = params.copy()
+                    else:
+                        run["bad_epochs"] += 1
+                    if patience is not None and run["bad_epochs"] >= patience:
+                        run["stopped"] = "early stopping"
+                        stop = True
+                    run.update(epoch=epoch + 1, position=0, epoch_sum=0.0, epoch_count=0)
+                run["wall_time"] = wall_before + time.perf_counter() - started
+                guard.consistent = True
+                if bar is not None:
+                    bar.update(1)
+                    if epoch_loss is not None:
+                        bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}, loss {epoch_loss:.4g}", refresh=False)
+                if checkpoint is not None and run["step"] % checkpoint_every == 0:
+                    save()
+                guard.check()
+                if on_step_end is not None:
+                    info = StepInfo(epoch, run["step"], loss, epoch_loss, val_loss, lr_now, params,
+                                    run["wall_time"])
+                    if on_step_end(info) is True:
+                        run["stopped"] = "callback"
+                        stop = True
+                if stop or epoch_loss is not None:
+                    break
+        if not stop:
+            run["stopped"] = "completed"
+        if checkpoint is not None:
             save()
-        raise
-    finally:
-        if bar is not None:
-            bar.close()
 
     if monitor and best_params is not None:
         params[:] = best_params
