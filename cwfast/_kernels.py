@@ -380,3 +380,104 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
                         d = np.float64(y[s, k]) - np.float64(y_target[b, ts, k])
                         total += d * d
         losses[m] = total / count
+
+
+# When every member has the same clock periods (the usual case), members can also advance in
+# lockstep: a chunk of C members keeps its parameters as an (n_params, C) array and its state as
+# (n, C), so every multiply-add of the recurrence is a C-wide vector operation over members and
+# the per-step cost of the schedule (module loop, period tests), which dominates small networks,
+# is paid once per chunk instead of once per member. Each member's arithmetic is the same
+# elementwise sequence whatever chunk it is in, and the chunks are fixed by the member count
+# alone, so the losses do not depend on the thread count.
+
+
+@numba.njit(**_JIT)
+def _lockstep_chunk(theta, noise, sigma, m0, m1, n_pairs, module_start, column_start, block_offset, periods, x,
+                    n_out, y_target, labels, softmax, last_only, losses):
+    """Losses of members m0..m1-1 (see :func:`_population_losses_lockstep`), advanced together."""
+    n_params = theta.shape[0]
+    batch, n_steps, n_in = x.shape
+    n = module_start[module_start.shape[0] - 1]
+    n_modules = periods.shape[0]
+    width_c = m1 - m0
+    rec0 = n * n_in
+    bias0 = rec0 + block_offset[n_modules]
+    out0 = bias0 + n
+    outb0 = out0 + n_out * n
+    pm = np.empty((n_params, width_c), dtype=x.dtype)
+    for c in range(width_c):
+        m = m0 + c
+        scale = 0.0
+        j = 0
+        if m < 2 * n_pairs:
+            j = m // 2
+            scale = sigma if m % 2 == 0 else -sigma
+        for k in range(n_params):
+            pm[k, c] = theta[k] + scale * noise[j, k]
+    h = np.empty((n, width_c), dtype=x.dtype)
+    work = np.empty((n, width_c), dtype=x.dtype)
+    y = np.empty((n_out, width_c), dtype=x.dtype)
+    total = np.zeros(width_c)
+    first = n_steps - 1 if last_only else 0
+    for b in range(batch):
+        h[:] = 0
+        for s in range(n_steps):
+            for i in range(n_modules):
+                if s % periods[i] != 0:
+                    continue
+                cs = column_start[i]
+                for row in range(module_start[i], module_start[i + 1]):
+                    for c in range(width_c):
+                        work[row, c] = pm[bias0 + row, c]
+                    for j in range(n_in):
+                        xv = x[b, s, j]
+                        for c in range(width_c):
+                            work[row, c] += pm[row * n_in + j, c] * xv
+                    base = rec0 + block_offset[i] + (row - module_start[i]) * (n - cs) - cs
+                    for q in range(cs, n):
+                        for c in range(width_c):
+                            work[row, c] += pm[base + q, c] * h[q, c]
+                    _tanh_inplace(work[row])
+            for i in range(n_modules):
+                if s % periods[i] == 0:
+                    h[module_start[i] : module_start[i + 1]] = work[module_start[i] : module_start[i + 1]]
+            if s < first:
+                continue
+            for o in range(n_out):
+                for c in range(width_c):
+                    y[o, c] = pm[outb0 + o, c]
+                for r in range(n):
+                    for c in range(width_c):
+                        y[o, c] += pm[out0 + o * n + r, c] * h[r, c]
+            ts = s - first
+            for c in range(width_c):
+                if softmax:
+                    top = np.float64(y[0, c])
+                    for o in range(1, n_out):
+                        top = max(top, np.float64(y[o, c]))
+                    norm = 0.0
+                    for o in range(n_out):
+                        norm += np.exp(np.float64(y[o, c]) - top)
+                    total[c] += np.log(norm) - (np.float64(y[labels[b, ts], c]) - top)
+                else:
+                    for o in range(n_out):
+                        d = np.float64(y[o, c]) - np.float64(y_target[b, ts, o])
+                        total[c] += d * d
+    per_step = 1 if softmax else n_out
+    count = batch * (n_steps - first) * per_step
+    for c in range(width_c):
+        losses[m0 + c] = total[c] / count
+
+
+@numba.njit(parallel=True, **_JIT)
+def _population_losses_lockstep(theta, noise, sigma, module_start, column_start, block_offset, periods, x, n_out,
+                                y_target, labels, softmax, last_only, n_chunks, losses):
+    """:func:`_population_losses` for members that share the clock ``periods`` (g,), in ``n_chunks``
+    chunks of consecutive members advanced in lockstep (see above), chunks in parallel."""
+    n_members = losses.shape[0]
+    for ch in numba.prange(n_chunks):
+        m0 = ch * n_members // n_chunks
+        m1 = (ch + 1) * n_members // n_chunks
+        if m1 > m0:
+            _lockstep_chunk(theta, noise, sigma, m0, m1, noise.shape[0], module_start, column_start, block_offset,
+                            periods, x, n_out, y_target, labels, softmax, last_only, losses)

@@ -8,7 +8,7 @@ import pytest
 import cwfast
 from cwfast import ParameterError, _kernels
 from cwfast.train import Adam, centered_ranks, evolve
-from cwfast.train.es import _repair_periods, pair_noise
+from cwfast.train.es import _repair_periods, noise_table, pair_noise, pair_offsets
 
 
 def model_and_data(output="linear", n_out=1, seed=0):
@@ -19,8 +19,9 @@ def model_and_data(output="linear", n_out=1, seed=0):
     return model, x
 
 
-def population_losses(model, x, target, noise, sigma, steps="all"):
-    """Call the kernel as evolve does: 2 * n_pairs members and the centre."""
+def population_losses(model, x, target, noise, sigma, steps="all", n_chunks=None):
+    """Call a population kernel as evolve does: 2 * n_pairs members and the centre. ``n_chunks``
+    None: the member-by-member kernel; else the lockstep kernel with that many chunks."""
     x3, batched = model._check_input(x)
     tgt = model._check_target(target, x3.shape, batched, steps)
     scored = tgt if steps == "all" else tgt[:, None]
@@ -31,11 +32,22 @@ def population_losses(model, x, target, noise, sigma, steps="all"):
     periods = np.ascontiguousarray(np.broadcast_to(model.periods, (members, model.n_modules)))
     losses = np.empty(members)
     lay = model.layout
-    _kernels._population_losses(
-        model.params.astype(np.float64), noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
-        periods, x3, model.n_out, y_target, labels, softmax, steps == "last", losses,
-    )
+    if n_chunks is None:
+        _kernels._population_losses(
+            model.params.astype(np.float64), noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
+            periods, x3, model.n_out, y_target, labels, softmax, steps == "last", losses,
+        )
+    else:
+        _kernels._population_losses_lockstep(
+            model.params.astype(np.float64), noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
+            lay.periods, x3, model.n_out, y_target, labels, softmax, steps == "last", n_chunks, losses,
+        )
     return losses
+
+
+def directions(seed, generation, n_pairs, size):
+    table = noise_table(seed, size)
+    return pair_noise(table, pair_offsets(seed, generation, n_pairs, table.size, size), size)
 
 
 @pytest.mark.parametrize("output, steps", [("linear", "all"), ("softmax", "all"), ("softmax", "last")])
@@ -45,22 +57,60 @@ def test_members_are_antithetic_pairs_scored_like_model_loss(rng, output, steps)
         target = rng.integers(0, 3, size=(2, 20) if steps == "all" else (2,))
     else:
         target = rng.normal(size=(2, 20, 1))
-    noise = pair_noise(123, 4, 3, model.n_params)
+    noise = directions(123, 4, 3, model.n_params)
     losses = population_losses(model, x, target, noise, 0.1, steps)
     centre = model.params.copy()
     for j in range(3):
         for member, sign in ((2 * j, 1), (2 * j + 1, -1)):
-            model.params[:] = centre + sign * 0.1 * noise[j]
+            model.params[:] = centre + sign * 0.1 * noise[j].astype(np.float64)
             assert losses[member] == pytest.approx(model.loss(x, target, steps=steps), rel=1e-10)
     model.params[:] = centre
     assert losses[6] == pytest.approx(model.loss(x, target, steps=steps), rel=1e-10)
 
 
-def test_pair_noise_depends_on_seed_generation_and_pair_only():
-    a = pair_noise(5, 3, 4, 10)
-    np.testing.assert_array_equal(a[2], np.random.default_rng([5, 3, 2]).standard_normal(10))
-    np.testing.assert_array_equal(pair_noise(5, 3, 2, 10), a[:2])
-    assert not np.array_equal(pair_noise(5, 4, 4, 10), a)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("output, steps", [("linear", "all"), ("linear", "last"), ("softmax", "all"),
+                                           ("softmax", "last")])
+def test_lockstep_kernel_matches_the_member_by_member_kernel(rng, dtype, output, steps):
+    n_out = 3 if output == "softmax" else 2
+    model = cwfast.ClockworkRNN(2, n_out, module_sizes=[3, 2, 4, 1], periods=[1, 2, 3, 8], seed=4, dtype=dtype,
+                                output=output)
+    x = rng.normal(size=(3, 30, 2)).astype(dtype)
+    if output == "softmax":
+        target = rng.integers(0, n_out, size=(3, 30) if steps == "all" else (3,))
+    else:
+        target = rng.normal(size=(3, 30, n_out) if steps == "all" else (3, n_out)).astype(dtype)
+    noise = directions(8, 0, 20, model.n_params)
+    want = population_losses(model, x, target, noise, 0.05, steps)
+    rtol = 1e-5 if dtype == np.float32 else 1e-12
+    for n_chunks in (1, 2, 3, 41):
+        got = population_losses(model, x, target, noise, 0.05, steps, n_chunks=n_chunks)
+        np.testing.assert_allclose(got, want, rtol=rtol)
+    assert len(set(want.round(12))) > 30  # the members really differ
+
+
+def test_pair_offsets_depend_on_seed_generation_and_pair_only():
+    a = pair_offsets(5, 3, 4, 1000, 10)
+    np.testing.assert_array_equal(pair_offsets(5, 3, 2, 1000, 10), a[:2])
+    assert len(set(a.tolist())) == 4
+    assert not np.array_equal(pair_offsets(5, 4, 4, 1000, 10), a)
+    assert not np.array_equal(pair_offsets(6, 3, 4, 1000, 10), a)
+    many = pair_offsets(5, 0, 5000, 1000, 10)
+    assert many.min() >= 0 and many.max() <= 990
+    assert np.all(np.bincount(many // 100, minlength=10)[:9] > 350)  # spread over the whole table
+
+
+def test_noise_table_and_directions():
+    table = noise_table(5, 10)
+    assert table.dtype == np.float32 and table.size >= 1 << 21
+    np.testing.assert_array_equal(noise_table(5, 10), table)
+    assert not np.array_equal(noise_table(6, 10)[:100], table[:100])
+    assert abs(float(table.mean())) < 5e-3 and abs(float(table.std()) - 1) < 5e-3
+    offsets = np.array([0, 7, 123])
+    rows = pair_noise(table, offsets, 10)
+    for row, offset in zip(rows, offsets):
+        np.testing.assert_array_equal(row, table[offset : offset + 10])
+    assert noise_table(5, 1 << 20).size >= 16 << 20
 
 
 def test_centered_ranks():
@@ -80,7 +130,9 @@ def test_one_generation_matches_a_reference_update(rng):
     evolve(model, x, target, population=6, sigma=0.05, lr=0.02, generations=1, seed=9, weight_decay=0.1,
            on_step_end=lambda info: seen.append(info.params.copy()))
 
-    noise = np.stack([np.random.default_rng([9, 0, j]).standard_normal(theta.size) for j in range(3)])
+    table = noise_table(9, theta.size)
+    offsets = pair_offsets(9, 0, 3, table.size, theta.size)
+    noise = np.stack([table[offsets[j] : offsets[j] + theta.size].astype(np.float64) for j in range(3)])
     probe = model.copy()
     losses = []
     for j in range(3):
