@@ -1,45 +1,65 @@
-"""C-callable entry points into the forward kernel, for streams that must not allocate.
+"""C-callable entry points into the forward kernels, for streams that must not allocate.
 
 Calling a numba dispatcher from Python boxes every array argument into a fresh NRT meminfo: ten
 small allocations per :meth:`Stream.process` call, visible in
 ``numba.core.runtime.rtsys.get_allocation_stats()``. A ``cfunc`` called through ``ctypes`` takes the
 address of a small int64 *context* array instead (buffer addresses and sizes, see the slot
-constants), wraps the buffers with ``carray`` (no meminfo), and calls :func:`_kernels._forward_seq`
-inside compiled code: nothing is allocated, and ``ctypes`` releases the GIL for the whole call.
+constants), wraps the buffers with ``carray`` (no meminfo), and calls the architecture's forward
+kernel inside compiled code: nothing is allocated, and ``ctypes`` releases the GIL for the whole call.
+
+There is one entry per *kind* of recurrence (:data:`KINDS`), each calling one kernel:
+
+- ``"clockwork"`` (Clockwork RNNs and SRNs): :func:`cwfast._kernels._forward_seq`. The state
+  slot holds ``h`` (n,), the work slot (n,) scratch, and the layout slots the module structure.
+- ``"lstm"``: :func:`cwfast._lstm_kernels._forward_seq`. The state slot holds ``[h, c]`` (2n,),
+  the work slot the four gates' pre-activations (4n,); the layout slots are not read.
 
 This module is imported only when a stream is prepared, so ``import cwfast`` compiles nothing.
-One entry is built per dtype, once per process, on first use (:func:`entry`).
+One entry is built per kind and dtype, once per process, on first use (:func:`entry`).
 
 numba's on-disk cache checks only the file that defines a function, not the files it calls, so a
-cached entry would keep running an old :func:`_kernels._forward_seq` after that kernel changed.
-The entry therefore closes over a hash of ``_kernels.py``: numba puts closure variables into the
-cache key, so a changed kernel file means a cache miss and a fresh compile.
+cached entry would keep running an old kernel after that kernel's file changed. Each entry
+therefore closes over a hash of the file that defines its kernel (``_kernels.py`` or
+``_lstm_kernels.py``): numba puts closure variables into the cache key, so a changed kernel file
+means a cache miss and a fresh compile of the entries that call it, and only of those.
 """
 
 import ctypes
 import hashlib
 
 import numpy as np
-from numba import carray, cfunc, types
+from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
-from . import _kernels
+from . import _kernels, _lstm_kernels
 
-with open(_kernels.__file__, "rb") as _f:
-    _KERNELS_STAMP = int.from_bytes(hashlib.sha256(_f.read()).digest()[:7], "little")
+
+def _stamp(module):
+    """A 56-bit hash of a module's source file (nonzero in practice)."""
+    with open(module.__file__, "rb") as f:
+        return int.from_bytes(hashlib.sha256(f.read()).digest()[:7], "little")
+
+
+_KERNELS_STAMP = _stamp(_kernels)
+_LSTM_KERNELS_STAMP = _stamp(_lstm_kernels)
 
 #: Return codes of an entry.
 OK, NOT_FINITE = 0, 1
 
-#: Slots of the context array an entry reads (int64; addresses as integers). A ctypes call with
-#: one argument costs about 1 us here against about 5 us with sixteen, so the stream writes the
-#: two values that change (n_steps, t0) into the context and passes only its address.
-THETA, N_THETA, MODULE_START, COLUMN_START, BLOCK_OFFSET, PERIODS, N_MODULES, X, N_STEPS, N_IN, T0, H, WORK, \
-    N_HIDDEN, Y, N_OUT = range(16)
+#: Slots of the context array (int64; addresses as integers). A ctypes call with one argument
+#: costs about 1 us here against about 5 us with sixteen, so the stream writes the two values that
+#: change (n_steps, t0) into the context and passes only its address. Every entry reads the first
+#: eleven; STATE is the recurrent state (its width depends on the kind, see above) and WORK the
+#: kernel's scratch.
+THETA, N_THETA, X, N_STEPS, N_IN, T0, STATE, WORK, N_HIDDEN, Y, N_OUT = range(11)
+#: Slots only the Clockwork entry reads: its module layout (int64 arrays, and the module count).
+MODULE_START, COLUMN_START, BLOCK_OFFSET, PERIODS, N_MODULES = range(11, 16)
 CONTEXT_SIZE = 16
 
 #: ctypes prototype of an entry: ``int64 entry(int64 *context)``. CFUNCTYPE releases the GIL.
 PROTOTYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)
+
+_SIGNATURE = types.int64(types.CPointer(types.int64))
 
 _entries = {}
 
@@ -55,48 +75,91 @@ def _pointer(typingctx, address, dtype):
     return pointer_type(address, dtype), codegen
 
 
-def _build(float_type):
-    fp = np.float32 if float_type == types.float32 else np.float64
+@njit(cache=True, nogil=True)
+def _all_finite(x):
+    """Whether no element of the 2-D ``x`` is NaN or infinite (every entry checks its block first)."""
+    for s in range(x.shape[0]):
+        for j in range(x.shape[1]):
+            if not np.isfinite(x[s, j]):
+                return False
+    return True
+
+
+# Builders take the float type (np.float32 or np.float64); it reaches the entry as a closure
+# variable, like the stamp.
+
+
+def _build_clockwork(fp):
     ip = np.int64
     stamp = _KERNELS_STAMP
 
-    @cfunc(types.int64(types.CPointer(types.int64)), cache=True)
+    @cfunc(_SIGNATURE, cache=True)
     def forward_block(context_p):
         """Check the block is finite, then run it; state untouched unless it returns OK."""
         if stamp == 0:  # never true: makes the kernel file's hash part of the cache key
             return -1
         c = carray(context_p, (CONTEXT_SIZE,))
-        n_steps, n_in, n_modules, n_hidden = c[N_STEPS], c[N_IN], c[N_MODULES], c[N_HIDDEN]
-        x = carray(_pointer(c[X], fp), (n_steps, n_in))
-        for s in range(n_steps):
-            for j in range(n_in):
-                if not np.isfinite(x[s, j]):
-                    return 1
+        n_steps, n_modules, n_hidden = c[N_STEPS], c[N_MODULES], c[N_HIDDEN]
+        x = carray(_pointer(c[X], fp), (n_steps, c[N_IN]))
+        if not _all_finite(x):
+            return NOT_FINITE
         theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
         module_start = carray(_pointer(c[MODULE_START], ip), (n_modules + 1,))
         column_start = carray(_pointer(c[COLUMN_START], ip), (n_modules,))
         block_offset = carray(_pointer(c[BLOCK_OFFSET], ip), (n_modules + 1,))
         periods = carray(_pointer(c[PERIODS], ip), (n_modules,))
-        h = carray(_pointer(c[H], fp), (n_hidden,))
+        h = carray(_pointer(c[STATE], fp), (n_hidden,))
         work = carray(_pointer(c[WORK], fp), (n_hidden,))
         y = carray(_pointer(c[Y], fp), (n_steps, c[N_OUT]))
-        no_history = carray(_pointer(c[H], fp), (0, n_hidden))
+        no_history = carray(_pointer(c[STATE], fp), (0, n_hidden))
         _kernels._forward_seq(theta, module_start, column_start, block_offset, periods, x, c[T0], h, work, y,
                               no_history)
-        return 0
+        return OK
 
     return forward_block
 
 
-def entry(dtype):
-    """The compiled entry for ``dtype`` (float32 or float64) and its ctypes callable.
+def _build_lstm(fp):
+    stamp = _LSTM_KERNELS_STAMP
+
+    @cfunc(_SIGNATURE, cache=True)
+    def forward_block(context_p):
+        """Check the block is finite, then run it; state untouched unless it returns OK."""
+        if stamp == 0:  # never true: makes the kernel file's hash part of the cache key
+            return -1
+        c = carray(context_p, (CONTEXT_SIZE,))
+        n_steps, n = c[N_STEPS], c[N_HIDDEN]
+        x = carray(_pointer(c[X], fp), (n_steps, c[N_IN]))
+        if not _all_finite(x):
+            return NOT_FINITE
+        theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
+        state = carray(_pointer(c[STATE], fp), (2 * n,))
+        pre = carray(_pointer(c[WORK], fp), (4 * n,))
+        y = carray(_pointer(c[Y], fp), (n_steps, c[N_OUT]))
+        no_history = carray(_pointer(c[STATE], fp), (0, 2 * n))
+        no_activations = carray(_pointer(c[STATE], fp), (0, 5 * n))
+        _lstm_kernels._forward_seq(theta, x, state, pre, y, no_history, no_activations)
+        return OK
+
+    return forward_block
+
+
+#: The kinds of entry, and the builder of each.
+_BUILDERS = {"clockwork": _build_clockwork, "lstm": _build_lstm}
+KINDS = tuple(_BUILDERS)
+
+
+def entry(kind, dtype):
+    """The compiled entry of ``kind`` (one of :data:`KINDS`) for ``dtype`` (float32 or float64),
+    and its ctypes callable.
 
     Returns
     -------
     (numba CFunc, ctypes function with :data:`PROTOTYPE`)
     """
     dtype = np.dtype(dtype)
-    if dtype not in _entries:
-        compiled = _build(types.float32 if dtype == np.float32 else types.float64)
-        _entries[dtype] = compiled, PROTOTYPE(compiled.address)
-    return _entries[dtype]
+    key = kind, dtype
+    if key not in _entries:
+        compiled = _BUILDERS[kind](dtype.type)
+        _entries[key] = compiled, PROTOTYPE(compiled.address)
+    return _entries[key]

@@ -1,25 +1,28 @@
 """Block-by-block inference: a stateful shell around the model's explicit-state recurrence.
 
-A :class:`Stream` carries the hidden state and the global step ``t`` across calls, so any split
-of a sequence into blocks gives exactly the output of one :meth:`ClockworkRNN.forward` over the
-whole sequence: the clock schedule never restarts inside a stream, only on :meth:`Stream.reset`.
+A :class:`Stream` runs any cwfast model (:class:`ClockworkRNN`, :class:`SRN`, :class:`LSTM`). It
+carries the recurrent state (an LSTM's ``[h, c]``) and the global step ``t`` across calls, so any
+split of a sequence into blocks gives exactly the output of one ``model.forward`` over the whole
+sequence: the clock schedule never restarts inside a stream, only on :meth:`Stream.reset`.
 
 It is built for audio callbacks. :meth:`Stream.prepare` allocates every buffer and compiles and
 warms the kernel; after it, :meth:`Stream.process` with ``out=`` allocates nothing, neither in numba
-nor in NumPy, and runs the kernel through a C entry point with the GIL released
-(:mod:`cwfast._realtime`). A stream knows its sample rate and refuses audio declared at another
-rate unless asked to resample it.
+nor in NumPy, and runs the architecture's kernel through a C entry point with the GIL released
+(:mod:`cwfast._realtime`). What differs between architectures (the entry, the width of the state
+and of the scratch, the context slots) is decided in one place, :data:`_BINDINGS`. A stream knows
+its sample rate and refuses audio declared at another rate unless asked to resample it.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from typing import Callable, NamedTuple
 
 import numpy as np
 
 from .errors import CwfastError, ParameterError
-from .model import ClockworkRNN, State
+from .model import SequenceModel, State
 
 #: Block length a stream prepares for when :meth:`Stream.process` is called before
 #: :meth:`Stream.prepare`. Longer blocks are run in pieces of this length, without allocating.
@@ -31,10 +34,12 @@ class Stream:
 
     Parameters
     ----------
-    model : ClockworkRNN
+    model : ClockworkRNN, SRN or LSTM
         The model; the stream reads its parameters live, so training between blocks is seen.
     state : State, optional
-        Where to start (hidden state of shape (n_hidden,) and step). Default: zeros at t = 0.
+        Where to start: the recurrent state, shape (n_hidden,), or (2 * n_hidden,) holding
+        ``[h, c]`` for an LSTM (as ``model.forward(..., return_state=True)`` returns it), and the
+        step. Default: zeros at t = 0.
     sample_rate : int, optional
         The rate, in Hz, of the blocks that will be fed. Default: the model's ``sample_rate``. If
         both are known and differ, the stream refuses to be built unless ``resample`` is true.
@@ -51,8 +56,8 @@ class Stream:
     Raises
     ------
     ParameterError
-        If the model is not a :class:`ClockworkRNN`, the state or the rates are invalid, or the
-        rates differ and ``resample`` is false.
+        If the model is not a cwfast model, the state or the rates are invalid, or the rates
+        differ and ``resample`` is false.
 
     Examples
     --------
@@ -63,22 +68,16 @@ class Stream:
     """
 
     def __init__(self, model, *, state=None, sample_rate=None, resample=False, max_block=None):
-        if not isinstance(model, ClockworkRNN):
+        if not isinstance(model, SequenceModel) or getattr(model, "arch", None) not in _BINDINGS:
             raise ParameterError(
-                f"a Stream runs Clockwork RNNs (SRNs included), not {type(model).__name__}; "
-                "carry the state through model.forward(x, state=..., return_state=True) instead"
+                f"a Stream runs cwfast models ({', '.join(sorted(_BINDINGS))}), not {type(model).__name__}"
             )
         self.model = model
-        n = model.n_hidden
         # Hoisted for process(): a model's layout properties cost about 0.5 us each to read.
         self._n_in, self._n_out, self._dtype = model.n_in, model.n_out, np.dtype(model.dtype)
         self._softmax = model.output == "softmax"
-        self._h = np.zeros(n, dtype=model.dtype)
-        self._t = 0
-        if state is not None:
-            h0, t0 = model._check_state(state, 1, False)
-            self._h[:] = h0[0]
-            self._t = t0
+        state0, self._t = model._check_state(state, 1, False)  # (1, width), zeros at t = 0 for None
+        self._state = state0[0]
         model_rate = getattr(model, "sample_rate", None)
         if sample_rate is not None:
             sample_rate = _positive_int("sample_rate", sample_rate)
@@ -111,8 +110,8 @@ class Stream:
 
     @property
     def state(self):
-        """A copy of the current :class:`State`."""
-        return State(self._h.copy(), self._t)
+        """A copy of the current :class:`State` (an LSTM's ``h`` is ``[h, c]``, as in ``forward``)."""
+        return State(self._state.copy(), self._t)
 
     @property
     def latency(self):
@@ -132,8 +131,8 @@ class Stream:
         return self._max_block
 
     def reset(self):
-        """Clear the hidden state (and resampling filters) and restart the clock at t = 0."""
-        self._h[:] = 0
+        """Clear the recurrent state (and resampling filters) and restart the clock at t = 0."""
+        self._state[:] = 0
         self._t = 0
         if self._resamplers is not None:
             for r in self._resamplers:
@@ -167,23 +166,21 @@ class Stream:
         CwfastError
             If the compiled entry point and the kernel disagree (a stale numba cache).
         """
-        from . import _kernels, _realtime
+        from . import _realtime as rt
 
         max_block = _positive_int("max_block", max_block)
         model = self.model
-        dtype, n = model.dtype, model.n_hidden
+        dtype = model.dtype
+        self._entry = None  # until the new entry has passed the check below
+        binding = _BINDINGS[model.arch](model)
+        self._binding = binding
         self._max_block = max_block
         self._x = np.zeros((max_block, model.n_in), dtype=dtype)
         self._y = np.zeros((max_block, model.n_out), dtype=dtype)
         self._column = np.zeros((max_block, 1), dtype=dtype)
-        self._work = np.zeros(n, dtype=dtype)
-        # Private, writable copies: the entry's argument types must match them exactly.
-        lay = model.layout
-        self._layout = tuple(
-            np.array(a, dtype=np.int64) for a in (lay.module_start, lay.column_start, lay.block_offset, lay.periods)
-        )
-        self._entry = _realtime.entry(dtype)[1]
-        self._context = np.zeros(_realtime.CONTEXT_SIZE, dtype=np.int64)
+        self._work = np.zeros(binding.work_size, dtype=dtype)
+        entry = rt.entry(binding.kind, dtype)[1]
+        self._context = np.zeros(rt.CONTEXT_SIZE, dtype=np.int64)
         self._context_p = self._context.ctypes.data
         self._bind_pointers()
 
@@ -191,41 +188,40 @@ class Stream:
         # entry was loaded from a stale cache. Then warm up (caches, branch predictors) with the
         # entry last, so the first real block finds everything hot. The state is restored.
         warm = np.random.default_rng(0).uniform(-1, 1, size=self._x.shape).astype(dtype)
-        saved = self._h.copy()
-        h_direct = self._h.copy()
+        saved = self._state.copy()
+        state_direct = self._state.copy()
         y_direct = np.empty_like(self._y)
-        _kernels._forward_seq(
-            self._theta, *self._layout, warm, self._t, h_direct, np.empty_like(self._work), y_direct,
-            np.empty((0, n), dtype=dtype),
-        )
+        binding.forward(self._theta, warm, self._t, state_direct, np.empty_like(self._work), y_direct)
         c = self._context
         for _ in range(2):
             self._x[:] = warm
-            self._h[:] = saved
-            c[_realtime.N_STEPS], c[_realtime.T0] = max_block, self._t
-            status = self._entry(self._context_p)
-            agrees = np.array_equal(self._h, h_direct) and np.array_equal(self._y, y_direct)
-            if status != _realtime.OK or not agrees:
-                self._h[:] = saved
+            self._state[:] = saved
+            c[rt.N_STEPS], c[rt.T0] = max_block, self._t
+            status = entry(self._context_p)
+            agrees = np.array_equal(self._state, state_direct) and np.array_equal(self._y, y_direct)
+            if status != rt.OK or not agrees:
+                self._state[:] = saved
                 raise CwfastError(
                     "the real-time entry point disagrees with the forward kernel (stale numba cache?); "
                     "clear the __pycache__ folder of cwfast and retry"
                 )
-        self._h[:] = saved
+        self._state[:] = saved
+        self._entry = entry
         return self
 
     def _bind_pointers(self):
+        """Write the buffers' addresses and sizes into the context (again if the model's
+        parameter vector was replaced)."""
         from . import _realtime as rt
 
-        model = self.model
-        self._theta = model._params
+        self._theta = self.model._params
         c = self._context
         c[rt.THETA], c[rt.N_THETA] = self._theta.ctypes.data, self._theta.size
-        c[rt.MODULE_START], c[rt.COLUMN_START], c[rt.BLOCK_OFFSET], c[rt.PERIODS] = (a.ctypes.data for a in self._layout)
-        c[rt.N_MODULES] = len(self._layout[3])
-        c[rt.X], c[rt.N_IN] = self._x.ctypes.data, model.n_in
-        c[rt.H], c[rt.WORK], c[rt.N_HIDDEN] = self._h.ctypes.data, self._work.ctypes.data, model.n_hidden
-        c[rt.Y], c[rt.N_OUT] = self._y.ctypes.data, model.n_out
+        c[rt.X], c[rt.N_IN] = self._x.ctypes.data, self._n_in
+        c[rt.STATE], c[rt.WORK], c[rt.N_HIDDEN] = self._state.ctypes.data, self._work.ctypes.data, self.model.n_hidden
+        c[rt.Y], c[rt.N_OUT] = self._y.ctypes.data, self._n_out
+        for slot, value in self._binding.slots.items():
+            c[slot] = value.ctypes.data if isinstance(value, np.ndarray) else value
         self._slot_steps, self._slot_t0 = rt.N_STEPS, rt.T0
 
     # ------------------------------------------------------------------ processing
@@ -328,6 +324,56 @@ class Stream:
         out[:] = self._pending[:n]
         self._pending = self._pending[n:]
         return out
+
+
+class _Binding(NamedTuple):
+    """How a stream drives one architecture through :mod:`cwfast._realtime`."""
+
+    #: The entry's kind (a key of ``_realtime.entry``).
+    kind: str
+    #: Length of the kernel's scratch buffer (the context's WORK slot).
+    work_size: int
+    #: Further context slots: int64 arrays (written as their addresses; kept alive here) or ints.
+    slots: dict
+    #: ``forward(theta, x, t0, state, work, y)``: the kernel the entry wraps, called from Python
+    #: (allocating), so that :meth:`Stream.prepare` can check the entry against it.
+    forward: Callable
+
+
+def _clockwork_binding(model):
+    from . import _kernels
+    from . import _realtime as rt
+
+    lay = model.layout
+    # Private copies in the dtype the entry reads; it holds their addresses, the binding holds them.
+    layout = tuple(
+        np.array(a, dtype=np.int64) for a in (lay.module_start, lay.column_start, lay.block_offset, lay.periods)
+    )
+    slots = dict(zip((rt.MODULE_START, rt.COLUMN_START, rt.BLOCK_OFFSET, rt.PERIODS), layout))
+    slots[rt.N_MODULES] = len(lay.periods)
+
+    def forward(theta, x, t0, state, work, y):
+        _kernels._forward_seq(theta, *layout, x, t0, state, work, y, np.empty((0, state.size), dtype=state.dtype))
+
+    return _Binding("clockwork", model.n_hidden, slots, forward)
+
+
+def _lstm_binding(model):
+    from . import _lstm_kernels
+
+    n = model.n_hidden
+
+    def forward(theta, x, t0, state, work, y):  # an LSTM has no clock: t0 is not read
+        _lstm_kernels._forward_seq(theta, x, state, work, y, np.empty((0, 2 * n), dtype=state.dtype),
+                                   np.empty((0, 5 * n), dtype=state.dtype))
+
+    # State [h, c] (2n, from the model's own _state_width); scratch: the four gates' pre-activations.
+    return _Binding("lstm", 4 * n, {}, forward)
+
+
+#: The one place a stream looks at the architecture: ``model.arch`` -> its binding's builder.
+#: An SRN is a one-module Clockwork RNN and runs through the Clockwork entry.
+_BINDINGS = {"clockwork": _clockwork_binding, "srn": _clockwork_binding, "lstm": _lstm_binding}
 
 
 def _softmax_rows(y, column):

@@ -1,4 +1,7 @@
-"""Streaming equals one forward call, over any split of the sequence (trap 6)."""
+"""Streaming equals one forward call, over any split of the sequence (trap 6), for every architecture.
+
+The tests that take the ``model`` fixture run once for a Clockwork RNN and once for an LSTM.
+"""
 
 import os
 import subprocess
@@ -8,12 +11,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cwfast import ClockworkRNN, ParameterError, Stream
+from cwfast import LSTM, ClockworkRNN, ParameterError, State, Stream
+
+from naive_lstm import lstm_forward
+
+BUILDERS = {
+    "clockwork": lambda **kw: ClockworkRNN(1, 2, module_sizes=[3, 2, 2, 3], periods=[1, 3, 4, 16], seed=7, **kw),
+    "lstm": lambda **kw: LSTM(1, 2, n_hidden=6, seed=7, **kw),
+}
 
 
-@pytest.fixture(scope="module")
-def model():
-    return ClockworkRNN(1, 2, module_sizes=[3, 2, 2, 3], periods=[1, 3, 4, 16], seed=7)
+@pytest.fixture(scope="module", params=sorted(BUILDERS))
+def model(request):
+    return BUILDERS[request.param]()
 
 
 @pytest.fixture(scope="module")
@@ -69,13 +79,17 @@ def test_stream_rejects_bad_blocks(model):
 # ---------------------------------------------------------------------- real time
 
 REALTIME_SCRIPT = """
+import sys
 import tracemalloc
 import numpy as np
 from numba.core import event
 from numba.core.runtime import rtsys
-from cwfast import ClockworkRNN, Stream
+from cwfast import LSTM, ClockworkRNN, Stream
 
-model = ClockworkRNN(1, 3, n_hidden=24, n_modules=4, seed=0)
+if sys.argv[1] == "lstm":
+    model = LSTM(1, 3, n_hidden=24, seed=0)
+else:
+    model = ClockworkRNN(1, 3, n_hidden=24, n_modules=4, seed=0)
 rng = np.random.default_rng(0)
 stream = Stream(model, max_block=64)
 out = np.empty((200, 3), dtype=np.float32)
@@ -99,12 +113,13 @@ print(after.alloc - before.alloc, after.mi_alloc - before.mi_alloc, grown, len(c
 """
 
 
-def test_process_with_out_allocates_nothing_and_compiles_nothing():
+@pytest.mark.parametrize("arch", ["clockwork", "lstm"])
+def test_process_with_out_allocates_nothing_and_compiles_nothing(arch):
     """NRT statistics (numba), tracemalloc's NumPy domain, and numba's compile events, in a fresh process."""
     env = dict(os.environ, NUMBA_NRT_STATS="1")
     root = Path(__file__).resolve().parents[1]
     run = subprocess.run(
-        [sys.executable, "-c", REALTIME_SCRIPT], env=env, cwd=root, capture_output=True, text=True, check=True
+        [sys.executable, "-c", REALTIME_SCRIPT, arch], env=env, cwd=root, capture_output=True, text=True, check=True
     )
     nrt_alloc, nrt_meminfo, numpy_bytes, compiles = map(int, run.stdout.split())
     assert (nrt_alloc, nrt_meminfo, numpy_bytes, compiles) == (0, 0, 0, 0)
@@ -124,12 +139,12 @@ def test_prepare_compiles_warms_and_leaves_state_alone(model, signal):
     assert stream._entry is entry  # process did not prepare again
 
 
-def test_stream_refuses_other_architectures():
-    class NotAClockwork:
-        n_hidden, n_in, n_out = 4, 1, 1
+def test_stream_refuses_what_is_not_a_cwfast_model():
+    class LooksLikeOne:
+        arch, n_hidden, n_in, n_out = "lstm", 4, 1, 1
 
-    with pytest.raises(ParameterError, match="a Stream runs Clockwork RNNs"):
-        Stream(NotAClockwork())
+    with pytest.raises(ParameterError, match=r"a Stream runs cwfast models \(clockwork, lstm, srn\), not LooksLikeOne"):
+        Stream(LooksLikeOne())
 
 
 def test_constructor_max_block_prepares(model):
@@ -164,21 +179,74 @@ def test_softmax_stream_equals_forward(signal):
     np.testing.assert_array_equal(got, model.forward(signal[:1000]))
 
 
+# ---------------------------------------------------------------------- LSTM
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("output", ["linear", "softmax"])
+def test_lstm_stream_equals_forward_and_the_naive_twin(dtype, output, rng):
+    """Random splits (blocks of 1 and 2 among them, and longer than max_block) against one forward
+    call, bit for bit, and against tests/naive_lstm.py, within rounding."""
+    model = LSTM(2, 4, n_hidden=5, seed=3, dtype=dtype, output=output)
+    x = rng.normal(size=(600, 2)).astype(dtype)
+    cuts = np.unique(np.r_[1, 3, np.sort(rng.choice(np.arange(4, 600), size=25, replace=False))])
+    stream = Stream(model, max_block=64)
+    out = np.empty((600, 4), dtype=dtype)
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, 600]):
+        stream.process(x[a:b], out=out[a:b])
+    expected, state = model.forward(x, return_state=True)
+    np.testing.assert_array_equal(out, expected)
+    np.testing.assert_array_equal(stream.state.h, state.h)
+    assert stream.t == state.t == 600
+
+    H, C, _, Y = lstm_forward(model.to_dense(), x.astype(np.float64))
+    if output == "softmax":
+        Y = np.exp(Y - Y.max(axis=1, keepdims=True))
+        Y /= Y.sum(axis=1, keepdims=True)
+    tol = 1e-12 if dtype == np.float64 else 2e-5
+    np.testing.assert_allclose(out, Y, rtol=0, atol=tol)
+    np.testing.assert_allclose(stream.state.h, np.r_[H[-1], C[-1]], rtol=0, atol=tol)
+
+
+def test_lstm_stream_starts_from_h_and_c(rng):
+    model = LSTM(1, 2, n_hidden=4, seed=5, dtype=np.float64)
+    h0, c0 = rng.uniform(-0.5, 0.5, size=(2, 4))
+    x = rng.normal(size=(130, 1))
+    stream = Stream(model, state=State(np.r_[h0, c0], 9), max_block=64)
+    assert stream.t == 9
+    got = np.concatenate([stream.process(x[:65]), stream.process(x[65:])])
+    np.testing.assert_array_equal(got, model.forward(x, state=State(np.r_[h0, c0], 9)))
+    np.testing.assert_allclose(got, lstm_forward(model.to_dense(), x, h0, c0)[3], rtol=0, atol=1e-12)
+    stream.reset()
+    assert stream.t == 0 and stream.state.h.shape == (8,) and not stream.state.h.any()
+    np.testing.assert_array_equal(stream.process(x), model.forward(x))
+    with pytest.raises(ParameterError, match=r"expected \(8,\) \(an LSTM's state is h and c concatenated\)"):
+        Stream(model, state=State(h0, 0))
+
+
 # ---------------------------------------------------------------------- sample rate
 
 
-def test_stream_refuses_another_sample_rate():
-    model = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, sample_rate=44100, seed=0)
+SMALL = {
+    "clockwork": lambda n_out=1, **kw: ClockworkRNN(1, n_out, n_hidden=8, n_modules=2, seed=0, **kw),
+    "lstm": lambda n_out=1, **kw: LSTM(1, n_out, n_hidden=4, seed=0, **kw),
+}
+
+
+@pytest.mark.parametrize("arch", sorted(SMALL))
+def test_stream_refuses_another_sample_rate(arch):
+    make = SMALL[arch]
+    model = make(sample_rate=44100)
     assert Stream(model).sample_rate == 44100
     assert Stream(model, sample_rate=44100).sample_rate == 44100
     with pytest.raises(ParameterError, match="sample_rate=48000 differs from the model's sample_rate=44100"):
         Stream(model, sample_rate=48000)
     with pytest.raises(ParameterError, match="sample_rate=0 must be a positive integer"):
         Stream(model, sample_rate=0)
-    unknown = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, seed=0)
+    unknown = make()
     assert Stream(unknown, sample_rate=48000).sample_rate == 48000  # nothing to compare with
     assert Stream(unknown).sample_rate is None
-    softmax = ClockworkRNN(1, 4, n_hidden=8, n_modules=2, sample_rate=16000, output="softmax", seed=0)
+    softmax = make(n_out=4, sample_rate=16000, output="softmax")
     with pytest.raises(ParameterError, match="linear-output"):
         Stream(softmax, sample_rate=8000, resample=True)
 
@@ -210,6 +278,18 @@ def test_resampling_stream_returns_the_input_delayed_by_its_latency(rng):
     assert stream.t == -(-9600 * 147 // 160)  # the model ran at its own rate
 
 
+def test_resampling_lstm_stream_gives_the_same_output_for_any_split(rng):
+    model = SMALL["lstm"](sample_rate=16000, dtype=np.float64)
+    stream = Stream(model, sample_rate=44100, resample=True, max_block=64)
+    assert stream.latency == pytest.approx(2 * 10 * 441 / 160)  # both filters: 10 zero crossings each side
+    x = rng.normal(size=(4410, 1))
+    cuts = np.r_[0, np.sort(rng.choice(np.arange(1, 4410), size=20, replace=False)), 4410]
+    y = np.concatenate([stream.process(x[a:b]) for a, b in zip(cuts[:-1], cuts[1:])])
+    assert y.shape == x.shape and stream.t == 1600
+    stream.reset()
+    np.testing.assert_allclose(stream.process(x), y, rtol=0, atol=1e-12)
+
+
 def test_entry_point_releases_the_gil():
     """ctypes releases the GIL around CFUNCTYPE calls (not PYFUNCTYPE ones): an audio thread in
     process() does not block Python elsewhere, nor is it blocked by it."""
@@ -218,3 +298,41 @@ def test_entry_point_releases_the_gil():
     from cwfast import _realtime
 
     assert not _realtime.PROTOTYPE._flags_ & ctypes._FUNCFLAG_PYTHONAPI
+
+
+LSTM_CACHE_SCRIPT = """
+import numpy as np
+from cwfast import _lstm_kernels, _realtime, LSTM, Stream
+Stream(LSTM(1, 1, n_hidden=4, seed=0)).process(np.zeros((4, 1), dtype=np.float32))
+stats = _lstm_kernels._forward_seq.stats
+print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()), _realtime.entry("lstm", np.float32)[0].cache_hits)
+"""
+
+
+def test_lstm_entry_is_cached_between_processes(tmp_path):
+    """The Clockwork entry's twin of tests/test_cache.py: a second process loads the LSTM's entry
+    and kernel from numba's cache instead of compiling them."""
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+    root = Path(__file__).resolve().parents[1]
+    runs = [
+        subprocess.run([sys.executable, "-c", LSTM_CACHE_SCRIPT], env=env, cwd=root, capture_output=True, text=True,
+                       check=True)
+        for _ in range(2)
+    ]
+    first, second = [tuple(map(int, r.stdout.split())) for r in runs]
+    assert first == (0, 1, 0)  # kernel: hits, misses; entry: hits
+    assert second == (1, 0, 1)
+
+
+@pytest.mark.parametrize("kind, kernels", [("clockwork", "_kernels"), ("lstm", "_lstm_kernels")])
+def test_each_entry_closes_over_a_hash_of_its_kernel_file(kind, kernels):
+    """numba keys its cache on the entry's own file and its closure, not on the kernel's file: the
+    hash in the closure is what makes an edited kernel file recompile the entry (_realtime.py)."""
+    import importlib
+
+    from cwfast import _realtime
+
+    compiled = _realtime.entry(kind, np.float32)[0]
+    pyfunc = compiled._pyfunc
+    closure = dict(zip(pyfunc.__code__.co_freevars, (cell.cell_contents for cell in pyfunc.__closure__)))
+    assert closure["stamp"] == _realtime._stamp(importlib.import_module(f"cwfast.{kernels}")) != 0
