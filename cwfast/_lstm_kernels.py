@@ -205,3 +205,51 @@ def _sample_feedback(theta, s, pre, x, logits, values, inv_temperature, uniforms
                     break
         out[t] = values[best]
         x[0, 0] = values[best]
+
+
+@numba.njit(parallel=True, **_JIT)
+def _population_losses(theta, noise, sigma, n, x, n_out, y_target, labels, softmax, last_only, losses):
+    """The evolution strategy's scores, as :func:`cwfast._kernels._population_losses` defines them
+    (antithetic members ``theta +- sigma * noise[m // 2]``, then the centre), for the LSTM of ``n``
+    cells: members in parallel, each from a zero state on every sequence of ``x`` (B, T, n_in)."""
+    n_members = losses.shape[0]
+    n_pairs = noise.shape[0]
+    n_params = theta.shape[0]
+    batch, n_steps = x.shape[0], x.shape[1]
+    first = n_steps - 1 if last_only else 0
+    per_step = 1 if softmax else n_out
+    count = batch * (n_steps - first) * per_step
+    for m in numba.prange(n_members):
+        params = np.empty(n_params, dtype=x.dtype)
+        scale = 0.0
+        j = 0
+        if m < 2 * n_pairs:
+            j = m // 2
+            scale = sigma if m % 2 == 0 else -sigma
+        for k in range(n_params):
+            params[k] = theta[k] + scale * noise[j, k]
+        s = np.empty(2 * n, dtype=x.dtype)
+        pre = np.empty(4 * n, dtype=x.dtype)
+        y = np.empty((n_steps, n_out), dtype=x.dtype)
+        no_hist = np.empty((0, 2 * n), dtype=x.dtype)
+        no_acts = np.empty((0, 5 * n), dtype=x.dtype)
+        total = 0.0
+        for b in range(batch):
+            s[:] = 0
+            _forward_seq(params, x[b], s, pre, y, no_hist, no_acts)
+            # The scoring loop of cwfast._kernels._population_losses, repeated for the cache reason above.
+            for t in range(first, n_steps):
+                ts = t - first
+                if softmax:
+                    top = np.float64(y[t, 0])
+                    for k in range(1, n_out):
+                        top = max(top, np.float64(y[t, k]))
+                    norm = 0.0
+                    for k in range(n_out):
+                        norm += np.exp(np.float64(y[t, k]) - top)
+                    total += np.log(norm) - (np.float64(y[t, labels[b, ts]]) - top)
+                else:
+                    for k in range(n_out):
+                        d = np.float64(y[t, k]) - np.float64(y_target[b, ts, k])
+                        total += d * d
+        losses[m] = total / count

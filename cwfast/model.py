@@ -161,6 +161,13 @@ class SequenceModel:
         """Raw outputs (B, T, n_out) of a checked batch; ``state0`` (B, width) becomes the final state."""
         raise NotImplementedError
 
+    def _population_losses(self, theta, noise, sigma, x3, y_target, labels, last_only, losses):
+        """Score an evolution-strategy population in one parallel call: member ``m < 2 P`` has the
+        parameters ``theta +- sigma * noise[m // 2]`` (+ for even m), any further member ``theta``;
+        ``losses[m]`` gets its :meth:`loss` on the checked batch ``x3`` from a zero state at t = 0,
+        against ``y_target`` (linear head) or ``labels`` (softmax head), every step or the last."""
+        raise NotImplementedError
+
     def _check_input(self, x):
         """Validate ``x`` and return it as a C-contiguous (B, T, n_in) array and whether it was batched."""
         x = _as_real_array("x", x, self.dtype)
@@ -457,6 +464,17 @@ class ClockworkRNN(SequenceModel):
         return theta, lay.module_start, lay.column_start, lay.block_offset, lay.periods
 
     # ------------------------------------------------------------------ computation
+
+    #: Members per lockstep chunk of the population kernel, about (the chunks depend only on the
+    #: member count, so scores never depend on the thread count).
+    _CHUNK = 32
+
+    def _population_losses(self, theta, noise, sigma, x3, y_target, labels, last_only, losses):
+        lay = self.layout
+        _kernels._population_losses_lockstep(
+            theta, noise, sigma, lay.module_start, lay.column_start, lay.block_offset, lay.periods, x3, self.n_out,
+            y_target, labels, self.output == "softmax", last_only, max(1, losses.shape[0] // self._CHUNK), losses,
+        )
 
     def _outputs(self, x3, h0, t0):
         """Raw outputs (B, T, n_out); h0 (B, n) is updated in place to the final state.

@@ -205,3 +205,58 @@ def test_invalid_population():
     model, x = model_and_data()
     with pytest.raises(ParameterError, match="even"):
         evolve(model, x, np.zeros((2, 20, 1)), population=7)
+
+
+@pytest.mark.parametrize("output, steps", [("linear", "all"), ("softmax", "last")])
+def test_lstm_members_are_scored_like_model_loss(rng, output, steps):
+    n_out = 3 if output == "softmax" else 2
+    model = cwfast.LSTM(2, n_out, n_hidden=4, seed=1, dtype=np.float64, output=output)
+    x = rng.normal(size=(2, 15, 2))
+    if output == "softmax":
+        target = rng.integers(0, n_out, size=(2,))
+    else:
+        target = rng.normal(size=(2, 15, n_out))
+    x3, batched = model._check_input(x)
+    tgt = model._check_target(target, x3.shape, batched, steps)
+    scored = tgt if steps == "all" else tgt[:, None]
+    y_target = np.zeros((0, 0, 0)) if output == "softmax" else np.ascontiguousarray(scored)
+    labels = np.ascontiguousarray(scored, dtype=np.int64) if output == "softmax" else np.zeros((0, 0), np.int64)
+    noise = directions(3, 0, 2, model.n_params)
+    losses = np.empty(5)
+    centre = model.params.copy()
+    model._population_losses(centre, noise, 0.1, x3, y_target, labels, steps == "last", losses)
+    for member in range(5):
+        sign = (1, -1)[member % 2] if member < 4 else 0
+        model.params[:] = centre + sign * 0.1 * noise[min(member // 2, 1)].astype(np.float64)
+        assert losses[member] == pytest.approx(model.loss(x, target, steps=steps), rel=1e-10)
+
+
+@pytest.mark.parametrize("make", [lambda: cwfast.LSTM(1, 1, n_hidden=3, seed=1, dtype=np.float64),
+                                  lambda: cwfast.SRN(1, 1, n_hidden=4, seed=1, dtype=np.float64)])
+def test_es_trains_the_baselines_and_resumes_them_exactly(tmp_path, make):
+    x = np.random.default_rng(0).normal(size=(2, 32, 1))
+    y = 0.5 * np.roll(x, 1, axis=1)  # echo the previous input at half level
+    y[:, 0] = 0
+    settings = dict(population=24, sigma=0.05, lr=0.1, generations=60, seed=0)
+    whole = make()
+    start = whole.loss(x, y)
+    result = evolve(whole, x, y, **settings)
+    assert result.final_loss < 0.2 * start
+
+    path = tmp_path / "es.ckpt"
+    part = make()
+
+    def interrupt(info):
+        if info.step == 25:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        evolve(part, x, y, checkpoint=path, on_step_end=interrupt, **settings)
+    resumed = make()
+    evolve(resumed, x, y, checkpoint=path, resume=True, **settings)
+    np.testing.assert_array_equal(resumed.params, whole.params)
+
+
+def test_search_periods_needs_a_clockwork_rnn():
+    with pytest.raises(ParameterError, match="Clockwork RNN"):
+        evolve(cwfast.LSTM(0, 1, n_hidden=2), np.zeros((8, 0)), np.zeros((8, 1)), search_periods=True)

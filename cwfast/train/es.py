@@ -80,8 +80,6 @@ def centered_ranks(losses):
 #: Smallest noise table, in values (8 MiB of float32): slices of a shorter table would overlap
 #: too often for the directions of one generation to be nearly independent.
 NOISE_TABLE_MIN = 1 << 21
-#: Members per lockstep chunk, about (see :func:`cwfast._kernels._population_losses_lockstep`).
-CHUNK = 32
 
 
 def noise_table(entropy, size):
@@ -162,7 +160,7 @@ def evolve(
 
     Parameters
     ----------
-    model : ClockworkRNN
+    model : ClockworkRNN, SRN or LSTM
     x, target, steps
         As for :func:`cwfast.train.fit`. Every generation scores every member on all of ``x``,
         each sequence from a zero state at t = 0 (no windows: cut long audio into a batch of
@@ -246,6 +244,8 @@ def evolve(
     n_params = model.n_params
     g = model.n_modules
     if search_periods:
+        if model.arch != "clockwork":
+            raise ParameterError(f"search_periods searches a Clockwork RNN's clock periods; this model is a {model.arch}")
         if np.any(np.diff(model.periods) <= 0):
             raise ParameterError(
                 f"search_periods needs strictly increasing periods; the model has {model.periods.tolist()}"
@@ -326,7 +326,6 @@ def evolve(
         )
 
     apply(theta)
-    lay = model.layout
     n_pairs = population // 2
     n_members = population + 1
     member_losses = np.empty(n_members)
@@ -334,9 +333,6 @@ def evolve(
     signs[0:population:2], signs[1:population:2] = 1.0, -1.0
 
     table = noise_table(entropy, size)
-    # Members that share the clock periods advance in lockstep; the chunks depend only on the
-    # member count, never on the thread count.
-    n_chunks = max(1, n_members // CHUNK)
 
     bar = progress_bar(progress, generations, min(run["epoch"], generations), "gen")
     started = time.perf_counter()
@@ -353,14 +349,12 @@ def evolve(
                 log2p = theta[n_params:] + sigma * signs[:, None] * noise[pair_of, n_params:]
                 member_periods = _repair_periods(log2p * period_scale, max_period)
                 _kernels._population_losses(
-                    theta[:n_params], noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
+                    theta[:n_params], noise, sigma, model.layout.module_start, model.layout.column_start,
+                    model.layout.block_offset,
                     member_periods, x3, model.n_out, y_target, labels, softmax, steps == "last", member_losses,
                 )
             else:
-                _kernels._population_losses_lockstep(
-                    theta, noise, sigma, lay.module_start, lay.column_start, lay.block_offset, lay.periods, x3,
-                    model.n_out, y_target, labels, softmax, steps == "last", n_chunks, member_losses,
-                )
+                model._population_losses(theta, noise, sigma, x3, y_target, labels, steps == "last", member_losses)
             loss = float(member_losses[population])
             if not math.isfinite(loss):
                 if best_theta is not None:
