@@ -160,7 +160,7 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
                 "block_p99_us": float(np.percentile(all_times, 99)),
                 "budget_us": 1e6 * block / case["rate"],
                 "blocks_timed": int(all_times.size),
-                "recurrent_macs": case["model"].layout.recurrent_macs_per_step(),
+                "recurrent_macs": case["model"].recurrent_macs_per_step(),
             })
     return records
 
@@ -185,11 +185,15 @@ def ratios(records, widths=DEFAULT_WIDTHS, n_modules=DEFAULT_MODULES):
 
 def describe(model):
     """A short line: units, modules, periods, dtype, recurrent multiply-adds per step."""
-    periods = model.periods.tolist()
-    shown = ",".join(map(str, periods)) if len(periods) <= 4 else f"{periods[0]}..{periods[-1]}"
-    return (f"{model.n_hidden} units in {model.n_modules} module{'s' if model.n_modules > 1 else ''} "
-            f"(periods {shown}), {model.n_in} in, {model.n_out} out, {model.dtype.name}, "
-            f"{model.layout.recurrent_macs_per_step():.0f} recurrent multiply-adds per step")
+    if model.arch == "lstm":
+        size = f"LSTM of {model.n_hidden} cells"
+    else:
+        periods = model.periods.tolist()
+        shown = ",".join(map(str, periods)) if len(periods) <= 4 else f"{periods[0]}..{periods[-1]}"
+        size = (f"{model.n_hidden} units in {model.n_modules} module{'s' if model.n_modules > 1 else ''} "
+                f"(periods {shown})")
+    return (f"{size}, {model.n_in} in, {model.n_out} out, {model.dtype.name}, "
+            f"{model.recurrent_macs_per_step():.0f} recurrent multiply-adds per step")
 
 
 def format_table(records):

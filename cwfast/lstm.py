@@ -133,6 +133,10 @@ class LSTM(SequenceModel):
     def n_modules(self):
         return 1
 
+    def recurrent_macs_per_step(self):
+        """Recurrent multiply-adds per step: the four gates each read all n cells, every step."""
+        return float(4 * self.n_hidden * self.n_hidden)
+
     def gate(self, name):
         """Writable views ``(W_in, W_h, b_h)`` of one gate's rows; ``name`` is one of :data:`GATES`."""
         if name not in GATES:

@@ -342,6 +342,11 @@ class ClockworkRNN(SequenceModel):
     def periods(self):
         return self.layout.periods
 
+    def recurrent_macs_per_step(self):
+        """Average recurrent multiply-adds per step over a full cycle of the clocks (only the
+        blocks that exist, only at the steps their module fires)."""
+        return self.layout.recurrent_macs_per_step()
+
     @property
     def module_sizes(self):
         return self.layout.module_sizes

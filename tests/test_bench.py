@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from cwfast import ClockworkRNN, bench
+from cwfast import LSTM, ClockworkRNN, bench
 from cwfast.cli import main
 
 
@@ -34,6 +34,15 @@ def test_bench_table_for_a_model_file(model_file, capsys):
         values = [float(v) for v in r[2:]]
         assert all(math.isfinite(v) and v > 0 for v in values)
         assert float(r[7]) == pytest.approx(1e6 * int(r[1]) / 16000, abs=0.05)  # the block's budget
+
+
+def test_bench_runs_an_lstm_model(tmp_path, capsys):
+    path = tmp_path / "lstm.npz"
+    LSTM(1, 1, n_hidden=5, sample_rate=8000, seed=0).save(path)
+    assert main(["bench", "-m", str(path), "--block", "8", "--seconds", "0.02", "--repeats", "2", "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)["results"][0]
+    assert record["recurrent_macs"] == 4 * 5 * 5
+    assert record["us_per_sample"] > 0 and record["sample_rate"] == 8000
 
 
 def test_bench_json(model_file, capsys):
