@@ -566,7 +566,7 @@ def process(model, samples, *, block_size=4096, on_progress=None):
 
     Parameters
     ----------
-    model : ClockworkRNN
+    model : ClockworkRNN, SRN or LSTM
         A linear model with one input (``effect`` mode).
     samples : ndarray, shape (n,), float
     block_size : int
@@ -582,7 +582,6 @@ def process(model, samples, *, block_size=4096, on_progress=None):
     CwfastError
         If the model is not input-driven (memorize and autoregressive models generate instead).
     """
-    from .model import ClockworkRNN
     from .stream import Stream
 
     check_processable(model)
@@ -591,23 +590,11 @@ def process(model, samples, *, block_size=4096, on_progress=None):
     samples = _mono(samples, "samples")
     out = np.empty(samples.size, dtype=np.float32)
     x = samples.astype(model.dtype)[:, None]
-    if isinstance(model, ClockworkRNN):
-        stream = Stream(model, max_block=block_size)
-        y = np.empty((block_size, 1), dtype=model.dtype)
-
-        def run(block):
-            return stream.process(block, out=y[: len(block)])
-    else:  # other architectures (the LSTM baseline) carry their state through forward
-        state = None
-
-        def run(block):
-            nonlocal state
-            y, state = model.forward(block, state=state, return_state=True)
-            return y
-
+    stream = Stream(model, max_block=block_size)
+    y = np.empty((block_size, 1), dtype=model.dtype)
     for start in range(0, samples.size, block_size):
         stop = min(start + block_size, samples.size)
-        out[start:stop] = run(x[start:stop])[:, 0]
+        out[start:stop] = stream.process(x[start:stop], out=y[: stop - start])[:, 0]
         if on_progress is not None:
             on_progress(stop - start)
     return out
