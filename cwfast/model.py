@@ -470,15 +470,11 @@ class ClockworkRNN(SequenceModel):
 
     # ------------------------------------------------------------------ computation
 
-    #: Members per lockstep chunk of the population kernel, about (the chunks depend only on the
-    #: member count, so scores never depend on the thread count).
-    _CHUNK = 32
-
     def _population_losses(self, theta, noise, sigma, x3, y_target, labels, last_only, losses):
         lay = self.layout
         _kernels._population_losses_lockstep(
             theta, noise, sigma, lay.module_start, lay.column_start, lay.block_offset, lay.periods, x3, self.n_out,
-            y_target, labels, self.output == "softmax", last_only, max(1, losses.shape[0] // self._CHUNK), losses,
+            y_target, labels, self.output == "softmax", last_only, lockstep_lanes(losses.shape[0]), losses,
         )
 
     def _outputs(self, x3, h0, t0):
@@ -642,6 +638,15 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
     out = np.empty(n_steps, dtype=model.dtype)
     inv_temperature = 0.0 if temperature == 0 else 1.0 / temperature
     return values, inv_temperature, uniforms, h[0], t0, x, logits, out
+
+
+def lockstep_lanes(n_members):
+    """Members per chunk of the lockstep population kernel: about 128 (wider chunks run faster
+    per member, see cwfast._kernels), as many chunks as that makes (for the thread pool), a
+    multiple of 8. It depends on the member count only, so scores never depend on the threads."""
+    n_chunks = max(1, round(n_members / 128))
+    per_chunk = -(-n_members // n_chunks)
+    return -(-per_chunk // 8) * 8
 
 
 def softmax(logits):

@@ -19,9 +19,9 @@ def model_and_data(output="linear", n_out=1, seed=0):
     return model, x
 
 
-def population_losses(model, x, target, noise, sigma, steps="all", n_chunks=None):
-    """Call a population kernel as evolve does: 2 * n_pairs members and the centre. ``n_chunks``
-    None: the member-by-member kernel; else the lockstep kernel with that many chunks."""
+def population_losses(model, x, target, noise, sigma, steps="all", lanes=None):
+    """Call a population kernel as evolve does: 2 * n_pairs members and the centre. ``lanes``
+    None: the member-by-member kernel; else the lockstep kernel with chunks of that many lanes."""
     x3, batched = model._check_input(x)
     tgt = model._check_target(target, x3.shape, batched, steps)
     scored = tgt if steps == "all" else tgt[:, None]
@@ -32,7 +32,7 @@ def population_losses(model, x, target, noise, sigma, steps="all", n_chunks=None
     periods = np.ascontiguousarray(np.broadcast_to(model.periods, (members, model.n_modules)))
     losses = np.empty(members)
     lay = model.layout
-    if n_chunks is None:
+    if lanes is None:
         _kernels._population_losses(
             model.params.astype(np.float64), noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
             periods, x3, model.n_out, y_target, labels, softmax, steps == "last", losses,
@@ -40,7 +40,7 @@ def population_losses(model, x, target, noise, sigma, steps="all", n_chunks=None
     else:
         _kernels._population_losses_lockstep(
             model.params.astype(np.float64), noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
-            lay.periods, x3, model.n_out, y_target, labels, softmax, steps == "last", n_chunks, losses,
+            lay.periods, x3, model.n_out, y_target, labels, softmax, steps == "last", lanes, losses,
         )
     return losses
 
@@ -83,10 +83,21 @@ def test_lockstep_kernel_matches_the_member_by_member_kernel(rng, dtype, output,
     noise = directions(8, 0, 20, model.n_params)
     want = population_losses(model, x, target, noise, 0.05, steps)
     rtol = 1e-5 if dtype == np.float32 else 1e-12
-    for n_chunks in (1, 2, 3, 41):
-        got = population_losses(model, x, target, noise, 0.05, steps, n_chunks=n_chunks)
+    for lanes in (1, 8, 13, 40, 41, 48):  # chunks with and without padding lanes, one chunk, 41 chunks
+        got = population_losses(model, x, target, noise, 0.05, steps, lanes=lanes)
         np.testing.assert_allclose(got, want, rtol=rtol)
     assert len(set(want.round(12))) > 30  # the members really differ
+
+
+def test_lockstep_lanes():
+    from cwfast.model import lockstep_lanes
+
+    for members, lanes in ((3, 8), (65, 72), (129, 136), (257, 136), (513, 136), (1025, 136)):
+        assert lockstep_lanes(members) == lanes
+    for members in range(1, 2000, 7):
+        lanes = lockstep_lanes(members)
+        chunks = -(-members // lanes)
+        assert lanes % 8 == 0 and lanes - 8 < -(-members // chunks) <= lanes  # even chunks, little padding
 
 
 def test_pair_offsets_depend_on_seed_generation_and_pair_only():
