@@ -13,7 +13,7 @@ Trainers compared (each on a fresh model with the same initial weights per seed)
   default gradient clipping (norm 1.0).
 - ``sgd-noclip``: the same without clipping (as the paper describes it).
 - ``sgd-literal``: lr = 3e-4 applied to cwfast's mean squared error as it stands (no clipping).
-- ``es``: :func:`cwfast.train.evolve` with its defaults (population 64, sigma 0.02, Adam lr 0.01).
+- ``es``: :func:`cwfast.train.evolve` with its defaults (population 256, sigma 0.01, Adam lr 0.01).
 
 Kernels are compiled before any timing. Usage::
 
@@ -55,7 +55,7 @@ def make_model(seed):
     return cwfast.ClockworkRNN(0, 1, n_hidden=40, n_modules=9, seed=seed)
 
 
-def run(trainer, target, seed, epochs, generations):
+def run(trainer, target, seed, epochs, generations, es_options=None):
     x = np.zeros((N_SAMPLES, 0), dtype=np.float32)
     var = float(np.var(target, dtype=np.float64))
     model = make_model(seed)
@@ -76,7 +76,8 @@ def run(trainer, target, seed, epochs, generations):
             result = fit(model, x, target, optimizer="sgd", lr=3e-4, momentum=0.95, epochs=epochs, clip_norm=None,
                          seed=seed, on_step_end=watch)
         elif trainer == "es":
-            result = evolve(model, x, target, generations=generations, seed=seed, on_step_end=watch)
+            result = evolve(model, x, target, generations=generations, seed=seed, on_step_end=watch,
+                            **(es_options or {}))
         else:
             raise ValueError(trainer)
     except CwfastError as error:
@@ -112,6 +113,8 @@ def main(argv=None):
     parser.add_argument("--trainers", nargs="+", choices=TRAINERS, default=list(TRAINERS))
     parser.add_argument("--epochs", type=int, default=2000, help="epochs for adam and sgd (paper: 2000)")
     parser.add_argument("--generations", type=int, default=1000, help="ES generations")
+    parser.add_argument("--population", type=int, help="ES population (default: evolve's)")
+    parser.add_argument("--sigma", type=float, help="ES noise scale (default: evolve's)")
     parser.add_argument("--json", type=Path, help="also write every run as JSON here")
     args = parser.parse_args(argv)
 
@@ -122,13 +125,14 @@ def main(argv=None):
     evolve(make_model(0), warm_x, warm_y, generations=1, population=2)
     compile_seconds = time.perf_counter() - t
 
+    es_options = {k: v for k, v in (("population", args.population), ("sigma", args.sigma)) if v is not None}
     load_before = os.getloadavg()
     runs = []
     for start in args.starts:
         target, _ = excerpt(start)
         for seed in args.seeds:
             for trainer in args.trainers:
-                row = run(trainer, target, seed, args.epochs, args.generations)
+                row = run(trainer, target, seed, args.epochs, args.generations, es_options)
                 row["start"] = start
                 runs.append(row)
                 note = f" (<= 0.01 after {row['seconds_to_0.01']:.1f} s)" if row["seconds_to_0.01"] else ""
