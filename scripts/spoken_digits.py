@@ -16,7 +16,9 @@ takes 0-4 test, 5-49 train) with the paper's features and protocol:
 
 Where cwfast differs from the paper (documented in docs/results.md): Adam (lr 3e-3, the trainer's
 default) on minibatches of 32 utterances with the gradient norm clipped to 1, instead of SGD with
-momentum 0.9 at lr 3e-4; and an optional wall-time limit.
+momentum 0.9 at lr 3e-4; and an optional wall-time limit. Options beyond the paper: ``--noise``
+(the input noise's std), and ``--decays N``: at a plateau, go back to the best epoch's parameters
+with the learning rate times 0.3, up to N times, before stopping.
 
 Variable lengths. Utterances last 12..129 frames. Each epoch the training utterances are sorted by
 length (with a seeded random tie order), cut into minibatches of neighbours, and each minibatch is
@@ -67,6 +69,7 @@ PATIENCE = 5
 BATCH = 32
 LR = 3e-3
 CLIP = 1.0
+DECAY = 0.3  # learning-rate factor at each plateau, with --decays
 
 
 class UsageError(Exception):
@@ -243,11 +246,13 @@ def minibatches(xs, labels, batch_size, rng):
 
 
 def train_model(model, xs, labels, *, epochs, seed, noise=NOISE, patience=PATIENCE, batch_size=BATCH, lr=LR,
-                time_limit=None, log=None):
+                decays=0, time_limit=None, log=None):
     """Train in place with the protocol above; returns a dict of training facts.
 
     ``xs`` are standardised (n_frames, 13) arrays. Noise for epoch e, batch b comes from the
-    generator seeded (seed, e, b), so a run is reproducible.
+    generator seeded (seed, e, b), so a run is reproducible. With ``decays`` > 0, a plateau of
+    ``patience`` epochs first restarts from the best parameters with the learning rate times
+    ``DECAY``, up to ``decays`` times, and only then stops training.
     """
     from cwfast.train.optimizers import Adam, clip_grad_norm
 
@@ -258,6 +263,7 @@ def train_model(model, xs, labels, *, epochs, seed, noise=NOISE, patience=PATIEN
     started = time.perf_counter()
     stopped = "epochs"
     history = []
+    lr_steps = []
     for epoch in range(epochs):
         rng = np.random.default_rng([seed, 0, epoch])
         for b, (xb, yb) in enumerate(minibatches(xs, labels, batch_size, rng)):
@@ -279,7 +285,14 @@ def train_model(model, xs, labels, *, epochs, seed, noise=NOISE, patience=PATIEN
             best, best_params, best_epoch, bad = (err, ce), params.copy(), epoch, 0
         else:
             bad += 1
-        if patience and bad >= patience:
+        if patience and bad >= patience and len(lr_steps) < decays:
+            lr_steps.append(epoch + 1)
+            opt.lr *= DECAY
+            params[:] = best_params
+            bad = 0
+            if log:
+                log(f"plateau: back to epoch {best_epoch + 1}, learning rate {opt.lr:g}")
+        elif patience and bad >= patience:
             stopped = "early stopping"
             break
         if time_limit is not None and elapsed > time_limit:
@@ -289,7 +302,7 @@ def train_model(model, xs, labels, *, epochs, seed, noise=NOISE, patience=PATIEN
     return {
         "epochs": len(history), "best_epoch": best_epoch + 1, "stopped": stopped,
         "train_error": best[0], "train_loss": best[1], "wall_time_s": round(time.perf_counter() - started, 1),
-        "history": history,
+        "history": history, "lr_decayed_after_epochs": lr_steps,
     }
 
 
@@ -297,8 +310,8 @@ def standardise(xs, mean, std):
     return [((x - mean) / std).astype(np.float32) for x in xs]
 
 
-def run_one(split, arch, budget, seed, *, epochs, patience=PATIENCE, lr=LR, clock_align="start", time_limit=None,
-            log=None):
+def run_one(split, arch, budget, seed, *, epochs, patience=PATIENCE, lr=LR, noise=NOISE, decays=0, clock_align="start",
+            time_limit=None, log=None):
     """Train one model on the split; returns (model, test error %)."""
     (xtr, ytr), (xte, yte) = split
     mean, std = standardiser(xtr)
@@ -312,8 +325,8 @@ def run_one(split, arch, budget, seed, *, epochs, patience=PATIENCE, lr=LR, cloc
     }
     model = build(arch, budget, seed, meta)
     facts = train_model(model, standardise(xtr, mean, std), ytr, epochs=epochs, seed=seed, patience=patience,
-                        lr=lr, time_limit=time_limit, log=log)
-    facts.update(patience=patience, lr=lr, noise=NOISE, batch_size=BATCH)
+                        lr=lr, noise=noise, decays=decays, time_limit=time_limit, log=log)
+    facts.update(patience=patience, lr=lr, noise=noise, decays=decays, batch_size=BATCH)
     test_err = error_rate(model, standardise(xte, mean, std), yte)[0] if len(yte) else float("nan")
     model.metadata.update(training=facts, n_params_counted=budget_count(model), test_error=test_err)
     return model, test_err
@@ -336,7 +349,8 @@ def cmd_train(args):
     if not len(split[1][1]):
         raise UsageError(f"--data {args.data}: no test files (takes 0-4)")
     model, err = run_one(split, args.arch, args.params, args.seed, epochs=args.epochs, patience=args.patience,
-                         lr=args.lr, clock_align=args.clock_align, time_limit=args.time_limit, log=_log)
+                         lr=args.lr, noise=args.noise, decays=args.decays, clock_align=args.clock_align,
+                         time_limit=args.time_limit, log=_log)
     model.save(out, overwrite=True)
     t = model.metadata["training"]
     print(f"{NAMES[args.arch]}: {model.n_hidden} hidden, {budget_count(model)} parameters; {t['epochs']} epochs "
@@ -380,13 +394,14 @@ def cmd_run_table(args):
         for arch in archs:
             for seed in range(args.seeds):
                 model, err = run_one(split, arch, budget, seed, epochs=args.epochs, patience=args.patience,
-                                     lr=args.lr, clock_align=args.clock_align, time_limit=args.time_limit)
+                                     lr=args.lr, noise=args.noise, decays=args.decays, clock_align=args.clock_align,
+                                     time_limit=args.time_limit)
                 t = model.metadata["training"]
                 _log(f"{NAMES[arch]} {budget}: seed {seed}: test error {err:.2f}% ({t['epochs']} epochs, "
                      f"{t['stopped']}, {t['wall_time_s']} s)")
                 results.setdefault((budget, arch), []).append((err, model.n_hidden, t["epochs"]))
     print(f"FSDD official split, {args.seeds} seed(s), at most {args.epochs} epochs, patience {args.patience}, "
-          f"Adam lr {args.lr:g}; "
+          f"Adam lr {args.lr:g}, input noise {args.noise:g}, {args.decays} lr decay(s) on plateau; "
           f"{platform.machine()}, {os.cpu_count()} CPUs")
     print("| params | model | hidden | test error % (mean ± std) | epochs (mean) | paper (TIMIT, 10k) |")
     print("|---|---|---|---|---|---|")
@@ -410,6 +425,10 @@ def parser():
     t.add_argument("--epochs", type=int, default=200, help="at most this many epochs (default 200)")
     t.add_argument("--patience", type=int, default=PATIENCE, help="epochs without improvement (default 5)")
     t.add_argument("--lr", type=float, default=LR, help="Adam's learning rate (default 3e-3)")
+    t.add_argument("--noise", type=float, default=NOISE, help="std of the Gaussian input noise (default 0.6)")
+    t.add_argument("--decays", type=int, default=0,
+                   help="on a plateau, restart from the best epoch with the lr x 0.3, this many times before "
+                        "stopping (default 0: stop at the first plateau)")
     t.add_argument("--clock-align", choices=("start", "end"), default="start",
                    help="CW-RNN: clock step 0 at the sequence's first step (default), or chosen so every "
                         "module fires on its last step")
@@ -426,6 +445,10 @@ def parser():
     r.add_argument("--epochs", type=int, default=200)
     r.add_argument("--patience", type=int, default=PATIENCE, help="epochs without improvement (default 5)")
     r.add_argument("--lr", type=float, default=LR, help="Adam's learning rate (default 3e-3)")
+    r.add_argument("--noise", type=float, default=NOISE, help="std of the Gaussian input noise (default 0.6)")
+    r.add_argument("--decays", type=int, default=0,
+                   help="on a plateau, restart from the best epoch with the lr x 0.3, this many times before "
+                        "stopping (default 0: stop at the first plateau)")
     r.add_argument("--clock-align", choices=("start", "end"), default="start",
                    help="CW-RNN: clock step 0 at the sequence's first step (default), or chosen so every "
                         "module fires on its last step")
@@ -439,6 +462,11 @@ def main(argv=None):
         value = getattr(args, name, None)
         if value is not None and value <= 0:
             print(f"error: --{name}={value} must be positive", file=sys.stderr)
+            return 2
+    for name in ("noise", "decays"):
+        value = getattr(args, name, None)
+        if value is not None and value < 0:
+            print(f"error: --{name}={value} must not be negative", file=sys.stderr)
             return 2
     try:
         if args.command == "train":

@@ -112,6 +112,26 @@ def test_baselines_and_table(stand_in, tmp_path, capsys):
     assert [r.split("|")[2].strip() for r in rows] == ["SRN", "LSTM", "CW-RNN"]
 
 
+def test_plateau_decay_restarts_from_the_best_epoch_with_a_smaller_rate(sd):
+    import cwfast
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 6)
+    xs = [rng.normal(size=(8, 13)).astype(np.float32) + label for label in labels]  # separable by level
+    model = cwfast.ClockworkRNN(13, 3, n_hidden=6, n_modules=2, output="softmax", seed=0)
+    seen = []
+    # A learning rate far too large: plateaus come fast.
+    facts = sd.train_model(model, xs, labels, epochs=100, seed=0, patience=2, lr=2.0, decays=2, noise=0.0,
+                           log=seen.append)
+    steps = facts["lr_decayed_after_epochs"]
+    assert len(steps) == 2 and steps[0] < steps[1] <= facts["epochs"]  # both decays used before stopping
+    assert facts["stopped"] == "early stopping" and facts["epochs"] < 100  # the third plateau stops it
+    assert sum("learning rate 0.6" in line for line in seen) == 1
+    assert sum("learning rate 0.18" in line for line in seen) == 1
+    # The model keeps the best epoch's parameters: its error is the best one recorded.
+    assert sd.error_rate(model, xs, labels)[0] == pytest.approx(min(h[0] for h in facts["history"]), abs=1e-3)
+
+
 def test_sizes_match_budgets(sd):
     for arch in sd.ARCHS:
         for budget in sd.BUDGETS:
@@ -141,6 +161,8 @@ def test_minibatches_left_pad(sd):
         (["eval", "--data", "{tmp}/bad", "-m", "{tmp}/m.npz"], "not a cwfast model"),
         (["train", "--data", "{tmp}/bad", "--arch", "srn", "--params", "500", "-o", "{tmp}/out.npz"], "cannot read"),
         (["train", "--data", "{tmp}/bad", "--arch", "srn", "--params", "0", "-o", "{tmp}/out.npz"], "positive"),
+        (["train", "--data", "{tmp}/bad", "--arch", "cw", "--params", "500", "-o", "{tmp}/o.npz", "--noise", "-1"],
+         "must not be negative"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(stand_in, tmp_path, capsys, argv, message):
