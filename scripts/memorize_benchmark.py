@@ -51,14 +51,14 @@ def excerpt(start):
     return scaled[:, None], rate
 
 
-def make_model(seed):
-    return cwfast.ClockworkRNN(0, 1, n_hidden=40, n_modules=9, seed=seed)
+def make_model(seed, hidden=40):
+    return cwfast.ClockworkRNN(0, 1, n_hidden=hidden, n_modules=9, seed=seed)
 
 
-def run(trainer, target, seed, epochs, generations, es_options=None):
+def run(trainer, target, seed, epochs, generations, es_options=None, hidden=40):
     x = np.zeros((N_SAMPLES, 0), dtype=np.float32)
     var = float(np.var(target, dtype=np.float64))
-    model = make_model(seed)
+    model = make_model(seed, hidden)
     reached = []
 
     def watch(info):
@@ -113,6 +113,8 @@ def main(argv=None):
     parser.add_argument("--trainers", nargs="+", choices=TRAINERS, default=list(TRAINERS))
     parser.add_argument("--epochs", type=int, default=2000, help="epochs for adam and sgd (paper: 2000)")
     parser.add_argument("--generations", type=int, default=1000, help="ES generations")
+    parser.add_argument("--hidden", type=int, default=40,
+                        help="units (9 modules); the paper's budgets 100/250/500/1000 are 11/19/27/40 (default 40)")
     parser.add_argument("--population", type=int, help="ES population (default: evolve's)")
     parser.add_argument("--sigma", type=float, help="ES noise scale (default: evolve's)")
     parser.add_argument("--json", type=Path, help="also write every run as JSON here")
@@ -132,7 +134,7 @@ def main(argv=None):
         target, _ = excerpt(start)
         for seed in args.seeds:
             for trainer in args.trainers:
-                row = run(trainer, target, seed, args.epochs, args.generations, es_options)
+                row = run(trainer, target, seed, args.epochs, args.generations, es_options, args.hidden)
                 row["start"] = start
                 runs.append(row)
                 note = f" (<= 0.01 after {row['seconds_to_0.01']:.1f} s)" if row["seconds_to_0.01"] else ""
@@ -147,7 +149,8 @@ def main(argv=None):
           f"{load_before[0]:.2f} before, {load_after[0]:.2f} after; compilation (first run only) "
           f"{compile_seconds:.1f} s")
     print(f"task: {N_SAMPLES} samples of {AUDIO.name} at {', '.join(f'{s:g}' for s in args.starts)} s, "
-          f"seeds {args.seeds}; CW-RNN 40 units, 9 modules, periods 1..256, {make_model(0).n_params} parameters")
+          f"seeds {args.seeds}; CW-RNN {args.hidden} units, 9 modules, periods 1..256, "
+          f"{make_model(0, args.hidden).n_params} parameters")
     print()
     print("| trainer | runs | diverged | NMSE median | NMSE min..max | wall s median "
           "| NMSE <= 0.01 after: s, updates (median; runs) |")
