@@ -592,6 +592,20 @@ def test_train_trainers_and_architectures(capsys, tmp_path, clip_8k, extra):
 
 
 @needs_trainer
+def test_train_es_on_a_long_clip_says_it_is_slow(capsys, tmp_path):
+    samples, rate = load_audio(BRAHMS, sample_rate=8000, start=0.0, duration=1.2)
+    clip = tmp_path / "long.wav"
+    write_audio(clip, samples, rate)
+    argv = ["train", clip, "-o", tmp_path / "m.npz", "--trainer", "es", "--epochs", 1, "--hidden", 4, "--modules", 2,
+            "--quiet"]
+    status, _, err = run(capsys, *argv)
+    assert status == 0, err
+    assert f"scores every member on all {samples.size} steps" in err
+    status, _, err = run(capsys, *argv[:2], "-o", tmp_path / "short.npz", *argv[4:], "--samples", 320)
+    assert status == 0 and "scores every member" not in err
+
+
+@needs_trainer
 def test_train_resamples_and_says_so(capsys, tmp_path, clip_8k):
     status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--sample-rate", 4000, "--epochs", 2, *TINY)
     assert status == 0
