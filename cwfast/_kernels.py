@@ -320,6 +320,20 @@ def _sample_feedback(theta, module_start, column_start, block_offset, periods, t
 # would keep running a stale copy of _forward_seq after this file changed.
 
 
+@numba.njit(**_JIT)
+def _member_params(theta, noise, sigma, m, out):
+    """out[:] = member ``m``'s parameters: ``theta +- sigma * noise[m // 2]`` (+ for even m) for the
+    antithetic members ``m < 2 * len(noise)``, ``theta`` itself (the centre) for any further m."""
+    j = m // 2
+    if j < noise.shape[0]:
+        scale = sigma if m % 2 == 0 else -sigma
+        for k in range(out.shape[0]):
+            out[k] = theta[k] + scale * noise[j, k]
+    else:
+        for k in range(out.shape[0]):
+            out[k] = theta[k]
+
+
 @numba.njit(parallel=True, **_JIT)
 def _population_losses(theta, noise, sigma, module_start, column_start, block_offset, member_periods,
                        x, n_out, y_target, labels, softmax, last_only, losses):
@@ -339,7 +353,6 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
         ``ClockworkRNN.loss`` defines it. Every sequence starts from a zero state at t = 0.
     """
     n_members = losses.shape[0]
-    n_pairs = noise.shape[0]
     n_params = theta.shape[0]
     batch, n_steps = x.shape[0], x.shape[1]
     n = module_start[module_start.shape[0] - 1]
@@ -348,14 +361,7 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
     count = batch * (n_steps - first) * per_step
     for m in numba.prange(n_members):
         params = np.empty(n_params, dtype=x.dtype)
-        if m < 2 * n_pairs:
-            j = m // 2
-            scale = sigma if m % 2 == 0 else -sigma
-            for k in range(n_params):
-                params[k] = theta[k] + scale * noise[j, k]
-        else:
-            for k in range(n_params):
-                params[k] = theta[k]
+        _member_params(theta, noise, sigma, m, params)
         h = np.empty(n, dtype=x.dtype)
         work = np.empty(n, dtype=x.dtype)
         y = np.empty((n_steps, n_out), dtype=x.dtype)
@@ -395,7 +401,7 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
 
 
 @numba.njit(**_JIT)
-def _lockstep_chunk(theta, noise, sigma, m0, width_c, n_pairs, module_start, column_start, block_offset, periods,
+def _lockstep_chunk(theta, noise, sigma, m0, width_c, module_start, column_start, block_offset, periods,
                     x, n_out, y_target, labels, softmax, last_only, losses):
     """Losses of members m0..m0+width_c-1 (see :func:`_population_losses_lockstep`), advanced
     together; lanes past the last member compute the centre again and are not stored."""
@@ -408,15 +414,10 @@ def _lockstep_chunk(theta, noise, sigma, m0, width_c, n_pairs, module_start, col
     out0 = bias0 + n
     outb0 = out0 + n_out * n
     pm = np.empty((n_params, width_c), dtype=x.dtype)
+    member = np.empty(n_params, dtype=x.dtype)
     for c in range(width_c):
-        m = m0 + c
-        scale = 0.0
-        j = 0
-        if m < 2 * n_pairs:
-            j = m // 2
-            scale = sigma if m % 2 == 0 else -sigma
-        for k in range(n_params):
-            pm[k, c] = theta[k] + scale * noise[j, k]
+        _member_params(theta, noise, sigma, m0 + c, member)
+        pm[:, c] = member
     h = np.empty((n, width_c), dtype=x.dtype)
     work = np.empty((n, width_c), dtype=x.dtype)
     y = np.empty((n_out, width_c), dtype=x.dtype)
@@ -479,5 +480,5 @@ def _population_losses_lockstep(theta, noise, sigma, module_start, column_start,
     members in chunks of ``lanes`` advanced in lockstep (see above), chunks in parallel."""
     n_chunks = (losses.shape[0] + lanes - 1) // lanes
     for ch in numba.prange(n_chunks):
-        _lockstep_chunk(theta, noise, sigma, ch * lanes, lanes, noise.shape[0], module_start, column_start,
-                        block_offset, periods, x, n_out, y_target, labels, softmax, last_only, losses)
+        _lockstep_chunk(theta, noise, sigma, ch * lanes, lanes, module_start, column_start, block_offset, periods,
+                        x, n_out, y_target, labels, softmax, last_only, losses)
