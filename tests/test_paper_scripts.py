@@ -58,3 +58,19 @@ def test_generation_quick_run(generation, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         generation.main(["--quick", "--out", str(tmp_path)])
     assert exc.value.code == 2
+
+
+def test_memorize_benchmark_quick_run(tmp_path, capsys):
+    bench = load_script("memorize_benchmark")
+    out = tmp_path / "runs.json"
+    argv = ["--starts", "0", "--trainers", "adam", "sgd", "es", "--epochs", "5", "--generations", "3",
+            "--hidden", "11", "--population", "6", "--sigma", "0.05", "--json", str(out)]
+    assert bench.main(argv) == 0
+    text = capsys.readouterr().out
+    assert "CW-RNN 11 units, 9 modules" in text
+    rows = [line.split("|") for line in text.splitlines() if line.startswith(("| adam", "| sgd", "| es"))]
+    assert [row[1].strip() for row in rows] == ["adam", "sgd", "es"]
+    runs = json.loads(out.read_text())["runs"]
+    assert [r["trainer"] for r in runs] == ["adam", "sgd", "es"]
+    assert [r["updates"] for r in runs] == [5, 5, 3]
+    assert all(np.isfinite(r["nmse"]) and 0 < r["nmse"] < 2 and r["seconds"] > 0 for r in runs)
