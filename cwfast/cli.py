@@ -171,6 +171,9 @@ def build_parser():
     p.add_argument("--epochs", type=_positive_int, metavar="E",
                    help="passes over the data; generations for es (default: 2000 memorize, 30 autoregressive, 50 effect)")
     p.add_argument("--lr", type=_positive_float, metavar="LR", help="learning rate (default: the trainer's)")
+    p.add_argument("--population", type=_positive_int, metavar="P",
+                   help="es: members per generation, even (default: 256)")
+    p.add_argument("--sigma", type=_positive_float, metavar="S", help="es: noise scale of the members (default: 0.01)")
     p.add_argument("--batch-size", type=_positive_int, metavar="B", help="windows per minibatch (long audio)")
     p.add_argument("--window", type=_positive_int, metavar="W", help="truncated BPTT window in samples (long audio)")
     p.add_argument("--start", type=_non_negative_float, default=0.0, metavar="SECONDS",
@@ -401,6 +404,11 @@ def cmd_train(args):
         raise ParameterError(f"--target is for effect mode; {mode} mode learns from AUDIO alone")
     if args.resume and not args.checkpoint:
         raise ParameterError("--resume needs --checkpoint PATH, the checkpoint to continue from")
+    for name in ("population", "sigma"):
+        if getattr(args, name) is not None and args.trainer != "es":
+            raise ParameterError(f"--{name} is for --trainer es; {args.trainer} follows the gradient")
+    if args.population is not None and args.population % 2:
+        raise ParameterError(f"--population {args.population}: must be even (the ES evaluates antithetic pairs)")
     inputs = [os.path.abspath(p) for p in (args.audio, args.target) if p]
     if os.path.abspath(args.output) in inputs:
         raise ParameterError("-o must not be one of the input files")
@@ -467,12 +475,13 @@ def _fit(model, train_task, val_task, args, defaults):
     if window is None:
         batch_size = None
     resume = dict(checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, seed=args.seed)
+    es_options = {k: v for k, v in (("population", args.population), ("sigma", args.sigma)) if v is not None}
     if args.trainer == "es":
         scored = x.shape[0] * x.shape[1] if x.ndim == 3 else x.shape[0]
         if scored > ES_LONG_STEPS:
             _note(f"--trainer es scores every member on all {scored} steps in every generation (no windows): "
                   "slow for long clips; --samples 320 or the gradient trainers (adam, sgd) are much faster")
-        return train.evolve(model, x, target, lr=args.lr or 0.01, generations=epochs, **resume)
+        return train.evolve(model, x, target, lr=args.lr or 0.01, generations=epochs, **es_options, **resume)
     validation = None if val_task is None else (val_task.inputs, val_task.targets)
     return train.fit(
         model, x, target, optimizer=args.trainer, lr=args.lr or defaults["lr"], epochs=epochs,

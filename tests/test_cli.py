@@ -592,6 +592,25 @@ def test_train_trainers_and_architectures(capsys, tmp_path, clip_8k, extra):
 
 
 @needs_trainer
+def test_train_es_population_and_sigma(capsys, tmp_path, clip_8k):
+    out = tmp_path / "m.npz"
+    argv = ["train", clip_8k, "-o", out, "--samples", 48, "--epochs", 2, "--quiet", "--hidden", 6, "--modules", 3]
+    status, _, err = run(capsys, *argv, "--trainer", "es", "--population", 6, "--sigma", 0.05, "--checkpoint",
+                         tmp_path / "run.ckpt")
+    assert status == 0, err
+    from cwfast.train.checkpoint import load_checkpoint
+
+    config = load_checkpoint(tmp_path / "run.ckpt").config
+    assert config["population"] == 6 and config["sigma"] == 0.05
+    for extra, message in ((["--population", 8], "--population is for --trainer es"),
+                           (["--trainer", "es", "--population", 7], "must be even"),
+                           (["--trainer", "sgd", "--sigma", 0.1], "--sigma is for --trainer es")):
+        status, _, err = run(capsys, *argv[:2], "-o", tmp_path / "bad.npz", *argv[4:], *extra)
+        assert_user_error(status, err, message)
+        assert not (tmp_path / "bad.npz").exists()
+
+
+@needs_trainer
 def test_train_es_on_a_long_clip_says_it_is_slow(capsys, tmp_path):
     samples, rate = load_audio(BRAHMS, sample_rate=8000, start=0.0, duration=1.2)
     clip = tmp_path / "long.wav"
