@@ -271,3 +271,19 @@ def test_es_trains_the_baselines_and_resumes_them_exactly(tmp_path, make):
 def test_search_periods_needs_a_clockwork_rnn():
     with pytest.raises(ParameterError, match="Clockwork RNN"):
         evolve(cwfast.LSTM(0, 1, n_hidden=2), np.zeros((8, 0)), np.zeros((8, 1)), search_periods=True)
+
+
+def test_a_checkpoint_from_another_noise_scheme_does_not_resume(tmp_path):
+    from cwfast import CwfastError
+    from cwfast.train.checkpoint import load_checkpoint, save_checkpoint
+
+    model, x = model_and_data()
+    target = np.zeros((2, 20, 1))
+    path = tmp_path / "es.ckpt"
+    evolve(model, x, target, population=4, generations=2, seed=1, checkpoint=path)
+    ck = load_checkpoint(path)
+    old = {k: v for k, v in ck.config.items() if k != "noise"}  # as written before the noise table
+    save_checkpoint(path, kind="evolve", model=ck.model, config=old, progress=ck.progress, optimizer=ck.optimizer,
+                    arrays=ck.arrays)
+    with pytest.raises(CwfastError, match="noise"):
+        evolve(model, x, target, population=4, generations=3, seed=1, checkpoint=path, resume=True)

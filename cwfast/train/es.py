@@ -79,6 +79,8 @@ def centered_ranks(losses):
     return ranks / (n - 1) - 0.5
 
 
+#: Name of the way directions are drawn, stored in checkpoints (see ``noise_table``, ``pair_offsets``).
+NOISE_SCHEME = "table-splitmix64-v1"
 #: Smallest noise table, in values (8 MiB of float32): slices of a shorter table would overlap
 #: too often for the directions of one generation to be nearly independent.
 NOISE_TABLE_MIN = 1 << 21
@@ -274,6 +276,9 @@ def evolve(
         "periods": None if search_periods else model.periods.tolist(),
         "data": fingerprint(x3, tgt),
         "epochs": generations,
+        # How directions are drawn: a checkpoint from before the noise table (no such key) must not
+        # resume into a run that would draw different noise from the same seed.
+        "noise": NOISE_SCHEME,
     }
     opt = Adam(lr)
     # Adam steps by about lr per coordinate: the log2-periods, stored divided by period_scale so
