@@ -58,7 +58,7 @@ from ._common import (
 )
 from .optimizers import Adam, make_schedule
 
-__all__ = ["evolve", "centered_ranks", "noise_table", "pair_noise"]
+__all__ = ["evolve", "centered_ranks", "noise_table", "pair_offsets", "pair_noise"]
 
 
 def centered_ranks(losses):
