@@ -348,9 +348,7 @@ def cmd_train(args):
     split = load_split(args.data)
     if not len(split[1][1]):
         raise UsageError(f"--data {args.data}: no test files (takes 0-4)")
-    model, err = run_one(split, args.arch, args.params, args.seed, epochs=args.epochs, patience=args.patience,
-                         lr=args.lr, noise=args.noise, decays=args.decays, clock_align=args.clock_align,
-                         time_limit=args.time_limit, log=_log)
+    model, err = run_one(split, args.arch, args.params, args.seed, log=_log, **protocol(args))
     model.save(out, overwrite=True)
     t = model.metadata["training"]
     print(f"{NAMES[args.arch]}: {model.n_hidden} hidden, {budget_count(model)} parameters; {t['epochs']} epochs "
@@ -393,9 +391,7 @@ def cmd_run_table(args):
     for budget in budgets:
         for arch in archs:
             for seed in range(args.seeds):
-                model, err = run_one(split, arch, budget, seed, epochs=args.epochs, patience=args.patience,
-                                     lr=args.lr, noise=args.noise, decays=args.decays, clock_align=args.clock_align,
-                                     time_limit=args.time_limit)
+                model, err = run_one(split, arch, budget, seed, **protocol(args))
                 t = model.metadata["training"]
                 _log(f"{NAMES[arch]} {budget}: seed {seed}: test error {err:.2f}% ({t['epochs']} epochs, "
                      f"{t['stopped']}, {t['wall_time_s']} s)")
@@ -413,6 +409,28 @@ def cmd_run_table(args):
     return 0
 
 
+def _add_protocol_options(p):
+    """The training-protocol options ``train`` and ``run-table`` share (see :func:`protocol`)."""
+    p.add_argument("--epochs", type=int, default=200, help="at most this many epochs (default 200)")
+    p.add_argument("--patience", type=int, default=PATIENCE, help="epochs without improvement (default 5)")
+    p.add_argument("--lr", type=float, default=LR, help="Adam's learning rate (default 3e-3)")
+    p.add_argument("--noise", type=float, default=NOISE, help="std of the Gaussian input noise (default 0.6)")
+    p.add_argument("--decays", type=int, default=0,
+                   help="on a plateau, restart from the best epoch with the lr x 0.3, this many times before "
+                        "stopping (default 0: stop at the first plateau)")
+    p.add_argument("--clock-align", choices=("start", "end"), default="start",
+                   help="CW-RNN: clock step 0 at the sequence's first step (default), or chosen so every "
+                        "module fires on its last step")
+    p.add_argument("--time-limit", type=float, default=None,
+                   help="stop a run after the epoch that passes this many seconds")
+
+
+def protocol(args):
+    """:func:`run_one`'s keyword arguments from the options :func:`_add_protocol_options` adds."""
+    return dict(epochs=args.epochs, patience=args.patience, lr=args.lr, noise=args.noise, decays=args.decays,
+                clock_align=args.clock_align, time_limit=args.time_limit)
+
+
 def parser():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -422,17 +440,7 @@ def parser():
     t.add_argument("--params", type=int, required=True)
     t.add_argument("-o", "--output", required=True)
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--epochs", type=int, default=200, help="at most this many epochs (default 200)")
-    t.add_argument("--patience", type=int, default=PATIENCE, help="epochs without improvement (default 5)")
-    t.add_argument("--lr", type=float, default=LR, help="Adam's learning rate (default 3e-3)")
-    t.add_argument("--noise", type=float, default=NOISE, help="std of the Gaussian input noise (default 0.6)")
-    t.add_argument("--decays", type=int, default=0,
-                   help="on a plateau, restart from the best epoch with the lr x 0.3, this many times before "
-                        "stopping (default 0: stop at the first plateau)")
-    t.add_argument("--clock-align", choices=("start", "end"), default="start",
-                   help="CW-RNN: clock step 0 at the sequence's first step (default), or chosen so every "
-                        "module fires on its last step")
-    t.add_argument("--time-limit", type=float, default=None, help="stop after the epoch that passes this many s")
+    _add_protocol_options(t)
     t.add_argument("--overwrite", action="store_true")
     e = sub.add_parser("eval", help="classify every file in DIR; last line: error")
     e.add_argument("--data", required=True)
@@ -442,17 +450,7 @@ def parser():
     r.add_argument("--seeds", type=int, default=3)
     r.add_argument("--budgets", default=",".join(map(str, BUDGETS)))
     r.add_argument("--archs", default=",".join(ARCHS))
-    r.add_argument("--epochs", type=int, default=200)
-    r.add_argument("--patience", type=int, default=PATIENCE, help="epochs without improvement (default 5)")
-    r.add_argument("--lr", type=float, default=LR, help="Adam's learning rate (default 3e-3)")
-    r.add_argument("--noise", type=float, default=NOISE, help="std of the Gaussian input noise (default 0.6)")
-    r.add_argument("--decays", type=int, default=0,
-                   help="on a plateau, restart from the best epoch with the lr x 0.3, this many times before "
-                        "stopping (default 0: stop at the first plateau)")
-    r.add_argument("--clock-align", choices=("start", "end"), default="start",
-                   help="CW-RNN: clock step 0 at the sequence's first step (default), or chosen so every "
-                        "module fires on its last step")
-    r.add_argument("--time-limit", type=float, default=None, help="per run, as for train")
+    _add_protocol_options(r)
     return p
 
 
