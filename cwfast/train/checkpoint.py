@@ -21,6 +21,7 @@ import numpy as np
 
 from .._atomic import atomic_path
 from ..errors import CwfastError, ParameterError
+from ._common import seed_entropy
 
 __all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint", "FORMAT_NAME", "FORMAT_VERSION"]
 
@@ -259,3 +260,23 @@ def check_resume(ckpt, kind, model, config, *, ignore=("epochs",)):
             f"{where} was written with other settings or data: {'; '.join(diffs)}. Resume with the same "
             "settings and data, or start a new run (resume=False)"
         )
+
+
+def resume(path, kind, model, config, seed, optimizer, run):
+    """Open the checkpoint ``path`` to continue a ``kind`` run (``"fit"`` or ``"evolve"``).
+
+    Refuses a checkpoint of another kind, architecture, settings or data (:func:`check_resume`)
+    or of another seed (``seed=None`` takes the checkpoint's), then restores ``optimizer``'s state
+    and the counters of the dict ``run`` in place. Returns the checkpoint and the run's entropy.
+    """
+    ck = load_checkpoint(path)
+    check_resume(ck, kind, model, config)
+    entropy = ck.progress["entropy"]
+    if seed is not None and seed_entropy(seed) != entropy:
+        raise CwfastError(f"checkpoint '{path}' was started with seed={entropy}; resume with seed=None or that seed")
+    try:
+        optimizer.load_state_dict(ck.optimizer)
+        run.update({k: ck.progress[k] for k in run})
+    except (ParameterError, KeyError) as exc:
+        raise CwfastError(f"cannot resume from checkpoint '{path}': {exc}") from None
+    return ck, entropy

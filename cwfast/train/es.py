@@ -295,19 +295,11 @@ def evolve(
     losses = []
     best_theta = None
     if resume:
-        ck = ckpt_io.load_checkpoint(checkpoint)
-        ckpt_io.check_resume(ck, "evolve", model, config)
-        entropy = ck.progress["entropy"]
-        if seed is not None and seed_entropy(seed) != entropy:
-            raise CwfastError(
-                f"checkpoint '{checkpoint}' was started with seed={entropy}; resume with seed=None or that seed"
-            )
+        ck, entropy = ckpt_io.resume(checkpoint, "evolve", model, config, seed, opt, run)
         try:
-            opt.load_state_dict(ck.optimizer)
-            run.update({k: ck.progress[k] for k in run})
             theta[:] = ck.arrays["theta"]
             best_theta = ck.arrays.get("best_theta")
-        except (ParameterError, KeyError, ValueError) as exc:
+        except (KeyError, ValueError) as exc:
             raise CwfastError(f"cannot resume from checkpoint '{checkpoint}': {exc}") from None
         losses = ck.losses
     else:

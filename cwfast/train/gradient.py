@@ -312,18 +312,7 @@ def fit(
     best_params = None
     carry_h = None
     if resume:
-        ck = ckpt_io.load_checkpoint(checkpoint)
-        ckpt_io.check_resume(ck, "fit", model, config)
-        entropy = ck.progress["entropy"]
-        if seed is not None and seed_entropy(seed) != entropy:
-            raise CwfastError(
-                f"checkpoint '{checkpoint}' was started with seed={entropy}; resume with seed=None or that seed"
-            )
-        try:
-            opt.load_state_dict(ck.optimizer)
-            run.update({k: ck.progress[k] for k in run})
-        except (ParameterError, KeyError) as exc:
-            raise CwfastError(f"cannot resume from checkpoint '{checkpoint}': {exc}") from None
+        ck, entropy = ckpt_io.resume(checkpoint, "fit", model, config, seed, opt, run)
         params[:] = ck.model.params
         losses = ck.losses
         val_losses = [float(v) for v in ck.arrays.get("validation_losses", [])]
