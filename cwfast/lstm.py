@@ -16,7 +16,7 @@ import numpy as np
 from . import _lstm_kernels
 from .errors import ParameterError
 from .model import (
-    OUTPUTS, SequenceModel, State, _as_real_array, _check_dtype, head_loss, sampling_buffers,
+    OUTPUTS, SequenceModel, State, _as_real_array, _check_dtype, _dense_dtype, head_loss, sampling_buffers,
 )
 from .schedule import _positive_int
 
@@ -195,13 +195,7 @@ class LSTM(SequenceModel):
             On missing keys, inconsistent shapes or non-finite values.
         """
         keys = ("W_in", "W_h", "b_h", "W_out", "b_out")
-        missing = [k for k in keys if k not in arrays]
-        if missing:
-            raise ParameterError(f"from_dense needs the keys {', '.join(missing)}")
-        if dtype is None:
-            w_dtype = np.asarray(arrays["W_h"]).dtype
-            dtype = w_dtype if w_dtype in (np.float32, np.float64) else np.float32
-        dtype = _check_dtype(dtype)
+        dtype = _dense_dtype(arrays, keys, dtype)
         given = {k: _as_real_array(k, arrays[k], dtype) for k in keys}
         W_h, W_in, W_out = given["W_h"], given["W_in"], given["W_out"]
         if W_h.ndim != 2 or W_h.shape[0] != 4 * W_h.shape[1] or W_h.shape[1] == 0:

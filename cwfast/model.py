@@ -48,6 +48,18 @@ def _check_dtype(dtype):
     return dt
 
 
+def _dense_dtype(arrays, keys, dtype):
+    """``from_dense``'s checks common to every model: all ``keys`` present; the dtype to build in
+    (``dtype``, else ``W_h``'s if it is float32 or float64, else float32)."""
+    missing = [k for k in keys if k not in arrays]
+    if missing:
+        raise ParameterError(f"from_dense needs the keys {', '.join(missing)}")
+    if dtype is None:
+        w_dtype = np.asarray(arrays["W_h"]).dtype
+        dtype = w_dtype if w_dtype in _FLOAT_DTYPES else np.float32
+    return _check_dtype(dtype)
+
+
 def _as_real_array(name, value, dtype):
     """Convert to a C-contiguous float array of ``dtype``, refusing non-numeric kinds."""
     if isinstance(value, np.ndarray):
@@ -416,13 +428,7 @@ class ClockworkRNN(SequenceModel):
             On missing keys, inconsistent shapes, non-finite values, or nonzero weights outside
             the allowed recurrent blocks (fast modules feeding slower ones).
         """
-        keys = ("W_in", "W_h", "b_h", "W_out", "b_out", "periods", "module_sizes")
-        missing = [k for k in keys if k not in arrays]
-        if missing:
-            raise ParameterError(f"from_dense needs the keys {', '.join(missing)}")
-        if dtype is None:
-            w_dtype = np.asarray(arrays["W_h"]).dtype
-            dtype = w_dtype if w_dtype in _FLOAT_DTYPES else np.float32
+        dtype = _dense_dtype(arrays, ("W_in", "W_h", "b_h", "W_out", "b_out", "periods", "module_sizes"), dtype)
         sizes = np.asarray(arrays["module_sizes"])
         periods = np.asarray(arrays["periods"])
         if sizes.ndim != 1 or periods.ndim != 1:
