@@ -146,18 +146,14 @@ def test_lstm_gradient_matches_central_differences(output, steps, rng):
     assert np.abs(grad).max() > 1e-3
 
 
-def test_lstm_results_do_not_depend_on_thread_count(rng):
+def test_lstm_results_do_not_depend_on_thread_count(rng, numba_threads):
     model = lstm(dtype=np.float32)
     x = rng.normal(size=(7, 25, 2)).astype(np.float32)
     target = rng.normal(size=(7, 25, 3)).astype(np.float32)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = model.loss_and_grad(x, target, flat=True)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = model.loss_and_grad(x, target, flat=True)
-    finally:
-        numba.set_num_threads(before)
+    numba_threads(1)
+    one = model.loss_and_grad(x, target, flat=True)
+    numba_threads(numba.config.NUMBA_NUM_THREADS)
+    many = model.loss_and_grad(x, target, flat=True)
     assert one[0] == many[0]
     np.testing.assert_array_equal(one[1], many[1])
     # And a batch's gradient is the sum of its sequences' gradients (mean loss: scale by count).

@@ -109,18 +109,14 @@ def test_parameters_hold_only_allowed_blocks():
     assert n_recurrent < 0.6 * 40 * 40
 
 
-def test_results_do_not_depend_on_thread_count(rng):
+def test_results_do_not_depend_on_thread_count(rng, numba_threads):
     model = make("nested", dtype=np.float32)
     x = rng.normal(size=(7, 30, 2)).astype(np.float32)
     target = rng.normal(size=(7, 30, 3)).astype(np.float32)
-    before = numba.get_num_threads()
-    try:
-        numba.set_num_threads(1)
-        one = model.loss_and_grad(x, target, flat=True)
-        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = model.loss_and_grad(x, target, flat=True)
-    finally:
-        numba.set_num_threads(before)
+    numba_threads(1)
+    one = model.loss_and_grad(x, target, flat=True)
+    numba_threads(numba.config.NUMBA_NUM_THREADS)
+    many = model.loss_and_grad(x, target, flat=True)
     assert one[0] == many[0]
     np.testing.assert_array_equal(one[1], many[1])
 

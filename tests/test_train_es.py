@@ -160,18 +160,14 @@ def test_one_generation_matches_a_reference_update(rng):
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
-def test_same_result_on_one_or_two_threads(rng):
+def test_same_result_on_one_or_two_threads(rng, numba_threads):
     target = rng.normal(size=(2, 20, 1))
     results = []
-    before = numba.get_num_threads()
-    try:
-        for threads in (1, 2):
-            numba.set_num_threads(threads)
-            model, x = model_and_data()
-            result = evolve(model, x, target, population=10, generations=5, seed=3)
-            results.append((model.params.copy(), result.losses))
-    finally:
-        numba.set_num_threads(before)
+    for threads in (1, 2):
+        numba_threads(threads)
+        model, x = model_and_data()
+        result = evolve(model, x, target, population=10, generations=5, seed=3)
+        results.append((model.params.copy(), result.losses))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     assert results[0][1] == results[1][1]
 
