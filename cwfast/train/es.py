@@ -34,6 +34,7 @@ modules keep their order and the parameter layout never changes.
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 
@@ -100,12 +101,17 @@ def _mix64(v):
     return v ^ (v >> np.uint64(31))
 
 
+@functools.lru_cache(maxsize=8)
+def _offset_key(entropy):
+    """64 bits of the run's entropy, hashed once per run rather than every generation."""
+    return np.uint64(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0])
+
+
 def pair_offsets(entropy, generation, n_pairs, table_length, size):
     """Offsets into the noise table of directions 0..n_pairs-1 of ``generation``: a hash of
     (entropy, generation, j) for direction j, so any direction can be found without the others."""
-    key = np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0]
     with np.errstate(over="ignore"):
-        v = _mix64(np.uint64(key) ^ _mix64(np.full(1, generation, dtype=np.uint64)))
+        v = _mix64(_offset_key(entropy) ^ _mix64(np.full(1, generation, dtype=np.uint64)))
         v = _mix64(v ^ np.arange(n_pairs, dtype=np.uint64))
     return (v % np.uint64(table_length - size + 1)).astype(np.int64)
 
