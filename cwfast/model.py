@@ -19,7 +19,14 @@ from .schedule import Layout, _positive_int, exponential_periods, split_units
 
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 OUTPUTS = ("linear", "softmax")
-STEPS = ("all", "last")
+STEPS = ("all", "last", "mean")
+
+
+def check_steps(steps, allowed=STEPS):
+    """Raise ParameterError unless ``steps`` names one of the ``allowed`` scorings."""
+    if steps not in allowed:
+        names = [repr(a) for a in allowed]
+        raise ParameterError(f"steps={steps!r} must be {', '.join(names[:-1])} or {names[-1]}")
 
 
 @dataclass(frozen=True)
@@ -207,8 +214,7 @@ class SequenceModel:
 
     def _check_target(self, target, x_shape, batched, steps):
         """Validate a target for this head; return it with a leading batch axis."""
-        if steps not in STEPS:
-            raise ParameterError(f"steps={steps!r} must be 'all' or 'last'")
+        check_steps(steps)
         batch, n_steps = x_shape[:2]
         lead = (batch, n_steps) if steps == "all" else (batch,)
         if self.output == "linear":
@@ -528,9 +534,10 @@ class ClockworkRNN(SequenceModel):
         ----------
         x : ndarray, shape (n_steps, n_in) or (batch, n_steps, n_in)
         target : ndarray
-            Linear model: shape (..., n_steps, n_out), or (..., n_out) with ``steps="last"``.
-            Softmax model: integer labels in ``[0, n_out)``, shape (..., n_steps), or (...,) with
-            ``steps="last"``. The leading ``...`` is the batch, if ``x`` has one.
+            Linear model: shape (..., n_steps, n_out), or (..., n_out) with ``steps="last"`` or
+            ``"mean"``. Softmax model: integer labels in ``[0, n_out)``, shape (..., n_steps), or
+            (...,) with ``steps="last"`` or ``"mean"``. The leading ``...`` is the batch, if ``x``
+            has one.
         state : State, optional
             Initial state (truncated BPTT carries it between windows). The gradient does not flow
             into it.
@@ -538,8 +545,12 @@ class ClockworkRNN(SequenceModel):
             Also return the state after the last step.
         flat : bool
             Return the gradient as a flat vector laid out like :attr:`params` instead of a dict.
-        steps : {"all", "last"}
-            Score every step (sequence generation, effects) or only the last (classification).
+        steps : {"all", "last", "mean"}
+            Score every step (sequence generation, effects), only the last (classification read
+            at the end), or the mean of the raw outputs over all steps (classification that pools
+            evidence from every step: the softmax is taken of the mean logits). A softmax model's
+            mean-readout probabilities are ``softmax(mean over t of log forward(x))``: the log
+            normaliser is the same for every class at a step, so it cancels.
 
         Returns
         -------
@@ -669,7 +680,12 @@ def head_loss(y, target, output, steps):
     ``target`` comes checked and batched (see ``ClockworkRNN._check_target``).
     """
     d_y = np.zeros_like(y)
-    scored = y if steps == "all" else y[:, -1:]
+    if steps == "all":
+        scored = y
+    elif steps == "last":
+        scored = y[:, -1:]
+    else:
+        scored = y.mean(axis=1, keepdims=True, dtype=np.float64).astype(y.dtype)
     if output == "linear":
         diff = scored - (target if steps == "all" else target[:, None])
         loss = float(np.mean(np.square(diff, dtype=np.float64)))
@@ -685,6 +701,8 @@ def head_loss(y, target, output, steps):
         grad *= y.dtype.type(1.0 / labels.size)
     if steps == "all":
         d_y[:] = grad
-    else:
+    elif steps == "last":
         d_y[:, -1:] = grad
+    else:  # every step's output shares the mean's gradient equally
+        d_y[:] = grad * y.dtype.type(1.0 / y.shape[1])
     return loss, d_y

@@ -46,21 +46,25 @@ def lstm_forward(d, x, h0=None, c0=None):
 def head(Y, target, output, steps):
     """Loss and dL/dY for a batch of outputs Y (B, T, n_out), written out from the definitions."""
     dY = np.zeros_like(Y)
+    share = 1.0  # each scored output's share of dL/d(scored)
     if steps == "last":
         scored, t_idx = Y[:, -1:], slice(Y.shape[1] - 1, None)
+        target = target[:, None] if output == "softmax" else target[:, None, :]
+    elif steps == "mean":
+        scored, t_idx, share = Y.mean(axis=1, keepdims=True), slice(None), 1.0 / Y.shape[1]
         target = target[:, None] if output == "softmax" else target[:, None, :]
     else:
         scored, t_idx = Y, slice(None)
     if output == "linear":
         diff = scored - target
         loss = np.sum(diff**2) / diff.size
-        dY[:, t_idx] = 2 * diff / diff.size
+        dY[:, t_idx] = 2 * diff / diff.size * share
     else:
         p = np.exp(scored) / np.exp(scored).sum(axis=-1, keepdims=True)
         onehot = np.eye(Y.shape[-1])[target]
         count = target.size
         loss = -np.sum(onehot * np.log(p)) / count
-        dY[:, t_idx] = (p - onehot) / count
+        dY[:, t_idx] = (p - onehot) / count * share
     return loss, dY
 
 

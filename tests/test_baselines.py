@@ -83,7 +83,8 @@ def test_lstm_initialisation():
 
 # ---------------------------------------------------------------------- LSTM gradients
 
-HEADS = [("linear", "all"), ("linear", "last"), ("softmax", "all"), ("softmax", "last")]
+HEADS = [("linear", "all"), ("linear", "last"), ("softmax", "all"), ("softmax", "last"), ("linear", "mean"),
+         ("softmax", "mean")]
 
 
 @pytest.mark.parametrize("output, steps", HEADS)

@@ -218,7 +218,9 @@ def central_differences(model, loss_of, eps=1e-6):
     return numeric
 
 
-@pytest.mark.parametrize("output, steps", [("softmax", "all"), ("softmax", "last"), ("linear", "last")])
+@pytest.mark.parametrize(
+    "output, steps", [("softmax", "all"), ("softmax", "last"), ("linear", "last"), ("softmax", "mean"), ("linear", "mean")]
+)
 def test_heads_match_central_differences(output, steps, rng):
     model = ClockworkRNN(2, 4, module_sizes=[2, 3, 2], periods=[1, 3, 4], seed=6, dtype=np.float64, output=output)
     x = rng.normal(size=(3, 13, 2))
@@ -227,6 +229,14 @@ def test_heads_match_central_differences(output, steps, rng):
     else:
         target = rng.normal(size=(3, 4))
     loss, grad = model.loss_and_grad(x, target, flat=True, steps=steps)
+    if steps == "mean":  # the head scores the mean of the raw outputs, written out here
+        logits = np.log(model.forward(x)).mean(axis=1) if output == "softmax" else model.forward(x).mean(axis=1)
+        if output == "softmax":
+            logits -= logits.max(axis=1, keepdims=True)
+            expected = np.mean(np.log(np.exp(logits).sum(axis=1)) - logits[np.arange(3), target])
+        else:
+            expected = np.mean((logits - target) ** 2)
+        assert loss == pytest.approx(expected, rel=1e-12)
     assert loss == pytest.approx(model.loss(x, target, steps=steps), rel=1e-12)
     numeric = central_differences(model, lambda: model.loss(x, target, steps=steps))
     err = np.abs(numeric - grad)

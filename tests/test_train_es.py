@@ -214,6 +214,12 @@ def test_invalid_population():
         evolve(model, x, np.zeros((2, 20, 1)), population=7)
 
 
+def test_mean_readout_is_refused_with_the_supported_ones():
+    model, x = model_and_data()
+    with pytest.raises(ParameterError, match="steps='mean' must be 'all' or 'last'"):
+        evolve(model, x, np.zeros((2, 1)), steps="mean")
+
+
 @pytest.mark.parametrize("output, steps", [("linear", "all"), ("softmax", "last")])
 def test_lstm_members_are_scored_like_model_loss(rng, output, steps):
     n_out = 3 if output == "softmax" else 2

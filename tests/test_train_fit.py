@@ -137,6 +137,18 @@ def test_softmax_last_step_classification(rng):
     np.testing.assert_array_equal(probabilities.argmax(axis=1), labels)
 
 
+def test_softmax_mean_readout_classification(rng):
+    """Scored on the mean output, a softmax head learns from a cue that is gone long before the end."""
+    model = small_model(n_in=1, output="softmax", n_out=2)
+    labels = np.array([0, 1] * 4)
+    x = np.zeros((8, 30, 1))
+    x[:, 3, 0] = np.where(labels == 1, 1.0, -1.0)
+    result = fit(model, x, labels, steps="mean", epochs=80, lr=0.03, seed=0)
+    assert result.final_loss < 0.25 * result.losses[0]
+    pooled = np.log(model.forward(x)).mean(axis=1)  # softmax(mean logits) ranks classes like this
+    np.testing.assert_array_equal(pooled.argmax(axis=1), labels)
+
+
 def test_validation_keeps_the_best_and_stops_early():
     """Validation on the negated target gets worse as training succeeds: stop, keep epoch 0's update."""
     model = small_model()
@@ -202,3 +214,7 @@ def test_invalid_arguments():
         fit(model, x, y[:5])
     with pytest.raises(ParameterError, match="steps='all'"):
         fit(small_model(n_in=1), np.zeros((3, 10, 1)), np.zeros((3, 1)), steps="last", window=4)
+    with pytest.raises(ParameterError, match="steps='all'"):
+        fit(small_model(n_in=1), np.zeros((3, 10, 1)), np.zeros((3, 1)), steps="mean", window=4)
+    with pytest.raises(ParameterError, match="'all', 'last' or 'mean'"):
+        fit(model, x, y, steps="first")

@@ -42,7 +42,7 @@ import numpy as np
 
 from .. import _kernels
 from ..errors import CwfastError, ParameterError
-from ..model import STEPS
+from ..model import check_steps
 from ..schedule import Layout
 from . import checkpoint as ckpt_io
 from ._common import (
@@ -224,8 +224,8 @@ def evolve(
         Re-raised after the current generation, with a checkpoint written first if
         ``checkpoint`` is set; ``resume=True`` continues exactly.
     """
-    if steps not in STEPS:
-        raise ParameterError(f"steps={steps!r} must be 'all' or 'last'")
+    # The population kernels score every step or the last one; a mean readout is for fit only.
+    check_steps(steps, ("all", "last"))
     population = positive_int("population", population)
     if population < 2 or population % 2:
         raise ParameterError(f"population={population} must be an even number >= 2 (antithetic pairs)")

@@ -23,7 +23,7 @@ import numba
 import numpy as np
 
 from ..errors import CwfastError, ParameterError
-from ..model import STEPS, State
+from ..model import State, check_steps
 from . import checkpoint as ckpt_io
 from ._common import (
     InterruptGuard,
@@ -57,8 +57,7 @@ class _Plan:
     """
 
     def __init__(self, model, x, target, steps, batch_size, window):
-        if steps not in STEPS:
-            raise ParameterError(f"steps={steps!r} must be 'all' or 'last'")
+        check_steps(steps)
         x3, batched = model._check_input(x)
         tgt = model._check_target(target, x3.shape, batched, steps)
         self.x3, self.tgt, self.steps = x3, tgt, steps
@@ -68,9 +67,9 @@ class _Plan:
         if not batched:
             n_streams = batch_size or 1
             if n_streams > 1:
-                if steps == "last":
+                if steps != "all":
                     raise ParameterError(
-                        f"batch_size={n_streams} cuts one sequence into streams, but with steps='last' it has one "
+                        f"batch_size={n_streams} cuts one sequence into streams, but with steps={steps!r} it has one "
                         "label; pass a batch of sequences (batch, n_steps, n_in) instead"
                     )
                 # Streams share one clock step per call, so each must start in the clock phase of step 0.
@@ -95,7 +94,7 @@ class _Plan:
         length = self.xs.shape[1]
         if window is None or window >= length:
             window = length
-        elif steps == "last":
+        elif steps != "all":
             raise ParameterError(f"window={window} (truncated BPTT) scores every step; it needs steps='all'")
         self.window = window
         self.windows = [(w, min(w + window, length)) for w in range(0, length, window)]
@@ -185,8 +184,9 @@ def fit(
         One sequence or a batch of sequences (``n_in`` may be 0: a network driven by its clock).
     target : ndarray
         As for :meth:`ClockworkRNN.loss_and_grad` with the same ``steps``.
-    steps : {"all", "last"}
-        Score every step, or only the last (classification).
+    steps : {"all", "last", "mean"}
+        Score every step, only the last, or the mean output over the steps (classification; see
+        :meth:`ClockworkRNN.loss_and_grad`).
     optimizer : {"adam", "sgd"} or Optimizer
         ``"adam"`` (:class:`Adam`) or ``"sgd"`` (:class:`NesterovSGD`, the paper's), or an
         optimizer object, whose state then carries over between calls.
