@@ -70,6 +70,8 @@ BATCH = 32
 LR = 3e-3
 CLIP = 1.0
 DECAY = 0.3  # learning-rate factor at each plateau, with --decays
+READOUTS = ("last", "mean")
+READOUT = "last"
 
 
 class UsageError(Exception):
@@ -211,13 +213,25 @@ def start_state(model, batch, length):
 
 
 def predict(model, xs):
-    """Class probabilities at each sequence's last step, (n, n_classes); equal lengths run as one batch."""
+    """Class probabilities of each sequence under the model's readout, (n, n_classes).
+
+    Readout "last": the probabilities at the last step. Readout "mean": the softmax of the logits
+    averaged over the steps, computed as ``softmax(mean over t of log p_t)`` (a step's log
+    normaliser is the same for every class, so it cancels). Equal lengths run as one batch.
+    """
     probs = np.empty((len(xs), model.n_out))
     lengths = np.array([len(x) for x in xs])
+    pooled = model.metadata.get("readout", "last") == "mean"  # models saved before --readout read "last"
     for length in np.unique(lengths):
         idx = np.flatnonzero(lengths == length)
         batch = np.stack([xs[i] for i in idx]).astype(model.dtype)
-        probs[idx] = model.forward(batch, state=start_state(model, len(idx), int(length)))[:, -1]
+        p = model.forward(batch, state=start_state(model, len(idx), int(length)))
+        if pooled:
+            z = np.log(np.maximum(p, np.finfo(p.dtype).tiny), dtype=np.float64).mean(axis=1)
+            z = np.exp(z - z.max(axis=1, keepdims=True))
+            probs[idx] = z / z.sum(axis=1, keepdims=True)
+        else:
+            probs[idx] = p[:, -1]
     return probs
 
 
@@ -246,16 +260,18 @@ def minibatches(xs, labels, batch_size, rng):
 
 
 def train_model(model, xs, labels, *, epochs, seed, noise=NOISE, patience=PATIENCE, batch_size=BATCH, lr=LR,
-                decays=0, time_limit=None, log=None):
+                decays=0, readout="last", time_limit=None, log=None):
     """Train in place with the protocol above; returns a dict of training facts.
 
     ``xs`` are standardised (n_frames, 13) arrays. Noise for epoch e, batch b comes from the
     generator seeded (seed, e, b), so a run is reproducible. With ``decays`` > 0, a plateau of
     ``patience`` epochs first restarts from the best parameters with the learning rate times
-    ``DECAY``, up to ``decays`` times, and only then stops training.
+    ``DECAY``, up to ``decays`` times, and only then stops training. ``readout`` is the
+    loss's ``steps`` ("last" or "mean"); :func:`predict` reads ``model.metadata["readout"]``.
     """
     from cwfast.train.optimizers import Adam, clip_grad_norm
 
+    model.metadata["readout"] = readout  # what predict() reads, in training and after loading
     opt = Adam(lr)
     params = model.params
     best = (math.inf, math.inf)
@@ -270,7 +286,7 @@ def train_model(model, xs, labels, *, epochs, seed, noise=NOISE, patience=PATIEN
             if noise > 0:
                 noise_rng = np.random.default_rng([seed, 1, epoch, b])
                 xb = xb + (noise * noise_rng.standard_normal(xb.shape)).astype(np.float32)
-            loss, grad = model.loss_and_grad(xb.astype(model.dtype), yb, flat=True, steps="last",
+            loss, grad = model.loss_and_grad(xb.astype(model.dtype), yb, flat=True, steps=readout,
                                              state=start_state(model, len(xb), xb.shape[1]))
             if not math.isfinite(loss):
                 raise UsageError(f"training diverged at epoch {epoch + 1}; try a smaller learning rate")
@@ -311,7 +327,7 @@ def standardise(xs, mean, std):
 
 
 def run_one(split, arch, budget, seed, *, epochs, patience=PATIENCE, lr=LR, noise=NOISE, decays=0, clock_align="start",
-            time_limit=None, log=None):
+            readout=READOUT, time_limit=None, log=None):
     """Train one model on the split; returns (model, test error %)."""
     (xtr, ytr), (xte, yte) = split
     mean, std = standardiser(xtr)
@@ -325,7 +341,7 @@ def run_one(split, arch, budget, seed, *, epochs, patience=PATIENCE, lr=LR, nois
     }
     model = build(arch, budget, seed, meta)
     facts = train_model(model, standardise(xtr, mean, std), ytr, epochs=epochs, seed=seed, patience=patience,
-                        lr=lr, noise=noise, decays=decays, time_limit=time_limit, log=log)
+                        lr=lr, noise=noise, decays=decays, readout=readout, time_limit=time_limit, log=log)
     facts.update(patience=patience, lr=lr, noise=noise, decays=decays, batch_size=BATCH)
     test_err = error_rate(model, standardise(xte, mean, std), yte)[0] if len(yte) else float("nan")
     model.metadata.update(training=facts, n_params_counted=budget_count(model), test_error=test_err)
@@ -397,7 +413,8 @@ def cmd_run_table(args):
                      f"{t['stopped']}, {t['wall_time_s']} s)")
                 results.setdefault((budget, arch), []).append((err, model.n_hidden, t["epochs"]))
     print(f"FSDD official split, {args.seeds} seed(s), at most {args.epochs} epochs, patience {args.patience}, "
-          f"Adam lr {args.lr:g}, input noise {args.noise:g}, {args.decays} lr decay(s) on plateau; "
+          f"Adam lr {args.lr:g}, input noise {args.noise:g}, {args.decays} lr decay(s) on plateau, "
+          f"readout {args.readout}; "
           f"{platform.machine()}, {os.cpu_count()} CPUs")
     print("| params | model | hidden | test error % (mean ± std) | epochs (mean) | paper (TIMIT, 10k) |")
     print("|---|---|---|---|---|---|")
@@ -418,6 +435,9 @@ def _add_protocol_options(p):
     p.add_argument("--decays", type=int, default=0,
                    help="on a plateau, restart from the best epoch with the lr x 0.3, this many times before "
                         "stopping (default 0: stop at the first plateau)")
+    p.add_argument("--readout", choices=READOUTS, default=READOUT,
+                   help=f"classify from the last step's output, or from the mean output over every step "
+                        f"(default {READOUT})")
     p.add_argument("--clock-align", choices=("start", "end"), default="start",
                    help="CW-RNN: clock step 0 at the sequence's first step (default), or chosen so every "
                         "module fires on its last step")
@@ -428,7 +448,7 @@ def _add_protocol_options(p):
 def protocol(args):
     """:func:`run_one`'s keyword arguments from the options :func:`_add_protocol_options` adds."""
     return dict(epochs=args.epochs, patience=args.patience, lr=args.lr, noise=args.noise, decays=args.decays,
-                clock_align=args.clock_align, time_limit=args.time_limit)
+                clock_align=args.clock_align, readout=args.readout, time_limit=args.time_limit)
 
 
 def parser():

@@ -226,3 +226,35 @@ def test_clock_align_end_fires_every_module_on_the_last_step(stand_in, tmp_path,
         (test_dir / f.name).write_bytes(f.read_bytes())
     assert sd.main(["eval", "--data", str(test_dir), "-m", str(out)]) == 0
     assert last_line(capsys.readouterr().out) == line
+
+
+def test_mean_readout_pools_the_logits_of_every_step(stand_in, tmp_path, capsys):
+    import cwfast
+
+    sd = stand_in
+    rng = np.random.default_rng(3)
+    xs = [rng.normal(size=(n, 13)).astype(np.float32) for n in (5, 9, 9, 14)]
+    for arch in ("cw", "lstm"):
+        model = sd.build(arch, 1000, 0, {"readout": "mean"})
+        # The same weights with a linear head output the raw logits: average them, then softmax.
+        cls = cwfast.ClockworkRNN if arch == "cw" else cwfast.LSTM
+        raw = cls.from_dense(model.to_dense(), output="linear")
+        for x, p in zip(xs, sd.predict(model, xs)):
+            logits = raw.forward(x).astype(np.float64).mean(axis=0)
+            expected = np.exp(logits - logits.max())
+            np.testing.assert_allclose(p, expected / expected.sum(), rtol=1e-4)
+        assert not np.allclose(sd.predict(model, xs), sd.predict(sd.build(arch, 1000, 0), xs))  # not "last"
+
+    # Trained with it, the model remembers it: eval on the test takes repeats train's figure.
+    data = make_fsdd(tmp_path / "rec", digits=(0, 1), speakers=("anna",), takes=range(0, 8))
+    out = tmp_path / "m.npz"
+    assert sd.main(["train", "--data", str(data), "--arch", "srn", "--params", "500", "-o", str(out),
+                    "--epochs", "3", "--readout", "mean"]) == 0
+    line = last_line(capsys.readouterr().out)
+    assert cwfast.load(out).metadata["readout"] == "mean"
+    test_dir = tmp_path / "test_only"
+    test_dir.mkdir()
+    for f in data.glob("*_[0-4].wav"):
+        (test_dir / f.name).write_bytes(f.read_bytes())
+    assert sd.main(["eval", "--data", str(test_dir), "-m", str(out)]) == 0
+    assert last_line(capsys.readouterr().out) == line
