@@ -63,6 +63,16 @@ def stand_in(sd, monkeypatch):
     return sd
 
 
+def copy_test_takes(data, tmp_path):
+    """A directory holding copies of the official split's test files (takes 0-4) from ``data``."""
+    test_dir = tmp_path / "test_only"
+    test_dir.mkdir()
+    for f in data.glob("*.wav"):
+        if int(f.stem.split("_")[2]) < 5:
+            (test_dir / f.name).write_bytes(f.read_bytes())
+    return test_dir
+
+
 def last_line(text):
     return text.strip().splitlines()[-1]
 
@@ -89,12 +99,7 @@ def test_train_then_eval(stand_in, tmp_path, capsys):
     assert meta["training"]["epochs"] <= 30 and meta["test_error"] == pytest.approx(test_error, abs=0.01)
 
     # eval on the test takes only must give the same figure as train's last line.
-    test_dir = tmp_path / "test_only"
-    test_dir.mkdir()
-    for f in data.glob("*.wav"):
-        if int(f.stem.split("_")[2]) < 5:
-            (test_dir / f.name).write_bytes(f.read_bytes())
-    assert sd.main(["eval", "--data", str(test_dir), "-m", str(out)]) == 0
+    assert sd.main(["eval", "--data", str(copy_test_takes(data, tmp_path)), "-m", str(out)]) == 0
     assert last_line(capsys.readouterr().out) == line
 
     # ...and on every file (any speaker, any take).
@@ -220,11 +225,7 @@ def test_clock_align_end_fires_every_module_on_the_last_step(stand_in, tmp_path,
     assert sd.main(["train", "--data", str(data), "--arch", "cw", "--params", "500", "-o", str(out),
                     "--epochs", "3", "--clock-align", "end"]) == 0
     line = last_line(capsys.readouterr().out)
-    test_dir = tmp_path / "test_only"
-    test_dir.mkdir()
-    for f in data.glob("*_[0-4].wav"):
-        (test_dir / f.name).write_bytes(f.read_bytes())
-    assert sd.main(["eval", "--data", str(test_dir), "-m", str(out)]) == 0
+    assert sd.main(["eval", "--data", str(copy_test_takes(data, tmp_path)), "-m", str(out)]) == 0
     assert last_line(capsys.readouterr().out) == line
 
 
@@ -252,9 +253,5 @@ def test_mean_readout_pools_the_logits_of_every_step(stand_in, tmp_path, capsys)
                     "--epochs", "3", "--readout", "mean"]) == 0
     line = last_line(capsys.readouterr().out)
     assert cwfast.load(out).metadata["readout"] == "mean"
-    test_dir = tmp_path / "test_only"
-    test_dir.mkdir()
-    for f in data.glob("*_[0-4].wav"):
-        (test_dir / f.name).write_bytes(f.read_bytes())
-    assert sd.main(["eval", "--data", str(test_dir), "-m", str(out)]) == 0
+    assert sd.main(["eval", "--data", str(copy_test_takes(data, tmp_path)), "-m", str(out)]) == 0
     assert last_line(capsys.readouterr().out) == line
