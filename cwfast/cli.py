@@ -170,7 +170,9 @@ def build_parser():
     p.add_argument("--trainer", choices=TRAINERS, default="adam", help="adam (default), sgd (Nesterov, as the paper) or es")
     p.add_argument("--epochs", type=_positive_int, metavar="E",
                    help="passes over the data; generations for es (default: 2000 memorize, 30 autoregressive, 50 effect)")
-    p.add_argument("--lr", type=_positive_float, metavar="LR", help="learning rate (default: the trainer's)")
+    p.add_argument("--lr", type=_positive_float, metavar="LR",
+                   help="learning rate (default: 0.01 for autoregressive, effect and es; for memorize with "
+                   "adam or sgd, the trainer's own)")
     p.add_argument("--population", type=_positive_int, metavar="P",
                    help="es: members per generation, even (default: 256)")
     p.add_argument("--sigma", type=_positive_float, metavar="S", help="es: noise scale of the members (default: 0.01)")
@@ -298,7 +300,13 @@ def _check_plot(args):
     if getattr(args, "plot", None):
         from .plot import require_matplotlib
 
-        require_matplotlib()
+        _, canvas = require_matplotlib()
+        extension = os.path.splitext(args.plot)[1].lower().lstrip(".")
+        formats = canvas.get_supported_filetypes()
+        if extension not in formats:
+            # Checked here, not by matplotlib after training: a bad name must not cost the run.
+            raise ParameterError(f"--plot '{args.plot}' must end in an image extension matplotlib writes "
+                                 f"({', '.join('.' + f for f in sorted(formats))})")
         _check_output(args.plot, args.overwrite)
         if os.path.abspath(args.plot) == os.path.abspath(args.output):
             raise ParameterError("--plot and -o must be different files")
@@ -383,6 +391,13 @@ def _load_clip(path, args, sample_rate):
 
     samples, rate = load_audio(path, sample_rate=sample_rate, start=args.start, duration=args.seconds,
                                on_resample=_note)
+    # load_audio cuts an excerpt short at the end of the file; the CLI refuses, as for --samples.
+    # One sample of slack: resampling rounds the length up.
+    if args.seconds is not None and samples.size + 1 < args.seconds * rate:
+        raise ParameterError(
+            f"--seconds {args.seconds:g} asks for more than '{path}' holds from {args.start:g} s "
+            f"({samples.size / rate:.3f} s)"
+        )
     if args.samples is not None:
         if args.samples > samples.size:
             raise ParameterError(
@@ -414,6 +429,7 @@ def cmd_train(args):
         raise ParameterError("-o must not be one of the input files")
     _check_output(args.output, args.overwrite)
     _check_plot(args)
+    _check_checkpoint(args, inputs)
     samples, rate = _load_clip(args.audio, args, args.sample_rate)
     if mode == "memorize":
         sized = tasks.memorize_size(samples.size)
@@ -428,6 +444,14 @@ def cmd_train(args):
     task = tasks.make_task(mode, samples, target=wet, n_classes=args.classes)
     fraction = defaults["validation"] if args.validation is None else args.validation
     train_task, val_task = tasks.split_validation(task, fraction)
+    # evaluate() runs after training; a figure it cannot compute must stop the run before it starts.
+    reason = tasks.unmeasurable(train_task)
+    if reason:
+        raise CwfastError(f"cannot train on this clip: {reason}")
+    reason = val_task is not None and tasks.unmeasurable(val_task)
+    if reason:
+        raise CwfastError(f"the held-out last {fraction:.0%} of the clip (--validation) cannot be scored: {reason}; "
+                          "pass --validation 0, or another fraction, or trim the clip")
 
     metadata = dict(task.metadata)
     metadata.update(source=os.path.basename(args.audio), start=args.start, length=task.n_steps)
@@ -460,6 +484,25 @@ def cmd_train(args):
     if args.plot:
         _plot_training(model, task, args)
     return 0
+
+
+def _check_checkpoint(args, inputs):
+    """Refuse, before training, a --checkpoint that would clobber a file or fail at its first write."""
+    if not args.checkpoint:
+        return
+    path = os.path.abspath(args.checkpoint)
+    others = {"-o": args.output, "--plot": args.plot}
+    for option, other in others.items():
+        if other and path == os.path.abspath(other):
+            raise ParameterError(f"--checkpoint and {option} must be different files")
+    if path in inputs:
+        raise ParameterError("--checkpoint must not be one of the input files")
+    if args.resume:
+        return  # the checkpoint must exist and is rewritten as training goes on; the trainer checks it
+    if os.path.lexists(args.checkpoint) and not os.path.isdir(args.checkpoint) and not args.overwrite:
+        raise CwfastError(f"checkpoint '{args.checkpoint}' exists; pass --resume to continue from it, "
+                          "or --overwrite to start afresh")
+    _check_output(args.checkpoint, True)
 
 
 def _fit(model, train_task, val_task, args, defaults):
@@ -525,6 +568,10 @@ def cmd_generate(args):
     if args.sample_rate is not None and model.sample_rate is not None and args.sample_rate != model.sample_rate:
         raise ParameterError(f"--sample-rate {args.sample_rate} differs from the model's {model.sample_rate} Hz")
     n_samples = args.samples if args.seconds is None else tasks.seconds_to_samples(args.seconds, rate)
+    trained = int(model.metadata.get("length") or 0) if mode == "memorize" else 0
+    if n_samples is None and not trained:
+        # 5 s at the rate the file is written at (--sample-rate for a model that stores none).
+        n_samples = tasks.seconds_to_samples(5.0, rate)
 
     prime = None
     if args.prime is not None:
@@ -536,14 +583,13 @@ def cmd_generate(args):
     if mode == "memorize":
         if args.temperature is not None:
             raise ParameterError("--temperature is for autoregressive models; a memorize model is deterministic")
-        trained = int(model.metadata.get("length") or 0)
         if trained and n_samples is not None and n_samples > trained:
             _note(f"the model was trained on {trained} samples; beyond them it runs free, on its clock alone")
 
     seed = args.seed
     if mode == "autoregressive" and seed is None:
         seed = tasks.fresh_seed()
-    total = n_samples or (int(model.metadata.get("length") or 0) if mode == "memorize" else 5 * rate)
+    total = n_samples or trained
     with _progress(args, total, "generating") as bar:
         audio = tasks.render(model, n_samples, seed=seed, temperature=args.temperature, prime=prime,
                              on_progress=bar.update, default_seconds=5.0)
@@ -603,12 +649,20 @@ def cmd_info(args):
     else:
         head = f"{model.n_out} linear output{'s' if model.n_out > 1 else ''}"
     kind = {"srn": "simple RNN (SRN)", "lstm": "LSTM"}.get(getattr(model, "arch", ""), "Clockwork RNN")
+    # An SRN is one module of period 1 and an LSTM has no clock: neither has modules to describe.
+    clocks = ("" if getattr(model, "arch", "") in ("srn", "lstm")
+              else f" in {model.n_modules} module{'s' if model.n_modules != 1 else ''}")
     rows = [
         ("model", name if name != DEFAULT_MODEL else f"{name} ({default_model_path()})"),
-        ("architecture", f"{kind}, {model.n_hidden} hidden units in {model.n_modules} modules, "
+        ("architecture", f"{kind}, {model.n_hidden} hidden units{clocks}, "
                          f"{model.n_in} input{'s' if model.n_in != 1 else ''}, {head}"),
-        ("module sizes", " ".join(map(str, model.module_sizes.tolist()))),
-        ("periods", " ".join(map(str, model.periods.tolist()))),
+    ]
+    if clocks:
+        rows += [
+            ("module sizes", " ".join(map(str, model.module_sizes.tolist()))),
+            ("periods", " ".join(map(str, model.periods.tolist()))),
+        ]
+    rows += [
         ("parameters", f"{model.n_params:,} ({model.dtype.name})"),
         ("sample rate", f"{model.sample_rate} Hz" if model.sample_rate else "not stored"),
     ]
@@ -679,6 +733,11 @@ def main(argv=None):
     except CwfastError as exc:
         message = " ".join(str(exc).split("\n"))
         print(f"cwfast: error: {message}", file=sys.stderr)
+        return 2
+    except MemoryError as exc:
+        detail = " ".join(str(exc).split())
+        print(f"cwfast: error: out of memory{': ' + detail if detail else ''}; ask for less (shorter audio, "
+              "fewer samples, a smaller model or batch)", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("cwfast: interrupted", file=sys.stderr)

@@ -10,6 +10,7 @@ written atomically (:func:`cwfast._atomic.atomic_path`).
 from __future__ import annotations
 
 import json
+import os
 import zipfile
 from pathlib import Path
 
@@ -30,8 +31,17 @@ def _archs():
     return {cls.arch: cls for cls in (ClockworkRNN, SRN, LSTM)}
 
 
+def _as_path(path):
+    """``path`` as a Path, or ParameterError if it is not a path (a bare TypeError otherwise)."""
+    try:
+        return Path(os.fspath(path))
+    except TypeError:
+        raise ParameterError(f"path={path!r} must be a str or os.PathLike") from None
+
+
 def save_model(model, path, *, overwrite=True):
     """Write ``model`` to ``path`` atomically. See :func:`load`."""
+    path = _as_path(path)
     header = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -59,15 +69,18 @@ def load(path):
 
     Returns
     -------
-    ClockworkRNN
+    ClockworkRNN, SRN or LSTM
+        The architecture the file was saved from.
 
     Raises
     ------
+    ParameterError
+        If ``path`` is not a str or os.PathLike.
     CwfastError
-        If the file is missing, unreadable, truncated, corrupt, not a cwfast model, or written by
-        a newer format version.
+        If the file is missing, unreadable, truncated, corrupt, not a cwfast model (a training
+        checkpoint included), or written by a newer format version.
     """
-    path = Path(path)
+    path = _as_path(path)
     if not path.exists():
         raise CwfastError(f"cannot load model '{path}': no such file")
     if path.is_dir():
@@ -83,6 +96,11 @@ def load(path):
             if "header" not in archive.files:
                 raise CwfastError(f"cannot load model '{path}': not a cwfast model (no header)")
             header = json.loads(str(archive["header"][()]))
+            if isinstance(header, dict) and header.get("format") == "cwfast-checkpoint":
+                raise CwfastError(
+                    f"cannot load model '{path}': it is a training checkpoint, not a saved model "
+                    "(continue training from it with --resume, or read it with cwfast.train.load_checkpoint)"
+                )
             if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
                 raise CwfastError(f"cannot load model '{path}': not a cwfast model (unknown header)")
             arrays = {name: archive[name] for name in archive.files if name != "header"}

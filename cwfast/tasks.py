@@ -54,6 +54,7 @@ __all__ = [
     "memorize_size",
     "mode_of",
     "evaluate",
+    "unmeasurable",
     "render",
     "process",
     "check_processable",
@@ -437,6 +438,24 @@ def final_state(model, task):
     return model.forward(task.inputs, return_state=True)[1]
 
 
+def unmeasurable(task):
+    """Why :func:`evaluate` could not score ``task`` (a silent or constant target), or None if it can.
+
+    NMSE divides by the target's variance and ESR by its energy, so a memorize task needs a
+    target that varies and an effect task one that is not silent (and varies, for its NMSE); an
+    autoregressive task is scored by cross-entropy, which is always defined. Callers check this
+    before training, so that a run is not thrown away at the end.
+    """
+    if task.mode == "autoregressive":
+        return None
+    target = np.asarray(task.targets, dtype=np.float64)
+    if task.mode == "effect" and not np.any(target):
+        return "the target is silent, so its ESR (which divides by its energy) is undefined"
+    if np.all(target == target.flat[0]):
+        return "the target is constant, so its NMSE (which divides by its variance) is undefined"
+    return None
+
+
 def evaluate(model, task, *, state=None):
     """The figure a task is judged by, for ``model`` on ``task``.
 
@@ -590,6 +609,9 @@ def process(model, samples, *, block_size=4096, on_progress=None):
     samples = _mono(samples, "samples")
     out = np.empty(samples.size, dtype=np.float32)
     x = samples.astype(model.dtype)[:, None]
+    # Buffers (and the stream's warm-up) no longer than the signal: --block 10**8 on a short file
+    # must not allocate and warm up for 10**8 steps.
+    block_size = min(int(block_size), samples.size)
     stream = Stream(model, max_block=block_size)
     y = np.empty((block_size, 1), dtype=model.dtype)
     for start in range(0, samples.size, block_size):

@@ -1,0 +1,267 @@
+"""Review of the user-facing surface: mistakes that used to cost a whole training run (or a traceback),
+and options that did something other than what they said. Each test failed before its fix."""
+
+import importlib.util
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cwfast
+from cwfast import ClockworkRNN, CwfastError, ParameterError, tasks
+from cwfast.audio import load_audio, write_audio
+from cwfast.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+BRAHMS = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+TINY = ["--hidden", "6", "--modules", "3", "--quiet"]
+
+
+def run(capsys, *argv):
+    status = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def assert_user_error(status, err, *fragments):
+    assert status == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("cwfast") and ": error: " in lines[0], err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Make any call into the trainers fail the test: the mistake must be caught before training."""
+    import cwfast.train
+
+    def trained(*args, **kwargs):
+        pytest.fail("the run started training before refusing")
+
+    monkeypatch.setattr(cwfast.train, "fit", trained)
+    monkeypatch.setattr(cwfast.train, "evolve", trained)
+
+
+@pytest.fixture(scope="module")
+def clip_8k(tmp_path_factory):
+    samples, rate = load_audio(BRAHMS, sample_rate=8000, start=0.5, duration=0.1)
+    path = tmp_path_factory.mktemp("audio") / "clip.wav"
+    write_audio(path, samples, rate)
+    return path
+
+
+# --- figures that cannot be computed: refused before training, not after it ----------------------
+
+
+def test_effect_clip_ending_in_silence_is_refused_before_training(capsys, tmp_path, clip_8k, no_training):
+    dry, rate = load_audio(clip_8k)
+    wet = np.tanh(3 * dry)
+    dry[-100:] = 0.0  # the last 12.5% is silence, as at the end of most recordings
+    wet[-100:] = 0.0
+    write_audio(tmp_path / "dry.wav", dry, rate)
+    write_audio(tmp_path / "wet.wav", wet, rate)
+    status, _, err = run(capsys, "train", tmp_path / "dry.wav", "--mode", "effect", "--target", tmp_path / "wet.wav",
+                         "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, "held-out last 10%", "silent", "--validation 0")
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_effect_clip_ending_in_silence_trains_with_validation_off(capsys, tmp_path, clip_8k):
+    dry, rate = load_audio(clip_8k)
+    wet = np.tanh(3 * dry)
+    dry[-100:] = 0.0
+    wet[-100:] = 0.0
+    write_audio(tmp_path / "dry.wav", dry, rate)
+    write_audio(tmp_path / "wet.wav", wet, rate)
+    status, _, err = run(capsys, "train", tmp_path / "dry.wav", "--mode", "effect", "--target", tmp_path / "wet.wav",
+                         "--validation", "0", "--epochs", "1", "-o", tmp_path / "m.npz", *TINY)
+    assert status == 0, err
+
+
+def test_one_sample_memorize_clip_is_refused_before_training(capsys, tmp_path, clip_8k, no_training):
+    status, _, err = run(capsys, "train", clip_8k, "--samples", "1", "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, "constant", "NMSE")
+
+
+def test_unmeasurable_names_the_reason():
+    assert tasks.unmeasurable(tasks.memorize(np.linspace(-1, 1, 10))) is None
+    assert "constant" in tasks.unmeasurable(tasks.memorize(np.full(10, 0.5)))
+    silent_wet = tasks.Task("effect", np.ones((10, 1), np.float32), np.zeros((10, 1), np.float32), "linear", 1)
+    assert "silent" in tasks.unmeasurable(silent_wet)
+    assert tasks.unmeasurable(tasks.autoregressive(np.full(10, 0.5))) is None
+
+
+# --- --checkpoint: never clobbers a file, fails before training ---------------------------------
+
+
+def test_checkpoint_never_replaces_an_existing_file_without_resume(capsys, tmp_path, clip_8k, no_training):
+    keep = tmp_path / "precious.npz"
+    keep.write_bytes(b"keep me")
+    status, _, err = run(capsys, "train", clip_8k, "--samples", "48", "-o", tmp_path / "m.npz",
+                         "--checkpoint", keep, *TINY)
+    assert_user_error(status, err, "exists", "--resume", "--overwrite")
+    assert keep.read_bytes() == b"keep me"
+
+
+def test_checkpoint_with_overwrite_starts_afresh(capsys, tmp_path, clip_8k):
+    ck = tmp_path / "ck.npz"
+    ck.write_bytes(b"old")
+    status, _, err = run(capsys, "train", clip_8k, "--samples", "48", "--epochs", "2", "-o", tmp_path / "m.npz",
+                         "--checkpoint", ck, "--overwrite", *TINY)
+    assert status == 0, err
+    assert ck.read_bytes()[:2] == b"PK"
+
+
+@pytest.mark.parametrize("where, message", [
+    ("output", "--checkpoint and -o must be different files"),
+    ("input", "--checkpoint must not be one of the input files"),
+    ("nodir", "does not exist"),
+    ("directory", "it is a directory"),
+])
+def test_bad_checkpoint_paths_are_refused_before_training(capsys, tmp_path, clip_8k, no_training, where, message):
+    out = tmp_path / "m.npz"
+    checkpoint = {"output": out, "input": clip_8k, "nodir": tmp_path / "missing" / "ck.npz", "directory": tmp_path}[where]
+    status, _, err = run(capsys, "train", clip_8k, "--samples", "48", "-o", out, "--checkpoint", checkpoint, *TINY)
+    assert_user_error(status, err, message)
+    assert not out.exists()
+
+
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="the plot extra is not installed")
+@pytest.mark.parametrize("name", ["fig.txt", "fig"])
+def test_plot_with_an_unknown_image_format_is_refused_before_training(capsys, tmp_path, clip_8k, no_training, name):
+    status, _, err = run(capsys, "train", clip_8k, "--samples", "48", "-o", tmp_path / "m.npz",
+                         "--plot", tmp_path / name, *TINY)
+    assert_user_error(status, err, "--plot", ".png")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="the plot extra is not installed")
+def test_plot_with_an_unknown_image_format_writes_no_audio(capsys, tmp_path):
+    status, _, err = run(capsys, "generate", "-o", tmp_path / "g.wav", "--samples", "10", "--seed", "0",
+                         "--plot", tmp_path / "g.xyz", "--quiet")
+    assert_user_error(status, err, "--plot")
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- lengths ---------------------------------------------------------------------------------------
+
+
+def test_seconds_past_the_end_of_the_file_is_refused_like_samples(capsys, tmp_path, clip_8k, no_training):
+    status, _, err = run(capsys, "train", clip_8k, "--seconds", "5", "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, "--seconds 5", "0.100 s")
+
+
+def test_seconds_up_to_the_end_of_the_file_is_accepted(capsys, tmp_path, clip_8k):
+    status, _, err = run(capsys, "train", clip_8k, "--seconds", "0.1", "--epochs", "1", "--sample-rate", "4000",
+                         "-o", tmp_path / "m.npz", *TINY)
+    assert status == 0, err
+    assert cwfast.load(tmp_path / "m.npz").metadata["length"] == 400
+
+
+def test_generate_default_length_is_five_seconds_at_the_given_sample_rate(capsys, tmp_path):
+    for name, model in {
+        "memorize": ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0),
+        "autoregressive": ClockworkRNN(1, 8, n_hidden=4, n_modules=2, seed=0, output="softmax"),
+    }.items():
+        model.save(tmp_path / f"{name}.npz")  # no sample rate, no length stored
+        out = tmp_path / f"{name}.wav"
+        status, stdout, err = run(capsys, "generate", "-m", tmp_path / f"{name}.npz", "-o", out,
+                                  "--sample-rate", "8000", "--seed", "0", "--quiet")
+        assert status == 0, err
+        samples, rate = load_audio(out)
+        assert (samples.size, rate) == (40000, 8000), name
+        assert "5.00 s at 8000 Hz" in stdout
+
+
+# --- out of memory: one line, not a traceback --------------------------------------------------------
+
+
+def test_out_of_memory_is_one_line(capsys, tmp_path, monkeypatch):
+    def too_big(*args, **kwargs):
+        raise MemoryError("Unable to allocate 7.45 GiB for an array with shape (2000000000,) and data type float32")
+
+    monkeypatch.setattr(tasks, "render", too_big)
+    status, _, err = run(capsys, "generate", "-o", tmp_path / "g.wav", "--samples", "2000000000", "--seed", "0")
+    assert_user_error(status, err, "out of memory", "7.45 GiB")
+    assert "Traceback" not in err
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- process: a block longer than the file ---------------------------------------------------------
+
+
+def test_process_prepares_no_more_than_the_signal(monkeypatch):
+    from cwfast.stream import Stream
+
+    prepared = []
+    original = Stream.prepare
+
+    def spy(self, max_block=8192):
+        prepared.append(max_block)
+        return original(self, max_block)
+
+    monkeypatch.setattr(Stream, "prepare", spy)
+    model = ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0)
+    x = np.random.default_rng(0).uniform(-1, 1, 300).astype(np.float32)
+    y = tasks.process(model, x, block_size=10**9)
+    assert prepared == [300]
+    np.testing.assert_array_equal(y, model.forward(x[:, None])[:, 0])
+
+
+# --- info --------------------------------------------------------------------------------------------
+
+
+def test_info_of_baselines_and_one_module_models(capsys, tmp_path):
+    cwfast.SRN(1, 1, n_hidden=4, seed=0).save(tmp_path / "srn.npz")
+    cwfast.LSTM(1, 1, n_hidden=4, seed=0).save(tmp_path / "lstm.npz")
+    ClockworkRNN(1, 1, module_sizes=[4], periods=[3], seed=0).save(tmp_path / "one.npz")
+    for name, kind in (("srn", "simple RNN (SRN), 4 hidden units, 1 input"), ("lstm", "LSTM, 4 hidden units, 1 input")):
+        status, out, err = run(capsys, "info", tmp_path / f"{name}.npz")
+        assert status == 0, err
+        assert kind in out and "modules" not in out and "periods" not in out, out
+    status, out, _ = run(capsys, "info", tmp_path / "one.npz")
+    assert "4 hidden units in 1 module," in out and "periods       3" in out
+
+
+# --- help texts and README ---------------------------------------------------------------------------
+
+
+def test_lr_help_states_the_mode_default(capsys):
+    status, out, _ = run(capsys, "train", "--help")
+    assert status == 0
+    text = " ".join(out.split())
+    assert "--lr LR learning rate (default: 0.01 for autoregressive, effect and es" in text
+
+
+def test_readme_options_table_lists_every_generate_option(capsys):
+    status, out, _ = run(capsys, "generate", "--help")
+    assert status == 0
+    options = set(re.findall(r"(--[a-z][a-z-]+)", out)) - {"--help", "--quiet", "--model", "--output"}
+    readme = (ROOT / "README.md").read_text()
+    row = next(line for line in readme.splitlines() if line.startswith("| `cwfast generate"))
+    missing = sorted(o for o in options if f"`{o}" not in row)
+    assert not missing, missing
+    assert "`-m MODEL`" in row and "-o OUT" in row
+
+
+# --- persistence: wrong argument types -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [None, 3, 1.5])
+def test_load_and_save_refuse_non_paths_with_parameter_error(path):
+    with pytest.raises(ParameterError, match="must be a str or os.PathLike"):
+        cwfast.load(path)
+    with pytest.raises(ParameterError, match="must be a str or os.PathLike"):
+        ClockworkRNN(1, 1, n_hidden=4, n_modules=2).save(path)
+
+
+def test_load_says_a_checkpoint_is_a_checkpoint(tmp_path):
+    from cwfast.train import fit
+
+    model = ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0)
+    fit(model, np.zeros((16, 0)), np.linspace(-1, 1, 16)[:, None], epochs=1, checkpoint=tmp_path / "ck.npz")
+    with pytest.raises(CwfastError, match="training checkpoint, not a saved model"):
+        cwfast.load(tmp_path / "ck.npz")
