@@ -358,15 +358,16 @@ def _architecture(args, defaults):
     """(n_hidden, n_modules, periods) from the options; n_modules and periods are None for srn/lstm."""
     n_hidden = args.hidden or defaults["hidden"]
     if args.arch != "cw":
-        if args.modules is not None or args.periods is not None:
-            raise ParameterError(f"--arch {args.arch} has no clock modules; it takes no --modules or --periods")
-        return n_hidden, None, None
+        return n_hidden, None, None  # cmd_train refused --modules and --periods already
     if args.periods is not None:
         if args.modules is not None and args.modules != len(args.periods):
             raise ParameterError(f"--modules {args.modules} does not match the {len(args.periods)} --periods given")
         return n_hidden, len(args.periods), args.periods
     n_modules = args.modules or defaults["modules"]
     if n_modules > n_hidden:
+        if args.modules is None:
+            raise ParameterError(f"--hidden {n_hidden} is fewer units than the {n_modules} modules of the default; "
+                                 f"pass --modules {n_hidden} or fewer")
         raise ParameterError(f"--modules {n_modules} must not exceed --hidden {n_hidden}")
     return n_hidden, n_modules, None
 
@@ -419,6 +420,8 @@ def cmd_train(args):
         raise ParameterError(f"--target is for effect mode; {mode} mode learns from AUDIO alone")
     if args.resume and not args.checkpoint:
         raise ParameterError("--resume needs --checkpoint PATH, the checkpoint to continue from")
+    if args.arch != "cw" and (args.modules is not None or args.periods is not None):
+        raise ParameterError(f"--arch {args.arch} has no clock modules; it takes no --modules or --periods")
     for name in ("population", "sigma"):
         if getattr(args, name) is not None and args.trainer != "es":
             raise ParameterError(f"--{name} is for --trainer es; {args.trainer} follows the gradient")
@@ -433,9 +436,12 @@ def cmd_train(args):
     samples, rate = _load_clip(args.audio, args, args.sample_rate)
     if mode == "memorize":
         sized = tasks.memorize_size(samples.size)
-        if sized != {"hidden": defaults["hidden"], "modules": defaults["modules"]} and args.hidden is None:
-            _note(f"{samples.size} samples to memorize: defaulting to --hidden {sized['hidden']} "
-                  f"--modules {sized['modules']}")
+        # Name only the defaults this run takes: an SRN or LSTM has no modules, and options given win.
+        chosen = [f"--{key} {sized[key]}" for key in ("hidden", "modules")
+                  if sized[key] != defaults[key] and getattr(args, key) is None
+                  and (key == "hidden" or (args.arch == "cw" and args.periods is None))]
+        if chosen:
+            _note(f"{samples.size} samples to memorize: defaulting to {' '.join(chosen)}")
         defaults = dict(defaults, **sized)
     n_hidden, n_modules, periods = _architecture(args, defaults)
     wet = None
@@ -682,7 +688,8 @@ def cmd_info(args):
         if trainer:
             seconds = trainer.get("seconds")
             took = f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else "time not stored"
-            parts.append(f"{trainer.get('name')}, {trainer.get('epochs')} epochs, {took}")
+            epochs = trainer.get("epochs")
+            parts.append(f"{trainer.get('name')}, {epochs} epoch{'' if epochs == 1 else 's'}, {took}")
         if "train" in figures:
             parts.append(f"train {_format_figures(figures['train'])}")
         if "validation" in figures:

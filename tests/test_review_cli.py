@@ -265,3 +265,37 @@ def test_load_says_a_checkpoint_is_a_checkpoint(tmp_path):
     fit(model, np.zeros((16, 0)), np.linspace(-1, 1, 16)[:, None], epochs=1, checkpoint=tmp_path / "ck.npz")
     with pytest.raises(CwfastError, match="training checkpoint, not a saved model"):
         cwfast.load(tmp_path / "ck.npz")
+
+
+# --- architecture options ------------------------------------------------------------------------
+
+
+def test_modules_for_a_baseline_is_refused_before_reading_audio(capsys, tmp_path, clip_8k, monkeypatch):
+    monkeypatch.setattr(cwfast.audio, "load_audio", lambda *a, **k: pytest.fail("read audio before refusing"))
+    status, _, err = run(capsys, "train", clip_8k, "--arch", "lstm", "--modules", "3", "-o", tmp_path / "m.npz")
+    assert_user_error(status, err, "--arch lstm has no clock modules")
+
+
+def test_long_clip_note_names_only_the_defaults_taken(capsys, tmp_path):
+    clip = tmp_path / "long.wav"
+    write_audio(clip, np.sin(np.arange(2000) * 0.05).astype(np.float32) * 0.5, 8000)
+    status, _, err = run(capsys, "train", clip, "--arch", "srn", "--epochs", "1", "-o", tmp_path / "a.npz", "--quiet")
+    assert status == 0, err
+    assert "defaulting to --hidden 67" in err and "--modules" not in err
+    status, _, err = run(capsys, "train", clip, "--hidden", "20", "--epochs", "1", "-o", tmp_path / "b.npz", "--quiet")
+    assert status == 0, err
+    assert "defaulting to --modules 11" in err and "--hidden" not in err
+
+
+def test_hidden_below_the_default_modules_says_which_option_to_pass(capsys, tmp_path, clip_8k, no_training):
+    status, _, err = run(capsys, "train", clip_8k, "--hidden", "3", "--samples", "64", "-o", tmp_path / "m.npz",
+                         "--quiet")
+    assert_user_error(status, err, "--hidden 3", "default", "--modules 3 or fewer")
+
+
+def test_info_says_one_epoch(capsys, tmp_path):
+    model = ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=8000,
+                         metadata={"mode": "memorize", "trainer": {"name": "adam", "epochs": 1, "seconds": 0.1}})
+    model.save(tmp_path / "m.npz")
+    status, out, _ = run(capsys, "info", tmp_path / "m.npz")
+    assert status == 0 and "adam, 1 epoch, 0.1 s" in out
