@@ -299,3 +299,24 @@ def test_info_says_one_epoch(capsys, tmp_path):
     model.save(tmp_path / "m.npz")
     status, out, _ = run(capsys, "info", tmp_path / "m.npz")
     assert status == 0 and "adam, 1 epoch, 0.1 s" in out
+
+
+@pytest.mark.parametrize("mode", ["memorize", "effect"])
+def test_classes_outside_autoregressive_mode_is_refused(capsys, tmp_path, clip_8k, no_training, mode):
+    extra = ["--target", clip_8k] if mode == "effect" else []
+    status, _, err = run(capsys, "train", clip_8k, "--mode", mode, *extra, "--classes", "16", "-o", tmp_path / "m.npz",
+                         *TINY)
+    assert_user_error(status, err, "--classes is for autoregressive mode")
+
+
+def test_classes_default_is_still_256(capsys, tmp_path, clip_8k):
+    status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "--samples", "200", "--epochs", "1",
+                         "-o", tmp_path / "m.npz", *TINY)
+    assert status == 0, err
+    assert cwfast.load(tmp_path / "m.npz").n_out == 256
+
+
+def test_bench_help_describes_the_command(capsys, monkeypatch):
+    status, out, _ = run(capsys, "bench", "--help")
+    assert status == 0
+    assert "see 'cwfast bench --help'" not in out and "microseconds per sample" in out
