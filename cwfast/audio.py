@@ -30,10 +30,14 @@ __all__ = [
     "scale_to_unit",
     "WRITE_SUBTYPES",
     "WRITE_FORMATS",
+    "MAX_SAMPLE_RATE",
 ]
 
 #: Sample encodings :func:`write_audio` accepts (case-insensitive).
 WRITE_SUBTYPES = ("FLOAT", "PCM_16", "PCM_24")
+
+#: The highest sample rate a sound file can record (libsndfile stores it as a C int).
+MAX_SAMPLE_RATE = 2**31 - 1
 
 #: File extensions :func:`write_audio` accepts (case-insensitive), and the container each selects.
 WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
@@ -188,7 +192,7 @@ def write_audio(path, samples, sample_rate, *, subtype="FLOAT", overwrite=False)
     ------
     ParameterError
         If the extension, subtype, samples or sample rate is invalid, including samples with NaN or
-        infinite values or an integer dtype.
+        infinite values or an integer dtype, and a rate above :data:`MAX_SAMPLE_RATE`.
     CwfastError
         If `path` exists and `overwrite` is false, is a directory, its directory does not exist, or
         writing fails.
@@ -216,6 +220,9 @@ def write_audio(path, samples, sample_rate, *, subtype="FLOAT", overwrite=False)
         )
     samples = _as_samples(samples, "samples")
     sample_rate = _positive_integer(sample_rate, "sample_rate")
+    if sample_rate > MAX_SAMPLE_RATE:
+        # soundfile would raise a bare OverflowError
+        raise ParameterError(f"sample_rate={sample_rate} is more than a sound file can store ({MAX_SAMPLE_RATE} Hz)")
     if subtype != "FLOAT":
         samples = np.clip(samples, -1.0, 1.0)
 

@@ -575,6 +575,10 @@ def cmd_generate(args):
     rate = model.sample_rate or args.sample_rate
     if rate is None:
         raise ParameterError("the model does not store a sample rate; pass --sample-rate HZ")
+    from .audio import MAX_SAMPLE_RATE
+
+    if rate > MAX_SAMPLE_RATE:
+        raise ParameterError(f"--sample-rate {rate} is more than a sound file can store ({MAX_SAMPLE_RATE} Hz)")
     if args.sample_rate is not None and model.sample_rate is not None and args.sample_rate != model.sample_rate:
         raise ParameterError(f"--sample-rate {args.sample_rate} differs from the model's {model.sample_rate} Hz")
     n_samples = args.samples if args.seconds is None else tasks.seconds_to_samples(args.seconds, rate)

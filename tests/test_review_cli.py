@@ -320,3 +320,15 @@ def test_bench_help_describes_the_command(capsys, monkeypatch):
     status, out, _ = run(capsys, "bench", "--help")
     assert status == 0
     assert "see 'cwfast bench --help'" not in out and "microseconds per sample" in out
+
+
+def test_sample_rate_beyond_what_a_file_stores_is_one_line(capsys, tmp_path):
+    from cwfast.audio import write_audio as write
+
+    with pytest.raises(ParameterError, match="more than a sound file can store"):
+        write(tmp_path / "x.wav", np.zeros(3), 2**31)
+    ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0).save(tmp_path / "m.npz")
+    status, _, err = run(capsys, "generate", "-m", tmp_path / "m.npz", "-o", tmp_path / "g.wav", "--samples", "10",
+                         "--sample-rate", "3000000000")
+    assert_user_error(status, err, "more than a sound file can store")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
