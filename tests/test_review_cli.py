@@ -332,3 +332,14 @@ def test_sample_rate_beyond_what_a_file_stores_is_one_line(capsys, tmp_path):
                          "--sample-rate", "3000000000")
     assert_user_error(status, err, "more than a sound file can store")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"]
+
+
+def test_cli_help_imports_no_numba_as_the_benchmarks_doc_says():
+    import subprocess
+    import sys
+
+    code = "import sys, cwfast.cli; cwfast.cli.build_parser(); print('numba' in sys.modules, 'numpy' in sys.modules)"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert result.stdout.split() == ["False", "False"]
+    doc = (ROOT / "docs" / "benchmarks.md").read_text()
+    assert "`cwfast --help` imports neither numba nor NumPy" in doc
