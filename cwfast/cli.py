@@ -338,15 +338,23 @@ def _load_model(path):
     return load(path), path
 
 
+def _is_number(value):
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
 def _format_figures(figures):
+    # Metadata is free-form (a user may store their own "figures"): show only what reads as figures.
+    if not isinstance(figures, dict):
+        return "not readable"
+    figures = {k: v for k, v in figures.items() if _is_number(v)}
     parts = []
     if "nmse" in figures and "esr" not in figures:
         parts.append(f"NMSE {figures['nmse']:.4g}")
-    if "esr" in figures:
+    if "esr" in figures and "nmse" in figures:
         parts.append(f"ESR {figures['esr']:.4g} (NMSE {figures['nmse']:.4g})")
-    if "cross_entropy" in figures:
+    if "cross_entropy" in figures and "bits_per_sample" in figures:
         parts.append(f"cross-entropy {figures['cross_entropy']:.4g} nats/sample ({figures['bits_per_sample']:.3f} bits/sample)")
-    return ", ".join(parts)
+    return ", ".join(parts) or "not readable"
 
 
 def _duration(n_samples, rate):
@@ -582,7 +590,7 @@ def cmd_generate(args):
     if args.sample_rate is not None and model.sample_rate is not None and args.sample_rate != model.sample_rate:
         raise ParameterError(f"--sample-rate {args.sample_rate} differs from the model's {model.sample_rate} Hz")
     n_samples = args.samples if args.seconds is None else tasks.seconds_to_samples(args.seconds, rate)
-    trained = int(model.metadata.get("length") or 0) if mode == "memorize" else 0
+    trained = tasks.trained_length(model) if mode == "memorize" else 0
     if n_samples is None and not trained:
         # 5 s at the rate the file is written at (--sample-rate for a model that stores none).
         n_samples = tasks.seconds_to_samples(5.0, rate)
@@ -683,14 +691,15 @@ def cmd_info(args):
     detail = []
     if mode == "autoregressive":
         detail.append(f"mu-law, {meta.get('n_classes', model.n_out)} classes")
-    if "scale" in meta:
+    if _is_number(meta.get("scale")):
         detail.append(f"scale {meta['scale']:.4g}")
-    if "length" in meta:
-        detail.append(f"trained on {meta['length']} samples from {meta.get('start', 0):g} s of "
-                      f"{meta.get('source', 'its clip')}")
+    if tasks.trained_length(model):
+        start = meta.get("start", 0)
+        detail.append(f"trained on {meta['length']} samples from {start if not _is_number(start) else f'{start:g}'} "
+                      f"s of {meta.get('source', 'its clip')}")
     rows.append(("mode", mode + (f" ({'; '.join(detail)})" if detail else "")))
-    trainer = meta.get("trainer")
-    figures = meta.get("figures") or {}
+    trainer = meta.get("trainer") if isinstance(meta.get("trainer"), dict) else None
+    figures = meta.get("figures") if isinstance(meta.get("figures"), dict) else {}
     if trainer or figures:
         parts = []
         if trainer:

@@ -59,6 +59,7 @@ __all__ = [
     "process",
     "check_processable",
     "denormalize",
+    "trained_length",
     "seconds_to_samples",
     "final_state",
     "autoregressive_inputs",
@@ -415,6 +416,21 @@ def _scale(model):
     return float(scale)
 
 
+def _is_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def trained_length(model):
+    """How many samples a memorize model was trained on (``metadata["length"]``), 0 if not stored.
+
+    Metadata is free-form, so anything but a positive integer there counts as not stored.
+    """
+    length = model.metadata.get("length")
+    if isinstance(length, (int, np.integer)) and not isinstance(length, bool) and length > 0:
+        return int(length)
+    return 0
+
+
 def denormalize(samples, model):
     """Samples in the model's unit range back at the level of its training audio (times ``scale``)."""
     return (np.asarray(samples, dtype=np.float64) * _scale(model)).astype(np.float32)
@@ -518,21 +534,25 @@ def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, ch
         if prime is not None:
             raise CwfastError("a memorize model takes no input, so it cannot be primed")
         if n_samples is None:
-            n_samples = int(model.metadata.get("length") or 0) or seconds_to_samples(
-                default_seconds, model.sample_rate or 16000
-            )
+            n_samples = trained_length(model) or seconds_to_samples(default_seconds, model.sample_rate or 16000)
         y = model.forward(np.zeros((int(n_samples), model.n_in), dtype=model.dtype))[:, 0]
         if on_progress is not None:
             on_progress(int(n_samples))
         return (y.astype(np.float64) * scale).astype(np.float32)
 
-    n_classes = int(model.metadata.get("n_classes", model.n_out))
+    n_classes = model.metadata.get("n_classes", model.n_out)
+    if not _is_number(n_classes) or n_classes != int(n_classes):
+        raise CwfastError(f"the model's metadata has an invalid n_classes {n_classes!r}")
+    n_classes = int(n_classes)
     if model.output != "softmax" or model.n_in != 1 or n_classes != model.n_out:
         raise CwfastError("this model is not a mu-law autoregressive model (softmax head, one input)")
     if n_samples is None:
         n_samples = seconds_to_samples(default_seconds, model.sample_rate or 16000)
     if temperature is None:
-        temperature = float(model.metadata.get("temperature", 1.0))
+        temperature = model.metadata.get("temperature", 1.0)
+        if not _is_number(temperature) or temperature < 0:
+            raise CwfastError(f"the model's metadata has an invalid temperature {temperature!r}")
+        temperature = float(temperature)
     values = mu_law_values(n_classes)
     rng = np.random.default_rng(seed)
     state, first = None, 0.0

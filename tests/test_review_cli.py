@@ -343,3 +343,36 @@ def test_cli_help_imports_no_numba_as_the_benchmarks_doc_says():
     assert result.stdout.split() == ["False", "False"]
     doc = (ROOT / "docs" / "benchmarks.md").read_text()
     assert "`cwfast --help` imports neither numba nor NumPy" in doc
+
+
+# --- free-form metadata that happens to use cwfast's keys ------------------------------------------
+
+
+@pytest.mark.parametrize("metadata", [
+    {"trainer": "my own loop", "figures": {"train": {"nmse": "n/a"}}},
+    {"figures": "good", "scale": "big", "length": "long", "start": "intro"},
+    {"figures": {"train": {"esr": 0.1}, "validation": [1, 2]}},
+])
+def test_info_reads_foreign_metadata_without_a_traceback(capsys, tmp_path, metadata):
+    ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0, metadata=metadata).save(tmp_path / "m.npz")
+    status, out, err = run(capsys, "info", tmp_path / "m.npz")
+    assert status == 0, err
+    assert "training" in out
+
+
+def test_generate_ignores_a_length_that_is_not_a_count(capsys, tmp_path):
+    ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=8000,
+                 metadata={"length": "long"}).save(tmp_path / "m.npz")
+    status, out, err = run(capsys, "generate", "-m", tmp_path / "m.npz", "-o", tmp_path / "g.wav", "--quiet")
+    assert status == 0, err
+    assert "40000 samples" in out
+
+
+@pytest.mark.parametrize("key, value", [("n_classes", "mu"), ("temperature", "warm")])
+def test_generate_names_unreadable_sampling_metadata(capsys, tmp_path, key, value):
+    ClockworkRNN(1, 4, n_hidden=4, n_modules=2, seed=0, sample_rate=8000, output="softmax",
+                 metadata={key: value}).save(tmp_path / "m.npz")
+    status, _, err = run(capsys, "generate", "-m", tmp_path / "m.npz", "-o", tmp_path / "g.wav", "--samples", "10",
+                         "--seed", "0")
+    assert_user_error(status, err, f"invalid {key}")
+    assert not (tmp_path / "g.wav").exists()
