@@ -16,7 +16,8 @@ import numpy as np
 from . import _lstm_kernels
 from .errors import ParameterError
 from .model import (
-    OUTPUTS, SequenceModel, State, _as_real_array, _check_dtype, _dense_dtype, head_loss, sampling_buffers,
+    OUTPUTS, SequenceModel, State, _as_real_array, _check_dtype, _check_metadata, _dense_dtype, _rng, head_loss,
+    sampling_buffers,
 )
 from .schedule import _positive_int
 
@@ -95,15 +96,14 @@ class LSTM(SequenceModel):
             raise ParameterError(f"forget_bias={forget_bias!r} must be a finite number")
         self.dtype = _check_dtype(dtype)
         self.sample_rate = None if sample_rate is None else _positive_int("sample_rate", sample_rate)
-        self.metadata = dict(metadata or {})
+        self.metadata = _check_metadata(metadata)
 
         n, m, o = self.n_hidden, self.n_in, self.n_out
         sizes = [4 * n * m, 4 * n * n, 4 * n, o * n, o]
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self._params = np.empty(int(self._offsets[-1]), dtype=self.dtype)
         self._bind_views()
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        self._params[:] = rng.normal(0.0, 0.1, size=self._params.size)
+        self._params[:] = _rng(seed).normal(0.0, 0.1, size=self._params.size)
         self.b_h[n : 2 * n] = forget_bias
 
     # ------------------------------------------------------------------ structure

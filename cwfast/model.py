@@ -9,6 +9,7 @@ are not masked, they are absent, so training can never fill them in.
 from __future__ import annotations
 
 import numbers
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,6 +54,30 @@ def _check_dtype(dtype):
     if dt not in _FLOAT_DTYPES:
         raise ParameterError(f"dtype={dt.name} must be float32 or float64")
     return dt
+
+
+def _check_seed(seed):
+    """``seed`` itself if it is None, a numpy Generator or a non-negative integer; else ParameterError."""
+    if seed is None or isinstance(seed, np.random.Generator):
+        return seed
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ParameterError(f"seed={seed!r} must be a non-negative integer, a numpy Generator or None")
+    return int(seed)
+
+
+def _rng(seed):
+    """A Generator from a checked ``seed`` (a Generator is used as it is)."""
+    seed = _check_seed(seed)
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def _check_metadata(metadata):
+    """A model's metadata as a new dict: None or a mapping, else ParameterError."""
+    if metadata is None:
+        return {}
+    if not isinstance(metadata, Mapping):
+        raise ParameterError(f"metadata must be a dict, not {type(metadata).__name__}")
+    return dict(metadata)
 
 
 def _dense_dtype(arrays, keys, dtype):
@@ -327,15 +352,14 @@ class ClockworkRNN(SequenceModel):
             periods = exponential_periods(len(module_sizes))
         self.layout = Layout.build(module_sizes, periods)
         self.sample_rate = None if sample_rate is None else _positive_int("sample_rate", sample_rate)
-        self.metadata = dict(metadata or {})
+        self.metadata = _check_metadata(metadata)
 
         n, m, o = self.n_hidden, self.n_in, self.n_out
         sizes = [n * m, self.layout.n_recurrent, n, o * n, o]
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self._params = np.empty(int(self._offsets[-1]), dtype=self.dtype)
         self._bind_views()
-        rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
-        self._params[:] = rng.normal(0.0, 0.1, size=self._params.size)
+        self._params[:] = _rng(seed).normal(0.0, 0.1, size=self._params.size)
 
     # ------------------------------------------------------------------ structure
 
@@ -648,7 +672,7 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
     if not np.isfinite(first_input):
         raise ParameterError(f"first_input={first_input!r} must be finite")
     h, t0 = model._check_state(state, 1, False)
-    rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    rng = _rng(seed)
     uniforms = rng.random(n_steps)
     x = np.full((1, 1), first_input, dtype=model.dtype)
     logits = np.empty((1, model.n_out), dtype=model.dtype)

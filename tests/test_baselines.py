@@ -216,6 +216,8 @@ def test_lstm_sample_feeds_back_what_it_drew():
         (dict(n_hidden=3, forget_bias=np.nan), "forget_bias=nan"),
         (dict(n_hidden=3, dtype=np.int32), "dtype=int32"),
         (dict(n_hidden=3, output="tanh"), "output='tanh'"),
+        (dict(n_hidden=3, seed=True), "seed=True must be a non-negative integer"),
+        (dict(n_hidden=3, metadata="notes"), "metadata must be a dict, not str"),
     ],
 )
 def test_lstm_invalid_construction(kwargs, message):

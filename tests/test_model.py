@@ -171,6 +171,10 @@ def test_params_vector_is_live(rng):
         (dict(n_hidden=8), "give module_sizes"),
         (dict(module_sizes=[2, 2], dtype=np.int32), "dtype=int32 must be float32 or float64"),
         (dict(module_sizes=[2, 2], n_hidden=5), "does not match"),
+        (dict(module_sizes=[2, 2], seed=-1), "seed=-1 must be a non-negative integer"),
+        (dict(module_sizes=[2, 2], seed="a"), "seed='a' must be a non-negative integer"),
+        (dict(module_sizes=[2, 2], seed=1.5), "seed=1.5"),
+        (dict(module_sizes=[2, 2], metadata=[1]), "metadata must be a dict, not list"),
     ],
 )
 def test_invalid_construction(kwargs, message):
@@ -287,6 +291,12 @@ def test_sample_feeds_back_what_it_drew(rng):
     greedy = model.sample(30, values=values, temperature=0)
     probs = model.forward(np.concatenate([[0.0], greedy[:-1]])[:, None])
     np.testing.assert_array_equal(greedy, values[probs.argmax(axis=1)])
+
+
+def test_sample_refuses_a_bad_seed():
+    model = ClockworkRNN(1, 4, n_hidden=4, n_modules=2, output="softmax")
+    with pytest.raises(ParameterError, match="seed=-1"):
+        model.sample(5, values=np.arange(4.0), seed=-1)
 
 
 def test_sample_refuses_other_models():

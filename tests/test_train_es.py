@@ -212,6 +212,8 @@ def test_invalid_population():
     model, x = model_and_data()
     with pytest.raises(ParameterError, match="even"):
         evolve(model, x, np.zeros((2, 20, 1)), population=7)
+    with pytest.raises(ParameterError, match="model must be a ClockworkRNN, SRN or LSTM, not dict"):
+        evolve(model.to_dense(), x, np.zeros((2, 20, 1)))
 
 
 def test_mean_readout_is_refused_with_the_supported_ones():

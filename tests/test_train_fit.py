@@ -206,6 +206,10 @@ def test_invalid_arguments():
     x, y = np.zeros((10, 0)), sine(10)
     with pytest.raises(ParameterError, match="optimizer"):
         fit(model, x, y, optimizer="rmsprop")
+    with pytest.raises(ParameterError, match="model must be a ClockworkRNN, SRN or LSTM, not NoneType"):
+        fit(None, x, y)
+    with pytest.raises(ParameterError, match="streams shorter than one clock cycle .*; use at most 1 stream$"):
+        fit(model, np.zeros((6, 0)), sine(6), batch_size=2)  # cycle 4: 6 steps make one stream
     with pytest.raises(ParameterError, match="epochs"):
         fit(model, x, y, epochs=0)
     with pytest.raises(ParameterError, match="resume"):

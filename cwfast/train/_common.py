@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ParameterError
+from ..model import SequenceModel, _check_seed
 
 
 @dataclass
@@ -107,13 +108,18 @@ def seed_entropy(seed):
 
     ``None`` draws fresh entropy; a Generator gives one draw from it.
     """
+    seed = _check_seed(seed)
     if seed is None:
         return int(np.random.SeedSequence().entropy)
     if isinstance(seed, np.random.Generator):
         return int(seed.integers(0, 2**63))
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ParameterError(f"seed={seed!r} must be a non-negative integer, a numpy Generator or None")
-    return int(seed)
+    return seed
+
+
+def check_model(model):
+    """ParameterError unless ``model`` is one of cwfast's sequence models."""
+    if not isinstance(model, SequenceModel):
+        raise ParameterError(f"model must be a ClockworkRNN, SRN or LSTM, not {type(model).__name__}")
 
 
 def fingerprint(*arrays):

@@ -258,7 +258,7 @@ def check_resume(ckpt, kind, model, config, *, ignore=("epochs",)):
     if diffs:
         raise CwfastError(
             f"{where} was written with other settings or data: {'; '.join(diffs)}. Resume with the same "
-            "settings and data, or start a new run (resume=False)"
+            "settings and data, or start a new run without resuming"
         )
 
 

@@ -49,6 +49,7 @@ from ._common import (
     InterruptGuard,
     StepInfo,
     TrainResult,
+    check_model,
     fingerprint,
     interruptible,
     non_negative_float,
@@ -224,6 +225,7 @@ def evolve(
         Re-raised after the current generation, with a checkpoint written first if
         ``checkpoint`` is set; ``resume=True`` continues exactly.
     """
+    check_model(model)
     # The population kernels score every step or the last one; a mean readout is for fit only.
     check_steps(steps, ("all", "last"))
     population = positive_int("population", population)

@@ -29,6 +29,7 @@ from ._common import (
     InterruptGuard,
     StepInfo,
     TrainResult,
+    check_model,
     fingerprint,
     interruptible,
     non_negative_float,
@@ -77,10 +78,11 @@ class _Plan:
                 length = n_steps // n_streams
                 length -= length % cycle
                 if length <= 0:
+                    most = max(1, n_steps // cycle)
                     raise ParameterError(
                         f"batch_size={n_streams} cuts the {n_steps}-step sequence into streams shorter than one "
                         f"clock cycle ({cycle} steps, the lcm of the periods); use at most "
-                        f"{max(1, n_steps // cycle)} streams"
+                        f"{most} stream{'s' if most > 1 else ''}"
                     )
                 self.xs = x3[0, : n_streams * length].reshape(n_streams, length, model.n_in)
                 self.ts = tgt[0, : n_streams * length].reshape((n_streams, length) + tgt.shape[2:])
@@ -266,6 +268,7 @@ def fit(
     For the memorisation task (no input, one 320-sample sequence) a full-batch run is one update
     per epoch; ``final_loss / var(target)`` is the paper's NMSE.
     """
+    check_model(model)
     epochs = positive_int("epochs", epochs)
     batch_size = positive_int("batch_size", batch_size, allow_none=True)
     window = positive_int("window", window, allow_none=True)
