@@ -1,5 +1,7 @@
-"""Shared fixtures: a seeded generator (no global seeding anywhere in the suite) and numba's
-thread count, restored after the test."""
+"""Shared fixtures: a seeded generator (no global seeding anywhere in the suite), numba's
+thread count, restored after the test, and a short clip of the bundled Brahms excerpt."""
+
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -17,3 +19,15 @@ def numba_threads():
     before = numba.get_num_threads()
     yield numba.set_num_threads
     numba.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def clip_8k(tmp_path_factory):
+    """0.1 s of the bundled Brahms excerpt at 8 kHz (800 samples), as a WAV file."""
+    from cwfast.audio import load_audio, write_audio
+
+    brahms = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav"
+    samples, rate = load_audio(brahms, sample_rate=8000, start=0.5, duration=0.1)
+    path = tmp_path_factory.mktemp("audio") / "clip.wav"
+    write_audio(path, samples, rate)
+    return path

@@ -1,7 +1,6 @@
 """Tests of the command line, through ``cwfast.cli.main(argv)``: every command, mode and bad input."""
 
 import importlib.util
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -44,15 +43,6 @@ def assert_user_error(status, err, *fragments):
 def leftovers(directory):
     """Hidden temporary files a failed write might leave behind."""
     return sorted(p.name for p in Path(directory).iterdir() if p.name.startswith("."))
-
-
-@pytest.fixture(scope="module")
-def clip_8k(tmp_path_factory):
-    """0.1 s of the Brahms excerpt at 8 kHz (800 samples)."""
-    samples, rate = load_audio(BRAHMS, sample_rate=8000, start=0.5, duration=0.1)
-    path = tmp_path_factory.mktemp("audio") / "clip.wav"
-    write_audio(path, samples, rate)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,6 @@
 """Review of the user-facing surface: mistakes that used to cost a whole training run (or a traceback),
 and options that did something other than what they said. Each test failed before its fix."""
 
-import importlib.util
 import re
 from pathlib import Path
 
@@ -11,26 +10,9 @@ import pytest
 import cwfast
 from cwfast import ClockworkRNN, CwfastError, ParameterError, tasks
 from cwfast.audio import load_audio, write_audio
-from cwfast.cli import main
+from test_cli import HAS_MATPLOTLIB, TINY, assert_user_error, run
 
 ROOT = Path(__file__).resolve().parents[1]
-BRAHMS = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
-HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
-TINY = ["--hidden", "6", "--modules", "3", "--quiet"]
-
-
-def run(capsys, *argv):
-    status = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return status, out, err
-
-
-def assert_user_error(status, err, *fragments):
-    assert status == 2, err
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("cwfast") and ": error: " in lines[0], err
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 @pytest.fixture
@@ -43,14 +25,6 @@ def no_training(monkeypatch):
 
     monkeypatch.setattr(cwfast.train, "fit", trained)
     monkeypatch.setattr(cwfast.train, "evolve", trained)
-
-
-@pytest.fixture(scope="module")
-def clip_8k(tmp_path_factory):
-    samples, rate = load_audio(BRAHMS, sample_rate=8000, start=0.5, duration=0.1)
-    path = tmp_path_factory.mktemp("audio") / "clip.wav"
-    write_audio(path, samples, rate)
-    return path
 
 
 # --- figures that cannot be computed: refused before training, not after it ----------------------

@@ -44,7 +44,6 @@ def make_fsdd(directory, digits=(0, 1, 2), speakers=("anna", "bob"), takes=range
         for s, speaker in enumerate(speakers):
             for take in takes:
                 n = int(RATE * rng.uniform(0.15, 0.35))
-                t = np.arange(n) / RATE
                 f0, f1 = 300 + 500 * d, 1500 - 400 * d
                 freq = np.linspace(f0, f1, n) * (1 + 0.05 * s)
                 y = 0.5 * np.sin(2 * np.pi * np.cumsum(freq) / RATE) * np.hanning(n)
