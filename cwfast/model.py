@@ -241,6 +241,8 @@ class SequenceModel:
         """Validate a target for this head; return it with a leading batch axis."""
         check_steps(steps)
         batch, n_steps = x_shape[:2]
+        if n_steps == 0:
+            raise ParameterError("x has no steps, so there is nothing to score")
         lead = (batch, n_steps) if steps == "all" else (batch,)
         if self.output == "linear":
             want = lead + (self.n_out,)

@@ -267,6 +267,11 @@ def test_bad_targets_and_heads():
         soft.loss_and_grad(np.zeros((5, 1)), np.full(5, 3))
     with pytest.raises(ParameterError, match="steps='some'"):
         soft.loss_and_grad(np.zeros((5, 1)), np.zeros(5, int), steps="some")
+    for steps, target in (("all", np.zeros((2, 0), int)), ("last", [0, 1]), ("mean", [0, 1])):
+        with pytest.raises(ParameterError, match="x has no steps"):
+            soft.loss_and_grad(np.zeros((2, 0, 1)), target, steps=steps)
+        with pytest.raises(ParameterError, match="x has no steps"):
+            soft.loss(np.zeros((2, 0, 1)), target, steps=steps)
     with pytest.raises(ParameterError, match="output='tanh'"):
         ClockworkRNN(1, 3, n_hidden=4, n_modules=2, output="tanh")
 

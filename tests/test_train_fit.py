@@ -222,3 +222,5 @@ def test_invalid_arguments():
         fit(small_model(n_in=1), np.zeros((3, 10, 1)), np.zeros((3, 1)), steps="mean", window=4)
     with pytest.raises(ParameterError, match="'all', 'last' or 'mean'"):
         fit(model, x, y, steps="first")
+    with pytest.raises(ParameterError, match="x has no steps"):
+        fit(model, np.zeros((0, 0)), np.zeros((0, 1)))

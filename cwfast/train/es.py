@@ -244,10 +244,8 @@ def evolve(
     if resume and checkpoint is None:
         raise ParameterError("resume=True needs checkpoint=PATH to resume from")
     x3, batched = model._check_input(x)
-    tgt = model._check_target(target, x3.shape, batched, steps)
+    tgt = model._check_target(target, x3.shape, batched, steps)  # also refuses x without steps
     n_steps = x3.shape[1]
-    if n_steps == 0:
-        raise ParameterError("x has no steps; there is nothing to train on")
     softmax = model.output == "softmax"
     scored = tgt if steps == "all" else tgt[:, None]
     y_target = np.zeros((0, 0, 0), dtype=model.dtype) if softmax else np.ascontiguousarray(scored)

@@ -23,7 +23,7 @@ import numba
 import numpy as np
 
 from ..errors import CwfastError, ParameterError
-from ..model import State, check_steps
+from ..model import State
 from . import checkpoint as ckpt_io
 from ._common import (
     InterruptGuard,
@@ -58,13 +58,10 @@ class _Plan:
     """
 
     def __init__(self, model, x, target, steps, batch_size, window):
-        check_steps(steps)
         x3, batched = model._check_input(x)
-        tgt = model._check_target(target, x3.shape, batched, steps)
+        tgt = model._check_target(target, x3.shape, batched, steps)  # also refuses a bad steps, or no steps
         self.x3, self.tgt, self.steps = x3, tgt, steps
         n_seq, n_steps = x3.shape[:2]
-        if n_steps == 0:
-            raise ParameterError("x has no steps; there is nothing to train on")
         if not batched:
             n_streams = batch_size or 1
             if n_streams > 1:
