@@ -442,6 +442,12 @@ def cmd_train(args):
     inputs = [os.path.abspath(p) for p in (args.audio, args.target) if p]
     if os.path.abspath(args.output) in inputs:
         raise ParameterError("-o must not be one of the input files")
+    from .audio import WRITE_FORMATS
+
+    if os.path.splitext(args.output)[1].lower() in WRITE_FORMATS:
+        # A model under an audio name is almost always `train` typed for `generate`.
+        raise ParameterError(f"-o '{args.output}' names an audio file; train saves a model (.npz), "
+                             "and cwfast generate writes audio")
     _check_output(args.output, args.overwrite)
     _check_plot(args)
     _check_checkpoint(args, inputs)

@@ -410,6 +410,13 @@ def test_bad_command_lines(capsys, tmp_path, monkeypatch, argv, message):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("name", ["m.wav", "m.FLAC"])
+def test_train_into_an_audio_name_is_refused(capsys, tmp_path, clip_8k, name):
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / name, *TINY)
+    assert_user_error(status, err, "names an audio file; train saves a model (.npz)")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_train_into_its_own_input_is_refused(capsys, tmp_path, clip_8k):
     before = Path(clip_8k).read_bytes()
     status, _, err = run(capsys, "train", clip_8k, "-o", clip_8k, "--overwrite", *TINY)
