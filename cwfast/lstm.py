@@ -251,7 +251,8 @@ class LSTM(SequenceModel):
 
         The losses, targets and arguments are those of :meth:`cwfast.ClockworkRNN.loss_and_grad`
         (mean squared error for a linear head, mean cross-entropy on integer labels for a softmax
-        head, every step or only the last). The gradient does not flow into ``state``.
+        head; every step, only the last, or the mean output over the steps). The gradient does not
+        flow into ``state``.
 
         Returns
         -------

@@ -56,19 +56,17 @@ def _check_dtype(dtype):
     return dt
 
 
-def _check_seed(seed):
-    """``seed`` itself if it is None, a numpy Generator or a non-negative integer; else ParameterError."""
-    if seed is None or isinstance(seed, np.random.Generator):
-        return seed
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ParameterError(f"seed={seed!r} must be a non-negative integer, a numpy Generator or None")
-    return int(seed)
-
-
 def _rng(seed):
-    """A Generator from a checked ``seed`` (a Generator is used as it is)."""
-    seed = _check_seed(seed)
-    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+    """``np.random.default_rng(seed)`` (a Generator is used as it is), with ParameterError for a
+    seed it cannot take (a negative or non-integer number, a string, a bool)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if not isinstance(seed, (bool, np.bool_)):
+        try:
+            return np.random.default_rng(seed)
+        except (TypeError, ValueError):
+            pass
+    raise ParameterError(f"seed={seed!r} must be a non-negative integer, a numpy Generator or None")
 
 
 def _check_metadata(metadata):
@@ -158,7 +156,7 @@ class SequenceModel:
 
         save_model(self, path, overwrite=overwrite)
 
-    def forward(self, x, *, state=None, return_state=False):
+    def forward(self, x, *, state=None, return_state=False, raw=False):
         """Run the network over a sequence or a batch of sequences.
 
         Parameters
@@ -170,11 +168,15 @@ class SequenceModel:
             zeros at t = 0.
         return_state : bool
             Also return the :class:`State` after the last step, to continue from.
+        raw : bool
+            A softmax model: return the logits instead of the probabilities (to average them over
+            the steps, as ``steps="mean"`` does; averaging the log of the probabilities instead
+            loses classes whose probability underflows). No effect on a linear model.
 
         Returns
         -------
         y : ndarray, shape (n_steps, n_out) or (batch, n_steps, n_out), the model's dtype
-            Linear outputs, or class probabilities for a softmax model.
+            Linear outputs, or class probabilities (logits with ``raw``) for a softmax model.
         state : State, only if ``return_state``
 
         Raises
@@ -185,7 +187,7 @@ class SequenceModel:
         x3, batched = self._check_input(x)
         h, t0 = self._check_state(state, x3.shape[0], batched)
         y = self._outputs(x3, h, t0)
-        if self.output == "softmax":
+        if self.output == "softmax" and not raw:
             y = softmax(y)
         if not batched:
             y, h = y[0], h[0]
@@ -243,6 +245,8 @@ class SequenceModel:
         batch, n_steps = x_shape[:2]
         if n_steps == 0:
             raise ParameterError("x has no steps, so there is nothing to score")
+        if batch == 0:
+            raise ParameterError("x has no sequences, so there is nothing to score")
         lead = (batch, n_steps) if steps == "all" else (batch,)
         if self.output == "linear":
             want = lead + (self.n_out,)
@@ -254,11 +258,11 @@ class SequenceModel:
                 raise ParameterError(f"target has dtype {target.dtype}; a softmax model takes integer class labels")
             if target.size and (target.min() < 0 or target.max() >= self.n_out):
                 raise ParameterError(f"target labels must lie in [0, {self.n_out}) for n_out={self.n_out}")
-            target = np.ascontiguousarray(target, dtype=np.int64)
+            target = np.asarray(target, dtype=np.int64)  # not ascontiguousarray: it makes a 0-d label 1-d
         shown = want if batched else want[1:]
         if target.shape != shown:
             raise ParameterError(f"target has shape {target.shape}; expected {shown}")
-        return target.reshape(want)
+        return np.ascontiguousarray(target.reshape(want))
 
 
 
@@ -575,8 +579,8 @@ class ClockworkRNN(SequenceModel):
             Score every step (sequence generation, effects), only the last (classification read
             at the end), or the mean of the raw outputs over all steps (classification that pools
             evidence from every step: the softmax is taken of the mean logits). A softmax model's
-            mean-readout probabilities are ``softmax(mean over t of log forward(x))``: the log
-            normaliser is the same for every class at a step, so it cancels.
+            class probabilities under this readout are the softmax of
+            ``forward(x, raw=True).mean(axis=-2)``.
 
         Returns
         -------

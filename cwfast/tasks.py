@@ -554,7 +554,9 @@ def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, ch
             raise CwfastError(f"the model's metadata has an invalid temperature {temperature!r}")
         temperature = float(temperature)
     values = mu_law_values(n_classes)
-    rng = np.random.default_rng(seed)
+    from .model import _rng  # here, like Stream in process: the model layer loads numba
+
+    rng = _rng(seed)
     state, first = None, 0.0
     if prime is not None:
         primed = autoregressive_inputs(prime, scale, n_classes)

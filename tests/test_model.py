@@ -272,6 +272,31 @@ def test_bad_targets_and_heads():
             soft.loss_and_grad(np.zeros((2, 0, 1)), target, steps=steps)
         with pytest.raises(ParameterError, match="x has no steps"):
             soft.loss(np.zeros((2, 0, 1)), target, steps=steps)
+        with pytest.raises(ParameterError, match="x has no sequences"):
+            soft.loss(np.zeros((0, 5, 1)), np.zeros((0, 5) if steps == "all" else 0, int), steps=steps)
+    with pytest.raises(ParameterError, match=r"target has shape \(1,\); expected \(\)"):
+        soft.loss(np.zeros((5, 1)), [1], steps="last")  # one sequence takes one label, not a list of one
+
+
+@pytest.mark.parametrize("steps", ["last", "mean"])
+def test_one_sequence_takes_a_scalar_label(steps, rng):
+    soft = ClockworkRNN(1, 3, n_hidden=4, n_modules=2, output="softmax", dtype=np.float64, seed=1)
+    x = rng.normal(size=(6, 1))
+    batched = soft.loss_and_grad(x[None], [2], steps=steps, flat=True)
+    for label in (2, np.int64(2), np.array(2)):
+        loss, grad = soft.loss_and_grad(x, label, steps=steps, flat=True)
+        assert loss == batched[0] and np.array_equal(grad, batched[1])
+
+
+def test_raw_forward_gives_the_logits(rng):
+    soft = ClockworkRNN(1, 3, n_hidden=4, n_modules=2, output="softmax", dtype=np.float64, seed=1)
+    x = rng.normal(size=(2, 6, 1))
+    logits = soft.forward(x, raw=True)
+    twin = ClockworkRNN.from_dense(soft.to_dense(), output="linear")
+    assert_allclose(logits, twin.forward(x), rtol=1e-12)
+    z = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    assert_allclose(soft.forward(x), z / z.sum(axis=-1, keepdims=True), rtol=1e-12)
+    assert np.array_equal(twin.forward(x, raw=True), twin.forward(x))  # no effect on a linear head
     with pytest.raises(ParameterError, match="output='tanh'"):
         ClockworkRNN(1, 3, n_hidden=4, n_modules=2, output="tanh")
 
@@ -302,6 +327,14 @@ def test_sample_refuses_a_bad_seed():
     model = ClockworkRNN(1, 4, n_hidden=4, n_modules=2, output="softmax")
     with pytest.raises(ParameterError, match="seed=-1"):
         model.sample(5, values=np.arange(4.0), seed=-1)
+
+
+def test_seeds_numpy_takes_are_taken():
+    """Whatever np.random.default_rng takes seeds a model the same way."""
+    for seed in ([1, 2], np.random.SeedSequence(7), np.random.PCG64(7), np.uint8(7)):
+        expected = np.random.default_rng(seed if not isinstance(seed, np.random.PCG64) else np.random.PCG64(7))
+        model = ClockworkRNN(1, 1, n_hidden=4, n_modules=2, dtype=np.float64, seed=seed)
+        assert np.array_equal(model.params, expected.normal(0.0, 0.1, size=model.n_params))
 
 
 def test_sample_refuses_other_models():

@@ -234,23 +234,30 @@ def test_mean_readout_pools_the_logits_of_every_step(stand_in, tmp_path, capsys)
     sd = stand_in
     rng = np.random.default_rng(3)
     xs = [rng.normal(size=(n, 13)).astype(np.float32) for n in (5, 9, 9, 14)]
-    for arch in ("cw", "lstm"):
+    for arch, gain in (("cw", 1.0), ("lstm", 1.0), ("cw", 300.0)):
         model = sd.build(arch, 1000, 0, {"readout": "mean"})
+        # Large logits: a class's float32 probability underflows at some steps, not its mean logit.
+        model.W_out[:] *= gain
         # The same weights with a linear head output the raw logits: average them, then softmax.
         cls = cwfast.ClockworkRNN if arch == "cw" else cwfast.LSTM
         raw = cls.from_dense(model.to_dense(), output="linear")
         for x, p in zip(xs, sd.predict(model, xs)):
             logits = raw.forward(x).astype(np.float64).mean(axis=0)
             expected = np.exp(logits - logits.max())
-            np.testing.assert_allclose(p, expected / expected.sum(), rtol=1e-4)
-        assert not np.allclose(sd.predict(model, xs), sd.predict(sd.build(arch, 1000, 0), xs))  # not "last"
+            np.testing.assert_allclose(p, expected / expected.sum(), rtol=1e-4, atol=1e-12)
+        # A model saved without a readout (before the option existed) reads the last step.
+        del model.metadata["readout"]
+        for x, p in zip(xs, sd.predict(model, xs)):
+            np.testing.assert_array_equal(p, model.forward(x)[-1])
 
-    # Trained with it, the model remembers it: eval on the test takes repeats train's figure.
+    # Trained with either readout, the model remembers it: eval on the test takes repeats train's figure.
     data = make_fsdd(tmp_path / "rec", digits=(0, 1), speakers=("anna",), takes=range(0, 8))
-    out = tmp_path / "m.npz"
-    assert sd.main(["train", "--data", str(data), "--arch", "srn", "--params", "500", "-o", str(out),
-                    "--epochs", "3", "--readout", "mean"]) == 0
-    line = last_line(capsys.readouterr().out)
-    assert cwfast.load(out).metadata["readout"] == "mean"
-    assert sd.main(["eval", "--data", str(copy_test_takes(data, tmp_path)), "-m", str(out)]) == 0
-    assert last_line(capsys.readouterr().out) == line
+    test_dir = copy_test_takes(data, tmp_path)
+    for readout in ("mean", "last"):
+        out = tmp_path / f"{readout}.npz"
+        assert sd.main(["train", "--data", str(data), "--arch", "srn", "--params", "500", "-o", str(out),
+                        "--epochs", "3", "--readout", readout]) == 0
+        line = last_line(capsys.readouterr().out)
+        assert cwfast.load(out).metadata["readout"] == readout
+        assert sd.main(["eval", "--data", str(test_dir), "-m", str(out)]) == 0
+        assert last_line(capsys.readouterr().out) == line

@@ -171,6 +171,8 @@ def test_render_autoregressive_is_seeded_and_chunking_is_invisible():
     c = tasks.render(model, 300, seed=4)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
+    with pytest.raises(ParameterError, match="seed=-1 must be a non-negative integer"):
+        tasks.render(model, 10, seed=-1)
     values = tasks.mu_law_values()
     # Every generated sample is a class value at the training level.
     assert np.isin(np.round(a / 0.5, 6), np.round(values, 6)).all()

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import ParameterError
-from ..model import SequenceModel, _check_seed
+from ..model import SequenceModel
 
 
 @dataclass
@@ -108,12 +108,13 @@ def seed_entropy(seed):
 
     ``None`` draws fresh entropy; a Generator gives one draw from it.
     """
-    seed = _check_seed(seed)
     if seed is None:
         return int(np.random.SeedSequence().entropy)
     if isinstance(seed, np.random.Generator):
         return int(seed.integers(0, 2**63))
-    return seed
+    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
+        raise ParameterError(f"seed={seed!r} must be a non-negative integer, a numpy Generator or None")
+    return int(seed)
 
 
 def check_model(model):

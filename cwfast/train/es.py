@@ -173,7 +173,8 @@ def evolve(
     ----------
     model : ClockworkRNN, SRN or LSTM
     x, target, steps
-        As for :func:`cwfast.train.fit`. Every generation scores every member on all of ``x``,
+        As for :func:`cwfast.train.fit`, except that ``steps`` is ``"all"`` or ``"last"`` (the
+        population kernels have no mean readout). Every generation scores every member on all of ``x``,
         each sequence from a zero state at t = 0 (no windows: cut long audio into a batch of
         shorter sequences, or use :func:`fit`).
     population : int
