@@ -92,8 +92,8 @@ def run_one(job):
     from cwfast.train import fit
 
     numba.set_num_threads(1)
-    arch, budget_index, piece_index, seed, recipe, epochs, target = (
-        job["arch"], job["budget_index"], job["piece"], job["seed"], job["recipe"], job["epochs"], job["target"])
+    arch, budget_index, seed, recipe, epochs, target = (
+        job["arch"], job["budget_index"], job["seed"], job["recipe"], job["epochs"], job["target"])
     model = build(arch, SIZES[arch][budget_index], seed)
     x = np.zeros((PIECE, 0), dtype=np.float32)
     y_target = target[:, None].astype(np.float32)
