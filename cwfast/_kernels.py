@@ -321,6 +321,34 @@ def _sample_feedback(theta, module_start, column_start, block_offset, periods, t
 
 
 @numba.njit(**_JIT)
+def _row_loss(row, softmax, label, target):
+    """The loss of one output vector ``row`` (n_out,) float64: cross-entropy against class
+    ``label``, or the summed squared error against ``target`` (n_out,)."""
+    if softmax:
+        top = row[0]
+        for k in range(1, row.shape[0]):
+            top = max(top, row[k])
+        norm = 0.0
+        for k in range(row.shape[0]):
+            norm += np.exp(row[k] - top)
+        return np.log(norm) - (row[label] - top)
+    total = 0.0
+    for k in range(row.shape[0]):
+        d = row[k] - np.float64(target[k])
+        total += d * d
+    return total
+
+
+@numba.njit(**_JIT)
+def _scored_row_loss(row, softmax, labels, y_target, b, ts):
+    """:func:`_row_loss` of ``row`` against sequence ``b``'s scored target ``ts``; reads only the
+    array of the head in use (the other one is empty)."""
+    if softmax:
+        return _row_loss(row, True, labels[b, ts], row)
+    return _row_loss(row, False, 0, y_target[b, ts])
+
+
+@numba.njit(**_JIT)
 def _member_params(theta, noise, sigma, m, out):
     """out[:] = member ``m``'s parameters: ``theta +- sigma * noise[m // 2]`` (+ for even m) for the
     antithetic members ``m < 2 * len(noise)``, ``theta`` itself (the centre) for any further m."""
@@ -336,7 +364,7 @@ def _member_params(theta, noise, sigma, m, out):
 
 @numba.njit(parallel=True, **_JIT)
 def _population_losses(theta, noise, sigma, module_start, column_start, block_offset, member_periods,
-                       x, n_out, y_target, labels, softmax, last_only, losses):
+                       x, n_out, y_target, labels, softmax, readout, losses):
     """Loss of each member of an antithetic population, and of the centre.
 
     theta : (n_params,) float64, the centre, laid out like ``ClockworkRNN.params``.
@@ -345,10 +373,11 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
         for odd ``m``; any further member is the centre itself.
     member_periods : (n_members, g) int64, each member's clock periods.
     x : (B, T, n_in) in the model's dtype, the dtype every member computes in.
-    y_target : (B, Ts, n_out) float, the linear head's targets (Ts = T, or 1 with ``last_only``).
+    y_target : (B, Ts, n_out) float, the linear head's targets (Ts = T with readout 0, else 1).
     labels : (B, Ts) int64, the softmax head's class labels.
     softmax : bool, score cross-entropy on ``labels`` (else squared error on ``y_target``).
-    last_only : bool, score only the last step.
+    readout : int, what is scored (``cwfast.model.STEP_CODES``): 0 every step, 1 the last step,
+        2 the mean of the outputs over the steps.
     losses : (n_members,) float64, receives the mean loss per scored value, as
         ``ClockworkRNN.loss`` defines it. Every sequence starts from a zero state at t = 0.
     """
@@ -356,36 +385,41 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
     n_params = theta.shape[0]
     batch, n_steps = x.shape[0], x.shape[1]
     n = module_start[module_start.shape[0] - 1]
-    first = n_steps - 1 if last_only else 0
+    first = n_steps - 1 if readout == 1 else 0
     per_step = 1 if softmax else n_out
-    count = batch * (n_steps - first) * per_step
+    count = batch * (n_steps if readout == 0 else 1) * per_step
     for m in numba.prange(n_members):
         params = np.empty(n_params, dtype=x.dtype)
         _member_params(theta, noise, sigma, m, params)
         h = np.empty(n, dtype=x.dtype)
         work = np.empty(n, dtype=x.dtype)
         y = np.empty((n_steps, n_out), dtype=x.dtype)
+        row = np.empty(n_out)
         no_history = np.empty((0, n), dtype=x.dtype)
         total = 0.0
         for b in range(batch):
             h[:] = 0
             _forward_seq(params, module_start, column_start, block_offset, member_periods[m], x[b], 0, h, work,
                          y, no_history)
+            if readout == 2:
+                _mean_rows(y, row)
+                total += _scored_row_loss(row, softmax, labels, y_target, b, 0)
+                continue
             for s in range(first, n_steps):
-                ts = s - first
-                if softmax:
-                    top = np.float64(y[s, 0])
-                    for k in range(1, n_out):
-                        top = max(top, np.float64(y[s, k]))
-                    norm = 0.0
-                    for k in range(n_out):
-                        norm += np.exp(np.float64(y[s, k]) - top)
-                    total += np.log(norm) - (np.float64(y[s, labels[b, ts]]) - top)
-                else:
-                    for k in range(n_out):
-                        d = np.float64(y[s, k]) - np.float64(y_target[b, ts, k])
-                        total += d * d
+                for k in range(n_out):
+                    row[k] = y[s, k]
+                total += _scored_row_loss(row, softmax, labels, y_target, b, s - first)
         losses[m] = total / count
+
+
+@numba.njit(**_JIT)
+def _mean_rows(y, row):
+    """row[:] = the mean of the rows of ``y`` (T, n_out), accumulated in float64."""
+    row[:] = 0.0
+    for s in range(y.shape[0]):
+        for k in range(y.shape[1]):
+            row[k] += y[s, k]
+    row /= y.shape[0]
 
 
 # When every member has the same clock periods (the usual case), members can also advance in

@@ -207,8 +207,48 @@ def _sample_feedback(theta, s, pre, x, logits, values, inv_temperature, uniforms
         x[0, 0] = values[best]
 
 
+# Copies of cwfast._kernels' scoring helpers, for the cache reason above.
+
+
+@numba.njit(**_JIT)
+def _row_loss(row, softmax, label, target):
+    """The loss of one output vector ``row`` (n_out,) float64: cross-entropy against class
+    ``label``, or the summed squared error against ``target`` (n_out,)."""
+    if softmax:
+        top = row[0]
+        for k in range(1, row.shape[0]):
+            top = max(top, row[k])
+        norm = 0.0
+        for k in range(row.shape[0]):
+            norm += np.exp(row[k] - top)
+        return np.log(norm) - (row[label] - top)
+    total = 0.0
+    for k in range(row.shape[0]):
+        d = row[k] - np.float64(target[k])
+        total += d * d
+    return total
+
+
+@numba.njit(**_JIT)
+def _scored_row_loss(row, softmax, labels, y_target, b, ts):
+    """:func:`_row_loss` of ``row`` against sequence ``b``'s scored target ``ts``."""
+    if softmax:
+        return _row_loss(row, True, labels[b, ts], row)
+    return _row_loss(row, False, 0, y_target[b, ts])
+
+
+@numba.njit(**_JIT)
+def _mean_rows(y, row):
+    """row[:] = the mean of the rows of ``y`` (T, n_out), accumulated in float64."""
+    row[:] = 0.0
+    for s in range(y.shape[0]):
+        for k in range(y.shape[1]):
+            row[k] += y[s, k]
+    row /= y.shape[0]
+
+
 @numba.njit(parallel=True, **_JIT)
-def _population_losses(theta, noise, sigma, n, x, n_out, y_target, labels, softmax, last_only, losses):
+def _population_losses(theta, noise, sigma, n, x, n_out, y_target, labels, softmax, readout, losses):
     """The evolution strategy's scores, as :func:`cwfast._kernels._population_losses` defines them
     (antithetic members ``theta +- sigma * noise[m // 2]``, then the centre), for the LSTM of ``n``
     cells: members in parallel, each from a zero state on every sequence of ``x`` (B, T, n_in)."""
@@ -216,9 +256,9 @@ def _population_losses(theta, noise, sigma, n, x, n_out, y_target, labels, softm
     n_pairs = noise.shape[0]
     n_params = theta.shape[0]
     batch, n_steps = x.shape[0], x.shape[1]
-    first = n_steps - 1 if last_only else 0
+    first = n_steps - 1 if readout == 1 else 0
     per_step = 1 if softmax else n_out
-    count = batch * (n_steps - first) * per_step
+    count = batch * (n_steps if readout == 0 else 1) * per_step
     for m in numba.prange(n_members):
         params = np.empty(n_params, dtype=x.dtype)
         scale = 0.0
@@ -231,25 +271,19 @@ def _population_losses(theta, noise, sigma, n, x, n_out, y_target, labels, softm
         s = np.empty(2 * n, dtype=x.dtype)
         pre = np.empty(4 * n, dtype=x.dtype)
         y = np.empty((n_steps, n_out), dtype=x.dtype)
+        row = np.empty(n_out)
         no_hist = np.empty((0, 2 * n), dtype=x.dtype)
         no_acts = np.empty((0, 5 * n), dtype=x.dtype)
         total = 0.0
         for b in range(batch):
             s[:] = 0
             _forward_seq(params, x[b], s, pre, y, no_hist, no_acts)
-            # The scoring loop of cwfast._kernels._population_losses, repeated for the cache reason above.
+            if readout == 2:
+                _mean_rows(y, row)
+                total += _scored_row_loss(row, softmax, labels, y_target, b, 0)
+                continue
             for t in range(first, n_steps):
-                ts = t - first
-                if softmax:
-                    top = np.float64(y[t, 0])
-                    for k in range(1, n_out):
-                        top = max(top, np.float64(y[t, k]))
-                    norm = 0.0
-                    for k in range(n_out):
-                        norm += np.exp(np.float64(y[t, k]) - top)
-                    total += np.log(norm) - (np.float64(y[t, labels[b, ts]]) - top)
-                else:
-                    for k in range(n_out):
-                        d = np.float64(y[t, k]) - np.float64(y_target[b, ts, k])
-                        total += d * d
+                for k in range(n_out):
+                    row[k] = y[t, k]
+                total += _scored_row_loss(row, softmax, labels, y_target, b, t - first)
         losses[m] = total / count

@@ -242,9 +242,9 @@ class LSTM(SequenceModel):
     def _outputs(self, x3, s0, t0):
         return self._run(x3, s0, record=False)[0]
 
-    def _population_losses(self, theta, noise, sigma, x3, y_target, labels, last_only, losses):
+    def _population_losses(self, theta, noise, sigma, x3, y_target, labels, readout, losses):
         _lstm_kernels._population_losses(theta, noise, sigma, self.n_hidden, x3, self.n_out, y_target, labels,
-                                         self.output == "softmax", last_only, losses)
+                                         self.output == "softmax", readout, losses)
 
     def loss_and_grad(self, x, target, *, state=None, return_state=False, flat=False, steps="all"):
         """The training loss and its gradient by back-propagation through time.

@@ -21,6 +21,8 @@ from .schedule import Layout, _positive_int, exponential_periods, split_units
 _FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 OUTPUTS = ("linear", "softmax")
 STEPS = ("all", "last", "mean")
+#: How the population kernels are told which steps to score.
+STEP_CODES = {"all": 0, "last": 1, "mean": 2}
 
 
 def check_steps(steps, allowed=STEPS):
@@ -207,11 +209,12 @@ class SequenceModel:
         """Raw outputs (B, T, n_out) of a checked batch; ``state0`` (B, width) becomes the final state."""
         raise NotImplementedError
 
-    def _population_losses(self, theta, noise, sigma, x3, y_target, labels, last_only, losses):
+    def _population_losses(self, theta, noise, sigma, x3, y_target, labels, readout, losses):
         """Score an evolution-strategy population in one parallel call: member ``m < 2 P`` has the
         parameters ``theta +- sigma * noise[m // 2]`` (+ for even m), any further member ``theta``;
         ``losses[m]`` gets its :meth:`loss` on the checked batch ``x3`` from a zero state at t = 0,
-        against ``y_target`` (linear head) or ``labels`` (softmax head), every step or the last."""
+        against ``y_target`` (linear head) or ``labels`` (softmax head), scoring the steps
+        ``readout`` names (a value of :data:`STEP_CODES`)."""
         raise NotImplementedError
 
     def _check_input(self, x):
@@ -512,11 +515,21 @@ class ClockworkRNN(SequenceModel):
 
     # ------------------------------------------------------------------ computation
 
-    def _population_losses(self, theta, noise, sigma, x3, y_target, labels, last_only, losses):
+    def _population_losses(self, theta, noise, sigma, x3, y_target, labels, readout, losses):
         lay = self.layout
+        softmax = self.output == "softmax"
+        if readout == STEP_CODES["mean"]:
+            # The lockstep kernel scores steps; the mean readout, rarely used with the ES, runs one
+            # member at a time rather than slowing the lockstep kernel's loop for everyone.
+            periods = np.ascontiguousarray(np.broadcast_to(lay.periods, (losses.shape[0], lay.periods.shape[0])))
+            _kernels._population_losses(
+                theta, noise, sigma, lay.module_start, lay.column_start, lay.block_offset, periods, x3, self.n_out,
+                y_target, labels, softmax, readout, losses,
+            )
+            return
         _kernels._population_losses_lockstep(
             theta, noise, sigma, lay.module_start, lay.column_start, lay.block_offset, lay.periods, x3, self.n_out,
-            y_target, labels, self.output == "softmax", last_only, lockstep_lanes(losses.shape[0]), losses,
+            y_target, labels, softmax, readout == STEP_CODES["last"], lockstep_lanes(losses.shape[0]), losses,
         )
 
     def _outputs(self, x3, h0, t0):

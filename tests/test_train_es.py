@@ -7,6 +7,7 @@ import pytest
 
 import cwfast
 from cwfast import ParameterError, _kernels
+from cwfast.model import STEP_CODES
 from cwfast.train import Adam, centered_ranks, evolve
 from cwfast.train.es import _repair_periods, noise_table, pair_noise, pair_offsets
 
@@ -35,7 +36,7 @@ def population_losses(model, x, target, noise, sigma, steps="all", lanes=None):
     if lanes is None:
         _kernels._population_losses(
             model.params.astype(np.float64), noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
-            periods, x3, model.n_out, y_target, labels, softmax, steps == "last", losses,
+            periods, x3, model.n_out, y_target, labels, softmax, STEP_CODES[steps], losses,
         )
     else:
         _kernels._population_losses_lockstep(
@@ -50,13 +51,14 @@ def directions(seed, generation, n_pairs, size):
     return pair_noise(table, pair_offsets(seed, generation, n_pairs, table.size, size), size)
 
 
-@pytest.mark.parametrize("output, steps", [("linear", "all"), ("softmax", "all"), ("softmax", "last")])
+@pytest.mark.parametrize("output, steps", [("linear", "all"), ("softmax", "all"), ("softmax", "last"),
+                                           ("softmax", "mean"), ("linear", "mean")])
 def test_members_are_antithetic_pairs_scored_like_model_loss(rng, output, steps):
     model, x = model_and_data(output, n_out=3 if output == "softmax" else 1)
     if output == "softmax":
         target = rng.integers(0, 3, size=(2, 20) if steps == "all" else (2,))
     else:
-        target = rng.normal(size=(2, 20, 1))
+        target = rng.normal(size=(2, 20, 1) if steps == "all" else (2, 1))
     noise = directions(123, 4, 3, model.n_params)
     losses = population_losses(model, x, target, noise, 0.1, steps)
     centre = model.params.copy()
@@ -216,21 +218,37 @@ def test_invalid_population():
         evolve(model.to_dense(), x, np.zeros((2, 20, 1)))
 
 
-def test_mean_readout_is_refused_with_the_supported_ones():
-    model, x = model_and_data()
-    with pytest.raises(ParameterError, match="steps='mean' must be 'all' or 'last'"):
-        evolve(model, x, np.zeros((2, 1)), steps="mean")
+def test_mean_readout_classification():
+    """Scored on the mean output, the ES learns from a cue that is gone long before the end."""
+    model = cwfast.ClockworkRNN(1, 2, module_sizes=[3, 3], periods=[1, 2], seed=0, output="softmax",
+                                dtype=np.float64)
+    labels = np.array([0, 1] * 4)
+    x = np.zeros((8, 30, 1))
+    x[:, 3, 0] = np.where(labels == 1, 1.0, -1.0)
+    result = evolve(model, x, labels, steps="mean", population=32, sigma=0.05, lr=0.05, generations=150, seed=0)
+    assert result.final_loss < 0.25 * result.losses[0]
+    assert result.final_loss == pytest.approx(model.loss(x, labels, steps="mean"))
+    np.testing.assert_array_equal(model.forward(x, raw=True).mean(axis=1).argmax(axis=1), labels)
+    with pytest.raises(ParameterError, match="steps='first' must be 'all', 'last' or 'mean'"):
+        evolve(model, x, labels, steps="first")
 
 
-@pytest.mark.parametrize("output, steps", [("linear", "all"), ("softmax", "last")])
-def test_lstm_members_are_scored_like_model_loss(rng, output, steps):
+@pytest.mark.parametrize("arch", ["lstm", "cw"])
+@pytest.mark.parametrize("output, steps", [("linear", "all"), ("softmax", "last"), ("softmax", "mean"),
+                                           ("linear", "mean")])
+def test_models_score_their_members_like_model_loss(rng, arch, output, steps):
+    """The population hook each model gives evolve (for the CW-RNN's mean readout: the member-by-member kernel)."""
     n_out = 3 if output == "softmax" else 2
-    model = cwfast.LSTM(2, n_out, n_hidden=4, seed=1, dtype=np.float64, output=output)
+    if arch == "lstm":
+        model = cwfast.LSTM(2, n_out, n_hidden=4, seed=1, dtype=np.float64, output=output)
+    else:
+        model = cwfast.ClockworkRNN(2, n_out, module_sizes=[2, 3], periods=[1, 4], seed=1, dtype=np.float64,
+                                    output=output)
     x = rng.normal(size=(2, 15, 2))
     if output == "softmax":
         target = rng.integers(0, n_out, size=(2,))
     else:
-        target = rng.normal(size=(2, 15, n_out))
+        target = rng.normal(size=(2, 15, n_out) if steps == "all" else (2, n_out))
     x3, batched = model._check_input(x)
     tgt = model._check_target(target, x3.shape, batched, steps)
     scored = tgt if steps == "all" else tgt[:, None]
@@ -239,7 +257,7 @@ def test_lstm_members_are_scored_like_model_loss(rng, output, steps):
     noise = directions(3, 0, 2, model.n_params)
     losses = np.empty(5)
     centre = model.params.copy()
-    model._population_losses(centre, noise, 0.1, x3, y_target, labels, steps == "last", losses)
+    model._population_losses(centre, noise, 0.1, x3, y_target, labels, STEP_CODES[steps], losses)
     for member in range(5):
         sign = (1, -1)[member % 2] if member < 4 else 0
         model.params[:] = centre + sign * 0.1 * noise[min(member // 2, 1)].astype(np.float64)

@@ -42,7 +42,7 @@ import numpy as np
 
 from .. import _kernels
 from ..errors import CwfastError, ParameterError
-from ..model import check_steps
+from ..model import STEP_CODES
 from ..schedule import Layout
 from . import checkpoint as ckpt_io
 from ._common import (
@@ -173,8 +173,7 @@ def evolve(
     ----------
     model : ClockworkRNN, SRN or LSTM
     x, target, steps
-        As for :func:`cwfast.train.fit`, except that ``steps`` is ``"all"`` or ``"last"`` (the
-        population kernels have no mean readout). Every generation scores every member on all of ``x``,
+        As for :func:`cwfast.train.fit`. Every generation scores every member on all of ``x``,
         each sequence from a zero state at t = 0 (no windows: cut long audio into a batch of
         shorter sequences, or use :func:`fit`).
     population : int
@@ -227,8 +226,6 @@ def evolve(
         ``checkpoint`` is set; ``resume=True`` continues exactly.
     """
     check_model(model)
-    # The population kernels score every step or the last one; a mean readout is for fit only.
-    check_steps(steps, ("all", "last"))
     population = positive_int("population", population)
     if population < 2 or population % 2:
         raise ParameterError(f"population={population} must be an even number >= 2 (antithetic pairs)")
@@ -245,7 +242,7 @@ def evolve(
     if resume and checkpoint is None:
         raise ParameterError("resume=True needs checkpoint=PATH to resume from")
     x3, batched = model._check_input(x)
-    tgt = model._check_target(target, x3.shape, batched, steps)  # also refuses x without steps
+    tgt = model._check_target(target, x3.shape, batched, steps)  # also refuses a bad steps, or no steps
     n_steps = x3.shape[1]
     softmax = model.output == "softmax"
     scored = tgt if steps == "all" else tgt[:, None]
@@ -357,10 +354,10 @@ def evolve(
                 _kernels._population_losses(
                     theta[:n_params], noise, sigma, model.layout.module_start, model.layout.column_start,
                     model.layout.block_offset,
-                    member_periods, x3, model.n_out, y_target, labels, softmax, steps == "last", member_losses,
+                    member_periods, x3, model.n_out, y_target, labels, softmax, STEP_CODES[steps], member_losses,
                 )
             else:
-                model._population_losses(theta, noise, sigma, x3, y_target, labels, steps == "last", member_losses)
+                model._population_losses(theta, noise, sigma, x3, y_target, labels, STEP_CODES[steps], member_losses)
             loss = float(member_losses[population])
             if not math.isfinite(loss):
                 if best_theta is not None:
