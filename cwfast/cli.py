@@ -16,6 +16,7 @@ live in :mod:`cwfast.tasks` and :mod:`cwfast.audio`.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 
@@ -176,7 +177,8 @@ def build_parser():
     p.add_argument("--population", type=_positive_int, metavar="P",
                    help="es: members per generation, even (default: 256)")
     p.add_argument("--sigma", type=_positive_float, metavar="S", help="es: noise scale of the members (default: 0.01)")
-    p.add_argument("--batch-size", type=_positive_int, metavar="B", help="windows per minibatch (long audio)")
+    p.add_argument("--batch-size", type=_positive_int, metavar="B", help="streams trained side by side (long audio; default 8 for autoregressive and effect, fewer "
+                   "if the clip is too short for 8 streams of whole clock cycles)")
     p.add_argument("--window", type=_positive_int, metavar="W", help="truncated BPTT window in samples (long audio)")
     p.add_argument("--start", type=_non_negative_float, default=0.0, metavar="SECONDS",
                    help="where the excerpt starts (default: 0)")
@@ -538,9 +540,6 @@ def _fit(model, train_task, val_task, args, defaults):
     window = args.window or defaults["window"]
     if window is not None and window >= train_task.n_steps:
         window = None  # the clip fits: full BPTT
-    batch_size = args.batch_size or defaults["batch_size"]
-    if window is None:
-        batch_size = None
     resume = dict(checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, seed=args.seed)
     es_options = {k: v for k, v in (("population", args.population), ("sigma", args.sigma)) if v is not None}
     if args.trainer == "es":
@@ -549,6 +548,22 @@ def _fit(model, train_task, val_task, args, defaults):
             _note(f"--trainer es scores every member on all {scored} steps in every generation (no windows): "
                   "slow for long clips; --samples 320 or the gradient trainers (adam, sgd) are much faster")
         return train.evolve(model, x, target, lr=args.lr or 0.01, generations=epochs, **es_options, **resume)
+    batch_size = args.batch_size or defaults["batch_size"]
+    if window is None:
+        batch_size = None
+    elif x.ndim == 2:
+        # fit cuts the one clip into batch_size streams of whole clock cycles: by default a short
+        # clip takes fewer streams; an explicit --batch-size that does not fit is refused here, in
+        # the CLI's words.
+        cycle = math.lcm(*model.periods.tolist())
+        most = max(1, train_task.n_steps // cycle)
+        if args.batch_size is None:
+            batch_size = batch_size and min(batch_size, most)
+        elif args.batch_size > most:
+            raise ParameterError(
+                f"--batch-size {args.batch_size}: the {train_task.n_steps} training samples make at most {most} "
+                f"stream{'s' if most > 1 else ''} of whole clock cycles ({cycle} samples); pass --batch-size "
+                f"{most} or fewer, or a longer clip")
     validation = None if val_task is None else (val_task.inputs, val_task.targets)
     return train.fit(
         model, x, target, optimizer=args.trainer, lr=args.lr or defaults["lr"], epochs=epochs,

@@ -417,6 +417,21 @@ def test_train_into_an_audio_name_is_refused(capsys, tmp_path, clip_8k, name):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_short_clip_takes_fewer_streams_by_default(capsys, tmp_path, clip_8k):
+    """800 samples, 720 to train on: the default 8 streams of whole 128-step clock cycles do not fit."""
+    out = tmp_path / "m.npz"
+    status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "-o", out, "--epochs", "1", "--quiet")
+    assert status == 0 and out.exists(), err
+    status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "-o", tmp_path / "b.npz",
+                         "--epochs", "1", "--quiet", "--batch-size", "8")
+    assert_user_error(status, err, "--batch-size 8: the 720 training samples make at most 5 streams",
+                      "pass --batch-size 5 or fewer")
+    assert not (tmp_path / "b.npz").exists()
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "w.npz", "--epochs", "2", "--window", "100",
+                         *TINY)
+    assert status == 0, err  # memorize with windows and no --batch-size: one stream, as before
+
+
 def test_train_into_its_own_input_is_refused(capsys, tmp_path, clip_8k):
     before = Path(clip_8k).read_bytes()
     status, _, err = run(capsys, "train", clip_8k, "-o", clip_8k, "--overwrite", *TINY)
