@@ -25,10 +25,10 @@ STEPS = ("all", "last", "mean")
 STEP_CODES = {"all": 0, "last": 1, "mean": 2}
 
 
-def check_steps(steps, allowed=STEPS):
-    """Raise ParameterError unless ``steps`` names one of the ``allowed`` scorings."""
-    if steps not in allowed:
-        names = [repr(a) for a in allowed]
+def check_steps(steps):
+    """Raise ParameterError unless ``steps`` names one of the :data:`STEPS` scorings."""
+    if steps not in STEPS:
+        names = [repr(a) for a in STEPS]
         raise ParameterError(f"steps={steps!r} must be {', '.join(names[:-1])} or {names[-1]}")
 
 

@@ -1,6 +1,10 @@
 """Shared fixtures: a seeded generator (no global seeding anywhere in the suite), numba's
-thread count, restored after the test, and a short clip of the bundled Brahms excerpt."""
+thread count, restored after the test, a short clip of the bundled Brahms excerpt, and two fresh
+processes sharing a numba cache (for the caching tests)."""
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numba
@@ -31,3 +35,22 @@ def clip_8k(tmp_path_factory):
     path = tmp_path_factory.mktemp("audio") / "clip.wav"
     write_audio(path, samples, rate)
     return path
+
+
+@pytest.fixture
+def two_fresh_processes(tmp_path):
+    """``run(script)``: run a Python script from the repository root in two fresh processes, one
+    after the other, sharing the empty numba cache directory ``tmp_path``; returns the integers
+    each printed, as two tuples."""
+
+    def run(script):
+        env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
+        root = Path(__file__).resolve().parents[1]
+        runs = [
+            subprocess.run([sys.executable, "-c", script], env=env, cwd=root, capture_output=True, text=True,
+                           check=True)
+            for _ in range(2)
+        ]
+        return [tuple(map(int, r.stdout.split())) for r in runs]
+
+    return run

@@ -1,11 +1,6 @@
 """The baselines: the LSTM against its slow twin (tests/naive_lstm.py) and central differences, the
 SRN against a hand-written tanh RNN, and the paper's parameter budgets."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numba
 import numpy as np
 import pytest
@@ -323,14 +318,7 @@ print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
 """
 
 
-def test_lstm_kernels_are_cached_across_processes(tmp_path):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    root = Path(__file__).resolve().parents[1]
-    runs = [
-        subprocess.run([sys.executable, "-c", CACHE_SCRIPT], env=env, cwd=root, capture_output=True, text=True,
-                       check=True)
-        for _ in range(2)
-    ]
-    (hits1, misses1), (hits2, misses2) = [tuple(map(int, r.stdout.split())) for r in runs]
+def test_lstm_kernels_are_cached_across_processes(two_fresh_processes):
+    (hits1, misses1), (hits2, misses2) = two_fresh_processes(CACHE_SCRIPT)
     assert (hits1, misses1) == (0, 1)
     assert (hits2, misses2) == (1, 0)

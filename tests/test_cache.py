@@ -1,10 +1,5 @@
 """The numba on-disk cache works: a second process compiles nothing it already compiled."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 SCRIPT = """
 import numpy as np
 from cwfast import _kernels, ClockworkRNN, Stream
@@ -15,14 +10,8 @@ print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()))
 """
 
 
-def test_second_process_hits_the_cache(tmp_path):
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    root = Path(__file__).resolve().parents[1]
-    runs = [
-        subprocess.run([sys.executable, "-c", SCRIPT], env=env, cwd=root, capture_output=True, text=True, check=True)
-        for _ in range(2)
-    ]
-    (hits1, misses1), (hits2, misses2) = [tuple(map(int, r.stdout.split())) for r in runs]
+def test_second_process_hits_the_cache(tmp_path, two_fresh_processes):
+    (hits1, misses1), (hits2, misses2) = two_fresh_processes(SCRIPT)
     assert (hits1, misses1) == (0, 1)
     assert (hits2, misses2) == (1, 0)
     assert any(tmp_path.rglob("*.nbi"))

@@ -309,17 +309,10 @@ print(sum(stats.cache_hits.values()), sum(stats.cache_misses.values()), _realtim
 """
 
 
-def test_lstm_entry_is_cached_between_processes(tmp_path):
+def test_lstm_entry_is_cached_between_processes(two_fresh_processes):
     """The Clockwork entry's twin of tests/test_cache.py: a second process loads the LSTM's entry
     and kernel from numba's cache instead of compiling them."""
-    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    root = Path(__file__).resolve().parents[1]
-    runs = [
-        subprocess.run([sys.executable, "-c", LSTM_CACHE_SCRIPT], env=env, cwd=root, capture_output=True, text=True,
-                       check=True)
-        for _ in range(2)
-    ]
-    first, second = [tuple(map(int, r.stdout.split())) for r in runs]
+    first, second = two_fresh_processes(LSTM_CACHE_SCRIPT)
     assert first == (0, 1, 0)  # kernel: hits, misses; entry: hits
     assert second == (1, 0, 1)
 
