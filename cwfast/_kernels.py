@@ -31,10 +31,8 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-# error_model="numpy": a float division by zero gives inf instead of raising, which lets LLVM
-# vectorise loops that divide (the rational tanh below ran at 14 vs 3.5 ns per element). For the
-# fastmath flags see the module docstring.
-_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+from ._head_kernels import _draw, _mean_rows, _scored_row_loss
+from ._jit import JIT as _JIT
 
 
 def _tanh_inplace(a):
@@ -274,29 +272,6 @@ def _backward_batch(theta, module_start, column_start, block_offset, periods, x,
 
 
 @numba.njit(**_JIT)
-def _draw(logits, inv_temperature, u):
-    """Class drawn from ``softmax(logits * inv_temperature)`` by inverse CDF at ``u`` in [0, 1);
-    the argmax when ``inv_temperature == 0``."""
-    best = 0
-    top = logits[0]
-    for k in range(1, logits.shape[0]):
-        if logits[k] > top:
-            top = logits[k]
-            best = k
-    if inv_temperature > 0:
-        total = 0.0
-        for k in range(logits.shape[0]):
-            total += np.exp((logits[k] - top) * inv_temperature)
-        threshold = u * total
-        acc = 0.0
-        for k in range(logits.shape[0]):
-            acc += np.exp((logits[k] - top) * inv_temperature)
-            if acc >= threshold:
-                return k
-    return best
-
-
-@numba.njit(**_JIT)
 def _sample_feedback(theta, module_start, column_start, block_offset, periods, t0, h, work, x, logits,
                      values, inv_temperature, uniforms, out):
     """Free-running generation from a softmax model with one input: feed back what was sampled.
@@ -313,39 +288,6 @@ def _sample_feedback(theta, module_start, column_start, block_offset, periods, t
         best = _draw(logits[0], inv_temperature, uniforms[s])
         out[s] = values[best]
         x[0, 0] = values[best]
-
-
-# The evolution strategy's kernel lives in this file, beside the forward pass it calls, because
-# numba's on-disk cache is keyed on the file that defines a function: a kernel in another file
-# would keep running a stale copy of _forward_seq after this file changed.
-
-
-@numba.njit(**_JIT)
-def _row_loss(row, softmax, label, target):
-    """The loss of one output vector ``row`` (n_out,) float64: cross-entropy against class
-    ``label``, or the summed squared error against ``target`` (n_out,)."""
-    if softmax:
-        top = row[0]
-        for k in range(1, row.shape[0]):
-            top = max(top, row[k])
-        norm = 0.0
-        for k in range(row.shape[0]):
-            norm += np.exp(row[k] - top)
-        return np.log(norm) - (row[label] - top)
-    total = 0.0
-    for k in range(row.shape[0]):
-        d = row[k] - np.float64(target[k])
-        total += d * d
-    return total
-
-
-@numba.njit(**_JIT)
-def _scored_row_loss(row, softmax, labels, y_target, b, ts):
-    """:func:`_row_loss` of ``row`` against sequence ``b``'s scored target ``ts``; reads only the
-    array of the head in use (the other one is empty)."""
-    if softmax:
-        return _row_loss(row, True, labels[b, ts], row)
-    return _row_loss(row, False, 0, y_target[b, ts])
 
 
 @numba.njit(**_JIT)
@@ -410,16 +352,6 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
                     row[k] = y[s, k]
                 total += _scored_row_loss(row, softmax, labels, y_target, b, s - first)
         losses[m] = total / count
-
-
-@numba.njit(**_JIT)
-def _mean_rows(y, row):
-    """row[:] = the mean of the rows of ``y`` (T, n_out), accumulated in float64."""
-    row[:] = 0.0
-    for s in range(y.shape[0]):
-        for k in range(y.shape[1]):
-            row[k] += y[s, k]
-    row /= y.shape[0]
 
 
 # When every member has the same clock periods (the usual case), members can also advance in

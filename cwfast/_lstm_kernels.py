@@ -10,16 +10,17 @@ The flat parameter vector ``theta`` holds ``W_in`` (4n, n_in) row-major, ``W_h``
 ``g`` and the output gate ``o`` (PyTorch's order). The recurrent state of one sequence is one
 vector ``s`` (2n,): the hidden output ``h = s[:n]`` followed by the cell ``c = s[n:]``.
 
-This file calls nothing from :mod:`cwfast._kernels` (not even its fast float32 tanh): numba's
-on-disk cache is keyed on the file that defines a function, so a kernel compiled against code in
-another file would keep running a stale copy of it after that file changed.
+The heads (row losses, the mean readout, sampling) come from :mod:`cwfast._head_kernels` and the
+population's member parameters from :mod:`cwfast._kernels`, written once; :mod:`cwfast._jit` keeps
+the on-disk caches of all kernel files in step, so calling across files is safe.
 """
 
 import numba
 import numpy as np
 
-# The option set of cwfast._kernels, repeated rather than imported for the cache reason above.
-_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+from ._head_kernels import _draw, _mean_rows, _scored_row_loss
+from ._jit import JIT as _JIT
+from ._kernels import _member_params
 
 
 @numba.njit(**_JIT)
@@ -186,65 +187,9 @@ def _sample_feedback(theta, s, pre, x, logits, values, inv_temperature, uniforms
     no_acts = np.empty((0, 5 * (s.shape[0] // 2)), dtype=s.dtype)
     for t in range(out.shape[0]):
         _forward_seq(theta, x, s, pre, logits, no_hist, no_acts)
-        best = 0
-        top = logits[0, 0]
-        for k in range(1, n_out):
-            if logits[0, k] > top:
-                top = logits[0, k]
-                best = k
-        if inv_temperature > 0:
-            total = 0.0
-            for k in range(n_out):
-                total += np.exp((logits[0, k] - top) * inv_temperature)
-            threshold = uniforms[t] * total
-            acc = 0.0
-            for k in range(n_out):
-                acc += np.exp((logits[0, k] - top) * inv_temperature)
-                if acc >= threshold:
-                    best = k
-                    break
+        best = _draw(logits[0], inv_temperature, uniforms[t])
         out[t] = values[best]
         x[0, 0] = values[best]
-
-
-# Copies of cwfast._kernels' scoring helpers, for the cache reason above.
-
-
-@numba.njit(**_JIT)
-def _row_loss(row, softmax, label, target):
-    """The loss of one output vector ``row`` (n_out,) float64: cross-entropy against class
-    ``label``, or the summed squared error against ``target`` (n_out,)."""
-    if softmax:
-        top = row[0]
-        for k in range(1, row.shape[0]):
-            top = max(top, row[k])
-        norm = 0.0
-        for k in range(row.shape[0]):
-            norm += np.exp(row[k] - top)
-        return np.log(norm) - (row[label] - top)
-    total = 0.0
-    for k in range(row.shape[0]):
-        d = row[k] - np.float64(target[k])
-        total += d * d
-    return total
-
-
-@numba.njit(**_JIT)
-def _scored_row_loss(row, softmax, labels, y_target, b, ts):
-    """:func:`_row_loss` of ``row`` against sequence ``b``'s scored target ``ts``."""
-    if softmax:
-        return _row_loss(row, True, labels[b, ts], row)
-    return _row_loss(row, False, 0, y_target[b, ts])
-
-
-@numba.njit(**_JIT)
-def _mean_rows(y, row):
-    """row[:] = the mean of the rows of ``y`` (T, n_out), accumulated in float64."""
-    row[:] = 0.0
-    for s in range(y.shape[0]):
-        for k in range(y.shape[1]):
-            row[k] += y[s, k]
-    row /= y.shape[0]
 
 
 @numba.njit(parallel=True, **_JIT)
@@ -253,7 +198,6 @@ def _population_losses(theta, noise, sigma, n, x, n_out, y_target, labels, softm
     (antithetic members ``theta +- sigma * noise[m // 2]``, then the centre), for the LSTM of ``n``
     cells: members in parallel, each from a zero state on every sequence of ``x`` (B, T, n_in)."""
     n_members = losses.shape[0]
-    n_pairs = noise.shape[0]
     n_params = theta.shape[0]
     batch, n_steps = x.shape[0], x.shape[1]
     first = n_steps - 1 if readout == 1 else 0
@@ -261,13 +205,7 @@ def _population_losses(theta, noise, sigma, n, x, n_out, y_target, labels, softm
     count = batch * (n_steps if readout == 0 else 1) * per_step
     for m in numba.prange(n_members):
         params = np.empty(n_params, dtype=x.dtype)
-        scale = 0.0
-        j = 0
-        if m < 2 * n_pairs:
-            j = m // 2
-            scale = sigma if m % 2 == 0 else -sigma
-        for k in range(n_params):
-            params[k] = theta[k] + scale * noise[j, k]
+        _member_params(theta, noise, sigma, m, params)
         s = np.empty(2 * n, dtype=x.dtype)
         pre = np.empty(4 * n, dtype=x.dtype)
         y = np.empty((n_steps, n_out), dtype=x.dtype)

@@ -8,16 +8,11 @@ size that gives a model a parameter budget, the way the paper compares the three
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
+from . import registry, validate
 from .errors import ParameterError
 from .model import ClockworkRNN
-from .schedule import Layout, _positive_int, exponential_periods, split_units
-
-#: Architecture names :func:`count_params` and :func:`hidden_for_budget` accept ("cw" is the CLI's).
-ARCHS = ("clockwork", "cw", "srn", "lstm")
 
 
 class SRN(ClockworkRNN):
@@ -45,10 +40,12 @@ class SRN(ClockworkRNN):
     """
 
     arch = "srn"
+    description = "simple RNN (SRN)"
+    has_clock = False
 
     def __init__(self, n_in, n_out, *, n_hidden, seed=None, dtype=np.float32, output="linear", sample_rate=None,
                  metadata=None):
-        n_hidden = _positive_int("n_hidden", n_hidden)
+        n_hidden = validate.positive_int("n_hidden", n_hidden)
         super().__init__(n_in, n_out, module_sizes=[n_hidden], periods=[1], seed=seed, dtype=dtype, output=output,
                          sample_rate=sample_rate, metadata=metadata)
 
@@ -85,13 +82,21 @@ class SRN(ClockworkRNN):
             f"dtype={self.dtype.name}, n_params={self.n_params})"
         )
 
+    @classmethod
+    def count_params(cls, n_hidden, n_in, n_out, *, n_modules=None, periods=None, count_periods=True):
+        """Parameters of an SRN of these sizes: ``n(n_in + n + 1) + n_out(n + 1)`` (see :func:`count_params`)."""
+        n, m, o = cls._count_sizes(n_hidden, n_in, n_out)
+        return n * (m + n + 1) + o * (n + 1)
+
 
 def count_params(arch, n_hidden, n_in, n_out, *, n_modules=None, periods=None, count_periods=True):
     """Parameters of a model as the paper counts them, without building it.
 
     Parameters
     ----------
-    arch : {"clockwork", "cw", "srn", "lstm"}
+    arch : str
+        A registered architecture, by its file tag or CLI name (``"clockwork"`` or ``"cw"``,
+        ``"srn"``, ``"lstm"``).
     n_hidden : int
         Hidden units (LSTM: cells).
     n_in, n_out : int
@@ -115,23 +120,9 @@ def count_params(arch, n_hidden, n_in, n_out, *, n_modules=None, periods=None, c
         On an unknown ``arch`` or invalid sizes; for a Clockwork RNN without ``n_modules`` or
         ``periods``.
     """
-    if arch not in ARCHS:
-        raise ParameterError(f"arch={arch!r} must be one of {', '.join(map(repr, ARCHS))}")
-    n = _positive_int("n_hidden", n_hidden)
-    if isinstance(n_in, (bool, np.bool_)) or not isinstance(n_in, numbers.Integral) or n_in < 0:
-        raise ParameterError(f"n_in={n_in!r} must be a non-negative integer")
-    m, o = int(n_in), _positive_int("n_out", n_out)
-    head = o * (n + 1)
-    if arch == "srn":
-        return n * (m + n + 1) + head
-    if arch == "lstm":
-        return 4 * n * (m + n + 1) + head
-    if periods is None:
-        if n_modules is None:
-            raise ParameterError("a Clockwork RNN's count needs n_modules or periods")
-        periods = exponential_periods(n_modules)
-    layout = Layout.build(split_units(n, len(periods)), periods)
-    return n * (m + 1) + layout.n_recurrent + head + (layout.n_modules if count_periods else 0)
+    return registry.get(arch).count_params(
+        n_hidden, n_in, n_out, n_modules=n_modules, periods=periods, count_periods=count_periods
+    )
 
 
 def hidden_for_budget(arch, n_params, n_in, n_out, *, n_modules=None, periods=None, count_periods=True):
@@ -164,13 +155,13 @@ def hidden_for_budget(arch, n_params, n_in, n_out, *, n_modules=None, periods=No
     ParameterError
         As :func:`count_params`, or for a non-positive budget.
     """
-    budget = _positive_int("n_params", n_params)
+    budget = validate.positive_int("n_params", n_params)
     kwargs = dict(n_modules=n_modules, periods=periods, count_periods=count_periods)
     n = 1
-    if arch in ("clockwork", "cw"):
+    if registry.get(arch).has_clock:
         if periods is None and n_modules is None:
             raise ParameterError("a Clockwork RNN's count needs n_modules or periods")
-        n = len(periods) if periods is not None else _positive_int("n_modules", n_modules)
+        n = len(periods) if periods is not None else validate.positive_int("n_modules", n_modules)
     best, best_gap = n, abs(count_params(arch, n, n_in, n_out, **kwargs) - budget)
     # The count grows with n, so stop at the first size past the budget.
     while count_params(arch, n, n_in, n_out, **kwargs) < budget:

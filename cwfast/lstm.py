@@ -9,17 +9,12 @@ trainers and the experiment scripts treat the three architectures alike. The ari
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
-from . import _lstm_kernels
+from . import _lstm_kernels, validate
 from .errors import ParameterError
-from .model import (
-    OUTPUTS, SequenceModel, State, _as_real_array, _check_dtype, _check_metadata, _dense_dtype, _rng, head_loss,
-    sampling_buffers,
-)
-from .schedule import _positive_int
+from .heads import head_loss
+from .model import SequenceModel, State, dense_dtype, sampling_buffers
 
 #: Row blocks of ``W_in``, ``W_h`` and ``b_h``, in order.
 GATES = ("input", "forget", "cell", "output")
@@ -80,30 +75,22 @@ class LSTM(SequenceModel):
     """
 
     arch = "lstm"
+    description = "LSTM"
+    has_clock = False
+    realtime_kind = "lstm"
 
     def __init__(self, n_in, n_out, *, n_hidden, forget_bias=5.0, seed=None, dtype=np.float32, output="linear",
                  sample_rate=None, metadata=None):
-        if output not in OUTPUTS:
-            raise ParameterError(f"output={output!r} must be one of {', '.join(map(repr, OUTPUTS))}")
-        self.output = output
-        if isinstance(n_in, (bool, np.bool_)) or not isinstance(n_in, numbers.Integral) or n_in < 0:
-            raise ParameterError(f"n_in={n_in!r} must be a non-negative integer")
-        self.n_in = int(n_in)
-        self.n_out = _positive_int("n_out", n_out)
-        self.n_hidden = _positive_int("n_hidden", n_hidden)
-        if (isinstance(forget_bias, (bool, np.bool_)) or not isinstance(forget_bias, numbers.Real)
-                or not np.isfinite(forget_bias)):
-            raise ParameterError(f"forget_bias={forget_bias!r} must be a finite number")
-        self.dtype = _check_dtype(dtype)
-        self.sample_rate = None if sample_rate is None else _positive_int("sample_rate", sample_rate)
-        self.metadata = _check_metadata(metadata)
+        self._init_common(n_in, n_out, dtype=dtype, output=output, sample_rate=sample_rate, metadata=metadata)
+        self.n_hidden = validate.positive_int("n_hidden", n_hidden)
+        forget_bias = validate.finite_float("forget_bias", forget_bias)
 
         n, m, o = self.n_hidden, self.n_in, self.n_out
         sizes = [4 * n * m, 4 * n * n, 4 * n, o * n, o]
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self._params = np.empty(int(self._offsets[-1]), dtype=self.dtype)
         self._bind_views()
-        self._params[:] = _rng(seed).normal(0.0, 0.1, size=self._params.size)
+        self._params[:] = validate.rng(seed).normal(0.0, 0.1, size=self._params.size)
         self.b_h[n : 2 * n] = forget_bias
 
     # ------------------------------------------------------------------ structure
@@ -136,6 +123,13 @@ class LSTM(SequenceModel):
     def recurrent_macs_per_step(self):
         """Recurrent multiply-adds per step: the four gates each read all n cells, every step."""
         return float(4 * self.n_hidden * self.n_hidden)
+
+    @classmethod
+    def count_params(cls, n_hidden, n_in, n_out, *, n_modules=None, periods=None, count_periods=True):
+        """Parameters of an LSTM of these sizes: ``4n(n_in + n + 1) + n_out(n + 1)`` (see
+        :func:`cwfast.baselines.count_params`)."""
+        n, m, o = cls._count_sizes(n_hidden, n_in, n_out)
+        return 4 * n * (m + n + 1) + o * (n + 1)
 
     def gate(self, name):
         """Writable views ``(W_in, W_h, b_h)`` of one gate's rows; ``name`` is one of :data:`GATES`."""
@@ -195,8 +189,8 @@ class LSTM(SequenceModel):
             On missing keys, inconsistent shapes or non-finite values.
         """
         keys = ("W_in", "W_h", "b_h", "W_out", "b_out")
-        dtype = _dense_dtype(arrays, keys, dtype)
-        given = {k: _as_real_array(k, arrays[k], dtype) for k in keys}
+        dtype = dense_dtype(arrays, keys, dtype)
+        given = {k: validate.real_array(k, arrays[k], dtype) for k in keys}
         W_h, W_in, W_out = given["W_h"], given["W_in"], given["W_out"]
         if W_h.ndim != 2 or W_h.shape[0] != 4 * W_h.shape[1] or W_h.shape[1] == 0:
             raise ParameterError(f"W_h has shape {W_h.shape}; expected (4n, n) for n cells")
@@ -242,9 +236,11 @@ class LSTM(SequenceModel):
     def _outputs(self, x3, s0, t0):
         return self._run(x3, s0, record=False)[0]
 
-    def _population_losses(self, theta, noise, sigma, x3, y_target, labels, readout, losses):
+    def population_losses(self, theta, noise, sigma, x3, y_target, labels, readout, losses, *, member_periods=None):
+        if member_periods is not None:
+            raise ParameterError("an LSTM has no clock periods to search")
         _lstm_kernels._population_losses(theta, noise, sigma, self.n_hidden, x3, self.n_out, y_target, labels,
-                                         self.output == "softmax", readout, losses)
+                                         self.head.is_softmax, readout, losses)
 
     def loss_and_grad(self, x, target, *, state=None, return_state=False, flat=False, steps="all"):
         """The training loss and its gradient by back-propagation through time.
@@ -266,9 +262,9 @@ class LSTM(SequenceModel):
         ParameterError
             On wrong shapes, kinds or values of ``x``, ``target``, ``state`` or ``steps``.
         """
-        x3, batched = self._check_input(x)
-        target = self._check_target(target, x3.shape, batched, steps)
-        s, t0 = self._check_state(state, x3.shape[0], batched)
+        x3, batched = self.check_input(x)
+        target = self.check_target(target, x3.shape, batched, steps)
+        s, t0 = self.check_state(state, x3.shape[0], batched)
         s_start = s.copy()
         y, record = self._run(x3, s, record=True)
         loss, d_y = head_loss(y, target, self.output, steps)

@@ -8,28 +8,15 @@ are not masked, they are absent, so training can never fill them in.
 
 from __future__ import annotations
 
-import numbers
-from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import _kernels
+from . import _kernels, validate
 from .errors import ParameterError
-from .schedule import Layout, _positive_int, exponential_periods, split_units
-
-_FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
-OUTPUTS = ("linear", "softmax")
-STEPS = ("all", "last", "mean")
-#: How the population kernels are told which steps to score.
-STEP_CODES = {"all": 0, "last": 1, "mean": 2}
-
-
-def check_steps(steps):
-    """Raise ParameterError unless ``steps`` names one of the :data:`STEPS` scorings."""
-    if steps not in STEPS:
-        names = [repr(a) for a in STEPS]
-        raise ParameterError(f"steps={steps!r} must be {', '.join(names[:-1])} or {names[-1]}")
+from .heads import OUTPUTS, STEP_CODES, STEPS, check_steps, check_target, get_head, head_loss, softmax  # noqa: F401
+from .persistence import save_model
+from .schedule import Layout, exponential_periods, split_units
 
 
 @dataclass(frozen=True)
@@ -48,39 +35,7 @@ class State:
     t: int
 
 
-def _check_dtype(dtype):
-    try:
-        dt = np.dtype(dtype)
-    except TypeError:
-        raise ParameterError(f"dtype={dtype!r} must be float32 or float64") from None
-    if dt not in _FLOAT_DTYPES:
-        raise ParameterError(f"dtype={dt.name} must be float32 or float64")
-    return dt
-
-
-def _rng(seed):
-    """``np.random.default_rng(seed)`` (a Generator is used as it is), with ParameterError for a
-    seed it cannot take (a negative or non-integer number, a string, a bool)."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    if not isinstance(seed, (bool, np.bool_)):
-        try:
-            return np.random.default_rng(seed)
-        except (TypeError, ValueError):
-            pass
-    raise ParameterError(f"seed={seed!r} must be a non-negative integer, a numpy Generator or None")
-
-
-def _check_metadata(metadata):
-    """A model's metadata as a new dict: None or a mapping, else ParameterError."""
-    if metadata is None:
-        return {}
-    if not isinstance(metadata, Mapping):
-        raise ParameterError(f"metadata must be a dict, not {type(metadata).__name__}")
-    return dict(metadata)
-
-
-def _dense_dtype(arrays, keys, dtype):
+def dense_dtype(arrays, keys, dtype):
     """``from_dense``'s checks common to every model: all ``keys`` present; the dtype to build in
     (``dtype``, else ``W_h``'s if it is float32 or float64, else float32)."""
     missing = [k for k in keys if k not in arrays]
@@ -88,41 +43,71 @@ def _dense_dtype(arrays, keys, dtype):
         raise ParameterError(f"from_dense needs the keys {', '.join(missing)}")
     if dtype is None:
         w_dtype = np.asarray(arrays["W_h"]).dtype
-        dtype = w_dtype if w_dtype in _FLOAT_DTYPES else np.float32
-    return _check_dtype(dtype)
-
-
-def _as_real_array(name, value, dtype):
-    """Convert to a C-contiguous float array of ``dtype``, refusing non-numeric kinds."""
-    if isinstance(value, np.ndarray):
-        arr = value
-    else:
-        try:
-            arr = np.asarray(value)
-        except (ValueError, TypeError) as exc:
-            raise ParameterError(f"{name} must be a numeric array ({exc})") from None
-    if arr.dtype.kind not in "fiu":
-        raise ParameterError(f"{name} has dtype {arr.dtype}; it must be a real (float or integer) array")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.all(np.isfinite(arr)):
-        raise ParameterError(f"{name} contains NaN or infinite values")
-    return arr
+        dtype = w_dtype if w_dtype in validate.FLOAT_DTYPES else np.float32
+    return validate.dtype(dtype)
 
 
 class SequenceModel:
-    """What every cwfast model shares: one flat parameter vector with named views onto it, the
-    checks of inputs, targets and states, ``forward``, ``loss``, ``copy`` and ``save``.
+    """The model protocol: what every cwfast architecture provides, and what the rest of cwfast uses.
 
-    A subclass sets ``n_in``, ``n_out``, ``dtype``, ``output``, ``sample_rate``, ``metadata`` and
-    ``_params``, says how wide its recurrent state is (:meth:`_state_width`), runs its kernels in
-    :meth:`_outputs`, and provides ``loss_and_grad``, ``to_dense`` and ``from_dense``.
+    Trainers, :class:`~cwfast.stream.Stream`, persistence, the tasks and the CLI see a model only
+    through this interface, never through an architecture's private methods:
+
+    - attributes ``n_in``, ``n_out``, ``n_hidden``, ``dtype``, ``output`` (a head name, see
+      :mod:`cwfast.heads`), ``head``, ``sample_rate``, ``metadata``, ``periods``,
+      ``module_sizes``, ``n_modules``; the flat parameter vector ``params``;
+    - ``forward``, ``loss``, ``loss_and_grad``, ``sample`` (autoregressive softmax models),
+      ``to_dense``/``from_dense``, ``copy``, ``save``;
+    - the checks every caller shares: :meth:`check_input`, :meth:`check_target`,
+      :meth:`check_state`;
+    - :meth:`population_losses`, which scores an evolution-strategy population in one call.
+
+    An architecture is one module with a subclass that sets the class attributes below and runs
+    its kernels in :meth:`_outputs` (and :meth:`population_losses`, ``loss_and_grad``,
+    ``sample``), and one line in :data:`cwfast.registry.ARCHITECTURES`, which makes it loadable,
+    streamable and trainable from the CLI.
+
+    Class attributes
+    ----------------
+    arch : str
+        The tag saved files carry (``"clockwork"``, ``"srn"``, ``"lstm"``), as registered.
+    description : str
+        How ``cwfast info`` names it.
+    has_clock : bool
+        Whether its modules and periods mean something (False for an SRN or an LSTM).
+    realtime_kind : str
+        Which allocation-free C entry of :mod:`cwfast._realtime` streams it.
     """
 
+    arch = ""
+    description = ""
+    has_clock = False
+    realtime_kind = ""
     #: Appended to the message when a state has the wrong shape.
     _state_note = ""
 
+    def _init_common(self, n_in, n_out, *, dtype, output, sample_rate, metadata):
+        """Check and set what every architecture's constructor takes."""
+        self.head = get_head(output)
+        self.output = self.head.name
+        self.n_in = validate.non_negative_int("n_in", n_in)
+        self.n_out = validate.positive_int("n_out", n_out)
+        self.dtype = validate.dtype(dtype)
+        self.sample_rate = validate.positive_int("sample_rate", sample_rate, allow_none=True)
+        self.metadata = validate.metadata(metadata)
+
     def _state_width(self):
         return self.n_hidden
+
+    @classmethod
+    def count_params(cls, n_hidden, n_in, n_out, *, n_modules=None, periods=None, count_periods=True):
+        """Parameters of a model of these sizes, without building it (:func:`cwfast.baselines.count_params`)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def _count_sizes(n_hidden, n_in, n_out):
+        return (validate.positive_int("n_hidden", n_hidden), validate.non_negative_int("n_in", n_in),
+                validate.positive_int("n_out", n_out))
 
     @property
     def n_params(self):
@@ -154,8 +139,6 @@ class SequenceModel:
         See :func:`cwfast.load`. Raises :class:`CwfastError` if the file cannot be written, or
         exists and ``overwrite`` is False.
         """
-        from .persistence import save_model
-
         save_model(self, path, overwrite=overwrite)
 
     def forward(self, x, *, state=None, return_state=False, raw=False):
@@ -186,11 +169,11 @@ class SequenceModel:
         ParameterError
             If ``x`` has the wrong shape or kind, or contains NaN or infinity.
         """
-        x3, batched = self._check_input(x)
-        h, t0 = self._check_state(state, x3.shape[0], batched)
+        x3, batched = self.check_input(x)
+        h, t0 = self.check_state(state, x3.shape[0], batched)
         y = self._outputs(x3, h, t0)
-        if self.output == "softmax" and not raw:
-            y = softmax(y)
+        if not raw:
+            y = self.head.finish(y)
         if not batched:
             y, h = y[0], h[0]
         if return_state:
@@ -199,9 +182,9 @@ class SequenceModel:
 
     def loss(self, x, target, *, state=None, steps="all"):
         """The training loss of :meth:`loss_and_grad`, without the gradient (no history is kept)."""
-        x3, batched = self._check_input(x)
-        target = self._check_target(target, x3.shape, batched, steps)
-        h0, t0 = self._check_state(state, x3.shape[0], batched)
+        x3, batched = self.check_input(x)
+        target = self.check_target(target, x3.shape, batched, steps)
+        h0, t0 = self.check_state(state, x3.shape[0], batched)
         y = self._outputs(x3, h0, t0)
         return head_loss(y, target, self.output, steps)[0]
 
@@ -209,17 +192,21 @@ class SequenceModel:
         """Raw outputs (B, T, n_out) of a checked batch; ``state0`` (B, width) becomes the final state."""
         raise NotImplementedError
 
-    def _population_losses(self, theta, noise, sigma, x3, y_target, labels, readout, losses):
-        """Score an evolution-strategy population in one parallel call: member ``m < 2 P`` has the
-        parameters ``theta +- sigma * noise[m // 2]`` (+ for even m), any further member ``theta``;
-        ``losses[m]`` gets its :meth:`loss` on the checked batch ``x3`` from a zero state at t = 0,
-        against ``y_target`` (linear head) or ``labels`` (softmax head), scoring the steps
-        ``readout`` names (a value of :data:`STEP_CODES`)."""
+    def population_losses(self, theta, noise, sigma, x3, y_target, labels, readout, losses, *, member_periods=None):
+        """Score an evolution-strategy population in one parallel call.
+
+        Member ``m < 2 P`` has the parameters ``theta +- sigma * noise[m // 2]`` (+ for even m),
+        any further member ``theta``; ``losses[m]`` gets its :meth:`loss` on the checked batch
+        ``x3`` from a zero state at t = 0, against ``y_target`` (linear head) or ``labels``
+        (softmax head), scoring the steps ``readout`` names (a value of :data:`STEP_CODES`).
+        ``member_periods`` (n_members, g), for models with a clock, gives each member its own
+        periods (the evolution strategy's period search); they must keep the module order.
+        """
         raise NotImplementedError
 
-    def _check_input(self, x):
+    def check_input(self, x):
         """Validate ``x`` and return it as a C-contiguous (B, T, n_in) array and whether it was batched."""
-        x = _as_real_array("x", x, self.dtype)
+        x = validate.real_array("x", x, self.dtype)
         if x.ndim not in (2, 3) or x.shape[-1] != self.n_in:
             raise ParameterError(
                 f"x has shape {x.shape}; expected (n_steps, {self.n_in}) or (batch, n_steps, {self.n_in})"
@@ -227,46 +214,24 @@ class SequenceModel:
         batched = x.ndim == 3
         return (x if batched else x[None]), batched
 
-    def _check_state(self, state, batch, batched):
-        """Return (the state as a (B, width) array, t0) from a :class:`State` or None."""
+    def check_state(self, state, batch, batched):
+        """Return (the state as a new (B, width) array, t0) from a :class:`State` or None."""
         width = self._state_width()
         if state is None:
             return np.zeros((batch, width), dtype=self.dtype), 0
         if not isinstance(state, State):
             raise ParameterError(f"state must be a cwfast State or None, not {type(state).__name__}")
-        if isinstance(state.t, (bool, np.bool_)) or not isinstance(state.t, numbers.Integral) or state.t < 0:
-            raise ParameterError(f"state.t={state.t!r} must be a non-negative integer")
-        h = _as_real_array("state.h", state.h, self.dtype)
+        t = validate.non_negative_int("state.t", state.t)
+        h = validate.real_array("state.h", state.h, self.dtype)
         want = (batch, width) if batched else (width,)
         if h.shape != want:
             raise ParameterError(f"state.h has shape {h.shape}; expected {want}{self._state_note}")
-        return h.reshape(batch, width).copy(), int(state.t)
+        return h.reshape(batch, width).copy(), t
 
-    def _check_target(self, target, x_shape, batched, steps):
-        """Validate a target for this head; return it with a leading batch axis."""
-        check_steps(steps)
-        batch, n_steps = x_shape[:2]
-        if n_steps == 0:
-            raise ParameterError("x has no steps, so there is nothing to score")
-        if batch == 0:
-            raise ParameterError("x has no sequences, so there is nothing to score")
-        lead = (batch, n_steps) if steps == "all" else (batch,)
-        if self.output == "linear":
-            want = lead + (self.n_out,)
-            target = _as_real_array("target", target, self.dtype)
-        else:
-            want = lead
-            target = np.asarray(target)
-            if target.dtype.kind not in "iu":
-                raise ParameterError(f"target has dtype {target.dtype}; a softmax model takes integer class labels")
-            if target.size and (target.min() < 0 or target.max() >= self.n_out):
-                raise ParameterError(f"target labels must lie in [0, {self.n_out}) for n_out={self.n_out}")
-            target = np.asarray(target, dtype=np.int64)  # not ascontiguousarray: it makes a 0-d label 1-d
-        shown = want if batched else want[1:]
-        if target.shape != shown:
-            raise ParameterError(f"target has shape {target.shape}; expected {shown}")
-        return np.ascontiguousarray(target.reshape(want))
-
+    def check_target(self, target, x_shape, batched, steps):
+        """Validate a target for this model's head and the readout ``steps``; return it with a
+        leading batch axis (``x_shape`` is the checked input's)."""
+        return check_target(self.head, target, x_shape, batched, steps, self.n_out, self.dtype)
 
 
 class ClockworkRNN(SequenceModel):
@@ -322,6 +287,9 @@ class ClockworkRNN(SequenceModel):
     """
 
     arch = "clockwork"
+    description = "Clockwork RNN"
+    has_clock = True
+    realtime_kind = "clockwork"
 
     def __init__(
         self,
@@ -338,14 +306,7 @@ class ClockworkRNN(SequenceModel):
         metadata=None,
         output="linear",
     ):
-        if output not in OUTPUTS:
-            raise ParameterError(f"output={output!r} must be one of {', '.join(map(repr, OUTPUTS))}")
-        self.output = output
-        if isinstance(n_in, (bool, np.bool_)) or not isinstance(n_in, numbers.Integral) or n_in < 0:
-            raise ParameterError(f"n_in={n_in!r} must be a non-negative integer")
-        self.n_in = int(n_in)
-        self.n_out = _positive_int("n_out", n_out)
-        self.dtype = _check_dtype(dtype)
+        self._init_common(n_in, n_out, dtype=dtype, output=output, sample_rate=sample_rate, metadata=metadata)
         if periods is not None and n_modules is None and module_sizes is None:
             n_modules = len(periods) if np.ndim(periods) == 1 else n_modules
         if module_sizes is None:
@@ -360,17 +321,27 @@ class ClockworkRNN(SequenceModel):
         if periods is None:
             periods = exponential_periods(len(module_sizes))
         self.layout = Layout.build(module_sizes, periods)
-        self.sample_rate = None if sample_rate is None else _positive_int("sample_rate", sample_rate)
-        self.metadata = _check_metadata(metadata)
 
         n, m, o = self.n_hidden, self.n_in, self.n_out
         sizes = [n * m, self.layout.n_recurrent, n, o * n, o]
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         self._params = np.empty(int(self._offsets[-1]), dtype=self.dtype)
         self._bind_views()
-        self._params[:] = _rng(seed).normal(0.0, 0.1, size=self._params.size)
+        self._params[:] = validate.rng(seed).normal(0.0, 0.1, size=self._params.size)
 
     # ------------------------------------------------------------------ structure
+
+    @classmethod
+    def count_params(cls, n_hidden, n_in, n_out, *, n_modules=None, periods=None, count_periods=True):
+        """Parameters of a Clockwork RNN of these sizes, plus one per clock period if
+        ``count_periods`` (as the paper's budgets count them); see :func:`cwfast.baselines.count_params`."""
+        n, m, o = cls._count_sizes(n_hidden, n_in, n_out)
+        if periods is None:
+            if n_modules is None:
+                raise ParameterError("a Clockwork RNN's count needs n_modules or periods")
+            periods = exponential_periods(n_modules)
+        layout = Layout.build(split_units(n, len(periods)), periods)
+        return n * (m + 1) + layout.n_recurrent + o * (n + 1) + (layout.n_modules if count_periods else 0)
 
     def _bind_views(self):
         p, off = self._params, self._offsets
@@ -467,18 +438,18 @@ class ClockworkRNN(SequenceModel):
             On missing keys, inconsistent shapes, non-finite values, or nonzero weights outside
             the allowed recurrent blocks (fast modules feeding slower ones).
         """
-        dtype = _dense_dtype(arrays, ("W_in", "W_h", "b_h", "W_out", "b_out", "periods", "module_sizes"), dtype)
+        dtype = dense_dtype(arrays, ("W_in", "W_h", "b_h", "W_out", "b_out", "periods", "module_sizes"), dtype)
         sizes = np.asarray(arrays["module_sizes"])
         periods = np.asarray(arrays["periods"])
         if sizes.ndim != 1 or periods.ndim != 1:
             raise ParameterError("module_sizes and periods must be one-dimensional")
         if np.any(np.diff(periods) < 0):
             raise ParameterError(f"periods={periods.tolist()} must be sorted (non-decreasing) in a dense layout")
-        W_h = _as_real_array("W_h", arrays["W_h"], dtype)
-        W_in = _as_real_array("W_in", arrays["W_in"], dtype)
-        W_out = _as_real_array("W_out", arrays["W_out"], dtype)
-        b_h = _as_real_array("b_h", arrays["b_h"], dtype)
-        b_out = _as_real_array("b_out", arrays["b_out"], dtype)
+        W_h = validate.real_array("W_h", arrays["W_h"], dtype)
+        W_in = validate.real_array("W_in", arrays["W_in"], dtype)
+        W_out = validate.real_array("W_out", arrays["W_out"], dtype)
+        b_h = validate.real_array("b_h", arrays["b_h"], dtype)
+        b_out = validate.real_array("b_out", arrays["b_out"], dtype)
         if W_in.ndim != 2 or W_out.ndim != 2:
             raise ParameterError(f"W_in and W_out must be 2-D; got shapes {W_in.shape} and {W_out.shape}")
         model = cls(
@@ -515,22 +486,57 @@ class ClockworkRNN(SequenceModel):
 
     # ------------------------------------------------------------------ computation
 
-    def _population_losses(self, theta, noise, sigma, x3, y_target, labels, readout, losses):
+    def population_losses(self, theta, noise, sigma, x3, y_target, labels, readout, losses, *, member_periods=None):
         lay = self.layout
-        softmax = self.output == "softmax"
-        if readout == STEP_CODES["mean"]:
-            # The lockstep kernel scores steps; the mean readout, rarely used with the ES, runs one
-            # member at a time rather than slowing the lockstep kernel's loop for everyone.
-            periods = np.ascontiguousarray(np.broadcast_to(lay.periods, (losses.shape[0], lay.periods.shape[0])))
+        softmax = self.head.is_softmax
+        if member_periods is not None or readout == STEP_CODES["mean"]:
+            # Members with their own periods, and the mean readout (rarely used with the ES), run
+            # one member at a time rather than slowing the lockstep kernel's loop for everyone.
+            if member_periods is None:
+                member_periods = np.broadcast_to(lay.periods, (losses.shape[0], lay.periods.shape[0]))
+            else:
+                for periods in np.unique(member_periods, axis=0):
+                    self._layout_for(periods)  # refuses periods that would change the parameter layout
             _kernels._population_losses(
-                theta, noise, sigma, lay.module_start, lay.column_start, lay.block_offset, periods, x3, self.n_out,
-                y_target, labels, softmax, readout, losses,
+                theta, noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
+                np.ascontiguousarray(member_periods, dtype=np.int64), x3, self.n_out, y_target, labels, softmax,
+                readout, losses,
             )
             return
         _kernels._population_losses_lockstep(
             theta, noise, sigma, lay.module_start, lay.column_start, lay.block_offset, lay.periods, x3, self.n_out,
             y_target, labels, softmax, readout == STEP_CODES["last"], lockstep_lanes(losses.shape[0]), losses,
         )
+
+    def _layout_for(self, periods):
+        """The layout of this model's modules with other ``periods``, if it keeps the parameter layout."""
+        periods = [int(p) for p in periods]
+        if any(b < a for a, b in zip(periods, periods[1:])):
+            raise ParameterError(f"periods={periods} must be sorted, one per module from the fastest")
+        new = Layout.build(self.module_sizes.tolist(), periods)
+        for name in ("module_sizes", "module_start", "column_start", "block_offset"):
+            if not np.array_equal(getattr(self.layout, name), getattr(new, name)):
+                raise ParameterError(
+                    f"periods={periods} would change which modules feed which (and so the "
+                    f"parameter layout) of a model with periods {self.periods.tolist()}"
+                )
+        return new
+
+    def set_periods(self, periods):
+        """Give the modules new clock periods that keep every module's inputs, hence ``params``.
+
+        The evolution strategy's period search moves the periods this way. Periods that would
+        reorder the modules, or make two modules of different periods equal (so that they feed
+        each other), change which recurrent blocks exist and are refused.
+
+        Raises
+        ------
+        ParameterError
+            If the periods are not positive integers, one per module, or change the layout.
+        """
+        if np.ndim(periods) != 1 or len(periods) != self.n_modules:
+            raise ParameterError(f"periods={periods!r} must hold one period per module ({self.n_modules})")
+        self.layout = self._layout_for(periods)
 
     def _outputs(self, x3, h0, t0):
         """Raw outputs (B, T, n_out); h0 (B, n) is updated in place to the final state.
@@ -607,9 +613,9 @@ class ClockworkRNN(SequenceModel):
         ParameterError
             On wrong shapes, kinds or values of ``x``, ``target``, ``state`` or ``steps``.
         """
-        x3, batched = self._check_input(x)
-        target = self._check_target(target, x3.shape, batched, steps)
-        h0, t0 = self._check_state(state, x3.shape[0], batched)
+        x3, batched = self.check_input(x)
+        target = self.check_target(target, x3.shape, batched, steps)
+        h0, t0 = self.check_state(state, x3.shape[0], batched)
         h_start = h0.copy()
         y, trace, offsets = self._run_traced(x3, h0, t0)
         loss, d_y = head_loss(y, target, self.output, steps)
@@ -682,16 +688,14 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
     x (1, 1), logits (1, n_out) and out (n_steps,)."""
     if model.output != "softmax" or model.n_in != 1:
         raise ParameterError("sample() needs a softmax model with n_in=1 (an autoregressive model)")
-    n_steps = _positive_int("n_steps", n_steps)
-    values = _as_real_array("values", values, model.dtype)
+    n_steps = validate.positive_int("n_steps", n_steps)
+    values = validate.real_array("values", values, model.dtype)
     if values.shape != (model.n_out,):
         raise ParameterError(f"values has shape {values.shape}; expected ({model.n_out},)")
-    if not (np.isfinite(temperature) and temperature >= 0):
-        raise ParameterError(f"temperature={temperature!r} must be a finite number >= 0")
-    if not np.isfinite(first_input):
-        raise ParameterError(f"first_input={first_input!r} must be finite")
-    h, t0 = model._check_state(state, 1, False)
-    rng = _rng(seed)
+    temperature = validate.non_negative_float("temperature", temperature)
+    first_input = validate.finite_float("first_input", first_input)
+    h, t0 = model.check_state(state, 1, False)
+    rng = validate.rng(seed)
     uniforms = rng.random(n_steps)
     x = np.full((1, 1), first_input, dtype=model.dtype)
     logits = np.empty((1, model.n_out), dtype=model.dtype)
@@ -707,45 +711,3 @@ def lockstep_lanes(n_members):
     n_chunks = max(1, round(n_members / 128))
     per_chunk = -(-n_members // n_chunks)
     return -(-per_chunk // 8) * 8
-
-
-def softmax(logits):
-    """Softmax over the last axis, computed stably."""
-    z = logits - logits.max(axis=-1, keepdims=True)
-    np.exp(z, out=z)
-    z /= z.sum(axis=-1, keepdims=True)
-    return z
-
-
-def head_loss(y, target, output, steps):
-    """Loss and its gradient with respect to the raw outputs ``y`` (B, T, n_out).
-
-    ``target`` comes checked and batched (see ``ClockworkRNN._check_target``).
-    """
-    d_y = np.zeros_like(y)
-    if steps == "all":
-        scored = y
-    elif steps == "last":
-        scored = y[:, -1:]
-    else:
-        scored = y.mean(axis=1, keepdims=True, dtype=np.float64).astype(y.dtype)
-    if output == "linear":
-        diff = scored - (target if steps == "all" else target[:, None])
-        loss = float(np.mean(np.square(diff, dtype=np.float64)))
-        grad = diff * y.dtype.type(2.0 / diff.size)
-    else:
-        labels = target if steps == "all" else target[:, None]
-        z = scored - scored.max(axis=-1, keepdims=True)
-        log_norm = np.log(np.exp(z, dtype=np.float64).sum(axis=-1))
-        picked = np.take_along_axis(z, labels[..., None], axis=-1)[..., 0]
-        loss = float(np.mean(log_norm - picked))
-        grad = softmax(scored)
-        np.put_along_axis(grad, labels[..., None], np.take_along_axis(grad, labels[..., None], axis=-1) - 1, axis=-1)
-        grad *= y.dtype.type(1.0 / labels.size)
-    if steps == "all":
-        d_y[:] = grad
-    elif steps == "last":
-        d_y[:, -1:] = grad
-    else:  # every step's output shares the mean's gradient equally
-        d_y[:] = grad * y.dtype.type(1.0 / y.shape[1])
-    return loss, d_y

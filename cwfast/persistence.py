@@ -10,38 +10,22 @@ written atomically (:func:`cwfast._atomic.atomic_path`).
 from __future__ import annotations
 
 import json
-import os
 import zipfile
-from pathlib import Path
 
 import numpy as np
 
+from . import registry
 from ._atomic import atomic_path
 from .errors import CwfastError, ParameterError
+from .validate import as_path
 
 FORMAT_NAME = "cwfast-model"
 FORMAT_VERSION = 1
 
 
-def _archs():
-    from .baselines import SRN
-    from .lstm import LSTM
-    from .model import ClockworkRNN
-
-    return {cls.arch: cls for cls in (ClockworkRNN, SRN, LSTM)}
-
-
-def _as_path(path):
-    """``path`` as a Path, or ParameterError if it is not a path (a bare TypeError otherwise)."""
-    try:
-        return Path(os.fspath(path))
-    except TypeError:
-        raise ParameterError(f"path={path!r} must be a str or os.PathLike") from None
-
-
 def save_model(model, path, *, overwrite=True):
     """Write ``model`` to ``path`` atomically. See :func:`load`."""
-    path = _as_path(path)
+    path = as_path(path)
     header = {
         "format": FORMAT_NAME,
         "version": FORMAT_VERSION,
@@ -80,7 +64,7 @@ def load(path):
         If the file is missing, unreadable, truncated, corrupt, not a cwfast model (a training
         checkpoint included), or written by a newer format version.
     """
-    path = _as_path(path)
+    path = as_path(path)
     if not path.exists():
         raise CwfastError(f"cannot load model '{path}': no such file")
     if path.is_dir():
@@ -119,9 +103,7 @@ def load(path):
         raise CwfastError(
             f"cannot load model '{path}': format version {version!r} is newer than this cwfast reads ({FORMAT_VERSION})"
         )
-    cls = _archs().get(header.get("arch"))
-    if cls is None:
-        raise CwfastError(f"cannot load model '{path}': unknown architecture {header.get('arch')!r}")
+    cls = model_class(header.get("arch"), f"cannot load model '{path}'")
     try:
         return cls.from_dense(
             arrays,
@@ -132,3 +114,13 @@ def load(path):
         )
     except ParameterError as exc:
         raise CwfastError(f"cannot load model '{path}': inconsistent contents ({exc})") from None
+
+
+def model_class(arch, context):
+    """The registered class of the file tag ``arch``, or CwfastError starting with ``context``."""
+    if not isinstance(arch, str):
+        raise CwfastError(f"{context}: unknown architecture {arch!r}")
+    try:
+        return registry.get(arch)
+    except ParameterError:
+        raise CwfastError(f"{context}: unknown architecture {arch!r}") from None

@@ -16,12 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ParameterError
-
-
-def _positive_int(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ParameterError(f"{name}={value!r} must be a positive integer")
-    return int(value)
+from .validate import positive_int as _positive_int
 
 
 def _int_list(name, values):

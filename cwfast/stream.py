@@ -76,7 +76,7 @@ class Stream:
         # Hoisted for process(): a model's layout properties cost about 0.5 us each to read.
         self._n_in, self._n_out, self._dtype = model.n_in, model.n_out, np.dtype(model.dtype)
         self._softmax = model.output == "softmax"
-        state0, self._t = model._check_state(state, 1, False)  # (1, width), zeros at t = 0 for None
+        state0, self._t = model.check_state(state, 1, False)  # (1, width), zeros at t = 0 for None
         self._state = state0[0]
         model_rate = getattr(model, "sample_rate", None)
         if sample_rate is not None:

@@ -22,6 +22,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..model import SequenceModel
+from ..validate import non_negative_float, positive_float, positive_int  # noqa: F401  (the trainers' checks)
 
 
 @dataclass
@@ -134,28 +135,6 @@ def fingerprint(*arrays):
         digest.update(f"{a.dtype.str}{a.shape}".encode())
         digest.update(a.tobytes())
     return digest.hexdigest()[:16]
-
-
-def positive_int(name, value, *, allow_none=False):
-    if value is None and allow_none:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ParameterError(f"{name}={value!r} must be a positive integer")
-    return int(value)
-
-
-def non_negative_float(name, value):
-    bad_type = isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-    if bad_type or not math.isfinite(value) or value < 0:
-        raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
-    return float(value)
-
-
-def positive_float(name, value):
-    value = non_negative_float(name, value)
-    if value == 0:
-        raise ParameterError(f"{name}={value!r} must be positive")
-    return value
 
 
 def progress_bar(enabled, total, initial, unit):

@@ -157,7 +157,7 @@ def load_checkpoint(path):
         If the file is missing, empty, truncated or corrupt, is not a cwfast checkpoint (a saved
         model, say), or was written by a newer format version.
     """
-    from ..persistence import _archs
+    from ..persistence import model_class
 
     path = Path(path)
 
@@ -213,9 +213,7 @@ def load_checkpoint(path):
     if not isinstance(progress.get("wall_time"), (int, float)) or not math.isfinite(progress["wall_time"]):
         raise fail("progress entry 'wall_time' is missing or invalid")
     info = header["model"]
-    cls = _archs().get(info.get("arch"))
-    if cls is None:
-        raise fail(f"unknown architecture {info.get('arch')!r}")
+    cls = model_class(info.get("arch"), f"cannot load checkpoint '{path}'")
     try:
         model = cls.from_dense(
             dense, dtype=info.get("dtype"), sample_rate=info.get("sample_rate"),

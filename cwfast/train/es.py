@@ -2,7 +2,7 @@ r"""An OpenAI-style evolution strategy (Salimans et al., 2017) on the model's fl
 
 Each generation samples ``population / 2`` Gaussian directions and evaluates the centre plus and
 minus ``sigma`` times each (antithetic pairs), all members in one parallel numba call, forward
-passes only, which the model provides (``model._population_losses``): for a Clockwork RNN or an
+passes only, which the model provides (``model.population_losses``): for a Clockwork RNN or an
 SRN, :func:`cwfast._kernels._population_losses_lockstep`, where chunks of about 128 members advance
 in lockstep, one member per SIMD lane; for an LSTM, one member per thread. Members with different
 periods, in the period search, run one by one in :func:`cwfast._kernels._population_losses`.
@@ -241,8 +241,8 @@ def evolve(
         raise ParameterError(f"on_step_end={on_step_end!r} must be callable or None")
     if resume and checkpoint is None:
         raise ParameterError("resume=True needs checkpoint=PATH to resume from")
-    x3, batched = model._check_input(x)
-    tgt = model._check_target(target, x3.shape, batched, steps)  # also refuses a bad steps, or no steps
+    x3, batched = model.check_input(x)
+    tgt = model.check_target(target, x3.shape, batched, steps)  # also refuses a bad steps, or no steps
     n_steps = x3.shape[1]
     softmax = model.output == "softmax"
     scored = tgt if steps == "all" else tgt[:, None]
@@ -357,7 +357,7 @@ def evolve(
                     member_periods, x3, model.n_out, y_target, labels, softmax, STEP_CODES[steps], member_losses,
                 )
             else:
-                model._population_losses(theta, noise, sigma, x3, y_target, labels, STEP_CODES[steps], member_losses)
+                model.population_losses(theta, noise, sigma, x3, y_target, labels, STEP_CODES[steps], member_losses)
             loss = float(member_losses[population])
             if not math.isfinite(loss):
                 if best_theta is not None:

@@ -58,8 +58,8 @@ class _Plan:
     """
 
     def __init__(self, model, x, target, steps, batch_size, window):
-        x3, batched = model._check_input(x)
-        tgt = model._check_target(target, x3.shape, batched, steps)  # also refuses a bad steps, or no steps
+        x3, batched = model.check_input(x)
+        tgt = model.check_target(target, x3.shape, batched, steps)  # also refuses a bad steps, or no steps
         self.x3, self.tgt, self.steps = x3, tgt, steps
         n_seq, n_steps = x3.shape[:2]
         if not batched:
@@ -284,8 +284,8 @@ def fit(
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
             raise ParameterError("validation must be a pair (x_val, target_val)")
-        vx, vbatched = model._check_input(validation[0])
-        val = (vx, model._check_target(validation[1], vx.shape, vbatched, steps))
+        vx, vbatched = model.check_input(validation[0])
+        val = (vx, model.check_target(validation[1], vx.shape, vbatched, steps))
     monitor = val is not None or patience is not None
 
     config = {

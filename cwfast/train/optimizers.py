@@ -16,21 +16,10 @@ import numbers
 import numpy as np
 
 from ..errors import ParameterError
+from ..validate import fraction as _fraction
+from ..validate import positive_float as _positive_float
 
 __all__ = ["Optimizer", "Adam", "NesterovSGD", "clip_grad_norm", "make_schedule", "SCHEDULES"]
-
-
-def _positive_float(name, value):
-    bad_type = isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real)
-    if bad_type or not math.isfinite(value) or value <= 0:
-        raise ParameterError(f"{name}={value!r} must be a positive finite number")
-    return float(value)
-
-
-def _fraction(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-        raise ParameterError(f"{name}={value!r} must be a number in [0, 1)")
-    return float(value)
 
 
 class Optimizer:

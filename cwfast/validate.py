@@ -1,0 +1,163 @@
+"""Argument checks shared by the whole package: one validator per kind of value.
+
+Every public function validates its arguments once, with these, and raises
+:class:`~cwfast.errors.ParameterError` with a message that names the argument and its value
+(``"n_hidden=0 must be a positive integer"``). The command line wraps the same validators in its
+argparse types (:func:`cwfast.cli._option`), so an option and the API argument it feeds accept
+exactly the same values. Pure Python and NumPy: importing this module loads no kernel.
+
+>>> positive_int("n_hidden", 40)
+40
+>>> positive_int("n_hidden", 0)
+Traceback (most recent call last):
+...
+cwfast.errors.ParameterError: n_hidden=0 must be a positive integer
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+
+from .errors import ParameterError
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+#: The largest count any size option accepts (samples, steps, units, ...): past it NumPy cannot
+#: index an array at all, so a bigger request is a typo or an overflow, never a real size.
+MAX_COUNT = 2**62
+
+
+def _is_integer(value):
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Integral)
+
+
+def _is_real(value):
+    return not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real)
+
+
+def positive_int(name, value, *, allow_none=False, maximum=MAX_COUNT):
+    """``value`` as an int >= 1 (and <= ``maximum``); None passes through with ``allow_none``."""
+    if value is None and allow_none:
+        return None
+    if not _is_integer(value) or value <= 0:
+        raise ParameterError(f"{name}={value!r} must be a positive integer")
+    if value > maximum:
+        raise ParameterError(f"{name}={value!r} must be at most {maximum}")
+    return int(value)
+
+
+def non_negative_int(name, value, *, maximum=MAX_COUNT):
+    """``value`` as an int >= 0 (and <= ``maximum``)."""
+    if not _is_integer(value) or value < 0:
+        raise ParameterError(f"{name}={value!r} must be a non-negative integer")
+    if value > maximum:
+        raise ParameterError(f"{name}={value!r} must be at most {maximum}")
+    return int(value)
+
+
+def finite_float(name, value):
+    """``value`` as a finite float."""
+    if not _is_real(value) or not math.isfinite(value):
+        raise ParameterError(f"{name}={value!r} must be a finite number")
+    return float(value)
+
+
+def non_negative_float(name, value):
+    """``value`` as a finite float >= 0."""
+    if not _is_real(value) or not math.isfinite(value) or value < 0:
+        raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
+    return float(value)
+
+
+def positive_float(name, value, *, allow_none=False):
+    """``value`` as a finite float > 0; None passes through with ``allow_none``."""
+    if value is None and allow_none:
+        return None
+    if not _is_real(value) or not math.isfinite(value) or value <= 0:
+        raise ParameterError(f"{name}={value!r} must be a positive finite number")
+    return float(value)
+
+
+def fraction(name, value):
+    """``value`` as a float in [0, 1)."""
+    if not _is_real(value) or not 0 <= value < 1:
+        raise ParameterError(f"{name}={value!r} must be a number in [0, 1)")
+    return float(value)
+
+
+def as_path(path, name="path"):
+    """``path`` as a :class:`pathlib.Path`; ParameterError for anything that is not a path."""
+    try:
+        return Path(os.fsdecode(os.fspath(path)))
+    except TypeError:
+        raise ParameterError(f"{name}={path!r} must be a str or os.PathLike") from None
+
+
+def dtype(value):
+    """``value`` as float32 or float64 (a NumPy dtype)."""
+    try:
+        dt = np.dtype(value)
+    except TypeError:
+        raise ParameterError(f"dtype={value!r} must be float32 or float64") from None
+    if dt not in FLOAT_DTYPES:
+        raise ParameterError(f"dtype={dt.name} must be float32 or float64")
+    return dt
+
+
+def rng(seed):
+    """``np.random.default_rng(seed)`` (a Generator is used as it is), with ParameterError for a
+    seed it cannot take (a negative or non-integer number, a string, a bool)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if not isinstance(seed, (bool, np.bool_)):
+        try:
+            return np.random.default_rng(seed)
+        except (TypeError, ValueError):
+            pass
+    raise ParameterError(f"seed={seed!r} must be a non-negative integer, a numpy Generator or None")
+
+
+def metadata(value):
+    """A model's metadata as a new dict: None or a mapping, else ParameterError."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise ParameterError(f"metadata must be a dict, not {type(value).__name__}")
+    return dict(value)
+
+
+def real_array(name, value, dtype):
+    """``value`` as a C-contiguous array of ``dtype``, refusing non-numeric kinds, NaN and infinity."""
+    if isinstance(value, np.ndarray):
+        arr = value
+    else:
+        try:
+            arr = np.asarray(value)
+        except (ValueError, TypeError) as exc:
+            raise ParameterError(f"{name} must be a numeric array ({exc})") from None
+    if arr.dtype.kind not in "fiu":
+        raise ParameterError(f"{name} has dtype {arr.dtype}; it must be a real (float or integer) array")
+    arr = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.all(np.isfinite(arr)):
+        raise ParameterError(f"{name} contains NaN or infinite values")
+    return arr
+
+
+def mono(name, samples):
+    """Mono floating-point samples, shape (n,), n >= 1, all finite, as a float32 array."""
+    samples = np.asarray(samples)
+    if samples.dtype.kind != "f":
+        raise ParameterError(f"{name} has dtype {samples.dtype}; expected floating-point samples")
+    if samples.ndim != 1:
+        raise ParameterError(f"{name} has shape {samples.shape}; expected mono samples, shape (n,)")
+    if samples.size == 0:
+        raise ParameterError(f"{name} is empty")
+    if not np.all(np.isfinite(samples)):
+        raise ParameterError(f"{name} contains NaN or infinite values")
+    return np.ascontiguousarray(samples, dtype=np.float32)
