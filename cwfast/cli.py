@@ -20,28 +20,13 @@ import math
 import os
 import sys
 
+from . import registry
 from .errors import CwfastError, ParameterError
 
 MODES = ("memorize", "autoregressive", "effect")
 TRAINERS = ("adam", "sgd", "es")
 
-# Per-mode defaults, chosen by measurement (README, "What each mode is good for"). ``None`` leaves
-# the choice to the trainer. ``window`` is the truncated-BPTT window for clips longer than it;
-# memorize trains on full BPTT, since with no input a window edge cuts the only path to the past.
-# Memorize sizes grow with clips longer than the paper's (tasks.memorize_size).
-MODE_DEFAULTS = {
-    "memorize": {"hidden": 40, "modules": 9, "epochs": 2000, "lr": None, "window": None, "batch_size": None,
-                 "validation": 0.0},
-    "autoregressive": {"hidden": 64, "modules": 8, "epochs": 30, "lr": 0.01, "window": 256, "batch_size": 8,
-                       "validation": 0.1},
-    "effect": {"hidden": 32, "modules": 8, "epochs": 50, "lr": 0.01, "window": 2048, "batch_size": 8,
-               "validation": 0.1},
-}
-
 DEFAULT_MODEL = "the bundled default model"
-#: Above this many scored steps per generation, ``train --trainer es`` warns that it will be slow
-#: (at population 256, 8192 steps of the memorize model are about 0.2 s a generation).
-ES_LONG_STEPS = 8192
 
 
 # ----------------------------------------------------------------------------------- parsing
@@ -54,55 +39,35 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a positive integer")
-    return value
+def _option(parse, check, *, why="", **limits):
+    """An argparse type that parses the text with ``parse`` and checks it with the validator
+    ``check`` of :mod:`cwfast.validate`, the one the API uses, so an option accepts what its
+    argument does. (Imported when an option is converted: ``cwfast --help`` loads no NumPy.)"""
+    kind = "an integer" if parse is int else "a number"
+
+    def convert(text):
+        from . import validate
+
+        try:
+            value = parse(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+        try:
+            return getattr(validate, check)("value", value, **limits)
+        except ParameterError as exc:  # "value=0 must be ..." becomes "0 must be ..."
+            raise argparse.ArgumentTypeError(f"{text} {str(exc).split(' ', 1)[1]}{why}") from None
+
+    return convert
 
 
-def _non_negative_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a non-negative integer")
-    return value
-
-
-def _float(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise argparse.ArgumentTypeError(f"{text} must be a finite number")
-    return value
-
-
-def _positive_float(text):
-    value = _float(text)
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"{text} must be a positive number")
-    return value
-
-
-def _non_negative_float(text):
-    value = _float(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text} must be zero or positive")
-    return value
-
-
-def _fraction(text):
-    value = _float(text)
-    if not 0 <= value < 1:
-        raise argparse.ArgumentTypeError(f"{text} must be in [0, 1)")
-    return value
+_positive_int = _option(int, "positive_int")
+_non_negative_int = _option(int, "non_negative_int")
+_positive_float = _option(float, "positive_float")
+_non_negative_float = _option(float, "non_negative_float")
+_fraction = _option(float, "fraction")
+#: A clock period past 2**31 - 1 never fires after t = 0 in any audio a machine can hold.
+_period = _option(int, "positive_int", maximum=2**31 - 1)
+_sample_rate = _option(int, "positive_int", maximum=2**31 - 1, why=" (more than a sound file can store)")
 
 
 def _periods(text):
@@ -110,7 +75,7 @@ def _periods(text):
     if not parts or any(not p for p in parts):
         raise argparse.ArgumentTypeError(f"{text!r} must be a comma-separated list of positive integers, e.g. 1,2,4,8")
     try:
-        return [_positive_int(p) for p in parts]
+        return [_period(p) for p in parts]
     except argparse.ArgumentTypeError:
         raise argparse.ArgumentTypeError(
             f"{text!r} must be a comma-separated list of positive integers, e.g. 1,2,4,8"
@@ -161,7 +126,7 @@ def build_parser():
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the model (.npz)")
     p.add_argument("--mode", choices=MODES, default="memorize", help="what to learn (default: memorize)")
     p.add_argument("--target", metavar="WET", help="effect mode: the processed version of AUDIO, time-aligned")
-    p.add_argument("--arch", choices=("cw", "srn", "lstm"), default="cw",
+    p.add_argument("--arch", choices=registry.cli_names(), default="cw",
                    help="cw: Clockwork RNN (default); srn (simple RNN) or lstm: the paper's baselines, for comparison")
     p.add_argument("--hidden", type=_positive_int, metavar="N",
                    help="hidden units (default: 40 memorize, more for clips over 1024 samples; 64 autoregressive; 32 effect)")
@@ -183,10 +148,14 @@ def build_parser():
     p.add_argument("--start", type=_non_negative_float, default=0.0, metavar="SECONDS",
                    help="where the excerpt starts (default: 0)")
     _add_length(p, "excerpt length (default: to the end of the file)")
-    p.add_argument("--sample-rate", type=_positive_int, metavar="HZ",
+    p.add_argument("--sample-rate", type=_sample_rate, metavar="HZ",
                    help="resample the audio to this rate first (default: the file's own rate)")
     p.add_argument("--validation", type=_fraction, metavar="FRACTION",
-                   help="hold out this last part of the clip to measure on (default: 0.1; 0 for memorize)")
+                   help="the part of the clip before the test part that chooses the best epoch "
+                   "(default: 0.1; 0 for memorize, which holds nothing out)")
+    p.add_argument("--test", type=_fraction, metavar="FRACTION",
+                   help="the last part of the clip, scored once at the end and reported as held out "
+                   "(default: 0.1; 0 for memorize)")
     p.add_argument("--classes", type=_positive_int, metavar="K",
                    help="autoregressive: mu-law classes (default: 256)")
     p.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
@@ -210,7 +179,7 @@ def build_parser():
                    help="autoregressive sampling temperature: 0 always takes the likeliest sample, "
                    "1 samples as trained (default: the model's, else 1)")
     p.add_argument("--prime", metavar="AUDIO", help="autoregressive: continue this audio (its state is set by teacher forcing)")
-    p.add_argument("--sample-rate", type=_positive_int, metavar="HZ", help="for models that do not store a sample rate")
+    p.add_argument("--sample-rate", type=_sample_rate, metavar="HZ", help="for models that do not store a sample rate")
     p.add_argument("--subtype", type=_subtype, metavar="TYPE", help="float, pcm_16 or pcm_24 (default: float for WAV)")
     p.add_argument("--plot", metavar="FILE.png", help="plot the waveform and spectrogram (needs matplotlib)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
@@ -366,39 +335,6 @@ def _duration(n_samples, rate):
 # ----------------------------------------------------------------------------------- train
 
 
-def _architecture(args, defaults):
-    """(n_hidden, n_modules, periods) from the options; n_modules and periods are None for srn/lstm."""
-    n_hidden = args.hidden or defaults["hidden"]
-    if args.arch != "cw":
-        return n_hidden, None, None  # cmd_train refused --modules and --periods already
-    if args.periods is not None:
-        if args.modules is not None and args.modules != len(args.periods):
-            raise ParameterError(f"--modules {args.modules} does not match the {len(args.periods)} --periods given")
-        return n_hidden, len(args.periods), args.periods
-    n_modules = args.modules or defaults["modules"]
-    if n_modules > n_hidden:
-        if args.modules is None:
-            raise ParameterError(f"--hidden {n_hidden} is fewer units than the {n_modules} modules of the default; "
-                                 f"pass --modules {n_hidden} or fewer")
-        raise ParameterError(f"--modules {n_modules} must not exceed --hidden {n_hidden}")
-    return n_hidden, n_modules, None
-
-
-def _new_model(arch, task, n_hidden, n_modules, periods, *, seed, sample_rate, metadata):
-    common = dict(seed=seed, sample_rate=sample_rate, metadata=metadata, output=task.output)
-    if arch == "srn":
-        from .baselines import SRN
-
-        return SRN(task.n_in, task.n_out, n_hidden=n_hidden, **common)
-    if arch == "lstm":
-        from .lstm import LSTM
-
-        return LSTM(task.n_in, task.n_out, n_hidden=n_hidden, **common)
-    from .model import ClockworkRNN
-
-    return ClockworkRNN(task.n_in, task.n_out, n_hidden=n_hidden, n_modules=n_modules, periods=periods, **common)
-
-
 def _load_clip(path, args, sample_rate):
     from .audio import load_audio
 
@@ -422,25 +358,18 @@ def _load_clip(path, args, sample_rate):
 
 
 def cmd_train(args):
-    from . import tasks
+    from .train_audio import check_options, train_audio
 
     mode = args.mode
-    defaults = MODE_DEFAULTS[mode]
     if mode == "effect" and args.target is None:
         raise ParameterError("effect mode needs --target WET, the processed version of AUDIO")
     if mode != "effect" and args.target is not None:
         raise ParameterError(f"--target is for effect mode; {mode} mode learns from AUDIO alone")
     if args.resume and not args.checkpoint:
         raise ParameterError("--resume needs --checkpoint PATH, the checkpoint to continue from")
-    if args.classes is not None and mode != "autoregressive":
-        raise ParameterError(f"--classes is for autoregressive mode; {mode} mode has a linear output")
-    if args.arch != "cw" and (args.modules is not None or args.periods is not None):
-        raise ParameterError(f"--arch {args.arch} has no clock modules; it takes no --modules or --periods")
-    for name in ("population", "sigma"):
-        if getattr(args, name) is not None and args.trainer != "es":
-            raise ParameterError(f"--{name} is for --trainer es; {args.trainer} follows the gradient")
-    if args.population is not None and args.population % 2:
-        raise ParameterError(f"--population {args.population}: must be even (the ES evaluates antithetic pairs)")
+    check_options(mode=mode, arch=args.arch, trainer=args.trainer, modules=args.modules, periods=args.periods,
+                  classes=args.classes, population=args.population, sigma=args.sigma,
+                  validation=args.validation, test=args.test)
     inputs = [os.path.abspath(p) for p in (args.audio, args.target) if p]
     if os.path.abspath(args.output) in inputs:
         raise ParameterError("-o must not be one of the input files")
@@ -454,61 +383,33 @@ def cmd_train(args):
     _check_plot(args)
     _check_checkpoint(args, inputs)
     samples, rate = _load_clip(args.audio, args, args.sample_rate)
-    if mode == "memorize":
-        sized = tasks.memorize_size(samples.size)
-        # Name only the defaults this run takes: an SRN or LSTM has no modules, and options given win.
-        chosen = [f"--{key} {sized[key]}" for key in ("hidden", "modules")
-                  if sized[key] != defaults[key] and getattr(args, key) is None
-                  and (key == "hidden" or (args.arch == "cw" and args.periods is None))]
-        if chosen:
-            _note(f"{samples.size} samples to memorize: defaulting to {' '.join(chosen)}")
-        defaults = dict(defaults, **sized)
-    n_hidden, n_modules, periods = _architecture(args, defaults)
     wet = None
     if mode == "effect":
         wet, _ = _load_clip(args.target, args, rate)
-    task = tasks.make_task(mode, samples, target=wet, n_classes=args.classes or tasks.N_CLASSES)
-    fraction = defaults["validation"] if args.validation is None else args.validation
-    train_task, val_task = tasks.split_validation(task, fraction)
-    # evaluate() runs after training; a figure it cannot compute must stop the run before it starts.
-    reason = tasks.unmeasurable(train_task)
-    if reason:
-        raise CwfastError(f"cannot train on this clip: {reason}")
-    reason = val_task is not None and tasks.unmeasurable(val_task)
-    if reason:
-        raise CwfastError(f"the held-out last {fraction:.0%} of the clip (--validation) cannot be scored: {reason}; "
-                          "pass --validation 0, or another fraction, or trim the clip")
 
-    metadata = dict(task.metadata)
-    metadata.update(source=os.path.basename(args.audio), start=args.start, length=task.n_steps)
-    model = _new_model(args.arch, task, n_hidden, n_modules, periods, seed=args.seed, sample_rate=rate,
-                       metadata=metadata)
-    if mode == "memorize" and task.n_steps > 20000:
-        _note(f"memorizing {task.n_steps} samples from the clock alone is slow and rarely exact; the paper's task "
-              "is 320 samples (--samples 320)")
-
-    result = _fit(model, train_task, val_task, args, defaults)
-
-    figures = tasks.evaluate(model, train_task)
-    metadata = model.metadata
-    metadata["trainer"] = {
-        "name": args.trainer, "epochs": int(result.epochs), "updates": int(result.steps),
-        "seconds": round(float(result.wall_time), 3),
-        "stopped": str(result.stopped),
-    }
-    metadata["figures"] = {"train": figures}
-    if val_task is not None:
-        state = tasks.final_state(model, train_task)
-        metadata["figures"]["validation"] = tasks.evaluate(model, val_task, state=state)
+    trained = train_audio(
+        samples, rate, mode=mode, target=wet, arch=args.arch, hidden=args.hidden, modules=args.modules,
+        periods=args.periods, trainer=args.trainer, epochs=args.epochs, lr=args.lr, population=args.population,
+        sigma=args.sigma, batch_size=args.batch_size, window=args.window, validation=args.validation,
+        test=args.test, classes=args.classes, seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
+        progress=not args.quiet, on_note=_note, metadata={"source": os.path.basename(args.audio), "start": args.start},
+    )
+    model, figures, result = trained.model, trained.figures, trained.result
+    if args.resume and args.epochs is not None and result.epochs > args.epochs:
+        _note(f"the checkpoint had already trained {result.epochs} epochs, more than --epochs {args.epochs}; "
+              "the model saved is the checkpoint's")
     model.save(args.output, overwrite=args.overwrite)
 
-    summary = f"trained {mode} model ({model.n_params} parameters) in {result.wall_time:.1f} s: {_format_figures(figures)}"
-    if val_task is not None:
-        summary += f"; validation {_format_figures(metadata['figures']['validation'])}"
+    summary = (f"trained {mode} model ({model.n_params} parameters) in {result.wall_time:.1f} s: "
+               f"train {_format_figures(figures['train'])}")
+    if "validation" in figures:
+        summary += f"; validation (chose the epoch) {_format_figures(figures['validation'])}"
+    if "test" in figures:
+        summary += f"; test (held out) {_format_figures(figures['test'])}"
     print(summary)
     print(f"wrote {args.output}")
     if args.plot:
-        _plot_training(model, task, args)
+        _plot_training(model, trained.task, args)
     return 0
 
 
@@ -531,59 +432,20 @@ def _check_checkpoint(args, inputs):
     _check_output(args.checkpoint, True)
 
 
-def _fit(model, train_task, val_task, args, defaults):
-    """Call the trainer the user picked with this mode's defaults."""
-    from . import train
-
-    x, target = train_task.inputs, train_task.targets
-    epochs = args.epochs or defaults["epochs"]
-    window = args.window or defaults["window"]
-    if window is not None and window >= train_task.n_steps:
-        window = None  # the clip fits: full BPTT
-    resume = dict(checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, seed=args.seed)
-    es_options = {k: v for k, v in (("population", args.population), ("sigma", args.sigma)) if v is not None}
-    if args.trainer == "es":
-        scored = x.shape[0] * x.shape[1] if x.ndim == 3 else x.shape[0]
-        if scored > ES_LONG_STEPS:
-            _note(f"--trainer es scores every member on all {scored} steps in every generation (no windows): "
-                  "slow for long clips; --samples 320 or the gradient trainers (adam, sgd) are much faster")
-        return train.evolve(model, x, target, lr=args.lr or 0.01, generations=epochs, **es_options, **resume)
-    batch_size = args.batch_size or defaults["batch_size"]
-    if window is None:
-        batch_size = None
-    elif x.ndim == 2:
-        # fit cuts the one clip into batch_size streams of whole clock cycles: by default a short
-        # clip takes fewer streams; an explicit --batch-size that does not fit is refused here, in
-        # the CLI's words.
-        cycle = math.lcm(*model.periods.tolist())
-        most = max(1, train_task.n_steps // cycle)
-        if args.batch_size is None:
-            batch_size = batch_size and min(batch_size, most)
-        elif args.batch_size > most:
-            raise ParameterError(
-                f"--batch-size {args.batch_size}: the {train_task.n_steps} training samples make at most {most} "
-                f"stream{'s' if most > 1 else ''} of whole clock cycles ({cycle} samples); pass --batch-size "
-                f"{most} or fewer, or a longer clip")
-    validation = None if val_task is None else (val_task.inputs, val_task.targets)
-    return train.fit(
-        model, x, target, optimizer=args.trainer, lr=args.lr or defaults["lr"], epochs=epochs,
-        batch_size=batch_size, window=window, validation=validation, **resume,
-    )
-
-
 def _plot_training(model, task, args):
-    from . import tasks
+    from . import render
+    from .codec import mu_law_values
     from .plot import plot_audio
 
     if task.mode == "memorize":
-        output = tasks.render(model, task.n_steps)
-        target = tasks.denormalize(task.targets[:, 0], model)
+        output = render.render(model, task.n_steps)
+        target = render.denormalize(task.targets[:, 0], model)
     elif task.mode == "effect":
-        output = tasks.process(model, task.inputs[:, 0])
+        output = render.process(model, task.inputs[:, 0])
         target = task.targets[:, 0]
     else:
-        output = tasks.render(model, task.n_steps, seed=args.seed)
-        target = tasks.denormalize(tasks.mu_law_values(task.n_out)[task.targets], model)
+        output = render.render(model, task.n_steps, seed=args.seed)
+        target = render.denormalize(mu_law_values(task.n_out)[task.targets], model)
     title = f"{task.mode}: target and output"
     plot_audio(args.plot, output, model.sample_rate, target=target, title=title, overwrite=args.overwrite)
     print(f"wrote {args.plot}")
@@ -593,7 +455,7 @@ def _plot_training(model, task, args):
 
 
 def cmd_generate(args):
-    from . import tasks
+    from . import render, tasks
 
     _check_output(args.output, args.overwrite, audio=True)
     _check_plot(args)
@@ -610,11 +472,11 @@ def cmd_generate(args):
         raise ParameterError(f"--sample-rate {rate} is more than a sound file can store ({MAX_SAMPLE_RATE} Hz)")
     if args.sample_rate is not None and model.sample_rate is not None and args.sample_rate != model.sample_rate:
         raise ParameterError(f"--sample-rate {args.sample_rate} differs from the model's {model.sample_rate} Hz")
-    n_samples = args.samples if args.seconds is None else tasks.seconds_to_samples(args.seconds, rate)
-    trained = tasks.trained_length(model) if mode == "memorize" else 0
+    n_samples = args.samples if args.seconds is None else render.seconds_to_samples(args.seconds, rate)
+    trained = render.trained_length(model) if mode == "memorize" else 0
     if n_samples is None and not trained:
         # 5 s at the rate the file is written at (--sample-rate for a model that stores none).
-        n_samples = tasks.seconds_to_samples(5.0, rate)
+        n_samples = render.seconds_to_samples(5.0, rate)
 
     prime = None
     if args.prime is not None:
@@ -631,10 +493,10 @@ def cmd_generate(args):
 
     seed = args.seed
     if mode == "autoregressive" and seed is None:
-        seed = tasks.fresh_seed()
+        seed = render.fresh_seed()
     total = n_samples or trained
     with _progress(args, total, "generating") as bar:
-        audio = tasks.render(model, n_samples, seed=seed, temperature=args.temperature, prime=prime,
+        audio = render.render(model, n_samples, seed=seed, temperature=args.temperature, prime=prime,
                              on_progress=bar.update, default_seconds=5.0)
     from .audio import write_audio
 
@@ -655,21 +517,21 @@ def cmd_generate(args):
 
 
 def cmd_process(args):
-    from . import tasks
+    from . import render
     from .audio import load_audio, resample, write_audio
 
     _check_output(args.output, args.overwrite, audio=True)
     if os.path.abspath(args.input) == os.path.abspath(args.output):
         raise ParameterError("the output must be a different file from the input")
     model, name = _load_model(args.model)
-    tasks.check_processable(model)
+    render.check_processable(model)
     samples, file_rate = load_audio(args.input)
     rate = model.sample_rate or file_rate
     if rate != file_rate:
         samples = resample(samples, file_rate, rate)
         _note(f"resampled '{args.input}' from {file_rate} Hz to the model's {rate} Hz")
     with _progress(args, samples.size, "processing") as bar:
-        out = tasks.process(model, samples, block_size=args.block, on_progress=bar.update)
+        out = render.process(model, samples, block_size=args.block, on_progress=bar.update)
     if rate != file_rate:
         out = resample(out, rate, file_rate)
         _note(f"resampled the output back to {file_rate} Hz")
@@ -682,7 +544,7 @@ def cmd_process(args):
 
 
 def cmd_info(args):
-    from . import tasks
+    from . import render, tasks
 
     model, name = _load_model(args.model)
     meta = model.metadata
@@ -691,10 +553,9 @@ def cmd_info(args):
         head = f"softmax output over {model.n_out} classes"
     else:
         head = f"{model.n_out} linear output{'s' if model.n_out > 1 else ''}"
-    kind = {"srn": "simple RNN (SRN)", "lstm": "LSTM"}.get(getattr(model, "arch", ""), "Clockwork RNN")
+    kind = model.description
     # An SRN is one module of period 1 and an LSTM has no clock: neither has modules to describe.
-    clocks = ("" if getattr(model, "arch", "") in ("srn", "lstm")
-              else f" in {model.n_modules} module{'s' if model.n_modules != 1 else ''}")
+    clocks = "" if not model.has_clock else f" in {model.n_modules} module{'s' if model.n_modules != 1 else ''}"
     rows = [
         ("model", name if name != DEFAULT_MODEL else f"{name} ({default_model_path()})"),
         ("architecture", f"{kind}, {model.n_hidden} hidden units{clocks}, "
@@ -714,7 +575,7 @@ def cmd_info(args):
         detail.append(f"mu-law, {meta.get('n_classes', model.n_out)} classes")
     if _is_number(meta.get("scale")):
         detail.append(f"scale {meta['scale']:.4g}")
-    if tasks.trained_length(model):
+    if render.trained_length(model):
         start = meta.get("start", 0)
         detail.append(f"trained on {meta['length']} samples from {start if not _is_number(start) else f'{start:g}'} "
                       f"s of {meta.get('source', 'its clip')}")
@@ -731,7 +592,11 @@ def cmd_info(args):
         if "train" in figures:
             parts.append(f"train {_format_figures(figures['train'])}")
         if "validation" in figures:
-            parts.append(f"validation {_format_figures(figures['validation'])}")
+            # Models trained before the test split scored their validation part as "held out".
+            chose = " (chose the epoch)" if "test" in figures else ""
+            parts.append(f"validation{chose} {_format_figures(figures['validation'])}")
+        if "test" in figures:
+            parts.append(f"test (held out) {_format_figures(figures['test'])}")
         rows.append(("training", "; ".join(parts)))
     else:
         rows.append(("training", "no figures stored"))

@@ -88,7 +88,7 @@ def run_one(job):
     import numba
 
     from cwfast import CwfastError
-    from cwfast.tasks import nmse
+    from cwfast.metrics import nmse
     from cwfast.train import fit
 
     numba.set_num_threads(1)

@@ -29,6 +29,7 @@ import numpy as np  # noqa: E402
 
 import cwfast  # noqa: E402
 from cwfast import tasks  # noqa: E402
+from cwfast import metrics, render  # noqa: E402
 from cwfast.audio import load_audio  # noqa: E402
 from cwfast.cli import main as cwfast_main  # noqa: E402
 
@@ -57,31 +58,31 @@ def check(model, source, temperature):
     rate = model.sample_rate
     rows = []
     for seed in CHECK_SEEDS:
-        audio = tasks.render(model, tasks.seconds_to_samples(CHECK_SECONDS, rate), seed=seed, temperature=temperature)
-        rows.append((tasks.rms(audio), tasks.spectral_centroid(audio, rate)))
+        audio = render.render(model, render.seconds_to_samples(CHECK_SECONDS, rate), seed=seed, temperature=temperature)
+        rows.append((metrics.rms(audio), metrics.spectral_centroid(audio, rate)))
     rms, centroid = np.median(np.array(rows), axis=0)
     return {
         "temperature": temperature,
         "seconds": CHECK_SECONDS,
         "seeds": list(CHECK_SEEDS),
         "rms": round(float(rms), 4),
-        "source_rms": round(tasks.rms(source), 4),
+        "source_rms": round(metrics.rms(source), 4),
         "centroid_hz": round(float(centroid), 1),
-        "source_centroid_hz": round(tasks.spectral_centroid(source, rate), 1),
+        "source_centroid_hz": round(metrics.spectral_centroid(source, rate), 1),
     }
 
 
 def marginal_bits(source, n_classes):
-    """Bits per sample of the validation part under the training part's class frequencies alone.
+    """Bits per sample of the test part under the training part's class frequencies alone.
 
-    What a model that ignores the past would score: the bar the network's validation figure must
+    What a model that ignores the past would score: the bar the network's held-out figure must
     clear to show that it predicts anything from the previous samples.
     """
     task = tasks.autoregressive(source, n_classes=n_classes)
-    train, val = tasks.split_validation(task, 0.1)
+    train, _, test = tasks.split_task(task, validation=0.1, test=0.1)
     counts = np.bincount(train.targets, minlength=n_classes) + 0.5  # add-half smoothing: no zero counts
     p = counts / counts.sum()
-    return float(-np.mean(np.log2(p[val.targets])))
+    return float(-np.mean(np.log2(p[test.targets])))
 
 
 def main(argv=None):
@@ -120,12 +121,15 @@ def main(argv=None):
     model.save(args.output, overwrite=True)
 
     val = model.metadata["figures"]["validation"]
+    test = model.metadata["figures"]["test"]
     train = model.metadata["figures"]["train"]
     print(f"wrote {os.path.relpath(args.output)} ({os.path.getsize(args.output) / 1024:.0f} kB, "
           f"{model.n_params} parameters) in {wall:.0f} s")
     print(f"train:      {train['cross_entropy']:.3f} nats/sample = {train['bits_per_sample']:.3f} bits/sample")
     print(f"validation: {val['cross_entropy']:.3f} nats/sample = {val['bits_per_sample']:.3f} bits/sample "
-          f"(the class frequencies alone: {figures['marginal_bits_per_sample']:.3f}; a uniform guess: 8)")
+          "(chose the epoch)")
+    print(f"test:       {test['cross_entropy']:.3f} nats/sample = {test['bits_per_sample']:.3f} bits/sample "
+          f"(held out; the class frequencies alone: {figures['marginal_bits_per_sample']:.3f}; a uniform guess: 8)")
     print(f"generated {CHECK_SECONDS:g} s, temperature {args.temperature:g}, median over seeds {list(CHECK_SEEDS)}: "
           f"RMS {figures['rms']} (training audio {figures['source_rms']}), spectral centroid "
           f"{figures['centroid_hz']} Hz (training audio {figures['source_centroid_hz']} Hz)")

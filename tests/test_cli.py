@@ -11,6 +11,7 @@ import soundfile
 
 import cwfast
 from cwfast import ClockworkRNN, tasks
+from cwfast import metrics, render
 from cwfast.audio import load_audio, write_audio
 from cwfast.cli import main
 
@@ -189,8 +190,8 @@ def test_the_bundled_default_model_makes_music_like_audio(capsys, tmp_path, monk
     source, _ = load_audio(BRAHMS, sample_rate=rate)
     # Neither silence nor a constant: a level and a brightness in the range of the training audio.
     assert np.std(audio[rate:]) > 0.2 * np.std(source)
-    assert 0.25 < tasks.rms(audio) / tasks.rms(source) < 4.0
-    assert 0.3 < tasks.spectral_centroid(audio, rate) / tasks.spectral_centroid(source, rate) < 3.0
+    assert 0.25 < metrics.rms(audio) / metrics.rms(source) < 4.0
+    assert 0.3 < metrics.spectral_centroid(audio, rate) / metrics.spectral_centroid(source, rate) < 3.0
 
 
 def test_info_describes_the_bundled_model(capsys):
@@ -277,7 +278,7 @@ def test_ctrl_c_exits_130_and_leaves_nothing(capsys, tmp_path, models, monkeypat
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(tasks, "render", interrupted)
+    monkeypatch.setattr(render, "render", interrupted)
     status, _, err = run(capsys, "generate", "-m", models["memorize"], "-o", tmp_path / "x.wav")
     assert status == 130 and err.strip() == "cwfast: interrupted"
     assert list(tmp_path.iterdir()) == []
@@ -365,8 +366,8 @@ def test_bad_model_files(capsys, tmp_path, bad_files, clip_8k, kind, message, co
         (["--periods", "1,,4"], "argument --periods"),
         (["--periods", "a,b"], "argument --periods"),
         (["--samples", "0"], "argument --samples: 0 must be a positive integer"),
-        (["--seconds", "-1"], "argument --seconds: -1 must be a positive number"),
-        (["--seconds", "nan"], "argument --seconds: nan must be a finite number"),
+        (["--seconds", "-1"], "argument --seconds: -1 must be a positive finite number"),
+        (["--seconds", "nan"], "argument --seconds: nan must be a positive finite number"),
         (["--start", "-0.5"], "argument --start"),
         (["--epochs", "0"], "argument --epochs"),
         (["--lr", "0"], "argument --lr"),
@@ -424,7 +425,7 @@ def test_a_short_clip_takes_fewer_streams_by_default(capsys, tmp_path, clip_8k):
     assert status == 0 and out.exists(), err
     status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "-o", tmp_path / "b.npz",
                          "--epochs", "1", "--quiet", "--batch-size", "8")
-    assert_user_error(status, err, "--batch-size 8: the 720 training samples make at most 5 streams",
+    assert_user_error(status, err, "--batch-size 8: the 640 training samples make at most 5 streams",
                       "pass --batch-size 5 or fewer")
     assert not (tmp_path / "b.npz").exists()
     status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "w.npz", "--epochs", "2", "--window", "100",
@@ -506,7 +507,7 @@ def test_train_memorize_stores_what_generate_needs(capsys, tmp_path, clip_8k):
     status, _, _ = run(capsys, "generate", "-m", out, "-o", tmp_path / "g.wav")
     audio, rate = load_audio(tmp_path / "g.wav")
     assert (audio.size, rate) == (64, 8000)
-    assert tasks.nmse(audio, clip) == pytest.approx(nmse, rel=1e-4)
+    assert metrics.nmse(audio, clip) == pytest.approx(nmse, rel=1e-4)
 
 
 @needs_trainer
@@ -532,11 +533,13 @@ def test_train_autoregressive_then_generate_and_info(capsys, tmp_path, clip_8k):
     assert meta["mode"] == "autoregressive" and meta["n_classes"] == 256 and meta["scale"] > 0
     val = meta["figures"]["validation"]
     assert val["bits_per_sample"] == pytest.approx(val["cross_entropy"] / np.log(2))
-    assert "validation cross-entropy" in stdout
+    test = meta["figures"]["test"]
+    assert test["bits_per_sample"] == pytest.approx(test["cross_entropy"] / np.log(2))
+    assert "validation (chose the epoch) cross-entropy" in stdout and "test (held out) cross-entropy" in stdout
     status, stdout, _ = run(capsys, "generate", "-m", out, "-o", tmp_path / "g.wav", "--seconds", 0.05, "--seed", 1)
     assert status == 0 and soundfile.info(str(tmp_path / "g.wav")).frames == 400
     status, stdout, _ = run(capsys, "info", out)
-    assert "autoregressive (mu-law, 256 classes" in stdout and "validation cross-entropy" in stdout
+    assert "autoregressive (mu-law, 256 classes" in stdout and "test (held out) cross-entropy" in stdout
     assert "adam, 2 epochs" in stdout
 
 
@@ -573,8 +576,8 @@ def test_train_effect_then_process(capsys, tmp_path, effect_pair):
     assert status == 0, err
     y, _ = load_audio(tmp_path / "y.wav")
     target, _ = load_audio(wet)
-    n_train = meta["length"] - round(0.1 * meta["length"])
-    assert tasks.esr(y[:n_train], target[:n_train]) == pytest.approx(train_esr, rel=1e-3)
+    n_train = meta["length"] - 2 * round(0.1 * meta["length"])  # validation and test: 10% each
+    assert metrics.esr(y[:n_train], target[:n_train]) == pytest.approx(train_esr, rel=1e-3)
 
 
 @needs_trainer

@@ -9,6 +9,7 @@ import pytest
 
 import cwfast
 from cwfast import ClockworkRNN, CwfastError, ParameterError, tasks
+from cwfast import render
 from cwfast.audio import load_audio, write_audio
 from test_cli import HAS_MATPLOTLIB, TINY, assert_user_error, run
 
@@ -39,11 +40,11 @@ def test_effect_clip_ending_in_silence_is_refused_before_training(capsys, tmp_pa
     write_audio(tmp_path / "wet.wav", wet, rate)
     status, _, err = run(capsys, "train", tmp_path / "dry.wav", "--mode", "effect", "--target", tmp_path / "wet.wav",
                          "-o", tmp_path / "m.npz", *TINY)
-    assert_user_error(status, err, "held-out last 10%", "silent", "--validation 0")
+    assert_user_error(status, err, "test part of the clip", "silent", "--test 0")
     assert not (tmp_path / "m.npz").exists()
 
 
-def test_effect_clip_ending_in_silence_trains_with_validation_off(capsys, tmp_path, clip_8k):
+def test_effect_clip_ending_in_silence_trains_with_nothing_held_out(capsys, tmp_path, clip_8k):
     dry, rate = load_audio(clip_8k)
     wet = np.tanh(3 * dry)
     dry[-100:] = 0.0
@@ -51,7 +52,7 @@ def test_effect_clip_ending_in_silence_trains_with_validation_off(capsys, tmp_pa
     write_audio(tmp_path / "dry.wav", dry, rate)
     write_audio(tmp_path / "wet.wav", wet, rate)
     status, _, err = run(capsys, "train", tmp_path / "dry.wav", "--mode", "effect", "--target", tmp_path / "wet.wav",
-                         "--validation", "0", "--epochs", "1", "-o", tmp_path / "m.npz", *TINY)
+                         "--validation", "0", "--test", "0", "--epochs", "1", "-o", tmp_path / "m.npz", *TINY)
     assert status == 0, err
 
 
@@ -157,7 +158,7 @@ def test_out_of_memory_is_one_line(capsys, tmp_path, monkeypatch):
     def too_big(*args, **kwargs):
         raise MemoryError("Unable to allocate 7.45 GiB for an array with shape (2000000000,) and data type float32")
 
-    monkeypatch.setattr(tasks, "render", too_big)
+    monkeypatch.setattr(render, "render", too_big)
     status, _, err = run(capsys, "generate", "-o", tmp_path / "g.wav", "--samples", "2000000000", "--seed", "0")
     assert_user_error(status, err, "out of memory", "7.45 GiB")
     assert "Traceback" not in err
@@ -180,7 +181,7 @@ def test_process_prepares_no_more_than_the_signal(monkeypatch):
     monkeypatch.setattr(Stream, "prepare", spy)
     model = ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0)
     x = np.random.default_rng(0).uniform(-1, 1, 300).astype(np.float32)
-    y = tasks.process(model, x, block_size=10**9)
+    y = render.process(model, x, block_size=10**9)
     assert prepared == [300]
     np.testing.assert_array_equal(y, model.forward(x[:, None])[:, 0])
 

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from cwfast import ClockworkRNN, tasks
+from cwfast import codec, metrics, render
 from cwfast.errors import CwfastError, ParameterError
 
 
@@ -18,7 +19,7 @@ def tone(n=400, freq=440.0, rate=8000, amplitude=0.4):
 
 def test_mu_law_labels_cover_the_range_and_are_monotone():
     x = np.linspace(-1, 1, 200001)
-    labels = tasks.mu_law_encode(x)
+    labels = codec.mu_law_encode(x)
     assert labels.dtype == np.int64
     assert labels[0] == 0 and labels[-1] == 255
     assert np.all(np.diff(labels) >= 0)
@@ -26,9 +27,9 @@ def test_mu_law_labels_cover_the_range_and_are_monotone():
 
 
 def test_mu_law_decode_inverts_encode_on_class_values():
-    values = tasks.mu_law_values()
+    values = codec.mu_law_values()
     assert values.shape == (256,) and values.dtype == np.float32
-    np.testing.assert_array_equal(tasks.mu_law_encode(values), np.arange(256))
+    np.testing.assert_array_equal(codec.mu_law_encode(values), np.arange(256))
     np.testing.assert_allclose(values, -values[::-1], atol=1e-7)  # symmetric around zero
     assert values[0] == pytest.approx(-1.0) and values[-1] == pytest.approx(1.0)
 
@@ -36,7 +37,7 @@ def test_mu_law_decode_inverts_encode_on_class_values():
 def test_mu_law_round_trip_error_is_relative(rng):
     # mu-law spends its classes near zero: the error grows with the amplitude.
     x = rng.uniform(-1, 1, size=5000)
-    y = tasks.mu_law_decode(tasks.mu_law_encode(x))
+    y = codec.mu_law_decode(codec.mu_law_encode(x))
     err = np.abs(y - x)
     assert err.max() < 0.04
     small = np.abs(x) < 0.01
@@ -44,11 +45,11 @@ def test_mu_law_round_trip_error_is_relative(rng):
 
 
 def test_mu_law_clips_and_checks():
-    assert tasks.mu_law_encode([3.0, -3.0]).tolist() == [255, 0]
+    assert codec.mu_law_encode([3.0, -3.0]).tolist() == [255, 0]
     with pytest.raises(ParameterError, match="labels must lie"):
-        tasks.mu_law_decode([256])
+        codec.mu_law_decode([256])
     with pytest.raises(ParameterError, match="n_classes"):
-        tasks.mu_law_encode([0.0], n_classes=1)
+        codec.mu_law_encode([0.0], n_classes=1)
 
 
 # --- metrics --------------------------------------------------------------------------------------
@@ -56,28 +57,28 @@ def test_mu_law_clips_and_checks():
 
 def test_nmse_and_esr_reference_points(rng):
     t = rng.normal(size=(500, 1))
-    assert tasks.nmse(t, t) == 0.0
-    assert tasks.nmse(np.full_like(t, t.mean()), t) == pytest.approx(1.0)
-    assert tasks.esr(np.zeros_like(t), t) == pytest.approx(1.0)
+    assert metrics.nmse(t, t) == 0.0
+    assert metrics.nmse(np.full_like(t, t.mean()), t) == pytest.approx(1.0)
+    assert metrics.esr(np.zeros_like(t), t) == pytest.approx(1.0)
     y = t + 0.1 * rng.normal(size=t.shape)
-    assert tasks.esr(y, t) == pytest.approx(np.sum((y - t) ** 2) / np.sum(t**2))
-    assert tasks.nmse(y, t) == pytest.approx(np.mean((y - t) ** 2) / np.var(t))
+    assert metrics.esr(y, t) == pytest.approx(np.sum((y - t) ** 2) / np.sum(t**2))
+    assert metrics.nmse(y, t) == pytest.approx(np.mean((y - t) ** 2) / np.var(t))
 
 
 def test_metrics_refuse_degenerate_targets():
     with pytest.raises(ParameterError, match="constant"):
-        tasks.nmse(np.ones(4), np.ones(4))
+        metrics.nmse(np.ones(4), np.ones(4))
     with pytest.raises(ParameterError, match="silent"):
-        tasks.esr(np.ones(4), np.zeros(4))
+        metrics.esr(np.ones(4), np.zeros(4))
     with pytest.raises(ParameterError, match="shape"):
-        tasks.esr(np.ones(4), np.ones(5))
+        metrics.esr(np.ones(4), np.ones(5))
 
 
 def test_rms_and_spectral_centroid_of_a_tone():
     x = tone(8000, freq=1000.0, rate=8000, amplitude=0.5)
-    assert tasks.rms(x) == pytest.approx(0.5 / math.sqrt(2), rel=1e-3)
-    assert tasks.spectral_centroid(x, 8000) == pytest.approx(1000.0, rel=0.01)
-    assert tasks.spectral_centroid(np.zeros(100), 8000) == 0.0
+    assert metrics.rms(x) == pytest.approx(0.5 / math.sqrt(2), rel=1e-3)
+    assert metrics.spectral_centroid(x, 8000) == pytest.approx(1000.0, rel=0.01)
+    assert metrics.spectral_centroid(np.zeros(100), 8000) == 0.0
 
 
 # --- tasks ----------------------------------------------------------------------------------------
@@ -98,7 +99,7 @@ def test_autoregressive_task_is_teacher_forcing_on_mu_law():
     task = tasks.autoregressive(x)
     assert task.inputs.shape == (x.size, 1) and task.targets.shape == (x.size,)
     assert task.targets.dtype == np.int64 and task.output == "softmax" and task.n_out == 256
-    values = tasks.mu_law_values()
+    values = codec.mu_law_values()
     assert task.inputs[0, 0] == 0.0
     # The input at t is exactly what generation would feed back: the decoded class of sample t - 1.
     np.testing.assert_array_equal(task.inputs[1:, 0], values[task.targets[:-1]])
@@ -134,15 +135,25 @@ def test_silent_and_bad_clips_are_refused():
         tasks.memorize(np.zeros((10, 2), dtype=np.float32))
 
 
-def test_split_validation_keeps_the_end():
+def test_split_task_cuts_train_validation_test_in_time_order():
     task = tasks.autoregressive(tone(100))
-    train, val = tasks.split_validation(task, 0.2)
-    assert train.n_steps == 80 and val.n_steps == 20
-    np.testing.assert_array_equal(val.targets, task.targets[80:])
-    np.testing.assert_array_equal(val.inputs, task.inputs[80:])
-    assert tasks.split_validation(task, 0.0) == (task, None)
-    with pytest.raises(ParameterError, match="fraction"):
-        tasks.split_validation(task, 1.0)
+    train, val, test = tasks.split_task(task, validation=0.2, test=0.1)
+    assert (train.n_steps, val.n_steps, test.n_steps) == (70, 20, 10)
+    np.testing.assert_array_equal(val.targets, task.targets[70:90])
+    np.testing.assert_array_equal(test.targets, task.targets[90:])
+    np.testing.assert_array_equal(test.inputs, task.inputs[90:])  # keeps its true previous samples
+    whole, none_val, none_test = tasks.split_task(task)
+    assert whole.n_steps == 100 and none_val is None and none_test is None
+    with pytest.raises(ParameterError, match="validation=1.0"):
+        tasks.split_task(task, validation=1.0)
+    with pytest.raises(ParameterError, match="too short"):
+        tasks.split_task(task, validation=0.5, test=0.49)
+
+
+def test_degenerate_clips_are_named():
+    assert tasks.degenerate(tasks.autoregressive(tone(100))) is None
+    assert "same mu-law level" in tasks.degenerate(tasks.autoregressive(np.full(50, 0.3, dtype=np.float32)))
+    assert "1 sample" in tasks.degenerate(tasks.autoregressive(np.array([0.5], dtype=np.float32)))
 
 
 # --- models back to audio -------------------------------------------------------------------------
@@ -156,24 +167,24 @@ def small(n_in, n_out, mode, **meta):
 
 def test_render_memorize_is_forward_times_scale():
     model = small(0, 1, "memorize", scale=0.25, length=50)
-    out = tasks.render(model)
+    out = render.render(model)
     assert out.shape == (50,)
     np.testing.assert_allclose(out, model.forward(np.zeros((50, 0)))[:, 0] * 0.25, rtol=1e-6)
-    assert tasks.render(model, 80).shape == (80,)
+    assert render.render(model, 80).shape == (80,)
     with pytest.raises(CwfastError, match="cannot be primed"):
-        tasks.render(model, prime=tone())
+        render.render(model, prime=tone())
 
 
 def test_render_autoregressive_is_seeded_and_chunking_is_invisible():
     model = small(1, 256, "autoregressive", scale=0.5, n_classes=256)
-    a = tasks.render(model, 300, seed=3, chunk=1000)
-    b = tasks.render(model, 300, seed=3, chunk=7)
-    c = tasks.render(model, 300, seed=4)
+    a = render.render(model, 300, seed=3, chunk=1000)
+    b = render.render(model, 300, seed=3, chunk=7)
+    c = render.render(model, 300, seed=4)
     np.testing.assert_array_equal(a, b)
     assert not np.array_equal(a, c)
     with pytest.raises(ParameterError, match="seed=-1 must be a non-negative integer"):
-        tasks.render(model, 10, seed=-1)
-    values = tasks.mu_law_values()
+        render.render(model, 10, seed=-1)
+    values = codec.mu_law_values()
     # Every generated sample is a class value at the training level.
     assert np.isin(np.round(a / 0.5, 6), np.round(values, 6)).all()
 
@@ -181,31 +192,31 @@ def test_render_autoregressive_is_seeded_and_chunking_is_invisible():
 def test_render_with_prime_continues_after_teacher_forcing():
     model = small(1, 256, "autoregressive", scale=0.5, n_classes=256)
     prime = tone(40, amplitude=0.3)
-    out = tasks.render(model, 20, seed=0, prime=prime, temperature=0)
-    x = tasks.autoregressive_inputs(prime, 0.5)
+    out = render.render(model, 20, seed=0, prime=prime, temperature=0)
+    x = render.autoregressive_inputs(prime, 0.5)
     _, state = model.forward(x[:-1, None], return_state=True)
-    expected = model.sample(20, values=tasks.mu_law_values(), temperature=0, first_input=float(x[-1]), state=state)
+    expected = model.sample(20, values=codec.mu_law_values(), temperature=0, first_input=float(x[-1]), state=state)
     np.testing.assert_allclose(out, expected * 0.5, rtol=1e-6)
 
 
 def test_render_refuses_effect_models():
     with pytest.raises(CwfastError, match="cwfast process"):
-        tasks.render(small(1, 1, "effect"), 10)
+        render.render(small(1, 1, "effect"), 10)
 
 
 @pytest.mark.parametrize("block_size", [1, 63, 64, 65, 1000])
 def test_process_equals_one_forward_call(block_size):
     model = small(1, 1, "effect")
     x = tone(300)
-    out = tasks.process(model, x, block_size=block_size)
+    out = render.process(model, x, block_size=block_size)
     np.testing.assert_array_equal(out, model.forward(x[:, None])[:, 0])
 
 
 def test_process_refuses_generators():
     with pytest.raises(CwfastError, match="use 'cwfast generate'"):
-        tasks.process(small(0, 1, "memorize", scale=1.0), tone())
+        render.process(small(0, 1, "memorize", scale=1.0), tone())
     with pytest.raises(CwfastError, match="autoregressive"):
-        tasks.process(small(1, 256, "autoregressive", scale=1.0), tone())
+        render.process(small(1, 256, "autoregressive", scale=1.0), tone())
 
 
 def test_mode_is_inferred_for_models_without_metadata():
@@ -218,7 +229,7 @@ def test_evaluate_gives_each_mode_its_figure():
     x = tone(120)
     mem = small(0, 1, "memorize")
     assert tasks.evaluate(mem, tasks.memorize(x))["nmse"] == pytest.approx(
-        tasks.nmse(mem.forward(np.zeros((120, 0))), tasks.memorize(x).targets)
+        metrics.nmse(mem.forward(np.zeros((120, 0))), tasks.memorize(x).targets)
     )
     ar = small(1, 256, "autoregressive")
     task = tasks.autoregressive(x)
@@ -235,4 +246,4 @@ def test_process_streams_the_lstm_baseline_bit_for_bit():
 
     model = LSTM(1, 1, n_hidden=5, seed=3, metadata={"mode": "effect"})
     x = tone(200)
-    np.testing.assert_array_equal(tasks.process(model, x, block_size=37), model.forward(x[:, None])[:, 0])
+    np.testing.assert_array_equal(render.process(model, x, block_size=37), model.forward(x[:, None])[:, 0])

@@ -23,8 +23,8 @@ def model_and_data(output="linear", n_out=1, seed=0):
 def population_losses(model, x, target, noise, sigma, steps="all", lanes=None):
     """Call a population kernel as evolve does: 2 * n_pairs members and the centre. ``lanes``
     None: the member-by-member kernel; else the lockstep kernel with chunks of that many lanes."""
-    x3, batched = model._check_input(x)
-    tgt = model._check_target(target, x3.shape, batched, steps)
+    x3, batched = model.check_input(x)
+    tgt = model.check_target(target, x3.shape, batched, steps)
     scored = tgt if steps == "all" else tgt[:, None]
     softmax = model.output == "softmax"
     y_target = np.zeros((0, 0, 0)) if softmax else np.ascontiguousarray(scored)
@@ -249,15 +249,15 @@ def test_models_score_their_members_like_model_loss(rng, arch, output, steps):
         target = rng.integers(0, n_out, size=(2,))
     else:
         target = rng.normal(size=(2, 15, n_out) if steps == "all" else (2, n_out))
-    x3, batched = model._check_input(x)
-    tgt = model._check_target(target, x3.shape, batched, steps)
+    x3, batched = model.check_input(x)
+    tgt = model.check_target(target, x3.shape, batched, steps)
     scored = tgt if steps == "all" else tgt[:, None]
     y_target = np.zeros((0, 0, 0)) if output == "softmax" else np.ascontiguousarray(scored)
     labels = np.ascontiguousarray(scored, dtype=np.int64) if output == "softmax" else np.zeros((0, 0), np.int64)
     noise = directions(3, 0, 2, model.n_params)
     losses = np.empty(5)
     centre = model.params.copy()
-    model._population_losses(centre, noise, 0.1, x3, y_target, labels, STEP_CODES[steps], losses)
+    model.population_losses(centre, noise, 0.1, x3, y_target, labels, STEP_CODES[steps], losses)
     for member in range(5):
         sign = (1, -1)[member % 2] if member < 4 else 0
         model.params[:] = centre + sign * 0.1 * noise[min(member // 2, 1)].astype(np.float64)

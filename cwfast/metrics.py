@@ -1,0 +1,87 @@
+"""Figures of merit for audio models: NMSE (the paper's), ESR (effect models), levels and spectra.
+
+Pure NumPy. How alike generated audio and its source sound (spectral distance, flatness, pitch) is
+:mod:`cwfast.likeness`.
+
+>>> nmse([0.0, 2.0], [1.0, 3.0])
+1.0
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import ParameterError
+
+
+def _pair(y, target):
+    y = np.asarray(y, dtype=np.float64)
+    target = np.asarray(target, dtype=np.float64)
+    if y.shape != target.shape:
+        raise ParameterError(f"output has shape {y.shape} but target has shape {target.shape}")
+    if target.size == 0:
+        raise ParameterError("target is empty")
+    return y, target
+
+
+def nmse(y, target):
+    """Normalised mean squared error, ``mean((y - target)^2) / var(target)`` (the paper's metric).
+
+    0 is perfect; 1 is what predicting the mean of the target scores.
+
+    Raises
+    ------
+    ParameterError
+        If the shapes differ or the target is constant (zero variance).
+    """
+    y, target = _pair(y, target)
+    var = float(np.var(target))
+    if var == 0.0:
+        raise ParameterError("target is constant, so NMSE (which divides by its variance) is undefined")
+    return float(np.mean((y - target) ** 2) / var)
+
+
+def esr(y, target):
+    """Error-to-signal ratio, ``sum((y - target)^2) / sum(target^2)``, the usual metric of effect models.
+
+    0 is perfect; 1 is what outputting silence scores.
+
+    Raises
+    ------
+    ParameterError
+        If the shapes differ or the target is silent.
+    """
+    y, target = _pair(y, target)
+    energy = float(np.sum(target**2))
+    if energy == 0.0:
+        raise ParameterError("target is silent, so ESR (which divides by its energy) is undefined")
+    return float(np.sum((y - target) ** 2) / energy)
+
+
+def rms(samples):
+    """Root-mean-square level of samples (full scale = 1)."""
+    samples = np.asarray(samples, dtype=np.float64)
+    if samples.size == 0:
+        raise ParameterError("samples is empty")
+    return float(np.sqrt(np.mean(samples**2)))
+
+
+def spectral_centroid(samples, sample_rate):
+    """The power-weighted mean frequency of a whole clip in Hz (its "brightness").
+
+    Computed from the power spectrum of the whole (Hann-windowed) clip. 0 for a silent clip.
+    """
+    samples = np.asarray(samples, dtype=np.float64).ravel()
+    if samples.size < 2:
+        raise ParameterError("samples must hold at least two samples for a spectrum")
+    power = np.abs(np.fft.rfft(samples * np.hanning(samples.size))) ** 2
+    freqs = np.fft.rfftfreq(samples.size, 1.0 / sample_rate)
+    total = power.sum()
+    return float((freqs * power).sum() / total) if total > 0 else 0.0
+
+
+def nats_to_bits(nats):
+    """A cross-entropy in nats per sample as bits per sample."""
+    return float(nats) / math.log(2.0)

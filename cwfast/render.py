@@ -1,0 +1,212 @@
+"""Trained models back to audio: generation from memorize and autoregressive models, effects over files.
+
+:func:`render` makes audio with a memorize model (its clip, from the clock alone) or an
+autoregressive one (sampling, one sample fed back at a time, optionally primed with a clip);
+:func:`process` runs an effect model over a signal block by block through a
+:class:`~cwfast.stream.Stream`. Both return audio at the level of the training audio
+(``model.metadata["scale"]``). NumPy on top of the public model API; the kernels load only when a
+model runs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import validate
+from .codec import N_CLASSES, mu_law_encode, mu_law_values
+from .errors import CwfastError, ParameterError
+from .tasks import mode_of
+
+
+def _scale(model):
+    scale = model.metadata.get("scale", 1.0)
+    if not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+        raise CwfastError(f"the model's metadata has an invalid scale {scale!r}")
+    return float(scale)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def trained_length(model):
+    """How many samples a memorize model was trained on (``metadata["length"]``), 0 if not stored.
+
+    Metadata is free-form, so anything but a positive integer there counts as not stored.
+    """
+    length = model.metadata.get("length")
+    if isinstance(length, (int, np.integer)) and not isinstance(length, bool) and length > 0:
+        return int(length)
+    return 0
+
+
+def denormalize(samples, model):
+    """Samples in the model's unit range back at the level of its training audio (times ``scale``)."""
+    return (np.asarray(samples, dtype=np.float64) * _scale(model)).astype(np.float32)
+
+
+def seconds_to_samples(seconds, sample_rate):
+    """``seconds`` as a whole number of samples at ``sample_rate`` (at least one)."""
+    n = int(round(float(seconds) * sample_rate))
+    if n < 1:
+        raise ParameterError(f"{seconds} s is shorter than one sample at {sample_rate} Hz")
+    return n
+
+
+def fresh_seed():
+    """A random seed from the operating system, small enough to type back in."""
+    return int(np.random.SeedSequence().entropy % 2**31)
+
+
+def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, chunk=16384, on_progress=None,
+           default_seconds=5.0):
+    """Generate audio from a memorize or autoregressive model, at the level of its training audio.
+
+    Parameters
+    ----------
+    model : ClockworkRNN
+    n_samples : int, optional
+        How many samples. Default: the trained length for a memorize model, ``default_seconds``
+        at ``model.sample_rate`` (16 kHz if it has none) for an autoregressive model.
+    seed : int, optional
+        Seeds autoregressive sampling; a memorize model is deterministic.
+    temperature : float, optional
+        Autoregressive sampling temperature; default ``model.metadata["temperature"]`` or 1.
+    prime : ndarray, shape (m,), optional
+        Autoregressive only: audio (at the model's rate and original level) run through the model
+        with teacher forcing before generation starts, to set its state. The output continues it
+        and does not include it.
+    chunk : int
+        Autoregressive generation runs in chunks of this many samples so that ``on_progress`` can
+        report; the result does not depend on it.
+    on_progress : callable, optional
+        Called with the number of samples just generated.
+
+    Returns
+    -------
+    ndarray, shape (n_samples,), float32
+
+    Raises
+    ------
+    CwfastError
+        For an effect model (it needs an input: process a file with it instead) or a prime given
+        to a memorize model.
+    """
+    mode = mode_of(model)
+    if n_samples is not None and (isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples <= 0):
+        raise ParameterError(f"n_samples={n_samples!r} must be a positive integer")
+    if mode == "effect":
+        raise CwfastError("this is an effect model: it needs an input signal, so use 'cwfast process' with it")
+    scale = _scale(model)
+    if mode == "memorize":
+        if prime is not None:
+            raise CwfastError("a memorize model takes no input, so it cannot be primed")
+        if n_samples is None:
+            n_samples = trained_length(model) or seconds_to_samples(default_seconds, model.sample_rate or 16000)
+        y = model.forward(np.zeros((int(n_samples), model.n_in), dtype=model.dtype))[:, 0]
+        if on_progress is not None:
+            on_progress(int(n_samples))
+        return (y.astype(np.float64) * scale).astype(np.float32)
+
+    n_classes = model.metadata.get("n_classes", model.n_out)
+    if not _is_number(n_classes) or n_classes != int(n_classes):
+        raise CwfastError(f"the model's metadata has an invalid n_classes {n_classes!r}")
+    n_classes = int(n_classes)
+    if model.output != "softmax" or model.n_in != 1 or n_classes != model.n_out:
+        raise CwfastError("this model is not a mu-law autoregressive model (softmax head, one input)")
+    if n_samples is None:
+        n_samples = seconds_to_samples(default_seconds, model.sample_rate or 16000)
+    if temperature is None:
+        temperature = model.metadata.get("temperature", 1.0)
+        if not _is_number(temperature) or temperature < 0:
+            raise CwfastError(f"the model's metadata has an invalid temperature {temperature!r}")
+        temperature = float(temperature)
+    values = mu_law_values(n_classes)
+    rng = validate.rng(seed)
+    state, first = None, 0.0
+    if prime is not None:
+        primed = autoregressive_inputs(prime, scale, n_classes)
+        _, state = model.forward(primed[:-1, None], return_state=True)
+        first = float(primed[-1])
+    out = np.empty(int(n_samples), dtype=np.float32)
+    done = 0
+    while done < n_samples:
+        n = min(chunk, n_samples - done)
+        # One generator across chunks draws the same uniforms as one call, so chunking is invisible.
+        piece, state = model.sample(
+            n, values=values, temperature=temperature, seed=rng, first_input=first, state=state, return_state=True
+        )
+        out[done : done + n] = piece
+        first = float(piece[-1])
+        done += n
+        if on_progress is not None:
+            on_progress(n)
+    return (out.astype(np.float64) * scale).astype(np.float32)
+
+
+def autoregressive_inputs(samples, scale, n_classes=N_CLASSES):
+    """Audio at its original level as an autoregressive model reads it: scaled, quantised, decoded.
+
+    Returns ``(m + 1,)`` float32: 0 (the input of the first step) followed by the decoded samples,
+    so that ``x[:-1]`` drives teacher forcing over the clip and ``x[-1]`` is the next input.
+    """
+    samples = validate.mono("prime", samples)
+    labels = mu_law_encode(samples.astype(np.float64) / scale, n_classes)
+    out = np.zeros(samples.size + 1, dtype=np.float32)
+    out[1:] = mu_law_values(n_classes)[labels]
+    return out
+
+
+def check_processable(model):
+    """Raise CwfastError unless ``model`` is an input-driven model that :func:`process` can run."""
+    mode = mode_of(model)
+    if mode != "effect" or model.n_in != 1 or model.n_out != 1 or model.output != "linear":
+        what = "effect model with one input and one linear output"
+        if mode in ("memorize", "autoregressive"):
+            article = "an" if mode == "autoregressive" else "a"
+            raise CwfastError(f"this is {article} {mode} model, not an effect model: use 'cwfast generate' with it")
+        raise CwfastError(f"this model has {model.n_in} inputs and {model.n_out} outputs; 'process' runs an {what}")
+
+
+def process(model, samples, *, block_size=4096, on_progress=None):
+    """Run an input-driven (effect) model over a whole signal, block by block through a Stream.
+
+    Parameters
+    ----------
+    model : ClockworkRNN, SRN or LSTM
+        A linear model with one input (``effect`` mode).
+    samples : ndarray, shape (n,), float
+    block_size : int
+    on_progress : callable, optional
+        Called with the number of samples of each finished block.
+
+    Returns
+    -------
+    ndarray, shape (n,), float32
+
+    Raises
+    ------
+    CwfastError
+        If the model is not input-driven (memorize and autoregressive models generate instead).
+    """
+    from .stream import Stream
+
+    check_processable(model)
+    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size <= 0:
+        raise ParameterError(f"block_size={block_size!r} must be a positive integer")
+    samples = validate.mono("samples", samples)
+    out = np.empty(samples.size, dtype=np.float32)
+    x = samples.astype(model.dtype)[:, None]
+    # Buffers (and the stream's warm-up) no longer than the signal: --block 10**8 on a short file
+    # must not allocate and warm up for 10**8 steps.
+    block_size = min(int(block_size), samples.size)
+    stream = Stream(model, max_block=block_size)
+    y = np.empty((block_size, 1), dtype=model.dtype)
+    for start in range(0, samples.size, block_size):
+        stop = min(start + block_size, samples.size)
+        out[start:stop] = stream.process(x[start:stop], out=y[: stop - start])[:, 0]
+        if on_progress is not None:
+            on_progress(stop - start)
+    return out

@@ -1,0 +1,289 @@
+"""Train a model on audio with cwfast's defaults: what ``cwfast train`` does, callable from Python.
+
+:func:`train_audio` takes mono samples (and, in effect mode, the processed target), builds the
+task of the mode (:mod:`cwfast.tasks`), cuts it into training, validation and test parts, picks
+the architecture and trainer settings the mode's measured defaults call for (:data:`MODE_DEFAULTS`),
+trains, and scores the model on each part. The validation part is what every choice looks at
+(early stopping and the best epoch); the test part is scored once, at the end, and is the figure
+reported as "held out". The command line only parses options, reads and writes files and prints.
+
+>>> from cwfast.train_audio import train_audio                                   # doctest: +SKIP
+>>> trained = train_audio(samples, 16000, mode="autoregressive", epochs=5)      # doctest: +SKIP
+>>> trained.figures["test"]["bits_per_sample"]                                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import registry, tasks, validate
+from .codec import N_CLASSES
+from .errors import CwfastError, ParameterError
+
+TRAINERS = ("adam", "sgd", "es")
+
+# Per-mode defaults, chosen by measurement (README, "What each mode is good for"). ``None`` leaves
+# the choice to the trainer. ``window`` is the truncated-BPTT window for clips longer than it;
+# memorize trains on full BPTT, since with no input a window edge cuts the only path to the past.
+# Memorize sizes grow with clips longer than the paper's (tasks.memorize_size). Memorize holds
+# nothing out: it learns one clip by heart, and no part of a clip predicts another.
+MODE_DEFAULTS = {
+    "memorize": {"hidden": 40, "modules": 9, "epochs": 2000, "lr": None, "window": None, "batch_size": None,
+                 "validation": 0.0, "test": 0.0},
+    "autoregressive": {"hidden": 64, "modules": 8, "epochs": 30, "lr": 0.01, "window": 256, "batch_size": 8,
+                       "validation": 0.1, "test": 0.1},
+    "effect": {"hidden": 32, "modules": 8, "epochs": 50, "lr": 0.01, "window": 2048, "batch_size": 8,
+               "validation": 0.1, "test": 0.1},
+}
+
+#: Above this many scored steps per generation, the evolution strategy notes that it will be slow
+#: (at population 256, 8192 steps of the memorize model are about 0.2 s a generation).
+ES_LONG_STEPS = 8192
+
+
+@dataclass
+class TrainedAudio:
+    """What :func:`train_audio` made.
+
+    Attributes
+    ----------
+    model : ClockworkRNN, SRN or LSTM
+        The trained model; its metadata holds the task, the trainer and the figures.
+    task : tasks.Task
+        The whole task, before splitting.
+    splits : tasks.Splits
+        The training, validation and test parts of the task.
+    result : cwfast.train.TrainResult
+    figures : dict
+        ``{"train": ..., "validation": ..., "test": ...}`` (parts that exist), each what
+        :func:`cwfast.tasks.evaluate` returns.
+    """
+
+    model: object
+    task: tasks.Task
+    splits: tasks.Splits
+    result: object
+    figures: dict
+
+
+def architecture(arch, defaults, *, hidden=None, modules=None, periods=None):
+    """(n_hidden, n_modules, periods) from the options; n_modules and periods are None without a clock."""
+    n_hidden = hidden or defaults["hidden"]
+    if not registry.get(arch).has_clock:
+        if modules is not None or periods is not None:
+            raise ParameterError(f"--arch {arch} has no clock modules; it takes no --modules or --periods")
+        return n_hidden, None, None
+    if periods is not None:
+        if modules is not None and modules != len(periods):
+            raise ParameterError(f"--modules {modules} does not match the {len(periods)} --periods given")
+        return n_hidden, len(periods), list(periods)
+    n_modules = modules or defaults["modules"]
+    if n_modules > n_hidden:
+        if modules is None:
+            raise ParameterError(f"--hidden {n_hidden} is fewer units than the {n_modules} modules of the default; "
+                                 f"pass --modules {n_hidden} or fewer")
+        raise ParameterError(f"--modules {n_modules} must not exceed --hidden {n_hidden}")
+    return n_hidden, n_modules, None
+
+
+def new_model(arch, task, n_hidden, n_modules, periods, *, seed, sample_rate, metadata):
+    """A fresh model of the registered architecture ``arch`` for ``task``."""
+    cls = registry.get(arch)
+    common = dict(seed=seed, sample_rate=sample_rate, metadata=metadata, output=task.output)
+    if cls.has_clock:
+        return cls(task.n_in, task.n_out, n_hidden=n_hidden, n_modules=n_modules, periods=periods, **common)
+    return cls(task.n_in, task.n_out, n_hidden=n_hidden, **common)
+
+
+def state_before(model, splits, part):
+    """The model's state at the start of ``part`` ("validation" or "test"): run over what precedes it."""
+    state = None
+    for name in ("train", "validation", "test"):
+        if name == part:
+            return state
+        piece = getattr(splits, name)
+        if piece is not None:
+            state = model.forward(piece.inputs, state=state, return_state=True)[1]
+    raise ParameterError(f"part={part!r} must be 'validation' or 'test'")
+
+
+def _note(on_note, message):
+    if on_note is not None:
+        on_note(message)
+
+
+def _batch_size(model, train_task, window, batch_size, default):
+    """Streams for truncated BPTT: the default shrinks to what the clip holds; an explicit one must fit."""
+    if window is None:
+        return None
+    cycle = math.lcm(*model.periods.tolist())
+    most = max(1, train_task.n_steps // cycle)
+    if batch_size is None:
+        return default and min(default, most)
+    if batch_size > most:
+        raise ParameterError(
+            f"--batch-size {batch_size}: the {train_task.n_steps} training samples make at most {most} "
+            f"stream{'s' if most > 1 else ''} of whole clock cycles ({cycle} samples); pass --batch-size "
+            f"{most} or fewer, or a longer clip")
+    return batch_size
+
+
+def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
+                  sigma=None, validation=None, test=None):
+    """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
+    if mode not in MODE_DEFAULTS:
+        raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
+    if trainer not in TRAINERS:
+        raise ParameterError(f"trainer={trainer!r} must be one of {', '.join(TRAINERS)}")
+    if not registry.get(arch).has_clock and (modules is not None or periods is not None):
+        raise ParameterError(f"--arch {arch} has no clock modules; it takes no --modules or --periods")
+    if classes is not None and mode != "autoregressive":
+        raise ParameterError(f"--classes is for autoregressive mode; {mode} mode has a linear output")
+    for name, value in (("population", population), ("sigma", sigma)):
+        if value is not None and trainer != "es":
+            raise ParameterError(f"--{name} is for --trainer es; {trainer} follows the gradient")
+    if population is not None and population % 2:
+        raise ParameterError(f"--population {population}: must be even (the ES evaluates antithetic pairs)")
+    if mode == "memorize" and any(v for v in (validation, test)):
+        raise ParameterError("memorize mode learns one clip by heart, so there is nothing to hold out: "
+                             "--validation and --test must be 0 (they are by default)")
+
+
+def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw", hidden=None, modules=None,
+                periods=None, trainer="adam", epochs=None, lr=None, population=None, sigma=None, batch_size=None,
+                window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
+                progress=True, on_note=None, metadata=None):
+    """Train a model on audio the way ``cwfast train`` does.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n,), float
+        Mono audio at ``sample_rate`` (the dry input in effect mode).
+    sample_rate : int
+        In Hz; stored in the model.
+    mode : {"memorize", "autoregressive", "effect"}
+    target : ndarray, shape (n,), optional
+        Effect mode: the processed (wet) version of ``samples``, time-aligned.
+    arch : str
+        A registered architecture's CLI name (``"cw"``, ``"srn"``, ``"lstm"``).
+    hidden, modules, periods, trainer, epochs, lr, population, sigma, batch_size, window, classes, seed
+        As the options of ``cwfast train``; None takes the mode's default (:data:`MODE_DEFAULTS`).
+    validation, test : float, optional
+        Fractions of the clip held out at its end: the test part last, the validation part
+        before it. Default 0.1 each, except memorize mode, which holds nothing out (and refuses to).
+    checkpoint, resume, progress
+        As for :func:`cwfast.train.fit`.
+    on_note : callable, optional
+        Called with one-line notes for the user (defaults taken, slow settings).
+    metadata : dict, optional
+        Extra facts to store in the model (the source file, say).
+
+    Returns
+    -------
+    TrainedAudio
+
+    Raises
+    ------
+    ParameterError, CwfastError
+        On invalid options, data that cannot be learned or scored (silent, constant, too short),
+        or training that diverges.
+    """
+    from . import train
+
+    check_options(mode=mode, arch=arch, trainer=trainer, modules=modules, periods=periods, classes=classes,
+                  population=population, sigma=sigma, validation=validation, test=test)
+    defaults = dict(MODE_DEFAULTS[mode])
+    sample_rate = validate.positive_int("sample_rate", sample_rate)
+    samples = validate.mono("samples", samples)
+
+    if mode == "memorize":
+        sized = tasks.memorize_size(samples.size)
+        has_clock = registry.get(arch).has_clock
+        chosen = [f"--{key} {sized[key]}" for key in ("hidden", "modules")
+                  if sized[key] != defaults[key] and {"hidden": hidden, "modules": modules}[key] is None
+                  and (key == "hidden" or (has_clock and periods is None))]
+        if chosen:
+            _note(on_note, f"{samples.size} samples to memorize: defaulting to {' '.join(chosen)}")
+        defaults.update(sized)
+    n_hidden, n_modules, periods = architecture(arch, defaults, hidden=hidden, modules=modules, periods=periods)
+    task = tasks.make_task(mode, samples, target=target, n_classes=classes or N_CLASSES)
+    fractions = {k: defaults[k] if v is None else v for k, v in (("validation", validation), ("test", test))}
+    splits = tasks.split_task(task, **fractions)
+    # evaluate() runs after training; a figure it cannot compute must stop the run before it starts.
+    for name in ("train", "validation", "test"):
+        part = getattr(splits, name)
+        reason = part is not None and tasks.unmeasurable(part)
+        if reason and name == "train":
+            raise CwfastError(f"cannot train on this clip: {reason}")
+        if reason:
+            raise CwfastError(f"the {name} part of the clip (--{name} {fractions[name]:g}) cannot be scored: "
+                              f"{reason}; pass --{name} 0, another fraction, or trim the clip")
+    degenerate = tasks.degenerate(splits.train)
+    if degenerate:
+        raise CwfastError(f"cannot train on this clip: {degenerate}")
+
+    meta = dict(task.metadata)
+    meta.update(length=task.n_steps, split={"validation": fractions["validation"], "test": fractions["test"]})
+    meta.update(metadata or {})
+    model = new_model(arch, task, n_hidden, n_modules, periods, seed=seed, sample_rate=sample_rate, metadata=meta)
+    if mode == "memorize" and task.n_steps > 20000:
+        _note(on_note, f"memorizing {task.n_steps} samples from the clock alone is slow and rarely exact; the "
+                       "paper's task is 320 samples (--samples 320)")
+
+    train_task, val_task = splits.train, splits.validation
+    x, y = train_task.inputs, train_task.targets
+    epochs = epochs or defaults["epochs"]
+    resume_options = dict(checkpoint=checkpoint, resume=resume, progress=progress, seed=seed)
+    if trainer == "es":
+        if x.shape[0] > ES_LONG_STEPS:
+            _note(on_note, f"--trainer es scores every member on all {x.shape[0]} steps in every generation (no "
+                           "windows): slow for long clips; --samples 320 or the gradient trainers (adam, sgd) "
+                           "are much faster")
+        es_options = {k: v for k, v in (("population", population), ("sigma", sigma)) if v is not None}
+        result = train.evolve(model, x, y, lr=lr or 0.01, generations=epochs, **es_options, **resume_options)
+    else:
+        window = window or defaults["window"]
+        if window is not None and window >= train_task.n_steps:
+            window = None  # the clip fits: full BPTT
+        streams = _batch_size(model, train_task, window, batch_size, defaults["batch_size"])
+        held = None if val_task is None else (val_task.inputs, val_task.targets)
+        result = train.fit(model, x, y, optimizer=trainer, lr=lr or defaults["lr"], epochs=epochs,
+                           batch_size=streams, window=window, validation=held, **resume_options)
+
+    figures = {"train": tasks.evaluate(model, train_task)}
+    for name in ("validation", "test"):
+        part = getattr(splits, name)
+        if part is not None:
+            figures[name] = tasks.evaluate(model, part, state=state_before(model, splits, name))
+    _check_learned(model, splits.train, figures["train"], mode)
+    model.metadata["trainer"] = {
+        "name": trainer, "epochs": int(result.epochs), "updates": int(result.steps),
+        "seconds": round(float(result.wall_time), 3), "stopped": str(result.stopped),
+        "chosen_on": "validation" if val_task is not None else "training loss",
+    }
+    model.metadata["figures"] = figures
+    return TrainedAudio(model, task, splits, result, figures)
+
+
+
+def _check_learned(model, train_task, figures, mode):
+    """CwfastError if training diverged to a model worse than a trivial one, whatever the trainer.
+
+    NaN and infinite losses stop the trainers themselves; a loss that stays finite but explodes
+    (a learning rate of 1e30, say) ends here: an autoregressive model whose cross-entropy on its
+    own training data exceeds four times a uniform guess's, or a memorize or effect model whose
+    NMSE exceeds 100 (predicting the mean scores 1), has diverged.
+    """
+    if mode == "autoregressive":
+        uniform = math.log2(model.n_out)
+        bad = figures["bits_per_sample"] > 4 * uniform
+        what = f"{figures['bits_per_sample']:.4g} bits/sample, where a uniform guess scores {uniform:g}"
+    else:
+        bad = figures["nmse"] > 100
+        what = f"NMSE {figures['nmse']:.4g}, where predicting the mean scores 1"
+    if bad or not all(np.isfinite(v) for v in figures.values()):
+        raise CwfastError(f"training diverged: the trained model scores {what} on its training data; "
+                          "try a smaller --lr")
