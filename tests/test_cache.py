@@ -1,4 +1,11 @@
-"""The numba on-disk cache works: a second process compiles nothing it already compiled."""
+"""The numba on-disk cache works: a second process compiles nothing it already compiled, and a
+change to any kernel file recompiles what calls into it."""
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 SCRIPT = """
 import numpy as np
@@ -15,3 +22,37 @@ def test_second_process_hits_the_cache(tmp_path, two_fresh_processes):
     assert (hits1, misses1) == (0, 1)
     assert (hits2, misses2) == (1, 0)
     assert any(tmp_path.rglob("*.nbi"))
+
+
+FAMILY_SCRIPT = """
+import numpy as np
+from cwfast import ClockworkRNN, _kernels
+model = ClockworkRNN(1, 4, n_hidden=6, n_modules=2, output="softmax", seed=3)
+values = np.arange(4, dtype=np.float32) + 10
+out = model.sample(50, values=values, temperature=0, seed=0)
+print(int((out != 10).sum()), sum(_kernels._sample_feedback.stats.cache_hits.values()))
+"""
+
+
+def test_a_kernel_recompiles_when_a_file_it_calls_changes(tmp_path):
+    """numba's own stamp covers only the file defining a kernel: _kernels._sample_feedback would keep
+    running a cached copy of _head_kernels._draw after _draw changed. cwfast._jit stamps every
+    kernel file together, so changing _draw (here: always class 0) must change what runs."""
+    package = tmp_path / "copy" / "cwfast"
+    shutil.copytree(Path(__file__).resolve().parents[1] / "cwfast", package,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "cache"))
+
+    def run():
+        result = subprocess.run([sys.executable, "-c", FAMILY_SCRIPT], env=env, cwd=package.parent,
+                                capture_output=True, text=True, check=True)
+        return tuple(map(int, result.stdout.split()))
+
+    not_class_0, hits = run()
+    assert not_class_0 > 0 and hits == 0
+    assert run() == (not_class_0, 1)  # unchanged files: a cache hit, same output
+    source = (package / "_head_kernels.py").read_text()
+    greedy = "        return best\n" if "        return best\n" in source else "    return best\n"
+    (package / "_head_kernels.py").write_text(source[: source.rindex(greedy)] + greedy.replace("best", "0")
+                                              + source[source.rindex(greedy) + len(greedy):])
+    assert run() == (0, 0)  # recompiled against the new _draw: every sample is class 0
