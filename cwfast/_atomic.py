@@ -21,6 +21,38 @@ def _default_permissions():
     return 0o666 & ~umask
 
 
+def _refuse(path, what, overwrite):
+    """CwfastError unless ``path`` could be written by :func:`atomic_path`, judging by names alone."""
+    directory = path.parent
+    if path.is_dir():
+        raise CwfastError(f"cannot write {what} '{path}': it is a directory")
+    if not directory.is_dir():
+        raise CwfastError(f"cannot write {what} '{path}': directory '{directory}' does not exist")
+    if os.path.lexists(path) and not overwrite:
+        raise CwfastError(f"'{path}' exists; pass overwrite=True (CLI: --overwrite) to replace it")
+
+
+def _temporary(path, what):
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as exc:
+        raise CwfastError(f"cannot write {what} '{path}': {exc.strerror or exc}") from None
+    return tmp
+
+
+def check_writable(path, *, what="file", overwrite=True):
+    """Raise CwfastError now, before any work, if :func:`atomic_path` could not write ``path`` later.
+
+    Creates and removes the very temporary file the atomic writer would use, so a read-only file
+    system, a folder without write permission or a full disk's refusal is found before a long
+    training run or generation, not after it.
+    """
+    path = Path(path)
+    _refuse(path, what, overwrite)
+    os.unlink(_temporary(path, what))
+
+
 @contextlib.contextmanager
 def atomic_path(path, *, what="file", overwrite=True):
     """Yield a temporary path in the target's folder; on success rename it to ``path``.
@@ -42,18 +74,8 @@ def atomic_path(path, *, what="file", overwrite=True):
         the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    directory = path.parent
-    if path.is_dir():
-        raise CwfastError(f"cannot write {what} '{path}': it is a directory")
-    if not directory.is_dir():
-        raise CwfastError(f"cannot write {what} '{path}': directory '{directory}' does not exist")
-    if os.path.lexists(path) and not overwrite:
-        raise CwfastError(f"'{path}' exists; pass overwrite=True (CLI: --overwrite) to replace it")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix or ".tmp", dir=directory)
-        os.close(fd)
-    except OSError as exc:
-        raise CwfastError(f"cannot write {what} '{path}': {exc.strerror or exc}") from None
+    _refuse(path, what, overwrite)
+    tmp = _temporary(path, what)
     try:
         yield tmp
         os.chmod(tmp, _default_permissions())  # mkstemp makes the file private (0600)

@@ -252,21 +252,20 @@ def _progress(args, total, desc, unit="sample"):
                 delay=1.0, leave=False, dynamic_ncols=True)
 
 
-def _check_output(path, overwrite, *, audio=False):
-    """Fail early, before any work, if ``path`` cannot or must not be written."""
+def _check_output(path, overwrite, *, audio=False, what="file"):
+    """Fail early, before any work, if ``path`` cannot or must not be written: by its name, and by
+    creating and removing the temporary file the atomic writer will use."""
+    from ._atomic import check_writable
+
     if audio:
         from .audio import WRITE_FORMATS
 
         extension = os.path.splitext(path)[1].lower()
         if extension not in WRITE_FORMATS:
             raise ParameterError(f"'{path}' must end in {' or '.join(WRITE_FORMATS)}")
-    if os.path.isdir(path):
-        raise CwfastError(f"cannot write '{path}': it is a directory")
-    if os.path.lexists(path) and not overwrite:
+    if os.path.lexists(path) and not os.path.isdir(path) and not overwrite:
         raise CwfastError(f"'{path}' exists; pass --overwrite to replace it")
-    directory = os.path.dirname(path) or "."
-    if not os.path.isdir(directory):
-        raise CwfastError(f"cannot write '{path}': directory '{directory}' does not exist")
+    check_writable(path, what=what, overwrite=True)
 
 
 def _check_plot(args):
@@ -280,7 +279,7 @@ def _check_plot(args):
             # Checked here, not by matplotlib after training: a bad name must not cost the run.
             raise ParameterError(f"--plot '{args.plot}' must end in an image extension matplotlib writes "
                                  f"({', '.join('.' + f for f in sorted(formats))})")
-        _check_output(args.plot, args.overwrite)
+        _check_output(args.plot, args.overwrite, what="plot")
         if os.path.abspath(args.plot) == os.path.abspath(args.output):
             raise ParameterError("--plot and -o must be different files")
 
@@ -335,9 +334,28 @@ def _duration(n_samples, rate):
 # ----------------------------------------------------------------------------------- train
 
 
+def _check_audio_fits(path, rate, *, start=0.0, seconds=None, option="--sample-rate"):
+    """Refuse, before reading, audio whose reading and resampling to ``rate`` cannot fit in memory."""
+    import soundfile
+
+    from .budget import audio_bytes, check_fits
+
+    try:
+        info = soundfile.info(str(path))
+    except Exception:  # noqa: BLE001  unreadable: load_audio says why in its own words
+        return
+    frames = max(0, info.frames - int(start * info.samplerate))
+    if seconds is not None:
+        frames = min(frames, int(seconds * info.samplerate) + 1)
+    what = f"reading '{path}'" + (f" and resampling it to {rate} Hz" if rate and rate != info.samplerate else "")
+    check_fits(audio_bytes(frames, info.channels, info.samplerate, rate), what,
+               f"pass a lower {option} or a shorter excerpt")
+
+
 def _load_clip(path, args, sample_rate):
     from .audio import load_audio
 
+    _check_audio_fits(path, sample_rate, start=args.start, seconds=args.seconds)
     samples, rate = load_audio(path, sample_rate=sample_rate, start=args.start, duration=args.seconds,
                                on_resample=_note)
     # load_audio cuts an excerpt short at the end of the file; the CLI refuses, as for --samples.
@@ -379,7 +397,7 @@ def cmd_train(args):
         # A model under an audio name is almost always `train` typed for `generate`.
         raise ParameterError(f"-o '{args.output}' names an audio file; train saves a model (.npz), "
                              "and cwfast generate writes audio")
-    _check_output(args.output, args.overwrite)
+    _check_output(args.output, args.overwrite, what="model")
     _check_plot(args)
     _check_checkpoint(args, inputs)
     samples, rate = _load_clip(args.audio, args, args.sample_rate)
@@ -425,11 +443,16 @@ def _check_checkpoint(args, inputs):
     if path in inputs:
         raise ParameterError("--checkpoint must not be one of the input files")
     if args.resume:
-        return  # the checkpoint must exist and is rewritten as training goes on; the trainer checks it
+        # The trainer checks that the checkpoint exists and fits; it is rewritten as training goes on.
+        if os.path.isfile(args.checkpoint):
+            from ._atomic import check_writable
+
+            check_writable(args.checkpoint, what="checkpoint", overwrite=True)
+        return
     if os.path.lexists(args.checkpoint) and not os.path.isdir(args.checkpoint) and not args.overwrite:
         raise CwfastError(f"checkpoint '{args.checkpoint}' exists; pass --resume to continue from it, "
                           "or --overwrite to start afresh")
-    _check_output(args.checkpoint, True)
+    _check_output(args.checkpoint, True, what="checkpoint")
 
 
 def _plot_training(model, task, args):
@@ -457,7 +480,7 @@ def _plot_training(model, task, args):
 def cmd_generate(args):
     from . import render, tasks
 
-    _check_output(args.output, args.overwrite, audio=True)
+    _check_output(args.output, args.overwrite, audio=True, what="audio")
     _check_plot(args)
     model, name = _load_model(args.model)
     mode = tasks.mode_of(model)
@@ -491,6 +514,11 @@ def cmd_generate(args):
         if trained and n_samples is not None and n_samples > trained:
             _note(f"the model was trained on {trained} samples; beyond them it runs free, on its clock alone")
 
+    from .budget import check_fits
+
+    # The output is held in memory (float32, and float64 while it is scaled) until it is written.
+    check_fits(16 * (n_samples or trained), f"generating {n_samples or trained} samples", "ask for fewer "
+               "(--seconds, --samples)")
     seed = args.seed
     if mode == "autoregressive" and seed is None:
         seed = render.fresh_seed()
@@ -520,11 +548,12 @@ def cmd_process(args):
     from . import render
     from .audio import load_audio, resample, write_audio
 
-    _check_output(args.output, args.overwrite, audio=True)
+    _check_output(args.output, args.overwrite, audio=True, what="audio")
     if os.path.abspath(args.input) == os.path.abspath(args.output):
         raise ParameterError("the output must be a different file from the input")
     model, name = _load_model(args.model)
     render.check_processable(model)
+    _check_audio_fits(args.input, model.sample_rate, option="model rate (resample the file first)")
     samples, file_rate = load_audio(args.input)
     rate = model.sample_rate or file_rate
     if rate != file_rate:

@@ -65,8 +65,12 @@ class Head:
         """What ``forward`` returns for raw outputs ``y`` (..., n_out)."""
         raise NotImplementedError
 
+    def loss(self, scored, target):
+        """Mean loss of ``scored`` (B, S, n_out) against ``target`` (B, S[, n_out]), no gradient."""
+        raise NotImplementedError
+
     def loss_and_grad(self, scored, target):
-        """Mean loss of ``scored`` (B, S, n_out) against ``target`` (B, S[, n_out]) and its gradient."""
+        """:meth:`loss` and its gradient with respect to ``scored``."""
         raise NotImplementedError
 
     def __repr__(self):
@@ -83,6 +87,9 @@ class LinearHead(Head):
 
     def finish(self, y):
         return y
+
+    def loss(self, scored, target):
+        return float(np.mean(np.square(scored - target, dtype=np.float64)))
 
     def loss_and_grad(self, scored, target):
         diff = scored - target
@@ -105,11 +112,14 @@ class SoftmaxHead(Head):
     def finish(self, y):
         return softmax(y)
 
-    def loss_and_grad(self, scored, labels):
+    def loss(self, scored, labels):
         z = scored - scored.max(axis=-1, keepdims=True)
         log_norm = np.log(np.exp(z, dtype=np.float64).sum(axis=-1))
         picked = np.take_along_axis(z, labels[..., None], axis=-1)[..., 0]
-        loss = float(np.mean(log_norm - picked))
+        return float(np.mean(log_norm - picked))
+
+    def loss_and_grad(self, scored, labels):
+        loss = self.loss(scored, labels)
         grad = softmax(scored)
         np.put_along_axis(grad, labels[..., None], np.take_along_axis(grad, labels[..., None], axis=-1) - 1, axis=-1)
         grad *= scored.dtype.type(1.0 / labels.size)

@@ -19,6 +19,11 @@ from .persistence import save_model
 from .schedule import Layout, exponential_periods, split_units
 
 
+#: Steps per piece when :meth:`SequenceModel.loss` scores a long sequence: the outputs and the head's
+#: arithmetic then take memory for a piece (16 MB with 256 classes), not for the whole sequence.
+LOSS_CHUNK = 4096
+
+
 @dataclass(frozen=True)
 class State:
     """Recurrent state between calls: hidden units and the global step.
@@ -181,12 +186,23 @@ class SequenceModel:
         return y
 
     def loss(self, x, target, *, state=None, steps="all"):
-        """The training loss of :meth:`loss_and_grad`, without the gradient (no history is kept)."""
+        """The training loss of :meth:`loss_and_grad`, without the gradient.
+
+        No history is kept, and a long sequence scored at every step runs in pieces of
+        :data:`LOSS_CHUNK` steps (carrying state and clock), so memory does not grow with its length.
+        """
         x3, batched = self.check_input(x)
         target = self.check_target(target, x3.shape, batched, steps)
-        h0, t0 = self.check_state(state, x3.shape[0], batched)
-        y = self._outputs(x3, h0, t0)
-        return head_loss(y, target, self.output, steps)[0]
+        h, t0 = self.check_state(state, x3.shape[0], batched)
+        if steps != "all":
+            return head_loss(self._outputs(x3, h, t0), target, self.output, steps)[0]
+        n_steps = x3.shape[1]
+        total = 0.0
+        for start in range(0, n_steps, LOSS_CHUNK):
+            stop = min(start + LOSS_CHUNK, n_steps)
+            y = self._outputs(np.ascontiguousarray(x3[:, start:stop]), h, t0 + start)
+            total += self.head.loss(y, target[:, start:stop]) * (stop - start)
+        return total / n_steps
 
     def _outputs(self, x3, state0, t0):
         """Raw outputs (B, T, n_out) of a checked batch; ``state0`` (B, width) becomes the final state."""

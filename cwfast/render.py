@@ -49,10 +49,12 @@ def denormalize(samples, model):
 
 def seconds_to_samples(seconds, sample_rate):
     """``seconds`` as a whole number of samples at ``sample_rate`` (at least one)."""
-    n = int(round(float(seconds) * sample_rate))
+    n = round(float(seconds) * sample_rate)
     if n < 1:
         raise ParameterError(f"{seconds} s is shorter than one sample at {sample_rate} Hz")
-    return n
+    if n > validate.MAX_COUNT:
+        raise ParameterError(f"{seconds:g} s is more samples at {sample_rate} Hz than any array can hold")
+    return int(n)
 
 
 def fresh_seed():

@@ -225,6 +225,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     if degenerate:
         raise CwfastError(f"cannot train on this clip: {degenerate}")
 
+    _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window or defaults["window"],
+                         batch_size or defaults["batch_size"])
     meta = dict(task.metadata)
     meta.update(length=task.n_steps, split={"validation": fractions["validation"], "test": fractions["test"]})
     meta.update(metadata or {})
@@ -267,6 +269,20 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     model.metadata["figures"] = figures
     return TrainedAudio(model, task, splits, result, figures)
 
+
+
+def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window, batch_size):
+    """CwfastError, before the model is built, if training it on ``task`` cannot fit in memory."""
+    from .budget import check_fits, training_bytes
+
+    cls = registry.get(arch)
+    n_params = cls.count_params(n_hidden, task.n_in, task.n_out, n_modules=n_modules, periods=periods,
+                                count_periods=False)
+    window = None if trainer == "es" else window
+    need = training_bytes(n_params, 4, n_steps=task.n_steps, n_hidden=n_hidden, n_out=task.n_out, window=window,
+                          batch=batch_size or 1)
+    check_fits(need, f"training a {cls.description} of {n_hidden} units ({n_params:,} parameters) on "
+                     f"{task.n_steps:,} samples", "pass a smaller --hidden, or a shorter clip")
 
 
 def _check_learned(model, train_task, figures, mode):

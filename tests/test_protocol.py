@@ -108,3 +108,18 @@ def test_period_search_goes_through_the_model(rng):
         model.population_losses(model.params.copy(), np.zeros((0, model.n_params)), 0.0, x3, target,
                                 np.zeros((0, 0), np.int64), 0, np.empty(1), member_periods=np.array([[2, 2, 3]]))
     assert model.periods.tolist() == [1, 2, 4]
+
+
+@pytest.mark.parametrize("arch", sorted(BUILD))
+def test_loss_runs_in_pieces_with_the_same_result(arch, rng, monkeypatch):
+    """loss() scores a long sequence piece by piece (bounded memory) and still equals the one-shot
+    loss of loss_and_grad, from a given state too."""
+    from cwfast import model as model_module
+
+    model = BUILD[arch](seed=2, dtype=np.float64, output="softmax")
+    x = rng.normal(size=(2, 103, 2))
+    labels = rng.integers(0, 3, size=(2, 103))
+    state = cwfast.State(rng.normal(size=(2, model._state_width())), 5)
+    whole = model.loss_and_grad(x, labels, state=state)[0]
+    monkeypatch.setattr(model_module, "LOSS_CHUNK", 10)
+    assert model.loss(x, labels, state=state) == pytest.approx(whole, rel=1e-12)

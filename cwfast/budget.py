@@ -1,0 +1,91 @@
+"""Request sizes: estimate the memory a command needs from its arguments, before allocating anything.
+
+A request that cannot fit (a 3 GHz resampling of a minute of audio, a Clockwork RNN of 100,000
+units, a day of audio generated into memory) must end in one clear line that names the option to
+change, not in the operating system's out-of-memory killer half an hour later. Every estimate
+here is a plain sum of the arrays the work allocates, counted from the sizes alone; they err on
+the high side by the small factors noted beside them. Pure Python: no array is allocated.
+
+>>> format_bytes(3 * 2**30)
+'3.0 GiB'
+"""
+
+from __future__ import annotations
+
+import os
+
+from .errors import CwfastError
+
+#: Copies of the parameter vector a gradient run keeps: the parameters, the gradient (and a
+#: per-sequence gradient row per thread), Adam's two moments, the best and the last good
+#: parameters, the dense export of a checkpoint, float64 temporaries of the optimizer.
+TRAINING_COPIES = 10
+
+
+def available_memory():
+    """Bytes of memory available to a new allocation (Linux ``MemAvailable``), or None if unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def format_bytes(n):
+    """``n`` bytes for people: '512 B', '3.0 MiB', '1.2 GiB'."""
+    for unit, size in (("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= size:
+            return f"{n / size:.1f} {unit}"
+    return f"{int(n)} B"
+
+
+def check_fits(n_bytes, what, advice, *, available=None):
+    """CwfastError if ``what`` needs more than the memory available.
+
+    Parameters
+    ----------
+    n_bytes : int
+        The estimate.
+    what : str
+        What needs it, for the message ("resampling 'x.wav' to 3000000000 Hz").
+    advice : str
+        Which option to change ("pass a lower --sample-rate").
+    available : int, optional
+        Bytes available (default: :func:`available_memory`; nothing is refused if it is unknown).
+    """
+    available = available_memory() if available is None else available
+    if available is not None and n_bytes > available:
+        raise CwfastError(f"{what} needs about {format_bytes(n_bytes)} of memory, more than the "
+                          f"{format_bytes(available)} available; {advice}")
+
+
+def audio_bytes(frames, channels, file_rate, rate=None):
+    """Memory to read ``frames`` x ``channels`` of audio and resample it from ``file_rate`` to ``rate``.
+
+    Reading holds float32 frames of every channel and the mono mix; resampling (scipy's polyphase
+    filter, in float64) holds its input, its output and about one more output-sized buffer.
+    """
+    read = frames * channels * 4 + frames * 4
+    if rate is None or rate == file_rate:
+        return read
+    out_frames = frames * rate / file_rate + 1
+    return int(read + frames * 8 + 3 * out_frames * 8 + out_frames * 4)
+
+
+def training_bytes(n_params, itemsize, *, n_steps, n_hidden, n_out, window=None, batch=1):
+    """Memory of a gradient run: parameter copies, the task's arrays and one update's history.
+
+    ``n_steps`` is the length of the training audio; ``window`` the truncated-BPTT window (None:
+    the whole clip at once) over ``batch`` streams. The history of an update is at most every
+    hidden unit and output at every step of the window (a Clockwork RNN keeps less).
+    """
+    steps = n_steps if window is None else min(n_steps, window * batch)
+    task = n_steps * (4 + 8 + 4)  # inputs, int64 labels or float targets, the decoded audio
+    history = steps * (n_hidden + 4 * n_out) * max(itemsize, 8)
+    return int(n_params * itemsize * TRAINING_COPIES + task + history)

@@ -1,0 +1,146 @@
+"""Issue 17: requests that would exhaust memory, outputs that cannot be written, divergence and
+degenerate data are refused in one line (exit 2), before any work, and leave nothing behind."""
+
+import tempfile
+
+import numpy as np
+import pytest
+
+from cwfast import budget
+from cwfast.audio import load_audio, write_audio
+from test_cli import TINY, assert_user_error, run
+from test_review_cli import no_training  # noqa: F401  (a fixture)
+
+
+@pytest.fixture
+def little_memory(monkeypatch):
+    """Pretend 1 GiB is available, whatever this machine has, so refusals do not depend on it."""
+    monkeypatch.setattr(budget, "available_memory", lambda: 2**30)
+
+
+def test_a_sample_rate_whose_resampling_cannot_fit_is_refused_before_reading(capsys, tmp_path, clip_8k,
+                                                                             little_memory, no_training):
+    status, _, err = run(capsys, "train", clip_8k, "--samples", "320", "--sample-rate", "2000000000",
+                         "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, "resampling it to 2000000000 Hz needs about", "--sample-rate")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_model_that_cannot_fit_names_hidden(capsys, tmp_path, clip_8k, little_memory, no_training):
+    status, _, err = run(capsys, "train", clip_8k, "--samples", "320", "--hidden", "100000", "-o", tmp_path / "m.npz")
+    assert_user_error(status, err, "Clockwork RNN of 100000 units", "--hidden")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("length", [["--seconds", "1e300"], ["--samples", "100000000000000000000"],
+                                    ["--seconds", "100000"]])
+def test_generation_lengths_that_cannot_fit_are_one_line(capsys, tmp_path, length, little_memory):
+    status, _, err = run(capsys, "generate", "-o", tmp_path / "g.wav", *length)
+    assert_user_error(status, err)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_period_beyond_any_clock_is_one_line(capsys, tmp_path, clip_8k, no_training):
+    status, _, err = run(capsys, "train", clip_8k, "--periods", "1,99999999999999999999", "-o", tmp_path / "m.npz")
+    assert_user_error(status, err, "--periods")
+
+
+def test_budget_estimates_grow_with_the_request():
+    assert budget.audio_bytes(44100, 2, 44100) < budget.audio_bytes(44100, 2, 44100, 16000) \
+        < budget.audio_bytes(44100, 2, 44100, 96000)
+    small = budget.training_bytes(1000, 4, n_steps=10**6, n_hidden=64, n_out=256, window=256, batch=8)
+    assert small < budget.training_bytes(1000, 4, n_steps=10**6, n_hidden=64, n_out=256)  # full BPTT holds it all
+    with pytest.raises(budget.CwfastError, match="needs about 2.0 GiB .* more than the 1.0 GiB available; ask less"):
+        budget.check_fits(2 * 2**30, "this", "ask less", available=2**30)
+    budget.check_fits(2**29, "this", "ask less", available=2**30)
+
+
+@pytest.fixture
+def unwritable(monkeypatch, tmp_path):
+    """A folder where creating a file fails, as on a read-only file system (tests run as root,
+    for whom permission bits do not stop a write)."""
+    folder = tmp_path / "readonly"
+    folder.mkdir()
+    real = tempfile.mkstemp
+
+    def mkstemp(*args, dir=None, **kwargs):
+        if dir is not None and str(dir).startswith(str(folder)):
+            raise PermissionError(13, "Permission denied")
+        return real(*args, dir=dir, **kwargs)
+
+    monkeypatch.setattr(tempfile, "mkstemp", mkstemp)
+    return folder
+
+
+@pytest.mark.parametrize("where", ["model", "checkpoint", "plot"])
+def test_an_unwritable_output_is_found_before_training(capsys, tmp_path, clip_8k, unwritable, no_training, where):
+    pytest.importorskip("matplotlib")
+    paths = {"model": tmp_path / "m.npz", "checkpoint": tmp_path / "c.npz", "plot": tmp_path / "p.png"}
+    paths[where] = unwritable / paths[where].name
+    status, _, err = run(capsys, "train", clip_8k, "-o", paths["model"], "--checkpoint", paths["checkpoint"],
+                         "--plot", paths["plot"], "--epochs", "1", *TINY)
+    assert_user_error(status, err, "Permission denied", str(paths[where]))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["readonly"] and list(unwritable.iterdir()) == []
+
+
+def test_generate_with_an_unwritable_plot_writes_no_audio(capsys, tmp_path, unwritable):
+    pytest.importorskip("matplotlib")
+    status, _, err = run(capsys, "generate", "-o", tmp_path / "ok.wav", "--seconds", "0.01", "--plot",
+                         unwritable / "x.png")
+    assert_user_error(status, err, "Permission denied")
+    assert not (tmp_path / "ok.wav").exists()
+
+
+def test_process_with_an_unwritable_output_is_refused(capsys, tmp_path, clip_8k, unwritable):
+    from cwfast import ClockworkRNN
+
+    model = ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=8000, metadata={"mode": "effect"})
+    model.save(tmp_path / "fx.npz")
+    status, _, err = run(capsys, "process", "-m", tmp_path / "fx.npz", clip_8k, "-o", unwritable / "y.wav")
+    assert_user_error(status, err, "Permission denied")
+
+
+def test_autoregressive_divergence_is_caught_and_saves_nothing(capsys, tmp_path, clip_8k):
+    status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "--lr", "1e30", "--epochs", "2",
+                         "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, "training diverged", "--lr")
+    assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize("samples", [np.full(800, 0.25, dtype=np.float32), np.array([0.5], dtype=np.float32)])
+@pytest.mark.parametrize("mode", ["memorize", "autoregressive"])
+def test_constant_and_one_sample_clips_are_refused_in_every_mode(capsys, tmp_path, samples, mode, no_training):
+    write_audio(tmp_path / "c.wav", samples, 8000)
+    status, _, err = run(capsys, "train", tmp_path / "c.wav", "--mode", mode, "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err)
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_memorize_refuses_to_hold_out(capsys, tmp_path, clip_8k, no_training):
+    status, _, err = run(capsys, "train", clip_8k, "--validation", "0.5", "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, "memorize mode learns one clip by heart", "--validation")
+
+
+def test_resume_with_fewer_epochs_says_it_keeps_the_checkpoint(capsys, tmp_path, clip_8k):
+    common = ["--samples", "200", "--checkpoint", tmp_path / "c.npz", *TINY]
+    assert run(capsys, "train", clip_8k, "-o", tmp_path / "a.npz", "--epochs", "4", *common)[0] == 0
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "b.npz", "--epochs", "2", "--resume", *common)
+    assert status == 0, err
+    assert "already trained 4 epochs, more than --epochs 2" in err
+
+
+def test_the_held_out_figure_comes_from_data_no_choice_saw(capsys, tmp_path, clip_8k):
+    """The test part is the last 10%, scored once; the validation part before it chose the epoch."""
+    import cwfast
+    from cwfast import tasks
+
+    out = tmp_path / "ar.npz"
+    status, stdout, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "--epochs", "2", "-o", out, *TINY)
+    assert status == 0, err
+    model = cwfast.load(out)
+    samples, _ = load_audio(clip_8k)
+    splits = tasks.split_task(tasks.autoregressive(samples), validation=0.1, test=0.1)
+    state = model.forward(np.concatenate([splits.train.inputs, splits.validation.inputs]), return_state=True)[1]
+    expected = model.loss(splits.test.inputs, splits.test.targets, state=state)
+    assert model.metadata["figures"]["test"]["cross_entropy"] == pytest.approx(expected, rel=1e-6)
+    assert model.metadata["trainer"]["chosen_on"] == "validation"
