@@ -284,6 +284,17 @@ def _check_plot(args):
             raise ParameterError("--plot and -o must be different files")
 
 
+def _note_clipping(audio, subtype):
+    """PCM files hold [-1, 1] only: say how many samples writing will clip, rather than clip silently."""
+    if subtype.startswith("PCM"):
+        import numpy as np
+
+        clipped = int(np.count_nonzero(np.abs(audio) > 1.0))
+        if clipped:
+            _note(f"{clipped} sample{'s' if clipped > 1 else ''} beyond full scale (peak {np.abs(audio).max():.3g}) "
+                  f"clipped to [-1, 1] for {subtype.lower()}; --subtype float keeps them")
+
+
 def _subtype_for(path, subtype):
     if subtype is not None:
         return subtype
@@ -469,8 +480,12 @@ def _plot_training(model, task, args):
     else:
         output = render.render(model, task.n_steps, seed=args.seed)
         target = render.denormalize(mu_law_values(task.n_out)[task.targets], model)
-    title = f"{task.mode}: target and output"
-    plot_audio(args.plot, output, model.sample_rate, target=target, title=title, overwrite=args.overwrite)
+    title = f"{task.mode}: {'training audio and generated audio' if task.mode == 'autoregressive' else 'target and output'}"
+    # Free-running generation only resembles the training audio: side by side, not over it.
+    free = task.mode == "autoregressive"
+    labels = ("training audio", "generated") if free else ("target", "output")
+    plot_audio(args.plot, output, model.sample_rate, target=target, title=title, labels=labels, overlay=not free,
+               overwrite=args.overwrite)
     print(f"wrote {args.plot}")
 
 
@@ -528,7 +543,9 @@ def cmd_generate(args):
                              on_progress=bar.update, default_seconds=5.0)
     from .audio import write_audio
 
-    write_audio(args.output, audio, rate, subtype=_subtype_for(args.output, args.subtype), overwrite=args.overwrite)
+    subtype = _subtype_for(args.output, args.subtype)
+    _note_clipping(audio, subtype)
+    write_audio(args.output, audio, rate, subtype=subtype, overwrite=args.overwrite)
     what = f"wrote {args.output}: {audio.size} samples ({_duration(audio.size, rate)}) from {name}"
     if mode == "autoregressive":
         what += f", seed {seed}"
@@ -564,7 +581,9 @@ def cmd_process(args):
     if rate != file_rate:
         out = resample(out, rate, file_rate)
         _note(f"resampled the output back to {file_rate} Hz")
-    write_audio(args.output, out, file_rate, subtype=_subtype_for(args.output, args.subtype), overwrite=args.overwrite)
+    subtype = _subtype_for(args.output, args.subtype)
+    _note_clipping(out, subtype)
+    write_audio(args.output, out, file_rate, subtype=subtype, overwrite=args.overwrite)
     print(f"wrote {args.output}: {out.size} samples ({_duration(out.size, file_rate)}) through {name}")
     return 0
 

@@ -40,7 +40,7 @@ def _spectrogram_sizes(n):
 
 
 def plot_audio(path, output, sample_rate, *, target=None, title=None, labels=("target", "output"),
-               overwrite=False):
+               overlay=True, overwrite=False):
     """Write a plot of ``output`` (and ``target``, if given): waveforms over each other, then spectrograms.
 
     Parameters
@@ -56,6 +56,11 @@ def plot_audio(path, output, sample_rate, *, target=None, title=None, labels=("t
     title : str, optional
     labels : (str, str)
         Legend names of target and output.
+    overlay : bool
+        Draw the two waveforms over each other (the output is meant to follow the target sample by
+        sample: memorize and effect models). False draws each in its own panel, one above the
+        other, for output that is only meant to resemble the target (free-running generation,
+        which dashed over the target would hide it).
     overwrite : bool
         Replace an existing file.
 
@@ -77,20 +82,25 @@ def plot_audio(path, output, sample_rate, *, target=None, title=None, labels=("t
         target = np.asarray(target, dtype=np.float64).ravel()
         signals.insert(0, (labels[0], target, "black"))
 
-    fig = Figure(figsize=(10, 6.5), layout="constrained")
+    stacked = target is not None and not overlay
+    wave_rows = 2 if stacked else 1
+    fig = Figure(figsize=(10, 6.5 + 2.5 * (wave_rows - 1)), layout="constrained")
     FigureCanvasAgg(fig)
-    grid = fig.add_gridspec(2, len(signals))
-    wave = fig.add_subplot(grid[0, :])
-    for name, signal, colour in signals:
+    grid = fig.add_gridspec(wave_rows + 1, len(signals))
+    panels = [fig.add_subplot(grid[row, :]) for row in range(wave_rows)]
+    for index, (name, signal, colour) in enumerate(signals):
+        wave = panels[index if stacked else 0]
         time = np.arange(signal.size) / sample_rate
-        style = "--" if (target is not None and signal is output) else "-"
+        style = "--" if (target is not None and signal is output and not stacked) else "-"
         wave.plot(time, signal, style, color=colour, linewidth=0.8, label=name)
-    wave.set_xlabel("time (s)")
-    wave.set_ylabel("amplitude")
-    wave.legend(loc="upper right")
-    wave.set_title(title or "waveform")
+    for index, wave in enumerate(panels):
+        wave.set_xlabel("time (s)")
+        wave.set_ylabel("amplitude")
+        wave.legend(loc="upper right")
+        if index == 0:
+            wave.set_title(title or "waveform")
     for column, (name, signal, _) in enumerate(signals):
-        ax = fig.add_subplot(grid[1, column])
+        ax = fig.add_subplot(grid[wave_rows, column])
         if signal.size >= 32:
             nfft, overlap = _spectrogram_sizes(signal.size)
             with np.errstate(divide="ignore"):  # silent stretches have zero power: -inf dB, drawn as the floor

@@ -144,3 +144,15 @@ def test_the_held_out_figure_comes_from_data_no_choice_saw(capsys, tmp_path, cli
     expected = model.loss(splits.test.inputs, splits.test.targets, state=state)
     assert model.metadata["figures"]["test"]["cross_entropy"] == pytest.approx(expected, rel=1e-6)
     assert model.metadata["trainer"]["chosen_on"] == "validation"
+
+
+def test_pcm_output_says_what_it_clips(capsys, tmp_path):
+    from cwfast import ClockworkRNN
+
+    loud = ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=8000,
+                        metadata={"mode": "memorize", "scale": 500.0, "length": 400})
+    loud.save(tmp_path / "loud.npz")
+    status, _, err = run(capsys, "generate", "-m", tmp_path / "loud.npz", "-o", tmp_path / "a.wav", "--subtype", "pcm_16")
+    assert status == 0 and "clipped to [-1, 1] for pcm_16" in err
+    status, _, err = run(capsys, "generate", "-m", tmp_path / "loud.npz", "-o", tmp_path / "b.wav")
+    assert status == 0 and "clipped" not in err

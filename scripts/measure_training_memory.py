@@ -1,0 +1,65 @@
+"""Peak memory of ``cwfast train --mode autoregressive`` against the length of the training audio.
+
+Training with windows (truncated BPTT) should need memory for a window and a batch, not for the
+clip. For each length this writes a WAV of the Brahms excerpt in ``data/`` looped to that length at
+16 kHz, runs one epoch of ``cwfast train --mode autoregressive`` (the defaults otherwise) in a
+fresh process, and prints the process's peak resident memory (``ru_maxrss``). Not a test: the
+10-minute case trains for several minutes. Run from anywhere::
+
+    python scripts/measure_training_memory.py [--seconds 6 60 600] [--repository PATH]
+
+``--repository`` runs another checkout's ``cwfast`` (to compare with an older version).
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPOSITORY_ROOT)
+
+from cwfast.audio import load_audio, write_audio  # noqa: E402
+
+SOURCE = os.path.join(REPOSITORY_ROOT, "data", "brahms-hungarian-dance-5-excerpt.wav")
+RATE = 16000
+
+CHILD = """
+import resource, sys, time
+from cwfast.cli import main
+started = time.perf_counter()
+status = main(sys.argv[1:])
+print("RESULT", status, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, time.perf_counter() - started)
+"""
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--seconds", type=float, nargs="+", default=[6, 60, 600])
+    parser.add_argument("--repository", default=REPOSITORY_ROOT, help="the checkout whose cwfast to run")
+    args = parser.parse_args(argv)
+    clip, _ = load_audio(SOURCE, sample_rate=RATE)
+    with tempfile.TemporaryDirectory() as scratch:
+        for seconds in args.seconds:
+            n = int(seconds * RATE)
+            audio = np.resize(clip, n).astype(np.float32)
+            path = os.path.join(scratch, f"{seconds:g}s.wav")
+            write_audio(path, audio, RATE, overwrite=True)
+            command = [sys.executable, "-c", CHILD, "train", path, "--mode", "autoregressive", "--epochs", "1",
+                       "-o", os.path.join(scratch, "m.npz"), "--overwrite", "--quiet"]
+            done = subprocess.run(command, cwd=args.repository, capture_output=True, text=True)
+            result = [line for line in done.stdout.splitlines() if line.startswith("RESULT")]
+            if not result:
+                print(f"{seconds:g} s: failed\n{done.stderr}", file=sys.stderr)
+                continue
+            _, status, peak_kb, wall = result[0].split()
+            print(f"{seconds:g} s of audio at {RATE} Hz ({n:,} samples): peak RSS {int(peak_kb) / 1024:.0f} MiB, "
+                  f"exit {status}, {float(wall):.0f} s", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
