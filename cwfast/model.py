@@ -61,7 +61,7 @@ class SequenceModel:
     - attributes ``n_in``, ``n_out``, ``n_hidden``, ``dtype``, ``output`` (a head name, see
       :mod:`cwfast.heads`), ``head``, ``sample_rate``, ``metadata``, ``periods``,
       ``module_sizes``, ``n_modules``; the flat parameter vector ``params``;
-    - ``forward``, ``loss``, ``loss_and_grad``, ``sample`` (autoregressive softmax models),
+    - ``forward``, ``advance``, ``loss``, ``loss_and_grad``, ``sample`` (autoregressive softmax models),
       ``to_dense``/``from_dense``, ``copy``, ``save``;
     - the checks every caller shares: :meth:`check_input`, :meth:`check_target`,
       :meth:`check_state`;
@@ -203,6 +203,19 @@ class SequenceModel:
             y = self._outputs(np.ascontiguousarray(x3[:, start:stop]), h, t0 + start)
             total += self.head.loss(y, target[:, start:stop]) * (stop - start)
         return total / n_steps
+
+    def advance(self, x, *, state=None):
+        """The :class:`State` after running over ``x`` from ``state``, keeping no outputs.
+
+        Runs in pieces of :data:`LOSS_CHUNK` steps, so memory does not grow with the length of
+        ``x`` (``forward(..., return_state=True)`` holds every output). Use it to bring a model to
+        where a held-out part begins.
+        """
+        x3, batched = self.check_input(x)
+        h, t0 = self.check_state(state, x3.shape[0], batched)
+        for start in range(0, x3.shape[1], LOSS_CHUNK):
+            self._outputs(np.ascontiguousarray(x3[:, start : start + LOSS_CHUNK]), h, t0 + start)
+        return State(h if batched else h[0], t0 + x3.shape[1])
 
     def _outputs(self, x3, state0, t0):
         """Raw outputs (B, T, n_out) of a checked batch; ``state0`` (B, width) becomes the final state."""

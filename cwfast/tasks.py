@@ -299,7 +299,7 @@ def mode_of(model):
 
 def final_state(model, task):
     """The model's state after running over ``task`` (to evaluate what follows it, e.g. validation)."""
-    return model.forward(task.inputs, return_state=True)[1]
+    return model.advance(task.inputs)
 
 
 def unmeasurable(task):

@@ -106,7 +106,7 @@ def state_before(model, splits, part):
             return state
         piece = getattr(splits, name)
         if piece is not None:
-            state = model.forward(piece.inputs, state=state, return_state=True)[1]
+            state = model.advance(piece.inputs, state=state)
     raise ParameterError(f"part={part!r} must be 'validation' or 'test'")
 
 

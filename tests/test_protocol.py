@@ -123,3 +123,17 @@ def test_loss_runs_in_pieces_with_the_same_result(arch, rng, monkeypatch):
     whole = model.loss_and_grad(x, labels, state=state)[0]
     monkeypatch.setattr(model_module, "LOSS_CHUNK", 10)
     assert model.loss(x, labels, state=state) == pytest.approx(whole, rel=1e-12)
+
+
+@pytest.mark.parametrize("arch", sorted(BUILD))
+def test_advance_reaches_the_state_forward_reaches(arch, rng, monkeypatch):
+    from cwfast import model as model_module
+
+    model = BUILD[arch](seed=3, dtype=np.float64)
+    x = rng.normal(size=(57, 2))
+    start = cwfast.State(rng.normal(size=model._state_width()), 3)
+    _, expected = model.forward(x, state=start, return_state=True)
+    monkeypatch.setattr(model_module, "LOSS_CHUNK", 8)
+    reached = model.advance(x, state=start)
+    assert reached.t == expected.t == 60
+    assert_allclose(reached.h, expected.h, rtol=1e-12, atol=1e-15)
