@@ -203,6 +203,63 @@ def write_audio(path, samples, sample_rate, *, subtype="FLOAT", overwrite=False)
     step (:func:`os.replace`), so readers never see a half-written file, and on any failure the
     temporary file is removed, so a failed call leaves the directory as it found it.
     """
+    path, file_format, subtype, sample_rate = _check_write(path, subtype, sample_rate)
+    samples = _as_samples(samples, "samples")
+    if subtype != "FLOAT":
+        samples = np.clip(samples, -1.0, 1.0)
+
+    with atomic_path(path, what="audio", overwrite=overwrite) as temporary_path:
+        try:
+            soundfile.write(temporary_path, samples, sample_rate, subtype=subtype, format=file_format)
+        except soundfile.SoundFileError as error:
+            raise CwfastError(f"cannot write '{path}': {_soundfile_reason(error)}") from None
+
+
+def write_audio_blocks(path, blocks, sample_rate, *, channels=1, subtype="FLOAT", overwrite=False):
+    """Write audio that arrives block by block, holding one block in memory at a time.
+
+    The same file, checks and atomicity as :func:`write_audio`: the blocks go to a temporary file
+    beside ``path``, which replaces ``path`` only once the last block is written; if anything
+    fails (a bad block, Ctrl-C, a full disk) the temporary file is removed and ``path`` is left as
+    it was.
+
+    Parameters
+    ----------
+    path, sample_rate, subtype, overwrite
+        As for :func:`write_audio`.
+    blocks : iterable of ndarray, each shape (n,) or (n, channels)
+        Floating-point samples, all finite.
+    channels : int
+        Channels of every block.
+
+    Returns
+    -------
+    int
+        Frames written.
+    """
+    path, file_format, subtype, sample_rate = _check_write(path, subtype, sample_rate)
+    channels = _positive_integer(channels, "channels")
+    frames = 0
+    with atomic_path(path, what="audio", overwrite=overwrite) as temporary_path:
+        try:
+            with soundfile.SoundFile(temporary_path, "w", samplerate=sample_rate, channels=channels,
+                                     subtype=subtype, format=file_format) as sink:
+                for block in blocks:
+                    block = np.asarray(block)
+                    if block.size == 0:
+                        continue
+                    block = _as_samples(block, "block")
+                    if (block.shape[1] if block.ndim == 2 else 1) != channels:
+                        raise ParameterError(f"a block has shape {block.shape}; expected {channels} channel(s)")
+                    sink.write(np.clip(block, -1.0, 1.0) if subtype != "FLOAT" else block)
+                    frames += block.shape[0]
+        except soundfile.SoundFileError as error:
+            raise CwfastError(f"cannot write '{path}': {_soundfile_reason(error)}") from None
+    return frames
+
+
+def _check_write(path, subtype, sample_rate):
+    """The checks of :func:`write_audio`: (path, container, subtype, sample_rate) or ParameterError."""
     path = _as_path(path)
     extension = os.path.splitext(path)[1].lower()
     if extension not in WRITE_FORMATS:
@@ -218,19 +275,11 @@ def write_audio(path, samples, sample_rate, *, subtype="FLOAT", overwrite=False)
         raise ParameterError(
             f"subtype={subtype!r} cannot be written to {file_format}; use {allowed}"
         )
-    samples = _as_samples(samples, "samples")
     sample_rate = _positive_integer(sample_rate, "sample_rate")
     if sample_rate > MAX_SAMPLE_RATE:
         # soundfile would raise a bare OverflowError
         raise ParameterError(f"sample_rate={sample_rate} is more than a sound file can store ({MAX_SAMPLE_RATE} Hz)")
-    if subtype != "FLOAT":
-        samples = np.clip(samples, -1.0, 1.0)
-
-    with atomic_path(path, what="audio", overwrite=overwrite) as temporary_path:
-        try:
-            soundfile.write(temporary_path, samples, sample_rate, subtype=subtype, format=file_format)
-        except soundfile.SoundFileError as error:
-            raise CwfastError(f"cannot write '{path}': {_soundfile_reason(error)}") from None
+    return path, file_format, subtype, sample_rate
 
 
 def resample(samples, orig_rate, new_rate):

@@ -65,6 +65,24 @@ def check_fits(n_bytes, what, advice, *, available=None):
                           f"{format_bytes(available)} available; {advice}")
 
 
+def check_disk(path, n_bytes, what, advice):
+    """CwfastError if writing ``n_bytes`` to ``path`` cannot fit: more than the free space of its
+    folder, or more than a WAV file can hold (4 GiB: its sizes are 32-bit)."""
+    import shutil
+
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.splitext(path)[1].lower() == ".wav" and n_bytes > 2**32 - 64:
+        raise CwfastError(f"{what} is {format_bytes(n_bytes)}, more than a WAV file holds (4 GiB); write "
+                          f".flac, or {advice}")
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return
+    if n_bytes > free:
+        raise CwfastError(f"{what} needs about {format_bytes(n_bytes)} of disk, more than the {format_bytes(free)} "
+                          f"free in '{folder}'; {advice}")
+
+
 def audio_bytes(frames, channels, file_rate, rate=None):
     """Memory to read ``frames`` x ``channels`` of audio and resample it from ``file_rate`` to ``rate``.
 

@@ -68,7 +68,7 @@ def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, ch
 
     Parameters
     ----------
-    model : ClockworkRNN
+    model : ClockworkRNN, SRN or LSTM
     n_samples : int, optional
         How many samples. Default: the trained length for a memorize model, ``default_seconds``
         at ``model.sample_rate`` (16 kHz if it has none) for an autoregressive model.
@@ -81,8 +81,8 @@ def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, ch
         with teacher forcing before generation starts, to set its state. The output continues it
         and does not include it.
     chunk : int
-        Autoregressive generation runs in chunks of this many samples so that ``on_progress`` can
-        report; the result does not depend on it.
+        Generation runs in blocks of this many samples (see :func:`render_blocks`); the result
+        does not depend on it.
     on_progress : callable, optional
         Called with the number of samples just generated.
 
@@ -96,9 +96,27 @@ def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, ch
         For an effect model (it needs an input: process a file with it instead) or a prime given
         to a memorize model.
     """
+    pieces = []
+    for piece in render_blocks(model, n_samples, seed=seed, temperature=temperature, prime=prime, block=chunk,
+                               default_seconds=default_seconds):
+        pieces.append(piece)
+        if on_progress is not None:
+            on_progress(piece.size)
+    return np.concatenate(pieces)
+
+
+def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=None, block=16384,
+                  default_seconds=5.0):
+    """:func:`render`, one block of ``block`` samples at a time: an iterator of float32 arrays.
+
+    Everything is checked when this is called, before the first block; each block carries on
+    from the state and clock where the last one stopped, so the blocks joined are exactly
+    :func:`render`'s output and a long generation needs memory for one block, not for its length
+    (write it with :func:`cwfast.audio.write_audio_blocks`).
+    """
     mode = mode_of(model)
-    if n_samples is not None and (isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples <= 0):
-        raise ParameterError(f"n_samples={n_samples!r} must be a positive integer")
+    n_samples = validate.positive_int("n_samples", n_samples, allow_none=True)
+    block = validate.positive_int("block", block)
     if mode == "effect":
         raise CwfastError("this is an effect model: it needs an input signal, so use 'cwfast process' with it")
     scale = _scale(model)
@@ -107,10 +125,7 @@ def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, ch
             raise CwfastError("a memorize model takes no input, so it cannot be primed")
         if n_samples is None:
             n_samples = trained_length(model) or seconds_to_samples(default_seconds, model.sample_rate or 16000)
-        y = model.forward(np.zeros((int(n_samples), model.n_in), dtype=model.dtype))[:, 0]
-        if on_progress is not None:
-            on_progress(int(n_samples))
-        return (y.astype(np.float64) * scale).astype(np.float32)
+        return _memorize_blocks(model, n_samples, block, scale)
 
     n_classes = model.metadata.get("n_classes", model.n_out)
     if not _is_number(n_classes) or n_classes != int(n_classes):
@@ -124,28 +139,33 @@ def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, ch
         temperature = model.metadata.get("temperature", 1.0)
         if not _is_number(temperature) or temperature < 0:
             raise CwfastError(f"the model's metadata has an invalid temperature {temperature!r}")
-        temperature = float(temperature)
-    values = mu_law_values(n_classes)
+    temperature = validate.non_negative_float("temperature", temperature)
     rng = validate.rng(seed)
     state, first = None, 0.0
     if prime is not None:
         primed = autoregressive_inputs(prime, scale, n_classes)
-        _, state = model.forward(primed[:-1, None], return_state=True)
+        state = model.advance(primed[:-1, None])
         first = float(primed[-1])
-    out = np.empty(int(n_samples), dtype=np.float32)
-    done = 0
-    while done < n_samples:
-        n = min(chunk, n_samples - done)
-        # One generator across chunks draws the same uniforms as one call, so chunking is invisible.
+    return _sampled_blocks(model, n_samples, block, scale, mu_law_values(n_classes), temperature, rng, state, first)
+
+
+def _memorize_blocks(model, n_samples, block, scale):
+    state = None
+    for done in range(0, n_samples, block):
+        n = min(block, n_samples - done)
+        y, state = model.forward(np.zeros((n, model.n_in), dtype=model.dtype), state=state, return_state=True)
+        yield (y[:, 0].astype(np.float64) * scale).astype(np.float32)
+
+
+def _sampled_blocks(model, n_samples, block, scale, values, temperature, rng, state, first):
+    for done in range(0, n_samples, block):
+        n = min(block, n_samples - done)
+        # One generator across blocks draws the same uniforms as one call, so blocking is invisible.
         piece, state = model.sample(
             n, values=values, temperature=temperature, seed=rng, first_input=first, state=state, return_state=True
         )
-        out[done : done + n] = piece
         first = float(piece[-1])
-        done += n
-        if on_progress is not None:
-            on_progress(n)
-    return (out.astype(np.float64) * scale).astype(np.float32)
+        yield (piece.astype(np.float64) * scale).astype(np.float32)
 
 
 def autoregressive_inputs(samples, scale, n_classes=N_CLASSES):

@@ -275,10 +275,18 @@ def test_existing_outputs_are_never_overwritten_without_the_flag(capsys, tmp_pat
 
 
 def test_ctrl_c_exits_130_and_leaves_nothing(capsys, tmp_path, models, monkeypatch):
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
+    real = render.render_blocks
 
-    monkeypatch.setattr(render, "render", interrupted)
+    def interrupted(*args, **kwargs):  # Ctrl-C after the first block has been written
+        blocks = real(*args, **kwargs)
+
+        def gen():
+            yield next(blocks)
+            raise KeyboardInterrupt
+
+        return gen()
+
+    monkeypatch.setattr(render, "render_blocks", interrupted)
     status, _, err = run(capsys, "generate", "-m", models["memorize"], "-o", tmp_path / "x.wav")
     assert status == 130 and err.strip() == "cwfast: interrupted"
     assert list(tmp_path.iterdir()) == []

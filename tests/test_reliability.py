@@ -156,3 +156,34 @@ def test_pcm_output_says_what_it_clips(capsys, tmp_path):
     assert status == 0 and "clipped to [-1, 1] for pcm_16" in err
     status, _, err = run(capsys, "generate", "-m", tmp_path / "loud.npz", "-o", tmp_path / "b.wav")
     assert status == 0 and "clipped" not in err
+
+
+def test_generate_writes_as_it_goes_and_equals_one_render(capsys, tmp_path, monkeypatch):
+    """Blocks of 1000 samples (instead of 16384) written one by one make the same file as render()."""
+    import soundfile
+
+    import cwfast
+    from cwfast import render
+    from cwfast.cli import default_model_path
+
+    real = render.render_blocks
+    sizes = []
+
+    def small_blocks(*args, **kwargs):
+        for block in real(*args, **dict(kwargs, block=1000)):
+            sizes.append(block.size)
+            yield block
+
+    monkeypatch.setattr(render, "render_blocks", small_blocks)
+    status, _, err = run(capsys, "generate", "-o", tmp_path / "g.wav", "--samples", "4500", "--seed", "7")
+    assert status == 0, err
+    assert sizes == [1000, 1000, 1000, 1000, 500]
+    written, _ = soundfile.read(str(tmp_path / "g.wav"), dtype="float32")
+    expected = render.render(cwfast.load(default_model_path()), 4500, seed=7)
+    np.testing.assert_array_equal(written, expected)
+
+
+def test_a_wav_too_big_for_its_format_is_refused_before_generating(capsys, tmp_path):
+    status, _, err = run(capsys, "generate", "-o", tmp_path / "g.wav", "--seconds", "100000")
+    assert_user_error(status, err, "more than a WAV file holds", ".flac")
+    assert list(tmp_path.iterdir()) == []

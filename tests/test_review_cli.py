@@ -158,8 +158,8 @@ def test_out_of_memory_is_one_line(capsys, tmp_path, monkeypatch):
     def too_big(*args, **kwargs):
         raise MemoryError("Unable to allocate 7.45 GiB for an array with shape (2000000000,) and data type float32")
 
-    monkeypatch.setattr(render, "render", too_big)
-    status, _, err = run(capsys, "generate", "-o", tmp_path / "g.wav", "--samples", "2000000000", "--seed", "0")
+    monkeypatch.setattr(render, "render_blocks", too_big)
+    status, _, err = run(capsys, "generate", "-o", tmp_path / "g.wav", "--samples", "200000000", "--seed", "0")
     assert_user_error(status, err, "out of memory", "7.45 GiB")
     assert "Traceback" not in err
     assert list(tmp_path.iterdir()) == []
