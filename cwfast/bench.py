@@ -21,7 +21,8 @@ import platform
 import sys
 
 # The subcommand shares the command line's argument types (one-line errors, exit status 2).
-from .cli import _positive_float, _positive_int
+from ._argtypes import positive_float as _positive_float
+from ._argtypes import positive_int as _positive_int
 
 DEFAULT_BLOCKS = (32, 128, 512, 2048)
 DEFAULT_WIDTHS = (64, 256, 1024)

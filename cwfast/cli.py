@@ -21,9 +21,10 @@ import os
 import sys
 
 from . import registry
+from . import _argtypes as types
 from .errors import CwfastError, ParameterError
+from .modes import MODES
 
-MODES = ("memorize", "autoregressive", "effect")
 TRAINERS = ("adam", "sgd", "es")
 
 DEFAULT_MODEL = "the bundled default model"
@@ -39,63 +40,10 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
 
-def _option(parse, check, *, why="", **limits):
-    """An argparse type that parses the text with ``parse`` and checks it with the validator
-    ``check`` of :mod:`cwfast.validate`, the one the API uses, so an option accepts what its
-    argument does. (Imported when an option is converted: ``cwfast --help`` loads no NumPy.)"""
-    kind = "an integer" if parse is int else "a number"
-
-    def convert(text):
-        from . import validate
-
-        try:
-            value = parse(text)
-        except (ValueError, OverflowError):
-            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
-        try:
-            return getattr(validate, check)("value", value, **limits)
-        except ParameterError as exc:  # "value=0 must be ..." becomes "0 must be ..."
-            raise argparse.ArgumentTypeError(f"{text} {str(exc).split(' ', 1)[1]}{why}") from None
-
-    return convert
-
-
-_positive_int = _option(int, "positive_int")
-_non_negative_int = _option(int, "non_negative_int")
-_positive_float = _option(float, "positive_float")
-_non_negative_float = _option(float, "non_negative_float")
-_fraction = _option(float, "fraction")
-#: A clock period past 2**31 - 1 never fires after t = 0 in any audio a machine can hold.
-_period = _option(int, "positive_int", maximum=2**31 - 1)
-_sample_rate = _option(int, "positive_int", maximum=2**31 - 1, why=" (more than a sound file can store)")
-
-
-def _periods(text):
-    parts = [p.strip() for p in text.split(",")]
-    if not parts or any(not p for p in parts):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a comma-separated list of positive integers, e.g. 1,2,4,8")
-    try:
-        return [_period(p) for p in parts]
-    except argparse.ArgumentTypeError:
-        raise argparse.ArgumentTypeError(
-            f"{text!r} must be a comma-separated list of positive integers, e.g. 1,2,4,8"
-        ) from None
-
-
-def _subtype(text):
-    from .audio import WRITE_SUBTYPES  # soundfile and scipy, but no numba
-
-    value = text.upper().replace("-", "_")
-    value = {"PCM16": "PCM_16", "PCM24": "PCM_24", "16": "PCM_16", "24": "PCM_24", "32": "FLOAT"}.get(value, value)
-    if value not in WRITE_SUBTYPES:
-        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(s.lower() for s in WRITE_SUBTYPES)}")
-    return value
-
-
 def _add_length(parser, what):
     group = parser.add_mutually_exclusive_group()
-    group.add_argument("--samples", type=_positive_int, metavar="N", help=f"{what}, in samples")
-    group.add_argument("--seconds", type=_positive_float, metavar="S", help=f"{what}, in seconds")
+    group.add_argument("--samples", type=types.positive_int, metavar="N", help=f"{what}, in samples")
+    group.add_argument("--seconds", type=types.positive_float, metavar="S", help=f"{what}, in seconds")
 
 
 def build_parser():
@@ -128,37 +76,37 @@ def build_parser():
     p.add_argument("--target", metavar="WET", help="effect mode: the processed version of AUDIO, time-aligned")
     p.add_argument("--arch", choices=registry.cli_names(), default="cw",
                    help="cw: Clockwork RNN (default); srn (simple RNN) or lstm: the paper's baselines, for comparison")
-    p.add_argument("--hidden", type=_positive_int, metavar="N",
+    p.add_argument("--hidden", type=types.positive_int, metavar="N",
                    help="hidden units (default: 40 memorize, more for clips over 1024 samples; 64 autoregressive; 32 effect)")
-    p.add_argument("--modules", type=_positive_int, metavar="G",
+    p.add_argument("--modules", type=types.positive_int, metavar="G",
                    help="clock modules, periods 1, 2, 4, ... (default: 9 memorize, more for long clips; 8 otherwise)")
-    p.add_argument("--periods", type=_periods, metavar="LIST", help="clock periods, e.g. 1,2,4,8 (one per module)")
+    p.add_argument("--periods", type=types.periods, metavar="LIST", help="clock periods, e.g. 1,2,4,8 (one per module)")
     p.add_argument("--trainer", choices=TRAINERS, default="adam", help="adam (default), sgd (Nesterov, as the paper) or es")
-    p.add_argument("--epochs", type=_positive_int, metavar="E",
+    p.add_argument("--epochs", type=types.positive_int, metavar="E",
                    help="passes over the data; generations for es (default: 2000 memorize, 30 autoregressive, 50 effect)")
-    p.add_argument("--lr", type=_positive_float, metavar="LR",
+    p.add_argument("--lr", type=types.positive_float, metavar="LR",
                    help="learning rate (default: 0.01 for autoregressive, effect and es; for memorize with "
                    "adam or sgd, the trainer's own)")
-    p.add_argument("--population", type=_positive_int, metavar="P",
+    p.add_argument("--population", type=types.positive_int, metavar="P",
                    help="es: members per generation, even (default: 256)")
-    p.add_argument("--sigma", type=_positive_float, metavar="S", help="es: noise scale of the members (default: 0.01)")
-    p.add_argument("--batch-size", type=_positive_int, metavar="B", help="streams trained side by side (long audio; default 8 for autoregressive and effect, fewer "
+    p.add_argument("--sigma", type=types.positive_float, metavar="S", help="es: noise scale of the members (default: 0.01)")
+    p.add_argument("--batch-size", type=types.positive_int, metavar="B", help="streams trained side by side (long audio; default 8 for autoregressive and effect, fewer "
                    "if the clip is too short for 8 streams of whole clock cycles)")
-    p.add_argument("--window", type=_positive_int, metavar="W", help="truncated BPTT window in samples (long audio)")
-    p.add_argument("--start", type=_non_negative_float, default=0.0, metavar="SECONDS",
+    p.add_argument("--window", type=types.positive_int, metavar="W", help="truncated BPTT window in samples (long audio)")
+    p.add_argument("--start", type=types.non_negative_float, default=0.0, metavar="SECONDS",
                    help="where the excerpt starts (default: 0)")
     _add_length(p, "excerpt length (default: to the end of the file)")
-    p.add_argument("--sample-rate", type=_sample_rate, metavar="HZ",
+    p.add_argument("--sample-rate", type=types.sample_rate, metavar="HZ",
                    help="resample the audio to this rate first (default: the file's own rate)")
-    p.add_argument("--validation", type=_fraction, metavar="FRACTION",
+    p.add_argument("--validation", type=types.fraction, metavar="FRACTION",
                    help="the part of the clip before the test part that chooses the best epoch "
                    "(default: 0.1; 0 for memorize, which holds nothing out)")
-    p.add_argument("--test", type=_fraction, metavar="FRACTION",
+    p.add_argument("--test", type=types.fraction, metavar="FRACTION",
                    help="the last part of the clip, scored once at the end and reported as held out "
                    "(default: 0.1; 0 for memorize)")
-    p.add_argument("--classes", type=_positive_int, metavar="K",
+    p.add_argument("--classes", type=types.positive_int, metavar="K",
                    help="autoregressive: mu-law classes (default: 256)")
-    p.add_argument("--seed", type=_non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
+    p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
     p.add_argument("--checkpoint", metavar="PATH", help="write a checkpoint here every 100 updates, at the end and on Ctrl-C")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same options; --epochs may grow)")
     p.add_argument("--plot", metavar="FILE.png", help="plot target and output waveforms and spectrograms (needs matplotlib)")
@@ -174,13 +122,13 @@ def build_parser():
     p.add_argument("-m", "--model", metavar="MODEL", help="a model saved by 'cwfast train' (default: the bundled model)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the audio file to write (.wav or .flac)")
     _add_length(p, "length (default: the trained length for memorize models, 5 s for autoregressive ones)")
-    p.add_argument("--seed", type=_non_negative_int, metavar="S", help="sampling seed (default: random; printed)")
-    p.add_argument("--temperature", type=_non_negative_float, metavar="T",
+    p.add_argument("--seed", type=types.non_negative_int, metavar="S", help="sampling seed (default: random; printed)")
+    p.add_argument("--temperature", type=types.non_negative_float, metavar="T",
                    help="autoregressive sampling temperature: 0 always takes the likeliest sample, "
                    "1 samples as trained (default: the model's, else 1)")
     p.add_argument("--prime", metavar="AUDIO", help="autoregressive: continue this audio (its state is set by teacher forcing)")
-    p.add_argument("--sample-rate", type=_sample_rate, metavar="HZ", help="for models that do not store a sample rate")
-    p.add_argument("--subtype", type=_subtype, metavar="TYPE", help="float, pcm_16 or pcm_24 (default: float for WAV)")
+    p.add_argument("--sample-rate", type=types.sample_rate, metavar="HZ", help="for models that do not store a sample rate")
+    p.add_argument("--subtype", type=types.subtype, metavar="TYPE", help="float, pcm_16 or pcm_24 (default: float for WAV)")
     p.add_argument("--plot", metavar="FILE.png", help="plot the waveform and spectrogram (needs matplotlib)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_generate)
@@ -193,8 +141,8 @@ def build_parser():
     p.add_argument("-m", "--model", required=True, metavar="MODEL", help="an effect model saved by 'cwfast train'")
     p.add_argument("input", metavar="IN", help="the audio to process")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the audio file to write (.wav or .flac)")
-    p.add_argument("--block", type=_positive_int, default=4096, metavar="N", help="block size in samples (default: 4096)")
-    p.add_argument("--subtype", type=_subtype, metavar="TYPE", help="float, pcm_16 or pcm_24 (default: float for WAV)")
+    p.add_argument("--block", type=types.positive_int, default=4096, metavar="N", help="block size in samples (default: 4096)")
+    p.add_argument("--subtype", type=types.subtype, metavar="TYPE", help="float, pcm_16 or pcm_24 (default: float for WAV)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_process)
 

@@ -46,8 +46,7 @@ from . import validate
 from .codec import N_CLASSES, _check_classes, mu_law_encode, mu_law_values
 from .errors import CwfastError, ParameterError
 from .metrics import esr, nats_to_bits, nmse
-
-MODES = ("memorize", "autoregressive", "effect")
+from .modes import MODES
 
 __all__ = [
     "MODES",

@@ -1,0 +1,63 @@
+"""argparse types of cwfast's command lines: each parses the text and checks it with the validator of
+:mod:`cwfast.validate` that the API uses, so an option accepts exactly what its argument does.
+
+Shared by ``cwfast`` (:mod:`cwfast.cli`) and ``cwfast bench`` (:mod:`cwfast.bench`). The validators
+are imported when an option is converted, so building a parser (``cwfast --help``) loads no NumPy.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .errors import ParameterError
+
+
+def _option(parse, check, *, why="", **limits):
+    """An argparse type: parse the text with ``parse``, check it with ``cwfast.validate.<check>``."""
+    kind = "an integer" if parse is int else "a number"
+
+    def convert(text):
+        from . import validate
+
+        try:
+            value = parse(text)
+        except (ValueError, OverflowError):
+            raise argparse.ArgumentTypeError(f"{text!r} is not {kind}") from None
+        try:
+            return getattr(validate, check)("value", value, **limits)
+        except ParameterError as exc:  # "value=0 must be ..." becomes "0 must be ..."
+            raise argparse.ArgumentTypeError(f"{text} {str(exc).split(' ', 1)[1]}{why}") from None
+
+    return convert
+
+
+positive_int = _option(int, "positive_int")
+non_negative_int = _option(int, "non_negative_int")
+positive_float = _option(float, "positive_float")
+non_negative_float = _option(float, "non_negative_float")
+fraction = _option(float, "fraction")
+#: A clock period past 2**31 - 1 never fires after t = 0 in any audio a machine can hold.
+period = _option(int, "positive_int", maximum=2**31 - 1)
+sample_rate = _option(int, "positive_int", maximum=2**31 - 1, why=" (more than a sound file can store)")
+
+
+def periods(text):
+    parts = [p.strip() for p in text.split(",")]
+    if not parts or any(not p for p in parts):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a comma-separated list of positive integers, e.g. 1,2,4,8")
+    try:
+        return [period(p) for p in parts]
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be a comma-separated list of positive integers, e.g. 1,2,4,8"
+        ) from None
+
+
+def subtype(text):
+    from .audio import WRITE_SUBTYPES  # soundfile and scipy, but no numba
+
+    value = text.upper().replace("-", "_")
+    value = {"PCM16": "PCM_16", "PCM24": "PCM_24", "16": "PCM_16", "24": "PCM_24", "32": "FLOAT"}.get(value, value)
+    if value not in WRITE_SUBTYPES:
+        raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(s.lower() for s in WRITE_SUBTYPES)}")
+    return value
