@@ -171,11 +171,11 @@ def export_c(model, directory, name=None, *, overwrite=False):
     return tuple(files)
 
 
-def export_lv2(model, directory, name=None, *, overwrite=False, cc=None):
+def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=None):
     """Write ``DIRECTORY/NAME.lv2/``, an LV2 plug-in bundle built with the system C compiler.
 
     See :func:`cwfast.export.lv2.export_lv2`.
     """
     from .lv2 import export_lv2 as build
 
-    return build(model, directory, name, overwrite=overwrite, cc=cc)
+    return build(model, directory, name, overwrite=overwrite, cc=cc, cflags=cflags)
