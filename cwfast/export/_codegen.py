@@ -33,6 +33,8 @@ from .. import tasks
 FLUSH = 1e-15
 #: Lanes of the fixed-order dot products of small heads.
 LANES = 16
+#: Rows of a module's block are padded with zero weights to a multiple of this (see _clockwork_step).
+ROW_PAD = 8
 
 
 def _flt(value):
@@ -279,27 +281,37 @@ def _clockwork_step(spec):
     for i, (period, k) in enumerate(zip(spec.periods, spec.sizes)):
         r0, r1, c0 = spec.starts[i], spec.starts[i + 1], spec.reads[i]
         width = n - c0
-        arrays.append(_array(f"{N}_w_h{i}", spec.W_h[r0:r1, c0:].T))  # (width, k): columns outer
-        arrays.append(_array(f"{N}_b_h{i}", spec.b_h[r0:r1]))
+        # (width, kp): columns outer; rows padded with zero weights to kp, a whole number of
+        # vectors when that costs at most a third more work (no scalar tail in the inner loop).
+        kp = -(-k // ROW_PAD) * ROW_PAD if k >= ROW_PAD else k
+        kp = kp if 3 * kp <= 4 * k else k
+
+        def rows(a, kp=kp, k=k):
+            out = np.zeros(a.shape[:-1] + (kp,), dtype=np.float32)
+            out[..., :k] = a
+            return out
+
+        arrays.append(_array(f"{N}_w_h{i}", rows(spec.W_h[r0:r1, c0:].T)))
+        arrays.append(_array(f"{N}_b_h{i}", rows(spec.b_h[r0:r1])))
         if m:
-            arrays.append(_array(f"{N}_w_in{i}", spec.W_in[r0:r1].T))  # (n_in, k)
+            arrays.append(_array(f"{N}_w_in{i}", rows(spec.W_in[r0:r1].T)))  # (n_in, kp)
         guard = "" if period == 1 else f"if (t % {period}u == 0) "
         inputs = ""
         if m:
             inputs = f"""        for (j = 0; j < {m}; j++) {{
             const float xj = x[j];
-            for (r = 0; r < {k}; r++)
+            for (r = 0; r < {kp}; r++)
                 acc[r] += {N}_w_in{i}[j][r] * xj;
         }}
 """
         blocks.append(f"""    /* module {i}: period {period}, units {r0}..{r1 - 1}, reads units {c0}..{n - 1} */
     {guard}{{
-        float acc[{k}];
-        for (r = 0; r < {k}; r++)
+        float acc[{kp}];
+        for (r = 0; r < {kp}; r++)
             acc[r] = {N}_b_h{i}[r];
 {inputs}        for (c = 0; c < {width}; c++) {{
             const float hc = h[{c0} + c];
-            for (r = 0; r < {k}; r++)
+            for (r = 0; r < {kp}; r++)
                 acc[r] += {N}_w_h{i}[c][r] * hc;
         }}
         for (r = 0; r < {k}; r++)
@@ -498,7 +510,7 @@ size_t {N}_state_size(void)
 void {N}_reset({N}_state *s)
 {{
     int i;
-    for (i = 0; i < {spec.n_hidden}; i++)
+    for (i = 0; i < (int)(sizeof(s->h) / sizeof(s->h[0])); i++)
         s->h[i] = 0.0f;
     for (i = 0; i < {work}; i++)
         s->work[i] = 0.0f;
