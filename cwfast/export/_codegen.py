@@ -35,6 +35,8 @@ FLUSH = 1e-15
 LANES = 16
 #: Rows of a module's block are padded with zero weights to a multiple of this (see _clockwork_step).
 ROW_PAD = 8
+#: Independent accumulator chains of a module's matrix-vector product (see _clockwork_step).
+CHAINS = 4
 
 
 def _flt(value):
@@ -296,32 +298,38 @@ def _clockwork_step(spec):
         if m:
             arrays.append(_array(f"{N}_w_in{i}", rows(spec.W_in[r0:r1].T)))  # (n_in, kp)
         guard = "" if period == 1 else f"if (t % {period}u == 0) "
-        inputs = ""
-        if m:
-            inputs = f"""        for (j = 0; j < {m}; j++) {{
-            const float xj = x[j];
+        # S chains of columns accumulated independently (column c into chain c % S) and summed
+        # in a fixed tree: one chain would wait on the previous FMA at every column.
+        S = CHAINS if width >= 2 * CHAINS else 1
+        main = width // S * S
+        tail = ""
+        if main < width:
+            tail = f"""        for (q = 0; q < {width - main}; q++) {{
+            const float hc = h[{c0 + main} + q];
             for (r = 0; r < {kp}; r++)
-                acc[r] += {N}_w_in{i}[j][r] * xj;
+                acc[q][r] += {N}_w_h{i}[{main} + q][r] * hc;
         }}
 """
+        inputs = "".join(f" + {N}_w_in{i}[{j}][r] * x[{j}]" for j in range(m))
         blocks.append(f"""    /* module {i}: period {period}, units {r0}..{r1 - 1}, reads units {c0}..{n - 1} */
     {guard}{{
-        float acc[{kp}];
-        for (r = 0; r < {kp}; r++)
-            acc[r] = {N}_b_h{i}[r];
-{inputs}        for (c = 0; c < {width}; c++) {{
-            const float hc = h[{c0} + c];
+        float acc[{S}][{kp}];
+        for (q = 0; q < {S}; q++)
             for (r = 0; r < {kp}; r++)
-                acc[r] += {N}_w_h{i}[c][r] * hc;
-        }}
-        for (r = 0; r < {k}; r++)
-            work[{r0} + r] = {N}_tanh(acc[r]);
+                acc[q][r] = 0.0f;
+        for (c = 0; c < {main}; c += {S})
+            for (q = 0; q < {S}; q++) {{
+                const float hc = h[{c0} + c + q];
+                for (r = 0; r < {kp}; r++)
+                    acc[q][r] += {N}_w_h{i}[c + q][r] * hc;
+            }}
+{tail}        for (r = 0; r < {k}; r++)
+            work[{r0} + r] = {N}_tanh({N}_b_h{i}[r]{inputs} + {_tree([f"acc[{q}][r]" for q in range(S)])});
     }}
 """)
         commits.append(f"""    {guard}for (r = {r0}; r < {r1}; r++)
         h[r] = work[r];
 """)
-    uses_j = "int j; " if m else ""
     return "".join(arrays) + _TANH.format(N=N, FLUSH=FLUSH) + f"""
 /* One step: every module that ticks at t recomputes from the previous state; the new values are
  * committed only once all are computed (modules of equal period read each other). */
@@ -330,7 +338,7 @@ static void {N}_step({N}_state *restrict s, const float *restrict x)
     const uint64_t t = s->t;
     float *restrict h = s->h;
     float *restrict work = s->work;
-    {uses_j}int r, c;
+    int r, c, q;
     (void)x;
 {"".join(blocks)}{"".join(commits)}    s->t = t + 1;
 }}
