@@ -218,13 +218,13 @@ static float {N}_tanh(float a)
     r = v * p / q;
     r = r < -1.0 ? -1.0 : r;
     r = r > 1.0 ? 1.0 : r;
-    return (float)(r < {FLUSH} && r > -{FLUSH} ? 0.0 : r);
+    return (float)(fabs(r) < {FLUSH} ? 0.0 : r);
 }}
 """
 
 
 def _flush_expr(var):
-    return f"({var} < {FLUSH}f && {var} > -{FLUSH}f ? 0.0f : {var})"
+    return f"(fabsf({var}) < {FLUSH}f ? 0.0f : {var})"
 
 
 def _head(spec):
@@ -311,20 +311,28 @@ def _clockwork_step(spec):
         }}
 """
         inputs = "".join(f" + {N}_w_in{i}[{j}][r] * x[{j}]" for j in range(m))
+        accs = [f"acc{q}" for q in range(S)]
+        decl = ", ".join(f"{a}[{kp}]" for a in accs)
+        zero = " ".join(f"{a}[r] = 0.0f;" for a in accs)
+        hs = ", ".join(f"h{q} = h[{c0} + c + {q}]" for q in range(S))
+        body = "\n".join(f"                {accs[q]}[r] += {N}_w_h{i}[c + {q}][r] * h{q};" for q in range(S))
+        tail = "".join(f"""        for (r = 0; r < {kp}; r++)
+            {accs[q]}[r] += {N}_w_h{i}[{main + q}][r] * h[{c0 + main + q}];
+""" for q in range(width - main))
         blocks.append(f"""    /* module {i}: period {period}, units {r0}..{r1 - 1}, reads units {c0}..{n - 1} */
     {guard}{{
-        float acc[{S}][{kp}];
-        for (q = 0; q < {S}; q++)
-            for (r = 0; r < {kp}; r++)
-                acc[q][r] = 0.0f;
-        for (c = 0; c < {main}; c += {S})
-            for (q = 0; q < {S}; q++) {{
-                const float hc = h[{c0} + c + q];
-                for (r = 0; r < {kp}; r++)
-                    acc[q][r] += {N}_w_h{i}[c + q][r] * hc;
+        float {decl};
+        for (r = 0; r < {kp}; r++) {{
+            {zero}
+        }}
+        for (c = 0; c < {main}; c += {S}) {{
+            const float {hs};
+            for (r = 0; r < {kp}; r++) {{
+{body}
             }}
+        }}
 {tail}        for (r = 0; r < {k}; r++)
-            work[{r0} + r] = {N}_tanh({N}_b_h{i}[r]{inputs} + {_tree([f"acc[{q}][r]" for q in range(S)])});
+            work[{r0} + r] = {N}_tanh({N}_b_h{i}[r]{inputs} + {_tree([f"{a}[r]" for a in accs])});
     }}
 """)
         commits.append(f"""    {guard}for (r = {r0}; r < {r1}; r++)
@@ -338,7 +346,7 @@ static void {N}_step({N}_state *restrict s, const float *restrict x)
     const uint64_t t = s->t;
     float *restrict h = s->h;
     float *restrict work = s->work;
-    int r, c, q;
+    int r, c;
     (void)x;
 {"".join(blocks)}{"".join(commits)}    s->t = t + 1;
 }}
