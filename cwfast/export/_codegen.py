@@ -9,15 +9,20 @@ How the generated code is laid out, and why:
 * Every matrix-vector product is written column by column (``acc[r] += W[c][r] * h[c]``, the
   weights stored transposed), so the inner loop runs over independent accumulators of a
   compile-time length and GCC and Clang vectorise it at ``-O2``/``-O3`` *without* any licence
-  to reassociate: each output still sums its terms in one fixed order. A product with fewer than
-  8 outputs (a linear head) is a dot product split over 16 fixed lanes instead, summed in a fixed
-  tree, for the same reason.
+  to reassociate: each output sums its terms in one fixed order. A module's rows are padded with
+  zero weights to a multiple of 8 (no scalar tail), and its columns go to 4 independent chains
+  (column c to chain c % 4), each its own array, summed in a fixed tree at the end, so that the
+  FMAs do not wait on each other. A product with fewer than 8 outputs (a linear head) is a dot
+  product over 16 fixed lanes instead, summed in a fixed tree, for the same reason.
 * The clock schedule is baked in: one block of straight-line code per module, guarded by
   ``t % PERIOD == 0`` with the period a constant.
-* Denormals cannot arise: inputs, weights and new state values whose magnitude is below 1e-15
-  are set to zero, so every product is 0 or at least 1e-30, far above the smallest normal float
-  (1.2e-38); sums of such values are multiples of 2^-123, again normal. The values dropped are
-  many orders below float32 rounding of anything they are added to.
+* Denormals cannot build up: inputs, weights and every new state value whose magnitude is
+  below 1e-15 are set to zero, so every product is 0 or at least 1e-30, far above the smallest
+  normal float (1.2e-38), and a state never holds a denormal. (A single multiply-add whose exact
+  result cancels to below 1.2e-38 could still round to one; it does not survive the step, since
+  the tanh's result is flushed.) The values dropped are many orders below the float32 rounding
+  of anything they are added to. scripts/bench_export.py times denormal input (1e-39): no
+  slower. Softmax probabilities below 1.2e-38 may be denormal outputs, as :class:`Stream`'s are.
 * The Clockwork RNN's tanh is the rational function of :mod:`cwfast._kernels` (within 1 ulp,
   vectorisable); the LSTM's gates use libm's ``exp`` and ``tanh`` in double precision, as its
   numba kernel does.
