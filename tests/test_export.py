@@ -370,3 +370,29 @@ def test_lv2_refuses_another_host_rate(lv2, tmp_path):
                            str(tmp_path / "o")], capture_output=True, text=True)
     assert done.returncode == 3
     assert "44100 Hz" in done.stderr and f"{RATE} Hz" in done.stderr
+
+
+# ------------------------------------------------------------------------------------- the example
+
+
+@pytest.mark.parametrize("name", ["cw_effect", "cw_memorize", "cw_ar"])
+def test_the_example_host(built, tmp_path, name):
+    """examples/c/host.c, as the README builds it, computes what cwfast computes."""
+    tmp, table = built
+    model = table[name][0]
+    exe = tmp_path / "host"
+    subprocess.run([_compiler(), *STRICT, "-O3", f"-DMODEL={name}", f'-DHEADER="{name}.h"', f"-I{tmp}",
+                    str(HERE.parent / "examples" / "c" / "host.c"), str(tmp / f"{name}.c"), "-lm", "-o", str(exe)],
+                   check=True)
+    n = 1000
+    if name == "cw_effect":
+        x = _inputs(model, n)
+        y = subprocess.run([str(exe)], input=x.tobytes(), capture_output=True, check=True).stdout
+        reference = cwfast.Stream(model).process(x)[:, 0]
+    elif name == "cw_memorize":
+        y = subprocess.run([str(exe), str(n)], capture_output=True, check=True).stdout
+        reference = tasks.render(model, n)
+    else:
+        y = subprocess.run([str(exe), str(n), "7", "0.5"], capture_output=True, check=True).stdout
+        reference = tasks.render(model, n, seed=SplitMixGenerator(np.random.PCG64(0)).start(7), temperature=0.5)
+    np.testing.assert_allclose(np.frombuffer(y, dtype=np.float32), reference, rtol=RTOL, atol=ATOL)

@@ -188,7 +188,9 @@ size_t {N}_state_size(void);
 /* Zero state, clock at t = 0. Call before the first use of a state. */
 void {N}_reset({N}_state *s);
 /* n steps: in holds n x {N}_N_IN interleaved floats (NULL when {N}_N_IN is 0), out receives
- * n x {N}_N_OUT. in and out may be the same buffer when {N}_N_IN == {N}_N_OUT. */
+ * n x {N}_N_OUT (class probabilities if {N}_SOFTMAX). in and out may be the same buffer when
+ * {N}_N_IN == {N}_N_OUT. The input is not checked: a NaN or infinity poisons the state until
+ * {N}_reset. */
 void {N}_process({N}_state *s, const float *in, float *out, int n);
 {gen}
 #ifdef __cplusplus
