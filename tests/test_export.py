@@ -396,3 +396,20 @@ def test_the_example_host(built, tmp_path, name):
         y = subprocess.run([str(exe), str(n), "7", "0.5"], capture_output=True, check=True).stdout
         reference = tasks.render(model, n, seed=SplitMixGenerator(np.random.PCG64(0)).start(7), temperature=0.5)
     np.testing.assert_allclose(np.frombuffer(y, dtype=np.float32), reference, rtol=RTOL, atol=ATOL)
+
+
+def test_cli_export_with_lv2(lv2, tmp_path, capsys):
+    root, _, _ = lv2
+    assert main(["export", "-m", str(root / "cw_effect" / "cw_effect.npz"), "-o", str(tmp_path), "--lv2",
+                 "--name", "fx"]) == 0
+    out = capsys.readouterr().out
+    assert "urn:cwfast:fx" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fx.c", "fx.h", "fx.lv2"]
+    assert (tmp_path / "fx.lv2" / "fx.so").stat().st_size > 0
+    assert (tmp_path / "fx.lv2" / "fx.c").read_text() == (tmp_path / "fx.c").read_text()
+    # Without --overwrite a second export refuses before building; with it, it replaces all three.
+    assert main(["export", "-m", str(root / "cw_effect" / "cw_effect.npz"), "-o", str(tmp_path), "--lv2",
+                 "--name", "fx"]) == 2
+    assert main(["export", "-m", str(root / "cw_effect" / "cw_effect.npz"), "-o", str(tmp_path), "--lv2",
+                 "--name", "fx", "--overwrite"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fx.c", "fx.h", "fx.lv2"]
