@@ -8,12 +8,12 @@ How the generated code is laid out, and why:
 
 * Every matrix-vector product is written column by column (``acc[r] += W[c][r] * h[c]``, the
   weights stored transposed), so the inner loop runs over independent accumulators of a
-  compile-time length and GCC and Clang vectorise it at ``-O2``/``-O3`` *without* any licence
-  to reassociate: each output sums its terms in one fixed order. A module's rows are padded with
-  zero weights to a multiple of 8 (no scalar tail), and its columns go to 4 independent chains
-  (column c to chain c % 4), each its own array, summed in a fixed tree at the end, so that the
-  FMAs do not wait on each other. A product with fewer than 8 outputs (a linear head) is a dot
-  product over 16 fixed lanes instead, summed in a fixed tree, for the same reason.
+  compile-time length and GCC vectorises it at ``-O2``/``-O3`` (checked with ``-fopt-info-vec``;
+  Clang not tried) *without* any licence to reassociate: each output sums its terms in one fixed
+  order. A module's columns go to 4 independent chains (column c to chain c % 4), each its own
+  array, summed in a fixed tree at the end, so that the FMAs do not wait on each other. A
+  product with fewer than 8 outputs (a linear head) is a dot product over 16 fixed lanes
+  instead, summed in a fixed tree, for the same reason.
 * The clock schedule is baked in: one block of straight-line code per module, guarded by
   ``t % PERIOD == 0`` with the period a constant.
 * Denormals cannot build up: inputs, weights and every new state value whose magnitude is
@@ -38,8 +38,6 @@ from .. import tasks
 FLUSH = 1e-15
 #: Lanes of the fixed-order dot products of small heads.
 LANES = 16
-#: Rows of a module's block are padded with zero weights to a multiple of this (see _clockwork_step).
-ROW_PAD = 8
 #: Independent accumulator chains of a module's matrix-vector product (see _clockwork_step).
 CHAINS = 4
 
@@ -290,20 +288,13 @@ def _clockwork_step(spec):
     for i, (period, k) in enumerate(zip(spec.periods, spec.sizes)):
         r0, r1, c0 = spec.starts[i], spec.starts[i + 1], spec.reads[i]
         width = n - c0
-        # (width, kp): columns outer; rows padded with zero weights to kp, a whole number of
-        # vectors when that costs at most a third more work (no scalar tail in the inner loop).
-        kp = -(-k // ROW_PAD) * ROW_PAD if k >= ROW_PAD else k
-        kp = kp if 3 * kp <= 4 * k else k
-
-        def rows(a, kp=kp, k=k):
-            out = np.zeros(a.shape[:-1] + (kp,), dtype=np.float32)
-            out[..., :k] = a
-            return out
-
-        arrays.append(_array(f"{N}_w_h{i}", rows(spec.W_h[r0:r1, c0:].T)))
-        arrays.append(_array(f"{N}_b_h{i}", rows(spec.b_h[r0:r1])))
+        # (width, k): columns outer, so that the inner loop runs over the module's rows. (Padding
+        # the rows with zero weights to a multiple of 8 was 7% slower once the chains below were
+        # in: more weights to stream from L2 than the scalar tail it saves.)
+        arrays.append(_array(f"{N}_w_h{i}", spec.W_h[r0:r1, c0:].T))
+        arrays.append(_array(f"{N}_b_h{i}", spec.b_h[r0:r1]))
         if m:
-            arrays.append(_array(f"{N}_w_in{i}", rows(spec.W_in[r0:r1].T)))  # (n_in, kp)
+            arrays.append(_array(f"{N}_w_in{i}", spec.W_in[r0:r1].T))  # (n_in, k)
         guard = "" if period == 1 else f"if (t % {period}u == 0) "
         # S chains of columns accumulated independently (column c into chain c % S) and summed
         # in a fixed tree: one chain would wait on the previous FMA at every column.
@@ -313,28 +304,28 @@ def _clockwork_step(spec):
         if main < width:
             tail = f"""        for (q = 0; q < {width - main}; q++) {{
             const float hc = h[{c0 + main} + q];
-            for (r = 0; r < {kp}; r++)
+            for (r = 0; r < {k}; r++)
                 acc[q][r] += {N}_w_h{i}[{main} + q][r] * hc;
         }}
 """
         inputs = "".join(f" + {N}_w_in{i}[{j}][r] * x[{j}]" for j in range(m))
         accs = [f"acc{q}" for q in range(S)]
-        decl = ", ".join(f"{a}[{kp}]" for a in accs)
+        decl = ", ".join(f"{a}[{k}]" for a in accs)
         zero = " ".join(f"{a}[r] = 0.0f;" for a in accs)
         hs = ", ".join(f"h{q} = h[{c0} + c + {q}]" for q in range(S))
         body = "\n".join(f"                {accs[q]}[r] += {N}_w_h{i}[c + {q}][r] * h{q};" for q in range(S))
-        tail = "".join(f"""        for (r = 0; r < {kp}; r++)
+        tail = "".join(f"""        for (r = 0; r < {k}; r++)
             {accs[q]}[r] += {N}_w_h{i}[{main + q}][r] * h[{c0 + main + q}];
 """ for q in range(width - main))
         blocks.append(f"""    /* module {i}: period {period}, units {r0}..{r1 - 1}, reads units {c0}..{n - 1} */
     {guard}{{
         float {decl};
-        for (r = 0; r < {kp}; r++) {{
+        for (r = 0; r < {k}; r++) {{
             {zero}
         }}
         for (c = 0; c < {main}; c += {S}) {{
             const float {hs};
-            for (r = 0; r < {kp}; r++) {{
+            for (r = 0; r < {k}; r++) {{
 {body}
             }}
         }}
