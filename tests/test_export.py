@@ -416,3 +416,11 @@ def test_cli_export_with_lv2(lv2, tmp_path, capsys):
     assert main(["export", "-m", str(root / "cw_effect" / "cw_effect.npz"), "-o", str(tmp_path), "--lv2",
                  "--name", "fx", "--overwrite"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fx.c", "fx.h", "fx.lv2"]
+
+
+def test_export_is_listed_with_its_options(capsys):
+    assert main(["--help"]) == 0
+    assert "export" in capsys.readouterr().out
+    assert main(["export", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(option in out for option in ("--model", "--output", "--name", "--lv2", "--overwrite"))
