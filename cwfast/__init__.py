@@ -26,9 +26,12 @@ _LAZY = {
     "LSTM": ".lstm",
     "Stream": ".stream",
     "load": ".persistence",
+    "export_c": ".export",
 }
 
-__all__ = ["ClockworkRNN", "CwfastError", "LSTM", "ParameterError", "SRN", "State", "Stream", "load", "__version__"]
+__all__ = [
+    "ClockworkRNN", "CwfastError", "LSTM", "ParameterError", "SRN", "State", "Stream", "export_c", "load", "__version__",
+]
 
 
 def __getattr__(name):

@@ -154,6 +154,20 @@ def build_parser():
     p.add_argument("model", nargs="?", metavar="MODEL", help="a model file (default: the bundled model)")
     p.set_defaults(func=cmd_info)
 
+    # export
+    p = commands.add_parser(
+        "export", parents=[common], help="write a model as dependency-free C (and an LV2 plug-in)",
+        description="Write MODEL as C99 with no dependency but libm: DIR/NAME.h and DIR/NAME.c (see the README, "
+        "'Use a model in C / in an LV2 host'). With --lv2, also build the LV2 plug-in bundle DIR/NAME.lv2 "
+        "with the system C compiler.",
+    )
+    p.add_argument("-m", "--model", required=True, metavar="MODEL", help="a model saved by 'cwfast train'")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="the directory to write into (must exist)")
+    p.add_argument("--name", metavar="NAME", help="C prefix and file stem (default: the model file's stem, made a C identifier)")
+    p.add_argument("--lv2", action="store_true", help="also build the LV2 plug-in DIR/NAME.lv2 (needs cc and lv2-dev)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.set_defaults(func=cmd_export)
+
     # bench: its options come from cwfast.bench, added only when the command is bench (see main)
     p = commands.add_parser("bench", parents=[common], help="measure speed (microseconds per sample, times real time)",
                             description="Measure how fast models stream through Stream.process, one thread: microseconds per "
@@ -630,6 +644,38 @@ def cmd_info(args):
 
 def cmd_bench(args):
     return _load_bench().run(args)
+
+
+# ----------------------------------------------------------------------------------- export
+
+
+def cmd_export(args):
+    import shutil
+
+    from .export import _resolve, export_c, export_lv2
+
+    model, name = _resolve(args.model, args.name)
+    if not os.path.isdir(args.output):
+        raise CwfastError(f"cannot export to '{args.output}': no such directory")
+    outputs = [os.path.join(args.output, f"{name}{ext}") for ext in (".h", ".c", ".lv2")[: 3 if args.lv2 else 2]]
+    for path in outputs:  # refuse before building anything
+        if os.path.lexists(path) and not args.overwrite:
+            raise CwfastError(f"'{path}' exists; pass --overwrite to replace it")
+    bundle = None
+    if args.lv2:  # first: the build is what can fail
+        from .export.lv2 import uri
+
+        bundle = export_lv2(model, args.output, name, overwrite=args.overwrite)
+    try:
+        header, source = export_c(model, args.output, name, overwrite=args.overwrite)
+    except BaseException:
+        if bundle is not None:  # all or nothing
+            shutil.rmtree(bundle, ignore_errors=True)
+        raise
+    print(f"wrote {header} and {source}")
+    if bundle is not None:
+        print(f"wrote {bundle} (LV2 plug-in {uri(name)})")
+    return 0
 
 
 # ----------------------------------------------------------------------------------- main

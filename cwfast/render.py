@@ -20,7 +20,8 @@ from .errors import CwfastError, ParameterError
 from .tasks import mode_of
 
 
-def _scale(model):
+def scale_of(model):
+    """The level of a model's training audio (``metadata["scale"]``, 1 if not stored); CwfastError if invalid."""
     scale = model.metadata.get("scale", 1.0)
     if not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
         raise CwfastError(f"the model's metadata has an invalid scale {scale!r}")
@@ -44,7 +45,7 @@ def trained_length(model):
 
 def denormalize(samples, model):
     """Samples in the model's unit range back at the level of its training audio (times ``scale``)."""
-    return (np.asarray(samples, dtype=np.float64) * _scale(model)).astype(np.float32)
+    return (np.asarray(samples, dtype=np.float64) * scale_of(model)).astype(np.float32)
 
 
 def seconds_to_samples(seconds, sample_rate):
@@ -119,7 +120,7 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
     block = validate.positive_int("block", block)
     if mode == "effect":
         raise CwfastError("this is an effect model: it needs an input signal, so use 'cwfast process' with it")
-    scale = _scale(model)
+    scale = scale_of(model)
     if mode == "memorize":
         if prime is not None:
             raise CwfastError("a memorize model takes no input, so it cannot be primed")

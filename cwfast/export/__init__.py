@@ -1,0 +1,183 @@
+"""Export a trained model as dependency-free C (and an LV2 plug-in) for real-time audio tools.
+
+:func:`export_c` writes ``NAME.h`` and ``NAME.c``: C99 with no dependency but libm, the weights as
+``static const float`` arrays and the clock schedule baked in, with the API
+
+* ``NAME_state`` (a complete struct, so it can live in static storage) and ``NAME_state_size()``;
+* ``NAME_reset(s)``: zero state, clock at t = 0;
+* ``NAME_process(s, in, out, n)``: ``n`` steps, ``in`` n x n_in interleaved floats (NULL without
+  inputs), ``out`` n x n_out (class probabilities for a softmax head, as :class:`cwfast.Stream`);
+* for autoregressive (mu-law) models ``NAME_seed``, ``NAME_set_temperature`` and
+  ``NAME_generate(s, out, n)``, which generate audio the way ``cwfast generate`` does;
+* macros ``NAME_SAMPLE_RATE``, ``NAME_N_IN``, ``NAME_N_OUT``, ``NAME_LATENCY`` (and a few more).
+
+Nothing in ``reset``/``process``/``generate`` allocates, locks, does I/O or writes a global, so
+states are independent (re-entrant). :func:`export_lv2` adds an LV2 bundle built with the system C
+compiler (:mod:`cwfast.export.lv2`). The generator (:mod:`cwfast.export._codegen`) reads models
+through their public API only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import keyword
+import os
+import re
+from pathlib import Path
+
+from ..errors import CwfastError, ParameterError
+
+__all__ = ["export_c", "export_lv2", "c_identifier"]
+
+_C_KEYWORDS = frozenset(
+    "auto break case char const continue default do double else enum extern float for goto if inline int long "
+    "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while "
+    "_Bool _Complex _Imaginary bool true false asm".split()
+)
+_IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
+#: Longest NAME accepted: C99 guarantees 31 significant characters of an external identifier,
+#: and NAME_set_temperature is NAME plus 16.
+MAX_NAME = 15 + 31
+
+
+def c_identifier(text):
+    """``text`` (a file's stem, say) made into a valid C identifier for :func:`export_c`.
+
+    Characters other than ASCII letters, digits and ``_`` become ``_``; a name that does not start
+    with a letter gets ``model_`` in front; a C keyword gets ``_model`` after it.
+
+    >>> c_identifier("brahms-16k.v2")
+    'brahms_16k_v2'
+    >>> c_identifier("2024 take")
+    'model_2024_take'
+    """
+    name = re.sub(r"[^A-Za-z0-9_]", "_", str(text))
+    if not name or not name[0].isalpha() or not name.isascii():
+        name = "model_" + name
+    if name in _C_KEYWORDS or keyword.iskeyword(name):
+        name += "_model"
+    return name[:MAX_NAME]
+
+
+def _check_name(name):
+    if not isinstance(name, str):
+        raise ParameterError(f"name={name!r} must be a string")
+    if not _IDENT.match(name) or not name.isascii():
+        raise ParameterError(f"name={name!r} must be a C identifier: an ASCII letter, then letters, digits or _")
+    if name in _C_KEYWORDS:
+        raise ParameterError(f"name={name!r} is a C keyword")
+    if len(name) > MAX_NAME:
+        raise ParameterError(f"name={name!r} is longer than {MAX_NAME} characters")
+    return name
+
+
+def _resolve(model, name):
+    """(model object, NAME) from a model or a path to one, and an optional name."""
+    from ..model import SequenceModel
+
+    if isinstance(model, (str, os.PathLike)):
+        from ..persistence import load
+
+        path = Path(model)
+        model = load(path)
+        default = c_identifier(path.stem)
+    elif isinstance(model, SequenceModel):
+        default = "model"
+    else:
+        raise ParameterError(f"model must be a cwfast model or the path to one, not {type(model).__name__}")
+    if getattr(model, "arch", None) not in ("clockwork", "srn", "lstm"):
+        raise ParameterError(f"cannot export a {type(model).__name__}: only Clockwork RNN, SRN and LSTM models")
+    return model, _check_name(default if name is None else name)
+
+
+def _check_directory(directory):
+    if not isinstance(directory, (str, os.PathLike)):
+        raise ParameterError(f"directory={directory!r} must be a path")
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CwfastError(f"cannot export to '{directory}': no such directory")
+    return directory
+
+
+def _write_all(files, overwrite):
+    """Write every ``{path: text}`` or none: all are checked first, and if one write fails, the
+    ones already written are removed again (or, with overwrite, restored from what was there)."""
+    from .._atomic import atomic_path
+
+    for path in files:
+        if path.is_dir():
+            raise CwfastError(f"cannot write '{path}': it is a directory")
+        if os.path.lexists(path) and not overwrite:
+            raise CwfastError(f"'{path}' exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    done = []
+    try:
+        for path, text in files.items():
+            previous = path.read_bytes() if path.exists() else None
+            with atomic_path(path, what="C source", overwrite=overwrite) as tmp:
+                Path(tmp).write_text(text, encoding="ascii")
+            done.append((path, previous))
+    except BaseException:
+        for path, previous in done:
+            with contextlib.suppress(OSError):
+                if previous is None:
+                    path.unlink()
+                else:
+                    path.write_bytes(previous)
+        raise
+
+
+def export_c(model, directory, name=None, *, overwrite=False):
+    """Write a model as dependency-free C99: ``DIRECTORY/NAME.h`` and ``DIRECTORY/NAME.c``.
+
+    Parameters
+    ----------
+    model : ClockworkRNN, SRN, LSTM, or str or os.PathLike
+        The model, or the path of a model file saved by cwfast.
+    directory : str or os.PathLike
+        An existing directory.
+    name : str, optional
+        The C prefix of every exported symbol and the files' stem. Default: the model file's
+        stem made a C identifier (:func:`c_identifier`), or ``"model"`` for a model object.
+    overwrite : bool
+        Replace existing files.
+
+    Returns
+    -------
+    (Path, Path)
+        The header and the source written.
+
+    Raises
+    ------
+    ParameterError
+        If ``name`` is not a valid C identifier (or is a C keyword), or ``model`` is not a cwfast
+        model.
+    CwfastError
+        If the directory does not exist, a file exists and ``overwrite`` is False, or a write
+        fails; nothing is left half-written.
+
+    Notes
+    -----
+    Weights are written as float32 (a float64 model is rounded). Outputs equal
+    :class:`cwfast.Stream`'s within float32 rounding; values below 1e-15 in magnitude (inputs,
+    weights, state) are flushed to zero so that denormals cannot build up in the recurrence
+    (see :mod:`cwfast.export._codegen`). ``NAME_process`` does not check its input: NaN or
+    infinity in, NaN out (:class:`cwfast.Stream` refuses such blocks instead).
+    """
+    from . import _codegen
+
+    model, name = _resolve(model, name)
+    directory = _check_directory(directory)
+    spec = _codegen.Spec(model, name)
+    files = {directory / f"{name}.h": _codegen.header(spec), directory / f"{name}.c": _codegen.source(spec)}
+    _write_all(files, overwrite)
+    return tuple(files)
+
+
+def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=None):
+    """Write ``DIRECTORY/NAME.lv2/``, an LV2 plug-in bundle built with the system C compiler.
+
+    See :func:`cwfast.export.lv2.export_lv2`.
+    """
+    from .lv2 import export_lv2 as build
+
+    return build(model, directory, name, overwrite=overwrite, cc=cc, cflags=cflags)

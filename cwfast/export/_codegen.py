@@ -1,0 +1,542 @@
+"""The C text of an exported model: a header and a source file, C99, nothing but libm.
+
+Everything is read through the public model API (``to_dense()``, ``periods``, ``module_sizes``,
+``n_in``, ``n_out``, ``output``, ``sample_rate``, ``metadata``), never through the kernels'
+private parameter layout, so the export keeps working when that layout changes.
+
+How the generated code is laid out, and why:
+
+* Every matrix-vector product is written column by column (``acc[r] += W[c][r] * h[c]``, the
+  weights stored transposed), so the inner loop runs over independent accumulators of a
+  compile-time length and GCC vectorises it at ``-O2``/``-O3`` (checked with ``-fopt-info-vec``;
+  Clang not tried) *without* any licence to reassociate: each output sums its terms in one fixed
+  order. A module's columns go to 4 independent chains (column c to chain c % 4), each its own
+  array, summed in a fixed tree at the end, so that the FMAs do not wait on each other. A
+  product with fewer than 8 outputs (a linear head) is a dot product over 16 fixed lanes
+  instead, summed in a fixed tree, for the same reason.
+* The clock schedule is baked in: one block of straight-line code per module, guarded by
+  ``t % PERIOD == 0`` with the period a constant.
+* Denormals cannot build up: inputs, weights and every new state value whose magnitude is
+  below 1e-15 are set to zero, so every product is 0 or at least 1e-30, far above the smallest
+  normal float (1.2e-38), and a state never holds a denormal. (A single multiply-add whose exact
+  result cancels to below 1.2e-38 could still round to one; it does not survive the step, since
+  the tanh's result is flushed.) The values dropped are many orders below the float32 rounding
+  of anything they are added to. scripts/bench_export.py times denormal input (1e-39): no
+  slower. Softmax probabilities below 1.2e-38 may be denormal outputs, as :class:`Stream`'s are.
+* The Clockwork RNN's tanh is the rational function of :mod:`cwfast._kernels` (within 1 ulp,
+  vectorisable); the LSTM's gates use libm's ``exp`` and ``tanh`` in double precision, as its
+  numba kernel does.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import render, tasks
+from ..codec import mu_law_values
+
+#: Magnitudes below this are flushed to zero (see the module docstring).
+FLUSH = 1e-15
+#: Lanes of the fixed-order dot products of small heads.
+LANES = 16
+#: Independent accumulator chains of a module's matrix-vector product (see _clockwork_step).
+CHAINS = 4
+
+
+def _flt(value):
+    # 9 significant digits round-trip every float32 exactly; the exponent form always parses as
+    # a floating constant, so the f suffix is valid.
+    return "%.8ef" % float(value)
+
+
+def _array(name, values):
+    """``static const float name[..][..] = {...};`` with the values (already float32, flushed)."""
+    values = np.asarray(values, dtype=np.float32)
+    if values.size == 0:
+        return f"/* {name}: empty */\n"
+    dims = "".join(f"[{d}]" for d in values.shape)
+
+    def row(v):
+        return ",\n    ".join(", ".join(_flt(a) for a in v[s : s + 6]) for s in range(0, v.size, 6))
+
+    if values.ndim == 1:
+        body = "    " + row(values)
+    else:
+        rows = values.reshape(values.shape[0], -1)
+        body = ",\n".join("    {" + row(r) + "}" for r in rows)
+    return f"static const float {name}{dims} = {{\n{body}\n}};\n"
+
+
+def _flushed(a):
+    a = np.array(a, dtype=np.float32)
+    a[np.abs(a) < FLUSH] = 0.0
+    return a
+
+
+class Spec:
+    """What the generator needs to know about a model, read through its public API."""
+
+    def __init__(self, model, name):
+        self.name = name
+        self.arch = getattr(model, "arch", None)
+        self.n_in = int(model.n_in)
+        self.n_out = int(model.n_out)
+        self.output = model.output
+        self.sample_rate = int(model.sample_rate) if model.sample_rate else 0
+        self.mode = tasks.mode_of(model)
+        dense = model.to_dense()
+        self.W_in = _flushed(dense["W_in"])
+        self.W_h = _flushed(dense["W_h"])
+        self.b_h = _flushed(dense["b_h"])
+        self.W_out = _flushed(dense["W_out"])
+        self.b_out = _flushed(dense["b_out"])
+        self.scale = 1.0
+        if self.mode in ("memorize", "autoregressive"):
+            self.scale = render.scale_of(model)
+        self.autoregressive = False
+        if self.mode == "autoregressive":
+            n_classes = model.metadata.get("n_classes", model.n_out)
+            if (model.output == "softmax" and model.n_in == 1 and isinstance(n_classes, (int, np.integer))
+                    and not isinstance(n_classes, bool) and n_classes == model.n_out):
+                self.autoregressive = True
+                self.values = mu_law_values(int(n_classes))
+                temperature = model.metadata.get("temperature", 1.0)
+                ok = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
+                self.temperature = float(temperature) if ok and np.isfinite(temperature) and temperature >= 0 else 1.0
+        if self.arch == "lstm":
+            self.n_hidden = self.W_h.shape[1]
+        else:
+            self.n_hidden = self.W_h.shape[0]
+            self.periods = [int(p) for p in np.asarray(model.periods).tolist()]
+            self.sizes = [int(k) for k in np.asarray(model.module_sizes).tolist()]
+            self.starts = np.concatenate([[0], np.cumsum(self.sizes)]).astype(int).tolist()
+            # Module i reads every module whose period is at least its own; the dense layout is
+            # sorted by period, so that is one range of columns from the first such module on.
+            self.reads = []
+            for i, period in enumerate(self.periods):
+                first = next(j for j, p in enumerate(self.periods) if p >= period)
+                self.reads.append(self.starts[first])
+
+
+# ------------------------------------------------------------------------------------- header
+
+
+def header(spec):
+    N, n = spec.name, spec.n_hidden
+    guard = f"{N.upper()}_H_CWFAST"
+    state = [f"    float h[{n}];      /* hidden state h(t-1) */"]
+    if spec.arch == "lstm":
+        state.append(f"    float c[{n}];      /* LSTM cell state c(t-1) */")
+        state.append(f"    float work[{4 * n}];   /* scratch: gate pre-activations */")
+    else:
+        state.append(f"    float work[{n}];   /* scratch: new values of the modules that tick */")
+    state.append("    uint64_t t;        /* the next step; module i ticks when t % period_i == 0 */")
+    if spec.autoregressive:
+        state += [
+            f"    float logits[{spec.n_out}];",
+            f"    double weights[{spec.n_out}];   /* scratch of the sampler */",
+            "    float prev;        /* what the next generated step reads: the last value generated (0 after reset) */",
+            "    double inv_temperature;",
+            "    uint64_t rng;      /* splitmix64 state */",
+        ]
+    kind = {"lstm": "LSTM", "srn": "simple RNN (SRN)"}.get(spec.arch, "Clockwork RNN")
+    gen = ""
+    if spec.autoregressive:
+        gen = f"""
+/* Autoregressive generation (mu-law, {spec.n_out} classes), as 'cwfast generate' does it: each
+ * step reads the decoded value generated at the previous step (0 at the first step after reset,
+ * or s->prev if you set it, e.g. to the last decoded sample of a priming clip run through
+ * {N}_process), draws a class from softmax(logits / temperature) by inverse CDF with a uniform
+ * from the state's splitmix64 generator, and writes that class's amplitude times {N}_SCALE.
+ * Temperature 0 takes the likeliest class. {N}_reset sets the temperature to
+ * {N}_TEMPERATURE and the generator to seed 0: call {N}_seed and {N}_set_temperature after it. */
+#define {N}_TEMPERATURE {spec.temperature!r}
+void {N}_seed({N}_state *s, uint64_t seed);
+void {N}_set_temperature({N}_state *s, double temperature);
+void {N}_generate({N}_state *s, float *out, int n);
+"""
+    return f"""/* {N}.h: a {kind} exported by cwfast {_version()} (mode: {spec.mode}, {spec.output} head).
+ * C99, no dependency but libm. Nothing in it allocates, locks, does I/O or writes a global:
+ * every function works on the state it is given, so states run independently (re-entrant).
+ * Build: cc -std=c99 -O3 -c {N}.c (add -march=native -ffp-contract=fast for speed). */
+#ifndef {guard}
+#define {guard}
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {{
+#endif
+
+#define {N}_SAMPLE_RATE {spec.sample_rate}   /* Hz the model was trained at; 0 if unknown */
+#define {N}_N_IN {spec.n_in}
+#define {N}_N_OUT {spec.n_out}
+#define {N}_LATENCY 0   /* output t depends on inputs up to t: no delay */
+#define {N}_N_HIDDEN {n}
+#define {N}_SOFTMAX {1 if spec.output == "softmax" else 0}   /* 1: {N}_process writes class probabilities */
+#define {N}_SCALE {spec.scale!r}   /* output times this is audio at the training level (memorize, autoregressive) */
+#define {N}_AUTOREGRESSIVE {1 if spec.autoregressive else 0}
+
+typedef struct {{
+{chr(10).join(state)}
+}} {N}_state;
+
+/* sizeof({N}_state), for callers through a foreign-function interface. */
+size_t {N}_state_size(void);
+/* Zero state, clock at t = 0. Call before the first use of a state. */
+void {N}_reset({N}_state *s);
+/* n steps: in holds n x {N}_N_IN interleaved floats (NULL when {N}_N_IN is 0), out receives
+ * n x {N}_N_OUT (class probabilities if {N}_SOFTMAX). in and out may be the same buffer when
+ * {N}_N_IN == {N}_N_OUT. The input is not checked: a NaN or infinity poisons the state until
+ * {N}_reset. */
+void {N}_process({N}_state *s, const float *in, float *out, int n);
+{gen}
+#ifdef __cplusplus
+}}
+#endif
+
+#endif
+"""
+
+
+def _version():
+    from .. import __version__
+
+    return __version__
+
+
+# ------------------------------------------------------------------------------------- source
+
+
+_TANH = """/* tanh as cwfast's float32 kernel computes it: a rational function on [-9, 9] evaluated in
+ * double, within 1 ulp of the true tanh; branch-free, so loops over it vectorise. */
+static float {N}_tanh(float a)
+{{
+    double v = (double)a, z, p, q, r;
+    v = v < -9.0 ? -9.0 : v;
+    v = v > 9.0 ? 9.0 : v;
+    z = v * v;
+    p = (((1.3354414268862413e-08 * z + 2.060906865313872e-05) * z + 0.0034955962904795685) * z
+         + 0.13381036195973578) * z + 0.9999999798611158;
+    q = (((7.776502941488073e-07 * z + 0.00032856414345863494) * z + 0.025877024252998624) * z
+         + 0.4671435202507059) * z + 1.0;
+    r = v * p / q;
+    r = r < -1.0 ? -1.0 : r;
+    r = r > 1.0 ? 1.0 : r;
+    return (float)(fabs(r) < {FLUSH} ? 0.0 : r);
+}}
+"""
+
+
+def _flush_expr(var):
+    return f"(fabsf({var}) < {FLUSH}f ? 0.0f : {var})"
+
+
+def _head(spec):
+    """y = W_out h + b_out into y (n_out floats)."""
+    N, n, o = spec.name, spec.n_hidden, spec.n_out
+    if o >= 8:
+        return _array(f"{N}_w_out", spec.W_out.T) + _array(f"{N}_b_out", spec.b_out) + f"""
+static void {N}_head(const float *restrict h, float *restrict y)
+{{
+    int c, k;
+    for (k = 0; k < {o}; k++)
+        y[k] = {N}_b_out[k];
+    for (c = 0; c < {n}; c++) {{
+        const float hc = h[c];
+        for (k = 0; k < {o}; k++)
+            y[k] += {N}_w_out[c][k] * hc;
+    }}
+}}
+"""
+    # A dot product per output, over LANES fixed lanes (vectorises without reassociation), the
+    # lanes summed in a fixed tree. The weights are padded with zeros to whole lanes.
+    full = -(-n // LANES) * LANES
+    padded = np.zeros((o, full), dtype=np.float32)
+    padded[:, :n] = spec.W_out
+    tree = _tree([f"part[{i}]" for i in range(LANES)])
+    body = f"""
+static void {N}_head(const float *restrict h, float *restrict y)
+{{
+    int c, k, l;
+    for (k = 0; k < {o}; k++) {{
+        float part[{LANES}] = {{0}};
+        for (c = 0; c < {full - LANES if full > n else full}; c += {LANES})
+            for (l = 0; l < {LANES}; l++)
+                part[l] += {N}_w_out[k][c + l] * h[c + l];
+"""
+    if full > n:
+        body += f"""        for (l = 0; l < {n - (full - LANES)}; l++)
+            part[l] += {N}_w_out[k][{full - LANES} + l] * h[{full - LANES} + l];
+"""
+    body += f"""        y[k] = {N}_b_out[k] + {tree};
+    }}
+}}
+"""
+    return _array(f"{N}_w_out", padded) + _array(f"{N}_b_out", spec.b_out) + body
+
+
+def _tree(terms):
+    while len(terms) > 1:
+        terms = [f"({terms[i]} + {terms[i + 1]})" if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
+    return terms[0]
+
+
+def _clockwork_step(spec):
+    N, n, m = spec.name, spec.n_hidden, spec.n_in
+    arrays, blocks, commits = [], [], []
+    for i, (period, k) in enumerate(zip(spec.periods, spec.sizes)):
+        r0, r1, c0 = spec.starts[i], spec.starts[i + 1], spec.reads[i]
+        width = n - c0
+        # (width, k): columns outer, so that the inner loop runs over the module's rows. (Padding
+        # the rows with zero weights to a multiple of 8 was 7% slower once the chains below were
+        # in: more weights to stream from L2 than the scalar tail it saves.)
+        arrays.append(_array(f"{N}_w_h{i}", spec.W_h[r0:r1, c0:].T))
+        arrays.append(_array(f"{N}_b_h{i}", spec.b_h[r0:r1]))
+        if m:
+            arrays.append(_array(f"{N}_w_in{i}", spec.W_in[r0:r1].T))  # (n_in, k)
+        guard = "" if period == 1 else f"if (t % {period}u == 0) "
+        # S chains of columns accumulated independently (column c into chain c % S) and summed
+        # in a fixed tree: one chain would wait on the previous FMA at every column.
+        S = CHAINS if width >= 2 * CHAINS else 1
+        main = width // S * S
+        tail = ""
+        if main < width:
+            tail = f"""        for (q = 0; q < {width - main}; q++) {{
+            const float hc = h[{c0 + main} + q];
+            for (r = 0; r < {k}; r++)
+                acc[q][r] += {N}_w_h{i}[{main} + q][r] * hc;
+        }}
+"""
+        inputs = "".join(f" + {N}_w_in{i}[{j}][r] * x[{j}]" for j in range(m))
+        accs = [f"acc{q}" for q in range(S)]
+        decl = ", ".join(f"{a}[{k}]" for a in accs)
+        zero = " ".join(f"{a}[r] = 0.0f;" for a in accs)
+        hs = ", ".join(f"h{q} = h[{c0} + c + {q}]" for q in range(S))
+        body = "\n".join(f"                {accs[q]}[r] += {N}_w_h{i}[c + {q}][r] * h{q};" for q in range(S))
+        tail = "".join(f"""        for (r = 0; r < {k}; r++)
+            {accs[q]}[r] += {N}_w_h{i}[{main + q}][r] * h[{c0 + main + q}];
+""" for q in range(width - main))
+        blocks.append(f"""    /* module {i}: period {period}, units {r0}..{r1 - 1}, reads units {c0}..{n - 1} */
+    {guard}{{
+        float {decl};
+        for (r = 0; r < {k}; r++) {{
+            {zero}
+        }}
+        for (c = 0; c < {main}; c += {S}) {{
+            const float {hs};
+            for (r = 0; r < {k}; r++) {{
+{body}
+            }}
+        }}
+{tail}        for (r = 0; r < {k}; r++)
+            work[{r0} + r] = {N}_tanh({N}_b_h{i}[r]{inputs} + {_tree([f"{a}[r]" for a in accs])});
+    }}
+""")
+        commits.append(f"""    {guard}for (r = {r0}; r < {r1}; r++)
+        h[r] = work[r];
+""")
+    return "".join(arrays) + _TANH.format(N=N, FLUSH=FLUSH) + f"""
+/* One step: every module that ticks at t recomputes from the previous state; the new values are
+ * committed only once all are computed (modules of equal period read each other). */
+static void {N}_step({N}_state *restrict s, const float *restrict x)
+{{
+    const uint64_t t = s->t;
+    float *restrict h = s->h;
+    float *restrict work = s->work;
+    int r, c;
+    (void)x;
+{"".join(blocks)}{"".join(commits)}    s->t = t + 1;
+}}
+"""
+
+
+def _lstm_step(spec):
+    N, n, m = spec.name, spec.n_hidden, spec.n_in
+    g4 = 4 * n
+    arrays = _array(f"{N}_w_h", spec.W_h.T) + _array(f"{N}_b_h", spec.b_h)
+    inputs = ""
+    if m:
+        arrays += _array(f"{N}_w_in", spec.W_in.T)
+        inputs = f"""    for (j = 0; j < {m}; j++) {{
+        const float xj = x[j];
+        for (r = 0; r < {g4}; r++)
+            pre[r] += {N}_w_in[j][r] * xj;
+    }}
+"""
+    uses_j = "int j; " if m else ""
+    return arrays + f"""
+static double {N}_sigmoid(float v)
+{{
+    return 1.0 / (1.0 + exp(-(double)v));
+}}
+
+/* One LSTM step (gates input, forget, cell, output; no peepholes), as cwfast's kernel does it:
+ * pre-activations in float, the gates and the cell update in double. */
+static void {N}_step({N}_state *restrict s, const float *restrict x)
+{{
+    float *restrict h = s->h;
+    float *restrict cell = s->c;
+    float *restrict pre = s->work;
+    {uses_j}int r, c;
+    (void)x;
+    for (r = 0; r < {g4}; r++)
+        pre[r] = {N}_b_h[r];
+{inputs}    for (c = 0; c < {n}; c++) {{
+        const float hc = h[c];
+        for (r = 0; r < {g4}; r++)
+            pre[r] += {N}_w_h[c][r] * hc;
+    }}
+    for (r = 0; r < {n}; r++) {{
+        const double ig = {N}_sigmoid(pre[r]);
+        const double fg = {N}_sigmoid(pre[{n} + r]);
+        const double gg = tanh((double)pre[{2 * n} + r]);
+        const double og = {N}_sigmoid(pre[{3 * n} + r]);
+        float cr = (float)(fg * cell[r] + ig * gg);
+        float hr;
+        cr = {_flush_expr("cr")};
+        cell[r] = cr;
+        hr = (float)(og * tanh((double)cr));
+        h[r] = {_flush_expr("hr")};
+    }}
+    s->t++;
+}}
+"""
+
+
+def source(spec):
+    N, m, o = spec.name, spec.n_in, spec.n_out
+    step = _lstm_step(spec) if spec.arch == "lstm" else _clockwork_step(spec)
+    softmax = ""
+    if spec.output == "softmax":
+        softmax = f"""        {{
+            /* probabilities, as cwfast's Stream computes them: exp(y - max) / sum, in float */
+            float *restrict y = out + (size_t)i * {o};
+            float top = y[0], total = 0.0f;
+            int k;
+            for (k = 1; k < {o}; k++)
+                top = y[k] > top ? y[k] : top;
+            for (k = 0; k < {o}; k++) {{
+                y[k] = expf(y[k] - top);
+                total += y[k];
+            }}
+            for (k = 0; k < {o}; k++)
+                y[k] /= total;
+        }}
+"""
+    if m:
+        read = f"""        float x[{m}];
+        int j;
+        for (j = 0; j < {m}; j++) {{
+            const float v = in[(size_t)i * {m} + j];
+            x[j] = {_flush_expr("v")};
+        }}
+        {N}_step(s, x);
+"""
+    else:
+        read = f"""        (void)in;
+        {N}_step(s, NULL);
+"""
+    gen = ""
+    if spec.autoregressive:
+        gen = _array(f"{N}_values", spec.values) + f"""
+static uint64_t {N}_next(uint64_t *state)
+{{
+    /* splitmix64 (Steele, Lea and Flood 2014; public domain reference by S. Vigna) */
+    uint64_t z = (*state += 0x9E3779B97F4A7C15u);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9u;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBu;
+    return z ^ (z >> 31);
+}}
+
+void {N}_seed({N}_state *s, uint64_t seed)
+{{
+    s->rng = seed;
+}}
+
+void {N}_set_temperature({N}_state *s, double temperature)
+{{
+    s->inv_temperature = temperature > 0.0 ? 1.0 / temperature : 0.0;
+}}
+
+void {N}_generate({N}_state *s, float *out, int n)
+{{
+    int i, k;
+    for (i = 0; i < n; i++) {{
+        /* a uniform in [0, 1) with 53 random bits, drawn every step as numpy's sampler does */
+        const double u = (double)({N}_next(&s->rng) >> 11) * (1.0 / 9007199254740992.0);
+        const float *logits = s->logits;
+        float x[1];
+        float top;
+        int best = 0;
+        x[0] = s->prev;
+        {N}_step(s, x);
+        {N}_head(s->h, s->logits);
+        top = logits[0];
+        for (k = 1; k < {o}; k++)
+            if (logits[k] > top) {{
+                top = logits[k];
+                best = k;
+            }}
+        if (s->inv_temperature > 0.0) {{
+            double total = 0.0, acc = 0.0, threshold;
+            for (k = 0; k < {o}; k++) {{
+                s->weights[k] = exp((double)(logits[k] - top) * s->inv_temperature);
+                total += s->weights[k];
+            }}
+            threshold = u * total;
+            for (k = 0; k < {o}; k++) {{
+                acc += s->weights[k];
+                if (acc >= threshold) {{
+                    best = k;
+                    break;
+                }}
+            }}
+        }}
+        s->prev = {N}_values[best];
+        out[i] = (float)((double){N}_values[best] * {spec.scale!r});
+    }}
+}}
+"""
+    reset_extra = ""
+    if spec.autoregressive:
+        reset_extra = f"""    s->prev = 0.0f;
+    s->rng = 0;
+    {N}_set_temperature(s, {N}_TEMPERATURE);
+"""
+    lstm_reset = ""
+    if spec.arch == "lstm":
+        lstm_reset = f"""    for (i = 0; i < {spec.n_hidden}; i++)
+        s->c[i] = 0.0f;
+"""
+    work = 4 * spec.n_hidden if spec.arch == "lstm" else spec.n_hidden
+    return f"""/* {N}.c: generated by cwfast {_version()} from a trained model; see {N}.h. */
+#include <math.h>
+#include "{N}.h"
+
+{step}
+{_head(spec)}
+size_t {N}_state_size(void)
+{{
+    return sizeof({N}_state);
+}}
+{gen}
+void {N}_reset({N}_state *s)
+{{
+    int i;
+    for (i = 0; i < (int)(sizeof(s->h) / sizeof(s->h[0])); i++)
+        s->h[i] = 0.0f;
+    for (i = 0; i < {work}; i++)
+        s->work[i] = 0.0f;
+{lstm_reset}    s->t = 0;
+{reset_extra}}}
+
+void {N}_process({N}_state *s, const float *in, float *out, int n)
+{{
+    int i;
+    for (i = 0; i < n; i++) {{
+{read}        {N}_head(s->h, out + (size_t)i * {o});
+{softmax}    }}
+}}
+"""

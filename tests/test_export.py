@@ -1,0 +1,426 @@
+"""The C export (cwfast.export_c, cwfast export) and its LV2 plug-in, compiled and run.
+
+Every exported model is compiled once per module with the system C compiler, strictly
+(``-std=c99 -Wall -Wextra -Werror -pedantic``), driven by tests/c/export_driver.c over raw float
+files and compared with :class:`cwfast.Stream` (and, for generation, with the Python sampler fed
+the C generator's uniforms). Tests skip only where a tool is absent; .ci/run installs them.
+"""
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import cwfast
+from cwfast import codec, render
+from cwfast.cli import main
+from cwfast.errors import CwfastError, ParameterError
+from cwfast.export import c_identifier, export_c, export_lv2
+
+HERE = Path(__file__).parent
+STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
+N_STEPS = 10_000
+BLOCKS = (1, 7, 64, 4096)
+RATE = 16000
+#: "Within float32 rounding": the export sums in another (fixed) order than numba's reassociated
+#: kernel, so outputs differ by a few ulps, not more, over 10,000 recurrent steps.
+RTOL, ATOL = 1e-5, 1e-6
+
+
+def _compiler():
+    cc = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc") or shutil.which("clang")
+    if cc is None:
+        pytest.skip("no C compiler on this machine (.ci/run installs gcc)")
+    return cc
+
+
+def _lv2_headers(cc, tmp):
+    probe = Path(tmp) / "probe.c"
+    probe.write_text("#include <lv2/core/lv2.h>\nint main(void) { return 0; }\n")
+    done = subprocess.run([cc, "-c", str(probe), "-o", str(probe.with_suffix(".o"))], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("no LV2 headers (apt-get install lv2-dev; .ci/run installs them)")
+
+
+def _models():
+    """Small models of every architecture and head, with and without input."""
+    ar = {"mode": "autoregressive", "scale": 0.5, "n_classes": 16}
+    return {
+        "cw_effect": cwfast.ClockworkRNN(1, 1, n_hidden=24, n_modules=4, seed=1, sample_rate=RATE,
+                                         metadata={"mode": "effect"}),
+        "cw_memorize": cwfast.ClockworkRNN(0, 1, n_hidden=20, periods=[1, 2, 2, 8, 16], seed=2, sample_rate=RATE,
+                                           metadata={"mode": "memorize", "scale": 0.25}),
+        "srn_multi": cwfast.SRN(2, 3, n_hidden=17, seed=3),
+        "lstm_effect": cwfast.LSTM(1, 1, n_hidden=12, seed=4, sample_rate=RATE, metadata={"mode": "effect"}),
+        "lstm_nothing_in": cwfast.LSTM(0, 5, n_hidden=9, seed=5, output="softmax"),
+        "cw_ar": cwfast.ClockworkRNN(1, 16, n_hidden=24, n_modules=4, seed=6, output="softmax", sample_rate=RATE,
+                                     metadata=ar),
+        "lstm_ar": cwfast.LSTM(1, 16, n_hidden=10, seed=7, output="softmax", sample_rate=RATE, metadata=ar),
+    }
+
+
+# Larger weights than the initialisation's N(0, 0.1^2), so that the models are not nearly linear
+# and the clock's modules matter.
+def _scaled(model, factor, seed):
+    rng = np.random.default_rng(seed)
+    model.params[:] = model.params * factor + rng.normal(0, 0.05, model.params.size).astype(model.dtype)
+    return model
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """Every model of :func:`_models`, exported and compiled with the test driver: name -> (model, exe)."""
+    cc = _compiler()
+    tmp = tmp_path_factory.mktemp("export")
+    out = {}
+    for i, (name, model) in enumerate(_models().items()):
+        model = _scaled(model, 4.0, i)
+        export_c(model, tmp, name)
+        exe = tmp / f"{name}_driver"
+        command = [cc, *STRICT, "-O2", f'-DHEADER="{name}.h"', f"-DNAME={name}", f"-I{tmp}",
+                   str(HERE / "c" / "export_driver.c"), str(tmp / f"{name}.c"), "-lm", "-o", str(exe)]
+        subprocess.run(command, check=True)
+        out[name] = (model, exe)
+    return tmp, out
+
+
+def _run(exe, *args):
+    done = subprocess.run([str(exe), *map(str, args)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return done
+
+
+def _inputs(model, n, seed=0):
+    x = np.random.default_rng(seed).uniform(-1, 1, size=(n, model.n_in)).astype(np.float32)
+    if model.n_in == 1 and model.output == "softmax":  # autoregressive inputs are decoded mu-law values
+        x[:, 0] = codec.mu_law_values(model.n_out)[np.random.default_rng(seed).integers(0, model.n_out, n)]
+    return x
+
+
+@pytest.mark.parametrize("name", list(_models()))
+def test_process_equals_stream_at_every_block_size(built, name):
+    tmp, table = built
+    model, exe = table[name]
+    x = _inputs(model, N_STEPS)
+    x.tofile(tmp / f"{name}.in")
+    reference = cwfast.Stream(model).process(x)
+    assert np.std(reference) > 1e-3  # the comparison is not between two constants
+    for block in BLOCKS:
+        _run(exe, "process", tmp / f"{name}.in", tmp / f"{name}.out", N_STEPS, block)
+        y = np.fromfile(tmp / f"{name}.out", dtype=np.float32).reshape(N_STEPS, model.n_out)
+        np.testing.assert_allclose(y, reference, rtol=RTOL, atol=ATOL, err_msg=f"block {block}")
+
+
+@pytest.mark.parametrize("name", ["cw_effect", "lstm_effect", "srn_multi"])
+def test_two_states_run_independently(built, name):
+    tmp, table = built
+    model, exe = table[name]
+    n = 3000
+    x = _inputs(model, n, seed=1)
+    x.tofile(tmp / f"{name}.in2")
+    _run(exe, "twin", tmp / f"{name}.in2", tmp / f"{name}.twin", n, 64)
+    y = np.fromfile(tmp / f"{name}.twin", dtype=np.float32).reshape(2, n, model.n_out)
+    np.testing.assert_allclose(y[0], cwfast.Stream(model).process(x), rtol=RTOL, atol=ATOL)
+    np.testing.assert_allclose(y[1], cwfast.Stream(model).process(-x), rtol=RTOL, atol=ATOL)
+
+
+def splitmix64(seed):
+    """The generator of the exported NAME_generate, in Python."""
+    mask = (1 << 64) - 1
+    state = seed & mask
+    while True:
+        state = (state + 0x9E3779B97F4A7C15) & mask
+        z = state
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & mask
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & mask
+        yield z ^ (z >> 31)
+
+
+class SplitMixGenerator(np.random.Generator):
+    """A numpy Generator whose ``random`` draws what the C code draws, so that the Python sampler
+    (``model.sample`` through ``render.render``) sees the same uniforms as ``NAME_generate``."""
+
+    def start(self, seed):
+        self._words = splitmix64(seed)
+        return self
+
+    def random(self, size=None, dtype=np.float64, out=None):
+        return np.array([(next(self._words) >> 11) * 2.0**-53 for _ in range(size)])
+
+
+@pytest.mark.parametrize("name", ["cw_ar", "lstm_ar"])
+@pytest.mark.parametrize("temperature", [1.0, 0.5, 0.0])
+def test_generate_equals_the_python_sampler(built, name, temperature):
+    tmp, table = built
+    model, exe = table[name]
+    n, seed = 3000, 12345
+    _run(exe, "generate", tmp / f"{name}.gen", n, 100, seed, temperature)
+    y = np.fromfile(tmp / f"{name}.gen", dtype=np.float32)
+    rng = SplitMixGenerator(np.random.PCG64(0)).start(seed)
+    reference = render.render(model, n, seed=rng, temperature=temperature, chunk=777)
+    assert len(np.unique(reference)) > (1 if temperature == 0 else 8)
+    np.testing.assert_array_equal(y, reference)
+
+
+def test_generate_is_reproducible_and_seeded(built):
+    tmp, table = built
+    _, exe = table["cw_ar"]
+    runs = []
+    for seed, block in ((1, 1), (1, 4096), (2, 64)):
+        _run(exe, "generate", tmp / "g.out", 2000, block, seed, 1.0)
+        runs.append(np.fromfile(tmp / "g.out", dtype=np.float32))
+    np.testing.assert_array_equal(runs[0], runs[1])
+    assert not np.array_equal(runs[0], runs[2])
+
+
+@pytest.mark.parametrize("name", ["cw_ar", "lstm_nothing_in"])
+def test_sanitizers_run_clean(built, tmp_path, name):
+    tmp, table = built
+    cc = _compiler()
+    exe = tmp_path / "asan"
+    command = [cc, *STRICT, "-O1", "-g", "-fsanitize=address,undefined", "-fno-sanitize-recover=all",
+               f'-DHEADER="{name}.h"', f"-DNAME={name}", f"-I{tmp}", str(HERE / "c" / "export_driver.c"),
+               str(tmp / f"{name}.c"), "-lm", "-o", str(exe)]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0 and ("asan" in done.stderr or "ubsan" in done.stderr):
+        pytest.skip(f"the compiler has no sanitizer runtime: {done.stderr.strip().splitlines()[-1]}")
+    assert done.returncode == 0, done.stderr
+    model = table[name][0]
+    x = _inputs(model, 2000)
+    x.tofile(tmp_path / "x")
+    runs = [("process", tmp_path / "x", tmp_path / "y", 2000, 7), ("twin", tmp_path / "x", tmp_path / "y", 2000, 64)]
+    if name == "cw_ar":
+        runs.append(("generate", tmp_path / "y", 2000, 5, 3, 0.7))
+    for args in runs:
+        done = _run(exe, *args)
+        assert "runtime error" not in done.stderr and "Sanitizer" not in done.stderr, done.stderr
+
+
+@pytest.mark.parametrize("name", ["cw_ar", "lstm_effect", "cw_memorize"])
+def test_library_allocates_nothing_and_writes_no_global(built, tmp_path, name):
+    tmp, _ = built
+    cc = _compiler()
+    nm = shutil.which("nm")
+    if nm is None:
+        pytest.skip("no nm (binutils)")
+    lib = tmp_path / f"lib{name}.so"
+    subprocess.run([cc, *STRICT, "-O3", "-fPIC", "-shared", str(tmp / f"{name}.c"), "-lm", "-o", str(lib)],
+                   check=True)
+    undefined = subprocess.run([nm, "-D", "--undefined-only", str(lib)], capture_output=True, text=True,
+                               check=True).stdout
+    names = {line.split()[-1].split("@")[0] for line in undefined.splitlines() if line.strip()}
+    forbidden = {"malloc", "calloc", "realloc", "free", "aligned_alloc", "posix_memalign", "printf", "fprintf",
+                 "fopen", "fwrite", "puts", "pthread_mutex_lock"}
+    assert not names & forbidden, names & forbidden
+    assert names - {"__cxa_finalize", "_ITM_registerTMCloneTable", "_ITM_deregisterTMCloneTable",
+                    "__gmon_start__"} <= {"exp", "expf", "tanh", "memcpy", "memset"}
+    # Writable data of the model's own would be a global that its functions could write.
+    obj = tmp_path / f"{name}.o"
+    subprocess.run([cc, *STRICT, "-O2", "-c", str(tmp / f"{name}.c"), "-o", str(obj)], check=True)
+    symbols = subprocess.run([nm, str(obj)], capture_output=True, text=True, check=True).stdout
+    writable = [line for line in symbols.splitlines() if line.split()[-2:][0] in ("B", "b", "D", "d", "C")]
+    assert not writable, writable
+
+
+# ------------------------------------------------------------------------------------- API errors
+
+
+def test_name_defaults_to_the_file_stem(tmp_path):
+    model = cwfast.SRN(1, 1, n_hidden=3, seed=0)
+    model.save(tmp_path / "my-model.v2.npz")
+    header, source = export_c(tmp_path / "my-model.v2.npz", tmp_path)
+    assert header.name == "my_model_v2.h" and source.name == "my_model_v2.c"
+    assert "my_model_v2_process(my_model_v2_state *s" in header.read_text()
+    assert export_c(model, tmp_path)[0].name == "model.h"
+
+
+def test_c_identifier():
+    assert c_identifier("brahms-16k.v2") == "brahms_16k_v2"
+    assert c_identifier("2024 take") == "model_2024_take"
+    assert c_identifier("static") == "static_model"
+    assert c_identifier("été") == "model__t_"
+
+
+@pytest.mark.parametrize("name", ["", "1abc", "a-b", "static", "_x", "été", "x" * 60, 3])
+def test_invalid_names_are_refused(tmp_path, name):
+    with pytest.raises(ParameterError):
+        export_c(cwfast.SRN(1, 1, n_hidden=3, seed=0), tmp_path, name)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_existing_files_are_kept_without_overwrite(tmp_path):
+    model = cwfast.SRN(1, 1, n_hidden=3, seed=0)
+    (tmp_path / "m.c").write_text("mine")
+    with pytest.raises(CwfastError, match="exists"):
+        export_c(model, tmp_path, "m")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.c"]
+    assert (tmp_path / "m.c").read_text() == "mine"
+    export_c(model, tmp_path, "m", overwrite=True)
+    assert "m_process" in (tmp_path / "m.c").read_text()
+
+
+def test_bad_directory_and_model(tmp_path):
+    with pytest.raises(CwfastError, match="no such directory"):
+        export_c(cwfast.SRN(1, 1, n_hidden=3, seed=0), tmp_path / "missing", "m")
+    with pytest.raises(ParameterError):
+        export_c("not a model object".split(), tmp_path, "m")
+    with pytest.raises(CwfastError):
+        export_c(tmp_path / "missing.npz", tmp_path)
+
+
+def test_cli_errors_are_one_line_and_write_nothing(tmp_path, capsys, monkeypatch):
+    model = cwfast.ClockworkRNN(1, 1, n_hidden=8, n_modules=2, seed=0, metadata={"mode": "effect"})
+    model.save(tmp_path / "fx.npz")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["export", "-m", str(tmp_path / "fx.npz"), "-o", str(out), "--name", "no good"]) == 2
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc"))
+    assert main(["export", "-m", str(tmp_path / "fx.npz"), "-o", str(out), "--lv2"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 2 and err.startswith("cwfast: error: ") and "C compiler" in err
+    assert list(out.iterdir()) == []
+    monkeypatch.delenv("CC")
+    assert main(["export", "-m", str(tmp_path / "fx.npz"), "-o", str(out)]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["fx.c", "fx.h"]
+    assert main(["export", "-m", str(tmp_path / "fx.npz"), "-o", str(out)]) == 2
+    assert "exists" in capsys.readouterr().err
+    assert main(["export", "-m", str(tmp_path / "fx.npz"), "-o", str(tmp_path / "nowhere")]) == 2
+
+
+def test_lv2_refuses_a_model_that_is_not_mono_audio(tmp_path):
+    with pytest.raises(CwfastError, match="LV2"):
+        export_lv2(cwfast.SRN(2, 3, n_hidden=4, seed=0), tmp_path, "multi")
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------- LV2
+
+
+@pytest.fixture(scope="module")
+def lv2(built, tmp_path_factory):
+    """The LV2 bundles of an effect, a memorize and an autoregressive model, and a test host."""
+    tmp, table = built
+    cc = _compiler()
+    root = tmp_path_factory.mktemp("lv2")
+    _lv2_headers(cc, root)
+    host = root / "lv2_host"
+    subprocess.run([cc, *STRICT, str(HERE / "c" / "lv2_host.c"), "-ldl", "-o", str(host)], check=True)
+    bundles = {}
+    for name in ("cw_effect", "cw_memorize", "cw_ar"):
+        folder = root / name
+        folder.mkdir()
+        model = table[name][0]
+        model.save(folder / f"{name}.npz")
+        bundles[name] = export_lv2(folder / f"{name}.npz", folder,
+                                   cflags=[*STRICT, "-O2", "-fPIC", "-shared", "-fvisibility=hidden"])
+    return root, host, bundles
+
+
+def test_lv2_bundle_contents(lv2):
+    _, _, bundles = lv2
+    bundle = bundles["cw_ar"]
+    assert sorted(p.name for p in bundle.iterdir()) == [
+        "cw_ar.c", "cw_ar.h", "cw_ar.so", "cw_ar.ttl", "cw_ar_lv2.c", "manifest.ttl"]
+    ttl = (bundle / "cw_ar.ttl").read_text()
+    assert "<urn:cwfast:cw_ar>" in ttl and "lv2:GeneratorPlugin" in ttl and '"temperature"' in ttl
+    assert "lv2:SimulatorPlugin" in (bundles["cw_effect"] / "cw_effect.ttl").read_text()
+
+
+def test_lv2apply_equals_cwfast_process(lv2, tmp_path):
+    root, _, bundles = lv2
+    lv2apply = shutil.which("lv2apply")
+    if lv2apply is None:
+        pytest.skip("no lv2apply (apt-get install lilv-utils; .ci/run installs it)")
+    import soundfile as sf
+
+    x = np.random.default_rng(3).uniform(-0.9, 0.9, 12_000).astype(np.float32)
+    sf.write(tmp_path / "in.wav", x, RATE, subtype="FLOAT")
+    env = dict(os.environ, LV2_PATH=str(root / "cw_effect"))
+    subprocess.run([lv2apply, "-i", str(tmp_path / "in.wav"), "-o", str(tmp_path / "lv2.wav"), "urn:cwfast:cw_effect"],
+                   check=True, env=env, capture_output=True)
+    assert main(["process", "-q", "-m", str(root / "cw_effect" / "cw_effect.npz"), str(tmp_path / "in.wav"),
+                 "-o", str(tmp_path / "cwfast.wav")]) == 0
+    y, rate = sf.read(tmp_path / "lv2.wav", dtype="float32")
+    reference, _ = sf.read(tmp_path / "cwfast.wav", dtype="float32")
+    assert rate == RATE and y.shape == reference.shape == x.shape
+    assert np.std(reference) > 1e-3
+    np.testing.assert_allclose(y, reference, rtol=RTOL, atol=ATOL)
+
+
+def test_lv2_generators_equal_cwfast_generate(lv2, built, tmp_path):
+    _, host, bundles = lv2
+    table = built[1]
+    n = 3000
+    done = subprocess.run([str(host), str(bundles["cw_memorize"] / "cw_memorize.so"), str(RATE), str(n), "100", "-",
+                           str(tmp_path / "mem")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    y = np.fromfile(tmp_path / "mem", dtype=np.float32)
+    np.testing.assert_allclose(y, render.render(table["cw_memorize"][0], n), rtol=RTOL, atol=ATOL)
+    for temperature in (1.0, 0.5):
+        subprocess.run([str(host), str(bundles["cw_ar"] / "cw_ar.so"), str(RATE), str(n), "64", "-",
+                        str(tmp_path / "ar"), str(temperature)], check=True)
+        y = np.fromfile(tmp_path / "ar", dtype=np.float32)
+        rng = SplitMixGenerator(np.random.PCG64(0)).start(0)  # the plug-in seeds with 0 on activation
+        np.testing.assert_array_equal(y, render.render(table["cw_ar"][0], n, seed=rng, temperature=temperature))
+
+
+def test_lv2_refuses_another_host_rate(lv2, tmp_path):
+    _, host, bundles = lv2
+    done = subprocess.run([str(host), str(bundles["cw_effect"] / "cw_effect.so"), "44100", "10", "10", "-",
+                           str(tmp_path / "o")], capture_output=True, text=True)
+    assert done.returncode == 3
+    assert "44100 Hz" in done.stderr and f"{RATE} Hz" in done.stderr
+
+
+# ------------------------------------------------------------------------------------- the example
+
+
+@pytest.mark.parametrize("name", ["cw_effect", "cw_memorize", "cw_ar"])
+def test_the_example_host(built, tmp_path, name):
+    """examples/c/host.c, as the README builds it, computes what cwfast computes."""
+    tmp, table = built
+    model = table[name][0]
+    exe = tmp_path / "host"
+    subprocess.run([_compiler(), *STRICT, "-O3", f"-DMODEL={name}", f'-DHEADER="{name}.h"', f"-I{tmp}",
+                    str(HERE.parent / "examples" / "c" / "host.c"), str(tmp / f"{name}.c"), "-lm", "-o", str(exe)],
+                   check=True)
+    n = 1000
+    if name == "cw_effect":
+        x = _inputs(model, n)
+        y = subprocess.run([str(exe)], input=x.tobytes(), capture_output=True, check=True).stdout
+        reference = cwfast.Stream(model).process(x)[:, 0]
+    elif name == "cw_memorize":
+        y = subprocess.run([str(exe), str(n)], capture_output=True, check=True).stdout
+        reference = render.render(model, n)
+    else:
+        y = subprocess.run([str(exe), str(n), "7", "0.5"], capture_output=True, check=True).stdout
+        reference = render.render(model, n, seed=SplitMixGenerator(np.random.PCG64(0)).start(7), temperature=0.5)
+    np.testing.assert_allclose(np.frombuffer(y, dtype=np.float32), reference, rtol=RTOL, atol=ATOL)
+
+
+def test_cli_export_with_lv2(lv2, tmp_path, capsys):
+    root, _, _ = lv2
+    assert main(["export", "-m", str(root / "cw_effect" / "cw_effect.npz"), "-o", str(tmp_path), "--lv2",
+                 "--name", "fx"]) == 0
+    out = capsys.readouterr().out
+    assert "urn:cwfast:fx" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fx.c", "fx.h", "fx.lv2"]
+    assert (tmp_path / "fx.lv2" / "fx.so").stat().st_size > 0
+    assert (tmp_path / "fx.lv2" / "fx.c").read_text() == (tmp_path / "fx.c").read_text()
+    # Without --overwrite a second export refuses before building; with it, it replaces all three.
+    assert main(["export", "-m", str(root / "cw_effect" / "cw_effect.npz"), "-o", str(tmp_path), "--lv2",
+                 "--name", "fx"]) == 2
+    assert main(["export", "-m", str(root / "cw_effect" / "cw_effect.npz"), "-o", str(tmp_path), "--lv2",
+                 "--name", "fx", "--overwrite"]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fx.c", "fx.h", "fx.lv2"]
+
+
+def test_export_is_listed_with_its_options(capsys):
+    assert main(["--help"]) == 0
+    assert "export" in capsys.readouterr().out
+    assert main(["export", "--help"]) == 0
+    out = capsys.readouterr().out
+    assert all(option in out for option in ("--model", "--output", "--name", "--lv2", "--overwrite"))
