@@ -424,3 +424,21 @@ def test_export_is_listed_with_its_options(capsys):
     assert main(["export", "--help"]) == 0
     out = capsys.readouterr().out
     assert all(option in out for option in ("--model", "--output", "--name", "--lv2", "--overwrite"))
+
+
+def test_a_float64_model_runs_in_float32(tmp_path):
+    """The export is float32 whatever the model's dtype: a float64 model's outputs agree to float32
+    precision, not to float64's."""
+    model = _scaled(cwfast.ClockworkRNN(1, 2, n_hidden=16, n_modules=3, seed=9, dtype=np.float64), 4.0, 9)
+    export_c(model, tmp_path, "f64")
+    assert "double h[" not in (tmp_path / "f64.h").read_text()
+    exe = tmp_path / "driver"
+    subprocess.run([_compiler(), *STRICT, "-O2", '-DHEADER="f64.h"', "-DNAME=f64", f"-I{tmp_path}",
+                    str(HERE / "c" / "export_driver.c"), str(tmp_path / "f64.c"), "-lm", "-o", str(exe)], check=True)
+    x = _inputs(model, 2000)
+    x.tofile(tmp_path / "x")
+    _run(exe, "process", tmp_path / "x", tmp_path / "y", 2000, 64)
+    y = np.fromfile(tmp_path / "y", dtype=np.float32).reshape(2000, 2)
+    reference = cwfast.Stream(model).process(x.astype(np.float64))
+    np.testing.assert_allclose(y, reference, rtol=1e-4, atol=1e-5)
+    assert np.max(np.abs(y - reference)) > 1e-12  # it really is float32
