@@ -3,8 +3,9 @@ r"""An OpenAI-style evolution strategy (Salimans et al., 2017) on the model's fl
 Each generation samples ``population / 2`` Gaussian directions and evaluates the centre plus and
 minus ``sigma`` times each (antithetic pairs), all members in one parallel numba call, forward
 passes only, which the model provides (``model._population_losses``): for a Clockwork RNN or an
-SRN, :func:`cwfast._kernels._population_losses_lockstep`, where chunks of about 128 members advance
-in lockstep, one member per SIMD lane; for an LSTM, one member per thread. Members with different
+SRN, :func:`cwfast._kernels._population_losses_lockstep`, where chunks of up to about 128 members
+advance in lockstep, one member per SIMD lane, with at least as many chunks as numba threads (the
+losses do not depend on the chunking); for an LSTM, one member per thread. Members with different
 periods, in the period search, run one by one in :func:`cwfast._kernels._population_losses`.
 Losses are replaced by their centred ranks (fitness shaping: only the order of the members
 counts, so one outlier cannot dominate), the gradient of the smoothed loss is estimated from them,
