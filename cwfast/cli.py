@@ -177,6 +177,9 @@ def build_parser():
     p.add_argument("--population", type=_positive_int, metavar="P",
                    help="es: members per generation, even (default: 256)")
     p.add_argument("--sigma", type=_positive_float, metavar="S", help="es: noise scale of the members (default: 0.01)")
+    p.add_argument("--cluster", choices=("local", "ray"),
+                   help="es: score the members here (local, default) or on Ray actors: the cluster named by "
+                   "RAY_ADDRESS, else a local Ray (pip install 'cwfast[cluster]'); the same model either way")
     p.add_argument("--batch-size", type=_positive_int, metavar="B", help="streams trained side by side (long audio; default 8 for autoregressive and effect, fewer "
                    "if the clip is too short for 8 streams of whole clock cycles)")
     p.add_argument("--window", type=_positive_int, metavar="W", help="truncated BPTT window in samples (long audio)")
@@ -436,7 +439,7 @@ def cmd_train(args):
         raise ParameterError(f"--classes is for autoregressive mode; {mode} mode has a linear output")
     if args.arch != "cw" and (args.modules is not None or args.periods is not None):
         raise ParameterError(f"--arch {args.arch} has no clock modules; it takes no --modules or --periods")
-    for name in ("population", "sigma"):
+    for name in ("population", "sigma", "cluster"):
         if getattr(args, name) is not None and args.trainer != "es":
             raise ParameterError(f"--{name} is for --trainer es; {args.trainer} follows the gradient")
     if args.population is not None and args.population % 2:
@@ -541,7 +544,8 @@ def _fit(model, train_task, val_task, args, defaults):
     if window is not None and window >= train_task.n_steps:
         window = None  # the clip fits: full BPTT
     resume = dict(checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, seed=args.seed)
-    es_options = {k: v for k, v in (("population", args.population), ("sigma", args.sigma)) if v is not None}
+    es_options = {k: v for k, v in (("population", args.population), ("sigma", args.sigma), ("cluster", args.cluster))
+                  if v is not None}
     if args.trainer == "es":
         scored = x.shape[0] * x.shape[1] if x.ndim == 3 else x.shape[0]
         if scored > ES_LONG_STEPS:

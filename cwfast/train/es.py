@@ -35,6 +35,7 @@ modules keep their order and the parameter layout never changes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
@@ -145,6 +146,30 @@ def _set_periods(model, periods):
     model.layout = new
 
 
+def _score_members(model, theta, noise, sigma, x3, y_target, labels, readout, period_spec, losses):
+    """Score members ``theta +- sigma * noise[j]`` into ``losses[2j]`` and ``losses[2j + 1]``, and
+    the centre into ``losses[2 * len(noise)]`` when ``losses`` is one longer: a whole generation
+    (the local run) or one Ray actor's share of it. ``period_spec`` is None, or
+    ``(n_params, period_scale, max_period)`` when the periods are searched (``theta`` then ends
+    with the scaled log2-periods). A member's loss does not depend on which others are scored
+    with it."""
+    if period_spec is None:
+        model._population_losses(theta, noise, sigma, x3, y_target, labels, readout, losses)
+        return
+    n_params, period_scale, max_period = period_spec
+    n_members, n_pairs = losses.shape[0], noise.shape[0]
+    signs = np.zeros(n_members)
+    signs[0 : 2 * n_pairs : 2], signs[1 : 2 * n_pairs : 2] = 1.0, -1.0
+    pair_of = np.minimum(np.arange(n_members) // 2, n_pairs - 1)
+    log2p = theta[n_params:] + sigma * signs[:, None] * noise[pair_of, n_params:]
+    member_periods = _repair_periods(log2p * period_scale, max_period)
+    _kernels._population_losses(
+        theta[:n_params], noise, sigma, model.layout.module_start, model.layout.column_start,
+        model.layout.block_offset, member_periods, x3, model.n_out, y_target, labels, model.output == "softmax",
+        readout, losses,
+    )
+
+
 def evolve(
     model,
     x,
@@ -167,6 +192,8 @@ def evolve(
     resume=False,
     progress=False,
     on_step_end=None,
+    cluster="local",
+    actors=None,
 ):
     """Train ``model`` in place with an evolution strategy (no gradients).
 
@@ -206,6 +233,16 @@ def evolve(
         period, whichever is larger.
     checkpoint, checkpoint_every, resume, progress, on_step_end
         As for :func:`fit`, counted in generations.
+    cluster : "local" or "ray"
+        Where the members are scored: on this machine's numba threads, or by Ray actors
+        (:mod:`cwfast.train.cluster`; ``pip install 'cwfast[cluster]'``), on the cluster named by
+        ``RAY_ADDRESS``, or the one this program is connected to, else on a local Ray instance
+        started for the run. This process keeps the centre, the ranks and the optimizer; the
+        result is the same bits either way (on one kind of CPU), and a checkpoint resumes on
+        either.
+    actors : int, optional
+        With ``cluster="ray"``: the number of actors (default: one per node with CPUs), each
+        asking Ray for an equal share of the cluster's CPUs.
 
     Returns
     -------
@@ -221,7 +258,8 @@ def evolve(
     CwfastError
         ``"training diverged: loss became nan at generation N ..."`` if the centre's loss is NaN
         or infinite (members with such losses merely rank last); the model gets back the best
-        centre before raising. Also for an unreadable or mismatched checkpoint on resume.
+        centre before raising. Also for an unreadable or mismatched checkpoint on resume, and
+        with ``cluster="ray"`` when Ray is not installed or no actor can start.
     KeyboardInterrupt
         Re-raised after the current generation, with a checkpoint written first if
         ``checkpoint`` is set; ``resume=True`` continues exactly.
@@ -242,6 +280,16 @@ def evolve(
         raise ParameterError(f"on_step_end={on_step_end!r} must be callable or None")
     if resume and checkpoint is None:
         raise ParameterError("resume=True needs checkpoint=PATH to resume from")
+    if cluster not in ("local", "ray"):
+        raise ParameterError(f"cluster={cluster!r} must be 'local' or 'ray'")
+    if actors is not None:
+        if cluster != "ray":
+            raise ParameterError("actors= is for cluster='ray'")
+        actors = positive_int("actors", actors)
+    if cluster == "ray":
+        from .cluster import import_ray
+
+        import_ray()  # before any work: no Ray, one clear error
     x3, batched = model._check_input(x)
     tgt = model._check_target(target, x3.shape, batched, steps)  # also refuses a bad steps, or no steps
     n_steps = x3.shape[1]
@@ -264,8 +312,9 @@ def evolve(
             raise ParameterError(f"max_period={max_period} must be at least the number of modules ({g})")
         period_scale = period_sigma / sigma
         size = n_params + g
+        period_spec = (n_params, period_scale, max_period)
     else:
-        max_period, period_scale, size = None, None, n_params
+        max_period, period_scale, size, period_spec = None, None, n_params, None
 
     config = {
         "steps": steps,
@@ -333,10 +382,16 @@ def evolve(
     n_pairs = population // 2
     n_members = population + 1
     member_losses = np.empty(n_members)
-    signs = np.zeros(n_members)
-    signs[0:population:2], signs[1:population:2] = 1.0, -1.0
+    readout = STEP_CODES[steps]
 
     table = noise_table(entropy, size)
+    if cluster == "ray":
+        from .cluster import RayScorer
+
+        scoring = RayScorer(model.copy(), x3, y_target, labels, readout, sigma, entropy, size, n_pairs, period_spec,
+                            actors)
+    else:
+        scoring = contextlib.nullcontext()
 
     bar = progress_bar(progress, generations, min(run["epoch"], generations), "gen")
     started = time.perf_counter()
@@ -344,21 +399,16 @@ def evolve(
     stop = False
     guard = InterruptGuard()
     with interruptible(run, guard, bar, save if checkpoint is not None else None,
-                       lambda: wall_before + time.perf_counter() - started), guard:
+                       lambda: wall_before + time.perf_counter() - started), guard, scoring as scorer:
         while run["epoch"] < generations and not stop:
             gen = run["epoch"]
+            if scorer is not None:
+                scorer.submit(gen, theta)  # the actors draw their own noise; the driver's is for the step
             noise = pair_noise(table, pair_offsets(entropy, gen, n_pairs, table.size, size), size)
-            if search_periods:
-                pair_of = np.minimum(np.arange(n_members) // 2, n_pairs - 1)
-                log2p = theta[n_params:] + sigma * signs[:, None] * noise[pair_of, n_params:]
-                member_periods = _repair_periods(log2p * period_scale, max_period)
-                _kernels._population_losses(
-                    theta[:n_params], noise, sigma, model.layout.module_start, model.layout.column_start,
-                    model.layout.block_offset,
-                    member_periods, x3, model.n_out, y_target, labels, softmax, STEP_CODES[steps], member_losses,
-                )
+            if scorer is None:
+                _score_members(model, theta, noise, sigma, x3, y_target, labels, readout, period_spec, member_losses)
             else:
-                model._population_losses(theta, noise, sigma, x3, y_target, labels, STEP_CODES[steps], member_losses)
+                scorer.collect(member_losses)
             loss = float(member_losses[population])
             if not math.isfinite(loss):
                 if best_theta is not None:
