@@ -8,7 +8,9 @@ stopped by a module fixture; each run starts its actors (worker processes) on it
 
 import importlib.util
 import os
+import signal
 import sys
+import threading
 import time
 
 import numpy as np
@@ -118,14 +120,23 @@ def test_an_actor_killed_mid_run_is_replaced_and_the_run_is_unchanged(ray_instan
 @pytest.mark.slow
 def test_ctrl_c_stops_the_actors_and_the_checkpoint_resumes_locally(ray_instance, tmp_path):
     path = tmp_path / "es.ckpt"
+    timers = []
 
-    def interrupt(info):
-        if info.step == 3:
-            raise KeyboardInterrupt
+    def ctrl_c_soon(info):
+        # A real SIGINT a moment later: it lands while the driver waits for the next generation's
+        # losses (or just after), and evolve defers it to the end of that generation.
+        if info.step == 2:
+            timers.append(threading.Timer(0.003, os.kill, (os.getpid(), signal.SIGINT)))
+            timers[-1].start()
 
     with pytest.raises(KeyboardInterrupt):
-        train("lockstep", cluster="ray", actors=2, checkpoint=path, on_step_end=interrupt)
+        train("lockstep", cluster="ray", actors=2, checkpoint=path, on_step_end=ctrl_c_soon)
+        time.sleep(5)  # the run ended before the signal came: let it come here, still inside the raises
+    timers[0].join()
     assert_no_actors_left(ray_instance)
+    from cwfast.train.checkpoint import load_checkpoint
+
+    assert load_checkpoint(path).step in (2, 3, 4)
     model, x, target, _ = problem("lockstep")
     resumed = evolve(model, x, target, population=30, sigma=0.05, lr=0.05, generations=6, seed=11, checkpoint=path,
                      resume=True)
