@@ -362,8 +362,10 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
 # off: for the 40-unit memorisation model, 30 us per member over 320 steps at C = 128 against 52
 # at C = 32 and 161 at C = 8 (one thread). C should be a multiple of 8 (a vector of float32):
 # 129 members took 4.3 ms, 136 took 3.8, so a chunk is padded with extra copies of the centre.
-# Each member's arithmetic is the same elementwise sequence whatever lane it is in, and the
-# chunks depend on the member count alone, so the losses do not depend on the thread count.
+# Each member's arithmetic is the same elementwise sequence whatever lane it is in and however
+# wide its chunk (lanes only ever meet in elementwise operations, which LLVM computes alike in its
+# vector body and its remainder loop; tested bit for bit), so the caller may choose the chunk width
+# from the thread count (cwfast.model.lockstep_lanes) and the losses still do not depend on it.
 
 
 @numba.njit(**_JIT)

@@ -90,6 +90,9 @@ def build_parser():
     p.add_argument("--population", type=types.positive_int, metavar="P",
                    help="es: members per generation, even (default: 256)")
     p.add_argument("--sigma", type=types.positive_float, metavar="S", help="es: noise scale of the members (default: 0.01)")
+    p.add_argument("--cluster", choices=("local", "ray"),
+                   help="es: score the members here (local, default) or on Ray actors: the cluster named by "
+                   "RAY_ADDRESS, else a local Ray (pip install 'cwfast[cluster]'); the same model either way")
     p.add_argument("--batch-size", type=types.positive_int, metavar="B", help="streams trained side by side (long audio; default 8 for autoregressive and effect, fewer "
                    "if the clip is too short for 8 streams of whole clock cycles)")
     p.add_argument("--window", type=types.positive_int, metavar="W", help="truncated BPTT window in samples (long audio)")
@@ -359,7 +362,7 @@ def cmd_train(args):
     if args.resume and not args.checkpoint:
         raise ParameterError("--resume needs --checkpoint PATH, the checkpoint to continue from")
     check_options(mode=mode, arch=args.arch, trainer=args.trainer, modules=args.modules, periods=args.periods,
-                  classes=args.classes, population=args.population, sigma=args.sigma,
+                  classes=args.classes, population=args.population, sigma=args.sigma, cluster=args.cluster,
                   validation=args.validation, test=args.test)
     inputs = [os.path.abspath(p) for p in (args.audio, args.target) if p]
     if os.path.abspath(args.output) in inputs:
@@ -381,7 +384,8 @@ def cmd_train(args):
     trained = train_audio(
         samples, rate, mode=mode, target=wet, arch=args.arch, hidden=args.hidden, modules=args.modules,
         periods=args.periods, trainer=args.trainer, epochs=args.epochs, lr=args.lr, population=args.population,
-        sigma=args.sigma, batch_size=args.batch_size, window=args.window, validation=args.validation,
+        sigma=args.sigma, cluster=args.cluster, batch_size=args.batch_size, window=args.window,
+        validation=args.validation,
         test=args.test, classes=args.classes, seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
         progress=not args.quiet, on_note=_note, metadata={"source": os.path.basename(args.audio), "start": args.start},
     )

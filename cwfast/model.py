@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 from . import _kernels, validate
@@ -534,7 +535,8 @@ class ClockworkRNN(SequenceModel):
             return
         _kernels._population_losses_lockstep(
             theta, noise, sigma, lay.module_start, lay.column_start, lay.block_offset, lay.periods, x3, self.n_out,
-            y_target, labels, softmax, readout == STEP_CODES["last"], lockstep_lanes(losses.shape[0]), losses,
+            y_target, labels, softmax, readout == STEP_CODES["last"],
+            lockstep_lanes(losses.shape[0], numba.get_num_threads()), losses,
         )
 
     def _layout_for(self, periods):
@@ -733,10 +735,23 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
     return values, inv_temperature, uniforms, h[0], t0, x, logits, out
 
 
-def lockstep_lanes(n_members):
-    """Members per chunk of the lockstep population kernel: about 128 (wider chunks run faster
-    per member, see cwfast._kernels), as many chunks as that makes (for the thread pool), a
-    multiple of 8. It depends on the member count only, so scores never depend on the threads."""
+def lockstep_lanes(n_members, n_threads=1):
+    """Members per chunk of the lockstep population kernel, for ``n_threads`` numba threads.
+
+    Chunks of about 128 members run fastest per member (see cwfast._kernels); their count is
+    rounded up to a multiple of ``n_threads`` so that every thread gets a share (257 members: two
+    chunks of 136 on one or two threads, four of 72 on four, eight of 33 on eight). Chunks hold
+    a multiple of 8 members (a vector of float32; padding lanes compute the centre again) unless
+    that would leave threads without a chunk, and at least 8 unless there are fewer members. A
+    member's arithmetic is the same in any lane of any chunk width (tested bit for bit), so the
+    losses do not depend on the thread count.
+    """
     n_chunks = max(1, round(n_members / 128))
+    n_threads = max(1, min(int(n_threads), -(-n_members // 8)))
+    n_chunks = -(-n_chunks // n_threads) * n_threads
     per_chunk = -(-n_members // n_chunks)
-    return -(-per_chunk // 8) * 8
+    padded = -(-per_chunk // 8) * 8
+    if -(-n_members // padded) < n_threads:
+        return per_chunk
+    return padded
+

@@ -132,7 +132,7 @@ def _batch_size(model, train_task, window, batch_size, default):
 
 
 def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
-                  sigma=None, validation=None, test=None):
+                  sigma=None, cluster=None, validation=None, test=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if mode not in MODE_DEFAULTS:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
@@ -142,18 +142,23 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         raise ParameterError(f"--arch {arch} has no clock modules; it takes no --modules or --periods")
     if classes is not None and mode != "autoregressive":
         raise ParameterError(f"--classes is for autoregressive mode; {mode} mode has a linear output")
-    for name, value in (("population", population), ("sigma", sigma)):
+    for name, value in (("population", population), ("sigma", sigma), ("cluster", cluster)):
         if value is not None and trainer != "es":
             raise ParameterError(f"--{name} is for --trainer es; {trainer} follows the gradient")
     if population is not None and population % 2:
         raise ParameterError(f"--population {population}: must be even (the ES evaluates antithetic pairs)")
+    if cluster == "ray":
+        from .train.cluster import import_ray
+
+        import_ray()  # without Ray installed: one clear line, before any audio is read
     if mode == "memorize" and any(v for v in (validation, test)):
         raise ParameterError("memorize mode learns one clip by heart, so there is nothing to hold out: "
                              "--validation and --test must be 0 (they are by default)")
 
 
 def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw", hidden=None, modules=None,
-                periods=None, trainer="adam", epochs=None, lr=None, population=None, sigma=None, batch_size=None,
+                periods=None, trainer="adam", epochs=None, lr=None, population=None, sigma=None, cluster=None,
+                batch_size=None,
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
                 progress=True, on_note=None, metadata=None):
     """Train a model on audio the way ``cwfast train`` does.
@@ -169,7 +174,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         Effect mode: the processed (wet) version of ``samples``, time-aligned.
     arch : str
         A registered architecture's CLI name (``"cw"``, ``"srn"``, ``"lstm"``).
-    hidden, modules, periods, trainer, epochs, lr, population, sigma, batch_size, window, classes, seed
+    hidden, modules, periods, trainer, epochs, lr, population, sigma, cluster, batch_size, window, classes, seed
         As the options of ``cwfast train``; None takes the mode's default (:data:`MODE_DEFAULTS`).
     validation, test : float, optional
         Fractions of the clip held out at its end: the test part last, the validation part
@@ -194,7 +199,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     from . import train
 
     check_options(mode=mode, arch=arch, trainer=trainer, modules=modules, periods=periods, classes=classes,
-                  population=population, sigma=sigma, validation=validation, test=test)
+                  population=population, sigma=sigma, cluster=cluster, validation=validation, test=test)
     defaults = dict(MODE_DEFAULTS[mode])
     sample_rate = validate.positive_int("sample_rate", sample_rate)
     samples = validate.mono("samples", samples)
@@ -244,7 +249,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             _note(on_note, f"--trainer es scores every member on all {x.shape[0]} steps in every generation (no "
                            "windows): slow for long clips; --samples 320 or the gradient trainers (adam, sgd) "
                            "are much faster")
-        es_options = {k: v for k, v in (("population", population), ("sigma", sigma)) if v is not None}
+        es_options = {k: v for k, v in (("population", population), ("sigma", sigma), ("cluster", cluster))
+                      if v is not None}
         result = train.evolve(model, x, y, lr=lr or 0.01, generations=epochs, **es_options, **resume_options)
     else:
         window = window or defaults["window"]

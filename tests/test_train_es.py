@@ -12,9 +12,9 @@ from cwfast.train import Adam, centered_ranks, evolve
 from cwfast.train.es import _repair_periods, noise_table, pair_noise, pair_offsets
 
 
-def model_and_data(output="linear", n_out=1, seed=0):
+def model_and_data(output="linear", n_out=1, seed=0, dtype=np.float64):
     model = cwfast.ClockworkRNN(1, n_out, module_sizes=[3, 3, 2], periods=[1, 2, 5], seed=seed,
-                                dtype=np.float64, output=output)
+                                dtype=dtype, output=output)
     rng = np.random.default_rng(7)
     x = rng.normal(size=(2, 20, 1))
     return model, x
@@ -100,6 +100,37 @@ def test_lockstep_lanes():
         lanes = lockstep_lanes(members)
         chunks = -(-members // lanes)
         assert lanes % 8 == 0 and lanes - 8 < -(-members // chunks) <= lanes  # even chunks, little padding
+    # More threads: more chunks, so that every thread gets one (the default population: 257 members).
+    assert [lockstep_lanes(257, t) for t in (1, 2, 3, 4, 8, 16)] == [136, 136, 88, 72, 33, 17]
+    for members in range(1, 1200, 13):
+        for threads in range(1, 40, 3):
+            lanes = lockstep_lanes(members, threads)
+            chunks = -(-members // lanes)
+            assert lanes >= min(8, members)
+            assert chunks >= 0.85 * min(threads, -(-members // 8))  # (nearly) no thread left without a chunk
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("output, steps", [("linear", "all"), ("softmax", "last")])
+def test_lockstep_losses_are_the_same_bits_in_any_lane_of_any_chunk_width(rng, dtype, output, steps):
+    # What lets lockstep_lanes follow the thread count (and a cluster split the members anyhow).
+    n_out = 3 if output == "softmax" else 2
+    model = cwfast.ClockworkRNN(2, n_out, module_sizes=[5, 4, 3], periods=[1, 3, 4], seed=2, dtype=dtype,
+                                output=output)
+    x = rng.normal(size=(2, 25, 2)).astype(dtype)
+    if output == "softmax":
+        target = rng.integers(0, n_out, size=(2,))
+    else:
+        target = rng.normal(size=(2, 25, n_out)).astype(dtype)
+    noise = directions(3, 1, 70, model.n_params)
+    want = population_losses(model, x, target, noise, 0.05, steps, lanes=136)
+    for lanes in (1, 8, 9, 13, 16, 33, 40, 72, 141, 264):
+        np.testing.assert_array_equal(population_losses(model, x, target, noise, 0.05, steps, lanes=lanes), want)
+    # A member scored in a smaller population (its pair alone, or with the centre) gets the same bits.
+    for j in (0, 33, 69):
+        got = population_losses(model, x, target, noise[j : j + 1], 0.05, steps, lanes=8)
+        np.testing.assert_array_equal(got[:2], want[2 * j : 2 * j + 2])
+        assert got[2] == want[-1]
 
 
 def test_pair_offsets_depend_on_seed_generation_and_pair_only():
@@ -162,13 +193,18 @@ def test_one_generation_matches_a_reference_update(rng):
 
 
 @pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs two numba threads")
-def test_same_result_on_one_or_two_threads(rng, numba_threads):
-    target = rng.normal(size=(2, 20, 1))
+@pytest.mark.parametrize("dtype, population", [(np.float64, 10), (np.float32, 30)])
+def test_same_result_on_one_or_two_threads(rng, numba_threads, dtype, population):
+    # On two threads the lockstep kernel cuts the population into twice as many chunks.
+    from cwfast.model import lockstep_lanes
+
+    assert lockstep_lanes(population + 1, 1) != lockstep_lanes(population + 1, 2)
+    target = rng.normal(size=(2, 20, 1)).astype(dtype)
     results = []
     for threads in (1, 2):
         numba_threads(threads)
-        model, x = model_and_data()
-        result = evolve(model, x, target, population=10, generations=5, seed=3)
+        model, x = model_and_data(dtype=dtype)
+        result = evolve(model, x, target, population=population, generations=5, seed=3)
         results.append((model.params.copy(), result.losses))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     assert results[0][1] == results[1][1]

@@ -3,9 +3,10 @@ r"""An OpenAI-style evolution strategy (Salimans et al., 2017) on the model's fl
 Each generation samples ``population / 2`` Gaussian directions and evaluates the centre plus and
 minus ``sigma`` times each (antithetic pairs), all members in one parallel numba call, forward
 passes only, which the model provides (``model.population_losses``): for a Clockwork RNN or an
-SRN, :func:`cwfast._kernels._population_losses_lockstep`, where chunks of about 128 members advance
-in lockstep, one member per SIMD lane; for an LSTM, one member per thread. Members with different
-periods, in the period search, run one by one in :func:`cwfast._kernels._population_losses`.
+SRN, :func:`cwfast._kernels._population_losses_lockstep`, where chunks of up to about 128 members
+advance in lockstep, one member per SIMD lane, with at least as many chunks as numba threads (the
+losses do not depend on the chunking); for an LSTM, one member per thread. Members with different
+periods, in the period search, run one by one (``population_losses(member_periods=...)``).
 Losses are replaced by their centred ranks (fitness shaping: only the order of the members
 counts, so one outlier cannot dominate), the gradient of the smoothed loss is estimated from them,
 and Adam takes one step on it:
@@ -34,16 +35,15 @@ modules keep their order and the parameter layout never changes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import math
 import time
 
 import numpy as np
 
-from .. import _kernels
 from ..errors import CwfastError, ParameterError
 from ..model import STEP_CODES
-from ..schedule import Layout
 from . import checkpoint as ckpt_io
 from ._common import (
     InterruptGuard,
@@ -118,8 +118,12 @@ def pair_offsets(entropy, generation, n_pairs, table_length, size):
 
 
 def pair_noise(table, offsets, size):
-    """The directions at ``offsets``: (len(offsets), size) rows of ``table``."""
-    return table[offsets[:, None] + np.arange(size)]
+    """The directions at ``offsets``: (len(offsets), size) rows of ``table``, a new C-contiguous array.
+
+    Rows are copied whole from a sliding-window view of the table: 0.04 ms for 128 directions of
+    971 values, against 0.72 ms for gathering element by element through an index array.
+    """
+    return np.lib.stride_tricks.sliding_window_view(table, size)[offsets]
 
 
 def _repair_periods(log2_periods, max_period):
@@ -134,14 +138,25 @@ def _repair_periods(log2_periods, max_period):
     return p
 
 
-def _set_periods(model, periods):
-    """Give ``model`` new clock periods that keep its module order, hence its parameter layout."""
-    old = model.layout
-    new = Layout.build(old.module_sizes.tolist(), [int(p) for p in periods])
-    for name in ("module_sizes", "module_start", "column_start", "block_offset"):
-        if not np.array_equal(getattr(old, name), getattr(new, name)):
-            raise CwfastError(f"periods {list(periods)} would change the parameter layout ({name})")
-    model.layout = new
+def _score_members(model, theta, noise, sigma, x3, y_target, labels, readout, period_spec, losses):
+    """Score members ``theta +- sigma * noise[j]`` into ``losses[2j]`` and ``losses[2j + 1]``, and
+    the centre into ``losses[2 * len(noise)]`` when ``losses`` is one longer: a whole generation
+    (the local run) or one Ray actor's share of it. ``period_spec`` is None, or
+    ``(n_params, period_scale, max_period)`` when the periods are searched (``theta`` then ends
+    with the scaled log2-periods). A member's loss does not depend on which others are scored
+    with it."""
+    if period_spec is None:
+        model.population_losses(theta, noise, sigma, x3, y_target, labels, readout, losses)
+        return
+    n_params, period_scale, max_period = period_spec
+    n_members, n_pairs = losses.shape[0], noise.shape[0]
+    signs = np.zeros(n_members)
+    signs[0 : 2 * n_pairs : 2], signs[1 : 2 * n_pairs : 2] = 1.0, -1.0
+    pair_of = np.minimum(np.arange(n_members) // 2, n_pairs - 1)
+    log2p = theta[n_params:] + sigma * signs[:, None] * noise[pair_of, n_params:]
+    member_periods = _repair_periods(log2p * period_scale, max_period)
+    model.population_losses(theta[:n_params], noise, sigma, x3, y_target, labels, readout, losses,
+                            member_periods=member_periods)
 
 
 def evolve(
@@ -166,6 +181,8 @@ def evolve(
     resume=False,
     progress=False,
     on_step_end=None,
+    cluster="local",
+    actors=None,
 ):
     """Train ``model`` in place with an evolution strategy (no gradients).
 
@@ -205,6 +222,16 @@ def evolve(
         period, whichever is larger.
     checkpoint, checkpoint_every, resume, progress, on_step_end
         As for :func:`fit`, counted in generations.
+    cluster : "local" or "ray"
+        Where the members are scored: on this machine's numba threads, or by Ray actors
+        (:mod:`cwfast.train.cluster`; ``pip install 'cwfast[cluster]'``), on the cluster named by
+        ``RAY_ADDRESS``, or the one this program is connected to, else on a local Ray instance
+        started for the run. This process keeps the centre, the ranks and the optimizer; the
+        result is the same bits either way (on one kind of CPU), and a checkpoint resumes on
+        either.
+    actors : int, optional
+        With ``cluster="ray"``: the number of actors (default: one per node with CPUs), each
+        asking Ray for an equal share of the cluster's CPUs.
 
     Returns
     -------
@@ -220,7 +247,8 @@ def evolve(
     CwfastError
         ``"training diverged: loss became nan at generation N ..."`` if the centre's loss is NaN
         or infinite (members with such losses merely rank last); the model gets back the best
-        centre before raising. Also for an unreadable or mismatched checkpoint on resume.
+        centre before raising. Also for an unreadable or mismatched checkpoint on resume, and
+        with ``cluster="ray"`` when Ray is not installed or no actor can start.
     KeyboardInterrupt
         Re-raised after the current generation, with a checkpoint written first if
         ``checkpoint`` is set; ``resume=True`` continues exactly.
@@ -241,6 +269,16 @@ def evolve(
         raise ParameterError(f"on_step_end={on_step_end!r} must be callable or None")
     if resume and checkpoint is None:
         raise ParameterError("resume=True needs checkpoint=PATH to resume from")
+    if cluster not in ("local", "ray"):
+        raise ParameterError(f"cluster={cluster!r} must be 'local' or 'ray'")
+    if actors is not None:
+        if cluster != "ray":
+            raise ParameterError("actors= is for cluster='ray'")
+        actors = positive_int("actors", actors)
+    if cluster == "ray":
+        from .cluster import import_ray
+
+        import_ray()  # before any work: no Ray, one clear error
     x3, batched = model.check_input(x)
     tgt = model.check_target(target, x3.shape, batched, steps)  # also refuses a bad steps, or no steps
     n_steps = x3.shape[1]
@@ -263,8 +301,9 @@ def evolve(
             raise ParameterError(f"max_period={max_period} must be at least the number of modules ({g})")
         period_scale = period_sigma / sigma
         size = n_params + g
+        period_spec = (n_params, period_scale, max_period)
     else:
-        max_period, period_scale, size = None, None, n_params
+        max_period, period_scale, size, period_spec = None, None, n_params, None
 
     config = {
         "steps": steps,
@@ -317,7 +356,7 @@ def evolve(
     def apply(vec):
         model.params[:] = vec[:n_params]
         if search_periods:
-            _set_periods(model, centre_periods(vec))
+            model.set_periods(centre_periods(vec))
 
     def save():
         arrays = {"losses": np.asarray(losses, dtype=np.float64), "theta": theta}
@@ -332,10 +371,16 @@ def evolve(
     n_pairs = population // 2
     n_members = population + 1
     member_losses = np.empty(n_members)
-    signs = np.zeros(n_members)
-    signs[0:population:2], signs[1:population:2] = 1.0, -1.0
+    readout = STEP_CODES[steps]
 
     table = noise_table(entropy, size)
+    if cluster == "ray":
+        from .cluster import RayScorer
+
+        scoring = RayScorer(model.copy(), x3, y_target, labels, readout, sigma, entropy, size, n_pairs, period_spec,
+                            actors)
+    else:
+        scoring = contextlib.nullcontext()
 
     bar = progress_bar(progress, generations, min(run["epoch"], generations), "gen")
     started = time.perf_counter()
@@ -343,21 +388,16 @@ def evolve(
     stop = False
     guard = InterruptGuard()
     with interruptible(run, guard, bar, save if checkpoint is not None else None,
-                       lambda: wall_before + time.perf_counter() - started), guard:
+                       lambda: wall_before + time.perf_counter() - started), guard, scoring as scorer:
         while run["epoch"] < generations and not stop:
             gen = run["epoch"]
+            if scorer is not None:
+                scorer.submit(gen, theta)  # the actors draw their own noise; the driver's is for the step
             noise = pair_noise(table, pair_offsets(entropy, gen, n_pairs, table.size, size), size)
-            if search_periods:
-                pair_of = np.minimum(np.arange(n_members) // 2, n_pairs - 1)
-                log2p = theta[n_params:] + sigma * signs[:, None] * noise[pair_of, n_params:]
-                member_periods = _repair_periods(log2p * period_scale, max_period)
-                _kernels._population_losses(
-                    theta[:n_params], noise, sigma, model.layout.module_start, model.layout.column_start,
-                    model.layout.block_offset,
-                    member_periods, x3, model.n_out, y_target, labels, softmax, STEP_CODES[steps], member_losses,
-                )
+            if scorer is None:
+                _score_members(model, theta, noise, sigma, x3, y_target, labels, readout, period_spec, member_losses)
             else:
-                model.population_losses(theta, noise, sigma, x3, y_target, labels, STEP_CODES[steps], member_losses)
+                scorer.collect(member_losses)
             loss = float(member_losses[population])
             if not math.isfinite(loss):
                 if best_theta is not None:

@@ -1,0 +1,341 @@
+"""The evolution strategy's population scored on a Ray cluster: ``evolve(..., cluster="ray")``.
+
+The driver (the process that calls :func:`cwfast.train.evolve`) keeps the centre, the ranks and the
+optimizer. Ray actors, one per node by default, each hold a copy of the model, the training data
+(shipped once, through Ray's object store) and the run's noise table, which each actor rebuilds
+from the seed (it is never shipped). Every generation the driver puts the centre into the object
+store once and asks each actor for the losses of one contiguous range of antithetic pairs (the
+last range also holds the centre). The actor finds those pairs' directions in its table from
+(seed, generation, pair) exactly as the driver does, scores them with the same numba population
+kernel as a local run on all the cores Ray gave it, and returns the losses only: 8 bytes per
+member back, the centre (8 bytes per parameter) out. A member's loss does not depend on the actor,
+the lane or the chunk that scored it, so a run gives the same bits whatever the number of actors,
+and the same as a local run, on one kind of CPU.
+
+Faults: an actor that dies (its process killed or crashed, its node lost) has its range scored
+again, in the same generation, by a live actor, and a replacement actor is started that takes
+work from the generation after it is ready. Actors are created with ``max_restarts=0`` on
+purpose: Ray would otherwise queue the dead actor's next calls until it restarts, and a restart
+that cannot be placed (a lost node) would hold up every generation; the replacement here does
+the restart's job without blocking the run. The actors end with the run, also on Ctrl-C or an
+error. Connection: an existing ``ray.init`` of the calling program is used as it is; otherwise
+``RAY_ADDRESS`` names the cluster to join; without it, a local Ray instance starts on 127.0.0.1
+(no dashboard) for the run and stops after it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import uuid
+
+import numpy as np
+
+from ..errors import CwfastError
+
+__all__ = ["RayScorer", "import_ray"]
+
+logger = logging.getLogger(__name__)
+
+#: Seconds to wait for the first actor to be ready (process start, imports, numba cache load or
+#: compilation, noise table) before giving up on the cluster.
+START_TIMEOUT = 600.0
+#: Seconds to wait for a replacement when every actor has died.
+REPLACE_TIMEOUT = 600.0
+#: Centres smaller than this travel inside each call rather than through the object store.
+INLINE_BYTES = 64 * 1024
+#: Ray's switch for the platforms where it keeps a local instance on the loopback address; read
+#: once, when ray is imported.
+_LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def import_ray():
+    """Import and return the ``ray`` module, or raise CwfastError saying how to install it.
+
+    Without ``RAY_ADDRESS`` and before ray is first imported, ray is imported so that a local
+    instance started by :class:`RayScorer` listens on 127.0.0.1 only: by default a Linux ``ray.init()``
+    binds its services to the machine's network address, and a cluster that lives for one run on
+    one machine has no business there. (Ray reads that choice once per process, at import; a
+    program that imported ray itself keeps Ray's default.)
+    """
+    if "ray" in sys.modules or os.environ.get("RAY_ADDRESS"):
+        return _import_ray()
+    before = os.environ.get(_LOOPBACK_SWITCH)
+    os.environ[_LOOPBACK_SWITCH] = "0"
+    try:
+        return _import_ray()
+    finally:
+        if before is None:
+            os.environ.pop(_LOOPBACK_SWITCH, None)
+        else:
+            os.environ[_LOOPBACK_SWITCH] = before
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise CwfastError(
+            "cluster='ray' needs Ray, which is not installed: pip install 'cwfast[cluster]' (or 'ray[default]')"
+        ) from None
+    return ray
+
+
+class _Scorer:
+    """What a Ray actor holds and does (made a Ray actor class by :class:`RayScorer`).
+
+    Built once per actor: the model, the data (read-only arrays from the object store are copied,
+    so that the numba kernels see the same array types as in the driver and load their cached
+    compilations), the noise table from ``entropy``.
+    """
+
+    def __init__(self, model, x3, y_target, labels, readout, sigma, entropy, size, n_pairs, period_spec, threads):
+        from . import es
+
+        self.model = model
+        self.x3 = np.array(x3)
+        self.y_target = np.array(y_target)
+        self.labels = np.array(labels)
+        self.readout = readout
+        self.sigma = sigma
+        self.entropy = entropy
+        self.size = size
+        self.n_pairs = n_pairs
+        self.period_spec = period_spec
+        self.threads = threads
+        self.table = es.noise_table(entropy, size)
+
+    def ready(self):
+        """Called once after construction: the driver gives work to an actor only after this returns."""
+        return os.getpid()
+
+    def score(self, generation, theta, start, stop, centre):
+        """Losses of the members of pairs ``start..stop-1`` of ``generation`` around ``theta``
+        (``2 * (stop - start)`` values, + then - of each pair), then of ``theta`` itself if ``centre``."""
+        import numba
+
+        from . import es
+
+        # numba's thread count is per calling thread; Ray may call from any of its threads.
+        numba.set_num_threads(max(1, min(self.threads, numba.config.NUMBA_NUM_THREADS)))
+        offsets = es.pair_offsets(self.entropy, generation, self.n_pairs, self.table.size, self.size)[start:stop]
+        noise = es.pair_noise(self.table, offsets, self.size)
+        losses = np.empty(2 * (stop - start) + (1 if centre else 0))
+        es._score_members(self.model, theta, noise, self.sigma, self.x3, self.y_target, self.labels, self.readout,
+                          self.period_spec, losses)
+        return losses
+
+
+class RayScorer:
+    """Scores the members of each generation on Ray actors; a context manager (the actors live
+    inside its ``with`` block).
+
+    Parameters
+    ----------
+    model, x3, y_target, labels, readout, sigma, entropy, size, n_pairs, period_spec
+        What :func:`cwfast.train.es._score_members` needs, as :func:`cwfast.train.evolve` has them.
+    actors : int, optional
+        Number of actors. Default: one per node of the cluster that has CPUs.
+    """
+
+    def __init__(self, model, x3, y_target, labels, readout, sigma, entropy, size, n_pairs, period_spec,
+                 actors=None):
+        self._ray = import_ray()
+        self._args = (model, x3, y_target, labels, readout, sigma, entropy, size, n_pairs, period_spec)
+        self._n_actors = actors
+        self._n_pairs = n_pairs
+        self._started_ray = False
+        self._live = []  # [actor, cpus, name], ready to score
+        self._starting = {}  # ready() ref -> [actor, cpus, name]
+        self._replacements = 0
+        self._futures = {}
+        self._results = {}
+        self._tag = uuid.uuid4().hex[:8]
+        self._count = 0
+        #: Figures for benchmarks: bytes sent to and received from actors (serialised arrays),
+        #: scoring calls made, seconds the driver spent waiting for losses.
+        self.stats = {"bytes_out": 0, "bytes_in": 0, "calls": 0, "wait_seconds": 0.0, "actors_lost": 0}
+
+    # ------------------------------------------------------------------ lifetime
+
+    def __enter__(self):
+        ray = self._ray
+        try:
+            self._connect()
+            model, x3, y_target, labels, *rest = self._args
+            # Data once into the object store: every actor on a node then maps the same copy.
+            self._remote_args = (model, ray.put(x3), ray.put(y_target), ray.put(labels), *rest)
+            self._actor_class = ray.remote(_Scorer)
+            self._cpus = self._plan()
+            for _ in range(self._n_actors):
+                self._start_actor()
+            self._admit(timeout=START_TIMEOUT, at_least=1)
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+        return False
+
+    def _connect(self):
+        ray = self._ray
+        if ray.is_initialized():
+            return
+        address = os.environ.get("RAY_ADDRESS")
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=True)
+            else:
+                ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=True)
+        except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+            where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
+            raise CwfastError(f"cannot start or join {where}: {' '.join(str(exc).split())}") from None
+        self._started_ray = True
+
+    def _plan(self):
+        """CPUs per actor, and the number of actors if not given: one actor per node with CPUs,
+        each asking for as many CPUs as the smallest such node has, so that every one can be placed."""
+        nodes = [n for n in self._ray.nodes() if n.get("Alive") and n.get("Resources", {}).get("CPU", 0) >= 1]
+        if not nodes:
+            raise CwfastError("the Ray cluster has no node with a CPU to run the evolution strategy's actors")
+        if self._n_actors is None:
+            self._n_actors = len(nodes)
+            return int(min(n["Resources"]["CPU"] for n in nodes))
+        total = sum(int(n["Resources"]["CPU"]) for n in nodes)
+        return max(1, total // self._n_actors)
+
+    def _start_actor(self):
+        self._count += 1
+        name = f"cwfast-es-{self._tag}-{self._count}"
+        actor = self._actor_class.options(
+            name=name, num_cpus=self._cpus, max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD",
+        ).remote(*self._remote_args, self._cpus)
+        self._starting[actor.ready.remote()] = [actor, self._cpus, name]
+
+    def _admit(self, timeout, at_least=0):
+        """Move actors whose constructor has finished into the pool; wait up to ``timeout`` s
+        until the pool has ``at_least`` actors (0: do not wait)."""
+        ray = self._ray
+        deadline = time.monotonic() + timeout
+        while self._starting:
+            wait = 0 if len(self._live) >= at_least else max(0.0, deadline - time.monotonic())
+            done, _ = ray.wait(list(self._starting), num_returns=len(self._starting), timeout=wait)
+            if not done:
+                # ray.wait with num_returns=all returns early only when everything is done: look
+                # again at whatever is ready so far.
+                done, _ = ray.wait(list(self._starting), num_returns=1, timeout=0)
+            for ref in done:
+                entry = self._starting.pop(ref)
+                try:
+                    ray.get(ref)
+                except ray.exceptions.RayError as exc:
+                    self._lost(entry, exc, starting=True)
+                    continue
+                self._live.append(entry)
+            if len(self._live) >= at_least or time.monotonic() >= deadline:
+                break
+        if len(self._live) < at_least:
+            raise CwfastError(
+                f"no Ray actor of the evolution strategy became ready in {timeout:g} s (each asks for "
+                f"{self._cpus} CPUs; the cluster has {self._ray.cluster_resources().get('CPU', 0):g})"
+            )
+
+    def _lost(self, entry, exc, starting=False):
+        """An actor died: log it, start a replacement (a budget of two per actor asked for keeps a
+        cluster that kills every actor, or a constructor that always fails, from churning forever)."""
+        actor, _, name = entry
+        self.stats["actors_lost"] += 1
+        reason = " ".join(str(exc).split())[:300]
+        if starting and not self._live and self._replacements >= 2 * self._n_actors:
+            raise CwfastError(f"the evolution strategy's Ray actors fail to start; the last error: {reason}")
+        logger.warning("Ray actor %s died (%s); its members are scored again elsewhere", name, reason)
+        try:
+            self._ray.kill(actor)
+        except Exception:  # already gone
+            pass
+        if self._replacements < 2 * self._n_actors:
+            self._replacements += 1
+            self._start_actor()
+
+    def close(self):
+        """Stop the actors; disconnect from (or stop) a Ray that this object started."""
+        ray = self._ray
+        for actor, _, _ in self._live + list(self._starting.values()):
+            try:
+                ray.kill(actor)
+            except Exception:  # already dead, or Ray is going down: nothing left to stop
+                pass
+        self._live, self._starting, self._futures = [], {}, {}
+        if self._started_ray:
+            self._started_ray = False
+            ray.shutdown()
+
+    # ------------------------------------------------------------------ one generation
+
+    def submit(self, generation, theta):
+        """Send generation ``generation``'s work around centre ``theta`` to the actors."""
+        ray = self._ray
+        self._admit(timeout=0)
+        if not self._live:
+            self._admit(timeout=REPLACE_TIMEOUT, at_least=1)
+        self._generation = generation
+        # A small centre travels inside each call (Ray inlines arguments under 100 KiB); a large
+        # one goes into the object store once and each node fetches it once. A put costs about
+        # 1 ms of the driver's time, the inline copy per actor microseconds.
+        self._theta = theta.copy() if theta.nbytes < INLINE_BYTES else ray.put(theta)
+        self._theta_bytes = theta.nbytes
+        self._futures, self._results = {}, {}
+        # Contiguous ranges of pairs in proportion to the actors' CPUs; the centre goes with the last.
+        weights = np.array([cpus for _, cpus, _ in self._live], dtype=np.float64)
+        bounds = np.rint(np.concatenate([[0], np.cumsum(weights)]) / weights.sum() * self._n_pairs).astype(int)
+        shares = [(int(a), int(b), False) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+        shares[-1] = shares[-1][:2] + (True,)
+        for i, share in enumerate(shares):
+            self._send(share, self._live[i % len(self._live)])
+
+    def _send(self, share, entry):
+        start, stop, centre = share
+        ref = entry[0].score.remote(self._generation, self._theta, start, stop, centre)
+        self._futures[ref] = (share, entry)
+        self.stats["calls"] += 1
+        self.stats["bytes_out"] += self._theta_bytes
+
+    def collect(self, losses):
+        """Wait for the losses of the generation last submitted and write them into ``losses``
+        (``2 * n_pairs + 1``: members, then the centre)."""
+        ray = self._ray
+        started = time.perf_counter()
+        while self._futures:
+            done, _ = ray.wait(list(self._futures), num_returns=1)
+            for ref in done:
+                share, entry = self._futures.pop(ref)
+                try:
+                    part = ray.get(ref)
+                except ray.exceptions.RayActorError as exc:
+                    if entry in self._live:
+                        self._live.remove(entry)
+                        self._lost(entry, exc)
+                    self._admit(timeout=0)
+                    if not self._live:
+                        self._admit(timeout=REPLACE_TIMEOUT, at_least=1)
+                    # To the live actor with the least work still out.
+                    busy = {id(e): 0 for e in self._live}
+                    for _, e in self._futures.values():
+                        busy[id(e)] = busy.get(id(e), 0) + 1
+                    self._send(share, min(self._live, key=lambda e: busy[id(e)]))
+                    continue
+                self.stats["bytes_in"] += part.nbytes
+                start, stop, centre = share
+                losses[2 * start : 2 * stop] = part[: 2 * (stop - start)]
+                if centre:
+                    losses[-1] = part[-1]
+        self.stats["wait_seconds"] += time.perf_counter() - started
+
+    @property
+    def actor_names(self):
+        """Names of the actors now scoring (Ray named actors, in the driver's namespace)."""
+        return [name for _, _, name in self._live]

@@ -1,0 +1,189 @@
+"""evolve(cluster="ray") and ``cwfast train --trainer es --cluster ray``: the same bits as a local
+run whatever the number of actors, an actor killed mid-run, Ctrl-C and resume, and what happens
+without Ray.
+
+The Ray tests share one local Ray instance on 127.0.0.1 (two CPUs, no dashboard), started and
+stopped by a module fixture; each run starts its actors (worker processes) on it and stops them.
+"""
+
+import importlib.util
+import os
+import signal
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import cwfast
+from cwfast import CwfastError, ParameterError
+from cwfast.cli import main
+from cwfast.train import evolve
+
+ACTOR_PREFIX = "cwfast-es-"
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    """A local Ray instance for the module: 127.0.0.1 only, 2 CPUs (two one-CPU actors), no dashboard."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (pip install 'cwfast[cluster]')")
+    address = os.environ.pop("RAY_ADDRESS", None)  # never a cluster of the environment's
+    from cwfast.train.cluster import import_ray
+
+    ray = import_ray()  # imported so that a local instance binds to the loopback address
+    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024, log_to_driver=False)
+    try:
+        assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
+        yield ray
+    finally:
+        ray.shutdown()
+        if address is not None:
+            os.environ["RAY_ADDRESS"] = address
+
+
+def es_actors(ray):
+    return sorted(name for name in ray.util.list_named_actors() if name.startswith(ACTOR_PREFIX))
+
+
+def assert_no_actors_left(ray):
+    for _ in range(100):  # a killed actor's name is released asynchronously
+        if not es_actors(ray):
+            return
+        time.sleep(0.1)
+    assert es_actors(ray) == []
+
+
+def problem(kind):
+    rng = np.random.default_rng(5)
+    if kind == "lstm":
+        model = cwfast.LSTM(1, 3, n_hidden=4, seed=2, dtype=np.float64, output="softmax")
+        x = rng.normal(size=(3, 16, 1))
+        return model, x, rng.integers(0, 3, size=(3,)), dict(steps="last")
+    # float32 for the lockstep kernel (float64 is what the period search runs in the other tests:
+    # no compilation of its own here).
+    dtype = np.float64 if kind == "periods" else np.float32
+    model = cwfast.ClockworkRNN(1, 1, module_sizes=[4, 3, 3], periods=[1, 2, 4], seed=1, dtype=dtype)
+    x = rng.normal(size=(2, 24, 1)).astype(dtype)
+    target = 0.5 * np.roll(x, 1, axis=1)
+    return model, x, target, dict(search_periods=True, max_period=8) if kind == "periods" else {}
+
+
+def train(kind, **options):
+    model, x, target, extra = problem(kind)
+    result = evolve(model, x, target, population=30, sigma=0.05, lr=0.05, generations=6, seed=11,
+                    **extra, **options)
+    return model, result
+
+
+def assert_same_run(a, b):
+    (model_a, result_a), (model_b, result_b) = a, b
+    np.testing.assert_array_equal(model_a.params, model_b.params)
+    np.testing.assert_array_equal(model_a.periods, model_b.periods)
+    assert result_a.losses == result_b.losses
+    assert result_a.best_epoch == result_b.best_epoch and result_a.final_loss == result_b.final_loss
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind, actors", [("lockstep", 1), ("lockstep", 2), ("periods", 2), ("lstm", 2)])
+def test_ray_gives_the_local_runs_bits(ray_instance, kind, actors):
+    local = train(kind)
+    assert local[1].losses[-1] != local[1].losses[0]  # it trained
+    assert_same_run(train(kind, cluster="ray", actors=actors), local)
+    assert_no_actors_left(ray_instance)
+
+
+@pytest.mark.slow
+def test_an_actor_killed_mid_run_is_replaced_and_the_run_is_unchanged(ray_instance, caplog):
+    ray = ray_instance
+    seen = {}
+
+    def kill_one(info):
+        names = es_actors(ray)
+        if info.epoch == 1:
+            seen["before"] = names
+            ray.kill(ray.get_actor(names[0]))  # its next share fails and is scored by the other actor
+            seen["killed"] = names[0]
+        if info.epoch == 4:
+            seen["after"] = names
+
+    with caplog.at_level("WARNING", logger="cwfast.train.cluster"):
+        killed = train("lockstep", cluster="ray", actors=2, on_step_end=kill_one)
+    assert len(seen["before"]) == 2
+    assert seen["killed"] not in seen["after"] and len(seen["after"]) == 2  # a replacement took its place
+    assert any(seen["killed"] in r.getMessage() and "scored again" in r.getMessage() for r in caplog.records)
+    assert_same_run(killed, train("lockstep"))
+    assert_no_actors_left(ray)
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_the_actors_and_the_checkpoint_resumes_locally(ray_instance, tmp_path):
+    path = tmp_path / "es.ckpt"
+    timers = []
+
+    def ctrl_c_soon(info):
+        # A real SIGINT a moment later: it lands while the driver waits for the next generation's
+        # losses (or just after), and evolve defers it to the end of that generation.
+        if info.step == 2:
+            timers.append(threading.Timer(0.003, os.kill, (os.getpid(), signal.SIGINT)))
+            timers[-1].start()
+
+    with pytest.raises(KeyboardInterrupt):
+        train("lockstep", cluster="ray", actors=2, checkpoint=path, on_step_end=ctrl_c_soon)
+        time.sleep(5)  # the run ended before the signal came: let it come here, still inside the raises
+    timers[0].join()
+    assert_no_actors_left(ray_instance)
+    from cwfast.train.checkpoint import load_checkpoint
+
+    assert load_checkpoint(path).step in (2, 3, 4)
+    model, x, target, _ = problem("lockstep")
+    resumed = evolve(model, x, target, population=30, sigma=0.05, lr=0.05, generations=6, seed=11, checkpoint=path,
+                     resume=True)
+    whole = train("lockstep")
+    np.testing.assert_array_equal(model.params, whole[0].params)
+    assert resumed.losses == whole[1].losses
+
+
+@pytest.mark.slow
+def test_cli_cluster_ray_trains_the_same_model(ray_instance, capsys, tmp_path, clip_8k):
+    argv = ["train", str(clip_8k), "--samples", "48", "--epochs", "3", "--quiet", "--hidden", "6", "--modules", "3",
+            "--trainer", "es", "--population", "8"]
+    models = []
+    for cluster in ("local", "ray"):
+        out = tmp_path / f"{cluster}.npz"
+        status = main([*argv, "--cluster", cluster, "-o", str(out)])
+        assert status == 0, capsys.readouterr().err
+        models.append(cwfast.load(out))
+    np.testing.assert_array_equal(models[0].params, models[1].params)
+    assert_no_actors_left(ray_instance)
+
+
+def test_without_ray_the_api_and_the_cli_say_so_in_one_line(monkeypatch, capsys, tmp_path, clip_8k):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    model, x, target, _ = problem("lockstep")
+    before = model.params.copy()
+    with pytest.raises(CwfastError, match=r"needs Ray, which is not installed: pip install 'cwfast\[cluster\]'"):
+        evolve(model, x, target, population=4, generations=2, cluster="ray")
+    np.testing.assert_array_equal(model.params, before)
+    out = tmp_path / "m.npz"
+    status = main(["train", str(clip_8k), "--samples", "48", "--epochs", "2", "--quiet", "--hidden", "6",
+                   "--modules", "3", "--trainer", "es", "--cluster", "ray", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and err.startswith("cwfast: error: cluster='ray' needs Ray"), err
+    assert not out.exists()
+
+
+def test_cluster_options_are_checked(capsys, tmp_path, clip_8k):
+    model, x, target, _ = problem("lockstep")
+    with pytest.raises(ParameterError, match="must be 'local' or 'ray'"):
+        evolve(model, x, target, cluster="gpu")
+    with pytest.raises(ParameterError, match="actors= is for cluster='ray'"):
+        evolve(model, x, target, actors=2)
+    with pytest.raises(ParameterError, match="actors=0 must be a positive integer"):
+        evolve(model, x, target, cluster="ray", actors=0)
+    status = main(["train", str(clip_8k), "--samples", "48", "--epochs", "2", "--quiet", "--cluster", "ray",
+                   "-o", str(tmp_path / "m.npz")])
+    err = capsys.readouterr().err
+    assert status == 2 and "--cluster is for --trainer es" in err and err.count("\n") == 1
