@@ -286,7 +286,8 @@ def fit(labels, n_train, *, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=ALPHAS):
         raise ParameterError(f"labels must lie in [0, {n_classes - 1}]")
     if isinstance(n_taps, bool) or not isinstance(n_taps, (int, np.integer)) or n_taps < 1:
         raise ParameterError(f"n_taps={n_taps!r} must be a positive integer")
-    if isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer)) or not 4 * n_taps <= n_train <= labels.size:
+    if (isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer))
+            or not 4 * n_taps <= n_train <= labels.size):
         raise ParameterError(f"n_train={n_train!r} must be an integer between 4 x n_taps = {4 * n_taps} "
                              f"and the number of labels ({labels.size})")
     alphas = tuple(float(a) for a in alphas)

@@ -85,14 +85,14 @@ def generate(model, seconds, seed, temperature, out):
     return load_audio(out)[0]
 
 
-def model_bits(model_path, source):
+def model_bits(model_path, source, heldout):
     """Held-out bits/sample of the model on the source's last 10%, from the state the rest leaves."""
     import cwfast
     from cwfast import tasks
 
     model = cwfast.load(model_path)
     task = tasks.autoregressive(source, n_classes=model.n_out)
-    train, val = tasks.split_validation(task, ARGS.heldout)
+    train, val = tasks.split_validation(task, heldout)
     return tasks.evaluate(model, val, state=tasks.final_state(model, train))["bits_per_sample"]
 
 
@@ -100,8 +100,8 @@ def fmt(v, digits=3):
     return "-" if v is None else f"{v:.{digits}f}"
 
 
-def print_lpc(source, rate, label):
-    out = lpc.baseline(source, validation=ARGS.heldout)
+def print_lpc(source, rate, label, heldout):
+    out = lpc.baseline(source, validation=heldout)
     print(f"| {label} | {rate} | {source.size / rate:.1f} | {out['n_test'] / rate:.2f} | "
           f"{out['bits_per_sample']:.3f} | 1/{round(1 / out['alpha']) if out['alpha'] else 'inf'} | "
           f"{out['fixed_bits_per_sample']:.3f} | {out['gaussian_bits_per_sample']:.3f} |")
@@ -112,45 +112,46 @@ LPC_HEADER = ("| source | rate (Hz) | length (s) | held out (s) | LPC-32 adaptiv
               "fixed Gaussian |\n|---|---|---|---|---|---|---|---|")
 
 
-def main():
-    label = ", ".join(os.path.basename(p) for p in ARGS.sources[:3]) + (
-        f" and {len(ARGS.sources) - 3} more" if len(ARGS.sources) > 3 else "")
-    if ARGS.lpc_only:
-        source, rate = load_sources(ARGS.sources, ARGS.sample_rate)
-        if ARGS.trim:
+def main(argv=None):
+    args = parse_args(argv)
+    label = ", ".join(os.path.basename(p) for p in args.sources[:3]) + (
+        f" and {len(args.sources) - 3} more" if len(args.sources) > 3 else "")
+    if args.lpc_only:
+        source, rate = load_sources(args.sources, args.sample_rate)
+        if args.trim:
             source = trim(source, rate)
         print("held-out bits per 8-bit mu-law sample (last "
-              f"{ARGS.heldout:.0%} held out{', silence trimmed' if ARGS.trim else ''})\n")
+              f"{args.heldout:.0%} held out{', silence trimmed' if args.trim else ''})\n")
         print(LPC_HEADER)
-        print_lpc(source, rate, label)
+        print_lpc(source, rate, label, args.heldout)
         return 0
 
     import cwfast
 
-    rate = cwfast.load(ARGS.model).sample_rate
+    rate = cwfast.load(args.model).sample_rate
     if not rate:
         raise SystemExit("the model stores no sample rate")
-    source, _ = load_sources(ARGS.sources, rate)
-    if ARGS.trim:
+    source, _ = load_sources(args.sources, rate)
+    if args.trim:
         source = trim(source, rate)
-    cut = source.size - int(round(source.size * ARGS.heldout))
+    cut = source.size - int(round(source.size * args.heldout))
     train, held = source[:cut], source[cut:]
-    seeds = [int(s) for s in ARGS.seeds.split(",")]
-    temperatures = [None] if ARGS.temperature is None else [float(t) for t in ARGS.temperature.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    temperatures = [None] if args.temperature is None else [float(t) for t in args.temperature.split(",")]
 
     src = likeness.measure(source, rate)
     ref = likeness.measure(held, rate)
     ref_ltas = likeness.ltas_distance(held, train)
-    print(f"model {os.path.relpath(ARGS.model, ROOT)} at {rate} Hz; source {label}: {source.size / rate:.1f} s"
-          f"{' (silence trimmed)' if ARGS.trim else ''}, held-out stretch the last {held.size / rate:.2f} s; "
-          f"{ARGS.seconds:g} s generated per seed, seeds {ARGS.seeds}\n")
+    print(f"model {os.path.relpath(args.model, ROOT)} at {rate} Hz; source {label}: {source.size / rate:.1f} s"
+          f"{' (silence trimmed)' if args.trim else ''}, held-out stretch the last {held.size / rate:.2f} s; "
+          f"{args.seconds:g} s generated per seed, seeds {args.seeds}\n")
     with tempfile.TemporaryDirectory() as tmp:
-        directory = ARGS.keep or tmp
+        directory = args.keep or tmp
         for temperature in temperatures:
             rows = []
             for seed in seeds:
                 name = f"gen-seed{seed}" + ("" if temperature is None else f"-t{temperature:g}") + ".wav"
-                g = generate(ARGS.model, ARGS.seconds, seed, temperature, os.path.join(directory, name))
+                g = generate(args.model, args.seconds, seed, temperature, os.path.join(directory, name))
                 m = likeness.measure(g, rate)
                 rows.append((likeness.ltas_distance(g, train), m["flatness"], m["pitched"]))
             rows = np.array(rows)
@@ -158,7 +159,7 @@ def main():
             each = lambda i, d: " / ".join(f"{v:.{d}f}" for v in rows[:, i])  # noqa: E731
             t = "the model's" if temperature is None else f"{temperature:g}"
             print(f"temperature {t}\n")
-            print("| figure | generated (median) | seeds " + ARGS.seeds.replace(",", ", ")
+            print("| figure | generated (median) | seeds " + args.seeds.replace(",", ", ")
                   + " | source | held-out stretch | goal | met |")
             print("|---|---|---|---|---|---|---|")
             print(f"| LTAS distance to the training part (dB) | {med[0]:.2f} | {each(0, 2)} | - | {ref_ltas:.2f} | "
@@ -170,10 +171,10 @@ def main():
             print(f"| pitched-frame fraction | {med[2]:.2f} | {each(2, 2)} | {src['pitched']:.2f} | {ref['pitched']:.2f} "
                   f"| >= {0.5 * src['pitched']:.2f} (0.5x) | {'yes' if med[2] >= 0.5 * src['pitched'] else 'no'} |")
             print()
-    base = lpc.baseline(source, validation=ARGS.heldout)
-    ours = model_bits(ARGS.model, source)
+    base = lpc.baseline(source, validation=args.heldout)
+    ours = model_bits(args.model, source, args.heldout)
     print("held-out bits per 8-bit mu-law sample on the source's last "
-          f"{ARGS.heldout:.0%} ({base['n_test']} samples)\n")
+          f"{args.heldout:.0%} ({base['n_test']} samples)\n")
     print("| predictor | bits/sample |\n|---|---|")
     print(f"| the model (state from the training part) | {ours:.3f} |")
     alpha = f"1/{round(1 / base['alpha'])}" if base["alpha"] else "0"
@@ -186,5 +187,4 @@ def main():
 
 
 if __name__ == "__main__":
-    ARGS = parse_args()
     sys.exit(main())
