@@ -13,6 +13,12 @@ as ``cwfast train --mode autoregressive`` trains (Adam, lr 0.01, 30 epochs, 8 st
     The default recipe through the API: reads the previous sample, predicts its mu-law class.
 ``lpc-input``
     Reads the previous sample and :math:`m_t`; still predicts the sample's mu-law class.
+``window``
+    Reads a window of the decoded past instead of one sample: every lag from 1 to 32 and every
+    4th lag to 400 (124 inputs, 25 ms at 16 kHz), so that every module, the slowest (period 128)
+    included, sees at each tick the samples it slept through and a whole pitch period; predicts
+    the sample's class. A stand-in for "slow modules read what happened while they slept",
+    without engine changes (here every module reads the same window).
 ``residual``
     Reads the previous sample and :math:`m_t`; predicts the mu-law class of the residual
     :math:`e_t = v_t - m_t` (:math:`v_t` the decoded sample, :math:`e_t` clipped to [-1, 1]).
@@ -46,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 import cwfast  # noqa: E402
 from cwfast import likeness, lpc, tasks, train  # noqa: E402
-from cwfast.audio import load_audio  # noqa: E402
+from cwfast.audio import load_audio, write_audio  # noqa: E402
 
 SOURCE = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
 RATE = 16000
@@ -55,6 +61,8 @@ EDGES = lpc.bin_edges(256)
 # Residual bins: the same mu-law bins, but the outermost end at -1 and 1 (residuals are clipped
 # there), so that a residual class has a finite width to spread its probability over.
 RES_EDGES = np.concatenate([[-1.0], EDGES[1:-1], [1.0]])
+#: Lags the ``window`` variant reads: every lag to 32, then every 4th to 400 (25 ms at 16 kHz).
+WINDOW_LAGS = np.concatenate([np.arange(1, 33), np.arange(36, 401, 4)])
 
 
 def residual_cdf_probs(probs, means, labels):
@@ -74,6 +82,11 @@ def build(variant, labels, means):
     prev = np.concatenate([[0.0], values[:-1]])
     if variant == "plain":
         return prev[:, None].astype(np.float32), labels
+    if variant == "window":
+        padded = np.concatenate([np.zeros(WINDOW_LAGS[-1]), values])
+        n = values.size
+        inputs = np.stack([padded[WINDOW_LAGS[-1] - lag : WINDOW_LAGS[-1] - lag + n] for lag in WINDOW_LAGS], axis=1)
+        return inputs.astype(np.float32), labels
     inputs = np.stack([prev, means], axis=1).astype(np.float32)
     if variant == "lpc-input":
         return inputs, labels
@@ -95,18 +108,21 @@ def generate(variant, model, predictor, n, seed):
     """Free-running generation, one sample at a time; returns samples in the model's unit range."""
     rng = np.random.default_rng(seed)
     coef = predictor.coefficients
-    history = np.zeros(coef.size)
+    history = np.zeros(max(coef.size, WINDOW_LAGS[-1]))
     out = np.empty(n)
     stream = None if model is None else cwfast.Stream(model, max_block=1)
     block = np.zeros((1, model.n_in if model is not None else 0), dtype=np.float32)
     prev, scale = 0.0, predictor.initial_scale
     for t in range(n):
-        mean = float(coef @ history)
+        mean = float(coef @ history[-coef.size :])
         if model is None:  # the linear predictor alone: its adaptive Laplace density
             x = mean + rng.laplace(0.0, scale)
         else:
-            block[0, 0] = prev
-            if variant != "plain":
+            if variant == "window":
+                block[0, :] = history[-WINDOW_LAGS]
+            else:
+                block[0, 0] = prev
+            if variant in ("lpc-input", "residual"):
                 block[0, 1] = mean
             probs = stream.process(block)[0].astype(np.float64)
             c = min(int(np.searchsorted(np.cumsum(probs), rng.random() * probs.sum())), 255)
@@ -135,6 +151,7 @@ def main():
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--variants", default="plain,lpc-input,residual")
+    p.add_argument("--keep", default=None, help="directory to write the generated audio to (WAV, 16 kHz)")
     p.add_argument("--lpc-orders", default=None,
                    help="instead: only the linear predictor alone, at these orders (e.g. 32,128,400)")
     args = p.parse_args()
@@ -181,6 +198,9 @@ def main():
         bits, floored = held_out_bits(variant, model, inputs, targets, labels, means, cut)
         t0 = time.perf_counter()
         gens = [generate(variant, model, predictor, n, s) * scale for s in seeds]
+        if args.keep:
+            for seed, g in zip(seeds, gens):
+                write_audio(Path(args.keep) / f"{variant}-seed{seed}.wav", g.astype(np.float32), RATE, overwrite=True)
         med, rows = likeness_row(gens, train_part, x)
         print(f"| {variant} | {bits:.3f} | {train_time:.0f} s | {med[0]:.2f} | {med[1]:.4f} | {med[2]:.2f} | "
               + "; ".join(f"{a:.2f}/{b:.4f}/{c:.2f}" for a, b, c in rows)
