@@ -151,13 +151,18 @@ def main():
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--variants", default="plain,lpc-input,residual")
+    p.add_argument("--source", default=str(SOURCE), help="training audio (default: the Brahms excerpt)")
+    p.add_argument("--trim", action="store_true", help="drop samples 60 dB below the RMS at both ends")
     p.add_argument("--keep", default=None, help="directory to write the generated audio to (WAV, 16 kHz)")
     p.add_argument("--lpc-orders", default=None,
                    help="instead: only the linear predictor alone, at these orders (e.g. 32,128,400)")
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
 
-    x, _ = load_audio(SOURCE, sample_rate=RATE)
+    x, _ = load_audio(args.source, sample_rate=RATE)
+    if args.trim:
+        loud = np.flatnonzero(np.abs(x) >= 1e-3 * np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+        x = x[loud[0] : loud[-1] + 1]
     task = tasks.autoregressive(x)
     labels = task.targets
     cut = labels.size - int(round(labels.size * 0.1))
