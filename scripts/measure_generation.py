@@ -14,6 +14,11 @@ order given, e.g. one FSDD speaker's takes), both at the model's sample rate:
   (``cwfast.lpc``: adaptive Laplace scale; also a fixed Laplace and a fixed Gaussian scale) on the
   source's held-out stretch.
 
+``--stretches N`` also cuts the source into N equal stretches and measures each against the rest
+of the source: what real stretches of the music score, a steadier yardstick than one held-out
+stretch (which may be the recording's fade-out), next to the generated audio's LTAS distance to
+the whole source.
+
 ``--lpc-only`` skips the model and generation and prints only the baseline, for a recording at
 ``--sample-rate``. ``--trim`` first drops the 50-ms blocks at either end of the source whose RMS is
 60 dB or more below the whole source's (silence and noise floor, not a fade), so that a silent
@@ -55,6 +60,8 @@ def parse_args(argv=None):
     p.add_argument("--lpc-only", action="store_true", help="only the linear-predictor baseline")
     p.add_argument("--sample-rate", type=int, default=None, help="rate for --lpc-only (default: the first file's)")
     p.add_argument("--keep", default=None, help="directory to keep the generated WAV files in")
+    p.add_argument("--stretches", type=int, default=0,
+                   help="also cut the source into this many equal stretches and measure each against the rest")
     return p.parse_args(argv)
 
 
@@ -96,8 +103,23 @@ def model_bits(model_path, source, heldout):
     return tasks.evaluate(model, val, state=tasks.final_state(model, train))["bits_per_sample"]
 
 
-def fmt(v, digits=3):
-    return "-" if v is None else f"{v:.{digits}f}"
+def print_stretches(source, rate, n):
+    """Each of n equal stretches of the source against the rest: what real music scores."""
+    size = source.size // n
+    print(f"the source cut into {n} stretches of {size / rate:.2f} s, each against the rest of the source\n")
+    print("| stretch (s) | LTAS distance to the rest (dB) | flatness | pitched |\n|---|---|---|---|")
+    rows = []
+    for i in range(n):
+        piece = source[i * size : (i + 1) * size]
+        rest = np.concatenate([source[: i * size], source[(i + 1) * size :]])
+        m = likeness.measure(piece, rate)
+        rows.append((likeness.ltas_distance(piece, rest), m["flatness"], m["pitched"]))
+        print(f"| {i * size / rate:.1f}-{(i + 1) * size / rate:.1f} | {rows[-1][0]:.2f} | {m['flatness']:.4f} "
+              f"| {m['pitched']:.2f} |")
+    rows = np.array(rows)
+    print("| median (min-max) | " + " | ".join(
+        f"{np.median(rows[:, j]):.{d}f} ({rows[:, j].min():.{d}f}-{rows[:, j].max():.{d}f})"
+        for j, d in ((0, 2), (1, 4), (2, 2))) + " |\n")
 
 
 def print_lpc(source, rate, label, heldout):
@@ -153,7 +175,8 @@ def main(argv=None):
                 name = f"gen-seed{seed}" + ("" if temperature is None else f"-t{temperature:g}") + ".wav"
                 g = generate(args.model, args.seconds, seed, temperature, os.path.join(directory, name))
                 m = likeness.measure(g, rate)
-                rows.append((likeness.ltas_distance(g, train), m["flatness"], m["pitched"]))
+                rows.append((likeness.ltas_distance(g, train), m["flatness"], m["pitched"],
+                             likeness.ltas_distance(g, source)))
             rows = np.array(rows)
             med = np.median(rows, axis=0)
             each = lambda i, d: " / ".join(f"{v:.{d}f}" for v in rows[:, i])  # noqa: E731
@@ -170,7 +193,11 @@ def main(argv=None):
                   f"{'yes' if 1 / 3 <= ratio <= 3 else 'no'} ({ratio:.1f}x) |")
             print(f"| pitched-frame fraction | {med[2]:.2f} | {each(2, 2)} | {src['pitched']:.2f} | {ref['pitched']:.2f} "
                   f"| >= {0.5 * src['pitched']:.2f} (0.5x) | {'yes' if med[2] >= 0.5 * src['pitched'] else 'no'} |")
+            if args.stretches:
+                print(f"\nLTAS distance of the generated audio to the whole source: {med[3]:.2f} dB (seeds {each(3, 2)})")
             print()
+    if args.stretches:
+        print_stretches(source, rate, args.stretches)
     base = lpc.baseline(source, validation=args.heldout)
     ours = model_bits(args.model, source, args.heldout)
     print("held-out bits per 8-bit mu-law sample on the source's last "
