@@ -1,0 +1,371 @@
+"""How much generated audio sounds like its source: three measures beyond likelihood.
+
+A model's held-out bits per sample say how well it predicts; they do not say whether what it
+*generates* has the colour, the noisiness or the pitch of the recording it learned from. The three
+measures here compare clips directly, all at one sample rate:
+
+:func:`ltas_distance`
+    The distance in dB between the long-term average spectra of two clips, level removed.
+:func:`spectral_flatness`
+    How noise-like a clip is: about 0.56 for white noise, near 0 for a few pure tones.
+:func:`pitched_fraction`
+    The share of a clip's audible frames that repeat with a period in the range of musical pitch
+    (60 Hz to 1 kHz).
+
+:func:`measure` computes the last two for one clip, :func:`compare` all three for a generated clip
+against its source. Everything is NumPy (and ``scipy.signal.welch``, imported when first needed);
+frames and spectra are computed in float64 whatever the input's dtype.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .errors import ParameterError
+
+__all__ = [
+    "WELCH_SEGMENT",
+    "FLATNESS_FRAME",
+    "PITCH_FRAME",
+    "PITCH_HOP",
+    "PITCH_THRESHOLD",
+    "ltas",
+    "ltas_distance",
+    "spectral_flatness",
+    "pitched_fraction",
+    "frame_autocorrelation",
+    "measure",
+    "compare",
+]
+
+#: Samples per Welch segment of :func:`ltas` (Hann window, half overlap).
+WELCH_SEGMENT = 1024
+#: Samples per STFT frame of :func:`spectral_flatness` (Hann window, hop of half a frame).
+FLATNESS_FRAME = 2048
+#: A frame whose energy is below this fraction of the loudest frame's is left out of the flatness.
+FLATNESS_FLOOR = 1e-10
+#: Samples per frame and hop of :func:`pitched_fraction`.
+PITCH_FRAME = 2048
+PITCH_HOP = 1024
+#: A frame counts for :func:`pitched_fraction` if its RMS exceeds this fraction of the clip's.
+PITCH_LOUDNESS = 0.1
+#: ... and is pitched if its normalised autocorrelation has a peak at least this high.
+PITCH_THRESHOLD = 0.6
+#: Pitch range of :func:`pitched_fraction` in Hz: lags from rate / highest to rate / lowest.
+PITCH_LOWEST_HZ = 60.0
+PITCH_HIGHEST_HZ = 1000.0
+#: Spectra in :func:`ltas` are floored at this fraction of their mean before taking dB, so that a
+#: band of digital silence costs a bounded amount (100 dB) instead of an infinite one.
+LTAS_FLOOR = 1e-10
+
+
+def _clip(samples, name, min_length):
+    samples = np.asarray(samples)
+    if samples.dtype.kind not in "fiu" or samples.dtype == bool:
+        raise ParameterError(f"{name} has dtype {samples.dtype}; expected real samples")
+    if samples.ndim != 1:
+        raise ParameterError(f"{name} has shape {samples.shape}; expected mono samples, shape (n,)")
+    if samples.size < min_length:
+        raise ParameterError(f"{name} has {samples.size} samples; this measure needs at least {min_length}")
+    samples = samples.astype(np.float64)
+    if not np.all(np.isfinite(samples)):
+        raise ParameterError(f"{name} contains NaN or infinite values")
+    if not np.any(samples):
+        raise ParameterError(f"{name} is silent (all zeros)")
+    return samples
+
+
+def _sample_rate(sample_rate):
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
+        raise ParameterError(f"sample_rate={sample_rate!r} must be a positive integer (Hz)")
+    return int(sample_rate)
+
+
+def _hann(length):
+    """The periodic Hann window (scipy's ``get_window("hann", length)``), as STFTs use."""
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(length) / length)
+
+
+def _frames(samples, length, hop):
+    """Every whole frame of ``length`` samples starting at multiples of ``hop``, shape (n_frames, length).
+
+    The samples after the last whole frame are not looked at (fewer than ``hop`` of them).
+    """
+    n_frames = 1 + (samples.size - length) // hop
+    view = np.lib.stride_tricks.sliding_window_view(samples, length)
+    return view[: (n_frames - 1) * hop + 1 : hop]
+
+
+# ---------------------------------------------------------------------------------------- spectrum
+
+
+def ltas(samples):
+    r"""Long-term average spectrum in dB of a clip scaled to unit standard deviation.
+
+    The clip, minus its mean, is divided by its standard deviation, and its power spectral
+    density estimated by Welch's method: Hann-windowed segments of :data:`WELCH_SEGMENT` (1024)
+    samples with half overlap, each detrended by its mean, periodograms averaged. The DC bin is
+    dropped (after mean removal it holds nothing but leakage); the rest, bins 1 to 512 in units of
+    rate / 1024, is floored at :data:`LTAS_FLOOR` times its mean and converted to dB. Because the
+    clip has unit variance the spectrum's level does not depend on the clip's gain, and since the
+    frequency axis is in bins, not Hz, the sample rate is not needed (both clips of a comparison
+    must be at the same rate).
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n,), real
+        At least 1024 samples, not silent.
+
+    Returns
+    -------
+    ndarray, shape (512,), float64
+        ``10 log10`` of the power in bins 1 to 512 (the last is the Nyquist frequency).
+
+    Raises
+    ------
+    ParameterError
+        If the clip is not mono, shorter than a segment, silent, or holds NaN or infinities.
+    """
+    from scipy.signal import welch  # here: scipy.signal is slow to import and not on the start-up path
+
+    x = _clip(samples, "samples", WELCH_SEGMENT)
+    x = x - x.mean()
+    std = x.std()
+    if std == 0.0:
+        raise ParameterError("samples is constant, so its spectrum (normalised to unit std) is undefined")
+    _, power = welch(x / std, nperseg=WELCH_SEGMENT, window="hann", noverlap=WELCH_SEGMENT // 2,
+                     detrend="constant", scaling="density")
+    power = power[1:]
+    return 10.0 * np.log10(np.maximum(power, LTAS_FLOOR * power.mean()))
+
+
+def ltas_distance(a, b):
+    r"""Long-term average spectrum distance between two clips at one sample rate, in dB.
+
+    .. math::
+
+        d(a, b) = \sqrt{\frac{1}{K} \sum_{k=1}^{K} \left(L_a(k) - L_b(k)\right)^2}
+
+    where :math:`L_a` is :func:`ltas` of ``a``: the Welch spectrum (1024-point segments) in dB of
+    ``a`` scaled to unit standard deviation, over the K = 512 bins above DC.
+
+    The issue that defined this measure asks for "Welch spectra ... each normalised to unit
+    standard deviation"; this reads it as the *signals* normalised to unit standard deviation
+    (equivalently, each spectrum scaled to the same total power) so that the distance stays in dB
+    and ignores gain, not as dB spectra z-scored (which would no longer be in dB). A clip against
+    itself scores 0 and gain changes nothing; two unrelated stretches of one recording score a few
+    dB; white noise against music scores tens of dB. Compare a generated clip's distance to its
+    source with the distance of another stretch of the source (see :func:`compare`).
+
+    Parameters
+    ----------
+    a, b : ndarray, shape (n,), real
+        Each at least 1024 samples long, not silent; lengths may differ.
+
+    Returns
+    -------
+    float
+        Distance in dB, >= 0.
+
+    Raises
+    ------
+    ParameterError
+        As :func:`ltas`.
+    """
+    return float(np.sqrt(np.mean((ltas(a) - ltas(b)) ** 2)))
+
+
+def spectral_flatness(samples):
+    r"""Median spectral flatness of a clip's STFT frames: 0 for a pure tone, about 0.56 for white noise.
+
+    The clip is cut into frames of :data:`FLATNESS_FRAME` (2048) samples with a hop of 1024 (whole
+    frames only), each Hann-windowed; for each frame's power spectrum :math:`P_k = |X_k|^2`, over
+    all 1025 bins from DC to Nyquist,
+
+    .. math::
+
+        F = \frac{\exp\left(\frac{1}{K} \sum_k \ln P_k\right)}{\frac{1}{K} \sum_k P_k},
+
+    the geometric over the arithmetic mean. Frames whose energy (sum of :math:`P_k`) is below
+    :data:`FLATNESS_FLOOR` (1e-10) times the loudest frame's are dropped (silence has no
+    meaningful flatness), and the median over the rest is returned. Powers are floored at 1e-30
+    of the loudest frame's mean power so that an exactly-zero bin gives a flatness near 0 rather
+    than a log of zero. A periodogram bin of white noise is exponentially distributed, whose
+    geometric mean is :math:`e^{-\gamma} \approx 0.561` times its mean: hence white noise's 0.56,
+    not 1.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n,), real
+        At least 2048 samples, not silent.
+
+    Returns
+    -------
+    float
+        In [0, 1].
+
+    Raises
+    ------
+    ParameterError
+        If the clip is not mono, shorter than a frame, silent, or holds NaN or infinities.
+    """
+    x = _clip(samples, "samples", FLATNESS_FRAME)
+    frames = _frames(x, FLATNESS_FRAME, FLATNESS_FRAME // 2) * _hann(FLATNESS_FRAME)
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
+    energy = power.sum(axis=1)
+    loudest = energy.max()
+    if loudest == 0.0:
+        raise ParameterError("samples is silent in every whole frame, so its flatness is undefined")
+    power = power[energy >= FLATNESS_FLOOR * loudest]
+    power = np.maximum(power, 1e-30 * loudest / power.shape[1])
+    flatness = np.exp(np.mean(np.log(power), axis=1)) / np.mean(power, axis=1)
+    return float(np.median(flatness))
+
+
+# ---------------------------------------------------------------------------------------- pitch
+
+
+def _lag_range(sample_rate):
+    lo = int(math.ceil(sample_rate / PITCH_HIGHEST_HZ))
+    hi = int(math.floor(sample_rate / PITCH_LOWEST_HZ))
+    if lo > hi:
+        raise ParameterError(f"sample_rate={sample_rate} is too low to hold a pitch between "
+                             f"{PITCH_LOWEST_HZ:g} and {PITCH_HIGHEST_HZ:g} Hz")
+    if hi + 1 >= PITCH_FRAME:
+        raise ParameterError(
+            f"sample_rate={sample_rate} is too high for pitch frames of {PITCH_FRAME} samples: the lag of "
+            f"{PITCH_LOWEST_HZ:g} Hz ({hi} samples) must be shorter than a frame")
+    return lo, hi
+
+
+def frame_autocorrelation(frames, max_lag):
+    r"""Normalised autocorrelation of each frame at lags 0 to ``max_lag``.
+
+    For a frame :math:`x_0 \dots x_{N-1}` with its mean removed,
+
+    .. math::
+
+        r(\tau) = \frac{\sum_{n=0}^{N-1-\tau} x_n x_{n+\tau}}
+                       {\sqrt{\sum_{n=0}^{N-1-\tau} x_n^2 \; \sum_{n=\tau}^{N-1} x_n^2}},
+
+    the correlation coefficient (about zero) of the frame's first and last :math:`N - \tau`
+    samples. Unlike :math:`r(\tau) / r(0)` it does not shrink with the lag, so a low note is not
+    penalised against a high one; a periodic frame scores 1 at its period. 0 where a denominator
+    is 0.
+
+    Parameters
+    ----------
+    frames : ndarray, shape (n_frames, N), float64
+    max_lag : int
+        Less than N.
+
+    Returns
+    -------
+    ndarray, shape (n_frames, max_lag + 1), float64
+    """
+    frames = frames - frames.mean(axis=1, keepdims=True)
+    n = frames.shape[1]
+    size = 1 << (2 * n - 1).bit_length()  # zero-padded so the circular correlation is a linear one
+    spectrum = np.fft.rfft(frames, size, axis=1)
+    products = np.fft.irfft(np.abs(spectrum) ** 2, size, axis=1)[:, : max_lag + 1]
+    squares = np.cumsum(frames**2, axis=1)
+    total = squares[:, -1:]
+    lags = np.arange(max_lag + 1)
+    head = squares[:, n - 1 - lags]  # sum of x_n^2 for n <= N-1-lag
+    tail = total - np.concatenate([np.zeros((frames.shape[0], 1)), squares[:, : max_lag]], axis=1)  # n >= lag
+    denominator = np.sqrt(np.maximum(head, 0.0) * np.maximum(tail, 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(denominator > 0.0, products / np.where(denominator > 0.0, denominator, 1.0), 0.0)
+    return r
+
+
+def _loud_frames(x):
+    frames = _frames(x, PITCH_FRAME, PITCH_HOP)
+    level = np.sqrt(np.mean(x**2))
+    return frames[np.sqrt(np.mean(frames**2, axis=1)) > PITCH_LOUDNESS * level]
+
+
+def pitched_fraction(samples, sample_rate):
+    r"""The share of a clip's audible frames that have a clear pitch between 60 Hz and 1 kHz.
+
+    The clip is cut into frames of :data:`PITCH_FRAME` (2048) samples with a hop of 1024 (whole
+    frames only). A frame is *audible* if its RMS exceeds 0.1 times the whole clip's, and
+    *pitched* if its normalised autocorrelation (:func:`frame_autocorrelation`) has a peak of at
+    least :data:`PITCH_THRESHOLD` (0.6) at a lag :math:`\tau` between ``ceil(rate / 1000)`` and
+    ``floor(rate / 60)`` samples. A peak is a local maximum, :math:`r(\tau - 1) \le r(\tau) \ge
+    r(\tau + 1)`: without this, noise lowpassed hard enough that :math:`r` is still above 0.6 at
+    the shortest lag, and falls from there, would count as pitched. The result is the number of
+    pitched frames over the number of audible ones.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n,), real
+        At least 2048 samples, not silent.
+    sample_rate : int
+        In Hz; below about 122 kHz, so that a 60 Hz period fits in a frame.
+
+    Returns
+    -------
+    float
+        In [0, 1]: 1 for a steady tone between 60 Hz and 1 kHz, about 0 for white noise.
+
+    Raises
+    ------
+    ParameterError
+        If the clip is not mono, shorter than a frame, silent, holds NaN or infinities, or no whole
+        frame is audible (all its sound is in the last samples, after the last whole frame).
+    """
+    sample_rate = _sample_rate(sample_rate)
+    lo, hi = _lag_range(sample_rate)
+    x = _clip(samples, "samples", PITCH_FRAME)
+    frames = _loud_frames(x)
+    if frames.shape[0] == 0:
+        raise ParameterError("no whole frame of samples is louder than 0.1 x the clip's RMS")
+    r = frame_autocorrelation(frames, hi + 1)
+    middle = r[:, lo : hi + 1]
+    peaks = (middle >= r[:, lo - 1 : hi]) & (middle >= r[:, lo + 1 : hi + 2]) & (middle >= PITCH_THRESHOLD)
+    return float(np.mean(np.any(peaks, axis=1)))
+
+
+# ---------------------------------------------------------------------------------------- tables
+
+
+def measure(samples, sample_rate):
+    """:func:`spectral_flatness` and :func:`pitched_fraction` of one clip, as a dict.
+
+    Returns
+    -------
+    dict
+        ``{"flatness": float, "pitched": float}``.
+    """
+    return {"flatness": spectral_flatness(samples), "pitched": pitched_fraction(samples, sample_rate)}
+
+
+def compare(generated, source, sample_rate, *, reference=None):
+    """The three measures of generated audio against its source recording.
+
+    Parameters
+    ----------
+    generated, source : ndarray, shape (n,), real
+        Both at ``sample_rate``.
+    sample_rate : int
+    reference : ndarray, shape (m,), optional
+        Another stretch of the same recording (e.g. the part held out from training): its
+        distance to ``source`` is the yardstick for the generated audio's.
+
+    Returns
+    -------
+    dict
+        ``ltas_distance`` (dB, generated to source), ``flatness``, ``pitched`` (of the generated
+        audio), ``source_flatness``, ``source_pitched``, and with a reference
+        ``reference_ltas_distance``, ``reference_flatness``, ``reference_pitched``.
+    """
+    out = {"ltas_distance": ltas_distance(generated, source)}
+    out.update(measure(generated, sample_rate))
+    out.update({f"source_{k}": v for k, v in measure(source, sample_rate).items()})
+    if reference is not None:
+        out["reference_ltas_distance"] = ltas_distance(reference, source)
+        out.update({f"reference_{k}": v for k, v in measure(reference, sample_rate).items()})
+    return out

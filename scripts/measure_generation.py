@@ -1,0 +1,217 @@
+"""Print issue 12's likeness table: how much a model's generated audio sounds like its source.
+
+For an autoregressive model and its source recording (one file, or several concatenated in the
+order given, e.g. one FSDD speaker's takes), both at the model's sample rate:
+
+- generates ``--seconds`` (10) of audio with each of ``--seeds`` (0, 1, 2) through the command line,
+  ``python -m cwfast generate`` (run from this repository's root, so that its ``cwfast`` is used),
+  once per ``--temperature`` (default: the model's own);
+- splits the source into a training part and a held-out stretch (the last ``--heldout``, 10%, as
+  ``cwfast train`` does) and prints, for the generated audio (median over seeds, and each seed),
+  the source and the held-out stretch: the LTAS distance to the training part, the spectral
+  flatness and the pitched-frame fraction (``cwfast.likeness``), with the issue's goals;
+- prints the held-out bits per sample of the model and of the 32-tap linear-predictor baseline
+  (``cwfast.lpc``: adaptive Laplace scale; also a fixed Laplace and a fixed Gaussian scale) on the
+  source's held-out stretch.
+
+``--stretches N`` also cuts the source into N equal stretches and measures each against the rest
+of the source: what real stretches of the music score, a steadier yardstick than one held-out
+stretch (which may be the recording's fade-out), next to the generated audio's LTAS distance to
+the whole source.
+
+``--lpc-only`` skips the model and generation and prints only the baseline, for a recording at
+``--sample-rate``. ``--trim`` first drops the 50-ms blocks at either end of the source whose RMS is
+60 dB or more below the whole source's (silence and noise floor, not a fade), so that a silent
+ending is not what the held-out stretch measures.
+
+Examples::
+
+    python scripts/measure_generation.py data/brahms-hungarian-dance-5-excerpt.wav
+    python scripts/measure_generation.py data/brahms-hungarian-dance-5.ogg --temperature 0.7,0.85,1
+    python scripts/measure_generation.py --lpc-only --sample-rate 8000 ../shared/data/fsdd/recordings/*_george_*.wav
+"""
+
+import argparse
+import math
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from cwfast import likeness, lpc  # noqa: E402
+from cwfast.audio import load_audio  # noqa: E402
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("sources", nargs="+", help="source recording(s), concatenated in this order")
+    p.add_argument("-m", "--model", default=str(ROOT / "cwfast" / "models" / "default.npz"))
+    p.add_argument("--seconds", type=float, default=10.0)
+    p.add_argument("--seeds", default="0,1,2", help="comma-separated generation seeds")
+    p.add_argument("--temperature", default=None, help="comma-separated temperatures (default: the model's)")
+    p.add_argument("--heldout", type=float, default=0.1, help="held-out fraction at the end of the source")
+    p.add_argument("--trim", action="store_true", help="drop blocks 60 dB below the source's RMS at both ends")
+    p.add_argument("--lpc-only", action="store_true", help="only the linear-predictor baseline")
+    p.add_argument("--sample-rate", type=int, default=None, help="rate for --lpc-only (default: the first file's)")
+    p.add_argument("--keep", default=None, help="directory to keep the generated WAV files in")
+    p.add_argument("--stretches", type=int, default=0,
+                   help="also cut the source into this many equal stretches and measure each against the rest")
+    return p.parse_args(argv)
+
+
+def load_sources(paths, rate):
+    parts = []
+    for path in paths:
+        x, file_rate = load_audio(path, sample_rate=rate)
+        rate = rate or file_rate
+        parts.append(x)
+    return np.concatenate(parts), rate
+
+
+def trim(x, rate):
+    """Drop the 50-ms blocks at either end whose RMS is 60 dB or more below the whole clip's."""
+    block = max(1, rate // 20)
+    n = x.size // block
+    levels = np.sqrt(np.mean(x[: n * block].reshape(n, block).astype(np.float64) ** 2, axis=1))
+    loud = np.flatnonzero(levels >= 1e-3 * np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+    return x[loud[0] * block : (loud[-1] + 1) * block]
+
+
+def generate(model, seconds, seed, temperature, out):
+    cmd = [sys.executable, "-m", "cwfast", "generate", "-m", model, "-o", out, "--seconds", str(seconds),
+           "--seed", str(seed), "-q", "--overwrite"]
+    if temperature is not None:
+        cmd += ["--temperature", str(temperature)]
+    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    return load_audio(out)[0]
+
+
+def model_bits(model_path, source, heldout):
+    """Held-out bits/sample of the model on the source's last 10%, from the state the rest leaves."""
+    import cwfast
+    from cwfast import tasks
+
+    model = cwfast.load(model_path)
+    task = tasks.autoregressive(source, n_classes=model.n_out)
+    train, _, test = tasks.split_task(task, test=heldout)
+    return tasks.evaluate(model, test, state=tasks.final_state(model, train))["bits_per_sample"]
+
+
+def print_stretches(source, rate, n):
+    """Each of n equal stretches of the source against the rest: what real music scores."""
+    size = source.size // n
+    print(f"the source cut into {n} stretches of {size / rate:.2f} s, each against the rest of the source\n")
+    print("| stretch (s) | LTAS distance to the rest (dB) | flatness | pitched |\n|---|---|---|---|")
+    rows = []
+    for i in range(n):
+        piece = source[i * size : (i + 1) * size]
+        rest = np.concatenate([source[: i * size], source[(i + 1) * size :]])
+        m = likeness.measure(piece, rate)
+        rows.append((likeness.ltas_distance(piece, rest), m["flatness"], m["pitched"]))
+        print(f"| {i * size / rate:.1f}-{(i + 1) * size / rate:.1f} | {rows[-1][0]:.2f} | {m['flatness']:.4f} "
+              f"| {m['pitched']:.2f} |")
+    rows = np.array(rows)
+    print("| median (min-max) | " + " | ".join(
+        f"{np.median(rows[:, j]):.{d}f} ({rows[:, j].min():.{d}f}-{rows[:, j].max():.{d}f})"
+        for j, d in ((0, 2), (1, 4), (2, 2))) + " |\n")
+
+
+def print_lpc(source, rate, label, heldout):
+    out = lpc.baseline(source, test=heldout)
+    print(f"| {label} | {rate} | {source.size / rate:.1f} | {out['n_test'] / rate:.2f} | "
+          f"{out['bits_per_sample']:.3f} | 1/{round(1 / out['alpha']) if out['alpha'] else 'inf'} | "
+          f"{out['fixed_bits_per_sample']:.3f} | {out['gaussian_bits_per_sample']:.3f} |")
+    return out
+
+
+LPC_HEADER = ("| source | rate (Hz) | length (s) | held out (s) | LPC-32 adaptive Laplace | alpha | fixed Laplace | "
+              "fixed Gaussian |\n|---|---|---|---|---|---|---|---|")
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    label = ", ".join(os.path.basename(p) for p in args.sources[:3]) + (
+        f" and {len(args.sources) - 3} more" if len(args.sources) > 3 else "")
+    if args.lpc_only:
+        source, rate = load_sources(args.sources, args.sample_rate)
+        if args.trim:
+            source = trim(source, rate)
+        print("held-out bits per 8-bit mu-law sample (last "
+              f"{args.heldout:.0%} held out{', silence trimmed' if args.trim else ''})\n")
+        print(LPC_HEADER)
+        print_lpc(source, rate, label, args.heldout)
+        return 0
+
+    import cwfast
+
+    rate = cwfast.load(args.model).sample_rate
+    if not rate:
+        raise SystemExit("the model stores no sample rate")
+    source, _ = load_sources(args.sources, rate)
+    if args.trim:
+        source = trim(source, rate)
+    cut = source.size - int(round(source.size * args.heldout))
+    train, held = source[:cut], source[cut:]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    temperatures = [None] if args.temperature is None else [float(t) for t in args.temperature.split(",")]
+
+    src = likeness.measure(source, rate)
+    ref = likeness.measure(held, rate)
+    ref_ltas = likeness.ltas_distance(held, train)
+    print(f"model {os.path.relpath(args.model, ROOT)} at {rate} Hz; source {label}: {source.size / rate:.1f} s"
+          f"{' (silence trimmed)' if args.trim else ''}, held-out stretch the last {held.size / rate:.2f} s; "
+          f"{args.seconds:g} s generated per seed, seeds {args.seeds}\n")
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = args.keep or tmp
+        for temperature in temperatures:
+            rows = []
+            for seed in seeds:
+                name = f"gen-seed{seed}" + ("" if temperature is None else f"-t{temperature:g}") + ".wav"
+                g = generate(args.model, args.seconds, seed, temperature, os.path.join(directory, name))
+                m = likeness.measure(g, rate)
+                rows.append((likeness.ltas_distance(g, train), m["flatness"], m["pitched"],
+                             likeness.ltas_distance(g, source)))
+            rows = np.array(rows)
+            med = np.median(rows, axis=0)
+            each = lambda i, d: " / ".join(f"{v:.{d}f}" for v in rows[:, i])  # noqa: E731
+            t = "the model's" if temperature is None else f"{temperature:g}"
+            print(f"temperature {t}\n")
+            print("| figure | generated (median) | seeds " + args.seeds.replace(",", ", ")
+                  + " | source | held-out stretch | goal | met |")
+            print("|---|---|---|---|---|---|---|")
+            print(f"| LTAS distance to the training part (dB) | {med[0]:.2f} | {each(0, 2)} | - | {ref_ltas:.2f} | "
+                  f"<= {1.3 * ref_ltas:.2f} (1.3x held-out) | {'yes' if med[0] <= 1.3 * ref_ltas else 'no'} |")
+            ratio = med[1] / src["flatness"]
+            print(f"| spectral flatness | {med[1]:.4f} | {each(1, 4)} | {src['flatness']:.4f} | {ref['flatness']:.4f} "
+                  f"| {src['flatness'] / 3:.4f} to {3 * src['flatness']:.4f} (3x) | "
+                  f"{'yes' if 1 / 3 <= ratio <= 3 else 'no'} ({ratio:.1f}x) |")
+            print(f"| pitched-frame fraction | {med[2]:.2f} | {each(2, 2)} | {src['pitched']:.2f} | {ref['pitched']:.2f} "
+                  f"| >= {0.5 * src['pitched']:.2f} (0.5x) | {'yes' if med[2] >= 0.5 * src['pitched'] else 'no'} |")
+            if args.stretches:
+                print(f"\nLTAS distance of the generated audio to the whole source: {med[3]:.2f} dB (seeds {each(3, 2)})")
+            print()
+    if args.stretches:
+        print_stretches(source, rate, args.stretches)
+    base = lpc.baseline(source, test=args.heldout)
+    ours = model_bits(args.model, source, args.heldout)
+    print("held-out bits per 8-bit mu-law sample on the source's last "
+          f"{args.heldout:.0%} ({base['n_test']} samples)\n")
+    print("| predictor | bits/sample |\n|---|---|")
+    print(f"| the model (state from the training part) | {ours:.3f} |")
+    alpha = f"1/{round(1 / base['alpha'])}" if base["alpha"] else "0"
+    print(f"| LPC-32, adaptive Laplace scale (alpha {alpha}) | {base['bits_per_sample']:.3f} |")
+    print(f"| LPC-32, fixed Laplace scale | {base['fixed_bits_per_sample']:.3f} |")
+    print(f"| LPC-32, fixed Gaussian | {base['gaussian_bits_per_sample']:.3f} |")
+    print(f"\ngoal: the model >= 0.5 bit below the adaptive LPC ({base['bits_per_sample'] - 0.5:.3f}): "
+          f"{'met' if ours <= base['bits_per_sample'] - 0.5 else 'not met'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,247 @@
+"""cwfast.likeness: the three likeness measures against known signals and slow twins."""
+
+import math
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from cwfast import likeness
+from cwfast.errors import ParameterError
+
+RATE = 16000
+
+
+def tone(freq, seconds=2.0, rate=RATE, phase=0.3):
+    t = np.arange(int(seconds * rate)) / rate
+    return np.sin(2 * np.pi * freq * t + phase)
+
+
+# ------------------------------------------------------------------------------- slow twins
+
+
+def naive_flatness(x):
+    """Straight from the definition: loop over frames, periodic Hann, geometric / arithmetic mean."""
+    n = 2048
+    window = np.array([0.5 - 0.5 * math.cos(2 * math.pi * i / n) for i in range(n)])
+    values, energies = [], []
+    for start in range(0, len(x) - n + 1, n // 2):
+        p = np.abs(np.fft.fft(x[start : start + n] * window)[: n // 2 + 1]) ** 2
+        energies.append(p.sum())
+        values.append(math.exp(np.mean(np.log(p))) / np.mean(p))
+    keep = [v for v, e in zip(values, energies) if e >= 1e-10 * max(energies)]
+    return float(np.median(keep))
+
+
+def naive_autocorrelation(frame, lag):
+    frame = frame - frame.mean()
+    a, b = frame[: len(frame) - lag], frame[lag:]
+    return float(np.dot(a, b) / math.sqrt(np.dot(a, a) * np.dot(b, b)))
+
+
+def naive_pitched(x, rate):
+    level = math.sqrt(np.mean(x**2))
+    lo, hi = math.ceil(rate / 1000), math.floor(rate / 60)
+    loud = pitched = 0
+    for start in range(0, len(x) - 2048 + 1, 1024):
+        frame = x[start : start + 2048]
+        if math.sqrt(np.mean(frame**2)) <= 0.1 * level:
+            continue
+        loud += 1
+        r = {lag: naive_autocorrelation(frame, lag) for lag in range(lo - 1, hi + 2)}
+        if any(r[lag] >= 0.6 and r[lag] >= r[lag - 1] and r[lag] >= r[lag + 1] for lag in range(lo, hi + 1)):
+            pitched += 1
+    return pitched / loud
+
+
+def naive_ltas(x):
+    """Welch by hand: unit-std clip, Hann segments of 1024 with hop 512, mean-detrended, averaged."""
+    x = (x - x.mean()) / x.std()
+    n = 1024
+    window = np.array([0.5 - 0.5 * math.cos(2 * math.pi * i / n) for i in range(n)])
+    spectra = []
+    for start in range(0, len(x) - n + 1, n // 2):
+        seg = x[start : start + n]
+        spectra.append(np.abs(np.fft.rfft((seg - seg.mean()) * window)) ** 2)
+    p = np.mean(spectra, axis=0)[1:]
+    p[:-1] *= 2  # one-sided density doubles every bin but DC and Nyquist (scaling cancels in a distance)
+    return 10 * np.log10(np.maximum(p, 1e-10 * p.mean()))
+
+
+# ------------------------------------------------------------------------------- flatness
+
+
+def test_white_noise_flatness_is_exp_minus_gamma(rng):
+    # A periodogram bin of white noise is exponential: geometric / arithmetic mean = e^-gamma.
+    flatness = likeness.spectral_flatness(rng.standard_normal(RATE * 4))
+    assert abs(flatness - math.exp(-np.euler_gamma)) < 0.01
+
+
+def test_pure_tone_flatness_is_near_zero():
+    assert likeness.spectral_flatness(tone(440.0)) < 1e-6
+
+
+def test_flatness_orders_noise_tone_mixtures(rng):
+    noise = rng.standard_normal(RATE * 2)
+    values = [likeness.spectral_flatness(tone(440.0) + g * noise) for g in (0.001, 0.03, 1.0)]
+    assert values[0] < values[1] < values[2]
+
+
+def test_flatness_matches_naive_twin(rng):
+    x = np.cumsum(rng.standard_normal(9000)) * 0.01 + tone(300.0, 9000 / RATE)
+    assert_allclose(likeness.spectral_flatness(x), naive_flatness(x), rtol=1e-9)
+
+
+def test_flatness_drops_silent_frames(rng):
+    # Half digital silence: the silent frames would score flatness 1 from the floor; they are dropped.
+    x = np.concatenate([tone(440.0, 1.0), np.zeros(RATE)])
+    assert likeness.spectral_flatness(x) < 1e-6
+
+
+def test_flatness_ignores_gain(rng):
+    x = rng.standard_normal(8192) + tone(500.0, 8192 / RATE)
+    assert_allclose(likeness.spectral_flatness(1e-3 * x), likeness.spectral_flatness(x), rtol=1e-9)
+
+
+# ------------------------------------------------------------------------------- pitch
+
+
+@pytest.mark.parametrize("freq", [70.0, 220.0, 440.0, 950.0])
+def test_pure_tone_is_pitched(freq):
+    assert likeness.pitched_fraction(tone(freq), RATE) == 1.0
+
+
+def test_white_noise_is_not_pitched(rng):
+    assert likeness.pitched_fraction(rng.standard_normal(RATE * 4), RATE) == 0.0
+
+
+def test_lowpassed_noise_is_not_pitched(rng):
+    # r(16) of this noise is above 0.6 but falls from there: a local-maximum rule, not a maximum
+    # over the lag range, keeps it unpitched.
+    from scipy.signal import lfilter
+
+    x = lfilter([0.02], [1.0, -0.98], rng.standard_normal(RATE * 2))
+    frame = x[4096:6144]
+    assert naive_autocorrelation(frame, 16) > 0.6
+    assert likeness.pitched_fraction(x, RATE) < 0.1
+
+
+def test_tones_outside_the_pitch_range_are_not_pitched(rng):
+    # 30 Hz: its autocorrelation falls all the way from lag 0 to lag 267 > rate / 60, so no lag in
+    # the range is a peak, although r(16) is 0.98.
+    assert likeness.pitched_fraction(tone(30.0) + 0.01 * rng.standard_normal(2 * RATE), RATE) == 0.0
+
+
+def test_pitched_fraction_counts_only_loud_frames(rng):
+    # 1 s of tone, then 1 s at 1e-3 of the level (quieter than 0.1 x the clip's RMS): all loud
+    # frames are pitched, whatever the quiet noise does.
+    x = np.concatenate([tone(440.0, 1.0), 1e-3 * rng.standard_normal(RATE)])
+    assert likeness.pitched_fraction(x, RATE) == 1.0
+    y = np.concatenate([tone(440.0, 1.0), rng.standard_normal(RATE)])
+    assert 0.3 < likeness.pitched_fraction(y, RATE) < 0.7
+
+
+def test_autocorrelation_matches_naive_twin(rng):
+    frames = rng.standard_normal((3, 2048)) + np.sin(np.arange(2048) / 9.0)
+    r = likeness.frame_autocorrelation(frames, 300)
+    for i in range(3):
+        for lag in (0, 1, 17, 150, 299, 300):
+            assert_allclose(r[i, lag], naive_autocorrelation(frames[i], lag), rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100])
+def test_pitched_fraction_matches_naive_twin(rng, rate):
+    # Half the frames pitched (a tone in noise), half not, at several rates.
+    n = 6 * 2048
+    x = rng.standard_normal(n)
+    x[: n // 2] = 3 * tone(200.0, (n // 2) / rate, rate) + 0.5 * x[: n // 2]
+    fast = likeness.pitched_fraction(x, rate)
+    assert fast == naive_pitched(x, rate)
+    assert 0.2 < fast < 0.8
+
+
+# ------------------------------------------------------------------------------- LTAS
+
+
+def test_ltas_distance_of_a_clip_with_itself_is_zero(rng):
+    x = rng.standard_normal(5000) + tone(300.0, 5000 / RATE)
+    assert likeness.ltas_distance(x, x) == 0.0
+
+
+def test_ltas_distance_ignores_gain_and_offset(rng):
+    x = np.cumsum(rng.standard_normal(20000)) * 0.01
+    assert likeness.ltas_distance(x, 37.0 * x + 0.5) < 1e-9
+
+
+def test_ltas_distance_is_symmetric_and_grows_with_difference(rng):
+    from scipy.signal import lfilter
+
+    noise = rng.standard_normal(RATE * 2)
+    other = rng.standard_normal(RATE * 2)
+    dull = lfilter([1.0], [1.0, -0.9], rng.standard_normal(RATE * 2))
+    same = likeness.ltas_distance(noise, other)
+    far = likeness.ltas_distance(noise, dull)
+    assert same < 1.0  # two white noises: only the estimate's variance
+    assert far > 5.0
+    assert likeness.ltas_distance(dull, noise) == far
+
+
+def test_ltas_of_a_known_filter(rng):
+    # A first-order lowpass has |H|^2 = 1 / (1 - 2a cos w + a^2): white noise through it has that
+    # spectrum, up to a constant that the unit-std normalisation removes.
+    from scipy.signal import lfilter
+
+    a = 0.7
+    x = lfilter([1.0], [1.0, -a], rng.standard_normal(RATE * 20))
+    w = 2 * np.pi * np.arange(1, 513) / 1024
+    expected = -10 * np.log10(1 - 2 * a * np.cos(w) + a * a)
+    measured = likeness.ltas(x)
+    offset = np.mean(measured - expected)
+    assert np.sqrt(np.mean((measured - offset - expected) ** 2)) < 0.3
+
+
+def test_ltas_matches_naive_twin(rng):
+    x = rng.standard_normal(7000) * np.linspace(0.1, 2.0, 7000) + 0.3
+    fast, slow = likeness.ltas(x), naive_ltas(x)
+    # Same shape up to Welch's density scale (a constant in dB).
+    assert_allclose(fast - fast.mean(), slow - slow.mean(), atol=1e-9)
+
+
+def test_compare_reports_every_measure(rng):
+    source = tone(300.0) + 0.01 * rng.standard_normal(2 * RATE)
+    out = likeness.compare(rng.standard_normal(RATE), source, RATE, reference=source[: RATE // 2])
+    assert set(out) == {"ltas_distance", "flatness", "pitched", "source_flatness", "source_pitched",
+                        "reference_ltas_distance", "reference_flatness", "reference_pitched"}
+    assert out["ltas_distance"] > 10 * out["reference_ltas_distance"]
+    assert out["pitched"] == 0.0 and out["source_pitched"] == 1.0 == out["reference_pitched"]
+
+
+# ------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize("call", [
+    lambda x: likeness.ltas(x),
+    lambda x: likeness.spectral_flatness(x),
+    lambda x: likeness.pitched_fraction(x, RATE),
+])
+@pytest.mark.parametrize("bad", [
+    np.zeros(4096),  # silent
+    np.ones((4096, 2)),  # stereo
+    np.full(4096, np.nan),
+    np.ones(100),  # too short
+    np.array(["a"] * 4096),
+])
+def test_bad_clips_raise_parameter_error(call, bad):
+    with pytest.raises(ParameterError):
+        call(bad)
+
+
+@pytest.mark.parametrize("rate", [0, -8000, 8000.0, True, 30, 200000])
+def test_bad_rates_raise_parameter_error(rng, rate):
+    with pytest.raises(ParameterError):
+        likeness.pitched_fraction(rng.standard_normal(4096), rate)
+
+
+def test_ltas_of_a_constant_clip_raises(rng):
+    with pytest.raises(ParameterError, match="constant"):
+        likeness.ltas(np.full(4096, 0.5))

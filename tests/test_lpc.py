@@ -1,0 +1,150 @@
+"""cwfast.lpc: the linear-prediction baseline's bin probabilities, fit and adaptive scale."""
+
+import math
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+from cwfast import codec, lpc, tasks
+from cwfast.errors import CwfastError, ParameterError
+
+
+def naive_laplace_cdf(x, m, b):
+    if x == -np.inf:
+        return 0.0
+    if x == np.inf:
+        return 1.0
+    return 0.5 * math.exp((x - m) / b) if x < m else 1.0 - 0.5 * math.exp(-(x - m) / b)
+
+
+def naive_gaussian_cdf(x, m, s):
+    return 0.5 * (1.0 + math.erf((x - m) / (s * math.sqrt(2.0))))
+
+
+def test_bin_edges_agree_with_the_codec():
+    edges = lpc.bin_edges(256)
+    assert edges.shape == (257,) and edges[0] == -np.inf and edges[-1] == np.inf
+    assert np.all(np.diff(edges) > 0)
+    inner = edges[1:-1]
+    # Just above an edge is the upper class, just below it the lower one.
+    assert np.array_equal(codec.mu_law_encode(inner + 1e-9), np.arange(1, 256))
+    assert np.array_equal(codec.mu_law_encode(inner - 1e-9), np.arange(0, 255))
+    # Every class's decoded value lies inside its bin.
+    values = codec.mu_law_values(256)
+    assert np.all((values >= edges[:-1]) & (values < edges[1:]))
+
+
+@pytest.mark.parametrize("density", ["laplace", "gaussian"])
+def test_bin_probabilities_sum_to_one(rng, density):
+    means = np.concatenate([rng.uniform(-1.2, 1.2, 200), [0.0, 1.0, -1.0, 5.0, -5.0]])
+    scales = np.concatenate([10.0 ** rng.uniform(-6, 1, 200), [1e-6, 1e-6, 1e-6, 1e-3, 10.0]])
+    p = lpc.bin_probabilities(means, scales, density=density)
+    assert p.shape == (205, 256)
+    assert np.all(p >= 0)
+    assert_allclose(p.sum(axis=1), 1.0, atol=1e-9)
+
+
+@pytest.mark.parametrize("density, cdf", [("laplace", naive_laplace_cdf), ("gaussian", naive_gaussian_cdf)])
+def test_bin_probabilities_match_cdf_differences(rng, density, cdf):
+    edges = lpc.bin_edges(256)
+    for m, b in [(0.0, 0.01), (0.3, 0.05), (-0.7, 0.2), (0.001, 0.0005)]:
+        p = lpc.bin_probabilities(m, b, density=density)
+        naive = np.array([cdf(edges[k + 1], m, b) - cdf(edges[k], m, b) for k in range(256)])
+        assert_allclose(p, naive, atol=1e-12)
+
+
+def test_log_probabilities_stay_finite_far_in_the_tail():
+    # Class 250 starts near 0.79, some 7900 scales of 1e-4 away: exp underflows, the log form does not.
+    lo, hi = lpc.bin_edges(256)[250:252]
+    log_p = lpc.laplace_bin_log_probs(0.0, 1e-4, lo, hi)
+    assert np.isfinite(log_p) and log_p < -7000
+    assert_allclose(log_p, math.log(0.5) - lo / 1e-4 + math.log(-math.expm1(-(hi - lo) / 1e-4)), rtol=1e-12)
+    assert np.isfinite(lpc.gaussian_bin_log_probs(0.0, 1e-3, lo, hi))
+
+
+def test_moving_scale_matches_its_recursion(rng):
+    e = np.abs(rng.standard_normal(50))
+    alpha, b = 0.25, 0.7
+    expected = []
+    for x in e:
+        expected.append(b)
+        b = (1 - alpha) * b + alpha * x
+    assert_allclose(lpc._moving_scale(e, alpha, 0.7), expected, rtol=1e-12)
+
+
+def test_means_match_a_direct_sum(rng):
+    predictor = lpc.LinearPredictor(rng.standard_normal(5), 0.0, 0.1, 0.1)
+    values = rng.standard_normal(40)
+    means = predictor.means(values, chunk=7)
+    for t in (0, 1, 4, 5, 39):
+        history = [values[t - k] if t - k >= 0 else 0.0 for k in range(5, 0, -1)]
+        assert_allclose(means[t], np.dot(predictor.coefficients, history), atol=1e-12)
+
+
+def ar2(rng, n, scales, a1=1.6, a2=-0.8):
+    e = rng.laplace(0.0, 1.0, n) * scales
+    x = np.zeros(n)
+    for t in range(2, n):
+        x[t] = a1 * x[t - 1] + a2 * x[t - 2] + e[t]
+    return x, a1, a2
+
+
+def test_ar2_process_is_predicted_near_its_true_entropy(rng):
+    n = 60000
+    x, a1, a2 = ar2(rng, n, 0.01)
+    out = lpc.baseline(x.astype(np.float32), test=0.2)
+    # The true conditional distribution of each held-out class, from the true coefficients and
+    # scale on the unquantised past, integrated over the same bins.
+    peak = float(np.max(np.abs(x.astype(np.float32))))
+    y = x / peak
+    labels = codec.mu_law_encode(y)
+    edges = lpc.bin_edges(256)
+    means = np.concatenate([[0, 0], a1 * y[1:-1] + a2 * y[:-2]])
+    cut = out["n_train"]
+    oracle = -np.mean(lpc.laplace_bin_log_probs(means, 0.01 / peak, edges[labels], edges[labels + 1])[cut:]) / math.log(2)
+    assert 3.0 < oracle < 7.0  # a figure in the range of audio, not a degenerate one
+    assert oracle - 0.02 < out["bits_per_sample"] < oracle + 0.05
+    assert_allclose(out["predictor"].coefficients[-2:], [a2, a1], atol=0.02)
+    assert_allclose(out["predictor"].coefficients[:-2], 0.0, atol=0.02)
+
+
+def test_adaptive_scale_beats_fixed_when_the_level_changes(rng):
+    n = 64000
+    levels = np.repeat(np.tile([0.002, 0.05], 8), n // 16)
+    x, *_ = ar2(rng, n, levels)
+    out = lpc.baseline(x.astype(np.float32))
+    assert out["alpha"] > 0
+    assert out["bits_per_sample"] < out["fixed_bits_per_sample"] - 0.5
+
+
+def test_adaptive_scale_costs_little_on_a_steady_level(rng):
+    x, *_ = ar2(rng, 40000, 0.01)
+    out = lpc.baseline(x.astype(np.float32))
+    assert out["bits_per_sample"] < out["fixed_bits_per_sample"] + 0.02
+
+
+def test_baseline_holds_out_what_split_task_holds_out(rng):
+    x = rng.standard_normal(1234).astype(np.float32)
+    task = tasks.autoregressive(x)
+    _, _, test = tasks.split_task(task, test=0.1)
+    out = lpc.baseline(x, test=0.1)
+    assert out["n_test"] == test.n_steps and out["n_train"] + out["n_test"] == 1234
+
+
+@pytest.mark.parametrize("kwargs", [
+    dict(test=0.0), dict(test=1.0), dict(test=True), dict(n_taps=0), dict(n_taps=2.5),
+    dict(n_classes=1), dict(alphas=()), dict(alphas=(1.0,)),
+])
+def test_bad_arguments_raise_parameter_error(rng, kwargs):
+    with pytest.raises(ParameterError):
+        lpc.baseline(rng.standard_normal(2000).astype(np.float32), **kwargs)
+
+
+def test_too_short_and_silent_clips_are_refused():
+    with pytest.raises(ParameterError, match="n_train"):
+        lpc.baseline(np.ones(100, dtype=np.float32))
+    with pytest.raises(CwfastError, match="silent"):
+        lpc.baseline(np.zeros(2000, dtype=np.float32))
+    with pytest.raises(ParameterError):
+        lpc.baseline(np.full(2000, np.nan, dtype=np.float32))
