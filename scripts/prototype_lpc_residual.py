@@ -7,7 +7,9 @@ LPCNet's trick, applied to cwfast's autoregressive audio model: a 32-tap linear 
 (``cwfast.lpc``, fitted on the training part) predicts each sample, :math:`m_t`, and the network
 only has to model what it misses. Variants, all 64 units in 8 modules (periods 1 to 128), trained
 as ``cwfast train --mode autoregressive`` trains (Adam, lr 0.01, 30 epochs, 8 streams, windows of
-256, best validation kept), on the Brahms excerpt at 16 kHz with its last 10% held out:
+256, the epoch with the best validation loss kept), on the Brahms excerpt at 16 kHz: the last 10%
+held out (scored once, never used to choose), the 10% before it the validation part that chooses
+the epoch, the rest the training part, as ``cwfast train`` splits a clip:
 
 ``plain``
     The default recipe through the API: reads the previous sample, predicts its mu-law class.
@@ -197,8 +199,9 @@ def main():
         model = cwfast.ClockworkRNN(inputs.shape[1], 256, n_hidden=64, n_modules=8, seed=0, output="softmax",
                                     sample_rate=RATE)
         t0 = time.perf_counter()
-        result = train.fit(model, inputs[:cut], targets[:cut], optimizer="adam", lr=0.01, epochs=args.epochs,
-                           batch_size=8, window=256, validation=(inputs[cut:], targets[cut:]), seed=0)
+        val_cut = cut - (len(labels) - cut)  # validation: as long as the held-out part, just before it
+        result = train.fit(model, inputs[:val_cut], targets[:val_cut], optimizer="adam", lr=0.01, epochs=args.epochs,
+                           batch_size=8, window=256, validation=(inputs[val_cut:cut], targets[val_cut:cut]), seed=0)
         train_time = time.perf_counter() - t0
         bits, floored = held_out_bits(variant, model, inputs, targets, labels, means, cut)
         t0 = time.perf_counter()
