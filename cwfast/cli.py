@@ -658,7 +658,11 @@ def cmd_export(args):
 
     from .export import _resolve, export_c, export_lv2
 
-    model, name = _resolve(args.model, args.name)
+    try:
+        model, name = _resolve(args.model, args.name)
+    except ParameterError as exc:  # the name's checks speak of the API's name=; here it is --name
+        message = str(exc)
+        raise ParameterError("--name " + message[len("name="):] if message.startswith("name=") else message) from None
     if not os.path.isdir(args.output):
         raise CwfastError(f"cannot export to '{args.output}': no such directory")
     outputs = [os.path.join(args.output, f"{name}{ext}") for ext in (".h", ".c", ".lv2")[: 3 if args.lv2 else 2]]

@@ -85,8 +85,10 @@ def _resolve(model, name):
         default = "model"
     else:
         raise ParameterError(f"model must be a cwfast model or the path to one, not {type(model).__name__}")
-    if getattr(model, "arch", None) not in ("clockwork", "srn", "lstm"):
-        raise ParameterError(f"cannot export a {type(model).__name__}: only Clockwork RNN, SRN and LSTM models")
+    from ._codegen import STEPS
+
+    if model.realtime_kind not in STEPS:  # an architecture whose step has no C emitter yet
+        raise ParameterError(f"cannot export a {model.description}: the C export has no step for it")
     return model, _check_name(default if name is None else name)
 
 
