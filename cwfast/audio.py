@@ -234,12 +234,14 @@ def write_audio_blocks(path, blocks, sample_rate, *, channels=1, subtype="FLOAT"
 
     Returns
     -------
-    int
+    frames : int
         Frames written.
+    clipped : int
+        Samples beyond [-1, 1] that a PCM subtype clipped (0 for FLOAT, which keeps them).
     """
     path, file_format, subtype, sample_rate = _check_write(path, subtype, sample_rate)
     channels = _positive_integer(channels, "channels")
-    frames = 0
+    frames = clipped = 0
     with atomic_path(path, what="audio", overwrite=overwrite) as temporary_path:
         try:
             with soundfile.SoundFile(temporary_path, "w", samplerate=sample_rate, channels=channels,
@@ -251,11 +253,14 @@ def write_audio_blocks(path, blocks, sample_rate, *, channels=1, subtype="FLOAT"
                     block = _as_samples(block, "block")
                     if (block.shape[1] if block.ndim == 2 else 1) != channels:
                         raise ParameterError(f"a block has shape {block.shape}; expected {channels} channel(s)")
-                    sink.write(np.clip(block, -1.0, 1.0) if subtype != "FLOAT" else block)
+                    if subtype != "FLOAT":
+                        clipped += int(np.count_nonzero(np.abs(block) > 1.0))
+                        block = np.clip(block, -1.0, 1.0)
+                    sink.write(block)
                     frames += block.shape[0]
         except soundfile.SoundFileError as error:
             raise CwfastError(f"cannot write '{path}': {_soundfile_reason(error)}") from None
-    return frames
+    return frames, clipped
 
 
 def _check_write(path, subtype, sample_rate):

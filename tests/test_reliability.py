@@ -187,3 +187,25 @@ def test_a_wav_too_big_for_its_format_is_refused_before_generating(capsys, tmp_p
     status, _, err = run(capsys, "generate", "-o", tmp_path / "g.wav", "--seconds", "100000")
     assert_user_error(status, err, "more than a WAV file holds", ".flac")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_write_audio_blocks_counts_what_pcm_clips_and_leaves_nothing_on_a_bad_block(tmp_path):
+    import soundfile
+
+    from cwfast.audio import write_audio_blocks
+    from cwfast.errors import ParameterError
+
+    blocks = [np.array([0.5, 1.5, -2.0], np.float32), np.zeros(0, np.float32), np.array([0.25], np.float32)]
+    frames, clipped = write_audio_blocks(tmp_path / "a.wav", blocks, 8000, subtype="PCM_16")
+    assert (frames, clipped) == (4, 2)
+    written, _ = soundfile.read(str(tmp_path / "a.wav"), dtype="float32")
+    np.testing.assert_allclose(written, [0.5, 1.0, -1.0, 0.25], atol=1e-4)
+    assert write_audio_blocks(tmp_path / "b.wav", blocks, 8000) == (4, 0)  # float keeps them
+
+    def bad():
+        yield np.zeros(10, np.float32)
+        yield np.array([np.nan], np.float32)
+
+    with pytest.raises(ParameterError, match="NaN"):
+        write_audio_blocks(tmp_path / "c.wav", bad(), 8000)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "b.wav"]
