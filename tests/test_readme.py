@@ -114,3 +114,15 @@ def test_python_api_blocks_run(tmp_path, monkeypatch, capsys):
     assert namespace["target"].shape == (320, 1)
     nmse = float(capsys.readouterr().out.split()[1])
     assert nmse < 0.01  # the figure the README claims for this recipe
+
+
+def test_train_audio_block_runs(tmp_path, monkeypatch, capsys):
+    block = _python_blocks()[2]
+    assert "train_audio(" in block and "epochs=30" in block
+    block = block.replace("epochs=30", "epochs=1").replace('"data/', f'"{ROOT}/data/')
+    namespace = {}
+    monkeypatch.chdir(tmp_path)
+    exec(compile(block, "README: train_audio", "exec"), namespace)
+    assert capsys.readouterr().out.startswith("held out: ")
+    assert (tmp_path / "brahms-ar.npz").exists()
+    assert set(namespace["trained"].figures) == {"train", "validation", "test"}
