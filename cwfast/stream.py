@@ -269,6 +269,10 @@ class Stream:
             self.prepare(max(DEFAULT_MAX_BLOCK, n_steps))
         if self._resamplers is not None:
             return self._process_resampled(block, out)
+        if n_steps > self._max_block:
+            # Pieces after the first would meet a bad value after the state moved on: check the
+            # whole block first (a block of one piece is checked by the entry, before it runs).
+            _check_values(block, self._dtype)
         self._run(block, out)
         return out
 
@@ -282,10 +286,6 @@ class Stream:
         if self.model._params is not self._theta:
             self._bind_pointers()
         chunk = self._max_block
-        if n_steps > chunk:
-            # Pieces after the first could meet a NaN after the state moved on: check everything first.
-            if block.dtype.kind == "f" and not (np.isfinite(block.min()) and np.isfinite(block.max())):
-                raise ParameterError("block contains NaN or infinite values")
         same_dtype = block.dtype is self._dtype or block.dtype == self._dtype
         narrowing = not same_dtype and block.dtype.kind == "f" and block.dtype.itemsize > self._dtype.itemsize
         x_buffer, y_buffer, context, entry, address = self._x, self._y, self._context, self._entry, self._context_p
@@ -302,8 +302,8 @@ class Stream:
             context[steps] = m
             context[t0] = self._t
             if entry(address) != 0:
-                # Only the first piece can fail (float input overflowing the model's dtype aside,
-                # which the check above cannot see): nothing has moved yet in that case.
+                # Only the first piece can fail (the caller checked longer blocks): nothing has
+                # moved yet.
                 raise ParameterError("block contains NaN or infinite values (or values too large for the model's dtype)")
             self._t += m
             if self._softmax:
@@ -312,11 +312,19 @@ class Stream:
 
     def _process_resampled(self, block, out):
         into, back = self._resamplers
-        if block.dtype.kind == "f" and block.shape[0] and not (np.isfinite(block.min()) and np.isfinite(block.max())):
-            raise ParameterError("block contains NaN or infinite values")
-        x = into.process(block).astype(self.model.dtype)
-        y = np.empty((x.shape[0], self.model.n_out), dtype=self.model.dtype)
-        self._run(x, y)
+        if block.shape[0]:
+            _check_values(block, np.dtype(np.float64))  # the filters run in float64
+        saved = into.snapshot()
+        with np.errstate(over="ignore"):  # the filter's overshoot can leave the model's range
+            x = into.process(block).astype(self._dtype)
+        y = np.empty((x.shape[0], self._n_out), dtype=self._dtype)
+        try:
+            if x.shape[0]:
+                _check_values(x, self._dtype)
+            self._run(x, y)
+        except ParameterError:
+            into.restore(saved)
+            raise
         # The way back yields at least as many samples as came in (ceil of ceil), never fewer,
         # so a short queue is enough to hand back exactly one output per input.
         self._pending = np.concatenate([self._pending, back.process(y)])
@@ -389,6 +397,23 @@ def _softmax_rows(y, column):
     np.divide(y, column, out=y)
 
 
+def _check_values(block, dtype):
+    """Refuse a block with a NaN or infinity, or a value that becomes infinite in ``dtype``.
+
+    Casting is monotonic, so the extremes cast decide for every element (one pass for each).
+    """
+    if block.dtype.kind != "f":
+        return  # integers, even 64-bit ones, are finite in float32
+    lo, hi = block.min(), block.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ParameterError("block contains NaN or infinite values")
+    if block.dtype.itemsize > dtype.itemsize:
+        with np.errstate(over="ignore"):
+            if not (np.isfinite(dtype.type(lo)) and np.isfinite(dtype.type(hi))):
+                big = hi if abs(hi) >= abs(lo) else lo
+                raise ParameterError(f"block contains values too large for the model's dtype {dtype.name} ({big:g})")
+
+
 def _positive_int(name, value):
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value <= 0:
         raise ParameterError(f"{name}={value!r} must be a positive integer")
@@ -429,6 +454,13 @@ class _Resampler:
         self._history = np.zeros((self._n_taps - 1, self.channels))
         self._n_in = 0
         self._n_out = 0
+
+    def snapshot(self):
+        """Everything :meth:`process` changes (it replaces ``_history``, never writes into it)."""
+        return self._history, self._n_in, self._n_out
+
+    def restore(self, saved):
+        self._history, self._n_in, self._n_out = saved
 
     def process(self, x):
         """Consume ``x`` (n, channels); return every output that it completes, (k, channels)."""
