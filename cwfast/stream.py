@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import threading
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -52,6 +53,20 @@ class Stream:
         Only for linear-output models (filtered probabilities are not probabilities).
     max_block : int, optional
         If given, call :meth:`prepare` with it now.
+
+    Notes
+    -----
+    **Threads.** A stream is one sequence, so it is used by one thread at a time: preparing it in
+    one thread and processing in another (an audio callback) is fine, but a call to
+    :meth:`process`, :meth:`prepare` or :meth:`reset` while another thread is inside one of them
+    raises :class:`CwfastError` instead of interleaving two threads' blocks. The check is one
+    non-blocking lock acquisition, outside the kernel: the real-time thread never waits on a lock.
+    For independent sequences use one stream per thread (or ``voices``); the kernel itself runs
+    with the GIL released, so streams in different threads run in parallel.
+
+    **Pickling** keeps the model, the state, the clock, the resampling filters and the prepared
+    block length; the copy prepares itself again (compiled code and buffer addresses cannot
+    travel), and continues exactly where the original was.
 
     Raises
     ------
@@ -98,8 +113,36 @@ class Stream:
             self._pending = np.zeros((0, model.n_out))
         self._max_block = 0
         self._entry = None
+        self._lock = threading.Lock()
         if max_block is not None:
             self.prepare(max_block)
+
+    # ------------------------------------------------------------------ threads and pickling
+
+    def _enter(self):
+        """Take the stream for this call, or refuse: never wait (the caller may be an audio thread)."""
+        if not self._lock.acquire(blocking=False):
+            raise CwfastError(
+                "this Stream is in use by another thread (a stream is one sequence: use it from one "
+                "thread at a time, or one stream per thread)"
+            )
+
+    def __getstate__(self):
+        self._enter()
+        try:
+            return {
+                "model": self.model, "state": self.state, "sample_rate": self.sample_rate,
+                "resamplers": self._resamplers, "pending": getattr(self, "_pending", None),
+                "max_block": self._max_block,
+            }
+        finally:
+            self._lock.release()
+
+    def __setstate__(self, saved):
+        self.__init__(saved["model"], state=saved["state"], sample_rate=saved["sample_rate"],
+                      resample=saved["resamplers"] is not None, max_block=saved["max_block"] or None)
+        if saved["resamplers"] is not None:
+            self._resamplers, self._pending = saved["resamplers"], saved["pending"]
 
     # ------------------------------------------------------------------ state
 
@@ -131,13 +174,23 @@ class Stream:
         return self._max_block
 
     def reset(self):
-        """Clear the recurrent state (and resampling filters) and restart the clock at t = 0."""
-        self._state[:] = 0
-        self._t = 0
-        if self._resamplers is not None:
-            for r in self._resamplers:
-                r.reset()
-            self._pending = np.zeros((0, self.model.n_out))
+        """Clear the recurrent state (and resampling filters) and restart the clock at t = 0.
+
+        Raises
+        ------
+        CwfastError
+            If another thread is using the stream.
+        """
+        self._enter()
+        try:
+            self._state[:] = 0
+            self._t = 0
+            if self._resamplers is not None:
+                for r in self._resamplers:
+                    r.reset()
+                self._pending = np.zeros((0, self.model.n_out))
+        finally:
+            self._lock.release()
 
     # ------------------------------------------------------------------ real-time setup
 
@@ -164,11 +217,19 @@ class Stream:
         ParameterError
             If ``max_block`` is not a positive integer.
         CwfastError
-            If the compiled entry point and the kernel disagree (a stale numba cache).
+            If the compiled entry point and the kernel disagree (a stale numba cache), or another
+            thread is using the stream.
         """
+        max_block = _positive_int("max_block", max_block)
+        self._enter()
+        try:
+            return self._prepare(max_block)
+        finally:
+            self._lock.release()
+
+    def _prepare(self, max_block):
         from . import _realtime as rt
 
-        max_block = _positive_int("max_block", max_block)
         model = self.model
         dtype = model.dtype
         self._entry = None  # until the new entry has passed the check below
@@ -248,7 +309,16 @@ class Stream:
         ParameterError
             If the block or ``out`` has the wrong shape or dtype, or the block is not finite. A
             failed call leaves the stream as it was (``out`` may be partly written).
+        CwfastError
+            If another thread is using the stream.
         """
+        self._enter()
+        try:
+            return self._process(block, out)
+        finally:
+            self._lock.release()
+
+    def _process(self, block, out):
         n_in, n_out, dtype = self._n_in, self._n_out, self._dtype
         if not isinstance(block, np.ndarray):
             try:
@@ -266,7 +336,7 @@ class Stream:
         elif not isinstance(out, np.ndarray) or out.shape != (n_steps, n_out) or out.dtype != dtype or not out.flags.writeable:
             raise ParameterError(f"out must be a writeable ndarray of shape {(n_steps, n_out)} and dtype {dtype.name}")
         if self._entry is None:
-            self.prepare(max(DEFAULT_MAX_BLOCK, n_steps))
+            self._prepare(max(DEFAULT_MAX_BLOCK, n_steps))
         if self._resamplers is not None:
             return self._process_resampled(block, out)
         if n_steps > self._max_block:
