@@ -1,0 +1,267 @@
+"""numba kernel of the Clockwork RNN (and SRN) forward pass for V voices of one model at once.
+
+A :class:`cwfast.Stream` with ``voices=V`` runs V independent sequences through the same weights.
+Side by side, the V matrix-vector products of a step become one matrix-matrix product, in which
+every weight can be loaded once and used for several voices. The states are stored voice-major,
+``h[v * n + r]`` (a (V, n) array), and the product is register-blocked: four rows by four voices,
+sixteen dot products in one pass over a row's columns, each weight and each state value loaded
+once for four uses, the pass vectorised along the columns (reassociated, as in the one-voice
+kernel). Measured on a 2-vCPU Xeon (AVX-512), 16 voices, CW 256/8 and 144/8: this order costs
+0.42 to 0.47 of one voice per voice; 2 rows x 4 voices 0.46 to 0.47, 1 x 4 about 0.6; the other
+order, voices innermost (state (n, V), the voice loop contiguous with the weight in a register),
+was 1.0 to 2.8 (LLVM vectorised the column loop of each voice's sum instead, and spilled the
+accumulators). A voice's sum has the same shape whatever the voice count or its place (the count
+is padded to a multiple of :data:`VOICE_BLOCK`), so a voice's output depends on its input alone.
+
+Each voice has its own clock (``t[v]``, its next step), so that one voice can be restarted at
+t = 0 while the others run on. A module whose period sees every voice in the same phase (the
+usual case: voices started together) is tested once per step, as in the one-voice kernel. When
+the voices' phases differ for a module, the module is computed for all voices at every step where
+any voice needs it, and committed only for those: correct, but up to ``min(V, period)`` times the
+work for that module, until the voices are back in phase (``Stream.reset()`` of all voices).
+
+Like :mod:`cwfast._kernels`: arrays and scalars in, no validation, no allocation, the same
+``theta`` layout and the same fastmath flags (reassociation and contraction only). The kernel is
+written out by hand (no code generation), so that numba can cache it.
+"""
+
+import numba
+import numpy as np
+from numba import types
+from numba.extending import overload
+
+_JIT = dict(cache=True, nogil=True, error_model="numpy", fastmath={"reassoc", "contract"})
+
+
+def _tanh_inplace(a):
+    """Replace every element of the 1-D array ``a`` by its tanh (compiled through the overload)."""
+    a[:] = np.tanh(a)
+
+
+# A copy of cwfast._kernels' float32 tanh. numba's on-disk cache is keyed on the file that defines
+# a function, so a kernel here that called the one in _kernels.py would keep a stale copy of it
+# after that file changed. Issue 11 is to give such shared pieces one home; until then, a copy.
+@overload(_tanh_inplace, jit_options=_JIT)
+def _tanh_inplace_impl(a):
+    if a.dtype == types.float32:
+        def impl(a):
+            for i in range(a.shape[0]):
+                v = min(max(np.float64(a[i]), -9.0), 9.0)
+                z = v * v
+                p = (((1.3354414268862413e-08 * z + 2.060906865313872e-05) * z + 0.0034955962904795685) * z
+                     + 0.13381036195973578) * z + 0.9999999798611158
+                q = (((7.776502941488073e-07 * z + 0.00032856414345863494) * z + 0.025877024252998624) * z
+                     + 0.4671435202507059) * z + 1.0
+                a[i] = min(max(v * p / q, -1.0), 1.0)
+
+        return impl
+
+    def impl(a):
+        for i in range(a.shape[0]):
+            a[i] = np.tanh(a[i])
+
+    return impl
+
+
+#: Voices are computed in blocks of this many; a stream pads its voice count up to a multiple.
+VOICE_BLOCK = 4
+
+
+@numba.njit(**_JIT)
+def _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r, work):
+    # Rows r..r+3 of module block `off` for voices vb..vb+3: sixteen dot products in one pass
+    # over the columns, each weight and state value loaded once for four uses.
+    h0 = h[(vb + 0) * n + cs : (vb + 0) * n + n]
+    h1 = h[(vb + 1) * n + cs : (vb + 1) * n + n]
+    h2 = h[(vb + 2) * n + cs : (vb + 2) * n + n]
+    h3 = h[(vb + 3) * n + cs : (vb + 3) * n + n]
+    row0 = w_rec[off + (r - r0 + 0) * width : off + (r - r0 + 0 + 1) * width]
+    a0_0 = bias[r + 0]
+    a0_1 = bias[r + 0]
+    a0_2 = bias[r + 0]
+    a0_3 = bias[r + 0]
+    row1 = w_rec[off + (r - r0 + 1) * width : off + (r - r0 + 1 + 1) * width]
+    a1_0 = bias[r + 1]
+    a1_1 = bias[r + 1]
+    a1_2 = bias[r + 1]
+    a1_3 = bias[r + 1]
+    row2 = w_rec[off + (r - r0 + 2) * width : off + (r - r0 + 2 + 1) * width]
+    a2_0 = bias[r + 2]
+    a2_1 = bias[r + 2]
+    a2_2 = bias[r + 2]
+    a2_3 = bias[r + 2]
+    row3 = w_rec[off + (r - r0 + 3) * width : off + (r - r0 + 3 + 1) * width]
+    a3_0 = bias[r + 3]
+    a3_1 = bias[r + 3]
+    a3_2 = bias[r + 3]
+    a3_3 = bias[r + 3]
+    for j in range(n_in):
+        w0 = w_in[(r + 0) * n_in + j]
+        a0_0 += w0 * x[s, vb + 0, j]
+        a0_1 += w0 * x[s, vb + 1, j]
+        a0_2 += w0 * x[s, vb + 2, j]
+        a0_3 += w0 * x[s, vb + 3, j]
+        w1 = w_in[(r + 1) * n_in + j]
+        a1_0 += w1 * x[s, vb + 0, j]
+        a1_1 += w1 * x[s, vb + 1, j]
+        a1_2 += w1 * x[s, vb + 2, j]
+        a1_3 += w1 * x[s, vb + 3, j]
+        w2 = w_in[(r + 2) * n_in + j]
+        a2_0 += w2 * x[s, vb + 0, j]
+        a2_1 += w2 * x[s, vb + 1, j]
+        a2_2 += w2 * x[s, vb + 2, j]
+        a2_3 += w2 * x[s, vb + 3, j]
+        w3 = w_in[(r + 3) * n_in + j]
+        a3_0 += w3 * x[s, vb + 0, j]
+        a3_1 += w3 * x[s, vb + 1, j]
+        a3_2 += w3 * x[s, vb + 2, j]
+        a3_3 += w3 * x[s, vb + 3, j]
+    for q in range(width):
+        g0 = h0[q]
+        g1 = h1[q]
+        g2 = h2[q]
+        g3 = h3[q]
+        w0 = row0[q]
+        a0_0 += w0 * g0
+        a0_1 += w0 * g1
+        a0_2 += w0 * g2
+        a0_3 += w0 * g3
+        w1 = row1[q]
+        a1_0 += w1 * g0
+        a1_1 += w1 * g1
+        a1_2 += w1 * g2
+        a1_3 += w1 * g3
+        w2 = row2[q]
+        a2_0 += w2 * g0
+        a2_1 += w2 * g1
+        a2_2 += w2 * g2
+        a2_3 += w2 * g3
+        w3 = row3[q]
+        a3_0 += w3 * g0
+        a3_1 += w3 * g1
+        a3_2 += w3 * g2
+        a3_3 += w3 * g3
+    work[(vb + 0) * n + r + 0] = a0_0
+    work[(vb + 1) * n + r + 0] = a0_1
+    work[(vb + 2) * n + r + 0] = a0_2
+    work[(vb + 3) * n + r + 0] = a0_3
+    work[(vb + 0) * n + r + 1] = a1_0
+    work[(vb + 1) * n + r + 1] = a1_1
+    work[(vb + 2) * n + r + 1] = a1_2
+    work[(vb + 3) * n + r + 1] = a1_3
+    work[(vb + 0) * n + r + 2] = a2_0
+    work[(vb + 1) * n + r + 2] = a2_1
+    work[(vb + 2) * n + r + 2] = a2_2
+    work[(vb + 3) * n + r + 2] = a2_3
+    work[(vb + 0) * n + r + 3] = a3_0
+    work[(vb + 1) * n + r + 3] = a3_1
+    work[(vb + 2) * n + r + 3] = a3_2
+    work[(vb + 3) * n + r + 3] = a3_3
+
+@numba.njit(**_JIT)
+def _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r, work):
+    h0 = h[(vb + 0) * n + cs : (vb + 0) * n + n]
+    h1 = h[(vb + 1) * n + cs : (vb + 1) * n + n]
+    h2 = h[(vb + 2) * n + cs : (vb + 2) * n + n]
+    h3 = h[(vb + 3) * n + cs : (vb + 3) * n + n]
+    row0 = w_rec[off + (r - r0 + 0) * width : off + (r - r0 + 0 + 1) * width]
+    a0_0 = bias[r + 0]
+    a0_1 = bias[r + 0]
+    a0_2 = bias[r + 0]
+    a0_3 = bias[r + 0]
+    for j in range(n_in):
+        w0 = w_in[(r + 0) * n_in + j]
+        a0_0 += w0 * x[s, vb + 0, j]
+        a0_1 += w0 * x[s, vb + 1, j]
+        a0_2 += w0 * x[s, vb + 2, j]
+        a0_3 += w0 * x[s, vb + 3, j]
+    for q in range(width):
+        g0 = h0[q]
+        g1 = h1[q]
+        g2 = h2[q]
+        g3 = h3[q]
+        w0 = row0[q]
+        a0_0 += w0 * g0
+        a0_1 += w0 * g1
+        a0_2 += w0 * g2
+        a0_3 += w0 * g3
+    work[(vb + 0) * n + r + 0] = a0_0
+    work[(vb + 1) * n + r + 0] = a0_1
+    work[(vb + 2) * n + r + 0] = a0_2
+    work[(vb + 3) * n + r + 0] = a0_3
+
+@numba.njit(**_JIT)
+def _forward_voices(theta, module_start, column_start, block_offset, periods, x, n_voices, t, h, work, y, flags):
+    """Run the voices over one block.
+
+    theta : the model's flat parameters (see :mod:`cwfast._kernels`). x : (T, V, n_in), voice v's
+    input at step s is ``x[s, v]``; V is a multiple of :data:`VOICE_BLOCK`, and only the first
+    ``n_voices`` voices are real (the others are padding: computed, never read). t : (V,) int64,
+    each voice's next step, advanced by T here. h : (V * n,) the states, ``h[v * n + r]``, updated
+    in place. work : (V * n,) scratch. y : (T, V, n_out) receives the outputs. flags :
+    (2 * n_modules,) int64 scratch.
+    """
+    n_steps, V, n_in = x.shape
+    n_out = y.shape[2]
+    n_modules = periods.shape[0]
+    n = module_start[n_modules]
+    a = n * n_in
+    b = a + block_offset[n_modules]
+    c = b + n
+    d = c + n_out * n
+    w_in, w_rec, bias, w_out, b_out = theta[:a], theta[a:b], theta[b:c], theta[c:d], theta[d : d + n_out]
+    # aligned[i]: every real voice is in the same phase of module i's period (for the whole block).
+    # code[i], at a step: 0 idle, 2 active for every voice, 1 active for some (commit those only).
+    aligned, code = flags[:n_modules], flags[n_modules:]
+    for i in range(n_modules):
+        aligned[i] = 1
+        for v in range(1, n_voices):
+            if t[v] % periods[i] != t[0] % periods[i]:
+                aligned[i] = 0
+    for s in range(n_steps):
+        for i in range(n_modules):
+            p = periods[i]
+            if aligned[i] == 1:
+                code[i] = 2 if (t[0] + s) % p == 0 else 0
+            else:
+                count = 0
+                for v in range(n_voices):
+                    if (t[v] + s) % p == 0:
+                        count += 1
+                code[i] = 0 if count == 0 else (2 if count == n_voices else 1)
+            if code[i] == 0:
+                continue
+            r0 = module_start[i]
+            r1 = module_start[i + 1]
+            cs = column_start[i]
+            width = n - cs
+            off = block_offset[i]
+            for vb in range(0, V, VOICE_BLOCK):
+                r = r0
+                while r + 4 <= r1:
+                    _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r, work)
+                    r += 4
+                while r < r1:
+                    _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r, work)
+                    r += 1
+            for v in range(V):
+                _tanh_inplace(work[v * n + r0 : v * n + r1])
+        # Active modules read the previous state of each other: commit only after all are done.
+        for i in range(n_modules):
+            if code[i] == 0:
+                continue
+            r0 = module_start[i]
+            r1 = module_start[i + 1]
+            for v in range(V):
+                if code[i] == 2 or (v < n_voices and (t[v] + s) % periods[i] == 0):
+                    h[v * n + r0 : v * n + r1] = work[v * n + r0 : v * n + r1]
+        for k in range(n_out):
+            row = w_out[k * n : k * n + n]
+            for v in range(V):
+                hv = h[v * n : v * n + n]
+                acc = b_out[k]
+                for r in range(n):
+                    acc += row[r] * hv[r]
+                y[s, v, k] = acc
+    for v in range(V):
+        t[v] += n_steps
