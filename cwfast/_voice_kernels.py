@@ -159,6 +159,57 @@ def _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, 
     work[(vb + 3) * n + r + 3] = a3_3
 
 @numba.njit(**_JIT)
+def _rows2_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r, work):
+    h0 = h[(vb + 0) * n + cs : (vb + 0) * n + n]
+    h1 = h[(vb + 1) * n + cs : (vb + 1) * n + n]
+    h2 = h[(vb + 2) * n + cs : (vb + 2) * n + n]
+    h3 = h[(vb + 3) * n + cs : (vb + 3) * n + n]
+    row0 = w_rec[off + (r - r0 + 0) * width : off + (r - r0 + 0 + 1) * width]
+    a0_0 = bias[r + 0]
+    a0_1 = bias[r + 0]
+    a0_2 = bias[r + 0]
+    a0_3 = bias[r + 0]
+    row1 = w_rec[off + (r - r0 + 1) * width : off + (r - r0 + 1 + 1) * width]
+    a1_0 = bias[r + 1]
+    a1_1 = bias[r + 1]
+    a1_2 = bias[r + 1]
+    a1_3 = bias[r + 1]
+    for j in range(n_in):
+        w0 = w_in[(r + 0) * n_in + j]
+        a0_0 += w0 * x[s, vb + 0, j]
+        a0_1 += w0 * x[s, vb + 1, j]
+        a0_2 += w0 * x[s, vb + 2, j]
+        a0_3 += w0 * x[s, vb + 3, j]
+        w1 = w_in[(r + 1) * n_in + j]
+        a1_0 += w1 * x[s, vb + 0, j]
+        a1_1 += w1 * x[s, vb + 1, j]
+        a1_2 += w1 * x[s, vb + 2, j]
+        a1_3 += w1 * x[s, vb + 3, j]
+    for q in range(width):
+        g0 = h0[q]
+        g1 = h1[q]
+        g2 = h2[q]
+        g3 = h3[q]
+        w0 = row0[q]
+        a0_0 += w0 * g0
+        a0_1 += w0 * g1
+        a0_2 += w0 * g2
+        a0_3 += w0 * g3
+        w1 = row1[q]
+        a1_0 += w1 * g0
+        a1_1 += w1 * g1
+        a1_2 += w1 * g2
+        a1_3 += w1 * g3
+    work[(vb + 0) * n + r + 0] = a0_0
+    work[(vb + 1) * n + r + 0] = a0_1
+    work[(vb + 2) * n + r + 0] = a0_2
+    work[(vb + 3) * n + r + 0] = a0_3
+    work[(vb + 0) * n + r + 1] = a1_0
+    work[(vb + 1) * n + r + 1] = a1_1
+    work[(vb + 2) * n + r + 1] = a1_2
+    work[(vb + 3) * n + r + 1] = a1_3
+
+@numba.njit(**_JIT)
 def _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r, work):
     h0 = h[(vb + 0) * n + cs : (vb + 0) * n + n]
     h1 = h[(vb + 1) * n + cs : (vb + 1) * n + n]
@@ -189,6 +240,30 @@ def _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r
     work[(vb + 1) * n + r + 0] = a0_1
     work[(vb + 2) * n + r + 0] = a0_2
     work[(vb + 3) * n + r + 0] = a0_3
+
+@numba.njit(**_JIT)
+def _output_voices4(w_out, b_out, h, n, k, vb, y, s):
+    """Output k of voices vb..vb+3 at step s: four dot products sharing the loads of W_out's row."""
+    row = w_out[k * n : k * n + n]
+    h0 = h[(vb + 0) * n : (vb + 0) * n + n]
+    h1 = h[(vb + 1) * n : (vb + 1) * n + n]
+    h2 = h[(vb + 2) * n : (vb + 2) * n + n]
+    h3 = h[(vb + 3) * n : (vb + 3) * n + n]
+    a0 = b_out[k]
+    a1 = b_out[k]
+    a2 = b_out[k]
+    a3 = b_out[k]
+    for r in range(n):
+        w = row[r]
+        a0 += w * h0[r]
+        a1 += w * h1[r]
+        a2 += w * h2[r]
+        a3 += w * h3[r]
+    y[s, vb + 0, k] = a0
+    y[s, vb + 1, k] = a1
+    y[s, vb + 2, k] = a2
+    y[s, vb + 3, k] = a3
+
 
 @numba.njit(**_JIT)
 def _forward_voices(theta, module_start, column_start, block_offset, periods, x, n_voices, t, h, work, y, flags):
@@ -241,7 +316,10 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, x,
                 while r + 4 <= r1:
                     _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r, work)
                     r += 4
-                while r < r1:
+                if r + 2 <= r1:
+                    _rows2_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r, work)
+                    r += 2
+                if r < r1:
                     _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r, work)
                     r += 1
             for v in range(V):
@@ -256,12 +334,7 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, x,
                 if code[i] == 2 or (v < n_voices and (t[v] + s) % periods[i] == 0):
                     h[v * n + r0 : v * n + r1] = work[v * n + r0 : v * n + r1]
         for k in range(n_out):
-            row = w_out[k * n : k * n + n]
-            for v in range(V):
-                hv = h[v * n : v * n + n]
-                acc = b_out[k]
-                for r in range(n):
-                    acc += row[r] * hv[r]
-                y[s, v, k] = acc
+            for vb in range(0, V, VOICE_BLOCK):
+                _output_voices4(w_out, b_out, h, n, k, vb, y, s)
     for v in range(V):
         t[v] += n_steps
