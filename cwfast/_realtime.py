@@ -18,6 +18,9 @@ There is one entry per *kind* of recurrence (:data:`KINDS`), each calling one ke
   state (V, n), the work slot (V, n); the voice slots give V (a multiple of the kernel's voice
   block), the number of real voices, and the addresses of the voices' clocks (V,) int64, which
   replace T0, and of the kernel's flags (2 * n_modules,) int64.
+- ``"lstm_voices"`` (V voices of an LSTM): :func:`cwfast._voice_kernels._lstm_forward_voices`.
+  X and Y as above, the state (V, 2n) (each voice's ``[h, c]``), the work slot (V, 4n); the
+  voice slots as above except the flags, which are not read.
 
 This module is imported only when a stream is prepared, so ``import cwfast`` compiles nothing.
 One entry is built per kind and dtype, once per process, on first use (:func:`entry`).
@@ -183,8 +186,34 @@ def _build_clockwork_voices(fp):
     return forward_block
 
 
+def _build_lstm_voices(fp):
+    ip = np.int64
+    stamp = _VOICE_KERNELS_STAMP
+
+    @cfunc(_SIGNATURE, cache=True)
+    def forward_block(context_p):
+        """Check the block is finite, then run it; states and clocks untouched unless it returns OK."""
+        if stamp == 0:  # never true: makes the kernel file's hash part of the cache key
+            return -1
+        c = carray(context_p, (CONTEXT_SIZE,))
+        n_steps, n, n_voices = c[N_STEPS], c[N_HIDDEN], c[N_VOICES]
+        if not _all_finite(carray(_pointer(c[X], fp), (n_steps * n_voices, c[N_IN]))):
+            return NOT_FINITE
+        x = carray(_pointer(c[X], fp), (n_steps, n_voices, c[N_IN]))
+        theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
+        clocks = carray(_pointer(c[CLOCKS], ip), (n_voices,))
+        state = carray(_pointer(c[STATE], fp), (n_voices * 2 * n,))
+        pre = carray(_pointer(c[WORK], fp), (n_voices * 4 * n,))
+        y = carray(_pointer(c[Y], fp), (n_steps, n_voices, c[N_OUT]))
+        _voice_kernels._lstm_forward_voices(theta, x, clocks, state, pre, y)
+        return OK
+
+    return forward_block
+
+
 #: The kinds of entry, and the builder of each.
-_BUILDERS = {"clockwork": _build_clockwork, "lstm": _build_lstm, "clockwork_voices": _build_clockwork_voices}
+_BUILDERS = {"clockwork": _build_clockwork, "lstm": _build_lstm, "clockwork_voices": _build_clockwork_voices,
+             "lstm_voices": _build_lstm_voices}
 KINDS = tuple(_BUILDERS)
 
 

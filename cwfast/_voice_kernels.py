@@ -1,4 +1,4 @@
-"""numba kernel of the Clockwork RNN (and SRN) forward pass for V voices of one model at once.
+"""numba kernels of the forward pass for V voices of one model at once: Clockwork RNN (and SRN), LSTM.
 
 A :class:`cwfast.Stream` with ``voices=V`` runs V independent sequences through the same weights.
 Side by side, the V matrix-vector products of a step become one matrix-matrix product, in which
@@ -19,6 +19,9 @@ usual case: voices started together) is tested once per step, as in the one-voic
 the voices' phases differ for a module, the module is computed for all voices at every step where
 any voice needs it, and committed only for those: correct, but up to ``min(V, period)`` times the
 work for that module, until the voices are back in phase (``Stream.reset()`` of all voices).
+
+The LSTM's voices (:func:`_lstm_forward_voices`) use the same 4 x 4 passes for the 4n gate rows
+against each voice's h, then the gates of :mod:`cwfast._lstm_kernels` (in float64) voice by voice.
 
 Like :mod:`cwfast._kernels`: arrays and scalars in, no validation, no allocation, the same
 ``theta`` layout and the same fastmath flags (reassociation and contraction only). The kernel is
@@ -68,13 +71,15 @@ VOICE_BLOCK = 4
 
 
 @numba.njit(**_JIT)
-def _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r, work):
-    # Rows r..r+3 of module block `off` for voices vb..vb+3: sixteen dot products in one pass
-    # over the columns, each weight and state value loaded once for four uses.
-    h0 = h[(vb + 0) * n + cs : (vb + 0) * n + n]
-    h1 = h[(vb + 1) * n + cs : (vb + 1) * n + n]
-    h2 = h[(vb + 2) * n + cs : (vb + 2) * n + n]
-    h3 = h[(vb + 3) * n + cs : (vb + 3) * n + n]
+def _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
+    """Rows r..r+3 (of a block stored row-major at ``w_rec[off:]``, ``width`` columns, its first
+    row being row r0) for voices vb..vb+3: sixteen dot products with ``h[v * hs + cs:][:width]``
+    in one pass over the columns, each weight and state value loaded once for four uses, plus the
+    bias and the input weights; written to ``work[v * ws + row]``."""
+    h0 = h[(vb + 0) * hs + cs : (vb + 0) * hs + cs + width]
+    h1 = h[(vb + 1) * hs + cs : (vb + 1) * hs + cs + width]
+    h2 = h[(vb + 2) * hs + cs : (vb + 2) * hs + cs + width]
+    h3 = h[(vb + 3) * hs + cs : (vb + 3) * hs + cs + width]
     row0 = w_rec[off + (r - r0 + 0) * width : off + (r - r0 + 0 + 1) * width]
     a0_0 = bias[r + 0]
     a0_1 = bias[r + 0]
@@ -141,29 +146,31 @@ def _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, 
         a3_1 += w3 * g1
         a3_2 += w3 * g2
         a3_3 += w3 * g3
-    work[(vb + 0) * n + r + 0] = a0_0
-    work[(vb + 1) * n + r + 0] = a0_1
-    work[(vb + 2) * n + r + 0] = a0_2
-    work[(vb + 3) * n + r + 0] = a0_3
-    work[(vb + 0) * n + r + 1] = a1_0
-    work[(vb + 1) * n + r + 1] = a1_1
-    work[(vb + 2) * n + r + 1] = a1_2
-    work[(vb + 3) * n + r + 1] = a1_3
-    work[(vb + 0) * n + r + 2] = a2_0
-    work[(vb + 1) * n + r + 2] = a2_1
-    work[(vb + 2) * n + r + 2] = a2_2
-    work[(vb + 3) * n + r + 2] = a2_3
-    work[(vb + 0) * n + r + 3] = a3_0
-    work[(vb + 1) * n + r + 3] = a3_1
-    work[(vb + 2) * n + r + 3] = a3_2
-    work[(vb + 3) * n + r + 3] = a3_3
+    work[(vb + 0) * ws + r + 0] = a0_0
+    work[(vb + 1) * ws + r + 0] = a0_1
+    work[(vb + 2) * ws + r + 0] = a0_2
+    work[(vb + 3) * ws + r + 0] = a0_3
+    work[(vb + 0) * ws + r + 1] = a1_0
+    work[(vb + 1) * ws + r + 1] = a1_1
+    work[(vb + 2) * ws + r + 1] = a1_2
+    work[(vb + 3) * ws + r + 1] = a1_3
+    work[(vb + 0) * ws + r + 2] = a2_0
+    work[(vb + 1) * ws + r + 2] = a2_1
+    work[(vb + 2) * ws + r + 2] = a2_2
+    work[(vb + 3) * ws + r + 2] = a2_3
+    work[(vb + 0) * ws + r + 3] = a3_0
+    work[(vb + 1) * ws + r + 3] = a3_1
+    work[(vb + 2) * ws + r + 3] = a3_2
+    work[(vb + 3) * ws + r + 3] = a3_3
+
 
 @numba.njit(**_JIT)
-def _rows2_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r, work):
-    h0 = h[(vb + 0) * n + cs : (vb + 0) * n + n]
-    h1 = h[(vb + 1) * n + cs : (vb + 1) * n + n]
-    h2 = h[(vb + 2) * n + cs : (vb + 2) * n + n]
-    h3 = h[(vb + 3) * n + cs : (vb + 3) * n + n]
+def _rows2_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
+    """:func:`_rows4_voices4` for two rows."""
+    h0 = h[(vb + 0) * hs + cs : (vb + 0) * hs + cs + width]
+    h1 = h[(vb + 1) * hs + cs : (vb + 1) * hs + cs + width]
+    h2 = h[(vb + 2) * hs + cs : (vb + 2) * hs + cs + width]
+    h3 = h[(vb + 3) * hs + cs : (vb + 3) * hs + cs + width]
     row0 = w_rec[off + (r - r0 + 0) * width : off + (r - r0 + 0 + 1) * width]
     a0_0 = bias[r + 0]
     a0_1 = bias[r + 0]
@@ -200,21 +207,23 @@ def _rows2_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, 
         a1_1 += w1 * g1
         a1_2 += w1 * g2
         a1_3 += w1 * g3
-    work[(vb + 0) * n + r + 0] = a0_0
-    work[(vb + 1) * n + r + 0] = a0_1
-    work[(vb + 2) * n + r + 0] = a0_2
-    work[(vb + 3) * n + r + 0] = a0_3
-    work[(vb + 0) * n + r + 1] = a1_0
-    work[(vb + 1) * n + r + 1] = a1_1
-    work[(vb + 2) * n + r + 1] = a1_2
-    work[(vb + 3) * n + r + 1] = a1_3
+    work[(vb + 0) * ws + r + 0] = a0_0
+    work[(vb + 1) * ws + r + 0] = a0_1
+    work[(vb + 2) * ws + r + 0] = a0_2
+    work[(vb + 3) * ws + r + 0] = a0_3
+    work[(vb + 0) * ws + r + 1] = a1_0
+    work[(vb + 1) * ws + r + 1] = a1_1
+    work[(vb + 2) * ws + r + 1] = a1_2
+    work[(vb + 3) * ws + r + 1] = a1_3
+
 
 @numba.njit(**_JIT)
-def _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r, work):
-    h0 = h[(vb + 0) * n + cs : (vb + 0) * n + n]
-    h1 = h[(vb + 1) * n + cs : (vb + 1) * n + n]
-    h2 = h[(vb + 2) * n + cs : (vb + 2) * n + n]
-    h3 = h[(vb + 3) * n + cs : (vb + 3) * n + n]
+def _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
+    """:func:`_rows4_voices4` for one row."""
+    h0 = h[(vb + 0) * hs + cs : (vb + 0) * hs + cs + width]
+    h1 = h[(vb + 1) * hs + cs : (vb + 1) * hs + cs + width]
+    h2 = h[(vb + 2) * hs + cs : (vb + 2) * hs + cs + width]
+    h3 = h[(vb + 3) * hs + cs : (vb + 3) * hs + cs + width]
     row0 = w_rec[off + (r - r0 + 0) * width : off + (r - r0 + 0 + 1) * width]
     a0_0 = bias[r + 0]
     a0_1 = bias[r + 0]
@@ -236,19 +245,35 @@ def _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r
         a0_1 += w0 * g1
         a0_2 += w0 * g2
         a0_3 += w0 * g3
-    work[(vb + 0) * n + r + 0] = a0_0
-    work[(vb + 1) * n + r + 0] = a0_1
-    work[(vb + 2) * n + r + 0] = a0_2
-    work[(vb + 3) * n + r + 0] = a0_3
+    work[(vb + 0) * ws + r + 0] = a0_0
+    work[(vb + 1) * ws + r + 0] = a0_1
+    work[(vb + 2) * ws + r + 0] = a0_2
+    work[(vb + 3) * ws + r + 0] = a0_3
+
 
 @numba.njit(**_JIT)
-def _output_voices4(w_out, b_out, h, n, k, vb, y, s):
-    """Output k of voices vb..vb+3 at step s: four dot products sharing the loads of W_out's row."""
+def _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r1, work, ws):
+    """Rows r0..r1-1 for voices vb..vb+3: four rows a pass, then two, then one."""
+    r = r0
+    while r + 4 <= r1:
+        _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws)
+        r += 4
+    if r + 2 <= r1:
+        _rows2_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws)
+        r += 2
+    if r < r1:
+        _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws)
+
+
+@numba.njit(**_JIT)
+def _output_voices4(w_out, b_out, h, hs, n, k, vb, y, s):
+    """Output k of voices vb..vb+3 at step s (voice v's h at ``h[v * hs:][:n]``): four dot
+    products sharing the loads of W_out's row."""
     row = w_out[k * n : k * n + n]
-    h0 = h[(vb + 0) * n : (vb + 0) * n + n]
-    h1 = h[(vb + 1) * n : (vb + 1) * n + n]
-    h2 = h[(vb + 2) * n : (vb + 2) * n + n]
-    h3 = h[(vb + 3) * n : (vb + 3) * n + n]
+    h0 = h[(vb + 0) * hs : (vb + 0) * hs + n]
+    h1 = h[(vb + 1) * hs : (vb + 1) * hs + n]
+    h2 = h[(vb + 2) * hs : (vb + 2) * hs + n]
+    h3 = h[(vb + 3) * hs : (vb + 3) * hs + n]
     a0 = b_out[k]
     a1 = b_out[k]
     a2 = b_out[k]
@@ -313,15 +338,7 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, x,
             off = block_offset[i]
             for vb in range(0, V, VOICE_BLOCK):
                 r = r0
-                while r + 4 <= r1:
-                    _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r, work)
-                    r += 4
-                if r + 2 <= r1:
-                    _rows2_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r, work)
-                    r += 2
-                if r < r1:
-                    _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r, work)
-                    r += 1
+                _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r1, work, n)
             for v in range(V):
                 _tanh_inplace(work[v * n + r0 : v * n + r1])
         # Active modules read the previous state of each other: commit only after all are done.
@@ -335,6 +352,52 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, x,
                     h[v * n + r0 : v * n + r1] = work[v * n + r0 : v * n + r1]
         for k in range(n_out):
             for vb in range(0, V, VOICE_BLOCK):
-                _output_voices4(w_out, b_out, h, n, k, vb, y, s)
+                _output_voices4(w_out, b_out, h, n, n, k, vb, y, s)
+    for v in range(V):
+        t[v] += n_steps
+
+
+@numba.njit(**_JIT)
+def _sigmoid(v):
+    # As in cwfast._lstm_kernels: float64 whatever the model's dtype.
+    return 1.0 / (1.0 + np.exp(-np.float64(v)))
+
+
+@numba.njit(**_JIT)
+def _lstm_forward_voices(theta, x, t, state, pre, y):
+    """Run the voices of an LSTM over one block (the recurrence of :mod:`cwfast._lstm_kernels`).
+
+    x : (T, V, n_in), V a multiple of :data:`VOICE_BLOCK`. t : (V,) int64, advanced by T (an LSTM
+    has no clock; the count is kept for the stream). state : (V * 2n,), voice v's ``[h, c]`` at
+    ``state[v * 2n:]``. pre : (V * 4n,) scratch, the gates' pre-activations. y : (T, V, n_out).
+    """
+    n_steps, V, n_in = x.shape
+    n = state.shape[0] // (2 * V)
+    n_out = y.shape[2]
+    g4 = 4 * n
+    end_in = g4 * n_in
+    end_rec = end_in + g4 * n
+    end_b = end_rec + g4
+    end_out = end_b + n_out * n
+    w_in, w_rec, bias = theta[:end_in], theta[end_in:end_rec], theta[end_rec:end_b]
+    w_out, b_out = theta[end_b:end_out], theta[end_out : end_out + n_out]
+    for s in range(n_steps):
+        for vb in range(0, V, VOICE_BLOCK):
+            _rows_voices4(w_rec, 0, n, bias, w_in, x, s, vb, n_in, state, 2 * n, 0, 0, g4, pre, g4)
+        # Every pre-activation read the old h above, so h and c may be overwritten now.
+        for v in range(V):
+            p = pre[v * g4 : (v + 1) * g4]
+            h = state[v * 2 * n : v * 2 * n + n]
+            c = state[v * 2 * n + n : (v + 1) * 2 * n]
+            for j in range(n):
+                ig = _sigmoid(p[j])
+                fg = _sigmoid(p[n + j])
+                gg = np.tanh(np.float64(p[2 * n + j]))
+                og = _sigmoid(p[3 * n + j])
+                c[j] = fg * c[j] + ig * gg
+                h[j] = og * np.tanh(np.float64(c[j]))
+        for k in range(n_out):
+            for vb in range(0, V, VOICE_BLOCK):
+                _output_voices4(w_out, b_out, state, 2 * n, n, k, vb, y, s)
     for v in range(V):
         t[v] += n_steps

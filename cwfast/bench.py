@@ -44,7 +44,7 @@ def add_arguments(parser):
                         help="runs per model and block size; the table shows medians (default: %(default)s)")
     parser.add_argument("--voices", type=_positive_int, metavar="V",
                         help="also run each model as one stream of V voices and report the cost per voice "
-                        "against one voice (Clockwork RNNs and SRNs)")
+                        "against one voice")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
 
 
@@ -94,8 +94,7 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
     progress : callable, optional
         Called with a short text after each (block size, repeat).
     voices : int, optional
-        Also time each model (Clockwork RNNs and SRNs) as one stream of this many voices, in
-        the same interleaving; its records carry ``voices`` and count time per sample per voice.
+        Also time each model as one stream of this many voices, in the same interleaving; its records carry ``voices`` and count time per sample per voice.
 
     Returns
     -------
@@ -120,7 +119,7 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
         cases = []
         for label, model in models:
             rate = sample_rate or model.sample_rate or DEFAULT_RATE
-            lanes = [1] if voices is None or model.arch not in ("clockwork", "srn") else [1, voices]
+            lanes = [1] if voices is None else [1, voices]
             for v in lanes:
                 stream = (Stream(model) if v == 1 else Stream(model, voices=v)).prepare(block)
                 lead = () if v == 1 else (v,)
@@ -307,7 +306,4 @@ def run(args):
         print()
         print(format_voice_ratios(voice_rows))
         print("(voices: us/sample counts one sample of one voice; issue 14's goal for 16 voices is <= 0.40)")
-    elif voices:
-        print()
-        print("(--voices: no Clockwork RNN or SRN to run with voices)")
     return 0

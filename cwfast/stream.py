@@ -61,8 +61,8 @@ class Stream:
         share each weight load (one matrix-matrix product per step instead of ``voices``
         matrix-vector products: 16 voices cost well under half of 16 streams), and each voice's
         output equals that of a stream of its own to within float rounding (the sums are
-        ordered differently). Clockwork RNNs and SRNs; not with ``resample``, not yet for an
-        LSTM. Default None: one sequence, blocks of shape (n_steps, n_in).
+        ordered differently). Not with ``resample``. Default None: one sequence, blocks of
+        shape (n_steps, n_in).
 
     Notes
     -----
@@ -573,9 +573,16 @@ def _voices_binding(model, clocks, voices):
     from . import _realtime as rt
     from . import _voice_kernels
 
+    padded = clocks.size
+    if model.arch == "lstm":
+        slots = {rt.N_VOICES: padded, rt.N_REAL_VOICES: voices, rt.CLOCKS: clocks}
+
+        def forward(theta, x, clocks, state, work, y):
+            _voice_kernels._lstm_forward_voices(theta, x, clocks, state.reshape(-1), work, y)
+
+        return _Binding("lstm_voices", padded * 4 * model.n_hidden, slots, forward)
     base = _clockwork_binding(model)
     layout = tuple(base.slots[k] for k in (rt.MODULE_START, rt.COLUMN_START, rt.BLOCK_OFFSET, rt.PERIODS))
-    padded = clocks.size
     slots = dict(base.slots)
     slots[rt.N_VOICES], slots[rt.N_REAL_VOICES], slots[rt.CLOCKS] = padded, voices, clocks
     slots[rt.FLAGS] = np.zeros(2 * len(layout[3]), dtype=np.int64)
@@ -588,7 +595,7 @@ def _voices_binding(model, clocks, voices):
 
 
 #: The architectures a stream can run with ``voices`` (through :func:`_voices_binding`).
-_VOICE_ARCHS = frozenset({"clockwork", "srn"})
+_VOICE_ARCHS = frozenset({"clockwork", "srn", "lstm"})
 
 #: The one place a stream looks at the architecture: ``model.arch`` -> its binding's builder.
 #: An SRN is a one-module Clockwork RNN and runs through the Clockwork entry.

@@ -26,11 +26,11 @@ def test_bench_voices_table_and_json(tmp_path, capsys):
     assert row["ratio"] == pytest.approx(row["per_voice_us"] / row["one_us"])
 
 
-def test_bench_voices_skips_an_lstm_and_refuses_zero(tmp_path, capsys):
+def test_bench_voices_runs_an_lstm_and_refuses_zero(tmp_path, capsys):
     path = tmp_path / "lstm.npz"
     LSTM(1, 1, n_hidden=3, seed=0).save(path)
     assert main(["bench", "-m", str(path), "--block", "4", "--seconds", "0.01", "--repeats", "1", "-q",
                  "--voices", "2"]) == 0
-    assert "no Clockwork RNN or SRN to run with voices" in capsys.readouterr().out
+    assert "lstm.npz x2 voices" in capsys.readouterr().out
     assert main(["bench", "--voices", "0"]) == 2
     assert "error: argument --voices: 0 must be a positive integer" in capsys.readouterr().err

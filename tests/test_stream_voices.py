@@ -1,4 +1,5 @@
-"""``Stream(model, voices=V)``: V independent sequences of one model in one call.
+"""``Stream(model, voices=V)``: V independent sequences of one model in one call (Clockwork RNN,
+SRN, LSTM).
 
 Each voice is compared with a stream of its own, and with the NumPy twin of tests/naive.py, to
 within float rounding: the voice kernel sums each dot product in a different order than the
@@ -20,10 +21,12 @@ import pytest
 from cwfast import LSTM, SRN, ClockworkRNN, ParameterError, State, Stream
 
 import naive
+from naive_lstm import lstm_forward
 
 MODELS = {
     "clockwork": lambda **kw: ClockworkRNN(2, 3, module_sizes=[3, 5, 2, 4], periods=[1, 2, 5, 16], seed=11, **kw),
     "srn": lambda **kw: SRN(2, 3, n_hidden=7, seed=11, **kw),
+    "lstm": lambda **kw: LSTM(2, 3, n_hidden=5, seed=11, **kw),
 }
 V = 6  # not a multiple of the kernel's voice block: padding is exercised
 
@@ -47,7 +50,9 @@ def test_voices_equal_separate_streams_and_the_numpy_twin(arch, dtype, tol, x):
     np.testing.assert_allclose(got, separate(model, xs), rtol=0, atol=tol)
     dense = model.to_dense()
     for v in range(V):
-        np.testing.assert_allclose(got[v], naive.forward(dense, xs[v].astype(np.float64))[1], rtol=0, atol=tol)
+        x64 = xs[v].astype(np.float64)
+        twin = lstm_forward(dense, x64)[3] if arch == "lstm" else naive.forward(dense, x64)[1]
+        np.testing.assert_allclose(got[v], twin, rtol=0, atol=tol)
 
 
 @pytest.mark.parametrize("arch", sorted(MODELS))
@@ -74,10 +79,11 @@ def test_random_splits_with_out_buffers(x, rng):
     np.testing.assert_array_equal(out, whole)
 
 
-def test_a_voice_depends_on_its_own_input_alone(x):
+@pytest.mark.parametrize("arch", ["clockwork", "lstm"])
+def test_a_voice_depends_on_its_own_input_alone(arch, x):
     """Voice 4 of six equals the only voice of a one-voice stream, and voice 0 of a three-voice
     stream whose other voices hear something else: bit for bit."""
-    model = MODELS["clockwork"]()
+    model = MODELS[arch]()
     xs = x.astype(np.float32)
     six = Stream(model, voices=6).process(xs)
     one = Stream(model, voices=1).process(xs[4:5])
@@ -88,10 +94,12 @@ def test_a_voice_depends_on_its_own_input_alone(x):
     np.testing.assert_array_equal(six[4], three[0])
 
 
-def test_reset_one_voice_restarts_it_and_leaves_the_others_alone(x):
+@pytest.mark.parametrize("arch", ["clockwork", "lstm"])
+def test_reset_one_voice_restarts_it_and_leaves_the_others_alone(arch, x):
     """Voice 2 restarted at step 250 of 700: from then on it is a fresh stream (its own clock at
-    0, out of phase with the others: the kernel's masked path), and the others are unchanged."""
-    model = MODELS["clockwork"](dtype=np.float64)
+    0, out of phase with the others: the Clockwork kernel's masked path), and the others are
+    unchanged."""
+    model = MODELS[arch](dtype=np.float64)
     whole = Stream(model, voices=V).process(x)
     stream = Stream(model, voices=V, max_block=64)
     first = stream.process(x[:, :250])
@@ -133,8 +141,6 @@ def test_bad_voice_arguments_are_refused(x):
     model = MODELS["clockwork"]()
     with pytest.raises(ParameterError, match="voices=0 must be a positive integer"):
         Stream(model, voices=0)
-    with pytest.raises(ParameterError, match="not supported for an LSTM yet"):
-        Stream(LSTM(1, 1, n_hidden=3, seed=0), voices=2)
     with pytest.raises(ParameterError, match="resample"):
         Stream(ClockworkRNN(1, 1, n_hidden=4, n_modules=2, sample_rate=8000, seed=0), sample_rate=16000,
                resample=True, voices=2)
@@ -161,9 +167,13 @@ import tracemalloc
 import numpy as np
 from numba.core import event
 from numba.core.runtime import rtsys
-from cwfast import ClockworkRNN, Stream
+import sys
+from cwfast import LSTM, ClockworkRNN, Stream
 
-model = ClockworkRNN(1, 3, n_hidden=24, n_modules=4, output="softmax", seed=0)
+if sys.argv[1] == "lstm":
+    model = LSTM(1, 3, n_hidden=12, output="softmax", seed=0)
+else:
+    model = ClockworkRNN(1, 3, n_hidden=24, n_modules=4, output="softmax", seed=0)
 stream = Stream(model, voices=5, max_block=64)
 out = np.empty((5, 200, 3), dtype=np.float32)
 wide = np.random.default_rng(0).normal(size=(5, 200, 2))   # float64, not contiguous in column 0
@@ -186,17 +196,19 @@ print(after.alloc - before.alloc, after.mi_alloc - before.mi_alloc, grown, len(c
 """
 
 
-def test_voices_with_out_allocate_nothing_and_compile_nothing():
+@pytest.mark.parametrize("arch", ["clockwork", "lstm"])
+def test_voices_with_out_allocate_nothing_and_compile_nothing(arch):
     env = dict(os.environ, NUMBA_NRT_STATS="1")
     root = Path(__file__).resolve().parents[1]
-    run = subprocess.run([sys.executable, "-c", VOICES_SCRIPT], env=env, cwd=root, capture_output=True, text=True,
-                         check=True)
+    run = subprocess.run([sys.executable, "-c", VOICES_SCRIPT, arch], env=env, cwd=root, capture_output=True,
+                         text=True, check=True)
     assert tuple(map(int, run.stdout.split())) == (0, 0, 0, 0)
 
 
-def test_the_voices_entry_closes_over_a_hash_of_its_kernel_file():
+@pytest.mark.parametrize("kind", ["clockwork_voices", "lstm_voices"])
+def test_the_voices_entries_close_over_a_hash_of_their_kernel_file(kind):
     from cwfast import _realtime, _voice_kernels
 
-    pyfunc = _realtime.entry("clockwork_voices", np.float32)[0]._pyfunc
+    pyfunc = _realtime.entry(kind, np.float32)[0]._pyfunc
     closure = dict(zip(pyfunc.__code__.co_freevars, (cell.cell_contents for cell in pyfunc.__closure__)))
     assert closure["stamp"] == _realtime._stamp(_voice_kernels) != 0
