@@ -21,13 +21,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from cwfast import SRN, ClockworkRNN, Stream  # noqa: E402
+from cwfast import LSTM, SRN, ClockworkRNN, Stream  # noqa: E402
 
 MODELS = {
     "CW 256/8": lambda: ClockworkRNN(1, 1, n_hidden=256, n_modules=8, seed=0),
     "CW 144/8": lambda: ClockworkRNN(1, 1, n_hidden=144, n_modules=8, seed=0),
     "CW 1024/8": lambda: ClockworkRNN(1, 1, n_hidden=1024, n_modules=8, seed=0),
     "SRN 64": lambda: SRN(1, 1, n_hidden=64, seed=0),
+    "SRN 256": lambda: SRN(1, 1, n_hidden=256, seed=0),
+    "LSTM 64": lambda: LSTM(1, 1, n_hidden=64, seed=0),
 }
 
 
