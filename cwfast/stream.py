@@ -9,8 +9,14 @@ It is built for audio callbacks. :meth:`Stream.prepare` allocates every buffer a
 warms the kernel; after it, :meth:`Stream.process` with ``out=`` allocates nothing, neither in numba
 nor in NumPy, and runs the architecture's kernel through a C entry point with the GIL released
 (:mod:`cwfast._realtime`). What differs between architectures (the entry, the width of the state
-and of the scratch, the context slots) is decided in one place, :data:`_BINDINGS`. A stream knows
-its sample rate and refuses audio declared at another rate unless asked to resample it.
+and of the scratch, the context slots) is decided in one place, :data:`_BINDINGS` (and
+:func:`_voices_binding` for many voices). A stream knows its sample rate and refuses audio declared
+at another rate unless asked to resample it.
+
+``Stream(model, voices=V)`` runs V independent sequences of one model in one call, with the voice
+kernels of :mod:`cwfast._voice_kernels` (one matrix-matrix product per step instead of V
+matrix-vector products). A stream is used by one thread at a time (see :class:`Stream`), and
+pickles (it prepares itself again on loading).
 """
 
 from __future__ import annotations
@@ -90,6 +96,12 @@ class Stream:
     >>> out = np.empty((512, model.n_out), dtype=model.dtype)        # doctest: +SKIP
     >>> for block in blocks:                                         # doctest: +SKIP
     ...     stream.process(block, out=out[: len(block)])
+
+    Sixteen voices of one model, one of them restarted (a new note):
+
+    >>> synth = Stream(model, voices=16, max_block=512)              # doctest: +SKIP
+    >>> y = synth.process(x)        # x (16, n, n_in) -> y (16, n, n_out)  # doctest: +SKIP
+    >>> synth.reset(voice=3)                                         # doctest: +SKIP
     """
 
     def __init__(self, model, *, state=None, sample_rate=None, resample=False, max_block=None, voices=None):
