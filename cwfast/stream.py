@@ -78,7 +78,9 @@ class Stream:
     raises :class:`CwfastError` instead of interleaving two threads' blocks. The check is one
     non-blocking lock acquisition, outside the kernel: the real-time thread never waits on a lock.
     For independent sequences use one stream per thread (or ``voices``); the kernel itself runs
-    with the GIL released, so streams in different threads run in parallel.
+    with the GIL released, so streams in different threads run in parallel. Reading :attr:`t` or
+    :attr:`state` while another thread is inside :meth:`process` is not refused, and may see a
+    state from the middle of its block.
 
     **Pickling** keeps the model, the state, the clock, the resampling filters and the prepared
     block length; the copy prepares itself again (compiled code and buffer addresses cannot
