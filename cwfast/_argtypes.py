@@ -54,7 +54,7 @@ def periods(text):
 
 
 def subtype(text):
-    from .audio import WRITE_SUBTYPES  # soundfile and scipy, but no numba
+    from .audio import WRITE_SUBTYPES  # soundfile, but no numba
 
     value = text.upper().replace("-", "_")
     value = {"PCM16": "PCM_16", "PCM24": "PCM_24", "16": "PCM_16", "24": "PCM_24", "32": "FLOAT"}.get(value, value)

@@ -13,6 +13,14 @@ There is one entry per *kind* of recurrence (:data:`KINDS`), each calling one ke
   slot holds ``h`` (n,), the work slot (n,) scratch, and the layout slots the module structure.
 - ``"lstm"``: :func:`cwfast._lstm_kernels._forward_seq`. The state slot holds ``[h, c]`` (2n,),
   the work slot the four gates' pre-activations (4n,); the layout slots are not read.
+- ``"clockwork_voices"`` (V voices of a Clockwork RNN or SRN, ``Stream(model, voices=V)``):
+  :func:`cwfast._voice_kernels._forward_voices`. X and Y are (n_steps, V, n_in / n_out), the
+  state (V, n), the work slot (V, n); the voice slots give V (a multiple of the kernel's voice
+  block), the number of real voices, and the addresses of the voices' clocks (V,) int64, which
+  replace T0, and of the kernel's flags (2 * n_modules,) int64.
+- ``"lstm_voices"`` (V voices of an LSTM): :func:`cwfast._voice_kernels._lstm_forward_voices`.
+  X and Y as above, the state (V, 2n) (each voice's ``[h, c]``), the work slot (V, 4n); the
+  voice slots as above except the flags, which are not read.
 
 This module is imported only when a stream is prepared, so ``import cwfast`` compiles nothing.
 One entry is built per kind and dtype, once per process, on first use (:func:`entry`).
@@ -31,7 +39,7 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
-from . import _kernels, _lstm_kernels
+from . import _kernels, _lstm_kernels, _voice_kernels
 
 
 def _stamp(module):
@@ -42,6 +50,7 @@ def _stamp(module):
 
 _KERNELS_STAMP = _stamp(_kernels)
 _LSTM_KERNELS_STAMP = _stamp(_lstm_kernels)
+_VOICE_KERNELS_STAMP = _stamp(_voice_kernels)
 
 #: Return codes of an entry.
 OK, NOT_FINITE = 0, 1
@@ -54,7 +63,9 @@ OK, NOT_FINITE = 0, 1
 THETA, N_THETA, X, N_STEPS, N_IN, T0, STATE, WORK, N_HIDDEN, Y, N_OUT = range(11)
 #: Slots only the Clockwork entry reads: its module layout (int64 arrays, and the module count).
 MODULE_START, COLUMN_START, BLOCK_OFFSET, PERIODS, N_MODULES = range(11, 16)
-CONTEXT_SIZE = 16
+#: Slots only the voices entry reads: the padded voice count, the real one, the clocks, the flags.
+N_VOICES, N_REAL_VOICES, CLOCKS, FLAGS = range(16, 20)
+CONTEXT_SIZE = 20
 
 #: ctypes prototype of an entry: ``int64 entry(int64 *context)``. CFUNCTYPE releases the GIL.
 PROTOTYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)
@@ -144,8 +155,65 @@ def _build_lstm(fp):
     return forward_block
 
 
+def _build_clockwork_voices(fp):
+    ip = np.int64
+    stamp = _VOICE_KERNELS_STAMP
+
+    @cfunc(_SIGNATURE, cache=True)
+    def forward_block(context_p):
+        """Check the block is finite, then run it; states and clocks untouched unless it returns OK."""
+        if stamp == 0:  # never true: makes the kernel file's hash part of the cache key
+            return -1
+        c = carray(context_p, (CONTEXT_SIZE,))
+        n_steps, n_modules, n_hidden, n_voices = c[N_STEPS], c[N_MODULES], c[N_HIDDEN], c[N_VOICES]
+        if not _all_finite(carray(_pointer(c[X], fp), (n_steps * n_voices, c[N_IN]))):
+            return NOT_FINITE
+        x = carray(_pointer(c[X], fp), (n_steps, n_voices, c[N_IN]))
+        theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
+        module_start = carray(_pointer(c[MODULE_START], ip), (n_modules + 1,))
+        column_start = carray(_pointer(c[COLUMN_START], ip), (n_modules,))
+        block_offset = carray(_pointer(c[BLOCK_OFFSET], ip), (n_modules + 1,))
+        periods = carray(_pointer(c[PERIODS], ip), (n_modules,))
+        clocks = carray(_pointer(c[CLOCKS], ip), (n_voices,))
+        flags = carray(_pointer(c[FLAGS], ip), (2 * n_modules,))
+        h = carray(_pointer(c[STATE], fp), (n_voices * n_hidden,))
+        work = carray(_pointer(c[WORK], fp), (n_voices * n_hidden,))
+        y = carray(_pointer(c[Y], fp), (n_steps, n_voices, c[N_OUT]))
+        _voice_kernels._forward_voices(theta, module_start, column_start, block_offset, periods, x,
+                                       c[N_REAL_VOICES], clocks, h, work, y, flags)
+        return OK
+
+    return forward_block
+
+
+def _build_lstm_voices(fp):
+    ip = np.int64
+    stamp = _VOICE_KERNELS_STAMP
+
+    @cfunc(_SIGNATURE, cache=True)
+    def forward_block(context_p):
+        """Check the block is finite, then run it; states and clocks untouched unless it returns OK."""
+        if stamp == 0:  # never true: makes the kernel file's hash part of the cache key
+            return -1
+        c = carray(context_p, (CONTEXT_SIZE,))
+        n_steps, n, n_voices = c[N_STEPS], c[N_HIDDEN], c[N_VOICES]
+        if not _all_finite(carray(_pointer(c[X], fp), (n_steps * n_voices, c[N_IN]))):
+            return NOT_FINITE
+        x = carray(_pointer(c[X], fp), (n_steps, n_voices, c[N_IN]))
+        theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
+        clocks = carray(_pointer(c[CLOCKS], ip), (n_voices,))
+        state = carray(_pointer(c[STATE], fp), (n_voices * 2 * n,))
+        pre = carray(_pointer(c[WORK], fp), (n_voices * 4 * n,))
+        y = carray(_pointer(c[Y], fp), (n_steps, n_voices, c[N_OUT]))
+        _voice_kernels._lstm_forward_voices(theta, x, clocks, state, pre, y)
+        return OK
+
+    return forward_block
+
+
 #: The kinds of entry, and the builder of each.
-_BUILDERS = {"clockwork": _build_clockwork, "lstm": _build_lstm}
+_BUILDERS = {"clockwork": _build_clockwork, "lstm": _build_lstm, "clockwork_voices": _build_clockwork_voices,
+             "lstm_voices": _build_lstm_voices}
 KINDS = tuple(_BUILDERS)
 
 

@@ -17,7 +17,6 @@ import numbers
 import os
 
 import numpy as np
-import scipy.signal
 import soundfile
 
 from ._atomic import atomic_path
@@ -324,6 +323,10 @@ def resample(samples, orig_rate, new_rate):
     new_rate = _positive_integer(new_rate, "new_rate")
     if orig_rate == new_rate:
         return samples.copy()
+    # Imported here: scipy.signal pulls in scipy.stats and scipy.optimize (about a second of a
+    # start-up), and most commands never resample.
+    import scipy.signal
+
     divisor = math.gcd(orig_rate, new_rate)
     # Filter in float64: the filter has many taps, and float32 accumulation would add audible noise.
     resampled = scipy.signal.resample_poly(

@@ -9,7 +9,9 @@ over repeated runs), how many times faster than real time that is, and the media
 Without ``-m`` it measures Clockwork RNNs of standard widths (8 modules, periods 1..128) next to
 SRNs of the same widths (one module of period 1, the same engine), interleaved run by run so both
 see the same machine load, and prints the measured SRN/CW time ratio next to the ratio of
-recurrent multiply-adds per step that the paper predicts. The CLI calls :func:`add_arguments`
+recurrent multiply-adds per step that the paper predicts. With ``--voices V`` each model is also
+run as one ``Stream(model, voices=V)``, interleaved with its one-voice stream, and a table gives
+the cost per sample per voice against one voice. The CLI calls :func:`add_arguments`
 and :func:`run`; numba-heavy modules are imported inside :func:`run` only.
 """
 
@@ -41,6 +43,9 @@ def add_arguments(parser):
                         help="wall-clock time to spend on each model and block size (default: %(default)s)")
     parser.add_argument("--repeats", type=_positive_int, default=5, metavar="R",
                         help="runs per model and block size; the table shows medians (default: %(default)s)")
+    parser.add_argument("--voices", type=_positive_int, metavar="V",
+                        help="also run each model as one stream of V voices and report the cost per voice "
+                        "against one voice")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
 
 
@@ -74,7 +79,7 @@ def standard_models(widths=DEFAULT_WIDTHS, n_modules=DEFAULT_MODULES):
     return models
 
 
-def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progress=None):
+def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progress=None, voices=None):
     """Time streaming of each model at each block size; models interleaved run by run.
 
     Parameters
@@ -89,6 +94,8 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
         Rate for the real-time budget; default each model's own, else 44.1 kHz.
     progress : callable, optional
         Called with a short text after each (block size, repeat).
+    voices : int, optional
+        Also time each model as one stream of this many voices, in the same interleaving; its records carry ``voices`` and count time per sample per voice.
 
     Returns
     -------
@@ -99,7 +106,7 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
         ``us_per_sample_runs``, ``mean_us_per_sample`` (total time of a run over its samples,
         median over runs: includes every hiccup), ``realtime_factor`` (from ``us_per_sample``),
         ``block_p50_us``, ``block_p99_us`` (over all blocks timed), ``budget_us``, ``blocks_timed``,
-        ``recurrent_macs``.
+        ``recurrent_macs``, ``voices`` (1 for a one-voice stream).
     """
     import gc
     import time
@@ -113,18 +120,22 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
         cases = []
         for label, model in models:
             rate = sample_rate or model.sample_rate or DEFAULT_RATE
-            stream = Stream(model).prepare(block)
-            rng = np.random.default_rng(0)
-            inputs = (0.3 * rng.standard_normal((8, block, model.n_in))).astype(model.dtype)
-            out = np.empty((block, model.n_out), dtype=model.dtype)
-            # Calibrate: the blocks per run that fill this case's share of the time.
-            start = time.perf_counter()
-            stream.process(inputs[0], out=out)
-            stream.process(inputs[1], out=out)
-            per_block = (time.perf_counter() - start) / 2
-            n_blocks = max(1, int(seconds / repeats / max(per_block, 1e-9)))
-            cases.append(dict(label=label, model=model, stream=stream, inputs=inputs, out=out, rate=rate,
-                              n_blocks=n_blocks, runs=[], throughput=[], times=[]))
+            lanes = [1] if voices is None else [1, voices]
+            for v in lanes:
+                stream = (Stream(model) if v == 1 else Stream(model, voices=v)).prepare(block)
+                lead = () if v == 1 else (v,)
+                rng = np.random.default_rng(0)
+                inputs = (0.3 * rng.standard_normal((8, *lead, block, model.n_in))).astype(model.dtype)
+                out = np.empty((*lead, block, model.n_out), dtype=model.dtype)
+                # Calibrate: the blocks per run that fill this case's share of the time.
+                start = time.perf_counter()
+                stream.process(inputs[0], out=out)
+                stream.process(inputs[1], out=out)
+                per_block = (time.perf_counter() - start) / 2
+                n_blocks = max(1, int(seconds / repeats / max(per_block, 1e-9)))
+                cases.append(dict(label=label if v == 1 else f"{label} x{v} voices", model=model, stream=stream,
+                                  inputs=inputs, out=out, rate=rate, n_blocks=n_blocks, runs=[], throughput=[],
+                                  times=[], voices=v, base=label))
         was_enabled = gc.isenabled()
         gc.disable()  # process() allocates nothing; keep other garbage out of the block times
         try:
@@ -139,8 +150,9 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
                         stream.process(x, out=out)
                         times[i] = clock() - t0
                     case["times"].append(times)
-                    case["runs"].append(float(np.median(times)) / 1e3 / block)
-                    case["throughput"].append(times.sum() / 1e3 / (block * case["n_blocks"]))
+                    per = block * case["voices"]  # samples per block, all voices
+                    case["runs"].append(float(np.median(times)) / 1e3 / per)
+                    case["throughput"].append(times.sum() / 1e3 / (per * case["n_blocks"]))
                 if progress is not None:
                     progress(f"block {block}, run {r + 1}/{repeats}")
         finally:
@@ -162,8 +174,31 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
                 "budget_us": 1e6 * block / case["rate"],
                 "blocks_timed": int(all_times.size),
                 "recurrent_macs": case["model"].recurrent_macs_per_step(),
+                "voices": case["voices"],
+                "model_label": case["base"],
             })
     return records
+
+
+def voice_ratios(records):
+    """Per model and block: the cost per sample per voice of a many-voice stream over one voice."""
+    one = {(r["model_label"], r["block"]): r for r in records if r["voices"] == 1}
+    rows = []
+    for r in records:
+        single = one.get((r["model_label"], r["block"]))
+        if r["voices"] > 1 and single:
+            rows.append({"model": r["model_label"], "block": r["block"], "voices": r["voices"],
+                         "one_us": single["us_per_sample"], "per_voice_us": r["us_per_sample"],
+                         "ratio": r["us_per_sample"] / single["us_per_sample"]})
+    return rows
+
+
+def format_voice_ratios(rows):
+    lines = [("model", "block", "voices", "one voice us/sample", "per voice us/sample", "per voice / one")]
+    for r in rows:
+        lines.append((r["model"], str(r["block"]), str(r["voices"]), f"{r['one_us']:.3f}",
+                      f"{r['per_voice_us']:.3f}", f"{r['ratio']:.2f}"))
+    return _align(lines)
 
 
 def ratios(records, widths=DEFAULT_WIDTHS, n_modules=DEFAULT_MODULES):
@@ -186,8 +221,8 @@ def ratios(records, widths=DEFAULT_WIDTHS, n_modules=DEFAULT_MODULES):
 
 def describe(model):
     """A short line: units, modules, periods, dtype, recurrent multiply-adds per step."""
-    if model.arch == "lstm":
-        size = f"LSTM of {model.n_hidden} cells"
+    if model.realtime_kind == "lstm":
+        size = f"{model.description} of {model.n_hidden} cells"
     else:
         periods = model.periods.tolist()
         shown = ",".join(map(str, periods)) if len(periods) <= 4 else f"{periods[0]}..{periods[-1]}"
@@ -244,11 +279,14 @@ def run(args):
     else:
         models = standard_models()
     note("compiling and warming up")
-    records = measure(models, args.block, seconds=args.seconds, repeats=args.repeats, progress=note)
+    voices = getattr(args, "voices", None)
+    records = measure(models, args.block, seconds=args.seconds, repeats=args.repeats, progress=note, voices=voices)
     rows = [] if args.model else ratios(records)
+    voice_rows = voice_ratios(records)
     summary = machine_summary()
     if args.json:
-        print(json.dumps({"machine": summary, "results": records, "ratios": rows}, indent=1))
+        print(json.dumps({"machine": summary, "results": records, "ratios": rows, "voice_ratios": voice_rows},
+                         indent=1))
         return 0
     print(f"machine: {summary}")
     rates = sorted({r["sample_rate"] for r in records})
@@ -265,4 +303,8 @@ def run(args):
         print(format_ratios(rows))
         print("(the paper's ratio counts recurrent multiply-adds only; input, output and call overhead are "
               "the same for both)")
+    if voice_rows:
+        print()
+        print(format_voice_ratios(voice_rows))
+        print("(voices: us/sample counts one sample of one voice; issue 14's goal for 16 voices is <= 0.40)")
     return 0

@@ -9,20 +9,29 @@ It is built for audio callbacks. :meth:`Stream.prepare` allocates every buffer a
 warms the kernel; after it, :meth:`Stream.process` with ``out=`` allocates nothing, neither in numba
 nor in NumPy, and runs the architecture's kernel through a C entry point with the GIL released
 (:mod:`cwfast._realtime`). What differs between architectures (the entry, the width of the state
-and of the scratch, the context slots) is decided in one place, :data:`_BINDINGS`. A stream knows
-its sample rate and refuses audio declared at another rate unless asked to resample it.
+and of the scratch, the context slots) is decided in one place, :data:`_BINDINGS`, keyed by the
+model's ``realtime_kind`` (the model protocol, :class:`cwfast.model.SequenceModel`), and
+:func:`_voices_binding` for many voices. A stream knows its sample rate and refuses audio declared
+at another rate unless asked to resample it.
+
+``Stream(model, voices=V)`` runs V independent sequences of one model in one call, with the voice
+kernels of :mod:`cwfast._voice_kernels` (one matrix-matrix product per step instead of V
+matrix-vector products). A stream is used by one thread at a time (see :class:`Stream`), and
+pickles (it prepares itself again on loading).
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+import threading
 from typing import Callable, NamedTuple
 
 import numpy as np
 
 from .errors import CwfastError, ParameterError
 from .model import SequenceModel, State
+from .validate import positive_int as _positive_int
 
 #: Block length a stream prepares for when :meth:`Stream.process` is called before
 #: :meth:`Stream.prepare`. Longer blocks are run in pieces of this length, without allocating.
@@ -52,6 +61,32 @@ class Stream:
         Only for linear-output models (filtered probabilities are not probabilities).
     max_block : int, optional
         If given, call :meth:`prepare` with it now.
+    voices : int, optional
+        Run this many independent sequences ("voices") of the model at once: :meth:`process` then
+        takes blocks of shape (voices, n_steps, n_in) and returns (voices, n_steps, n_out);
+        :attr:`t` is each voice's step, shape (voices,); ``state`` (if given) holds h of shape
+        (voices, n_hidden) and one ``t`` for all; :meth:`reset` can restart one voice. The voices
+        share each weight load (one matrix-matrix product per step instead of ``voices``
+        matrix-vector products: 16 voices cost well under half of 16 streams), and each voice's
+        output equals that of a stream of its own to within float rounding (the sums are
+        ordered differently). Not with ``resample``. Default None: one sequence, blocks of
+        shape (n_steps, n_in).
+
+    Notes
+    -----
+    **Threads.** A stream is one sequence, so it is used by one thread at a time: preparing it in
+    one thread and processing in another (an audio callback) is fine, but a call to
+    :meth:`process`, :meth:`prepare` or :meth:`reset` while another thread is inside one of them
+    raises :class:`CwfastError` instead of interleaving two threads' blocks. The check is one
+    non-blocking lock acquisition, outside the kernel: the real-time thread never waits on a lock.
+    For independent sequences use one stream per thread (or ``voices``); the kernel itself runs
+    with the GIL released, so streams in different threads run in parallel. Reading :attr:`t` or
+    :attr:`state` while another thread is inside :meth:`process` is not refused, and may see a
+    state from the middle of its block.
+
+    **Pickling** keeps the model, the state, the clock, the resampling filters and the prepared
+    block length; the copy prepares itself again (compiled code and buffer addresses cannot
+    travel), and continues exactly where the original was.
 
     Raises
     ------
@@ -65,19 +100,41 @@ class Stream:
     >>> out = np.empty((512, model.n_out), dtype=model.dtype)        # doctest: +SKIP
     >>> for block in blocks:                                         # doctest: +SKIP
     ...     stream.process(block, out=out[: len(block)])
+
+    Sixteen voices of one model, one of them restarted (a new note):
+
+    >>> synth = Stream(model, voices=16, max_block=512)              # doctest: +SKIP
+    >>> y = synth.process(x)        # x (16, n, n_in) -> y (16, n, n_out)  # doctest: +SKIP
+    >>> synth.reset(voice=3)                                         # doctest: +SKIP
     """
 
-    def __init__(self, model, *, state=None, sample_rate=None, resample=False, max_block=None):
-        if not isinstance(model, SequenceModel) or getattr(model, "arch", None) not in _BINDINGS:
-            raise ParameterError(
-                f"a Stream runs cwfast models ({', '.join(sorted(_BINDINGS))}), not {type(model).__name__}"
-            )
+    def __init__(self, model, *, state=None, sample_rate=None, resample=False, max_block=None, voices=None):
+        if not isinstance(model, SequenceModel) or model.realtime_kind not in _BINDINGS:
+            raise ParameterError(f"a Stream runs cwfast models with a real-time entry, not {type(model).__name__}")
         self.model = model
         # Hoisted for process(): a model's layout properties cost about 0.5 us each to read.
         self._n_in, self._n_out, self._dtype = model.n_in, model.n_out, np.dtype(model.dtype)
         self._softmax = model.output == "softmax"
-        state0, self._t = model.check_state(state, 1, False)  # (1, width), zeros at t = 0 for None
-        self._state = state0[0]
+        self._voices = None
+        if voices is not None:
+            voices = _positive_int("voices", voices)
+            if model.realtime_kind not in _VOICE_KINDS:
+                raise ParameterError(f"voices={voices} is not supported for a {model.description} yet; "
+                                     "use one Stream per voice")
+            if resample:
+                raise ParameterError("voices and resample=True cannot be combined; resample the audio first")
+            from ._voice_kernels import VOICE_BLOCK
+
+            self._voices = voices
+            padded = -(-voices // VOICE_BLOCK) * VOICE_BLOCK  # the kernel's voice blocks; the rest is padding
+            state0, t0 = model.check_state(state, voices, True)  # (voices, width)
+            self._state = np.zeros((padded, state0.shape[1]), dtype=model.dtype)
+            self._state[:voices] = state0
+            self._clocks = np.full(padded, t0, dtype=np.int64)
+            self._t = None
+        else:
+            state0, self._t = model.check_state(state, 1, False)  # (1, width), zeros at t = 0 for None
+            self._state = state0[0]
         model_rate = getattr(model, "sample_rate", None)
         if sample_rate is not None:
             sample_rate = _positive_int("sample_rate", sample_rate)
@@ -98,19 +155,62 @@ class Stream:
             self._pending = np.zeros((0, model.n_out))
         self._max_block = 0
         self._entry = None
+        self._lock = threading.Lock()
         if max_block is not None:
             self.prepare(max_block)
+
+    # ------------------------------------------------------------------ threads and pickling
+
+    def _enter(self):
+        """Take the stream for this call, or refuse: never wait (the caller may be an audio thread)."""
+        if not self._lock.acquire(blocking=False):
+            raise CwfastError(
+                "this Stream is in use by another thread (a stream is one sequence: use it from one "
+                "thread at a time, or one stream per thread)"
+            )
+
+    def __getstate__(self):
+        self._enter()
+        try:
+            return {
+                "model": self.model, "state": self.state, "sample_rate": self.sample_rate,
+                "resamplers": self._resamplers, "pending": getattr(self, "_pending", None),
+                "max_block": self._max_block, "voices": self._voices,
+            }
+        finally:
+            self._lock.release()
+
+    def __setstate__(self, saved):
+        voices, state = saved.get("voices"), saved["state"]
+        self.__init__(saved["model"], state=None if voices else state, sample_rate=saved["sample_rate"],
+                      resample=saved["resamplers"] is not None, max_block=saved["max_block"] or None, voices=voices)
+        if voices:  # per-voice clocks: a State cannot say that, so they are put back directly
+            self._state[:voices] = state.h
+            self._clocks[:voices] = state.t
+        if saved["resamplers"] is not None:
+            self._resamplers, self._pending = saved["resamplers"], saved["pending"]
 
     # ------------------------------------------------------------------ state
 
     @property
+    def voices(self):
+        """The number of voices, or None for a one-sequence stream."""
+        return self._voices
+
+    @property
     def t(self):
-        """The global step of the next model step (counted at the model's rate)."""
+        """The global step of the next model step (counted at the model's rate); with voices, a
+        copy of each voice's, shape (voices,)."""
+        if self._voices is not None:
+            return self._clocks[: self._voices].copy()
         return self._t
 
     @property
     def state(self):
-        """A copy of the current :class:`State` (an LSTM's ``h`` is ``[h, c]``, as in ``forward``)."""
+        """A copy of the current :class:`State` (an LSTM's ``h`` is ``[h, c]``, as in ``forward``);
+        with voices, ``h`` (voices, n_hidden) and ``t`` (voices,)."""
+        if self._voices is not None:
+            return State(self._state[: self._voices].copy(), self.t)
         return State(self._state.copy(), self._t)
 
     @property
@@ -130,14 +230,47 @@ class Stream:
         """The block length prepared for (0 before :meth:`prepare`)."""
         return self._max_block
 
-    def reset(self):
-        """Clear the recurrent state (and resampling filters) and restart the clock at t = 0."""
-        self._state[:] = 0
-        self._t = 0
-        if self._resamplers is not None:
-            for r in self._resamplers:
-                r.reset()
-            self._pending = np.zeros((0, self.model.n_out))
+    def reset(self, voice=None):
+        """Clear the recurrent state (and resampling filters) and restart the clock at t = 0.
+
+        Parameters
+        ----------
+        voice : int, optional
+            With ``voices``: restart this voice only (0 <= voice < voices); the others run on.
+            Default: every voice. A voice restarted alone is out of phase with the others, which
+            costs the Clockwork kernel extra work (a slow module is computed whenever any voice
+            needs it) until every voice is restarted together.
+
+        Raises
+        ------
+        ParameterError
+            If ``voice`` is given for a stream without voices, or is out of range.
+        CwfastError
+            If another thread is using the stream.
+        """
+        if voice is not None:
+            if self._voices is None:
+                raise ParameterError(f"voice={voice!r}: this stream has no voices (Stream(model, voices=V))")
+            if isinstance(voice, (bool, np.bool_)) or not isinstance(voice, numbers.Integral) \
+                    or not 0 <= voice < self._voices:
+                raise ParameterError(f"voice={voice!r} must be an integer in [0, {self._voices})")
+        self._enter()
+        try:
+            if voice is not None:
+                self._state[voice] = 0
+                self._clocks[voice] = 0
+                return
+            self._state[:] = 0
+            if self._voices is not None:
+                self._clocks[:] = 0
+            else:
+                self._t = 0
+            if self._resamplers is not None:
+                for r in self._resamplers:
+                    r.reset()
+                self._pending = np.zeros((0, self.model.n_out))
+        finally:
+            self._lock.release()
 
     # ------------------------------------------------------------------ real-time setup
 
@@ -164,20 +297,31 @@ class Stream:
         ParameterError
             If ``max_block`` is not a positive integer.
         CwfastError
-            If the compiled entry point and the kernel disagree (a stale numba cache).
+            If the compiled entry point and the kernel disagree (a stale numba cache), or another
+            thread is using the stream.
         """
+        max_block = _positive_int("max_block", max_block)
+        self._enter()
+        try:
+            return self._prepare(max_block)
+        finally:
+            self._lock.release()
+
+    def _prepare(self, max_block):
         from . import _realtime as rt
 
-        max_block = _positive_int("max_block", max_block)
         model = self.model
         dtype = model.dtype
         self._entry = None  # until the new entry has passed the check below
-        binding = _BINDINGS[model.arch](model)
+        if self._voices is None:
+            binding, lanes = _BINDINGS[model.realtime_kind](model), ()
+        else:
+            binding, lanes = _voices_binding(model, self._clocks, self._voices), (self._clocks.size,)
         self._binding = binding
         self._max_block = max_block
-        self._x = np.zeros((max_block, model.n_in), dtype=dtype)
-        self._y = np.zeros((max_block, model.n_out), dtype=dtype)
-        self._column = np.zeros((max_block, 1), dtype=dtype)
+        self._x = np.zeros((max_block, *lanes, model.n_in), dtype=dtype)
+        self._y = np.zeros((max_block, *lanes, model.n_out), dtype=dtype)
+        self._column = np.zeros((max_block, *lanes, 1), dtype=dtype)
         self._work = np.zeros(binding.work_size, dtype=dtype)
         entry = rt.entry(binding.kind, dtype)[1]
         self._context = np.zeros(rt.CONTEXT_SIZE, dtype=np.int64)
@@ -187,25 +331,37 @@ class Stream:
         # Check the entry against the kernel called directly: they must agree bit for bit, or the
         # entry was loaded from a stale cache. Then warm up (caches, branch predictors) with the
         # entry last, so the first real block finds everything hot. The state is restored.
+        # (With voices the clocks live in an array the entry advances: saved and put back in place.)
         warm = np.random.default_rng(0).uniform(-1, 1, size=self._x.shape).astype(dtype)
         saved = self._state.copy()
         state_direct = self._state.copy()
+        clocks = None if self._voices is None else self._clocks
+        saved_clocks = None if clocks is None else clocks.copy()
+        clocks_direct = self._t if clocks is None else clocks.copy()
         y_direct = np.empty_like(self._y)
-        binding.forward(self._theta, warm, self._t, state_direct, np.empty_like(self._work), y_direct)
+        binding.forward(self._theta, warm, clocks_direct, state_direct, np.empty_like(self._work), y_direct)
         c = self._context
-        for _ in range(2):
-            self._x[:] = warm
-            self._state[:] = saved
-            c[rt.N_STEPS], c[rt.T0] = max_block, self._t
-            status = entry(self._context_p)
-            agrees = np.array_equal(self._state, state_direct) and np.array_equal(self._y, y_direct)
-            if status != rt.OK or not agrees:
+        try:
+            for _ in range(2):
+                self._x[:] = warm
                 self._state[:] = saved
-                raise CwfastError(
-                    "the real-time entry point disagrees with the forward kernel (stale numba cache?); "
-                    "clear the __pycache__ folder of cwfast and retry"
-                )
-        self._state[:] = saved
+                if clocks is not None:
+                    clocks[:] = saved_clocks
+                c[rt.N_STEPS], c[rt.T0] = max_block, self._t or 0
+                status = entry(self._context_p)
+                agrees = np.array_equal(self._state, state_direct) and np.array_equal(self._y, y_direct)
+                if clocks is not None:
+                    agrees = agrees and np.array_equal(clocks, clocks_direct)
+                if status != rt.OK or not agrees:
+                    raise CwfastError(
+                        "the real-time entry point disagrees with the forward kernel (stale numba cache?); "
+                        "clear the __pycache__ folder of cwfast and retry"
+                    )
+        finally:
+            self._state[:] = saved
+            if clocks is not None:
+                clocks[:] = saved_clocks
+        self._x[:] = 0  # padding voices read their inputs from here: zeros, always
         self._entry = entry
         return self
 
@@ -248,13 +404,24 @@ class Stream:
         ParameterError
             If the block or ``out`` has the wrong shape or dtype, or the block is not finite. A
             failed call leaves the stream as it was (``out`` may be partly written).
+        CwfastError
+            If another thread is using the stream.
         """
+        self._enter()
+        try:
+            return self._process(block, out)
+        finally:
+            self._lock.release()
+
+    def _process(self, block, out):
         n_in, n_out, dtype = self._n_in, self._n_out, self._dtype
         if not isinstance(block, np.ndarray):
             try:
                 block = np.asarray(block)
             except (TypeError, ValueError) as exc:
                 raise ParameterError(f"block must be a numeric array ({exc})") from None
+        if self._voices is not None:
+            return self._process_voices(block, out)
         shape = block.shape
         if len(shape) != 2 or shape[1] != n_in:
             raise ParameterError(f"block has shape {shape}; a stream takes (n_steps, {n_in})")
@@ -266,9 +433,13 @@ class Stream:
         elif not isinstance(out, np.ndarray) or out.shape != (n_steps, n_out) or out.dtype != dtype or not out.flags.writeable:
             raise ParameterError(f"out must be a writeable ndarray of shape {(n_steps, n_out)} and dtype {dtype.name}")
         if self._entry is None:
-            self.prepare(max(DEFAULT_MAX_BLOCK, n_steps))
+            self._prepare(max(DEFAULT_MAX_BLOCK, n_steps))
         if self._resamplers is not None:
             return self._process_resampled(block, out)
+        if n_steps > self._max_block:
+            # Pieces after the first would meet a bad value after the state moved on: check the
+            # whole block first (a block of one piece is checked by the entry, before it runs).
+            _check_values(block, self._dtype)
         self._run(block, out)
         return out
 
@@ -282,10 +453,6 @@ class Stream:
         if self.model._params is not self._theta:
             self._bind_pointers()
         chunk = self._max_block
-        if n_steps > chunk:
-            # Pieces after the first could meet a NaN after the state moved on: check everything first.
-            if block.dtype.kind == "f" and not (np.isfinite(block.min()) and np.isfinite(block.max())):
-                raise ParameterError("block contains NaN or infinite values")
         same_dtype = block.dtype is self._dtype or block.dtype == self._dtype
         narrowing = not same_dtype and block.dtype.kind == "f" and block.dtype.itemsize > self._dtype.itemsize
         x_buffer, y_buffer, context, entry, address = self._x, self._y, self._context, self._entry, self._context_p
@@ -302,21 +469,65 @@ class Stream:
             context[steps] = m
             context[t0] = self._t
             if entry(address) != 0:
-                # Only the first piece can fail (float input overflowing the model's dtype aside,
-                # which the check above cannot see): nothing has moved yet in that case.
+                # Only the first piece can fail (the caller checked longer blocks): nothing has
+                # moved yet.
                 raise ParameterError("block contains NaN or infinite values (or values too large for the model's dtype)")
             self._t += m
             if self._softmax:
                 _softmax_rows(y_buffer[:m], self._column[:m])
             out[a : a + m] = y_buffer[:m]
 
+    def _process_voices(self, block, out):
+        """:meth:`process` with voices: block (V, n_steps, n_in), out (V, n_steps, n_out)."""
+        voices, n_in, n_out, dtype = self._voices, self._n_in, self._n_out, self._dtype
+        shape = block.shape
+        if len(shape) != 3 or shape[0] != voices or shape[2] != n_in:
+            raise ParameterError(f"block has shape {shape}; a stream of {voices} voices takes ({voices}, n_steps, {n_in})")
+        if block.dtype is not dtype and block.dtype.kind not in "fiu":
+            raise ParameterError(f"block has dtype {block.dtype}; it must be a real (float or integer) array")
+        n_steps = shape[1]
+        want = (voices, n_steps, n_out)
+        if out is None:
+            out = np.empty(want, dtype=dtype)
+        elif not isinstance(out, np.ndarray) or out.shape != want or out.dtype != dtype or not out.flags.writeable:
+            raise ParameterError(f"out must be a writeable ndarray of shape {want} and dtype {dtype.name}")
+        if self._entry is None:
+            self._prepare(max(DEFAULT_MAX_BLOCK, n_steps))
+        if n_steps > self._max_block:
+            _check_values(block, dtype)
+        if self.model._params is not self._theta:
+            self._bind_pointers()
+        chunk = self._max_block
+        narrowing = block.dtype.kind == "f" and block.dtype.itemsize > dtype.itemsize
+        x_buffer, y_buffer, column, context = self._x, self._y, self._column, self._context
+        for a in range(0, n_steps, chunk):
+            m = min(chunk, n_steps - a)
+            with np.errstate(over="ignore" if narrowing else "warn"):  # overflow: inf, which the entry refuses
+                np.copyto(x_buffer[:m, :voices], block[:, a : a + m].transpose(1, 0, 2), casting="unsafe")
+            context[self._slot_steps] = m
+            if self._entry(self._context_p) != 0:
+                raise ParameterError("block contains NaN or infinite values (or values too large for the model's dtype)")
+            y = y_buffer[:m, :voices]
+            if self._softmax:
+                _softmax_rows(y, column[:m, :voices])
+            out[:, a : a + m] = y.transpose(1, 0, 2)
+        return out
+
     def _process_resampled(self, block, out):
         into, back = self._resamplers
-        if block.dtype.kind == "f" and block.shape[0] and not (np.isfinite(block.min()) and np.isfinite(block.max())):
-            raise ParameterError("block contains NaN or infinite values")
-        x = into.process(block).astype(self.model.dtype)
-        y = np.empty((x.shape[0], self.model.n_out), dtype=self.model.dtype)
-        self._run(x, y)
+        if block.shape[0]:
+            _check_values(block, np.dtype(np.float64))  # the filters run in float64
+        saved = into.snapshot()
+        with np.errstate(over="ignore"):  # the filter's overshoot can leave the model's range
+            x = into.process(block).astype(self._dtype)
+        y = np.empty((x.shape[0], self._n_out), dtype=self._dtype)
+        try:
+            if x.shape[0]:
+                _check_values(x, self._dtype)
+            self._run(x, y)
+        except ParameterError:
+            into.restore(saved)
+            raise
         # The way back yields at least as many samples as came in (ceil of ceil), never fewer,
         # so a short queue is enough to hand back exactly one output per input.
         self._pending = np.concatenate([self._pending, back.process(y)])
@@ -371,9 +582,38 @@ def _lstm_binding(model):
     return _Binding("lstm", 4 * n, {}, forward)
 
 
-#: The one place a stream looks at the architecture: ``model.arch`` -> its binding's builder.
-#: An SRN is a one-module Clockwork RNN and runs through the Clockwork entry.
-_BINDINGS = {"clockwork": _clockwork_binding, "srn": _clockwork_binding, "lstm": _lstm_binding}
+def _voices_binding(model, clocks, voices):
+    """The binding of a stream of ``voices`` voices (clocks: the stream's (padded,) int64 clocks)."""
+    from . import _realtime as rt
+    from . import _voice_kernels
+
+    padded = clocks.size
+    if model.realtime_kind == "lstm":
+        slots = {rt.N_VOICES: padded, rt.N_REAL_VOICES: voices, rt.CLOCKS: clocks}
+
+        def forward(theta, x, clocks, state, work, y):
+            _voice_kernels._lstm_forward_voices(theta, x, clocks, state.reshape(-1), work, y)
+
+        return _Binding("lstm_voices", padded * 4 * model.n_hidden, slots, forward)
+    base = _clockwork_binding(model)
+    layout = tuple(base.slots[k] for k in (rt.MODULE_START, rt.COLUMN_START, rt.BLOCK_OFFSET, rt.PERIODS))
+    slots = dict(base.slots)
+    slots[rt.N_VOICES], slots[rt.N_REAL_VOICES], slots[rt.CLOCKS] = padded, voices, clocks
+    slots[rt.FLAGS] = np.zeros(2 * len(layout[3]), dtype=np.int64)
+
+    def forward(theta, x, clocks, state, work, y):
+        _voice_kernels._forward_voices(theta, *layout, x, voices, clocks, state.reshape(-1), work, y,
+                                       np.zeros(2 * len(layout[3]), dtype=np.int64))
+
+    return _Binding("clockwork_voices", padded * model.n_hidden, slots, forward)
+
+
+#: The real-time kinds a stream can run with ``voices`` (through :func:`_voices_binding`).
+_VOICE_KINDS = frozenset({"clockwork", "lstm"})
+
+#: The one place a stream looks at the architecture: ``model.realtime_kind`` -> its binding's
+#: builder. An SRN declares the kind "clockwork" (a one-module Clockwork RNN).
+_BINDINGS = {"clockwork": _clockwork_binding, "lstm": _lstm_binding}
 
 
 def _softmax_rows(y, column):
@@ -389,10 +629,21 @@ def _softmax_rows(y, column):
     np.divide(y, column, out=y)
 
 
-def _positive_int(name, value):
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise ParameterError(f"{name}={value!r} must be a positive integer")
-    return int(value)
+def _check_values(block, dtype):
+    """Refuse a block with a NaN or infinity, or a value that becomes infinite in ``dtype``.
+
+    Casting is monotonic, so the extremes cast decide for every element (one pass for each).
+    """
+    if block.dtype.kind != "f":
+        return  # integers, even 64-bit ones, are finite in float32
+    lo, hi = block.min(), block.max()
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        raise ParameterError("block contains NaN or infinite values")
+    if block.dtype.itemsize > dtype.itemsize:
+        with np.errstate(over="ignore"):
+            if not (np.isfinite(dtype.type(lo)) and np.isfinite(dtype.type(hi))):
+                big = hi if abs(hi) >= abs(lo) else lo
+                raise ParameterError(f"block contains values too large for the model's dtype {dtype.name} ({big:g})")
 
 
 class _Resampler:
@@ -429,6 +680,13 @@ class _Resampler:
         self._history = np.zeros((self._n_taps - 1, self.channels))
         self._n_in = 0
         self._n_out = 0
+
+    def snapshot(self):
+        """Everything :meth:`process` changes (it replaces ``_history``, never writes into it)."""
+        return self._history, self._n_in, self._n_out
+
+    def restore(self, saved):
+        self._history, self._n_in, self._n_out = saved
 
     def process(self, x):
         """Consume ``x`` (n, channels); return every output that it completes, (k, channels)."""

@@ -290,16 +290,6 @@ def test_resampling_lstm_stream_gives_the_same_output_for_any_split(rng):
     np.testing.assert_allclose(stream.process(x), y, rtol=0, atol=1e-12)
 
 
-def test_entry_point_releases_the_gil():
-    """ctypes releases the GIL around CFUNCTYPE calls (not PYFUNCTYPE ones): an audio thread in
-    process() does not block Python elsewhere, nor is it blocked by it."""
-    import ctypes
-
-    from cwfast import _realtime
-
-    assert not _realtime.PROTOTYPE._flags_ & ctypes._FUNCFLAG_PYTHONAPI
-
-
 LSTM_CACHE_SCRIPT = """
 import numpy as np
 from cwfast import _lstm_kernels, _realtime, LSTM, Stream

@@ -1,0 +1,179 @@
+"""A stream's failures leave it as it was, its kernel runs without the GIL, and it is used by one
+thread at a time (a second thread is refused, never silently interleaved); pickling works."""
+
+import pickle
+import threading
+
+import numpy as np
+import pytest
+
+from cwfast import ClockworkRNN, CwfastError, LSTM, ParameterError, Stream
+
+MODELS = {
+    "clockwork": lambda **kw: ClockworkRNN(1, 2, module_sizes=[3, 2, 3], periods=[1, 2, 8], seed=3, **kw),
+    "lstm": lambda **kw: LSTM(1, 2, n_hidden=5, seed=3, **kw),
+}
+
+
+@pytest.mark.parametrize("arch", sorted(MODELS))
+def test_a_value_too_large_for_float32_late_in_a_long_block_changes_nothing(arch, rng):
+    """A float64 block, longer than max_block, finite but with 1e39 (inf in float32) in a later
+    piece: refused before the first piece runs, so t, state and the next outputs are unchanged."""
+    model = MODELS[arch]()
+    x = rng.normal(size=(300, 1))
+    stream = Stream(model, max_block=16)
+    stream.process(x[:5])
+    state = stream.state
+    bad = x[5:205].copy()
+    bad[150, 0] = 1e39
+    with pytest.raises(ParameterError, match="too large"):
+        stream.process(bad)
+    assert stream.t == 5
+    np.testing.assert_array_equal(stream.state.h, state.h)
+    np.testing.assert_array_equal(stream.process(x[5:]), model.forward(x)[5:])
+
+
+def test_a_bad_block_leaves_a_resampling_stream_as_it_was(rng):
+    model = MODELS["clockwork"](sample_rate=8000)
+    stream = Stream(model, sample_rate=16000, resample=True, max_block=16)
+    x = rng.normal(size=(400, 1))
+    expected = stream.process(x).copy()
+    stream.reset()
+    first = stream.process(x[:100])
+    bad = x[100:].copy()
+    bad[250, 0] = 1e39
+    with pytest.raises(ParameterError):
+        stream.process(bad)
+    assert stream.t == 50
+    np.testing.assert_allclose(np.concatenate([first, stream.process(x[100:])]), expected, rtol=0, atol=1e-6)
+
+
+def test_another_python_thread_runs_while_process_runs():
+    """The kernel writes its output buffer step by step; the main thread, running Python code,
+    sees that buffer part-written, which it could not if process() held the GIL (it would only
+    ever see the buffer before or after the whole call). Not timed: it counts observations."""
+    model = ClockworkRNN(1, 1, n_hidden=64, n_modules=4, seed=0)
+    n = 1 << 17
+    stream = Stream(model, max_block=n)
+    block = np.random.default_rng(0).normal(size=(n, 1)).astype(np.float32)
+    y = stream._y[:, 0]  # the buffer the compiled kernel writes, one row per step
+    for attempt in range(10):  # a loaded machine may not schedule this thread during one call
+        y[:] = np.nan
+        started = threading.Event()
+
+        def run():
+            started.set()
+            stream.process(block)
+
+        worker = threading.Thread(target=run)
+        worker.start()
+        started.wait()
+        partial = counter = 0
+        while worker.is_alive():
+            counter += 1
+            written = n - np.count_nonzero(np.isnan(y))
+            partial += 0 < written < n
+        worker.join()
+        if partial:
+            break
+    assert partial > 0 and counter > partial
+    assert not np.isnan(y).any()
+
+
+def _run_until_part_written(stream, block, action, attempts=10):
+    """Run ``stream.process(block)`` in a thread and call ``action()`` from this one once the
+    kernel is seen part-way through the block; return what ``action`` returned (or raised)."""
+    y = stream._y[:, 0]
+    n = block.shape[0]
+    for _ in range(attempts):
+        y[:] = np.nan
+        worker = threading.Thread(target=stream.process, args=(block,))
+        worker.start()
+        result = None
+        while worker.is_alive():
+            if 0 < n - np.count_nonzero(np.isnan(y)) < n:
+                try:
+                    result = ("returned", action())
+                except Exception as exc:  # noqa: BLE001 - the test inspects it
+                    result = ("raised", exc)
+                break
+        worker.join()
+        if result is not None:
+            return result
+    pytest.skip("this thread was never scheduled while the kernel ran")
+
+
+@pytest.mark.parametrize("method", ["process", "reset", "prepare"])
+def test_a_second_thread_is_refused_while_the_first_is_in_process(method):
+    model = ClockworkRNN(1, 1, n_hidden=64, n_modules=4, seed=0)
+    n = 1 << 17
+    stream = Stream(model, max_block=n)
+    block = np.random.default_rng(0).normal(size=(n, 1)).astype(np.float32)
+    call = {"process": lambda: stream.process(block[:10]), "reset": stream.reset, "prepare": lambda: stream.prepare(n)}
+    kind, value = _run_until_part_written(stream, block, call[method])
+    assert kind == "raised" and isinstance(value, CwfastError), value
+    assert "another thread" in str(value)
+    # The first thread's block was not disturbed: it equals one forward call.
+    assert stream.t == n
+    np.testing.assert_array_equal(stream.state.h, model.forward(block, return_state=True)[1].h)
+
+
+def test_two_threads_on_a_new_stream_run_one_block_each_or_one_is_refused(rng):
+    """Both threads may find the stream unprepared. Each call either runs whole (in some order) or
+    is refused with the threading error, never with a wrong diagnosis or a wrong output."""
+    model = MODELS["clockwork"]()
+    x = rng.normal(size=(2, 3000, 1)).astype(np.float32)
+    for _ in range(3):
+        stream = Stream(model)
+        barrier = threading.Barrier(2)
+        results = [None, None]
+
+        def run(i):
+            barrier.wait()
+            try:
+                results[i] = ("ok", stream.process(x[i]))
+            except CwfastError as exc:
+                results[i] = ("refused", exc)
+
+        threads = [threading.Thread(target=run, args=(i,)) for i in range(2)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        done = [i for i in range(2) if results[i][0] == "ok"]
+        for i in range(2):
+            if results[i][0] == "refused":
+                assert "another thread" in str(results[i][1]), results[i][1]
+        assert done and stream.t == 3000 * len(done)
+        # Whatever ran, ran as one sequence: the first from t = 0, the second after it.
+        if len(done) == 1:
+            np.testing.assert_array_equal(results[done[0]][1], model.forward(x[done[0]]))
+        else:
+            a = 0 if np.array_equal(results[0][1], model.forward(x[0])) else 1
+            np.testing.assert_array_equal(results[a][1], model.forward(x[a]))
+            np.testing.assert_array_equal(results[1 - a][1], model.forward(np.concatenate([x[a], x[1 - a]]))[3000:])
+
+
+@pytest.mark.parametrize("arch", sorted(MODELS))
+@pytest.mark.parametrize("prepared", [False, True])
+def test_a_pickled_stream_continues_where_it_was(arch, prepared, rng):
+    model = MODELS[arch](dtype=np.float64)
+    x = rng.normal(size=(500, 1))
+    stream = Stream(model, max_block=64 if prepared else None)
+    stream.process(x[:123])
+    copy = pickle.loads(pickle.dumps(stream))
+    assert copy.t == 123 and copy.max_block == stream.max_block
+    np.testing.assert_array_equal(copy.state.h, stream.state.h)
+    expected = model.forward(x)[123:]
+    np.testing.assert_array_equal(copy.process(x[123:]), expected)
+    np.testing.assert_array_equal(stream.process(x[123:]), expected)  # the original is untouched
+
+
+def test_a_pickled_resampling_stream_continues_where_it_was(rng):
+    model = MODELS["clockwork"](sample_rate=8000, dtype=np.float64)
+    stream = Stream(model, sample_rate=12000, resample=True, max_block=32)
+    x = rng.normal(size=(900, 1))
+    first = stream.process(x[:301])
+    copy = pickle.loads(pickle.dumps(stream))
+    assert copy.latency == stream.latency
+    np.testing.assert_array_equal(copy.process(x[301:]), stream.process(x[301:]))

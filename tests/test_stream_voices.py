@@ -1,0 +1,214 @@
+"""``Stream(model, voices=V)``: V independent sequences of one model in one call (Clockwork RNN,
+SRN, LSTM).
+
+Each voice is compared with a stream of its own, and with the NumPy twin of tests/naive.py, to
+within float rounding: the voice kernel sums each dot product in a different order than the
+one-voice kernel (four voices and four rows per pass, see cwfast/_voice_kernels.py), so the bits
+may differ in the last place, never more. What must hold bit for bit: any split of the blocks
+gives the same output, and a voice's output depends on its own input alone (not on the voice
+count, its place, or the other voices).
+"""
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cwfast import LSTM, SRN, ClockworkRNN, ParameterError, State, Stream
+
+import naive
+from naive_lstm import lstm_forward
+
+MODELS = {
+    "clockwork": lambda **kw: ClockworkRNN(2, 3, module_sizes=[3, 5, 2, 4], periods=[1, 2, 5, 16], seed=11, **kw),
+    "srn": lambda **kw: SRN(2, 3, n_hidden=7, seed=11, **kw),
+    "lstm": lambda **kw: LSTM(2, 3, n_hidden=5, seed=11, **kw),
+}
+V = 6  # not a multiple of the kernel's voice block: padding is exercised
+
+
+@pytest.fixture(scope="module")
+def x():
+    return np.random.default_rng(440).normal(size=(V, 700, 2))
+
+
+def separate(model, x, **kw):
+    return np.stack([Stream(model, **kw).process(xv) for xv in x])
+
+
+@pytest.mark.parametrize("arch", sorted(MODELS))
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_voices_equal_separate_streams_and_the_numpy_twin(arch, dtype, tol, x):
+    model = MODELS[arch](dtype=dtype)
+    xs = x.astype(dtype)
+    got = Stream(model, voices=V).process(xs)
+    assert got.shape == (V, 700, 3) and got.dtype == dtype
+    np.testing.assert_allclose(got, separate(model, xs), rtol=0, atol=tol)
+    dense = model.to_dense()
+    for v in range(V):
+        x64 = xs[v].astype(np.float64)
+        twin = lstm_forward(dense, x64)[3] if arch == "lstm" else naive.forward(dense, x64)[1]
+        np.testing.assert_allclose(got[v], twin, rtol=0, atol=tol)
+
+
+@pytest.mark.parametrize("arch", sorted(MODELS))
+@pytest.mark.parametrize("block", [1, 2, 63, 64, 65])
+def test_any_split_gives_the_same_bits(arch, block, x):
+    model = MODELS[arch]()
+    xs = x[:, :300].astype(np.float32)
+    whole = Stream(model, voices=V).process(xs)
+    stream = Stream(model, voices=V, max_block=64)
+    got = np.concatenate([stream.process(xs[:, a : a + block]) for a in range(0, 300, block)], axis=1)
+    np.testing.assert_array_equal(got, whole)
+    np.testing.assert_array_equal(stream.t, np.full(V, 300))
+
+
+def test_random_splits_with_out_buffers(x, rng):
+    model = MODELS["clockwork"](dtype=np.float64)
+    whole = Stream(model, voices=V).process(x)
+    stream = Stream(model, voices=V, max_block=64)
+    out = np.empty_like(whole)
+    cuts = np.r_[0, np.sort(rng.choice(np.arange(1, 700), size=30, replace=False)), 700]
+    for a, b in zip(cuts[:-1], cuts[1:]):
+        got = stream.process(x[:, a:b], out=out[:, a:b])
+        assert np.shares_memory(got, out)
+    np.testing.assert_array_equal(out, whole)
+
+
+@pytest.mark.parametrize("arch", ["clockwork", "lstm"])
+def test_a_voice_depends_on_its_own_input_alone(arch, x):
+    """Voice 4 of six equals the only voice of a one-voice stream, and voice 0 of a three-voice
+    stream whose other voices hear something else: bit for bit."""
+    model = MODELS[arch]()
+    xs = x.astype(np.float32)
+    six = Stream(model, voices=6).process(xs)
+    one = Stream(model, voices=1).process(xs[4:5])
+    other = np.random.default_rng(1).normal(size=(3, 700, 2)).astype(np.float32)
+    other[0] = xs[4]
+    three = Stream(model, voices=3).process(other)
+    np.testing.assert_array_equal(six[4], one[0])
+    np.testing.assert_array_equal(six[4], three[0])
+
+
+@pytest.mark.parametrize("arch", ["clockwork", "lstm"])
+def test_reset_one_voice_restarts_it_and_leaves_the_others_alone(arch, x):
+    """Voice 2 restarted at step 250 of 700: from then on it is a fresh stream (its own clock at
+    0, out of phase with the others: the Clockwork kernel's masked path), and the others are
+    unchanged."""
+    model = MODELS[arch](dtype=np.float64)
+    whole = Stream(model, voices=V).process(x)
+    stream = Stream(model, voices=V, max_block=64)
+    first = stream.process(x[:, :250])
+    stream.reset(voice=2)
+    np.testing.assert_array_equal(stream.t, [250, 250, 0, 250, 250, 250])
+    assert not stream.state.h[2].any()
+    rest = stream.process(x[:, 250:])
+    others = [0, 1, 3, 4, 5]
+    np.testing.assert_array_equal(np.concatenate([first, rest], axis=1)[others], whole[others])
+    np.testing.assert_allclose(rest[2], Stream(model).process(x[2, 250:]), rtol=0, atol=1e-12)
+    stream.reset()
+    np.testing.assert_array_equal(stream.t, np.zeros(V))
+    np.testing.assert_array_equal(stream.process(x), whole)
+
+
+def test_softmax_voices(x):
+    model = ClockworkRNN(2, 5, n_hidden=9, n_modules=3, output="softmax", seed=2, dtype=np.float64)
+    got = Stream(model, voices=V, max_block=50).process(x)
+    np.testing.assert_allclose(got, separate(model, x), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(got.sum(axis=2), 1, rtol=0, atol=1e-12)
+
+
+def test_voices_start_from_a_state_and_pickle(x):
+    model = MODELS["clockwork"](dtype=np.float64)
+    h0 = np.random.default_rng(3).uniform(-0.5, 0.5, size=(V, model.n_hidden))
+    stream = Stream(model, voices=V, state=State(h0, 7), max_block=32)
+    np.testing.assert_array_equal(stream.t, np.full(V, 7))
+    got = stream.process(x[:, :100])
+    for v in (0, 5):
+        np.testing.assert_allclose(got[v], model.forward(x[v, :100], state=State(h0[v], 7)), rtol=0, atol=1e-12)
+    stream.reset(voice=1)
+    copy = pickle.loads(pickle.dumps(stream))
+    assert copy.voices == V and copy.max_block == 32
+    np.testing.assert_array_equal(copy.t, stream.t)
+    np.testing.assert_array_equal(copy.process(x[:, 100:]), stream.process(x[:, 100:]))
+
+
+def test_bad_voice_arguments_are_refused(x):
+    model = MODELS["clockwork"]()
+    with pytest.raises(ParameterError, match="voices=0 must be a positive integer"):
+        Stream(model, voices=0)
+    with pytest.raises(ParameterError, match="resample"):
+        Stream(ClockworkRNN(1, 1, n_hidden=4, n_modules=2, sample_rate=8000, seed=0), sample_rate=16000,
+               resample=True, voices=2)
+    stream = Stream(model, voices=V)
+    with pytest.raises(ParameterError, match=r"a stream of 6 voices takes \(6, n_steps, 2\)"):
+        stream.process(x[0])
+    with pytest.raises(ParameterError, match="out must be"):
+        stream.process(x[:, :5], out=np.empty((V, 5, 3), dtype=np.float64))  # the model is float32
+    with pytest.raises(ParameterError, match=r"voice=6 must be an integer in \[0, 6\)"):
+        stream.reset(voice=6)
+    with pytest.raises(ParameterError, match="has no voices"):
+        Stream(model).reset(voice=0)
+    bad = x[:, :200].copy()
+    bad[3, 150, 1] = 1e39  # float32 overflow in a later piece
+    stream = Stream(model, voices=V, max_block=64)
+    stream.process(x[:, :5])
+    with pytest.raises(ParameterError, match="too large"):
+        stream.process(bad)
+    np.testing.assert_array_equal(stream.t, np.full(V, 5))
+
+
+VOICES_SCRIPT = """
+import tracemalloc
+import numpy as np
+from numba.core import event
+from numba.core.runtime import rtsys
+import sys
+from cwfast import LSTM, ClockworkRNN, Stream
+
+if sys.argv[1] == "lstm":
+    model = LSTM(1, 3, n_hidden=12, output="softmax", seed=0)
+else:
+    model = ClockworkRNN(1, 3, n_hidden=24, n_modules=4, output="softmax", seed=0)
+stream = Stream(model, voices=5, max_block=64)
+out = np.empty((5, 200, 3), dtype=np.float32)
+wide = np.random.default_rng(0).normal(size=(5, 200, 2))   # float64, not contiguous in column 0
+blocks = [wide[:, :64, :1], wide[:, 64:65, :1], wide[:, 65:200, :1]]
+stream.process(blocks[0], out=out[:, :64])
+before = rtsys.get_allocation_stats()
+tracemalloc.start()
+snap0 = tracemalloc.take_snapshot()
+with event.install_recorder("numba:compile") as compiles:
+    for _ in range(3):
+        a = 0
+        for block in blocks:
+            stream.process(block, out=out[:, a : a + block.shape[1]])
+            a += block.shape[1]
+snap1 = tracemalloc.take_snapshot()
+after = rtsys.get_allocation_stats()
+numpy_only = [tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)]
+grown = sum(s.size_diff for s in snap1.filter_traces(numpy_only).compare_to(snap0.filter_traces(numpy_only), "lineno"))
+print(after.alloc - before.alloc, after.mi_alloc - before.mi_alloc, grown, len(compiles.buffer))
+"""
+
+
+@pytest.mark.parametrize("arch", ["clockwork", "lstm"])
+def test_voices_with_out_allocate_nothing_and_compile_nothing(arch):
+    env = dict(os.environ, NUMBA_NRT_STATS="1")
+    root = Path(__file__).resolve().parents[1]
+    run = subprocess.run([sys.executable, "-c", VOICES_SCRIPT, arch], env=env, cwd=root, capture_output=True,
+                         text=True, check=True)
+    assert tuple(map(int, run.stdout.split())) == (0, 0, 0, 0)
+
+
+@pytest.mark.parametrize("kind", ["clockwork_voices", "lstm_voices"])
+def test_the_voices_entries_close_over_a_hash_of_their_kernel_file(kind):
+    from cwfast import _realtime, _voice_kernels
+
+    pyfunc = _realtime.entry(kind, np.float32)[0]._pyfunc
+    closure = dict(zip(pyfunc.__code__.co_freevars, (cell.cell_contents for cell in pyfunc.__closure__)))
+    assert closure["stamp"] == _realtime._stamp(_voice_kernels) != 0
