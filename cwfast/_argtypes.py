@@ -61,3 +61,17 @@ def subtype(text):
     if value not in WRITE_SUBTYPES:
         raise argparse.ArgumentTypeError(f"{text!r} is not one of {', '.join(s.lower() for s in WRITE_SUBTYPES)}")
     return value
+
+
+def duration(text):
+    """Seconds from ``90``, ``90s``, ``20m``, ``1h`` or ``1h30m`` (a time budget)."""
+    import re
+
+    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text)
+    if not text.strip() or match is None or not any(match.groups()):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90s, 20m or 1h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    total = 3600 * hours + 60 * minutes + seconds
+    if total <= 0:
+        raise argparse.ArgumentTypeError(f"{text} must be longer than zero")
+    return total

@@ -70,7 +70,10 @@ def build_parser():
         "clock alone (the paper's task); autoregressive: learn to continue audio, sample by sample; effect: "
         "learn the mapping from dry AUDIO to the processed --target.",
     )
-    p.add_argument("audio", metavar="AUDIO", help="training audio (WAV, FLAC, OGG, ...); the dry input in effect mode")
+    p.add_argument("audio", metavar="AUDIO", nargs="+",
+                   help="training audio (WAV, FLAC, OGG, ...); the dry input in effect mode. Autoregressive mode "
+                   "takes several files and folders (searched recursively for audio), resampled to one rate; "
+                   "the end of every file is held out")
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the model (.npz)")
     p.add_argument("--mode", choices=MODES, default="memorize", help="what to learn (default: memorize)")
     p.add_argument("--target", metavar="WET", help="effect mode: the processed version of AUDIO, time-aligned")
@@ -110,6 +113,8 @@ def build_parser():
     p.add_argument("--classes", type=types.positive_int, metavar="K",
                    help="autoregressive: mu-law classes (default: 256)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
+    p.add_argument("--time-budget", type=types.duration, metavar="TIME",
+                   help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model")
     p.add_argument("--checkpoint", metavar="PATH", help="write a checkpoint here every 100 updates, at the end and on Ctrl-C")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same options; --epochs may grow)")
     p.add_argument("--plot", metavar="FILE.png", help="plot target and output waveforms and spectrograms (needs matplotlib)")
@@ -324,6 +329,28 @@ def _check_audio_fits(path, rate, *, start=0.0, seconds=None, option="--sample-r
                f"pass a lower {option} or a shorter excerpt")
 
 
+def _audio_files(names):
+    """The files named, folders replaced by the audio files below them (any depth, sorted).
+
+    A folder's files count when their extension is one soundfile reads; a file named directly is
+    taken as it is (load_audio says so if it is not audio). A folder without audio is an error.
+    """
+    import soundfile
+
+    extensions = {"." + e.lower() for e in soundfile.available_formats()} | {".oga", ".opus", ".aif"}
+    files = []
+    for name in names:
+        if not os.path.isdir(name):
+            files.append(name)
+            continue
+        found = sorted(os.path.join(folder, f) for folder, _, names_below in os.walk(name) for f in names_below
+                       if os.path.splitext(f)[1].lower() in extensions)
+        if not found:
+            raise CwfastError(f"folder '{name}' holds no audio files ({', '.join(sorted(extensions))})")
+        files.extend(found)
+    return files
+
+
 def _load_clip(path, args, sample_rate):
     from .audio import load_audio
 
@@ -360,7 +387,14 @@ def cmd_train(args):
     check_options(mode=mode, arch=args.arch, trainer=args.trainer, modules=args.modules, periods=args.periods,
                   classes=args.classes, population=args.population, sigma=args.sigma, cluster=args.cluster,
                   validation=args.validation, test=args.test)
-    inputs = [os.path.abspath(p) for p in (args.audio, args.target) if p]
+    files = _audio_files(args.audio)
+    if len(files) > 1:
+        if mode != "autoregressive":
+            raise ParameterError(f"{mode} mode learns from one AUDIO file; several files and folders (a corpus) "
+                                 "train autoregressive models")
+        if args.start or args.samples is not None or args.seconds is not None:
+            raise ParameterError("--start, --samples and --seconds cut one file; with several, every file is used whole")
+    inputs = [os.path.abspath(p) for p in [*files, args.target] if p]
     if os.path.abspath(args.output) in inputs:
         raise ParameterError("-o must not be one of the input files")
     from .audio import WRITE_FORMATS
@@ -372,18 +406,23 @@ def cmd_train(args):
     _check_output(args.output, args.overwrite, what="model")
     _check_plot(args)
     _check_checkpoint(args, inputs)
-    samples, rate = _load_clip(args.audio, args, args.sample_rate)
+    rate = args.sample_rate
+    clips = []
+    for path in files:  # every file at the rate asked for, or at the first file's
+        samples, rate = _load_clip(path, args, rate)
+        clips.append(samples)
     wet = None
     if mode == "effect":
         wet, _ = _load_clip(args.target, args, rate)
 
+    source = os.path.basename(files[0]) if len(files) == 1 else f"{len(files)} files from {', '.join(args.audio)}"
     trained = train_audio(
-        samples, rate, mode=mode, target=wet, arch=args.arch, hidden=args.hidden, modules=args.modules,
-        periods=args.periods, trainer=args.trainer, epochs=args.epochs, lr=args.lr, population=args.population,
-        sigma=args.sigma, cluster=args.cluster, batch_size=args.batch_size, window=args.window,
-        validation=args.validation,
-        test=args.test, classes=args.classes, seed=args.seed, checkpoint=args.checkpoint, resume=args.resume,
-        progress=not args.quiet, on_note=_note, metadata={"source": os.path.basename(args.audio), "start": args.start},
+        clips if len(clips) > 1 else clips[0], rate, mode=mode, target=wet, arch=args.arch, hidden=args.hidden,
+        modules=args.modules, periods=args.periods, trainer=args.trainer, epochs=args.epochs, lr=args.lr,
+        population=args.population, sigma=args.sigma, cluster=args.cluster, batch_size=args.batch_size,
+        window=args.window, validation=args.validation, test=args.test, classes=args.classes, seed=args.seed,
+        checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, on_note=_note,
+        metadata={"source": source, "start": args.start}, time_budget=args.time_budget,
     )
     model, figures, result = trained.model, trained.figures, trained.result
     if args.resume and args.epochs is not None and result.epochs > args.epochs:
@@ -391,7 +430,8 @@ def cmd_train(args):
               "the model saved is the checkpoint's")
     model.save(args.output, overwrite=args.overwrite)
 
-    summary = (f"trained {mode} model ({model.n_params} parameters) in {result.wall_time:.1f} s: "
+    stopped = f", stopped by --time-budget after {result.epochs} epochs" if result.stopped == "time budget" else ""
+    summary = (f"trained {mode} model ({model.n_params} parameters) in {result.wall_time:.1f} s{stopped}: "
                f"train {_format_figures(figures['train'])}")
     if "validation" in figures:
         summary += f"; validation (chose the epoch) {_format_figures(figures['validation'])}"

@@ -57,6 +57,8 @@ __all__ = [
     "effect",
     "make_task",
     "split_task",
+    "corpus",
+    "join",
     "memorize_size",
     "mode_of",
     "evaluate",
@@ -141,10 +143,11 @@ def memorize(samples):
     return Task("memorize", inputs, target, "linear", 1, {"mode": "memorize", "scale": scale})
 
 
-def autoregressive(samples, *, n_classes=N_CLASSES):
+def autoregressive(samples, *, n_classes=N_CLASSES, scale=None):
     """Next-sample prediction over mu-law classes, with teacher forcing.
 
-    The clip is scaled to peak 1 (so the classes cover its whole range) and quantised;
+    The clip is scaled to peak 1 (so the classes cover its whole range), or divided by ``scale``
+    if given (several clips of one corpus share the scale of the loudest), and quantised;
     ``targets[t]`` is the class of sample ``t`` and ``inputs[t]`` the decoded value of sample
     ``t - 1`` (0 at ``t = 0``, as in generation).
 
@@ -156,7 +159,7 @@ def autoregressive(samples, *, n_classes=N_CLASSES):
     """
     samples = _mono(samples, "samples")
     n_classes = _check_classes(n_classes)
-    scale = _peak(samples, "the clip")
+    scale = _peak(samples, "the clip") if scale is None else validate.positive_float("scale", scale)
     labels = mu_law_encode(samples.astype(np.float64) / scale, n_classes)
     decoded = mu_law_values(n_classes)[labels]
     inputs = np.zeros((samples.size, 1), dtype=np.float32)
@@ -275,6 +278,57 @@ def split_task(task, *, validation=0.0, test=0.0):
 
     cut_val, cut_test = task.n_steps - n_val - n_test, task.n_steps - n_test
     return Splits(part(0, cut_val), part(cut_val, cut_test), part(cut_test, task.n_steps))
+
+
+def corpus(clips, *, n_classes=N_CLASSES, validation=0.0, test=0.0):
+    """Autoregressive tasks of several clips, split each in time (the end of every clip held out).
+
+    All clips share one scale, the loudest clip's peak, so that their relative levels survive;
+    each is cut by :func:`split_task` into its own training, validation and test parts, so every
+    recording of a corpus is represented in every part and no part of one recording predicts
+    another's held-out end.
+
+    Parameters
+    ----------
+    clips : sequence of ndarray, each shape (n_i,), float
+        Mono audio at one sample rate.
+    n_classes, validation, test
+        As for :func:`autoregressive` and :func:`split_task`.
+
+    Returns
+    -------
+    list of Splits
+        One per clip, in order.
+
+    Raises
+    ------
+    ParameterError
+        If ``clips`` is empty, or a clip is too short to split.
+    CwfastError
+        If every clip is silent.
+    """
+    clips = [_mono(c, f"clip {i}") for i, c in enumerate(clips)]
+    if not clips:
+        raise ParameterError("a corpus needs at least one clip")
+    scale = max(float(np.max(np.abs(c))) for c in clips)
+    if scale == 0.0:
+        raise CwfastError("every clip of the corpus is silent (all zeros); there is nothing to learn")
+    return [split_task(autoregressive(c, n_classes=n_classes, scale=scale), validation=validation, test=test)
+            for c in clips]
+
+
+def join(parts):
+    """One task of the parts laid end to end (None parts skipped; None if nothing is left).
+
+    Training over a corpus runs over its clips' training parts joined this way: a model's state
+    carries across a join, which costs a few steps of one window at each of them.
+    """
+    parts = [p for p in parts if p is not None]
+    if not parts:
+        return None
+    first = parts[0]
+    return Task(first.mode, np.concatenate([p.inputs for p in parts]), np.concatenate([p.targets for p in parts]),
+                first.output, first.n_out, dict(first.metadata))
 
 
 # ---------------------------------------------------------------------------------------- models

@@ -21,6 +21,7 @@ import numpy as np
 
 from . import registry, tasks, validate
 from .codec import N_CLASSES
+from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError
 
 TRAINERS = ("adam", "sgd", "es")
@@ -160,13 +161,16 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 periods=None, trainer="adam", epochs=None, lr=None, population=None, sigma=None, cluster=None,
                 batch_size=None,
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
-                progress=True, on_note=None, metadata=None):
+                progress=True, on_note=None, metadata=None, time_budget=None):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
     ----------
-    samples : ndarray, shape (n,), float
-        Mono audio at ``sample_rate`` (the dry input in effect mode).
+    samples : ndarray, shape (n,), float, or a list of them
+        Mono audio at ``sample_rate`` (the dry input in effect mode). A list of several clips is a
+        corpus (autoregressive mode): the clips share one scale, each is split in time on its own
+        (:func:`cwfast.tasks.corpus`), training runs over their training parts joined, and the
+        validation and test figures average the clips' held-out ends, weighted by length.
     sample_rate : int
         In Hz; stored in the model.
     mode : {"memorize", "autoregressive", "effect"}
@@ -185,6 +189,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         Called with one-line notes for the user (defaults taken, slow settings).
     metadata : dict, optional
         Extra facts to store in the model (the source file, say).
+    time_budget : float, optional
+        Seconds of training after which the trainer stops cleanly (the model keeps its
+        best-validation parameters); see :func:`cwfast.train.fit`.
 
     Returns
     -------
@@ -202,38 +209,51 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                   population=population, sigma=sigma, cluster=cluster, validation=validation, test=test)
     defaults = dict(MODE_DEFAULTS[mode])
     sample_rate = validate.positive_int("sample_rate", sample_rate)
-    samples = validate.mono("samples", samples)
+    clips = list(samples) if isinstance(samples, (list, tuple)) else [samples]
+    if len(clips) > 1 and mode != "autoregressive":
+        raise ParameterError(f"several clips (a corpus) train autoregressive models; {mode} mode learns from one clip")
+    clips = [validate.mono("samples" if len(clips) == 1 else f"clip {i}", c) for i, c in enumerate(clips)]
+    total = sum(c.size for c in clips)
 
     if mode == "memorize":
-        sized = tasks.memorize_size(samples.size)
+        sized = tasks.memorize_size(total)
         has_clock = registry.get(arch).has_clock
         chosen = [f"--{key} {sized[key]}" for key in ("hidden", "modules")
                   if sized[key] != defaults[key] and {"hidden": hidden, "modules": modules}[key] is None
                   and (key == "hidden" or (has_clock and periods is None))]
         if chosen:
-            _note(on_note, f"{samples.size} samples to memorize: defaulting to {' '.join(chosen)}")
+            _note(on_note, f"{total} samples to memorize: defaulting to {' '.join(chosen)}")
         defaults.update(sized)
     n_hidden, n_modules, periods = architecture(arch, defaults, hidden=hidden, modules=modules, periods=periods)
-    task = tasks.make_task(mode, samples, target=target, n_classes=classes or N_CLASSES)
     fractions = {k: defaults[k] if v is None else v for k, v in (("validation", validation), ("test", test))}
-    splits = tasks.split_task(task, **fractions)
+    if len(clips) > 1:
+        per_clip = tasks.corpus(clips, n_classes=classes or N_CLASSES, **fractions)
+    else:
+        whole = tasks.make_task(mode, clips[0], target=target, n_classes=classes or N_CLASSES)
+        per_clip = [tasks.split_task(whole, **fractions)]
+    splits = tasks.Splits(*(tasks.join(getattr(c, name) for c in per_clip) for name in ("train", "validation", "test")))
+    task = tasks.join(part for c in per_clip for part in c)
+    what = "clip" if len(clips) == 1 else "corpus"
     # evaluate() runs after training; a figure it cannot compute must stop the run before it starts.
     for name in ("train", "validation", "test"):
         part = getattr(splits, name)
         reason = part is not None and tasks.unmeasurable(part)
         if reason and name == "train":
-            raise CwfastError(f"cannot train on this clip: {reason}")
+            raise CwfastError(f"cannot train on this {what}: {reason}")
         if reason:
-            raise CwfastError(f"the {name} part of the clip (--{name} {fractions[name]:g}) cannot be scored: "
+            raise CwfastError(f"the {name} part of the {what} (--{name} {fractions[name]:g}) cannot be scored: "
                               f"{reason}; pass --{name} 0, another fraction, or trim the clip")
     degenerate = tasks.degenerate(splits.train)
     if degenerate:
-        raise CwfastError(f"cannot train on this clip: {degenerate}")
+        raise CwfastError(f"cannot train on this {what}: {degenerate}")
 
     _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window or defaults["window"],
                          batch_size or defaults["batch_size"])
     meta = dict(task.metadata)
-    meta.update(length=task.n_steps, split={"validation": fractions["validation"], "test": fractions["test"]})
+    meta.update(length=task.n_steps, split={"validation": fractions["validation"], "test": fractions["test"],
+                                            "per": "clip"})
+    if len(clips) > 1:
+        meta["clips"] = [int(c.size) for c in clips]
     meta.update(metadata or {})
     model = new_model(arch, task, n_hidden, n_modules, periods, seed=seed, sample_rate=sample_rate, metadata=meta)
     if mode == "memorize" and task.n_steps > 20000:
@@ -251,7 +271,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                            "are much faster")
         es_options = {k: v for k, v in (("population", population), ("sigma", sigma), ("cluster", cluster))
                       if v is not None}
-        result = train.evolve(model, x, y, lr=lr or 0.01, generations=epochs, **es_options, **resume_options)
+        result = train.evolve(model, x, y, lr=lr or 0.01, generations=epochs, time_budget=time_budget, **es_options,
+                              **resume_options)
     else:
         window = window or defaults["window"]
         if window is not None and window >= train_task.n_steps:
@@ -259,13 +280,13 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         streams = _batch_size(model, train_task, window, batch_size, defaults["batch_size"])
         held = None if val_task is None else (val_task.inputs, val_task.targets)
         result = train.fit(model, x, y, optimizer=trainer, lr=lr or defaults["lr"], epochs=epochs,
-                           batch_size=streams, window=window, validation=held, **resume_options)
+                           batch_size=streams, window=window, validation=held, time_budget=time_budget,
+                           **resume_options)
 
     figures = {"train": tasks.evaluate(model, train_task)}
     for name in ("validation", "test"):
-        part = getattr(splits, name)
-        if part is not None:
-            figures[name] = tasks.evaluate(model, part, state=state_before(model, splits, name))
+        if getattr(splits, name) is not None:
+            figures[name] = _held_out_figure(model, per_clip, name)
     _check_learned(model, splits.train, figures["train"], mode)
     model.metadata["trainer"] = {
         "name": trainer, "epochs": int(result.epochs), "updates": int(result.steps),
@@ -275,6 +296,18 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     model.metadata["figures"] = figures
     return TrainedAudio(model, task, splits, result, figures)
 
+
+
+def _held_out_figure(model, per_clip, name):
+    """The figure of the ``name`` parts of every clip, each scored from the state the clip's
+    earlier parts leave; several clips' cross-entropies are averaged, weighted by their lengths."""
+    scored = [(tasks.evaluate(model, getattr(c, name), state=state_before(model, c, name)), getattr(c, name).n_steps)
+              for c in per_clip if getattr(c, name) is not None]
+    if len(scored) == 1:
+        return scored[0][0]
+    steps = sum(n for _, n in scored)
+    nats = sum(figure["cross_entropy"] * n for figure, n in scored) / steps
+    return {"cross_entropy": nats, "bits_per_sample": nats_to_bits(nats)}
 
 
 def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window, batch_size):

@@ -183,6 +183,7 @@ def evolve(
     on_step_end=None,
     cluster="local",
     actors=None,
+    time_budget=None,
 ):
     """Train ``model`` in place with an evolution strategy (no gradients).
 
@@ -232,6 +233,10 @@ def evolve(
     actors : int, optional
         With ``cluster="ray"``: the number of actors (default: one per node with CPUs), each
         asking Ray for an equal share of the cluster's CPUs.
+    time_budget : float, optional
+        Seconds of training (``wall_time``, a resumed run's earlier time included) after which
+        the run stops at the end of the generation under way (``stopped="time budget"``); the
+        model ends with the best centre, as always.
 
     Returns
     -------
@@ -265,6 +270,7 @@ def evolve(
     period_sigma = positive_float("period_sigma", period_sigma)
     period_lr = positive_float("period_lr", period_lr)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
+    time_budget = positive_float("time_budget", time_budget, allow_none=True)
     if on_step_end is not None and not callable(on_step_end):
         raise ParameterError(f"on_step_end={on_step_end!r} must be callable or None")
     if resume and checkpoint is None:
@@ -435,6 +441,9 @@ def evolve(
                 if on_step_end(info) is True:
                     run["stopped"] = "callback"
                     stop = True
+            if time_budget is not None and not stop and run["wall_time"] >= time_budget:
+                run["stopped"] = "time budget"
+                stop = True
         if not stop:
             run["stopped"] = "completed"
         if checkpoint is not None:

@@ -168,6 +168,7 @@ def fit(
     resume=False,
     progress=False,
     on_step_end=None,
+    time_budget=None,
 ):
     r"""Train ``model`` in place by back-propagation through time.
 
@@ -240,6 +241,11 @@ def fit(
     on_step_end : callable, optional
         Called after every update with a :class:`StepInfo`; returning True stops training after
         that update (``stopped="callback"``; the run can be resumed from its checkpoint).
+    time_budget : float, optional
+        Seconds of training (``wall_time``, a resumed run's earlier time included) after which
+        the run stops at the end of the update under way (``stopped="time budget"``). With
+        ``validation`` the model then ends with the best-validation parameters, the unfinished
+        epoch's included (the validation part is scored once more where it stopped).
 
     Returns
     -------
@@ -271,6 +277,7 @@ def fit(
     window = positive_int("window", window, allow_none=True)
     patience = positive_int("patience", patience, allow_none=True)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
+    time_budget = positive_float("time_budget", time_budget, allow_none=True)
     clip_norm = None if clip_norm is None else non_negative_float("clip_norm", clip_norm) or None
     input_noise = non_negative_float("input_noise", input_noise)
     if on_step_end is not None and not callable(on_step_end):
@@ -420,6 +427,9 @@ def fit(
                     if on_step_end(info) is True:
                         run["stopped"] = "callback"
                         stop = True
+                if time_budget is not None and not stop and run["wall_time"] >= time_budget:
+                    run["stopped"] = "time budget"
+                    stop = True
                 if stop or epoch_loss is not None:
                     break
         if not stop:
@@ -427,6 +437,11 @@ def fit(
         if checkpoint is not None:
             save()
 
+    if run["stopped"] == "time budget" and val is not None and run["position"] > 0:
+        # Stopped inside an epoch: its updates count if they beat the best epoch on validation.
+        now = model.loss(*val, steps=steps)
+        if run["best_loss"] is None or now < run["best_loss"]:
+            run["best_loss"], run["best_epoch"], best_params = now, run["epoch"], params.copy()
     if monitor and best_params is not None:
         params[:] = best_params
     final_loss = model.loss(plan.x3, plan.tgt, steps=steps)

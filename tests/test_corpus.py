@@ -1,0 +1,107 @@
+"""Issue 12, item 1: training on a corpus (several files and folders, the end of each held out) and
+a time budget that stops training cleanly."""
+
+import numpy as np
+import pytest
+
+import cwfast
+from cwfast import tasks
+from cwfast.audio import load_audio, write_audio
+from cwfast.errors import CwfastError, ParameterError
+from test_cli import TINY, assert_user_error, run
+
+
+def tone(n, step, level):
+    return (level * np.sin(np.arange(n) * step)).astype(np.float32)
+
+
+def test_corpus_shares_one_scale_and_splits_every_clip():
+    quiet, loud = tone(1000, 0.1, 0.25), tone(500, 0.3, 0.5)
+    per_clip = tasks.corpus([quiet, loud], validation=0.1, test=0.2)
+    assert [(c.train.n_steps, c.validation.n_steps, c.test.n_steps) for c in per_clip] == [(700, 100, 200),
+                                                                                         (350, 50, 100)]
+    scales = [c.train.metadata["scale"] for c in per_clip]
+    assert scales == [pytest.approx(0.5, rel=1e-6)] * 2  # the loudest clip's peak: relative levels survive
+    alone = tasks.autoregressive(quiet)  # scaled to its own peak, it would use the whole range
+    assert per_clip[0].train.targets.max() < alone.targets.max()
+    joined = tasks.join(c.train for c in per_clip)
+    np.testing.assert_array_equal(joined.targets, np.concatenate([c.train.targets for c in per_clip]))
+    assert tasks.join([None, None]) is None
+    with pytest.raises(ParameterError, match="at least one clip"):
+        tasks.corpus([])
+    with pytest.raises(CwfastError, match="silent"):
+        tasks.corpus([np.zeros(100, np.float32)])
+
+
+@pytest.fixture
+def folder(tmp_path, clip_8k):
+    """A folder with two audio files at different rates (one a level below), and a text file."""
+    samples, rate = load_audio(clip_8k)
+    root = tmp_path / "corpus"
+    (root / "sub").mkdir(parents=True)
+    write_audio(root / "a.wav", samples, rate)
+    write_audio(root / "sub" / "b.flac", 0.5 * samples[::-1].copy(), rate, subtype="PCM_24")
+    (root / "notes.txt").write_text("not audio")
+    return root
+
+
+def test_cli_trains_on_a_folder_and_holds_out_the_end_of_every_file(capsys, tmp_path, folder):
+    out = tmp_path / "m.npz"
+    status, stdout, err = run(capsys, "train", folder, "--mode", "autoregressive", "--epochs", "2", "-o", out, *TINY)
+    assert status == 0, err
+    assert "test (held out)" in stdout
+    model = cwfast.load(out)
+    assert model.metadata["clips"] == [800, 800] and model.metadata["source"].startswith("2 files from")
+    clips = [load_audio(folder / "a.wav")[0], load_audio(folder / "sub" / "b.flac")[0]]
+    per_clip = tasks.corpus(clips, validation=0.1, test=0.1)
+    nats, steps = 0.0, 0
+    for c in per_clip:  # each file's test part, from the state its own earlier parts leave
+        state = model.advance(np.concatenate([c.train.inputs, c.validation.inputs]))
+        nats += model.loss(c.test.inputs, c.test.targets, state=state) * c.test.n_steps
+        steps += c.test.n_steps
+    assert model.metadata["figures"]["test"]["cross_entropy"] == pytest.approx(nats / steps, rel=1e-6)
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--mode", "memorize"], "memorize mode learns from one AUDIO file"),
+    (["--mode", "autoregressive", "--samples", "100"], "--samples and --seconds cut one file"),
+])
+def test_corpus_options_that_do_not_fit_are_refused(capsys, tmp_path, folder, extra, message):
+    status, _, err = run(capsys, "train", folder, *extra, "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, message)
+
+
+def test_a_folder_without_audio_is_refused(capsys, tmp_path):
+    (tmp_path / "empty").mkdir()
+    status, _, err = run(capsys, "train", tmp_path / "empty", "--mode", "autoregressive", "-o", tmp_path / "m.npz")
+    assert_user_error(status, err, "holds no audio files")
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("20m", 1200), ("1h30m", 5400)])
+def test_time_budget_reads_durations(text, seconds):
+    from cwfast._argtypes import duration
+
+    assert duration(text) == seconds
+
+
+def test_fit_stops_at_its_time_budget_with_the_best_validation_model(rng):
+    from cwfast.train import fit
+
+    model = cwfast.ClockworkRNN(1, 1, n_hidden=6, n_modules=2, seed=0)
+    x = rng.normal(size=(600, 1)).astype(np.float32)
+    y = np.roll(x, 1, axis=0)
+    result = fit(model, x[:500], y[:500], epochs=10**6, window=50, validation=(x[500:], y[500:]), time_budget=0.3)
+    assert result.stopped == "time budget" and result.epochs < 10**6
+    held = model.loss(x[500:], y[500:])
+    assert held <= min(result.validation_losses) + 1e-12  # the best epoch's parameters, or better
+    with pytest.raises(ParameterError, match="time_budget"):
+        fit(model, x, y, epochs=1, time_budget=0)
+
+
+def test_evolve_stops_at_its_time_budget(rng):
+    from cwfast.train import evolve
+
+    model = cwfast.ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0)
+    target = rng.normal(size=(40, 1)).astype(np.float32)
+    result = evolve(model, np.zeros((40, 0)), target, population=8, generations=10**6, time_budget=0.5, seed=0)
+    assert result.stopped == "time budget" and 0 < result.epochs < 10**6
