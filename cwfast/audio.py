@@ -13,12 +13,12 @@ that want to tell the user about resampling pass ``on_resample``.
 """
 
 import math
-import numbers
 import os
 
 import numpy as np
 import soundfile
 
+from . import validate
 from ._atomic import atomic_path
 from .errors import CwfastError, ParameterError
 
@@ -91,14 +91,14 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
     frame, and only those frames are read from disk. Resampling happens after the excerpt is cut,
     so `start` and `duration` always refer to the file's timeline.
     """
-    path = _as_path(path)
+    path = str(validate.as_path(path))
     if sample_rate is not None:
-        sample_rate = _positive_integer(sample_rate, "sample_rate")
-    start = _finite_real(start, "start")
+        sample_rate = validate.positive_int("sample_rate", sample_rate)
+    start = validate.finite_float("start", start)
     if start < 0:
         raise ParameterError(f"start={start} must be at least 0 seconds")
     if duration is not None:
-        duration = _finite_real(duration, "duration")
+        duration = validate.finite_float("duration", duration)
         if duration <= 0:
             raise ParameterError(f"duration={duration} must be a positive number of seconds")
     if on_resample is not None and not callable(on_resample):
@@ -239,7 +239,7 @@ def write_audio_blocks(path, blocks, sample_rate, *, channels=1, subtype="FLOAT"
         Samples beyond [-1, 1] that a PCM subtype clipped (0 for FLOAT, which keeps them).
     """
     path, file_format, subtype, sample_rate = _check_write(path, subtype, sample_rate)
-    channels = _positive_integer(channels, "channels")
+    channels = validate.positive_int("channels", channels)
     frames = clipped = 0
     with atomic_path(path, what="audio", overwrite=overwrite) as temporary_path:
         try:
@@ -264,7 +264,7 @@ def write_audio_blocks(path, blocks, sample_rate, *, channels=1, subtype="FLOAT"
 
 def _check_write(path, subtype, sample_rate):
     """The checks of :func:`write_audio`: (path, container, subtype, sample_rate) or ParameterError."""
-    path = _as_path(path)
+    path = str(validate.as_path(path))
     extension = os.path.splitext(path)[1].lower()
     if extension not in WRITE_FORMATS:
         raise ParameterError(
@@ -279,7 +279,7 @@ def _check_write(path, subtype, sample_rate):
         raise ParameterError(
             f"subtype={subtype!r} cannot be written to {file_format}; use {allowed}"
         )
-    sample_rate = _positive_integer(sample_rate, "sample_rate")
+    sample_rate = validate.positive_int("sample_rate", sample_rate)
     if sample_rate > MAX_SAMPLE_RATE:
         # soundfile would raise a bare OverflowError
         raise ParameterError(f"sample_rate={sample_rate} is more than a sound file can store ({MAX_SAMPLE_RATE} Hz)")
@@ -319,8 +319,8 @@ def resample(samples, orig_rate, new_rate):
     slow.
     """
     samples = _as_samples(samples, "samples")
-    orig_rate = _positive_integer(orig_rate, "orig_rate")
-    new_rate = _positive_integer(new_rate, "new_rate")
+    orig_rate = validate.positive_int("orig_rate", orig_rate)
+    new_rate = validate.positive_int("new_rate", new_rate)
     if orig_rate == new_rate:
         return samples.copy()
     # Imported here: scipy.signal pulls in scipy.stats and scipy.optimize (about a second of a
@@ -368,29 +368,6 @@ def scale_to_unit(samples):
     # Dividing in float64 makes the peak come out as exactly 1.0 after the cast back to float32.
     scaled = (samples.astype(np.float64) / scale).astype(np.float32)
     return scaled, scale
-
-
-def _as_path(path):
-    """Return `path` as a str, or raise ParameterError if it is not a path."""
-    try:
-        return os.fsdecode(os.fspath(path))
-    except TypeError:
-        raise ParameterError(f"path={path!r} must be a str or os.PathLike") from None
-
-
-def _positive_integer(value, name):
-    """Return `value` as an int, or raise ParameterError unless it is an integer >= 1."""
-    # bool is an int subclass, but sample_rate=True is surely a mistake.
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise ParameterError(f"{name}={value!r} must be a positive integer")
-    return int(value)
-
-
-def _finite_real(value, name):
-    """Return `value` as a float, or raise ParameterError unless it is a finite real number."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ParameterError(f"{name}={value!r} must be a finite number")
-    return float(value)
 
 
 def _as_samples(samples, name):
