@@ -296,8 +296,9 @@ def evolve(
     n_params = model.n_params
     g = model.n_modules
     if search_periods:
-        if model.arch != "clockwork":
-            raise ParameterError(f"search_periods searches a Clockwork RNN's clock periods; this model is a {model.arch}")
+        if not model.has_clock:
+            raise ParameterError(f"search_periods searches a Clockwork RNN's clock periods; this model is a "
+                                 f"{model.description}")
         if np.any(np.diff(model.periods) <= 0):
             raise ParameterError(
                 f"search_periods needs strictly increasing periods; the model has {model.periods.tolist()}"
