@@ -167,6 +167,53 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
     return samples, sample_rate
 
 
+def read_audio_blocks(path, block_size):
+    """Open an audio file to read it mono, ``block_size`` frames at a time, without holding it whole.
+
+    The same checks as :func:`load_audio` (a missing, empty, non-audio file is a CwfastError now;
+    a NaN or infinite sample is one when its block is read).
+
+    Returns
+    -------
+    sample_rate : int
+    frames : int
+    blocks : iterator of ndarray, each shape (<= block_size,), float32
+    """
+    path = str(validate.as_path(path))
+    block_size = validate.positive_int("block_size", block_size)
+    if not os.path.exists(path):
+        raise CwfastError(f"cannot read '{path}': no such file")
+    if os.path.isdir(path):
+        raise CwfastError(f"cannot read '{path}': it is a directory, not an audio file")
+    if os.path.getsize(path) == 0:
+        raise CwfastError(f"cannot read '{path}': contains no audio (the file is empty)")
+    try:
+        info = soundfile.info(path)
+    except (soundfile.SoundFileError, RuntimeError) as error:
+        raise CwfastError(f"cannot read '{path}': not an audio file soundfile can read "
+                          f"({_soundfile_reason(error)})") from None
+    if info.frames <= 0:
+        raise CwfastError(f"cannot read '{path}': contains no audio (0 frames)")
+
+    def blocks():
+        done = 0
+        try:
+            with soundfile.SoundFile(path) as sound_file:
+                for block in sound_file.blocks(block_size, dtype="float32", always_2d=True):
+                    if not np.all(np.isfinite(block)):
+                        bad = done + int(np.argmin(np.isfinite(block).all(axis=1)))
+                        raise CwfastError(f"cannot read '{path}': contains NaN or infinite samples "
+                                          f"(first at {bad / info.samplerate:.6f} s)")
+                    done += block.shape[0]
+                    yield block.mean(axis=1, dtype=np.float64).astype(np.float32)
+        except soundfile.SoundFileError as error:
+            raise CwfastError(f"cannot read '{path}': {_soundfile_reason(error)}") from None
+        if done == 0:
+            raise CwfastError(f"cannot read '{path}': contains no audio (0 frames could be read)")
+
+    return info.samplerate, info.frames, blocks()
+
+
 def write_audio(path, samples, sample_rate, *, subtype="FLOAT", overwrite=False):
     """Write samples to a WAV or FLAC file, atomically.
 

@@ -577,28 +577,37 @@ def cmd_generate(args):
 
 def cmd_process(args):
     from . import render
-    from .audio import load_audio, resample, write_audio_blocks
+    from .audio import load_audio, read_audio_blocks, resample, write_audio_blocks
 
     _check_output(args.output, args.overwrite, audio=True, what="audio")
     if os.path.abspath(args.input) == os.path.abspath(args.output):
         raise ParameterError("the output must be a different file from the input")
     model, name = _load_model(args.model)
     render.check_processable(model)
-    _check_audio_fits(args.input, model.sample_rate, option="model rate (resample the file first)")
-    samples, file_rate = load_audio(args.input)
+    subtype = _subtype_for(args.output, args.subtype)
+    file_rate, frames, blocks = read_audio_blocks(args.input, args.block)
     rate = model.sample_rate or file_rate
-    if rate != file_rate:
-        samples = resample(samples, file_rate, rate)
+    if rate == file_rate:
+        # Read, processed and written block by block: memory does not grow with the file.
+        with _progress(args, frames, "processing") as bar:
+            def counted():
+                for block in render.process_blocks(model, blocks, block_size=args.block):
+                    bar.update(block.size)
+                    yield block
+
+            n, clipped = write_audio_blocks(args.output, counted(), file_rate, subtype=subtype,
+                                            overwrite=args.overwrite)
+    else:  # resampled whole, both ways (a streaming resampler would delay the output)
+        _check_audio_fits(args.input, rate, option="model rate (resample the file first)")
+        samples, _ = load_audio(args.input, sample_rate=rate)
         _note(f"resampled '{args.input}' from {file_rate} Hz to the model's {rate} Hz")
-    with _progress(args, samples.size, "processing") as bar:
-        out = render.process(model, samples, block_size=args.block, on_progress=bar.update)
-    if rate != file_rate:
+        with _progress(args, samples.size, "processing") as bar:
+            out = render.process(model, samples, block_size=args.block, on_progress=bar.update)
         out = resample(out, rate, file_rate)
         _note(f"resampled the output back to {file_rate} Hz")
-    subtype = _subtype_for(args.output, args.subtype)
-    _, clipped = write_audio_blocks(args.output, [out], file_rate, subtype=subtype, overwrite=args.overwrite)
+        n, clipped = write_audio_blocks(args.output, [out], file_rate, subtype=subtype, overwrite=args.overwrite)
     _note_clipped(clipped, subtype)
-    print(f"wrote {args.output}: {out.size} samples ({_duration(out.size, file_rate)}) through {name}")
+    print(f"wrote {args.output}: {n} samples ({_duration(n, file_rate)}) through {name}")
     return 0
 
 

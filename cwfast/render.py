@@ -193,6 +193,28 @@ def check_processable(model):
         raise CwfastError(f"this model has {model.n_in} inputs and {model.n_out} outputs; 'process' runs an {what}")
 
 
+def process_blocks(model, blocks, *, block_size=4096):
+    """:func:`process` over a signal that arrives in blocks (each at most ``block_size`` samples):
+    an iterator of the output blocks, float32, through one :class:`~cwfast.stream.Stream`, so a
+    file of any length is processed in the memory of one block. Joined, the outputs equal
+    :func:`process`'s (a stream gives the same bits however its input is split)."""
+    from .stream import Stream
+
+    check_processable(model)
+    block_size = validate.positive_int("block_size", block_size)
+    stream = Stream(model, max_block=block_size)
+    y = np.empty((block_size, 1), dtype=model.dtype)
+
+    def run():
+        for block in blocks:
+            x = validate.mono("block", block).astype(model.dtype)[:, None]
+            for start in range(0, x.shape[0], block_size):
+                piece = x[start : start + block_size]
+                yield stream.process(piece, out=y[: piece.shape[0]])[:, 0].astype(np.float32)
+
+    return run()
+
+
 def process(model, samples, *, block_size=4096, on_progress=None):
     """Run an input-driven (effect) model over a whole signal, block by block through a Stream.
 

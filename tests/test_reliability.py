@@ -209,3 +209,28 @@ def test_write_audio_blocks_counts_what_pcm_clips_and_leaves_nothing_on_a_bad_bl
     with pytest.raises(ParameterError, match="NaN"):
         write_audio_blocks(tmp_path / "c.wav", bad(), 8000)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "b.wav"]
+
+
+def test_process_streams_a_file_block_by_block_with_the_same_output(capsys, tmp_path, monkeypatch):
+    """At the model's rate, process reads, runs and writes blocks (here of 100 samples): the file
+    equals render.process over the whole signal, and a NaN in a late block leaves no output."""
+    import soundfile
+
+    from cwfast import ClockworkRNN, render
+
+    model = ClockworkRNN(1, 1, n_hidden=6, n_modules=3, seed=1, sample_rate=8000, metadata={"mode": "effect"})
+    model.save(tmp_path / "fx.npz")
+    signal = (0.5 * np.sin(np.arange(1050) / 9)).astype(np.float32)
+    write_audio(tmp_path / "in.wav", signal, 8000)
+    status, _, err = run(capsys, "process", "-m", tmp_path / "fx.npz", tmp_path / "in.wav", "-o", tmp_path / "o.wav",
+                         "--block", "100")
+    assert status == 0, err
+    written, _ = soundfile.read(str(tmp_path / "o.wav"), dtype="float32")
+    np.testing.assert_array_equal(written, render.process(model, signal, block_size=4096))
+    bad = signal.copy()
+    bad[1000] = np.nan
+    soundfile.write(str(tmp_path / "bad.wav"), bad, 8000, subtype="FLOAT")
+    status, _, err = run(capsys, "process", "-m", tmp_path / "fx.npz", tmp_path / "bad.wav", "-o",
+                         tmp_path / "p.wav", "--block", "100")
+    assert_user_error(status, err, "NaN or infinite samples", "0.125000 s")
+    assert not (tmp_path / "p.wav").exists() and not any(p.name.startswith(".p.wav") for p in tmp_path.iterdir())
