@@ -104,13 +104,7 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
     if on_resample is not None and not callable(on_resample):
         raise ParameterError(f"on_resample={on_resample!r} must be a callable or None")
 
-    # Checked by hand because libsndfile reports all of these as "Format not recognised".
-    if not os.path.exists(path):
-        raise CwfastError(f"cannot read '{path}': no such file")
-    if os.path.isdir(path):
-        raise CwfastError(f"cannot read '{path}': it is a directory, not an audio file")
-    if os.path.getsize(path) == 0:
-        raise CwfastError(f"cannot read '{path}': contains no audio (the file is empty)")
+    _check_readable(path)
 
     try:
         with soundfile.SoundFile(path) as sound_file:
@@ -181,12 +175,7 @@ def read_audio_blocks(path, block_size):
     """
     path = str(validate.as_path(path))
     block_size = validate.positive_int("block_size", block_size)
-    if not os.path.exists(path):
-        raise CwfastError(f"cannot read '{path}': no such file")
-    if os.path.isdir(path):
-        raise CwfastError(f"cannot read '{path}': it is a directory, not an audio file")
-    if os.path.getsize(path) == 0:
-        raise CwfastError(f"cannot read '{path}': contains no audio (the file is empty)")
+    _check_readable(path)
     try:
         info = soundfile.info(path)
     except (soundfile.SoundFileError, RuntimeError) as error:
@@ -415,6 +404,17 @@ def scale_to_unit(samples):
     # Dividing in float64 makes the peak come out as exactly 1.0 after the cast back to float32.
     scaled = (samples.astype(np.float64) / scale).astype(np.float32)
     return scaled, scale
+
+
+def _check_readable(path):
+    """CwfastError for a missing path, a folder or an empty file: checked by hand, because
+    libsndfile reports all of them as "Format not recognised"."""
+    if not os.path.exists(path):
+        raise CwfastError(f"cannot read '{path}': no such file")
+    if os.path.isdir(path):
+        raise CwfastError(f"cannot read '{path}': it is a directory, not an audio file")
+    if os.path.getsize(path) == 0:
+        raise CwfastError(f"cannot read '{path}': contains no audio (the file is empty)")
 
 
 def _as_samples(samples, name):
