@@ -19,7 +19,9 @@ def imported_modules(args):
 
 
 def test_generate_imports_neither_scipy_signal_stats_optimize_nor_matplotlib(tmp_path):
-    modules = imported_modules(["generate", "-o", str(tmp_path / "x.wav"), "--seconds", "0.05"])
-    assert {"numba", "soundfile", "cwfast.audio", "cwfast.model"} <= modules  # the list is read right
+    modules = imported_modules(["generate", "-q", "-o", str(tmp_path / "x.wav"), "--seconds", "0.05"])  # -q: no bar in stderr
+    # The list is read right. (cwfast.model itself is loaded by importlib through the registry, and
+    # -X importtime reports only what import statements load: its kernels stand for it.)
+    assert {"numba", "soundfile", "cwfast.audio", "cwfast._kernels"} <= modules
     assert not NOT_FOR_GENERATE & modules
     assert (tmp_path / "x.wav").exists()

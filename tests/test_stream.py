@@ -143,7 +143,7 @@ def test_stream_refuses_what_is_not_a_cwfast_model():
     class LooksLikeOne:
         arch, n_hidden, n_in, n_out = "lstm", 4, 1, 1
 
-    with pytest.raises(ParameterError, match=r"a Stream runs cwfast models \(clockwork, lstm, srn\), not LooksLikeOne"):
+    with pytest.raises(ParameterError, match=r"a Stream runs cwfast models with a real-time entry, not LooksLikeOne"):
         Stream(LooksLikeOne())
 
 
