@@ -109,6 +109,20 @@ def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, 
 
 
 @numba.njit(**_JIT)
+def _matvec_repeat(w, h, y, repeats):
+    """y = W h, ``repeats`` times: the dense matrix-vector product in the style of :func:`_step`'s rows
+    (one reassociated dot product a row), the ceiling ``cwfast bench`` reports the kernel against."""
+    n, m = w.shape
+    for _ in range(repeats):
+        for r in range(n):
+            row = w[r]
+            acc = row[0] * h[0]
+            for c in range(1, m):
+                acc += row[c] * h[c]
+            y[r] = acc
+
+
+@numba.njit(**_JIT)
 def _output(w_out, b_out, h, y_t):
     """y_t = W_out h + b_out. Computed per step rather than as one matrix product after the loop:
     a BLAS product rounds differently for different block lengths, and a stream must give the

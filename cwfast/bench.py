@@ -9,7 +9,10 @@ over repeated runs), how many times faster than real time that is, and the media
 Without ``-m`` it measures Clockwork RNNs of standard widths (8 modules, periods 1..128) next to
 SRNs of the same widths (one module of period 1, the same engine), interleaved run by run so both
 see the same machine load, and prints the measured SRN/CW time ratio next to the ratio of
-recurrent multiply-adds per step that the paper predicts. With ``--voices V`` each model is also
+recurrent multiply-adds per step that the paper predicts. It also measures the ceiling a kernel
+is held against: a dense matrix-vector product of each width, in the kernel's own style and
+through NumPy's BLAS, and reports each model's multiply-adds per second as a fraction of both.
+With ``--voices V`` each model is also
 run as one ``Stream(model, voices=V)``, interleaved with its one-voice stream, and a table gives
 the cost per sample per voice against one voice. The CLI calls :func:`add_arguments`
 and :func:`run`; numba-heavy modules are imported inside :func:`run` only.
@@ -180,6 +183,83 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
     return records
 
 
+def macs_per_step(model):
+    """Multiply-adds of one streamed step, on average: the recurrence (only the blocks that exist,
+    at the steps their modules fire), the input weights of the units that fire, the output layer."""
+    lay = getattr(model, "layout", None)
+    if lay is not None:
+        firing = sum(int(k) / int(p) for k, p in zip(lay.module_sizes, lay.periods))
+    else:  # an LSTM: the four gates of every cell, every step
+        firing = 4 * model.n_hidden
+    return model.recurrent_macs_per_step() + firing * model.n_in + model.n_out * model.n_hidden
+
+
+def ceilings(widths, *, dtype="float32", seconds=0.2):
+    """GMAC/s of a dense n x n matrix-vector product for each width: numba in the kernel's style
+    (``cwfast._kernels._matvec_repeat``) and the BLAS behind NumPy (``W @ h``, sgemv for float32),
+    one thread each (the stream's kernel runs on one), best of five timed runs."""
+    import contextlib
+    import time
+
+    import numpy as np
+
+    from . import _kernels
+
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # without it BLAS may use every core: its figure is then an upper bound
+        threadpool_limits = None
+    out = {}
+    for n in sorted(set(widths)):
+        rng = np.random.default_rng(0)
+        w = rng.standard_normal((n, n)).astype(dtype)
+        h = rng.standard_normal(n).astype(dtype)
+        y = np.empty(n, dtype=dtype)
+        repeats = max(10, int(2e7 / (n * n)))
+        _kernels._matvec_repeat(w, h, y, 1)  # compile
+        best = {"numba": 0.0, "blas": 0.0}
+        for _ in range(5):
+            t0 = time.perf_counter()
+            _kernels._matvec_repeat(w, h, y, repeats)
+            best["numba"] = max(best["numba"], repeats * n * n / (time.perf_counter() - t0) / 1e9)
+            with threadpool_limits(limits=1) if threadpool_limits else contextlib.nullcontext():
+                t0 = time.perf_counter()
+                for _ in range(repeats):
+                    np.matmul(w, h, out=y)
+                best["blas"] = max(best["blas"], repeats * n * n / (time.perf_counter() - t0) / 1e9)
+        out[n] = best
+    return out
+
+
+def ceiling_rows(records, models, ceiling):
+    """For each model, at its largest block: the kernel's GMAC/s and that as a fraction of the ceilings."""
+    by_label = dict(models)
+    rows = []
+    for r in records:
+        model = by_label.get(r["label"])
+        if model is None or r["block"] != max(x["block"] for x in records if x["label"] == r["label"]):
+            continue
+        gmacs = macs_per_step(model) / r["us_per_sample"] / 1e3
+        top = ceiling[model.n_hidden]
+        rows.append({"label": r["label"], "block": r["block"], "gmacs": gmacs, "numba_gmacs": top["numba"],
+                     "blas_gmacs": top["blas"], "of_numba": gmacs / top["numba"], "of_blas": gmacs / top["blas"]})
+    return rows
+
+
+def _has_threadpoolctl():
+    import importlib.util
+
+    return importlib.util.find_spec("threadpoolctl") is not None
+
+
+def format_ceilings(rows):
+    lines = [("model", "block", "kernel GMAC/s", "dense matvec numba", "BLAS sgemv", "of numba", "of BLAS")]
+    for r in rows:
+        lines.append((r["label"], str(r["block"]), f"{r['gmacs']:.2f}", f"{r['numba_gmacs']:.2f}",
+                      f"{r['blas_gmacs']:.2f}", f"{r['of_numba']:.2f}", f"{r['of_blas']:.2f}"))
+    return _align(lines)
+
+
 def voice_ratios(records):
     """Per model and block: the cost per sample per voice of a many-voice stream over one voice."""
     one = {(r["model_label"], r["block"]): r for r in records if r["voices"] == 1}
@@ -283,10 +363,13 @@ def run(args):
     records = measure(models, args.block, seconds=args.seconds, repeats=args.repeats, progress=note, voices=voices)
     rows = [] if args.model else ratios(records)
     voice_rows = voice_ratios(records)
+    note("measuring the matrix-vector ceiling")
+    ceiling = ceilings([model.n_hidden for _, model in models], dtype=models[0][1].dtype)
+    ceiling_table = ceiling_rows(records, models, ceiling)
     summary = machine_summary()
     if args.json:
-        print(json.dumps({"machine": summary, "results": records, "ratios": rows, "voice_ratios": voice_rows},
-                         indent=1))
+        print(json.dumps({"machine": summary, "results": records, "ratios": rows, "voice_ratios": voice_rows,
+                          "ceilings": ceiling_table}, indent=1))
         return 0
     print(f"machine: {summary}")
     rates = sorted({r["sample_rate"] for r in records})
@@ -303,6 +386,12 @@ def run(args):
         print(format_ratios(rows))
         print("(the paper's ratio counts recurrent multiply-adds only; input, output and call overhead are "
               "the same for both)")
+    print()
+    print(format_ceilings(ceiling_table))
+    print("(kernel GMAC/s: multiply-adds of a streamed step (recurrence as fired, input, output) per second, at "
+          "the largest block; the ceilings: a dense n x n matrix-vector product, one thread, best of 5"
+          + ("" if _has_threadpoolctl() else "; BLAS may use every core here (threadpoolctl is not installed)")
+          + ")")
     if voice_rows:
         print()
         print(format_voice_ratios(voice_rows))

@@ -28,7 +28,8 @@ def test_bench_table_for_a_model_file(model_file, capsys):
     header = next(i for i, line in enumerate(lines) if line.startswith("model"))
     assert lines[header].split() == ["model", "block", "us/sample", "mean", "us/sample", "x", "real", "time",
                                      "block", "p50", "us", "block", "p99", "us", "budget", "us", "blocks"]
-    rows = [line.split() for line in lines[header + 2 :] if line.strip()]
+    end = lines.index("", header)
+    rows = [line.split() for line in lines[header + 2 : end]]
     assert [(r[0], int(r[1])) for r in rows] == [("tiny.npz", 4), ("tiny.npz", 16)]
     for r in rows:
         values = [float(v) for v in r[2:]]
@@ -79,3 +80,37 @@ def test_bench_usage_errors(capsys):
     assert main(["bench", "--seconds", "nan"]) == 2
     assert main(["bench", "-m", "/nonexistent/model.npz", "--block", "4"]) == 2
     assert "cwfast: error" in capsys.readouterr().err
+
+
+def test_bench_reports_the_kernel_against_the_matvec_ceiling(model_file, capsys):
+    status = main(["bench", "-m", str(model_file), "--block", "4", "16", "--seconds", "0.02", "--repeats", "2", "-q"])
+    lines = capsys.readouterr().out.splitlines()
+    assert status == 0
+    header = next(i for i, line in enumerate(lines) if line.startswith("model") and "kernel GMAC/s" in line)
+    row = lines[header + 2].split()
+    assert row[:2] == ["tiny.npz", "16"]  # the largest block
+    gmacs, numba_ceiling, blas, of_numba, of_blas = map(float, row[2:])
+    assert all(math.isfinite(v) and v > 0 for v in (gmacs, numba_ceiling, blas))
+    # The table rounds to two decimals.
+    assert of_numba == pytest.approx(gmacs / numba_ceiling, rel=0.05, abs=0.006)
+    assert of_blas == pytest.approx(gmacs / blas, rel=0.05, abs=0.006)
+
+
+def test_macs_per_step_counts_what_a_step_computes():
+    cw = ClockworkRNN(2, 3, module_sizes=[2, 2], periods=[1, 2], seed=0)
+    # recurrence: module 0 reads 4 units every step (2 x 4), module 1 reads 2 every other step (2 x 2 / 2);
+    # inputs: 2 units x 2 inputs every step, 2 more every other step; output: 3 x 4.
+    assert bench.macs_per_step(cw) == pytest.approx(8 + 2 + 4 + 2 + 12)
+    lstm = LSTM(2, 3, n_hidden=4, seed=0)
+    assert bench.macs_per_step(lstm) == pytest.approx(4 * 4 * 4 + 16 * 2 + 12)
+
+
+def test_matvec_ceiling_kernel_is_a_matrix_vector_product(rng):
+    from cwfast import _kernels
+
+    w = rng.standard_normal((5, 7)).astype(np.float32)
+    h = rng.standard_normal(7).astype(np.float32)
+    y = np.empty(5, dtype=np.float32)
+    _kernels._matvec_repeat(w, h, y, 3)
+    np.testing.assert_allclose(y, w @ h, rtol=1e-5, atol=1e-6)
+
