@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 
+import cwfast
 from cwfast import LSTM, ClockworkRNN, bench
 from cwfast.cli import main
 
@@ -83,17 +84,20 @@ def test_bench_usage_errors(capsys):
 
 
 def test_bench_reports_the_kernel_against_the_matvec_ceiling(model_file, capsys):
-    status = main(["bench", "-m", str(model_file), "--block", "4", "16", "--seconds", "0.02", "--repeats", "2", "-q"])
+    argv = ["bench", "-m", str(model_file), "--block", "4", "16", "--seconds", "0.02", "--repeats", "2", "-q"]
+    assert main(argv) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert status == 0
     header = next(i for i, line in enumerate(lines) if line.startswith("model") and "kernel GMAC/s" in line)
-    row = lines[header + 2].split()
-    assert row[:2] == ["tiny.npz", "16"]  # the largest block
-    gmacs, numba_ceiling, blas, of_numba, of_blas = map(float, row[2:])
-    assert all(math.isfinite(v) and v > 0 for v in (gmacs, numba_ceiling, blas))
-    # The table rounds to two decimals.
-    assert of_numba == pytest.approx(gmacs / numba_ceiling, rel=0.05, abs=0.006)
-    assert of_blas == pytest.approx(gmacs / blas, rel=0.05, abs=0.006)
+    assert lines[header + 2].split()[:2] == ["tiny.npz", "16"]  # the largest block
+    assert main(argv + ["--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    [row] = report["ceilings"]
+    result = next(r for r in report["results"] if r["block"] == 16)
+    model = cwfast.load(model_file)
+    assert row["gmacs"] == pytest.approx(bench.macs_per_step(model) / result["us_per_sample"] / 1e3)
+    assert all(math.isfinite(row[k]) and row[k] > 0 for k in ("gmacs", "numba_gmacs", "blas_gmacs"))
+    assert row["of_numba"] == pytest.approx(row["gmacs"] / row["numba_gmacs"])
+    assert row["of_blas"] == pytest.approx(row["gmacs"] / row["blas_gmacs"])
 
 
 def test_macs_per_step_counts_what_a_step_computes():
