@@ -261,3 +261,23 @@ def test_mean_readout_pools_the_logits_of_every_step(stand_in, tmp_path, capsys)
         assert cwfast.load(out).metadata["readout"] == readout
         assert sd.main(["eval", "--data", str(test_dir), "-m", str(out)]) == 0
         assert last_line(capsys.readouterr().out) == line
+
+
+def test_choose_readout_chooses_on_validation_takes_only(stand_in, tmp_path, capsys, monkeypatch):
+    """The readout is chosen on takes 5-9; the test takes 0-4 are scored only after, and never used
+    to train or choose (checked by recording which files each part read)."""
+    sd = stand_in
+    data = make_fsdd(tmp_path / "rec", digits=(0, 1), speakers=("anna",), takes=range(0, 14))
+    seen = []
+    real = sd.features_of
+    monkeypatch.setattr(sd, "features_of", lambda path: (seen.append(int(Path(path).stem.split("_")[2])), real(path))[1])
+    (fit, val), test = sd.load_validation_split(str(data))
+    assert len(fit[0]) == 2 * 4 and len(val[0]) == 2 * 5 and len(test[0]) == 2 * 5
+    assert sorted(set(seen)) == list(range(14))
+    assert sd.main(["choose-readout", "--data", str(data), "--params", "500", "--epochs", "2", "--archs", "cw"]) == 0
+    rows = [r.split("|") for r in capsys.readouterr().out.splitlines() if r.startswith("| CW-RNN |")]
+    assert [r[2].strip() for r in rows] == ["last", "mean"]
+    chosen = [r for r in rows if r[5].strip() == "yes"]
+    assert len(chosen) == 1
+    val_errors = [float(r[3]) for r in rows]
+    assert float(chosen[0][3]) == min(val_errors)
