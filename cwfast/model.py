@@ -1,5 +1,8 @@
-"""The Clockwork RNN model: parameters, shapes, validation, and the calls into the kernels.
+"""The model protocol every architecture follows, and the Clockwork RNN.
 
+:class:`SequenceModel` is the protocol: what trainers, streams, files, the C export and the CLI
+may use of a model (shapes, checks, forward, losses, population scoring, dense interchange), so
+that an architecture is one subclass plus one line in :mod:`cwfast.registry`.
 :class:`ClockworkRNN` keeps every parameter in one flat vector (``params``) with named views onto
 it, so optimizers and evolution strategies work on the vector while readers see matrices. Only the
 recurrent blocks the architecture allows exist in that vector: the forbidden (fast-to-slow) blocks
