@@ -9,9 +9,11 @@ stopped by a module fixture; each run starts its actors (worker processes) on it
 import importlib.util
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -146,16 +148,20 @@ def test_ctrl_c_stops_the_actors_and_the_checkpoint_resumes_locally(ray_instance
 
 
 @pytest.mark.slow
-def test_cli_cluster_ray_trains_the_same_model(ray_instance, capsys, tmp_path, clip_8k):
+def test_cli_cluster_ray_starts_its_own_ray_and_trains_the_same_model(ray_instance, capsys, tmp_path, clip_8k):
+    # The command as a user runs it, with no Ray running for it and no RAY_ADDRESS: it starts a
+    # local instance, trains, and stops it (the module's instance is another one).
     argv = ["train", str(clip_8k), "--samples", "48", "--epochs", "3", "--quiet", "--hidden", "6", "--modules", "3",
             "--trainer", "es", "--population", "8"]
-    models = []
-    for cluster in ("local", "ray"):
-        out = tmp_path / f"{cluster}.npz"
-        status = main([*argv, "--cluster", cluster, "-o", str(out)])
-        assert status == 0, capsys.readouterr().err
-        models.append(cwfast.load(out))
-    np.testing.assert_array_equal(models[0].params, models[1].params)
+    local = tmp_path / "local.npz"
+    assert main([*argv, "-o", str(local)]) == 0, capsys.readouterr().err
+    on_ray = tmp_path / "ray.npz"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-m", "cwfast", *argv, "--cluster", "ray", "-o", str(on_ray)],
+                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stdout
+    np.testing.assert_array_equal(cwfast.load(on_ray).params, cwfast.load(local).params)
     assert_no_actors_left(ray_instance)
 
 

@@ -120,6 +120,9 @@ class _Scorer:
 
         # numba's thread count is per calling thread; Ray may call from any of its threads.
         numba.set_num_threads(max(1, min(self.threads, numba.config.NUMBA_NUM_THREADS)))
+        # A writable copy: an argument Ray hands over may be a read-only view, which numba would
+        # compile a second version of its kernel for.
+        theta = np.array(theta)
         offsets = es.pair_offsets(self.entropy, generation, self.n_pairs, self.table.size, self.size)[start:stop]
         noise = es.pair_noise(self.table, offsets, self.size)
         losses = np.empty(2 * (stop - start) + (1 if centre else 0))
@@ -190,7 +193,10 @@ class RayScorer:
             if address:
                 ray.init(address=address, log_to_driver=True)
             else:
-                ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=True)
+                # address="local": a new instance even if `ray start` left one running here (join
+                # that one with RAY_ADDRESS=auto).
+                cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+                ray.init(address="local", num_cpus=cpus or 1, include_dashboard=False, log_to_driver=True)
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
             where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
             raise CwfastError(f"cannot start or join {where}: {' '.join(str(exc).split())}") from None
@@ -218,30 +224,25 @@ class RayScorer:
 
     def _admit(self, timeout, at_least=0):
         """Move actors whose constructor has finished into the pool; wait up to ``timeout`` s
-        until the pool has ``at_least`` actors (0: do not wait)."""
+        until the pool has ``at_least`` actors (0: take only those ready now)."""
         ray = self._ray
         deadline = time.monotonic() + timeout
         while self._starting:
-            wait = 0 if len(self._live) >= at_least else max(0.0, deadline - time.monotonic())
-            done, _ = ray.wait(list(self._starting), num_returns=len(self._starting), timeout=wait)
+            wait = max(0.0, deadline - time.monotonic()) if len(self._live) < at_least else 0.0
+            done, _ = ray.wait(list(self._starting), num_returns=1, timeout=wait)
             if not done:
-                # ray.wait with num_returns=all returns early only when everything is done: look
-                # again at whatever is ready so far.
-                done, _ = ray.wait(list(self._starting), num_returns=1, timeout=0)
-            for ref in done:
-                entry = self._starting.pop(ref)
-                try:
-                    ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    self._lost(entry, exc, starting=True)
-                    continue
-                self._live.append(entry)
-            if len(self._live) >= at_least or time.monotonic() >= deadline:
                 break
+            entry = self._starting.pop(done[0])
+            try:
+                ray.get(done[0])
+            except ray.exceptions.RayError as exc:
+                self._lost(entry, exc, starting=True)
+                continue
+            self._live.append(entry)
         if len(self._live) < at_least:
             raise CwfastError(
-                f"no Ray actor of the evolution strategy became ready in {timeout:g} s (each asks for "
-                f"{self._cpus} CPUs; the cluster has {self._ray.cluster_resources().get('CPU', 0):g})"
+                f"no Ray actor of the evolution strategy is ready after {timeout:g} s (each asks for "
+                f"{self._cpus} CPUs; the cluster has {ray.cluster_resources().get('CPU', 0):g})"
             )
 
     def _lost(self, entry, exc, starting=False):
