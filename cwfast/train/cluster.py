@@ -154,7 +154,6 @@ class RayScorer:
         self._starting = {}  # ready() ref -> [actor, cpus, name]
         self._replacements = 0
         self._futures = {}
-        self._results = {}
         self._tag = uuid.uuid4().hex[:8]
         self._count = 0
         #: Figures for benchmarks: bytes sent to and received from actors (serialised arrays),
@@ -168,7 +167,8 @@ class RayScorer:
         try:
             self._connect()
             model, x3, y_target, labels, *rest = self._args
-            # Data once into the object store: every actor on a node then maps the same copy.
+            # Data once into the object store: it crosses the network once per node, and each
+            # actor copies it into arrays of its own.
             self._remote_args = (model, ray.put(x3), ray.put(y_target), ray.put(labels), *rest)
             self._actor_class = ray.remote(_Scorer)
             self._cpus = self._plan()
@@ -289,7 +289,7 @@ class RayScorer:
         # 1 ms of the driver's time, the inline copy per actor microseconds.
         self._theta = theta.copy() if theta.nbytes < INLINE_BYTES else ray.put(theta)
         self._theta_bytes = theta.nbytes
-        self._futures, self._results = {}, {}
+        self._futures = {}
         # Contiguous ranges of pairs in proportion to the actors' CPUs; the centre goes with the last.
         weights = np.array([cpus for _, cpus, _ in self._live], dtype=np.float64)
         bounds = np.rint(np.concatenate([[0], np.cumsum(weights)]) / weights.sum() * self._n_pairs).astype(int)
