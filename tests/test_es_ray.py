@@ -49,6 +49,14 @@ def es_actors(ray):
     return sorted(name for name in ray.util.list_named_actors() if name.startswith(ACTOR_PREFIX))
 
 
+def wait_until_gone(ray, name):
+    for _ in range(200):
+        if name not in es_actors(ray):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"actor {name} still alive 10 s after ray.kill")
+
+
 def assert_no_actors_left(ray):
     for _ in range(100):  # a killed actor's name is released asynchronously
         if not es_actors(ray):
@@ -97,24 +105,33 @@ def test_ray_gives_the_local_runs_bits(ray_instance, kind, actors):
 
 
 @pytest.mark.slow
-def test_an_actor_killed_mid_run_is_replaced_and_the_run_is_unchanged(ray_instance, caplog):
+def test_actors_killed_mid_run_are_replaced_and_the_run_is_unchanged(ray_instance, caplog):
     ray = ray_instance
     seen = {}
 
-    def kill_one(info):
+    def kill_two(info):
         names = es_actors(ray)
         if info.epoch == 1:
-            seen["before"] = names
-            ray.kill(ray.get_actor(names[0]))  # its next share fails and is scored by the other actor
-            seen["killed"] = names[0]
+            # Between generations: the next share sent to it fails and another actor scores it.
+            seen["before"], seen["first"] = names, names[0]
+            ray.kill(ray.get_actor(names[0]))
+            wait_until_gone(ray, names[0])  # ray.kill is asynchronous: dead before generation 2
+        if info.epoch == 2:
+            seen["after first"] = names
+            # From another thread a moment later: most likely while the next generation is scored.
+            seen["second"] = seen["before"][1]  # the other actor of the start
+            seen["timer"] = threading.Timer(0.001, ray.kill, (ray.get_actor(seen["second"]),))
+            seen["timer"].start()
         if info.epoch == 4:
-            seen["after"] = names
+            seen["timer"].join()
+            wait_until_gone(ray, seen["second"])  # dead before generation 5 at the latest
 
     with caplog.at_level("WARNING", logger="cwfast.train.cluster"):
-        killed = train("lockstep", cluster="ray", actors=2, on_step_end=kill_one)
-    assert len(seen["before"]) == 2
-    assert seen["killed"] not in seen["after"] and len(seen["after"]) == 2  # a replacement took its place
-    assert any(seen["killed"] in r.getMessage() and "scored again" in r.getMessage() for r in caplog.records)
+        killed = train("lockstep", cluster="ray", actors=2, on_step_end=kill_two)
+    assert len(seen["before"]) == 2 and seen["second"] != seen["first"]
+    assert seen["first"] not in seen["after first"] and len(seen["after first"]) == 2  # a replacement
+    for name in (seen["first"], seen["second"]):
+        assert any(name in r.getMessage() and "scored again" in r.getMessage() for r in caplog.records), name
     assert_same_run(killed, train("lockstep"))
     assert_no_actors_left(ray)
 
