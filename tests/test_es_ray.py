@@ -1,6 +1,6 @@
 """evolve(cluster="ray") and ``cwfast train --trainer es --cluster ray``: the same bits as a local
-run whatever the number of actors, an actor killed mid-run, Ctrl-C and resume, and what happens
-without Ray.
+run whatever the number of actors, actors killed mid-run, Ctrl-C and resume, the command line
+starting a Ray of its own, and what happens without Ray.
 
 The Ray tests share one local Ray instance on 127.0.0.1 (two CPUs, no dashboard), started and
 stopped by a module fixture; each run starts its actors (worker processes) on it and stops them.
@@ -35,7 +35,8 @@ def ray_instance():
     from cwfast.train.cluster import import_ray
 
     ray = import_ray()  # imported so that a local instance binds to the loopback address
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024,
+             log_to_driver=False)
     try:
         assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
         yield ray
