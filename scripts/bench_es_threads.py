@@ -27,6 +27,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def thread_cpu_ticks():
+    """CPU time (clock ticks, user + system) of each thread of this process, from /proc (Linux)."""
+    ticks = {}
+    root = f"/proc/{os.getpid()}/task"
+    if not os.path.isdir(root):
+        return ticks
+    for tid in os.listdir(root):
+        try:
+            with open(f"{root}/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:  # the thread ended
+            continue
+        ticks[tid] = int(fields[11]) + int(fields[12])
+    return ticks
+
+
 def child(threads, generations):
     import numba
     import numpy as np
@@ -45,14 +61,18 @@ def child(threads, generations):
     evolve(model.copy(), x, target, generations=1, seed=0)  # compile
     trained = model.copy()
     ends = []
+    before = thread_cpu_ticks()
     wall, cpu = time.perf_counter(), time.process_time()
     evolve(trained, x, target, generations=generations, seed=0, on_step_end=lambda info: ends.append(time.perf_counter()))
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    after = thread_cpu_ticks()
+    busy = sorted((after[t] - before.get(t, 0) for t in after if after[t] > before.get(t, 0)), reverse=True)
     each = np.diff(ends)
     digest = hashlib.sha256(trained.params.tobytes()).hexdigest()[:16]
     print(json.dumps({"threads": threads, "ms_per_generation": 1e3 * wall / generations,
                       "cpu_ms_per_generation": 1e3 * cpu / generations, "params_sha256": digest,
-                      "fastest_generations_ms": 1e3 * float(np.mean(np.sort(each)[: max(1, len(each) // 10)]))}))
+                      "fastest_generations_ms": 1e3 * float(np.mean(np.sort(each)[: max(1, len(each) // 10)])),
+                      "thread_cpu_ticks": busy}))
 
 
 def main():
@@ -81,7 +101,8 @@ def main():
         print(f"{t} thread(s): {best['ms_per_generation']:.2f} ms per generation (best of {args.rounds}; "
               f"median {sorted(r['ms_per_generation'] for r in runs[t])[len(runs[t]) // 2]:.2f}), "
               f"CPU {best['cpu_ms_per_generation']:.2f} ms; {base / best['ms_per_generation']:.2f}x "
-              f"vs {args.threads[0]} thread(s); params {best['params_sha256']}")
+              f"vs {args.threads[0]} thread(s); CPU ticks per busy thread {best['thread_cpu_ticks']}; "
+              f"params {best['params_sha256']}")
     fastest = {t: min(r["fastest_generations_ms"] for r in runs[t]) for t in args.threads}
     print("mean of the fastest tenth of the generations (the least disturbed by other processes): "
           + ", ".join(f"{t} thread(s) {ms:.2f} ms ({fastest[args.threads[0]] / ms:.2f}x)" for t, ms in fastest.items()))

@@ -1,6 +1,6 @@
 """evolve(cluster="ray") and ``cwfast train --trainer es --cluster ray``: the same bits as a local
-run whatever the number of actors, an actor killed mid-run, Ctrl-C and resume, and what happens
-without Ray.
+run whatever the number of actors, actors killed mid-run, Ctrl-C and resume, the command line
+starting a Ray of its own, and what happens without Ray.
 
 The Ray tests share one local Ray instance on 127.0.0.1 (two CPUs, no dashboard), started and
 stopped by a module fixture; each run starts its actors (worker processes) on it and stops them.
@@ -9,9 +9,11 @@ stopped by a module fixture; each run starts its actors (worker processes) on it
 import importlib.util
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -33,7 +35,8 @@ def ray_instance():
     from cwfast.train.cluster import import_ray
 
     ray = import_ray()  # imported so that a local instance binds to the loopback address
-    ray.init(num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024, log_to_driver=False)
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=100 * 1024 * 1024,
+             log_to_driver=False)
     try:
         assert {n["NodeManagerAddress"] for n in ray.nodes()} == {"127.0.0.1"}
         yield ray
@@ -45,6 +48,14 @@ def ray_instance():
 
 def es_actors(ray):
     return sorted(name for name in ray.util.list_named_actors() if name.startswith(ACTOR_PREFIX))
+
+
+def wait_until_gone(ray, name):
+    for _ in range(200):
+        if name not in es_actors(ray):
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"actor {name} still alive 10 s after ray.kill")
 
 
 def assert_no_actors_left(ray):
@@ -95,24 +106,33 @@ def test_ray_gives_the_local_runs_bits(ray_instance, kind, actors):
 
 
 @pytest.mark.slow
-def test_an_actor_killed_mid_run_is_replaced_and_the_run_is_unchanged(ray_instance, caplog):
+def test_actors_killed_mid_run_are_replaced_and_the_run_is_unchanged(ray_instance, caplog):
     ray = ray_instance
     seen = {}
 
-    def kill_one(info):
+    def kill_two(info):
         names = es_actors(ray)
         if info.epoch == 1:
-            seen["before"] = names
-            ray.kill(ray.get_actor(names[0]))  # its next share fails and is scored by the other actor
-            seen["killed"] = names[0]
+            # Between generations: the next share sent to it fails and another actor scores it.
+            seen["before"], seen["first"] = names, names[0]
+            ray.kill(ray.get_actor(names[0]))
+            wait_until_gone(ray, names[0])  # ray.kill is asynchronous: dead before generation 2
+        if info.epoch == 2:
+            seen["after first"] = names
+            # From another thread a moment later: most likely while the next generation is scored.
+            seen["second"] = seen["before"][1]  # the other actor of the start
+            seen["timer"] = threading.Timer(0.001, ray.kill, (ray.get_actor(seen["second"]),))
+            seen["timer"].start()
         if info.epoch == 4:
-            seen["after"] = names
+            seen["timer"].join()
+            wait_until_gone(ray, seen["second"])  # dead before generation 5 at the latest
 
     with caplog.at_level("WARNING", logger="cwfast.train.cluster"):
-        killed = train("lockstep", cluster="ray", actors=2, on_step_end=kill_one)
-    assert len(seen["before"]) == 2
-    assert seen["killed"] not in seen["after"] and len(seen["after"]) == 2  # a replacement took its place
-    assert any(seen["killed"] in r.getMessage() and "scored again" in r.getMessage() for r in caplog.records)
+        killed = train("lockstep", cluster="ray", actors=2, on_step_end=kill_two)
+    assert len(seen["before"]) == 2 and seen["second"] != seen["first"]
+    assert seen["first"] not in seen["after first"] and len(seen["after first"]) == 2  # a replacement
+    for name in (seen["first"], seen["second"]):
+        assert any(name in r.getMessage() and "scored again" in r.getMessage() for r in caplog.records), name
     assert_same_run(killed, train("lockstep"))
     assert_no_actors_left(ray)
 
@@ -146,16 +166,20 @@ def test_ctrl_c_stops_the_actors_and_the_checkpoint_resumes_locally(ray_instance
 
 
 @pytest.mark.slow
-def test_cli_cluster_ray_trains_the_same_model(ray_instance, capsys, tmp_path, clip_8k):
+def test_cli_cluster_ray_starts_its_own_ray_and_trains_the_same_model(ray_instance, capsys, tmp_path, clip_8k):
+    # The command as a user runs it, with no Ray running for it and no RAY_ADDRESS: it starts a
+    # local instance, trains, and stops it (the module's instance is another one).
     argv = ["train", str(clip_8k), "--samples", "48", "--epochs", "3", "--quiet", "--hidden", "6", "--modules", "3",
             "--trainer", "es", "--population", "8"]
-    models = []
-    for cluster in ("local", "ray"):
-        out = tmp_path / f"{cluster}.npz"
-        status = main([*argv, "--cluster", cluster, "-o", str(out)])
-        assert status == 0, capsys.readouterr().err
-        models.append(cwfast.load(out))
-    np.testing.assert_array_equal(models[0].params, models[1].params)
+    local = tmp_path / "local.npz"
+    assert main([*argv, "-o", str(local)]) == 0, capsys.readouterr().err
+    on_ray = tmp_path / "ray.npz"
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run([sys.executable, "-m", "cwfast", *argv, "--cluster", "ray", "-o", str(on_ray)],
+                          cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "wrote" in done.stdout
+    np.testing.assert_array_equal(cwfast.load(on_ray).params, cwfast.load(local).params)
     assert_no_actors_left(ray_instance)
 
 

@@ -120,6 +120,9 @@ class _Scorer:
 
         # numba's thread count is per calling thread; Ray may call from any of its threads.
         numba.set_num_threads(max(1, min(self.threads, numba.config.NUMBA_NUM_THREADS)))
+        # A writable copy: an argument Ray hands over may be a read-only view, which numba would
+        # compile a second version of its kernel for.
+        theta = np.array(theta)
         offsets = es.pair_offsets(self.entropy, generation, self.n_pairs, self.table.size, self.size)[start:stop]
         noise = es.pair_noise(self.table, offsets, self.size)
         losses = np.empty(2 * (stop - start) + (1 if centre else 0))
@@ -151,7 +154,6 @@ class RayScorer:
         self._starting = {}  # ready() ref -> [actor, cpus, name]
         self._replacements = 0
         self._futures = {}
-        self._results = {}
         self._tag = uuid.uuid4().hex[:8]
         self._count = 0
         #: Figures for benchmarks: bytes sent to and received from actors (serialised arrays),
@@ -165,7 +167,8 @@ class RayScorer:
         try:
             self._connect()
             model, x3, y_target, labels, *rest = self._args
-            # Data once into the object store: every actor on a node then maps the same copy.
+            # Data once into the object store: it crosses the network once per node, and each
+            # actor copies it into arrays of its own.
             self._remote_args = (model, ray.put(x3), ray.put(y_target), ray.put(labels), *rest)
             self._actor_class = ray.remote(_Scorer)
             self._cpus = self._plan()
@@ -190,7 +193,10 @@ class RayScorer:
             if address:
                 ray.init(address=address, log_to_driver=True)
             else:
-                ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, log_to_driver=True)
+                # address="local": a new instance even if `ray start` left one running here (join
+                # that one with RAY_ADDRESS=auto).
+                cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+                ray.init(address="local", num_cpus=cpus or 1, include_dashboard=False, log_to_driver=True)
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
             where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
             raise CwfastError(f"cannot start or join {where}: {' '.join(str(exc).split())}") from None
@@ -218,30 +224,25 @@ class RayScorer:
 
     def _admit(self, timeout, at_least=0):
         """Move actors whose constructor has finished into the pool; wait up to ``timeout`` s
-        until the pool has ``at_least`` actors (0: do not wait)."""
+        until the pool has ``at_least`` actors (0: take only those ready now)."""
         ray = self._ray
         deadline = time.monotonic() + timeout
         while self._starting:
-            wait = 0 if len(self._live) >= at_least else max(0.0, deadline - time.monotonic())
-            done, _ = ray.wait(list(self._starting), num_returns=len(self._starting), timeout=wait)
+            wait = max(0.0, deadline - time.monotonic()) if len(self._live) < at_least else 0.0
+            done, _ = ray.wait(list(self._starting), num_returns=1, timeout=wait)
             if not done:
-                # ray.wait with num_returns=all returns early only when everything is done: look
-                # again at whatever is ready so far.
-                done, _ = ray.wait(list(self._starting), num_returns=1, timeout=0)
-            for ref in done:
-                entry = self._starting.pop(ref)
-                try:
-                    ray.get(ref)
-                except ray.exceptions.RayError as exc:
-                    self._lost(entry, exc, starting=True)
-                    continue
-                self._live.append(entry)
-            if len(self._live) >= at_least or time.monotonic() >= deadline:
                 break
+            entry = self._starting.pop(done[0])
+            try:
+                ray.get(done[0])
+            except ray.exceptions.RayError as exc:
+                self._lost(entry, exc, starting=True)
+                continue
+            self._live.append(entry)
         if len(self._live) < at_least:
             raise CwfastError(
-                f"no Ray actor of the evolution strategy became ready in {timeout:g} s (each asks for "
-                f"{self._cpus} CPUs; the cluster has {self._ray.cluster_resources().get('CPU', 0):g})"
+                f"no Ray actor of the evolution strategy is ready after {timeout:g} s (each asks for "
+                f"{self._cpus} CPUs; the cluster has {ray.cluster_resources().get('CPU', 0):g})"
             )
 
     def _lost(self, entry, exc, starting=False):
@@ -288,7 +289,7 @@ class RayScorer:
         # 1 ms of the driver's time, the inline copy per actor microseconds.
         self._theta = theta.copy() if theta.nbytes < INLINE_BYTES else ray.put(theta)
         self._theta_bytes = theta.nbytes
-        self._futures, self._results = {}, {}
+        self._futures = {}
         # Contiguous ranges of pairs in proportion to the actors' CPUs; the centre goes with the last.
         weights = np.array([cpus for _, cpus, _ in self._live], dtype=np.float64)
         bounds = np.rint(np.concatenate([[0], np.cumsum(weights)]) / weights.sum() * self._n_pairs).astype(int)
