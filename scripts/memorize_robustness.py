@@ -9,8 +9,10 @@ material made from them:
   its non-silent stretches (an excerpt whose RMS is under 5% of the recording's peak is skipped);
 - ``lowpass``: excerpts of the first recording after a zero-phase 4th-order Butterworth low-pass
   at 100 Hz (periods of 441 samples and more: an excerpt is under one cycle);
+- ``lowpass40``: the same at 40 Hz;
 - ``slowed``: 40 samples of each recording stretched 8x by linear interpolation to 320 (three
-  octaves down, as a tape slowed eight times).
+  octaves down, as a tape slowed eight times); ``slowed32``: 10 samples stretched 32x;
+- ``tone``: synthetic low tones, fundamentals 20 to 80 Hz with two harmonics, random phases.
 
 Each excerpt is trained with one or more recipes (``--recipes``; ``default`` is what ``cwfast
 train --mode memorize`` does: Adam, learning rate 3e-3, gradient norm clipped to 1, 2000
@@ -23,9 +25,9 @@ and worst NMSE per source and over everything.
         --recipes default adam-1e-2-cosine
     python scripts/memorize_robustness.py --quick --out /tmp/r.jsonl     # seconds: the shipped clip
 
-``--diagnose`` instead prints, for the excerpts given by ``--only``, where the gradient goes: the
-norm of the loss gradient on each module's parameters (its rows of W_h, W_in, b_h and its columns
-of W_out) at initialisation, and the share of the target's energy in its mean.
+``--diagnose`` instead trains the excerpts chosen by ``--only`` / ``--starts`` and prints, after
+0, 100, 500 and 2000 epochs, the NMSE, the RMS of the loss gradient on each module's parameters,
+and where the remaining error is (its share in the first 32 steps, and below 1 kHz).
 """
 
 from __future__ import annotations
@@ -108,14 +110,30 @@ def make_excerpts(paths, per_file):
         for s in spread_starts(samples, per_file):
             out.append((name, s, unit(samples[s : s + PIECE])))
     first = recordings[0][1]
-    low = lowpass(first)
-    for s in spread_starts(low, per_file):
-        out.append(("lowpass", s, unit(low[s : s + PIECE])))
+    for cutoff, source in ((LOWPASS_HZ, "lowpass"), (40.0, "lowpass40")):
+        low = lowpass(first, cutoff)
+        for s in spread_starts(low, per_file):
+            out.append((source, s, unit(low[s : s + PIECE])))
     each = max(1, int(math.ceil(per_file / len(recordings))))
-    for name, samples in recordings:
-        for s in spread_starts(samples, each, length=PIECE // SLOW + 1):
-            out.append((f"slowed", f"{name}@{s}", unit(slowed(samples, s))))
+    for factor, source in ((SLOW, "slowed"), (32, "slowed32")):
+        for name, samples in recordings:
+            for s in spread_starts(samples, each, length=PIECE // factor + 1):
+                out.append((source, f"{name}@{s}", unit(slowed(samples, s, factor))))
+    for k in range(per_file):
+        out.append(("tone", k, unit(low_tone(k))))
     return out
+
+
+def low_tone(k, rate=44100, length=PIECE):
+    """A low-pitched tone: fundamental 20..80 Hz, two harmonics, phases drawn from seed ``k``.
+
+    Under 320 samples a 20 Hz period (2205 samples) is a seventh of a cycle.
+    """
+    rng = np.random.default_rng(k)
+    f0 = 20.0 * 4.0 ** (k / 9.0) if k < 10 else rng.uniform(20, 80)
+    t = np.arange(length) / rate
+    return sum(a * np.sin(2 * np.pi * h * f0 * t + rng.uniform(0, 2 * np.pi))
+               for h, a in ((1, 1.0), (2, 0.5), (3, 0.25)))
 
 
 def train(target, recipe, epochs, seed):
@@ -171,23 +189,56 @@ def summary(runs):
     return "\n".join(lines)
 
 
-def module_gradients(target, seed=0):
-    """Gradient norm on each module's parameters at initialisation, and the hidden state's spread."""
+def module_gradients(model, target):
+    """RMS of the loss gradient over each module's parameters (its rows of W_h and b_h, its
+    columns of W_out), fastest module first, and the gradient on b_out."""
+    x = np.zeros((target.size, 0), dtype=np.float32)
+    _, grad = model.loss_and_grad(x, target.astype(np.float32)[:, None])
+    edges = np.concatenate([[0], np.cumsum(model.module_sizes)])
+    rows = []
+    for i in range(len(model.module_sizes)):
+        a, b = edges[i], edges[i + 1]
+        parts = np.concatenate([grad["W_h"][a:b].ravel(), grad["b_h"][a:b].ravel(), grad["W_out"][:, a:b].ravel()])
+        rows.append(float(np.sqrt(np.mean(np.square(parts)))))
+    return rows, float(np.abs(grad["b_out"]).max())
+
+
+def diagnose(target, recipe="default", epochs=2000, marks=(0, 100, 500, 2000), seed=0):
+    """Train as ``recipe`` does, and at ``marks`` epochs measure where the gradient and the error are.
+
+    Returns a list of dicts: epoch, NMSE, per-module gradient RMS, |dL/db_out|, the share of the
+    squared error in the first 32 steps, and in the residual's part below 1 kHz.
+    """
     import cwfast
+    from cwfast.train import fit
 
     model = cwfast.ClockworkRNN(0, 1, n_hidden=HIDDEN, n_modules=MODULES, seed=seed)
     x = np.zeros((target.size, 0), dtype=np.float32)
-    _, grad = model.loss_and_grad(x, target.astype(np.float32)[:, None])
-    sizes = model.module_sizes
-    edges = np.concatenate([[0], np.cumsum(sizes)])
-    rows = []
-    for i in range(len(sizes)):
-        a, b = edges[i], edges[i + 1]
-        parts = [grad["W_h"][a:b], grad["b_h"][a:b], grad["W_out"][:, a:b]]
-        if grad.get("W_in") is not None and grad["W_in"].size:
-            parts.append(grad["W_in"][a:b])
-        rows.append(float(np.sqrt(sum(float(np.sum(np.square(p))) for p in parts))))
-    return rows, float(np.linalg.norm(grad["b_out"]))
+    y = target.astype(np.float32)[:, None]
+    optimizer = None
+    rows, done = [], 0
+    from cwfast.train.optimizers import Adam
+
+    settings = dict(RECIPES[recipe])
+    if settings.pop("optimizer") == "adam":
+        optimizer = Adam(lr=settings.pop("lr"))
+    schedule = settings.pop("lr_schedule", None)
+    for mark in marks:
+        if mark > done:
+            # One optimizer object carries Adam's moments across the pieces of the run.
+            span = mark - done
+            rule = None if schedule is None else (lambda e, d=done: 0.5 * (1 + math.cos(math.pi * (e + d) / epochs)))
+            fit(model, x, y, epochs=span, seed=seed, optimizer=optimizer, lr_schedule=rule, **settings)
+            done = mark
+        out = model.forward(x)[:, 0].astype(np.float64)
+        err = out - target
+        spec = np.abs(np.fft.rfft(err)) ** 2
+        freqs = np.fft.rfftfreq(err.size, 1 / 44100)
+        grads, g_out = module_gradients(model, target)
+        rows.append(dict(epoch=mark, nmse=float(np.mean(err ** 2) / np.var(target)), module_grad_rms=grads,
+                         b_out_grad=g_out, error_share_first_32=float(np.sum(err[:32] ** 2) / np.sum(err ** 2)),
+                         error_share_below_1khz=float(spec[freqs < 1000].sum() / spec.sum())))
+    return rows
 
 
 def main(argv=None):
@@ -200,6 +251,7 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--jobs", type=int, default=1)
     parser.add_argument("--only", nargs="+", help="sources to run (e.g. lowpass slowed)")
+    parser.add_argument("--starts", nargs="+", help="only the excerpts with these starts (as printed)")
     parser.add_argument("--quick", action="store_true", help="the shipped clip, 2 excerpts each, 30 epochs")
     parser.add_argument("--diagnose", action="store_true", help="print per-module gradient norms at init")
     args = parser.parse_args(argv)
@@ -216,14 +268,19 @@ def main(argv=None):
     excerpts = make_excerpts(paths, args.per_file)
     if args.only:
         excerpts = [e for e in excerpts if e[0] in args.only]
+    if args.starts:
+        excerpts = [e for e in excerpts if str(e[1]) in args.starts]
 
     if args.diagnose:
-        print("| source | start | mean^2 / mean square | grad norm per module (period 1 .. 256) | b_out |")
-        print("|---|---|---|---|---|")
+        print("| source | start | epoch | NMSE | grad RMS per module (period 1 .. 256) | error in steps 0-31 "
+              "| error below 1 kHz |")
+        print("|---|---|---|---|---|---|---|")
         for source, start, target in excerpts:
-            norms, g_out = module_gradients(target)
-            share = float(np.mean(target) ** 2 / np.mean(target ** 2))
-            print(f"| {source} | {start} | {share:.2f} | {' '.join(f'{n:.3f}' for n in norms)} | {g_out:.3f} |")
+            for recipe in args.recipes:
+                for row in diagnose(target, recipe, args.epochs):
+                    print(f"| {source} {recipe} | {start} | {row['epoch']} | {row['nmse']:.4f} | "
+                          f"{' '.join(f'{g:.1e}' for g in row['module_grad_rms'])} | "
+                          f"{row['error_share_first_32']:.0%} | {row['error_share_below_1khz']:.0%} |", flush=True)
         return 0
 
     jobs = [dict(source=s, start=st, recipe=r, epochs=args.epochs, seed=seed, target=t.tolist())
