@@ -64,6 +64,18 @@ def validation_piece(path=pg.DATA):
     return scale_to_unit(samples[VALIDATION_START : VALIDATION_START + pg.PIECE])[0]
 
 
+def lowpassed_pieces(starts, cutoff, path=pg.DATA):
+    """The pieces at ``starts`` of the clip low-passed at ``cutoff`` Hz, each scaled to peak 1."""
+    from scipy.signal import butter, sosfiltfilt
+
+    from cwfast.audio import load_audio, scale_to_unit
+
+    samples, rate = load_audio(path)
+    samples = np.asarray(samples, dtype=np.float64).reshape(-1)
+    low = sosfiltfilt(butter(4, cutoff, btype="low", fs=rate, output="sos"), samples)
+    return np.stack([scale_to_unit(low[s : s + pg.PIECE])[0] for s in starts])
+
+
 def label(setting):
     """A short name for a setting."""
     parts = [f"{setting['optimizer']} {setting['lr']:g}", f"init {setting['init_scale']:g}"]
@@ -156,6 +168,9 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--quick", action="store_true", help="2 settings per model, 1 seed, 30 epochs")
+    parser.add_argument("--lowpass", type=float, metavar="HZ",
+                        help="evaluate: on the five pieces low-passed at HZ (zero-phase 4th-order Butterworth "
+                             "on the whole clip, then cut and scaled), into evaluate-lowpassHZ.jsonl")
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.eval_seeds, args.epochs = 1, 1, 30
@@ -175,13 +190,18 @@ def main(argv=None):
     search = [json.loads(line) for line in (args.out / "search.jsonl").read_text().splitlines() if line.strip()]
     search = [r for r in search if r["epochs"] == args.epochs]
     pieces, starts = pg.excerpts(5)
+    name = "evaluate.jsonl"
+    if args.lowpass:
+        pieces = lowpassed_pieces(starts, args.lowpass)
+        name = f"evaluate-lowpass{args.lowpass:g}.jsonl"
     chosen = {arch: choose([r for r in search if r["n_hidden"] == pg.SIZES[arch][b]], arch)[0][1]
               for arch in args.archs}
     jobs = [dict(arch=arch, n_hidden=pg.SIZES[arch][b], piece=p, seed=seed, epochs=args.epochs,
                  setting=chosen[arch], target=pieces[p].tolist())
             for arch in args.archs for p in range(len(pieces)) for seed in range(args.eval_seeds)]
-    runs = run_all(jobs, args.out / "evaluate.jsonl", args.jobs)
-    lines = ["| model | units | chosen setting | NMSE mean ± std (n) | median | paper |", "|---|---|---|---|---|---|"]
+    runs = run_all(jobs, args.out / name, args.jobs)
+    lines = ["| model | units | chosen setting | NMSE mean ± std (n) | median | NMSE steps 0-49 / 50-319 | paper |",
+             "|---|---|---|---|---|---|---|"]
     for arch in args.archs:
         scores = np.array([r["nmse"] for r in runs if r["arch"] == arch])
         finite = scores[np.isfinite(scores)]
@@ -190,7 +210,11 @@ def main(argv=None):
             text += f", {scores.size - finite.size} diverged"
         median = f"{np.median(finite):.4f}" if finite.size else "-"
         paper = pg.PAPER_1000[arch] if args.budget == 1000 else f"{pg.PAPER_NMSE[arch][b]}"
-        lines.append(f"| {pg.NAMES[arch]} | {pg.SIZES[arch][b]} | {label(chosen[arch])} | {text} | {median} | {paper} |")
+        first = [r["nmse_first_50"] for r in runs if r["arch"] == arch and "nmse_first_50" in r]
+        after = [r["nmse_after_50"] for r in runs if r["arch"] == arch and "nmse_after_50" in r]
+        split = f"{np.mean(first):.3f} / {np.mean(after):.3f}" if first else "-"
+        lines.append(f"| {pg.NAMES[arch]} | {pg.SIZES[arch][b]} | {label(chosen[arch])} | {text} | {median} | {split} "
+                     f"| {paper} |")
     print("\n".join(lines))
     print(f"\npieces start at samples {starts}; validation piece at {VALIDATION_START}")
     return 0
