@@ -136,6 +136,6 @@ def test_memorize_robustness_material(tmp_path, capsys):
     sources = {r["source"] for r in runs}
     assert {"lowpass", "lowpass40", "slowed", "slowed32", "tone"} <= sources and len(sources) == 6
     assert all(np.isfinite(r["nmse"]) and 0 < r["nmse"] < 10 for r in runs)  # 30 epochs: not learnt yet
-    assert "| default | all | 12 |" in capsys.readouterr().out
+    assert "| adam-1e-2 | all | 12 |" in capsys.readouterr().out
     assert robust.main(["--quick", "--out", str(out)]) == 0  # resumes: nothing to do
     assert len(out.read_text().splitlines()) == 12
