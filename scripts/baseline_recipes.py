@@ -22,6 +22,7 @@ a handful of fixed recipes. This script gives every model the same search instea
     python scripts/baseline_recipes.py search --out runs/recipes        # the grid on the validation piece
     python scripts/baseline_recipes.py refine --out runs/recipes        # the 5 best per model: 4 more seeds
     python scripts/baseline_recipes.py evaluate --out runs/recipes      # chosen settings on the 5 pieces
+    python scripts/baseline_recipes.py evaluate --out runs/recipes --budget 500 --chosen-at 1000
     python scripts/baseline_recipes.py search --quick --out /tmp/r      # seconds: 2 settings, 30 epochs
 
 Runs are appended to ``search.jsonl`` and ``evaluate.jsonl`` in ``--out`` as they finish; a
@@ -178,6 +179,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=2000)
     parser.add_argument("--jobs", type=int, default=2, help="processes (default 2)")
     parser.add_argument("--quick", action="store_true", help="2 settings per model, 1 seed, 30 epochs")
+    parser.add_argument("--chosen-at", type=int, choices=pg.BUDGETS,
+                        help="evaluate: take the settings chosen at this budget (default: --budget's own search)")
     parser.add_argument("--lowpass", type=float, metavar="HZ",
                         help="evaluate: on the five pieces low-passed at HZ (zero-phase 4th-order Butterworth "
                              "on the whole clip, then cut and scaled), into evaluate-lowpassHZ.jsonl")
@@ -216,7 +219,8 @@ def main(argv=None):
     if args.lowpass:
         pieces = lowpassed_pieces(starts, args.lowpass)
         name = f"evaluate-lowpass{args.lowpass:g}.jsonl"
-    chosen = {arch: choose([r for r in search if r["n_hidden"] == pg.SIZES[arch][b]], arch)[0][1]
+    c = pg.BUDGETS.index(args.chosen_at or args.budget)
+    chosen = {arch: choose([r for r in search if r["n_hidden"] == pg.SIZES[arch][c]], arch)[0][1]
               for arch in args.archs}
     jobs = [dict(arch=arch, n_hidden=pg.SIZES[arch][b], piece=p, seed=seed, epochs=args.epochs,
                  setting=chosen[arch], target=pieces[p].tolist())
