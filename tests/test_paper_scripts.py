@@ -106,9 +106,18 @@ def test_baseline_recipes_give_every_model_the_same_budget(tmp_path, capsys):
     assert recipes.main(["search", "--quick", "--jobs", "1", "--out", str(tmp_path)]) == 0
     assert capsys.readouterr().out == first
     assert len((tmp_path / "search.jsonl").read_text().splitlines()) == 6
+    # refine: the best setting of each model gets one more seed, and is then ranked first.
+    assert recipes.main(["refine", "--quick", "--top", "1", "--more-seeds", "1", "--jobs", "1",
+                         "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    before = {arch: recipes.choose(runs, arch)[0][1] for arch in ("srn", "lstm", "cw")}
+    runs = [json.loads(line) for line in (tmp_path / "search.jsonl").read_text().splitlines()]
+    assert len(runs) == 9 and sorted(r["seed"] for r in runs if r["seed"] == 1) == [1, 1, 1]
+    assert all(r["setting"] == before[r["arch"]] for r in runs if r["seed"] == 1)
     assert recipes.main(["evaluate", "--quick", "--jobs", "1", "--out", str(tmp_path)]) == 0
     table = capsys.readouterr().out
     chosen = {arch: recipes.choose(runs, arch)[0][1] for arch in ("srn", "lstm", "cw")}
+    assert chosen == before
     for arch, name in (("srn", "SRN"), ("lstm", "LSTM"), ("cw", "CW-RNN")):
         row = next(line for line in table.splitlines() if line.startswith(f"| {name} |"))
         assert recipes.label(chosen[arch]) in row and "(5)" in row
@@ -139,3 +148,19 @@ def test_memorize_robustness_material(tmp_path, capsys):
     assert "| adam-1e-2 | all | 12 |" in capsys.readouterr().out
     assert robust.main(["--quick", "--out", str(out)]) == 0  # resumes: nothing to do
     assert len(out.read_text().splitlines()) == 12
+
+
+def test_baseline_recipes_lowpassed_pieces():
+    recipes = load_script("baseline_recipes")
+    pieces, starts = recipes.pg.excerpts(5)
+    low = recipes.lowpassed_pieces(starts, 1000.0)
+    assert low.shape == pieces.shape
+    np.testing.assert_allclose(np.abs(low).max(axis=1), 1.0, rtol=1e-6)
+    freqs = np.fft.rfftfreq(320, 1 / 44100)
+
+    def high_share(p):
+        power = np.abs(np.fft.rfft(p - p.mean())) ** 2
+        return power[freqs > 2000].sum() / power.sum()
+
+    # (a 320-sample window leaks some power across bins, hence a ratio rather than zero)
+    assert all(high_share(lp) < 0.2 * high_share(p) for lp, p in zip(low, pieces))
