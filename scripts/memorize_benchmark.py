@@ -7,7 +7,8 @@ of music scaled to [-1, 1]; a Clockwork RNN of 40 units in 9 modules with period
 
 Trainers compared (each on a fresh model with the same initial weights per seed):
 
-- ``adam``: :func:`cwfast.train.fit` with its defaults (Adam, lr 3e-3, clip 1.0).
+- ``adam``: :func:`cwfast.train.fit` with its defaults (Adam, lr 1e-2 since docs/results.md "Memorisation
+  across sounds", 3e-3 before; clip 1.0).
 - ``sgd``: the paper's recipe, Nesterov momentum 0.95, 2000 epochs, with fit's default lr for
   it: the paper's 3e-4 on the *summed* squared error, i.e. 3e-4 * 320 on cwfast's mean; and fit's
   default gradient clipping (norm 1.0).

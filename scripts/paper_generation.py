@@ -9,10 +9,12 @@ periods 1..256), several seeds, and these training recipes, 2000 epochs of full 
   error summed over the 320 steps (cwfast's loss is the mean, so the step is 320 times that), no
   gradient clipping (the paper mentions none);
 - ``paper-clip``: the same with ``fit``'s default clipping of the gradient norm to 1;
-- ``default``: what ``cwfast.train.fit`` does when given nothing but the epochs (Adam, learning
-  rate 3e-3, gradient norm clipped to 1);
-- ``adam-1e-2``: the default with Adam's learning rate raised to 1e-2 (chosen on one piece with one
-  seed, see docs/results.md).
+- ``default``: what ``cwfast.train.fit`` did when given nothing but the epochs when the table was
+  first made (Adam, learning rate 3e-3, gradient norm clipped to 1);
+- ``adam-1e-2``: the same with Adam's learning rate at 1e-2, ``fit``'s default since the
+  measurements of docs/results.md, "Memorisation across sounds".
+
+``scripts/baseline_recipes.py`` gives each model the same recipe search instead.
 
 The five pieces come from ``data/brahms-hungarian-dance-5-excerpt.wav`` (3 s of a public-domain
 recording, shipped with the repository): 320 samples starting at the middle of each fifth of the
@@ -56,6 +58,8 @@ PAPER_NMSE = {"srn": (0.47, 0.47, 0.47, 0.47), "lstm": (0.068, 0.050, 0.043, 0.0
               "cw": (0.038, 0.017, 0.010, 0.007)}
 PAPER_1000 = {"srn": "0.46 ± 0.08", "lstm": "0.04 ± 0.01", "cw": "0.007 ± 0.004"}
 RECIPES = ("paper", "paper-clip", "default", "adam-1e-2")
+#: fit keyword arguments of the recipes that are the same for every model.
+RECIPE_SETTINGS = {"default": {"lr": 3e-3}, "adam-1e-2": {"lr": 1e-2}}
 PIECE = 320
 
 
@@ -73,45 +77,69 @@ def excerpts(n_pieces, path=DATA):
     return pieces, starts
 
 
-def build(arch, n_hidden, seed):
+def build(arch, n_hidden, seed, *, init_scale=0.1, forget_bias=5.0):
+    """A model of the paper's task with every parameter drawn from N(0, init_scale^2).
+
+    cwfast draws from N(0, 0.1^2), the paper's initialisation; scaling the draw by ``init_scale /
+    0.1`` gives the same random directions at another scale. The LSTM's forget-gate biases are
+    then set to ``forget_bias`` (the paper's 5.0).
+    """
     import cwfast
 
     if arch == "srn":
-        return cwfast.SRN(0, 1, n_hidden=n_hidden, seed=seed)
-    if arch == "lstm":
-        return cwfast.LSTM(0, 1, n_hidden=n_hidden, seed=seed)
-    return cwfast.ClockworkRNN(0, 1, n_hidden=n_hidden, n_modules=CW_MODULES, seed=seed)
+        model = cwfast.SRN(0, 1, n_hidden=n_hidden, seed=seed)
+    elif arch == "lstm":
+        model = cwfast.LSTM(0, 1, n_hidden=n_hidden, seed=seed, forget_bias=forget_bias)
+    else:
+        model = cwfast.ClockworkRNN(0, 1, n_hidden=n_hidden, n_modules=CW_MODULES, seed=seed)
+    if init_scale != 0.1:
+        model.params = model.params * np.float32(init_scale / 0.1)
+        if arch == "lstm":
+            model.b_h[n_hidden : 2 * n_hidden] = forget_bias
+    return model
+
+
+def train_piece(arch, n_hidden, target, seed, epochs, *, optimizer="adam", lr=None, clip_norm=1.0,
+                momentum=PAPER_MOMENTUM, init_scale=0.1, forget_bias=5.0, lr_schedule=None):
+    """Train one fresh network to emit ``target`` from its clock alone.
+
+    Returns ``(model, nmse, curve)``; ``nmse`` is NaN when training diverged, ``curve`` the NMSE
+    before each epoch's update (the loss is full-batch, so the epoch's loss is the model's).
+    """
+    from cwfast import CwfastError
+    from cwfast.metrics import nmse
+    from cwfast.train import fit
+
+    model = build(arch, n_hidden, seed, init_scale=init_scale, forget_bias=forget_bias)
+    x = np.zeros((target.size, 0), dtype=np.float32)
+    y_target = target[:, None].astype(np.float32)
+    try:
+        result = fit(model, x, y_target, epochs=epochs, seed=seed, optimizer=optimizer, lr=lr,
+                     momentum=momentum, clip_norm=clip_norm, lr_schedule=lr_schedule)
+        score = float(nmse(model.forward(x)[:, 0], target))
+        curve = np.asarray(result.losses, dtype=np.float64) / float(np.var(target))
+    except CwfastError:  # "training diverged"
+        score, curve = math.nan, None
+    if not math.isfinite(score):
+        score = math.nan
+    return model, score, curve
 
 
 def run_one(job):
     """Train one network on one piece; returns the job with its NMSE, output and time."""
     import numba
 
-    from cwfast import CwfastError
-    from cwfast.metrics import nmse
-    from cwfast.train import fit
-
     numba.set_num_threads(1)
     arch, budget_index, seed, recipe, epochs, target = (
         job["arch"], job["budget_index"], job["seed"], job["recipe"], job["epochs"], job["target"])
-    model = build(arch, SIZES[arch][budget_index], seed)
-    x = np.zeros((PIECE, 0), dtype=np.float32)
-    y_target = target[:, None].astype(np.float32)
+    kwargs = dict(RECIPE_SETTINGS.get(recipe, {}))
     if recipe.startswith("paper"):
         kwargs = dict(optimizer="sgd", lr=PAPER_LR[arch] * PIECE, momentum=PAPER_MOMENTUM)
         if recipe == "paper":
             kwargs["clip_norm"] = None
-    elif recipe == "adam-1e-2":
-        kwargs = dict(lr=1e-2)
-    else:
-        kwargs = {}
     started = time.perf_counter()
-    try:
-        fit(model, x, y_target, epochs=epochs, seed=seed, **kwargs)
-        y = model.forward(x)[:, 0]
-        score = nmse(y, target)
-    except CwfastError:  # "training diverged": the paper's recipe has no clipping
-        y, score = None, math.nan
+    model, score, _ = train_piece(arch, SIZES[arch][budget_index], target, seed, epochs, **kwargs)
+    y = None if not math.isfinite(score) else model.forward(np.zeros((PIECE, 0), np.float32))[:, 0]
     out = {k: v for k, v in job.items() if k != "target"}
     out.update(n_params=model.n_params, nmse=score, seconds=time.perf_counter() - started,
                output=None if y is None else y.tolist())

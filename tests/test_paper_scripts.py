@@ -74,3 +74,93 @@ def test_memorize_benchmark_quick_run(tmp_path, capsys):
     assert [r["trainer"] for r in runs] == ["adam", "sgd", "es"]
     assert [r["updates"] for r in runs] == [5, 5, 3]
     assert all(np.isfinite(r["nmse"]) and 0 < r["nmse"] < 2 and r["seconds"] > 0 for r in runs)
+
+
+def test_generation_build_scales_the_initial_draw(generation):
+    n = 11
+    for arch in generation.ARCHS:
+        base = generation.build(arch, n, 3)
+        wide = generation.build(arch, n, 3, init_scale=0.4)
+        if arch == "lstm":  # the forget biases are set after the draw, the rest is 4x the paper's draw
+            np.testing.assert_array_equal(wide.b_h[n : 2 * n], 5.0)
+            wide.b_h[n : 2 * n] = base.b_h[n : 2 * n] = 0.0
+        np.testing.assert_allclose(wide.params, 4 * base.params, rtol=1e-6)
+    lstm = generation.build("lstm", n, 3, forget_bias=1.0, init_scale=0.2)
+    np.testing.assert_array_equal(lstm.b_h[n : 2 * n], 1.0)
+
+
+def test_baseline_recipes_give_every_model_the_same_budget(tmp_path, capsys):
+    recipes = load_script("baseline_recipes")
+    grids = {arch: recipes.grid(arch) for arch in ("srn", "lstm", "cw")}
+    assert len({len(g) for g in grids.values()}) == 1 and len(grids["cw"]) == 30
+    assert all(len({json.dumps(s, sort_keys=True) for s in g}) == len(g) for g in grids.values())
+    # The validation piece overlaps none of the five test pieces.
+    _, starts = recipes.pg.excerpts(5)
+    v = recipes.VALIDATION_START
+    assert all(v + 320 <= s or s + 320 <= v for s in starts)
+    assert recipes.main(["search", "--quick", "--jobs", "1", "--out", str(tmp_path)]) == 0
+    runs = [json.loads(line) for line in (tmp_path / "search.jsonl").read_text().splitlines()]
+    assert len(runs) == 6 and all(r["piece"] == "validation" and np.isfinite(r["nmse"]) for r in runs)
+    # Run again: nothing left to do, the same table.
+    first = capsys.readouterr().out
+    assert recipes.main(["search", "--quick", "--jobs", "1", "--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == first
+    assert len((tmp_path / "search.jsonl").read_text().splitlines()) == 6
+    # refine: the best setting of each model gets one more seed, and is then ranked first.
+    assert recipes.main(["refine", "--quick", "--top", "1", "--more-seeds", "1", "--jobs", "1",
+                         "--out", str(tmp_path)]) == 0
+    capsys.readouterr()
+    before = {arch: recipes.choose(runs, arch)[0][1] for arch in ("srn", "lstm", "cw")}
+    runs = [json.loads(line) for line in (tmp_path / "search.jsonl").read_text().splitlines()]
+    assert len(runs) == 9 and sorted(r["seed"] for r in runs if r["seed"] == 1) == [1, 1, 1]
+    assert all(r["setting"] == before[r["arch"]] for r in runs if r["seed"] == 1)
+    assert recipes.main(["evaluate", "--quick", "--jobs", "1", "--out", str(tmp_path)]) == 0
+    table = capsys.readouterr().out
+    chosen = {arch: recipes.choose(runs, arch)[0][1] for arch in ("srn", "lstm", "cw")}
+    assert chosen == before
+    for arch, name in (("srn", "SRN"), ("lstm", "LSTM"), ("cw", "CW-RNN")):
+        row = next(line for line in table.splitlines() if line.startswith(f"| {name} |"))
+        assert recipes.label(chosen[arch]) in row and "(5)" in row
+
+
+def test_memorize_robustness_material(tmp_path, capsys):
+    robust = load_script("memorize_robustness")
+    rate = 44100
+    t = np.arange(rate) / rate
+    clip = np.sin(2 * np.pi * 2000 * t) + np.sin(2 * np.pi * 50 * t)
+    clip[: rate // 2] *= 1e-4  # a near-silent first half
+    starts = robust.spread_starts(clip, 5)
+    assert len(starts) == 5 and min(starts) >= rate // 2 - 320
+    low = robust.lowpass(clip)
+    spectrum = np.abs(np.fft.rfft(low[rate // 2 :]))
+    freqs = np.fft.rfftfreq(rate - rate // 2, 1 / rate)
+    assert spectrum[np.argmin(np.abs(freqs - 2000))] < 1e-3 * spectrum[np.argmin(np.abs(freqs - 50))]
+    stretched = robust.slowed(clip, 30000, factor=8)
+    np.testing.assert_allclose(stretched[::8], clip[30000 : 30000 + 40])
+    tone = robust.low_tone(0)
+    assert tone.size == 320 and abs(np.fft.rfft(tone)).argmax() <= 1  # under one cycle: energy at DC and bin 1
+    out = tmp_path / "runs.jsonl"
+    assert robust.main(["--quick", "--out", str(out)]) == 0
+    runs = [json.loads(line) for line in out.read_text().splitlines()]
+    sources = {r["source"] for r in runs}
+    assert {"lowpass", "lowpass40", "slowed", "slowed32", "tone"} <= sources and len(sources) == 6
+    assert all(np.isfinite(r["nmse"]) and 0 < r["nmse"] < 10 for r in runs)  # 30 epochs: not learnt yet
+    assert "| adam-1e-2 | all | 12 |" in capsys.readouterr().out
+    assert robust.main(["--quick", "--out", str(out)]) == 0  # resumes: nothing to do
+    assert len(out.read_text().splitlines()) == 12
+
+
+def test_baseline_recipes_lowpassed_pieces():
+    recipes = load_script("baseline_recipes")
+    pieces, starts = recipes.pg.excerpts(5)
+    low = recipes.lowpassed_pieces(starts, 1000.0)
+    assert low.shape == pieces.shape
+    np.testing.assert_allclose(np.abs(low).max(axis=1), 1.0, rtol=1e-6)
+    freqs = np.fft.rfftfreq(320, 1 / 44100)
+
+    def high_share(p):
+        power = np.abs(np.fft.rfft(p - p.mean())) ** 2
+        return power[freqs > 2000].sum() / power.sum()
+
+    # (a 320-sample window leaks some power across bins, hence a ratio rather than zero)
+    assert all(high_share(lp) < 0.2 * high_share(p) for lp, p in zip(low, pieces))
