@@ -38,16 +38,10 @@ from ._common import (
     progress_bar,
     seed_entropy,
 )
-from .optimizers import Adam, NesterovSGD, Optimizer, clip_grad_norm, make_schedule
+from .optimizers import DEFAULT_ADAM_LR, Adam, NesterovSGD, Optimizer, clip_grad_norm, make_schedule
 
 __all__ = ["fit", "DEFAULT_ADAM_LR", "PAPER_SGD_LR"]
 
-#: Adam's default step, measured on the paper's memorisation task: over 94 excerpts of four
-#: recordings and low-frequency material, 2 seeds, 1e-2 ends at a median NMSE of 0.0001 and a
-#: worst of 0.012 after 2000 epochs (3e-3: 0.0002 and 0.024), and its worst after 1000 is 0.022
-#: (3e-3: 0.064); docs/results.md, "Memorisation across sounds". It is also the rate the CLI's
-#: autoregressive and effect modes pass.
-DEFAULT_ADAM_LR = 1e-2
 #: The paper's learning rate, on the summed squared error of a sequence.
 PAPER_SGD_LR = 3e-4
 
