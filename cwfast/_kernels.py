@@ -80,10 +80,13 @@ def _views(theta, n, n_in, n_rec, n_out):
 def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, x_t, t, h, work):
     """One step: recompute the modules active at ``t`` from ``h`` (the previous state), then commit.
 
-    Only active modules are visited; each reads only its own column range of ``h``.
+    Only active modules are visited; each reads only its own column range of ``h``. Rows go four
+    at a time (:func:`_rows4`): one load of ``h[c]`` feeds four rows' multiply-adds, where one row
+    at a time loaded it again for every row. Every row still sums in its own order, so the outputs
+    are bit-identical to one row at a time (1.22-1.36x faster for CW 144/8 and 256/8 in an
+    interleaved loop of this step and the output layer, float32, one thread).
     """
     n = h.shape[0]
-    n_in = x_t.shape[0]
     n_modules = periods.shape[0]
     for i in range(n_modules):
         if t % periods[i] != 0:
@@ -92,20 +95,56 @@ def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, 
         k = module_start[i + 1] - r0
         width = n - column_start[i]
         reads = h[column_start[i] :]
-        for r in range(k):
-            row = w_rec[block_offset[i] + r * width : block_offset[i] + (r + 1) * width]
-            acc = bias[r0 + r]
-            for j in range(n_in):
-                acc += w_in[(r0 + r) * n_in + j] * x_t[j]
-            for c in range(width):
-                acc += row[c] * reads[c]
-            work[r0 + r] = acc
+        r = 0
+        while r + 4 <= k:
+            _rows4(w_in, w_rec, bias, block_offset[i] + r * width, width, r0 + r, x_t, reads, work)
+            r += 4
+        while r < k:
+            _row(w_in, w_rec, bias, block_offset[i] + r * width, width, r0 + r, x_t, reads, work)
+            r += 1
         _tanh_inplace(work[r0 : r0 + k])
     # Active modules read the previous state of each other, so commit only after all are done.
     for i in range(n_modules):
         if t % periods[i] == 0:
             r0, r1 = module_start[i], module_start[i + 1]
             h[r0:r1] = work[r0:r1]
+
+
+@numba.njit(**_JIT)
+def _row(w_in, w_rec, bias, offset, width, unit, x_t, reads, work):
+    """work[unit] = bias + W_in row . x_t + the recurrent row at ``offset`` (``width`` long) . reads."""
+    n_in = x_t.shape[0]
+    row = w_rec[offset : offset + width]
+    acc = bias[unit]
+    for j in range(n_in):
+        acc += w_in[unit * n_in + j] * x_t[j]
+    for c in range(width):
+        acc += row[c] * reads[c]
+    work[unit] = acc
+
+
+@numba.njit(**_JIT)
+def _rows4(w_in, w_rec, bias, offset, width, unit, x_t, reads, work):
+    """:func:`_row` for units ``unit .. unit + 3``, whose recurrent rows follow each other from ``offset``."""
+    n_in = x_t.shape[0]
+    a0, a1, a2, a3 = bias[unit], bias[unit + 1], bias[unit + 2], bias[unit + 3]
+    for j in range(n_in):
+        v = x_t[j]
+        a0 += w_in[unit * n_in + j] * v
+        a1 += w_in[(unit + 1) * n_in + j] * v
+        a2 += w_in[(unit + 2) * n_in + j] * v
+        a3 += w_in[(unit + 3) * n_in + j] * v
+    row0 = w_rec[offset : offset + width]
+    row1 = w_rec[offset + width : offset + 2 * width]
+    row2 = w_rec[offset + 2 * width : offset + 3 * width]
+    row3 = w_rec[offset + 3 * width : offset + 4 * width]
+    for c in range(width):
+        v = reads[c]
+        a0 += row0[c] * v
+        a1 += row1[c] * v
+        a2 += row2[c] * v
+        a3 += row3[c] * v
+    work[unit], work[unit + 1], work[unit + 2], work[unit + 3] = a0, a1, a2, a3
 
 
 @numba.njit(**_JIT)
