@@ -53,9 +53,12 @@ def _mean_rows(y, row):
 
 
 @numba.njit(**_JIT)
-def _draw(logits, inv_temperature, u):
+def _draw(logits, inv_temperature, u, weights):
     """Class drawn from ``softmax(logits * inv_temperature)`` by inverse CDF at ``u`` in [0, 1);
-    the argmax when ``inv_temperature == 0``."""
+    the argmax when ``inv_temperature == 0``. ``weights`` (n_out,) float64 is scratch: each
+    ``exp`` is computed once, for the total and then for the running sum (computing it twice was
+    most of a sample's cost in generation), with the same values in the same order, so the class
+    drawn is the same."""
     best = 0
     top = logits[0]
     for k in range(1, logits.shape[0]):
@@ -65,11 +68,12 @@ def _draw(logits, inv_temperature, u):
     if inv_temperature > 0:
         total = 0.0
         for k in range(logits.shape[0]):
-            total += np.exp((logits[k] - top) * inv_temperature)
+            weights[k] = np.exp((logits[k] - top) * inv_temperature)
+            total += weights[k]
         threshold = u * total
         acc = 0.0
         for k in range(logits.shape[0]):
-            acc += np.exp((logits[k] - top) * inv_temperature)
+            acc += weights[k]
             if acc >= threshold:
                 return k
     return best

@@ -165,14 +165,33 @@ def _matvec_repeat(w, h, y, repeats):
 def _output(w_out, b_out, h, y_t):
     """y_t = W_out h + b_out. Computed per step rather than as one matrix product after the loop:
     a BLAS product rounds differently for different block lengths, and a stream must give the
-    same bits however its input is split."""
+    same bits however its input is split. Rows go four at a time, as in :func:`_step` (each row
+    still sums in its own order): the output layer of an autoregressive model, 256 rows, is most
+    of its work per sample."""
     n = h.shape[0]
-    for k in range(y_t.shape[0]):
+    n_out = y_t.shape[0]
+    k = 0
+    while k + 4 <= n_out:
+        row0 = w_out[k * n : (k + 1) * n]
+        row1 = w_out[(k + 1) * n : (k + 2) * n]
+        row2 = w_out[(k + 2) * n : (k + 3) * n]
+        row3 = w_out[(k + 3) * n : (k + 4) * n]
+        a0, a1, a2, a3 = b_out[k], b_out[k + 1], b_out[k + 2], b_out[k + 3]
+        for r in range(n):
+            v = h[r]
+            a0 += row0[r] * v
+            a1 += row1[r] * v
+            a2 += row2[r] * v
+            a3 += row3[r] * v
+        y_t[k], y_t[k + 1], y_t[k + 2], y_t[k + 3] = a0, a1, a2, a3
+        k += 4
+    while k < n_out:
         row = w_out[k * n : (k + 1) * n]
         acc = b_out[k]
         for r in range(n):
             acc += row[r] * h[r]
         y_t[k] = acc
+        k += 1
 
 
 @numba.njit(**_JIT)
@@ -336,9 +355,10 @@ def _sample_feedback(theta, module_start, column_start, block_offset, periods, t
     one on return; ``h`` is updated in place. ``inv_temperature == 0`` means greedy (argmax).
     """
     no_history = np.empty((0, h.shape[0]), dtype=h.dtype)
+    weights = np.empty(values.shape[0])  # _draw's scratch, allocated once per call
     for s in range(out.shape[0]):
         _forward_seq(theta, module_start, column_start, block_offset, periods, x, t0 + s, h, work, logits, no_history)
-        best = _draw(logits[0], inv_temperature, uniforms[s])
+        best = _draw(logits[0], inv_temperature, uniforms[s], weights)
         out[s] = values[best]
         x[0, 0] = values[best]
 

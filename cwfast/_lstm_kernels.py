@@ -185,9 +185,10 @@ def _sample_feedback(theta, s, pre, x, logits, values, inv_temperature, uniforms
     n_out = values.shape[0]
     no_hist = np.empty((0, s.shape[0]), dtype=s.dtype)
     no_acts = np.empty((0, 5 * (s.shape[0] // 2)), dtype=s.dtype)
+    weights = np.empty(n_out)  # _draw's scratch, allocated once per call
     for t in range(out.shape[0]):
         _forward_seq(theta, x, s, pre, logits, no_hist, no_acts)
-        best = _draw(logits[0], inv_temperature, uniforms[t])
+        best = _draw(logits[0], inv_temperature, uniforms[t], weights)
         out[t] = values[best]
         x[0, 0] = values[best]
 
