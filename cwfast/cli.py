@@ -659,7 +659,9 @@ def cmd_info(args):
             seconds = trainer.get("seconds")
             took = f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else "time not stored"
             epochs = trainer.get("epochs")
-            parts.append(f"{trainer.get('name')}, {epochs} epoch{'' if epochs == 1 else 's'}, {took}")
+            stopped = trainer.get("stopped")
+            why = f" ({stopped})" if isinstance(stopped, str) and stopped not in ("completed", "") else ""
+            parts.append(f"{trainer.get('name')}, {epochs} epoch{'' if epochs == 1 else 's'}{why}, {took}")
         if "train" in figures:
             parts.append(f"train {_format_figures(figures['train'])}")
         if "validation" in figures:

@@ -71,6 +71,18 @@ def test_corpus_options_that_do_not_fit_are_refused(capsys, tmp_path, folder, ex
     assert_user_error(status, err, message)
 
 
+def test_cli_time_budget_stops_cleanly_and_info_says_so(capsys, tmp_path, clip_8k):
+    out = tmp_path / "m.npz"
+    status, stdout, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "--epochs", "100000",
+                              "--time-budget", "1s", "-o", out, *TINY)
+    assert status == 0, err
+    assert "stopped by --time-budget after" in stdout
+    model = cwfast.load(out)
+    assert model.metadata["trainer"]["stopped"] == "time budget" and model.metadata["trainer"]["epochs"] < 100000
+    status, info, _ = run(capsys, "info", out)
+    assert status == 0 and "(time budget)" in info
+
+
 def test_a_folder_without_audio_is_refused(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     status, _, err = run(capsys, "train", tmp_path / "empty", "--mode", "autoregressive", "-o", tmp_path / "m.npz")
