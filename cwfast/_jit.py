@@ -36,8 +36,9 @@ def _file_digest(path, mtime, size):
         return hashlib.sha256(fh.read()).digest()
 
 
+@functools.lru_cache(maxsize=1)
 def family_files():
-    """The package's files that use numba (sorted paths): the kernel family."""
+    """The package's files that use numba (sorted paths): the kernel family. Read once a process."""
     out = []
     for name in sorted(os.listdir(_PACKAGE_DIR)):
         if not name.endswith(".py"):
@@ -47,11 +48,16 @@ def family_files():
             source = fh.read()
         if b"import numba" in source or b"from numba" in source:
             out.append(path)
-    return out
+    return tuple(out)
 
 
+@functools.lru_cache(maxsize=1)
 def family_stamp():
-    """A hash of every kernel file's contents: the cache stamp of each function defined in one."""
+    """A hash of every kernel file's contents: the cache stamp of each function defined in one.
+
+    Computed once a process (numba asks for it for every cached function it loads: reading the
+    package each time cost about 10 ms a kernel at start-up); a file edited while a process runs
+    is seen by the next process, which is when numba's cache is consulted again anyway."""
     digest = hashlib.sha256()
     for path in family_files():
         st = os.stat(path)
