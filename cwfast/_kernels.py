@@ -165,32 +165,18 @@ def _matvec_repeat(w, h, y, repeats):
 def _output(w_out, b_out, h, y_t):
     """y_t = W_out h + b_out. Computed per step rather than as one matrix product after the loop:
     a BLAS product rounds differently for different block lengths, and a stream must give the
-    same bits however its input is split. Rows go four at a time, as in :func:`_step` (each row
-    still sums in its own order): the output layer of an autoregressive model, 256 rows, is most
-    of its work per sample."""
+    same bits however its input is split. The rows of :func:`_step` with no input (empty slices,
+    nothing allocated), four at a time: the output layer of an autoregressive model, 256 rows, is
+    most of its work per sample."""
     n = h.shape[0]
     n_out = y_t.shape[0]
+    no_input = h[:0]
     k = 0
     while k + 4 <= n_out:
-        row0 = w_out[k * n : (k + 1) * n]
-        row1 = w_out[(k + 1) * n : (k + 2) * n]
-        row2 = w_out[(k + 2) * n : (k + 3) * n]
-        row3 = w_out[(k + 3) * n : (k + 4) * n]
-        a0, a1, a2, a3 = b_out[k], b_out[k + 1], b_out[k + 2], b_out[k + 3]
-        for r in range(n):
-            v = h[r]
-            a0 += row0[r] * v
-            a1 += row1[r] * v
-            a2 += row2[r] * v
-            a3 += row3[r] * v
-        y_t[k], y_t[k + 1], y_t[k + 2], y_t[k + 3] = a0, a1, a2, a3
+        _rows4(w_out[:0], w_out, b_out, k * n, n, k, no_input, h, y_t)
         k += 4
     while k < n_out:
-        row = w_out[k * n : (k + 1) * n]
-        acc = b_out[k]
-        for r in range(n):
-            acc += row[r] * h[r]
-        y_t[k] = acc
+        _row(w_out[:0], w_out, b_out, k * n, n, k, no_input, h, y_t)
         k += 1
 
 
