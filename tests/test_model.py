@@ -356,3 +356,115 @@ def test_training_trace_holds_only_what_changed():
     assert 0.24 < offsets[-1] / (44100 * 512) < 0.26
     # A window that starts mid-cycle counts the updates inside it, not from 0.
     assert model.layout.update_counts(10, t0=3).tolist() == [10, 5, 3, 1, 0, 0, 0, 0]  # t = 3..12
+
+
+# ---------------------------------------------------------------- input windows
+# Module i reads x(t - L_i + 1) .. x(t) at each tick (tests/naive.py writes the equation out).
+
+WINDOWED = {
+    # (module_sizes, periods, input_windows as given, in the order of periods)
+    "period": ([3, 2, 2, 1], [1, 2, 4, 8], "period"),
+    "mixed_unsorted": ([2, 5, 1], [4, 1, 3], [3, 2, 5]),
+    "equal_periods": ([2, 3, 2], [1, 1, 3], 4),
+}
+
+
+def make_windowed(name, n_in=3, n_out=2, dtype=np.float64, seed=1, output="linear"):
+    sizes, periods, windows = WINDOWED[name]
+    return ClockworkRNN(n_in, n_out, module_sizes=sizes, periods=periods, seed=seed, dtype=dtype,
+                        input_windows=windows, output=output)
+
+
+def test_input_window_attributes_and_layout():
+    model = make_windowed("mixed_unsorted")
+    # Sorted by period: periods 1, 3, 4 with windows 2, 5, 3 and sizes 5, 1, 2.
+    assert model.periods.tolist() == [1, 3, 4] and model.input_windows.tolist() == [2, 5, 3]
+    assert model.input_windows.dtype == np.int64 and model.max_window == 5
+    assert model.layout.input_offset.tolist() == [0, 10, 15, 21]
+    even = ClockworkRNN(3, 2, n_hidden=8, periods=[4, 1, 3], input_windows=[3, 2, 5])
+    count = ClockworkRNN.count_params(8, 3, 2, periods=[4, 1, 3], input_windows=[3, 2, 5], count_periods=False)
+    assert even.n_params == count == ClockworkRNN.count_params(8, 3, 2, periods=[4, 1, 3], count_periods=False) + (
+        3 * (2 - 1) + 2 * (5 - 1) + 3 * (3 - 1)) * 3  # sorted: 3, 2, 3 units with windows 2, 5, 3
+    assert model._state_width() == 8 + 4 * 3
+    assert "input_windows=[2, 5, 3]" in repr(model)
+    assert "input_windows" not in repr(make("nested"))
+    assert make_windowed("period").input_windows.tolist() == [1, 2, 4, 8]
+    np.testing.assert_array_equal(make("nested").layout.input_offset, make("nested").layout.module_start)
+    # The windows are numbers: new periods keep them (they are part of the parameter layout).
+    period = make_windowed("period")
+    period.set_periods([1, 2, 4, 16])
+    assert period.input_windows.tolist() == [1, 2, 4, 8]
+    # Column (L - 1 - k) * n_in + j of a module's row weighs x_j(t - k): oldest first.
+    assert model.W_in_block(1).shape == (1, 15)
+
+
+@pytest.mark.parametrize("windows, message", [
+    ("periods", "input_windows='periods'"), (0, "input_windows=0"), ([1, 2], "one per module"),
+    ([1, 0, 1, 1], "positive integers"), (2.5, "input_windows=2.5"),
+])
+def test_invalid_input_windows(windows, message):
+    with pytest.raises(ParameterError, match=message):
+        ClockworkRNN(1, 1, n_hidden=8, n_modules=4, input_windows=windows)
+
+
+@pytest.mark.parametrize("name", WINDOWED)
+@pytest.mark.parametrize("n_in", [1, 3])
+def test_windowed_forward_matches_naive(name, n_in, rng):
+    model = make_windowed(name, n_in=n_in)
+    d = model.to_dense()
+    x = rng.normal(size=(3, 29, n_in))
+    y = model.forward(x)
+    for b in range(3):
+        _, ref = naive.forward(d, x[b])
+        assert_allclose(y[b], ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(model.forward(x[1]), y[1])
+    # From a state at t0 > 0 carrying an input history.
+    h0 = rng.normal(scale=0.5, size=model._state_width())
+    y, state = model.forward(x[0], state=State(h0, 5), return_state=True)
+    H, ref = naive.forward(d, x[0], h0=h0, t0=5)
+    assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+    assert_allclose(state.h[: model.n_hidden], H[-1], rtol=1e-12)
+    P = model.max_window - 1
+    np.testing.assert_array_equal(state.h[model.n_hidden :], x[0, -P:].ravel())
+
+
+def test_windowed_float32_forward_matches_naive(rng):
+    model = make_windowed("mixed_unsorted", dtype=np.float32)
+    x = rng.normal(size=(2, 40, 3)).astype(np.float32)
+    _, ref = naive.forward(model.to_dense(), x[1].astype(float))
+    assert_allclose(model.forward(x)[1], ref, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_windowed_state_carries_the_inputs_across_calls(batched, rng):
+    model = make_windowed("mixed_unsorted")
+    x = rng.normal(size=(2, 11, 3)) if batched else rng.normal(size=(11, 3))
+    whole, end = model.forward(x, return_state=True)
+    for split in range(12):
+        first, state = model.forward(x[..., :split, :], return_state=True)
+        second, state = model.forward(x[..., split:, :], state=state, return_state=True)
+        np.testing.assert_array_equal(np.concatenate([first, second], axis=-2), whole)
+        np.testing.assert_array_equal(state.h, end.h)
+    np.testing.assert_array_equal(model.advance(x).h, end.h)
+    assert model.loss(x, np.zeros_like(whole)) == pytest.approx(np.mean(whole**2), rel=1e-12)
+
+
+def test_windowed_dense_round_trip_and_weights_outside_a_window_rejected():
+    model = make_windowed("mixed_unsorted", seed=4)
+    d = model.to_dense()
+    assert d["W_in"].shape == (8, 15) and d["input_windows"].tolist() == [2, 5, 3]
+    # Right-aligned: module 0 (period 1, window 2) has zeros left of its last 6 columns.
+    assert not d["W_in"][:5, :9].any() and d["W_in"][:5, 9:].all()
+    clone = ClockworkRNN.from_dense(d)
+    np.testing.assert_array_equal(clone.params, model.params)
+    np.testing.assert_array_equal(clone.input_windows, model.input_windows)
+    bad = dict(d, W_in=d["W_in"].copy())
+    bad["W_in"][0, 0] = 0.5
+    with pytest.raises(ParameterError, match="outside the input windows"):
+        ClockworkRNN.from_dense(bad)
+    # A dict without input_windows is a model whose modules read one input each.
+    plain = make("nested").to_dense()
+    del plain["input_windows"]
+    np.testing.assert_array_equal(ClockworkRNN.from_dense(plain).params, make("nested").params)
+    with pytest.raises(ParameterError, match="W_in"):
+        ClockworkRNN.from_dense(dict(d, W_in=d["W_in"][:, 1:]))

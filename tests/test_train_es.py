@@ -33,15 +33,16 @@ def population_losses(model, x, target, noise, sigma, steps="all", lanes=None):
     periods = np.ascontiguousarray(np.broadcast_to(model.periods, (members, model.n_modules)))
     losses = np.empty(members)
     lay = model.layout
+    x3 = model._padded(x3, np.zeros((x3.shape[0], model._state_width()), dtype=model.dtype))[0]
     if lanes is None:
         _kernels._population_losses(
             model.params.astype(np.float64), noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
-            periods, x3, model.n_out, y_target, labels, softmax, STEP_CODES[steps], losses,
+            periods, lay.input_offset, x3, model.n_out, y_target, labels, softmax, STEP_CODES[steps], losses,
         )
     else:
         _kernels._population_losses_lockstep(
             model.params.astype(np.float64), noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
-            lay.periods, x3, model.n_out, y_target, labels, softmax, steps == "last", lanes, losses,
+            lay.periods, lay.input_offset, x3, model.n_out, y_target, labels, softmax, steps == "last", lanes, losses,
         )
     return losses
 
