@@ -468,3 +468,38 @@ def test_windowed_dense_round_trip_and_weights_outside_a_window_rejected():
     np.testing.assert_array_equal(ClockworkRNN.from_dense(plain).params, make("nested").params)
     with pytest.raises(ParameterError, match="W_in"):
         ClockworkRNN.from_dense(dict(d, W_in=d["W_in"][:, 1:]))
+
+
+@pytest.mark.parametrize("name", WINDOWED)
+def test_windowed_gradients_match_naive(name, rng):
+    model = make_windowed(name)
+    x = rng.normal(size=(2, 23, 3))
+    target = rng.normal(size=(2, 23, 2))
+    loss, grads = model.loss_and_grad(x, target)
+    ref_loss, ref = naive.loss_and_grad(model.to_dense(), x, target)
+    assert_allclose(loss, ref_loss, rtol=1e-12)
+    for key in ref:
+        assert_allclose(grads[key], ref[key], rtol=1e-10, atol=1e-13, err_msg=key)
+    assert not grads["W_in"][~model.layout.window_mask(3)].any()
+    # From a state at t0 > 0 whose input history reaches into the first windows.
+    h0 = rng.normal(scale=0.5, size=(1, model._state_width()))
+    loss, grads, state = model.loss_and_grad(x[:1], target[:1], state=State(h0, 7), return_state=True)
+    ref_loss, ref = naive.loss_and_grad(model.to_dense(), x[:1], target[:1], h0=h0[0], t0=7)
+    assert_allclose(loss, ref_loss, rtol=1e-12)
+    for key in ref:
+        assert_allclose(grads[key], ref[key], rtol=1e-10, atol=1e-13, err_msg=key)
+    np.testing.assert_array_equal(state.h, model.forward(x[:1], state=State(h0, 7), return_state=True)[1].h)
+
+
+@pytest.mark.parametrize("output, steps", [("linear", "all"), ("softmax", "all"), ("softmax", "last"),
+                                           ("linear", "mean")])
+def test_windowed_gradient_matches_central_differences(output, steps, rng):
+    model = make_windowed("mixed_unsorted", n_in=2, n_out=3, seed=3, output=output)
+    x = rng.normal(size=(2, 14, 2))
+    lead = (2, 14) if steps == "all" else (2,)
+    target = rng.integers(0, 3, size=lead) if output == "softmax" else rng.normal(size=lead + (3,))
+    state = State(rng.normal(scale=0.5, size=(2, model._state_width())), 2)
+    _, grad = model.loss_and_grad(x, target, flat=True, steps=steps, state=state)
+    numeric = central_differences(model, lambda: model.loss(x, target, steps=steps, state=state))
+    err = np.abs(numeric - grad)
+    assert err.max() < 1e-8 and err.mean() < 1e-9, (err.max(), err.mean())
