@@ -301,8 +301,10 @@ def test_raw_forward_gives_the_logits(rng):
         ClockworkRNN(1, 3, n_hidden=4, n_modules=2, output="tanh")
 
 
-def test_sample_feeds_back_what_it_drew(rng):
-    model = ClockworkRNN(1, 4, module_sizes=[2, 3], periods=[1, 3], seed=2, dtype=np.float64, output="softmax")
+@pytest.mark.parametrize("windows", [None, "period", [4, 2]])
+def test_sample_feeds_back_what_it_drew(windows, rng):
+    model = ClockworkRNN(1, 4, module_sizes=[2, 3], periods=[1, 3], seed=2, dtype=np.float64, output="softmax",
+                         input_windows=windows)
     values = np.array([-0.75, -0.25, 0.25, 0.75])
     out, state = model.sample(60, values=values, temperature=1.0, seed=9, first_input=0.1, return_state=True)
     assert set(np.unique(out)) <= set(values) and len(np.unique(out)) > 1
@@ -321,6 +323,14 @@ def test_sample_feeds_back_what_it_drew(rng):
     greedy = model.sample(30, values=values, temperature=0)
     probs = model.forward(np.concatenate([[0.0], greedy[:-1]])[:, None])
     np.testing.assert_array_equal(greedy, values[probs.argmax(axis=1)])
+    # Continuing from the returned state (which carries the input history) equals one long call.
+    first, state = model.sample(25, values=values, seed=np.random.default_rng(3), first_input=0.1, return_state=True)
+    rest = model.sample(35, values=values, seed=np.random.default_rng(4), first_input=first[-1], state=state)
+    uniforms = np.concatenate([np.random.default_rng(3).random(25), np.random.default_rng(4).random(35)])
+    x = np.concatenate([[0.1], first, rest[:-1]])[:, None]
+    probs = model.forward(x)
+    redrawn = values[[np.searchsorted(np.cumsum(p), u * p.sum()) for p, u in zip(probs, uniforms)]]
+    np.testing.assert_array_equal(np.concatenate([first, rest]), redrawn)
 
 
 def test_sample_refuses_a_bad_seed():
@@ -503,3 +513,15 @@ def test_windowed_gradient_matches_central_differences(output, steps, rng):
     numeric = central_differences(model, lambda: model.loss(x, target, steps=steps, state=state))
     err = np.abs(numeric - grad)
     assert err.max() < 1e-8 and err.mean() < 1e-9, (err.max(), err.mean())
+
+
+def test_windowed_models_are_refused_where_windows_are_not_implemented_yet(tmp_path):
+    from cwfast import Stream
+    from cwfast.baselines import SRN
+
+    model = make_windowed("period")
+    assert make("nested").realtime_kind == "clockwork" and model.realtime_kind != "clockwork"
+    with pytest.raises(ParameterError, match="real-time entry"):
+        Stream(model)
+    with pytest.raises(ParameterError, match="an SRN reads one input"):
+        SRN.from_dense(ClockworkRNN(2, 3, module_sizes=[6], periods=[1], input_windows=2).to_dense())
