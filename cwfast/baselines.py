@@ -92,7 +92,8 @@ class SRN(ClockworkRNN):
         return n * (m + n + 1) + o * (n + 1)
 
 
-def count_params(arch, n_hidden, n_in, n_out, *, n_modules=None, periods=None, count_periods=True):
+def count_params(arch, n_hidden, n_in, n_out, *, n_modules=None, periods=None, count_periods=True,
+                 input_windows=None):
     """Parameters of a model as the paper counts them, without building it.
 
     Parameters
@@ -111,6 +112,8 @@ def count_params(arch, n_hidden, n_in, n_out, *, n_modules=None, periods=None, c
     count_periods : bool
         Clockwork RNN only: count each clock period as a parameter, as the paper's budgets do
         (40 units in 9 modules: 971 weights + 9 periods = 980, "about 1000").
+    input_windows : optional
+        Clockwork RNN only: as :class:`cwfast.ClockworkRNN` takes it.
 
     Returns
     -------
@@ -123,8 +126,14 @@ def count_params(arch, n_hidden, n_in, n_out, *, n_modules=None, periods=None, c
         On an unknown ``arch`` or invalid sizes; for a Clockwork RNN without ``n_modules`` or
         ``periods``.
     """
-    return registry.get(arch).count_params(
-        n_hidden, n_in, n_out, n_modules=n_modules, periods=periods, count_periods=count_periods
+    cls = registry.get(arch)
+    windows = {}
+    if input_windows is not None:
+        if cls.arch != "clockwork":
+            raise ParameterError(f"input_windows is for a Clockwork RNN; a {cls.description} reads one input a step")
+        windows = {"input_windows": input_windows}
+    return cls.count_params(
+        n_hidden, n_in, n_out, n_modules=n_modules, periods=periods, count_periods=count_periods, **windows
     )
 
 
