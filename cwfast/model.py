@@ -560,18 +560,19 @@ class ClockworkRNN(SequenceModel):
         if W_in.ndim != 2 or W_out.ndim != 2:
             raise ParameterError(f"W_in and W_out must be 2-D; got shapes {W_in.shape} and {W_out.shape}")
         windows = arrays.get("input_windows")
-        windows = None if windows is None else np.asarray(windows)
-        if windows is not None and (windows.ndim != 1 or windows.shape != periods.shape):
-            raise ParameterError(f"input_windows has shape {windows.shape}; expected {periods.shape}, one per module")
-        max_window = 1 if windows is None or windows.size == 0 else int(windows.max())
-        if max_window < 1 or W_in.shape[1] % max_window:
+        if windows is not None:
+            if np.ndim(windows) != 1:
+                raise ParameterError(f"input_windows has shape {np.shape(windows)}; expected one per module")
+            windows = validate.input_windows(np.asarray(windows).tolist(), periods.tolist())
+        max_window = 1 if windows is None else max(windows, default=1)
+        if W_in.shape[1] % max_window:
             raise ParameterError(
                 f"W_in has {W_in.shape[1]} columns; expected max(input_windows) = {max_window} times n_in"
             )
         model = cls(
             W_in.shape[1] // max_window, W_out.shape[0], module_sizes=sizes.tolist(), periods=periods.tolist(),
             dtype=dtype, sample_rate=sample_rate, metadata=metadata, output=output, seed=0,
-            input_windows=None if windows is None else windows.tolist(),
+            input_windows=windows,
         )
         n, m, o = model.n_hidden, model.n_in, model.n_out
         expected = {"W_in": (n, max_window * m), "W_h": (n, n), "b_h": (n,), "W_out": (o, n), "b_out": (o,)}
