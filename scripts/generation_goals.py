@@ -259,13 +259,17 @@ def in_process_speed(model, seconds):
 
     from cwfast.codec import mu_law_values
 
+    before = numba.get_num_threads()
     numba.set_num_threads(1)
-    values = mu_law_values(int(model.metadata.get("n_classes", model.n_out)))
-    model.sample(64, values=values, seed=0)
-    n = int(round(seconds * model.sample_rate))
-    start = time.perf_counter()
-    model.sample(n, values=values, seed=0)
-    return n / (time.perf_counter() - start)
+    try:
+        values = mu_law_values(int(model.metadata.get("n_classes", model.n_out)))
+        model.sample(64, values=values, seed=0)
+        n = int(round(seconds * model.sample_rate))
+        start = time.perf_counter()
+        model.sample(n, values=values, seed=0)
+        return n / (time.perf_counter() - start)
+    finally:
+        numba.set_num_threads(before)
 
 
 def goal(figure, value, comparison, bound, note=""):
