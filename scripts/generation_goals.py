@@ -504,4 +504,7 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except (RuntimeError, subprocess.CalledProcessError) as error:  # a training (its log says why) or a generation failed
+        sys.exit(f"generation_goals: {error}")
