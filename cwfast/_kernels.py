@@ -31,7 +31,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from ._head_kernels import _draw, _mean_rows, _scored_row_loss
+from ._head_kernels import _emit, _fed_back, _mean_rows, _scored_row_loss
 from ._jit import JIT as _JIT
 
 
@@ -331,22 +331,24 @@ def _backward_batch(theta, module_start, column_start, block_offset, periods, x,
 
 @numba.njit(**_JIT)
 def _sample_feedback(theta, module_start, column_start, block_offset, periods, t0, h, work, x, logits,
-                     values, inv_temperature, uniforms, out):
-    """Free-running generation from a softmax model with one input: feed back what was sampled.
+                     values, head_code, inv_temperature, uniforms, out):
+    """Free-running generation from a softmax or mixture model with one input: feed back what was sampled.
 
-    At each step the model reads ``x`` (1, 1), the value emitted at the previous step, computes
-    its logits (1, n_out), draws class ``c`` by inverse-CDF sampling of
-    ``softmax(logits * inv_temperature)`` with ``uniforms[s]``, writes ``out[s] = values[c]`` and
-    feeds ``values[c]`` back as the next input. ``x`` holds the first input on entry and the next
-    one on return; ``h`` is updated in place. ``inv_temperature == 0`` means greedy (argmax).
+    At each step the model reads ``x`` (1, 1), the value emitted at the previous step (quantised
+    to its class value by a mixture head, :func:`_fed_back`), computes its outputs (1, n_out),
+    and emits ``out[s]``: a softmax head the value ``values[c]`` of the class drawn by inverse-CDF
+    sampling of ``softmax(logits * inv_temperature)`` with ``uniforms[s, 0]``, a mixture head an
+    amplitude drawn with ``uniforms[s, 0:2]`` (:func:`_emit`). ``x`` holds the first input on entry
+    and the last emitted value on return; ``h`` is updated in place. ``inv_temperature == 0``
+    means greedy.
     """
     no_history = np.empty((0, h.shape[0]), dtype=h.dtype)
-    weights = np.empty(values.shape[0])  # _draw's scratch, allocated once per call
+    weights = np.empty(logits.shape[1])  # _emit's scratch, allocated once per call
     for s in range(out.shape[0]):
+        x[0, 0] = _fed_back(x[0, 0], head_code, values)
         _forward_seq(theta, module_start, column_start, block_offset, periods, x, t0 + s, h, work, logits, no_history)
-        best = _draw(logits[0], inv_temperature, uniforms[s], weights)
-        out[s] = values[best]
-        x[0, 0] = values[best]
+        out[s] = _emit(logits[0], head_code, inv_temperature, uniforms[s], weights, values)
+        x[0, 0] = out[s]
 
 
 @numba.njit(**_JIT)

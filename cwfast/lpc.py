@@ -34,6 +34,7 @@ import numpy as np
 
 from .errors import CwfastError, ParameterError
 from .codec import N_CLASSES, mu_law_values
+from .codec import mu_law_edges as bin_edges  # where it used to live; public here too
 from .tasks import autoregressive
 
 __all__ = [
@@ -65,24 +66,6 @@ def _check_classes(n_classes):
     if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
         raise ParameterError(f"n_classes={n_classes!r} must be an integer >= 2")
     return int(n_classes)
-
-
-def bin_edges(n_classes=N_CLASSES):
-    r"""The amplitudes where one mu-law class ends and the next begins, for :func:`cwfast.codec.mu_law_encode`.
-
-    Class :math:`k` holds the amplitudes whose companded value :math:`F(x)` lies in
-    :math:`[(2k - 1)/\mu - 1, (2k + 1)/\mu - 1)`, :math:`\mu = n_{classes} - 1`; the encoder
-    clips to [-1, 1] first, so the outermost classes extend to infinity.
-
-    Returns
-    -------
-    ndarray, shape (n_classes + 1,), float64
-        ``edges[k]`` to ``edges[k + 1]`` is class ``k``; ``edges[0] = -inf``, ``edges[-1] = inf``.
-    """
-    mu = _check_classes(n_classes) - 1
-    companded = (2.0 * np.arange(1, mu + 1) - 1.0) / mu - 1.0
-    inner = np.sign(companded) * np.expm1(np.abs(companded) * math.log1p(mu)) / mu
-    return np.concatenate([[-np.inf], inner, [np.inf]])
 
 
 def _log_one_minus_exp(width):

@@ -23,6 +23,7 @@ from . import registry, tasks, validate
 from .codec import N_CLASSES
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError
+from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS
 
 TRAINERS = ("adam", "sgd", "es")
 
@@ -90,13 +91,17 @@ def architecture(arch, defaults, *, hidden=None, modules=None, periods=None):
     return n_hidden, n_modules, None
 
 
-def new_model(arch, task, n_hidden, n_modules, periods, *, seed, sample_rate, metadata):
-    """A fresh model of the registered architecture ``arch`` for ``task``."""
+def new_model(arch, task, n_hidden, n_modules, periods, *, seed, sample_rate, metadata, components=None):
+    """A fresh model of the registered architecture ``arch`` for ``task``; with ``components``, an
+    autoregressive task's model gets a mixture head of that many logistics instead of the softmax."""
     cls = registry.get(arch)
-    common = dict(seed=seed, sample_rate=sample_rate, metadata=metadata, output=task.output)
+    output, n_out = task.output, task.n_out
+    if components is not None:
+        output, n_out = "mixture", 3 * components
+    common = dict(seed=seed, sample_rate=sample_rate, metadata=metadata, output=output)
     if cls.has_clock:
-        return cls(task.n_in, task.n_out, n_hidden=n_hidden, n_modules=n_modules, periods=periods, **common)
-    return cls(task.n_in, task.n_out, n_hidden=n_hidden, **common)
+        return cls(task.n_in, n_out, n_hidden=n_hidden, n_modules=n_modules, periods=periods, **common)
+    return cls(task.n_in, n_out, n_hidden=n_hidden, **common)
 
 
 def state_before(model, splits, part):
@@ -133,7 +138,7 @@ def _batch_size(model, train_task, window, batch_size, default):
 
 
 def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
-                  sigma=None, cluster=None, validation=None, test=None):
+                  sigma=None, cluster=None, validation=None, test=None, head=None, components=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if mode not in MODE_DEFAULTS:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
@@ -143,6 +148,14 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         raise ParameterError(f"--arch {arch} has no clock modules; it takes no --modules or --periods")
     if classes is not None and mode != "autoregressive":
         raise ParameterError(f"--classes is for autoregressive mode; {mode} mode has a linear output")
+    if head is not None and head not in AUDIO_HEADS:
+        raise ParameterError(f"head={head!r} must be one of {', '.join(map(repr, AUDIO_HEADS))}")
+    if (head is not None or components is not None) and mode != "autoregressive":
+        raise ParameterError(f"--head and --components are for autoregressive mode; {mode} mode has a linear output")
+    if components is not None and head != "mixture":
+        raise ParameterError("--components is the number of logistics of --head mixture")
+    if head == "mixture" and classes not in (None, N_CLASSES):
+        raise ParameterError(f"--head mixture scores the {N_CLASSES} mu-law classes; it takes no --classes {classes}")
     for name, value in (("population", population), ("sigma", sigma), ("cluster", cluster)):
         if value is not None and trainer != "es":
             raise ParameterError(f"--{name} is for --trainer es; {trainer} follows the gradient")
@@ -161,7 +174,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 periods=None, trainer="adam", epochs=None, lr=None, population=None, sigma=None, cluster=None,
                 batch_size=None,
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
-                progress=True, on_note=None, metadata=None, time_budget=None):
+                progress=True, on_note=None, metadata=None, time_budget=None, head=None, components=None):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
@@ -180,6 +193,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         A registered architecture's CLI name (``"cw"``, ``"srn"``, ``"lstm"``).
     hidden, modules, periods, trainer, epochs, lr, population, sigma, cluster, batch_size, window, classes, seed
         As the options of ``cwfast train``; None takes the mode's default (:data:`MODE_DEFAULTS`).
+    head : {"softmax", "mixture"}, optional
+        Autoregressive mode: the output head (:data:`AUDIO_HEADS`; default softmax).
+    components : int, optional
+        With ``head="mixture"``: the number of logistics (default :data:`DEFAULT_COMPONENTS`).
     validation, test : float, optional
         Fractions of the clip held out at its end: the test part last, the validation part
         before it. Default 0.1 each, except memorize mode, which holds nothing out (and refuses to).
@@ -206,7 +223,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     from . import train
 
     check_options(mode=mode, arch=arch, trainer=trainer, modules=modules, periods=periods, classes=classes,
-                  population=population, sigma=sigma, cluster=cluster, validation=validation, test=test)
+                  population=population, sigma=sigma, cluster=cluster, validation=validation, test=test, head=head,
+                  components=components)
+    if head == "mixture" and components is None:
+        components = DEFAULT_COMPONENTS
     defaults = dict(MODE_DEFAULTS[mode])
     sample_rate = validate.positive_int("sample_rate", sample_rate)
     clips = list(samples) if isinstance(samples, (list, tuple)) else [samples]
@@ -255,7 +275,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     if len(clips) > 1:
         meta["clips"] = [int(c.size) for c in clips]
     meta.update(metadata or {})
-    model = new_model(arch, task, n_hidden, n_modules, periods, seed=seed, sample_rate=sample_rate, metadata=meta)
+    model = new_model(arch, task, n_hidden, n_modules, periods, seed=seed, sample_rate=sample_rate, metadata=meta,
+                      components=components if head == "mixture" else None)
     if mode == "memorize" and task.n_steps > 20000:
         _note(on_note, f"memorizing {task.n_steps} samples from the clock alone is slow and rarely exact; the "
                        "paper's task is 320 samples (--samples 320)")
@@ -333,7 +354,7 @@ def _check_learned(model, train_task, figures, mode):
     NMSE exceeds 100 (predicting the mean scores 1), has diverged.
     """
     if mode == "autoregressive":
-        uniform = math.log2(model.n_out)
+        uniform = math.log2(train_task.n_out)  # the classes, also for a mixture head
         bad = figures["bits_per_sample"] > 4 * uniform
         what = f"{figures['bits_per_sample']:.4g} bits/sample, where a uniform guess scores {uniform:g}"
     else:

@@ -98,7 +98,7 @@ def model_bits(model_path, source, heldout):
     from cwfast import tasks
 
     model = cwfast.load(model_path)
-    task = tasks.autoregressive(source, n_classes=model.n_out)
+    task = tasks.autoregressive(source, n_classes=model.metadata.get("n_classes", model.n_out))
     train, _, test = tasks.split_task(task, test=heldout)
     return tasks.evaluate(model, test, state=tasks.final_state(model, train))["bits_per_sample"]
 
