@@ -1,11 +1,12 @@
 """numba kernels of the output heads, written once for every architecture's kernels.
 
 What a head does inside a compiled loop: the loss of one output row (squared error of the linear
-head, cross-entropy of the softmax head), the mean readout over the steps, and drawing a class from
-a softmax at a temperature. :mod:`cwfast._kernels` (Clockwork RNN, SRN) and
+head, cross-entropy of the softmax and mixture heads), the mean readout over the steps, and what
+generation emits and feeds back (a class from a softmax at a temperature, or an amplitude from a
+mixture of logistics). :mod:`cwfast._kernels` (Clockwork RNN, SRN) and
 :mod:`cwfast._lstm_kernels` both call these; :mod:`cwfast._jit` keeps their on-disk caches in step
 with this file. The NumPy side of the heads (losses with gradients, target checks) is
-:mod:`cwfast.heads`; ``tests/test_heads.py`` checks that both agree.
+:mod:`cwfast.heads`; ``tests/test_protocol.py`` and ``tests/test_mixture.py`` check that both agree.
 """
 
 import numba
@@ -34,12 +35,114 @@ def _row_loss(row, softmax, label, target):
 
 
 @numba.njit(**_JIT)
-def _scored_row_loss(row, softmax, labels, y_target, b, ts):
-    """:func:`_row_loss` of ``row`` against sequence ``b``'s scored target ``ts``; reads only the
+def _scored_row_loss(row, head_code, labels, y_target, b, ts):
+    """The loss of ``row`` against sequence ``b``'s scored target ``ts``, for the head whose
+    ``cwfast.heads.Head.code`` is ``head_code`` (0 linear, 1 softmax, 2 mixture); reads only the
     array of the head in use (the other one is empty)."""
-    if softmax:
+    if head_code == 2:
+        return _mixture_row_loss(row, labels[b, ts])
+    if head_code:
         return _row_loss(row, True, labels[b, ts], row)
     return _row_loss(row, False, 0, y_target[b, ts])
+
+
+# The mixture-of-logistics head (cwfast.heads.MixtureHead): K = n_out / 3 logits, means, log-scales.
+# Its mu-law bins are computed from the codec's formula, not read from a global table: numba
+# would freeze a table into the compiled code, and the on-disk cache stamp covers only these
+# kernel files.
+_MU = 255.0
+_LOG_SCALE_MIN = -16.0
+
+
+@numba.njit(**_JIT)
+def _mu_law_edge(k):
+    """The amplitude where mu-law class ``k - 1`` ends and class ``k`` begins (1 <= k <= 255)."""
+    c = (2.0 * k - 1.0) / _MU - 1.0
+    return np.sign(c) * np.expm1(abs(c) * np.log1p(_MU)) / _MU
+
+
+@numba.njit(**_JIT)
+def _log_sigmoid(v):
+    if v >= 0:
+        return -np.log1p(np.exp(-v))
+    return v - np.log1p(np.exp(v))
+
+
+@numba.njit(**_JIT)
+def _mixture_row_loss(row, label):
+    """-log P(label) under the discretized logistic mixture of ``row`` (3K,) float64."""
+    k_count = row.shape[0] // 3
+    lo = _mu_law_edge(label) if label > 0 else -np.inf
+    hi = _mu_law_edge(label + 1) if label < 255 else np.inf
+    top = row[0]
+    for k in range(1, k_count):
+        top = max(top, row[k])
+    norm = 0.0
+    for k in range(k_count):
+        norm += np.exp(row[k] - top)
+    log_norm = top + np.log(norm)
+    best = -np.inf
+    terms = np.empty(k_count)
+    for k in range(k_count):
+        inv_s = np.exp(-max(row[2 * k_count + k], _LOG_SCALE_MIN))
+        mean = row[k_count + k]
+        f = np.log(-np.expm1(-(hi - lo) * inv_s))
+        if hi < np.inf:
+            f += _log_sigmoid((hi - mean) * inv_s)
+        if lo > -np.inf:
+            f += _log_sigmoid(-(lo - mean) * inv_s)
+        terms[k] = row[k] - log_norm + f
+        best = max(best, terms[k])
+    total = 0.0
+    for k in range(k_count):
+        total += np.exp(terms[k] - best)
+    return -(best + np.log(total))
+
+
+@numba.njit(**_JIT)
+def _draw_mixture(row, inv_temperature, u_component, u_value, weights):
+    """An amplitude in [-1, 1] drawn from the logistic mixture of ``row`` (3K,): the component by
+    inverse CDF of ``softmax(logits * inv_temperature)`` at ``u_component`` (:func:`_draw`), then
+    the logistic's inverse CDF at ``u_value`` with its scale times the temperature, clipped. At
+    temperature 0 (``inv_temperature == 0``): the likeliest component's mean."""
+    k_count = row.shape[0] // 3
+    k = _draw(row[:k_count], inv_temperature, u_component, weights)
+    x = np.float64(row[k_count + k])
+    if inv_temperature > 0:
+        u = min(max(u_value, 1e-12), 1.0 - 1e-12)
+        scale = np.exp(max(np.float64(row[2 * k_count + k]), _LOG_SCALE_MIN)) / inv_temperature
+        x += scale * (np.log(u) - np.log1p(-u))
+    return min(max(x, -1.0), 1.0)
+
+
+@numba.njit(**_JIT)
+def _emit(row, head_code, inv_temperature, u, weights, values):
+    """The value generation emits from raw outputs ``row``: softmax head, ``values[c]`` for the
+    class ``c`` :func:`_draw` picks at ``u[0]``; mixture head, the amplitude
+    :func:`_draw_mixture` draws at ``u[0], u[1]``. ``weights`` is scratch, at least as long as
+    the row's logits."""
+    if head_code == 2:
+        return _draw_mixture(row, inv_temperature, u[0], u[1], weights)
+    return np.float64(values[_draw(row, inv_temperature, u[0], weights)])
+
+
+@numba.njit(**_JIT)
+def _fed_back(v, head_code, values):
+    """What a model reads when ``v`` was emitted at the previous step: ``v`` itself for a softmax
+    head (already a class value); for a mixture head, the decoded value of ``v``'s mu-law class,
+    as the model read its training audio, except that 0 stays 0 (the silence before a clip,
+    which training reads as exactly 0). Quantising on the way in (not out) lets a caller
+    continue from any emitted value, and a class value maps to itself."""
+    if head_code == 2 and v != 0:
+        return values[_mu_law_class(np.float64(v))]
+    return v
+
+
+@numba.njit(**_JIT)
+def _mu_law_class(x):
+    """The mu-law class of an amplitude in [-1, 1], as :func:`cwfast.codec.mu_law_encode` computes it."""
+    c = np.sign(x) * np.log1p(_MU * abs(x)) / np.log1p(_MU)
+    return int(np.floor((c + 1.0) / 2.0 * _MU + 0.5))
 
 
 @numba.njit(**_JIT)

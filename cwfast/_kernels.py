@@ -37,7 +37,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from ._head_kernels import _draw, _mean_rows, _scored_row_loss
+from ._head_kernels import _emit, _fed_back, _mean_rows, _scored_row_loss
 from ._jit import JIT as _JIT
 
 
@@ -381,28 +381,30 @@ def _backward_batch(theta, module_start, column_start, block_offset, periods, in
 
 @numba.njit(**_JIT)
 def _sample_feedback(theta, module_start, column_start, block_offset, periods, input_offset, t0, h, work, xp,
-                     logits, values, inv_temperature, uniforms, out):
-    """Free-running generation from a softmax model with one input: feed back what was sampled.
+                     logits, values, head_code, inv_temperature, uniforms, out):
+    """Free-running generation from a softmax or mixture model with one input: feed back what was sampled.
 
     ``xp`` (P + n_steps + 1, 1) is the padded input: the P inputs before step t0, then the first
-    input at row P. At step s the model reads row ``P + s`` (and its window before it), computes
-    its logits (1, n_out), draws class ``c`` by inverse-CDF sampling of
-    ``softmax(logits * inv_temperature)`` with ``uniforms[s]``, writes ``out[s] = values[c]`` and
-    feeds ``values[c]`` back as the next input, row ``P + s + 1``. ``h`` (n,) is updated in place.
-    ``inv_temperature == 0`` means greedy (argmax).
+    input at row P (quantised to its class value by a mixture head, :func:`_fed_back`). At step
+    s the model reads row ``P + s`` (and its window before it), computes its outputs (1, n_out)
+    and emits ``out[s]``: a softmax head the value ``values[c]`` of the class drawn by inverse-CDF
+    sampling of ``softmax(logits * inv_temperature)`` with ``uniforms[s, 0]``, a mixture head an
+    amplitude drawn with ``uniforms[s, 0:2]`` (:func:`_emit`). What the model reads of it next
+    (:func:`_fed_back`) goes to row ``P + s + 1``. ``h`` (n,) is updated in place.
+    ``inv_temperature == 0`` means greedy.
     """
     n = h.shape[0]
     n_hist = xp.shape[0] - out.shape[0] - 1
     xf = xp.reshape(xp.shape[0])
     w_in, w_rec, bias, w_out, b_out = _views(theta, n, input_offset[-1], block_offset[-1], logits.shape[1])
-    weights = np.empty(values.shape[0])  # _draw's scratch, allocated once per call
+    weights = np.empty(logits.shape[1])  # _emit's scratch, allocated once per call
+    xf[n_hist] = _fed_back(xf[n_hist], head_code, values)
     for s in range(out.shape[0]):
         _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, input_offset, xf, n_hist + s + 1,
               t0 + s, h, work)
         _output(w_out, b_out, h, logits[0])
-        best = _draw(logits[0], inv_temperature, uniforms[s], weights)
-        out[s] = values[best]
-        xf[n_hist + s + 1] = values[best]
+        out[s] = _emit(logits[0], head_code, inv_temperature, uniforms[s], weights, values)
+        xf[n_hist + s + 1] = _fed_back(out[s], head_code, values)
 
 
 @numba.njit(**_JIT)

@@ -18,7 +18,7 @@ the on-disk caches of all kernel files in step, so calling across files is safe.
 import numba
 import numpy as np
 
-from ._head_kernels import _draw, _mean_rows, _scored_row_loss
+from ._head_kernels import _emit, _fed_back, _mean_rows, _scored_row_loss
 from ._jit import JIT as _JIT
 from ._kernels import _member_params
 
@@ -174,23 +174,21 @@ def _backward_batch(theta, x, s0, hist, acts, dhist, grads, ds):
 
 
 @numba.njit(**_JIT)
-def _sample_feedback(theta, s, pre, x, logits, values, inv_temperature, uniforms, out):
-    """Free-running generation from a softmax LSTM with one input: feed back what was sampled.
+def _sample_feedback(theta, s, pre, x, logits, values, head_code, inv_temperature, uniforms, out):
+    """Free-running generation from a softmax or mixture LSTM with one input: feed back what was sampled.
 
     The loop of :func:`cwfast._kernels._sample_feedback` around the LSTM step: ``x`` (1, 1) holds
-    the first input on entry and the next one on return, ``s`` (2n,) is updated in place, class
-    ``c`` is drawn by inverse-CDF sampling of ``softmax(logits * inv_temperature)`` with
-    ``uniforms[t]`` (argmax when ``inv_temperature == 0``) and ``values[c]`` is emitted.
+    the first input on entry and the last emitted value on return, ``s`` (2n,) is updated in
+    place, and each step emits what :func:`cwfast._head_kernels._emit` draws with ``uniforms[t]``.
     """
-    n_out = values.shape[0]
     no_hist = np.empty((0, s.shape[0]), dtype=s.dtype)
     no_acts = np.empty((0, 5 * (s.shape[0] // 2)), dtype=s.dtype)
-    weights = np.empty(n_out)  # _draw's scratch, allocated once per call
+    weights = np.empty(logits.shape[1])  # _emit's scratch, allocated once per call
     for t in range(out.shape[0]):
+        x[0, 0] = _fed_back(x[0, 0], head_code, values)
         _forward_seq(theta, x, s, pre, logits, no_hist, no_acts)
-        best = _draw(logits[0], inv_temperature, uniforms[t], weights)
-        out[t] = values[best]
-        x[0, 0] = values[best]
+        out[t] = _emit(logits[0], head_code, inv_temperature, uniforms[t], weights, values)
+        x[0, 0] = out[t]
 
 
 @numba.njit(parallel=True, **_JIT)

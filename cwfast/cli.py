@@ -23,7 +23,7 @@ import sys
 from . import registry
 from . import _argtypes as types
 from .errors import CwfastError, ParameterError
-from .modes import MODES
+from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, MODES
 
 TRAINERS = ("adam", "sgd", "es")
 
@@ -115,6 +115,11 @@ def build_parser():
                    "(default: 0.1; 0 for memorize)")
     p.add_argument("--classes", type=types.positive_int, metavar="K",
                    help="autoregressive: mu-law classes (default: 256)")
+    p.add_argument("--head", choices=AUDIO_HEADS, metavar="HEAD",
+                   help="autoregressive: softmax over the mu-law classes (default), or mixture (of logistics, "
+                        "integrated over the same classes: fewer outputs, faster, unquantised output)")
+    p.add_argument("--components", type=types.positive_int, metavar="K",
+                   help=f"--head mixture: number of logistics (default: {DEFAULT_COMPONENTS})")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
     p.add_argument("--time-budget", type=types.duration, metavar="TIME",
                    help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model")
@@ -389,7 +394,8 @@ def cmd_train(args):
         raise ParameterError("--resume needs --checkpoint PATH, the checkpoint to continue from")
     check_options(mode=mode, arch=args.arch, trainer=args.trainer, modules=args.modules, periods=args.periods,
                   classes=args.classes, population=args.population, sigma=args.sigma, cluster=args.cluster,
-                  validation=args.validation, test=args.test, input_window=args.input_window)
+                  validation=args.validation, test=args.test, input_window=args.input_window, head=args.head,
+                  components=args.components)
     files = _audio_files(args.audio)
     if len(files) > 1:
         if mode != "autoregressive":
@@ -426,7 +432,7 @@ def cmd_train(args):
         window=args.window, validation=args.validation, test=args.test, classes=args.classes, seed=args.seed,
         checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, on_note=_note,
         metadata={"source": source, "start": args.start}, time_budget=args.time_budget,
-        input_window=args.input_window,
+        input_window=args.input_window, head=args.head, components=args.components,
     )
     model, figures, result = trained.model, trained.figures, trained.result
     if args.resume and args.epochs is not None and result.epochs > args.epochs:
@@ -626,6 +632,8 @@ def cmd_info(args):
     mode = tasks.mode_of(model)
     if model.output == "softmax":
         head = f"softmax output over {model.n_out} classes"
+    elif model.output == "mixture":
+        head = f"mixture of {model.n_out // 3} logistics over {meta.get('n_classes', 256)} mu-law classes"
     else:
         head = f"{model.n_out} linear output{'s' if model.n_out > 1 else ''}"
     kind = model.description

@@ -9,6 +9,8 @@ the ear's sensitivity are, near zero. Pure NumPy.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .errors import ParameterError
@@ -68,3 +70,22 @@ def mu_law_decode(labels, n_classes=N_CLASSES):
 def mu_law_values(n_classes=N_CLASSES):
     """The decoded amplitude of every class, shape (n_classes,), float32 (``values`` of ``sample``)."""
     return mu_law_decode(np.arange(_check_classes(n_classes)), n_classes)
+
+
+def mu_law_edges(n_classes=N_CLASSES):
+    r"""The amplitudes where one mu-law class ends and the next begins, for :func:`mu_law_encode`.
+
+    Class :math:`k` holds the amplitudes whose companded value :math:`F(x)` lies in
+    :math:`[(2k - 1)/\mu - 1, (2k + 1)/\mu - 1)`, :math:`\mu = n_{classes} - 1`; the encoder
+    clips to [-1, 1] first, so the outermost classes extend to infinity. The linear-prediction
+    baseline and the mixture head score a continuous density by integrating it over these bins.
+
+    Returns
+    -------
+    ndarray, shape (n_classes + 1,), float64
+        ``edges[k]`` to ``edges[k + 1]`` is class ``k``; ``edges[0] = -inf``, ``edges[-1] = inf``.
+    """
+    mu = _check_classes(n_classes) - 1
+    companded = (2.0 * np.arange(1, mu + 1) - 1.0) / mu - 1.0
+    inner = np.sign(companded) * np.expm1(np.abs(companded) * math.log1p(mu)) / mu
+    return np.concatenate([[-np.inf], inner, [np.inf]])

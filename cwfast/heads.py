@@ -8,6 +8,10 @@ what ``y`` stands for. A head is one object here, used by every model:
 ``softmax``
     ``y`` holds logits over ``n_out`` classes; ``forward`` returns ``softmax(y)``; the loss is the
     mean cross-entropy over the scored steps against integer labels.
+``mixture``
+    ``y`` holds a mixture of ``n_out / 3`` logistics over an amplitude; the loss is the same
+    cross-entropy against mu-law class labels, each class's probability the mixture integrated
+    over its bin (:class:`MixtureHead`).
 
 .. math::
 
@@ -16,15 +20,17 @@ what ``y`` stands for. A head is one object here, used by every model:
 
 Which steps are scored is the *readout* (:data:`STEPS`): every step, the last one, or the mean of
 the raw outputs over all steps. The numba twins of these losses, used by the evolution
-strategy's population kernels, are in :mod:`cwfast._head_kernels`; ``tests/test_heads.py`` checks
-that the two agree. A new head (say, a mixture of logistics) is one more :class:`Head` subclass,
-one line in :data:`HEADS` and its row loss in :mod:`cwfast._head_kernels`.
+strategy's population kernels and by generation, are in :mod:`cwfast._head_kernels`;
+``tests/test_protocol.py`` and ``tests/test_mixture.py`` check that the two agree. A new head is
+one more :class:`Head` subclass, one line in :data:`HEADS`, and its row loss and draw in
+:mod:`cwfast._head_kernels`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from .codec import N_CLASSES, mu_law_edges
 from .errors import ParameterError
 from .validate import real_array
 
@@ -54,8 +60,12 @@ class Head:
 
     #: The name models store (``model.output``) and files record.
     name = ""
-    #: Whether the kernels score this head by cross-entropy (else by squared error).
-    is_softmax = False
+    #: How the kernels are told which head scores (0 linear, 1 softmax, 2 mixture): the
+    #: ``head_code`` of :mod:`cwfast._head_kernels`. Every head but the linear one takes labels.
+    code = 0
+
+    def check_n_out(self, n_out):
+        """Raise ParameterError if a model with this head cannot have ``n_out`` outputs."""
 
     def check_target(self, target, lead, n_out, dtype):
         """``target`` checked for this head: shape ``lead + (n_out,)`` values, or ``lead`` labels."""
@@ -79,7 +89,7 @@ class Head:
 
 class LinearHead(Head):
     name = "linear"
-    is_softmax = False
+    code = 0
 
     def check_target(self, target, lead, n_out, dtype):
         target = real_array("target", target, dtype)
@@ -99,7 +109,7 @@ class LinearHead(Head):
 
 class SoftmaxHead(Head):
     name = "softmax"
-    is_softmax = True
+    code = 1
 
     def check_target(self, target, lead, n_out, dtype):
         target = np.asarray(target)
@@ -126,8 +136,112 @@ class SoftmaxHead(Head):
         return loss, grad
 
 
+def _log_sigmoid(v):
+    """log(1 / (1 + exp(-v))), stable for any v (inf allowed)."""
+    return -np.logaddexp(0.0, -v)
+
+
+class MixtureHead(Head):
+    r"""A discretized mixture of logistics over the 8-bit mu-law classes (PixelCNN++, WaveNet).
+
+    ``y`` holds ``K = n_out / 3`` mixture logits, then K means, then K log-scales (clamped below
+    at :data:`LOG_SCALE_MIN`). The density of a sample's amplitude is
+    :math:`p(x) = \sum_k \pi_k \, \mathrm{logistic}(x; \mu_k, s_k)`, and a class's probability is
+    that density integrated over the class's mu-law bin (:func:`cwfast.codec.mu_law_edges`; the
+    two outer bins reach to infinity, since the encoder clips):
+
+    .. math::
+
+        P(c) = \sum_k \pi_k \left[\sigma\Big(\frac{hi_c - \mu_k}{s_k}\Big)
+               - \sigma\Big(\frac{lo_c - \mu_k}{s_k}\Big)\right]
+
+    so the loss is the same cross-entropy in the same units (nats per 8-bit mu-law sample) as the
+    softmax head's, against the same labels, from 3K outputs instead of 256: the output layer of
+    a 64-unit model costs 1,920 multiply-adds a sample instead of 16,384. Generation draws an
+    amplitude, not a class (:func:`cwfast._head_kernels._draw_mixture`), so the output has no
+    mu-law quantisation floor. Each bin's log-probability is computed as
+    :math:`\log\sigma(a) + \log\sigma(-b) + \log(1 - e^{b - a})`, exact in the tails where the
+    difference of two sigmoids would round to zero.
+    """
+
+    name = "mixture"
+    code = 2
+
+    def check_n_out(self, n_out):
+        if n_out % 3:
+            raise ParameterError(f"n_out={n_out} must be 3 x the number of mixture components for output='mixture'")
+
+    def check_target(self, target, lead, n_out, dtype):
+        return SoftmaxHead.check_target(self, target, lead, N_CLASSES, dtype)
+
+    def finish(self, y):
+        """The mixture's parameters: weights (softmax of the logits), means, scales (exp of the
+        clamped log-scales), each (..., K), in ``y``'s dtype."""
+        k = y.shape[-1] // 3
+        scales = np.exp(np.maximum(y[..., 2 * k :], y.dtype.type(LOG_SCALE_MIN)))
+        return np.concatenate([softmax(y[..., :k]), y[..., k : 2 * k], scales], axis=-1)
+
+    @staticmethod
+    def _parts(scored, labels):
+        """log pi (..., K), the bin terms f (..., K) and what their gradients need, in float64."""
+        y = scored.astype(np.float64)
+        k = y.shape[-1] // 3
+        logits, means, raw_scales = y[..., :k], y[..., k : 2 * k], y[..., 2 * k :]
+        log_scales = np.maximum(raw_scales, LOG_SCALE_MIN)
+        inv_s = np.exp(-log_scales)
+        lo = _EDGES[labels][..., None]
+        hi = _EDGES[labels + 1][..., None]
+        a = (hi - means) * inv_s  # +inf for the top class
+        b = (lo - means) * inv_s  # -inf for the bottom class
+        width = (hi - lo) * inv_s  # a - b, inf for the outer classes, computed without inf - inf
+        f = _log_sigmoid(a) + _log_sigmoid(-b) + np.log(-np.expm1(-width))
+        log_pi = logits - logits.max(axis=-1, keepdims=True)
+        log_pi -= np.log(np.exp(log_pi).sum(axis=-1, keepdims=True))
+        return log_pi, f, a, b, width, inv_s, raw_scales > LOG_SCALE_MIN
+
+    def loss(self, scored, labels):
+        log_pi, f = self._parts(scored, labels)[:2]
+        joint = log_pi + f
+        top = joint.max(axis=-1, keepdims=True)
+        log_p = top[..., 0] + np.log(np.exp(joint - top).sum(axis=-1))
+        return float(-np.mean(log_p))
+
+    def loss_and_grad(self, scored, labels):
+        log_pi, f, a, b, width, inv_s, free = self._parts(scored, labels)
+        joint = log_pi + f
+        top = joint.max(axis=-1, keepdims=True)
+        log_p = top[..., 0] + np.log(np.exp(joint - top).sum(axis=-1))
+        resp = np.exp(joint - log_p[..., None])  # each component's share of P(label)
+        with np.errstate(divide="ignore", over="ignore"):
+            shared = 1.0 / np.expm1(width)  # 0 for the outer classes
+        d_a = np.exp(_log_sigmoid(-a)) + shared  # d f / d a; 0 where a = inf
+        d_b = -np.exp(_log_sigmoid(b)) - shared  # d f / d b; 0 where b = -inf
+        a_term = np.where(np.isfinite(a), d_a * np.where(np.isfinite(a), a, 0.0), 0.0)
+        b_term = np.where(np.isfinite(b), d_b * np.where(np.isfinite(b), b, 0.0), 0.0)
+        scale = 1.0 / labels.size
+        grad = np.concatenate([
+            np.exp(log_pi) - resp,                        # d loss / d logits
+            resp * inv_s * (d_a + d_b),                   # d loss / d means
+            resp * (a_term + b_term) * free,              # d loss / d log-scales (0 where clamped)
+        ], axis=-1) * scale
+        return float(-np.mean(log_p)), grad.astype(scored.dtype)
+
+    def class_probs(self, y):
+        """P(class) of every mu-law class, (..., 256), from raw outputs ``y`` (..., 3K)."""
+        y = np.asarray(y)
+        lead = y.shape[:-1]
+        labels = np.broadcast_to(np.arange(N_CLASSES), lead + (N_CLASSES,))
+        log_pi, f = self._parts(np.repeat(y[..., None, :], N_CLASSES, axis=-2), labels)[:2]
+        return np.exp(log_pi + f).sum(axis=-1)
+
+
+#: The lowest log-scale a mixture component may take: a scale of 1e-7 is narrower than the
+#: narrowest mu-law bin (1.7e-4 wide near zero) but keeps (hi - mu) / s finite in float64.
+LOG_SCALE_MIN = -16.0
+_EDGES = mu_law_edges(N_CLASSES)
+
 #: Every head by name. Models choose one with ``output=``.
-HEADS = {head.name: head for head in (LinearHead(), SoftmaxHead())}
+HEADS = {head.name: head for head in (LinearHead(), SoftmaxHead(), MixtureHead())}
 #: Head names, in the order error messages list them.
 OUTPUTS = tuple(HEADS)
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from .errors import CwfastError, ParameterError
 from .codec import N_CLASSES, mu_law_values
+from .codec import mu_law_edges as bin_edges  # where it used to live; public here too
 from .tasks import autoregressive
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "bin_probabilities",
     "fit",
     "baseline",
+    "split_baseline",
 ]
 
 #: The predictor's order.
@@ -64,24 +66,6 @@ def _check_classes(n_classes):
     if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
         raise ParameterError(f"n_classes={n_classes!r} must be an integer >= 2")
     return int(n_classes)
-
-
-def bin_edges(n_classes=N_CLASSES):
-    r"""The amplitudes where one mu-law class ends and the next begins, for :func:`cwfast.codec.mu_law_encode`.
-
-    Class :math:`k` holds the amplitudes whose companded value :math:`F(x)` lies in
-    :math:`[(2k - 1)/\mu - 1, (2k + 1)/\mu - 1)`, :math:`\mu = n_{classes} - 1`; the encoder
-    clips to [-1, 1] first, so the outermost classes extend to infinity.
-
-    Returns
-    -------
-    ndarray, shape (n_classes + 1,), float64
-        ``edges[k]`` to ``edges[k + 1]`` is class ``k``; ``edges[0] = -inf``, ``edges[-1] = inf``.
-    """
-    mu = _check_classes(n_classes) - 1
-    companded = (2.0 * np.arange(1, mu + 1) - 1.0) / mu - 1.0
-    inner = np.sign(companded) * np.expm1(np.abs(companded) * math.log1p(mu)) / mu
-    return np.concatenate([[-np.inf], inner, [np.inf]])
 
 
 def _log_one_minus_exp(width):
@@ -249,17 +233,19 @@ class LinearPredictor:
         return laplace_bin_log_probs(means, scales, lo, hi)
 
 
-def _least_squares(values, n_train, n_taps, chunk=65536):
-    """Coefficients minimising the squared prediction error of values[n_taps:n_train] (covariance method)."""
-    windows = _windows(values, n_taps)
+def _least_squares(parts, n_taps, chunk=65536):
+    """Coefficients minimising the squared prediction error of values[n_taps:n_train] over the
+    (values, n_train) parts, each predicted from its own past only (covariance method)."""
     gram = np.zeros((n_taps, n_taps))
     cross = np.zeros(n_taps)
-    # The first n_taps steps read zeros before the clip; leave them out of the fit.
-    for start in range(n_taps, n_train, chunk):
-        stop = min(start + chunk, n_train)
-        w = np.ascontiguousarray(windows[start:stop])
-        gram += w.T @ w
-        cross += w.T @ values[start:stop]
+    for values, n_train in parts:
+        windows = _windows(values, n_taps)
+        # The first n_taps steps read zeros before the clip; leave them out of the fit.
+        for start in range(n_taps, n_train, chunk):
+            stop = min(start + chunk, n_train)
+            w = np.ascontiguousarray(windows[start:stop])
+            gram += w.T @ w
+            cross += w.T @ values[start:stop]
     # A whisper of ridge so that a clip with long silences (a singular Gram matrix) still solves.
     gram[np.diag_indices(n_taps)] += 1e-9 * max(np.trace(gram) / n_taps, 1e-30)
     return np.linalg.solve(gram, cross)
@@ -291,19 +277,31 @@ def fit(labels, n_train, *, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=ALPHAS):
             or not 4 * n_taps <= n_train <= labels.size):
         raise ParameterError(f"n_train={n_train!r} must be an integer between 4 x n_taps = {4 * n_taps} "
                              f"and the number of labels ({labels.size})")
+    return _fit_parts([(labels, int(n_train))], int(n_taps), n_classes, _check_alphas(alphas))
+
+
+def _check_alphas(alphas):
     alphas = tuple(float(a) for a in alphas)
     if not alphas or not all(0.0 <= a < 1.0 for a in alphas):
         raise ParameterError("alphas must be a non-empty sequence of rates in [0, 1)")
-    values = mu_law_values(n_classes).astype(np.float64)[labels]
-    coefficients = _least_squares(values, int(n_train), int(n_taps))
+    return alphas
+
+
+def _fit_parts(parts, n_taps, n_classes, alphas):
+    """:func:`fit` on several (labels, n_train) clips at once: one predictor for all of them, each
+    clip predicted from its own past (its history starts from zeros, its scale from the initial)."""
+    table = mu_law_values(n_classes).astype(np.float64)
+    values = [(table[labels], n_train) for labels, n_train in parts]
+    coefficients = _least_squares(values, n_taps)
     predictor = LinearPredictor(coefficients, 0.0, 1.0, 1.0, n_classes)
-    residuals = (values - predictor.means(values))[n_taps:n_train]
+    residuals = np.concatenate([(v - predictor.means(v))[n_taps:n_train] for v, n_train in values])
     predictor.initial_scale = max(float(np.mean(np.abs(residuals))), SCALE_FLOOR)
     predictor.gaussian_std = max(float(np.sqrt(np.mean(residuals**2))), SCALE_FLOOR)
     best = None
     for alpha in alphas:
         predictor.alpha = alpha
-        cost = -float(np.mean(predictor.log_probs(labels[:n_train])[n_taps:]))
+        cost = -float(np.mean(np.concatenate([predictor.log_probs(labels[:n_train])[n_taps:]
+                                              for labels, n_train in parts])))
         if best is None or cost < best[0]:
             best = (cost, alpha)
     predictor.alpha = best[1]
@@ -367,5 +365,97 @@ def baseline(samples, *, test=0.1, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=AL
         "n_taps": predictor.n_taps,
         "n_train": n_train,
         "n_test": n_test,
+        "predictor": predictor,
+    }
+
+
+def split_baseline(clips, *, validation=0.1, test=0.1, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=ALPHAS):
+    """Held-out bits per mu-law sample of the baseline on the test parts ``cwfast train`` scores.
+
+    ``cwfast train --mode autoregressive`` cuts every clip it is given in time
+    (:func:`cwfast.tasks.corpus`; one clip: :func:`cwfast.tasks.split_task`): training part,
+    then ``validation``, then the last ``test`` fraction, with one scale (the loudest clip's peak)
+    for all clips. This fits one predictor on the clips' training parts, each clip predicted from
+    its own past, and scores it on their test parts, the history and the moving scale running on
+    through each clip's training and validation parts first; the clips' figures are averaged
+    weighted by their test lengths, as ``cwfast train`` averages its held-out figure. So the
+    baseline and a trained model are scored on exactly the same samples.
+
+    Unlike :func:`baseline`, which fits on everything before the held-out part, the validation
+    part is not fitted on: a network learns from the training part alone (the validation part
+    only chooses its epoch).
+
+    Parameters
+    ----------
+    clips : ndarray, shape (n,), or sequence of them, float
+        Mono audio at one sample rate, the files given to ``cwfast train`` in their order.
+    validation, test : float
+        The fractions ``cwfast train`` holds out (its ``--validation`` and ``--test``; 0.1 each
+        by default); ``test`` must be > 0.
+
+    Returns
+    -------
+    dict
+        ``bits_per_sample`` (adaptive Laplace, test parts), ``fixed_bits_per_sample``,
+        ``gaussian_bits_per_sample``, ``train_bits_per_sample`` (adaptive, training parts),
+        ``alpha``, ``n_taps``, ``n_train``, ``n_validation``, ``n_test`` (summed over the clips),
+        ``n_clips`` and ``predictor``.
+
+    Raises
+    ------
+    ParameterError
+        For bad arguments, or training parts too short to fit ``n_taps`` taps.
+    CwfastError
+        If every clip is silent.
+    """
+    from . import tasks
+
+    if isinstance(clips, np.ndarray) and clips.ndim == 1:
+        clips = [clips]
+    if not (isinstance(test, (int, float)) and not isinstance(test, bool) and 0.0 < test < 1.0):
+        raise ParameterError(f"test={test!r} must be a number in (0, 1)")
+    n_classes = _check_classes(n_classes)
+    if isinstance(n_taps, bool) or not isinstance(n_taps, (int, np.integer)) or n_taps < 1:
+        raise ParameterError(f"n_taps={n_taps!r} must be a positive integer")
+    n_taps = int(n_taps)
+    splits = tasks.corpus(list(clips), n_classes=n_classes, validation=validation, test=test)
+    parts, spans = [], []
+    for s in splits:
+        pieces = [p for p in s if p is not None]
+        labels = np.concatenate([p.targets for p in pieces])
+        n_train = s.train.n_steps
+        n_test = 0 if s.test is None else s.test.n_steps
+        parts.append((labels, n_train))
+        spans.append((n_train, labels.size - n_test))
+    fitted = sum(max(0, n - n_taps) for _, n in parts)
+    if fitted < 3 * n_taps:
+        raise ParameterError(f"the training parts hold {fitted} samples past each clip's first {n_taps}; "
+                             f"fitting {n_taps} taps needs at least {3 * n_taps}")
+    if sum(labels.size - cut for (labels, _), (_, cut) in zip(parts, spans)) == 0:
+        raise ParameterError(f"the clips are too short to hold out {test:.0%}")
+    predictor = _fit_parts(parts, n_taps, n_classes, _check_alphas(alphas))
+    bits = {}
+    for variant in ("adaptive", "fixed", "gaussian"):
+        scored = [predictor.log_probs(labels, variant=variant) for labels, _ in parts]
+        held = np.concatenate([lp[cut:] for lp, (_, cut) in zip(scored, spans)])
+        bits[variant] = -float(np.mean(held)) / math.log(2.0)
+        if variant == "adaptive":
+            fit_part = np.concatenate([lp[n_taps:n_train] for lp, (_, n_train) in zip(scored, parts)])
+            train_bits = -float(np.mean(fit_part)) / math.log(2.0)
+    if not math.isfinite(bits["adaptive"]):
+        raise CwfastError("the linear predictor's held-out score is not finite")
+    n_train = sum(n for _, n in parts)
+    n_test = sum(labels.size - cut for (labels, _), (_, cut) in zip(parts, spans))
+    return {
+        "bits_per_sample": bits["adaptive"],
+        "fixed_bits_per_sample": bits["fixed"],
+        "gaussian_bits_per_sample": bits["gaussian"],
+        "train_bits_per_sample": train_bits,
+        "alpha": predictor.alpha,
+        "n_taps": n_taps,
+        "n_train": n_train,
+        "n_validation": sum(cut - start for start, cut in spans),
+        "n_test": n_test,
+        "n_clips": len(parts),
         "predictor": predictor,
     }

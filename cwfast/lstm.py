@@ -240,7 +240,7 @@ class LSTM(SequenceModel):
         if member_periods is not None:
             raise ParameterError("an LSTM has no clock periods to search")
         _lstm_kernels._population_losses(theta, noise, sigma, self.n_hidden, x3, self.n_out, y_target, labels,
-                                         self.head.is_softmax, readout, losses)
+                                         self.head.code, readout, losses)
 
     def loss_and_grad(self, x, target, *, state=None, return_state=False, flat=False, steps="all"):
         """The training loss and its gradient by back-propagation through time.
@@ -306,7 +306,8 @@ class LSTM(SequenceModel):
             self, n_steps, values, temperature, seed, first_input, state
         )
         pre = np.empty(4 * self.n_hidden, dtype=self.dtype)
-        _lstm_kernels._sample_feedback(self._params, s, pre, x, logits, values, inv_temperature, uniforms, out)
+        _lstm_kernels._sample_feedback(self._params, s, pre, x, logits, values, self.head.code, inv_temperature,
+                                       uniforms, out)
         if return_state:
             return out, State(s, t0 + n_steps)
         return out

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import _kernels, validate
 from .errors import ParameterError
+from .codec import N_CLASSES
 from .heads import OUTPUTS, STEP_CODES, STEPS, check_steps, check_target, get_head, head_loss, softmax  # noqa: F401
 from .persistence import save_model
 from .schedule import Layout, exponential_periods, split_units
@@ -103,6 +104,7 @@ class SequenceModel:
         self.output = self.head.name
         self.n_in = validate.non_negative_int("n_in", n_in)
         self.n_out = validate.positive_int("n_out", n_out)
+        self.head.check_n_out(self.n_out)
         self.dtype = validate.dtype(dtype)
         self.sample_rate = validate.positive_int("sample_rate", sample_rate, allow_none=True)
         self.metadata = validate.metadata(metadata)
@@ -612,11 +614,12 @@ class ClockworkRNN(SequenceModel):
 
     def population_losses(self, theta, noise, sigma, x3, y_target, labels, readout, losses, *, member_periods=None):
         lay = self.layout
-        softmax = self.head.is_softmax
+        head_code = self.head.code
         x3 = self._padded(x3, np.zeros((x3.shape[0], self._state_width()), dtype=self.dtype))[0]
-        if member_periods is not None or readout == STEP_CODES["mean"]:
-            # Members with their own periods, and the mean readout (rarely used with the ES), run
-            # one member at a time rather than slowing the lockstep kernel's loop for everyone.
+        if member_periods is not None or readout == STEP_CODES["mean"] or head_code == 2:
+            # Members with their own periods, the mean readout and the mixture head (rarely used
+            # with the ES) run one member at a time rather than slowing the lockstep kernel's loop
+            # for everyone.
             if member_periods is None:
                 member_periods = np.broadcast_to(lay.periods, (losses.shape[0], lay.periods.shape[0]))
             else:
@@ -625,13 +628,13 @@ class ClockworkRNN(SequenceModel):
             _kernels._population_losses(
                 theta, noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
                 np.ascontiguousarray(member_periods, dtype=np.int64), lay.input_offset, x3, self.n_out, y_target,
-                labels, softmax, readout, losses,
+                labels, head_code, readout, losses,
             )
             return
         _kernels._population_losses_lockstep(
             theta, noise, sigma, lay.module_start, lay.column_start, lay.block_offset, lay.periods, lay.input_offset,
             x3, self.n_out,
-            y_target, labels, softmax, readout == STEP_CODES["last"],
+            y_target, labels, head_code == 1, readout == STEP_CODES["last"],
             lockstep_lanes(losses.shape[0], numba.get_num_threads()), losses,
         )
 
@@ -785,20 +788,25 @@ class ClockworkRNN(SequenceModel):
 
     def sample(self, n_steps, *, values, temperature=1.0, seed=None, first_input=0.0, state=None,
                return_state=False):
-        """Generate freely from a softmax model with one input, feeding back each sampled value.
+        """Generate freely from a softmax or mixture model with one input, feeding back each sampled value.
 
         At every step the model sees the value it emitted at the previous step (``first_input`` at
-        the first), draws a class ``c`` from ``softmax(logits / temperature)`` and emits
-        ``values[c]``. This is how an autoregressive audio model runs free (teacher forcing in
-        training, its own output in generation). The whole loop runs inside one compiled call.
+        the first). A softmax model draws a class ``c`` from ``softmax(logits / temperature)`` and
+        emits ``values[c]``. A mixture model (``output="mixture"``) draws a component from its
+        weights at the same temperature and an amplitude from that logistic, its scale times the
+        temperature, and emits the amplitude (clipped to [-1, 1]; no mu-law quantisation); it
+        reads back the value of that amplitude's mu-law class, as it read its training audio.
+        This is how an autoregressive audio model runs free (teacher forcing in training, its own
+        output in generation). The whole loop runs inside one compiled call.
 
         Parameters
         ----------
         n_steps : int
-        values : ndarray, shape (n_out,)
+        values : ndarray, shape (n_out,), or (256,) for a mixture model
             The value each class stands for (for mu-law audio: the decoded amplitudes).
         temperature : float
-            ``>= 0``; 0 takes the most likely class at every step, 1 samples the model as trained.
+            ``>= 0``; 0 takes the most likely class (a mixture: the likeliest component's mean)
+            at every step, 1 samples the model as trained.
         seed : int or numpy.random.Generator, optional
         first_input : float
             What the model reads at its first step (the last sample of a priming clip, say).
@@ -821,8 +829,8 @@ class ClockworkRNN(SequenceModel):
         xp[n_hist] = x[0]
         hidden = h[:n]
         _kernels._sample_feedback(
-            *self._kernel_args(), t0, hidden, np.empty_like(hidden), xp, logits, values, inv_temperature, uniforms,
-            out,
+            *self._kernel_args(), t0, hidden, np.empty_like(hidden), xp, logits, values, self.head.code,
+            inv_temperature, uniforms, out,
         )
         h[n:] = xp[out.shape[0] : out.shape[0] + n_hist, 0]
         if return_state:
@@ -850,19 +858,23 @@ class ClockworkRNN(SequenceModel):
 
 def sampling_buffers(model, n_steps, values, temperature, seed, first_input, state):
     """Validate :meth:`ClockworkRNN.sample`'s arguments (any model with its interface) and make
-    what a feedback kernel needs: values, inv_temperature, uniforms, state vector, t0, the input
-    x (1, 1), logits (1, n_out) and out (n_steps,)."""
-    if model.output != "softmax" or model.n_in != 1:
-        raise ParameterError("sample() needs a softmax model with n_in=1 (an autoregressive model)")
+    what a feedback kernel needs: values, inv_temperature, uniforms (n_steps, 1) for a softmax
+    head and (n_steps, 2) for a mixture head, state vector, t0, the input x (1, 1), logits
+    (1, n_out) and out (n_steps,)."""
+    if model.output not in ("softmax", "mixture") or model.n_in != 1:
+        raise ParameterError("sample() needs a softmax or mixture model with n_in=1 (an autoregressive model)")
     n_steps = validate.positive_int("n_steps", n_steps)
     values = validate.real_array("values", values, model.dtype)
-    if values.shape != (model.n_out,):
-        raise ParameterError(f"values has shape {values.shape}; expected ({model.n_out},)")
+    n_values = N_CLASSES if model.output == "mixture" else model.n_out
+    if values.shape != (n_values,):
+        raise ParameterError(f"values has shape {values.shape}; expected ({n_values},)")
     temperature = validate.non_negative_float("temperature", temperature)
     first_input = validate.finite_float("first_input", first_input)
     h, t0 = model.check_state(state, 1, False)
     rng = validate.rng(seed)
-    uniforms = rng.random(n_steps)
+    # A softmax step draws one uniform (the same stream as before mixtures existed), a mixture
+    # step two: the component and the amplitude.
+    uniforms = rng.random(n_steps).reshape(n_steps, 1) if model.output == "softmax" else rng.random((n_steps, 2))
     x = np.full((1, 1), first_input, dtype=model.dtype)
     logits = np.empty((1, model.n_out), dtype=model.dtype)
     out = np.empty(n_steps, dtype=model.dtype)

@@ -1,6 +1,12 @@
-"""The names of cwfast's audio tasks, in a module that imports nothing, so that the command line can
+"""The names of cwfast's audio tasks and heads, in a module that imports nothing, so that the command line can
 list them without loading NumPy. What each mode does is :mod:`cwfast.tasks`."""
 
 #: memorize: emit one clip from the clock alone; autoregressive: predict the next sample;
 #: effect: map a dry input to a processed output.
 MODES = ("memorize", "autoregressive", "effect")
+
+#: Output heads of an autoregressive model: a softmax over the mu-law classes, or a mixture of
+#: logistics integrated over them (:class:`cwfast.heads.MixtureHead`).
+AUDIO_HEADS = ("softmax", "mixture")
+#: Logistics of a mixture head unless ``--components`` says otherwise.
+DEFAULT_COMPONENTS = 10

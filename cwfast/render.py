@@ -132,8 +132,10 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
     if not _is_number(n_classes) or n_classes != int(n_classes):
         raise CwfastError(f"the model's metadata has an invalid n_classes {n_classes!r}")
     n_classes = int(n_classes)
-    if model.output != "softmax" or model.n_in != 1 or n_classes != model.n_out:
-        raise CwfastError("this model is not a mu-law autoregressive model (softmax head, one input)")
+    mixture_ok = model.output == "mixture" and n_classes == N_CLASSES
+    softmax_ok = model.output == "softmax" and n_classes == model.n_out
+    if model.n_in != 1 or not (mixture_ok or softmax_ok):
+        raise CwfastError("this model is not a mu-law autoregressive model (softmax or mixture head, one input)")
     if n_samples is None:
         n_samples = seconds_to_samples(default_seconds, model.sample_rate or 16000)
     if temperature is None:

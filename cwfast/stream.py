@@ -30,6 +30,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .errors import CwfastError, ParameterError
+from .heads import LOG_SCALE_MIN
 from .model import SequenceModel, State
 from .validate import positive_int as _positive_int
 
@@ -114,7 +115,10 @@ class Stream:
         self.model = model
         # Hoisted for process(): a model's layout properties cost about 0.5 us each to read.
         self._n_in, self._n_out, self._dtype = model.n_in, model.n_out, np.dtype(model.dtype)
-        self._softmax = model.output == "softmax"
+        # What process() does to the raw outputs, as forward() does: softmax probabilities, or a
+        # mixture's weights and scales (the first K outputs are its logits).
+        self._softmax = model.output in ("softmax", "mixture")
+        self._logits = model.n_out // 3 if model.output == "mixture" else model.n_out
         self._voices = None
         if voices is not None:
             voices = _positive_int("voices", voices)
@@ -474,7 +478,7 @@ class Stream:
                 raise ParameterError("block contains NaN or infinite values (or values too large for the model's dtype)")
             self._t += m
             if self._softmax:
-                _softmax_rows(y_buffer[:m], self._column[:m])
+                _finish_rows(y_buffer[:m], self._column[:m], self._logits)
             out[a : a + m] = y_buffer[:m]
 
     def _process_voices(self, block, out):
@@ -509,7 +513,7 @@ class Stream:
                 raise ParameterError("block contains NaN or infinite values (or values too large for the model's dtype)")
             y = y_buffer[:m, :voices]
             if self._softmax:
-                _softmax_rows(y, column[:m, :voices])
+                _finish_rows(y, column[:m, :voices], self._logits)
             out[:, a : a + m] = y.transpose(1, 0, 2)
         return out
 
@@ -614,6 +618,23 @@ _VOICE_KINDS = frozenset({"clockwork", "lstm"})
 #: The one place a stream looks at the architecture: ``model.realtime_kind`` -> its binding's
 #: builder. An SRN declares the kind "clockwork" (a one-module Clockwork RNN).
 _BINDINGS = {"clockwork": _clockwork_binding, "lstm": _lstm_binding}
+
+
+def _finish_rows(y, column, n_logits):
+    """What ``forward`` returns, in place: the softmax of the first ``n_logits`` outputs, and for
+    a mixture head (``n_logits < n_out``) the scales of its log-scales (the last ``n_logits``).
+
+    The same operations, in the same order, as :meth:`cwfast.heads.Head.finish`, so a stream's
+    outputs equal those of one forward call.
+    """
+    n_out = y.shape[-1]
+    if n_logits == n_out:
+        _softmax_rows(y, column)
+        return
+    _softmax_rows(y[..., :n_logits], column)
+    scales = y[..., 2 * n_logits :]
+    np.maximum(scales, LOG_SCALE_MIN, out=scales)
+    np.exp(scales, out=scales)
 
 
 def _softmax_rows(y, column):

@@ -337,15 +337,15 @@ def join(parts):
 def mode_of(model):
     """The mode a model was trained for: ``model.metadata["mode"]``, or guessed from its shape.
 
-    A model without input is a memorize model, a softmax model with one input an autoregressive
-    one, and a linear model with inputs an effect (input-driven) model.
+    A model without input is a memorize model, a softmax or mixture model with one input an
+    autoregressive one, and a linear model with inputs an effect (input-driven) model.
     """
     mode = model.metadata.get("mode")
     if mode in MODES:
         return mode
     if model.n_in == 0:
         return "memorize"
-    if model.output == "softmax" and model.n_in == 1:
+    if model.output in ("softmax", "mixture") and model.n_in == 1:
         return "autoregressive"
     return "effect"
 

@@ -23,6 +23,7 @@ from . import registry, tasks, validate
 from .codec import N_CLASSES
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError
+from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS
 
 TRAINERS = ("adam", "sgd", "es")
 
@@ -90,15 +91,20 @@ def architecture(arch, defaults, *, hidden=None, modules=None, periods=None):
     return n_hidden, n_modules, None
 
 
-def new_model(arch, task, n_hidden, n_modules, periods, *, seed, sample_rate, metadata, input_window=1):
+def new_model(arch, task, n_hidden, n_modules, periods, *, seed, sample_rate, metadata, input_window=1,
+              components=None):
     """A fresh model of the registered architecture ``arch`` for ``task`` (``input_window``: the
-    Clockwork RNN's ``input_windows``)."""
+    Clockwork RNN's ``input_windows``); with ``components``, an autoregressive task's model gets a
+    mixture head of that many logistics instead of the softmax."""
     cls = registry.get(arch)
-    common = dict(seed=seed, sample_rate=sample_rate, metadata=metadata, output=task.output)
+    output, n_out = task.output, task.n_out
+    if components is not None:
+        output, n_out = "mixture", 3 * components
+    common = dict(seed=seed, sample_rate=sample_rate, metadata=metadata, output=output)
     if cls.has_clock:
-        return cls(task.n_in, task.n_out, n_hidden=n_hidden, n_modules=n_modules, periods=periods,
+        return cls(task.n_in, n_out, n_hidden=n_hidden, n_modules=n_modules, periods=periods,
                    input_windows=input_window, **common)
-    return cls(task.n_in, task.n_out, n_hidden=n_hidden, **common)
+    return cls(task.n_in, n_out, n_hidden=n_hidden, **common)
 
 
 def state_before(model, splits, part):
@@ -135,7 +141,8 @@ def _batch_size(model, train_task, window, batch_size, default):
 
 
 def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
-                  sigma=None, cluster=None, validation=None, test=None, input_window=None):
+                  sigma=None, cluster=None, validation=None, test=None, input_window=None, head=None,
+                  components=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if mode not in MODE_DEFAULTS:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
@@ -151,6 +158,14 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
             validate.positive_int("input_window", input_window)
     if classes is not None and mode != "autoregressive":
         raise ParameterError(f"--classes is for autoregressive mode; {mode} mode has a linear output")
+    if head is not None and head not in AUDIO_HEADS:
+        raise ParameterError(f"head={head!r} must be one of {', '.join(map(repr, AUDIO_HEADS))}")
+    if (head is not None or components is not None) and mode != "autoregressive":
+        raise ParameterError(f"--head and --components are for autoregressive mode; {mode} mode has a linear output")
+    if components is not None and head != "mixture":
+        raise ParameterError("--components is the number of logistics of --head mixture")
+    if head == "mixture" and classes not in (None, N_CLASSES):
+        raise ParameterError(f"--head mixture scores the {N_CLASSES} mu-law classes; it takes no --classes {classes}")
     for name, value in (("population", population), ("sigma", sigma), ("cluster", cluster)):
         if value is not None and trainer != "es":
             raise ParameterError(f"--{name} is for --trainer es; {trainer} follows the gradient")
@@ -169,7 +184,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 periods=None, trainer="adam", epochs=None, lr=None, population=None, sigma=None, cluster=None,
                 batch_size=None,
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
-                progress=True, on_note=None, metadata=None, time_budget=None, input_window=None):
+                progress=True, on_note=None, metadata=None, time_budget=None, input_window=None, head=None,
+                components=None):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
@@ -192,6 +208,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         ``--arch cw`` only: how many of the latest inputs each module reads at its ticks (the
         Clockwork RNN's ``input_windows``); default 1, the paper's model. Recorded in the metadata
         when not 1.
+    head : {"softmax", "mixture"}, optional
+        Autoregressive mode: the output head (:data:`AUDIO_HEADS`; default softmax).
+    components : int, optional
+        With ``head="mixture"``: the number of logistics (default :data:`DEFAULT_COMPONENTS`).
     validation, test : float, optional
         Fractions of the clip held out at its end: the test part last, the validation part
         before it. Default 0.1 each, except memorize mode, which holds nothing out (and refuses to).
@@ -219,7 +239,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
 
     check_options(mode=mode, arch=arch, trainer=trainer, modules=modules, periods=periods, classes=classes,
                   population=population, sigma=sigma, cluster=cluster, validation=validation, test=test,
-                  input_window=input_window)
+                  input_window=input_window, head=head, components=components)
+    if head == "mixture" and components is None:
+        components = DEFAULT_COMPONENTS
     defaults = dict(MODE_DEFAULTS[mode])
     sample_rate = validate.positive_int("sample_rate", sample_rate)
     clips = list(samples) if isinstance(samples, (list, tuple)) else [samples]
@@ -273,7 +295,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         meta["input_window"] = input_window
     meta.update(metadata or {})
     model = new_model(arch, task, n_hidden, n_modules, periods, seed=seed, sample_rate=sample_rate, metadata=meta,
-                      input_window=input_window)
+                      input_window=input_window, components=components if head == "mixture" else None)
     if mode == "memorize" and task.n_steps > 20000:
         _note(on_note, f"memorizing {task.n_steps} samples from the clock alone is slow and rarely exact; the "
                        "paper's task is 320 samples (--samples 320)")
@@ -352,7 +374,7 @@ def _check_learned(model, train_task, figures, mode):
     NMSE exceeds 100 (predicting the mean scores 1), has diverged.
     """
     if mode == "autoregressive":
-        uniform = math.log2(model.n_out)
+        uniform = math.log2(train_task.n_out)  # the classes, also for a mixture head
         bad = figures["bits_per_sample"] > 4 * uniform
         what = f"{figures['bits_per_sample']:.4g} bits/sample, where a uniform guess scores {uniform:g}"
     else:

@@ -98,9 +98,22 @@ def model_bits(model_path, source, heldout):
     from cwfast import tasks
 
     model = cwfast.load(model_path)
-    task = tasks.autoregressive(source, n_classes=model.n_out)
+    task = tasks.autoregressive(source, n_classes=model.metadata.get("n_classes", model.n_out))
     train, _, test = tasks.split_task(task, test=heldout)
     return tasks.evaluate(model, test, state=tasks.final_state(model, train))["bits_per_sample"]
+
+
+def stretch_rows(source, rate, n):
+    """Each of n equal stretches of the source against the rest: rows of (LTAS distance to the
+    rest in dB, flatness, pitched fraction), shape (n, 3)."""
+    size = source.size // n
+    rows = []
+    for i in range(n):
+        piece = source[i * size : (i + 1) * size]
+        rest = np.concatenate([source[: i * size], source[(i + 1) * size :]])
+        m = likeness.measure(piece, rate)
+        rows.append((likeness.ltas_distance(piece, rest), m["flatness"], m["pitched"]))
+    return np.array(rows)
 
 
 def print_stretches(source, rate, n):
@@ -108,15 +121,9 @@ def print_stretches(source, rate, n):
     size = source.size // n
     print(f"the source cut into {n} stretches of {size / rate:.2f} s, each against the rest of the source\n")
     print("| stretch (s) | LTAS distance to the rest (dB) | flatness | pitched |\n|---|---|---|---|")
-    rows = []
-    for i in range(n):
-        piece = source[i * size : (i + 1) * size]
-        rest = np.concatenate([source[: i * size], source[(i + 1) * size :]])
-        m = likeness.measure(piece, rate)
-        rows.append((likeness.ltas_distance(piece, rest), m["flatness"], m["pitched"]))
-        print(f"| {i * size / rate:.1f}-{(i + 1) * size / rate:.1f} | {rows[-1][0]:.2f} | {m['flatness']:.4f} "
-              f"| {m['pitched']:.2f} |")
-    rows = np.array(rows)
+    rows = stretch_rows(source, rate, n)
+    for i, (ltas, flatness, pitched) in enumerate(rows):
+        print(f"| {i * size / rate:.1f}-{(i + 1) * size / rate:.1f} | {ltas:.2f} | {flatness:.4f} | {pitched:.2f} |")
     print("| median (min-max) | " + " | ".join(
         f"{np.median(rows[:, j]):.{d}f} ({rows[:, j].min():.{d}f}-{rows[:, j].max():.{d}f})"
         for j, d in ((0, 2), (1, 4), (2, 2))) + " |\n")

@@ -156,7 +156,9 @@ def test_ctrl_c_stops_the_actors_and_the_checkpoint_resumes_locally(ray_instance
     assert_no_actors_left(ray_instance)
     from cwfast.train.checkpoint import load_checkpoint
 
-    assert load_checkpoint(path).step in (2, 3, 4)
+    # The signal comes after step 2; on a loaded machine it may land a few generations later, but
+    # the run of 6 generations must stop before its end, with the checkpoint where it stopped.
+    assert 2 <= load_checkpoint(path).step < 6
     model, x, target, _ = problem("lockstep")
     resumed = evolve(model, x, target, population=30, sigma=0.05, lr=0.05, generations=6, seed=11, checkpoint=path,
                      resume=True)

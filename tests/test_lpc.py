@@ -148,3 +148,50 @@ def test_too_short_and_silent_clips_are_refused():
         lpc.baseline(np.zeros(2000, dtype=np.float32))
     with pytest.raises(ParameterError):
         lpc.baseline(np.full(2000, np.nan, dtype=np.float32))
+
+
+def test_split_baseline_of_one_clip_without_validation_is_the_baseline(rng):
+    x, *_ = ar2(rng, 20000, 0.01)
+    x = x.astype(np.float32)
+    ours, theirs = lpc.split_baseline(x, validation=0.0, test=0.1), lpc.baseline(x, test=0.1)
+    for key in ("bits_per_sample", "fixed_bits_per_sample", "gaussian_bits_per_sample", "alpha", "n_test"):
+        assert ours[key] == theirs[key]
+
+
+def test_split_baseline_scores_the_test_parts_cwfast_train_holds_out(rng):
+    # Clips of different lengths and levels, one shorter than the taps' history: the naive twin
+    # builds the corpus split by hand (one scale for all, each clip cut 80/10/10 on its own),
+    # fits the taps by least squares over each clip's training rows and scores each clip's
+    # last 10% with the history and scale carried from the clip's own start.
+    clips = [ar2(rng, n, level)[0].astype(np.float32) for n, level in ((3000, 0.01), (20, 0.03), (5001, 0.002))]
+    out = lpc.split_baseline(clips, validation=0.1, test=0.1)
+    scale = max(float(np.max(np.abs(c))) for c in clips)
+    table = codec.mu_law_values(256).astype(np.float64)
+    rows, targets, held = [], [], 0
+    for c in clips:
+        labels = codec.mu_law_encode(c.astype(np.float64) / scale)
+        n_test, n_val = round(c.size * 0.1), round(c.size * 0.1)
+        v = np.concatenate([np.zeros(32), table[labels]])
+        for t in range(32, c.size - n_test - n_val):
+            rows.append(v[t : t + 32])
+            targets.append(v[t + 32])
+        held += n_test
+    coefficients = np.linalg.lstsq(np.array(rows), np.array(targets), rcond=None)[0]
+    assert_allclose(out["predictor"].coefficients, coefficients, rtol=1e-5, atol=1e-6)
+    assert out["n_test"] == held
+    assert out["n_test"] == sum(s.test.n_steps for s in tasks.corpus(clips, validation=0.1, test=0.1))
+    predictor = out["predictor"]
+    bits = []
+    for c in clips:
+        labels = codec.mu_law_encode(c.astype(np.float64) / scale)
+        log_probs = predictor.log_probs(labels)
+        bits.append(log_probs[labels.size - round(c.size * 0.1):])
+    assert_allclose(out["bits_per_sample"], -np.mean(np.concatenate(bits)) / math.log(2), rtol=1e-12)
+    # Joining the clips into one would let each clip's history run into the next: a different figure.
+    assert out["bits_per_sample"] != lpc.split_baseline(np.concatenate(clips), validation=0.1, test=0.1)[
+        "bits_per_sample"]
+
+
+def test_split_baseline_refuses_training_parts_too_short_for_the_taps():
+    with pytest.raises(ParameterError, match="training parts"):
+        lpc.split_baseline([np.sin(np.arange(60.0)).astype(np.float32)] * 2)

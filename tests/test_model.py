@@ -348,7 +348,7 @@ def test_seeds_numpy_takes_are_taken():
 
 
 def test_sample_refuses_other_models():
-    with pytest.raises(ParameterError, match="softmax model with n_in=1"):
+    with pytest.raises(ParameterError, match="softmax or mixture model with n_in=1"):
         ClockworkRNN(1, 4, n_hidden=4, n_modules=2).sample(3, values=np.zeros(4))
     soft = ClockworkRNN(1, 4, n_hidden=4, n_modules=2, output="softmax")
     with pytest.raises(ParameterError, match="temperature=-1"):

@@ -66,19 +66,21 @@ def test_float32_gradients_match_the_float64_twin(arch, output, rng):
 
 @pytest.mark.parametrize("arch", sorted(MODELS))
 @pytest.mark.parametrize("output, steps", [("linear", "all"), ("softmax", "all"), ("softmax", "last"),
-                                           ("linear", "mean"), ("softmax", "mean")])
+                                           ("linear", "mean"), ("softmax", "mean"), ("mixture", "all"),
+                                           ("mixture", "last")])
 def test_population_scores_are_model_losses(arch, output, steps, rng):
     """The numba heads (cwfast._head_kernels) score members exactly as the NumPy heads' model.loss."""
-    model = MODELS[arch](seed=1, dtype=np.float64, output=output)
+    model = MODELS[arch](seed=1, dtype=np.float64, output=output)  # 3 outputs: a mixture of one logistic
     x = rng.normal(size=(2, 12, 2))
     lead = (2, 12) if steps == "all" else (2,)
-    target = rng.integers(0, 3, size=lead) if output == "softmax" else rng.normal(size=lead + (3,))
+    labelled = output != "linear"
+    classes = 256 if output == "mixture" else 3
+    target = rng.integers(0, classes, size=lead) if labelled else rng.normal(size=lead + (3,))
     x3, batched = model.check_input(x)
     tgt = model.check_target(target, x3.shape, batched, steps)
     scored = tgt if steps == "all" else tgt[:, None]
-    softmax = output == "softmax"
-    y_target = np.zeros((0, 0, 0)) if softmax else np.ascontiguousarray(scored)
-    labels = np.ascontiguousarray(scored, dtype=np.int64) if softmax else np.zeros((0, 0), dtype=np.int64)
+    y_target = np.zeros((0, 0, 0)) if labelled else np.ascontiguousarray(scored)
+    labels = np.ascontiguousarray(scored, dtype=np.int64) if labelled else np.zeros((0, 0), dtype=np.int64)
     noise = rng.normal(size=(2, model.n_params))
     losses = np.empty(5)
     model.population_losses(model.params.astype(np.float64), noise, 0.01, x3, y_target, labels, STEP_CODES[steps],

@@ -34,6 +34,7 @@ import numpy as np
 
 from .. import render, tasks
 from ..codec import mu_law_values
+from ..errors import ParameterError
 
 #: Magnitudes below this are flushed to zero (see the module docstring).
 FLUSH = 1e-15
@@ -77,6 +78,9 @@ class Spec:
     """What the generator needs to know about a model, read through its public API."""
 
     def __init__(self, model, name):
+        if model.output not in ("linear", "softmax"):
+            raise ParameterError(f"the C export writes linear and softmax heads; this model's head is "
+                                 f"{model.output!r} (not exportable yet)")
         self.name = name
         # The C step is chosen by the model's real-time kind (an SRN is a Clockwork RNN of one
         # module), the way Stream chooses its compiled entry: see STEPS.

@@ -288,10 +288,10 @@ def evolve(
     x3, batched = model.check_input(x)
     tgt = model.check_target(target, x3.shape, batched, steps)  # also refuses a bad steps, or no steps
     n_steps = x3.shape[1]
-    softmax = model.output == "softmax"
+    labelled = model.head.code != 0  # softmax and mixture heads score class labels
     scored = tgt if steps == "all" else tgt[:, None]
-    y_target = np.zeros((0, 0, 0), dtype=model.dtype) if softmax else np.ascontiguousarray(scored)
-    labels = np.ascontiguousarray(scored, dtype=np.int64) if softmax else np.zeros((0, 0), dtype=np.int64)
+    y_target = np.zeros((0, 0, 0), dtype=model.dtype) if labelled else np.ascontiguousarray(scored)
+    labels = np.ascontiguousarray(scored, dtype=np.int64) if labelled else np.zeros((0, 0), dtype=np.int64)
 
     n_params = model.n_params
     g = model.n_modules

@@ -1,0 +1,510 @@
+"""Issue 12's goals table, end to end: train, generate, measure, and say which goal is met.
+
+For each source (``--sources``; default all four of the issue):
+
+========================  ==========================================================  ========
+name                      files (under ``--data``, default /work/shared/data)         rate
+========================  ==========================================================  ========
+``brahms``                music/brahms-hungarian-dance-5.ogg                          16 kHz
+``vibe-ace``              music/vibe-ace.ogg                                          16 kHz
+``solo-trumpet``          music/solo-trumpet.ogg                                      16 kHz
+``fsdd-george``           fsdd/recordings/*_george_*.wav, in take then digit order,   8 kHz
+                          concatenated (``sort -t_ -k3,3n -k1,1n``, docs/results.md)
+========================  ==========================================================  ========
+
+1. The source is read at its rate (``cwfast.audio.load_audio``, as ``cwfast train`` reads it),
+   optionally trimmed (``--trim``: the 50-ms blocks at either end 60 dB below its RMS, as
+   ``scripts/measure_generation.py --trim``; ``cwfast train`` cannot trim, so the trimmed audio
+   is what is written and trained on) and written as a float WAV.
+2. ``python -m cwfast train WAV --mode autoregressive --time-budget BUDGET`` (run from this
+   repository's root, so that its ``cwfast`` is used) with every other option the CLI's default,
+   plus ``--cw-options``. Then, unless ``--skip-lstm``, the same with ``--arch lstm --hidden H``,
+   H chosen so that the LSTM's multiply-adds per sample are nearest the trained Clockwork
+   model's (:func:`macs_per_sample`). ``--jobs 2`` runs two trainings at once, each with
+   ``NUMBA_NUM_THREADS=1``.
+3. ``python -m cwfast generate --seconds 10`` with seeds 0, 1, 2 (``NUMBA_NUM_THREADS=1``): the
+   likeness figures (``cwfast.likeness``, medians over the seeds) against the source's training
+   audio (everything before the test part ``cwfast train`` holds out) and its held-out stretch
+   (that test part), and against ``--stretches`` equal stretches of the source, each measured
+   against the rest (``measure_generation.stretch_rows``), a steadier yardstick than a held-out
+   stretch that may be the recording's fade-out; the wall time of those three runs is the
+   generation speed (``cwfast generate`` as a user runs it, start-up included), next to the
+   in-process ``model.sample`` time.
+4. Held-out test bits per sample: the Clockwork model's and the LSTM's (from the saved models'
+   metadata, what ``cwfast info`` prints) and the LPC-32 baseline's with an adaptive Laplace
+   scale on exactly the same test samples, fitted on the same training parts
+   (``cwfast.lpc.split_baseline``).
+
+Prints a markdown table of every goal (figure, goal, met or not) and writes every figure to
+``--json`` (default ``OUT/goals.json`` with ``--out``, else ``generation_goals.json``).
+
+Examples::
+
+    python scripts/generation_goals.py --out runs/goals                  # the issue's table: ~3 h
+    python scripts/generation_goals.py --jobs 2 --out runs/goals         # two trainings at once
+    python scripts/generation_goals.py --budget 30s --sources brahms --skip-lstm   # a smoke test
+    python scripts/generation_goals.py --cw-options "--input-window period" --trim
+"""
+
+import argparse
+import concurrent.futures
+import contextlib
+import glob
+import json
+import math
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
+
+import measure_generation  # noqa: E402
+from cwfast import likeness, lpc  # noqa: E402
+from cwfast._argtypes import duration  # noqa: E402
+from cwfast.audio import load_audio  # noqa: E402
+
+#: name: (glob under --data, sample rate, concatenate several files into one clip).
+SOURCES = {
+    "brahms": ("music/brahms-hungarian-dance-5.ogg", 16000),
+    "vibe-ace": ("music/vibe-ace.ogg", 16000),
+    "solo-trumpet": ("music/solo-trumpet.ogg", 16000),
+    "fsdd-george": ("fsdd/recordings/*_george_*.wav", 8000),
+}
+#: The issue states the speed goal at this rate; a model at another rate is converted to it.
+SPEED_RATE = 16000
+
+
+# ------------------------------------------------------------------------------ multiply-adds
+
+
+def macs_per_sample(model):
+    """Multiply-adds per generated sample, averaged over a full cycle of the clocks.
+
+    A Clockwork module i of k_i units and period T_i computes, on its ticks only, its recurrent
+    block (``model.recurrent_macs_per_step()`` averages those) and its input weights: k_i x n_in
+    values, times L_i if the module reads a window of its last L_i inputs (``input_windows``; 1
+    when the model has none), so k_i L_i n_in / T_i per sample. The output layer runs every
+    sample: n_hidden x n_out. An LSTM computes its 4 gates every sample: 4 H (H + n_in), plus the
+    output layer H n_out. Biases and nonlinearities are not counted.
+
+    >>> from cwfast.model import ClockworkRNN
+    >>> from cwfast.lstm import LSTM
+    >>> macs_per_sample(ClockworkRNN(1, 256, n_hidden=64, n_modules=8, output="softmax"))
+    17296.4375
+    >>> macs_per_sample(LSTM(1, 256, n_hidden=41, output="softmax"))
+    17384.0
+    """
+    if not model.has_clock:
+        h = model.n_hidden
+        return float(4 * h * (h + model.n_in) + h * model.n_out)
+    sizes = np.asarray(model.module_sizes, dtype=np.float64)
+    periods = np.asarray(model.periods, dtype=np.float64)
+    windows = getattr(model, "input_windows", None)
+    windows = np.ones(sizes.size) if windows is None else np.asarray(windows, dtype=np.float64)
+    inputs = float(np.sum(sizes * windows * model.n_in / periods))
+    return float(model.recurrent_macs_per_step()) + inputs + float(model.n_hidden * model.n_out)
+
+
+def lstm_macs(n_hidden, n_in, n_out):
+    """Multiply-adds per sample of an LSTM of ``n_hidden`` cells (:func:`macs_per_sample`)."""
+    return 4 * n_hidden * (n_hidden + n_in) + n_hidden * n_out
+
+
+def lstm_hidden_for(macs, n_in, n_out):
+    """The LSTM size whose multiply-adds per sample are nearest ``macs`` (the smaller on a tie).
+
+    >>> lstm_hidden_for(17296.4375, 1, 256)
+    41
+    """
+    # 4 H^2 + (4 n_in + n_out) H = macs: the positive root, then the nearer of its two integers.
+    b = 4 * n_in + n_out
+    root = (-b + math.sqrt(b * b + 16 * macs)) / 8
+    candidates = [max(1, math.floor(root)), max(1, math.ceil(root))]
+    return min(candidates, key=lambda h: (abs(lstm_macs(h, n_in, n_out) - macs), h))
+
+
+# ------------------------------------------------------------------------------------ sources
+
+
+def source_files(name, data):
+    """The files of a source under ``data``, in the order they are concatenated."""
+    pattern, _ = SOURCES[name]
+    files = glob.glob(os.path.join(data, pattern))
+    if "*" not in pattern:
+        return files
+    # FSDD names are DIGIT_SPEAKER_TAKE.wav: take first, then digit (sort -t_ -k3,3n -k1,1n).
+    def key(path):
+        digit, _, take = os.path.splitext(os.path.basename(path))[0].split("_")
+        return int(take), int(digit)
+
+    return sorted(files, key=key)
+
+
+def prepare(name, data, directory, *, trim):
+    """Read (and trim) a source, write it as one float WAV for ``cwfast train``; (path, samples, rate)."""
+    import soundfile
+
+    files = source_files(name, data)
+    rate = SOURCES[name][1]
+    samples, _ = measure_generation.load_sources(files, rate)
+    if trim:
+        samples = measure_generation.trim(samples, rate)
+    path = os.path.join(directory, f"{name}.wav")
+    soundfile.write(path, samples, rate, subtype="FLOAT")
+    return path, samples, len(files)
+
+
+# ----------------------------------------------------------------------------------- training
+
+
+def train_command(wav, model, rate, budget, arch_options):
+    return [sys.executable, "-m", "cwfast", "train", wav, "-o", model, "--mode", "autoregressive",
+            "--sample-rate", str(rate), "--time-budget", f"{budget:g}s", "-q", "--overwrite", *arch_options]
+
+
+def run_logged(cmd, log, env):
+    """Run a command from the repository root, its output to ``log``; CalledProcessError on failure."""
+    with open(log, "w") as out:
+        out.write(shlex.join(cmd) + "\n")
+        out.flush()
+        done = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+    if done.returncode:
+        with open(log) as f:
+            tail = f.read().strip().splitlines()[-1:]
+        raise RuntimeError(f"{shlex.join(cmd[2:5])}... failed (exit {done.returncode}): {' '.join(tail)}; see {log}")
+
+
+def train_all(jobs, args, prepared, directory):
+    """Train every source's Clockwork model, then its LSTM of equal multiply-adds, ``args.jobs`` at a time.
+
+    Returns {name: {"cw": path, "lstm": path or None, "lstm_hidden": H or None}}.
+    """
+    import cwfast
+
+    env = dict(os.environ)
+    if jobs > 1:
+        env["NUMBA_NUM_THREADS"] = "1"
+    cw_options = shlex.split(args.cw_options)
+    out = {name: {"cw": os.path.join(directory, name, "cw.npz"), "lstm": None, "lstm_hidden": None}
+           for name in prepared}
+
+    def cw(name):
+        wav, _, _ = prepared[name]
+        model = out[name]["cw"]
+        print(f"[{time.strftime('%H:%M:%S')}] training {name}: Clockwork RNN", file=sys.stderr)
+        run_logged(train_command(wav, model, SOURCES[name][1], args.budget, cw_options),
+                   os.path.join(directory, name, "cw-train.log"), env)
+        return name, "cw"
+
+    def lstm(name):
+        wav, _, _ = prepared[name]
+        trained = cwfast.load(out[name]["cw"])
+        hidden = lstm_hidden_for(macs_per_sample(trained), trained.n_in, trained.n_out)
+        out[name]["lstm_hidden"] = hidden
+        model = os.path.join(directory, name, "lstm.npz")
+        print(f"[{time.strftime('%H:%M:%S')}] training {name}: LSTM of {hidden} cells", file=sys.stderr)
+        run_logged(train_command(wav, model, SOURCES[name][1], args.budget, ["--arch", "lstm", "--hidden", str(hidden)]),
+                   os.path.join(directory, name, "lstm-train.log"), env)
+        out[name]["lstm"] = model
+        return name, "lstm"
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
+        pending = {pool.submit(cw, name) for name in prepared}
+        while pending:
+            done, pending = concurrent.futures.wait(pending, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in done:
+                name, kind = future.result()
+                if kind == "cw" and not args.skip_lstm:
+                    pending.add(pool.submit(lstm, name))
+    return out
+
+
+# ---------------------------------------------------------------------------------- measuring
+
+
+@contextlib.contextmanager
+def one_thread():
+    """Children started inside run numba on one thread (the speed goal is for one core)."""
+    before = os.environ.get("NUMBA_NUM_THREADS")
+    os.environ["NUMBA_NUM_THREADS"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["NUMBA_NUM_THREADS"]
+        else:
+            os.environ["NUMBA_NUM_THREADS"] = before
+
+
+def parts(samples, validation, test):
+    """(training audio, held-out stretch): the source before ``cwfast train``'s test part, and that part."""
+    from cwfast import tasks
+
+    split = tasks.split_task(tasks.autoregressive(samples), validation=validation, test=test)
+    cut = samples.size - (0 if split.test is None else split.test.n_steps)
+    return samples[:cut], samples[cut:]
+
+
+def in_process_speed(model, seconds):
+    """Samples per second of ``model.sample`` on one thread (compiled first, then timed)."""
+    import numba
+
+    from cwfast.codec import mu_law_values
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        values = mu_law_values(int(model.metadata.get("n_classes", model.n_out)))
+        model.sample(64, values=values, seed=0)
+        n = int(round(seconds * model.sample_rate))
+        start = time.perf_counter()
+        model.sample(n, values=values, seed=0)
+        return n / (time.perf_counter() - start)
+    finally:
+        numba.set_num_threads(before)
+
+
+def goal(figure, value, comparison, bound, note=""):
+    """One goal cell; ``met`` follows from value, comparison and bound (None: no bound to meet)."""
+    if bound is None or value is None:
+        met = None
+    elif comparison == "<=":
+        met = value <= bound
+    elif comparison == ">=":
+        met = value >= bound
+    elif comparison == "<":
+        met = value < bound
+    elif comparison == "within":
+        met = bound[0] <= value <= bound[1]
+    else:
+        raise ValueError(comparison)
+    return {"figure": figure, "value": value, "comparison": comparison, "bound": bound, "met": met, "goal": note}
+
+
+def measure(name, args, prepared, trained, directory):
+    import cwfast
+
+    wav, samples, n_files = prepared[name]
+    rate = SOURCES[name][1]
+    model = cwfast.load(trained["cw"])
+    meta = model.metadata
+    validation, test = meta["split"]["validation"], meta["split"]["test"]
+    train_audio, held = parts(samples, validation, test)
+    result = {"files": n_files, "sample_rate": rate, "seconds": samples.size / rate, "trimmed": args.trim,
+              "held_out_seconds": held.size / rate, "split": {"validation": validation, "test": test}}
+
+    macs = macs_per_sample(model)
+    result["cw"] = {"model": trained["cw"], "description": repr(model), "parameters": model.n_params,
+                    "macs_per_sample": macs, "trainer": meta.get("trainer"),
+                    "test_bits_per_sample": meta["figures"]["test"]["bits_per_sample"]}
+    lstm_bits = None
+    if trained["lstm"]:
+        other = cwfast.load(trained["lstm"])
+        lstm_bits = other.metadata["figures"]["test"]["bits_per_sample"]
+        result["lstm"] = {"model": trained["lstm"], "n_hidden": other.n_hidden, "parameters": other.n_params,
+                          "macs_per_sample": macs_per_sample(other), "trainer": other.metadata.get("trainer"),
+                          "test_bits_per_sample": lstm_bits}
+    base = lpc.split_baseline(samples, validation=validation, test=test)
+    result["lpc32"] = {k: base[k] for k in ("bits_per_sample", "fixed_bits_per_sample", "gaussian_bits_per_sample",
+                                             "alpha", "n_train", "n_validation", "n_test")}
+
+    seeds = [int(s) for s in args.seeds.split(",")]
+    rows, walls = [], []
+    with one_thread():
+        for seed in seeds:
+            out = os.path.join(directory, name, f"cw-seed{seed}.wav")
+            start = time.perf_counter()
+            g = measure_generation.generate(trained["cw"], args.seconds, seed, None, out)
+            walls.append(time.perf_counter() - start)
+            m = likeness.measure(g, rate)
+            rows.append({"seed": seed, "ltas_to_training": likeness.ltas_distance(g, train_audio),
+                         "ltas_to_source": likeness.ltas_distance(g, samples),
+                         "flatness": m["flatness"], "pitched": m["pitched"]})
+    med = {k: float(np.median([r[k] for r in rows])) for k in ("ltas_to_training", "ltas_to_source", "flatness",
+                                                                 "pitched")}
+    src, ref = likeness.measure(samples, rate), likeness.measure(held, rate)
+    stretches = measure_generation.stretch_rows(samples, rate, args.stretches)
+    result["likeness"] = {
+        "generated_median": med, "generated_seeds": rows,
+        "source": {"flatness": src["flatness"], "pitched": src["pitched"]},
+        "held_out": {"ltas_to_training": likeness.ltas_distance(held, train_audio), "flatness": ref["flatness"],
+                     "pitched": ref["pitched"]},
+        "stretches": {"n": args.stretches, "ltas_to_rest": stretches[:, 0].tolist(),
+                      "flatness": stretches[:, 1].tolist(), "pitched": stretches[:, 2].tolist(),
+                      "median_ltas_to_rest": float(np.median(stretches[:, 0]))},
+    }
+    wall = float(np.median(walls))
+    per_second = args.seconds * rate / wall
+    inner = in_process_speed(model, args.seconds)
+    result["speed"] = {"cli_wall_seconds": walls, "cli_median_wall_seconds": wall,
+                       "cli_x_real_time": args.seconds / wall, "cli_x_real_time_at_16k": per_second / SPEED_RATE,
+                       "in_process_us_per_sample": 1e6 / inner, "in_process_x_real_time": inner / rate,
+                       "in_process_x_real_time_at_16k": inner / SPEED_RATE}
+
+    like, lp = result["likeness"], result["lpc32"]
+    ours = result["cw"]["test_bits_per_sample"]
+    flat = med["flatness"] / src["flatness"] if src["flatness"] > 0 else math.inf
+    result["goals"] = [
+        goal("LTAS distance to the training audio (dB)", med["ltas_to_training"], "<=",
+             1.3 * like["held_out"]["ltas_to_training"], "<= 1.3x the held-out stretch's"),
+        goal("LTAS distance to the whole source (dB)", med["ltas_to_source"], "<=",
+             1.3 * like["stretches"]["median_ltas_to_rest"],
+             f"<= 1.3x the median of {args.stretches} real stretches against the rest"),
+        goal("spectral flatness / the source's", flat, "within", [1 / 3, 3.0], "within 3x of the source's"),
+        goal("pitched-frame fraction", med["pitched"], ">=", 0.5 * src["pitched"], ">= 0.5x the source's"),
+        goal("held-out test bits/sample vs LPC-32 adaptive", ours, "<=", lp["bits_per_sample"] - 0.5,
+             ">= 0.5 bit below the LPC-32 (adaptive Laplace)"),
+        goal("held-out test bits/sample vs LSTM", ours, "<", lstm_bits,
+             "below the LSTM of equal multiply-adds" if lstm_bits is not None else "LSTM skipped"),
+        goal("generation speed (x real time at 16 kHz, one core, cwfast generate)",
+             result["speed"]["cli_x_real_time_at_16k"], ">=", 20.0, ">= 20x"),
+    ]
+    return result
+
+
+# ----------------------------------------------------------------------------------- printing
+
+
+def cell(g):
+    v, b = g["value"], g["bound"]
+    if v is None:
+        return "-"
+    if g["comparison"] == "within":
+        bound = f"{b[0]:.2f}-{b[1]:.0f}x"
+        text = f"{v:.2f}x"
+    else:
+        digits = 1 if "speed" in g["figure"] else 3 if "bits" in g["figure"] else 2
+        text = f"{v:.{digits}f}"
+        bound = "-" if b is None else f"{g['comparison']} {b:.{digits}f}"
+    met = "-" if g["met"] is None else "**yes**" if g["met"] else "no"
+    return f"{text} ({bound}): {met}"
+
+
+def print_table(results, args):
+    names = list(results)
+    print(f"\nIssue 12's goals: --budget {args.budget:g} s per training, {args.seconds:g} s generated with seeds "
+          f"{args.seeds} (median){', sources trimmed' if args.trim else ''}"
+          f"{', Clockwork options ' + repr(args.cw_options) if args.cw_options else ''}\n")
+    print("| figure | goal | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
+    for i, g in enumerate(results[names[0]]["goals"]):
+        print(f"| {g['figure']} | {g['goal']} | " + " | ".join(cell(results[n]["goals"][i]) for n in names) + " |")
+    print("\n| detail | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+    detail = [
+        ("source (s; held out s)", lambda r: f"{r['seconds']:.1f}; {r['held_out_seconds']:.2f}"),
+        ("Clockwork multiply-adds/sample", lambda r: f"{r['cw']['macs_per_sample']:.0f}"),
+        ("LSTM cells; multiply-adds/sample",
+         lambda r: f"{r['lstm']['n_hidden']}; {r['lstm']['macs_per_sample']:.0f}" if "lstm" in r else "-"),
+        ("Clockwork training (epochs, s, stopped)",
+         lambda r: "{epochs}, {seconds:.0f}, {stopped}".format(**r["cw"]["trainer"])),
+        ("LSTM training (epochs, s, stopped)",
+         lambda r: "{epochs}, {seconds:.0f}, {stopped}".format(**r["lstm"]["trainer"]) if "lstm" in r else "-"),
+        ("test bits: Clockwork / LSTM / LPC-32",
+         lambda r: f"{r['cw']['test_bits_per_sample']:.3f} / "
+                   f"{r['lstm']['test_bits_per_sample']:.3f} / " if "lstm" in r else
+                   f"{r['cw']['test_bits_per_sample']:.3f} / - / "),
+        ("LTAS to training: seeds; held-out stretch",
+         lambda r: " / ".join(f"{s['ltas_to_training']:.2f}" for s in r["likeness"]["generated_seeds"])
+                   + f"; {r['likeness']['held_out']['ltas_to_training']:.2f}"),
+        ("LTAS to source: seeds; stretches' median",
+         lambda r: " / ".join(f"{s['ltas_to_source']:.2f}" for s in r["likeness"]["generated_seeds"])
+                   + f"; {r['likeness']['stretches']['median_ltas_to_rest']:.2f}"),
+        ("flatness: seeds; source; held out",
+         lambda r: " / ".join(f"{s['flatness']:.4f}" for s in r["likeness"]["generated_seeds"])
+                   + f"; {r['likeness']['source']['flatness']:.4f}; {r['likeness']['held_out']['flatness']:.4f}"),
+        ("pitched: seeds; source; held out",
+         lambda r: " / ".join(f"{s['pitched']:.2f}" for s in r["likeness"]["generated_seeds"])
+                   + f"; {r['likeness']['source']['pitched']:.2f}; {r['likeness']['held_out']['pitched']:.2f}"),
+        ("generate: wall s (median); in-process us/sample, x real time",
+         lambda r: f"{r['speed']['cli_median_wall_seconds']:.2f}; {r['speed']['in_process_us_per_sample']:.2f}, "
+                   f"{r['speed']['in_process_x_real_time']:.1f}x"),
+    ]
+    for label, fmt in detail:
+        cells = []
+        for n in names:
+            text = fmt(results[n])
+            if label.startswith("test bits"):
+                text += f"{results[n]['lpc32']['bits_per_sample']:.3f}"
+            cells.append(text)
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+# --------------------------------------------------------------------------------------- main
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--sources", default=",".join(SOURCES),
+                   help=f"comma-separated, among {', '.join(SOURCES)} (default: all)")
+    p.add_argument("--data", default="/work/shared/data", help="where music/ and fsdd/ are")
+    p.add_argument("--budget", type=duration, default=duration("20m"), help="--time-budget of every training (20m)")
+    p.add_argument("--cw-options", default="", help='extra options for the Clockwork training, e.g. "--input-window period"')
+    p.add_argument("--trim", action="store_true", help="train and measure on the sources with silent ends trimmed")
+    p.add_argument("--skip-lstm", action="store_true", help="no LSTM baseline")
+    p.add_argument("--jobs", type=int, choices=(1, 2), default=1,
+                   help="trainings at once (2: each with NUMBA_NUM_THREADS=1)")
+    p.add_argument("--out", default=None, help="keep the audio, models, logs and JSON here")
+    p.add_argument("--json", default=None, help="where to write every figure (default OUT/goals.json, else "
+                   "generation_goals.json)")
+    p.add_argument("--seconds", type=float, default=10.0, help="generated per seed (10)")
+    p.add_argument("--seeds", default="0,1,2", help="generation seeds (0,1,2)")
+    p.add_argument("--stretches", type=int, default=10, help="equal stretches of the source for the LTAS yardstick")
+    args = p.parse_args(argv)
+    names = [n.strip() for n in args.sources.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SOURCES]
+    if unknown or not names:
+        p.error(f"--sources {args.sources!r}: choose among {', '.join(SOURCES)}")
+    args.sources = list(dict.fromkeys(names))
+    for name in args.sources:
+        if not source_files(name, args.data):
+            p.error(f"{name}: no {SOURCES[name][0]} under --data {args.data}")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        seeds = []
+    if not seeds or min(seeds) < 0:
+        p.error(f"--seeds {args.seeds!r} must be comma-separated non-negative integers")
+    if not args.seconds > 0 or args.stretches < 2:
+        p.error("--seconds must be positive and --stretches at least 2")
+    return args
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        directory = args.out or tmp
+        prepared = {}
+        for name in args.sources:
+            os.makedirs(os.path.join(directory, name), exist_ok=True)
+            prepared[name] = prepare(name, args.data, os.path.join(directory, name), trim=args.trim)
+        trained = train_all(args.jobs, args, prepared, directory)
+        results = {}
+        for name in args.sources:
+            print(f"[{time.strftime('%H:%M:%S')}] measuring {name}", file=sys.stderr)
+            results[name] = measure(name, args, prepared, trained[name], directory)
+        print_table(results, args)
+        report = {"settings": {"sources": args.sources, "data": args.data, "budget_seconds": args.budget,
+                               "cw_options": args.cw_options, "trim": args.trim, "skip_lstm": args.skip_lstm,
+                               "jobs": args.jobs, "seconds": args.seconds, "seeds": args.seeds,
+                               "stretches": args.stretches},
+                  "sources": results}
+        path = args.json or (os.path.join(args.out, "goals.json") if args.out else "generation_goals.json")
+        with open(path, "w") as f:
+            json.dump(report, f, indent=1)
+        print(f"\nwrote {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (RuntimeError, subprocess.CalledProcessError) as error:  # a training (its log says why) or a generation failed
+        sys.exit(f"generation_goals: {error}")

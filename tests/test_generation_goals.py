@@ -1,0 +1,132 @@
+"""scripts/generation_goals.py: its multiply-add count, and the whole table on a tiny synthetic source."""
+
+import doctest
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from cwfast.lstm import LSTM
+from cwfast.model import ClockworkRNN
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("generation_goals", ROOT / "scripts" / "generation_goals.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def naive_clockwork_macs(model, windows):
+    """Step through one cycle of the clocks and add up what each step computes."""
+    cycle = math.lcm(*model.periods.tolist())
+    total = 0
+    for t in range(cycle):
+        for i, (k, period) in enumerate(zip(model.module_sizes.tolist(), model.periods.tolist())):
+            if t % period == 0:
+                total += model.W_h_block(i).size + k * windows[i] * model.n_in
+        total += model.W_out.size
+    return total / cycle
+
+
+def test_doctests():
+    assert doctest.testmod(load_script()).failed == 0
+
+
+@pytest.mark.parametrize("n_hidden, periods, n_in", [(64, [1, 2, 4, 8, 16, 32, 64, 128], 1), (10, [1, 2, 6], 3),
+                                                     (7, [1, 1, 5], 2)])
+def test_clockwork_macs_match_a_count_of_every_step(n_hidden, periods, n_in):
+    script = load_script()
+    model = ClockworkRNN(n_in, 256, n_hidden=n_hidden, periods=periods, output="softmax")
+    assert script.macs_per_sample(model) == pytest.approx(naive_clockwork_macs(model, [1] * len(periods)))
+    # A model whose modules read windows of their past inputs pays for each window on its ticks.
+    windows = [p + 1 for p in periods]
+    model.input_windows = np.array(windows)
+    assert script.macs_per_sample(model) == pytest.approx(naive_clockwork_macs(model, windows))
+
+
+@pytest.mark.parametrize("n_hidden, n_in", [(1, 1), (41, 1), (30, 4)])
+def test_lstm_macs_are_its_weights_without_biases(n_hidden, n_in):
+    script = load_script()
+    model = LSTM(n_in, 256, n_hidden=n_hidden, output="softmax")
+    assert script.macs_per_sample(model) == model.n_params - 4 * n_hidden - 256
+    assert script.lstm_macs(n_hidden, n_in, 256) == model.n_params - 4 * n_hidden - 256
+
+
+@pytest.mark.parametrize("macs", [1.0, 300.0, 2094.0, 17296.4375, 17384.0, 1e6])
+def test_lstm_size_is_the_nearest_in_multiply_adds(macs):
+    script = load_script()
+    sizes = np.arange(1, 2000)
+    costs = np.abs(np.array([script.lstm_macs(h, 1, 256) for h in sizes]) - macs)
+    assert script.lstm_hidden_for(macs, 1, 256) == sizes[np.argmin(costs)]
+
+
+def check_goal(g):
+    value, bound = g["value"], g["bound"]
+    if g["met"] is None:
+        assert bound is None
+        return
+    expected = {"<=": lambda: value <= bound, ">=": lambda: value >= bound, "<": lambda: value < bound,
+                "within": lambda: bound[0] <= value <= bound[1]}[g["comparison"]]()
+    assert g["met"] is expected
+
+
+def test_the_table_on_a_tiny_source(tmp_path):
+    # Four FSDD-named takes of a tone and noise: the script sorts them by take, then digit.
+    folder = tmp_path / "fsdd" / "recordings"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(7)
+    t = np.arange(8000) / 8000
+    takes = {}
+    for take in (0, 1):
+        for digit in (0, 1):
+            x = 0.5 * np.sin(2 * np.pi * (200 + 50 * digit) * t) + 0.05 * rng.standard_normal(t.size)
+            takes[digit, take] = x.astype(np.float32)
+            soundfile.write(folder / f"{digit}_george_{take}.wav", takes[digit, take], 8000, subtype="FLOAT")
+    out = tmp_path / "out"
+    cmd = [sys.executable, str(ROOT / "scripts" / "generation_goals.py"), "--data", str(tmp_path), "--sources",
+           "fsdd-george", "--budget", "1s", "--cw-options", "--hidden 8 --modules 2", "--seconds", "0.5",
+           "--seeds", "0,1", "--stretches", "4", "--out", str(out)]
+    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "NUMBA_NUM_THREADS": "1"})
+    assert done.returncode == 0, done.stderr
+    report = json.loads((out / "goals.json").read_text())
+    r = report["sources"]["fsdd-george"]
+    # Concatenated in take, then digit order: what was trained on is the takes in that order.
+    trained_on, _ = soundfile.read(out / "fsdd-george" / "fsdd-george.wav", dtype="float32")
+    assert np.array_equal(trained_on, np.concatenate([takes[0, 0], takes[1, 0], takes[0, 1], takes[1, 1]]))
+    assert r["files"] == 4 and r["sample_rate"] == 8000
+    # The LPC is scored on exactly the test part cwfast train held out (the last 10%).
+    assert r["lpc32"]["n_test"] == round(32000 * 0.1) == round(r["held_out_seconds"] * 8000)
+    assert r["lstm"]["n_hidden"] == load_script().lstm_hidden_for(r["cw"]["macs_per_sample"], 1, 256)
+    assert [s["seed"] for s in r["likeness"]["generated_seeds"]] == [0, 1]
+    assert len(r["likeness"]["stretches"]["ltas_to_rest"]) == 4
+    assert (out / "fsdd-george" / "cw.npz").exists() and (out / "fsdd-george" / "cw-seed1.wav").exists()
+    figures = [r["cw"]["test_bits_per_sample"], r["lstm"]["test_bits_per_sample"], r["lpc32"]["bits_per_sample"],
+               r["cw"]["macs_per_sample"], r["lstm"]["macs_per_sample"], *r["speed"]["cli_wall_seconds"],
+               r["speed"]["in_process_us_per_sample"], *r["likeness"]["generated_median"].values(),
+               *r["likeness"]["held_out"].values(), *r["likeness"]["source"].values()]
+    assert all(math.isfinite(v) for v in figures)
+    assert len(r["goals"]) == 7
+    for g in r["goals"]:
+        assert math.isfinite(g["value"])
+        check_goal(g)
+    # The printed table has a row per goal and the source's column.
+    for g in r["goals"]:
+        assert f"| {g['figure']} |" in done.stdout
+    assert "| figure | goal | fsdd-george |" in done.stdout
+
+
+def test_missing_data_is_one_clear_line(tmp_path):
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "generation_goals.py"), "--data", str(tmp_path),
+                           "--sources", "brahms"], capture_output=True, text=True)
+    assert done.returncode == 2 and "brahms: no music/brahms-hungarian-dance-5.ogg under --data" in done.stderr

@@ -1,0 +1,250 @@
+"""The discretized mixture-of-logistics head: probabilities, gradients, sampling, streaming, CLI."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose
+
+import cwfast
+from cwfast import _head_kernels as hk
+from cwfast.cli import main
+from cwfast.codec import mu_law_edges, mu_law_encode, mu_law_values
+from cwfast.errors import ParameterError
+from cwfast.heads import HEADS, LOG_SCALE_MIN
+
+HEAD = HEADS["mixture"]
+EDGES = mu_law_edges()
+VALUES = mu_law_values()
+
+
+def logistic_cdf(v):
+    with np.errstate(over="ignore"):
+        return 1.0 / (1.0 + np.exp(-v))
+
+
+def direct_probs(y):
+    """P(class) by the textbook formula: mixture weights times CDF differences over each bin."""
+    k = y.shape[-1] // 3
+    w = np.exp(y[:k] - y[:k].max())
+    w /= w.sum()
+    s = np.exp(np.maximum(y[2 * k :], LOG_SCALE_MIN))
+    cdf = logistic_cdf((EDGES[:, None] - y[k : 2 * k]) / s)  # (257, K)
+    return (np.diff(cdf, axis=0) * w).sum(axis=1)
+
+
+def random_rows(rng, n, k):
+    y = rng.normal(size=(n, 3 * k))
+    y[:, k : 2 * k] *= 0.5
+    y[:, 2 * k :] = rng.uniform(-9, 0, size=(n, k))
+    return y
+
+
+def test_class_probabilities_are_the_integrated_mixture(rng):
+    y = random_rows(rng, 20, 4)
+    probs = HEAD.class_probs(y)
+    assert probs.shape == (20, 256)
+    assert_allclose(probs.sum(axis=-1), 1.0, rtol=1e-12)
+    for row, p in zip(y, probs):
+        assert_allclose(p, direct_probs(row), rtol=1e-7, atol=1e-15)
+
+
+@pytest.mark.parametrize("mean, log_scale", [(3.0, -5.0), (-3.0, -5.0), (0.0, -16.0), (0.0, -30.0), (0.2, 4.0),
+                                             (1e-5, -14.0)])
+def test_extreme_components_stay_finite_and_normalised(mean, log_scale):
+    """Far tails, scales below the clamp, scales wider than the range: P sums to 1, no NaN, and the
+    loss of every class is finite (the log-domain bin terms, not a difference of sigmoids)."""
+    y = np.array([0.0, mean, log_scale])
+    probs = HEAD.class_probs(y)
+    assert_allclose(probs.sum(), 1.0, rtol=1e-9)
+    labels = np.arange(256)[None]
+    losses = [HEAD.loss(y[None, None], labels[:, c : c + 1]) for c in range(256)]
+    assert np.all(np.isfinite(losses))
+    assert np.all([hk._mixture_row_loss(y, c) == pytest.approx(loss, rel=1e-10, abs=1e-10)
+                   for c, loss in zip(range(256), losses)])
+
+
+def test_head_gradient_matches_central_differences(rng):
+    y = random_rows(rng, 12, 3)[None]
+    y[0, 0, 6] = LOG_SCALE_MIN - 1  # a clamped log-scale: no gradient flows into it
+    labels = rng.integers(0, 256, size=(1, 12))
+    labels[0, :3] = [0, 255, 128]  # both open-ended classes, and the narrowest bins
+    loss, grad = HEAD.loss_and_grad(y, labels)
+    assert loss == pytest.approx(-np.mean(np.log(HEAD.class_probs(y)[0, np.arange(12), labels[0]])), rel=1e-12)
+    numeric = np.zeros_like(y)
+    eps = 1e-6
+    for idx in np.ndindex(y.shape):
+        up, down = y.copy(), y.copy()
+        up[idx] += eps
+        down[idx] -= eps
+        numeric[idx] = (HEAD.loss(up, labels) - HEAD.loss(down, labels)) / (2 * eps)
+    assert np.abs(numeric - grad).max() < 1e-7
+    assert grad[0, 0, 6] == 0
+
+
+@pytest.mark.parametrize("arch", ["cw", "lstm"])
+@pytest.mark.parametrize("steps", ["all", "last", "mean"])
+def test_model_gradient_matches_central_differences(arch, steps, rng):
+    if arch == "cw":
+        model = cwfast.ClockworkRNN(1, 6, module_sizes=[2, 2], periods=[1, 3], seed=3, dtype=np.float64,
+                                    output="mixture")
+    else:
+        model = cwfast.LSTM(1, 6, n_hidden=3, seed=3, dtype=np.float64, output="mixture")
+    x = rng.normal(size=(2, 9, 1)) * 0.3
+    labels = rng.integers(0, 256, size=(2, 9) if steps == "all" else (2,))
+    loss, grad = model.loss_and_grad(x, labels, flat=True, steps=steps)
+    assert loss == pytest.approx(model.loss(x, labels, steps=steps), rel=1e-12)
+    theta = model.params.copy()
+    numeric = np.empty_like(theta)
+    for k in range(theta.size):
+        model.params[k] = theta[k] + 1e-6
+        up = model.loss(x, labels, steps=steps)
+        model.params[k] = theta[k] - 1e-6
+        down = model.loss(x, labels, steps=steps)
+        model.params[k] = theta[k]
+        numeric[k] = (up - down) / 2e-6
+    assert np.abs(numeric - grad).max() < 1e-7
+
+
+def test_forward_gives_weights_means_and_scales(rng):
+    model = cwfast.ClockworkRNN(1, 9, n_hidden=6, n_modules=2, seed=0, output="mixture")
+    x = rng.normal(size=(5, 1)).astype(np.float32)
+    raw = model.forward(x, raw=True)
+    out = model.forward(x)
+    assert_allclose(out[:, :3].sum(axis=1), 1.0, rtol=1e-6)
+    assert np.array_equal(out[:, 3:6], raw[:, 3:6])
+    assert_allclose(out[:, 6:], np.exp(raw[:, 6:]), rtol=1e-6)
+
+
+def test_mu_law_class_in_the_kernel_is_the_codecs(rng):
+    """On what generation feeds it (float32 amplitudes), the kernel's class is the codec's, at and
+    next to every bin edge too. (Exact float64 edges, which no float32 amplitude is, may round
+    either way: the two log1p implementations differ in their last bit.)"""
+    inner = EDGES[1:-1].astype(np.float32)
+    up, down = np.nextafter(inner, np.float32(2)), np.nextafter(inner, np.float32(-2))
+    points = np.concatenate([np.linspace(-1, 1, 2001, dtype=np.float32), inner, up, down,
+                             np.nextafter(up, np.float32(2)), VALUES, rng.uniform(-1, 1, 20000).astype(np.float32)])
+    points = points.astype(np.float64)
+    kernel = np.array([hk._mu_law_class(p) for p in points])
+    np.testing.assert_array_equal(kernel, mu_law_encode(points))
+
+
+def test_draws_follow_the_class_probabilities():
+    row = np.array([0.3, -0.4, 0.0, 0.05, -0.2, 0.3, np.log(0.02), np.log(0.004), np.log(0.2)])
+    rng = np.random.default_rng(5)
+    u = rng.random((100_000, 2))
+    weights = np.empty(3)
+    draws = np.array([hk._draw_mixture(row, 1.0, a, b, weights) for a, b in u])
+    assert draws.min() >= -1 and draws.max() <= 1
+    empirical = np.bincount(mu_law_encode(draws), minlength=256) / draws.size
+    # 100k draws over the classes this mixture reaches: the total variation from sampling alone
+    # is about 0.01 here; a wrong scale, mean or weight moves it by far more.
+    assert 0.5 * np.abs(empirical - HEAD.class_probs(row)).sum() < 0.02
+    greedy = hk._draw_mixture(row, 0.0, 0.7, 0.7, weights)
+    assert greedy == pytest.approx(0.05)  # temperature 0: the likeliest component's mean
+
+
+def test_sample_is_the_loop_it_describes(rng):
+    """model.sample equals a Python loop over forward(): the model reads the class value of what it
+    emitted (0 before the start), emits the drawn amplitude, two uniforms a step."""
+    model = cwfast.ClockworkRNN(1, 12, n_hidden=8, n_modules=3, seed=1, output="mixture")
+    out = model.sample(300, values=VALUES, seed=4, temperature=0.8)
+    u = np.random.default_rng(4).random((300, 2))
+    state, x, expected = None, 0.0, []
+    for s in range(300):
+        read = VALUES[mu_law_encode(x)] if x != 0 else 0.0
+        y, state = model.forward(np.array([[read]], np.float32), state=state, return_state=True, raw=True)
+        x = float(np.float32(hk._draw_mixture(y[0].astype(np.float64), 1 / 0.8, u[s, 0], u[s, 1], np.empty(4))))
+        expected.append(x)
+    np.testing.assert_array_equal(out, np.array(expected, np.float32))
+    inside = out[np.abs(out) < 1]  # an untrained model clips many draws to +-1
+    assert inside.size > 100 and not np.any(np.isin(inside, VALUES))  # amplitudes, not class values
+
+
+def test_sample_continues_across_calls():
+    model = cwfast.LSTM(1, 9, n_hidden=5, seed=2, output="mixture")
+    whole = model.sample(500, values=VALUES, seed=7)
+    rng = np.random.default_rng(7)
+    a, state = model.sample(123, values=VALUES, seed=rng, return_state=True)
+    b = model.sample(377, values=VALUES, seed=rng, state=state, first_input=float(a[-1]))
+    np.testing.assert_array_equal(np.concatenate([a, b]), whole)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_stream_equals_forward(dtype, rng):
+    model = cwfast.ClockworkRNN(1, 15, n_hidden=10, n_modules=3, seed=0, dtype=dtype, output="mixture")
+    model.params[:] *= 5
+    x = rng.normal(size=(200, 1)).astype(dtype)
+    stream = cwfast.Stream(model)
+    out = np.concatenate([stream.process(x[a:b]) for a, b in ((0, 1), (1, 64), (64, 200))])
+    np.testing.assert_array_equal(out, model.forward(x))
+
+
+def test_bad_sizes_and_labels():
+    with pytest.raises(ParameterError, match="3 x the number of mixture components"):
+        cwfast.ClockworkRNN(1, 10, n_hidden=4, n_modules=2, output="mixture")
+    model = cwfast.ClockworkRNN(1, 6, n_hidden=4, n_modules=2, output="mixture")
+    with pytest.raises(ParameterError, match=r"labels must lie in \[0, 256\)"):
+        model.loss(np.zeros((3, 1)), [0, 1, 256])
+    with pytest.raises(ParameterError, match=r"values has shape \(6,\); expected \(256,\)"):
+        model.sample(3, values=np.zeros(6))
+
+
+def test_save_and_load(tmp_path, rng):
+    model = cwfast.ClockworkRNN(1, 6, n_hidden=4, n_modules=2, seed=1, output="mixture")
+    model.save(tmp_path / "m.npz")
+    loaded = cwfast.load(tmp_path / "m.npz")
+    assert loaded.output == "mixture"
+    x = rng.normal(size=(20, 1)).astype(np.float32)
+    np.testing.assert_array_equal(loaded.forward(x), model.forward(x))
+
+
+def run_cli(capsys, *args):
+    status = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_cli_trains_generates_and_describes_a_mixture_model(tmp_path, capsys):
+    import soundfile as sf
+
+    t = np.arange(8000) / 8000
+    clip = 0.5 * np.sin(2 * np.pi * 220 * t) + 0.05 * np.random.default_rng(0).normal(size=t.size)
+    sf.write(tmp_path / "tone.wav", clip, 8000)
+    status, _, err = run_cli(capsys, "train", tmp_path / "tone.wav", "--mode", "autoregressive", "--head", "mixture",
+                             "--components", "4", "--hidden", "8", "--modules", "2", "--epochs", "2",
+                             "-o", tmp_path / "m.npz", "-q")
+    assert status == 0, err
+    status, out, _ = run_cli(capsys, "info", tmp_path / "m.npz")
+    assert "mixture of 4 logistics over 256 mu-law classes" in out
+    status, _, err = run_cli(capsys, "generate", "-m", tmp_path / "m.npz", "--seconds", "0.5", "--seed", "1",
+                             "-o", tmp_path / "g.wav", "-q")
+    assert status == 0, err
+    audio, rate = sf.read(tmp_path / "g.wav")
+    assert rate == 8000 and audio.size == 4000 and np.all(np.isfinite(audio))
+    model = cwfast.load(tmp_path / "m.npz")
+    assert model.output == "mixture" and model.n_out == 12
+
+
+@pytest.mark.parametrize("args, phrase", [
+    (["--components", "4"], "--components is the number of logistics of --head mixture"),
+    (["--mode", "effect", "--target", "tone.wav", "--head", "mixture"], "are for autoregressive mode"),
+    (["--head", "mixture", "--classes", "64"], "takes no --classes 64"),
+])
+def test_cli_refuses_mixture_options_that_do_not_fit(tmp_path, capsys, args, phrase):
+    import soundfile as sf
+
+    sf.write(tmp_path / "tone.wav", np.sin(np.arange(800) / 5.0) * 0.5, 8000)
+    mode = [] if "--mode" in args else ["--mode", "autoregressive"]
+    args = [tmp_path / a if a == "tone.wav" else a for a in args]
+    status, _, err = run_cli(capsys, "train", tmp_path / "tone.wav", *mode, *args, "-o", tmp_path / "m.npz")
+    assert status == 2
+    assert phrase in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_the_c_export_refuses_a_mixture_head_in_one_line(tmp_path):
+    from cwfast.export import export_c
+
+    model = cwfast.ClockworkRNN(1, 6, n_hidden=4, n_modules=2, seed=1, output="mixture")
+    with pytest.raises(ParameterError, match="head is 'mixture'"):
+        export_c(model, tmp_path)
+    assert not list(tmp_path.iterdir())
