@@ -6,7 +6,8 @@ module-level settings, because numba freezes globals into the compiled code and 
 
 The flat parameter vector ``theta`` holds the packed input weights (module ``i``'s rows of
 ``L_i * n_in`` numbers from ``input_offset[i] * n_in``, oldest input first; with every input window
-``L_i = 1`` this is ``W_in`` (n, n_in) row-major), the packed recurrent blocks, ``b_h`` (n,), ``W_out`` (n_out, n) row-major and ``b_out`` (n_out,). Module ``i`` owns units
+``L_i = 1`` this is ``W_in`` (n, n_in) row-major), the packed recurrent blocks, ``b_h`` (n,),
+``W_out`` (n_out, n) row-major and ``b_out`` (n_out,). Module ``i`` owns units
 ``module_start[i]:module_start[i+1]`` (k_i of them) and reads units ``column_start[i]:n`` (width_i)
 through its block, stored row-major as a (k_i, width_i) array at ``block_offset[i]`` of the packed
 part.
