@@ -14,6 +14,12 @@ model's ``realtime_kind`` (the model protocol, :class:`cwfast.model.SequenceMode
 :func:`_voices_binding` for many voices. A stream knows its sample rate and refuses audio declared
 at another rate unless asked to resample it.
 
+A Clockwork RNN with input windows (modules that read their last ``L_i`` inputs) needs the last
+``max_window - 1`` inputs across blocks: the stream keeps its inputs in a chunk buffer (see
+:mod:`cwfast._realtime`) where each block's windows are one contiguous slice, and its
+:attr:`Stream.state` is the model's (hidden units, then those inputs), so ``forward`` and a stream
+continue each other.
+
 ``Stream(model, voices=V)`` runs V independent sequences of one model in one call, with the voice
 kernels of :mod:`cwfast._voice_kernels` (one matrix-matrix product per step instead of V
 matrix-vector products). A stream is used by one thread at a time (see :class:`Stream`), and
@@ -47,8 +53,9 @@ class Stream:
         The model; the stream reads its parameters live, so training between blocks is seen.
     state : State, optional
         Where to start: the recurrent state, shape (n_hidden,), or (2 * n_hidden,) holding
-        ``[h, c]`` for an LSTM (as ``model.forward(..., return_state=True)`` returns it), and the
-        step. Default: zeros at t = 0.
+        ``[h, c]`` for an LSTM, or (n_hidden + (max_window - 1) * n_in,) holding h and the last
+        inputs for a Clockwork RNN with input windows (as ``model.forward(..., return_state=True)``
+        returns it), and the step. Default: zeros at t = 0.
     sample_rate : int, optional
         The rate, in Hz, of the blocks that will be fed. Default: the model's ``sample_rate``. If
         both are known and differ, the stream refuses to be built unless ``resample`` is true.

@@ -23,6 +23,12 @@ How the generated code is laid out, and why:
   the tanh's result is flushed.) The values dropped are many orders below the float32 rounding
   of anything they are added to. scripts/bench_export.py times denormal input (1e-39): no
   slower. Softmax probabilities below 1.2e-38 may be denormal outputs, as :class:`Stream`'s are.
+* Input windows (a module that dots its last L_i inputs): the state keeps the last max_window
+  inputs in a ring of max_window rows written twice (rows p and p + max_window of 2 max_window),
+  so the window ending at the current input is always one contiguous run of floats, dotted like
+  a recurrent block; one extra row written per step, no wrap-around test, no block move (the
+  numba Stream's chunk buffer moves rows once in a while, which suits blocks, not single steps).
+  Generation feeds its sample into the ring like any input. A model without windows has no ring.
 * The Clockwork RNN's tanh is the rational function of :mod:`cwfast._kernels` (within 1 ulp,
   vectorisable); the LSTM's gates use libm's ``exp`` and ``tanh`` in double precision, as its
   numba kernel does.
