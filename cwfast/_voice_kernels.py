@@ -41,16 +41,11 @@ VOICE_BLOCK = 4
 
 
 @numba.njit(**_JIT)
-def _rows4_voices4(w_rec, off, width, bias, w_in, in_off, window, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
+def _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
     """Rows r..r+3 (of a block stored row-major at ``w_rec[off:]``, ``width`` columns, its first
     row being row r0) for voices vb..vb+3: sixteen dot products with ``h[v * hs + cs:][:width]``
     in one pass over the columns, each weight and state value loaded once for four uses, plus the
-    bias and the input window; written to ``work[v * ws + row]``.
-
-    The input window: the rows' input weights are stored row-major at ``w_in[in_off:]``, each
-    ``window * n_in`` long, oldest input first (row r0 first), and dot the inputs
-    ``x[s - window + 1 : s + 1, v]``. With ``window == 1`` and ``in_off == r0 * n_in`` (a model
-    without windows) this is the plain ``W_in[r] . x[s, v]``, in the same order as before."""
+    bias and the input weights; written to ``work[v * ws + row]``."""
     h0 = h[(vb + 0) * hs + cs : (vb + 0) * hs + cs + width]
     h1 = h[(vb + 1) * hs + cs : (vb + 1) * hs + cs + width]
     h2 = h[(vb + 2) * hs + cs : (vb + 2) * hs + cs + width]
@@ -75,30 +70,27 @@ def _rows4_voices4(w_rec, off, width, bias, w_in, in_off, window, x, s, vb, n_in
     a3_1 = bias[r + 3]
     a3_2 = bias[r + 3]
     a3_3 = bias[r + 3]
-    stride = window * n_in
-    for l in range(window):
-        xs = s - window + 1 + l
-        for j in range(n_in):
-            w0 = w_in[in_off + (r - r0 + 0) * stride + l * n_in + j]
-            a0_0 += w0 * x[xs, vb + 0, j]
-            a0_1 += w0 * x[xs, vb + 1, j]
-            a0_2 += w0 * x[xs, vb + 2, j]
-            a0_3 += w0 * x[xs, vb + 3, j]
-            w1 = w_in[in_off + (r - r0 + 1) * stride + l * n_in + j]
-            a1_0 += w1 * x[xs, vb + 0, j]
-            a1_1 += w1 * x[xs, vb + 1, j]
-            a1_2 += w1 * x[xs, vb + 2, j]
-            a1_3 += w1 * x[xs, vb + 3, j]
-            w2 = w_in[in_off + (r - r0 + 2) * stride + l * n_in + j]
-            a2_0 += w2 * x[xs, vb + 0, j]
-            a2_1 += w2 * x[xs, vb + 1, j]
-            a2_2 += w2 * x[xs, vb + 2, j]
-            a2_3 += w2 * x[xs, vb + 3, j]
-            w3 = w_in[in_off + (r - r0 + 3) * stride + l * n_in + j]
-            a3_0 += w3 * x[xs, vb + 0, j]
-            a3_1 += w3 * x[xs, vb + 1, j]
-            a3_2 += w3 * x[xs, vb + 2, j]
-            a3_3 += w3 * x[xs, vb + 3, j]
+    for j in range(n_in):
+        w0 = w_in[(r + 0) * n_in + j]
+        a0_0 += w0 * x[s, vb + 0, j]
+        a0_1 += w0 * x[s, vb + 1, j]
+        a0_2 += w0 * x[s, vb + 2, j]
+        a0_3 += w0 * x[s, vb + 3, j]
+        w1 = w_in[(r + 1) * n_in + j]
+        a1_0 += w1 * x[s, vb + 0, j]
+        a1_1 += w1 * x[s, vb + 1, j]
+        a1_2 += w1 * x[s, vb + 2, j]
+        a1_3 += w1 * x[s, vb + 3, j]
+        w2 = w_in[(r + 2) * n_in + j]
+        a2_0 += w2 * x[s, vb + 0, j]
+        a2_1 += w2 * x[s, vb + 1, j]
+        a2_2 += w2 * x[s, vb + 2, j]
+        a2_3 += w2 * x[s, vb + 3, j]
+        w3 = w_in[(r + 3) * n_in + j]
+        a3_0 += w3 * x[s, vb + 0, j]
+        a3_1 += w3 * x[s, vb + 1, j]
+        a3_2 += w3 * x[s, vb + 2, j]
+        a3_3 += w3 * x[s, vb + 3, j]
     for q in range(width):
         g0 = h0[q]
         g1 = h1[q]
@@ -143,7 +135,7 @@ def _rows4_voices4(w_rec, off, width, bias, w_in, in_off, window, x, s, vb, n_in
 
 
 @numba.njit(**_JIT)
-def _rows2_voices4(w_rec, off, width, bias, w_in, in_off, window, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
+def _rows2_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
     """:func:`_rows4_voices4` for two rows."""
     h0 = h[(vb + 0) * hs + cs : (vb + 0) * hs + cs + width]
     h1 = h[(vb + 1) * hs + cs : (vb + 1) * hs + cs + width]
@@ -159,20 +151,17 @@ def _rows2_voices4(w_rec, off, width, bias, w_in, in_off, window, x, s, vb, n_in
     a1_1 = bias[r + 1]
     a1_2 = bias[r + 1]
     a1_3 = bias[r + 1]
-    stride = window * n_in
-    for l in range(window):
-        xs = s - window + 1 + l
-        for j in range(n_in):
-            w0 = w_in[in_off + (r - r0 + 0) * stride + l * n_in + j]
-            a0_0 += w0 * x[xs, vb + 0, j]
-            a0_1 += w0 * x[xs, vb + 1, j]
-            a0_2 += w0 * x[xs, vb + 2, j]
-            a0_3 += w0 * x[xs, vb + 3, j]
-            w1 = w_in[in_off + (r - r0 + 1) * stride + l * n_in + j]
-            a1_0 += w1 * x[xs, vb + 0, j]
-            a1_1 += w1 * x[xs, vb + 1, j]
-            a1_2 += w1 * x[xs, vb + 2, j]
-            a1_3 += w1 * x[xs, vb + 3, j]
+    for j in range(n_in):
+        w0 = w_in[(r + 0) * n_in + j]
+        a0_0 += w0 * x[s, vb + 0, j]
+        a0_1 += w0 * x[s, vb + 1, j]
+        a0_2 += w0 * x[s, vb + 2, j]
+        a0_3 += w0 * x[s, vb + 3, j]
+        w1 = w_in[(r + 1) * n_in + j]
+        a1_0 += w1 * x[s, vb + 0, j]
+        a1_1 += w1 * x[s, vb + 1, j]
+        a1_2 += w1 * x[s, vb + 2, j]
+        a1_3 += w1 * x[s, vb + 3, j]
     for q in range(width):
         g0 = h0[q]
         g1 = h1[q]
@@ -199,7 +188,7 @@ def _rows2_voices4(w_rec, off, width, bias, w_in, in_off, window, x, s, vb, n_in
 
 
 @numba.njit(**_JIT)
-def _row1_voices4(w_rec, off, width, bias, w_in, in_off, window, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
+def _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
     """:func:`_rows4_voices4` for one row."""
     h0 = h[(vb + 0) * hs + cs : (vb + 0) * hs + cs + width]
     h1 = h[(vb + 1) * hs + cs : (vb + 1) * hs + cs + width]
@@ -210,15 +199,12 @@ def _row1_voices4(w_rec, off, width, bias, w_in, in_off, window, x, s, vb, n_in,
     a0_1 = bias[r + 0]
     a0_2 = bias[r + 0]
     a0_3 = bias[r + 0]
-    stride = window * n_in
-    for l in range(window):
-        xs = s - window + 1 + l
-        for j in range(n_in):
-            w0 = w_in[in_off + (r - r0 + 0) * stride + l * n_in + j]
-            a0_0 += w0 * x[xs, vb + 0, j]
-            a0_1 += w0 * x[xs, vb + 1, j]
-            a0_2 += w0 * x[xs, vb + 2, j]
-            a0_3 += w0 * x[xs, vb + 3, j]
+    for j in range(n_in):
+        w0 = w_in[(r + 0) * n_in + j]
+        a0_0 += w0 * x[s, vb + 0, j]
+        a0_1 += w0 * x[s, vb + 1, j]
+        a0_2 += w0 * x[s, vb + 2, j]
+        a0_3 += w0 * x[s, vb + 3, j]
     for q in range(width):
         g0 = h0[q]
         g1 = h1[q]
@@ -236,17 +222,39 @@ def _row1_voices4(w_rec, off, width, bias, w_in, in_off, window, x, s, vb, n_in,
 
 
 @numba.njit(**_JIT)
-def _rows_voices4(w_rec, off, width, bias, w_in, in_off, window, x, s, vb, n_in, h, hs, cs, r0, r1, work, ws):
+def _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r1, work, ws):
     """Rows r0..r1-1 for voices vb..vb+3: four rows a pass, then two, then one."""
     r = r0
     while r + 4 <= r1:
-        _rows4_voices4(w_rec, off, width, bias, w_in, in_off, window, x, s, vb, n_in, h, hs, cs, r0, r, work, ws)
+        _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws)
         r += 4
     if r + 2 <= r1:
-        _rows2_voices4(w_rec, off, width, bias, w_in, in_off, window, x, s, vb, n_in, h, hs, cs, r0, r, work, ws)
+        _rows2_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws)
         r += 2
     if r < r1:
-        _row1_voices4(w_rec, off, width, bias, w_in, in_off, window, x, s, vb, n_in, h, hs, cs, r0, r, work, ws)
+        _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws)
+
+
+@numba.njit(**_JIT)
+def _window_voices(w_in, in_off, window, x, s, n_voices, n_in, r0, r1, work, ws):
+    """Add the input windows of rows r0..r1-1 for voices 0..n_voices-1 to ``work[v * ws + row]``.
+
+    The rows' input weights are stored row-major from ``w_in[in_off:]``, each ``window * n_in``
+    long, oldest input first, and dot the inputs ``x[s - window + 1 : s + 1, v]``. A separate
+    pass after the 4 x 4 passes (which then run with no input): the window is short next to a
+    row of recurrent weights, and the plain model's passes stay exactly as they were (bits and
+    speed; a window loop inside them cost plain models 3 to 6% in the voice kernel).
+    """
+    span = window * n_in
+    xw = x[s + 1 - window : s + 1]
+    for r in range(r0, r1):
+        row = w_in[in_off + (r - r0) * span : in_off + (r - r0 + 1) * span]
+        for v in range(n_voices):
+            acc = work[v * ws + r]
+            for l in range(window):
+                for j in range(n_in):
+                    acc += row[l * n_in + j] * xw[l, v, j]
+            work[v * ws + r] = acc
 
 
 @numba.njit(**_JIT)
@@ -282,14 +290,13 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
     theta : the model's flat parameters (see :mod:`cwfast._kernels`): module i's input weights
     are packed from ``input_offset[i] * n_in``, each of its k_i rows ``L_i * n_in`` long (oldest
     input first), ``L_i = (input_offset[i + 1] - input_offset[i]) / k_i`` (the layout's
-    ``input_offset``, or ``module_start`` for a model without windows). x : (P + T, V, n_in): P = max
-    window - 1 rows of history (the inputs before this block, oldest first), then the block;
-    voice v's input at step s is ``x[P + s, v]``. V is a multiple of :data:`VOICE_BLOCK`, and
-    only the first ``n_voices`` voices are real (the others are padding: computed, never read).
-    t : (V,) int64, each voice's next step, advanced by T here. h : (V * n,) the states,
-    ``h[v * n + r]``, updated in place. work : (V * n,) scratch. y : (T, V, n_out) receives the
-    outputs (T is read from it). flags : (2 * n_modules,) int64 scratch. A model without windows
-    has P = 0: x is then the block itself.
+    ``input_offset``, or ``module_start`` for a model without input windows). x : (P + T, V, n_in):
+    P = max window - 1 rows of history (the inputs before this block, oldest first; none without
+    windows), then the block: voice v's input at step s is ``x[P + s, v]``. V is a multiple of
+    :data:`VOICE_BLOCK`, and only the first ``n_voices`` voices are real (the others are padding:
+    computed, never read). t : (V,) int64, each voice's next step, advanced by T here. h : (V * n,)
+    the states, ``h[v * n + r]``, updated in place. work : (V * n,) scratch. y : (T, V, n_out)
+    receives the outputs (T is read from it). flags : (2 * n_modules,) int64 scratch.
     """
     n_steps = y.shape[0]
     V, n_in = x.shape[1], x.shape[2]
@@ -328,10 +335,14 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
             cs = column_start[i]
             width = n - cs
             off = block_offset[i]
-            window = (input_offset[i + 1] - input_offset[i]) // (r1 - r0)
-            for vb in range(0, V, VOICE_BLOCK):
-                _rows_voices4(w_rec, off, width, bias, w_in, input_offset[i] * n_in, window, x, history + s, vb, n_in,
-                              h, n, cs, r0, r1, work, n)
+            if history == 0:  # no input windows: the input weights inside the 4 x 4 passes
+                for vb in range(0, V, VOICE_BLOCK):
+                    _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r1, work, n)
+            else:
+                for vb in range(0, V, VOICE_BLOCK):
+                    _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, 0, h, n, cs, r0, r1, work, n)
+                _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), x,
+                               history + s, V, n_in, r0, r1, work, n)
             for v in range(V):
                 _tanh_inplace(work[v * n + r0 : v * n + r1])
         # Active modules read the previous state of each other: commit only after all are done.
@@ -370,7 +381,7 @@ def _lstm_forward_voices(theta, x, t, state, pre, y):
     w_out, b_out = theta[end_b:end_out], theta[end_out : end_out + n_out]
     for s in range(n_steps):
         for vb in range(0, V, VOICE_BLOCK):
-            _rows_voices4(w_rec, 0, n, bias, w_in, 0, 1, x, s, vb, n_in, state, 2 * n, 0, 0, g4, pre, g4)
+            _rows_voices4(w_rec, 0, n, bias, w_in, x, s, vb, n_in, state, 2 * n, 0, 0, g4, pre, g4)
         # Every pre-activation read the old h above, so h and c may be overwritten now.
         for v in range(V):
             p = pre[v * g4 : (v + 1) * g4]
