@@ -53,6 +53,16 @@ def periods(text):
         ) from None
 
 
+def input_window(text):
+    """``period`` (each module reads the inputs of its whole period) or a positive integer."""
+    if text.strip().lower() == "period":
+        return "period"
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"{text!r} must be 'period' or a positive integer") from None
+
+
 def subtype(text):
     from .audio import WRITE_SUBTYPES  # soundfile, but no numba
 

@@ -4,11 +4,17 @@ Kernels take arrays and scalars only, validate nothing and allocate only small w
 public wrappers in :mod:`cwfast.model` check and convert everything first. They read no
 module-level settings, because numba freezes globals into the compiled code and its cache.
 
-The flat parameter vector ``theta`` holds ``W_in`` (n, n_in) row-major, the packed recurrent
-blocks, ``b_h`` (n,), ``W_out`` (n_out, n) row-major and ``b_out`` (n_out,). Module ``i`` owns units
+The flat parameter vector ``theta`` holds the packed input weights (module ``i``'s rows of
+``L_i * n_in`` numbers from ``input_offset[i] * n_in``, oldest input first; with every input window
+``L_i = 1`` this is ``W_in`` (n, n_in) row-major), the packed recurrent blocks, ``b_h`` (n,), ``W_out`` (n_out, n) row-major and ``b_out`` (n_out,). Module ``i`` owns units
 ``module_start[i]:module_start[i+1]`` (k_i of them) and reads units ``column_start[i]:n`` (width_i)
 through its block, stored row-major as a (k_i, width_i) array at ``block_offset[i]`` of the packed
 part.
+
+Inputs come *padded*: ``xp`` (P + T, n_in) holds the ``P = max_window - 1`` inputs before the
+first step, oldest first, then the T new ones, so module ``i``'s window at step ``s`` is the flat
+slice ``xp.ravel()[(s + P - L_i + 1) * n_in : (s + P + 1) * n_in]``, dotted with its input row
+as one contiguous slice. The model keeps those P rows in its state between calls.
 
 Speed notes (measured on a 2-core AMD EPYC, float32, one module of 18 x 144): a row's dot product
 runs at 9 GMAC/s when LLVM may reassociate the sum (``fastmath={"reassoc", "contract"}``, i.e.
@@ -67,9 +73,10 @@ def _tanh_inplace_impl(a):
 
 
 @numba.njit(**_JIT)
-def _views(theta, n, n_in, n_rec, n_out):
-    """Split the flat parameters: w_in, w_rec (packed blocks), b_h, w_out, b_out (all 1-D views)."""
-    a = n * n_in
+def _views(theta, n, n_win, n_rec, n_out):
+    """Split the flat parameters: w_in (``n_win`` packed input weights), w_rec (packed blocks), b_h,
+    w_out, b_out (all 1-D views)."""
+    a = n_win
     b = a + n_rec
     c = b + n
     d = c + n_out * n
@@ -77,8 +84,15 @@ def _views(theta, n, n_in, n_rec, n_out):
 
 
 @numba.njit(**_JIT)
-def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, x_t, t, h, work):
+def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, input_offset, xf, end, t, h,
+          work):
     """One step: recompute the modules active at ``t`` from ``h`` (the previous state), then commit.
+
+    ``xf`` is the flat padded input and ``end`` the index just past the current input ``x(t)``
+    in it: module ``i`` reads its window ``x(t - L_i + 1) .. x(t)`` as the slice
+    ``xf[end - L_i * n_in : end]``, and its rows' input weights (oldest first, as the slice) start
+    at ``input_offset[i] * n_in``; ``L_i = (input_offset[i + 1] - input_offset[i]) / k_i``, so
+    that passing ``module_start`` as ``input_offset`` runs the plain model (every window 1).
 
     Only active modules are visited; each reads only its own column range of ``h``. Rows go four
     at a time (:func:`_rows4`): one load of ``h[c]`` feeds four rows' multiply-adds, where one row
@@ -88,19 +102,23 @@ def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, 
     """
     n = h.shape[0]
     n_modules = periods.shape[0]
+    n_in = w_in.shape[0] // input_offset[n_modules]
     for i in range(n_modules):
         if t % periods[i] != 0:
             continue
         r0 = module_start[i]
         k = module_start[i + 1] - r0
+        span = (input_offset[i + 1] - input_offset[i]) // k * n_in
+        window = xf[end - span : end]
+        w_mod = w_in[input_offset[i] * n_in :]
         width = n - column_start[i]
         reads = h[column_start[i] :]
         r = 0
         while r + 4 <= k:
-            _rows4(w_in, w_rec, bias, block_offset[i] + r * width, width, r0 + r, x_t, reads, work)
+            _rows4(w_mod, r, window, w_rec, bias, block_offset[i] + r * width, width, r0 + r, reads, work)
             r += 4
         while r < k:
-            _row(w_in, w_rec, bias, block_offset[i] + r * width, width, r0 + r, x_t, reads, work)
+            _row(w_mod, r, window, w_rec, bias, block_offset[i] + r * width, width, r0 + r, reads, work)
             r += 1
         _tanh_inplace(work[r0 : r0 + k])
     # Active modules read the previous state of each other, so commit only after all are done.
@@ -111,29 +129,34 @@ def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, 
 
 
 @numba.njit(**_JIT)
-def _row(w_in, w_rec, bias, offset, width, unit, x_t, reads, work):
-    """work[unit] = bias + W_in row . x_t + the recurrent row at ``offset`` (``width`` long) . reads."""
-    n_in = x_t.shape[0]
+def _row(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
+    """work[unit] = bias + input row ``in_row`` of ``w_in`` . window + the recurrent row at ``offset``
+    (``width`` long) . reads. Input rows are as long as ``window``; :func:`_step` passes a module's
+    own input weights and its row number, an index form that LLVM compiles exactly as it did for the
+    plain model's ``W_in`` (a slice per row vectorised the dot product differently, changing the
+    bits of plain models with many inputs)."""
+    span = window.shape[0]
     row = w_rec[offset : offset + width]
     acc = bias[unit]
-    for j in range(n_in):
-        acc += w_in[unit * n_in + j] * x_t[j]
+    for j in range(span):
+        acc += w_in[in_row * span + j] * window[j]
     for c in range(width):
         acc += row[c] * reads[c]
     work[unit] = acc
 
 
 @numba.njit(**_JIT)
-def _rows4(w_in, w_rec, bias, offset, width, unit, x_t, reads, work):
-    """:func:`_row` for units ``unit .. unit + 3``, whose recurrent rows follow each other from ``offset``."""
-    n_in = x_t.shape[0]
+def _rows4(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
+    """:func:`_row` for units ``unit .. unit + 3``: input rows ``in_row .. in_row + 3``, recurrent
+    rows following each other from ``offset``."""
+    span = window.shape[0]
     a0, a1, a2, a3 = bias[unit], bias[unit + 1], bias[unit + 2], bias[unit + 3]
-    for j in range(n_in):
-        v = x_t[j]
-        a0 += w_in[unit * n_in + j] * v
-        a1 += w_in[(unit + 1) * n_in + j] * v
-        a2 += w_in[(unit + 2) * n_in + j] * v
-        a3 += w_in[(unit + 3) * n_in + j] * v
+    for j in range(span):
+        v = window[j]
+        a0 += w_in[in_row * span + j] * v
+        a1 += w_in[(in_row + 1) * span + j] * v
+        a2 += w_in[(in_row + 2) * span + j] * v
+        a3 += w_in[(in_row + 3) * span + j] * v
     row0 = w_rec[offset : offset + width]
     row1 = w_rec[offset + width : offset + 2 * width]
     row2 = w_rec[offset + 2 * width : offset + 3 * width]
@@ -173,39 +196,54 @@ def _output(w_out, b_out, h, y_t):
     no_input = h[:0]
     k = 0
     while k + 4 <= n_out:
-        _rows4(w_out[:0], w_out, b_out, k * n, n, k, no_input, h, y_t)
+        _rows4(w_out, 0, no_input, w_out, b_out, k * n, n, k, h, y_t)
         k += 4
     while k < n_out:
-        _row(w_out[:0], w_out, b_out, k * n, n, k, no_input, h, y_t)
+        _row(w_out, 0, no_input, w_out, b_out, k * n, n, k, h, y_t)
         k += 1
 
 
 @numba.njit(**_JIT)
 def _forward_seq(theta, module_start, column_start, block_offset, periods, x, t0, h, work, y, hist):
+    """Run the plain network (every input window 1) over one sequence: :func:`_forward_padded_seq`
+    with ``x`` as the padded input (no history) and ``module_start`` as the input offsets. The
+    compiled stream entries of :mod:`cwfast._realtime` call this one."""
+    _forward_padded_seq(theta, module_start, column_start, block_offset, periods, module_start, x, t0, h, work, y,
+                        hist)
+
+
+@numba.njit(**_JIT)
+def _forward_padded_seq(theta, module_start, column_start, block_offset, periods, input_offset, xp, t0, h, work, y,
+                        hist):
     """Run the network over one sequence.
 
-    x : (T, n_in). h : (n,), the state before step t0, updated in place to the state after the
-    last step. work : (n,) scratch. y : (T, n_out) receives the outputs. hist : (T, n) receives
-    the state after every step, or (0, n) to keep none (streaming).
+    xp : (P + T, n_in), the padded input: the ``P = max_window - 1`` inputs before step t0 (oldest
+    first), then the T inputs of the sequence. h : (n,), the state before step t0, updated in place
+    to the state after the last step. work : (n,) scratch. y : (T, n_out) receives the outputs.
+    hist : (T, n) receives the state after every step, or (0, n) to keep none (streaming).
     """
-    n_steps, n_in = x.shape
+    n_steps, n_in = y.shape[0], xp.shape[1]
+    n_hist = xp.shape[0] - n_steps
+    xf = xp.reshape(xp.shape[0] * n_in)
     n = h.shape[0]
-    w_in, w_rec, bias, w_out, b_out = _views(theta, n, n_in, block_offset[-1], y.shape[1])
+    w_in, w_rec, bias, w_out, b_out = _views(theta, n, input_offset[-1] * n_in, block_offset[-1], y.shape[1])
     record = hist.shape[0] > 0
     for s in range(n_steps):
-        _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, x[s], t0 + s, h, work)
+        _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, input_offset, xf,
+              (n_hist + s + 1) * n_in, t0 + s, h, work)
         if record:
             hist[s, :] = h
         _output(w_out, b_out, h, y[s])
 
 
 @numba.njit(parallel=True, **_JIT)
-def _forward_batch(theta, module_start, column_start, block_offset, periods, x, t0, h, y, hist):
-    """:func:`_forward_seq` over a batch in parallel: x (B, T, n_in), h (B, n), y (B, T, n_out),
-    hist (B, T, n) or (B, 0, n)."""
-    for b in numba.prange(x.shape[0]):
+def _forward_batch(theta, module_start, column_start, block_offset, periods, input_offset, xp, t0, h, y, hist):
+    """:func:`_forward_padded_seq` over a batch in parallel: xp (B, P + T, n_in), h (B, n),
+    y (B, T, n_out), hist (B, T, n) or (B, 0, n)."""
+    for b in numba.prange(xp.shape[0]):
         work = np.empty(h.shape[1], dtype=h.dtype)
-        _forward_seq(theta, module_start, column_start, block_offset, periods, x[b], t0, h[b], work, y[b], hist[b])
+        _forward_padded_seq(theta, module_start, column_start, block_offset, periods, input_offset, xp[b], t0, h[b],
+                            work, y[b], hist[b])
 
 
 # Training keeps a *trace* instead of the dense (T, n) history: each module's new values, only at
@@ -215,15 +253,18 @@ def _forward_batch(theta, module_start, column_start, block_offset, periods, x, 
 
 
 @numba.njit(**_JIT)
-def _forward_trace_seq(theta, module_start, column_start, block_offset, periods, x, t0, h, work, y, trace,
-                       trace_offset):
-    """:func:`_forward_seq` that records the trace (see above) for :func:`_backward_seq`."""
-    n_steps, n_in = x.shape
+def _forward_trace_seq(theta, module_start, column_start, block_offset, periods, input_offset, xp, t0, h, work, y,
+                       trace, trace_offset):
+    """:func:`_forward_padded_seq` that records the trace (see above) for :func:`_backward_seq`."""
+    n_steps, n_in = y.shape[0], xp.shape[1]
+    n_hist = xp.shape[0] - n_steps
+    xf = xp.reshape(xp.shape[0] * n_in)
     n = h.shape[0]
-    w_in, w_rec, bias, w_out, b_out = _views(theta, n, n_in, block_offset[-1], y.shape[1])
+    w_in, w_rec, bias, w_out, b_out = _views(theta, n, input_offset[-1] * n_in, block_offset[-1], y.shape[1])
     for s in range(n_steps):
         t = t0 + s
-        _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, x[s], t, h, work)
+        _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, input_offset, xf,
+              (n_hist + s + 1) * n_in, t, h, work)
         for i in range(periods.shape[0]):
             if t % periods[i] == 0:
                 r0, r1 = module_start[i], module_start[i + 1]
@@ -233,35 +274,39 @@ def _forward_trace_seq(theta, module_start, column_start, block_offset, periods,
 
 
 @numba.njit(parallel=True, **_JIT)
-def _forward_trace_batch(theta, module_start, column_start, block_offset, periods, x, t0, h, y, trace,
+def _forward_trace_batch(theta, module_start, column_start, block_offset, periods, input_offset, xp, t0, h, y, trace,
                          trace_offset):
     """:func:`_forward_trace_seq` over a batch in parallel: trace (B, L)."""
-    for b in numba.prange(x.shape[0]):
+    for b in numba.prange(xp.shape[0]):
         work = np.empty(h.shape[1], dtype=h.dtype)
-        _forward_trace_seq(theta, module_start, column_start, block_offset, periods, x[b], t0, h[b], work, y[b],
-                           trace[b], trace_offset)
+        _forward_trace_seq(theta, module_start, column_start, block_offset, periods, input_offset, xp[b], t0, h[b],
+                           work, y[b], trace[b], trace_offset)
 
 
 @numba.njit(**_JIT)
-def _backward_seq(theta, module_start, column_start, block_offset, periods, x, t0, h0, h_end, trace, trace_offset,
-                  d_y, grad, dh, da, h_cur):
+def _backward_seq(theta, module_start, column_start, block_offset, periods, input_offset, xp, t0, h0, h_end, trace,
+                  trace_offset, d_y, grad, dh, da, h_cur):
     """Back-propagate through time over one sequence, output layer included.
 
-    h0 : (n,) the state before step t0; h_end : (n,) the state after the last step. trace : what
-    :func:`_forward_trace_seq` recorded. d_y : (T, n_out) the loss gradient at every output. grad :
-    (n_params,) flat gradient laid out like theta, accumulated into. dh : (n,) the gradient flowing
-    back into the state after the last step (zero for a whole sequence); on return it holds the
-    gradient with respect to h0. da, h_cur : (n,) scratch.
+    xp : the padded input, as for :func:`_forward_padded_seq`. h0 : (n,) the state before step t0;
+    h_end : (n,) the state after the last step. trace : what :func:`_forward_trace_seq` recorded.
+    d_y : (T, n_out) the loss gradient at every output. grad : (n_params,) flat gradient laid out
+    like theta, accumulated into. dh : (n,) the gradient flowing back into the state after the last
+    step (zero for a whole sequence); on return it holds the gradient with respect to h0. da, h_cur
+    : (n,) scratch. No gradient flows into the input history.
 
     An inactive module's state is a copy of its previous one, so its error passes back unchanged;
     only active modules go through tanh, touch weights, and need their previous value restored.
     """
-    n_steps, n_in = x.shape
+    n_steps, n_in = d_y.shape[0], xp.shape[1]
+    n_hist = xp.shape[0] - n_steps
+    xf = xp.reshape(xp.shape[0] * n_in)
     n = h0.shape[0]
     n_out = d_y.shape[1]
     n_modules = periods.shape[0]
-    w_in, w_rec, bias, w_out, b_out = _views(theta, n, n_in, block_offset[-1], n_out)
-    g_in, g_rec, g_bias, g_out, g_bout = _views(grad, n, n_in, block_offset[-1], n_out)
+    n_win = input_offset[n_modules] * n_in
+    w_in, w_rec, bias, w_out, b_out = _views(theta, n, n_win, block_offset[-1], n_out)
+    g_in, g_rec, g_bias, g_out, g_bout = _views(grad, n, n_win, block_offset[-1], n_out)
     h_cur[:] = h_end
     for s in range(n_steps - 1, -1, -1):
         t = t0 + s
@@ -292,6 +337,7 @@ def _backward_seq(theta, module_start, column_start, block_offset, periods, x, t
                 else:
                     h_cur[r0:r1] = h0[r0:r1]
         # Weight gradients and the error sent to the previous state.
+        end = (n_hist + s + 1) * n_in
         for i in range(n_modules):
             if t % periods[i] != 0:
                 continue
@@ -299,6 +345,9 @@ def _backward_seq(theta, module_start, column_start, block_offset, periods, x, t
             width = n - c0
             reads = h_cur[c0:]
             sends = dh[c0:]
+            k_i = module_start[i + 1] - module_start[i]
+            span = (input_offset[i + 1] - input_offset[i]) // k_i * n_in
+            window = xf[end - span : end]
             for r in range(module_start[i], module_start[i + 1]):
                 d = da[r]
                 g_bias[r] += d
@@ -308,45 +357,61 @@ def _backward_seq(theta, module_start, column_start, block_offset, periods, x, t
                 for c in range(width):
                     g_row[c] += d * reads[c]
                     sends[c] += w_row[c] * d
-                for j in range(n_in):
-                    g_in[r * n_in + j] += d * x[s, j]
+                g_win = g_in[input_offset[i] * n_in + (r - module_start[i]) * span :]
+                for j in range(span):
+                    g_win[j] += d * window[j]
 
 
 @numba.njit(parallel=True, **_JIT)
-def _backward_batch(theta, module_start, column_start, block_offset, periods, x, t0, h0, h_end, trace, trace_offset,
-                    d_y, grads, dh):
+def _backward_batch(theta, module_start, column_start, block_offset, periods, input_offset, xp, t0, h0, h_end, trace,
+                    trace_offset, d_y, grads, dh):
     """:func:`_backward_seq` over a batch in parallel, one gradient row per sequence.
 
     grads : (B, n_params) zeroed. One row per sequence rather than per thread makes the result
     independent of the thread count: the caller sums the rows in a fixed order.
     """
-    for b in numba.prange(x.shape[0]):
+    for b in numba.prange(xp.shape[0]):
         da = np.empty(h0.shape[1], dtype=h0.dtype)
         h_cur = np.empty(h0.shape[1], dtype=h0.dtype)
         _backward_seq(
-            theta, module_start, column_start, block_offset, periods,
-            x[b], t0, h0[b], h_end[b], trace[b], trace_offset, d_y[b], grads[b], dh[b], da, h_cur,
+            theta, module_start, column_start, block_offset, periods, input_offset,
+            xp[b], t0, h0[b], h_end[b], trace[b], trace_offset, d_y[b], grads[b], dh[b], da, h_cur,
         )
 
 
 @numba.njit(**_JIT)
-def _sample_feedback(theta, module_start, column_start, block_offset, periods, t0, h, work, x, logits,
-                     values, inv_temperature, uniforms, out):
+def _sample_feedback(theta, module_start, column_start, block_offset, periods, input_offset, t0, h, work, xp,
+                     logits, values, inv_temperature, uniforms, out):
     """Free-running generation from a softmax model with one input: feed back what was sampled.
 
-    At each step the model reads ``x`` (1, 1), the value emitted at the previous step, computes
+    ``xp`` (P + n_steps + 1, 1) is the padded input: the P inputs before step t0, then the first
+    input at row P. At step s the model reads row ``P + s`` (and its window before it), computes
     its logits (1, n_out), draws class ``c`` by inverse-CDF sampling of
     ``softmax(logits * inv_temperature)`` with ``uniforms[s]``, writes ``out[s] = values[c]`` and
-    feeds ``values[c]`` back as the next input. ``x`` holds the first input on entry and the next
-    one on return; ``h`` is updated in place. ``inv_temperature == 0`` means greedy (argmax).
+    feeds ``values[c]`` back as the next input, row ``P + s + 1``. ``h`` (n,) is updated in place.
+    ``inv_temperature == 0`` means greedy (argmax).
     """
-    no_history = np.empty((0, h.shape[0]), dtype=h.dtype)
+    n = h.shape[0]
+    n_hist = xp.shape[0] - out.shape[0] - 1
+    xf = xp.reshape(xp.shape[0])
+    w_in, w_rec, bias, w_out, b_out = _views(theta, n, input_offset[-1], block_offset[-1], logits.shape[1])
     weights = np.empty(values.shape[0])  # _draw's scratch, allocated once per call
     for s in range(out.shape[0]):
-        _forward_seq(theta, module_start, column_start, block_offset, periods, x, t0 + s, h, work, logits, no_history)
+        _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, input_offset, xf, n_hist + s + 1,
+              t0 + s, h, work)
+        _output(w_out, b_out, h, logits[0])
         best = _draw(logits[0], inv_temperature, uniforms[s], weights)
         out[s] = values[best]
-        x[0, 0] = values[best]
+        xf[n_hist + s + 1] = values[best]
+
+
+@numba.njit(**_JIT)
+def _max_window(module_start, input_offset):
+    """The longest input window, from the layout arrays (see :func:`_step`)."""
+    longest = 1
+    for i in range(module_start.shape[0] - 1):
+        longest = max(longest, (input_offset[i + 1] - input_offset[i]) // (module_start[i + 1] - module_start[i]))
+    return longest
 
 
 @numba.njit(**_JIT)
@@ -364,8 +429,8 @@ def _member_params(theta, noise, sigma, m, out):
 
 
 @numba.njit(parallel=True, **_JIT)
-def _population_losses(theta, noise, sigma, module_start, column_start, block_offset, member_periods,
-                       x, n_out, y_target, labels, softmax, readout, losses):
+def _population_losses(theta, noise, sigma, module_start, column_start, block_offset, member_periods, input_offset,
+                       xp, n_out, y_target, labels, softmax, readout, losses):
     """Loss of each member of an antithetic population, and of the centre.
 
     theta : (n_params,) float64, the centre, laid out like ``ClockworkRNN.params``.
@@ -373,7 +438,9 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
         ``theta + sigma * noise[m // 2]`` for even ``m`` and ``theta - sigma * noise[m // 2]``
         for odd ``m``; any further member is the centre itself.
     member_periods : (n_members, g) int64, each member's clock periods.
-    x : (B, T, n_in) in the model's dtype, the dtype every member computes in.
+    input_offset : (g + 1,) int64, the input windows' layout (``Layout.input_offset``).
+    xp : (B, P + T, n_in) in the model's dtype, the dtype every member computes in: each sequence
+        after ``P = max_window - 1`` rows of zeros (the inputs before t = 0).
     y_target : (B, Ts, n_out) float, the linear head's targets (Ts = T with readout 0, else 1).
     labels : (B, Ts) int64, the softmax head's class labels.
     softmax : bool, score cross-entropy on ``labels`` (else squared error on ``y_target``).
@@ -384,24 +451,25 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
     """
     n_members = losses.shape[0]
     n_params = theta.shape[0]
-    batch, n_steps = x.shape[0], x.shape[1]
+    n_hist = _max_window(module_start, input_offset) - 1
+    batch, n_steps = xp.shape[0], xp.shape[1] - n_hist
     n = module_start[module_start.shape[0] - 1]
     first = n_steps - 1 if readout == 1 else 0
     per_step = 1 if softmax else n_out
     count = batch * (n_steps if readout == 0 else 1) * per_step
     for m in numba.prange(n_members):
-        params = np.empty(n_params, dtype=x.dtype)
+        params = np.empty(n_params, dtype=xp.dtype)
         _member_params(theta, noise, sigma, m, params)
-        h = np.empty(n, dtype=x.dtype)
-        work = np.empty(n, dtype=x.dtype)
-        y = np.empty((n_steps, n_out), dtype=x.dtype)
+        h = np.empty(n, dtype=xp.dtype)
+        work = np.empty(n, dtype=xp.dtype)
+        y = np.empty((n_steps, n_out), dtype=xp.dtype)
         row = np.empty(n_out)
-        no_history = np.empty((0, n), dtype=x.dtype)
+        no_history = np.empty((0, n), dtype=xp.dtype)
         total = 0.0
         for b in range(batch):
             h[:] = 0
-            _forward_seq(params, module_start, column_start, block_offset, member_periods[m], x[b], 0, h, work,
-                         y, no_history)
+            _forward_padded_seq(params, module_start, column_start, block_offset, member_periods[m], input_offset,
+                                xp[b], 0, h, work, y, no_history)
             if readout == 2:
                 _mean_rows(y, row)
                 total += _scored_row_loss(row, softmax, labels, y_target, b, 0)
@@ -429,14 +497,17 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
 
 @numba.njit(**_JIT)
 def _lockstep_chunk(theta, noise, sigma, m0, width_c, module_start, column_start, block_offset, periods,
-                    x, n_out, y_target, labels, softmax, last_only, losses):
+                    input_offset, x, n_out, y_target, labels, softmax, last_only, losses):
     """Losses of members m0..m0+width_c-1 (see :func:`_population_losses_lockstep`), advanced
-    together; lanes past the last member compute the centre again and are not stored."""
+    together; lanes past the last member compute the centre again and are not stored. ``x`` is
+    padded as :func:`_population_losses` says."""
     n_params = theta.shape[0]
-    batch, n_steps, n_in = x.shape
+    batch, n_rows, n_in = x.shape
+    n_hist = _max_window(module_start, input_offset) - 1
+    n_steps = n_rows - n_hist
     n = module_start[module_start.shape[0] - 1]
     n_modules = periods.shape[0]
-    rec0 = n * n_in
+    rec0 = input_offset[n_modules] * n_in
     bias0 = rec0 + block_offset[n_modules]
     out0 = bias0 + n
     outb0 = out0 + n_out * n
@@ -450,6 +521,7 @@ def _lockstep_chunk(theta, noise, sigma, m0, width_c, module_start, column_start
     y = np.empty((n_out, width_c), dtype=x.dtype)
     total = np.zeros(width_c)
     first = n_steps - 1 if last_only else 0
+    xf = x.reshape(batch * n_rows * n_in)
     for b in range(batch):
         h[:] = 0
         for s in range(n_steps):
@@ -457,13 +529,16 @@ def _lockstep_chunk(theta, noise, sigma, m0, width_c, module_start, column_start
                 if s % periods[i] != 0:
                     continue
                 cs = column_start[i]
+                span = (input_offset[i + 1] - input_offset[i]) // (module_start[i + 1] - module_start[i]) * n_in
+                window = xf[(b * n_rows + n_hist + s + 1) * n_in - span : (b * n_rows + n_hist + s + 1) * n_in]
                 for row in range(module_start[i], module_start[i + 1]):
                     for c in range(width_c):
                         work[row, c] = pm[bias0 + row, c]
-                    for j in range(n_in):
-                        xv = x[b, s, j]
+                    in0 = input_offset[i] * n_in + (row - module_start[i]) * span
+                    for j in range(span):
+                        xv = window[j]
                         for c in range(width_c):
-                            work[row, c] += pm[row * n_in + j, c] * xv
+                            work[row, c] += pm[in0 + j, c] * xv
                     base = rec0 + block_offset[i] + (row - module_start[i]) * (n - cs) - cs
                     for q in range(cs, n):
                         for c in range(width_c):
@@ -501,11 +576,11 @@ def _lockstep_chunk(theta, noise, sigma, m0, width_c, module_start, column_start
 
 
 @numba.njit(parallel=True, **_JIT)
-def _population_losses_lockstep(theta, noise, sigma, module_start, column_start, block_offset, periods, x, n_out,
-                                y_target, labels, softmax, last_only, lanes, losses):
+def _population_losses_lockstep(theta, noise, sigma, module_start, column_start, block_offset, periods, input_offset,
+                                x, n_out, y_target, labels, softmax, last_only, lanes, losses):
     """:func:`_population_losses` for members that share the clock ``periods`` (g,): consecutive
     members in chunks of ``lanes`` advanced in lockstep (see above), chunks in parallel."""
     n_chunks = (losses.shape[0] + lanes - 1) // lanes
     for ch in numba.prange(n_chunks):
         _lockstep_chunk(theta, noise, sigma, ch * lanes, lanes, module_start, column_start, block_offset, periods,
-                        x, n_out, y_target, labels, softmax, last_only, losses)
+                        input_offset, x, n_out, y_target, labels, softmax, last_only, losses)

@@ -69,6 +69,9 @@ class SRN(ClockworkRNN):
             raise ParameterError(
                 f"an SRN has one module of period 1; got periods={periods.tolist()}, module_sizes={sizes.tolist()}"
             )
+        windows = np.asarray(arrays.get("input_windows", [1]))
+        if windows.tolist() != [1]:
+            raise ParameterError(f"an SRN reads one input a step; got input_windows={windows.tolist()}")
         dense = ClockworkRNN.from_dense(arrays, dtype=dtype, sample_rate=sample_rate, metadata=metadata,
                                         output=output)
         model = cls(dense.n_in, dense.n_out, n_hidden=dense.n_hidden, dtype=dense.dtype, output=output,

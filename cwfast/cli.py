@@ -84,6 +84,9 @@ def build_parser():
     p.add_argument("--modules", type=types.positive_int, metavar="G",
                    help="clock modules, periods 1, 2, 4, ... (default: 9 memorize, more for long clips; 8 otherwise)")
     p.add_argument("--periods", type=types.periods, metavar="LIST", help="clock periods, e.g. 1,2,4,8 (one per module)")
+    p.add_argument("--input-window", type=types.input_window, metavar="{1,period,N}",
+                   help="cw: how many of the latest inputs each module reads when it ticks: 1 (default, the "
+                   "paper's model), period (all the inputs since its last tick) or N")
     p.add_argument("--trainer", choices=TRAINERS, default="adam", help="adam (default), sgd (Nesterov, as the paper) or es")
     p.add_argument("--epochs", type=types.positive_int, metavar="E",
                    help="passes over the data; generations for es (default: 2000 memorize, 30 autoregressive, 50 effect)")
@@ -386,7 +389,7 @@ def cmd_train(args):
         raise ParameterError("--resume needs --checkpoint PATH, the checkpoint to continue from")
     check_options(mode=mode, arch=args.arch, trainer=args.trainer, modules=args.modules, periods=args.periods,
                   classes=args.classes, population=args.population, sigma=args.sigma, cluster=args.cluster,
-                  validation=args.validation, test=args.test)
+                  validation=args.validation, test=args.test, input_window=args.input_window)
     files = _audio_files(args.audio)
     if len(files) > 1:
         if mode != "autoregressive":
@@ -423,6 +426,7 @@ def cmd_train(args):
         window=args.window, validation=args.validation, test=args.test, classes=args.classes, seed=args.seed,
         checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, on_note=_note,
         metadata={"source": source, "start": args.start}, time_budget=args.time_budget,
+        input_window=args.input_window,
     )
     model, figures, result = trained.model, trained.figures, trained.result
     if args.resume and args.epochs is not None and result.epochs > args.epochs:
@@ -637,6 +641,9 @@ def cmd_info(args):
             ("module sizes", " ".join(map(str, model.module_sizes.tolist()))),
             ("periods", " ".join(map(str, model.periods.tolist()))),
         ]
+        if getattr(model, "max_window", 1) > 1:
+            rows.append(("input windows", " ".join(map(str, model.input_windows.tolist()))
+                         + " (inputs each module reads per tick)"))
     rows += [
         ("parameters", f"{model.n_params:,} ({model.dtype.name})"),
         ("sample rate", f"{model.sample_rate} Hz" if model.sample_rate else "not stored"),

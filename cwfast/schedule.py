@@ -6,6 +6,10 @@ periods ``T_1 <= T_2 <= ... <= T_g``. At step ``t`` (counted from 0) module ``i`
 sorted by period, the columns module ``i`` reads form one contiguous range, from the first module
 whose period equals ``T_i`` to the last unit. :class:`Layout` holds these ranges, which the kernels
 use to touch only the weights that exist.
+
+Module ``i`` may also read, at each of its ticks, a window of the last ``L_i`` inputs (its *input
+window*; ``L_i = 1`` is the paper's model). Its input weights are then ``k_i`` rows of
+``L_i * n_in`` numbers; :class:`Layout` records where they start.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import ParameterError
+from .validate import input_windows as _input_windows
 from .validate import positive_int as _positive_int
 
 
@@ -66,6 +71,14 @@ class Layout:
     block_offset : ndarray, shape (g + 1,), int64
         Module ``i``'s recurrent block, shape ``(k_i, n_hidden - column_start[i])`` row-major, lives at
         ``block_offset[i]:block_offset[i + 1]`` of the packed recurrent weights.
+    input_windows : ndarray, shape (g,), int64
+        ``L_i``: module ``i`` reads inputs ``x(t - L_i + 1) .. x(t)`` at each tick (1 for the paper's model).
+    input_offset : ndarray, shape (g + 1,), int64
+        Where module ``i``'s input weights start in the packed input weights, in units of ``n_in``
+        (so the layout does not depend on ``n_in``): unit ``r`` of module ``i`` owns
+        ``L_i * n_in`` weights from ``(input_offset[i] + (r - module_start[i]) * L_i) * n_in``,
+        oldest input first (column ``(L_i - 1 - k) * n_in + j`` weighs ``x_j(t - k)``).
+        ``input_offset[i] = sum_{j < i} k_j L_j``; with every window 1 it equals ``module_start``.
     """
 
     module_sizes: np.ndarray
@@ -73,19 +86,25 @@ class Layout:
     module_start: np.ndarray
     column_start: np.ndarray
     block_offset: np.ndarray
+    input_windows: np.ndarray
+    input_offset: np.ndarray
 
     @classmethod
-    def build(cls, module_sizes, periods):
-        """Validate sizes and periods, sort modules by period (stable), and derive the ranges."""
+    def build(cls, module_sizes, periods, input_windows=None):
+        """Validate sizes, periods and input windows, sort modules by period (stable), and derive
+        the ranges. ``input_windows`` is anything :func:`cwfast.validate.input_windows` takes, one
+        per module in the order of ``periods`` as given (default: 1 for every module)."""
         sizes = _int_list("module_sizes", module_sizes)
         periods = _int_list("periods", periods)
         if len(sizes) != len(periods):
             raise ParameterError(
                 f"periods has {len(periods)} entries but there are {len(sizes)} modules; give one period per module"
             )
+        windows = _input_windows(input_windows, periods)
         order = np.argsort(np.asarray(periods), kind="stable")
         sizes = np.asarray(sizes, dtype=np.int64)[order]
         periods = np.asarray(periods, dtype=np.int64)[order]
+        windows = np.asarray(windows, dtype=np.int64)[order]
         start = np.zeros(len(sizes) + 1, dtype=np.int64)
         np.cumsum(sizes, out=start[1:])
         n = int(start[-1])
@@ -95,9 +114,11 @@ class Layout:
         block_sizes = sizes * (n - column_start)
         block_offset = np.zeros(len(sizes) + 1, dtype=np.int64)
         np.cumsum(block_sizes, out=block_offset[1:])
-        for a in (sizes, periods, start, column_start, block_offset):
+        input_offset = np.zeros(len(sizes) + 1, dtype=np.int64)
+        np.cumsum(sizes * windows, out=input_offset[1:])
+        for a in (sizes, periods, start, column_start, block_offset, windows, input_offset):
             a.setflags(write=False)
-        return cls(sizes, periods, start, column_start, block_offset)
+        return cls(sizes, periods, start, column_start, block_offset, windows, input_offset)
 
     @property
     def n_hidden(self):
@@ -106,6 +127,15 @@ class Layout:
     @property
     def n_modules(self):
         return len(self.module_sizes)
+
+    @property
+    def max_window(self):
+        """The longest input window (1 for the paper's model)."""
+        return int(self.input_windows.max())
+
+    def n_input_weights(self, n_in):
+        """Number of input weights: ``n_in * sum_i k_i L_i``."""
+        return int(self.input_offset[-1]) * int(n_in)
 
     @property
     def n_recurrent(self):
@@ -143,6 +173,15 @@ class Layout:
         offsets = np.zeros(self.n_modules + 1, dtype=np.int64)
         np.cumsum(self.module_sizes * self.update_counts(n_steps, t0), out=offsets[1:])
         return offsets
+
+    def window_mask(self, n_in):
+        """Dense boolean mask, shape (n_hidden, max_window * n_in): True where the dense, right-aligned
+        ``W_in`` may be nonzero (the last ``L_i * n_in`` columns of module ``i``'s rows)."""
+        mask = np.zeros((self.n_hidden, self.max_window * n_in), dtype=bool)
+        for i in range(self.n_modules):
+            r0, r1 = self.module_start[i], self.module_start[i + 1]
+            mask[r0:r1, (self.max_window - self.input_windows[i]) * n_in :] = True
+        return mask
 
     def recurrent_macs_per_step(self):
         """Average recurrent multiply-adds per step, over one full cycle of the clocks."""

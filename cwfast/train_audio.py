@@ -33,11 +33,11 @@ TRAINERS = ("adam", "sgd", "es")
 # nothing out: it learns one clip by heart, and no part of a clip predicts another.
 MODE_DEFAULTS = {
     "memorize": {"hidden": 40, "modules": 9, "epochs": 2000, "lr": None, "window": None, "batch_size": None,
-                 "validation": 0.0, "test": 0.0},
+                 "validation": 0.0, "test": 0.0, "input_window": 1},
     "autoregressive": {"hidden": 64, "modules": 8, "epochs": 30, "lr": 0.01, "window": 256, "batch_size": 8,
-                       "validation": 0.1, "test": 0.1},
+                       "validation": 0.1, "test": 0.1, "input_window": 1},
     "effect": {"hidden": 32, "modules": 8, "epochs": 50, "lr": 0.01, "window": 2048, "batch_size": 8,
-               "validation": 0.1, "test": 0.1},
+               "validation": 0.1, "test": 0.1, "input_window": 1},
 }
 
 #: Above this many scored steps per generation, the evolution strategy notes that it will be slow
@@ -90,12 +90,14 @@ def architecture(arch, defaults, *, hidden=None, modules=None, periods=None):
     return n_hidden, n_modules, None
 
 
-def new_model(arch, task, n_hidden, n_modules, periods, *, seed, sample_rate, metadata):
-    """A fresh model of the registered architecture ``arch`` for ``task``."""
+def new_model(arch, task, n_hidden, n_modules, periods, *, seed, sample_rate, metadata, input_window=1):
+    """A fresh model of the registered architecture ``arch`` for ``task`` (``input_window``: the
+    Clockwork RNN's ``input_windows``)."""
     cls = registry.get(arch)
     common = dict(seed=seed, sample_rate=sample_rate, metadata=metadata, output=task.output)
     if cls.has_clock:
-        return cls(task.n_in, task.n_out, n_hidden=n_hidden, n_modules=n_modules, periods=periods, **common)
+        return cls(task.n_in, task.n_out, n_hidden=n_hidden, n_modules=n_modules, periods=periods,
+                   input_windows=input_window, **common)
     return cls(task.n_in, task.n_out, n_hidden=n_hidden, **common)
 
 
@@ -133,7 +135,7 @@ def _batch_size(model, train_task, window, batch_size, default):
 
 
 def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
-                  sigma=None, cluster=None, validation=None, test=None):
+                  sigma=None, cluster=None, validation=None, test=None, input_window=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if mode not in MODE_DEFAULTS:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
@@ -141,6 +143,12 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         raise ParameterError(f"trainer={trainer!r} must be one of {', '.join(TRAINERS)}")
     if not registry.get(arch).has_clock and (modules is not None or periods is not None):
         raise ParameterError(f"--arch {arch} has no clock modules; it takes no --modules or --periods")
+    if input_window is not None:
+        if registry.get(arch).arch != "clockwork":
+            raise ParameterError(f"--input-window is for --arch cw (a Clockwork RNN's modules); --arch {arch} "
+                                 "reads one input a step")
+        if input_window != "period":
+            validate.positive_int("input_window", input_window)
     if classes is not None and mode != "autoregressive":
         raise ParameterError(f"--classes is for autoregressive mode; {mode} mode has a linear output")
     for name, value in (("population", population), ("sigma", sigma), ("cluster", cluster)):
@@ -161,7 +169,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 periods=None, trainer="adam", epochs=None, lr=None, population=None, sigma=None, cluster=None,
                 batch_size=None,
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
-                progress=True, on_note=None, metadata=None, time_budget=None):
+                progress=True, on_note=None, metadata=None, time_budget=None, input_window=None):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
@@ -180,6 +188,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         A registered architecture's CLI name (``"cw"``, ``"srn"``, ``"lstm"``).
     hidden, modules, periods, trainer, epochs, lr, population, sigma, cluster, batch_size, window, classes, seed
         As the options of ``cwfast train``; None takes the mode's default (:data:`MODE_DEFAULTS`).
+    input_window : "period" or int, optional
+        ``--arch cw`` only: how many of the latest inputs each module reads at its ticks (the
+        Clockwork RNN's ``input_windows``); default 1, the paper's model. Recorded in the metadata
+        when not 1.
     validation, test : float, optional
         Fractions of the clip held out at its end: the test part last, the validation part
         before it. Default 0.1 each, except memorize mode, which holds nothing out (and refuses to).
@@ -206,7 +218,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     from . import train
 
     check_options(mode=mode, arch=arch, trainer=trainer, modules=modules, periods=periods, classes=classes,
-                  population=population, sigma=sigma, cluster=cluster, validation=validation, test=test)
+                  population=population, sigma=sigma, cluster=cluster, validation=validation, test=test,
+                  input_window=input_window)
     defaults = dict(MODE_DEFAULTS[mode])
     sample_rate = validate.positive_int("sample_rate", sample_rate)
     clips = list(samples) if isinstance(samples, (list, tuple)) else [samples]
@@ -247,15 +260,20 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     if degenerate:
         raise CwfastError(f"cannot train on this {what}: {degenerate}")
 
+    has_clock = registry.get(arch).has_clock
+    input_window = (input_window or defaults["input_window"]) if has_clock else None
     _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window or defaults["window"],
-                         batch_size or defaults["batch_size"])
+                         batch_size or defaults["batch_size"], input_window)
     meta = dict(task.metadata)
     meta.update(length=task.n_steps, split={"validation": fractions["validation"], "test": fractions["test"],
                                             "per": "clip"})
     if len(clips) > 1:
         meta["clips"] = [int(c.size) for c in clips]
+    if input_window not in (None, 1):
+        meta["input_window"] = input_window
     meta.update(metadata or {})
-    model = new_model(arch, task, n_hidden, n_modules, periods, seed=seed, sample_rate=sample_rate, metadata=meta)
+    model = new_model(arch, task, n_hidden, n_modules, periods, seed=seed, sample_rate=sample_rate, metadata=meta,
+                      input_window=input_window)
     if mode == "memorize" and task.n_steps > 20000:
         _note(on_note, f"memorizing {task.n_steps} samples from the clock alone is slow and rarely exact; the "
                        "paper's task is 320 samples (--samples 320)")
@@ -310,13 +328,14 @@ def _held_out_figure(model, per_clip, name):
     return {"cross_entropy": nats, "bits_per_sample": nats_to_bits(nats)}
 
 
-def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window, batch_size):
+def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window, batch_size, input_window=None):
     """CwfastError, before the model is built, if training it on ``task`` cannot fit in memory."""
     from .budget import check_fits, training_bytes
 
     cls = registry.get(arch)
+    windows = {} if input_window is None else {"input_windows": input_window}
     n_params = cls.count_params(n_hidden, task.n_in, task.n_out, n_modules=n_modules, periods=periods,
-                                count_periods=False)
+                                count_periods=False, **windows)
     window = None if trainer == "es" else window
     need = training_bytes(n_params, 4, n_steps=task.n_steps, n_hidden=n_hidden, n_out=task.n_out, window=window,
                           batch=batch_size or 1)

@@ -61,6 +61,35 @@ def non_negative_int(name, value, *, maximum=MAX_COUNT):
     return int(value)
 
 
+def input_windows(value, periods):
+    """A Clockwork RNN's ``input_windows`` as a list of ints, one per module in the order of ``periods``.
+
+    None means 1 for every module (each tick reads the current input only), ``"period"`` means
+    each module's period, an int means that many for every module, a sequence gives one per module.
+    """
+    periods = [int(p) for p in periods]
+    if value is None:
+        return [1] * len(periods)
+    if isinstance(value, str):
+        if value != "period":
+            raise ParameterError(f"input_windows={value!r} must be None, 'period', a positive integer or one per module")
+        return periods
+    if _is_integer(value):
+        return [positive_int("input_windows", value)] * len(periods)
+    if np.ndim(value) != 1 or len(value) != len(periods):
+        raise ParameterError(
+            f"input_windows={value!r} must be None, 'period', a positive integer or one per module ({len(periods)})"
+        )
+    out = []
+    for v in value:
+        if isinstance(v, (np.floating, float)) and float(v).is_integer():
+            v = int(v)
+        if not _is_integer(v) or v <= 0:
+            raise ParameterError(f"input_windows={list(value)!r} must contain only positive integers")
+        out.append(int(v))
+    return out
+
+
 def finite_float(name, value):
     """``value`` as a finite float."""
     if not _is_real(value) or not math.isfinite(value):

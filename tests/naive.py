@@ -2,6 +2,10 @@
 
 Dense ``W_h`` with the forbidden blocks at zero, and ``t % T_i == 0`` tested unit by unit. No
 packing, no skipping: every module is computed at every step and inactive ones are put back.
+Input windows: the dense ``W_in`` (n, max_window * n_in) is right-aligned (the last n_in columns
+weigh x(t), the block before them x(t - 1), ...), masked to each unit's window, and dotted with the
+stacked inputs x(t - max_window + 1) .. x(t), where x before the first step is zero, or the
+history a full state ``h0`` carries after its n hidden units.
 """
 
 import numpy as np
@@ -17,15 +21,39 @@ def allowed_mask(d):
     return p[None, :] >= p[:, None]
 
 
+def windows(d):
+    return np.asarray(d.get("input_windows", np.ones(len(d["periods"]), dtype=int)))
+
+
+def window_mask(d, n_in):
+    """(n, max_window * n_in): True where unit u's right-aligned input weights exist."""
+    w = windows(d)
+    unit_w = np.repeat(w, np.asarray(d["module_sizes"]))
+    lag_of_column = w.max() - 1 - np.arange(w.max() * n_in) // max(n_in, 1)
+    return lag_of_column[None, :] < unit_w[:, None]
+
+
+def stacked_inputs(d, x, h0=None):
+    """(T, max_window * n_in): row s holds x(t0 + s - max_window + 1) .. x(t0 + s), oldest first."""
+    n, m = d["W_h"].shape[0], x.shape[1]
+    P = windows(d).max() - 1
+    past = np.zeros((P, m)) if h0 is None or len(h0) == n else np.asarray(h0[n:], dtype=float).reshape(P, m)
+    xs = np.concatenate([past, x])
+    return np.array([xs[s : s + P + 1].ravel() for s in range(x.shape[0])]).reshape(x.shape[0], (P + 1) * m)
+
+
 def forward(d, x, h0=None, t0=0):
-    """States (T, n) and outputs (T, n_out) of one sequence."""
+    """States (T, n) and outputs (T, n_out) of one sequence. ``h0`` is the hidden state, or the
+    full state (hidden units, then the last max_window - 1 inputs) of a model with input windows."""
     n = d["W_h"].shape[0]
     p = unit_periods(d)
-    h = np.zeros(n) if h0 is None else np.array(h0, dtype=float)
+    h = np.zeros(n) if h0 is None else np.array(h0[:n], dtype=float)
     W_h = d["W_h"] * allowed_mask(d)
+    W_in = d["W_in"] * window_mask(d, x.shape[1])
+    xs = stacked_inputs(d, x, h0)
     states = []
     for s in range(x.shape[0]):
-        candidate = np.tanh(W_h @ h + d["W_in"] @ x[s] + d["b_h"])
+        candidate = np.tanh(W_h @ h + W_in @ xs[s] + d["b_h"])
         h = np.where((t0 + s) % p == 0, candidate, h)
         states.append(h)
     H = np.array(states).reshape(x.shape[0], n)
@@ -35,6 +63,7 @@ def forward(d, x, h0=None, t0=0):
 def loss_and_grad(d, x, target, h0=None, t0=0):
     """MSE over all elements and dense gradients, by plain BPTT. x (B, T, n_in)."""
     mask = allowed_mask(d)
+    in_mask = window_mask(d, x.shape[2])
     p = unit_periods(d)
     W_h = d["W_h"] * mask
     grads = {k: np.zeros_like(d[k], dtype=float) for k in ("W_in", "W_h", "b_h", "W_out", "b_out")}
@@ -42,6 +71,7 @@ def loss_and_grad(d, x, target, h0=None, t0=0):
     loss = 0.0
     for b in range(x.shape[0]):
         H, Y = forward(d, x[b], h0, t0)
+        xs = stacked_inputs(d, x[b], h0)
         diff = Y - target[b]
         loss += np.sum(diff**2) / count
         dY = 2 * diff / count
@@ -51,10 +81,10 @@ def loss_and_grad(d, x, target, h0=None, t0=0):
         for s in range(H.shape[0] - 1, -1, -1):
             dh = dh + d["W_out"].T @ dY[s]
             active = ((t0 + s) % p == 0).astype(float)
-            h_prev = H[s - 1] if s > 0 else (np.zeros(H.shape[1]) if h0 is None else h0)
+            h_prev = H[s - 1] if s > 0 else (np.zeros(H.shape[1]) if h0 is None else h0[: H.shape[1]])
             da = dh * (1 - H[s] ** 2) * active
             grads["W_h"] += np.outer(da, h_prev) * mask
-            grads["W_in"] += np.outer(da, x[b, s])
+            grads["W_in"] += np.outer(da, xs[s]) * in_mask
             grads["b_h"] += da
             dh = dh * (1 - active) + W_h.T @ da
     return loss, grads

@@ -390,6 +390,8 @@ def test_bad_model_files(capsys, tmp_path, bad_files, clip_8k, kind, message, co
         (["--modules", "8", "--hidden", "4"], "--modules 8 must not exceed --hidden 4"),
         (["--modules", "2", "--periods", "1,2,4"], "does not match"),
         (["--arch", "srn", "--modules", "3"], "--arch srn has no clock modules"),
+        (["--arch", "lstm", "--input-window", "period"], "--input-window is for --arch cw"),
+        (["--input-window", "0"], "argument --input-window: '0' must be 'period' or a positive integer"),
         (["--samples", "100000"], "asks for more than"),
         (["--start", "99"], "past the end"),
         (["--validation", "1"], "argument --validation"),
@@ -552,7 +554,17 @@ def test_train_autoregressive_then_generate_and_info(capsys, tmp_path, clip_8k):
     assert status == 0 and soundfile.info(str(tmp_path / "g.wav")).frames == 400
     status, stdout, _ = run(capsys, "info", out)
     assert "autoregressive (mu-law, 256 classes" in stdout and "test (held out) cross-entropy" in stdout
-    assert "adam, 2 epochs" in stdout
+    assert "adam, 2 epochs" in stdout and "input windows" not in stdout
+    # Modules that read the inputs of their whole period: recorded, shown, generated from.
+    status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "-o", tmp_path / "w.npz", "--epochs", 1,
+                         "--batch-size", 2, "--window", 64, "--input-window", "period", *TINY)
+    assert status == 0, err
+    model, meta = trained(tmp_path / "w.npz")
+    assert model.input_windows.tolist() == [1, 2, 4] and meta["input_window"] == "period"
+    status, stdout, _ = run(capsys, "info", tmp_path / "w.npz")
+    assert "input windows  1 2 4 (inputs each module reads per tick)" in stdout
+    status, _, err = run(capsys, "generate", "-m", tmp_path / "w.npz", "-o", tmp_path / "w.wav", "--seconds", 0.05)
+    assert status == 0, err
 
 
 @pytest.fixture(scope="module")

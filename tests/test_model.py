@@ -301,8 +301,10 @@ def test_raw_forward_gives_the_logits(rng):
         ClockworkRNN(1, 3, n_hidden=4, n_modules=2, output="tanh")
 
 
-def test_sample_feeds_back_what_it_drew(rng):
-    model = ClockworkRNN(1, 4, module_sizes=[2, 3], periods=[1, 3], seed=2, dtype=np.float64, output="softmax")
+@pytest.mark.parametrize("windows", [None, "period", [4, 2]])
+def test_sample_feeds_back_what_it_drew(windows, rng):
+    model = ClockworkRNN(1, 4, module_sizes=[2, 3], periods=[1, 3], seed=2, dtype=np.float64, output="softmax",
+                         input_windows=windows)
     values = np.array([-0.75, -0.25, 0.25, 0.75])
     out, state = model.sample(60, values=values, temperature=1.0, seed=9, first_input=0.1, return_state=True)
     assert set(np.unique(out)) <= set(values) and len(np.unique(out)) > 1
@@ -321,6 +323,14 @@ def test_sample_feeds_back_what_it_drew(rng):
     greedy = model.sample(30, values=values, temperature=0)
     probs = model.forward(np.concatenate([[0.0], greedy[:-1]])[:, None])
     np.testing.assert_array_equal(greedy, values[probs.argmax(axis=1)])
+    # Continuing from the returned state (which carries the input history) equals one long call.
+    first, state = model.sample(25, values=values, seed=np.random.default_rng(3), first_input=0.1, return_state=True)
+    rest = model.sample(35, values=values, seed=np.random.default_rng(4), first_input=first[-1], state=state)
+    uniforms = np.concatenate([np.random.default_rng(3).random(25), np.random.default_rng(4).random(35)])
+    x = np.concatenate([[0.1], first, rest[:-1]])[:, None]
+    probs = model.forward(x)
+    redrawn = values[[np.searchsorted(np.cumsum(p), u * p.sum()) for p, u in zip(probs, uniforms)]]
+    np.testing.assert_array_equal(np.concatenate([first, rest]), redrawn)
 
 
 def test_sample_refuses_a_bad_seed():
@@ -356,3 +366,162 @@ def test_training_trace_holds_only_what_changed():
     assert 0.24 < offsets[-1] / (44100 * 512) < 0.26
     # A window that starts mid-cycle counts the updates inside it, not from 0.
     assert model.layout.update_counts(10, t0=3).tolist() == [10, 5, 3, 1, 0, 0, 0, 0]  # t = 3..12
+
+
+# ---------------------------------------------------------------- input windows
+# Module i reads x(t - L_i + 1) .. x(t) at each tick (tests/naive.py writes the equation out).
+
+WINDOWED = {
+    # (module_sizes, periods, input_windows as given, in the order of periods)
+    "period": ([3, 2, 2, 1], [1, 2, 4, 8], "period"),
+    "mixed_unsorted": ([2, 5, 1], [4, 1, 3], [3, 2, 5]),
+    "equal_periods": ([2, 3, 2], [1, 1, 3], 4),
+}
+
+
+def make_windowed(name, n_in=3, n_out=2, dtype=np.float64, seed=1, output="linear"):
+    sizes, periods, windows = WINDOWED[name]
+    return ClockworkRNN(n_in, n_out, module_sizes=sizes, periods=periods, seed=seed, dtype=dtype,
+                        input_windows=windows, output=output)
+
+
+def test_input_window_attributes_and_layout():
+    model = make_windowed("mixed_unsorted")
+    # Sorted by period: periods 1, 3, 4 with windows 2, 5, 3 and sizes 5, 1, 2.
+    assert model.periods.tolist() == [1, 3, 4] and model.input_windows.tolist() == [2, 5, 3]
+    assert model.input_windows.dtype == np.int64 and model.max_window == 5
+    assert model.layout.input_offset.tolist() == [0, 10, 15, 21]
+    even = ClockworkRNN(3, 2, n_hidden=8, periods=[4, 1, 3], input_windows=[3, 2, 5])
+    count = ClockworkRNN.count_params(8, 3, 2, periods=[4, 1, 3], input_windows=[3, 2, 5], count_periods=False)
+    assert even.n_params == count == ClockworkRNN.count_params(8, 3, 2, periods=[4, 1, 3], count_periods=False) + (
+        3 * (2 - 1) + 2 * (5 - 1) + 3 * (3 - 1)) * 3  # sorted: 3, 2, 3 units with windows 2, 5, 3
+    assert model._state_width() == 8 + 4 * 3
+    assert "input_windows=[2, 5, 3]" in repr(model)
+    assert "input_windows" not in repr(make("nested"))
+    assert make_windowed("period").input_windows.tolist() == [1, 2, 4, 8]
+    np.testing.assert_array_equal(make("nested").layout.input_offset, make("nested").layout.module_start)
+    # The windows are numbers: new periods keep them (they are part of the parameter layout).
+    period = make_windowed("period")
+    period.set_periods([1, 2, 4, 16])
+    assert period.input_windows.tolist() == [1, 2, 4, 8]
+    # Column (L - 1 - k) * n_in + j of a module's row weighs x_j(t - k): oldest first.
+    assert model.W_in_block(1).shape == (1, 15)
+
+
+@pytest.mark.parametrize("windows, message", [
+    ("periods", "input_windows='periods'"), (0, "input_windows=0"), ([1, 2], "one per module"),
+    ([1, 0, 1, 1], "positive integers"), (2.5, "input_windows=2.5"),
+])
+def test_invalid_input_windows(windows, message):
+    with pytest.raises(ParameterError, match=message):
+        ClockworkRNN(1, 1, n_hidden=8, n_modules=4, input_windows=windows)
+
+
+@pytest.mark.parametrize("name", WINDOWED)
+@pytest.mark.parametrize("n_in", [1, 3])
+def test_windowed_forward_matches_naive(name, n_in, rng):
+    model = make_windowed(name, n_in=n_in)
+    d = model.to_dense()
+    x = rng.normal(size=(3, 29, n_in))
+    y = model.forward(x)
+    for b in range(3):
+        _, ref = naive.forward(d, x[b])
+        assert_allclose(y[b], ref, rtol=1e-12, atol=1e-12)
+    np.testing.assert_array_equal(model.forward(x[1]), y[1])
+    # From a state at t0 > 0 carrying an input history.
+    h0 = rng.normal(scale=0.5, size=model._state_width())
+    y, state = model.forward(x[0], state=State(h0, 5), return_state=True)
+    H, ref = naive.forward(d, x[0], h0=h0, t0=5)
+    assert_allclose(y, ref, rtol=1e-12, atol=1e-12)
+    assert_allclose(state.h[: model.n_hidden], H[-1], rtol=1e-12)
+    P = model.max_window - 1
+    np.testing.assert_array_equal(state.h[model.n_hidden :], x[0, -P:].ravel())
+
+
+def test_windowed_float32_forward_matches_naive(rng):
+    model = make_windowed("mixed_unsorted", dtype=np.float32)
+    x = rng.normal(size=(2, 40, 3)).astype(np.float32)
+    _, ref = naive.forward(model.to_dense(), x[1].astype(float))
+    assert_allclose(model.forward(x)[1], ref, rtol=2e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("batched", [False, True])
+def test_windowed_state_carries_the_inputs_across_calls(batched, rng):
+    model = make_windowed("mixed_unsorted")
+    x = rng.normal(size=(2, 11, 3)) if batched else rng.normal(size=(11, 3))
+    whole, end = model.forward(x, return_state=True)
+    for split in range(12):
+        first, state = model.forward(x[..., :split, :], return_state=True)
+        second, state = model.forward(x[..., split:, :], state=state, return_state=True)
+        np.testing.assert_array_equal(np.concatenate([first, second], axis=-2), whole)
+        np.testing.assert_array_equal(state.h, end.h)
+    np.testing.assert_array_equal(model.advance(x).h, end.h)
+    assert model.loss(x, np.zeros_like(whole)) == pytest.approx(np.mean(whole**2), rel=1e-12)
+
+
+def test_windowed_dense_round_trip_and_weights_outside_a_window_rejected():
+    model = make_windowed("mixed_unsorted", seed=4)
+    d = model.to_dense()
+    assert d["W_in"].shape == (8, 15) and d["input_windows"].tolist() == [2, 5, 3]
+    # Right-aligned: module 0 (period 1, window 2) has zeros left of its last 6 columns.
+    assert not d["W_in"][:5, :9].any() and d["W_in"][:5, 9:].all()
+    clone = ClockworkRNN.from_dense(d)
+    np.testing.assert_array_equal(clone.params, model.params)
+    np.testing.assert_array_equal(clone.input_windows, model.input_windows)
+    bad = dict(d, W_in=d["W_in"].copy())
+    bad["W_in"][0, 0] = 0.5
+    with pytest.raises(ParameterError, match="outside the input windows"):
+        ClockworkRNN.from_dense(bad)
+    # A dict without input_windows is a model whose modules read one input each.
+    plain = make("nested").to_dense()
+    del plain["input_windows"]
+    np.testing.assert_array_equal(ClockworkRNN.from_dense(plain).params, make("nested").params)
+    with pytest.raises(ParameterError, match="W_in"):
+        ClockworkRNN.from_dense(dict(d, W_in=d["W_in"][:, 1:]))
+
+
+@pytest.mark.parametrize("name", WINDOWED)
+def test_windowed_gradients_match_naive(name, rng):
+    model = make_windowed(name)
+    x = rng.normal(size=(2, 23, 3))
+    target = rng.normal(size=(2, 23, 2))
+    loss, grads = model.loss_and_grad(x, target)
+    ref_loss, ref = naive.loss_and_grad(model.to_dense(), x, target)
+    assert_allclose(loss, ref_loss, rtol=1e-12)
+    for key in ref:
+        assert_allclose(grads[key], ref[key], rtol=1e-10, atol=1e-13, err_msg=key)
+    assert not grads["W_in"][~model.layout.window_mask(3)].any()
+    # From a state at t0 > 0 whose input history reaches into the first windows.
+    h0 = rng.normal(scale=0.5, size=(1, model._state_width()))
+    loss, grads, state = model.loss_and_grad(x[:1], target[:1], state=State(h0, 7), return_state=True)
+    ref_loss, ref = naive.loss_and_grad(model.to_dense(), x[:1], target[:1], h0=h0[0], t0=7)
+    assert_allclose(loss, ref_loss, rtol=1e-12)
+    for key in ref:
+        assert_allclose(grads[key], ref[key], rtol=1e-10, atol=1e-13, err_msg=key)
+    np.testing.assert_array_equal(state.h, model.forward(x[:1], state=State(h0, 7), return_state=True)[1].h)
+
+
+@pytest.mark.parametrize("output, steps", [("linear", "all"), ("softmax", "all"), ("softmax", "last"),
+                                           ("linear", "mean")])
+def test_windowed_gradient_matches_central_differences(output, steps, rng):
+    model = make_windowed("mixed_unsorted", n_in=2, n_out=3, seed=3, output=output)
+    x = rng.normal(size=(2, 14, 2))
+    lead = (2, 14) if steps == "all" else (2,)
+    target = rng.integers(0, 3, size=lead) if output == "softmax" else rng.normal(size=lead + (3,))
+    state = State(rng.normal(scale=0.5, size=(2, model._state_width())), 2)
+    _, grad = model.loss_and_grad(x, target, flat=True, steps=steps, state=state)
+    numeric = central_differences(model, lambda: model.loss(x, target, steps=steps, state=state))
+    err = np.abs(numeric - grad)
+    assert err.max() < 1e-8 and err.mean() < 1e-9, (err.max(), err.mean())
+
+
+def test_windowed_models_are_refused_where_windows_are_not_implemented_yet(tmp_path):
+    from cwfast import Stream
+    from cwfast.baselines import SRN
+
+    model = make_windowed("period")
+    assert make("nested").realtime_kind == "clockwork" and model.realtime_kind != "clockwork"
+    with pytest.raises(ParameterError, match="real-time entry"):
+        Stream(model)
+    with pytest.raises(ParameterError, match="an SRN reads one input"):
+        SRN.from_dense(ClockworkRNN(2, 3, module_sizes=[6], periods=[1], input_windows=2).to_dense())

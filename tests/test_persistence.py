@@ -31,6 +31,25 @@ def test_round_trip_is_exact(tmp_path, model, dtype, rng):
     assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]  # no temp files left
 
 
+def test_input_windows_survive_round_trip_and_old_files_load(tmp_path, model, rng):
+    windowed = ClockworkRNN(2, 1, module_sizes=[3, 2, 4], periods=[5, 1, 3], input_windows="period", seed=3)
+    windowed.save(tmp_path / "w.npz")
+    loaded = cwfast.load(tmp_path / "w.npz")
+    assert loaded.input_windows.tolist() == [1, 3, 5]
+    np.testing.assert_array_equal(loaded.params, windowed.params)
+    x = rng.normal(size=(30, 2))
+    np.testing.assert_array_equal(loaded.forward(x), windowed.forward(x))
+    # A file from before input windows (no input_windows array) is a model of windows 1.
+    arrays = model.to_dense()
+    del arrays["input_windows"]
+    np.savez(tmp_path / "old.npz", header=np.array(json.dumps(
+        {"format": "cwfast-model", "version": 1, "arch": "clockwork", "dtype": "float32", "output": "linear"})),
+        **arrays)
+    old = cwfast.load(tmp_path / "old.npz")
+    assert old.max_window == 1
+    np.testing.assert_array_equal(old.params, model.params)
+
+
 def test_softmax_head_survives_round_trip(tmp_path, rng):
     model = ClockworkRNN(1, 4, n_hidden=6, n_modules=3, seed=0, output="softmax")
     model.save(tmp_path / "m.npz")

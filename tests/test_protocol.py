@@ -14,6 +14,11 @@ BUILD = {
     "srn": lambda **kw: cwfast.SRN(2, 3, n_hidden=5, **kw),
     "lstm": lambda **kw: cwfast.LSTM(2, 3, n_hidden=4, **kw),
 }
+#: Every architecture, and a Clockwork RNN whose modules read input windows (state with inputs).
+MODELS = BUILD | {
+    "clockwork_windows": lambda **kw: cwfast.ClockworkRNN(2, 3, module_sizes=[3, 2, 2], periods=[1, 2, 3],
+                                                          input_windows=[2, 1, 4], **kw),
+}
 
 
 def test_every_registered_architecture_is_buildable_and_declares_the_protocol(tmp_path):
@@ -42,11 +47,11 @@ def test_cli_arch_choices_are_the_registry():
     assert tuple(arch.choices) == registry.cli_names()
 
 
-@pytest.mark.parametrize("arch", sorted(BUILD))
+@pytest.mark.parametrize("arch", sorted(MODELS))
 @pytest.mark.parametrize("output", ["linear", "softmax"])
 def test_float32_gradients_match_the_float64_twin(arch, output, rng):
     """The float32 kernels (vectorised, reassociated) against the same model in float64."""
-    wide = BUILD[arch](seed=4, dtype=np.float64, output=output)
+    wide = MODELS[arch](seed=4, dtype=np.float64, output=output)
     narrow = type(wide).from_dense(wide.to_dense(), dtype=np.float32, output=output)
     x = rng.normal(size=(3, 40, 2))
     target = rng.integers(0, 3, size=(3, 40)) if output == "softmax" else rng.normal(size=(3, 40, 3))
@@ -59,12 +64,12 @@ def test_float32_gradients_match_the_float64_twin(arch, output, rng):
     assert np.abs(g32 - g64).mean() <= 1e-5 * scale
 
 
-@pytest.mark.parametrize("arch", sorted(BUILD))
+@pytest.mark.parametrize("arch", sorted(MODELS))
 @pytest.mark.parametrize("output, steps", [("linear", "all"), ("softmax", "all"), ("softmax", "last"),
                                            ("linear", "mean"), ("softmax", "mean")])
 def test_population_scores_are_model_losses(arch, output, steps, rng):
     """The numba heads (cwfast._head_kernels) score members exactly as the NumPy heads' model.loss."""
-    model = BUILD[arch](seed=1, dtype=np.float64, output=output)
+    model = MODELS[arch](seed=1, dtype=np.float64, output=output)
     x = rng.normal(size=(2, 12, 2))
     lead = (2, 12) if steps == "all" else (2,)
     target = rng.integers(0, 3, size=lead) if output == "softmax" else rng.normal(size=lead + (3,))
@@ -110,13 +115,13 @@ def test_period_search_goes_through_the_model(rng):
     assert model.periods.tolist() == [1, 2, 4]
 
 
-@pytest.mark.parametrize("arch", sorted(BUILD))
+@pytest.mark.parametrize("arch", sorted(MODELS))
 def test_loss_runs_in_pieces_with_the_same_result(arch, rng, monkeypatch):
     """loss() scores a long sequence piece by piece (bounded memory) and still equals the one-shot
     loss of loss_and_grad, from a given state too."""
     from cwfast import model as model_module
 
-    model = BUILD[arch](seed=2, dtype=np.float64, output="softmax")
+    model = MODELS[arch](seed=2, dtype=np.float64, output="softmax")
     x = rng.normal(size=(2, 103, 2))
     labels = rng.integers(0, 3, size=(2, 103))
     state = cwfast.State(rng.normal(size=(2, model._state_width())), 5)
@@ -125,11 +130,11 @@ def test_loss_runs_in_pieces_with_the_same_result(arch, rng, monkeypatch):
     assert model.loss(x, labels, state=state) == pytest.approx(whole, rel=1e-12)
 
 
-@pytest.mark.parametrize("arch", sorted(BUILD))
+@pytest.mark.parametrize("arch", sorted(MODELS))
 def test_advance_reaches_the_state_forward_reaches(arch, rng, monkeypatch):
     from cwfast import model as model_module
 
-    model = BUILD[arch](seed=3, dtype=np.float64)
+    model = MODELS[arch](seed=3, dtype=np.float64)
     x = rng.normal(size=(57, 2))
     start = cwfast.State(rng.normal(size=model._state_width()), 3)
     _, expected = model.forward(x, state=start, return_state=True)

@@ -33,15 +33,16 @@ def population_losses(model, x, target, noise, sigma, steps="all", lanes=None):
     periods = np.ascontiguousarray(np.broadcast_to(model.periods, (members, model.n_modules)))
     losses = np.empty(members)
     lay = model.layout
+    x3 = model._padded(x3, np.zeros((x3.shape[0], model._state_width()), dtype=model.dtype))[0]
     if lanes is None:
         _kernels._population_losses(
             model.params.astype(np.float64), noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
-            periods, x3, model.n_out, y_target, labels, softmax, STEP_CODES[steps], losses,
+            periods, lay.input_offset, x3, model.n_out, y_target, labels, softmax, STEP_CODES[steps], losses,
         )
     else:
         _kernels._population_losses_lockstep(
             model.params.astype(np.float64), noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
-            lay.periods, x3, model.n_out, y_target, labels, softmax, steps == "last", lanes, losses,
+            lay.periods, lay.input_offset, x3, model.n_out, y_target, labels, softmax, steps == "last", lanes, losses,
         )
     return losses
 
@@ -73,10 +74,11 @@ def test_members_are_antithetic_pairs_scored_like_model_loss(rng, output, steps)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("output, steps", [("linear", "all"), ("linear", "last"), ("softmax", "all"),
                                            ("softmax", "last")])
-def test_lockstep_kernel_matches_the_member_by_member_kernel(rng, dtype, output, steps):
+@pytest.mark.parametrize("windows", [None, "period"])
+def test_lockstep_kernel_matches_the_member_by_member_kernel(rng, dtype, output, steps, windows):
     n_out = 3 if output == "softmax" else 2
     model = cwfast.ClockworkRNN(2, n_out, module_sizes=[3, 2, 4, 1], periods=[1, 2, 3, 8], seed=4, dtype=dtype,
-                                output=output)
+                                output=output, input_windows=windows)
     x = rng.normal(size=(3, 30, 2)).astype(dtype)
     if output == "softmax":
         target = rng.integers(0, n_out, size=(3, 30) if steps == "all" else (3,))
