@@ -635,7 +635,7 @@ class _Binding(NamedTuple):
 
 def _history_rows(model):
     """P: the rows of past input a stream of ``model`` keeps (its longest input window - 1)."""
-    return int(getattr(model, "max_window", 1)) - 1 if model.realtime_kind == "clockwork" else 0
+    return int(model.max_window) - 1 if model.realtime_kind in _CLOCKWORK_KINDS else 0
 
 
 def _clockwork_binding(model):
@@ -717,12 +717,16 @@ def _voices_binding(model, clocks, voices):
     return _Binding("clockwork_voices", padded * model.n_hidden, slots, forward)
 
 
+#: The real-time kinds of Clockwork RNNs: "clockwork_windows" is one whose modules read input
+#: windows (its state carries past inputs); the binding tells the two apart by ``max_window``.
+_CLOCKWORK_KINDS = frozenset({"clockwork", "clockwork_windows"})
+
 #: The real-time kinds a stream can run with ``voices`` (through :func:`_voices_binding`).
-_VOICE_KINDS = frozenset({"clockwork", "lstm"})
+_VOICE_KINDS = _CLOCKWORK_KINDS | {"lstm"}
 
 #: The one place a stream looks at the architecture: ``model.realtime_kind`` -> its binding's
 #: builder. An SRN declares the kind "clockwork" (a one-module Clockwork RNN).
-_BINDINGS = {"clockwork": _clockwork_binding, "lstm": _lstm_binding}
+_BINDINGS = {"clockwork": _clockwork_binding, "clockwork_windows": _clockwork_binding, "lstm": _lstm_binding}
 
 
 def _softmax_rows(y, column):

@@ -463,7 +463,7 @@ static void {N}_step({N}_state *restrict s, const float *restrict x)
 
 #: The C emitter of each real-time kind (``model.realtime_kind``): a new architecture with a new
 #: kind of step adds its emitter here.
-STEPS = {"clockwork": _clockwork_step, "lstm": _lstm_step}
+STEPS = {"clockwork": _clockwork_step, "clockwork_windows": _clockwork_step, "lstm": _lstm_step}
 
 
 def source(spec):
