@@ -714,7 +714,8 @@ def _voices_binding(model, clocks, voices):
         state[:, :n] = h.reshape(padded, n)
         state[:, n:] = xp[xp.shape[0] - P :].transpose(1, 0, 2).reshape(padded, P * n_in)
 
-    return _Binding("clockwork_voices", padded * model.n_hidden, slots, forward)
+    # With input windows the kernel's window pass takes V accumulators after the V x n scratch.
+    return _Binding("clockwork_voices", padded * (model.n_hidden + (1 if P else 0)), slots, forward)
 
 
 #: The real-time kinds of Clockwork RNNs: "clockwork_windows" is one whose modules read input
