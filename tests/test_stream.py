@@ -21,8 +21,8 @@ from naive_lstm import lstm_forward
 BUILDERS = {
     "clockwork": lambda **kw: ClockworkRNN(1, 2, module_sizes=[3, 2, 2, 3], periods=[1, 3, 4, 16], seed=7, **kw),
     "lstm": lambda **kw: LSTM(1, 2, n_hidden=6, seed=7, **kw),
-    "windowed": lambda **kw: ClockworkRNN(1, 2, module_sizes=[3, 2, 2, 3], periods=[1, 3, 4, 16], input_windows="period",
-                                          seed=7, **kw),
+    "windowed": lambda **kw: ClockworkRNN(1, 2, module_sizes=[3, 2, 2, 3], periods=[1, 3, 4, 16],
+                                          input_windows="period", seed=7, **kw),
 }
 
 
