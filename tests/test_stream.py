@@ -217,6 +217,7 @@ def test_windowed_stream_equals_forward_and_carries_its_history(windows, n_in, d
     assert not np.array_equal(model.forward(more, state=forgot), model.forward(more, state=final))
     copy = pickle.loads(pickle.dumps(stream))
     np.testing.assert_array_equal(copy.process(more), model.forward(more, state=final))
+    stream.prepare(2000)  # a longer chunk buffer, which takes the history along
     np.testing.assert_array_equal(stream.process(more[:77]), model.forward(more[:77], state=final))
     continued = Stream(model, state=model.forward(x[:1234], return_state=True)[1], max_block=100)
     np.testing.assert_array_equal(continued.process(x[1234:]), expected[1234:])
