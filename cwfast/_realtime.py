@@ -13,11 +13,22 @@ There is one entry per *kind* of recurrence (:data:`KINDS`), each calling one ke
   slot holds ``h`` (n,), the work slot (n,) scratch, and the layout slots the module structure.
 - ``"lstm"``: :func:`cwfast._lstm_kernels._forward_seq`. The state slot holds ``[h, c]`` (2n,),
   the work slot the four gates' pre-activations (4n,); the layout slots are not read.
+- ``"clockwork_windowed"`` (a Clockwork RNN whose modules read windows of past inputs, max window
+  P + 1 > 1): :func:`cwfast._kernels._forward_padded_seq`, which reads each step's windows from a
+  padded input, P rows of history before the block. The stream keeps the inputs in a *chunk
+  buffer* (the HIST slot, HIST_ROWS = P + C rows, C >= the prepared block): the entry appends the
+  block after the last input (the row in the FILL slot's int64), first moving the last P rows to
+  the front if the block would not fit, and runs the kernel on the P + n_steps rows that end with
+  the block, a contiguous slice, so every window is a plain slice of it. The move costs P rows
+  once every C - P or more steps (amortised P / C rows a step; C >= 8 P), and only the inputs are
+  copied, once. The state slot holds h (n,) alone; the history lives in the buffer.
 - ``"clockwork_voices"`` (V voices of a Clockwork RNN or SRN, ``Stream(model, voices=V)``):
   :func:`cwfast._voice_kernels._forward_voices`. X and Y are (n_steps, V, n_in / n_out), the
   state (V, n), the work slot (V, n); the voice slots give V (a multiple of the kernel's voice
   block), the number of real voices, and the addresses of the voices' clocks (V,) int64, which
-  replace T0, and of the kernel's flags (2 * n_modules,) int64.
+  replace T0, and of the kernel's flags (2 * n_modules,) int64. With input windows (HISTORY =
+  P > 0) the inputs go through a chunk buffer as above, of rows (V, n_in), and the work slot has
+  V more floats (the window pass's accumulators); with HISTORY = 0 the kernel reads X itself.
 - ``"lstm_voices"`` (V voices of an LSTM): :func:`cwfast._voice_kernels._lstm_forward_voices`.
   X and Y as above, the state (V, 2n) (each voice's ``[h, c]``), the work slot (V, 4n); the
   voice slots as above except the flags, which are not read.
@@ -65,7 +76,11 @@ THETA, N_THETA, X, N_STEPS, N_IN, T0, STATE, WORK, N_HIDDEN, Y, N_OUT = range(11
 MODULE_START, COLUMN_START, BLOCK_OFFSET, PERIODS, N_MODULES = range(11, 16)
 #: Slots only the voices entry reads: the padded voice count, the real one, the clocks, the flags.
 N_VOICES, N_REAL_VOICES, CLOCKS, FLAGS = range(16, 20)
-CONTEXT_SIZE = 20
+#: Slots of input windows (the windowed and the voices entries): the layout's input offsets
+#: (n_modules + 1,) int64, the rows of history P, the chunk buffer, its length in rows, and the
+#: address of an int64 holding the row just past the last input in it.
+INPUT_OFFSET, HISTORY, HIST, HIST_ROWS, FILL = range(20, 25)
+CONTEXT_SIZE = 25
 
 #: ctypes prototype of an entry: ``int64 entry(int64 *context)``. CFUNCTYPE releases the GIL.
 PROTOTYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)
@@ -94,6 +109,24 @@ def _all_finite(x):
             if not np.isfinite(x[s, j]):
                 return False
     return True
+
+
+@njit(cache=True, nogil=True)
+def _append_rows(buffer, fill, history, x):
+    """Append the rows of ``x`` (m, w) to the chunk buffer ``buffer`` (rows, w), whose inputs end
+    at row ``fill``; if they would not fit, first move the last ``history`` rows to the front.
+    Returns the row where ``x`` now starts (rows ``start - history`` on are the padded input).
+    Plain loops: a slice assignment would copy overlapping rows through a temporary."""
+    m, w = x.shape
+    if fill + m > buffer.shape[0]:
+        for r in range(history):
+            for c in range(w):
+                buffer[r, c] = buffer[fill - history + r, c]
+        fill = history
+    for r in range(m):
+        for c in range(w):
+            buffer[fill + r, c] = x[r, c]
+    return fill
 
 
 # Builders take the float type (np.float32 or np.float64); it reaches the entry as a closure
@@ -130,6 +163,44 @@ def _build_clockwork(fp):
     return forward_block
 
 
+def _build_clockwork_windowed(fp):
+    ip = np.int64
+    stamp = _KERNELS_STAMP
+    itemsize = np.dtype(fp).itemsize
+
+    @cfunc(_SIGNATURE, cache=True)
+    def forward_block(context_p):
+        """Check the block is finite, then append it to the history and run it; state and
+        history untouched unless it returns OK."""
+        if stamp == 0:  # never true: makes the kernel file's hash part of the cache key
+            return -1
+        c = carray(context_p, (CONTEXT_SIZE,))
+        n_steps, n_modules, n_hidden, n_in, history = c[N_STEPS], c[N_MODULES], c[N_HIDDEN], c[N_IN], c[HISTORY]
+        x = carray(_pointer(c[X], fp), (n_steps, n_in))
+        if not _all_finite(x):
+            return NOT_FINITE
+        fill = carray(_pointer(c[FILL], ip), (1,))
+        buffer = carray(_pointer(c[HIST], fp), (c[HIST_ROWS], n_in))
+        start = _append_rows(buffer, fill[0], history, x)
+        xp = carray(_pointer(c[HIST] + (start - history) * n_in * itemsize, fp), (history + n_steps, n_in))
+        theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
+        module_start = carray(_pointer(c[MODULE_START], ip), (n_modules + 1,))
+        column_start = carray(_pointer(c[COLUMN_START], ip), (n_modules,))
+        block_offset = carray(_pointer(c[BLOCK_OFFSET], ip), (n_modules + 1,))
+        periods = carray(_pointer(c[PERIODS], ip), (n_modules,))
+        input_offset = carray(_pointer(c[INPUT_OFFSET], ip), (n_modules + 1,))
+        h = carray(_pointer(c[STATE], fp), (n_hidden,))
+        work = carray(_pointer(c[WORK], fp), (n_hidden,))
+        y = carray(_pointer(c[Y], fp), (n_steps, c[N_OUT]))
+        no_history = carray(_pointer(c[STATE], fp), (0, n_hidden))
+        _kernels._forward_padded_seq(theta, module_start, column_start, block_offset, periods, input_offset, xp,
+                                     c[T0], h, work, y, no_history)
+        fill[0] = start + n_steps
+        return OK
+
+    return forward_block
+
+
 def _build_lstm(fp):
     stamp = _LSTM_KERNELS_STAMP
 
@@ -158,6 +229,7 @@ def _build_lstm(fp):
 def _build_clockwork_voices(fp):
     ip = np.int64
     stamp = _VOICE_KERNELS_STAMP
+    itemsize = np.dtype(fp).itemsize
 
     @cfunc(_SIGNATURE, cache=True)
     def forward_block(context_p):
@@ -168,18 +240,27 @@ def _build_clockwork_voices(fp):
         n_steps, n_modules, n_hidden, n_voices = c[N_STEPS], c[N_MODULES], c[N_HIDDEN], c[N_VOICES]
         if not _all_finite(carray(_pointer(c[X], fp), (n_steps * n_voices, c[N_IN]))):
             return NOT_FINITE
-        x = carray(_pointer(c[X], fp), (n_steps, n_voices, c[N_IN]))
+        n_in, history = c[N_IN], c[HISTORY]
+        x = carray(_pointer(c[X], fp), (n_steps, n_voices, n_in))
+        if history > 0:  # input windows: the kernel reads the block after its history
+            fill = carray(_pointer(c[FILL], ip), (1,))
+            buffer = carray(_pointer(c[HIST], fp), (c[HIST_ROWS], n_voices * n_in))
+            start = _append_rows(buffer, fill[0], history, carray(_pointer(c[X], fp), (n_steps, n_voices * n_in)))
+            fill[0] = start + n_steps
+            x = carray(_pointer(c[HIST] + (start - history) * n_voices * n_in * itemsize, fp),
+                       (history + n_steps, n_voices, n_in))
         theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
         module_start = carray(_pointer(c[MODULE_START], ip), (n_modules + 1,))
         column_start = carray(_pointer(c[COLUMN_START], ip), (n_modules,))
         block_offset = carray(_pointer(c[BLOCK_OFFSET], ip), (n_modules + 1,))
         periods = carray(_pointer(c[PERIODS], ip), (n_modules,))
+        input_offset = carray(_pointer(c[INPUT_OFFSET], ip), (n_modules + 1,))
         clocks = carray(_pointer(c[CLOCKS], ip), (n_voices,))
         flags = carray(_pointer(c[FLAGS], ip), (2 * n_modules,))
         h = carray(_pointer(c[STATE], fp), (n_voices * n_hidden,))
-        work = carray(_pointer(c[WORK], fp), (n_voices * n_hidden,))
+        work = carray(_pointer(c[WORK], fp), (n_voices * (n_hidden + (1 if history > 0 else 0)),))
         y = carray(_pointer(c[Y], fp), (n_steps, n_voices, c[N_OUT]))
-        _voice_kernels._forward_voices(theta, module_start, column_start, block_offset, periods, x,
+        _voice_kernels._forward_voices(theta, module_start, column_start, block_offset, periods, input_offset, x,
                                        c[N_REAL_VOICES], clocks, h, work, y, flags)
         return OK
 
@@ -212,8 +293,8 @@ def _build_lstm_voices(fp):
 
 
 #: The kinds of entry, and the builder of each.
-_BUILDERS = {"clockwork": _build_clockwork, "lstm": _build_lstm, "clockwork_voices": _build_clockwork_voices,
-             "lstm_voices": _build_lstm_voices}
+_BUILDERS = {"clockwork": _build_clockwork, "clockwork_windowed": _build_clockwork_windowed, "lstm": _build_lstm,
+             "clockwork_voices": _build_clockwork_voices, "lstm_voices": _build_lstm_voices}
 KINDS = tuple(_BUILDERS)
 
 

@@ -236,6 +236,35 @@ def _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, 
 
 
 @numba.njit(**_JIT)
+def _window_voices(w_in, in_off, window, x, s, r0, r1, work, ws, acc):
+    """Add the input windows of rows r0..r1-1 for every voice to ``work[v * ws + row]``.
+
+    The rows' input weights are stored row-major from ``w_in[in_off:]``, each ``window * n_in``
+    long, oldest input first, and dot the inputs ``x[s - window + 1 : s + 1, v]``. A separate
+    pass after the 4 x 4 passes (which then run with no input): the plain model's passes stay
+    exactly as they were (bits and speed; a window loop inside them cost plain models 3 to 6%).
+    The voices of one input row are contiguous, so the multiply-adds run along the voices, one
+    weight for all of them, into ``acc`` (V,) scratch: a vector loop, where four voices at a time
+    in scalars cost windowed CW 64/8 (16 voices) about 0.06 us per voice-sample.
+    """
+    n_in = x.shape[2]
+    V = acc.shape[0]
+    span = window * n_in
+    xw = x[s + 1 - window : s + 1]
+    for r in range(r0, r1):
+        row = w_in[in_off + (r - r0) * span : in_off + (r - r0 + 1) * span]
+        acc[:] = 0
+        for l in range(window):
+            xl = xw[l]
+            for j in range(n_in):
+                w = row[l * n_in + j]
+                for v in range(V):
+                    acc[v] += w * xl[v, j]
+        for v in range(V):
+            work[v * ws + r] += acc[v]
+
+
+@numba.njit(**_JIT)
 def _output_voices4(w_out, b_out, h, hs, n, k, vb, y, s):
     """Output k of voices vb..vb+3 at step s (voice v's h at ``h[v * hs:][:n]``): four dot
     products sharing the loads of W_out's row."""
@@ -261,21 +290,29 @@ def _output_voices4(w_out, b_out, h, hs, n, k, vb, y, s):
 
 
 @numba.njit(**_JIT)
-def _forward_voices(theta, module_start, column_start, block_offset, periods, x, n_voices, t, h, work, y, flags):
+def _forward_voices(theta, module_start, column_start, block_offset, periods, input_offset, x, n_voices, t, h, work,
+                    y, flags):
     """Run the voices over one block.
 
-    theta : the model's flat parameters (see :mod:`cwfast._kernels`). x : (T, V, n_in), voice v's
-    input at step s is ``x[s, v]``; V is a multiple of :data:`VOICE_BLOCK`, and only the first
-    ``n_voices`` voices are real (the others are padding: computed, never read). t : (V,) int64,
-    each voice's next step, advanced by T here. h : (V * n,) the states, ``h[v * n + r]``, updated
-    in place. work : (V * n,) scratch. y : (T, V, n_out) receives the outputs. flags :
-    (2 * n_modules,) int64 scratch.
+    theta : the model's flat parameters (see :mod:`cwfast._kernels`): module i's input weights
+    are packed from ``input_offset[i] * n_in``, each of its k_i rows ``L_i * n_in`` long (oldest
+    input first), ``L_i = (input_offset[i + 1] - input_offset[i]) / k_i`` (the layout's
+    ``input_offset``, or ``module_start`` for a model without input windows). x : (P + T, V, n_in):
+    P = max window - 1 rows of history (the inputs before this block, oldest first; none without
+    windows), then the block: voice v's input at step s is ``x[P + s, v]``. V is a multiple of
+    :data:`VOICE_BLOCK`, and only the first ``n_voices`` voices are real (the others are padding:
+    computed, never read). t : (V,) int64, each voice's next step, advanced by T here. h : (V * n,)
+    the states, ``h[v * n + r]``, updated in place. work : (V * n,) scratch, (V * (n + 1),) with
+    input windows. y : (T, V, n_out)
+    receives the outputs (T is read from it). flags : (2 * n_modules,) int64 scratch.
     """
-    n_steps, V, n_in = x.shape
+    n_steps = y.shape[0]
+    V, n_in = x.shape[1], x.shape[2]
+    history = x.shape[0] - n_steps
     n_out = y.shape[2]
     n_modules = periods.shape[0]
     n = module_start[n_modules]
-    a = n * n_in
+    a = input_offset[n_modules] * n_in
     b = a + block_offset[n_modules]
     c = b + n
     d = c + n_out * n
@@ -306,9 +343,14 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, x,
             cs = column_start[i]
             width = n - cs
             off = block_offset[i]
-            for vb in range(0, V, VOICE_BLOCK):
-                r = r0
-                _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r1, work, n)
+            if history == 0:  # no input windows: the input weights inside the 4 x 4 passes
+                for vb in range(0, V, VOICE_BLOCK):
+                    _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r1, work, n)
+            else:
+                for vb in range(0, V, VOICE_BLOCK):
+                    _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, 0, h, n, cs, r0, r1, work, n)
+                _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), x,
+                               history + s, r0, r1, work, n, work[V * n : V * n + V])
             for v in range(V):
                 _tanh_inplace(work[v * n + r0 : v * n + r1])
         # Active modules read the previous state of each other: commit only after all are done.

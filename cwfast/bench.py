@@ -185,10 +185,11 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
 
 def macs_per_step(model):
     """Multiply-adds of one streamed step, on average: the recurrence (only the blocks that exist,
-    at the steps their modules fire), the input weights of the units that fire, the output layer."""
+    at the steps their modules fire), the input weights of the units that fire (each its module's
+    input window long), the output layer."""
     lay = getattr(model, "layout", None)
     if lay is not None:
-        firing = sum(int(k) / int(p) for k, p in zip(lay.module_sizes, lay.periods))
+        firing = sum(int(k) * int(w) / int(p) for k, p, w in zip(lay.module_sizes, lay.periods, lay.input_windows))
     else:  # an LSTM: the four gates of every cell, every step
         firing = 4 * model.n_hidden
     return model.recurrent_macs_per_step() + firing * model.n_in + model.n_out * model.n_hidden

@@ -14,6 +14,12 @@ model's ``realtime_kind`` (the model protocol, :class:`cwfast.model.SequenceMode
 :func:`_voices_binding` for many voices. A stream knows its sample rate and refuses audio declared
 at another rate unless asked to resample it.
 
+A Clockwork RNN with input windows (modules that read their last ``L_i`` inputs) needs the last
+``max_window - 1`` inputs across blocks: the stream keeps its inputs in a chunk buffer (see
+:mod:`cwfast._realtime`) where each block's windows are one contiguous slice, and its
+:attr:`Stream.state` is the model's (hidden units, then those inputs), so ``forward`` and a stream
+continue each other.
+
 ``Stream(model, voices=V)`` runs V independent sequences of one model in one call, with the voice
 kernels of :mod:`cwfast._voice_kernels` (one matrix-matrix product per step instead of V
 matrix-vector products). A stream is used by one thread at a time (see :class:`Stream`), and
@@ -48,8 +54,9 @@ class Stream:
         The model; the stream reads its parameters live, so training between blocks is seen.
     state : State, optional
         Where to start: the recurrent state, shape (n_hidden,), or (2 * n_hidden,) holding
-        ``[h, c]`` for an LSTM (as ``model.forward(..., return_state=True)`` returns it), and the
-        step. Default: zeros at t = 0.
+        ``[h, c]`` for an LSTM, or (n_hidden + (max_window - 1) * n_in,) holding h and the last
+        inputs for a Clockwork RNN with input windows (as ``model.forward(..., return_state=True)``
+        returns it), and the step. Default: zeros at t = 0.
     sample_rate : int, optional
         The rate, in Hz, of the blocks that will be fed. Default: the model's ``sample_rate``. If
         both are known and differ, the stream refuses to be built unless ``resample`` is true.
@@ -120,6 +127,11 @@ class Stream:
         self._softmax = model.output in ("softmax", "mixture")
         self._logits = model.n_out // 3 if model.output == "mixture" else model.n_out
         self._voices = None
+        # Input windows: the last P inputs live in a chunk buffer (see _realtime), not in _state,
+        # which then holds the hidden units alone; `state` puts the two together.
+        self._history = _history_rows(model)
+        self._hist = None
+        self._fill = np.zeros(1, dtype=np.int64)
         if voices is not None:
             voices = _positive_int("voices", voices)
             if model.realtime_kind not in _VOICE_KINDS:
@@ -132,13 +144,18 @@ class Stream:
             self._voices = voices
             padded = -(-voices // VOICE_BLOCK) * VOICE_BLOCK  # the kernel's voice blocks; the rest is padding
             state0, t0 = model.check_state(state, voices, True)  # (voices, width)
-            self._state = np.zeros((padded, state0.shape[1]), dtype=model.dtype)
-            self._state[:voices] = state0
+            self._state = np.zeros((padded, state0.shape[1] - self._history * model.n_in), dtype=model.dtype)
             self._clocks = np.full(padded, t0, dtype=np.int64)
             self._t = None
+            self._allocate_history(0, (padded,))
+            self._put_voices(state0)
         else:
             state0, self._t = model.check_state(state, 1, False)  # (1, width), zeros at t = 0 for None
             self._state = state0[0]
+            if self._history:
+                self._state = state0[0, : model.n_hidden].copy()
+                self._allocate_history(0, ())
+                self._restore(state0[0])
         model_rate = getattr(model, "sample_rate", None)
         if sample_rate is not None:
             sample_rate = _positive_int("sample_rate", sample_rate)
@@ -189,7 +206,7 @@ class Stream:
         self.__init__(saved["model"], state=None if voices else state, sample_rate=saved["sample_rate"],
                       resample=saved["resamplers"] is not None, max_block=saved["max_block"] or None, voices=voices)
         if voices:  # per-voice clocks: a State cannot say that, so they are put back directly
-            self._state[:voices] = state.h
+            self._put_voices(state.h)
             self._clocks[:voices] = state.t
         if saved["resamplers"] is not None:
             self._resamplers, self._pending = saved["resamplers"], saved["pending"]
@@ -211,11 +228,65 @@ class Stream:
 
     @property
     def state(self):
-        """A copy of the current :class:`State` (an LSTM's ``h`` is ``[h, c]``, as in ``forward``);
-        with voices, ``h`` (voices, n_hidden) and ``t`` (voices,)."""
+        """A copy of the current :class:`State` (an LSTM's ``h`` is ``[h, c]``, as in ``forward``;
+        with input windows, the hidden units then the last ``max_window - 1`` inputs, oldest
+        first, as in ``forward``); with voices, ``h`` (voices, width) and ``t`` (voices,)."""
         if self._voices is not None:
-            return State(self._state[: self._voices].copy(), self.t)
-        return State(self._state.copy(), self._t)
+            return State(self._snapshot()[: self._voices], self.t)
+        return State(self._snapshot(), self._t)
+
+    # The recurrent state as the model lays it out (``_snapshot``, a copy; ``_restore`` puts one
+    # back): ``_state`` itself, or with input windows ``_state`` and the last P rows of the chunk
+    # buffer ``_hist`` (rows end at ``_fill[0]``; each row (n_in,), or (padded, n_in) with voices).
+
+    def _allocate_history(self, max_block, lanes):
+        """(Re)allocate the chunk buffer for blocks of ``max_block`` (keeping the history): P + C
+        rows, C at least the block, 8 P (so that moving P rows to the front costs at most 1/8 of a
+        row per step) and 256."""
+        P = self._history
+        if not P:
+            return
+        rows = P + max(max_block, 8 * P, 256)
+        if self._hist is not None and self._hist.shape[0] >= rows:
+            return
+        hist = np.zeros((rows, *lanes, self._n_in), dtype=self._dtype)
+        if self._hist is not None:
+            f = int(self._fill[0])
+            hist[:P] = self._hist[f - P : f]
+        self._hist = hist
+        self._fill[0] = P
+
+    def _snapshot(self):
+        P = self._history
+        if not P:
+            return self._state.copy()
+        f = int(self._fill[0])
+        rows = self._hist[f - P : f]
+        if self._voices is None:
+            return np.concatenate([self._state, rows.reshape(-1)])
+        return np.concatenate([self._state, rows.transpose(1, 0, 2).reshape(rows.shape[1], P * self._n_in)], axis=1)
+
+    def _restore(self, saved):
+        P = self._history
+        if not P:
+            self._state[:] = saved
+            return
+        n = self._state.shape[-1]
+        self._state[:] = saved[..., :n]
+        if self._voices is None:
+            self._hist[:P] = saved[n:].reshape(P, self._n_in)
+        else:
+            self._hist[:P] = saved[:, n:].reshape(saved.shape[0], P, self._n_in).transpose(1, 0, 2)
+        self._fill[0] = P
+
+    def _put_voices(self, h):
+        """Set the first len(h) voices' states from ``h`` (voices, width), the model's layout."""
+        if not self._history:
+            self._state[: h.shape[0]] = h
+            return
+        saved = self._snapshot()
+        saved[: h.shape[0]] = h
+        self._restore(saved)
 
     @property
     def latency(self):
@@ -260,11 +331,18 @@ class Stream:
                 raise ParameterError(f"voice={voice!r} must be an integer in [0, {self._voices})")
         self._enter()
         try:
+            P = self._history
             if voice is not None:
                 self._state[voice] = 0
                 self._clocks[voice] = 0
+                if P:  # the voice's past inputs, which its next windows would read
+                    f = int(self._fill[0])
+                    self._hist[f - P : f, voice] = 0
                 return
             self._state[:] = 0
+            if P:
+                self._hist[:] = 0
+                self._fill[0] = P
             if self._voices is not None:
                 self._clocks[:] = 0
             else:
@@ -321,6 +399,7 @@ class Stream:
             binding, lanes = _BINDINGS[model.realtime_kind](model), ()
         else:
             binding, lanes = _voices_binding(model, self._clocks, self._voices), (self._clocks.size,)
+        self._allocate_history(max_block, lanes)
         self._binding = binding
         self._max_block = max_block
         self._x = np.zeros((max_block, *lanes, model.n_in), dtype=dtype)
@@ -337,8 +416,8 @@ class Stream:
         # entry last, so the first real block finds everything hot. The state is restored.
         # (With voices the clocks live in an array the entry advances: saved and put back in place.)
         warm = np.random.default_rng(0).uniform(-1, 1, size=self._x.shape).astype(dtype)
-        saved = self._state.copy()
-        state_direct = self._state.copy()
+        saved = self._snapshot()
+        state_direct = saved.copy()
         clocks = None if self._voices is None else self._clocks
         saved_clocks = None if clocks is None else clocks.copy()
         clocks_direct = self._t if clocks is None else clocks.copy()
@@ -348,12 +427,12 @@ class Stream:
         try:
             for _ in range(2):
                 self._x[:] = warm
-                self._state[:] = saved
+                self._restore(saved)
                 if clocks is not None:
                     clocks[:] = saved_clocks
                 c[rt.N_STEPS], c[rt.T0] = max_block, self._t or 0
                 status = entry(self._context_p)
-                agrees = np.array_equal(self._state, state_direct) and np.array_equal(self._y, y_direct)
+                agrees = np.array_equal(self._snapshot(), state_direct) and np.array_equal(self._y, y_direct)
                 if clocks is not None:
                     agrees = agrees and np.array_equal(clocks, clocks_direct)
                 if status != rt.OK or not agrees:
@@ -362,7 +441,7 @@ class Stream:
                         "clear the __pycache__ folder of cwfast and retry"
                     )
         finally:
-            self._state[:] = saved
+            self._restore(saved)
             if clocks is not None:
                 clocks[:] = saved_clocks
         self._x[:] = 0  # padding voices read their inputs from here: zeros, always
@@ -382,6 +461,9 @@ class Stream:
         c[rt.Y], c[rt.N_OUT] = self._y.ctypes.data, self._n_out
         for slot, value in self._binding.slots.items():
             c[slot] = value.ctypes.data if isinstance(value, np.ndarray) else value
+        if self._history:
+            c[rt.HISTORY], c[rt.HIST], c[rt.HIST_ROWS] = self._history, self._hist.ctypes.data, self._hist.shape[0]
+            c[rt.FILL] = self._fill.ctypes.data
         self._slot_steps, self._slot_t0 = rt.N_STEPS, rt.T0
 
     # ------------------------------------------------------------------ processing
@@ -555,6 +637,11 @@ class _Binding(NamedTuple):
     forward: Callable
 
 
+def _history_rows(model):
+    """P: the rows of past input a stream of ``model`` keeps (its longest input window - 1)."""
+    return int(model.max_window) - 1 if model.realtime_kind in _CLOCKWORK_KINDS else 0
+
+
 def _clockwork_binding(model):
     from . import _kernels
     from . import _realtime as rt
@@ -566,11 +653,23 @@ def _clockwork_binding(model):
     )
     slots = dict(zip((rt.MODULE_START, rt.COLUMN_START, rt.BLOCK_OFFSET, rt.PERIODS), layout))
     slots[rt.N_MODULES] = len(lay.periods)
+    P, n, n_in = _history_rows(model), model.n_hidden, model.n_in
+    # With every window 1 the input offsets are module_start (what the voices entry reads then).
+    input_offset = np.array(lay.input_offset if P else lay.module_start, dtype=np.int64)
+    slots[rt.INPUT_OFFSET] = input_offset
+    if not P:
+        def forward(theta, x, t0, state, work, y):
+            _kernels._forward_seq(theta, *layout, x, t0, state, work, y, np.empty((0, state.size), dtype=state.dtype))
 
-    def forward(theta, x, t0, state, work, y):
-        _kernels._forward_seq(theta, *layout, x, t0, state, work, y, np.empty((0, state.size), dtype=state.dtype))
+        return _Binding("clockwork", n, slots, forward)
 
-    return _Binding("clockwork", model.n_hidden, slots, forward)
+    def forward(theta, x, t0, state, work, y):  # state: the model's layout, [h, the last P inputs]
+        xp = np.concatenate([state[n:].reshape(P, n_in), x])
+        _kernels._forward_padded_seq(theta, *layout, input_offset, xp, t0, state[:n], work, y,
+                                     np.empty((0, n), dtype=state.dtype))
+        state[n:] = xp[xp.shape[0] - P :].reshape(-1)
+
+    return _Binding("clockwork_windowed", n, slots, forward)
 
 
 def _lstm_binding(model):
@@ -600,24 +699,39 @@ def _voices_binding(model, clocks, voices):
 
         return _Binding("lstm_voices", padded * 4 * model.n_hidden, slots, forward)
     base = _clockwork_binding(model)
-    layout = tuple(base.slots[k] for k in (rt.MODULE_START, rt.COLUMN_START, rt.BLOCK_OFFSET, rt.PERIODS))
+    layout = tuple(base.slots[k] for k in (rt.MODULE_START, rt.COLUMN_START, rt.BLOCK_OFFSET, rt.PERIODS,
+                                           rt.INPUT_OFFSET))
     slots = dict(base.slots)
     slots[rt.N_VOICES], slots[rt.N_REAL_VOICES], slots[rt.CLOCKS] = padded, voices, clocks
     slots[rt.FLAGS] = np.zeros(2 * len(layout[3]), dtype=np.int64)
+    P, n, n_in = _history_rows(model), model.n_hidden, model.n_in
 
-    def forward(theta, x, clocks, state, work, y):
-        _voice_kernels._forward_voices(theta, *layout, x, voices, clocks, state.reshape(-1), work, y,
+    def forward(theta, x, clocks, state, work, y):  # state (padded, width): the model's layout per voice
+        if not P:
+            _voice_kernels._forward_voices(theta, *layout, x, voices, clocks, state.reshape(-1), work, y,
+                                           np.zeros(2 * len(layout[3]), dtype=np.int64))
+            return
+        h = np.ascontiguousarray(state[:, :n]).reshape(-1)
+        xp = np.concatenate([state[:, n:].reshape(padded, P, n_in).transpose(1, 0, 2), x])
+        _voice_kernels._forward_voices(theta, *layout, xp, voices, clocks, h, work, y,
                                        np.zeros(2 * len(layout[3]), dtype=np.int64))
+        state[:, :n] = h.reshape(padded, n)
+        state[:, n:] = xp[xp.shape[0] - P :].transpose(1, 0, 2).reshape(padded, P * n_in)
 
-    return _Binding("clockwork_voices", padded * model.n_hidden, slots, forward)
+    # With input windows the kernel's window pass takes V accumulators after the V x n scratch.
+    return _Binding("clockwork_voices", padded * (model.n_hidden + (1 if P else 0)), slots, forward)
 
+
+#: The real-time kinds of Clockwork RNNs: "clockwork_windows" is one whose modules read input
+#: windows (its state carries past inputs); the binding tells the two apart by ``max_window``.
+_CLOCKWORK_KINDS = frozenset({"clockwork", "clockwork_windows"})
 
 #: The real-time kinds a stream can run with ``voices`` (through :func:`_voices_binding`).
-_VOICE_KINDS = frozenset({"clockwork", "lstm"})
+_VOICE_KINDS = _CLOCKWORK_KINDS | {"lstm"}
 
 #: The one place a stream looks at the architecture: ``model.realtime_kind`` -> its binding's
 #: builder. An SRN declares the kind "clockwork" (a one-module Clockwork RNN).
-_BINDINGS = {"clockwork": _clockwork_binding, "lstm": _lstm_binding}
+_BINDINGS = {"clockwork": _clockwork_binding, "clockwork_windows": _clockwork_binding, "lstm": _lstm_binding}
 
 
 def _finish_rows(y, column, n_logits):

@@ -515,13 +515,11 @@ def test_windowed_gradient_matches_central_differences(output, steps, rng):
     assert err.max() < 1e-8 and err.mean() < 1e-9, (err.max(), err.mean())
 
 
-def test_windowed_models_are_refused_where_windows_are_not_implemented_yet(tmp_path):
-    from cwfast import Stream
+def test_windowed_models_declare_their_realtime_kind_and_an_srn_refuses_windows(tmp_path):
     from cwfast.baselines import SRN
 
     model = make_windowed("period")
-    assert make("nested").realtime_kind == "clockwork" and model.realtime_kind != "clockwork"
-    with pytest.raises(ParameterError, match="real-time entry"):
-        Stream(model)
+    # Stream and the C export run this kind (tests/test_stream.py, tests/test_export.py).
+    assert make("nested").realtime_kind == "clockwork" and model.realtime_kind == "clockwork_windows"
     with pytest.raises(ParameterError, match="an SRN reads one input"):
         SRN.from_dense(ClockworkRNN(2, 3, module_sizes=[6], periods=[1], input_windows=2).to_dense())

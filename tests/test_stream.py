@@ -1,9 +1,12 @@
 """Streaming equals one forward call, over any split of the sequence (trap 6), for every architecture.
 
-The tests that take the ``model`` fixture run once for a Clockwork RNN and once for an LSTM.
+The tests that take the ``model`` fixture run once for a Clockwork RNN, once for one whose modules
+read windows of past inputs (``input_windows="period"``: the stream keeps the last inputs in a
+chunk buffer, see cwfast/_realtime.py) and once for an LSTM.
 """
 
 import os
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +21,8 @@ from naive_lstm import lstm_forward
 BUILDERS = {
     "clockwork": lambda **kw: ClockworkRNN(1, 2, module_sizes=[3, 2, 2, 3], periods=[1, 3, 4, 16], seed=7, **kw),
     "lstm": lambda **kw: LSTM(1, 2, n_hidden=6, seed=7, **kw),
+    "windowed": lambda **kw: ClockworkRNN(1, 2, module_sizes=[3, 2, 2, 3], periods=[1, 3, 4, 16],
+                                          input_windows="period", seed=7, **kw),
 }
 
 
@@ -89,7 +94,8 @@ from cwfast import LSTM, ClockworkRNN, Stream
 if sys.argv[1] == "lstm":
     model = LSTM(1, 3, n_hidden=24, seed=0)
 else:
-    model = ClockworkRNN(1, 3, n_hidden=24, n_modules=4, seed=0)
+    windows = "period" if sys.argv[1] == "windowed" else None
+    model = ClockworkRNN(1, 3, n_hidden=24, n_modules=4, input_windows=windows, seed=0)
 rng = np.random.default_rng(0)
 stream = Stream(model, max_block=64)
 out = np.empty((200, 3), dtype=np.float32)
@@ -113,7 +119,7 @@ print(after.alloc - before.alloc, after.mi_alloc - before.mi_alloc, grown, len(c
 """
 
 
-@pytest.mark.parametrize("arch", ["clockwork", "lstm"])
+@pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed"])
 def test_process_with_out_allocates_nothing_and_compiles_nothing(arch):
     """NRT statistics (numba), tracemalloc's NumPy domain, and numba's compile events, in a fresh process."""
     env = dict(os.environ, NUMBA_NRT_STATS="1")
@@ -177,6 +183,47 @@ def test_softmax_stream_equals_forward(signal):
     stream = Stream(model, max_block=50)
     got = np.concatenate([stream.process(signal[a : min(a + 77, 1000)]) for a in range(0, 1000, 77)])
     np.testing.assert_array_equal(got, model.forward(signal[:1000]))
+
+
+# ---------------------------------------------------------------------- input windows
+
+
+@pytest.mark.parametrize("windows, n_in", [("period", 1), ([2, 1, 5, 3], 2), ("period", 2), ([2, 1, 5, 3], 1)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_windowed_stream_equals_forward_and_carries_its_history(windows, n_in, dtype, rng):
+    """A model whose modules read windows of past inputs, over random splits (blocks of 1 and 2,
+    and longer than max_block) of 3000 steps: the chunk buffer (256 + P rows here) moves its last
+    P rows to the front a dozen times. Bit for bit against one forward call; the stream's state
+    is the model's (hidden units, then the last P inputs), so forward continues it and it
+    continues forward; pickling and reset keep or clear the history."""
+    model = ClockworkRNN(n_in, 2, module_sizes=[3, 2, 2, 3], periods=[1, 3, 4, 16], input_windows=windows, seed=5,
+                         dtype=dtype)
+    model.params[:] = model.params * 3  # past inputs then move the outputs visibly
+    assert model.max_window > 1
+    x = rng.normal(size=(3000, n_in)).astype(dtype)
+    expected, final = model.forward(x, return_state=True)
+    cuts = np.unique(np.r_[1, 3, np.sort(rng.choice(np.arange(4, 3000), size=120, replace=False))])
+    stream = Stream(model, max_block=32)
+    out = np.empty((3000, 2), dtype=dtype)
+    for a, b in zip(np.r_[0, cuts], np.r_[cuts, 3000]):
+        stream.process(x[a:b], out=out[a:b])
+    np.testing.assert_array_equal(out, expected)
+    assert stream.t == final.t == 3000
+    np.testing.assert_array_equal(stream.state.h, final.h)
+    assert stream.state.h.shape == (model.n_hidden + (model.max_window - 1) * n_in,)
+    # The history matters: forgetting it (a state with zero past inputs) changes the outputs.
+    more = rng.normal(size=(200, n_in)).astype(dtype)
+    forgot = State(np.r_[final.h[: model.n_hidden], np.zeros(final.h.size - model.n_hidden)].astype(dtype), 3000)
+    assert not np.array_equal(model.forward(more, state=forgot), model.forward(more, state=final))
+    copy = pickle.loads(pickle.dumps(stream))
+    np.testing.assert_array_equal(copy.process(more), model.forward(more, state=final))
+    stream.prepare(2000)  # a longer chunk buffer, which takes the history along
+    np.testing.assert_array_equal(stream.process(more[:77]), model.forward(more[:77], state=final))
+    continued = Stream(model, state=model.forward(x[:1234], return_state=True)[1], max_block=100)
+    np.testing.assert_array_equal(continued.process(x[1234:]), expected[1234:])
+    stream.reset()
+    assert stream.t == 0 and not stream.state.h.any()
+    np.testing.assert_array_equal(stream.process(x[:300]), expected[:300])
 
 
 # ---------------------------------------------------------------------- LSTM

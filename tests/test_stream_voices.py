@@ -27,6 +27,9 @@ MODELS = {
     "clockwork": lambda **kw: ClockworkRNN(2, 3, module_sizes=[3, 5, 2, 4], periods=[1, 2, 5, 16], seed=11, **kw),
     "srn": lambda **kw: SRN(2, 3, n_hidden=7, seed=11, **kw),
     "lstm": lambda **kw: LSTM(2, 3, n_hidden=5, seed=11, **kw),
+    # Modules reading windows of past inputs: the voices' inputs go through a chunk buffer.
+    "windowed": lambda **kw: ClockworkRNN(2, 3, module_sizes=[3, 5, 2, 4], periods=[1, 2, 5, 16],
+                                          input_windows=[2, 1, 5, 3], seed=11, **kw),
 }
 V = 6  # not a multiple of the kernel's voice block: padding is exercised
 
@@ -79,7 +82,7 @@ def test_random_splits_with_out_buffers(x, rng):
     np.testing.assert_array_equal(out, whole)
 
 
-@pytest.mark.parametrize("arch", ["clockwork", "lstm"])
+@pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed"])
 def test_a_voice_depends_on_its_own_input_alone(arch, x):
     """Voice 4 of six equals the only voice of a one-voice stream, and voice 0 of a three-voice
     stream whose other voices hear something else: bit for bit."""
@@ -94,7 +97,7 @@ def test_a_voice_depends_on_its_own_input_alone(arch, x):
     np.testing.assert_array_equal(six[4], three[0])
 
 
-@pytest.mark.parametrize("arch", ["clockwork", "lstm"])
+@pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed"])
 def test_reset_one_voice_restarts_it_and_leaves_the_others_alone(arch, x):
     """Voice 2 restarted at step 250 of 700: from then on it is a fresh stream (its own clock at
     0, out of phase with the others: the Clockwork kernel's masked path), and the others are
@@ -122,9 +125,11 @@ def test_softmax_voices(x):
     np.testing.assert_allclose(got.sum(axis=2), 1, rtol=0, atol=1e-12)
 
 
-def test_voices_start_from_a_state_and_pickle(x):
-    model = MODELS["clockwork"](dtype=np.float64)
-    h0 = np.random.default_rng(3).uniform(-0.5, 0.5, size=(V, model.n_hidden))
+@pytest.mark.parametrize("arch", ["clockwork", "windowed"])
+def test_voices_start_from_a_state_and_pickle(arch, x):
+    model = MODELS[arch](dtype=np.float64)
+    width = model.n_hidden + (model.max_window - 1) * model.n_in  # with windows: then the last inputs
+    h0 = np.random.default_rng(3).uniform(-0.5, 0.5, size=(V, width))
     stream = Stream(model, voices=V, state=State(h0, 7), max_block=32)
     np.testing.assert_array_equal(stream.t, np.full(V, 7))
     got = stream.process(x[:, :100])
@@ -134,6 +139,7 @@ def test_voices_start_from_a_state_and_pickle(x):
     copy = pickle.loads(pickle.dumps(stream))
     assert copy.voices == V and copy.max_block == 32
     np.testing.assert_array_equal(copy.t, stream.t)
+    np.testing.assert_array_equal(copy.state.h, stream.state.h)
     np.testing.assert_array_equal(copy.process(x[:, 100:]), stream.process(x[:, 100:]))
 
 
@@ -173,7 +179,8 @@ from cwfast import LSTM, ClockworkRNN, Stream
 if sys.argv[1] == "lstm":
     model = LSTM(1, 3, n_hidden=12, output="softmax", seed=0)
 else:
-    model = ClockworkRNN(1, 3, n_hidden=24, n_modules=4, output="softmax", seed=0)
+    windows = "period" if sys.argv[1] == "windowed" else None
+    model = ClockworkRNN(1, 3, n_hidden=24, n_modules=4, output="softmax", input_windows=windows, seed=0)
 stream = Stream(model, voices=5, max_block=64)
 out = np.empty((5, 200, 3), dtype=np.float32)
 wide = np.random.default_rng(0).normal(size=(5, 200, 2))   # float64, not contiguous in column 0
@@ -196,7 +203,7 @@ print(after.alloc - before.alloc, after.mi_alloc - before.mi_alloc, grown, len(c
 """
 
 
-@pytest.mark.parametrize("arch", ["clockwork", "lstm"])
+@pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed"])
 def test_voices_with_out_allocate_nothing_and_compile_nothing(arch):
     env = dict(os.environ, NUMBA_NRT_STATS="1")
     root = Path(__file__).resolve().parents[1]

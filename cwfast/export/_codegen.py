@@ -23,6 +23,12 @@ How the generated code is laid out, and why:
   the tanh's result is flushed.) The values dropped are many orders below the float32 rounding
   of anything they are added to. scripts/bench_export.py times denormal input (1e-39): no
   slower. Softmax probabilities below 1.2e-38 may be denormal outputs, as :class:`Stream`'s are.
+* Input windows (a module that dots its last L_i inputs): the state keeps the last max_window
+  inputs in a ring of max_window rows written twice (rows p and p + max_window of 2 max_window),
+  so the window ending at the current input is always one contiguous run of floats, dotted like
+  a recurrent block; one extra row written per step, no wrap-around test, no block move (the
+  numba Stream's chunk buffer moves rows once in a while, which suits blocks, not single steps).
+  Generation feeds its sample into the ring like any input. A model without windows has no ring.
 * The Clockwork RNN's tanh is the rational function of :mod:`cwfast._kernels` (within 1 ulp,
   vectorisable); the LSTM's gates use libm's ``exp`` and ``tanh`` in double precision, as its
   numba kernel does.
@@ -123,6 +129,12 @@ class Spec:
             for i, period in enumerate(self.periods):
                 first = next(j for j, p in enumerate(self.periods) if p >= period)
                 self.reads.append(self.starts[first])
+            # Input windows: module i dots its last windows[i] inputs. to_dense's W_in is then
+            # (n, max_window * n_in), right-aligned (its last n_in columns weigh x(t)); a model
+            # without windows has none of this and exports exactly as before.
+            windows = dense.get("input_windows")
+            self.windows = [1] * len(self.periods) if windows is None else [int(w) for w in windows]
+            self.max_window = max(self.windows) if self.n_in else 1
 
 
 # ------------------------------------------------------------------------------------- header
@@ -137,6 +149,10 @@ def header(spec):
         state.append(f"    float work[{4 * n}];   /* scratch: gate pre-activations */")
     else:
         state.append(f"    float work[{n}];   /* scratch: new values of the modules that tick */")
+        if spec.max_window > 1:
+            R, m = spec.max_window, spec.n_in
+            state.append(f"    float xh[{2 * R * m}];   /* the last {R} inputs, twice over (see {N}_step) */")
+            state.append(f"    uint32_t xpos;     /* where x(t) goes in xh: rows xpos and xpos + {R} */")
     state.append("    uint64_t t;        /* the next step; module i ticks when t % period_i == 0 */")
     if spec.autoregressive:
         state += [
@@ -147,6 +163,10 @@ def header(spec):
             "    uint64_t rng;      /* splitmix64 state */",
         ]
     kind = spec.description
+    window_macro = ""
+    if spec.kind != "lstm" and spec.max_window > 1:
+        window_macro = (f"#define {N}_MAX_WINDOW {spec.max_window}   /* the longest input window: module i reads "
+                        "x(t - L_i + 1) .. x(t) */\n")
     gen = ""
     if spec.autoregressive:
         gen = f"""
@@ -184,7 +204,7 @@ extern "C" {{
 #define {N}_SOFTMAX {1 if spec.output == "softmax" else 0}   /* 1: {N}_process writes class probabilities */
 #define {N}_SCALE {spec.scale!r}   /* output times this is audio at the training level (memorize, autoregressive) */
 #define {N}_AUTOREGRESSIVE {1 if spec.autoregressive else 0}
-
+{window_macro}
 typedef struct {{
 {chr(10).join(state)}
 }} {N}_state;
@@ -292,17 +312,21 @@ def _tree(terms):
 
 def _clockwork_step(spec):
     N, n, m = spec.name, spec.n_hidden, spec.n_in
+    R = spec.max_window
     arrays, blocks, commits = [], [], []
     for i, (period, k) in enumerate(zip(spec.periods, spec.sizes)):
         r0, r1, c0 = spec.starts[i], spec.starts[i + 1], spec.reads[i]
         width = n - c0
+        L = spec.windows[i] if R > 1 else 1
         # (width, k): columns outer, so that the inner loop runs over the module's rows. (Padding
         # the rows with zero weights to a multiple of 8 was 7% slower once the chains below were
         # in: more weights to stream from L2 than the scalar tail it saves.)
         arrays.append(_array(f"{N}_w_h{i}", spec.W_h[r0:r1, c0:].T))
         arrays.append(_array(f"{N}_b_h{i}", spec.b_h[r0:r1]))
         if m:
-            arrays.append(_array(f"{N}_w_in{i}", spec.W_in[r0:r1].T))  # (n_in, k)
+            # (L * n_in, k): the module's window of the right-aligned dense W_in, oldest input first
+            # (for a plain model, L = 1 and this is W_in[r0:r1].T, (n_in, k)).
+            arrays.append(_array(f"{N}_w_in{i}", spec.W_in[r0:r1, spec.W_in.shape[1] - L * m :].T))
         guard = "" if period == 1 else f"if (t % {period}u == 0) "
         # S chains of columns accumulated independently (column c into chain c % S) and summed
         # in a fixed tree: one chain would wait on the previous FMA at every column.
@@ -317,6 +341,20 @@ def _clockwork_step(spec):
         }}
 """
         inputs = "".join(f" + {N}_w_in{i}[{j}][r] * x[{j}]" for j in range(m))
+        window = ""
+        if m and L > 1:
+            # The window, L * n_in contiguous floats of the ring from x(t - L + 1) on, dotted
+            # column by column like the recurrent block (one accumulator; the window is short).
+            inputs = " + xin[r]"
+            window = f"""        float xin[{k}];
+        for (r = 0; r < {k}; r++)
+            xin[r] = 0.0f;
+        for (c = 0; c < {L * m}; c++) {{
+            const float xc = xw[{(R - L) * m} + c];
+            for (r = 0; r < {k}; r++)
+                xin[r] += {N}_w_in{i}[c][r] * xc;
+        }}
+"""
         accs = [f"acc{q}" for q in range(S)]
         decl = ", ".join(f"{a}[{k}]" for a in accs)
         zero = " ".join(f"{a}[r] = 0.0f;" for a in accs)
@@ -337,13 +375,28 @@ def _clockwork_step(spec):
 {body}
             }}
         }}
-{tail}        for (r = 0; r < {k}; r++)
+{tail}{window}        for (r = 0; r < {k}; r++)
             work[{r0} + r] = {N}_tanh({N}_b_h{i}[r]{inputs} + {_tree([f"{a}[r]" for a in accs])});
     }}
 """)
         commits.append(f"""    {guard}for (r = {r0}; r < {r1}; r++)
         h[r] = work[r];
 """)
+    ring, advance = "", ""
+    if R > 1:
+        # Input history: a ring of R rows written twice, at rows xpos and xpos + R of 2R, so that
+        # the last R inputs are always the R contiguous rows xpos + 1 .. xpos + R (oldest first)
+        # and every window is one plain slice: no wrap-around test inside the dot products, and a
+        # constant cost per step (one extra row written), no block move ever.
+        ring = f"""    const uint32_t xpos = s->xpos;
+    const float *xw = s->xh + (size_t)(xpos + 1) * {m};   /* x(t - {R - 1}) .. x(t), oldest first */
+    int j;
+    for (j = 0; j < {m}; j++) {{
+        s->xh[(size_t)xpos * {m} + j] = x[j];
+        s->xh[(size_t)(xpos + {R}) * {m} + j] = x[j];
+    }}
+"""
+        advance = f"    s->xpos = xpos + 1 == {R}u ? 0 : xpos + 1;\n"
     return "".join(arrays) + _TANH.format(N=N, FLUSH=FLUSH) + f"""
 /* One step: every module that ticks at t recomputes from the previous state; the new values are
  * committed only once all are computed (modules of equal period read each other). */
@@ -354,7 +407,7 @@ static void {N}_step({N}_state *restrict s, const float *restrict x)
     float *restrict work = s->work;
     int r, c;
     (void)x;
-{"".join(blocks)}{"".join(commits)}    s->t = t + 1;
+{ring}{"".join(blocks)}{"".join(commits)}{advance}    s->t = t + 1;
 }}
 """
 
@@ -414,7 +467,7 @@ static void {N}_step({N}_state *restrict s, const float *restrict x)
 
 #: The C emitter of each real-time kind (``model.realtime_kind``): a new architecture with a new
 #: kind of step adds its emitter here.
-STEPS = {"clockwork": _clockwork_step, "lstm": _lstm_step}
+STEPS = {"clockwork": _clockwork_step, "clockwork_windows": _clockwork_step, "lstm": _lstm_step}
 
 
 def source(spec):
@@ -522,6 +575,12 @@ void {N}_generate({N}_state *s, float *out, int n)
         lstm_reset = f"""    for (i = 0; i < {spec.n_hidden}; i++)
         s->c[i] = 0.0f;
 """
+    ring_reset = ""
+    if spec.kind != "lstm" and spec.max_window > 1:  # x(t) = 0 before the first step
+        ring_reset = f"""    for (i = 0; i < {2 * spec.max_window * m}; i++)
+        s->xh[i] = 0.0f;
+    s->xpos = 0;
+"""
     work = 4 * spec.n_hidden if spec.kind == "lstm" else spec.n_hidden
     return f"""/* {N}.c: generated by cwfast {_version()} from a trained model; see {N}.h. */
 #include <math.h>
@@ -541,7 +600,7 @@ void {N}_reset({N}_state *s)
         s->h[i] = 0.0f;
     for (i = 0; i < {work}; i++)
         s->work[i] = 0.0f;
-{lstm_reset}    s->t = 0;
+{lstm_reset}{ring_reset}    s->t = 0;
 {reset_extra}}}
 
 void {N}_process({N}_state *s, const float *in, float *out, int n)
