@@ -240,11 +240,3 @@ def test_cli_refuses_mixture_options_that_do_not_fit(tmp_path, capsys, args, phr
     assert phrase in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "m.npz").exists()
 
-
-def test_the_c_export_refuses_a_mixture_head_in_one_line(tmp_path):
-    from cwfast.export import export_c
-
-    model = cwfast.ClockworkRNN(1, 6, n_hidden=4, n_modules=2, seed=1, output="mixture")
-    with pytest.raises(ParameterError, match="head is 'mixture'"):
-        export_c(model, tmp_path)
-    assert not list(tmp_path.iterdir())

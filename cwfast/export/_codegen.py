@@ -39,8 +39,8 @@ from __future__ import annotations
 import numpy as np
 
 from .. import render, tasks
-from ..codec import mu_law_values
-from ..errors import ParameterError
+from ..codec import N_CLASSES, mu_law_values
+from ..heads import LOG_SCALE_MIN
 
 #: Magnitudes below this are flushed to zero (see the module docstring).
 FLUSH = 1e-15
@@ -84,9 +84,6 @@ class Spec:
     """What the generator needs to know about a model, read through its public API."""
 
     def __init__(self, model, name):
-        if model.output not in ("linear", "softmax"):
-            raise ParameterError(f"the C export writes linear and softmax heads; this model's head is "
-                                 f"{model.output!r} (not exportable yet)")
         self.name = name
         # The C step is chosen by the model's real-time kind (an SRN is a Clockwork RNN of one
         # module), the way Stream chooses its compiled entry: see STEPS.
@@ -107,10 +104,14 @@ class Spec:
         if self.mode in ("memorize", "autoregressive"):
             self.scale = render.scale_of(model)
         self.autoregressive = False
+        # A mixture head's outputs: K logits, K means, K log-scales.
+        self.components = self.n_out // 3 if self.output == "mixture" else 0
         if self.mode == "autoregressive":
             n_classes = model.metadata.get("n_classes", model.n_out)
-            if (model.output == "softmax" and model.n_in == 1 and isinstance(n_classes, (int, np.integer))
-                    and not isinstance(n_classes, bool) and n_classes == model.n_out):
+            usable = isinstance(n_classes, (int, np.integer)) and not isinstance(n_classes, bool)
+            softmax_ok = model.output == "softmax" and usable and n_classes == model.n_out
+            mixture_ok = model.output == "mixture" and usable and n_classes == N_CLASSES
+            if model.n_in == 1 and (softmax_ok or mixture_ok):
                 self.autoregressive = True
                 self.values = mu_law_values(int(n_classes))
                 temperature = model.metadata.get("temperature", 1.0)
@@ -168,7 +169,24 @@ def header(spec):
         window_macro = (f"#define {N}_MAX_WINDOW {spec.max_window}   /* the longest input window: module i reads "
                         "x(t - L_i + 1) .. x(t) */\n")
     gen = ""
-    if spec.autoregressive:
+    if spec.autoregressive and spec.components:
+        gen = f"""
+/* Autoregressive generation (a mixture of {spec.components} logistics over the amplitude, scored on
+ * 256 mu-law classes), as 'cwfast generate' does it: each step reads the decoded value of the
+ * mu-law class of the amplitude generated at the previous step (0 at the first step after reset,
+ * or that of s->prev if you set it, e.g. to the last sample of a priming clip run through
+ * {N}_process), draws a component from softmax(logits / temperature) by inverse CDF with a
+ * uniform from the state's splitmix64 generator, then an amplitude from that logistic, its
+ * scale times the temperature, with a second uniform, and writes the amplitude (clipped to
+ * [-1, 1]) times {N}_SCALE. Temperature 0 takes the likeliest component's mean. {N}_reset sets
+ * the temperature to {N}_TEMPERATURE and the generator to seed 0: call {N}_seed and
+ * {N}_set_temperature after it. */
+#define {N}_TEMPERATURE {spec.temperature!r}
+void {N}_seed({N}_state *s, uint64_t seed);
+void {N}_set_temperature({N}_state *s, double temperature);
+void {N}_generate({N}_state *s, float *out, int n);
+"""
+    elif spec.autoregressive:
         gen = f"""
 /* Autoregressive generation (mu-law, {spec.n_out} classes), as 'cwfast generate' does it: each
  * step reads the decoded value generated at the previous step (0 at the first step after reset,
@@ -202,6 +220,7 @@ extern "C" {{
 #define {N}_LATENCY 0   /* output t depends on inputs up to t: no delay */
 #define {N}_N_HIDDEN {n}
 #define {N}_SOFTMAX {1 if spec.output == "softmax" else 0}   /* 1: {N}_process writes class probabilities */
+#define {N}_MIXTURE {spec.components}   /* K > 0: {N}_process writes a mixture's K weights, K means, K scales */
 #define {N}_SCALE {spec.scale!r}   /* output times this is audio at the training level (memorize, autoregressive) */
 #define {N}_AUTOREGRESSIVE {1 if spec.autoregressive else 0}
 {window_macro}
@@ -474,21 +493,29 @@ def source(spec):
     N, m, o = spec.name, spec.n_in, spec.n_out
     step = STEPS[spec.kind](spec)
     softmax = ""
-    if spec.output == "softmax":
+    if spec.output in ("softmax", "mixture"):
+        # A mixture head's weights are the softmax of its first K outputs, its scales the exp of
+        # its last K (clamped below), as Stream computes them.
+        k_soft = spec.components or o
+        scales = ""
+        if spec.components:
+            scales = f"""            for (k = {2 * k_soft}; k < {o}; k++)
+                y[k] = expf(y[k] > {LOG_SCALE_MIN!r}f ? y[k] : {LOG_SCALE_MIN!r}f);
+"""
         softmax = f"""        {{
             /* probabilities, as cwfast's Stream computes them: exp(y - max) / sum, in float */
             float *restrict y = out + (size_t)i * {o};
             float top = y[0], total = 0.0f;
             int k;
-            for (k = 1; k < {o}; k++)
+            for (k = 1; k < {k_soft}; k++)
                 top = y[k] > top ? y[k] : top;
-            for (k = 0; k < {o}; k++) {{
+            for (k = 0; k < {k_soft}; k++) {{
                 y[k] = expf(y[k] - top);
                 total += y[k];
             }}
-            for (k = 0; k < {o}; k++)
+            for (k = 0; k < {k_soft}; k++)
                 y[k] /= total;
-        }}
+{scales}        }}
 """
     if m:
         read = f"""        float x[{m}];
@@ -505,6 +532,45 @@ def source(spec):
 """
     gen = ""
     if spec.autoregressive:
+        K = spec.components
+        n_draw = K or o
+        fed_back, second_uniform, read_prev = "", "", "s->prev"
+        emit = f"""        s->prev = {N}_values[best];
+        out[i] = (float)((double){N}_values[best] * {spec.scale!r});
+"""
+        if K:
+            # The mixture head, as cwfast._head_kernels draws it: the component from the first K
+            # outputs, then an amplitude from its logistic; the model reads back its class value.
+            read_prev = f"{N}_fed_back(s->prev)"
+            second_uniform = f"""        const double u2 = (double)({N}_next(&s->rng) >> 11) * (1.0 / 9007199254740992.0);
+"""
+            fed_back = f"""/* What a mixture model reads after generating v: the decoded value of v's mu-law class (as it
+ * read its training audio), 0 for 0 (the silence before a clip). */
+static float {N}_fed_back(float v)
+{{
+    double c;
+    if (v == 0.0f)
+        return 0.0f;
+    c = (v < 0.0f ? -1.0 : 1.0) * log1p(255.0 * fabs((double)v)) / log1p(255.0);
+    return {N}_values[(int)floor((c + 1.0) / 2.0 * 255.0 + 0.5)];
+}}
+
+"""
+            emit = f"""        {{
+            /* the amplitude: the component's mean, plus its logistic's inverse CDF at u2 times
+             * its scale times the temperature; clipped to [-1, 1] */
+            double v = (double)logits[{K} + best];
+            float e;
+            if (s->inv_temperature > 0.0) {{
+                const double uu = u2 < 1e-12 ? 1e-12 : (u2 > 1.0 - 1e-12 ? 1.0 - 1e-12 : u2);
+                const double ls = (double)logits[{2 * K} + best];
+                v += exp(ls > {LOG_SCALE_MIN!r} ? ls : {LOG_SCALE_MIN!r}) / s->inv_temperature * (log(uu) - log1p(-uu));
+            }}
+            e = (float)(v < -1.0 ? -1.0 : (v > 1.0 ? 1.0 : v));
+            s->prev = e;
+            out[i] = (float)((double)e * {spec.scale!r});
+        }}
+"""
         gen = _array(f"{N}_values", spec.values) + f"""
 static uint64_t {N}_next(uint64_t *state)
 {{
@@ -525,33 +591,33 @@ void {N}_set_temperature({N}_state *s, double temperature)
     s->inv_temperature = temperature > 0.0 ? 1.0 / temperature : 0.0;
 }}
 
-void {N}_generate({N}_state *s, float *out, int n)
+{fed_back}void {N}_generate({N}_state *s, float *out, int n)
 {{
     int i, k;
     for (i = 0; i < n; i++) {{
         /* a uniform in [0, 1) with 53 random bits, drawn every step as numpy's sampler does */
         const double u = (double)({N}_next(&s->rng) >> 11) * (1.0 / 9007199254740992.0);
-        const float *logits = s->logits;
+{second_uniform}        const float *logits = s->logits;
         float x[1];
         float top;
         int best = 0;
-        x[0] = s->prev;
+        x[0] = {read_prev};
         {N}_step(s, x);
         {N}_head(s->h, s->logits);
         top = logits[0];
-        for (k = 1; k < {o}; k++)
+        for (k = 1; k < {n_draw}; k++)
             if (logits[k] > top) {{
                 top = logits[k];
                 best = k;
             }}
         if (s->inv_temperature > 0.0) {{
             double total = 0.0, acc = 0.0, threshold;
-            for (k = 0; k < {o}; k++) {{
+            for (k = 0; k < {n_draw}; k++) {{
                 s->weights[k] = exp((double)(logits[k] - top) * s->inv_temperature);
                 total += s->weights[k];
             }}
             threshold = u * total;
-            for (k = 0; k < {o}; k++) {{
+            for (k = 0; k < {n_draw}; k++) {{
                 acc += s->weights[k];
                 if (acc >= threshold) {{
                     best = k;
@@ -559,9 +625,7 @@ void {N}_generate({N}_state *s, float *out, int n)
                 }}
             }}
         }}
-        s->prev = {N}_values[best];
-        out[i] = (float)((double){N}_values[best] * {spec.scale!r});
-    }}
+{emit}    }}
 }}
 """
     reset_extra = ""
