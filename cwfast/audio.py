@@ -371,6 +371,42 @@ def resample(samples, orig_rate, new_rate):
     return np.ascontiguousarray(resampled, dtype=np.float32)
 
 
+def trim_silence(samples, sample_rate, *, below_db=60.0):
+    """``samples`` without the 50-ms blocks at either end whose RMS is ``below_db`` or more below
+    the whole clip's: digital silence and a noise floor, not a fade (a fade is music getting
+    quieter, and a model should learn it). What is left is whole blocks (a last partial block
+    goes too).
+
+    A recording's last seconds are often silence, and a held-out part cut from its end would
+    then measure how a model predicts zeros. Blocks inside the clip are kept, whatever their level.
+
+    >>> x = np.concatenate([np.zeros(1600), np.ones(800), np.zeros(3200)])
+    >>> trim_silence(x, 16000).size   # the 800 samples sit in the second 800-sample block
+    800
+
+    Raises
+    ------
+    ParameterError
+        If the clip is shorter than one block or silent throughout.
+    """
+    samples = validate.mono("samples", samples)
+    sample_rate = validate.positive_int("sample_rate", sample_rate)
+    below_db = validate.positive_float("below_db", below_db)
+    block = max(1, sample_rate // 20)
+    n = samples.size // block
+    if n == 0:
+        raise ParameterError(f"the clip ({samples.size} samples) is shorter than one 50-ms block at {sample_rate} Hz")
+    x = samples.astype(np.float64)
+    overall = math.sqrt(float(np.mean(x * x)))
+    if overall == 0:
+        raise ParameterError("the clip is silent throughout: nothing is left after trimming its silence")
+    levels = np.sqrt(np.mean(x[: n * block].reshape(n, block) ** 2, axis=1))
+    loud = np.flatnonzero(levels >= 10.0 ** (-below_db / 20.0) * overall)
+    if loud.size == 0:
+        raise ParameterError(f"no 50-ms block of the clip is within {below_db:g} dB of its RMS")
+    return samples[loud[0] * block : (loud[-1] + 1) * block]
+
+
 def scale_to_unit(samples):
     """Scale samples so that their largest absolute value is exactly 1.
 

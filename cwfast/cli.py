@@ -120,6 +120,8 @@ def build_parser():
                         "integrated over the same classes: fewer outputs, faster, unquantised output)")
     p.add_argument("--components", type=types.positive_int, metavar="K",
                    help=f"--head mixture: number of logistics (default: {DEFAULT_COMPONENTS})")
+    p.add_argument("--trim", action="store_true",
+                   help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
     p.add_argument("--time-budget", type=types.duration, metavar="TIME",
                    help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model")
@@ -379,6 +381,17 @@ def _load_clip(path, args, sample_rate):
                 f"({samples.size} samples at {rate} Hz)"
             )
         samples = samples[: args.samples]
+    if getattr(args, "trim", False):
+        from .audio import trim_silence
+
+        try:
+            kept = trim_silence(samples, rate)
+        except ParameterError as error:
+            raise ParameterError(f"--trim: '{path}': {error}") from None
+        if kept.size < samples.size:
+            _note(f"--trim: kept {kept.size / rate:.2f} s of the {samples.size / rate:.2f} s of '{path}' "
+                  "(silence at its ends dropped)")
+        samples = kept
     return samples, rate
 
 
@@ -392,6 +405,9 @@ def cmd_train(args):
         raise ParameterError(f"--target is for effect mode; {mode} mode learns from AUDIO alone")
     if args.resume and not args.checkpoint:
         raise ParameterError("--resume needs --checkpoint PATH, the checkpoint to continue from")
+    if args.trim and mode == "effect":
+        raise ParameterError("--trim is for memorize and autoregressive mode; an effect's input and target must "
+                             "stay aligned, so cut them to the same span yourself")
     check_options(mode=mode, arch=args.arch, trainer=args.trainer, modules=args.modules, periods=args.periods,
                   classes=args.classes, population=args.population, sigma=args.sigma, cluster=args.cluster,
                   validation=args.validation, test=args.test, input_window=args.input_window, head=args.head,
@@ -431,7 +447,8 @@ def cmd_train(args):
         population=args.population, sigma=args.sigma, cluster=args.cluster, batch_size=args.batch_size,
         window=args.window, validation=args.validation, test=args.test, classes=args.classes, seed=args.seed,
         checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, on_note=_note,
-        metadata={"source": source, "start": args.start}, time_budget=args.time_budget,
+        metadata={"source": source, "start": args.start, **({"trimmed": True} if args.trim else {})},
+        time_budget=args.time_budget,
         input_window=args.input_window, head=args.head, components=args.components,
     )
     model, figures, result = trained.model, trained.figures, trained.result

@@ -45,7 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cwfast import likeness, lpc  # noqa: E402
-from cwfast.audio import load_audio  # noqa: E402
+from cwfast.audio import load_audio, trim_silence  # noqa: E402
 
 
 def parse_args(argv=None):
@@ -75,12 +75,9 @@ def load_sources(paths, rate):
 
 
 def trim(x, rate):
-    """Drop the 50-ms blocks at either end whose RMS is 60 dB or more below the whole clip's."""
-    block = max(1, rate // 20)
-    n = x.size // block
-    levels = np.sqrt(np.mean(x[: n * block].reshape(n, block).astype(np.float64) ** 2, axis=1))
-    loud = np.flatnonzero(levels >= 1e-3 * np.sqrt(np.mean(x.astype(np.float64) ** 2)))
-    return x[loud[0] * block : (loud[-1] + 1) * block]
+    """Drop the 50-ms blocks at either end whose RMS is 60 dB or more below the whole clip's
+    (``cwfast train --trim`` does the same: :func:`cwfast.audio.trim_silence`)."""
+    return trim_silence(x, rate)
 
 
 def generate(model, seconds, seed, temperature, out):

@@ -605,3 +605,20 @@ def test_bundled_excerpt_can_be_resampled_and_scaled():
     scaled, scale = scale_to_unit(samples)
     assert np.max(np.abs(scaled)) == 1.0
     assert 0 < scale <= 1.0
+
+
+def test_trim_silence_drops_quiet_ends_only():
+    from cwfast.audio import trim_silence
+
+    rate = 1000  # blocks of 50 samples
+    loud = np.sin(np.arange(500) / 3.0).astype(np.float32)
+    music = np.concatenate([loud, 1e-6 * loud, loud])  # a quiet passage inside stays
+    x = np.concatenate([np.zeros(120), 1e-5 * np.ones(100), music, np.zeros(130)]).astype(np.float32)
+    # Blocks 0-3 (samples 0-199) are quiet, block 4 holds the music's start (220); the music ends
+    # at 1720, inside block 34 (1700-1749); blocks 35 and 36 are silence.
+    np.testing.assert_array_equal(trim_silence(x, rate), x[200:1750])
+    np.testing.assert_array_equal(trim_silence(loud, rate), loud)  # nothing to drop
+    with pytest.raises(ParameterError, match="silent throughout"):
+        trim_silence(np.zeros(500), rate)
+    with pytest.raises(ParameterError, match="shorter than one 50-ms block"):
+        trim_silence(np.ones(10), rate)

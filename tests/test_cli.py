@@ -721,3 +721,24 @@ def test_train_plot(capsys, tmp_path, clip_8k, mode):
     assert status == 0, err
     assert (tmp_path / "m.png").read_bytes()[:4] == b"\x89PNG"
     assert f"wrote {tmp_path / 'm.png'}" in stdout
+
+
+def test_train_trim_drops_silent_ends_and_says_so(capsys, tmp_path, clip_8k):
+    from cwfast.audio import load_audio, write_audio
+
+    music, rate = load_audio(clip_8k)
+    padded = tmp_path / "padded.wav"
+    write_audio(padded, np.concatenate([np.zeros(1200, np.float32), music, np.zeros(2000, np.float32)]), rate)
+    status, _, err = run(capsys, "train", padded, "--mode", "autoregressive", "--trim", "--epochs", 1, *TINY,
+                         "-o", tmp_path / "m.npz")
+    assert status == 0, err
+    assert "--trim: kept 0.10 s of the 0.50 s" in err
+    model = cwfast.load(tmp_path / "m.npz")
+    assert model.metadata["length"] == music.size and model.metadata["trimmed"] is True
+    status, _, err = run(capsys, "train", padded, "--mode", "effect", "--target", padded, "--trim",
+                         "-o", tmp_path / "e.npz")
+    assert_user_error(status, err, "--trim is for memorize and autoregressive mode")
+    silent = tmp_path / "silent.wav"
+    write_audio(silent, np.zeros(4000, np.float32), rate)
+    status, _, err = run(capsys, "train", silent, "--mode", "autoregressive", "--trim", "-o", tmp_path / "s.npz")
+    assert_user_error(status, err, "--trim:", "silent throughout")
