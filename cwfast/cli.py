@@ -16,7 +16,6 @@ live in :mod:`cwfast.tasks` and :mod:`cwfast.audio`.
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 
@@ -85,8 +84,9 @@ def build_parser():
                    help="clock modules, periods 1, 2, 4, ... (default: 9 memorize, more for long clips; 8 otherwise)")
     p.add_argument("--periods", type=types.periods, metavar="LIST", help="clock periods, e.g. 1,2,4,8 (one per module)")
     p.add_argument("--input-window", type=types.input_window, metavar="{1,period,N}",
-                   help="cw: how many of the latest inputs each module reads when it ticks: 1 (default, the "
-                   "paper's model), period (all the inputs since its last tick) or N")
+                   help="cw: how many of the latest inputs each module reads when it ticks: 1 (the paper's "
+                   "model; default for memorize and effect), period (all the inputs since its last tick) or N "
+                   "(default for autoregressive: 20 ms of samples, 320 at 16 kHz)")
     p.add_argument("--trainer", choices=TRAINERS, default="adam", help="adam (default), sgd (Nesterov, as the paper) or es")
     p.add_argument("--epochs", type=types.positive_int, metavar="E",
                    help="passes over the data; generations for es (default: 2000 memorize, 30 autoregressive, 50 effect)")
@@ -116,8 +116,9 @@ def build_parser():
     p.add_argument("--classes", type=types.positive_int, metavar="K",
                    help="autoregressive: mu-law classes (default: 256)")
     p.add_argument("--head", choices=AUDIO_HEADS, metavar="HEAD",
-                   help="autoregressive: softmax over the mu-law classes (default), or mixture (of logistics, "
-                        "integrated over the same classes: fewer outputs, faster, unquantised output)")
+                   help="autoregressive: mixture (default: of logistics over the amplitude, integrated over the "
+                        "mu-law classes; unquantised output; generates at temperature 0.5 by default) or softmax "
+                        "(over the classes; generates at temperature 1)")
     p.add_argument("--components", type=types.positive_int, metavar="K",
                    help=f"--head mixture: number of logistics (default: {DEFAULT_COMPONENTS})")
     p.add_argument("--trim", action="store_true",

@@ -13,3 +13,16 @@ class CwfastError(Exception):
 
 class ParameterError(CwfastError, ValueError):
     """An argument has the wrong value, shape or type."""
+
+
+class TrainingDiverged(CwfastError):
+    """Training stopped because its loss became NaN or infinite.
+
+    ``detail`` says where (``"training diverged: loss became nan at epoch 2 (update 2)"``); the
+    message adds what the caller can change, in the API's words, and a command line rewords it in
+    its own (``--lr``).
+    """
+
+    def __init__(self, detail, hint):
+        super().__init__(f"{detail}; {hint}")
+        self.detail = detail

@@ -22,13 +22,20 @@ import numpy as np
 from . import registry, tasks, validate
 from .codec import N_CLASSES
 from .metrics import nats_to_bits
-from .errors import CwfastError, ParameterError
+from .errors import CwfastError, ParameterError, TrainingDiverged
 from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS
 
 TRAINERS = ("adam", "sgd", "es")
 
+#: An autoregressive Clockwork RNN's modules read this much of the past at each tick by default
+#: (``input_window``), in seconds: 320 samples at 16 kHz, pitch periods down to 50 Hz.
+INPUT_WINDOW_SECONDS = 0.02
+#: The sampling temperature a mixture model is saved with (what ``cwfast generate`` uses unless
+#: told otherwise); see docs/results.md, "Generation likeness".
+MIXTURE_TEMPERATURE = 0.5
+
 # Per-mode defaults, chosen by measurement (README, "What each mode is good for"). ``None`` leaves
-# the choice to the trainer. ``window`` is the truncated-BPTT window for clips longer than it;
+# the choice to the trainer (``input_window``: INPUT_WINDOW_SECONDS of samples). ``window`` is the truncated-BPTT window for clips longer than it;
 # memorize trains on full BPTT, since with no input a window edge cuts the only path to the past.
 # Memorize sizes grow with clips longer than the paper's (tasks.memorize_size). Memorize holds
 # nothing out: it learns one clip by heart, and no part of a clip predicts another.
@@ -36,7 +43,8 @@ MODE_DEFAULTS = {
     "memorize": {"hidden": 40, "modules": 9, "epochs": 2000, "lr": None, "window": None, "batch_size": None,
                  "validation": 0.0, "test": 0.0, "input_window": 1},
     "autoregressive": {"hidden": 64, "modules": 8, "epochs": 30, "lr": 0.01, "window": 256, "batch_size": 8,
-                       "validation": 0.1, "test": 0.1, "input_window": 1},
+                       "validation": 0.1, "test": 0.1, "input_window": None, "head": "mixture",
+                       "temperature": {"mixture": MIXTURE_TEMPERATURE, "softmax": 1.0}},
     "effect": {"hidden": 32, "modules": 8, "epochs": 50, "lr": 0.01, "window": 2048, "batch_size": 8,
                "validation": 0.1, "test": 0.1, "input_window": 1},
 }
@@ -162,7 +170,7 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         raise ParameterError(f"head={head!r} must be one of {', '.join(map(repr, AUDIO_HEADS))}")
     if (head is not None or components is not None) and mode != "autoregressive":
         raise ParameterError(f"--head and --components are for autoregressive mode; {mode} mode has a linear output")
-    if components is not None and head != "mixture":
+    if components is not None and audio_head(mode, head, classes) != "mixture":
         raise ParameterError("--components is the number of logistics of --head mixture")
     if head == "mixture" and classes not in (None, N_CLASSES):
         raise ParameterError(f"--head mixture scores the {N_CLASSES} mu-law classes; it takes no --classes {classes}")
@@ -178,6 +186,19 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
     if mode == "memorize" and any(v for v in (validation, test)):
         raise ParameterError("memorize mode learns one clip by heart, so there is nothing to hold out: "
                              "--validation and --test must be 0 (they are by default)")
+
+
+def audio_head(mode, head, classes):
+    """The output head an autoregressive model gets: ``head`` if given; else the softmax when a
+    number of classes other than 256 is asked for (a mixture scores the 256 mu-law classes), else
+    the mode's default. None in the other modes (a linear output)."""
+    if mode != "autoregressive":
+        return None
+    if head is not None:
+        return head
+    if classes not in (None, N_CLASSES):
+        return "softmax"
+    return MODE_DEFAULTS[mode]["head"]
 
 
 def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw", hidden=None, modules=None,
@@ -206,12 +227,16 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         As the options of ``cwfast train``; None takes the mode's default (:data:`MODE_DEFAULTS`).
     input_window : "period" or int, optional
         ``--arch cw`` only: how many of the latest inputs each module reads at its ticks (the
-        Clockwork RNN's ``input_windows``); default 1, the paper's model. Recorded in the metadata
-        when not 1.
+        Clockwork RNN's ``input_windows``). Default: :data:`INPUT_WINDOW_SECONDS` of samples in
+        autoregressive mode (320 at 16 kHz), 1 (the paper's model) in the others. Recorded in
+        the metadata when not 1.
     head : {"softmax", "mixture"}, optional
-        Autoregressive mode: the output head (:data:`AUDIO_HEADS`; default softmax).
+        Autoregressive mode: the output head (:data:`AUDIO_HEADS`; default mixture, or softmax
+        when ``classes`` is not 256; :func:`audio_head`). The model is saved with the sampling
+        temperature ``cwfast generate`` then uses by default: :data:`MIXTURE_TEMPERATURE` for a
+        mixture, 1 for a softmax.
     components : int, optional
-        With ``head="mixture"``: the number of logistics (default :data:`DEFAULT_COMPONENTS`).
+        With the mixture head: the number of logistics (default :data:`DEFAULT_COMPONENTS`).
     validation, test : float, optional
         Fractions of the clip held out at its end: the test part last, the validation part
         before it. Default 0.1 each, except memorize mode, which holds nothing out (and refuses to).
@@ -235,11 +260,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         On invalid options, data that cannot be learned or scored (silent, constant, too short),
         or training that diverges.
     """
-    from . import train
-
     check_options(mode=mode, arch=arch, trainer=trainer, modules=modules, periods=periods, classes=classes,
                   population=population, sigma=sigma, cluster=cluster, validation=validation, test=test,
                   input_window=input_window, head=head, components=components)
+    head = audio_head(mode, head, classes)
     if head == "mixture" and components is None:
         components = DEFAULT_COMPONENTS
     defaults = dict(MODE_DEFAULTS[mode])
@@ -283,7 +307,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         raise CwfastError(f"cannot train on this {what}: {degenerate}")
 
     has_clock = registry.get(arch).has_clock
-    input_window = (input_window or defaults["input_window"]) if has_clock else None
+    if has_clock and input_window is None:
+        input_window = defaults["input_window"] or max(1, round(INPUT_WINDOW_SECONDS * sample_rate))
+    input_window = input_window if has_clock else None
     _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window or defaults["window"],
                          batch_size or defaults["batch_size"], input_window)
     meta = dict(task.metadata)
@@ -293,6 +319,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         meta["clips"] = [int(c.size) for c in clips]
     if input_window not in (None, 1):
         meta["input_window"] = input_window
+    if head is not None:
+        meta["temperature"] = defaults["temperature"][head]
     meta.update(metadata or {})
     model = new_model(arch, task, n_hidden, n_modules, periods, seed=seed, sample_rate=sample_rate, metadata=meta,
                       input_window=input_window, components=components if head == "mixture" else None)
@@ -304,24 +332,13 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     x, y = train_task.inputs, train_task.targets
     epochs = epochs or defaults["epochs"]
     resume_options = dict(checkpoint=checkpoint, resume=resume, progress=progress, seed=seed)
-    if trainer == "es":
-        if x.shape[0] > ES_LONG_STEPS:
-            _note(on_note, f"--trainer es scores every member on all {x.shape[0]} steps in every generation (no "
-                           "windows): slow for long clips; --samples 320 or the gradient trainers (adam, sgd) "
-                           "are much faster")
-        es_options = {k: v for k, v in (("population", population), ("sigma", sigma), ("cluster", cluster))
-                      if v is not None}
-        result = train.evolve(model, x, y, lr=lr or 0.01, generations=epochs, time_budget=time_budget, **es_options,
-                              **resume_options)
-    else:
-        window = window or defaults["window"]
-        if window is not None and window >= train_task.n_steps:
-            window = None  # the clip fits: full BPTT
-        streams = _batch_size(model, train_task, window, batch_size, defaults["batch_size"])
-        held = None if val_task is None else (val_task.inputs, val_task.targets)
-        result = train.fit(model, x, y, optimizer=trainer, lr=lr or defaults["lr"], epochs=epochs,
-                           batch_size=streams, window=window, validation=held, time_budget=time_budget,
-                           **resume_options)
+    try:
+        result = _run_trainer(model, trainer, x, y, train_task, val_task, defaults, epochs=epochs, lr=lr,
+                              population=population, sigma=sigma, cluster=cluster, window=window,
+                              batch_size=batch_size, time_budget=time_budget, on_note=on_note, **resume_options)
+    except TrainingDiverged as error:
+        hint = "--lr or --sigma" if trainer == "es" else "--lr"
+        raise TrainingDiverged(error.detail, f"try a smaller {hint}") from None
 
     figures = {"train": tasks.evaluate(model, train_task)}
     for name in ("validation", "test"):
@@ -348,6 +365,32 @@ def _held_out_figure(model, per_clip, name):
     steps = sum(n for _, n in scored)
     nats = sum(figure["cross_entropy"] * n for figure, n in scored) / steps
     return {"cross_entropy": nats, "bits_per_sample": nats_to_bits(nats)}
+
+
+def _run_trainer(model, trainer, x, y, train_task, val_task, defaults, *, epochs, lr, population, sigma, cluster,
+                 window, batch_size, time_budget, on_note, **resume_options):
+    """Run the chosen trainer on the training part (the validation part chooses the epoch)."""
+    from . import train
+
+    if trainer == "es":
+        if x.shape[0] > ES_LONG_STEPS:
+            _note(on_note, f"--trainer es scores every member on all {x.shape[0]} steps in every generation (no "
+                           "windows): slow for long clips; --samples 320 or the gradient trainers (adam, sgd) "
+                           "are much faster")
+        es_options = {k: v for k, v in (("population", population), ("sigma", sigma), ("cluster", cluster))
+                      if v is not None}
+        result = train.evolve(model, x, y, lr=lr or 0.01, generations=epochs, time_budget=time_budget, **es_options,
+                              **resume_options)
+    else:
+        window = window or defaults["window"]
+        if window is not None and window >= train_task.n_steps:
+            window = None  # the clip fits: full BPTT
+        streams = _batch_size(model, train_task, window, batch_size, defaults["batch_size"])
+        held = None if val_task is None else (val_task.inputs, val_task.targets)
+        result = train.fit(model, x, y, optimizer=trainer, lr=lr or defaults["lr"], epochs=epochs,
+                           batch_size=streams, window=window, validation=held, time_budget=time_budget,
+                           **resume_options)
+    return result
 
 
 def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window, batch_size, input_window=None):

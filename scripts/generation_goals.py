@@ -69,7 +69,6 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import measure_generation  # noqa: E402
 from cwfast import likeness, lpc  # noqa: E402
 from cwfast._argtypes import duration  # noqa: E402
-from cwfast.audio import load_audio  # noqa: E402
 
 #: name: (glob under --data, sample rate, concatenate several files into one clip).
 SOURCES = {
@@ -303,7 +302,7 @@ def measure(name, args, prepared, trained, directory):
 
     macs = macs_per_sample(model)
     result["cw"] = {"model": trained["cw"], "description": repr(model), "parameters": model.n_params,
-                    "macs_per_sample": macs, "trainer": meta.get("trainer"),
+                    "n_out": model.n_out, "macs_per_sample": macs, "trainer": meta.get("trainer"),
                     "test_bits_per_sample": meta["figures"]["test"]["bits_per_sample"]}
     lstm_bits = None
     if trained["lstm"]:

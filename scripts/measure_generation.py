@@ -32,7 +32,6 @@ Examples::
 """
 
 import argparse
-import math
 import os
 import subprocess
 import sys

@@ -10,7 +10,7 @@ import pytest
 import soundfile
 
 import cwfast
-from cwfast import ClockworkRNN, tasks
+from cwfast import ClockworkRNN
 from cwfast import metrics, render
 from cwfast.audio import load_audio, write_audio
 from cwfast.cli import main
@@ -543,7 +543,10 @@ def test_train_autoregressive_then_generate_and_info(capsys, tmp_path, clip_8k):
                               "--batch-size", 2, "--window", 64, *TINY)
     assert status == 0, err
     model, meta = trained(out)
-    assert model.output == "softmax" and model.n_in == 1 and model.n_out == 256
+    # The defaults: a mixture of 10 logistics, every module reading 20 ms (160 samples at 8 kHz),
+    # saved to generate at temperature 0.5.
+    assert model.output == "mixture" and model.n_in == 1 and model.n_out == 30
+    assert model.input_windows.tolist() == [160] * 3 and meta["temperature"] == 0.5
     assert meta["mode"] == "autoregressive" and meta["n_classes"] == 256 and meta["scale"] > 0
     val = meta["figures"]["validation"]
     assert val["bits_per_sample"] == pytest.approx(val["cross_entropy"] / np.log(2))
@@ -554,7 +557,7 @@ def test_train_autoregressive_then_generate_and_info(capsys, tmp_path, clip_8k):
     assert status == 0 and soundfile.info(str(tmp_path / "g.wav")).frames == 400
     status, stdout, _ = run(capsys, "info", out)
     assert "autoregressive (mu-law, 256 classes" in stdout and "test (held out) cross-entropy" in stdout
-    assert "adam, 2 epochs" in stdout and "input windows" not in stdout
+    assert "adam, 2 epochs" in stdout and "input windows" in stdout
     # Modules that read the inputs of their whole period: recorded, shown, generated from.
     status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "-o", tmp_path / "w.npz", "--epochs", 1,
                          "--batch-size", 2, "--window", 64, "--input-window", "period", *TINY)

@@ -225,7 +225,7 @@ def test_cli_trains_generates_and_describes_a_mixture_model(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, phrase", [
-    (["--components", "4"], "--components is the number of logistics of --head mixture"),
+    (["--head", "softmax", "--components", "4"], "--components is the number of logistics of --head mixture"),
     (["--mode", "effect", "--target", "tone.wav", "--head", "mixture"], "are for autoregressive mode"),
     (["--head", "mixture", "--classes", "64"], "takes no --classes 64"),
 ])

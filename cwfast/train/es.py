@@ -42,7 +42,7 @@ import time
 
 import numpy as np
 
-from ..errors import CwfastError, ParameterError
+from ..errors import CwfastError, ParameterError, TrainingDiverged
 from ..model import STEP_CODES
 from . import checkpoint as ckpt_io
 from ._common import (
@@ -410,9 +410,9 @@ def evolve(
                 if best_theta is not None:
                     theta[:] = best_theta
                     apply(theta)
-                raise CwfastError(
-                    f"training diverged: loss became {loss} at generation {gen + 1}; the model keeps the best "
-                    f"centre so far. Try a smaller lr (now {lr:g}) or sigma (now {sigma:g})"
+                raise TrainingDiverged(
+                    f"training diverged: loss became {loss} at generation {gen + 1}",
+                    f"the model keeps the best centre so far. Try a smaller lr (now {lr:g}) or sigma (now {sigma:g})",
                 )
             guard.consistent = False
             losses.append(loss)

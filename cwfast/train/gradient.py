@@ -22,7 +22,7 @@ import time
 import numba
 import numpy as np
 
-from ..errors import CwfastError, ParameterError
+from ..errors import ParameterError, TrainingDiverged
 from ..model import State
 from . import checkpoint as ckpt_io
 from ._common import (
@@ -345,9 +345,9 @@ def fit(
 
     def diverged(what, value, epoch, step):
         params[:] = last_good
-        raise CwfastError(
-            f"training diverged: {what} became {value} at epoch {epoch + 1} (update {step + 1}); the model "
-            f"keeps the last parameters with a finite loss. Try a smaller lr (now {opt.lr:g}) or clip_norm"
+        raise TrainingDiverged(
+            f"training diverged: {what} became {value} at epoch {epoch + 1} (update {step + 1})",
+            f"the model keeps the last parameters with a finite loss. Try a smaller lr (now {opt.lr:g}) or clip_norm",
         )
 
     last_good = params.copy()

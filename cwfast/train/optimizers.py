@@ -11,7 +11,6 @@ uninterrupted one.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
