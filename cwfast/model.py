@@ -351,8 +351,8 @@ class ClockworkRNN(SequenceModel):
 
     @property
     def realtime_kind(self):
-        # The stream's compiled entries and the C export have no input windows yet: a windowed model
-        # names a kind they do not know, so they refuse it with their one-line errors.
+        # A windowed model's state also holds its input history: Stream and the C export run it
+        # through their windowed entries (a history buffer, a ring), chosen by this kind.
         return "clockwork" if self.max_window == 1 else "clockwork_windows"
 
     def __init__(
