@@ -11,7 +11,7 @@ import soundfile
 
 import cwfast
 from cwfast import ClockworkRNN
-from cwfast import metrics, render
+from cwfast import likeness, metrics, render
 from cwfast.audio import load_audio, write_audio
 from cwfast.cli import main
 
@@ -192,6 +192,10 @@ def test_the_bundled_default_model_makes_music_like_audio(capsys, tmp_path, monk
     assert np.std(audio[rate:]) > 0.2 * np.std(source)
     assert 0.25 < metrics.rms(audio) / metrics.rms(source) < 4.0
     assert 0.3 < metrics.spectral_centroid(audio, rate) / metrics.spectral_centroid(source, rate) < 3.0
+    # What the README says of it: the flatness of music (within 3x of the recording's 0.0059; white
+    # noise scores 0.56, the old softmax model 0.11) and pitched frames (the recording: 62%).
+    assert likeness.spectral_flatness(audio) < 3 * 0.0059
+    assert likeness.pitched_fraction(audio, rate) > 0.3
 
 
 def test_info_describes_the_bundled_model(capsys):
