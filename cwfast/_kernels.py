@@ -115,6 +115,20 @@ def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, 
         width = n - column_start[i]
         reads = h[column_start[i] :]
         r = 0
+        if span > n_in:
+            # A window of past inputs: bias plus the window's dot products first, through slices
+            # from 0, which LLVM vectorises (the index form of _rows4, kept bit-identical for plain
+            # models, runs scalar: 2.1 us a step for 20-ms windows at 16 kHz); then the recurrent
+            # rows add onto them (work stands in for the bias, with no input).
+            _window_dots(w_mod[: k * span], window, bias, r0, work)
+            while r + 4 <= k:
+                _rows4(w_mod[:0], 0, window[:0], w_rec, work, block_offset[i] + r * width, width, r0 + r, reads, work)
+                r += 4
+            while r < k:
+                _row(w_mod[:0], 0, window[:0], w_rec, work, block_offset[i] + r * width, width, r0 + r, reads, work)
+                r += 1
+            _tanh_inplace(work[r0 : r0 + k])
+            continue
         while r + 4 <= k:
             _rows4(w_mod, r, window, w_rec, bias, block_offset[i] + r * width, width, r0 + r, reads, work)
             r += 4
@@ -127,6 +141,36 @@ def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, 
         if t % periods[i] == 0:
             r0, r1 = module_start[i], module_start[i + 1]
             h[r0:r1] = work[r0:r1]
+
+
+@numba.njit(**_JIT)
+def _window_dots(w, window, bias, r0, work):
+    """work[r0 + r] = bias[r0 + r] + row r of ``w`` . window, for every row (each as long as
+    ``window``), four rows at a time: one load of a window value feeds four rows."""
+    span = window.shape[0]
+    k = w.shape[0] // span
+    r = 0
+    while r + 4 <= k:
+        row0 = w[r * span : (r + 1) * span]
+        row1 = w[(r + 1) * span : (r + 2) * span]
+        row2 = w[(r + 2) * span : (r + 3) * span]
+        row3 = w[(r + 3) * span : (r + 4) * span]
+        a0, a1, a2, a3 = bias[r0 + r], bias[r0 + r + 1], bias[r0 + r + 2], bias[r0 + r + 3]
+        for j in range(span):
+            v = window[j]
+            a0 += row0[j] * v
+            a1 += row1[j] * v
+            a2 += row2[j] * v
+            a3 += row3[j] * v
+        work[r0 + r], work[r0 + r + 1], work[r0 + r + 2], work[r0 + r + 3] = a0, a1, a2, a3
+        r += 4
+    while r < k:
+        row = w[r * span : (r + 1) * span]
+        a = bias[r0 + r]
+        for j in range(span):
+            a += row[j] * window[j]
+        work[r0 + r] = a
+        r += 1
 
 
 @numba.njit(**_JIT)
