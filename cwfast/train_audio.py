@@ -330,6 +330,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
 
     train_task, val_task = splits.train, splits.validation
     x, y = train_task.inputs, train_task.targets
+    if epochs is None and time_budget is not None:
+        _note(on_note, f"--time-budget caps training, and it ends sooner if the default {defaults['epochs']} "
+                       f"{'generations' if trainer == 'es' else 'epochs'} are done first: pass --epochs to train "
+                       "for longer")
     epochs = epochs or defaults["epochs"]
     resume_options = dict(checkpoint=checkpoint, resume=resume, progress=progress, seed=seed)
     try:

@@ -117,3 +117,11 @@ def test_evolve_stops_at_its_time_budget(rng):
     target = rng.normal(size=(40, 1)).astype(np.float32)
     result = evolve(model, np.zeros((40, 0)), target, population=8, generations=10**6, time_budget=0.5, seed=0)
     assert result.stopped == "time budget" and 0 < result.epochs < 10**6
+
+
+def test_a_time_budget_without_epochs_says_the_default_epochs_may_end_it_first(capsys, tmp_path, clip_8k):
+    status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "--time-budget", "1h",
+                         "--samples", "400", "-o", tmp_path / "m.npz", *TINY)
+    assert status == 0, err
+    assert "ends sooner if the default 30 epochs are done first: pass --epochs" in err
+    assert cwfast.load(tmp_path / "m.npz").metadata["trainer"]["epochs"] <= 30
