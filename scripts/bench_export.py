@@ -35,16 +35,21 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's cwfast
 
+#: The timing driver, for any exported model: compile with -DHEADER='"NAME.h"' -DNAME=NAME.
 HARNESS = r"""
 #define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
-#include "cw144.h"
+#include HEADER
+
+#define CAT2(a, b) a##_##b
+#define CAT(a, b) CAT2(a, b)
+#define F(x) CAT(NAME, x)
 
 int main(int argc, char **argv)
 {
-    static cw144_state s;
+    static F(state) s;
     long n = atol(argv[1]), block = atol(argv[2]), i;
     float *in = malloc((size_t)n * sizeof(float)), *out = malloc((size_t)n * sizeof(float));
     FILE *f = fopen(argv[3], "rb");
@@ -52,11 +57,11 @@ int main(int argc, char **argv)
     if (!in || !out || !f || fread(in, sizeof(float), (size_t)n, f) != (size_t)n)
         return 2;
     fclose(f);
-    cw144_reset(&s);
+    F(reset)(&s);
     clock_gettime(CLOCK_MONOTONIC, &a);
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ca);
     for (i = 0; i < n; i += block)
-        cw144_process(&s, in + i, out + i, (int)(n - i < block ? n - i : block));
+        F(process)(&s, in + i, out + i, (int)(n - i < block ? n - i : block));
     clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cb);
     clock_gettime(CLOCK_MONOTONIC, &b);
     printf("%.9f %.9f\n", (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec),
@@ -109,7 +114,8 @@ def main(argv=None):
         exes = {}
         for label, flags in FLAGS.items():
             exe = work / f"bench-{label}"
-            subprocess.run([cc, "-std=c99", *flags, "-I", str(work), str(work / "harness.c"), str(work / "cw144.c"),
+            subprocess.run([cc, "-std=c99", *flags, '-DHEADER="cw144.h"', "-DNAME=cw144", "-I", str(work),
+                            str(work / "harness.c"), str(work / "cw144.c"),
                             "-lm", "-o", str(exe)], check=True)
             exes[label] = exe
         report = subprocess.run([cc, "-std=c99", *FLAGS["O3-native"], "-fopt-info-vec-optimized", "-c",

@@ -30,48 +30,11 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's cwfast
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling scripts
 
-HARNESS = r"""
-#define _POSIX_C_SOURCE 199309L
-#include <stdio.h>
-#include <stdlib.h>
-#include <time.h>
-#include HEADER
+import bench_export  # noqa: E402
 
-#define CAT2(a, b) a##_##b
-#define CAT(a, b) CAT2(a, b)
-#define F(x) CAT(NAME, x)
-
-int main(int argc, char **argv)
-{
-    static F(state) s;
-    long n = atol(argv[1]), block = atol(argv[2]), i;
-    float *in = malloc((size_t)n * sizeof(float)), *out = malloc((size_t)n * sizeof(float));
-    FILE *f = fopen(argv[3], "rb");
-    struct timespec a, b, ca, cb;
-    if (!in || !out || !f || fread(in, sizeof(float), (size_t)n, f) != (size_t)n)
-        return 2;
-    fclose(f);
-    F(reset)(&s);
-    clock_gettime(CLOCK_MONOTONIC, &a);
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ca);
-    for (i = 0; i < n; i += block)
-        F(process)(&s, in + i, out + i, (int)(n - i < block ? n - i : block));
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cb);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    printf("%.9f %.9f\n", (double)(b.tv_sec - a.tv_sec) + 1e-9 * (double)(b.tv_nsec - a.tv_nsec),
-           (double)(cb.tv_sec - ca.tv_sec) + 1e-9 * (double)(cb.tv_nsec - ca.tv_nsec));
-    if (argc > 4) {
-        f = fopen(argv[4], "wb");
-        if (!f || fwrite(out, sizeof(float), (size_t)n, f) != (size_t)n)
-            return 2;
-        fclose(f);
-    }
-    free(in);
-    free(out);
-    return 0;
-}
-"""
+HARNESS = bench_export.HARNESS  # the same timing driver
 
 FLAGS = ["-O3", "-march=native", "-ffp-contract=fast"]
 
