@@ -708,9 +708,14 @@ def cmd_info(args):
         rows.append(("training", "no figures stored"))
     check = meta.get("check")
     if isinstance(check, dict) and {"rms", "source_rms", "centroid_hz", "source_centroid_hz"} <= set(check):
+        likeness = ""
+        if {"flatness", "source_flatness", "pitched", "source_pitched"} <= set(check):
+            likeness = (f", spectral flatness {check['flatness']} ({check['source_flatness']}), pitched frames "
+                        f"{check['pitched']} ({check['source_pitched']})")
         rows.append(("check", f"{check.get('seconds', '?')} s generated at temperature {check.get('temperature', 1)}: "
                               f"RMS {check['rms']} (training audio {check['source_rms']}), spectral centroid "
-                              f"{check['centroid_hz']} Hz (training audio {check['source_centroid_hz']} Hz)"))
+                              f"{check['centroid_hz']} Hz (training audio {check['source_centroid_hz']} Hz)"
+                              f"{likeness}"))
     width = max(len(k) for k, _ in rows)
     for key, value in rows:
         print(f"{key:<{width}}  {value}")
