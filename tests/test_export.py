@@ -93,7 +93,10 @@ def built(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("export")
     out = {}
     for i, (name, model) in enumerate(_models().items()):
-        model = _scaled(model, 4.0, i)
+        # A mixture model's amplitudes magnify its outputs' rounding by up to 27x (logit(u)): at 4x
+        # the LSTM's state drifts chaotically through thousands of generated steps, so those test
+        # the export at 2x.
+        model = _scaled(model, 2.0 if model.output == "mixture" else 4.0, i)
         export_c(model, tmp, name)
         exe = tmp / f"{name}_driver"
         command = [cc, *STRICT, "-O2", f'-DHEADER="{name}.h"', f"-DNAME={name}", f"-I{tmp}",
@@ -185,12 +188,27 @@ def test_generate_equals_the_python_sampler(built, name, temperature):
         np.testing.assert_array_equal(y, reference)  # class values: the same classes, the same bits
         return
     # A mixture emits amplitudes, mean + scale * logit(u), from outputs that the export sums in
-    # another order (a few ulps apart, growing through 3000 recurrent steps) and that logit(u),
-    # up to +-27, magnifies: the same class is read back at every step, and the amplitudes agree
-    # to float32 rounding at most steps and within 5e-4 at all (the largest seen: 1.1e-4).
-    np.testing.assert_array_equal(mu_law_encode(y / 0.5), mu_law_encode(reference / 0.5))
-    difference = np.abs(y - reference)
-    assert np.median(difference) < 1e-6 and difference.max() < 5e-4, (np.median(difference), difference.max())
+    # another order, a few ulps apart: an amplitude a few ulps from a mu-law bin edge could read
+    # back another class, and the two runs would part (some steps here come within 2x of that).
+    # So each of C's steps is checked against the Python draw from C's own history: the model
+    # reads the class values of what C emitted (teacher forcing), draws with the same uniforms,
+    # and must emit what C emitted, within the float32 rounding that the logistic's logit(u), up
+    # to +-27, magnifies.
+    from cwfast._head_kernels import _draw_mixture
+
+    emitted = y / 0.5  # the amplitudes before the scale (a power of two: exact)
+    values = codec.mu_law_values()
+    read = np.where(emitted == 0, 0.0, values[mu_law_encode(emitted)])
+    x = np.concatenate([[0.0], read[:-1]]).astype(np.float32)[:, None]
+    raw = model.forward(x, raw=True).astype(np.float64)
+    uniforms = SplitMixGenerator(np.random.PCG64(0)).start(seed).random((n, 2))
+    inv_t = 0.0 if temperature == 0 else 1.0 / temperature
+    scratch = np.empty(model.n_out // 3)
+    drawn = np.array([_draw_mixture(r, inv_t, u[0], u[1], scratch) for r, u in zip(raw, uniforms)], np.float32)
+    np.testing.assert_allclose(emitted, drawn, rtol=1e-5, atol=2e-6)  # largest seen: 4.2e-7
+    # And where the two runs' classes agree, they agree on the amplitude too.
+    same = np.cumprod(mu_law_encode(emitted) == mu_law_encode(reference / 0.5)).astype(bool)
+    np.testing.assert_allclose(y[same], reference[same], rtol=1e-4, atol=1e-5)
 
 
 def test_generate_is_reproducible_and_seeded(built):
