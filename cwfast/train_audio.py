@@ -310,8 +310,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     if has_clock and input_window is None:
         input_window = defaults["input_window"] or max(1, round(INPUT_WINDOW_SECONDS * sample_rate))
     input_window = input_window if has_clock else None
+    components = components if head == "mixture" else None
     _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window or defaults["window"],
-                         batch_size or defaults["batch_size"], input_window)
+                         batch_size or defaults["batch_size"], input_window, components)
     meta = dict(task.metadata)
     meta.update(length=task.n_steps, split={"validation": fractions["validation"], "test": fractions["test"],
                                             "per": "clip"})
@@ -323,7 +324,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         meta["temperature"] = defaults["temperature"][head]
     meta.update(metadata or {})
     model = new_model(arch, task, n_hidden, n_modules, periods, seed=seed, sample_rate=sample_rate, metadata=meta,
-                      input_window=input_window, components=components if head == "mixture" else None)
+                      input_window=input_window, components=components)
     if mode == "memorize" and task.n_steps > 20000:
         _note(on_note, f"memorizing {task.n_steps} samples from the clock alone is slow and rarely exact; the "
                        "paper's task is 320 samples (--samples 320)")
@@ -397,19 +398,23 @@ def _run_trainer(model, trainer, x, y, train_task, val_task, defaults, *, epochs
     return result
 
 
-def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window, batch_size, input_window=None):
-    """CwfastError, before the model is built, if training it on ``task`` cannot fit in memory."""
+def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window, batch_size, input_window=None,
+                         components=None):
+    """CwfastError, before the model is built, if training it on ``task`` cannot fit in memory
+    (``components``: a mixture head's, whose 3K outputs replace the task's classes)."""
     from .budget import check_fits, training_bytes
 
     cls = registry.get(arch)
     windows = {} if input_window is None else {"input_windows": input_window}
-    n_params = cls.count_params(n_hidden, task.n_in, task.n_out, n_modules=n_modules, periods=periods,
+    n_out = task.n_out if components is None else 3 * components
+    n_params = cls.count_params(n_hidden, task.n_in, n_out, n_modules=n_modules, periods=periods,
                                 count_periods=False, **windows)
     window = None if trainer == "es" else window
-    need = training_bytes(n_params, 4, n_steps=task.n_steps, n_hidden=n_hidden, n_out=task.n_out, window=window,
+    need = training_bytes(n_params, 4, n_steps=task.n_steps, n_hidden=n_hidden, n_out=n_out, window=window,
                           batch=batch_size or 1)
     check_fits(need, f"training a {cls.description} of {n_hidden} units ({n_params:,} parameters) on "
-                     f"{task.n_steps:,} samples", "pass a smaller --hidden, or a shorter clip")
+                     f"{task.n_steps:,} samples",
+               "pass a smaller --hidden, --input-window or --components, or a shorter clip")
 
 
 def _check_learned(model, train_task, figures, mode):

@@ -240,3 +240,14 @@ def test_cli_refuses_mixture_options_that_do_not_fit(tmp_path, capsys, args, phr
     assert phrase in err and err.count("\n") == 1 and "Traceback" not in err
     assert not (tmp_path / "m.npz").exists()
 
+
+
+def test_cli_refuses_a_mixture_too_big_to_train_before_building_it(tmp_path, capsys):
+    import soundfile as sf
+
+    sf.write(tmp_path / "tone.wav", np.sin(np.arange(8000) / 5.0) * 0.5, 8000)
+    status, _, err = run_cli(capsys, "train", tmp_path / "tone.wav", "--mode", "autoregressive",
+                             "--components", "100000000", "-o", tmp_path / "m.npz")
+    assert status == 2 and err.count("\n") == 1
+    assert "needs about" in err and "--components" in err
+    assert not (tmp_path / "m.npz").exists()
