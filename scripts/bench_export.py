@@ -78,6 +78,22 @@ int main(int argc, char **argv)
 }
 """
 
+def stream_runner(stream, x, block):
+    """A function that runs ``x`` (n, 1) through ``stream`` from a reset, in blocks of ``block``,
+    and returns (wall, thread) seconds."""
+    out = np.empty((block, 1), dtype=np.float32)
+
+    def run():
+        stream.reset()
+        t, c = time.perf_counter(), time.thread_time()
+        for a in range(0, x.shape[0], block):
+            m = min(block, x.shape[0] - a)
+            stream.process(x[a : a + m], out=out[:m])
+        return time.perf_counter() - t, time.thread_time() - c
+
+    return run
+
+
 FLAGS = {
     "O3-native": ["-O3", "-march=native", "-ffp-contract=fast"],
     "O2-portable": ["-O2"],
@@ -135,17 +151,7 @@ def main(argv=None):
             wall, cpu = map(float, out.split())
             return wall, cpu
 
-        stream = cwfast.Stream(model, max_block=block)
-        out = np.empty((block, 1), dtype=np.float32)
-
-        def run_stream():
-            stream.reset()
-            t, c = time.perf_counter(), time.thread_time()
-            for a in range(0, n, block):
-                m = min(block, n - a)
-                stream.process(x[a : a + m], out=out[:m])
-            return time.perf_counter() - t, time.thread_time() - c
-
+        run_stream = stream_runner(cwfast.Stream(model, max_block=block), x, block)
         run_torch, torch_note = _torch_runner(x, block)
         contestants = {"C export -O3 -march=native": lambda: run_c("O3-native"),
                        "C export -O2 (portable)": lambda: run_c("O2-portable"),

@@ -77,17 +77,7 @@ def main(argv=None):
             windows = getattr(model, "max_window", 1)
             label = f"CW {spec}"
             notes.append(f"{label}: {model.n_params} parameters, longest input window {windows}")
-            stream = cwfast.Stream(model, max_block=block)
-            out = np.empty((block, 1), dtype=np.float32)
-
-            def run_stream(stream=stream, out=out):
-                stream.reset()
-                t, c = time.perf_counter(), time.thread_time()
-                for a in range(0, n, block):
-                    m = min(block, n - a)
-                    stream.process(x[a : a + m], out=out[:m])
-                return time.perf_counter() - t, time.thread_time() - c
-
+            run_stream = bench_export.stream_runner(cwfast.Stream(model, max_block=block), x, block)
             contestants[f"{label}, Stream"] = (run_stream, n)
             if args.voices:
                 V = args.voices
