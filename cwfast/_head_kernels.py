@@ -180,3 +180,49 @@ def _draw(logits, inv_temperature, u, weights):
             if acc >= threshold:
                 return k
     return best
+
+
+# Level normalisation (cwfast.model.Level): an autoregressive mixture model can read its input
+# divided by the input's recent level and give its mixture's means and scales in those units, so
+# that a quiet passage looks to the network like a loud one (the adaptive scale of a linear
+# predictor, LPCNet's and the codecs' gain). The level is b <- b + alpha (|v| - b) over the inputs
+# v, stored in the model's dtype at every step (so a sequence split anywhere gives the same bits),
+# and the gain is max(b, floor).
+
+@numba.njit(**_JIT)
+def _level_gain(level, v, alpha, floor):
+    """Advance the level ``level[0]`` (model dtype) over the input ``v``; return the gain."""
+    level[0] = level[0] + alpha * (abs(np.float64(v)) - level[0])
+    return max(np.float64(level[0]), floor)
+
+
+@numba.njit(**_JIT)
+def _level_rows(row, g):
+    """A mixture row (3K,) from the network's units to the input's: means times the gain ``g``,
+    log-scales plus its log."""
+    k_count = row.shape[0] // 3
+    log_g = np.log(g)
+    for k in range(k_count):
+        row[k_count + k] = row[k_count + k] * g
+        row[2 * k_count + k] = row[2 * k_count + k] + log_g
+
+
+@numba.njit(**_JIT)
+def _level_track(x, levels, alpha, floor, xn, gains):
+    """For every sequence b of ``x`` (B, T) from the level ``levels[b:b+1]`` (updated in place):
+    ``gains[b, t]``, the gain after reading ``x[b, t]``, and ``xn[b, t] = x[b, t]`` divided by it
+    (what the network reads)."""
+    for b in range(x.shape[0]):
+        level = levels[b : b + 1]
+        for t in range(x.shape[1]):
+            g = _level_gain(level, x[b, t], alpha, floor)
+            gains[b, t] = g
+            xn[b, t] = np.float64(x[b, t]) / g
+
+
+@numba.njit(**_JIT)
+def _level_outputs(y, gains):
+    """:func:`_level_rows` on every row of ``y`` (B, T, 3K) with ``gains`` (B, T)."""
+    for b in range(y.shape[0]):
+        for t in range(y.shape[1]):
+            _level_rows(y[b, t], gains[b, t])

@@ -38,7 +38,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from ._head_kernels import _emit, _fed_back, _mean_rows, _scored_row_loss
+from ._head_kernels import _emit, _fed_back, _level_gain, _level_rows, _mean_rows, _scored_row_loss
 from ._jit import JIT as _JIT
 
 
@@ -426,7 +426,7 @@ def _backward_batch(theta, module_start, column_start, block_offset, periods, in
 
 @numba.njit(**_JIT)
 def _sample_feedback(theta, module_start, column_start, block_offset, periods, input_offset, t0, h, work, xp,
-                     logits, values, head_code, inv_temperature, uniforms, out):
+                     logits, values, head_code, inv_temperature, uniforms, out, level, alpha, floor):
     """Free-running generation from a softmax or mixture model with one input: feed back what was sampled.
 
     ``xp`` (P + n_steps + 1, 1) is the padded input: the P inputs before step t0, then the first
@@ -436,20 +436,33 @@ def _sample_feedback(theta, module_start, column_start, block_offset, periods, i
     sampling of ``softmax(logits * inv_temperature)`` with ``uniforms[s, 0]``, a mixture head an
     amplitude drawn with ``uniforms[s, 0:2]`` (:func:`_emit`). What the model reads of it next
     (:func:`_fed_back`) goes to row ``P + s + 1``. ``h`` (n,) is updated in place.
-    ``inv_temperature == 0`` means greedy.
+    ``inv_temperature == 0`` means greedy. A level-normalised model (``level`` holds its level,
+    updated in place; empty otherwise) reads each value divided by its gain and scales its
+    mixture's outputs by it (:func:`cwfast._head_kernels._level_track`).
     """
     n = h.shape[0]
     n_hist = xp.shape[0] - out.shape[0] - 1
     xf = xp.reshape(xp.shape[0])
     w_in, w_rec, bias, w_out, b_out = _views(theta, n, input_offset[-1], block_offset[-1], logits.shape[1])
     weights = np.empty(logits.shape[1])  # _emit's scratch, allocated once per call
+    levelled = level.shape[0] > 0
+    g = 1.0
     xf[n_hist] = _fed_back(xf[n_hist], head_code, values)
+    if levelled:
+        g = _level_gain(level, xf[n_hist], alpha, floor)
+        xf[n_hist] = np.float64(xf[n_hist]) / g
     for s in range(out.shape[0]):
         _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, input_offset, xf, n_hist + s + 1,
               t0 + s, h, work)
         _output(w_out, b_out, h, logits[0])
+        if levelled:
+            _level_rows(logits[0], g)
         out[s] = _emit(logits[0], head_code, inv_temperature, uniforms[s], weights, values)
-        xf[n_hist + s + 1] = _fed_back(out[s], head_code, values)
+        v = _fed_back(out[s], head_code, values)
+        if levelled and s + 1 < out.shape[0]:  # the last value is the next call's first input
+            g = _level_gain(level, v, alpha, floor)
+            v = np.float64(v) / g
+        xf[n_hist + s + 1] = v
 
 
 @numba.njit(**_JIT)

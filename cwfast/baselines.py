@@ -77,6 +77,7 @@ class SRN(ClockworkRNN):
         model = cls(dense.n_in, dense.n_out, n_hidden=dense.n_hidden, dtype=dense.dtype, output=output,
                     sample_rate=sample_rate, metadata=metadata, seed=0)
         model.params[:] = dense.params
+        model.level = dense.level
         return model
 
     def __repr__(self):

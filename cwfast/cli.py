@@ -121,6 +121,10 @@ def build_parser():
                         "(over the classes; generates at temperature 1)")
     p.add_argument("--components", type=types.positive_int, metavar="K",
                    help=f"--head mixture: number of logistics (default: {DEFAULT_COMPONENTS})")
+    p.add_argument("--level", type=types.positive_int, metavar="N",
+                   help="--head mixture: normalise the input by its level over about the last N samples (an "
+                        "adaptive gain; predicts fades and quiet passages better, see docs/training.md); such a "
+                        "model generates but does not stream or export yet (default: off)")
     p.add_argument("--trim", action="store_true",
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
@@ -412,7 +416,7 @@ def cmd_train(args):
     check_options(mode=mode, arch=args.arch, trainer=args.trainer, modules=args.modules, periods=args.periods,
                   classes=args.classes, population=args.population, sigma=args.sigma, cluster=args.cluster,
                   validation=args.validation, test=args.test, input_window=args.input_window, head=args.head,
-                  components=args.components)
+                  components=args.components, level=args.level)
     files = _audio_files(args.audio)
     if len(files) > 1:
         if mode != "autoregressive":
@@ -450,7 +454,7 @@ def cmd_train(args):
         checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, on_note=_note,
         metadata={"source": source, "start": args.start, **({"trimmed": True} if args.trim else {})},
         time_budget=args.time_budget,
-        input_window=args.input_window, head=args.head, components=args.components,
+        input_window=args.input_window, head=args.head, components=args.components, level=args.level,
     )
     model, figures, result = trained.model, trained.figures, trained.result
     if args.resume and args.epochs is not None and result.epochs > args.epochs:
@@ -670,6 +674,9 @@ def cmd_info(args):
         if getattr(model, "max_window", 1) > 1:
             rows.append(("input windows", " ".join(map(str, model.input_windows.tolist()))
                          + " (inputs each module reads per tick)"))
+    if model.level is not None:
+        rows.append(("level", f"normalised over about {1 / model.level.alpha:.0f} samples (alpha {model.level.alpha:.4g}, "
+                              f"starting at {model.level.start:.4g})"))
     rows += [
         ("parameters", f"{model.n_params:,} ({model.dtype.name})"),
         ("sample rate", f"{model.sample_rate} Hz" if model.sample_rate else "not stored"),

@@ -13,8 +13,7 @@ import numpy as np
 
 from . import _lstm_kernels, validate
 from .errors import ParameterError
-from .heads import head_loss
-from .model import SequenceModel, State, dense_dtype, sampling_buffers
+from .model import LEVEL_FLOOR, SequenceModel, State, dense_dtype, level_args, sampling_buffers
 
 #: Row blocks of ``W_in``, ``W_h`` and ``b_h``, in order.
 GATES = ("input", "forget", "cell", "output")
@@ -157,7 +156,7 @@ class LSTM(SequenceModel):
             ``b_out`` (n_out,). The row blocks of the first three are the gates input, forget,
             cell, output (:data:`GATES`).
         """
-        return self._dense(self._params)
+        return self._dense(self._params) | self._dense_level()
 
     def _dense(self, flat):
         off = self._offsets
@@ -203,6 +202,7 @@ class LSTM(SequenceModel):
             if value.shape != view.shape:
                 raise ParameterError(f"{key} has shape {value.shape}; expected {view.shape} for {model.n_hidden} cells")
             view[:] = value
+        model._level_from_dense(arrays)
         return model
 
     # An LSTM's recurrent state is h and c, concatenated.
@@ -264,14 +264,16 @@ class LSTM(SequenceModel):
         """
         x3, batched = self.check_input(x)
         target = self.check_target(target, x3.shape, batched, steps)
-        s, t0 = self.check_state(state, x3.shape[0], batched)
+        full, t0 = self.check_state(state, x3.shape[0], batched)
+        x3, s, gains = self._level_in(x3, full)
         s_start = s.copy()
         y, record = self._run(x3, s, record=True)
-        loss, d_y = head_loss(y, target, self.output, steps)
+        loss, d_y = self._head_loss(y, target, steps, gains)
         grad = self._backward(x3, s_start, record, d_y)
+        self._level_out(full, s, gains)
         out = grad if flat else self._dense(grad)
         if return_state:
-            return loss, out, State(s if batched else s[0], t0 + x3.shape[1])
+            return loss, out, State(full if batched else full[0], t0 + x3.shape[1])
         return loss, out
 
     def _backward(self, x3, s_start, record, d_y):
@@ -306,8 +308,9 @@ class LSTM(SequenceModel):
             self, n_steps, values, temperature, seed, first_input, state
         )
         pre = np.empty(4 * self.n_hidden, dtype=self.dtype)
-        _lstm_kernels._sample_feedback(self._params, s, pre, x, logits, values, self.head.code, inv_temperature,
-                                       uniforms, out)
+        level, alpha = level_args(self, s)
+        _lstm_kernels._sample_feedback(self._params, s[: 2 * self.n_hidden], pre, x, logits, values, self.head.code,
+                                       inv_temperature, uniforms, out, level, alpha, LEVEL_FLOOR)
         if return_state:
             return out, State(s, t0 + n_steps)
         return out

@@ -16,13 +16,17 @@ from dataclasses import dataclass
 import numba
 import numpy as np
 
-from . import _kernels, validate
+from . import _head_kernels, _kernels, validate
 from .errors import ParameterError
 from .codec import N_CLASSES
 from .heads import OUTPUTS, STEP_CODES, STEPS, check_steps, check_target, get_head, head_loss, softmax  # noqa: F401
 from .persistence import save_model
 from .schedule import Layout, exponential_periods, split_units
 
+
+#: The smallest gain of a level-normalised model (:class:`Level`): below it the input is silence
+#: and quantisation noise, which dividing by its level would blow up.
+LEVEL_FLOOR = 1e-4
 
 #: Steps per piece when :meth:`SequenceModel.loss` scores a long sequence: the outputs and the head's
 #: arithmetic then take memory for a piece (16 MB with 256 classes), not for the whole sequence.
@@ -45,6 +49,41 @@ class State:
 
     h: np.ndarray
     t: int
+
+
+@dataclass(frozen=True)
+class Level:
+    """Level normalisation of an autoregressive mixture model (:attr:`SequenceModel.level`).
+
+    The model tracks the recent level of its input v (the previous sample),
+    ``b(t) = b(t-1) + alpha * (|v(t)| - b(t-1))``, from ``start`` at a zero state, and with the
+    gain ``g(t) = max(b(t), LEVEL_FLOOR)`` its network reads ``v(t) / g(t)`` and gives its
+    mixture's means and scales in those units: the head's means are the network's times g(t),
+    its log-scales the network's plus log g(t). A fade, a decay or a quiet voice then looks to
+    the network like the loud passages it learnt from, as the adaptive scale of a linear
+    predictor sees them (docs/results.md, "Level normalisation"). The level is the last element
+    of the model's state.
+
+    Attributes
+    ----------
+    alpha : float
+        In (0, 1]: the level follows about the last ``1 / alpha`` samples.
+    start : float
+        > 0: the level at a zero state (training sets the training audio's mean absolute value).
+    """
+
+    alpha: float
+    start: float
+
+    @classmethod
+    def checked(cls, alpha, start):
+        alpha = validate.finite_float("level alpha", alpha)
+        start = validate.finite_float("level start", start)
+        if not 0.0 < alpha <= 1.0:
+            raise ParameterError(f"level alpha={alpha} must be in (0, 1]")
+        if start <= 0.0:
+            raise ParameterError(f"level start={start} must be positive")
+        return cls(alpha, start)
 
 
 def dense_dtype(arrays, keys, dtype):
@@ -108,9 +147,91 @@ class SequenceModel:
         self.dtype = validate.dtype(dtype)
         self.sample_rate = validate.positive_int("sample_rate", sample_rate, allow_none=True)
         self.metadata = validate.metadata(metadata)
+        self._level = None
 
     def _state_width(self):
         return self.n_hidden
+
+    def _full_state_width(self):
+        """The width of :attr:`State.h`: the architecture's state, then the level if there is one."""
+        return self._state_width() + (self._level is not None)
+
+    @property
+    def level(self):
+        """The :class:`Level` normalisation of an autoregressive mixture model, or None (the default).
+
+        Set it to a :class:`Level` (or ``(alpha, start)``) before training; it is saved with the
+        model, and it adds one element (the current level) to the end of the state.
+        ``Stream``, voices, the C export and the evolution strategy do not run level-normalised
+        models yet: they raise :class:`~cwfast.errors.CwfastError`.
+        """
+        return self._level
+
+    @level.setter
+    def level(self, value):
+        if value is not None:
+            if self.output != "mixture" or self.n_in != 1:
+                raise ParameterError("level normalisation needs a mixture model with n_in=1 (an autoregressive audio model)")
+            value = Level.checked(*(value if not isinstance(value, Level) else (value.alpha, value.start)))
+        self._level = value
+
+    def _dense_level(self):
+        """The level as :meth:`to_dense` gives it: ``{"level": [alpha, start]}``, or nothing."""
+        if self._level is None:
+            return {}
+        return {"level": np.array([self._level.alpha, self._level.start])}
+
+    def _level_from_dense(self, arrays):
+        """Set the level from ``arrays["level"]`` if :meth:`to_dense` wrote one."""
+        if "level" in arrays:
+            level = np.asarray(arrays["level"], dtype=np.float64)
+            if level.shape != (2,):
+                raise ParameterError(f"level has shape {level.shape}; expected (2,) (alpha, start)")
+            self.level = Level.checked(*level)
+
+    def refuse_level(self, what):
+        """CwfastError if this model is level-normalised, which ``what`` does not run yet."""
+        if self._level is not None:
+            from .errors import CwfastError
+
+            raise CwfastError(f"{what} does not run level-normalised models (trained with --level) yet")
+
+    def _level_in(self, x3, state):
+        """What the network reads and starts from: (inputs, network state, gains).
+
+        Without a level these are ``x3``, ``state`` and None. With one, the inputs divided by
+        their gains (B, T, 1), the network's part of ``state`` (contiguous, to be written back by
+        :meth:`_level_out`) and the gains (B, T) float64; the level in ``state`` moves on.
+        """
+        if self._level is None:
+            return x3, state, None
+        levels = np.ascontiguousarray(state[:, -1])
+        xn = np.empty_like(x3)
+        gains = np.empty(x3.shape[:2])
+        _head_kernels._level_track(x3[:, :, 0], levels, self._level.alpha, LEVEL_FLOOR, xn[:, :, 0], gains)
+        state[:, -1] = levels
+        return xn, np.ascontiguousarray(state[:, :-1]), gains
+
+    @staticmethod
+    def _level_out(state, inner, gains):
+        """Write the network's state ``inner`` back into ``state`` (see :meth:`_level_in`)."""
+        if gains is not None:
+            state[:, :-1] = inner
+
+    def _scored(self, y, gains):
+        """The raw outputs the head scores: the network's, in the input's units if levelled."""
+        if gains is not None:
+            _head_kernels._level_outputs(y, gains)
+        return y
+
+    def _head_loss(self, y, target, steps, gains):
+        """:func:`cwfast.heads.head_loss` of the network's raw outputs ``y`` (scaled in place to the
+        input's units when levelled), with the gradient taken back to the network's units."""
+        loss, d_y = head_loss(self._scored(y, gains), target, self.output, steps)
+        if gains is not None:
+            k = self.n_out // 3
+            d_y[..., k : 2 * k] *= gains[..., None].astype(d_y.dtype)
+        return loss, d_y
 
     @classmethod
     def count_params(cls, n_hidden, n_in, n_out, *, n_modules=None, periods=None, count_periods=True):
@@ -184,7 +305,9 @@ class SequenceModel:
         """
         x3, batched = self.check_input(x)
         h, t0 = self.check_state(state, x3.shape[0], batched)
-        y = self._outputs(x3, h, t0)
+        xn, inner, gains = self._level_in(x3, h)
+        y = self._scored(self._outputs(xn, inner, t0), gains)
+        self._level_out(h, inner, gains)
         if not raw:
             y = self.head.finish(y)
         if not batched:
@@ -203,12 +326,15 @@ class SequenceModel:
         target = self.check_target(target, x3.shape, batched, steps)
         h, t0 = self.check_state(state, x3.shape[0], batched)
         if steps != "all":
-            return head_loss(self._outputs(x3, h, t0), target, self.output, steps)[0]
+            xn, inner, gains = self._level_in(x3, h)
+            return head_loss(self._scored(self._outputs(xn, inner, t0), gains), target, self.output, steps)[0]
         n_steps = x3.shape[1]
         total = 0.0
         for start in range(0, n_steps, LOSS_CHUNK):
             stop = min(start + LOSS_CHUNK, n_steps)
-            y = self._outputs(np.ascontiguousarray(x3[:, start:stop]), h, t0 + start)
+            xn, inner, gains = self._level_in(np.ascontiguousarray(x3[:, start:stop]), h)
+            y = self._scored(self._outputs(xn, inner, t0 + start), gains)
+            self._level_out(h, inner, gains)
             total += self.head.loss(y, target[:, start:stop]) * (stop - start)
         return total / n_steps
 
@@ -222,7 +348,9 @@ class SequenceModel:
         x3, batched = self.check_input(x)
         h, t0 = self.check_state(state, x3.shape[0], batched)
         for start in range(0, x3.shape[1], LOSS_CHUNK):
-            self._outputs(np.ascontiguousarray(x3[:, start : start + LOSS_CHUNK]), h, t0 + start)
+            xn, inner, gains = self._level_in(np.ascontiguousarray(x3[:, start : start + LOSS_CHUNK]), h)
+            self._outputs(xn, inner, t0 + start)
+            self._level_out(h, inner, gains)
         return State(h if batched else h[0], t0 + x3.shape[1])
 
     def _outputs(self, x3, state0, t0):
@@ -253,9 +381,12 @@ class SequenceModel:
 
     def check_state(self, state, batch, batched):
         """Return (the state as a new (B, width) array, t0) from a :class:`State` or None."""
-        width = self._state_width()
+        width = self._full_state_width()
         if state is None:
-            return np.zeros((batch, width), dtype=self.dtype), 0
+            h = np.zeros((batch, width), dtype=self.dtype)
+            if self._level is not None:
+                h[:, -1] = self._level.start
+            return h, 0
         if not isinstance(state, State):
             raise ParameterError(f"state must be a cwfast State or None, not {type(state).__name__}")
         t = validate.non_negative_int("state.t", state.t)
@@ -501,7 +632,7 @@ class ClockworkRNN(SequenceModel):
             "periods": self.periods.copy(),
             "module_sizes": self.module_sizes.copy(),
             "input_windows": self.input_windows.copy(),
-        }
+        } | self._dense_level()
 
     def _dense(self, flat):
         """Dense parameter (or gradient) arrays from a flat vector laid out like ``params``."""
@@ -603,6 +734,7 @@ class ClockworkRNN(SequenceModel):
         model.b_h[:] = b_h
         model.W_out[:] = W_out
         model.b_out[:] = b_out
+        model._level_from_dense(arrays)
         return model
 
     def _kernel_args(self, params=None):
@@ -773,17 +905,18 @@ class ClockworkRNN(SequenceModel):
         """
         x3, batched = self.check_input(x)
         target = self.check_target(target, x3.shape, batched, steps)
-        h0, t0 = self.check_state(state, x3.shape[0], batched)
+        full, t0 = self.check_state(state, x3.shape[0], batched)
+        x3, h0, gains = self._level_in(x3, full)
         xp, h = self._padded(x3, h0)
         h_start = h.copy()
         y, trace, offsets = self._run_traced(xp, h, t0, x3.shape[1])
-        loss, d_y = head_loss(y, target, self.output, steps)
+        loss, d_y = self._head_loss(y, target, steps, gains)
         grad = self._backward(xp, t0, h_start, h, trace, offsets, d_y)
         self._keep(xp, h, h0)
+        self._level_out(full, h0, gains)
         out = grad if flat else self._dense(grad)
         if return_state:
-            h = h0 if batched else h0[0]
-            return loss, out, State(h, t0 + x3.shape[1])
+            return loss, out, State(full if batched else full[0], t0 + x3.shape[1])
         return loss, out
 
     def sample(self, n_steps, *, values, temperature=1.0, seed=None, first_input=0.0, state=None,
@@ -825,14 +958,15 @@ class ClockworkRNN(SequenceModel):
         # The padded input: the kept inputs, the first input, then room for each fed-back value.
         n, n_hist = self.n_hidden, self._n_history
         xp = np.empty((n_hist + out.shape[0] + 1, 1), dtype=self.dtype)
-        xp[:n_hist, 0] = h[n:]
+        xp[:n_hist, 0] = h[n : n + n_hist]
         xp[n_hist] = x[0]
         hidden = h[:n]
+        level, alpha = level_args(self, h)
         _kernels._sample_feedback(
             *self._kernel_args(), t0, hidden, np.empty_like(hidden), xp, logits, values, self.head.code,
-            inv_temperature, uniforms, out,
+            inv_temperature, uniforms, out, level, alpha, LEVEL_FLOOR,
         )
-        h[n:] = xp[out.shape[0] : out.shape[0] + n_hist, 0]
+        h[n : n + n_hist] = xp[out.shape[0] : out.shape[0] + n_hist, 0]
         if return_state:
             return out, State(h, t0 + n_steps)
         return out
@@ -880,6 +1014,14 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
     out = np.empty(n_steps, dtype=model.dtype)
     inv_temperature = 0.0 if temperature == 0 else 1.0 / temperature
     return values, inv_temperature, uniforms, h[0], t0, x, logits, out
+
+
+def level_args(model, state):
+    """The sampling kernels' level arguments for ``state`` (the full state vector): a view of its
+    last element and alpha, or an empty array and 0 (no level)."""
+    if model.level is None:
+        return state[:0], 0.0
+    return state[-1:], model.level.alpha
 
 
 def lockstep_lanes(n_members, n_threads=1):

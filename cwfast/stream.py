@@ -119,6 +119,7 @@ class Stream:
     def __init__(self, model, *, state=None, sample_rate=None, resample=False, max_block=None, voices=None):
         if not isinstance(model, SequenceModel) or model.realtime_kind not in _BINDINGS:
             raise ParameterError(f"a Stream runs cwfast models with a real-time entry, not {type(model).__name__}")
+        model.refuse_level("a Stream")
         self.model = model
         # Hoisted for process(): a model's layout properties cost about 0.5 us each to read.
         self._n_in, self._n_out, self._dtype = model.n_in, model.n_out, np.dtype(model.dtype)

@@ -23,6 +23,7 @@ from . import registry, tasks, validate
 from .codec import N_CLASSES
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
+from .model import LEVEL_FLOOR
 from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS
 
 TRAINERS = ("adam", "sgd", "es")
@@ -150,7 +151,7 @@ def _batch_size(model, train_task, window, batch_size, default):
 
 def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
                   sigma=None, cluster=None, validation=None, test=None, input_window=None, head=None,
-                  components=None):
+                  components=None, level=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if mode not in MODE_DEFAULTS:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
@@ -172,6 +173,13 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         raise ParameterError(f"--head and --components are for autoregressive mode; {mode} mode has a linear output")
     if components is not None and audio_head(mode, head, classes) != "mixture":
         raise ParameterError("--components is the number of logistics of --head mixture")
+    if level is not None:
+        validate.positive_int("level", level)
+        if audio_head(mode, head, classes) != "mixture":
+            raise ParameterError("--level normalises the level of an autoregressive model with --head mixture")
+        if trainer == "es":
+            raise ParameterError("--level trains with the gradient trainers (adam, sgd); --trainer es does not "
+                                 "run level-normalised models yet")
     if head == "mixture" and classes not in (None, N_CLASSES):
         raise ParameterError(f"--head mixture scores the {N_CLASSES} mu-law classes; it takes no --classes {classes}")
     for name, value in (("population", population), ("sigma", sigma), ("cluster", cluster)):
@@ -206,7 +214,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 batch_size=None,
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
                 progress=True, on_note=None, metadata=None, time_budget=None, input_window=None, head=None,
-                components=None):
+                components=None, level=None):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
@@ -237,6 +245,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         mixture, 1 for a softmax.
     components : int, optional
         With the mixture head: the number of logistics (default :data:`DEFAULT_COMPONENTS`).
+    level : int, optional
+        With the mixture head: normalise the input's level (:class:`cwfast.model.Level`), tracked
+        over about this many samples (``alpha = 1 / level``), from the training part's mean
+        absolute input. Default: none.
     validation, test : float, optional
         Fractions of the clip held out at its end: the test part last, the validation part
         before it. Default 0.1 each, except memorize mode, which holds nothing out (and refuses to).
@@ -262,7 +274,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     """
     check_options(mode=mode, arch=arch, trainer=trainer, modules=modules, periods=periods, classes=classes,
                   population=population, sigma=sigma, cluster=cluster, validation=validation, test=test,
-                  input_window=input_window, head=head, components=components)
+                  input_window=input_window, head=head, components=components, level=level)
     head = audio_head(mode, head, classes)
     if head == "mixture" and components is None:
         components = DEFAULT_COMPONENTS
@@ -325,6 +337,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     meta.update(metadata or {})
     model = new_model(arch, task, n_hidden, n_modules, periods, seed=seed, sample_rate=sample_rate, metadata=meta,
                       input_window=input_window, components=components)
+    if level is not None:
+        start = float(np.mean(np.abs(splits.train.inputs)))
+        model.level = (1.0 / level, max(start, LEVEL_FLOOR))
+        model.metadata["level"] = level
     if mode == "memorize" and task.n_steps > 20000:
         _note(on_note, f"memorizing {task.n_steps} samples from the clock alone is slow and rarely exact; the "
                        "paper's task is 320 samples (--samples 320)")

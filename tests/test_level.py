@@ -1,0 +1,230 @@
+"""Level normalisation of autoregressive mixture models (cwfast.model.Level): the recursion against
+a Python loop, gradients against finite differences, state continuity, sampling against forward,
+files, refusals and the command line."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import cwfast
+from cwfast import LSTM, SRN, ClockworkRNN, State
+from cwfast.cli import main
+from cwfast.codec import mu_law_encode, mu_law_values
+from cwfast.errors import CwfastError, ParameterError
+from cwfast.model import LEVEL_FLOOR, LOSS_CHUNK, Level
+
+VALUES = mu_law_values()
+ALPHA, START = 0.1, 0.05
+
+
+def make(kind, dtype=np.float64, k=3):
+    common = dict(dtype=dtype, seed=1, output="mixture")
+    if kind == "cw":
+        model = ClockworkRNN(1, 3 * k, n_hidden=8, n_modules=2, input_windows=[3, 2], **common)
+    elif kind == "lstm":
+        model = LSTM(1, 3 * k, n_hidden=5, **common)
+    else:
+        model = SRN(1, 3 * k, n_hidden=5, **common)
+    model.level = (ALPHA, START)
+    return model
+
+
+def audio_inputs(rng, batch, n_steps):
+    """Decoded mu-law inputs whose level falls 100-fold, and the labels they come from."""
+    labels = rng.integers(0, 256, (batch, n_steps))
+    x = np.zeros((batch, n_steps, 1))
+    x[:, 1:, 0] = VALUES[labels[:, :-1]] * np.geomspace(1.0, 0.01, n_steps - 1)
+    return x, labels
+
+
+def reference_forward(model, x):
+    """The level by a Python loop, the network run without a level on the normalised inputs, and its
+    means and log-scales moved to the input's units by hand."""
+    b, gains, xn = START, np.empty(x.shape[0]), np.empty_like(x)
+    for t in range(x.shape[0]):
+        b = b + ALPHA * (abs(x[t, 0]) - b)
+        gains[t] = max(b, LEVEL_FLOOR)
+        xn[t, 0] = x[t, 0] / gains[t]
+    plain = model.copy()
+    plain.level = None
+    y = plain.forward(xn, raw=True).astype(np.float64)
+    k = y.shape[1] // 3
+    y[:, k : 2 * k] *= gains[:, None]
+    y[:, 2 * k :] += np.log(gains)[:, None]
+    return y, b
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm", "srn"])
+def test_forward_matches_a_python_loop_of_the_recursion(kind, rng):
+    model = make(kind)
+    x, _ = audio_inputs(rng, 1, 60)
+    y, state = model.forward(x[0], raw=True, return_state=True)
+    want, level = reference_forward(model, x[0])
+    assert_allclose(y, want, rtol=1e-12, atol=1e-12)
+    assert state.h[-1] == pytest.approx(level, rel=1e-12)
+    assert state.h.shape == (model.n_hidden * (2 if kind == "lstm" else 1) + (2 if kind == "cw" else 0) + 1,)
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm", "srn"])
+def test_gradient_matches_finite_differences(kind, rng):
+    model = make(kind)
+    x, labels = audio_inputs(rng, 2, 25)
+    loss, grad = model.loss_and_grad(x, labels, flat=True)
+    assert loss == pytest.approx(model.loss(x, labels), rel=1e-12)
+    p0, eps = model.params.copy(), 1e-6
+    numeric = np.empty_like(p0)
+    for i in range(p0.size):
+        model.params[i] = p0[i] + eps
+        up = model.loss(x, labels)
+        model.params[i] = p0[i] - eps
+        down = model.loss(x, labels)
+        model.params[i] = p0[i]
+        numeric[i] = (up - down) / (2 * eps)
+    assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm"])
+def test_a_sequence_split_anywhere_gives_the_same_bits(kind, rng):
+    model = make(kind, dtype=np.float32)
+    x, labels = audio_inputs(rng, 1, LOSS_CHUNK + 300)
+    x = x[0].astype(np.float32)
+    whole, state = model.forward(x, raw=True, return_state=True)
+    first, mid = model.forward(x[:137], raw=True, return_state=True)
+    rest, end = model.forward(x[137:], raw=True, state=mid, return_state=True)
+    assert_array_equal(np.concatenate([first, rest]), whole)
+    assert_array_equal(end.h, state.h)
+    # loss() runs in pieces of LOSS_CHUNK steps; loss_and_grad in one
+    assert model.loss(x, labels[0]) == pytest.approx(model.loss_and_grad(x, labels[0])[0], rel=1e-6)
+    assert_array_equal(model.advance(x).h, state.h)
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm", "srn"])
+def test_sampling_reads_what_forward_reads(kind):
+    """The state after sampling is the state after forward over the values sampling fed back, and
+    at temperature 0 each output is the likeliest component's mean in the input's units."""
+    model = make(kind)
+    out, state = model.sample(80, values=VALUES, temperature=0.7, seed=3, first_input=0.3, return_state=True)
+    fed = np.concatenate([[0.3], out[:-1]])
+    fed = np.where(fed != 0, VALUES[mu_law_encode(fed)], 0.0)
+    y, want = model.forward(fed[:, None], raw=True, return_state=True)
+    assert_array_equal(state.h, want.h)
+    greedy, _ = model.sample(5, values=VALUES, temperature=0.0, first_input=0.3, return_state=True)
+    y = model.forward(np.where(np.concatenate([[0.3], greedy[:-1]]) != 0,
+                               VALUES[mu_law_encode(np.concatenate([[0.3], greedy[:-1]]))], 0.0)[:, None], raw=True)
+    k = y.shape[1] // 3
+    assert_allclose(greedy, np.clip(y[np.arange(5), k + y[:, :k].argmax(axis=1)], -1, 1), rtol=1e-12)
+
+
+def test_sampling_continues_exactly_from_a_returned_state():
+    model = make("cw")
+    whole = model.sample(40, values=VALUES, seed=5, first_input=0.2)
+    a, mid = model.sample(15, values=VALUES, seed=5, first_input=0.2, return_state=True)
+    assert_array_equal(a, whole[:15])  # the same first draws
+    b, end = model.sample(25, values=VALUES, seed=6, first_input=a[-1], state=mid, return_state=True)
+    fed = np.concatenate([[0.2], a, b[:-1]])
+    fed = np.where(fed != 0, VALUES[mu_law_encode(fed)], 0.0)
+    assert_array_equal(end.h, model.forward(fed[:, None], return_state=True)[1].h)
+
+
+def test_files_and_copies_keep_the_level(tmp_path, rng):
+    model = make("cw", dtype=np.float32)
+    x, _ = audio_inputs(rng, 1, 50)
+    model.save(tmp_path / "m.npz")
+    loaded = cwfast.load(tmp_path / "m.npz")
+    assert loaded.level == Level(ALPHA, START)
+    assert_array_equal(loaded.forward(x[0]), model.forward(x[0]))
+    assert model.copy().level == model.level and "level" in model.to_dense()
+    lstm = make("lstm")
+    lstm.save(tmp_path / "l.npz")
+    assert cwfast.load(tmp_path / "l.npz").level == Level(ALPHA, START)
+    plain = ClockworkRNN(1, 9, n_hidden=4, n_modules=2, output="mixture")
+    assert plain.level is None and "level" not in plain.to_dense()
+
+
+@pytest.mark.parametrize("value, phrase", [((0.0, 0.1), "alpha"), ((1.5, 0.1), "alpha"), ((0.1, 0.0), "start"),
+                                           ((0.1, float("nan")), "start")])
+def test_bad_levels_are_refused(value, phrase):
+    model = ClockworkRNN(1, 9, n_hidden=4, n_modules=2, output="mixture")
+    with pytest.raises(ParameterError, match=phrase):
+        model.level = value
+    assert model.level is None
+
+
+def test_only_autoregressive_mixture_models_take_a_level():
+    for model in (ClockworkRNN(1, 2, n_hidden=4, n_modules=2), ClockworkRNN(2, 9, n_hidden=4, n_modules=2, output="mixture"),
+                  ClockworkRNN(1, 8, n_hidden=4, n_modules=2, output="softmax")):
+        with pytest.raises(ParameterError, match="mixture model with n_in=1"):
+            model.level = (0.1, 0.1)
+
+
+def test_a_state_without_the_level_is_refused(rng):
+    model = make("cw")
+    plain = model.copy()
+    plain.level = None
+    state = plain.forward(np.zeros((4, 1)), return_state=True)[1]
+    with pytest.raises(ParameterError, match="state.h has shape"):
+        model.forward(np.zeros((4, 1)), state=state)
+    assert isinstance(model.forward(np.zeros((4, 1)), return_state=True)[1], State)
+
+
+def test_what_does_not_run_levels_says_so(tmp_path):
+    model = make("cw", dtype=np.float32)
+    with pytest.raises(CwfastError, match="a Stream does not run level-normalised"):
+        cwfast.Stream(model)
+    with pytest.raises(CwfastError, match="the C export does not run level-normalised"):
+        cwfast.export_c(model, tmp_path)
+    from cwfast.train import evolve
+
+    with pytest.raises(CwfastError, match="evolution strategy does not run level-normalised"):
+        evolve(model, np.zeros((10, 1), np.float32), np.zeros(10, np.int64), generations=1)
+    assert list(tmp_path.iterdir()) == []
+
+
+def run_cli(capsys, *args):
+    status = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_cli_trains_and_generates_a_levelled_model(tmp_path, capsys):
+    import soundfile as sf
+
+    t = np.arange(8000) / 8000
+    clip = np.sin(2 * np.pi * 220 * t) * np.geomspace(0.8, 0.01, t.size)
+    sf.write(tmp_path / "fade.wav", clip, 8000)
+    status, _, err = run_cli(capsys, "train", tmp_path / "fade.wav", "--mode", "autoregressive", "--level", "32",
+                             "--components", "3", "--hidden", "8", "--modules", "2", "--epochs", "2",
+                             "-o", tmp_path / "m.npz", "-q")
+    assert status == 0, err
+    model = cwfast.load(tmp_path / "m.npz")
+    assert model.level.alpha == 1 / 32 and model.metadata["level"] == 32
+    # the level starts at the training part's mean absolute input
+    task = cwfast.tasks.autoregressive(sf.read(tmp_path / "fade.wav")[0])
+    n_train = task.n_steps - 2 * round(task.n_steps * 0.1)
+    assert model.level.start == pytest.approx(np.abs(task.inputs[:n_train]).mean(), rel=1e-6)
+    status, out, _ = run_cli(capsys, "info", tmp_path / "m.npz")
+    assert "normalised over about 32 samples" in out
+    status, _, err = run_cli(capsys, "generate", "-m", tmp_path / "m.npz", "--seconds", "0.25", "--seed", "1",
+                             "-o", tmp_path / "g.wav", "-q")
+    assert status == 0, err
+    audio, rate = sf.read(tmp_path / "g.wav")
+    assert audio.size == 2000 and np.all(np.isfinite(audio))
+    status, _, err = run_cli(capsys, "export", "-m", tmp_path / "m.npz", "-o", tmp_path)
+    assert status == 2 and "does not run level-normalised" in err and err.count("\n") == 1
+    assert not list(tmp_path.glob("*.c"))
+
+
+@pytest.mark.parametrize("args, phrase", [
+    (["--head", "softmax"], "--level normalises the level of an autoregressive model with --head mixture"),
+    (["--trainer", "es"], "--trainer es does not run level-normalised models"),
+    (["--mode", "memorize"], "--level normalises"),
+])
+def test_cli_refuses_a_level_where_it_does_not_fit(tmp_path, capsys, args, phrase):
+    import soundfile as sf
+
+    sf.write(tmp_path / "tone.wav", np.sin(np.arange(800) / 5.0) * 0.5, 8000)
+    mode = [] if "--mode" in args else ["--mode", "autoregressive"]
+    status, _, err = run_cli(capsys, "train", tmp_path / "tone.wav", *mode, *args, "--level", "64",
+                             "-o", tmp_path / "m.npz")
+    assert status == 2 and phrase in err and err.count("\n") == 1 and "Traceback" not in err
+    assert not (tmp_path / "m.npz").exists()
