@@ -18,7 +18,8 @@ name                      files (under ``--data``, default /work/shared/data)   
    is what is written and trained on) and written as a float WAV.
 2. ``python -m cwfast train WAV --mode autoregressive --time-budget BUDGET`` (run from this
    repository's root, so that its ``cwfast`` is used) with every other option the CLI's default,
-   plus ``--cw-options``. Then, unless ``--skip-lstm``, the same with ``--arch lstm --hidden H``,
+   plus ``--options`` and ``--cw-options``. Then, unless ``--skip-lstm``, the same with ``--options``
+   and ``--arch lstm --hidden H``,
    H chosen so that the LSTM's multiply-adds per sample are nearest the trained Clockwork
    model's (:func:`macs_per_sample`). ``--jobs 2`` runs two trainings at once, each with
    ``NUMBA_NUM_THREADS=1``.
@@ -44,6 +45,7 @@ Examples::
     python scripts/generation_goals.py --jobs 2 --out runs/goals         # two trainings at once
     python scripts/generation_goals.py --budget 30s --sources brahms --skip-lstm   # a smoke test
     python scripts/generation_goals.py --cw-options "--input-window period" --trim
+    python scripts/generation_goals.py --options "--level 64 --epochs 100000" --budget 10m --trim
 """
 
 import argparse
@@ -191,7 +193,8 @@ def train_all(jobs, args, prepared, directory):
     env = dict(os.environ)
     if jobs > 1:
         env["NUMBA_NUM_THREADS"] = "1"
-    cw_options = shlex.split(args.cw_options)
+    both = shlex.split(args.options)
+    cw_options = both + shlex.split(args.cw_options)
     out = {name: {"cw": os.path.join(directory, name, "cw.npz"), "lstm": None, "lstm_hidden": None}
            for name in prepared}
 
@@ -210,7 +213,8 @@ def train_all(jobs, args, prepared, directory):
         out[name]["lstm_hidden"] = hidden
         model = os.path.join(directory, name, "lstm.npz")
         print(f"[{time.strftime('%H:%M:%S')}] training {name}: LSTM of {hidden} cells", file=sys.stderr)
-        run_logged(train_command(wav, model, SOURCES[name][1], args.budget, ["--arch", "lstm", "--hidden", str(hidden)]),
+        run_logged(train_command(wav, model, SOURCES[name][1], args.budget,
+                                 [*both, "--arch", "lstm", "--hidden", str(hidden)]),
                    os.path.join(directory, name, "lstm-train.log"), env)
         out[name]["lstm"] = model
         return name, "lstm"
@@ -391,6 +395,7 @@ def print_table(results, args):
     names = list(results)
     print(f"\nIssue 12's goals: --budget {args.budget:g} s per training, {args.seconds:g} s generated with seeds "
           f"{args.seeds} (median){', sources trimmed' if args.trim else ''}"
+          f"{', options of both ' + repr(args.options) if args.options else ''}"
           f"{', Clockwork options ' + repr(args.cw_options) if args.cw_options else ''}\n")
     print("| figure | goal | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
@@ -445,6 +450,7 @@ def parse_args(argv=None):
                    help=f"comma-separated, among {', '.join(SOURCES)} (default: all)")
     p.add_argument("--data", default="/work/shared/data", help="where music/ and fsdd/ are")
     p.add_argument("--budget", type=duration, default=duration("20m"), help="--time-budget of every training (20m)")
+    p.add_argument("--options", default="", help='extra options for both trainings, e.g. "--level 64 --epochs 100000"')
     p.add_argument("--cw-options", default="", help='extra options for the Clockwork training, e.g. "--input-window period"')
     p.add_argument("--trim", action="store_true", help="train and measure on the sources with silent ends trimmed")
     p.add_argument("--skip-lstm", action="store_true", help="no LSTM baseline")
