@@ -89,7 +89,6 @@ def _resolve(model, name):
 
     if model.realtime_kind not in STEPS:  # an architecture whose step has no C emitter yet
         raise ParameterError(f"cannot export a {model.description}: the C export has no step for it")
-    model.refuse_level("the C export")
     return model, _check_name(default if name is None else name)
 
 

@@ -41,6 +41,7 @@ import numpy as np
 from .. import render, tasks
 from ..codec import N_CLASSES, mu_law_values
 from ..heads import LOG_SCALE_MIN
+from ..model import LEVEL_FLOOR
 
 #: Magnitudes below this are flushed to zero (see the module docstring).
 FLUSH = 1e-15
@@ -117,6 +118,11 @@ class Spec:
                 temperature = model.metadata.get("temperature", 1.0)
                 ok = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
                 self.temperature = float(temperature) if ok and np.isfinite(temperature) and temperature >= 0 else 1.0
+        # Level normalisation (cwfast.model.Level): alpha and the level at reset, as the model's
+        # dtype rounds it.
+        self.level = None
+        if model.level is not None:
+            self.level = (float(model.level.alpha), float(np.float32(model.level.start)))
         if self.kind == "lstm":
             self.n_hidden = self.W_h.shape[1]
         else:
@@ -155,6 +161,8 @@ def header(spec):
             state.append(f"    float xh[{2 * R * m}];   /* the last {R} inputs, twice over (see {N}_step) */")
             state.append(f"    uint32_t xpos;     /* where x(t) goes in xh: rows xpos and xpos + {R} */")
     state.append("    uint64_t t;        /* the next step; module i ticks when t % period_i == 0 */")
+    if spec.level:
+        state.append("    float level;       /* the input's recent level (level normalisation) */")
     if spec.autoregressive:
         state += [
             f"    float logits[{spec.n_out}];",
@@ -168,6 +176,10 @@ def header(spec):
     if spec.kind != "lstm" and spec.max_window > 1:
         window_macro = (f"#define {N}_MAX_WINDOW {spec.max_window}   /* the longest input window: module i reads "
                         "x(t - L_i + 1) .. x(t) */\n")
+    level_macro = ""
+    if spec.level:
+        level_macro = (f"#define {N}_LEVEL_ALPHA {spec.level[0]!r}   /* level-normalised: the network reads the input "
+                       "divided by its recent level, and its mixture is scaled back (see cwfast.model.Level) */\n")
     gen = ""
     if spec.autoregressive and spec.components:
         gen = f"""
@@ -223,7 +235,7 @@ extern "C" {{
 #define {N}_MIXTURE {spec.components}   /* K > 0: {N}_process writes a mixture's K weights, K means, K scales */
 #define {N}_SCALE {spec.scale!r}   /* output times this is audio at the training level (memorize, autoregressive) */
 #define {N}_AUTOREGRESSIVE {1 if spec.autoregressive else 0}
-{window_macro}
+{window_macro}{level_macro}
 typedef struct {{
 {chr(10).join(state)}
 }} {N}_state;
@@ -489,6 +501,35 @@ static void {N}_step({N}_state *restrict s, const float *restrict x)
 STEPS = {"clockwork": _clockwork_step, "clockwork_windows": _clockwork_step, "lstm": _lstm_step}
 
 
+def _level(spec):
+    """The level-normalisation functions, as cwfast._head_kernels computes them (in double, each
+    result rounded as the model's float32 stores it), or nothing without a level."""
+    if not spec.level:
+        return ""
+    N, K = spec.name, spec.components
+    return f"""
+/* Advance the level over the input v; return the gain g = max(level, floor). */
+static double {N}_gain({N}_state *s, float v)
+{{
+    double g;
+    s->level = (float)((double)s->level + {spec.level[0]!r} * (fabs((double)v) - (double)s->level));
+    g = (double)s->level;
+    return g > {LEVEL_FLOOR!r} ? g : {LEVEL_FLOOR!r};
+}}
+
+/* The mixture's outputs from the network's units to the input's: means times g, log-scales plus log g. */
+static void {N}_unlevel(float *y, double g)
+{{
+    const double log_g = log(g);
+    int k;
+    for (k = 0; k < {K}; k++) {{
+        y[{K} + k] = (float)((double)y[{K} + k] * g);
+        y[{2 * K} + k] = (float)((double)y[{2 * K} + k] + log_g);
+    }}
+}}
+"""
+
+
 def source(spec):
     N, m, o = spec.name, spec.n_in, spec.n_out
     step = STEPS[spec.kind](spec)
@@ -517,7 +558,18 @@ def source(spec):
                 y[k] /= total;
 {scales}        }}
 """
-    if m:
+    unlevel = ""
+    if spec.level:  # one input, the previous sample
+        read = f"""        float x[1];
+        const float v = in[i];
+        const float f = {_flush_expr("v")};
+        const double g = {N}_gain(s, f);
+        x[0] = (float)((double)f / g);
+        {N}_step(s, x);
+"""
+        unlevel = f"""        {N}_unlevel(out + (size_t)i * {o}, g);
+"""
+    elif m:
         read = f"""        float x[{m}];
         int j;
         for (j = 0; j < {m}; j++) {{
@@ -571,6 +623,16 @@ static float {N}_fed_back(float v)
             out[i] = (float)((double)e * {spec.scale!r});
         }}
 """
+        gain = unlevel_logits = ""
+        if spec.level:
+            gain = f"""        {{
+            const double g = {N}_gain(s, x[0]);
+            x[0] = (float)((double)x[0] / g);
+            gain = g;
+        }}
+"""
+            unlevel_logits = f"""        {N}_unlevel(s->logits, gain);
+"""
         gen = _array(f"{N}_values", spec.values) + f"""
 static uint64_t {N}_next(uint64_t *state)
 {{
@@ -600,10 +662,11 @@ void {N}_set_temperature({N}_state *s, double temperature)
 {second_uniform}        const float *logits = s->logits;
         float x[1];
         float top;
-        int best = 0;
+        int best = 0;{" double gain;" if spec.level else ""}
         x[0] = {read_prev};
-        {N}_step(s, x);
+{gain}        {N}_step(s, x);
         {N}_head(s->h, s->logits);
+{unlevel_logits}
         top = logits[0];
         for (k = 1; k < {n_draw}; k++)
             if (logits[k] > top) {{
@@ -645,13 +708,14 @@ void {N}_set_temperature({N}_state *s, double temperature)
         s->xh[i] = 0.0f;
     s->xpos = 0;
 """
+    level_reset = f"    s->level = {spec.level[1]!r}f;\n" if spec.level else ""
     work = 4 * spec.n_hidden if spec.kind == "lstm" else spec.n_hidden
     return f"""/* {N}.c: generated by cwfast {_version()} from a trained model; see {N}.h. */
 #include <math.h>
 #include "{N}.h"
 
 {step}
-{_head(spec)}
+{_head(spec)}{_level(spec)}
 size_t {N}_state_size(void)
 {{
     return sizeof({N}_state);
@@ -665,6 +729,7 @@ void {N}_reset({N}_state *s)
     for (i = 0; i < {work}; i++)
         s->work[i] = 0.0f;
 {lstm_reset}{ring_reset}    s->t = 0;
+{level_reset}
 {reset_extra}}}
 
 void {N}_process({N}_state *s, const float *in, float *out, int n)
@@ -672,6 +737,6 @@ void {N}_process({N}_state *s, const float *in, float *out, int n)
     int i;
     for (i = 0; i < n; i++) {{
 {read}        {N}_head(s->h, out + (size_t)i * {o});
-{softmax}    }}
+{unlevel}{softmax}    }}
 }}
 """
