@@ -162,8 +162,8 @@ class SequenceModel:
 
         Set it to a :class:`Level` (or ``(alpha, start)``) before training; it is saved with the
         model, and it adds one element (the current level) to the end of the state.
-        ``Stream`` (and its voices) and the evolution strategy do not run level-normalised models
-        yet: they raise :class:`~cwfast.errors.CwfastError`. The C export does.
+        ``Stream`` and the C export run it; voices and the evolution strategy do not yet (they raise
+        :class:`~cwfast.errors.CwfastError`).
         """
         return self._level
 

@@ -35,9 +35,10 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from ._head_kernels import _level_outputs, _level_track
 from .errors import CwfastError, ParameterError
 from .heads import LOG_SCALE_MIN
-from .model import SequenceModel, State
+from .model import LEVEL_FLOOR, SequenceModel, State
 from .validate import positive_int as _positive_int
 
 #: Block length a stream prepares for when :meth:`Stream.process` is called before
@@ -119,7 +120,6 @@ class Stream:
     def __init__(self, model, *, state=None, sample_rate=None, resample=False, max_block=None, voices=None):
         if not isinstance(model, SequenceModel) or model.realtime_kind not in _BINDINGS:
             raise ParameterError(f"a Stream runs cwfast models with a real-time entry, not {type(model).__name__}")
-        model.refuse_level("a Stream")
         self.model = model
         # Hoisted for process(): a model's layout properties cost about 0.5 us each to read.
         self._n_in, self._n_out, self._dtype = model.n_in, model.n_out, np.dtype(model.dtype)
@@ -133,8 +133,15 @@ class Stream:
         self._history = _history_rows(model)
         self._hist = None
         self._fill = np.zeros(1, dtype=np.int64)
+        # Level normalisation (cwfast.model.Level): the level, the last element of the model's
+        # state, lives here; process() normalises each block around the compiled entry.
+        self._level = None if model.level is None else np.zeros(1, dtype=model.dtype)
+        self._gains = np.zeros((1, 0))
         if voices is not None:
             voices = _positive_int("voices", voices)
+            if model.level is not None:
+                raise CwfastError("voices do not run level-normalised models (trained with --level) yet; "
+                                  "use one Stream per voice")
             if model.realtime_kind not in _VOICE_KINDS:
                 raise ParameterError(f"voices={voices} is not supported for a {model.description} yet; "
                                      "use one Stream per voice")
@@ -152,11 +159,11 @@ class Stream:
             self._put_voices(state0)
         else:
             state0, self._t = model.check_state(state, 1, False)  # (1, width), zeros at t = 0 for None
-            self._state = state0[0]
+            self._state = state0[0, : state0.shape[1] - (self._level is not None)]
             if self._history:
                 self._state = state0[0, : model.n_hidden].copy()
                 self._allocate_history(0, ())
-                self._restore(state0[0])
+            self._restore(state0[0])
         model_rate = getattr(model, "sample_rate", None)
         if sample_rate is not None:
             sample_rate = _positive_int("sample_rate", sample_rate)
@@ -258,6 +265,11 @@ class Stream:
         self._fill[0] = P
 
     def _snapshot(self):
+        if self._level is not None:
+            return np.concatenate([self._network_snapshot(), self._level])
+        return self._network_snapshot()
+
+    def _network_snapshot(self):
         P = self._history
         if not P:
             return self._state.copy()
@@ -268,6 +280,9 @@ class Stream:
         return np.concatenate([self._state, rows.transpose(1, 0, 2).reshape(rows.shape[1], P * self._n_in)], axis=1)
 
     def _restore(self, saved):
+        if self._level is not None:
+            self._level[0] = saved[-1]
+            saved = saved[:-1]
         P = self._history
         if not P:
             self._state[:] = saved
@@ -341,6 +356,8 @@ class Stream:
                     self._hist[f - P : f, voice] = 0
                 return
             self._state[:] = 0
+            if self._level is not None:
+                self._level[0] = self.model.level.start
             if P:
                 self._hist[:] = 0
                 self._fill[0] = P
@@ -407,6 +424,7 @@ class Stream:
         self._y = np.zeros((max_block, *lanes, model.n_out), dtype=dtype)
         self._column = np.zeros((max_block, *lanes, 1), dtype=dtype)
         self._work = np.zeros(binding.work_size, dtype=dtype)
+        self._gains = np.zeros((1, max_block))
         entry = rt.entry(binding.kind, dtype)[1]
         self._context = np.zeros(rt.CONTEXT_SIZE, dtype=np.int64)
         self._context_p = self._context.ctypes.data
@@ -418,7 +436,7 @@ class Stream:
         # (With voices the clocks live in an array the entry advances: saved and put back in place.)
         warm = np.random.default_rng(0).uniform(-1, 1, size=self._x.shape).astype(dtype)
         saved = self._snapshot()
-        state_direct = saved.copy()
+        state_direct = self._network_snapshot()
         clocks = None if self._voices is None else self._clocks
         saved_clocks = None if clocks is None else clocks.copy()
         clocks_direct = self._t if clocks is None else clocks.copy()
@@ -433,7 +451,7 @@ class Stream:
                     clocks[:] = saved_clocks
                 c[rt.N_STEPS], c[rt.T0] = max_block, self._t or 0
                 status = entry(self._context_p)
-                agrees = np.array_equal(self._snapshot(), state_direct) and np.array_equal(self._y, y_direct)
+                agrees = np.array_equal(self._network_snapshot(), state_direct) and np.array_equal(self._y, y_direct)
                 if clocks is not None:
                     agrees = agrees and np.array_equal(clocks, clocks_direct)
                 if status != rt.OK or not agrees:
@@ -544,6 +562,7 @@ class Stream:
         narrowing = not same_dtype and block.dtype.kind == "f" and block.dtype.itemsize > self._dtype.itemsize
         x_buffer, y_buffer, context, entry, address = self._x, self._y, self._context, self._entry, self._context_p
         steps, t0 = self._slot_steps, self._slot_t0
+        levelled = self._level is not None
         for a in range(0, n_steps, chunk):
             m = min(chunk, n_steps - a)
             if same_dtype:
@@ -555,11 +574,19 @@ class Stream:
                 np.copyto(x_buffer[:m], block[a : a + m], casting="unsafe")
             context[steps] = m
             context[t0] = self._t
+            if levelled:
+                level = self._level[0]
+                _level_track(x_buffer[:m].T, self._level, self.model.level.alpha, LEVEL_FLOOR, x_buffer[:m].T,
+                             self._gains)
             if entry(address) != 0:
                 # Only the first piece can fail (the caller checked longer blocks): nothing has
-                # moved yet.
+                # moved yet, but the level, which is put back.
+                if levelled:
+                    self._level[0] = level
                 raise ParameterError("block contains NaN or infinite values (or values too large for the model's dtype)")
             self._t += m
+            if levelled:
+                _level_outputs(y_buffer[None, :m], self._gains)
             if self._softmax:
                 _finish_rows(y_buffer[:m], self._column[:m], self._logits)
             out[a : a + m] = y_buffer[:m]

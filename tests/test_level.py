@@ -170,13 +170,36 @@ def test_a_state_without_the_level_is_refused(rng):
 
 def test_what_does_not_run_levels_says_so(tmp_path):
     model = make("cw", dtype=np.float32)
-    with pytest.raises(CwfastError, match="a Stream does not run level-normalised"):
-        cwfast.Stream(model)
+    with pytest.raises(CwfastError, match="voices do not run level-normalised"):
+        cwfast.Stream(model, voices=2)
     from cwfast.train import evolve
 
     with pytest.raises(CwfastError, match="evolution strategy does not run level-normalised"):
         evolve(model, np.zeros((10, 1), np.float32), np.zeros(10, np.int64), generations=1)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm"])
+def test_a_stream_gives_the_bits_of_forward_however_the_audio_is_split(kind, rng):
+    model = make(kind, dtype=np.float32)
+    x, _ = audio_inputs(rng, 1, 3000)
+    x = x[0].astype(np.float32)
+    want, state = model.forward(x, return_state=True)
+    stream = cwfast.Stream(model, max_block=512)
+    got = np.concatenate([stream.process(x[a:b]) for a, b in ((0, 1), (1, 700), (700, 3000))])
+    assert_array_equal(got, want)
+    assert_array_equal(stream.state.h, state.h)
+    stream.reset()
+    assert stream.state.h[-1] == np.float32(START)
+    assert_array_equal(stream.process(x), want)  # blocks longer than max_block run in pieces
+    # A bad block changes nothing, the level included.
+    before = stream.state
+    bad = x[:10].copy()
+    bad[5] = np.nan
+    with pytest.raises(ParameterError, match="NaN"):
+        stream.process(bad)
+    assert_array_equal(stream.state.h, before.h)
+    assert_array_equal(cwfast.Stream(model, state=state).state.h, state.h)
 
 
 def run_cli(capsys, *args):
