@@ -31,6 +31,9 @@ TRAINERS = ("adam", "sgd", "es")
 #: An autoregressive Clockwork RNN's modules read this much of the past at each tick by default
 #: (``input_window``), in seconds: 320 samples at 16 kHz, pitch periods down to 50 Hz.
 INPUT_WINDOW_SECONDS = 0.02
+#: An autoregressive mixture model normalises its input's level over about this many samples by
+#: default (``level``; docs/results.md, "Level normalisation").
+LEVEL_SAMPLES = 64
 #: The sampling temperature a mixture model is saved with (what ``cwfast generate`` uses unless
 #: told otherwise); see docs/results.md, "Generation likeness".
 MIXTURE_TEMPERATURE = 0.5
@@ -173,7 +176,7 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         raise ParameterError(f"--head and --components are for autoregressive mode; {mode} mode has a linear output")
     if components is not None and audio_head(mode, head, classes) != "mixture":
         raise ParameterError("--components is the number of logistics of --head mixture")
-    if level is not None:
+    if level:
         validate.positive_int("level", level)
         if audio_head(mode, head, classes) != "mixture":
             raise ParameterError("--level normalises the level of an autoregressive model with --head mixture")
@@ -248,7 +251,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     level : int, optional
         With the mixture head: normalise the input's level (:class:`cwfast.model.Level`), tracked
         over about this many samples (``alpha = 1 / level``), from the training part's mean
-        absolute input. Default: none.
+        absolute input; 0 for none. Default: :data:`LEVEL_SAMPLES` for an autoregressive mixture
+        model trained with the gradient (the evolution strategy does not run levels yet), else none.
     validation, test : float, optional
         Fractions of the clip held out at its end: the test part last, the validation part
         before it. Default 0.1 each, except memorize mode, which holds nothing out (and refuses to).
@@ -337,7 +341,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     meta.update(metadata or {})
     model = new_model(arch, task, n_hidden, n_modules, periods, seed=seed, sample_rate=sample_rate, metadata=meta,
                       input_window=input_window, components=components)
-    if level is not None:
+    if level is None and head == "mixture" and trainer != "es":
+        level = LEVEL_SAMPLES
+    if level:
         start = float(np.mean(np.abs(splits.train.inputs)))
         model.level = (1.0 / level, max(start, LEVEL_FLOOR))
         model.metadata["level"] = level

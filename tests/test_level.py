@@ -244,3 +244,16 @@ def test_cli_refuses_a_level_where_it_does_not_fit(tmp_path, capsys, args, phras
                          "-o", tmp_path / "m.npz")
     assert_user_error(status, err, phrase)
     assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize("args, alpha", [([], 1 / 64), (["--level", "0"], None), (["--head", "softmax"], None),
+                                         (["--trainer", "es", "--epochs", "1", "--population", "4"], None)])
+def test_cli_normalises_the_level_of_mixture_models_by_default(tmp_path, capsys, args, alpha):
+    import soundfile as sf
+
+    sf.write(tmp_path / "tone.wav", np.sin(np.arange(1600) / 5.0) * np.geomspace(0.5, 0.01, 1600), 8000)
+    status, _, err = run(capsys, "train", tmp_path / "tone.wav", "--mode", "autoregressive", "--hidden", "6",
+                         "--modules", "2", "--epochs", "1", *args, "-o", tmp_path / "m.npz", "-q")
+    assert status == 0, err
+    model = cwfast.load(tmp_path / "m.npz")
+    assert (model.level is None) if alpha is None else model.level.alpha == alpha
