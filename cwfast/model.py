@@ -17,7 +17,7 @@ import numba
 import numpy as np
 
 from . import _head_kernels, _kernels, validate
-from .errors import ParameterError
+from .errors import CwfastError, ParameterError
 from .codec import N_CLASSES
 from .heads import OUTPUTS, STEP_CODES, STEPS, check_steps, check_target, get_head, head_loss, softmax  # noqa: F401
 from .persistence import save_model
@@ -192,9 +192,8 @@ class SequenceModel:
     def refuse_level(self, what):
         """CwfastError if this model is level-normalised, which ``what`` does not run yet."""
         if self._level is not None:
-            from .errors import CwfastError
-
-            raise CwfastError(f"{what} does not run level-normalised models (trained with --level) yet")
+            raise CwfastError(f"{what} does not run level-normalised models yet (cwfast train normalises an "
+                              "autoregressive mixture's level by default; --level 0 trains one without)")
 
     def _level_in(self, x3, state):
         """What the network reads and starts from: (inputs, network state, gains).

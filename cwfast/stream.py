@@ -140,8 +140,7 @@ class Stream:
         if voices is not None:
             voices = _positive_int("voices", voices)
             if model.level is not None:
-                raise CwfastError("voices do not run level-normalised models (trained with --level) yet; "
-                                  "use one Stream per voice")
+                model.refuse_level("Stream(voices=V)")
             if model.realtime_kind not in _VOICE_KINDS:
                 raise ParameterError(f"voices={voices} is not supported for a {model.description} yet; "
                                      "use one Stream per voice")

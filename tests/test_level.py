@@ -170,7 +170,7 @@ def test_a_state_without_the_level_is_refused(rng):
 
 def test_what_does_not_run_levels_says_so(tmp_path):
     model = make("cw", dtype=np.float32)
-    with pytest.raises(CwfastError, match="voices do not run level-normalised"):
+    with pytest.raises(CwfastError, match=r"Stream\(voices=V\) does not run level-normalised"):
         cwfast.Stream(model, voices=2)
     from cwfast.train import evolve
 
