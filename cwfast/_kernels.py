@@ -41,6 +41,14 @@ from numba.extending import overload
 from ._head_kernels import _emit, _fed_back, _mean_rows, _scored_row_loss
 from ._jit import JIT as _JIT
 
+# The step and its row kernels allocate nothing, so they run without numba's reference counting:
+# every slice otherwise calls NRT_incref and NRT_decref (a locked add when the array came from
+# Python), which took a third of a CW 144/8 step called through the dispatcher (sampled with perf)
+# and 4% through Stream's entry. The sequence kernels that call them (_forward_padded_seq and
+# friends) keep it: with _forward_seq and _forward_padded_seq compiled this way too, loading the
+# cached _backward_batch aborted in LLVM's bitcode reader (numba 0.68.1); not investigated further.
+_HOT = dict(_JIT, _nrt=False)
+
 
 def _tanh_inplace(a):
     """Replace every element of the 1-D array ``a`` by its tanh (compiled through the overload)."""
@@ -84,7 +92,7 @@ def _views(theta, n, n_win, n_rec, n_out):
     return theta[:a], theta[a:b], theta[b:c], theta[c:d], theta[d : d + n_out]
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, input_offset, xf, end, t, h,
           work):
     """One step: recompute the modules active at ``t`` from ``h`` (the previous state), then commit.
@@ -134,10 +142,18 @@ def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, 
     for i in range(n_modules):
         if _fires(t, periods[i]):
             r0, r1 = module_start[i], module_start[i + 1]
-            h[r0:r1] = work[r0:r1]
+            _copy(work[r0:r1], h[r0:r1])
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
+def _copy(src, dst):
+    """dst[:] = src, as a loop: an array assignment may allocate a temporary, which needs numba's
+    reference counting (the forward path runs without it)."""
+    for j in range(src.shape[0]):
+        dst[j] = src[j]
+
+
+@numba.njit(**_HOT)
 def _fires(t, period):
     """Whether a module of clock period ``period`` (>= 1) is active at step ``t`` (>= 0): ``t %
     period == 0``, through a mask when the period is a power of two (the usual 1, 2, 4, ...), since
@@ -148,7 +164,7 @@ def _fires(t, period):
 
 
 # Inlined into _step by numba (as a call it cost about 5% of a CW 256/8 step).
-@numba.njit(inline="always", **_JIT)
+@numba.njit(inline="always", **_HOT)
 def _module_rows(w_in, window, w_rec, bias, offset, width, r0, k, reads, work):
     """work[r0 + r] = bias[r0 + r] + input row r of ``w_in`` . window + recurrent row r . reads for
     the ``k`` rows of a module, whose recurrent rows (``width`` long) follow each other from
@@ -170,7 +186,7 @@ def _module_rows(w_in, window, w_rec, bias, offset, width, r0, k, reads, work):
         _row(w_in, r, window, w_rec, bias, offset + r * width, width, r0 + r, reads, work)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _window_dots(w, window, bias, r0, work):
     """work[r0 + r] = bias[r0 + r] + row r of ``w`` . window, for every row (each as long as
     ``window``), four rows at a time: one load of a window value feeds four rows."""
@@ -200,7 +216,7 @@ def _window_dots(w, window, bias, r0, work):
         r += 1
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _row(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     """work[unit] = bias + input row ``in_row`` of ``w_in`` . window + the recurrent row at ``offset``
     (``width`` long) . reads. Input rows are as long as ``window``; :func:`_step` passes a module's
@@ -217,7 +233,7 @@ def _row(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     work[unit] = acc
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _rows4(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     """:func:`_row` for units ``unit .. unit + 3``: input rows ``in_row .. in_row + 3``, recurrent
     rows following each other from ``offset``."""
@@ -242,7 +258,7 @@ def _rows4(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     work[unit], work[unit + 1], work[unit + 2], work[unit + 3] = a0, a1, a2, a3
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _rows8(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     """:func:`_rows4` for eight units ``unit .. unit + 7``."""
     span = window.shape[0]
@@ -280,7 +296,7 @@ def _rows8(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     work[unit + 4], work[unit + 5], work[unit + 6], work[unit + 7] = a4, a5, a6, a7
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _rows2(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     """:func:`_rows4` for two units ``unit, unit + 1`` (the rest of a module of 18)."""
     span = window.shape[0]
@@ -298,7 +314,7 @@ def _rows2(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     work[unit], work[unit + 1] = a0, a1
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _rows16(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     """:func:`_rows4` for sixteen units ``unit .. unit + 15``: one load of ``h[c]`` feeds sixteen
     rows, and LLVM keeps one vector of partial sums per row (eight columns wide), sixteen in all."""
@@ -379,7 +395,7 @@ def _matvec_repeat(w, h, y, repeats):
             y[r] = acc
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _output(w_out, b_out, h, y_t):
     """y_t = W_out h + b_out. Computed per step rather than as one matrix product after the loop:
     a BLAS product rounds differently for different block lengths, and a stream must give the
@@ -427,7 +443,7 @@ def _forward_padded_seq(theta, module_start, column_start, block_offset, periods
         _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, input_offset, xf,
               (n_hist + s + 1) * n_in, t0 + s, h, work)
         if record:
-            hist[s, :] = h
+            _copy(h, hist[s])
         _output(w_out, b_out, h, y[s])
 
 
