@@ -108,10 +108,11 @@ def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, 
     many rows' multiply-adds, where one row at a time loaded it again for every row. Every row still
     sums in its own order, fixed by the compiled code, so a stream gives the same bits however it is
     split. Four rows at a time was 1.22-1.36x faster than one for CW 144/8 and 256/8; sixteen at a
-    time (a module of 18 rows: 16 + 2) a further 1.2-1.4x for CW 64/8, 144/8 and 256/8 through a
-    compiled entry (float32, one thread, interleaved runs; docs/benchmarks.md section 10). The
-    clock test is a mask for power-of-two periods (:func:`_fires`): a 64-bit remainder per module
-    and step cost 6-16% of a step of CW 64/8 to 256/8.
+    time (a module of 18 rows: 16 + 2), with the clock test below, a further 1.06-1.23x for CW
+    64/8, 144/8 and 256/8 through a compiled entry, and 1.20-1.56x together with running without
+    reference counting (``_HOT``; float32, one thread, interleaved runs; docs/benchmarks.md section
+    10). The clock test is a mask for power-of-two periods (:func:`_fires`): the 64-bit remainder,
+    twice per module and step, cost 1.06-1.16x on those models.
     """
     n = h.shape[0]
     n_modules = periods.shape[0]
