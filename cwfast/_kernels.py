@@ -41,6 +41,14 @@ from numba.extending import overload
 from ._head_kernels import _emit, _fed_back, _level_gain, _level_rows, _mean_rows, _scored_row_loss
 from ._jit import JIT as _JIT
 
+# The step and its row kernels allocate nothing, so they run without numba's reference counting:
+# every slice otherwise calls NRT_incref and NRT_decref (a locked add when the array came from
+# Python), which took a third of a CW 144/8 step called through the dispatcher (sampled with perf)
+# and 4% through Stream's entry. The sequence kernels that call them (_forward_padded_seq and
+# friends) keep it: with _forward_seq and _forward_padded_seq compiled this way too, loading the
+# cached _backward_batch aborted in LLVM's bitcode reader (numba 0.68.1); not investigated further.
+_HOT = dict(_JIT, _nrt=False)
+
 
 def _tanh_inplace(a):
     """Replace every element of the 1-D array ``a`` by its tanh (compiled through the overload)."""
@@ -84,7 +92,7 @@ def _views(theta, n, n_win, n_rec, n_out):
     return theta[:a], theta[a:b], theta[b:c], theta[c:d], theta[d : d + n_out]
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, input_offset, xf, end, t, h,
           work):
     """One step: recompute the modules active at ``t`` from ``h`` (the previous state), then commit.
@@ -95,55 +103,91 @@ def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, 
     at ``input_offset[i] * n_in``; ``L_i = (input_offset[i + 1] - input_offset[i]) / k_i``, so
     that passing ``module_start`` as ``input_offset`` runs the plain model (every window 1).
 
-    Only active modules are visited; each reads only its own column range of ``h``. Rows go four
-    at a time (:func:`_rows4`): one load of ``h[c]`` feeds four rows' multiply-adds, where one row
-    at a time loaded it again for every row. Every row still sums in its own order, so the outputs
-    are bit-identical to one row at a time (1.22-1.36x faster for CW 144/8 and 256/8 in an
-    interleaved loop of this step and the output layer, float32, one thread).
+    Only active modules are visited; each reads only its own column range of ``h``. Rows go sixteen,
+    eight, four, two and then one at a time (:func:`_module_rows`): one load of ``h[c]`` feeds that
+    many rows' multiply-adds, where one row at a time loaded it again for every row. Every row still
+    sums in its own order, fixed by the compiled code, so a stream gives the same bits however it is
+    split. Four rows at a time was 1.22-1.36x faster than one for CW 144/8 and 256/8; sixteen at a
+    time (a module of 18 rows: 16 + 2), with the clock test below, a further 1.06-1.23x for CW
+    64/8, 144/8 and 256/8 through a compiled entry, and 1.20-1.56x together with running without
+    reference counting (``_HOT``; float32, one thread, interleaved runs; docs/benchmarks.md section
+    10). The clock test is a mask for power-of-two periods (:func:`_fires`): the 64-bit remainder,
+    twice per module and step, cost 1.06-1.16x on those models.
     """
     n = h.shape[0]
     n_modules = periods.shape[0]
-    n_in = w_in.shape[0] // input_offset[n_modules]
+    # Integer divisions cost as much as a short row here: skip them for one input and windows of 1.
+    n_in = 1 if w_in.shape[0] == input_offset[n_modules] else w_in.shape[0] // input_offset[n_modules]
     for i in range(n_modules):
-        if t % periods[i] != 0:
+        if not _fires(t, periods[i]):
             continue
         r0 = module_start[i]
         k = module_start[i + 1] - r0
-        span = (input_offset[i + 1] - input_offset[i]) // k * n_in
+        n_win = input_offset[i + 1] - input_offset[i]
+        span = n_in if n_win == k else n_win // k * n_in
         window = xf[end - span : end]
         w_mod = w_in[input_offset[i] * n_in :]
         width = n - column_start[i]
         reads = h[column_start[i] :]
-        r = 0
         if span > n_in:
             # A window of past inputs: bias plus the window's dot products first, through slices
             # from 0, which LLVM vectorises (the index form of _rows4, kept bit-identical for plain
             # models, runs scalar: 2.1 us a step for 20-ms windows at 16 kHz); then the recurrent
             # rows add onto them (work stands in for the bias, with no input).
             _window_dots(w_mod[: k * span], window, bias, r0, work)
-            while r + 4 <= k:
-                _rows4(w_mod[:0], 0, window[:0], w_rec, work, block_offset[i] + r * width, width, r0 + r, reads, work)
-                r += 4
-            while r < k:
-                _row(w_mod[:0], 0, window[:0], w_rec, work, block_offset[i] + r * width, width, r0 + r, reads, work)
-                r += 1
-            _tanh_inplace(work[r0 : r0 + k])
-            continue
-        while r + 4 <= k:
-            _rows4(w_mod, r, window, w_rec, bias, block_offset[i] + r * width, width, r0 + r, reads, work)
-            r += 4
-        while r < k:
-            _row(w_mod, r, window, w_rec, bias, block_offset[i] + r * width, width, r0 + r, reads, work)
-            r += 1
+            _module_rows(w_mod[:0], window[:0], w_rec, work, block_offset[i], width, r0, k, reads, work)
+        else:
+            _module_rows(w_mod, window, w_rec, bias, block_offset[i], width, r0, k, reads, work)
         _tanh_inplace(work[r0 : r0 + k])
     # Active modules read the previous state of each other, so commit only after all are done.
     for i in range(n_modules):
-        if t % periods[i] == 0:
+        if _fires(t, periods[i]):
             r0, r1 = module_start[i], module_start[i + 1]
-            h[r0:r1] = work[r0:r1]
+            _copy(work[r0:r1], h[r0:r1])
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
+def _copy(src, dst):
+    """dst[:] = src, as a loop: an array assignment may allocate a temporary, which needs numba's
+    reference counting (the forward path runs without it)."""
+    for j in range(src.shape[0]):
+        dst[j] = src[j]
+
+
+@numba.njit(**_HOT)
+def _fires(t, period):
+    """Whether a module of clock period ``period`` (>= 1) is active at step ``t`` (>= 0): ``t %
+    period == 0``, through a mask when the period is a power of two (the usual 1, 2, 4, ...), since
+    a 64-bit remainder costs tens of cycles and every module pays it twice a step."""
+    if period & (period - 1) == 0:
+        return t & (period - 1) == 0
+    return t % period == 0
+
+
+# Inlined into _step by numba (as a call it cost about 5% of a CW 256/8 step).
+@numba.njit(inline="always", **_HOT)
+def _module_rows(w_in, window, w_rec, bias, offset, width, r0, k, reads, work):
+    """work[r0 + r] = bias[r0 + r] + input row r of ``w_in`` . window + recurrent row r . reads for
+    the ``k`` rows of a module, whose recurrent rows (``width`` long) follow each other from
+    ``offset`` in ``w_rec``: sixteen rows at a time, then eight, four, two and one."""
+    r = 0
+    while r + 16 <= k:
+        _rows16(w_in, r, window, w_rec, bias, offset + r * width, width, r0 + r, reads, work)
+        r += 16
+    if r + 8 <= k:
+        _rows8(w_in, r, window, w_rec, bias, offset + r * width, width, r0 + r, reads, work)
+        r += 8
+    if r + 4 <= k:
+        _rows4(w_in, r, window, w_rec, bias, offset + r * width, width, r0 + r, reads, work)
+        r += 4
+    if r + 2 <= k:
+        _rows2(w_in, r, window, w_rec, bias, offset + r * width, width, r0 + r, reads, work)
+        r += 2
+    if r < k:
+        _row(w_in, r, window, w_rec, bias, offset + r * width, width, r0 + r, reads, work)
+
+
+@numba.njit(**_HOT)
 def _window_dots(w, window, bias, r0, work):
     """work[r0 + r] = bias[r0 + r] + row r of ``w`` . window, for every row (each as long as
     ``window``), four rows at a time: one load of a window value feeds four rows."""
@@ -173,7 +217,7 @@ def _window_dots(w, window, bias, r0, work):
         r += 1
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _row(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     """work[unit] = bias + input row ``in_row`` of ``w_in`` . window + the recurrent row at ``offset``
     (``width`` long) . reads. Input rows are as long as ``window``; :func:`_step` passes a module's
@@ -190,7 +234,7 @@ def _row(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     work[unit] = acc
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _rows4(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     """:func:`_row` for units ``unit .. unit + 3``: input rows ``in_row .. in_row + 3``, recurrent
     rows following each other from ``offset``."""
@@ -215,6 +259,129 @@ def _rows4(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     work[unit], work[unit + 1], work[unit + 2], work[unit + 3] = a0, a1, a2, a3
 
 
+@numba.njit(**_HOT)
+def _rows8(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
+    """:func:`_rows4` for eight units ``unit .. unit + 7``."""
+    span = window.shape[0]
+    a0, a1, a2, a3 = bias[unit], bias[unit + 1], bias[unit + 2], bias[unit + 3]
+    a4, a5, a6, a7 = bias[unit + 4], bias[unit + 5], bias[unit + 6], bias[unit + 7]
+    for j in range(span):
+        v = window[j]
+        a0 += w_in[in_row * span + j] * v
+        a1 += w_in[(in_row + 1) * span + j] * v
+        a2 += w_in[(in_row + 2) * span + j] * v
+        a3 += w_in[(in_row + 3) * span + j] * v
+        a4 += w_in[(in_row + 4) * span + j] * v
+        a5 += w_in[(in_row + 5) * span + j] * v
+        a6 += w_in[(in_row + 6) * span + j] * v
+        a7 += w_in[(in_row + 7) * span + j] * v
+    row0 = w_rec[offset : offset + width]
+    row1 = w_rec[offset + width : offset + 2 * width]
+    row2 = w_rec[offset + 2 * width : offset + 3 * width]
+    row3 = w_rec[offset + 3 * width : offset + 4 * width]
+    row4 = w_rec[offset + 4 * width : offset + 5 * width]
+    row5 = w_rec[offset + 5 * width : offset + 6 * width]
+    row6 = w_rec[offset + 6 * width : offset + 7 * width]
+    row7 = w_rec[offset + 7 * width : offset + 8 * width]
+    for c in range(width):
+        v = reads[c]
+        a0 += row0[c] * v
+        a1 += row1[c] * v
+        a2 += row2[c] * v
+        a3 += row3[c] * v
+        a4 += row4[c] * v
+        a5 += row5[c] * v
+        a6 += row6[c] * v
+        a7 += row7[c] * v
+    work[unit], work[unit + 1], work[unit + 2], work[unit + 3] = a0, a1, a2, a3
+    work[unit + 4], work[unit + 5], work[unit + 6], work[unit + 7] = a4, a5, a6, a7
+
+
+@numba.njit(**_HOT)
+def _rows2(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
+    """:func:`_rows4` for two units ``unit, unit + 1`` (the rest of a module of 18)."""
+    span = window.shape[0]
+    a0, a1 = bias[unit], bias[unit + 1]
+    for j in range(span):
+        v = window[j]
+        a0 += w_in[in_row * span + j] * v
+        a1 += w_in[(in_row + 1) * span + j] * v
+    row0 = w_rec[offset : offset + width]
+    row1 = w_rec[offset + width : offset + 2 * width]
+    for c in range(width):
+        v = reads[c]
+        a0 += row0[c] * v
+        a1 += row1[c] * v
+    work[unit], work[unit + 1] = a0, a1
+
+
+@numba.njit(**_HOT)
+def _rows16(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
+    """:func:`_rows4` for sixteen units ``unit .. unit + 15``: one load of ``h[c]`` feeds sixteen
+    rows, and LLVM keeps one vector of partial sums per row (eight columns wide), sixteen in all."""
+    span = window.shape[0]
+    a0, a1, a2, a3 = bias[unit + 0], bias[unit + 1], bias[unit + 2], bias[unit + 3]
+    a4, a5, a6, a7 = bias[unit + 4], bias[unit + 5], bias[unit + 6], bias[unit + 7]
+    a8, a9, a10, a11 = bias[unit + 8], bias[unit + 9], bias[unit + 10], bias[unit + 11]
+    a12, a13, a14, a15 = bias[unit + 12], bias[unit + 13], bias[unit + 14], bias[unit + 15]
+    for j in range(span):
+        v = window[j]
+        a0 += w_in[(in_row + 0) * span + j] * v
+        a1 += w_in[(in_row + 1) * span + j] * v
+        a2 += w_in[(in_row + 2) * span + j] * v
+        a3 += w_in[(in_row + 3) * span + j] * v
+        a4 += w_in[(in_row + 4) * span + j] * v
+        a5 += w_in[(in_row + 5) * span + j] * v
+        a6 += w_in[(in_row + 6) * span + j] * v
+        a7 += w_in[(in_row + 7) * span + j] * v
+        a8 += w_in[(in_row + 8) * span + j] * v
+        a9 += w_in[(in_row + 9) * span + j] * v
+        a10 += w_in[(in_row + 10) * span + j] * v
+        a11 += w_in[(in_row + 11) * span + j] * v
+        a12 += w_in[(in_row + 12) * span + j] * v
+        a13 += w_in[(in_row + 13) * span + j] * v
+        a14 += w_in[(in_row + 14) * span + j] * v
+        a15 += w_in[(in_row + 15) * span + j] * v
+    row0 = w_rec[offset + 0 * width : offset + 1 * width]
+    row1 = w_rec[offset + 1 * width : offset + 2 * width]
+    row2 = w_rec[offset + 2 * width : offset + 3 * width]
+    row3 = w_rec[offset + 3 * width : offset + 4 * width]
+    row4 = w_rec[offset + 4 * width : offset + 5 * width]
+    row5 = w_rec[offset + 5 * width : offset + 6 * width]
+    row6 = w_rec[offset + 6 * width : offset + 7 * width]
+    row7 = w_rec[offset + 7 * width : offset + 8 * width]
+    row8 = w_rec[offset + 8 * width : offset + 9 * width]
+    row9 = w_rec[offset + 9 * width : offset + 10 * width]
+    row10 = w_rec[offset + 10 * width : offset + 11 * width]
+    row11 = w_rec[offset + 11 * width : offset + 12 * width]
+    row12 = w_rec[offset + 12 * width : offset + 13 * width]
+    row13 = w_rec[offset + 13 * width : offset + 14 * width]
+    row14 = w_rec[offset + 14 * width : offset + 15 * width]
+    row15 = w_rec[offset + 15 * width : offset + 16 * width]
+    for c in range(width):
+        v = reads[c]
+        a0 += row0[c] * v
+        a1 += row1[c] * v
+        a2 += row2[c] * v
+        a3 += row3[c] * v
+        a4 += row4[c] * v
+        a5 += row5[c] * v
+        a6 += row6[c] * v
+        a7 += row7[c] * v
+        a8 += row8[c] * v
+        a9 += row9[c] * v
+        a10 += row10[c] * v
+        a11 += row11[c] * v
+        a12 += row12[c] * v
+        a13 += row13[c] * v
+        a14 += row14[c] * v
+        a15 += row15[c] * v
+    work[unit + 0], work[unit + 1], work[unit + 2], work[unit + 3] = a0, a1, a2, a3
+    work[unit + 4], work[unit + 5], work[unit + 6], work[unit + 7] = a4, a5, a6, a7
+    work[unit + 8], work[unit + 9], work[unit + 10], work[unit + 11] = a8, a9, a10, a11
+    work[unit + 12], work[unit + 13], work[unit + 14], work[unit + 15] = a12, a13, a14, a15
+
+
 @numba.njit(**_JIT)
 def _matvec_repeat(w, h, y, repeats):
     """y = W h, ``repeats`` times: the dense matrix-vector product in the style of :func:`_step`'s rows
@@ -229,7 +396,7 @@ def _matvec_repeat(w, h, y, repeats):
             y[r] = acc
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _output(w_out, b_out, h, y_t):
     """y_t = W_out h + b_out. Computed per step rather than as one matrix product after the loop:
     a BLAS product rounds differently for different block lengths, and a stream must give the
@@ -277,7 +444,7 @@ def _forward_padded_seq(theta, module_start, column_start, block_offset, periods
         _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, input_offset, xf,
               (n_hist + s + 1) * n_in, t0 + s, h, work)
         if record:
-            hist[s, :] = h
+            _copy(h, hist[s])
         _output(w_out, b_out, h, y[s])
 
 

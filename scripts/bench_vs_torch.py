@@ -29,8 +29,11 @@ import argparse
 import os
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout's cwfast, not an installed one
 
 RATE = 44100
 SECTIONS = ("streaming", "training", "rtneural")

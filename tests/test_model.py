@@ -40,6 +40,49 @@ def test_forward_matches_naive(name, dtype, rtol, rng):
     np.testing.assert_array_equal(model.forward(x[1]), y[1])
 
 
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("span", [0, 1, 3])
+def test_module_rows_match_a_matrix_product(dtype, rtol, span, rng):
+    # Every k from 0 to 40 takes a different mix of the 16-, 8-, 4-, 2- and 1-row kernels.
+    from cwfast import _kernels
+
+    for k in range(41):
+        for width in (1, 7, 8, 33):
+            w_in = rng.normal(size=k * span).astype(dtype)
+            window = rng.normal(size=span).astype(dtype)
+            w_rec = rng.normal(size=5 + k * width).astype(dtype)  # rows from offset 5
+            bias = rng.normal(size=3 + k).astype(dtype)  # units from r0 = 3
+            reads = rng.normal(size=width).astype(dtype)
+            work = np.full(3 + k + 2, 7.0, dtype=dtype)
+            _kernels._module_rows(w_in, window, w_rec, bias, 5, width, 3, k, reads, work)
+            ref = (bias[3:].astype(float) + w_in.reshape(k, span).astype(float) @ window.astype(float)
+                   + w_rec[5:].reshape(k, width).astype(float) @ reads.astype(float))
+            assert_allclose(work[3 : 3 + k], ref, rtol=rtol, atol=rtol * width)
+            np.testing.assert_array_equal(work[:3], 7.0)  # nothing outside the module's rows
+            np.testing.assert_array_equal(work[3 + k :], 7.0)
+
+
+def test_fires_is_the_clock_test():
+    from cwfast import _kernels
+
+    for period in range(1, 70):
+        for t in range(0, 300):
+            assert _kernels._fires(t, period) == (t % period == 0), (t, period)
+    assert _kernels._fires(2**40, 2**20) and not _kernels._fires(2**40 + 2**19, 2**20)
+
+
+@pytest.mark.parametrize("dtype, rtol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+@pytest.mark.parametrize("windows", [None, [1, 3, 1, 2]])
+def test_forward_matches_naive_with_modules_of_every_row_block(dtype, rtol, windows, rng):
+    # 31 = 16 + 8 + 4 + 2 + 1 rows, 18 = 16 + 2, 8, 3 = 2 + 1; periods 1, 3 (a remainder), 4, 6.
+    model = ClockworkRNN(2, 3, module_sizes=[31, 18, 8, 3], periods=[1, 3, 4, 6], seed=2, dtype=dtype,
+                         input_windows=windows)
+    d = model.to_dense()
+    x = rng.normal(size=(40, 2))
+    _, ref = naive.forward(d, x.astype(dtype).astype(float))
+    assert_allclose(model.forward(x.astype(dtype)), ref, rtol=rtol, atol=rtol)
+
+
 @pytest.mark.parametrize("name", CONFIGS)
 def test_gradients_match_naive(name, rng):
     model = make(name)
