@@ -221,6 +221,15 @@ def _level_track(x, levels, alpha, floor, xn, gains):
 
 
 @numba.njit(**_JIT)
+def _level_sequence(y, gains, b):
+    """:func:`_level_rows` on every row of one sequence's outputs ``y`` (T, 3K) with the gains of
+    sequence ``b``, ``gains[b]``; nothing when ``gains`` is empty (no level)."""
+    if gains.shape[0] > 0:
+        for t in range(y.shape[0]):
+            _level_rows(y[t], gains[b, t])
+
+
+@numba.njit(**_JIT)
 def _level_outputs(y, gains):
     """:func:`_level_rows` on every row of ``y`` (B, T, 3K) with ``gains`` (B, T)."""
     for b in range(y.shape[0]):

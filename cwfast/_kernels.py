@@ -38,7 +38,7 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from ._head_kernels import _emit, _fed_back, _level_gain, _level_rows, _mean_rows, _scored_row_loss
+from ._head_kernels import _emit, _fed_back, _level_gain, _level_rows, _level_sequence, _mean_rows, _scored_row_loss
 from ._jit import JIT as _JIT
 
 # The step and its row kernels allocate nothing, so they run without numba's reference counting:
@@ -657,7 +657,7 @@ def _member_params(theta, noise, sigma, m, out):
 
 @numba.njit(parallel=True, **_JIT)
 def _population_losses(theta, noise, sigma, module_start, column_start, block_offset, member_periods, input_offset,
-                       xp, n_out, y_target, labels, softmax, readout, losses):
+                       xp, n_out, y_target, labels, softmax, readout, gains, losses):
     """Loss of each member of an antithetic population, and of the centre.
 
     theta : (n_params,) float64, the centre, laid out like ``ClockworkRNN.params``.
@@ -673,6 +673,8 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
     softmax : bool, score cross-entropy on ``labels`` (else squared error on ``y_target``).
     readout : int, what is scored (``cwfast.model.STEP_CODES``): 0 every step, 1 the last step,
         2 the mean of the outputs over the steps.
+    gains : (B, T) float64, a level-normalised model's gains (``xp`` then holds the inputs divided
+        by them), or (0, 0) for none: the mixture's outputs are scaled by them before scoring.
     losses : (n_members,) float64, receives the mean loss per scored value, as
         ``ClockworkRNN.loss`` defines it. Every sequence starts from a zero state at t = 0.
     """
@@ -697,6 +699,7 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
             h[:] = 0
             _forward_padded_seq(params, module_start, column_start, block_offset, member_periods[m], input_offset,
                                 xp[b], 0, h, work, y, no_history)
+            _level_sequence(y, gains, b)
             if readout == 2:
                 _mean_rows(y, row)
                 total += _scored_row_loss(row, softmax, labels, y_target, b, 0)

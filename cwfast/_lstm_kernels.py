@@ -18,7 +18,7 @@ the on-disk caches of all kernel files in step, so calling across files is safe.
 import numba
 import numpy as np
 
-from ._head_kernels import _emit, _fed_back, _level_gain, _level_rows, _mean_rows, _scored_row_loss
+from ._head_kernels import _emit, _fed_back, _level_gain, _level_rows, _level_sequence, _mean_rows, _scored_row_loss
 from ._jit import JIT as _JIT
 from ._kernels import _member_params
 
@@ -200,10 +200,11 @@ def _sample_feedback(theta, s, pre, x, logits, values, head_code, inv_temperatur
 
 
 @numba.njit(parallel=True, **_JIT)
-def _population_losses(theta, noise, sigma, n, x, n_out, y_target, labels, softmax, readout, losses):
+def _population_losses(theta, noise, sigma, n, x, n_out, y_target, labels, softmax, readout, gains, losses):
     """The evolution strategy's scores, as :func:`cwfast._kernels._population_losses` defines them
     (antithetic members ``theta +- sigma * noise[m // 2]``, then the centre), for the LSTM of ``n``
-    cells: members in parallel, each from a zero state on every sequence of ``x`` (B, T, n_in)."""
+    cells: members in parallel, each from a zero state on every sequence of ``x`` (B, T, n_in);
+    ``gains`` as there."""
     n_members = losses.shape[0]
     n_params = theta.shape[0]
     batch, n_steps = x.shape[0], x.shape[1]
@@ -223,6 +224,7 @@ def _population_losses(theta, noise, sigma, n, x, n_out, y_target, labels, softm
         for b in range(batch):
             s[:] = 0
             _forward_seq(params, x[b], s, pre, y, no_hist, no_acts)
+            _level_sequence(y, gains, b)
             if readout == 2:
                 _mean_rows(y, row)
                 total += _scored_row_loss(row, softmax, labels, y_target, b, 0)

@@ -123,8 +123,7 @@ def build_parser():
                    help=f"--head mixture: number of logistics (default: {DEFAULT_COMPONENTS})")
     p.add_argument("--level", type=types.non_negative_int, metavar="N",
                    help="--head mixture: normalise the input by its level over about the last N samples, an "
-                        "adaptive gain that predicts fades, decays and quiet passages better (default: 64; 0: off; "
-                        "--trainer es: off)")
+                        "adaptive gain that predicts fades, decays and quiet passages better (default: 64; 0: off)")
     p.add_argument("--trim", action="store_true",
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")

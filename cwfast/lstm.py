@@ -239,8 +239,9 @@ class LSTM(SequenceModel):
     def population_losses(self, theta, noise, sigma, x3, y_target, labels, readout, losses, *, member_periods=None):
         if member_periods is not None:
             raise ParameterError("an LSTM has no clock periods to search")
+        x3, gains = self._population_inputs(x3)
         _lstm_kernels._population_losses(theta, noise, sigma, self.n_hidden, x3, self.n_out, y_target, labels,
-                                         self.head.code, readout, losses)
+                                         self.head.code, readout, gains, losses)
 
     def loss_and_grad(self, x, target, *, state=None, return_state=False, flat=False, steps="all"):
         """The training loss and its gradient by back-propagation through time.

@@ -162,7 +162,7 @@ class SequenceModel:
 
         Set it to a :class:`Level` (or ``(alpha, start)``) before training; it is saved with the
         model, and it adds one element (the current level) to the end of the state.
-        ``Stream`` and the C export run it; voices and the evolution strategy do not yet (they raise
+        ``Stream``, the C export and the evolution strategy run it; voices do not yet (they raise
         :class:`~cwfast.errors.CwfastError`).
         """
         return self._level
@@ -188,6 +188,14 @@ class SequenceModel:
             if level.shape != (2,):
                 raise ParameterError(f"level has shape {level.shape}; expected (2,) (alpha, start)")
             self.level = Level.checked(*level)
+
+    def _population_inputs(self, x3):
+        """What every member of an evolution-strategy population reads from a zero state: the
+        inputs (divided by their gains if levelled) and the gains (B, T), or (0, 0) for none."""
+        if self._level is None:
+            return x3, np.zeros((0, 0))
+        xn, _, gains = self._level_in(x3, self.check_state(None, x3.shape[0], True)[0])
+        return xn, gains
 
     def refuse_level(self, what):
         """CwfastError if this model is level-normalised, which ``what`` does not run yet."""
@@ -746,11 +754,12 @@ class ClockworkRNN(SequenceModel):
     def population_losses(self, theta, noise, sigma, x3, y_target, labels, readout, losses, *, member_periods=None):
         lay = self.layout
         head_code = self.head.code
+        x3, gains = self._population_inputs(x3)
         x3 = self._padded(x3, np.zeros((x3.shape[0], self._state_width()), dtype=self.dtype))[0]
         if member_periods is not None or readout == STEP_CODES["mean"] or head_code == 2:
             # Members with their own periods, the mean readout and the mixture head (rarely used
-            # with the ES) run one member at a time rather than slowing the lockstep kernel's loop
-            # for everyone.
+            # with the ES; a level needs it) run one member at a time rather than slowing the
+            # lockstep kernel's loop for everyone.
             if member_periods is None:
                 member_periods = np.broadcast_to(lay.periods, (losses.shape[0], lay.periods.shape[0]))
             else:
@@ -759,7 +768,7 @@ class ClockworkRNN(SequenceModel):
             _kernels._population_losses(
                 theta, noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
                 np.ascontiguousarray(member_periods, dtype=np.int64), lay.input_offset, x3, self.n_out, y_target,
-                labels, head_code, readout, losses,
+                labels, head_code, readout, gains, losses,
             )
             return
         _kernels._population_losses_lockstep(

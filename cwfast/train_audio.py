@@ -180,9 +180,6 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         validate.positive_int("level", level)
         if audio_head(mode, head, classes) != "mixture":
             raise ParameterError("--level normalises the level of an autoregressive model with --head mixture")
-        if trainer == "es":
-            raise ParameterError("--level trains with the gradient trainers (adam, sgd); --trainer es does not "
-                                 "run level-normalised models yet")
     if head == "mixture" and classes not in (None, N_CLASSES):
         raise ParameterError(f"--head mixture scores the {N_CLASSES} mu-law classes; it takes no --classes {classes}")
     for name, value in (("population", population), ("sigma", sigma), ("cluster", cluster)):
@@ -252,7 +249,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         With the mixture head: normalise the input's level (:class:`cwfast.model.Level`), tracked
         over about this many samples (``alpha = 1 / level``), from the training part's mean
         absolute input; 0 for none. Default: :data:`LEVEL_SAMPLES` for an autoregressive mixture
-        model trained with the gradient (the evolution strategy does not run levels yet), else none.
+        model, else none.
     validation, test : float, optional
         Fractions of the clip held out at its end: the test part last, the validation part
         before it. Default 0.1 each, except memorize mode, which holds nothing out (and refuses to).
@@ -341,7 +338,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     meta.update(metadata or {})
     model = new_model(arch, task, n_hidden, n_modules, periods, seed=seed, sample_rate=sample_rate, metadata=meta,
                       input_window=input_window, components=components)
-    if level is None and head == "mixture" and trainer != "es":
+    if level is None and head == "mixture":
         level = LEVEL_SAMPLES
     if level:
         start = float(np.mean(np.abs(splits.train.inputs)))

@@ -168,15 +168,43 @@ def test_a_state_without_the_level_is_refused(rng):
     assert isinstance(model.forward(np.zeros((4, 1)), return_state=True)[1], State)
 
 
-def test_what_does_not_run_levels_says_so(tmp_path):
-    model = make("cw", dtype=np.float32)
+def test_voices_say_they_do_not_run_levels():
     with pytest.raises(CwfastError, match=r"Stream\(voices=V\) does not run level-normalised"):
-        cwfast.Stream(model, voices=2)
+        cwfast.Stream(make("cw", dtype=np.float32), voices=2)
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm", "srn"])
+@pytest.mark.parametrize("steps", ["all", "last", "mean"])
+def test_population_scores_are_model_losses(kind, steps, rng):
+    """The evolution strategy's members, each from a zero state (the level at its start), scored
+    as model.loss scores them."""
+    model = make(kind)
+    x, labels = audio_inputs(rng, 2, 20)
+    target = labels if steps == "all" else labels[:, -1]
+    x3, batched = model.check_input(x)
+    scored = model.check_target(target, x3.shape, batched, steps)
+    scored = scored if steps == "all" else scored[:, None]
+    noise = rng.normal(size=(2, model.n_params))
+    losses = np.empty(5)
+    model.population_losses(model.params.copy(), noise, 0.01, x3, np.zeros((0, 0, 0)),
+                            np.ascontiguousarray(scored, dtype=np.int64), cwfast.heads.STEP_CODES[steps], losses)
+    for m in range(5):
+        member = model.copy()
+        if m < 4:
+            member.params[:] += (0.01 if m % 2 == 0 else -0.01) * noise[m // 2]
+        assert losses[m] == pytest.approx(member.loss(x, target, steps=steps), rel=1e-9)
+
+
+def test_the_evolution_strategy_trains_a_levelled_model(rng):
     from cwfast.train import evolve
 
-    with pytest.raises(CwfastError, match="evolution strategy does not run level-normalised"):
-        evolve(model, np.zeros((10, 1), np.float32), np.zeros(10, np.int64), generations=1)
-    assert list(tmp_path.iterdir()) == []
+    model = make("cw", dtype=np.float32)
+    x, labels = audio_inputs(rng, 1, 200)
+    before = model.loss(x[0], labels[0])
+    result = evolve(model, x[0].astype(np.float32), labels[0], generations=5, population=8, seed=0)
+    assert model.level == Level(ALPHA, START)
+    assert result.final_loss == pytest.approx(model.loss(x[0], labels[0]), rel=1e-5)
+    assert result.best_loss <= before + 1e-6
 
 
 @pytest.mark.parametrize("kind", ["cw", "lstm"])
@@ -232,7 +260,6 @@ def test_cli_trains_and_generates_a_levelled_model(tmp_path, capsys):
 
 @pytest.mark.parametrize("args, phrase", [
     (["--head", "softmax"], "--level normalises the level of an autoregressive model with --head mixture"),
-    (["--trainer", "es"], "--trainer es does not run level-normalised models"),
     (["--mode", "memorize"], "--level normalises"),
 ])
 def test_cli_refuses_a_level_where_it_does_not_fit(tmp_path, capsys, args, phrase):
@@ -247,7 +274,7 @@ def test_cli_refuses_a_level_where_it_does_not_fit(tmp_path, capsys, args, phras
 
 
 @pytest.mark.parametrize("args, alpha", [([], 1 / 64), (["--level", "0"], None), (["--head", "softmax"], None),
-                                         (["--trainer", "es", "--epochs", "1", "--population", "4"], None)])
+                                         (["--trainer", "es", "--population", "4"], 1 / 64)])
 def test_cli_normalises_the_level_of_mixture_models_by_default(tmp_path, capsys, args, alpha):
     import soundfile as sf
 

@@ -259,7 +259,6 @@ def evolve(
         ``checkpoint`` is set; ``resume=True`` continues exactly.
     """
     check_model(model)
-    model.refuse_level("the evolution strategy")
     population = positive_int("population", population)
     if population < 2 or population % 2:
         raise ParameterError(f"population={population} must be an even number >= 2 (antithetic pairs)")
