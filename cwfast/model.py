@@ -17,7 +17,7 @@ import numba
 import numpy as np
 
 from . import _head_kernels, _kernels, validate
-from .errors import CwfastError, ParameterError
+from .errors import ParameterError
 from .codec import N_CLASSES
 from .heads import OUTPUTS, STEP_CODES, STEPS, check_steps, check_target, get_head, head_loss, softmax  # noqa: F401
 from .persistence import save_model
@@ -162,8 +162,8 @@ class SequenceModel:
 
         Set it to a :class:`Level` (or ``(alpha, start)``) before training; it is saved with the
         model, and it adds one element (the current level) to the end of the state.
-        ``Stream``, the C export and the evolution strategy run it; voices do not yet (they raise
-        :class:`~cwfast.errors.CwfastError`).
+        ``Stream`` (and its voices, each with its own level), the C export and the evolution
+        strategy run it.
         """
         return self._level
 
@@ -196,12 +196,6 @@ class SequenceModel:
             return x3, np.zeros((0, 0))
         xn, _, gains = self._level_in(x3, self.check_state(None, x3.shape[0], True)[0])
         return xn, gains
-
-    def refuse_level(self, what):
-        """CwfastError if this model is level-normalised, which ``what`` does not run yet."""
-        if self._level is not None:
-            raise CwfastError(f"{what} does not run level-normalised models yet (cwfast train normalises an "
-                              "autoregressive mixture's level by default; --level 0 trains one without)")
 
     def _level_in(self, x3, state):
         """What the network reads and starts from: (inputs, network state, gains).

@@ -139,8 +139,6 @@ class Stream:
         self._gains = np.zeros((1, 0))
         if voices is not None:
             voices = _positive_int("voices", voices)
-            if model.level is not None:
-                model.refuse_level("Stream(voices=V)")
             if model.realtime_kind not in _VOICE_KINDS:
                 raise ParameterError(f"voices={voices} is not supported for a {model.description} yet; "
                                      "use one Stream per voice")
@@ -151,7 +149,10 @@ class Stream:
             self._voices = voices
             padded = -(-voices // VOICE_BLOCK) * VOICE_BLOCK  # the kernel's voice blocks; the rest is padding
             state0, t0 = model.check_state(state, voices, True)  # (voices, width)
-            self._state = np.zeros((padded, state0.shape[1] - self._history * model.n_in), dtype=model.dtype)
+            if self._level is not None:  # one level a voice (padding voices keep theirs)
+                self._level = np.full(padded, model.level.start, dtype=model.dtype)
+            net_width = state0.shape[1] - self._history * model.n_in - (self._level is not None)
+            self._state = np.zeros((padded, net_width), dtype=model.dtype)
             self._clocks = np.full(padded, t0, dtype=np.int64)
             self._t = None
             self._allocate_history(0, (padded,))
@@ -264,9 +265,11 @@ class Stream:
         self._fill[0] = P
 
     def _snapshot(self):
-        if self._level is not None:
+        if self._level is None:
+            return self._network_snapshot()
+        if self._voices is None:
             return np.concatenate([self._network_snapshot(), self._level])
-        return self._network_snapshot()
+        return np.concatenate([self._network_snapshot(), self._level[:, None]], axis=1)
 
     def _network_snapshot(self):
         P = self._history
@@ -280,8 +283,8 @@ class Stream:
 
     def _restore(self, saved):
         if self._level is not None:
-            self._level[0] = saved[-1]
-            saved = saved[:-1]
+            self._level[:] = saved[..., -1]
+            saved = saved[..., :-1]
         P = self._history
         if not P:
             self._state[:] = saved
@@ -296,7 +299,7 @@ class Stream:
 
     def _put_voices(self, h):
         """Set the first len(h) voices' states from ``h`` (voices, width), the model's layout."""
-        if not self._history:
+        if not self._history and self._level is None:
             self._state[: h.shape[0]] = h
             return
         saved = self._snapshot()
@@ -350,13 +353,15 @@ class Stream:
             if voice is not None:
                 self._state[voice] = 0
                 self._clocks[voice] = 0
+                if self._level is not None:
+                    self._level[voice] = self.model.level.start
                 if P:  # the voice's past inputs, which its next windows would read
                     f = int(self._fill[0])
                     self._hist[f - P : f, voice] = 0
                 return
             self._state[:] = 0
             if self._level is not None:
-                self._level[0] = self.model.level.start
+                self._level[:] = self.model.level.start
             if P:
                 self._hist[:] = 0
                 self._fill[0] = P
@@ -423,7 +428,8 @@ class Stream:
         self._y = np.zeros((max_block, *lanes, model.n_out), dtype=dtype)
         self._column = np.zeros((max_block, *lanes, 1), dtype=dtype)
         self._work = np.zeros(binding.work_size, dtype=dtype)
-        self._gains = np.zeros((1, max_block))
+        self._gains = np.zeros((lanes[0] if lanes else 1, max_block))
+        self._levels_before = None if self._level is None else self._level.copy()
         entry = rt.entry(binding.kind, dtype)[1]
         self._context = np.zeros(rt.CONTEXT_SIZE, dtype=np.int64)
         self._context_p = self._context.ctypes.data
@@ -613,14 +619,24 @@ class Stream:
         chunk = self._max_block
         narrowing = block.dtype.kind == "f" and block.dtype.itemsize > dtype.itemsize
         x_buffer, y_buffer, column, context = self._x, self._y, self._column, self._context
+        levelled = self._level is not None
+        alpha = self.model.level.alpha if levelled else 0.0
         for a in range(0, n_steps, chunk):
             m = min(chunk, n_steps - a)
             with np.errstate(over="ignore" if narrowing else "warn"):  # overflow: inf, which the entry refuses
                 np.copyto(x_buffer[:m, :voices], block[:, a : a + m].transpose(1, 0, 2), casting="unsafe")
             context[self._slot_steps] = m
+            if levelled:  # as in _run, voice by voice
+                self._levels_before[:] = self._level
+                x_voices = x_buffer[:m, :voices, 0].T
+                _level_track(x_voices, self._level[:voices], alpha, LEVEL_FLOOR, x_voices, self._gains)
             if self._entry(self._context_p) != 0:
+                if levelled:
+                    self._level[:] = self._levels_before
                 raise ParameterError("block contains NaN or infinite values (or values too large for the model's dtype)")
             y = y_buffer[:m, :voices]
+            if levelled:
+                _level_outputs(y.transpose(1, 0, 2), self._gains)
             if self._softmax:
                 _finish_rows(y, column[:m, :voices], self._logits)
             out[:, a : a + m] = y.transpose(1, 0, 2)

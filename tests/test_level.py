@@ -10,7 +10,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 import cwfast
 from cwfast import LSTM, SRN, ClockworkRNN, State
 from cwfast.codec import mu_law_encode, mu_law_values
-from cwfast.errors import CwfastError, ParameterError
+from cwfast.errors import ParameterError
 from cwfast.model import LEVEL_FLOOR, LOSS_CHUNK, Level
 from test_cli import assert_user_error, run
 
@@ -168,9 +168,35 @@ def test_a_state_without_the_level_is_refused(rng):
     assert isinstance(model.forward(np.zeros((4, 1)), return_state=True)[1], State)
 
 
-def test_voices_say_they_do_not_run_levels():
-    with pytest.raises(CwfastError, match=r"Stream\(voices=V\) does not run level-normalised"):
-        cwfast.Stream(make("cw", dtype=np.float32), voices=2)
+@pytest.mark.parametrize("kind, dtype, tol", [("cw", np.float64, 1e-12), ("cw", np.float32, 2e-5),
+                                             ("srn", np.float32, 2e-5)])
+def test_voices_each_follow_their_own_level(kind, dtype, tol, rng):
+    """Each voice equals forward on its own audio (to the voices' own rounding, as without a
+    level), with its own level; splitting the blocks changes no bit; a refused block changes
+    nothing; one voice restarts alone."""
+    model = make(kind, dtype=dtype)
+    x, _ = audio_inputs(rng, 5, 900)
+    x *= np.array([1.0, 0.3, 0.01, 1.0, 0.001])[:, None, None]  # voices at different levels
+    x = x.astype(dtype)
+    stream = cwfast.Stream(model, voices=5, max_block=256)
+    whole = stream.process(x)  # in pieces of 256
+    for v in range(5):
+        want, state = model.forward(x[v], return_state=True)
+        assert_allclose(whole[v], want, rtol=0, atol=tol)
+        assert_allclose(stream.state.h[v], state.h, rtol=0, atol=tol)
+    levels = stream.state.h[:, -1]
+    assert levels[0] > 10 * levels[2] > 0
+    stream.reset()
+    split = np.concatenate([stream.process(x[:, a:b]) for a, b in ((0, 1), (1, 300), (300, 900))], axis=1)
+    assert_array_equal(split, whole)
+    before = stream.state.h.copy()
+    bad = x[:, :10].copy()
+    bad[3, 5] = np.nan
+    with pytest.raises(ParameterError, match="NaN"):
+        stream.process(bad)
+    assert_array_equal(stream.state.h, before)
+    stream.reset(voice=2)
+    assert stream.state.h[2, -1] == dtype(START) and stream.state.h[1, -1] == before[1, -1]
 
 
 @pytest.mark.parametrize("kind", ["cw", "lstm", "srn"])
