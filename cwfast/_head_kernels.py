@@ -233,5 +233,4 @@ def _level_sequence(y, gains, b):
 def _level_outputs(y, gains):
     """:func:`_level_rows` on every row of ``y`` (B, T, 3K) with ``gains`` (B, T)."""
     for b in range(y.shape[0]):
-        for t in range(y.shape[1]):
-            _level_rows(y[b, t], gains[b, t])
+        _level_sequence(y[b], gains, b)

@@ -580,14 +580,12 @@ class Stream:
             context[steps] = m
             context[t0] = self._t
             if levelled:
-                level = self._level[0]
-                _level_track(x_buffer[:m].T, self._level, self.model.level.alpha, LEVEL_FLOOR, x_buffer[:m].T,
-                             self._gains)
+                self._normalise(x_buffer[:m].T)
             if entry(address) != 0:
                 # Only the first piece can fail (the caller checked longer blocks): nothing has
                 # moved yet, but the level, which is put back.
                 if levelled:
-                    self._level[0] = level
+                    self._level[:] = self._levels_before
                 raise ParameterError("block contains NaN or infinite values (or values too large for the model's dtype)")
             self._t += m
             if levelled:
@@ -595,6 +593,13 @@ class Stream:
             if self._softmax:
                 _finish_rows(y_buffer[:m], self._column[:m], self._logits)
             out[a : a + m] = y_buffer[:m]
+
+    def _normalise(self, x):
+        """Before the entry runs a levelled model: keep the levels (to put back if the block is
+        refused), move each lane's level over its inputs ``x`` (lanes, m) and divide them, in
+        place, by their gains (kept in ``_gains`` for the outputs)."""
+        self._levels_before[:] = self._level
+        _level_track(x, self._level[: x.shape[0]], self.model.level.alpha, LEVEL_FLOOR, x, self._gains)
 
     def _process_voices(self, block, out):
         """:meth:`process` with voices: block (V, n_steps, n_in), out (V, n_steps, n_out)."""
@@ -620,16 +625,13 @@ class Stream:
         narrowing = block.dtype.kind == "f" and block.dtype.itemsize > dtype.itemsize
         x_buffer, y_buffer, column, context = self._x, self._y, self._column, self._context
         levelled = self._level is not None
-        alpha = self.model.level.alpha if levelled else 0.0
         for a in range(0, n_steps, chunk):
             m = min(chunk, n_steps - a)
             with np.errstate(over="ignore" if narrowing else "warn"):  # overflow: inf, which the entry refuses
                 np.copyto(x_buffer[:m, :voices], block[:, a : a + m].transpose(1, 0, 2), casting="unsafe")
             context[self._slot_steps] = m
-            if levelled:  # as in _run, voice by voice
-                self._levels_before[:] = self._level
-                x_voices = x_buffer[:m, :voices, 0].T
-                _level_track(x_voices, self._level[:voices], alpha, LEVEL_FLOOR, x_voices, self._gains)
+            if levelled:
+                self._normalise(x_buffer[:m, :voices, 0].T)
             if self._entry(self._context_p) != 0:
                 if levelled:
                     self._level[:] = self._levels_before
