@@ -234,3 +234,54 @@ def _level_outputs(y, gains):
     """:func:`_level_rows` on every row of ``y`` (B, T, 3K) with ``gains`` (B, T)."""
     for b in range(y.shape[0]):
         _level_sequence(y[b], gains, b)
+
+
+# Linear prediction (cwfast.model.SequenceModel.prediction): an autoregressive mixture model can
+# add sum_k a_k x(t - k) over the last K inputs its network read (level-normalised if levelled)
+# to every component mean, in the network's units, before the level scales them. The network
+# then models what a K-tap linear predictor misses (LPCNet's split). ``window`` holds the K - 1
+# inputs before a sequence, then its inputs: the prediction at step t reads window[t : t + K].
+
+@numba.njit(**_JIT)
+def _predicted(taps, window, last):
+    """sum_k taps[k] * window[last - k], in float64 (``last`` indexes the current input)."""
+    acc = 0.0
+    for k in range(taps.shape[0]):
+        acc += np.float64(taps[k]) * window[last - k]
+    return acc
+
+
+@numba.njit(**_JIT)
+def _add_to_means(row, p):
+    """A mixture row (3K,): every mean plus ``p``."""
+    k_count = row.shape[0] // 3
+    for k in range(k_count):
+        row[k_count + k] = row[k_count + k] + p
+
+
+@numba.njit(**_JIT)
+def _predict_outputs(y, window, taps):
+    """Every row of ``y`` (B, T, 3K): its means plus the prediction from ``window`` (B, K-1+T)."""
+    last0 = taps.shape[0] - 1
+    for b in range(y.shape[0]):
+        for t in range(y.shape[1]):
+            _add_to_means(y[b, t], _predicted(taps, window[b], last0 + t))
+
+
+@numba.njit(**_JIT)
+def _prediction_grad(window, d_y, grad):
+    """grad (K,) = the loss's gradient with respect to the taps: for each tap k, the sum over
+    sequences and steps of the means' gradients (``d_y`` (B, T, 3K), summed over the components)
+    times the input k steps back."""
+    n_taps = grad.shape[0]
+    k_count = d_y.shape[2] // 3
+    acc = np.zeros(n_taps)
+    for b in range(d_y.shape[0]):
+        for t in range(d_y.shape[1]):
+            d = 0.0
+            for k in range(k_count):
+                d += d_y[b, t, k_count + k]
+            for j in range(n_taps):
+                acc[j] += d * window[b, n_taps - 1 + t - j]
+    for j in range(n_taps):
+        grad[j] = acc[j]

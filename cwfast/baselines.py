@@ -76,8 +76,9 @@ class SRN(ClockworkRNN):
                                         output=output)
         model = cls(dense.n_in, dense.n_out, n_hidden=dense.n_hidden, dtype=dense.dtype, output=output,
                     sample_rate=sample_rate, metadata=metadata, seed=0)
-        model.params[:] = dense.params
         model.level = dense.level
+        model.prediction = dense.prediction
+        model.params[:] = dense.params
         return model
 
     def __repr__(self):

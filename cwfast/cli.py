@@ -22,7 +22,7 @@ import sys
 from . import registry
 from . import _argtypes as types
 from .errors import CwfastError, ParameterError
-from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, MODES
+from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, MODES, PREDICTION_TAPS
 
 TRAINERS = ("adam", "sgd", "es")
 
@@ -124,6 +124,10 @@ def build_parser():
     p.add_argument("--level", type=types.non_negative_int, metavar="N",
                    help="--head mixture: normalise the input by its level over about the last N samples, an "
                         "adaptive gain that predicts fades, decays and quiet passages better (default: 64; 0: off)")
+    p.add_argument("--prediction", type=types.non_negative_int, metavar="K",
+                   help="--head mixture: add a K-tap linear prediction of the next sample, trained with the "
+                        "network, to the mixture's means, so the network models what it misses (LPCNet's split; "
+                        f"default: {PREDICTION_TAPS}; 0: off; not with --trainer es)")
     p.add_argument("--trim", action="store_true",
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
@@ -415,7 +419,7 @@ def cmd_train(args):
     check_options(mode=mode, arch=args.arch, trainer=args.trainer, modules=args.modules, periods=args.periods,
                   classes=args.classes, population=args.population, sigma=args.sigma, cluster=args.cluster,
                   validation=args.validation, test=args.test, input_window=args.input_window, head=args.head,
-                  components=args.components, level=args.level)
+                  components=args.components, level=args.level, prediction=args.prediction)
     files = _audio_files(args.audio)
     if len(files) > 1:
         if mode != "autoregressive":
@@ -454,6 +458,7 @@ def cmd_train(args):
         metadata={"source": source, "start": args.start, **({"trimmed": True} if args.trim else {})},
         time_budget=args.time_budget,
         input_window=args.input_window, head=args.head, components=args.components, level=args.level,
+        prediction=args.prediction,
     )
     model, figures, result = trained.model, trained.figures, trained.result
     if args.resume and args.epochs is not None and result.epochs > args.epochs:
@@ -673,6 +678,8 @@ def cmd_info(args):
         if getattr(model, "max_window", 1) > 1:
             rows.append(("input windows", " ".join(map(str, model.input_windows.tolist()))
                          + " (inputs each module reads per tick)"))
+    if model.prediction:
+        rows.append(("prediction", f"linear prediction: {model.prediction} taps added to the mixture's means"))
     if model.level is not None:
         rows.append(("level", f"normalised over about {1 / model.level.alpha:.0f} samples (alpha {model.level.alpha:.4g}, "
                               f"starting at {model.level.start:.4g})"))

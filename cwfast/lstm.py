@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _lstm_kernels, validate
 from .errors import ParameterError
-from .model import LEVEL_FLOOR, SequenceModel, State, dense_dtype, level_args, sampling_buffers
+from .model import LEVEL_FLOOR, SequenceModel, State, dense_dtype, head_args, keep_window, sampling_buffers
 
 #: Row blocks of ``W_in``, ``W_h`` and ``b_h``, in order.
 GATES = ("input", "forget", "cell", "output")
@@ -156,7 +156,7 @@ class LSTM(SequenceModel):
             ``b_out`` (n_out,). The row blocks of the first three are the gates input, forget,
             cell, output (:data:`GATES`).
         """
-        return self._dense(self._params) | self._dense_level()
+        return self._dense(self._params) | self._dense_head()
 
     def _dense(self, flat):
         off = self._offsets
@@ -202,7 +202,7 @@ class LSTM(SequenceModel):
             if value.shape != view.shape:
                 raise ParameterError(f"{key} has shape {value.shape}; expected {view.shape} for {model.n_hidden} cells")
             view[:] = value
-        model._level_from_dense(arrays)
+        model._head_from_dense(arrays)
         return model
 
     # An LSTM's recurrent state is h and c, concatenated.
@@ -266,13 +266,14 @@ class LSTM(SequenceModel):
         x3, batched = self.check_input(x)
         target = self.check_target(target, x3.shape, batched, steps)
         full, t0 = self.check_state(state, x3.shape[0], batched)
-        x3, s, gains = self._level_in(x3, full)
+        x3, s, head = self._head_in(x3, full)
         s_start = s.copy()
         y, record = self._run(x3, s, record=True)
-        loss, d_y = self._head_loss(y, target, steps, gains)
+        loss, d_y = self._head_loss(y, target, steps, head)
         grad = self._backward(x3, s_start, record, d_y)
-        self._level_out(full, s, gains)
-        out = grad if flat else self._dense(grad)
+        self._prediction_grad(grad, d_y, head)
+        self._head_out(full, s, head)
+        out = grad if flat else self._dense_gradient(grad)
         if return_state:
             return loss, out, State(full if batched else full[0], t0 + x3.shape[1])
         return loss, out
@@ -309,9 +310,10 @@ class LSTM(SequenceModel):
             self, n_steps, values, temperature, seed, first_input, state
         )
         pre = np.empty(4 * self.n_hidden, dtype=self.dtype)
-        level, alpha = level_args(self, s)
+        level, alpha, taps, window = head_args(self, s, n_steps)
         _lstm_kernels._sample_feedback(self._params, s[: 2 * self.n_hidden], pre, x, logits, values, self.head.code,
-                                       inv_temperature, uniforms, out, level, alpha, LEVEL_FLOOR)
+                                       inv_temperature, uniforms, out, level, alpha, LEVEL_FLOOR, taps, window)
+        keep_window(self, s, window)
         if return_state:
             return out, State(s, t0 + n_steps)
         return out

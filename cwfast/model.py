@@ -12,6 +12,7 @@ are not masked, they are absent, so training can never fill them in.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple, Optional
 
 import numba
 import numpy as np
@@ -86,6 +87,15 @@ class Level:
         return cls(alpha, start)
 
 
+class _HeadContext(NamedTuple):
+    """What :meth:`SequenceModel._head_in` hands the head for one batch of sequences."""
+
+    #: (B, T) float64: the level's gain at every step, or None (no level).
+    gains: Optional[np.ndarray]
+    #: (B, K - 1 + T): the prediction's inputs (the K - 1 kept in the state, then the ones read), or None.
+    window: Optional[np.ndarray]
+
+
 def dense_dtype(arrays, keys, dtype):
     """``from_dense``'s checks common to every model: all ``keys`` present; the dtype to build in
     (``dtype``, else ``W_h``'s if it is float32 or float64, else float32)."""
@@ -148,13 +158,15 @@ class SequenceModel:
         self.sample_rate = validate.positive_int("sample_rate", sample_rate, allow_none=True)
         self.metadata = validate.metadata(metadata)
         self._level = None
+        self._n_taps = 0
 
     def _state_width(self):
         return self.n_hidden
 
     def _full_state_width(self):
-        """The width of :attr:`State.h`: the architecture's state, then the level if there is one."""
-        return self._state_width() + (self._level is not None)
+        """The width of :attr:`State.h`: the architecture's state, the prediction's history (K - 1
+        inputs), then the level if there is one."""
+        return self._state_width() + max(self._n_taps - 1, 0) + (self._level is not None)
 
     @property
     def level(self):
@@ -170,69 +182,145 @@ class SequenceModel:
     @level.setter
     def level(self, value):
         if value is not None:
-            if self.output != "mixture" or self.n_in != 1:
-                raise ParameterError("level normalisation needs a mixture model with n_in=1 (an autoregressive audio model)")
+            self._check_autoregressive_mixture("level normalisation")
             value = Level.checked(*(value if not isinstance(value, Level) else (value.alpha, value.start)))
         self._level = value
 
-    def _dense_level(self):
-        """The level as :meth:`to_dense` gives it: ``{"level": [alpha, start]}``, or nothing."""
-        if self._level is None:
-            return {}
-        return {"level": np.array([self._level.alpha, self._level.start])}
+    @property
+    def prediction(self):
+        """K, the taps of the model's linear prediction (0, the default, for none).
 
-    def _level_from_dense(self, arrays):
-        """Set the level from ``arrays["level"]`` if :meth:`to_dense` wrote one."""
+        An autoregressive mixture model with K taps adds ``sum_k taps[k] * x(t - k)``, k = 0 ..
+        K - 1, over the last K inputs its network read (divided by their gains if levelled), to
+        every component mean in the network's units: the network then models what a K-tap linear
+        predictor misses, as LPCNet splits the work. The taps are the last K entries of
+        :attr:`params` (:attr:`taps`), trained with the rest by the gradient trainers; the state
+        keeps the K - 1 inputs before the next step, after the architecture's own state.
+        Setting it to another K (before training) sets every tap to zero. The evolution strategy
+        does not train it.
+        """
+        return self._n_taps
+
+    @prediction.setter
+    def prediction(self, n_taps):
+        n_taps = validate.non_negative_int("prediction", n_taps)
+        if n_taps:
+            self._check_autoregressive_mixture("linear prediction")
+        if n_taps == self._n_taps:
+            return
+        network = self._params[: self._params.size - self._n_taps]
+        self._params = np.concatenate([network, np.zeros(n_taps, dtype=self.dtype)])
+        self._bind_views()
+        self._n_taps = n_taps
+
+    @property
+    def taps(self):
+        """The linear prediction's taps (:attr:`prediction` of them; a writable view of the last
+        entries of :attr:`params`); ``taps[k]`` weighs the input k steps before the current one."""
+        return self._params[self._params.size - self._n_taps :]
+
+    def _check_autoregressive_mixture(self, what):
+        if self.output != "mixture" or self.n_in != 1:
+            raise ParameterError(f"{what} needs a mixture model with n_in=1 (an autoregressive audio model)")
+
+    def _dense_head(self):
+        """What :meth:`to_dense` adds for the head: ``level`` ([alpha, start]) and ``taps``, if set."""
+        extra = {} if self._level is None else {"level": np.array([self._level.alpha, self._level.start])}
+        if self._n_taps:
+            extra["taps"] = self.taps.copy()
+        return extra
+
+    def _dense_gradient(self, flat):
+        """:meth:`_dense` of a flat gradient, with the taps' part as ``taps``."""
+        dense = self._dense(flat)
+        if self._n_taps:
+            dense["taps"] = flat[flat.size - self._n_taps :].copy()
+        return dense
+
+    def _head_from_dense(self, arrays):
+        """Set the level and the taps from ``arrays`` if :meth:`to_dense` wrote them."""
         if "level" in arrays:
             level = np.asarray(arrays["level"], dtype=np.float64)
             if level.shape != (2,):
                 raise ParameterError(f"level has shape {level.shape}; expected (2,) (alpha, start)")
             self.level = Level.checked(*level)
+        if "taps" in arrays:
+            taps = validate.real_array("taps", arrays["taps"], self.dtype)
+            if taps.ndim != 1:
+                raise ParameterError(f"taps has shape {taps.shape}; expected (K,)")
+            self.prediction = taps.size
+            self.taps[:] = taps
 
     def _population_inputs(self, x3):
         """What every member of an evolution-strategy population reads from a zero state: the
         inputs (divided by their gains if levelled) and the gains (B, T), or (0, 0) for none."""
+        if self._n_taps:  # cwfast.train.evolve refuses these first
+            raise ParameterError("population scores of a model with a linear prediction are not implemented")
         if self._level is None:
             return x3, np.zeros((0, 0))
-        xn, _, gains = self._level_in(x3, self.check_state(None, x3.shape[0], True)[0])
-        return xn, gains
+        xn, _, head = self._head_in(x3, self.check_state(None, x3.shape[0], True)[0])
+        return xn, head.gains
 
-    def _level_in(self, x3, state):
-        """What the network reads and starts from: (inputs, network state, gains).
+    def _head_in(self, x3, state):
+        """What the network reads and starts from, and what the head needs: (inputs, network
+        state, :class:`_HeadContext`).
 
-        Without a level these are ``x3``, ``state`` and None. With one, the inputs divided by
-        their gains (B, T, 1), the network's part of ``state`` (contiguous, to be written back by
-        :meth:`_level_out`) and the gains (B, T) float64; the level in ``state`` moves on.
+        Without a level or a prediction these are ``x3``, ``state`` and None. Otherwise the
+        inputs (divided by their gains if levelled; (B, T, 1)), the network's part of ``state``
+        (contiguous, to be written back by :meth:`_head_out`) and the gains (B, T) float64 and
+        the prediction's window (B, K - 1 + T: the inputs kept in ``state``, then the ones read);
+        the level in ``state`` moves on.
         """
-        if self._level is None:
+        if self._level is None and not self._n_taps:
             return x3, state, None
-        levels = np.ascontiguousarray(state[:, -1])
-        xn = np.empty_like(x3)
-        gains = np.empty(x3.shape[:2])
-        _head_kernels._level_track(x3[:, :, 0], levels, self._level.alpha, LEVEL_FLOOR, xn[:, :, 0], gains)
-        state[:, -1] = levels
-        return xn, np.ascontiguousarray(state[:, :-1]), gains
+        xn, gains = x3, None
+        if self._level is not None:
+            levels = np.ascontiguousarray(state[:, -1])
+            xn = np.empty_like(x3)
+            gains = np.empty(x3.shape[:2])
+            _head_kernels._level_track(x3[:, :, 0], levels, self._level.alpha, LEVEL_FLOOR, xn[:, :, 0], gains)
+            state[:, -1] = levels
+        width = self._state_width()
+        window = None
+        if self._n_taps:
+            window = np.concatenate([state[:, width : width + self._n_taps - 1], xn[:, :, 0]], axis=1)
+        return xn, np.ascontiguousarray(state[:, :width]), _HeadContext(gains, window)
 
-    @staticmethod
-    def _level_out(state, inner, gains):
-        """Write the network's state ``inner`` back into ``state`` (see :meth:`_level_in`)."""
-        if gains is not None:
-            state[:, :-1] = inner
+    def _head_out(self, state, inner, head):
+        """Write the network's state ``inner`` and the prediction's inputs back into ``state``
+        (see :meth:`_head_in`)."""
+        if head is None:
+            return
+        width = self._state_width()
+        state[:, :width] = inner
+        if head.window is not None:
+            kept = self._n_taps - 1
+            state[:, width : width + kept] = head.window[:, head.window.shape[1] - kept :]
 
-    def _scored(self, y, gains):
-        """The raw outputs the head scores: the network's, in the input's units if levelled."""
-        if gains is not None:
-            _head_kernels._level_outputs(y, gains)
+    def _scored(self, y, head):
+        """The raw outputs the head scores: the network's plus the prediction, in the input's units
+        if levelled (``y`` is changed in place)."""
+        if head is not None:
+            if head.window is not None:
+                _head_kernels._predict_outputs(y, head.window, self.taps)
+            if head.gains is not None:
+                _head_kernels._level_outputs(y, head.gains)
         return y
 
-    def _head_loss(self, y, target, steps, gains):
-        """:func:`cwfast.heads.head_loss` of the network's raw outputs ``y`` (scaled in place to the
-        input's units when levelled), with the gradient taken back to the network's units."""
-        loss, d_y = head_loss(self._scored(y, gains), target, self.output, steps)
-        if gains is not None:
+    def _head_loss(self, y, target, steps, head):
+        """:func:`cwfast.heads.head_loss` of the network's raw outputs ``y`` (made :meth:`_scored`
+        in place), with the gradient taken back to the network's units."""
+        loss, d_y = head_loss(self._scored(y, head), target, self.output, steps)
+        if head is not None and head.gains is not None:
             k = self.n_out // 3
-            d_y[..., k : 2 * k] *= gains[..., None].astype(d_y.dtype)
+            d_y[..., k : 2 * k] *= head.gains[..., None].astype(d_y.dtype)
         return loss, d_y
+
+    def _prediction_grad(self, grad, d_y, head):
+        """Write the taps' gradient into the flat gradient ``grad`` (its last K entries) from the
+        outputs' gradient ``d_y`` in the network's units (see :meth:`_head_loss`)."""
+        if self._n_taps:
+            _head_kernels._prediction_grad(head.window, d_y, grad[grad.size - self._n_taps :])
 
     @classmethod
     def count_params(cls, n_hidden, n_in, n_out, *, n_modules=None, periods=None, count_periods=True):
@@ -306,9 +394,9 @@ class SequenceModel:
         """
         x3, batched = self.check_input(x)
         h, t0 = self.check_state(state, x3.shape[0], batched)
-        xn, inner, gains = self._level_in(x3, h)
-        y = self._scored(self._outputs(xn, inner, t0), gains)
-        self._level_out(h, inner, gains)
+        xn, inner, head = self._head_in(x3, h)
+        y = self._scored(self._outputs(xn, inner, t0), head)
+        self._head_out(h, inner, head)
         if not raw:
             y = self.head.finish(y)
         if not batched:
@@ -327,15 +415,15 @@ class SequenceModel:
         target = self.check_target(target, x3.shape, batched, steps)
         h, t0 = self.check_state(state, x3.shape[0], batched)
         if steps != "all":
-            xn, inner, gains = self._level_in(x3, h)
-            return head_loss(self._scored(self._outputs(xn, inner, t0), gains), target, self.output, steps)[0]
+            xn, inner, head = self._head_in(x3, h)
+            return head_loss(self._scored(self._outputs(xn, inner, t0), head), target, self.output, steps)[0]
         n_steps = x3.shape[1]
         total = 0.0
         for start in range(0, n_steps, LOSS_CHUNK):
             stop = min(start + LOSS_CHUNK, n_steps)
-            xn, inner, gains = self._level_in(np.ascontiguousarray(x3[:, start:stop]), h)
-            y = self._scored(self._outputs(xn, inner, t0 + start), gains)
-            self._level_out(h, inner, gains)
+            xn, inner, head = self._head_in(np.ascontiguousarray(x3[:, start:stop]), h)
+            y = self._scored(self._outputs(xn, inner, t0 + start), head)
+            self._head_out(h, inner, head)
             total += self.head.loss(y, target[:, start:stop]) * (stop - start)
         return total / n_steps
 
@@ -349,9 +437,9 @@ class SequenceModel:
         x3, batched = self.check_input(x)
         h, t0 = self.check_state(state, x3.shape[0], batched)
         for start in range(0, x3.shape[1], LOSS_CHUNK):
-            xn, inner, gains = self._level_in(np.ascontiguousarray(x3[:, start : start + LOSS_CHUNK]), h)
+            xn, inner, head = self._head_in(np.ascontiguousarray(x3[:, start : start + LOSS_CHUNK]), h)
             self._outputs(xn, inner, t0 + start)
-            self._level_out(h, inner, gains)
+            self._head_out(h, inner, head)
         return State(h if batched else h[0], t0 + x3.shape[1])
 
     def _outputs(self, x3, state0, t0):
@@ -633,7 +721,7 @@ class ClockworkRNN(SequenceModel):
             "periods": self.periods.copy(),
             "module_sizes": self.module_sizes.copy(),
             "input_windows": self.input_windows.copy(),
-        } | self._dense_level()
+        } | self._dense_head()
 
     def _dense(self, flat):
         """Dense parameter (or gradient) arrays from a flat vector laid out like ``params``."""
@@ -735,7 +823,7 @@ class ClockworkRNN(SequenceModel):
         model.b_h[:] = b_h
         model.W_out[:] = W_out
         model.b_out[:] = b_out
-        model._level_from_dense(arrays)
+        model._head_from_dense(arrays)
         return model
 
     def _kernel_args(self, params=None):
@@ -908,15 +996,16 @@ class ClockworkRNN(SequenceModel):
         x3, batched = self.check_input(x)
         target = self.check_target(target, x3.shape, batched, steps)
         full, t0 = self.check_state(state, x3.shape[0], batched)
-        x3, h0, gains = self._level_in(x3, full)
+        x3, h0, head = self._head_in(x3, full)
         xp, h = self._padded(x3, h0)
         h_start = h.copy()
         y, trace, offsets = self._run_traced(xp, h, t0, x3.shape[1])
-        loss, d_y = self._head_loss(y, target, steps, gains)
+        loss, d_y = self._head_loss(y, target, steps, head)
         grad = self._backward(xp, t0, h_start, h, trace, offsets, d_y)
+        self._prediction_grad(grad, d_y, head)
         self._keep(xp, h, h0)
-        self._level_out(full, h0, gains)
-        out = grad if flat else self._dense(grad)
+        self._head_out(full, h0, head)
+        out = grad if flat else self._dense_gradient(grad)
         if return_state:
             return loss, out, State(full if batched else full[0], t0 + x3.shape[1])
         return loss, out
@@ -963,12 +1052,13 @@ class ClockworkRNN(SequenceModel):
         xp[:n_hist, 0] = h[n : n + n_hist]
         xp[n_hist] = x[0]
         hidden = h[:n]
-        level, alpha = level_args(self, h)
+        level, alpha, taps, window = head_args(self, h, out.shape[0])
         _kernels._sample_feedback(
             *self._kernel_args(), t0, hidden, np.empty_like(hidden), xp, logits, values, self.head.code,
-            inv_temperature, uniforms, out, level, alpha, LEVEL_FLOOR,
+            inv_temperature, uniforms, out, level, alpha, LEVEL_FLOOR, taps, window,
         )
         h[n : n + n_hist] = xp[out.shape[0] : out.shape[0] + n_hist, 0]
+        keep_window(self, h, window)
         if return_state:
             return out, State(h, t0 + n_steps)
         return out
@@ -1018,12 +1108,25 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
     return values, inv_temperature, uniforms, h[0], t0, x, logits, out
 
 
-def level_args(model, state):
-    """The sampling kernels' level arguments for ``state`` (the full state vector): a view of its
-    last element and alpha, or an empty array and 0 (no level)."""
-    if model.level is None:
-        return state[:0], 0.0
-    return state[-1:], model.level.alpha
+def head_args(model, state, n_steps):
+    """The sampling kernels' head arguments for ``state`` (the full state vector) and ``n_steps``:
+    the level (a view of the state's last element, or empty), alpha (0 without a level), the taps
+    and the prediction's window (float64, K - 1 + n_steps: the inputs kept in the state, then room
+    for the inputs read; write it back with :func:`keep_window`)."""
+    level, alpha = (state[:0], 0.0) if model.level is None else (state[-1:], model.level.alpha)
+    kept = max(model.prediction - 1, 0)
+    width = model._state_width()
+    window = np.zeros(kept + n_steps if model.prediction else 0)
+    window[:kept] = state[width : width + kept]
+    return level, alpha, model.taps, window
+
+
+def keep_window(model, state, window):
+    """Write the last K - 1 inputs of a sampling kernel's ``window`` back into ``state``."""
+    kept = max(model.prediction - 1, 0)
+    if kept:
+        width = model._state_width()
+        state[width : width + kept] = window[window.shape[0] - kept :]
 
 
 def lockstep_lanes(n_members, n_threads=1):

@@ -10,3 +10,6 @@ MODES = ("memorize", "autoregressive", "effect")
 AUDIO_HEADS = ("softmax", "mixture")
 #: Logistics of a mixture head unless ``--components`` says otherwise.
 DEFAULT_COMPONENTS = 10
+#: Taps of an autoregressive mixture model's linear prediction unless ``--prediction`` says
+#: otherwise (0: none; docs/results.md, "Linear prediction").
+PREDICTION_TAPS = 0

@@ -35,7 +35,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ._head_kernels import _level_outputs, _level_track
+from ._head_kernels import _level_outputs, _level_track, _predict_outputs
 from .errors import CwfastError, ParameterError
 from .heads import LOG_SCALE_MIN
 from .model import LEVEL_FLOOR, SequenceModel, State
@@ -137,6 +137,10 @@ class Stream:
         # state, lives here; process() normalises each block around the compiled entry.
         self._level = None if model.level is None else np.zeros(1, dtype=model.dtype)
         self._gains = np.zeros((1, 0))
+        # Linear prediction (SequenceModel.prediction): the K - 1 inputs before the next step, then
+        # room for a block's, one row a voice (see _predict); they follow the network's state.
+        self._n_taps, self._kept = model.prediction, max(model.prediction - 1, 0)
+        self._window = None
         if voices is not None:
             voices = _positive_int("voices", voices)
             if model.realtime_kind not in _VOICE_KINDS:
@@ -151,15 +155,17 @@ class Stream:
             state0, t0 = model.check_state(state, voices, True)  # (voices, width)
             if self._level is not None:  # one level a voice (padding voices keep theirs)
                 self._level = np.full(padded, model.level.start, dtype=model.dtype)
-            net_width = state0.shape[1] - self._history * model.n_in - (self._level is not None)
+            net_width = state0.shape[1] - self._history * model.n_in - self._kept - (self._level is not None)
             self._state = np.zeros((padded, net_width), dtype=model.dtype)
+            self._allocate_window(0, padded)
             self._clocks = np.full(padded, t0, dtype=np.int64)
             self._t = None
             self._allocate_history(0, (padded,))
             self._put_voices(state0)
         else:
             state0, self._t = model.check_state(state, 1, False)  # (1, width), zeros at t = 0 for None
-            self._state = state0[0, : state0.shape[1] - (self._level is not None)]
+            self._state = state0[0, : state0.shape[1] - self._kept - (self._level is not None)]
+            self._allocate_window(0, 1)
             if self._history:
                 self._state = state0[0, : model.n_hidden].copy()
                 self._allocate_history(0, ())
@@ -264,12 +270,23 @@ class Stream:
         self._hist = hist
         self._fill[0] = P
 
+    def _allocate_window(self, max_block, lanes):
+        """(Re)allocate the prediction's window for ``lanes`` voices and blocks of ``max_block``,
+        keeping the K - 1 inputs it holds."""
+        if not self._n_taps or (self._window is not None and self._window.shape[1] >= self._kept + max_block):
+            return
+        window = np.zeros((lanes, self._kept + max_block), dtype=self._dtype)
+        if self._window is not None:
+            window[:, : self._kept] = self._window[:, : self._kept]
+        self._window = window
+
     def _snapshot(self):
-        if self._level is None:
-            return self._network_snapshot()
-        if self._voices is None:
-            return np.concatenate([self._network_snapshot(), self._level])
-        return np.concatenate([self._network_snapshot(), self._level[:, None]], axis=1)
+        parts = [self._network_snapshot()]
+        if self._kept:
+            parts.append(self._window[:, : self._kept] if self._voices is not None else self._window[0, : self._kept])
+        if self._level is not None:
+            parts.append(self._level[:, None] if self._voices is not None else self._level)
+        return np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
 
     def _network_snapshot(self):
         P = self._history
@@ -285,6 +302,9 @@ class Stream:
         if self._level is not None:
             self._level[:] = saved[..., -1]
             saved = saved[..., :-1]
+        if self._kept:
+            self._window[:, : self._kept] = saved[..., saved.shape[-1] - self._kept :]
+            saved = saved[..., : saved.shape[-1] - self._kept]
         P = self._history
         if not P:
             self._state[:] = saved
@@ -299,7 +319,7 @@ class Stream:
 
     def _put_voices(self, h):
         """Set the first len(h) voices' states from ``h`` (voices, width), the model's layout."""
-        if not self._history and self._level is None:
+        if not self._history and self._level is None and not self._kept:
             self._state[: h.shape[0]] = h
             return
         saved = self._snapshot()
@@ -355,6 +375,8 @@ class Stream:
                 self._clocks[voice] = 0
                 if self._level is not None:
                     self._level[voice] = self.model.level.start
+                if self._kept:
+                    self._window[voice] = 0
                 if P:  # the voice's past inputs, which its next windows would read
                     f = int(self._fill[0])
                     self._hist[f - P : f, voice] = 0
@@ -362,6 +384,8 @@ class Stream:
             self._state[:] = 0
             if self._level is not None:
                 self._level[:] = self.model.level.start
+            if self._kept:
+                self._window[:] = 0
             if P:
                 self._hist[:] = 0
                 self._fill[0] = P
@@ -422,6 +446,7 @@ class Stream:
         else:
             binding, lanes = _voices_binding(model, self._clocks, self._voices), (self._clocks.size,)
         self._allocate_history(max_block, lanes)
+        self._allocate_window(max_block, lanes[0] if lanes else 1)
         self._binding = binding
         self._max_block = max_block
         self._x = np.zeros((max_block, *lanes, model.n_in), dtype=dtype)
@@ -588,11 +613,23 @@ class Stream:
                     self._level[:] = self._levels_before
                 raise ParameterError("block contains NaN or infinite values (or values too large for the model's dtype)")
             self._t += m
+            if self._n_taps:
+                self._predict(y_buffer[None, :m], x_buffer[:m].T)
             if levelled:
                 _level_outputs(y_buffer[None, :m], self._gains)
             if self._softmax:
                 _finish_rows(y_buffer[:m], self._column[:m], self._logits)
             out[a : a + m] = y_buffer[:m]
+
+    def _predict(self, y, xn):
+        """After the entry ran a block: add the linear prediction to the means of ``y`` (lanes, m,
+        n_out; the network's units) from the inputs the network read, ``xn`` (lanes, m), and keep
+        the last K - 1 of them."""
+        lanes, m = xn.shape
+        window, kept = self._window[:lanes], self._kept
+        window[:, kept : kept + m] = xn
+        _predict_outputs(y, window, self.model.taps)
+        window[:, :kept] = window[:, m : m + kept]
 
     def _normalise(self, x):
         """Before the entry runs a levelled model: keep the levels (to put back if the block is
@@ -637,6 +674,8 @@ class Stream:
                     self._level[:] = self._levels_before
                 raise ParameterError("block contains NaN or infinite values (or values too large for the model's dtype)")
             y = y_buffer[:m, :voices]
+            if self._n_taps:
+                self._predict(y.transpose(1, 0, 2), x_buffer[:m, :voices, 0].T)
             if levelled:
                 _level_outputs(y.transpose(1, 0, 2), self._gains)
             if self._softmax:

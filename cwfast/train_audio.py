@@ -24,7 +24,7 @@ from .codec import N_CLASSES
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR
-from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS
+from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, PREDICTION_TAPS
 
 TRAINERS = ("adam", "sgd", "es")
 
@@ -154,7 +154,7 @@ def _batch_size(model, train_task, window, batch_size, default):
 
 def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
                   sigma=None, cluster=None, validation=None, test=None, input_window=None, head=None,
-                  components=None, level=None):
+                  components=None, level=None, prediction=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if mode not in MODE_DEFAULTS:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
@@ -180,6 +180,12 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         validate.positive_int("level", level)
         if audio_head(mode, head, classes) != "mixture":
             raise ParameterError("--level normalises the level of an autoregressive model with --head mixture")
+    if prediction:
+        validate.positive_int("prediction", prediction)
+        if audio_head(mode, head, classes) != "mixture":
+            raise ParameterError("--prediction needs the mixture head of an autoregressive model (--head mixture)")
+        if trainer == "es":
+            raise ParameterError("--prediction is trained by the gradient trainers (adam, sgd), not --trainer es")
     if head == "mixture" and classes not in (None, N_CLASSES):
         raise ParameterError(f"--head mixture scores the {N_CLASSES} mu-law classes; it takes no --classes {classes}")
     for name, value in (("population", population), ("sigma", sigma), ("cluster", cluster)):
@@ -214,7 +220,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 batch_size=None,
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
                 progress=True, on_note=None, metadata=None, time_budget=None, input_window=None, head=None,
-                components=None, level=None):
+                components=None, level=None, prediction=None):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
@@ -250,6 +256,11 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         over about this many samples (``alpha = 1 / level``), from the training part's mean
         absolute input; 0 for none. Default: :data:`LEVEL_SAMPLES` for an autoregressive mixture
         model, else none.
+    prediction : int, optional
+        With the mixture head and a gradient trainer: the taps of a linear prediction added to the
+        mixture's means (:attr:`cwfast.model.SequenceModel.prediction`), trained with the network
+        from zero; 0 for none. Default: :data:`PREDICTION_TAPS` for an autoregressive mixture
+        model trained by gradient, else none.
     validation, test : float, optional
         Fractions of the clip held out at its end: the test part last, the validation part
         before it. Default 0.1 each, except memorize mode, which holds nothing out (and refuses to).
@@ -275,7 +286,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     """
     check_options(mode=mode, arch=arch, trainer=trainer, modules=modules, periods=periods, classes=classes,
                   population=population, sigma=sigma, cluster=cluster, validation=validation, test=test,
-                  input_window=input_window, head=head, components=components, level=level)
+                  input_window=input_window, head=head, components=components, level=level, prediction=prediction)
     head = audio_head(mode, head, classes)
     if head == "mixture" and components is None:
         components = DEFAULT_COMPONENTS
@@ -344,6 +355,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         start = float(np.mean(np.abs(splits.train.inputs)))
         model.level = (1.0 / level, max(start, LEVEL_FLOOR))
         model.metadata["level"] = level
+    if prediction is None and head == "mixture" and trainer != "es":
+        prediction = PREDICTION_TAPS
+    if prediction:
+        model.prediction = prediction
     if mode == "memorize" and task.n_steps > 20000:
         _note(on_note, f"memorizing {task.n_steps} samples from the clock alone is slow and rarely exact; the "
                        "paper's task is 320 samples (--samples 320)")

@@ -285,6 +285,9 @@ def evolve(
         from .cluster import import_ray
 
         import_ray()  # before any work: no Ray, one clear error
+    if model.prediction:
+        raise ParameterError("the evolution strategy does not train a linear prediction's taps; train with a "
+                             "gradient trainer (adam, sgd), or set prediction to 0")
     x3, batched = model.check_input(x)
     tgt = model.check_target(target, x3.shape, batched, steps)  # also refuses a bad steps, or no steps
     n_steps = x3.shape[1]

@@ -1,0 +1,264 @@
+"""Linear prediction in autoregressive mixture models (SequenceModel.prediction): the means against
+a Python loop, gradients against finite differences, state continuity, sampling against forward,
+files, refusals, Stream and the command line. The C export of such models is checked against
+Python in tests/test_export.py."""
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+
+import cwfast
+from cwfast import LSTM, SRN, ClockworkRNN, State
+from cwfast.codec import mu_law_encode, mu_law_values
+from cwfast.errors import ParameterError
+from cwfast.model import LOSS_CHUNK
+from cwfast.train import evolve
+from test_cli import assert_user_error, run
+
+VALUES = mu_law_values()
+TAPS = [0.9, -0.4, 0.2, 0.1]
+
+
+def make(kind, dtype=np.float64, k=3, level=True, taps=TAPS):
+    common = dict(dtype=dtype, seed=1, output="mixture")
+    if kind == "cw":
+        model = ClockworkRNN(1, 3 * k, n_hidden=8, n_modules=2, input_windows=[3, 2], **common)
+    elif kind == "lstm":
+        model = LSTM(1, 3 * k, n_hidden=5, **common)
+    else:
+        model = SRN(1, 3 * k, n_hidden=5, **common)
+    if level:
+        model.level = (0.1, 0.05)
+    model.prediction = len(taps)
+    model.taps[:] = taps
+    return model
+
+
+def audio_inputs(rng, batch, n_steps):
+    """Decoded mu-law inputs whose level falls 100-fold, and the labels they come from."""
+    labels = rng.integers(0, 256, (batch, n_steps))
+    x = np.zeros((batch, n_steps, 1))
+    x[:, 1:, 0] = VALUES[labels[:, :-1]] * np.geomspace(1.0, 0.01, n_steps - 1)
+    return x, labels
+
+
+def plain(model):
+    """The model without its prediction (the same network, level and parameters otherwise)."""
+    twin = model.copy()
+    twin.prediction = 0
+    return twin
+
+
+def normalised(model, x):
+    """What the network reads of ``x`` (n, 1) and the gains it was divided by (ones without a level)."""
+    gains = np.ones(x.shape[0])
+    if model.level is not None:
+        b = model.level.start
+        for t in range(x.shape[0]):
+            b = b + model.level.alpha * (abs(x[t, 0]) - b)
+            gains[t] = max(b, cwfast.model.LEVEL_FLOOR)
+    return x[:, 0] / gains, gains
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm", "srn"])
+@pytest.mark.parametrize("level", [False, True])
+def test_means_get_the_linear_prediction_of_the_inputs_read(kind, level, rng):
+    model = make(kind, level=level)
+    x, _ = audio_inputs(rng, 1, 50)
+    y, state = model.forward(x[0], raw=True, return_state=True)
+    want = plain(model).forward(x[0], raw=True)
+    xn, gains = normalised(model, x[0])
+    k = y.shape[1] // 3
+    for t in range(50):
+        p = sum(TAPS[j] * xn[t - j] for j in range(len(TAPS)) if t - j >= 0)
+        want[t, k : 2 * k] += p * gains[t]  # in the network's units, then scaled by the level
+    assert_allclose(y, want, rtol=1e-12, atol=1e-12)
+    # the state keeps the network's state, then the last K - 1 inputs read, then the level
+    kept = len(TAPS) - 1
+    width = state.h.size - kept - level
+    assert_allclose(state.h[width : width + kept], xn[-kept:], rtol=1e-15)
+    assert width == plain(model).forward(x[0], return_state=True)[1].h.size - level
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm", "srn"])
+def test_gradient_matches_finite_differences(kind, rng):
+    model = make(kind)
+    x, labels = audio_inputs(rng, 2, 25)
+    state = State(np.tile(model.forward(x[0, :7], return_state=True)[1].h, (2, 1)), 7)
+    loss, grad = model.loss_and_grad(x, labels, flat=True, state=state)
+    assert loss == pytest.approx(model.loss(x, labels, state=state), rel=1e-12)
+    p0, eps = model.params.copy(), 1e-6
+    numeric = np.empty_like(p0)
+    for i in range(p0.size):
+        model.params[i] = p0[i] + eps
+        up = model.loss(x, labels, state=state)
+        model.params[i] = p0[i] - eps
+        down = model.loss(x, labels, state=state)
+        model.params[i] = p0[i]
+        numeric[i] = (up - down) / (2 * eps)
+    assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+    dense = model.loss_and_grad(x, labels, state=state)[1]
+    assert_array_equal(dense["taps"], grad[-len(TAPS) :])
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm"])
+def test_a_sequence_split_anywhere_gives_the_same_bits(kind, rng):
+    model = make(kind, dtype=np.float32)
+    x, labels = audio_inputs(rng, 1, LOSS_CHUNK + 300)
+    x = x[0].astype(np.float32)
+    whole, state = model.forward(x, raw=True, return_state=True)
+    first, mid = model.forward(x[:2], raw=True, return_state=True)  # fewer steps than taps
+    rest, end = model.forward(x[2:], raw=True, state=mid, return_state=True)
+    assert_array_equal(np.concatenate([first, rest]), whole)
+    assert_array_equal(end.h, state.h)
+    assert model.loss(x, labels[0]) == pytest.approx(model.loss_and_grad(x, labels[0])[0], rel=1e-6)
+    assert_array_equal(model.advance(x).h, state.h)
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm", "srn"])
+def test_sampling_reads_what_forward_reads(kind):
+    """The state after sampling is the state after forward over the values sampling fed back, and
+    at temperature 0 each output is the likeliest component's mean, prediction included."""
+    model = make(kind)
+    out, state = model.sample(80, values=VALUES, temperature=0.7, seed=3, first_input=0.3, return_state=True)
+    fed = np.concatenate([[0.3], out[:-1]])
+    fed = np.where(fed != 0, VALUES[mu_law_encode(fed)], 0.0)
+    assert_array_equal(state.h, model.forward(fed[:, None], return_state=True)[1].h)
+    a, mid = model.sample(30, values=VALUES, seed=5, first_input=0.2, return_state=True)
+    b, end = model.sample(20, values=VALUES, seed=6, first_input=a[-1], state=mid, return_state=True)
+    fed = np.concatenate([[0.2], a, b[:-1]])
+    fed = np.where(fed != 0, VALUES[mu_law_encode(fed)], 0.0)
+    y, want = model.forward(fed[:, None], raw=True, return_state=True)
+    assert_array_equal(end.h, want.h)
+    greedy = model.sample(6, values=VALUES, temperature=0.0, first_input=0.3)
+    fed = np.concatenate([[0.3], greedy[:-1]])
+    y = model.forward(np.where(fed != 0, VALUES[mu_law_encode(fed)], 0.0)[:, None], raw=True)
+    k = y.shape[1] // 3
+    assert_allclose(greedy, np.clip(y[np.arange(6), k + y[:, :k].argmax(axis=1)], -1, 1), rtol=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm", "srn"])
+def test_files_and_copies_keep_the_taps(kind, tmp_path, rng):
+    model = make(kind, dtype=np.float32)
+    model.save(tmp_path / "m.npz")
+    x, _ = audio_inputs(rng, 1, 40)
+    for twin in (cwfast.load(tmp_path / "m.npz"), model.copy()):
+        assert twin.prediction == len(TAPS)
+        assert_array_equal(twin.taps, model.taps)
+        assert_array_equal(twin.forward(x[0]), model.forward(x[0]))
+    assert_array_equal(model.to_dense()["taps"], np.float32(TAPS))
+
+
+def test_setting_the_prediction_keeps_the_network_and_zeroes_the_taps(rng):
+    model = make("cw")
+    network = model.params[: -len(TAPS)].copy()
+    model.prediction = 2
+    assert model.n_params == network.size + 2
+    assert_array_equal(model.params[:-2], network)
+    assert_array_equal(model.taps, [0.0, 0.0])
+    x, _ = audio_inputs(rng, 1, 30)
+    model.prediction = 0
+    assert_array_equal(model.params, network)
+    assert_array_equal(model.forward(x[0]), make("cw", taps=[]).forward(x[0]))
+
+
+@pytest.mark.parametrize("build, phrase", [
+    (lambda: ClockworkRNN(1, 9, n_hidden=4, n_modules=2), "mixture"),
+    (lambda: ClockworkRNN(2, 9, n_hidden=4, n_modules=2, output="mixture"), "n_in=1"),
+])
+def test_only_autoregressive_mixture_models_take_a_prediction(build, phrase):
+    model = build()
+    with pytest.raises(ParameterError, match=phrase):
+        model.prediction = 3
+    assert model.prediction == 0
+    with pytest.raises(ParameterError, match="prediction"):
+        make("cw").prediction = -1
+
+
+def test_the_evolution_strategy_refuses_taps_and_changes_nothing(rng):
+    model = make("cw")
+    before = model.params.copy()
+    x, labels = audio_inputs(rng, 1, 40)
+    with pytest.raises(ParameterError, match="gradient trainer"):
+        evolve(model, x[0], labels[0], generations=1, population=4, progress=False)
+    assert_array_equal(model.params, before)
+
+
+def test_a_state_without_the_prediction_history_is_refused(rng):
+    model = make("lstm")
+    width = plain(model).forward(np.zeros((1, 1)), return_state=True)[1].h.size
+    with pytest.raises(ParameterError, match="state.h has shape"):
+        model.forward(np.zeros((3, 1)), state=State(np.zeros(width), 0))
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm"])
+@pytest.mark.parametrize("voices", [None, 3])
+def test_a_stream_gives_the_bits_of_forward_however_the_audio_is_split(kind, voices, rng):
+    model = make(kind, dtype=np.float32)
+    lanes = voices or 1
+    x = np.stack([audio_inputs(rng, 1, 300)[0][0] for _ in range(lanes)]).astype(np.float32)
+    want = np.stack([model.forward(x[v]) for v in range(lanes)])
+    stream = cwfast.Stream(model, voices=voices)
+    got, start = [], 0
+    for n in (1, 2, 60, 64, 173):
+        block = x[:, start : start + n] if voices else x[0, start : start + n]
+        got.append(stream.process(block) if voices else stream.process(block)[None])
+        start += n
+    assert_allclose(np.concatenate(got, axis=1), want, rtol=2e-5, atol=2e-6)
+    states = stream.state.h if voices else stream.state.h[None]
+    for v in range(lanes):
+        assert_allclose(states[v], model.forward(x[v], return_state=True)[1].h, rtol=2e-5, atol=2e-6)
+
+
+def test_a_stream_refusing_a_block_changes_nothing(rng):
+    model = make("cw", dtype=np.float32)
+    stream = cwfast.Stream(model)
+    x = audio_inputs(rng, 1, 50)[0][0].astype(np.float32)
+    stream.process(x[:20])
+    before = stream.state.h.copy()
+    bad = x[20:].copy()
+    bad[5] = np.nan
+    with pytest.raises(ParameterError):
+        stream.process(bad)
+    assert_array_equal(stream.state.h, before)
+    stream.reset()
+    assert_array_equal(stream.process(x), model.forward(x))
+
+
+def test_cli_trains_and_generates_a_model_with_a_prediction(tmp_path, capsys):
+    import soundfile as sf
+
+    t = np.arange(4000) / 8000
+    sf.write(tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 220 * t) * np.geomspace(1.0, 0.05, t.size), 8000)
+    status, _, err = run(capsys, "train", tmp_path / "tone.wav", "--mode", "autoregressive", "--hidden", "8",
+                         "--modules", "2", "--epochs", "2", "--prediction", "8", "--components", "3",
+                         "-o", tmp_path / "m.npz", "-q")
+    assert status == 0, err
+    model = cwfast.load(tmp_path / "m.npz")
+    assert model.prediction == 8 and np.any(model.taps != 0)
+    status, out, _ = run(capsys, "info", tmp_path / "m.npz")
+    assert "linear prediction: 8 taps" in out
+    status, _, err = run(capsys, "generate", "-m", tmp_path / "m.npz", "--seconds", "0.05", "--seed", "1",
+                         "-o", tmp_path / "g.wav", "-q")
+    assert status == 0, err
+    audio, _ = sf.read(tmp_path / "g.wav")
+    assert audio.size == 400 and np.all(np.isfinite(audio))
+    status, _, err = run(capsys, "export", "-m", tmp_path / "m.npz", "-o", tmp_path)
+    assert status == 0, err
+    assert "#define m_PREDICTION 8" in (tmp_path / "m.h").read_text()
+
+
+@pytest.mark.parametrize("args, phrase", [
+    (["--head", "softmax"], "--prediction needs the mixture head"),
+    (["--trainer", "es", "--population", "4"], "--prediction is trained by the gradient trainers"),
+    (["--mode", "memorize"], "--prediction needs the mixture head"),
+])
+def test_cli_refuses_a_prediction_where_it_does_not_fit(tmp_path, capsys, args, phrase):
+    import soundfile as sf
+
+    sf.write(tmp_path / "tone.wav", np.sin(np.arange(800) / 5.0) * 0.5, 8000)
+    mode = [] if "--mode" in args else ["--mode", "autoregressive"]
+    status, _, err = run(capsys, "train", tmp_path / "tone.wav", *mode, *args, "--prediction", "4",
+                         "-o", tmp_path / "m.npz")
+    assert_user_error(status, err, phrase)
+    assert not (tmp_path / "m.npz").exists()
