@@ -41,6 +41,24 @@ def assert_user_error(status, err, *fragments):
         assert fragment in lines[0], lines[0]
 
 
+def train_and_use(capsys, tmp_path, wav, *options, seconds=0.25):
+    """``cwfast train`` an autoregressive model of ``wav`` with ``options``, then ``info``,
+    ``generate`` (``seconds``, seed 1) and ``export`` it, each asserted to succeed: (the model,
+    what info printed, the generated audio, the exported header's text)."""
+    status, _, err = run(capsys, "train", wav, "--mode", "autoregressive", *options, "-o", tmp_path / "m.npz", "-q")
+    assert status == 0, err
+    status, info, err = run(capsys, "info", tmp_path / "m.npz")
+    assert status == 0, err
+    status, _, err = run(capsys, "generate", "-m", tmp_path / "m.npz", "--seconds", seconds, "--seed", "1",
+                         "-o", tmp_path / "g.wav", "-q")
+    assert status == 0, err
+    audio, _ = soundfile.read(tmp_path / "g.wav")
+    assert np.all(np.isfinite(audio))
+    status, _, err = run(capsys, "export", "-m", tmp_path / "m.npz", "-o", tmp_path)
+    assert status == 0, err
+    return cwfast.load(tmp_path / "m.npz"), info, audio, (tmp_path / "m.h").read_text()
+
+
 def leftovers(directory):
     """Hidden temporary files a failed write might leave behind."""
     return sorted(p.name for p in Path(directory).iterdir() if p.name.startswith("."))

@@ -8,38 +8,26 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import cwfast
-from cwfast import LSTM, SRN, ClockworkRNN, State
+from cwfast import ClockworkRNN, State
 from cwfast.codec import mu_law_encode, mu_law_values
 from cwfast.errors import ParameterError
-from cwfast.model import LOSS_CHUNK
 from cwfast.train import evolve
-from test_cli import assert_user_error, run
+from test_cli import assert_user_error, run, train_and_use
+from test_level import audio_inputs, check_split_anywhere
+from test_level import make as levelled_model
 
 VALUES = mu_law_values()
 TAPS = [0.9, -0.4, 0.2, 0.1]
 
 
-def make(kind, dtype=np.float64, k=3, level=True, taps=TAPS):
-    common = dict(dtype=dtype, seed=1, output="mixture")
-    if kind == "cw":
-        model = ClockworkRNN(1, 3 * k, n_hidden=8, n_modules=2, input_windows=[3, 2], **common)
-    elif kind == "lstm":
-        model = LSTM(1, 3 * k, n_hidden=5, **common)
-    else:
-        model = SRN(1, 3 * k, n_hidden=5, **common)
-    if level:
-        model.level = (0.1, 0.05)
+def make(kind, dtype=np.float64, level=True, taps=TAPS):
+    """test_level's small models, with the taps (and without the level unless ``level``)."""
+    model = levelled_model(kind, dtype)
+    if not level:
+        model.level = None
     model.prediction = len(taps)
     model.taps[:] = taps
     return model
-
-
-def audio_inputs(rng, batch, n_steps):
-    """Decoded mu-law inputs whose level falls 100-fold, and the labels they come from."""
-    labels = rng.integers(0, 256, (batch, n_steps))
-    x = np.zeros((batch, n_steps, 1))
-    x[:, 1:, 0] = VALUES[labels[:, :-1]] * np.geomspace(1.0, 0.01, n_steps - 1)
-    return x, labels
 
 
 def plain(model):
@@ -103,16 +91,7 @@ def test_gradient_matches_finite_differences(kind, rng):
 
 @pytest.mark.parametrize("kind", ["cw", "lstm"])
 def test_a_sequence_split_anywhere_gives_the_same_bits(kind, rng):
-    model = make(kind, dtype=np.float32)
-    x, labels = audio_inputs(rng, 1, LOSS_CHUNK + 300)
-    x = x[0].astype(np.float32)
-    whole, state = model.forward(x, raw=True, return_state=True)
-    first, mid = model.forward(x[:2], raw=True, return_state=True)  # fewer steps than taps
-    rest, end = model.forward(x[2:], raw=True, state=mid, return_state=True)
-    assert_array_equal(np.concatenate([first, rest]), whole)
-    assert_array_equal(end.h, state.h)
-    assert model.loss(x, labels[0]) == pytest.approx(model.loss_and_grad(x, labels[0])[0], rel=1e-6)
-    assert_array_equal(model.advance(x).h, state.h)
+    check_split_anywhere(make(kind, dtype=np.float32), rng, 2)  # a first piece shorter than the taps
 
 
 @pytest.mark.parametrize("kind", ["cw", "lstm", "srn"])
@@ -230,35 +209,27 @@ def test_cli_trains_and_generates_a_model_with_a_prediction(tmp_path, capsys):
 
     t = np.arange(4000) / 8000
     sf.write(tmp_path / "tone.wav", 0.5 * np.sin(2 * np.pi * 220 * t) * np.geomspace(1.0, 0.05, t.size), 8000)
-    status, _, err = run(capsys, "train", tmp_path / "tone.wav", "--mode", "autoregressive", "--hidden", "8",
-                         "--modules", "2", "--epochs", "2", "--prediction", "8", "--components", "3",
-                         "-o", tmp_path / "m.npz", "-q")
-    assert status == 0, err
-    model = cwfast.load(tmp_path / "m.npz")
+    model, info, audio, header = train_and_use(capsys, tmp_path, tmp_path / "tone.wav", "--hidden", "8", "--modules",
+                                               "2", "--epochs", "2", "--prediction", "8", "--components", "3",
+                                               seconds=0.05)
     assert model.prediction == 8 and np.any(model.taps != 0)
-    status, out, _ = run(capsys, "info", tmp_path / "m.npz")
-    assert "linear prediction: 8 taps" in out
-    status, _, err = run(capsys, "generate", "-m", tmp_path / "m.npz", "--seconds", "0.05", "--seed", "1",
-                         "-o", tmp_path / "g.wav", "-q")
-    assert status == 0, err
-    audio, _ = sf.read(tmp_path / "g.wav")
-    assert audio.size == 400 and np.all(np.isfinite(audio))
-    status, _, err = run(capsys, "export", "-m", tmp_path / "m.npz", "-o", tmp_path)
-    assert status == 0, err
-    assert "#define m_PREDICTION 8" in (tmp_path / "m.h").read_text()
+    assert "linear prediction: 8 taps" in info
+    assert audio.size == 400
+    assert "#define m_PREDICTION 8" in header
 
 
-@pytest.mark.parametrize("args, phrase", [
-    (["--head", "softmax"], "--prediction needs the mixture head"),
-    (["--trainer", "es", "--population", "4"], "--prediction is trained by the gradient trainers"),
-    (["--mode", "memorize"], "--prediction needs the mixture head"),
+@pytest.mark.parametrize("option, args, phrase", [
+    ("--prediction", ["--head", "softmax"], "--prediction needs the mixture head"),
+    ("--prediction", ["--trainer", "es", "--population", "4"], "--prediction is trained by the gradient trainers"),
+    ("--prediction", ["--mode", "memorize"], "--prediction needs the mixture head"),
+    ("--level", ["--head", "softmax"], "--level normalises the level of an autoregressive model with --head mixture"),
+    ("--level", ["--mode", "memorize"], "--level normalises"),
 ])
-def test_cli_refuses_a_prediction_where_it_does_not_fit(tmp_path, capsys, args, phrase):
+def test_cli_refuses_head_options_where_they_do_not_fit(tmp_path, capsys, option, args, phrase):
     import soundfile as sf
 
     sf.write(tmp_path / "tone.wav", np.sin(np.arange(800) / 5.0) * 0.5, 8000)
     mode = [] if "--mode" in args else ["--mode", "autoregressive"]
-    status, _, err = run(capsys, "train", tmp_path / "tone.wav", *mode, *args, "--prediction", "4",
-                         "-o", tmp_path / "m.npz")
+    status, _, err = run(capsys, "train", tmp_path / "tone.wav", *mode, *args, option, "4", "-o", tmp_path / "m.npz")
     assert_user_error(status, err, phrase)
     assert not (tmp_path / "m.npz").exists()
