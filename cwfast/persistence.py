@@ -20,15 +20,21 @@ from .errors import CwfastError, ParameterError
 from .validate import as_path
 
 FORMAT_NAME = "cwfast-model"
-FORMAT_VERSION = 1
+#: The newest format this cwfast reads. A file says the oldest that reads it right: 2 when it has
+#: arrays a version-1 reader would silently ignore (a level, a linear prediction's taps: it would
+#: load another model), else 1, so that older cwfast versions still read every other file.
+FORMAT_VERSION = 2
+#: The arrays that need a version-2 reader.
+VERSION_2_KEYS = ("level", "taps")
 
 
 def save_model(model, path, *, overwrite=True):
     """Write ``model`` to ``path`` atomically. See :func:`load`."""
     path = as_path(path)
+    arrays = model.to_dense()
     header = {
         "format": FORMAT_NAME,
-        "version": FORMAT_VERSION,
+        "version": 2 if any(key in arrays for key in VERSION_2_KEYS) else 1,
         "arch": model.arch,
         "dtype": model.dtype.name,
         "output": model.output,
@@ -39,7 +45,6 @@ def save_model(model, path, *, overwrite=True):
         header_text = json.dumps(header)
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"model metadata must be JSON-serialisable ({exc})") from None
-    arrays = model.to_dense()
     with atomic_path(path, what="model", overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, header=np.array(header_text), **arrays)
 

@@ -126,6 +126,14 @@ def test_files_and_copies_keep_the_taps(kind, tmp_path, rng):
         assert_array_equal(twin.taps, model.taps)
         assert_array_equal(twin.forward(x[0]), model.forward(x[0]))
     assert_array_equal(model.to_dense()["taps"], np.float32(TAPS))
+    # a cwfast that reads format 1 only would drop the taps: the file says it needs format 2
+    import json
+
+    with np.load(tmp_path / "m.npz") as archive:
+        assert json.loads(str(archive["header"]))["version"] == 2
+    plain(model).save(tmp_path / "plain.npz")
+    with np.load(tmp_path / "plain.npz") as archive:
+        assert json.loads(str(archive["header"]))["version"] == (2 if model.level is not None else 1)
 
 
 def test_setting_the_prediction_keeps_the_network_and_zeroes_the_taps(rng):
