@@ -843,10 +843,11 @@ def _softmax_rows(y, column):
     The same operations, in the same order, as :func:`cwfast.model.softmax`, so a stream's
     probabilities equal those of one forward call.
     """
-    np.max(y, axis=-1, keepdims=True, out=column)
+    # The reductions np.max and np.sum call, without their Python wrappers (about 1.5 us each).
+    np.maximum.reduce(y, axis=-1, keepdims=True, out=column)
     np.subtract(y, column, out=y)
     np.exp(y, out=y)
-    np.sum(y, axis=-1, keepdims=True, out=column)
+    np.add.reduce(y, axis=-1, keepdims=True, out=column)
     np.divide(y, column, out=y)
 
 
