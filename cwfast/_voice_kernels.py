@@ -28,9 +28,9 @@ one-voice step (``_HOT`` of :mod:`cwfast._kernels`): 1.04-1.05x for CW 144/8 and
 voices, the same bits. Where a voice-step of CW 144/8 goes (16 voices, blocks of 512, one process
 against the kernel with the part removed): the 4 x 4 products about 70% (0.33 against 0.095 us
 per voice-sample without them), tanh about 15% (1.23x faster without it), the rest (commit, output
-layer, schedule) about 15%. The products run at about 20 GMAC/s on the AVX-512 Xeon; the widths
-of a CW 144/8 (multiples of 18) leave a scalar remainder of up to 7 columns after the 8-wide
-vector loop, and every pass ends with sixteen horizontal sums.
+layer, schedule) about 15%. The products run at about 20 GMAC/s on the AVX-512 Xeon: the 4 x 4
+pass compiles to 8-wide FMAs (ymm) and a scalar remainder loop (16 scalar FMAs a column), in
+which every row of a CW 144/8 ends (its widths are multiples of 18), and sixteen horizontal sums.
 
 Like :mod:`cwfast._kernels`: arrays and scalars in, no validation, no allocation, the same
 ``theta`` layout and the same fastmath flags (reassociation and contraction only). The kernel is

@@ -509,7 +509,9 @@ class Stream:
             The next ``n_steps`` inputs of the sequence (``n_in`` may be 0), at :attr:`sample_rate`.
             Any real dtype and memory layout; it is copied into the stream's own buffer.
         out : ndarray, shape (n_steps, n_out), model dtype, optional
-            Where to write the output; returned. Without it a new array is allocated.
+            Where to write the output; returned. Without it a new array is allocated. A block
+            already in the model's dtype, at most :attr:`max_block` long, with ``out`` given,
+            takes the shortest path (no conversion, no pieces; the same results as any other).
 
         Returns
         -------
