@@ -23,6 +23,15 @@ work for that module, until the voices are back in phase (``Stream.reset()`` of 
 The LSTM's voices (:func:`_lstm_forward_voices`) use the same 4 x 4 passes for the 4n gate rows
 against each voice's h, then the gates of :mod:`cwfast._lstm_kernels` (in float64) voice by voice.
 
+The step (:func:`_voices_step`) and its passes run without numba's reference counting, like the
+one-voice step (``_HOT`` of :mod:`cwfast._kernels`): 1.04-1.05x for CW 144/8 and 256/8 with 16
+voices, the same bits. Where a voice-step of CW 144/8 goes (16 voices, blocks of 512, one process
+against the kernel with the part removed): the 4 x 4 products about 70% (0.33 against 0.095 us
+per voice-sample without them), tanh about 15% (1.23x faster without it), the rest (commit, output
+layer, schedule) about 15%. The products run at about 20 GMAC/s on the AVX-512 Xeon: the 4 x 4
+pass compiles to 8-wide FMAs (ymm) and a scalar remainder loop (16 scalar FMAs a column), in
+which every row of a CW 144/8 ends (its widths are multiples of 18), and sixteen horizontal sums.
+
 Like :mod:`cwfast._kernels`: arrays and scalars in, no validation, no allocation, the same
 ``theta`` layout and the same fastmath flags (reassociation and contraction only). The kernel is
 written out by hand (no code generation), so that numba can cache it.
@@ -32,7 +41,8 @@ import numba
 import numpy as np
 
 from ._jit import JIT as _JIT
-from ._kernels import _tanh_inplace  # shared: cwfast._jit keeps the caches of both files in step
+# shared: cwfast._jit keeps the caches of both files in step
+from ._kernels import _HOT, _copy, _fires, _tanh_inplace
 from ._lstm_kernels import _sigmoid
 
 
@@ -40,7 +50,7 @@ from ._lstm_kernels import _sigmoid
 VOICE_BLOCK = 4
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
     """Rows r..r+3 (of a block stored row-major at ``w_rec[off:]``, ``width`` columns, its first
     row being row r0) for voices vb..vb+3: sixteen dot products with ``h[v * hs + cs:][:width]``
@@ -134,7 +144,7 @@ def _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0,
     work[(vb + 3) * ws + r + 3] = a3_3
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _rows2_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
     """:func:`_rows4_voices4` for two rows."""
     h0 = h[(vb + 0) * hs + cs : (vb + 0) * hs + cs + width]
@@ -187,7 +197,7 @@ def _rows2_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0,
     work[(vb + 3) * ws + r + 1] = a1_3
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
     """:func:`_rows4_voices4` for one row."""
     h0 = h[(vb + 0) * hs + cs : (vb + 0) * hs + cs + width]
@@ -221,7 +231,7 @@ def _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, 
     work[(vb + 3) * ws + r + 0] = a0_3
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r1, work, ws):
     """Rows r0..r1-1 for voices vb..vb+3: four rows a pass, then two, then one."""
     r = r0
@@ -235,7 +245,7 @@ def _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, 
         _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws)
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _window_voices(w_in, in_off, window, x, s, r0, r1, work, ws, acc):
     """Add the input windows of rows r0..r1-1 for every voice to ``work[v * ws + row]``.
 
@@ -264,7 +274,7 @@ def _window_voices(w_in, in_off, window, x, s, r0, r1, work, ws, acc):
             work[v * ws + r] += acc[v]
 
 
-@numba.njit(**_JIT)
+@numba.njit(**_HOT)
 def _output_voices4(w_out, b_out, h, hs, n, k, vb, y, s):
     """Output k of voices vb..vb+3 at step s (voice v's h at ``h[v * hs:][:n]``): four dot
     products sharing the loads of W_out's row."""
@@ -326,47 +336,60 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
             if t[v] % periods[i] != t[0] % periods[i]:
                 aligned[i] = 0
     for s in range(n_steps):
-        for i in range(n_modules):
-            p = periods[i]
-            if aligned[i] == 1:
-                code[i] = 2 if (t[0] + s) % p == 0 else 0
-            else:
-                count = 0
-                for v in range(n_voices):
-                    if (t[v] + s) % p == 0:
-                        count += 1
-                code[i] = 0 if count == 0 else (2 if count == n_voices else 1)
-            if code[i] == 0:
-                continue
-            r0 = module_start[i]
-            r1 = module_start[i + 1]
-            cs = column_start[i]
-            width = n - cs
-            off = block_offset[i]
-            if history == 0:  # no input windows: the input weights inside the 4 x 4 passes
-                for vb in range(0, V, VOICE_BLOCK):
-                    _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r1, work, n)
-            else:
-                for vb in range(0, V, VOICE_BLOCK):
-                    _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, 0, h, n, cs, r0, r1, work, n)
-                _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), x,
-                               history + s, r0, r1, work, n, work[V * n : V * n + V])
-            for v in range(V):
-                _tanh_inplace(work[v * n + r0 : v * n + r1])
-        # Active modules read the previous state of each other: commit only after all are done.
-        for i in range(n_modules):
-            if code[i] == 0:
-                continue
-            r0 = module_start[i]
-            r1 = module_start[i + 1]
-            for v in range(V):
-                if code[i] == 2 or (v < n_voices and (t[v] + s) % periods[i] == 0):
-                    h[v * n + r0 : v * n + r1] = work[v * n + r0 : v * n + r1]
-        for k in range(n_out):
-            for vb in range(0, V, VOICE_BLOCK):
-                _output_voices4(w_out, b_out, h, n, n, k, vb, y, s)
+        _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset,
+                     x, history, s, n_voices, t, h, work, y, aligned, code)
     for v in range(V):
         t[v] += n_steps
+
+
+@numba.njit(**_HOT)
+def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset, x,
+                 history, s, n_voices, t, h, work, y, aligned, code):
+    """Step s of :func:`_forward_voices` (its arguments, and ``aligned``, ``code``: its flags),
+    without numba's reference counting, like the one-voice step (cwfast._kernels._HOT)."""
+    V, n_in = x.shape[1], x.shape[2]
+    n_modules = periods.shape[0]
+    n = module_start[n_modules]
+    n_out = y.shape[2]
+    for i in range(n_modules):
+        p = periods[i]
+        if aligned[i] == 1:
+            code[i] = 2 if _fires(t[0] + s, p) else 0
+        else:
+            count = 0
+            for v in range(n_voices):
+                if (t[v] + s) % p == 0:
+                    count += 1
+            code[i] = 0 if count == 0 else (2 if count == n_voices else 1)
+        if code[i] == 0:
+            continue
+        r0 = module_start[i]
+        r1 = module_start[i + 1]
+        cs = column_start[i]
+        width = n - cs
+        off = block_offset[i]
+        if history == 0:  # no input windows: the input weights inside the 4 x 4 passes
+            for vb in range(0, V, VOICE_BLOCK):
+                _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r1, work, n)
+        else:
+            for vb in range(0, V, VOICE_BLOCK):
+                _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, 0, h, n, cs, r0, r1, work, n)
+            _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), x,
+                           history + s, r0, r1, work, n, work[V * n : V * n + V])
+        for v in range(V):
+            _tanh_inplace(work[v * n + r0 : v * n + r1])
+    # Active modules read the previous state of each other: commit only after all are done.
+    for i in range(n_modules):
+        if code[i] == 0:
+            continue
+        r0 = module_start[i]
+        r1 = module_start[i + 1]
+        for v in range(V):
+            if code[i] == 2 or (v < n_voices and (t[v] + s) % periods[i] == 0):
+                _copy(work[v * n + r0 : v * n + r1], h[v * n + r0 : v * n + r1])
+    for k in range(n_out):
+        for vb in range(0, V, VOICE_BLOCK):
+            _output_voices4(w_out, b_out, h, n, n, k, vb, y, s)
 
 
 @numba.njit(**_JIT)

@@ -41,6 +41,12 @@ from .heads import LOG_SCALE_MIN
 from .model import LEVEL_FLOOR, SequenceModel, State
 from .validate import positive_int as _positive_int
 
+#: The context slots process() writes: cwfast._realtime.N_STEPS and T0 (a test checks), which
+#: this module does not import until a stream is prepared.
+_N_STEPS, _T0 = 3, 5
+
+_NOT_FINITE = "block contains NaN or infinite values (or values too large for the model's dtype)"
+
 #: Block length a stream prepares for when :meth:`Stream.process` is called before
 #: :meth:`Stream.prepare`. Longer blocks are run in pieces of this length, without allocating.
 DEFAULT_MAX_BLOCK = 8192
@@ -189,7 +195,7 @@ class Stream:
             )
             self._pending = np.zeros((0, model.n_out))
         self._max_block = 0
-        self._entry = None
+        self._entry = self._fast = None
         self._lock = threading.Lock()
         if max_block is not None:
             self.prepare(max_block)
@@ -440,7 +446,7 @@ class Stream:
 
         model = self.model
         dtype = model.dtype
-        self._entry = None  # until the new entry has passed the check below
+        self._entry = self._fast = None  # until the new entry has passed the check below
         if self._voices is None:
             binding, lanes = _BINDINGS[model.realtime_kind](model), ()
         else:
@@ -495,6 +501,9 @@ class Stream:
                 clocks[:] = saved_clocks
         self._x[:] = 0  # padding voices read their inputs from here: zeros, always
         self._entry = entry
+        if self._voices is None and self._resamplers is None:  # what process()'s fast path reads
+            plain = self._level is None and not self._softmax  # nothing to do around the entry
+            self._fast = (self._x, self._y, max_block, self._n_in, self._n_out, np.dtype(dtype), plain)
         return self
 
     def _bind_pointers(self):
@@ -513,7 +522,6 @@ class Stream:
         if self._history:
             c[rt.HISTORY], c[rt.HIST], c[rt.HIST_ROWS] = self._history, self._hist.ctypes.data, self._hist.shape[0]
             c[rt.FILL] = self._fill.ctypes.data
-        self._slot_steps, self._slot_t0 = rt.N_STEPS, rt.T0
 
     # ------------------------------------------------------------------ processing
 
@@ -526,7 +534,9 @@ class Stream:
             The next ``n_steps`` inputs of the sequence (``n_in`` may be 0), at :attr:`sample_rate`.
             Any real dtype and memory layout; it is copied into the stream's own buffer.
         out : ndarray, shape (n_steps, n_out), model dtype, optional
-            Where to write the output; returned. Without it a new array is allocated.
+            Where to write the output; returned. Without it a new array is allocated. A block
+            already in the model's dtype, at most :attr:`max_block` long, with ``out`` given,
+            takes the shortest path (no conversion, no pieces; the same results as any other).
 
         Returns
         -------
@@ -542,8 +552,36 @@ class Stream:
         CwfastError
             If another thread is using the stream.
         """
-        self._enter()
+        if not self._lock.acquire(False):  # _enter(), inlined: this is the hot path
+            self._enter()
         try:
+            fast = self._fast
+            # The real-time call, checked in a few comparisons: one voice, prepared, no resampling,
+            # a block and `out` already in the model's dtype, the block no longer than max_block.
+            # It runs what _process would (the same checks refuse the same blocks; the entry
+            # checks the values), without its conversions, slices and piece loop.
+            if fast is not None and out is not None and block.__class__ is np.ndarray \
+                    and out.__class__ is np.ndarray:
+                x_buffer, y_buffer, max_block, n_in, n_out, dtype, plain = fast
+                shape = block.shape
+                if block.dtype is dtype and out.dtype is dtype and len(shape) == 2 and shape[1] == n_in \
+                        and 0 < shape[0] <= max_block and out.shape == (shape[0], n_out) \
+                        and out.flags.writeable and self.model._params is self._theta:
+                    n = shape[0]
+                    if n < max_block:  # else no slices: the buffers are the block's shape
+                        x_buffer, y_buffer = x_buffer[:n], y_buffer[:n]
+                    x_buffer[...] = block
+                    if plain:  # _step, inlined
+                        context = self._context
+                        context[_N_STEPS] = n
+                        context[_T0] = self._t
+                        if self._entry(self._context_p) != 0:
+                            raise ParameterError(_NOT_FINITE)
+                        self._t += n
+                        out[...] = y_buffer
+                    else:
+                        out[...] = self._step(x_buffer, y_buffer, n)
+                    return out
             return self._process(block, out)
         finally:
             self._lock.release()
@@ -579,20 +617,14 @@ class Stream:
         return out
 
     def _run(self, block, out):
-        """Run the model over ``block`` at the model's rate, writing ``out``; atomic on bad input.
-
-        The hot path of a real-time stream: attribute lookups are hoisted, and a block already in
-        the model's dtype is copied with a plain slice assignment (faster than ``np.copyto``).
-        """
+        """Run the model over ``block`` at the model's rate, writing ``out``; atomic on bad input."""
         n_steps = block.shape[0]
         if self.model._params is not self._theta:
             self._bind_pointers()
         chunk = self._max_block
         same_dtype = block.dtype is self._dtype or block.dtype == self._dtype
         narrowing = not same_dtype and block.dtype.kind == "f" and block.dtype.itemsize > self._dtype.itemsize
-        x_buffer, y_buffer, context, entry, address = self._x, self._y, self._context, self._entry, self._context_p
-        steps, t0 = self._slot_steps, self._slot_t0
-        levelled = self._level is not None
+        x_buffer, y_buffer = self._x, self._y
         for a in range(0, n_steps, chunk):
             m = min(chunk, n_steps - a)
             if same_dtype:
@@ -602,24 +634,31 @@ class Stream:
                     np.copyto(x_buffer[:m], block[a : a + m], casting="unsafe")
             else:
                 np.copyto(x_buffer[:m], block[a : a + m], casting="unsafe")
-            context[steps] = m
-            context[t0] = self._t
-            if levelled:
-                self._normalise(x_buffer[:m].T)
-            if entry(address) != 0:
-                # Only the first piece can fail (the caller checked longer blocks): nothing has
-                # moved yet, but the level, which is put back.
-                if levelled:
-                    self._level[:] = self._levels_before
-                raise ParameterError("block contains NaN or infinite values (or values too large for the model's dtype)")
-            self._t += m
-            if self._n_taps:
-                self._predict(y_buffer[None, :m], x_buffer[:m].T)
-            if levelled:
-                _level_outputs(y_buffer[None, :m], self._gains)
-            if self._softmax:
-                _finish_rows(y_buffer[:m], self._column[:m], self._logits)
-            out[a : a + m] = y_buffer[:m]
+            # Only the first piece can fail (the caller checked longer blocks), before anything moved.
+            out[a : a + m] = self._step(x_buffer[:m], y_buffer[:m], m)
+
+    def _step(self, x, y, m):
+        """Run the entry over the first ``m`` rows of the input buffer, ``x`` (a view of them), and
+        return ``y``, the output buffer's first ``m`` rows, finished as ``forward`` finishes its
+        outputs. Refused (NaN or infinity): the state, the clock and the level are unchanged."""
+        context = self._context
+        context[_N_STEPS] = m
+        context[_T0] = self._t
+        levelled = self._level is not None
+        if levelled:
+            self._normalise(x.T)
+        if self._entry(self._context_p) != 0:
+            if levelled:  # nothing else has moved yet
+                self._level[:] = self._levels_before
+            raise ParameterError(_NOT_FINITE)
+        self._t += m
+        if self._n_taps:
+            self._predict(y[None], x.T)
+        if levelled:
+            _level_outputs(y[None], self._gains)
+        if self._softmax:
+            _finish_rows(y, self._column[:m], self._logits)
+        return y
 
     def _predict(self, y, xn):
         """After the entry ran a block: add the linear prediction to the means of ``y`` (lanes, m,
@@ -664,15 +703,19 @@ class Stream:
         levelled = self._level is not None
         for a in range(0, n_steps, chunk):
             m = min(chunk, n_steps - a)
-            with np.errstate(over="ignore" if narrowing else "warn"):  # overflow: inf, which the entry refuses
-                np.copyto(x_buffer[:m, :voices], block[:, a : a + m].transpose(1, 0, 2), casting="unsafe")
-            context[self._slot_steps] = m
+            piece = block if m == n_steps else block[:, a : a + m]
+            if narrowing:  # overflow gives inf, which the entry refuses
+                with np.errstate(over="ignore"):
+                    np.copyto(x_buffer[:m, :voices], piece.transpose(1, 0, 2), casting="unsafe")
+            else:  # (no overflow possible: errstate, which costs more than a copy, is not needed)
+                np.copyto(x_buffer[:m, :voices], piece.transpose(1, 0, 2), casting="unsafe")
+            context[_N_STEPS] = m
             if levelled:
                 self._normalise(x_buffer[:m, :voices, 0].T)
             if self._entry(self._context_p) != 0:
                 if levelled:
                     self._level[:] = self._levels_before
-                raise ParameterError("block contains NaN or infinite values (or values too large for the model's dtype)")
+                raise ParameterError(_NOT_FINITE)
             y = y_buffer[:m, :voices]
             if self._n_taps:
                 self._predict(y.transpose(1, 0, 2), x_buffer[:m, :voices, 0].T)
@@ -841,10 +884,11 @@ def _softmax_rows(y, column):
     The same operations, in the same order, as :func:`cwfast.model.softmax`, so a stream's
     probabilities equal those of one forward call.
     """
-    np.max(y, axis=-1, keepdims=True, out=column)
+    # The reductions np.max and np.sum call, without their Python wrappers (about 1.5 us each).
+    np.maximum.reduce(y, axis=-1, keepdims=True, out=column)
     np.subtract(y, column, out=y)
     np.exp(y, out=y)
-    np.sum(y, axis=-1, keepdims=True, out=column)
+    np.add.reduce(y, axis=-1, keepdims=True, out=column)
     np.divide(y, column, out=y)
 
 

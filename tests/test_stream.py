@@ -178,6 +178,67 @@ def test_out_must_be_writeable_and_input_finite(model, signal):
     assert stream.t == 0 and not stream.state.h.any()
 
 
+def _levelled_mixture():
+    model = ClockworkRNN(1, 9, n_hidden=8, n_modules=2, input_windows=[3, 2], output="mixture", seed=1)
+    model.level = (0.1, 0.05)
+    return model
+
+
+#: Every kind of one-voice work process() does around the entry: plain, windows, an LSTM, a
+#: softmax head, a levelled mixture head.
+SHORTCUT_MODELS = dict(BUILDERS, softmax=lambda: ClockworkRNN(1, 5, n_hidden=12, n_modules=3, output="softmax",
+                                                              seed=1), levelled=_levelled_mixture)
+
+
+@pytest.mark.parametrize("kind", sorted(SHORTCUT_MODELS))
+def test_the_shortcut_of_process_gives_the_bits_of_the_general_path(kind, monkeypatch):
+    """process() takes a shortcut for a block and an ``out`` already in the model's dtype, no
+    longer than max_block. The same blocks in float64 without ``out`` (converted, in pieces) give
+    the same bits, state and clock; a block the shortcut refuses (NaN) changes nothing, the level
+    included; and the shortcut is really taken (the general path is made to fail meanwhile)."""
+    model = SHORTCUT_MODELS[kind]()
+    x = np.random.default_rng(3).uniform(-1, 1, size=(700, 1)).astype(np.float32)
+    short, general = Stream(model, max_block=64), Stream(model, max_block=64)
+    n_out = model.n_out
+    bounds = [0, 1, 64, 65, 128, 190, 254, 700]  # blocks of 1, 63, 1, 63, 62, 64, then 446 > max_block
+    for a, b in zip(bounds, bounds[1:]):
+        out = np.full((b - a, n_out), np.nan, dtype=np.float32)
+        bad = x[a:b].copy()
+        bad[-1] = np.nan
+        before = short.state
+        with monkeypatch.context() as patch:
+            if b - a <= 64:
+                patch.setattr(short, "_process", None)  # the general path would raise TypeError
+            with pytest.raises(ParameterError, match="NaN"):
+                short.process(bad, out=out)
+            assert short.t == before.t
+            np.testing.assert_array_equal(short.state.h, before.h)
+            got = short.process(x[a:b], out=out)
+        assert got is out
+        np.testing.assert_array_equal(got, general.process(x[a:b].astype(np.float64)))
+        assert short.t == general.t
+        np.testing.assert_array_equal(short.state.h, general.state.h)
+    np.testing.assert_array_equal(short.state.h, model.forward(x, return_state=True)[1].h)
+
+
+def test_the_shortcut_sees_a_replaced_parameter_vector(signal):
+    """A stream reads the model's parameters live, by address: a new parameter vector (not new
+    values in the old one) must be bound again, on the shortcut too."""
+    model = ClockworkRNN(1, 2, n_hidden=12, n_modules=3, seed=2)
+    stream = Stream(model, max_block=32)
+    out = np.empty((32, 2), dtype=np.float32)
+    stream.process(signal[:32], out=out)
+    model._params = model._params * np.float32(0.5)
+    want = model.forward(signal[32:64], state=stream.state)
+    np.testing.assert_array_equal(stream.process(signal[32:64], out=out), want)
+
+
+def test_the_context_slots_process_writes_are_the_entries():
+    from cwfast import _realtime, stream
+
+    assert (stream._N_STEPS, stream._T0) == (_realtime.N_STEPS, _realtime.T0)
+
+
 def test_softmax_stream_equals_forward(signal):
     model = ClockworkRNN(1, 5, n_hidden=12, n_modules=3, output="softmax", seed=1)
     stream = Stream(model, max_block=50)
