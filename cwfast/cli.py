@@ -127,7 +127,7 @@ def build_parser():
     p.add_argument("--prediction", type=types.non_negative_int, metavar="K",
                    help="--head mixture: add a K-tap linear prediction of the next sample, trained with the "
                         "network, to the mixture's means, so the network models what it misses (LPCNet's split; "
-                        f"default: {PREDICTION_TAPS}; 0: off; not with --trainer es)")
+                        f"default: {PREDICTION_TAPS} for --arch cw, else 0; 0: off; not with --trainer es)")
     p.add_argument("--trim", action="store_true",
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")

@@ -260,7 +260,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         With the mixture head and a gradient trainer: the taps of a linear prediction added to the
         mixture's means (:attr:`cwfast.model.SequenceModel.prediction`), trained with the network
         from zero; 0 for none. Default: :data:`PREDICTION_TAPS` for an autoregressive mixture
-        model trained by gradient, else none.
+        Clockwork RNN trained by gradient, else none.
     validation, test : float, optional
         Fractions of the clip held out at its end: the test part last, the validation part
         before it. Default 0.1 each, except memorize mode, which holds nothing out (and refuses to).
@@ -355,7 +355,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         start = float(np.mean(np.abs(splits.train.inputs)))
         model.level = (1.0 / level, max(start, LEVEL_FLOOR))
         model.metadata["level"] = level
-    if prediction is None and head == "mixture" and trainer != "es":
+    if prediction is None and head == "mixture" and trainer != "es" and has_clock:
         prediction = PREDICTION_TAPS
     if prediction:
         model.prediction = prediction

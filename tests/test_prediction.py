@@ -241,3 +241,16 @@ def test_cli_refuses_head_options_where_they_do_not_fit(tmp_path, capsys, option
     status, _, err = run(capsys, "train", tmp_path / "tone.wav", *mode, *args, option, "4", "-o", tmp_path / "m.npz")
     assert_user_error(status, err, phrase)
     assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.parametrize("args, taps", [([], 32), (["--prediction", "0"], 0), (["--arch", "lstm"], 0),
+                                        (["--trainer", "es", "--population", "4"], 0), (["--head", "softmax"], 0)])
+def test_cli_gives_mixture_clockwork_models_a_prediction_by_default(tmp_path, capsys, args, taps):
+    import soundfile as sf
+
+    sf.write(tmp_path / "tone.wav", np.sin(np.arange(1600) / 5.0) * np.geomspace(0.5, 0.01, 1600), 8000)
+    size = ["--hidden", "6"] + ([] if "--arch" in args else ["--modules", "2"])
+    status, _, err = run(capsys, "train", tmp_path / "tone.wav", "--mode", "autoregressive", *size, "--epochs", "1",
+                         *args, "-o", tmp_path / "m.npz", "-q")
+    assert status == 0, err
+    assert cwfast.load(tmp_path / "m.npz").prediction == taps
