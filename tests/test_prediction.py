@@ -197,6 +197,20 @@ def test_a_stream_gives_the_bits_of_forward_however_the_audio_is_split(kind, voi
         assert_allclose(states[v], model.forward(x[v], return_state=True)[1].h, rtol=2e-5, atol=2e-6)
 
 
+@pytest.mark.parametrize("voices", [None, 2])
+def test_a_stream_starts_from_a_given_state(voices, rng):
+    model = make("lstm", dtype=np.float32)
+    x = audio_inputs(rng, 1, 90)[0][0].astype(np.float32)
+    head, state = model.forward(x[:30], return_state=True)
+    want = model.forward(x[30:], state=state)
+    if voices is None:
+        got = cwfast.Stream(model, state=state).process(x[30:])
+    else:
+        start = State(np.tile(state.h, (voices, 1)), state.t)
+        got = cwfast.Stream(model, state=start, voices=voices).process(np.tile(x[30:], (voices, 1, 1)))[1]
+    assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+
+
 def test_a_stream_refusing_a_block_changes_nothing(rng):
     model = make("cw", dtype=np.float32)
     stream = cwfast.Stream(model)
