@@ -307,14 +307,16 @@ def measure(name, args, prepared, trained, directory):
     macs = macs_per_sample(model)
     result["cw"] = {"model": trained["cw"], "description": repr(model), "parameters": model.n_params,
                     "n_out": model.n_out, "macs_per_sample": macs, "trainer": meta.get("trainer"),
-                    "test_bits_per_sample": meta["figures"]["test"]["bits_per_sample"]}
+                    "test_bits_per_sample": meta["figures"]["test"]["bits_per_sample"],
+                    "validation_bits_per_sample": _validation_bits(meta)}
     lstm_bits = None
     if trained["lstm"]:
         other = cwfast.load(trained["lstm"])
         lstm_bits = other.metadata["figures"]["test"]["bits_per_sample"]
         result["lstm"] = {"model": trained["lstm"], "n_hidden": other.n_hidden, "parameters": other.n_params,
                           "macs_per_sample": macs_per_sample(other), "trainer": other.metadata.get("trainer"),
-                          "test_bits_per_sample": lstm_bits}
+                          "test_bits_per_sample": lstm_bits,
+                          "validation_bits_per_sample": _validation_bits(other.metadata)}
     base = lpc.split_baseline(samples, validation=validation, test=test)
     result["lpc32"] = {k: base[k] for k in ("bits_per_sample", "fixed_bits_per_sample", "gaussian_bits_per_sample",
                                              "alpha", "n_train", "n_validation", "n_test")}
@@ -415,6 +417,9 @@ def print_table(results, args):
          lambda r: f"{r['cw']['test_bits_per_sample']:.3f} / "
                    f"{r['lstm']['test_bits_per_sample']:.3f} / " if "lstm" in r else
                    f"{r['cw']['test_bits_per_sample']:.3f} / - / "),
+        ("validation bits (what chose each epoch): Clockwork / LSTM",
+         lambda r: " / ".join("-" if r.get(k, {}).get("validation_bits_per_sample") is None
+                              else f"{r[k]['validation_bits_per_sample']:.3f}" for k in ("cw", "lstm"))),
         ("LTAS to training: seeds; held-out stretch",
          lambda r: " / ".join(f"{s['ltas_to_training']:.2f}" for s in r["likeness"]["generated_seeds"])
                    + f"; {r['likeness']['held_out']['ltas_to_training']:.2f}"),
@@ -439,6 +444,12 @@ def print_table(results, args):
                 text += f"{results[n]['lpc32']['bits_per_sample']:.3f}"
             cells.append(text)
         print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+def _validation_bits(meta):
+    """A trained model's validation figure (bits/sample) from its metadata, or None (none held out)."""
+    figure = meta["figures"].get("validation")
+    return None if figure is None else figure["bits_per_sample"]
 
 
 # --------------------------------------------------------------------------------------- main
