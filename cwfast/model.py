@@ -29,6 +29,10 @@ from .schedule import Layout, exponential_periods, split_units
 #: and quantisation noise, which dividing by its level would blow up.
 LEVEL_FLOOR = 1e-4
 
+#: The most taps a linear prediction may have (:attr:`SequenceModel.prediction`): 4096 is 0.26 s
+#: at 16 kHz, far beyond what a network needs, and a bound on the state and the exported C.
+MAX_PREDICTION_TAPS = 4096
+
 #: Steps per piece when :meth:`SequenceModel.loss` scores a long sequence: the outputs and the head's
 #: arithmetic then take memory for a piece (16 MB with 256 classes), not for the whole sequence.
 LOSS_CHUNK = 4096
@@ -166,7 +170,12 @@ class SequenceModel:
     def _full_state_width(self):
         """The width of :attr:`State.h`: the architecture's state, the prediction's history (K - 1
         inputs), then the level if there is one."""
-        return self._state_width() + max(self._n_taps - 1, 0) + (self._level is not None)
+        return self._history_slice().stop + (self._level is not None)
+
+    def _history_slice(self):
+        """Where the state keeps the prediction's K - 1 inputs: after the architecture's state."""
+        width = self._state_width()
+        return slice(width, width + max(self._n_taps - 1, 0))
 
     @property
     def level(self):
@@ -204,6 +213,8 @@ class SequenceModel:
     @prediction.setter
     def prediction(self, n_taps):
         n_taps = validate.non_negative_int("prediction", n_taps)
+        if n_taps > MAX_PREDICTION_TAPS:
+            raise ParameterError(f"prediction={n_taps} taps is more than the {MAX_PREDICTION_TAPS} a model may have")
         if n_taps:
             self._check_autoregressive_mixture("linear prediction")
         if n_taps == self._n_taps:
@@ -280,22 +291,21 @@ class SequenceModel:
             gains = np.empty(x3.shape[:2])
             _head_kernels._level_track(x3[:, :, 0], levels, self._level.alpha, LEVEL_FLOOR, xn[:, :, 0], gains)
             state[:, -1] = levels
-        width = self._state_width()
+        kept = self._history_slice()
         window = None
         if self._n_taps:
-            window = np.concatenate([state[:, width : width + self._n_taps - 1], xn[:, :, 0]], axis=1)
-        return xn, np.ascontiguousarray(state[:, :width]), _HeadContext(gains, window)
+            window = np.concatenate([state[:, kept], xn[:, :, 0]], axis=1)
+        return xn, np.ascontiguousarray(state[:, : kept.start]), _HeadContext(gains, window)
 
     def _head_out(self, state, inner, head):
         """Write the network's state ``inner`` and the prediction's inputs back into ``state``
         (see :meth:`_head_in`)."""
         if head is None:
             return
-        width = self._state_width()
-        state[:, :width] = inner
+        kept = self._history_slice()
+        state[:, : kept.start] = inner
         if head.window is not None:
-            kept = self._n_taps - 1
-            state[:, width : width + kept] = head.window[:, head.window.shape[1] - kept :]
+            state[:, kept] = head.window[:, head.window.shape[1] - (kept.stop - kept.start) :]
 
     def _scored(self, y, head):
         """The raw outputs the head scores: the network's plus the prediction, in the input's units
@@ -1114,19 +1124,16 @@ def head_args(model, state, n_steps):
     and the prediction's window (float64, K - 1 + n_steps: the inputs kept in the state, then room
     for the inputs read; write it back with :func:`keep_window`)."""
     level, alpha = (state[:0], 0.0) if model.level is None else (state[-1:], model.level.alpha)
-    kept = max(model.prediction - 1, 0)
-    width = model._state_width()
-    window = np.zeros(kept + n_steps if model.prediction else 0)
-    window[:kept] = state[width : width + kept]
+    kept = state[model._history_slice()]
+    window = np.zeros(kept.size + n_steps if model.prediction else 0)
+    window[: kept.size] = kept
     return level, alpha, model.taps, window
 
 
 def keep_window(model, state, window):
     """Write the last K - 1 inputs of a sampling kernel's ``window`` back into ``state``."""
-    kept = max(model.prediction - 1, 0)
-    if kept:
-        width = model._state_width()
-        state[width : width + kept] = window[window.shape[0] - kept :]
+    kept = model._history_slice()
+    state[kept] = window[window.shape[0] - (kept.stop - kept.start) :]
 
 
 def lockstep_lanes(n_members, n_threads=1):

@@ -23,7 +23,7 @@ from . import registry, tasks, validate
 from .codec import N_CLASSES
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
-from .model import LEVEL_FLOOR
+from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS
 from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, PREDICTION_TAPS
 
 TRAINERS = ("adam", "sgd", "es")
@@ -182,6 +182,8 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
             raise ParameterError("--level normalises the level of an autoregressive model with --head mixture")
     if prediction:
         validate.positive_int("prediction", prediction)
+        if prediction > MAX_PREDICTION_TAPS:
+            raise ParameterError(f"--prediction {prediction} is more than the {MAX_PREDICTION_TAPS} taps a model may have")
         if audio_head(mode, head, classes) != "mixture":
             raise ParameterError("--prediction needs the mixture head of an autoregressive model (--head mixture)")
         if trainer == "es":

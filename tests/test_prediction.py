@@ -11,6 +11,7 @@ import cwfast
 from cwfast import ClockworkRNN, State
 from cwfast.codec import mu_law_encode, mu_law_values
 from cwfast.errors import ParameterError
+from cwfast.model import MAX_PREDICTION_TAPS
 from cwfast.train import evolve
 from test_cli import assert_user_error, run, train_and_use
 from test_level import audio_inputs, check_split_anywhere
@@ -158,8 +159,11 @@ def test_only_autoregressive_mixture_models_take_a_prediction(build, phrase):
     with pytest.raises(ParameterError, match=phrase):
         model.prediction = 3
     assert model.prediction == 0
-    with pytest.raises(ParameterError, match="prediction"):
-        make("cw").prediction = -1
+    model = make("cw")
+    for bad in (-1, MAX_PREDICTION_TAPS + 1, 2.5, np.nan):
+        with pytest.raises(ParameterError, match="prediction"):
+            model.prediction = bad
+    assert model.prediction == len(TAPS)  # unchanged by a refused value
 
 
 def test_the_evolution_strategy_refuses_taps_and_changes_nothing(rng):
@@ -244,6 +248,7 @@ def test_cli_trains_and_generates_a_model_with_a_prediction(tmp_path, capsys):
     ("--prediction", ["--head", "softmax"], "--prediction needs the mixture head"),
     ("--prediction", ["--trainer", "es", "--population", "4"], "--prediction is trained by the gradient trainers"),
     ("--prediction", ["--mode", "memorize"], "--prediction needs the mixture head"),
+    ("--prediction", ["--prediction", "4097"], "--prediction 4097 is more than the 4096 taps"),
     ("--level", ["--head", "softmax"], "--level normalises the level of an autoregressive model with --head mixture"),
     ("--level", ["--mode", "memorize"], "--level normalises"),
 ])
@@ -252,7 +257,7 @@ def test_cli_refuses_head_options_where_they_do_not_fit(tmp_path, capsys, option
 
     sf.write(tmp_path / "tone.wav", np.sin(np.arange(800) / 5.0) * 0.5, 8000)
     mode = [] if "--mode" in args else ["--mode", "autoregressive"]
-    status, _, err = run(capsys, "train", tmp_path / "tone.wav", *mode, *args, option, "4", "-o", tmp_path / "m.npz")
+    status, _, err = run(capsys, "train", tmp_path / "tone.wav", *mode, option, "4", *args, "-o", tmp_path / "m.npz")
     assert_user_error(status, err, phrase)
     assert not (tmp_path / "m.npz").exists()
 
