@@ -18,10 +18,10 @@ name                      files (under ``--data``, default /work/shared/data)   
    is what is written and trained on) and written as a float WAV.
 2. ``python -m cwfast train WAV --mode autoregressive --time-budget BUDGET`` (run from this
    repository's root, so that its ``cwfast`` is used) with every other option the CLI's default,
-   plus ``--options`` and ``--cw-options``. Then, unless ``--skip-lstm``, the same with ``--options``
-   and ``--arch lstm --hidden H``,
-   H chosen so that the LSTM's multiply-adds per sample are nearest the trained Clockwork
-   model's (:func:`macs_per_sample`). ``--jobs 2`` runs two trainings at once, each with
+   plus ``--options`` and ``--cw-options``. Then, unless ``--skip-lstm``, the same with ``--options``,
+   ``--lstm-options`` and ``--arch lstm --hidden H``,
+   H chosen so that the LSTM's multiply-adds per sample (its linear prediction's taps included)
+   are nearest the trained Clockwork model's (:func:`macs_per_sample`). ``--jobs 2`` runs two trainings at once, each with
    ``NUMBA_NUM_THREADS=1``.
 3. ``python -m cwfast generate --seconds 10`` with seeds 0, 1, 2 (``NUMBA_NUM_THREADS=1``): the
    likeness figures (``cwfast.likeness``, medians over the seeds) against the source's training
@@ -94,7 +94,8 @@ def macs_per_sample(model):
     values, times L_i if the module reads a window of its last L_i inputs (``input_windows``; 1
     when the model has none), so k_i L_i n_in / T_i per sample. The output layer runs every
     sample: n_hidden x n_out. An LSTM computes its 4 gates every sample: 4 H (H + n_in), plus the
-    output layer H n_out. Biases and nonlinearities are not counted.
+    output layer H n_out. A linear prediction of K taps (``model.prediction``) adds K, whatever
+    the network. Biases and nonlinearities are not counted.
 
     >>> from cwfast.model import ClockworkRNN
     >>> from cwfast.lstm import LSTM
@@ -103,20 +104,35 @@ def macs_per_sample(model):
     >>> macs_per_sample(LSTM(1, 256, n_hidden=41, output="softmax"))
     17384.0
     """
+    taps = float(getattr(model, "prediction", 0))
     if not model.has_clock:
         h = model.n_hidden
-        return float(4 * h * (h + model.n_in) + h * model.n_out)
+        return float(4 * h * (h + model.n_in) + h * model.n_out) + taps
     sizes = np.asarray(model.module_sizes, dtype=np.float64)
     periods = np.asarray(model.periods, dtype=np.float64)
     windows = getattr(model, "input_windows", None)
     windows = np.ones(sizes.size) if windows is None else np.asarray(windows, dtype=np.float64)
     inputs = float(np.sum(sizes * windows * model.n_in / periods))
-    return float(model.recurrent_macs_per_step()) + inputs + float(model.n_hidden * model.n_out)
+    return float(model.recurrent_macs_per_step()) + inputs + float(model.n_hidden * model.n_out) + taps
 
 
 def lstm_macs(n_hidden, n_in, n_out):
     """Multiply-adds per sample of an LSTM of ``n_hidden`` cells (:func:`macs_per_sample`)."""
     return 4 * n_hidden * (n_hidden + n_in) + n_hidden * n_out
+
+
+def taps_in(options):
+    """The ``--prediction K`` a training's options ask for (the last one wins, as in argparse); 0
+    without one, the command line's default for an LSTM.
+
+    >>> taps_in(["--level", "64", "--prediction", "32"])
+    32
+    """
+    taps = 0
+    for i, option in enumerate(options[:-1]):
+        if option == "--prediction":
+            taps = int(options[i + 1])
+    return taps
 
 
 def lstm_hidden_for(macs, n_in, n_out):
@@ -195,6 +211,7 @@ def train_all(jobs, args, prepared, directory):
         env["NUMBA_NUM_THREADS"] = "1"
     both = shlex.split(args.options)
     cw_options = both + shlex.split(args.cw_options)
+    lstm_options = both + shlex.split(args.lstm_options)
     out = {name: {"cw": os.path.join(directory, name, "cw.npz"), "lstm": None, "lstm_hidden": None}
            for name in prepared}
 
@@ -209,12 +226,13 @@ def train_all(jobs, args, prepared, directory):
     def lstm(name):
         wav, _, _ = prepared[name]
         trained = cwfast.load(out[name]["cw"])
-        hidden = lstm_hidden_for(macs_per_sample(trained), trained.n_in, trained.n_out)
+        # The LSTM's own taps count against its budget of multiply-adds too.
+        hidden = lstm_hidden_for(macs_per_sample(trained) - taps_in(lstm_options), trained.n_in, trained.n_out)
         out[name]["lstm_hidden"] = hidden
         model = os.path.join(directory, name, "lstm.npz")
         print(f"[{time.strftime('%H:%M:%S')}] training {name}: LSTM of {hidden} cells", file=sys.stderr)
         run_logged(train_command(wav, model, SOURCES[name][1], args.budget,
-                                 [*both, "--arch", "lstm", "--hidden", str(hidden)]),
+                                 [*lstm_options, "--arch", "lstm", "--hidden", str(hidden)]),
                    os.path.join(directory, name, "lstm-train.log"), env)
         out[name]["lstm"] = model
         return name, "lstm"
@@ -398,7 +416,8 @@ def print_table(results, args):
     print(f"\nIssue 12's goals: --budget {args.budget:g} s per training, {args.seconds:g} s generated with seeds "
           f"{args.seeds} (median){', sources trimmed' if args.trim else ''}"
           f"{', options of both ' + repr(args.options) if args.options else ''}"
-          f"{', Clockwork options ' + repr(args.cw_options) if args.cw_options else ''}\n")
+          f"{', Clockwork options ' + repr(args.cw_options) if args.cw_options else ''}"
+          f"{', LSTM options ' + repr(args.lstm_options) if args.lstm_options else ''}\n")
     print("| figure | goal | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for i, g in enumerate(results[names[0]]["goals"]):
@@ -463,6 +482,7 @@ def parse_args(argv=None):
     p.add_argument("--budget", type=duration, default=duration("20m"), help="--time-budget of every training (20m)")
     p.add_argument("--options", default="", help='extra options for both trainings, e.g. "--level 64 --epochs 100000"')
     p.add_argument("--cw-options", default="", help='extra options for the Clockwork training, e.g. "--input-window period"')
+    p.add_argument("--lstm-options", default="", help='extra options for the LSTM training, e.g. "--prediction 32"')
     p.add_argument("--trim", action="store_true", help="train and measure on the sources with silent ends trimmed")
     p.add_argument("--skip-lstm", action="store_true", help="no LSTM baseline")
     p.add_argument("--jobs", type=int, choices=(1, 2), default=1,
@@ -508,7 +528,7 @@ def main(argv=None):
             results[name] = measure(name, args, prepared, trained[name], directory)
         print_table(results, args)
         report = {"settings": {"sources": args.sources, "data": args.data, "budget_seconds": args.budget,
-                               "cw_options": args.cw_options, "trim": args.trim, "skip_lstm": args.skip_lstm,
+                               "cw_options": args.cw_options, "lstm_options": args.lstm_options, "trim": args.trim, "skip_lstm": args.skip_lstm,
                                "jobs": args.jobs, "seconds": args.seconds, "seeds": args.seeds,
                                "stretches": args.stretches},
                   "sources": results}

@@ -54,6 +54,22 @@ def test_clockwork_macs_match_a_count_of_every_step(n_hidden, periods, n_in):
     assert script.macs_per_sample(model) == pytest.approx(naive_clockwork_macs(model, windows))
 
 
+@pytest.mark.parametrize("taps", [1, 32, 320])
+def test_a_linear_prediction_adds_its_taps(taps):
+    script = load_script()
+    for model in (ClockworkRNN(1, 30, n_hidden=16, n_modules=4, output="mixture"),
+                  LSTM(1, 30, n_hidden=12, output="mixture")):
+        without = script.macs_per_sample(model)
+        model.prediction = taps
+        assert script.macs_per_sample(model) == without + taps
+
+
+def test_the_lstm_options_say_its_taps():
+    script = load_script()
+    assert script.taps_in([]) == 0
+    assert script.taps_in(["--prediction", "32", "--level", "0", "--prediction", "320"]) == 320
+
+
 @pytest.mark.parametrize("n_hidden, n_in", [(1, 1), (41, 1), (30, 4)])
 def test_lstm_macs_are_its_weights_without_biases(n_hidden, n_in):
     script = load_script()
