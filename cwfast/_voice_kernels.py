@@ -50,7 +50,7 @@ from ._lstm_kernels import _sigmoid
 VOICE_BLOCK = 4
 
 
-@numba.njit(**_HOT)
+@numba.njit(inline="always", **_HOT)
 def _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
     """Rows r..r+3 (of a block stored row-major at ``w_rec[off:]``, ``width`` columns, its first
     row being row r0) for voices vb..vb+3: sixteen dot products with ``h[v * hs + cs:][:width]``
@@ -144,7 +144,7 @@ def _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0,
     work[(vb + 3) * ws + r + 3] = a3_3
 
 
-@numba.njit(**_HOT)
+@numba.njit(inline="always", **_HOT)
 def _rows2_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
     """:func:`_rows4_voices4` for two rows."""
     h0 = h[(vb + 0) * hs + cs : (vb + 0) * hs + cs + width]
@@ -197,7 +197,7 @@ def _rows2_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0,
     work[(vb + 3) * ws + r + 1] = a1_3
 
 
-@numba.njit(**_HOT)
+@numba.njit(inline="always", **_HOT)
 def _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
     """:func:`_rows4_voices4` for one row."""
     h0 = h[(vb + 0) * hs + cs : (vb + 0) * hs + cs + width]
