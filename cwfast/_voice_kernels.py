@@ -25,12 +25,17 @@ against each voice's h, then the gates of :mod:`cwfast._lstm_kernels` (in float6
 
 The step (:func:`_voices_step`) and its passes run without numba's reference counting, like the
 one-voice step (``_HOT`` of :mod:`cwfast._kernels`): 1.04-1.05x for CW 144/8 and 256/8 with 16
-voices, the same bits. Where a voice-step of CW 144/8 goes (16 voices, blocks of 512, one process
-against the kernel with the part removed): the 4 x 4 products about 70% (0.33 against 0.095 us
-per voice-sample without them), tanh about 15% (1.23x faster without it), the rest (commit, output
-layer, schedule) about 15%. The products run at about 20 GMAC/s on the AVX-512 Xeon: the 4 x 4
-pass compiles to 8-wide FMAs (ymm) and a scalar remainder loop (16 scalar FMAs a column), in
-which every row of a CW 144/8 ends (its widths are multiples of 18), and sixteen horizontal sums.
+voices, the same bits. The passes are inlined into :func:`_rows_voices4` (``inline="always"``):
+called out of line, each pass pushed about fifty arguments through the stack (numba passes an
+array as seven fields). A 4 x 4 pass over 8 columns took 71 ns out of line, 56 ns inlined, and
+streams of 16 voices of CW 144/8 and 256/8 ran 1.12-1.18x faster inlined (medians), same bits.
+Where a voice-step of CW 144/8 goes since (16 voices, blocks of 512, one process against the
+kernel with the part removed): the products about 77% (0.309 against 0.071 us per voice-sample
+without them), tanh about a fifth (1.28x faster without it). A pass's column loop is 8 loads and
+16 8-wide FMAs (ymm) per 8 columns without spills, about 34 GMAC/s on the AVX-512 Xeon for long
+rows; the rest of a pass is a fixed cost: sixteen horizontal sums (three shuffles each), the
+setup, a scalar loop for the last width % 8 columns. What was tried against it:
+docs/benchmarks.md, section 7.
 
 Like :mod:`cwfast._kernels`: arrays and scalars in, no validation, no allocation, the same
 ``theta`` layout and the same fastmath flags (reassociation and contraction only). The kernel is
@@ -50,7 +55,7 @@ from ._lstm_kernels import _sigmoid
 VOICE_BLOCK = 4
 
 
-@numba.njit(**_HOT)
+@numba.njit(inline="always", **_HOT)
 def _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
     """Rows r..r+3 (of a block stored row-major at ``w_rec[off:]``, ``width`` columns, its first
     row being row r0) for voices vb..vb+3: sixteen dot products with ``h[v * hs + cs:][:width]``
@@ -144,7 +149,7 @@ def _rows4_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0,
     work[(vb + 3) * ws + r + 3] = a3_3
 
 
-@numba.njit(**_HOT)
+@numba.njit(inline="always", **_HOT)
 def _rows2_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
     """:func:`_rows4_voices4` for two rows."""
     h0 = h[(vb + 0) * hs + cs : (vb + 0) * hs + cs + width]
@@ -197,7 +202,7 @@ def _rows2_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0,
     work[(vb + 3) * ws + r + 1] = a1_3
 
 
-@numba.njit(**_HOT)
+@numba.njit(inline="always", **_HOT)
 def _row1_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, r, work, ws):
     """:func:`_rows4_voices4` for one row."""
     h0 = h[(vb + 0) * hs + cs : (vb + 0) * hs + cs + width]

@@ -1,7 +1,7 @@
 """Stream of this checkout against the Stream of another checkout, in one process, interleaved.
 
     python scripts/bench_ab_stream.py OTHER_CHECKOUT [--sizes 64 144 256] [--block 64] [--runs 41]
-                                      [--samples 44100]
+                                      [--samples 44100] [--voices V]
 
 On a machine shared with other work, two benchmark runs minutes apart differ by more than most
 kernel changes (load averages of 2 to 6 moved the figures of ``bench_export.py`` by 30%). This
@@ -11,6 +11,8 @@ script imports the other checkout's package as ``cwfast_other`` next to this one
 out=...)`` over ``--samples`` samples alternately, run by run, in the calling thread's CPU time.
 It prints the medians and minimums in microseconds a sample and their ratio, and the largest
 difference between the two outputs (kernels that sum in another order differ in the last bits).
+With ``--voices V`` both run ``Stream(model, voices=V)`` on V sequences of ``--samples`` each,
+and the times are per sample per voice.
 """
 
 import argparse
@@ -34,20 +36,22 @@ def _load(name, root):
     return module
 
 
-def _runner(cw, n, x, block):
+def _runner(cw, n, x, block, voices):
+    """x: (samples, 1), or (voices, samples, 1) with voices."""
     model = cw.ClockworkRNN(1, 1, n_hidden=n, n_modules=8, seed=0)
-    stream = cw.Stream(model, max_block=block)
-    out = np.empty((block, 1), np.float32)
+    stream = cw.Stream(model, max_block=block, voices=voices)
+    out = np.empty((*x.shape[:-2], block, 1), np.float32)
+    steps = x.shape[-2]
 
     def run():
         stream.reset()
         start = time.thread_time()
-        for a in range(0, x.shape[0], block):
-            m = min(block, x.shape[0] - a)
-            stream.process(x[a : a + m], out=out[:m])
+        for a in range(0, steps, block):
+            m = min(block, steps - a)
+            stream.process(x[..., a : a + m, :], out=out[..., :m, :])
         return time.thread_time() - start
 
-    return run, cw.Stream(model).process(x)
+    return run, cw.Stream(model, voices=voices).process(x)
 
 
 def main(argv=None):
@@ -57,22 +61,27 @@ def main(argv=None):
     parser.add_argument("--block", type=int, default=64)
     parser.add_argument("--runs", type=int, default=41)
     parser.add_argument("--samples", type=int, default=44100)
+    parser.add_argument("--voices", type=int, default=None, help="run Stream(model, voices=V) instead")
     args = parser.parse_args(argv)
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     other = _load("cwfast_other", args.other.resolve())
     this = _load("cwfast", HERE)
     print(f"# this: {HERE}; other: {args.other.resolve()}; block {args.block}, {args.samples} samples, "
-          f"medians (minimums) of {args.runs} interleaved runs, CPU us/sample; load average {os.getloadavg()[0]:.1f}")
+          f"{f'{args.voices} voices, ' if args.voices else ''}"
+          f"medians (minimums) of {args.runs} interleaved runs, CPU us/sample{' per voice' if args.voices else ''}; "
+          f"load average {os.getloadavg()[0]:.1f}")
     for n in args.sizes:
-        x = np.random.default_rng(1).uniform(-1, 1, (args.samples, 1)).astype(np.float32)
-        run_other, y_other = _runner(other, n, x, args.block)
-        run_this, y_this = _runner(this, n, x, args.block)
+        lanes = (args.voices,) if args.voices else ()
+        x = np.random.default_rng(1).uniform(-1, 1, (*lanes, args.samples, 1)).astype(np.float32)
+        run_other, y_other = _runner(other, n, x, args.block, args.voices)
+        run_this, y_this = _runner(this, n, x, args.block, args.voices)
         times = {"other": [], "this": []}
         for _ in range(args.runs):
             times["other"].append(run_other())
             times["this"].append(run_this())
-        med = {k: 1e6 * float(np.median(v)) / args.samples for k, v in times.items()}
-        low = {k: 1e6 * float(np.min(v)) / args.samples for k, v in times.items()}
+        per = args.samples * (args.voices or 1)
+        med = {k: 1e6 * float(np.median(v)) / per for k, v in times.items()}
+        low = {k: 1e6 * float(np.min(v)) / per for k, v in times.items()}
         print(f"CW {n}/8: other {med['other']:.3f} ({low['other']:.3f}), this {med['this']:.3f} ({low['this']:.3f}), "
               f"this faster {med['other'] / med['this']:.2f}x ({low['other'] / low['this']:.2f}x); "
               f"max |difference| {float(np.abs(y_other - y_this).max()):.1e}", flush=True)
