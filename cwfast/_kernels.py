@@ -130,15 +130,17 @@ def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, 
         w_mod = w_in[input_offset[i] * n_in :]
         width = n - column_start[i]
         reads = h[column_start[i] :]
+        start = bias
         if span > n_in:
             # A window of past inputs: bias plus the window's dot products first, through slices
             # from 0, which LLVM vectorises (the index form of _rows4, kept bit-identical for plain
             # models, runs scalar: 2.1 us a step for 20-ms windows at 16 kHz); then the recurrent
             # rows add onto them (work stands in for the bias, with no input).
             _window_dots(w_mod[: k * span], window, bias, r0, work)
-            _module_rows(w_mod[:0], window[:0], w_rec, work, block_offset[i], width, r0, k, reads, work)
-        else:
-            _module_rows(w_mod, window, w_rec, bias, block_offset[i], width, r0, k, reads, work)
+            w_mod, window, start = w_mod[:0], window[:0], work
+        # One call site: the row kernels are inlined into it, and a second copy for the windowed
+        # case cost compile time (a cold Stream of CW 144/8) for no speed.
+        _module_rows(w_mod, window, w_rec, start, block_offset[i], width, r0, k, reads, work)
         _tanh_inplace(work[r0 : r0 + k])
     # Active modules read the previous state of each other, so commit only after all are done.
     for i in range(n_modules):
