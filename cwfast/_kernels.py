@@ -130,15 +130,17 @@ def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, 
         w_mod = w_in[input_offset[i] * n_in :]
         width = n - column_start[i]
         reads = h[column_start[i] :]
+        start = bias
         if span > n_in:
             # A window of past inputs: bias plus the window's dot products first, through slices
             # from 0, which LLVM vectorises (the index form of _rows4, kept bit-identical for plain
             # models, runs scalar: 2.1 us a step for 20-ms windows at 16 kHz); then the recurrent
             # rows add onto them (work stands in for the bias, with no input).
             _window_dots(w_mod[: k * span], window, bias, r0, work)
-            _module_rows(w_mod[:0], window[:0], w_rec, work, block_offset[i], width, r0, k, reads, work)
-        else:
-            _module_rows(w_mod, window, w_rec, bias, block_offset[i], width, r0, k, reads, work)
+            w_mod, window, start = w_mod[:0], window[:0], work
+        # One call site: the row kernels are inlined into it, and a second copy for the windowed
+        # case cost compile time (a cold Stream of CW 144/8) for no speed.
+        _module_rows(w_mod, window, w_rec, start, block_offset[i], width, r0, k, reads, work)
         _tanh_inplace(work[r0 : r0 + k])
     # Active modules read the previous state of each other, so commit only after all are done.
     for i in range(n_modules):
@@ -218,7 +220,11 @@ def _window_dots(w, window, bias, r0, work):
         r += 1
 
 
-@numba.njit(**_HOT)
+# The row kernels below are inlined into their callers (_step through _module_rows, and _output) at
+# numba's IR level: called out of line, each call passed its ten arguments (five arrays of seven
+# fields each) through the stack, 423 pushq in the compiled _step of CW 144/8 against 57 inlined, and
+# LLVM would not inline kernels this long by itself. Same rows, same order of summation, same bits.
+@numba.njit(inline="always", **_HOT)
 def _row(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     """work[unit] = bias + input row ``in_row`` of ``w_in`` . window + the recurrent row at ``offset``
     (``width`` long) . reads. Input rows are as long as ``window``; :func:`_step` passes a module's
@@ -235,7 +241,7 @@ def _row(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     work[unit] = acc
 
 
-@numba.njit(**_HOT)
+@numba.njit(inline="always", **_HOT)
 def _rows4(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     """:func:`_row` for units ``unit .. unit + 3``: input rows ``in_row .. in_row + 3``, recurrent
     rows following each other from ``offset``."""
@@ -260,7 +266,7 @@ def _rows4(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     work[unit], work[unit + 1], work[unit + 2], work[unit + 3] = a0, a1, a2, a3
 
 
-@numba.njit(**_HOT)
+@numba.njit(inline="always", **_HOT)
 def _rows8(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     """:func:`_rows4` for eight units ``unit .. unit + 7``."""
     span = window.shape[0]
@@ -298,7 +304,7 @@ def _rows8(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     work[unit + 4], work[unit + 5], work[unit + 6], work[unit + 7] = a4, a5, a6, a7
 
 
-@numba.njit(**_HOT)
+@numba.njit(inline="always", **_HOT)
 def _rows2(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     """:func:`_rows4` for two units ``unit, unit + 1`` (the rest of a module of 18)."""
     span = window.shape[0]
@@ -316,7 +322,7 @@ def _rows2(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     work[unit], work[unit + 1] = a0, a1
 
 
-@numba.njit(**_HOT)
+@numba.njit(inline="always", **_HOT)
 def _rows16(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work):
     """:func:`_rows4` for sixteen units ``unit .. unit + 15``: one load of ``h[c]`` feeds sixteen
     rows, and LLVM keeps one vector of partial sums per row (eight columns wide), sixteen in all."""

@@ -1,7 +1,7 @@
 """Stream of this checkout against the Stream of another checkout, in one process, interleaved.
 
     python scripts/bench_ab_stream.py OTHER_CHECKOUT [--sizes 64 144 256] [--block 64] [--runs 41]
-                                      [--samples 44100] [--voices V]
+                                      [--samples 44100] [--voices V] [--windows W]
 
 On a machine shared with other work, two benchmark runs minutes apart differ by more than most
 kernel changes (load averages of 2 to 6 moved the figures of ``bench_export.py`` by 30%). This
@@ -12,7 +12,8 @@ out=...)`` over ``--samples`` samples alternately, run by run, in the calling th
 It prints the medians and minimums in microseconds a sample and their ratio, and the largest
 difference between the two outputs (kernels that sum in another order differ in the last bits).
 With ``--voices V`` both run ``Stream(model, voices=V)`` on V sequences of ``--samples`` each,
-and the times are per sample per voice.
+and the times are per sample per voice. With ``--windows W`` both models take
+``input_windows=W`` (``period`` or an int).
 """
 
 import argparse
@@ -36,9 +37,10 @@ def _load(name, root):
     return module
 
 
-def _runner(cw, n, x, block, voices):
+def _runner(cw, n, x, block, voices, windows=None):
     """x: (samples, 1), or (voices, samples, 1) with voices."""
-    model = cw.ClockworkRNN(1, 1, n_hidden=n, n_modules=8, seed=0)
+    kw = {} if windows is None else {"input_windows": windows if windows == "period" else int(windows)}
+    model = cw.ClockworkRNN(1, 1, n_hidden=n, n_modules=8, seed=0, **kw)
     stream = cw.Stream(model, max_block=block, voices=voices)
     out = np.empty((*x.shape[:-2], block, 1), np.float32)
     steps = x.shape[-2]
@@ -62,19 +64,20 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=41)
     parser.add_argument("--samples", type=int, default=44100)
     parser.add_argument("--voices", type=int, default=None, help="run Stream(model, voices=V) instead")
+    parser.add_argument("--windows", default=None, help="input_windows of both models: period or an int")
     args = parser.parse_args(argv)
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     other = _load("cwfast_other", args.other.resolve())
     this = _load("cwfast", HERE)
     print(f"# this: {HERE}; other: {args.other.resolve()}; block {args.block}, {args.samples} samples, "
-          f"{f'{args.voices} voices, ' if args.voices else ''}"
+          f"{f'{args.voices} voices, ' if args.voices else ''}{f'input windows {args.windows}, ' if args.windows else ''}"
           f"medians (minimums) of {args.runs} interleaved runs, CPU us/sample{' per voice' if args.voices else ''}; "
           f"load average {os.getloadavg()[0]:.1f}")
     for n in args.sizes:
         lanes = (args.voices,) if args.voices else ()
         x = np.random.default_rng(1).uniform(-1, 1, (*lanes, args.samples, 1)).astype(np.float32)
-        run_other, y_other = _runner(other, n, x, args.block, args.voices)
-        run_this, y_this = _runner(this, n, x, args.block, args.voices)
+        run_other, y_other = _runner(other, n, x, args.block, args.voices, args.windows)
+        run_this, y_this = _runner(this, n, x, args.block, args.voices, args.windows)
         times = {"other": [], "this": []}
         for _ in range(args.runs):
             times["other"].append(run_other())
