@@ -69,7 +69,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import measure_generation  # noqa: E402
-from cwfast import likeness, lpc  # noqa: E402
+from cwfast import likeness, lpc, metrics  # noqa: E402
 from cwfast._argtypes import duration  # noqa: E402
 
 #: name: (glob under --data, sample rate, concatenate several files into one clip).
@@ -350,14 +350,14 @@ def measure(name, args, prepared, trained, directory):
             m = likeness.measure(g, rate)
             rows.append({"seed": seed, "ltas_to_training": likeness.ltas_distance(g, train_audio),
                          "ltas_to_source": likeness.ltas_distance(g, samples),
-                         "flatness": m["flatness"], "pitched": m["pitched"]})
+                         "flatness": m["flatness"], "pitched": m["pitched"], "rms": metrics.rms(g)})
     med = {k: float(np.median([r[k] for r in rows])) for k in ("ltas_to_training", "ltas_to_source", "flatness",
                                                                  "pitched")}
     src, ref = likeness.measure(samples, rate), likeness.measure(held, rate)
     stretches = measure_generation.stretch_rows(samples, rate, args.stretches)
     result["likeness"] = {
         "generated_median": med, "generated_seeds": rows,
-        "source": {"flatness": src["flatness"], "pitched": src["pitched"]},
+        "source": {"flatness": src["flatness"], "pitched": src["pitched"], "rms": metrics.rms(train_audio)},
         "held_out": {"ltas_to_training": likeness.ltas_distance(held, train_audio), "flatness": ref["flatness"],
                      "pitched": ref["pitched"]},
         "stretches": {"n": args.stretches, "ltas_to_rest": stretches[:, 0].tolist(),
@@ -451,6 +451,10 @@ def print_table(results, args):
         ("pitched: seeds; source; held out",
          lambda r: " / ".join(f"{s['pitched']:.2f}" for s in r["likeness"]["generated_seeds"])
                    + f"; {r['likeness']['source']['pitched']:.2f}; {r['likeness']['held_out']['pitched']:.2f}"),
+        # Flatness, pitch and the normalised spectra do not see the level; a listener does.
+        ("RMS: seeds; the training audio's",
+         lambda r: " / ".join(f"{s['rms']:.3f}" for s in r["likeness"]["generated_seeds"])
+                   + f"; {r['likeness']['source']['rms']:.3f}"),
         ("generate: wall s (median); in-process us/sample, x real time",
          lambda r: f"{r['speed']['cli_median_wall_seconds']:.2f}; {r['speed']['in_process_us_per_sample']:.2f}, "
                    f"{r['speed']['in_process_x_real_time']:.1f}x"),
