@@ -13,7 +13,8 @@ import numpy as np
 
 from . import _lstm_kernels, validate
 from .errors import ParameterError
-from .model import LEVEL_FLOOR, SequenceModel, State, dense_dtype, head_args, keep_window, sampling_buffers
+from .model import (LEVEL_FLOOR, SequenceModel, State, _aligned_empty, dense_dtype, head_args, keep_window,
+                    sampling_buffers)
 
 #: Row blocks of ``W_in``, ``W_h`` and ``b_h``, in order.
 GATES = ("input", "forget", "cell", "output")
@@ -87,7 +88,7 @@ class LSTM(SequenceModel):
         n, m, o = self.n_hidden, self.n_in, self.n_out
         sizes = [4 * n * m, 4 * n * n, 4 * n, o * n, o]
         self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        self._params = np.empty(int(self._offsets[-1]), dtype=self.dtype)
+        self._params = _aligned_empty(int(self._offsets[-1]), self.dtype)
         self._bind_views()
         self._params[:] = validate.rng(seed).normal(0.0, 0.1, size=self._params.size)
         self.b_h[n : 2 * n] = forget_bias

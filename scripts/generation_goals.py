@@ -122,17 +122,16 @@ def lstm_macs(n_hidden, n_in, n_out):
 
 
 def taps_in(options):
-    """The ``--prediction K`` a training's options ask for (the last one wins, as in argparse); 0
+    """The ``--prediction K`` a training's options ask for, as ``cwfast train`` reads them; 0
     without one, the command line's default for an LSTM.
 
     >>> taps_in(["--level", "64", "--prediction", "32"])
     32
     """
-    taps = 0
-    for i, option in enumerate(options[:-1]):
-        if option == "--prediction":
-            taps = int(options[i + 1])
-    return taps
+    from cwfast.cli import build_parser
+
+    args = build_parser().parse_args(["train", "audio.wav", "-o", "model.npz", *options])
+    return args.prediction or 0
 
 
 def lstm_hidden_for(macs, n_in, n_out):
