@@ -103,3 +103,53 @@ def _install():
 
 #: Whether kernels are cached with the family stamp (False: numba's own per-file stamps).
 FAMILY_STAMPS = _install()
+
+
+def _slp_pipeline():
+    """A numba compiler class that lowers a function with LLVM's SLP vectoriser on, or None.
+
+    numba runs LLVM without its SLP (straight-line) vectoriser unless ``NUMBA_SLP_VECTORIZE=1``
+    is set for the whole process. The voice kernels' lane passes (cwfast._voice_kernels) are
+    written for it: one row's accumulators for LANES voices are LANES scalars that only the SLP
+    vectoriser packs into vector registers (the loop vectoriser vectorises other loops, not these
+    lanes). This pipeline is numba's own with its lowering pass wrapped: the option is switched
+    on for that pass (LLVM's optimisation of the function runs inside it) and put back after it,
+    under numba's compiler lock, so no other compilation sees it. With a numba whose internals
+    differ, None: the kernels then compile as usual (same results, slower).
+    """
+    try:
+        from numba.core import config
+        from numba.core.compiler import CompilerBase, DefaultPassBuilder
+        from numba.core.compiler_machinery import register_pass
+        from numba.core.typed_passes import NativeLowering
+    except ImportError:
+        return None
+    if not hasattr(config, "SLP_VECTORIZE"):
+        return None
+
+    @register_pass(mutates_CFG=True, analysis_only=False)
+    class CwfastSLPLowering(NativeLowering):
+        _name = "cwfast_slp_lowering"
+
+        def run_pass(self, state):
+            saved = config.SLP_VECTORIZE
+            config.SLP_VECTORIZE = 1
+            try:
+                return super().run_pass(state)
+            finally:
+                config.SLP_VECTORIZE = saved
+
+    class CwfastSLPCompiler(CompilerBase):
+        def define_pipelines(self):
+            pm = DefaultPassBuilder.define_nopython_pipeline(self.state)
+            pm.passes[:] = [(CwfastSLPLowering, "cwfast SLP lowering") if cls is NativeLowering else (cls, name)
+                            for cls, name in pm.passes]
+            pm.finalize()
+            return [pm]
+
+    return CwfastSLPCompiler
+
+
+#: The compiler class of functions written for LLVM's SLP vectoriser (see :func:`_slp_pipeline`),
+#: or None where numba's internals differ.
+SLP_PIPELINE = _slp_pipeline()

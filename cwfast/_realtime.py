@@ -258,7 +258,7 @@ def _build_clockwork_voices(fp):
         clocks = carray(_pointer(c[CLOCKS], ip), (n_voices,))
         flags = carray(_pointer(c[FLAGS], ip), (2 * n_modules,))
         h = carray(_pointer(c[STATE], fp), (n_voices * n_hidden,))
-        work = carray(_pointer(c[WORK], fp), (n_voices * (n_hidden + (1 if history > 0 else 0)),))
+        work = carray(_pointer(c[WORK], fp), (n_voices * (2 * n_hidden + (1 if history > 0 else 0)),))
         y = carray(_pointer(c[Y], fp), (n_steps, n_voices, c[N_OUT]))
         _voice_kernels._forward_voices(theta, module_start, column_start, block_offset, periods, input_offset, x,
                                        c[N_REAL_VOICES], clocks, h, work, y, flags)

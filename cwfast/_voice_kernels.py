@@ -46,6 +46,7 @@ import numba
 import numpy as np
 
 from ._jit import JIT as _JIT
+from ._jit import SLP_PIPELINE
 # shared: cwfast._jit keeps the caches of both files in step
 from ._kernels import _HOT, _copy, _fires, _tanh_inplace
 from ._lstm_kernels import _sigmoid
@@ -53,6 +54,1812 @@ from ._lstm_kernels import _sigmoid
 
 #: Voices are computed in blocks of this many; a stream pads its voice count up to a multiple.
 VOICE_BLOCK = 4
+
+#: The options of the lane passes: LLVM's SLP vectoriser on (cwfast._jit.SLP_PIPELINE), and contraction
+#: only, no reassociation (see the module docstring).
+_LANES_HOT = dict(_HOT, fastmath={"contract"}, **({} if SLP_PIPELINE is None else {"pipeline_class": SLP_PIPELINE}))
+
+
+@numba.njit(inline="always", **_LANES_HOT)
+def _rows8_lanes16(w_rec, off, width, ht, cs, r, wt):
+    """Add to ``wt[r:r + 8]`` (each row 16 voices) the products of 8 rows stored from ``w_rec[off:]``,
+    ``width`` columns each, with the states ``ht[cs:cs + width]`` (16 voices a row): for each
+    column, 8 weights times 16 contiguous states, into 128 scalar sums that LLVM's SLP vectoriser
+    keeps in vector registers (one sum a voice, columns in order)."""
+    row0 = w_rec[off + 0 * width : off + 1 * width]
+    row1 = w_rec[off + 1 * width : off + 2 * width]
+    row2 = w_rec[off + 2 * width : off + 3 * width]
+    row3 = w_rec[off + 3 * width : off + 4 * width]
+    row4 = w_rec[off + 4 * width : off + 5 * width]
+    row5 = w_rec[off + 5 * width : off + 6 * width]
+    row6 = w_rec[off + 6 * width : off + 7 * width]
+    row7 = w_rec[off + 7 * width : off + 8 * width]
+    o0 = wt[r + 0]
+    a0_0 = o0[0]
+    a0_1 = o0[1]
+    a0_2 = o0[2]
+    a0_3 = o0[3]
+    a0_4 = o0[4]
+    a0_5 = o0[5]
+    a0_6 = o0[6]
+    a0_7 = o0[7]
+    a0_8 = o0[8]
+    a0_9 = o0[9]
+    a0_10 = o0[10]
+    a0_11 = o0[11]
+    a0_12 = o0[12]
+    a0_13 = o0[13]
+    a0_14 = o0[14]
+    a0_15 = o0[15]
+    o1 = wt[r + 1]
+    a1_0 = o1[0]
+    a1_1 = o1[1]
+    a1_2 = o1[2]
+    a1_3 = o1[3]
+    a1_4 = o1[4]
+    a1_5 = o1[5]
+    a1_6 = o1[6]
+    a1_7 = o1[7]
+    a1_8 = o1[8]
+    a1_9 = o1[9]
+    a1_10 = o1[10]
+    a1_11 = o1[11]
+    a1_12 = o1[12]
+    a1_13 = o1[13]
+    a1_14 = o1[14]
+    a1_15 = o1[15]
+    o2 = wt[r + 2]
+    a2_0 = o2[0]
+    a2_1 = o2[1]
+    a2_2 = o2[2]
+    a2_3 = o2[3]
+    a2_4 = o2[4]
+    a2_5 = o2[5]
+    a2_6 = o2[6]
+    a2_7 = o2[7]
+    a2_8 = o2[8]
+    a2_9 = o2[9]
+    a2_10 = o2[10]
+    a2_11 = o2[11]
+    a2_12 = o2[12]
+    a2_13 = o2[13]
+    a2_14 = o2[14]
+    a2_15 = o2[15]
+    o3 = wt[r + 3]
+    a3_0 = o3[0]
+    a3_1 = o3[1]
+    a3_2 = o3[2]
+    a3_3 = o3[3]
+    a3_4 = o3[4]
+    a3_5 = o3[5]
+    a3_6 = o3[6]
+    a3_7 = o3[7]
+    a3_8 = o3[8]
+    a3_9 = o3[9]
+    a3_10 = o3[10]
+    a3_11 = o3[11]
+    a3_12 = o3[12]
+    a3_13 = o3[13]
+    a3_14 = o3[14]
+    a3_15 = o3[15]
+    o4 = wt[r + 4]
+    a4_0 = o4[0]
+    a4_1 = o4[1]
+    a4_2 = o4[2]
+    a4_3 = o4[3]
+    a4_4 = o4[4]
+    a4_5 = o4[5]
+    a4_6 = o4[6]
+    a4_7 = o4[7]
+    a4_8 = o4[8]
+    a4_9 = o4[9]
+    a4_10 = o4[10]
+    a4_11 = o4[11]
+    a4_12 = o4[12]
+    a4_13 = o4[13]
+    a4_14 = o4[14]
+    a4_15 = o4[15]
+    o5 = wt[r + 5]
+    a5_0 = o5[0]
+    a5_1 = o5[1]
+    a5_2 = o5[2]
+    a5_3 = o5[3]
+    a5_4 = o5[4]
+    a5_5 = o5[5]
+    a5_6 = o5[6]
+    a5_7 = o5[7]
+    a5_8 = o5[8]
+    a5_9 = o5[9]
+    a5_10 = o5[10]
+    a5_11 = o5[11]
+    a5_12 = o5[12]
+    a5_13 = o5[13]
+    a5_14 = o5[14]
+    a5_15 = o5[15]
+    o6 = wt[r + 6]
+    a6_0 = o6[0]
+    a6_1 = o6[1]
+    a6_2 = o6[2]
+    a6_3 = o6[3]
+    a6_4 = o6[4]
+    a6_5 = o6[5]
+    a6_6 = o6[6]
+    a6_7 = o6[7]
+    a6_8 = o6[8]
+    a6_9 = o6[9]
+    a6_10 = o6[10]
+    a6_11 = o6[11]
+    a6_12 = o6[12]
+    a6_13 = o6[13]
+    a6_14 = o6[14]
+    a6_15 = o6[15]
+    o7 = wt[r + 7]
+    a7_0 = o7[0]
+    a7_1 = o7[1]
+    a7_2 = o7[2]
+    a7_3 = o7[3]
+    a7_4 = o7[4]
+    a7_5 = o7[5]
+    a7_6 = o7[6]
+    a7_7 = o7[7]
+    a7_8 = o7[8]
+    a7_9 = o7[9]
+    a7_10 = o7[10]
+    a7_11 = o7[11]
+    a7_12 = o7[12]
+    a7_13 = o7[13]
+    a7_14 = o7[14]
+    a7_15 = o7[15]
+    g = ht[cs : cs + width]
+    for q in range(width):
+        gq = g[q]
+        g0 = gq[0]
+        g1 = gq[1]
+        g2 = gq[2]
+        g3 = gq[3]
+        g4 = gq[4]
+        g5 = gq[5]
+        g6 = gq[6]
+        g7 = gq[7]
+        g8 = gq[8]
+        g9 = gq[9]
+        g10 = gq[10]
+        g11 = gq[11]
+        g12 = gq[12]
+        g13 = gq[13]
+        g14 = gq[14]
+        g15 = gq[15]
+        w0 = row0[q]
+        a0_0 += w0 * g0
+        a0_1 += w0 * g1
+        a0_2 += w0 * g2
+        a0_3 += w0 * g3
+        a0_4 += w0 * g4
+        a0_5 += w0 * g5
+        a0_6 += w0 * g6
+        a0_7 += w0 * g7
+        a0_8 += w0 * g8
+        a0_9 += w0 * g9
+        a0_10 += w0 * g10
+        a0_11 += w0 * g11
+        a0_12 += w0 * g12
+        a0_13 += w0 * g13
+        a0_14 += w0 * g14
+        a0_15 += w0 * g15
+        w1 = row1[q]
+        a1_0 += w1 * g0
+        a1_1 += w1 * g1
+        a1_2 += w1 * g2
+        a1_3 += w1 * g3
+        a1_4 += w1 * g4
+        a1_5 += w1 * g5
+        a1_6 += w1 * g6
+        a1_7 += w1 * g7
+        a1_8 += w1 * g8
+        a1_9 += w1 * g9
+        a1_10 += w1 * g10
+        a1_11 += w1 * g11
+        a1_12 += w1 * g12
+        a1_13 += w1 * g13
+        a1_14 += w1 * g14
+        a1_15 += w1 * g15
+        w2 = row2[q]
+        a2_0 += w2 * g0
+        a2_1 += w2 * g1
+        a2_2 += w2 * g2
+        a2_3 += w2 * g3
+        a2_4 += w2 * g4
+        a2_5 += w2 * g5
+        a2_6 += w2 * g6
+        a2_7 += w2 * g7
+        a2_8 += w2 * g8
+        a2_9 += w2 * g9
+        a2_10 += w2 * g10
+        a2_11 += w2 * g11
+        a2_12 += w2 * g12
+        a2_13 += w2 * g13
+        a2_14 += w2 * g14
+        a2_15 += w2 * g15
+        w3 = row3[q]
+        a3_0 += w3 * g0
+        a3_1 += w3 * g1
+        a3_2 += w3 * g2
+        a3_3 += w3 * g3
+        a3_4 += w3 * g4
+        a3_5 += w3 * g5
+        a3_6 += w3 * g6
+        a3_7 += w3 * g7
+        a3_8 += w3 * g8
+        a3_9 += w3 * g9
+        a3_10 += w3 * g10
+        a3_11 += w3 * g11
+        a3_12 += w3 * g12
+        a3_13 += w3 * g13
+        a3_14 += w3 * g14
+        a3_15 += w3 * g15
+        w4 = row4[q]
+        a4_0 += w4 * g0
+        a4_1 += w4 * g1
+        a4_2 += w4 * g2
+        a4_3 += w4 * g3
+        a4_4 += w4 * g4
+        a4_5 += w4 * g5
+        a4_6 += w4 * g6
+        a4_7 += w4 * g7
+        a4_8 += w4 * g8
+        a4_9 += w4 * g9
+        a4_10 += w4 * g10
+        a4_11 += w4 * g11
+        a4_12 += w4 * g12
+        a4_13 += w4 * g13
+        a4_14 += w4 * g14
+        a4_15 += w4 * g15
+        w5 = row5[q]
+        a5_0 += w5 * g0
+        a5_1 += w5 * g1
+        a5_2 += w5 * g2
+        a5_3 += w5 * g3
+        a5_4 += w5 * g4
+        a5_5 += w5 * g5
+        a5_6 += w5 * g6
+        a5_7 += w5 * g7
+        a5_8 += w5 * g8
+        a5_9 += w5 * g9
+        a5_10 += w5 * g10
+        a5_11 += w5 * g11
+        a5_12 += w5 * g12
+        a5_13 += w5 * g13
+        a5_14 += w5 * g14
+        a5_15 += w5 * g15
+        w6 = row6[q]
+        a6_0 += w6 * g0
+        a6_1 += w6 * g1
+        a6_2 += w6 * g2
+        a6_3 += w6 * g3
+        a6_4 += w6 * g4
+        a6_5 += w6 * g5
+        a6_6 += w6 * g6
+        a6_7 += w6 * g7
+        a6_8 += w6 * g8
+        a6_9 += w6 * g9
+        a6_10 += w6 * g10
+        a6_11 += w6 * g11
+        a6_12 += w6 * g12
+        a6_13 += w6 * g13
+        a6_14 += w6 * g14
+        a6_15 += w6 * g15
+        w7 = row7[q]
+        a7_0 += w7 * g0
+        a7_1 += w7 * g1
+        a7_2 += w7 * g2
+        a7_3 += w7 * g3
+        a7_4 += w7 * g4
+        a7_5 += w7 * g5
+        a7_6 += w7 * g6
+        a7_7 += w7 * g7
+        a7_8 += w7 * g8
+        a7_9 += w7 * g9
+        a7_10 += w7 * g10
+        a7_11 += w7 * g11
+        a7_12 += w7 * g12
+        a7_13 += w7 * g13
+        a7_14 += w7 * g14
+        a7_15 += w7 * g15
+    o0[0] = a0_0
+    o0[1] = a0_1
+    o0[2] = a0_2
+    o0[3] = a0_3
+    o0[4] = a0_4
+    o0[5] = a0_5
+    o0[6] = a0_6
+    o0[7] = a0_7
+    o0[8] = a0_8
+    o0[9] = a0_9
+    o0[10] = a0_10
+    o0[11] = a0_11
+    o0[12] = a0_12
+    o0[13] = a0_13
+    o0[14] = a0_14
+    o0[15] = a0_15
+    o1[0] = a1_0
+    o1[1] = a1_1
+    o1[2] = a1_2
+    o1[3] = a1_3
+    o1[4] = a1_4
+    o1[5] = a1_5
+    o1[6] = a1_6
+    o1[7] = a1_7
+    o1[8] = a1_8
+    o1[9] = a1_9
+    o1[10] = a1_10
+    o1[11] = a1_11
+    o1[12] = a1_12
+    o1[13] = a1_13
+    o1[14] = a1_14
+    o1[15] = a1_15
+    o2[0] = a2_0
+    o2[1] = a2_1
+    o2[2] = a2_2
+    o2[3] = a2_3
+    o2[4] = a2_4
+    o2[5] = a2_5
+    o2[6] = a2_6
+    o2[7] = a2_7
+    o2[8] = a2_8
+    o2[9] = a2_9
+    o2[10] = a2_10
+    o2[11] = a2_11
+    o2[12] = a2_12
+    o2[13] = a2_13
+    o2[14] = a2_14
+    o2[15] = a2_15
+    o3[0] = a3_0
+    o3[1] = a3_1
+    o3[2] = a3_2
+    o3[3] = a3_3
+    o3[4] = a3_4
+    o3[5] = a3_5
+    o3[6] = a3_6
+    o3[7] = a3_7
+    o3[8] = a3_8
+    o3[9] = a3_9
+    o3[10] = a3_10
+    o3[11] = a3_11
+    o3[12] = a3_12
+    o3[13] = a3_13
+    o3[14] = a3_14
+    o3[15] = a3_15
+    o4[0] = a4_0
+    o4[1] = a4_1
+    o4[2] = a4_2
+    o4[3] = a4_3
+    o4[4] = a4_4
+    o4[5] = a4_5
+    o4[6] = a4_6
+    o4[7] = a4_7
+    o4[8] = a4_8
+    o4[9] = a4_9
+    o4[10] = a4_10
+    o4[11] = a4_11
+    o4[12] = a4_12
+    o4[13] = a4_13
+    o4[14] = a4_14
+    o4[15] = a4_15
+    o5[0] = a5_0
+    o5[1] = a5_1
+    o5[2] = a5_2
+    o5[3] = a5_3
+    o5[4] = a5_4
+    o5[5] = a5_5
+    o5[6] = a5_6
+    o5[7] = a5_7
+    o5[8] = a5_8
+    o5[9] = a5_9
+    o5[10] = a5_10
+    o5[11] = a5_11
+    o5[12] = a5_12
+    o5[13] = a5_13
+    o5[14] = a5_14
+    o5[15] = a5_15
+    o6[0] = a6_0
+    o6[1] = a6_1
+    o6[2] = a6_2
+    o6[3] = a6_3
+    o6[4] = a6_4
+    o6[5] = a6_5
+    o6[6] = a6_6
+    o6[7] = a6_7
+    o6[8] = a6_8
+    o6[9] = a6_9
+    o6[10] = a6_10
+    o6[11] = a6_11
+    o6[12] = a6_12
+    o6[13] = a6_13
+    o6[14] = a6_14
+    o6[15] = a6_15
+    o7[0] = a7_0
+    o7[1] = a7_1
+    o7[2] = a7_2
+    o7[3] = a7_3
+    o7[4] = a7_4
+    o7[5] = a7_5
+    o7[6] = a7_6
+    o7[7] = a7_7
+    o7[8] = a7_8
+    o7[9] = a7_9
+    o7[10] = a7_10
+    o7[11] = a7_11
+    o7[12] = a7_12
+    o7[13] = a7_13
+    o7[14] = a7_14
+    o7[15] = a7_15
+
+
+@numba.njit(inline="always", **_LANES_HOT)
+def _rows4_lanes16(w_rec, off, width, ht, cs, r, wt):
+    """:func:`_rows8_lanes16` for 4 rows and 16 voices."""
+    row0 = w_rec[off + 0 * width : off + 1 * width]
+    row1 = w_rec[off + 1 * width : off + 2 * width]
+    row2 = w_rec[off + 2 * width : off + 3 * width]
+    row3 = w_rec[off + 3 * width : off + 4 * width]
+    o0 = wt[r + 0]
+    a0_0 = o0[0]
+    a0_1 = o0[1]
+    a0_2 = o0[2]
+    a0_3 = o0[3]
+    a0_4 = o0[4]
+    a0_5 = o0[5]
+    a0_6 = o0[6]
+    a0_7 = o0[7]
+    a0_8 = o0[8]
+    a0_9 = o0[9]
+    a0_10 = o0[10]
+    a0_11 = o0[11]
+    a0_12 = o0[12]
+    a0_13 = o0[13]
+    a0_14 = o0[14]
+    a0_15 = o0[15]
+    o1 = wt[r + 1]
+    a1_0 = o1[0]
+    a1_1 = o1[1]
+    a1_2 = o1[2]
+    a1_3 = o1[3]
+    a1_4 = o1[4]
+    a1_5 = o1[5]
+    a1_6 = o1[6]
+    a1_7 = o1[7]
+    a1_8 = o1[8]
+    a1_9 = o1[9]
+    a1_10 = o1[10]
+    a1_11 = o1[11]
+    a1_12 = o1[12]
+    a1_13 = o1[13]
+    a1_14 = o1[14]
+    a1_15 = o1[15]
+    o2 = wt[r + 2]
+    a2_0 = o2[0]
+    a2_1 = o2[1]
+    a2_2 = o2[2]
+    a2_3 = o2[3]
+    a2_4 = o2[4]
+    a2_5 = o2[5]
+    a2_6 = o2[6]
+    a2_7 = o2[7]
+    a2_8 = o2[8]
+    a2_9 = o2[9]
+    a2_10 = o2[10]
+    a2_11 = o2[11]
+    a2_12 = o2[12]
+    a2_13 = o2[13]
+    a2_14 = o2[14]
+    a2_15 = o2[15]
+    o3 = wt[r + 3]
+    a3_0 = o3[0]
+    a3_1 = o3[1]
+    a3_2 = o3[2]
+    a3_3 = o3[3]
+    a3_4 = o3[4]
+    a3_5 = o3[5]
+    a3_6 = o3[6]
+    a3_7 = o3[7]
+    a3_8 = o3[8]
+    a3_9 = o3[9]
+    a3_10 = o3[10]
+    a3_11 = o3[11]
+    a3_12 = o3[12]
+    a3_13 = o3[13]
+    a3_14 = o3[14]
+    a3_15 = o3[15]
+    g = ht[cs : cs + width]
+    for q in range(width):
+        gq = g[q]
+        g0 = gq[0]
+        g1 = gq[1]
+        g2 = gq[2]
+        g3 = gq[3]
+        g4 = gq[4]
+        g5 = gq[5]
+        g6 = gq[6]
+        g7 = gq[7]
+        g8 = gq[8]
+        g9 = gq[9]
+        g10 = gq[10]
+        g11 = gq[11]
+        g12 = gq[12]
+        g13 = gq[13]
+        g14 = gq[14]
+        g15 = gq[15]
+        w0 = row0[q]
+        a0_0 += w0 * g0
+        a0_1 += w0 * g1
+        a0_2 += w0 * g2
+        a0_3 += w0 * g3
+        a0_4 += w0 * g4
+        a0_5 += w0 * g5
+        a0_6 += w0 * g6
+        a0_7 += w0 * g7
+        a0_8 += w0 * g8
+        a0_9 += w0 * g9
+        a0_10 += w0 * g10
+        a0_11 += w0 * g11
+        a0_12 += w0 * g12
+        a0_13 += w0 * g13
+        a0_14 += w0 * g14
+        a0_15 += w0 * g15
+        w1 = row1[q]
+        a1_0 += w1 * g0
+        a1_1 += w1 * g1
+        a1_2 += w1 * g2
+        a1_3 += w1 * g3
+        a1_4 += w1 * g4
+        a1_5 += w1 * g5
+        a1_6 += w1 * g6
+        a1_7 += w1 * g7
+        a1_8 += w1 * g8
+        a1_9 += w1 * g9
+        a1_10 += w1 * g10
+        a1_11 += w1 * g11
+        a1_12 += w1 * g12
+        a1_13 += w1 * g13
+        a1_14 += w1 * g14
+        a1_15 += w1 * g15
+        w2 = row2[q]
+        a2_0 += w2 * g0
+        a2_1 += w2 * g1
+        a2_2 += w2 * g2
+        a2_3 += w2 * g3
+        a2_4 += w2 * g4
+        a2_5 += w2 * g5
+        a2_6 += w2 * g6
+        a2_7 += w2 * g7
+        a2_8 += w2 * g8
+        a2_9 += w2 * g9
+        a2_10 += w2 * g10
+        a2_11 += w2 * g11
+        a2_12 += w2 * g12
+        a2_13 += w2 * g13
+        a2_14 += w2 * g14
+        a2_15 += w2 * g15
+        w3 = row3[q]
+        a3_0 += w3 * g0
+        a3_1 += w3 * g1
+        a3_2 += w3 * g2
+        a3_3 += w3 * g3
+        a3_4 += w3 * g4
+        a3_5 += w3 * g5
+        a3_6 += w3 * g6
+        a3_7 += w3 * g7
+        a3_8 += w3 * g8
+        a3_9 += w3 * g9
+        a3_10 += w3 * g10
+        a3_11 += w3 * g11
+        a3_12 += w3 * g12
+        a3_13 += w3 * g13
+        a3_14 += w3 * g14
+        a3_15 += w3 * g15
+    o0[0] = a0_0
+    o0[1] = a0_1
+    o0[2] = a0_2
+    o0[3] = a0_3
+    o0[4] = a0_4
+    o0[5] = a0_5
+    o0[6] = a0_6
+    o0[7] = a0_7
+    o0[8] = a0_8
+    o0[9] = a0_9
+    o0[10] = a0_10
+    o0[11] = a0_11
+    o0[12] = a0_12
+    o0[13] = a0_13
+    o0[14] = a0_14
+    o0[15] = a0_15
+    o1[0] = a1_0
+    o1[1] = a1_1
+    o1[2] = a1_2
+    o1[3] = a1_3
+    o1[4] = a1_4
+    o1[5] = a1_5
+    o1[6] = a1_6
+    o1[7] = a1_7
+    o1[8] = a1_8
+    o1[9] = a1_9
+    o1[10] = a1_10
+    o1[11] = a1_11
+    o1[12] = a1_12
+    o1[13] = a1_13
+    o1[14] = a1_14
+    o1[15] = a1_15
+    o2[0] = a2_0
+    o2[1] = a2_1
+    o2[2] = a2_2
+    o2[3] = a2_3
+    o2[4] = a2_4
+    o2[5] = a2_5
+    o2[6] = a2_6
+    o2[7] = a2_7
+    o2[8] = a2_8
+    o2[9] = a2_9
+    o2[10] = a2_10
+    o2[11] = a2_11
+    o2[12] = a2_12
+    o2[13] = a2_13
+    o2[14] = a2_14
+    o2[15] = a2_15
+    o3[0] = a3_0
+    o3[1] = a3_1
+    o3[2] = a3_2
+    o3[3] = a3_3
+    o3[4] = a3_4
+    o3[5] = a3_5
+    o3[6] = a3_6
+    o3[7] = a3_7
+    o3[8] = a3_8
+    o3[9] = a3_9
+    o3[10] = a3_10
+    o3[11] = a3_11
+    o3[12] = a3_12
+    o3[13] = a3_13
+    o3[14] = a3_14
+    o3[15] = a3_15
+
+
+@numba.njit(inline="always", **_LANES_HOT)
+def _rows2_lanes16(w_rec, off, width, ht, cs, r, wt):
+    """:func:`_rows8_lanes16` for 2 rows and 16 voices."""
+    row0 = w_rec[off + 0 * width : off + 1 * width]
+    row1 = w_rec[off + 1 * width : off + 2 * width]
+    o0 = wt[r + 0]
+    a0_0 = o0[0]
+    a0_1 = o0[1]
+    a0_2 = o0[2]
+    a0_3 = o0[3]
+    a0_4 = o0[4]
+    a0_5 = o0[5]
+    a0_6 = o0[6]
+    a0_7 = o0[7]
+    a0_8 = o0[8]
+    a0_9 = o0[9]
+    a0_10 = o0[10]
+    a0_11 = o0[11]
+    a0_12 = o0[12]
+    a0_13 = o0[13]
+    a0_14 = o0[14]
+    a0_15 = o0[15]
+    o1 = wt[r + 1]
+    a1_0 = o1[0]
+    a1_1 = o1[1]
+    a1_2 = o1[2]
+    a1_3 = o1[3]
+    a1_4 = o1[4]
+    a1_5 = o1[5]
+    a1_6 = o1[6]
+    a1_7 = o1[7]
+    a1_8 = o1[8]
+    a1_9 = o1[9]
+    a1_10 = o1[10]
+    a1_11 = o1[11]
+    a1_12 = o1[12]
+    a1_13 = o1[13]
+    a1_14 = o1[14]
+    a1_15 = o1[15]
+    g = ht[cs : cs + width]
+    for q in range(width):
+        gq = g[q]
+        g0 = gq[0]
+        g1 = gq[1]
+        g2 = gq[2]
+        g3 = gq[3]
+        g4 = gq[4]
+        g5 = gq[5]
+        g6 = gq[6]
+        g7 = gq[7]
+        g8 = gq[8]
+        g9 = gq[9]
+        g10 = gq[10]
+        g11 = gq[11]
+        g12 = gq[12]
+        g13 = gq[13]
+        g14 = gq[14]
+        g15 = gq[15]
+        w0 = row0[q]
+        a0_0 += w0 * g0
+        a0_1 += w0 * g1
+        a0_2 += w0 * g2
+        a0_3 += w0 * g3
+        a0_4 += w0 * g4
+        a0_5 += w0 * g5
+        a0_6 += w0 * g6
+        a0_7 += w0 * g7
+        a0_8 += w0 * g8
+        a0_9 += w0 * g9
+        a0_10 += w0 * g10
+        a0_11 += w0 * g11
+        a0_12 += w0 * g12
+        a0_13 += w0 * g13
+        a0_14 += w0 * g14
+        a0_15 += w0 * g15
+        w1 = row1[q]
+        a1_0 += w1 * g0
+        a1_1 += w1 * g1
+        a1_2 += w1 * g2
+        a1_3 += w1 * g3
+        a1_4 += w1 * g4
+        a1_5 += w1 * g5
+        a1_6 += w1 * g6
+        a1_7 += w1 * g7
+        a1_8 += w1 * g8
+        a1_9 += w1 * g9
+        a1_10 += w1 * g10
+        a1_11 += w1 * g11
+        a1_12 += w1 * g12
+        a1_13 += w1 * g13
+        a1_14 += w1 * g14
+        a1_15 += w1 * g15
+    o0[0] = a0_0
+    o0[1] = a0_1
+    o0[2] = a0_2
+    o0[3] = a0_3
+    o0[4] = a0_4
+    o0[5] = a0_5
+    o0[6] = a0_6
+    o0[7] = a0_7
+    o0[8] = a0_8
+    o0[9] = a0_9
+    o0[10] = a0_10
+    o0[11] = a0_11
+    o0[12] = a0_12
+    o0[13] = a0_13
+    o0[14] = a0_14
+    o0[15] = a0_15
+    o1[0] = a1_0
+    o1[1] = a1_1
+    o1[2] = a1_2
+    o1[3] = a1_3
+    o1[4] = a1_4
+    o1[5] = a1_5
+    o1[6] = a1_6
+    o1[7] = a1_7
+    o1[8] = a1_8
+    o1[9] = a1_9
+    o1[10] = a1_10
+    o1[11] = a1_11
+    o1[12] = a1_12
+    o1[13] = a1_13
+    o1[14] = a1_14
+    o1[15] = a1_15
+
+
+@numba.njit(inline="always", **_LANES_HOT)
+def _rows1_lanes16(w_rec, off, width, ht, cs, r, wt):
+    """:func:`_rows8_lanes16` for 1 row and 16 voices."""
+    row0 = w_rec[off + 0 * width : off + 1 * width]
+    o0 = wt[r + 0]
+    a0_0 = o0[0]
+    a0_1 = o0[1]
+    a0_2 = o0[2]
+    a0_3 = o0[3]
+    a0_4 = o0[4]
+    a0_5 = o0[5]
+    a0_6 = o0[6]
+    a0_7 = o0[7]
+    a0_8 = o0[8]
+    a0_9 = o0[9]
+    a0_10 = o0[10]
+    a0_11 = o0[11]
+    a0_12 = o0[12]
+    a0_13 = o0[13]
+    a0_14 = o0[14]
+    a0_15 = o0[15]
+    g = ht[cs : cs + width]
+    for q in range(width):
+        gq = g[q]
+        g0 = gq[0]
+        g1 = gq[1]
+        g2 = gq[2]
+        g3 = gq[3]
+        g4 = gq[4]
+        g5 = gq[5]
+        g6 = gq[6]
+        g7 = gq[7]
+        g8 = gq[8]
+        g9 = gq[9]
+        g10 = gq[10]
+        g11 = gq[11]
+        g12 = gq[12]
+        g13 = gq[13]
+        g14 = gq[14]
+        g15 = gq[15]
+        w0 = row0[q]
+        a0_0 += w0 * g0
+        a0_1 += w0 * g1
+        a0_2 += w0 * g2
+        a0_3 += w0 * g3
+        a0_4 += w0 * g4
+        a0_5 += w0 * g5
+        a0_6 += w0 * g6
+        a0_7 += w0 * g7
+        a0_8 += w0 * g8
+        a0_9 += w0 * g9
+        a0_10 += w0 * g10
+        a0_11 += w0 * g11
+        a0_12 += w0 * g12
+        a0_13 += w0 * g13
+        a0_14 += w0 * g14
+        a0_15 += w0 * g15
+    o0[0] = a0_0
+    o0[1] = a0_1
+    o0[2] = a0_2
+    o0[3] = a0_3
+    o0[4] = a0_4
+    o0[5] = a0_5
+    o0[6] = a0_6
+    o0[7] = a0_7
+    o0[8] = a0_8
+    o0[9] = a0_9
+    o0[10] = a0_10
+    o0[11] = a0_11
+    o0[12] = a0_12
+    o0[13] = a0_13
+    o0[14] = a0_14
+    o0[15] = a0_15
+
+
+@numba.njit(**_LANES_HOT)
+def _rows_lanes16(w_rec, off, width, ht, cs, r0, r1, wt):
+    """Add to ``wt[r0:r1]`` the products of rows r0..r1-1 (a block stored row-major from ``w_rec[off:]``,
+    ``width`` columns) with the states ``ht`` (n, 16), columns cs..cs+width-1: 8 rows a pass,
+    then 4, 2, 1."""
+    r = r0
+    while r + 8 <= r1:
+        _rows8_lanes16(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
+        r += 8
+    while r + 4 <= r1:
+        _rows4_lanes16(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
+        r += 4
+    while r + 2 <= r1:
+        _rows2_lanes16(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
+        r += 2
+    while r + 1 <= r1:
+        _rows1_lanes16(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
+        r += 1
+
+
+@numba.njit(**_LANES_HOT)
+def _output_lanes16(w_out, b_out, ht, k, vb, y, s):
+    """Output k of the 16 voices from vb at step s, from their states ``ht`` (n, 16)."""
+    n = ht.shape[0]
+    row = w_out[k * n : k * n + n]
+    b = b_out[k]
+    a0 = b
+    a1 = b
+    a2 = b
+    a3 = b
+    a4 = b
+    a5 = b
+    a6 = b
+    a7 = b
+    a8 = b
+    a9 = b
+    a10 = b
+    a11 = b
+    a12 = b
+    a13 = b
+    a14 = b
+    a15 = b
+    for r in range(n):
+        w = row[r]
+        hr = ht[r]
+        a0 += w * hr[0]
+        a1 += w * hr[1]
+        a2 += w * hr[2]
+        a3 += w * hr[3]
+        a4 += w * hr[4]
+        a5 += w * hr[5]
+        a6 += w * hr[6]
+        a7 += w * hr[7]
+        a8 += w * hr[8]
+        a9 += w * hr[9]
+        a10 += w * hr[10]
+        a11 += w * hr[11]
+        a12 += w * hr[12]
+        a13 += w * hr[13]
+        a14 += w * hr[14]
+        a15 += w * hr[15]
+    y[s, vb + 0, k] = a0
+    y[s, vb + 1, k] = a1
+    y[s, vb + 2, k] = a2
+    y[s, vb + 3, k] = a3
+    y[s, vb + 4, k] = a4
+    y[s, vb + 5, k] = a5
+    y[s, vb + 6, k] = a6
+    y[s, vb + 7, k] = a7
+    y[s, vb + 8, k] = a8
+    y[s, vb + 9, k] = a9
+    y[s, vb + 10, k] = a10
+    y[s, vb + 11, k] = a11
+    y[s, vb + 12, k] = a12
+    y[s, vb + 13, k] = a13
+    y[s, vb + 14, k] = a14
+    y[s, vb + 15, k] = a15
+
+
+@numba.njit(inline="always", **_LANES_HOT)
+def _rows8_lanes8(w_rec, off, width, ht, cs, r, wt):
+    """:func:`_rows8_lanes16` for 8 rows and 8 voices."""
+    row0 = w_rec[off + 0 * width : off + 1 * width]
+    row1 = w_rec[off + 1 * width : off + 2 * width]
+    row2 = w_rec[off + 2 * width : off + 3 * width]
+    row3 = w_rec[off + 3 * width : off + 4 * width]
+    row4 = w_rec[off + 4 * width : off + 5 * width]
+    row5 = w_rec[off + 5 * width : off + 6 * width]
+    row6 = w_rec[off + 6 * width : off + 7 * width]
+    row7 = w_rec[off + 7 * width : off + 8 * width]
+    o0 = wt[r + 0]
+    a0_0 = o0[0]
+    a0_1 = o0[1]
+    a0_2 = o0[2]
+    a0_3 = o0[3]
+    a0_4 = o0[4]
+    a0_5 = o0[5]
+    a0_6 = o0[6]
+    a0_7 = o0[7]
+    o1 = wt[r + 1]
+    a1_0 = o1[0]
+    a1_1 = o1[1]
+    a1_2 = o1[2]
+    a1_3 = o1[3]
+    a1_4 = o1[4]
+    a1_5 = o1[5]
+    a1_6 = o1[6]
+    a1_7 = o1[7]
+    o2 = wt[r + 2]
+    a2_0 = o2[0]
+    a2_1 = o2[1]
+    a2_2 = o2[2]
+    a2_3 = o2[3]
+    a2_4 = o2[4]
+    a2_5 = o2[5]
+    a2_6 = o2[6]
+    a2_7 = o2[7]
+    o3 = wt[r + 3]
+    a3_0 = o3[0]
+    a3_1 = o3[1]
+    a3_2 = o3[2]
+    a3_3 = o3[3]
+    a3_4 = o3[4]
+    a3_5 = o3[5]
+    a3_6 = o3[6]
+    a3_7 = o3[7]
+    o4 = wt[r + 4]
+    a4_0 = o4[0]
+    a4_1 = o4[1]
+    a4_2 = o4[2]
+    a4_3 = o4[3]
+    a4_4 = o4[4]
+    a4_5 = o4[5]
+    a4_6 = o4[6]
+    a4_7 = o4[7]
+    o5 = wt[r + 5]
+    a5_0 = o5[0]
+    a5_1 = o5[1]
+    a5_2 = o5[2]
+    a5_3 = o5[3]
+    a5_4 = o5[4]
+    a5_5 = o5[5]
+    a5_6 = o5[6]
+    a5_7 = o5[7]
+    o6 = wt[r + 6]
+    a6_0 = o6[0]
+    a6_1 = o6[1]
+    a6_2 = o6[2]
+    a6_3 = o6[3]
+    a6_4 = o6[4]
+    a6_5 = o6[5]
+    a6_6 = o6[6]
+    a6_7 = o6[7]
+    o7 = wt[r + 7]
+    a7_0 = o7[0]
+    a7_1 = o7[1]
+    a7_2 = o7[2]
+    a7_3 = o7[3]
+    a7_4 = o7[4]
+    a7_5 = o7[5]
+    a7_6 = o7[6]
+    a7_7 = o7[7]
+    g = ht[cs : cs + width]
+    for q in range(width):
+        gq = g[q]
+        g0 = gq[0]
+        g1 = gq[1]
+        g2 = gq[2]
+        g3 = gq[3]
+        g4 = gq[4]
+        g5 = gq[5]
+        g6 = gq[6]
+        g7 = gq[7]
+        w0 = row0[q]
+        a0_0 += w0 * g0
+        a0_1 += w0 * g1
+        a0_2 += w0 * g2
+        a0_3 += w0 * g3
+        a0_4 += w0 * g4
+        a0_5 += w0 * g5
+        a0_6 += w0 * g6
+        a0_7 += w0 * g7
+        w1 = row1[q]
+        a1_0 += w1 * g0
+        a1_1 += w1 * g1
+        a1_2 += w1 * g2
+        a1_3 += w1 * g3
+        a1_4 += w1 * g4
+        a1_5 += w1 * g5
+        a1_6 += w1 * g6
+        a1_7 += w1 * g7
+        w2 = row2[q]
+        a2_0 += w2 * g0
+        a2_1 += w2 * g1
+        a2_2 += w2 * g2
+        a2_3 += w2 * g3
+        a2_4 += w2 * g4
+        a2_5 += w2 * g5
+        a2_6 += w2 * g6
+        a2_7 += w2 * g7
+        w3 = row3[q]
+        a3_0 += w3 * g0
+        a3_1 += w3 * g1
+        a3_2 += w3 * g2
+        a3_3 += w3 * g3
+        a3_4 += w3 * g4
+        a3_5 += w3 * g5
+        a3_6 += w3 * g6
+        a3_7 += w3 * g7
+        w4 = row4[q]
+        a4_0 += w4 * g0
+        a4_1 += w4 * g1
+        a4_2 += w4 * g2
+        a4_3 += w4 * g3
+        a4_4 += w4 * g4
+        a4_5 += w4 * g5
+        a4_6 += w4 * g6
+        a4_7 += w4 * g7
+        w5 = row5[q]
+        a5_0 += w5 * g0
+        a5_1 += w5 * g1
+        a5_2 += w5 * g2
+        a5_3 += w5 * g3
+        a5_4 += w5 * g4
+        a5_5 += w5 * g5
+        a5_6 += w5 * g6
+        a5_7 += w5 * g7
+        w6 = row6[q]
+        a6_0 += w6 * g0
+        a6_1 += w6 * g1
+        a6_2 += w6 * g2
+        a6_3 += w6 * g3
+        a6_4 += w6 * g4
+        a6_5 += w6 * g5
+        a6_6 += w6 * g6
+        a6_7 += w6 * g7
+        w7 = row7[q]
+        a7_0 += w7 * g0
+        a7_1 += w7 * g1
+        a7_2 += w7 * g2
+        a7_3 += w7 * g3
+        a7_4 += w7 * g4
+        a7_5 += w7 * g5
+        a7_6 += w7 * g6
+        a7_7 += w7 * g7
+    o0[0] = a0_0
+    o0[1] = a0_1
+    o0[2] = a0_2
+    o0[3] = a0_3
+    o0[4] = a0_4
+    o0[5] = a0_5
+    o0[6] = a0_6
+    o0[7] = a0_7
+    o1[0] = a1_0
+    o1[1] = a1_1
+    o1[2] = a1_2
+    o1[3] = a1_3
+    o1[4] = a1_4
+    o1[5] = a1_5
+    o1[6] = a1_6
+    o1[7] = a1_7
+    o2[0] = a2_0
+    o2[1] = a2_1
+    o2[2] = a2_2
+    o2[3] = a2_3
+    o2[4] = a2_4
+    o2[5] = a2_5
+    o2[6] = a2_6
+    o2[7] = a2_7
+    o3[0] = a3_0
+    o3[1] = a3_1
+    o3[2] = a3_2
+    o3[3] = a3_3
+    o3[4] = a3_4
+    o3[5] = a3_5
+    o3[6] = a3_6
+    o3[7] = a3_7
+    o4[0] = a4_0
+    o4[1] = a4_1
+    o4[2] = a4_2
+    o4[3] = a4_3
+    o4[4] = a4_4
+    o4[5] = a4_5
+    o4[6] = a4_6
+    o4[7] = a4_7
+    o5[0] = a5_0
+    o5[1] = a5_1
+    o5[2] = a5_2
+    o5[3] = a5_3
+    o5[4] = a5_4
+    o5[5] = a5_5
+    o5[6] = a5_6
+    o5[7] = a5_7
+    o6[0] = a6_0
+    o6[1] = a6_1
+    o6[2] = a6_2
+    o6[3] = a6_3
+    o6[4] = a6_4
+    o6[5] = a6_5
+    o6[6] = a6_6
+    o6[7] = a6_7
+    o7[0] = a7_0
+    o7[1] = a7_1
+    o7[2] = a7_2
+    o7[3] = a7_3
+    o7[4] = a7_4
+    o7[5] = a7_5
+    o7[6] = a7_6
+    o7[7] = a7_7
+
+
+@numba.njit(inline="always", **_LANES_HOT)
+def _rows4_lanes8(w_rec, off, width, ht, cs, r, wt):
+    """:func:`_rows8_lanes16` for 4 rows and 8 voices."""
+    row0 = w_rec[off + 0 * width : off + 1 * width]
+    row1 = w_rec[off + 1 * width : off + 2 * width]
+    row2 = w_rec[off + 2 * width : off + 3 * width]
+    row3 = w_rec[off + 3 * width : off + 4 * width]
+    o0 = wt[r + 0]
+    a0_0 = o0[0]
+    a0_1 = o0[1]
+    a0_2 = o0[2]
+    a0_3 = o0[3]
+    a0_4 = o0[4]
+    a0_5 = o0[5]
+    a0_6 = o0[6]
+    a0_7 = o0[7]
+    o1 = wt[r + 1]
+    a1_0 = o1[0]
+    a1_1 = o1[1]
+    a1_2 = o1[2]
+    a1_3 = o1[3]
+    a1_4 = o1[4]
+    a1_5 = o1[5]
+    a1_6 = o1[6]
+    a1_7 = o1[7]
+    o2 = wt[r + 2]
+    a2_0 = o2[0]
+    a2_1 = o2[1]
+    a2_2 = o2[2]
+    a2_3 = o2[3]
+    a2_4 = o2[4]
+    a2_5 = o2[5]
+    a2_6 = o2[6]
+    a2_7 = o2[7]
+    o3 = wt[r + 3]
+    a3_0 = o3[0]
+    a3_1 = o3[1]
+    a3_2 = o3[2]
+    a3_3 = o3[3]
+    a3_4 = o3[4]
+    a3_5 = o3[5]
+    a3_6 = o3[6]
+    a3_7 = o3[7]
+    g = ht[cs : cs + width]
+    for q in range(width):
+        gq = g[q]
+        g0 = gq[0]
+        g1 = gq[1]
+        g2 = gq[2]
+        g3 = gq[3]
+        g4 = gq[4]
+        g5 = gq[5]
+        g6 = gq[6]
+        g7 = gq[7]
+        w0 = row0[q]
+        a0_0 += w0 * g0
+        a0_1 += w0 * g1
+        a0_2 += w0 * g2
+        a0_3 += w0 * g3
+        a0_4 += w0 * g4
+        a0_5 += w0 * g5
+        a0_6 += w0 * g6
+        a0_7 += w0 * g7
+        w1 = row1[q]
+        a1_0 += w1 * g0
+        a1_1 += w1 * g1
+        a1_2 += w1 * g2
+        a1_3 += w1 * g3
+        a1_4 += w1 * g4
+        a1_5 += w1 * g5
+        a1_6 += w1 * g6
+        a1_7 += w1 * g7
+        w2 = row2[q]
+        a2_0 += w2 * g0
+        a2_1 += w2 * g1
+        a2_2 += w2 * g2
+        a2_3 += w2 * g3
+        a2_4 += w2 * g4
+        a2_5 += w2 * g5
+        a2_6 += w2 * g6
+        a2_7 += w2 * g7
+        w3 = row3[q]
+        a3_0 += w3 * g0
+        a3_1 += w3 * g1
+        a3_2 += w3 * g2
+        a3_3 += w3 * g3
+        a3_4 += w3 * g4
+        a3_5 += w3 * g5
+        a3_6 += w3 * g6
+        a3_7 += w3 * g7
+    o0[0] = a0_0
+    o0[1] = a0_1
+    o0[2] = a0_2
+    o0[3] = a0_3
+    o0[4] = a0_4
+    o0[5] = a0_5
+    o0[6] = a0_6
+    o0[7] = a0_7
+    o1[0] = a1_0
+    o1[1] = a1_1
+    o1[2] = a1_2
+    o1[3] = a1_3
+    o1[4] = a1_4
+    o1[5] = a1_5
+    o1[6] = a1_6
+    o1[7] = a1_7
+    o2[0] = a2_0
+    o2[1] = a2_1
+    o2[2] = a2_2
+    o2[3] = a2_3
+    o2[4] = a2_4
+    o2[5] = a2_5
+    o2[6] = a2_6
+    o2[7] = a2_7
+    o3[0] = a3_0
+    o3[1] = a3_1
+    o3[2] = a3_2
+    o3[3] = a3_3
+    o3[4] = a3_4
+    o3[5] = a3_5
+    o3[6] = a3_6
+    o3[7] = a3_7
+
+
+@numba.njit(inline="always", **_LANES_HOT)
+def _rows1_lanes8(w_rec, off, width, ht, cs, r, wt):
+    """:func:`_rows8_lanes16` for 1 row and 8 voices."""
+    row0 = w_rec[off + 0 * width : off + 1 * width]
+    o0 = wt[r + 0]
+    a0_0 = o0[0]
+    a0_1 = o0[1]
+    a0_2 = o0[2]
+    a0_3 = o0[3]
+    a0_4 = o0[4]
+    a0_5 = o0[5]
+    a0_6 = o0[6]
+    a0_7 = o0[7]
+    g = ht[cs : cs + width]
+    for q in range(width):
+        gq = g[q]
+        g0 = gq[0]
+        g1 = gq[1]
+        g2 = gq[2]
+        g3 = gq[3]
+        g4 = gq[4]
+        g5 = gq[5]
+        g6 = gq[6]
+        g7 = gq[7]
+        w0 = row0[q]
+        a0_0 += w0 * g0
+        a0_1 += w0 * g1
+        a0_2 += w0 * g2
+        a0_3 += w0 * g3
+        a0_4 += w0 * g4
+        a0_5 += w0 * g5
+        a0_6 += w0 * g6
+        a0_7 += w0 * g7
+    o0[0] = a0_0
+    o0[1] = a0_1
+    o0[2] = a0_2
+    o0[3] = a0_3
+    o0[4] = a0_4
+    o0[5] = a0_5
+    o0[6] = a0_6
+    o0[7] = a0_7
+
+
+@numba.njit(**_LANES_HOT)
+def _rows_lanes8(w_rec, off, width, ht, cs, r0, r1, wt):
+    """Add to ``wt[r0:r1]`` the products of rows r0..r1-1 (a block stored row-major from ``w_rec[off:]``,
+    ``width`` columns) with the states ``ht`` (n, 8), columns cs..cs+width-1: 8 rows a pass,
+    then 4, 1."""
+    r = r0
+    while r + 8 <= r1:
+        _rows8_lanes8(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
+        r += 8
+    while r + 4 <= r1:
+        _rows4_lanes8(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
+        r += 4
+    while r + 1 <= r1:
+        _rows1_lanes8(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
+        r += 1
+
+
+@numba.njit(**_LANES_HOT)
+def _output_lanes8(w_out, b_out, ht, k, vb, y, s):
+    """Output k of the 8 voices from vb at step s, from their states ``ht`` (n, 8)."""
+    n = ht.shape[0]
+    row = w_out[k * n : k * n + n]
+    b = b_out[k]
+    a0 = b
+    a1 = b
+    a2 = b
+    a3 = b
+    a4 = b
+    a5 = b
+    a6 = b
+    a7 = b
+    for r in range(n):
+        w = row[r]
+        hr = ht[r]
+        a0 += w * hr[0]
+        a1 += w * hr[1]
+        a2 += w * hr[2]
+        a3 += w * hr[3]
+        a4 += w * hr[4]
+        a5 += w * hr[5]
+        a6 += w * hr[6]
+        a7 += w * hr[7]
+    y[s, vb + 0, k] = a0
+    y[s, vb + 1, k] = a1
+    y[s, vb + 2, k] = a2
+    y[s, vb + 3, k] = a3
+    y[s, vb + 4, k] = a4
+    y[s, vb + 5, k] = a5
+    y[s, vb + 6, k] = a6
+    y[s, vb + 7, k] = a7
+
+
+@numba.njit(inline="always", **_LANES_HOT)
+def _rows8_lanes4(w_rec, off, width, ht, cs, r, wt):
+    """:func:`_rows8_lanes16` for 8 rows and 4 voices."""
+    row0 = w_rec[off + 0 * width : off + 1 * width]
+    row1 = w_rec[off + 1 * width : off + 2 * width]
+    row2 = w_rec[off + 2 * width : off + 3 * width]
+    row3 = w_rec[off + 3 * width : off + 4 * width]
+    row4 = w_rec[off + 4 * width : off + 5 * width]
+    row5 = w_rec[off + 5 * width : off + 6 * width]
+    row6 = w_rec[off + 6 * width : off + 7 * width]
+    row7 = w_rec[off + 7 * width : off + 8 * width]
+    o0 = wt[r + 0]
+    a0_0 = o0[0]
+    a0_1 = o0[1]
+    a0_2 = o0[2]
+    a0_3 = o0[3]
+    o1 = wt[r + 1]
+    a1_0 = o1[0]
+    a1_1 = o1[1]
+    a1_2 = o1[2]
+    a1_3 = o1[3]
+    o2 = wt[r + 2]
+    a2_0 = o2[0]
+    a2_1 = o2[1]
+    a2_2 = o2[2]
+    a2_3 = o2[3]
+    o3 = wt[r + 3]
+    a3_0 = o3[0]
+    a3_1 = o3[1]
+    a3_2 = o3[2]
+    a3_3 = o3[3]
+    o4 = wt[r + 4]
+    a4_0 = o4[0]
+    a4_1 = o4[1]
+    a4_2 = o4[2]
+    a4_3 = o4[3]
+    o5 = wt[r + 5]
+    a5_0 = o5[0]
+    a5_1 = o5[1]
+    a5_2 = o5[2]
+    a5_3 = o5[3]
+    o6 = wt[r + 6]
+    a6_0 = o6[0]
+    a6_1 = o6[1]
+    a6_2 = o6[2]
+    a6_3 = o6[3]
+    o7 = wt[r + 7]
+    a7_0 = o7[0]
+    a7_1 = o7[1]
+    a7_2 = o7[2]
+    a7_3 = o7[3]
+    g = ht[cs : cs + width]
+    for q in range(width):
+        gq = g[q]
+        g0 = gq[0]
+        g1 = gq[1]
+        g2 = gq[2]
+        g3 = gq[3]
+        w0 = row0[q]
+        a0_0 += w0 * g0
+        a0_1 += w0 * g1
+        a0_2 += w0 * g2
+        a0_3 += w0 * g3
+        w1 = row1[q]
+        a1_0 += w1 * g0
+        a1_1 += w1 * g1
+        a1_2 += w1 * g2
+        a1_3 += w1 * g3
+        w2 = row2[q]
+        a2_0 += w2 * g0
+        a2_1 += w2 * g1
+        a2_2 += w2 * g2
+        a2_3 += w2 * g3
+        w3 = row3[q]
+        a3_0 += w3 * g0
+        a3_1 += w3 * g1
+        a3_2 += w3 * g2
+        a3_3 += w3 * g3
+        w4 = row4[q]
+        a4_0 += w4 * g0
+        a4_1 += w4 * g1
+        a4_2 += w4 * g2
+        a4_3 += w4 * g3
+        w5 = row5[q]
+        a5_0 += w5 * g0
+        a5_1 += w5 * g1
+        a5_2 += w5 * g2
+        a5_3 += w5 * g3
+        w6 = row6[q]
+        a6_0 += w6 * g0
+        a6_1 += w6 * g1
+        a6_2 += w6 * g2
+        a6_3 += w6 * g3
+        w7 = row7[q]
+        a7_0 += w7 * g0
+        a7_1 += w7 * g1
+        a7_2 += w7 * g2
+        a7_3 += w7 * g3
+    o0[0] = a0_0
+    o0[1] = a0_1
+    o0[2] = a0_2
+    o0[3] = a0_3
+    o1[0] = a1_0
+    o1[1] = a1_1
+    o1[2] = a1_2
+    o1[3] = a1_3
+    o2[0] = a2_0
+    o2[1] = a2_1
+    o2[2] = a2_2
+    o2[3] = a2_3
+    o3[0] = a3_0
+    o3[1] = a3_1
+    o3[2] = a3_2
+    o3[3] = a3_3
+    o4[0] = a4_0
+    o4[1] = a4_1
+    o4[2] = a4_2
+    o4[3] = a4_3
+    o5[0] = a5_0
+    o5[1] = a5_1
+    o5[2] = a5_2
+    o5[3] = a5_3
+    o6[0] = a6_0
+    o6[1] = a6_1
+    o6[2] = a6_2
+    o6[3] = a6_3
+    o7[0] = a7_0
+    o7[1] = a7_1
+    o7[2] = a7_2
+    o7[3] = a7_3
+
+
+@numba.njit(inline="always", **_LANES_HOT)
+def _rows1_lanes4(w_rec, off, width, ht, cs, r, wt):
+    """:func:`_rows8_lanes16` for 1 row and 4 voices."""
+    row0 = w_rec[off + 0 * width : off + 1 * width]
+    o0 = wt[r + 0]
+    a0_0 = o0[0]
+    a0_1 = o0[1]
+    a0_2 = o0[2]
+    a0_3 = o0[3]
+    g = ht[cs : cs + width]
+    for q in range(width):
+        gq = g[q]
+        g0 = gq[0]
+        g1 = gq[1]
+        g2 = gq[2]
+        g3 = gq[3]
+        w0 = row0[q]
+        a0_0 += w0 * g0
+        a0_1 += w0 * g1
+        a0_2 += w0 * g2
+        a0_3 += w0 * g3
+    o0[0] = a0_0
+    o0[1] = a0_1
+    o0[2] = a0_2
+    o0[3] = a0_3
+
+
+@numba.njit(**_LANES_HOT)
+def _rows_lanes4(w_rec, off, width, ht, cs, r0, r1, wt):
+    """Add to ``wt[r0:r1]`` the products of rows r0..r1-1 (a block stored row-major from ``w_rec[off:]``,
+    ``width`` columns) with the states ``ht`` (n, 4), columns cs..cs+width-1: 8 rows a pass,
+    then 1."""
+    r = r0
+    while r + 8 <= r1:
+        _rows8_lanes4(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
+        r += 8
+    while r + 1 <= r1:
+        _rows1_lanes4(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
+        r += 1
+
+
+@numba.njit(**_LANES_HOT)
+def _output_lanes4(w_out, b_out, ht, k, vb, y, s):
+    """Output k of the 4 voices from vb at step s, from their states ``ht`` (n, 4)."""
+    n = ht.shape[0]
+    row = w_out[k * n : k * n + n]
+    b = b_out[k]
+    a0 = b
+    a1 = b
+    a2 = b
+    a3 = b
+    for r in range(n):
+        w = row[r]
+        hr = ht[r]
+        a0 += w * hr[0]
+        a1 += w * hr[1]
+        a2 += w * hr[2]
+        a3 += w * hr[3]
+    y[s, vb + 0, k] = a0
+    y[s, vb + 1, k] = a1
+    y[s, vb + 2, k] = a2
+    y[s, vb + 3, k] = a3
+
+
+@numba.njit(**_HOT)
+def _lane_width(vb, V):
+    """The width of the lane block that starts at voice vb of V (a multiple of 4): 16 voices while
+    16 remain, then 8, then 4."""
+    left = V - vb
+    return 16 if left >= 16 else (8 if left >= 8 else 4)
+
+
+@numba.njit(**_LANES_HOT)
+def _inputs_lanes(bias, w_in, x, s, vb, n_in, r0, r1, wt):
+    """``wt[r, v] = bias[r] + w_in[r] . x[s, vb + v]`` for rows r0..r1-1 and the voices of the lane
+    block ``wt`` (n, L) from voice vb (``w_in`` row-major, ``n_in`` wide; with ``n_in`` 0, the bias
+    alone)."""
+    L = wt.shape[1]
+    for r in range(r0, r1):
+        out = wt[r]
+        for v in range(L):
+            out[v] = bias[r]
+        for j in range(n_in):
+            w = w_in[r * n_in + j]
+            for v in range(L):
+                out[v] += w * x[s, vb + v, j]
+
+
+@numba.njit(**_HOT)
+def _window_voices(w_in, in_off, window, x, s, r0, r1, work, n, acc):
+    """Add the input windows of rows r0..r1-1 for every voice to the lane blocks' sums ``work``
+    (the lane block of L voices from vb at ``work[vb * n:][:L * n]``, voice vb + v's row r at
+    ``[r * L + v]``).
+
+    The rows' input weights are stored row-major from ``w_in[in_off:]``, each ``window * n_in``
+    long, oldest input first, and dot the inputs ``x[s - window + 1 : s + 1, v]``. The voices of
+    one input row are contiguous, so the multiply-adds run along the voices, one weight for all of
+    them, into ``acc`` (V,) scratch.
+    """
+    n_in = x.shape[2]
+    V = acc.shape[0]
+    span = window * n_in
+    xw = x[s + 1 - window : s + 1]
+    for r in range(r0, r1):
+        row = w_in[in_off + (r - r0) * span : in_off + (r - r0 + 1) * span]
+        acc[:] = 0
+        for l in range(window):
+            xl = xw[l]
+            for j in range(n_in):
+                w = row[l * n_in + j]
+                for v in range(V):
+                    acc[v] += w * xl[v, j]
+        vb = 0
+        while vb < V:
+            L = _lane_width(vb, V)
+            for v in range(L):
+                work[vb * n + r * L + v] += acc[vb + v]
+            vb += L
+
+
+@numba.njit(**_JIT)
+def _forward_voices(theta, module_start, column_start, block_offset, periods, input_offset, x, n_voices, t, h, work,
+                    y, flags):
+    """Run the voices over one block.
+
+    theta : the model's flat parameters (see :mod:`cwfast._kernels`): module i's input weights
+    are packed from ``input_offset[i] * n_in``, each of its k_i rows ``L_i * n_in`` long (oldest
+    input first), ``L_i = (input_offset[i + 1] - input_offset[i]) / k_i`` (the layout's
+    ``input_offset``, or ``module_start`` for a model without input windows). x : (P + T, V, n_in):
+    P = max window - 1 rows of history (the inputs before this block, oldest first; none without
+    windows), then the block: voice v's input at step s is ``x[P + s, v]``. V is a multiple of
+    :data:`VOICE_BLOCK`, and only the first ``n_voices`` voices are real (the others are padding:
+    computed, never read). t : (V,) int64, each voice's next step, advanced by T here. h : (V * n,)
+    the states, ``h[v * n + r]``, updated in place (at the end of the block). work : (2 * V * n,)
+    scratch, (V * (2 * n + 1),) with input windows: the lane blocks' sums, then their states (see
+    the module docstring), then with windows V accumulators. y : (T, V, n_out) receives the
+    outputs (T is read from it). flags : (2 * n_modules,) int64 scratch.
+    """
+    n_steps = y.shape[0]
+    V, n_in = x.shape[1], x.shape[2]
+    history = x.shape[0] - n_steps
+    n_out = y.shape[2]
+    n_modules = periods.shape[0]
+    n = module_start[n_modules]
+    a = input_offset[n_modules] * n_in
+    b = a + block_offset[n_modules]
+    c = b + n
+    d = c + n_out * n
+    w_in, w_rec, bias, w_out, b_out = theta[:a], theta[a:b], theta[b:c], theta[c:d], theta[d : d + n_out]
+    # aligned[i]: every real voice is in the same phase of module i's period (for the whole block).
+    # code[i], at a step: 0 idle, 2 active for every voice, 1 active for some (commit those only).
+    aligned, code = flags[:n_modules], flags[n_modules:]
+    for i in range(n_modules):
+        aligned[i] = 1
+        for v in range(1, n_voices):
+            if t[v] % periods[i] != t[0] % periods[i]:
+                aligned[i] = 0
+    wt, ht, acc = work[: V * n], work[V * n : 2 * V * n], work[2 * V * n :]
+    _lanes_from(h, ht, n, V)
+    for s in range(n_steps):
+        _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset,
+                     x, history, s, n_voices, t, ht, wt, acc, y, aligned, code)
+    _lanes_to(ht, h, n, V)
+    for v in range(V):
+        t[v] += n_steps
+
+
+@numba.njit(**_HOT)
+def _lanes_from(h, ht, n, V):
+    """The states ``h[v * n + r]`` into the lane blocks ``ht`` (see :func:`_window_voices`)."""
+    vb = 0
+    while vb < V:
+        L = _lane_width(vb, V)
+        for v in range(L):
+            for r in range(n):
+                ht[vb * n + r * L + v] = h[(vb + v) * n + r]
+        vb += L
+
+
+@numba.njit(**_HOT)
+def _lanes_to(ht, h, n, V):
+    """:func:`_lanes_from` backwards."""
+    vb = 0
+    while vb < V:
+        L = _lane_width(vb, V)
+        for v in range(L):
+            for r in range(n):
+                h[(vb + v) * n + r] = ht[vb * n + r * L + v]
+        vb += L
+
+
+@numba.njit(**_HOT)
+def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset, x,
+                 history, s, n_voices, t, ht, wt, acc, y, aligned, code):
+    """Step s of :func:`_forward_voices` (its arguments; ``ht``, ``wt``: the lane blocks' states and
+    sums, ``acc``: the window pass's scratch; ``aligned``, ``code``: its flags), without numba's
+    reference counting, like the one-voice step (cwfast._kernels._HOT)."""
+    V, n_in = x.shape[1], x.shape[2]
+    n_modules = periods.shape[0]
+    n = module_start[n_modules]
+    n_out = y.shape[2]
+    for i in range(n_modules):
+        p = periods[i]
+        if aligned[i] == 1:
+            code[i] = 2 if _fires(t[0] + s, p) else 0
+        else:
+            count = 0
+            for v in range(n_voices):
+                if (t[v] + s) % p == 0:
+                    count += 1
+            code[i] = 0 if count == 0 else (2 if count == n_voices else 1)
+        if code[i] == 0:
+            continue
+        r0 = module_start[i]
+        r1 = module_start[i + 1]
+        cs = column_start[i]
+        width = n - cs
+        off = block_offset[i]
+        # Each voice's sum in one order: the bias, the inputs (or the input windows), then the
+        # recurrent products column by column.
+        k_in = n_in if history == 0 else 0
+        vb = 0
+        while vb < V:
+            L = _lane_width(vb, V)
+            _inputs_lanes(bias, w_in, x, history + s, vb, k_in, r0, r1, wt[vb * n : (vb + L) * n].reshape((n, L)))
+            vb += L
+        if history != 0:
+            _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), x,
+                           history + s, r0, r1, wt, n, acc)
+        vb = 0
+        while vb < V:
+            L = _lane_width(vb, V)
+            hb = ht[vb * n : (vb + L) * n].reshape((n, L))
+            wb = wt[vb * n : (vb + L) * n].reshape((n, L))
+            if L == 16:
+                _rows_lanes16(w_rec, off, width, hb, cs, r0, r1, wb)
+            elif L == 8:
+                _rows_lanes8(w_rec, off, width, hb, cs, r0, r1, wb)
+            else:
+                _rows_lanes4(w_rec, off, width, hb, cs, r0, r1, wb)
+            _tanh_inplace(wt[vb * n + r0 * L : vb * n + r1 * L])
+            vb += L
+    # Active modules read the previous state of each other: commit only after all are done.
+    for i in range(n_modules):
+        if code[i] == 0:
+            continue
+        r0 = module_start[i]
+        r1 = module_start[i + 1]
+        vb = 0
+        while vb < V:
+            L = _lane_width(vb, V)
+            o = vb * n
+            if code[i] == 2:
+                _copy(wt[o + r0 * L : o + r1 * L], ht[o + r0 * L : o + r1 * L])
+            else:
+                for v in range(L):
+                    if vb + v < n_voices and (t[vb + v] + s) % periods[i] == 0:
+                        for r in range(r0, r1):
+                            ht[o + r * L + v] = wt[o + r * L + v]
+            vb += L
+    for k in range(n_out):
+        vb = 0
+        while vb < V:
+            L = _lane_width(vb, V)
+            hb = ht[vb * n : (vb + L) * n].reshape((n, L))
+            if L == 16:
+                _output_lanes16(w_out, b_out, hb, k, vb, y, s)
+            elif L == 8:
+                _output_lanes8(w_out, b_out, hb, k, vb, y, s)
+            else:
+                _output_lanes4(w_out, b_out, hb, k, vb, y, s)
+            vb += L
+
+
 
 
 @numba.njit(inline="always", **_HOT)
@@ -251,35 +2058,6 @@ def _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, hs, cs, r0, 
 
 
 @numba.njit(**_HOT)
-def _window_voices(w_in, in_off, window, x, s, r0, r1, work, ws, acc):
-    """Add the input windows of rows r0..r1-1 for every voice to ``work[v * ws + row]``.
-
-    The rows' input weights are stored row-major from ``w_in[in_off:]``, each ``window * n_in``
-    long, oldest input first, and dot the inputs ``x[s - window + 1 : s + 1, v]``. A separate
-    pass after the 4 x 4 passes (which then run with no input): the plain model's passes stay
-    exactly as they were (bits and speed; a window loop inside them cost plain models 3 to 6%).
-    The voices of one input row are contiguous, so the multiply-adds run along the voices, one
-    weight for all of them, into ``acc`` (V,) scratch: a vector loop, where four voices at a time
-    in scalars cost windowed CW 64/8 (16 voices) about 0.06 us per voice-sample.
-    """
-    n_in = x.shape[2]
-    V = acc.shape[0]
-    span = window * n_in
-    xw = x[s + 1 - window : s + 1]
-    for r in range(r0, r1):
-        row = w_in[in_off + (r - r0) * span : in_off + (r - r0 + 1) * span]
-        acc[:] = 0
-        for l in range(window):
-            xl = xw[l]
-            for j in range(n_in):
-                w = row[l * n_in + j]
-                for v in range(V):
-                    acc[v] += w * xl[v, j]
-        for v in range(V):
-            work[v * ws + r] += acc[v]
-
-
-@numba.njit(**_HOT)
 def _output_voices4(w_out, b_out, h, hs, n, k, vb, y, s):
     """Output k of voices vb..vb+3 at step s (voice v's h at ``h[v * hs:][:n]``): four dot
     products sharing the loads of W_out's row."""
@@ -302,99 +2080,6 @@ def _output_voices4(w_out, b_out, h, hs, n, k, vb, y, s):
     y[s, vb + 1, k] = a1
     y[s, vb + 2, k] = a2
     y[s, vb + 3, k] = a3
-
-
-@numba.njit(**_JIT)
-def _forward_voices(theta, module_start, column_start, block_offset, periods, input_offset, x, n_voices, t, h, work,
-                    y, flags):
-    """Run the voices over one block.
-
-    theta : the model's flat parameters (see :mod:`cwfast._kernels`): module i's input weights
-    are packed from ``input_offset[i] * n_in``, each of its k_i rows ``L_i * n_in`` long (oldest
-    input first), ``L_i = (input_offset[i + 1] - input_offset[i]) / k_i`` (the layout's
-    ``input_offset``, or ``module_start`` for a model without input windows). x : (P + T, V, n_in):
-    P = max window - 1 rows of history (the inputs before this block, oldest first; none without
-    windows), then the block: voice v's input at step s is ``x[P + s, v]``. V is a multiple of
-    :data:`VOICE_BLOCK`, and only the first ``n_voices`` voices are real (the others are padding:
-    computed, never read). t : (V,) int64, each voice's next step, advanced by T here. h : (V * n,)
-    the states, ``h[v * n + r]``, updated in place. work : (V * n,) scratch, (V * (n + 1),) with
-    input windows. y : (T, V, n_out)
-    receives the outputs (T is read from it). flags : (2 * n_modules,) int64 scratch.
-    """
-    n_steps = y.shape[0]
-    V, n_in = x.shape[1], x.shape[2]
-    history = x.shape[0] - n_steps
-    n_out = y.shape[2]
-    n_modules = periods.shape[0]
-    n = module_start[n_modules]
-    a = input_offset[n_modules] * n_in
-    b = a + block_offset[n_modules]
-    c = b + n
-    d = c + n_out * n
-    w_in, w_rec, bias, w_out, b_out = theta[:a], theta[a:b], theta[b:c], theta[c:d], theta[d : d + n_out]
-    # aligned[i]: every real voice is in the same phase of module i's period (for the whole block).
-    # code[i], at a step: 0 idle, 2 active for every voice, 1 active for some (commit those only).
-    aligned, code = flags[:n_modules], flags[n_modules:]
-    for i in range(n_modules):
-        aligned[i] = 1
-        for v in range(1, n_voices):
-            if t[v] % periods[i] != t[0] % periods[i]:
-                aligned[i] = 0
-    for s in range(n_steps):
-        _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset,
-                     x, history, s, n_voices, t, h, work, y, aligned, code)
-    for v in range(V):
-        t[v] += n_steps
-
-
-@numba.njit(**_HOT)
-def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset, x,
-                 history, s, n_voices, t, h, work, y, aligned, code):
-    """Step s of :func:`_forward_voices` (its arguments, and ``aligned``, ``code``: its flags),
-    without numba's reference counting, like the one-voice step (cwfast._kernels._HOT)."""
-    V, n_in = x.shape[1], x.shape[2]
-    n_modules = periods.shape[0]
-    n = module_start[n_modules]
-    n_out = y.shape[2]
-    for i in range(n_modules):
-        p = periods[i]
-        if aligned[i] == 1:
-            code[i] = 2 if _fires(t[0] + s, p) else 0
-        else:
-            count = 0
-            for v in range(n_voices):
-                if (t[v] + s) % p == 0:
-                    count += 1
-            code[i] = 0 if count == 0 else (2 if count == n_voices else 1)
-        if code[i] == 0:
-            continue
-        r0 = module_start[i]
-        r1 = module_start[i + 1]
-        cs = column_start[i]
-        width = n - cs
-        off = block_offset[i]
-        if history == 0:  # no input windows: the input weights inside the 4 x 4 passes
-            for vb in range(0, V, VOICE_BLOCK):
-                _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r1, work, n)
-        else:
-            for vb in range(0, V, VOICE_BLOCK):
-                _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, 0, h, n, cs, r0, r1, work, n)
-            _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), x,
-                           history + s, r0, r1, work, n, work[V * n : V * n + V])
-        for v in range(V):
-            _tanh_inplace(work[v * n + r0 : v * n + r1])
-    # Active modules read the previous state of each other: commit only after all are done.
-    for i in range(n_modules):
-        if code[i] == 0:
-            continue
-        r0 = module_start[i]
-        r1 = module_start[i + 1]
-        for v in range(V):
-            if code[i] == 2 or (v < n_voices and (t[v] + s) % periods[i] == 0):
-                _copy(work[v * n + r0 : v * n + r1], h[v * n + r0 : v * n + r1])
-    for k in range(n_out):
-        for vb in range(0, V, VOICE_BLOCK):
-            _output_voices4(w_out, b_out, h, n, n, k, vb, y, s)
 
 
 @numba.njit(**_JIT)

@@ -845,8 +845,9 @@ def _voices_binding(model, clocks, voices):
         state[:, :n] = h.reshape(padded, n)
         state[:, n:] = xp[xp.shape[0] - P :].transpose(1, 0, 2).reshape(padded, P * n_in)
 
-    # With input windows the kernel's window pass takes V accumulators after the V x n scratch.
-    return _Binding("clockwork_voices", padded * (model.n_hidden + (1 if P else 0)), slots, forward)
+    # Scratch: the voice-minor results and states (V x n each), then with input windows the window
+    # pass's V accumulators.
+    return _Binding("clockwork_voices", padded * (2 * model.n_hidden + (1 if P else 0)), slots, forward)
 
 
 #: The real-time kinds of Clockwork RNNs: "clockwork_windows" is one whose modules read input
