@@ -1659,19 +1659,45 @@ def _lane_width(vb, V):
 
 
 @numba.njit(**_LANES_HOT)
-def _inputs_lanes(bias, w_in, x, s, vb, n_in, r0, r1, wt):
-    """``wt[r, v] = bias[r] + w_in[r] . x[s, vb + v]`` for rows r0..r1-1 and the voices of the lane
-    block ``wt`` (n, L) from voice vb (``w_in`` row-major, ``n_in`` wide; with ``n_in`` 0, the bias
-    alone)."""
-    L = wt.shape[1]
+def _inputs_lanes16(bias, w_in, x, s, vb, n_in, r0, r1, wt):
+    """:func:`_inputs_lanes` for 16 voices."""
     for r in range(r0, r1):
         out = wt[r]
-        for v in range(L):
+        for v in range(16):
             out[v] = bias[r]
         for j in range(n_in):
             w = w_in[r * n_in + j]
-            for v in range(L):
-                out[v] += w * x[s, vb + v, j]
+            xj = x[s, vb : vb + 16, j]
+            for v in range(16):
+                out[v] += w * xj[v]
+
+
+@numba.njit(**_LANES_HOT)
+def _inputs_lanes8(bias, w_in, x, s, vb, n_in, r0, r1, wt):
+    """:func:`_inputs_lanes` for 8 voices."""
+    for r in range(r0, r1):
+        out = wt[r]
+        for v in range(8):
+            out[v] = bias[r]
+        for j in range(n_in):
+            w = w_in[r * n_in + j]
+            xj = x[s, vb : vb + 8, j]
+            for v in range(8):
+                out[v] += w * xj[v]
+
+
+@numba.njit(**_LANES_HOT)
+def _inputs_lanes4(bias, w_in, x, s, vb, n_in, r0, r1, wt):
+    """:func:`_inputs_lanes` for 4 voices."""
+    for r in range(r0, r1):
+        out = wt[r]
+        for v in range(4):
+            out[v] = bias[r]
+        for j in range(n_in):
+            w = w_in[r * n_in + j]
+            xj = x[s, vb : vb + 4, j]
+            for v in range(4):
+                out[v] += w * xj[v]
 
 
 @numba.njit(**_HOT)
@@ -1810,7 +1836,13 @@ def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, bl
         vb = 0
         while vb < V:
             L = _lane_width(vb, V)
-            _inputs_lanes(bias, w_in, x, history + s, vb, k_in, r0, r1, wt[vb * n : (vb + L) * n].reshape((n, L)))
+            wb = wt[vb * n : (vb + L) * n].reshape((n, L))
+            if L == 16:
+                _inputs_lanes16(bias, w_in, x, history + s, vb, k_in, r0, r1, wb)
+            elif L == 8:
+                _inputs_lanes8(bias, w_in, x, history + s, vb, k_in, r0, r1, wb)
+            else:
+                _inputs_lanes4(bias, w_in, x, history + s, vb, k_in, r0, r1, wb)
             vb += L
         if history != 0:
             _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), x,
