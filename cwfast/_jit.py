@@ -132,12 +132,26 @@ def _slp_pipeline():
         _name = "cwfast_slp_lowering"
 
         def run_pass(self, state):
+            if state.library is None:  # as NativeLowering does, to see the module it adds
+                state.library = state.targetctx.codegen().create_library(state.func_id.func_qualname)
+                state.library.enable_object_caching()
+            library = state.library
+            add = library.add_ir_module
+
+            def add_wide(module):
+                for fn in module.functions:
+                    if not fn.is_declaration:
+                        set.add(fn.attributes, '"prefer-vector-width"="512"')
+                return add(module)
+
+            library.add_ir_module = add_wide
             saved = config.SLP_VECTORIZE
             config.SLP_VECTORIZE = 1
             try:
                 return super().run_pass(state)
             finally:
                 config.SLP_VECTORIZE = saved
+                del library.add_ir_module
 
     class CwfastSLPCompiler(CompilerBase):
         def define_pipelines(self):

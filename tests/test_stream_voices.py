@@ -98,6 +98,34 @@ def test_a_voice_depends_on_its_own_input_alone(arch, x):
 
 
 @pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed"])
+def test_a_voice_gives_the_same_bits_in_a_lane_block_of_any_width(arch, x):
+    """28 voices run as lane blocks of 16, 8 and 4 voices (cwfast/_voice_kernels.py): one input at
+    voices 3, 20 and 26 (one in each) gives the bits of a one-voice stream's voice in all three."""
+    model = MODELS[arch]()
+    xs = x[:, :300].astype(np.float32)
+    many = np.random.default_rng(2).normal(size=(28, 300, 2)).astype(np.float32)
+    many[[3, 20, 26]] = xs[4]
+    got = Stream(model, voices=28).process(many)
+    one = Stream(model, voices=1).process(xs[4:5])
+    for v in (3, 20, 26):
+        np.testing.assert_array_equal(got[v], one[0])
+
+
+def test_the_lane_passes_compile_with_the_slp_vectoriser_and_leave_numba_as_it_was():
+    """The lane passes are written for LLVM's SLP vectoriser, which numba leaves off: with this
+    numba, cwfast._jit's pipeline turns it on for them, and puts numba's option back after."""
+    import numba
+
+    from cwfast import _jit, _voice_kernels
+
+    assert _jit.SLP_PIPELINE is not None
+    for name in ("_rows_lanes16", "_rows_lanes8", "_rows_lanes4", "_output_lanes16", "_inputs_lanes16"):
+        assert getattr(_voice_kernels, name)._compiler.pipeline_class is _jit.SLP_PIPELINE
+    Stream(MODELS["clockwork"](), voices=20).process(np.zeros((20, 5, 2), np.float32))
+    assert numba.core.config.SLP_VECTORIZE == int(os.environ.get("NUMBA_SLP_VECTORIZE", "0"))
+
+
+@pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed"])
 def test_reset_one_voice_restarts_it_and_leaves_the_others_alone(arch, x):
     """Voice 2 restarted at step 250 of 700: from then on it is a fresh stream (its own clock at
     0, out of phase with the others: the Clockwork kernel's masked path), and the others are
