@@ -106,16 +106,19 @@ FAMILY_STAMPS = _install()
 
 
 def _slp_pipeline():
-    """A numba compiler class that lowers a function with LLVM's SLP vectoriser on, or None.
+    """A numba compiler class that lowers a function for LLVM's SLP vectoriser and wide vectors, or None.
 
     numba runs LLVM without its SLP (straight-line) vectoriser unless ``NUMBA_SLP_VECTORIZE=1``
     is set for the whole process. The voice kernels' lane passes (cwfast._voice_kernels) are
-    written for it: one row's accumulators for LANES voices are LANES scalars that only the SLP
-    vectoriser packs into vector registers (the loop vectoriser vectorises other loops, not these
+    written for it: one row's accumulators for 16 voices are 16 scalars that only the SLP
+    vectoriser packs into a vector register (the loop vectoriser vectorises other loops, not these
     lanes). This pipeline is numba's own with its lowering pass wrapped: the option is switched
     on for that pass (LLVM's optimisation of the function runs inside it) and put back after it,
-    under numba's compiler lock, so no other compilation sees it. With a numba whose internals
-    differ, None: the kernels then compile as usual (same results, slower).
+    under numba's compiler lock, so no other compilation sees it. The pass also gives the
+    function's LLVM code the attribute ``"prefer-vector-width"="512"``: LLVM keeps to 256-bit
+    vectors on AVX-512 Xeons unless told (a per-function preference; CPUs without AVX-512 keep
+    their widest registers). With a numba whose internals differ, None: the kernels then compile
+    as usual (the same results, slower).
     """
     try:
         from numba.core import config
@@ -132,7 +135,7 @@ def _slp_pipeline():
         _name = "cwfast_slp_lowering"
 
         def run_pass(self, state):
-            if state.library is None:  # as NativeLowering does, to see the module it adds
+            if state.library is None:  # as NativeLowering does, to tag the functions it adds
                 state.library = state.targetctx.codegen().create_library(state.func_id.func_qualname)
                 state.library.enable_object_caching()
             library = state.library
@@ -141,6 +144,7 @@ def _slp_pipeline():
             def add_wide(module):
                 for fn in module.functions:
                     if not fn.is_declaration:
+                        # a string attribute: llvmlite's FunctionAttributes.add takes LLVM's enum ones only
                         set.add(fn.attributes, '"prefer-vector-width"="512"')
                 return add(module)
 
@@ -164,6 +168,6 @@ def _slp_pipeline():
     return CwfastSLPCompiler
 
 
-#: The compiler class of functions written for LLVM's SLP vectoriser (see :func:`_slp_pipeline`),
+#: The compiler class of functions written for LLVM's SLP vectoriser and 512-bit vectors (see :func:`_slp_pipeline`),
 #: or None where numba's internals differ.
 SLP_PIPELINE = _slp_pipeline()

@@ -2,16 +2,35 @@
 
 A :class:`cwfast.Stream` with ``voices=V`` runs V independent sequences through the same weights.
 Side by side, the V matrix-vector products of a step become one matrix-matrix product, in which
-every weight can be loaded once and used for several voices. The states are stored voice-major,
-``h[v * n + r]`` (a (V, n) array), and the product is register-blocked: four rows by four voices,
-sixteen dot products in one pass over a row's columns, each weight and each state value loaded
-once for four uses, the pass vectorised along the columns (reassociated, as in the one-voice
-kernel). Measured on a 2-vCPU Xeon (AVX-512), 16 voices, CW 256/8 and 144/8: this order costs
-0.42 to 0.47 of one voice per voice; 2 rows x 4 voices 0.46 to 0.47, 1 x 4 about 0.6; the other
-order, voices innermost (state (n, V), the voice loop contiguous with the weight in a register),
-was 1.0 to 2.8 (LLVM vectorised the column loop of each voice's sum instead, and spilled the
-accumulators). A voice's sum has the same shape whatever the voice count or its place (the count
-is padded to a multiple of :data:`VOICE_BLOCK`), so a voice's output depends on its input alone.
+every weight can be loaded once and used for several voices.
+
+The Clockwork voices put the voices in the SIMD lanes. For the length of a block the states are
+kept voice-minor, in lane blocks of 16 voices (then one of 8 and one of 4 for the rest; the stream
+pads the count to a multiple of :data:`VOICE_BLOCK`): unit r of the block's voice v at ``[r * L +
+v]``, L the block's width, so one unit of all its voices is one contiguous vector (``h[v * n + r]``,
+voice-major, outside the kernel: the stream's state is unchanged). A pass is an outer-product
+update: 8 rows by 16 voices of scalar sums; for each column q, 8 weights (one per row, broadcast)
+times the 16 voices' state at q, added to 8 x 16 accumulators. The sums have no horizontal part
+(the 4 x 4 passes of the earlier kernel ended each pass with 16 horizontal sums, and ran a scalar
+loop for the last width % 8 columns), and each voice's sum runs in one order, whatever the lane
+block: the bias, the inputs, then the columns in order, so a voice's bits do not depend on the
+voice count or its place (tested with lane blocks of 16, 8 and 4).
+
+Two things make LLVM produce that loop (checked with ``inspect_asm``: per column one 512-bit load
+of the states and 8 FMAs with an embedded broadcast of the weight, no spills; 16 FMAs per column
+in float64): the passes compile through :data:`cwfast._jit.SLP_PIPELINE`, which turns on LLVM's
+SLP vectoriser (numba leaves it off) and asks for 512-bit vectors for them alone, and their
+fastmath flags are contraction only, without reassociation. With reassociation, LLVM's loop
+vectoriser takes the column loop first and vectorises each voice's sum along the columns (32
+sums in vectors, gathers, spills: what an earlier "voices innermost" attempt ran into). Without
+the SLP vectoriser the sums stay scalar. With 256-bit vectors (LLVM's default on this Xeon) the
+column loop ran at about 40 GMAC/s for 32 rows x 256 columns, the 256-bit FMA peak, and 16 voices
+cost 0.52-0.53 of one voice for CW 256/8 (0.42-0.43 for 144/8); with 512-bit vectors 48 GMAC/s
+(measured through the Python call) and 0.37 (0.35) in the same minutes. Rows per pass, measured
+with 256-bit vectors: 8 beat 4 and 6 (fewer sums in flight), 12 spilled; in 512-bit vectors 8
+rows are 8 sums in flight, what two FMA ports of latency 4 need (other counts not measured).
+Measured on the 2-vCPU Xeon (AVX-512 and AMX: Sapphire Rapids or later), 16 voices, blocks of
+512, one process, interleaved against the 4 x 4 kernel: docs/benchmarks.md, section 15.
 
 Each voice has its own clock (``t[v]``, its next step), so that one voice can be restarted at
 t = 0 while the others run on. A module whose period sees every voice in the same phase (the
@@ -20,26 +39,20 @@ the voices' phases differ for a module, the module is computed for all voices at
 any voice needs it, and committed only for those: correct, but up to ``min(V, period)`` times the
 work for that module, until the voices are back in phase (``Stream.reset()`` of all voices).
 
-The LSTM's voices (:func:`_lstm_forward_voices`) use the same 4 x 4 passes for the 4n gate rows
-against each voice's h, then the gates of :mod:`cwfast._lstm_kernels` (in float64) voice by voice.
+The LSTM's voices (:func:`_lstm_forward_voices`) use the earlier register-blocked passes, four
+rows by four voices, voice-major (``h[v * 2n + r]``), dot products along the columns (one pass
+over a row's columns, each weight and state value loaded once for four uses, then sixteen
+horizontal sums), for the 4n gate rows against each voice's h, then the gates of
+:mod:`cwfast._lstm_kernels` (in float64) voice by voice. The 4 x 4 passes are inlined into
+:func:`_rows_voices4` (``inline="always"``: out of line each pass pushed about fifty arguments
+through the stack). What was tried for them: docs/benchmarks.md, sections 7 and 12.
 
-The step (:func:`_voices_step`) and its passes run without numba's reference counting, like the
-one-voice step (``_HOT`` of :mod:`cwfast._kernels`): 1.04-1.05x for CW 144/8 and 256/8 with 16
-voices, the same bits. The passes are inlined into :func:`_rows_voices4` (``inline="always"``):
-called out of line, each pass pushed about fifty arguments through the stack (numba passes an
-array as seven fields). A 4 x 4 pass over 8 columns took 71 ns out of line, 56 ns inlined, and
-streams of 16 voices of CW 144/8 and 256/8 ran 1.12-1.18x faster inlined (medians), same bits.
-Where a voice-step of CW 144/8 goes since (16 voices, blocks of 512, one process against the
-kernel with the part removed): the products about 77% (0.309 against 0.071 us per voice-sample
-without them), tanh about a fifth (1.28x faster without it). A pass's column loop is 8 loads and
-16 8-wide FMAs (ymm) per 8 columns without spills, about 34 GMAC/s on the AVX-512 Xeon for long
-rows; the rest of a pass is a fixed cost: sixteen horizontal sums (three shuffles each), the
-setup, a scalar loop for the last width % 8 columns. What was tried against it:
-docs/benchmarks.md, section 7.
-
-Like :mod:`cwfast._kernels`: arrays and scalars in, no validation, no allocation, the same
-``theta`` layout and the same fastmath flags (reassociation and contraction only). The kernel is
-written out by hand (no code generation), so that numba can cache it.
+The step (:func:`_voices_step`) runs without numba's reference counting, like the one-voice step
+(``_HOT`` of :mod:`cwfast._kernels`). The lane passes (8, 4, 2 and 1 rows by 16 voices; 8, 4, 1 by
+8; 8, 1 by 4) are written out by hand, one statement per multiply-add, so that numba can cache
+them (no code generation). Like :mod:`cwfast._kernels`: arrays and scalars in, no validation, no
+allocation, the same ``theta`` layout; the fastmath flags are reassociation and contraction
+everywhere but in the lane passes (contraction only, above).
 """
 
 import numba

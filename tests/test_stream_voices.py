@@ -2,9 +2,10 @@
 SRN, LSTM).
 
 Each voice is compared with a stream of its own, and with the NumPy twin of tests/naive.py, to
-within float rounding: the voice kernel sums each dot product in a different order than the
-one-voice kernel (four voices and four rows per pass, see cwfast/_voice_kernels.py), so the bits
-may differ in the last place, never more. What must hold bit for bit: any split of the blocks
+within float rounding: the voice kernels sum each dot product in a different order than the
+one-voice kernel (Clockwork: column by column in the voices' SIMD lanes; LSTM: four voices and
+four rows per pass; see cwfast/_voice_kernels.py), so the bits may differ in the last place,
+never more. What must hold bit for bit: any split of the blocks
 gives the same output, and a voice's output depends on its own input alone (not on the voice
 count, its place, or the other voices).
 """
