@@ -68,6 +68,25 @@ from ._lstm_kernels import _sigmoid
 #: Voices are computed in blocks of this many; a stream pads its voice count up to a multiple.
 VOICE_BLOCK = 4
 
+def _has_avx512():
+    """Whether numba compiles for a CPU with AVX-512 (its features: ``NUMBA_CPU_FEATURES``, or the host's)."""
+    try:
+        import llvmlite.binding as llvm
+        from numba.core import config
+
+        features = config.CPU_FEATURES if config.CPU_FEATURES is not None else llvm.get_host_cpu_features().flatten()
+    except (ImportError, AttributeError, RuntimeError):
+        return False
+    return "+avx512f" in features.split(",")
+
+
+#: Whether the 16-voice passes take 8 rows at a time (16 sums in 512-bit vectors: 16 of the 32
+#: registers of AVX-512) or 4 (16 sums in 8 of the 16 256-bit registers of AVX2: compiled for AVX2,
+#: 8 rows spilled, 19 against 31 GMAC/s for 32 rows x 256 columns). A property of the code numba
+#: compiles, like the target features that key its cache, not a setting.
+_EIGHT_ROWS = _has_avx512()
+
+
 #: The options of the lane passes: LLVM's SLP vectoriser on (cwfast._jit.SLP_PIPELINE), and contraction
 #: only, no reassociation (see the module docstring).
 _LANES_HOT = dict(_HOT, fastmath={"contract"}, **({} if SLP_PIPELINE is None else {"pipeline_class": SLP_PIPELINE}))
@@ -940,10 +959,10 @@ def _rows1_lanes16(w_rec, off, width, ht, cs, r, wt):
 @numba.njit(**_LANES_HOT)
 def _rows_lanes16(w_rec, off, width, ht, cs, r0, r1, wt):
     """Add to ``wt[r0:r1]`` the products of rows r0..r1-1 (a block stored row-major from ``w_rec[off:]``,
-    ``width`` columns) with the states ``ht`` (n, 16), columns cs..cs+width-1: 8 rows a pass,
-    then 4, 2, 1."""
+    ``width`` columns) with the states ``ht`` (n, 16), columns cs..cs+width-1: 8 rows a pass
+    (4 without AVX-512, see :data:`_EIGHT_ROWS`), then 4, 2, 1."""
     r = r0
-    while r + 8 <= r1:
+    while _EIGHT_ROWS and r + 8 <= r1:
         _rows8_lanes16(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
         r += 8
     while r + 4 <= r1:
