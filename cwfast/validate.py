@@ -120,6 +120,17 @@ def fraction(name, value):
     return float(value)
 
 
+def percentile_band(name, value):
+    """``value`` as a pair of floats (low, high) with 0 <= low <= high <= 100."""
+    try:
+        low, high = value
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name}={value!r} must be two percentiles (low, high)") from None
+    if not (_is_real(low) and _is_real(high) and 0 <= low <= high <= 100):
+        raise ParameterError(f"{name}={value!r} must be two percentiles with 0 <= low <= high <= 100")
+    return float(low), float(high)
+
+
 def as_path(path, name="path"):
     """``path`` as a :class:`pathlib.Path`; ParameterError for anything that is not a path."""
     try:
