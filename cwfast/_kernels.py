@@ -611,8 +611,9 @@ def _sample_feedback(theta, module_start, column_start, block_offset, periods, i
     amplitude drawn with ``uniforms[s, 0:2]`` (:func:`_emit`). What the model reads of it next
     (:func:`_fed_back`) goes to row ``P + s + 1``. ``h`` (n,) is updated in place.
     ``inv_temperature == 0`` means greedy. A level-normalised model (``level`` holds its level,
-    updated in place; empty otherwise; its gain held within [``low``, ``high``]) reads each value divided by its gain and scales its
-    mixture's outputs by it (:func:`cwfast._head_kernels._level_track`). A model with a linear
+    updated in place; empty otherwise) reads each value divided by its gain (held within
+    [``low``, ``high``]) and scales its mixture's outputs by it
+    (:func:`cwfast._head_kernels._level_track`). A model with a linear
     prediction (``taps``, K of them; empty otherwise) adds it to the means before: ``window``
     (K - 1 + n_steps) holds the K - 1 inputs before step t0 and gets the input of each step
     (:func:`cwfast._head_kernels._predicted`).

@@ -96,12 +96,12 @@ class Level:
         alpha = validate.finite_float("level alpha", alpha)
         start = validate.finite_float("level start", start)
         floor = validate.finite_float("level floor", floor)
-        ceiling = float(ceiling)
+        ceiling = validate.bound("level ceiling", ceiling)
         if not 0.0 < alpha <= 1.0:
             raise ParameterError(f"level alpha={alpha} must be in (0, 1]")
         if start <= 0.0:
             raise ParameterError(f"level start={start} must be positive")
-        if not LEVEL_FLOOR <= floor <= ceiling or math.isnan(ceiling):
+        if not LEVEL_FLOOR <= floor <= ceiling:
             raise ParameterError(f"level floor={floor} and ceiling={ceiling} must satisfy "
                                  f"{LEVEL_FLOOR} <= floor <= ceiling")
         return cls(alpha, start, floor, ceiling)

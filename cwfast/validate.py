@@ -97,6 +97,13 @@ def finite_float(name, value):
     return float(value)
 
 
+def bound(name, value):
+    """``value`` as a float that may be infinite (a bound), but not NaN."""
+    if not _is_real(value) or math.isnan(value):
+        raise ParameterError(f"{name}={value!r} must be a number (or infinity)")
+    return float(value)
+
+
 def non_negative_float(name, value):
     """``value`` as a finite float >= 0."""
     if not _is_real(value) or not math.isfinite(value) or value < 0:
