@@ -63,6 +63,20 @@ def input_window(text):
         raise argparse.ArgumentTypeError(f"{text!r} must be 'period' or a positive integer") from None
 
 
+def percentiles(text):
+    """``LO,HI``: two percentiles, 0 <= LO <= HI <= 100 (checked by cwfast.validate.percentile_band)."""
+    from . import validate
+
+    parts = text.split(",")
+    try:
+        if len(parts) != 2:
+            raise ValueError
+        return validate.percentile_band("value", tuple(float(p) for p in parts))
+    except (ValueError, ParameterError):
+        raise argparse.ArgumentTypeError(f"{text!r} must be two percentiles LO,HI with 0 <= LO <= HI <= 100, "
+                                         "e.g. 25,75") from None
+
+
 def subtype(text):
     from .audio import WRITE_SUBTYPES  # soundfile, but no numba
 

@@ -187,13 +187,14 @@ def _draw(logits, inv_temperature, u, weights):
 # that a quiet passage looks to the network like a loud one (the adaptive scale of a linear
 # predictor, LPCNet's and the codecs' gain). The level is b <- b + alpha (|v| - b) over the inputs
 # v, stored in the model's dtype at every step (so a sequence split anywhere gives the same bits),
-# and the gain is max(b, floor).
+# and the gain is b held within [low, high] (the model's Level.floor and Level.ceiling).
 
 @numba.njit(**_JIT)
-def _level_gain(level, v, alpha, floor):
-    """Advance the level ``level[0]`` (model dtype) over the input ``v``; return the gain."""
+def _level_gain(level, v, alpha, low, high):
+    """Advance the level ``level[0]`` (model dtype) over the input ``v``; return the gain, the
+    level held within [low, high]."""
     level[0] = level[0] + alpha * (abs(np.float64(v)) - level[0])
-    return max(np.float64(level[0]), floor)
+    return min(max(np.float64(level[0]), low), high)
 
 
 @numba.njit(**_JIT)
@@ -208,14 +209,14 @@ def _level_rows(row, g):
 
 
 @numba.njit(**_JIT)
-def _level_track(x, levels, alpha, floor, xn, gains):
+def _level_track(x, levels, alpha, low, high, xn, gains):
     """For every sequence b of ``x`` (B, T) from the level ``levels[b:b+1]`` (updated in place):
     ``gains[b, t]``, the gain after reading ``x[b, t]``, and ``xn[b, t] = x[b, t]`` divided by it
     (what the network reads)."""
     for b in range(x.shape[0]):
         level = levels[b : b + 1]
         for t in range(x.shape[1]):
-            g = _level_gain(level, x[b, t], alpha, floor)
+            g = _level_gain(level, x[b, t], alpha, low, high)
             gains[b, t] = g
             xn[b, t] = np.float64(x[b, t]) / g
 

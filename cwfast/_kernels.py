@@ -600,7 +600,7 @@ def _backward_batch(theta, module_start, column_start, block_offset, periods, in
 
 @numba.njit(**_JIT)
 def _sample_feedback(theta, module_start, column_start, block_offset, periods, input_offset, t0, h, work, xp,
-                     logits, values, head_code, inv_temperature, uniforms, out, level, alpha, floor, taps, window):
+                     logits, values, head_code, inv_temperature, uniforms, out, level, alpha, low, high, taps, window):
     """Free-running generation from a softmax or mixture model with one input: feed back what was sampled.
 
     ``xp`` (P + n_steps + 1, 1) is the padded input: the P inputs before step t0, then the first
@@ -611,8 +611,9 @@ def _sample_feedback(theta, module_start, column_start, block_offset, periods, i
     amplitude drawn with ``uniforms[s, 0:2]`` (:func:`_emit`). What the model reads of it next
     (:func:`_fed_back`) goes to row ``P + s + 1``. ``h`` (n,) is updated in place.
     ``inv_temperature == 0`` means greedy. A level-normalised model (``level`` holds its level,
-    updated in place; empty otherwise) reads each value divided by its gain and scales its
-    mixture's outputs by it (:func:`cwfast._head_kernels._level_track`). A model with a linear
+    updated in place; empty otherwise) reads each value divided by its gain (held within
+    [``low``, ``high``]) and scales its mixture's outputs by it
+    (:func:`cwfast._head_kernels._level_track`). A model with a linear
     prediction (``taps``, K of them; empty otherwise) adds it to the means before: ``window``
     (K - 1 + n_steps) holds the K - 1 inputs before step t0 and gets the input of each step
     (:func:`cwfast._head_kernels._predicted`).
@@ -626,7 +627,7 @@ def _sample_feedback(theta, module_start, column_start, block_offset, periods, i
     g = 1.0
     xf[n_hist] = _fed_back(xf[n_hist], head_code, values)
     if levelled:
-        g = _level_gain(level, xf[n_hist], alpha, floor)
+        g = _level_gain(level, xf[n_hist], alpha, low, high)
         xf[n_hist] = np.float64(xf[n_hist]) / g
     last = taps.shape[0] - 1
     for s in range(out.shape[0]):
@@ -641,7 +642,7 @@ def _sample_feedback(theta, module_start, column_start, block_offset, periods, i
         out[s] = _emit(logits[0], head_code, inv_temperature, uniforms[s], weights, values)
         v = _fed_back(out[s], head_code, values)
         if levelled and s + 1 < out.shape[0]:  # the last value is the next call's first input
-            g = _level_gain(level, v, alpha, floor)
+            g = _level_gain(level, v, alpha, low, high)
             v = np.float64(v) / g
         xf[n_hist + s + 1] = v
 

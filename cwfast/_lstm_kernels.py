@@ -175,14 +175,14 @@ def _backward_batch(theta, x, s0, hist, acts, dhist, grads, ds):
 
 
 @numba.njit(**_JIT)
-def _sample_feedback(theta, s, pre, x, logits, values, head_code, inv_temperature, uniforms, out, level, alpha, floor,
-                     taps, window):
+def _sample_feedback(theta, s, pre, x, logits, values, head_code, inv_temperature, uniforms, out, level, alpha, low,
+                     high, taps, window):
     """Free-running generation from a softmax or mixture LSTM with one input: feed back what was sampled.
 
     The loop of :func:`cwfast._kernels._sample_feedback` around the LSTM step: ``x`` (1, 1) holds
     the first input on entry and the last emitted value on return, ``s`` (2n,) is updated in
     place, and each step emits what :func:`cwfast._head_kernels._emit` draws with ``uniforms[t]``;
-    ``level``, ``alpha`` and ``floor`` normalise the level, and ``taps`` and ``window`` add the
+    ``level``, ``alpha``, ``low`` and ``high`` normalise the level, and ``taps`` and ``window`` add the
     linear prediction, as there.
     """
     no_hist = np.empty((0, s.shape[0]), dtype=s.dtype)
@@ -194,7 +194,7 @@ def _sample_feedback(theta, s, pre, x, logits, values, head_code, inv_temperatur
     for t in range(out.shape[0]):
         x[0, 0] = _fed_back(x[0, 0], head_code, values)
         if levelled:
-            g = _level_gain(level, x[0, 0], alpha, floor)
+            g = _level_gain(level, x[0, 0], alpha, low, high)
             x[0, 0] = np.float64(x[0, 0]) / g
         _forward_seq(theta, x, s, pre, logits, no_hist, no_acts)
         if last >= 0:

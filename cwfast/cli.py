@@ -22,7 +22,7 @@ import sys
 from . import registry
 from . import _argtypes as types
 from .errors import CwfastError, ParameterError
-from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, MODES, PREDICTION_TAPS
+from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MODES, PREDICTION_TAPS
 
 TRAINERS = ("adam", "sgd", "es")
 
@@ -128,6 +128,10 @@ def build_parser():
                    help="--head mixture: add a K-tap linear prediction of the next sample, trained with the "
                         "network, to the mixture's means, so the network models what it misses (LPCNet's split; "
                         f"default: {PREDICTION_TAPS} for --arch cw, else 0; 0: off; not with --trainer es)")
+    p.add_argument("--level-band", type=types.percentiles, metavar="LO,HI",
+                   help="--level: hold its gain between these percentiles of the training audio's level, so that "
+                        "the network hears how loud it is beyond them and generates at about its source's loudness "
+                        f"(default: {LEVEL_BAND[0]:g},{LEVEL_BAND[1]:g})")
     p.add_argument("--trim", action="store_true",
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
@@ -419,7 +423,8 @@ def cmd_train(args):
     check_options(mode=mode, arch=args.arch, trainer=args.trainer, modules=args.modules, periods=args.periods,
                   classes=args.classes, population=args.population, sigma=args.sigma, cluster=args.cluster,
                   validation=args.validation, test=args.test, input_window=args.input_window, head=args.head,
-                  components=args.components, level=args.level, prediction=args.prediction)
+                  components=args.components, level=args.level, prediction=args.prediction,
+                  level_band=args.level_band)
     files = _audio_files(args.audio)
     if len(files) > 1:
         if mode != "autoregressive":
@@ -458,7 +463,7 @@ def cmd_train(args):
         metadata={"source": source, "start": args.start, **({"trimmed": True} if args.trim else {})},
         time_budget=args.time_budget,
         input_window=args.input_window, head=args.head, components=args.components, level=args.level,
-        prediction=args.prediction,
+        prediction=args.prediction, level_band=args.level_band,
     )
     model, figures, result = trained.model, trained.figures, trained.result
     if args.resume and args.epochs is not None and result.epochs > args.epochs:
@@ -681,8 +686,10 @@ def cmd_info(args):
     if model.prediction:
         rows.append(("prediction", f"linear prediction: {model.prediction} taps added to the mixture's means"))
     if model.level is not None:
-        rows.append(("level", f"normalised over about {1 / model.level.alpha:.0f} samples (alpha {model.level.alpha:.4g}, "
-                              f"starting at {model.level.start:.4g})"))
+        level = model.level
+        band = f", the gain held within {level.floor:.4g} .. {level.ceiling:.4g}" if level.ceiling < float("inf") else ""
+        rows.append(("level", f"normalised over about {1 / level.alpha:.0f} samples (alpha {level.alpha:.4g}, "
+                              f"starting at {level.start:.4g}{band})"))
     rows += [
         ("parameters", f"{model.n_params:,} ({model.dtype.name})"),
         ("sample rate", f"{model.sample_rate} Hz" if model.sample_rate else "not stored"),

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _lstm_kernels, validate
 from .errors import ParameterError
-from .model import (LEVEL_FLOOR, SequenceModel, State, _aligned_empty, dense_dtype, head_args, keep_window,
+from .model import (SequenceModel, State, _aligned_empty, dense_dtype, head_args, keep_window,
                     sampling_buffers)
 
 #: Row blocks of ``W_in``, ``W_h`` and ``b_h``, in order.
@@ -311,9 +311,9 @@ class LSTM(SequenceModel):
             self, n_steps, values, temperature, seed, first_input, state
         )
         pre = np.empty(4 * self.n_hidden, dtype=self.dtype)
-        level, alpha, taps, window = head_args(self, s, n_steps)
+        level, bounds, taps, window = head_args(self, s, n_steps)
         _lstm_kernels._sample_feedback(self._params, s[: 2 * self.n_hidden], pre, x, logits, values, self.head.code,
-                                       inv_temperature, uniforms, out, level, alpha, LEVEL_FLOOR, taps, window)
+                                       inv_temperature, uniforms, out, level, *bounds, taps, window)
         keep_window(self, s, window)
         if return_state:
             return out, State(s, t0 + n_steps)

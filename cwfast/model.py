@@ -11,6 +11,8 @@ are not masked, they are absent, so training can never fill them in.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
@@ -62,7 +64,7 @@ class Level:
 
     The model tracks the recent level of its input v (the previous sample),
     ``b(t) = b(t-1) + alpha * (|v(t)| - b(t-1))``, from ``start`` at a zero state, and with the
-    gain ``g(t) = max(b(t), LEVEL_FLOOR)`` its network reads ``v(t) / g(t)`` and gives its
+    gain ``g(t) = min(max(b(t), floor), ceiling)`` its network reads ``v(t) / g(t)`` and gives its
     mixture's means and scales in those units: the head's means are the network's times g(t),
     its log-scales the network's plus log g(t). A fade, a decay or a quiet voice then looks to
     the network like the loud passages it learnt from, as the adaptive scale of a linear
@@ -75,20 +77,34 @@ class Level:
         In (0, 1]: the level follows about the last ``1 / alpha`` samples.
     start : float
         > 0: the level at a zero state (training sets the training audio's mean absolute value).
+    floor, ceiling : float
+        The gain's bounds, ``LEVEL_FLOOR <= floor <= ceiling`` (``ceiling`` may be infinite).
+        Between them the network cannot tell a loud passage from a quiet one, so nothing in it
+        holds the loudness of what it generates: that drifts until a bound (docs/results.md,
+        "The level's band"). Training sets them from the training audio's levels
+        (:data:`cwfast.modes.LEVEL_BAND`), so that beyond them the network sees loudness
+        as it was.
     """
 
     alpha: float
     start: float
+    floor: float = LEVEL_FLOOR
+    ceiling: float = math.inf
 
     @classmethod
-    def checked(cls, alpha, start):
+    def checked(cls, alpha, start, floor=LEVEL_FLOOR, ceiling=math.inf):
         alpha = validate.finite_float("level alpha", alpha)
         start = validate.finite_float("level start", start)
+        floor = validate.finite_float("level floor", floor)
+        ceiling = validate.bound("level ceiling", ceiling)
         if not 0.0 < alpha <= 1.0:
             raise ParameterError(f"level alpha={alpha} must be in (0, 1]")
         if start <= 0.0:
             raise ParameterError(f"level start={start} must be positive")
-        return cls(alpha, start)
+        if not LEVEL_FLOOR <= floor <= ceiling:
+            raise ParameterError(f"level floor={floor} and ceiling={ceiling} must satisfy "
+                                 f"{LEVEL_FLOOR} <= floor <= ceiling")
+        return cls(alpha, start, floor, ceiling)
 
 
 class _HeadContext(NamedTuple):
@@ -193,7 +209,7 @@ class SequenceModel:
     def level(self):
         """The :class:`Level` normalisation of an autoregressive mixture model, or None (the default).
 
-        Set it to a :class:`Level` (or ``(alpha, start)``) before training; it is saved with the
+        Set it to a :class:`Level` (or ``(alpha, start[, floor, ceiling])``) before training; it is saved with the
         model, and it adds one element (the current level) to the end of the state.
         ``Stream`` (and its voices, each with its own level), the C export and the evolution
         strategy run it.
@@ -204,7 +220,7 @@ class SequenceModel:
     def level(self, value):
         if value is not None:
             self._check_autoregressive_mixture("level normalisation")
-            value = Level.checked(*(value if not isinstance(value, Level) else (value.alpha, value.start)))
+            value = Level.checked(*(value if not isinstance(value, Level) else dataclasses.astuple(value)))
         self._level = value
 
     @property
@@ -251,7 +267,7 @@ class SequenceModel:
 
     def _dense_head(self):
         """What :meth:`to_dense` adds for the head: ``level`` ([alpha, start]) and ``taps``, if set."""
-        extra = {} if self._level is None else {"level": np.array([self._level.alpha, self._level.start])}
+        extra = {} if self._level is None else {"level": np.array(dataclasses.astuple(self._level))}
         if self._n_taps:
             extra["taps"] = self.taps.copy()
         return extra
@@ -267,8 +283,8 @@ class SequenceModel:
         """Set the level and the taps from ``arrays`` if :meth:`to_dense` wrote them."""
         if "level" in arrays:
             level = np.asarray(arrays["level"], dtype=np.float64)
-            if level.shape != (2,):
-                raise ParameterError(f"level has shape {level.shape}; expected (2,) (alpha, start)")
+            if level.shape not in ((2,), (4,)):  # models saved before the band have (alpha, start)
+                raise ParameterError(f"level has shape {level.shape}; expected (4,) (alpha, start, floor, ceiling)")
             self.level = Level.checked(*level)
         if "taps" in arrays:
             taps = validate.real_array("taps", arrays["taps"], self.dtype)
@@ -304,7 +320,8 @@ class SequenceModel:
             levels = np.ascontiguousarray(state[:, -1])
             xn = np.empty_like(x3)
             gains = np.empty(x3.shape[:2])
-            _head_kernels._level_track(x3[:, :, 0], levels, self._level.alpha, LEVEL_FLOOR, xn[:, :, 0], gains)
+            _head_kernels._level_track(x3[:, :, 0], levels, self._level.alpha, self._level.floor,
+                                       self._level.ceiling, xn[:, :, 0], gains)
             state[:, -1] = levels
         kept = self._history_slice()
         window = None
@@ -1077,10 +1094,10 @@ class ClockworkRNN(SequenceModel):
         xp[:n_hist, 0] = h[n : n + n_hist]
         xp[n_hist] = x[0]
         hidden = h[:n]
-        level, alpha, taps, window = head_args(self, h, out.shape[0])
+        level, bounds, taps, window = head_args(self, h, out.shape[0])
         _kernels._sample_feedback(
             *self._kernel_args(), t0, hidden, np.empty_like(hidden), xp, logits, values, self.head.code,
-            inv_temperature, uniforms, out, level, alpha, LEVEL_FLOOR, taps, window,
+            inv_temperature, uniforms, out, level, *bounds, taps, window,
         )
         h[n : n + n_hist] = xp[out.shape[0] : out.shape[0] + n_hist, 0]
         keep_window(self, h, window)
@@ -1135,14 +1152,16 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
 
 def head_args(model, state, n_steps):
     """The sampling kernels' head arguments for ``state`` (the full state vector) and ``n_steps``:
-    the level (a view of the state's last element, or empty), alpha (0 without a level), the taps
+    the level (a view of the state's last element, or empty), (alpha, floor, ceiling) (alpha 0
+    without a level), the taps
     and the prediction's window (float64, K - 1 + n_steps: the inputs kept in the state, then room
     for the inputs read; write it back with :func:`keep_window`)."""
-    level, alpha = (state[:0], 0.0) if model.level is None else (state[-1:], model.level.alpha)
+    level, bounds = (state[:0], (0.0, LEVEL_FLOOR, math.inf)) if model.level is None else (state[-1:], (
+        model.level.alpha, model.level.floor, model.level.ceiling))
     kept = state[model._history_slice()]
     window = np.zeros(kept.size + n_steps if model.prediction else 0)
     window[: kept.size] = kept
-    return level, alpha, model.taps, window
+    return level, bounds, model.taps, window
 
 
 def keep_window(model, state, window):

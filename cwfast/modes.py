@@ -15,3 +15,8 @@ DEFAULT_COMPONENTS = 10
 #: Clockwork RNN on all four sources of the generation goals and not the LSTM (docs/results.md,
 #: "Linear prediction").
 PREDICTION_TAPS = 32
+#: The percentiles of the training audio's level that bound a levelled model's gain unless
+#: ``--level-band`` says otherwise (:class:`cwfast.model.Level`'s floor and ceiling): without
+#: them a model generates at a loudness that drifts to silence or to full scale (docs/results.md,
+#: "The level's band").
+LEVEL_BAND = (25.0, 75.0)

@@ -38,7 +38,7 @@ import numpy as np
 from ._head_kernels import _level_outputs, _level_track, _predict_outputs
 from .errors import CwfastError, ParameterError
 from .heads import LOG_SCALE_MIN
-from .model import LEVEL_FLOOR, SequenceModel, State
+from .model import SequenceModel, State
 from .validate import positive_int as _positive_int
 
 #: The context slots process() writes: cwfast._realtime.N_STEPS and T0 (a test checks), which
@@ -676,7 +676,8 @@ class Stream:
         refused), move each lane's level over its inputs ``x`` (lanes, m) and divide them, in
         place, by their gains (kept in ``_gains`` for the outputs)."""
         self._levels_before[:] = self._level
-        _level_track(x, self._level[: x.shape[0]], self.model.level.alpha, LEVEL_FLOOR, x, self._gains)
+        level = self.model.level
+        _level_track(x, self._level[: x.shape[0]], level.alpha, level.floor, level.ceiling, x, self._gains)
 
     def _process_voices(self, block, out):
         """:meth:`process` with voices: block (V, n_steps, n_in), out (V, n_steps, n_out)."""

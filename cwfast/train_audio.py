@@ -24,7 +24,7 @@ from .codec import N_CLASSES
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS
-from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, PREDICTION_TAPS
+from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, PREDICTION_TAPS
 
 TRAINERS = ("adam", "sgd", "es")
 
@@ -154,7 +154,7 @@ def _batch_size(model, train_task, window, batch_size, default):
 
 def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
                   sigma=None, cluster=None, validation=None, test=None, input_window=None, head=None,
-                  components=None, level=None, prediction=None):
+                  components=None, level=None, prediction=None, level_band=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if mode not in MODE_DEFAULTS:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
@@ -180,6 +180,11 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         validate.positive_int("level", level)
         if audio_head(mode, head, classes) != "mixture":
             raise ParameterError("--level normalises the level of an autoregressive model with --head mixture")
+    if level_band is not None:
+        validate.percentile_band("level_band", level_band)
+        if level == 0 or audio_head(mode, head, classes) != "mixture":
+            raise ParameterError("--level-band bounds the gain of --level, which normalises an autoregressive model "
+                                 "with --head mixture")
     if prediction:
         validate.positive_int("prediction", prediction)
         if prediction > MAX_PREDICTION_TAPS:
@@ -222,7 +227,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 batch_size=None,
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
                 progress=True, on_note=None, metadata=None, time_budget=None, input_window=None, head=None,
-                components=None, level=None, prediction=None):
+                components=None, level=None, prediction=None, level_band=None):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
@@ -258,6 +263,11 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         over about this many samples (``alpha = 1 / level``), from the training part's mean
         absolute input; 0 for none. Default: :data:`LEVEL_SAMPLES` for an autoregressive mixture
         model, else none.
+    level_band : (float, float), optional
+        With a level: the percentiles (low, high) of the training part's level that become the
+        gain's floor and ceiling (:class:`cwfast.model.Level`), so that the network sees how loud
+        its input is beyond them and what it generates keeps about its source's loudness.
+        Default: :data:`cwfast.modes.LEVEL_BAND`; (0, 100) bounds the gain by the levels the training audio reached.
     prediction : int, optional
         With the mixture head and a gradient trainer: the taps of a linear prediction added to the
         mixture's means (:attr:`cwfast.model.SequenceModel.prediction`), trained with the network
@@ -288,7 +298,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     """
     check_options(mode=mode, arch=arch, trainer=trainer, modules=modules, periods=periods, classes=classes,
                   population=population, sigma=sigma, cluster=cluster, validation=validation, test=test,
-                  input_window=input_window, head=head, components=components, level=level, prediction=prediction)
+                  input_window=input_window, head=head, components=components, level=level, prediction=prediction,
+                  level_band=level_band)
     head = audio_head(mode, head, classes)
     if head == "mixture" and components is None:
         components = DEFAULT_COMPONENTS
@@ -355,8 +366,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         level = LEVEL_SAMPLES
     if level:
         start = float(np.mean(np.abs(splits.train.inputs)))
-        model.level = (1.0 / level, max(start, LEVEL_FLOOR))
+        start = max(start, LEVEL_FLOOR)
+        model.level = (1.0 / level, start, *_level_band(splits.train.inputs[:, 0], 1.0 / level, start, level_band))
         model.metadata["level"] = level
+        model.metadata["level_band"] = list(level_band or LEVEL_BAND)
     if prediction is None and head == "mixture" and trainer != "es" and has_clock:
         prediction = PREDICTION_TAPS
     if prediction:
@@ -394,6 +407,20 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     model.metadata["figures"] = figures
     return TrainedAudio(model, task, splits, result, figures)
 
+
+
+def _level_band(x, alpha, start, percentiles):
+    """The gain's bounds (floor, ceiling): the ``percentiles`` (low, high; default
+    :data:`LEVEL_BAND`) of the level over the inputs ``x``, tracked from ``start``."""
+    from ._head_kernels import _level_track
+    lo, hi = LEVEL_BAND if percentiles is None else percentiles
+    levels = np.full(1, start, dtype=x.dtype)
+    xn = np.empty((1, x.size), dtype=x.dtype)
+    gains = np.empty((1, x.size))
+    _level_track(x[None], levels, alpha, 0.0, np.inf, xn, gains)
+    floor, ceiling = np.percentile(gains[0], [lo, hi])
+    floor = max(float(floor), LEVEL_FLOOR)
+    return floor, max(float(ceiling), floor)
 
 
 def _held_out_figure(model, per_clip, name):

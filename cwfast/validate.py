@@ -97,6 +97,13 @@ def finite_float(name, value):
     return float(value)
 
 
+def bound(name, value):
+    """``value`` as a float that may be infinite (a bound), but not NaN."""
+    if not _is_real(value) or math.isnan(value):
+        raise ParameterError(f"{name}={value!r} must be a number (or infinity)")
+    return float(value)
+
+
 def non_negative_float(name, value):
     """``value`` as a finite float >= 0."""
     if not _is_real(value) or not math.isfinite(value) or value < 0:
@@ -118,6 +125,17 @@ def fraction(name, value):
     if not _is_real(value) or not 0 <= value < 1:
         raise ParameterError(f"{name}={value!r} must be a number in [0, 1)")
     return float(value)
+
+
+def percentile_band(name, value):
+    """``value`` as a pair of floats (low, high) with 0 <= low <= high <= 100."""
+    try:
+        low, high = value
+    except (TypeError, ValueError):
+        raise ParameterError(f"{name}={value!r} must be two percentiles (low, high)") from None
+    if not (_is_real(low) and _is_real(high) and 0 <= low <= high <= 100):
+        raise ParameterError(f"{name}={value!r} must be two percentiles with 0 <= low <= high <= 100")
+    return float(low), float(high)
 
 
 def as_path(path, name="path"):

@@ -77,7 +77,8 @@ def _models():
         "lstm_mix": cwfast.LSTM(1, 12, n_hidden=10, seed=12, output="mixture", sample_rate=RATE, metadata=mixture),
         # Level normalisation: the input divided by its recent level, the mixture scaled back.
         "cw_mix_level": _levelled(cwfast.ClockworkRNN(1, 12, n_hidden=24, n_modules=4, input_windows=[1, 3, 4, 8],
-                                                      seed=13, output="mixture", sample_rate=RATE, metadata=mixture)),
+                                                      seed=13, output="mixture", sample_rate=RATE, metadata=mixture),
+                                  band=(0.05, 0.09)),
         "lstm_mix_level": _levelled(cwfast.LSTM(1, 12, n_hidden=10, seed=14, output="mixture", sample_rate=RATE,
                                                 metadata=mixture)),
         # A linear prediction added to the means (with and without a level). (Seed 16 made an LSTM
@@ -91,8 +92,9 @@ def _models():
     }
 
 
-def _levelled(model):
-    model.level = (1 / 16, 0.07)
+def _levelled(model, band=()):
+    """``model`` with a level; ``band`` (floor, ceiling) narrow enough to bind, or none (LEVEL_FLOOR alone)."""
+    model.level = (1 / 16, 0.07, *band)
     return model
 
 

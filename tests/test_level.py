@@ -16,6 +16,8 @@ from test_cli import run, train_and_use
 
 VALUES = mu_law_values()
 ALPHA, START = 0.1, 0.05
+#: The gain's band: both bounds bind on audio_inputs' falling level.
+FLOOR, CEILING = 0.02, 0.1
 
 
 def make(kind, dtype=np.float64, k=3):
@@ -26,7 +28,7 @@ def make(kind, dtype=np.float64, k=3):
         model = LSTM(1, 3 * k, n_hidden=5, **common)
     else:
         model = SRN(1, 3 * k, n_hidden=5, **common)
-    model.level = (ALPHA, START)
+    model.level = (ALPHA, START, FLOOR, CEILING)
     return model
 
 
@@ -44,7 +46,7 @@ def reference_forward(model, x):
     b, gains, xn = START, np.empty(x.shape[0]), np.empty_like(x)
     for t in range(x.shape[0]):
         b = b + ALPHA * (abs(x[t, 0]) - b)
-        gains[t] = max(b, LEVEL_FLOOR)
+        gains[t] = min(max(b, FLOOR), CEILING)
         xn[t, 0] = x[t, 0] / gains[t]
     plain = model.copy()
     plain.level = None
@@ -63,6 +65,9 @@ def test_forward_matches_a_python_loop_of_the_recursion(kind, rng):
     want, level = reference_forward(model, x[0])
     assert_allclose(y, want, rtol=1e-12, atol=1e-12)
     assert state.h[-1] == pytest.approx(level, rel=1e-12)
+    plain = model.copy()
+    plain.level = (ALPHA, START)  # no band: the floor LEVEL_FLOOR alone, the outputs differ
+    assert not np.allclose(plain.forward(x[0], raw=True), y)
     assert state.h.shape == (model.n_hidden * (2 if kind == "lstm" else 1) + (2 if kind == "cw" else 0) + 1,)
 
 
@@ -137,18 +142,32 @@ def test_files_and_copies_keep_the_level(tmp_path, rng):
     x, _ = audio_inputs(rng, 1, 50)
     model.save(tmp_path / "m.npz")
     loaded = cwfast.load(tmp_path / "m.npz")
-    assert loaded.level == Level(ALPHA, START)
+    assert loaded.level == Level(ALPHA, START, FLOOR, CEILING)
     assert_array_equal(loaded.forward(x[0]), model.forward(x[0]))
     assert model.copy().level == model.level and "level" in model.to_dense()
     lstm = make("lstm")
     lstm.save(tmp_path / "l.npz")
-    assert cwfast.load(tmp_path / "l.npz").level == Level(ALPHA, START)
+    assert cwfast.load(tmp_path / "l.npz").level == Level(ALPHA, START, FLOOR, CEILING)
     plain = ClockworkRNN(1, 9, n_hidden=4, n_modules=2, output="mixture")
     assert plain.level is None and "level" not in plain.to_dense()
 
 
+def test_a_model_saved_before_the_band_loads_with_the_floor_alone(tmp_path, rng):
+    """Files from before the band hold (alpha, start): the gain is then bounded by LEVEL_FLOOR alone."""
+    model = make("cw")
+    model.level = (ALPHA, START)
+    dense = model.to_dense()
+    assert dense["level"].shape == (4,)
+    dense["level"] = dense["level"][:2]
+    old = ClockworkRNN.from_dense(dense, output="mixture")
+    assert old.level == Level(ALPHA, START, LEVEL_FLOOR, float("inf"))
+    x, _ = audio_inputs(rng, 1, 50)
+    assert_array_equal(old.forward(x[0]), model.forward(x[0]))
+
+
 @pytest.mark.parametrize("value, phrase", [((0.0, 0.1), "alpha"), ((1.5, 0.1), "alpha"), ((0.1, 0.0), "start"),
-                                           ((0.1, float("nan")), "start")])
+                                           ((0.1, float("nan")), "start"), ((0.1, 0.1, 1e-6, 1.0), "floor"),
+                                           ((0.1, 0.1, 0.5, 0.2), "floor"), ((0.1, 0.1, 0.01, float("nan")), "ceiling")])
 def test_bad_levels_are_refused(value, phrase):
     model = ClockworkRNN(1, 9, n_hidden=4, n_modules=2, output="mixture")
     with pytest.raises(ParameterError, match=phrase):
@@ -233,7 +252,7 @@ def test_the_evolution_strategy_trains_a_levelled_model(rng):
     x, labels = audio_inputs(rng, 1, 200)
     before = model.loss(x[0], labels[0])
     result = evolve(model, x[0].astype(np.float32), labels[0], generations=5, population=8, seed=0)
-    assert model.level == Level(ALPHA, START)
+    assert model.level == Level(ALPHA, START, FLOOR, CEILING)
     assert result.final_loss == pytest.approx(model.loss(x[0], labels[0]), rel=1e-5)
     assert result.best_loss <= before + 1e-6
 
@@ -274,9 +293,41 @@ def test_cli_trains_and_generates_a_levelled_model(tmp_path, capsys):
     task = cwfast.tasks.autoregressive(sf.read(tmp_path / "fade.wav")[0])
     n_train = task.n_steps - 2 * round(task.n_steps * 0.1)
     assert model.level.start == pytest.approx(np.abs(task.inputs[:n_train]).mean(), rel=1e-6)
-    assert "normalised over about 32 samples" in info
+    # the band: the default percentiles of the level over the training part, tracked from the start
+    b, levels = model.level.start, []
+    for v in task.inputs[:n_train, 0].astype(np.float64):
+        b = np.float32(b + (abs(v) - b) / 32)
+        levels.append(b)
+    floor, ceiling = np.percentile(levels, cwfast.modes.LEVEL_BAND)
+    assert (model.level.floor, model.level.ceiling) == pytest.approx((floor, ceiling), rel=1e-6)
+    assert LEVEL_FLOOR < floor < 0.5 * ceiling  # the fade spans a wide band
+    assert model.metadata["level_band"] == list(cwfast.modes.LEVEL_BAND)
+    assert "normalised over about 32 samples" in info and f"held within {floor:.4g} .. {ceiling:.4g}" in info
     assert audio.size == 2000
     assert "#define m_LEVEL_ALPHA 0.03125" in header
+
+
+def test_cli_level_band_sets_the_percentiles(tmp_path, capsys):
+    import soundfile as sf
+
+    sf.write(tmp_path / "tone.wav", np.sin(np.arange(1600) / 5.0) * np.geomspace(0.5, 0.01, 1600), 8000)
+    common = ["train", tmp_path / "tone.wav", "--mode", "autoregressive", "--hidden", "6", "--modules", "2",
+              "--epochs", "1", "-q"]
+    bands = {}
+    for band in ("0,100", "25,75", "50,50"):
+        status, _, err = run(capsys, *common, "--level-band", band, "-o", tmp_path / f"{band}.npz")
+        assert status == 0, err
+        level = cwfast.load(tmp_path / f"{band}.npz").level
+        bands[band] = (level.floor, level.ceiling)
+    assert bands["0,100"][0] < bands["25,75"][0] < bands["50,50"][0] == bands["50,50"][1] < bands["25,75"][1]
+    assert bands["25,75"][1] < bands["0,100"][1]
+    for bad, phrase in (("75,25", "two percentiles"), ("1,2,3", "two percentiles"), ("5,101", "two percentiles"),
+                        ("a,b", "two percentiles")):
+        status, _, err = run(capsys, *common, "--level-band", bad, "-o", tmp_path / "bad.npz")
+        assert status == 2 and phrase in err and err.count("\n") == 1, err
+    status, _, err = run(capsys, *common, "--level", "0", "--level-band", "10,90", "-o", tmp_path / "bad.npz")
+    assert status == 2 and "--level-band bounds the gain of --level" in err
+    assert not (tmp_path / "bad.npz").exists()
 
 
 @pytest.mark.parametrize("args, alpha", [([], 1 / 64), (["--level", "0"], None), (["--head", "softmax"], None),

@@ -45,7 +45,7 @@ def normalised(model, x):
         b = model.level.start
         for t in range(x.shape[0]):
             b = b + model.level.alpha * (abs(x[t, 0]) - b)
-            gains[t] = max(b, cwfast.model.LEVEL_FLOOR)
+            gains[t] = min(max(b, model.level.floor), model.level.ceiling)
     return x[:, 0] / gains, gains
 
 

@@ -36,12 +36,13 @@ How the generated code is laid out, and why:
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import render, tasks
 from ..codec import N_CLASSES, mu_law_values
 from ..heads import LOG_SCALE_MIN
-from ..model import LEVEL_FLOOR
 
 #: Magnitudes below this are flushed to zero (see the module docstring).
 FLUSH = 1e-15
@@ -118,11 +119,12 @@ class Spec:
                 temperature = model.metadata.get("temperature", 1.0)
                 ok = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
                 self.temperature = float(temperature) if ok and np.isfinite(temperature) and temperature >= 0 else 1.0
-        # Level normalisation (cwfast.model.Level): alpha and the level at reset, as the model's
-        # dtype rounds it.
+        # Level normalisation (cwfast.model.Level): alpha, the level at reset (as the model's
+        # dtype rounds it) and the gain's floor and ceiling.
         self.level = None
         if model.level is not None:
-            self.level = (float(model.level.alpha), float(np.float32(model.level.start)))
+            level = model.level
+            self.level = (float(level.alpha), float(np.float32(level.start)), float(level.floor), float(level.ceiling))
         # Linear prediction (SequenceModel.prediction): its taps, added over the last inputs read.
         self.taps = _flushed(dense["taps"]) if "taps" in dense else np.zeros(0, dtype=np.float32)
         if self.kind == "lstm":
@@ -514,14 +516,17 @@ def _level(spec):
     if not spec.level:
         return ""
     N, K = spec.name, spec.components
+    floor, ceiling = spec.level[2], spec.level[3]
+    ceiling = "HUGE_VAL" if math.isinf(ceiling) else repr(ceiling)
     return f"""
-/* Advance the level over the input v; return the gain g = max(level, floor). */
+/* Advance the level over the input v; return the gain g, the level held within [floor, ceiling]. */
 static double {N}_gain({N}_state *s, float v)
 {{
     double g;
     s->level = (float)((double)s->level + {spec.level[0]!r} * (fabs((double)v) - (double)s->level));
     g = (double)s->level;
-    return g > {LEVEL_FLOOR!r} ? g : {LEVEL_FLOOR!r};
+    g = g > {floor!r} ? g : {floor!r};
+    return g < {ceiling} ? g : {ceiling};
 }}
 
 /* The mixture's outputs from the network's units to the input's: means times g, log-scales plus log g. */
