@@ -4,7 +4,14 @@ A :class:`cwfast.Stream` with ``voices=V`` runs V independent sequences through 
 Side by side, the V matrix-vector products of a step become one matrix-matrix product, in which
 every weight can be loaded once and used for several voices.
 
-The Clockwork voices put the voices in the SIMD lanes. For the length of a block the states are
+From :data:`LANE_VOICES` (16) voices on, the Clockwork kernel puts the voices in the SIMD lanes;
+below it, it runs the 4 x 4 passes of the LSTM's voices (:func:`_voices_step4`: four rows by four
+voices a pass, dot products along the columns, voice-major states), which cost less there (4
+voices: 0.62-0.64 of one voice per voice, against 1.3 in lanes of 4). The two sum in different
+orders, so a voice's bits can differ between a stream of fewer than 16 voices and one of 16 or
+more, by float rounding; on either side of 16 they depend on the voice's input alone.
+
+In the lanes, for the length of a block the states are
 kept voice-minor, in lane blocks of 16 voices (then one of 8 and one of 4 for the rest; the stream
 pads the count to a multiple of :data:`VOICE_BLOCK`): unit r of the block's voice v at ``[r * L +
 v]``, L the block's width, so one unit of all its voices is one contiguous vector (``h[v * n + r]``,
@@ -67,6 +74,10 @@ from ._lstm_kernels import _sigmoid
 
 #: Voices are computed in blocks of this many; a stream pads its voice count up to a multiple.
 VOICE_BLOCK = 4
+#: From this many voices (padded) a Clockwork stream runs the lane passes; below it the 4 x 4
+#: passes, which cost less for few voices (4 voices: 0.62 of one voice per voice, against 1.3 in
+#: lanes of 4; docs/benchmarks.md, section 15).
+LANE_VOICES = 16
 
 def _has_avx512():
     """Whether numba compiles for a CPU with AVX-512 (its features: ``NUMBA_CPU_FEATURES``, or the host's)."""
@@ -1733,10 +1744,11 @@ def _inputs_lanes4(bias, w_in, x, s, vb, n_in, r0, r1, wt):
 
 
 @numba.njit(**_HOT)
-def _window_voices(w_in, in_off, window, x, s, r0, r1, work, n, acc):
+def _window_voices(w_in, in_off, window, x, s, r0, r1, work, n, acc, lanes):
     """Add the input windows of rows r0..r1-1 for every voice to the lane blocks' sums ``work``
     (the lane block of L voices from vb at ``work[vb * n:][:L * n]``, voice vb + v's row r at
-    ``[r * L + v]``).
+    ``[r * L + v]``), or with ``lanes`` False to the voice-major sums ``work[v * n + r]`` (lane
+    blocks of one voice).
 
     The rows' input weights are stored row-major from ``w_in[in_off:]``, each ``window * n_in``
     long, oldest input first, and dot the inputs ``x[s - window + 1 : s + 1, v]``. The voices of
@@ -1758,7 +1770,7 @@ def _window_voices(w_in, in_off, window, x, s, r0, r1, work, n, acc):
                     acc[v] += w * xl[v, j]
         vb = 0
         while vb < V:
-            L = _lane_width(vb, V)
+            L = _lane_width(vb, V) if lanes else 1
             for v in range(L):
                 work[vb * n + r * L + v] += acc[vb + v]
             vb += L
@@ -1802,11 +1814,16 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
             if t[v] % periods[i] != t[0] % periods[i]:
                 aligned[i] = 0
     wt, ht, acc = work[: V * n], work[V * n : 2 * V * n], work[2 * V * n :]
-    _lanes_from(h, ht, n, V)
-    for s in range(n_steps):
-        _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset,
-                     x, history, s, n_voices, t, ht, wt, acc, y, aligned, code)
-    _lanes_to(ht, h, n, V)
+    if V < LANE_VOICES:
+        for s in range(n_steps):
+            _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
+                          input_offset, x, history, s, n_voices, t, h, wt, acc, y, aligned, code)
+    else:
+        _lanes_from(h, ht, n, V)
+        for s in range(n_steps):
+            _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
+                         input_offset, x, history, s, n_voices, t, ht, wt, acc, y, aligned, code)
+        _lanes_to(ht, h, n, V)
     for v in range(V):
         t[v] += n_steps
 
@@ -1836,6 +1853,20 @@ def _lanes_to(ht, h, n, V):
 
 
 @numba.njit(**_HOT)
+def _tick_code(aligned, t, s, p, n_voices):
+    """What a module of period ``p`` does at step ``s`` of the voices (each voice's next step in
+    ``t``; ``aligned``: 1 if they are all in the same phase of ``p``): 0 idle, 2 active for every
+    voice, 1 active for some (commit those only)."""
+    if aligned == 1:
+        return 2 if _fires(t[0] + s, p) else 0
+    count = 0
+    for v in range(n_voices):
+        if (t[v] + s) % p == 0:
+            count += 1
+    return 0 if count == 0 else (2 if count == n_voices else 1)
+
+
+@numba.njit(**_HOT)
 def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset, x,
                  history, s, n_voices, t, ht, wt, acc, y, aligned, code):
     """Step s of :func:`_forward_voices` (its arguments; ``ht``, ``wt``: the lane blocks' states and
@@ -1846,15 +1877,7 @@ def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, bl
     n = module_start[n_modules]
     n_out = y.shape[2]
     for i in range(n_modules):
-        p = periods[i]
-        if aligned[i] == 1:
-            code[i] = 2 if _fires(t[0] + s, p) else 0
-        else:
-            count = 0
-            for v in range(n_voices):
-                if (t[v] + s) % p == 0:
-                    count += 1
-            code[i] = 0 if count == 0 else (2 if count == n_voices else 1)
+        code[i] = _tick_code(aligned[i], t, s, periods[i], n_voices)
         if code[i] == 0:
             continue
         r0 = module_start[i]
@@ -1878,7 +1901,7 @@ def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, bl
             vb += L
         if history != 0:
             _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), x,
-                           history + s, r0, r1, wt, n, acc)
+                           history + s, r0, r1, wt, n, acc, True)
         vb = 0
         while vb < V:
             L = _lane_width(vb, V)
@@ -1924,6 +1947,48 @@ def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, bl
             vb += L
 
 
+
+
+@numba.njit(**_HOT)
+def _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset, x,
+                  history, s, n_voices, t, h, work, acc, y, aligned, code):
+    """:func:`_voices_step` in the 4 x 4 passes, for fewer than :data:`LANE_VOICES` voices: the
+    states voice-major, ``h[v * n + r]``, and the sums ``work[v * n + r]``."""
+    V, n_in = x.shape[1], x.shape[2]
+    n_modules = periods.shape[0]
+    n = module_start[n_modules]
+    n_out = y.shape[2]
+    for i in range(n_modules):
+        code[i] = _tick_code(aligned[i], t, s, periods[i], n_voices)
+        if code[i] == 0:
+            continue
+        r0 = module_start[i]
+        r1 = module_start[i + 1]
+        cs = column_start[i]
+        width = n - cs
+        off = block_offset[i]
+        if history == 0:  # no input windows: the input weights inside the 4 x 4 passes
+            for vb in range(0, V, VOICE_BLOCK):
+                _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r1, work, n)
+        else:
+            for vb in range(0, V, VOICE_BLOCK):
+                _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, 0, h, n, cs, r0, r1, work, n)
+            _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), x,
+                           history + s, r0, r1, work, n, acc, False)
+        for v in range(V):
+            _tanh_inplace(work[v * n + r0 : v * n + r1])
+    # Active modules read the previous state of each other: commit only after all are done.
+    for i in range(n_modules):
+        if code[i] == 0:
+            continue
+        r0 = module_start[i]
+        r1 = module_start[i + 1]
+        for v in range(V):
+            if code[i] == 2 or (v < n_voices and (t[v] + s) % periods[i] == 0):
+                _copy(work[v * n + r0 : v * n + r1], h[v * n + r0 : v * n + r1])
+    for k in range(n_out):
+        for vb in range(0, V, VOICE_BLOCK):
+            _output_voices4(w_out, b_out, h, n, n, k, vb, y, s)
 
 
 @numba.njit(inline="always", **_HOT)
