@@ -6,7 +6,9 @@
 On a machine shared with other work, two benchmark runs minutes apart differ by more than most
 kernel changes (load averages of 2 to 6 moved the figures of ``bench_export.py`` by 30%). This
 script imports the other checkout's package as ``cwfast_other`` next to this one's ``cwfast``
-(each keeps its own numba cache), builds the same Clockwork RNN (n units, 8 modules, periods
+(both compiled afresh into a temporary numba cache: a kernel cached under the name
+``cwfast_other`` in the other checkout's own cache would break its later imports as ``cwfast``),
+builds the same Clockwork RNN (n units, 8 modules, periods
 1..128, one input and output, float32, seed 0) in both, and times ``Stream.process(block,
 out=...)`` over ``--samples`` samples alternately, run by run, in the calling thread's CPU time.
 It prints the medians and minimums in microseconds a sample and their ratio, and the largest
@@ -19,7 +21,9 @@ and the times are per sample per voice. With ``--windows W`` both models take
 import argparse
 import importlib.util
 import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -67,6 +71,15 @@ def main(argv=None):
     parser.add_argument("--windows", default=None, help="input_windows of both models: period or an int")
     args = parser.parse_args(argv)
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    cache = tempfile.mkdtemp(prefix="bench_ab_numba_")
+    os.environ["NUMBA_CACHE_DIR"] = cache  # read when numba is first imported, by _load below
+    try:
+        return _compare(args)
+    finally:
+        shutil.rmtree(cache, ignore_errors=True)
+
+
+def _compare(args):
     other = _load("cwfast_other", args.other.resolve())
     this = _load("cwfast", HERE)
     print(f"# this: {HERE}; other: {args.other.resolve()}; block {args.block}, {args.samples} samples, "
