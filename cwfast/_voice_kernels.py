@@ -4,24 +4,25 @@ A :class:`cwfast.Stream` with ``voices=V`` runs V independent sequences through 
 Side by side, the V matrix-vector products of a step become one matrix-matrix product, in which
 every weight can be loaded once and used for several voices.
 
-From :data:`LANE_VOICES` (16) voices on, the Clockwork kernel puts the voices in the SIMD lanes;
-below it, it runs the 4 x 4 passes of the LSTM's voices (:func:`_voices_step4`: four rows by four
-voices a pass, dot products along the columns, voice-major states), which cost less there (4
-voices: 0.62-0.64 of one voice per voice, against 1.3 in lanes of 4). The two sum in different
-orders, so a voice's bits can differ between a stream of fewer than 16 voices and one of 16 or
-more, by float rounding; on either side of 16 they depend on the voice's input alone.
+When its (padded) voice count is a multiple of :data:`LANES` (16), the Clockwork kernel puts the
+voices in the SIMD lanes; for any other count it runs the 4 x 4 passes of the LSTM's voices
+(:func:`_voices_step4`: four rows by four voices a pass, dot products along the columns,
+voice-major states), which cost less than narrower lanes would (4 voices: 0.62-0.64 of one voice
+per voice, against 1.3 in lanes of 4; 20 voices: 0.51 in 4 x 4 passes and in lanes of 16 + 4
+alike). The two sum in different orders, so a voice's bits can differ, by float rounding, between
+a stream whose count is a multiple of 16 and one whose count is not; within either kind they
+depend on the voice's input alone.
 
-In the lanes, for the length of a block the states are
-kept voice-minor, in lane blocks of 16 voices (then one of 8 and one of 4 for the rest; the stream
-pads the count to a multiple of :data:`VOICE_BLOCK`): unit r of the block's voice v at ``[r * L +
-v]``, L the block's width, so one unit of all its voices is one contiguous vector (``h[v * n + r]``,
-voice-major, outside the kernel: the stream's state is unchanged). A pass is an outer-product
+In the lanes, for the length of a block the states are kept voice-minor, in lane blocks of 16
+voices: unit r of the block's voice v at ``[r * 16 + v]``, so one unit of all its voices is one
+contiguous vector (``h[v * n + r]``, voice-major, outside the kernel: the stream's state is
+unchanged). A pass is an outer-product
 update: 8 rows by 16 voices of scalar sums; for each column q, 8 weights (one per row, broadcast)
 times the 16 voices' state at q, added to 8 x 16 accumulators. The sums have no horizontal part
 (the 4 x 4 passes of the earlier kernel ended each pass with 16 horizontal sums, and ran a scalar
 loop for the last width % 8 columns), and each voice's sum runs in one order, whatever the lane
 block: the bias, the inputs, then the columns in order, so a voice's bits do not depend on the
-voice count or its place (tested with lane blocks of 16, 8 and 4).
+voice count or its place (tested with one and two lane blocks).
 
 Two things make LLVM produce that loop (checked with ``inspect_asm``: per column one 512-bit load
 of the states and 8 FMAs with an embedded broadcast of the weight, no spills; 16 FMAs per column
@@ -74,10 +75,11 @@ from ._lstm_kernels import _sigmoid
 
 #: Voices are computed in blocks of this many; a stream pads its voice count up to a multiple.
 VOICE_BLOCK = 4
-#: From this many voices (padded) a Clockwork stream runs the lane passes; below it the 4 x 4
-#: passes, which cost less for few voices (4 voices: 0.62 of one voice per voice, against 1.3 in
-#: lanes of 4; docs/benchmarks.md, section 15).
-LANE_VOICES = 16
+#: The voices of a lane block. A Clockwork stream whose (padded) voice count is a multiple of it
+#: runs the lane passes; any other count the 4 x 4 passes, which cost less than narrower lanes
+#: (4 voices: 0.62 of one voice per voice, against 1.3 in lanes of 4; docs/benchmarks.md,
+#: section 15).
+LANES = 16
 
 def _has_avx512():
     """Whether numba compiles for a CPU with AVX-512 (its features: ``NUMBA_CPU_FEATURES``, or the host's)."""
@@ -1046,661 +1048,6 @@ def _output_lanes16(w_out, b_out, ht, k, vb, y, s):
     y[s, vb + 15, k] = a15
 
 
-@numba.njit(inline="always", **_LANES_HOT)
-def _rows8_lanes8(w_rec, off, width, ht, cs, r, wt):
-    """:func:`_rows8_lanes16` for 8 rows and 8 voices."""
-    row0 = w_rec[off + 0 * width : off + 1 * width]
-    row1 = w_rec[off + 1 * width : off + 2 * width]
-    row2 = w_rec[off + 2 * width : off + 3 * width]
-    row3 = w_rec[off + 3 * width : off + 4 * width]
-    row4 = w_rec[off + 4 * width : off + 5 * width]
-    row5 = w_rec[off + 5 * width : off + 6 * width]
-    row6 = w_rec[off + 6 * width : off + 7 * width]
-    row7 = w_rec[off + 7 * width : off + 8 * width]
-    o0 = wt[r + 0]
-    a0_0 = o0[0]
-    a0_1 = o0[1]
-    a0_2 = o0[2]
-    a0_3 = o0[3]
-    a0_4 = o0[4]
-    a0_5 = o0[5]
-    a0_6 = o0[6]
-    a0_7 = o0[7]
-    o1 = wt[r + 1]
-    a1_0 = o1[0]
-    a1_1 = o1[1]
-    a1_2 = o1[2]
-    a1_3 = o1[3]
-    a1_4 = o1[4]
-    a1_5 = o1[5]
-    a1_6 = o1[6]
-    a1_7 = o1[7]
-    o2 = wt[r + 2]
-    a2_0 = o2[0]
-    a2_1 = o2[1]
-    a2_2 = o2[2]
-    a2_3 = o2[3]
-    a2_4 = o2[4]
-    a2_5 = o2[5]
-    a2_6 = o2[6]
-    a2_7 = o2[7]
-    o3 = wt[r + 3]
-    a3_0 = o3[0]
-    a3_1 = o3[1]
-    a3_2 = o3[2]
-    a3_3 = o3[3]
-    a3_4 = o3[4]
-    a3_5 = o3[5]
-    a3_6 = o3[6]
-    a3_7 = o3[7]
-    o4 = wt[r + 4]
-    a4_0 = o4[0]
-    a4_1 = o4[1]
-    a4_2 = o4[2]
-    a4_3 = o4[3]
-    a4_4 = o4[4]
-    a4_5 = o4[5]
-    a4_6 = o4[6]
-    a4_7 = o4[7]
-    o5 = wt[r + 5]
-    a5_0 = o5[0]
-    a5_1 = o5[1]
-    a5_2 = o5[2]
-    a5_3 = o5[3]
-    a5_4 = o5[4]
-    a5_5 = o5[5]
-    a5_6 = o5[6]
-    a5_7 = o5[7]
-    o6 = wt[r + 6]
-    a6_0 = o6[0]
-    a6_1 = o6[1]
-    a6_2 = o6[2]
-    a6_3 = o6[3]
-    a6_4 = o6[4]
-    a6_5 = o6[5]
-    a6_6 = o6[6]
-    a6_7 = o6[7]
-    o7 = wt[r + 7]
-    a7_0 = o7[0]
-    a7_1 = o7[1]
-    a7_2 = o7[2]
-    a7_3 = o7[3]
-    a7_4 = o7[4]
-    a7_5 = o7[5]
-    a7_6 = o7[6]
-    a7_7 = o7[7]
-    g = ht[cs : cs + width]
-    for q in range(width):
-        gq = g[q]
-        g0 = gq[0]
-        g1 = gq[1]
-        g2 = gq[2]
-        g3 = gq[3]
-        g4 = gq[4]
-        g5 = gq[5]
-        g6 = gq[6]
-        g7 = gq[7]
-        w0 = row0[q]
-        a0_0 += w0 * g0
-        a0_1 += w0 * g1
-        a0_2 += w0 * g2
-        a0_3 += w0 * g3
-        a0_4 += w0 * g4
-        a0_5 += w0 * g5
-        a0_6 += w0 * g6
-        a0_7 += w0 * g7
-        w1 = row1[q]
-        a1_0 += w1 * g0
-        a1_1 += w1 * g1
-        a1_2 += w1 * g2
-        a1_3 += w1 * g3
-        a1_4 += w1 * g4
-        a1_5 += w1 * g5
-        a1_6 += w1 * g6
-        a1_7 += w1 * g7
-        w2 = row2[q]
-        a2_0 += w2 * g0
-        a2_1 += w2 * g1
-        a2_2 += w2 * g2
-        a2_3 += w2 * g3
-        a2_4 += w2 * g4
-        a2_5 += w2 * g5
-        a2_6 += w2 * g6
-        a2_7 += w2 * g7
-        w3 = row3[q]
-        a3_0 += w3 * g0
-        a3_1 += w3 * g1
-        a3_2 += w3 * g2
-        a3_3 += w3 * g3
-        a3_4 += w3 * g4
-        a3_5 += w3 * g5
-        a3_6 += w3 * g6
-        a3_7 += w3 * g7
-        w4 = row4[q]
-        a4_0 += w4 * g0
-        a4_1 += w4 * g1
-        a4_2 += w4 * g2
-        a4_3 += w4 * g3
-        a4_4 += w4 * g4
-        a4_5 += w4 * g5
-        a4_6 += w4 * g6
-        a4_7 += w4 * g7
-        w5 = row5[q]
-        a5_0 += w5 * g0
-        a5_1 += w5 * g1
-        a5_2 += w5 * g2
-        a5_3 += w5 * g3
-        a5_4 += w5 * g4
-        a5_5 += w5 * g5
-        a5_6 += w5 * g6
-        a5_7 += w5 * g7
-        w6 = row6[q]
-        a6_0 += w6 * g0
-        a6_1 += w6 * g1
-        a6_2 += w6 * g2
-        a6_3 += w6 * g3
-        a6_4 += w6 * g4
-        a6_5 += w6 * g5
-        a6_6 += w6 * g6
-        a6_7 += w6 * g7
-        w7 = row7[q]
-        a7_0 += w7 * g0
-        a7_1 += w7 * g1
-        a7_2 += w7 * g2
-        a7_3 += w7 * g3
-        a7_4 += w7 * g4
-        a7_5 += w7 * g5
-        a7_6 += w7 * g6
-        a7_7 += w7 * g7
-    o0[0] = a0_0
-    o0[1] = a0_1
-    o0[2] = a0_2
-    o0[3] = a0_3
-    o0[4] = a0_4
-    o0[5] = a0_5
-    o0[6] = a0_6
-    o0[7] = a0_7
-    o1[0] = a1_0
-    o1[1] = a1_1
-    o1[2] = a1_2
-    o1[3] = a1_3
-    o1[4] = a1_4
-    o1[5] = a1_5
-    o1[6] = a1_6
-    o1[7] = a1_7
-    o2[0] = a2_0
-    o2[1] = a2_1
-    o2[2] = a2_2
-    o2[3] = a2_3
-    o2[4] = a2_4
-    o2[5] = a2_5
-    o2[6] = a2_6
-    o2[7] = a2_7
-    o3[0] = a3_0
-    o3[1] = a3_1
-    o3[2] = a3_2
-    o3[3] = a3_3
-    o3[4] = a3_4
-    o3[5] = a3_5
-    o3[6] = a3_6
-    o3[7] = a3_7
-    o4[0] = a4_0
-    o4[1] = a4_1
-    o4[2] = a4_2
-    o4[3] = a4_3
-    o4[4] = a4_4
-    o4[5] = a4_5
-    o4[6] = a4_6
-    o4[7] = a4_7
-    o5[0] = a5_0
-    o5[1] = a5_1
-    o5[2] = a5_2
-    o5[3] = a5_3
-    o5[4] = a5_4
-    o5[5] = a5_5
-    o5[6] = a5_6
-    o5[7] = a5_7
-    o6[0] = a6_0
-    o6[1] = a6_1
-    o6[2] = a6_2
-    o6[3] = a6_3
-    o6[4] = a6_4
-    o6[5] = a6_5
-    o6[6] = a6_6
-    o6[7] = a6_7
-    o7[0] = a7_0
-    o7[1] = a7_1
-    o7[2] = a7_2
-    o7[3] = a7_3
-    o7[4] = a7_4
-    o7[5] = a7_5
-    o7[6] = a7_6
-    o7[7] = a7_7
-
-
-@numba.njit(inline="always", **_LANES_HOT)
-def _rows4_lanes8(w_rec, off, width, ht, cs, r, wt):
-    """:func:`_rows8_lanes16` for 4 rows and 8 voices."""
-    row0 = w_rec[off + 0 * width : off + 1 * width]
-    row1 = w_rec[off + 1 * width : off + 2 * width]
-    row2 = w_rec[off + 2 * width : off + 3 * width]
-    row3 = w_rec[off + 3 * width : off + 4 * width]
-    o0 = wt[r + 0]
-    a0_0 = o0[0]
-    a0_1 = o0[1]
-    a0_2 = o0[2]
-    a0_3 = o0[3]
-    a0_4 = o0[4]
-    a0_5 = o0[5]
-    a0_6 = o0[6]
-    a0_7 = o0[7]
-    o1 = wt[r + 1]
-    a1_0 = o1[0]
-    a1_1 = o1[1]
-    a1_2 = o1[2]
-    a1_3 = o1[3]
-    a1_4 = o1[4]
-    a1_5 = o1[5]
-    a1_6 = o1[6]
-    a1_7 = o1[7]
-    o2 = wt[r + 2]
-    a2_0 = o2[0]
-    a2_1 = o2[1]
-    a2_2 = o2[2]
-    a2_3 = o2[3]
-    a2_4 = o2[4]
-    a2_5 = o2[5]
-    a2_6 = o2[6]
-    a2_7 = o2[7]
-    o3 = wt[r + 3]
-    a3_0 = o3[0]
-    a3_1 = o3[1]
-    a3_2 = o3[2]
-    a3_3 = o3[3]
-    a3_4 = o3[4]
-    a3_5 = o3[5]
-    a3_6 = o3[6]
-    a3_7 = o3[7]
-    g = ht[cs : cs + width]
-    for q in range(width):
-        gq = g[q]
-        g0 = gq[0]
-        g1 = gq[1]
-        g2 = gq[2]
-        g3 = gq[3]
-        g4 = gq[4]
-        g5 = gq[5]
-        g6 = gq[6]
-        g7 = gq[7]
-        w0 = row0[q]
-        a0_0 += w0 * g0
-        a0_1 += w0 * g1
-        a0_2 += w0 * g2
-        a0_3 += w0 * g3
-        a0_4 += w0 * g4
-        a0_5 += w0 * g5
-        a0_6 += w0 * g6
-        a0_7 += w0 * g7
-        w1 = row1[q]
-        a1_0 += w1 * g0
-        a1_1 += w1 * g1
-        a1_2 += w1 * g2
-        a1_3 += w1 * g3
-        a1_4 += w1 * g4
-        a1_5 += w1 * g5
-        a1_6 += w1 * g6
-        a1_7 += w1 * g7
-        w2 = row2[q]
-        a2_0 += w2 * g0
-        a2_1 += w2 * g1
-        a2_2 += w2 * g2
-        a2_3 += w2 * g3
-        a2_4 += w2 * g4
-        a2_5 += w2 * g5
-        a2_6 += w2 * g6
-        a2_7 += w2 * g7
-        w3 = row3[q]
-        a3_0 += w3 * g0
-        a3_1 += w3 * g1
-        a3_2 += w3 * g2
-        a3_3 += w3 * g3
-        a3_4 += w3 * g4
-        a3_5 += w3 * g5
-        a3_6 += w3 * g6
-        a3_7 += w3 * g7
-    o0[0] = a0_0
-    o0[1] = a0_1
-    o0[2] = a0_2
-    o0[3] = a0_3
-    o0[4] = a0_4
-    o0[5] = a0_5
-    o0[6] = a0_6
-    o0[7] = a0_7
-    o1[0] = a1_0
-    o1[1] = a1_1
-    o1[2] = a1_2
-    o1[3] = a1_3
-    o1[4] = a1_4
-    o1[5] = a1_5
-    o1[6] = a1_6
-    o1[7] = a1_7
-    o2[0] = a2_0
-    o2[1] = a2_1
-    o2[2] = a2_2
-    o2[3] = a2_3
-    o2[4] = a2_4
-    o2[5] = a2_5
-    o2[6] = a2_6
-    o2[7] = a2_7
-    o3[0] = a3_0
-    o3[1] = a3_1
-    o3[2] = a3_2
-    o3[3] = a3_3
-    o3[4] = a3_4
-    o3[5] = a3_5
-    o3[6] = a3_6
-    o3[7] = a3_7
-
-
-@numba.njit(inline="always", **_LANES_HOT)
-def _rows1_lanes8(w_rec, off, width, ht, cs, r, wt):
-    """:func:`_rows8_lanes16` for 1 row and 8 voices."""
-    row0 = w_rec[off + 0 * width : off + 1 * width]
-    o0 = wt[r + 0]
-    a0_0 = o0[0]
-    a0_1 = o0[1]
-    a0_2 = o0[2]
-    a0_3 = o0[3]
-    a0_4 = o0[4]
-    a0_5 = o0[5]
-    a0_6 = o0[6]
-    a0_7 = o0[7]
-    g = ht[cs : cs + width]
-    for q in range(width):
-        gq = g[q]
-        g0 = gq[0]
-        g1 = gq[1]
-        g2 = gq[2]
-        g3 = gq[3]
-        g4 = gq[4]
-        g5 = gq[5]
-        g6 = gq[6]
-        g7 = gq[7]
-        w0 = row0[q]
-        a0_0 += w0 * g0
-        a0_1 += w0 * g1
-        a0_2 += w0 * g2
-        a0_3 += w0 * g3
-        a0_4 += w0 * g4
-        a0_5 += w0 * g5
-        a0_6 += w0 * g6
-        a0_7 += w0 * g7
-    o0[0] = a0_0
-    o0[1] = a0_1
-    o0[2] = a0_2
-    o0[3] = a0_3
-    o0[4] = a0_4
-    o0[5] = a0_5
-    o0[6] = a0_6
-    o0[7] = a0_7
-
-
-@numba.njit(**_LANES_HOT)
-def _rows_lanes8(w_rec, off, width, ht, cs, r0, r1, wt):
-    """Add to ``wt[r0:r1]`` the products of rows r0..r1-1 (a block stored row-major from ``w_rec[off:]``,
-    ``width`` columns) with the states ``ht`` (n, 8), columns cs..cs+width-1: 8 rows a pass,
-    then 4, 1."""
-    r = r0
-    while r + 8 <= r1:
-        _rows8_lanes8(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
-        r += 8
-    while r + 4 <= r1:
-        _rows4_lanes8(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
-        r += 4
-    while r + 1 <= r1:
-        _rows1_lanes8(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
-        r += 1
-
-
-@numba.njit(**_LANES_HOT)
-def _output_lanes8(w_out, b_out, ht, k, vb, y, s):
-    """Output k of the 8 voices from vb at step s, from their states ``ht`` (n, 8)."""
-    n = ht.shape[0]
-    row = w_out[k * n : k * n + n]
-    b = b_out[k]
-    a0 = b
-    a1 = b
-    a2 = b
-    a3 = b
-    a4 = b
-    a5 = b
-    a6 = b
-    a7 = b
-    for r in range(n):
-        w = row[r]
-        hr = ht[r]
-        a0 += w * hr[0]
-        a1 += w * hr[1]
-        a2 += w * hr[2]
-        a3 += w * hr[3]
-        a4 += w * hr[4]
-        a5 += w * hr[5]
-        a6 += w * hr[6]
-        a7 += w * hr[7]
-    y[s, vb + 0, k] = a0
-    y[s, vb + 1, k] = a1
-    y[s, vb + 2, k] = a2
-    y[s, vb + 3, k] = a3
-    y[s, vb + 4, k] = a4
-    y[s, vb + 5, k] = a5
-    y[s, vb + 6, k] = a6
-    y[s, vb + 7, k] = a7
-
-
-@numba.njit(inline="always", **_LANES_HOT)
-def _rows8_lanes4(w_rec, off, width, ht, cs, r, wt):
-    """:func:`_rows8_lanes16` for 8 rows and 4 voices."""
-    row0 = w_rec[off + 0 * width : off + 1 * width]
-    row1 = w_rec[off + 1 * width : off + 2 * width]
-    row2 = w_rec[off + 2 * width : off + 3 * width]
-    row3 = w_rec[off + 3 * width : off + 4 * width]
-    row4 = w_rec[off + 4 * width : off + 5 * width]
-    row5 = w_rec[off + 5 * width : off + 6 * width]
-    row6 = w_rec[off + 6 * width : off + 7 * width]
-    row7 = w_rec[off + 7 * width : off + 8 * width]
-    o0 = wt[r + 0]
-    a0_0 = o0[0]
-    a0_1 = o0[1]
-    a0_2 = o0[2]
-    a0_3 = o0[3]
-    o1 = wt[r + 1]
-    a1_0 = o1[0]
-    a1_1 = o1[1]
-    a1_2 = o1[2]
-    a1_3 = o1[3]
-    o2 = wt[r + 2]
-    a2_0 = o2[0]
-    a2_1 = o2[1]
-    a2_2 = o2[2]
-    a2_3 = o2[3]
-    o3 = wt[r + 3]
-    a3_0 = o3[0]
-    a3_1 = o3[1]
-    a3_2 = o3[2]
-    a3_3 = o3[3]
-    o4 = wt[r + 4]
-    a4_0 = o4[0]
-    a4_1 = o4[1]
-    a4_2 = o4[2]
-    a4_3 = o4[3]
-    o5 = wt[r + 5]
-    a5_0 = o5[0]
-    a5_1 = o5[1]
-    a5_2 = o5[2]
-    a5_3 = o5[3]
-    o6 = wt[r + 6]
-    a6_0 = o6[0]
-    a6_1 = o6[1]
-    a6_2 = o6[2]
-    a6_3 = o6[3]
-    o7 = wt[r + 7]
-    a7_0 = o7[0]
-    a7_1 = o7[1]
-    a7_2 = o7[2]
-    a7_3 = o7[3]
-    g = ht[cs : cs + width]
-    for q in range(width):
-        gq = g[q]
-        g0 = gq[0]
-        g1 = gq[1]
-        g2 = gq[2]
-        g3 = gq[3]
-        w0 = row0[q]
-        a0_0 += w0 * g0
-        a0_1 += w0 * g1
-        a0_2 += w0 * g2
-        a0_3 += w0 * g3
-        w1 = row1[q]
-        a1_0 += w1 * g0
-        a1_1 += w1 * g1
-        a1_2 += w1 * g2
-        a1_3 += w1 * g3
-        w2 = row2[q]
-        a2_0 += w2 * g0
-        a2_1 += w2 * g1
-        a2_2 += w2 * g2
-        a2_3 += w2 * g3
-        w3 = row3[q]
-        a3_0 += w3 * g0
-        a3_1 += w3 * g1
-        a3_2 += w3 * g2
-        a3_3 += w3 * g3
-        w4 = row4[q]
-        a4_0 += w4 * g0
-        a4_1 += w4 * g1
-        a4_2 += w4 * g2
-        a4_3 += w4 * g3
-        w5 = row5[q]
-        a5_0 += w5 * g0
-        a5_1 += w5 * g1
-        a5_2 += w5 * g2
-        a5_3 += w5 * g3
-        w6 = row6[q]
-        a6_0 += w6 * g0
-        a6_1 += w6 * g1
-        a6_2 += w6 * g2
-        a6_3 += w6 * g3
-        w7 = row7[q]
-        a7_0 += w7 * g0
-        a7_1 += w7 * g1
-        a7_2 += w7 * g2
-        a7_3 += w7 * g3
-    o0[0] = a0_0
-    o0[1] = a0_1
-    o0[2] = a0_2
-    o0[3] = a0_3
-    o1[0] = a1_0
-    o1[1] = a1_1
-    o1[2] = a1_2
-    o1[3] = a1_3
-    o2[0] = a2_0
-    o2[1] = a2_1
-    o2[2] = a2_2
-    o2[3] = a2_3
-    o3[0] = a3_0
-    o3[1] = a3_1
-    o3[2] = a3_2
-    o3[3] = a3_3
-    o4[0] = a4_0
-    o4[1] = a4_1
-    o4[2] = a4_2
-    o4[3] = a4_3
-    o5[0] = a5_0
-    o5[1] = a5_1
-    o5[2] = a5_2
-    o5[3] = a5_3
-    o6[0] = a6_0
-    o6[1] = a6_1
-    o6[2] = a6_2
-    o6[3] = a6_3
-    o7[0] = a7_0
-    o7[1] = a7_1
-    o7[2] = a7_2
-    o7[3] = a7_3
-
-
-@numba.njit(inline="always", **_LANES_HOT)
-def _rows1_lanes4(w_rec, off, width, ht, cs, r, wt):
-    """:func:`_rows8_lanes16` for 1 row and 4 voices."""
-    row0 = w_rec[off + 0 * width : off + 1 * width]
-    o0 = wt[r + 0]
-    a0_0 = o0[0]
-    a0_1 = o0[1]
-    a0_2 = o0[2]
-    a0_3 = o0[3]
-    g = ht[cs : cs + width]
-    for q in range(width):
-        gq = g[q]
-        g0 = gq[0]
-        g1 = gq[1]
-        g2 = gq[2]
-        g3 = gq[3]
-        w0 = row0[q]
-        a0_0 += w0 * g0
-        a0_1 += w0 * g1
-        a0_2 += w0 * g2
-        a0_3 += w0 * g3
-    o0[0] = a0_0
-    o0[1] = a0_1
-    o0[2] = a0_2
-    o0[3] = a0_3
-
-
-@numba.njit(**_LANES_HOT)
-def _rows_lanes4(w_rec, off, width, ht, cs, r0, r1, wt):
-    """Add to ``wt[r0:r1]`` the products of rows r0..r1-1 (a block stored row-major from ``w_rec[off:]``,
-    ``width`` columns) with the states ``ht`` (n, 4), columns cs..cs+width-1: 8 rows a pass,
-    then 1."""
-    r = r0
-    while r + 8 <= r1:
-        _rows8_lanes4(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
-        r += 8
-    while r + 1 <= r1:
-        _rows1_lanes4(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
-        r += 1
-
-
-@numba.njit(**_LANES_HOT)
-def _output_lanes4(w_out, b_out, ht, k, vb, y, s):
-    """Output k of the 4 voices from vb at step s, from their states ``ht`` (n, 4)."""
-    n = ht.shape[0]
-    row = w_out[k * n : k * n + n]
-    b = b_out[k]
-    a0 = b
-    a1 = b
-    a2 = b
-    a3 = b
-    for r in range(n):
-        w = row[r]
-        hr = ht[r]
-        a0 += w * hr[0]
-        a1 += w * hr[1]
-        a2 += w * hr[2]
-        a3 += w * hr[3]
-    y[s, vb + 0, k] = a0
-    y[s, vb + 1, k] = a1
-    y[s, vb + 2, k] = a2
-    y[s, vb + 3, k] = a3
-
-
-@numba.njit(**_HOT)
-def _lane_width(vb, V):
-    """The width of the lane block that starts at voice vb of V (a multiple of 4): 16 voices while
-    16 remain, then 8, then 4."""
-    left = V - vb
-    return 16 if left >= 16 else (8 if left >= 8 else 4)
-
-
 @numba.njit(**_LANES_HOT)
 def _inputs_lanes16(bias, w_in, x, s, vb, n_in, r0, r1, wt):
     """:func:`_inputs_lanes` for 16 voices."""
@@ -1715,39 +1062,11 @@ def _inputs_lanes16(bias, w_in, x, s, vb, n_in, r0, r1, wt):
                 out[v] += w * xj[v]
 
 
-@numba.njit(**_LANES_HOT)
-def _inputs_lanes8(bias, w_in, x, s, vb, n_in, r0, r1, wt):
-    """:func:`_inputs_lanes` for 8 voices."""
-    for r in range(r0, r1):
-        out = wt[r]
-        for v in range(8):
-            out[v] = bias[r]
-        for j in range(n_in):
-            w = w_in[r * n_in + j]
-            xj = x[s, vb : vb + 8, j]
-            for v in range(8):
-                out[v] += w * xj[v]
-
-
-@numba.njit(**_LANES_HOT)
-def _inputs_lanes4(bias, w_in, x, s, vb, n_in, r0, r1, wt):
-    """:func:`_inputs_lanes` for 4 voices."""
-    for r in range(r0, r1):
-        out = wt[r]
-        for v in range(4):
-            out[v] = bias[r]
-        for j in range(n_in):
-            w = w_in[r * n_in + j]
-            xj = x[s, vb : vb + 4, j]
-            for v in range(4):
-                out[v] += w * xj[v]
-
-
 @numba.njit(**_HOT)
 def _window_voices(w_in, in_off, window, x, s, r0, r1, work, n, acc, lanes):
     """Add the input windows of rows r0..r1-1 for every voice to the lane blocks' sums ``work``
-    (the lane block of L voices from vb at ``work[vb * n:][:L * n]``, voice vb + v's row r at
-    ``[r * L + v]``), or with ``lanes`` False to the voice-major sums ``work[v * n + r]`` (lane
+    (the lane block of the 16 voices from vb at ``work[vb * n:][:16 * n]``, voice vb + v's row r
+    at ``[r * 16 + v]``), or with ``lanes`` False to the voice-major sums ``work[v * n + r]`` (lane
     blocks of one voice).
 
     The rows' input weights are stored row-major from ``w_in[in_off:]``, each ``window * n_in``
@@ -1770,7 +1089,7 @@ def _window_voices(w_in, in_off, window, x, s, r0, r1, work, n, acc, lanes):
                     acc[v] += w * xl[v, j]
         vb = 0
         while vb < V:
-            L = _lane_width(vb, V) if lanes else 1
+            L = LANES if lanes else 1
             for v in range(L):
                 work[vb * n + r * L + v] += acc[vb + v]
             vb += L
@@ -1814,7 +1133,7 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
             if t[v] % periods[i] != t[0] % periods[i]:
                 aligned[i] = 0
     wt, ht, acc = work[: V * n], work[V * n : 2 * V * n], work[2 * V * n :]
-    if V < LANE_VOICES:
+    if V % LANES != 0:
         for s in range(n_steps):
             _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
                           input_offset, x, history, s, n_voices, t, h, wt, acc, y, aligned, code)
@@ -1833,11 +1152,10 @@ def _lanes_from(h, ht, n, V):
     """The states ``h[v * n + r]`` into the lane blocks ``ht`` (see :func:`_window_voices`)."""
     vb = 0
     while vb < V:
-        L = _lane_width(vb, V)
-        for v in range(L):
+        for v in range(LANES):
             for r in range(n):
-                ht[vb * n + r * L + v] = h[(vb + v) * n + r]
-        vb += L
+                ht[vb * n + r * LANES + v] = h[(vb + v) * n + r]
+        vb += LANES
 
 
 @numba.njit(**_HOT)
@@ -1845,11 +1163,10 @@ def _lanes_to(ht, h, n, V):
     """:func:`_lanes_from` backwards."""
     vb = 0
     while vb < V:
-        L = _lane_width(vb, V)
-        for v in range(L):
+        for v in range(LANES):
             for r in range(n):
-                h[(vb + v) * n + r] = ht[vb * n + r * L + v]
-        vb += L
+                h[(vb + v) * n + r] = ht[vb * n + r * LANES + v]
+        vb += LANES
 
 
 @numba.njit(**_HOT)
@@ -1888,71 +1205,41 @@ def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, bl
         # Each voice's sum in one order: the bias, the inputs (or the input windows), then the
         # recurrent products column by column.
         k_in = n_in if history == 0 else 0
-        vb = 0
-        while vb < V:
-            L = _lane_width(vb, V)
-            wb = wt[vb * n : (vb + L) * n].reshape((n, L))
-            if L == 16:
-                _inputs_lanes16(bias, w_in, x, history + s, vb, k_in, r0, r1, wb)
-            elif L == 8:
-                _inputs_lanes8(bias, w_in, x, history + s, vb, k_in, r0, r1, wb)
-            else:
-                _inputs_lanes4(bias, w_in, x, history + s, vb, k_in, r0, r1, wb)
-            vb += L
+        for vb in range(0, V, LANES):
+            _inputs_lanes16(bias, w_in, x, history + s, vb, k_in, r0, r1,
+                            wt[vb * n : (vb + LANES) * n].reshape((n, LANES)))
         if history != 0:
             _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), x,
                            history + s, r0, r1, wt, n, acc, True)
-        vb = 0
-        while vb < V:
-            L = _lane_width(vb, V)
-            hb = ht[vb * n : (vb + L) * n].reshape((n, L))
-            wb = wt[vb * n : (vb + L) * n].reshape((n, L))
-            if L == 16:
-                _rows_lanes16(w_rec, off, width, hb, cs, r0, r1, wb)
-            elif L == 8:
-                _rows_lanes8(w_rec, off, width, hb, cs, r0, r1, wb)
-            else:
-                _rows_lanes4(w_rec, off, width, hb, cs, r0, r1, wb)
-            _tanh_inplace(wt[vb * n + r0 * L : vb * n + r1 * L])
-            vb += L
+        for vb in range(0, V, LANES):
+            _rows_lanes16(w_rec, off, width, ht[vb * n : (vb + LANES) * n].reshape((n, LANES)), cs, r0, r1,
+                          wt[vb * n : (vb + LANES) * n].reshape((n, LANES)))
+            _tanh_inplace(wt[vb * n + r0 * LANES : vb * n + r1 * LANES])
     # Active modules read the previous state of each other: commit only after all are done.
     for i in range(n_modules):
         if code[i] == 0:
             continue
         r0 = module_start[i]
         r1 = module_start[i + 1]
-        vb = 0
-        while vb < V:
-            L = _lane_width(vb, V)
+        for vb in range(0, V, LANES):
             o = vb * n
             if code[i] == 2:
-                _copy(wt[o + r0 * L : o + r1 * L], ht[o + r0 * L : o + r1 * L])
+                _copy(wt[o + r0 * LANES : o + r1 * LANES], ht[o + r0 * LANES : o + r1 * LANES])
             else:
-                for v in range(L):
+                for v in range(LANES):
                     if vb + v < n_voices and (t[vb + v] + s) % periods[i] == 0:
                         for r in range(r0, r1):
-                            ht[o + r * L + v] = wt[o + r * L + v]
-            vb += L
+                            ht[o + r * LANES + v] = wt[o + r * LANES + v]
     for k in range(n_out):
-        vb = 0
-        while vb < V:
-            L = _lane_width(vb, V)
-            hb = ht[vb * n : (vb + L) * n].reshape((n, L))
-            if L == 16:
-                _output_lanes16(w_out, b_out, hb, k, vb, y, s)
-            elif L == 8:
-                _output_lanes8(w_out, b_out, hb, k, vb, y, s)
-            else:
-                _output_lanes4(w_out, b_out, hb, k, vb, y, s)
-            vb += L
-
-
+        for vb in range(0, V, LANES):
+            _output_lanes16(w_out, b_out, ht[vb * n : (vb + LANES) * n].reshape((n, LANES)), k, vb, y, s)
 
 
 @numba.njit(**_HOT)
 def _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset, x,
                   history, s, n_voices, t, h, work, acc, y, aligned, code):
-    """:func:`_voices_step` in the 4 x 4 passes, for fewer than :data:`LANE_VOICES` voices: the
+    """:func:`_voices_step` in the 4 x 4 passes, for a voice count that is not a multiple of
+    :data:`LANES`: the
     states voice-major, ``h[v * n + r]``, and the sums ``work[v * n + r]``."""
     V, n_in = x.shape[1], x.shape[2]
     n_modules = periods.shape[0]

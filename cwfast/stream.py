@@ -82,8 +82,8 @@ class Stream:
         :attr:`t` is each voice's step, shape (voices,); ``state`` (if given) holds h of shape
         (voices, n_hidden) and one ``t`` for all; :meth:`reset` can restart one voice. The voices
         share each weight load (one matrix-matrix product per step instead of ``voices``
-        matrix-vector products: 16 voices of CW 256/8 cost 0.38-0.40 of 16 streams, 4 to 8
-        voices about 0.6: docs/benchmarks.md, section 15), and each voice's
+        matrix-vector products: 16 voices of CW 256/8 cost 0.38-0.40 of 16 streams, other
+        counts than multiples of 16 about 0.5-0.6: docs/benchmarks.md, section 15), and each voice's
         output equals that of a stream of its own to within float rounding (the sums are
         ordered differently). Not with ``resample``. Default None: one sequence, blocks of
         shape (n_steps, n_in).

@@ -3,12 +3,12 @@ SRN, LSTM).
 
 Each voice is compared with a stream of its own, and with the NumPy twin of tests/naive.py, to
 within float rounding: the voice kernels sum each dot product in a different order than the
-one-voice kernel (Clockwork: four voices and four rows per pass below 16 voices, column by column
-in the voices' SIMD lanes from 16; LSTM: four voices and four rows per pass; see
-cwfast/_voice_kernels.py), so the bits may differ in the last place, never more. What must hold
-bit for bit: any split of the blocks gives the same output, and a voice's output depends on its
-own input alone (not on its place or the other voices, nor on the voice count on either side of
-16).
+one-voice kernel (Clockwork: column by column in the voices' SIMD lanes when the voice count
+is a multiple of 16, else four voices and four rows per pass; LSTM: four voices and four rows per
+pass; see cwfast/_voice_kernels.py), so the bits may differ in the last place, never more. What
+must hold bit for bit: any split of the blocks gives the same output, and a voice's output
+depends on its own input alone (not on its place or the other voices, nor on the voice count
+within either kind of count).
 """
 
 import os
@@ -34,9 +34,8 @@ MODELS = {
                                           input_windows=[2, 1, 5, 3], seed=11, **kw),
 }
 V = 6  # not a multiple of the kernel's voice block: padding is exercised
-#: Voice counts of both Clockwork kernels: the 4 x 4 passes (6), the lane passes (20: lane blocks
-#: of 16 and 4).
-COUNTS = (V, 20)
+#: Voice counts of both Clockwork kernels: the 4 x 4 passes (6), the lane passes (16).
+COUNTS = (V, 16)
 
 
 @pytest.fixture(scope="module")
@@ -45,8 +44,8 @@ def x():
 
 
 @pytest.fixture(scope="module")
-def x20():
-    return np.random.default_rng(441).normal(size=(20, 700, 2))
+def x16():
+    return np.random.default_rng(441).normal(size=(16, 700, 2))
 
 
 def separate(model, x, **kw):
@@ -56,9 +55,9 @@ def separate(model, x, **kw):
 @pytest.mark.parametrize("arch", sorted(MODELS))
 @pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
 @pytest.mark.parametrize("count", COUNTS)
-def test_voices_equal_separate_streams_and_the_numpy_twin(arch, dtype, tol, count, x20):
+def test_voices_equal_separate_streams_and_the_numpy_twin(arch, dtype, tol, count, x16):
     model = MODELS[arch](dtype=dtype)
-    xs = x20[:count].astype(dtype)
+    xs = x16[:count].astype(dtype)
     got = Stream(model, voices=count).process(xs)
     assert got.shape == (count, 700, 3) and got.dtype == dtype
     np.testing.assert_allclose(got, separate(model, xs), rtol=0, atol=tol)
@@ -72,9 +71,9 @@ def test_voices_equal_separate_streams_and_the_numpy_twin(arch, dtype, tol, coun
 @pytest.mark.parametrize("arch", sorted(MODELS))
 @pytest.mark.parametrize("block", [1, 2, 63, 64, 65])
 @pytest.mark.parametrize("count", COUNTS)
-def test_any_split_gives_the_same_bits(arch, block, count, x20):
+def test_any_split_gives_the_same_bits(arch, block, count, x16):
     model = MODELS[arch]()
-    xs = x20[:count, :300].astype(np.float32)
+    xs = x16[:count, :300].astype(np.float32)
     whole = Stream(model, voices=count).process(xs)
     stream = Stream(model, voices=count, max_block=64)
     got = np.concatenate([stream.process(xs[:, a : a + block]) for a in range(0, 300, block)], axis=1)
@@ -97,8 +96,8 @@ def test_random_splits_with_out_buffers(x, rng):
 @pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed"])
 def test_a_voice_depends_on_its_own_input_alone(arch, x):
     """Voice 4 of six equals the only voice of a one-voice stream, and voice 0 of a three-voice
-    stream whose other voices hear something else: bit for bit (below 16 voices; from 16, the
-    next test)."""
+    stream whose other voices hear something else: bit for bit (counts that are not multiples of
+    16; those, the next test)."""
     model = MODELS[arch]()
     xs = x.astype(np.float32)
     six = Stream(model, voices=6).process(xs)
@@ -112,18 +111,18 @@ def test_a_voice_depends_on_its_own_input_alone(arch, x):
 
 @pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed"])
 def test_a_voice_gives_the_same_bits_in_a_lane_block_of_any_width(arch, x):
-    """28 voices run as lane blocks of 16, 8 and 4 voices (cwfast/_voice_kernels.py): one input at
-    voices 3, 20 and 26 (one in each) gives the bits of voice 0 of a 16-voice stream whose other
-    voices hear something else, in all three. (An LSTM's voices have no lanes: the same check.)"""
+    """32 voices run as two lane blocks of 16 (cwfast/_voice_kernels.py): one input at voices 3 and
+    20 (one in each) gives the bits of voice 0 of a 16-voice stream whose other voices hear
+    something else, in both. (An LSTM's voices have no lanes: the same check.)"""
     model = MODELS[arch]()
     xs = x[:, :300].astype(np.float32)
-    many = np.random.default_rng(2).normal(size=(28, 300, 2)).astype(np.float32)
-    many[[3, 20, 26]] = xs[4]
-    got = Stream(model, voices=28).process(many)
+    many = np.random.default_rng(2).normal(size=(32, 300, 2)).astype(np.float32)
+    many[[3, 20]] = xs[4]
+    got = Stream(model, voices=32).process(many)
     sixteen = np.random.default_rng(3).normal(size=(16, 300, 2)).astype(np.float32)
     sixteen[0] = xs[4]
     one = Stream(model, voices=16).process(sixteen)
-    for v in (3, 20, 26):
+    for v in (3, 20):
         np.testing.assert_array_equal(got[v], one[0])
 
 
@@ -135,9 +134,9 @@ def test_the_lane_passes_compile_with_the_slp_vectoriser_and_leave_numba_as_it_w
     from cwfast import _jit, _voice_kernels
 
     assert _jit.SLP_PIPELINE is not None
-    for name in ("_rows_lanes16", "_rows_lanes8", "_rows_lanes4", "_output_lanes16", "_inputs_lanes16"):
+    for name in ("_rows_lanes16", "_output_lanes16", "_inputs_lanes16"):
         assert getattr(_voice_kernels, name)._compiler.pipeline_class is _jit.SLP_PIPELINE
-    Stream(MODELS["clockwork"](), voices=20).process(np.zeros((20, 5, 2), np.float32))
+    Stream(MODELS["clockwork"](), voices=16).process(np.zeros((16, 5, 2), np.float32))
     assert numba.core.config.SLP_VECTORIZE == int(os.environ.get("NUMBA_SLP_VECTORIZE", "0"))
 
 
