@@ -209,8 +209,9 @@ class SequenceModel:
     def level(self):
         """The :class:`Level` normalisation of an autoregressive mixture model, or None (the default).
 
-        Set it to a :class:`Level` (or ``(alpha, start[, floor, ceiling])``) before training; it is saved with the
-        model, and it adds one element (the current level) to the end of the state.
+        Set it to a :class:`Level` (or ``(alpha, start[, floor, ceiling])``) before training; it
+        is saved with the model, and it adds one element (the current level) to the end of the
+        state.
         ``Stream`` (and its voices, each with its own level), the C export and the evolution
         strategy run it.
         """
@@ -266,7 +267,8 @@ class SequenceModel:
             raise ParameterError(f"{what} needs a mixture model with n_in=1 (an autoregressive audio model)")
 
     def _dense_head(self):
-        """What :meth:`to_dense` adds for the head: ``level`` ([alpha, start]) and ``taps``, if set."""
+        """What :meth:`to_dense` adds for the head: ``level`` ([alpha, start, floor, ceiling]) and
+        ``taps``, if set."""
         extra = {} if self._level is None else {"level": np.array(dataclasses.astuple(self._level))}
         if self._n_taps:
             extra["taps"] = self.taps.copy()

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import registry, tasks, validate
+from ._head_kernels import _level_track
 from .codec import N_CLASSES
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
@@ -412,7 +413,6 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
 def _level_band(x, alpha, start, percentiles):
     """The gain's bounds (floor, ceiling): the ``percentiles`` (low, high; default
     :data:`LEVEL_BAND`) of the level over the inputs ``x``, tracked from ``start``."""
-    from ._head_kernels import _level_track
     lo, hi = LEVEL_BAND if percentiles is None else percentiles
     levels = np.full(1, start, dtype=x.dtype)
     xn = np.empty((1, x.size), dtype=x.dtype)
