@@ -11,6 +11,10 @@ There is one entry per *kind* of recurrence (:data:`KINDS`), each calling one ke
 
 - ``"clockwork"`` (Clockwork RNNs and SRNs): :func:`cwfast._kernels._forward_seq`. The state
   slot holds ``h`` (n,), the work slot (n,) scratch, and the layout slots the module structure.
+- ``"clockwork_blocked"`` (``Stream(model, blocked=True)``, a Clockwork RNN without input windows):
+  :func:`cwfast._blocked_kernels._blocked_forward`, the block module by module. Slots as
+  ``"clockwork"``, but the work slot holds WORK_SIZE elements (the block's states: it grows with
+  the prepared block length, see :func:`cwfast._blocked_kernels.work_size`).
 - ``"lstm"``: :func:`cwfast._lstm_kernels._forward_seq`. The state slot holds ``[h, c]`` (2n,),
   the work slot the four gates' pre-activations (4n,); the layout slots are not read.
 - ``"clockwork_windowed"`` (a Clockwork RNN whose modules read windows of past inputs, max window
@@ -50,7 +54,7 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
-from . import _kernels, _lstm_kernels, _voice_kernels
+from . import _blocked_kernels, _kernels, _lstm_kernels, _voice_kernels
 
 
 def _stamp(module):
@@ -62,6 +66,7 @@ def _stamp(module):
 _KERNELS_STAMP = _stamp(_kernels)
 _LSTM_KERNELS_STAMP = _stamp(_lstm_kernels)
 _VOICE_KERNELS_STAMP = _stamp(_voice_kernels)
+_BLOCKED_KERNELS_STAMP = _stamp(_blocked_kernels)
 
 #: Return codes of an entry.
 OK, NOT_FINITE = 0, 1
@@ -80,7 +85,9 @@ N_VOICES, N_REAL_VOICES, CLOCKS, FLAGS = range(16, 20)
 #: (n_modules + 1,) int64, the rows of history P, the chunk buffer, its length in rows, and the
 #: address of an int64 holding the row just past the last input in it.
 INPUT_OFFSET, HISTORY, HIST, HIST_ROWS, FILL = range(20, 25)
-CONTEXT_SIZE = 25
+#: Slot of the blocked entry: the length of its work buffer.
+WORK_SIZE = 25
+CONTEXT_SIZE = 26
 
 #: ctypes prototype of an entry: ``int64 entry(int64 *context)``. CFUNCTYPE releases the GIL.
 PROTOTYPE = ctypes.CFUNCTYPE(ctypes.c_int64, ctypes.c_void_p)
@@ -158,6 +165,35 @@ def _build_clockwork(fp):
         no_history = carray(_pointer(c[STATE], fp), (0, n_hidden))
         _kernels._forward_seq(theta, module_start, column_start, block_offset, periods, x, c[T0], h, work, y,
                               no_history)
+        return OK
+
+    return forward_block
+
+
+def _build_clockwork_blocked(fp):
+    ip = np.int64
+    stamp = _BLOCKED_KERNELS_STAMP
+
+    @cfunc(_SIGNATURE, cache=True)
+    def forward_block(context_p):
+        """Check the block is finite, then run it; state untouched unless it returns OK."""
+        if stamp == 0:  # never true: makes the kernel file's hash part of the cache key
+            return -1
+        c = carray(context_p, (CONTEXT_SIZE,))
+        n_steps, n_modules, n_hidden = c[N_STEPS], c[N_MODULES], c[N_HIDDEN]
+        x = carray(_pointer(c[X], fp), (n_steps, c[N_IN]))
+        if not _all_finite(x):
+            return NOT_FINITE
+        theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
+        module_start = carray(_pointer(c[MODULE_START], ip), (n_modules + 1,))
+        column_start = carray(_pointer(c[COLUMN_START], ip), (n_modules,))
+        block_offset = carray(_pointer(c[BLOCK_OFFSET], ip), (n_modules + 1,))
+        periods = carray(_pointer(c[PERIODS], ip), (n_modules,))
+        h = carray(_pointer(c[STATE], fp), (n_hidden,))
+        work = carray(_pointer(c[WORK], fp), (c[WORK_SIZE],))
+        y = carray(_pointer(c[Y], fp), (n_steps, c[N_OUT]))
+        _blocked_kernels._blocked_forward(theta, module_start, column_start, block_offset, periods, x, c[T0], h,
+                                          work, y)
         return OK
 
     return forward_block
@@ -293,7 +329,8 @@ def _build_lstm_voices(fp):
 
 
 #: The kinds of entry, and the builder of each.
-_BUILDERS = {"clockwork": _build_clockwork, "clockwork_windowed": _build_clockwork_windowed, "lstm": _build_lstm,
+_BUILDERS = {"clockwork": _build_clockwork, "clockwork_windowed": _build_clockwork_windowed,
+             "clockwork_blocked": _build_clockwork_blocked, "lstm": _build_lstm,
              "clockwork_voices": _build_clockwork_voices, "lstm_voices": _build_lstm_voices}
 KINDS = tuple(_BUILDERS)
 

@@ -106,19 +106,20 @@ _LANES_HOT = dict(_HOT, fastmath={"contract"}, **({} if SLP_PIPELINE is None els
 
 
 @numba.njit(inline="always", **_LANES_HOT)
-def _rows8_lanes16(w_rec, off, width, ht, cs, r, wt):
+def _rows8_lanes16(w_rec, off, width, stride, ht, cs, r, wt):
     """Add to ``wt[r:r + 8]`` (each row 16 voices) the products of 8 rows stored from ``w_rec[off:]``,
-    ``width`` columns each, with the states ``ht[cs:cs + width]`` (16 voices a row): for each
-    column, 8 weights times 16 contiguous states, into 128 scalar sums that LLVM's SLP vectoriser
-    keeps in vector registers (one sum a voice, columns in order)."""
-    row0 = w_rec[off + 0 * width : off + 1 * width]
-    row1 = w_rec[off + 1 * width : off + 2 * width]
-    row2 = w_rec[off + 2 * width : off + 3 * width]
-    row3 = w_rec[off + 3 * width : off + 4 * width]
-    row4 = w_rec[off + 4 * width : off + 5 * width]
-    row5 = w_rec[off + 5 * width : off + 6 * width]
-    row6 = w_rec[off + 6 * width : off + 7 * width]
-    row7 = w_rec[off + 7 * width : off + 8 * width]
+    ``stride`` apart, ``width`` columns each (a stride wider than the rows: a part of longer rows,
+    as :mod:`cwfast._blocked_kernels` reads them), with the states ``ht[cs:cs + width]`` (16 voices
+    a row): for each column, 8 weights times 16 contiguous states, into 128 scalar sums that
+    LLVM's SLP vectoriser keeps in vector registers (one sum a voice, columns in order)."""
+    row0 = w_rec[off + 0 * stride : off + 0 * stride + width]
+    row1 = w_rec[off + 1 * stride : off + 1 * stride + width]
+    row2 = w_rec[off + 2 * stride : off + 2 * stride + width]
+    row3 = w_rec[off + 3 * stride : off + 3 * stride + width]
+    row4 = w_rec[off + 4 * stride : off + 4 * stride + width]
+    row5 = w_rec[off + 5 * stride : off + 5 * stride + width]
+    row6 = w_rec[off + 6 * stride : off + 6 * stride + width]
+    row7 = w_rec[off + 7 * stride : off + 7 * stride + width]
     o0 = wt[r + 0]
     a0_0 = o0[0]
     a0_1 = o0[1]
@@ -541,12 +542,12 @@ def _rows8_lanes16(w_rec, off, width, ht, cs, r, wt):
 
 
 @numba.njit(inline="always", **_LANES_HOT)
-def _rows4_lanes16(w_rec, off, width, ht, cs, r, wt):
+def _rows4_lanes16(w_rec, off, width, stride, ht, cs, r, wt):
     """:func:`_rows8_lanes16` for 4 rows and 16 voices."""
-    row0 = w_rec[off + 0 * width : off + 1 * width]
-    row1 = w_rec[off + 1 * width : off + 2 * width]
-    row2 = w_rec[off + 2 * width : off + 3 * width]
-    row3 = w_rec[off + 3 * width : off + 4 * width]
+    row0 = w_rec[off + 0 * stride : off + 0 * stride + width]
+    row1 = w_rec[off + 1 * stride : off + 1 * stride + width]
+    row2 = w_rec[off + 2 * stride : off + 2 * stride + width]
+    row3 = w_rec[off + 3 * stride : off + 3 * stride + width]
     o0 = wt[r + 0]
     a0_0 = o0[0]
     a0_1 = o0[1]
@@ -769,10 +770,10 @@ def _rows4_lanes16(w_rec, off, width, ht, cs, r, wt):
 
 
 @numba.njit(inline="always", **_LANES_HOT)
-def _rows2_lanes16(w_rec, off, width, ht, cs, r, wt):
+def _rows2_lanes16(w_rec, off, width, stride, ht, cs, r, wt):
     """:func:`_rows8_lanes16` for 2 rows and 16 voices."""
-    row0 = w_rec[off + 0 * width : off + 1 * width]
-    row1 = w_rec[off + 1 * width : off + 2 * width]
+    row0 = w_rec[off + 0 * stride : off + 0 * stride + width]
+    row1 = w_rec[off + 1 * stride : off + 1 * stride + width]
     o0 = wt[r + 0]
     a0_0 = o0[0]
     a0_1 = o0[1]
@@ -895,9 +896,9 @@ def _rows2_lanes16(w_rec, off, width, ht, cs, r, wt):
 
 
 @numba.njit(inline="always", **_LANES_HOT)
-def _rows1_lanes16(w_rec, off, width, ht, cs, r, wt):
+def _rows1_lanes16(w_rec, off, width, stride, ht, cs, r, wt):
     """:func:`_rows8_lanes16` for 1 row and 16 voices."""
-    row0 = w_rec[off + 0 * width : off + 1 * width]
+    row0 = w_rec[off + 0 * stride : off + 0 * stride + width]
     o0 = wt[r + 0]
     a0_0 = o0[0]
     a0_1 = o0[1]
@@ -970,22 +971,22 @@ def _rows1_lanes16(w_rec, off, width, ht, cs, r, wt):
 
 
 @numba.njit(**_LANES_HOT)
-def _rows_lanes16(w_rec, off, width, ht, cs, r0, r1, wt):
-    """Add to ``wt[r0:r1]`` the products of rows r0..r1-1 (a block stored row-major from ``w_rec[off:]``,
-    ``width`` columns) with the states ``ht`` (n, 16), columns cs..cs+width-1: 8 rows a pass
+def _rows_lanes16(w_rec, off, width, stride, ht, cs, r0, r1, wt):
+    """Add to ``wt[r0:r1]`` the products of rows r0..r1-1 (stored from ``w_rec[off:]``, ``stride``
+    apart, ``width`` columns each) with the states ``ht`` (n, 16), columns cs..cs+width-1: 8 rows a pass
     (4 without AVX-512, see :data:`_EIGHT_ROWS`), then 4, 2, 1."""
     r = r0
     while _EIGHT_ROWS and r + 8 <= r1:
-        _rows8_lanes16(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
+        _rows8_lanes16(w_rec, off + (r - r0) * stride, width, stride, ht, cs, r, wt)
         r += 8
     while r + 4 <= r1:
-        _rows4_lanes16(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
+        _rows4_lanes16(w_rec, off + (r - r0) * stride, width, stride, ht, cs, r, wt)
         r += 4
     while r + 2 <= r1:
-        _rows2_lanes16(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
+        _rows2_lanes16(w_rec, off + (r - r0) * stride, width, stride, ht, cs, r, wt)
         r += 2
     while r + 1 <= r1:
-        _rows1_lanes16(w_rec, off + (r - r0) * width, width, ht, cs, r, wt)
+        _rows1_lanes16(w_rec, off + (r - r0) * stride, width, stride, ht, cs, r, wt)
         r += 1
 
 
@@ -1249,7 +1250,7 @@ def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, bl
             _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), x,
                            history + s, r0, r1, wt, n, acc, True)
         for b in range(V // LANES):
-            _rows_lanes16(w_rec, off, width, ht2[b * n : (b + 1) * n], cs, r0, r1, wt2[b * n : (b + 1) * n])
+            _rows_lanes16(w_rec, off, width, width, ht2[b * n : (b + 1) * n], cs, r0, r1, wt2[b * n : (b + 1) * n])
             _tanh_inplace(wt[b * LANES * n + r0 * LANES : b * LANES * n + r1 * LANES])
     # Active modules read the previous state of each other: commit only after all are done.
     for i in range(n_modules):

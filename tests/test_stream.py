@@ -97,7 +97,7 @@ else:
     windows = "period" if sys.argv[1] == "windowed" else None
     model = ClockworkRNN(1, 3, n_hidden=24, n_modules=4, input_windows=windows, seed=0)
 rng = np.random.default_rng(0)
-stream = Stream(model, max_block=64)
+stream = Stream(model, max_block=64, blocked=sys.argv[1] == "blocked")
 out = np.empty((200, 3), dtype=np.float32)
 wide = rng.normal(size=(200, 2))            # float64, and column 0 of it is not contiguous
 blocks = [wide[:64, :1], wide[64:65, :1], wide[65:200, :1]]  # the last is longer than max_block
@@ -119,7 +119,7 @@ print(after.alloc - before.alloc, after.mi_alloc - before.mi_alloc, grown, len(c
 """
 
 
-@pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed"])
+@pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed", "blocked"])
 def test_process_with_out_allocates_nothing_and_compiles_nothing(arch):
     """NRT statistics (numba), tracemalloc's NumPy domain, and numba's compile events, in a fresh process."""
     env = dict(os.environ, NUMBA_NRT_STATS="1")
@@ -415,7 +415,8 @@ def test_lstm_entry_is_cached_between_processes(two_fresh_processes):
     assert second == (1, 0, 1)
 
 
-@pytest.mark.parametrize("kind, kernels", [("clockwork", "_kernels"), ("lstm", "_lstm_kernels")])
+@pytest.mark.parametrize("kind, kernels", [("clockwork", "_kernels"), ("lstm", "_lstm_kernels"),
+                                           ("clockwork_blocked", "_blocked_kernels")])
 def test_each_entry_closes_over_a_hash_of_its_kernel_file(kind, kernels):
     """numba keys its cache on the entry's own file and its closure, not on the kernel's file: the
     hash in the closure is what makes an edited kernel file recompile the entry (_realtime.py)."""

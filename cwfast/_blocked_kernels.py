@@ -1,0 +1,154 @@
+"""numba kernel of a block of a Clockwork RNN computed module by module, slowest first
+(``Stream(model, blocked=True)``).
+
+Module j feeds module i only if T_j >= T_i, so the slowest module depends on nothing but itself
+and the input. Given a whole block of input, the modules can run one after the other, slowest
+first, each over the whole block: when module i runs, the states of every slower module are known
+at every step of the block, and its rows' products with them (all of its block but the k x k
+diagonal part) are one matrix product over its active steps. Those products run in the voice
+kernels' lane passes (:func:`cwfast._voice_kernels._rows_lanes16`) with 16 *active steps* in the
+lanes instead of 16 voices: each weight is loaded once for 16 steps, where the step kernel
+(:func:`cwfast._kernels._step`) loads every weight again at every step. Only the k x k diagonal
+part stays sequential, one step at a time (:func:`_own_rows`). It pays when the weights do not fit
+the core's L2 cache: CW 1024/8 (2.4 MB in float32) on a 512-KiB-L2 EPYC ran 2.4x faster than the
+step kernel; for CW 256/8 (150 KB) the two are level (docs/benchmarks.md, section 17).
+
+The sums are the model's, in another order: each unit at each active step sums the bias, the
+inputs, the slower modules' columns in order (the lane passes: one scalar sum per step, so the
+order does not depend on the lane or the block), then its own module's columns (a reassociated
+dot product, fixed by the compiled code). So the outputs differ from ``forward`` by float rounding,
+and a stream gives the same bits however its input is split into blocks.
+
+The block's states are kept time-minor, as the lane passes read them: entry e, the state before
+step e (e = 0..T; entry T is the state after the block), at ``hs[e // 16, :, e % 16]``. A module
+of period 1 reads its slower modules' entries of 16 consecutive steps as one (width, 16) view; a
+slower module first gathers its 16 active steps' entries into a (width, 16) array.
+
+Periods must increase strictly (modules of equal periods read each other, so neither can go
+first); the stream checks it. Like :mod:`cwfast._kernels`: arrays and scalars in, no validation,
+no allocation, the same ``theta`` layout, a plain model (every input window 1).
+"""
+
+import numba
+
+from ._kernels import _HOT, _tanh_inplace, _views
+from ._voice_kernels import LANES, _rows_lanes16
+
+
+def work_size(n, n_out, max_block):
+    """The length of the scratch :func:`_blocked_forward` needs for blocks of up to ``max_block`` steps."""
+    return LANES * n + LANES * max(n, n_out) + 2 * n + LANES + (max_block // LANES + 1) * n * LANES
+
+
+@numba.njit(**_HOT)
+def _blocked_forward(theta, module_start, column_start, block_offset, periods, x, t0, h, work, y):
+    """Run a plain Clockwork RNN (every input window 1, periods increasing strictly) over the block
+    ``x`` (T, n_in) from step ``t0`` and the state ``h`` (n,), updated in place; ``y`` (T, n_out)
+    receives the outputs. ``work``: at least :func:`work_size` (n, n_out, T) elements of scratch.
+    ``column_start`` is the layout's (module i's block reads units column_start[i]:n); with
+    increasing periods it equals module_start[:-1]."""
+    T, n_in = x.shape
+    n = h.shape[0]
+    n_out = y.shape[1]
+    g = periods.shape[0]
+    w_in, w_rec, bias, w_out, b_out = _views(theta, n, module_start[g] * n_in, block_offset[g], n_out)
+    a = LANES * n  # then the gathered states, the lanes' sums, two states, the lanes' inputs, the block
+    b = a + LANES * max(n, n_out)
+    gather = work[:a].reshape((n, LANES))
+    acc = work[a:b].reshape((max(n, n_out), LANES))
+    col, hcur, inputs = work[b : b + n], work[b + n : b + 2 * n], work[b + 2 * n : b + 2 * n + LANES]
+    c = b + 2 * n + LANES
+    hs = work[c : c + (T // LANES + 1) * n * LANES].reshape((T // LANES + 1, n, LANES))
+    for i in range(g - 1, -1, -1):
+        r0, r1 = module_start[i], module_start[i + 1]
+        k, p, width = r1 - r0, periods[i], n - column_start[i]
+        ws = width - k  # the slower modules' columns, r1..n-1
+        off = block_offset[i]
+        for r in range(k):
+            hcur[r] = h[r0 + r]
+        done = 0  # entries 0..done-1 of this module's rows are written
+        s = (p - t0 % p) % p  # the first active step
+        while s < T:
+            m = min(LANES, (T - s + p - 1) // p)  # the active steps s, s + p, ... s + (m - 1) p, in lanes
+            for r in range(k):
+                for j in range(LANES):
+                    acc[r, j] = bias[r0 + r]
+            for q in range(n_in):
+                for j in range(LANES):  # lanes past m repeat step s: computed, never read
+                    inputs[j] = x[s + j * p, q] if j < m else x[s, q]
+                for r in range(k):
+                    w = w_in[(r0 + r) * n_in + q]
+                    for j in range(LANES):
+                        acc[r, j] += w * inputs[j]
+            if ws > 0 and p == 1:  # the lanes are 16 consecutive entries: one group, in place
+                _rows_lanes16(w_rec, off + k, ws, width, hs[s // LANES], r1, 0, k, acc)
+            elif ws > 0:
+                for cc in range(ws):
+                    row = gather[cc]
+                    for j in range(LANES):
+                        e = s + j * p if j < m else s
+                        row[j] = hs[e // LANES, r1 + cc, e % LANES]
+                _rows_lanes16(w_rec, off + k, ws, width, gather, 0, 0, k, acc)
+            for j in range(m):
+                e = s + j * p
+                _hold(hs, r0, k, hcur, done, e + 1)
+                done = e + 1
+                for r in range(k):
+                    col[r] = acc[r, j]
+                _own_rows(w_rec, off, k, width, hcur, col)
+                _tanh_inplace(col[:k])
+                for r in range(k):
+                    hcur[r] = col[r]
+            s += m * p
+        _hold(hs, r0, k, hcur, done, T + 1)
+        for r in range(k):
+            h[r0 + r] = hcur[r]
+    # y[s] = W_out h(s) + b_out, from entry s + 1: 16 steps a pass.
+    for group in range(T // LANES + 1):
+        for o in range(n_out):
+            for j in range(LANES):
+                acc[o, j] = b_out[o]
+        _rows_lanes16(w_out, 0, n, n, hs[group], 0, 0, n_out, acc)
+        for j in range(LANES):
+            s = group * LANES + j - 1
+            if 0 <= s < T:
+                for o in range(n_out):
+                    y[s, o] = acc[o, j]
+
+
+@numba.njit(**_HOT)
+def _hold(hs, r0, k, hcur, e_from, e_to):
+    """Units r0..r0+k-1 of entries e_from..e_to-1: the module's state ``hcur``, held."""
+    for e in range(e_from, e_to):
+        dst = hs[e // LANES]
+        lane = e % LANES
+        for r in range(k):
+            dst[r0 + r, lane] = hcur[r]
+
+
+@numba.njit(**_HOT)
+def _own_rows(w_rec, off, k, width, h_own, col):
+    """col[r] += row r's first k columns (rows ``width`` apart from ``w_rec[off:]``) . h_own[:k],
+    for r < k, four rows at a time (one load of h_own feeds four rows)."""
+    r = 0
+    while r + 4 <= k:
+        row0 = w_rec[off + r * width : off + r * width + k]
+        row1 = w_rec[off + (r + 1) * width : off + (r + 1) * width + k]
+        row2 = w_rec[off + (r + 2) * width : off + (r + 2) * width + k]
+        row3 = w_rec[off + (r + 3) * width : off + (r + 3) * width + k]
+        a0, a1, a2, a3 = col[r], col[r + 1], col[r + 2], col[r + 3]
+        for c in range(k):
+            v = h_own[c]
+            a0 += row0[c] * v
+            a1 += row1[c] * v
+            a2 += row2[c] * v
+            a3 += row3[c] * v
+        col[r], col[r + 1], col[r + 2], col[r + 3] = a0, a1, a2, a3
+        r += 4
+    while r < k:
+        row = w_rec[off + r * width : off + r * width + k]
+        a0 = col[r]
+        for c in range(k):
+            a0 += row[c] * h_own[c]
+        col[r] = a0
+        r += 1
