@@ -31,6 +31,7 @@ no allocation, the same ``theta`` layout, a plain model (every input window 1).
 
 import numba
 
+from ._jit import JIT as _JIT
 from ._kernels import _HOT, _tanh_inplace, _views
 from ._voice_kernels import LANES, _rows_lanes16
 
@@ -40,7 +41,10 @@ def work_size(n, n_out, max_block):
     return LANES * n + LANES * max(n, n_out) + 2 * n + LANES + (max_block // LANES + 1) * n * LANES
 
 
-@numba.njit(**_HOT)
+# With reference counting, like cwfast._kernels._forward_seq (which calls the _HOT step): numba's
+# cache of kernels compiled without it has crashed on loading (see the note in cwfast._kernels; a
+# variant of this kernel corrupted the heap when loaded from the cache, never when compiled).
+@numba.njit(**_JIT)
 def _blocked_forward(theta, module_start, column_start, block_offset, periods, x, t0, h, work, y):
     """Run a plain Clockwork RNN (every input window 1, periods increasing strictly) over the block
     ``x`` (T, n_in) from step ``t0`` and the state ``h`` (n,), updated in place; ``y`` (T, n_out)
