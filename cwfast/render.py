@@ -184,8 +184,11 @@ def autoregressive_inputs(samples, scale, n_classes=N_CLASSES):
     return out
 
 
-def check_processable(model):
-    """Raise CwfastError unless ``model`` is an input-driven model that :func:`process` can run."""
+def check_processable(model, blocked=False):
+    """Raise CwfastError unless ``model`` is an input-driven model that :func:`process` can run
+    (ParameterError if ``blocked`` and a blocked :class:`~cwfast.stream.Stream` cannot run it)."""
+    from .stream import Stream
+
     mode = mode_of(model)
     if mode != "effect" or model.n_in != 1 or model.n_out != 1 or model.output != "linear":
         what = "effect model with one input and one linear output"
@@ -193,18 +196,20 @@ def check_processable(model):
             article = "an" if mode == "autoregressive" else "a"
             raise CwfastError(f"this is {article} {mode} model, not an effect model: use 'cwfast generate' with it")
         raise CwfastError(f"this model has {model.n_in} inputs and {model.n_out} outputs; 'process' runs an {what}")
+    Stream(model, blocked=blocked)  # refuses what it cannot run; prepares nothing
 
 
-def process_blocks(model, blocks, *, block_size=4096):
+def process_blocks(model, blocks, *, block_size=4096, blocked=False):
     """:func:`process` over a signal that arrives in blocks (each at most ``block_size`` samples):
     an iterator of the output blocks, float32, through one :class:`~cwfast.stream.Stream`, so a
     file of any length is processed in the memory of one block. Joined, the outputs equal
-    :func:`process`'s (a stream gives the same bits however its input is split)."""
+    :func:`process`'s with the same ``blocked`` (a stream gives the same bits however its input
+    is split)."""
     from .stream import Stream
 
-    check_processable(model)
+    check_processable(model, blocked)
     block_size = validate.positive_int("block_size", block_size)
-    stream = Stream(model, max_block=block_size)
+    stream = Stream(model, max_block=block_size, blocked=blocked)
     y = np.empty((block_size, 1), dtype=model.dtype)
 
     def run():
@@ -217,7 +222,7 @@ def process_blocks(model, blocks, *, block_size=4096):
     return run()
 
 
-def process(model, samples, *, block_size=4096, on_progress=None):
+def process(model, samples, *, block_size=4096, on_progress=None, blocked=False):
     """Run an input-driven (effect) model over a whole signal, block by block through a Stream.
 
     Parameters
@@ -228,6 +233,9 @@ def process(model, samples, *, block_size=4096, on_progress=None):
     block_size : int
     on_progress : callable, optional
         Called with the number of samples of each finished block.
+    blocked : bool
+        Run the stream module by module over each block (``Stream(model, blocked=True)``): faster
+        for large Clockwork RNNs, the same output within float rounding.
 
     Returns
     -------
@@ -240,7 +248,7 @@ def process(model, samples, *, block_size=4096, on_progress=None):
     """
     from .stream import Stream
 
-    check_processable(model)
+    check_processable(model, blocked)
     if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size <= 0:
         raise ParameterError(f"block_size={block_size!r} must be a positive integer")
     samples = validate.mono("samples", samples)
@@ -249,7 +257,7 @@ def process(model, samples, *, block_size=4096, on_progress=None):
     # Buffers (and the stream's warm-up) no longer than the signal: --block 10**8 on a short file
     # must not allocate and warm up for 10**8 steps.
     block_size = min(int(block_size), samples.size)
-    stream = Stream(model, max_block=block_size)
+    stream = Stream(model, max_block=block_size, blocked=blocked)
     y = np.empty((block_size, 1), dtype=model.dtype)
     for start in range(0, samples.size, block_size):
         stop = min(start + block_size, samples.size)

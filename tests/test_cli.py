@@ -10,7 +10,7 @@ import pytest
 import soundfile
 
 import cwfast
-from cwfast import ClockworkRNN
+from cwfast import LSTM, ClockworkRNN
 from cwfast import likeness, metrics, render
 from cwfast.audio import load_audio, write_audio
 from cwfast.cli import main
@@ -252,6 +252,19 @@ def test_process_runs_an_effect_model_over_a_file(capsys, tmp_path, models, clip
     assert rate == 8000
     np.testing.assert_allclose(wet, cwfast.load(models["effect"]).forward(dry[:, None])[:, 0], rtol=1e-6, atol=1e-7)
     assert f"wrote {out}" in stdout
+
+
+def test_process_blocked_matches_within_rounding_and_refuses_what_it_cannot_run(capsys, tmp_path, models, clip_8k):
+    out, plain = tmp_path / "blocked.wav", tmp_path / "plain.wav"
+    status, _, err = run(capsys, "process", "-m", models["effect"], clip_8k, "-o", out, "--block", 100, "--blocked")
+    assert status == 0, err
+    assert run(capsys, "process", "-m", models["effect"], clip_8k, "-o", plain, "--block", 100)[0] == 0
+    np.testing.assert_allclose(load_audio(out)[0], load_audio(plain)[0], rtol=0, atol=1e-6)
+    lstm = LSTM(1, 1, n_hidden=4, seed=0, sample_rate=8000, metadata={"mode": "effect"})
+    lstm.save(tmp_path / "lstm.npz")
+    status, _, err = run(capsys, "process", "-m", tmp_path / "lstm.npz", clip_8k, "-o", tmp_path / "x.wav", "--blocked")
+    assert_user_error(status, err, "blocked=True runs Clockwork RNNs and SRNs only")
+    assert not (tmp_path / "x.wav").exists()
 
 
 @pytest.mark.parametrize("fmt, subtype, ext", [("OGG", "VORBIS", ".ogg"), ("FLAC", "PCM_16", ".flac")])
