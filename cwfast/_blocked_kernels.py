@@ -9,9 +9,10 @@ diagonal part) are one matrix product over its active steps. Those products run 
 kernels' lane passes (:func:`cwfast._voice_kernels._rows_lanes16`) with 16 *active steps* in the
 lanes instead of 16 voices: each weight is loaded once for 16 steps, where the step kernel
 (:func:`cwfast._kernels._step`) loads every weight again at every step. Only the k x k diagonal
-part stays sequential, one step at a time (:func:`_own_rows`). It pays when the weights do not fit
-the core's L2 cache: CW 1024/8 (2.4 MB in float32) on a 512-KiB-L2 EPYC ran 2.4x faster than the
-step kernel; for CW 256/8 (150 KB) the two are level (docs/benchmarks.md, section 17).
+part stays sequential, one step at a time (:func:`cwfast._kernels._window_dots`). It pays when
+the weights do not fit the core's L2 cache: CW 1024/8 (2.4 MB in float32) on a 512-KiB-L2 EPYC
+ran 2.3-2.7x faster than the step kernel; for CW 256/8 (150 KB) the two are level
+(docs/benchmarks.md, section 17).
 
 The sums are the model's, in another order: each unit at each active step sums the bias, the
 inputs, the slower modules' columns in order (the lane passes: one scalar sum per step, so the
@@ -32,7 +33,7 @@ no allocation, the same ``theta`` layout, a plain model (every input window 1).
 import numba
 
 from ._jit import JIT as _JIT
-from ._kernels import _HOT, _tanh_inplace, _views
+from ._kernels import _HOT, _tanh_inplace, _views, _window_dots
 from ._voice_kernels import LANES, _rows_lanes16
 
 
@@ -99,7 +100,7 @@ def _blocked_forward(theta, module_start, column_start, block_offset, periods, x
                 done = e + 1
                 for r in range(k):
                     col[r] = acc[r, j]
-                _own_rows(w_rec, off, k, width, hcur, col)
+                _window_dots(w_rec[off:], hcur[:k], col, 0, col, k, width)  # the own k x k part
                 _tanh_inplace(col[:k])
                 for r in range(k):
                     hcur[r] = col[r]
@@ -128,31 +129,3 @@ def _hold(hs, r0, k, hcur, e_from, e_to):
         lane = e % LANES
         for r in range(k):
             dst[r0 + r, lane] = hcur[r]
-
-
-@numba.njit(**_HOT)
-def _own_rows(w_rec, off, k, width, h_own, col):
-    """col[r] += row r's first k columns (rows ``width`` apart from ``w_rec[off:]``) . h_own[:k],
-    for r < k, four rows at a time (one load of h_own feeds four rows)."""
-    r = 0
-    while r + 4 <= k:
-        row0 = w_rec[off + r * width : off + r * width + k]
-        row1 = w_rec[off + (r + 1) * width : off + (r + 1) * width + k]
-        row2 = w_rec[off + (r + 2) * width : off + (r + 2) * width + k]
-        row3 = w_rec[off + (r + 3) * width : off + (r + 3) * width + k]
-        a0, a1, a2, a3 = col[r], col[r + 1], col[r + 2], col[r + 3]
-        for c in range(k):
-            v = h_own[c]
-            a0 += row0[c] * v
-            a1 += row1[c] * v
-            a2 += row2[c] * v
-            a3 += row3[c] * v
-        col[r], col[r + 1], col[r + 2], col[r + 3] = a0, a1, a2, a3
-        r += 4
-    while r < k:
-        row = w_rec[off + r * width : off + r * width + k]
-        a0 = col[r]
-        for c in range(k):
-            a0 += row[c] * h_own[c]
-        col[r] = a0
-        r += 1

@@ -136,7 +136,7 @@ def _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, 
             # from 0, which LLVM vectorises (the index form of _rows4, kept bit-identical for plain
             # models, runs scalar: 2.1 us a step for 20-ms windows at 16 kHz); then the recurrent
             # rows add onto them (work stands in for the bias, with no input).
-            _window_dots(w_mod[: k * span], window, bias, r0, work)
+            _window_dots(w_mod, window, bias, r0, work, k, span)
             w_mod, window, start = w_mod[:0], window[:0], work
         # One call site: the row kernels are inlined into it, and a second copy for the windowed
         # case cost compile time (a cold Stream of CW 144/8) for no speed.
@@ -191,17 +191,17 @@ def _module_rows(w_in, window, w_rec, bias, offset, width, r0, k, reads, work):
 
 
 @numba.njit(**_HOT)
-def _window_dots(w, window, bias, r0, work):
-    """work[r0 + r] = bias[r0 + r] + row r of ``w`` . window, for every row (each as long as
-    ``window``), four rows at a time: one load of a window value feeds four rows."""
+def _window_dots(w, window, bias, r0, work, k, stride):
+    """work[r0 + r] = bias[r0 + r] + row r of ``w`` . window, for the ``k`` rows (each as long as
+    ``window``, ``stride`` apart from ``w[0]``), four rows at a time: one load of a window value
+    feeds four rows. ``bias`` may be ``work`` (each row reads its own before writing it)."""
     span = window.shape[0]
-    k = w.shape[0] // span
     r = 0
     while r + 4 <= k:
-        row0 = w[r * span : (r + 1) * span]
-        row1 = w[(r + 1) * span : (r + 2) * span]
-        row2 = w[(r + 2) * span : (r + 3) * span]
-        row3 = w[(r + 3) * span : (r + 4) * span]
+        row0 = w[r * stride : r * stride + span]
+        row1 = w[(r + 1) * stride : (r + 1) * stride + span]
+        row2 = w[(r + 2) * stride : (r + 2) * stride + span]
+        row3 = w[(r + 3) * stride : (r + 3) * stride + span]
         a0, a1, a2, a3 = bias[r0 + r], bias[r0 + r + 1], bias[r0 + r + 2], bias[r0 + r + 3]
         for j in range(span):
             v = window[j]
@@ -212,7 +212,7 @@ def _window_dots(w, window, bias, r0, work):
         work[r0 + r], work[r0 + r + 1], work[r0 + r + 2], work[r0 + r + 3] = a0, a1, a2, a3
         r += 4
     while r < k:
-        row = w[r * span : (r + 1) * span]
+        row = w[r * stride : r * stride + span]
         a = bias[r0 + r]
         for j in range(span):
             a += row[j] * window[j]

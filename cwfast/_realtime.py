@@ -136,12 +136,22 @@ def _append_rows(buffer, fill, history, x):
     return fill
 
 
+@njit(cache=True, nogil=True)
+def _layout(c):
+    """The Clockwork layout the context ``c`` points to: module_start, column_start, block_offset,
+    periods (int64 arrays)."""
+    n_modules = c[N_MODULES]
+    return (carray(_pointer(c[MODULE_START], np.int64), (n_modules + 1,)),
+            carray(_pointer(c[COLUMN_START], np.int64), (n_modules,)),
+            carray(_pointer(c[BLOCK_OFFSET], np.int64), (n_modules + 1,)),
+            carray(_pointer(c[PERIODS], np.int64), (n_modules,)))
+
+
 # Builders take the float type (np.float32 or np.float64); it reaches the entry as a closure
 # variable, like the stamp.
 
 
 def _build_clockwork(fp):
-    ip = np.int64
     stamp = _KERNELS_STAMP
 
     @cfunc(_SIGNATURE, cache=True)
@@ -150,15 +160,12 @@ def _build_clockwork(fp):
         if stamp == 0:  # never true: makes the kernel file's hash part of the cache key
             return -1
         c = carray(context_p, (CONTEXT_SIZE,))
-        n_steps, n_modules, n_hidden = c[N_STEPS], c[N_MODULES], c[N_HIDDEN]
+        n_steps, n_hidden = c[N_STEPS], c[N_HIDDEN]
         x = carray(_pointer(c[X], fp), (n_steps, c[N_IN]))
         if not _all_finite(x):
             return NOT_FINITE
         theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
-        module_start = carray(_pointer(c[MODULE_START], ip), (n_modules + 1,))
-        column_start = carray(_pointer(c[COLUMN_START], ip), (n_modules,))
-        block_offset = carray(_pointer(c[BLOCK_OFFSET], ip), (n_modules + 1,))
-        periods = carray(_pointer(c[PERIODS], ip), (n_modules,))
+        module_start, column_start, block_offset, periods = _layout(c)
         h = carray(_pointer(c[STATE], fp), (n_hidden,))
         work = carray(_pointer(c[WORK], fp), (n_hidden,))
         y = carray(_pointer(c[Y], fp), (n_steps, c[N_OUT]))
@@ -171,7 +178,6 @@ def _build_clockwork(fp):
 
 
 def _build_clockwork_blocked(fp):
-    ip = np.int64
     stamp = _BLOCKED_KERNELS_STAMP
 
     @cfunc(_SIGNATURE, cache=True)
@@ -180,15 +186,12 @@ def _build_clockwork_blocked(fp):
         if stamp == 0:  # never true: makes the kernel file's hash part of the cache key
             return -1
         c = carray(context_p, (CONTEXT_SIZE,))
-        n_steps, n_modules, n_hidden = c[N_STEPS], c[N_MODULES], c[N_HIDDEN]
+        n_steps, n_hidden = c[N_STEPS], c[N_HIDDEN]
         x = carray(_pointer(c[X], fp), (n_steps, c[N_IN]))
         if not _all_finite(x):
             return NOT_FINITE
         theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
-        module_start = carray(_pointer(c[MODULE_START], ip), (n_modules + 1,))
-        column_start = carray(_pointer(c[COLUMN_START], ip), (n_modules,))
-        block_offset = carray(_pointer(c[BLOCK_OFFSET], ip), (n_modules + 1,))
-        periods = carray(_pointer(c[PERIODS], ip), (n_modules,))
+        module_start, column_start, block_offset, periods = _layout(c)
         h = carray(_pointer(c[STATE], fp), (n_hidden,))
         work = carray(_pointer(c[WORK], fp), (c[WORK_SIZE],))
         y = carray(_pointer(c[Y], fp), (n_steps, c[N_OUT]))
@@ -220,10 +223,7 @@ def _build_clockwork_windowed(fp):
         start = _append_rows(buffer, fill[0], history, x)
         xp = carray(_pointer(c[HIST] + (start - history) * n_in * itemsize, fp), (history + n_steps, n_in))
         theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
-        module_start = carray(_pointer(c[MODULE_START], ip), (n_modules + 1,))
-        column_start = carray(_pointer(c[COLUMN_START], ip), (n_modules,))
-        block_offset = carray(_pointer(c[BLOCK_OFFSET], ip), (n_modules + 1,))
-        periods = carray(_pointer(c[PERIODS], ip), (n_modules,))
+        module_start, column_start, block_offset, periods = _layout(c)
         input_offset = carray(_pointer(c[INPUT_OFFSET], ip), (n_modules + 1,))
         h = carray(_pointer(c[STATE], fp), (n_hidden,))
         work = carray(_pointer(c[WORK], fp), (n_hidden,))
@@ -286,10 +286,7 @@ def _build_clockwork_voices(fp):
             x = carray(_pointer(c[HIST] + (start - history) * n_voices * n_in * itemsize, fp),
                        (history + n_steps, n_voices, n_in))
         theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
-        module_start = carray(_pointer(c[MODULE_START], ip), (n_modules + 1,))
-        column_start = carray(_pointer(c[COLUMN_START], ip), (n_modules,))
-        block_offset = carray(_pointer(c[BLOCK_OFFSET], ip), (n_modules + 1,))
-        periods = carray(_pointer(c[PERIODS], ip), (n_modules,))
+        module_start, column_start, block_offset, periods = _layout(c)
         input_offset = carray(_pointer(c[INPUT_OFFSET], ip), (n_modules + 1,))
         clocks = carray(_pointer(c[CLOCKS], ip), (n_voices,))
         flags = carray(_pointer(c[FLAGS], ip), (2 * n_modules,))
