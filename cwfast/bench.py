@@ -14,7 +14,9 @@ is held against: a dense matrix-vector product of each width, in the kernel's ow
 through NumPy's BLAS, and reports each model's multiply-adds per second as a fraction of both.
 With ``--voices V`` each model is also
 run as one ``Stream(model, voices=V)``, interleaved with its one-voice stream, and a table gives
-the cost per sample per voice against one voice. The CLI calls :func:`add_arguments`
+the cost per sample per voice against one voice. With ``--blocked`` each Clockwork RNN (and SRN)
+also runs as ``Stream(model, blocked=True)`` (the block module by module), and a table gives its
+speed-up over the step-by-step stream. The CLI calls :func:`add_arguments`
 and :func:`run`; numba-heavy modules are imported inside :func:`run` only.
 """
 
@@ -49,6 +51,9 @@ def add_arguments(parser):
     parser.add_argument("--voices", type=_positive_int, metavar="V",
                         help="also run each model as one stream of V voices and report the cost per voice "
                         "against one voice")
+    parser.add_argument("--blocked", action="store_true",
+                        help="also run each Clockwork RNN module by module over each block (Stream(model, "
+                        "blocked=True)) and report its speed-up")
     parser.add_argument("--json", action="store_true", help="print the results as JSON instead of a table")
 
 
@@ -82,7 +87,7 @@ def standard_models(widths=DEFAULT_WIDTHS, n_modules=DEFAULT_MODULES):
     return models
 
 
-def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progress=None, voices=None):
+def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progress=None, voices=None, blocked=False):
     """Time streaming of each model at each block size; models interleaved run by run.
 
     Parameters
@@ -99,6 +104,9 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
         Called with a short text after each (block size, repeat).
     voices : int, optional
         Also time each model as one stream of this many voices, in the same interleaving; its records carry ``voices`` and count time per sample per voice.
+    blocked : bool
+        Also time each model a blocked stream can run as ``Stream(model, blocked=True)``, in the
+        same interleaving; its records carry ``blocked`` True.
 
     Returns
     -------
@@ -109,23 +117,25 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
         ``us_per_sample_runs``, ``mean_us_per_sample`` (total time of a run over its samples,
         median over runs: includes every hiccup), ``realtime_factor`` (from ``us_per_sample``),
         ``block_p50_us``, ``block_p99_us`` (over all blocks timed), ``budget_us``, ``blocks_timed``,
-        ``recurrent_macs``, ``voices`` (1 for a one-voice stream).
+        ``recurrent_macs``, ``voices`` (1 for a one-voice stream), ``blocked``.
     """
     import gc
     import time
 
     import numpy as np
 
-    from .stream import Stream
+    from .stream import Stream, _check_blocked
 
     records = []
     for block in blocks:
         cases = []
         for label, model in models:
             rate = sample_rate or model.sample_rate or DEFAULT_RATE
-            lanes = [1] if voices is None else [1, voices]
-            for v in lanes:
-                stream = (Stream(model) if v == 1 else Stream(model, voices=v)).prepare(block)
+            variants = [(1, False)] + ([] if voices is None else [(voices, False)])
+            if blocked and _runs_blocked(model, _check_blocked):
+                variants.append((1, True))
+            for v, by_module in variants:
+                stream = Stream(model, voices=None if v == 1 else v, blocked=by_module).prepare(block)
                 lead = () if v == 1 else (v,)
                 rng = np.random.default_rng(0)
                 inputs = (0.3 * rng.standard_normal((8, *lead, block, model.n_in))).astype(model.dtype)
@@ -136,9 +146,10 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
                 stream.process(inputs[1], out=out)
                 per_block = (time.perf_counter() - start) / 2
                 n_blocks = max(1, int(seconds / repeats / max(per_block, 1e-9)))
-                cases.append(dict(label=label if v == 1 else f"{label} x{v} voices", model=model, stream=stream,
-                                  inputs=inputs, out=out, rate=rate, n_blocks=n_blocks, runs=[], throughput=[],
-                                  times=[], voices=v, base=label))
+                name = f"{label} blocked" if by_module else (label if v == 1 else f"{label} x{v} voices")
+                cases.append(dict(label=name, model=model, stream=stream, inputs=inputs, out=out, rate=rate,
+                                  n_blocks=n_blocks, runs=[], throughput=[], times=[], voices=v, base=label,
+                                  blocked=by_module))
         was_enabled = gc.isenabled()
         gc.disable()  # process() allocates nothing; keep other garbage out of the block times
         try:
@@ -178,9 +189,20 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
                 "blocks_timed": int(all_times.size),
                 "recurrent_macs": case["model"].recurrent_macs_per_step(),
                 "voices": case["voices"],
+                "blocked": case["blocked"],
                 "model_label": case["base"],
             })
     return records
+
+
+def _runs_blocked(model, check):
+    """Whether ``Stream(model, blocked=True)`` runs ``model`` (``check``: the stream's own check)."""
+    from .errors import ParameterError
+
+    try:
+        return check(model, True, None)
+    except ParameterError:
+        return False
 
 
 def macs_per_step(model):
@@ -263,7 +285,7 @@ def format_ceilings(rows):
 
 def voice_ratios(records):
     """Per model and block: the cost per sample per voice of a many-voice stream over one voice."""
-    one = {(r["model_label"], r["block"]): r for r in records if r["voices"] == 1}
+    one = _step_by_step(records)
     rows = []
     for r in records:
         single = one.get((r["model_label"], r["block"]))
@@ -272,6 +294,32 @@ def voice_ratios(records):
                          "one_us": single["us_per_sample"], "per_voice_us": r["us_per_sample"],
                          "ratio": r["us_per_sample"] / single["us_per_sample"]})
     return rows
+
+
+def _step_by_step(records):
+    """(model, block) -> the record of its one-voice, step-by-step stream."""
+    return {(r["model_label"], r["block"]): r for r in records if r["voices"] == 1 and not r.get("blocked")}
+
+
+def blocked_ratios(records):
+    """Per model and block: the step-by-step stream's time per sample over the blocked stream's."""
+    one = _step_by_step(records)
+    rows = []
+    for r in records:
+        single = one.get((r["model_label"], r["block"]))
+        if r.get("blocked") and single:
+            rows.append({"model": r["model_label"], "block": r["block"], "step_us": single["us_per_sample"],
+                         "blocked_us": r["us_per_sample"], "speedup": single["us_per_sample"] / r["us_per_sample"],
+                         "blocked_realtime_factor": r["realtime_factor"]})
+    return rows
+
+
+def format_blocked_ratios(rows):
+    lines = [("model", "block", "step by step us/sample", "blocked us/sample", "speed-up", "blocked x real time")]
+    for r in rows:
+        lines.append((r["model"], str(r["block"]), f"{r['step_us']:.3f}", f"{r['blocked_us']:.3f}",
+                      f"{r['speedup']:.2f}", f"{r['blocked_realtime_factor']:.1f}"))
+    return _align(lines)
 
 
 def format_voice_ratios(rows):
@@ -361,16 +409,18 @@ def run(args):
         models = standard_models()
     note("compiling and warming up")
     voices = getattr(args, "voices", None)
-    records = measure(models, args.block, seconds=args.seconds, repeats=args.repeats, progress=note, voices=voices)
+    records = measure(models, args.block, seconds=args.seconds, repeats=args.repeats, progress=note, voices=voices,
+                      blocked=getattr(args, "blocked", False))
     rows = [] if args.model else ratios(records)
     voice_rows = voice_ratios(records)
+    blocked_rows = blocked_ratios(records)
     note("measuring the matrix-vector ceiling")
     ceiling = ceilings([model.n_hidden for _, model in models], dtype=models[0][1].dtype)
     ceiling_table = ceiling_rows(records, models, ceiling)
     summary = machine_summary()
     if args.json:
         print(json.dumps({"machine": summary, "results": records, "ratios": rows, "voice_ratios": voice_rows,
-                          "ceilings": ceiling_table}, indent=1))
+                          "blocked_ratios": blocked_rows, "ceilings": ceiling_table}, indent=1))
         return 0
     print(f"machine: {summary}")
     rates = sorted({r["sample_rate"] for r in records})
@@ -397,4 +447,9 @@ def run(args):
         print()
         print(format_voice_ratios(voice_rows))
         print("(voices: us/sample counts one sample of one voice; issue 14's goal for 16 voices is <= 0.40)")
+    if blocked_rows:
+        print()
+        print(format_blocked_ratios(blocked_rows))
+        print("(blocked: Stream(model, blocked=True), the block module by module; the same outputs within float "
+              "rounding)")
     return 0

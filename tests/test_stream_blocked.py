@@ -105,3 +105,30 @@ def test_a_refused_block_leaves_the_blocked_stream_as_it_was():
     assert stream.t == before.t == 10
     np.testing.assert_array_equal(stream.state.h, before.h)
     assert isinstance(before, State)
+
+
+def test_bench_blocked_table_and_json(tmp_path, capsys):
+    """``cwfast bench --blocked``: a blocked row for a Clockwork RNN, none for an LSTM (it cannot
+    run blocked); well-formed figures, no wall-clock thresholds."""
+    import json
+    import math
+
+    from cwfast.cli import main
+
+    cw, lstm = tmp_path / "cw.npz", tmp_path / "lstm.npz"
+    ClockworkRNN(1, 1, n_hidden=6, n_modules=3, sample_rate=16000, seed=0).save(cw)
+    LSTM(1, 1, n_hidden=3, seed=0).save(lstm)
+    args = ["bench", "-m", str(cw), "--block", "8", "--seconds", "0.02", "--repeats", "2", "-q", "--blocked"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "cw.npz blocked" in out and "speed-up" in out
+    assert main(args + ["--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [(r["voices"], r["blocked"]) for r in data["results"]] == [(1, False), (1, True)]
+    (row,) = data["blocked_ratios"]
+    assert (row["model"], row["block"]) == ("cw.npz", 8)
+    assert math.isfinite(row["speedup"]) and row["speedup"] == pytest.approx(row["step_us"] / row["blocked_us"])
+    assert main(["bench", "-m", str(lstm), "--block", "4", "--seconds", "0.01", "--repeats", "1", "-q", "--blocked",
+                 "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert [r["blocked"] for r in data["results"]] == [False] and data["blocked_ratios"] == []
