@@ -171,3 +171,17 @@ def _slp_pipeline():
 #: The compiler class of functions written for LLVM's SLP vectoriser and 512-bit vectors (see :func:`_slp_pipeline`),
 #: or None where numba's internals differ.
 SLP_PIPELINE = _slp_pipeline()
+
+
+@functools.lru_cache(maxsize=1)
+def has_avx512():
+    """Whether numba compiles for a CPU with AVX-512 (its features: ``NUMBA_CPU_FEATURES``, or the
+    host's). The row kernels choose how many sums to keep in flight by it (16 or 32 vector registers)."""
+    try:
+        import llvmlite.binding as llvm
+        from numba.core import config
+
+        features = config.CPU_FEATURES if config.CPU_FEATURES is not None else llvm.get_host_cpu_features().flatten()
+    except (ImportError, AttributeError, RuntimeError):
+        return False
+    return "+avx512f" in features.split(",")

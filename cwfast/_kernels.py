@@ -41,6 +41,7 @@ from numba.extending import overload
 from ._head_kernels import (_add_to_means, _emit, _fed_back, _level_gain, _level_rows, _level_sequence, _mean_rows,
                             _predicted, _scored_row_loss)
 from ._jit import JIT as _JIT
+from ._jit import has_avx512
 
 # The step and its row kernels allocate nothing, so they run without numba's reference counting:
 # every slice otherwise calls NRT_incref and NRT_decref (a locked add when the array came from
@@ -49,6 +50,13 @@ from ._jit import JIT as _JIT
 # friends) keep it: with _forward_seq and _forward_padded_seq compiled this way too, loading the
 # cached _backward_batch aborted in LLVM's bitcode reader (numba 0.68.1); not investigated further.
 _HOT = dict(_JIT, _nrt=False)
+
+#: Whether :func:`_module_rows` takes sixteen rows a pass, or eight at most. Sixteen sums in flight
+#: fit AVX-512's 32 vector registers (measured 1.06-1.23x faster than eight on the Xeon, section 10
+#: of docs/benchmarks.md); AVX2 has 16, and compiled for an AVX2 EPYC (Zen 3) eight rows a pass were
+#: 1.14x (CW 144/8), 1.08x (256/8) and 1.50x (1024/8) faster than sixteen, with the same bits
+#: (section 18). A property of the code numba compiles, like the target features that key its cache.
+_SIXTEEN_ROWS = has_avx512()
 
 
 def _tanh_inplace(a):
@@ -172,12 +180,13 @@ def _fires(t, period):
 def _module_rows(w_in, window, w_rec, bias, offset, width, r0, k, reads, work):
     """work[r0 + r] = bias[r0 + r] + input row r of ``w_in`` . window + recurrent row r . reads for
     the ``k`` rows of a module, whose recurrent rows (``width`` long) follow each other from
-    ``offset`` in ``w_rec``: sixteen rows at a time, then eight, four, two and one."""
+    ``offset`` in ``w_rec``: sixteen rows at a time (with AVX-512 only, see :data:`_SIXTEEN_ROWS`),
+    then eight, four, two and one."""
     r = 0
-    while r + 16 <= k:
+    while _SIXTEEN_ROWS and r + 16 <= k:
         _rows16(w_in, r, window, w_rec, bias, offset + r * width, width, r0 + r, reads, work)
         r += 16
-    if r + 8 <= k:
+    while r + 8 <= k:
         _rows8(w_in, r, window, w_rec, bias, offset + r * width, width, r0 + r, reads, work)
         r += 8
     if r + 4 <= k:

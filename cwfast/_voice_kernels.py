@@ -67,7 +67,7 @@ import numba
 import numpy as np
 
 from ._jit import JIT as _JIT
-from ._jit import SLP_PIPELINE
+from ._jit import SLP_PIPELINE, has_avx512
 # shared: cwfast._jit keeps the caches of both files in step
 from ._kernels import _HOT, _copy, _fires, _tanh_inplace
 from ._lstm_kernels import _sigmoid
@@ -81,23 +81,11 @@ VOICE_BLOCK = 4
 #: section 15).
 LANES = 16
 
-def _has_avx512():
-    """Whether numba compiles for a CPU with AVX-512 (its features: ``NUMBA_CPU_FEATURES``, or the host's)."""
-    try:
-        import llvmlite.binding as llvm
-        from numba.core import config
-
-        features = config.CPU_FEATURES if config.CPU_FEATURES is not None else llvm.get_host_cpu_features().flatten()
-    except (ImportError, AttributeError, RuntimeError):
-        return False
-    return "+avx512f" in features.split(",")
-
-
 #: Whether the 16-voice passes take 8 rows at a time (16 sums in 512-bit vectors: 16 of the 32
 #: registers of AVX-512) or 4 (16 sums in 8 of the 16 256-bit registers of AVX2: compiled for AVX2,
 #: 8 rows spilled, 19 against 31 GMAC/s for 32 rows x 256 columns). A property of the code numba
 #: compiles, like the target features that key its cache, not a setting.
-_EIGHT_ROWS = _has_avx512()
+_EIGHT_ROWS = has_avx512()
 
 
 #: The options of the lane passes: LLVM's SLP vectoriser on (cwfast._jit.SLP_PIPELINE), and contraction
