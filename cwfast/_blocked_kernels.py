@@ -11,8 +11,8 @@ lanes instead of 16 voices: each weight is loaded once for 16 steps, where the s
 (:func:`cwfast._kernels._step`) loads every weight again at every step. Only the k x k diagonal
 part stays sequential, one step at a time (:func:`cwfast._kernels._window_dots`). It pays when
 the weights do not fit the core's L2 cache: CW 1024/8 (2.4 MB in float32) on a 512-KiB-L2 EPYC
-ran 2.3-2.7x faster than the step kernel; for CW 256/8 (150 KB) the two are level
-(docs/benchmarks.md, section 17).
+ran 1.3-1.6x faster than the step kernel; CW 256/8 (150 KB) 0.8-0.9x as fast (docs/benchmarks.md,
+sections 17 and 18).
 
 The sums are the model's, in another order: each unit at each active step sums the bias, the
 inputs, the slower modules' columns in order (the lane passes: one scalar sum per step, so the

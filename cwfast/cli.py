@@ -174,7 +174,7 @@ def build_parser():
     p.add_argument("--block", type=types.positive_int, default=4096, metavar="N", help="block size in samples (default: 4096)")
     p.add_argument("--blocked", action="store_true",
                    help="compute each block module by module, slowest first: faster for large Clockwork RNNs "
-                        "(about 2.5x for 1024 units in 8 modules), the same output within float rounding")
+                        "(1.3-1.6x for 1024 units in 8 modules), the same output within float rounding")
     p.add_argument("--subtype", type=types.subtype, metavar="TYPE", help="float, pcm_16 or pcm_24 (default: float for WAV)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_process)
