@@ -630,12 +630,15 @@ def cmd_process(args):
     render.check_processable(model, args.blocked)
     subtype = _subtype_for(args.output, args.subtype)
     file_rate, frames, blocks = read_audio_blocks(args.input, args.block)
+    # The stream is prepared for blocks no longer than the file, as render.process does: --block
+    # 10**8 on a short file must not allocate (blocked: block x units floats) for 10**8 steps.
+    block_size = min(args.block, max(frames, 1))
     rate = model.sample_rate or file_rate
     if rate == file_rate:
         # Read, processed and written block by block: memory does not grow with the file.
         with _progress(args, frames, "processing") as bar:
             def counted():
-                for block in render.process_blocks(model, blocks, block_size=args.block, blocked=args.blocked):
+                for block in render.process_blocks(model, blocks, block_size=block_size, blocked=args.blocked):
                     bar.update(block.size)
                     yield block
 

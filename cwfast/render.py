@@ -196,7 +196,8 @@ def check_processable(model, blocked=False):
             article = "an" if mode == "autoregressive" else "a"
             raise CwfastError(f"this is {article} {mode} model, not an effect model: use 'cwfast generate' with it")
         raise CwfastError(f"this model has {model.n_in} inputs and {model.n_out} outputs; 'process' runs an {what}")
-    Stream(model, blocked=blocked)  # refuses what it cannot run; prepares nothing
+    if blocked:
+        Stream(model, blocked=True)  # refuses what it cannot run; prepares nothing
 
 
 def process_blocks(model, blocks, *, block_size=4096, blocked=False):

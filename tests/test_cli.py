@@ -265,6 +265,11 @@ def test_process_blocked_matches_within_rounding_and_refuses_what_it_cannot_run(
     status, _, err = run(capsys, "process", "-m", tmp_path / "lstm.npz", clip_8k, "-o", tmp_path / "x.wav", "--blocked")
     assert_user_error(status, err, "blocked=True runs Clockwork RNNs and SRNs only")
     assert not (tmp_path / "x.wav").exists()
+    # A block far longer than the file: the stream is prepared for the file's length, not 10**8 steps.
+    status, _, err = run(capsys, "process", "-m", models["effect"], clip_8k, "-o", tmp_path / "huge.wav", "--blocked",
+                         "--block", 10**8)
+    assert status == 0, err
+    np.testing.assert_array_equal(load_audio(tmp_path / "huge.wav")[0], load_audio(out)[0])
 
 
 @pytest.mark.parametrize("fmt, subtype, ext", [("OGG", "VORBIS", ".ogg"), ("FLAC", "PCM_16", ".flac")])
