@@ -41,32 +41,24 @@ This module is imported only when a stream is prepared, so ``import cwfast`` com
 One entry is built per kind and dtype, once per process, on first use (:func:`entry`).
 
 numba's on-disk cache checks only the file that defines a function, not the files it calls, so a
-cached entry would keep running an old kernel after that kernel's file changed. Each entry
-therefore closes over a hash of the file that defines its kernel (``_kernels.py`` or
-``_lstm_kernels.py``): numba puts closure variables into the cache key, so a changed kernel file
-means a cache miss and a fresh compile of the entries that call it, and only of those.
+cached entry would keep running an old kernel after that kernel's file changed. cwfast._jit's
+family stamps cover that for every cached function of the package; in case a numba release drops
+them (``FAMILY_STAMPS`` False), each entry also closes over a hash of every kernel file
+(:data:`_STAMP`): numba puts closure variables into the cache key, so a changed kernel file means
+a cache miss and a fresh compile of the entries.
 """
 
 import ctypes
-import hashlib
+import functools
 
 import numpy as np
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
-from . import _blocked_kernels, _kernels, _lstm_kernels, _voice_kernels
+from . import _blocked_kernels, _jit, _kernels, _lstm_kernels, _voice_kernels
 
-
-def _stamp(module):
-    """A 56-bit hash of a module's source file (nonzero in practice)."""
-    with open(module.__file__, "rb") as f:
-        return int.from_bytes(hashlib.sha256(f.read()).digest()[:7], "little")
-
-
-_KERNELS_STAMP = _stamp(_kernels)
-_LSTM_KERNELS_STAMP = _stamp(_lstm_kernels)
-_VOICE_KERNELS_STAMP = _stamp(_voice_kernels)
-_BLOCKED_KERNELS_STAMP = _stamp(_blocked_kernels)
+#: A 56-bit hash of every kernel file (nonzero in practice), closed over by every entry.
+_STAMP = int.from_bytes(_jit.family_stamp()[:7], "little")
 
 #: Return codes of an entry.
 OK, NOT_FINITE = 0, 1
@@ -151,13 +143,15 @@ def _layout(c):
 # variable, like the stamp.
 
 
-def _build_clockwork(fp):
-    stamp = _KERNELS_STAMP
+def _build_clockwork(fp, blocked=False):
+    """The one-voice Clockwork entry; ``blocked``: the block module by module
+    (:func:`cwfast._blocked_kernels._blocked_forward`, a work slot WORK_SIZE long)."""
+    stamp = _STAMP
 
     @cfunc(_SIGNATURE, cache=True)
     def forward_block(context_p):
         """Check the block is finite, then run it; state untouched unless it returns OK."""
-        if stamp == 0:  # never true: makes the kernel file's hash part of the cache key
+        if stamp == 0:  # never true: makes the kernel files' hash part of the cache key
             return -1
         c = carray(context_p, (CONTEXT_SIZE,))
         n_steps, n_hidden = c[N_STEPS], c[N_HIDDEN]
@@ -167,36 +161,16 @@ def _build_clockwork(fp):
         theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
         module_start, column_start, block_offset, periods = _layout(c)
         h = carray(_pointer(c[STATE], fp), (n_hidden,))
-        work = carray(_pointer(c[WORK], fp), (n_hidden,))
         y = carray(_pointer(c[Y], fp), (n_steps, c[N_OUT]))
-        no_history = carray(_pointer(c[STATE], fp), (0, n_hidden))
-        _kernels._forward_seq(theta, module_start, column_start, block_offset, periods, x, c[T0], h, work, y,
-                              no_history)
-        return OK
-
-    return forward_block
-
-
-def _build_clockwork_blocked(fp):
-    stamp = _BLOCKED_KERNELS_STAMP
-
-    @cfunc(_SIGNATURE, cache=True)
-    def forward_block(context_p):
-        """Check the block is finite, then run it; state untouched unless it returns OK."""
-        if stamp == 0:  # never true: makes the kernel file's hash part of the cache key
-            return -1
-        c = carray(context_p, (CONTEXT_SIZE,))
-        n_steps, n_hidden = c[N_STEPS], c[N_HIDDEN]
-        x = carray(_pointer(c[X], fp), (n_steps, c[N_IN]))
-        if not _all_finite(x):
-            return NOT_FINITE
-        theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
-        module_start, column_start, block_offset, periods = _layout(c)
-        h = carray(_pointer(c[STATE], fp), (n_hidden,))
-        work = carray(_pointer(c[WORK], fp), (c[WORK_SIZE],))
-        y = carray(_pointer(c[Y], fp), (n_steps, c[N_OUT]))
-        _blocked_kernels._blocked_forward(theta, module_start, column_start, block_offset, periods, x, c[T0], h,
-                                          work, y)
+        if blocked:
+            work = carray(_pointer(c[WORK], fp), (c[WORK_SIZE],))
+            _blocked_kernels._blocked_forward(theta, module_start, column_start, block_offset, periods, x, c[T0],
+                                              h, work, y)
+        else:
+            work = carray(_pointer(c[WORK], fp), (n_hidden,))
+            no_history = carray(_pointer(c[STATE], fp), (0, n_hidden))
+            _kernels._forward_seq(theta, module_start, column_start, block_offset, periods, x, c[T0], h, work, y,
+                                  no_history)
         return OK
 
     return forward_block
@@ -204,14 +178,14 @@ def _build_clockwork_blocked(fp):
 
 def _build_clockwork_windowed(fp):
     ip = np.int64
-    stamp = _KERNELS_STAMP
+    stamp = _STAMP
     itemsize = np.dtype(fp).itemsize
 
     @cfunc(_SIGNATURE, cache=True)
     def forward_block(context_p):
         """Check the block is finite, then append it to the history and run it; state and
         history untouched unless it returns OK."""
-        if stamp == 0:  # never true: makes the kernel file's hash part of the cache key
+        if stamp == 0:  # never true: makes the kernel files' hash part of the cache key
             return -1
         c = carray(context_p, (CONTEXT_SIZE,))
         n_steps, n_modules, n_hidden, n_in, history = c[N_STEPS], c[N_MODULES], c[N_HIDDEN], c[N_IN], c[HISTORY]
@@ -238,12 +212,12 @@ def _build_clockwork_windowed(fp):
 
 
 def _build_lstm(fp):
-    stamp = _LSTM_KERNELS_STAMP
+    stamp = _STAMP
 
     @cfunc(_SIGNATURE, cache=True)
     def forward_block(context_p):
         """Check the block is finite, then run it; state untouched unless it returns OK."""
-        if stamp == 0:  # never true: makes the kernel file's hash part of the cache key
+        if stamp == 0:  # never true: makes the kernel files' hash part of the cache key
             return -1
         c = carray(context_p, (CONTEXT_SIZE,))
         n_steps, n = c[N_STEPS], c[N_HIDDEN]
@@ -264,13 +238,13 @@ def _build_lstm(fp):
 
 def _build_clockwork_voices(fp):
     ip = np.int64
-    stamp = _VOICE_KERNELS_STAMP
+    stamp = _STAMP
     itemsize = np.dtype(fp).itemsize
 
     @cfunc(_SIGNATURE, cache=True)
     def forward_block(context_p):
         """Check the block is finite, then run it; states and clocks untouched unless it returns OK."""
-        if stamp == 0:  # never true: makes the kernel file's hash part of the cache key
+        if stamp == 0:  # never true: makes the kernel files' hash part of the cache key
             return -1
         c = carray(context_p, (CONTEXT_SIZE,))
         n_steps, n_modules, n_hidden, n_voices = c[N_STEPS], c[N_MODULES], c[N_HIDDEN], c[N_VOICES]
@@ -302,12 +276,12 @@ def _build_clockwork_voices(fp):
 
 def _build_lstm_voices(fp):
     ip = np.int64
-    stamp = _VOICE_KERNELS_STAMP
+    stamp = _STAMP
 
     @cfunc(_SIGNATURE, cache=True)
     def forward_block(context_p):
         """Check the block is finite, then run it; states and clocks untouched unless it returns OK."""
-        if stamp == 0:  # never true: makes the kernel file's hash part of the cache key
+        if stamp == 0:  # never true: makes the kernel files' hash part of the cache key
             return -1
         c = carray(context_p, (CONTEXT_SIZE,))
         n_steps, n, n_voices = c[N_STEPS], c[N_HIDDEN], c[N_VOICES]
@@ -327,7 +301,7 @@ def _build_lstm_voices(fp):
 
 #: The kinds of entry, and the builder of each.
 _BUILDERS = {"clockwork": _build_clockwork, "clockwork_windowed": _build_clockwork_windowed,
-             "clockwork_blocked": _build_clockwork_blocked, "lstm": _build_lstm,
+             "clockwork_blocked": functools.partial(_build_clockwork, blocked=True), "lstm": _build_lstm,
              "clockwork_voices": _build_clockwork_voices, "lstm_voices": _build_lstm_voices}
 KINDS = tuple(_BUILDERS)
 

@@ -415,16 +415,17 @@ def test_lstm_entry_is_cached_between_processes(two_fresh_processes):
     assert second == (1, 0, 1)
 
 
-@pytest.mark.parametrize("kind, kernels", [("clockwork", "_kernels"), ("lstm", "_lstm_kernels"),
-                                           ("clockwork_blocked", "_blocked_kernels")])
-def test_each_entry_closes_over_a_hash_of_its_kernel_file(kind, kernels):
-    """numba keys its cache on the entry's own file and its closure, not on the kernel's file: the
-    hash in the closure is what makes an edited kernel file recompile the entry (_realtime.py)."""
-    import importlib
-
-    from cwfast import _realtime
+@pytest.mark.parametrize("kind", ["clockwork", "clockwork_windowed", "clockwork_blocked", "lstm"])
+def test_each_entry_closes_over_a_hash_of_every_kernel_file(kind):
+    """numba keys its cache on the entry's own file and its closure, not on the kernels' files: the
+    hash in the closure is what makes an edited kernel file recompile the entry (_realtime.py),
+    should numba drop cwfast._jit's family stamps. The hash covers every file that uses numba, so
+    the files the entry's kernel calls too."""
+    from cwfast import _blocked_kernels, _jit, _kernels, _lstm_kernels, _realtime, _voice_kernels
 
     compiled = _realtime.entry(kind, np.float32)[0]
     pyfunc = compiled._pyfunc
     closure = dict(zip(pyfunc.__code__.co_freevars, (cell.cell_contents for cell in pyfunc.__closure__)))
-    assert closure["stamp"] == _realtime._stamp(importlib.import_module(f"cwfast.{kernels}")) != 0
+    assert closure["stamp"] == _realtime._STAMP == int.from_bytes(_jit.family_stamp()[:7], "little") != 0
+    for module in (_blocked_kernels, _kernels, _lstm_kernels, _voice_kernels, _realtime):
+        assert module.__file__ in _jit.family_files()
