@@ -284,7 +284,9 @@ class SequenceModel:
     def _head_from_dense(self, arrays):
         """Set the level and the taps from ``arrays`` if :meth:`to_dense` wrote them."""
         if "level" in arrays:
-            level = np.asarray(arrays["level"], dtype=np.float64)
+            level = np.asarray(arrays["level"])
+            if level.dtype.kind not in "fiu":  # a ceiling may be infinite: Level.checked checks the values
+                raise ParameterError(f"level has dtype {level.dtype}; expected real numbers")
             if level.shape not in ((2,), (4,)):  # models saved before the band have (alpha, start)
                 raise ParameterError(f"level has shape {level.shape}; expected (4,) (alpha, start, floor, ceiling)")
             self.level = Level.checked(*level)
@@ -388,7 +390,7 @@ class SequenceModel:
 
     @params.setter
     def params(self, value):
-        value = np.asarray(value)
+        value = validate.real_array("params", value, self.dtype)
         if value.shape != self._params.shape:
             raise ParameterError(f"params has shape {value.shape}; expected {self._params.shape}")
         self._params[:] = value
@@ -643,6 +645,7 @@ class ClockworkRNN(SequenceModel):
                 raise ParameterError("give module_sizes, or n_hidden and n_modules (or n_hidden and periods)")
             module_sizes = split_units(n_hidden, n_modules)
         else:
+            module_sizes = validate.positive_int_list("module_sizes", module_sizes)
             if n_hidden is not None and sum(np.asarray(module_sizes).tolist()) != n_hidden:
                 raise ParameterError(f"n_hidden={n_hidden!r} does not match sum(module_sizes={list(module_sizes)})")
             if n_modules is not None and np.ndim(module_sizes) == 1 and len(module_sizes) != n_modules:
@@ -812,10 +815,8 @@ class ClockworkRNN(SequenceModel):
             input window.
         """
         dtype = dense_dtype(arrays, ("W_in", "W_h", "b_h", "W_out", "b_out", "periods", "module_sizes"), dtype)
-        sizes = np.asarray(arrays["module_sizes"])
-        periods = np.asarray(arrays["periods"])
-        if sizes.ndim != 1 or periods.ndim != 1:
-            raise ParameterError("module_sizes and periods must be one-dimensional")
+        sizes = np.array(validate.positive_int_list("module_sizes", arrays["module_sizes"]))
+        periods = np.array(validate.positive_int_list("periods", arrays["periods"]))
         if np.any(np.diff(periods) < 0):
             raise ParameterError(f"periods={periods.tolist()} must be sorted (non-decreasing) in a dense layout")
         W_h = validate.real_array("W_h", arrays["W_h"], dtype)
@@ -906,7 +907,7 @@ class ClockworkRNN(SequenceModel):
 
     def _layout_for(self, periods):
         """The layout of this model's modules with other ``periods``, if it keeps the parameter layout."""
-        periods = [int(p) for p in periods]
+        periods = validate.positive_int_list("periods", periods)
         if any(b < a for a, b in zip(periods, periods[1:])):
             raise ParameterError(f"periods={periods} must be sorted, one per module from the fastest")
         new = Layout.build(self.module_sizes.tolist(), periods, self.input_windows.tolist())

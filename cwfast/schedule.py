@@ -14,7 +14,6 @@ window*; ``L_i = 1`` is the paper's model). Its input weights are then ``k_i`` r
 
 from __future__ import annotations
 
-import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,19 +21,7 @@ import numpy as np
 from .errors import ParameterError
 from .validate import input_windows as _input_windows
 from .validate import positive_int as _positive_int
-
-
-def _int_list(name, values):
-    if isinstance(values, (str, bytes)) or np.ndim(values) != 1 or len(values) == 0:
-        raise ParameterError(f"{name}={values!r} must be a non-empty list of positive integers")
-    out = []
-    for v in values:
-        if isinstance(v, (np.floating, float)) and float(v).is_integer():
-            v = int(v)
-        if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Integral) or v <= 0:
-            raise ParameterError(f"{name}={list(values)!r} must contain only positive integers")
-        out.append(int(v))
-    return out
+from .validate import positive_int_list as _positive_int_list
 
 
 def split_units(n_hidden, n_modules):
@@ -94,8 +81,8 @@ class Layout:
         """Validate sizes, periods and input windows, sort modules by period (stable), and derive
         the ranges. ``input_windows`` is anything :func:`cwfast.validate.input_windows` takes, one
         per module in the order of ``periods`` as given (default: 1 for every module)."""
-        sizes = _int_list("module_sizes", module_sizes)
-        periods = _int_list("periods", periods)
+        sizes = _positive_int_list("module_sizes", module_sizes)
+        periods = _positive_int_list("periods", periods)
         if len(sizes) != len(periods):
             raise ParameterError(
                 f"periods has {len(periods)} entries but there are {len(sizes)} modules; give one period per module"

@@ -84,9 +84,14 @@ class TrainedAudio:
     figures: dict
 
 
+def _given(value, default, name):
+    """``value`` checked as a positive integer, or ``default`` if it is None (0 is refused, not a default)."""
+    return default if value is None else validate.positive_int(name, value)
+
+
 def architecture(arch, defaults, *, hidden=None, modules=None, periods=None):
     """(n_hidden, n_modules, periods) from the options; n_modules and periods are None without a clock."""
-    n_hidden = hidden or defaults["hidden"]
+    n_hidden = _given(hidden, defaults["hidden"], "hidden")
     if not registry.get(arch).has_clock:
         if modules is not None or periods is not None:
             raise ParameterError(f"--arch {arch} has no clock modules; it takes no --modules or --periods")
@@ -95,7 +100,7 @@ def architecture(arch, defaults, *, hidden=None, modules=None, periods=None):
         if modules is not None and modules != len(periods):
             raise ParameterError(f"--modules {modules} does not match the {len(periods)} --periods given")
         return n_hidden, len(periods), list(periods)
-    n_modules = modules or defaults["modules"]
+    n_modules = _given(modules, defaults["modules"], "modules")
     if n_modules > n_hidden:
         if modules is None:
             raise ParameterError(f"--hidden {n_hidden} is fewer units than the {n_modules} modules of the default; "
@@ -349,8 +354,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         input_window = defaults["input_window"] or max(1, round(INPUT_WINDOW_SECONDS * sample_rate))
     input_window = input_window if has_clock else None
     components = components if head == "mixture" else None
-    _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window or defaults["window"],
-                         batch_size or defaults["batch_size"], input_window, components)
+    _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, _given(window, defaults["window"], "window"),
+                         _given(batch_size, defaults["batch_size"], "batch_size"), input_window, components)
     meta = dict(task.metadata)
     meta.update(length=task.n_steps, split={"validation": fractions["validation"], "test": fractions["test"],
                                             "per": "clip"})
@@ -385,7 +390,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         _note(on_note, f"--time-budget caps training, and it ends sooner if the default {defaults['epochs']} "
                        f"{'generations' if trainer == 'es' else 'epochs'} are done first: pass --epochs to train "
                        "for longer")
-    epochs = epochs or defaults["epochs"]
+    epochs = _given(epochs, defaults["epochs"], "epochs")
     resume_options = dict(checkpoint=checkpoint, resume=resume, progress=progress, seed=seed)
     try:
         result = _run_trainer(model, trainer, x, y, train_task, val_task, defaults, epochs=epochs, lr=lr,
@@ -403,7 +408,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     model.metadata["trainer"] = {
         "name": trainer, "epochs": int(result.epochs), "updates": int(result.steps),
         "seconds": round(float(result.wall_time), 3), "stopped": str(result.stopped),
-        "chosen_on": "validation" if val_task is not None else "training loss",
+        # the evolution strategy keeps its best centre by training loss: no validation part chooses it
+        "chosen_on": "validation" if val_task is not None and trainer != "es" else "training loss",
     }
     model.metadata["figures"] = figures
     return TrainedAudio(model, task, splits, result, figures)
@@ -447,15 +453,15 @@ def _run_trainer(model, trainer, x, y, train_task, val_task, defaults, *, epochs
                            "are much faster")
         es_options = {k: v for k, v in (("population", population), ("sigma", sigma), ("cluster", cluster))
                       if v is not None}
-        result = train.evolve(model, x, y, lr=lr or 0.01, generations=epochs, time_budget=time_budget, **es_options,
+        result = train.evolve(model, x, y, lr=0.01 if lr is None else lr, generations=epochs, time_budget=time_budget, **es_options,
                               **resume_options)
     else:
-        window = window or defaults["window"]
+        window = _given(window, defaults["window"], "window")
         if window is not None and window >= train_task.n_steps:
             window = None  # the clip fits: full BPTT
         streams = _batch_size(model, train_task, window, batch_size, defaults["batch_size"])
         held = None if val_task is None else (val_task.inputs, val_task.targets)
-        result = train.fit(model, x, y, optimizer=trainer, lr=lr or defaults["lr"], epochs=epochs,
+        result = train.fit(model, x, y, optimizer=trainer, lr=defaults["lr"] if lr is None else lr, epochs=epochs,
                            batch_size=streams, window=window, validation=held, time_budget=time_budget,
                            **resume_options)
     return result

@@ -61,6 +61,25 @@ def non_negative_int(name, value, *, maximum=MAX_COUNT):
     return int(value)
 
 
+def positive_int_list(name, values):
+    """``values`` (a non-empty 1-D sequence or array of positive integers; integral floats pass) as a
+    list of ints."""
+    try:
+        flat = not isinstance(values, (str, bytes)) and np.ndim(values) == 1 and len(values) > 0
+    except (TypeError, ValueError):  # a ragged nesting
+        flat = False
+    if not flat:
+        raise ParameterError(f"{name}={values!r} must be a non-empty list of positive integers")
+    out = []
+    for v in values:
+        if isinstance(v, (np.floating, float)) and float(v).is_integer():
+            v = int(v)
+        if not _is_integer(v) or v <= 0:
+            raise ParameterError(f"{name}={list(values)!r} must contain only positive integers")
+        out.append(int(v))
+    return out
+
+
 def input_windows(value, periods):
     """A Clockwork RNN's ``input_windows`` as a list of ints, one per module in the order of ``periods``.
 

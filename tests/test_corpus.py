@@ -106,6 +106,13 @@ def test_fit_stops_at_its_time_budget_with_the_best_validation_model(rng):
     assert result.stopped == "time budget" and result.epochs < 10**6
     held = model.loss(x[500:], y[500:])
     assert held <= min(result.validation_losses) + 1e-12  # the best epoch's parameters, or better
+    assert held == pytest.approx(result.validation_losses[result.best_epoch], rel=1e-6)
+    assert len(result.losses) == len(result.validation_losses) >= result.epochs
+    # Stopped inside the first epoch: that partial epoch is scored, listed, and what best_epoch names.
+    first = fit(cwfast.ClockworkRNN(1, 1, n_hidden=6, n_modules=2, seed=0), x[:500], y[:500], epochs=3, window=50,
+                validation=(x[500:], y[500:]), time_budget=1e-9)
+    assert first.stopped == "time budget" and first.epochs == 0 and first.steps == 1
+    assert first.best_epoch == 0 and len(first.losses) == len(first.validation_losses) == 1
     with pytest.raises(ParameterError, match="time_budget"):
         fit(model, x, y, epochs=1, time_budget=0)
 

@@ -199,6 +199,17 @@ def test_params_vector_is_live(rng):
     assert not np.allclose(model.forward(x), y0)
     with pytest.raises(ParameterError, match="shape"):
         model.params = np.zeros(3)
+    before = model.params.copy()
+    for bad, message in ((np.array(["a"] * model.n_params), "dtype"), (np.full(model.n_params, np.nan), "NaN")):
+        with pytest.raises(ParameterError, match=message):
+            model.params = bad
+    np.testing.assert_array_equal(model.params, before)
+
+
+@pytest.mark.parametrize("sizes", [5, [[1], [1, 2]], [], [2, 0], [2.5, 3], ["2", "3"]])
+def test_module_sizes_that_are_not_a_list_of_positive_integers(sizes):
+    with pytest.raises(ParameterError, match="module_sizes"):
+        ClockworkRNN(1, 1, module_sizes=sizes)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

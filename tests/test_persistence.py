@@ -125,6 +125,25 @@ def test_inconsistent_arrays(tmp_path, model):
     assert members  # the original archive was a real zip
 
 
+@pytest.mark.parametrize("key, value", [("periods", np.array(["1", "2", "4"])),
+                                        ("periods", np.array([1, 2, 4], dtype=complex)),
+                                        ("module_sizes", np.array([[1, 2], [3, 4]])),
+                                        ("module_sizes", np.array([], dtype=np.int64)),
+                                        ("level", np.array(["a", "b"]))])
+def test_arrays_of_the_wrong_kind_are_a_load_error(tmp_path, key, value):
+    """A foreign file's arrays of another kind (strings, complex numbers, wrong nesting) are refused
+    with a CwfastError, not a TypeError or a NumPy error from inside the loader."""
+    model = cwfast.ClockworkRNN(1, 1, n_hidden=6, n_modules=3, seed=0)
+    path = tmp_path / "m.npz"
+    model.save(path)
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays[key] = value
+    np.savez(path, **arrays)
+    with pytest.raises(CwfastError, match="inconsistent contents"):
+        cwfast.load(path)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(CwfastError, match="no such file"):
         cwfast.load(tmp_path / "nope.npz")

@@ -111,6 +111,10 @@ def test_period_search_goes_through_the_model(rng):
         model.set_periods([1, 2, 2])  # equal periods feed each other: a block that does not exist
     with pytest.raises(ParameterError, match="sorted"):
         model.set_periods([4, 2, 1])
+    for bad in ([1, 2, 4.9], [1, 2, "4"], [True, 2, 4], [1, 2, 0]):  # no silent truncation or conversion
+        with pytest.raises(ParameterError, match="positive integers"):
+            model.set_periods(bad)
+    assert model.periods.tolist() == [1, 2, 4]
     with pytest.raises(ParameterError, match="would change"):
         model.population_losses(model.params.copy(), np.zeros((0, model.n_params)), 0.0, x3, target,
                                 np.zeros((0, 0), np.int64), 0, np.empty(1), member_periods=np.array([[2, 2, 3]]))

@@ -6,7 +6,7 @@ import tempfile
 import numpy as np
 import pytest
 
-from cwfast import budget
+from cwfast import ParameterError, budget
 from cwfast.audio import load_audio, write_audio
 from test_cli import TINY, assert_user_error, run
 from test_review_cli import no_training  # noqa: F401  (a fixture)
@@ -234,3 +234,21 @@ def test_process_streams_a_file_block_by_block_with_the_same_output(capsys, tmp_
                          tmp_path / "p.wav", "--block", "100")
     assert_user_error(status, err, "NaN or infinite samples", "0.125000 s")
     assert not (tmp_path / "p.wav").exists() and not any(p.name.startswith(".p.wav") for p in tmp_path.iterdir())
+
+
+def test_what_chose_the_model_is_recorded_truthfully():
+    """The evolution strategy never sees the validation part (it keeps its best centre by training
+    loss), so its model must not claim validation chose it; zero is refused, not taken as 'default'."""
+    from cwfast.train_audio import train_audio
+
+    rng = np.random.default_rng(0)
+    dry = rng.normal(0, 0.3, 800).astype(np.float32)
+    options = dict(sample_rate=8000, mode="effect", target=np.tanh(2 * dry), hidden=4, modules=2, epochs=2,
+                   progress=False)
+    es = train_audio(dry, trainer="es", population=4, **options)
+    assert es.model.metadata["trainer"]["chosen_on"] == "training loss"
+    adam = train_audio(dry, **options)
+    assert adam.model.metadata["trainer"]["chosen_on"] == "validation"
+    for name in ("hidden", "modules", "epochs", "batch_size", "window"):
+        with pytest.raises(ParameterError, match=name):
+            train_audio(dry, **{**options, name: 0})

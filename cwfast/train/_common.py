@@ -49,12 +49,14 @@ class TrainResult:
     wall_time : float
         Seconds spent training, counting those spent before a resume.
     stopped : str
-        ``"completed"``, ``"early stopping"`` (``patience`` ran out) or ``"callback"``
-        (``on_step_end`` returned True).
+        ``"completed"``, ``"early stopping"`` (``patience`` ran out), ``"callback"``
+        (``on_step_end`` returned True) or ``"time budget"``.
     epochs : int
         Epochs (or generations) completed.
     validation_losses : list of float
-        Validation loss after every epoch, if a validation set was given.
+        Validation loss after every epoch, if a validation set was given. A :func:`fit` that the
+        time budget stops inside an epoch scores that partial epoch too: it is the last entry of
+        ``losses`` and ``validation_losses`` (one more than ``epochs``).
     best_epoch : int or None
         Index into ``losses`` of the epoch whose parameters the model holds, when it holds the best.
     """

@@ -219,7 +219,7 @@ def load_checkpoint(path):
             dense, dtype=info.get("dtype"), sample_rate=info.get("sample_rate"),
             metadata=info.get("metadata") or {}, output=info.get("output", "linear"),
         )
-    except ParameterError as exc:
+    except (TypeError, ValueError) as exc:  # ParameterError (a ValueError), or a foreign file's arrays of another kind
         raise fail(f"inconsistent model ({exc})") from None
     optimizer = dict(header["optimizer"])
     optimizer.update(opt_arrays)

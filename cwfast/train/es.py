@@ -306,7 +306,8 @@ def evolve(
             raise ParameterError(
                 f"search_periods needs strictly increasing periods; the model has {model.periods.tolist()}"
             )
-        max_period = positive_int("max_period", max_period or max(n_steps, int(model.periods.max())))
+        max_period = positive_int("max_period", max(n_steps, int(model.periods.max())) if max_period is None
+                                  else max_period)
         if max_period < g:
             raise ParameterError(f"max_period={max_period} must be at least the number of modules ({g})")
         period_scale = period_sigma / sigma

@@ -436,8 +436,11 @@ def fit(
             save()
 
     if run["stopped"] == "time budget" and val is not None and run["position"] > 0:
-        # Stopped inside an epoch: its updates count if they beat the best epoch on validation.
+        # Stopped inside an epoch: its updates count if they beat the best epoch on validation. The
+        # partial epoch is listed last in losses and validation_losses, so best_epoch indexes them.
         now = model.loss(*val, steps=steps)
+        losses.append(run["epoch_sum"] / run["epoch_count"])
+        val_losses.append(now)
         if run["best_loss"] is None or now < run["best_loss"]:
             run["best_loss"], run["best_epoch"], best_params = now, run["epoch"], params.copy()
     if monitor and best_params is not None:
