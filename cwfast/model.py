@@ -191,6 +191,9 @@ class SequenceModel:
         self.metadata = validate.metadata(metadata)
         self._level = None
         self._n_taps = 0
+        # Counts the changes of what a Stream compiles in (the level's presence, the prediction's
+        # taps, the clock periods), so that a stream notices them (cwfast.stream).
+        self._structure_revision = 0
 
     def _state_width(self):
         return self.n_hidden
@@ -222,6 +225,8 @@ class SequenceModel:
         if value is not None:
             self._check_autoregressive_mixture("level normalisation")
             value = Level.checked(*(value if not isinstance(value, Level) else dataclasses.astuple(value)))
+        if (value is None) != (self._level is None):
+            self._structure_revision += 1
         self._level = value
 
     @property
@@ -255,6 +260,7 @@ class SequenceModel:
         self._params = params
         self._bind_views()
         self._n_taps = n_taps
+        self._structure_revision += 1
 
     @property
     def taps(self):
@@ -936,6 +942,7 @@ class ClockworkRNN(SequenceModel):
         if np.ndim(periods) != 1 or len(periods) != self.n_modules:
             raise ParameterError(f"periods={periods!r} must hold one period per module ({self.n_modules})")
         self.layout = self._layout_for(periods)
+        self._structure_revision += 1
 
     def _padded(self, x3, state):
         """The padded input (B, P + T, n_in) the kernels read (the P = max_window - 1 inputs kept in

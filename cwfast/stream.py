@@ -58,7 +58,10 @@ class Stream:
     Parameters
     ----------
     model : ClockworkRNN, SRN or LSTM
-        The model; the stream reads its parameters live, so training between blocks is seen.
+        The model; the stream reads its parameters live, so training between blocks is seen, and
+        new clock periods (``set_periods``, as the evolution strategy's period search sets them).
+        A linear prediction or a level normalisation added to or removed from the model after the
+        stream was built is refused (:class:`CwfastError`): build a new stream.
     state : State, optional
         Where to start: the recurrent state, shape (n_hidden,), or (2 * n_hidden,) holding
         ``[h, c]`` for an LSTM, or (n_hidden + (max_window - 1) * n_in,) holding h and the last
@@ -140,6 +143,7 @@ class Stream:
         if not isinstance(model, SequenceModel) or model.realtime_kind not in _BINDINGS:
             raise ParameterError(f"a Stream runs cwfast models with a real-time entry, not {type(model).__name__}")
         self.model = model
+        self._revision = model._structure_revision  # see _follow_model
         # Hoisted for process(): a model's layout properties cost about 0.5 us each to read.
         self._n_in, self._n_out, self._dtype = model.n_in, model.n_out, np.dtype(model.dtype)
         # What process() does to the raw outputs, as forward() does: softmax probabilities, or a
@@ -523,6 +527,20 @@ class Stream:
             self._fast = (self._x, self._y, max_block, self._n_in, self._n_out, np.dtype(dtype), plain)
         return self
 
+    def _follow_model(self):
+        """Catch up with the model after its parameter vector was replaced, or its structure changed:
+        new clock periods (``set_periods``) prepare the stream again; a prediction or a level added
+        or removed is refused, since the stream's buffers and state were built for the old one."""
+        model = self.model
+        if model._structure_revision != self._revision:
+            if (model.prediction, model.level is None) != (self._n_taps, self._level is None):
+                raise CwfastError("the model's linear prediction or level normalisation changed after this stream "
+                                  "was built; build a new Stream for the model as it is now")
+            self._prepare(self._max_block)  # the periods changed: a binding with the new layout
+            self._revision = model._structure_revision
+        else:
+            self._bind_pointers()
+
     def _bind_pointers(self):
         """Write the buffers' addresses and sizes into the context (again if the model's
         parameter vector was replaced)."""
@@ -583,7 +601,8 @@ class Stream:
                 shape = block.shape
                 if block.dtype is dtype and out.dtype is dtype and len(shape) == 2 and shape[1] == n_in \
                         and 0 < shape[0] <= max_block and out.shape == (shape[0], n_out) \
-                        and out.flags.writeable and self.model._params is self._theta:
+                        and out.flags.writeable and self.model._params is self._theta \
+                        and self.model._structure_revision == self._revision:
                     n = shape[0]
                     if n < max_block:  # else no slices: the buffers are the block's shape
                         x_buffer, y_buffer = x_buffer[:n], y_buffer[:n]
@@ -636,8 +655,8 @@ class Stream:
     def _run(self, block, out):
         """Run the model over ``block`` at the model's rate, writing ``out``; atomic on bad input."""
         n_steps = block.shape[0]
-        if self.model._params is not self._theta:
-            self._bind_pointers()
+        if self.model._params is not self._theta or self.model._structure_revision != self._revision:
+            self._follow_model()
         chunk = self._max_block
         same_dtype = block.dtype is self._dtype or block.dtype == self._dtype
         narrowing = not same_dtype and block.dtype.kind == "f" and block.dtype.itemsize > self._dtype.itemsize
@@ -713,8 +732,8 @@ class Stream:
             self._prepare(max(DEFAULT_MAX_BLOCK, n_steps))
         if n_steps > self._max_block:
             _check_values(block, dtype)
-        if self.model._params is not self._theta:
-            self._bind_pointers()
+        if self.model._params is not self._theta or self.model._structure_revision != self._revision:
+            self._follow_model()
         chunk = self._max_block
         narrowing = block.dtype.kind == "f" and block.dtype.itemsize > dtype.itemsize
         x_buffer, y_buffer, column, context = self._x, self._y, self._column, self._context

@@ -233,6 +233,33 @@ def test_the_shortcut_sees_a_replaced_parameter_vector(signal):
     np.testing.assert_array_equal(stream.process(signal[32:64], out=out), want)
 
 
+@pytest.mark.parametrize("voices", [None, 16])
+def test_a_stream_follows_new_periods_and_refuses_a_new_level_or_prediction(voices, signal):
+    """set_periods between blocks (the evolution strategy's period search) is seen, on the shortcut
+    and with voices; a level or a prediction added afterwards is refused, and nothing moves."""
+    from cwfast import CwfastError
+
+    model = ClockworkRNN(1, 6, n_hidden=12, n_modules=3, periods=[1, 2, 4], output="mixture", seed=2)
+    stream = Stream(model, max_block=32, voices=voices)
+    one = (lambda x: x) if voices is None else (lambda x: np.broadcast_to(x, (voices, *x.shape)).copy())
+    out = np.empty(one(np.empty((32, 6), np.float32)).shape, dtype=np.float32)
+    stream.process(one(signal[:32]), out=out)
+    model.set_periods([1, 3, 7])
+    state = State(stream.state.h if voices is None else stream.state.h[0], 32)
+    want = model.forward(signal[32:64], state=state)
+    np.testing.assert_allclose(stream.process(one(signal[32:64]), out=out), one(want), rtol=1e-5, atol=1e-6)
+    for change in (lambda m: setattr(m, "level", (0.1, 0.05)), lambda m: setattr(m, "prediction", 4)):
+        changed = model.copy()
+        stream = Stream(changed, max_block=32, voices=voices)
+        stream.process(one(signal[:32]), out=out)
+        before = stream.state
+        change(changed)
+        with pytest.raises(CwfastError, match="build a new Stream"):
+            stream.process(one(signal[32:64]), out=out)
+        assert np.array_equal(stream.t, before.t)
+        np.testing.assert_array_equal(stream.state.h, before.h)
+
+
 def test_the_context_slots_process_writes_are_the_entries():
     from cwfast import _realtime, stream
 
