@@ -303,7 +303,7 @@ class LSTM(SequenceModel):
 
     def sample(self, n_steps, *, values, temperature=1.0, seed=None, first_input=0.0, state=None,
                return_state=False):
-        """Generate freely from a softmax model with one input, feeding back each sampled value.
+        """Generate freely from a softmax or mixture model with one input, feeding back each sampled value.
 
         Same arguments and results as :meth:`cwfast.ClockworkRNN.sample`; ``state.h`` is ``[h, c]``.
         """

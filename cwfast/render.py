@@ -32,6 +32,25 @@ def _is_number(value):
     return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+def autoregressive_spec(model):
+    """(n_classes, temperature) of an autoregressive model: its mu-law classes and the temperature
+    it generates at by default (``metadata["temperature"]``, 1 if not stored). CwfastError if the
+    model is not a mu-law autoregressive model (a softmax or mixture head, one input) or its
+    metadata is invalid. :func:`render_blocks` and the C export both ask this."""
+    n_classes = model.metadata.get("n_classes", model.n_out)
+    if not _is_number(n_classes) or n_classes != int(n_classes):
+        raise CwfastError(f"the model's metadata has an invalid n_classes {n_classes!r}")
+    n_classes = int(n_classes)
+    mixture_ok = model.output == "mixture" and n_classes == N_CLASSES
+    softmax_ok = model.output == "softmax" and n_classes == model.n_out
+    if model.n_in != 1 or not (mixture_ok or softmax_ok):
+        raise CwfastError("this model is not a mu-law autoregressive model (softmax or mixture head, one input)")
+    temperature = model.metadata.get("temperature", 1.0)
+    if not _is_number(temperature) or temperature < 0:
+        raise CwfastError(f"the model's metadata has an invalid temperature {temperature!r}")
+    return n_classes, float(temperature)
+
+
 def trained_length(model):
     """How many samples a memorize model was trained on (``metadata["length"]``), 0 if not stored.
 
@@ -128,21 +147,10 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
             n_samples = trained_length(model) or seconds_to_samples(default_seconds, model.sample_rate or 16000)
         return _memorize_blocks(model, n_samples, block, scale)
 
-    n_classes = model.metadata.get("n_classes", model.n_out)
-    if not _is_number(n_classes) or n_classes != int(n_classes):
-        raise CwfastError(f"the model's metadata has an invalid n_classes {n_classes!r}")
-    n_classes = int(n_classes)
-    mixture_ok = model.output == "mixture" and n_classes == N_CLASSES
-    softmax_ok = model.output == "softmax" and n_classes == model.n_out
-    if model.n_in != 1 or not (mixture_ok or softmax_ok):
-        raise CwfastError("this model is not a mu-law autoregressive model (softmax or mixture head, one input)")
+    n_classes, stored_temperature = autoregressive_spec(model)
     if n_samples is None:
         n_samples = seconds_to_samples(default_seconds, model.sample_rate or 16000)
-    if temperature is None:
-        temperature = model.metadata.get("temperature", 1.0)
-        if not _is_number(temperature) or temperature < 0:
-            raise CwfastError(f"the model's metadata has an invalid temperature {temperature!r}")
-    temperature = validate.non_negative_float("temperature", temperature)
+    temperature = stored_temperature if temperature is None else validate.non_negative_float("temperature", temperature)
     rng = validate.rng(seed)
     state, first = None, 0.0
     if prime is not None:

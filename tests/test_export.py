@@ -344,6 +344,19 @@ def test_bad_directory_and_model(tmp_path):
         export_c(tmp_path / "missing.npz", tmp_path)
 
 
+@pytest.mark.parametrize("metadata, message", [({"temperature": "hot"}, "temperature"), ({"temperature": -1}, "temperature"),
+                                               ({"n_classes": 256.5}, "n_classes"), ({"n_classes": 16}, "mu-law")])
+def test_the_export_and_generate_refuse_the_same_autoregressive_metadata(tmp_path, metadata, message):
+    """One check for both: a temperature or class count that `cwfast generate` refuses is not
+    exported with a silent default (or as a model of another kind), and nothing is written."""
+    model = cwfast.ClockworkRNN(1, 30, n_hidden=6, n_modules=2, output="mixture", seed=0,
+                                metadata={"mode": "autoregressive", "n_classes": 256, **metadata})
+    for call in (lambda: render.render(model, 10, seed=0), lambda: export_c(model, tmp_path, "m")):
+        with pytest.raises(CwfastError, match=message):
+            call()
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_cli_errors_are_one_line_and_write_nothing(tmp_path, capsys, monkeypatch):
     model = cwfast.ClockworkRNN(1, 1, n_hidden=8, n_modules=2, seed=0, metadata={"mode": "effect"})
     model.save(tmp_path / "fx.npz")

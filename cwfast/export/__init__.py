@@ -35,9 +35,11 @@ _C_KEYWORDS = frozenset(
     "_Bool _Complex _Imaginary bool true false asm".split()
 )
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
-#: Longest NAME accepted: C99 guarantees 31 significant characters of an external identifier,
-#: and NAME_set_temperature is NAME plus 16.
-MAX_NAME = 15 + 31
+#: Longest NAME accepted: the longest identifier the export writes, NAME_set_temperature (NAME
+#: plus 16: 62 characters), then stays within the 63 significant characters C99 guarantees an
+#: internal identifier. (For external identifiers C99 guarantees only 31, which would leave NAME
+#: 15 characters; every current compiler and linker keeps far more.)
+MAX_NAME = 46
 
 
 def c_identifier(text):

@@ -41,7 +41,7 @@ import math
 import numpy as np
 
 from .. import render, tasks
-from ..codec import N_CLASSES, mu_law_values
+from ..codec import mu_law_values
 from ..heads import LOG_SCALE_MIN
 
 #: Magnitudes below this are flushed to zero (see the module docstring).
@@ -109,16 +109,9 @@ class Spec:
         # A mixture head's outputs: K logits, K means, K log-scales.
         self.components = self.n_out // 3 if self.output == "mixture" else 0
         if self.mode == "autoregressive":
-            n_classes = model.metadata.get("n_classes", model.n_out)
-            usable = isinstance(n_classes, (int, np.integer)) and not isinstance(n_classes, bool)
-            softmax_ok = model.output == "softmax" and usable and n_classes == model.n_out
-            mixture_ok = model.output == "mixture" and usable and n_classes == N_CLASSES
-            if model.n_in == 1 and (softmax_ok or mixture_ok):
-                self.autoregressive = True
-                self.values = mu_law_values(int(n_classes))
-                temperature = model.metadata.get("temperature", 1.0)
-                ok = isinstance(temperature, (int, float)) and not isinstance(temperature, bool)
-                self.temperature = float(temperature) if ok and np.isfinite(temperature) and temperature >= 0 else 1.0
+            n_classes, self.temperature = render.autoregressive_spec(model)
+            self.autoregressive = True
+            self.values = mu_law_values(n_classes)
         # Level normalisation (cwfast.model.Level): alpha, the level at reset (as the model's
         # dtype rounds it) and the gain's floor and ceiling.
         self.level = None
@@ -372,14 +365,6 @@ def _clockwork_step(spec):
         # in a fixed tree: one chain would wait on the previous FMA at every column.
         S = CHAINS if width >= 2 * CHAINS else 1
         main = width // S * S
-        tail = ""
-        if main < width:
-            tail = f"""        for (q = 0; q < {width - main}; q++) {{
-            const float hc = h[{c0 + main} + q];
-            for (r = 0; r < {k}; r++)
-                acc[q][r] += {N}_w_h{i}[{main} + q][r] * hc;
-        }}
-"""
         inputs = "".join(f" + {N}_w_in{i}[{j}][r] * x[{j}]" for j in range(m))
         window = ""
         if m and L > 1:
