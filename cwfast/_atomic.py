@@ -15,10 +15,13 @@ from pathlib import Path
 from .errors import CwfastError
 
 
-def _default_permissions():
+def default_permissions(directory=False):
+    """The permissions an ordinary ``open()`` (or, with ``directory``, ``os.mkdir``) would give a
+    new file: 0o666 (0o777) less the process's umask. (Reading the umask means setting it: done
+    once a write, not in a loop.)"""
     umask = os.umask(0)
     os.umask(umask)
-    return 0o666 & ~umask
+    return (0o777 if directory else 0o666) & ~umask
 
 
 def _refuse(path, what, overwrite):
@@ -78,7 +81,7 @@ def atomic_path(path, *, what="file", overwrite=True):
     tmp = _temporary(path, what)
     try:
         yield tmp
-        os.chmod(tmp, _default_permissions())  # mkstemp makes the file private (0600)
+        os.chmod(tmp, default_permissions())  # mkstemp makes the file private (0600)
         os.replace(tmp, path)
     except BaseException as exc:
         with contextlib.suppress(OSError):

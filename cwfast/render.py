@@ -223,7 +223,7 @@ def process_blocks(model, blocks, *, block_size=4096, blocked=False):
 
     def run():
         for block in blocks:
-            x = validate.mono("block", block).astype(model.dtype)[:, None]
+            x = validate.mono("block", block, model.dtype)[:, None]
             for start in range(0, x.shape[0], block_size):
                 piece = x[start : start + block_size]
                 yield stream.process(piece, out=y[: piece.shape[0]])[:, 0].astype(np.float32)
@@ -258,18 +258,17 @@ def process(model, samples, *, block_size=4096, on_progress=None, blocked=False)
     from .stream import Stream
 
     check_processable(model, blocked)
-    if isinstance(block_size, bool) or not isinstance(block_size, (int, np.integer)) or block_size <= 0:
-        raise ParameterError(f"block_size={block_size!r} must be a positive integer")
-    samples = validate.mono("samples", samples)
-    out = np.empty(samples.size, dtype=np.float32)
-    x = samples.astype(model.dtype)[:, None]
+    block_size = validate.positive_int("block_size", block_size)
+    x = validate.mono("samples", samples, model.dtype)[:, None]  # a float64 model reads float64 unrounded
+    out = np.empty(x.shape[0], dtype=np.float32)
     # Buffers (and the stream's warm-up) no longer than the signal: --block 10**8 on a short file
     # must not allocate and warm up for 10**8 steps.
-    block_size = min(int(block_size), samples.size)
+    n = x.shape[0]
+    block_size = min(block_size, n)
     stream = Stream(model, max_block=block_size, blocked=blocked)
     y = np.empty((block_size, 1), dtype=model.dtype)
-    for start in range(0, samples.size, block_size):
-        stop = min(start + block_size, samples.size)
+    for start in range(0, n, block_size):
+        stop = min(start + block_size, n)
         out[start:stop] = stream.process(x[start:stop], out=y[: stop - start])[:, 0]
         if on_progress is not None:
             on_progress(stop - start)

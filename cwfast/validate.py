@@ -215,8 +215,8 @@ def real_array(name, value, dtype):
     return arr
 
 
-def mono(name, samples):
-    """Mono floating-point samples, shape (n,), n >= 1, all finite, as a float32 array."""
+def mono(name, samples, dtype=np.float32):
+    """Mono floating-point samples, shape (n,), n >= 1, all finite, as an array of ``dtype``."""
     samples = np.asarray(samples)
     if samples.dtype.kind != "f":
         raise ParameterError(f"{name} has dtype {samples.dtype}; expected floating-point samples")
@@ -226,4 +226,4 @@ def mono(name, samples):
         raise ParameterError(f"{name} is empty")
     if not np.all(np.isfinite(samples)):
         raise ParameterError(f"{name} contains NaN or infinite values")
-    return np.ascontiguousarray(samples, dtype=np.float32)
+    return np.ascontiguousarray(samples, dtype=dtype)

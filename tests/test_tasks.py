@@ -212,6 +212,16 @@ def test_process_equals_one_forward_call(block_size):
     np.testing.assert_array_equal(out, model.forward(x[:, None])[:, 0])
 
 
+def test_process_gives_a_float64_model_its_input_unrounded():
+    """A float64 effect model reads float64 samples as they are, not rounded to float32 first."""
+    model = ClockworkRNN(1, 1, n_hidden=6, n_modules=2, seed=0, dtype=np.float64, metadata={"mode": "effect"})
+    x = tone(300).astype(np.float64) + 1e-9  # below float32's resolution near the tone's peaks
+    want = model.forward(x[:, None])[:, 0].astype(np.float32)
+    np.testing.assert_array_equal(render.process(model, x, block_size=64), want)
+    np.testing.assert_array_equal(np.concatenate(list(render.process_blocks(model, [x[:100], x[100:]], block_size=64))),
+                                  want)
+
+
 def test_process_refuses_generators():
     with pytest.raises(CwfastError, match="use 'cwfast generate'"):
         render.process(small(0, 1, "memorize", scale=1.0), tone())

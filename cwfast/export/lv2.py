@@ -30,6 +30,7 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+from .._atomic import default_permissions
 from ..errors import CwfastError
 
 #: Flags the plug-in is built with: portable (no -march) and no floating-point liberties.
@@ -283,7 +284,7 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
             first = errors[0].strip() if errors else f"exit status {done.returncode}"
             hint = " (install the LV2 headers: apt-get install lv2-dev)" if "lv2.h" in done.stderr else ""
             raise CwfastError(f"building the LV2 plug-in failed: {first}{hint}")
-        os.chmod(build, 0o777 & ~_umask())
+        os.chmod(build, default_permissions(directory=True))
         if os.path.lexists(bundle):
             old = Path(tempfile.mkdtemp(prefix=f".{name}.lv2.old.", dir=directory))
             os.replace(bundle, old / "bundle")
@@ -297,8 +298,3 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
         raise
     return bundle
 
-
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
