@@ -93,6 +93,9 @@ def build_parser():
     p.add_argument("--lr", type=types.positive_float, metavar="LR",
                    help="learning rate (default: 0.01 for autoregressive, effect and es; for memorize with "
                    "adam or sgd, the trainer's own)")
+    p.add_argument("--lr-schedule", choices=("constant", "cosine", "linear"), default=None,
+                   help="how the learning rate falls over the epochs: constant (default), cosine (half a cosine "
+                   "to 0 at the last epoch) or linear")
     p.add_argument("--population", type=types.positive_int, metavar="P",
                    help="es: members per generation, even (default: 256)")
     p.add_argument("--sigma", type=types.positive_float, metavar="S", help="es: noise scale of the members (default: 0.01)")
@@ -460,6 +463,7 @@ def cmd_train(args):
     trained = train_audio(
         clips if len(clips) > 1 else clips[0], rate, mode=mode, target=wet, arch=args.arch, hidden=args.hidden,
         modules=args.modules, periods=args.periods, trainer=args.trainer, epochs=args.epochs, lr=args.lr,
+        lr_schedule=args.lr_schedule,
         population=args.population, sigma=args.sigma, cluster=args.cluster, batch_size=args.batch_size,
         window=args.window, validation=args.validation, test=args.test, classes=args.classes, seed=args.seed,
         checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, on_note=_note,

@@ -233,7 +233,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 batch_size=None,
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
                 progress=True, on_note=None, metadata=None, time_budget=None, input_window=None, head=None,
-                components=None, level=None, prediction=None, level_band=None):
+                components=None, level=None, prediction=None, level_band=None, lr_schedule=None):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
@@ -252,6 +252,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         A registered architecture's CLI name (``"cw"``, ``"srn"``, ``"lstm"``).
     hidden, modules, periods, trainer, epochs, lr, population, sigma, cluster, batch_size, window, classes, seed
         As the options of ``cwfast train``; None takes the mode's default (:data:`MODE_DEFAULTS`).
+    lr_schedule : {"constant", "cosine", "linear"}, optional
+        How the learning rate falls over the epochs (:func:`cwfast.train.optimizers.make_schedule`);
+        default constant.
     input_window : "period" or int, optional
         ``--arch cw`` only: how many of the latest inputs each module reads at its ticks (the
         Clockwork RNN's ``input_windows``). Default: :data:`INPUT_WINDOW_SECONDS` of samples in
@@ -395,7 +398,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     try:
         result = _run_trainer(model, trainer, x, y, train_task, val_task, defaults, epochs=epochs, lr=lr,
                               population=population, sigma=sigma, cluster=cluster, window=window,
-                              batch_size=batch_size, time_budget=time_budget, on_note=on_note, **resume_options)
+                              batch_size=batch_size, time_budget=time_budget, on_note=on_note,
+                              lr_schedule=lr_schedule, **resume_options)
     except TrainingDiverged as error:
         hint = "--lr or --sigma" if trainer == "es" else "--lr"
         raise TrainingDiverged(error.detail, f"try a smaller {hint}") from None
@@ -407,6 +411,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     _check_learned(model, splits.train, figures["train"], mode)
     model.metadata["trainer"] = {
         "name": trainer, "epochs": int(result.epochs), "updates": int(result.steps),
+        "lr_schedule": lr_schedule or "constant",
         "seconds": round(float(result.wall_time), 3), "stopped": str(result.stopped),
         # the evolution strategy keeps its best centre by training loss: no validation part chooses it
         "chosen_on": "validation" if val_task is not None and trainer != "es" else "training loss",
@@ -442,7 +447,7 @@ def _held_out_figure(model, per_clip, name):
 
 
 def _run_trainer(model, trainer, x, y, train_task, val_task, defaults, *, epochs, lr, population, sigma, cluster,
-                 window, batch_size, time_budget, on_note, **resume_options):
+                 window, batch_size, time_budget, on_note, lr_schedule, **resume_options):
     """Run the chosen trainer on the training part (the validation part chooses the epoch)."""
     from . import train
 
@@ -453,7 +458,8 @@ def _run_trainer(model, trainer, x, y, train_task, val_task, defaults, *, epochs
                            "are much faster")
         es_options = {k: v for k, v in (("population", population), ("sigma", sigma), ("cluster", cluster))
                       if v is not None}
-        result = train.evolve(model, x, y, lr=0.01 if lr is None else lr, generations=epochs, time_budget=time_budget, **es_options,
+        result = train.evolve(model, x, y, lr=0.01 if lr is None else lr, generations=epochs, time_budget=time_budget,
+                              lr_schedule=lr_schedule, **es_options,
                               **resume_options)
     else:
         window = _given(window, defaults["window"], "window")
@@ -463,6 +469,7 @@ def _run_trainer(model, trainer, x, y, train_task, val_task, defaults, *, epochs
         held = None if val_task is None else (val_task.inputs, val_task.targets)
         result = train.fit(model, x, y, optimizer=trainer, lr=defaults["lr"] if lr is None else lr, epochs=epochs,
                            batch_size=streams, window=window, validation=held, time_budget=time_budget,
+                           lr_schedule=lr_schedule,
                            **resume_options)
     return result
 

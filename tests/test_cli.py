@@ -676,6 +676,23 @@ def test_train_trainers_and_architectures(capsys, tmp_path, clip_8k, extra):
 
 
 @needs_trainer
+def test_train_lr_schedule_is_applied_and_recorded(capsys, tmp_path, clip_8k):
+    """--lr-schedule reaches the trainer (a different model from the constant rate's) and the model
+    records it; a name it does not know is a usage error."""
+    argv = ["train", clip_8k, "--mode", "effect", "--target", clip_8k, "--seconds", 0.1, "--epochs", 3, *TINY]
+    models = {}
+    for schedule in ("constant", "cosine"):
+        out = tmp_path / f"{schedule}.npz"
+        status, _, err = run(capsys, *argv, "--lr-schedule", schedule, "-o", out)
+        assert status == 0, err
+        models[schedule], meta = trained(out)
+        assert meta["trainer"]["lr_schedule"] == schedule
+    assert not np.array_equal(models["constant"].params, models["cosine"].params)
+    status, _, err = run(capsys, *argv, "--lr-schedule", "exponential", "-o", tmp_path / "bad.npz")
+    assert status == 2 and "invalid choice" in err and not (tmp_path / "bad.npz").exists()
+
+
+@needs_trainer
 def test_train_es_population_and_sigma(capsys, tmp_path, clip_8k):
     out = tmp_path / "m.npz"
     argv = ["train", clip_8k, "-o", out, "--samples", 48, "--epochs", 2, "--quiet", "--hidden", 6, "--modules", 3]
