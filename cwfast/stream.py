@@ -674,27 +674,37 @@ class Stream:
             out[a : a + m] = self._step(x_buffer[:m], y_buffer[:m], m)
 
     def _step(self, x, y, m):
-        """Run the entry over the first ``m`` rows of the input buffer, ``x`` (a view of them), and
-        return ``y``, the output buffer's first ``m`` rows, finished as ``forward`` finishes its
-        outputs. Refused (NaN or infinity): the state, the clock and the level are unchanged."""
+        """One voice: run the entry over the first ``m`` rows of the input buffer, ``x`` (a view of
+        them), and return ``y``, the output buffer's first ``m`` rows, finished (:meth:`_piece`)."""
+        self._piece(m, x.T, y[None], y, self._column[:m])
+        return y
+
+    def _piece(self, m, xn, y_lanes, y, column):
+        """Run the entry over the first ``m`` steps of the input buffer and finish the outputs as
+        ``forward`` finishes them: the level and the prediction read the inputs ``xn`` (lanes, m)
+        and the outputs ``y_lanes`` (lanes, m, n_out); the heads finish ``y``, the same outputs as
+        the buffer lays them out, with ``column`` its scratch. Refused (NaN or infinity): the
+        states, the clocks and the levels are unchanged."""
         context = self._context
         context[_N_STEPS] = m
-        context[_T0] = self._t
+        one = self._voices is None  # voices keep their clocks in the entry's array
+        if one:
+            context[_T0] = self._t
         levelled = self._level is not None
         if levelled:
-            self._normalise(x.T)
+            self._normalise(xn)
         if self._entry(self._context_p) != 0:
             if levelled:  # nothing else has moved yet
                 self._level[:] = self._levels_before
             raise ParameterError(_NOT_FINITE)
-        self._t += m
+        if one:
+            self._t += m
         if self._n_taps:
-            self._predict(y[None], x.T)
+            self._predict(y_lanes, xn)
         if levelled:
-            _level_outputs(y[None], self._gains)
+            _level_outputs(y_lanes, self._gains)
         if self._softmax:
-            _finish_rows(y, self._column[:m], self._logits)
-        return y
+            _finish_rows(y, column, self._logits)
 
     def _predict(self, y, xn):
         """After the entry ran a block: add the linear prediction to the means of ``y`` (lanes, m,
@@ -736,8 +746,7 @@ class Stream:
             self._follow_model()
         chunk = self._max_block
         narrowing = block.dtype.kind == "f" and block.dtype.itemsize > dtype.itemsize
-        x_buffer, y_buffer, column, context = self._x, self._y, self._column, self._context
-        levelled = self._level is not None
+        x_buffer, y_buffer, column = self._x, self._y, self._column
         for a in range(0, n_steps, chunk):
             m = min(chunk, n_steps - a)
             piece = block if m == n_steps else block[:, a : a + m]
@@ -746,20 +755,8 @@ class Stream:
                     np.copyto(x_buffer[:m, :voices], piece.transpose(1, 0, 2), casting="unsafe")
             else:  # (no overflow possible: errstate, which costs more than a copy, is not needed)
                 np.copyto(x_buffer[:m, :voices], piece.transpose(1, 0, 2), casting="unsafe")
-            context[_N_STEPS] = m
-            if levelled:
-                self._normalise(x_buffer[:m, :voices, 0].T)
-            if self._entry(self._context_p) != 0:
-                if levelled:
-                    self._level[:] = self._levels_before
-                raise ParameterError(_NOT_FINITE)
             y = y_buffer[:m, :voices]
-            if self._n_taps:
-                self._predict(y.transpose(1, 0, 2), x_buffer[:m, :voices, 0].T)
-            if levelled:
-                _level_outputs(y.transpose(1, 0, 2), self._gains)
-            if self._softmax:
-                _finish_rows(y, column[:m, :voices], self._logits)
+            self._piece(m, x_buffer[:m, :voices, 0].T, y.transpose(1, 0, 2), y, column[:m, :voices])
             out[:, a : a + m] = y.transpose(1, 0, 2)
         return out
 
