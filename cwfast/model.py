@@ -106,6 +106,16 @@ class Level:
                                  f"{LEVEL_FLOOR} <= floor <= ceiling")
         return cls(alpha, start, floor, ceiling)
 
+    def levels(self, x):
+        """The level b(t) over the 1-D signal ``x`` from a zero state (from ``start``), before the
+        bounds: what training chooses the floor and ceiling from. Shape (x.size,), float64."""
+        x = np.ascontiguousarray(x)
+        levels = np.full(1, self.start, dtype=x.dtype)
+        xn = np.empty((1, x.size), dtype=x.dtype)
+        gains = np.empty((1, x.size))
+        _head_kernels._level_track(x[None], levels, self.alpha, 0.0, np.inf, xn, gains)
+        return gains[0]
+
 
 class _HeadContext(NamedTuple):
     """What :meth:`SequenceModel._head_in` hands the head for one batch of sequences."""

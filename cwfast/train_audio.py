@@ -20,11 +20,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import registry, tasks, validate
-from ._head_kernels import _level_track
 from .codec import N_CLASSES
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
-from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS
+from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level
 from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, PREDICTION_TAPS
 
 TRAINERS = ("adam", "sgd", "es")
@@ -425,11 +424,7 @@ def _level_band(x, alpha, start, percentiles):
     """The gain's bounds (floor, ceiling): the ``percentiles`` (low, high; default
     :data:`LEVEL_BAND`) of the level over the inputs ``x``, tracked from ``start``."""
     lo, hi = LEVEL_BAND if percentiles is None else percentiles
-    levels = np.full(1, start, dtype=x.dtype)
-    xn = np.empty((1, x.size), dtype=x.dtype)
-    gains = np.empty((1, x.size))
-    _level_track(x[None], levels, alpha, 0.0, np.inf, xn, gains)
-    floor, ceiling = np.percentile(gains[0], [lo, hi])
+    floor, ceiling = np.percentile(Level(alpha, start).levels(x), [lo, hi])
     floor = max(float(floor), LEVEL_FLOOR)
     return floor, max(float(ceiling), floor)
 

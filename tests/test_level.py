@@ -341,3 +341,16 @@ def test_cli_normalises_the_level_of_mixture_models_by_default(tmp_path, capsys,
     assert status == 0, err
     model = cwfast.load(tmp_path / "m.npz")
     assert (model.level is None) if alpha is None else model.level.alpha == alpha
+
+
+def test_level_levels_follow_the_recursion():
+    """Level.levels, what training takes the band's percentiles of: b(t) = b(t-1) + alpha (|v(t)| - b(t-1))
+    from start, with no bounds."""
+    from cwfast.model import Level
+
+    x = (np.random.default_rng(0).normal(size=500) * np.linspace(1e-3, 2, 500)).astype(np.float32)
+    b, want = 0.3, []
+    for v in x.astype(np.float64):
+        b += 0.05 * (abs(v) - b)
+        want.append(b)
+    np.testing.assert_allclose(Level(0.05, 0.3, floor=0.5, ceiling=0.6).levels(x), want, rtol=1e-5)
