@@ -251,3 +251,12 @@ def test_cli_refuses_a_mixture_too_big_to_train_before_building_it(tmp_path, cap
     assert status == 2 and err.count("\n") == 1
     assert "needs about" in err and "--components" in err
     assert not (tmp_path / "m.npz").exists()
+
+
+def test_the_kernels_constants_are_the_heads_and_the_codecs():
+    """_head_kernels keeps its own copies (numba freezes globals; the cache stamp covers only kernel
+    files): they must stay equal to the ones the Python heads and the codec use."""
+    from cwfast import _head_kernels, codec, heads
+
+    assert _head_kernels._MU == codec.N_CLASSES - 1
+    assert _head_kernels._LOG_SCALE_MIN == heads.LOG_SCALE_MIN
