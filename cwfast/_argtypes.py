@@ -26,7 +26,10 @@ def _option(parse, check, *, why="", **limits):
         try:
             return getattr(validate, check)("value", value, **limits)
         except ParameterError as exc:  # "value=0 must be ..." becomes "0 must be ..."
-            raise argparse.ArgumentTypeError(f"{text} {str(exc).split(' ', 1)[1]}{why}") from None
+            reason = str(exc).split(" ", 1)[1]
+            if "at most" in reason:  # why the limit is where it is
+                reason += why
+            raise argparse.ArgumentTypeError(f"{text} {reason}") from None
 
     return convert
 
@@ -37,8 +40,10 @@ positive_float = _option(float, "positive_float")
 non_negative_float = _option(float, "non_negative_float")
 fraction = _option(float, "fraction")
 #: A clock period past 2**31 - 1 never fires after t = 0 in any audio a machine can hold.
-period = _option(int, "positive_int", maximum=2**31 - 1)
+period = _option(int, "positive_int", maximum=2**31 - 1, why=" (longer clock periods never fire)")
 sample_rate = _option(int, "positive_int", maximum=2**31 - 1, why=" (more than a sound file can store)")
+#: Wall-clock seconds ``cwfast bench`` spends on each model and block size: an hour is plenty.
+bench_seconds = _option(float, "positive_float", maximum=3600, why=" (an hour per model and block size)")
 
 
 def periods(text):
@@ -47,7 +52,9 @@ def periods(text):
         raise argparse.ArgumentTypeError(f"{text!r} must be a comma-separated list of positive integers, e.g. 1,2,4,8")
     try:
         return [period(p) for p in parts]
-    except argparse.ArgumentTypeError:
+    except argparse.ArgumentTypeError as exc:
+        if "at most" in str(exc):  # a period too long to fire, not a malformed list
+            raise argparse.ArgumentTypeError(f"{text!r}: period {exc}") from None
         raise argparse.ArgumentTypeError(
             f"{text!r} must be a comma-separated list of positive integers, e.g. 1,2,4,8"
         ) from None

@@ -28,13 +28,15 @@ import platform
 import sys
 
 # The subcommand shares the command line's argument types (one-line errors, exit status 2).
-from ._argtypes import positive_float as _positive_float
+from ._argtypes import bench_seconds as _bench_seconds
 from ._argtypes import positive_int as _positive_int
 
 DEFAULT_BLOCKS = (32, 128, 512, 2048)
 DEFAULT_WIDTHS = (64, 256, 1024)
 DEFAULT_MODULES = 8
 DEFAULT_RATE = 44100
+#: The most blocks one run times (each block's time is kept: 8 MB).
+MAX_BLOCKS_A_RUN = 2**20
 
 
 def add_arguments(parser):
@@ -44,8 +46,9 @@ def add_arguments(parser):
                         "next to SRNs of the same widths)")
     parser.add_argument("--block", type=_positive_int, nargs="+", default=list(DEFAULT_BLOCKS), metavar="N",
                         help="block sizes in samples (default: %(default)s)")
-    parser.add_argument("--seconds", type=_positive_float, default=1.0, metavar="S",
-                        help="wall-clock time to spend on each model and block size (default: %(default)s)")
+    parser.add_argument("--seconds", type=_bench_seconds, default=1.0, metavar="S",
+                        help="wall-clock time to spend on each model and block size, at most 3600 (default: "
+                        "%(default)s)")
     parser.add_argument("--repeats", type=_positive_int, default=5, metavar="R",
                         help="runs per model and block size; the table shows medians (default: %(default)s)")
     parser.add_argument("--voices", type=_positive_int, metavar="V",
@@ -96,7 +99,7 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
     blocks : list of int
     seconds : float
         Wall-clock time to spend per model and block size, split over the repeats (at least one
-        block per run).
+        block per run, at most :data:`MAX_BLOCKS_A_RUN`); at most 3600.
     repeats : int
     sample_rate : int, optional
         Rate for the real-time budget; default each model's own, else 44.1 kHz.
@@ -124,8 +127,11 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
 
     import numpy as np
 
+    from . import validate
     from .stream import Stream
 
+    seconds = validate.positive_float("seconds", seconds, maximum=3600)
+    repeats = validate.positive_int("repeats", repeats)
     records = []
     for block in blocks:
         cases = []
@@ -145,7 +151,7 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
                 stream.process(inputs[0], out=out)
                 stream.process(inputs[1], out=out)
                 per_block = (time.perf_counter() - start) / 2
-                n_blocks = max(1, int(seconds / repeats / max(per_block, 1e-9)))
+                n_blocks = min(max(1, int(seconds / repeats / max(per_block, 1e-9))), MAX_BLOCKS_A_RUN)
                 name = f"{label} blocked" if by_module else (label if v == 1 else f"{label} x{v} voices")
                 cases.append(dict(label=name, model=model, stream=stream, inputs=inputs, out=out, rate=rate,
                                   n_blocks=n_blocks, runs=[], throughput=[], times=[], voices=v, base=label,

@@ -6,8 +6,9 @@
 ``cwfast bench`` (from :mod:`cwfast.bench`) measures speed. ``python -m cwfast`` is the same program.
 
 Conventions: progress bars (tqdm) and notes go to stderr, results to stdout; every user mistake ends
-with one line ``cwfast: error: ...`` on stderr and exit status 2, Ctrl-C with status 130, and no
-command leaves a half-written file behind or replaces an existing one without ``--overwrite``.
+with one line ``cwfast: error: ...`` on stderr and exit status 2, Ctrl-C with status 130, SIGTERM
+with 143, and no command leaves a half-written file behind or replaces an existing one without
+``--overwrite``.
 Numba-heavy modules are imported inside the subcommands that need them, so ``cwfast --help`` does
 not compile or load any kernel. There is no arithmetic here: tasks, metrics and audio conversion
 live in :mod:`cwfast.tasks` and :mod:`cwfast.audio`.
@@ -250,6 +251,16 @@ def _progress(args, total, desc, unit="sample"):
                 delay=1.0, leave=False, dynamic_ncols=True)
 
 
+def _same_file(a, b):
+    """Whether the paths ``a`` and ``b`` name one file (by path, or the same file by two names)."""
+    if os.path.abspath(a) == os.path.abspath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
 def _check_output(path, overwrite, *, audio=False, what="file"):
     """Fail early, before any work, if ``path`` cannot or must not be written: by its name, and by
     creating and removing the temporary file the atomic writer will use."""
@@ -460,18 +471,35 @@ def cmd_train(args):
         wet, _ = _load_clip(args.target, args, rate)
 
     source = os.path.basename(files[0]) if len(files) == 1 else f"{len(files)} files from {', '.join(args.audio)}"
-    trained = train_audio(
-        clips if len(clips) > 1 else clips[0], rate, mode=mode, target=wet, arch=args.arch, hidden=args.hidden,
-        modules=args.modules, periods=args.periods, trainer=args.trainer, epochs=args.epochs, lr=args.lr,
-        lr_schedule=args.lr_schedule,
-        population=args.population, sigma=args.sigma, cluster=args.cluster, batch_size=args.batch_size,
-        window=args.window, validation=args.validation, test=args.test, classes=args.classes, seed=args.seed,
-        checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, on_note=_note,
-        metadata={"source": source, "start": args.start, **({"trimmed": True} if args.trim else {})},
-        time_budget=args.time_budget,
-        input_window=args.input_window, head=args.head, components=args.components, level=args.level,
-        prediction=args.prediction, level_band=args.level_band,
-    )
+    new_checkpoint = args.checkpoint and not args.resume and not os.path.lexists(args.checkpoint)
+
+    def check_disk_for(model):  # before training: a full disk must not cost the run
+        from .budget import check_disk
+
+        size = model.n_params * model.dtype.itemsize
+        check_disk(args.output, 2 * size + 2**16, f"the model ({model.n_params:,} parameters)", "free some space")
+        if args.checkpoint:  # parameters, best parameters and two optimiser moments
+            check_disk(args.checkpoint, 4 * size + 2**16, "the checkpoint", "free some space")
+
+    try:
+        trained = train_audio(
+            clips if len(clips) > 1 else clips[0], rate, mode=mode, target=wet, arch=args.arch, hidden=args.hidden,
+            modules=args.modules, periods=args.periods, trainer=args.trainer, epochs=args.epochs, lr=args.lr,
+            lr_schedule=args.lr_schedule,
+            population=args.population, sigma=args.sigma, cluster=args.cluster, batch_size=args.batch_size,
+            window=args.window, validation=args.validation, test=args.test, classes=args.classes, seed=args.seed,
+            checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, on_note=_note,
+            metadata={"source": source, "start": args.start, **({"trimmed": True} if args.trim else {})},
+            time_budget=args.time_budget,
+            input_window=args.input_window, head=args.head, components=args.components, level=args.level,
+            prediction=args.prediction, level_band=args.level_band, on_model=check_disk_for,
+        )
+    except CwfastError:
+        # A run that failed (diverged, or to a model worse than a trivial one) leaves no checkpoint
+        # of its own to resume from: it would only resume the failure. (Ctrl-C keeps it.)
+        if new_checkpoint and os.path.isfile(args.checkpoint):
+            os.remove(args.checkpoint)
+        raise
     model, figures, result = trained.model, trained.figures, trained.result
     if args.resume and args.epochs is not None and result.epochs > args.epochs:
         _note(f"the checkpoint had already trained {result.epochs} epochs, more than --epochs {args.epochs}; "
@@ -546,6 +574,9 @@ def cmd_generate(args):
     from . import render, tasks
 
     _check_output(args.output, args.overwrite, audio=True, what="audio")
+    for option, path in (("--model", args.model), ("--prime", args.prime)):
+        if path is not None and _same_file(path, args.output):
+            raise ParameterError(f"the output must be a different file from {option}")
     _check_plot(args)
     model, name = _load_model(args.model)
     mode = tasks.mode_of(model)
@@ -628,12 +659,18 @@ def cmd_process(args):
     from .audio import load_audio, read_audio_blocks, resample, write_audio_blocks
 
     _check_output(args.output, args.overwrite, audio=True, what="audio")
-    if os.path.abspath(args.input) == os.path.abspath(args.output):
+    if _same_file(args.input, args.output):
         raise ParameterError("the output must be a different file from the input")
+    if _same_file(args.model, args.output):
+        raise ParameterError("the output must be a different file from --model")
     model, name = _load_model(args.model)
     render.check_processable(model, args.blocked)
     subtype = _subtype_for(args.output, args.subtype)
     file_rate, frames, blocks = read_audio_blocks(args.input, args.block)
+    from .budget import check_disk
+
+    check_disk(args.output, frames * {"PCM_16": 2, "PCM_24": 3}.get(subtype, 4), f"{frames:,} samples of "
+               f"{subtype.lower()}", "write to another disk, or --subtype pcm16")
     # The stream is prepared for blocks no longer than the file, as render.process does: --block
     # 10**8 on a short file must not allocate (blocked: block x units floats) for 10**8 steps.
     block_size = min(args.block, max(frames, 1))
@@ -799,10 +836,37 @@ def cmd_export(args):
 # ----------------------------------------------------------------------------------- main
 
 
+class _Terminated(BaseException):
+    """SIGTERM (``kill``, ``timeout``, a CI job cancelled), raised like Ctrl-C's KeyboardInterrupt so
+    that every file being written is removed on the way out."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated()
+
+
 def main(argv=None):
     """Run the command line with ``argv`` (default: ``sys.argv[1:]``); return the exit status."""
+    import signal
+    import threading
+    import warnings
+
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     parser = build_parser()
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    try:
+        with warnings.catch_warnings():
+            # NumPy's overflow warnings as a run diverges: the command says what went wrong in its
+            # own one line (training diverged ...), so they are noise on stderr.
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return _main(parser, argv)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(parser, argv):
     try:
         if _command_of(argv) == "bench":
             _load_bench().add_arguments(parser.bench_parser)
@@ -830,3 +894,6 @@ def main(argv=None):
     except KeyboardInterrupt:
         print("cwfast: interrupted", file=sys.stderr)
         return 130
+    except _Terminated:
+        print("cwfast: terminated", file=sys.stderr)
+        return 143

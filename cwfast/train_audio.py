@@ -232,7 +232,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 batch_size=None,
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
                 progress=True, on_note=None, metadata=None, time_budget=None, input_window=None, head=None,
-                components=None, level=None, prediction=None, level_band=None, lr_schedule=None):
+                components=None, level=None, prediction=None, level_band=None, lr_schedule=None, on_model=None):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
@@ -251,6 +251,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         A registered architecture's CLI name (``"cw"``, ``"srn"``, ``"lstm"``).
     hidden, modules, periods, trainer, epochs, lr, population, sigma, cluster, batch_size, window, classes, seed
         As the options of ``cwfast train``; None takes the mode's default (:data:`MODE_DEFAULTS`).
+    on_model : callable, optional
+        Called with the model once it is built, before training starts (the command line checks
+        there that the disk can hold it); what it raises ends the run.
     lr_schedule : {"constant", "cosine", "linear"}, optional
         How the learning rate falls over the epochs (:func:`cwfast.train.optimizers.make_schedule`);
         default constant.
@@ -393,6 +396,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                        f"{'generations' if trainer == 'es' else 'epochs'} are done first: pass --epochs to train "
                        "for longer")
     epochs = _given(epochs, defaults["epochs"], "epochs")
+    if on_model is not None:
+        on_model(model)
     resume_options = dict(checkpoint=checkpoint, resume=resume, progress=progress, seed=seed)
     try:
         result = _run_trainer(model, trainer, x, y, train_task, val_task, defaults, epochs=epochs, lr=lr,

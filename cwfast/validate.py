@@ -130,12 +130,14 @@ def non_negative_float(name, value):
     return float(value)
 
 
-def positive_float(name, value, *, allow_none=False):
-    """``value`` as a finite float > 0; None passes through with ``allow_none``."""
+def positive_float(name, value, *, allow_none=False, maximum=math.inf):
+    """``value`` as a finite float > 0 (and <= ``maximum``); None passes through with ``allow_none``."""
     if value is None and allow_none:
         return None
     if not _is_real(value) or not math.isfinite(value) or value <= 0:
         raise ParameterError(f"{name}={value!r} must be a positive finite number")
+    if value > maximum:
+        raise ParameterError(f"{name}={value!r} must be at most {maximum:g}")
     return float(value)
 
 

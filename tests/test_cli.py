@@ -334,6 +334,74 @@ def test_ctrl_c_exits_130_and_leaves_nothing(capsys, tmp_path, models, monkeypat
     assert list(tmp_path.iterdir()) == []
 
 
+def test_sigterm_exits_143_and_leaves_nothing(capsys, tmp_path, models, monkeypatch):
+    """kill, timeout and a cancelled CI job send SIGTERM: the file being written goes too, as on Ctrl-C."""
+    import os
+    import signal
+
+    real = render.render_blocks
+
+    def terminated(*args, **kwargs):  # SIGTERM after the first block has been written
+        blocks = real(*args, **kwargs)
+
+        def gen():
+            yield next(blocks)
+            os.kill(os.getpid(), signal.SIGTERM)
+            yield next(blocks)
+
+        return gen()
+
+    monkeypatch.setattr(render, "render_blocks", terminated)
+    before = signal.getsignal(signal.SIGTERM)
+    status, _, err = run(capsys, "generate", "-m", models["memorize"], "-o", tmp_path / "x.wav")
+    assert status == 143 and err.strip() == "cwfast: terminated"
+    assert list(tmp_path.iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) is before  # main() puts the caller's handler back
+
+
+def test_no_command_writes_over_its_own_inputs(capsys, tmp_path, models, clip_8k):
+    """--overwrite replaces an older output, never the model or the audio the command reads."""
+    import shutil
+
+    # (a model file may have any name: cwfast load reads it by its contents)
+    model, prime, dry = tmp_path / "ar-model.wav", tmp_path / "prime.wav", tmp_path / "dry.wav"
+    shutil.copy(models["autoregressive"], model)
+    shutil.copy(clip_8k, prime)
+    shutil.copy(clip_8k, dry)
+    before = {p: p.read_bytes() for p in (model, prime, dry)}
+    for argv, option in ((["generate", "-m", model, "-o", model], "--model"),
+                         (["generate", "-m", model, "--prime", prime, "-o", prime], "--prime"),
+                         (["process", "-m", models["effect"], dry, "-o", dry], "the input"),
+                         (["process", "-m", model, dry, "-o", model], "--model")):
+        status, _, err = run(capsys, *argv, "--overwrite")
+        assert_user_error(status, err, "different file", option)
+    assert {p: p.read_bytes() for p in before} == before
+
+
+def test_a_full_disk_is_refused_before_the_work(capsys, tmp_path, models, clip_8k, monkeypatch):
+    """process and train check the free space first, as generate does: no run is lost to a full disk."""
+    import collections
+    import shutil
+
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: collections.namedtuple("u", "total used free")(1, 1, 100))
+    status, _, err = run(capsys, "process", "-m", models["effect"], clip_8k, "-o", tmp_path / "p.wav")
+    assert_user_error(status, err, "of disk", "free")
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--samples", 48, "--epochs", 1, *TINY)
+    assert_user_error(status, err, "the model", "of disk")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_training_leaves_no_checkpoint_to_resume(capsys, tmp_path, clip_8k):
+    """A run that diverges wrote checkpoints as it went; they are removed with the failure (a
+    rerun would be refused for the checkpoint it left, or resume the divergence)."""
+    ckpt = tmp_path / "run.ckpt"
+    argv = ["train", clip_8k, "-o", tmp_path / "m.npz", "--samples", 320, "--epochs", 150, "--lr", 100,
+            "--checkpoint", ckpt, *TINY]
+    status, _, err = run(capsys, *argv)
+    assert_user_error(status, err, "diverged")
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- bad input ------------------------------------------------------------------------------------
 
 
