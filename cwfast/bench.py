@@ -415,6 +415,12 @@ def run(args):
         models = [(os.path.basename(args.model), model)]
     else:
         models = standard_models()
+    if getattr(args, "blocked", False):
+        for label, model in models:
+            if not _runs_blocked(model):
+                print(f"cwfast bench: {label} ({model.description}) cannot run blocked (a Clockwork RNN or SRN "
+                      "without input windows, periods strictly increasing): measured step by step only",
+                      file=sys.stderr)
     note("compiling and warming up")
     voices = getattr(args, "voices", None)
     records = measure(models, args.block, seconds=args.seconds, repeats=args.repeats, progress=note, voices=voices,

@@ -118,7 +118,8 @@ def build_parser():
                    help="the last part of the clip, scored once at the end and reported as held out "
                    "(default: 0.1; 0 for memorize)")
     p.add_argument("--classes", type=types.positive_int, metavar="K",
-                   help="autoregressive: mu-law classes (default: 256)")
+                   help="autoregressive: mu-law classes (default: 256; any other number trains the softmax "
+                   "head, since the mixture scores the 256 classes)")
     p.add_argument("--head", choices=AUDIO_HEADS, metavar="HEAD",
                    help="autoregressive: mixture (default: of logistics over the amplitude, integrated over the "
                         "mu-law classes; unquantised output; generates at temperature 0.5 by default) or softmax "
@@ -441,7 +442,9 @@ def cmd_train(args):
                   classes=args.classes, population=args.population, sigma=args.sigma, cluster=args.cluster,
                   validation=args.validation, test=args.test, input_window=args.input_window, head=args.head,
                   components=args.components, level=args.level, prediction=args.prediction,
-                  level_band=args.level_band)
+                  level_band=args.level_band, window=args.window, batch_size=args.batch_size)
+    if mode == "autoregressive" and args.classes not in (None, 256) and args.head is None:
+        _note(f"--classes {args.classes}: the softmax head (the mixture head scores the 256 mu-law classes)")
     files = _audio_files(args.audio)
     if len(files) > 1:
         if mode != "autoregressive":
@@ -664,7 +667,10 @@ def cmd_process(args):
     if _same_file(args.model, args.output):
         raise ParameterError("the output must be a different file from --model")
     model, name = _load_model(args.model)
-    render.check_processable(model, args.blocked)
+    try:
+        render.check_processable(model, args.blocked)
+    except ParameterError as exc:  # the API's blocked=True is the command line's --blocked
+        raise ParameterError(str(exc).replace("blocked=True", "--blocked")) from None
     subtype = _subtype_for(args.output, args.subtype)
     file_rate, frames, blocks = read_audio_blocks(args.input, args.block)
     from .budget import check_disk
@@ -811,7 +817,8 @@ def cmd_export(args):
         message = str(exc)
         raise ParameterError("--name " + message[len("name="):] if message.startswith("name=") else message) from None
     if not os.path.isdir(args.output):
-        raise CwfastError(f"cannot export to '{args.output}': no such directory")
+        what = "not a directory" if os.path.exists(args.output) else "no such directory"
+        raise CwfastError(f"cannot export to '{args.output}': {what}")
     outputs = [os.path.join(args.output, f"{name}{ext}") for ext in (".h", ".c", ".lv2")[: 3 if args.lv2 else 2]]
     for path in outputs:  # refuse before building anything
         if os.path.lexists(path) and not args.overwrite:

@@ -159,7 +159,7 @@ def _batch_size(model, train_task, window, batch_size, default):
 
 def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
                   sigma=None, cluster=None, validation=None, test=None, input_window=None, head=None,
-                  components=None, level=None, prediction=None, level_band=None):
+                  components=None, level=None, prediction=None, level_band=None, window=None, batch_size=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if mode not in MODE_DEFAULTS:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
@@ -167,6 +167,11 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         raise ParameterError(f"trainer={trainer!r} must be one of {', '.join(TRAINERS)}")
     if not registry.get(arch).has_clock and (modules is not None or periods is not None):
         raise ParameterError(f"--arch {arch} has no clock modules; it takes no --modules or --periods")
+    if mode == "memorize" and input_window is not None:
+        raise ParameterError("--input-window is for models that read input; a memorize model reads nothing")
+    if mode == "memorize" and batch_size is not None and window is None:
+        raise ParameterError("--batch-size sets the streams of --window's truncated back-propagation; memorize "
+                             "mode trains on the whole clip at once unless --window is given")
     if input_window is not None:
         if registry.get(arch).arch != "clockwork":
             raise ParameterError(f"--input-window is for --arch cw (a Clockwork RNN's modules); --arch {arch} "
@@ -310,7 +315,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     check_options(mode=mode, arch=arch, trainer=trainer, modules=modules, periods=periods, classes=classes,
                   population=population, sigma=sigma, cluster=cluster, validation=validation, test=test,
                   input_window=input_window, head=head, components=components, level=level, prediction=prediction,
-                  level_band=level_band)
+                  level_band=level_band, window=window, batch_size=batch_size)
     head = audio_head(mode, head, classes)
     if head == "mixture" and components is None:
         components = DEFAULT_COMPONENTS

@@ -79,6 +79,8 @@ def test_cw_against_srn_ratios_next_to_the_paper(capsys):
 def test_bench_usage_errors(capsys):
     assert main(["bench", "--block", "0"]) == 2
     assert main(["bench", "--seconds", "nan"]) == 2
+    assert main(["bench", "--seconds", "1e300"]) == 2  # was a traceback: an array of 1e300 block times
+    assert "at most 3600" in capsys.readouterr().err
     assert main(["bench", "-m", "/nonexistent/model.npz", "--block", "4"]) == 2
     assert "cwfast: error" in capsys.readouterr().err
 

@@ -263,7 +263,7 @@ def test_process_blocked_matches_within_rounding_and_refuses_what_it_cannot_run(
     lstm = LSTM(1, 1, n_hidden=4, seed=0, sample_rate=8000, metadata={"mode": "effect"})
     lstm.save(tmp_path / "lstm.npz")
     status, _, err = run(capsys, "process", "-m", tmp_path / "lstm.npz", clip_8k, "-o", tmp_path / "x.wav", "--blocked")
-    assert_user_error(status, err, "blocked=True runs Clockwork RNNs and SRNs only")
+    assert_user_error(status, err, "--blocked runs Clockwork RNNs and SRNs only")
     assert not (tmp_path / "x.wav").exists()
     # A block far longer than the file: the stream is prepared for the file's length, not 10**8 steps.
     status, _, err = run(capsys, "process", "-m", models["effect"], clip_8k, "-o", tmp_path / "huge.wav", "--blocked",
@@ -357,6 +357,19 @@ def test_sigterm_exits_143_and_leaves_nothing(capsys, tmp_path, models, monkeypa
     assert status == 143 and err.strip() == "cwfast: terminated"
     assert list(tmp_path.iterdir()) == []
     assert signal.getsignal(signal.SIGTERM) is before  # main() puts the caller's handler back
+
+
+def test_options_a_mode_would_ignore_are_refused_or_said(capsys, tmp_path, clip_8k):
+    """An option that would change nothing is refused (memorize reads no input and, without
+    --window, trains one stream); one that changes more than its name says is noted."""
+    argv = ["train", clip_8k, "-o", tmp_path / "m.npz", "--samples", 64, "--epochs", 1, *TINY]
+    for extra, message in ((["--input-window", 10], "reads nothing"), (["--batch-size", 4], "--batch-size")):
+        status, _, err = run(capsys, *argv, *extra)
+        assert_user_error(status, err, message)
+    status, _, err = run(capsys, *argv, "--mode", "autoregressive", "--classes", 16, "--samples", 800)
+    assert status == 0, err
+    assert "--classes 16: the softmax head" in err
+    assert cwfast.load(tmp_path / "m.npz").output == "softmax"
 
 
 def test_no_command_writes_over_its_own_inputs(capsys, tmp_path, models, clip_8k):

@@ -503,6 +503,12 @@ def test_cli_export_with_lv2(lv2, tmp_path, capsys):
     assert main(["export", "-m", str(root / "cw_effect" / "cw_effect.npz"), "-o", str(tmp_path), "--lv2",
                  "--name", "fx", "--overwrite"]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fx.c", "fx.h", "fx.lv2"]
+    # A file of the user's in the bundle (a preset, say) is never deleted with it: refused, kept.
+    (tmp_path / "fx.lv2" / "mine.ttl").write_text("keep")
+    assert main(["export", "-m", str(root / "cw_effect" / "cw_effect.npz"), "-o", str(tmp_path), "--lv2",
+                 "--name", "fx", "--overwrite"]) == 2
+    assert "mine.ttl" in capsys.readouterr().err
+    assert (tmp_path / "fx.lv2" / "mine.ttl").read_text() == "keep"
 
 
 def test_export_is_listed_with_its_options(capsys):

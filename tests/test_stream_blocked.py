@@ -130,5 +130,7 @@ def test_bench_blocked_table_and_json(tmp_path, capsys):
     assert math.isfinite(row["speedup"]) and row["speedup"] == pytest.approx(row["step_us"] / row["blocked_us"])
     assert main(["bench", "-m", str(lstm), "--block", "4", "--seconds", "0.01", "--repeats", "1", "-q", "--blocked",
                  "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    data = json.loads(captured.out)
     assert [r["blocked"] for r in data["results"]] == [False] and data["blocked_ratios"] == []
+    assert "cannot run blocked" in captured.err  # said, even with -q: the user asked for it

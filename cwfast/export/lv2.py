@@ -259,18 +259,25 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
     spec = _codegen.Spec(model, name)
     kind = kind_of(spec)
     bundle = directory / f"{name}.lv2"
-    if os.path.lexists(bundle) and not overwrite:
-        raise CwfastError(f"'{bundle}' exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    files = {
+        "manifest.ttl": _manifest(name),
+        f"{name}.ttl": _plugin_ttl(spec, kind),
+        f"{name}.h": _codegen.header(spec),
+        f"{name}.c": _codegen.source(spec),
+        f"{name}_lv2.c": _plugin_c(spec, kind),
+    }
+    if os.path.lexists(bundle):
+        if not overwrite:
+            raise CwfastError(f"'{bundle}' exists; pass overwrite=True (CLI: --overwrite) to replace it")
+        # Replacing the bundle replaces the folder: never with files in it that cwfast did not write.
+        foreign = sorted(set(os.listdir(bundle)) - {*files, f"{name}.so"}) if bundle.is_dir() else []
+        if foreign:
+            listed = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise CwfastError(f"'{bundle}' holds files cwfast did not write ({listed}); move them out, or "
+                              "remove the bundle, before replacing it")
     compiler = find_compiler(cc)
     build = Path(tempfile.mkdtemp(prefix=f".{name}.lv2.", dir=directory))
     try:
-        files = {
-            "manifest.ttl": _manifest(name),
-            f"{name}.ttl": _plugin_ttl(spec, kind),
-            f"{name}.h": _codegen.header(spec),
-            f"{name}.c": _codegen.source(spec),
-            f"{name}_lv2.c": _plugin_c(spec, kind),
-        }
         for file, text in files.items():
             (build / file).write_text(text, encoding="ascii")
         command = [compiler, *(CFLAGS if cflags is None else cflags), "-o", f"{name}.so", f"{name}.c",
