@@ -167,8 +167,6 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         raise ParameterError(f"trainer={trainer!r} must be one of {', '.join(TRAINERS)}")
     if not registry.get(arch).has_clock and (modules is not None or periods is not None):
         raise ParameterError(f"--arch {arch} has no clock modules; it takes no --modules or --periods")
-    if mode == "memorize" and input_window is not None:
-        raise ParameterError("--input-window is for models that read input; a memorize model reads nothing")
     if mode == "memorize" and batch_size is not None and window is None:
         raise ParameterError("--batch-size sets the streams of --window's truncated back-propagation; memorize "
                              "mode trains on the whole clip at once unless --window is given")
@@ -178,6 +176,8 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
                                  "reads one input a step")
         if input_window != "period":
             validate.positive_int("input_window", input_window)
+        if mode == "memorize":
+            raise ParameterError("--input-window is for models that read input; a memorize model reads nothing")
     if classes is not None and mode != "autoregressive":
         raise ParameterError(f"--classes is for autoregressive mode; {mode} mode has a linear output")
     if head is not None and head not in AUDIO_HEADS:
@@ -420,7 +420,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     for name in ("validation", "test"):
         if getattr(splits, name) is not None:
             figures[name] = _held_out_figure(model, per_clip, name)
-    _check_learned(model, splits.train, figures["train"], mode)
+    _check_learned(model, splits.train, figures["train"], mode, on_note)
     model.metadata["trainer"] = {
         "name": trainer, "epochs": int(result.epochs), "updates": int(result.steps),
         "lr_schedule": lr_schedule or "constant",
@@ -501,21 +501,26 @@ def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, wind
                "pass a smaller --hidden, --input-window or --components, or a shorter clip")
 
 
-def _check_learned(model, train_task, figures, mode):
+def _check_learned(model, train_task, figures, mode, on_note=None):
     """CwfastError if training diverged to a model worse than a trivial one, whatever the trainer.
 
     NaN and infinite losses stop the trainers themselves; a loss that stays finite but explodes
     (a learning rate of 1e30, say) ends here: an autoregressive model whose cross-entropy on its
     own training data exceeds four times a uniform guess's, or a memorize or effect model whose
-    NMSE exceeds 100 (predicting the mean scores 1), has diverged.
+    NMSE exceeds 100 (predicting the mean scores 1), has diverged. A model short of that but
+    still worse than the trivial one (too few epochs, say) is saved with a note.
     """
     if mode == "autoregressive":
         uniform = math.log2(train_task.n_out)  # the classes, also for a mixture head
-        bad = figures["bits_per_sample"] > 4 * uniform
-        what = f"{figures['bits_per_sample']:.4g} bits/sample, where a uniform guess scores {uniform:g}"
+        score, trivial = figures["bits_per_sample"], uniform
+        what = f"{figures['bits_per_sample']:.4g} bits/sample (a uniform guess: {uniform:g})"
     else:
-        bad = figures["nmse"] > 100
-        what = f"NMSE {figures['nmse']:.4g}, where predicting the mean scores 1"
+        score, trivial = figures["nmse"], 1.0
+        what = f"NMSE {figures['nmse']:.4g} (predicting the mean: 1)"
+    bad = score > (4 * trivial if mode == "autoregressive" else 100 * trivial)
     if bad or not all(np.isfinite(v) for v in figures.values()):
         raise CwfastError(f"training diverged: the trained model scores {what} on its training data; "
                           "try a smaller --lr")
+    if score > trivial:
+        _note(on_note, f"the trained model scores {what} on its training data: more epochs, or another --lr, "
+                       "should do better")
