@@ -95,17 +95,11 @@ def input_windows(value, periods):
         return periods
     if _is_integer(value):
         return [positive_int("input_windows", value)] * len(periods)
-    if np.ndim(value) != 1 or len(value) != len(periods):
+    out = positive_int_list("input_windows", value)
+    if len(out) != len(periods):
         raise ParameterError(
             f"input_windows={value!r} must be None, 'period', a positive integer or one per module ({len(periods)})"
         )
-    out = []
-    for v in value:
-        if isinstance(v, (np.floating, float)) and float(v).is_integer():
-            v = int(v)
-        if not _is_integer(v) or v <= 0:
-            raise ParameterError(f"input_windows={list(value)!r} must contain only positive integers")
-        out.append(int(v))
     return out
 
 
