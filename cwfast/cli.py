@@ -252,6 +252,10 @@ def _progress(args, total, desc, unit="sample"):
                 delay=1.0, leave=False, dynamic_ncols=True)
 
 
+#: Bytes a written sample takes, by subtype (float: 4).
+_SAMPLE_BYTES = {"PCM_16": 2, "PCM_24": 3}
+
+
 def _same_file(a, b):
     """Whether the paths ``a`` and ``b`` name one file (by path, or the same file by two names)."""
     if os.path.abspath(a) == os.path.abspath(b):
@@ -618,7 +622,7 @@ def cmd_generate(args):
 
     total = n_samples or trained
     subtype = _subtype_for(args.output, args.subtype)
-    check_disk(args.output, total * {"PCM_16": 2, "PCM_24": 3}.get(subtype, 4), f"{total:,} samples of {subtype.lower()}",
+    check_disk(args.output, total * _SAMPLE_BYTES.get(subtype, 4), f"{total:,} samples of {subtype.lower()}",
                "ask for fewer (--seconds, --samples)")
     if args.plot:  # a plot draws the whole output, so it is kept
         check_fits(8 * total, f"plotting {total:,} samples", "ask for fewer, or leave out --plot")
@@ -675,7 +679,7 @@ def cmd_process(args):
     file_rate, frames, blocks = read_audio_blocks(args.input, args.block)
     from .budget import check_disk
 
-    check_disk(args.output, frames * {"PCM_16": 2, "PCM_24": 3}.get(subtype, 4), f"{frames:,} samples of "
+    check_disk(args.output, frames * _SAMPLE_BYTES.get(subtype, 4), f"{frames:,} samples of "
                f"{subtype.lower()}", "write to another disk, or --subtype pcm16")
     # The stream is prepared for blocks no longer than the file, as render.process does: --block
     # 10**8 on a short file must not allocate (blocked: block x units floats) for 10**8 steps.
