@@ -262,6 +262,9 @@ def split_task(task, *, validation=0.0, test=0.0):
     """
     validation = validate.fraction("validation", validation)
     test = validate.fraction("test", test)
+    if validation + test >= 1:
+        raise ParameterError(f"the validation ({validation:g}) and test ({test:g}) fractions hold out the whole clip: "
+                             "together they must be less than 1, to leave a part to train on")
     n_test = int(round(task.n_steps * test))
     n_val = int(round(task.n_steps * validation))
     if (n_val or n_test) and task.n_steps - n_val - n_test < 2:

@@ -376,6 +376,23 @@ def test_cli_errors_are_one_line_and_write_nothing(tmp_path, capsys, monkeypatch
     assert main(["export", "-m", str(tmp_path / "fx.npz"), "-o", str(tmp_path / "nowhere")]) == 2
 
 
+def test_cc_may_carry_words_of_its_own(monkeypatch, tmp_path):
+    """$CC as make takes it: a program and its own words ('gcc -m64', 'ccache gcc')."""
+    import shutil
+
+    from cwfast.export.lv2 import find_compiler
+
+    gcc = shutil.which("gcc") or shutil.which("cc")
+    if gcc is None:
+        pytest.skip("no C compiler")
+    monkeypatch.setenv("CC", f"{gcc} -DFOO='a b'")
+    assert find_compiler() == [gcc, "-DFOO=a b"]
+    assert find_compiler(f"{gcc} -O1") == [gcc, "-O1"]
+    monkeypatch.setenv("CC", str(tmp_path / "no-such-cc") + " -O2")
+    with pytest.raises(CwfastError, match="no C compiler found"):
+        find_compiler()
+
+
 def test_lv2_refuses_a_model_that_is_not_mono_audio(tmp_path):
     with pytest.raises(CwfastError, match="LV2"):
         export_lv2(cwfast.SRN(2, 3, n_hidden=4, seed=0), tmp_path, "multi")

@@ -148,6 +148,8 @@ def test_split_task_cuts_train_validation_test_in_time_order():
         tasks.split_task(task, validation=1.0)
     with pytest.raises(ParameterError, match="too short"):
         tasks.split_task(task, validation=0.5, test=0.49)
+    with pytest.raises(ParameterError, match="whole clip"):  # no length could hold this out
+        tasks.split_task(task, validation=0.95, test=0.1)
 
 
 def test_degenerate_clips_are_named():

@@ -38,18 +38,27 @@ CFLAGS = ["-std=c99", "-O3", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall",
 
 
 def find_compiler(cc=None):
-    """The C compiler to use: ``cc``, else ``$CC``, else ``cc``, ``gcc`` or ``clang`` on PATH.
+    """The C compiler to use, as the words of a command: ``cc``, else ``$CC``, else ``cc``, ``gcc`` or
+    ``clang`` on PATH. ``cc`` and ``$CC`` may carry words of their own (``ccache gcc``, ``gcc -m64``),
+    as make's CC does.
 
     Raises
     ------
     CwfastError
         If there is none.
     """
-    candidates = [cc] if cc else ([os.environ["CC"]] if os.environ.get("CC") else ["cc", "gcc", "clang"])
+    import shlex
+
+    given = cc or os.environ.get("CC")
+    candidates = [given] if given else ["cc", "gcc", "clang"]
     for candidate in candidates:
-        found = shutil.which(candidate)
+        try:
+            words = shlex.split(candidate)
+        except ValueError:  # an unclosed quote
+            words = []
+        found = shutil.which(words[0]) if words else None
         if found:
-            return found
+            return [found, *words[1:]]
     raise CwfastError(
         f"no C compiler found ({', '.join(candidates)}) to build the LV2 plug-in; install one "
         "(e.g. apt-get install gcc) or set CC"
@@ -280,12 +289,12 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
     try:
         for file, text in files.items():
             (build / file).write_text(text, encoding="ascii")
-        command = [compiler, *(CFLAGS if cflags is None else cflags), "-o", f"{name}.so", f"{name}.c",
+        command = [*compiler, *(CFLAGS if cflags is None else cflags), "-o", f"{name}.so", f"{name}.c",
                    f"{name}_lv2.c", "-lm"]
         try:
             done = subprocess.run(command, cwd=build, capture_output=True, text=True, timeout=600)
         except (OSError, subprocess.TimeoutExpired) as exc:
-            raise CwfastError(f"cannot run the C compiler '{compiler}': {exc}") from None
+            raise CwfastError(f"cannot run the C compiler '{' '.join(compiler)}': {exc}") from None
         if done.returncode != 0:
             errors = [line for line in done.stderr.splitlines() if "error" in line] or done.stderr.splitlines()
             first = errors[0].strip() if errors else f"exit status {done.returncode}"
