@@ -5,7 +5,11 @@ A model class declares everything that differs between architectures on itself (
 ``population_losses`` and ``sample``, its dense import and export, ``count_params``, its real-time
 entry ``realtime_kind``, how ``cwfast info`` names it). One line of :data:`ARCHITECTURES` then
 makes it loadable from files, trainable from the command line and streamable: adding an
-architecture is one new module and one line here.
+architecture whose recurrence runs on an existing real-time kind (as the SRN runs on the
+Clockwork RNN's) is one new module and one line here. A new *kind* of recurrence also brings its
+kernels, and one entry in each of the three places that compile or emit a kind: its stream
+binding (``cwfast.stream._BINDINGS``), its C entry (``cwfast._realtime``) and its C emitter
+(``cwfast.export._codegen.STEPS``).
 
 Classes are imported on first use, so listing the command-line names (``cwfast --help``) loads
 no kernel, and this module imports no model (no import cycle).
