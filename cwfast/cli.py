@@ -503,7 +503,8 @@ def cmd_train(args):
         )
     except CwfastError:
         # A run that failed (diverged, or to a model worse than a trivial one) leaves no checkpoint
-        # of its own to resume from: it would only resume the failure. (Ctrl-C keeps it.)
+        # it created to resume from: it would only resume the failure. (Ctrl-C keeps it; one that
+        # --overwrite replaced is gone either way.)
         if new_checkpoint and os.path.isfile(args.checkpoint):
             os.remove(args.checkpoint)
         raise
@@ -848,9 +849,9 @@ def cmd_export(args):
 # ----------------------------------------------------------------------------------- main
 
 
-class _Terminated(BaseException):
-    """SIGTERM (``kill``, ``timeout``, a CI job cancelled), raised like Ctrl-C's KeyboardInterrupt so
-    that every file being written is removed on the way out."""
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, ``timeout``, a CI job cancelled), raised as a kind of Ctrl-C: every file
+    being written is removed on the way out, and a training run writes its checkpoint."""
 
 
 def _terminate(signum, frame):
@@ -874,7 +875,7 @@ def main(argv=None):
             warnings.simplefilter("ignore", RuntimeWarning)
             return _main(parser, argv)
     finally:
-        if main_thread:
+        if main_thread and previous is not None:  # None: a handler installed outside Python, left alone
             signal.signal(signal.SIGTERM, previous)
 
 
@@ -903,9 +904,9 @@ def _main(parser, argv):
         print(f"cwfast: error: out of memory{': ' + detail if detail else ''}; ask for less (shorter audio, "
               "fewer samples, a smaller model or batch)", file=sys.stderr)
         return 2
+    except _Terminated:  # before its base class, KeyboardInterrupt
+        print("cwfast: terminated", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("cwfast: interrupted", file=sys.stderr)
         return 130
-    except _Terminated:
-        print("cwfast: terminated", file=sys.stderr)
-        return 143

@@ -107,7 +107,7 @@ class Level:
         return cls(alpha, start, floor, ceiling)
 
     def levels(self, x):
-        """The level b(t) over the 1-D signal ``x`` from a zero state (from ``start``), before the
+        """The level b(t) over the 1-D signal ``x``, starting at ``start`` (a zero state), before the
         bounds: what training chooses the floor and ceiling from. Shape (x.size,), float64."""
         x = np.ascontiguousarray(x)
         levels = np.full(1, self.start, dtype=x.dtype)
@@ -186,6 +186,8 @@ class SequenceModel:
     description = ""
     has_clock = False
     realtime_kind = ""
+    #: Counts changes of what a Stream compiles in (set per instance; see _init_common).
+    _structure_revision = 0
     #: Appended to the message when a state has the wrong shape.
     _state_note = ""
 
@@ -951,8 +953,10 @@ class ClockworkRNN(SequenceModel):
         """
         if np.ndim(periods) != 1 or len(periods) != self.n_modules:
             raise ParameterError(f"periods={periods!r} must hold one period per module ({self.n_modules})")
-        self.layout = self._layout_for(periods)
-        self._structure_revision += 1
+        new = self._layout_for(periods)
+        if not np.array_equal(new.periods, self.layout.periods):  # a stream re-prepares for new periods only
+            self._structure_revision += 1
+        self.layout = new
 
     def _padded(self, x3, state):
         """The padded input (B, P + T, n_in) the kernels read (the P = max_window - 1 inputs kept in

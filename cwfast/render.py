@@ -37,7 +37,8 @@ def autoregressive_spec(model):
     it generates at by default (``metadata["temperature"]``, 1 if not stored). CwfastError if the
     model is not a mu-law autoregressive model (a softmax or mixture head, one input) or its
     metadata is invalid. :func:`render_blocks` and the C export both ask this."""
-    n_classes = model.metadata.get("n_classes", model.n_out)
+    # Without the key: a softmax's classes are its outputs, a mixture scores the 256 mu-law classes.
+    n_classes = model.metadata.get("n_classes", N_CLASSES if model.output == "mixture" else model.n_out)
     if not _is_number(n_classes) or n_classes != int(n_classes):
         raise CwfastError(f"the model's metadata has an invalid n_classes {n_classes!r}")
     n_classes = int(n_classes)

@@ -330,7 +330,8 @@ def test_ctrl_c_exits_130_and_leaves_nothing(capsys, tmp_path, models, monkeypat
         return gen()
 
     monkeypatch.setattr(render, "render_blocks", interrupted)
-    status, _, err = run(capsys, "generate", "-m", models["memorize"], "-o", tmp_path / "x.wav")
+    # -q: a first run that compiles the kernels takes long enough to show a progress bar
+    status, _, err = run(capsys, "generate", "-q", "-m", models["memorize"], "-o", tmp_path / "x.wav")
     assert status == 130 and err.strip() == "cwfast: interrupted"
     assert list(tmp_path.iterdir()) == []
 
@@ -354,7 +355,7 @@ def test_sigterm_exits_143_and_leaves_nothing(capsys, tmp_path, models, monkeypa
 
     monkeypatch.setattr(render, "render_blocks", terminated)
     before = signal.getsignal(signal.SIGTERM)
-    status, _, err = run(capsys, "generate", "-m", models["memorize"], "-o", tmp_path / "x.wav")
+    status, _, err = run(capsys, "generate", "-q", "-m", models["memorize"], "-o", tmp_path / "x.wav")
     assert status == 143 and err.strip() == "cwfast: terminated"
     assert list(tmp_path.iterdir()) == []
     assert signal.getsignal(signal.SIGTERM) is before  # main() puts the caller's handler back
@@ -423,6 +424,30 @@ def test_a_failed_training_leaves_no_checkpoint_to_resume(capsys, tmp_path, clip
     status, _, err = run(capsys, *argv)
     assert_user_error(status, err, "diverged")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_sigterm_during_training_writes_the_checkpoint(capsys, tmp_path, clip_8k, monkeypatch):
+    """SIGTERM is a kind of Ctrl-C: the run stops, says so (143) and leaves its checkpoint to resume."""
+    import os
+    import signal
+
+    import cwfast.train
+    from cwfast.train.checkpoint import load_checkpoint
+
+    real = cwfast.train.fit
+
+    def fit(*args, **kwargs):
+        kwargs["on_step_end"] = lambda info: os.kill(os.getpid(), signal.SIGTERM) if info.step == 3 else None
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(cwfast.train, "fit", fit)
+    ckpt = tmp_path / "run.ckpt"
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--samples", 320, "--epochs", 50,
+                         "--checkpoint", ckpt, *TINY)
+    assert status == 143 and err.strip() == "cwfast: terminated"
+    saved = load_checkpoint(ckpt)
+    assert saved.progress["stopped"] == "interrupted" and saved.progress["step"] == 3
+    assert not (tmp_path / "m.npz").exists()
 
 
 # --- bad input ------------------------------------------------------------------------------------

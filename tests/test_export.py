@@ -344,6 +344,16 @@ def test_bad_directory_and_model(tmp_path):
         export_c(tmp_path / "missing.npz", tmp_path)
 
 
+def test_a_mixture_model_without_n_classes_is_autoregressive_for_both(tmp_path):
+    """A mixture scores the 256 mu-law classes whether or not its metadata says so."""
+    model = cwfast.ClockworkRNN(1, 30, n_hidden=6, n_modules=2, output="mixture", seed=0,
+                                metadata={"mode": "autoregressive"})
+    assert render.autoregressive_spec(model) == (256, 1.0)
+    assert render.render(model, 10, seed=0).shape == (10,)
+    export_c(model, tmp_path, "m")
+    assert "m_generate" in (tmp_path / "m.h").read_text()
+
+
 @pytest.mark.parametrize("metadata, message", [({"temperature": "hot"}, "temperature"), ({"temperature": -1}, "temperature"),
                                                ({"n_classes": 256.5}, "n_classes"), ({"n_classes": 16}, "mu-law")])
 def test_the_export_and_generate_refuse_the_same_autoregressive_metadata(tmp_path, metadata, message):

@@ -111,6 +111,9 @@ def test_period_search_goes_through_the_model(rng):
         model.set_periods([1, 2, 2])  # equal periods feed each other: a block that does not exist
     with pytest.raises(ParameterError, match="sorted"):
         model.set_periods([4, 2, 1])
+    revision = model._structure_revision
+    model.set_periods([1, 2, 4])  # the same periods: nothing for a stream to prepare again
+    assert model._structure_revision == revision
     for bad in ([1, 2, 4.9], [1, 2, "4"], [True, 2, 4], [1, 2, 0]):  # no silent truncation or conversion
         with pytest.raises(ParameterError, match="positive integers"):
             model.set_periods(bad)

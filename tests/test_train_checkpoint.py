@@ -121,6 +121,20 @@ def test_resume_refuses_other_data_settings_or_kind(rng, tmp_path):
         fit(model, x, y, checkpoint=tmp_path / "missing.npz", resume=True)
 
 
+def test_resume_and_the_learning_rate_schedule(rng, tmp_path):
+    """No schedule and "constant" are one (checkpoints from before --lr-schedule say None); a
+    constant rate may resume into more epochs, a decaying one may not (its rate would jump back)."""
+    model, x, y = model_and_data(rng)
+    constant, cosine = tmp_path / "constant.npz", tmp_path / "cosine.npz"
+    fit(model.copy(), x, y, epochs=1, seed=0, checkpoint=constant)  # lr_schedule=None
+    fit(model.copy(), x, y, epochs=2, seed=0, lr_schedule="constant", checkpoint=constant, resume=True)
+    with pytest.raises(CwfastError, match="lr_schedule='constant' \\(now 'cosine'\\)"):
+        fit(model.copy(), x, y, epochs=3, seed=0, lr_schedule="cosine", checkpoint=constant, resume=True)
+    fit(model.copy(), x, y, epochs=1, seed=0, lr_schedule="cosine", checkpoint=cosine)
+    with pytest.raises(CwfastError, match="epochs=1 \\(now 2\\)"):
+        fit(model.copy(), x, y, epochs=2, seed=0, lr_schedule="cosine", checkpoint=cosine, resume=True)
+
+
 def test_bad_checkpoint_files_raise_cwfast_error(rng, tmp_path):
     model, x, y = model_and_data(rng)
     good = tmp_path / "good.npz"

@@ -247,7 +247,13 @@ def check_resume(ckpt, kind, model, config, *, ignore=("epochs",)):
     if want != have:
         diff = ", ".join(f"{k}={have[k]!r} (model: {want[k]!r})" for k in want if want[k] != have[k])
         raise CwfastError(f"{where} holds a different architecture: {diff}")
-    stored = ckpt.config
+    # No schedule and "constant" are one schedule (checkpoints from before the command line could
+    # name it say None). A decaying schedule is a function of the total epochs: a resume may add
+    # epochs only to a constant one, or the rate would jump back up.
+    stored = dict(ckpt.config, lr_schedule=ckpt.config.get("lr_schedule") or "constant")
+    config = dict(config, lr_schedule=config.get("lr_schedule") or "constant")
+    if config["lr_schedule"] != "constant":
+        ignore = tuple(k for k in ignore if k != "epochs")
     diffs = [
         f"{k}={stored.get(k)!r} (now {config.get(k)!r})"
         for k in sorted(set(stored) | set(config))
