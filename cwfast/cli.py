@@ -143,7 +143,8 @@ def build_parser():
     p.add_argument("--time-budget", type=types.duration, metavar="TIME",
                    help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model")
     p.add_argument("--checkpoint", metavar="PATH", help="write a checkpoint here every 100 updates, at the end and on Ctrl-C")
-    p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same options; --epochs may grow)")
+    p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same options; --epochs may grow with a constant "
+                   "--lr-schedule)")
     p.add_argument("--plot", metavar="FILE.png", help="plot target and output waveforms and spectrograms (needs matplotlib)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_train)
