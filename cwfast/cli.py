@@ -614,9 +614,8 @@ def cmd_generate(args):
 
         prime, _ = load_audio(args.prime, sample_rate=rate, on_resample=_note)
     if mode == "memorize":
-        for option, value in (("--temperature", args.temperature), ("--seed", args.seed)):
-            if value is not None:
-                raise ParameterError(f"{option} is for autoregressive models; a memorize model is deterministic")
+        if args.temperature is not None:
+            raise ParameterError("--temperature is for autoregressive models; a memorize model is deterministic")
         if trained and n_samples is not None and n_samples > trained:
             _note(f"the model was trained on {trained} samples; beyond them it runs free, on its clock alone")
 
