@@ -96,7 +96,8 @@ def build_parser():
                    "adam or sgd, the trainer's own)")
     p.add_argument("--lr-schedule", choices=("constant", "cosine", "linear"), default=None,
                    help="how the learning rate falls over the epochs: constant, cosine (half a cosine to 0 at "
-                   "the last epoch) or linear (default: cosine for autoregressive, constant otherwise)")
+                   "the last epoch) or linear; over --time-budget instead when it ends training first "
+                   "(default: cosine for autoregressive, constant otherwise)")
     p.add_argument("--population", type=types.positive_int, metavar="P",
                    help="es: members per generation, even (default: 256)")
     p.add_argument("--sigma", type=types.positive_float, metavar="S", help="es: noise scale of the members (default: 0.01)")

@@ -263,7 +263,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         How the learning rate falls over the epochs (:func:`cwfast.train.optimizers.make_schedule`);
         default cosine in autoregressive mode (0.06 to 0.87 bit better on the validation parts of
         the four goal sources; docs/results.md, "The learning rate's decay"), else constant. It
-        runs over ``epochs``: a ``time_budget`` that stops training sooner leaves it part way.
+        runs over ``epochs``, or over ``time_budget`` when the budget ends training first.
     input_window : "period" or int, optional
         ``--arch cw`` only: how many of the latest inputs each module reads at its ticks (the
         Clockwork RNN's ``input_windows``). Default: :data:`INPUT_WINDOW_SECONDS` of samples in

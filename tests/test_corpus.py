@@ -1,6 +1,8 @@
 """Issue 12, item 1: training on a corpus (several files and folders, the end of each held out) and
 a time budget that stops training cleanly."""
 
+import math
+
 import numpy as np
 import pytest
 
@@ -115,6 +117,29 @@ def test_fit_stops_at_its_time_budget_with_the_best_validation_model(rng):
     assert first.best_epoch == 0 and len(first.losses) == len(first.validation_losses) == 1
     with pytest.raises(ParameterError, match="time_budget"):
         fit(model, x, y, epochs=1, time_budget=0)
+
+
+@pytest.mark.parametrize("trainer", ["fit", "evolve"])
+def test_a_decay_follows_the_time_budget_when_it_ends_the_run_first(rng, trainer):
+    from cwfast import train
+
+    seen = []
+    record = lambda info: seen.append((info.epoch, float(np.max(info.lr)), info.elapsed))  # noqa: E731
+    if trainer == "fit":
+        model = cwfast.ClockworkRNN(1, 1, n_hidden=6, n_modules=2, seed=0)
+        x = rng.normal(size=(200, 1)).astype(np.float32)
+        train.fit(model, x, np.roll(x, 1, axis=0), epochs=10**6, window=50, lr=0.01, lr_schedule="cosine",
+                  time_budget=0.4, on_step_end=record)
+    else:
+        model = cwfast.ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0)
+        train.evolve(model, np.zeros((40, 0)), rng.normal(size=(40, 1)), population=8, generations=10**6, lr=0.01,
+                     lr_schedule="cosine", time_budget=0.4, seed=0, on_step_end=record)
+    assert len(seen) > 3
+    # Each update's rate is the cosine at the time spent before it (the epochs, 10**6, are far behind).
+    for (_, _, before), (_, lr, _) in zip(seen, seen[1:]):
+        assert lr == pytest.approx(0.01 * 0.5 * (1 + math.cos(math.pi * min(before, 0.4) / 0.4)), rel=1e-9, abs=1e-15)
+    assert seen[-1][1] < 0.5 * seen[0][1]  # the rate fell by more than half before the budget ran out
+    assert all(b[1] <= a[1] for a, b in zip(seen, seen[1:]))
 
 
 def test_evolve_stops_at_its_time_budget(rng):

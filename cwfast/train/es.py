@@ -265,12 +265,12 @@ def evolve(
     sigma = positive_float("sigma", sigma)
     lr = positive_float("lr", lr)
     generations = positive_int("generations", generations)
-    schedule = make_schedule(lr_schedule, generations)
     weight_decay = non_negative_float("weight_decay", weight_decay)
     period_sigma = positive_float("period_sigma", period_sigma)
     period_lr = positive_float("period_lr", period_lr)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
     time_budget = positive_float("time_budget", time_budget, allow_none=True)
+    schedule = make_schedule(lr_schedule, generations, time_budget)
     if on_step_end is not None and not callable(on_step_end):
         raise ParameterError(f"on_step_end={on_step_end!r} must be callable or None")
     if resume and checkpoint is None:
@@ -428,7 +428,7 @@ def evolve(
             grad /= population * sigma
             if weight_decay:
                 grad[:n_params] += weight_decay * theta[:n_params]
-            factor = float(schedule(gen))
+            factor = float(schedule(gen, run["wall_time"]))
             opt.step(theta, grad, lr=step_sizes * factor)
             apply(theta)
             run["epoch"] += 1

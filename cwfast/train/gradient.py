@@ -211,7 +211,9 @@ def fit(
     clip_norm : float or None
         Scale the gradient down to this Euclidean norm when it is longer; None or 0 disables.
     lr_schedule : None, "constant", "cosine", "linear" or callable
-        Factor on ``lr`` per epoch; see :func:`cwfast.train.optimizers.make_schedule`.
+        Factor on ``lr`` per epoch; see :func:`cwfast.train.optimizers.make_schedule`. A named
+        decay runs over ``epochs``, or over ``time_budget`` where the budget is the shorter (the
+        rate then falls update by update with the time spent).
     input_noise : float
         Standard deviation of Gaussian noise added to the inputs of every training batch (the
         paper's spoken-word task used 0.6). Validation and reported final losses are noise-free.
@@ -284,7 +286,7 @@ def fit(
         raise ParameterError("resume=True needs checkpoint=PATH to resume from")
     plan = _Plan(model, x, target, steps, batch_size, window)
     opt = _make_optimizer(optimizer, lr, momentum, plan)
-    schedule = make_schedule(lr_schedule, epochs)
+    schedule = make_schedule(lr_schedule, epochs, time_budget)
     val = None
     if validation is not None:
         if not isinstance(validation, (tuple, list)) or len(validation) != 2:
@@ -361,9 +363,9 @@ def fit(
                        lambda: wall_before + time.perf_counter() - started), guard, _threads(plan.group_size):
         while run["epoch"] < epochs and not stop:
             epoch = run["epoch"]
-            lr_now = opt.lr * float(schedule(epoch))
             order = plan.order(entropy, epoch)
             while run["position"] < plan.updates_per_epoch:
+                lr_now = opt.lr * float(schedule(epoch, run["wall_time"]))
                 xb, tb, t0, w = plan.batch(order, run["position"])
                 if input_noise > 0 and xb.size:
                     noise_rng = np.random.default_rng([entropy, 1, epoch, run["position"]])

@@ -4,8 +4,8 @@ Both trainers work on one flat vector (:attr:`ClockworkRNN.params` for the gradi
 search distribution's centre for the evolution strategy), so an optimizer here is a small object
 with a ``step(params, grad)`` that writes into ``params`` and a ``state_dict()`` /
 ``load_state_dict()`` pair that checkpoints save and restore exactly. A schedule is a function of
-the epoch alone (no hidden state), so a resumed run follows the same learning rates as an
-uninterrupted one.
+the epoch (and, under a time budget, of the run's time so far) with no hidden state, so a resumed
+run follows the same learning rates as an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -212,34 +212,40 @@ def clip_grad_norm(grad, max_norm):
     return norm
 
 
-def _constant(epoch, epochs):
+def _constant(done, total):
     return 1.0
 
 
-def _cosine(epoch, epochs):
-    return 0.5 * (1.0 + math.cos(math.pi * epoch / epochs))
+def _cosine(done, total):
+    return 0.5 * (1.0 + math.cos(math.pi * done / total))
 
 
-def _linear(epoch, epochs):
-    return 1.0 - epoch / epochs
+def _linear(done, total):
+    return 1.0 - done / total
 
 
-#: Named schedules: factor of the base learning rate at ``epoch`` (0-based) of ``epochs``.
+#: Named schedules: factor of the base learning rate once ``done`` of ``total`` (epochs, or
+#: seconds of a time budget) are done.
 SCHEDULES = {"constant": _constant, "cosine": _cosine, "linear": _linear}
 
 
-def make_schedule(spec, epochs):
-    """A function ``epoch -> factor`` multiplying the base learning rate.
+def make_schedule(spec, epochs, time_budget=None):
+    """A function ``factor(epoch, elapsed=0.0)`` multiplying the base learning rate.
 
     Parameters
     ----------
     spec : None, str or callable
-        ``None`` or ``"constant"``: factor 1. ``"cosine"``: ``(1 + cos(pi e / E)) / 2``, from 1 at
-        the first epoch towards 0 at the last. ``"linear"``: ``1 - e / E``. A callable
+        ``None`` or ``"constant"``: factor 1. ``"cosine"``: ``(1 + cos(pi f)) / 2``, from 1 at
+        the start towards 0 at the end. ``"linear"``: ``1 - f``. ``f`` is the fraction of the run
+        done: ``epoch / epochs``, or ``elapsed / time_budget`` when that is larger, so that a run
+        its time budget stops sooner still ends its decay there (with the budget binding, the
+        rates follow the clock and a rerun is not bit-for-bit the same). A callable
         ``spec(epoch) -> factor`` is used as it is; it must depend on the epoch alone, so that a
         resumed run follows the same rates.
     epochs : int
         The total number of epochs, E.
+    time_budget : float, optional
+        Seconds the run may take (its ``elapsed`` time counts a resumed run's earlier time).
 
     Raises
     ------
@@ -252,7 +258,13 @@ def make_schedule(spec, epochs):
         if spec not in SCHEDULES:
             raise ParameterError(f"lr_schedule={spec!r} must be one of {', '.join(map(repr, SCHEDULES))} or a callable")
         rule = SCHEDULES[spec]
-        return lambda epoch: rule(epoch, epochs)
+
+        def factor(epoch, elapsed=0.0):
+            if time_budget is not None and elapsed / time_budget > epoch / epochs:
+                return rule(min(elapsed, time_budget), time_budget)
+            return rule(epoch, epochs)
+
+        return factor
     if callable(spec):
-        return spec
+        return lambda epoch, elapsed=0.0: spec(epoch)
     raise ParameterError(f"lr_schedule={spec!r} must be None, a name ({', '.join(SCHEDULES)}) or a callable")
