@@ -142,6 +142,17 @@ def test_a_decay_follows_the_time_budget_when_it_ends_the_run_first(rng, trainer
     assert all(b[1] <= a[1] for a, b in zip(seen, seen[1:]))
 
 
+def test_the_progress_bar_of_a_budgeted_run_ends_with_the_budget(rng, capsys):
+    from cwfast.train import fit
+
+    x = rng.normal(size=(200, 1)).astype(np.float32)
+    fit(cwfast.ClockworkRNN(1, 1, n_hidden=6, n_modules=2, seed=0), x, np.roll(x, 1, axis=0), epochs=10**6,
+        window=50, time_budget=0.5, progress=True)
+    shown = [line for line in capsys.readouterr().err.replace("\r", "\n").splitlines() if "%" in line]
+    assert shown[-1].lstrip().startswith("100%")  # the budget is the whole run, not 10**6 epochs' updates
+    assert not any("/4000000" in line for line in shown)
+
+
 def test_evolve_stops_at_its_time_budget(rng):
     from cwfast.train import evolve
 

@@ -139,13 +139,45 @@ def fingerprint(*arrays):
     return digest.hexdigest()[:16]
 
 
-def progress_bar(enabled, total, initial, unit):
-    """A tqdm bar on stderr, or None."""
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
+def progress_bar(enabled, total, initial, unit, time_budget=None, elapsed=0.0):
+    """A :class:`Progress` bar on stderr, or None."""
+    return Progress(total, initial, unit, time_budget, elapsed) if enabled else None
 
-    return tqdm(total=total, initial=initial, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=True)
+
+class Progress:
+    """A tqdm bar over a run of ``total`` updates that may also end at ``time_budget`` seconds.
+
+    Without a budget it counts updates. With one it shows the fraction of the run done, the
+    larger of the updates' and the budget's (the fraction a decaying learning rate follows too),
+    so its time left is that of whichever ends the run first, not of epochs the budget will cut.
+    """
+
+    _STEPS = 1000
+
+    def __init__(self, total, initial, unit, time_budget=None, elapsed=0.0):
+        from tqdm.auto import tqdm
+
+        self._total, self._budget, self._done = total, time_budget, initial
+        if time_budget is None:
+            self._bar = tqdm(total=total, initial=initial, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=True)
+        else:
+            self._bar = tqdm(total=self._STEPS, initial=self._tick(elapsed), file=sys.stderr, dynamic_ncols=True,
+                             leave=True, bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}")
+
+    def _tick(self, elapsed):
+        done = max(self._done / self._total, min(elapsed / self._budget, 1.0))
+        return min(int(done * self._STEPS), self._STEPS)
+
+    def update(self, elapsed):
+        """One more update done, ``elapsed`` seconds into the run."""
+        self._done += 1
+        self._bar.update(1 if self._budget is None else self._tick(elapsed) - self._bar.n)
+
+    def set_postfix_str(self, text, refresh=False):
+        self._bar.set_postfix_str(text, refresh=refresh)
+
+    def close(self):
+        self._bar.close()
 
 
 @contextlib.contextmanager

@@ -393,7 +393,7 @@ def evolve(
     else:
         scoring = contextlib.nullcontext()
 
-    bar = progress_bar(progress, generations, min(run["epoch"], generations), "gen")
+    bar = progress_bar(progress, generations, min(run["epoch"], generations), "gen", time_budget, run["wall_time"])
     started = time.perf_counter()
     wall_before = run["wall_time"]
     stop = False
@@ -436,7 +436,7 @@ def evolve(
             run["wall_time"] = wall_before + time.perf_counter() - started
             guard.consistent = True
             if bar is not None:
-                bar.update(1)
+                bar.update(run["wall_time"])
                 bar.set_postfix_str(f"loss {loss:.4g}", refresh=False)
             if checkpoint is not None and run["step"] % checkpoint_every == 0:
                 save()

@@ -354,7 +354,8 @@ def fit(
 
     last_good = params.copy()
     total_updates = epochs * plan.updates_per_epoch
-    bar = progress_bar(progress, total_updates, min(run["step"], total_updates), "update")
+    bar = progress_bar(progress, total_updates, min(run["step"], total_updates), "update", time_budget,
+                       run["wall_time"])
     started = time.perf_counter()
     wall_before = run["wall_time"]
     stop = run["stopped"] == "early stopping"
@@ -415,7 +416,7 @@ def fit(
                 run["wall_time"] = wall_before + time.perf_counter() - started
                 guard.consistent = True
                 if bar is not None:
-                    bar.update(1)
+                    bar.update(run["wall_time"])
                     if epoch_loss is not None:
                         bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}, loss {epoch_loss:.4g}", refresh=False)
                 if checkpoint is not None and run["step"] % checkpoint_every == 0:
