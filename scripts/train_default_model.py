@@ -60,10 +60,11 @@ CHECK_SEEDS = (0, 1, 2)
 
 
 def train_command(output, args):
+    epochs = [] if args.epochs is None else ["--epochs", str(args.epochs)]
     return [
         "train", SOURCE, "-o", output, "--overwrite", "--mode", "autoregressive", "--trim",
-        "--sample-rate", str(SAMPLE_RATE), "--time-budget", args.time_budget, "--epochs", str(EPOCHS),
-        "--seed", str(SEED), *args.options,
+        "--sample-rate", str(SAMPLE_RATE), "--time-budget", args.time_budget, *epochs,
+        "--seed", str(args.seed), *args.options,
     ] + (["--quiet"] if args.quiet else [])
 
 
@@ -116,11 +117,15 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--time-budget", default=TIME_BUDGET, help="training time (default: 20m)")
     parser.add_argument("--output", default=OUTPUT, help="where to write the model (default: cwfast/models/default.npz)")
+    parser.add_argument("--epochs", type=int, default=EPOCHS,
+                        help=f"passes over the data (default: {EPOCHS}; 0 takes the command line's default)")
+    parser.add_argument("--seed", type=int, default=SEED, help=f"training seed (default: {SEED})")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing model")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     parser.add_argument("--options", type=shlex.split, default=list(OPTIONS),
                         help=f"further options of cwfast train (default: {' '.join(OPTIONS)!r})")
     args = parser.parse_args(argv)
+    args.epochs = args.epochs or None
     if os.path.exists(args.output) and not args.overwrite:
         print(f"train_default_model.py: error: '{args.output}' exists; pass --overwrite", file=sys.stderr)
         return 2
