@@ -89,14 +89,15 @@ def build_parser():
                    "model; default for memorize and effect), period (all the inputs since its last tick) or N "
                    "(default for autoregressive: 20 ms of samples, 320 at 16 kHz)")
     p.add_argument("--trainer", choices=TRAINERS, default="adam", help="adam (default), sgd (Nesterov, as the paper) or es")
-    p.add_argument("--epochs", type=types.positive_int, metavar="E",
-                   help="passes over the data; generations for es (default: 2000 memorize, 30 autoregressive, 50 effect)")
+    p.add_argument("--epochs", type=types.non_negative_int, metavar="E",
+                   help="passes over the data; generations for es (default: 2000 memorize, 30 autoregressive, 50 "
+                   "effect); 0 trains until --time-budget, the learning rate's decay following the time")
     p.add_argument("--lr", type=types.positive_float, metavar="LR",
                    help="learning rate (default: 0.01 for autoregressive, effect and es; for memorize with "
                    "adam or sgd, the trainer's own)")
     p.add_argument("--lr-schedule", choices=("constant", "cosine", "linear"), default=None,
                    help="how the learning rate falls over the epochs: constant, cosine (half a cosine to 0 at "
-                   "the last epoch) or linear; over --time-budget instead when it ends training first "
+                   "the last epoch) or linear; over --time-budget with --epochs 0 "
                    "(default: cosine for autoregressive, constant otherwise)")
     p.add_argument("--population", type=types.positive_int, metavar="P",
                    help="es: members per generation, even (default: 256)")
@@ -511,7 +512,7 @@ def cmd_train(args):
             os.remove(args.checkpoint)
         raise
     model, figures, result = trained.model, trained.figures, trained.result
-    if args.resume and args.epochs is not None and result.epochs > args.epochs:
+    if args.resume and args.epochs and result.epochs > args.epochs:
         _note(f"the checkpoint had already trained {result.epochs} epochs, more than --epochs {args.epochs}; "
               "the model saved is the checkpoint's")
     model.save(args.output, overwrite=args.overwrite)

@@ -256,6 +256,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         A registered architecture's CLI name (``"cw"``, ``"srn"``, ``"lstm"``).
     hidden, modules, periods, trainer, epochs, lr, population, sigma, cluster, batch_size, window, classes, seed
         As the options of ``cwfast train``; None takes the mode's default (:data:`MODE_DEFAULTS`).
+        ``epochs=0`` trains until ``time_budget``.
     on_model : callable, optional
         Called with the model once it is built, before training starts (the command line checks
         there that the disk can hold it); what it raises ends the run.
@@ -263,7 +264,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         How the learning rate falls over the epochs (:func:`cwfast.train.optimizers.make_schedule`);
         default cosine in autoregressive mode (0.06 to 0.87 bit better on the validation parts of
         the four goal sources; docs/results.md, "The learning rate's decay"), else constant. It
-        runs over ``epochs``, or over ``time_budget`` when the budget ends training first.
+        runs over ``epochs``, or with ``epochs=0`` over ``time_budget``.
     input_window : "period" or int, optional
         ``--arch cw`` only: how many of the latest inputs each module reads at its ticks (the
         Clockwork RNN's ``input_windows``). Default: :data:`INPUT_WINDOW_SECONDS` of samples in
@@ -401,8 +402,13 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     if epochs is None and time_budget is not None:
         _note(on_note, f"--time-budget caps training, and it ends sooner if the default {defaults['epochs']} "
                        f"{'generations' if trainer == 'es' else 'epochs'} are done first: pass --epochs to train "
-                       "for longer")
-    epochs = _given(epochs, defaults["epochs"], "epochs")
+                       "for longer, or --epochs 0 to train until the budget")
+    if epochs is not None and validate.non_negative_int("epochs", epochs) == 0:
+        if time_budget is None:
+            raise ParameterError("--epochs 0 trains until --time-budget: give one")
+        epochs = None  # until the budget
+    else:
+        epochs = _given(epochs, defaults["epochs"], "epochs")
     lr_schedule = defaults["lr_schedule"] if lr_schedule is None else lr_schedule
     if on_model is not None:
         on_model(model)

@@ -119,27 +119,88 @@ def test_fit_stops_at_its_time_budget_with_the_best_validation_model(rng):
         fit(model, x, y, epochs=1, time_budget=0)
 
 
+class FakeClock:
+    """time.perf_counter for the trainers: each reading is 0.01 s after the last, so a budgeted
+    run's length and rates do not depend on the machine's pace or on compilation."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        self.now += 0.01
+        return self.now
+
+
 @pytest.mark.parametrize("trainer", ["fit", "evolve"])
-def test_a_decay_follows_the_time_budget_when_it_ends_the_run_first(rng, trainer):
+def test_a_run_without_epochs_decays_over_its_time_budget(rng, trainer, monkeypatch):
     from cwfast import train
 
+    monkeypatch.setattr(getattr(train, "gradient" if trainer == "fit" else "es"), "time", FakeClock())
     seen = []
-    record = lambda info: seen.append((info.epoch, float(np.max(info.lr)), info.elapsed))  # noqa: E731
+    record = lambda info: seen.append((float(np.max(info.lr)), info.elapsed))  # noqa: E731
     if trainer == "fit":
         model = cwfast.ClockworkRNN(1, 1, n_hidden=6, n_modules=2, seed=0)
         x = rng.normal(size=(200, 1)).astype(np.float32)
-        train.fit(model, x, np.roll(x, 1, axis=0), epochs=10**6, window=50, lr=0.01, lr_schedule="cosine",
-                  time_budget=0.4, on_step_end=record)
+        result = train.fit(model, x, np.roll(x, 1, axis=0), epochs=None, window=50, lr=0.01, lr_schedule="cosine",
+                           time_budget=0.4, on_step_end=record)
     else:
         model = cwfast.ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0)
-        train.evolve(model, np.zeros((40, 0)), rng.normal(size=(40, 1)), population=8, generations=10**6, lr=0.01,
-                     lr_schedule="cosine", time_budget=0.4, seed=0, on_step_end=record)
-    assert len(seen) > 3
-    # Each update's rate is the cosine at the time spent before it (the epochs, 10**6, are far behind).
-    for (_, _, before), (_, lr, _) in zip(seen, seen[1:]):
+        result = train.evolve(model, np.zeros((40, 0)), rng.normal(size=(40, 1)), population=8, generations=None,
+                              lr=0.01, lr_schedule="cosine", time_budget=0.4, seed=0, on_step_end=record)
+    assert result.stopped == "time budget" and len(seen) > 3
+    # Each update's rate is the cosine at the time spent before it.
+    assert seen[0][0] == 0.01
+    for (_, before), (lr, _) in zip(seen, seen[1:]):
         assert lr == pytest.approx(0.01 * 0.5 * (1 + math.cos(math.pi * min(before, 0.4) / 0.4)), rel=1e-9, abs=1e-15)
-    assert seen[-1][1] < 0.5 * seen[0][1]  # the rate fell by more than half before the budget ran out
-    assert all(b[1] <= a[1] for a, b in zip(seen, seen[1:]))
+    assert seen[-1][0] < 0.1 * seen[0][0]  # most of the way down when the budget ran out
+    with pytest.raises(ParameterError, match="time_budget"):
+        (train.fit(model, x, x, epochs=None) if trainer == "fit" else
+         train.evolve(model, np.zeros((40, 0)), np.zeros((40, 1)), population=8, generations=None))
+
+
+def test_a_run_of_its_budget_resumes_only_with_that_budget_when_its_rate_decays(rng, tmp_path, monkeypatch):
+    from cwfast import train
+
+    monkeypatch.setattr(train.gradient, "time", FakeClock())
+    x = rng.normal(size=(200, 1)).astype(np.float32)
+    y = np.roll(x, 1, axis=0)
+    for schedule in ("cosine", "constant"):
+        path = tmp_path / f"{schedule}.ckpt.npz"
+        options = dict(epochs=None, window=50, lr_schedule=schedule, checkpoint=path, seed=0)
+        train.fit(cwfast.ClockworkRNN(1, 1, n_hidden=6, n_modules=2, seed=0), x, y, time_budget=0.2, **options)
+        longer = lambda: train.fit(cwfast.ClockworkRNN(1, 1, n_hidden=6, n_modules=2, seed=0), x, y,  # noqa: E731
+                                   time_budget=0.4, resume=True, **options)
+        if schedule == "cosine":  # its rate has fallen to 0 over 0.2 s: 0.4 would send it back up
+            with pytest.raises(CwfastError, match="time_budget=0.2 \\(now 0.4\\)"):
+                longer()
+        else:
+            assert longer().stopped == "time budget"
+
+
+def test_a_budget_that_does_not_end_the_run_changes_nothing(rng):
+    from cwfast.train import fit
+
+    x = rng.normal(size=(200, 1)).astype(np.float32)
+    runs = []
+    for budget in (None, 1e6):
+        model = cwfast.ClockworkRNN(1, 1, n_hidden=6, n_modules=2, seed=0)
+        result = fit(model, x, np.roll(x, 1, axis=0), epochs=4, window=50, lr_schedule="cosine", time_budget=budget)
+        runs.append((model.params.copy(), result.losses))
+    np.testing.assert_array_equal(runs[0][0], runs[1][0])
+    assert runs[0][1] == runs[1][1]
+
+
+def test_cli_epochs_0_trains_until_the_budget(capsys, tmp_path, clip_8k):
+    status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "--epochs", "0", "--samples", "400",
+                         "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, "--epochs 0 trains until --time-budget")
+    assert not (tmp_path / "m.npz").exists()
+    status, out, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "--epochs", "0", "--time-budget", "2s",
+                           "--samples", "400", "-o", tmp_path / "m.npz", *TINY)
+    assert status == 0, err
+    assert "stopped by --time-budget" in out
+    trainer = cwfast.load(tmp_path / "m.npz").metadata["trainer"]
+    assert trainer["stopped"] == "time budget"  # not the default 30 epochs: the budget ended it
 
 
 def test_the_progress_bar_of_a_budgeted_run_ends_with_the_budget(rng, capsys):
@@ -166,5 +227,5 @@ def test_a_time_budget_without_epochs_says_the_default_epochs_may_end_it_first(c
     status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "--time-budget", "1h",
                          "--samples", "400", "-o", tmp_path / "m.npz", *TINY)
     assert status == 0, err
-    assert "ends sooner if the default 30 epochs are done first: pass --epochs" in err
+    assert "ends sooner if the default 30 epochs are done first: pass --epochs to train for longer, or --epochs 0" in err
     assert cwfast.load(tmp_path / "m.npz").metadata["trainer"]["epochs"] <= 30

@@ -127,15 +127,19 @@ def test_schedules():
         make_schedule("warm", 10)
 
 
-def test_a_time_budget_that_ends_the_run_first_carries_the_decay():
-    cosine = make_schedule("cosine", 100, time_budget=60.0)
+def test_a_run_without_epochs_decays_over_its_time_budget():
+    cosine = make_schedule("cosine", None, time_budget=60.0)
     assert cosine(0, 0.0) == 1.0
-    assert cosine(10, 0.0) == make_schedule("cosine", 100)(10)  # the epochs are ahead of the clock
-    assert cosine(10, 30.0) == pytest.approx(0.5)  # the clock is ahead: half the budget spent
+    assert cosine(10, 30.0) == pytest.approx(0.5)  # half the budget spent, whatever the epoch
     assert cosine(10, 90.0) == pytest.approx(0.0)  # past the budget: the end of the decay, not beyond
-    assert make_schedule("linear", 100, time_budget=60.0)(1, 45.0) == pytest.approx(0.25)
-    assert make_schedule("constant", 100, time_budget=1.0)(3, 5.0) == 1.0
-    assert make_schedule(lambda e: 0.5**e, 4, time_budget=1.0)(2, 0.9) == 0.25  # a callable sees the epoch alone
+    assert make_schedule("linear", None, time_budget=60.0)(1, 45.0) == pytest.approx(0.25)
+    assert make_schedule("constant", None, time_budget=1.0)(3, 5.0) == 1.0
+    assert make_schedule(lambda e: 0.5**e, None, time_budget=1.0)(2, 0.9) == 0.25  # a callable sees the epoch alone
+    # With a number of epochs the clock plays no part: a run is the same whatever its pace.
+    assert make_schedule("cosine", 100, time_budget=60.0)(10, 59.0) == make_schedule("cosine", 100)(10)
+    for budget in (None, 0, -1.0, float("nan")):
+        with pytest.raises(ParameterError, match="time_budget"):
+            make_schedule("cosine", None, time_budget=budget)
 
 
 def test_invalid_hyperparameters():

@@ -139,6 +139,10 @@ def fingerprint(*arrays):
     return digest.hexdigest()[:16]
 
 
+#: The epochs (generations) of a run given none, which only its time budget ends.
+UNTIL_THE_BUDGET = 2**62
+
+
 def progress_bar(enabled, total, initial, unit, time_budget=None, elapsed=0.0):
     """A :class:`Progress` bar on stderr, or None."""
     return Progress(total, initial, unit, time_budget, elapsed) if enabled else None
@@ -165,7 +169,7 @@ class Progress:
                              leave=True, bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}")
 
     def _tick(self, elapsed):
-        done = max(self._done / self._total, min(elapsed / self._budget, 1.0))
+        done = max(self._done / max(self._total, 1), min(elapsed / self._budget, 1.0))
         return min(int(done * self._STEPS), self._STEPS)
 
     def update(self, elapsed):

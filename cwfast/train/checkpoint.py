@@ -238,7 +238,7 @@ def architecture(model):
     }
 
 
-def check_resume(ckpt, kind, model, config, *, ignore=("epochs",)):
+def check_resume(ckpt, kind, model, config, *, ignore=("epochs", "time_budget")):
     """Refuse a resume into another kind of run, another architecture, other settings or data."""
     where = f"checkpoint '{ckpt.path}'"
     if ckpt.kind != kind:
@@ -248,12 +248,13 @@ def check_resume(ckpt, kind, model, config, *, ignore=("epochs",)):
         diff = ", ".join(f"{k}={have[k]!r} (model: {want[k]!r})" for k in want if want[k] != have[k])
         raise CwfastError(f"{where} holds a different architecture: {diff}")
     # No schedule and "constant" are one schedule (checkpoints from before the command line could
-    # name it say None). A decaying schedule is a function of the total epochs: a resume may add
-    # epochs only to a constant one, or the rate would jump back up.
+    # name it say None). A decaying schedule is a function of the total epochs (or of the time
+    # budget of a run without a number of epochs, whose config records it): a resume may add epochs
+    # or time only to a constant one, or the rate would jump back up.
     stored = dict(ckpt.config, lr_schedule=ckpt.config.get("lr_schedule") or "constant")
     config = dict(config, lr_schedule=config.get("lr_schedule") or "constant")
     if config["lr_schedule"] != "constant":
-        ignore = tuple(k for k in ignore if k != "epochs")
+        ignore = tuple(k for k in ignore if k not in ("epochs", "time_budget"))
     diffs = [
         f"{k}={stored.get(k)!r} (now {config.get(k)!r})"
         for k in sorted(set(stored) | set(config))

@@ -46,6 +46,7 @@ from ..errors import CwfastError, ParameterError, TrainingDiverged
 from ..model import STEP_CODES
 from . import checkpoint as ckpt_io
 from ._common import (
+    UNTIL_THE_BUDGET,
     InterruptGuard,
     StepInfo,
     TrainResult,
@@ -201,7 +202,8 @@ def evolve(
         Standard deviation of the parameter perturbations.
     lr : float
         Adam's step size on the estimated gradient.
-    generations : int
+    generations : int or None
+        None runs until ``time_budget`` (required then), as ``epochs=None`` for :func:`fit`.
     lr_schedule : None, "constant", "cosine", "linear" or callable
         Factor on ``lr`` (and ``period_lr``) per generation, as for :func:`fit`.
     weight_decay : float
@@ -264,12 +266,14 @@ def evolve(
         raise ParameterError(f"population={population} must be an even number >= 2 (antithetic pairs)")
     sigma = positive_float("sigma", sigma)
     lr = positive_float("lr", lr)
-    generations = positive_int("generations", generations)
+    generations = positive_int("generations", generations, allow_none=True)
     weight_decay = non_negative_float("weight_decay", weight_decay)
     period_sigma = positive_float("period_sigma", period_sigma)
     period_lr = positive_float("period_lr", period_lr)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
     time_budget = positive_float("time_budget", time_budget, allow_none=True)
+    if generations is None and time_budget is None:
+        raise ParameterError("generations=None runs until the time budget: give time_budget too")
     schedule = make_schedule(lr_schedule, generations, time_budget)
     if on_step_end is not None and not callable(on_step_end):
         raise ParameterError(f"on_step_end={on_step_end!r} must be callable or None")
@@ -334,6 +338,9 @@ def evolve(
         # resume into a run that would draw different noise from the same seed.
         "noise": NOISE_SCHEME,
     }
+    if generations is None:  # the run is its budget: resume with the same one (a decay follows it)
+        config["time_budget"] = time_budget
+    limit = UNTIL_THE_BUDGET if generations is None else generations
     opt = Adam(lr)
     # Adam steps by about lr per coordinate: the log2-periods, stored divided by period_scale so
     # that one sigma perturbs them by period_sigma, get lr scaled to move period_lr octaves.
@@ -393,14 +400,14 @@ def evolve(
     else:
         scoring = contextlib.nullcontext()
 
-    bar = progress_bar(progress, generations, min(run["epoch"], generations), "gen", time_budget, run["wall_time"])
+    bar = progress_bar(progress, limit, min(run["epoch"], limit), "gen", time_budget, run["wall_time"])
     started = time.perf_counter()
     wall_before = run["wall_time"]
     stop = False
     guard = InterruptGuard()
     with interruptible(run, guard, bar, save if checkpoint is not None else None,
                        lambda: wall_before + time.perf_counter() - started), guard, scoring as scorer:
-        while run["epoch"] < generations and not stop:
+        while run["epoch"] < limit and not stop:
             gen = run["epoch"]
             if scorer is not None:
                 scorer.submit(gen, theta)  # the actors draw their own noise; the driver's is for the step

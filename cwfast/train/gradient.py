@@ -26,6 +26,7 @@ from ..errors import ParameterError, TrainingDiverged
 from ..model import State
 from . import checkpoint as ckpt_io
 from ._common import (
+    UNTIL_THE_BUDGET,
     InterruptGuard,
     StepInfo,
     TrainResult,
@@ -196,8 +197,9 @@ def fit(
         320-sample memorisation task). ``lr=3e-4`` as such barely moves a mean-loss model.
     momentum : float
         Nesterov momentum for ``"sgd"``; the paper's 0.95. Ignored by Adam.
-    epochs : int
-        Passes over the data.
+    epochs : int or None
+        Passes over the data; None trains until ``time_budget`` (required then), and a named
+        ``lr_schedule`` decays over that time instead of over the epochs.
     batch_size : int, optional
         A single sequence: the number of contiguous streams it is cut into (default 1). They are
         advanced side by side and must start in the same clock phase, so each stream's length is
@@ -212,8 +214,8 @@ def fit(
         Scale the gradient down to this Euclidean norm when it is longer; None or 0 disables.
     lr_schedule : None, "constant", "cosine", "linear" or callable
         Factor on ``lr`` per epoch; see :func:`cwfast.train.optimizers.make_schedule`. A named
-        decay runs over ``epochs``, or over ``time_budget`` where the budget is the shorter (the
-        rate then falls update by update with the time spent).
+        decay runs over ``epochs``, or with ``epochs=None`` over ``time_budget`` (the rate then
+        falls update by update with the time spent, so the run is not repeatable bit for bit).
     input_noise : float
         Standard deviation of Gaussian noise added to the inputs of every training batch (the
         paper's spoken-word task used 0.6). Validation and reported final losses are noise-free.
@@ -237,7 +239,8 @@ def fit(
         data and settings must be those of the interrupted run; ``epochs`` may be raised to
         train longer. With ``seed=None`` the checkpoint's seed is used.
     progress : bool
-        Show a tqdm progress bar on stderr (update, epoch, loss, time left).
+        Show a tqdm progress bar on stderr (update, epoch, loss, time left; under a time budget
+        the fraction of the run done, the larger of the updates' and the budget's).
     on_step_end : callable, optional
         Called after every update with a :class:`StepInfo`; returning True stops training after
         that update (``stopped="callback"``; the run can be resumed from its checkpoint).
@@ -272,12 +275,14 @@ def fit(
     per epoch; ``final_loss / var(target)`` is the paper's NMSE.
     """
     check_model(model)
-    epochs = positive_int("epochs", epochs)
+    epochs = positive_int("epochs", epochs, allow_none=True)
     batch_size = positive_int("batch_size", batch_size, allow_none=True)
     window = positive_int("window", window, allow_none=True)
     patience = positive_int("patience", patience, allow_none=True)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
     time_budget = positive_float("time_budget", time_budget, allow_none=True)
+    if epochs is None and time_budget is None:
+        raise ParameterError("epochs=None trains until the time budget: give time_budget too")
     clip_norm = None if clip_norm is None else non_negative_float("clip_norm", clip_norm) or None
     input_noise = non_negative_float("input_noise", input_noise)
     if on_step_end is not None and not callable(on_step_end):
@@ -309,6 +314,8 @@ def fit(
         "validation": None if val is None else fingerprint(*val),
         "epochs": epochs,
     }
+    if epochs is None:  # the run is its budget: resume with the same one (a decay follows it)
+        config["time_budget"] = time_budget
 
     params = model.params
     run = {
@@ -353,7 +360,8 @@ def fit(
         )
 
     last_good = params.copy()
-    total_updates = epochs * plan.updates_per_epoch
+    limit = UNTIL_THE_BUDGET if epochs is None else epochs
+    total_updates = limit * plan.updates_per_epoch
     bar = progress_bar(progress, total_updates, min(run["step"], total_updates), "update", time_budget,
                        run["wall_time"])
     started = time.perf_counter()
@@ -362,7 +370,7 @@ def fit(
     guard = InterruptGuard()
     with interruptible(run, guard, bar, save if checkpoint is not None else None,
                        lambda: wall_before + time.perf_counter() - started), guard, _threads(plan.group_size):
-        while run["epoch"] < epochs and not stop:
+        while run["epoch"] < limit and not stop:
             epoch = run["epoch"]
             order = plan.order(entropy, epoch)
             while run["position"] < plan.updates_per_epoch:
@@ -418,7 +426,8 @@ def fit(
                 if bar is not None:
                     bar.update(run["wall_time"])
                     if epoch_loss is not None:
-                        bar.set_postfix_str(f"epoch {epoch + 1}/{epochs}, loss {epoch_loss:.4g}", refresh=False)
+                        of = "" if epochs is None else f"/{epochs}"
+                        bar.set_postfix_str(f"epoch {epoch + 1}{of}, loss {epoch_loss:.4g}", refresh=False)
                 if checkpoint is not None and run["step"] % checkpoint_every == 0:
                     save()
                 guard.check()

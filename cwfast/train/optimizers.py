@@ -4,8 +4,8 @@ Both trainers work on one flat vector (:attr:`ClockworkRNN.params` for the gradi
 search distribution's centre for the evolution strategy), so an optimizer here is a small object
 with a ``step(params, grad)`` that writes into ``params`` and a ``state_dict()`` /
 ``load_state_dict()`` pair that checkpoints save and restore exactly. A schedule is a function of
-the epoch (and, under a time budget, of the run's time so far) with no hidden state, so a resumed
-run follows the same learning rates as an uninterrupted one.
+the epoch with no hidden state, so a resumed run follows the same learning rates as an
+uninterrupted one (a run without a number of epochs follows its time budget instead: the clock).
 """
 
 from __future__ import annotations
@@ -237,34 +237,33 @@ def make_schedule(spec, epochs, time_budget=None):
     spec : None, str or callable
         ``None`` or ``"constant"``: factor 1. ``"cosine"``: ``(1 + cos(pi f)) / 2``, from 1 at
         the start towards 0 at the end. ``"linear"``: ``1 - f``. ``f`` is the fraction of the run
-        done: ``epoch / epochs``, or ``elapsed / time_budget`` when that is larger, so that a run
-        its time budget stops sooner still ends its decay there (with the budget binding, the
-        rates follow the clock and a rerun is not bit-for-bit the same). A callable
-        ``spec(epoch) -> factor`` is used as it is; it must depend on the epoch alone, so that a
-        resumed run follows the same rates.
-    epochs : int
-        The total number of epochs, E.
+        done: ``epoch / epochs``, or, for a run without a number of epochs (``epochs=None``),
+        ``elapsed / time_budget``: the rates then follow the clock, and a rerun is not bit-for-bit
+        the same. A callable ``spec(epoch) -> factor`` is used as it is; it must depend on the
+        epoch alone, so that a resumed run follows the same rates.
+    epochs : int or None
+        The total number of epochs, E; None for a run that ends at ``time_budget``.
     time_budget : float, optional
-        Seconds the run may take (its ``elapsed`` time counts a resumed run's earlier time).
+        Seconds the run may take (its ``elapsed`` time counts a resumed run's earlier time); used
+        only when ``epochs`` is None, and then required.
 
     Raises
     ------
     ParameterError
-        For an unknown name or a non-callable.
+        For an unknown name or a non-callable, or ``epochs=None`` without a positive
+        ``time_budget``.
     """
     if spec is None:
         spec = "constant"
+    if epochs is None:
+        time_budget = _positive_float("time_budget", time_budget)
     if isinstance(spec, str):
         if spec not in SCHEDULES:
             raise ParameterError(f"lr_schedule={spec!r} must be one of {', '.join(map(repr, SCHEDULES))} or a callable")
         rule = SCHEDULES[spec]
-
-        def factor(epoch, elapsed=0.0):
-            if time_budget is not None and elapsed / time_budget > epoch / epochs:
-                return rule(min(elapsed, time_budget), time_budget)
-            return rule(epoch, epochs)
-
-        return factor
+        if epochs is None:
+            return lambda epoch, elapsed=0.0: rule(min(elapsed, time_budget), time_budget)
+        return lambda epoch, elapsed=0.0: rule(epoch, epochs)
     if callable(spec):
         return lambda epoch, elapsed=0.0: spec(epoch)
     raise ParameterError(f"lr_schedule={spec!r} must be None, a name ({', '.join(SCHEDULES)}) or a callable")
