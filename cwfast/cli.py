@@ -124,7 +124,8 @@ def build_parser():
                    "head, since the mixture scores the 256 classes)")
     p.add_argument("--head", choices=AUDIO_HEADS, metavar="HEAD",
                    help="autoregressive: mixture (default: of logistics over the amplitude, integrated over the "
-                        "mu-law classes; unquantised output; generates at temperature 0.5 by default) or softmax "
+                        "mu-law classes; unquantised output; generates at temperature 0.5, or at the one its "
+                        "training audio chooses when 0.5 misses its flatness or pitch) or softmax "
                         "(over the classes; generates at temperature 1)")
     p.add_argument("--components", type=types.positive_int, metavar="K",
                    help=f"--head mixture: number of logistics (default: {DEFAULT_COMPONENTS})")
@@ -433,7 +434,7 @@ def _load_clip(path, args, sample_rate):
 
 
 def cmd_train(args):
-    from .train_audio import check_options, train_audio
+    from .train_audio import MIXTURE_TEMPERATURE, check_options, train_audio
 
     mode = args.mode
     if mode == "effect" and args.target is None:
@@ -525,6 +526,10 @@ def cmd_train(args):
     if "test" in figures:
         summary += f"; test (held out) {_format_figures(figures['test'])}"
     print(summary)
+    calibration = model.metadata.get("temperature_calibration")
+    if calibration and calibration["chosen"] != MIXTURE_TEMPERATURE:
+        print(f"generates at temperature {calibration['chosen']:g}: at {MIXTURE_TEMPERATURE:g} its audio missed its "
+              "training audio's flatness or pitch (cwfast info shows what each temperature gave)")
     print(f"wrote {args.output}")
     if args.plot:
         _plot_training(model, trained.task, args)
@@ -717,6 +722,17 @@ def cmd_process(args):
 # ----------------------------------------------------------------------------------- info
 
 
+def _calibration_text(calibration):
+    """What ``cwfast info`` says of a temperature chosen on the training audio (cwfast.train_audio.calibrate_temperature)."""
+    if not isinstance(calibration, dict) or not isinstance(calibration.get("table"), list):
+        return ""
+    rows = [row for row in calibration["table"] if isinstance(row, dict) and _is_number(row.get("flatness"))
+            and _is_number(row.get("pitched")) and _is_number(row.get("rms"))]
+    seen = "; ".join(f"{row['temperature']:g}: flatness {row['flatness']:.2f}x, pitched {row['pitched']:.2f}, "
+                     f"RMS {row['rms']:.2f}x" for row in rows if _is_number(row.get("temperature")))
+    return f" (chosen on {calibration.get('on', 'the training audio')}{': ' + seen if seen else ''})"
+
+
 def cmd_info(args):
     from . import render, tasks
 
@@ -788,6 +804,8 @@ def cmd_info(args):
         rows.append(("training", "; ".join(parts)))
     else:
         rows.append(("training", "no figures stored"))
+    if _is_number(meta.get("temperature")):
+        rows.append(("temperature", f"{meta['temperature']:g}{_calibration_text(meta.get('temperature_calibration'))}"))
     check = meta.get("check")
     if isinstance(check, dict) and {"rms", "source_rms", "centroid_hz", "source_centroid_hz"} <= set(check):
         likeness = ""

@@ -37,6 +37,12 @@ LEVEL_SAMPLES = 64
 #: The sampling temperature a mixture model is saved with (what ``cwfast generate`` uses unless
 #: told otherwise); see docs/results.md, "Generation likeness".
 MIXTURE_TEMPERATURE = 0.5
+#: A mixture model trained by :func:`train_audio` is saved to generate at :data:`MIXTURE_TEMPERATURE`
+#: if the audio it generates there meets issue 12's likeness goals against its training audio, or
+#: else at the one of these temperatures that meets them nearest its loudness (:func:`calibrate_temperature`).
+CALIBRATION_TEMPERATURES = (0.5, 0.6, 0.7, 0.85, 1.0)
+#: Seconds generated at each temperature to choose it.
+CALIBRATION_SECONDS = 10.0
 
 # Per-mode defaults, chosen by measurement (README, "What each mode is good for"). ``None`` leaves
 # the choice to the trainer (``input_window``: INPUT_WINDOW_SECONDS of samples). ``window`` is the truncated-BPTT window for clips longer than it;
@@ -435,7 +441,69 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         "chosen_on": "validation" if val_task is not None and trainer != "es" else "training loss",
     }
     model.metadata["figures"] = figures
+    if head == "mixture":
+        # The training parts as recorded (not mu-law quantised: generation is not), in the model's units.
+        heard = np.concatenate([np.asarray(clip, np.float64)[: part.train.n_steps] for clip, part in zip(clips, per_clip)])
+        calibration = calibrate_temperature(model, heard / task.metadata["scale"])
+        model.metadata.update(temperature=calibration["chosen"], temperature_calibration=calibration)
     return TrainedAudio(model, task, splits, result, figures)
+
+
+def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES, seconds=CALIBRATION_SECONDS,
+                          seed=0):
+    """The sampling temperature at which an autoregressive model's generation sounds most like
+    ``audio`` (its training audio, in the model's units), chosen on that audio alone.
+
+    At each of ``temperatures`` the model generates ``seconds`` from silence (``seed``). A
+    temperature *qualifies* if that audio's spectral flatness is within 3x of ``audio``'s and it
+    has at least half ``audio``'s share of pitched frames (issue 12's two likeness goals,
+    :mod:`cwfast.likeness`). :data:`MIXTURE_TEMPERATURE` is kept if it qualifies (or if none
+    does, or ``audio`` is too short or quiet to measure); otherwise the chosen one is the
+    qualifying temperature whose RMS comes nearest ``audio``'s (by ratio). Lower temperatures generate more tonal and quieter audio, higher
+    ones louder and noisier, by how much depends on the model: at 0.5 the spoken-digit models
+    generate a quiet tone, where the music models come near their sources' flatness and pitch
+    (docs/results.md, "The generation temperature").
+
+    Returns
+    -------
+    dict
+        ``chosen`` (float), ``on`` (what it was chosen on), ``seed``, ``seconds`` and ``table``:
+        per temperature, its ``flatness``, ``pitched`` share and ``rms`` relative to ``audio``'s
+        (None where the generated audio cannot be measured: silent) and whether it ``qualifies``.
+    """
+    from . import likeness, metrics
+    from .codec import mu_law_values
+    from .render import autoregressive_spec
+
+    audio = np.asarray(audio, dtype=np.float64)
+    rate = int(model.sample_rate)
+    out = {"chosen": MIXTURE_TEMPERATURE, "on": "the training audio", "seed": seed, "seconds": seconds, "table": []}
+    try:
+        flatness, pitched, rms = (likeness.spectral_flatness(audio), likeness.pitched_fraction(audio, rate),
+                                  metrics.rms(audio))
+    except ParameterError as error:
+        out["on"] = f"nothing: the training audio cannot be measured ({error})"
+        return out
+    values = mu_law_values(autoregressive_spec(model)[0])
+    nearest = None
+    for temperature in temperatures:
+        generated = model.sample(int(round(seconds * rate)), values=values, temperature=temperature, seed=seed)
+        row = {"temperature": temperature, "flatness": None, "pitched": None, "rms": None, "qualifies": False}
+        try:
+            row.update(flatness=likeness.spectral_flatness(generated) / flatness,
+                       pitched=likeness.pitched_fraction(generated, rate),
+                       rms=metrics.rms(generated) / rms)
+        except ParameterError:  # silent, or not finite: no candidate
+            pass
+        else:
+            row["qualifies"] = 1 / 3 <= row["flatness"] <= 3 and row["pitched"] >= 0.5 * pitched
+            if row["qualifies"] and (nearest is None or abs(math.log(row["rms"])) < nearest[0]):
+                nearest = (abs(math.log(row["rms"])), temperature)
+        out["table"].append({k: round(float(v), 4) if isinstance(v, float) else v for k, v in row.items()})
+    default = [row for row in out["table"] if row["temperature"] == MIXTURE_TEMPERATURE]
+    if nearest is not None and not (default and default[0]["qualifies"]):
+        out["chosen"] = nearest[1]
+    return out
 
 
 

@@ -1,0 +1,95 @@
+"""The generation temperature a mixture model is saved with, chosen on its training audio
+(cwfast.train_audio.calibrate_temperature)."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cwfast import likeness, metrics
+from cwfast.audio import load_audio
+from cwfast.codec import mu_law_values
+from cwfast.train_audio import CALIBRATION_TEMPERATURES, MIXTURE_TEMPERATURE, calibrate_temperature, train_audio
+
+EXCERPT = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav"
+
+
+@pytest.fixture(scope="module")
+def trained():
+    samples, rate = load_audio(EXCERPT, sample_rate=8000, start=0.5, duration=1.5)
+    result = train_audio(samples, rate, mode="autoregressive", hidden=6, modules=3, epochs=1, seed=0)
+    return result, samples
+
+
+def test_a_mixture_model_is_saved_with_its_calibrated_temperature(trained):
+    result, _ = trained
+    meta = result.model.metadata
+    calibration = meta["temperature_calibration"]
+    assert meta["temperature"] == calibration["chosen"]
+    assert calibration["on"] == "the training audio"
+    assert [row["temperature"] for row in calibration["table"]] == list(CALIBRATION_TEMPERATURES)
+    # The rule: the default if it qualifies, else the qualifying temperature whose loudness is
+    # nearest the training audio's, else the default.
+    qualifying = [row for row in calibration["table"] if row["qualifies"]]
+    for row in calibration["table"]:
+        assert row["qualifies"] == (row["rms"] is not None and 1 / 3 <= row["flatness"] <= 3
+                                    and row["pitched"] >= 0.5 * likeness_of_training(trained)[1] - 1e-4)
+    assert calibration["chosen"] == expected_choice(calibration["table"])
+
+
+def expected_choice(table):
+    qualifying = [row for row in table if row["qualifies"]]
+    if not qualifying or any(row["temperature"] == MIXTURE_TEMPERATURE for row in qualifying):
+        return MIXTURE_TEMPERATURE
+    return min(qualifying, key=lambda row: abs(math.log(row["rms"])))["temperature"]
+
+
+def likeness_of_training(trained):
+    result, samples = trained
+    heard = np.asarray(samples, np.float64)[: result.splits.train.n_steps] / result.model.metadata["scale"]
+    rate = result.model.sample_rate
+    return likeness.spectral_flatness(heard), likeness.pitched_fraction(heard, rate), metrics.rms(heard), heard
+
+
+def test_the_table_is_what_the_model_generates(trained):
+    """Each row measured again by hand: the audio sampled at that temperature and seed, against
+    the training part as recorded."""
+    result, _ = trained
+    model, calibration = result.model, result.model.metadata["temperature_calibration"]
+    flatness, pitched, rms, _ = likeness_of_training(trained)
+    for row in calibration["table"][::2]:
+        audio = model.sample(int(calibration["seconds"] * model.sample_rate), values=mu_law_values(256),
+                             temperature=row["temperature"], seed=calibration["seed"])
+        assert row["flatness"] == pytest.approx(likeness.spectral_flatness(audio) / flatness, abs=1e-4)
+        assert row["pitched"] == pytest.approx(likeness.pitched_fraction(audio, model.sample_rate), abs=1e-4)
+        assert row["rms"] == pytest.approx(metrics.rms(audio) / rms, abs=1e-4)
+
+
+def test_audio_too_short_to_measure_keeps_the_default(trained):
+    result, _ = trained
+    calibration = calibrate_temperature(result.model, np.full(1000, 0.1))
+    assert calibration["chosen"] == MIXTURE_TEMPERATURE and calibration["table"] == []
+    assert calibration["on"].startswith("nothing: the training audio cannot be measured")
+
+
+def test_calibration_is_chosen_on_the_training_audio_alone(trained):
+    """Another recording to compare with can change the choice; the model's own held-out parts
+    never enter it (the same call on the training part gives the saved choice)."""
+    result, _ = trained
+    again = calibrate_temperature(result.model, likeness_of_training(trained)[3])
+    assert again == result.model.metadata["temperature_calibration"]
+
+
+@pytest.mark.parametrize("grid", [(0.5, 0.85, 1.0), (0.7, 0.85, 1.0)])
+def test_the_nearest_loudness_among_the_qualifying_is_chosen(trained, grid):
+    """Against the model's own audio at 0.85 (another seed), 0.85 qualifies; without the default
+    in the grid (or with it failing), the choice is the qualifying temperature nearest in loudness."""
+    model = trained[0].model
+    own = model.sample(40000, values=mu_law_values(256), temperature=0.85, seed=5)
+    calibration = calibrate_temperature(model, own, temperatures=grid)
+    rows = {row["temperature"]: row for row in calibration["table"]}
+    assert rows[0.85]["qualifies"] and rows[0.85]["rms"] == pytest.approx(1.0, abs=0.2)
+    assert calibration["chosen"] == expected_choice(calibration["table"])
+    if 0.5 not in grid:
+        assert calibration["chosen"] in (0.7, 0.85, 1.0)
