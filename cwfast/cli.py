@@ -728,8 +728,11 @@ def _calibration_text(calibration):
         return ""
     rows = [row for row in calibration["table"] if isinstance(row, dict) and _is_number(row.get("flatness"))
             and _is_number(row.get("pitched")) and _is_number(row.get("rms"))]
-    seen = "; ".join(f"{row['temperature']:g}: flatness {row['flatness']:.2f}x, pitched {row['pitched']:.2f}, "
-                     f"RMS {row['rms']:.2f}x" for row in rows if _is_number(row.get("temperature")))
+    heard = calibration.get("training_audio")
+    pitched = f" of {heard['pitched']:.2f}" if isinstance(heard, dict) and _is_number(heard.get("pitched")) else ""
+    seen = "; ".join(f"{row['temperature']:g}: flatness {row['flatness']:.2f}x, pitched {row['pitched']:.2f}{pitched}, "
+                     f"RMS {row['rms']:.2f}x{', meets both' if row.get('qualifies') is True else ''}"
+                     for row in rows if _is_number(row.get("temperature")))
     return f" (chosen on {calibration.get('on', 'the training audio')}{': ' + seen if seen else ''})"
 
 

@@ -35,7 +35,8 @@ INPUT_WINDOW_SECONDS = 0.02
 #: default (``level``; docs/results.md, "Level normalisation").
 LEVEL_SAMPLES = 64
 #: The sampling temperature a mixture model is saved with (what ``cwfast generate`` uses unless
-#: told otherwise); see docs/results.md, "Generation likeness".
+#: told otherwise) when its generated audio meets the likeness goals there (see
+#: :data:`CALIBRATION_TEMPERATURES`); docs/results.md, "Generation likeness".
 MIXTURE_TEMPERATURE = 0.5
 #: A mixture model trained by :func:`train_audio` is saved to generate at :data:`MIXTURE_TEMPERATURE`
 #: if the audio it generates there meets issue 12's likeness goals against its training audio, or
@@ -279,8 +280,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     head : {"softmax", "mixture"}, optional
         Autoregressive mode: the output head (:data:`AUDIO_HEADS`; default mixture, or softmax
         when ``classes`` is not 256; :func:`audio_head`). The model is saved with the sampling
-        temperature ``cwfast generate`` then uses by default: :data:`MIXTURE_TEMPERATURE` for a
-        mixture, 1 for a softmax.
+        temperature ``cwfast generate`` then uses by default: for a mixture
+        :data:`MIXTURE_TEMPERATURE`, or what :func:`calibrate_temperature` chooses on the training
+        audio when its generated audio misses the likeness goals there; 1 for a softmax.
     components : int, optional
         With the mixture head: the number of logistics (default :data:`DEFAULT_COMPONENTS`).
     level : int, optional
@@ -442,6 +444,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     }
     model.metadata["figures"] = figures
     if head == "mixture":
+        _note(on_note, f"choosing the generation temperature: {CALIBRATION_SECONDS:g} s generated at each of "
+                       f"{', '.join(f'{t:g}' for t in CALIBRATION_TEMPERATURES)}, measured against the training audio")
         # The training parts as recorded (not mu-law quantised: generation is not), in the model's units.
         heard = np.concatenate([np.asarray(clip, np.float64)[: part.train.n_steps] for clip, part in zip(clips, per_clip)])
         calibration = calibrate_temperature(model, heard / task.metadata["scale"])
@@ -467,14 +471,22 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     Returns
     -------
     dict
-        ``chosen`` (float), ``on`` (what it was chosen on), ``seed``, ``seconds`` and ``table``:
-        per temperature, its ``flatness``, ``pitched`` share and ``rms`` relative to ``audio``'s
-        (None where the generated audio cannot be measured: silent) and whether it ``qualifies``.
+        ``chosen`` (float), ``on`` (what it was chosen on), ``seed``, ``seconds``,
+        ``training_audio`` (its ``flatness``, ``pitched`` share and ``rms``) and ``table``: per
+        temperature, its ``flatness`` and ``rms`` relative to the training audio's, its
+        ``pitched`` share (None where the generated audio cannot be measured: silent) and whether
+        it ``qualifies``.
+
+    Raises
+    ------
+    ParameterError
+        If the model stores no sample rate.
     """
     from . import likeness, metrics
     from .codec import mu_law_values
-    from .render import autoregressive_spec
 
+    if not model.sample_rate:
+        raise ParameterError("the model stores no sample rate: the generated audio's pitch cannot be measured")
     audio = np.asarray(audio, dtype=np.float64)
     rate = int(model.sample_rate)
     out = {"chosen": MIXTURE_TEMPERATURE, "on": "the training audio", "seed": seed, "seconds": seconds, "table": []}
@@ -484,7 +496,8 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     except ParameterError as error:
         out["on"] = f"nothing: the training audio cannot be measured ({error})"
         return out
-    values = mu_law_values(autoregressive_spec(model)[0])
+    out["training_audio"] = {"flatness": flatness, "pitched": pitched, "rms": rms}
+    values = mu_law_values(N_CLASSES)  # a mixture is scored over the 256 classes
     nearest = None
     for temperature in temperatures:
         generated = model.sample(int(round(seconds * rate)), values=values, temperature=temperature, seed=seed)
@@ -499,9 +512,12 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
             row["qualifies"] = 1 / 3 <= row["flatness"] <= 3 and row["pitched"] >= 0.5 * pitched
             if row["qualifies"] and (nearest is None or abs(math.log(row["rms"])) < nearest[0]):
                 nearest = (abs(math.log(row["rms"])), temperature)
-        out["table"].append({k: round(float(v), 4) if isinstance(v, float) else v for k, v in row.items()})
+        out["table"].append({k: round(float(v), 4) if isinstance(v, float) and k != "temperature" else v
+                             for k, v in row.items()})
     default = [row for row in out["table"] if row["temperature"] == MIXTURE_TEMPERATURE]
-    if nearest is not None and not (default and default[0]["qualifies"]):
+    if nearest is None:
+        out["on"] = "the training audio (no temperature met its flatness and pitch)"
+    elif not (default and default[0]["qualifies"]):
         out["chosen"] = nearest[1]
     return out
 

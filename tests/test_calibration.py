@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cwfast import likeness, metrics
+from cwfast import ParameterError, likeness, metrics
 from cwfast.audio import load_audio
 from cwfast.codec import mu_law_values
 from cwfast.train_audio import CALIBRATION_TEMPERATURES, MIXTURE_TEMPERATURE, calibrate_temperature, train_audio
@@ -27,7 +27,7 @@ def test_a_mixture_model_is_saved_with_its_calibrated_temperature(trained):
     meta = result.model.metadata
     calibration = meta["temperature_calibration"]
     assert meta["temperature"] == calibration["chosen"]
-    assert calibration["on"] == "the training audio"
+    assert calibration["on"].startswith("the training audio")
     assert [row["temperature"] for row in calibration["table"]] == list(CALIBRATION_TEMPERATURES)
     # The rule: the default if it qualifies, else the qualifying temperature whose loudness is
     # nearest the training audio's, else the default.
@@ -93,3 +93,71 @@ def test_the_nearest_loudness_among_the_qualifying_is_chosen(trained, grid):
     assert calibration["chosen"] == expected_choice(calibration["table"])
     if 0.5 not in grid:
         assert calibration["chosen"] in (0.7, 0.85, 1.0)
+
+
+class FakeModel:
+    """What calibrate_temperature uses of a model, generating a chosen signal per temperature."""
+
+    def __init__(self, signals, sample_rate=8000):
+        self.signals, self.sample_rate = signals, sample_rate
+
+    def sample(self, n_steps, *, values, temperature, seed):
+        return self.signals[temperature][:n_steps].astype(np.float32)
+
+
+def tone(rate, n, amplitude, rng, noise=0.01):
+    return amplitude * np.sin(2 * np.pi * 220 * np.arange(n) / rate) + noise * rng.standard_normal(n)
+
+
+def test_the_rule_on_known_signals(rng):
+    rate, n = 8000, 16000
+    reference = tone(rate, n, 0.3, rng)  # pitched, little noise
+    noise = 0.3 * rng.standard_normal(n)
+    signals = {0.5: tone(rate, n, 0.03, rng, noise=0.001),  # pitched and as tonal, but ten times too quiet
+               0.7: tone(rate, n, 0.1, rng, noise=0.003),  # better: a third of the loudness
+               0.85: tone(rate, n, 0.25, rng, noise=0.008),  # nearest the loudness
+               1.0: noise}  # as loud, but noise: neither the flatness nor the pitch
+    # 0.5 meets both goals: it is kept, though 0.85 is nearer in loudness.
+    kept = calibrate_temperature(FakeModel(signals), reference, temperatures=(0.5, 0.7, 0.85, 1.0))
+    assert kept["chosen"] == 0.5
+    assert [row["qualifies"] for row in kept["table"]] == [True, True, True, False]
+    # 0.5 unpitched (noise at its loudness): the qualifying temperature nearest in loudness.
+    signals[0.5] = 0.03 * rng.standard_normal(n)
+    moved = calibrate_temperature(FakeModel(signals), reference, temperatures=(0.5, 0.7, 0.85, 1.0))
+    assert moved["chosen"] == 0.85 and moved["on"] == "the training audio"
+    assert moved["training_audio"]["pitched"] == 1.0
+    # A reference of noise: a tone is far too tonal (flatness below a third of the noise's).
+    signals = {0.5: tone(rate, n, 0.3, rng), 1.0: tone(rate, n, 0.3, rng)}
+    none = calibrate_temperature(FakeModel(signals), 0.3 * rng.standard_normal(n), temperatures=(0.5, 1.0))
+    assert none["chosen"] == MIXTURE_TEMPERATURE and not any(row["qualifies"] for row in none["table"])
+    assert "no temperature met" in none["on"]
+    # Silence generated is no candidate.
+    silent = calibrate_temperature(FakeModel({0.5: np.zeros(n), 1.0: tone(rate, n, 0.3, rng)}), reference,
+                                   temperatures=(0.5, 1.0))
+    assert silent["table"][0]["rms"] is None and silent["chosen"] == 1.0
+    with pytest.raises(ParameterError, match="sample rate"):
+        calibrate_temperature(FakeModel(signals, sample_rate=None), reference)
+
+
+def test_train_saves_the_chosen_temperature_and_says_so(capsys, tmp_path, monkeypatch):
+    import cwfast
+    from cwfast import train_audio as module
+    from cwfast.cli import main
+
+    chosen = {"chosen": 0.85, "on": "the training audio", "seed": 0, "seconds": 10.0,
+              "training_audio": {"flatness": 0.01, "pitched": 0.9, "rms": 0.1},
+              "table": [{"temperature": 0.5, "flatness": 0.2, "pitched": 1.0, "rms": 0.1, "qualifies": False},
+                        {"temperature": 0.85, "flatness": 2.0, "pitched": 0.8, "rms": 0.9, "qualifies": True}]}
+    monkeypatch.setattr(module, "calibrate_temperature", lambda model, audio: chosen)
+    out = tmp_path / "m.npz"
+    assert main(["train", str(EXCERPT), "--mode", "autoregressive", "--seconds", "0.5", "--sample-rate", "8000",
+                 "--epochs", "1", "--hidden", "6", "--modules", "3", "--quiet", "-o", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "generates at temperature 0.85: at 0.5 its audio missed" in printed.out
+    assert "choosing the generation temperature" in printed.err
+    meta = cwfast.load(out).metadata
+    assert meta["temperature"] == 0.85 and meta["temperature_calibration"] == chosen
+    assert main(["info", str(out)]) == 0
+    info = capsys.readouterr().out
+    assert "temperature    0.85 (chosen on the training audio: 0.5: flatness 0.20x, pitched 1.00 of 0.90" in info
+    assert "0.85: flatness 2.00x, pitched 0.80 of 0.90, RMS 0.90x, meets both)" in info

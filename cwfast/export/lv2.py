@@ -96,8 +96,12 @@ def _plugin_c(spec, kind):
 """
     else:
         run = f"""    if (p->temperature && *p->temperature != p->last_temperature) {{
+        double t;
         p->last_temperature = *p->temperature;
-        {N}_set_temperature(&p->state, p->last_temperature < 0.0f ? 0.0 : (double)p->last_temperature);
+        t = p->last_temperature < 0.0f ? 0.0 : (double)p->last_temperature;
+        if (p->last_temperature == (float){N}_TEMPERATURE)
+            t = {N}_TEMPERATURE;  /* the port's float of the model's temperature (0.85 is not a float): the model's own */
+        {N}_set_temperature(&p->state, t);
     }}
     {N}_generate(&p->state, p->out, (int)n);
 """
