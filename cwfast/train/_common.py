@@ -143,6 +143,16 @@ def fingerprint(*arrays):
 UNTIL_THE_BUDGET = 2**62
 
 
+def run_limit(name, count, time_budget):
+    """The epochs (generations) a training loop may run: ``count``, or with ``count=None`` as many
+    as ``time_budget`` allows (:data:`UNTIL_THE_BUDGET`; ParameterError without a budget)."""
+    if count is not None:
+        return count
+    if time_budget is None:
+        raise ParameterError(f"{name}=None trains until the time budget: give time_budget too")
+    return UNTIL_THE_BUDGET
+
+
 def progress_bar(enabled, total, initial, unit, time_budget=None, elapsed=0.0):
     """A :class:`Progress` bar on stderr, or None."""
     return Progress(total, initial, unit, time_budget, elapsed) if enabled else None

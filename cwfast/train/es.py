@@ -46,7 +46,6 @@ from ..errors import CwfastError, ParameterError, TrainingDiverged
 from ..model import STEP_CODES
 from . import checkpoint as ckpt_io
 from ._common import (
-    UNTIL_THE_BUDGET,
     InterruptGuard,
     StepInfo,
     TrainResult,
@@ -57,6 +56,7 @@ from ._common import (
     positive_float,
     positive_int,
     progress_bar,
+    run_limit,
     seed_entropy,
 )
 from .optimizers import Adam, make_schedule
@@ -272,8 +272,7 @@ def evolve(
     period_lr = positive_float("period_lr", period_lr)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
     time_budget = positive_float("time_budget", time_budget, allow_none=True)
-    if generations is None and time_budget is None:
-        raise ParameterError("generations=None runs until the time budget: give time_budget too")
+    limit = run_limit("generations", generations, time_budget)
     schedule = make_schedule(lr_schedule, generations, time_budget)
     if on_step_end is not None and not callable(on_step_end):
         raise ParameterError(f"on_step_end={on_step_end!r} must be callable or None")
@@ -340,7 +339,6 @@ def evolve(
     }
     if generations is None:  # the run is its budget: resume with the same one (a decay follows it)
         config["time_budget"] = time_budget
-    limit = UNTIL_THE_BUDGET if generations is None else generations
     opt = Adam(lr)
     # Adam steps by about lr per coordinate: the log2-periods, stored divided by period_scale so
     # that one sigma perturbs them by period_sigma, get lr scaled to move period_lr octaves.

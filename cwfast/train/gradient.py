@@ -26,7 +26,6 @@ from ..errors import ParameterError, TrainingDiverged
 from ..model import State
 from . import checkpoint as ckpt_io
 from ._common import (
-    UNTIL_THE_BUDGET,
     InterruptGuard,
     StepInfo,
     TrainResult,
@@ -37,6 +36,7 @@ from ._common import (
     positive_float,
     positive_int,
     progress_bar,
+    run_limit,
     seed_entropy,
 )
 from .optimizers import DEFAULT_ADAM_LR, Adam, NesterovSGD, Optimizer, clip_grad_norm, make_schedule
@@ -281,8 +281,7 @@ def fit(
     patience = positive_int("patience", patience, allow_none=True)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
     time_budget = positive_float("time_budget", time_budget, allow_none=True)
-    if epochs is None and time_budget is None:
-        raise ParameterError("epochs=None trains until the time budget: give time_budget too")
+    limit = run_limit("epochs", epochs, time_budget)
     clip_norm = None if clip_norm is None else non_negative_float("clip_norm", clip_norm) or None
     input_noise = non_negative_float("input_noise", input_noise)
     if on_step_end is not None and not callable(on_step_end):
@@ -360,7 +359,6 @@ def fit(
         )
 
     last_good = params.copy()
-    limit = UNTIL_THE_BUDGET if epochs is None else epochs
     total_updates = limit * plan.updates_per_epoch
     bar = progress_bar(progress, total_updates, min(run["step"], total_updates), "update", time_budget,
                        run["wall_time"])
