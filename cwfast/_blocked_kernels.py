@@ -37,9 +37,12 @@ from ._kernels import _HOT, _tanh_inplace, _views, _window_dots
 from ._voice_kernels import LANES, _rows_lanes16
 
 
-def work_size(n, n_out, max_block):
-    """The length of the scratch :func:`_blocked_forward` needs for blocks of up to ``max_block`` steps."""
-    return LANES * n + LANES * max(n, n_out) + 2 * n + LANES + (max_block // LANES + 1) * n * LANES
+def work_size(n, n_out, max_block, module_start, periods):
+    """The length of the scratch :func:`_blocked_forward` needs for blocks of up to ``max_block`` steps
+    of a model whose module i owns units ``module_start[i]:module_start[i + 1]`` and ticks every
+    ``periods[i]`` steps."""
+    pre = max(-(-max_block // int(p)) * int(module_start[i + 1] - module_start[i]) for i, p in enumerate(periods))
+    return LANES * n + LANES * max(n, n_out) + 2 * n + (max_block // LANES + 1) * n * LANES + pre
 
 
 # With reference counting, like cwfast._kernels._forward_seq (which calls the _HOT step): numba's
@@ -49,7 +52,7 @@ def work_size(n, n_out, max_block):
 def _blocked_forward(theta, module_start, column_start, block_offset, periods, x, t0, h, work, y):
     """Run a plain Clockwork RNN (every input window 1, periods increasing strictly) over the block
     ``x`` (T, n_in) from step ``t0`` and the state ``h`` (n,), updated in place; ``y`` (T, n_out)
-    receives the outputs. ``work``: at least :func:`work_size` (n, n_out, T) elements of scratch.
+    receives the outputs. ``work``: at least :func:`work_size` elements of scratch for T steps.
     ``column_start`` is the layout's (module i's block reads units column_start[i]:n); with
     increasing periods it equals module_start[:-1]."""
     T, n_in = x.shape
@@ -57,54 +60,47 @@ def _blocked_forward(theta, module_start, column_start, block_offset, periods, x
     n_out = y.shape[1]
     g = periods.shape[0]
     w_in, w_rec, bias, w_out, b_out = _views(theta, n, module_start[g] * n_in, block_offset[g], n_out)
-    a = LANES * n  # then the gathered states, the lanes' sums, two states, the lanes' inputs, the block
+    a = LANES * n  # then the lanes' sums, two states, the block's states, the pre-activations
     b = a + LANES * max(n, n_out)
     gather = work[:a].reshape((n, LANES))
     acc = work[a:b].reshape((max(n, n_out), LANES))
-    col, hcur, inputs = work[b : b + n], work[b + n : b + 2 * n], work[b + 2 * n : b + 2 * n + LANES]
-    c = b + 2 * n + LANES
-    hs = work[c : c + (T // LANES + 1) * n * LANES].reshape((T // LANES + 1, n, LANES))
+    col, hcur = work[b : b + n], work[b + n : b + 2 * n]
+    c = b + 2 * n
+    d = c + (T // LANES + 1) * n * LANES
+    hs = work[c:d].reshape((T // LANES + 1, n, LANES))
+    pre = work[d:]
     for i in range(g - 1, -1, -1):
         r0, r1 = module_start[i], module_start[i + 1]
         k, p, width = r1 - r0, periods[i], n - column_start[i]
-        ws = width - k  # the slower modules' columns, r1..n-1
         off = block_offset[i]
+        s0 = (p - t0 % p) % p  # the first active step
+        n_active = (T - s0 + p - 1) // p if s0 < T else 0
+        # pre[u * k + r]: bias, inputs and the slower modules' columns of unit r at active step u.
+        for u in range(n_active):
+            s = s0 + u * p
+            for r in range(k):
+                v = bias[r0 + r]
+                for q in range(n_in):
+                    v += w_in[(r0 + r) * n_in + q] * x[s, q]
+                pre[u * k + r] = v
+        for j in range(i + 1, g):
+            u0, kj = module_start[j], module_start[j + 1] - module_start[j]
+            _add_slower(w_rec, off + u0 - r0, width, hs, u0, kj, periods[j], t0, T, s0, p, n_active, k, gather, acc,
+                        pre)
+        # The own k x k part, step after step.
         for r in range(k):
             hcur[r] = h[r0 + r]
         done = 0  # entries 0..done-1 of this module's rows are written
-        s = (p - t0 % p) % p  # the first active step
-        while s < T:
-            m = min(LANES, (T - s + p - 1) // p)  # the active steps s, s + p, ... s + (m - 1) p, in lanes
+        for u in range(n_active):
+            e = s0 + u * p
+            _hold(hs, r0, k, hcur, done, e + 1)
+            done = e + 1
             for r in range(k):
-                for j in range(LANES):
-                    acc[r, j] = bias[r0 + r]
-            for q in range(n_in):
-                for j in range(LANES):  # lanes past m repeat step s: computed, never read
-                    inputs[j] = x[s + j * p, q] if j < m else x[s, q]
-                for r in range(k):
-                    w = w_in[(r0 + r) * n_in + q]
-                    for j in range(LANES):
-                        acc[r, j] += w * inputs[j]
-            if ws > 0 and p == 1:  # the lanes are 16 consecutive entries: one group, in place
-                _rows_lanes16(w_rec, off + k, ws, width, hs[s // LANES], r1, 0, k, acc)
-            elif ws > 0:
-                for cc in range(ws):
-                    row = gather[cc]
-                    for j in range(LANES):
-                        e = s + j * p if j < m else s
-                        row[j] = hs[e // LANES, r1 + cc, e % LANES]
-                _rows_lanes16(w_rec, off + k, ws, width, gather, 0, 0, k, acc)
-            for j in range(m):
-                e = s + j * p
-                _hold(hs, r0, k, hcur, done, e + 1)
-                done = e + 1
-                for r in range(k):
-                    col[r] = acc[r, j]
-                _window_dots(w_rec[off:], hcur[:k], col, 0, col, k, width)  # the own k x k part
-                _tanh_inplace(col[:k])
-                for r in range(k):
-                    hcur[r] = col[r]
-            s += m * p
+                col[r] = pre[u * k + r]
+            _window_dots(w_rec[off:], hcur[:k], col, 0, col, k, width)
+            _tanh_inplace(col[:k])
+            for r in range(k):
+                hcur[r] = col[r]
         _hold(hs, r0, k, hcur, done, T + 1)
         for r in range(k):
             h[r0 + r] = hcur[r]
@@ -119,6 +115,44 @@ def _blocked_forward(theta, module_start, column_start, block_offset, periods, x
             if 0 <= s < T:
                 for o in range(n_out):
                     y[s, o] = acc[o, j]
+
+
+@numba.njit(**_HOT)
+def _add_slower(w_rec, off, stride, hs, u0, kj, pj, t0, T, s0, p, n_active, k, gather, acc, pre):
+    """Add to ``pre`` (as in :func:`_blocked_forward`) the products of a module's k rows with the
+    columns of one slower module j (units u0..u0+kj-1, period pj > p), whose weights start at
+    ``w_rec[off]``, ``stride`` apart.
+
+    Module j's state changes only when it ticks, so its ``ticks + 1`` distinct states in the block
+    (the one before it, then one after each tick) are multiplied once each, 16 to a lane pass, and
+    each product is added to every active step that reads it: the step at s reads the state after
+    j's ticks before s. With periods 1, 2, 4, ... a module reads each state of the next slower one
+    twice, of the one after four times, and so on."""
+    fj = (pj - t0 % pj) % pj  # module j's first tick in the block
+    u = 0
+    d0 = 0 if s0 <= fj else (s0 - fj - 1) // pj + 1  # the state the first active step reads
+    while u < n_active:
+        for lane in range(LANES):  # gather states d0 .. d0 + 15 (past the block: entry 0, never read)
+            dd = d0 + lane
+            e = 0 if dd == 0 else fj + (dd - 1) * pj + 1
+            if e > T:
+                e = 0
+            for cc in range(kj):
+                gather[cc, lane] = hs[e // LANES, u0 + cc, e % LANES]
+        for r in range(k):
+            for lane in range(LANES):
+                acc[r, lane] = 0
+        _rows_lanes16(w_rec, off, kj, stride, gather, 0, 0, k, acc)
+        while u < n_active:
+            s = s0 + u * p
+            dd = 0 if s <= fj else (s - fj - 1) // pj + 1
+            if dd >= d0 + LANES:
+                break
+            lane = dd - d0
+            for r in range(k):
+                pre[u * k + r] += acc[r, lane]
+            u += 1
+        d0 += LANES
 
 
 @numba.njit(**_HOT)

@@ -840,7 +840,7 @@ def _blocked_binding(model, max_block):
 
     base = _clockwork_binding(model)
     layout = tuple(base.slots[k] for k in (rt.MODULE_START, rt.COLUMN_START, rt.BLOCK_OFFSET, rt.PERIODS))
-    size = _blocked_kernels.work_size(model.n_hidden, model.n_out, max_block)
+    size = _blocked_kernels.work_size(model.n_hidden, model.n_out, max_block, layout[0], layout[3])
     slots = dict(base.slots)
     slots[rt.WORK_SIZE] = size
 
