@@ -28,11 +28,12 @@ There is one entry per *kind* of recurrence (:data:`KINDS`), each calling one ke
   copied, once. The state slot holds h (n,) alone; the history lives in the buffer.
 - ``"clockwork_voices"`` (V voices of a Clockwork RNN or SRN, ``Stream(model, voices=V)``):
   :func:`cwfast._voice_kernels._forward_voices`. X and Y are (n_steps, V, n_in / n_out), the
-  state (V, n), the work slot (V, n); the voice slots give V (a multiple of the kernel's voice
-  block), the number of real voices, and the addresses of the voices' clocks (V,) int64, which
-  replace T0, and of the kernel's flags (2 * n_modules,) int64. With input windows (HISTORY =
-  P > 0) the inputs go through a chunk buffer as above, of rows (V, n_in), and the work slot has
-  V more floats (the window pass's accumulators); with HISTORY = 0 the kernel reads X itself.
+  state (V, n), the work slot V * (n_modules + 2) * n floats (the kept products, the sums, the
+  lane states); the voice slots give V (a multiple of the kernel's voice block), the number of
+  real voices, and the addresses of the voices' clocks (V,) int64, which replace T0, and of the
+  kernel's flags (n_modules * (n_modules + 2),) int64. With input windows (HISTORY = P > 0) the
+  inputs go through a chunk buffer as above, of rows (V, n_in), and the work slot has V more
+  floats (the window pass's accumulators); with HISTORY = 0 the kernel reads X itself.
 - ``"lstm_voices"`` (V voices of an LSTM): :func:`cwfast._voice_kernels._lstm_forward_voices`.
   X and Y as above, the state (V, 2n) (each voice's ``[h, c]``), the work slot (V, 4n); the
   voice slots as above except the flags, which are not read.
@@ -263,9 +264,9 @@ def _build_clockwork_voices(fp):
         module_start, column_start, block_offset, periods = _layout(c)
         input_offset = carray(_pointer(c[INPUT_OFFSET], ip), (n_modules + 1,))
         clocks = carray(_pointer(c[CLOCKS], ip), (n_voices,))
-        flags = carray(_pointer(c[FLAGS], ip), (2 * n_modules,))
+        flags = carray(_pointer(c[FLAGS], ip), (n_modules * (n_modules + 2),))
         h = carray(_pointer(c[STATE], fp), (n_voices * n_hidden,))
-        work = carray(_pointer(c[WORK], fp), (n_voices * (2 * n_hidden + (1 if history > 0 else 0)),))
+        work = carray(_pointer(c[WORK], fp), (n_voices * ((n_modules + 2) * n_hidden + (1 if history > 0 else 0)),))
         y = carray(_pointer(c[Y], fp), (n_steps, n_voices, c[N_OUT]))
         _voice_kernels._forward_voices(theta, module_start, column_start, block_offset, periods, input_offset, x,
                                        c[N_REAL_VOICES], clocks, h, work, y, flags)

@@ -21,8 +21,19 @@ update: 8 rows by 16 voices of scalar sums; for each column q, 8 weights (one pe
 times the 16 voices' state at q, added to 8 x 16 accumulators. The sums have no horizontal part
 (the 4 x 4 passes of the earlier kernel ended each pass with 16 horizontal sums, and ran a scalar
 loop for the last width % 8 columns), and each voice's sum runs in one order, whatever the lane
-block: the bias, the inputs, then the columns in order, so a voice's bits do not depend on the
-voice count or its place (tested with one and two lane blocks).
+block: the bias, the inputs, then the columns in order (a slower module's columns as one product
+kept between steps, below), so a voice's bits do not depend on the voice count or its place
+(tested with one and two lane blocks).
+
+A slower module's state changes only when it ticks, so a module's products with its columns are
+kept between steps (``kept`` in the scratch) and recomputed only after it has committed a new
+state: with periods 1, 2, 4, ..., a module multiplies each state of the next slower module once
+instead of twice, of the one after once instead of four times. Only modules of
+:data:`KEEP_MIN` units or more are kept (narrower ones cost more in the extra passes and sums than
+they save) and never one whose period divides the reader's (it changes at every step the reader
+reads it). 16 voices, blocks of 512: CW 1024/8 2.1x faster than multiplying every column at every
+step, 256/8 1.16x, 144/8 and 64/8 (no module kept) 0.98x and 0.95x (docs/benchmarks.md, section
+22).
 
 Two things make LLVM produce that loop (checked with ``inspect_asm``: per column one 512-bit load
 of the states and 8 FMAs with an embedded broadcast of the weight, no spills; 16 FMAs per column
@@ -80,6 +91,24 @@ VOICE_BLOCK = 4
 #: (4 voices: 0.62 of one voice per voice, against 1.3 in lanes of 4; docs/benchmarks.md,
 #: section 15).
 LANES = 16
+
+#: A module's products with the columns of a slower module are kept between steps (see
+#: :func:`_voices_step`) when that module has at least this many units; narrower ones are
+#: multiplied at every step, with the columns next to them (CW 144/8, modules of 18 units: kept
+#: products cost 0.90x; 256/8, 32 units: 1.16x faster; docs/benchmarks.md, section 22).
+KEEP_MIN = 32
+
+
+def voices_work_size(n, n_modules, V, windows):
+    """The scratch :func:`_forward_voices` needs for V (padded) voices of a model of n units in
+    ``n_modules`` modules, ``windows``: whether its modules read input windows."""
+    return V * ((n_modules + 2) * n + (1 if windows else 0))
+
+
+def voices_flags_size(n_modules):
+    """The int64 flags :func:`_forward_voices` needs."""
+    return n_modules * (n_modules + 2)
+
 
 #: Whether the 16-voice passes take 8 rows at a time (16 sums in 512-bit vectors: 16 of the 32
 #: registers of AVX-512) or 4 (16 sums in 8 of the 16 256-bit registers of AVX2: compiled for AVX2,
@@ -978,6 +1007,13 @@ def _rows_lanes16(w_rec, off, width, stride, ht, cs, r0, r1, wt):
         r += 1
 
 
+@numba.njit(**_HOT)
+def _rows_lanes16_blocks(w_rec, off, width, stride, ht2, cs, r0, r1, wt2, n):
+    """:func:`_rows_lanes16` for every lane block (``ht2``, ``wt2``: (V / 16 * n, 16))."""
+    for b in range(ht2.shape[0] // n):
+        _rows_lanes16(w_rec, off, width, stride, ht2[b * n : (b + 1) * n], cs, r0, r1, wt2[b * n : (b + 1) * n])
+
+
 @numba.njit(**_LANES_HOT)
 def _output_lanes16(w_out, b_out, ht, k, vb, y, s):
     """Output k of the 16 voices from vb at step s, from their states ``ht`` (n, 16)."""
@@ -1132,10 +1168,11 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
     windows), then the block: voice v's input at step s is ``x[P + s, v]``. V is a multiple of
     :data:`VOICE_BLOCK`, and only the first ``n_voices`` voices are real (the others are padding:
     computed, never read). t : (V,) int64, each voice's next step, advanced by T here. h : (V * n,)
-    the states, ``h[v * n + r]``, updated in place (at the end of the block). work : (2 * V * n,)
-    scratch, (V * (2 * n + 1),) with input windows: the lane blocks' sums, then their states (see
-    the module docstring), then with windows V accumulators. y : (T, V, n_out) receives the
-    outputs (T is read from it). flags : (2 * n_modules,) int64 scratch.
+    the states, ``h[v * n + r]``, updated in place (at the end of the block). work :
+    (:func:`voices_work_size`,) scratch: the products kept between steps (see
+    :func:`_voices_step`), the lane blocks' sums, then their states (see the module docstring),
+    then with windows V accumulators. y : (T, V, n_out) receives the outputs (T is read from it).
+    flags : (:func:`voices_flags_size`,) int64 scratch.
     """
     n_steps = y.shape[0]
     V, n_in = x.shape[1], x.shape[2]
@@ -1150,12 +1187,17 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
     w_in, w_rec, bias, w_out, b_out = theta[:a], theta[a:b], theta[b:c], theta[c:d], theta[d : d + n_out]
     # aligned[i]: every real voice is in the same phase of module i's period (for the whole block).
     # code[i], at a step: 0 idle, 2 active for every voice, 1 active for some (commit those only).
-    aligned, code = flags[:n_modules], flags[n_modules:]
+    aligned, code = flags[:n_modules], flags[n_modules : 2 * n_modules]
+    stale = flags[2 * n_modules : 2 * n_modules + n_modules * n_modules]
+    for i in range(n_modules * n_modules):
+        stale[i] = 1
     for i in range(n_modules):
         aligned[i] = 1
         for v in range(1, n_voices):
             if t[v] % periods[i] != t[0] % periods[i]:
                 aligned[i] = 0
+    kept = work[: n_modules * V * n]
+    work = work[n_modules * V * n :]
     wt, ht, acc = work[: V * n], work[V * n : 2 * V * n], work[2 * V * n :]
     if V % LANES != 0:
         for s in range(n_steps):
@@ -1166,9 +1208,11 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
         # The lane blocks as (V / 16 * n, 16) arrays, made once a block: a reshape in the step
         # called numba's reshape helper (out of line) several times a module.
         ht2, wt2 = ht.reshape((V // LANES * n, LANES)), wt.reshape((V // LANES * n, LANES))
+        kept2 = kept.reshape((n_modules * V // LANES * n, LANES))
         for s in range(n_steps):
             _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
-                         input_offset, x, history, s, n_voices, t, ht, wt, ht2, wt2, acc, y, aligned, code)
+                         input_offset, x, history, s, n_voices, t, ht, wt, ht2, wt2, acc, y, aligned, code,
+                         kept2, stale)
         _lanes_to(ht, h, n, V)
     for v in range(V):
         t[v] += n_steps
@@ -1212,10 +1256,18 @@ def _tick_code(aligned, t, s, p, n_voices):
 
 @numba.njit(**_HOT)
 def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset, x,
-                 history, s, n_voices, t, ht, wt, ht2, wt2, acc, y, aligned, code):
+                 history, s, n_voices, t, ht, wt, ht2, wt2, acc, y, aligned, code, kept2, stale):
     """Step s of :func:`_forward_voices` (its arguments; ``ht``, ``wt``: the lane blocks' states and
-    sums, flat, and ``ht2``, ``wt2`` the same as (V / 16 * n, 16) arrays; ``acc``: the window pass's scratch; ``aligned``, ``code``: its flags), without numba's
-    reference counting, like the one-voice step (cwfast._kernels._HOT)."""
+    sums, flat, and ``ht2``, ``wt2`` the same as (V / 16 * n, 16) arrays; ``acc``: the window
+    pass's scratch; ``aligned``, ``code``: its flags), without numba's reference counting, like
+    the one-voice step (cwfast._kernels._HOT).
+
+    A module's products with the columns of each *other* module it reads are kept (``kept2``:
+    module j's columns' products for every row and voice at rows ``(j * V / 16 + b) * n + r``) and
+    recomputed only when module j has committed a new state since (``stale[i * n_modules + j]``):
+    a slower module's state changes only when it ticks, so with periods 1, 2, ..., 128 a module
+    multiplies each state of the next slower one once instead of twice, of the one after once
+    instead of four times, and so on."""
     V, n_in = x.shape[1], x.shape[2]
     n_modules = periods.shape[0]
     n = module_start[n_modules]
@@ -1237,8 +1289,37 @@ def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, bl
         if history != 0:
             _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), x,
                            history + s, r0, r1, wt, n, acc, True)
+        # The columns in order: runs of modules multiplied directly, between the kept products of
+        # the others (see the docstring).
+        run0 = -1
+        run1 = -1
+        for j in range(n_modules):
+            u0, u1 = module_start[j], module_start[j + 1]
+            if u0 < cs:
+                continue
+            if u1 - u0 < KEEP_MIN or periods[i] % periods[j] == 0:
+                if run0 < 0:
+                    run0 = u0
+                run1 = u1
+                continue
+            if run0 >= 0:
+                _rows_lanes16_blocks(w_rec, off + run0 - cs, run1 - run0, width, ht2, run0, r0, r1, wt2, n)
+                run0 = -1
+            for b in range(V // LANES):
+                kept = kept2[(j * (V // LANES) + b) * n : (j * (V // LANES) + b + 1) * n]
+                if stale[i * n_modules + j] == 1:
+                    for r in range(r0, r1):
+                        for lane in range(LANES):
+                            kept[r, lane] = 0
+                    _rows_lanes16(w_rec, off + u0 - cs, u1 - u0, width, ht2[b * n : (b + 1) * n], u0, r0, r1, kept)
+                sums = wt2[b * n : (b + 1) * n]
+                for r in range(r0, r1):
+                    for lane in range(LANES):
+                        sums[r, lane] += kept[r, lane]
+            stale[i * n_modules + j] = 0
+        if run0 >= 0:
+            _rows_lanes16_blocks(w_rec, off + run0 - cs, run1 - run0, width, ht2, run0, r0, r1, wt2, n)
         for b in range(V // LANES):
-            _rows_lanes16(w_rec, off, width, width, ht2[b * n : (b + 1) * n], cs, r0, r1, wt2[b * n : (b + 1) * n])
             _tanh_inplace(wt[b * LANES * n + r0 * LANES : b * LANES * n + r1 * LANES])
     # Active modules read the previous state of each other: commit only after all are done.
     for i in range(n_modules):
@@ -1246,6 +1327,8 @@ def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, bl
             continue
         r0 = module_start[i]
         r1 = module_start[i + 1]
+        for j in range(n_modules):  # every product kept of this module's columns is now stale
+            stale[j * n_modules + i] = 1
         for vb in range(0, V, LANES):
             o = vb * n
             if code[i] == 2:

@@ -901,24 +901,26 @@ def _voices_binding(model, clocks, voices):
                                            rt.INPUT_OFFSET))
     slots = dict(base.slots)
     slots[rt.N_VOICES], slots[rt.N_REAL_VOICES], slots[rt.CLOCKS] = padded, voices, clocks
-    slots[rt.FLAGS] = np.zeros(2 * len(layout[3]), dtype=np.int64)
+    n_flags = _voice_kernels.voices_flags_size(len(layout[3]))
+    slots[rt.FLAGS] = np.zeros(n_flags, dtype=np.int64)
     P, n, n_in = _history_rows(model), model.n_hidden, model.n_in
 
     def forward(theta, x, clocks, state, work, y):  # state (padded, width): the model's layout per voice
         if not P:
             _voice_kernels._forward_voices(theta, *layout, x, voices, clocks, state.reshape(-1), work, y,
-                                           np.zeros(2 * len(layout[3]), dtype=np.int64))
+                                           np.zeros(n_flags, dtype=np.int64))
             return
         h = np.ascontiguousarray(state[:, :n]).reshape(-1)
         xp = np.concatenate([state[:, n:].reshape(padded, P, n_in).transpose(1, 0, 2), x])
         _voice_kernels._forward_voices(theta, *layout, xp, voices, clocks, h, work, y,
-                                       np.zeros(2 * len(layout[3]), dtype=np.int64))
+                                       np.zeros(n_flags, dtype=np.int64))
         state[:, :n] = h.reshape(padded, n)
         state[:, n:] = xp[xp.shape[0] - P :].transpose(1, 0, 2).reshape(padded, P * n_in)
 
-    # Scratch: the voice-minor results and states (V x n each), then with input windows the window
-    # pass's V accumulators.
-    return _Binding("clockwork_voices", padded * (2 * model.n_hidden + (1 if P else 0)), slots, forward)
+    # Scratch: the kept products, the voice-minor results and states, then with input windows the
+    # window pass's V accumulators.
+    size = _voice_kernels.voices_work_size(n, len(layout[3]), padded, bool(P))
+    return _Binding("clockwork_voices", size, slots, forward)
 
 
 #: The real-time kinds of Clockwork RNNs: "clockwork_windows" is one whose modules read input

@@ -32,6 +32,14 @@ MODELS = {
     # Modules reading windows of past inputs: the voices' inputs go through a chunk buffer.
     "windowed": lambda **kw: ClockworkRNN(2, 3, module_sizes=[3, 5, 2, 4], periods=[1, 2, 5, 16],
                                           input_windows=[2, 1, 5, 3], seed=11, **kw),
+    # The lane kernel keeps a module's products with a slower module of 32 units or more between
+    # steps (cwfast._voice_kernels.KEEP_MIN) and multiplies narrower ones, and those of its own
+    # period, at every step: wide modules mixed with narrow ones, read in the order of the columns.
+    "wide modules": lambda **kw: ClockworkRNN(2, 3, module_sizes=[32, 3, 33, 34], periods=[1, 2, 5, 16], seed=13,
+                                              **kw),
+    # Two modules of one period read each other (multiplied at every step), then a kept one.
+    "equal periods": lambda **kw: ClockworkRNN(2, 3, module_sizes=[3, 33, 2, 40], periods=[1, 1, 4, 8], seed=12,
+                                               **kw),
 }
 V = 6  # not a multiple of the kernel's voice block: padding is exercised
 #: Voice counts of both Clockwork kernels: the 4 x 4 passes (6), the lane passes (16).
@@ -159,6 +167,23 @@ def test_reset_one_voice_restarts_it_and_leaves_the_others_alone(arch, x):
     stream.reset()
     np.testing.assert_array_equal(stream.t, np.zeros(V))
     np.testing.assert_array_equal(stream.process(x), whole)
+
+
+@pytest.mark.parametrize("arch", ["wide modules", "equal periods"])
+def test_reset_one_of_sixteen_voices_keeps_the_products_of_the_others(arch, x16):
+    """The lane kernel keeps each module's products with the other modules' states between steps;
+    voice 5 restarted at step 97 puts the voices out of phase (every module computed for all of
+    them, committed for some), and each voice must still equal a stream of its own."""
+    model = MODELS[arch](dtype=np.float64)
+    whole = Stream(model, voices=16).process(x16)
+    stream = Stream(model, voices=16, max_block=40)
+    first = stream.process(x16[:, :97])
+    stream.reset(voice=5)
+    rest = stream.process(x16[:, 97:])
+    others = [v for v in range(16) if v != 5]
+    np.testing.assert_array_equal(np.concatenate([first, rest], axis=1)[others], whole[others])
+    np.testing.assert_allclose(rest[5], Stream(model).process(x16[5, 97:]), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(rest[others], separate(model, x16[others])[:, 97:], rtol=0, atol=1e-12)
 
 
 def test_softmax_voices(x):
