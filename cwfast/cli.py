@@ -529,7 +529,7 @@ def cmd_train(args):
     calibration = model.metadata.get("temperature_calibration")
     if calibration and calibration["chosen"] != MIXTURE_TEMPERATURE:
         print(f"generates at temperature {calibration['chosen']:g}: at {MIXTURE_TEMPERATURE:g} its audio missed its "
-              "training audio's flatness or pitch (cwfast info shows what each temperature gave)")
+              "training audio's flatness or pitch, or was near silence (cwfast info shows what each temperature gave)")
     print(f"wrote {args.output}")
     if args.plot:
         _plot_training(model, trained.task, args)
@@ -731,7 +731,7 @@ def _calibration_text(calibration):
     heard = calibration.get("training_audio")
     pitched = f" of {heard['pitched']:.2f}" if isinstance(heard, dict) and _is_number(heard.get("pitched")) else ""
     seen = "; ".join(f"{row['temperature']:g}: flatness {row['flatness']:.2f}x, pitched {row['pitched']:.2f}{pitched}, "
-                     f"RMS {row['rms']:.2f}x{', meets both' if row.get('qualifies') is True else ''}"
+                     f"RMS {row['rms']:.2f}x{', qualifies' if row.get('qualifies') is True else ''}"
                      for row in rows if _is_number(row.get("temperature")))
     return f" (chosen on {calibration.get('on', 'the training audio')}{': ' + seen if seen else ''})"
 

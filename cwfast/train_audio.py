@@ -39,9 +39,13 @@ LEVEL_SAMPLES = 64
 #: :data:`CALIBRATION_TEMPERATURES`); docs/results.md, "Generation likeness".
 MIXTURE_TEMPERATURE = 0.5
 #: A mixture model trained by :func:`train_audio` is saved to generate at :data:`MIXTURE_TEMPERATURE`
-#: if the audio it generates there meets issue 12's likeness goals against its training audio, or
-#: else at the one of these temperatures that meets them nearest its loudness (:func:`calibrate_temperature`).
+#: if the audio it generates there meets issue 12's likeness goals against its training audio and is
+#: audible, or else at the one of these temperatures that does nearest its loudness (:func:`calibrate_temperature`).
 CALIBRATION_TEMPERATURES = (0.5, 0.6, 0.7, 0.85, 1.0)
+#: Generated audio quieter than this fraction of the training audio's RMS (-12 dB) is not a
+#: candidate of its own: at 0.5 some models generate near silence (0.02x to 0.04x of their
+#: sources' RMS; docs/results.md, "The generation temperature").
+AUDIBLE_RMS = 0.25
 #: Seconds generated at each temperature to choose it.
 CALIBRATION_SECONDS = 10.0
 
@@ -459,14 +463,17 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     ``audio`` (its training audio, in the model's units), chosen on that audio alone.
 
     At each of ``temperatures`` the model generates ``seconds`` from silence (``seed``). A
-    temperature *qualifies* if that audio's spectral flatness is within 3x of ``audio``'s and it
-    has at least half ``audio``'s share of pitched frames (issue 12's two likeness goals,
-    :mod:`cwfast.likeness`). :data:`MIXTURE_TEMPERATURE` is kept if it qualifies (or if none
-    does, or ``audio`` is too short or quiet to measure); otherwise the chosen one is the
-    qualifying temperature whose RMS comes nearest ``audio``'s (by ratio). Lower temperatures generate more tonal and quieter audio, higher
-    ones louder and noisier, by how much depends on the model: at 0.5 the spoken-digit models
-    generate a quiet tone, where the music models come near their sources' flatness and pitch
-    (docs/results.md, "The generation temperature").
+    temperature *qualifies* if that audio's spectral flatness is within 3x of ``audio``'s, it has
+    at least half ``audio``'s share of pitched frames (issue 12's two likeness goals,
+    :mod:`cwfast.likeness`), and it is *audible*: its RMS at least :data:`AUDIBLE_RMS` of
+    ``audio``'s. :data:`MIXTURE_TEMPERATURE` is kept if it qualifies (or if ``audio`` is too short
+    or quiet to measure); otherwise the chosen one is the qualifying temperature whose RMS comes
+    nearest ``audio``'s (by ratio). If none qualifies, the lowest audible temperature (the most
+    tonal of those that can be heard), and if none is audible the loudest. Lower temperatures
+    generate more tonal and quieter audio, higher ones louder and noisier, by how much depends on
+    the model: at 0.5 the spoken-digit models generate a quiet tone, where the music models come
+    near their sources' flatness and pitch, and some of them near silence (docs/results.md, "The
+    generation temperature").
 
     Returns
     -------
@@ -498,7 +505,6 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
         return out
     out["training_audio"] = {"flatness": flatness, "pitched": pitched, "rms": rms}
     values = mu_law_values(N_CLASSES)  # a mixture is scored over the 256 classes
-    nearest = None
     for temperature in temperatures:
         generated = model.sample(int(round(seconds * rate)), values=values, temperature=temperature, seed=seed)
         row = {"temperature": temperature, "flatness": None, "pitched": None, "rms": None, "qualifies": False}
@@ -509,18 +515,26 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
         except ParameterError:  # silent, or not finite: no candidate
             pass
         else:
-            row["qualifies"] = 1 / 3 <= row["flatness"] <= 3 and row["pitched"] >= 0.5 * pitched
-            if row["qualifies"] and (nearest is None or abs(math.log(row["rms"])) < nearest[0]):
-                nearest = (abs(math.log(row["rms"])), temperature)
+            row["qualifies"] = (1 / 3 <= row["flatness"] <= 3 and row["pitched"] >= 0.5 * pitched
+                                and row["rms"] >= AUDIBLE_RMS)
         out["table"].append({k: round(float(v), 4) if isinstance(v, float) and k != "temperature" else v
                              for k, v in row.items()})
-    default = [row for row in out["table"] if row["temperature"] == MIXTURE_TEMPERATURE]
-    if nearest is None:
-        out["on"] = "the training audio (no temperature met its flatness and pitch)"
-    elif not (default and default[0]["qualifies"]):
-        out["chosen"] = nearest[1]
+    measured = [row for row in out["table"] if row["rms"] is not None]
+    qualifying = [row for row in measured if row["qualifies"]]
+    audible = [row["temperature"] for row in measured if row["rms"] >= AUDIBLE_RMS]
+    if any(row["temperature"] == MIXTURE_TEMPERATURE for row in qualifying):
+        return out
+    if qualifying:
+        out["chosen"] = min(qualifying, key=lambda row: abs(math.log(row["rms"])))["temperature"]
+    elif audible:
+        out["chosen"] = min(audible)
+        out["on"] = "the training audio (no temperature met its flatness and pitch: the lowest audible)"
+    elif measured:
+        out["chosen"] = max(measured, key=lambda row: row["rms"])["temperature"]
+        out["on"] = "the training audio (no temperature met its flatness and pitch, none audible: the loudest)"
+    else:
+        out["on"] = "the training audio (no temperature generated audio that could be measured)"
     return out
-
 
 
 def _level_band(x, alpha, start, percentiles):

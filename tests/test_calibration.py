@@ -10,7 +10,8 @@ import pytest
 from cwfast import ParameterError, likeness, metrics
 from cwfast.audio import load_audio
 from cwfast.codec import mu_law_values
-from cwfast.train_audio import CALIBRATION_TEMPERATURES, MIXTURE_TEMPERATURE, calibrate_temperature, train_audio
+from cwfast.train_audio import (AUDIBLE_RMS, CALIBRATION_TEMPERATURES, MIXTURE_TEMPERATURE, calibrate_temperature,
+                                train_audio)
 
 EXCERPT = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav"
 
@@ -30,19 +31,23 @@ def test_a_mixture_model_is_saved_with_its_calibrated_temperature(trained):
     assert calibration["on"].startswith("the training audio")
     assert [row["temperature"] for row in calibration["table"]] == list(CALIBRATION_TEMPERATURES)
     # The rule: the default if it qualifies, else the qualifying temperature whose loudness is
-    # nearest the training audio's, else the default.
-    qualifying = [row for row in calibration["table"] if row["qualifies"]]
+    # nearest the training audio's, else the lowest audible, else the loudest.
     for row in calibration["table"]:
         assert row["qualifies"] == (row["rms"] is not None and 1 / 3 <= row["flatness"] <= 3
-                                    and row["pitched"] >= 0.5 * likeness_of_training(trained)[1] - 1e-4)
+                                    and row["pitched"] >= 0.5 * likeness_of_training(trained)[1] - 1e-4
+                                    and row["rms"] >= AUDIBLE_RMS - 1e-4)
     assert calibration["chosen"] == expected_choice(calibration["table"])
 
 
 def expected_choice(table):
     qualifying = [row for row in table if row["qualifies"]]
-    if not qualifying or any(row["temperature"] == MIXTURE_TEMPERATURE for row in qualifying):
+    measured = [row for row in table if row["rms"] is not None]
+    if any(row["temperature"] == MIXTURE_TEMPERATURE for row in qualifying) or not measured:
         return MIXTURE_TEMPERATURE
-    return min(qualifying, key=lambda row: abs(math.log(row["rms"])))["temperature"]
+    if qualifying:
+        return min(qualifying, key=lambda row: abs(math.log(row["rms"])))["temperature"]
+    audible = [row["temperature"] for row in measured if row["rms"] >= AUDIBLE_RMS]
+    return min(audible) if audible else max(measured, key=lambda row: row["rms"])["temperature"]
 
 
 def likeness_of_training(trained):
@@ -113,20 +118,34 @@ def test_the_rule_on_known_signals(rng):
     rate, n = 8000, 16000
     reference = tone(rate, n, 0.3, rng)  # pitched, little noise
     noise = 0.3 * rng.standard_normal(n)
-    signals = {0.5: tone(rate, n, 0.03, rng, noise=0.001),  # pitched and as tonal, but ten times too quiet
-               0.7: tone(rate, n, 0.1, rng, noise=0.003),  # better: a third of the loudness
+    signals = {0.5: tone(rate, n, 0.1, rng, noise=0.003),  # pitched and as tonal, a third of the loudness
+               0.7: tone(rate, n, 0.12, rng, noise=0.004),
                0.85: tone(rate, n, 0.25, rng, noise=0.008),  # nearest the loudness
                1.0: noise}  # as loud, but noise: neither the flatness nor the pitch
-    # 0.5 meets both goals: it is kept, though 0.85 is nearer in loudness.
+    # 0.5 meets both goals and is audible: it is kept, though 0.85 is nearer in loudness.
     kept = calibrate_temperature(FakeModel(signals), reference, temperatures=(0.5, 0.7, 0.85, 1.0))
     assert kept["chosen"] == 0.5
     assert [row["qualifies"] for row in kept["table"]] == [True, True, True, False]
     # 0.5 unpitched (noise at its loudness): the qualifying temperature nearest in loudness.
-    signals[0.5] = 0.03 * rng.standard_normal(n)
+    signals[0.5] = 0.1 * rng.standard_normal(n)
     moved = calibrate_temperature(FakeModel(signals), reference, temperatures=(0.5, 0.7, 0.85, 1.0))
     assert moved["chosen"] == 0.85 and moved["on"] == "the training audio"
     assert moved["training_audio"]["pitched"] == 1.0
-    # A reference of noise: a tone is far too tonal (flatness below a third of the noise's).
+    # 0.5 a tone as tonal, but ten times too quiet (near silence): not a candidate; 0.85 again.
+    signals[0.5] = tone(rate, n, 0.03, rng, noise=0.001)
+    quiet = calibrate_temperature(FakeModel(signals), reference, temperatures=(0.5, 0.7, 0.85, 1.0))
+    assert quiet["table"][0]["rms"] < AUDIBLE_RMS and not quiet["table"][0]["qualifies"]
+    assert quiet["chosen"] == 0.85
+    # Nothing meets flatness and pitch: the lowest audible temperature (0.5 too quiet, 0.7 audible
+    # noise), else the loudest.
+    dull = {0.5: 0.01 * rng.standard_normal(n), 0.7: 0.15 * rng.standard_normal(n), 1.0: noise}
+    lowest = calibrate_temperature(FakeModel(dull), reference, temperatures=(0.5, 0.7, 1.0))
+    assert lowest["chosen"] == 0.7 and "lowest audible" in lowest["on"]
+    hushed = {0.5: 0.01 * rng.standard_normal(n), 0.7: 0.03 * rng.standard_normal(n)}
+    loudest = calibrate_temperature(FakeModel(hushed), reference, temperatures=(0.5, 0.7))
+    assert loudest["chosen"] == 0.7 and "the loudest" in loudest["on"]
+    # A reference of noise: a tone is far too tonal (flatness below a third of the noise's); both
+    # audible, so the lower.
     signals = {0.5: tone(rate, n, 0.3, rng), 1.0: tone(rate, n, 0.3, rng)}
     none = calibrate_temperature(FakeModel(signals), 0.3 * rng.standard_normal(n), temperatures=(0.5, 1.0))
     assert none["chosen"] == MIXTURE_TEMPERATURE and not any(row["qualifies"] for row in none["table"])
@@ -160,4 +179,4 @@ def test_train_saves_the_chosen_temperature_and_says_so(capsys, tmp_path, monkey
     assert main(["info", str(out)]) == 0
     info = capsys.readouterr().out
     assert "temperature    0.85 (chosen on the training audio: 0.5: flatness 0.20x, pitched 1.00 of 0.90" in info
-    assert "0.85: flatness 2.00x, pitched 0.80 of 0.90, RMS 0.90x, meets both)" in info
+    assert "0.85: flatness 2.00x, pitched 0.80 of 0.90, RMS 0.90x, qualifies)" in info
