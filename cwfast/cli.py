@@ -623,6 +623,8 @@ def cmd_generate(args):
     if mode == "memorize":
         if args.temperature is not None:
             raise ParameterError("--temperature is for autoregressive models; a memorize model is deterministic")
+        if args.seed is not None:
+            raise ParameterError("--seed is for autoregressive models; a memorize model is deterministic")
         if trained and n_samples is not None and n_samples > trained:
             _note(f"the model was trained on {trained} samples; beyond them it runs free, on its clock alone")
 

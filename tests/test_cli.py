@@ -191,6 +191,7 @@ def test_generate_refuses_effect_models_and_writes_nothing(capsys, tmp_path, mod
     [
         (["--prime", BRAHMS], "--prime is for autoregressive"),
         (["--temperature", "0.5"], "--temperature is for autoregressive"),
+        (["--seed", "3"], "--seed is for autoregressive"),
     ],
 )
 def test_generate_memorize_option_mistakes(capsys, tmp_path, models, extra, message):
