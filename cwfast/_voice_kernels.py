@@ -31,9 +31,9 @@ state: with periods 1, 2, 4, ..., a module multiplies each state of the next slo
 instead of twice, of the one after once instead of four times. Only modules of
 :data:`KEEP_MIN` units or more are kept (narrower ones cost more in the extra passes and sums than
 they save) and never one whose period divides the reader's (it changes at every step the reader
-reads it). 16 voices, blocks of 512: CW 1024/8 2.1x faster than multiplying every column at every
-step, 256/8 1.16x, 144/8 and 64/8 (no module kept) 0.98x and 0.95x (docs/benchmarks.md, section
-22).
+reads it). 16 voices, blocks of 512, against multiplying every column at every step: CW 1024/8
+2.5x faster, 256/8 1.8x, 144/8 1.25x, 64/8 (no module kept) 0.90x (docs/benchmarks.md,
+section 22).
 
 Two things make LLVM produce that loop (checked with ``inspect_asm``: per column one 512-bit load
 of the states and 8 FMAs with an embedded broadcast of the weight, no spills; 16 FMAs per column
@@ -94,9 +94,9 @@ LANES = 16
 
 #: A module's products with the columns of a slower module are kept between steps (see
 #: :func:`_voices_step`) when that module has at least this many units; narrower ones are
-#: multiplied at every step, with the columns next to them (CW 144/8, modules of 18 units: kept
-#: products cost 0.90x; 256/8, 32 units: 1.16x faster; docs/benchmarks.md, section 22).
-KEEP_MIN = 32
+#: multiplied at every step, with the columns next to them (16 voices of CW 64/8, modules of 8
+#: units: 0.94x kept with 8 against 0.99x with 16; 144/8, 18 units: 1.30x faster; docs/benchmarks.md, section 22).
+KEEP_MIN = 16
 
 
 def voices_work_size(n, n_modules, V, windows):
@@ -1008,6 +1008,13 @@ def _rows_lanes16(w_rec, off, width, stride, ht, cs, r0, r1, wt):
 
 
 @numba.njit(**_HOT)
+def _add_into(a, b):
+    """``a += b``, element by element (1-D, same length)."""
+    for q in range(a.shape[0]):
+        a[q] += b[q]
+
+
+@numba.njit(**_HOT)
 def _rows_lanes16_blocks(w_rec, off, width, stride, ht2, cs, r0, r1, wt2, n):
     """:func:`_rows_lanes16` for every lane block (``ht2``, ``wt2``: (V / 16 * n, 16))."""
     for b in range(ht2.shape[0] // n):
@@ -1169,9 +1176,9 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
     :data:`VOICE_BLOCK`, and only the first ``n_voices`` voices are real (the others are padding:
     computed, never read). t : (V,) int64, each voice's next step, advanced by T here. h : (V * n,)
     the states, ``h[v * n + r]``, updated in place (at the end of the block). work :
-    (:func:`voices_work_size`,) scratch: the products kept between steps (see
-    :func:`_voices_step`), the lane blocks' sums, then their states (see the module docstring),
-    then with windows V accumulators. y : (T, V, n_out) receives the outputs (T is read from it).
+    (:func:`voices_work_size`,) scratch: the lane blocks' sums, their states (see the module
+    docstring), the products kept between steps (see :func:`_voices_step`), then with windows V
+    accumulators. y : (T, V, n_out) receives the outputs (T is read from it).
     flags : (:func:`voices_flags_size`,) int64 scratch.
     """
     n_steps = y.shape[0]
@@ -1196,9 +1203,8 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
         for v in range(1, n_voices):
             if t[v] % periods[i] != t[0] % periods[i]:
                 aligned[i] = 0
-    kept = work[: n_modules * V * n]
-    work = work[n_modules * V * n :]
-    wt, ht, acc = work[: V * n], work[V * n : 2 * V * n], work[2 * V * n :]
+    wt, ht, kept = work[: V * n], work[V * n : 2 * V * n], work[2 * V * n : (n_modules + 2) * V * n]
+    acc = work[(n_modules + 2) * V * n :]
     if V % LANES != 0:
         for s in range(n_steps):
             _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
@@ -1212,7 +1218,7 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
         for s in range(n_steps):
             _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
                          input_offset, x, history, s, n_voices, t, ht, wt, ht2, wt2, acc, y, aligned, code,
-                         kept2, stale)
+                         kept, kept2, stale)
         _lanes_to(ht, h, n, V)
     for v in range(V):
         t[v] += n_steps
@@ -1256,7 +1262,7 @@ def _tick_code(aligned, t, s, p, n_voices):
 
 @numba.njit(**_HOT)
 def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset, x,
-                 history, s, n_voices, t, ht, wt, ht2, wt2, acc, y, aligned, code, kept2, stale):
+                 history, s, n_voices, t, ht, wt, ht2, wt2, acc, y, aligned, code, kept, kept2, stale):
     """Step s of :func:`_forward_voices` (its arguments; ``ht``, ``wt``: the lane blocks' states and
     sums, flat, and ``ht2``, ``wt2`` the same as (V / 16 * n, 16) arrays; ``acc``: the window
     pass's scratch; ``aligned``, ``code``: its flags), without numba's reference counting, like
@@ -1306,16 +1312,15 @@ def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, bl
                 _rows_lanes16_blocks(w_rec, off + run0 - cs, run1 - run0, width, ht2, run0, r0, r1, wt2, n)
                 run0 = -1
             for b in range(V // LANES):
-                kept = kept2[(j * (V // LANES) + b) * n : (j * (V // LANES) + b + 1) * n]
+                k0 = (j * (V // LANES) + b) * n  # this lane block's kept products of module j
+                # (flat slices for the zeroing and the sums: the 2-D loops over rows and lanes
+                # ran at scalar speed, 40% of a CW 256/8 step)
+                mine = kept[(k0 + r0) * LANES : (k0 + r1) * LANES]
                 if stale[i * n_modules + j] == 1:
-                    for r in range(r0, r1):
-                        for lane in range(LANES):
-                            kept[r, lane] = 0
-                    _rows_lanes16(w_rec, off + u0 - cs, u1 - u0, width, ht2[b * n : (b + 1) * n], u0, r0, r1, kept)
-                sums = wt2[b * n : (b + 1) * n]
-                for r in range(r0, r1):
-                    for lane in range(LANES):
-                        sums[r, lane] += kept[r, lane]
+                    mine[:] = 0
+                    _rows_lanes16(w_rec, off + u0 - cs, u1 - u0, width, ht2[b * n : (b + 1) * n], u0, r0, r1,
+                                  kept2[k0 : k0 + n])
+                _add_into(wt[(b * n + r0) * LANES : (b * n + r1) * LANES], mine)
             stale[i * n_modules + j] = 0
         if run0 >= 0:
             _rows_lanes16_blocks(w_rec, off + run0 - cs, run1 - run0, width, ht2, run0, r0, r1, wt2, n)

@@ -32,7 +32,7 @@ MODELS = {
     # Modules reading windows of past inputs: the voices' inputs go through a chunk buffer.
     "windowed": lambda **kw: ClockworkRNN(2, 3, module_sizes=[3, 5, 2, 4], periods=[1, 2, 5, 16],
                                           input_windows=[2, 1, 5, 3], seed=11, **kw),
-    # The lane kernel keeps a module's products with a slower module of 32 units or more between
+    # The lane kernel keeps a module's products with a slower module of 16 units or more between
     # steps (cwfast._voice_kernels.KEEP_MIN) and multiplies narrower ones, and those of its own
     # period, at every step: wide modules mixed with narrow ones, read in the order of the columns.
     "wide modules": lambda **kw: ClockworkRNN(2, 3, module_sizes=[32, 3, 33, 34], periods=[1, 2, 5, 16], seed=13,
