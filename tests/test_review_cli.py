@@ -143,8 +143,9 @@ def test_generate_default_length_is_five_seconds_at_the_given_sample_rate(capsys
     }.items():
         model.save(tmp_path / f"{name}.npz")  # no sample rate, no length stored
         out = tmp_path / f"{name}.wav"
+        seed = ["--seed", "0"] if name == "autoregressive" else []  # a memorize model takes no seed
         status, stdout, err = run(capsys, "generate", "-m", tmp_path / f"{name}.npz", "-o", out,
-                                  "--sample-rate", "8000", "--seed", "0", "--quiet")
+                                  "--sample-rate", "8000", *seed, "--quiet")
         assert status == 0, err
         samples, rate = load_audio(out)
         assert (samples.size, rate) == (40000, 8000), name
