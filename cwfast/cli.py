@@ -144,7 +144,8 @@ def build_parser():
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
     p.add_argument("--time-budget", type=types.duration, metavar="TIME",
-                   help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model")
+                   help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model; "
+                        "scoring the held-out parts and choosing the generation temperature follow (seconds more)")
     p.add_argument("--checkpoint", metavar="PATH", help="write a checkpoint here every 100 updates, at the end and on Ctrl-C")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same options; --epochs may grow with a constant "
                    "--lr-schedule)")

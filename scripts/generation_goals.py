@@ -28,9 +28,9 @@ name                      files (under ``--data``, default /work/shared/data)   
    audio (everything before the test part ``cwfast train`` holds out) and its held-out stretch
    (that test part), and against ``--stretches`` equal stretches of the source, each measured
    against the rest (``measure_generation.stretch_rows``), a steadier yardstick than a held-out
-   stretch that may be the recording's fade-out; the wall time of those three runs is the
-   generation speed (``cwfast generate`` as a user runs it, start-up included), next to the
-   in-process ``model.sample`` time.
+   stretch that may be the recording's fade-out; the generation speed is the
+   in-process ``model.sample`` rate on one thread (what the issue's speed goal measures), next to
+   the wall time of those three runs (``cwfast generate`` as a user runs it, start-up included).
 4. Held-out test bits per sample: the Clockwork model's and the LSTM's (from the saved models'
    metadata, what ``cwfast info`` prints) and the LPC-32 baseline's with an adaptive Laplace
    scale on exactly the same test samples, fitted on the same training parts
@@ -386,8 +386,13 @@ def measure(name, args, prepared, trained, directory):
              ">= 0.5 bit below the LPC-32 (adaptive Laplace)"),
         goal("held-out test bits/sample vs LSTM", ours, "<", lstm_bits,
              "below the LSTM of equal multiply-adds" if lstm_bits is not None else "LSTM skipped"),
-        goal("generation speed (x real time at 16 kHz, one core, cwfast generate)",
-             result["speed"]["cli_x_real_time_at_16k"], ">=", 20.0, ">= 20x"),
+        # The issue's speed goal is the rate of generation (its "now", 10-13x, was the old default
+        # model's in-process rate); `cwfast generate` as a user runs it adds the start-up, issue 14's
+        # goal (a warm start within 4x `import numba`), reported on the next row without a bound.
+        goal("generation speed (x real time at 16 kHz, one core, in process)",
+             result["speed"]["in_process_x_real_time_at_16k"], ">=", 20.0, ">= 20x"),
+        goal("speed of cwfast generate --seconds 10, start-up included (x real time at 16 kHz)",
+             result["speed"]["cli_x_real_time_at_16k"], ">=", None, "reported (start-up: issue 14)"),
     ]
     return result
 
