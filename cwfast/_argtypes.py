@@ -42,6 +42,13 @@ fraction = _option(float, "fraction")
 #: A clock period past 2**31 - 1 never fires after t = 0 in any audio a machine can hold.
 period = _option(int, "positive_int", maximum=2**31 - 1, why=" (longer clock periods never fire)")
 sample_rate = _option(int, "positive_int", maximum=2**31 - 1, why=" (more than a sound file can store)")
+#: mu-law classes: a 16-bit sample has no more levels than 65536.
+classes = _option(int, "positive_int", maximum=2**16, why=" (a 16-bit sample has no more levels)")
+#: Evolution-strategy members per generation (each one a copy of the model's parameters).
+population = _option(int, "positive_int", maximum=2**24, why=" (16.7 million members per generation)")
+#: Samples per block and voices of one stream: past these a stream's buffers alone fill a machine.
+block = _option(int, "positive_int", maximum=2**24, why=" (a block of 6 minutes at 44.1 kHz)")
+voices = _option(int, "positive_int", maximum=2**16, why=" (voices of one stream)")
 #: Wall-clock seconds ``cwfast bench`` spends on each model and block size: an hour is plenty.
 bench_seconds = _option(float, "positive_float", maximum=3600, why=" (an hour per model and block size)")
 
@@ -65,9 +72,15 @@ def input_window(text):
     if text.strip().lower() == "period":
         return "period"
     try:
-        return positive_int(text)
-    except argparse.ArgumentTypeError:
+        return _window(text)
+    except argparse.ArgumentTypeError as exc:
+        if "at most" in str(exc):
+            raise
         raise argparse.ArgumentTypeError(f"{text!r} must be 'period' or a positive integer") from None
+
+
+#: Inputs a module reads per tick: a window past 2**24 samples (6 minutes at 44.1 kHz) is a typo.
+_window = _option(int, "positive_int", maximum=2**24, why=" (6 minutes at 44.1 kHz per tick)")
 
 
 def percentiles(text):
@@ -98,10 +111,12 @@ def duration(text):
     """Seconds from ``90``, ``90s``, ``20m``, ``1h`` or ``1h30m`` (a time budget)."""
     import re
 
-    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)s?)?\s*", text)
-    if not text.strip() or match is None or not any(match.groups()):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90s, 20m or 1h30m")
-    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups())
+    match = re.fullmatch(r"\s*(?:(\d+(?:\.\d+)?)h)?\s*(?:(\d+(?:\.\d+)?)m)?\s*(?:(\d+(?:\.\d+)?)(s?))?\s*", text)
+    # A number without a unit is seconds only on its own: "1h30" would be read as 1 h 30 s.
+    bare_after_unit = match is not None and match.group(3) and not match.group(4) and (match.group(1) or match.group(2))
+    if not text.strip() or match is None or not any(match.groups()[:3]) or bare_after_unit:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration such as 90, 90s, 20m or 1h30m")
+    hours, minutes, seconds = (float(g) if g else 0.0 for g in match.groups()[:3])
     total = 3600 * hours + 60 * minutes + seconds
     if total <= 0:
         raise argparse.ArgumentTypeError(f"{text} must be longer than zero")

@@ -29,7 +29,9 @@ import sys
 
 # The subcommand shares the command line's argument types (one-line errors, exit status 2).
 from ._argtypes import bench_seconds as _bench_seconds
+from ._argtypes import block as _block
 from ._argtypes import positive_int as _positive_int
+from ._argtypes import voices as _voices
 
 DEFAULT_BLOCKS = (32, 128, 512, 2048)
 DEFAULT_WIDTHS = (64, 256, 1024)
@@ -44,14 +46,14 @@ def add_arguments(parser):
     parser.add_argument("-m", "--model", metavar="MODEL",
                         help="a model file to measure (default: CW-RNNs of 64, 256 and 1024 units in 8 modules "
                         "next to SRNs of the same widths)")
-    parser.add_argument("--block", type=_positive_int, nargs="+", default=list(DEFAULT_BLOCKS), metavar="N",
+    parser.add_argument("--block", type=_block, nargs="+", default=list(DEFAULT_BLOCKS), metavar="N",
                         help="block sizes in samples (default: %(default)s)")
     parser.add_argument("--seconds", type=_bench_seconds, default=1.0, metavar="S",
                         help="wall-clock time to spend on each model and block size, at most 3600 (default: "
                         "%(default)s)")
     parser.add_argument("--repeats", type=_positive_int, default=5, metavar="R",
                         help="runs per model and block size; the table shows medians (default: %(default)s)")
-    parser.add_argument("--voices", type=_positive_int, metavar="V",
+    parser.add_argument("--voices", type=_voices, metavar="V",
                         help="also run each model as one stream of V voices and report the cost per voice "
                         "against one voice")
     parser.add_argument("--blocked", action="store_true",

@@ -99,7 +99,7 @@ def build_parser():
                    help="how the learning rate falls over the epochs: constant, cosine (half a cosine to 0 at "
                    "the last epoch) or linear; over --time-budget with --epochs 0 "
                    "(default: cosine for autoregressive, constant otherwise)")
-    p.add_argument("--population", type=types.positive_int, metavar="P",
+    p.add_argument("--population", type=types.population, metavar="P",
                    help="es: members per generation, even (default: 256)")
     p.add_argument("--sigma", type=types.positive_float, metavar="S", help="es: noise scale of the members (default: 0.01)")
     p.add_argument("--cluster", choices=("local", "ray"),
@@ -119,7 +119,7 @@ def build_parser():
     p.add_argument("--test", type=types.fraction, metavar="FRACTION",
                    help="the last part of the clip, scored once at the end and reported as held out "
                    "(default: 0.1; 0 for memorize)")
-    p.add_argument("--classes", type=types.positive_int, metavar="K",
+    p.add_argument("--classes", type=types.classes, metavar="K",
                    help="autoregressive: mu-law classes (default: 256; any other number trains the softmax "
                    "head, since the mixture scores the 256 classes)")
     p.add_argument("--head", choices=AUDIO_HEADS, metavar="HEAD",
@@ -149,7 +149,8 @@ def build_parser():
     p.add_argument("--checkpoint", metavar="PATH", help="write a checkpoint here every 100 updates, at the end and on Ctrl-C")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same options; --epochs may grow with a constant "
                    "--lr-schedule)")
-    p.add_argument("--plot", metavar="FILE.png", help="plot target and output waveforms and spectrograms (needs matplotlib)")
+    p.add_argument("--plot", metavar="FILE.png", help="plot target and output waveforms and spectrograms (needs matplotlib; "
+                   "autoregressive: the first 10 s of the training audio beside 10 s generated)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_train)
 
@@ -157,7 +158,7 @@ def build_parser():
     p = commands.add_parser(
         "generate", parents=[common], help="generate audio with a model (default: the bundled one)",
         description="Generate audio with a memorize or autoregressive model. Without -m it uses the default "
-        "model bundled with cwfast, an autoregressive model of a Brahms excerpt.",
+        "model bundled with cwfast, an autoregressive model of a Brahms recording (data/brahms-hungarian-dance-5.ogg).",
     )
     p.add_argument("-m", "--model", metavar="MODEL", help="a model saved by 'cwfast train' (default: the bundled model)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the audio file to write (.wav or .flac)")
@@ -181,10 +182,10 @@ def build_parser():
     p.add_argument("-m", "--model", required=True, metavar="MODEL", help="an effect model saved by 'cwfast train'")
     p.add_argument("input", metavar="IN", help="the audio to process")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the audio file to write (.wav or .flac)")
-    p.add_argument("--block", type=types.positive_int, default=4096, metavar="N", help="block size in samples (default: 4096)")
+    p.add_argument("--block", type=types.block, default=4096, metavar="N", help="block size in samples (default: 4096)")
     p.add_argument("--blocked", action="store_true",
                    help="compute each block module by module, slowest first: faster for large Clockwork RNNs "
-                        "(1.3-1.6x for 1024 units in 8 modules), the same output within float rounding")
+                        "(2.4x for 1024 units in 8 modules at blocks of 512 or more), the same output within float rounding")
     p.add_argument("--subtype", type=types.subtype, metavar="TYPE", help="float, pcm_16 or pcm_24 (default: float for WAV)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_process)
@@ -451,7 +452,8 @@ def cmd_train(args):
                   classes=args.classes, population=args.population, sigma=args.sigma, cluster=args.cluster,
                   validation=args.validation, test=args.test, input_window=args.input_window, head=args.head,
                   components=args.components, level=args.level, prediction=args.prediction,
-                  level_band=args.level_band, window=args.window, batch_size=args.batch_size)
+                  level_band=args.level_band, window=args.window, batch_size=args.batch_size, epochs=args.epochs,
+                  time_budget=args.time_budget)
     if mode == "autoregressive" and args.classes not in (None, 256) and args.head is None:
         _note(f"--classes {args.classes}: the softmax head (the mixture head scores the 256 mu-law classes)")
     files = _audio_files(args.audio)
@@ -561,6 +563,10 @@ def _check_checkpoint(args, inputs):
     _check_output(args.checkpoint, True, what="checkpoint")
 
 
+#: ``train --plot`` of an autoregressive model draws at most this much training and generated audio.
+PLOT_SECONDS = 10.0
+
+
 def _plot_training(model, task, args):
     from . import render
     from .codec import mu_law_values
@@ -572,9 +578,10 @@ def _plot_training(model, task, args):
     elif task.mode == "effect":
         output = render.process(model, task.inputs[:, 0])
         target = task.targets[:, 0]
-    else:
-        output = render.render(model, task.n_steps, seed=args.seed)
-        target = render.denormalize(mu_law_values(task.n_out)[task.targets], model)
+    else:  # the first PLOT_SECONDS: generating a whole corpus's length only to draw it would take long
+        n = min(task.n_steps, int(PLOT_SECONDS * (model.sample_rate or 16000)))
+        output = render.render(model, n, seed=args.seed)
+        target = render.denormalize(mu_law_values(task.n_out)[task.targets[:n]], model)
     title = f"{task.mode}: {'training audio and generated audio' if task.mode == 'autoregressive' else 'target and output'}"
     # Free-running generation only resembles the training audio: side by side, not over it.
     free = task.mode == "autoregressive"
@@ -780,7 +787,11 @@ def cmd_info(args):
     ]
     detail = []
     if mode == "autoregressive":
-        detail.append(f"mu-law, {meta.get('n_classes', model.n_out)} classes")
+        try:  # a mixture scores the 256 mu-law classes whatever its outputs
+            classes = render.autoregressive_spec(model)[0]
+        except CwfastError:
+            classes = meta.get("n_classes", "?")
+        detail.append(f"mu-law, {classes} classes")
     if _is_number(meta.get("scale")):
         detail.append(f"scale {meta['scale']:.4g}")
     if render.trained_length(model):
@@ -855,6 +866,8 @@ def cmd_export(args):
     for path in outputs:  # refuse before building anything
         if os.path.lexists(path) and not args.overwrite:
             raise CwfastError(f"'{path}' exists; pass --overwrite to replace it")
+        if os.path.isdir(path) and not path.endswith(".lv2"):  # export_c would refuse it after the bundle's build
+            raise CwfastError(f"cannot write '{path}': it is a directory")
     bundle = None
     if args.lv2:  # first: the build is what can fail
         from .export.lv2 import uri
@@ -905,6 +918,12 @@ def main(argv=None):
             signal.signal(signal.SIGTERM, previous)
 
 
+def _is_size_error(exc):
+    """Whether a ValueError is NumPy refusing an array too big to address."""
+    text = str(exc)
+    return "array is too big" in text or "Maximum allowed size exceeded" in text
+
+
 def _main(parser, argv):
     try:
         if _command_of(argv) == "bench":
@@ -925,7 +944,11 @@ def _main(parser, argv):
         message = " ".join(str(exc).split("\n"))
         print(f"cwfast: error: {message}", file=sys.stderr)
         return 2
-    except MemoryError as exc:
+    except (MemoryError, ValueError) as exc:
+        # NumPy refuses a size it cannot address with a ValueError, not a MemoryError: the same
+        # fault for the user. Any other ValueError is a bug, shown as one.
+        if not isinstance(exc, MemoryError) and not _is_size_error(exc):
+            raise
         detail = " ".join(str(exc).split())
         print(f"cwfast: error: out of memory{': ' + detail if detail else ''}; ask for less (shorter audio, "
               "fewer samples, a smaller model or batch)", file=sys.stderr)

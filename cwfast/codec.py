@@ -19,9 +19,9 @@ from .errors import ParameterError
 N_CLASSES = 256
 
 
-def _check_classes(n_classes):
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
-        raise ParameterError(f"n_classes={n_classes!r} must be an integer >= 2")
+def check_classes(n_classes):
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or not 2 <= n_classes <= 2**16:
+        raise ParameterError(f"n_classes={n_classes!r} must be an integer from 2 to 65536 (a 16-bit sample's levels)")
     return int(n_classes)
 
 
@@ -44,7 +44,7 @@ def mu_law_encode(samples, n_classes=N_CLASSES):
     -------
     labels : ndarray, same shape, int64, in ``[0, n_classes)``
     """
-    mu = _check_classes(n_classes) - 1
+    mu = check_classes(n_classes) - 1
     x = np.clip(np.asarray(samples, dtype=np.float64), -1.0, 1.0)
     companded = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
     return np.floor((companded + 1.0) / 2.0 * mu + 0.5).astype(np.int64)
@@ -57,7 +57,7 @@ def mu_law_decode(labels, n_classes=N_CLASSES):
     -------
     ndarray, same shape as ``labels``, float32
     """
-    mu = _check_classes(n_classes) - 1
+    mu = check_classes(n_classes) - 1
     labels = np.asarray(labels)
     if labels.dtype.kind not in "iu":
         raise ParameterError(f"labels has dtype {labels.dtype}; expected integer class labels")
@@ -69,7 +69,7 @@ def mu_law_decode(labels, n_classes=N_CLASSES):
 
 def mu_law_values(n_classes=N_CLASSES):
     """The decoded amplitude of every class, shape (n_classes,), float32 (``values`` of ``sample``)."""
-    return mu_law_decode(np.arange(_check_classes(n_classes)), n_classes)
+    return mu_law_decode(np.arange(check_classes(n_classes)), n_classes)
 
 
 def mu_law_edges(n_classes=N_CLASSES):
@@ -85,7 +85,7 @@ def mu_law_edges(n_classes=N_CLASSES):
     ndarray, shape (n_classes + 1,), float64
         ``edges[k]`` to ``edges[k + 1]`` is class ``k``; ``edges[0] = -inf``, ``edges[-1] = inf``.
     """
-    mu = _check_classes(n_classes) - 1
+    mu = check_classes(n_classes) - 1
     companded = (2.0 * np.arange(1, mu + 1) - 1.0) / mu - 1.0
     inner = np.sign(companded) * np.expm1(np.abs(companded) * math.log1p(mu)) / mu
     return np.concatenate([[-np.inf], inner, [np.inf]])

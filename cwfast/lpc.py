@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CwfastError, ParameterError
-from .codec import N_CLASSES, mu_law_values
+from .codec import N_CLASSES, check_classes, mu_law_values
 from .codec import mu_law_edges as bin_edges  # where it used to live; public here too
 from .tasks import autoregressive
 
@@ -60,12 +60,6 @@ ALPHAS = (0.0,) + tuple(2.0**-k for k in range(1, 13))
 #: classes is about 1.7e-4 wide, so this floor is far below anything that matters.
 SCALE_FLOOR = 1e-6
 _LOG_HALF = math.log(0.5)
-
-
-def _check_classes(n_classes):
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 2:
-        raise ParameterError(f"n_classes={n_classes!r} must be an integer >= 2")
-    return int(n_classes)
 
 
 def _log_one_minus_exp(width):
@@ -265,7 +259,7 @@ def fit(labels, n_train, *, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=ALPHAS):
     n_train : int
         How many of them, from the start, to fit on; at least ``4 * n_taps``.
     """
-    n_classes = _check_classes(n_classes)
+    n_classes = check_classes(n_classes)
     labels = np.asarray(labels)
     if labels.ndim != 1 or labels.dtype.kind not in "iu":
         raise ParameterError("labels must be a 1-D array of integer classes")
@@ -340,7 +334,7 @@ def baseline(samples, *, test=0.1, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=AL
     """
     if not (isinstance(test, (int, float)) and not isinstance(test, bool) and 0.0 < test < 1.0):
         raise ParameterError(f"test={test!r} must be a number in (0, 1)")
-    task = autoregressive(samples, n_classes=_check_classes(n_classes))
+    task = autoregressive(samples, n_classes=check_classes(n_classes))
     labels = task.targets
     n_test = int(round(labels.size * test))
     n_train = labels.size - n_test
@@ -414,7 +408,7 @@ def split_baseline(clips, *, validation=0.1, test=0.1, n_taps=N_TAPS, n_classes=
         clips = [clips]
     if not (isinstance(test, (int, float)) and not isinstance(test, bool) and 0.0 < test < 1.0):
         raise ParameterError(f"test={test!r} must be a number in (0, 1)")
-    n_classes = _check_classes(n_classes)
+    n_classes = check_classes(n_classes)
     if isinstance(n_taps, bool) or not isinstance(n_taps, (int, np.integer)) or n_taps < 1:
         raise ParameterError(f"n_taps={n_taps!r} must be a positive integer")
     n_taps = int(n_taps)

@@ -13,7 +13,7 @@ import numpy as np
 
 from . import _lstm_kernels, validate
 from .errors import ParameterError
-from .model import (SequenceModel, State, _aligned_empty, dense_dtype, head_args, keep_window,
+from .model import (SequenceModel, State, _aligned_empty, dense_dtype, parameter_offsets, head_args, keep_window,
                     sampling_buffers)
 
 #: Row blocks of ``W_in``, ``W_h`` and ``b_h``, in order.
@@ -63,7 +63,7 @@ class LSTM(SequenceModel):
         Source of the initial weights: every parameter from N(0, 0.1^2) as in the paper, then the
         forget-gate biases set to ``forget_bias``.
     dtype : float32 or float64
-    output : {"linear", "softmax"}
+    output : {"linear", "softmax", "mixture"}
         As for :class:`cwfast.ClockworkRNN`.
     sample_rate : int, optional
     metadata : dict, optional
@@ -87,7 +87,7 @@ class LSTM(SequenceModel):
 
         n, m, o = self.n_hidden, self.n_in, self.n_out
         sizes = [4 * n * m, 4 * n * n, 4 * n, o * n, o]
-        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._offsets = parameter_offsets(sizes, f"an LSTM of {n} cells, {m} inputs and {o} outputs")
         self._params = _aligned_empty(int(self._offsets[-1]), self.dtype)
         self._bind_views()
         self._params[:] = validate.rng(seed).normal(0.0, 0.1, size=self._params.size)

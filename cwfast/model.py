@@ -126,6 +126,16 @@ class _HeadContext(NamedTuple):
     window: Optional[np.ndarray]
 
 
+def parameter_offsets(sizes, what):
+    """Where each of the parameter vector's parts (``sizes``, in order) starts, and its end: (len + 1,)
+    int64. ParameterError if the total is past :data:`cwfast.validate.MAX_COUNT` (counted in Python's
+    exact integers: a typo such as 2**40 units would wrap int64 arithmetic)."""
+    total = sum(int(size) for size in sizes)
+    if total > validate.MAX_COUNT:
+        raise ParameterError(f"{what} would have {total} parameters, more than {validate.MAX_COUNT}")
+    return np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+
+
 def _aligned_empty(size, dtype, alignment=64):
     """np.empty(size, dtype) starting on an ``alignment``-byte boundary (numpy gives whatever malloc
     returns, often 16 bytes past a page). The kernels' vector loads of the weights cross a cache
@@ -159,7 +169,7 @@ class SequenceModel:
     - attributes ``n_in``, ``n_out``, ``n_hidden``, ``dtype``, ``output`` (a head name, see
       :mod:`cwfast.heads`), ``head``, ``sample_rate``, ``metadata``, ``periods``,
       ``module_sizes``, ``n_modules``; the flat parameter vector ``params``;
-    - ``forward``, ``advance``, ``loss``, ``loss_and_grad``, ``sample`` (autoregressive softmax models),
+    - ``forward``, ``advance``, ``loss``, ``loss_and_grad``, ``sample`` (autoregressive softmax and mixture models),
       ``to_dense``/``from_dense``, ``copy``, ``save``;
     - the checks every caller shares: :meth:`check_input`, :meth:`check_target`,
       :meth:`check_state`;
@@ -236,7 +246,11 @@ class SequenceModel:
     def level(self, value):
         if value is not None:
             self._check_autoregressive_mixture("level normalisation")
-            value = Level.checked(*(value if not isinstance(value, Level) else dataclasses.astuple(value)))
+            if isinstance(value, Level):
+                value = dataclasses.astuple(value)
+            if not isinstance(value, (tuple, list)) or not 2 <= len(value) <= 4:
+                raise ParameterError(f"level={value!r} must be None, a Level or a tuple (alpha, start[, floor[, ceiling]])")
+            value = Level.checked(*value)
         if (value is None) != (self._level is None):
             self._structure_revision += 1
         self._level = value
@@ -600,10 +614,12 @@ class ClockworkRNN(SequenceModel):
         The audio rate the model was trained at, if it models audio.
     metadata : dict, optional
         JSON-serialisable facts saved with the model (task, scale, training figures, ...).
-    output : {"linear", "softmax"}
+    output : {"linear", "softmax", "mixture"}
         The output head. ``"linear"`` gives ``y(t)`` as above and trains on mean squared error;
         ``"softmax"`` gives class probabilities ``softmax(y(t))`` and trains on cross-entropy
-        against integer labels.
+        against integer labels; ``"mixture"`` reads ``y(t)`` (n_out = 3K) as a mixture of K
+        discretised logistics over the 256 mu-law classes, trained on the same cross-entropy
+        (:mod:`cwfast.heads`).
     input_windows : None, "period", int or sequence of int
         ``L_i``, how many of the latest inputs module ``i`` reads at each tick. None: 1 for every
         module (the paper's model). ``"period"``: each module's period. An int: that many for
@@ -674,7 +690,7 @@ class ClockworkRNN(SequenceModel):
 
         n, m, o = self.n_hidden, self.n_in, self.n_out
         sizes = [self.layout.n_input_weights(m), self.layout.n_recurrent, n, o * n, o]
-        self._offsets = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        self._offsets = parameter_offsets(sizes, f"a Clockwork RNN of {n} units, {m} inputs and {o} outputs")
         self._params = _aligned_empty(int(self._offsets[-1]), self.dtype)
         self._bind_views()
         self._params[:] = validate.rng(seed).normal(0.0, 0.1, size=self._params.size)
@@ -745,8 +761,12 @@ class ClockworkRNN(SequenceModel):
     def module_sizes(self):
         return self.layout.module_sizes
 
+    def _module_index(self, i):
+        return validate.non_negative_int("module index", i, maximum=self.layout.n_modules - 1)
+
     def W_h_block(self, i):
         """Writable view of module ``i``'s recurrent block, shape (k_i, n_hidden - column_start[i])."""
+        i = self._module_index(i)
         lay = self.layout
         width = self.n_hidden - lay.column_start[i]
         return self.W_h_packed[lay.block_offset[i] : lay.block_offset[i + 1]].reshape(-1, width)
@@ -754,6 +774,7 @@ class ClockworkRNN(SequenceModel):
     def W_in_block(self, i):
         """Writable view of module ``i``'s input weights, shape (k_i, L_i * n_in); column
         ``(L_i - 1 - k) * n_in + j`` weighs ``x_j(t - k)`` (oldest input first)."""
+        i = self._module_index(i)
         lay = self.layout
         m = self.n_in
         return self.W_in_packed[lay.input_offset[i] * m : lay.input_offset[i + 1] * m].reshape(

@@ -117,7 +117,7 @@ def load(path):
             metadata=header.get("metadata") or {},
             output=header.get("output", "linear"),
         )
-    except (TypeError, ValueError) as exc:  # ParameterError (a ValueError), or a foreign file's arrays of another kind
+    except (TypeError, ValueError, OverflowError, IndexError) as exc:  # ParameterError (a ValueError), or a foreign file's arrays
         raise CwfastError(f"cannot load model '{path}': inconsistent contents ({exc})") from None
 
 

@@ -14,11 +14,13 @@ window*; ``L_i = 1`` is the paper's model). Its input weights are then ``k_i`` r
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 
 import numpy as np
 
 from .errors import ParameterError
+from .validate import MAX_COUNT
 from .validate import input_windows as _input_windows
 from .validate import positive_int as _positive_int
 from .validate import positive_int_list as _positive_int_list
@@ -88,6 +90,14 @@ class Layout:
                 f"periods has {len(periods)} entries but there are {len(sizes)} modules; give one period per module"
             )
         windows = _input_windows(input_windows, periods)
+        # The counts below are int64: refuse, in Python's exact integers, a layout whose sizes would
+        # wrap (a typo such as 2**62 units or inputs), rather than build a wrong one.
+        n = sum(sizes)
+        counts = {"hidden units": n, "recurrent weights": n * n, "input weights": sum(map(operator.mul, sizes, windows))}
+        for what, count in counts.items():
+            if count > MAX_COUNT:
+                raise ParameterError(f"a Clockwork RNN of {len(sizes)} modules (up to {max(sizes)} units, input "
+                                     f"windows up to {max(windows)}) would have {count} {what}, more than {MAX_COUNT}")
         order = np.argsort(np.asarray(periods), kind="stable")
         sizes = np.asarray(sizes, dtype=np.int64)[order]
         periods = np.asarray(periods, dtype=np.int64)[order]

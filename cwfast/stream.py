@@ -50,6 +50,10 @@ _NOT_FINITE = "block contains NaN or infinite values (or values too large for th
 #: Block length a stream prepares for when :meth:`Stream.process` is called before
 #: :meth:`Stream.prepare`. Longer blocks are run in pieces of this length, without allocating.
 DEFAULT_MAX_BLOCK = 8192
+#: The longest block a stream prepares for (13.5 hours at 44.1 kHz: the buffers of a longer one are
+#: not a real request) and the most voices one stream runs.
+MAX_BLOCK = 2**31 - 1
+MAX_VOICES = 2**16
 
 
 class Stream:
@@ -85,11 +89,12 @@ class Stream:
         :attr:`t` is each voice's step, shape (voices,); ``state`` (if given) holds h of shape
         (voices, n_hidden) and one ``t`` for all; :meth:`reset` can restart one voice. The voices
         share each weight load (one matrix-matrix product per step instead of ``voices``
-        matrix-vector products: 16 voices of CW 256/8 cost 0.38-0.40 of 16 streams, other
-        counts than multiples of 16 about 0.5-0.6: docs/benchmarks.md, section 15), and each voice's
+        matrix-vector products: 16 voices of CW 256/8 cost 0.26-0.27 of 16 streams on an AVX2
+        EPYC, 0.38-0.40 on an AVX-512 Xeon when last measured there, other counts than multiples
+        of 16 about 0.5-0.6: docs/benchmarks.md, sections 15 and 22), and each voice's
         output equals that of a stream of its own to within float rounding (the sums are
         ordered differently). Not with ``resample``. Default None: one sequence, blocks of
-        shape (n_steps, n_in).
+        shape (n_steps, n_in). At most :data:`MAX_VOICES`.
     blocked : bool
         Compute each block module by module, slowest first, instead of step by step: a slow
         module never reads a faster one, so once the slower modules have run over the block, a
@@ -167,7 +172,7 @@ class Stream:
         self._window = None
         self._blocked = _check_blocked(model, blocked, voices)
         if voices is not None:
-            voices = _positive_int("voices", voices)
+            voices = _positive_int("voices", voices, maximum=MAX_VOICES)
             if model.realtime_kind not in _VOICE_KINDS:
                 raise ParameterError(f"voices={voices} is not supported for a {model.description} yet; "
                                      "use one Stream per voice")
@@ -449,12 +454,12 @@ class Stream:
         Raises
         ------
         ParameterError
-            If ``max_block`` is not a positive integer.
+            If ``max_block`` is not a positive integer up to :data:`MAX_BLOCK`.
         CwfastError
             If the compiled entry point and the kernel disagree (a stale numba cache), or another
             thread is using the stream.
         """
-        max_block = _positive_int("max_block", max_block)
+        max_block = _positive_int("max_block", max_block, maximum=MAX_BLOCK)
         self._enter()
         try:
             return self._prepare(max_block)

@@ -1,4 +1,5 @@
-"""Audio tasks: turn audio into a model's (inputs, targets, head), and a trained model back into audio.
+"""Audio tasks: turn audio into a model's (inputs, targets, head) and score a model on them (a trained
+model is turned back into audio by :mod:`cwfast.render`).
 
 Three modes, each a way of asking a Clockwork RNN to learn from sound:
 
@@ -9,7 +10,8 @@ Three modes, each a way of asking a Clockwork RNN to learn from sound:
     the clip at its original level.
 ``autoregressive``
     Next-sample prediction. The input at step ``t`` is the sample at ``t - 1`` and the target is
-    the sample at ``t``, quantised to 256 mu-law classes and predicted by a softmax head trained on
+    the sample at ``t``, quantised to 256 mu-law classes and predicted by a mixture-of-logistics
+    head (``cwfast train``'s default; :mod:`cwfast.heads`) or a softmax head, trained on
     cross-entropy (teacher forcing). To generate, the model runs free, drawing each sample from its
     predicted distribution and reading it back as the next input (:meth:`ClockworkRNN.sample`).
     A distribution, not a point estimate: a network trained on MSE predicts the conditional
@@ -43,7 +45,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from . import validate
-from .codec import N_CLASSES, _check_classes, mu_law_encode, mu_law_values
+from .codec import N_CLASSES, check_classes, mu_law_encode, mu_law_values
 from .errors import CwfastError, ParameterError
 from .metrics import esr, nats_to_bits, nmse
 from .modes import MODES
@@ -158,7 +160,7 @@ def autoregressive(samples, *, n_classes=N_CLASSES, scale=None):
         ``metadata`` with ``mode``, ``scale`` and ``n_classes``.
     """
     samples = _mono(samples, "samples")
-    n_classes = _check_classes(n_classes)
+    n_classes = check_classes(n_classes)
     scale = _peak(samples, "the clip") if scale is None else validate.positive_float("scale", scale)
     labels = mu_law_encode(samples.astype(np.float64) / scale, n_classes)
     decoded = mu_law_values(n_classes)[labels]

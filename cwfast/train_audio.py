@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import registry, tasks, validate
-from .codec import N_CLASSES
+from .codec import N_CLASSES, check_classes
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level
@@ -170,7 +170,8 @@ def _batch_size(model, train_task, window, batch_size, default):
 
 def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
                   sigma=None, cluster=None, validation=None, test=None, input_window=None, head=None,
-                  components=None, level=None, prediction=None, level_band=None, window=None, batch_size=None):
+                  components=None, level=None, prediction=None, level_band=None, window=None, batch_size=None,
+                  epochs=None, time_budget=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if mode not in MODE_DEFAULTS:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
@@ -178,6 +179,10 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         raise ParameterError(f"trainer={trainer!r} must be one of {', '.join(TRAINERS)}")
     if not registry.get(arch).has_clock and (modules is not None or periods is not None):
         raise ParameterError(f"--arch {arch} has no clock modules; it takes no --modules or --periods")
+    for name, value in (("window", window), ("batch-size", batch_size)):
+        if value is not None and trainer == "es":
+            raise ParameterError(f"--{name} is for the gradient trainers (adam, sgd); --trainer es scores every "
+                                 "member on the whole clip")
     if mode == "memorize" and batch_size is not None and window is None:
         raise ParameterError("--batch-size sets the streams of --window's truncated back-propagation; memorize "
                              "mode trains on the whole clip at once unless --window is given")
@@ -189,6 +194,10 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
             validate.positive_int("input_window", input_window)
         if mode == "memorize":
             raise ParameterError("--input-window is for models that read input; a memorize model reads nothing")
+    if epochs is not None and validate.non_negative_int("epochs", epochs) == 0 and time_budget is None:
+        raise ParameterError("--epochs 0 trains until --time-budget: give one")
+    if classes is not None:
+        check_classes(classes)
     if classes is not None and mode != "autoregressive":
         raise ParameterError(f"--classes is for autoregressive mode; {mode} mode has a linear output")
     if head is not None and head not in AUDIO_HEADS:
@@ -330,7 +339,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     check_options(mode=mode, arch=arch, trainer=trainer, modules=modules, periods=periods, classes=classes,
                   population=population, sigma=sigma, cluster=cluster, validation=validation, test=test,
                   input_window=input_window, head=head, components=components, level=level, prediction=prediction,
-                  level_band=level_band, window=window, batch_size=batch_size)
+                  level_band=level_band, window=window, batch_size=batch_size, epochs=epochs, time_budget=time_budget)
     head = audio_head(mode, head, classes)
     if head == "mixture" and components is None:
         components = DEFAULT_COMPONENTS
@@ -415,9 +424,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         _note(on_note, f"--time-budget caps training, and it ends sooner if the default {defaults['epochs']} "
                        f"{'generations' if trainer == 'es' else 'epochs'} are done first: pass --epochs to train "
                        "for longer, or --epochs 0 to train until the budget")
-    if epochs is not None and validate.non_negative_int("epochs", epochs) == 0:
-        if time_budget is None:
-            raise ParameterError("--epochs 0 trains until --time-budget: give one")
+    if epochs == 0:  # with a time budget (check_options)
         epochs = None  # until the budget
     else:
         epochs = _given(epochs, defaults["epochs"], "epochs")
@@ -577,6 +584,9 @@ def _run_trainer(model, trainer, x, y, train_task, val_task, defaults, *, epochs
         window = _given(window, defaults["window"], "window")
         if window is not None and window >= train_task.n_steps:
             window = None  # the clip fits: full BPTT
+            if batch_size is not None:
+                _note(on_note, f"--batch-size {batch_size} has no effect: the {train_task.n_steps} training samples "
+                               "fit one window, so the clip is trained whole")
         streams = _batch_size(model, train_task, window, batch_size, defaults["batch_size"])
         held = None if val_task is None else (val_task.inputs, val_task.targets)
         result = train.fit(model, x, y, optimizer=trainer, lr=defaults["lr"] if lr is None else lr, epochs=epochs,

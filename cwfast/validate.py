@@ -76,6 +76,8 @@ def positive_int_list(name, values):
             v = int(v)
         if not _is_integer(v) or v <= 0:
             raise ParameterError(f"{name}={list(values)!r} must contain only positive integers")
+        if v > MAX_COUNT:
+            raise ParameterError(f"{name}={list(values)!r}: {v} is more than {MAX_COUNT}")
         out.append(int(v))
     return out
 

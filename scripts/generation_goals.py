@@ -3,7 +3,7 @@
 For each source (``--sources``; default all four of the issue):
 
 ========================  ==========================================================  ========
-name                      files (under ``--data``, default /work/shared/data)         rate
+name                      files (under ``--data DIR``, required)                      rate
 ========================  ==========================================================  ========
 ``brahms``                music/brahms-hungarian-dance-5.ogg                          16 kHz
 ``vibe-ace``              music/vibe-ace.ogg                                          16 kHz
@@ -486,7 +486,8 @@ def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sources", default=",".join(SOURCES),
                    help=f"comma-separated, among {', '.join(SOURCES)} (default: all)")
-    p.add_argument("--data", default="/work/shared/data", help="where music/ and fsdd/ are")
+    p.add_argument("--data", required=True, metavar="DIR",
+                   help="where music/ and fsdd/recordings/ are (not in the repository)")
     p.add_argument("--budget", type=duration, default=duration("20m"), help="--time-budget of every training (20m)")
     p.add_argument("--options", default="", help='extra options for both trainings, e.g. "--level 64 --epochs 100000"')
     p.add_argument("--cw-options", default="", help='extra options for the Clockwork training, e.g. "--input-window period"')

@@ -152,7 +152,7 @@ def main():
     p.add_argument("--source", default="solo-trumpet", choices=list(generation_goals.SOURCES))
     p.add_argument("--resolution", type=int, default=16)
     p.add_argument("--budget", type=float, default=180.0)
-    p.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    p.add_argument("--data", required=True, metavar="DIR", help="where music/ and fsdd/recordings/ are")
     p.add_argument("--save", help="keep the trained model here")
     args = p.parse_args()
 

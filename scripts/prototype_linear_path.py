@@ -94,7 +94,7 @@ class LinearPathCW(ClockworkRNN):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--source", default="brahms", choices=sorted(generation_goals.SOURCES))
-    p.add_argument("--data", default="/work/shared/data")
+    p.add_argument("--data", required=True, metavar="DIR", help="where music/ and fsdd/recordings/ are")
     p.add_argument("--taps", type=int, default=32, help="K; 0 trains the plain model")
     p.add_argument("--budget", type=float, default=180.0, help="seconds of training")
     p.add_argument("--window", default=None, help='"period" or a number of samples (default: the CLI\'s)')

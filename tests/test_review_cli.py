@@ -353,3 +353,148 @@ def test_generate_names_unreadable_sampling_metadata(capsys, tmp_path, key, valu
                          "--seed", "0")
     assert_user_error(status, err, f"invalid {key}")
     assert not (tmp_path / "g.wav").exists()
+
+
+# --- sizes past what int64 and NumPy can hold: one line, not a traceback ---------------------------
+
+
+@pytest.mark.parametrize("options, message", [
+    (["--input-window", str(2**62 - 1)], "--input-window"),
+    (["--classes", str(2**62)], "--classes"),
+    (["--classes", "1"], "n_classes=1"),
+    (["--trainer", "es", "--population", str(2**62)], "--population"),
+])
+def test_counts_too_big_for_the_machine_are_refused(capsys, tmp_path, clip_8k, no_training, options, message):
+    status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", *options, "-o", tmp_path / "m.npz")
+    assert_user_error(status, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("option", ["--block", "--voices"])
+def test_bench_sizes_too_big_for_the_machine_are_refused(capsys, option):
+    status, _, err = run(capsys, "bench", option, str(2**62), "-q")
+    assert_user_error(status, err, option, "at most")
+
+
+def test_numpy_refusing_an_array_size_is_the_out_of_memory_line(capsys, tmp_path, monkeypatch):
+    def too_big(*args, **kwargs):
+        np.empty(2**62, dtype=np.float64)  # NumPy: ValueError("array is too big; ...")
+
+    monkeypatch.setattr(render, "render_blocks", too_big)
+    status, _, err = run(capsys, "generate", "-o", tmp_path / "g.wav", "--seed", "0")
+    assert_user_error(status, err, "out of memory", "array is too big")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_value_error_that_is_no_size_is_not_hidden_as_out_of_memory(capsys, tmp_path, monkeypatch):
+    def bug(*args, **kwargs):
+        raise ValueError("a bug")
+
+    monkeypatch.setattr(render, "render_blocks", bug)
+    with pytest.raises(ValueError, match="a bug"):
+        run(capsys, "generate", "-o", tmp_path / "g.wav", "--seed", "0")
+
+
+@pytest.mark.parametrize("build", [
+    lambda: ClockworkRNN(1, 1, n_hidden=4, periods=[1, 2**63]),
+    lambda: ClockworkRNN(1, 2**62, n_hidden=4, n_modules=2),
+    lambda: ClockworkRNN(1, 1, n_hidden=2**32, n_modules=2),  # 2**64 recurrent weights: wrapped to 0 in int64
+    lambda: ClockworkRNN(1, 1, n_hidden=8, n_modules=2, input_windows=2**62 - 1),
+    lambda: cwfast.LSTM(1, 1, n_hidden=2**40),
+    lambda: ClockworkRNN(1, 1, n_hidden=8, n_modules=2).set_periods([1, 2**64]),
+])
+def test_models_too_big_for_int64_raise_parameter_error(build):
+    with pytest.raises(ParameterError, match="more than"):
+        build()
+
+
+def test_count_params_does_not_wrap():
+    with pytest.raises(ParameterError, match="input weights"):
+        ClockworkRNN.count_params(64, 1, 30, n_modules=8, input_windows=2**62 - 1)
+
+
+def test_a_file_with_an_impossible_period_is_a_cwfast_error(tmp_path):
+    ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0).save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as f:
+        arrays = dict(f)
+    arrays["periods"] = np.array([1, 2**63], dtype=np.uint64)
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(CwfastError, match="cannot load model"):
+        cwfast.load(tmp_path / "bad.npz")
+
+
+@pytest.mark.parametrize("value", [0.5, "0.1", (0.1,), (0.1, 1.0, 1e-4, 1.0, 3)])
+def test_level_of_the_wrong_shape_is_a_parameter_error_and_changes_nothing(value):
+    model = ClockworkRNN(1, 30, n_hidden=8, n_modules=2, output="mixture", seed=0)
+    model.level = (0.1, 1.0)
+    before = model.level
+    with pytest.raises(ParameterError, match="level="):
+        model.level = value
+    assert model.level == before
+
+
+@pytest.mark.parametrize("i", [2, 99, -1, 1.0])
+def test_module_blocks_out_of_range_are_parameter_errors(i):
+    model = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, seed=0)
+    for block in (model.W_h_block, model.W_in_block):
+        with pytest.raises(ParameterError, match="module index"):
+            block(i)
+    assert model.W_h_block(1).shape == (4, 4)
+
+
+# --- options that used to be ignored or misread ----------------------------------------------------
+
+
+@pytest.mark.parametrize("option", [["--window", "64"], ["--batch-size", "4"]])
+def test_es_refuses_the_gradient_trainers_options(capsys, tmp_path, clip_8k, no_training, option):
+    status, _, err = run(capsys, "train", clip_8k, "--samples", "320", "--trainer", "es", *option,
+                         "-o", tmp_path / "m.npz")
+    assert_user_error(status, err, option[0], "gradient trainers")
+
+
+def test_epochs_zero_without_a_budget_is_refused_before_reading_audio(capsys, tmp_path, monkeypatch):
+    import cwfast.audio
+
+    def read(*args, **kwargs):
+        pytest.fail("the audio was read before refusing")
+
+    monkeypatch.setattr(cwfast.audio, "load_audio", read)
+    status, _, err = run(capsys, "train", tmp_path / "missing.wav", "--mode", "autoregressive", "--epochs", "0",
+                         "-o", tmp_path / "m.npz")
+    assert_user_error(status, err, "--time-budget")
+
+
+@pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("20m", 1200), ("1h30m", 5400), ("1.5m", 90)])
+def test_durations(text, seconds):
+    from cwfast._argtypes import duration
+
+    assert duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["1h30", "2m5", "h", "", "0"])
+def test_durations_that_would_be_misread_are_refused(text):
+    import argparse
+
+    from cwfast._argtypes import duration
+
+    with pytest.raises(argparse.ArgumentTypeError):
+        duration(text)
+
+
+def test_info_counts_a_mixture_models_classes(capsys, tmp_path):
+    ClockworkRNN(1, 30, n_hidden=8, n_modules=2, output="mixture", seed=0, sample_rate=16000).save(tmp_path / "m.npz")
+    status, out, _ = run(capsys, "info", tmp_path / "m.npz")
+    assert status == 0
+    assert "mu-law, 256 classes" in out and "30 classes" not in out
+
+
+def test_export_refuses_a_directory_in_the_way_before_touching_the_bundle(capsys, tmp_path):
+    model = tmp_path / "pedal.npz"
+    ClockworkRNN(1, 1, n_hidden=8, n_modules=2, seed=0, sample_rate=16000).save(model)
+    bundle = tmp_path / "out" / "pedal.lv2"
+    bundle.mkdir(parents=True)
+    (bundle / "pedal.so").write_text("the old plug-in")
+    (tmp_path / "out" / "pedal.h").mkdir()
+    status, _, err = run(capsys, "export", "-m", model, "-o", tmp_path / "out", "--lv2", "--overwrite")
+    assert_user_error(status, err, "pedal.h", "directory")
+    assert (bundle / "pedal.so").read_text() == "the old plug-in"
