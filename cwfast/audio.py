@@ -238,7 +238,7 @@ def write_audio(path, samples, sample_rate, *, subtype="FLOAT", overwrite=False)
     step (:func:`os.replace`), so readers never see a half-written file, and on any failure the
     temporary file is removed, so a failed call leaves the directory as it found it.
     """
-    path, file_format, subtype, sample_rate = _check_write(path, subtype, sample_rate)
+    path, file_format, subtype, sample_rate = check_write(path, subtype, sample_rate)
     samples = _as_samples(samples, "samples")
     if subtype != "FLOAT":
         samples = np.clip(samples, -1.0, 1.0)
@@ -274,7 +274,7 @@ def write_audio_blocks(path, blocks, sample_rate, *, channels=1, subtype="FLOAT"
     clipped : int
         Samples beyond [-1, 1] that a PCM subtype clipped (0 for FLOAT, which keeps them).
     """
-    path, file_format, subtype, sample_rate = _check_write(path, subtype, sample_rate)
+    path, file_format, subtype, sample_rate = check_write(path, subtype, sample_rate)
     channels = validate.positive_int("channels", channels)
     frames = clipped = 0
     with atomic_path(path, what="audio", overwrite=overwrite) as temporary_path:
@@ -298,7 +298,7 @@ def write_audio_blocks(path, blocks, sample_rate, *, channels=1, subtype="FLOAT"
     return frames, clipped
 
 
-def _check_write(path, subtype, sample_rate):
+def check_write(path, subtype, sample_rate):
     """The checks of :func:`write_audio`: (path, container, subtype, sample_rate) or ParameterError."""
     path = str(validate.as_path(path))
     extension = os.path.splitext(path)[1].lower()

@@ -312,9 +312,16 @@ def _note_clipped(clipped, subtype):
 
 
 def _subtype_for(path, subtype):
-    if subtype is not None:
-        return subtype
-    return "FLOAT" if os.path.splitext(path)[1].lower() == ".wav" else "PCM_24"
+    if subtype is None:
+        return "FLOAT" if os.path.splitext(path)[1].lower() == ".wav" else "PCM_24"
+    from .audio import check_write
+
+    try:  # the file's type and --subtype, before any work (the writer checks them again)
+        check_write(path, subtype, 1)
+    except ParameterError as exc:
+        message = str(exc)
+        raise ParameterError("--subtype " + message[len("subtype="):] if message.startswith("subtype=") else message) from None
+    return subtype
 
 
 def default_model_path():
@@ -405,8 +412,15 @@ def _load_clip(path, args, sample_rate):
     from .audio import load_audio
 
     _check_audio_fits(path, sample_rate, start=args.start, seconds=args.seconds)
-    samples, rate = load_audio(path, sample_rate=sample_rate, start=args.start, duration=args.seconds,
-                               on_resample=_note)
+    try:
+        samples, rate = load_audio(path, sample_rate=sample_rate, start=args.start, duration=args.seconds,
+                                   on_resample=_note)
+    except ParameterError as exc:  # load_audio's start= and duration= are the command line's --start and --seconds
+        message = str(exc)
+        for argument, option in (("start=", "--start "), ("duration=", "--seconds ")):
+            if message.startswith(argument):
+                message = option + message[len(argument):]
+        raise ParameterError(message) from None
     # load_audio cuts an excerpt short at the end of the file; the CLI refuses, as for --samples.
     # One sample of slack: resampling rounds the length up.
     if args.seconds is not None and samples.size + 1 < args.seconds * rate:

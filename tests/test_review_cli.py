@@ -498,3 +498,17 @@ def test_export_refuses_a_directory_in_the_way_before_touching_the_bundle(capsys
     status, _, err = run(capsys, "export", "-m", model, "-o", tmp_path / "out", "--lv2", "--overwrite")
     assert_user_error(status, err, "pedal.h", "directory")
     assert (bundle / "pedal.so").read_text() == "the old plug-in"
+
+
+@pytest.mark.parametrize("options, fragment", [(["--start", "100"], "--start 100"),
+                                               (["--seconds", "0.00000001"], "--seconds 1e-08")])
+def test_clip_errors_name_the_command_lines_options(capsys, tmp_path, clip_8k, no_training, options, fragment):
+    status, _, err = run(capsys, "train", clip_8k, *options, "-o", tmp_path / "m.npz")
+    assert_user_error(status, err, fragment)
+    assert "start=" not in err and "duration=" not in err
+
+
+def test_subtype_the_container_cannot_hold_is_named_as_the_option(capsys, tmp_path):
+    status, _, err = run(capsys, "generate", "-o", tmp_path / "g.flac", "--subtype", "float", "--seed", "0")
+    assert_user_error(status, err, "--subtype 'FLOAT' cannot be written to FLAC")
+    assert list(tmp_path.iterdir()) == []
