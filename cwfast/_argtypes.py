@@ -46,7 +46,8 @@ sample_rate = _option(int, "positive_int", maximum=2**31 - 1, why=" (more than a
 classes = _option(int, "positive_int", maximum=2**16, why=" (a 16-bit sample has no more levels)")
 #: Evolution-strategy members per generation (each one a copy of the model's parameters).
 population = _option(int, "positive_int", maximum=2**24, why=" (16.7 million members per generation)")
-#: Samples per block and voices of one stream: past these a stream's buffers alone fill a machine.
+#: ``cwfast bench``'s samples per block and voices of one stream: past these a stream's buffers alone
+#: fill a machine (``cwfast process`` prepares for no more than the file, so its --block is unbounded).
 block = _option(int, "positive_int", maximum=2**24, why=" (a block of 6 minutes at 44.1 kHz)")
 voices = _option(int, "positive_int", maximum=2**16, why=" (voices of one stream)")
 #: Wall-clock seconds ``cwfast bench`` spends on each model and block size: an hour is plenty.

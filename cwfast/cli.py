@@ -182,7 +182,7 @@ def build_parser():
     p.add_argument("-m", "--model", required=True, metavar="MODEL", help="an effect model saved by 'cwfast train'")
     p.add_argument("input", metavar="IN", help="the audio to process")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the audio file to write (.wav or .flac)")
-    p.add_argument("--block", type=types.block, default=4096, metavar="N", help="block size in samples (default: 4096)")
+    p.add_argument("--block", type=types.positive_int, default=4096, metavar="N", help="block size in samples (default: 4096)")
     p.add_argument("--blocked", action="store_true",
                    help="compute each block module by module, slowest first: faster for large Clockwork RNNs "
                         "(2.4x for 1024 units in 8 modules at blocks of 512 or more), the same output within float rounding")
