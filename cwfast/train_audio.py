@@ -197,7 +197,10 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
     if epochs is not None and validate.non_negative_int("epochs", epochs) == 0 and time_budget is None:
         raise ParameterError("--epochs 0 trains until --time-budget: give one")
     if classes is not None:
-        check_classes(classes)
+        try:
+            check_classes(classes)
+        except ParameterError:  # its n_classes= is the API's name
+            raise ParameterError(f"--classes {classes}: a mu-law code needs 2 to 65536 classes") from None
     if classes is not None and mode != "autoregressive":
         raise ParameterError(f"--classes is for autoregressive mode; {mode} mode has a linear output")
     if head is not None and head not in AUDIO_HEADS:

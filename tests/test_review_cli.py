@@ -361,7 +361,7 @@ def test_generate_names_unreadable_sampling_metadata(capsys, tmp_path, key, valu
 @pytest.mark.parametrize("options, message", [
     (["--input-window", str(2**62 - 1)], "--input-window"),
     (["--classes", str(2**62)], "--classes"),
-    (["--classes", "1"], "n_classes=1"),
+    (["--classes", "1"], "--classes 1: a mu-law code needs 2 to 65536"),
     (["--trainer", "es", "--population", str(2**62)], "--population"),
 ])
 def test_counts_too_big_for_the_machine_are_refused(capsys, tmp_path, clip_8k, no_training, options, message):
