@@ -69,15 +69,19 @@ def periods(text):
 
 
 def input_window(text):
-    """``period`` (each module reads the inputs of its whole period) or a positive integer."""
+    """``period`` (each module reads the inputs of its whole period), a positive integer (every
+    module), or a comma-separated list of them (one per module, in the order of the periods)."""
     if text.strip().lower() == "period":
         return "period"
+    parts = [part.strip() for part in text.split(",")]
     try:
-        return _window(text)
+        windows = [_window(part) for part in parts]
     except argparse.ArgumentTypeError as exc:
         if "at most" in str(exc):
             raise
-        raise argparse.ArgumentTypeError(f"{text!r} must be 'period' or a positive integer") from None
+        raise argparse.ArgumentTypeError(f"{text!r} must be 'period', a positive integer or one per module, "
+                                         "e.g. 1,2,4,8,320,320,320,320") from None
+    return windows[0] if len(windows) == 1 else windows
 
 
 #: Inputs a module reads per tick: a window past 2**24 samples (6 minutes at 44.1 kHz) is a typo.

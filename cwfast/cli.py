@@ -84,10 +84,11 @@ def build_parser():
     p.add_argument("--modules", type=types.positive_int, metavar="G",
                    help="clock modules, periods 1, 2, 4, ... (default: 9 memorize, more for long clips; 8 otherwise)")
     p.add_argument("--periods", type=types.periods, metavar="LIST", help="clock periods, e.g. 1,2,4,8 (one per module)")
-    p.add_argument("--input-window", type=types.input_window, metavar="{1,period,N}",
+    p.add_argument("--input-window", type=types.input_window, metavar="{1,period,N,LIST}",
                    help="cw: how many of the latest inputs each module reads when it ticks: 1 (the paper's "
-                   "model; default for memorize and effect), period (all the inputs since its last tick) or N "
-                   "(default for autoregressive: 20 ms of samples, 320 at 16 kHz)")
+                   "model; default for memorize and effect), period (all the inputs since its last tick), N "
+                   "(default for autoregressive: 20 ms of samples, 320 at 16 kHz) or one per module, in the "
+                   "order of the periods (e.g. 1,2,4,8,320,320,320,320)")
     p.add_argument("--trainer", choices=TRAINERS, default="adam", help="adam (default), sgd (Nesterov, as the paper) or es")
     p.add_argument("--epochs", type=types.non_negative_int, metavar="E",
                    help="passes over the data; generations for es (default: 2000 memorize, 30 autoregressive, 50 "

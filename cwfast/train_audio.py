@@ -190,10 +190,16 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         if registry.get(arch).arch != "clockwork":
             raise ParameterError(f"--input-window is for --arch cw (a Clockwork RNN's modules); --arch {arch} "
                                  "reads one input a step")
-        if input_window != "period":
-            validate.positive_int("input_window", input_window)
         if mode == "memorize":
             raise ParameterError("--input-window is for models that read input; a memorize model reads nothing")
+        if isinstance(input_window, (list, tuple)):
+            validate.positive_int_list("input_window", input_window)
+            n_modules = len(periods) if periods is not None else modules or MODE_DEFAULTS[mode]["modules"]
+            if len(input_window) != n_modules:
+                raise ParameterError(f"--input-window gives {len(input_window)} windows for {n_modules} modules: "
+                                     "give one per module, in the order of the periods")
+        elif input_window != "period":
+            validate.positive_int("input_window", input_window)
     if epochs is not None and validate.non_negative_int("epochs", epochs) == 0 and time_budget is None:
         raise ParameterError("--epochs 0 trains until --time-budget: give one")
     if classes is not None:
@@ -288,7 +294,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         default cosine in autoregressive mode (0.06 to 0.87 bit better on the validation parts of
         the four goal sources; docs/results.md, "The learning rate's decay"), else constant. It
         runs over ``epochs``, or with ``epochs=0`` over ``time_budget``.
-    input_window : "period" or int, optional
+    input_window : "period", int or list of int, optional
         ``--arch cw`` only: how many of the latest inputs each module reads at its ticks (the
         Clockwork RNN's ``input_windows``). Default: :data:`INPUT_WINDOW_SECONDS` of samples in
         autoregressive mode (320 at 16 kHz), 1 (the paper's model) in the others. Recorded in

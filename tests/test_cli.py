@@ -550,7 +550,10 @@ def test_bad_model_files(capsys, tmp_path, bad_files, clip_8k, kind, message, co
         (["--modules", "2", "--periods", "1,2,4"], "does not match"),
         (["--arch", "srn", "--modules", "3"], "--arch srn has no clock modules"),
         (["--arch", "lstm", "--input-window", "period"], "--input-window is for --arch cw"),
-        (["--input-window", "0"], "argument --input-window: '0' must be 'period' or a positive integer"),
+        (["--input-window", "0"], "argument --input-window: '0' must be 'period', a positive integer or one per module"),
+        (["--input-window", "1,x"], "argument --input-window: '1,x' must be 'period'"),
+        (["--mode", "autoregressive", "--input-window", "1,2,3"], "--input-window gives 3 windows for 8 modules"),
+        (["--mode", "autoregressive", "--periods", "1,4", "--input-window", "1,2,3"], "3 windows for 2 modules"),
         (["--samples", "100000"], "asks for more than"),
         (["--start", "99"], "past the end"),
         (["--validation", "1"], "argument --validation"),
@@ -728,6 +731,14 @@ def test_train_autoregressive_then_generate_and_info(capsys, tmp_path, clip_8k):
     assert "input windows  1 2 4 (inputs each module reads per tick)" in stdout
     status, _, err = run(capsys, "generate", "-m", tmp_path / "w.npz", "-o", tmp_path / "w.wav", "--seconds", 0.05)
     assert status == 0, err
+    # One window per module, in the order of the periods.
+    status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "-o", tmp_path / "l.npz", "--epochs", 1,
+                         "--batch-size", 2, "--window", 64, "--input-window", "1,2,16", *TINY)
+    assert status == 0, err
+    model, meta = trained(tmp_path / "l.npz")
+    assert model.input_windows.tolist() == [1, 2, 16] and meta["input_window"] == [1, 2, 16]
+    status, stdout, _ = run(capsys, "info", tmp_path / "l.npz")
+    assert "input windows  1 2 16 (inputs each module reads per tick)" in stdout
 
 
 @pytest.fixture(scope="module")
