@@ -458,11 +458,19 @@ class Stream:
         CwfastError
             If the compiled entry point and the kernel disagree (a stale numba cache), or another
             thread is using the stream.
+        MemoryError
+            If the buffers do not fit; a stream that was prepared stays prepared as it was.
         """
         max_block = _positive_int("max_block", max_block, maximum=MAX_BLOCK)
         self._enter()
         try:
-            return self._prepare(max_block)
+            previous = self._max_block if self._entry is not None else 0
+            try:
+                return self._prepare(max_block)
+            except MemoryError:
+                if previous:  # a failed call changes nothing: back to the buffers it had
+                    self._prepare(previous)
+                raise
         finally:
             self._lock.release()
 

@@ -456,3 +456,22 @@ def test_each_entry_closes_over_a_hash_of_every_kernel_file(kind):
     assert closure["stamp"] == _realtime._STAMP == int.from_bytes(_jit.family_stamp()[:7], "little") != 0
     for module in (_blocked_kernels, _kernels, _lstm_kernels, _voice_kernels, _realtime):
         assert module.__file__ in _jit.family_files()
+
+
+def test_a_prepare_that_runs_out_of_memory_leaves_the_stream_as_it_was(model, signal, monkeypatch):
+    stream = Stream(model).prepare(64)
+    first = stream.process(signal[:100])
+    allocate = Stream._allocate_window
+
+    def short_of_memory(self, max_block, lanes):
+        if max_block > 1000:
+            raise MemoryError("no room for the buffers")
+        allocate(self, max_block, lanes)
+
+    monkeypatch.setattr(Stream, "_allocate_window", short_of_memory)
+    with pytest.raises(MemoryError):
+        stream.prepare(5000)
+    assert stream.max_block == 64 and stream.t == 100
+    # It goes on from where it was, as a stream that never saw the failed call.
+    np.testing.assert_array_equal(np.concatenate([first, stream.process(signal[100:300])]),
+                                  model.forward(signal[:300]))
