@@ -42,14 +42,14 @@ fraction = _option(float, "fraction")
 #: A clock period past 2**31 - 1 never fires after t = 0 in any audio a machine can hold.
 period = _option(int, "positive_int", maximum=2**31 - 1, why=" (longer clock periods never fire)")
 sample_rate = _option(int, "positive_int", maximum=2**31 - 1, why=" (more than a sound file can store)")
-#: mu-law classes: a 16-bit sample has no more levels than 65536.
-classes = _option(int, "positive_int", maximum=2**16, why=" (a 16-bit sample has no more levels)")
 #: Evolution-strategy members per generation (each one a copy of the model's parameters).
 population = _option(int, "positive_int", maximum=2**24, why=" (16.7 million members per generation)")
 #: ``cwfast bench``'s samples per block and voices of one stream: past these a stream's buffers alone
 #: fill a machine (``cwfast process`` prepares for no more than the file, so its --block is unbounded).
 block = _option(int, "positive_int", maximum=2**24, why=" (a block of 6 minutes at 44.1 kHz)")
 voices = _option(int, "positive_int", maximum=2**16, why=" (voices of one stream)")
+#: Inputs a module reads per tick: a window past 2**24 samples (6 minutes at 44.1 kHz) is a typo.
+_window = _option(int, "positive_int", maximum=2**24, why=" (6 minutes at 44.1 kHz per tick)")
 #: Wall-clock seconds ``cwfast bench`` spends on each model and block size: an hour is plenty.
 bench_seconds = _option(float, "positive_float", maximum=3600, why=" (an hour per model and block size)")
 
@@ -83,9 +83,6 @@ def input_window(text):
                                          "e.g. 1,2,4,8,320,320,320,320") from None
     return windows[0] if len(windows) == 1 else windows
 
-
-#: Inputs a module reads per tick: a window past 2**24 samples (6 minutes at 44.1 kHz) is a typo.
-_window = _option(int, "positive_int", maximum=2**24, why=" (6 minutes at 44.1 kHz per tick)")
 
 
 def percentiles(text):

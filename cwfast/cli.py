@@ -120,7 +120,7 @@ def build_parser():
     p.add_argument("--test", type=types.fraction, metavar="FRACTION",
                    help="the last part of the clip, scored once at the end and reported as held out "
                    "(default: 0.1; 0 for memorize)")
-    p.add_argument("--classes", type=types.classes, metavar="K",
+    p.add_argument("--classes", type=types.positive_int, metavar="K",
                    help="autoregressive: mu-law classes (default: 256; any other number trains the softmax "
                    "head, since the mixture scores the 256 classes)")
     p.add_argument("--head", choices=AUDIO_HEADS, metavar="HEAD",
@@ -320,9 +320,18 @@ def _subtype_for(path, subtype):
     try:  # the file's type and --subtype, before any work (the writer checks them again)
         check_write(path, subtype, 1)
     except ParameterError as exc:
-        message = str(exc)
-        raise ParameterError("--subtype " + message[len("subtype="):] if message.startswith("subtype=") else message) from None
+        raise _as_options(exc, subtype="--subtype") from None
     return subtype
+
+
+def _as_options(exc, **options):
+    """ParameterError ``exc`` with the API argument its message starts with (``start=...``) named as
+    the command line's option (``options``: argument name -> option)."""
+    message = str(exc)
+    for argument, option in options.items():
+        if message.startswith(argument + "="):
+            return ParameterError(f"{option} {message[len(argument) + 1:]}")
+    return ParameterError(message)
 
 
 def default_model_path():
@@ -416,12 +425,8 @@ def _load_clip(path, args, sample_rate):
     try:
         samples, rate = load_audio(path, sample_rate=sample_rate, start=args.start, duration=args.seconds,
                                    on_resample=_note)
-    except ParameterError as exc:  # load_audio's start= and duration= are the command line's --start and --seconds
-        message = str(exc)
-        for argument, option in (("start=", "--start "), ("duration=", "--seconds ")):
-            if message.startswith(argument):
-                message = option + message[len(argument):]
-        raise ParameterError(message) from None
+    except ParameterError as exc:
+        raise _as_options(exc, start="--start", duration="--seconds") from None
     # load_audio cuts an excerpt short at the end of the file; the CLI refuses, as for --samples.
     # One sample of slack: resampling rounds the length up.
     if args.seconds is not None and samples.size + 1 < args.seconds * rate:
@@ -872,8 +877,7 @@ def cmd_export(args):
     try:
         model, name = _resolve(args.model, args.name)
     except ParameterError as exc:  # the name's checks speak of the API's name=; here it is --name
-        message = str(exc)
-        raise ParameterError("--name " + message[len("name="):] if message.startswith("name=") else message) from None
+        raise _as_options(exc, name="--name") from None
     if not os.path.isdir(args.output):
         what = "not a directory" if os.path.exists(args.output) else "no such directory"
         raise CwfastError(f"cannot export to '{args.output}': {what}")

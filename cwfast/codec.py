@@ -19,9 +19,14 @@ from .errors import ParameterError
 N_CLASSES = 256
 
 
+#: The most mu-law classes a model may have: a 16-bit sample has no more levels.
+MAX_CLASSES = 2**16
+
+
 def check_classes(n_classes):
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or not 2 <= n_classes <= 2**16:
-        raise ParameterError(f"n_classes={n_classes!r} must be an integer from 2 to 65536 (a 16-bit sample's levels)")
+    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or not 2 <= n_classes <= MAX_CLASSES:
+        raise ParameterError(f"n_classes={n_classes!r} must be an integer from 2 to {MAX_CLASSES} (a 16-bit sample's "
+                             "levels)")
     return int(n_classes)
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import registry, tasks, validate
-from .codec import N_CLASSES, check_classes
+from .codec import MAX_CLASSES, N_CLASSES, check_classes
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level
@@ -206,7 +206,7 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         try:
             check_classes(classes)
         except ParameterError:  # its n_classes= is the API's name
-            raise ParameterError(f"--classes {classes}: a mu-law code needs 2 to 65536 classes") from None
+            raise ParameterError(f"--classes {classes}: a mu-law code needs 2 to {MAX_CLASSES} classes") from None
     if classes is not None and mode != "autoregressive":
         raise ParameterError(f"--classes is for autoregressive mode; {mode} mode has a linear output")
     if head is not None and head not in AUDIO_HEADS:
