@@ -887,17 +887,27 @@ def cmd_export(args):
             raise CwfastError(f"'{path}' exists; pass --overwrite to replace it")
         if os.path.isdir(path) and not path.endswith(".lv2"):  # export_c would refuse it after the bundle's build
             raise CwfastError(f"cannot write '{path}': it is a directory")
-    bundle = None
-    if args.lv2:  # first: the build is what can fail
-        from .export.lv2 import uri
+    # All or nothing: the C files are written to a staging folder first, then the bundle is built
+    # (it replaces the old one only once it has built), and only then are the staged files renamed
+    # into place. A failed write (a full disk, say) or a failed build leaves every old file as it was.
+    import tempfile
 
-        bundle = export_lv2(model, args.output, name, overwrite=args.overwrite)
     try:
-        header, source = export_c(model, args.output, name, overwrite=args.overwrite)
-    except BaseException:
-        if bundle is not None:  # all or nothing
-            shutil.rmtree(bundle, ignore_errors=True)
-        raise
+        staging = tempfile.mkdtemp(prefix=f".{name}.export.", dir=args.output)
+    except OSError as exc:
+        raise CwfastError(f"cannot export to '{args.output}': {exc.strerror or exc}") from None
+    try:
+        staged = export_c(model, staging, name)
+        bundle = None
+        if args.lv2:
+            from .export.lv2 import uri
+
+            bundle = export_lv2(model, args.output, name, overwrite=args.overwrite)
+        header, source = (os.path.join(args.output, os.path.basename(path)) for path in staged)
+        for path, target in zip(staged, (header, source)):
+            os.replace(path, target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     print(f"wrote {header} and {source}")
     if bundle is not None:
         print(f"wrote {bundle} (LV2 plug-in {uri(name)})")

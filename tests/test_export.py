@@ -543,6 +543,36 @@ def test_cli_export_with_lv2(lv2, tmp_path, capsys):
     assert (tmp_path / "fx.lv2" / "mine.ttl").read_text() == "keep"
 
 
+def test_cli_export_that_fails_keeps_the_old_bundle_and_sources(lv2, tmp_path, capsys, monkeypatch):
+    """--overwrite replaces NAME.h, NAME.c and NAME.lv2 together or not at all: a write of the C files
+    that fails (a full disk, say) or a build that fails leaves all three as they were."""
+    import cwfast.export as export_module
+    import cwfast.export.lv2 as lv2_module
+
+    root, _, _ = lv2
+    model = str(root / "cw_effect" / "cw_effect.npz")
+    (tmp_path / "fx.lv2").mkdir()
+    old = {"fx.h": "old header", "fx.c": "old source", "fx.lv2/fx.so": "old plug-in", "fx.lv2/fx.c": "old source"}
+    for path, text in old.items():
+        (tmp_path / path).write_text(text)
+
+    def disk_full(files, overwrite):  # what cwfast._atomic makes of the operating system's refusal
+        raise CwfastError("cannot write C source 'fx.c': No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(export_module, "_write_all", disk_full)
+        assert main(["export", "-m", model, "-o", str(tmp_path), "--lv2", "--name", "fx", "--overwrite"]) == 2
+        assert "No space left on device" in capsys.readouterr().err
+    with monkeypatch.context() as patch:
+        patch.setattr(lv2_module, "CFLAGS", ["-shared", "-fPIC", "-DNOT_C=", "-x", "c", "/dev/null/missing.c"])
+        assert main(["export", "-m", model, "-o", str(tmp_path), "--lv2", "--name", "fx", "--overwrite"]) == 2
+        assert "building the LV2 plug-in failed" in capsys.readouterr().err
+    assert {path: (tmp_path / path).read_text() for path in old} == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fx.c", "fx.h", "fx.lv2"]  # no staging left behind
+    assert main(["export", "-m", model, "-o", str(tmp_path), "--lv2", "--name", "fx", "--overwrite"]) == 0
+    assert (tmp_path / "fx.lv2" / "fx.c").read_text() == (tmp_path / "fx.c").read_text() != "old source"
+
+
 def test_export_is_listed_with_its_options(capsys):
     assert main(["--help"]) == 0
     assert "export" in capsys.readouterr().out
