@@ -144,6 +144,10 @@ def build_parser():
     p.add_argument("--trim", action="store_true",
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
+    p.add_argument("--restarts", type=types.positive_int, default=1, metavar="N",
+                   help="train N models from seeds S, S+1, ... and keep one: of those whose generated audio met their "
+                        "training audio's flatness and pitch (autoregressive mixture models), the best on validation "
+                        "(default: 1; --time-budget is shared between them; not with --checkpoint)")
     p.add_argument("--time-budget", type=types.duration, metavar="TIME",
                    help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model; "
                         "scoring the held-out parts and choosing the generation temperature follow (seconds more)")
@@ -356,6 +360,15 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+def _restart_text(run):
+    """One restart of ``train --restarts`` as ``cwfast info`` lists it."""
+    text = f"seed {run.get('seed')}"
+    figure = run.get("validation", run.get("train"))
+    if isinstance(figure, dict) and _is_number(figure.get("bits_per_sample")):
+        text += f" {figure['bits_per_sample']:.3f} bits"
+    return text + (", its audio like its training audio's" if run.get("meets_likeness") is True else "")
+
+
 def _format_figures(figures):
     # Metadata is free-form (a user may store their own "figures"): show only what reads as figures.
     if not isinstance(figures, dict):
@@ -473,7 +486,7 @@ def cmd_train(args):
                   validation=args.validation, test=args.test, input_window=args.input_window, head=args.head,
                   components=args.components, level=args.level, prediction=args.prediction,
                   level_band=args.level_band, window=args.window, batch_size=args.batch_size, epochs=args.epochs,
-                  time_budget=args.time_budget)
+                  time_budget=args.time_budget, restarts=args.restarts, checkpoint=args.checkpoint)
     if mode == "autoregressive" and args.classes not in (None, 256) and args.head is None:
         _note(f"--classes {args.classes}: the softmax head (the mixture head scores the 256 mu-law classes)")
     files = _audio_files(args.audio)
@@ -526,7 +539,7 @@ def cmd_train(args):
             metadata={"source": source, "start": args.start, **({"trimmed": True} if args.trim else {})},
             time_budget=args.time_budget,
             input_window=args.input_window, head=args.head, components=args.components, level=args.level,
-            prediction=args.prediction, level_band=args.level_band, on_model=check_disk_for,
+            prediction=args.prediction, level_band=args.level_band, on_model=check_disk_for, restarts=args.restarts,
         )
     except CwfastError:
         # A run that failed (diverged, or to a model worse than a trivial one) leaves no checkpoint
@@ -841,6 +854,11 @@ def cmd_info(args):
         rows.append(("training", "; ".join(parts)))
     else:
         rows.append(("training", "no figures stored"))
+    restarts = meta.get("restarts")
+    if isinstance(restarts, dict) and isinstance(restarts.get("runs"), list) and _is_number(restarts.get("chosen")):
+        runs = [run for run in restarts["runs"] if isinstance(run, dict)]
+        listed = "; ".join(_restart_text(run) for run in runs)
+        rows.append(("restarts", f"kept number {int(restarts['chosen']) + 1} of {len(runs)} ({listed})"))
     if _is_number(meta.get("temperature")):
         rows.append(("temperature", f"{meta['temperature']:g}{_calibration_text(meta.get('temperature_calibration'))}"))
     check = meta.get("check")

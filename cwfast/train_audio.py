@@ -48,6 +48,8 @@ CALIBRATION_TEMPERATURES = (0.5, 0.6, 0.7, 0.85, 1.0)
 AUDIBLE_RMS = 0.25
 #: Seconds generated at each temperature to choose it.
 CALIBRATION_SECONDS = 10.0
+#: The most models ``restarts`` trains in one run.
+MAX_RESTARTS = 100
 
 # Per-mode defaults, chosen by measurement (README, "What each mode is good for"). ``None`` leaves
 # the choice to the trainer (``input_window``: INPUT_WINDOW_SECONDS of samples). ``window`` is the truncated-BPTT window for clips longer than it;
@@ -171,7 +173,7 @@ def _batch_size(model, train_task, window, batch_size, default):
 def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
                   sigma=None, cluster=None, validation=None, test=None, input_window=None, head=None,
                   components=None, level=None, prediction=None, level_band=None, window=None, batch_size=None,
-                  epochs=None, time_budget=None):
+                  epochs=None, time_budget=None, restarts=1, checkpoint=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if mode not in MODE_DEFAULTS:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
@@ -243,6 +245,10 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         from .train.cluster import import_ray
 
         import_ray()  # without Ray installed: one clear line, before any audio is read
+    if validate.positive_int("restarts", restarts) > MAX_RESTARTS:
+        raise ParameterError(f"--restarts {restarts}: at most {MAX_RESTARTS}")
+    if restarts > 1 and checkpoint is not None:
+        raise ParameterError("--restarts trains several models; --checkpoint and --resume keep one run's state")
     if mode == "memorize" and any(v for v in (validation, test)):
         raise ParameterError("memorize mode learns one clip by heart, so there is nothing to hold out: "
                              "--validation and --test must be 0 (they are by default)")
@@ -266,7 +272,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 batch_size=None,
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
                 progress=True, on_note=None, metadata=None, time_budget=None, input_window=None, head=None,
-                components=None, level=None, prediction=None, level_band=None, lr_schedule=None, on_model=None):
+                components=None, level=None, prediction=None, level_band=None, lr_schedule=None, on_model=None,
+                restarts=1):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
@@ -333,7 +340,16 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         Extra facts to store in the model (the source file, say).
     time_budget : float, optional
         Seconds of training after which the trainer stops cleanly (the model keeps its
-        best-validation parameters); see :func:`cwfast.train.fit`.
+        best-validation parameters); see :func:`cwfast.train.fit`. With ``restarts``, the budget
+        of all of them together.
+    restarts : int
+        Train this many models, from seeds ``seed``, ``seed + 1``, ..., and keep one
+        (:func:`choose_restart`): of those whose generated audio meets their training audio's
+        flatness and pitch at their temperature (an autoregressive mixture model's calibration),
+        the best on validation; if none does, or the head has no temperature, the best on
+        validation (on training without a validation part). The figures that choose never include
+        the test part. A ``time_budget`` is shared: each restart gets what is left over the
+        restarts still to run. Not with ``checkpoint``. Default 1.
 
     Returns
     -------
@@ -348,7 +364,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     check_options(mode=mode, arch=arch, trainer=trainer, modules=modules, periods=periods, classes=classes,
                   population=population, sigma=sigma, cluster=cluster, validation=validation, test=test,
                   input_window=input_window, head=head, components=components, level=level, prediction=prediction,
-                  level_band=level_band, window=window, batch_size=batch_size, epochs=epochs, time_budget=time_budget)
+                  level_band=level_band, window=window, batch_size=batch_size, epochs=epochs, time_budget=time_budget,
+                  restarts=restarts, checkpoint=checkpoint)
     head = audio_head(mode, head, classes)
     if head == "mixture" and components is None:
         components = DEFAULT_COMPONENTS
@@ -409,20 +426,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     if head is not None:
         meta["temperature"] = defaults["temperature"][head]
     meta.update(metadata or {})
-    model = new_model(arch, task, n_hidden, n_modules, periods, seed=seed, sample_rate=sample_rate, metadata=meta,
-                      input_window=input_window, components=components)
     if level is None and head == "mixture":
         level = LEVEL_SAMPLES
-    if level:
-        start = float(np.mean(np.abs(splits.train.inputs)))
-        start = max(start, LEVEL_FLOOR)
-        model.level = (1.0 / level, start, *_level_band(splits.train.inputs[:, 0], 1.0 / level, start, level_band))
-        model.metadata["level"] = level
-        model.metadata["level_band"] = list(level_band or LEVEL_BAND)
     if prediction is None and head == "mixture" and trainer != "es" and has_clock:
         prediction = PREDICTION_TAPS
-    if prediction:
-        model.prediction = prediction
     if mode == "memorize" and task.n_steps > 20000:
         _note(on_note, f"memorizing {task.n_steps} samples from the clock alone is slow and rarely exact; the "
                        "paper's task is 320 samples (--samples 320)")
@@ -438,39 +445,120 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     else:
         epochs = _given(epochs, defaults["epochs"], "epochs")
     lr_schedule = defaults["lr_schedule"] if lr_schedule is None else lr_schedule
-    if on_model is not None:
-        on_model(model)
-    resume_options = dict(checkpoint=checkpoint, resume=resume, progress=progress, seed=seed)
-    try:
-        result = _run_trainer(model, trainer, x, y, train_task, val_task, defaults, epochs=epochs, lr=lr,
-                              population=population, sigma=sigma, cluster=cluster, window=window,
-                              batch_size=batch_size, time_budget=time_budget, on_note=on_note,
-                              lr_schedule=lr_schedule, **resume_options)
-    except TrainingDiverged as error:
-        hint = "--lr or --sigma" if trainer == "es" else "--lr"
-        raise TrainingDiverged(error.detail, f"try a smaller {hint}") from None
 
-    figures = {"train": tasks.evaluate(model, train_task)}
-    for name in ("validation", "test"):
-        if getattr(splits, name) is not None:
-            figures[name] = _held_out_figure(model, per_clip, name)
-    _check_learned(model, splits.train, figures["train"], mode, on_note)
-    model.metadata["trainer"] = {
-        "name": trainer, "epochs": int(result.epochs), "updates": int(result.steps),
-        "lr_schedule": lr_schedule or "constant",
-        "seconds": round(float(result.wall_time), 3), "stopped": str(result.stopped),
-        # the evolution strategy keeps its best centre by training loss: no validation part chooses it
-        "chosen_on": "validation" if val_task is not None and trainer != "es" else "training loss",
+    def train_one(run_seed, budget):
+        model = new_model(arch, task, n_hidden, n_modules, periods, seed=run_seed, sample_rate=sample_rate,
+                          metadata=meta, input_window=input_window, components=components)
+        if level:
+            start = max(float(np.mean(np.abs(splits.train.inputs))), LEVEL_FLOOR)
+            model.level = (1.0 / level, start, *_level_band(splits.train.inputs[:, 0], 1.0 / level, start, level_band))
+            model.metadata["level"] = level
+            model.metadata["level_band"] = list(level_band or LEVEL_BAND)
+        if prediction:
+            model.prediction = prediction
+        if on_model is not None:
+            on_model(model)
+        try:
+            result = _run_trainer(model, trainer, x, y, train_task, val_task, defaults, epochs=epochs, lr=lr,
+                                  population=population, sigma=sigma, cluster=cluster, window=window,
+                                  batch_size=batch_size, time_budget=budget, on_note=on_note,
+                                  lr_schedule=lr_schedule, checkpoint=checkpoint, resume=resume, progress=progress,
+                                  seed=run_seed)
+        except TrainingDiverged as error:
+            hint = "--lr or --sigma" if trainer == "es" else "--lr"
+            raise TrainingDiverged(error.detail, f"try a smaller {hint}") from None
+
+        figures = {"train": tasks.evaluate(model, train_task)}
+        for name in ("validation", "test"):
+            if getattr(splits, name) is not None:
+                figures[name] = _held_out_figure(model, per_clip, name)
+        _check_learned(model, splits.train, figures["train"], mode, on_note)
+        model.metadata["trainer"] = {
+            "name": trainer, "epochs": int(result.epochs), "updates": int(result.steps),
+            "lr_schedule": lr_schedule or "constant",
+            "seconds": round(float(result.wall_time), 3), "stopped": str(result.stopped),
+            # the evolution strategy keeps its best centre by training loss: no validation part chooses it
+            "chosen_on": "validation" if val_task is not None and trainer != "es" else "training loss",
+        }
+        if restarts > 1:
+            model.metadata["trainer"]["seed"] = run_seed
+        model.metadata["figures"] = figures
+        if head == "mixture":
+            _note(on_note, f"choosing the generation temperature: {CALIBRATION_SECONDS:g} s generated at each of "
+                           f"{', '.join(f'{t:g}' for t in CALIBRATION_TEMPERATURES)}, measured against the training "
+                           "audio")
+            # The training parts as recorded (not mu-law quantised: generation is not), in the model's units.
+            heard = np.concatenate([np.asarray(clip, np.float64)[: part.train.n_steps]
+                                    for clip, part in zip(clips, per_clip)])
+            calibration = calibrate_temperature(model, heard / task.metadata["scale"])
+            model.metadata.update(temperature=calibration["chosen"], temperature_calibration=calibration)
+        return TrainedAudio(model, task, splits, result, figures)
+
+    runs, spent = [], 0.0
+    for index in range(restarts):
+        budget = None if time_budget is None else (time_budget - spent) / (restarts - index)
+        if budget is not None and budget <= 0:  # the earlier restarts overran their shares
+            _note(on_note, f"the time budget is spent after {index} of {restarts} restarts")
+            break
+        if restarts > 1:
+            share = "" if budget is None else f", {budget:.0f} s of the time budget"
+            _note(on_note, f"restart {index + 1} of {restarts} (seed {seed + index}{share})")
+        runs.append(train_one(seed + index, budget))
+        spent += runs[-1].result.wall_time
+    if restarts == 1:
+        return runs[0]
+    chosen = choose_restart(runs)
+    model = runs[chosen].model
+    model.metadata["restarts"] = {
+        "chosen": chosen, "seeds": [seed + i for i in range(len(runs))],
+        "on": "generated audio like the training audio's at the model's temperature, then validation",
+        "runs": [_restart_row(run) for run in runs],
     }
-    model.metadata["figures"] = figures
-    if head == "mixture":
-        _note(on_note, f"choosing the generation temperature: {CALIBRATION_SECONDS:g} s generated at each of "
-                       f"{', '.join(f'{t:g}' for t in CALIBRATION_TEMPERATURES)}, measured against the training audio")
-        # The training parts as recorded (not mu-law quantised: generation is not), in the model's units.
-        heard = np.concatenate([np.asarray(clip, np.float64)[: part.train.n_steps] for clip, part in zip(clips, per_clip)])
-        calibration = calibrate_temperature(model, heard / task.metadata["scale"])
-        model.metadata.update(temperature=calibration["chosen"], temperature_calibration=calibration)
-    return TrainedAudio(model, task, splits, result, figures)
+    _note(on_note, f"kept restart {chosen + 1} of {len(runs)} (seed {seed + chosen}): " + _restart_reason(runs, chosen))
+    return runs[chosen]
+
+
+def _meets_likeness(model):
+    """Whether the audio a model generates at its saved temperature met its training audio's
+    flatness, pitch and loudness when it was calibrated (:func:`calibrate_temperature`)."""
+    calibration = model.metadata.get("temperature_calibration") or {}
+    return any(row["qualifies"] and row["temperature"] == calibration.get("chosen")
+               for row in calibration.get("table", ()))
+
+
+def _choosing_figure(run):
+    """What ranks restarts after the likeness: the validation figure, else the training figure
+    (cross-entropy, NMSE or ESR: lower is better)."""
+    figure = run.figures.get("validation", run.figures["train"])
+    return float(next(iter(figure.values())))
+
+
+def choose_restart(runs):
+    """The index of the run :func:`train_audio` keeps of its restarts: among those whose generated
+    audio met their training audio's likeness (:func:`calibrate_temperature`), or among all if none
+    did, the one with the lowest validation figure (the training figure without a validation
+    part). Never the test part."""
+    like = [i for i, run in enumerate(runs) if _meets_likeness(run.model)] or range(len(runs))
+    return min(like, key=lambda i: _choosing_figure(runs[i]))
+
+
+def _restart_row(run):
+    row = {"seed": run.model.metadata["trainer"]["seed"], "meets_likeness": _meets_likeness(run.model),
+           "seconds": run.model.metadata["trainer"]["seconds"]}
+    for name in ("validation", "train"):
+        if name in run.figures:
+            row[name] = {k: round(float(v), 6) for k, v in run.figures[name].items()}
+    if "temperature" in run.model.metadata:
+        row["temperature"] = run.model.metadata["temperature"]
+    return row
+
+
+def _restart_reason(runs, chosen):
+    like = sum(_meets_likeness(run.model) for run in runs)
+    part = "validation" if "validation" in runs[chosen].figures else "training"
+    if like:
+        return f"{like} of {len(runs)} generated audio like their training audio; the best on {part} of those"
+    return f"none generated audio like its training audio; the best on {part}"
 
 
 def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES, seconds=CALIBRATION_SECONDS,

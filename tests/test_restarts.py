@@ -1,0 +1,145 @@
+"""``train --restarts N`` / ``train_audio(restarts=N)``: several models from consecutive seeds,
+one kept by the likeness of what it generates to its training audio, then by validation."""
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import cwfast
+from cwfast import ParameterError
+from cwfast.audio import load_audio
+from cwfast.cli import main
+from cwfast.train_audio import MAX_RESTARTS, choose_restart, train_audio
+
+from test_cli import assert_user_error, run
+
+EXCERPT = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav"
+TINY = dict(mode="autoregressive", hidden=6, modules=3, epochs=1, progress=False)
+
+
+def fake_run(validation, likeness, *, train=9.0, with_validation=True):
+    """A run as choose_restart sees it: its figures and its calibration's verdict."""
+    table = [{"temperature": 0.5, "qualifies": likeness}]
+    model = SimpleNamespace(metadata={"temperature_calibration": {"chosen": 0.5, "table": table}})
+    figures = {"train": {"cross_entropy": train}}
+    if with_validation:
+        figures["validation"] = {"cross_entropy": validation}
+    return SimpleNamespace(model=model, figures=figures)
+
+
+def test_the_likeness_comes_before_validation():
+    runs = [fake_run(3.0, False), fake_run(4.0, True), fake_run(3.5, True), fake_run(2.0, False)]
+    assert choose_restart(runs) == 2  # the better validation of the two that sound like their source
+
+
+def test_without_likeness_the_best_validation_is_kept():
+    assert choose_restart([fake_run(3.0, False), fake_run(2.5, False), fake_run(2.7, False)]) == 1
+
+
+def test_a_qualifying_row_at_another_temperature_does_not_count():
+    run = fake_run(1.0, False)
+    run.model.metadata["temperature_calibration"]["table"].append({"temperature": 0.85, "qualifies": True})
+    assert choose_restart([run, fake_run(2.0, True)]) == 1
+
+
+def test_without_a_validation_part_the_training_figure_ranks():
+    runs = [fake_run(0, False, train=5.0, with_validation=False), fake_run(0, False, train=4.0, with_validation=False)]
+    assert choose_restart(runs) == 1
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return load_audio(EXCERPT, sample_rate=8000, start=0.5, duration=1.5)
+
+
+@pytest.fixture(scope="module")
+def restarted(clip):
+    samples, rate = clip
+    notes = []
+    trained = train_audio(samples, rate, seed=3, restarts=2, on_note=notes.append, **TINY)
+    return trained, notes
+
+
+def test_each_restart_is_the_run_of_its_seed_and_the_kept_one_is_returned(clip, restarted):
+    samples, rate = clip
+    trained, notes = restarted
+    record = trained.model.metadata["restarts"]
+    assert record["seeds"] == [3, 4] and len(record["runs"]) == 2
+    chosen = record["chosen"]
+    assert trained.model.metadata["trainer"]["seed"] == 3 + chosen
+    # A restart is exactly the plain run of its seed: the same validation figure, the same verdict.
+    for seed, row in zip(record["seeds"], record["runs"]):
+        alone = train_audio(samples, rate, seed=seed, **TINY)
+        assert row["validation"]["cross_entropy"] == pytest.approx(alone.figures["validation"]["cross_entropy"], rel=1e-6)
+        assert row["temperature"] == alone.model.metadata["temperature"]
+        if seed == 3 + chosen:
+            np.testing.assert_array_equal(alone.model.params, trained.model.params)
+    assert trained.figures["validation"]["cross_entropy"] == pytest.approx(record["runs"][chosen]["validation"]["cross_entropy"])
+    fakes = [fake_run(row["validation"]["cross_entropy"], row["meets_likeness"]) for row in record["runs"]]
+    assert choose_restart(fakes) == chosen
+    assert [n for n in notes if n.startswith("restart ")] == ["restart 1 of 2 (seed 3)", "restart 2 of 2 (seed 4)"]
+    assert notes[-1].startswith(f"kept restart {chosen + 1} of 2 (seed {3 + chosen}): ")
+
+
+def test_the_time_budget_is_shared_between_the_restarts(clip, monkeypatch):
+    from cwfast import train_audio as module
+
+    samples, rate = clip
+    budgets = []
+    real = module._run_trainer
+
+    def recording(*args, time_budget, **kwargs):
+        budgets.append(time_budget)
+        result = real(*args, time_budget=time_budget, **kwargs)
+        result.wall_time = time_budget / 2  # each restart "spends" half its share
+        return result
+
+    monkeypatch.setattr(module, "_run_trainer", recording)
+    notes = []
+    train_audio(samples, rate, seed=0, restarts=3, time_budget=60.0, on_note=notes.append, **TINY)
+    # What is left over the restarts still to run: 60/3; (60 - 10)/2; 60 - 10 - 12.5.
+    assert budgets == pytest.approx([20.0, 25.0, 37.5])
+    assert any("20 s of the time budget" in n for n in notes)
+
+
+@pytest.mark.parametrize("restarts", [0, -1, MAX_RESTARTS + 1, 2.5])
+def test_bad_restarts_are_refused(clip, restarts):
+    samples, rate = clip
+    with pytest.raises(ParameterError, match="restarts"):
+        train_audio(samples, rate, restarts=restarts, **TINY)
+
+
+def test_restarts_with_a_checkpoint_are_refused(clip, tmp_path):
+    samples, rate = clip
+    with pytest.raises(ParameterError, match="--checkpoint"):
+        train_audio(samples, rate, restarts=2, checkpoint=tmp_path / "c.npz", **TINY)
+
+
+def test_the_command_line_trains_restarts_and_info_lists_them(capsys, tmp_path):
+    out = tmp_path / "m.npz"
+    status, _, err = run(capsys, "train", EXCERPT, "--mode", "autoregressive", "--seconds", "1.5", "--sample-rate",
+                         "8000", "--epochs", "1", "--hidden", "6", "--modules", "3", "--restarts", "2", "--seed", "5",
+                         "--quiet", "-o", out)
+    assert status == 0, err
+    assert "restart 2 of 2 (seed 6)" in err and "kept restart" in err
+    record = cwfast.load(out).metadata["restarts"]
+    status, info, _ = run(capsys, "info", out)
+    assert status == 0
+    line = next(line for line in info.splitlines() if line.startswith("restarts"))
+    assert f"kept number {record['chosen'] + 1} of 2 (seed 5 " in line and "; seed 6 " in line
+
+
+@pytest.mark.parametrize("options, fragment", [(["--restarts", "2", "--checkpoint", "c.npz"], "--checkpoint"),
+                                               (["--restarts", str(MAX_RESTARTS + 1)], "--restarts")])
+def test_the_command_line_refuses_bad_restarts_before_reading_audio(capsys, tmp_path, options, fragment):
+    status, _, err = run(capsys, "train", tmp_path / "missing.wav", "--mode", "autoregressive", *options,
+                         "-o", tmp_path / "m.npz")
+    assert_user_error(status, err, fragment)
+    assert not (tmp_path / "m.npz").exists() and not (tmp_path / "c.npz").exists()
+
+
+def test_zero_restarts_is_an_option_error(capsys, tmp_path):
+    status, _, err = run(capsys, "train", EXCERPT, "--restarts", "0", "-o", tmp_path / "m.npz")
+    assert status == 2 and "--restarts" in err and "Traceback" not in err
