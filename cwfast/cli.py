@@ -144,7 +144,7 @@ def build_parser():
     p.add_argument("--trim", action="store_true",
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
-    p.add_argument("--restarts", type=types.positive_int, default=1, metavar="N",
+    p.add_argument("--restarts", type=types.positive_int, metavar="N",
                    help="train N models from seeds S, S+1, ... and keep one: of those whose generated audio met their "
                         "training audio's flatness and pitch (autoregressive mixture models), the best on validation "
                         "(default: 1; --time-budget is shared between them; not with --checkpoint)")

@@ -58,12 +58,12 @@ MAX_RESTARTS = 100
 # nothing out: it learns one clip by heart, and no part of a clip predicts another.
 MODE_DEFAULTS = {
     "memorize": {"hidden": 40, "modules": 9, "epochs": 2000, "lr": None, "window": None, "batch_size": None,
-                 "validation": 0.0, "test": 0.0, "input_window": 1, "lr_schedule": None},
+                 "validation": 0.0, "test": 0.0, "input_window": 1, "lr_schedule": None, "restarts": 1},
     "autoregressive": {"hidden": 64, "modules": 8, "epochs": 30, "lr": 0.01, "window": 256, "batch_size": 8,
                        "validation": 0.1, "test": 0.1, "input_window": None, "head": "mixture",
-                       "temperature": {"mixture": MIXTURE_TEMPERATURE, "softmax": 1.0}, "lr_schedule": "cosine"},
+                       "temperature": {"mixture": MIXTURE_TEMPERATURE, "softmax": 1.0}, "lr_schedule": "cosine", "restarts": 1},
     "effect": {"hidden": 32, "modules": 8, "epochs": 50, "lr": 0.01, "window": 2048, "batch_size": 8,
-               "validation": 0.1, "test": 0.1, "input_window": 1, "lr_schedule": None},
+               "validation": 0.1, "test": 0.1, "input_window": 1, "lr_schedule": None, "restarts": 1},
 }
 
 #: Above this many scored steps per generation, the evolution strategy notes that it will be slow
@@ -173,7 +173,7 @@ def _batch_size(model, train_task, window, batch_size, default):
 def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
                   sigma=None, cluster=None, validation=None, test=None, input_window=None, head=None,
                   components=None, level=None, prediction=None, level_band=None, window=None, batch_size=None,
-                  epochs=None, time_budget=None, restarts=1, checkpoint=None):
+                  epochs=None, time_budget=None, restarts=None, checkpoint=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if mode not in MODE_DEFAULTS:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
@@ -245,9 +245,9 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         from .train.cluster import import_ray
 
         import_ray()  # without Ray installed: one clear line, before any audio is read
-    if validate.positive_int("restarts", restarts) > MAX_RESTARTS:
+    if restarts is not None and validate.positive_int("restarts", restarts) > MAX_RESTARTS:
         raise ParameterError(f"--restarts {restarts}: at most {MAX_RESTARTS}")
-    if restarts > 1 and checkpoint is not None:
+    if restarts is not None and restarts > 1 and checkpoint is not None:
         raise ParameterError("--restarts trains several models; --checkpoint and --resume keep one run's state")
     if mode == "memorize" and any(v for v in (validation, test)):
         raise ParameterError("memorize mode learns one clip by heart, so there is nothing to hold out: "
@@ -273,7 +273,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
                 progress=True, on_note=None, metadata=None, time_budget=None, input_window=None, head=None,
                 components=None, level=None, prediction=None, level_band=None, lr_schedule=None, on_model=None,
-                restarts=1):
+                restarts=None):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
@@ -346,10 +346,11 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         Train this many models, from seeds ``seed``, ``seed + 1``, ..., and keep one
         (:func:`choose_restart`): of those whose generated audio meets their training audio's
         flatness and pitch at their temperature (an autoregressive mixture model's calibration),
-        the best on validation; if none does, or the head has no temperature, the best on
-        validation (on training without a validation part). The figures that choose never include
+        the best on validation; if none does, the best of those audible there; without a
+        temperature the best on validation (on training without a validation part). The figures that choose never include
         the test part. A ``time_budget`` is shared: each restart gets what is left over the
-        restarts still to run. Not with ``checkpoint``. Default 1.
+        restarts still to run. Not with ``checkpoint``. Default: the mode's (:data:`MODE_DEFAULTS`),
+        1 with a ``checkpoint``.
 
     Returns
     -------
@@ -494,6 +495,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             model.metadata.update(temperature=calibration["chosen"], temperature_calibration=calibration)
         return TrainedAudio(model, task, splits, result, figures)
 
+    if restarts is None:
+        restarts = 1 if checkpoint is not None else defaults["restarts"]
     runs, spent = [], 0.0
     for index in range(restarts):
         budget = None if time_budget is None else (time_budget - spent) / (restarts - index)
@@ -518,12 +521,25 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     return runs[chosen]
 
 
+def _calibrated_row(model):
+    """The calibration's row of the temperature a model was saved with, or None."""
+    calibration = model.metadata.get("temperature_calibration") or {}
+    return next((row for row in calibration.get("table", ()) if row.get("temperature") == calibration.get("chosen")),
+                None)
+
+
 def _meets_likeness(model):
     """Whether the audio a model generates at its saved temperature met its training audio's
     flatness, pitch and loudness when it was calibrated (:func:`calibrate_temperature`)."""
-    calibration = model.metadata.get("temperature_calibration") or {}
-    return any(row["qualifies"] and row["temperature"] == calibration.get("chosen")
-               for row in calibration.get("table", ()))
+    row = _calibrated_row(model)
+    return bool(row and row["qualifies"])
+
+
+def _audible(model):
+    """Whether the audio a model generates at its saved temperature was at least
+    :data:`AUDIBLE_RMS` of its training audio's RMS when it was calibrated."""
+    row = _calibrated_row(model)
+    return bool(row and row.get("rms") is not None and row["rms"] >= AUDIBLE_RMS)
 
 
 def _choosing_figure(run):
@@ -534,17 +550,18 @@ def _choosing_figure(run):
 
 
 def choose_restart(runs):
-    """The index of the run :func:`train_audio` keeps of its restarts: among those whose generated
-    audio met their training audio's likeness (:func:`calibrate_temperature`), or among all if none
-    did, the one with the lowest validation figure (the training figure without a validation
-    part). Never the test part."""
-    like = [i for i, run in enumerate(runs) if _meets_likeness(run.model)] or range(len(runs))
-    return min(like, key=lambda i: _choosing_figure(runs[i]))
+    """The index of the run :func:`train_audio` keeps of its restarts: the one with the lowest
+    validation figure (the training figure without a validation part; never the test part) among
+    those whose generated audio met their training audio's likeness (:func:`calibrate_temperature`),
+    or if none did among those whose audio was audible, or if none was among all."""
+    tiers = ([i for i, run in enumerate(runs) if _meets_likeness(run.model)],
+             [i for i, run in enumerate(runs) if _audible(run.model)], range(len(runs)))
+    return min(next(tier for tier in tiers if tier), key=lambda i: _choosing_figure(runs[i]))
 
 
 def _restart_row(run):
     row = {"seed": run.model.metadata["trainer"]["seed"], "meets_likeness": _meets_likeness(run.model),
-           "seconds": run.model.metadata["trainer"]["seconds"]}
+           "audible": _audible(run.model), "seconds": run.model.metadata["trainer"]["seconds"]}
     for name in ("validation", "train"):
         if name in run.figures:
             row[name] = {k: round(float(v), 6) for k, v in run.figures[name].items()}
@@ -554,11 +571,15 @@ def _restart_row(run):
 
 
 def _restart_reason(runs, chosen):
-    like = sum(_meets_likeness(run.model) for run in runs)
     part = "validation" if "validation" in runs[chosen].figures else "training"
-    if like:
-        return f"{like} of {len(runs)} generated audio like their training audio; the best on {part} of those"
-    return f"none generated audio like its training audio; the best on {part}"
+    for test, what in ((_meets_likeness, "generated audio like their training audio"),
+                       (_audible, "generated audible audio")):
+        count = sum(test(run.model) for run in runs)
+        if count:
+            return f"{count} of {len(runs)} {what}; the best on {part} of those"
+    if _calibrated_row(runs[chosen].model) is None:  # no temperature: not a mixture model
+        return f"the best on {part}"
+    return f"none generated audible audio; the best on {part}"
 
 
 def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES, seconds=CALIBRATION_SECONDS,

@@ -19,9 +19,9 @@ EXCERPT = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance
 TINY = dict(mode="autoregressive", hidden=6, modules=3, epochs=1, progress=False)
 
 
-def fake_run(validation, likeness, *, train=9.0, with_validation=True):
+def fake_run(validation, likeness, *, rms=1.0, train=9.0, with_validation=True):
     """A run as choose_restart sees it: its figures and its calibration's verdict."""
-    table = [{"temperature": 0.5, "qualifies": likeness}]
+    table = [{"temperature": 0.5, "qualifies": likeness, "rms": rms}]
     model = SimpleNamespace(metadata={"temperature_calibration": {"chosen": 0.5, "table": table}})
     figures = {"train": {"cross_entropy": train}}
     if with_validation:
@@ -36,6 +36,12 @@ def test_the_likeness_comes_before_validation():
 
 def test_without_likeness_the_best_validation_is_kept():
     assert choose_restart([fake_run(3.0, False), fake_run(2.5, False), fake_run(2.7, False)]) == 1
+
+
+def test_without_likeness_audible_audio_comes_before_validation():
+    runs = [fake_run(3.0, False, rms=0.3), fake_run(2.5, False, rms=0.1), fake_run(2.7, False, rms=0.26)]
+    assert choose_restart(runs) == 2
+    assert choose_restart([fake_run(3.0, False, rms=0.1), fake_run(2.5, False, rms=None)]) == 1  # none audible
 
 
 def test_a_qualifying_row_at_another_temperature_does_not_count():
@@ -77,7 +83,8 @@ def test_each_restart_is_the_run_of_its_seed_and_the_kept_one_is_returned(clip, 
         if seed == 3 + chosen:
             np.testing.assert_array_equal(alone.model.params, trained.model.params)
     assert trained.figures["validation"]["cross_entropy"] == pytest.approx(record["runs"][chosen]["validation"]["cross_entropy"])
-    fakes = [fake_run(row["validation"]["cross_entropy"], row["meets_likeness"]) for row in record["runs"]]
+    fakes = [fake_run(row["validation"]["cross_entropy"], row["meets_likeness"], rms=1.0 if row["audible"] else 0.0)
+             for row in record["runs"]]
     assert choose_restart(fakes) == chosen
     assert [n for n in notes if n.startswith("restart ")] == ["restart 1 of 2 (seed 3)", "restart 2 of 2 (seed 4)"]
     assert notes[-1].startswith(f"kept restart {chosen + 1} of 2 (seed {3 + chosen}): ")
