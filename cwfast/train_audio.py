@@ -15,6 +15,7 @@ reported as "held out". The command line only parses options, reads and writes f
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -347,10 +348,11 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         (:func:`choose_restart`): of those whose generated audio meets their training audio's
         flatness and pitch at their temperature (an autoregressive mixture model's calibration),
         the best on validation; if none does, the best of those audible there; without a
-        temperature the best on validation (on training without a validation part). The figures that choose never include
-        the test part. A ``time_budget`` is shared: each restart gets what is left over the
-        restarts still to run. Not with ``checkpoint``. Default: the mode's (:data:`MODE_DEFAULTS`),
-        1 with a ``checkpoint``.
+        temperature the best on validation (on training without a validation part). The figures
+        that choose never include the test part. A ``time_budget`` is shared: each restart gets
+        what is left over the restarts still to run. A restart that fails (diverges, say) is left
+        out, with a note, unless every one fails. Not with ``checkpoint``. Default: the mode's
+        (:data:`MODE_DEFAULTS`), 1 with a ``checkpoint``.
 
     Returns
     -------
@@ -497,27 +499,36 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
 
     if restarts is None:
         restarts = 1 if checkpoint is not None else defaults["restarts"]
-    runs, spent = [], 0.0
+    runs, spent, failure = [], 0.0, None
     for index in range(restarts):
         budget = None if time_budget is None else (time_budget - spent) / (restarts - index)
         if budget is not None and budget <= 0:  # the earlier restarts overran their shares
             _note(on_note, f"the time budget is spent after {index} of {restarts} restarts")
             break
-        if restarts > 1:
-            share = "" if budget is None else f", {budget:.0f} s of the time budget"
-            _note(on_note, f"restart {index + 1} of {restarts} (seed {seed + index}{share})")
-        runs.append(train_one(seed + index, budget))
+        if restarts == 1:
+            return train_one(seed, budget)
+        share = "" if budget is None else f", {budget:.0f} s of the time budget"
+        _note(on_note, f"restart {index + 1} of {restarts} (seed {seed + index}{share})")
+        started = time.monotonic()
+        try:
+            runs.append(train_one(seed + index, budget))
+        except CwfastError as error:  # a seed that diverges does not cost the others theirs
+            failure = error
+            _note(on_note, f"restart {index + 1} (seed {seed + index}) is left out: {error}")
+            spent += time.monotonic() - started
+            continue
         spent += runs[-1].result.wall_time
-    if restarts == 1:
-        return runs[0]
+    if not runs:
+        raise failure
     chosen = choose_restart(runs)
     model = runs[chosen].model
+    kept = model.metadata["trainer"]["seed"]
     model.metadata["restarts"] = {
-        "chosen": chosen, "seeds": [seed + i for i in range(len(runs))],
+        "chosen": chosen, "seeds": [run.model.metadata["trainer"]["seed"] for run in runs],
         "on": "generated audio like the training audio's at the model's temperature, then validation",
         "runs": [_restart_row(run) for run in runs],
     }
-    _note(on_note, f"kept restart {chosen + 1} of {len(runs)} (seed {seed + chosen}): " + _restart_reason(runs, chosen))
+    _note(on_note, f"kept restart {kept - seed + 1} of {restarts} (seed {kept}): " + _restart_reason(runs, chosen))
     return runs[chosen]
 
 

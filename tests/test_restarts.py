@@ -111,6 +111,30 @@ def test_the_time_budget_is_shared_between_the_restarts(clip, monkeypatch):
     assert any("20 s of the time budget" in n for n in notes)
 
 
+def test_a_restart_that_diverges_is_left_out(clip, monkeypatch):
+    from cwfast import train_audio as module
+    from cwfast.errors import TrainingDiverged
+
+    samples, rate = clip
+    real = module._run_trainer
+
+    def diverging(*args, seed, **kwargs):
+        if seed in failing:
+            raise TrainingDiverged(f"training diverged: loss became nan (seed {seed})", "try a smaller --lr")
+        return real(*args, seed=seed, **kwargs)
+
+    monkeypatch.setattr(module, "_run_trainer", diverging)
+    failing = {0}
+    notes = []
+    trained = train_audio(samples, rate, seed=0, restarts=2, on_note=notes.append, **TINY)
+    assert trained.model.metadata["restarts"]["seeds"] == [1] and trained.model.metadata["trainer"]["seed"] == 1
+    assert any(n.startswith("restart 1 (seed 0) is left out: training diverged") for n in notes)
+    assert notes[-1].startswith("kept restart 2 of 2 (seed 1)")
+    failing = {0, 1}
+    with pytest.raises(TrainingDiverged, match="seed 1"):
+        train_audio(samples, rate, seed=0, restarts=2, **TINY)
+
+
 @pytest.mark.parametrize("restarts", [0, -1, MAX_RESTARTS + 1, 2.5])
 def test_bad_restarts_are_refused(clip, restarts):
     samples, rate = clip
