@@ -145,9 +145,10 @@ def build_parser():
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
     p.add_argument("--restarts", type=types.positive_int, metavar="N",
-                   help="train N models from seeds S, S+1, ... and keep one: of those whose generated audio met their "
-                        "training audio's flatness and pitch (autoregressive mixture models), the best on validation "
-                        "(default: 1; --time-budget is shared between them; not with --checkpoint)")
+                   help="train N models from seeds S, S+1, ... and keep one: the best on validation of those whose "
+                        "generated audio met their training audio's flatness, pitch and loudness (autoregressive "
+                        "mixture models), else of those audible (default: 1; --time-budget is shared between them; "
+                        "N > 1 not with --checkpoint)")
     p.add_argument("--time-budget", type=types.duration, metavar="TIME",
                    help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model; "
                         "scoring the held-out parts and choosing the generation temperature follow (seconds more)")
@@ -366,7 +367,9 @@ def _restart_text(run):
     figure = run.get("validation", run.get("train"))
     if isinstance(figure, dict) and _is_number(figure.get("bits_per_sample")):
         text += f" {figure['bits_per_sample']:.3f} bits"
-    return text + (", its audio like its training audio's" if run.get("meets_likeness") is True else "")
+    if run.get("meets_likeness") is True:
+        return text + ", its audio like its training audio's"
+    return text + (", audible" if run.get("audible") is True else ", near silent" if run.get("audible") is False else "")
 
 
 def _format_figures(figures):
@@ -855,10 +858,12 @@ def cmd_info(args):
     else:
         rows.append(("training", "no figures stored"))
     restarts = meta.get("restarts")
-    if isinstance(restarts, dict) and isinstance(restarts.get("runs"), list) and _is_number(restarts.get("chosen")):
-        runs = [run for run in restarts["runs"] if isinstance(run, dict)]
+    runs = restarts.get("runs") if isinstance(restarts, dict) else None
+    chosen = restarts.get("chosen") if isinstance(restarts, dict) else None
+    if (isinstance(runs, list) and runs and all(isinstance(run, dict) for run in runs) and isinstance(chosen, int)
+            and not isinstance(chosen, bool) and 0 <= chosen < len(runs)):
         listed = "; ".join(_restart_text(run) for run in runs)
-        rows.append(("restarts", f"kept number {int(restarts['chosen']) + 1} of {len(runs)} ({listed})"))
+        rows.append(("restarts", f"kept seed {runs[chosen].get('seed')} of {len(runs)} trained ({listed})"))
     if _is_number(meta.get("temperature")):
         rows.append(("temperature", f"{meta['temperature']:g}{_calibration_text(meta.get('temperature_calibration'))}"))
     check = meta.get("check")
@@ -915,7 +920,10 @@ def cmd_export(args):
     except OSError as exc:
         raise CwfastError(f"cannot export to '{args.output}': {exc.strerror or exc}") from None
     try:
-        staged = export_c(model, staging, name)
+        try:
+            staged = export_c(model, staging, name)
+        except CwfastError as exc:  # it names the staging folder, which is gone when the user reads it
+            raise CwfastError(str(exc).replace(staging, os.path.normpath(args.output))) from None
         bundle = None
         if args.lv2:
             from .export.lv2 import uri
@@ -923,7 +931,10 @@ def cmd_export(args):
             bundle = export_lv2(model, args.output, name, overwrite=args.overwrite)
         header, source = (os.path.join(args.output, os.path.basename(path)) for path in staged)
         for path, target in zip(staged, (header, source)):
-            os.replace(path, target)
+            try:
+                os.replace(path, target)
+            except OSError as exc:
+                raise CwfastError(f"cannot write '{target}': {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     print(f"wrote {header} and {source}")

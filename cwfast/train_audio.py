@@ -14,6 +14,7 @@ reported as "held out". The command line only parses options, reads and writes f
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from dataclasses import dataclass
@@ -296,7 +297,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         ``epochs=0`` trains until ``time_budget``.
     on_model : callable, optional
         Called with the model once it is built, before training starts (the command line checks
-        there that the disk can hold it); what it raises ends the run.
+        there that the disk can hold it); what it raises ends the run. With ``restarts``, called
+        for each restart's model.
     lr_schedule : {"constant", "cosine", "linear"}, optional
         How the learning rate falls over the epochs (:func:`cwfast.train.optimizers.make_schedule`);
         default cosine in autoregressive mode (0.06 to 0.87 bit better on the validation parts of
@@ -350,8 +352,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         the best on validation; if none does, the best of those audible there; without a
         temperature the best on validation (on training without a validation part). The figures
         that choose never include the test part. A ``time_budget`` is shared: each restart gets
-        what is left over the restarts still to run. A restart that fails (diverges, say) is left
-        out, with a note, unless every one fails. Not with ``checkpoint``. Default: the mode's
+        what is left over the restarts still to run. A restart that diverges is left out, with a
+        note, unless every one does; any other error, and Ctrl-C, ends the run. ``seed=None``
+        draws the first seed (and notes it). Not with ``checkpoint``. Default: the mode's
         (:data:`MODE_DEFAULTS`), 1 with a ``checkpoint``.
 
     Returns
@@ -451,7 +454,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
 
     def train_one(run_seed, budget):
         model = new_model(arch, task, n_hidden, n_modules, periods, seed=run_seed, sample_rate=sample_rate,
-                          metadata=meta, input_window=input_window, components=components)
+                          metadata=copy.deepcopy(meta), input_window=input_window, components=components)
         if level:
             start = max(float(np.mean(np.abs(splits.train.inputs))), LEVEL_FLOOR)
             model.level = (1.0 / level, start, *_level_band(splits.train.inputs[:, 0], 1.0 / level, start, level_band))
@@ -499,6 +502,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
 
     if restarts is None:
         restarts = 1 if checkpoint is not None else defaults["restarts"]
+    if seed is None and restarts > 1:  # the restarts' seeds follow one drawn now, and are recorded
+        seed = int(np.random.SeedSequence().generate_state(1)[0])
+        _note(on_note, f"restarts from seed {seed}")
     runs, spent, failure = [], 0.0, None
     for index in range(restarts):
         budget = None if time_budget is None else (time_budget - spent) / (restarts - index)
@@ -512,7 +518,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         started = time.monotonic()
         try:
             runs.append(train_one(seed + index, budget))
-        except CwfastError as error:  # a seed that diverges does not cost the others theirs
+        except TrainingDiverged as error:  # a seed that diverges does not cost the others theirs
             failure = error
             _note(on_note, f"restart {index + 1} (seed {seed + index}) is left out: {error}")
             spent += time.monotonic() - started
@@ -745,7 +751,7 @@ def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, wind
 
 
 def _check_learned(model, train_task, figures, mode, on_note=None):
-    """CwfastError if training diverged to a model worse than a trivial one, whatever the trainer.
+    """TrainingDiverged if training diverged to a model worse than a trivial one, whatever the trainer.
 
     NaN and infinite losses stop the trainers themselves; a loss that stays finite but explodes
     (a learning rate of 1e30, say) ends here: an autoregressive model whose cross-entropy on its
@@ -762,8 +768,8 @@ def _check_learned(model, train_task, figures, mode, on_note=None):
         what = f"NMSE {figures['nmse']:.4g} (predicting the mean: 1)"
     bad = score > (4 * trivial if mode == "autoregressive" else 100 * trivial)
     if bad or not all(np.isfinite(v) for v in figures.values()):
-        raise CwfastError(f"training diverged: the trained model scores {what} on its training data; "
-                          "try a smaller --lr")
+        raise TrainingDiverged(f"training diverged: the trained model scores {what} on its training data",
+                               "try a smaller --lr")
     if score > trivial:
         _note(on_note, f"the trained model scores {what} on its training data: more epochs, or another --lr, "
                        "should do better")

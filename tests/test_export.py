@@ -569,6 +569,15 @@ def test_cli_export_that_fails_keeps_the_old_bundle_and_sources(lv2, tmp_path, c
         assert "building the LV2 plug-in failed" in capsys.readouterr().err
     assert {path: (tmp_path / path).read_text() for path in old} == old
     assert sorted(p.name for p in tmp_path.iterdir()) == ["fx.c", "fx.h", "fx.lv2"]  # no staging left behind
+
+    def refused(files, overwrite):  # names the file it was writing, as cwfast._atomic does
+        raise CwfastError(f"cannot write C source '{next(iter(files))}': No space left on device")
+
+    with monkeypatch.context() as patch:  # the error names the file asked for, not the staging folder
+        patch.setattr(export_module, "_write_all", refused)
+        assert main(["export", "-m", model, "-o", str(tmp_path), "--lv2", "--name", "fx", "--overwrite"]) == 2
+        err = capsys.readouterr().err
+        assert f"'{tmp_path / 'fx.h'}'" in err and ".export." not in err
     assert main(["export", "-m", model, "-o", str(tmp_path), "--lv2", "--name", "fx", "--overwrite"]) == 0
     assert (tmp_path / "fx.lv2" / "fx.c").read_text() == (tmp_path / "fx.c").read_text() != "old source"
 

@@ -159,7 +159,41 @@ def test_the_command_line_trains_restarts_and_info_lists_them(capsys, tmp_path):
     status, info, _ = run(capsys, "info", out)
     assert status == 0
     line = next(line for line in info.splitlines() if line.startswith("restarts"))
-    assert f"kept number {record['chosen'] + 1} of 2 (seed 5 " in line and "; seed 6 " in line
+    assert f"kept seed {5 + record['chosen']} of 2 trained (seed 5 " in line and "; seed 6 " in line
+
+
+@pytest.mark.parametrize("chosen", [float("nan"), float("inf"), 2, -1, True, "0"])
+def test_info_skips_a_restarts_record_it_cannot_read(capsys, tmp_path, chosen):
+    path = tmp_path / "m.npz"
+    runs = [{"seed": 0, "validation": {"bits_per_sample": 5.0}}, {"seed": 1}]
+    cwfast.ClockworkRNN(1, 30, n_hidden=6, n_modules=3, output="mixture", seed=0, sample_rate=8000,
+                        metadata={"restarts": {"chosen": chosen, "runs": runs}}).save(path)
+    status, info, err = run(capsys, "info", path)
+    assert status == 0 and "Traceback" not in err
+    assert not any(line.startswith("restarts") for line in info.splitlines())
+
+
+def test_a_seed_of_none_draws_the_first_seed(clip):
+    samples, rate = clip
+    notes = []
+    trained = train_audio(samples, rate, seed=None, restarts=2, on_note=notes.append, **TINY)
+    first, second = trained.model.metadata["restarts"]["seeds"]
+    assert second == first + 1 and f"restarts from seed {first}" in notes
+
+
+def test_an_error_that_is_not_a_divergence_ends_the_run(clip):
+    from cwfast.errors import CwfastError
+
+    samples, rate = clip
+    calls = []
+
+    def no_disk(model):
+        calls.append(model)
+        raise CwfastError("not enough disk space for the model")
+
+    with pytest.raises(CwfastError, match="disk"):
+        train_audio(samples, rate, restarts=3, on_model=no_disk, **TINY)
+    assert len(calls) == 1
 
 
 @pytest.mark.parametrize("options, fragment", [(["--restarts", "2", "--checkpoint", "c.npz"], "--checkpoint"),
