@@ -558,6 +558,10 @@ def cmd_train(args):
     model.save(args.output, overwrite=args.overwrite)
 
     stopped = f", stopped by --time-budget after {result.epochs} epochs" if result.stopped == "time budget" else ""
+    restarts = model.metadata.get("restarts")
+    if restarts:  # the time above is the kept model's own
+        total = sum(run["seconds"] for run in restarts["runs"])
+        stopped += f" (seed {model.metadata['trainer']['seed']}; {len(restarts['runs'])} restarts: {total:.1f} s)"
     summary = (f"trained {mode} model ({model.n_params} parameters) in {result.wall_time:.1f} s{stopped}: "
                f"train {_format_figures(figures['train'])}")
     if "validation" in figures:

@@ -150,12 +150,14 @@ def test_restarts_with_a_checkpoint_are_refused(clip, tmp_path):
 
 def test_the_command_line_trains_restarts_and_info_lists_them(capsys, tmp_path):
     out = tmp_path / "m.npz"
-    status, _, err = run(capsys, "train", EXCERPT, "--mode", "autoregressive", "--seconds", "1.5", "--sample-rate",
-                         "8000", "--epochs", "1", "--hidden", "6", "--modules", "3", "--restarts", "2", "--seed", "5",
-                         "--quiet", "-o", out)
+    status, printed, err = run(capsys, "train", EXCERPT, "--mode", "autoregressive", "--seconds", "1.5", "--sample-rate",
+                               "8000", "--epochs", "1", "--hidden", "6", "--modules", "3", "--restarts", "2", "--seed",
+                               "5", "--quiet", "-o", out)
     assert status == 0, err
     assert "restart 2 of 2 (seed 6)" in err and "kept restart" in err
     record = cwfast.load(out).metadata["restarts"]
+    total = sum(row["seconds"] for row in record["runs"])
+    assert f"(seed {5 + record['chosen']}; 2 restarts: {total:.1f} s)" in printed
     status, info, _ = run(capsys, "info", out)
     assert status == 0
     line = next(line for line in info.splitlines() if line.startswith("restarts"))
