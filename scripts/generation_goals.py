@@ -479,6 +479,21 @@ def _validation_bits(meta):
     return None if figure is None else figure["bits_per_sample"]
 
 
+def read_run(directory):
+    """What a run with ``--out DIRECTORY`` left, per source: ``(name, result, model, source)``, its
+    figures from goals.json, its trained Clockwork model and the source audio it trained on (the
+    prototypes in scripts/ measure more of it)."""
+    import cwfast
+    from cwfast.audio import load_audio
+
+    with open(os.path.join(directory, "goals.json")) as f:
+        report = json.load(f)
+    for name, result in report["sources"].items():
+        folder = os.path.join(directory, name)
+        source, _ = load_audio(os.path.join(folder, f"{name}.wav"))
+        yield name, result, cwfast.load(os.path.join(folder, "cw.npz")), source
+
+
 # --------------------------------------------------------------------------------------- main
 
 

@@ -18,7 +18,6 @@ three likeness figures before and after the filter, with the goals from DIR/goal
 
 import argparse
 import glob
-import json
 import os
 import sys
 from pathlib import Path
@@ -27,8 +26,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
-import cwfast  # noqa: E402
+from generation_goals import read_run  # noqa: E402
 from cwfast import likeness  # noqa: E402
 from cwfast.audio import load_audio  # noqa: E402
 from cwfast.codec import mu_law_values  # noqa: E402
@@ -58,17 +58,13 @@ def figures(audio, source, rate):
 
 
 def run(directory):
-    report = json.load(open(os.path.join(directory, "goals.json")))
-    for name, result in report["sources"].items():
-        folder = os.path.join(directory, name)
-        model = cwfast.load(os.path.join(folder, "cw.npz"))
+    for name, result, model, source in read_run(directory):
         rate = int(model.sample_rate)
-        source, _ = load_audio(os.path.join(folder, f"{name}.wav"))
         split = model.metadata["split"]
         training = source[: int(round(source.size * (1 - split["validation"] - split["test"])))]
         taps = fit_filter(model, training)
         before, after = [], []
-        for path in sorted(glob.glob(os.path.join(folder, "cw-seed*.wav"))):
+        for path in sorted(glob.glob(os.path.join(directory, name, "cw-seed*.wav"))):
             audio, _ = load_audio(path)
             before.append(figures(audio, source, rate))
             after.append(figures(np.convolve(audio, taps, mode="same"), source, rate))

@@ -15,9 +15,7 @@ For each source of a ``scripts/generation_goals.py --out DIR`` run (DIR/NAME/NAM
 """
 
 import argparse
-import json
 import math
-import os
 import sys
 from pathlib import Path
 
@@ -25,10 +23,11 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "scripts"))
 
 import cwfast  # noqa: E402
+from generation_goals import read_run  # noqa: E402
 from cwfast import likeness, metrics  # noqa: E402
-from cwfast.audio import load_audio  # noqa: E402
 from cwfast.codec import mu_law_decode  # noqa: E402
 
 SECONDS = 5.0
@@ -61,12 +60,8 @@ def generate(model, n, component_temperature, scale_temperature, seed):
 
 
 def run(directory, pairs):
-    report = json.load(open(os.path.join(directory, "goals.json")))
-    for name, result in report["sources"].items():
-        folder = os.path.join(directory, name)
-        model = cwfast.load(os.path.join(folder, "cw.npz"))
+    for name, result, model, source in read_run(directory):
         rate = int(model.sample_rate)
-        source, _ = load_audio(os.path.join(folder, f"{name}.wav"))
         like = result["likeness"]
         goals = (1.3 * like["stretches"]["median_ltas_to_rest"], like["source"]["flatness"], 0.5 * like["source"]["pitched"])
         for tc, ts in pairs:
