@@ -452,12 +452,21 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         epochs = _given(epochs, defaults["epochs"], "epochs")
     lr_schedule = defaults["lr_schedule"] if lr_schedule is None else lr_schedule
 
+    # What every restart shares, computed once: the level's parameters (its band is a pass over the
+    # whole training audio) and the training audio the temperature is chosen against.
+    if level:
+        start = max(float(np.mean(np.abs(splits.train.inputs))), LEVEL_FLOOR)
+        level_params = (1.0 / level, start, *_level_band(splits.train.inputs[:, 0], 1.0 / level, start, level_band))
+    if head == "mixture":
+        # The training parts as recorded (not mu-law quantised: generation is not), in the model's units.
+        heard = np.concatenate([np.asarray(clip, np.float64)[: part.train.n_steps]
+                                for clip, part in zip(clips, per_clip)]) / task.metadata["scale"]
+
     def train_one(run_seed, budget):
         model = new_model(arch, task, n_hidden, n_modules, periods, seed=run_seed, sample_rate=sample_rate,
                           metadata=copy.deepcopy(meta), input_window=input_window, components=components)
         if level:
-            start = max(float(np.mean(np.abs(splits.train.inputs))), LEVEL_FLOOR)
-            model.level = (1.0 / level, start, *_level_band(splits.train.inputs[:, 0], 1.0 / level, start, level_band))
+            model.level = level_params
             model.metadata["level"] = level
             model.metadata["level_band"] = list(level_band or LEVEL_BAND)
         if prediction:
@@ -493,16 +502,15 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             _note(on_note, f"choosing the generation temperature: {CALIBRATION_SECONDS:g} s generated at each of "
                            f"{', '.join(f'{t:g}' for t in CALIBRATION_TEMPERATURES)}, measured against the training "
                            "audio")
-            # The training parts as recorded (not mu-law quantised: generation is not), in the model's units.
-            heard = np.concatenate([np.asarray(clip, np.float64)[: part.train.n_steps]
-                                    for clip, part in zip(clips, per_clip)])
-            calibration = calibrate_temperature(model, heard / task.metadata["scale"])
+            calibration = calibrate_temperature(model, heard)
             model.metadata.update(temperature=calibration["chosen"], temperature_calibration=calibration)
         return TrainedAudio(model, task, splits, result, figures)
 
     if restarts is None:
         restarts = 1 if checkpoint is not None else defaults["restarts"]
-    if seed is None and restarts > 1:  # the restarts' seeds follow one drawn now, and are recorded
+    if restarts == 1:
+        return train_one(seed, time_budget)
+    if seed is None:  # the restarts' seeds follow one drawn now, and are recorded
         seed = int(np.random.SeedSequence().generate_state(1)[0])
         _note(on_note, f"restarts from seed {seed}")
     runs, spent, failure = [], 0.0, None
@@ -511,8 +519,6 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         if budget is not None and budget <= 0:  # the earlier restarts overran their shares
             _note(on_note, f"the time budget is spent after {index} of {restarts} restarts")
             break
-        if restarts == 1:
-            return train_one(seed, budget)
         share = "" if budget is None else f", {budget:.0f} s of the time budget"
         _note(on_note, f"restart {index + 1} of {restarts} (seed {seed + index}{share})")
         started = time.monotonic()
