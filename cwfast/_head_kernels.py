@@ -130,10 +130,11 @@ def _emit(row, head_code, inv_temperature, u, weights, values):
 def _fed_back(v, head_code, values):
     """What a model reads when ``v`` was emitted at the previous step: ``v`` itself for a softmax
     head (already a class value); for a mixture head, the decoded value of ``v``'s mu-law class,
-    as the model read its training audio, except that 0 stays 0 (the silence before a clip,
-    which training reads as exactly 0). Quantising on the way in (not out) lets a caller
-    continue from any emitted value, and a class value maps to itself."""
-    if head_code == 2 and v != 0:
+    as the model read its training audio (mu-law history), except that 0 stays 0 (the silence
+    before a clip, which training reads as exactly 0); ``v`` itself when ``values`` is empty (a
+    model with linear history). Quantising on the way in (not out) lets a caller continue from
+    any emitted value, and a class value maps to itself."""
+    if head_code == 2 and v != 0 and values.shape[0] > 0:
         return values[_mu_law_class(np.float64(v))]
     return v
 

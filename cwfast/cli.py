@@ -23,7 +23,7 @@ import sys
 from . import registry
 from . import _argtypes as types
 from .errors import CwfastError, ParameterError
-from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MODES, PREDICTION_TAPS
+from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, LEVEL_BAND, MIXTURE_HISTORY, MODES, PREDICTION_TAPS
 
 TRAINERS = ("adam", "sgd", "es")
 
@@ -141,6 +141,11 @@ def build_parser():
                    help="--level: hold its gain between these percentiles of the training audio's level, so that "
                         "the network hears how loud it is beyond them and generates at about its source's loudness "
                         f"(default: {LEVEL_BAND[0]:g},{LEVEL_BAND[1]:g})")
+    p.add_argument("--history", choices=HISTORIES,
+                   help="autoregressive: what the model reads of the samples before the one it predicts: mu-law "
+                        "(the values of their 8-bit mu-law classes) or linear (the samples themselves; --head "
+                        "mixture, which generates amplitudes and reads back what it drew) (default: "
+                        f"{MIXTURE_HISTORY} for --head mixture, mu-law for softmax)")
     p.add_argument("--trim", action="store_true",
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
@@ -489,7 +494,8 @@ def cmd_train(args):
                   validation=args.validation, test=args.test, input_window=args.input_window, head=args.head,
                   components=args.components, level=args.level, prediction=args.prediction,
                   level_band=args.level_band, window=args.window, batch_size=args.batch_size, epochs=args.epochs,
-                  time_budget=args.time_budget, restarts=args.restarts, checkpoint=args.checkpoint)
+                  time_budget=args.time_budget, restarts=args.restarts, checkpoint=args.checkpoint,
+                  history=args.history)
     if mode == "autoregressive" and args.classes not in (None, 256) and args.head is None:
         _note(f"--classes {args.classes}: the softmax head (the mixture head scores the 256 mu-law classes)")
     files = _audio_files(args.audio)
@@ -543,6 +549,7 @@ def cmd_train(args):
             time_budget=args.time_budget,
             input_window=args.input_window, head=args.head, components=args.components, level=args.level,
             prediction=args.prediction, level_band=args.level_band, on_model=check_disk_for, restarts=args.restarts,
+            history=args.history,
         )
     except CwfastError:
         # A run that failed (diverged, or to a model worse than a trivial one) leaves no checkpoint
@@ -831,7 +838,11 @@ def cmd_info(args):
             classes = render.autoregressive_spec(model)[0]
         except CwfastError:
             classes = meta.get("n_classes", "?")
-        detail.append(f"mu-law, {classes} classes")
+        try:
+            history = f"reads {render.history_of(model)} history"
+        except CwfastError:
+            history = f"history {meta.get('history')!r}?"
+        detail.append(f"mu-law, {classes} classes, {history}")
     if _is_number(meta.get("scale")):
         detail.append(f"scale {meta['scale']:.4g}")
     if render.trained_length(model):

@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from .errors import ParameterError
+from .modes import HISTORIES
 
 #: Number of mu-law classes of an autoregressive model (8-bit mu-law, as in telephony and WaveNet).
 N_CLASSES = 256
@@ -94,3 +95,14 @@ def mu_law_edges(n_classes=N_CLASSES):
     companded = (2.0 * np.arange(1, mu + 1) - 1.0) / mu - 1.0
     inner = np.sign(companded) * np.expm1(np.abs(companded) * math.log1p(mu)) / mu
     return np.concatenate([[-np.inf], inner, [np.inf]])
+
+
+def as_read(scaled, n_classes=N_CLASSES, history="mu-law"):
+    """Samples in the model's units as an autoregressive model reads them back: the decoded value
+    of each one's mu-law class (``history="mu-law"``) or the sample itself, clipped to [-1, 1]
+    (``"linear"``; :data:`cwfast.modes.HISTORIES`). Shape as ``scaled``, float32."""
+    if history not in HISTORIES:
+        raise ParameterError(f"history={history!r} must be one of {', '.join(map(repr, HISTORIES))}")
+    if history == "linear":
+        return np.clip(np.asarray(scaled, dtype=np.float64), -1.0, 1.0).astype(np.float32)
+    return mu_law_values(n_classes)[mu_law_encode(scaled, n_classes)]

@@ -8,8 +8,8 @@ mu-law bin so that it predicts the same 256 classes the network does. A network 
 this has learned nothing a 32-tap filter does not know.
 
 The baseline sees exactly what the network sees (:func:`cwfast.tasks.autoregressive`): the clip
-scaled to peak 1, quantised to ``n_classes`` mu-law classes, and the *decoded* class values as
-history; it is fitted on the training part and scored on the held-out last part, with the history
+scaled to peak 1, quantised to ``n_classes`` mu-law classes, and as history the *decoded* class
+values (or, for a model with linear history, the scaled samples themselves: ``history=``); it is fitted on the training part and scored on the held-out last part, with the history
 and scale state carried over from the training part (as cwfast evaluates held-out data from the
 state the training audio left). Three residual models are scored side by side:
 
@@ -170,7 +170,8 @@ class LinearPredictor:
         b_t = (1 - \alpha) b_{t-1} + \alpha |v_{t-1} - m_{t-1}|, \qquad
         P(c_t = j) = \int_{e_j}^{e_{j+1}} \frac{1}{2 b_t} e^{-|x - m_t| / b_t} dx
 
-    where :math:`v_t` is the decoded value of class :math:`c_t`, :math:`e_j` the class edges
+    where :math:`v_t` is the decoded value of class :math:`c_t` (or the sample itself, for linear
+    history: ``values=``), :math:`e_j` the class edges
     (:func:`bin_edges`) and :math:`b_{0}` the training part's mean absolute residual.
 
     Attributes
@@ -205,14 +206,16 @@ class LinearPredictor:
             out[start : start + chunk] = windows[start : start + chunk] @ self.coefficients
         return out
 
-    def log_probs(self, labels, *, variant="adaptive"):
+    def log_probs(self, labels, *, variant="adaptive", values=None):
         """Natural log of the probability given to each observed class, shape (n,).
 
         ``labels`` is the whole class sequence from the start of the clip: the history and the
-        moving scale run over all of it, so slice the result for a held-out part.
+        moving scale run over all of it, so slice the result for a held-out part. ``values`` is
+        the history the predictor reads, one per label: by default each label's decoded value
+        (a model with mu-law history); a model with linear history reads the samples themselves.
         """
         labels = np.asarray(labels)
-        values = mu_law_values(self.n_classes).astype(np.float64)[labels]
+        values = _history(labels, values, self.n_classes)
         means = self.means(values)
         edges = bin_edges(self.n_classes)
         lo, hi = edges[labels], edges[labels + 1]
@@ -225,6 +228,16 @@ class LinearPredictor:
         else:
             raise ParameterError(f"variant={variant!r} must be one of adaptive, fixed, gaussian")
         return laplace_bin_log_probs(means, scales, lo, hi)
+
+
+def _history(labels, values, n_classes):
+    """The history a predictor reads: ``values`` (float64), or the labels' decoded values."""
+    if values is None:
+        return mu_law_values(n_classes).astype(np.float64)[labels]
+    values = np.asarray(values, dtype=np.float64)
+    if values.shape != labels.shape:
+        raise ParameterError(f"values has shape {values.shape}; expected {labels.shape}, one per label")
+    return values
 
 
 def _least_squares(parts, n_taps, chunk=65536):
@@ -271,7 +284,7 @@ def fit(labels, n_train, *, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=ALPHAS):
             or not 4 * n_taps <= n_train <= labels.size):
         raise ParameterError(f"n_train={n_train!r} must be an integer between 4 x n_taps = {4 * n_taps} "
                              f"and the number of labels ({labels.size})")
-    return _fit_parts([(labels, int(n_train))], int(n_taps), n_classes, _check_alphas(alphas))
+    return _fit_parts([(labels, None, int(n_train))], int(n_taps), n_classes, _check_alphas(alphas))
 
 
 def _check_alphas(alphas):
@@ -282,10 +295,10 @@ def _check_alphas(alphas):
 
 
 def _fit_parts(parts, n_taps, n_classes, alphas):
-    """:func:`fit` on several (labels, n_train) clips at once: one predictor for all of them, each
-    clip predicted from its own past (its history starts from zeros, its scale from the initial)."""
-    table = mu_law_values(n_classes).astype(np.float64)
-    values = [(table[labels], n_train) for labels, n_train in parts]
+    """:func:`fit` on several (labels, values, n_train) clips at once (values: the history, None
+    for the labels' decoded values): one predictor for all of them, each clip predicted from its
+    own past (its history starts from zeros, its scale from the initial)."""
+    values = [(_history(labels, v, n_classes), n_train) for labels, v, n_train in parts]
     coefficients = _least_squares(values, n_taps)
     predictor = LinearPredictor(coefficients, 0.0, 1.0, 1.0, n_classes)
     residuals = np.concatenate([(v - predictor.means(v))[n_taps:n_train] for v, n_train in values])
@@ -294,8 +307,8 @@ def _fit_parts(parts, n_taps, n_classes, alphas):
     best = None
     for alpha in alphas:
         predictor.alpha = alpha
-        cost = -float(np.mean(np.concatenate([predictor.log_probs(labels[:n_train])[n_taps:]
-                                              for labels, n_train in parts])))
+        cost = -float(np.mean(np.concatenate([predictor.log_probs(labels[:n_train], values=v[:n_train])[n_taps:]
+                                              for (labels, _, n_train), (v, _) in zip(parts, values)])))
         if best is None or cost < best[0]:
             best = (cost, alpha)
     predictor.alpha = best[1]
@@ -363,7 +376,8 @@ def baseline(samples, *, test=0.1, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=AL
     }
 
 
-def split_baseline(clips, *, validation=0.1, test=0.1, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=ALPHAS):
+def split_baseline(clips, *, validation=0.1, test=0.1, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=ALPHAS,
+                   history="mu-law"):
     """Held-out bits per mu-law sample of the baseline on the test parts ``cwfast train`` scores.
 
     ``cwfast train --mode autoregressive`` cuts every clip it is given in time
@@ -386,6 +400,9 @@ def split_baseline(clips, *, validation=0.1, test=0.1, n_taps=N_TAPS, n_classes=
     validation, test : float
         The fractions ``cwfast train`` holds out (its ``--validation`` and ``--test``; 0.1 each
         by default); ``test`` must be > 0.
+    history : str
+        What the predictor reads of the past: "mu-law" (the decoded classes) or "linear" (the
+        samples), as the model it is compared with does (:func:`cwfast.tasks.autoregressive`).
 
     Returns
     -------
@@ -412,34 +429,37 @@ def split_baseline(clips, *, validation=0.1, test=0.1, n_taps=N_TAPS, n_classes=
     if isinstance(n_taps, bool) or not isinstance(n_taps, (int, np.integer)) or n_taps < 1:
         raise ParameterError(f"n_taps={n_taps!r} must be a positive integer")
     n_taps = int(n_taps)
-    splits = tasks.corpus(list(clips), n_classes=n_classes, validation=validation, test=test)
+    splits = tasks.corpus(list(clips), n_classes=n_classes, validation=validation, test=test, history=history)
     parts, spans = [], []
     for s in splits:
         pieces = [p for p in s if p is not None]
         labels = np.concatenate([p.targets for p in pieces])
+        # Sample t is read as input t + 1; the last one is history for nothing scored.
+        values = np.concatenate([np.concatenate([p.inputs[:, 0] for p in pieces])[1:],
+                                 mu_law_values(n_classes)[labels[-1:]]]).astype(np.float64)
         n_train = s.train.n_steps
         n_test = 0 if s.test is None else s.test.n_steps
-        parts.append((labels, n_train))
+        parts.append((labels, values, n_train))
         spans.append((n_train, labels.size - n_test))
-    fitted = sum(max(0, n - n_taps) for _, n in parts)
+    fitted = sum(max(0, n - n_taps) for _, _, n in parts)
     if fitted < 3 * n_taps:
         raise ParameterError(f"the training parts hold {fitted} samples past each clip's first {n_taps}; "
                              f"fitting {n_taps} taps needs at least {3 * n_taps}")
-    if sum(labels.size - cut for (labels, _), (_, cut) in zip(parts, spans)) == 0:
+    if sum(labels.size - cut for (labels, _, _), (_, cut) in zip(parts, spans)) == 0:
         raise ParameterError(f"the clips are too short to hold out {test:.0%}")
     predictor = _fit_parts(parts, n_taps, n_classes, _check_alphas(alphas))
     bits = {}
     for variant in ("adaptive", "fixed", "gaussian"):
-        scored = [predictor.log_probs(labels, variant=variant) for labels, _ in parts]
+        scored = [predictor.log_probs(labels, variant=variant, values=values) for labels, values, _ in parts]
         held = np.concatenate([lp[cut:] for lp, (_, cut) in zip(scored, spans)])
         bits[variant] = -float(np.mean(held)) / math.log(2.0)
         if variant == "adaptive":
-            fit_part = np.concatenate([lp[n_taps:n_train] for lp, (_, n_train) in zip(scored, parts)])
+            fit_part = np.concatenate([lp[n_taps:n_train] for lp, (_, _, n_train) in zip(scored, parts)])
             train_bits = -float(np.mean(fit_part)) / math.log(2.0)
     if not math.isfinite(bits["adaptive"]):
         raise CwfastError("the linear predictor's held-out score is not finite")
-    n_train = sum(n for _, n in parts)
-    n_test = sum(labels.size - cut for (labels, _), (_, cut) in zip(parts, spans))
+    n_train = sum(n for _, _, n in parts)
+    n_test = sum(labels.size - cut for (labels, _, _), (_, cut) in zip(parts, spans))
     return {
         "bits_per_sample": bits["adaptive"],
         "fixed_bits_per_sample": bits["fixed"],

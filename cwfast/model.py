@@ -1106,15 +1106,18 @@ class ClockworkRNN(SequenceModel):
         emits ``values[c]``. A mixture model (``output="mixture"``) draws a component from its
         weights at the same temperature and an amplitude from that logistic, its scale times the
         temperature, and emits the amplitude (clipped to [-1, 1]; no mu-law quantisation); it
-        reads back the value of that amplitude's mu-law class, as it read its training audio.
+        reads back the value of that amplitude's mu-law class, as it read its training audio
+        (mu-law history), or with ``values=None`` the amplitude itself (linear history: a model
+        trained on the samples themselves, :func:`cwfast.tasks.autoregressive`).
         This is how an autoregressive audio model runs free (teacher forcing in training, its own
         output in generation). The whole loop runs inside one compiled call.
 
         Parameters
         ----------
         n_steps : int
-        values : ndarray, shape (n_out,), or (256,) for a mixture model
-            The value each class stands for (for mu-law audio: the decoded amplitudes).
+        values : ndarray, shape (n_out,), or (256,) or None for a mixture model
+            The value each class stands for (for mu-law audio: the decoded amplitudes); None: a
+            mixture model reads back the amplitudes it draws as they are.
         temperature : float
             ``>= 0``; 0 takes the most likely class (a mixture: the likeliest component's mean)
             at every step, 1 samples the model as trained.
@@ -1177,10 +1180,13 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
     if model.output not in ("softmax", "mixture") or model.n_in != 1:
         raise ParameterError("sample() needs a softmax or mixture model with n_in=1 (an autoregressive model)")
     n_steps = validate.positive_int("n_steps", n_steps)
-    values = validate.real_array("values", values, model.dtype)
-    n_values = N_CLASSES if model.output == "mixture" else model.n_out
-    if values.shape != (n_values,):
-        raise ParameterError(f"values has shape {values.shape}; expected ({n_values},)")
+    if values is None and model.output == "mixture":
+        values = np.empty(0, dtype=model.dtype)  # linear history: the kernels read back what they drew
+    else:
+        values = validate.real_array("values", values, model.dtype)
+        n_values = N_CLASSES if model.output == "mixture" else model.n_out
+        if values.shape != (n_values,):
+            raise ParameterError(f"values has shape {values.shape}; expected ({n_values},)")
     temperature = validate.non_negative_float("temperature", temperature)
     first_input = validate.finite_float("first_input", first_input)
     h, t0 = model.check_state(state, 1, False)

@@ -8,6 +8,14 @@ MODES = ("memorize", "autoregressive", "effect")
 #: Output heads of an autoregressive model: a softmax over the mu-law classes, or a mixture of
 #: logistics integrated over them (:class:`cwfast.heads.MixtureHead`).
 AUDIO_HEADS = ("softmax", "mixture")
+#: What an autoregressive model reads of the samples before the one it predicts: "mu-law", the
+#: value of each one's 8-bit mu-law class (what a softmax head emits, and the only history it can
+#: have), or "linear", the samples themselves (a mixture head, which draws amplitudes, not
+#: classes, then reads back exactly what it drew). Models saved without one read "mu-law".
+HISTORIES = ("mu-law", "linear")
+#: What an autoregressive mixture model reads of its past unless ``--history`` says otherwise
+#: (docs/results.md, "Linear history").
+MIXTURE_HISTORY = "mu-law"
 #: Logistics of a mixture head unless ``--components`` says otherwise.
 DEFAULT_COMPONENTS = 10
 #: Taps of an autoregressive mixture Clockwork RNN's linear prediction unless ``--prediction``

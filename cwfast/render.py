@@ -15,8 +15,9 @@ import math
 import numpy as np
 
 from . import validate
-from .codec import N_CLASSES, mu_law_encode, mu_law_values
+from .codec import N_CLASSES, as_read, mu_law_values
 from .errors import CwfastError, ParameterError
+from .modes import HISTORIES
 from .tasks import mode_of
 
 
@@ -50,6 +51,22 @@ def autoregressive_spec(model):
     if not _is_number(temperature) or temperature < 0:
         raise CwfastError(f"the model's metadata has an invalid temperature {temperature!r}")
     return n_classes, float(temperature)
+
+
+def history_of(model):
+    """What an autoregressive model reads of its past (``metadata["history"]``, "mu-law" if not
+    stored; :data:`cwfast.modes.HISTORIES`): "linear" only for a mixture head. CwfastError if the
+    metadata is invalid. Generation, priming and the C export all ask this."""
+    history = model.metadata.get("history", "mu-law")
+    if history not in HISTORIES or (history == "linear" and model.output != "mixture"):
+        raise CwfastError(f"the model's metadata has an invalid history {history!r} (mu-law, or linear for a "
+                          "mixture head)")
+    return history
+
+
+def feedback_values(model, n_classes):
+    """``values`` for ``model.sample``: the classes' decoded values, or None (linear history)."""
+    return None if history_of(model) == "linear" else mu_law_values(n_classes)
 
 
 def trained_length(model):
@@ -155,10 +172,11 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
     rng = validate.rng(seed)
     state, first = None, 0.0
     if prime is not None:
-        primed = autoregressive_inputs(prime, scale, n_classes)
+        primed = autoregressive_inputs(prime, scale, n_classes, history_of(model))
         state = model.advance(primed[:-1, None])
         first = float(primed[-1])
-    return _sampled_blocks(model, n_samples, block, scale, mu_law_values(n_classes), temperature, rng, state, first)
+    return _sampled_blocks(model, n_samples, block, scale, feedback_values(model, n_classes), temperature, rng,
+                           state, first)
 
 
 def _memorize_blocks(model, n_samples, block, scale):
@@ -180,16 +198,17 @@ def _sampled_blocks(model, n_samples, block, scale, values, temperature, rng, st
         yield (piece.astype(np.float64) * scale).astype(np.float32)
 
 
-def autoregressive_inputs(samples, scale, n_classes=N_CLASSES):
-    """Audio at its original level as an autoregressive model reads it: scaled, quantised, decoded.
+def autoregressive_inputs(samples, scale, n_classes=N_CLASSES, history="mu-law"):
+    """Audio at its original level as an autoregressive model reads it: scaled, then quantised and
+    decoded (mu-law history) or clipped to [-1, 1] (linear history), as
+    :func:`cwfast.tasks.autoregressive` makes its inputs.
 
-    Returns ``(m + 1,)`` float32: 0 (the input of the first step) followed by the decoded samples,
+    Returns ``(m + 1,)`` float32: 0 (the input of the first step) followed by the samples so read,
     so that ``x[:-1]`` drives teacher forcing over the clip and ``x[-1]`` is the next input.
     """
     samples = validate.mono("prime", samples)
-    labels = mu_law_encode(samples.astype(np.float64) / scale, n_classes)
     out = np.zeros(samples.size + 1, dtype=np.float32)
-    out[1:] = mu_law_values(n_classes)[labels]
+    out[1:] = as_read(samples.astype(np.float64) / scale, n_classes, history)
     return out
 
 

@@ -45,7 +45,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from . import validate
-from .codec import N_CLASSES, check_classes, mu_law_encode, mu_law_values
+from .codec import N_CLASSES, as_read, check_classes, mu_law_encode
 from .errors import CwfastError, ParameterError
 from .metrics import esr, nats_to_bits, nmse
 from .modes import MODES
@@ -145,28 +145,30 @@ def memorize(samples):
     return Task("memorize", inputs, target, "linear", 1, {"mode": "memorize", "scale": scale})
 
 
-def autoregressive(samples, *, n_classes=N_CLASSES, scale=None):
+def autoregressive(samples, *, n_classes=N_CLASSES, scale=None, history="mu-law"):
     """Next-sample prediction over mu-law classes, with teacher forcing.
 
     The clip is scaled to peak 1 (so the classes cover its whole range), or divided by ``scale``
     if given (several clips of one corpus share the scale of the loudest), and quantised;
-    ``targets[t]`` is the class of sample ``t`` and ``inputs[t]`` the decoded value of sample
-    ``t - 1`` (0 at ``t = 0``, as in generation).
+    ``targets[t]`` is the class of sample ``t`` and ``inputs[t]`` sample ``t - 1`` as the model
+    reads it (0 at ``t = 0``, as in generation): the decoded value of its class with
+    ``history="mu-law"``, the scaled sample itself with ``"linear"`` (for a mixture head, which
+    generates amplitudes and reads them back as they are; :data:`cwfast.modes.HISTORIES`).
 
     Returns
     -------
     Task
         ``inputs`` (n, 1), ``targets`` (n,) int64, softmax head with ``n_classes`` outputs,
-        ``metadata`` with ``mode``, ``scale`` and ``n_classes``.
+        ``metadata`` with ``mode``, ``scale``, ``n_classes`` and ``history``.
     """
     samples = _mono(samples, "samples")
     n_classes = check_classes(n_classes)
     scale = _peak(samples, "the clip") if scale is None else validate.positive_float("scale", scale)
-    labels = mu_law_encode(samples.astype(np.float64) / scale, n_classes)
-    decoded = mu_law_values(n_classes)[labels]
+    scaled = samples.astype(np.float64) / scale
+    labels = mu_law_encode(scaled, n_classes)
     inputs = np.zeros((samples.size, 1), dtype=np.float32)
-    inputs[1:, 0] = decoded[:-1]
-    metadata = {"mode": "autoregressive", "scale": scale, "n_classes": n_classes}
+    inputs[1:, 0] = as_read(scaled[:-1], n_classes, history)
+    metadata = {"mode": "autoregressive", "scale": scale, "n_classes": n_classes, "history": history}
     return Task("autoregressive", inputs, labels, "softmax", n_classes, metadata)
 
 
@@ -202,7 +204,7 @@ def effect(dry, wet):
     return Task("effect", dry[:, None].copy(), wet[:, None].copy(), "linear", 1, {"mode": "effect"})
 
 
-def make_task(mode, samples, *, target=None, n_classes=N_CLASSES):
+def make_task(mode, samples, *, target=None, n_classes=N_CLASSES, history=None):
     """Build the task of ``mode`` from mono samples (and, for ``effect``, the ``target`` samples)."""
     if mode not in MODES:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(MODES)}")
@@ -214,7 +216,7 @@ def make_task(mode, samples, *, target=None, n_classes=N_CLASSES):
         raise ParameterError(f"{mode} mode takes no target audio (only effect mode does)")
     if mode == "memorize":
         return memorize(samples)
-    return autoregressive(samples, n_classes=n_classes)
+    return autoregressive(samples, n_classes=n_classes, history=history or "mu-law")
 
 
 def memorize_size(n_steps):
@@ -285,7 +287,7 @@ def split_task(task, *, validation=0.0, test=0.0):
     return Splits(part(0, cut_val), part(cut_val, cut_test), part(cut_test, task.n_steps))
 
 
-def corpus(clips, *, n_classes=N_CLASSES, validation=0.0, test=0.0):
+def corpus(clips, *, n_classes=N_CLASSES, validation=0.0, test=0.0, history="mu-law"):
     """Autoregressive tasks of several clips, split each in time (the end of every clip held out).
 
     All clips share one scale, the loudest clip's peak, so that their relative levels survive;
@@ -297,7 +299,7 @@ def corpus(clips, *, n_classes=N_CLASSES, validation=0.0, test=0.0):
     ----------
     clips : sequence of ndarray, each shape (n_i,), float
         Mono audio at one sample rate.
-    n_classes, validation, test
+    n_classes, history, validation, test
         As for :func:`autoregressive` and :func:`split_task`.
 
     Returns
@@ -318,8 +320,8 @@ def corpus(clips, *, n_classes=N_CLASSES, validation=0.0, test=0.0):
     scale = max(float(np.max(np.abs(c))) for c in clips)
     if scale == 0.0:
         raise CwfastError("every clip of the corpus is silent (all zeros); there is nothing to learn")
-    return [split_task(autoregressive(c, n_classes=n_classes, scale=scale), validation=validation, test=test)
-            for c in clips]
+    return [split_task(autoregressive(c, n_classes=n_classes, scale=scale, history=history), validation=validation,
+                       test=test) for c in clips]
 
 
 def join(parts):

@@ -26,7 +26,7 @@ from .codec import MAX_CLASSES, N_CLASSES, check_classes
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level
-from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, PREDICTION_TAPS
+from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, LEVEL_BAND, MIXTURE_HISTORY, PREDICTION_TAPS
 
 TRAINERS = ("adam", "sgd", "es")
 
@@ -175,6 +175,7 @@ def _batch_size(model, train_task, window, batch_size, default):
 def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
                   sigma=None, cluster=None, validation=None, test=None, input_window=None, head=None,
                   components=None, level=None, prediction=None, level_band=None, window=None, batch_size=None,
+                  history=None,
                   epochs=None, time_budget=None, restarts=None, checkpoint=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if mode not in MODE_DEFAULTS:
@@ -236,6 +237,15 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
             raise ParameterError("--prediction needs the mixture head of an autoregressive model (--head mixture)")
         if trainer == "es":
             raise ParameterError("--prediction is trained by the gradient trainers (adam, sgd), not --trainer es")
+    if history is not None:
+        if history not in HISTORIES:
+            raise ParameterError(f"history={history!r} must be one of {', '.join(map(repr, HISTORIES))}")
+        if mode != "autoregressive":
+            raise ParameterError(f"--history is what an autoregressive model reads of its past; {mode} mode reads "
+                                 "no past samples")
+        if history == "linear" and audio_head(mode, head, classes) != "mixture":
+            raise ParameterError("--history linear needs --head mixture: a softmax generates classes, so it can "
+                                 "read back only their values (mu-law)")
     if head == "mixture" and classes not in (None, N_CLASSES):
         raise ParameterError(f"--head mixture scores the {N_CLASSES} mu-law classes; it takes no --classes {classes}")
     for name, value in (("population", population), ("sigma", sigma), ("cluster", cluster)):
@@ -275,7 +285,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
                 progress=True, on_note=None, metadata=None, time_budget=None, input_window=None, head=None,
                 components=None, level=None, prediction=None, level_band=None, lr_schedule=None, on_model=None,
-                restarts=None):
+                restarts=None, history=None):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
@@ -332,6 +342,11 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         mixture's means (:attr:`cwfast.model.SequenceModel.prediction`), trained with the network
         from zero; 0 for none. Default: :data:`PREDICTION_TAPS` for an autoregressive mixture
         Clockwork RNN trained by gradient, else none.
+    history : {"mu-law", "linear"}, optional
+        Autoregressive mode: what the model reads of the samples before the one it predicts
+        (:func:`cwfast.tasks.autoregressive`): the values of their mu-law classes, or with the
+        mixture head the samples themselves. Default: :data:`cwfast.modes.MIXTURE_HISTORY` with the mixture
+        head, mu-law with the softmax. Stored in the metadata; generation reads back the same.
     validation, test : float, optional
         Fractions of the clip held out at its end: the test part last, the validation part
         before it. Default 0.1 each, except memorize mode, which holds nothing out (and refuses to).
@@ -371,8 +386,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                   population=population, sigma=sigma, cluster=cluster, validation=validation, test=test,
                   input_window=input_window, head=head, components=components, level=level, prediction=prediction,
                   level_band=level_band, window=window, batch_size=batch_size, epochs=epochs, time_budget=time_budget,
-                  restarts=restarts, checkpoint=checkpoint)
+                  restarts=restarts, checkpoint=checkpoint, history=history)
     head = audio_head(mode, head, classes)
+    if mode == "autoregressive" and history is None:
+        history = MIXTURE_HISTORY if head == "mixture" else "mu-law"
     if head == "mixture" and components is None:
         components = DEFAULT_COMPONENTS
     defaults = dict(MODE_DEFAULTS[mode])
@@ -395,9 +412,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     n_hidden, n_modules, periods = architecture(arch, defaults, hidden=hidden, modules=modules, periods=periods)
     fractions = {k: defaults[k] if v is None else v for k, v in (("validation", validation), ("test", test))}
     if len(clips) > 1:
-        per_clip = tasks.corpus(clips, n_classes=classes or N_CLASSES, **fractions)
+        per_clip = tasks.corpus(clips, n_classes=classes or N_CLASSES, history=history, **fractions)
     else:
-        whole = tasks.make_task(mode, clips[0], target=target, n_classes=classes or N_CLASSES)
+        whole = tasks.make_task(mode, clips[0], target=target, n_classes=classes or N_CLASSES, history=history)
         per_clip = [tasks.split_task(whole, **fractions)]
     splits = tasks.Splits(*(tasks.join(getattr(c, name) for c in per_clip) for name in ("train", "validation", "test")))
     task = tasks.join(part for c in per_clip for part in c)
@@ -638,7 +655,7 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
         If the model stores no sample rate.
     """
     from . import likeness, metrics
-    from .codec import mu_law_values
+    from .render import feedback_values
 
     if not model.sample_rate:
         raise ParameterError("the model stores no sample rate: the generated audio's pitch cannot be measured")
@@ -652,7 +669,7 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
         out["on"] = f"nothing: the training audio cannot be measured ({error})"
         return out
     out["training_audio"] = {"flatness": flatness, "pitched": pitched, "rms": rms}
-    values = mu_law_values(N_CLASSES)  # a mixture is scored over the 256 classes
+    values = feedback_values(model, N_CLASSES)  # a mixture is scored over the 256 classes
     for temperature in temperatures:
         generated = model.sample(int(round(seconds * rate)), values=values, temperature=temperature, seed=seed)
         row = {"temperature": temperature, "flatness": None, "pitched": None, "rms": None, "qualifies": False}

@@ -277,12 +277,12 @@ def in_process_speed(model, seconds):
     """Samples per second of ``model.sample`` on one thread (compiled first, then timed)."""
     import numba
 
-    from cwfast.codec import mu_law_values
+    from cwfast import render
 
     before = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        values = mu_law_values(int(model.metadata.get("n_classes", model.n_out)))
+        values = render.feedback_values(model, render.autoregressive_spec(model)[0])
         model.sample(64, values=values, seed=0)
         n = int(round(seconds * model.sample_rate))
         start = time.perf_counter()
@@ -334,9 +334,12 @@ def measure(name, args, prepared, trained, directory):
                           "macs_per_sample": macs_per_sample(other), "trainer": other.metadata.get("trainer"),
                           "test_bits_per_sample": lstm_bits,
                           "validation_bits_per_sample": _validation_bits(other.metadata)}
-    base = lpc.split_baseline(samples, validation=validation, test=test)
+    # The baseline reads the history the Clockwork model reads (mu-law classes or the samples).
+    history = meta.get("history", "mu-law")
+    base = lpc.split_baseline(samples, validation=validation, test=test, history=history)
     result["lpc32"] = {k: base[k] for k in ("bits_per_sample", "fixed_bits_per_sample", "gaussian_bits_per_sample",
                                              "alpha", "n_train", "n_validation", "n_test")}
+    result["lpc32"]["history"] = history
 
     seeds = [int(s) for s in args.seeds.split(",")]
     rows, walls = [], []

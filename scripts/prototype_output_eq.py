@@ -31,7 +31,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 from generation_goals import read_run  # noqa: E402
 from cwfast import likeness  # noqa: E402
 from cwfast.audio import load_audio  # noqa: E402
-from cwfast.codec import mu_law_values  # noqa: E402
+from cwfast import render  # noqa: E402
 
 TAPS = 255
 SMOOTH_BINS = 15
@@ -42,7 +42,7 @@ FIT_SECONDS = 10.0
 def fit_filter(model, training):
     """The output filter's taps, from the model's seed-0 audio at its temperature and ``training``."""
     rate = int(model.sample_rate)
-    generated = model.sample(int(FIT_SECONDS * rate), values=mu_law_values(256),
+    generated = model.sample(int(FIT_SECONDS * rate), values=render.feedback_values(model, 256),
                              temperature=model.metadata.get("temperature", 0.5), seed=0)
     gain_db = likeness.ltas(training) - likeness.ltas(generated)  # bins 1..512
     gain_db = np.convolve(gain_db, np.ones(SMOOTH_BINS) / SMOOTH_BINS, mode="same")

@@ -103,6 +103,9 @@ def test_the_nearest_loudness_among_the_qualifying_is_chosen(trained, grid):
 class FakeModel:
     """What calibrate_temperature uses of a model, generating a chosen signal per temperature."""
 
+    output = "mixture"
+    metadata = {"history": "mu-law"}
+
     def __init__(self, signals, sample_rate=8000):
         self.signals, self.sample_rate = signals, sample_rate
 

@@ -90,6 +90,12 @@ def _models():
             metadata=mixture))),
         "lstm_mix_predict": _predicting(cwfast.LSTM(1, 12, n_hidden=10, seed=17, output="mixture", sample_rate=RATE,
                                                     metadata=mixture)),
+        # Linear history: the generator reads back the amplitude it drew, not its class value.
+        "cw_mix_linear": _predicting(_levelled(cwfast.ClockworkRNN(
+            1, 12, n_hidden=24, n_modules=4, input_windows=[1, 3, 4, 8], seed=18, output="mixture", sample_rate=RATE,
+            metadata=dict(mixture, history="linear")))),
+        "lstm_mix_linear": cwfast.LSTM(1, 12, n_hidden=10, seed=19, output="mixture", sample_rate=RATE,
+                                       metadata=dict(mixture, history="linear")),
     }
 
 
@@ -201,7 +207,8 @@ class SplitMixGenerator(np.random.Generator):
 
 
 @pytest.mark.parametrize("name", ["cw_ar", "lstm_ar", "cw_ar_windowed", "cw_mix", "lstm_mix", "cw_mix_level",
-                                  "lstm_mix_level", "cw_mix_predict", "lstm_mix_predict"])
+                                  "lstm_mix_level", "cw_mix_predict", "lstm_mix_predict", "cw_mix_linear",
+                                  "lstm_mix_linear"])
 @pytest.mark.parametrize("temperature", [1.0, 0.5, 0.0])
 def test_generate_equals_the_python_sampler(built, name, temperature):
     tmp, table = built
@@ -219,14 +226,15 @@ def test_generate_equals_the_python_sampler(built, name, temperature):
     # another order, a few ulps apart: an amplitude a few ulps from a mu-law bin edge could read
     # back another class, and the two runs would part (some steps here come within 2x of that).
     # So each of C's steps is checked against the Python draw from C's own history: the model
-    # reads the class values of what C emitted (teacher forcing), draws with the same uniforms,
-    # and must emit what C emitted, within the float32 rounding that the logistic's logit(u), up
-    # to +-27, magnifies.
+    # reads the class values of what C emitted (teacher forcing; with linear history, what C
+    # emitted itself), draws with the same uniforms, and must emit what C emitted, within the
+    # float32 rounding that the logistic's logit(u), up to +-27, magnifies.
     from cwfast._head_kernels import _draw_mixture
 
     emitted = y / 0.5  # the amplitudes before the scale (a power of two: exact)
+    linear = model.metadata.get("history") == "linear"
     values = codec.mu_law_values()
-    read = np.where(emitted == 0, 0.0, values[mu_law_encode(emitted)])
+    read = emitted if linear else np.where(emitted == 0, 0.0, values[mu_law_encode(emitted)])
     x = np.concatenate([[0.0], read[:-1]]).astype(np.float32)[:, None]
     raw = model.forward(x, raw=True).astype(np.float64)
     uniforms = SplitMixGenerator(np.random.PCG64(0)).start(seed).random((n, 2))
@@ -234,8 +242,12 @@ def test_generate_equals_the_python_sampler(built, name, temperature):
     scratch = np.empty(model.n_out // 3)
     drawn = np.array([_draw_mixture(r, inv_t, u[0], u[1], scratch) for r, u in zip(raw, uniforms)], np.float32)
     np.testing.assert_allclose(emitted, drawn, rtol=1e-5, atol=2e-6)  # largest seen: 4.2e-7
-    # And where the two runs' classes agree, they agree on the amplitude too.
+    # And where the two runs' classes agree, they agree on the amplitude too. (With linear history
+    # the ulps themselves are read back, so the runs part slowly from the first step: compare
+    # the start.)
     same = np.cumprod(mu_law_encode(emitted) == mu_law_encode(reference / 0.5)).astype(bool)
+    if linear:
+        same[100:] = False
     np.testing.assert_allclose(y[same], reference[same], rtol=1e-4, atol=1e-5)
 
 
@@ -356,7 +368,8 @@ def test_a_mixture_model_without_n_classes_is_autoregressive_for_both(tmp_path):
 
 
 @pytest.mark.parametrize("metadata, message", [({"temperature": "hot"}, "temperature"), ({"temperature": -1}, "temperature"),
-                                               ({"n_classes": 256.5}, "n_classes"), ({"n_classes": 16}, "mu-law")])
+                                               ({"n_classes": 256.5}, "n_classes"), ({"n_classes": 16}, "mu-law"),
+                                               ({"history": "pcm"}, "history"), ({"history": None}, "history")])
 def test_the_export_and_generate_refuse_the_same_autoregressive_metadata(tmp_path, metadata, message):
     """One check for both: a temperature or class count that `cwfast generate` refuses is not
     exported with a silent default (or as a model of another kind), and nothing is written."""

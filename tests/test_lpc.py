@@ -192,6 +192,30 @@ def test_split_baseline_scores_the_test_parts_cwfast_train_holds_out(rng):
         "bits_per_sample"]
 
 
+def test_split_baseline_with_linear_history_reads_the_samples(rng):
+    """history="linear": the taps are fitted on, and predict from, the scaled samples themselves
+    (a naive twin), while the classes scored stay the same; on a sharp resonance the mu-law
+    history's quantisation noise is what the predictor misses most, so reading the samples
+    scores far fewer bits."""
+    x = ar2(rng, 20000, 0.0005, a1=1.98, a2=-0.99)[0].astype(np.float32)
+    out = lpc.split_baseline(x, validation=0.1, test=0.1, history="linear")
+    scaled = x.astype(np.float64) / float(np.max(np.abs(x)))
+    y = scaled.astype(np.float32).astype(np.float64)  # as a model reads it (float32)
+    n_train = 20000 - 2 * 2000
+    v = np.concatenate([np.zeros(32), y])
+    rows = np.array([v[t : t + 32] for t in range(32, n_train)])
+    coefficients = np.linalg.lstsq(rows, y[32:n_train], rcond=None)[0]
+    # A resonance this sharp makes the normal equations ill-conditioned: compare the predictions.
+    assert_allclose(out["predictor"].means(y)[32:n_train], rows @ coefficients, rtol=0, atol=1e-6)
+    labels = codec.mu_law_encode(scaled)
+    held = out["predictor"].log_probs(labels, values=y)[20000 - 2000 :]
+    assert_allclose(out["bits_per_sample"], -np.mean(held) / math.log(2), rtol=1e-12)
+    quantised = lpc.split_baseline(x, validation=0.1, test=0.1)
+    assert out["bits_per_sample"] < quantised["bits_per_sample"] - 0.5
+    with pytest.raises(ParameterError, match="one per label"):
+        out["predictor"].log_probs(labels, values=y[:-1])
+
+
 def test_split_baseline_refuses_training_parts_too_short_for_the_taps():
     with pytest.raises(ParameterError, match="training parts"):
         lpc.split_baseline([np.sin(np.arange(60.0)).astype(np.float32)] * 2)

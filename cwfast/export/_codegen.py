@@ -111,7 +111,10 @@ class Spec:
         if self.mode == "autoregressive":
             n_classes, self.temperature = render.autoregressive_spec(model)
             self.autoregressive = True
-            self.values = mu_law_values(n_classes)
+            self.history = render.history_of(model)
+            # What the generator emits (softmax) or reads back (mixture, mu-law history): none
+            # for linear history, which reads back the amplitude it drew.
+            self.values = mu_law_values(n_classes) if self.history == "mu-law" else np.zeros(0, np.float32)
         # Level normalisation (cwfast.model.Level): alpha, the level at reset (as the model's
         # dtype rounds it) and the gain's floor and ceiling.
         self.level = None
@@ -615,21 +618,9 @@ def source(spec):
 """
         if K:
             # The mixture head, as cwfast._head_kernels draws it: the component from the first K
-            # outputs, then an amplitude from its logistic; the model reads back its class value.
-            read_prev = f"{N}_fed_back(s->prev)"
+            # outputs, then an amplitude from its logistic; the model reads back its class value
+            # (mu-law history) or the amplitude itself (linear history).
             second_uniform = f"""        const double u2 = (double)({N}_next(&s->rng) >> 11) * (1.0 / 9007199254740992.0);
-"""
-            fed_back = f"""/* What a mixture model reads after generating v: the decoded value of v's mu-law class (as it
- * read its training audio), 0 for 0 (the silence before a clip). */
-static float {N}_fed_back(float v)
-{{
-    double c;
-    if (v == 0.0f)
-        return 0.0f;
-    c = (v < 0.0f ? -1.0 : 1.0) * log1p(255.0 * fabs((double)v)) / log1p(255.0);
-    return {N}_values[(int)floor((c + 1.0) / 2.0 * 255.0 + 0.5)];
-}}
-
 """
             emit = f"""        {{
             /* the amplitude: the component's mean, plus its logistic's inverse CDF at u2 times
@@ -645,6 +636,20 @@ static float {N}_fed_back(float v)
             s->prev = e;
             out[i] = (float)((double)e * {spec.scale!r});
         }}
+"""
+            if spec.history == "mu-law":
+                read_prev = f"{N}_fed_back(s->prev)"
+                fed_back = f"""/* What a mixture model reads after generating v: the decoded value of v's mu-law class (as it
+ * read its training audio), 0 for 0 (the silence before a clip). */
+static float {N}_fed_back(float v)
+{{
+    double c;
+    if (v == 0.0f)
+        return 0.0f;
+    c = (v < 0.0f ? -1.0 : 1.0) * log1p(255.0 * fabs((double)v)) / log1p(255.0);
+    return {N}_values[(int)floor((c + 1.0) / 2.0 * 255.0 + 0.5)];
+}}
+
 """
         gain = unlevel_logits = ""
         if spec.level:
