@@ -150,7 +150,7 @@ def build_parser():
     p.add_argument("--history-noise", type=types.non_negative_float, metavar="F",
                    help="--history linear: in training, move each input by uniform noise of F times the width of "
                         "its mu-law bin, so that the model is not derailed by reading back what it generates "
-                        f"(LPCNet's noise injection; default: {HISTORY_NOISE:g}; 0: off)"),
+                        f"(LPCNet's noise injection; default: {HISTORY_NOISE:g}; 0: off)")
     p.add_argument("--trim", action="store_true",
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")

@@ -9,9 +9,10 @@ this has learned nothing a 32-tap filter does not know.
 
 The baseline sees exactly what the network sees (:func:`cwfast.tasks.autoregressive`): the clip
 scaled to peak 1, quantised to ``n_classes`` mu-law classes, and as history the *decoded* class
-values (or, for a model with linear history, the scaled samples themselves: ``history=``); it is fitted on the training part and scored on the held-out last part, with the history
-and scale state carried over from the training part (as cwfast evaluates held-out data from the
-state the training audio left). Three residual models are scored side by side:
+values (or, for a model with linear history, the scaled samples themselves: ``history=``); it is
+fitted on the training part and scored on the held-out last part, with the history and scale
+state carried over from the training part (as cwfast evaluates held-out data from the state the
+training audio left). Three residual models are scored side by side:
 
 ``adaptive``
     Laplace with a scale that tracks the recent absolute residuals (an exponential moving
