@@ -23,8 +23,7 @@ import sys
 from . import registry
 from . import _argtypes as types
 from .errors import CwfastError, ParameterError
-from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, HISTORY_NOISE, LEVEL_BAND, MIXTURE_HISTORY, MODES,
-                    PREDICTION_TAPS)
+from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, LEVEL_BAND, MIXTURE_HISTORY, MODES, PREDICTION_TAPS
 
 TRAINERS = ("adam", "sgd", "es")
 
@@ -147,10 +146,6 @@ def build_parser():
                         "(the values of their 8-bit mu-law classes) or linear (the samples themselves; --head "
                         "mixture, which generates amplitudes and reads back what it drew) (default: "
                         f"{MIXTURE_HISTORY} for --head mixture, mu-law for softmax)")
-    p.add_argument("--history-noise", type=types.non_negative_float, metavar="F",
-                   help="--history linear: in training, move each input by uniform noise of F times the width of "
-                        "its mu-law bin, so that the model is not derailed by reading back what it generates "
-                        f"(LPCNet's noise injection; default: {HISTORY_NOISE:g}; 0: off)")
     p.add_argument("--trim", action="store_true",
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
@@ -500,7 +495,7 @@ def cmd_train(args):
                   components=args.components, level=args.level, prediction=args.prediction,
                   level_band=args.level_band, window=args.window, batch_size=args.batch_size, epochs=args.epochs,
                   time_budget=args.time_budget, restarts=args.restarts, checkpoint=args.checkpoint,
-                  history=args.history, history_noise=args.history_noise)
+                  history=args.history)
     if mode == "autoregressive" and args.classes not in (None, 256) and args.head is None:
         _note(f"--classes {args.classes}: the softmax head (the mixture head scores the 256 mu-law classes)")
     files = _audio_files(args.audio)
@@ -554,7 +549,7 @@ def cmd_train(args):
             time_budget=args.time_budget,
             input_window=args.input_window, head=args.head, components=args.components, level=args.level,
             prediction=args.prediction, level_band=args.level_band, on_model=check_disk_for, restarts=args.restarts,
-            history=args.history, history_noise=args.history_noise,
+            history=args.history,
         )
     except CwfastError:
         # A run that failed (diverged, or to a model worse than a trivial one) leaves no checkpoint

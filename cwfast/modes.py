@@ -16,9 +16,6 @@ HISTORIES = ("mu-law", "linear")
 #: What an autoregressive mixture model reads of its past unless ``--history`` says otherwise
 #: (docs/results.md, "Linear history").
 MIXTURE_HISTORY = "mu-law"
-#: The noise a linear history is trained with (:func:`cwfast.tasks.with_noisy_history`), in
-#: fractions of a mu-law bin's width, unless ``--history-noise`` says otherwise.
-HISTORY_NOISE = 0.5
 #: Logistics of a mixture head unless ``--components`` says otherwise.
 DEFAULT_COMPONENTS = 10
 #: Taps of an autoregressive mixture Clockwork RNN's linear prediction unless ``--prediction``

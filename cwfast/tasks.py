@@ -45,7 +45,7 @@ from typing import NamedTuple, Optional
 import numpy as np
 
 from . import validate
-from .codec import N_CLASSES, as_read, check_classes, mu_law_edges, mu_law_encode
+from .codec import N_CLASSES, as_read, check_classes, mu_law_encode
 from .errors import CwfastError, ParameterError
 from .metrics import esr, nats_to_bits, nmse
 from .modes import MODES
@@ -61,7 +61,6 @@ __all__ = [
     "split_task",
     "corpus",
     "join",
-    "with_noisy_history",
     "memorize_size",
     "mode_of",
     "evaluate",
@@ -337,31 +336,6 @@ def join(parts):
     first = parts[0]
     return Task(first.mode, np.concatenate([p.inputs for p in parts]), np.concatenate([p.targets for p in parts]),
                 first.output, first.n_out, dict(first.metadata))
-
-
-def with_noisy_history(task, fraction, *, seed=0, chunk=1 << 20):
-    """``task`` with its inputs (a linear history) each moved by uniform noise of ``fraction`` of
-    the width of its mu-law bin, clipped to [-1, 1]: LPCNet's noise injection. A model trained on
-    the exact samples learns to trust them, and in generation it reads back what it drew, whose
-    errors it has never seen, and drifts; trained on a history about as noisy as a fraction of
-    the mu-law quantisation (``fraction=1``: as much noise as 8-bit mu-law), it does not
-    (docs/results.md, "Linear history"). Only a training part gets it: the parts that score the
-    model stay as recorded. The noise is drawn once (``seed``), in pieces of ``chunk`` samples so
-    that an hour of audio needs no more memory than its inputs.
-    """
-    fraction = validate.non_negative_float("history noise", fraction)
-    inputs = np.array(task.inputs, dtype=task.inputs.dtype)
-    if fraction:
-        n_classes = task.metadata.get("n_classes", N_CLASSES)
-        edges = np.clip(mu_law_edges(n_classes), -1.0, 1.0)
-        rng = np.random.default_rng(seed)
-        flat = inputs.reshape(-1)
-        for start in range(0, flat.size, chunk):
-            v = flat[start : start + chunk].astype(np.float64)
-            labels = mu_law_encode(v, n_classes)
-            width = edges[labels + 1] - edges[labels]
-            flat[start : start + chunk] = np.clip(v + fraction * width * (rng.random(v.size) - 0.5), -1.0, 1.0)
-    return Task(task.mode, inputs, task.targets, task.output, task.n_out, dict(task.metadata, history_noise=fraction))
 
 
 # ---------------------------------------------------------------------------------------- models

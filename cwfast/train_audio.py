@@ -26,7 +26,7 @@ from .codec import MAX_CLASSES, N_CLASSES, check_classes
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level
-from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, HISTORY_NOISE, LEVEL_BAND, MIXTURE_HISTORY, PREDICTION_TAPS
+from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, LEVEL_BAND, MIXTURE_HISTORY, PREDICTION_TAPS
 
 TRAINERS = ("adam", "sgd", "es")
 
@@ -175,7 +175,7 @@ def _batch_size(model, train_task, window, batch_size, default):
 def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
                   sigma=None, cluster=None, validation=None, test=None, input_window=None, head=None,
                   components=None, level=None, prediction=None, level_band=None, window=None, batch_size=None,
-                  history=None, history_noise=None,
+                  history=None,
                   epochs=None, time_budget=None, restarts=None, checkpoint=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if mode not in MODE_DEFAULTS:
@@ -246,12 +246,6 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         if history == "linear" and audio_head(mode, head, classes) != "mixture":
             raise ParameterError("--history linear needs --head mixture: a softmax generates classes, so it can "
                                  "read back only their values (mu-law)")
-    if history_noise is not None:
-        validate.non_negative_float("history_noise", history_noise)
-        if history_noise and (mode != "autoregressive" or (history or MIXTURE_HISTORY) != "linear"
-                              or audio_head(mode, head, classes) != "mixture"):
-            raise ParameterError("--history-noise is the noise added to a linear history in training: it needs "
-                                 "--history linear (and --head mixture)")
     if head == "mixture" and classes not in (None, N_CLASSES):
         raise ParameterError(f"--head mixture scores the {N_CLASSES} mu-law classes; it takes no --classes {classes}")
     for name, value in (("population", population), ("sigma", sigma), ("cluster", cluster)):
@@ -291,7 +285,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
                 progress=True, on_note=None, metadata=None, time_budget=None, input_window=None, head=None,
                 components=None, level=None, prediction=None, level_band=None, lr_schedule=None, on_model=None,
-                restarts=None, history=None, history_noise=None):
+                restarts=None, history=None):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
@@ -353,10 +347,6 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         (:func:`cwfast.tasks.autoregressive`): the values of their mu-law classes, or with the
         mixture head the samples themselves. Default: :data:`cwfast.modes.MIXTURE_HISTORY` with the mixture
         head, mu-law with the softmax. Stored in the metadata; generation reads back the same.
-    history_noise : float, optional
-        With linear history: the training part's inputs get uniform noise of this fraction of the
-        width of each one's mu-law bin (:func:`cwfast.tasks.with_noisy_history`; the validation
-        and test parts are scored as recorded); 0 for none. Default :data:`cwfast.modes.HISTORY_NOISE`.
     validation, test : float, optional
         Fractions of the clip held out at its end: the test part last, the validation part
         before it. Default 0.1 each, except memorize mode, which holds nothing out (and refuses to).
@@ -396,12 +386,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                   population=population, sigma=sigma, cluster=cluster, validation=validation, test=test,
                   input_window=input_window, head=head, components=components, level=level, prediction=prediction,
                   level_band=level_band, window=window, batch_size=batch_size, epochs=epochs, time_budget=time_budget,
-                  restarts=restarts, checkpoint=checkpoint, history=history, history_noise=history_noise)
+                  restarts=restarts, checkpoint=checkpoint, history=history)
     head = audio_head(mode, head, classes)
     if mode == "autoregressive" and history is None:
         history = MIXTURE_HISTORY if head == "mixture" else "mu-law"
-    if history == "linear" and history_noise is None:
-        history_noise = HISTORY_NOISE
     if head == "mixture" and components is None:
         components = DEFAULT_COMPONENTS
     defaults = dict(MODE_DEFAULTS[mode])
@@ -470,9 +458,6 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                        "paper's task is 320 samples (--samples 320)")
 
     train_task, val_task = splits.train, splits.validation
-    if history_noise:
-        train_task = tasks.with_noisy_history(train_task, history_noise)
-        meta["history_noise"] = history_noise
     x, y = train_task.inputs, train_task.targets
     if epochs is None and time_budget is not None:
         _note(on_note, f"--time-budget caps training, and it ends sooner if the default {defaults['epochs']} "

@@ -152,38 +152,3 @@ def test_cli_trains_describes_and_refuses_linear_history(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and "--history linear needs --head mixture" in err and err.count("\n") == 1
     assert not (tmp_path / "s.npz").exists()
-
-
-def test_noisy_history_moves_each_input_within_its_fraction_of_a_bin():
-    from cwfast.codec import mu_law_edges
-
-    task = tasks.autoregressive(tone(), history="linear")
-    noisy = tasks.with_noisy_history(task, 0.5, seed=1, chunk=1000)  # pieces: the same as one draw
-    assert_array_equal(noisy.inputs, tasks.with_noisy_history(task, 0.5, seed=1).inputs)
-    assert_array_equal(noisy.targets, task.targets) and noisy.metadata["history_noise"] == 0.5
-    edges = np.clip(mu_law_edges(), -1, 1)
-    x = task.inputs[:, 0].astype(np.float64)
-    labels = mu_law_encode(x)
-    moved = (noisy.inputs[:, 0] - x) / (edges[labels + 1] - edges[labels])
-    assert np.all(np.abs(moved) <= 0.25 + 1e-5)  # half of half a bin either way (float32 rounding aside)
-    assert 0.13 < np.std(moved) < 0.16 and abs(np.mean(moved)) < 0.01  # uniform: 0.5 / sqrt(12) = 0.144
-    assert_array_equal(tasks.with_noisy_history(task, 0.0).inputs, task.inputs)
-    assert task.inputs is not noisy.inputs and "history_noise" not in task.metadata  # the task is not changed
-
-
-def test_train_audio_adds_the_noise_to_the_training_part_only():
-    clean = train_audio(tone(), 8000, mode="autoregressive", hidden=8, modules=2, epochs=1, history="linear",
-                        history_noise=0.0, progress=False)
-    noisy = train_audio(tone(), 8000, mode="autoregressive", hidden=8, modules=2, epochs=1, history="linear",
-                        progress=False)
-    assert noisy.model.metadata["history_noise"] == 0.5 and "history_noise" not in clean.model.metadata
-    assert not np.array_equal(noisy.model.params, clean.model.params)  # it learnt from other inputs
-    # ... and was scored on the same clean parts (the splits it returns are the recorded ones).
-    for name in ("train", "validation", "test"):
-        assert_array_equal(getattr(noisy.splits, name).inputs, getattr(clean.splits, name).inputs)
-    state = tasks.final_state(noisy.model, tasks.join([noisy.splits.train, noisy.splits.validation]))
-    assert tasks.evaluate(noisy.model, noisy.splits.test, state=state)["bits_per_sample"] == pytest.approx(
-        noisy.figures["test"]["bits_per_sample"], rel=1e-6)
-    with pytest.raises(ParameterError, match="--history-noise .* needs --history linear"):
-        check_options(mode="autoregressive", history_noise=0.5)
-    check_options(mode="autoregressive", history="mu-law", history_noise=0)  # zero: nothing to refuse
