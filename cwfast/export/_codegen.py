@@ -187,10 +187,11 @@ def header(spec):
                         "added to the mixture's means in the network's units */\n")
     gen = ""
     if spec.autoregressive and spec.components:
+        read = ("the decoded value of the\n * mu-law class of the amplitude generated at the previous step"
+                if spec.history == "mu-law" else "the amplitude generated at\n * the previous step itself")
         gen = f"""
 /* Autoregressive generation (a mixture of {spec.components} logistics over the amplitude, scored on
- * 256 mu-law classes), as 'cwfast generate' does it: each step reads the decoded value of the
- * mu-law class of the amplitude generated at the previous step (0 at the first step after reset,
+ * 256 mu-law classes), as 'cwfast generate' does it: each step reads {read} (0 at the first step after reset,
  * or that of s->prev if you set it, e.g. to the last sample of a priming clip run through
  * {N}_process), draws a component from softmax(logits / temperature) by inverse CDF with a
  * uniform from the state's splitmix64 generator, then an amplitude from that logistic, its
