@@ -1,8 +1,10 @@
 """Shared fixtures: a seeded generator (no global seeding anywhere in the suite), numba's
-thread count, restored after the test, a short clip of the bundled Brahms excerpt, and two fresh
-processes sharing a numba cache (for the caching tests)."""
+thread count, restored after the test, Python's SIGINT handler for the tests that send one, a
+short clip of the bundled Brahms excerpt, and two fresh processes sharing a numba cache (for the
+caching tests)."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +25,16 @@ def numba_threads():
     before = numba.get_num_threads()
     yield numba.set_num_threads
     numba.set_num_threads(before)
+
+
+@pytest.fixture
+def sigint_default():
+    """Python's own SIGINT handler for a test that sends itself SIGINT, restored after it. A suite
+    started as a background job (``cmd &``, nohup) inherits SIGINT ignored, and then the trainers
+    rightly leave Ctrl-C alone (cwfast.train._common.InterruptGuard): the test would not test."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(scope="module")

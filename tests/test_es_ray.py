@@ -138,7 +138,7 @@ def test_actors_killed_mid_run_are_replaced_and_the_run_is_unchanged(ray_instanc
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_the_actors_and_the_checkpoint_resumes_locally(ray_instance, tmp_path):
+def test_ctrl_c_stops_the_actors_and_the_checkpoint_resumes_locally(ray_instance, tmp_path, sigint_default):
     path = tmp_path / "es.ckpt"
     timers = []
 

@@ -56,7 +56,7 @@ def test_fit_resume_equals_uninterrupted(rng, tmp_path, stop_at):
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
-def test_real_ctrl_c_stops_after_the_update_in_progress(rng, tmp_path):
+def test_real_ctrl_c_stops_after_the_update_in_progress(rng, tmp_path, sigint_default):
     """A SIGINT only raises a flag; the run stops at the end of the next update, checkpoints, re-raises."""
     model, x, y = model_and_data(rng)
     reference = model.copy()
