@@ -175,8 +175,7 @@ def _batch_size(model, train_task, window, batch_size, default):
 def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
                   sigma=None, cluster=None, validation=None, test=None, input_window=None, head=None,
                   components=None, level=None, prediction=None, level_band=None, window=None, batch_size=None,
-                  history=None,
-                  epochs=None, time_budget=None, restarts=None, checkpoint=None):
+                  history=None, epochs=None, time_budget=None, restarts=None, checkpoint=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if mode not in MODE_DEFAULTS:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
@@ -345,8 +344,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     history : {"mu-law", "linear"}, optional
         Autoregressive mode: what the model reads of the samples before the one it predicts
         (:func:`cwfast.tasks.autoregressive`): the values of their mu-law classes, or with the
-        mixture head the samples themselves. Default: :data:`cwfast.modes.MIXTURE_HISTORY` with the mixture
-        head, mu-law with the softmax. Stored in the metadata; generation reads back the same.
+        mixture head the samples themselves. Default: :data:`cwfast.modes.MIXTURE_HISTORY` with
+        the mixture head, mu-law with the softmax. Stored in the metadata; generation reads back
+        the same.
     validation, test : float, optional
         Fractions of the clip held out at its end: the test part last, the validation part
         before it. Default 0.1 each, except memorize mode, which holds nothing out (and refuses to).
@@ -669,7 +669,7 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
         out["on"] = f"nothing: the training audio cannot be measured ({error})"
         return out
     out["training_audio"] = {"flatness": flatness, "pitched": pitched, "rms": rms}
-    values = feedback_values(model, N_CLASSES)  # a mixture is scored over the 256 classes
+    values = feedback_values(model, N_CLASSES)  # its classes' values, or None: it reads back what it drew
     for temperature in temperatures:
         generated = model.sample(int(round(seconds * rate)), values=values, temperature=temperature, seed=seed)
         row = {"temperature": temperature, "flatness": None, "pitched": None, "rms": None, "qualifies": False}
