@@ -97,12 +97,18 @@ def mu_law_edges(n_classes=N_CLASSES):
     return np.concatenate([[-np.inf], inner, [np.inf]])
 
 
-def as_read(scaled, n_classes=N_CLASSES, history="mu-law"):
-    """Samples in the model's units as an autoregressive model reads them back: the decoded value
-    of each one's mu-law class (``history="mu-law"``) or the sample itself, clipped to [-1, 1]
-    (``"linear"``; :data:`cwfast.modes.HISTORIES`). Shape as ``scaled``, float32."""
-    if history not in HISTORIES:
+def check_history(history):
+    """``history`` if it is one of :data:`cwfast.modes.HISTORIES`, else ParameterError."""
+    if not isinstance(history, str) or history not in HISTORIES:
         raise ParameterError(f"history={history!r} must be one of {', '.join(map(repr, HISTORIES))}")
-    if history == "linear":
+    return history
+
+
+def as_read(scaled, n_classes=N_CLASSES, history="mu-law", *, labels=None):
+    """Samples in the model's units as an autoregressive model reads them back: the decoded value
+    of each one's mu-law class (``history="mu-law"``; ``labels``, their classes if the caller has
+    them already) or the sample itself, clipped to [-1, 1] (``"linear"``;
+    :data:`cwfast.modes.HISTORIES`). Shape as ``scaled``, float32."""
+    if check_history(history) == "linear":
         return np.clip(np.asarray(scaled, dtype=np.float64), -1.0, 1.0).astype(np.float32)
-    return mu_law_values(n_classes)[mu_law_encode(scaled, n_classes)]
+    return mu_law_values(n_classes)[mu_law_encode(scaled, n_classes) if labels is None else labels]

@@ -58,7 +58,8 @@ def history_of(model):
     stored; :data:`cwfast.modes.HISTORIES`): "linear" only for a mixture head. CwfastError if the
     metadata is invalid. Generation, priming and the C export all ask this."""
     history = model.metadata.get("history", "mu-law")
-    if history not in HISTORIES or (history == "linear" and model.output != "mixture"):
+    valid = isinstance(history, str) and history in HISTORIES
+    if not valid or (history == "linear" and model.output != "mixture"):
         raise CwfastError(f"the model's metadata has an invalid history {history!r} (mu-law, or linear for a "
                           "mixture head)")
     return history

@@ -167,7 +167,7 @@ def autoregressive(samples, *, n_classes=N_CLASSES, scale=None, history="mu-law"
     scaled = samples.astype(np.float64) / scale
     labels = mu_law_encode(scaled, n_classes)
     inputs = np.zeros((samples.size, 1), dtype=np.float32)
-    inputs[1:, 0] = as_read(scaled[:-1], n_classes, history)
+    inputs[1:, 0] = as_read(scaled[:-1], n_classes, history, labels=labels[:-1])
     metadata = {"mode": "autoregressive", "scale": scale, "n_classes": n_classes, "history": history}
     return Task("autoregressive", inputs, labels, "softmax", n_classes, metadata)
 

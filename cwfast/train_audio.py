@@ -22,11 +22,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import registry, tasks, validate
-from .codec import MAX_CLASSES, N_CLASSES, check_classes
+from .codec import MAX_CLASSES, N_CLASSES, check_classes, check_history
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level
-from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, LEVEL_BAND, MIXTURE_HISTORY, PREDICTION_TAPS
+from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MIXTURE_HISTORY, PREDICTION_TAPS
 
 TRAINERS = ("adam", "sgd", "es")
 
@@ -237,8 +237,7 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         if trainer == "es":
             raise ParameterError("--prediction is trained by the gradient trainers (adam, sgd), not --trainer es")
     if history is not None:
-        if history not in HISTORIES:
-            raise ParameterError(f"history={history!r} must be one of {', '.join(map(repr, HISTORIES))}")
+        check_history(history)
         if mode != "autoregressive":
             raise ParameterError(f"--history is what an autoregressive model reads of its past; {mode} mode reads "
                                  "no past samples")
