@@ -19,7 +19,7 @@ class SRN(ClockworkRNN):
     r"""A simple (Elman) RNN: :math:`h_t = \tanh(W_{in} x_t + W_h h_{t-1} + b_h)`, :math:`y_t = W_{out} h_t + b_{out}`.
 
     Implemented as a :class:`cwfast.ClockworkRNN` with one module of ``n_hidden`` units and period 1,
-    so it has every method of one (``forward``, ``loss_and_grad``, both heads, ``sample``, ``save``,
+    so it has every method of one (``forward``, ``loss_and_grad``, every head, ``sample``, ``save``,
     streams and trainers). It has ``n(n_in + n + 1) + n_out(n + 1)`` parameters.
 
     Parameters

@@ -86,7 +86,7 @@ def build_parser():
     p.add_argument("--periods", type=types.periods, metavar="LIST", help="clock periods, e.g. 1,2,4,8 (one per module)")
     p.add_argument("--input-window", type=types.input_window, metavar="{1,period,N,LIST}",
                    help="cw: how many of the latest inputs each module reads when it ticks: 1 (the paper's "
-                   "model; default for memorize and effect), period (all the inputs since its last tick), N "
+                   "model; default for effect; memorize reads no input and takes none), period (all the inputs since its last tick), N "
                    "(default for autoregressive: 20 ms of samples, 320 at 16 kHz) or one per module, in the "
                    "order of the periods (e.g. 1,2,4,8,320,320,320,320)")
     p.add_argument("--trainer", choices=TRAINERS, default="adam", help="adam (default), sgd (Nesterov, as the paper) or es")
@@ -108,7 +108,8 @@ def build_parser():
                    "RAY_ADDRESS, else a local Ray (pip install 'cwfast[cluster]'); the same model either way")
     p.add_argument("--batch-size", type=types.positive_int, metavar="B", help="streams trained side by side (long audio; default 8 for autoregressive and effect, fewer "
                    "if the clip is too short for 8 streams of whole clock cycles)")
-    p.add_argument("--window", type=types.positive_int, metavar="W", help="truncated BPTT window in samples (long audio)")
+    p.add_argument("--window", type=types.positive_int, metavar="W", help="truncated BPTT window in samples (long audio; default: 256 autoregressive, 2048 effect; "
+                   "memorize: full BPTT)")
     p.add_argument("--start", type=types.non_negative_float, default=0.0, metavar="SECONDS",
                    help="where the excerpt starts (default: 0)")
     _add_length(p, "excerpt length (default: to the end of the file)")
@@ -126,7 +127,7 @@ def build_parser():
     p.add_argument("--head", choices=AUDIO_HEADS, metavar="HEAD",
                    help="autoregressive: mixture (default: of logistics over the amplitude, integrated over the "
                         "mu-law classes; unquantised output; generates at temperature 0.5, or at the one its "
-                        "training audio chooses when 0.5 misses its flatness or pitch) or softmax "
+                        "training audio chooses when 0.5 misses its flatness or pitch or is near silence) or softmax "
                         "(over the classes; generates at temperature 1)")
     p.add_argument("--components", type=types.positive_int, metavar="K",
                    help=f"--head mixture: number of logistics (default: {DEFAULT_COMPONENTS})")
@@ -145,7 +146,7 @@ def build_parser():
                    help="autoregressive: what the model reads of the samples before the one it predicts: mu-law "
                         "(the values of their 8-bit mu-law classes) or linear (the samples themselves; --head "
                         "mixture, which generates amplitudes and reads back what it drew) (default: "
-                        f"{MIXTURE_HISTORY} for --head mixture, mu-law for softmax)")
+                        f"{MIXTURE_HISTORY}; a softmax head reads mu-law only)")
     p.add_argument("--trim", action="store_true",
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")

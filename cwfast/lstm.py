@@ -21,7 +21,7 @@ GATES = ("input", "forget", "cell", "output")
 
 
 class LSTM(SequenceModel):
-    r"""A long short-term memory network (no peepholes) with a linear or softmax output layer.
+    r"""A long short-term memory network (no peepholes) with a linear, softmax or mixture output layer.
 
     The standard LSTM with a forget gate (Gers, Schmidhuber & Cummins 2000) and without peephole
     connections, as in PyTorch's ``nn.LSTM``; ``n`` cells:

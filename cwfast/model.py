@@ -457,12 +457,15 @@ class SequenceModel:
         raw : bool
             A softmax model: return the logits instead of the probabilities (to average them over
             the steps, as ``steps="mean"`` does; averaging the log of the probabilities instead
-            loses classes whose probability underflows). No effect on a linear model.
+            loses classes whose probability underflows); a mixture model: its logits, means and
+            log-scales instead of its weights, means and scales. No effect on a linear model.
 
         Returns
         -------
         y : ndarray, shape (n_steps, n_out) or (batch, n_steps, n_out), the model's dtype
-            Linear outputs, or class probabilities (logits with ``raw``) for a softmax model.
+            Linear outputs, or class probabilities (logits with ``raw``) for a softmax model, or
+            for a mixture model of K components its K weights, K means and K scales
+            (:meth:`cwfast.heads.MixtureHead.finish`).
         state : State, only if ``return_state``
 
         Raises
@@ -570,7 +573,7 @@ class SequenceModel:
 
 
 class ClockworkRNN(SequenceModel):
-    r"""A Clockwork RNN (Koutník et al., ICML 2014) with a linear or softmax output layer.
+    r"""A Clockwork RNN (Koutník et al., ICML 2014) with a linear, softmax or mixture output layer.
 
     The hidden units are split into modules, module ``i`` with ``k_i`` units and clock period
     ``T_i``, kept sorted by period. At step ``t`` (from 0) the modules with ``t % T_i == 0`` update
@@ -801,7 +804,8 @@ class ClockworkRNN(SequenceModel):
             ``module_sizes`` (g,), ``input_windows`` (g,). ``W_in`` is right-aligned: its last
             ``n_in`` columns weigh the current input ``x(t)``, column block ``max_window - 1 - k``
             weighs ``x(t - k)``, and a module's row is zero left of its window. With every window
-            1 it is the paper's ``W_in`` (n, n_in).
+            1 it is the paper's ``W_in`` (n, n_in). With a level (:attr:`level`) or a linear
+            prediction (:attr:`prediction`), also ``level`` ([alpha, start, floor, ceiling]) and ``taps``.
         """
         return self._dense(self._params) | {
             "periods": self.periods.copy(),
@@ -1052,8 +1056,8 @@ class ClockworkRNN(SequenceModel):
         target : ndarray
             Linear model: shape (..., n_steps, n_out), or (..., n_out) with ``steps="last"`` or
             ``"mean"``. Softmax model: integer labels in ``[0, n_out)``, shape (..., n_steps), or
-            (...,) with ``steps="last"`` or ``"mean"``. The leading ``...`` is the batch, if ``x``
-            has one.
+            (...,) with ``steps="last"`` or ``"mean"``. Mixture model: mu-law class labels in
+            ``[0, 256)``, as for a softmax model. The leading ``...`` is the batch, if ``x`` has one.
         state : State, optional
             Initial state (truncated BPTT carries it between windows). The gradient does not flow
             into it.
@@ -1071,8 +1075,9 @@ class ClockworkRNN(SequenceModel):
         Returns
         -------
         loss : float
-        grads : dict of dense arrays (keys ``W_in``, ``W_h``, ``b_h``, ``W_out``, ``b_out``; the
-            gradient of ``W_h`` is exactly zero outside the allowed blocks) or a flat ndarray.
+        grads : dict of dense arrays (keys ``W_in``, ``W_h``, ``b_h``, ``W_out``, ``b_out``, and
+            ``taps`` with a linear prediction; the gradient of ``W_h`` is exactly
+            zero outside the allowed blocks) or a flat ndarray.
         state : State, only if ``return_state``
 
         Raises

@@ -590,8 +590,8 @@ class Stream:
         Returns
         -------
         ndarray, shape (n_steps, n_out)
-            Linear outputs, or class probabilities for a softmax model. Never a view of an
-            internal buffer.
+            Linear outputs, class probabilities for a softmax model, or a mixture model's weights,
+            means and scales (as ``forward``). Never a view of an internal buffer.
 
         Raises
         ------
