@@ -71,6 +71,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import measure_generation  # noqa: E402
 from cwfast import likeness, lpc, metrics  # noqa: E402
 from cwfast._argtypes import duration  # noqa: E402
+from cwfast.bench import machine_summary  # noqa: E402
 
 #: name: (glob under --data, sample rate, concatenate several files into one clip).
 SOURCES = {
@@ -425,6 +426,8 @@ def print_table(results, args):
           f"{', options of both ' + repr(args.options) if args.options else ''}"
           f"{', Clockwork options ' + repr(args.cw_options) if args.cw_options else ''}"
           f"{', LSTM options ' + repr(args.lstm_options) if args.lstm_options else ''}\n")
+    # Trained models differ between CPUs (docs/training.md, "fit"): say which one this was.
+    print(f"machine: {machine_summary()}\n")
     print("| figure | goal | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for i, g in enumerate(results[names[0]]["goals"]):
@@ -554,7 +557,8 @@ def main(argv=None):
             print(f"[{time.strftime('%H:%M:%S')}] measuring {name}", file=sys.stderr)
             results[name] = measure(name, args, prepared, trained[name], directory)
         print_table(results, args)
-        report = {"settings": {"sources": args.sources, "data": args.data, "budget_seconds": args.budget,
+        report = {"machine": machine_summary(),
+                  "settings": {"sources": args.sources, "data": args.data, "budget_seconds": args.budget,
                                "cw_options": args.cw_options, "lstm_options": args.lstm_options, "trim": args.trim, "skip_lstm": args.skip_lstm,
                                "jobs": args.jobs, "seconds": args.seconds, "seeds": args.seeds,
                                "stretches": args.stretches},

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 import soundfile
 
+from cwfast import bench
 from cwfast.lstm import LSTM
 from cwfast.model import ClockworkRNN
 
@@ -147,6 +148,9 @@ def test_the_table_on_a_tiny_source(tmp_path):
     for g in r["goals"]:
         assert f"| {g['figure']} |" in done.stdout
     assert "| figure | goal | fsdd-george |" in done.stdout
+    # The machine is recorded: models trained on CPUs with and without AVX-512 differ.
+    assert report["machine"] == bench.machine_summary() and "AVX-512" in report["machine"]
+    assert f"machine: {report['machine']}" in done.stdout
 
 
 def test_missing_data_is_one_clear_line(tmp_path):
