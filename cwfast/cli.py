@@ -86,8 +86,8 @@ def build_parser():
     p.add_argument("--periods", type=types.periods, metavar="LIST", help="clock periods, e.g. 1,2,4,8 (one per module)")
     p.add_argument("--input-window", type=types.input_window, metavar="{1,period,N,LIST}",
                    help="cw: how many of the latest inputs each module reads when it ticks: 1 (the paper's "
-                   "model; default for effect; memorize reads no input and takes none), period (all the inputs since its last tick), N "
-                   "(default for autoregressive: 20 ms of samples, 320 at 16 kHz) or one per module, in the "
+                   "model; default for effect; memorize reads no input and takes none), period (all the "
+                   "inputs since its last tick), N (default for autoregressive: 20 ms of samples, 320 at 16 kHz) or one per module, in the "
                    "order of the periods (e.g. 1,2,4,8,320,320,320,320)")
     p.add_argument("--trainer", choices=TRAINERS, default="adam", help="adam (default), sgd (Nesterov, as the paper) or es")
     p.add_argument("--epochs", type=types.non_negative_int, metavar="E",
@@ -108,7 +108,8 @@ def build_parser():
                    "RAY_ADDRESS, else a local Ray (pip install 'cwfast[cluster]'); the same model either way")
     p.add_argument("--batch-size", type=types.positive_int, metavar="B", help="streams trained side by side (long audio; default 8 for autoregressive and effect, fewer "
                    "if the clip is too short for 8 streams of whole clock cycles)")
-    p.add_argument("--window", type=types.positive_int, metavar="W", help="truncated BPTT window in samples (long audio; default: 256 autoregressive, 2048 effect; "
+    p.add_argument("--window", type=types.positive_int, metavar="W",
+                   help="truncated BPTT window in samples (long audio; default: 256 autoregressive, 2048 effect; "
                    "memorize: full BPTT)")
     p.add_argument("--start", type=types.non_negative_float, default=0.0, metavar="SECONDS",
                    help="where the excerpt starts (default: 0)")
