@@ -97,9 +97,14 @@ def mu_law_edges(n_classes=N_CLASSES):
     return np.concatenate([[-np.inf], inner, [np.inf]])
 
 
+def is_history(value):
+    """Whether ``value`` names a history (:data:`cwfast.modes.HISTORIES`); non-strings are not."""
+    return isinstance(value, str) and value in HISTORIES
+
+
 def check_history(history):
     """``history`` if it is one of :data:`cwfast.modes.HISTORIES`, else ParameterError."""
-    if not isinstance(history, str) or history not in HISTORIES:
+    if not is_history(history):
         raise ParameterError(f"history={history!r} must be one of {', '.join(map(repr, HISTORIES))}")
     return history
 

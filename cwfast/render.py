@@ -15,9 +15,8 @@ import math
 import numpy as np
 
 from . import validate
-from .codec import N_CLASSES, as_read, mu_law_values
+from .codec import N_CLASSES, as_read, is_history, mu_law_values
 from .errors import CwfastError, ParameterError
-from .modes import HISTORIES
 from .tasks import mode_of
 
 
@@ -58,8 +57,7 @@ def history_of(model):
     stored; :data:`cwfast.modes.HISTORIES`): "linear" only for a mixture head. CwfastError if the
     metadata is invalid. Generation, priming and the C export all ask this."""
     history = model.metadata.get("history", "mu-law")
-    valid = isinstance(history, str) and history in HISTORIES
-    if not valid or (history == "linear" and model.output != "mixture"):
+    if not is_history(history) or (history == "linear" and model.output != "mixture"):
         raise CwfastError(f"the model's metadata has an invalid history {history!r} (mu-law, or linear for a "
                           "mixture head)")
     return history

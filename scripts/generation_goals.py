@@ -419,7 +419,7 @@ def cell(g):
     return f"{text} ({bound}): {met}"
 
 
-def print_table(results, args):
+def print_table(results, args, machine):
     names = list(results)
     print(f"\nIssue 12's goals: --budget {args.budget:g} s per training, {args.seconds:g} s generated with seeds "
           f"{args.seeds} (median){', sources trimmed' if args.trim else ''}"
@@ -427,7 +427,7 @@ def print_table(results, args):
           f"{', Clockwork options ' + repr(args.cw_options) if args.cw_options else ''}"
           f"{', LSTM options ' + repr(args.lstm_options) if args.lstm_options else ''}\n")
     # Trained models differ between CPUs (docs/training.md, "fit"): say which one this was.
-    print(f"machine: {machine_summary()}\n")
+    print(f"machine: {machine}\n")
     print("| figure | goal | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for i, g in enumerate(results[names[0]]["goals"]):
@@ -556,8 +556,9 @@ def main(argv=None):
         for name in args.sources:
             print(f"[{time.strftime('%H:%M:%S')}] measuring {name}", file=sys.stderr)
             results[name] = measure(name, args, prepared, trained[name], directory)
-        print_table(results, args)
-        report = {"machine": machine_summary(),
+        machine = machine_summary()
+        print_table(results, args, machine)
+        report = {"machine": machine,
                   "settings": {"sources": args.sources, "data": args.data, "budget_seconds": args.budget,
                                "cw_options": args.cw_options, "lstm_options": args.lstm_options, "trim": args.trim, "skip_lstm": args.skip_lstm,
                                "jobs": args.jobs, "seconds": args.seconds, "seeds": args.seeds,
