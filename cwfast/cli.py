@@ -148,6 +148,10 @@ def build_parser():
                         "(the values of their 8-bit mu-law classes) or linear (the samples themselves; --head "
                         "mixture, which generates amplitudes and reads back what it drew) (default: "
                         f"{MIXTURE_HISTORY}; a softmax head reads mu-law only)")
+    p.add_argument("--scale-fit", action=argparse.BooleanOptionalAction, default=None,
+                   help="--head mixture: once trained, widen or narrow every scale of the mixture by the one factor "
+                        "that predicts the validation part best, before the held-out figures and the generation "
+                        "temperature (default: on when there is a validation part)")
     p.add_argument("--trim", action="store_true",
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
@@ -497,7 +501,7 @@ def cmd_train(args):
                   components=args.components, level=args.level, prediction=args.prediction,
                   level_band=args.level_band, window=args.window, batch_size=args.batch_size, epochs=args.epochs,
                   time_budget=args.time_budget, restarts=args.restarts, checkpoint=args.checkpoint,
-                  history=args.history)
+                  history=args.history, scale_fit=args.scale_fit)
     if mode == "autoregressive" and args.classes not in (None, 256) and args.head is None:
         _note(f"--classes {args.classes}: the softmax head (the mixture head scores the 256 mu-law classes)")
     files = _audio_files(args.audio)
@@ -551,7 +555,7 @@ def cmd_train(args):
             time_budget=args.time_budget,
             input_window=args.input_window, head=args.head, components=args.components, level=args.level,
             prediction=args.prediction, level_band=args.level_band, on_model=check_disk_for, restarts=args.restarts,
-            history=args.history,
+            history=args.history, scale_fit=args.scale_fit,
         )
     except CwfastError:
         # A run that failed (diverged, or to a model worse than a trivial one) leaves no checkpoint
@@ -574,7 +578,8 @@ def cmd_train(args):
     summary = (f"trained {mode} model ({model.n_params} parameters) in {result.wall_time:.1f} s{stopped}: "
                f"train {_format_figures(figures['train'])}")
     if "validation" in figures:
-        summary += f"; validation (chose the epoch) {_format_figures(figures['validation'])}"
+        chose = "the epoch and the scale" if "scale_fit" in model.metadata else "the epoch"
+        summary += f"; validation (chose {chose}) {_format_figures(figures['validation'])}"
     if "test" in figures:
         summary += f"; test (held out) {_format_figures(figures['test'])}"
     print(summary)
@@ -867,7 +872,8 @@ def cmd_info(args):
             parts.append(f"train {_format_figures(figures['train'])}")
         if "validation" in figures:
             # Models trained before the test split scored their validation part as "held out".
-            chose = " (chose the epoch)" if "test" in figures else ""
+            chose = ((" (chose the epoch and the scale)" if "scale_fit" in meta else " (chose the epoch)")
+                     if "test" in figures else "")
             parts.append(f"validation{chose} {_format_figures(figures['validation'])}")
         if "test" in figures:
             parts.append(f"test (held out) {_format_figures(figures['test'])}")
@@ -881,6 +887,10 @@ def cmd_info(args):
             and not isinstance(chosen, bool) and 0 <= chosen < len(runs)):
         listed = "; ".join(_restart_text(run) for run in runs)
         rows.append(("restarts", f"kept seed {runs[chosen].get('seed')} of {len(runs)} trained ({listed})"))
+    fit = meta.get("scale_fit")
+    if isinstance(fit, dict) and all(_is_number(fit.get(key)) for key in ("factor", "bits_before", "bits_after")):
+        rows.append(("scale fit", f"every scale x{fit['factor']:.3g}, fitted on the validation part "
+                                  f"({fit['bits_before']:.3f} to {fit['bits_after']:.3f} bits/sample)"))
     if _is_number(meta.get("temperature")):
         rows.append(("temperature", f"{meta['temperature']:g}{_calibration_text(meta.get('temperature_calibration'))}"))
     check = meta.get("check")

@@ -427,6 +427,19 @@ class SequenceModel:
             raise ParameterError(f"params has shape {value.shape}; expected {self._params.shape}")
         self._params[:] = value
 
+    def scale_mixture(self, factor):
+        """Multiply every component's scale of a mixture model by ``factor`` (> 0), at every step.
+
+        Adds ``log(factor)`` to the biases of the log-scale outputs (before their clamp at
+        :data:`cwfast.heads.LOG_SCALE_MIN`), so the change is in :attr:`params` and every path
+        that runs the model follows it. :func:`cwfast.scale_fit.fit_scale` chooses the factor.
+        """
+        if self.output != "mixture":
+            raise ParameterError(f"scale_mixture needs a mixture model; this one has a {self.output} head")
+        factor = validate.positive_float("factor", factor)
+        k = self.n_out // 3
+        self.b_out[2 * k :] += self.dtype.type(math.log(factor))
+
     def copy(self):
         """An independent copy of the model."""
         return type(self).from_dense(

@@ -27,6 +27,7 @@ from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level
 from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MIXTURE_HISTORY, PREDICTION_TAPS
+from .scale_fit import fit_scale
 
 TRAINERS = ("adam", "sgd", "es")
 
@@ -175,7 +176,7 @@ def _batch_size(model, train_task, window, batch_size, default):
 def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None, classes=None, population=None,
                   sigma=None, cluster=None, validation=None, test=None, input_window=None, head=None,
                   components=None, level=None, prediction=None, level_band=None, window=None, batch_size=None,
-                  history=None, epochs=None, time_budget=None, restarts=None, checkpoint=None):
+                  history=None, epochs=None, time_budget=None, restarts=None, checkpoint=None, scale_fit=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if mode not in MODE_DEFAULTS:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
@@ -262,6 +263,13 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
     if mode == "memorize" and any(v for v in (validation, test)):
         raise ParameterError("memorize mode learns one clip by heart, so there is nothing to hold out: "
                              "--validation and --test must be 0 (they are by default)")
+    if scale_fit:
+        if audio_head(mode, head, classes) != "mixture":
+            raise ParameterError("--scale-fit fits the scales of an autoregressive model's mixture head (--head "
+                                 "mixture)")
+        if validation == 0:
+            raise ParameterError("--scale-fit fits the mixture's scale on the validation part; --validation 0 "
+                                 "holds none out")
 
 
 def audio_head(mode, head, classes):
@@ -283,7 +291,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
                 progress=True, on_note=None, metadata=None, time_budget=None, input_window=None, head=None,
                 components=None, level=None, prediction=None, level_band=None, lr_schedule=None, on_model=None,
-                restarts=None, history=None):
+                restarts=None, history=None, scale_fit=None):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
@@ -349,6 +357,13 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     validation, test : float, optional
         Fractions of the clip held out at its end: the test part last, the validation part
         before it. Default 0.1 each, except memorize mode, which holds nothing out (and refuses to).
+    scale_fit : bool, optional
+        With the mixture head: once trained, multiply every scale of the mixture by the one factor
+        that predicts the validation part best (:func:`cwfast.scale_fit.fit_scale`), before the
+        figures are scored and the generation temperature is chosen; recorded as
+        ``metadata["scale_fit"]``. Default: on for a mixture model with a validation part (0.01
+        to 1.0 bit better held out on the four goal sources; docs/results.md, "The mixture's
+        scale, fitted on validation").
     checkpoint, resume, progress
         As for :func:`cwfast.train.fit`.
     on_note : callable, optional
@@ -385,7 +400,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                   population=population, sigma=sigma, cluster=cluster, validation=validation, test=test,
                   input_window=input_window, head=head, components=components, level=level, prediction=prediction,
                   level_band=level_band, window=window, batch_size=batch_size, epochs=epochs, time_budget=time_budget,
-                  restarts=restarts, checkpoint=checkpoint, history=history)
+                  restarts=restarts, checkpoint=checkpoint, history=history, scale_fit=scale_fit)
     head = audio_head(mode, head, classes)
     if mode == "autoregressive" and history is None:
         history = MIXTURE_HISTORY if head == "mixture" else "mu-law"
@@ -452,6 +467,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         level = LEVEL_SAMPLES
     if prediction is None and head == "mixture" and trainer != "es" and has_clock:
         prediction = PREDICTION_TAPS
+    if scale_fit is None:
+        scale_fit = head == "mixture" and splits.validation is not None
     if mode == "memorize" and task.n_steps > 20000:
         _note(on_note, f"memorizing {task.n_steps} samples from the clock alone is slow and rarely exact; the "
                        "paper's task is 320 samples (--samples 320)")
@@ -499,6 +516,11 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             hint = "--lr or --sigma" if trainer == "es" else "--lr"
             raise TrainingDiverged(error.detail, f"try a smaller {hint}") from None
 
+        if scale_fit:
+            _note(on_note, "fitting the mixture's scale on the validation part")
+            held = [(c.validation.inputs, c.validation.targets, state_before(model, c, "validation"))
+                    for c in per_clip if c.validation is not None]
+            model.metadata["scale_fit"] = fit_scale(model, held, progress=progress)
         figures = {"train": tasks.evaluate(model, train_task)}
         for name in ("validation", "test"):
             if getattr(splits, name) is not None:
