@@ -715,12 +715,17 @@ def test_train_autoregressive_then_generate_and_info(capsys, tmp_path, clip_8k):
     assert val["bits_per_sample"] == pytest.approx(val["cross_entropy"] / np.log(2))
     test = meta["figures"]["test"]
     assert test["bits_per_sample"] == pytest.approx(test["cross_entropy"] / np.log(2))
-    assert "validation (chose the epoch) cross-entropy" in stdout and "test (held out) cross-entropy" in stdout
+    assert "validation (chose the epoch and the scale) cross-entropy" in stdout
+    assert "test (held out) cross-entropy" in stdout
+    fit = meta["scale_fit"]
+    assert fit["bits_after"] == pytest.approx(val["bits_per_sample"], abs=1e-5) and fit["bits_after"] <= fit["bits_before"]
     status, stdout, _ = run(capsys, "generate", "-m", out, "-o", tmp_path / "g.wav", "--seconds", 0.05, "--seed", 1)
     assert status == 0 and soundfile.info(str(tmp_path / "g.wav")).frames == 400
     status, stdout, _ = run(capsys, "info", out)
     assert "autoregressive (mu-law, 256 classes" in stdout and "test (held out) cross-entropy" in stdout
     assert "adam, 2 epochs" in stdout and "input windows" in stdout
+    assert (f"scale fit      every scale x{fit['factor']:.3g}, fitted on the validation part "
+            f"({fit['bits_before']:.3f} to {fit['bits_after']:.3f} bits/sample)") in stdout
     # Modules that read the inputs of their whole period: recorded, shown, generated from.
     status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "-o", tmp_path / "w.npz", "--epochs", 1,
                          "--batch-size", 2, "--window", 64, "--input-window", "period", *TINY)
@@ -933,3 +938,19 @@ def test_train_trim_drops_silent_ends_and_says_so(capsys, tmp_path, clip_8k):
     write_audio(silent, np.zeros(4000, np.float32), rate)
     status, _, err = run(capsys, "train", silent, "--mode", "autoregressive", "--trim", "-o", tmp_path / "s.npz")
     assert_user_error(status, err, "--trim:", "silent throughout")
+
+
+@needs_trainer
+def test_train_scale_fit_can_be_turned_off_and_refuses_what_it_cannot_fit(capsys, tmp_path, clip_8k):
+    out = tmp_path / "plain.npz"
+    common = ["--mode", "autoregressive", "--epochs", 1, "--batch-size", 2, "--window", 64, *TINY]
+    status, stdout, err = run(capsys, "train", clip_8k, "-o", out, "--no-scale-fit", *common)
+    assert status == 0, err
+    _, meta = trained(out)
+    assert "scale_fit" not in meta and "validation (chose the epoch) cross-entropy" in stdout
+    for extra, message in ((["--validation", 0], "--validation 0 holds none out"),
+                           (["--head", "softmax"], "mixture head")):
+        bad = tmp_path / "bad.npz"
+        status, _, err = run(capsys, "train", clip_8k, "-o", bad, "--scale-fit", *common, *extra)
+        assert_user_error(status, err, message)
+        assert not bad.exists()

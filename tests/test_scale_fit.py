@@ -1,0 +1,181 @@
+"""One factor on every scale of a mixture model, fitted on held-out audio (cwfast.scale_fit,
+SequenceModel.scale_mixture, train_audio's scale_fit)."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cwfast import ClockworkRNN, ParameterError, tasks
+from cwfast.audio import load_audio
+from cwfast.lstm import LSTM
+from cwfast.model import LOSS_CHUNK, State
+from cwfast.scale_fit import COARSE, fit_scale
+from cwfast.train_audio import state_before, train_audio
+
+EXCERPT = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav"
+
+
+def mixture_model(arch="cw", seed=0):
+    if arch == "cw":
+        model = ClockworkRNN(1, 15, n_hidden=12, n_modules=3, output="mixture", seed=seed, input_windows=[4, 2, 1])
+    else:
+        model = LSTM(1, 15, n_hidden=8, output="mixture", seed=seed)
+    model.level = (1 / 16, 0.1, 0.05, 0.4)
+    # Outputs that hardly move: a mixture of fixed spread around the prediction (the Clockwork
+    # RNN's predicts the sine of audio() from its last two samples), so the best scale is the
+    # spread of what is left.
+    model.W_out[:] *= 0.01
+    k = model.n_out // 3
+    if arch == "cw":
+        model.prediction = 4
+        model.taps[:] = [2 * math.cos(2 * math.pi / 23), -1.0, 0.0, 0.0]
+        model.b_out[2 * k :] = math.log(0.05)
+    else:
+        model.b_out[2 * k :] = math.log(0.3)
+    return model
+
+
+def audio(n, seed=0):
+    rng = np.random.default_rng(seed)
+    t = np.arange(n)
+    envelope = np.linspace(1.0, 0.1, n)  # a decay: the level moves through and below the band
+    return envelope * (0.6 * np.sin(2 * np.pi * t / 23.0) + 0.05 * rng.standard_normal(n))
+
+
+def split(n=3000, seed=0):
+    whole = tasks.make_task("autoregressive", audio(n, seed), history="linear")
+    return tasks.split_task(whole, validation=0.3, test=0.1)
+
+
+def naive_bits(model, parts, factor):
+    """Bits per sample of ``parts`` with every scale times ``factor``: the outputs of one forward
+    pass, their log-scales moved by hand, scored by the head (the slow twin of the fit's scoring)."""
+    k = model.n_out // 3
+    total = n = 0
+    for x, t, state in parts:
+        y = model.forward(x, state=state, raw=True)
+        y[:, 2 * k :] += np.float32(math.log(factor))
+        total += model.head.loss(y, t) * t.shape[0]
+        n += t.shape[0]
+    return total / n / math.log(2)
+
+
+@pytest.mark.parametrize("arch", ["cw", "lstm"])
+def test_scale_mixture_moves_only_the_log_scales(arch):
+    model = mixture_model(arch)
+    x = audio(500)[:, None].astype(np.float32)
+    before = model.forward(x, raw=True)
+    params = model.params.copy()
+    model.scale_mixture(2.5)
+    after = model.forward(x, raw=True)
+    k = model.n_out // 3
+    np.testing.assert_array_equal(after[:, : 2 * k], before[:, : 2 * k])
+    np.testing.assert_allclose(after[:, 2 * k :], before[:, 2 * k :] + math.log(2.5), atol=1e-5)
+    changed = np.flatnonzero(model.params != params)
+    assert set(changed) <= set(range(model.params.size))
+    assert changed.size == k and np.allclose(model.params[changed] - params[changed], math.log(2.5), atol=1e-6)
+    finished = model.forward(x)  # weights, means, scales
+    np.testing.assert_allclose(finished[:, 2 * k :], model.head.finish(before)[:, 2 * k :] * 2.5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("bad", [0, -1.0, float("nan"), float("inf"), "2"])
+def test_scale_mixture_refuses_a_factor_that_is_not_positive(bad):
+    model = mixture_model()
+    params = model.params.copy()
+    with pytest.raises(ParameterError, match="factor"):
+        model.scale_mixture(bad)
+    np.testing.assert_array_equal(model.params, params)
+
+
+def test_scale_mixture_and_the_fit_need_a_mixture_head():
+    model = ClockworkRNN(1, 8, n_hidden=6, n_modules=2, output="softmax", seed=0)
+    with pytest.raises(ParameterError, match="mixture"):
+        model.scale_mixture(2.0)
+    with pytest.raises(ParameterError, match="mixture"):
+        fit_scale(model, [(np.zeros((10, 1), np.float32), np.zeros(10, np.int64), None)])
+
+
+def test_the_fit_refuses_empty_parts():
+    with pytest.raises(ParameterError, match="empty"):
+        fit_scale(mixture_model(), [])
+
+
+@pytest.mark.parametrize("arch", ["cw", "lstm"])
+def test_the_fit_finds_the_best_factor_of_a_miscalibrated_model(arch):
+    """A model made four times too narrow: the fit widens it, its figures are what the slow twin
+    scores, and no factor 1/32 octave to either side predicts the parts better."""
+    splits = split()
+    model = mixture_model(arch)
+    model.scale_mixture(0.25)
+    parts = [(splits.validation.inputs, splits.validation.targets, state_before(model, splits, "validation"))]
+    before = naive_bits(model, parts, 1.0)
+    fitted = model.copy()
+    fit = fit_scale(fitted, parts)
+    assert fit["samples"] == splits.validation.n_steps and not fit["bounded"]
+    assert fit["bits_before"] == pytest.approx(before, abs=1e-6)
+    assert fit["bits_after"] == pytest.approx(naive_bits(fitted, parts, 1.0), abs=1e-5)
+    assert fit["bits_after"] < before - 0.05
+    assert fit["factor"] > 1.5  # it undid most of the narrowing
+    for step in (2 ** (1 / 32), 2 ** (-1 / 32), 2.0, 0.5):
+        assert naive_bits(fitted, parts, step) >= fit["bits_after"] - 1e-5
+    # The factor is exactly what the model's log-scale biases moved by.
+    k = model.n_out // 3
+    np.testing.assert_allclose(fitted.b_out[2 * k :] - model.b_out[2 * k :], math.log(fit["factor"]), atol=1e-5)
+
+
+def test_the_fit_pools_several_parts_by_their_lengths_and_states():
+    """Two clips' validation parts, each from the state its own clip leaves, one longer than a
+    chunk: the pooled figure is the length-weighted mean of each part scored on its own."""
+    model = mixture_model()
+    clips = [audio(LOSS_CHUNK * 3, seed=1), audio(2000, seed=2)]
+    per_clip = tasks.corpus(clips, validation=0.5, test=0.1, history="linear")
+    parts = [(c.validation.inputs, c.validation.targets, state_before(model, c, "validation")) for c in per_clip]
+    assert parts[0][1].shape[0] > LOSS_CHUNK
+    expected = sum(tasks.evaluate(model, c.validation, state=state_before(model, c, "validation"))["bits_per_sample"]
+                   * c.validation.n_steps for c in per_clip) / sum(c.validation.n_steps for c in per_clip)
+    fit = fit_scale(model.copy(), parts)
+    assert fit["bits_before"] == pytest.approx(expected, abs=1e-5)
+    # The state matters: from a zero state the same parts score otherwise.
+    cold = fit_scale(model.copy(), [(x, t, State(np.zeros_like(s.h), s.t)) for x, t, s in parts])
+    assert cold["bits_before"] != pytest.approx(fit["bits_before"], abs=1e-6)
+
+
+def test_the_grid_holds_one_and_spans_sixteen_each_way():
+    assert 1.0 in COARSE and COARSE[0] == 1 / 16 and COARSE[-1] == 16
+
+
+@pytest.fixture(scope="module")
+def trained_pair():
+    samples, rate = load_audio(EXCERPT, sample_rate=8000, start=0.5, duration=1.5)
+    options = dict(mode="autoregressive", hidden=6, modules=3, epochs=1, seed=0, progress=False)
+    return train_audio(samples, rate, **options), train_audio(samples, rate, scale_fit=False, **options)
+
+
+def test_train_audio_fits_the_scale_by_default_and_changes_nothing_else(trained_pair):
+    fitted, plain = trained_pair
+    fit = fitted.model.metadata["scale_fit"]
+    assert "scale_fit" not in plain.model.metadata
+    # The same training; only the log-scale biases differ, by the factor.
+    k = fitted.model.n_out // 3
+    undone = fitted.model.copy()
+    undone.b_out[2 * k :] -= np.float32(math.log(fit["factor"]))
+    np.testing.assert_allclose(undone.params, plain.model.params, rtol=0, atol=1e-6)
+    assert not np.array_equal(fitted.model.params, plain.model.params) or fit["factor"] == 1.0
+    # Its figures: the validation part's before the fit is the plain model's, after it the fitted one's.
+    assert fit["bits_before"] == pytest.approx(plain.figures["validation"]["bits_per_sample"], abs=1e-5)
+    assert fit["bits_after"] == pytest.approx(fitted.figures["validation"]["bits_per_sample"], abs=1e-5)
+    assert fit["bits_after"] <= fit["bits_before"]
+
+
+@pytest.mark.parametrize("options, match", [
+    (dict(scale_fit=True, validation=0.0), "validation part"),
+    (dict(scale_fit=True, head="softmax"), "mixture"),
+    (dict(scale_fit=True, mode="memorize"), "mixture"),
+])
+def test_train_audio_refuses_a_scale_fit_it_cannot_do(options, match):
+    kwargs = dict(mode="autoregressive", epochs=1)
+    kwargs.update(options)
+    with pytest.raises(ParameterError, match=match):
+        train_audio(np.zeros(100), 8000, **kwargs)
