@@ -326,7 +326,7 @@ def measure(name, args, prepared, trained, directory):
     result["cw"] = {"model": trained["cw"], "description": repr(model), "parameters": model.n_params,
                     "n_out": model.n_out, "macs_per_sample": macs, "trainer": meta.get("trainer"),
                     "test_bits_per_sample": meta["figures"]["test"]["bits_per_sample"],
-                    "validation_bits_per_sample": _validation_bits(meta)}
+                    "validation_bits_per_sample": _validation_bits(meta), "scale_fit": meta.get("scale_fit")}
     lstm_bits = None
     if trained["lstm"]:
         other = cwfast.load(trained["lstm"])
@@ -334,7 +334,8 @@ def measure(name, args, prepared, trained, directory):
         result["lstm"] = {"model": trained["lstm"], "n_hidden": other.n_hidden, "parameters": other.n_params,
                           "macs_per_sample": macs_per_sample(other), "trainer": other.metadata.get("trainer"),
                           "test_bits_per_sample": lstm_bits,
-                          "validation_bits_per_sample": _validation_bits(other.metadata)}
+                          "validation_bits_per_sample": _validation_bits(other.metadata),
+                          "scale_fit": other.metadata.get("scale_fit")}
     # The baseline reads the history the Clockwork model reads (mu-law classes or the samples).
     history = meta.get("history", "mu-law")
     base = lpc.split_baseline(samples, validation=validation, test=test, history=history)
@@ -449,6 +450,9 @@ def print_table(results, args, machine):
         ("validation bits (what chose each epoch): Clockwork / LSTM",
          lambda r: " / ".join("-" if r.get(k, {}).get("validation_bits_per_sample") is None
                               else f"{r[k]['validation_bits_per_sample']:.3f}" for k in ("cw", "lstm"))),
+        ("scale fit on validation (factor): Clockwork / LSTM",
+         lambda r: " / ".join("-" if not r.get(k, {}).get("scale_fit") else f"{r[k]['scale_fit']['factor']:.3g}"
+                              for k in ("cw", "lstm"))),
         ("LTAS to training: seeds; held-out stretch",
          lambda r: " / ".join(f"{s['ltas_to_training']:.2f}" for s in r["likeness"]["generated_seeds"])
                    + f"; {r['likeness']['held_out']['ltas_to_training']:.2f}"),
