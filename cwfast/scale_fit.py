@@ -20,11 +20,10 @@ from .errors import CwfastError, ParameterError
 from .metrics import nats_to_bits
 from .model import LOSS_CHUNK
 
-#: The first pass scores these factors (1/16 to 16 in quarter octaves) on every
-#: :data:`COARSE_STRIDE`-th sample; the second scores all the samples at 17 factors in 1/32-octave
-#: steps around the best of them, and at 1, so the fit is never worse on the parts than none.
+#: The first pass scores these factors (1/16 to 16 in quarter octaves; 1 included, so the fit is
+#: never worse on the fitted parts than no fit); the second, 17 in 1/32-octave steps around the
+#: best of them.
 COARSE = 2.0 ** (np.arange(-16, 17) / 4.0)
-COARSE_STRIDE = 8
 FINE_STEPS = np.arange(-8, 9) / 32.0
 
 
@@ -66,49 +65,45 @@ def fit_scale(model, parts, *, progress=False):
     chunks = sum(-(-t.shape[0] // LOSS_CHUNK) for _, t, _ in parts)
     bar = _bar(progress, 2 * chunks)
     try:
-        # The coarse pass scores every COARSE_STRIDE-th sample, enough to find the factor to a
-        # quarter octave; the fine pass scores them all, at factor 1 too (the figure before).
-        coarse = _pooled_nats(model, parts, COARSE, bar, COARSE_STRIDE)
+        coarse = _pooled_nats(model, parts, COARSE, bar) / n
         best = int(np.argmin(coarse))
-        fine_factors = np.append(COARSE[best] * 2.0 ** FINE_STEPS, 1.0)
-        fine = _pooled_nats(model, parts, fine_factors, bar)
+        fine_factors = COARSE[best] * 2.0 ** FINE_STEPS
+        fine = _pooled_nats(model, parts, fine_factors, bar) / n
     finally:
         if bar is not None:
             bar.close()
+    # Both passes score COARSE[best] (the fine grid's centre), so this keeps the better of the two.
     chosen = int(np.argmin(fine))
     factor = float(fine_factors[chosen])
     model.scale_mixture(factor)
     return {
         "factor": factor,
-        "bits_before": nats_to_bits(float(fine[-1])),
+        "bits_before": nats_to_bits(float(coarse[np.flatnonzero(COARSE == 1.0)[0]])),
         "bits_after": nats_to_bits(float(fine[chosen])),
         "samples": int(n),
         "bounded": bool(best in (0, COARSE.size - 1)),
     }
 
 
-def _pooled_nats(model, parts, factors, bar, stride=1):
-    """Mean cross-entropy (nats) of every ``stride``-th sample of ``parts`` with every scale
-    times each of ``factors``: one forward pass, each chunk's outputs scored once per factor."""
+def _pooled_nats(model, parts, factors, bar):
+    """Summed cross-entropy (nats) of ``parts`` with every scale times each of ``factors``: one
+    forward pass, the head scored once per factor on each chunk of outputs."""
     k = model.n_out // 3
-    shifts = np.log(np.asarray(factors, dtype=np.float64)).astype(model.dtype)
+    shifts = np.log(factors).astype(model.dtype)
     totals = np.zeros(len(factors))
-    scored = 0
     for x, targets, state in parts:
         for start in range(0, targets.shape[0], LOSS_CHUNK):
             stop = min(start + LOSS_CHUNK, targets.shape[0])
             y, state = model.forward(x[start:stop], state=state, return_state=True, raw=True)
-            y, labels = y[(-start) % stride :: stride], targets[start:stop][(-start) % stride :: stride]
             log_scales = y[:, 2 * k :].copy()
             for i, shift in enumerate(shifts):
                 y[:, 2 * k :] = log_scales + shift
-                totals[i] += model.head.loss(y, labels) * labels.shape[0]
-            scored += labels.shape[0]
+                totals[i] += model.head.loss(y, targets[start:stop]) * (stop - start)
             if bar is not None:
                 bar.update(1)
     if not np.all(np.isfinite(totals)):
         raise CwfastError("the held-out parts' cross-entropy is not finite at some scale factor")
-    return totals / scored
+    return totals
 
 
 def _bar(progress, total):
