@@ -1,0 +1,91 @@
+"""Prototype: a mixture whose scales follow the model's recent surprise, as the LPC-32 baseline's
+adaptive Laplace scale follows its recent residual (docs/results.md, "The mixture's scale,
+fitted on validation").
+
+For a trained autoregressive mixture model and its training audio, run the model over the whole
+clip (training, validation and test parts, teacher-forced) and, at every step t, measure how far
+the sample fell from what the model expected in units of its spread,
+
+    e(t) = |x(t) - mean(t)| / scale(t)      (the mixture's weighted mean and weighted scale),
+
+track r(t) = an exponential average of e / (e's mean over the training part) over the steps
+before t (rate ``alpha``, from 1), and score every part with every scale times r(t) ** beta.
+``alpha`` and ``beta`` are chosen on the validation part; the test part is reported at that
+choice. beta = 0 is the model as it is. Nothing here is in the engine: this measures whether a
+scale that adapts over time is worth building (its state, kernels, Stream and C export).
+
+    python scripts/prototype_adaptive_scale.py MODEL.npz AUDIO.wav [--validation 0.1 --test 0.1]
+
+AUDIO must be the file the model was trained on, as trained (``generation_goals.py --out``
+keeps it beside the model), at the model's rate.
+"""
+
+import argparse
+import json
+import sys
+
+import numpy as np
+from scipy.signal import lfilter
+
+import cwfast
+from cwfast import audio, tasks
+from cwfast.codec import mu_law_values
+from cwfast.heads import LOG_SCALE_MIN
+
+ALPHAS = (1 / 64, 1 / 256, 1 / 1024, 1 / 4096)
+BETAS = (0.25, 0.5, 0.75, 1.0)
+
+
+def running_ratio(e, alpha, n_train):
+    """r(t): the exponential average (rate ``alpha``, starting at 1) of e / mean(e[:n_train])
+    over the steps before t."""
+    ratio = e / e[:n_train].mean()
+    after, _ = lfilter([alpha], [1.0, -(1.0 - alpha)], ratio, zi=[1.0 - alpha])
+    return np.concatenate([[1.0], after[:-1]])
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("model")
+    parser.add_argument("audio")
+    parser.add_argument("--validation", type=float, default=0.1)
+    parser.add_argument("--test", type=float, default=0.1)
+    args = parser.parse_args(argv)
+    model = cwfast.load(args.model)
+    samples, _ = audio.load_audio(args.audio, sample_rate=model.sample_rate)
+    split = tasks.corpus([samples], validation=args.validation, test=args.test,
+                         history=model.metadata.get("history", "mu-law"))[0]
+    parts = [split.train, split.validation, split.test]
+    inputs = np.concatenate([p.inputs for p in parts])
+    labels = np.concatenate([p.targets for p in parts])
+    bounds = np.cumsum([0] + [p.n_steps for p in parts])
+    y = model.forward(inputs, raw=True)
+    k = model.n_out // 3
+    weights = np.exp(y[:, :k] - y[:, :k].max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    mean = (weights * y[:, k : 2 * k]).sum(axis=1)
+    spread = (weights * np.exp(np.maximum(y[:, 2 * k :], LOG_SCALE_MIN))).sum(axis=1)
+    e = np.abs(mu_law_values(256)[labels] - mean) / spread
+
+    def bits(outputs, part):
+        lo, hi = bounds[part], bounds[part + 1]
+        return model.head.loss(outputs[lo:hi], labels[lo:hi]) / np.log(2)
+
+    rows = [{"alpha": None, "beta": 0.0, "validation": bits(y, 1), "test": bits(y, 2)}]
+    for alpha in ALPHAS:
+        log_r = np.log(running_ratio(e, alpha, parts[0].n_steps))
+        for beta in BETAS:
+            moved = y.copy()
+            moved[:, 2 * k :] += (beta * log_r)[:, None].astype(y.dtype)
+            rows.append({"alpha": alpha, "beta": beta, "validation": bits(moved, 1), "test": bits(moved, 2)})
+    chosen = min(rows, key=lambda row: row["validation"])
+    for row in rows:
+        alpha = "-" if row["alpha"] is None else f"1/{round(1 / row['alpha'])}"
+        print(f"alpha {alpha:>6}  beta {row['beta']:.2f}:  validation {row['validation']:.3f}  "
+              f"test {row['test']:.3f}{'  <- chosen on validation' if row is chosen else ''}")
+    json.dump({"model": args.model, "as_it_is": rows[0], "chosen": chosen}, sys.stdout)
+    print()
+
+
+if __name__ == "__main__":
+    main()
