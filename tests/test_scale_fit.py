@@ -1,11 +1,14 @@
 """One factor on every scale of a mixture model, fitted on held-out audio (cwfast.scale_fit,
 SequenceModel.scale_mixture, train_audio's scale_fit)."""
 
+import importlib.util
+import json
 import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile
 
 from cwfast import ClockworkRNN, ParameterError, tasks
 from cwfast.audio import load_audio
@@ -179,3 +182,34 @@ def test_train_audio_refuses_a_scale_fit_it_cannot_do(options, match):
     kwargs.update(options)
     with pytest.raises(ParameterError, match=match):
         train_audio(np.zeros(100), 8000, **kwargs)
+
+
+def load_script(name):
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_measure_scale_fit_fits_a_saved_model_as_train_audio_does(trained_pair, tmp_path, capsys):
+    fitted, plain = trained_pair
+    samples, rate = load_audio(EXCERPT, sample_rate=8000, start=0.5, duration=1.5)
+    soundfile.write(tmp_path / "clip.wav", samples, rate, subtype="FLOAT")
+    plain.model.save(tmp_path / "plain.npz")
+    load_script("measure_scale_fit").main([str(tmp_path / "plain.npz"), str(tmp_path / "clip.wav")])
+    row = json.loads(capsys.readouterr().out)
+    assert row["factor"] == pytest.approx(fitted.model.metadata["scale_fit"]["factor"])
+    assert row["validation"][0] == pytest.approx(plain.figures["validation"]["bits_per_sample"], abs=1e-6)
+    assert row["validation"][1] == pytest.approx(fitted.figures["validation"]["bits_per_sample"], abs=1e-6)
+    assert row["test"][1] == pytest.approx(fitted.figures["test"]["bits_per_sample"], abs=1e-6)
+
+
+def test_the_adaptive_prototypes_running_ratio_is_an_average_of_the_past():
+    running_ratio = load_script("prototype_adaptive_scale").running_ratio
+    e = np.random.default_rng(3).exponential(size=200)
+    alpha, n_train = 1 / 16, 120
+    acc, expected = 1.0, []
+    for value in e / e[:n_train].mean():  # a Python loop: r(t) sees only the steps before t
+        expected.append(acc)
+        acc = (1 - alpha) * acc + alpha * value
+    np.testing.assert_allclose(running_ratio(e, alpha, n_train), expected, rtol=1e-12)
