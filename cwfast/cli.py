@@ -162,7 +162,8 @@ def build_parser():
                         "N > 1 not with --checkpoint)")
     p.add_argument("--time-budget", type=types.duration, metavar="TIME",
                    help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model; "
-                        "scoring the held-out parts and choosing the generation temperature follow (seconds more)")
+                        "fitting the mixture's scale, scoring the held-out parts and choosing the generation temperature "
+                        "follow (seconds more)")
     p.add_argument("--checkpoint", metavar="PATH", help="write a checkpoint here every 100 updates, at the end and on Ctrl-C")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same options; --epochs may grow with a constant "
                    "--lr-schedule)")

@@ -13,7 +13,6 @@ the C export, generation, whose temperature is chosen afterwards) runs the fitte
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from .errors import CwfastError, ParameterError
