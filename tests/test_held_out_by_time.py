@@ -1,0 +1,74 @@
+"""scripts/held_out_by_time.py: its stretches add up to the figures training reports."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from cwfast.audio import load_audio
+from cwfast.train_audio import train_audio
+
+ROOT = Path(__file__).resolve().parents[1]
+EXCERPT = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("held_out_by_time", ROOT / "scripts" / "held_out_by_time.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    """A mixture model and a softmax model trained on one clip, saved beside it."""
+    directory = tmp_path_factory.mktemp("held_out")
+    samples, rate = load_audio(EXCERPT, sample_rate=8000, start=0.5, duration=1.5)
+    soundfile.write(directory / "clip.wav", samples, rate, subtype="FLOAT")
+    options = dict(mode="autoregressive", hidden=6, modules=3, epochs=1, seed=0, progress=False)
+    runs = {"mixture": train_audio(samples, rate, **options),
+            "softmax": train_audio(samples, rate, head="softmax", **options)}
+    for name, run in runs.items():
+        run.model.save(directory / f"{name}.npz")
+    return directory, runs
+
+
+def test_the_whole_parts_are_the_trained_figures_and_the_stretches_add_up_to_them(saved):
+    directory, runs = saved
+    rows = load_script().table(str(directory / "clip.wav"), [str(directory / "mixture.npz"),
+                                                             str(directory / "softmax.npz")], 0.1)
+    for part in ("validation", "test"):
+        mine = [row for row in rows if row[0] == part]
+        stretches, whole = mine[:-1], mine[-1]
+        assert whole[1] is None and len(stretches) >= 2
+        assert sum(row[2] for row in stretches) == whole[2]
+        # Each stretch starts where the one before ended.
+        rate = runs["mixture"].model.sample_rate
+        np.testing.assert_allclose(np.diff([row[1] for row in stretches]) * rate,
+                                   [row[2] for row in stretches[:-1]])
+        for i, name in enumerate(("mixture", "softmax")):
+            reported = runs[name].figures[part]["bits_per_sample"]
+            assert whole[4][i][0] == pytest.approx(reported, abs=1e-4)
+            weighted = sum(row[4][i][0] * row[2] for row in stretches) / whole[2]
+            assert weighted == pytest.approx(reported, abs=1e-4)
+        # A mixture predicts a positive spread; a softmax head has none to show.
+        assert all(row[4][0][1] > 0 for row in mine)
+        assert all(row[4][1][1] is None for row in mine)
+
+
+def test_the_command_line_prints_a_table_and_refuses_models_of_different_rates(saved, tmp_path, capsys):
+    directory, runs = saved
+    script = load_script()
+    script.main([str(directory / "clip.wav"), str(directory / "mixture.npz"), "--block", "0.5"])
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("| part | from (s) | RMS |")
+    assert sum("whole part" in line for line in out) == 2
+    other = runs["mixture"].model.copy()
+    other.sample_rate = 16000
+    other.save(tmp_path / "other.npz")
+    with pytest.raises(SystemExit) as stopped:
+        script.main([str(directory / "clip.wav"), str(directory / "mixture.npz"), str(tmp_path / "other.npz")])
+    assert stopped.value.code == 2
+    assert "one sample rate" in capsys.readouterr().err
