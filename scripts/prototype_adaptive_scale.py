@@ -14,7 +14,13 @@ before t (rate ``alpha``, from 1), and score every part with every scale times r
 choice. beta = 0 is the model as it is. Nothing here is in the engine: this measures whether a
 scale that adapts over time is worth building (its state, kernels, Stream and C export).
 
-    python scripts/prototype_adaptive_scale.py MODEL.npz AUDIO.wav [--validation 0.1 --test 0.1]
+With ``--signal level`` (a levelled model), r(t) is instead b(t) / g(t), the model's level
+over its band-held gain (:class:`cwfast.model.Level`): the spread follows the level on past the
+band's bounds, where the network's units stop following it (docs/results.md, "Where the
+Clockwork RNN loses its held-out bits").
+
+    python scripts/prototype_adaptive_scale.py MODEL.npz AUDIO.wav [--signal surprise|level]
+                                               [--validation 0.1 --test 0.1]
 
 AUDIO must be the file the model was trained on, as trained (``generation_goals.py --out``
 keeps it beside the model), at the model's rate.
@@ -50,8 +56,11 @@ def main(argv=None):
     parser.add_argument("audio")
     parser.add_argument("--validation", type=float, default=0.1)
     parser.add_argument("--test", type=float, default=0.1)
+    parser.add_argument("--signal", choices=("surprise", "level"), default="surprise")
     args = parser.parse_args(argv)
     model = cwfast.load(args.model)
+    if args.signal == "level" and model.level is None:
+        parser.error(f"{args.model} has no level to follow")
     samples, _ = audio.load_audio(args.audio, sample_rate=model.sample_rate)
     split = tasks.corpus([samples], validation=args.validation, test=args.test,
                          history=model.metadata.get("history", "mu-law"))[0]
@@ -72,8 +81,13 @@ def main(argv=None):
         return model.head.loss(outputs[lo:hi], labels[lo:hi]) / np.log(2)
 
     rows = [{"alpha": None, "beta": 0.0, "validation": bits(y, 1), "test": bits(y, 2)}]
-    for alpha in ALPHAS:
-        log_r = np.log(running_ratio(e, alpha, parts[0].n_steps))
+    if args.signal == "level":
+        level = model.level
+        b = level.levels(inputs[:, 0].astype(np.float64))
+        signals = {None: np.log(b / np.clip(b, level.floor, level.ceiling))}
+    else:
+        signals = {alpha: np.log(running_ratio(e, alpha, parts[0].n_steps)) for alpha in ALPHAS}
+    for alpha, log_r in signals.items():
         for beta in BETAS:
             moved = y.copy()
             moved[:, 2 * k :] += (beta * log_r)[:, None].astype(y.dtype)
