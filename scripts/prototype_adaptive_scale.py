@@ -20,7 +20,11 @@ band's bounds, where the network's units stop following it (docs/results.md, "Wh
 Clockwork RNN loses its held-out bits").
 
     python scripts/prototype_adaptive_scale.py MODEL.npz AUDIO.wav [--signal surprise|level]
-                                               [--validation 0.1 --test 0.1]
+                                               [--fit-scale] [--validation 0.1 --test 0.1]
+
+``--fit-scale`` first fits a model trained before the scale fit existed as ``cwfast train`` now
+does (:func:`cwfast.scale_fit.fit_scale` on the validation part), so that old and new models
+are compared alike.
 
 AUDIO must be the file the model was trained on, as trained (``generation_goals.py --out``
 keeps it beside the model), at the model's rate.
@@ -37,6 +41,8 @@ import cwfast
 from cwfast import audio, tasks
 from cwfast.codec import mu_law_values
 from cwfast.heads import LOG_SCALE_MIN
+from cwfast.scale_fit import fit_scale
+from cwfast.train_audio import state_before
 
 ALPHAS = (1 / 64, 1 / 256, 1 / 1024, 1 / 4096)
 BETAS = (0.25, 0.5, 0.75, 1.0)
@@ -57,6 +63,7 @@ def main(argv=None):
     parser.add_argument("--validation", type=float, default=0.1)
     parser.add_argument("--test", type=float, default=0.1)
     parser.add_argument("--signal", choices=("surprise", "level"), default="surprise")
+    parser.add_argument("--fit-scale", action="store_true", help="fit the scale on validation first, if not fitted")
     args = parser.parse_args(argv)
     model = cwfast.load(args.model)
     if args.signal == "level" and model.level is None:
@@ -68,6 +75,8 @@ def main(argv=None):
     inputs = np.concatenate([p.inputs for p in parts])
     labels = np.concatenate([p.targets for p in parts])
     bounds = np.cumsum([0] + [p.n_steps for p in parts])
+    if args.fit_scale and "scale_fit" not in model.metadata:
+        fit_scale(model, [(split.validation.inputs, split.validation.targets, state_before(model, split, "validation"))])
     y = model.forward(inputs, raw=True)
     k = model.n_out // 3
     weights = np.exp(y[:, :k] - y[:, :k].max(axis=1, keepdims=True))
