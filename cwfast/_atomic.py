@@ -10,9 +10,9 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
-from pathlib import Path
 
 from .errors import CwfastError
+from .validate import as_path
 
 
 def default_permissions(directory=False):
@@ -30,7 +30,8 @@ def _refuse(path, what, overwrite):
     if path.is_dir():
         raise CwfastError(f"cannot write {what} '{path}': it is a directory")
     if not directory.is_dir():
-        raise CwfastError(f"cannot write {what} '{path}': directory '{directory}' does not exist")
+        why = "is not a directory" if directory.exists() else "does not exist"
+        raise CwfastError(f"cannot write {what} '{path}': '{directory}' {why}")
     if os.path.lexists(path) and not overwrite:
         raise CwfastError(f"'{path}' exists; pass overwrite=True (CLI: --overwrite) to replace it")
 
@@ -51,7 +52,7 @@ def check_writable(path, *, what="file", overwrite=True):
     system, a folder without write permission or a full disk's refusal is found before a long
     training run or generation, not after it.
     """
-    path = Path(path)
+    path = as_path(path, what)
     _refuse(path, what, overwrite)
     os.unlink(_temporary(path, what))
 
@@ -76,7 +77,7 @@ def atomic_path(path, *, what="file", overwrite=True):
         or the operating system refuses the write. On any exception, KeyboardInterrupt included,
         the temporary file is removed and ``path`` is left as it was.
     """
-    path = Path(path)
+    path = as_path(path, what)
     _refuse(path, what, overwrite)
     tmp = _temporary(path, what)
     try:

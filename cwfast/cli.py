@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 
 from . import registry
@@ -246,6 +247,42 @@ def _command_of(argv):
         if not word.startswith("-"):
             return word
     return None
+
+
+def _subparsers(parser):
+    """``{command: its parser}`` of ``cwfast``'s subcommands."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+#: A value that starts with "-" and then a digit or a point: a negative number, however written.
+_DASHED_VALUE = re.compile(r"-[0-9.]")
+
+
+def _attach_dashed_values(parser, argv):
+    """``argv`` with ``--option -VALUE`` written ``--option=-VALUE`` wherever --option takes one
+    value and VALUE looks like a number. argparse reads a word that starts with "-" as an option
+    unless it is a plain number, so ``--time-budget -5s``, ``--periods -1,2`` or ``--seconds
+    -1e3`` would fail with "expected one argument" instead of the option's own message."""
+    takes_value = set()
+    for each in [parser, *_subparsers(parser).values()]:
+        for action in each._actions:
+            if action.option_strings and action.nargs is None and action.const is None:
+                takes_value.update(action.option_strings)
+    out, i = [], 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            return out + argv[i:]
+        if word in takes_value and i + 1 < len(argv) and _DASHED_VALUE.match(argv[i + 1]):
+            out.append(f"{word}={argv[i + 1]}")
+            i += 2
+        else:
+            out.append(word)
+            i += 1
+    return out
 
 
 def _load_bench():
@@ -521,6 +558,10 @@ def cmd_train(args):
         # A model under an audio name is almost always `train` typed for `generate`.
         raise ParameterError(f"-o '{args.output}' names an audio file; train saves a model (.npz), "
                              "and cwfast generate writes audio")
+    if not args.output:
+        raise ParameterError("-o is empty: give the model's file name (.npz)")
+    if os.path.splitext(args.output)[1].lower() != ".npz":
+        raise ParameterError(f"-o '{args.output}' must end in .npz: train saves a model file")
     _check_output(args.output, args.overwrite, what="model")
     _check_plot(args)
     _check_checkpoint(args, inputs)
@@ -1014,7 +1055,9 @@ def _main(parser, argv):
     try:
         if _command_of(argv) == "bench":
             _load_bench().add_arguments(parser.bench_parser)
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(_attach_dashed_values(parser, argv))
+        if extra:  # reported by the command's own parser, which names the command and its --help
+            _subparsers(parser).get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
         if args.version:
             from . import __version__
 

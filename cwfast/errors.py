@@ -20,9 +20,10 @@ class TrainingDiverged(CwfastError):
 
     ``detail`` says where (``"training diverged: loss became nan at epoch 2 (update 2)"``); the
     message adds what the caller can change, in the API's words, and a command line rewords it in
-    its own (``--lr``).
+    its own (``--lr``). ``update`` is the update it stopped at (1: before any step), if known.
     """
 
-    def __init__(self, detail, hint):
+    def __init__(self, detail, hint, update=None):
         super().__init__(f"{detail}; {hint}")
         self.detail = detail
+        self.update = update

@@ -381,7 +381,8 @@ def unmeasurable(task):
 
 
 def degenerate(task):
-    """Why ``task`` has nothing to learn (every target the same: a constant or one-sample clip), or None.
+    """Why ``task`` has nothing to learn (every target the same: a constant or one-sample clip; an
+    effect's dry input that never changes), or None.
 
     An autoregressive model trained on one repeated class scores almost 0 bits/sample and
     generates a constant; a memorize or effect target that never changes has no NMSE. Callers
@@ -393,6 +394,11 @@ def degenerate(task):
     if np.all(targets == targets[0]):
         what = "mu-law level" if task.mode == "autoregressive" else "value"
         return f"every sample of the clip has the same {what}, so there is nothing to learn"
+    if task.mode == "effect":
+        dry = np.asarray(task.inputs)
+        if np.all(dry == dry.flat[0]):
+            what = "silent" if not np.any(dry) else "constant"
+            return f"the dry input is {what}, so there is no effect to learn from it"
     return None
 
 

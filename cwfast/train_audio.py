@@ -513,8 +513,12 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                                   lr_schedule=lr_schedule, checkpoint=checkpoint, resume=resume, progress=progress,
                                   seed=run_seed)
         except TrainingDiverged as error:
-            hint = "--lr or --sigma" if trainer == "es" else "--lr"
-            raise TrainingDiverged(error.detail, f"try a smaller {hint}") from None
+            if error.update == 1:  # the untrained model's own loss or gradient: no step, no learning rate, yet
+                hint = ("it had taken no step yet, so the learning rate is not the cause: the untrained network is "
+                        "too wide for its starting weights; try a smaller --hidden")
+            else:
+                hint = "try a smaller " + ("--lr or --sigma" if trainer == "es" else "--lr")
+            raise TrainingDiverged(error.detail, hint, update=error.update) from None
 
         if scale_fit:
             _note(on_note, "fitting the mixture's scale on the validation part")

@@ -33,6 +33,16 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 MAX_COUNT = 2**62
 
 
+def shown(value):
+    """``repr(value)`` as a user wrote it: NumPy scalars and arrays (a loaded file's values) as
+    the Python numbers and lists they hold, not ``np.int64(-1)``."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        value = value.tolist()
+    elif isinstance(value, (list, tuple)):
+        value = type(value)(x.tolist() if isinstance(x, (np.generic, np.ndarray)) else x for x in value)
+    return repr(value)
+
+
 def _is_integer(value):
     return not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Integral)
 
@@ -46,18 +56,18 @@ def positive_int(name, value, *, allow_none=False, maximum=MAX_COUNT):
     if value is None and allow_none:
         return None
     if not _is_integer(value) or value <= 0:
-        raise ParameterError(f"{name}={value!r} must be a positive integer")
+        raise ParameterError(f"{name}={shown(value)} must be a positive integer")
     if value > maximum:
-        raise ParameterError(f"{name}={value!r} must be at most {maximum}")
+        raise ParameterError(f"{name}={shown(value)} must be at most {maximum}")
     return int(value)
 
 
 def non_negative_int(name, value, *, maximum=MAX_COUNT):
     """``value`` as an int >= 0 (and <= ``maximum``)."""
     if not _is_integer(value) or value < 0:
-        raise ParameterError(f"{name}={value!r} must be a non-negative integer")
+        raise ParameterError(f"{name}={shown(value)} must be a non-negative integer")
     if value > maximum:
-        raise ParameterError(f"{name}={value!r} must be at most {maximum}")
+        raise ParameterError(f"{name}={shown(value)} must be at most {maximum}")
     return int(value)
 
 
@@ -69,15 +79,15 @@ def positive_int_list(name, values):
     except (TypeError, ValueError):  # a ragged nesting
         flat = False
     if not flat:
-        raise ParameterError(f"{name}={values!r} must be a non-empty list of positive integers")
+        raise ParameterError(f"{name}={shown(values)} must be a non-empty list of positive integers")
     out = []
     for v in values:
         if isinstance(v, (np.floating, float)) and float(v).is_integer():
             v = int(v)
         if not _is_integer(v) or v <= 0:
-            raise ParameterError(f"{name}={list(values)!r} must contain only positive integers")
+            raise ParameterError(f"{name}={shown(list(values))} must contain only positive integers")
         if v > MAX_COUNT:
-            raise ParameterError(f"{name}={list(values)!r}: {v} is more than {MAX_COUNT}")
+            raise ParameterError(f"{name}={shown(list(values))}: {v} is more than {MAX_COUNT}")
         out.append(int(v))
     return out
 
@@ -93,14 +103,14 @@ def input_windows(value, periods):
         return [1] * len(periods)
     if isinstance(value, str):
         if value != "period":
-            raise ParameterError(f"input_windows={value!r} must be None, 'period', a positive integer or one per module")
+            raise ParameterError(f"input_windows={shown(value)} must be None, 'period', a positive integer or one per module")
         return periods
     if _is_integer(value):
         return [positive_int("input_windows", value)] * len(periods)
     out = positive_int_list("input_windows", value)
     if len(out) != len(periods):
         raise ParameterError(
-            f"input_windows={value!r} must be None, 'period', a positive integer or one per module ({len(periods)})"
+            f"input_windows={shown(value)} must be None, 'period', a positive integer or one per module ({len(periods)})"
         )
     return out
 
@@ -108,21 +118,21 @@ def input_windows(value, periods):
 def finite_float(name, value):
     """``value`` as a finite float."""
     if not _is_real(value) or not math.isfinite(value):
-        raise ParameterError(f"{name}={value!r} must be a finite number")
+        raise ParameterError(f"{name}={shown(value)} must be a finite number")
     return float(value)
 
 
 def bound(name, value):
     """``value`` as a float that may be infinite (a bound), but not NaN."""
     if not _is_real(value) or math.isnan(value):
-        raise ParameterError(f"{name}={value!r} must be a number (or infinity)")
+        raise ParameterError(f"{name}={shown(value)} must be a number (or infinity)")
     return float(value)
 
 
 def non_negative_float(name, value):
     """``value`` as a finite float >= 0."""
     if not _is_real(value) or not math.isfinite(value) or value < 0:
-        raise ParameterError(f"{name}={value!r} must be a finite number >= 0")
+        raise ParameterError(f"{name}={shown(value)} must be a finite number >= 0")
     return float(value)
 
 
@@ -131,16 +141,16 @@ def positive_float(name, value, *, allow_none=False, maximum=math.inf):
     if value is None and allow_none:
         return None
     if not _is_real(value) or not math.isfinite(value) or value <= 0:
-        raise ParameterError(f"{name}={value!r} must be a positive finite number")
+        raise ParameterError(f"{name}={shown(value)} must be a positive finite number")
     if value > maximum:
-        raise ParameterError(f"{name}={value!r} must be at most {maximum:g}")
+        raise ParameterError(f"{name}={shown(value)} must be at most {maximum:g}")
     return float(value)
 
 
 def fraction(name, value):
     """``value`` as a float in [0, 1)."""
     if not _is_real(value) or not 0 <= value < 1:
-        raise ParameterError(f"{name}={value!r} must be a number in [0, 1)")
+        raise ParameterError(f"{name}={shown(value)} must be a number in [0, 1)")
     return float(value)
 
 
@@ -149,18 +159,21 @@ def percentile_band(name, value):
     try:
         low, high = value
     except (TypeError, ValueError):
-        raise ParameterError(f"{name}={value!r} must be two percentiles (low, high)") from None
+        raise ParameterError(f"{name}={shown(value)} must be two percentiles (low, high)") from None
     if not (_is_real(low) and _is_real(high) and 0 <= low <= high <= 100):
-        raise ParameterError(f"{name}={value!r} must be two percentiles with 0 <= low <= high <= 100")
+        raise ParameterError(f"{name}={shown(value)} must be two percentiles with 0 <= low <= high <= 100")
     return float(low), float(high)
 
 
 def as_path(path, name="path"):
     """``path`` as a :class:`pathlib.Path`; ParameterError for anything that is not a path."""
     try:
-        return Path(os.fsdecode(os.fspath(path)))
+        text = os.fsdecode(os.fspath(path))
     except TypeError:
         raise ParameterError(f"{name}={path!r} must be a str or os.PathLike") from None
+    if not text:  # Path("") is the current folder: never what an empty argument meant
+        raise ParameterError(f"{name} is empty: give a file name")
+    return Path(text)
 
 
 def dtype(value):
@@ -168,7 +181,7 @@ def dtype(value):
     try:
         dt = np.dtype(value)
     except TypeError:
-        raise ParameterError(f"dtype={value!r} must be float32 or float64") from None
+        raise ParameterError(f"dtype={shown(value)} must be float32 or float64") from None
     if dt not in FLOAT_DTYPES:
         raise ParameterError(f"dtype={dt.name} must be float32 or float64")
     return dt

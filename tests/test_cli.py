@@ -557,6 +557,13 @@ def test_bad_model_files(capsys, tmp_path, bad_files, clip_8k, kind, message, co
         (["--samples", "100000"], "asks for more than"),
         (["--start", "99"], "past the end"),
         (["--validation", "1"], "argument --validation"),
+        # Values that start with "-" but are not plain numbers get the option's own message, not
+        # argparse's "expected one argument".
+        (["--periods", "-1,2"], "argument --periods: '-1,2' must be a comma-separated list of positive integers"),
+        (["--mode", "autoregressive", "--level-band", "-5,75"], "argument --level-band: '-5,75' must be two percentiles"),
+        (["--time-budget", "-5s"], "argument --time-budget: '-5s' is not a duration"),
+        (["--seconds", "-1e3"], "argument --seconds: -1e3 must be a positive finite number"),
+        (["--bogus"], "cwfast train: error: unrecognized arguments: --bogus (see 'cwfast train --help')"),
     ],
 )
 def test_bad_training_options(capsys, tmp_path, clip_8k, extra, message):
@@ -570,6 +577,11 @@ def test_bad_training_options(capsys, tmp_path, clip_8k, extra, message):
     [
         (["generate", "-o", "x.mp3"], "must end in .wav or .flac"),
         (["generate", "-o", "nowhere/x.wav"], "does not exist"),
+        (["generate", "-o", "x.wav", "--seconds", "-1e3"], "argument --seconds: -1e3 must be a positive finite number"),
+        (["generate", "-o", "x.wav", "--bogus"], "cwfast generate: error: unrecognized arguments: --bogus"),
+        (["--bogus"], "cwfast: error: unrecognized arguments: --bogus"),
+        (["generate", "-o", ""], "must end in .wav or .flac"),
+        (["train", "", "-o", "m.npz"], "path is empty"),
         (["generate", "-o", "x.wav", "--samples", "0"], "argument --samples"),
         (["generate", "-o", "x.wav", "--temperature", "-1"], "argument --temperature"),
         (["generate", "-o", "x.wav", "--subtype", "pcm_8"], "argument --subtype"),
@@ -585,6 +597,40 @@ def test_bad_command_lines(capsys, tmp_path, monkeypatch, argv, message):
     status, _, err = run(capsys, *argv)
     assert_user_error(status, err, message)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name", ["m", "m.txt", ""])
+def test_train_saves_only_under_an_npz_name(capsys, tmp_path, clip_8k, monkeypatch, name):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(capsys, "train", clip_8k, "-o", name, *TINY)
+    assert_user_error(status, err, "is empty" if not name else "must end in .npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_below_a_file_says_the_file_is_not_a_directory(capsys, tmp_path, models):
+    (tmp_path / "f.wav").write_bytes(b"x")
+    status, _, err = run(capsys, "generate", "-m", models["autoregressive"], "-o", tmp_path / "f.wav" / "x.wav")
+    assert_user_error(status, err, f"'{tmp_path / 'f.wav'}' is not a directory")
+    assert (tmp_path / "f.wav").read_bytes() == b"x"
+
+
+def test_a_constant_or_silent_dry_input_is_refused_in_effect_mode(capsys, tmp_path, clip_8k):
+    wet, rate = load_audio(clip_8k)
+    for name, dry in (("dc", np.full(wet.size, 0.5)), ("zero", np.zeros(wet.size))):
+        soundfile.write(tmp_path / f"{name}.wav", dry, rate, subtype="FLOAT")
+        status, _, err = run(capsys, "train", tmp_path / f"{name}.wav", "--mode", "effect", "--target", clip_8k,
+                             "-o", tmp_path / "m.npz", *TINY)
+        what = "constant" if name == "dc" else "silent"
+        assert_user_error(status, err, f"the dry input is {what}, so there is no effect to learn")
+    assert not (tmp_path / "m.npz").exists()
+
+
+@needs_trainer
+def test_a_divergence_before_any_step_does_not_blame_the_learning_rate(capsys, tmp_path, clip_8k):
+    status, _, err = run(capsys, "train", clip_8k, "--samples", "320", "-o", tmp_path / "m.npz",
+                         "--hidden", "5000", "--modules", "2", "--quiet")
+    assert_user_error(status, err, "(update 1)", "learning rate is not the cause", "--hidden")
+    assert not (tmp_path / "m.npz").exists()
 
 
 @pytest.mark.parametrize("name", ["m.wav", "m.FLAC"])

@@ -356,6 +356,7 @@ def fit(
         raise TrainingDiverged(
             f"training diverged: {what} became {value} at epoch {epoch + 1} (update {step + 1})",
             f"the model keeps the last parameters with a finite loss. Try a smaller lr (now {opt.lr:g}) or clip_norm",
+            update=step + 1,
         )
 
     last_good = params.copy()
