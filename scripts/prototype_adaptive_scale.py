@@ -20,11 +20,19 @@ band's bounds, where the network's units stop following it (docs/results.md, "Wh
 Clockwork RNN loses its held-out bits").
 
     python scripts/prototype_adaptive_scale.py MODEL.npz AUDIO.wav [--signal surprise|level]
-                                               [--fit-scale] [--validation 0.1 --test 0.1]
+                                               [--fit-scale] [--generate] [--validation 0.1 --test 0.1]
 
 ``--fit-scale`` first fits a model trained before the scale fit existed as ``cwfast train`` now
 does (:func:`cwfast.scale_fit.fit_scale` on the validation part), so that old and new models
 are compared alike.
+
+``--generate`` then generates 10 s (generation seeds 0, 1, 2, at the model's saved temperature)
+with the surprise-following scale at the chosen ``alpha`` and ``beta``, one sample at a time
+through a :class:`cwfast.Stream` and the engine's own draw (so that with the adaptation off it
+gives the engine's audio exactly), and prints the audio's likeness figures against AUDIO's:
+``off`` (r held at 1), ``unadapted`` (e measured against the model's own spread, as in scoring)
+and ``sampled`` (e measured against the spread the sample was drawn from: temperature and
+adaptation included).
 
 AUDIO must be the file the model was trained on, as trained (``generation_goals.py --out``
 keeps it beside the model), at the model's rate.
@@ -38,9 +46,11 @@ import numpy as np
 from scipy.signal import lfilter
 
 import cwfast
-from cwfast import audio, tasks
+from cwfast import audio, likeness, metrics, tasks
+from cwfast._head_kernels import _draw_mixture, _fed_back
 from cwfast.codec import mu_law_values
 from cwfast.heads import LOG_SCALE_MIN
+from cwfast.render import feedback_values
 from cwfast.scale_fit import fit_scale
 from cwfast.train_audio import state_before
 
@@ -56,6 +66,40 @@ def running_ratio(e, alpha, n_train):
     return np.concatenate([[1.0], after[:-1]])
 
 
+def generate(model, n, alpha, beta, e_mean, measured_against, seed):
+    """``n`` samples generated at the model's temperature with every scale times r(t) ** beta,
+    r following the surprise of the samples drawn (``measured_against``: "unadapted" or
+    "sampled" spread; ``beta`` 0: the engine's own generation)."""
+    temperature = float(model.metadata.get("temperature", 1.0))
+    rng = np.random.default_rng(seed)
+    stream = cwfast.Stream(model)
+    values = feedback_values(model, 256)
+    values = np.zeros(0) if values is None else np.asarray(values, np.float64)
+    k = model.n_out // 3
+    scratch, out, block = np.empty(k), np.empty(n), np.zeros((1, 1), dtype=model.dtype)
+    r, fed = 1.0, 0.0
+    for t in range(n):
+        block[0, 0] = fed
+        weights, means, scales = np.split(stream.process(block)[0].astype(np.float64), 3)
+        row = np.concatenate([np.log(np.maximum(weights, 1e-300)), means, np.log(scales) + beta * np.log(r)])
+        u = rng.random(2)
+        x = out[t] = _draw_mixture(row, 1.0 / temperature, u[0], u[1], scratch)
+        e = abs(x - (weights * means).sum()) / (weights * scales).sum()
+        if measured_against == "sampled":
+            e /= temperature * r**beta
+        r = (1.0 - alpha) * r + alpha * e / e_mean
+        fed = _fed_back(x, 2, values)
+    return out
+
+
+def likeness_figures(generated, source, rate, scale):
+    """Medians over the generated clips: LTAS distance to ``source`` (dB), flatness and pitched
+    share, and RMS relative to ``source``'s in the model's units."""
+    rows = [(likeness.ltas_distance(g, source), likeness.spectral_flatness(g), likeness.pitched_fraction(g, rate),
+             metrics.rms(g) / metrics.rms(source / scale)) for g in generated]
+    return dict(zip(("ltas", "flatness", "pitched", "rms"), np.median(rows, axis=0).round(4).tolist()))
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model")
@@ -64,6 +108,7 @@ def main(argv=None):
     parser.add_argument("--test", type=float, default=0.1)
     parser.add_argument("--signal", choices=("surprise", "level"), default="surprise")
     parser.add_argument("--fit-scale", action="store_true", help="fit the scale on validation first, if not fitted")
+    parser.add_argument("--generate", action="store_true", help="then generate with the chosen alpha and beta")
     args = parser.parse_args(argv)
     model = cwfast.load(args.model)
     if args.signal == "level" and model.level is None:
@@ -108,6 +153,15 @@ def main(argv=None):
               f"test {row['test']:.3f}{'  <- chosen on validation' if row is chosen else ''}")
     json.dump({"model": args.model, "as_it_is": rows[0], "chosen": chosen}, sys.stdout)
     print()
+    if args.generate and args.signal == "surprise" and chosen["beta"] > 0:
+        rate = int(model.sample_rate)
+        print(f"source: flatness {likeness.spectral_flatness(samples):.4g}, "
+              f"pitched {likeness.pitched_fraction(samples, rate):.3f}")
+        for against, beta in (("off", 0.0), ("unadapted", chosen["beta"]), ("sampled", chosen["beta"])):
+            clips = [generate(model, 10 * rate, chosen["alpha"], beta, e[: parts[0].n_steps].mean(), against, seed)
+                     for seed in (0, 1, 2)]
+            print(f"generated, adaptation {against}: "
+                  f"{likeness_figures(clips, samples, rate, split.train.metadata['scale'])}", flush=True)
 
 
 if __name__ == "__main__":
