@@ -212,3 +212,17 @@ def test_the_adaptive_prototypes_running_ratio_is_an_average_of_the_past():
         expected.append(acc)
         acc = (1 - alpha) * acc + alpha * value
     np.testing.assert_allclose(running_ratio(e, alpha, n_train), expected, rtol=1e-12)
+
+
+def test_the_adaptive_prototypes_generation_with_the_adaptation_off_is_the_engines(trained_pair):
+    """Its per-sample loop (a Stream and the engine's draw) gives model.sample's audio when beta is 0,
+    so what it measures with the adaptation on differs from the engine by the adaptation alone."""
+    from cwfast.render import feedback_values
+
+    generate = load_script("prototype_adaptive_scale").generate
+    model = trained_pair[0].model.copy()
+    model.metadata["temperature"] = 0.5
+    expected = model.sample(300, values=feedback_values(model, 256), temperature=0.5, seed=4)
+    np.testing.assert_allclose(generate(model, 300, 1 / 64, 0.0, 1.0, "sampled", 4), expected, rtol=0, atol=1e-6)
+    adapted = generate(model, 300, 1 / 64, 1.0, 1.0, "sampled", 4)
+    assert np.all(np.isfinite(adapted)) and not np.allclose(adapted, expected)
