@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import os
 import tempfile
+from pathlib import Path
 
 from .errors import CwfastError
 from .validate import as_path
@@ -24,14 +25,27 @@ def default_permissions(directory=False):
     return (0o777 if directory else 0o666) & ~umask
 
 
+def _target(path, what):
+    """The file a write to ``path`` replaces: ``path``, or the file a symbolic link there points
+    to (written through, as ``cp`` does: the link stays a link)."""
+    path = as_path(path, what)
+    return Path(os.path.realpath(path)) if os.path.islink(path) else path
+
+
 def _refuse(path, what, overwrite):
     """CwfastError unless ``path`` could be written by :func:`atomic_path`, judging by names alone."""
     directory = path.parent
-    if path.is_dir():
-        raise CwfastError(f"cannot write {what} '{path}': it is a directory")
-    if not directory.is_dir():
-        why = "is not a directory" if directory.exists() else "does not exist"
-        raise CwfastError(f"cannot write {what} '{path}': '{directory}' {why}")
+    try:
+        if path.is_dir():
+            raise CwfastError(f"cannot write {what} '{path}': it is a directory")
+        if not directory.is_dir():
+            why = "is not a directory" if directory.exists() else "does not exist"
+            raise CwfastError(f"cannot write {what} '{path}': '{directory}' {why}")
+        if os.path.lexists(path) and not path.is_file():
+            # A device, a pipe or a socket: renaming a new file over it would replace it, not write to it.
+            raise CwfastError(f"cannot write {what} '{path}': it is not a regular file")
+    except OSError as exc:  # a name too long, say
+        raise CwfastError(f"cannot write {what} '{path}': {exc.strerror or exc}") from None
     if os.path.lexists(path) and not overwrite:
         raise CwfastError(f"'{path}' exists; pass overwrite=True (CLI: --overwrite) to replace it")
 
@@ -52,7 +66,7 @@ def check_writable(path, *, what="file", overwrite=True):
     system, a folder without write permission or a full disk's refusal is found before a long
     training run or generation, not after it.
     """
-    path = as_path(path, what)
+    path = _target(path, what)
     _refuse(path, what, overwrite)
     os.unlink(_temporary(path, what))
 
@@ -77,7 +91,7 @@ def atomic_path(path, *, what="file", overwrite=True):
         or the operating system refuses the write. On any exception, KeyboardInterrupt included,
         the temporary file is removed and ``path`` is left as it was.
     """
-    path = as_path(path, what)
+    path = _target(path, what)
     _refuse(path, what, overwrite)
     tmp = _temporary(path, what)
     try:

@@ -42,7 +42,7 @@ STEP_CODES = {"all": 0, "last": 1, "mean": 2}
 
 def check_steps(steps):
     """Raise ParameterError unless ``steps`` names one of the :data:`STEPS` readouts."""
-    if steps not in STEPS:
+    if not isinstance(steps, str) or steps not in STEPS:  # `in` would compare an array elementwise
         names = [repr(a) for a in STEPS]
         raise ParameterError(f"steps={steps!r} must be {', '.join(names[:-1])} or {names[-1]}")
 

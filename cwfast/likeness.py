@@ -172,8 +172,9 @@ def ltas_distance(a, b):
     Raises
     ------
     ParameterError
-        As :func:`ltas`.
+        As :func:`ltas`, naming ``a`` or ``b``.
     """
+    a, b = _clip(a, "a", WELCH_SEGMENT), _clip(b, "b", WELCH_SEGMENT)
     return float(np.sqrt(np.mean((ltas(a) - ltas(b)) ** 2)))
 
 
@@ -265,6 +266,14 @@ def frame_autocorrelation(frames, max_lag):
     -------
     ndarray, shape (n_frames, max_lag + 1), float64
     """
+    frames = np.asarray(frames)
+    if frames.ndim != 2 or frames.dtype.kind not in "fiu" or frames.dtype == bool:
+        raise ParameterError(f"frames must be a 2-D real array (n_frames, N), not {frames.dtype} of shape {frames.shape}")
+    if not np.all(np.isfinite(frames)):
+        raise ParameterError("frames contains NaN or infinite values")
+    if not (isinstance(max_lag, (int, np.integer)) and not isinstance(max_lag, bool) and 0 <= max_lag < frames.shape[1]):
+        raise ParameterError(f"max_lag={max_lag!r} must be an integer from 0 to the frame length less one "
+                             f"({frames.shape[1] - 1})")
     frames = frames - frames.mean(axis=1, keepdims=True)
     n = frames.shape[1]
     size = 1 << (2 * n - 1).bit_length()  # zero-padded so the circular correlation is a linear one
@@ -362,6 +371,10 @@ def compare(generated, source, sample_rate, *, reference=None):
         audio), ``source_flatness``, ``source_pitched``, and with a reference
         ``reference_ltas_distance``, ``reference_flatness``, ``reference_pitched``.
     """
+    # Checked here first, so that an error names the argument, not the measure's own.
+    generated, source = _clip(generated, "generated", 1), _clip(source, "source", 1)
+    if reference is not None:
+        reference = _clip(reference, "reference", 1)
     out = {"ltas_distance": ltas_distance(generated, source)}
     out.update(measure(generated, sample_rate))
     out.update({f"source_{k}": v for k, v in measure(source, sample_rate).items()})

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import validate
 from .errors import CwfastError, ParameterError
 from .codec import N_CLASSES, check_classes, mu_law_values
 from .codec import mu_law_edges as bin_edges  # where it used to live; public here too
@@ -132,8 +133,13 @@ def bin_probabilities(mean, scale, n_classes=N_CLASSES, *, density="laplace"):
     ndarray, shape (*broadcast shape, n_classes), float64
         Sums to 1 over the last axis.
     """
+    if density not in ("laplace", "gaussian"):
+        raise ParameterError(f"density={density!r} must be 'laplace' or 'gaussian'")
     edges = bin_edges(n_classes)
-    mean = np.asarray(mean, dtype=np.float64)[..., None]
+    try:
+        mean = np.asarray(mean, dtype=np.float64)[..., None]
+    except (TypeError, ValueError):
+        raise ParameterError(f"mean={mean!r} must be a real number or array") from None
     scale = np.asarray(scale, dtype=np.float64)[..., None]
     if not np.all(scale > 0):
         raise ParameterError("scale must be positive")
@@ -200,7 +206,10 @@ class LinearPredictor:
 
     def means(self, values, *, chunk=65536):
         """The prediction of ``values[t]`` from the ``n_taps`` values before it, for every t."""
-        values = np.asarray(values, dtype=np.float64)
+        values = validate.real_array("values", values, np.float64)
+        if values.ndim != 1:
+            raise ParameterError(f"values has shape {values.shape}; expected one value per step, shape (n,)")
+        chunk = validate.positive_int("chunk", chunk)
         windows = _windows(values, self.n_taps)
         out = np.empty(values.size)
         for start in range(0, values.size, chunk):
@@ -215,7 +224,9 @@ class LinearPredictor:
         the history the predictor reads, one per label: by default each label's decoded value
         (a model with mu-law history); a model with linear history reads the samples themselves.
         """
-        labels = np.asarray(labels)
+        labels = _check_labels(labels, self.n_classes)
+        if labels.size == 0:
+            raise ParameterError("labels is empty")
         values = _history(labels, values, self.n_classes)
         means = self.means(values)
         edges = bin_edges(self.n_classes)
@@ -274,11 +285,7 @@ def fit(labels, n_train, *, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=ALPHAS):
         How many of them, from the start, to fit on; at least ``4 * n_taps``.
     """
     n_classes = check_classes(n_classes)
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or labels.dtype.kind not in "iu":
-        raise ParameterError("labels must be a 1-D array of integer classes")
-    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
-        raise ParameterError(f"labels must lie in [0, {n_classes - 1}]")
+    labels = _check_labels(labels, n_classes)
     if isinstance(n_taps, bool) or not isinstance(n_taps, (int, np.integer)) or n_taps < 1:
         raise ParameterError(f"n_taps={n_taps!r} must be a positive integer")
     if (isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer))
@@ -288,8 +295,21 @@ def fit(labels, n_train, *, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=ALPHAS):
     return _fit_parts([(labels, None, int(n_train))], int(n_taps), n_classes, _check_alphas(alphas))
 
 
+def _check_labels(labels, n_classes):
+    """``labels`` as a 1-D integer array of classes in [0, n_classes), or ParameterError."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu":
+        raise ParameterError("labels must be a 1-D array of integer classes")
+    if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
+        raise ParameterError(f"labels must lie in [0, {n_classes - 1}]")
+    return labels
+
+
 def _check_alphas(alphas):
-    alphas = tuple(float(a) for a in alphas)
+    try:
+        alphas = tuple(float(a) for a in alphas)
+    except (TypeError, ValueError):
+        raise ParameterError(f"alphas={alphas!r} must be a non-empty sequence of rates in [0, 1)") from None
     if not alphas or not all(0.0 <= a < 1.0 for a in alphas):
         raise ParameterError("alphas must be a non-empty sequence of rates in [0, 1)")
     return alphas

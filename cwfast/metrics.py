@@ -13,12 +13,13 @@ import math
 
 import numpy as np
 
+from . import validate
 from .errors import ParameterError
 
 
 def _pair(y, target):
-    y = np.asarray(y, dtype=np.float64)
-    target = np.asarray(target, dtype=np.float64)
+    y = validate.real_array("y", y, np.float64)
+    target = validate.real_array("target", target, np.float64)
     if y.shape != target.shape:
         raise ParameterError(f"output has shape {y.shape} but target has shape {target.shape}")
     if target.size == 0:
@@ -62,7 +63,7 @@ def esr(y, target):
 
 def rms(samples):
     """Root-mean-square level of samples (full scale = 1)."""
-    samples = np.asarray(samples, dtype=np.float64)
+    samples = validate.real_array("samples", samples, np.float64)
     if samples.size == 0:
         raise ParameterError("samples is empty")
     return float(np.sqrt(np.mean(samples**2)))
@@ -73,7 +74,8 @@ def spectral_centroid(samples, sample_rate):
 
     Computed from the power spectrum of the whole (Hann-windowed) clip. 0 for a silent clip.
     """
-    samples = np.asarray(samples, dtype=np.float64).ravel()
+    samples = validate.real_array("samples", samples, np.float64).ravel()
+    sample_rate = validate.positive_float("sample_rate", sample_rate)
     if samples.size < 2:
         raise ParameterError("samples must hold at least two samples for a spectrum")
     power = np.abs(np.fft.rfft(samples * np.hanning(samples.size))) ** 2
@@ -84,4 +86,4 @@ def spectral_centroid(samples, sample_rate):
 
 def nats_to_bits(nats):
     """A cross-entropy in nats per sample as bits per sample."""
-    return float(nats) / math.log(2.0)
+    return validate.finite_float("nats", nats) / math.log(2.0)

@@ -251,6 +251,9 @@ class SequenceModel:
             if not isinstance(value, (tuple, list)) or not 2 <= len(value) <= 4:
                 raise ParameterError(f"level={value!r} must be None, a Level or a tuple (alpha, start[, floor[, ceiling]])")
             value = Level.checked(*value)
+            for name in ("start", "floor", "ceiling"):
+                if math.isfinite(getattr(value, name)):
+                    validate.within_dtype(f"level {name}", getattr(value, name), self.dtype)
         if (value is None) != (self._level is None):
             self._structure_revision += 1
         self._level = value
@@ -438,7 +441,10 @@ class SequenceModel:
             raise ParameterError(f"scale_mixture needs a mixture model; this one has a {self.output} head")
         factor = validate.positive_float("factor", factor)
         k = self.n_out // 3
-        self.b_out[2 * k :] += self.dtype.type(math.log(factor))
+        moved = self.b_out[2 * k :].astype(np.float64) + math.log(factor)
+        if moved.max() >= math.log(float(np.finfo(self.dtype).max)):  # exp of it, a scale, would be infinite
+            raise ParameterError(f"factor={factor:g} would make the mixture's scales infinite in this {self.dtype.name} model")
+        self.b_out[2 * k :] = moved.astype(self.dtype)
 
     def copy(self):
         """An independent copy of the model."""
@@ -1206,7 +1212,7 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
         if values.shape != (n_values,):
             raise ParameterError(f"values has shape {values.shape}; expected ({n_values},)")
     temperature = validate.non_negative_float("temperature", temperature)
-    first_input = validate.finite_float("first_input", first_input)
+    first_input = validate.within_dtype("first_input", validate.finite_float("first_input", first_input), model.dtype)
     h, t0 = model.check_state(state, 1, False)
     rng = validate.rng(seed)
     # A softmax step draws one uniform (the same stream as before mixtures existed), a mixture

@@ -31,6 +31,8 @@ VERSION_2_KEYS = ("level", "taps")
 def save_model(model, path, *, overwrite=True):
     """Write ``model`` to ``path`` atomically. See :func:`load`."""
     path = as_path(path)
+    if not np.all(np.isfinite(model.params)):  # load refuses such a file: do not write it
+        raise ParameterError("the model's parameters contain NaN or infinite values; nothing was written")
     arrays = model.to_dense()
     header = {
         "format": FORMAT_NAME,
@@ -70,9 +72,13 @@ def load(path):
         checkpoint included), or written by a newer format version.
     """
     path = as_path(path)
-    if not path.exists():
+    try:
+        exists, is_dir = path.exists(), path.is_dir()
+    except OSError as exc:  # a name too long, say
+        raise CwfastError(f"cannot load model '{path}': {exc.strerror or exc}") from None
+    if not exists:
         raise CwfastError(f"cannot load model '{path}': no such file")
-    if path.is_dir():
+    if is_dir:
         raise CwfastError(f"cannot load model '{path}': it is a directory")
     try:
         with open(path, "rb") as fh:

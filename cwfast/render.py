@@ -86,12 +86,18 @@ def denormalize(samples, model):
 
 def seconds_to_samples(seconds, sample_rate):
     """``seconds`` as a whole number of samples at ``sample_rate`` (at least one)."""
-    n = round(float(seconds) * sample_rate)
+    seconds = validate.positive_float("seconds", seconds)
+    n = round(seconds * sample_rate)
     if n < 1:
         raise ParameterError(f"{seconds} s is shorter than one sample at {sample_rate} Hz")
     if n > validate.MAX_COUNT:
         raise ParameterError(f"{seconds:g} s is more samples at {sample_rate} Hz than any array can hold")
     return int(n)
+
+
+def _check_callback(on_progress):
+    if on_progress is not None and not callable(on_progress):
+        raise ParameterError(f"on_progress must be callable (or None), not {type(on_progress).__name__}")
 
 
 def fresh_seed():
@@ -133,6 +139,7 @@ def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, ch
         For an effect model (it needs an input: process a file with it instead) or a prime given
         to a memorize model.
     """
+    _check_callback(on_progress)
     pieces = []
     for piece in render_blocks(model, n_samples, seed=seed, temperature=temperature, prime=prime, block=chunk,
                                default_seconds=default_seconds):
@@ -154,6 +161,10 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
     mode = mode_of(model)
     n_samples = validate.positive_int("n_samples", n_samples, allow_none=True)
     block = validate.positive_int("block", block)
+    # Checked whatever the mode, though a memorize model draws nothing: a bad one is a mistake.
+    if temperature is not None:
+        temperature = validate.non_negative_float("temperature", temperature)
+    rng = validate.rng(seed)
     if mode == "effect":
         raise CwfastError("this is an effect model: it needs an input signal, so use 'cwfast process' with it")
     scale = scale_of(model)
@@ -167,8 +178,7 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
     n_classes, stored_temperature = autoregressive_spec(model)
     if n_samples is None:
         n_samples = seconds_to_samples(default_seconds, model.sample_rate or 16000)
-    temperature = stored_temperature if temperature is None else validate.non_negative_float("temperature", temperature)
-    rng = validate.rng(seed)
+    temperature = stored_temperature if temperature is None else temperature
     state, first = None, 0.0
     if prime is not None:
         primed = autoregressive_inputs(prime, scale, n_classes, history_of(model))
@@ -237,6 +247,10 @@ def process_blocks(model, blocks, *, block_size=4096, blocked=False):
 
     check_processable(model, blocked)
     block_size = validate.positive_int("block_size", block_size)
+    try:
+        blocks = iter(blocks)
+    except TypeError:
+        raise ParameterError(f"blocks must be an iterable of sample blocks, not {type(blocks).__name__}") from None
     stream = Stream(model, max_block=block_size, blocked=blocked)
     y = np.empty((block_size, 1), dtype=model.dtype)
 
@@ -278,6 +292,7 @@ def process(model, samples, *, block_size=4096, on_progress=None, blocked=False)
 
     check_processable(model, blocked)
     block_size = validate.positive_int("block_size", block_size)
+    _check_callback(on_progress)
     x = validate.mono("samples", samples, model.dtype)[:, None]  # a float64 model reads float64 unrounded
     out = np.empty(x.shape[0], dtype=np.float32)
     # Buffers (and the stream's warm-up) no longer than the signal: --block 10**8 on a short file

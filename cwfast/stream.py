@@ -479,6 +479,8 @@ class Stream:
 
         model = self.model
         dtype = model.dtype
+        if not np.all(np.isfinite(model.params)):
+            raise CwfastError("the model's parameters contain NaN or infinite values: it cannot run")
         self._entry = self._fast = None  # until the new entry has passed the check below
         if self._blocked:
             binding, lanes = _blocked_binding(model, max_block), ()
@@ -522,7 +524,8 @@ class Stream:
                     clocks[:] = saved_clocks
                 c[rt.N_STEPS], c[rt.T0] = max_block, self._t or 0
                 status = entry(self._context_p)
-                agrees = np.array_equal(self._network_snapshot(), state_direct) and np.array_equal(self._y, y_direct)
+                agrees = (np.array_equal(self._network_snapshot(), state_direct, equal_nan=True)
+                          and np.array_equal(self._y, y_direct, equal_nan=True))
                 if clocks is not None:
                     agrees = agrees and np.array_equal(clocks, clocks_direct)
                 if status != rt.OK or not agrees:

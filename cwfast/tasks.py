@@ -347,6 +347,10 @@ def mode_of(model):
     A model without input is a memorize model, a softmax or mixture model with one input an
     autoregressive one, and a linear model with inputs an effect (input-driven) model.
     """
+    from .model import SequenceModel
+
+    if not isinstance(model, SequenceModel):
+        raise ParameterError(f"model must be a cwfast model (ClockworkRNN, SRN or LSTM), not {type(model).__name__}")
     mode = model.metadata.get("mode")
     if mode in MODES:
         return mode

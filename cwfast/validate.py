@@ -33,6 +33,15 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 MAX_COUNT = 2**62
 
 
+def within_dtype(name, value, dtype):
+    """``value`` (a finite float) if the model's ``dtype`` can hold it, else ParameterError: a
+    float64 number past float32's range would become infinite inside a float32 model."""
+    limit = float(np.finfo(dtype).max)
+    if abs(value) > limit:
+        raise ParameterError(f"{name}={value:g} is beyond what a {np.dtype(dtype).name} model holds ({limit:.3g})")
+    return value
+
+
 def shown(value):
     """``repr(value)`` as a user wrote it: NumPy scalars and arrays (a loaded file's values) as
     the Python numbers and lists they hold, not ``np.int64(-1)``."""
@@ -173,6 +182,8 @@ def as_path(path, name="path"):
         raise ParameterError(f"{name}={path!r} must be a str or os.PathLike") from None
     if not text:  # Path("") is the current folder: never what an empty argument meant
         raise ParameterError(f"{name} is empty: give a file name")
+    if "\0" in text:
+        raise ParameterError(f"{name}={text!r} contains a null character, which no file name can")
     return Path(text)
 
 

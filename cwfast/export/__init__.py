@@ -75,6 +75,8 @@ def _check_name(name):
 
 def _resolve(model, name):
     """(model object, NAME) from a model or a path to one, and an optional name."""
+    import numpy as np
+
     from ..model import SequenceModel
 
     if isinstance(model, (str, os.PathLike)):
@@ -91,6 +93,8 @@ def _resolve(model, name):
 
     if model.realtime_kind not in STEPS:  # an architecture whose step has no C emitter yet
         raise ParameterError(f"cannot export a {model.description}: the C export has no step for it")
+    if not np.all(np.isfinite(model.params)):  # C has no literal for them: the file would not compile
+        raise ParameterError("the model's parameters contain NaN or infinite values; nothing was written")
     return model, _check_name(default if name is None else name)
 
 

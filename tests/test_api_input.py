@@ -1,0 +1,140 @@
+"""Bad input to the public API (an API review's findings): ParameterError or CwfastError naming the
+argument, never a raw exception; nothing written and no state changed by a call that fails."""
+
+import os
+
+import numpy as np
+import pytest
+
+import cwfast
+from cwfast import LSTM, ClockworkRNN, CwfastError, ParameterError, export_c, lpc, metrics
+
+
+@pytest.fixture
+def mixture():
+    return ClockworkRNN(1, 6, n_hidden=6, n_modules=2, seed=0, output="mixture")
+
+
+def test_save_writes_through_a_symbolic_link_and_refuses_what_is_not_a_regular_file(tmp_path):
+    small, large = ClockworkRNN(1, 1, n_hidden=2, n_modules=1), ClockworkRNN(1, 1, n_hidden=4, n_modules=2)
+    small.save(tmp_path / "target.npz")
+    os.symlink("target.npz", tmp_path / "link.npz")
+    large.save(tmp_path / "link.npz")
+    assert os.path.islink(tmp_path / "link.npz")  # the link stays a link; its file is replaced
+    assert cwfast.load(tmp_path / "target.npz").n_hidden == 4
+    os.mkfifo(tmp_path / "pipe.npz")
+    with pytest.raises(CwfastError, match="not a regular file"):
+        small.save(tmp_path / "pipe.npz")
+    assert not (tmp_path / "pipe.npz").is_file()
+
+
+@pytest.mark.parametrize("name, match", [("a\0b.npz", "null character"), ("a" * 300 + ".npz", "too long")])
+def test_impossible_file_names_are_refused_in_one_line(tmp_path, name, match):
+    model = ClockworkRNN(1, 1, n_hidden=2, n_modules=1)
+    with pytest.raises(CwfastError, match=match):
+        model.save(str(tmp_path / name))
+    with pytest.raises(CwfastError, match=match):
+        cwfast.load(str(tmp_path / name))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_non_finite_parameters_are_neither_saved_exported_nor_run(tmp_path):
+    model = ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0)
+    model.params[0] = np.nan
+    with pytest.raises(ParameterError, match="NaN or infinite"):
+        model.save(tmp_path / "m.npz")
+    with pytest.raises(ParameterError, match="NaN or infinite"):
+        export_c(model, tmp_path, "m")
+    with pytest.raises(CwfastError, match="parameters contain NaN"):
+        cwfast.Stream(model).process(np.zeros((3, 1), np.float32))
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_values_a_float32_model_cannot_hold_are_refused_and_change_nothing(mixture):
+    before = mixture.params.copy()
+    with pytest.raises(ParameterError, match="level start=1e\\+300 is beyond what a float32 model holds"):
+        mixture.level = (0.1, 1e300)
+    with pytest.raises(ParameterError, match="factor=1e\\+300 would make the mixture's scales infinite"):
+        mixture.scale_mixture(1e300)
+    with pytest.raises(ParameterError, match="first_input=1e\\+39"):
+        mixture.sample(5, values=None, first_input=1e39)
+    with pytest.raises(ParameterError, match="forget_bias"):
+        LSTM(1, 1, n_hidden=4, forget_bias=1e300)
+    assert mixture.level is None and np.array_equal(mixture.params, before)
+    # The same numbers fit a float64 model.
+    ClockworkRNN(1, 6, n_hidden=6, n_modules=2, output="mixture", dtype=np.float64).level = (0.1, 1e300)
+    mixture.scale_mixture(1.5)  # and an ordinary factor still works
+    assert not np.array_equal(mixture.params, before)
+
+
+def test_an_array_for_steps_is_a_parameter_error():
+    model = ClockworkRNN(1, 1, n_hidden=4, n_modules=2)
+    with pytest.raises(ParameterError, match="steps=array"):
+        model.loss(np.zeros((5, 1), np.float32), np.zeros((5, 1), np.float32), steps=np.array([0, 4]))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: metrics.nmse("ab", "cd"), "y has dtype"),
+    (lambda: metrics.nmse([1.0, 2.0], [np.nan, 1.0]), "target contains NaN"),
+    (lambda: metrics.rms([[1], [1, 2]]), "samples must be a numeric array"),
+    (lambda: metrics.rms(None), "samples has dtype object"),
+    (lambda: metrics.spectral_centroid([1.0, 2.0, 3.0], 0), "sample_rate=0"),
+    (lambda: metrics.spectral_centroid([1j, 2, 3], 16000), "samples has dtype complex"),
+    (lambda: metrics.spectral_centroid([np.nan, 1.0], 16000), "samples contains NaN"),
+    (lambda: metrics.nats_to_bits(None), "nats=None"),
+    (lambda: lpc.bin_probabilities(0.0, 1.0, 256, density="foo"), "density='foo'"),
+    (lambda: lpc.bin_probabilities("a", 1.0), "mean='a' must be a real number"),
+])
+def test_the_figures_refuse_what_they_cannot_measure(call, match):
+    with pytest.raises(ParameterError, match=match):
+        call()
+
+
+def test_the_linear_predictor_refuses_classes_out_of_range_instead_of_wrapping():
+    labels = np.random.default_rng(0).integers(0, 256, 4000)
+    predictor = lpc.fit(labels, 2000)
+    for bad in (labels - 100, labels + 100, labels.astype(float), labels[:0]):
+        with pytest.raises(ParameterError, match="labels"):
+            predictor.log_probs(bad)
+    with pytest.raises(ParameterError, match="chunk=0"):
+        predictor.means(np.zeros(40), chunk=0)
+    with pytest.raises(ParameterError, match="alphas"):
+        lpc.fit(labels, 2000, alphas=0.1)
+    assert np.all(np.isfinite(predictor.log_probs(labels)))
+
+
+def test_the_likeness_measures_name_the_argument_at_fault():
+    from cwfast import likeness
+
+    x = np.random.default_rng(0).standard_normal(4000)
+    with pytest.raises(ParameterError, match="^reference has dtype"):
+        likeness.compare(x, x, 16000, reference="x")
+    with pytest.raises(ParameterError, match="^b has dtype"):
+        likeness.ltas_distance(x, None)
+    for frames, lag in ((np.zeros((3, 100)), -1), (np.zeros((3, 100)), 100), (np.zeros((3, 100)), 10.5)):
+        with pytest.raises(ParameterError, match="max_lag"):
+            likeness.frame_autocorrelation(frames, lag)
+    with pytest.raises(ParameterError, match="2-D"):
+        likeness.frame_autocorrelation(np.zeros(100), 10)
+    assert likeness.compare(x, x, 16000)["ltas_distance"] == 0.0
+
+
+def test_render_and_process_check_their_arguments_before_any_work():
+    from cwfast import render
+
+    memorize = ClockworkRNN(0, 1, n_hidden=4, n_modules=2)
+    effect = ClockworkRNN(1, 1, n_hidden=4, n_modules=2, metadata={"mode": "effect"})
+    calls = [
+        (lambda: render.render(None, 10), "model must be a cwfast model"),
+        (lambda: render.render(memorize, default_seconds=float("nan")), "seconds=nan"),
+        (lambda: render.render(memorize, default_seconds="x"), "seconds='x'"),
+        (lambda: render.render(memorize, 10, on_progress=5), "on_progress must be callable"),
+        (lambda: render.render(memorize, 10, seed="x"), "seed='x'"),
+        (lambda: render.render(memorize, 10, temperature=-1), "temperature=-1"),
+        (lambda: render.process_blocks(effect, 5), "blocks must be an iterable"),
+        (lambda: render.process(effect, np.zeros(10, np.float32), on_progress=3), "on_progress must be callable"),
+    ]
+    for call, match in calls:
+        with pytest.raises(ParameterError, match=match):
+            call()
+    assert render.render(memorize, 10).shape == (10,)
