@@ -441,10 +441,10 @@ class SequenceModel:
             raise ParameterError(f"scale_mixture needs a mixture model; this one has a {self.output} head")
         factor = validate.positive_float("factor", factor)
         k = self.n_out // 3
-        moved = self.b_out[2 * k :].astype(np.float64) + math.log(factor)
-        if moved.max() >= math.log(float(np.finfo(self.dtype).max)):  # exp of it, a scale, would be infinite
+        if self.b_out[2 * k :].max() + math.log(factor) >= math.log(float(np.finfo(self.dtype).max)):
+            # exp of it, a scale, would be infinite
             raise ParameterError(f"factor={factor:g} would make the mixture's scales infinite in this {self.dtype.name} model")
-        self.b_out[2 * k :] = moved.astype(self.dtype)
+        self.b_out[2 * k :] += self.dtype.type(math.log(factor))
 
     def copy(self):
         """An independent copy of the model."""
