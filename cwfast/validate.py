@@ -188,11 +188,15 @@ def as_path(path, name="path"):
 
 
 def dtype(value):
-    """``value`` as float32 or float64 (a NumPy dtype)."""
+    """``value`` as float32 or float64 (a NumPy dtype), in the machine's byte order."""
+    if value is None:  # np.dtype(None) is float64: not what leaving it out (float32) means
+        raise ParameterError("dtype=None must be float32 or float64")
     try:
         dt = np.dtype(value)
     except TypeError:
         raise ParameterError(f"dtype={shown(value)} must be float32 or float64") from None
+    if dt.newbyteorder("=") in FLOAT_DTYPES and dt not in FLOAT_DTYPES:
+        raise ParameterError(f"dtype={dt.str!r} is {dt.name} in the other byte order; use the machine's ({dt.name})")
     if dt not in FLOAT_DTYPES:
         raise ParameterError(f"dtype={dt.name} must be float32 or float64")
     return dt

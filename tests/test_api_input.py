@@ -138,3 +138,10 @@ def test_render_and_process_check_their_arguments_before_any_work():
         with pytest.raises(ParameterError, match=match):
             call()
     assert render.render(memorize, 10).shape == (10,)
+
+
+@pytest.mark.parametrize("dtype, match", [(None, "dtype=None"), (">f4", "other byte order"),
+                                          ("float16", "dtype=float16 must be float32 or float64")])
+def test_a_dtype_that_is_not_native_float32_or_float64_is_refused(dtype, match):
+    with pytest.raises(ParameterError, match=match):
+        ClockworkRNN(1, 1, n_hidden=2, n_modules=1, dtype=dtype)
