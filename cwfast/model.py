@@ -1217,10 +1217,15 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
     rng = validate.rng(seed)
     # A softmax step draws one uniform (the same stream as before mixtures existed), a mixture
     # step two: the component and the amplitude.
-    uniforms = rng.random(n_steps).reshape(n_steps, 1) if model.output == "softmax" else rng.random((n_steps, 2))
+    try:
+        uniforms = rng.random(n_steps).reshape(n_steps, 1) if model.output == "softmax" else rng.random((n_steps, 2))
+        out = np.empty(n_steps, dtype=model.dtype)
+    except (MemoryError, ValueError):  # ValueError: NumPy's "array is too big" past what it can address
+        size = n_steps * (8 * (1 if model.output == "softmax" else 2) + model.dtype.itemsize)
+        raise ParameterError(f"n_steps={n_steps} needs {size / 2**30:.3g} GiB of buffers, more than this machine "
+                             "gives; generate in blocks (cwfast.render.render_blocks)") from None
     x = np.full((1, 1), first_input, dtype=model.dtype)
     logits = np.empty((1, model.n_out), dtype=model.dtype)
-    out = np.empty(n_steps, dtype=model.dtype)
     inv_temperature = 0.0 if temperature == 0 else 1.0 / temperature
     return values, inv_temperature, uniforms, h[0], t0, x, logits, out
 

@@ -145,3 +145,10 @@ def test_render_and_process_check_their_arguments_before_any_work():
 def test_a_dtype_that_is_not_native_float32_or_float64_is_refused(dtype, match):
     with pytest.raises(ParameterError, match=match):
         ClockworkRNN(1, 1, n_hidden=2, n_modules=1, dtype=dtype)
+
+
+def test_a_generation_longer_than_memory_is_a_parameter_error(mixture):
+    # 2**60 steps: more bytes than NumPy can address, so nothing is allocated whatever the machine.
+    with pytest.raises(ParameterError, match="n_steps=1152921504606846976 needs .* GiB of buffers"):
+        mixture.sample(2**60, values=None)
+    assert mixture.sample(5, values=None, seed=0).shape == (5,)
