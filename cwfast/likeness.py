@@ -128,9 +128,13 @@ def ltas(samples):
     ParameterError
         If the clip is not mono, shorter than a segment, silent, or holds NaN or infinities.
     """
+    return _ltas(_clip(samples, "samples", WELCH_SEGMENT))
+
+
+def _ltas(x):
+    """:func:`ltas` of samples :func:`_clip` has checked."""
     from scipy.signal import welch  # here: scipy.signal is slow to import and not on the start-up path
 
-    x = _clip(samples, "samples", WELCH_SEGMENT)
     x = x - x.mean()
     std = x.std()
     if std == 0.0:
@@ -175,7 +179,7 @@ def ltas_distance(a, b):
         As :func:`ltas`, naming ``a`` or ``b``.
     """
     a, b = _clip(a, "a", WELCH_SEGMENT), _clip(b, "b", WELCH_SEGMENT)
-    return float(np.sqrt(np.mean((ltas(a) - ltas(b)) ** 2)))
+    return float(np.sqrt(np.mean((_ltas(a) - _ltas(b)) ** 2)))
 
 
 def spectral_flatness(samples):
@@ -274,6 +278,11 @@ def frame_autocorrelation(frames, max_lag):
     if not (isinstance(max_lag, (int, np.integer)) and not isinstance(max_lag, bool) and 0 <= max_lag < frames.shape[1]):
         raise ParameterError(f"max_lag={max_lag!r} must be an integer from 0 to the frame length less one "
                              f"({frames.shape[1] - 1})")
+    return _frame_autocorrelation(frames.astype(np.float64), max_lag)
+
+
+def _frame_autocorrelation(frames, max_lag):
+    """:func:`frame_autocorrelation` of checked frames (float64, finite) and lag."""
     frames = frames - frames.mean(axis=1, keepdims=True)
     n = frames.shape[1]
     size = 1 << (2 * n - 1).bit_length()  # zero-padded so the circular correlation is a linear one
@@ -332,7 +341,7 @@ def pitched_fraction(samples, sample_rate):
     frames = _loud_frames(x)
     if frames.shape[0] == 0:
         raise ParameterError("no whole frame of samples is louder than 0.1 x the clip's RMS")
-    r = frame_autocorrelation(frames, hi + 1)
+    r = _frame_autocorrelation(frames, hi + 1)  # frames of samples _clip has checked
     middle = r[:, lo : hi + 1]
     peaks = (middle >= r[:, lo - 1 : hi]) & (middle >= r[:, lo + 1 : hi + 2]) & (middle >= PITCH_THRESHOLD)
     return float(np.mean(np.any(peaks, axis=1)))

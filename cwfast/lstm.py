@@ -83,7 +83,7 @@ class LSTM(SequenceModel):
                  sample_rate=None, metadata=None):
         self._init_common(n_in, n_out, dtype=dtype, output=output, sample_rate=sample_rate, metadata=metadata)
         self.n_hidden = validate.positive_int("n_hidden", n_hidden)
-        forget_bias = validate.within_dtype("forget_bias", validate.finite_float("forget_bias", forget_bias), self.dtype)
+        forget_bias = validate.within_dtype("forget_bias", forget_bias, self.dtype)
 
         n, m, o = self.n_hidden, self.n_in, self.n_out
         sizes = [4 * n * m, 4 * n * n, 4 * n, o * n, o]

@@ -1212,7 +1212,7 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
         if values.shape != (n_values,):
             raise ParameterError(f"values has shape {values.shape}; expected ({n_values},)")
     temperature = validate.non_negative_float("temperature", temperature)
-    first_input = validate.within_dtype("first_input", validate.finite_float("first_input", first_input), model.dtype)
+    first_input = validate.within_dtype("first_input", first_input, model.dtype)
     h, t0 = model.check_state(state, 1, False)
     rng = validate.rng(seed)
     # A softmax step draws one uniform (the same stream as before mixtures existed), a mixture

@@ -34,8 +34,9 @@ MAX_COUNT = 2**62
 
 
 def within_dtype(name, value, dtype):
-    """``value`` (a finite float) if the model's ``dtype`` can hold it, else ParameterError: a
-    float64 number past float32's range would become infinite inside a float32 model."""
+    """``value`` as a finite float the model's ``dtype`` can hold, else ParameterError: a float64
+    number past float32's range would become infinite inside a float32 model."""
+    value = finite_float(name, value)
     limit = float(np.finfo(dtype).max)
     if abs(value) > limit:
         raise ParameterError(f"{name}={value:g} is beyond what a {np.dtype(dtype).name} model holds ({limit:.3g})")
