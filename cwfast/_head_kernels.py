@@ -52,6 +52,8 @@ def _scored_row_loss(row, head_code, labels, y_target, b, ts):
 # kernel files.
 _MU = 255.0
 _LOG_SCALE_MIN = -16.0
+#: cwfast.heads.SURPRISE_R_MIN (the least r of a surprise-following scale), a literal as above.
+_R_MIN = 1e-30
 
 
 @numba.njit(**_JIT)
@@ -236,6 +238,52 @@ def _level_outputs(y, gains):
     """:func:`_level_rows` on every row of ``y`` (B, T, 3K) with ``gains`` (B, T)."""
     for b in range(y.shape[0]):
         _level_sequence(y[b], gains, b)
+
+
+# Scales that follow the model's recent surprise (cwfast.model.Surprise): at step t the sample the
+# model reads, v(t), tells how far the previous step's mixture missed, e = |v(t) - m| / s in units
+# of that mixture's spread (its weighted mean m and weighted scale s, before any shift), and
+# r <- r + alpha (e / mean - r); every log-scale of step t is moved by beta log r. The state per
+# sequence is (r, m, s) of the previous step, float64, s = 0 before the first step.
+
+@numba.njit(**_JIT)
+def _surprise_rows(y, x, state, alpha, beta, inv_mean, log_r):
+    """Move the log-scales of one sequence's scored mixture rows ``y`` (T, 3K) by ``beta log r(t)``
+    in place, reading its inputs ``x`` (T,) and advancing ``state`` (3,) float64 = (r, m, s);
+    ``log_r[t] = log r(t)`` if ``log_r`` is not empty."""
+    k_count = y.shape[1] // 3
+    r, m, s = state[0], state[1], state[2]
+    for t in range(y.shape[0]):
+        if s > 0.0:
+            r += alpha * (abs(np.float64(x[t]) - m) / s * inv_mean - r)
+        top = np.float64(y[t, 0])
+        for k in range(1, k_count):
+            top = max(top, np.float64(y[t, k]))
+        norm, m, s = 0.0, 0.0, 0.0
+        for k in range(k_count):
+            w = np.exp(np.float64(y[t, k]) - top)
+            norm += w
+            m += w * np.float64(y[t, k_count + k])
+            s += w * np.exp(max(np.float64(y[t, 2 * k_count + k]), _LOG_SCALE_MIN))
+        m /= norm
+        s /= norm
+        # r reaches 0 only by underflow (a long stretch the model predicted exactly): hold log r finite
+        shift = np.log(max(r, _R_MIN))
+        if log_r.shape[0] > 0:
+            log_r[t] = shift
+        shift *= beta
+        for k in range(k_count):
+            y[t, 2 * k_count + k] = y[t, 2 * k_count + k] + shift
+    state[0], state[1], state[2] = r, m, s
+
+
+@numba.njit(**_JIT)
+def _surprise_outputs(y, x, states, alpha, beta, inv_mean):
+    """:func:`_surprise_rows` on every sequence of ``y`` (B, T, 3K) with inputs ``x`` (B, T) and
+    states ``states`` (B, 3)."""
+    no_log = np.empty(0)
+    for b in range(y.shape[0]):
+        _surprise_rows(y[b], x[b], states[b], alpha, beta, inv_mean, no_log)
 
 
 # Linear prediction (cwfast.model.SequenceModel.prediction): an autoregressive mixture model can

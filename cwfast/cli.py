@@ -151,7 +151,8 @@ def build_parser():
                         f"{MIXTURE_HISTORY}; a softmax head reads mu-law only)")
     p.add_argument("--scale-fit", action=argparse.BooleanOptionalAction, default=None,
                    help="--head mixture: once trained, widen or narrow every scale of the mixture by the one factor "
-                        "that predicts the validation part best, before the held-out figures and the generation "
+                        "that predicts the validation part best, then let the scales follow the model's recent "
+                        "surprise if that predicts it better, before the held-out figures and the generation "
                         "temperature (default: on when there is a validation part)")
     p.add_argument("--trim", action="store_true",
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
@@ -933,6 +934,15 @@ def cmd_info(args):
     if isinstance(fit, dict) and all(_is_number(fit.get(key)) for key in ("factor", "bits_before", "bits_after")):
         rows.append(("scale fit", f"every scale x{fit['factor']:.3g}, fitted on the validation part "
                                   f"({fit['bits_before']:.3f} to {fit['bits_after']:.3f} bits/sample)"))
+    fit = meta.get("surprise_fit")
+    if isinstance(fit, dict) and all(_is_number(fit.get(key)) for key in ("beta", "bits_before", "bits_after")):
+        if fit["beta"] > 0 and _is_number(fit.get("alpha")) and fit["alpha"] > 0:
+            rows.append(("surprise", f"scales x r^{fit['beta']:g}, r its surprise over about the last "
+                                     f"{1 / fit['alpha']:.0f} samples, fitted on the validation part "
+                                     f"({fit['bits_before']:.3f} to {fit['bits_after']:.3f} bits/sample); "
+                                     "generation holds r at 1"))
+        else:
+            rows.append(("surprise", "scales fixed: no surprise-following scale predicted the validation part better"))
     if _is_number(meta.get("temperature")):
         rows.append(("temperature", f"{meta['temperature']:g}{_calibration_text(meta.get('temperature_calibration'))}"))
     check = meta.get("check")

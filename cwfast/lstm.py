@@ -267,7 +267,8 @@ class LSTM(SequenceModel):
         x3, batched = self.check_input(x)
         target = self.check_target(target, x3.shape, batched, steps)
         full, t0 = self.check_state(state, x3.shape[0], batched)
-        x3, s, head = self._head_in(x3, full)
+        surprise = self._check_surprise(state, x3.shape[0], batched)
+        x3, s, head = self._head_in(x3, full, surprise)
         s_start = s.copy()
         y, record = self._run(x3, s, record=True)
         loss, d_y = self._head_loss(y, target, steps, head)
@@ -276,7 +277,7 @@ class LSTM(SequenceModel):
         self._head_out(full, s, head)
         out = grad if flat else self._dense_gradient(grad)
         if return_state:
-            return loss, out, State(full if batched else full[0], t0 + x3.shape[1])
+            return loss, out, self._with_surprise(full, t0 + x3.shape[1], surprise, batched)
         return loss, out
 
     def _backward(self, x3, s_start, record, d_y):

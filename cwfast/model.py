@@ -39,6 +39,11 @@ MAX_PREDICTION_TAPS = 4096
 #: arithmetic then take memory for a piece (16 MB with 256 classes), not for the whole sequence.
 LOSS_CHUNK = 4096
 
+#: The largest exponent a :class:`Surprise` scale may have: the fit searches up to 1 (the scale
+#: proportional to the recent surprise); beyond 4 a short run of surprises would swing the scales
+#: by orders of magnitude.
+MAX_SURPRISE_BETA = 4.0
+
 
 @dataclass(frozen=True)
 class State:
@@ -56,6 +61,11 @@ class State:
 
     h: np.ndarray
     t: int
+    #: A model with a :class:`Surprise` scale: (3,) or (batch, 3) float64, its r and the previous
+    #: step's mixture mean and spread (spread 0 before the first step). None: r = 1, no step yet.
+    #: Only the paths that score or report the model's distribution keep it (``forward``,
+    #: ``loss``, ``advance``, ``loss_and_grad``, :class:`cwfast.Stream`); generation holds r at 1.
+    surprise: Optional[np.ndarray] = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +127,54 @@ class Level:
         return gains[0]
 
 
+@dataclass(frozen=True)
+class Surprise:
+    """Mixture scales that follow the model's recent surprise (:attr:`SequenceModel.surprise`).
+
+    The sample an autoregressive model reads at step t, v(t), is the one its mixture predicted
+    at step t - 1; how far it fell from that mixture's weighted mean m, in units of its weighted
+    scale s, ``e = |v(t) - m| / s``, is the model's surprise. The model keeps
+    ``r(t) = r(t-1) + alpha * (e / mean - r(t-1))`` (1 at a zero state) and multiplies every
+    scale of step t by ``r(t) ** beta``: after a passage it predicted worse than usual it widens
+    its spread, after one it predicted better it narrows it, as the LPC-32 baseline's adaptive
+    Laplace scale follows its recent residual. A quiet ending or a fade, which the network's own
+    spread does not follow down, is then scored in its own units (docs/results.md, "Scales that
+    follow the surprise").
+
+    It is fitted after training on the validation part (:func:`cwfast.scale_fit.fit_surprise`),
+    not trained. The model's distribution (``forward``, ``loss``, ``Stream.process``, the C
+    export's ``process``) includes it; generation holds r at 1 (sampling, ``Stream`` voices
+    that generate, the C export's ``generate``): run on its own samples the recursion feeds on
+    itself and the audio fades to silence or grows loud and unpitched (docs/results.md).
+
+    Attributes
+    ----------
+    alpha : float
+        In (0, 1]: r follows about the last ``1 / alpha`` steps' surprise.
+    beta : float
+        > 0: the exponent of r on the scales.
+    mean : float
+        > 0: the surprise r is measured against (the validation part's mean of e).
+    """
+
+    alpha: float
+    beta: float
+    mean: float
+
+    @classmethod
+    def checked(cls, alpha, beta, mean):
+        alpha = validate.finite_float("surprise alpha", alpha)
+        beta = validate.finite_float("surprise beta", beta)
+        mean = validate.finite_float("surprise mean", mean)
+        if not 0.0 < alpha <= 1.0:
+            raise ParameterError(f"surprise alpha={alpha} must be in (0, 1]")
+        if not 0.0 < beta <= MAX_SURPRISE_BETA:
+            raise ParameterError(f"surprise beta={beta} must be in (0, {MAX_SURPRISE_BETA}]")
+        if not 0.0 < mean < math.inf or not math.isfinite(1.0 / mean):
+            raise ParameterError(f"surprise mean={mean} must be positive")
+        return cls(alpha, beta, mean)
+
+
 class _HeadContext(NamedTuple):
     """What :meth:`SequenceModel._head_in` hands the head for one batch of sequences."""
 
@@ -124,6 +182,10 @@ class _HeadContext(NamedTuple):
     gains: Optional[np.ndarray]
     #: (B, K - 1 + T): the prediction's inputs (the K - 1 kept in the state, then the ones read), or None.
     window: Optional[np.ndarray]
+    #: (B, 3) float64: the :class:`Surprise` state, advanced in place as the outputs are scored, or None.
+    surprise: Optional[np.ndarray] = None
+    #: (B, T): the inputs as read (before any level), from which the surprise is measured.
+    inputs: Optional[np.ndarray] = None
 
 
 def parameter_offsets(sizes, what):
@@ -212,6 +274,7 @@ class SequenceModel:
         self.sample_rate = validate.positive_int("sample_rate", sample_rate, allow_none=True)
         self.metadata = validate.metadata(metadata)
         self._level = None
+        self._surprise = None
         self._n_taps = 0
         # Counts the changes of what a Stream compiles in (the level's presence, the prediction's
         # taps, the clock periods), so that a stream notices them (cwfast.stream).
@@ -259,6 +322,52 @@ class SequenceModel:
         self._level = value
 
     @property
+    def surprise(self):
+        """The :class:`Surprise` scale of an autoregressive mixture model, or None (the default).
+
+        Set it to a :class:`Surprise` (or ``(alpha, beta, mean)``), or let
+        :func:`cwfast.scale_fit.fit_surprise` choose it on held-out audio (``cwfast train`` does,
+        after training); it is saved with the model. It changes the model's distribution, not its
+        network: its state is :attr:`State.surprise`, and generation holds it at r = 1.
+        """
+        return self._surprise
+
+    @surprise.setter
+    def surprise(self, value):
+        if value is not None:
+            self._check_autoregressive_mixture("a surprise-following scale")
+            if isinstance(value, Surprise):
+                value = dataclasses.astuple(value)
+            if not isinstance(value, (tuple, list)) or len(value) != 3:
+                raise ParameterError(f"surprise={value!r} must be None, a Surprise or a tuple (alpha, beta, mean)")
+            value = Surprise.checked(*value)
+        self._surprise = value
+
+    def _check_surprise(self, state, batch, batched):
+        """The :class:`Surprise` state to start from, a new (B, 3) float64 array, or None for a
+        model without the scale (a given ``state.surprise`` is then not read)."""
+        if self._surprise is None:
+            return None
+        given = None if state is None else state.surprise
+        if given is None:
+            return np.zeros((batch, 3)) + np.array([1.0, 0.0, 0.0])
+        given = validate.real_array("state.surprise", given, np.float64)
+        want = (batch, 3) if batched else (3,)
+        if given.shape != want:
+            raise ParameterError(f"state.surprise has shape {given.shape}; expected {want} (r, mean, spread)")
+        given = given.reshape(batch, 3)
+        if np.any(given[:, 0] <= 0) or np.any(given[:, 2] < 0):
+            raise ParameterError("state.surprise must hold r > 0 and a spread >= 0")
+        return given.copy()
+
+    @staticmethod
+    def _with_surprise(h, t, surprise, batched):
+        """The :class:`State` to return: ``surprise`` (B, 3) kept if the model has the scale."""
+        if surprise is not None and not batched:
+            surprise = surprise[0]
+        return State(h if batched else h[0], t, surprise)
+
+    @property
     def prediction(self):
         """K, the taps of the model's linear prediction (0, the default, for none).
 
@@ -302,9 +411,11 @@ class SequenceModel:
             raise ParameterError(f"{what} needs a mixture model with n_in=1 (an autoregressive audio model)")
 
     def _dense_head(self):
-        """What :meth:`to_dense` adds for the head: ``level`` ([alpha, start, floor, ceiling]) and
-        ``taps``, if set."""
+        """What :meth:`to_dense` adds for the head: ``level`` ([alpha, start, floor, ceiling]),
+        ``surprise`` ([alpha, beta, mean]) and ``taps``, if set."""
         extra = {} if self._level is None else {"level": np.array(dataclasses.astuple(self._level))}
+        if self._surprise is not None:
+            extra["surprise"] = np.array(dataclasses.astuple(self._surprise))
         if self._n_taps:
             extra["taps"] = self.taps.copy()
         return extra
@@ -317,7 +428,7 @@ class SequenceModel:
         return dense
 
     def _head_from_dense(self, arrays):
-        """Set the level and the taps from ``arrays`` if :meth:`to_dense` wrote them."""
+        """Set the level, the surprise scale and the taps from ``arrays`` if :meth:`to_dense` wrote them."""
         if "level" in arrays:
             level = np.asarray(arrays["level"])
             if level.dtype.kind not in "fiu":  # a ceiling may be infinite: Level.checked checks the values
@@ -325,6 +436,11 @@ class SequenceModel:
             if level.shape not in ((2,), (4,)):  # models saved before the band have (alpha, start)
                 raise ParameterError(f"level has shape {level.shape}; expected (4,) (alpha, start, floor, ceiling)")
             self.level = Level.checked(*level)
+        if "surprise" in arrays:
+            surprise = validate.real_array("surprise", arrays["surprise"], np.float64)
+            if surprise.shape != (3,):
+                raise ParameterError(f"surprise has shape {surprise.shape}; expected (3,) (alpha, beta, mean)")
+            self.surprise = Surprise.checked(*surprise)
         if "taps" in arrays:
             taps = validate.real_array("taps", arrays["taps"], self.dtype)
             if taps.ndim != 1:
@@ -342,17 +458,18 @@ class SequenceModel:
         xn, _, head = self._head_in(x3, self.check_state(None, x3.shape[0], True)[0])
         return xn, head.gains
 
-    def _head_in(self, x3, state):
+    def _head_in(self, x3, state, surprise=None):
         """What the network reads and starts from, and what the head needs: (inputs, network
         state, :class:`_HeadContext`).
 
-        Without a level or a prediction these are ``x3``, ``state`` and None. Otherwise the
-        inputs (divided by their gains if levelled; (B, T, 1)), the network's part of ``state``
-        (contiguous, to be written back by :meth:`_head_out`) and the gains (B, T) float64 and
-        the prediction's window (B, K - 1 + T: the inputs kept in ``state``, then the ones read);
-        the level in ``state`` moves on.
+        Without a level, a prediction or a ``surprise`` state ((B, 3), from
+        :meth:`_check_surprise`) these are ``x3``, ``state`` and None. Otherwise the inputs
+        (divided by their gains if levelled; (B, T, 1)), the network's part of ``state``
+        (contiguous, to be written back by :meth:`_head_out`) and the gains (B, T) float64, the
+        prediction's window (B, K - 1 + T: the inputs kept in ``state``, then the ones read) and
+        the surprise state with the inputs it reads; the level in ``state`` moves on.
         """
-        if self._level is None and not self._n_taps:
+        if self._level is None and not self._n_taps and surprise is None:
             return x3, state, None
         xn, gains = x3, None
         if self._level is not None:
@@ -366,7 +483,8 @@ class SequenceModel:
         window = None
         if self._n_taps:
             window = np.concatenate([state[:, kept], xn[:, :, 0]], axis=1)
-        return xn, np.ascontiguousarray(state[:, : kept.start]), _HeadContext(gains, window)
+        inputs = None if surprise is None else x3[:, :, 0]
+        return xn, np.ascontiguousarray(state[:, : kept.start]), _HeadContext(gains, window, surprise, inputs)
 
     def _head_out(self, state, inner, head):
         """Write the network's state ``inner`` and the prediction's inputs back into ``state``
@@ -380,12 +498,15 @@ class SequenceModel:
 
     def _scored(self, y, head):
         """The raw outputs the head scores: the network's plus the prediction, in the input's units
-        if levelled (``y`` is changed in place)."""
+        if levelled, the log-scales moved by the surprise (``y`` is changed in place)."""
         if head is not None:
             if head.window is not None:
                 _head_kernels._predict_outputs(y, head.window, self.taps)
             if head.gains is not None:
                 _head_kernels._level_outputs(y, head.gains)
+            if head.surprise is not None:
+                s = self._surprise
+                _head_kernels._surprise_outputs(y, head.inputs, head.surprise, s.alpha, s.beta, 1.0 / s.mean)
         return y
 
     def _head_loss(self, y, target, steps, head):
@@ -494,16 +615,15 @@ class SequenceModel:
         """
         x3, batched = self.check_input(x)
         h, t0 = self.check_state(state, x3.shape[0], batched)
-        xn, inner, head = self._head_in(x3, h)
+        surprise = self._check_surprise(state, x3.shape[0], batched)
+        xn, inner, head = self._head_in(x3, h, surprise)
         y = self._scored(self._outputs(xn, inner, t0), head)
         self._head_out(h, inner, head)
         if not raw:
             y = self.head.finish(y)
-        if not batched:
-            y, h = y[0], h[0]
         if return_state:
-            return y, State(h, t0 + x3.shape[1])
-        return y
+            return (y if batched else y[0]), self._with_surprise(h, t0 + x3.shape[1], surprise, batched)
+        return y if batched else y[0]
 
     def loss(self, x, target, *, state=None, steps="all"):
         """The training loss of :meth:`loss_and_grad`, without the gradient.
@@ -514,14 +634,15 @@ class SequenceModel:
         x3, batched = self.check_input(x)
         target = self.check_target(target, x3.shape, batched, steps)
         h, t0 = self.check_state(state, x3.shape[0], batched)
+        surprise = self._check_surprise(state, x3.shape[0], batched)
         if steps != "all":
-            xn, inner, head = self._head_in(x3, h)
+            xn, inner, head = self._head_in(x3, h, surprise)
             return head_loss(self._scored(self._outputs(xn, inner, t0), head), target, self.output, steps)[0]
         n_steps = x3.shape[1]
         total = 0.0
         for start in range(0, n_steps, LOSS_CHUNK):
             stop = min(start + LOSS_CHUNK, n_steps)
-            xn, inner, head = self._head_in(np.ascontiguousarray(x3[:, start:stop]), h)
+            xn, inner, head = self._head_in(np.ascontiguousarray(x3[:, start:stop]), h, surprise)
             y = self._scored(self._outputs(xn, inner, t0 + start), head)
             self._head_out(h, inner, head)
             total += self.head.loss(y, target[:, start:stop]) * (stop - start)
@@ -536,11 +657,14 @@ class SequenceModel:
         """
         x3, batched = self.check_input(x)
         h, t0 = self.check_state(state, x3.shape[0], batched)
+        surprise = self._check_surprise(state, x3.shape[0], batched)
         for start in range(0, x3.shape[1], LOSS_CHUNK):
-            xn, inner, head = self._head_in(np.ascontiguousarray(x3[:, start : start + LOSS_CHUNK]), h)
-            self._outputs(xn, inner, t0 + start)
+            xn, inner, head = self._head_in(np.ascontiguousarray(x3[:, start : start + LOSS_CHUNK]), h, surprise)
+            y = self._outputs(xn, inner, t0 + start)
+            if surprise is not None:  # the surprise is measured against the scored outputs
+                self._scored(y, head)
             self._head_out(h, inner, head)
-        return State(h if batched else h[0], t0 + x3.shape[1])
+        return self._with_surprise(h, t0 + x3.shape[1], surprise, batched)
 
     def _outputs(self, x3, state0, t0):
         """Raw outputs (B, T, n_out) of a checked batch; ``state0`` (B, width) becomes the final state."""
@@ -1107,7 +1231,8 @@ class ClockworkRNN(SequenceModel):
         x3, batched = self.check_input(x)
         target = self.check_target(target, x3.shape, batched, steps)
         full, t0 = self.check_state(state, x3.shape[0], batched)
-        x3, h0, head = self._head_in(x3, full)
+        surprise = self._check_surprise(state, x3.shape[0], batched)
+        x3, h0, head = self._head_in(x3, full, surprise)
         xp, h = self._padded(x3, h0)
         h_start = h.copy()
         y, trace, offsets = self._run_traced(xp, h, t0, x3.shape[1])
@@ -1118,7 +1243,7 @@ class ClockworkRNN(SequenceModel):
         self._head_out(full, h0, head)
         out = grad if flat else self._dense_gradient(grad)
         if return_state:
-            return loss, out, State(full if batched else full[0], t0 + x3.shape[1])
+            return loss, out, self._with_surprise(full, t0 + x3.shape[1], surprise, batched)
         return loss, out
 
     def sample(self, n_steps, *, values, temperature=1.0, seed=None, first_input=0.0, state=None,

@@ -20,12 +20,13 @@ from .errors import CwfastError, ParameterError
 from .validate import as_path
 
 FORMAT_NAME = "cwfast-model"
-#: The newest format this cwfast reads. A file says the oldest that reads it right: 2 when it has
-#: arrays a version-1 reader would silently ignore (a level, a linear prediction's taps: it would
-#: load another model), else 1, so that older cwfast versions still read every other file.
-FORMAT_VERSION = 2
-#: The arrays that need a version-2 reader.
-VERSION_2_KEYS = ("level", "taps")
+#: The newest format this cwfast reads. A file says the oldest that reads it right: 3 when it has
+#: a surprise-following scale, 2 when it has other arrays a version-1 reader would silently ignore
+#: (a level, a linear prediction's taps: it would load another model), else 1, so that older
+#: cwfast versions still read every other file.
+FORMAT_VERSION = 3
+#: The arrays that need a reader of at least this version.
+VERSION_KEYS = {"surprise": 3, "level": 2, "taps": 2}
 
 
 def save_model(model, path, *, overwrite=True):
@@ -36,7 +37,7 @@ def save_model(model, path, *, overwrite=True):
     arrays = model.to_dense()
     header = {
         "format": FORMAT_NAME,
-        "version": 2 if any(key in arrays for key in VERSION_2_KEYS) else 1,
+        "version": max([1] + [version for key, version in VERSION_KEYS.items() if key in arrays]),
         "arch": model.arch,
         "dtype": model.dtype.name,
         "output": model.output,

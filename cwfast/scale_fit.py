@@ -1,4 +1,5 @@
-"""One factor on every scale of a trained mixture model, fitted on held-out audio.
+"""The scales of a trained mixture model, fitted on held-out audio: one factor on every scale
+(:func:`fit_scale`), then a factor that follows the model's recent surprise (:func:`fit_surprise`).
 
 A mixture model's scales come out of training too narrow or too wide for audio it has not
 heard: on the four sources of docs/results.md ("The mixture's scale, fitted on validation") the
@@ -15,15 +16,23 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._head_kernels import _surprise_rows
 from .errors import CwfastError, ParameterError
 from .metrics import nats_to_bits
-from .model import LOSS_CHUNK
+from .model import LOSS_CHUNK, Surprise
 
 #: The first pass scores these factors (1/16 to 16 in quarter octaves; 1 included, so the fit is
 #: never worse on the fitted parts than no fit); the second, 17 in 1/32-octave steps around the
 #: best of them.
 COARSE = 2.0 ** (np.arange(-16, 17) / 4.0)
 FINE_STEPS = np.arange(-8, 9) / 32.0
+
+#: The surprise-following scale's rates and exponents :func:`fit_surprise` scores (every pair, and
+#: none): r follows the last 4 to 1024 steps (0.25 to 64 ms at 16 kHz), the scales follow r from
+#: a quarter to one and a half times in proportion. On the four sources of docs/results.md the
+#: Clockwork RNN chose rates of 1/8 to 1/64 and the LSTM 1/32 to 1/256, exponents 0.5 to 1.25.
+SURPRISE_ALPHAS = tuple(2.0 ** -np.arange(2, 11))
+SURPRISE_BETAS = (0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
 
 
 def fit_scale(model, parts, *, progress=False):
@@ -84,6 +93,103 @@ def fit_scale(model, parts, *, progress=False):
     }
 
 
+def fit_surprise(model, parts, *, progress=False):
+    """Give ``model`` the :class:`cwfast.model.Surprise` scale that predicts ``parts`` best, if any does.
+
+    The surprise's mean is measured on ``parts`` (the model as it is), then every pair of
+    :data:`SURPRISE_ALPHAS` and :data:`SURPRISE_BETAS` is scored on them, each part from r = 1,
+    and the best kept if it beats the model without one (else ``model.surprise`` is set to None).
+
+    Parameters
+    ----------
+    model : SequenceModel
+        An autoregressive mixture model (``n_in == 1``); its ``surprise`` is set in place. Fit
+        its scale first (:func:`fit_scale`): the surprise then moves the scales around a fitted level.
+    parts : sequence of (inputs, targets, state)
+        As for :func:`fit_scale`.
+    progress : bool
+        A progress bar on stderr (two passes over the parts).
+
+    Returns
+    -------
+    dict
+        ``alpha``, ``beta`` and ``mean`` chosen (``beta`` 0 and ``alpha`` None when none is kept),
+        ``bits_before`` and ``bits_after`` (bits per sample of ``parts``) and ``samples``.
+
+    Raises
+    ------
+    ParameterError
+        If ``model`` is not an autoregressive mixture model or ``parts`` hold no sample.
+    CwfastError
+        If the parts' cross-entropy is not finite (the model is left as it was).
+    """
+    if model.output != "mixture" or model.n_in != 1:
+        raise ParameterError("fitting a surprise-following scale needs an autoregressive mixture model (n_in=1)")
+    parts = [(np.asarray(x), np.asarray(t), state) for x, t, state in parts]
+    n = sum(t.shape[0] for _, t, _ in parts)
+    if n == 0:
+        raise ParameterError("fitting the surprise needs held-out samples; the parts are empty")
+    chunks = sum(-(-t.shape[0] // LOSS_CHUNK) for _, t, _ in parts)
+    bar = _bar(progress, 2 * chunks, "fitting the surprise")
+    before = model.surprise
+    model.surprise = None
+    try:
+        # r with alpha 1 and mean 1 is the last step's surprise: its mean over the parts (every
+        # step that has a step before it) is what r measures against.
+        total, count = 0.0, 0
+        for y, inputs, _, first, states in _raw_chunks(model, parts, 1, bar):
+            log_r = np.empty(y.shape[0])
+            _surprise_rows(y, inputs, states[0], 1.0, 0.0, 1.0, log_r)
+            total += float(np.exp(log_r[first:]).sum())
+            count += y.shape[0] - first
+        mean = total / max(count, 1)
+        if not (np.isfinite(mean) and mean > 0):
+            raise CwfastError("the held-out parts' surprise is not a positive finite number")
+        grid = np.zeros((len(SURPRISE_ALPHAS), len(SURPRISE_BETAS)))
+        plain = 0.0
+        k = model.n_out // 3
+        for y, inputs, targets, _, states in _raw_chunks(model, parts, len(SURPRISE_ALPHAS), bar):
+            plain += model.head.loss(y, targets) * targets.shape[0]
+            log_scales = y[:, 2 * k :].astype(np.float64)
+            for a, alpha in enumerate(SURPRISE_ALPHAS):
+                log_r = np.empty(y.shape[0])
+                _surprise_rows(y, inputs, states[a], alpha, 0.0, 1.0 / mean, log_r)  # beta 0: y unchanged
+                moved = y.copy()
+                for b, beta in enumerate(SURPRISE_BETAS):
+                    moved[:, 2 * k :] = log_scales + beta * log_r[:, None]
+                    grid[a, b] += model.head.loss(moved, targets) * targets.shape[0]
+    except BaseException:
+        model.surprise = before
+        raise
+    finally:
+        if bar is not None:
+            bar.close()
+    if not (np.isfinite(plain) and np.all(np.isfinite(grid))):
+        model.surprise = before
+        raise CwfastError("the held-out parts' cross-entropy is not finite with a surprise-following scale")
+    a, b = np.unravel_index(int(np.argmin(grid)), grid.shape)
+    fit = {"alpha": None, "beta": 0.0, "mean": mean, "bits_before": nats_to_bits(plain / n),
+           "bits_after": nats_to_bits(plain / n), "samples": int(n)}
+    if grid[a, b] < plain:
+        model.surprise = Surprise(SURPRISE_ALPHAS[a], SURPRISE_BETAS[b], mean)
+        fit.update(alpha=SURPRISE_ALPHAS[a], beta=SURPRISE_BETAS[b], bits_after=nats_to_bits(grid[a, b] / n))
+    return fit
+
+
+def _raw_chunks(model, parts, n_states, bar):
+    """Every chunk of ``parts``: (its raw outputs (n, n_out), its inputs (n,), its targets, the
+    index of its first step that has one before it in its part, and ``n_states`` surprise states
+    (3,) carried through the part from no previous step)."""
+    for x, targets, state in parts:
+        states = [np.array([1.0, 0.0, 0.0]) for _ in range(n_states)]
+        for start in range(0, targets.shape[0], LOSS_CHUNK):
+            stop = min(start + LOSS_CHUNK, targets.shape[0])
+            y, state = model.forward(x[start:stop], state=state, return_state=True, raw=True)
+            yield y, np.ascontiguousarray(x[start:stop, 0]), targets[start:stop], int(start == 0), states
+            if bar is not None:
+                bar.update(1)
+
+
 def _pooled_nats(model, parts, factors, bar):
     """Summed cross-entropy (nats) of ``parts`` with every scale times each of ``factors``: one
     forward pass, the head scored once per factor on each chunk of outputs."""
@@ -105,9 +211,9 @@ def _pooled_nats(model, parts, factors, bar):
     return totals
 
 
-def _bar(progress, total):
+def _bar(progress, total, desc="fitting the scale"):
     if not progress:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, desc="fitting the scale", unit="chunk", leave=False)
+    return tqdm(total=total, desc=desc, unit="chunk", leave=False)

@@ -35,7 +35,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ._head_kernels import _level_outputs, _level_track, _predict_outputs
+from ._head_kernels import _level_outputs, _level_track, _predict_outputs, _surprise_outputs
 from .errors import CwfastError, ParameterError
 from .heads import LOG_SCALE_MIN
 from .model import SequenceModel, State
@@ -44,6 +44,9 @@ from .validate import positive_int as _positive_int
 #: The context slots process() writes: cwfast._realtime.N_STEPS and T0 (a test checks), which
 #: this module does not import until a stream is prepared.
 _N_STEPS, _T0 = 3, 5
+
+#: The surprise state of a lane that has read nothing: r = 1, no previous mixture (cwfast.model.Surprise).
+_NO_SURPRISE = np.array([1.0, 0.0, 0.0])
 
 _NOT_FINITE = "block contains NaN or infinite values (or values too large for the model's dtype)"
 
@@ -170,6 +173,11 @@ class Stream:
         # room for a block's, one row a voice (see _predict); they follow the network's state.
         self._n_taps, self._kept = model.prediction, max(model.prediction - 1, 0)
         self._window = None
+        # A surprise-following scale (cwfast.model.Surprise): one (r, mean, spread) row a lane,
+        # made when the model first has one (the stream follows it live, as the parameters), and
+        # the block's inputs as read, before any level (_raw, made by _prepare).
+        self._surprise = None
+        self._raw = None
         self._blocked = _check_blocked(model, blocked, voices)
         if voices is not None:
             voices = _positive_int("voices", voices, maximum=MAX_VOICES)
@@ -192,6 +200,7 @@ class Stream:
             self._t = None
             self._allocate_history(0, (padded,))
             self._put_voices(state0)
+            self._put_surprise(model._check_surprise(state, voices, True))
         else:
             state0, self._t = model.check_state(state, 1, False)  # (1, width), zeros at t = 0 for None
             self._state = state0[0, : state0.shape[1] - self._kept - (self._level is not None)]
@@ -200,6 +209,7 @@ class Stream:
                 self._state = state0[0, : model.n_hidden].copy()
                 self._allocate_history(0, ())
             self._restore(state0[0])
+            self._put_surprise(model._check_surprise(state, 1, False))
         model_rate = getattr(model, "sample_rate", None)
         if sample_rate is not None:
             sample_rate = _positive_int("sample_rate", sample_rate)
@@ -253,6 +263,7 @@ class Stream:
         if voices:  # per-voice clocks: a State cannot say that, so they are put back directly
             self._put_voices(state.h)
             self._clocks[:voices] = state.t
+            self._put_surprise(state.surprise)
         if saved["resamplers"] is not None:
             self._resamplers, self._pending = saved["resamplers"], saved["pending"]
 
@@ -276,9 +287,12 @@ class Stream:
         """A copy of the current :class:`State` (an LSTM's ``h`` is ``[h, c]``, as in ``forward``;
         with input windows, the hidden units then the last ``max_window - 1`` inputs, oldest
         first, as in ``forward``); with voices, ``h`` (voices, width) and ``t`` (voices,)."""
+        surprise = None
+        if self._surprise is not None and self.model.surprise is not None:
+            surprise = self._surprise[: self._voices].copy() if self._voices is not None else self._surprise[0].copy()
         if self._voices is not None:
-            return State(self._snapshot()[: self._voices], self.t)
-        return State(self._snapshot(), self._t)
+            return State(self._snapshot()[: self._voices], self.t, surprise)
+        return State(self._snapshot(), self._t, surprise)
 
     # The recurrent state as the model lays it out (``_snapshot``, a copy; ``_restore`` puts one
     # back): ``_state`` itself, or with input windows ``_state`` and the last P rows of the chunk
@@ -348,6 +362,18 @@ class Stream:
             self._hist[:P] = saved[:, n:].reshape(saved.shape[0], P, self._n_in).transpose(1, 0, 2)
         self._fill[0] = P
 
+    def _put_surprise(self, rows):
+        """Set the first len(rows) lanes' surprise state from ``rows`` ((lanes, 3), or None: r at 1
+        with no step before, for every lane)."""
+        if rows is None:
+            if self._surprise is not None:
+                self._surprise[:] = _NO_SURPRISE
+            return
+        if self._surprise is None:
+            lanes = 1 if self._voices is None else self._clocks.size
+            self._surprise = np.tile(_NO_SURPRISE, (lanes, 1))
+        self._surprise[: rows.shape[0]] = rows
+
     def _put_voices(self, h):
         """Set the first len(h) voices' states from ``h`` (voices, width), the model's layout."""
         if not self._history and self._level is None and not self._kept:
@@ -408,11 +434,14 @@ class Stream:
                     self._level[voice] = self.model.level.start
                 if self._kept:
                     self._window[voice] = 0
+                if self._surprise is not None:
+                    self._surprise[voice] = _NO_SURPRISE
                 if P:  # the voice's past inputs, which its next windows would read
                     f = int(self._fill[0])
                     self._hist[f - P : f, voice] = 0
                 return
             self._state[:] = 0
+            self._put_surprise(None)
             if self._level is not None:
                 self._level[:] = self.model.level.start
             if self._kept:
@@ -497,6 +526,8 @@ class Stream:
         self._column = np.zeros((max_block, *lanes, 1), dtype=dtype)
         self._work = np.zeros(binding.work_size, dtype=dtype)
         self._gains = np.zeros((lanes[0] if lanes else 1, max_block))
+        if model.output == "mixture" and model.n_in == 1:  # room for what a surprise-following scale reads
+            self._raw = np.zeros((lanes[0] if lanes else 1, max_block), dtype=dtype)
         self._levels_before = None if self._level is None else self._level.copy()
         entry = rt.entry(binding.kind, dtype)[1]
         self._context = np.zeros(rt.CONTEXT_SIZE, dtype=np.int64)
@@ -708,6 +739,10 @@ class Stream:
         if one:
             context[_T0] = self._t
         levelled = self._level is not None
+        surprise = self.model.surprise
+        if surprise is not None:  # e is measured from the inputs as read, before the level divides them
+            raw = self._raw[: xn.shape[0], :m]
+            raw[...] = xn
         if levelled:
             self._normalise(xn)
         if self._entry(self._context_p) != 0:
@@ -720,6 +755,11 @@ class Stream:
             self._predict(y_lanes, xn)
         if levelled:
             _level_outputs(y_lanes, self._gains)
+        if surprise is not None:
+            if self._surprise is None:  # the model was given one after the stream was built
+                self._put_surprise(np.tile(_NO_SURPRISE, (1, 1)))
+            _surprise_outputs(y_lanes, raw, self._surprise[: xn.shape[0]], surprise.alpha, surprise.beta,
+                              1.0 / surprise.mean)
         if self._softmax:
             _finish_rows(y, column, self._logits)
 

@@ -27,7 +27,7 @@ from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level
 from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MIXTURE_HISTORY, PREDICTION_TAPS
-from .scale_fit import fit_scale
+from .scale_fit import fit_scale, fit_surprise
 
 TRAINERS = ("adam", "sgd", "es")
 
@@ -361,9 +361,12 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         With the mixture head: once trained, multiply every scale of the mixture by the one factor
         that predicts the validation part best (:func:`cwfast.scale_fit.fit_scale`), before the
         figures are scored and the generation temperature is chosen; recorded as
-        ``metadata["scale_fit"]``. Default: on for a mixture model with a validation part (0.002
-        to 1.6 bits better held out on the four goal sources in four training seeds;
-        docs/results.md, "The mixture's scale, fitted on validation").
+        ``metadata["scale_fit"]``; then give it the scale that follows its recent surprise
+        (:func:`cwfast.scale_fit.fit_surprise`, :class:`cwfast.model.Surprise`) if that predicts
+        the validation part better, recorded as ``metadata["surprise_fit"]``. Default: on for a
+        mixture model with a validation part (the factor: 0.002 to 1.6 bits better held out on
+        the four goal sources in four training seeds; docs/results.md, "The mixture's scale,
+        fitted on validation"; the surprise: see "Scales that follow the surprise").
     checkpoint, resume, progress
         As for :func:`cwfast.train.fit`.
     on_note : callable, optional
@@ -525,6 +528,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             held = [(c.validation.inputs, c.validation.targets, state_before(model, c, "validation"))
                     for c in per_clip if c.validation is not None]
             model.metadata["scale_fit"] = fit_scale(model, held, progress=progress)
+            if model.n_in == 1:  # autoregressive: the scales may follow its recent surprise
+                model.metadata["surprise_fit"] = fit_surprise(model, held, progress=progress)
         figures = {"train": tasks.evaluate(model, train_task)}
         for name in ("validation", "test"):
             if getattr(splits, name) is not None:

@@ -11,8 +11,10 @@ the sample fell from what the model expected in units of its spread,
 track r(t) = an exponential average of e / (e's mean over the training part) over the steps
 before t (rate ``alpha``, from 1), and score every part with every scale times r(t) ** beta.
 ``alpha`` and ``beta`` are chosen on the validation part; the test part is reported at that
-choice. beta = 0 is the model as it is. Nothing here is in the engine: this measures whether a
-scale that adapts over time is worth building (its state, kernels, Stream and C export).
+choice. beta = 0 is the model as it is. This measured whether a scale that adapts over time was
+worth building; the engine now has it (:class:`cwfast.model.Surprise`, fitted by ``cwfast train``
+with :func:`cwfast.scale_fit.fit_surprise`: e's mean taken on the validation part, r from 1 at
+its start, a wider grid), and this script sets a loaded model's own aside to measure as it did.
 
 With ``--signal level`` (a levelled model), r(t) is instead b(t) / g(t), the model's level
 over its band-held gain (:class:`cwfast.model.Level`): the spread follows the level on past the
@@ -71,6 +73,8 @@ def generate(model, n, alpha, beta, e_mean, measured_against, seed):
     r following the surprise of the samples drawn (``measured_against``: "unadapted" or
     "sampled" spread; ``beta`` 0: the engine's own generation)."""
     temperature = float(model.metadata.get("temperature", 1.0))
+    model = model.copy()
+    model.surprise = None  # the Stream gives the network's mixture; this loop moves its scales itself
     rng = np.random.default_rng(seed)
     stream = cwfast.Stream(model)
     values = feedback_values(model, 256)
@@ -111,6 +115,7 @@ def main(argv=None):
     parser.add_argument("--generate", action="store_true", help="then generate with the chosen alpha and beta")
     args = parser.parse_args(argv)
     model = cwfast.load(args.model)
+    model.surprise = None  # the engine's surprise-following scale, if fitted: this measures its own
     if args.signal == "level" and model.level is None:
         parser.error(f"{args.model} has no level to follow")
     samples, _ = audio.load_audio(args.audio, sample_rate=model.sample_rate)

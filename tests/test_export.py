@@ -96,12 +96,23 @@ def _models():
             metadata=dict(mixture, history="linear")))),
         "lstm_mix_linear": cwfast.LSTM(1, 12, n_hidden=10, seed=19, output="mixture", sample_rate=RATE,
                                        metadata=dict(mixture, history="linear")),
+        # Scales that follow the recent surprise: process() moves them, generate() holds r at 1.
+        "cw_mix_surprise": _surprised(_predicting(_levelled(cwfast.ClockworkRNN(
+            1, 12, n_hidden=24, n_modules=4, input_windows=[1, 3, 4, 8], seed=20, output="mixture", sample_rate=RATE,
+            metadata=mixture)))),
+        "lstm_mix_surprise": _surprised(cwfast.LSTM(1, 12, n_hidden=10, seed=21, output="mixture", sample_rate=RATE,
+                                                    metadata=mixture)),
     }
 
 
 def _levelled(model, band=()):
     """``model`` with a level; ``band`` (floor, ceiling) narrow enough to bind, or none (LEVEL_FLOOR alone)."""
     model.level = (1 / 16, 0.07, *band)
+    return model
+
+
+def _surprised(model):
+    model.surprise = (1 / 8, 0.75, 1.4)
     return model
 
 
@@ -208,7 +219,7 @@ class SplitMixGenerator(np.random.Generator):
 
 @pytest.mark.parametrize("name", ["cw_ar", "lstm_ar", "cw_ar_windowed", "cw_mix", "lstm_mix", "cw_mix_level",
                                   "lstm_mix_level", "cw_mix_predict", "lstm_mix_predict", "cw_mix_linear",
-                                  "lstm_mix_linear"])
+                                  "lstm_mix_linear", "cw_mix_surprise", "lstm_mix_surprise"])
 @pytest.mark.parametrize("temperature", [1.0, 0.5, 0.0])
 def test_generate_equals_the_python_sampler(built, name, temperature):
     tmp, table = built
@@ -236,7 +247,9 @@ def test_generate_equals_the_python_sampler(built, name, temperature):
     values = codec.mu_law_values()
     read = emitted if linear else np.where(emitted == 0, 0.0, values[mu_law_encode(emitted)])
     x = np.concatenate([[0.0], read[:-1]]).astype(np.float32)[:, None]
-    raw = model.forward(x, raw=True).astype(np.float64)
+    drawing = model.copy()
+    drawing.surprise = None  # generation holds a surprise-following scale at r = 1
+    raw = drawing.forward(x, raw=True).astype(np.float64)
     uniforms = SplitMixGenerator(np.random.PCG64(0)).start(seed).random((n, 2))
     inv_t = 0.0 if temperature == 0 else 1.0 / temperature
     scratch = np.empty(model.n_out // 3)

@@ -13,7 +13,7 @@ import soundfile
 from cwfast import ClockworkRNN, ParameterError, tasks
 from cwfast.audio import load_audio
 from cwfast.lstm import LSTM
-from cwfast.model import LOSS_CHUNK, State
+from cwfast.model import LOSS_CHUNK, State, Surprise
 from cwfast.scale_fit import COARSE, fit_scale
 from cwfast.train_audio import state_before, train_audio
 
@@ -165,10 +165,19 @@ def test_train_audio_fits_the_scale_by_default_and_changes_nothing_else(trained_
     undone.b_out[2 * k :] -= np.float32(math.log(fit["factor"]))
     np.testing.assert_allclose(undone.params, plain.model.params, rtol=0, atol=1e-6)
     assert not np.array_equal(fitted.model.params, plain.model.params) or fit["factor"] == 1.0
-    # Its figures: the validation part's before the fit is the plain model's, after it the fitted one's.
+    # Its figures: the validation part's before the fit is the plain model's, after it the fitted
+    # one's without the surprise-following scale, fitted next from there.
     assert fit["bits_before"] == pytest.approx(plain.figures["validation"]["bits_per_sample"], abs=1e-5)
-    assert fit["bits_after"] == pytest.approx(fitted.figures["validation"]["bits_per_sample"], abs=1e-5)
+    assert fit["bits_after"] == pytest.approx(_bits(_unsurprised(fitted.model), fitted.splits, "validation"), abs=1e-5)
     assert fit["bits_after"] <= fit["bits_before"]
+    surprise = fitted.model.metadata["surprise_fit"]
+    assert surprise["bits_before"] == pytest.approx(fit["bits_after"], abs=1e-5)
+    assert "surprise_fit" not in plain.model.metadata and plain.model.surprise is None
+    if surprise["beta"] > 0:
+        assert fitted.model.surprise == Surprise(surprise["alpha"], surprise["beta"], surprise["mean"])
+        assert surprise["bits_after"] < surprise["bits_before"]
+    else:
+        assert fitted.model.surprise is None
 
 
 @pytest.mark.parametrize("options, match", [
@@ -199,8 +208,19 @@ def test_measure_scale_fit_fits_a_saved_model_as_train_audio_does(trained_pair, 
     row = json.loads(capsys.readouterr().out)
     assert row["factor"] == pytest.approx(fitted.model.metadata["scale_fit"]["factor"])
     assert row["validation"][0] == pytest.approx(plain.figures["validation"]["bits_per_sample"], abs=1e-6)
-    assert row["validation"][1] == pytest.approx(fitted.figures["validation"]["bits_per_sample"], abs=1e-6)
-    assert row["test"][1] == pytest.approx(fitted.figures["test"]["bits_per_sample"], abs=1e-6)
+    assert row["validation"][1] == pytest.approx(_bits(_unsurprised(fitted.model), fitted.splits, "validation"),
+                                                 abs=1e-6)
+    assert row["test"][1] == pytest.approx(_bits(_unsurprised(fitted.model), fitted.splits, "test"), abs=1e-6)
+
+
+def _unsurprised(model):
+    model = model.copy()
+    model.surprise = None
+    return model
+
+
+def _bits(model, splits, part):
+    return tasks.evaluate(model, getattr(splits, part), state=state_before(model, splits, part))["bits_per_sample"]
 
 
 def test_the_adaptive_prototypes_running_ratio_is_an_average_of_the_past():

@@ -42,7 +42,7 @@ import numpy as np
 
 from .. import render, tasks
 from ..codec import mu_law_values
-from ..heads import LOG_SCALE_MIN
+from ..heads import LOG_SCALE_MIN, SURPRISE_R_MIN
 
 #: Magnitudes below this are flushed to zero (see the module docstring).
 FLUSH = 1e-15
@@ -121,6 +121,12 @@ class Spec:
         if model.level is not None:
             level = model.level
             self.level = (float(level.alpha), float(np.float32(level.start)), float(level.floor), float(level.ceiling))
+        # Scales that follow the recent surprise (cwfast.model.Surprise): alpha, beta, 1 / mean, as
+        # the Python side computes them; process() runs it, generate() holds r at 1.
+        self.surprise = None
+        if model.surprise is not None:
+            surprise = model.surprise
+            self.surprise = (float(surprise.alpha), float(surprise.beta), 1.0 / float(surprise.mean))
         # Linear prediction (SequenceModel.prediction): its taps, added over the last inputs read.
         self.taps = _flushed(dense["taps"]) if "taps" in dense else np.zeros(0, dtype=np.float32)
         if self.kind == "lstm":
@@ -165,6 +171,8 @@ def header(spec):
         state.append("    float level;       /* the input's recent level (level normalisation) */")
     if spec.taps.size:
         state.append(f"    float px[{spec.taps.size}];   /* the linear prediction's inputs: px[k] = x(t - k) */")
+    if spec.surprise:
+        state.append("    double surprise[3];   /* r, and the last step's mixture mean and spread (0: no step yet) */")
     if spec.autoregressive:
         state += [
             f"    float logits[{spec.n_out}];",
@@ -185,6 +193,9 @@ def header(spec):
     if spec.taps.size:
         level_macro += (f"#define {N}_PREDICTION {spec.taps.size}   /* taps of a linear prediction of the next sample, "
                         "added to the mixture's means in the network's units */\n")
+    if spec.surprise:
+        level_macro += (f"#define {N}_SURPRISE_BETA {spec.surprise[1]!r}   /* {N}_process moves the scales with the "
+                        "model's recent surprise (see cwfast.model.Surprise); generation holds it at 1 */\n")
     gen = ""
     if spec.autoregressive and spec.components:
         read = ("the decoded value of the\n * mu-law class of the amplitude generated at the previous step"
@@ -554,6 +565,49 @@ static void {N}_predict({N}_state *s, float x, float *y)
 """
 
 
+#: Where reset() and generate() put the surprise: r = 1 and no step before (generation holds r at
+#: 1, as cwfast's sampling does; process() after it starts anew, as from the state sample() returns).
+_SURPRISE_RESET = """    s->surprise[0] = 1.0;
+    s->surprise[1] = 0.0;
+    s->surprise[2] = 0.0;
+"""
+
+
+def _surprise(spec):
+    """The surprise-following scale's function, as cwfast._head_kernels computes it (in double, each
+    log-scale rounded as float32 stores it), or nothing without one."""
+    if not spec.surprise:
+        return ""
+    N, K = spec.name, spec.components
+    alpha, beta, inv_mean = spec.surprise
+    return f"""
+/* Scales that follow the recent surprise: v, the input just read, is what the last step's mixture
+ * predicted; move r by how far it fell from that mixture's mean in units of its spread, then this
+ * step's log-scales by beta log r, and keep this mixture's mean and spread for the next step. */
+static void {N}_surprise({N}_state *s, float v, float *y)
+{{
+    double top = (double)y[0], norm = 0.0, mean = 0.0, spread = 0.0, shift;
+    int k;
+    if (s->surprise[2] > 0.0)
+        s->surprise[0] += {alpha!r} * (fabs((double)v - s->surprise[1]) / s->surprise[2] * {inv_mean!r} - s->surprise[0]);
+    for (k = 1; k < {K}; k++)
+        top = (double)y[k] > top ? (double)y[k] : top;
+    for (k = 0; k < {K}; k++) {{
+        const double w = exp((double)y[k] - top);
+        const double ls = (double)y[{2 * K} + k];
+        norm += w;
+        mean += w * (double)y[{K} + k];
+        spread += w * exp(ls > {LOG_SCALE_MIN!r} ? ls : {LOG_SCALE_MIN!r});
+    }}
+    s->surprise[1] = mean / norm;
+    s->surprise[2] = spread / norm;
+    shift = log(s->surprise[0] > {SURPRISE_R_MIN!r} ? s->surprise[0] : {SURPRISE_R_MIN!r}) * {beta!r};
+    for (k = 0; k < {K}; k++)
+        y[{2 * K} + k] = (float)((double)y[{2 * K} + k] + shift);
+}}
+"""
+
+
 def source(spec):
     N, m, o = spec.name, spec.n_in, spec.n_out
     step = STEPS[spec.kind](spec)
@@ -609,6 +663,9 @@ def source(spec):
     if spec.taps.size:  # one input, the previous sample; the means get it before the level scales them
         unlevel = f"""        {N}_predict(s, x[0], out + (size_t)i * {o});
 """ + unlevel
+    if spec.surprise:  # one input, the previous sample, as read (before the level)
+        unlevel += f"""        {N}_surprise(s, in[i], out + (size_t)i * {o});
+"""
     gen = ""
     if spec.autoregressive:
         K = spec.components
@@ -688,7 +745,7 @@ void {N}_set_temperature({N}_state *s, double temperature)
 {fed_back}void {N}_generate({N}_state *s, float *out, int n)
 {{
     int i, k;
-    for (i = 0; i < n; i++) {{
+{_SURPRISE_RESET if spec.surprise else ""}    for (i = 0; i < n; i++) {{
         /* a uniform in [0, 1) with 53 random bits, drawn every step as numpy's sampler does */
         const double u = (double)({N}_next(&s->rng) >> 11) * (1.0 / 9007199254740992.0);
 {second_uniform}        const float *logits = s->logits;
@@ -741,6 +798,8 @@ void {N}_set_temperature({N}_state *s, double temperature)
     s->xpos = 0;
 """
     level_reset = f"    s->level = {spec.level[1]!r}f;\n" if spec.level else ""
+    if spec.surprise:
+        level_reset += _SURPRISE_RESET
     if spec.taps.size:
         level_reset += f"""    for (i = 0; i < {spec.taps.size}; i++)
         s->px[i] = 0.0f;
@@ -751,7 +810,7 @@ void {N}_set_temperature({N}_state *s, double temperature)
 #include "{N}.h"
 
 {step}
-{_head(spec)}{_level(spec)}{_prediction(spec)}
+{_head(spec)}{_level(spec)}{_prediction(spec)}{_surprise(spec)}
 size_t {N}_state_size(void)
 {{
     return sizeof({N}_state);

@@ -291,6 +291,9 @@ def evolve(
     if model.prediction:
         raise ParameterError("the evolution strategy does not train a linear prediction's taps; train with a "
                              "gradient trainer (adam, sgd), or set prediction to 0")
+    if model.surprise is not None:  # its population scores run without the head's Python side
+        raise ParameterError("the evolution strategy does not score a surprise-following scale, which is fitted "
+                             "after training; set model.surprise = None to train the network further")
     x3, batched = model.check_input(x)
     tgt = model.check_target(target, x3.shape, batched, steps)  # also refuses a bad steps, or no steps
     n_steps = x3.shape[1]
