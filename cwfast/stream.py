@@ -73,7 +73,9 @@ class Stream:
         Where to start: the recurrent state, shape (n_hidden,), or (2 * n_hidden,) holding
         ``[h, c]`` for an LSTM, or (n_hidden + (max_window - 1) * n_in,) holding h and the last
         inputs for a Clockwork RNN with input windows (as ``model.forward(..., return_state=True)``
-        returns it), and the step. Default: zeros at t = 0.
+        returns it), and the step; for a model with a surprise-following scale
+        (:class:`cwfast.model.Surprise`), which ``process`` runs as ``forward`` does, its
+        ``surprise`` too. Default: zeros at t = 0.
     sample_rate : int, optional
         The rate, in Hz, of the blocks that will be fed. Default: the model's ``sample_rate``. If
         both are known and differ, the stream refuses to be built unless ``resample`` is true.

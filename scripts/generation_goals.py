@@ -326,7 +326,8 @@ def measure(name, args, prepared, trained, directory):
     result["cw"] = {"model": trained["cw"], "description": repr(model), "parameters": model.n_params,
                     "n_out": model.n_out, "macs_per_sample": macs, "trainer": meta.get("trainer"),
                     "test_bits_per_sample": meta["figures"]["test"]["bits_per_sample"],
-                    "validation_bits_per_sample": _validation_bits(meta), "scale_fit": meta.get("scale_fit")}
+                    "validation_bits_per_sample": _validation_bits(meta), "scale_fit": meta.get("scale_fit"),
+                    "surprise_fit": meta.get("surprise_fit")}
     lstm_bits = None
     if trained["lstm"]:
         other = cwfast.load(trained["lstm"])
@@ -335,7 +336,8 @@ def measure(name, args, prepared, trained, directory):
                           "macs_per_sample": macs_per_sample(other), "trainer": other.metadata.get("trainer"),
                           "test_bits_per_sample": lstm_bits,
                           "validation_bits_per_sample": _validation_bits(other.metadata),
-                          "scale_fit": other.metadata.get("scale_fit")}
+                          "scale_fit": other.metadata.get("scale_fit"),
+                          "surprise_fit": other.metadata.get("surprise_fit")}
     # The baseline reads the history the Clockwork model reads (mu-law classes or the samples).
     history = meta.get("history", "mu-law")
     base = lpc.split_baseline(samples, validation=validation, test=test, history=history)
@@ -453,6 +455,8 @@ def print_table(results, args, machine):
         ("scale fit on validation (factor): Clockwork / LSTM",
          lambda r: " / ".join("-" if not r.get(k, {}).get("scale_fit") else f"{r[k]['scale_fit']['factor']:.3g}"
                               for k in ("cw", "lstm"))),
+        ("scales following the surprise (1/alpha, beta): Clockwork / LSTM",
+         lambda r: " / ".join(_surprise_text(r.get(k, {}).get("surprise_fit")) for k in ("cw", "lstm"))),
         ("LTAS to training: seeds; held-out stretch",
          lambda r: " / ".join(f"{s['ltas_to_training']:.2f}" for s in r["likeness"]["generated_seeds"])
                    + f"; {r['likeness']['held_out']['ltas_to_training']:.2f}"),
@@ -481,6 +485,12 @@ def print_table(results, args, machine):
                 text += f"{results[n]['lpc32']['bits_per_sample']:.3f}"
             cells.append(text)
         print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+def _surprise_text(fit):
+    if not fit:
+        return "-"
+    return "none" if not fit["beta"] else f"1/{1 / fit['alpha']:.0f}, {fit['beta']:g}"
 
 
 def _validation_bits(meta):

@@ -763,8 +763,12 @@ def test_train_autoregressive_then_generate_and_info(capsys, tmp_path, clip_8k):
     assert test["bits_per_sample"] == pytest.approx(test["cross_entropy"] / np.log(2))
     assert "validation (chose the epoch and the scale) cross-entropy" in stdout
     assert "test (held out) cross-entropy" in stdout
-    fit = meta["scale_fit"]
-    assert fit["bits_after"] == pytest.approx(val["bits_per_sample"], abs=1e-5) and fit["bits_after"] <= fit["bits_before"]
+    fit, surprise = meta["scale_fit"], meta["surprise_fit"]
+    assert fit["bits_after"] <= fit["bits_before"] and surprise["bits_before"] == pytest.approx(fit["bits_after"])
+    if surprise["beta"] == 0:  # no surprise-following scale kept: the validation figure is the factor's
+        assert model.surprise is None and fit["bits_after"] == pytest.approx(val["bits_per_sample"], abs=1e-5)
+    else:
+        assert model.surprise.beta == surprise["beta"] and surprise["bits_after"] < surprise["bits_before"]
     status, stdout, _ = run(capsys, "generate", "-m", out, "-o", tmp_path / "g.wav", "--seconds", 0.05, "--seed", 1)
     assert status == 0 and soundfile.info(str(tmp_path / "g.wav")).frames == 400
     status, stdout, _ = run(capsys, "info", out)
@@ -772,6 +776,7 @@ def test_train_autoregressive_then_generate_and_info(capsys, tmp_path, clip_8k):
     assert "adam, 2 epochs" in stdout and "input windows" in stdout
     assert (f"scale fit      every scale x{fit['factor']:.3g}, fitted on the validation part "
             f"({fit['bits_before']:.3f} to {fit['bits_after']:.3f} bits/sample)") in stdout
+    assert ("surprise       scales x r^" if surprise["beta"] else "surprise       scales fixed") in stdout
     # Modules that read the inputs of their whole period: recorded, shown, generated from.
     status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "-o", tmp_path / "w.npz", "--epochs", 1,
                          "--batch-size", 2, "--window", 64, "--input-window", "period", *TINY)

@@ -129,11 +129,15 @@ def test_the_table_on_a_tiny_source(tmp_path):
     assert [s["seed"] for s in r["likeness"]["generated_seeds"]] == [0, 1]
     assert len(r["likeness"]["stretches"]["ltas_to_rest"]) == 4
     assert (out / "fsdd-george" / "cw.npz").exists() and (out / "fsdd-george" / "cw-seed1.wav").exists()
-    # Both networks' scales are fitted on validation (the command line's default), and recorded.
+    # Both networks' scales are fitted on validation (the command line's default), and recorded:
+    # the factor, then the surprise-following scale from there.
     for key in ("cw", "lstm"):
-        fit = r[key]["scale_fit"]
-        assert fit["bits_after"] == pytest.approx(r[key]["validation_bits_per_sample"], abs=1e-5)
+        fit, surprise = r[key]["scale_fit"], r[key]["surprise_fit"]
+        assert surprise["bits_before"] == pytest.approx(fit["bits_after"], abs=1e-6)  # float32 rounding apart
+        if surprise["beta"] == 0:
+            assert fit["bits_after"] == pytest.approx(r[key]["validation_bits_per_sample"], abs=1e-5)
     assert f"| scale fit on validation (factor): Clockwork / LSTM | {r['cw']['scale_fit']['factor']:.3g} / " in done.stdout
+    assert "| scales following the surprise (1/alpha, beta): Clockwork / LSTM | " in done.stdout
     figures = [r["cw"]["test_bits_per_sample"], r["lstm"]["test_bits_per_sample"], r["lpc32"]["bits_per_sample"],
                r["cw"]["macs_per_sample"], r["lstm"]["macs_per_sample"], *r["speed"]["cli_wall_seconds"],
                r["speed"]["in_process_us_per_sample"], *r["likeness"]["generated_median"].values(),
