@@ -1,11 +1,16 @@
-"""What the scale fit (``cwfast train``'s default since it was added) does to saved models.
+"""What the scale fits (``cwfast train``'s default since they were added) do to saved models.
 
 For each MODEL.npz (an autoregressive mixture model) and the audio it was trained on, as
 trained, at the model's rate: its validation and test bits per sample as saved, the factor
 :func:`cwfast.scale_fit.fit_scale` fits on the validation part, and both figures with it
 (docs/results.md, "The mixture's scale, fitted on validation"). One JSON line per model.
 
-    python scripts/measure_scale_fit.py MODEL.npz AUDIO.wav [MODEL.npz AUDIO.wav ...]
+With ``--surprise``, the model as ``cwfast train`` now leaves it before its last step instead
+(its scale fitted if it was saved without, any surprise-following scale set aside), then with
+the one :func:`cwfast.scale_fit.fit_surprise` fits on the validation part: the figures of both,
+and the rate and exponent chosen (docs/results.md, "Scales that follow the surprise").
+
+    python scripts/measure_scale_fit.py [--surprise] MODEL.npz AUDIO.wav [MODEL.npz AUDIO.wav ...]
 
 ``generation_goals.py --out`` keeps each source's audio beside its models (``SOURCE/SOURCE.wav``).
 """
@@ -15,37 +20,52 @@ import json
 
 import cwfast
 from cwfast import audio, tasks
-from cwfast.scale_fit import fit_scale
+from cwfast.scale_fit import fit_scale, fit_surprise
 from cwfast.train_audio import state_before
 
 
-def measure(model_path, audio_path):
+def measure(model_path, audio_path, surprise=False):
     model = cwfast.load(model_path)
-    if "scale_fit" in model.metadata:
+    model.surprise = None
+    if "scale_fit" in model.metadata and not surprise:
         raise SystemExit(f"{model_path}: already fitted (factor {model.metadata['scale_fit']['factor']:.3g})")
     samples, _ = audio.load_audio(audio_path, sample_rate=model.sample_rate)
     split = model.metadata.get("split", {})
     per = tasks.corpus([samples], validation=split.get("validation", 0.1), test=split.get("test", 0.1),
                        history=model.metadata.get("history", "mu-law"))[0]
 
-    def figure(part):
-        return tasks.evaluate(model, getattr(per, part), state=state_before(model, per, part))["bits_per_sample"]
+    def held_out():
+        return [(per.validation.inputs, per.validation.targets, state_before(model, per, "validation"))]
 
-    before = {part: figure(part) for part in ("validation", "test")}
-    fit = fit_scale(model, [(per.validation.inputs, per.validation.targets, state_before(model, per, "validation"))])
-    after = {part: figure(part) for part in ("validation", "test")}
-    return {"model": model_path, "factor": fit["factor"], "bounded": fit["bounded"],
-            "validation": [before["validation"], after["validation"]], "test": [before["test"], after["test"]]}
+    def figures():
+        return {part: tasks.evaluate(model, getattr(per, part), state=state_before(model, per, part))["bits_per_sample"]
+                for part in ("validation", "test")}
+
+    if surprise:
+        factor = model.metadata.get("scale_fit", {}).get("factor")
+        if factor is None:
+            factor = fit_scale(model, held_out())["factor"]
+        before = figures()
+        fit = fit_surprise(model, held_out())
+        row = {"model": model_path, "scale": factor, "alpha": fit["alpha"], "beta": fit["beta"], "mean": fit["mean"]}
+    else:
+        before = figures()
+        fit = fit_scale(model, held_out())
+        row = {"model": model_path, "factor": fit["factor"], "bounded": fit["bounded"]}
+    after = figures()
+    return row | {"validation": [before["validation"], after["validation"]], "test": [before["test"], after["test"]]}
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("pairs", nargs="+", metavar="MODEL AUDIO")
+    parser.add_argument("--surprise", action="store_true",
+                        help="measure the surprise-following scale, after the factor, instead of the factor")
     args = parser.parse_args(argv)
     if len(args.pairs) % 2:
         parser.error("give MODEL AUDIO pairs")
     for model_path, audio_path in zip(args.pairs[::2], args.pairs[1::2]):
-        print(json.dumps(measure(model_path, audio_path)), flush=True)
+        print(json.dumps(measure(model_path, audio_path, args.surprise)), flush=True)
 
 
 if __name__ == "__main__":

@@ -213,7 +213,7 @@ def test_measure_scale_fit_fits_a_saved_model_as_train_audio_does(trained_pair, 
     assert row["test"][1] == pytest.approx(_bits(_unsurprised(fitted.model), fitted.splits, "test"), abs=1e-6)
 
 
-def test_measure_surprise_fit_refits_a_saved_model_as_train_audio_does(trained_pair, tmp_path, capsys):
+def test_measure_scale_fit_with_surprise_refits_a_saved_model_as_train_audio_does(trained_pair, tmp_path, capsys):
     """From the model saved without any fit, the script reaches what train_audio saved with both:
     the same surprise and the same held-out figures (so the script's refits of older models are
     what cwfast train now makes of them)."""
@@ -221,7 +221,7 @@ def test_measure_surprise_fit_refits_a_saved_model_as_train_audio_does(trained_p
     samples, rate = load_audio(EXCERPT, sample_rate=8000, start=0.5, duration=1.5)
     soundfile.write(tmp_path / "clip.wav", samples, rate, subtype="FLOAT")
     plain.model.save(tmp_path / "plain.npz")
-    load_script("measure_surprise_fit").main([str(tmp_path / "plain.npz"), str(tmp_path / "clip.wav")])
+    load_script("measure_scale_fit").main(["--surprise", str(tmp_path / "plain.npz"), str(tmp_path / "clip.wav")])
     row = json.loads(capsys.readouterr().out)
     fit = fitted.model.metadata["surprise_fit"]
     assert (row["alpha"], row["beta"]) == (fit["alpha"], fit["beta"]) and row["mean"] == pytest.approx(fit["mean"])
