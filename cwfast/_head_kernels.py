@@ -52,8 +52,8 @@ def _scored_row_loss(row, head_code, labels, y_target, b, ts):
 # kernel files.
 _MU = 255.0
 _LOG_SCALE_MIN = -16.0
-#: cwfast.heads.SURPRISE_R_MIN (the least r of a surprise-following scale), a literal as above.
-_R_MIN = 1e-30
+#: cwfast.heads.SURPRISE_R_RANGE (where r of a surprise-following scale is held), literals as above.
+_R_MIN, _R_MAX = 1e-12, 1e12
 
 
 @numba.njit(**_JIT)
@@ -256,6 +256,7 @@ def _surprise_rows(y, x, state, alpha, beta, inv_mean, log_r):
     for t in range(y.shape[0]):
         if s > 0.0:
             r += alpha * (abs(np.float64(x[t]) - m) / s * inv_mean - r)
+            r = min(max(r, _R_MIN), _R_MAX)
         top = np.float64(y[t, 0])
         for k in range(1, k_count):
             top = max(top, np.float64(y[t, k]))
@@ -267,8 +268,7 @@ def _surprise_rows(y, x, state, alpha, beta, inv_mean, log_r):
             s += w * np.exp(max(np.float64(y[t, 2 * k_count + k]), _LOG_SCALE_MIN))
         m /= norm
         s /= norm
-        # r reaches 0 only by underflow (a long stretch the model predicted exactly): hold log r finite
-        shift = np.log(max(r, _R_MIN))
+        shift = np.log(r)
         if log_r.shape[0] > 0:
             log_r[t] = shift
         shift *= beta

@@ -935,14 +935,15 @@ def cmd_info(args):
         rows.append(("scale fit", f"every scale x{fit['factor']:.3g}, fitted on the validation part "
                                   f"({fit['bits_before']:.3f} to {fit['bits_after']:.3f} bits/sample)"))
     fit = meta.get("surprise_fit")
-    if isinstance(fit, dict) and all(_is_number(fit.get(key)) for key in ("beta", "bits_before", "bits_after")):
-        if fit["beta"] > 0 and _is_number(fit.get("alpha")) and fit["alpha"] > 0:
-            rows.append(("surprise", f"scales x r^{fit['beta']:g}, r its surprise over about the last "
-                                     f"{1 / fit['alpha']:.0f} samples, fitted on the validation part "
-                                     f"({fit['bits_before']:.3f} to {fit['bits_after']:.3f} bits/sample); "
-                                     "generation holds r at 1"))
-        else:
-            rows.append(("surprise", "scales fixed: no surprise-following scale predicted the validation part better"))
+    fitted = isinstance(fit, dict) and all(_is_number(fit.get(key)) for key in ("bits_before", "bits_after"))
+    if model.surprise is not None:  # what the model runs; the metadata says only how it was chosen
+        surprise = model.surprise
+        how = (f", fitted on the validation part ({fit['bits_before']:.3f} to {fit['bits_after']:.3f} bits/sample)"
+               if fitted and fit.get("beta") == surprise.beta and fit.get("alpha") == surprise.alpha else "")
+        rows.append(("surprise", f"scales x r^{surprise.beta:g}, r its surprise over about the last "
+                                 f"{1 / surprise.alpha:.0f} samples{how}; generation holds r at 1"))
+    elif fitted and fit.get("beta") == 0:
+        rows.append(("surprise", "scales fixed: no surprise-following scale predicted the validation part better"))
     if _is_number(meta.get("temperature")):
         rows.append(("temperature", f"{meta['temperature']:g}{_calibration_text(meta.get('temperature_calibration'))}"))
     check = meta.get("check")

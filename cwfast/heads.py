@@ -245,9 +245,10 @@ class MixtureHead(Head):
 #: The lowest log-scale a mixture component may take: a scale of 1e-7 is narrower than the
 #: narrowest mu-law bin (1.7e-4 wide near zero) but keeps (hi - mu) / s finite in float64.
 LOG_SCALE_MIN = -16.0
-#: The least r of a surprise-following scale (:class:`cwfast.model.Surprise`): r reaches 0 only by
-#: underflow, after a long stretch the model predicted exactly; log r stays finite.
-SURPRISE_R_MIN = 1e-30
+#: The range r of a surprise-following scale (:class:`cwfast.model.Surprise`) is held within: far
+#: beyond what real audio moves it to (r near 0 after a long stretch the model predicted exactly,
+#: huge after a jump its spread could not foresee), and within it the scales stay finite.
+SURPRISE_R_RANGE = (1e-12, 1e12)
 _EDGES = mu_law_edges(N_CLASSES)
 
 #: Every head by name. Models choose one with ``output=``.

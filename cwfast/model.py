@@ -22,7 +22,8 @@ import numpy as np
 from . import _head_kernels, _kernels, validate
 from .errors import ParameterError
 from .codec import N_CLASSES
-from .heads import OUTPUTS, STEP_CODES, STEPS, check_steps, check_target, get_head, head_loss, softmax  # noqa: F401
+from .heads import (OUTPUTS, STEP_CODES, STEPS, SURPRISE_R_RANGE, LOG_SCALE_MIN, check_steps, check_target,  # noqa: F401
+                    get_head, head_loss, softmax)
 from .persistence import save_model
 from .schedule import Layout, exponential_periods, split_units
 
@@ -39,10 +40,11 @@ MAX_PREDICTION_TAPS = 4096
 #: arithmetic then take memory for a piece (16 MB with 256 classes), not for the whole sequence.
 LOSS_CHUNK = 4096
 
-#: The largest exponent a :class:`Surprise` scale may have: the fit searches up to 1 (the scale
-#: proportional to the recent surprise); beyond 4 a short run of surprises would swing the scales
-#: by orders of magnitude.
+#: The largest exponent a :class:`Surprise` scale may have: the fit searches up to 1.5; beyond 4
+#: a short run of surprises would swing the scales by orders of magnitude.
 MAX_SURPRISE_BETA = 4.0
+#: The range of a :class:`Surprise` scale's mean: far beyond what a model measures (near 1.5).
+SURPRISE_RANGE = (1e-12, 1e12)
 
 
 @dataclass(frozen=True)
@@ -142,10 +144,11 @@ class Surprise:
     follow the surprise").
 
     It is fitted after training on the validation part (:func:`cwfast.scale_fit.fit_surprise`),
-    not trained. The model's distribution (``forward``, ``loss``, ``Stream.process``, the C
-    export's ``process``) includes it; generation holds r at 1 (sampling, ``Stream`` voices
-    that generate, the C export's ``generate``): run on its own samples the recursion feeds on
-    itself and the audio fades to silence or grows loud and unpitched (docs/results.md).
+    not trained (the trainers refuse a model with one). The model's distribution (``forward``,
+    ``loss``, ``Stream.process`` and its voices, the C export's ``process``) includes it;
+    generation holds r at 1 (``sample``, :func:`cwfast.render.render`, ``cwfast generate``, the
+    C export's ``generate``): run on its own samples the recursion feeds on itself and the audio
+    fades to silence or grows loud and unpitched (docs/results.md).
 
     Attributes
     ----------
@@ -154,7 +157,8 @@ class Surprise:
     beta : float
         > 0: the exponent of r on the scales.
     mean : float
-        > 0: the surprise r is measured against (the validation part's mean of e).
+        In :data:`SURPRISE_RANGE`: the surprise r is measured against (the validation part's
+        mean of e).
     """
 
     alpha: float
@@ -170,8 +174,8 @@ class Surprise:
             raise ParameterError(f"surprise alpha={alpha} must be in (0, 1]")
         if not 0.0 < beta <= MAX_SURPRISE_BETA:
             raise ParameterError(f"surprise beta={beta} must be in (0, {MAX_SURPRISE_BETA}]")
-        if not 0.0 < mean < math.inf or not math.isfinite(1.0 / mean):
-            raise ParameterError(f"surprise mean={mean} must be positive")
+        if not SURPRISE_RANGE[0] <= mean <= SURPRISE_RANGE[1]:
+            raise ParameterError(f"surprise mean={mean} must be in [{SURPRISE_RANGE[0]:g}, {SURPRISE_RANGE[1]:g}]")
         return cls(alpha, beta, mean)
 
 
@@ -356,8 +360,11 @@ class SequenceModel:
         if given.shape != want:
             raise ParameterError(f"state.surprise has shape {given.shape}; expected {want} (r, mean, spread)")
         given = given.reshape(batch, 3)
-        if np.any(given[:, 0] <= 0) or np.any(given[:, 2] < 0):
-            raise ParameterError("state.surprise must hold r > 0 and a spread >= 0")
+        low, high = SURPRISE_R_RANGE
+        r, spread = given[:, 0], given[:, 2]
+        if np.any(r < low) or np.any(r > high) or np.any((spread != 0) & (spread < math.exp(LOG_SCALE_MIN))):
+            raise ParameterError(f"state.surprise must hold r in [{low:g}, {high:g}] and a spread of 0 (no step "
+                                 f"yet) or at least {math.exp(LOG_SCALE_MIN):.3g} (the narrowest a mixture has)")
         return given.copy()
 
     @staticmethod
@@ -556,7 +563,9 @@ class SequenceModel:
 
         Adds ``log(factor)`` to the biases of the log-scale outputs (before their clamp at
         :data:`cwfast.heads.LOG_SCALE_MIN`), so the change is in :attr:`params` and every path
-        that runs the model follows it. :func:`cwfast.scale_fit.fit_scale` chooses the factor.
+        that runs the model follows it. A :class:`Surprise` scale's mean is divided by
+        ``factor`` with it, so that its r is unchanged and the scales move by ``factor`` exactly.
+        :func:`cwfast.scale_fit.fit_scale` chooses the factor.
         """
         if self.output != "mixture":
             raise ParameterError(f"scale_mixture needs a mixture model; this one has a {self.output} head")
@@ -565,7 +574,13 @@ class SequenceModel:
         if self.b_out[2 * k :].max() + math.log(factor) >= math.log(float(np.finfo(self.dtype).max)):
             # exp of it, a scale, would be infinite
             raise ParameterError(f"factor={factor:g} would make the mixture's scales infinite in this {self.dtype.name} model")
+        if self._surprise is not None:
+            # Spreads `factor` times wider make every surprise e `factor` times smaller: the mean
+            # it is measured against follows, so r, and the scales' own factor, stay as they were.
+            moved = Surprise.checked(self._surprise.alpha, self._surprise.beta, self._surprise.mean / factor)
         self.b_out[2 * k :] += self.dtype.type(math.log(factor))
+        if self._surprise is not None:
+            self._surprise = moved
 
     def copy(self):
         """An independent copy of the model."""

@@ -745,6 +745,8 @@ class Stream:
         if surprise is not None:  # e is measured from the inputs as read, before the level divides them
             raw = self._raw[: xn.shape[0], :m]
             raw[...] = xn
+        elif self._surprise is not None:  # taken off the model: given back later, it starts anew (as from `state`)
+            self._surprise = None
         if levelled:
             self._normalise(xn)
         if self._entry(self._context_p) != 0:

@@ -12,7 +12,7 @@ import pytest
 import cwfast
 from cwfast import ClockworkRNN, ParameterError, State, tasks
 from cwfast.codec import mu_law_values
-from cwfast.heads import LOG_SCALE_MIN, SURPRISE_R_MIN
+from cwfast.heads import LOG_SCALE_MIN, SURPRISE_R_RANGE
 from cwfast.lstm import LSTM
 from cwfast.model import LOSS_CHUNK, Surprise
 from cwfast.scale_fit import SURPRISE_ALPHAS, SURPRISE_BETAS, fit_surprise
@@ -54,12 +54,12 @@ def naive_surprise(model, x, y_plain, start=(1.0, 0.0, 0.0)):
     for t in range(y.shape[0]):
         if spread > 0:
             e = abs(float(x[t]) - mean) / spread
-            r = r + s.alpha * (e / s.mean - r)
+            r = min(max(r + s.alpha * (e / s.mean - r), SURPRISE_R_RANGE[0]), SURPRISE_R_RANGE[1])
         weights = np.exp(y[t, :k] - y[t, :k].max())
         weights /= weights.sum()
         mean = float(weights @ y[t, k : 2 * k])
         spread = float(weights @ np.exp(np.maximum(y[t, 2 * k :], LOG_SCALE_MIN)))
-        y[t, 2 * k :] += s.beta * math.log(max(r, SURPRISE_R_MIN))
+        y[t, 2 * k :] += s.beta * math.log(r)
     return y, np.array([r, mean, spread])
 
 
@@ -200,6 +200,7 @@ def test_files_keep_the_scale_and_say_they_need_a_newer_reader(tmp_path):
 @pytest.mark.parametrize("value, match", [
     ((0.0, 0.5, 1.0), "alpha"), ((1.5, 0.5, 1.0), "alpha"), ((0.1, 0.0, 1.0), "beta"), ((0.1, 5.0, 1.0), "beta"),
     ((0.1, 0.5, 0.0), "mean"), ((0.1, 0.5, -1.0), "mean"), ((0.1, 0.5, float("inf")), "mean"),
+    ((0.1, 0.5, 5e-324), "mean"),
     ((0.1, float("nan"), 1.0), "beta"), ((0.1, 0.5), "tuple"), ("fast", "tuple"),
 ])
 def test_bad_scales_are_refused_and_change_nothing(value, match):
@@ -219,8 +220,9 @@ def test_only_an_autoregressive_mixture_model_takes_the_scale():
 
 
 @pytest.mark.parametrize("surprise, match", [
-    (np.ones(2), "shape"), (np.ones((2, 3)), "shape"), (np.array([0.0, 0.0, 0.0]), "r > 0"),
-    (np.array([1.0, 0.0, -1.0]), "spread"), (np.array([1.0, np.nan, 1.0]), "NaN"),
+    (np.ones(2), "shape"), (np.ones((2, 3)), "shape"), (np.array([0.0, 0.0, 0.0]), "r in"),
+    (np.array([1e13, 0.0, 1.0]), "r in"), (np.array([1.0, 0.0, -1.0]), "spread"),
+    (np.array([1.0, 0.0, 1e-300]), "spread"), (np.array([1.0, np.nan, 1.0]), "NaN"),
 ])
 def test_a_bad_surprise_state_is_refused(surprise, match):
     model = mixture_model()
@@ -273,3 +275,61 @@ def test_the_fit_refuses_empty_parts_and_restores_the_model_on_failure():
     with pytest.raises(ParameterError, match="empty"):
         fit_surprise(model, [])
     assert model.surprise == Surprise(*SURPRISE)
+
+
+def test_the_kernels_bounds_are_the_heads():
+    from cwfast import _head_kernels
+
+    assert (_head_kernels._R_MIN, _head_kernels._R_MAX) == SURPRISE_R_RANGE
+
+
+def test_scale_mixture_moves_the_scales_of_a_model_with_the_scale_by_the_factor():
+    """The mean follows the factor, so r is unchanged and every scale moves by the factor exactly
+    (the scale fit's arithmetic stays right for a model that has one)."""
+    model = mixture_model()
+    x = signal(1500)[:, None]
+    before, state = model.forward(x, raw=True, return_state=True)
+    model.scale_mixture(3.0)
+    after, moved = model.forward(x, raw=True, return_state=True)
+    k = model.n_out // 3
+    np.testing.assert_allclose(after[:, 2 * k :], before[:, 2 * k :] + math.log(3.0), atol=2e-5)
+    np.testing.assert_allclose(moved.surprise[0], state.surprise[0], rtol=1e-4)
+    assert model.surprise.mean == pytest.approx(SURPRISE[2] / 3.0)
+
+
+def test_the_gradient_trainer_refuses_a_model_with_the_scale():
+    from cwfast.train import fit
+
+    model = mixture_model()
+    params = model.params.copy()
+    x = signal(300)[:, None]
+    with pytest.raises(ParameterError, match="surprise"):
+        fit(model, x, cwfast.codec.mu_law_encode(x[:, 0]), epochs=1)
+    np.testing.assert_array_equal(model.params, params)
+
+
+def test_a_stream_starts_the_surprise_anew_when_the_model_gets_it_back():
+    model = mixture_model()
+    x = signal(1200)[:, None]
+    stream = cwfast.Stream(model)
+    stream.process(x[:500])
+    model.surprise = None
+    stream.process(x[500:800])
+    state = stream.state
+    assert state.surprise is None
+    model.surprise = SURPRISE
+    np.testing.assert_array_equal(stream.process(x[800:]), model.forward(x[800:], state=state))
+
+
+def test_info_shows_the_scale_the_model_runs(tmp_path, capsys):
+    from cwfast.cli import main
+
+    model = mixture_model()
+    model.metadata["surprise_fit"] = {"alpha": 0.5, "beta": 1.0, "mean": 1.0, "bits_before": 5.0, "bits_after": 4.0}
+    model.save(tmp_path / "api.npz")  # set through the API: shown as the model has it, the fit's figures not
+    assert main(["info", str(tmp_path / "api.npz")]) == 0
+    assert "scales x r^0.75, r its surprise over about the last 8 samples; generation holds r at 1" in capsys.readouterr().out
+    model.surprise = None  # taken off after a fit: not shown
+    model.save(tmp_path / "none.npz")
+    assert main(["info", str(tmp_path / "none.npz")]) == 0
+    assert "surprise" not in capsys.readouterr().out

@@ -42,7 +42,7 @@ import numpy as np
 
 from .. import render, tasks
 from ..codec import mu_law_values
-from ..heads import LOG_SCALE_MIN, SURPRISE_R_MIN
+from ..heads import LOG_SCALE_MIN, SURPRISE_R_RANGE
 
 #: Magnitudes below this are flushed to zero (see the module docstring).
 FLUSH = 1e-15
@@ -580,6 +580,7 @@ def _surprise(spec):
         return ""
     N, K = spec.name, spec.components
     alpha, beta, inv_mean = spec.surprise
+    low, high = SURPRISE_R_RANGE
     return f"""
 /* Scales that follow the recent surprise: v, the input just read, is what the last step's mixture
  * predicted; move r by how far it fell from that mixture's mean in units of its spread, then this
@@ -588,8 +589,11 @@ static void {N}_surprise({N}_state *s, float v, float *y)
 {{
     double top = (double)y[0], norm = 0.0, mean = 0.0, spread = 0.0, shift;
     int k;
-    if (s->surprise[2] > 0.0)
+    if (s->surprise[2] > 0.0) {{
         s->surprise[0] += {alpha!r} * (fabs((double)v - s->surprise[1]) / s->surprise[2] * {inv_mean!r} - s->surprise[0]);
+        s->surprise[0] = s->surprise[0] > {low!r} ? s->surprise[0] : {low!r};
+        s->surprise[0] = s->surprise[0] < {high!r} ? s->surprise[0] : {high!r};
+    }}
     for (k = 1; k < {K}; k++)
         top = (double)y[k] > top ? (double)y[k] : top;
     for (k = 0; k < {K}; k++) {{
@@ -601,7 +605,7 @@ static void {N}_surprise({N}_state *s, float v, float *y)
     }}
     s->surprise[1] = mean / norm;
     s->surprise[2] = spread / norm;
-    shift = log(s->surprise[0] > {SURPRISE_R_MIN!r} ? s->surprise[0] : {SURPRISE_R_MIN!r}) * {beta!r};
+    shift = log(s->surprise[0]) * {beta!r};
     for (k = 0; k < {K}; k++)
         y[{2 * K} + k] = (float)((double)y[{2 * K} + k] + shift);
 }}

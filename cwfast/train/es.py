@@ -292,8 +292,8 @@ def evolve(
         raise ParameterError("the evolution strategy does not train a linear prediction's taps; train with a "
                              "gradient trainer (adam, sgd), or set prediction to 0")
     if model.surprise is not None:  # its population scores run without the head's Python side
-        raise ParameterError("the evolution strategy does not score a surprise-following scale, which is fitted "
-                             "after training; set model.surprise = None to train the network further")
+        raise ParameterError("a model with a surprise-following scale is not trained further (the scale is fitted "
+                             "after training); set model.surprise = None, train, then fit it again")
     x3, batched = model.check_input(x)
     tgt = model.check_target(target, x3.shape, batched, steps)  # also refuses a bad steps, or no steps
     n_steps = x3.shape[1]

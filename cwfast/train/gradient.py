@@ -275,6 +275,9 @@ def fit(
     per epoch; ``final_loss / var(target)`` is the paper's NMSE.
     """
     check_model(model)
+    if getattr(model, "surprise", None) is not None:  # its windows would restart r at 1: refuse, as evolve does
+        raise ParameterError("a model with a surprise-following scale is not trained further (the scale is fitted "
+                             "after training); set model.surprise = None, train, then fit it again")
     epochs = positive_int("epochs", epochs, allow_none=True)
     batch_size = positive_int("batch_size", batch_size, allow_none=True)
     window = positive_int("window", window, allow_none=True)
