@@ -333,3 +333,19 @@ def test_info_shows_the_scale_the_model_runs(tmp_path, capsys):
     model.save(tmp_path / "none.npz")
     assert main(["info", str(tmp_path / "none.npz")]) == 0
     assert "surprise" not in capsys.readouterr().out
+
+
+def test_the_stream_benchmark_runs(tmp_path, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_surprise_stream.py"
+    spec = importlib.util.spec_from_file_location("bench_surprise_stream", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    mixture_model().save(tmp_path / "m.npz")
+    module.main([str(tmp_path / "m.npz"), "--block", "512", "--runs", "1"])
+    assert capsys.readouterr().out.startswith("block 512: with the scale ")
+    without_surprise(mixture_model()).save(tmp_path / "plain.npz")
+    with pytest.raises(SystemExit, match="no surprise"):
+        module.main([str(tmp_path / "plain.npz")])
