@@ -349,3 +349,39 @@ def test_the_stream_benchmark_runs(tmp_path, capsys):
     without_surprise(mixture_model()).save(tmp_path / "plain.npz")
     with pytest.raises(SystemExit, match="no surprise"):
         module.main([str(tmp_path / "plain.npz")])
+
+
+def test_the_level_means_prototype_scores_as_the_engine_does(tmp_path, capsys):
+    """scripts/prototype_level_means.py: its figures as the model is are the engine's held-out
+    figures (the surprise carried from the start of the clip), and the shrink changes only steps
+    whose level is below the band's floor."""
+    import importlib.util
+    from pathlib import Path
+
+    import soundfile
+
+    from cwfast.train_audio import state_before
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "prototype_level_means.py"
+    spec = importlib.util.spec_from_file_location("prototype_level_means", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    model = mixture_model()
+    model.sample_rate = 8000
+    clip = signal(4000, seed=3).astype(np.float64)
+    soundfile.write(tmp_path / "clip.wav", clip, 8000, subtype="FLOAT")
+    model.save(tmp_path / "m.npz")
+    module.main([str(tmp_path / "m.npz"), str(tmp_path / "clip.wav")])
+    row = json.loads(capsys.readouterr().out)
+    per = tasks.corpus([clip], validation=0.1, test=0.1, history="mu-law")[0]
+    for i, part in enumerate(("validation", "test")):
+        expected = tasks.evaluate(model, getattr(per, part), state=state_before(model, per, part))["bits_per_sample"]
+        assert row["as_it_is_with_surprise"][i] == pytest.approx(expected, abs=1e-5)
+        assert row["as_it_is"][i] == pytest.approx(tasks.evaluate(without_surprise(model), getattr(per, part), state=state_before(
+            without_surprise(model), per, part))["bits_per_sample"], abs=1e-5)
+    x = np.concatenate([per.train.inputs, per.validation.inputs, per.test.inputs])
+    y, shrunk = module.shrunk_means(model, x)
+    below = model.level.levels(x[:, 0].astype(np.float64)) < model.level.floor
+    assert below.any() and not below.all()
+    np.testing.assert_allclose(shrunk[~below], y[~below], atol=1e-6)
+    assert np.abs(shrunk[below] - y[below]).max() > 1e-3
