@@ -336,13 +336,7 @@ def test_info_shows_the_scale_the_model_runs(tmp_path, capsys):
 
 
 def test_the_stream_benchmark_runs(tmp_path, capsys):
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "bench_surprise_stream.py"
-    spec = importlib.util.spec_from_file_location("bench_surprise_stream", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _script("bench_surprise_stream")
     mixture_model().save(tmp_path / "m.npz")
     module.main([str(tmp_path / "m.npz"), "--block", "512", "--runs", "1"])
     assert capsys.readouterr().out.startswith("block 512: with the scale ")
@@ -355,17 +349,9 @@ def test_the_level_means_prototype_scores_as_the_engine_does(tmp_path, capsys):
     """scripts/prototype_level_means.py: its figures as the model is are the engine's held-out
     figures (the surprise carried from the start of the clip), and the shrink changes only steps
     whose level is below the band's floor."""
-    import importlib.util
-    from pathlib import Path
-
     import soundfile
 
-    from cwfast.train_audio import state_before
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "prototype_level_means.py"
-    spec = importlib.util.spec_from_file_location("prototype_level_means", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = _script("prototype_level_means")
     model = mixture_model()
     model.sample_rate = 8000
     clip = signal(4000, seed=3).astype(np.float64)
@@ -385,3 +371,13 @@ def test_the_level_means_prototype_scores_as_the_engine_does(tmp_path, capsys):
     assert below.any() and not below.all()
     np.testing.assert_allclose(shrunk[~below], y[~below], atol=1e-6)
     assert np.abs(shrunk[below] - y[below]).max() > 1e-3
+
+
+def _script(name):
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
