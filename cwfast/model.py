@@ -209,7 +209,11 @@ def _aligned_empty(size, dtype, alignment=64):
     of the recurrent weights) ran at 0.93 us a sample with theta 32-byte aligned and 1.08-1.21
     otherwise, the same bits."""
     itemsize = np.dtype(dtype).itemsize
-    buffer = np.empty(size * itemsize + alignment, dtype=np.uint8)
+    try:
+        buffer = np.empty(size * itemsize + alignment, dtype=np.uint8)
+    except (MemoryError, ValueError):  # ValueError: NumPy's "array is too big" past what it can address
+        raise ParameterError(f"a model of {size:,} parameters needs {size * itemsize / 2**30:.3g} GiB, more than this "
+                             "machine gives; choose fewer units or shorter input windows") from None
     start = -buffer.ctypes.data % alignment
     return buffer[start : start + size * itemsize].view(dtype)
 

@@ -152,3 +152,15 @@ def test_a_generation_longer_than_memory_is_a_parameter_error(mixture):
     with pytest.raises(ParameterError, match="n_steps=1152921504606846976 needs .* GiB of buffers"):
         mixture.sample(2**60, values=None)
     assert mixture.sample(5, values=None, seed=0).shape == (5,)
+
+
+@pytest.mark.parametrize("build", [
+    lambda: cwfast.ClockworkRNN(1, 1, n_hidden=8, n_modules=2, input_windows=10**13),
+    lambda: cwfast.ClockworkRNN(1, 1, n_hidden=8, periods=[1, 10**12], input_windows="period"),
+    lambda: cwfast.LSTM(1, 1, n_hidden=10**6),
+])
+def test_a_model_too_large_for_memory_is_a_parameter_error(build):
+    """Sizes whose parameters no machine holds (15 to 300 TiB): a ParameterError that says how much, not NumPy's
+    MemoryError or its "array is too big"."""
+    with pytest.raises(ParameterError, match="GiB, more than this machine gives"):
+        build()
