@@ -151,10 +151,9 @@ def fit_surprise(model, parts, *, progress=False):
         for y, inputs, targets, _, states in _raw_chunks(model, parts, len(SURPRISE_ALPHAS), bar):
             plain += model.head.loss(y, targets) * targets.shape[0]
             log_scales = y[:, 2 * k :].astype(np.float64)
+            log_r, moved = np.empty(y.shape[0]), y.copy()  # only moved's log-scales change, each pair rewriting them
             for a, alpha in enumerate(SURPRISE_ALPHAS):
-                log_r = np.empty(y.shape[0])
                 _surprise_rows(y, inputs, states[a], alpha, 0.0, 1.0 / mean, log_r)  # beta 0: y unchanged
-                moved = y.copy()
                 for b, beta in enumerate(SURPRISE_BETAS):
                     moved[:, 2 * k :] = log_scales + beta * log_r[:, None]
                     grid[a, b] += model.head.loss(moved, targets) * targets.shape[0]

@@ -742,9 +742,11 @@ class Stream:
             context[_T0] = self._t
         levelled = self._level is not None
         surprise = self.model.surprise
-        if surprise is not None:  # e is measured from the inputs as read, before the level divides them
-            raw = self._raw[: xn.shape[0], :m]
-            raw[...] = xn
+        if surprise is not None:  # e is measured from the inputs as read: kept before the level divides them
+            raw = xn
+            if levelled:
+                raw = self._raw[: xn.shape[0], :m]
+                raw[...] = xn
         elif self._surprise is not None:  # taken off the model: given back later, it starts anew (as from `state`)
             self._surprise = None
         if levelled:
