@@ -309,12 +309,12 @@ def check_write(path, subtype, sample_rate):
     file_format = WRITE_FORMATS[extension]
     if not isinstance(subtype, str) or subtype.upper() not in WRITE_SUBTYPES:
         raise ParameterError(f"subtype={subtype!r} must be one of {', '.join(WRITE_SUBTYPES)}")
-    subtype = subtype.upper()
-    if subtype not in _SUBTYPES_BY_FORMAT[file_format]:
+    if subtype.upper() not in _SUBTYPES_BY_FORMAT[file_format]:
         allowed = " or ".join(_SUBTYPES_BY_FORMAT[file_format])
-        raise ParameterError(
+        raise ParameterError(  # the subtype as the caller spelt it
             f"subtype={subtype!r} cannot be written to {file_format}; use {allowed}"
         )
+    subtype = subtype.upper()
     sample_rate = validate.positive_int("sample_rate", sample_rate)
     if sample_rate > MAX_SAMPLE_RATE:
         # soundfile would raise a bare OverflowError

@@ -372,8 +372,8 @@ def _subtype_for(path, subtype):
         return "FLOAT" if os.path.splitext(path)[1].lower() == ".wav" else "PCM_24"
     from .audio import check_write
 
-    try:  # the file's type and --subtype, before any work (the writer checks them again)
-        check_write(path, subtype, 1)
+    try:  # the file's type and --subtype, before any work (the writer checks them again), named as --help spells it
+        check_write(path, subtype.lower(), 1)
     except ParameterError as exc:
         raise _as_options(exc, subtype="--subtype") from None
     return subtype
