@@ -1,0 +1,92 @@
+"""Would another set of calibration temperatures make a trained model's audio more like its source?
+
+For each model of ``scripts/generation_goals.py --out DIR`` runs (``DIR/SOURCE/cw.npz`` beside
+``DIR/SOURCE/SOURCE.wav`` and ``DIR/goals.json``), choose the generation temperature as
+``cwfast train`` does (:func:`cwfast.train_audio.calibrate_temperature`, on the model's training
+part, seed 0) from each of two grids, generate 10 s at each choice with seeds 3, 4 and 5 (not the
+calibration's seed) and count the goals table's three likeness cells (LTAS to the whole source,
+flatness within 3x, pitched frames at least half the source's), medians over the seeds::
+
+    python scripts/compare_temperature_grids.py DIR ... [--grid 0.35,0.4,0.45,0.5,0.6,0.7,0.85,1]
+        [--json OUT]
+
+(docs/results.md, "Lower temperatures to choose from".) One thread; about a minute a model.
+"""
+
+import argparse
+import json
+import os
+import sys
+
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPOSITORY_ROOT)
+
+import numpy as np  # noqa: E402
+
+import cwfast  # noqa: E402
+from cwfast import likeness, metrics, render, tasks  # noqa: E402
+from cwfast.audio import load_audio  # noqa: E402
+from cwfast.train_audio import CALIBRATION_TEMPERATURES, calibrate_temperature  # noqa: E402
+
+SEEDS = (3, 4, 5)
+SECONDS = 10.0
+
+
+def compare(run, name, goals, grids):
+    """One model: per grid, the temperature chosen and the likeness of what it generates there."""
+    model = cwfast.load(os.path.join(run, name, "cw.npz"))
+    rate = int(model.sample_rate)
+    samples, _ = load_audio(os.path.join(run, name, name + ".wav"), sample_rate=rate)
+    split = model.metadata["split"]
+    train = tasks.split_task(tasks.autoregressive(samples), validation=split["validation"], test=split["test"]).train
+    training = samples[: train.n_steps]  # what train_audio calibrates on, in the model's units below
+    like = goals["likeness"]
+    bounds = {"ltas": 1.3 * like["stretches"]["median_ltas_to_rest"], "pitched": 0.5 * like["source"]["pitched"]}
+    row = {"run": run, "source": name}
+    for label, grid in grids.items():
+        chosen = calibrate_temperature(model, training / model.metadata["scale"], temperatures=grid)["chosen"]
+        figures = []
+        for seed in SEEDS:
+            audio = render.render(model, int(SECONDS * rate), seed=seed, temperature=chosen)
+            figures.append((likeness.ltas_distance(audio, samples),
+                            likeness.spectral_flatness(audio) / like["source"]["flatness"],
+                            likeness.pitched_fraction(audio, rate), metrics.rms(audio) / metrics.rms(training)))
+        ltas, flatness, pitched, rms = np.median(figures, axis=0).tolist()
+        cells = int(ltas <= bounds["ltas"]) + int(1 / 3 <= flatness <= 3) + int(pitched >= bounds["pitched"])
+        row[label] = {"temperature": chosen, "ltas_db": ltas, "flatness": flatness, "pitched": pitched, "rms": rms,
+                      "cells": cells}
+    return row
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("runs", nargs="+", help="generation_goals.py --out folders")
+    parser.add_argument("--grid", default="0.35,0.4,0.45,0.5,0.6,0.7,0.85,1",
+                        help="the temperatures compared with cwfast train's own")
+    parser.add_argument("--json", help="also write every figure here")
+    args = parser.parse_args(argv)
+    grids = {"current": CALIBRATION_TEMPERATURES, "other": tuple(float(t) for t in args.grid.split(","))}
+    rows = []
+    print("| run | source | grid | temperature | LTAS to the source (dB) | flatness / source | pitched | "
+          "RMS / training | cells |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for run in args.runs:
+        with open(os.path.join(run, "goals.json")) as f:
+            sources = json.load(f)["sources"]
+        for name, goals in sources.items():
+            row = compare(run, name, goals, grids)
+            rows.append(row)
+            for label in grids:
+                r = row[label]
+                print(f"| {os.path.basename(os.path.normpath(run))} | {name} | {label} | {r['temperature']:g} | "
+                      f"{r['ltas_db']:.2f} | {r['flatness']:.2f}x | {r['pitched']:.2f} | {r['rms']:.2f}x | {r['cells']} |",
+                      flush=True)
+    for label in grids:
+        print(f"{label} grid: {sum(r[label]['cells'] for r in rows)} cells of {3 * len(rows)}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
