@@ -104,3 +104,45 @@ def atomic_path(path, *, what="file", overwrite=True):
         if isinstance(exc, OSError):
             raise CwfastError(f"cannot write {what} '{path}': {exc.strerror or exc}") from None
         raise
+
+
+def replace_together(moves, *, what=None):
+    """Rename each ``(new, target)`` of ``moves`` over its target, all of them or none.
+
+    The targets share one folder, and each ``new`` path (a file or a folder) is in the same file
+    system. Each target that exists is first renamed aside into a private folder beside it, then
+    the new paths are renamed into place, then the old ones are removed. If any rename fails, every
+    target is put back as it was and the new paths where they were (for the caller to remove), and
+    the failure is a CwfastError naming the target (``what``: how to call it). Renames within a
+    file system allocate no data, so a full disk cannot stop the swap half-way, as it could a copy.
+    """
+    import shutil
+
+    moves = [(Path(new), Path(target)) for new, target in moves]
+    if not moves:
+        return
+    current, aside, moved, placed = moves[0][1], None, [], []
+    try:
+        aside = Path(tempfile.mkdtemp(prefix=".cwfast.old.", dir=current.parent))
+        for i, (_, target) in enumerate(moves):
+            current = target
+            if os.path.lexists(target):
+                os.replace(target, aside / str(i))
+                moved.append((aside / str(i), target))
+        for new, target in moves:
+            current = target
+            os.replace(new, target)
+            placed.append((new, target))
+    except BaseException as exc:
+        for new, target in reversed(placed):
+            with contextlib.suppress(OSError):
+                os.replace(target, new)
+        for old, target in reversed(moved):
+            with contextlib.suppress(OSError):
+                os.replace(old, target)
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
+        if isinstance(exc, OSError):
+            raise CwfastError(f"cannot write {what + ' ' if what else ''}'{current}': {exc.strerror or exc}") from None
+        raise
+    shutil.rmtree(aside, ignore_errors=True)

@@ -975,7 +975,7 @@ def cmd_bench(args):
 def cmd_export(args):
     import shutil
 
-    from .export import _resolve, export_c, export_lv2
+    from .export import _resolve, export_c
 
     try:
         model, name = _resolve(args.model, args.name)
@@ -990,33 +990,35 @@ def cmd_export(args):
             raise CwfastError(f"'{path}' exists; pass --overwrite to replace it")
         if os.path.isdir(path) and not path.endswith(".lv2"):  # export_c would refuse it after the bundle's build
             raise CwfastError(f"cannot write '{path}': it is a directory")
-    # All or nothing: the C files are written to a staging folder first, then the bundle is built
-    # (it replaces the old one only once it has built), and only then are the staged files renamed
-    # into place. A failed write (a full disk, say) or a failed build leaves every old file as it was.
+    # All or nothing: the C files are written to a staging folder and the bundle is built in one,
+    # then all three are renamed into place together (cwfast._atomic.replace_together). A failed
+    # write (a full disk, say), a failed build or a failed rename leaves every old file as it was.
     import tempfile
+
+    from ._atomic import replace_together
 
     try:
         staging = tempfile.mkdtemp(prefix=f".{name}.export.", dir=args.output)
     except OSError as exc:
         raise CwfastError(f"cannot export to '{args.output}': {exc.strerror or exc}") from None
+    build = bundle = None
     try:
         try:
             staged = export_c(model, staging, name)
         except CwfastError as exc:  # it names the staging folder, which is gone when the user reads it
             raise CwfastError(str(exc).replace(staging, os.path.normpath(args.output))) from None
-        bundle = None
-        if args.lv2:
-            from .export.lv2 import uri
-
-            bundle = export_lv2(model, args.output, name, overwrite=args.overwrite)
         header, source = (os.path.join(args.output, os.path.basename(path)) for path in staged)
-        for path, target in zip(staged, (header, source)):
-            try:
-                os.replace(path, target)
-            except OSError as exc:
-                raise CwfastError(f"cannot write '{target}': {exc.strerror or exc}") from None
+        moves = list(zip(staged, (header, source)))
+        if args.lv2:
+            from .export.lv2 import build_bundle, uri
+
+            build, bundle = build_bundle(model, args.output, name, overwrite=args.overwrite)
+            moves.append((build, bundle))
+        replace_together(moves)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+        if build is not None:
+            shutil.rmtree(build, ignore_errors=True)  # gone already once it is in place
     print(f"wrote {header} and {source}")
     if bundle is not None:
         print(f"wrote {bundle} (LV2 plug-in {uri(name)})")

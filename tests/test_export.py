@@ -608,6 +608,54 @@ def test_cli_export_that_fails_keeps_the_old_bundle_and_sources(lv2, tmp_path, c
     assert (tmp_path / "fx.lv2" / "fx.c").read_text() == (tmp_path / "fx.c").read_text() != "old source"
 
 
+def test_cli_export_whose_last_rename_fails_keeps_the_old_bundle_and_sources(lv2, tmp_path, capsys, monkeypatch):
+    """The bundle built and the C files written, the swap itself can still be refused (a rename
+    the operating system will not do): the old NAME.h, NAME.c and NAME.lv2 are all put back."""
+    import cwfast._atomic as atomic
+
+    root, _, _ = lv2
+    model = str(root / "cw_effect" / "cw_effect.npz")
+    (tmp_path / "fx.lv2").mkdir()
+    old = {"fx.h": "old header", "fx.c": "old source", "fx.lv2/fx.so": "old plug-in"}
+    for path, text in old.items():
+        (tmp_path / path).write_text(text)
+    real = os.replace
+
+    def refuse_the_bundle(src, dst):  # the new bundle's turn: the C files are already in place
+        if os.path.basename(src).startswith(".fx.lv2."):
+            raise PermissionError(13, "Permission denied")
+        return real(src, dst)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(atomic.os, "replace", refuse_the_bundle)
+        assert main(["export", "-m", model, "-o", str(tmp_path), "--lv2", "--name", "fx", "--overwrite"]) == 2
+    err = capsys.readouterr().err
+    assert f"cannot write '{tmp_path / 'fx.lv2'}': Permission denied" in err and "Traceback" not in err
+    assert {path: (tmp_path / path).read_text() for path in old} == old
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fx.c", "fx.h", "fx.lv2"]  # nothing staged left
+    assert sorted(p.name for p in (tmp_path / "fx.lv2").iterdir()) == ["fx.so"]
+
+
+def test_replace_together_is_all_or_nothing(tmp_path, monkeypatch):
+    import cwfast._atomic as atomic
+
+    for name in ("a", "b"):
+        (tmp_path / f"new_{name}").write_text(f"new {name}")
+    (tmp_path / "a").write_text("old a")  # b does not exist yet
+    real = os.replace
+    with monkeypatch.context() as patch:
+        patch.setattr(atomic.os, "replace",
+                      lambda src, dst: (_ for _ in ()).throw(OSError(28, "No space left on device"))
+                      if str(dst).endswith("/b") else real(src, dst))
+        with pytest.raises(CwfastError, match="cannot write '.*/b': No space left on device"):
+            atomic.replace_together([(tmp_path / "new_a", tmp_path / "a"), (tmp_path / "new_b", tmp_path / "b")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "new_a", "new_b"]
+    assert (tmp_path / "a").read_text() == "old a" and (tmp_path / "new_a").read_text() == "new a"
+    atomic.replace_together([(tmp_path / "new_a", tmp_path / "a"), (tmp_path / "new_b", tmp_path / "b")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+    assert (tmp_path / "a").read_text() == "new a" and (tmp_path / "b").read_text() == "new b"
+
+
 def test_export_is_listed_with_its_options(capsys):
     assert main(["--help"]) == 0
     assert "export" in capsys.readouterr().out

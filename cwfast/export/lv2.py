@@ -263,8 +263,22 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
     CwfastError
         If the model makes no plug-in, there is no C compiler, the build fails (the LV2 headers,
         Debian's ``lv2-dev``, are missing, say), or the bundle exists and ``overwrite`` is False.
-        Nothing is left behind on failure.
+        Nothing is left behind on failure, and an old bundle is replaced only by one that built.
     """
+    from .._atomic import replace_together
+
+    build, bundle = build_bundle(model, directory, name, overwrite=overwrite, cc=cc, cflags=cflags)
+    try:
+        replace_together([(build, bundle)], what="LV2 bundle")
+    finally:
+        shutil.rmtree(build, ignore_errors=True)  # gone already once it is in place
+    return bundle
+
+
+def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflags=None):
+    """Build the bundle :func:`export_lv2` writes in a temporary folder of ``directory``: returns
+    (that folder, where the bundle belongs). The caller renames it into place (the command line does,
+    with the C files, all together) or removes it. Raises as :func:`export_lv2` does, leaving nothing."""
     from . import _check_directory, _codegen, _resolve
 
     model, name = _resolve(model, name)
@@ -289,7 +303,10 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
             raise CwfastError(f"'{bundle}' holds files cwfast did not write ({listed}); move them out, or "
                               "remove the bundle, before replacing it")
     compiler = find_compiler(cc)
-    build = Path(tempfile.mkdtemp(prefix=f".{name}.lv2.", dir=directory))
+    try:
+        build = Path(tempfile.mkdtemp(prefix=f".{name}.lv2.", dir=directory))
+    except OSError as exc:
+        raise CwfastError(f"cannot write '{bundle}': {exc.strerror or exc}") from None
     try:
         for file, text in files.items():
             (build / file).write_text(text, encoding="ascii")
@@ -305,16 +322,10 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
             hint = " (install the LV2 headers: apt-get install lv2-dev)" if "lv2.h" in done.stderr else ""
             raise CwfastError(f"building the LV2 plug-in failed: {first}{hint}")
         os.chmod(build, default_permissions(directory=True))
-        if os.path.lexists(bundle):
-            old = Path(tempfile.mkdtemp(prefix=f".{name}.lv2.old.", dir=directory))
-            os.replace(bundle, old / "bundle")
-            os.replace(build, bundle)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(build, bundle)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             shutil.rmtree(build)
+        if isinstance(exc, OSError):  # writing the sources: a full disk, say
+            raise CwfastError(f"cannot write '{bundle}': {exc.strerror or exc}") from None
         raise
-    return bundle
-
+    return build, bundle
