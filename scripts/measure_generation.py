@@ -58,7 +58,7 @@ def parse_args(argv=None):
     p.add_argument("--trim", action="store_true", help="drop blocks 60 dB below the source's RMS at both ends")
     p.add_argument("--lpc-only", action="store_true", help="only the linear-predictor baseline")
     p.add_argument("--sample-rate", type=int, default=None, help="rate for --lpc-only (default: the first file's)")
-    p.add_argument("--keep", default=None, help="directory to keep the generated WAV files in")
+    p.add_argument("--keep", default=None, help="directory to keep the generated WAV files in (made if missing)")
     p.add_argument("--stretches", type=int, default=0,
                    help="also cut the source into this many equal stretches and measure each against the rest")
     return p.parse_args(argv)
@@ -172,6 +172,7 @@ def main(argv=None):
           f"{args.seconds:g} s generated per seed, seeds {args.seeds}\n")
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.keep or tmp
+        os.makedirs(directory, exist_ok=True)
         for temperature in temperatures:
             rows = []
             for seed in seeds:
