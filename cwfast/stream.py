@@ -819,7 +819,8 @@ class Stream:
             else:  # (no overflow possible: errstate, which costs more than a copy, is not needed)
                 np.copyto(x_buffer[:m, :voices], piece.transpose(1, 0, 2), casting="unsafe")
             y = y_buffer[:m, :voices]
-            self._piece(m, x_buffer[:m, :voices, 0].T, y.transpose(1, 0, 2), y, column[:m, :voices])
+            xn = x_buffer[:m, :voices, 0].T if n_in else None  # read by the level, taps and surprise (n_in 1)
+            self._piece(m, xn, y.transpose(1, 0, 2), y, column[:m, :voices])
             out[:, a : a + m] = y.transpose(1, 0, 2)
         return out
 

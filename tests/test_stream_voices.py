@@ -193,6 +193,16 @@ def test_softmax_voices(x):
     np.testing.assert_allclose(got.sum(axis=2), 1, rtol=0, atol=1e-12)
 
 
+def test_voices_of_a_model_that_reads_nothing():
+    """A memorize model (no input) in voices: each voice plays what one stream plays (the inputs
+    of shape (V, n, 0) reached an indexing of input 0 before)."""
+    model = ClockworkRNN(0, 1, n_hidden=9, n_modules=3, seed=2, dtype=np.float64)
+    got = Stream(model, voices=V, max_block=50).process(np.zeros((V, 120, 0)))
+    one = Stream(model).process(np.zeros((120, 0)))
+    np.testing.assert_allclose(got, np.broadcast_to(one, got.shape), rtol=0, atol=1e-12)
+    assert np.abs(one).max() > 0
+
+
 @pytest.mark.parametrize("arch", ["clockwork", "windowed"])
 def test_voices_start_from_a_state_and_pickle(arch, x):
     model = MODELS[arch](dtype=np.float64)
