@@ -44,7 +44,9 @@ MIXTURE_TEMPERATURE = 0.5
 #: A mixture model trained by :func:`train_audio` is saved to generate at :data:`MIXTURE_TEMPERATURE`
 #: if the audio it generates there meets issue 12's likeness goals against its training audio and is
 #: audible, or else at the one of these temperatures that does nearest its loudness (:func:`calibrate_temperature`).
-CALIBRATION_TEMPERATURES = (0.5, 0.6, 0.7, 0.85, 1.0)
+#: 0.75 and 0.8 are where the spoken-digit models cross from a quiet tone to loud noise
+#: (docs/results.md, "A finer calibration grid").
+CALIBRATION_TEMPERATURES = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 1.0)
 #: Generated audio quieter than this fraction of the training audio's RMS (-12 dB) is not a
 #: candidate of its own: at 0.5 some models generate near silence (0.02x to 0.04x of their
 #: sources' RMS; docs/results.md, "The generation temperature").
