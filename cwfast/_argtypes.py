@@ -50,8 +50,17 @@ block = _option(int, "positive_int", maximum=2**24, why=" (a block of 6 minutes 
 voices = _option(int, "positive_int", maximum=2**16, why=" (voices of one stream)")
 #: Inputs a module reads per tick: a window past 2**24 samples (6 minutes at 44.1 kHz) is a typo.
 _window = _option(int, "positive_int", maximum=2**24, why=" (6 minutes at 44.1 kHz per tick)")
+#: ``cwfast bench``'s runs per model and block size (each at least its --seconds): a median of more is no surer.
+repeats = _option(int, "positive_int", maximum=1000, why=" (runs per model and block size)")
 #: Wall-clock seconds ``cwfast bench`` spends on each model and block size: an hour is plenty.
 bench_seconds = _option(float, "positive_float", maximum=3600, why=" (an hour per model and block size)")
+
+
+def path(text):
+    """A file name: not empty (an empty option would read as "not given" and be skipped silently)."""
+    if not text:
+        raise argparse.ArgumentTypeError("'' is not a path (it is empty)")
+    return text
 
 
 def periods(text):

@@ -30,7 +30,8 @@ import sys
 # The subcommand shares the command line's argument types (one-line errors, exit status 2).
 from ._argtypes import bench_seconds as _bench_seconds
 from ._argtypes import block as _block
-from ._argtypes import positive_int as _positive_int
+from ._argtypes import path as _path
+from ._argtypes import repeats as _repeats
 from ._argtypes import voices as _voices
 
 DEFAULT_BLOCKS = (32, 128, 512, 2048)
@@ -43,7 +44,7 @@ MAX_BLOCKS_A_RUN = 2**20
 
 def add_arguments(parser):
     """Add the bench options to ``parser`` (an argparse parser or subparser)."""
-    parser.add_argument("-m", "--model", metavar="MODEL",
+    parser.add_argument("-m", "--model", type=_path, metavar="MODEL",
                         help="a model file to measure (default: CW-RNNs of 64, 256 and 1024 units in 8 modules "
                         "next to SRNs of the same widths)")
     parser.add_argument("--block", type=_block, nargs="+", default=list(DEFAULT_BLOCKS), metavar="N",
@@ -51,8 +52,9 @@ def add_arguments(parser):
     parser.add_argument("--seconds", type=_bench_seconds, default=1.0, metavar="S",
                         help="wall-clock time to spend on each model and block size, at most 3600 (default: "
                         "%(default)s)")
-    parser.add_argument("--repeats", type=_positive_int, default=5, metavar="R",
-                        help="runs per model and block size; the table shows medians (default: %(default)s)")
+    parser.add_argument("--repeats", type=_repeats, default=5, metavar="R",
+                        help="runs per model and block size, at most 1000; the table shows medians (default: "
+                        "%(default)s)")
     parser.add_argument("--voices", type=_voices, metavar="V",
                         help="also run each model as one stream of V voices and report the cost per voice "
                         "against one voice")

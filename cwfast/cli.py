@@ -166,10 +166,10 @@ def build_parser():
                    help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model; "
                         "fitting the mixture's scale, scoring the held-out parts and choosing the generation temperature "
                         "follow (seconds more)")
-    p.add_argument("--checkpoint", metavar="PATH", help="write a checkpoint here every 100 updates, at the end and on Ctrl-C")
+    p.add_argument("--checkpoint", type=types.path, metavar="PATH", help="write a checkpoint here every 100 updates, at the end and on Ctrl-C")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same options; --epochs may grow with a constant "
                    "--lr-schedule)")
-    p.add_argument("--plot", metavar="FILE.png", help="plot target and output waveforms and spectrograms (needs matplotlib; "
+    p.add_argument("--plot", type=types.path, metavar="FILE.png", help="plot target and output waveforms and spectrograms (needs matplotlib; "
                    "autoregressive: the first 10 s of the training audio beside 10 s generated)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_train)
@@ -190,7 +190,7 @@ def build_parser():
     p.add_argument("--prime", metavar="AUDIO", help="autoregressive: continue this audio (its state is set by teacher forcing)")
     p.add_argument("--sample-rate", type=types.sample_rate, metavar="HZ", help="for models that do not store a sample rate")
     p.add_argument("--subtype", type=types.subtype, metavar="TYPE", help="float, pcm_16 or pcm_24 (default: float for WAV)")
-    p.add_argument("--plot", metavar="FILE.png", help="plot the waveform and spectrogram (needs matplotlib)")
+    p.add_argument("--plot", type=types.path, metavar="FILE.png", help="plot the waveform and spectrogram (needs matplotlib)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_generate)
 

@@ -116,6 +116,9 @@ def architecture(arch, defaults, *, hidden=None, modules=None, periods=None):
     if periods is not None:
         if modules is not None and modules != len(periods):
             raise ParameterError(f"--modules {modules} does not match the {len(periods)} --periods given")
+        if len(periods) > n_hidden:
+            raise ParameterError(f"--periods gives {len(periods)} modules, more than --hidden {n_hidden} units: "
+                                 "every module needs one")
         return n_hidden, len(periods), list(periods)
     n_modules = _given(modules, defaults["modules"], "modules")
     if n_modules > n_hidden:

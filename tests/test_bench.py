@@ -83,6 +83,11 @@ def test_bench_usage_errors(capsys):
     assert "at most 3600" in capsys.readouterr().err
     assert main(["bench", "-m", "/nonexistent/model.npz", "--block", "4"]) == 2
     assert "cwfast: error" in capsys.readouterr().err
+    # An empty model name is not "no model" (the default benchmark), nor a trillion runs a long wait.
+    assert main(["bench", "-m", ""]) == 2
+    assert "'' is not a path" in capsys.readouterr().err
+    assert main(["bench", "--repeats", "1000000000000"]) == 2
+    assert "must be at most 1000" in capsys.readouterr().err
 
 
 def test_bench_reports_the_kernel_against_the_matvec_ceiling(model_file, capsys):
