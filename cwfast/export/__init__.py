@@ -82,9 +82,9 @@ def _resolve(model, name):
     if isinstance(model, (str, os.PathLike)):
         from ..persistence import load
 
-        path = Path(model)
-        model = load(path)
-        default = c_identifier(path.stem)
+        default = Path(model).stem  # (Path("") is ".": load the name as given, which refuses "")
+        model = load(model)
+        default = c_identifier(default)
     elif isinstance(model, SequenceModel):
         default = "model"
     else:
