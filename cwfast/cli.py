@@ -301,13 +301,32 @@ def _load_bench():
 # ----------------------------------------------------------------------------------- helpers
 
 
+#: Notes said before a command's work starts, held (a list) so that a refusal before it is the
+#: only line printed (:func:`main` drops them then); said once the work starts (:func:`_work_starts`).
+_held_notes = None
+
+
 def _note(message):
     """A one-line note to the user on stderr (resampling, free-running, ...)."""
-    print(f"cwfast: {message}", file=sys.stderr)
+    if _held_notes is not None:
+        _held_notes.append(message)
+    else:
+        print(f"cwfast: {message}", file=sys.stderr)
+
+
+def _work_starts():
+    """Every check passed and the long work begins: say the notes held until now, and the next ones
+    as they come."""
+    global _held_notes
+    held, _held_notes = _held_notes, None
+    for message in held or ():
+        _note(message)
 
 
 def _progress(args, total, desc, unit="sample"):
     from tqdm.auto import tqdm
+
+    _work_starts()
 
     # delay: a bar appears only for work that takes more than a second.
     return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr, disable=args.quiet,
@@ -585,6 +604,7 @@ def cmd_train(args):
         check_disk(args.output, 2 * size + 2**16, f"the model ({model.n_params:,} parameters)", "free some space")
         if args.checkpoint:  # parameters, best parameters and two optimiser moments
             check_disk(args.checkpoint, 4 * size + 2**16, "the checkpoint", "free some space")
+        _work_starts()
 
     try:
         trained = train_audio(
@@ -1065,6 +1085,7 @@ def _is_size_error(exc):
 
 
 def _main(parser, argv):
+    global _held_notes
     try:
         if _command_of(argv) == "bench":
             _load_bench().add_arguments(parser.bench_parser)
@@ -1079,7 +1100,10 @@ def _main(parser, argv):
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2
-        return int(args.func(args) or 0)
+        _held_notes = []
+        status = int(args.func(args) or 0)
+        _work_starts()
+        return status
     except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except CwfastError as exc:
@@ -1101,3 +1125,5 @@ def _main(parser, argv):
     except KeyboardInterrupt:
         print("cwfast: interrupted", file=sys.stderr)
         return 130
+    finally:
+        _held_notes = None  # a refusal's held notes are dropped: its error is the one line

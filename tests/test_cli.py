@@ -549,6 +549,8 @@ def test_bad_model_files(capsys, tmp_path, bad_files, clip_8k, kind, message, co
         (["--modules", "8", "--hidden", "4"], "--modules 8 must not exceed --hidden 4"),
         (["--modules", "2", "--periods", "1,2,4"], "does not match"),
         (["--hidden", "2", "--periods", "1,2,4"], "--periods gives 3 modules, more than --hidden 2 units"),
+        # Refused after a note (that --classes chose the softmax head): the error is still the one line.
+        (["--mode", "autoregressive", "--classes", "16", "--hidden", "1000000"], "TiB of memory"),
         (["--plot", ""], "argument --plot: '' is not a path (it is empty)"),
         (["--checkpoint", ""], "argument --checkpoint: '' is not a path (it is empty)"),
         (["--arch", "srn", "--modules", "3"], "--arch srn has no clock modules"),
