@@ -126,7 +126,7 @@ def build_parser():
     p.add_argument("--classes", type=types.positive_int, metavar="K",
                    help="autoregressive: mu-law classes (default: 256; any other number trains the softmax "
                    "head, since the mixture scores the 256 classes)")
-    p.add_argument("--head", choices=AUDIO_HEADS, metavar="HEAD",
+    p.add_argument("--head", choices=AUDIO_HEADS, metavar="mixture|softmax",
                    help="autoregressive: mixture (default: of logistics over the amplitude, integrated over the "
                         "mu-law classes; unquantised output; generates at temperature 0.5, or at the one its "
                         "training audio chooses when 0.5 misses its flatness or pitch or is near silence) or softmax "
