@@ -111,10 +111,12 @@ def replace_together(moves, *, what=None):
 
     The targets share one folder, and each ``new`` path (a file or a folder) is in the same file
     system. Each target that exists is first renamed aside into a private folder beside it, then
-    the new paths are renamed into place, then the old ones are removed. If any rename fails, every
-    target is put back as it was and the new paths where they were (for the caller to remove), and
-    the failure is a CwfastError naming the target (``what``: how to call it). Renames within a
-    file system allocate no data, so a full disk cannot stop the swap half-way, as it could a copy.
+    the new paths are renamed into place, then the old ones are removed. If any rename fails (or
+    the process is interrupted), every target is put back as it was and the new paths where they
+    were (for the caller to remove), and the failure is a CwfastError naming the target (``what``:
+    how to call it); should putting an old file back fail too, the folder it is kept in is named,
+    never removed. Renames within a file system allocate no data, so a full disk cannot stop the
+    swap half-way, as it could a copy.
     """
     import shutil
 
@@ -127,22 +129,28 @@ def replace_together(moves, *, what=None):
         for i, (_, target) in enumerate(moves):
             current = target
             if os.path.lexists(target):
+                moved.append((aside / str(i), target))  # before the rename: an interrupt may fall between
                 os.replace(target, aside / str(i))
-                moved.append((aside / str(i), target))
         for new, target in moves:
             current = target
-            os.replace(new, target)
             placed.append((new, target))
+            os.replace(new, target)
     except BaseException as exc:
+        kept = False
         for new, target in reversed(placed):
-            with contextlib.suppress(OSError):
-                os.replace(target, new)
+            if not os.path.lexists(new):  # it was renamed: give it back
+                with contextlib.suppress(OSError):
+                    os.replace(target, new)
         for old, target in reversed(moved):
-            with contextlib.suppress(OSError):
-                os.replace(old, target)
-        if aside is not None:
+            if os.path.lexists(old):
+                try:
+                    os.replace(old, target)
+                except OSError:
+                    kept = True
+        if aside is not None and not kept:
             shutil.rmtree(aside, ignore_errors=True)
+        where = f" (the old files are kept in '{aside}')" if kept else ""
         if isinstance(exc, OSError):
-            raise CwfastError(f"cannot write {what + ' ' if what else ''}'{current}': {exc.strerror or exc}") from None
+            raise CwfastError(f"cannot write {what + ' ' if what else ''}'{current}': {exc.strerror or exc}{where}") from None
         raise
     shutil.rmtree(aside, ignore_errors=True)

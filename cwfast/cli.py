@@ -20,6 +20,7 @@ import argparse
 import os
 import re
 import sys
+import threading
 
 from . import registry
 from . import _argtypes as types
@@ -301,15 +302,17 @@ def _load_bench():
 # ----------------------------------------------------------------------------------- helpers
 
 
-#: Notes said before a command's work starts, held (a list) so that a refusal before it is the
-#: only line printed (:func:`main` drops them then); said once the work starts (:func:`_work_starts`).
-_held_notes = None
+#: Notes said before a command's work starts, held (``.held``, a list) so that a refusal before it
+#: is the only line printed (:func:`main` drops them then); said once the work starts
+#: (:func:`_work_starts`). Per thread: ``main`` may run in several threads of one process.
+_notes = threading.local()
 
 
 def _note(message):
     """A one-line note to the user on stderr (resampling, free-running, ...)."""
-    if _held_notes is not None:
-        _held_notes.append(message)
+    held = getattr(_notes, "held", None)
+    if held is not None:
+        held.append(message)
     else:
         print(f"cwfast: {message}", file=sys.stderr)
 
@@ -317,8 +320,7 @@ def _note(message):
 def _work_starts():
     """Every check passed and the long work begins: say the notes held until now, and the next ones
     as they come."""
-    global _held_notes
-    held, _held_notes = _held_notes, None
+    held, _notes.held = getattr(_notes, "held", None), None
     for message in held or ():
         _note(message)
 
@@ -604,6 +606,11 @@ def cmd_train(args):
         check_disk(args.output, 2 * size + 2**16, f"the model ({model.n_params:,} parameters)", "free some space")
         if args.checkpoint:  # parameters, best parameters and two optimiser moments
             check_disk(args.checkpoint, 4 * size + 2**16, "the checkpoint", "free some space")
+        if args.resume:  # a missing or foreign checkpoint is refused before the held notes are said
+            from .train.checkpoint import check_resume, load_checkpoint
+
+            saved = load_checkpoint(args.checkpoint)
+            check_resume(saved, "evolve" if args.trainer == "es" else "fit", model, saved.config)
         _work_starts()
 
     try:
@@ -1085,7 +1092,6 @@ def _is_size_error(exc):
 
 
 def _main(parser, argv):
-    global _held_notes
     try:
         if _command_of(argv) == "bench":
             _load_bench().add_arguments(parser.bench_parser)
@@ -1100,7 +1106,7 @@ def _main(parser, argv):
         if args.command is None:
             parser.print_help(sys.stderr)
             return 2
-        _held_notes = []
+        _notes.held = []
         status = int(args.func(args) or 0)
         _work_starts()
         return status
@@ -1126,4 +1132,4 @@ def _main(parser, argv):
         print("cwfast: interrupted", file=sys.stderr)
         return 130
     finally:
-        _held_notes = None  # a refusal's held notes are dropped: its error is the one line
+        _notes.held = None  # a refusal's held notes are dropped: its error is the one line

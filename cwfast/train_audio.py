@@ -117,8 +117,9 @@ def architecture(arch, defaults, *, hidden=None, modules=None, periods=None):
         if modules is not None and modules != len(periods):
             raise ParameterError(f"--modules {modules} does not match the {len(periods)} --periods given")
         if len(periods) > n_hidden:
-            raise ParameterError(f"--periods gives {len(periods)} modules, more than --hidden {n_hidden} units: "
-                                 "every module needs one")
+            given = f"--hidden {n_hidden}" if hidden is not None else f"the default --hidden {n_hidden}"
+            raise ParameterError(f"--periods gives {len(periods)} modules, more than {given} units: every module "
+                                 f"needs one (pass --hidden {len(periods)} or more)")
         return n_hidden, len(periods), list(periods)
     n_modules = _given(modules, defaults["modules"], "modules")
     if n_modules > n_hidden:

@@ -551,6 +551,8 @@ def test_bad_model_files(capsys, tmp_path, bad_files, clip_8k, kind, message, co
         (["--hidden", "2", "--periods", "1,2,4"], "--periods gives 3 modules, more than --hidden 2 units"),
         # Refused after a note (that --classes chose the softmax head): the error is still the one line.
         (["--mode", "autoregressive", "--classes", "16", "--hidden", "1000000"], "TiB of memory"),
+        (["--mode", "autoregressive", "--classes", "16", "--resume", "--checkpoint", "no-such.ckpt"],
+         "cannot load checkpoint 'no-such.ckpt': no such file"),
         (["--plot", ""], "argument --plot: '' is not a path (it is empty)"),
         (["--checkpoint", ""], "argument --checkpoint: '' is not a path (it is empty)"),
         (["--arch", "srn", "--modules", "3"], "--arch srn has no clock modules"),

@@ -659,6 +659,31 @@ def test_replace_together_is_all_or_nothing(tmp_path, monkeypatch):
     assert (tmp_path / "a").read_text() == "new a" and (tmp_path / "b").read_text() == "new b"
 
 
+def test_replace_together_interrupted_just_after_a_rename_puts_everything_back(tmp_path, monkeypatch):
+    """Ctrl-C between a rename and its bookkeeping: the new folder already in place is moved back
+    out, and the old one restored (not deleted with the folder it was moved aside into)."""
+    import cwfast._atomic as atomic
+
+    (tmp_path / "new.lv2").mkdir()
+    (tmp_path / "new.lv2" / "fx.so").write_text("new")
+    (tmp_path / "fx.lv2").mkdir()
+    (tmp_path / "fx.lv2" / "fx.so").write_text("old")
+    real = os.replace
+
+    def renamed_then_interrupted(src, dst):
+        real(src, dst)
+        if os.path.basename(src) == "new.lv2":
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(atomic.os, "replace", renamed_then_interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            atomic.replace_together([(tmp_path / "new.lv2", tmp_path / "fx.lv2")])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fx.lv2", "new.lv2"]
+    assert (tmp_path / "fx.lv2" / "fx.so").read_text() == "old"
+    assert (tmp_path / "new.lv2" / "fx.so").read_text() == "new"
+
+
 def test_export_is_listed_with_its_options(capsys):
     assert main(["--help"]) == 0
     assert "export" in capsys.readouterr().out
