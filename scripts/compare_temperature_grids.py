@@ -8,7 +8,7 @@ calibration's seed) and count the goals table's three likeness cells (LTAS to th
 flatness within 3x, pitched frames at least half the source's), medians over the seeds::
 
     python scripts/compare_temperature_grids.py DIR ... [--grid 0.35,0.4,0.45,0.5,0.6,0.7,0.85,1]
-        [--json OUT]
+        [--current 0.5,0.6,0.7,0.85,1] [--json OUT]
 
 (docs/results.md, "Lower temperatures to choose from".) One thread; about a minute a model.
 """
@@ -32,60 +32,77 @@ SEEDS = (3, 4, 5)
 SECONDS = 10.0
 
 
-def compare(run, name, goals, grids):
-    """One model: per grid, the temperature chosen and the likeness of what it generates there."""
+def load_run(run, name):
+    """A goals run's model of ``name``, its source at the model's rate and the training part (what
+    ``train_audio`` calibrates on)."""
     model = cwfast.load(os.path.join(run, name, "cw.npz"))
-    rate = int(model.sample_rate)
-    samples, _ = load_audio(os.path.join(run, name, name + ".wav"), sample_rate=rate)
+    samples, _ = load_audio(os.path.join(run, name, name + ".wav"), sample_rate=int(model.sample_rate))
     split = model.metadata["split"]
     train = tasks.split_task(tasks.autoregressive(samples), validation=split["validation"], test=split["test"]).train
-    training = samples[: train.n_steps]  # what train_audio calibrates on, in the model's units below
-    like = goals["likeness"]
-    bounds = {"ltas": 1.3 * like["stretches"]["median_ltas_to_rest"], "pitched": 0.5 * like["source"]["pitched"]}
-    row = {"run": run, "source": name}
-    for label, grid in grids.items():
-        chosen = calibrate_temperature(model, training / model.metadata["scale"], temperatures=grid)["chosen"]
-        figures = []
-        for seed in SEEDS:
-            audio = render.render(model, int(SECONDS * rate), seed=seed, temperature=chosen)
-            figures.append((likeness.ltas_distance(audio, samples),
-                            likeness.spectral_flatness(audio) / like["source"]["flatness"],
-                            likeness.pitched_fraction(audio, rate), metrics.rms(audio) / metrics.rms(training)))
-        ltas, flatness, pitched, rms = np.median(figures, axis=0).tolist()
-        cells = int(ltas <= bounds["ltas"]) + int(1 / 3 <= flatness <= 3) + int(pitched >= bounds["pitched"])
-        row[label] = {"temperature": chosen, "ltas_db": ltas, "flatness": flatness, "pitched": pitched, "rms": rms,
-                      "cells": cells}
-    return row
+    return model, samples, samples[: train.n_steps]
+
+
+def likeness_at(model, samples, training, like, temperature):
+    """The goals' likeness of 10 s generated at ``temperature`` with :data:`SEEDS` (medians), and its
+    cells (``like``: the goals run's likeness figures of the source)."""
+    rate = int(model.sample_rate)
+    figures = []
+    for seed in SEEDS:
+        audio = render.render(model, int(SECONDS * rate), seed=seed, temperature=temperature)
+        figures.append((likeness.ltas_distance(audio, samples),
+                        likeness.spectral_flatness(audio) / like["source"]["flatness"],
+                        likeness.pitched_fraction(audio, rate), metrics.rms(audio) / metrics.rms(training)))
+    ltas, flatness, pitched, rms = np.median(figures, axis=0).tolist()
+    cells = (int(ltas <= 1.3 * like["stretches"]["median_ltas_to_rest"]) + int(1 / 3 <= flatness <= 3)
+             + int(pitched >= 0.5 * like["source"]["pitched"]))
+    return {"temperature": temperature, "ltas_db": ltas, "flatness": flatness, "pitched": pitched, "rms": rms,
+            "cells": cells}
+
+
+def compare_all(runs, labels, choose, json_path=None):
+    """For every model of ``runs``: ``choose(model, training)`` -> {label: temperature}; print the
+    likeness at each choice and the cells of each label over all of them."""
+    rows = []
+    print("| run | source | choice | temperature | LTAS to the source (dB) | flatness / source | pitched | "
+          "RMS / training | cells |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    for run in runs:
+        with open(os.path.join(run, "goals.json")) as f:
+            sources = json.load(f)["sources"]
+        for name, goals in sources.items():
+            model, samples, training = load_run(run, name)
+            row = {"run": run, "source": name}
+            for label, temperature in choose(model, training).items():
+                r = row[label] = likeness_at(model, samples, training, goals["likeness"], temperature)
+                print(f"| {os.path.basename(os.path.normpath(run))} | {name} | {label} | {r['temperature']:g} | "
+                      f"{r['ltas_db']:.2f} | {r['flatness']:.2f}x | {r['pitched']:.2f} | {r['rms']:.2f}x | {r['cells']} |",
+                      flush=True)
+            rows.append(row)
+    for label in labels:
+        print(f"{label}: {sum(r[label]['cells'] for r in rows)} cells of {3 * len(rows)}")
+    if json_path:
+        with open(json_path, "w") as f:
+            json.dump(rows, f, indent=1)
+    return rows
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="generation_goals.py --out folders")
-    parser.add_argument("--grid", default="0.35,0.4,0.45,0.5,0.6,0.7,0.85,1",
-                        help="the temperatures compared with cwfast train's own")
+    parser.add_argument("--grid", default="0.35,0.4,0.45,0.5,0.6,0.7,0.75,0.8,0.85,1",
+                        help="the temperatures compared with --current")
+    parser.add_argument("--current", default=",".join(f"{t:g}" for t in CALIBRATION_TEMPERATURES),
+                        help="the grid compared against (default: cwfast train's own)")
     parser.add_argument("--json", help="also write every figure here")
     args = parser.parse_args(argv)
-    grids = {"current": CALIBRATION_TEMPERATURES, "other": tuple(float(t) for t in args.grid.split(","))}
-    rows = []
-    print("| run | source | grid | temperature | LTAS to the source (dB) | flatness / source | pitched | "
-          "RMS / training | cells |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
-    for run in args.runs:
-        with open(os.path.join(run, "goals.json")) as f:
-            sources = json.load(f)["sources"]
-        for name, goals in sources.items():
-            row = compare(run, name, goals, grids)
-            rows.append(row)
-            for label in grids:
-                r = row[label]
-                print(f"| {os.path.basename(os.path.normpath(run))} | {name} | {label} | {r['temperature']:g} | "
-                      f"{r['ltas_db']:.2f} | {r['flatness']:.2f}x | {r['pitched']:.2f} | {r['rms']:.2f}x | {r['cells']} |",
-                      flush=True)
-    for label in grids:
-        print(f"{label} grid: {sum(r[label]['cells'] for r in rows)} cells of {3 * len(rows)}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+    grids = {label: tuple(float(t) for t in text.split(","))
+             for label, text in (("current grid", args.current), ("other grid", args.grid))}
+
+    def choose(model, training):
+        return {label: calibrate_temperature(model, training / model.metadata["scale"], temperatures=grid)["chosen"]
+                for label, grid in grids.items()}
+
+    compare_all(args.runs, list(grids), choose, args.json)
 
 
 if __name__ == "__main__":
