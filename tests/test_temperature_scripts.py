@@ -1,0 +1,84 @@
+"""scripts/compare_temperature_grids.py and scripts/prototype_temperature_by_spectrum.py on a tiny
+goals run: the temperature each chooses is the calibration's (or, by spectrum, a qualifying one),
+and the cells counted are those of the figures printed."""
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import soundfile
+
+from cwfast.audio import load_audio
+from cwfast.train_audio import calibrate_temperature, train_audio
+
+ROOT = Path(__file__).resolve().parents[1]
+EXCERPT = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
+
+
+def load_script(name):
+    sys.path.insert(0, str(ROOT / "scripts"))  # the prototype imports the comparison's loop
+    try:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    return module
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A goals run of one source as generation_goals.py lays it out (model, audio, goals.json)."""
+    directory = tmp_path_factory.mktemp("run")
+    samples, rate = load_audio(EXCERPT, sample_rate=8000, start=0.5, duration=1.5)
+    (directory / "clip").mkdir()
+    soundfile.write(directory / "clip" / "clip.wav", samples, rate, subtype="FLOAT")
+    trained = train_audio(samples, rate, mode="autoregressive", hidden=8, modules=2, epochs=2, seed=0,
+                          progress=False)
+    trained.model.save(directory / "clip" / "cw.npz")
+    like = {"stretches": {"median_ltas_to_rest": 6.0}, "source": {"flatness": 0.01, "pitched": 0.5}}
+    (directory / "goals.json").write_text(json.dumps({"sources": {"clip": {"likeness": like}}}))
+    return directory
+
+
+def check_row(row, like):
+    cells = (int(row["ltas_db"] <= 1.3 * like["stretches"]["median_ltas_to_rest"])
+             + int(1 / 3 <= row["flatness"] <= 3) + int(row["pitched"] >= 0.5 * like["source"]["pitched"]))
+    assert row["cells"] == cells
+
+
+def test_grids_choose_as_the_calibration_does_and_count_their_cells(run, tmp_path, capsys):
+    compare = load_script("compare_temperature_grids")
+    out = tmp_path / "rows.json"
+    compare.main([str(run), "--current", "0.5,1", "--grid", "0.5,0.7,1", "--json", str(out)])
+    (row,) = json.loads(out.read_text())
+    model, _, training = compare.load_run(str(run), "clip")
+    for label, grid in (("current grid", (0.5, 1.0)), ("other grid", (0.5, 0.7, 1.0))):
+        chosen = calibrate_temperature(model, training / model.metadata["scale"], temperatures=grid)["chosen"]
+        assert row[label]["temperature"] == chosen
+        check_row(row[label], json.loads((run / "goals.json").read_text())["sources"]["clip"]["likeness"])
+    printed = capsys.readouterr().out
+    assert f"current grid: {row['current grid']['cells']} cells of 3" in printed
+
+
+def test_the_same_grid_twice_gives_the_same_row(run, tmp_path):
+    compare = load_script("compare_temperature_grids")
+    out = tmp_path / "rows.json"
+    compare.main([str(run), "--current", "0.5,0.85", "--grid", "0.5,0.85", "--json", str(out)])
+    (row,) = json.loads(out.read_text())
+    assert row["current grid"] == row["other grid"]
+
+
+def test_by_spectrum_keeps_to_the_qualifying_temperatures(run, tmp_path):
+    prototype = load_script("prototype_temperature_by_spectrum")
+    out = tmp_path / "rows.json"
+    prototype.main([str(run), "--json", str(out)])
+    (row,) = json.loads(out.read_text())
+    compare = load_script("compare_temperature_grids")
+    model, _, training = compare.load_run(str(run), "clip")
+    calibration = calibrate_temperature(model, training / model.metadata["scale"])
+    qualifying = [r["temperature"] for r in calibration["table"] if r["qualifies"]]
+    assert row["current"]["temperature"] == calibration["chosen"]
+    assert row["by spectrum"]["temperature"] in (qualifying or [calibration["chosen"]])
