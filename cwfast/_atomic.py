@@ -118,7 +118,6 @@ def replace_together(moves, *, what=None):
     never removed. Renames within a file system allocate no data, so a full disk cannot stop the
     swap half-way, as it could a copy.
     """
-    import shutil
 
     moves = [(Path(new), Path(target)) for new, target in moves]
     if not moves:
@@ -148,9 +147,21 @@ def replace_together(moves, *, what=None):
                 except OSError:
                     kept = True
         if aside is not None and not kept:
-            shutil.rmtree(aside, ignore_errors=True)
+            _remove(aside)
         where = f" (the old files are kept in '{aside}')" if kept else ""
         if isinstance(exc, OSError):
             raise CwfastError(f"cannot write {what + ' ' if what else ''}'{current}': {exc.strerror or exc}{where}") from None
         raise
-    shutil.rmtree(aside, ignore_errors=True)
+    _remove(aside)
+
+
+def _remove(folder):
+    """Remove ``folder`` (old files a finished swap no longer needs) even if Ctrl-C falls during
+    the removal: it is finished before the interrupt goes on, so no half-removed folder is left."""
+    import shutil
+
+    try:
+        shutil.rmtree(folder, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise

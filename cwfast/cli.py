@@ -606,12 +606,16 @@ def cmd_train(args):
         check_disk(args.output, 2 * size + 2**16, f"the model ({model.n_params:,} parameters)", "free some space")
         if args.checkpoint:  # parameters, best parameters and two optimiser moments
             check_disk(args.checkpoint, 4 * size + 2**16, "the checkpoint", "free some space")
-        if args.resume:  # a missing or foreign checkpoint is refused before the held notes are said
+        if args.resume:
+            # A missing or foreign checkpoint is refused here; one written with other settings or data
+            # only once the trainer has built its run's settings. So a resumed run's notes (those its
+            # first run said) are held until training ends: a refusal stays the one line printed.
             from .train.checkpoint import check_resume, load_checkpoint
 
             saved = load_checkpoint(args.checkpoint)
             check_resume(saved, "evolve" if args.trainer == "es" else "fit", model, saved.config)
-        _work_starts()
+        else:
+            _work_starts()
 
     try:
         trained = train_audio(
@@ -634,6 +638,7 @@ def cmd_train(args):
         if new_checkpoint and os.path.isfile(args.checkpoint):
             os.remove(args.checkpoint)
         raise
+    _work_starts()  # a resumed run's held notes
     model, figures, result = trained.model, trained.figures, trained.result
     if args.resume and args.epochs and result.epochs > args.epochs:
         _note(f"the checkpoint had already trained {result.epochs} epochs, more than --epochs {args.epochs}; "

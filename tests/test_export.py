@@ -684,6 +684,34 @@ def test_replace_together_interrupted_just_after_a_rename_puts_everything_back(t
     assert (tmp_path / "new.lv2" / "fx.so").read_text() == "new"
 
 
+def test_replace_together_interrupted_while_removing_the_old_files_leaves_no_folder(tmp_path, monkeypatch):
+    """Ctrl-C while the old files are removed after the swap: the new folder is in place, the
+    removal is finished, and the interrupt still goes on."""
+    import cwfast._atomic as atomic
+
+    (tmp_path / "new.lv2").mkdir()
+    (tmp_path / "new.lv2" / "fx.so").write_text("new")
+    (tmp_path / "fx.lv2").mkdir()
+    for i in range(3):
+        (tmp_path / "fx.lv2" / f"old{i}.ttl").write_text("old")
+    real, calls = shutil.rmtree, []
+
+    def interrupted_half_way(path, ignore_errors=False):
+        calls.append(path)
+        if len(calls) == 1:  # one file gone, then Ctrl-C
+            os.unlink(next(p for p in Path(path).rglob("*") if p.is_file()))
+            raise KeyboardInterrupt
+        real(path, ignore_errors=ignore_errors)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(shutil, "rmtree", interrupted_half_way)
+        with pytest.raises(KeyboardInterrupt):
+            atomic.replace_together([(tmp_path / "new.lv2", tmp_path / "fx.lv2")])
+    assert len(calls) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fx.lv2"]
+    assert (tmp_path / "fx.lv2" / "fx.so").read_text() == "new"
+
+
 def test_export_is_listed_with_its_options(capsys):
     assert main(["--help"]) == 0
     assert "export" in capsys.readouterr().out

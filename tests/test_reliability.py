@@ -129,6 +129,25 @@ def test_resume_with_fewer_epochs_says_it_keeps_the_checkpoint(capsys, tmp_path,
     assert "already trained 4 epochs, more than --epochs 2" in err
 
 
+def test_resume_with_other_settings_is_refused_in_one_line_after_a_note(capsys, tmp_path, clip_8k):
+    """--classes 16 says a note (the softmax head); a checkpoint written at another --lr is refused by
+    the trainer, after the model is built: the refusal is still the only line, and the checkpoint stays."""
+    common = ["--mode", "autoregressive", "--classes", "16", "--samples", "400", "--checkpoint", tmp_path / "c.npz",
+              *TINY]
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "a.npz", "--epochs", "2", *common)
+    assert status == 0, err
+    assert "--classes" in err  # the note this test is about
+    saved = (tmp_path / "c.npz").read_bytes()
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "b.npz", "--epochs", "2", "--lr", "0.5",
+                         "--resume", *common)
+    assert_user_error(status, err, "other settings or data", "lr")
+    assert not (tmp_path / "b.npz").exists()
+    assert (tmp_path / "c.npz").read_bytes() == saved
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "b.npz", "--epochs", "2", "--resume", *common)
+    assert status == 0, err
+    assert "--classes" in err  # a resume that runs says its notes
+
+
 def test_the_held_out_figure_comes_from_data_no_choice_saw(capsys, tmp_path, clip_8k):
     """The test part is the last 10%, scored once; the validation part before it chose the epoch."""
     import cwfast
