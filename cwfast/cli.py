@@ -543,6 +543,13 @@ def _load_clip(path, args, sample_rate):
 
 
 def cmd_train(args):
+    from .train_audio import spoken_as_options
+
+    with spoken_as_options():  # train_audio's messages name --options, not its arguments
+        return _train(args)
+
+
+def _train(args):
     from .train_audio import MIXTURE_TEMPERATURE, check_options, train_audio
 
     mode = args.mode

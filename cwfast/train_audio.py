@@ -14,6 +14,8 @@ reported as "held out". The command line only parses options, reads and writes f
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import copy
 import math
 import time
@@ -111,22 +113,23 @@ def architecture(arch, defaults, *, hidden=None, modules=None, periods=None):
     n_hidden = _given(hidden, defaults["hidden"], "hidden")
     if not registry.get(arch).has_clock:
         if modules is not None or periods is not None:
-            raise ParameterError(f"--arch {arch} has no clock modules; it takes no --modules or --periods")
+            raise ParameterError(f"{_opt('arch', arch)} has no clock modules; it takes no {_opt('modules')} or "
+                                 f"{_opt('periods')}")
         return n_hidden, None, None
     if periods is not None:
         if modules is not None and modules != len(periods):
-            raise ParameterError(f"--modules {modules} does not match the {len(periods)} --periods given")
+            raise ParameterError(f"{_opt('modules', modules)} does not match the {len(periods)} {_opt('periods')} given")
         if len(periods) > n_hidden:
-            given = f"--hidden {n_hidden}" if hidden is not None else f"the default --hidden {n_hidden}"
-            raise ParameterError(f"--periods gives {len(periods)} modules, more than {given} units: every module "
-                                 f"needs one (pass --hidden {len(periods)} or more)")
+            given = ("" if hidden is not None else "the default ") + _opt("hidden", n_hidden)
+            raise ParameterError(f"{_opt('periods')} gives {len(periods)} modules, more than {given} units: every "
+                                 f"module needs one (pass {_opt('hidden', len(periods))} or more)")
         return n_hidden, len(periods), list(periods)
     n_modules = _given(modules, defaults["modules"], "modules")
     if n_modules > n_hidden:
         if modules is None:
-            raise ParameterError(f"--hidden {n_hidden} is fewer units than the {n_modules} modules of the default; "
-                                 f"pass --modules {n_hidden} or fewer")
-        raise ParameterError(f"--modules {n_modules} must not exceed --hidden {n_hidden}")
+            raise ParameterError(f"{_opt('hidden', n_hidden)} is fewer units than the {n_modules} modules of the "
+                                 f"default; pass {_opt('modules', n_hidden)} or fewer")
+        raise ParameterError(f"{_opt('modules', n_modules)} must not exceed {_opt('hidden', n_hidden)}")
     return n_hidden, n_modules, None
 
 
@@ -163,6 +166,31 @@ def _note(on_note, message):
         on_note(message)
 
 
+#: How refusals, hints and notes name :func:`train_audio`'s arguments: ``"argument"`` (``hidden=4``,
+#: for Python) or ``"option"`` (``--hidden 4``: the command line sets it, :func:`spoken_as_options`).
+_SPELLING = contextvars.ContextVar("cwfast_train_audio_spelling", default="argument")
+_NO_VALUE = object()
+
+
+@contextlib.contextmanager
+def spoken_as_options():
+    """Within it, this module's messages name arguments as ``cwfast train``'s options."""
+    token = _SPELLING.set("option")
+    try:
+        yield
+    finally:
+        _SPELLING.reset(token)
+
+
+def _opt(name, value=_NO_VALUE):
+    """The argument ``name`` (with ``value``, if given) as the caller spells it: ``batch_size=4`` or
+    ``--batch-size 4``."""
+    if _SPELLING.get() == "option":
+        flag = "--" + name.replace("_", "-")
+        return flag if value is _NO_VALUE else f"{flag} {value}"
+    return name if value is _NO_VALUE else f"{name}={value!r}"
+
+
 def _batch_size(model, train_task, window, batch_size, default):
     """Streams for truncated BPTT: the default shrinks to what the clip holds; an explicit one must fit."""
     if window is None:
@@ -173,9 +201,9 @@ def _batch_size(model, train_task, window, batch_size, default):
         return default and min(default, most)
     if batch_size > most:
         raise ParameterError(
-            f"--batch-size {batch_size}: the {train_task.n_steps} training samples make at most {most} "
-            f"stream{'s' if most > 1 else ''} of whole clock cycles ({cycle} samples); pass --batch-size "
-            f"{most} or fewer, or a longer clip")
+            f"{_opt('batch_size', batch_size)}: the {train_task.n_steps} training samples make at most {most} "
+            f"stream{'s' if most > 1 else ''} of whole clock cycles ({cycle} samples); pass "
+            f"{_opt('batch_size', most)} or fewer, or a longer clip")
     return batch_size
 
 
@@ -189,93 +217,103 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
     if trainer not in TRAINERS:
         raise ParameterError(f"trainer={trainer!r} must be one of {', '.join(TRAINERS)}")
     if not registry.get(arch).has_clock and (modules is not None or periods is not None):
-        raise ParameterError(f"--arch {arch} has no clock modules; it takes no --modules or --periods")
-    for name, value in (("window", window), ("batch-size", batch_size)):
+        raise ParameterError(f"{_opt('arch', arch)} has no clock modules; it takes no {_opt('modules')} or "
+                             f"{_opt('periods')}")
+    for name, value in (("window", window), ("batch_size", batch_size)):
         if value is not None and trainer == "es":
-            raise ParameterError(f"--{name} is for the gradient trainers (adam, sgd); --trainer es scores every "
-                                 "member on the whole clip")
+            raise ParameterError(f"{_opt(name)} is for the gradient trainers (adam, sgd); {_opt('trainer', 'es')} "
+                                 "scores every member on the whole clip")
     if mode == "memorize" and batch_size is not None and window is None:
-        raise ParameterError("--batch-size sets the streams of --window's truncated back-propagation; memorize "
-                             "mode trains on the whole clip at once unless --window is given")
+        raise ParameterError(f"{_opt('batch_size')} sets the streams of {_opt('window')}'s truncated "
+                             "back-propagation; memorize mode trains on the whole clip at once unless "
+                             f"{_opt('window')} is given")
     if input_window is not None:
         if registry.get(arch).arch != "clockwork":
-            raise ParameterError(f"--input-window is for --arch cw (a Clockwork RNN's modules); --arch {arch} "
-                                 "reads one input a step")
+            raise ParameterError(f"{_opt('input_window')} is for {_opt('arch', 'cw')} (a Clockwork RNN's modules); "
+                                 f"{_opt('arch', arch)} reads one input a step")
         if mode == "memorize":
-            raise ParameterError("--input-window is for models that read input; a memorize model reads nothing")
+            raise ParameterError(f"{_opt('input_window')} is for models that read input; a memorize model reads "
+                                 "nothing")
         if isinstance(input_window, (list, tuple)):
             validate.positive_int_list("input_window", input_window)
             n_modules = len(periods) if periods is not None else modules or MODE_DEFAULTS[mode]["modules"]
             if len(input_window) != n_modules:
-                raise ParameterError(f"--input-window gives {len(input_window)} windows for {n_modules} modules: "
+                raise ParameterError(f"{_opt('input_window')} gives {len(input_window)} windows for {n_modules} modules: "
                                      "give one per module, in the order of the periods")
         elif input_window != "period":
             validate.positive_int("input_window", input_window)
     if epochs is not None and validate.non_negative_int("epochs", epochs) == 0 and time_budget is None:
-        raise ParameterError("--epochs 0 trains until --time-budget: give one")
+        raise ParameterError(f"{_opt('epochs', 0)} trains until {_opt('time_budget')}: give one")
     if classes is not None:
         try:
             check_classes(classes)
         except ParameterError:  # its n_classes= is the API's name
-            raise ParameterError(f"--classes {classes}: a mu-law code needs 2 to {MAX_CLASSES} classes") from None
+            raise ParameterError(f"{_opt('classes', classes)}: a mu-law code needs 2 to {MAX_CLASSES} classes") from None
     if classes is not None and mode != "autoregressive":
-        raise ParameterError(f"--classes is for autoregressive mode; {mode} mode has a linear output")
+        raise ParameterError(f"{_opt('classes')} is for autoregressive mode; {mode} mode has a linear output")
     if head is not None and head not in AUDIO_HEADS:
         raise ParameterError(f"head={head!r} must be one of {', '.join(map(repr, AUDIO_HEADS))}")
     if (head is not None or components is not None) and mode != "autoregressive":
-        raise ParameterError(f"--head and --components are for autoregressive mode; {mode} mode has a linear output")
+        raise ParameterError(f"{_opt('head')} and {_opt('components')} are for autoregressive mode; {mode} mode has "
+                             "a linear output")
     if components is not None and audio_head(mode, head, classes) != "mixture":
-        raise ParameterError("--components is the number of logistics of --head mixture")
+        raise ParameterError(f"{_opt('components')} is the number of logistics of {_opt('head', 'mixture')}")
     if level:
         validate.positive_int("level", level)
         if audio_head(mode, head, classes) != "mixture":
-            raise ParameterError("--level normalises the level of an autoregressive model with --head mixture")
+            raise ParameterError(f"{_opt('level')} normalises the level of an autoregressive model with "
+                                 f"{_opt('head', 'mixture')}")
     if level_band is not None:
         validate.percentile_band("level_band", level_band)
         if level == 0 or audio_head(mode, head, classes) != "mixture":
-            raise ParameterError("--level-band bounds the gain of --level, which normalises an autoregressive model "
-                                 "with --head mixture")
+            raise ParameterError(f"{_opt('level_band')} bounds the gain of {_opt('level')}, which normalises an "
+                                 f"autoregressive model with {_opt('head', 'mixture')}")
     if prediction:
         validate.positive_int("prediction", prediction)
         if prediction > MAX_PREDICTION_TAPS:
-            raise ParameterError(f"--prediction {prediction} is more than the {MAX_PREDICTION_TAPS} taps a model may have")
+            raise ParameterError(f"{_opt('prediction', prediction)} is more than the {MAX_PREDICTION_TAPS} taps a "
+                                 "model may have")
         if audio_head(mode, head, classes) != "mixture":
-            raise ParameterError("--prediction needs the mixture head of an autoregressive model (--head mixture)")
+            raise ParameterError(f"{_opt('prediction')} needs the mixture head of an autoregressive model "
+                                 f"({_opt('head', 'mixture')})")
         if trainer == "es":
-            raise ParameterError("--prediction is trained by the gradient trainers (adam, sgd), not --trainer es")
+            raise ParameterError(f"{_opt('prediction')} is trained by the gradient trainers (adam, sgd), not "
+                                 f"{_opt('trainer', 'es')}")
     if history is not None:
         check_history(history)
         if mode != "autoregressive":
-            raise ParameterError(f"--history is what an autoregressive model reads of its past; {mode} mode reads "
-                                 "no past samples")
+            raise ParameterError(f"{_opt('history')} is what an autoregressive model reads of its past; {mode} mode "
+                                 "reads no past samples")
         if history == "linear" and audio_head(mode, head, classes) != "mixture":
-            raise ParameterError("--history linear needs --head mixture: a softmax generates classes, so it can "
-                                 "read back only their values (mu-law)")
+            raise ParameterError(f"{_opt('history', 'linear')} needs {_opt('head', 'mixture')}: a softmax generates "
+                                 "classes, so it can read back only their values (mu-law)")
     if head == "mixture" and classes not in (None, N_CLASSES):
-        raise ParameterError(f"--head mixture scores the {N_CLASSES} mu-law classes; it takes no --classes {classes}")
+        raise ParameterError(f"{_opt('head', 'mixture')} scores the {N_CLASSES} mu-law classes; it takes no "
+                             f"{_opt('classes', classes)}")
     for name, value in (("population", population), ("sigma", sigma), ("cluster", cluster)):
         if value is not None and trainer != "es":
-            raise ParameterError(f"--{name} is for --trainer es; {trainer} follows the gradient")
+            raise ParameterError(f"{_opt(name)} is for {_opt('trainer', 'es')}; {trainer} follows the gradient")
     if population is not None and population % 2:
-        raise ParameterError(f"--population {population}: must be even (the ES evaluates antithetic pairs)")
+        raise ParameterError(f"{_opt('population', population)}: must be even (the ES evaluates antithetic pairs)")
     if cluster == "ray":
         from .train.cluster import import_ray
 
         import_ray()  # without Ray installed: one clear line, before any audio is read
     if restarts is not None and validate.positive_int("restarts", restarts) > MAX_RESTARTS:
-        raise ParameterError(f"--restarts {restarts}: at most {MAX_RESTARTS}")
+        raise ParameterError(f"{_opt('restarts', restarts)}: at most {MAX_RESTARTS}")
     if restarts is not None and restarts > 1 and checkpoint is not None:
-        raise ParameterError("--restarts trains several models; --checkpoint and --resume keep one run's state")
+        raise ParameterError(f"{_opt('restarts')} trains several models; {_opt('checkpoint')} and {_opt('resume')} "
+                             "keep one run's state")
     if mode == "memorize" and any(v for v in (validation, test)):
         raise ParameterError("memorize mode learns one clip by heart, so there is nothing to hold out: "
-                             "--validation and --test must be 0 (they are by default)")
+                             f"{_opt('validation')} and {_opt('test')} must be 0 (they are by default)")
     if scale_fit:
         if audio_head(mode, head, classes) != "mixture":
-            raise ParameterError("--scale-fit fits the scales of an autoregressive model's mixture head (--head "
-                                 "mixture)")
+            raise ParameterError(f"{_opt('scale_fit')} fits the scales of an autoregressive model's mixture head "
+                                 f"({_opt('head', 'mixture')})")
         if validation == 0:
-            raise ParameterError("--scale-fit fits the mixture's scale on the validation part; --validation 0 "
-                                 "holds none out")
+            raise ParameterError(f"{_opt('scale_fit')} fits the mixture's scale on the validation part; "
+                                 f"{_opt('validation', 0)} holds none out")
 
 
 def audio_head(mode, head, classes):
@@ -376,7 +414,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     checkpoint, resume, progress
         As for :func:`cwfast.train.fit`.
     on_note : callable, optional
-        Called with one-line notes for the user (defaults taken, slow settings).
+        Called with one-line notes for the user (defaults taken, slow settings). Notes and errors
+        name this function's arguments (``batch_size=4``); within :func:`spoken_as_options`, as
+        ``cwfast train``'s options (``--batch-size 4``).
     metadata : dict, optional
         Extra facts to store in the model (the source file, say).
     time_budget : float, optional
@@ -426,7 +466,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     if mode == "memorize":
         sized = tasks.memorize_size(total)
         has_clock = registry.get(arch).has_clock
-        chosen = [f"--{key} {sized[key]}" for key in ("hidden", "modules")
+        chosen = [_opt(key, sized[key]) for key in ("hidden", "modules")
                   if sized[key] != defaults[key] and {"hidden": hidden, "modules": modules}[key] is None
                   and (key == "hidden" or (has_clock and periods is None))]
         if chosen:
@@ -449,8 +489,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         if reason and name == "train":
             raise CwfastError(f"cannot train on this {what}: {reason}")
         if reason:
-            raise CwfastError(f"the {name} part of the {what} (--{name} {fractions[name]:g}) cannot be scored: "
-                              f"{reason}; pass --{name} 0, another fraction, or trim the clip")
+            raise CwfastError(f"the {name} part of the {what} ({_opt(name, fractions[name])}) cannot be scored: "
+                              f"{reason}; pass {_opt(name, 0)}, another fraction, or trim the clip")
     degenerate = tasks.degenerate(splits.train)
     if degenerate:
         raise CwfastError(f"cannot train on this {what}: {degenerate}")
@@ -480,14 +520,14 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         scale_fit = head == "mixture" and splits.validation is not None
     if mode == "memorize" and task.n_steps > 20000:
         _note(on_note, f"memorizing {task.n_steps} samples from the clock alone is slow and rarely exact; the "
-                       "paper's task is 320 samples (--samples 320)")
+                       "paper's task is 320 samples" + (" (--samples 320)" if _SPELLING.get() == "option" else ""))
 
     train_task, val_task = splits.train, splits.validation
     x, y = train_task.inputs, train_task.targets
     if epochs is None and time_budget is not None:
-        _note(on_note, f"--time-budget caps training, and it ends sooner if the default {defaults['epochs']} "
-                       f"{'generations' if trainer == 'es' else 'epochs'} are done first: pass --epochs to train "
-                       "for longer, or --epochs 0 to train until the budget")
+        _note(on_note, f"{_opt('time_budget')} caps training, and it ends sooner if the default {defaults['epochs']} "
+                       f"{'generations' if trainer == 'es' else 'epochs'} are done first: pass {_opt('epochs')} to "
+                       f"train for longer, or {_opt('epochs', 0)} to train until the budget")
     if epochs == 0:  # with a time budget (check_options)
         epochs = None  # until the budget
     else:
@@ -524,9 +564,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         except TrainingDiverged as error:
             if error.update == 1:  # the untrained model's own loss or gradient: no step, no learning rate, yet
                 hint = ("it had taken no step yet, so the learning rate is not the cause: the untrained network is "
-                        "too wide for its starting weights; try a smaller --hidden")
+                        f"too wide for its starting weights; try a smaller {_opt('hidden')}")
             else:
-                hint = "try a smaller " + ("--lr or --sigma" if trainer == "es" else "--lr")
+                hint = "try a smaller " + (f"{_opt('lr')} or {_opt('sigma')}" if trainer == "es" else _opt("lr"))
             raise TrainingDiverged(error.detail, hint, update=error.update) from None
 
         if scale_fit:
@@ -766,9 +806,10 @@ def _run_trainer(model, trainer, x, y, train_task, val_task, defaults, *, epochs
 
     if trainer == "es":
         if x.shape[0] > ES_LONG_STEPS:
-            _note(on_note, f"--trainer es scores every member on all {x.shape[0]} steps in every generation (no "
-                           "windows): slow for long clips; --samples 320 or the gradient trainers (adam, sgd) "
-                           "are much faster")
+            shorter = "--samples 320" if _SPELLING.get() == "option" else "a clip of 320 samples"
+            _note(on_note, f"{_opt('trainer', 'es')} scores every member on all {x.shape[0]} steps in every "
+                           f"generation (no windows): slow for long clips; {shorter} or the gradient trainers "
+                           "(adam, sgd) are much faster")
         es_options = {k: v for k, v in (("population", population), ("sigma", sigma), ("cluster", cluster))
                       if v is not None}
         result = train.evolve(model, x, y, lr=0.01 if lr is None else lr, generations=epochs, time_budget=time_budget,
@@ -779,7 +820,7 @@ def _run_trainer(model, trainer, x, y, train_task, val_task, defaults, *, epochs
         if window is not None and window >= train_task.n_steps:
             window = None  # the clip fits: full BPTT
             if batch_size is not None:
-                _note(on_note, f"--batch-size {batch_size} has no effect: the {train_task.n_steps} training samples "
+                _note(on_note, f"{_opt('batch_size', batch_size)} has no effect: the {train_task.n_steps} training samples "
                                "fit one window, so the clip is trained whole")
         streams = _batch_size(model, train_task, window, batch_size, defaults["batch_size"])
         held = None if val_task is None else (val_task.inputs, val_task.targets)
@@ -806,7 +847,7 @@ def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, wind
                           batch=batch_size or 1)
     check_fits(need, f"training a {cls.description} of {n_hidden} units ({n_params:,} parameters) on "
                      f"{task.n_steps:,} samples",
-               "pass a smaller --hidden, --input-window or --components, or a shorter clip")
+               f"pass a smaller {_opt('hidden')}, {_opt('input_window')} or {_opt('components')}, or a shorter clip")
 
 
 def _check_learned(model, train_task, figures, mode, on_note=None):
@@ -828,7 +869,7 @@ def _check_learned(model, train_task, figures, mode, on_note=None):
     bad = score > (4 * trivial if mode == "autoregressive" else 100 * trivial)
     if bad or not all(np.isfinite(v) for v in figures.values()):
         raise TrainingDiverged(f"training diverged: the trained model scores {what} on its training data",
-                               "try a smaller --lr")
+                               f"try a smaller {_opt('lr')}")
     if score > trivial:
-        _note(on_note, f"the trained model scores {what} on its training data: more epochs, or another --lr, "
+        _note(on_note, f"the trained model scores {what} on its training data: more epochs, or another {_opt('lr')}, "
                        "should do better")

@@ -128,7 +128,7 @@ def test_train_audio_with_linear_history_trains_on_and_stores_it():
 
 
 @pytest.mark.parametrize("options, phrase", [
-    ({"mode": "autoregressive", "head": "softmax", "history": "linear"}, "--history linear needs --head mixture"),
+    ({"mode": "autoregressive", "head": "softmax", "history": "linear"}, "history='linear' needs head='mixture'"),
     ({"mode": "memorize", "history": "mu-law"}, "memorize mode reads no past samples"),
     ({"mode": "autoregressive", "history": "16-bit"}, "history='16-bit' must be one of"),
 ])

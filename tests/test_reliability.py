@@ -1,6 +1,7 @@
 """Issue 17: requests that would exhaust memory, outputs that cannot be written, divergence and
 degenerate data are refused in one line (exit 2), before any work, and leave nothing behind."""
 
+import re
 import tempfile
 
 import numpy as np
@@ -271,3 +272,28 @@ def test_what_chose_the_model_is_recorded_truthfully():
     for name in ("hidden", "modules", "epochs", "batch_size", "window"):
         with pytest.raises(ParameterError, match=name):
             train_audio(dry, **{**options, name: 0})
+
+
+@pytest.mark.parametrize("options, api, cli", [
+    (dict(modules=8, hidden=4), "modules=8 must not exceed hidden=4", "--modules 8 must not exceed --hidden 4"),
+    (dict(mode="autoregressive", head="mixture", classes=16),
+     "head='mixture' scores the 256 mu-law classes; it takes no classes=16",
+     "--head mixture scores the 256 mu-law classes; it takes no --classes 16"),
+    (dict(epochs=0), "epochs=0 trains until time_budget", "--epochs 0 trains until --time-budget"),
+    (dict(trainer="es", batch_size=2), "batch_size is for the gradient trainers (adam, sgd); trainer='es'",
+     "--batch-size is for the gradient trainers (adam, sgd); --trainer es"),
+])
+def test_train_audio_names_its_arguments_and_the_command_line_its_options(options, api, cli):
+    """The API's refusals speak Python (what its caller passed); within spoken_as_options, what
+    `cwfast train` does, they name the command line's options."""
+    from cwfast.train_audio import spoken_as_options, train_audio
+
+    with pytest.raises(ParameterError) as error:
+        train_audio(np.linspace(-0.5, 0.5, 800), 8000, **options)
+    assert str(error.value).startswith(api), error.value
+    assert "--" not in str(error.value)
+    with spoken_as_options(), pytest.raises(ParameterError) as error:
+        train_audio(np.linspace(-0.5, 0.5, 800), 8000, **options)
+    assert str(error.value).startswith(cli), error.value
+    with pytest.raises(ParameterError, match="^" + re.escape(api)):  # the spelling is restored after the block
+        train_audio(np.linspace(-0.5, 0.5, 800), 8000, **options)
