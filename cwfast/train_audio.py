@@ -258,6 +258,9 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
                              "a linear output")
     if components is not None and audio_head(mode, head, classes) != "mixture":
         raise ParameterError(f"{_opt('components')} is the number of logistics of {_opt('head', 'mixture')}")
+    if components is not None and validate.positive_int("components", components) > N_CLASSES:
+        raise ParameterError(f"{_opt('components', components)}: at most {N_CLASSES}, one logistic per mu-law class "
+                             "the mixture scores")
     if level:
         validate.positive_int("level", level)
         if audio_head(mode, head, classes) != "mixture":

@@ -553,6 +553,7 @@ def test_bad_model_files(capsys, tmp_path, bad_files, clip_8k, kind, message, co
         (["--mode", "autoregressive", "--classes", "16", "--hidden", "1000000"], "TiB of memory"),
         (["--mode", "autoregressive", "--classes", "16", "--resume", "--checkpoint", "no-such.ckpt"],
          "cannot load checkpoint 'no-such.ckpt': no such file"),
+        (["--mode", "autoregressive", "--components", "257"], "--components 257: at most 256"),
         (["--plot", ""], "argument --plot: '' is not a path (it is empty)"),
         (["--checkpoint", ""], "argument --checkpoint: '' is not a path (it is empty)"),
         (["--arch", "srn", "--modules", "3"], "--arch srn has no clock modules"),
