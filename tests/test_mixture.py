@@ -249,6 +249,10 @@ def test_cli_refuses_a_mixture_too_big_to_train_before_building_it(tmp_path, cap
     status, _, err = run_cli(capsys, "train", tmp_path / "tone.wav", "--mode", "autoregressive",
                              "--components", "100000000", "-o", tmp_path / "m.npz")
     assert status == 2 and err.count("\n") == 1
+    assert "--components 100000000: at most 256" in err  # more logistics than classes: refused outright
+    status, _, err = run_cli(capsys, "train", tmp_path / "tone.wav", "--mode", "autoregressive",
+                             "--components", "256", "--hidden", "3000000", "-o", tmp_path / "m.npz")
+    assert status == 2 and err.count("\n") == 1
     assert "needs about" in err and "--components" in err
     assert not (tmp_path / "m.npz").exists()
 
