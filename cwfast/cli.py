@@ -857,7 +857,9 @@ def cmd_process(args):
         with _progress(args, samples.size, "processing") as bar:
             out = render.process(model, samples, block_size=args.block, on_progress=bar.update,
                                  blocked=args.blocked)
-        out = resample(out, rate, file_rate)
+        # Back at the file's rate the output has the input's length: a round trip of ceil()s can
+        # add a sample, which would shift what a user lines up against the dry file.
+        out = resample(out, rate, file_rate)[:frames]
         _note(f"resampled the output back to {file_rate} Hz")
         n, clipped = write_audio_blocks(args.output, [out], file_rate, subtype=subtype, overwrite=args.overwrite)
     _note_clipped(clipped, subtype)
