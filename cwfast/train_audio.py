@@ -161,6 +161,30 @@ def state_before(model, splits, part):
     raise ParameterError(f"part={part!r} must be 'validation' or 'test'")
 
 
+#: Metadata keys train_audio writes itself: a caller's ``metadata`` may not name them.
+_OWN_METADATA = frozenset({
+    "mode", "scale", "n_classes", "history", "length", "split", "clips", "input_window", "temperature",
+    "temperature_calibration", "level", "level_band", "scale_fit", "surprise_fit", "trainer", "figures", "restarts",
+})
+
+
+def _user_metadata(metadata):
+    """The caller's extra metadata as a new dict, refused before any training if it cannot be saved
+    with the model (not JSON) or would overwrite what train_audio records (:data:`_OWN_METADATA`)."""
+    import json
+
+    metadata = validate.metadata(metadata)
+    try:
+        json.dumps(metadata)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"metadata must be JSON-serialisable, as it is saved with the model ({exc})") from None
+    clash = sorted(_OWN_METADATA.intersection(metadata))
+    if clash:
+        raise ParameterError(f"metadata names {', '.join(map(repr, clash))}, which train_audio records itself; "
+                             "use other keys")
+    return metadata
+
+
 def _note(on_note, message):
     if on_note is not None:
         on_note(message)
@@ -216,6 +240,9 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
     if trainer not in TRAINERS:
         raise ParameterError(f"trainer={trainer!r} must be one of {', '.join(TRAINERS)}")
+    if isinstance(periods, str):
+        raise ParameterError(f"{_opt('periods', periods)} must be a list of clock periods such as [1, 2, 4], "
+                             "not a string")
     if not registry.get(arch).has_clock and (modules is not None or periods is not None):
         raise ParameterError(f"{_opt('arch', arch)} has no clock modules; it takes no {_opt('modules')} or "
                              f"{_opt('periods')}")
@@ -262,7 +289,7 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         raise ParameterError(f"{_opt('components', components)}: at most {N_CLASSES}, one logistic per mu-law class "
                              "the mixture scores")
     if level:
-        validate.positive_int("level", level)
+        validate.non_negative_int("level", level)
         if audio_head(mode, head, classes) != "mixture":
             raise ParameterError(f"{_opt('level')} normalises the level of an autoregressive model with "
                                  f"{_opt('head', 'mixture')}")
@@ -272,7 +299,7 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
             raise ParameterError(f"{_opt('level_band')} bounds the gain of {_opt('level')}, which normalises an "
                                  f"autoregressive model with {_opt('head', 'mixture')}")
     if prediction:
-        validate.positive_int("prediction", prediction)
+        validate.non_negative_int("prediction", prediction)
         if prediction > MAX_PREDICTION_TAPS:
             raise ParameterError(f"{_opt('prediction', prediction)} is more than the {MAX_PREDICTION_TAPS} taps a "
                                  "model may have")
@@ -448,6 +475,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         On invalid options, data that cannot be learned or scored (silent, constant, too short),
         or training that diverges.
     """
+    for name, hook in (("on_note", on_note), ("on_model", on_model)):
+        if hook is not None and not callable(hook):
+            raise ParameterError(f"{name}={hook!r} must be callable or None")
+    metadata = _user_metadata(metadata)
     check_options(mode=mode, arch=arch, trainer=trainer, modules=modules, periods=periods, classes=classes,
                   population=population, sigma=sigma, cluster=cluster, validation=validation, test=test,
                   input_window=input_window, head=head, components=components, level=level, prediction=prediction,
@@ -461,9 +492,13 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     defaults = dict(MODE_DEFAULTS[mode])
     sample_rate = validate.positive_int("sample_rate", sample_rate)
     clips = list(samples) if isinstance(samples, (list, tuple)) else [samples]
+    if not clips:
+        raise ParameterError("samples is an empty list: pass one clip, or several (a corpus)")
     if len(clips) > 1 and mode != "autoregressive":
         raise ParameterError(f"several clips (a corpus) train autoregressive models; {mode} mode learns from one clip")
     clips = [validate.mono("samples" if len(clips) == 1 else f"clip {i}", c) for i, c in enumerate(clips)]
+    if target is not None:
+        target = validate.mono("target", target)
     total = sum(c.size for c in clips)
 
     if mode == "memorize":
@@ -514,7 +549,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         meta["input_window"] = input_window
     if head is not None:
         meta["temperature"] = defaults["temperature"][head]
-    meta.update(metadata or {})
+    meta.update(metadata)
     if level is None and head == "mixture":
         level = LEVEL_SAMPLES
     if prediction is None and head == "mixture" and trainer != "es" and has_clock:

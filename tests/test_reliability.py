@@ -297,3 +297,35 @@ def test_train_audio_names_its_arguments_and_the_command_line_its_options(option
     assert str(error.value).startswith(cli), error.value
     with pytest.raises(ParameterError, match="^" + re.escape(api)):  # the spelling is restored after the block
         train_audio(np.linspace(-0.5, 0.5, 800), 8000, **options)
+
+
+@pytest.mark.parametrize("options, message", [
+    (dict(metadata={"mode": "effect", "scale": 1.0}), "metadata names 'mode', 'scale', which train_audio records"),
+    (dict(metadata={"when": object()}), "metadata must be JSON-serialisable"),
+    (dict(metadata=[1]), "metadata must be a dict, not list"),
+    (dict(on_note=3), "on_note=3 must be callable or None"),
+    (dict(on_model="x"), "on_model='x' must be callable or None"),
+    (dict(periods="1,2,4"), "periods='1,2,4' must be a list of clock periods"),
+    (dict(mode="autoregressive", level=-1), "level=-1 must be a non-negative integer"),
+    (dict(mode="autoregressive", prediction=-1), "prediction=-1 must be a non-negative integer"),
+    (dict(mode="effect", target=np.full(800, np.nan)), "target contains NaN"),
+    (dict(mode="effect", target=np.zeros((800, 1))), "target has shape (800, 1)"),
+])
+def test_train_audio_refuses_bad_arguments_before_training(options, message):
+    """Refused up front, in the caller's own names: no training is lost to a metadata the model
+    cannot save, or that would overwrite its mode (which then made the saved model unusable)."""
+    from cwfast.train_audio import train_audio
+
+    noted = []
+    with pytest.raises(ParameterError) as error:
+        train_audio(np.linspace(-0.5, 0.5, 800), 8000, **{"epochs": 1, "progress": False, "on_note": noted.append,
+                                                         **options})
+    assert str(error.value).startswith(message), error.value
+    assert noted == []  # nothing began
+
+
+def test_train_audio_refuses_an_empty_corpus():
+    from cwfast.train_audio import train_audio
+
+    with pytest.raises(ParameterError, match="samples is an empty list"):
+        train_audio([], 8000, mode="autoregressive")
