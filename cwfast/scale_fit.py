@@ -98,7 +98,8 @@ def fit_surprise(model, parts, *, progress=False):
 
     The surprise's mean is measured on ``parts`` (the model as it is), then every pair of
     :data:`SURPRISE_ALPHAS` and :data:`SURPRISE_BETAS` is scored on them, each part from r = 1,
-    and the best kept if it beats the model without one (else ``model.surprise`` is set to None).
+    and the best kept if it beats the model without one (else ``model.surprise`` is set to None;
+    so too when no part has a second sample, a surprise to follow).
 
     Parameters
     ----------
@@ -142,7 +143,8 @@ def fit_surprise(model, parts, *, progress=False):
             _surprise_rows(y, inputs, states[0], 1.0, 0.0, 1.0, log_r)
             total += float(np.exp(log_r[first:]).sum())
             count += y.shape[0] - first
-        mean = total / max(count, 1)
+        # No step has one before it (parts of one sample each): no surprise to follow, none kept.
+        mean = total / count if count else 1.0
         if not (np.isfinite(mean) and mean > 0):
             raise CwfastError("the held-out parts' surprise is not a positive finite number")
         grid = np.zeros((len(SURPRISE_ALPHAS), len(SURPRISE_BETAS)))
@@ -169,7 +171,7 @@ def fit_surprise(model, parts, *, progress=False):
     a, b = np.unravel_index(int(np.argmin(grid)), grid.shape)
     fit = {"alpha": None, "beta": 0.0, "mean": mean, "bits_before": nats_to_bits(plain / n),
            "bits_after": nats_to_bits(plain / n), "samples": int(n)}
-    if grid[a, b] < plain:
+    if count and grid[a, b] < plain:
         model.surprise = Surprise(SURPRISE_ALPHAS[a], SURPRISE_BETAS[b], mean)
         fit.update(alpha=SURPRISE_ALPHAS[a], beta=SURPRISE_BETAS[b], bits_after=nats_to_bits(grid[a, b] / n))
     return fit

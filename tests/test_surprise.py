@@ -277,6 +277,21 @@ def test_the_fit_refuses_empty_parts_and_restores_the_model_on_failure():
     assert model.surprise == Surprise(*SURPRISE)
 
 
+def test_parts_of_one_sample_each_have_no_surprise_to_follow():
+    """No step has one before it (a clip so short its held-out parts are one sample): nothing to
+    fit, so no scale is kept and the figures are the plain model's (the fit raised before)."""
+    model = mixture_model()
+    clips = [signal(40, seed=3), signal(30, seed=4)]
+    per_clip = tasks.corpus([c.astype(np.float64) for c in clips], validation=0.03, test=0.03, history="mu-law")
+    parts = [(c.validation.inputs, c.validation.targets, state_before(model, c, "validation")) for c in per_clip]
+    assert [t.shape[0] for _, t, _ in parts] == [1, 1]
+    model.surprise = None
+    plain = sum(model.loss(x, t, state=st) for x, t, st in parts) / 2 / math.log(2)
+    fit = fit_surprise(model, parts)
+    assert model.surprise is None and fit["alpha"] is None and fit["beta"] == 0.0
+    assert fit["bits_before"] == fit["bits_after"] == pytest.approx(plain, abs=1e-6)
+
+
 def test_the_kernels_bounds_are_the_heads():
     from cwfast import _head_kernels
 
