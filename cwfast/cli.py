@@ -484,7 +484,8 @@ def _check_audio_fits(path, rate, *, start=0.0, seconds=None, option="--sample-r
 
 
 def _audio_files(names):
-    """The files named, folders replaced by the audio files below them (any depth, sorted).
+    """The files named, folders replaced by the audio files below them (any depth, sorted), each
+    file once (the same file by another path or through a folder included).
 
     A folder's files count when their extension is one soundfile reads; a file named directly is
     taken as it is (load_audio says so if it is not audio). A folder without audio is an error.
@@ -502,7 +503,15 @@ def _audio_files(names):
         if not found:
             raise CwfastError(f"folder '{name}' holds no audio files ({', '.join(sorted(extensions))})")
         files.extend(found)
-    return files
+    kept, seen = [], set()
+    for path in files:  # a file named twice (or inside a folder also named) is trained on once
+        real = os.path.realpath(path)
+        if real in seen:
+            _note(f"'{path}' is named more than once; training on it once")
+            continue
+        seen.add(real)
+        kept.append(path)
+    return kept
 
 
 def _load_clip(path, args, sample_rate):

@@ -64,6 +64,17 @@ def test_cli_trains_on_a_folder_and_holds_out_the_end_of_every_file(capsys, tmp_
     assert model.metadata["figures"]["test"]["cross_entropy"] == pytest.approx(nats / steps, rel=1e-6)
 
 
+def test_a_file_named_twice_is_trained_on_once(capsys, tmp_path, folder, monkeypatch):
+    """The folder, one of its files again, and the same file by another path: two files, not four."""
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "m.npz"
+    status, _, err = run(capsys, "train", folder, folder / "a.wav", "corpus/sub/../a.wav", "--mode", "autoregressive",
+                         "--epochs", "1", "-o", out, *TINY)
+    assert status == 0, err
+    assert err.count("is named more than once; training on it once") == 2
+    assert cwfast.load(out).metadata["clips"] == [800, 800]
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--mode", "memorize"], "memorize mode learns from one AUDIO file"),
     (["--mode", "autoregressive", "--samples", "100"], "--samples and --seconds cut one file"),
