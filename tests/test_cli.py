@@ -853,6 +853,17 @@ def test_effect_target_must_line_up(capsys, tmp_path, effect_pair, clip_8k):
     assert list(tmp_path.iterdir()) == []
 
 
+def test_an_effect_target_at_another_rate_says_the_rates(capsys, tmp_path):
+    """Its length after resampling is not the file's: the error names both rates (the resampling
+    note, held until the work starts, never came)."""
+    write_audio(tmp_path / "dry.wav", np.sin(np.arange(1600) / 7.0) * 0.5, 16000)
+    write_audio(tmp_path / "wet.wav", np.sin(np.arange(1600) / 7.0) * 0.4, 44100)
+    status, _, err = run(capsys, "train", tmp_path / "dry.wav", "--mode", "effect", "--target", tmp_path / "wet.wav",
+                         "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, "is at 44100 Hz and AUDIO at 16000 Hz", "the target has 581 samples and AUDIO 1600")
+    assert not (tmp_path / "m.npz").exists()
+
+
 @needs_trainer
 @pytest.mark.parametrize("extra", [["--trainer", "sgd", "--modules", "3"], ["--trainer", "es", "--modules", "3"],
                                    ["--arch", "srn"], ["--arch", "lstm"], ["--periods", "1,3,5"]])
