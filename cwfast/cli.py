@@ -1133,8 +1133,10 @@ def _main(parser, argv):
 
             print(f"cwfast {__version__}")
             return 0
-        if args.command is None:
-            parser.print_help(sys.stderr)
+        if args.command is None:  # a refusal like any other: one line
+            commands = list(_subparsers(parser))
+            print(f"cwfast: error: name a command: {', '.join(commands[:-1])} or {commands[-1]} (see 'cwfast --help')",
+                  file=sys.stderr)
             return 2
         _notes.held = []
         status = int(args.func(args) or 0)

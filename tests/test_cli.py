@@ -98,9 +98,10 @@ def test_each_command_has_help(capsys, command):
     assert status == 0 and "--" in out
 
 
-def test_no_command_prints_usage_and_fails(capsys):
+def test_no_command_is_refused_in_one_line_naming_the_commands(capsys):
     status, _, err = run(capsys)
-    assert status == 2 and "usage" in err
+    assert_user_error(status, err, "name a command: train, generate, process, info, export or bench",
+                      "cwfast --help")
 
 
 def test_version(capsys):
