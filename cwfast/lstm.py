@@ -13,8 +13,8 @@ import numpy as np
 
 from . import _lstm_kernels, validate
 from .errors import ParameterError
-from .model import (SequenceModel, State, _aligned_empty, dense_dtype, parameter_offsets, head_args, keep_window,
-                    sampling_buffers)
+from .model import (SequenceModel, State, _aligned_empty, dense_dtype, initial_params, parameter_offsets, head_args,
+                    keep_window, sampling_buffers)
 
 #: Row blocks of ``W_in``, ``W_h`` and ``b_h``, in order.
 GATES = ("input", "forget", "cell", "output")
@@ -90,7 +90,7 @@ class LSTM(SequenceModel):
         self._offsets = parameter_offsets(sizes, f"an LSTM of {n} cells, {m} inputs and {o} outputs")
         self._params = _aligned_empty(int(self._offsets[-1]), self.dtype)
         self._bind_views()
-        self._params[:] = validate.rng(seed).normal(0.0, 0.1, size=self._params.size)
+        initial_params(self._params, seed)
         self.b_h[n : 2 * n] = forget_bias
 
     # ------------------------------------------------------------------ structure

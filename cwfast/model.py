@@ -218,6 +218,16 @@ def _aligned_empty(size, dtype, alignment=64):
     return buffer[start : start + size * itemsize].view(dtype)
 
 
+def initial_params(params, seed):
+    """Fill ``params`` with N(0, 0.1) draws from ``seed``, a chunk at a time: the float64 draws of
+    one call would need twice a float32 model's memory again. The values are those of one call."""
+    rng = validate.rng(seed)
+    chunk = 1 << 20
+    for start in range(0, params.size, chunk):
+        stop = min(start + chunk, params.size)
+        params[start:stop] = rng.normal(0.0, 0.1, size=stop - start)
+
+
 def dense_dtype(arrays, keys, dtype):
     """``from_dense``'s checks common to every model: all ``keys`` present; the dtype to build in
     (``dtype``, else ``W_h``'s if it is float32 or float64, else float32)."""
@@ -858,7 +868,7 @@ class ClockworkRNN(SequenceModel):
         self._offsets = parameter_offsets(sizes, f"a Clockwork RNN of {n} units, {m} inputs and {o} outputs")
         self._params = _aligned_empty(int(self._offsets[-1]), self.dtype)
         self._bind_views()
-        self._params[:] = validate.rng(seed).normal(0.0, 0.1, size=self._params.size)
+        initial_params(self._params, seed)
 
     # ------------------------------------------------------------------ structure
 

@@ -592,3 +592,21 @@ def test_windowed_models_declare_their_realtime_kind_and_an_srn_refuses_windows(
     assert make("nested").realtime_kind == "clockwork" and model.realtime_kind == "clockwork_windows"
     with pytest.raises(ParameterError, match="an SRN reads one input"):
         SRN.from_dense(ClockworkRNN(2, 3, module_sizes=[6], periods=[1], input_windows=2).to_dense())
+
+
+def test_initial_parameters_are_one_stream_of_draws_whatever_the_chunks():
+    """The start is filled a chunk at a time (no float64 copy of a large model), with the values
+    one draw of them all gives: every seed's model, and every figure trained from one, stays."""
+    from cwfast.model import initial_params
+
+    for model in (cwfast.ClockworkRNN(3, 2, n_hidden=12, n_modules=3, seed=4), cwfast.SRN(3, 2, n_hidden=7, seed=4),
+                  cwfast.LSTM(3, 2, n_hidden=5, seed=4)):
+        expected = np.random.default_rng(4).normal(0.0, 0.1, size=model.n_params).astype(model.dtype)
+        differ = np.flatnonzero(model.params != expected)
+        if isinstance(model, cwfast.LSTM):  # all but its forget gates' biases, set after the draws
+            np.testing.assert_array_equal(model.params[differ], model.b_h[5:10])
+        else:
+            assert differ.size == 0
+    big = np.empty((1 << 21) + 5, np.float32)
+    initial_params(big, 9)
+    np.testing.assert_array_equal(big, np.random.default_rng(9).normal(0.0, 0.1, size=big.size).astype(np.float32))
