@@ -12,7 +12,7 @@ import numpy as np
 
 from . import registry, validate
 from .errors import ParameterError
-from .model import ClockworkRNN
+from .model import ClockworkRNN, check_dense_mapping
 
 
 class SRN(ClockworkRNN):
@@ -59,6 +59,7 @@ class SRN(ClockworkRNN):
             On missing keys, inconsistent shapes or non-finite values, or if ``periods`` describes
             anything but one module of period 1.
         """
+        check_dense_mapping(arrays)
         arrays = dict(arrays)
         if "W_h" not in arrays:
             raise ParameterError("from_dense needs the keys W_h")

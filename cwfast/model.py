@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import NamedTuple, Optional
 
@@ -228,9 +229,17 @@ def initial_params(params, seed):
         params[start:stop] = rng.normal(0.0, 0.1, size=stop - start)
 
 
+def check_dense_mapping(arrays):
+    """ParameterError unless ``arrays`` (``from_dense``'s) maps names to arrays."""
+    if not isinstance(arrays, Mapping):
+        raise ParameterError(f"arrays must be a mapping of name to array (a dict or an npz file), not "
+                             f"{type(arrays).__name__}")
+
+
 def dense_dtype(arrays, keys, dtype):
-    """``from_dense``'s checks common to every model: all ``keys`` present; the dtype to build in
-    (``dtype``, else ``W_h``'s if it is float32 or float64, else float32)."""
+    """``from_dense``'s checks common to every model: a mapping with all ``keys``; the dtype to build
+    in (``dtype``, else ``W_h``'s if it is float32 or float64, else float32)."""
+    check_dense_mapping(arrays)
     missing = [k for k in keys if k not in arrays]
     if missing:
         raise ParameterError(f"from_dense needs the keys {', '.join(missing)}")

@@ -610,3 +610,10 @@ def test_initial_parameters_are_one_stream_of_draws_whatever_the_chunks():
     big = np.empty((1 << 21) + 5, np.float32)
     initial_params(big, 9)
     np.testing.assert_array_equal(big, np.random.default_rng(9).normal(0.0, 0.1, size=big.size).astype(np.float32))
+
+
+@pytest.mark.parametrize("cls", [cwfast.ClockworkRNN, cwfast.SRN, cwfast.LSTM])
+@pytest.mark.parametrize("arrays", [3, None, [("W_h", np.zeros((2, 2)))]])
+def test_from_dense_refuses_what_is_not_a_mapping(cls, arrays):
+    with pytest.raises(ParameterError, match="arrays must be a mapping of name to array"):
+        cls.from_dense(arrays)
