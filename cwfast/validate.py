@@ -236,10 +236,20 @@ def real_array(name, value, dtype):
             raise ParameterError(f"{name} must be a numeric array ({exc})") from None
     if arr.dtype.kind not in "fiu":
         raise ParameterError(f"{name} has dtype {arr.dtype}; it must be a real (float or integer) array")
-    arr = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.all(np.isfinite(arr)):
+    return _finite_as(name, arr, dtype)
+
+
+def _finite_as(name, arr, dtype):
+    """``arr`` as a contiguous array of ``dtype``, ParameterError if a value is not finite in it
+    (NaN or infinite, or finite but too large for ``dtype``: 1e39 in float32)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        cast = np.ascontiguousarray(arr, dtype=dtype)
+    if not np.all(np.isfinite(cast)):
+        if arr.dtype.kind == "f" and np.all(np.isfinite(arr)):
+            big = float(np.max(np.abs(arr)))
+            raise ParameterError(f"{name} holds values too large for {np.dtype(dtype).name} ({big:g})")
         raise ParameterError(f"{name} contains NaN or infinite values")
-    return arr
+    return cast
 
 
 def mono(name, samples, dtype=np.float32):
@@ -251,6 +261,4 @@ def mono(name, samples, dtype=np.float32):
         raise ParameterError(f"{name} has shape {samples.shape}; expected mono samples, shape (n,)")
     if samples.size == 0:
         raise ParameterError(f"{name} is empty")
-    if not np.all(np.isfinite(samples)):
-        raise ParameterError(f"{name} contains NaN or infinite values")
-    return np.ascontiguousarray(samples, dtype=dtype)
+    return _finite_as(name, samples, dtype)

@@ -164,3 +164,21 @@ def test_a_model_too_large_for_memory_is_a_parameter_error(build):
     MemoryError or its "array is too big"."""
     with pytest.raises(ParameterError, match="GiB, more than this machine gives"):
         build()
+
+
+def test_values_too_large_for_float32_are_named_so_without_a_warning():
+    """1e39 is finite, but not in float32: the refusal says so (it said 'NaN or infinite', after
+    NumPy's overflow warning), and audio samples are refused alike (they became inf)."""
+    import warnings
+
+    from cwfast import validate
+
+    model = cwfast.ClockworkRNN(1, 1, n_hidden=4, n_modules=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ParameterError, match=r"x holds values too large for float32 \(1e\+39\)"):
+            model.forward(np.full((5, 1), 1e39))
+        with pytest.raises(ParameterError, match=r"samples holds values too large for float32"):
+            validate.mono("samples", np.full(5, -1e39))
+        with pytest.raises(ParameterError, match="x contains NaN or infinite values"):
+            model.forward(np.full((5, 1), np.nan))
