@@ -141,7 +141,7 @@ def test_resume_with_other_settings_is_refused_in_one_line_after_a_note(capsys, 
     saved = (tmp_path / "c.npz").read_bytes()
     status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "b.npz", "--epochs", "2", "--lr", "0.5",
                          "--resume", *common)
-    assert_user_error(status, err, "other settings or data", "lr")
+    assert_user_error(status, err, "other settings or data: optimizer.lr=0.01 (now 0.5)")
     assert not (tmp_path / "b.npz").exists()
     assert (tmp_path / "c.npz").read_bytes() == saved
     status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "b.npz", "--epochs", "2", "--resume", *common)

@@ -255,16 +255,24 @@ def check_resume(ckpt, kind, model, config, *, ignore=("epochs", "time_budget"))
     config = dict(config, lr_schedule=config.get("lr_schedule") or "constant")
     if config["lr_schedule"] != "constant":
         ignore = tuple(k for k in ignore if k not in ("epochs", "time_budget"))
-    diffs = [
-        f"{k}={stored.get(k)!r} (now {config.get(k)!r})"
-        for k in sorted(set(stored) | set(config))
-        if k not in ignore and stored.get(k) != config.get(k)
-    ]
+    diffs = [diff for k in sorted(set(stored) | set(config)) if k not in ignore
+             for diff in _differences(k, stored.get(k), config.get(k))]
     if diffs:
         raise CwfastError(
             f"{where} was written with other settings or data: {'; '.join(diffs)}. Resume with the same "
             "settings and data, or start a new run without resuming"
         )
+
+
+def _differences(name, was, now):
+    """``name=was (now now)`` for a setting that changed; for a dict of them (the optimiser's), one
+    such phrase per entry that changed, as ``optimizer.lr=0.01 (now 0.5)``."""
+    if was == now:
+        return []
+    if isinstance(was, dict) and isinstance(now, dict):
+        return [diff for k in sorted(set(was) | set(now))
+                for diff in _differences(f"{name}.{k}", was.get(k), now.get(k))]
+    return [f"{name}={was!r} (now {now!r})"]
 
 
 def resume(path, kind, model, config, seed, optimizer, run):
