@@ -39,6 +39,7 @@ from ._head_kernels import _level_outputs, _level_track, _predict_outputs, _surp
 from .errors import CwfastError, ParameterError
 from .heads import LOG_SCALE_MIN
 from .model import SequenceModel, State
+from . import validate
 from .validate import positive_int as _positive_int
 
 #: The context slots process() writes: cwfast._realtime.N_STEPS and T0 (a test checks), which
@@ -153,6 +154,7 @@ class Stream:
                  blocked=False):
         if not isinstance(model, SequenceModel) or model.realtime_kind not in _BINDINGS:
             raise ParameterError(f"a Stream runs cwfast models with a real-time entry, not {type(model).__name__}")
+        resample = validate.flag("resample", resample)
         self.model = model
         self._revision = model._structure_revision  # see _follow_model
         # Hoisted for process(): a model's layout properties cost about 0.5 us each to read.
@@ -916,9 +918,7 @@ def _blocked_binding(model, max_block):
 
 def _check_blocked(model, blocked, voices):
     """``blocked`` as a bool, or ParameterError if the stream cannot run blocked."""
-    if not isinstance(blocked, (bool, np.bool_)):
-        raise ParameterError(f"blocked must be True or False, not {blocked!r}")
-    if not blocked:
+    if not validate.flag("blocked", blocked):
         return False
     if model.realtime_kind == "clockwork_windows":
         raise ParameterError("blocked=True is not supported for a Clockwork RNN with input windows yet")

@@ -479,6 +479,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         if hook is not None and not callable(hook):
             raise ParameterError(f"{name}={hook!r} must be callable or None")
     metadata = _user_metadata(metadata)
+    scale_fit = validate.flag("scale_fit", scale_fit, allow_none=True)
+    progress, resume = validate.flag("progress", progress), validate.flag("resume", resume)
     check_options(mode=mode, arch=arch, trainer=trainer, modules=modules, periods=periods, classes=classes,
                   population=population, sigma=sigma, cluster=cluster, validation=validation, test=test,
                   input_window=input_window, head=head, components=components, level=level, prediction=prediction,

@@ -216,6 +216,16 @@ def rng(seed):
     raise ParameterError(f"seed={seed!r} must be a non-negative integer, a numpy Generator or None")
 
 
+def flag(name, value, *, allow_none=False):
+    """``value`` as a bool (True, False or NumPy's), None if ``allow_none``; else ParameterError:
+    'yes', 1 or 'False' is a mistake, not a switch."""
+    if value is None and allow_none:
+        return None
+    if not isinstance(value, (bool, np.bool_)):
+        raise ParameterError(f"{name} must be True or False{' or None' if allow_none else ''}, not {value!r}")
+    return bool(value)
+
+
 def metadata(value):
     """A model's metadata as a new dict: None or a mapping, else ParameterError."""
     if value is None:

@@ -310,6 +310,8 @@ def test_train_audio_names_its_arguments_and_the_command_line_its_options(option
     (dict(mode="autoregressive", prediction=-1), "prediction=-1 must be a non-negative integer"),
     (dict(mode="effect", target=np.full(800, np.nan)), "target contains NaN"),
     (dict(mode="effect", target=np.zeros((800, 1))), "target has shape (800, 1)"),
+    (dict(mode="autoregressive", scale_fit="yes"), "scale_fit must be True or False or None, not 'yes'"),
+    (dict(progress="x"), "progress must be True or False, not 'x'"),
 ])
 def test_train_audio_refuses_bad_arguments_before_training(options, message):
     """Refused up front, in the caller's own names: no training is lost to a metadata the model

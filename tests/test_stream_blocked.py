@@ -82,6 +82,8 @@ def test_blocked_stream_refuses_what_it_cannot_run():
     cw = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, seed=0)
     with pytest.raises(ParameterError, match="blocked must be True or False"):
         Stream(cw, blocked="yes")
+    with pytest.raises(ParameterError, match="resample must be True or False, not 'yes'"):
+        Stream(cw, resample="yes")  # a string is a mistake, not a switch
     with pytest.raises(ParameterError, match="voices cannot be combined"):
         Stream(cw, blocked=True, voices=2)
     with pytest.raises(ParameterError, match="only, not LSTM models"):
