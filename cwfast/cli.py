@@ -1042,11 +1042,13 @@ def cmd_export(args):
         what = "not a directory" if os.path.exists(args.output) else "no such directory"
         raise CwfastError(f"cannot export to '{args.output}': {what}")
     outputs = [os.path.join(args.output, f"{name}{ext}") for ext in (".h", ".c", ".lv2")[: 3 if args.lv2 else 2]]
+    from ._atomic import _refuse, _target
+
     for path in outputs:  # refuse before building anything
         if os.path.lexists(path) and not args.overwrite:
             raise CwfastError(f"'{path}' exists; pass --overwrite to replace it")
-        if os.path.isdir(path) and not path.endswith(".lv2"):  # export_c would refuse it after the bundle's build
-            raise CwfastError(f"cannot write '{path}': it is a directory")
+        if not path.endswith(".lv2"):  # a directory or a pipe in the way: refused now, not after the build
+            _refuse(_target(path, "C source"), "C source", True)
     # All or nothing: the C files are written to a staging folder and the bundle is built in one,
     # then all three are renamed into place together (cwfast._atomic.replace_together). A failed
     # write (a full disk, say), a failed build or a failed rename leaves every old file as it was.
@@ -1065,7 +1067,8 @@ def cmd_export(args):
         except CwfastError as exc:  # it names the staging folder, which is gone when the user reads it
             raise CwfastError(str(exc).replace(staging, os.path.normpath(args.output))) from None
         header, source = (os.path.join(args.output, os.path.basename(path)) for path in staged)
-        moves = list(zip(staged, (header, source)))
+        # Over a symbolic link the file it points to is written, the link kept, as every writer does.
+        moves = list(zip(staged, (_target(header, "C source"), _target(source, "C source"))))
         if args.lv2:
             from .export.lv2 import build_bundle, uri
 

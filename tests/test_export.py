@@ -361,6 +361,38 @@ def test_existing_files_are_kept_without_overwrite(tmp_path):
     assert "m_process" in (tmp_path / "m.c").read_text()
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_pipe_where_a_c_file_goes_is_refused_not_read_or_replaced(tmp_path, capsys):
+    """export_c read the old file to restore it on failure: a pipe there blocked it for ever; the
+    command line renamed a new file over the pipe. Both refuse it, as every writer does."""
+    model = cwfast.SRN(1, 1, n_hidden=3, seed=0)
+    os.mkfifo(tmp_path / "m.h")
+    with pytest.raises(CwfastError, match="m.h': it is not a regular file"):
+        export_c(model, tmp_path, "m", overwrite=True)
+    model.save(tmp_path / "m.npz")
+    assert main(["export", "-m", str(tmp_path / "m.npz"), "-o", str(tmp_path), "--overwrite"]) == 2
+    assert "it is not a regular file" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.h", "m.npz"]
+    assert not (tmp_path / "m.h").is_file()  # still the pipe
+
+
+def test_export_overwrites_through_a_symbolic_link(tmp_path, capsys):
+    """As every writer: the file a link points to is written, the link stays a link."""
+    model = cwfast.SRN(1, 1, n_hidden=3, seed=0)
+    model.save(tmp_path / "m.npz")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "kept.h").write_text("old")
+    (tmp_path / "m.h").symlink_to(tmp_path / "elsewhere" / "kept.h")
+    assert main(["export", "-m", str(tmp_path / "m.npz"), "-o", str(tmp_path), "--overwrite"]) == 0, \
+        capsys.readouterr().err
+    assert (tmp_path / "m.h").is_symlink()
+    assert "m_process" in (tmp_path / "elsewhere" / "kept.h").read_text()
+    assert sorted(p.name for p in (tmp_path / "elsewhere").iterdir()) == ["kept.h"]
+    (tmp_path / "elsewhere" / "kept.h").write_text("old")
+    export_c(model, tmp_path, "m", overwrite=True)  # the API alike
+    assert (tmp_path / "m.h").is_symlink() and "m_process" in (tmp_path / "elsewhere" / "kept.h").read_text()
+
+
 def test_bad_directory_and_model(tmp_path):
     with pytest.raises(CwfastError, match="no such directory"):
         export_c(cwfast.SRN(1, 1, n_hidden=3, seed=0), tmp_path / "missing", "m")

@@ -110,17 +110,14 @@ def _check_directory(directory):
 def _write_all(files, overwrite):
     """Write every ``{path: text}`` or none: all are checked first, and if one write fails, the
     ones already written are removed again (or, with overwrite, restored from what was there)."""
-    from .._atomic import atomic_path
+    from .._atomic import _refuse, _target, atomic_path
 
-    for path in files:
-        if path.is_dir():
-            raise CwfastError(f"cannot write '{path}': it is a directory")
-        if os.path.lexists(path) and not overwrite:
-            raise CwfastError(f"'{path}' exists; pass overwrite=True (CLI: --overwrite) to replace it")
+    for path in files:  # a directory, a pipe (reading it for the rollback would block) or an existing file
+        _refuse(_target(path, "C source"), "C source", overwrite)
     done = []
     try:
         for path, text in files.items():
-            previous = path.read_bytes() if path.exists() else None
+            previous = path.read_bytes() if path.is_file() else None
             with atomic_path(path, what="C source", overwrite=overwrite) as tmp:
                 Path(tmp).write_text(text, encoding="ascii")
             done.append((path, previous))
