@@ -502,6 +502,29 @@ def test_lv2_bundle_contents(lv2):
     ttl = (bundle / "cw_ar.ttl").read_text()
     assert "<urn:cwfast:cw_ar>" in ttl and "lv2:GeneratorPlugin" in ttl and '"temperature"' in ttl
     assert "lv2:SimulatorPlugin" in (bundles["cw_effect"] / "cw_effect.ttl").read_text()
+    assert 'rdfs:comment "An autoregressive model exported by cwfast; runs at 16000 Hz only."' in ttl
+    assert 'rdfs:comment "An effect model' in (bundles["cw_effect"] / "cw_effect.ttl").read_text()
+
+
+def test_lv2_description_of_a_model_without_a_rate(tmp_path):
+    from cwfast.export._codegen import Spec
+    from cwfast.export.lv2 import _plugin_ttl
+
+    model = cwfast.ClockworkRNN(1, 1, n_hidden=8, n_modules=2, seed=0, metadata={"mode": "effect"})
+    ttl = _plugin_ttl(Spec(model, "fx"), "effect")
+    assert 'rdfs:comment "An effect model exported by cwfast; runs at any rate."' in ttl
+
+
+def test_headers_whose_names_differ_in_case_can_be_included_together(tmp_path):
+    cc = _compiler()
+    model = cwfast.SRN(1, 1, n_hidden=3, seed=0)
+    export_c(model, tmp_path, "pedal")
+    export_c(model, tmp_path, "Pedal")
+    (tmp_path / "both.c").write_text('#include "pedal.h"\n#include "Pedal.h"\n'
+                                     "int main(void) { pedal_state a; Pedal_state b; (void)a; (void)b; return 0; }\n")
+    done = subprocess.run([cc, "-std=c99", "-c", str(tmp_path / "both.c"), "-o", str(tmp_path / "both.o")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
 
 
 @pytest.mark.parametrize("name", ["cw_effect", "cw_windowed"])

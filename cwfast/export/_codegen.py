@@ -155,7 +155,7 @@ class Spec:
 
 def header(spec):
     N, n = spec.name, spec.n_hidden
-    guard = f"{N.upper()}_H_CWFAST"
+    guard = f"CWFAST_{N}_H"  # the name as given: Pedal's and pedal's headers can be included together
     state = [f"    float h[{n}];      /* hidden state h(t-1) */"]
     if spec.kind == "lstm":
         state.append(f"    float c[{n}];      /* LSTM cell state c(t-1) */")
@@ -229,7 +229,7 @@ void {N}_seed({N}_state *s, uint64_t seed);
 void {N}_set_temperature({N}_state *s, double temperature);
 void {N}_generate({N}_state *s, float *out, int n);
 """
-    return f"""/* {N}.h: a {kind} exported by cwfast {_version()} (mode: {spec.mode}, {spec.output} head).
+    return f"""/* {N}.h: {kind}, exported by cwfast {_version()} (mode: {spec.mode}, {spec.output} head).
  * C99, no dependency but libm. Nothing in it allocates, locks, does I/O or writes a global:
  * every function works on the state it is given, so states run independently (re-entrant).
  * Build: cc -std=c99 -O3 -c {N}.c (add -march=native -ffp-contract=fast for speed). */

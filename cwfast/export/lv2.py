@@ -74,9 +74,13 @@ def kind_of(spec):
     if spec.autoregressive:
         return "autoregressive"
     raise CwfastError(
-        f"an LV2 plug-in needs a mono effect, memorize or autoregressive model; this one is a {spec.mode} model "
-        f"with {spec.n_in} inputs and {spec.n_out} {spec.output} outputs"
+        f"an LV2 plug-in needs a mono effect, memorize or autoregressive model; this one is {_article(spec.mode)} "
+        f"{spec.mode} model with {spec.n_in} inputs and {spec.n_out} {spec.output} outputs"
     )
+
+
+def _article(word):
+    return "an" if word[:1] in "aeiou" else "a"
 
 
 def uri(name):
@@ -229,12 +233,12 @@ def _plugin_ttl(spec, kind):
         lv2:maximum {max(2.0, spec.temperature)!r}
     ]""")
     klass = "lv2:SimulatorPlugin" if kind == "effect" else "lv2:GeneratorPlugin"
-    rate = f"{spec.sample_rate} Hz" if spec.sample_rate else "any rate"
+    rate = f"at {spec.sample_rate} Hz only" if spec.sample_rate else "at any rate"
     return _PREFIXES + f"""
 <{uri(N)}>
     a lv2:Plugin, {klass} ;
     doap:name "{N} (cwfast {kind} model)" ;
-    rdfs:comment "A {kind} model exported by cwfast; runs at {rate} only." ;
+    rdfs:comment "{_article(kind).capitalize()} {kind} model exported by cwfast; runs {rate}." ;
     lv2:optionalFeature lv2:hardRTCapable ;
     lv2:port {", ".join(ports)} .
 """
