@@ -60,6 +60,15 @@ MAX_BLOCK = 2**31 - 1
 MAX_VOICES = 2**16
 
 
+def _voice_clocks(t, voices):
+    """``state.t`` of a many-voice stream, one step a voice, as an int64 array, or ParameterError."""
+    t = np.asarray(t)
+    if t.shape != (voices,) or t.dtype.kind not in "iu" or np.any(t < 0):
+        raise ParameterError(f"state.t must be one non-negative integer for all voices or one for each of the "
+                             f"{voices} (shape ({voices},)); got {t.tolist()!r}")
+    return t.astype(np.int64)
+
+
 class Stream:
     """Run a model over consecutive blocks of one sequence.
 
@@ -93,7 +102,7 @@ class Stream:
         Run this many independent sequences ("voices") of the model at once: :meth:`process` then
         takes blocks of shape (voices, n_steps, n_in) and returns (voices, n_steps, n_out);
         :attr:`t` is each voice's step, shape (voices,); ``state`` (if given) holds h of shape
-        (voices, n_hidden) and one ``t`` for all; :meth:`reset` can restart one voice. The voices
+        (voices, n_hidden) and one ``t`` for all or one a voice (as :attr:`state` returns it); :meth:`reset` can restart one voice. The voices
         share each weight load (one matrix-matrix product per step instead of ``voices``
         matrix-vector products: 16 voices of CW 256/8 cost 0.26-0.27 of 16 streams on an AVX2
         EPYC, 0.38-0.40 on an AVX-512 Xeon when last measured there, other counts than multiples
@@ -194,6 +203,10 @@ class Stream:
 
             self._voices = voices
             padded = -(-voices // VOICE_BLOCK) * VOICE_BLOCK  # the kernel's voice blocks; the rest is padding
+            clocks = None
+            if isinstance(state, State) and np.ndim(state.t) == 1:  # one clock a voice, as .state gives them
+                clocks = _voice_clocks(state.t, voices)
+                state = State(state.h, 0, state.surprise)
             state0, t0 = model.check_state(state, voices, True)  # (voices, width)
             if self._level is not None:  # one level a voice (padding voices keep theirs)
                 self._level = np.full(padded, model.level.start, dtype=model.dtype)
@@ -201,6 +214,8 @@ class Stream:
             self._state = np.zeros((padded, net_width), dtype=model.dtype)
             self._allocate_window(0, padded)
             self._clocks = np.full(padded, t0, dtype=np.int64)
+            if clocks is not None:
+                self._clocks[:voices] = clocks
             self._t = None
             self._allocate_history(0, (padded,))
             self._put_voices(state0)

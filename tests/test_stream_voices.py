@@ -297,3 +297,18 @@ def test_the_voices_entries_close_over_the_kernel_files_hash(kind):
     pyfunc = _realtime.entry(kind, np.float32)[0]._pyfunc
     closure = dict(zip(pyfunc.__code__.co_freevars, (cell.cell_contents for cell in pyfunc.__closure__)))
     assert closure["stamp"] == _realtime._STAMP != 0
+
+
+def test_a_voices_state_builds_a_stream_that_goes_on_as_it_would():
+    """stream.state (one clock a voice) is a state= a new stream takes, voices reset apart
+    included; a clock array of the wrong length is refused in one ParameterError."""
+    model = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, seed=0)
+    x = np.random.default_rng(0).standard_normal((3, 100, 1)).astype(np.float32)
+    first = Stream(model, voices=3)
+    first.process(x)
+    first.reset(voice=1)
+    second = Stream(model, voices=3, state=first.state)
+    np.testing.assert_array_equal(second.t, [100, 0, 100])
+    np.testing.assert_array_equal(second.process(x), first.process(x))
+    with pytest.raises(ParameterError, match=r"one for each of the 3 \(shape \(3,\)\); got \[1, 2\]"):
+        Stream(model, voices=3, state=State(first.state.h, np.array([1, 2]), None))
