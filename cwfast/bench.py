@@ -124,10 +124,12 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
     -------
     list of dict
         One record per model and block size: ``label``, ``block``, ``sample_rate``,
-        ``us_per_sample`` (the median block time of a run divided by the block size, median over
-        runs: robust to the process being descheduled on a shared machine),
+        ``us_per_sample`` (the median block time of a run divided by the block size and the voices,
+        median over runs: robust to the process being descheduled on a shared machine),
         ``us_per_sample_runs``, ``mean_us_per_sample`` (total time of a run over its samples,
-        median over runs: includes every hiccup), ``realtime_factor`` (from ``us_per_sample``),
+        median over runs: includes every hiccup), ``realtime_factor`` (how many times faster
+        than real time the stream runs, all its voices together: ``budget_us`` over the block's
+        time),
         ``block_p50_us``, ``block_p99_us`` (over all blocks timed), ``budget_us``, ``blocks_timed``,
         ``recurrent_macs``, ``voices`` (1 for a one-voice stream), ``blocked``.
     """
@@ -197,7 +199,7 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
                 "us_per_sample": us,
                 "us_per_sample_runs": [float(v) for v in case["runs"]],
                 "mean_us_per_sample": float(np.median(case["throughput"])),
-                "realtime_factor": 1e6 / case["rate"] / us,
+                "realtime_factor": 1e6 / case["rate"] / (us * case["voices"]),  # all voices together
                 "block_p50_us": float(np.percentile(all_times, 50)),
                 "block_p99_us": float(np.percentile(all_times, 99)),
                 "budget_us": 1e6 * block / case["rate"],

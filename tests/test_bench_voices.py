@@ -20,6 +20,8 @@ def test_bench_voices_table_and_json(tmp_path, capsys):
     assert main(args + ["--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert [r["voices"] for r in data["results"]] == [1, 3]
+    for r in data["results"]:  # the whole stream's speed: its block's budget over its block's time
+        assert r["realtime_factor"] == pytest.approx(1e6 / 16000 / (r["us_per_sample"] * r["voices"]))
     (row,) = data["voice_ratios"]
     assert (row["model"], row["block"], row["voices"]) == ("tiny.npz", 8, 3)
     assert math.isfinite(row["ratio"]) and row["ratio"] > 0
