@@ -48,7 +48,7 @@ def add_arguments(parser):
                         help="a model file to measure (default: CW-RNNs of 64, 256 and 1024 units in 8 modules "
                         "next to SRNs of the same widths)")
     parser.add_argument("--block", type=_block, nargs="+", default=list(DEFAULT_BLOCKS), metavar="N",
-                        help="block sizes in samples (default: %(default)s)")
+                        help=f"block sizes in samples (default: {' '.join(map(str, DEFAULT_BLOCKS))})")
     parser.add_argument("--seconds", type=_bench_seconds, default=1.0, metavar="S",
                         help="wall-clock time to spend on each model and block size, at most 3600 (default: "
                         "%(default)s)")

@@ -325,6 +325,11 @@ def _work_starts():
         _note(message)
 
 
+def _count(n, noun):
+    """``1 sample``, ``2 samples``."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _progress(args, total, desc, unit="sample"):
     from tqdm.auto import tqdm
 
@@ -814,7 +819,7 @@ def cmd_generate(args):
     with _progress(args, total, "generating") as bar:
         frames, clipped = write_audio_blocks(args.output, written(), rate, subtype=subtype, overwrite=args.overwrite)
     _note_clipped(clipped, subtype)
-    what = f"wrote {args.output}: {frames} samples ({_duration(frames, rate)}) from {name}"
+    what = f"wrote {args.output}: {_count(frames, 'sample')} ({_duration(frames, rate)}) from {name}"
     if mode == "autoregressive":
         what += f", seed {seed}"
     print(what)
@@ -879,7 +884,7 @@ def cmd_process(args):
         _note(f"resampled the output back to {file_rate} Hz")
         n, clipped = write_audio_blocks(args.output, [out], file_rate, subtype=subtype, overwrite=args.overwrite)
     _note_clipped(clipped, subtype)
-    print(f"wrote {args.output}: {n} samples ({_duration(n, file_rate)}) through {name}")
+    print(f"wrote {args.output}: {_count(n, 'sample')} ({_duration(n, file_rate)}) through {name}")
     return 0
 
 
