@@ -118,7 +118,6 @@ def replace_together(moves, *, what=None):
     never removed. Renames within a file system allocate no data, so a full disk cannot stop the
     swap half-way, as it could a copy.
     """
-
     moves = [(Path(new), Path(target)) for new, target in moves]
     if not moves:
         return
