@@ -104,9 +104,10 @@ class Stream:
         :attr:`t` is each voice's step, shape (voices,); ``state`` (if given) holds h of shape
         (voices, n_hidden) and one ``t`` for all or one a voice (as :attr:`state` returns it);
         :meth:`reset` can restart one voice. The voices share each weight load (one matrix-matrix
-        product per step instead of ``voices`` matrix-vector products: 16 voices of CW 256/8 cost 0.26-0.27 of 16 streams on an AVX2
-        EPYC, 0.38-0.40 on an AVX-512 Xeon when last measured there, other counts than multiples
-        of 16 about 0.5-0.6: docs/benchmarks.md, sections 15 and 22), and each voice's
+        product per step instead of ``voices`` matrix-vector products: 16 voices of CW 256/8 cost
+        0.26-0.27 of 16 streams on an AVX2 EPYC, 0.38-0.40 on an AVX-512 Xeon when last measured
+        there, other counts than multiples of 16 about 0.5-0.6: docs/benchmarks.md, sections 15
+        and 22), and each voice's
         output equals that of a stream of its own to within float rounding (the sums are
         ordered differently). Not with ``resample``. Default None: one sequence, blocks of
         shape (n_steps, n_in). At most :data:`MAX_VOICES`.
