@@ -616,13 +616,15 @@ def _train(args):
     wet = None
     if mode == "effect":
         wet, _ = _load_clip(args.target, args, rate)
-        import soundfile
+        if wet.size != clips[0].size:  # at other rates, its resampling note would come too late to explain it
+            import soundfile
 
-        rates = soundfile.info(str(files[0])).samplerate, soundfile.info(str(args.target)).samplerate
-        if wet.size != clips[0].size and rates[0] != rates[1]:  # its resampling note would come too late
-            raise ParameterError(
-                f"--target '{args.target}' is at {rates[1]} Hz and AUDIO at {rates[0]} Hz: at {rate} Hz the target "
-                f"has {wet.size} samples and AUDIO {clips[0].size}; they must be the same passage, time-aligned")
+            rates = soundfile.info(str(files[0])).samplerate, soundfile.info(str(args.target)).samplerate
+            if rates[0] != rates[1]:
+                raise ParameterError(
+                    f"--target '{args.target}' is at {rates[1]} Hz and AUDIO at {rates[0]} Hz: at {rate} Hz the "
+                    f"target has {wet.size} samples and AUDIO {clips[0].size}; they must be the same passage, "
+                    "time-aligned")
 
     source = os.path.basename(files[0]) if len(files) == 1 else f"{len(files)} files from {', '.join(args.audio)}"
     new_checkpoint = args.checkpoint and not args.resume and not os.path.lexists(args.checkpoint)

@@ -206,13 +206,18 @@ def spoken_as_options():
         _SPELLING.reset(token)
 
 
+def _spoken(as_option, as_argument):
+    """The phrase of the spelling in force (:func:`spoken_as_options`): the command line's or Python's."""
+    return as_option if _SPELLING.get() == "option" else as_argument
+
+
 def _opt(name, value=_NO_VALUE):
     """The argument ``name`` (with ``value``, if given) as the caller spells it: ``batch_size=4`` or
     ``--batch-size 4``."""
-    if _SPELLING.get() == "option":
-        flag = "--" + name.replace("_", "-")
-        return flag if value is _NO_VALUE else f"{flag} {value}"
-    return name if value is _NO_VALUE else f"{name}={value!r}"
+    flag = "--" + name.replace("_", "-")
+    if value is _NO_VALUE:
+        return _spoken(flag, name)
+    return _spoken(f"{flag} {value}", f"{name}={value!r}")
 
 
 def _batch_size(model, train_task, window, batch_size, default):
@@ -560,7 +565,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         scale_fit = head == "mixture" and splits.validation is not None
     if mode == "memorize" and task.n_steps > 20000:
         _note(on_note, f"memorizing {task.n_steps} samples from the clock alone is slow and rarely exact; the "
-                       "paper's task is 320 samples" + (" (--samples 320)" if _SPELLING.get() == "option" else ""))
+                       "paper's task is 320 samples" + _spoken(" (--samples 320)", ""))
 
     train_task, val_task = splits.train, splits.validation
     x, y = train_task.inputs, train_task.targets
@@ -846,7 +851,7 @@ def _run_trainer(model, trainer, x, y, train_task, val_task, defaults, *, epochs
 
     if trainer == "es":
         if x.shape[0] > ES_LONG_STEPS:
-            shorter = "--samples 320" if _SPELLING.get() == "option" else "a clip of 320 samples"
+            shorter = _spoken("--samples 320", "a clip of 320 samples")
             _note(on_note, f"{_opt('trainer', 'es')} scores every member on all {x.shape[0]} steps in every "
                            f"generation (no windows): slow for long clips; {shorter} or the gradient trainers "
                            "(adam, sgd) are much faster")
