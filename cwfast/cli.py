@@ -709,6 +709,11 @@ def _check_checkpoint(args, inputs):
             raise ParameterError(f"--checkpoint and {option} must be different files")
     if path in inputs:
         raise ParameterError("--checkpoint must not be one of the input files")
+    from .audio import WRITE_FORMATS
+
+    if os.path.splitext(args.checkpoint)[1].lower() in WRITE_FORMATS:
+        raise ParameterError(f"--checkpoint '{args.checkpoint}' names an audio file; a checkpoint is a NumPy "
+                             "archive (name it .npz)")
     if args.resume:
         # The trainer checks that the checkpoint exists and fits; it is rewritten as training goes on.
         if os.path.isfile(args.checkpoint):

@@ -341,10 +341,14 @@ def test_c_identifier():
     assert c_identifier("2024 take") == "model_2024_take"
     assert c_identifier("static") == "static_model"
     assert c_identifier("été") == "model__t_"
+    assert c_identifier("NULL") == "NULL_model" and c_identifier("INT32_MAX") == "INT32_MAX_model"
+    assert c_identifier("NULLS") == "NULLS"
 
 
-@pytest.mark.parametrize("name", ["", "1abc", "a-b", "static", "_x", "été", "x" * 60, 3])
+@pytest.mark.parametrize("name", ["", "1abc", "a-b", "static", "_x", "été", "x" * 60, 3, "NULL", "EOF", "stdout",
+                                  "UINT_LEAST16_MAX", "SIZE_MAX"])
 def test_invalid_names_are_refused(tmp_path, name):
+    """Standard macros too: examples/c/host.c's -DMODEL=NULL pasted ((void*)0)_step."""
     with pytest.raises(ParameterError):
         export_c(cwfast.SRN(1, 1, n_hidden=3, seed=0), tmp_path, name)
     assert list(tmp_path.iterdir()) == []

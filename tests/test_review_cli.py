@@ -95,12 +95,14 @@ def test_checkpoint_with_overwrite_starts_afresh(capsys, tmp_path, clip_8k):
     ("input", "--checkpoint must not be one of the input files"),
     ("nodir", "does not exist"),
     ("directory", "it is a directory"),
+    ("audio", "--checkpoint '{}' names an audio file; a checkpoint is a NumPy archive (name it .npz)"),
 ])
 def test_bad_checkpoint_paths_are_refused_before_training(capsys, tmp_path, clip_8k, no_training, where, message):
     out = tmp_path / "m.npz"
-    checkpoint = {"output": out, "input": clip_8k, "nodir": tmp_path / "missing" / "ck.npz", "directory": tmp_path}[where]
+    checkpoint = {"output": out, "input": clip_8k, "nodir": tmp_path / "missing" / "ck.npz", "directory": tmp_path,
+                  "audio": tmp_path / "ck.wav"}[where]
     status, _, err = run(capsys, "train", clip_8k, "--samples", "48", "-o", out, "--checkpoint", checkpoint, *TINY)
-    assert_user_error(status, err, message)
+    assert_user_error(status, err, message.format(checkpoint))
     assert not out.exists()
 
 

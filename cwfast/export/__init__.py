@@ -34,6 +34,19 @@ _C_KEYWORDS = frozenset(
     "register restrict return short signed sizeof static struct switch typedef union unsigned void volatile while "
     "_Bool _Complex _Imaginary bool true false asm".split()
 )
+# Object-like macros of the headers the export and examples/c/host.c include (stddef.h, stdint.h,
+# stdio.h, stdlib.h, math.h, and what GNU C predefines or math.h adds outside -std=c99): the host's
+# recipe pastes NAME from -DMODEL=NAME, so a NAME the preprocessor replaces (NULL becomes
+# ((void*)0)) breaks it.
+_C_MACROS = frozenset(
+    "NULL BUFSIZ EOF FILENAME_MAX FOPEN_MAX L_tmpnam SEEK_CUR SEEK_END SEEK_SET TMP_MAX stderr stdin stdout "
+    "EXIT_FAILURE EXIT_SUCCESS MB_CUR_MAX RAND_MAX HUGE_VAL HUGE_VALF HUGE_VALL INFINITY NAN FP_INFINITE FP_NAN "
+    "FP_NORMAL FP_SUBNORMAL FP_ZERO FP_FAST_FMA FP_FAST_FMAF FP_FAST_FMAL FP_ILOGB0 FP_ILOGBNAN MATH_ERRNO "
+    "MATH_ERREXCEPT math_errhandling errno M_E M_LOG2E M_LOG10E M_LN2 M_LN10 M_PI M_PI_2 M_PI_4 M_1_PI M_2_PI "
+    "M_2_SQRTPI M_SQRT2 M_SQRT1_2 linux unix i386".split()
+)
+_C_LIMITS = re.compile(r"(U?INT(_LEAST|_FAST)?(8|16|32|64)|U?INTPTR|U?INTMAX|PTRDIFF|SIG_ATOMIC|SIZE|WCHAR|WINT)"
+                       r"_(MIN|MAX)\Z")
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 #: Longest NAME accepted: the longest identifier the export writes, NAME_set_temperature (NAME
 #: plus 16: 62 characters), then stays within the 63 significant characters C99 guarantees an
@@ -46,7 +59,8 @@ def c_identifier(text):
     """``text`` (a file's stem, say) made into a valid C identifier for :func:`export_c`.
 
     Characters other than ASCII letters, digits and ``_`` become ``_``; a name that does not start
-    with a letter gets ``model_`` in front; a C keyword gets ``_model`` after it.
+    with a letter gets ``model_`` in front; a C keyword or a macro of the C standard headers
+    (``NULL``, ``EOF``, ...) gets ``_model`` after it.
 
     >>> c_identifier("brahms-16k.v2")
     'brahms_16k_v2'
@@ -56,9 +70,13 @@ def c_identifier(text):
     name = re.sub(r"[^A-Za-z0-9_]", "_", str(text))
     if not name or not name[0].isalpha() or not name.isascii():
         name = "model_" + name
-    if name in _C_KEYWORDS or keyword.iskeyword(name):
+    if name in _C_KEYWORDS or keyword.iskeyword(name) or _is_c_macro(name):
         name += "_model"
     return name[:MAX_NAME]
+
+
+def _is_c_macro(name):
+    return name in _C_MACROS or _C_LIMITS.match(name) is not None
 
 
 def _check_name(name):
@@ -68,6 +86,9 @@ def _check_name(name):
         raise ParameterError(f"name={name!r} must be a C identifier: an ASCII letter, then letters, digits or _")
     if name in _C_KEYWORDS:
         raise ParameterError(f"name={name!r} is a C keyword")
+    if _is_c_macro(name):
+        raise ParameterError(f"name={name!r} is a macro of the C standard headers the exported code and its "
+                             "hosts include")
     if len(name) > MAX_NAME:
         raise ParameterError(f"name={name!r} is longer than {MAX_NAME} characters")
     return name
@@ -154,8 +175,8 @@ def export_c(model, directory, name=None, *, overwrite=False):
     Raises
     ------
     ParameterError
-        If ``name`` is not a valid C identifier (or is a C keyword), or ``model`` is not a cwfast
-        model.
+        If ``name`` is not a valid C identifier (or is a C keyword or a standard macro such as
+        ``NULL``), or ``model`` is not a cwfast model.
     CwfastError
         If the directory does not exist, a file exists and ``overwrite`` is False, or a write
         fails; nothing is left half-written.
