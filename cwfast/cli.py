@@ -107,7 +107,7 @@ def build_parser():
     p.add_argument("--sigma", type=types.positive_float, metavar="S", help="es: noise scale of the members (default: 0.01)")
     p.add_argument("--cluster", choices=("local", "ray"),
                    help="es: score the members here (local, default) or on Ray actors: the cluster named by "
-                   "RAY_ADDRESS, else a local Ray (pip install 'cwfast[cluster]'); the same model either way")
+                   "RAY_ADDRESS, else a local Ray (pip install 'ray[default]'); the same model either way")
     p.add_argument("--batch-size", type=types.positive_int, metavar="B", help="streams trained side by side (long audio; default 8 for autoregressive and effect, fewer "
                    "if the clip is too short for 8 streams of whole clock cycles)")
     p.add_argument("--window", type=types.positive_int, metavar="W",

@@ -726,8 +726,9 @@ def choose_restart(runs):
 
 
 def _restart_row(run):
-    row = {"seed": run.model.metadata["trainer"]["seed"], "meets_likeness": _meets_likeness(run.model),
-           "audible": _audible(run.model), "seconds": run.model.metadata["trainer"]["seconds"]}
+    row = {"seed": run.model.metadata["trainer"]["seed"], "seconds": run.model.metadata["trainer"]["seconds"]}
+    if _calibrated_row(run.model) is not None:  # only a calibrated model's audio was heard
+        row.update(meets_likeness=_meets_likeness(run.model), audible=_audible(run.model))
     for name in ("validation", "train"):
         if name in run.figures:
             row[name] = {k: round(float(v), 6) for k, v in run.figures[name].items()}

@@ -30,7 +30,7 @@ ACTOR_PREFIX = "cwfast-es-"
 def ray_instance():
     """A local Ray instance for the module: 127.0.0.1 only, 2 CPUs (two one-CPU actors), no dashboard."""
     if importlib.util.find_spec("ray") is None:
-        pytest.skip("Ray is not installed (pip install 'cwfast[cluster]')")
+        pytest.skip("Ray is not installed (pip install 'ray[default]')")
     address = os.environ.pop("RAY_ADDRESS", None)  # never a cluster of the environment's
     from cwfast.train.cluster import import_ray
 
@@ -189,7 +189,7 @@ def test_without_ray_the_api_and_the_cli_say_so_in_one_line(monkeypatch, capsys,
     monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
     model, x, target, _ = problem("lockstep")
     before = model.params.copy()
-    with pytest.raises(CwfastError, match=r"needs Ray, which is not installed: pip install 'cwfast\[cluster\]'"):
+    with pytest.raises(CwfastError, match=r"needs Ray, which is not installed: pip install 'ray\[default\]'"):
         evolve(model, x, target, population=4, generations=2, cluster="ray")
     np.testing.assert_array_equal(model.params, before)
     out = tmp_path / "m.npz"

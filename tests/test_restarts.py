@@ -210,3 +210,16 @@ def test_the_command_line_refuses_bad_restarts_before_reading_audio(capsys, tmp_
 def test_zero_restarts_is_an_option_error(capsys, tmp_path):
     status, _, err = run(capsys, "train", EXCERPT, "--restarts", "0", "-o", tmp_path / "m.npz")
     assert status == 2 and "--restarts" in err and "Traceback" not in err
+
+
+def test_info_says_nothing_of_the_audio_of_restarts_never_heard(capsys, tmp_path):
+    """A memorize model has no temperature to calibrate: its restarts were chosen on training
+    alone, and info called every one of them "near silent"."""
+    out = tmp_path / "m.npz"
+    status, _, err = run(capsys, "train", EXCERPT, "--samples", "64", "--epochs", "5", "--hidden", "6", "--modules",
+                         "3", "--restarts", "2", "--quiet", "-o", out)
+    assert status == 0, err
+    assert all(set(row) == {"seed", "seconds", "train"} for row in cwfast.load(out).metadata["restarts"]["runs"])
+    status, info, _ = run(capsys, "info", out)
+    line = next(line for line in info.splitlines() if line.startswith("restarts"))
+    assert status == 0 and line.endswith("trained (seed 0; seed 1)"), line

@@ -77,9 +77,8 @@ def _import_ray():
     try:
         import ray
     except ImportError:
-        raise CwfastError(
-            "cluster='ray' needs Ray, which is not installed: pip install 'cwfast[cluster]' (or 'ray[default]')"
-        ) from None
+        raise CwfastError("cluster='ray' needs Ray, which is not installed: pip install 'ray[default]' (or, in "
+                          "cwfast's folder, '.[cluster]')") from None
     return ray
 
 

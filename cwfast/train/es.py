@@ -227,7 +227,7 @@ def evolve(
         As for :func:`fit`, counted in generations.
     cluster : "local" or "ray"
         Where the members are scored: on this machine's numba threads, or by Ray actors
-        (:mod:`cwfast.train.cluster`; ``pip install 'cwfast[cluster]'``), on the cluster named by
+        (:mod:`cwfast.train.cluster`; ``pip install ".[cluster]"`` in cwfast's folder), on the cluster named by
         ``RAY_ADDRESS``, or the one this program is connected to, else on a local Ray instance
         started for the run. This process keeps the centre, the ranks and the optimizer; the
         result is the same bits either way (on one kind of CPU), and a checkpoint resumes on
