@@ -74,7 +74,9 @@ def _clip(samples, name, min_length):
         raise ParameterError(f"{name} contains NaN or infinite values")
     if not np.any(samples):
         raise ParameterError(f"{name} is silent (all zeros)")
-    return samples
+    # Every measure ignores gain: at peak 1 the squares can neither overflow (1e160) nor
+    # underflow (1e-200) into a wrong answer or a wrong message.
+    return samples / np.max(np.abs(samples))
 
 
 def _sample_rate(sample_rate):
@@ -131,17 +133,20 @@ def ltas(samples):
     return _ltas(_clip(samples, "samples", WELCH_SEGMENT))
 
 
-def _ltas(x):
-    """:func:`ltas` of samples :func:`_clip` has checked."""
+def _ltas(x, name="samples"):
+    """:func:`ltas` of samples :func:`_clip` has checked (``name``: how errors call them)."""
     from scipy.signal import welch  # here: scipy.signal is slow to import and not on the start-up path
 
     x = x - x.mean()
     std = x.std()
     if std == 0.0:
-        raise ParameterError("samples is constant, so its spectrum (normalised to unit std) is undefined")
+        raise ParameterError(f"{name} is constant, so its spectrum (normalised to unit std) is undefined")
     _, power = welch(x / std, nperseg=WELCH_SEGMENT, window="hann", noverlap=WELCH_SEGMENT // 2,
                      detrend="constant", scaling="density")
     power = power[1:]
+    if not np.any(power):  # its sound is all after the last whole segment, or constant within each
+        raise ParameterError(f"{name} has no sound in any whole {WELCH_SEGMENT}-sample segment, so its "
+                             "spectrum is undefined")
     return 10.0 * np.log10(np.maximum(power, LTAS_FLOOR * power.mean()))
 
 
@@ -178,8 +183,11 @@ def ltas_distance(a, b):
     ParameterError
         As :func:`ltas`, naming ``a`` or ``b``.
     """
-    a, b = _clip(a, "a", WELCH_SEGMENT), _clip(b, "b", WELCH_SEGMENT)
-    return float(np.sqrt(np.mean((_ltas(a) - _ltas(b)) ** 2)))
+    return _ltas_distance(_clip(a, "a", WELCH_SEGMENT), _clip(b, "b", WELCH_SEGMENT), "a", "b")
+
+
+def _ltas_distance(a, b, name_a, name_b):
+    return float(np.sqrt(np.mean((_ltas(a, name_a) - _ltas(b, name_b)) ** 2)))
 
 
 def spectral_flatness(samples):
@@ -381,13 +389,15 @@ def compare(generated, source, sample_rate, *, reference=None):
         ``reference_ltas_distance``, ``reference_flatness``, ``reference_pitched``.
     """
     # Checked here first, so that an error names the argument, not the measure's own.
-    generated, source = _clip(generated, "generated", 1), _clip(source, "source", 1)
+    sample_rate = _sample_rate(sample_rate)
+    longest = max(WELCH_SEGMENT, FLATNESS_FRAME, PITCH_FRAME)
+    generated, source = _clip(generated, "generated", longest), _clip(source, "source", longest)
     if reference is not None:
-        reference = _clip(reference, "reference", 1)
-    out = {"ltas_distance": ltas_distance(generated, source)}
+        reference = _clip(reference, "reference", longest)
+    out = {"ltas_distance": _ltas_distance(generated, source, "generated", "source")}
     out.update(measure(generated, sample_rate))
     out.update({f"source_{k}": v for k, v in measure(source, sample_rate).items()})
     if reference is not None:
-        out["reference_ltas_distance"] = ltas_distance(reference, source)
+        out["reference_ltas_distance"] = _ltas_distance(reference, source, "reference", "source")
         out.update({f"reference_{k}": v for k, v in measure(reference, sample_rate).items()})
     return out

@@ -442,7 +442,9 @@ def split_baseline(clips, *, validation=0.1, test=0.1, n_taps=N_TAPS, n_classes=
     """
     from . import tasks
 
-    if isinstance(clips, np.ndarray) and clips.ndim == 1:
+    if isinstance(clips, np.ndarray):
+        if clips.ndim != 1:  # a 2-D array would read as one clip per row: stereo as 2-sample clips
+            raise ParameterError(f"clips has shape {clips.shape}; expected one mono clip, shape (n,), or a list")
         clips = [clips]
     if not (isinstance(test, (int, float)) and not isinstance(test, bool) and 0.0 < test < 1.0):
         raise ParameterError(f"test={test!r} must be a number in (0, 1)")

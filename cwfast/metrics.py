@@ -74,8 +74,10 @@ def spectral_centroid(samples, sample_rate):
 
     Computed from the power spectrum of the whole (Hann-windowed) clip. 0 for a silent clip.
     """
-    samples = validate.real_array("samples", samples, np.float64).ravel()
+    samples = validate.real_array("samples", samples, np.float64)
     sample_rate = validate.positive_float("sample_rate", sample_rate)
+    if samples.ndim != 1:  # raveled, a stereo clip's interleaved channels read as one signal
+        raise ParameterError(f"samples has shape {samples.shape}; expected mono samples, shape (n,)")
     if samples.size < 2:
         raise ParameterError("samples must hold at least two samples for a spectrum")
     power = np.abs(np.fft.rfft(samples * np.hanning(samples.size))) ** 2

@@ -71,9 +71,10 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import measure_generation  # noqa: E402
 from cwfast import likeness, lpc, metrics  # noqa: E402
 from cwfast._argtypes import duration  # noqa: E402
+from cwfast.errors import CwfastError  # noqa: E402
 from cwfast.bench import machine_summary  # noqa: E402
 
-#: name: (glob under --data, sample rate, concatenate several files into one clip).
+#: name: (glob under --data, sample rate); a glob's files are concatenated into one clip.
 SOURCES = {
     "brahms": ("music/brahms-hungarian-dance-5.ogg", 16000),
     "vibe-ace": ("music/vibe-ace.ogg", 16000),
@@ -554,6 +555,11 @@ def parse_args(argv=None):
         p.error(f"--seeds {args.seeds!r} must be comma-separated non-negative integers")
     if not args.seconds > 0 or args.stretches < 2:
         p.error("--seconds must be positive and --stretches at least 2")
+    frame = max(likeness.FLATNESS_FRAME, likeness.PITCH_FRAME)
+    lowest = min(SOURCES[name][1] for name in args.sources)
+    if args.seconds * lowest < frame:  # found here, not after the trainings
+        p.error(f"--seconds {args.seconds:g} is {int(args.seconds * lowest)} samples at {lowest} Hz; the measures "
+                f"need at least {frame}")
     return args
 
 
@@ -565,22 +571,26 @@ def main(argv=None):
         for name in args.sources:
             os.makedirs(os.path.join(directory, name), exist_ok=True)
             prepared[name] = prepare(name, args.data, os.path.join(directory, name), trim=args.trim)
+            samples = prepared[name][1]
+            frame = max(likeness.FLATNESS_FRAME, likeness.PITCH_FRAME)
+            if samples.size // args.stretches < frame:
+                raise CwfastError(f"{name}: {args.stretches} stretches of {samples.size} samples are shorter than "
+                                  f"the measures' {frame}: pass fewer --stretches")
         trained = train_all(args.jobs, args, prepared, directory)
-        results = {}
-        for name in args.sources:
-            print(f"[{time.strftime('%H:%M:%S')}] measuring {name}", file=sys.stderr)
-            results[name] = measure(name, args, prepared, trained[name], directory)
         machine = machine_summary()
-        print_table(results, args, machine)
         report = {"machine": machine,
                   "settings": {"sources": args.sources, "data": args.data, "budget_seconds": args.budget,
                                "cw_options": args.cw_options, "lstm_options": args.lstm_options, "trim": args.trim, "skip_lstm": args.skip_lstm,
                                "jobs": args.jobs, "seconds": args.seconds, "seeds": args.seeds,
                                "stretches": args.stretches},
-                  "sources": results}
+                  "sources": {}}
         path = args.json or (os.path.join(args.out, "goals.json") if args.out else "generation_goals.json")
-        with open(path, "w") as f:
-            json.dump(report, f, indent=1)
+        for name in args.sources:
+            print(f"[{time.strftime('%H:%M:%S')}] measuring {name}", file=sys.stderr)
+            report["sources"][name] = measure(name, args, prepared, trained[name], directory)
+            with open(path, "w") as f:  # after every source: a later failure loses none of the figures
+                json.dump(report, f, indent=1)
+        print_table(report["sources"], args, machine)
         print(f"\nwrote {path}", file=sys.stderr)
     return 0
 
@@ -588,5 +598,5 @@ def main(argv=None):
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (RuntimeError, subprocess.CalledProcessError) as error:  # a training (its log says why) or a generation failed
-        sys.exit(f"generation_goals: {error}")
+    except (RuntimeError, subprocess.CalledProcessError, CwfastError) as error:  # a training (its log says why),
+        sys.exit(f"generation_goals: {error}")  # a generation or a measure failed

@@ -7,12 +7,13 @@ order given, e.g. one FSDD speaker's takes), both at the model's sample rate:
   ``python -m cwfast generate`` (run from this repository's root, so that its ``cwfast`` is used),
   once per ``--temperature`` (default: the model's own);
 - splits the source into a training part and a held-out stretch (the last ``--heldout``, 10%, as
-  ``cwfast train`` does) and prints, for the generated audio (median over seeds, and each seed),
+  ``cwfast train`` does with one file; a model trained on several files, each split on its own,
+  is refused: train on the joined file, as ``scripts/generation_goals.py`` does) and prints, for the generated audio (median over seeds, and each seed),
   the source and the held-out stretch: the LTAS distance to the training part, the spectral
   flatness and the pitched-frame fraction (``cwfast.likeness``), with the issue's goals;
 - prints the held-out bits per sample of the model and of the 32-tap linear-predictor baseline
   (``cwfast.lpc``: adaptive Laplace scale; also a fixed Laplace and a fixed Gaussian scale) on the
-  source's held-out stretch.
+  source's held-out stretch, both reading the past as the model does (its ``history``).
 
 ``--stretches N`` also cuts the source into N equal stretches and measures each against the rest
 of the source: what real stretches of the music score, a steadier yardstick than one held-out
@@ -44,6 +45,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cwfast import likeness, lpc  # noqa: E402
+from cwfast.errors import CwfastError  # noqa: E402
 from cwfast.audio import load_audio, trim_silence  # noqa: E402
 
 
@@ -61,7 +63,31 @@ def parse_args(argv=None):
     p.add_argument("--keep", default=None, help="directory to keep the generated WAV files in (made if missing)")
     p.add_argument("--stretches", type=int, default=0,
                    help="also cut the source into this many equal stretches and measure each against the rest")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    # Every figure needs whole 2048-sample frames; checked here, not after minutes of generating.
+    if not (0.0 < args.heldout < 1.0):
+        p.error(f"--heldout {args.heldout} must be a fraction between 0 and 1")
+    if not (args.seconds > 0.0 and np.isfinite(args.seconds)):
+        p.error(f"--seconds {args.seconds} must be positive")
+    if args.stretches < 0 or args.stretches == 1:
+        p.error(f"--stretches {args.stretches} must be 0 (none) or at least 2 (each is measured against the rest)")
+    args.seeds = _numbers(p, "--seeds", args.seeds, int, "non-negative integers", lambda v: v >= 0)
+    if args.temperature is not None:
+        args.temperature = _numbers(p, "--temperature", args.temperature, float, "positive numbers",
+                                    lambda v: 0.0 < v < np.inf)
+    if args.keep is not None and os.path.exists(args.keep) and not os.path.isdir(args.keep):
+        p.error(f"--keep {args.keep!r} is a file; it names the directory to keep the generated audio in")
+    return args
+
+
+def _numbers(p, option, text, kind, what, valid):
+    try:
+        values = [kind(v) for v in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or not all(valid(v) for v in values):
+        p.error(f"{option} {text!r} must be comma-separated {what}")
+    return values
 
 
 def load_sources(paths, rate):
@@ -93,8 +119,11 @@ def model_bits(model_path, source, heldout):
     import cwfast
     from cwfast import tasks
 
+    from cwfast.render import history_of
+
     model = cwfast.load(model_path)
-    task = tasks.autoregressive(source, n_classes=model.metadata.get("n_classes", model.n_out))
+    task = tasks.autoregressive(source, n_classes=model.metadata.get("n_classes", model.n_out),
+                                history=history_of(model))
     train, _, test = tasks.split_task(task, test=heldout)
     return tasks.evaluate(model, test, state=tasks.final_state(model, train))["bits_per_sample"]
 
@@ -125,10 +154,14 @@ def print_stretches(source, rate, n):
         for j, d in ((0, 2), (1, 4), (2, 2))) + " |\n")
 
 
-def print_lpc(source, rate, label, heldout):
-    out = lpc.baseline(source, test=heldout)
+def _alpha_text(alpha):
+    """The adaptive scale's rate as the tables print it: 1/N, or 0 for a fixed scale."""
+    return f"1/{round(1 / alpha)}" if alpha else "0"
+
+
+def print_lpc(out, source, rate, label):
     print(f"| {label} | {rate} | {source.size / rate:.1f} | {out['n_test'] / rate:.2f} | "
-          f"{out['bits_per_sample']:.3f} | 1/{round(1 / out['alpha']) if out['alpha'] else 'inf'} | "
+          f"{out['bits_per_sample']:.3f} | {_alpha_text(out['alpha'])} | "
           f"{out['fixed_bits_per_sample']:.3f} | {out['gaussian_bits_per_sample']:.3f} |")
     return out
 
@@ -147,29 +180,43 @@ def main(argv=None):
             source = trim(source, rate)
         print("held-out bits per 8-bit mu-law sample (last "
               f"{args.heldout:.0%} held out{', silence trimmed' if args.trim else ''})\n")
+        base = lpc.split_baseline(source, validation=0.0, test=args.heldout)  # before the table's header
         print(LPC_HEADER)
-        print_lpc(source, rate, label, args.heldout)
+        print_lpc(base, source, rate, label)
         return 0
 
     import cwfast
+    from cwfast.render import history_of
 
-    rate = cwfast.load(args.model).sample_rate
+    model = cwfast.load(args.model)
+    rate, history = model.sample_rate, history_of(model)
     if not rate:
-        raise SystemExit("the model stores no sample rate")
+        raise CwfastError("the model stores no sample rate")
+    if len(model.metadata.get("clips") or ()) > 1:
+        # cwfast train holds out the end of each file; this script holds out the end of the joined
+        # source, which would score such a model partly on audio it trained on.
+        raise CwfastError(f"the model was trained on {len(model.metadata['clips'])} files, each split on its own; "
+                          "this script measures a model trained on one file (join them first, as "
+                          "scripts/generation_goals.py does)")
     source, _ = load_sources(args.sources, rate)
     if args.trim:
         source = trim(source, rate)
     cut = source.size - int(round(source.size * args.heldout))
     train, held = source[:cut], source[cut:]
-    seeds = [int(s) for s in args.seeds.split(",")]
-    temperatures = [None] if args.temperature is None else [float(t) for t in args.temperature.split(",")]
+    frame = max(likeness.FLATNESS_FRAME, likeness.PITCH_FRAME)  # every figure needs a whole frame: said now, not after generating
+    for what, n in ((f"--seconds {args.seconds:g}", round(args.seconds * rate)), ("the held-out stretch", held.size),
+                    (f"each of --stretches {args.stretches}", source.size // max(args.stretches, 1))):
+        if n < frame:
+            raise CwfastError(f"{what} holds {n} samples at {rate} Hz; the measures need at least {frame}")
+    seeds = args.seeds
+    temperatures = [None] if args.temperature is None else args.temperature
 
     src = likeness.measure(source, rate)
     ref = likeness.measure(held, rate)
     ref_ltas = likeness.ltas_distance(held, train)
     print(f"model {os.path.relpath(args.model, ROOT)} at {rate} Hz; source {label}: {source.size / rate:.1f} s"
           f"{' (silence trimmed)' if args.trim else ''}, held-out stretch the last {held.size / rate:.2f} s; "
-          f"{args.seconds:g} s generated per seed, seeds {args.seeds}\n")
+          f"{args.seconds:g} s generated per seed, seeds {', '.join(map(str, seeds))}\n")
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.keep or tmp
         os.makedirs(directory, exist_ok=True)
@@ -186,7 +233,7 @@ def main(argv=None):
             each = lambda i, d: " / ".join(f"{v:.{d}f}" for v in rows[:, i])  # noqa: E731
             t = "the model's" if temperature is None else f"{temperature:g}"
             print(f"temperature {t}\n")
-            print("| figure | generated (median) | seeds " + args.seeds.replace(",", ", ")
+            print("| figure | generated (median) | seeds " + ", ".join(map(str, seeds))
                   + " | source | held-out stretch | goal | met |")
             print("|---|---|---|---|---|---|---|")
             print(f"| LTAS distance to the training part (dB) | {med[0]:.2f} | {each(0, 2)} | - | {ref_ltas:.2f} | "
@@ -202,14 +249,15 @@ def main(argv=None):
             print()
     if args.stretches:
         print_stretches(source, rate, args.stretches)
-    base = lpc.baseline(source, test=args.heldout)
+    base = lpc.split_baseline(source, validation=0.0, test=args.heldout, history=history)
     ours = model_bits(args.model, source, args.heldout)
     print("held-out bits per 8-bit mu-law sample on the source's last "
           f"{args.heldout:.0%} ({base['n_test']} samples)\n")
     print("| predictor | bits/sample |\n|---|---|")
     print(f"| the model (state from the training part) | {ours:.3f} |")
-    alpha = f"1/{round(1 / base['alpha'])}" if base["alpha"] else "0"
-    print(f"| LPC-32, adaptive Laplace scale (alpha {alpha}) | {base['bits_per_sample']:.3f} |")
+    print(f"| LPC-32 reading the model's {history} history, adaptive Laplace scale (alpha "
+          f"{_alpha_text(base['alpha'])}) | "
+          f"{base['bits_per_sample']:.3f} |")
     print(f"| LPC-32, fixed Laplace scale | {base['fixed_bits_per_sample']:.3f} |")
     print(f"| LPC-32, fixed Gaussian | {base['gaussian_bits_per_sample']:.3f} |")
     print(f"\ngoal: the model >= 0.5 bit below the adaptive LPC ({base['bits_per_sample'] - 0.5:.3f}): "
@@ -218,4 +266,9 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except CwfastError as error:  # ParameterError too: a bad file or argument, said in one line
+        sys.exit(f"measure_generation: {error}")
+    except subprocess.CalledProcessError as error:
+        sys.exit(f"measure_generation: cwfast generate failed (exit {error.returncode})")

@@ -81,8 +81,10 @@ def test_an_array_for_steps_is_a_parameter_error():
     (lambda: metrics.spectral_centroid([1.0, 2.0, 3.0], 0), "sample_rate=0"),
     (lambda: metrics.spectral_centroid([1j, 2, 3], 16000), "samples has dtype complex"),
     (lambda: metrics.spectral_centroid([np.nan, 1.0], 16000), "samples contains NaN"),
+    (lambda: metrics.spectral_centroid(np.ones((100, 2)), 16000), r"samples has shape \(100, 2\); expected mono"),
     (lambda: metrics.nats_to_bits(None), "nats=None"),
     (lambda: lpc.bin_probabilities(0.0, 1.0, 256, density="foo"), "density='foo'"),
+    (lambda: lpc.split_baseline(np.ones((4000, 2))), r"clips has shape \(4000, 2\); expected one mono clip"),
     (lambda: lpc.bin_probabilities("a", 1.0), "mean='a' must be a real number"),
 ])
 def test_the_figures_refuse_what_they_cannot_measure(call, match):

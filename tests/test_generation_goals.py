@@ -166,3 +166,20 @@ def test_missing_data_is_one_clear_line(tmp_path):
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "generation_goals.py"), "--data", str(tmp_path),
                            "--sources", "brahms"], capture_output=True, text=True)
     assert done.returncode == 2 and "brahms: no music/brahms-hungarian-dance-5.ogg under --data" in done.stderr
+
+
+def test_settings_the_measures_cannot_use_are_refused_before_training(tmp_path):
+    """--seconds 0.1 was accepted, then failed with a traceback after every training."""
+    folder = tmp_path / "fsdd" / "recordings"
+    folder.mkdir(parents=True)
+    soundfile.write(folder / "0_george_0.wav", np.sin(np.arange(8000) * 0.2).astype(np.float32), 8000)
+    script = [sys.executable, str(ROOT / "scripts" / "generation_goals.py"), "--data", str(tmp_path), "--sources",
+              "fsdd-george", "--out", str(tmp_path / "out")]
+    done = subprocess.run([*script, "--seconds", "0.1"], capture_output=True, text=True)
+    assert done.returncode == 2 and "--seconds 0.1 is 800 samples at 8000 Hz; the measures need at least 2048" in \
+        done.stderr.splitlines()[-1], done.stderr
+    done = subprocess.run([*script, "--stretches", "8"], capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr.strip() == ("generation_goals: fsdd-george: 8 stretches of 8000 "
+                                                            "samples are shorter than the measures' 2048: pass fewer "
+                                                            "--stretches"), done.stderr
+    assert not (tmp_path / "out" / "fsdd-george" / "cw.npz").exists()

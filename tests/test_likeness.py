@@ -245,3 +245,32 @@ def test_bad_rates_raise_parameter_error(rng, rate):
 def test_ltas_of_a_constant_clip_raises(rng):
     with pytest.raises(ParameterError, match="constant"):
         likeness.ltas(np.full(4096, 0.5))
+
+
+def test_sound_only_past_the_last_whole_segment_is_an_error_not_infinity():
+    late = np.r_[np.zeros(7700), 1.0, np.zeros(299)]  # 8000 samples: segments end at 7680
+    with pytest.raises(ParameterError, match="^b has no sound in any whole 1024-sample segment"):
+        likeness.ltas_distance(np.sin(np.arange(8000) * 0.1), late)
+
+
+@pytest.mark.parametrize("gain", [1e160, 1e-200])
+def test_extreme_gains_measure_as_the_clip_does(gain):
+    """The squares overflowed (1e160: -inf, NaN, 'no frame louder') or underflowed (1e-200:
+    'constant'): every measure ignores gain, so the figures must be the clip's."""
+    rng = np.random.default_rng(0)
+    x = np.sin(np.arange(16000) * 2 * np.pi * 220 / 16000) + 0.1 * rng.standard_normal(16000)
+    y = rng.standard_normal(16000)
+    assert likeness.ltas_distance(x * gain, y) == pytest.approx(likeness.ltas_distance(x, y), rel=1e-9)
+    assert likeness.measure(x * gain, 16000) == pytest.approx(likeness.measure(x, 16000), rel=1e-9)
+
+
+@pytest.mark.parametrize("generated, says", [
+    (np.ones(100), "^generated has 100 samples; this measure needs at least 2048"),
+    (np.ones(1500), "^generated has 1500 samples"),
+    (np.ones(4000), "^generated is constant"),
+])
+def test_compare_names_the_argument(generated, says):
+    with pytest.raises(ParameterError, match=says):
+        likeness.compare(generated, np.sin(np.arange(4000) * 0.1), 16000)
+    with pytest.raises(ParameterError, match="^sample_rate=0 must be a positive integer"):
+        likeness.compare(np.ones(100), np.ones(100), 0)  # before any other check

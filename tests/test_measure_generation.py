@@ -26,6 +26,43 @@ def test_full_table_runs_generate_and_prints_every_row(capsys):
     assert script.main([EXCERPT, "--seconds", "0.3", "--seeds", "0", "--stretches", "2"]) == 0
     out = capsys.readouterr().out
     for row in ("| LTAS distance to the training part (dB) |", "| spectral flatness |", "| pitched-frame fraction |",
-                "| the model (state from the training part) | ", "| LPC-32, adaptive Laplace scale (alpha 1/64) | 5.984 |"):
+                "| the model (state from the training part) | ", "| LPC-32 reading the model's mu-law history, adaptive Laplace scale (alpha 1/64) | 5.984 |"):
         assert row in out
     assert "| 0.0-1.5 |" in out and "| 1.5-3.0 |" in out and "| median (min-max) |" in out
+
+
+def run_script(*argv):
+    """The script as a user runs it: its exit status and what it printed on stderr."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "measure_generation.py"), *argv],
+                          capture_output=True, text=True)
+    return done.returncode, done.stderr
+
+
+def test_bad_arguments_are_one_line_before_any_generation(tmp_path):
+    """Each crashed with a traceback, some only after generating (a review's list)."""
+    for argv, says in ([["--seeds", "a"], "--seeds 'a' must be comma-separated non-negative integers"],
+                       [["--seeds", "-1"], "--seeds '-1' must be"],
+                       [["--temperature", "abc"], "--temperature 'abc' must be comma-separated positive numbers"],
+                       [["--seconds", "0"], "--seconds 0.0 must be positive"],
+                       [["--heldout", "1.5"], "--heldout 1.5 must be a fraction between 0 and 1"],
+                       [["--stretches", "1"], "--stretches 1 must be 0 (none) or at least 2"],
+                       [["--seconds", "0.05"], "--seconds 0.05 holds 800 samples at 16000 Hz; the measures need"],
+                       [["--stretches", "40"], "each of --stretches 40 holds"],
+                       [["-m", str(tmp_path / "missing.npz")], "missing.npz"]):
+        status, err = run_script(EXCERPT, *argv)
+        last = err.strip().splitlines()[-1]  # after argparse's usage, if any
+        assert status in (1, 2) and says in last and "Traceback" not in err, (argv, err)
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_model_trained_on_several_files_is_refused(tmp_path):
+    import cwfast
+
+    path = tmp_path / "m.npz"
+    cwfast.ClockworkRNN(1, 30, n_hidden=6, n_modules=3, output="mixture", seed=0, sample_rate=16000,
+                        metadata={"mode": "autoregressive", "clips": [1000, 2000]}).save(path)
+    status, err = run_script(EXCERPT, "-m", str(path))
+    assert status == 1 and "the model was trained on 2 files, each split on its own" in err, err
