@@ -8,9 +8,10 @@ order given, e.g. one FSDD speaker's takes), both at the model's sample rate:
   once per ``--temperature`` (default: the model's own);
 - splits the source into a training part and a held-out stretch (the last ``--heldout``, 10%, as
   ``cwfast train`` does with one file; a model trained on several files, each split on its own,
-  is refused: train on the joined file, as ``scripts/generation_goals.py`` does) and prints, for the generated audio (median over seeds, and each seed),
-  the source and the held-out stretch: the LTAS distance to the training part, the spectral
-  flatness and the pitched-frame fraction (``cwfast.likeness``), with the issue's goals;
+  is refused: train on the joined file, as ``scripts/generation_goals.py`` does) and prints, for
+  the generated audio (median over seeds, and each seed), the source and the held-out stretch:
+  the LTAS distance to the training part, the spectral flatness and the pitched-frame fraction
+  (``cwfast.likeness``), with the issue's goals;
 - prints the held-out bits per sample of the model and of the 32-tap linear-predictor baseline
   (``cwfast.lpc``: adaptive Laplace scale; also a fixed Laplace and a fixed Gaussian scale) on the
   source's held-out stretch, both reading the past as the model does (its ``history``).
@@ -203,7 +204,8 @@ def main(argv=None):
         source = trim(source, rate)
     cut = source.size - int(round(source.size * args.heldout))
     train, held = source[:cut], source[cut:]
-    frame = max(likeness.FLATNESS_FRAME, likeness.PITCH_FRAME)  # every figure needs a whole frame: said now, not after generating
+    # Every figure needs a whole frame: said now, not after generating.
+    frame = max(likeness.FLATNESS_FRAME, likeness.PITCH_FRAME)
     for what, n in ((f"--seconds {args.seconds:g}", round(args.seconds * rate)), ("the held-out stretch", held.size),
                     (f"each of --stretches {args.stretches}", source.size // max(args.stretches, 1))):
         if n < frame:

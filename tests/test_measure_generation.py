@@ -26,7 +26,8 @@ def test_full_table_runs_generate_and_prints_every_row(capsys):
     assert script.main([EXCERPT, "--seconds", "0.3", "--seeds", "0", "--stretches", "2"]) == 0
     out = capsys.readouterr().out
     for row in ("| LTAS distance to the training part (dB) |", "| spectral flatness |", "| pitched-frame fraction |",
-                "| the model (state from the training part) | ", "| LPC-32 reading the model's mu-law history, adaptive Laplace scale (alpha 1/64) | 5.984 |"):
+                "| the model (state from the training part) | ",
+                "| LPC-32 reading the model's mu-law history, adaptive Laplace scale (alpha 1/64) | 5.984 |"):
         assert row in out
     assert "| 0.0-1.5 |" in out and "| 1.5-3.0 |" in out and "| median (min-max) |" in out
 
