@@ -109,32 +109,34 @@ def atomic_path(path, *, what="file", overwrite=True):
 def replace_together(moves, *, what=None):
     """Rename each ``(new, target)`` of ``moves`` over its target, all of them or none.
 
-    The targets share one folder, and each ``new`` path (a file or a folder) is in the same file
-    system. Each target that exists is first renamed aside into a private folder beside it, then
-    the new paths are renamed into place, then the old ones are removed. If any rename fails (or
-    the process is interrupted), every target is put back as it was and the new paths where they
-    were (for the caller to remove), and the failure is a CwfastError naming the target (``what``:
-    how to call it); should putting an old file back fail too, the folder it is kept in is named,
-    never removed. Renames within a file system allocate no data, so a full disk cannot stop the
-    swap half-way, as it could a copy.
+    Each ``new`` path (a file or a folder) is in its target's file system. Each target that exists
+    is first renamed aside into a private folder beside it (one per folder the targets are in),
+    then the new paths are renamed into place, then the old ones are removed. If any rename fails
+    (or the process is interrupted), every target is put back as it was and the new paths where
+    they were (for the caller to remove), and the failure is a CwfastError naming the target
+    (``what``: how to call it); should putting an old file back fail too, the folder it is kept in
+    is named, never removed. Renames within a file system allocate no data, so a full disk cannot
+    stop the swap half-way, as it could a copy.
     """
     moves = [(Path(new), Path(target)) for new, target in moves]
     if not moves:
         return
-    current, aside, moved, placed = moves[0][1], None, [], []
+    current, asides, moved, placed = moves[0][1], {}, [], []
     try:
-        aside = Path(tempfile.mkdtemp(prefix=".cwfast.old.", dir=current.parent))
         for i, (_, target) in enumerate(moves):
             current = target
             if os.path.lexists(target):
-                moved.append((aside / str(i), target))  # before the rename: an interrupt may fall between
-                os.replace(target, aside / str(i))
+                if target.parent not in asides:
+                    asides[target.parent] = Path(tempfile.mkdtemp(prefix=".cwfast.old.", dir=target.parent))
+                old = asides[target.parent] / str(i)
+                moved.append((old, target))  # before the rename: an interrupt may fall between
+                os.replace(target, old)
         for new, target in moves:
             current = target
             placed.append((new, target))
             os.replace(new, target)
     except BaseException as exc:
-        kept = False
+        kept = set()
         for new, target in reversed(placed):
             if not os.path.lexists(new):  # it was renamed: give it back
                 with contextlib.suppress(OSError):
@@ -144,14 +146,16 @@ def replace_together(moves, *, what=None):
                 try:
                     os.replace(old, target)
                 except OSError:
-                    kept = True
-        if aside is not None and not kept:
-            _remove(aside)
-        where = f" (the old files are kept in '{aside}')" if kept else ""
+                    kept.add(old.parent)
+        for aside in asides.values():
+            if aside not in kept:
+                _remove(aside)
+        where = f" (the old files are kept in {', '.join(repr(str(k)) for k in sorted(kept))})" if kept else ""
         if isinstance(exc, OSError):
             raise CwfastError(f"cannot write {what + ' ' if what else ''}'{current}': {exc.strerror or exc}{where}") from None
         raise
-    _remove(aside)
+    for aside in asides.values():
+        _remove(aside)
 
 
 def _remove(folder):

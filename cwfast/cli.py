@@ -17,6 +17,7 @@ live in :mod:`cwfast.tasks` and :mod:`cwfast.audio`.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import sys
@@ -1041,6 +1042,29 @@ def cmd_bench(args):
 # ----------------------------------------------------------------------------------- export
 
 
+def _copy_beside(path, target):
+    """A copy of ``path`` as a hidden temporary file beside ``target`` (in its file system)."""
+    import shutil
+    import tempfile
+
+    from ._atomic import default_permissions
+
+    copy = None
+    try:
+        fd, copy = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", dir=os.path.dirname(os.path.abspath(target)))
+        os.close(fd)
+        shutil.copyfile(path, copy)
+        os.chmod(copy, default_permissions())
+    except BaseException as exc:
+        if copy is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(copy)
+        if isinstance(exc, OSError):
+            raise CwfastError(f"cannot write '{target}': {exc.strerror or exc}") from None
+        raise
+    return copy
+
+
 def cmd_export(args):
     import shutil
 
@@ -1073,14 +1097,21 @@ def cmd_export(args):
     except OSError as exc:
         raise CwfastError(f"cannot export to '{args.output}': {exc.strerror or exc}") from None
     build = bundle = None
+    copies = []
     try:
         try:
             staged = export_c(model, staging, name)
         except CwfastError as exc:  # it names the staging folder, which is gone when the user reads it
             raise CwfastError(str(exc).replace(staging, os.path.normpath(args.output))) from None
         header, source = (os.path.join(args.output, os.path.basename(path)) for path in staged)
-        # Over a symbolic link the file it points to is written, the link kept, as every writer does.
-        moves = list(zip(staged, (_target(header, "C source"), _target(source, "C source"))))
+        # Over a symbolic link the file it points to is written, the link kept, as every writer does;
+        # a file renames only within its file system, so one a link sends elsewhere goes over first.
+        moves = []
+        for new, target in zip(staged, (_target(header, "C source"), _target(source, "C source"))):
+            if os.stat(os.path.dirname(os.path.abspath(target))).st_dev != os.stat(staging).st_dev:
+                new = _copy_beside(new, target)
+                copies.append(new)
+            moves.append((new, target))
         if args.lv2:
             from .export.lv2 import build_bundle, uri
 
@@ -1091,6 +1122,9 @@ def cmd_export(args):
         shutil.rmtree(staging, ignore_errors=True)
         if build is not None:
             shutil.rmtree(build, ignore_errors=True)  # gone already once it is in place
+        for copy in copies:  # gone already once in place
+            with contextlib.suppress(OSError):
+                os.unlink(copy)
     print(f"wrote {header} and {source}")
     if bundle is not None:
         print(f"wrote {bundle} (LV2 plug-in {uri(name)})")

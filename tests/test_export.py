@@ -795,3 +795,22 @@ def test_a_float64_model_runs_in_float32(tmp_path):
     reference = cwfast.Stream(model).process(x.astype(np.float64))
     np.testing.assert_allclose(y, reference, rtol=1e-4, atol=1e-5)
     assert np.max(np.abs(y - reference)) > 1e-12  # it really is float32
+
+
+@pytest.mark.skipif(not os.path.isdir("/dev/shm"), reason="no second file system at /dev/shm")
+def test_export_through_a_link_to_another_file_system(tmp_path, capsys):
+    """A rename cannot cross file systems: the export failed with "Invalid cross-device link"."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory(dir="/dev/shm") as other:
+        if os.stat(other).st_dev == os.stat(tmp_path).st_dev:
+            pytest.skip("/dev/shm is on the same file system here")
+        model = cwfast.SRN(1, 1, n_hidden=3, seed=0)
+        model.save(tmp_path / "m.npz")
+        Path(other, "kept.h").write_text("old")
+        (tmp_path / "m.h").symlink_to(Path(other, "kept.h"))
+        assert main(["export", "-m", str(tmp_path / "m.npz"), "-o", str(tmp_path), "--overwrite"]) == 0, \
+            capsys.readouterr().err
+        assert (tmp_path / "m.h").is_symlink() and "m_process" in Path(other, "kept.h").read_text()
+        assert sorted(os.listdir(other)) == ["kept.h"]  # no temporary copy or old file left
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["m.c", "m.h", "m.npz"]
