@@ -374,11 +374,15 @@ def baseline(samples, *, test=0.1, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=AL
     n_train = labels.size - n_test
     if n_test == 0:
         raise ParameterError(f"the clip ({labels.size} samples) is too short to hold out {test:.0%}")
+    if isinstance(n_taps, (int, np.integer)) and not isinstance(n_taps, bool) and n_train < 4 * n_taps:
+        # as fit would refuse it, but in the caller's terms
+        raise ParameterError(f"the clip ({labels.size} samples) leaves {n_train} before its held-out part; fitting "
+                             f"{n_taps} taps needs at least {4 * n_taps}")
     predictor = fit(labels, n_train, n_taps=n_taps, n_classes=n_classes, alphas=alphas)
     bits = {}
     for variant in ("adaptive", "fixed", "gaussian"):
         log_probs = predictor.log_probs(labels, variant=variant)
-        bits[variant] = -float(np.mean(log_probs[n_train:])) / math.log(2.0)
+        bits[variant] = -float(np.mean(log_probs[n_train:])) / math.log(2.0) + 0.0  # + 0.0: never -0.0
         if variant == "adaptive":
             train_bits = -float(np.mean(log_probs[n_taps:n_train])) / math.log(2.0)
     if not math.isfinite(bits["adaptive"]):

@@ -85,6 +85,8 @@ def test_an_array_for_steps_is_a_parameter_error():
     (lambda: metrics.nats_to_bits(None), "nats=None"),
     (lambda: lpc.bin_probabilities(0.0, 1.0, 256, density="foo"), "density='foo'"),
     (lambda: lpc.split_baseline(np.ones((4000, 2))), r"clips has shape \(4000, 2\); expected one mono clip"),
+    (lambda: lpc.baseline(np.sin(np.arange(40) * 0.3)), r"the clip \(40 samples\) leaves 36 before its held-out part; "
+                                                         "fitting 32 taps needs at least 128"),
     (lambda: lpc.bin_probabilities("a", 1.0), "mean='a' must be a real number"),
 ])
 def test_the_figures_refuse_what_they_cannot_measure(call, match):
