@@ -94,7 +94,8 @@ def _numbers(p, option, text, kind, what, valid):
 def load_sources(paths, rate):
     parts = []
     for path in paths:
-        x, file_rate = load_audio(path, sample_rate=rate)
+        x, file_rate = load_audio(path, sample_rate=rate,
+                                  on_resample=lambda note: print(f"measure_generation: {note}", file=sys.stderr))
         rate = rate or file_rate
         parts.append(x)
     return np.concatenate(parts), rate
