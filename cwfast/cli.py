@@ -438,12 +438,16 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _restart_text(run):
-    """One restart of ``train --restarts`` as ``cwfast info`` lists it."""
+def _restart_text(run, heard):
+    """One restart of ``train --restarts`` as ``cwfast info`` lists it; the verdict on its audio
+    only if ``heard`` (a model whose temperature was calibrated: files written before 2026-12-04
+    gave the restarts of memorize and effect models an ``audible`` of False, never measured)."""
     text = f"seed {run.get('seed')}"
     figure = run.get("validation", run.get("train"))
     if isinstance(figure, dict) and _is_number(figure.get("bits_per_sample")):
         text += f" {figure['bits_per_sample']:.3f} bits"
+    if not heard:
+        return text
     if run.get("meets_likeness") is True:
         return text + ", its audio like its training audio's"
     return text + (", audible" if run.get("audible") is True else ", near silent" if run.get("audible") is False else "")
@@ -489,6 +493,13 @@ def _check_audio_fits(path, rate, *, start=0.0, seconds=None, option="--sample-r
                f"pass a lower {option} or a shorter excerpt")
 
 
+def _audio_extensions():
+    """The file extensions taken for audio: every format soundfile reads, and their other names."""
+    import soundfile
+
+    return {"." + e.lower() for e in soundfile.available_formats()} | {".oga", ".opus", ".aif"}
+
+
 def _audio_files(names):
     """The files named, folders replaced by the audio files below them (any depth, sorted), each
     file once (the same file by another path or through a folder included).
@@ -496,9 +507,7 @@ def _audio_files(names):
     A folder's files count when their extension is one soundfile reads; a file named directly is
     taken as it is (load_audio says so if it is not audio). A folder without audio is an error.
     """
-    import soundfile
-
-    extensions = {"." + e.lower() for e in soundfile.available_formats()} | {".oga", ".opus", ".aif"}
+    extensions = _audio_extensions()
     files = []
     for name in names:
         if not os.path.isdir(name):
@@ -710,9 +719,7 @@ def _check_checkpoint(args, inputs):
             raise ParameterError(f"--checkpoint and {option} must be different files")
     if path in inputs:
         raise ParameterError("--checkpoint must not be one of the input files")
-    from .audio import WRITE_FORMATS
-
-    if os.path.splitext(args.checkpoint)[1].lower() in WRITE_FORMATS:
+    if os.path.splitext(args.checkpoint)[1].lower() in _audio_extensions():  # a later `train FOLDER` reads it
         raise ParameterError(f"--checkpoint '{args.checkpoint}' names an audio file; a checkpoint is a NumPy "
                              "archive (name it .npz)")
     if args.resume:
@@ -998,7 +1005,8 @@ def cmd_info(args):
     chosen = restarts.get("chosen") if isinstance(restarts, dict) else None
     if (isinstance(runs, list) and runs and all(isinstance(run, dict) for run in runs) and isinstance(chosen, int)
             and not isinstance(chosen, bool) and 0 <= chosen < len(runs)):
-        listed = "; ".join(_restart_text(run) for run in runs)
+        heard = "temperature_calibration" in meta
+        listed = "; ".join(_restart_text(run, heard) for run in runs)
         rows.append(("restarts", f"kept seed {runs[chosen].get('seed')} of {len(runs)} trained ({listed})"))
     fit = meta.get("scale_fit")
     if isinstance(fit, dict) and all(_is_number(fit.get(key)) for key in ("factor", "bits_before", "bits_after")):
@@ -1105,10 +1113,10 @@ def cmd_export(args):
             raise CwfastError(str(exc).replace(staging, os.path.normpath(args.output))) from None
         header, source = (os.path.join(args.output, os.path.basename(path)) for path in staged)
         # Over a symbolic link the file it points to is written, the link kept, as every writer does;
-        # a file renames only within its file system, so one a link sends elsewhere goes over first.
+        # a file renames only within one mount, so one a link sends out of the folder goes over first.
         moves = []
         for new, target in zip(staged, (_target(header, "C source"), _target(source, "C source"))):
-            if os.stat(os.path.dirname(os.path.abspath(target))).st_dev != os.stat(staging).st_dev:
+            if not os.path.samefile(os.path.dirname(os.path.abspath(target)), args.output):
                 new = _copy_beside(new, target)
                 copies.append(new)
             moves.append((new, target))

@@ -137,16 +137,15 @@ def _ltas(x, name="samples"):
     """:func:`ltas` of samples :func:`_clip` has checked (``name``: how errors call them)."""
     from scipy.signal import welch  # here: scipy.signal is slow to import and not on the start-up path
 
+    if np.all(np.ptp(_frames(x, WELCH_SEGMENT, WELCH_SEGMENT // 2), axis=1) == 0):
+        # Welch's segments, each detrended by its mean, would hold only rounding residue.
+        what = "is constant" if np.ptp(x) == 0 else f"has no sound in any whole {WELCH_SEGMENT}-sample segment"
+        raise ParameterError(f"{name} {what}, so its spectrum (normalised to unit std) is undefined")
     x = x - x.mean()
     std = x.std()
-    if std == 0.0:
-        raise ParameterError(f"{name} is constant, so its spectrum (normalised to unit std) is undefined")
     _, power = welch(x / std, nperseg=WELCH_SEGMENT, window="hann", noverlap=WELCH_SEGMENT // 2,
                      detrend="constant", scaling="density")
     power = power[1:]
-    if not np.any(power):  # its sound is all after the last whole segment, or constant within each
-        raise ParameterError(f"{name} has no sound in any whole {WELCH_SEGMENT}-sample segment, so its "
-                             "spectrum is undefined")
     return 10.0 * np.log10(np.maximum(power, LTAS_FLOOR * power.mean()))
 
 
@@ -224,13 +223,17 @@ def spectral_flatness(samples):
     ParameterError
         If the clip is not mono, shorter than a frame, silent, or holds NaN or infinities.
     """
-    x = _clip(samples, "samples", FLATNESS_FRAME)
+    return _spectral_flatness(_clip(samples, "samples", FLATNESS_FRAME), "samples")
+
+
+def _spectral_flatness(x, name):
+    """:func:`spectral_flatness` of samples :func:`_clip` has checked (``name``: how errors call them)."""
     frames = _frames(x, FLATNESS_FRAME, FLATNESS_FRAME // 2) * _hann(FLATNESS_FRAME)
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
     energy = power.sum(axis=1)
     loudest = energy.max()
     if loudest == 0.0:
-        raise ParameterError("samples is silent in every whole frame, so its flatness is undefined")
+        raise ParameterError(f"{name} is silent in every whole frame, so its flatness is undefined")
     power = power[energy >= FLATNESS_FLOOR * loudest]
     power = np.maximum(power, 1e-30 * loudest / power.shape[1])
     flatness = np.exp(np.mean(np.log(power), axis=1)) / np.mean(power, axis=1)
@@ -344,11 +347,15 @@ def pitched_fraction(samples, sample_rate):
         frame is audible (all its sound is in the last samples, after the last whole frame).
     """
     sample_rate = _sample_rate(sample_rate)
+    return _pitched_fraction(_clip(samples, "samples", PITCH_FRAME), sample_rate, "samples")
+
+
+def _pitched_fraction(x, sample_rate, name):
+    """:func:`pitched_fraction` of samples :func:`_clip` has checked (``name``: how errors call them)."""
     lo, hi = _lag_range(sample_rate)
-    x = _clip(samples, "samples", PITCH_FRAME)
     frames = _loud_frames(x)
     if frames.shape[0] == 0:
-        raise ParameterError("no whole frame of samples is louder than 0.1 x the clip's RMS")
+        raise ParameterError(f"no whole frame of {name} is louder than 0.1 x the clip's RMS")
     r = _frame_autocorrelation(frames, hi + 1)  # frames of samples _clip has checked
     middle = r[:, lo : hi + 1]
     peaks = (middle >= r[:, lo - 1 : hi]) & (middle >= r[:, lo + 1 : hi + 2]) & (middle >= PITCH_THRESHOLD)
@@ -395,9 +402,11 @@ def compare(generated, source, sample_rate, *, reference=None):
     if reference is not None:
         reference = _clip(reference, "reference", longest)
     out = {"ltas_distance": _ltas_distance(generated, source, "generated", "source")}
-    out.update(measure(generated, sample_rate))
-    out.update({f"source_{k}": v for k, v in measure(source, sample_rate).items()})
+    clips = {"": generated, "source_": source} | ({} if reference is None else {"reference_": reference})
+    for prefix, x in clips.items():
+        name = prefix.rstrip("_") or "generated"
+        out[prefix + "flatness"] = _spectral_flatness(x, name)
+        out[prefix + "pitched"] = _pitched_fraction(x, sample_rate, name)
     if reference is not None:
         out["reference_ltas_distance"] = _ltas_distance(reference, source, "reference", "source")
-        out.update({f"reference_{k}": v for k, v in measure(reference, sample_rate).items()})
     return out

@@ -384,7 +384,7 @@ def baseline(samples, *, test=0.1, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=AL
         log_probs = predictor.log_probs(labels, variant=variant)
         bits[variant] = -float(np.mean(log_probs[n_train:])) / math.log(2.0) + 0.0  # + 0.0: never -0.0
         if variant == "adaptive":
-            train_bits = -float(np.mean(log_probs[n_taps:n_train])) / math.log(2.0)
+            train_bits = -float(np.mean(log_probs[n_taps:n_train])) / math.log(2.0) + 0.0
     if not math.isfinite(bits["adaptive"]):
         raise CwfastError("the linear predictor's held-out score is not finite")
     return {
@@ -479,10 +479,10 @@ def split_baseline(clips, *, validation=0.1, test=0.1, n_taps=N_TAPS, n_classes=
     for variant in ("adaptive", "fixed", "gaussian"):
         scored = [predictor.log_probs(labels, variant=variant, values=values) for labels, values, _ in parts]
         held = np.concatenate([lp[cut:] for lp, (_, cut) in zip(scored, spans)])
-        bits[variant] = -float(np.mean(held)) / math.log(2.0)
+        bits[variant] = -float(np.mean(held)) / math.log(2.0) + 0.0  # + 0.0: never -0.0
         if variant == "adaptive":
             fit_part = np.concatenate([lp[n_taps:n_train] for lp, (_, _, n_train) in zip(scored, parts)])
-            train_bits = -float(np.mean(fit_part)) / math.log(2.0)
+            train_bits = -float(np.mean(fit_part)) / math.log(2.0) + 0.0
     if not math.isfinite(bits["adaptive"]):
         raise CwfastError("the linear predictor's held-out score is not finite")
     n_train = sum(n for _, _, n in parts)

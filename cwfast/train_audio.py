@@ -541,17 +541,19 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         raise CwfastError(f"cannot train on this {what}: {degenerate}")
 
     has_clock = registry.get(arch).has_clock
+    given_window = input_window
     if has_clock and input_window is None:
         input_window = defaults["input_window"] or max(1, round(INPUT_WINDOW_SECONDS * sample_rate))
-    elif has_clock and isinstance(input_window, int) and input_window > 4 * INPUT_WINDOW_SECONDS * sample_rate:
-        # A window's dot products are most of a step's cost: say so before a run that crawls.
-        _note(on_note, f"{_opt('input_window', input_window)}: every module reads the last {input_window} samples "
-                       f"({input_window / sample_rate:.3g} s) each time it ticks, and a step's cost grows with it "
-                       f"(the autoregressive default reads {INPUT_WINDOW_SECONDS * 1000:g} ms)")
     input_window = input_window if has_clock else None
     components = components if head == "mixture" else None
     _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, _given(window, defaults["window"], "window"),
                          _given(batch_size, defaults["batch_size"], "batch_size"), input_window, components)
+    widest = max(given_window) if isinstance(given_window, (list, tuple)) else given_window
+    if has_clock and not isinstance(widest, (str, type(None))) and widest > 4 * INPUT_WINDOW_SECONDS * sample_rate:
+        # A window's dot products are most of a step's cost: say so before a run that crawls.
+        _note(on_note, f"{_opt('input_window', given_window)}: a module reads the last {widest} samples "
+                       f"({widest / sample_rate:.3g} s) each time it ticks, and a step's cost grows with it "
+                       f"(the autoregressive default reads {INPUT_WINDOW_SECONDS * 1000:g} ms)")
     meta = dict(task.metadata)
     meta.update(length=task.n_steps, split={"validation": fractions["validation"], "test": fractions["test"],
                                             "per": "clip"})

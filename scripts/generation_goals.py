@@ -55,6 +55,7 @@ import glob
 import json
 import math
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -518,6 +519,15 @@ def read_run(directory):
 # --------------------------------------------------------------------------------------- main
 
 
+def held_out_fraction(args):
+    """The test fraction the trainings hold out: ``--test`` in the options, else cwfast train's 0.1."""
+    given = re.findall(r"--test[= ](\S+)", f"{args.options} {args.cw_options}")
+    try:
+        return float(given[-1]) if given else 0.1
+    except ValueError:
+        return 0.1  # cwfast train refuses it, in its own words
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--sources", default=",".join(SOURCES),
@@ -553,8 +563,8 @@ def parse_args(argv=None):
         seeds = []
     if not seeds or min(seeds) < 0:
         p.error(f"--seeds {args.seeds!r} must be comma-separated non-negative integers")
-    if not args.seconds > 0 or args.stretches < 2:
-        p.error("--seconds must be positive and --stretches at least 2")
+    if not (0 < args.seconds < math.inf) or args.stretches < 2:
+        p.error("--seconds must be positive and finite, and --stretches at least 2")
     frame = max(likeness.FLATNESS_FRAME, likeness.PITCH_FRAME)
     lowest = min(SOURCES[name][1] for name in args.sources)
     if args.seconds * lowest < frame:  # found here, not after the trainings
@@ -576,6 +586,10 @@ def main(argv=None):
             if samples.size // args.stretches < frame:
                 raise CwfastError(f"{name}: {args.stretches} stretches of {samples.size} samples are shorter than "
                                   f"the measures' {frame}: pass fewer --stretches")
+            held = round(samples.size * held_out_fraction(args))
+            if held < frame:
+                raise CwfastError(f"{name}: the held-out stretch ({held} samples) is shorter than the measures' "
+                                  f"{frame}")
         trained = train_all(args.jobs, args, prepared, directory)
         machine = machine_summary()
         report = {"machine": machine,

@@ -194,6 +194,9 @@ def main(argv=None):
     rate, history = model.sample_rate, history_of(model)
     if not rate:
         raise CwfastError("the model stores no sample rate")
+    if model.metadata.get("mode") != "autoregressive":
+        raise CwfastError(f"the model's mode is {model.metadata.get('mode')!r}; this script measures an "
+                          "autoregressive model's generated audio")
     if len(model.metadata.get("clips") or ()) > 1:
         # cwfast train holds out the end of each file; this script holds out the end of the joined
         # source, which would score such a model partly on audio it trained on.

@@ -182,4 +182,8 @@ def test_settings_the_measures_cannot_use_are_refused_before_training(tmp_path):
     assert done.returncode == 1 and done.stderr.strip() == ("generation_goals: fsdd-george: 8 stretches of 8000 "
                                                             "samples are shorter than the measures' 2048: pass fewer "
                                                             "--stretches"), done.stderr
+    done = subprocess.run([*script, "--stretches", "2", "--options", "--test 0.2"], capture_output=True, text=True)
+    assert done.returncode == 1 and done.stderr.strip() == ("generation_goals: fsdd-george: the held-out stretch "
+                                                            "(1600 samples) is shorter than the measures' 2048"), \
+        done.stderr
     assert not (tmp_path / "out" / "fsdd-george" / "cw.npz").exists()

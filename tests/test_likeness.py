@@ -247,8 +247,11 @@ def test_ltas_of_a_constant_clip_raises(rng):
         likeness.ltas(np.full(4096, 0.5))
 
 
-def test_sound_only_past_the_last_whole_segment_is_an_error_not_infinity():
-    late = np.r_[np.zeros(7700), 1.0, np.zeros(299)]  # 8000 samples: segments end at 7680
+@pytest.mark.parametrize("tail", [[1.0], [1.0, 0.7], [0.3, 0.2, 0.9]])
+def test_sound_only_past_the_last_whole_segment_is_an_error_not_infinity(tail):
+    """One sample left exact zeros after the mean's removal; two or three left rounding residue,
+    scored 360 dB."""
+    late = np.r_[np.zeros(7700), tail, np.zeros(300 - len(tail))]  # 8000 samples: segments end at 7680
     with pytest.raises(ParameterError, match="^b has no sound in any whole 1024-sample segment"):
         likeness.ltas_distance(np.sin(np.arange(8000) * 0.1), late)
 
@@ -268,6 +271,7 @@ def test_extreme_gains_measure_as_the_clip_does(gain):
     (np.ones(100), "^generated has 100 samples; this measure needs at least 2048"),
     (np.ones(1500), "^generated has 1500 samples"),
     (np.ones(4000), "^generated is constant"),
+    (np.r_[np.zeros(3400), np.sin(np.arange(100)), np.zeros(500)], "^generated is silent in every whole frame"),
 ])
 def test_compare_names_the_argument(generated, says):
     with pytest.raises(ParameterError, match=says):

@@ -67,3 +67,14 @@ def test_a_model_trained_on_several_files_is_refused(tmp_path):
                         metadata={"mode": "autoregressive", "clips": [1000, 2000]}).save(path)
     status, err = run_script(EXCERPT, "-m", str(path))
     assert status == 1 and "the model was trained on 2 files, each split on its own" in err, err
+
+
+def test_a_model_of_another_mode_is_refused_before_generating(tmp_path):
+    import cwfast
+
+    path = tmp_path / "m.npz"
+    cwfast.ClockworkRNN(0, 1, n_hidden=6, n_modules=3, seed=0, sample_rate=16000,
+                        metadata={"mode": "memorize"}).save(path)
+    status, err = run_script(EXCERPT, "-m", str(path))
+    assert status == 1 and err.strip() == ("measure_generation: the model's mode is 'memorize'; this script measures "
+                                           "an autoregressive model's generated audio"), err

@@ -223,3 +223,13 @@ def test_info_says_nothing_of_the_audio_of_restarts_never_heard(capsys, tmp_path
     status, info, _ = run(capsys, "info", out)
     line = next(line for line in info.splitlines() if line.startswith("restarts"))
     assert status == 0 and line.endswith("trained (seed 0; seed 1)"), line
+
+
+def test_info_gives_no_verdict_stored_by_older_files_for_audio_never_heard(capsys, tmp_path):
+    path = tmp_path / "m.npz"
+    runs = [{"seed": 0, "audible": False, "meets_likeness": False}, {"seed": 1, "audible": False}]
+    cwfast.ClockworkRNN(0, 1, n_hidden=6, n_modules=3, seed=0, sample_rate=8000,
+                        metadata={"mode": "memorize", "restarts": {"chosen": 0, "runs": runs}}).save(path)
+    status, info, _ = run(capsys, "info", path)
+    line = next(line for line in info.splitlines() if line.startswith("restarts"))
+    assert status == 0 and line.endswith("kept seed 0 of 2 trained (seed 0; seed 1)"), line

@@ -100,7 +100,7 @@ def test_checkpoint_with_overwrite_starts_afresh(capsys, tmp_path, clip_8k):
 def test_bad_checkpoint_paths_are_refused_before_training(capsys, tmp_path, clip_8k, no_training, where, message):
     out = tmp_path / "m.npz"
     checkpoint = {"output": out, "input": clip_8k, "nodir": tmp_path / "missing" / "ck.npz", "directory": tmp_path,
-                  "audio": tmp_path / "ck.wav"}[where]
+                  "audio": tmp_path / "ck.ogg"}[where]
     status, _, err = run(capsys, "train", clip_8k, "--samples", "48", "-o", out, "--checkpoint", checkpoint, *TINY)
     assert_user_error(status, err, message.format(checkpoint))
     assert not out.exists()

@@ -35,7 +35,7 @@ _C_KEYWORDS = frozenset(
     "_Bool _Complex _Imaginary bool true false asm".split()
 )
 # Object-like macros of the headers the export and examples/c/host.c include (stddef.h, stdint.h,
-# stdio.h, stdlib.h, math.h, and what GNU C predefines or math.h adds outside -std=c99): the host's
+# stdio.h, stdlib.h, math.h, and what glibc adds to them outside -std=c99; gcc's -dM listing): the host's
 # recipe pastes NAME from -DMODEL=NAME, so a NAME the preprocessor replaces (NULL becomes
 # ((void*)0)) breaks it.
 _C_MACROS = frozenset(
@@ -43,7 +43,8 @@ _C_MACROS = frozenset(
     "EXIT_FAILURE EXIT_SUCCESS MB_CUR_MAX RAND_MAX HUGE_VAL HUGE_VALF HUGE_VALL INFINITY NAN FP_INFINITE FP_NAN "
     "FP_NORMAL FP_SUBNORMAL FP_ZERO FP_FAST_FMA FP_FAST_FMAF FP_FAST_FMAL FP_ILOGB0 FP_ILOGBNAN MATH_ERRNO "
     "MATH_ERREXCEPT math_errhandling errno M_E M_LOG2E M_LOG10E M_LN2 M_LN10 M_PI M_PI_2 M_PI_4 M_1_PI M_2_PI "
-    "M_2_SQRTPI M_SQRT2 M_SQRT1_2 linux unix i386".split()
+    "M_2_SQRTPI M_SQRT2 M_SQRT1_2 linux unix i386 BIG_ENDIAN LITTLE_ENDIAN BYTE_ORDER PDP_ENDIAN FD_SETSIZE "
+    "NFDBITS L_ctermid P_tmpdir WNOHANG WUNTRACED WCONTINUED WEXITED WNOWAIT WSTOPPED".split()
 )
 _C_LIMITS = re.compile(r"(U?INT(_LEAST|_FAST)?(8|16|32|64)|U?INTPTR|U?INTMAX|PTRDIFF|SIG_ATOMIC|SIZE|WCHAR|WINT)"
                        r"_(MIN|MAX)\Z")
