@@ -157,7 +157,10 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
         return np.ascontiguousarray(samples), file_rate
     samples = resample(samples, file_rate, sample_rate)
     if on_resample is not None:
-        on_resample(f"resampled '{path}' from {file_rate} Hz to {sample_rate} Hz")
+        # Upsampling adds no sound above the file's own band, only samples to train on and generate.
+        more = f" ({sample_rate / file_rate:.3g}x its samples, nothing above {file_rate / 2:g} Hz)" \
+            if sample_rate > 2 * file_rate else ""
+        on_resample(f"resampled '{path}' from {file_rate} Hz to {sample_rate} Hz{more}")
     return samples, sample_rate
 
 

@@ -623,3 +623,12 @@ def test_trim_silence_drops_quiet_ends_only():
         trim_silence(np.zeros(500), rate)
     with pytest.raises(ParameterError, match="shorter than one 50-ms block"):
         trim_silence(np.ones(10), rate)
+
+
+@pytest.mark.parametrize("rate, more", [(16000, ""), (4000, ""), (20000, " (2.5x its samples, nothing above 4000 Hz)")])
+def test_the_resample_note_says_what_upsampling_adds(ramp_file, rate, more):
+    """`train --sample-rate 100000000` resampled as asked without a word on what it bought."""
+    path, _ = ramp_file
+    notes = []
+    load_audio(path, duration=0.1, sample_rate=rate, on_resample=notes.append)
+    assert notes == [f"resampled '{path}' from 8000 Hz to {rate} Hz{more}"]
