@@ -326,7 +326,8 @@ def pitched_fraction(samples, sample_rate):
     ``floor(rate / 60)`` samples. A peak is a local maximum, :math:`r(\tau - 1) \le r(\tau) \ge
     r(\tau + 1)`: without this, noise lowpassed hard enough that :math:`r` is still above 0.6 at
     the shortest lag, and falls from there, would count as pitched. The result is the number of
-    pitched frames over the number of audible ones.
+    pitched frames over the number of audible ones. A steady tone above 1 kHz counts too, through
+    a multiple of its period that falls in the range (1100 Hz peaks at twice its period).
 
     Parameters
     ----------
