@@ -1051,24 +1051,20 @@ def cmd_bench(args):
 
 
 def _copy_beside(path, target):
-    """A copy of ``path`` as a hidden temporary file beside ``target`` (in its file system)."""
+    """A copy of ``path`` as the temporary file the atomic writer would make beside ``target``."""
     import shutil
-    import tempfile
 
-    from ._atomic import default_permissions
+    from ._atomic import _temporary, default_permissions
 
-    copy = None
+    copy = _temporary(target, "C source")  # target: a Path from _target; CwfastError if its folder refuses
     try:
-        fd, copy = tempfile.mkstemp(prefix=f".{os.path.basename(target)}.", dir=os.path.dirname(os.path.abspath(target)))
-        os.close(fd)
         shutil.copyfile(path, copy)
         os.chmod(copy, default_permissions())
     except BaseException as exc:
-        if copy is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(copy)
+        with contextlib.suppress(OSError):
+            os.unlink(copy)
         if isinstance(exc, OSError):
-            raise CwfastError(f"cannot write '{target}': {exc.strerror or exc}") from None
+            raise CwfastError(f"cannot write C source '{target}': {exc.strerror or exc}") from None
         raise
     return copy
 

@@ -59,6 +59,8 @@ PITCH_HIGHEST_HZ = 1000.0
 #: Spectra in :func:`ltas` are floored at this fraction of their mean before taking dB, so that a
 #: band of digital silence costs a bounded amount (100 dB) instead of an infinite one.
 LTAS_FLOOR = 1e-10
+#: The fewest samples every measure takes: one whole frame of the longest.
+MIN_SAMPLES = max(WELCH_SEGMENT, FLATNESS_FRAME, PITCH_FRAME)
 
 
 def _clip(samples, name, min_length):
@@ -377,6 +379,11 @@ def measure(samples, sample_rate):
     return {"flatness": spectral_flatness(samples), "pitched": pitched_fraction(samples, sample_rate)}
 
 
+def _measured(x, sample_rate, name):
+    """:func:`measure` of samples :func:`_clip` has checked (``name``: how errors call them)."""
+    return {"flatness": _spectral_flatness(x, name), "pitched": _pitched_fraction(x, sample_rate, name)}
+
+
 def compare(generated, source, sample_rate, *, reference=None):
     """The three measures of generated audio against its source recording.
 
@@ -398,16 +405,13 @@ def compare(generated, source, sample_rate, *, reference=None):
     """
     # Checked here first, so that an error names the argument, not the measure's own.
     sample_rate = _sample_rate(sample_rate)
-    longest = max(WELCH_SEGMENT, FLATNESS_FRAME, PITCH_FRAME)
-    generated, source = _clip(generated, "generated", longest), _clip(source, "source", longest)
+    generated, source = _clip(generated, "generated", MIN_SAMPLES), _clip(source, "source", MIN_SAMPLES)
     if reference is not None:
-        reference = _clip(reference, "reference", longest)
+        reference = _clip(reference, "reference", MIN_SAMPLES)
     out = {"ltas_distance": _ltas_distance(generated, source, "generated", "source")}
-    clips = {"": generated, "source_": source} | ({} if reference is None else {"reference_": reference})
-    for prefix, x in clips.items():
-        name = prefix.rstrip("_") or "generated"
-        out[prefix + "flatness"] = _spectral_flatness(x, name)
-        out[prefix + "pitched"] = _pitched_fraction(x, sample_rate, name)
+    out.update(_measured(generated, sample_rate, "generated"))
+    out.update({f"source_{k}": v for k, v in _measured(source, sample_rate, "source").items()})
     if reference is not None:
         out["reference_ltas_distance"] = _ltas_distance(reference, source, "reference", "source")
+        out.update({f"reference_{k}": v for k, v in _measured(reference, sample_rate, "reference").items()})
     return out

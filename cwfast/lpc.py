@@ -270,6 +270,17 @@ def _least_squares(parts, n_taps, chunk=65536):
     return np.linalg.solve(gram, cross)
 
 
+def _check_taps(n_taps):
+    if isinstance(n_taps, bool) or not isinstance(n_taps, (int, np.integer)) or n_taps < 1:
+        raise ParameterError(f"n_taps={n_taps!r} must be a positive integer")
+    return int(n_taps)
+
+
+def _bits(log_probs):
+    """Mean bits per sample from natural-log probabilities (+ 0.0: a perfect score is 0.0, not -0.0)."""
+    return -float(np.mean(log_probs)) / math.log(2.0) + 0.0
+
+
 def fit(labels, n_train, *, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=ALPHAS):
     """Fit a :class:`LinearPredictor` on the first ``n_train`` classes of a mu-law class sequence.
 
@@ -286,8 +297,7 @@ def fit(labels, n_train, *, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=ALPHAS):
     """
     n_classes = check_classes(n_classes)
     labels = _check_labels(labels, n_classes)
-    if isinstance(n_taps, bool) or not isinstance(n_taps, (int, np.integer)) or n_taps < 1:
-        raise ParameterError(f"n_taps={n_taps!r} must be a positive integer")
+    n_taps = _check_taps(n_taps)
     if (isinstance(n_train, bool) or not isinstance(n_train, (int, np.integer))
             or not 4 * n_taps <= n_train <= labels.size):
         raise ParameterError(f"n_train={n_train!r} must be an integer between 4 x n_taps = {4 * n_taps} "
@@ -368,23 +378,23 @@ def baseline(samples, *, test=0.1, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=AL
     """
     if not (isinstance(test, (int, float)) and not isinstance(test, bool) and 0.0 < test < 1.0):
         raise ParameterError(f"test={test!r} must be a number in (0, 1)")
+    n_taps = _check_taps(n_taps)
     task = autoregressive(samples, n_classes=check_classes(n_classes))
     labels = task.targets
     n_test = int(round(labels.size * test))
     n_train = labels.size - n_test
     if n_test == 0:
         raise ParameterError(f"the clip ({labels.size} samples) is too short to hold out {test:.0%}")
-    if isinstance(n_taps, (int, np.integer)) and not isinstance(n_taps, bool) and n_train < 4 * n_taps:
-        # as fit would refuse it, but in the caller's terms
+    if n_train < 4 * n_taps:  # as fit would refuse it, but in the caller's terms
         raise ParameterError(f"the clip ({labels.size} samples) leaves {n_train} before its held-out part; fitting "
                              f"{n_taps} taps needs at least {4 * n_taps}")
     predictor = fit(labels, n_train, n_taps=n_taps, n_classes=n_classes, alphas=alphas)
     bits = {}
     for variant in ("adaptive", "fixed", "gaussian"):
         log_probs = predictor.log_probs(labels, variant=variant)
-        bits[variant] = -float(np.mean(log_probs[n_train:])) / math.log(2.0) + 0.0  # + 0.0: never -0.0
+        bits[variant] = _bits(log_probs[n_train:])
         if variant == "adaptive":
-            train_bits = -float(np.mean(log_probs[n_taps:n_train])) / math.log(2.0) + 0.0
+            train_bits = _bits(log_probs[n_taps:n_train])
     if not math.isfinite(bits["adaptive"]):
         raise CwfastError("the linear predictor's held-out score is not finite")
     return {
@@ -453,9 +463,7 @@ def split_baseline(clips, *, validation=0.1, test=0.1, n_taps=N_TAPS, n_classes=
     if not (isinstance(test, (int, float)) and not isinstance(test, bool) and 0.0 < test < 1.0):
         raise ParameterError(f"test={test!r} must be a number in (0, 1)")
     n_classes = check_classes(n_classes)
-    if isinstance(n_taps, bool) or not isinstance(n_taps, (int, np.integer)) or n_taps < 1:
-        raise ParameterError(f"n_taps={n_taps!r} must be a positive integer")
-    n_taps = int(n_taps)
+    n_taps = _check_taps(n_taps)
     splits = tasks.corpus(list(clips), n_classes=n_classes, validation=validation, test=test, history=history)
     parts, spans = [], []
     for s in splits:
@@ -479,10 +487,9 @@ def split_baseline(clips, *, validation=0.1, test=0.1, n_taps=N_TAPS, n_classes=
     for variant in ("adaptive", "fixed", "gaussian"):
         scored = [predictor.log_probs(labels, variant=variant, values=values) for labels, values, _ in parts]
         held = np.concatenate([lp[cut:] for lp, (_, cut) in zip(scored, spans)])
-        bits[variant] = -float(np.mean(held)) / math.log(2.0) + 0.0  # + 0.0: never -0.0
+        bits[variant] = _bits(held)
         if variant == "adaptive":
-            fit_part = np.concatenate([lp[n_taps:n_train] for lp, (_, _, n_train) in zip(scored, parts)])
-            train_bits = -float(np.mean(fit_part)) / math.log(2.0) + 0.0
+            train_bits = _bits(np.concatenate([lp[n_taps:n_train] for lp, (_, _, n_train) in zip(scored, parts)]))
     if not math.isfinite(bits["adaptive"]):
         raise CwfastError("the linear predictor's held-out score is not finite")
     n_train = sum(n for _, _, n in parts)

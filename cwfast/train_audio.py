@@ -549,7 +549,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, _given(window, defaults["window"], "window"),
                          _given(batch_size, defaults["batch_size"], "batch_size"), input_window, components)
     widest = max(given_window) if isinstance(given_window, (list, tuple)) else given_window
-    if has_clock and not isinstance(widest, (str, type(None))) and widest > 4 * INPUT_WINDOW_SECONDS * sample_rate:
+    if has_clock and widest not in (None, "period") and widest > 4 * INPUT_WINDOW_SECONDS * sample_rate:
         # A window's dot products are most of a step's cost: say so before a run that crawls.
         _note(on_note, f"{_opt('input_window', given_window)}: a module reads the last {widest} samples "
                        f"({widest / sample_rate:.3g} s) each time it ticks, and a step's cost grows with it "

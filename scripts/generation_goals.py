@@ -557,15 +557,10 @@ def parse_args(argv=None):
     for name in args.sources:
         if not source_files(name, args.data):
             p.error(f"{name}: no {SOURCES[name][0]} under --data {args.data}")
-    try:
-        seeds = [int(s) for s in args.seeds.split(",")]
-    except ValueError:
-        seeds = []
-    if not seeds or min(seeds) < 0:
-        p.error(f"--seeds {args.seeds!r} must be comma-separated non-negative integers")
+    measure_generation.number_list(p, "--seeds", args.seeds, int, "non-negative integers", lambda v: v >= 0)
     if not (0 < args.seconds < math.inf) or args.stretches < 2:
         p.error("--seconds must be positive and finite, and --stretches at least 2")
-    frame = max(likeness.FLATNESS_FRAME, likeness.PITCH_FRAME)
+    frame = likeness.MIN_SAMPLES
     lowest = min(SOURCES[name][1] for name in args.sources)
     if args.seconds * lowest < frame:  # found here, not after the trainings
         p.error(f"--seconds {args.seconds:g} is {int(args.seconds * lowest)} samples at {lowest} Hz; the measures "
@@ -581,8 +576,7 @@ def main(argv=None):
         for name in args.sources:
             os.makedirs(os.path.join(directory, name), exist_ok=True)
             prepared[name] = prepare(name, args.data, os.path.join(directory, name), trim=args.trim)
-            samples = prepared[name][1]
-            frame = max(likeness.FLATNESS_FRAME, likeness.PITCH_FRAME)
+            samples, frame = prepared[name][1], likeness.MIN_SAMPLES
             if samples.size // args.stretches < frame:
                 raise CwfastError(f"{name}: {args.stretches} stretches of {samples.size} samples are shorter than "
                                   f"the measures' {frame}: pass fewer --stretches")

@@ -72,16 +72,16 @@ def parse_args(argv=None):
         p.error(f"--seconds {args.seconds} must be positive")
     if args.stretches < 0 or args.stretches == 1:
         p.error(f"--stretches {args.stretches} must be 0 (none) or at least 2 (each is measured against the rest)")
-    args.seeds = _numbers(p, "--seeds", args.seeds, int, "non-negative integers", lambda v: v >= 0)
+    args.seeds = number_list(p, "--seeds", args.seeds, int, "non-negative integers", lambda v: v >= 0)
     if args.temperature is not None:
-        args.temperature = _numbers(p, "--temperature", args.temperature, float, "positive numbers",
+        args.temperature = number_list(p, "--temperature", args.temperature, float, "positive numbers",
                                     lambda v: 0.0 < v < np.inf)
     if args.keep is not None and os.path.exists(args.keep) and not os.path.isdir(args.keep):
         p.error(f"--keep {args.keep!r} is a file; it names the directory to keep the generated audio in")
     return args
 
 
-def _numbers(p, option, text, kind, what, valid):
+def number_list(p, option, text, kind, what, valid):
     try:
         values = [kind(v) for v in text.split(",")]
     except ValueError:
@@ -208,8 +208,7 @@ def main(argv=None):
         source = trim(source, rate)
     cut = source.size - int(round(source.size * args.heldout))
     train, held = source[:cut], source[cut:]
-    # Every figure needs a whole frame: said now, not after generating.
-    frame = max(likeness.FLATNESS_FRAME, likeness.PITCH_FRAME)
+    frame = likeness.MIN_SAMPLES  # every figure needs a whole frame: said now, not after generating
     for what, n in ((f"--seconds {args.seconds:g}", round(args.seconds * rate)), ("the held-out stretch", held.size),
                     (f"each of --stretches {args.stretches}", source.size // max(args.stretches, 1))):
         if n < frame:
