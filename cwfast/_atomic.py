@@ -94,16 +94,36 @@ def atomic_path(path, *, what="file", overwrite=True):
     path = _target(path, what)
     _refuse(path, what, overwrite)
     tmp = _temporary(path, what)
-    try:
+    with _removed_on_failure(tmp, path, what):
         yield tmp
         os.chmod(tmp, default_permissions())  # mkstemp makes the file private (0600)
         os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def _removed_on_failure(tmp, path, what):
+    """Remove the temporary file ``tmp`` if the block fails (KeyboardInterrupt included); an
+    OSError becomes a CwfastError naming ``path``."""
+    try:
+        yield
     except BaseException as exc:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(exc, OSError):
             raise CwfastError(f"cannot write {what} '{path}': {exc.strerror or exc}") from None
         raise
+
+
+def copy_beside(source, path, *, what="file"):
+    """A copy of ``source`` as the temporary file :func:`atomic_path` would make beside ``path``
+    (so in its file system, for :func:`replace_together`); nothing is left if the copy fails."""
+    import shutil
+
+    tmp = _temporary(path, what)
+    with _removed_on_failure(tmp, path, what):
+        shutil.copyfile(source, tmp)
+        os.chmod(tmp, default_permissions())
+    return tmp
 
 
 def replace_together(moves, *, what=None):

@@ -1050,25 +1050,6 @@ def cmd_bench(args):
 # ----------------------------------------------------------------------------------- export
 
 
-def _copy_beside(path, target):
-    """A copy of ``path`` as the temporary file the atomic writer would make beside ``target``."""
-    import shutil
-
-    from ._atomic import _temporary, default_permissions
-
-    copy = _temporary(target, "C source")  # target: a Path from _target; CwfastError if its folder refuses
-    try:
-        shutil.copyfile(path, copy)
-        os.chmod(copy, default_permissions())
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(copy)
-        if isinstance(exc, OSError):
-            raise CwfastError(f"cannot write C source '{target}': {exc.strerror or exc}") from None
-        raise
-    return copy
-
-
 def cmd_export(args):
     import shutil
 
@@ -1094,7 +1075,7 @@ def cmd_export(args):
     # write (a full disk, say), a failed build or a failed rename leaves every old file as it was.
     import tempfile
 
-    from ._atomic import replace_together
+    from ._atomic import copy_beside, replace_together
 
     try:
         staging = tempfile.mkdtemp(prefix=f".{name}.export.", dir=args.output)
@@ -1113,7 +1094,7 @@ def cmd_export(args):
         moves = []
         for new, target in zip(staged, (_target(header, "C source"), _target(source, "C source"))):
             if not os.path.samefile(os.path.dirname(os.path.abspath(target)), args.output):
-                new = _copy_beside(new, target)
+                new = copy_beside(new, target, what="C source")
                 copies.append(new)
             moves.append((new, target))
         if args.lv2:
