@@ -523,9 +523,10 @@ def held_out_fraction(args):
     """The test fraction the trainings hold out: ``--test`` in the options, else cwfast train's 0.1."""
     given = re.findall(r"--test[= ](\S+)", f"{args.options} {args.cw_options}")
     try:
-        return float(given[-1]) if given else 0.1
+        fraction = float(given[-1]) if given else 0.1
     except ValueError:
-        return 0.1  # cwfast train refuses it, in its own words
+        fraction = math.nan
+    return fraction if 0.0 < fraction < 1.0 else 0.1  # else cwfast train refuses it, in its own words
 
 
 def parse_args(argv=None):
