@@ -550,6 +550,7 @@ def parse_args(argv=None):
     p.add_argument("--seeds", default="0,1,2", help="generation seeds (0,1,2)")
     p.add_argument("--stretches", type=int, default=10, help="equal stretches of the source for the LTAS yardstick")
     args = p.parse_args(argv)
+    args.json = args.json or (os.path.join(args.out, "goals.json") if args.out else "generation_goals.json")
     names = [n.strip() for n in args.sources.split(",") if n.strip()]
     unknown = [n for n in names if n not in SOURCES]
     if unknown or not names:
@@ -566,7 +567,28 @@ def parse_args(argv=None):
     if args.seconds * lowest < frame:  # found here, not after the trainings
         p.error(f"--seconds {args.seconds:g} is {int(args.seconds * lowest)} samples at {lowest} Hz; the measures "
                 f"need at least {frame}")
+    if os.path.isdir(args.json):
+        p.error(f"--json {args.json} is a folder; name the file to write")
+    try:  # found here, not after hours of training
+        if args.out:
+            os.makedirs(args.out, exist_ok=True)
+        open(_partial(args.json), "w").close()  # the file write_json writes first; an old report is kept
+        os.remove(_partial(args.json))
+    except OSError as error:
+        p.error(f"cannot write {error.filename or args.json}: {error.strerror or error}")
     return args
+
+
+def write_json(report, path):
+    """Write ``report`` to ``path`` whole or not at all (an interrupted write leaves the last one)."""
+    tmp = _partial(path)
+    with open(tmp, "w") as f:
+        json.dump(report, f, indent=1)
+    os.replace(tmp, path)
+
+
+def _partial(path):
+    return f"{path}.partial"
 
 
 def main(argv=None):
@@ -593,14 +615,12 @@ def main(argv=None):
                                "jobs": args.jobs, "seconds": args.seconds, "seeds": args.seeds,
                                "stretches": args.stretches},
                   "sources": {}}
-        path = args.json or (os.path.join(args.out, "goals.json") if args.out else "generation_goals.json")
         for name in args.sources:
             print(f"[{time.strftime('%H:%M:%S')}] measuring {name}", file=sys.stderr)
             report["sources"][name] = measure(name, args, prepared, trained[name], directory)
-            with open(path, "w") as f:  # after every source: a later failure loses none of the figures
-                json.dump(report, f, indent=1)
+            write_json(report, args.json)  # after every source: a later failure loses none of the figures
         print_table(report["sources"], args, machine)
-        print(f"\nwrote {path}", file=sys.stderr)
+        print(f"\nwrote {args.json}", file=sys.stderr)
     return 0
 
 

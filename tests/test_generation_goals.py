@@ -187,3 +187,45 @@ def test_settings_the_measures_cannot_use_are_refused_before_training(tmp_path):
                                                             "(1600 samples) is shorter than the measures' 2048"), \
         done.stderr
     assert not (tmp_path / "out" / "fsdd-george" / "cw.npz").exists()
+
+
+def test_a_report_that_cannot_be_written_is_refused_before_training(tmp_path):
+    folder = tmp_path / "fsdd" / "recordings"
+    folder.mkdir(parents=True)
+    soundfile.write(folder / "0_george_0.wav", np.sin(np.arange(80000) * 0.2).astype(np.float32), 8000)
+    (tmp_path / "a-file").write_text("")
+    script = [sys.executable, str(ROOT / "scripts" / "generation_goals.py"), "--data", str(tmp_path), "--sources",
+              "fsdd-george"]
+    for where, said in ((["--json", str(tmp_path / "a-file" / "goals.json")], "cannot write "),
+                        (["--out", str(tmp_path / "a-file" / "out")], "cannot write "),
+                        (["--json", str(tmp_path)], "is a folder; name the file to write")):
+        done = subprocess.run([*script, *where], capture_output=True, text=True)
+        assert done.returncode == 2 and said in done.stderr.splitlines()[-1], done.stderr
+        assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "fsdd"]
+
+
+def test_the_figures_of_earlier_sources_survive_a_later_failure(tmp_path, monkeypatch):
+    script = load_script()
+    rate = 16000
+    monkeypatch.setattr(script, "prepare", lambda name, data, directory, trim: (name, np.zeros(10 * rate), 1))
+    monkeypatch.setattr(script, "train_all", lambda jobs, args, prepared, directory: {n: {} for n in prepared})
+
+    def measure(name, args, prepared, trained, directory):
+        if name == "vibe-ace":
+            raise RuntimeError("the generation failed")
+        return {"measured": name}
+
+    monkeypatch.setattr(script, "measure", measure)
+    monkeypatch.setattr(script, "source_files", lambda name, data: [name])
+    report = tmp_path / "out" / "goals.json"
+    report.parent.mkdir()
+    report.write_text('{"an old": "report"}')
+    with pytest.raises(RuntimeError, match="the generation failed"):
+        script.main(["--data", str(tmp_path), "--sources", "brahms,vibe-ace", "--out", str(tmp_path / "out")])
+    assert json.loads(report.read_text())["sources"] == {"brahms": {"measured": "brahms"}}
+    assert sorted(p.name for p in report.parent.iterdir()) == ["brahms", "goals.json", "vibe-ace"]
+    # A run refused before training keeps the last report whole.
+    with pytest.raises(SystemExit):
+        script.main(["--data", str(tmp_path), "--sources", "brahms", "--json", str(tmp_path), "--out", str(tmp_path / "out")])
+    assert json.loads(report.read_text())["sources"] == {"brahms": {"measured": "brahms"}}
