@@ -1053,7 +1053,7 @@ def cmd_bench(args):
 def cmd_export(args):
     import shutil
 
-    from .export import _resolve, export_c
+    from .export import _refuse_the_model, _resolve, export_c
 
     try:
         model, name = _resolve(args.model, args.name)
@@ -1065,6 +1065,7 @@ def cmd_export(args):
     outputs = [os.path.join(args.output, f"{name}{ext}") for ext in (".h", ".c", ".lv2")[: 3 if args.lv2 else 2]]
     from ._atomic import _refuse, _target
 
+    _refuse_the_model(args.model, outputs)
     for path in outputs:  # refuse before building anything
         if os.path.lexists(path) and not args.overwrite:
             raise CwfastError(f"'{path}' exists; pass --overwrite to replace it")

@@ -467,6 +467,9 @@ def test_cc_may_carry_words_of_its_own(monkeypatch, tmp_path):
     monkeypatch.setenv("CC", str(tmp_path / "no-such-cc") + " -O2")
     with pytest.raises(CwfastError, match="no C compiler found"):
         find_compiler()
+    monkeypatch.setenv("CC", f"{gcc} -DFOO=\"")  # said 'no C compiler found'
+    with pytest.raises(CwfastError, match="cannot read the C compiler command .*No closing quotation.*; fix CC"):
+        find_compiler()
 
 
 def test_lv2_refuses_a_model_that_is_not_mono_audio(tmp_path):
@@ -814,3 +817,30 @@ def test_export_through_a_link_to_another_file_system(tmp_path, capsys):
         assert (tmp_path / "m.h").is_symlink() and "m_process" in Path(other, "kept.h").read_text()
         assert sorted(os.listdir(other)) == ["kept.h"]  # no temporary copy or old file left
         assert sorted(p.name for p in tmp_path.iterdir()) == ["m.c", "m.h", "m.npz"]
+
+
+@pytest.mark.parametrize("layout, argv", [
+    ({"pedal.c": "model"}, ["-m", "pedal.c"]),  # a model whose name is an output's
+    ({"fx.npz": "model", "pedal.h": "link to fx.npz"}, ["-m", "fx.npz", "--name", "pedal"]),
+    ({"pedal.lv2": "model"}, ["-m", "pedal.lv2", "--lv2"]),
+    ({"pedal.lv2/x.npz": "model"}, ["-m", "pedal.lv2/x.npz", "--name", "pedal", "--lv2"]),  # inside the bundle
+])
+def test_export_never_overwrites_the_model_it_reads(tmp_path, capsys, monkeypatch, layout, argv):
+    """With --overwrite each of these replaced the model with C (or a bundle) and exited 0."""
+    monkeypatch.chdir(tmp_path)
+    for path, what in layout.items():
+        Path(path).parent.mkdir(exist_ok=True)
+        if what == "model":
+            cwfast.SRN(1, 1, n_hidden=3, seed=0).save(path, overwrite=True)
+        else:
+            Path(path).symlink_to(what.split()[-1])
+    def files():
+        return {p: (p.is_symlink(), p.is_file() and p.read_bytes()) for p in tmp_path.rglob("*")}
+
+    before = files()
+    assert main(["export", *argv, "-o", ".", "--overwrite"]) == 2
+    assert "would overwrite the model being exported" in capsys.readouterr().err
+    assert files() == before  # nothing written, nothing left
+    model = next(iter(layout))
+    with pytest.raises(ParameterError, match="would overwrite the model being exported"):  # the API alike
+        (export_lv2 if "--lv2" in argv else export_c)(model, ".", "pedal", overwrite=True)

@@ -120,6 +120,23 @@ def _resolve(model, name):
     return model, _check_name(default if name is None else name)
 
 
+def _refuse_the_model(model, outputs):
+    """ParameterError if an output is the model file being exported, or a folder holding it (as a
+    bundle's may): with overwrite it would be replaced. ``model`` may be a model object (no file)."""
+    if not isinstance(model, (str, os.PathLike)):
+        return
+    source = os.path.realpath(model)
+    for path in map(str, outputs):
+        target = os.path.realpath(path)
+        try:
+            same = os.path.samefile(source, target)  # a hard link too
+        except OSError:  # the output does not exist yet
+            same = False
+        if same or os.path.commonpath([source, target]) == target:
+            raise ParameterError(f"exporting to '{path}' would overwrite the model being exported ('{model}'); "
+                                 "choose another folder or name")
+
+
 def _check_directory(directory):
     if not isinstance(directory, (str, os.PathLike)):
         raise ParameterError(f"directory={directory!r} must be a path")
@@ -177,7 +194,7 @@ def export_c(model, directory, name=None, *, overwrite=False):
     ------
     ParameterError
         If ``name`` is not a valid C identifier (or is a C keyword or a standard macro such as
-        ``NULL``), or ``model`` is not a cwfast model.
+        ``NULL``), ``model`` is not a cwfast model, or an output would overwrite the model file.
     CwfastError
         If the directory does not exist, a file exists and ``overwrite`` is False, or a write
         fails; nothing is left half-written.
@@ -192,10 +209,12 @@ def export_c(model, directory, name=None, *, overwrite=False):
     """
     from . import _codegen
 
+    source = model
     model, name = _resolve(model, name)
     directory = _check_directory(directory)
     spec = _codegen.Spec(model, name)
     files = {directory / f"{name}.h": _codegen.header(spec), directory / f"{name}.c": _codegen.source(spec)}
+    _refuse_the_model(source, files)
     _write_all(files, overwrite)
     return tuple(files)
 

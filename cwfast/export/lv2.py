@@ -45,7 +45,7 @@ def find_compiler(cc=None):
     Raises
     ------
     CwfastError
-        If there is none.
+        If there is none, or the command cannot be split into words (an unclosed quote).
     """
     import shlex
 
@@ -54,8 +54,9 @@ def find_compiler(cc=None):
     for candidate in candidates:
         try:
             words = shlex.split(candidate)
-        except ValueError:  # an unclosed quote
-            words = []
+        except ValueError as exc:  # an unclosed quote: not a missing compiler
+            raise CwfastError(f"cannot read the C compiler command {candidate!r} ({exc}); fix {'cc' if cc else 'CC'}") \
+                from None
         found = shutil.which(words[0]) if words else None
         if found:
             return [found, *words[1:]]
@@ -267,7 +268,7 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
     CwfastError
         If the model makes no plug-in, there is no C compiler, the build fails (the LV2 headers,
         Debian's ``lv2-dev``, are missing, say), or the bundle exists and ``overwrite`` is False.
-        Nothing is left behind on failure, and an old bundle is replaced only by one that built.
+        ParameterError if the bundle would overwrite the model file being exported. Nothing is left behind on failure, and an old bundle is replaced only by one that built.
     """
     from .._atomic import replace_together
 
@@ -283,13 +284,15 @@ def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflag
     """Build the bundle :func:`export_lv2` writes in a temporary folder of ``directory``: returns
     (that folder, where the bundle belongs). The caller renames it into place (the command line does,
     with the C files, all together) or removes it. Raises as :func:`export_lv2` does, leaving nothing."""
-    from . import _check_directory, _codegen, _resolve
+    from . import _check_directory, _codegen, _refuse_the_model, _resolve
 
+    source = model
     model, name = _resolve(model, name)
     directory = _check_directory(directory)
     spec = _codegen.Spec(model, name)
     kind = kind_of(spec)
     bundle = directory / f"{name}.lv2"
+    _refuse_the_model(source, [bundle])
     files = {
         "manifest.ttl": _manifest(name),
         f"{name}.ttl": _plugin_ttl(spec, kind),
