@@ -107,7 +107,7 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
     _check_readable(path)
 
     try:
-        with soundfile.SoundFile(path) as sound_file:
+        with soundfile.SoundFile(_native(path)) as sound_file:
             file_rate = sound_file.samplerate
             total_frames = sound_file.frames
             if total_frames <= 0:
@@ -180,7 +180,7 @@ def read_audio_blocks(path, block_size):
     block_size = validate.positive_int("block_size", block_size)
     _check_readable(path)
     try:
-        info = soundfile.info(path)
+        info = sound_info(path)
     except (soundfile.SoundFileError, RuntimeError) as error:
         raise CwfastError(f"cannot read '{path}': not an audio file soundfile can read "
                           f"({_soundfile_reason(error)})") from None
@@ -190,7 +190,7 @@ def read_audio_blocks(path, block_size):
     def blocks():
         done = 0
         try:
-            with soundfile.SoundFile(path) as sound_file:
+            with soundfile.SoundFile(_native(path)) as sound_file:
                 for block in sound_file.blocks(block_size, dtype="float32", always_2d=True):
                     if not np.all(np.isfinite(block)):
                         bad = done + int(np.argmin(np.isfinite(block).all(axis=1)))
@@ -248,7 +248,7 @@ def write_audio(path, samples, sample_rate, *, subtype="FLOAT", overwrite=False)
 
     with atomic_path(path, what="audio", overwrite=overwrite) as temporary_path:
         try:
-            soundfile.write(temporary_path, samples, sample_rate, subtype=subtype, format=file_format)
+            soundfile.write(_native(temporary_path), samples, sample_rate, subtype=subtype, format=file_format)
         except soundfile.SoundFileError as error:
             raise CwfastError(f"cannot write '{path}': {_soundfile_reason(error)}") from None
 
@@ -282,7 +282,7 @@ def write_audio_blocks(path, blocks, sample_rate, *, channels=1, subtype="FLOAT"
     frames = clipped = 0
     with atomic_path(path, what="audio", overwrite=overwrite) as temporary_path:
         try:
-            with soundfile.SoundFile(temporary_path, "w", samplerate=sample_rate, channels=channels,
+            with soundfile.SoundFile(_native(temporary_path), "w", samplerate=sample_rate, channels=channels,
                                      subtype=subtype, format=file_format) as sink:
                 for block in blocks:
                     block = np.asarray(block)
@@ -443,6 +443,17 @@ def scale_to_unit(samples):
     # Dividing in float64 makes the peak come out as exactly 1.0 after the cast back to float32.
     scaled = (samples.astype(np.float64) / scale).astype(np.float32)
     return scaled, scale
+
+
+def _native(path):
+    """``path`` as the bytes the OS holds: soundfile encodes a str as UTF-8, which fails for a name
+    that is not (Python keeps its bytes as surrogates)."""
+    return os.fsencode(path)
+
+
+def sound_info(path):
+    """soundfile's ``info`` of the file at ``path``, any name the OS allows."""
+    return soundfile.info(_native(path))
 
 
 def _check_readable(path):

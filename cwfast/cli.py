@@ -477,12 +477,11 @@ def _duration(n_samples, rate):
 
 def _check_audio_fits(path, rate, *, start=0.0, seconds=None, option="--sample-rate"):
     """Refuse, before reading, audio whose reading and resampling to ``rate`` cannot fit in memory."""
-    import soundfile
-
+    from .audio import sound_info
     from .budget import audio_bytes, check_fits
 
     try:
-        info = soundfile.info(str(path))
+        info = sound_info(path)
     except Exception:  # noqa: BLE001  unreadable: load_audio says why in its own words
         return
     frames = max(0, info.frames - int(start * info.samplerate))
@@ -627,9 +626,9 @@ def _train(args):
     if mode == "effect":
         wet, _ = _load_clip(args.target, args, rate)
         if wet.size != clips[0].size:  # at other rates, its resampling note would come too late to explain it
-            import soundfile
+            from .audio import sound_info
 
-            rates = soundfile.info(str(files[0])).samplerate, soundfile.info(str(args.target)).samplerate
+            rates = sound_info(files[0]).samplerate, sound_info(args.target).samplerate
             if rates[0] != rates[1]:
                 raise ParameterError(
                     f"--target '{args.target}' is at {rates[1]} Hz and AUDIO at {rates[0]} Hz: at {rate} Hz the "

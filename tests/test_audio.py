@@ -112,6 +112,24 @@ def test_string_path_works(tmp_path):
     np.testing.assert_array_equal(loaded, samples)
 
 
+def test_a_name_that_is_not_utf8_is_read_and_written(tmp_path):
+    """Linux names are bytes; soundfile encoded Python's str as UTF-8 and raised UnicodeEncodeError."""
+    path = os.fsdecode(os.fsencode(tmp_path) + b"/\xff\xfe.wav")  # the str Python gives such a name
+    samples = random_samples((300,))
+    try:
+        write_audio(path, samples, 8000)
+    except CwfastError:  # a file system that holds names as Unicode (macOS) refuses the name itself
+        pytest.skip("this file system takes no such name")
+    assert os.listdir(os.fsencode(tmp_path)) == [b"\xff\xfe.wav"]
+    np.testing.assert_array_equal(load_audio(path)[0], samples)
+    rate, frames, blocks = audio.read_audio_blocks(path, 128)
+    assert (rate, frames) == (8000, 300) and np.array_equal(np.concatenate(list(blocks)), samples)
+    assert audio.sound_info(path).frames == 300
+    copy = os.fsdecode(os.fsencode(tmp_path) + b"/\xfd.wav")
+    assert audio.write_audio_blocks(copy, [samples[:100], samples[100:]], 8000) == (300, 0)
+    np.testing.assert_array_equal(load_audio(copy)[0], samples)
+
+
 def test_written_file_gets_ordinary_permissions(tmp_path):
     if os.name != "posix":
         pytest.skip("permission bits are POSIX only")
@@ -511,7 +529,7 @@ def test_failed_write_removes_the_temporary_file_and_keeps_the_old_file(tmp_path
 
     def write_half_then_fail(file, data, samplerate, **keywords):
         # Leave a real partial file behind, as a disk filling up mid-write would.
-        temporary_paths.append(file)
+        temporary_paths.append(os.fsdecode(file))  # as the OS holds it: bytes
         real_write(file, data[: len(data) // 2], samplerate, **keywords)
         raise OSError(28, "No space left on device")
 
@@ -532,7 +550,7 @@ def test_failed_write_removes_the_temporary_file_and_keeps_the_old_file(tmp_path
 
 def test_interrupted_write_removes_the_temporary_file(tmp_path, monkeypatch):
     def interrupt(file, *arguments, **keywords):
-        Path(file).write_bytes(b"partial")
+        Path(os.fsdecode(file)).write_bytes(b"partial")
         raise KeyboardInterrupt
 
     monkeypatch.setattr(audio.soundfile, "write", interrupt)
