@@ -185,6 +185,8 @@ def prepare(name, data, directory, *, trim):
 
 
 def train_command(wav, model, rate, budget, arch_options):
+    """``cwfast train`` as run_logged runs it, from the repository root: the paths made absolute."""
+    wav, model = os.path.abspath(wav), os.path.abspath(model)
     return [sys.executable, "-m", "cwfast", "train", wav, "-o", model, "--mode", "autoregressive",
             "--sample-rate", str(rate), "--time-budget", f"{budget:g}s", "-q", "--overwrite", *arch_options]
 
@@ -551,6 +553,11 @@ def parse_args(argv=None):
     p.add_argument("--stretches", type=int, default=10, help="equal stretches of the source for the LTAS yardstick")
     args = p.parse_args(argv)
     args.json = args.json or (os.path.join(args.out, "goals.json") if args.out else "generation_goals.json")
+    for option in ("options", "cw_options", "lstm_options"):  # split here, not after the sources are read
+        try:
+            shlex.split(getattr(args, option))
+        except ValueError as error:
+            p.error(f"--{option.replace('_', '-')} {getattr(args, option)!r}: {error}")
     names = [n.strip() for n in args.sources.split(",") if n.strip()]
     unknown = [n for n in names if n not in SOURCES]
     if unknown or not names:
@@ -610,8 +617,8 @@ def main(argv=None):
         trained = train_all(args.jobs, args, prepared, directory)
         machine = machine_summary()
         report = {"machine": machine,
-                  "settings": {"sources": args.sources, "data": args.data, "budget_seconds": args.budget,
-                               "cw_options": args.cw_options, "lstm_options": args.lstm_options, "trim": args.trim, "skip_lstm": args.skip_lstm,
+                  "settings": {"sources": args.sources, "data": os.path.abspath(args.data), "budget_seconds": args.budget,
+                               "options": args.options, "cw_options": args.cw_options, "lstm_options": args.lstm_options, "trim": args.trim, "skip_lstm": args.skip_lstm,
                                "jobs": args.jobs, "seconds": args.seconds, "seeds": args.seeds,
                                "stretches": args.stretches},
                   "sources": {}}
@@ -627,5 +634,8 @@ def main(argv=None):
 if __name__ == "__main__":
     try:
         sys.exit(main())
-    except (RuntimeError, subprocess.CalledProcessError, CwfastError) as error:  # a training (its log says why),
-        sys.exit(f"generation_goals: {error}")  # a generation or a measure failed
+    except CwfastError as error:  # a source or setting the measures cannot use: bad input
+        print(f"generation_goals: {error}", file=sys.stderr)
+        sys.exit(2)
+    except (RuntimeError, subprocess.CalledProcessError) as error:  # a training (its log says why) or a
+        sys.exit(f"generation_goals: {error}")  # generation failed

@@ -78,6 +78,10 @@ def parse_args(argv=None):
                                     lambda v: 0.0 < v < np.inf)
     if args.keep is not None and os.path.exists(args.keep) and not os.path.isdir(args.keep):
         p.error(f"--keep {args.keep!r} is a file; it names the directory to keep the generated audio in")
+    if args.keep is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.keep))):
+        p.error(f"--keep {args.keep!r}: the folder it would be made in does not exist")
+    if args.sample_rate is not None and args.sample_rate <= 0:
+        p.error(f"--sample-rate {args.sample_rate} must be a positive number of samples per second")
     return args
 
 
@@ -86,8 +90,8 @@ def number_list(p, option, text, kind, what, valid):
         values = [kind(v) for v in text.split(",")]
     except ValueError:
         values = []
-    if not values or not all(valid(v) for v in values):
-        p.error(f"{option} {text!r} must be comma-separated {what}")
+    if not values or not all(valid(v) for v in values) or len(set(values)) < len(values):
+        p.error(f"{option} {text!r} must be comma-separated {what}, none repeated")
     return values
 
 
@@ -108,6 +112,8 @@ def trim(x, rate):
 
 
 def generate(model, seconds, seed, temperature, out):
+    """Generate with ``cwfast generate``, run from the repository root (its cwfast): paths made absolute."""
+    model, out = os.path.abspath(model), os.path.abspath(out)
     cmd = [sys.executable, "-m", "cwfast", "generate", "-m", model, "-o", out, "--seconds", str(seconds),
            "--seed", str(seed), "-q", "--overwrite"]
     if temperature is not None:
@@ -224,7 +230,10 @@ def main(argv=None):
           f"{args.seconds:g} s generated per seed, seeds {', '.join(map(str, seeds))}\n")
     with tempfile.TemporaryDirectory() as tmp:
         directory = args.keep or tmp
-        os.makedirs(directory, exist_ok=True)
+        try:
+            os.makedirs(directory, exist_ok=True)
+        except OSError as error:
+            raise CwfastError(f"cannot make --keep {args.keep!r}: {error.strerror or error}") from None
         for temperature in temperatures:
             rows = []
             for seed in seeds:
@@ -274,6 +283,7 @@ if __name__ == "__main__":
     try:
         sys.exit(main())
     except CwfastError as error:  # ParameterError too: a bad file or argument, said in one line
-        sys.exit(f"measure_generation: {error}")
+        print(f"measure_generation: {error}", file=sys.stderr)
+        sys.exit(2)
     except subprocess.CalledProcessError as error:
         sys.exit(f"measure_generation: cwfast generate failed (exit {error.returncode})")

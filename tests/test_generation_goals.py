@@ -112,11 +112,12 @@ def test_the_table_on_a_tiny_source(tmp_path):
     out = tmp_path / "out"
     cmd = [sys.executable, str(ROOT / "scripts" / "generation_goals.py"), "--data", str(tmp_path), "--sources",
            "fsdd-george", "--budget", "1s", "--cw-options", "--hidden 8 --modules 2", "--seconds", "0.5",
-           "--seeds", "0,1", "--stretches", "4", "--out", str(out)]
+           "--seeds", "0,1", "--stretches", "4", "--out", "out"]  # relative: the user's folder, not the script's
     done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True,
                           env={**os.environ, "NUMBA_NUM_THREADS": "1"})
     assert done.returncode == 0, done.stderr
     report = json.loads((out / "goals.json").read_text())
+    assert report["settings"]["options"] == "" and report["settings"]["cw_options"] == "--hidden 8 --modules 2"
     r = report["sources"]["fsdd-george"]
     # Concatenated in take, then digit order: what was trained on is the takes in that order.
     trained_on, _ = soundfile.read(out / "fsdd-george" / "fsdd-george.wav", dtype="float32")
@@ -179,11 +180,11 @@ def test_settings_the_measures_cannot_use_are_refused_before_training(tmp_path):
     assert done.returncode == 2 and "--seconds 0.1 is 800 samples at 8000 Hz; the measures need at least 2048" in \
         done.stderr.splitlines()[-1], done.stderr
     done = subprocess.run([*script, "--stretches", "8"], capture_output=True, text=True)
-    assert done.returncode == 1 and done.stderr.strip() == ("generation_goals: fsdd-george: 8 stretches of 8000 "
+    assert done.returncode == 2 and done.stderr.strip() == ("generation_goals: fsdd-george: 8 stretches of 8000 "
                                                             "samples are shorter than the measures' 2048: pass fewer "
                                                             "--stretches"), done.stderr
     done = subprocess.run([*script, "--stretches", "2", "--options", "--test 0.2"], capture_output=True, text=True)
-    assert done.returncode == 1 and done.stderr.strip() == ("generation_goals: fsdd-george: the held-out stretch "
+    assert done.returncode == 2 and done.stderr.strip() == ("generation_goals: fsdd-george: the held-out stretch "
                                                             "(1600 samples) is shorter than the measures' 2048"), \
         done.stderr
     assert not (tmp_path / "out" / "fsdd-george" / "cw.npz").exists()
@@ -198,7 +199,8 @@ def test_a_report_that_cannot_be_written_is_refused_before_training(tmp_path):
               "fsdd-george"]
     for where, said in ((["--json", str(tmp_path / "a-file" / "goals.json")], "cannot write "),
                         (["--out", str(tmp_path / "a-file" / "out")], "cannot write "),
-                        (["--json", str(tmp_path)], "is a folder; name the file to write")):
+                        (["--json", str(tmp_path)], "is a folder; name the file to write"),
+        (["--options", '"unbalanced'], "--options '\"unbalanced': No closing quotation")):
         done = subprocess.run([*script, *where], capture_output=True, text=True)
         assert done.returncode == 2 and said in done.stderr.splitlines()[-1], done.stderr
         assert "Traceback" not in done.stderr

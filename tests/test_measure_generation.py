@@ -32,13 +32,13 @@ def test_full_table_runs_generate_and_prints_every_row(capsys):
     assert "| 0.0-1.5 |" in out and "| 1.5-3.0 |" in out and "| median (min-max) |" in out
 
 
-def run_script(*argv):
+def run_script(*argv, cwd=None):
     """The script as a user runs it: its exit status and what it printed on stderr."""
     import subprocess
     import sys
 
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "measure_generation.py"), *argv],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, cwd=cwd)
     return done.returncode, done.stderr
 
 
@@ -52,11 +52,26 @@ def test_bad_arguments_are_one_line_before_any_generation(tmp_path):
                        [["--stretches", "1"], "--stretches 1 must be 0 (none) or at least 2"],
                        [["--seconds", "0.05"], "--seconds 0.05 holds 800 samples at 16000 Hz; the measures need"],
                        [["--stretches", "40"], "each of --stretches 40 holds"],
-                       [["-m", str(tmp_path / "missing.npz")], "missing.npz"]):
+                       [["-m", str(tmp_path / "missing.npz")], "missing.npz"],
+                       [["--seeds", "0,0"], "--seeds '0,0' must be comma-separated non-negative integers, none repeated"],
+                       [["--lpc-only", "--sample-rate", "0"], "--sample-rate 0 must be a positive number"],
+                       [["--keep", str(tmp_path / "no" / "kept")], "the folder it would be made in does not exist"],
+                       [["--keep", str(Path(EXCERPT) / "kept")], "the folder it would be made in does not exist"]):
         status, err = run_script(EXCERPT, *argv)
         last = err.strip().splitlines()[-1]  # after argparse's usage, if any
-        assert status in (1, 2) and says in last and "Traceback" not in err, (argv, err)
+        assert status == 2 and says in last and "Traceback" not in err, (argv, err)
     assert not list(tmp_path.iterdir())
+
+
+def test_relative_paths_are_the_users(tmp_path):
+    """The generations run from the repository root: a relative -m and --keep failed after every check."""
+    import shutil
+
+    shutil.copy(ROOT / "cwfast" / "models" / "default.npz", tmp_path / "mine.npz")
+    status, err = run_script(EXCERPT, "-m", "mine.npz", "--keep", "kept", "--seconds", "0.2", "--seeds", "3",
+                             cwd=tmp_path)
+    assert status == 0, err
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["gen-seed3.wav"]
 
 
 def test_a_model_trained_on_several_files_is_refused(tmp_path):
@@ -66,7 +81,7 @@ def test_a_model_trained_on_several_files_is_refused(tmp_path):
     cwfast.ClockworkRNN(1, 30, n_hidden=6, n_modules=3, output="mixture", seed=0, sample_rate=16000,
                         metadata={"mode": "autoregressive", "clips": [1000, 2000]}).save(path)
     status, err = run_script(EXCERPT, "-m", str(path))
-    assert status == 1 and "the model was trained on 2 files, each split on its own" in err, err
+    assert status == 2 and "the model was trained on 2 files, each split on its own" in err, err
 
 
 def test_a_model_of_another_mode_is_refused_before_generating(tmp_path):
@@ -76,5 +91,5 @@ def test_a_model_of_another_mode_is_refused_before_generating(tmp_path):
     cwfast.ClockworkRNN(0, 1, n_hidden=6, n_modules=3, seed=0, sample_rate=16000,
                         metadata={"mode": "memorize"}).save(path)
     status, err = run_script(EXCERPT, "-m", str(path))
-    assert status == 1 and err.strip() == ("measure_generation: the model's mode is 'memorize'; this script measures "
+    assert status == 2 and err.strip() == ("measure_generation: the model's mode is 'memorize'; this script measures "
                                            "an autoregressive model's generated audio"), err
