@@ -25,15 +25,21 @@ from cwfast.errors import CwfastError
 
 def run(model, samples):
     """The model over ``samples``' train, validation and test parts from a zero state: its raw
-    outputs, the labels, and where each part starts and ends."""
+    outputs, the labels, and where each held-out part starts and ends (a part the model's split
+    has none of, or the audio is too short for, is left out)."""
     split = model.metadata.get("split", {})
     per = tasks.corpus([samples], validation=split.get("validation", 0.1), test=split.get("test", 0.1),
                        history=model.metadata.get("history", "mu-law"))[0]
-    parts = [per.train, per.validation, per.test]
-    outputs = model.forward(np.concatenate([p.inputs for p in parts]), raw=True)
-    labels = np.concatenate([p.targets for p in parts])
-    bounds = np.cumsum([0] + [p.n_steps for p in parts])
-    return outputs, labels, {"validation": (bounds[1], bounds[2]), "test": (bounds[2], bounds[3])}
+    parts = {name: part for name, part in (("train", per.train), ("validation", per.validation), ("test", per.test))
+             if part is not None}
+    if parts.keys() <= {"train"}:
+        raise CwfastError(f"{samples.size} samples split as the model was trained ({split or 'the defaults'}) "
+                          "leave no validation or test part to score")
+    outputs = model.forward(np.concatenate([p.inputs for p in parts.values()]), raw=True)
+    labels = np.concatenate([p.targets for p in parts.values()])
+    bounds = np.cumsum([0] + [p.n_steps for p in parts.values()])
+    where = {name: (bounds[i], bounds[i + 1]) for i, name in enumerate(parts)}
+    return outputs, labels, {name: where[name] for name in ("validation", "test") if name in where}
 
 
 def spread(model, outputs):
@@ -49,6 +55,10 @@ def table(audio_path, model_paths, block_seconds):
     """Rows (part, start in seconds, steps, RMS, [(bits, median spread or None) per model]), each
     part's last row the whole part (start None)."""
     models = [cwfast.load(path) for path in model_paths]
+    for path, model in zip(model_paths, models):
+        if model.metadata.get("mode") != "autoregressive":
+            raise CwfastError(f"'{path}' is of mode {model.metadata.get('mode')!r}; this script scores "
+                              "autoregressive models")
     rates = {m.sample_rate for m in models}
     if len(rates) != 1 or None in rates:
         raise CwfastError(f"the models must share one sample rate (they have {sorted(map(str, rates))})")
@@ -70,8 +80,8 @@ def table(audio_path, model_paths, block_seconds):
             for model, outputs, labels, _, spreads in runs:
                 bits = model.head.loss(outputs[a:b], labels[a:b]) / math.log(2)
                 figures.append((bits, None if spreads is None else float(np.median(spreads[a:b]))))
-            # The target sample of step t is sample t + 1 of the audio.
-            level = float(np.sqrt(np.mean(np.square(samples[a + 1 : b + 1], dtype=np.float64))))
+            # The target of step t is sample t of the audio (its input, sample t - 1).
+            level = float(np.sqrt(np.mean(np.square(samples[a:b], dtype=np.float64))))
             rows.append((part, None if start is None else a / rate, b - a, level, figures))
     return rows
 
@@ -82,8 +92,8 @@ def main(argv=None):
     parser.add_argument("models", nargs="+", metavar="MODEL")
     parser.add_argument("--block", type=float, default=0.25, help="seconds a row covers (default: 0.25)")
     args = parser.parse_args(argv)
-    if not args.block > 0:
-        parser.error(f"--block must be positive, not {args.block}")
+    if not 0 < args.block < math.inf:
+        parser.error(f"--block must be a positive number of seconds, not {args.block}")
     try:
         rows = table(args.audio, args.models, args.block)
     except CwfastError as error:

@@ -53,6 +53,11 @@ def test_the_whole_parts_are_the_trained_figures_and_the_stretches_add_up_to_the
             assert whole[4][i][0] == pytest.approx(reported, abs=1e-4)
             weighted = sum(row[4][i][0] * row[2] for row in stretches) / whole[2]
             assert weighted == pytest.approx(reported, abs=1e-4)
+        # The RMS is the level of the samples the stretch predicts (it was read one sample late).
+        samples, _ = load_audio(directory / "clip.wav")
+        for _, start, steps, level, _ in stretches:
+            a = round(start * rate)
+            assert level == pytest.approx(np.sqrt(np.mean(np.square(samples[a : a + steps], dtype=np.float64))))
         # A mixture predicts a positive spread; a softmax head has none to show.
         assert all(row[4][0][1] > 0 for row in mine)
         assert all(row[4][1][1] is None for row in mine)
@@ -72,3 +77,31 @@ def test_the_command_line_prints_a_table_and_refuses_models_of_different_rates(s
         script.main([str(directory / "clip.wav"), str(directory / "mixture.npz"), str(tmp_path / "other.npz")])
     assert stopped.value.code == 2
     assert "one sample rate" in capsys.readouterr().err
+
+
+def test_what_it_cannot_score_is_one_line(saved, tmp_path, capsys):
+    """Each of these ended in a traceback, or (an effect model) printed 41,212 bits a sample."""
+    directory, runs = saved
+    script = load_script()
+    model = runs["mixture"].model
+    effect = model.copy()
+    effect.metadata["mode"] = "effect"
+    effect.save(tmp_path / "effect.npz")
+    nothing_held = model.copy()
+    nothing_held.metadata["split"] = {"validation": 0.0, "test": 0.0}
+    nothing_held.save(tmp_path / "all-trained.npz")
+    soundfile.write(tmp_path / "one.wav", np.array([0.1], np.float32), model.sample_rate)
+    clip, mixture = str(directory / "clip.wav"), str(directory / "mixture.npz")
+    for argv, says in (([clip, str(tmp_path / "effect.npz")], "is of mode 'effect'; this script scores autoregressive models"),
+                       ([clip, str(tmp_path / "all-trained.npz")], "leave no validation or test part to score"),
+                       ([str(tmp_path / "one.wav"), mixture], "leave no validation or test part to score"),
+                       ([clip, mixture, "--block", "inf"], "--block must be a positive number of seconds")):
+        with pytest.raises(SystemExit) as stopped:
+            script.main(argv)
+        assert stopped.value.code == 2 and says in capsys.readouterr().err, argv
+    # A model that holds out only a test part is scored on it alone.
+    test_only = model.copy()
+    test_only.metadata["split"] = {"validation": 0.0, "test": 0.1}
+    test_only.save(tmp_path / "test-only.npz")
+    rows = script.table(clip, [str(tmp_path / "test-only.npz")], 0.1)
+    assert {row[0] for row in rows} == {"test"}
