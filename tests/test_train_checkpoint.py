@@ -162,6 +162,33 @@ def test_bad_checkpoint_files_raise_cwfast_error(rng, tmp_path):
         load_checkpoint(tmp_path / "foreign.npz")
 
 
+@pytest.mark.parametrize("key, damage", [("state.best_params", lambda a: a[:10]),
+                                         ("optimizer.m", lambda a: a[:10]),
+                                         ("optimizer.v", lambda a: np.full_like(a, np.nan)),
+                                         ("state.theta", lambda a: a[:-1]),
+                                         ("state.best_theta", lambda a: np.full_like(a, np.inf))])
+def test_a_damaged_checkpoint_is_refused_before_training(rng, tmp_path, key, damage):
+    """best_params cut short ended in a broadcasting traceback; Adam's moments cut short said
+    "call reset()", all NaN "training diverged ... try a smaller --lr"."""
+    model, x, y = model_and_data(rng)
+    path = tmp_path / "run.npz"
+    if key.startswith("state.") and "theta" in key:
+        evolve(model, x, y, generations=2, population=4, seed=0, checkpoint=path)
+        again = lambda: evolve(model, x, y, generations=3, population=4, seed=0, checkpoint=path, resume=True)
+    else:
+        fit(model, x, y, epochs=2, seed=0, checkpoint=path, patience=5, validation=(x, y))
+        again = lambda: fit(model, x, y, epochs=2, seed=0, checkpoint=path, resume=True, patience=5, validation=(x, y))
+    with np.load(path) as archive:
+        arrays = dict(archive)
+    assert key in arrays
+    arrays[key] = damage(arrays[key])
+    np.savez(path, **arrays)
+    before = model.params.copy()
+    with pytest.raises(CwfastError, match=f"its {key} is damaged"):
+        again()
+    np.testing.assert_array_equal(model.params, before)
+
+
 @pytest.mark.parametrize("make", [lambda: cwfast.LSTM(1, 1, n_hidden=3, seed=2, dtype=np.float64),
                                   lambda: cwfast.SRN(1, 1, n_hidden=4, seed=2, dtype=np.float64)])
 def test_baseline_checkpoints_resume_exactly(rng, tmp_path, make):

@@ -275,6 +275,10 @@ def _differences(name, was, now):
     return [f"{name}={was!r} (now {now!r})"]
 
 
+#: The trainers' state arrays that hold one value per parameter of the model.
+_PARAMETER_ARRAYS = ("best_params", "theta", "best_theta")
+
+
 def resume(path, kind, model, config, seed, optimizer, run):
     """Open the checkpoint ``path`` to continue a ``kind`` run (``"fit"`` or ``"evolve"``).
 
@@ -286,7 +290,16 @@ def resume(path, kind, model, config, seed, optimizer, run):
     check_resume(ck, kind, model, config)
     entropy = ck.progress["entropy"]
     if seed is not None and seed_entropy(seed) != entropy:
-        raise CwfastError(f"checkpoint '{path}' was started with seed={entropy}; resume with seed=None or that seed")
+        raise CwfastError(f"checkpoint '{path}' was started with seed {entropy}; resume with that seed, or with "
+                          "none (seed=None; the command line: no --seed)")
+    # One value per parameter, finite: else a damaged file fails later, as a shape error or a "divergence".
+    sized = {**{f"state.{k}": ck.arrays[k] for k in _PARAMETER_ARRAYS if k in ck.arrays},
+             **{f"optimizer.{k}": v for k, v in ck.optimizer.items() if isinstance(v, np.ndarray)}}
+    for name, value in sized.items():
+        if value.shape != (model.n_params,) or not np.all(np.isfinite(value)):
+            what = f"shape {value.shape}" if value.shape != (model.n_params,) else "NaN or infinite values"
+            raise CwfastError(f"cannot resume from checkpoint '{path}': its {name} is damaged ({what}; the model "
+                              f"has {model.n_params} parameters)")
     try:
         optimizer.load_state_dict(ck.optimizer)
         run.update({k: ck.progress[k] for k in run})
