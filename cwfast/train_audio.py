@@ -549,11 +549,17 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, _given(window, defaults["window"], "window"),
                          _given(batch_size, defaults["batch_size"], "batch_size"), input_window, components)
     widest = max(given_window) if isinstance(given_window, (list, tuple)) else given_window
+    # A window's dot products are most of a step's cost: say so before a run that crawls.
     if has_clock and widest not in (None, "period") and widest > 4 * INPUT_WINDOW_SECONDS * sample_rate:
-        # A window's dot products are most of a step's cost: say so before a run that crawls.
         _note(on_note, f"{_opt('input_window', given_window)}: a module reads the last {widest} samples "
                        f"({widest / sample_rate:.3g} s) each time it ticks, and a step's cost grows with it "
                        f"(the autoregressive default reads {INPUT_WINDOW_SECONDS * 1000:g} ms)")
+    elif has_clock and given_window is None and input_window > 4 * round(INPUT_WINDOW_SECONDS * 16000):
+        # The default is a time: at a high rate it is many samples (2 million at 100 MHz).
+        _note(on_note, f"at {sample_rate} Hz the default input window ({INPUT_WINDOW_SECONDS * 1000:g} ms) is "
+                       f"{input_window} samples, which a module reads each time it ticks, and a step's cost grows "
+                       f"with it: {_opt('sample_rate', 16000)} or {_opt('input_window', 320)} cost what the "
+                       "16-kHz default does")
     meta = dict(task.metadata)
     meta.update(length=task.n_steps, split={"validation": fractions["validation"], "test": fractions["test"],
                                             "per": "clip"})

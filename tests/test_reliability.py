@@ -345,3 +345,18 @@ def test_a_window_far_beyond_the_default_is_said(window, noted):
     said = [n for n in notes if "a module reads the last" in n]
     assert len(said) == int(noted), notes
     assert all(n.startswith(f"input_window={window!r}: a module reads the last 700 samples (0.0875 s)") for n in said)
+
+
+@pytest.mark.parametrize("rate, noted", [(64000, False), (64050, True)])
+def test_the_default_window_at_a_high_rate_is_said(rate, noted):
+    """At 100 MHz the default 20 ms is 2 million samples a tick: a 10-ms clip's one epoch showed an
+    hour to go, silently. Past 4x its 16-kHz size (1280 samples) the user hears it."""
+    from cwfast.train_audio import train_audio
+
+    notes = []
+    train_audio(np.sin(np.arange(3000) * 0.3) * 0.5, rate, mode="autoregressive", hidden=4, modules=2, epochs=1,
+                restarts=1, scale_fit=False, on_note=notes.append)
+    said = [n for n in notes if "the default input window" in n]
+    assert len(said) == int(noted), notes
+    assert all(n.startswith(f"at {rate} Hz the default input window (20 ms) is 1281 samples") and
+               "sample_rate=16000 or input_window=320" in n for n in said)
