@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import os
 import re
 import sys
@@ -1149,6 +1150,12 @@ def main(argv=None):
             signal.signal(signal.SIGTERM, previous)
 
 
+def _quiet_stdout():
+    """Point stdout at the null device, so that Python's flush at exit does not fail again."""
+    with contextlib.suppress(OSError, ValueError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+
+
 def _is_size_error(exc):
     """Whether a ValueError is NumPy refusing an array too big to address."""
     text = str(exc)
@@ -1175,7 +1182,17 @@ def _main(parser, argv):
         _notes.held = []
         status = int(args.func(args) or 0)
         _work_starts()
+        sys.stdout.flush()  # a full device under stdout is found here, not at exit
         return status
+    except BrokenPipeError:  # the reader left (| head): as cat, quietly
+        _quiet_stdout()
+        return 141
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC:  # others reach the user through CwfastError; one here is a bug
+            raise
+        _quiet_stdout()
+        print(f"cwfast: error: no space left on the device ({exc.filename or 'the output'})", file=sys.stderr)
+        return 2
     except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)
     except CwfastError as exc:

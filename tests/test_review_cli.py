@@ -1,7 +1,9 @@
 """Review of the user-facing surface: mistakes that used to cost a whole training run (or a traceback),
 and options that did something other than what they said. Each test failed before its fix."""
 
+import os
 import re
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -514,3 +516,15 @@ def test_subtype_the_container_cannot_hold_is_named_as_the_option(capsys, tmp_pa
     status, _, err = run(capsys, "generate", "-o", tmp_path / "g.flac", "--subtype", "float", "--seed", "0")
     assert_user_error(status, err, "--subtype 'float' cannot be written to FLAC")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full")
+def test_a_full_device_under_stdout_is_one_line():
+    """`cwfast info MODEL > /dev/full` ended in a traceback (and another at exit)."""
+    import subprocess
+
+    model = str(Path(cwfast.__file__).parent / "models" / "default.npz")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "cwfast", "info", model], stdout=full, stderr=subprocess.PIPE,
+                              text=True)
+    assert done.returncode == 2 and done.stderr == "cwfast: error: no space left on the device (the output)\n"
