@@ -25,15 +25,21 @@ import numpy as np  # noqa: E402
 import cwfast  # noqa: E402
 from cwfast import likeness, metrics, render  # noqa: E402
 from cwfast.audio import load_audio  # noqa: E402
+from cwfast.errors import CwfastError  # noqa: E402
 
 SEEDS = (0, 1, 2)
 SECONDS = 10.0
 
 
+def source_of(path):
+    """The source audio a generation_goals.py model was trained on: SOURCE.wav beside SOURCE/cw.npz."""
+    folder = os.path.dirname(os.path.abspath(path))
+    return os.path.join(folder, os.path.basename(folder) + ".wav")
+
+
 def measure(path, temperatures):
     model = cwfast.load(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    source, rate = load_audio(os.path.join(folder, os.path.basename(folder) + ".wav"), sample_rate=model.sample_rate)
+    source, rate = load_audio(source_of(path), sample_rate=model.sample_rate)
     training = source[: int(0.8 * source.size)]
     rows = {}
     for temperature in temperatures:
@@ -53,7 +59,25 @@ def main(argv=None):
     parser.add_argument("--temperatures", default="0.5,0.6,0.7,0.85,1.0")
     parser.add_argument("--json", help="also write every figure here")
     args = parser.parse_args(argv)
-    temperatures = [float(t) for t in args.temperatures.split(",")]
+    try:
+        temperatures = [float(t) for t in args.temperatures.split(",")]
+    except ValueError:
+        temperatures = []
+    if not temperatures or not all(0 < t < np.inf for t in temperatures) or len(set(temperatures)) < len(temperatures):
+        parser.error(f"--temperatures {args.temperatures!r} must be comma-separated positive numbers, none repeated")
+    for path in args.models:  # before any generation
+        if not os.path.isfile(source_of(path)):
+            parser.error(f"{path}: no {os.path.basename(source_of(path))} beside it (a generation_goals.py --out "
+                         "folder's model)")
+    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
+        parser.error(f"--json {args.json!r}: its folder does not exist")
+    try:
+        return report(args, temperatures)
+    except CwfastError as error:
+        parser.exit(2, f"measure_temperatures.py: error: {error}\n")
+
+
+def report(args, temperatures):
     table = {}
     print("| model | temperature | RMS / training | flatness / source | pitched | LTAS to training (dB) |")
     print("|---|---:|---:|---:|---:|---:|")

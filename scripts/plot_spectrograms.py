@@ -10,6 +10,7 @@ fraction (``cwfast.likeness``, over the whole clip) in the title. Needs matplotl
 """
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cwfast import likeness  # noqa: E402
+from cwfast.errors import CwfastError  # noqa: E402
 from cwfast.audio import load_audio  # noqa: E402
 
 
@@ -30,7 +32,25 @@ def main(argv=None):
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--max-hz", type=float, default=4000.0)
     args = p.parse_args(argv)
+    # Checked before any clip is read: each was a traceback, some after every clip was measured.
+    for item in args.clips:
+        label, _, path = item.partition("=")
+        if not label or not path:
+            p.error(f"{item!r}: give each clip as LABEL=PATH")
+    for option, value in (("--sample-rate", args.sample_rate), ("--seconds", args.seconds), ("--max-hz", args.max_hz)):
+        if not 0 < value < math.inf:
+            p.error(f"{option} {value} must be a positive number")
+    if Path(args.output).suffix.lower() not in (".png", ".pdf", ".svg"):
+        p.error(f"-o {args.output!r}: name a .png, .pdf or .svg file")
+    if not Path(args.output).absolute().parent.is_dir():
+        p.error(f"-o {args.output!r}: its folder does not exist")
+    try:
+        return draw(args)
+    except CwfastError as error:
+        p.exit(2, f"plot_spectrograms.py: error: {error}\n")
 
+
+def draw(args):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -52,7 +72,10 @@ def main(argv=None):
         ax.set_title(f"{label}: flatness {m['flatness']:.3f}, pitched {m['pitched']:.2f}", fontsize=9)
     axes[-1, 0].set_xlabel("seconds")
     fig.tight_layout()
-    fig.savefig(args.output, dpi=80)
+    try:
+        fig.savefig(args.output, dpi=80)
+    except OSError as error:
+        raise CwfastError(f"cannot write {args.output!r}: {error.strerror or error}") from None
     print(f"wrote {args.output}")
     return 0
 

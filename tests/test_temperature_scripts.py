@@ -82,3 +82,37 @@ def test_by_spectrum_keeps_to_the_qualifying_temperatures(run, tmp_path):
     qualifying = [r["temperature"] for r in calibration["table"] if r["qualifies"]]
     assert row["current"]["temperature"] == calibration["chosen"]
     assert row["by spectrum"]["temperature"] in (qualifying or [calibration["chosen"]])
+
+
+def test_measure_temperatures_prints_its_rows_and_refuses_bad_input_before_generating(run, tmp_path, capsys):
+    script = load_script("measure_temperatures")
+    model = str(run / "clip" / "cw.npz")
+    out = tmp_path / "t.json"
+    assert script.main([model, "--temperatures", "0.5,1", "--json", str(out)]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {model} |")]
+    assert len(rows) == 2 and sorted(json.loads(out.read_text())[model]) == ["0.5", "1.0"]
+    stray = tmp_path / "stray.npz"  # a model that is not in a goals run's folder
+    stray.write_bytes((run / "clip" / "cw.npz").read_bytes())
+    for argv, says in (([model, "--temperatures", "x"], "--temperatures 'x' must be comma-separated positive"),
+                       ([model, "--temperatures", "nan"], "must be comma-separated positive numbers"),
+                       ([model, "--temperatures", "0.5,0.5"], "none repeated"),
+                       ([str(stray)], f"no {tmp_path.name}.wav beside it"),
+                       ([model, "--json", str(tmp_path / "no" / "t.json")], "its folder does not exist")):
+        with pytest.raises(SystemExit) as stopped:
+            script.main(argv)
+        assert stopped.value.code == 2 and says in capsys.readouterr().err, argv
+
+
+def test_plot_spectrograms_refuses_bad_input_before_reading_a_clip(tmp_path, capsys):
+    script = load_script("plot_spectrograms")
+    clip = f"source={EXCERPT}"
+    for argv, says in (([f"{EXCERPT}", "-o", str(tmp_path / "s.png")], "give each clip as LABEL=PATH"),
+                       (["source=", "-o", str(tmp_path / "s.png")], "give each clip as LABEL=PATH"),
+                       ([clip, "-o", str(tmp_path / "s.png"), "--seconds", "0"], "--seconds 0.0 must be a positive"),
+                       ([clip, "-o", str(tmp_path / "s.png"), "--max-hz", "nan"], "--max-hz nan must be a positive"),
+                       ([clip, "-o", str(tmp_path / "s.txt")], "name a .png, .pdf or .svg file"),
+                       ([clip, "-o", str(tmp_path / "no" / "s.png")], "its folder does not exist")):
+        with pytest.raises(SystemExit) as stopped:
+            script.main(argv)
+        assert stopped.value.code == 2 and says in capsys.readouterr().err, argv
+    assert list(tmp_path.iterdir()) == []
