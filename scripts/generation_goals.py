@@ -617,8 +617,9 @@ def main(argv=None):
         trained = train_all(args.jobs, args, prepared, directory)
         machine = machine_summary()
         report = {"machine": machine,
-                  "settings": {"sources": args.sources, "data": os.path.abspath(args.data), "budget_seconds": args.budget,
-                               "options": args.options, "cw_options": args.cw_options, "lstm_options": args.lstm_options, "trim": args.trim, "skip_lstm": args.skip_lstm,
+                  "settings": {"sources": args.sources, "data": os.path.abspath(args.data),
+                               "budget_seconds": args.budget, "options": args.options, "cw_options": args.cw_options,
+                               "lstm_options": args.lstm_options, "trim": args.trim, "skip_lstm": args.skip_lstm,
                                "jobs": args.jobs, "seconds": args.seconds, "seeds": args.seeds,
                                "stretches": args.stretches},
                   "sources": {}}

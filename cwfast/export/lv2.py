@@ -268,7 +268,9 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
     CwfastError
         If the model makes no plug-in, there is no C compiler, the build fails (the LV2 headers,
         Debian's ``lv2-dev``, are missing, say), or the bundle exists and ``overwrite`` is False.
-        ParameterError if the bundle would overwrite the model file being exported. Nothing is left behind on failure, and an old bundle is replaced only by one that built.
+        Nothing is left behind on failure, and an old bundle is replaced only by one that built.
+    ParameterError
+        If the bundle would overwrite the model file being exported.
     """
     from .._atomic import replace_together
 
