@@ -10,7 +10,6 @@ import pytest
 import cwfast
 from cwfast import ParameterError
 from cwfast.audio import load_audio
-from cwfast.cli import main
 from cwfast.train_audio import MAX_RESTARTS, choose_restart, train_audio
 
 from test_cli import assert_user_error, run

@@ -173,7 +173,7 @@ def test_a_pickled_resampling_stream_continues_where_it_was(rng):
     model = MODELS["clockwork"](sample_rate=8000, dtype=np.float64)
     stream = Stream(model, sample_rate=12000, resample=True, max_block=32)
     x = rng.normal(size=(900, 1))
-    first = stream.process(x[:301])
+    stream.process(x[:301])
     copy = pickle.loads(pickle.dumps(stream))
     assert copy.latency == stream.latency
     np.testing.assert_array_equal(copy.process(x[301:]), stream.process(x[301:]))

@@ -87,7 +87,6 @@ def test_forward_moves_the_log_scales_as_the_slow_twin_does(arch):
 def test_the_twins_surprise_is_the_prototypes_on_mu_law_audio():
     """With mu-law history the sample read at t + 1 is the class value of the target at t, so the
     engine's surprise is the one scripts/prototype_adaptive_scale.py measured from the targets."""
-    model = mixture_model(level=False, prediction=False)
     task = tasks.make_task("autoregressive", signal(2000).astype(np.float64), history="mu-law")
     np.testing.assert_array_equal(task.inputs[1:, 0], mu_law_values(256)[task.targets[:-1]].astype(np.float32))
 
