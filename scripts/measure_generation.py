@@ -102,7 +102,10 @@ def load_sources(paths, rate):
                                   on_resample=lambda note: print(f"measure_generation: {note}", file=sys.stderr))
         rate = rate or file_rate
         parts.append(x)
-    return np.concatenate(parts), rate
+    joined = np.concatenate(parts)
+    if not np.any(joined):  # else lpc's own words: "samples is silent"
+        raise CwfastError(f"{', '.join(paths)}: silent (all zeros); there is nothing to measure")
+    return joined, rate
 
 
 def trim(x, rate):

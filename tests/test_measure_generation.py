@@ -63,6 +63,15 @@ def test_bad_arguments_are_one_line_before_any_generation(tmp_path):
     assert not list(tmp_path.iterdir())
 
 
+def test_silent_sources_are_said_in_the_users_terms(tmp_path):
+    import numpy as np
+    import soundfile
+
+    soundfile.write(tmp_path / "quiet.wav", np.zeros(8000, np.float32), 8000)
+    status, err = run_script(str(tmp_path / "quiet.wav"), "--lpc-only")
+    assert status == 2 and err.strip().endswith("quiet.wav: silent (all zeros); there is nothing to measure"), err
+
+
 def test_relative_paths_are_the_users(tmp_path):
     """The generations run from the repository root: a relative -m and --keep failed after every check."""
     import shutil
