@@ -162,6 +162,29 @@ def test_bad_checkpoint_files_raise_cwfast_error(rng, tmp_path):
         load_checkpoint(tmp_path / "foreign.npz")
 
 
+def test_es_searching_the_periods_resumes_exactly(rng, tmp_path):
+    """Its search vector holds the periods too (n_params + modules values): the check of damaged
+    arrays first took every such checkpoint for a damaged one."""
+    model, x, y = model_and_data(rng)
+    settings = dict(generations=6, population=8, sigma=0.05, lr=0.05, seed=5, search_periods=True)
+    reference = model.copy()
+    full = evolve(reference, x, y, **settings)
+    path = tmp_path / "es.npz"
+    with pytest.raises(KeyboardInterrupt):
+        evolve(model, x, y, checkpoint=path, on_step_end=interrupt_at(3), **settings)
+    assert load_checkpoint(path).arrays["theta"].size == model.n_params + 2
+    resumed = evolve(model, x, y, checkpoint=path, resume=True, **settings)
+    np.testing.assert_array_equal(model.params, reference.params)
+    np.testing.assert_array_equal(model.periods, reference.periods)
+    assert resumed.losses == full.losses
+    with np.load(path) as archive:
+        arrays = dict(archive)
+    arrays["state.theta"] = arrays["state.theta"][: model.n_params]  # the model's length, not the run's
+    np.savez(path, **arrays)
+    with pytest.raises(CwfastError, match=f"its state.theta is damaged .*the run trains {model.n_params + 2} values"):
+        evolve(model, x, y, checkpoint=path, resume=True, **settings)
+
+
 @pytest.mark.parametrize("key, damage", [("state.best_params", lambda a: a[:10]),
                                          ("optimizer.m", lambda a: a[:10]),
                                          ("optimizer.v", lambda a: np.full_like(a, np.nan)),

@@ -279,12 +279,14 @@ def _differences(name, was, now):
 _PARAMETER_ARRAYS = ("best_params", "theta", "best_theta")
 
 
-def resume(path, kind, model, config, seed, optimizer, run):
+def resume(path, kind, model, config, seed, optimizer, run, *, size=None):
     """Open the checkpoint ``path`` to continue a ``kind`` run (``"fit"`` or ``"evolve"``).
 
-    Refuses a checkpoint of another kind, architecture, settings or data (:func:`check_resume`)
-    or of another seed (``seed=None`` takes the checkpoint's), then restores ``optimizer``'s state
-    and the counters of the dict ``run`` in place. Returns the checkpoint and the run's entropy.
+    Refuses a checkpoint of another kind, architecture, settings or data (:func:`check_resume`),
+    of another seed (``seed=None`` takes the checkpoint's), or whose per-parameter arrays are not
+    ``size`` finite values (default ``model.n_params``; the evolution strategy's search vector is
+    longer when it searches the periods), then restores ``optimizer``'s state and the counters of
+    the dict ``run`` in place. Returns the checkpoint and the run's entropy.
     """
     ck = load_checkpoint(path)
     check_resume(ck, kind, model, config)
@@ -293,13 +295,14 @@ def resume(path, kind, model, config, seed, optimizer, run):
         raise CwfastError(f"checkpoint '{path}' was started with seed {entropy}; resume with that seed, or with "
                           "none (seed=None; the command line: no --seed)")
     # One value per parameter, finite: else a damaged file fails later, as a shape error or a "divergence".
+    size = model.n_params if size is None else size
     sized = {**{f"state.{k}": ck.arrays[k] for k in _PARAMETER_ARRAYS if k in ck.arrays},
              **{f"optimizer.{k}": v for k, v in ck.optimizer.items() if isinstance(v, np.ndarray)}}
     for name, value in sized.items():
-        if value.shape != (model.n_params,) or not np.all(np.isfinite(value)):
-            what = f"shape {value.shape}" if value.shape != (model.n_params,) else "NaN or infinite values"
-            raise CwfastError(f"cannot resume from checkpoint '{path}': its {name} is damaged ({what}; the model "
-                              f"has {model.n_params} parameters)")
+        if value.shape != (size,) or not np.all(np.isfinite(value)):
+            what = f"shape {value.shape}" if value.shape != (size,) else "NaN or infinite values"
+            raise CwfastError(f"cannot resume from checkpoint '{path}': its {name} is damaged ({what}; the run "
+                              f"trains {size} values)")
     try:
         optimizer.load_state_dict(ck.optimizer)
         run.update({k: ck.progress[k] for k in run})

@@ -357,7 +357,7 @@ def evolve(
     losses = []
     best_theta = None
     if resume:
-        ck, entropy = ckpt_io.resume(checkpoint, "evolve", model, config, seed, opt, run)
+        ck, entropy = ckpt_io.resume(checkpoint, "evolve", model, config, seed, opt, run, size=size)
         try:
             theta[:] = ck.arrays["theta"]
             best_theta = ck.arrays.get("best_theta")
