@@ -1150,10 +1150,21 @@ def main(argv=None):
             signal.signal(signal.SIGTERM, previous)
 
 
-def _quiet_stdout():
-    """Point stdout at the null device, so that Python's flush at exit does not fail again."""
-    with contextlib.suppress(OSError, ValueError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+def _quiet_stdout(only_if_broken=False):
+    """Point stdout at the null device, so that Python's flush at exit does not fail again
+    (``only_if_broken``: only if flushing it fails)."""
+    if only_if_broken:
+        try:
+            sys.stdout.flush()
+            return
+        except (OSError, ValueError, AttributeError):
+            pass
+    with contextlib.suppress(OSError, ValueError, AttributeError):  # AttributeError: no stdout at all
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            os.dup2(null, sys.stdout.fileno())
+        finally:
+            os.close(null)
 
 
 def _is_size_error(exc):
@@ -1182,15 +1193,16 @@ def _main(parser, argv):
         _notes.held = []
         status = int(args.func(args) or 0)
         _work_starts()
-        sys.stdout.flush()  # a full device under stdout is found here, not at exit
+        if sys.stdout is not None:  # None: started with stdout closed
+            sys.stdout.flush()  # what it still holds: a full device under it is found here, not at exit
         return status
     except BrokenPipeError:  # the reader left (| head): as cat, quietly
         _quiet_stdout()
         return 141
     except OSError as exc:
-        if exc.errno != errno.ENOSPC:  # others reach the user through CwfastError; one here is a bug
+        if exc.errno != errno.ENOSPC:  # files' errors reach the user as CwfastError; another here is a bug
             raise
-        _quiet_stdout()
+        _quiet_stdout(only_if_broken=True)  # stdout's own write, most likely (cwfast info > /dev/full)
         print(f"cwfast: error: no space left on the device ({exc.filename or 'the output'})", file=sys.stderr)
         return 2
     except SystemExit as exc:  # argparse: --help (0) and usage errors (2)

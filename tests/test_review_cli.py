@@ -528,3 +528,7 @@ def test_a_full_device_under_stdout_is_one_line():
         done = subprocess.run([sys.executable, "-m", "cwfast", "info", model], stdout=full, stderr=subprocess.PIPE,
                               text=True)
     assert done.returncode == 2 and done.stderr == "cwfast: error: no space left on the device (the output)\n"
+    # Started with stdout closed (sys.stdout is None): the command runs, as it did before the flush.
+    done = subprocess.run(["sh", "-c", f'"{sys.executable}" -m cwfast info "{model}" >&-'], capture_output=True,
+                          text=True)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
