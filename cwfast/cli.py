@@ -356,6 +356,20 @@ def _same_file(a, b):
         return False
 
 
+def _refuse_overwriting(outputs, inputs):
+    """ParameterError, before any work, if an output names an input or another output, by path or as
+    the same file by another name (a link, a hard link): ``outputs`` and ``inputs`` are (option,
+    path or None) pairs."""
+    outputs = [(option, path) for option, path in outputs if path]
+    for i, (option, path) in enumerate(outputs):
+        for source_option, source in inputs:
+            if source and _same_file(path, source):
+                raise ParameterError(f"{option} must not be one of the input files (it is {source_option})")
+        for other, earlier in outputs[:i]:
+            if _same_file(path, earlier):
+                raise ParameterError(f"{option} and {other} must be different files")
+
+
 def _check_output(path, overwrite, *, audio=False, what="file"):
     """Fail early, before any work, if ``path`` cannot or must not be written: by its name, and by
     creating and removing the temporary file the atomic writer will use."""
@@ -384,8 +398,6 @@ def _check_plot(args):
             raise ParameterError(f"--plot '{args.plot}' must end in an image extension matplotlib writes "
                                  f"({', '.join('.' + f for f in sorted(formats))})")
         _check_output(args.plot, args.overwrite, what="plot")
-        if os.path.abspath(args.plot) == os.path.abspath(args.output):
-            raise ParameterError("--plot and -o must be different files")
 
 
 def _note_clipped(clipped, subtype):
@@ -602,9 +614,8 @@ def _train(args):
                                  "train autoregressive models")
         if args.start or args.samples is not None or args.seconds is not None:
             raise ParameterError("--start, --samples and --seconds cut one file; with several, every file is used whole")
-    inputs = [os.path.abspath(p) for p in [*files, args.target] if p]
-    if os.path.abspath(args.output) in inputs:
-        raise ParameterError("-o must not be one of the input files")
+    _refuse_overwriting([("-o", args.output), ("--plot", args.plot), ("--checkpoint", args.checkpoint)],
+                        [*(("AUDIO", path) for path in files), ("--target", args.target)])
     from .audio import WRITE_FORMATS
 
     if os.path.splitext(args.output)[1].lower() in WRITE_FORMATS:
@@ -617,7 +628,7 @@ def _train(args):
         raise ParameterError(f"-o '{args.output}' must end in .npz: train saves a model file")
     _check_output(args.output, args.overwrite, what="model")
     _check_plot(args)
-    _check_checkpoint(args, inputs)
+    _check_checkpoint(args)
     rate = args.sample_rate
     clips = []
     for path in files:  # every file at the rate asked for, or at the first file's
@@ -708,17 +719,11 @@ def _train(args):
     return 0
 
 
-def _check_checkpoint(args, inputs):
-    """Refuse, before training, a --checkpoint that would clobber a file or fail at its first write."""
+def _check_checkpoint(args):
+    """Refuse, before training, a --checkpoint that would clobber a file or fail at its first write
+    (that it is no input and no other output, _refuse_overwriting has said)."""
     if not args.checkpoint:
         return
-    path = os.path.abspath(args.checkpoint)
-    others = {"-o": args.output, "--plot": args.plot}
-    for option, other in others.items():
-        if other and path == os.path.abspath(other):
-            raise ParameterError(f"--checkpoint and {option} must be different files")
-    if path in inputs:
-        raise ParameterError("--checkpoint must not be one of the input files")
     if os.path.splitext(args.checkpoint)[1].lower() in _audio_extensions():  # a later `train FOLDER` reads it
         raise ParameterError(f"--checkpoint '{args.checkpoint}' names an audio file; a checkpoint is a NumPy "
                              "archive (name it .npz)")
@@ -770,9 +775,7 @@ def cmd_generate(args):
     from . import render, tasks
 
     _check_output(args.output, args.overwrite, audio=True, what="audio")
-    for option, path in (("--model", args.model), ("--prime", args.prime)):
-        if path is not None and _same_file(path, args.output):
-            raise ParameterError(f"the output must be a different file from {option}")
+    _refuse_overwriting([("-o", args.output), ("--plot", args.plot)], [("--model", args.model), ("--prime", args.prime)])
     _check_plot(args)
     model, name = _load_model(args.model)
     mode = tasks.mode_of(model)
@@ -857,10 +860,7 @@ def cmd_process(args):
     from .audio import load_audio, read_audio_blocks, resample, write_audio_blocks
 
     _check_output(args.output, args.overwrite, audio=True, what="audio")
-    if _same_file(args.input, args.output):
-        raise ParameterError("the output must be a different file from the input")
-    if _same_file(args.model, args.output):
-        raise ParameterError("the output must be a different file from --model")
+    _refuse_overwriting([("-o", args.output)], [("IN", args.input), ("--model", args.model)])
     model, name = _load_model(args.model)
     try:
         render.check_processable(model, args.blocked)

@@ -397,12 +397,22 @@ def test_no_command_writes_over_its_own_inputs(capsys, tmp_path, models, clip_8k
     shutil.copy(clip_8k, prime)
     shutil.copy(clip_8k, dry)
     before = {p: p.read_bytes() for p in (model, prime, dry)}
-    for argv, option in ((["generate", "-m", model, "-o", model], "--model"),
-                         (["generate", "-m", model, "--prime", prime, "-o", prime], "--prime"),
-                         (["process", "-m", models["effect"], dry, "-o", dry], "the input"),
-                         (["process", "-m", model, dry, "-o", model], "--model")):
+    # Links to them: train -o link.npz (link to its audio) wrote the model over the recording.
+    for name, target in (("to-dry.npz", dry), ("to-prime.png", prime), ("to-prime.npz", prime)):
+        (tmp_path / name).symlink_to(target)
+    for argv, said in ((["generate", "-m", model, "-o", model], "-o must not be one of the input files (it is --model)"),
+                       (["generate", "-m", model, "--prime", prime, "-o", prime], "(it is --prime)"),
+                       (["process", "-m", models["effect"], dry, "-o", dry], "-o must not be one of the input files "
+                                                                            "(it is IN)"),
+                       (["process", "-m", model, dry, "-o", model], "(it is --model)"),
+                       (["train", dry, "-o", tmp_path / "to-dry.npz", *TINY], "(it is AUDIO)"),
+                       (["train", dry, "--mode", "effect", "--target", prime, "-o", tmp_path / "m.npz", "--checkpoint",
+                         tmp_path / "to-prime.npz", *TINY], "--checkpoint must not be one of the input files (it is "
+                                                             "--target)"),
+                       (["generate", "-m", model, "--prime", prime, "-o", tmp_path / "g.wav", "--plot",
+                         tmp_path / "to-prime.png"], "--plot must not be one of the input files (it is --prime)")):
         status, _, err = run(capsys, *argv, "--overwrite")
-        assert_user_error(status, err, "different file", option)
+        assert_user_error(status, err, said)
     assert {p: p.read_bytes() for p in before} == before
 
 
@@ -678,7 +688,7 @@ def test_process_into_its_own_input_is_refused(capsys, tmp_path, models):
     source = tmp_path / "in.wav"
     write_audio(source, np.zeros(10, dtype=np.float32) + 0.1, 8000)
     status, _, err = run(capsys, "process", "-m", models["effect"], source, "-o", source, "--overwrite")
-    assert_user_error(status, err, "different file")
+    assert_user_error(status, err, "-o must not be one of the input files (it is IN)")
 
 
 # --- plots ----------------------------------------------------------------------------------------
