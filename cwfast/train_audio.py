@@ -558,8 +558,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         # The default is a time: at a high rate it is many samples (2 million at 100 MHz).
         _note(on_note, f"at {sample_rate} Hz the default input window ({INPUT_WINDOW_SECONDS * 1000:g} ms) is "
                        f"{input_window} samples, which a module reads each time it ticks, and a step's cost grows "
-                       f"with it: {_opt('sample_rate', 16000)} or {_opt('input_window', 320)} cost what the "
-                       "16-kHz default does")
+                       f"with it: {_spoken('--sample-rate 16000', 'audio resampled to 16 kHz')} or "
+                       f"{_opt('input_window', 320)} cost what the 16-kHz default does")
     meta = dict(task.metadata)
     meta.update(length=task.n_steps, split={"validation": fractions["validation"], "test": fractions["test"],
                                             "per": "clip"})

@@ -359,4 +359,4 @@ def test_the_default_window_at_a_high_rate_is_said(rate, noted):
     said = [n for n in notes if "the default input window" in n]
     assert len(said) == int(noted), notes
     assert all(n.startswith(f"at {rate} Hz the default input window (20 ms) is 1281 samples") and
-               "sample_rate=16000 or input_window=320" in n for n in said)
+               "audio resampled to 16 kHz or input_window=320 cost what" in n for n in said)
