@@ -16,6 +16,16 @@ from .errors import CwfastError
 from .validate import as_path
 
 
+def same_file(a, b):
+    """Whether the paths ``a`` and ``b`` name one file: by path, or by two names (a link, a hard link)."""
+    if os.path.abspath(a) == os.path.abspath(b):
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
 def default_permissions(directory=False):
     """The permissions an ordinary ``open()`` (or, with ``directory``, ``os.mkdir``) would give a
     new file: 0o666 (0o777) less the process's umask. (Reading the umask means setting it: done

@@ -346,27 +346,19 @@ def _progress(args, total, desc, unit="sample"):
 _SAMPLE_BYTES = {"PCM_16": 2, "PCM_24": 3}
 
 
-def _same_file(a, b):
-    """Whether the paths ``a`` and ``b`` name one file (by path, or the same file by two names)."""
-    if os.path.abspath(a) == os.path.abspath(b):
-        return True
-    try:
-        return os.path.samefile(a, b)
-    except OSError:  # one of them does not exist (yet)
-        return False
-
-
 def _refuse_overwriting(outputs, inputs):
     """ParameterError, before any work, if an output names an input or another output, by path or as
     the same file by another name (a link, a hard link): ``outputs`` and ``inputs`` are (option,
     path or None) pairs."""
+    from ._atomic import same_file
+
     outputs = [(option, path) for option, path in outputs if path]
     for i, (option, path) in enumerate(outputs):
         for source_option, source in inputs:
-            if source and _same_file(path, source):
+            if source and same_file(path, source):
                 raise ParameterError(f"{option} must not be one of the input files (it is {source_option})")
         for other, earlier in outputs[:i]:
-            if _same_file(path, earlier):
+            if same_file(path, earlier):
                 raise ParameterError(f"{option} and {other} must be different files")
 
 

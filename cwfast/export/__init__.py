@@ -123,16 +123,14 @@ def _resolve(model, name):
 def _refuse_the_model(model, outputs):
     """ParameterError if an output is the model file being exported, or a folder holding it (as a
     bundle's may): with overwrite it would be replaced. ``model`` may be a model object (no file)."""
+    from .._atomic import same_file
+
     if not isinstance(model, (str, os.PathLike)):
         return
     source = os.path.realpath(model)
     for path in map(str, outputs):
         target = os.path.realpath(path)
-        try:
-            same = os.path.samefile(source, target)  # a hard link too
-        except OSError:  # the output does not exist yet
-            same = False
-        if same or os.path.commonpath([source, target]) == target:
+        if same_file(source, target) or os.path.commonpath([source, target]) == target:
             raise ParameterError(f"exporting to '{path}' would overwrite the model being exported ('{model}'); "
                                  "choose another folder or name")
 
