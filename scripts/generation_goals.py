@@ -57,6 +57,7 @@ import math
 import os
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -72,6 +73,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import measure_generation  # noqa: E402
 from cwfast import likeness, lpc, metrics  # noqa: E402
 from cwfast._argtypes import duration  # noqa: E402
+from cwfast._atomic import atomic_path, check_writable  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
 from cwfast.bench import machine_summary  # noqa: E402
 
@@ -185,18 +187,17 @@ def prepare(name, data, directory, *, trim):
 
 
 def train_command(wav, model, rate, budget, arch_options):
-    """``cwfast train`` as run_logged runs it, from the repository root: the paths made absolute."""
-    wav, model = os.path.abspath(wav), os.path.abspath(model)
     return [sys.executable, "-m", "cwfast", "train", wav, "-o", model, "--mode", "autoregressive",
             "--sample-rate", str(rate), "--time-budget", f"{budget:g}s", "-q", "--overwrite", *arch_options]
 
 
 def run_logged(cmd, log, env):
-    """Run a command from the repository root, its output to ``log``; CalledProcessError on failure."""
+    """Run a command (this checkout's cwfast, from the user's folder), its output to ``log``;
+    RuntimeError on failure."""
     with open(log, "w") as out:
         out.write(shlex.join(cmd) + "\n")
         out.flush()
-        done = subprocess.run(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, env=env)
+        done = subprocess.run(cmd, stdout=out, stderr=subprocess.STDOUT, env=measure_generation.repository_env(env))
     if done.returncode:
         with open(log) as f:
             tail = f.read().strip().splitlines()[-1:]
@@ -574,28 +575,22 @@ def parse_args(argv=None):
     if args.seconds * lowest < frame:  # found here, not after the trainings
         p.error(f"--seconds {args.seconds:g} is {int(args.seconds * lowest)} samples at {lowest} Hz; the measures "
                 f"need at least {frame}")
-    if os.path.isdir(args.json):
-        p.error(f"--json {args.json} is a folder; name the file to write")
+    made = args.out and not os.path.exists(args.out)
     try:  # found here, not after hours of training
-        if args.out:
-            os.makedirs(args.out, exist_ok=True)
-        open(_partial(args.json), "w").close()  # the file write_json writes first; an old report is kept
-        os.remove(_partial(args.json))
-    except OSError as error:
-        p.error(f"cannot write {error.filename or args.json}: {error.strerror or error}")
+        if made:
+            os.makedirs(args.out)
+        check_writable(args.json, what="report")
+    except (OSError, CwfastError) as error:
+        if made:
+            shutil.rmtree(args.out, ignore_errors=True)
+        p.error(str(error) if isinstance(error, CwfastError) else f"cannot make --out {args.out}: {error.strerror}")
     return args
 
 
 def write_json(report, path):
     """Write ``report`` to ``path`` whole or not at all (an interrupted write leaves the last one)."""
-    tmp = _partial(path)
-    with open(tmp, "w") as f:
+    with atomic_path(path, what="report") as tmp, open(tmp, "w") as f:
         json.dump(report, f, indent=1)
-    os.replace(tmp, path)
-
-
-def _partial(path):
-    return f"{path}.partial"
 
 
 def main(argv=None):
@@ -625,7 +620,10 @@ def main(argv=None):
                   "sources": {}}
         for name in args.sources:
             print(f"[{time.strftime('%H:%M:%S')}] measuring {name}", file=sys.stderr)
-            report["sources"][name] = measure(name, args, prepared, trained[name], directory)
+            try:
+                report["sources"][name] = measure(name, args, prepared, trained[name], directory)
+            except CwfastError as error:  # after the trainings: a failure of the work, not bad input
+                raise RuntimeError(f"measuring {name}: {error}") from None
             write_json(report, args.json)  # after every source: a later failure loses none of the figures
         print_table(report["sources"], args, machine)
         print(f"\nwrote {args.json}", file=sys.stderr)

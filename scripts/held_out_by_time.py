@@ -56,9 +56,8 @@ def table(audio_path, model_paths, block_seconds):
     part's last row the whole part (start None)."""
     models = [cwfast.load(path) for path in model_paths]
     for path, model in zip(model_paths, models):
-        if model.metadata.get("mode") != "autoregressive":
-            raise CwfastError(f"'{path}' is of mode {model.metadata.get('mode')!r}; this script scores "
-                              "autoregressive models")
+        if tasks.mode_of(model) != "autoregressive":
+            raise CwfastError(f"'{path}' is of mode {tasks.mode_of(model)!r}; this script scores autoregressive models")
     rates = {m.sample_rate for m in models}
     if len(rates) != 1 or None in rates:
         raise CwfastError(f"the models must share one sample rate (they have {sorted(map(str, rates))})")

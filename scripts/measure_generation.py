@@ -114,14 +114,20 @@ def trim(x, rate):
     return trim_silence(x, rate)
 
 
+def repository_env(env=None):
+    """``env`` (default: this process's) with the repository first on the import path, so that
+    ``python -m cwfast`` started from the user's folder runs this checkout's cwfast."""
+    env = dict(os.environ if env is None else env)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return env
+
+
 def generate(model, seconds, seed, temperature, out):
-    """Generate with ``cwfast generate``, run from the repository root (its cwfast): paths made absolute."""
-    model, out = os.path.abspath(model), os.path.abspath(out)
     cmd = [sys.executable, "-m", "cwfast", "generate", "-m", model, "-o", out, "--seconds", str(seconds),
            "--seed", str(seed), "-q", "--overwrite"]
     if temperature is not None:
         cmd += ["--temperature", str(temperature)]
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(cmd, env=repository_env(), check=True, stdout=subprocess.DEVNULL)
     return load_audio(out)[0]
 
 

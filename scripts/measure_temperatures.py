@@ -24,6 +24,7 @@ import numpy as np  # noqa: E402
 
 import cwfast  # noqa: E402
 from cwfast import likeness, metrics, render  # noqa: E402
+from cwfast._atomic import atomic_path, check_writable  # noqa: E402
 from cwfast.audio import load_audio  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
 
@@ -37,8 +38,7 @@ def source_of(path):
     return os.path.join(folder, os.path.basename(folder) + ".wav")
 
 
-def measure(path, temperatures):
-    model = cwfast.load(path)
+def measure(path, model, temperatures):
     source, rate = load_audio(source_of(path), sample_rate=model.sample_rate)
     training = source[: int(0.8 * source.size)]
     rows = {}
@@ -69,25 +69,26 @@ def main(argv=None):
         if not os.path.isfile(source_of(path)):
             parser.error(f"{path}: no {os.path.basename(source_of(path))} beside it (a generation_goals.py --out "
                          "folder's model)")
-    if args.json and not os.path.isdir(os.path.dirname(os.path.abspath(args.json))):
-        parser.error(f"--json {args.json!r}: its folder does not exist")
     try:
-        return report(args, temperatures)
+        if args.json:
+            check_writable(args.json, what="JSON")
+        models = {path: cwfast.load(path) for path in args.models}  # every one readable before any generation
+        return report(models, temperatures, args.json)
     except CwfastError as error:
         parser.exit(2, f"measure_temperatures.py: error: {error}\n")
 
 
-def report(args, temperatures):
+def report(models, temperatures, json_path):
     table = {}
     print("| model | temperature | RMS / training | flatness / source | pitched | LTAS to training (dB) |")
     print("|---|---:|---:|---:|---:|---:|")
-    for path in args.models:
-        table[path] = measure(path, temperatures)
+    for path, model in models.items():
+        table[path] = measure(path, model, temperatures)
         for temperature, row in table[path].items():
             print(f"| {path} | {temperature:g} | {row['rms']:.2f} | {row['flatness']:.2f} | {row['pitched']:.2f} | "
                   f"{row['ltas_db']:.2f} |", flush=True)
-    if args.json:
-        with open(args.json, "w") as f:
+    if json_path:
+        with atomic_path(json_path, what="JSON") as tmp, open(tmp, "w") as f:
             json.dump(table, f, indent=1)
     return 0
 

@@ -20,7 +20,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cwfast import likeness  # noqa: E402
+from cwfast._atomic import check_writable  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
+from cwfast.plot import require_matplotlib  # noqa: E402
+
+#: Points of the spectrogram's frames.
+FRAME = 2048
 from cwfast.audio import load_audio  # noqa: E402
 
 
@@ -40,11 +45,15 @@ def main(argv=None):
     for option, value in (("--sample-rate", args.sample_rate), ("--seconds", args.seconds), ("--max-hz", args.max_hz)):
         if not 0 < value < math.inf:
             p.error(f"{option} {value} must be a positive number")
-    if Path(args.output).suffix.lower() not in (".png", ".pdf", ".svg"):
-        p.error(f"-o {args.output!r}: name a .png, .pdf or .svg file")
-    if not Path(args.output).absolute().parent.is_dir():
-        p.error(f"-o {args.output!r}: its folder does not exist")
+    if args.seconds * args.sample_rate < FRAME:
+        p.error(f"--seconds {args.seconds:g} is shorter than one {FRAME}-point frame at {args.sample_rate} Hz")
     try:
+        _, canvas = require_matplotlib()
+        formats = canvas.get_supported_filetypes()
+        if Path(args.output).suffix.lower().lstrip(".") not in formats:  # as cwfast's own --plot
+            raise CwfastError(f"-o {args.output!r} must end in an image extension matplotlib writes "
+                              f"({', '.join('.' + f for f in sorted(formats))})")
+        check_writable(args.output, what="figure")
         return draw(args)
     except CwfastError as error:
         p.exit(2, f"plot_spectrograms.py: error: {error}\n")
@@ -63,7 +72,7 @@ def draw(args):
         x, rate = load_audio(path, sample_rate=args.sample_rate)
         m = likeness.measure(x, rate)
         clip = x[: int(args.seconds * rate)].astype(np.float64)
-        f, t, z = stft(clip, fs=rate, window="hann", nperseg=2048, noverlap=2048 - 256)
+        f, t, z = stft(clip, fs=rate, window="hann", nperseg=FRAME, noverlap=FRAME - 256)
         db = 20 * np.log10(np.abs(z) + 1e-12)
         db -= db.max()
         keep = f <= args.max_hz

@@ -197,9 +197,10 @@ def test_a_report_that_cannot_be_written_is_refused_before_training(tmp_path):
     (tmp_path / "a-file").write_text("")
     script = [sys.executable, str(ROOT / "scripts" / "generation_goals.py"), "--data", str(tmp_path), "--sources",
               "fsdd-george"]
-    for where, said in ((["--json", str(tmp_path / "a-file" / "goals.json")], "cannot write "),
-                        (["--out", str(tmp_path / "a-file" / "out")], "cannot write "),
-                        (["--json", str(tmp_path)], "is a folder; name the file to write"),
+    for where, said in ((["--json", str(tmp_path / "a-file" / "goals.json")], "a-file' is not a directory"),
+                        (["--out", str(tmp_path / "a-file" / "out")], "cannot make --out "),
+                        (["--json", str(tmp_path)], "cannot write report '{}': it is a directory".format(tmp_path)),
+                        (["--out", str(tmp_path / "new"), "--json", str(tmp_path)], "it is a directory"),
         (["--options", '"unbalanced'], "--options '\"unbalanced': No closing quotation")):
         done = subprocess.run([*script, *where], capture_output=True, text=True)
         assert done.returncode == 2 and said in done.stderr.splitlines()[-1], done.stderr
@@ -227,7 +228,13 @@ def test_the_figures_of_earlier_sources_survive_a_later_failure(tmp_path, monkey
         script.main(["--data", str(tmp_path), "--sources", "brahms,vibe-ace", "--out", str(tmp_path / "out")])
     assert json.loads(report.read_text())["sources"] == {"brahms": {"measured": "brahms"}}
     assert sorted(p.name for p in report.parent.iterdir()) == ["brahms", "goals.json", "vibe-ace"]
-    # A run refused before training keeps the last report whole.
-    with pytest.raises(SystemExit):
-        script.main(["--data", str(tmp_path), "--sources", "brahms", "--json", str(tmp_path), "--out", str(tmp_path / "out")])
+    # A write interrupted half way keeps the last report whole, and leaves nothing beside it.
+    def half_then_interrupt(obj, f, **keywords):
+        f.write('{"sources": {')
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(script.json, "dump", half_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        script.write_json({"sources": {}}, str(report))
     assert json.loads(report.read_text())["sources"] == {"brahms": {"measured": "brahms"}}
+    assert sorted(p.name for p in report.parent.iterdir()) == ["brahms", "goals.json", "vibe-ace"]

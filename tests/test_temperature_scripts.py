@@ -14,6 +14,7 @@ from cwfast.audio import load_audio
 from cwfast.train_audio import calibrate_temperature, train_audio
 
 ROOT = Path(__file__).resolve().parents[1]
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 EXCERPT = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
 
 
@@ -91,13 +92,18 @@ def test_measure_temperatures_prints_its_rows_and_refuses_bad_input_before_gener
     assert script.main([model, "--temperatures", "0.5,1", "--json", str(out)]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {model} |")]
     assert len(rows) == 2 and sorted(json.loads(out.read_text())[model]) == ["0.5", "1.0"]
+    (tmp_path / "bad").mkdir()  # a goals run's folder whose model is damaged
+    (tmp_path / "bad" / "bad.wav").write_bytes((run / "clip" / "clip.wav").read_bytes())
+    (tmp_path / "bad" / "cw.npz").write_bytes(b"PK not a model")
     stray = tmp_path / "stray.npz"  # a model that is not in a goals run's folder
     stray.write_bytes((run / "clip" / "cw.npz").read_bytes())
     for argv, says in (([model, "--temperatures", "x"], "--temperatures 'x' must be comma-separated positive"),
                        ([model, "--temperatures", "nan"], "must be comma-separated positive numbers"),
                        ([model, "--temperatures", "0.5,0.5"], "none repeated"),
                        ([str(stray)], f"no {tmp_path.name}.wav beside it"),
-                       ([model, "--json", str(tmp_path / "no" / "t.json")], "its folder does not exist")):
+                       ([model, "--json", str(tmp_path / "no" / "t.json")], "does not exist"),
+                       ([model, "--json", str(tmp_path)], "it is a directory"),
+                       ([model, str(tmp_path / "bad" / "cw.npz")], "cannot load model")):  # before the first's work
         with pytest.raises(SystemExit) as stopped:
             script.main(argv)
         assert stopped.value.code == 2 and says in capsys.readouterr().err, argv
@@ -109,9 +115,11 @@ def test_plot_spectrograms_refuses_bad_input_before_reading_a_clip(tmp_path, cap
     for argv, says in (([f"{EXCERPT}", "-o", str(tmp_path / "s.png")], "give each clip as LABEL=PATH"),
                        (["source=", "-o", str(tmp_path / "s.png")], "give each clip as LABEL=PATH"),
                        ([clip, "-o", str(tmp_path / "s.png"), "--seconds", "0"], "--seconds 0.0 must be a positive"),
+                       ([clip, "-o", str(tmp_path / "s.png"), "--seconds", "0.1"], "shorter than one 2048-point frame"),
                        ([clip, "-o", str(tmp_path / "s.png"), "--max-hz", "nan"], "--max-hz nan must be a positive"),
-                       ([clip, "-o", str(tmp_path / "s.txt")], "name a .png, .pdf or .svg file"),
-                       ([clip, "-o", str(tmp_path / "no" / "s.png")], "its folder does not exist")):
+                       ([clip, "-o", str(tmp_path / "s.txt")], "must end in an image extension matplotlib writes"
+                        if HAS_MATPLOTLIB else "matplotlib"),
+                       ([clip, "-o", str(tmp_path / "no" / "s.png")], "does not exist" if HAS_MATPLOTLIB else "matplotlib")):
         with pytest.raises(SystemExit) as stopped:
             script.main(argv)
         assert stopped.value.code == 2 and says in capsys.readouterr().err, argv
