@@ -248,7 +248,10 @@ def main(argv=None):
             for seed in seeds:
                 name = f"gen-seed{seed}" + ("" if temperature is None else f"-t{temperature:g}") + ".wav"
                 g = generate(args.model, args.seconds, seed, temperature, os.path.join(directory, name))
-                m = likeness.measure(g, rate)
+                try:
+                    m = likeness.measure(g, rate)
+                except CwfastError as error:  # generated audio the measures cannot use: a failure, not bad input
+                    raise RuntimeError(f"the audio of seed {seed}: {error}") from None
                 rows.append((likeness.ltas_distance(g, train), m["flatness"], m["pitched"],
                              likeness.ltas_distance(g, source)))
             rows = np.array(rows)
@@ -296,3 +299,5 @@ if __name__ == "__main__":
         sys.exit(2)
     except subprocess.CalledProcessError as error:
         sys.exit(f"measure_generation: cwfast generate failed (exit {error.returncode})")
+    except RuntimeError as error:
+        sys.exit(f"measure_generation: {error}")
