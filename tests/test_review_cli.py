@@ -528,6 +528,11 @@ def test_a_full_device_under_stdout_is_one_line():
         done = subprocess.run([sys.executable, "-m", "cwfast", "info", model], stdout=full, stderr=subprocess.PIPE,
                               text=True)
     assert done.returncode == 2 and done.stderr == "cwfast: error: no space left on the device (the output)\n"
+    # A reader that has left (| head): quietly, 141, as cat.
+    reader = subprocess.Popen([sys.executable, "-m", "cwfast", "info", model], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE)
+    reader.stdout.close()
+    assert reader.stderr.read() == b"" and reader.wait() == 141
     # Started with stdout closed (sys.stdout is None): the command runs, as it did before the flush.
     done = subprocess.run(["sh", "-c", f'"{sys.executable}" -m cwfast info "{model}" >&-'], capture_output=True,
                           text=True)
