@@ -446,9 +446,10 @@ def scale_to_unit(samples):
 
 
 def _native(path):
-    """``path`` as the bytes the OS holds: soundfile encodes a str as UTF-8, which fails for a name
-    that is not (Python keeps its bytes as surrogates)."""
-    return os.fsencode(path)
+    """``path`` as the bytes a POSIX OS holds: soundfile encodes a str as UTF-8, which fails for a
+    name that is not (Python keeps its bytes as surrogates). Windows names are Unicode, and
+    soundfile opens a str through the wide-character call there: it stays a str."""
+    return path if os.name == "nt" else os.fsencode(path)
 
 
 def sound_info(path):
