@@ -94,6 +94,18 @@ def input_window(text):
 
 
 
+def positive_floats(text):
+    """One positive number, or a comma-separated list of distinct ones (``--lr 0.01,0.003``)."""
+    from . import validate
+
+    try:
+        values = validate.positive_floats("value", [float(part) for part in text.split(",")])
+    except (ValueError, ParameterError):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a positive number or a comma-separated list of "
+                                         "distinct ones, e.g. 0.01,0.003") from None
+    return values[0] if len(values) == 1 else list(values)
+
+
 def percentiles(text):
     """``LO,HI``: two percentiles, 0 <= LO <= HI <= 100 (checked by cwfast.validate.percentile_band)."""
     from . import validate

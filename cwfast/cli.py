@@ -97,9 +97,10 @@ def build_parser():
     p.add_argument("--epochs", type=types.non_negative_int, metavar="E",
                    help="passes over the data; generations for es (default: 2000 memorize, 30 autoregressive, 50 "
                    "effect); 0 trains until --time-budget, the learning rate's decay following the time")
-    p.add_argument("--lr", type=types.positive_float, metavar="LR",
-                   help="learning rate (default: 0.01 for autoregressive, effect and es; for memorize with "
-                   "adam or sgd, the trainer's own)")
+    p.add_argument("--lr", type=types.positive_floats, metavar="LR",
+                   help="learning rate, or several (0.01,0.003): a model is trained at each and the best on "
+                   "validation kept (default: 0.01,0.003 for autoregressive with adam or sgd, one rate with "
+                   "--checkpoint; 0.01 for effect and es; for memorize with adam or sgd, the trainer's own)")
     p.add_argument("--lr-schedule", choices=("constant", "cosine", "linear"), default=None,
                    help="how the learning rate falls over the epochs: constant, cosine (half a cosine to 0 at "
                    "the last epoch) or linear; over --time-budget with --epochs 0 "
@@ -161,10 +162,10 @@ def build_parser():
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
     p.add_argument("--restarts", type=types.positive_int, metavar="N",
-                   help="train N models from seeds S, S+1, ... and keep one: the best on validation of those whose "
-                        "generated audio met their training audio's flatness, pitch and loudness (autoregressive "
-                        "mixture models), else of those audible (default: 1; --time-budget is shared between them; "
-                        "N > 1 not with --checkpoint)")
+                   help="train N models from seeds S, S+1, ... (at each --lr) and keep one: the best on validation "
+                        "of those whose generated audio met their training audio's flatness, pitch and loudness "
+                        "(autoregressive mixture models), else of those audible, then the best rate on validation "
+                        "(default: 1; --time-budget is shared between all the runs; N > 1 not with --checkpoint)")
     p.add_argument("--time-budget", type=types.duration, metavar="TIME",
                    help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model; "
                         "fitting the mixture's scale, scoring the held-out parts and choosing the generation temperature "
@@ -443,14 +444,21 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _restart_text(run, heard):
-    """One restart of ``train --restarts`` as ``cwfast info`` lists it; the verdict on its audio
-    only if ``heard`` (a model whose temperature was calibrated: files written before 2026-12-04
-    gave the restarts of memorize and effect models an ``audible`` of False, never measured)."""
-    text = f"seed {run.get('seed')}"
+def _run_name(run):
+    """A run of ``train --restarts`` or ``--lr`` with several rates: its rate (when recorded) and seed."""
+    rate = run.get("lr")
+    return (f"lr {rate:g}, " if _is_number(rate) else "") + f"seed {run.get('seed')}"
+
+
+def _run_text(run, heard):
+    """One run of several (``train --restarts``, ``--lr`` with several rates) as ``cwfast info``
+    lists it; the verdict on its audio only if ``heard`` (a model whose temperature was calibrated:
+    files written before 2026-12-04 gave the restarts of memorize and effect models an ``audible``
+    of False, never measured)."""
+    text = _run_name(run)
     figure = run.get("validation", run.get("train"))
     if isinstance(figure, dict) and _is_number(figure.get("bits_per_sample")):
-        text += f" {figure['bits_per_sample']:.3f} bits"
+        text += f": {figure['bits_per_sample']:.3f} bits"
     if not heard:
         return text
     if run.get("meets_likeness") is True:
@@ -596,7 +604,7 @@ def _train(args):
                   components=args.components, level=args.level, prediction=args.prediction,
                   level_band=args.level_band, window=args.window, batch_size=args.batch_size, epochs=args.epochs,
                   time_budget=args.time_budget, restarts=args.restarts, checkpoint=args.checkpoint,
-                  history=args.history, scale_fit=args.scale_fit)
+                  history=args.history, scale_fit=args.scale_fit, lr=args.lr)
     if mode == "autoregressive" and args.classes not in (None, 256) and args.head is None:
         _note(f"--classes {args.classes}: the softmax head (the mixture head scores the 256 mu-law classes)")
     files = _audio_files(args.audio)
@@ -689,10 +697,10 @@ def _train(args):
     model.save(args.output, overwrite=args.overwrite)
 
     stopped = f", stopped by --time-budget after {result.epochs} epochs" if result.stopped == "time budget" else ""
-    restarts = model.metadata.get("restarts")
-    if restarts:  # the time above is the kept model's own
-        total = sum(run["seconds"] for run in restarts["runs"])
-        stopped += f" (seed {model.metadata['trainer']['seed']}; {len(restarts['runs'])} restarts: {total:.1f} s)"
+    runs = model.metadata.get("runs")
+    if runs:  # the time above is the kept model's own
+        total = sum(run["seconds"] for run in runs["runs"])
+        stopped += f" ({_run_name(model.metadata['trainer'])}; {len(runs['runs'])} runs: {total:.1f} s)"
     summary = (f"trained {mode} model ({model.n_params} parameters) in {result.wall_time:.1f} s{stopped}: "
                f"train {_format_figures(figures['train'])}")
     if "validation" in figures:
@@ -979,7 +987,8 @@ def cmd_info(args):
             epochs = trainer.get("epochs")
             stopped = trainer.get("stopped")
             why = f" ({stopped})" if isinstance(stopped, str) and stopped not in ("completed", "") else ""
-            parts.append(f"{trainer.get('name')}, {epochs} epoch{'' if epochs == 1 else 's'}{why}, {took}")
+            rate = f" at lr {trainer['lr']:g}" if _is_number(trainer.get("lr")) else ""
+            parts.append(f"{trainer.get('name')}{rate}, {epochs} epoch{'' if epochs == 1 else 's'}{why}, {took}")
         if "train" in figures:
             parts.append(f"train {_format_figures(figures['train'])}")
         if "validation" in figures:
@@ -992,14 +1001,14 @@ def cmd_info(args):
         rows.append(("training", "; ".join(parts)))
     else:
         rows.append(("training", "no figures stored"))
-    restarts = meta.get("restarts")
-    runs = restarts.get("runs") if isinstance(restarts, dict) else None
-    chosen = restarts.get("chosen") if isinstance(restarts, dict) else None
+    record = meta.get("runs", meta.get("restarts"))  # "restarts": written by earlier versions
+    runs = record.get("runs") if isinstance(record, dict) else None
+    chosen = record.get("chosen") if isinstance(record, dict) else None
     if (isinstance(runs, list) and runs and all(isinstance(run, dict) for run in runs) and isinstance(chosen, int)
             and not isinstance(chosen, bool) and 0 <= chosen < len(runs)):
         heard = "temperature_calibration" in meta
-        listed = "; ".join(_restart_text(run, heard) for run in runs)
-        rows.append(("restarts", f"kept seed {runs[chosen].get('seed')} of {len(runs)} trained ({listed})"))
+        listed = "; ".join(_run_text(run, heard) for run in runs)
+        rows.append(("runs", f"kept {_run_name(runs[chosen])} of {len(runs)} trained ({listed})"))
     fit = meta.get("scale_fit")
     if isinstance(fit, dict) and all(_is_number(fit.get(key)) for key in ("factor", "bits_before", "bits_after")):
         rows.append(("scale fit", f"every scale x{fit['factor']:.3g}, fitted on the validation part "

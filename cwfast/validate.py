@@ -157,6 +157,22 @@ def positive_float(name, value, *, allow_none=False, maximum=math.inf):
     return float(value)
 
 
+def positive_floats(name, value):
+    """``value`` (a positive finite number, or a non-empty list of distinct ones) as a tuple of floats."""
+    if _is_real(value):
+        return (positive_float(name, value),)
+    try:
+        flat = not isinstance(value, (str, bytes)) and np.ndim(value) == 1 and len(value) > 0
+    except (TypeError, ValueError):  # a ragged nesting
+        flat = False
+    if not flat:
+        raise ParameterError(f"{name}={shown(value)} must be a positive number or a non-empty list of them")
+    values = tuple(positive_float(name, v) for v in value)
+    if len(set(values)) < len(values):
+        raise ParameterError(f"{name}={shown(list(value))} names a value twice")
+    return values
+
+
 def fraction(name, value):
     """``value`` as a float in [0, 1)."""
     if not _is_real(value) or not 0 <= value < 1:

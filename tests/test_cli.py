@@ -795,7 +795,8 @@ def test_train_autoregressive_then_generate_and_info(capsys, tmp_path, clip_8k):
     assert status == 0 and soundfile.info(str(tmp_path / "g.wav")).frames == 400
     status, stdout, _ = run(capsys, "info", out)
     assert "autoregressive (mu-law, 256 classes" in stdout and "test (held out) cross-entropy" in stdout
-    assert "adam, 2 epochs" in stdout and "input windows" in stdout
+    rate = cwfast.load(out).metadata["trainer"]["lr"]
+    assert f"adam at lr {rate:g}, 2 epochs" in stdout and "input windows" in stdout
     assert (f"scale fit      every scale x{fit['factor']:.3g}, fitted on the validation part "
             f"({fit['bits_before']:.3f} to {fit['bits_after']:.3f} bits/sample)") in stdout
     assert ("surprise       scales x r^" if surprise["beta"] else "surprise       scales fixed") in stdout

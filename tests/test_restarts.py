@@ -15,7 +15,8 @@ from cwfast.train_audio import MAX_RESTARTS, choose_restart, train_audio
 from test_cli import assert_user_error, run
 
 EXCERPT = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav"
-TINY = dict(mode="autoregressive", hidden=6, modules=3, epochs=1, progress=False)
+# One learning rate: the default trains two (tests/test_learning_rates.py), and these are about the seeds.
+TINY = dict(mode="autoregressive", hidden=6, modules=3, epochs=1, lr=0.01, progress=False)
 
 
 def fake_run(validation, likeness, *, rms=1.0, train=9.0, with_validation=True):
@@ -70,12 +71,12 @@ def restarted(clip):
 def test_each_restart_is_the_run_of_its_seed_and_the_kept_one_is_returned(clip, restarted):
     samples, rate = clip
     trained, notes = restarted
-    record = trained.model.metadata["restarts"]
-    assert record["seeds"] == [3, 4] and len(record["runs"]) == 2
+    record = trained.model.metadata["runs"]
+    assert [row["seed"] for row in record["runs"]] == [3, 4] and {row["lr"] for row in record["runs"]} == {0.01}
     chosen = record["chosen"]
     assert trained.model.metadata["trainer"]["seed"] == 3 + chosen
     # A restart is exactly the plain run of its seed: the same validation figure, the same verdict.
-    for seed, row in zip(record["seeds"], record["runs"]):
+    for seed, row in zip((3, 4), record["runs"]):
         alone = train_audio(samples, rate, seed=seed, **TINY)
         assert row["validation"]["cross_entropy"] == pytest.approx(alone.figures["validation"]["cross_entropy"], rel=1e-6)
         assert row["temperature"] == alone.model.metadata["temperature"]
@@ -85,8 +86,8 @@ def test_each_restart_is_the_run_of_its_seed_and_the_kept_one_is_returned(clip, 
     fakes = [fake_run(row["validation"]["cross_entropy"], row["meets_likeness"], rms=1.0 if row["audible"] else 0.0)
              for row in record["runs"]]
     assert choose_restart(fakes) == chosen
-    assert [n for n in notes if n.startswith("restart ")] == ["restart 1 of 2 (seed 3)", "restart 2 of 2 (seed 4)"]
-    assert notes[-1].startswith(f"kept restart {chosen + 1} of 2 (seed {3 + chosen}): ")
+    assert [n for n in notes if n.startswith("run ")] == ["run 1 of 2 (seed 3)", "run 2 of 2 (seed 4)"]
+    assert notes[-1].startswith(f"kept run {chosen + 1} of 2 (seed {3 + chosen}): ")
 
 
 def test_the_time_budget_is_shared_between_the_restarts(clip, monkeypatch):
@@ -126,9 +127,10 @@ def test_a_restart_that_diverges_is_left_out(clip, monkeypatch):
     failing = {0}
     notes = []
     trained = train_audio(samples, rate, seed=0, restarts=2, on_note=notes.append, **TINY)
-    assert trained.model.metadata["restarts"]["seeds"] == [1] and trained.model.metadata["trainer"]["seed"] == 1
-    assert any(n.startswith("restart 1 (seed 0) is left out: training diverged") for n in notes)
-    assert notes[-1].startswith("kept restart 2 of 2 (seed 1)")
+    assert [row["seed"] for row in trained.model.metadata["runs"]["runs"]] == [1]
+    assert trained.model.metadata["trainer"]["seed"] == 1
+    assert any(n.startswith("run 1 (seed 0) is left out: training diverged") for n in notes)
+    assert notes[-1].startswith("kept run 2 of 2 (seed 1)")
     failing = {0, 1}
     with pytest.raises(TrainingDiverged, match="seed 1"):
         train_audio(samples, rate, seed=0, restarts=2, **TINY)
@@ -151,34 +153,36 @@ def test_the_command_line_trains_restarts_and_info_lists_them(capsys, tmp_path):
     out = tmp_path / "m.npz"
     status, printed, err = run(capsys, "train", EXCERPT, "--mode", "autoregressive", "--seconds", "1.5", "--sample-rate",
                                "8000", "--epochs", "1", "--hidden", "6", "--modules", "3", "--restarts", "2", "--seed",
-                               "5", "--quiet", "-o", out)
+                               "5", "--lr", "0.01", "--quiet", "-o", out)
     assert status == 0, err
-    assert "restart 2 of 2 (seed 6)" in err and "kept restart" in err
-    record = cwfast.load(out).metadata["restarts"]
+    assert "run 2 of 2 (seed 6)" in err and "kept run" in err
+    record = cwfast.load(out).metadata["runs"]
     total = sum(row["seconds"] for row in record["runs"])
-    assert f"(seed {5 + record['chosen']}; 2 restarts: {total:.1f} s)" in printed
+    assert f"(lr 0.01, seed {5 + record['chosen']}; 2 runs: {total:.1f} s)" in printed
     status, info, _ = run(capsys, "info", out)
     assert status == 0
-    line = next(line for line in info.splitlines() if line.startswith("restarts"))
-    assert f"kept seed {5 + record['chosen']} of 2 trained (seed 5 " in line and "; seed 6 " in line
+    line = next(line for line in info.splitlines() if line.startswith("runs"))
+    assert f"kept lr 0.01, seed {5 + record['chosen']} of 2 trained (lr 0.01, seed 5: " in line
+    assert "; lr 0.01, seed 6: " in line
 
 
 @pytest.mark.parametrize("chosen", [float("nan"), float("inf"), 2, -1, True, "0"])
-def test_info_skips_a_restarts_record_it_cannot_read(capsys, tmp_path, chosen):
+@pytest.mark.parametrize("key", ["runs", "restarts"])  # "restarts": written by earlier versions
+def test_info_skips_a_runs_record_it_cannot_read(capsys, tmp_path, chosen, key):
     path = tmp_path / "m.npz"
-    runs = [{"seed": 0, "validation": {"bits_per_sample": 5.0}}, {"seed": 1}]
+    runs = [{"seed": 0, "lr": "fast", "validation": {"bits_per_sample": 5.0}}, {"seed": 1}]
     cwfast.ClockworkRNN(1, 30, n_hidden=6, n_modules=3, output="mixture", seed=0, sample_rate=8000,
-                        metadata={"restarts": {"chosen": chosen, "runs": runs}}).save(path)
+                        metadata={key: {"chosen": chosen, "runs": runs}}).save(path)
     status, info, err = run(capsys, "info", path)
     assert status == 0 and "Traceback" not in err
-    assert not any(line.startswith("restarts") for line in info.splitlines())
+    assert not any(line.startswith("runs") for line in info.splitlines())
 
 
 def test_a_seed_of_none_draws_the_first_seed(clip):
     samples, rate = clip
     notes = []
     trained = train_audio(samples, rate, seed=None, restarts=2, on_note=notes.append, **TINY)
-    first, second = trained.model.metadata["restarts"]["seeds"]
+    first, second = (row["seed"] for row in trained.model.metadata["runs"]["runs"])
     assert second == first + 1 and f"restarts from seed {first}" in notes
 
 
@@ -218,9 +222,9 @@ def test_info_says_nothing_of_the_audio_of_restarts_never_heard(capsys, tmp_path
     status, _, err = run(capsys, "train", EXCERPT, "--samples", "64", "--epochs", "5", "--hidden", "6", "--modules",
                          "3", "--restarts", "2", "--quiet", "-o", out)
     assert status == 0, err
-    assert all(set(row) == {"seed", "seconds", "train"} for row in cwfast.load(out).metadata["restarts"]["runs"])
+    assert all(set(row) == {"seed", "seconds", "train"} for row in cwfast.load(out).metadata["runs"]["runs"])
     status, info, _ = run(capsys, "info", out)
-    line = next(line for line in info.splitlines() if line.startswith("restarts"))
+    line = next(line for line in info.splitlines() if line.startswith("runs"))
     assert status == 0 and line.endswith("trained (seed 0; seed 1)"), line
 
 
@@ -230,5 +234,5 @@ def test_info_gives_no_verdict_stored_by_older_files_for_audio_never_heard(capsy
     cwfast.ClockworkRNN(0, 1, n_hidden=6, n_modules=3, seed=0, sample_rate=8000,
                         metadata={"mode": "memorize", "restarts": {"chosen": 0, "runs": runs}}).save(path)
     status, info, _ = run(capsys, "info", path)
-    line = next(line for line in info.splitlines() if line.startswith("restarts"))
+    line = next(line for line in info.splitlines() if line.startswith("runs"))
     assert status == 0 and line.endswith("kept seed 0 of 2 trained (seed 0; seed 1)"), line

@@ -213,7 +213,10 @@ def test_lr_help_states_the_mode_default(capsys):
     status, out, _ = run(capsys, "train", "--help")
     assert status == 0
     text = " ".join(out.split())
-    assert "--lr LR learning rate (default: 0.01 for autoregressive, effect and es" in text
+    from cwfast.train_audio import AUTOREGRESSIVE_RATES
+
+    rates = ",".join(f"{r:g}" for r in AUTOREGRESSIVE_RATES)
+    assert f"(default: {rates} for autoregressive with adam or sgd, one rate with --checkpoint; 0.01 for effect and es" in text
 
 
 def test_readme_options_table_lists_every_generate_option(capsys):
