@@ -81,14 +81,18 @@ def non_negative_int(name, value, *, maximum=MAX_COUNT):
     return int(value)
 
 
+def _is_flat_list(values):
+    """Whether ``values`` is a non-empty 1-D sequence or array (not a string, not ragged)."""
+    try:
+        return not isinstance(values, (str, bytes)) and np.ndim(values) == 1 and len(values) > 0
+    except (TypeError, ValueError):  # a ragged nesting
+        return False
+
+
 def positive_int_list(name, values):
     """``values`` (a non-empty 1-D sequence or array of positive integers; integral floats pass) as a
     list of ints."""
-    try:
-        flat = not isinstance(values, (str, bytes)) and np.ndim(values) == 1 and len(values) > 0
-    except (TypeError, ValueError):  # a ragged nesting
-        flat = False
-    if not flat:
+    if not _is_flat_list(values):
         raise ParameterError(f"{name}={shown(values)} must be a non-empty list of positive integers")
     out = []
     for v in values:
@@ -161,11 +165,7 @@ def positive_floats(name, value):
     """``value`` (a positive finite number, or a non-empty list of distinct ones) as a tuple of floats."""
     if _is_real(value):
         return (positive_float(name, value),)
-    try:
-        flat = not isinstance(value, (str, bytes)) and np.ndim(value) == 1 and len(value) > 0
-    except (TypeError, ValueError):  # a ragged nesting
-        flat = False
-    if not flat:
+    if not _is_flat_list(value):
         raise ParameterError(f"{name}={shown(value)} must be a positive number or a non-empty list of them")
     values = tuple(positive_float(name, v) for v in value)
     if len(set(values)) < len(values):
