@@ -63,7 +63,8 @@ MAX_RESTARTS = 100
 AUTOREGRESSIVE_RATES = (0.01, 0.003)
 
 # Per-mode defaults, chosen by measurement (README, "What each mode is good for"). ``None`` leaves
-# the choice to the trainer (``lr``: and so does the evolution strategy, whose default rate is its own) (``input_window``: INPUT_WINDOW_SECONDS of samples). ``window`` is the truncated-BPTT window for clips longer than it;
+# the choice to the trainer (``input_window``: INPUT_WINDOW_SECONDS of samples); the evolution
+# strategy's default ``lr`` is its own. ``window`` is the truncated-BPTT window for clips longer than it;
 # memorize trains on full BPTT, since with no input a window edge cuts the only path to the past.
 # Memorize sizes grow with clips longer than the paper's (tasks.memorize_size). Memorize holds
 # nothing out: it learns one clip by heart, and no part of a clip predicts another.
@@ -690,9 +691,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                            f"(the default trains at {', '.join(f'{r:g}' for r in rates)} and keeps the better on "
                            "validation)")
             rates = rates[:1]
-    if len(rates) * restarts > 1 and seed is None:  # the restarts' seeds follow one drawn now, and are recorded
+    if len(rates) * restarts > 1 and seed is None:  # the runs' seeds follow one drawn now, and are recorded
         seed = int(np.random.SeedSequence().generate_state(1)[0])
-        _note(on_note, f"restarts from seed {seed}")
+        _note(on_note, f"runs from seed {seed}")
     # Every rate trains the same seeds, so that the rates are compared on equal terms.
     runs = [(rate, None if seed is None else seed + index) for rate in rates for index in range(restarts)]
     # The first model is built, and the windows fitted to its clock, before any run is announced:

@@ -188,7 +188,7 @@ def test_a_seed_of_none_draws_the_first_seed(clip):
     notes = []
     trained = train_audio(samples, rate, seed=None, restarts=2, on_note=notes.append, **TINY)
     first, second = (row["seed"] for row in trained.model.metadata["runs"]["runs"])
-    assert second == first + 1 and f"restarts from seed {first}" in notes
+    assert second == first + 1 and f"runs from seed {first}" in notes
 
 
 def test_an_error_that_is_not_a_divergence_ends_the_run(clip):
