@@ -169,7 +169,8 @@ def state_before(model, splits, part):
 #: Metadata keys train_audio writes itself: a caller's ``metadata`` may not name them.
 _OWN_METADATA = frozenset({
     "mode", "scale", "n_classes", "history", "length", "split", "clips", "input_window", "temperature",
-    "temperature_calibration", "level", "level_band", "scale_fit", "surprise_fit", "trainer", "figures", "restarts",
+    "temperature_calibration", "level", "level_band", "scale_fit", "surprise_fit", "trainer", "figures", "runs",
+    "restarts",  # what earlier versions called "runs", which cwfast info still reads
 })
 
 
