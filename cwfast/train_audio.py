@@ -830,15 +830,16 @@ def _run_reason(runs, chosen):
             calibrated = _calibrated_row(runs[chosen].model) is not None  # else no temperature: not a mixture model
             reasons.append(f"{'none generated audible audio; ' if calibrated else ''}the best on {part}")
     if len(same) < len(runs):
-        def shown(run):
-            figure = run.figures.get("validation", run.figures["train"])
-            bits = figure.get("bits_per_sample")
-            return f"{_choosing_figure(run):.4g}" if bits is None else f"{bits:.3f} bits"
-
         kept = {_rate(runs[i]): runs[i] for i in _kept_per_rate(runs)}
-        reasons.append(f"lr {rate:g} the best on {part} ({shown(runs[chosen])}; "
-                       + ", ".join(f"lr {r:g} {shown(run)}" for r, run in kept.items() if r != rate) + ")")
+        reasons.append(f"lr {rate:g} the best on {part} ({_shown_figure(runs[chosen])}; "
+                       + ", ".join(f"lr {r:g} {_shown_figure(run)}" for r, run in kept.items() if r != rate) + ")")
     return "; ".join(reasons)
+
+
+def _shown_figure(run):
+    """The figure that ranks a run (:func:`_choosing_figure`) as a note shows it: in bits where it has them."""
+    bits = run.figures.get("validation", run.figures["train"]).get("bits_per_sample")
+    return f"{_choosing_figure(run):.4g}" if bits is None else f"{bits:.3f} bits"
 
 
 def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES, seconds=CALIBRATION_SECONDS,
