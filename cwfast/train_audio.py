@@ -838,8 +838,11 @@ def _run_reason(runs, chosen):
 
 def _shown_figure(run):
     """The figure that ranks a run (:func:`_choosing_figure`) as a note shows it: in bits where it has them."""
-    bits = run.figures.get("validation", run.figures["train"]).get("bits_per_sample")
-    return f"{_choosing_figure(run):.4g}" if bits is None else f"{bits:.3f} bits"
+    figure = run.figures.get("validation", run.figures["train"])
+    if "bits_per_sample" in figure:
+        return f"{figure['bits_per_sample']:.3f} bits"
+    name, value = next(iter(figure.items()))  # what _choosing_figure ranks by: NMSE or ESR
+    return f"{name.upper()} {value:.4g}"
 
 
 def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES, seconds=CALIBRATION_SECONDS,

@@ -379,3 +379,17 @@ def test_the_command_line_refuses_several_rates_with_a_checkpoint(capsys, tmp_pa
     status, _, err = run(capsys, "train", tmp_path / "missing.wav", "--mode", "autoregressive", "--lr", "0.01,0.003",
                          "--checkpoint", tmp_path / "c.npz", "-o", tmp_path / "m.npz")
     assert_user_error(status, err, "--lr trains several models; --checkpoint and --resume keep")
+
+
+def test_without_bits_the_note_names_the_figure_that_chose_the_rate():
+    """A memorize model has no validation part and no bits: its rate is chosen on training NMSE."""
+    notes = []
+    clip = np.sin(np.arange(64) * 0.3).astype(np.float32) * 0.5
+    trained = train_audio(clip, 8000, hidden=6, modules=3, epochs=3, lr=[0.01, 0.003], progress=False,
+                          on_note=notes.append)
+    rows = trained.model.metadata["runs"]["runs"]
+    figures = [row["train"]["nmse"] for row in rows]
+    kept, other = (0, 1) if figures[0] <= figures[1] else (1, 0)
+    assert trained.model.metadata["runs"]["chosen"] == kept
+    assert notes[-1].endswith(f"the best on training (NMSE {figures[kept]:.4g}; lr {rows[other]['lr']:g} "
+                              f"NMSE {figures[other]:.4g})")
