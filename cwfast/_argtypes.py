@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from .errors import ParameterError
+from .modes import MAX_OUTPUT_GAIN
 
 
 def _option(parse, check, *, why="", **limits):
@@ -39,6 +40,7 @@ non_negative_int = _option(int, "non_negative_int")
 positive_float = _option(float, "positive_float")
 non_negative_float = _option(float, "non_negative_float")
 fraction = _option(float, "fraction")
+output_gain = _option(float, "positive_float", maximum=MAX_OUTPUT_GAIN, why=" (60 dB)")
 #: A clock period past 2**31 - 1 never fires after t = 0 in any audio a machine can hold.
 period = _option(int, "positive_int", maximum=2**31 - 1, why=" (longer clock periods never fire)")
 sample_rate = _option(int, "positive_int", maximum=2**31 - 1, why=" (more than a sound file can store)")

@@ -28,3 +28,7 @@ PREDICTION_TAPS = 32
 #: them a model generates at a loudness that drifts to silence or to full scale (docs/results.md,
 #: "The level's band").
 LEVEL_BAND = (25.0, 75.0)
+#: The most generation multiplies an autoregressive model's output by when told to
+#: (``--output-gain``, :func:`cwfast.render.render`'s ``output_gain``): 60 dB, past any level a
+#: sound file can hold of audio at its training level.
+MAX_OUTPUT_GAIN = 1000.0

@@ -4,8 +4,9 @@
 autoregressive one (sampling, one sample fed back at a time, optionally primed with a clip);
 :func:`process` runs an effect model over a signal block by block through a
 :class:`~cwfast.stream.Stream`. Both return audio at the level of the training audio
-(``model.metadata["scale"]``). NumPy on top of the public model API; the kernels load only when a
-model runs.
+(``model.metadata["scale"]``), an autoregressive model's times its output gain (at its training
+audio's loudness: ``model.metadata["output_gain"]``). NumPy on top of the public model API; the
+kernels load only when a model runs.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from . import validate
 from .codec import N_CLASSES, as_read, is_history, mu_law_values
 from .errors import CwfastError, ParameterError
+from .modes import MAX_OUTPUT_GAIN
 from .tasks import mode_of
 
 
@@ -26,6 +28,16 @@ def scale_of(model):
     if not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
         raise CwfastError(f"the model's metadata has an invalid scale {scale!r}")
     return float(scale)
+
+
+def output_gain_of(model):
+    """What an autoregressive model's generated audio is multiplied by (``metadata["output_gain"]``,
+    1 if not stored: set by :func:`cwfast.train_audio.calibrate_temperature` so that the model
+    generates at its training audio's loudness); CwfastError if invalid."""
+    gain = model.metadata.get("output_gain", 1.0)
+    if not _is_number(gain) or not 0 < gain <= MAX_OUTPUT_GAIN:
+        raise CwfastError(f"the model's metadata has an invalid output_gain {gain!r}")
+    return float(gain)
 
 
 def _is_number(value):
@@ -105,8 +117,8 @@ def fresh_seed():
     return int(np.random.SeedSequence().entropy % 2**31)
 
 
-def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, chunk=16384, on_progress=None,
-           default_seconds=5.0):
+def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, output_gain=None, chunk=16384,
+           on_progress=None, default_seconds=5.0):
     """Generate audio from a memorize or autoregressive model, at the level of its training audio.
 
     Parameters
@@ -123,6 +135,10 @@ def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, ch
         Autoregressive only: audio (at the model's rate and original level) run through the model
         with teacher forcing before generation starts, to set its state. The output continues it
         and does not include it.
+    output_gain : float, optional
+        Autoregressive only: what the generated audio is multiplied by (not what the model reads
+        back), at most :data:`~cwfast.modes.MAX_OUTPUT_GAIN`. Default: the model's own
+        (:func:`output_gain_of`); 1 gives the level the model generates at by itself.
     chunk : int
         Generation runs in blocks of this many samples (see :func:`render_blocks`); the result
         does not depend on it.
@@ -141,15 +157,15 @@ def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, ch
     """
     _check_callback(on_progress)
     pieces = []
-    for piece in render_blocks(model, n_samples, seed=seed, temperature=temperature, prime=prime, block=chunk,
-                               default_seconds=default_seconds):
+    for piece in render_blocks(model, n_samples, seed=seed, temperature=temperature, prime=prime,
+                               output_gain=output_gain, block=chunk, default_seconds=default_seconds):
         pieces.append(piece)
         if on_progress is not None:
             on_progress(piece.size)
     return np.concatenate(pieces)
 
 
-def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=None, block=16384,
+def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=None, output_gain=None, block=16384,
                   default_seconds=5.0):
     """:func:`render`, one block of ``block`` samples at a time: an iterator of float32 arrays.
 
@@ -164,6 +180,8 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
     # Checked whatever the mode, though a memorize model draws nothing: a bad one is a mistake.
     if temperature is not None:
         temperature = validate.non_negative_float("temperature", temperature)
+    if output_gain is not None:
+        output_gain = validate.positive_float("output_gain", output_gain, maximum=MAX_OUTPUT_GAIN)
     rng = validate.rng(seed)
     if mode == "effect":
         raise CwfastError("this is an effect model: it needs an input signal, so use 'cwfast process' with it")
@@ -171,6 +189,8 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
     if mode == "memorize":
         if prime is not None:
             raise CwfastError("a memorize model takes no input, so it cannot be primed")
+        if output_gain is not None:
+            raise CwfastError("a memorize model generates its clip at its level: it takes no output gain")
         if n_samples is None:
             n_samples = trained_length(model) or seconds_to_samples(default_seconds, model.sample_rate or 16000)
         return _memorize_blocks(model, n_samples, block, scale)
@@ -179,12 +199,13 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
     if n_samples is None:
         n_samples = seconds_to_samples(default_seconds, model.sample_rate or 16000)
     temperature = stored_temperature if temperature is None else temperature
+    level = scale * (output_gain_of(model) if output_gain is None else output_gain)
     state, first = None, 0.0
     if prime is not None:
         primed = autoregressive_inputs(prime, scale, n_classes, history_of(model))
         state = model.advance(primed[:-1, None])
         first = float(primed[-1])
-    return _sampled_blocks(model, n_samples, block, scale, feedback_values(model, n_classes), temperature, rng,
+    return _sampled_blocks(model, n_samples, block, level, feedback_values(model, n_classes), temperature, rng,
                            state, first)
 
 
@@ -196,7 +217,7 @@ def _memorize_blocks(model, n_samples, block, scale):
         yield (y[:, 0].astype(np.float64) * scale).astype(np.float32)
 
 
-def _sampled_blocks(model, n_samples, block, scale, values, temperature, rng, state, first):
+def _sampled_blocks(model, n_samples, block, level, values, temperature, rng, state, first):
     for done in range(0, n_samples, block):
         n = min(block, n_samples - done)
         # One generator across blocks draws the same uniforms as one call, so blocking is invisible.
@@ -204,7 +225,7 @@ def _sampled_blocks(model, n_samples, block, scale, values, temperature, rng, st
             n, values=values, temperature=temperature, seed=rng, first_input=first, state=state, return_state=True
         )
         first = float(piece[-1])
-        yield (piece.astype(np.float64) * scale).astype(np.float32)
+        yield (piece.astype(np.float64) * level).astype(np.float32)
 
 
 def autoregressive_inputs(samples, scale, n_classes=N_CLASSES, history="mu-law"):

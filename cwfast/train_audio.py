@@ -55,6 +55,10 @@ CALIBRATION_TEMPERATURES = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 1.0)
 AUDIBLE_RMS = 0.25
 #: Seconds generated at each temperature to choose it.
 CALIBRATION_SECONDS = 10.0
+#: The most a calibrated model's output gain (:func:`calibrate_temperature`) lifts or lowers what
+#: it generates: 4 (12 dB), the inverse of :data:`AUDIBLE_RMS`, so that no gain makes near
+#: silence loud.
+MAX_CALIBRATED_GAIN = 4.0
 #: The most models ``restarts`` trains in one run (over every learning rate of ``lr``).
 MAX_RESTARTS = 100
 #: The learning rates an autoregressive model trains at by gradient, keeping the better on
@@ -169,7 +173,8 @@ def state_before(model, splits, part):
 #: Metadata keys train_audio writes itself: a caller's ``metadata`` may not name them.
 _OWN_METADATA = frozenset({
     "mode", "scale", "n_classes", "history", "length", "split", "clips", "input_window", "temperature",
-    "temperature_calibration", "level", "level_band", "scale_fit", "surprise_fit", "trainer", "figures", "runs",
+    "temperature_calibration", "output_gain", "level", "level_band", "scale_fit", "surprise_fit", "trainer",
+    "figures", "runs",
     "restarts",  # what earlier versions called "runs", which cwfast info still reads
 })
 
@@ -676,7 +681,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                            f"{', '.join(f'{t:g}' for t in CALIBRATION_TEMPERATURES)}, measured against the training "
                            "audio")
             calibration = calibrate_temperature(model, heard)
-            model.metadata.update(temperature=calibration["chosen"], temperature_calibration=calibration)
+            model.metadata.update(temperature=calibration["chosen"], output_gain=calibration["output_gain"],
+                                  temperature_calibration=calibration)
         return TrainedAudio(model, task, splits, result, figures)
 
     if restarts is None:
@@ -863,14 +869,20 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     near their sources' flatness and pitch, and some of them near silence (docs/results.md, "The
     generation temperature").
 
+    The chosen temperature's audio also sets the model's *output gain*: what generation multiplies
+    its output by (not what the model reads back, so the audio is the same but for its level),
+    ``audio``'s RMS over that audio's, so that the model generates at its training audio's
+    loudness, at most what brings that audio's peak to ``audio``'s peak, and within
+    1 / :data:`MAX_CALIBRATED_GAIN` to :data:`MAX_CALIBRATED_GAIN`; 1 where nothing could be measured.
+
     Returns
     -------
     dict
-        ``chosen`` (float), ``on`` (what it was chosen on), ``seed``, ``seconds``,
-        ``training_audio`` (its ``flatness``, ``pitched`` share and ``rms``) and ``table``: per
-        temperature, its ``flatness`` and ``rms`` relative to the training audio's, its
-        ``pitched`` share (None where the generated audio cannot be measured: silent) and whether
-        it ``qualifies``.
+        ``chosen`` (float), ``output_gain`` (float), ``on`` (what it was chosen on), ``seed``,
+        ``seconds``, ``training_audio`` (its ``flatness``, ``pitched`` share, ``rms`` and
+        ``peak``) and ``table``: per temperature, its ``flatness``, ``rms`` and ``peak`` relative
+        to the training audio's, its ``pitched`` share (None where the generated audio cannot be
+        measured: silent) and whether it ``qualifies``.
 
     Raises
     ------
@@ -884,45 +896,58 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
         raise ParameterError("the model stores no sample rate: the generated audio's pitch cannot be measured")
     audio = np.asarray(audio, dtype=np.float64)
     rate = int(model.sample_rate)
-    out = {"chosen": MIXTURE_TEMPERATURE, "on": "the training audio", "seed": seed, "seconds": seconds, "table": []}
+    out = {"chosen": MIXTURE_TEMPERATURE, "output_gain": 1.0, "on": "the training audio", "seed": seed,
+           "seconds": seconds, "table": []}
     try:
         flatness, pitched, rms = (likeness.spectral_flatness(audio), likeness.pitched_fraction(audio, rate),
                                   metrics.rms(audio))
     except ParameterError as error:
         out["on"] = f"nothing: the training audio cannot be measured ({error})"
         return out
-    out["training_audio"] = {"flatness": flatness, "pitched": pitched, "rms": rms}
+    peak = float(np.max(np.abs(audio)))
+    out["training_audio"] = {"flatness": flatness, "pitched": pitched, "rms": rms, "peak": peak}
     values = feedback_values(model, N_CLASSES)  # its classes' values, or None: it reads back what it drew
+    gains = {}  # per temperature, the output gain its audio would get (from the unrounded figures)
     for temperature in temperatures:
         generated = model.sample(int(round(seconds * rate)), values=values, temperature=temperature, seed=seed)
-        row = {"temperature": temperature, "flatness": None, "pitched": None, "rms": None, "qualifies": False}
+        row = {"temperature": temperature, "flatness": None, "pitched": None, "rms": None, "peak": None,
+               "qualifies": False}
         try:
             row.update(flatness=likeness.spectral_flatness(generated) / flatness,
                        pitched=likeness.pitched_fraction(generated, rate),
-                       rms=metrics.rms(generated) / rms)
+                       rms=metrics.rms(generated) / rms, peak=float(np.max(np.abs(generated))) / peak)
         except ParameterError:  # silent, or not finite: no candidate
             pass
         else:
             row["qualifies"] = (1 / 3 <= row["flatness"] <= 3 and row["pitched"] >= 0.5 * pitched
                                 and row["rms"] >= AUDIBLE_RMS)
+            loudest = min(1 / row["rms"], 1 / row["peak"])  # its training audio's RMS, no peak past its peak
+            gains[temperature] = min(max(loudest, 1 / MAX_CALIBRATED_GAIN), MAX_CALIBRATED_GAIN)
         out["table"].append({k: round(float(v), 4) if isinstance(v, float) and k != "temperature" else v
                              for k, v in row.items()})
+    out["chosen"] = _chosen_temperature(out)
+    out["output_gain"] = round(float(gains.get(out["chosen"], 1.0)), 4)
+    return out
+
+
+def _chosen_temperature(out):
+    """The temperature :func:`calibrate_temperature`'s rule chooses from its ``table`` (noting in
+    ``out["on"]`` why, where it is not the plain rule)."""
     measured = [row for row in out["table"] if row["rms"] is not None]
     qualifying = [row for row in measured if row["qualifies"]]
     audible = [row["temperature"] for row in measured if row["rms"] >= AUDIBLE_RMS]
     if any(row["temperature"] == MIXTURE_TEMPERATURE for row in qualifying):
-        return out
+        return MIXTURE_TEMPERATURE
     if qualifying:
-        out["chosen"] = min(qualifying, key=lambda row: abs(math.log(row["rms"])))["temperature"]
-    elif audible:
-        out["chosen"] = min(audible)
+        return min(qualifying, key=lambda row: abs(math.log(row["rms"])))["temperature"]
+    if audible:
         out["on"] = "the training audio (no temperature met its flatness and pitch: the lowest audible)"
-    elif measured:
-        out["chosen"] = max(measured, key=lambda row: row["rms"])["temperature"]
+        return min(audible)
+    if measured:
         out["on"] = "the training audio (no temperature met its flatness and pitch, none audible: the loudest)"
-    else:
-        out["on"] = "the training audio (no temperature generated audio that could be measured)"
-    return out
+        return max(measured, key=lambda row: row["rms"])["temperature"]
+    out["on"] = "the training audio (no temperature generated audio that could be measured)"
+    return MIXTURE_TEMPERATURE
 
 
 def _level_band(x, alpha, start, percentiles):

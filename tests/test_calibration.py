@@ -7,11 +7,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cwfast import ParameterError, likeness, metrics
+import cwfast
+from cwfast import CwfastError, ParameterError, likeness, metrics, render
 from cwfast.audio import load_audio
 from cwfast.codec import mu_law_values
-from cwfast.train_audio import (AUDIBLE_RMS, CALIBRATION_TEMPERATURES, MIXTURE_TEMPERATURE, calibrate_temperature,
-                                train_audio)
+from cwfast.train_audio import (AUDIBLE_RMS, CALIBRATION_TEMPERATURES, MAX_CALIBRATED_GAIN, MIXTURE_TEMPERATURE,
+                                calibrate_temperature, train_audio)
 
 EXCERPT = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav"
 
@@ -162,11 +163,10 @@ def test_the_rule_on_known_signals(rng):
 
 
 def test_train_saves_the_chosen_temperature_and_says_so(capsys, tmp_path, monkeypatch):
-    import cwfast
     from cwfast import train_audio as module
     from cwfast.cli import main
 
-    chosen = {"chosen": 0.85, "on": "the training audio", "seed": 0, "seconds": 10.0,
+    chosen = {"chosen": 0.85, "output_gain": 1.1111, "on": "the training audio", "seed": 0, "seconds": 10.0,
               "training_audio": {"flatness": 0.01, "pitched": 0.9, "rms": 0.1},
               "table": [{"temperature": 0.5, "flatness": 0.2, "pitched": 1.0, "rms": 0.1, "qualifies": False},
                         {"temperature": 0.85, "flatness": 2.0, "pitched": 0.8, "rms": 0.9, "qualifies": True}]}
@@ -178,8 +178,69 @@ def test_train_saves_the_chosen_temperature_and_says_so(capsys, tmp_path, monkey
     assert "generates at temperature 0.85: at 0.5 its audio missed" in printed.out
     assert "choosing the generation temperature" in printed.err
     meta = cwfast.load(out).metadata
-    assert meta["temperature"] == 0.85 and meta["temperature_calibration"] == chosen
+    assert meta["temperature"] == 0.85 and meta["output_gain"] == 1.1111 and meta["temperature_calibration"] == chosen
     assert main(["info", str(out)]) == 0
     info = capsys.readouterr().out
     assert "temperature    0.85 (chosen on the training audio: 0.5: flatness 0.20x, pitched 1.00 of 0.90" in info
     assert "0.85: flatness 2.00x, pitched 0.80 of 0.90, RMS 0.90x, qualifies)" in info
+    assert "output gain    x1.111 (+0.9 dB): generates at its training audio's loudness" in info
+
+
+def test_the_saved_output_gain_brings_the_chosen_audio_to_the_training_loudness(trained):
+    """The gain is the training part's RMS over the chosen temperature's audio's (the
+    calibration's own seed), no more than brings its peak to the training part's peak."""
+    result, _ = trained
+    model, calibration = result.model, result.model.metadata["temperature_calibration"]
+    heard = likeness_of_training(trained)[3]
+    audio = model.sample(int(calibration["seconds"] * model.sample_rate), values=mu_law_values(256),
+                         temperature=calibration["chosen"], seed=calibration["seed"])
+    expected = min(metrics.rms(heard) / metrics.rms(audio), np.max(np.abs(heard)) / np.max(np.abs(audio)))
+    expected = min(max(expected, 1 / MAX_CALIBRATED_GAIN), MAX_CALIBRATED_GAIN)
+    assert model.metadata["output_gain"] == calibration["output_gain"] == pytest.approx(expected, abs=1e-4)
+
+
+def test_the_output_gain_on_known_signals(rng):
+    rate, n = 8000, 16000
+    reference = tone(rate, n, 0.3, rng)
+    grid = (0.5, 1.0)
+
+    def gain_for(generated):
+        return calibrate_temperature(FakeModel({0.5: generated, 1.0: generated}), reference, temperatures=grid)
+
+    # A third of the loudness: about three times, as far as the peak (a third too) allows.
+    third = tone(rate, n, 0.1, rng, noise=0.003)
+    heard = third.astype(np.float32)  # as the model generates it
+    expected = min(metrics.rms(reference) / metrics.rms(heard), np.max(np.abs(reference)) / np.max(np.abs(heard)))
+    assert gain_for(third)["output_gain"] == pytest.approx(expected, abs=1e-4)
+    assert 2.8 < gain_for(third)["output_gain"] < 3.2
+    # As quiet, with one click as loud as the reference's peak: the peak binds, nothing is lifted past it.
+    clicked = third.copy()
+    clicked[100] = np.max(np.abs(reference))
+    assert gain_for(clicked)["output_gain"] == pytest.approx(1.0, abs=1e-4)
+    # Louder than the source: lowered; far quieter or far louder: at most MAX_CALIBRATED_GAIN either way.
+    assert gain_for(2 * reference)["output_gain"] == pytest.approx(0.5, abs=1e-3)
+    assert gain_for(tone(rate, n, 0.01, rng, noise=0.0003))["output_gain"] == MAX_CALIBRATED_GAIN
+    assert gain_for(tone(rate, n, 0.3 * 10, rng))["output_gain"] == 1 / MAX_CALIBRATED_GAIN
+    # Nothing measurable generated, or a training audio too short to measure: no gain.
+    assert gain_for(np.zeros(n))["output_gain"] == 1.0
+    assert calibrate_temperature(FakeModel({0.5: third}), np.full(1000, 0.1), temperatures=(0.5,))["output_gain"] == 1.0
+
+
+def test_render_applies_the_output_gain_to_what_it_writes_only(trained):
+    result, _ = trained
+    model = result.model.copy()
+    model.metadata["output_gain"] = 3.0
+    own = render.render(model, 2000, seed=4, output_gain=1.0)
+    assert np.any(own != 0)
+    np.testing.assert_allclose(render.render(model, 2000, seed=4), 3.0 * own, rtol=1e-6)
+    np.testing.assert_allclose(render.render(model, 2000, seed=4, output_gain=0.5), 0.5 * own, rtol=1e-6)
+    for bad in (0, -1.0, float("nan"), float("inf"), 1001.0, "2", True):
+        with pytest.raises(ParameterError, match="output_gain"):
+            render.render(model, 10, seed=0, output_gain=bad)
+    for stored in (0, -2.0, 1e4, "loud", None):
+        model.metadata["output_gain"] = stored
+        with pytest.raises(CwfastError, match="invalid output_gain"):
+            render.render(model, 10, seed=0)
+    memorize = cwfast.ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0, metadata={"mode": "memorize", "length": 20})
+    with pytest.raises(CwfastError, match="takes no output gain"):
+        render.render(memorize, 10, output_gain=2.0)

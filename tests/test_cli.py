@@ -166,6 +166,24 @@ def test_generate_without_seed_prints_the_seed_it_used(capsys, tmp_path, models)
     np.testing.assert_array_equal(soundfile.read(tmp_path / "a.wav")[0], soundfile.read(tmp_path / "b.wav")[0])
 
 
+def test_generate_output_gain_scales_the_audio_and_nothing_else(capsys, tmp_path, models):
+    """The model's stored gain by default; --output-gain G instead multiplies what the model
+    generates by itself (--output-gain 1) by G, sample for sample: the model reads back the same."""
+    model = cwfast.load(models["autoregressive"])
+    model.metadata["output_gain"] = 2.5
+    model.save(tmp_path / "gained.npz")
+    outputs = {}
+    for label, extra in (("stored", []), ("own", ["--output-gain", "1"]), ("half", ["--output-gain", "0.5"])):
+        status, _, err = run(capsys, "generate", "-m", tmp_path / "gained.npz", "-o", tmp_path / f"{label}.wav",
+                             "--samples", 400, "--seed", 3, *extra)
+        assert status == 0, err
+        outputs[label] = soundfile.read(tmp_path / f"{label}.wav", dtype="float64")[0]
+    own = outputs["own"].astype(np.float32).astype(np.float64)
+    assert np.any(own != 0)
+    np.testing.assert_allclose(outputs["stored"], 2.5 * own, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(outputs["half"], 0.5 * own, rtol=1e-6, atol=1e-9)
+
+
 def test_generate_with_prime_resamples_it_and_says_so(capsys, tmp_path, models):
     prime = tmp_path / "prime.wav"
     write_audio(prime, load_audio(BRAHMS, duration=0.02)[0], 44100)
@@ -193,6 +211,7 @@ def test_generate_refuses_effect_models_and_writes_nothing(capsys, tmp_path, mod
         (["--prime", BRAHMS], "--prime is for autoregressive"),
         (["--temperature", "0.5"], "--temperature is for autoregressive"),
         (["--seed", "3"], "--seed is for autoregressive"),
+        (["--output-gain", "2"], "--output-gain is for autoregressive"),
     ],
 )
 def test_generate_memorize_option_mistakes(capsys, tmp_path, models, extra, message):
@@ -606,6 +625,9 @@ def test_bad_training_options(capsys, tmp_path, clip_8k, extra, message):
         (["train", "", "-o", "m.npz"], "path is empty"),
         (["generate", "-o", "x.wav", "--samples", "0"], "argument --samples"),
         (["generate", "-o", "x.wav", "--temperature", "-1"], "argument --temperature"),
+        (["generate", "-o", "x.wav", "--output-gain", "0"], "argument --output-gain: 0 must be a positive finite number"),
+        (["generate", "-o", "x.wav", "--output-gain", "nan"], "argument --output-gain"),
+        (["generate", "-o", "x.wav", "--output-gain", "1e4"], "argument --output-gain: 1e4 must be at most 1000 (60 dB)"),
         (["generate", "-o", "x.wav", "--subtype", "pcm_8"], "argument --subtype"),
         (["generate"], "required: -o/--output"),
         (["process", "-m", "m.npz", "-o", "x.wav"], "required: IN"),

@@ -63,7 +63,8 @@ def _models():
         "lstm_nothing_in": cwfast.LSTM(0, 5, n_hidden=9, seed=5, output="softmax"),
         "cw_ar": cwfast.ClockworkRNN(1, 16, n_hidden=24, n_modules=4, seed=6, output="softmax", sample_rate=RATE,
                                      metadata=ar),
-        "lstm_ar": cwfast.LSTM(1, 16, n_hidden=10, seed=7, output="softmax", sample_rate=RATE, metadata=ar),
+        "lstm_ar": cwfast.LSTM(1, 16, n_hidden=10, seed=7, output="softmax", sample_rate=RATE,
+                               metadata=dict(ar, output_gain=0.3)),
         # Modules reading windows of past inputs: the exported state keeps them in a ring.
         "cw_windowed": cwfast.ClockworkRNN(1, 1, n_hidden=24, n_modules=4, input_windows="period", seed=8,
                                            sample_rate=RATE, metadata={"mode": "effect"}),
@@ -74,7 +75,8 @@ def _models():
         # Mixture heads: 4 logistics over the amplitude, scored on 256 mu-law classes.
         "cw_mix": cwfast.ClockworkRNN(1, 12, n_hidden=24, n_modules=4, input_windows=[1, 3, 4, 8], seed=11,
                                       output="mixture", sample_rate=RATE,
-                                      metadata=dict(mixture, temperature=0.85)),  # no float holds 0.85
+                                      # no float holds 0.85; an output gain (a power of two: exact)
+                                      metadata=dict(mixture, temperature=0.85, output_gain=2.0)),
         "lstm_mix": cwfast.LSTM(1, 12, n_hidden=10, seed=12, output="mixture", sample_rate=RATE, metadata=mixture),
         # Level normalisation: the input divided by its recent level, the mixture scaled back.
         "cw_mix_level": _levelled(cwfast.ClockworkRNN(1, 12, n_hidden=24, n_modules=4, input_windows=[1, 3, 4, 8],
@@ -242,7 +244,7 @@ def test_generate_equals_the_python_sampler(built, name, temperature):
     # float32 rounding that the logistic's logit(u), up to +-27, magnifies.
     from cwfast._head_kernels import _draw_mixture
 
-    emitted = y / 0.5  # the amplitudes before the scale (a power of two: exact)
+    emitted = y / (0.5 * render.output_gain_of(model))  # the amplitudes before the level (powers of two: exact)
     linear = model.metadata.get("history") == "linear"
     values = codec.mu_law_values()
     read = emitted if linear else np.where(emitted == 0, 0.0, values[mu_law_encode(emitted)])
@@ -258,7 +260,8 @@ def test_generate_equals_the_python_sampler(built, name, temperature):
     # And where the two runs' classes agree, they agree on the amplitude too. (With linear history
     # the ulps themselves are read back, so the runs part slowly from the first step: compare
     # the start.)
-    same = np.cumprod(mu_law_encode(emitted) == mu_law_encode(reference / 0.5)).astype(bool)
+    same = np.cumprod(mu_law_encode(emitted) == mu_law_encode(reference / (0.5 * render.output_gain_of(model))))
+    same = same.astype(bool)
     if linear:
         same[100:] = False
     np.testing.assert_allclose(y[same], reference[same], rtol=1e-4, atol=1e-5)
@@ -418,7 +421,9 @@ def test_a_mixture_model_without_n_classes_is_autoregressive_for_both(tmp_path):
 
 @pytest.mark.parametrize("metadata, message", [({"temperature": "hot"}, "temperature"), ({"temperature": -1}, "temperature"),
                                                ({"n_classes": 256.5}, "n_classes"), ({"n_classes": 16}, "mu-law"),
-                                               ({"history": "pcm"}, "history"), ({"history": None}, "history")])
+                                               ({"history": "pcm"}, "history"), ({"history": None}, "history"),
+                                               ({"output_gain": 0}, "output_gain"), ({"output_gain": "loud"}, "output_gain"),
+                                               ({"output_gain": 1e4}, "output_gain")])
 def test_the_export_and_generate_refuse_the_same_autoregressive_metadata(tmp_path, metadata, message):
     """One check for both: a temperature or class count that `cwfast generate` refuses is not
     exported with a silent default (or as a model of another kind), and nothing is written."""

@@ -1,5 +1,5 @@
-"""scripts/compare_temperature_grids.py and scripts/prototype_temperature_by_spectrum.py on a tiny
-goals run: the temperature each chooses is the calibration's (or, by spectrum, a qualifying one),
+"""scripts/compare_temperature_grids.py, scripts/prototype_temperature_by_spectrum.py and
+scripts/measure_output_gain.py on a tiny goals run: the temperature each chooses is the calibration's (or, by spectrum, a qualifying one),
 and the cells counted are those of the figures printed."""
 
 import importlib.util
@@ -83,6 +83,31 @@ def test_by_spectrum_keeps_to_the_qualifying_temperatures(run, tmp_path):
     qualifying = [r["temperature"] for r in calibration["table"] if r["qualifies"]]
     assert row["current"]["temperature"] == calibration["chosen"]
     assert row["by spectrum"]["temperature"] in (qualifying or [calibration["chosen"]])
+
+
+def test_measure_output_gain_reports_the_gain_cwfast_train_sets(run, tmp_path, capsys):
+    """The gain is the calibration's; 'with' is 'without' times it; A,B keeps the one better on
+    validation (here a run and its copy with a worse validation figure)."""
+    script = load_script("measure_output_gain")
+    worse = tmp_path / "worse"
+    (worse / "clip").mkdir(parents=True)
+    for name in ("clip/clip.wav", "goals.json"):
+        (worse / name).write_bytes((run / name).read_bytes())
+    import cwfast
+
+    model = cwfast.load(run / "clip" / "cw.npz")
+    model.metadata["figures"]["validation"]["bits_per_sample"] += 1.0
+    model.save(worse / "clip" / "cw.npz")
+    out = tmp_path / "rows.json"
+    assert script.main([f"{worse},{run}", "--json", str(out)]) == 0
+    (row,) = json.loads(out.read_text())
+    assert row["run"] == str(run)
+    compare = load_script("compare_temperature_grids")
+    model, _, training = compare.load_run(str(run), "clip")
+    calibration = calibrate_temperature(model, training / model.metadata["scale"])
+    assert row["gain"] == calibration["output_gain"] and row["temperature"] == calibration["chosen"]
+    assert row["rms_with"] == pytest.approx(row["rms_without"] * row["gain"])
+    assert "within 3 dB of the training part's RMS" in capsys.readouterr().out
 
 
 def test_measure_temperatures_prints_its_rows_and_refuses_bad_input_before_generating(run, tmp_path, capsys):

@@ -111,6 +111,8 @@ class Spec:
         if self.mode == "autoregressive":
             n_classes, self.temperature = render.autoregressive_spec(model)
             self.autoregressive = True
+            self.output_gain = render.output_gain_of(model)
+            self.output_level = self.scale * self.output_gain  # what generation writes the amplitude times, as render does
             self.history = render.history_of(model)
             # What the generator emits (softmax) or reads back (mixture, mu-law history): none
             # for linear history, which reads back the amplitude it drew.
@@ -207,10 +209,11 @@ def header(spec):
  * {N}_process), draws a component from softmax(logits / temperature) by inverse CDF with a
  * uniform from the state's splitmix64 generator, then an amplitude from that logistic, its
  * scale times the temperature, with a second uniform, and writes the amplitude (clipped to
- * [-1, 1]) times {N}_SCALE. Temperature 0 takes the likeliest component's mean. {N}_reset sets
- * the temperature to {N}_TEMPERATURE and the generator to seed 0: call {N}_seed and
- * {N}_set_temperature after it. */
+ * [-1, 1]) times {N}_SCALE times {N}_OUTPUT_GAIN. Temperature 0 takes the likeliest component's
+ * mean. {N}_reset sets the temperature to {N}_TEMPERATURE and the generator to seed 0: call
+ * {N}_seed and {N}_set_temperature after it. */
 #define {N}_TEMPERATURE {spec.temperature!r}
+#define {N}_OUTPUT_GAIN {spec.output_gain!r}   /* what generation multiplies its output by (1: the model's own level) */
 void {N}_seed({N}_state *s, uint64_t seed);
 void {N}_set_temperature({N}_state *s, double temperature);
 void {N}_generate({N}_state *s, float *out, int n);
@@ -221,10 +224,11 @@ void {N}_generate({N}_state *s, float *out, int n);
  * step reads the decoded value generated at the previous step (0 at the first step after reset,
  * or s->prev if you set it, e.g. to the last decoded sample of a priming clip run through
  * {N}_process), draws a class from softmax(logits / temperature) by inverse CDF with a uniform
- * from the state's splitmix64 generator, and writes that class's amplitude times {N}_SCALE.
- * Temperature 0 takes the likeliest class. {N}_reset sets the temperature to
- * {N}_TEMPERATURE and the generator to seed 0: call {N}_seed and {N}_set_temperature after it. */
+ * from the state's splitmix64 generator, and writes that class's amplitude times {N}_SCALE
+ * times {N}_OUTPUT_GAIN. Temperature 0 takes the likeliest class. {N}_reset sets the temperature
+ * to {N}_TEMPERATURE and the generator to seed 0: call {N}_seed and {N}_set_temperature after it. */
 #define {N}_TEMPERATURE {spec.temperature!r}
+#define {N}_OUTPUT_GAIN {spec.output_gain!r}   /* what generation multiplies its output by (1: the model's own level) */
 void {N}_seed({N}_state *s, uint64_t seed);
 void {N}_set_temperature({N}_state *s, double temperature);
 void {N}_generate({N}_state *s, float *out, int n);
@@ -676,7 +680,7 @@ def source(spec):
         n_draw = K or o
         fed_back, second_uniform, read_prev = "", "", "s->prev"
         emit = f"""        s->prev = {N}_values[best];
-        out[i] = (float)((double){N}_values[best] * {spec.scale!r});
+        out[i] = (float)((double){N}_values[best] * {spec.output_level!r});  /* {N}_SCALE * {N}_OUTPUT_GAIN */
 """
         if K:
             # The mixture head, as cwfast._head_kernels draws it: the component from the first K
@@ -696,7 +700,7 @@ def source(spec):
             }}
             e = (float)(v < -1.0 ? -1.0 : (v > 1.0 ? 1.0 : v));
             s->prev = e;
-            out[i] = (float)((double)e * {spec.scale!r});
+            out[i] = (float)((double)e * {spec.output_level!r});  /* {N}_SCALE * {N}_OUTPUT_GAIN */
         }}
 """
             if spec.history == "mu-law":
