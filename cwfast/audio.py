@@ -112,21 +112,23 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
             total_frames = sound_file.frames
             if total_frames <= 0:
                 raise CwfastError(f"cannot read '{path}': contains no audio (0 frames)")
-            start_frame = round(start * file_rate)
+            # Compared as floats: a start or duration of 1e305 s times the rate is inf, which round() cannot take.
+            start_frame = start * file_rate
             if start_frame >= total_frames:
                 raise ParameterError(
                     f"start={start} s is at or past the end of '{path}', "
                     f"which is {total_frames / file_rate:.3f} s long"
                 )
+            start_frame = round(start_frame)
             if duration is None:
                 frame_count = total_frames - start_frame
             else:
-                frame_count = round(duration * file_rate)
-                if frame_count == 0:
+                frame_count = min(duration * file_rate, total_frames - start_frame)
+                if round(frame_count) == 0:
                     raise ParameterError(
                         f"duration={duration} s is shorter than one sample at {file_rate} Hz"
                     )
-                frame_count = min(frame_count, total_frames - start_frame)
+                frame_count = round(frame_count)
             if start_frame > 0:
                 sound_file.seek(start_frame)
             samples = sound_file.read(frame_count, dtype="float32", always_2d=True)
@@ -458,14 +460,18 @@ def sound_info(path):
 
 
 def _check_readable(path):
-    """CwfastError for a missing path, a folder or an empty file: checked by hand, because
-    libsndfile reports all of them as "Format not recognised"."""
+    """CwfastError for a missing path, a folder, an empty file or one we may not read: checked
+    by hand, because libsndfile reports them as "Format not recognised" or "System error"."""
     if not os.path.exists(path):
-        raise CwfastError(f"cannot read '{path}': no such file")
+        link = os.path.islink(path)
+        raise CwfastError(f"cannot read '{path}': " + ("a symbolic link to nothing (or a loop of links)" if link
+                                                         else "no such file"))
     if os.path.isdir(path):
         raise CwfastError(f"cannot read '{path}': it is a directory, not an audio file")
     if os.path.getsize(path) == 0:
         raise CwfastError(f"cannot read '{path}': contains no audio (the file is empty)")
+    if not os.access(path, os.R_OK):
+        raise CwfastError(f"cannot read '{path}': permission denied")
 
 
 def _as_samples(samples, name):

@@ -502,9 +502,11 @@ def _check_audio_fits(path, rate, *, start=0.0, seconds=None, option="--sample-r
         info = sound_info(path)
     except Exception:  # noqa: BLE001  unreadable: load_audio says why in its own words
         return
-    frames = max(0, info.frames - int(start * info.samplerate))
+    # In floats: a --start or --seconds of 1e305 times the rate is inf, which int() cannot take.
+    frames = max(0.0, info.frames - start * info.samplerate)
     if seconds is not None:
-        frames = min(frames, int(seconds * info.samplerate) + 1)
+        frames = min(frames, seconds * info.samplerate + 1)
+    frames = int(frames)
     what = f"reading '{path}'" + (f" and resampling it to {rate} Hz" if rate and rate != info.samplerate else "")
     check_fits(audio_bytes(frames, info.channels, info.samplerate, rate), what,
                f"pass a lower {option} or a shorter excerpt")

@@ -78,7 +78,8 @@ def load(path):
     except OSError as exc:  # a name too long, say
         raise CwfastError(f"cannot load model '{path}': {exc.strerror or exc}") from None
     if not exists:
-        raise CwfastError(f"cannot load model '{path}': no such file")
+        what = "a symbolic link to nothing (or a loop of links)" if path.is_symlink() else "no such file"
+        raise CwfastError(f"cannot load model '{path}': {what}")
     if is_dir:
         raise CwfastError(f"cannot load model '{path}': it is a directory")
     try:

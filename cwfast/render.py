@@ -99,11 +99,12 @@ def denormalize(samples, model):
 def seconds_to_samples(seconds, sample_rate):
     """``seconds`` as a whole number of samples at ``sample_rate`` (at least one)."""
     seconds = validate.positive_float("seconds", seconds)
-    n = round(seconds * sample_rate)
+    n = seconds * sample_rate  # a float: past 1.8e308 it is inf, which round() cannot take
+    if not n <= validate.MAX_COUNT:
+        raise ParameterError(f"{seconds:g} s is more samples at {sample_rate} Hz than any array can hold")
+    n = round(n)
     if n < 1:
         raise ParameterError(f"{seconds} s is shorter than one sample at {sample_rate} Hz")
-    if n > validate.MAX_COUNT:
-        raise ParameterError(f"{seconds:g} s is more samples at {sample_rate} Hz than any array can hold")
     return int(n)
 
 

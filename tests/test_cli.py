@@ -1061,3 +1061,36 @@ def test_train_scale_fit_can_be_turned_off_and_refuses_what_it_cannot_fit(capsys
         status, _, err = run(capsys, "train", clip_8k, "-o", bad, "--scale-fit", *common, *extra)
         assert_user_error(status, err, message)
         assert not bad.exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["generate", "-o", "g.wav", "--seconds", "1e308"], "more samples at 16000 Hz than any array can hold"),
+    (["train", str(BRAHMS), "-o", "m.npz", "--seconds", "1e305"], "asks for more than"),
+    (["train", str(BRAHMS), "-o", "m.npz", "--start", "1e305", "--samples", "320"], "at or past the end"),
+    (["train", str(BRAHMS), "--mode", "effect", "--target", str(BRAHMS), "-o", "m.npz", "--start", "1e306"],
+     "at or past the end"),
+])
+def test_seconds_past_any_float_are_one_line_errors(capsys, tmp_path, monkeypatch, argv, message):
+    """A --seconds or --start whose samples overflow a float (1e305 s at 44.1 kHz is inf) is
+    refused in one line, as 1e300 is, with nothing written."""
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(capsys, *argv)
+    assert_user_error(status, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_inputs_that_cannot_be_read_say_why(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("loop.wav", "loop.npz"):  # a link to itself: neither missing nor a file
+        (tmp_path / name).symlink_to(name)
+    status, _, err = run(capsys, "train", "loop.wav", "-o", "m.npz")
+    assert_user_error(status, err, "cannot read 'loop.wav': a symbolic link to nothing (or a loop of links)")
+    status, _, err = run(capsys, "info", "loop.npz")
+    assert_user_error(status, err, "cannot load model 'loop.npz': a symbolic link to nothing (or a loop of links)")
+    # A file we may not read (as root every file is readable, so os.access stands in for the mode bits).
+    locked = tmp_path / "locked.wav"
+    locked.write_bytes(BRAHMS.read_bytes())
+    monkeypatch.setattr("cwfast.audio.os.access", lambda path, mode: not str(path).endswith("locked.wav"))
+    status, _, err = run(capsys, "train", "locked.wav", "-o", "m.npz")
+    assert_user_error(status, err, "cannot read 'locked.wav': permission denied")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["locked.wav", "loop.npz", "loop.wav"]
