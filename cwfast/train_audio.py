@@ -59,6 +59,10 @@ CALIBRATION_SECONDS = 10.0
 #: it generates: 4 (12 dB), the inverse of :data:`AUDIBLE_RMS`, so that no gain makes near
 #: silence loud.
 MAX_CALIBRATED_GAIN = 4.0
+#: The most validation samples the mixture's scales are fitted on (65.5 s at 16 kHz): a longer
+#: corpus's validation parts are each cut to their first share of it (:func:`fitting_parts`).
+#: Three numbers are fitted; the goal sources' validation parts (4 to 22 s) are whole under it.
+FIT_SAMPLES = 2**20
 #: The most models ``restarts`` trains in one run (over every learning rate of ``lr``).
 MAX_RESTARTS = 100
 #: The learning rates an autoregressive model trains at by gradient, keeping the better on
@@ -657,8 +661,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
 
         if scale_fit:
             _note(on_note, "fitting the mixture's scale on the validation part")
-            held = [(c.validation.inputs, c.validation.targets, state_before(model, c, "validation"))
-                    for c in per_clip if c.validation is not None]
+            held = fitting_parts(model, per_clip)
             model.metadata["scale_fit"] = fit_scale(model, held, progress=progress)
             if model.n_in == 1:  # autoregressive: the scales may follow its recent surprise
                 model.metadata["surprise_fit"] = fit_surprise(model, held, progress=progress)
@@ -957,6 +960,21 @@ def _level_band(x, alpha, start, percentiles):
     floor, ceiling = np.percentile(Level(alpha, start).levels(x), [lo, hi])
     floor = max(float(floor), LEVEL_FLOOR)
     return floor, max(float(ceiling), floor)
+
+
+def fitting_parts(model, per_clip, limit=None):
+    """The validation parts the mixture's scales are fitted on (:func:`~cwfast.scale_fit.fit_scale`,
+    :func:`~cwfast.scale_fit.fit_surprise`): every clip's, each from the state its clip's training
+    part leaves, cut to the first :data:`FIT_SAMPLES` (``limit``) of them all in proportion to
+    their lengths, so that a long corpus's fit costs what 65 s of audio's does."""
+    limit = FIT_SAMPLES if limit is None else limit
+    parts = [c for c in per_clip if c.validation is not None]
+    total = sum(c.validation.n_steps for c in parts)
+    held = []
+    for c in parts:
+        n = c.validation.n_steps if total <= limit else max(1, c.validation.n_steps * limit // total)
+        held.append((c.validation.inputs[:n], c.validation.targets[:n], state_before(model, c, "validation")))
+    return held
 
 
 def _held_out_figure(model, per_clip, name):

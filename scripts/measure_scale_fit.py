@@ -21,7 +21,7 @@ import json
 import cwfast
 from cwfast import audio, tasks
 from cwfast.scale_fit import fit_scale, fit_surprise
-from cwfast.train_audio import state_before
+from cwfast.train_audio import fitting_parts, state_before
 
 
 def measure(model_path, audio_path, surprise=False):
@@ -35,7 +35,7 @@ def measure(model_path, audio_path, surprise=False):
                        history=model.metadata.get("history", "mu-law"))[0]
 
     def held_out():
-        return [(per.validation.inputs, per.validation.targets, state_before(model, per, "validation"))]
+        return fitting_parts(model, [per])
 
     def figures():
         return {part: tasks.evaluate(model, getattr(per, part), state=state_before(model, per, part))["bits_per_sample"]

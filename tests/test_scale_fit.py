@@ -15,7 +15,7 @@ from cwfast.audio import load_audio
 from cwfast.lstm import LSTM
 from cwfast.model import LOSS_CHUNK, State, Surprise
 from cwfast.scale_fit import COARSE, fit_scale
-from cwfast.train_audio import state_before, train_audio
+from cwfast.train_audio import FIT_SAMPLES, fitting_parts, state_before, train_audio
 
 EXCERPT = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav"
 
@@ -142,6 +142,44 @@ def test_the_fit_pools_several_parts_by_their_lengths_and_states():
     # The state matters: from a zero state the same parts score otherwise.
     cold = fit_scale(model.copy(), [(x, t, State(np.zeros_like(s.h), s.t)) for x, t, s in parts])
     assert cold["bits_before"] != pytest.approx(fit["bits_before"], abs=1e-6)
+
+
+def test_a_long_corpus_is_fitted_on_the_first_share_of_each_validation_part():
+    """Under FIT_SAMPLES the parts are whole (the clips' validation parts, from their states);
+    past it each is cut to its first share, in proportion to its length, from the same state."""
+    model = mixture_model()
+    per_clip = tasks.corpus([audio(9000, seed=1), audio(3000, seed=2)], validation=0.5, test=0.1, history="linear")
+    lengths = [c.validation.n_steps for c in per_clip]
+    whole = fitting_parts(model, per_clip)
+    assert [t.shape[0] for _, t, _ in whole] == lengths
+    for (x, t, state), c in zip(whole, per_clip):
+        np.testing.assert_array_equal(x, c.validation.inputs)
+        np.testing.assert_array_equal(state.h, state_before(model, c, "validation").h)
+    cut = fitting_parts(model, per_clip, limit=sum(lengths) // 4)
+    assert [t.shape[0] for _, t, _ in cut] == [n * (sum(lengths) // 4) // sum(lengths) for n in lengths]
+    for (x, t, state), (wx, wt, wstate) in zip(cut, whole):
+        np.testing.assert_array_equal(x, wx[: x.shape[0]])
+        np.testing.assert_array_equal(t, wt[: t.shape[0]])
+        np.testing.assert_array_equal(state.h, wstate.h)
+    assert FIT_SAMPLES == 2**20 and fitting_parts(model, per_clip, limit=1)[0][1].shape[0] == 1
+
+
+def test_train_audio_fits_a_long_corpus_on_its_cut_parts(monkeypatch):
+    """What train_audio fits is fit_scale on fitting_parts (here with a small FIT_SAMPLES), and
+    the held-out figures still score the whole parts."""
+    from cwfast import train_audio as module
+
+    samples, rate = load_audio(EXCERPT, sample_rate=8000, start=0.5, duration=1.5)
+    options = dict(mode="autoregressive", hidden=6, modules=3, epochs=1, seed=0, progress=False)
+    monkeypatch.setattr(module, "FIT_SAMPLES", 300)
+    cut = train_audio(samples, rate, **options)
+    plain = train_audio(samples, rate, scale_fit=False, **options)
+    expected = fit_scale(plain.model.copy(), fitting_parts(plain.model, [plain.splits], limit=300))
+    assert cut.model.metadata["scale_fit"]["factor"] == expected["factor"]
+    assert cut.model.metadata["scale_fit"]["samples"] == expected["samples"] == 300
+    assert cut.splits.validation.n_steps > 300
+    assert cut.figures["validation"]["bits_per_sample"] == pytest.approx(
+        _bits(cut.model, cut.splits, "validation"), abs=1e-5)
 
 
 def test_the_grid_holds_one_and_spans_sixteen_each_way():
