@@ -114,7 +114,7 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
                 raise CwfastError(f"cannot read '{path}': contains no audio (0 frames)")
             # Compared as floats: a start or duration of 1e305 s times the rate is inf, which round() cannot take.
             start_frame = start * file_rate
-            if start_frame >= total_frames:
+            if start_frame >= total_frames or round(start_frame) >= total_frames:
                 raise ParameterError(
                     f"start={start} s is at or past the end of '{path}', "
                     f"which is {total_frames / file_rate:.3f} s long"

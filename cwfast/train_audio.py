@@ -174,6 +174,21 @@ def state_before(model, splits, part):
     raise ParameterError(f"part={part!r} must be 'validation' or 'test'")
 
 
+def fitting_parts(model, per_clip, limit=None):
+    """The validation parts the mixture's scales are fitted on (:func:`~cwfast.scale_fit.fit_scale`,
+    :func:`~cwfast.scale_fit.fit_surprise`): every clip's, each from the state its clip's training
+    part leaves, cut to the first :data:`FIT_SAMPLES` (``limit``) of them all in proportion to
+    their lengths, so that a long corpus's fit costs what 65 s of audio's does."""
+    limit = FIT_SAMPLES if limit is None else limit
+    parts = [c for c in per_clip if c.validation is not None]
+    total = sum(c.validation.n_steps for c in parts)
+    held = []
+    for c in parts:
+        n = c.validation.n_steps if total <= limit else max(1, c.validation.n_steps * limit // total)
+        held.append((c.validation.inputs[:n], c.validation.targets[:n], state_before(model, c, "validation")))
+    return held
+
+
 #: Metadata keys train_audio writes itself: a caller's ``metadata`` may not name them.
 _OWN_METADATA = frozenset({
     "mode", "scale", "n_classes", "history", "length", "split", "clips", "input_window", "temperature",
@@ -960,21 +975,6 @@ def _level_band(x, alpha, start, percentiles):
     floor, ceiling = np.percentile(Level(alpha, start).levels(x), [lo, hi])
     floor = max(float(floor), LEVEL_FLOOR)
     return floor, max(float(ceiling), floor)
-
-
-def fitting_parts(model, per_clip, limit=None):
-    """The validation parts the mixture's scales are fitted on (:func:`~cwfast.scale_fit.fit_scale`,
-    :func:`~cwfast.scale_fit.fit_surprise`): every clip's, each from the state its clip's training
-    part leaves, cut to the first :data:`FIT_SAMPLES` (``limit``) of them all in proportion to
-    their lengths, so that a long corpus's fit costs what 65 s of audio's does."""
-    limit = FIT_SAMPLES if limit is None else limit
-    parts = [c for c in per_clip if c.validation is not None]
-    total = sum(c.validation.n_steps for c in parts)
-    held = []
-    for c in parts:
-        n = c.validation.n_steps if total <= limit else max(1, c.validation.n_steps * limit // total)
-        held.append((c.validation.inputs[:n], c.validation.targets[:n], state_before(model, c, "validation")))
-    return held
 
 
 def _held_out_figure(model, per_clip, name):
