@@ -14,9 +14,10 @@ import zipfile
 
 import numpy as np
 
-from . import registry
+from . import registry, validate
 from ._atomic import atomic_path
 from .errors import CwfastError, ParameterError
+from .heads import get_head
 from .validate import as_path
 
 FORMAT_NAME = "cwfast-model"
@@ -27,11 +28,19 @@ FORMAT_NAME = "cwfast-model"
 FORMAT_VERSION = 3
 #: The arrays that need a reader of at least this version.
 VERSION_KEYS = {"surprise": 3, "level": 2, "taps": 2}
+#: The deepest nesting of dicts and lists save writes in metadata. JSON parsing recurses, and how
+#: deep it can go depends on the caller's stack: a fixed bound well under Python's recursion limit
+#: means a file saved here also loads from deep inside another program.
+MAX_METADATA_DEPTH = 100
 
 
 def save_model(model, path, *, overwrite=True):
-    """Write ``model`` to ``path`` atomically. See :func:`load`."""
+    """Write ``model`` to ``path`` atomically. See :func:`load`.
+
+    Raises ParameterError, before anything is written, for a header :func:`load` would refuse.
+    """
     path = as_path(path)
+    overwrite = validate.flag("overwrite", overwrite)  # 'no' or 2 is a mistake, not a yes
     if not np.all(np.isfinite(model.params)):  # load refuses such a file: do not write it
         raise ParameterError("the model's parameters contain NaN or infinite values; nothing was written")
     arrays = model.to_dense()
@@ -39,17 +48,65 @@ def save_model(model, path, *, overwrite=True):
         "format": FORMAT_NAME,
         "version": max([1] + [version for key, version in VERSION_KEYS.items() if key in arrays]),
         "arch": model.arch,
-        "dtype": model.dtype.name,
+        "dtype": validate.dtype(model.dtype).name,
         "output": model.output,
         "sample_rate": model.sample_rate,
         "metadata": model.metadata,
     }
     try:
         header_text = json.dumps(header)
+    except RecursionError:
+        raise ParameterError(
+            f"model metadata is nested too deeply to save (at most {MAX_METADATA_DEPTH} levels of dicts and lists)"
+        ) from None
     except (TypeError, ValueError) as exc:
         raise ParameterError(f"model metadata must be JSON-serialisable ({exc})") from None
+    check_metadata_keys(model.metadata)  # after json.dumps, which refuses cycles
+    try:
+        # The very checks load makes, on the header as load will read it back.
+        header_options(json.loads(header_text))
+    except ParameterError as exc:
+        raise ParameterError(f"cannot save model '{path}': {exc}; nothing was written") from None
     with atomic_path(path, what="model", overwrite=overwrite) as tmp, open(tmp, "wb") as fh:
         np.savez(fh, header=np.array(header_text), **arrays)
+
+
+def check_metadata_keys(metadata):
+    """ParameterError unless every dict key in ``metadata`` (nested in dicts and lists) is a str, and
+    it nests at most MAX_METADATA_DEPTH deep. JSON would turn a key 1 or None into '1' or 'null', so
+    the model loaded back would differ. ``metadata`` must be free of cycles (json.dumps checks)."""
+    stack = [(metadata, 1)]
+    while stack:  # a loop, not recursion: the nesting may be deep
+        item, depth = stack.pop()
+        if not isinstance(item, (dict, list, tuple)):
+            continue
+        if depth > MAX_METADATA_DEPTH:
+            raise ParameterError(
+                f"model metadata is nested too deeply to save (at most {MAX_METADATA_DEPTH} levels of dicts and lists)"
+            )
+        if isinstance(item, dict):
+            for key in item:
+                if not isinstance(key, str):
+                    raise ParameterError(
+                        f"model metadata key {key!r} is not a str; it would load back as {json.dumps(key)!r}: "
+                        "use str keys"
+                    )
+            stack.extend((value, depth + 1) for value in item.values())
+        else:
+            stack.extend((value, depth + 1) for value in item)
+
+
+def header_options(header):
+    """The keyword arguments of ``from_dense`` from a file's header dict, checked the way the
+    constructor checks them; ParameterError for a bad one. save calls it too, so that it never
+    writes a file load refuses."""
+    dtype = header.get("dtype")
+    return {
+        "dtype": None if dtype is None else validate.dtype(dtype),  # None: W_h's dtype, as in old files
+        "sample_rate": validate.positive_int("sample_rate", header.get("sample_rate"), allow_none=True),
+        "metadata": validate.metadata(header.get("metadata") or {}),
+        "output": get_head(header.get("output", "linear")).name,
+    }
 
 
 def load(path):
@@ -82,6 +139,8 @@ def load(path):
         raise CwfastError(f"cannot load model '{path}': {what}")
     if is_dir:
         raise CwfastError(f"cannot load model '{path}': it is a directory")
+    if not path.is_file():  # a named pipe or a device: open() could block forever
+        raise CwfastError(f"cannot load model '{path}': not a regular file")
     try:
         with open(path, "rb") as fh:
             magic = fh.read(4)
@@ -92,7 +151,11 @@ def load(path):
         with np.load(path, allow_pickle=False) as archive:
             if "header" not in archive.files:
                 raise CwfastError(f"cannot load model '{path}': not a cwfast model (no header)")
-            header = json.loads(str(archive["header"][()]))
+            raw = archive["header"]
+            # np.load hands back a member that is not an .npy file as bytes, not as an array.
+            if not (isinstance(raw, np.ndarray) and raw.shape == () and raw.dtype.kind == "U"):
+                raise CwfastError(f"cannot load model '{path}': not a cwfast model (the header is not a JSON string)")
+            header = json.loads(str(raw[()]))
             if isinstance(header, dict) and header.get("format") == "cwfast-checkpoint":
                 raise CwfastError(
                     f"cannot load model '{path}': it is a training checkpoint, not a saved model "
@@ -105,6 +168,8 @@ def load(path):
         raise
     except PermissionError:
         raise CwfastError(f"cannot load model '{path}': permission denied") from None
+    except RecursionError:
+        raise CwfastError(f"cannot load model '{path}': not a readable cwfast model (its header is nested too deeply)") from None
     except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, json.JSONDecodeError, UnicodeError) as exc:
         if isinstance(exc, (zipfile.BadZipFile, EOFError)):
             reason = "the file is truncated or corrupt"
@@ -118,13 +183,7 @@ def load(path):
         )
     cls = model_class(header.get("arch"), f"cannot load model '{path}'")
     try:
-        return cls.from_dense(
-            arrays,
-            dtype=header.get("dtype"),
-            sample_rate=header.get("sample_rate"),
-            metadata=header.get("metadata") or {},
-            output=header.get("output", "linear"),
-        )
+        return cls.from_dense(arrays, **header_options(header))
     except (TypeError, ValueError, OverflowError, IndexError) as exc:  # ParameterError (a ValueError), or a foreign file's arrays
         raise CwfastError(f"cannot load model '{path}': inconsistent contents ({exc})") from None
 

@@ -168,3 +168,127 @@ def test_failed_save_leaves_nothing(tmp_path):
     with pytest.raises(CwfastError, match="does not exist"):
         ClockworkRNN(1, 1, n_hidden=4, n_modules=2).save(tmp_path / "no" / "m.npz")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_load_refuses_a_named_pipe_without_blocking(tmp_path):
+    """open() on a FIFO with no writer blocks forever: load must refuse it before opening."""
+    import os
+    import threading
+
+    if not hasattr(os, "mkfifo"):
+        pytest.skip("no named pipes on this platform")
+    os.mkfifo(tmp_path / "pipe.npz")
+    os.symlink(tmp_path / "pipe.npz", tmp_path / "link.npz")
+    for name in ["pipe.npz", "link.npz"]:  # also through a symbolic link
+        errors = []
+
+        def run(path=tmp_path / name):
+            try:
+                cwfast.load(path)
+            except Exception as exc:  # noqa: BLE001 - checked below
+                errors.append(exc)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(timeout=10)
+        if thread.is_alive():  # blocked in open(): release it with a writer, so the suite goes on
+            os.close(os.open(tmp_path / "pipe.npz", os.O_WRONLY | os.O_NONBLOCK))
+            thread.join(timeout=30)
+            pytest.fail("cwfast.load blocked on a named pipe")
+        assert len(errors) == 1 and isinstance(errors[0], CwfastError), errors
+        assert "not a regular file" in str(errors[0])
+
+
+def test_header_that_is_not_an_npy_array(tmp_path):
+    """A zip member that is not an .npy file comes out of np.load as bytes, not an array."""
+    path = tmp_path / "m.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("header.npy", b"hello")
+    with pytest.raises(CwfastError, match="not a cwfast model"):
+        cwfast.load(path)
+    np.savez(path, header=np.arange(3))  # an array, but not a string
+    with pytest.raises(CwfastError, match="not a cwfast model"):
+        cwfast.load(path)
+
+
+def test_deeply_nested_header_is_a_load_error(tmp_path):
+    path = tmp_path / "m.npz"
+    np.savez(path, header=np.array("[" * 100000))
+    with pytest.raises(CwfastError, match="not a readable cwfast model"):
+        cwfast.load(path)
+
+
+@pytest.mark.parametrize("overwrite", ["no", "False", 0, 2, None])
+def test_overwrite_must_be_a_bool(tmp_path, model, overwrite):
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"precious")
+    with pytest.raises(cwfast.ParameterError, match="overwrite must be True or False"):
+        model.save(path, overwrite=overwrite)
+    assert path.read_bytes() == b"precious"
+    with pytest.raises(cwfast.ParameterError, match="overwrite"):
+        model.save(tmp_path / "new.npz", overwrite=overwrite)
+    assert not (tmp_path / "new.npz").exists()
+
+
+class _Unchecked(ClockworkRNN):
+    """A model whose sample_rate, metadata and output are plain attributes, set without checks
+    (as a subclass or a caller reaching past a property could): save must still check them."""
+
+    sample_rate = None
+    metadata = None
+    output = "linear"
+
+
+@pytest.mark.parametrize("attribute, value, message", [
+    ("metadata", ["a"], "metadata must be a dict"),
+    ("metadata", "text", "metadata must be a dict"),
+    ("sample_rate", "x", "sample_rate='x' must be a positive integer"),
+    ("sample_rate", -5, "sample_rate=-5 must be a positive integer"),
+    ("sample_rate", 44100.0, "sample_rate=44100.0 must be a positive integer"),
+    ("output", "nonsense", "output='nonsense' must be one of"),
+])
+def test_save_refuses_a_header_load_would_refuse(tmp_path, attribute, value, message):
+    model = _Unchecked(1, 1, n_hidden=4, n_modules=2, seed=0)
+    setattr(model, attribute, value)
+    path = tmp_path / "m.npz"
+    path.write_bytes(b"precious")
+    with pytest.raises(cwfast.ParameterError, match=message):
+        model.save(path)
+    assert path.read_bytes() == b"precious"
+    with pytest.raises(cwfast.ParameterError, match=message):
+        model.save(tmp_path / "new.npz")
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
+@pytest.mark.parametrize("metadata, key", [({1: "a"}, "1"), ({None: "a"}, "None"), ({"ok": [{2.5: 1}]}, "2.5"),
+                                           ({"ok": {True: 1}}, "True")])
+def test_save_refuses_metadata_keys_that_are_not_str(tmp_path, metadata, key):
+    """JSON turns a key 1 into '1' (None into 'null'): the loaded model would differ from the saved."""
+    model = ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0)
+    model.metadata.update(metadata)  # in place: no setter sees it
+    with pytest.raises(cwfast.ParameterError, match=f"metadata key {key} is not a str"):
+        model.save(tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("depth", [101, 5000])
+def test_save_refuses_deeply_nested_metadata(tmp_path, depth):
+    nested = []
+    for _ in range(depth):
+        nested = [nested]
+    model = ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0)
+    model.metadata["deep"] = nested
+    with pytest.raises(cwfast.ParameterError, match="nested too deeply"):
+        model.save(tmp_path / "m.npz")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_moderately_nested_metadata_and_str_keys_round_trip(tmp_path):
+    nested = {"x": 1}
+    for _ in range(45):  # 92 levels with the outer dict: under the bound of 100
+        nested = {"k": [nested]}
+    metadata = {"deep": nested, "plain": {"a": [1, 2.5, None, "s"]}}
+    model = ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=8000, metadata=metadata)
+    model.save(tmp_path / "m.npz")
+    loaded = cwfast.load(tmp_path / "m.npz")
+    assert loaded.metadata == metadata and loaded.sample_rate == 8000
