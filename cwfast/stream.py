@@ -28,6 +28,7 @@ pickles (it prepares itself again on loading).
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import threading
@@ -63,9 +64,11 @@ MAX_VOICES = 2**16
 def _voice_clocks(t, voices):
     """``state.t`` of a many-voice stream, one step a voice, as an int64 array, or ParameterError."""
     t = np.asarray(t)
-    if t.shape != (voices,) or t.dtype.kind not in "iu" or np.any(t < 0):
-        raise ParameterError(f"state.t must be one non-negative integer for all voices or one for each of the "
-                             f"{voices} (shape ({voices},)); got {t.tolist()!r}")
+    # Bounded as one clock is (validate.non_negative_int): a clock past MAX_COUNT would wrap in the
+    # int64 the kernels count in (a uint64 2**64 - 1 becomes -1 at once, 2**63 - 2 a few steps on).
+    if t.shape != (voices,) or t.dtype.kind not in "iu" or np.any(t < 0) or np.any(t > validate.MAX_COUNT):
+        raise ParameterError(f"state.t must be one integer in [0, {validate.MAX_COUNT}] for all voices or one for "
+                             f"each of the {voices} (shape ({voices},)); got {t.tolist()!r}")
     return t.astype(np.int64)
 
 
@@ -282,7 +285,7 @@ class Stream:
                       blocked=saved.get("blocked", False))
         if voices:  # per-voice clocks: a State cannot say that, so they are put back directly
             self._put_voices(state.h)
-            self._clocks[:voices] = state.t
+            self._clocks[:voices] = _voice_clocks(state.t, voices)
             self._put_surprise(state.surprise)
         if saved["resamplers"] is not None:
             self._resamplers, self._pending = saved["resamplers"], saved["pending"]
@@ -846,8 +849,16 @@ class Stream:
         into, back = self._resamplers
         if block.shape[0]:
             _check_values(block, np.dtype(np.float64))  # the filters run in float64
+            # The filter keeps the block's last inputs for the next calls' outputs, which are up to
+            # its gain times the largest input: a value that would overflow the model's dtype there
+            # would make every later block fail, so it is refused now, before the filter takes it.
+            limit = float(np.finfo(self._dtype).max) / into.gain
+            peak = float(np.abs(block, dtype=np.float64).max())  # (in float64: abs(-128) overflows int8)
+            if peak > limit:
+                raise ParameterError(f"block contains values too large for the model's dtype {self._dtype.name} once "
+                                     f"resampled ({peak:g}; at most {limit:.3g})")
         saved = into.snapshot()
-        with np.errstate(over="ignore"):  # the filter's overshoot can leave the model's range
+        with np.errstate(over="ignore"):  # (rounding at the limit can still reach inf, which is refused below)
             x = into.process(block).astype(self._dtype)
         y = np.empty((x.shape[0], self._n_out), dtype=self._dtype)
         try:
@@ -1091,6 +1102,11 @@ class _Resampler:
         self.delay = (len(h) - 1) / 2 / self.up
         self.ratio = self.up / self.down
         self.reset()
+
+    @functools.cached_property  # (computed on first use: resamplers pickled before it existed lack it)
+    def gain(self):
+        """The most an output can exceed the largest input by: the largest sum of |h| of one phase."""
+        return float(np.abs(self._poly).sum(axis=1).max())
 
     def reset(self):
         self._history = np.zeros((self._n_taps - 1, self.channels))

@@ -475,3 +475,33 @@ def test_a_prepare_that_runs_out_of_memory_leaves_the_stream_as_it_was(model, si
     # It goes on from where it was, as a stream that never saw the failed call.
     np.testing.assert_array_equal(np.concatenate([first, stream.process(signal[100:300])]),
                                   model.forward(signal[:300]))
+
+
+@pytest.mark.parametrize("value", [1e39, 3e38, -2e38])
+def test_a_resampling_stream_refuses_a_value_its_filter_would_carry_out_of_float32(value, rng):
+    """A float64 value finite there but past float32 once resampled (1e39; 3e38 and -2e38 fit
+    float32, but the filter's gain, about 1.8 here, takes them past it), last in a block, would sit
+    in the filter's history and make every later block fail: refused at once, nothing changed."""
+    model = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, sample_rate=16000, seed=0)
+    stream, twin = (Stream(model, sample_rate=44100, resample=True) for _ in range(2))
+    x = rng.normal(size=(400, 1))
+    stream.process(x[:50])
+    twin.process(x[:50])
+    with pytest.raises(ParameterError, match=r"too large for the model's dtype float32 once resampled"):
+        stream.process(np.concatenate([np.zeros((50, 1)), [[value]]]))
+    assert stream.t == twin.t
+    np.testing.assert_array_equal(stream.process(x[50:]), twin.process(x[50:]))
+
+
+@pytest.mark.parametrize("arch", ["windowed", "clockwork"])
+def test_a_value_past_float32_last_in_a_block_is_refused_and_changes_nothing(arch, rng):
+    """Without resampling, a block ending in 1e39 (a windowed model keeps its last inputs) is
+    refused, and the stream then runs as one that never saw it."""
+    stream, twin = Stream(BUILDERS[arch]()), Stream(BUILDERS[arch]())
+    x = rng.normal(size=(200, 1))
+    stream.process(x[:20])
+    twin.process(x[:20])
+    with pytest.raises(ParameterError, match="NaN"):
+        stream.process(np.concatenate([x[20:30], [[1e39]]]))
+    assert stream.t == twin.t
+    np.testing.assert_array_equal(stream.process(x[20:]), twin.process(x[20:]))

@@ -312,3 +312,20 @@ def test_a_voices_state_builds_a_stream_that_goes_on_as_it_would():
     np.testing.assert_array_equal(second.process(x), first.process(x))
     with pytest.raises(ParameterError, match=r"one for each of the 3 \(shape \(3,\)\); got \[1, 2\]"):
         Stream(model, voices=3, state=State(first.state.h, np.array([1, 2]), None))
+
+
+@pytest.mark.parametrize("t", [np.array([2**63 - 2] * 3), np.array([2**64 - 1] * 3, np.uint64),
+                               np.array([0, 2**62 + 1, 0])])
+def test_per_voice_clocks_past_2_62_are_refused(t):
+    """One clock a voice is bounded as one clock for all is (2**62): past it the int64 clocks
+    wrap (2**64 - 1 as uint64 became -1; 2**63 - 2 went negative a few steps on)."""
+    model = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, metadata={"mode": "effect"})
+    with pytest.raises(ParameterError, match=r"state.t must be one integer in \[0, 4611686018427387904\]"):
+        Stream(model, voices=3, state=State(np.zeros((3, 8)), t))
+    stream = Stream(model, voices=3, state=State(np.zeros((3, 8)), np.array([2**62] * 3, np.uint64)))
+    stream.process(np.zeros((3, 4, 1)))
+    np.testing.assert_array_equal(stream.t, [2**62 + 4] * 3)
+    saved = stream.__getstate__()  # a pickled stream whose clocks were tampered with
+    saved["state"] = State(saved["state"].h, t)
+    with pytest.raises(ParameterError, match="state.t must be one integer"):
+        Stream.__new__(Stream).__setstate__(saved)
