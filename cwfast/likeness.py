@@ -64,7 +64,9 @@ MIN_SAMPLES = max(WELCH_SEGMENT, FLATNESS_FRAME, PITCH_FRAME)
 
 
 def _clip(samples, name, min_length):
-    samples = np.asarray(samples)
+    from .validate import as_array
+
+    samples = as_array(name, samples)
     if samples.dtype.kind not in "fiu" or samples.dtype == bool:
         raise ParameterError(f"{name} has dtype {samples.dtype}; expected real samples")
     if samples.ndim != 1:

@@ -290,6 +290,25 @@ class SequenceModel:
     #: Appended to the message when a state has the wrong shape.
     _state_note = ""
 
+    @property
+    def sample_rate(self):
+        """Hz the model was trained at, or None; set to a positive int or None (ParameterError otherwise)."""
+        return self._sample_rate
+
+    @sample_rate.setter
+    def sample_rate(self, value):
+        self._sample_rate = validate.positive_int("sample_rate", value, allow_none=True)
+
+    @property
+    def metadata(self):
+        """Free-form JSON-serialisable facts about the model (what cwfast train stores: mode,
+        scale, figures, ...); set to a dict or None (ParameterError otherwise)."""
+        return self._metadata
+
+    @metadata.setter
+    def metadata(self, value):
+        self._metadata = validate.metadata(value)
+
     def _init_common(self, n_in, n_out, *, dtype, output, sample_rate, metadata):
         """Check and set what every architecture's constructor takes."""
         self.head = get_head(output)
@@ -298,8 +317,8 @@ class SequenceModel:
         self.n_out = validate.positive_int("n_out", n_out)
         self.head.check_n_out(self.n_out)
         self.dtype = validate.dtype(dtype)
-        self.sample_rate = validate.positive_int("sample_rate", sample_rate, allow_none=True)
-        self.metadata = validate.metadata(metadata)
+        self.sample_rate = sample_rate
+        self.metadata = metadata
         self._level = None
         self._surprise = None
         self._n_taps = 0

@@ -25,7 +25,7 @@ from .tasks import mode_of
 def scale_of(model):
     """The level of a model's training audio (``metadata["scale"]``, 1 if not stored); CwfastError if invalid."""
     scale = model.metadata.get("scale", 1.0)
-    if not isinstance(scale, (int, float)) or not math.isfinite(scale) or scale <= 0:
+    if not _is_number(scale) or scale <= 0:
         raise CwfastError(f"the model's metadata has an invalid scale {scale!r}")
     return float(scale)
 
@@ -157,6 +157,11 @@ def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, ou
         to a memorize model.
     """
     _check_callback(on_progress)
+    if isinstance(n_samples, (int, np.integer)) and not isinstance(n_samples, bool) and n_samples > 0:
+        from .budget import check_fits
+
+        check_fits(4 * int(n_samples), f"{int(n_samples):,} samples of audio in memory",
+                   "ask for fewer, or write them block by block (render_blocks)")
     pieces = []
     for piece in render_blocks(model, n_samples, seed=seed, temperature=temperature, prime=prime,
                                output_gain=output_gain, block=chunk, default_seconds=default_seconds):
@@ -187,6 +192,14 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
     if mode == "effect":
         raise CwfastError("this is an effect model: it needs an input signal, so use 'cwfast process' with it")
     scale = scale_of(model)
+    from .budget import check_fits
+
+    # A block's inputs, outputs and state as the model runs it: a block of a trillion samples is a
+    # typo, and NumPy's MemoryError would not say which argument.
+    check_fits(8 * (model.n_in + model.n_out + 2) * min(block, n_samples or block), f"blocks of {block:,} samples",
+               "ask for smaller blocks (block, chunk)")
+    if not np.all(np.isfinite(model.params)):
+        raise CwfastError("the model's parameters contain NaN or infinite values: it cannot run")
     if mode == "memorize":
         if prime is not None:
             raise CwfastError("a memorize model takes no input, so it cannot be primed")
@@ -215,7 +228,19 @@ def _memorize_blocks(model, n_samples, block, scale):
     for done in range(0, n_samples, block):
         n = min(block, n_samples - done)
         y, state = model.forward(np.zeros((n, model.n_in), dtype=model.dtype), state=state, return_state=True)
-        yield (y[:, 0].astype(np.float64) * scale).astype(np.float32)
+        yield _audio(y[:, 0], scale)
+
+
+def _audio(values, level):
+    """Generated ``values`` times ``level`` as float32 audio; CwfastError where that is not finite
+    (a scale or gain in the metadata past float32's range, a model whose output ran away), rather
+    than a file of infinities."""
+    with np.errstate(over="ignore"):
+        audio = (values.astype(np.float64) * level).astype(np.float32)
+    if not np.all(np.isfinite(audio)):
+        raise CwfastError(f"the generated audio is not finite at the model's level ({level:.4g}): its output or its "
+                          "metadata's scale and output gain are past what audio can hold")
+    return audio
 
 
 def _sampled_blocks(model, n_samples, block, level, values, temperature, rng, state, first):
@@ -226,7 +251,7 @@ def _sampled_blocks(model, n_samples, block, level, values, temperature, rng, st
             n, values=values, temperature=temperature, seed=rng, first_input=first, state=state, return_state=True
         )
         first = float(piece[-1])
-        yield (piece.astype(np.float64) * level).astype(np.float32)
+        yield _audio(piece, level)
 
 
 def autoregressive_inputs(samples, scale, n_classes=N_CLASSES, history="mu-law"):

@@ -354,6 +354,8 @@ def mode_of(model):
     mode = model.metadata.get("mode")
     if mode in MODES:
         return mode
+    if mode is not None:  # a hand-edited file: guessing would run it as something it was not trained as
+        raise CwfastError(f"the model's metadata has an invalid mode {mode!r} (one of {', '.join(MODES)})")
     if model.n_in == 0:
         return "memorize"
     if model.output in ("softmax", "mixture") and model.n_in == 1:

@@ -272,13 +272,13 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
                   history=None, epochs=None, time_budget=None, restarts=None, checkpoint=None, scale_fit=None,
                   lr=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
-    if mode not in MODE_DEFAULTS:
+    if not isinstance(mode, str) or mode not in MODE_DEFAULTS:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
-    if trainer not in TRAINERS:
+    if not isinstance(trainer, str) or trainer not in TRAINERS:
         raise ParameterError(f"trainer={trainer!r} must be one of {', '.join(TRAINERS)}")
-    if isinstance(periods, str):
+    if isinstance(periods, str) or not (periods is None or isinstance(periods, (list, tuple, np.ndarray))):
         raise ParameterError(f"{_opt('periods', periods)} must be a list of clock periods such as [1, 2, 4], "
-                             "not a string")
+                             f"not {'a string' if isinstance(periods, str) else type(periods).__name__}")
     if not registry.get(arch).has_clock and (modules is not None or periods is not None):
         raise ParameterError(f"{_opt('arch', arch)} has no clock modules; it takes no {_opt('modules')} or "
                              f"{_opt('periods')}")
@@ -359,6 +359,8 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
     for name, value in (("population", population), ("sigma", sigma), ("cluster", cluster)):
         if value is not None and trainer != "es":
             raise ParameterError(f"{_opt(name)} is for {_opt('trainer', 'es')}; {trainer} follows the gradient")
+    if population is not None:
+        population = validate.positive_int(_opt("population"), population)
     if population is not None and population % 2:
         raise ParameterError(f"{_opt('population', population)}: must be even (the ES evaluates antithetic pairs)")
     if cluster == "ray":
@@ -542,6 +544,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         components = DEFAULT_COMPONENTS
     defaults = dict(MODE_DEFAULTS[mode])
     sample_rate = validate.positive_int("sample_rate", sample_rate)
+    if seed is not None:
+        seed = validate.non_negative_int(_opt("seed"), seed)
     clips = list(samples) if isinstance(samples, (list, tuple)) else [samples]
     if not clips:
         raise ParameterError("samples is an empty list: pass one clip, or several (a corpus)")
@@ -910,9 +914,14 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     from . import likeness, metrics
     from .render import feedback_values
 
-    if not model.sample_rate:
+    from .render import seconds_to_samples
+
+    if not getattr(model, "sample_rate", None):
         raise ParameterError("the model stores no sample rate: the generated audio's pitch cannot be measured")
-    audio = np.asarray(audio, dtype=np.float64)
+    audio = validate.mono("audio", audio, np.float64)
+    temperatures = validate.positive_floats("temperatures", temperatures)
+    n_steps = seconds_to_samples(seconds, model.sample_rate)
+    seed = validate.non_negative_int("seed", seed)
     rate = int(model.sample_rate)
     out = {"chosen": MIXTURE_TEMPERATURE, "output_gain": 1.0, "on": "the training audio", "seed": seed,
            "seconds": seconds, "table": []}
@@ -927,7 +936,7 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     values = feedback_values(model, N_CLASSES)  # its classes' values, or None: it reads back what it drew
     gains = {}  # per temperature, the output gain its audio would get (from the unrounded figures)
     for temperature in temperatures:
-        generated = model.sample(int(round(seconds * rate)), values=values, temperature=temperature, seed=seed)
+        generated = model.sample(n_steps, values=values, temperature=temperature, seed=seed)
         row = {"temperature": temperature, "flatness": None, "pitched": None, "rms": None, "peak": None,
                "qualifies": False}
         try:

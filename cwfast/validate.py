@@ -251,15 +251,19 @@ def metadata(value):
     return dict(value)
 
 
+def as_array(name, value):
+    """``value`` as a NumPy array, ParameterError where NumPy cannot make one (a ragged list)."""
+    if isinstance(value, np.ndarray):
+        return value
+    try:
+        return np.asarray(value)
+    except (ValueError, TypeError) as exc:
+        raise ParameterError(f"{name} must be a numeric array ({exc})") from None
+
+
 def real_array(name, value, dtype):
     """``value`` as a C-contiguous array of ``dtype``, refusing non-numeric kinds, NaN and infinity."""
-    if isinstance(value, np.ndarray):
-        arr = value
-    else:
-        try:
-            arr = np.asarray(value)
-        except (ValueError, TypeError) as exc:
-            raise ParameterError(f"{name} must be a numeric array ({exc})") from None
+    arr = as_array(name, value)
     if arr.dtype.kind not in "fiu":
         raise ParameterError(f"{name} has dtype {arr.dtype}; it must be a real (float or integer) array")
     return _finite_as(name, arr, dtype)
@@ -280,7 +284,7 @@ def _finite_as(name, arr, dtype):
 
 def mono(name, samples, dtype=np.float32):
     """Mono floating-point samples, shape (n,), n >= 1, all finite, as an array of ``dtype``."""
-    samples = np.asarray(samples)
+    samples = as_array(name, samples)
     if samples.dtype.kind != "f":
         raise ParameterError(f"{name} has dtype {samples.dtype}; expected floating-point samples")
     if samples.ndim != 1:

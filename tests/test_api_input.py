@@ -186,3 +186,106 @@ def test_values_too_large_for_float32_are_named_so_without_a_warning():
             validate.mono("samples", np.full(5, -1e39))
         with pytest.raises(ParameterError, match="x contains NaN or infinite values"):
             model.forward(np.full((5, 1), np.nan))
+
+
+def _generator():
+    return ClockworkRNN(1, 30, n_hidden=8, n_modules=2, seed=0, output="mixture", sample_rate=8000,
+                        metadata={"mode": "autoregressive", "n_classes": 256})
+
+
+def test_a_second_api_review_render_refuses_what_it_cannot_run_or_hold():
+    from cwfast import render
+
+    model = _generator()
+    bad = model.copy()
+    bad.params[:] = np.nan
+    with pytest.raises(CwfastError, match="NaN or infinite"):
+        render.render(bad, 10, seed=0)
+    for scale, match in ((True, "invalid scale"), (1e300, "not finite at the model's level")):
+        bad = model.copy()
+        bad.metadata["scale"] = scale
+        with pytest.raises(CwfastError, match=match):
+            render.render(bad, 10, seed=0)
+    bad = model.copy()
+    bad.metadata["mode"] = "bogus"  # not guessed from the shape: it was trained as something
+    with pytest.raises(CwfastError, match="invalid mode 'bogus'"):
+        render.render(bad, 10, seed=0)
+    memorize = ClockworkRNN(0, 1, n_hidden=8, n_modules=2, metadata={"mode": "memorize"})
+    for call in (lambda: render.render(memorize, 10**12, chunk=10**12),
+                 lambda: next(render.render_blocks(memorize, 10**12, block=10**12))):
+        with pytest.raises(CwfastError, match="memory"):
+            call()
+    with pytest.raises(ParameterError, match="prime must be a numeric array"):
+        render.render(model, 10, prime=[[0.1], [0.1, 0.2]], seed=0)
+    effect = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, metadata={"mode": "effect"})
+    with pytest.raises(ParameterError, match="must be a numeric array"):
+        render.process(effect, [[0.1], [0.1, 0.2]])
+
+
+def test_a_models_metadata_and_sample_rate_are_checked_when_set():
+    model = _generator()
+    for attribute, value in (("metadata", ["a"]), ("sample_rate", "x"), ("sample_rate", -5), ("sample_rate", True)):
+        with pytest.raises(ParameterError, match=attribute):
+            setattr(model, attribute, value)
+    assert model.sample_rate == 8000 and model.metadata["mode"] == "autoregressive"
+    model.metadata = None  # no metadata: a model of its shape's kind
+    assert model.metadata == {} and cwfast.render.render(model, 10, seed=0).shape == (10,)
+
+
+def test_the_likeness_measures_refuse_ragged_lists():
+    from cwfast import likeness
+
+    for call in (lambda: likeness.ltas([[0.1], [0.1, 0.2]]), lambda: likeness.spectral_flatness([[0.1], [0.2, 0.3]]),
+                 lambda: likeness.compare(np.ones(3000), np.ones(3000), 8000, reference=[[1.0], [1.0, 2.0]])):
+        with pytest.raises(ParameterError, match="must be a numeric array"):
+            call()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(audio="abc"), "floating-point"), (dict(audio=[[1.0], [1.0, 2.0]]), "numeric array"),
+    (dict(audio=np.full(100, np.nan)), "NaN"), (dict(temperatures=None), "temperatures"),
+    (dict(temperatures=[]), "temperatures"), (dict(seconds=None), "seconds"), (dict(seconds=float("nan")), "seconds"),
+    (dict(seconds=1e308), "more samples"), (dict(seconds=True), "seconds"), (dict(seed=-1), "seed"),
+])
+def test_calibrate_temperature_checks_its_arguments(kwargs, match):
+    from cwfast.train_audio import calibrate_temperature
+
+    arguments = dict(audio=0.3 * np.sin(np.arange(8000) / 3.0))
+    arguments.update(kwargs)
+    with pytest.raises(ParameterError, match=match):
+        calibrate_temperature(_generator(), arguments.pop("audio"), **arguments)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(mode=["memorize"]), "mode="), (dict(trainer=["adam"]), "trainer="), (dict(periods=5), "periods=5"),
+    (dict(seed="x"), "seed="), (dict(seed=True), "seed="), (dict(seed=-1), "seed="),
+    (dict(mode="autoregressive", trainer="es", population="x"), "population="),
+])
+def test_train_audio_refuses_arguments_of_the_wrong_type(kwargs, match):
+    from cwfast.train_audio import train_audio
+
+    arguments = dict(mode="memorize", epochs=1, hidden=8, modules=2, progress=False)
+    arguments.update(kwargs)
+    with pytest.raises(ParameterError, match=match):
+        train_audio(np.sin(np.arange(320) / 5.0).astype(np.float32), 8000, **arguments)
+
+
+def test_the_exports_check_their_arguments_and_write_nothing(tmp_path):
+    from cwfast.export import export_lv2
+
+    effect = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, metadata={"mode": "effect"}, sample_rate=16000)
+    export_c(effect, tmp_path, "m")
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    for call, match in ((lambda: export_c(effect, tmp_path, "m", overwrite="no"), "overwrite must be True or False"),
+                        (lambda: export_c(effect, "", "m"), "must be a path"),
+                        (lambda: export_lv2(effect, tmp_path, "p", overwrite="no"), "overwrite"),
+                        (lambda: export_lv2(effect, tmp_path, "p", cc=["gcc"]), "cc="),
+                        (lambda: export_lv2(effect, tmp_path, "p", cflags="-O2"), "cflags="),
+                        (lambda: export_lv2(effect, tmp_path, "p", cflags=5), "cflags=")):
+        with pytest.raises(ParameterError, match=match):
+            call()
+    wide = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, dtype=np.float64, metadata={"mode": "effect"})
+    wide.params[0] = 1e300  # finite in float64, not in the C export's float weights
+    with pytest.raises(ParameterError, match="past float32's range"):
+        export_c(wide, tmp_path, "wide")
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 import cwfast
-from cwfast import CwfastError
+from cwfast import CwfastError, ParameterError
 from cwfast.train import evolve, fit, load_checkpoint
 
 
@@ -229,3 +229,21 @@ def test_baseline_checkpoints_resume_exactly(rng, tmp_path, make):
     resumed = make()
     fit(resumed, x, y, checkpoint=path, resume=True, **settings)
     np.testing.assert_array_equal(resumed.params, whole.params)
+
+
+@pytest.mark.parametrize("trainer", ["fit", "evolve"])
+@pytest.mark.parametrize("where, error", [("missing/ck.npz", CwfastError), (5, ParameterError), (True, ParameterError)])
+def test_a_checkpoint_that_cannot_be_written_is_refused_before_any_update(tmp_path, trainer, where, error):
+    """The first checkpoint is written after updates have changed the model: a path that cannot
+    take it (a missing folder, not a path at all) is refused first, the model as it was."""
+    model = cwfast.ClockworkRNN(0, 1, n_hidden=8, n_modules=2, seed=0)
+    x = np.zeros((64, 0), np.float32)
+    y = np.sin(np.arange(64, dtype=np.float32))[:, None]
+    before = model.params.copy()
+    path = tmp_path / where if isinstance(where, str) else where
+    train = (lambda: fit(model, x, y, epochs=2, checkpoint=path, progress=False)) if trainer == "fit" else (
+        lambda: evolve(model, x, y, generations=2, population=4, checkpoint=path, progress=False))
+    with pytest.raises(error, match="checkpoint"):
+        train()
+    np.testing.assert_array_equal(model.params, before)
+    assert list(tmp_path.iterdir()) == []

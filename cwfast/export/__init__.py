@@ -25,6 +25,7 @@ import os
 import re
 from pathlib import Path
 
+from .. import validate
 from ..errors import CwfastError, ParameterError
 
 __all__ = ["export_c", "export_lv2", "c_identifier"]
@@ -117,6 +118,9 @@ def _resolve(model, name):
         raise ParameterError(f"cannot export a {model.description}: the C export has no step for it")
     if not np.all(np.isfinite(model.params)):  # C has no literal for them: the file would not compile
         raise ParameterError("the model's parameters contain NaN or infinite values; nothing was written")
+    if np.any(np.abs(model.params) > np.finfo(np.float32).max):  # a float64 model's: the C weights are floats
+        raise ParameterError("the model's parameters are past float32's range (the C export's weights are floats); "
+                             "nothing was written")
     return model, _check_name(default if name is None else name)
 
 
@@ -136,8 +140,8 @@ def _refuse_the_model(model, outputs):
 
 
 def _check_directory(directory):
-    if not isinstance(directory, (str, os.PathLike)):
-        raise ParameterError(f"directory={directory!r} must be a path")
+    if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
+        raise ParameterError(f"directory={directory!r} must be a path (the current folder is '.')")
     directory = Path(directory)
     if not directory.is_dir():
         raise CwfastError(f"cannot export to '{directory}': no such directory")
@@ -207,6 +211,7 @@ def export_c(model, directory, name=None, *, overwrite=False):
     """
     from . import _codegen
 
+    overwrite = validate.flag("overwrite", overwrite)
     source = model
     model, name = _resolve(model, name)
     directory = _check_directory(directory)

@@ -31,7 +31,7 @@ import tempfile
 from pathlib import Path
 
 from .._atomic import default_permissions
-from ..errors import CwfastError
+from ..errors import CwfastError, ParameterError
 
 #: Flags the plug-in is built with: portable (no -march) and no floating-point liberties.
 CFLAGS = ["-std=c99", "-O3", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall", "-Wextra"]
@@ -282,12 +282,25 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
     return bundle
 
 
+def _iterable(value):
+    try:
+        return list(value)
+    except TypeError:
+        return [None]  # not a list of strings
+
+
 def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflags=None):
     """Build the bundle :func:`export_lv2` writes in a temporary folder of ``directory``: returns
     (that folder, where the bundle belongs). The caller renames it into place (the command line does,
     with the C files, all together) or removes it. Raises as :func:`export_lv2` does, leaving nothing."""
+    from .. import validate
     from . import _check_directory, _codegen, _refuse_the_model, _resolve
 
+    overwrite = validate.flag("overwrite", overwrite)
+    if cc is not None and not isinstance(cc, str):
+        raise ParameterError(f"cc={cc!r} must be the compiler's command as a string, such as 'gcc' or 'ccache gcc'")
+    if cflags is not None and (isinstance(cflags, str) or not all(isinstance(f, str) for f in _iterable(cflags))):
+        raise ParameterError(f"cflags={cflags!r} must be a list of the compiler's options, such as ['-O2', '-fPIC']")
     source = model
     model, name = _resolve(model, name)
     directory = _check_directory(directory)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .._atomic import atomic_path
+from .._atomic import atomic_path, check_writable
 from ..errors import CwfastError, ParameterError
 from ._common import seed_entropy
 
@@ -77,6 +77,14 @@ class Checkpoint:
     def losses(self):
         """Loss of every completed epoch (generation)."""
         return [float(v) for v in self.arrays.get("losses", [])]
+
+
+def check_target(path):
+    """Raise before any training if a checkpoint could not be written to ``path`` (None: no
+    checkpoint): a trainer writes its first one only after updates that change the model, and a
+    call that fails must leave the model as it was."""
+    if path is not None:
+        check_writable(path, what="checkpoint")
 
 
 def save_checkpoint(path, *, kind, model, config, progress, optimizer, arrays):

@@ -291,6 +291,7 @@ def fit(
         raise ParameterError(f"on_step_end={on_step_end!r} must be callable or None")
     if resume and checkpoint is None:
         raise ParameterError("resume=True needs checkpoint=PATH to resume from")
+    ckpt_io.check_target(checkpoint)
     plan = _Plan(model, x, target, steps, batch_size, window)
     opt = _make_optimizer(optimizer, lr, momentum, plan)
     schedule = make_schedule(lr_schedule, epochs, time_budget)
@@ -406,7 +407,8 @@ def fit(
                     if val is not None:
                         val_loss = model.loss(*val, steps=steps)
                         if not math.isfinite(val_loss):
-                            diverged("the validation loss", val_loss, epoch, run["step"] - 1)
+                            # after run["step"] updates: it stopped before the next (update 1 would mean no step taken)
+                            diverged("the validation loss", val_loss, epoch, run["step"])
                         val_losses.append(val_loss)
                         watched = val_loss
                     elif patience is not None and input_noise > 0:
