@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 
 from .errors import ParameterError
-from .modes import MAX_OUTPUT_GAIN
+from .modes import MAX_OUTPUT_GAIN, MAX_POPULATION
 
 
 def _option(parse, check, *, why="", **limits):
@@ -45,7 +45,7 @@ output_gain = _option(float, "positive_float", maximum=MAX_OUTPUT_GAIN, why=" (6
 period = _option(int, "positive_int", maximum=2**31 - 1, why=" (longer clock periods never fire)")
 sample_rate = _option(int, "positive_int", maximum=2**31 - 1, why=" (more than a sound file can store)")
 #: Evolution-strategy members per generation (each one a copy of the model's parameters).
-population = _option(int, "positive_int", maximum=2**24, why=" (16.7 million members per generation)")
+population = _option(int, "positive_int", maximum=MAX_POPULATION, why=" (16.7 million members per generation)")
 #: ``cwfast bench``'s samples per block and voices of one stream: past these a stream's buffers alone
 #: fill a machine (``cwfast process`` prepares for no more than the file, so its --block is unbounded).
 block = _option(int, "positive_int", maximum=2**24, why=" (a block of 6 minutes at 44.1 kHz)")

@@ -1,5 +1,6 @@
-"""The names of cwfast's audio tasks and heads, in a module that imports nothing, so that the command line can
-list them without loading NumPy. What each mode does is :mod:`cwfast.tasks`."""
+"""The names of cwfast's audio tasks and heads, and the limits the command line checks, in a module that
+imports nothing, so that the command line can list and check them without loading NumPy. What each mode
+does is :mod:`cwfast.tasks`."""
 
 #: memorize: emit one clip from the clock alone; autoregressive: predict the next sample;
 #: effect: map a dry input to a processed output.
@@ -32,3 +33,6 @@ LEVEL_BAND = (25.0, 75.0)
 #: (``--output-gain``, :func:`cwfast.render.render`'s ``output_gain``): 60 dB, past any level a
 #: sound file can hold of audio at its training level.
 MAX_OUTPUT_GAIN = 1000.0
+#: The most members an evolution-strategy generation holds (``population``, ``--population``): each
+#: is a copy of the model's parameters, and 16.7 million of them already fill a machine.
+MAX_POPULATION = 2**24

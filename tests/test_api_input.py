@@ -289,3 +289,15 @@ def test_the_exports_check_their_arguments_and_write_nothing(tmp_path):
     with pytest.raises(ParameterError, match="past float32's range"):
         export_c(wide, tmp_path, "wide")
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_evolve_refuses_a_population_past_the_command_lines_bound():
+    from cwfast.modes import MAX_POPULATION
+    from cwfast.train import evolve
+
+    model = ClockworkRNN(0, 1, n_hidden=8, n_modules=2, seed=0)
+    before = model.params.copy()
+    with pytest.raises(ParameterError, match=f"at most {MAX_POPULATION}"):
+        evolve(model, np.zeros((64, 0), np.float32), np.zeros((64, 1), np.float32), generations=1,
+               population=2 * MAX_POPULATION, progress=False)
+    np.testing.assert_array_equal(model.params, before)

@@ -44,6 +44,7 @@ import numpy as np
 
 from ..errors import CwfastError, ParameterError, TrainingDiverged
 from ..model import STEP_CODES
+from ..modes import MAX_POPULATION
 from . import checkpoint as ckpt_io
 from ._common import (
     InterruptGuard,
@@ -261,7 +262,7 @@ def evolve(
         ``checkpoint`` is set; ``resume=True`` continues exactly.
     """
     check_model(model)
-    population = positive_int("population", population)
+    population = positive_int("population", population, maximum=MAX_POPULATION)
     if population < 2 or population % 2:
         raise ParameterError(f"population={population} must be an even number >= 2 (antithetic pairs)")
     sigma = positive_float("sigma", sigma)
