@@ -264,6 +264,7 @@ class LSTM(SequenceModel):
         ParameterError
             On wrong shapes, kinds or values of ``x``, ``target``, ``state`` or ``steps``.
         """
+        return_state, flat = validate.flag("return_state", return_state), validate.flag("flat", flat)
         x3, batched = self.check_input(x)
         target = self.check_target(target, x3.shape, batched, steps)
         full, t0 = self.check_state(state, x3.shape[0], batched)
@@ -308,6 +309,7 @@ class LSTM(SequenceModel):
 
         Same arguments and results as :meth:`cwfast.ClockworkRNN.sample`; ``state.h`` is ``[h, c]``.
         """
+        return_state = validate.flag("return_state", return_state)
         values, inv_temperature, uniforms, s, t0, x, logits, out = sampling_buffers(
             self, n_steps, values, temperature, seed, first_input, state
         )

@@ -38,10 +38,10 @@ def nmse(y, target):
         If the shapes differ or the target is constant (zero variance).
     """
     y, target = _pair(y, target)
-    var = float(np.var(target))
-    if var == 0.0:
+    if np.all(target == target.flat[0]):
         raise ParameterError("target is constant, so NMSE (which divides by its variance) is undefined")
-    return float(np.mean((y - target) ** 2) / var)
+    y, target = _common_scale(y, target)
+    return float(np.mean((y - target) ** 2) / np.var(target))
 
 
 def esr(y, target):
@@ -55,10 +55,27 @@ def esr(y, target):
         If the shapes differ or the target is silent.
     """
     y, target = _pair(y, target)
-    energy = float(np.sum(target**2))
-    if energy == 0.0:
+    if not np.any(target):
         raise ParameterError("target is silent, so ESR (which divides by its energy) is undefined")
-    return float(np.sum((y - target) ** 2) / energy)
+    y, target = _common_scale(y, target)
+    return float(np.sum((y - target) ** 2) / np.sum(target**2))
+
+
+#: Magnitudes whose squares, summed over any array, neither overflow nor underflow in float64.
+_SAFE = (1e-140, 1e140)
+
+
+def _unit(peak):
+    """A power of two to multiply values of magnitude up to ``peak`` by, so that their squares
+    cannot overflow (1e200) or underflow (1e-170); 1 (no change, not even in the last bit) for the
+    magnitudes audio has."""
+    return 1.0 if peak == 0 or _SAFE[0] < peak < _SAFE[1] else 2.0 ** -math.frexp(peak)[1]
+
+
+def _common_scale(y, target):
+    """``y`` and ``target`` times one :func:`_unit`: a ratio of their squares is the same."""
+    scale = _unit(max(float(np.max(np.abs(y))), float(np.max(np.abs(target)))))
+    return y * scale, target * scale
 
 
 def rms(samples):
@@ -66,7 +83,8 @@ def rms(samples):
     samples = validate.real_array("samples", samples, np.float64)
     if samples.size == 0:
         raise ParameterError("samples is empty")
-    return float(np.sqrt(np.mean(samples**2)))
+    scale = _unit(float(np.max(np.abs(samples))))
+    return float(np.sqrt(np.mean((samples * scale) ** 2))) / scale
 
 
 def spectral_centroid(samples, sample_rate):
@@ -75,12 +93,13 @@ def spectral_centroid(samples, sample_rate):
     Computed from the power spectrum of the whole (Hann-windowed) clip. 0 for a silent clip.
     """
     samples = validate.real_array("samples", samples, np.float64)
-    sample_rate = validate.positive_float("sample_rate", sample_rate)
+    sample_rate = validate.positive_float("sample_rate", sample_rate, maximum=2**31 - 1)  # a sound file's most
     if samples.ndim != 1:  # raveled, a stereo clip's interleaved channels read as one signal
         raise ParameterError(f"samples has shape {samples.shape}; expected mono samples, shape (n,)")
     if samples.size < 2:
         raise ParameterError("samples must hold at least two samples for a spectrum")
-    power = np.abs(np.fft.rfft(samples * np.hanning(samples.size))) ** 2
+    scale = _unit(float(np.max(np.abs(samples))))  # a ratio of powers: the level cancels
+    power = np.abs(np.fft.rfft(samples * scale * np.hanning(samples.size))) ** 2
     freqs = np.fft.rfftfreq(samples.size, 1.0 / sample_rate)
     total = power.sum()
     return float((freqs * power).sum() / total) if total > 0 else 0.0

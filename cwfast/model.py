@@ -670,6 +670,7 @@ class SequenceModel:
         ParameterError
             If ``x`` has the wrong shape or kind, or contains NaN or infinity.
         """
+        return_state, raw = validate.flag("return_state", return_state), validate.flag("raw", raw)
         x3, batched = self.check_input(x)
         h, t0 = self.check_state(state, x3.shape[0], batched)
         surprise = self._check_surprise(state, x3.shape[0], batched)
@@ -1285,6 +1286,7 @@ class ClockworkRNN(SequenceModel):
         ParameterError
             On wrong shapes, kinds or values of ``x``, ``target``, ``state`` or ``steps``.
         """
+        return_state, flat = validate.flag("return_state", return_state), validate.flag("flat", flat)
         x3, batched = self.check_input(x)
         target = self.check_target(target, x3.shape, batched, steps)
         full, t0 = self.check_state(state, x3.shape[0], batched)
@@ -1339,6 +1341,7 @@ class ClockworkRNN(SequenceModel):
         out : ndarray, shape (n_steps,), the model's dtype
         state : State, only if ``return_state``. Continue with ``first_input=out[-1]``.
         """
+        return_state = validate.flag("return_state", return_state)
         values, inv_temperature, uniforms, h, t0, x, logits, out = sampling_buffers(
             self, n_steps, values, temperature, seed, first_input, state
         )

@@ -301,3 +301,36 @@ def test_evolve_refuses_a_population_past_the_command_lines_bound():
         evolve(model, np.zeros((64, 0), np.float32), np.zeros((64, 1), np.float32), generations=1,
                population=2 * MAX_POPULATION, progress=False)
     np.testing.assert_array_equal(model.params, before)
+
+
+def test_switches_are_true_or_false_not_truthy():
+    from cwfast.train import evolve, fit
+
+    model = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, seed=0)
+    x, y = np.zeros((64, 1), np.float32), np.zeros((64, 1), np.float32)
+    generator = ClockworkRNN(1, 30, n_hidden=8, n_modules=2, output="mixture")
+    before = model.params.copy()
+    for call, name in ((lambda: model.forward(x, return_state="no"), "return_state"),
+                       (lambda: model.forward(x, raw=1), "raw"),
+                       (lambda: model.loss_and_grad(x, y, flat="no"), "flat"),
+                       (lambda: LSTM(1, 1, n_hidden=4).loss_and_grad(x, y, return_state="no"), "return_state"),
+                       (lambda: generator.sample(10, values=None, return_state="no"), "return_state"),
+                       (lambda: fit(model, x, y, epochs=1, progress="x"), "progress"),
+                       (lambda: evolve(model, x, y, generations=1, population=4, progress="x"), "progress"),
+                       (lambda: evolve(model, x, y, generations=1, population=4, search_periods="x",
+                                       progress=False), "search_periods")):
+        with pytest.raises(ParameterError, match=f"{name} must be True or False"):
+            call()
+    np.testing.assert_array_equal(model.params, before)
+
+
+def test_the_metrics_hold_their_ratios_at_any_magnitude():
+    assert metrics.nmse([0.0, 1.0], [1e200, -1e200]) == pytest.approx(1.0)
+    assert metrics.esr([0.0, 1.0], [1e200, -1e200]) == pytest.approx(1.0)
+    assert metrics.nmse([0.0, 0.0], [1e-170, -1e-170]) == pytest.approx(1.0)  # not constant, only small
+    assert metrics.rms([1e200, -1e200]) == pytest.approx(1e200) and metrics.rms([1e-200, -1e-200]) == pytest.approx(1e-200)
+    assert metrics.spectral_centroid(np.full(16, 1e200), 16000) == pytest.approx(metrics.spectral_centroid(np.ones(16), 16000))
+    x = np.random.default_rng(0).standard_normal(100)
+    assert metrics.rms(x) == np.sqrt(np.mean(x**2))  # audio's magnitudes: the same to the last bit
+    with pytest.raises(ParameterError, match="sample_rate"):
+        metrics.spectral_centroid(x, 1e308)

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..model import SequenceModel
-from ..validate import non_negative_float, positive_float, positive_int  # noqa: F401  (the trainers' checks)
+from ..validate import flag, non_negative_float, positive_float, positive_int  # noqa: F401  (the trainers' checks)
 
 
 @dataclass

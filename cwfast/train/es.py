@@ -52,6 +52,7 @@ from ._common import (
     TrainResult,
     check_model,
     fingerprint,
+    flag,
     interruptible,
     non_negative_float,
     positive_float,
@@ -306,6 +307,7 @@ def evolve(
 
     n_params = model.n_params
     g = model.n_modules
+    search_periods, progress = flag("search_periods", search_periods), flag("progress", progress)
     if search_periods:
         if not model.has_clock:
             raise ParameterError(f"search_periods searches a Clockwork RNN's clock periods; this model is a "

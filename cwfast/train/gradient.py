@@ -31,6 +31,7 @@ from ._common import (
     TrainResult,
     check_model,
     fingerprint,
+    flag,
     interruptible,
     non_negative_float,
     positive_float,
@@ -292,6 +293,7 @@ def fit(
     if resume and checkpoint is None:
         raise ParameterError("resume=True needs checkpoint=PATH to resume from")
     ckpt_io.check_target(checkpoint)
+    progress = flag("progress", progress)
     plan = _Plan(model, x, target, steps, batch_size, window)
     opt = _make_optimizer(optimizer, lr, momentum, plan)
     schedule = make_schedule(lr_schedule, epochs, time_budget)
