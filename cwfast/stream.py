@@ -1086,10 +1086,16 @@ class _Resampler:
     def __init__(self, orig_rate, new_rate, channels):
         import scipy.signal
 
+        from .budget import check_fits
+
         g = math.gcd(orig_rate, new_rate)
         self.up, self.down = new_rate // g, orig_rate // g
         max_rate = max(self.up, self.down)
         half_len = 10 * max_rate
+        # The filter and its polyphase copy, in float64: rates with no common factor (2**31 - 1 Hz
+        # against 16 kHz) make one of hundreds of GiB, which NumPy would refuse without saying why.
+        check_fits(8 * 4 * (2 * half_len + 1), f"resampling between {orig_rate} and {new_rate} Hz",
+                   "run the host at the model's rate, or at a rate sharing a larger factor with it")
         h = scipy.signal.firwin(2 * half_len + 1, 1.0 / max_rate, window=("kaiser", 5.0)) * self.up
         self.filter = h
         n_taps = -(-len(h) // self.up)

@@ -334,3 +334,13 @@ def test_the_metrics_hold_their_ratios_at_any_magnitude():
     assert metrics.rms(x) == np.sqrt(np.mean(x**2))  # audio's magnitudes: the same to the last bit
     with pytest.raises(ParameterError, match="sample_rate"):
         metrics.spectral_centroid(x, 1e308)
+
+
+def test_evolve_bounds_the_period_search_in_octaves():
+    from cwfast.train import evolve
+
+    model = ClockworkRNN(0, 1, n_hidden=8, n_modules=2, seed=0)
+    for name in ("period_sigma", "period_lr"):
+        with pytest.raises(ParameterError, match=f"{name}=1e\\+308 must be at most 64"):
+            evolve(model, np.zeros((64, 0), np.float32), np.zeros((64, 1), np.float32), generations=1, population=4,
+                   search_periods=True, progress=False, **{name: 1e308})

@@ -505,3 +505,13 @@ def test_a_value_past_float32_last_in_a_block_is_refused_and_changes_nothing(arc
         stream.process(np.concatenate([x[20:30], [[1e39]]]))
     assert stream.t == twin.t
     np.testing.assert_array_equal(stream.process(x[20:]), twin.process(x[20:]))
+
+
+def test_a_resampler_larger_than_memory_is_refused_in_one_line():
+    """Rates with no common factor (2**31 - 1 Hz against 16 kHz) need a filter of a TiB: refused by
+    name, not NumPy's MemoryError."""
+    from cwfast import CwfastError
+
+    model = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, sample_rate=16000, metadata={"mode": "effect"})
+    with pytest.raises(CwfastError, match="resampling between 2147483647 and 16000 Hz needs about"):
+        Stream(model, sample_rate=2**31 - 1, resample=True)

@@ -270,8 +270,10 @@ def evolve(
     lr = positive_float("lr", lr)
     generations = positive_int("generations", generations, allow_none=True)
     weight_decay = non_negative_float("weight_decay", weight_decay)
-    period_sigma = positive_float("period_sigma", period_sigma)
-    period_lr = positive_float("period_lr", period_lr)
+    # In octaves of the period: past 64 a step spans every period an int64 clock can hold, and a
+    # sigma of 1e308 made the members' periods NaN (read back as negative periods).
+    period_sigma = positive_float("period_sigma", period_sigma, maximum=64)
+    period_lr = positive_float("period_lr", period_lr, maximum=64)
     checkpoint_every = positive_int("checkpoint_every", checkpoint_every)
     time_budget = positive_float("time_budget", time_budget, allow_none=True)
     limit = run_limit("generations", generations, time_budget)
