@@ -685,9 +685,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             if model.n_in == 1:  # autoregressive: the scales may follow its recent surprise
                 model.metadata["surprise_fit"] = fit_surprise(model, held, progress=progress)
         figures = {"train": tasks.evaluate(model, train_task)}
-        for name in ("validation", "test"):
-            if getattr(splits, name) is not None:
-                figures[name] = _held_out_figure(model, per_clip, name)
+        figures.update(_held_out_figures(model, per_clip))
         _check_learned(model, splits.train, figures["train"], mode, on_note)
         model.metadata["trainer"] = {
             "name": trainer, "epochs": int(result.epochs), "updates": int(result.steps),
@@ -986,16 +984,32 @@ def _level_band(x, alpha, start, percentiles):
     return floor, max(float(ceiling), floor)
 
 
-def _held_out_figure(model, per_clip, name):
-    """The figure of the ``name`` parts of every clip, each scored from the state the clip's
-    earlier parts leave; several clips' cross-entropies are averaged, weighted by their lengths."""
-    scored = [(tasks.evaluate(model, getattr(c, name), state=state_before(model, c, name)), getattr(c, name).n_steps)
-              for c in per_clip if getattr(c, name) is not None]
-    if len(scored) == 1:
-        return scored[0][0]
-    steps = sum(n for _, n in scored)
-    nats = sum(figure["cross_entropy"] * n for figure, n in scored) / steps
-    return {"cross_entropy": nats, "bits_per_sample": nats_to_bits(nats)}
+def _held_out_figures(model, per_clip):
+    """The figures of the validation and test parts of every clip (``{name: figure}``, of the parts
+    there are), each scored from the state the clip's earlier parts leave (:func:`state_before`),
+    in one pass over each clip: a long corpus's training parts are run once for both parts, not
+    once each. Several clips' cross-entropies are averaged, weighted by their lengths."""
+    order = ("train", "validation", "test")
+    scored = {"validation": [], "test": []}
+    for c in per_clip:
+        state = None
+        for i, name in enumerate(order):
+            piece = getattr(c, name)
+            if piece is None:
+                continue
+            if name in scored:
+                scored[name].append((tasks.evaluate(model, piece, state=state), piece.n_steps))
+            if any(getattr(c, later) is not None for later in order[i + 1:]):  # a later part starts from here
+                state = model.advance(piece.inputs, state=state)
+    figures = {}
+    for name, parts in scored.items():
+        if len(parts) == 1:
+            figures[name] = parts[0][0]
+        elif parts:
+            steps = sum(n for _, n in parts)
+            nats = sum(figure["cross_entropy"] * n for figure, n in parts) / steps
+            figures[name] = {"cross_entropy": nats, "bits_per_sample": nats_to_bits(nats)}
+    return figures
 
 
 def _truncation(model, train_task, window, batch_size, defaults, on_note):
