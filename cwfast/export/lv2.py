@@ -282,13 +282,6 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
     return bundle
 
 
-def _iterable(value):
-    try:
-        return list(value)
-    except TypeError:
-        return [None]  # not a list of strings
-
-
 def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflags=None):
     """Build the bundle :func:`export_lv2` writes in a temporary folder of ``directory``: returns
     (that folder, where the bundle belongs). The caller renames it into place (the command line does,
@@ -299,7 +292,7 @@ def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflag
     overwrite = validate.flag("overwrite", overwrite)
     if cc is not None and not isinstance(cc, str):
         raise ParameterError(f"cc={cc!r} must be the compiler's command as a string, such as 'gcc' or 'ccache gcc'")
-    if cflags is not None and (isinstance(cflags, str) or not all(isinstance(f, str) for f in _iterable(cflags))):
+    if cflags is not None and not (isinstance(cflags, (list, tuple)) and all(isinstance(f, str) for f in cflags)):
         raise ParameterError(f"cflags={cflags!r} must be a list of the compiler's options, such as ['-O2', '-fPIC']")
     source = model
     model, name = _resolve(model, name)
