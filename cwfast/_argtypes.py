@@ -41,6 +41,7 @@ positive_float = _option(float, "positive_float")
 non_negative_float = _option(float, "non_negative_float")
 fraction = _option(float, "fraction")
 output_gain = _option(float, "positive_float", maximum=MAX_OUTPUT_GAIN, why=" (60 dB)")
+temperature = _option(float, "temperature", why=" (hotter is the same noise)")
 #: A clock period past 2**31 - 1 never fires after t = 0 in any audio a machine can hold.
 period = _option(int, "positive_int", maximum=2**31 - 1, why=" (longer clock periods never fire)")
 sample_rate = _option(int, "positive_int", maximum=2**31 - 1, why=" (more than a sound file can store)")

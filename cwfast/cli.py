@@ -189,7 +189,7 @@ def build_parser():
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the audio file to write (.wav or .flac)")
     _add_length(p, "length (default: the trained length for memorize models, 5 s for autoregressive ones)")
     p.add_argument("--seed", type=types.non_negative_int, metavar="S", help="autoregressive sampling seed (default: random; printed)")
-    p.add_argument("--temperature", type=types.non_negative_float, metavar="T",
+    p.add_argument("--temperature", type=types.temperature, metavar="T",
                    help="autoregressive sampling temperature: 0 always takes the likeliest sample, "
                    "1 samples as trained (default: the model's, else 1)")
     p.add_argument("--prime", metavar="AUDIO", help="autoregressive: continue this audio (its state is set by teacher forcing)")

@@ -1396,7 +1396,7 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
         n_values = N_CLASSES if model.output == "mixture" else model.n_out
         if values.shape != (n_values,):
             raise ParameterError(f"values has shape {values.shape}; expected ({n_values},)")
-    temperature = validate.non_negative_float("temperature", temperature)
+    temperature = validate.temperature("temperature", temperature)
     first_input = validate.within_dtype("first_input", first_input, model.dtype)
     h, t0 = model.check_state(state, 1, False)
     rng = validate.rng(seed)

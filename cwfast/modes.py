@@ -33,6 +33,10 @@ LEVEL_BAND = (25.0, 75.0)
 #: (``--output-gain``, :func:`cwfast.render.render`'s ``output_gain``): 60 dB, past any level a
 #: sound file can hold of audio at its training level.
 MAX_OUTPUT_GAIN = 1000.0
+#: The highest sampling temperature generation takes (``--temperature``, ``temperature=``): already
+#: at 10 the bundled model writes noise near its full scale, and past 100 every temperature sounds
+#: the same.
+MAX_TEMPERATURE = 100.0
 #: The most members an evolution-strategy generation holds (``population``, ``--population``): each
 #: is a copy of the model's parameters, and 16.7 million of them already fill a machine.
 MAX_POPULATION = 2**24

@@ -18,7 +18,7 @@ import numpy as np
 from . import validate
 from .codec import N_CLASSES, as_read, is_history, mu_law_values
 from .errors import CwfastError, ParameterError
-from .modes import MAX_OUTPUT_GAIN
+from .modes import MAX_OUTPUT_GAIN, MAX_TEMPERATURE
 from .tasks import mode_of
 
 
@@ -59,7 +59,7 @@ def autoregressive_spec(model):
     if model.n_in != 1 or not (mixture_ok or softmax_ok):
         raise CwfastError("this model is not a mu-law autoregressive model (softmax or mixture head, one input)")
     temperature = model.metadata.get("temperature", 1.0)
-    if not _is_number(temperature) or temperature < 0:
+    if not _is_number(temperature) or not 0 <= temperature <= MAX_TEMPERATURE:
         raise CwfastError(f"the model's metadata has an invalid temperature {temperature!r}")
     return n_classes, float(temperature)
 
@@ -185,7 +185,7 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
     block = validate.positive_int("block", block)
     # Checked whatever the mode, though a memorize model draws nothing: a bad one is a mistake.
     if temperature is not None:
-        temperature = validate.non_negative_float("temperature", temperature)
+        temperature = validate.temperature("temperature", temperature)
     if output_gain is not None:
         output_gain = validate.positive_float("output_gain", output_gain, maximum=MAX_OUTPUT_GAIN)
     rng = validate.rng(seed)

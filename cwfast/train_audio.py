@@ -28,7 +28,7 @@ from .codec import MAX_CLASSES, N_CLASSES, check_classes, check_history
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level
-from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MIXTURE_HISTORY, PREDICTION_TAPS
+from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_TEMPERATURE, MIXTURE_HISTORY, PREDICTION_TAPS
 from .scale_fit import fit_scale, fit_surprise
 
 TRAINERS = ("adam", "sgd", "es")
@@ -917,7 +917,7 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     if not getattr(model, "sample_rate", None):
         raise ParameterError("the model stores no sample rate: the generated audio's pitch cannot be measured")
     audio = validate.mono("audio", audio, np.float64)
-    temperatures = validate.positive_floats("temperatures", temperatures)
+    temperatures = validate.positive_floats("temperatures", temperatures, maximum=MAX_TEMPERATURE)
     n_steps = seconds_to_samples(seconds, model.sample_rate)
     seed = validate.non_negative_int("seed", seed)
     rate = int(model.sample_rate)

@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import ParameterError
+from .modes import MAX_TEMPERATURE
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -143,11 +144,18 @@ def bound(name, value):
     return float(value)
 
 
-def non_negative_float(name, value):
-    """``value`` as a finite float >= 0."""
+def non_negative_float(name, value, *, maximum=math.inf):
+    """``value`` as a finite float >= 0 (and <= ``maximum``)."""
     if not _is_real(value) or not math.isfinite(value) or value < 0:
         raise ParameterError(f"{name}={shown(value)} must be a finite number >= 0")
+    if value > maximum:
+        raise ParameterError(f"{name}={shown(value)} must be at most {maximum:g}")
     return float(value)
+
+
+def temperature(name, value):
+    """``value`` as a sampling temperature: a finite float in [0, MAX_TEMPERATURE]."""
+    return non_negative_float(name, value, maximum=MAX_TEMPERATURE)
 
 
 def positive_float(name, value, *, allow_none=False, maximum=math.inf):
@@ -161,13 +169,14 @@ def positive_float(name, value, *, allow_none=False, maximum=math.inf):
     return float(value)
 
 
-def positive_floats(name, value):
-    """``value`` (a positive finite number, or a non-empty list of distinct ones) as a tuple of floats."""
+def positive_floats(name, value, *, maximum=math.inf):
+    """``value`` (a positive finite number, or a non-empty list of distinct ones, each <= ``maximum``)
+    as a tuple of floats."""
     if _is_real(value):
-        return (positive_float(name, value),)
+        return (positive_float(name, value, maximum=maximum),)
     if not _is_flat_list(value):
         raise ParameterError(f"{name}={shown(value)} must be a positive number or a non-empty list of them")
-    values = tuple(positive_float(name, v) for v in value)
+    values = tuple(positive_float(name, v, maximum=maximum) for v in value)
     if len(set(values)) < len(values):
         raise ParameterError(f"{name}={shown(list(value))} names a value twice")
     return values

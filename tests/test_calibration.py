@@ -244,3 +244,23 @@ def test_render_applies_the_output_gain_to_what_it_writes_only(trained):
     memorize = cwfast.ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0, metadata={"mode": "memorize", "length": 20})
     with pytest.raises(CwfastError, match="takes no output gain"):
         render.render(memorize, 10, output_gain=2.0)
+
+
+def test_temperature_is_bounded_where_every_one_is_the_same_noise(trained):
+    """Past MAX_TEMPERATURE (100) a temperature is refused by render, sample, calibrate_temperature
+    and the stored metadata (--temperature: tests/test_cli.py); 100 itself is taken."""
+    from cwfast.modes import MAX_TEMPERATURE
+
+    result, _ = trained
+    model = result.model.copy()
+    assert np.isfinite(render.render(model, 50, seed=1, temperature=MAX_TEMPERATURE)).all()
+    for bad in (MAX_TEMPERATURE * 1.01, 1e308):
+        with pytest.raises(ParameterError, match="temperature=.* must be at most 100"):
+            render.render(model, 10, seed=0, temperature=bad)
+        with pytest.raises(ParameterError, match="temperature=.* must be at most 100"):
+            model.sample(10, values=None, temperature=bad, seed=0)
+        with pytest.raises(ParameterError, match="temperatures=.* must be at most 100"):
+            calibrate_temperature(model, np.full(1000, 0.1), temperatures=(0.5, bad))
+    model.metadata["temperature"] = 101.0
+    with pytest.raises(CwfastError, match="invalid temperature 101"):
+        render.render(model, 10, seed=0)

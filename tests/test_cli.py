@@ -625,6 +625,8 @@ def test_bad_training_options(capsys, tmp_path, clip_8k, extra, message):
         (["train", "", "-o", "m.npz"], "path is empty"),
         (["generate", "-o", "x.wav", "--samples", "0"], "argument --samples"),
         (["generate", "-o", "x.wav", "--temperature", "-1"], "argument --temperature"),
+        (["generate", "-o", "x.wav", "--temperature", "1e308"],
+         "argument --temperature: 1e308 must be at most 100 (hotter is the same noise)"),
         (["generate", "-o", "x.wav", "--output-gain", "0"], "argument --output-gain: 0 must be a positive finite number"),
         (["generate", "-o", "x.wav", "--output-gain", "nan"], "argument --output-gain"),
         (["generate", "-o", "x.wav", "--output-gain", "1e4"], "argument --output-gain: 1e4 must be at most 1000 (60 dB)"),
