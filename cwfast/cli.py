@@ -138,7 +138,7 @@ def build_parser():
                         "(over the classes; generates at temperature 1)")
     p.add_argument("--components", type=types.positive_int, metavar="K",
                    help=f"--head mixture: number of logistics (default: {DEFAULT_COMPONENTS})")
-    p.add_argument("--level", type=types.non_negative_int, metavar="N",
+    p.add_argument("--level", type=types.level, metavar="N",
                    help="--head mixture: normalise the input by its level over about the last N samples, an "
                         "adaptive gain that predicts fades, decays and quiet passages better (default: 64; 0: off)")
     p.add_argument("--prediction", type=types.non_negative_int, metavar="K",

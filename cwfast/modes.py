@@ -29,6 +29,9 @@ PREDICTION_TAPS = 32
 #: them a model generates at a loudness that drifts to silence or to full scale (docs/results.md,
 #: "The level's band").
 LEVEL_BAND = (25.0, 75.0)
+#: The most samples a level may be tracked over (``--level``, ``level=``): past 2**24 (6 minutes at
+#: 44.1 kHz) it never moves from where it starts, a constant gain, not a level.
+MAX_LEVEL_SAMPLES = 2**24
 #: The most generation multiplies an autoregressive model's output by when told to
 #: (``--output-gain``, :func:`cwfast.render.render`'s ``output_gain``): 60 dB, past any level a
 #: sound file can hold of audio at its training level.

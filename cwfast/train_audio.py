@@ -28,7 +28,7 @@ from .codec import MAX_CLASSES, N_CLASSES, check_classes, check_history
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level
-from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_TEMPERATURE, MIXTURE_HISTORY, PREDICTION_TAPS
+from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY, PREDICTION_TAPS
 from .scale_fit import fit_scale, fit_surprise
 
 TRAINERS = ("adam", "sgd", "es")
@@ -36,6 +36,9 @@ TRAINERS = ("adam", "sgd", "es")
 #: An autoregressive Clockwork RNN's modules read this much of the past at each tick by default
 #: (``input_window``), in seconds: 320 samples at 16 kHz, pitch periods down to 50 Hz.
 INPUT_WINDOW_SECONDS = 0.02
+#: Held-out parts shorter than this (in samples) are said to be too short to compare models by
+#: (a 10-sample clip's were one sample each, silently).
+FEW_HELD_OUT = 1000
 #: An autoregressive mixture model normalises its input's level over about this many samples by
 #: default (``level``; docs/results.md, "Level normalisation").
 LEVEL_SAMPLES = 64
@@ -325,7 +328,7 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         raise ParameterError(f"{_opt('components', components)}: at most {N_CLASSES}, one logistic per mu-law class "
                              "the mixture scores")
     if level:
-        validate.non_negative_int("level", level)
+        validate.non_negative_int("level", level, maximum=MAX_LEVEL_SAMPLES)
         if audio_head(mode, head, classes) != "mixture":
             raise ParameterError(f"{_opt('level')} normalises the level of an autoregressive model with "
                                  f"{_opt('head', 'mixture')}")
@@ -584,6 +587,11 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         if reason:
             raise CwfastError(f"the {name} part of the {what} ({_opt(name, fractions[name])}) cannot be scored: "
                               f"{reason}; pass {_opt(name, 0)}, another fraction, or trim the clip")
+    small = [f"{name} {part.n_steps}" for name in ("validation", "test")
+             if (part := getattr(splits, name)) is not None and part.n_steps < FEW_HELD_OUT]
+    if small:
+        _note(on_note, f"the held-out parts are short ({', '.join(small)} samples): their figures are means over "
+                       "too few samples to compare models by; train on a longer clip, or hold out more")
     degenerate = tasks.degenerate(splits.train)
     if degenerate:
         raise CwfastError(f"cannot train on this {what}: {degenerate}")

@@ -308,6 +308,7 @@ def test_train_audio_names_its_arguments_and_the_command_line_its_options(option
     (dict(on_model="x"), "on_model='x' must be callable or None"),
     (dict(periods="1,2,4"), "periods='1,2,4' must be a list of clock periods"),
     (dict(mode="autoregressive", level=-1), "level=-1 must be a non-negative integer"),
+    (dict(mode="autoregressive", level=2**24 + 1), "level=16777217 must be at most 16777216"),
     (dict(mode="autoregressive", prediction=-1), "prediction=-1 must be a non-negative integer"),
     (dict(mode="effect", target=np.full(800, np.nan)), "target contains NaN"),
     (dict(mode="effect", target=np.zeros((800, 1))), "target has shape (800, 1)"),
@@ -332,6 +333,22 @@ def test_train_audio_refuses_an_empty_corpus():
 
     with pytest.raises(ParameterError, match="samples is an empty list"):
         train_audio([], 8000, mode="autoregressive")
+
+
+@pytest.mark.parametrize("n, said", [(10, "validation 1, test 1 samples"), (9000, "validation 900, test 900 samples"),
+                                     (10000, None)])
+def test_held_out_parts_too_short_to_compare_by_are_said(n, said):
+    """A 10-sample clip trained and reported held-out figures of one sample each without a word."""
+    from cwfast.train_audio import FEW_HELD_OUT, train_audio
+
+    notes = []
+    train_audio(np.sin(np.arange(n) * 0.3) * 0.5, 8000, mode="autoregressive", hidden=4, modules=2, epochs=1,
+                head="softmax", restarts=1, on_note=notes.append)
+    short = [note for note in notes if note.startswith("the held-out parts are short")]
+    assert FEW_HELD_OUT == 1000
+    assert short == ([] if said is None else [f"the held-out parts are short ({said}): their figures are means over "
+                                               "too few samples to compare models by; train on a longer clip, or "
+                                               "hold out more"])
 
 
 @pytest.mark.parametrize("window, noted", [(600, False), (700, True), ([1, 700], True), (np.int64(700), True)])
