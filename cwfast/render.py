@@ -157,10 +157,13 @@ def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, ou
         to a memorize model.
     """
     _check_callback(on_progress)
-    if isinstance(n_samples, (int, np.integer)) and not isinstance(n_samples, bool) and n_samples > 0:
+    # The whole output is held: refused up front past memory, whether asked for or a memorize
+    # model's stored length (render_blocks checks the arguments themselves).
+    wanted = n_samples if n_samples is not None or mode_of(model) != "memorize" else trained_length(model)
+    if isinstance(wanted, (int, np.integer)) and not isinstance(wanted, bool) and wanted > 0:
         from .budget import check_fits
 
-        check_fits(4 * int(n_samples), f"{int(n_samples):,} samples of audio in memory",
+        check_fits(4 * int(wanted), f"{int(wanted):,} samples of audio in memory",
                    "ask for fewer, or write them block by block (render_blocks)")
     pieces = []
     for piece in render_blocks(model, n_samples, seed=seed, temperature=temperature, prime=prime,

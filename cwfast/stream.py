@@ -510,10 +510,13 @@ class Stream:
         CwfastError
             If the compiled entry point and the kernel disagree (a stale numba cache), or another
             thread is using the stream.
+            Also if the buffers need more memory than is available (2**16 voices in blocks of
+            2**20 samples ask for terabytes), before any is allocated.
         MemoryError
-            If the buffers do not fit; a stream that was prepared stays prepared as it was.
+            If the buffers do not fit after all; a stream that was prepared stays prepared as it was.
         """
         max_block = _positive_int("max_block", max_block, maximum=MAX_BLOCK)
+        self._check_buffers_fit(max_block)
         self._enter()
         try:
             previous = self._max_block if self._entry is not None else 0
@@ -525,6 +528,19 @@ class Stream:
                 raise
         finally:
             self._lock.release()
+
+    def _check_buffers_fit(self, max_block):
+        """CwfastError if the buffers of blocks of ``max_block`` cannot fit in memory: per step and
+        voice, the inputs and outputs twice (the check of the entry point runs the kernel beside
+        it), a column and two rows of gains and levels."""
+        from .budget import check_fits
+
+        model = self.model
+        lanes = 1 if self._voices is None else self._clocks.size
+        per_step = (2 * model.n_in + 2 * model.n_out + 2) * np.dtype(model.dtype).itemsize + 8
+        voices = "" if self._voices is None else f" for {self._voices:,} voices"
+        check_fits(max_block * lanes * per_step, f"blocks of {max_block:,} samples{voices}",
+                   "prepare for shorter blocks (max_block)" + (" or fewer voices" if voices else ""))
 
     def _prepare(self, max_block):
         from . import _realtime as rt

@@ -215,6 +215,11 @@ def test_a_second_api_review_render_refuses_what_it_cannot_run_or_hold():
                  lambda: next(render.render_blocks(memorize, 10**12, block=10**12))):
         with pytest.raises(CwfastError, match="memory"):
             call()
+    # A stored length past memory (10**15 samples: 4 PB of audio) is refused before the first block.
+    long_clip = ClockworkRNN(0, 1, n_hidden=8, n_modules=2, metadata={"mode": "memorize", "length": 10**15})
+    with pytest.raises(CwfastError, match="1,000,000,000,000,000 samples of audio in memory"):
+        render.render(long_clip)
+    assert render.render(long_clip, 5).shape == (5,)  # an explicit length is what is held
     with pytest.raises(ParameterError, match="prime must be a numeric array"):
         render.render(model, 10, prime=[[0.1], [0.1, 0.2]], seed=0)
     effect = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, metadata={"mode": "effect"})

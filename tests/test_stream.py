@@ -507,6 +507,19 @@ def test_a_value_past_float32_last_in_a_block_is_refused_and_changes_nothing(arc
     np.testing.assert_array_equal(stream.process(x[20:]), twin.process(x[20:]))
 
 
+def test_buffers_larger_than_memory_are_refused_in_one_line(model):
+    """2**16 voices in blocks of 2**20 samples raised NumPy's MemoryError: refused by name, and a
+    prepared stream stays as it was."""
+    from cwfast import CwfastError
+
+    with pytest.raises(CwfastError, match=r"blocks of 1,048,576 samples for 65,536 voices needs about .* TiB"):
+        Stream(model, voices=2**16, max_block=2**20)
+    stream = Stream(model, voices=2**16, max_block=16)
+    with pytest.raises(CwfastError, match="prepare for shorter blocks .max_block. or fewer voices"):
+        stream.prepare(2**20)
+    assert stream.max_block == 16
+
+
 def test_a_resampler_larger_than_memory_is_refused_in_one_line():
     """Rates with no common factor (2**31 - 1 Hz against 16 kHz) need a filter of a TiB: refused by
     name, not NumPy's MemoryError."""
