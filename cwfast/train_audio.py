@@ -587,11 +587,11 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         if reason:
             raise CwfastError(f"the {name} part of the {what} ({_opt(name, fractions[name])}) cannot be scored: "
                               f"{reason}; pass {_opt(name, 0)}, another fraction, or trim the clip")
+    # Said with the figures, after training: a note before it would stand in front of any error.
     small = [f"{name} {part.n_steps}" for name in ("validation", "test")
              if (part := getattr(splits, name)) is not None and part.n_steps < FEW_HELD_OUT]
-    if small:
-        _note(on_note, f"the held-out parts are short ({', '.join(small)} samples): their figures are means over "
-                       "too few samples to compare models by; train on a longer clip, or hold out more")
+    few_held_out = small and (f"the held-out parts are short ({', '.join(small)} samples): their figures are means "
+                              "over too few samples to compare models by; train on a longer clip, or hold out more")
     degenerate = tasks.degenerate(splits.train)
     if degenerate:
         raise CwfastError(f"cannot train on this {what}: {degenerate}")
@@ -737,7 +737,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     window, streams = (None, None) if trainer == "es" else _truncation(first, train_task, window, batch_size,
                                                                        defaults, on_note)
     if len(runs) == 1:
-        return train_one(first, runs[0][1], runs[0][0], time_budget)
+        kept = train_one(first, runs[0][1], runs[0][0], time_budget)
+        if few_held_out:
+            _note(on_note, few_held_out)
+        return kept
     trained, numbers, spent, failure = [], [], 0.0, None
     for index, (rate, run_seed) in enumerate(runs):
         budget = None if time_budget is None else (time_budget - spent) / (len(runs) - index)
@@ -769,6 +772,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     }
     label = _run_label(model.metadata["trainer"].get("lr") if len(rates) > 1 else None, model.metadata["trainer"]["seed"])
     _note(on_note, f"kept run {numbers[chosen]} of {len(runs)} ({label}): " + _run_reason(trained, chosen))
+    if few_held_out:
+        _note(on_note, few_held_out)
     return trained[chosen]
 
 
