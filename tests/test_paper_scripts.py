@@ -164,3 +164,39 @@ def test_baseline_recipes_lowpassed_pieces():
 
     # (a 320-sample window leaks some power across bins, hence a ratio rather than zero)
     assert all(high_share(lp) < 0.2 * high_share(p) for lp, p in zip(low, pieces))
+
+
+def test_train_default_model_recheck_calibrates_a_model_trained_before_calibration(tmp_path, capsys):
+    """--recheck trains nothing: a model saved without a calibration gets the temperature and
+    output gain cwfast train would choose (on the first 80% of the trimmed recording), and the
+    check figures generated at that gain; a model that has one keeps it."""
+    import cwfast
+    from cwfast import metrics, render, tasks
+    from cwfast.audio import load_audio, trim_silence
+    from cwfast.train_audio import calibrate_temperature
+
+    script = load_script("train_default_model")
+    model = cwfast.ClockworkRNN(1, 30, n_hidden=8, n_modules=2, output="mixture", input_windows=[8, 8], seed=3,
+                                sample_rate=16000)
+    figure = {"cross_entropy": 4.0, "bits_per_sample": 5.77}
+    model.metadata = {"mode": "autoregressive", "scale": 0.78, "n_classes": 256, "temperature": 0.5,
+                      "figures": {"train": figure, "validation": figure, "test": figure}}
+    path = tmp_path / "old.npz"
+    model.save(path)
+    assert script.main(["--recheck", "--output", str(path)]) == 0
+    rechecked = cwfast.load(path)
+
+    source, _ = load_audio(script.SOURCE, sample_rate=16000)
+    source = trim_silence(source, 16000)
+    n_train = tasks.split_task(tasks.autoregressive(source, n_classes=256), validation=0.1, test=0.1)[0].n_steps
+    expected = calibrate_temperature(model, np.asarray(source[:n_train], np.float64) / 0.78)
+    meta = rechecked.metadata
+    assert meta["temperature_calibration"] == json.loads(json.dumps(expected))
+    assert (meta["temperature"], meta["output_gain"]) == (expected["chosen"], expected["output_gain"])
+    rms = [metrics.rms(render.render(rechecked, 160000, seed=seed)) for seed in script.CHECK_SEEDS]
+    assert meta["check"]["rms"] == round(float(np.median(rms)), 4)
+    assert "calibrated on the training part" in capsys.readouterr().out
+    # Measured again, a calibrated model keeps its choice.
+    assert script.main(["--recheck", "--output", str(path)]) == 0
+    assert "calibrated" not in capsys.readouterr().out
+    assert cwfast.load(path).metadata["output_gain"] == meta["output_gain"]
