@@ -76,7 +76,10 @@ def test_another_python_thread_runs_while_process_runs():
         worker.join()
         if partial:
             break
-    assert partial > 0 and counter > partial
+    # (Whether the main thread also saw the buffer whole, after the kernel and before the call
+    # returned, is up to the scheduler: asserting it failed once on a loaded machine, every
+    # observation part-written.)
+    assert partial > 0 and counter >= partial
     assert not np.isnan(y).any()
 
 
