@@ -267,6 +267,71 @@ def test_generate_equals_the_python_sampler(built, name, temperature):
     np.testing.assert_allclose(y[same], reference[same], rtol=1e-4, atol=1e-5)
 
 
+@pytest.mark.parametrize("name", ["cw_ar", "lstm_ar", "cw_mix", "cw_mix_level", "cw_mix_predict", "cw_mix_linear",
+                                  "cw_mix_surprise"])
+def test_prime_continues_a_clip_as_cwfast_generate_prime(built, tmp_path, name):
+    """NAME_prime then NAME_generate is render(prime=clip): the clip divided by NAME_SCALE, read as
+    the model reads its past (its samples past the scale clip), run through NAME_process. The
+    header's earlier recipe (run the clip, set s->prev) gave other audio (0.074 on a peak of
+    0.115 with the bundled model). Compared at temperature 0, the first 64 steps: they depend on
+    the state the clip left and not on any draw."""
+    tmp, table = built
+    model, exe = table[name]
+    clip = np.random.default_rng(3).uniform(-0.6, 0.6, 1500).astype(np.float32)  # scale 0.5: some past it
+    clip[[10, 500]] = 0.0
+    clip.tofile(tmp_path / "clip")
+    _run(exe, "prime", tmp_path / "clip", clip.size, tmp_path / "y", 64, 7, 1, 0.0)
+    y = np.fromfile(tmp_path / "y", dtype=np.float32)
+    reference = render.render(model, 64, seed=1, temperature=0.0, prime=clip)
+    if model.output == "softmax":
+        np.testing.assert_array_equal(y, reference)
+    else:
+        np.testing.assert_allclose(y, reference, rtol=1e-4, atol=1e-5)
+    # Without a prime the output is another: the clip set the state.
+    _run(exe, "generate", tmp_path / "y0", 64, 7, 1, 0.0)
+    assert not np.allclose(np.fromfile(tmp_path / "y0", dtype=np.float32), y, atol=1e-4)
+
+
+def test_what_a_caller_writes_is_read_safely(built, tmp_path):
+    """s->prev was read through an unclamped table index: 1.2 read past the 256 values, NaN
+    crashed an -O2 build. Now a primed NaN reads as 0 and a loud sample as full scale; NaN and
+    infinite inputs to process read as 0; set_temperature clamps to [0, 100] and ignores NaN."""
+    tmp, table = built
+    model, exe = table["cw_mix"]
+    clip = np.random.default_rng(4).uniform(-0.4, 0.4, 200).astype(np.float32)
+    runs = {}
+    for label, last in (("nan", np.nan), ("zero", 0.0), ("loud", 1e30), ("full", 0.5)):
+        clip[-1] = last
+        clip.tofile(tmp_path / "clip")
+        _run(exe, "prime", tmp_path / "clip", clip.size, tmp_path / "y", 50, 50, 2, 0.7)
+        runs[label] = np.fromfile(tmp_path / "y", dtype=np.float32)
+    np.testing.assert_array_equal(runs["nan"], runs["zero"])
+    np.testing.assert_array_equal(runs["loud"], runs["full"])  # 1e30 / scale clips to 1, as 0.5 / 0.5 is
+    assert np.isfinite(runs["nan"]).all() and not np.array_equal(runs["zero"], runs["full"])
+    generated = {}
+    for t in ("inf", "1e9", "100", "nan", "0.85", "-1", "0"):  # cw_mix's own temperature: 0.85
+        _run(exe, "generate", tmp_path / "g", 500, 100, 5, t)
+        generated[t] = np.fromfile(tmp_path / "g", dtype=np.float32)
+    for same, other in (("inf", "100"), ("1e9", "100"), ("nan", "0.85"), ("-1", "0")):
+        np.testing.assert_array_equal(generated[same], generated[other])
+    assert not np.array_equal(generated["100"], generated["0"])
+    for name in ("cw_effect", "cw_mix_surprise", "lstm_mix_level"):
+        model, exe = table[name]
+        x = _inputs(model, 300)
+        x.tofile(tmp_path / "x0")
+        _run(exe, "process", tmp_path / "x0", tmp_path / "y0", 300, 64)
+        bad = x.copy()
+        bad[[20, 100, 250], 0] = [np.nan, np.inf, -np.inf]
+        bad.tofile(tmp_path / "x1")
+        x[[20, 100, 250], 0] = 0.0
+        x.tofile(tmp_path / "x2")
+        _run(exe, "process", tmp_path / "x1", tmp_path / "y1", 300, 64)
+        _run(exe, "process", tmp_path / "x2", tmp_path / "y2", 300, 64)
+        y1, y2 = (np.fromfile(tmp_path / f, dtype=np.float32) for f in ("y1", "y2"))
+        np.testing.assert_array_equal(y1, y2)
+        assert np.isfinite(y1).all()
+
+
 def test_generate_is_reproducible_and_seeded(built):
     tmp, table = built
     _, exe = table["cw_ar"]
@@ -296,6 +361,10 @@ def test_sanitizers_run_clean(built, tmp_path, name):
     runs = [("process", tmp_path / "x", tmp_path / "y", 2000, 7), ("twin", tmp_path / "x", tmp_path / "y", 2000, 64)]
     if name in ("cw_ar", "cw_ar_windowed"):
         runs.append(("generate", tmp_path / "y", 2000, 5, 3, 0.7))
+        # A clip far past the model's scale, and NaN in it: read within the class table.
+        clip = np.array([0.2, 1e30, -1e30, np.nan, 3.0, np.nan], dtype=np.float32)
+        clip.tofile(tmp_path / "clip")
+        runs.append(("prime", tmp_path / "clip", clip.size, tmp_path / "y", 100, 7, 3, 0.7))
     for args in runs:
         done = _run(exe, *args)
         assert "runtime error" not in done.stderr and "Sanitizer" not in done.stderr, done.stderr
@@ -318,7 +387,7 @@ def test_library_allocates_nothing_and_writes_no_global(built, tmp_path, name):
                  "fopen", "fwrite", "puts", "pthread_mutex_lock"}
     assert not names & forbidden, names & forbidden
     assert names - {"__cxa_finalize", "_ITM_registerTMCloneTable", "_ITM_deregisterTMCloneTable",
-                    "__gmon_start__"} <= {"exp", "expf", "tanh", "memcpy", "memset"}
+                    "__gmon_start__"} <= {"exp", "expf", "tanh", "log", "log1p", "floor", "memcpy", "memset"}
     # Writable data of the model's own would be a global that its functions could write.
     obj = tmp_path / f"{name}.o"
     subprocess.run([cc, *STRICT, "-O2", "-c", str(tmp / f"{name}.c"), "-o", str(obj)], check=True)
@@ -343,15 +412,21 @@ def test_c_identifier():
     assert c_identifier("brahms-16k.v2") == "brahms_16k_v2"
     assert c_identifier("2024 take") == "model_2024_take"
     assert c_identifier("static") == "static_model"
-    assert c_identifier("été") == "model__t_"
+    assert c_identifier("été") == "t"
     assert c_identifier("NULL") == "NULL_model" and c_identifier("INT32_MAX") == "INT32_MAX_model"
     assert c_identifier("NULLS") == "NULLS"
+    # No "__", no "_" at either end (reserved in C++ once NAME_ is pasted), no standard header's stem.
+    assert c_identifier("take--2_") == "take_2" and c_identifier("_") == "model" and c_identifier("") == "model"
+    assert c_identifier("math") == "math_model" and c_identifier("stdint") == "stdint_model"
+    assert c_identifier("x" * 45 + "-y") == "x" * 45
 
 
 @pytest.mark.parametrize("name", ["", "1abc", "a-b", "static", "_x", "été", "x" * 60, 3, "NULL", "EOF", "stdout",
-                                  "UINT_LEAST16_MAX", "SIZE_MAX"])
+                                  "UINT_LEAST16_MAX", "SIZE_MAX", "math", "stdint", "stdio", "fx_", "a__b"])
 def test_invalid_names_are_refused(tmp_path, name):
-    """Standard macros too: examples/c/host.c's -DMODEL=NULL pasted ((void*)0)_step."""
+    """Standard macros too: examples/c/host.c's -DMODEL=NULL pasted ((void*)0)_step. And the stems
+    of standard headers (a stdint.h of ours, found through -I., broke the host's build), and
+    names that make NAME_... identifiers with "__" (reserved in C++)."""
     with pytest.raises(ParameterError):
         export_c(cwfast.SRN(1, 1, n_hidden=3, seed=0), tmp_path, name)
     assert list(tmp_path.iterdir()) == []
@@ -504,6 +579,13 @@ def lv2(built, tmp_path_factory):
         bundles[name] = export_lv2(folder / f"{name}.npz", folder,
                                    cflags=[*STRICT, "-O2", "-fPIC", "-shared", "-fvisibility=hidden"])
     return root, host, bundles
+
+
+def test_lv2_builds_whatever_name_the_export_takes(lv2, built, tmp_path):
+    """--name PORT made PORT_TEMPERATURE, a macro that broke the wrapper's own enum of ports."""
+    _, table = built
+    bundle = export_lv2(table["cw_ar"][0], tmp_path, "PORT", cflags=[*STRICT, "-O2", "-fPIC", "-shared"])
+    assert (bundle / "PORT.so").is_file()
 
 
 def test_lv2_bundle_contents(lv2):

@@ -49,6 +49,13 @@ _C_MACROS = frozenset(
 )
 _C_LIMITS = re.compile(r"(U?INT(_LEAST|_FAST)?(8|16|32|64)|U?INTPTR|U?INTMAX|PTRDIFF|SIG_ATOMIC|SIZE|WCHAR|WINT)"
                        r"_(MIN|MAX)\Z")
+#: The stems of the C99 and common POSIX headers: the export writes NAME.h, and a host built with
+#: -I on the export's folder (README's recipe) would find a stdint.h or math.h of ours first.
+_C_HEADERS = frozenset(
+    "assert complex ctype errno fenv float inttypes iso646 limits locale math setjmp signal stdalign stdarg "
+    "stdatomic stdbool stddef stdint stdio stdlib stdnoreturn string tgmath threads time uchar wchar wctype "
+    "alloca dlfcn fcntl malloc memory pthread sched strings unistd".split()
+)
 _IDENT = re.compile(r"[A-Za-z][A-Za-z0-9_]*\Z")
 #: Longest NAME accepted: the longest identifier the export writes, NAME_set_temperature (NAME
 #: plus 16: 62 characters), then stays within the 63 significant characters C99 guarantees an
@@ -60,21 +67,22 @@ MAX_NAME = 46
 def c_identifier(text):
     """``text`` (a file's stem, say) made into a valid C identifier for :func:`export_c`.
 
-    Characters other than ASCII letters, digits and ``_`` become ``_``; a name that does not start
-    with a letter gets ``model_`` in front; a C keyword or a macro of the C standard headers
-    (``NULL``, ``EOF``, ...) gets ``_model`` after it.
+    Runs of characters other than ASCII letters and digits become one ``_`` (none at either end:
+    ``__`` and a trailing ``_`` would make reserved C++ identifiers of NAME_...); a name that does
+    not start with a letter gets ``model_`` in front; a C keyword, a macro of the C standard
+    headers (``NULL``, ``EOF``, ...) or a standard header's stem (``math``) gets ``_model`` after it.
 
     >>> c_identifier("brahms-16k.v2")
     'brahms_16k_v2'
     >>> c_identifier("2024 take")
     'model_2024_take'
     """
-    name = re.sub(r"[^A-Za-z0-9_]", "_", str(text))
-    if not name or not name[0].isalpha() or not name.isascii():
-        name = "model_" + name
-    if name in _C_KEYWORDS or keyword.iskeyword(name) or _is_c_macro(name):
+    name = re.sub(r"[^A-Za-z0-9]+", "_", str(text)).strip("_")
+    if not name[:1].isalpha():
+        name = ("model_" + name).rstrip("_")
+    if name in _C_KEYWORDS or keyword.iskeyword(name) or _is_c_macro(name) or name in _C_HEADERS:
         name += "_model"
-    return name[:MAX_NAME]
+    return name[:MAX_NAME].rstrip("_")
 
 
 def _is_c_macro(name):
@@ -91,6 +99,12 @@ def _check_name(name):
     if _is_c_macro(name):
         raise ParameterError(f"name={name!r} is a macro of the C standard headers the exported code and its "
                              "hosts include")
+    if name in _C_HEADERS:
+        raise ParameterError(f"name={name!r} is the name of a standard C header: {name}.h would stand in for it "
+                             "where the export's folder is on the include path")
+    if "__" in name or name.endswith("_"):
+        raise ParameterError(f"name={name!r} has '__' or ends in '_': NAME_... identifiers would hold '__', "
+                             "reserved in C++")
     if len(name) > MAX_NAME:
         raise ParameterError(f"name={name!r} is longer than {MAX_NAME} characters")
     return name

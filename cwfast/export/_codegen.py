@@ -43,6 +43,7 @@ import numpy as np
 from .. import render, tasks
 from ..codec import mu_law_values
 from ..heads import LOG_SCALE_MIN, SURPRISE_R_RANGE
+from ..modes import MAX_TEMPERATURE
 
 #: Magnitudes below this are flushed to zero (see the module docstring).
 FLUSH = 1e-15
@@ -179,7 +180,8 @@ def header(spec):
         state += [
             f"    float logits[{spec.n_out}];",
             f"    double weights[{spec.n_out}];   /* scratch of the sampler */",
-            "    float prev;        /* what the next generated step reads: the last value generated (0 after reset) */",
+            "    float prev;        /* what the next generated step reads, in the model's units: the last value "
+            "generated or primed (0 after reset) */",
             "    double inv_temperature;",
             "    uint64_t rng;      /* splitmix64 state */",
         ]
@@ -204,9 +206,8 @@ def header(spec):
                 if spec.history == "mu-law" else "the amplitude generated at\n * the previous step itself")
         gen = f"""
 /* Autoregressive generation (a mixture of {spec.components} logistics over the amplitude, scored on
- * 256 mu-law classes), as 'cwfast generate' does it: each step reads {read} (0 at the first step after reset,
- * or that of s->prev if you set it, e.g. to the last sample of a priming clip run through
- * {N}_process), draws a component from softmax(logits / temperature) by inverse CDF with a
+ * 256 mu-law classes), as 'cwfast generate' does it: each step reads {read} (0 at the first step after reset),
+ * draws a component from softmax(logits / temperature) by inverse CDF with a
  * uniform from the state's splitmix64 generator, then an amplitude from that logistic, its
  * scale times the temperature, with a second uniform, and writes the amplitude (clipped to
  * [-1, 1]) times {N}_SCALE times {N}_OUTPUT_GAIN. Temperature 0 takes the likeliest component's
@@ -214,25 +215,18 @@ def header(spec):
  * {N}_seed and {N}_set_temperature after it. */
 #define {N}_TEMPERATURE {spec.temperature!r}
 #define {N}_OUTPUT_GAIN {spec.output_gain!r}   /* what generation multiplies its output by (1: the model's own level) */
-void {N}_seed({N}_state *s, uint64_t seed);
-void {N}_set_temperature({N}_state *s, double temperature);
-void {N}_generate({N}_state *s, float *out, int n);
-"""
+{_GENERATION_API.format(N=N, max_temperature=float(MAX_TEMPERATURE))}"""
     elif spec.autoregressive:
         gen = f"""
 /* Autoregressive generation (mu-law, {spec.n_out} classes), as 'cwfast generate' does it: each
- * step reads the decoded value generated at the previous step (0 at the first step after reset,
- * or s->prev if you set it, e.g. to the last decoded sample of a priming clip run through
- * {N}_process), draws a class from softmax(logits / temperature) by inverse CDF with a uniform
+ * step reads the decoded value generated at the previous step (0 at the first step after reset),
+ * draws a class from softmax(logits / temperature) by inverse CDF with a uniform
  * from the state's splitmix64 generator, and writes that class's amplitude times {N}_SCALE
  * times {N}_OUTPUT_GAIN. Temperature 0 takes the likeliest class. {N}_reset sets the temperature
  * to {N}_TEMPERATURE and the generator to seed 0: call {N}_seed and {N}_set_temperature after it. */
 #define {N}_TEMPERATURE {spec.temperature!r}
 #define {N}_OUTPUT_GAIN {spec.output_gain!r}   /* what generation multiplies its output by (1: the model's own level) */
-void {N}_seed({N}_state *s, uint64_t seed);
-void {N}_set_temperature({N}_state *s, double temperature);
-void {N}_generate({N}_state *s, float *out, int n);
-"""
+{_GENERATION_API.format(N=N, max_temperature=float(MAX_TEMPERATURE))}"""
     return f"""/* {N}.h: {kind}, exported by cwfast {_version()} (mode: {spec.mode}, {spec.output} head).
  * C99, no dependency but libm. Nothing in it allocates, locks, does I/O or writes a global:
  * every function works on the state it is given, so states run independently (re-entrant).
@@ -267,8 +261,8 @@ size_t {N}_state_size(void);
 void {N}_reset({N}_state *s);
 /* n steps: in holds n x {N}_N_IN interleaved floats (NULL when {N}_N_IN is 0), out receives
  * n x {N}_N_OUT (class probabilities if {N}_SOFTMAX). in and out may be the same buffer when
- * {N}_N_IN == {N}_N_OUT. The input is not checked: a NaN or infinity poisons the state until
- * {N}_reset. */
+ * {N}_N_IN == {N}_N_OUT. A NaN or infinite input is read as 0 (cwfast's Stream refuses it),
+ * so that one bad sample from a host cannot poison the state. */
 void {N}_process({N}_state *s, const float *in, float *out, int n);
 {gen}
 #ifdef __cplusplus
@@ -276,6 +270,22 @@ void {N}_process({N}_state *s, const float *in, float *out, int n);
 #endif
 
 #endif
+"""
+
+
+#: The functions of an exported autoregressive model, and what they take ({N}: the name).
+_GENERATION_API = """#define {N}_MAX_TEMPERATURE {max_temperature!r}   /* the hottest temperature taken, as cwfast's own */
+void {N}_seed({N}_state *s, uint64_t seed);
+/* 0 (the likeliest) to {N}_MAX_TEMPERATURE: below 0 is 0, above it (infinity too) is
+ * {N}_MAX_TEMPERATURE, and NaN leaves the temperature as it was. */
+void {N}_set_temperature({N}_state *s, double temperature);
+/* Continue the n samples of clip (audio at its recorded level, as 'cwfast generate --prime'
+ * takes it): after {N}_reset and {N}_prime, {N}_generate goes on from the clip's end as
+ * 'cwfast generate --prime' does (run through {N}_process, each sample divided by {N}_SCALE and
+ * read as the model reads its past; NaN reads as 0). s->prev is the last of them, in the
+ * model's units: what the next step reads (any value: it is read as a sample of the clip). */
+void {N}_prime({N}_state *s, const float *clip, int n);
+void {N}_generate({N}_state *s, float *out, int n);
 """
 
 
@@ -310,6 +320,12 @@ static float {N}_tanh(float a)
 
 def _flush_expr(var):
     return f"(fabsf({var}) < {FLUSH}f ? 0.0f : {var})"
+
+
+def _input_expr(var):
+    """An input as the model reads it: flushed below FLUSH, and 0 where it is NaN or infinite
+    (a host's one bad sample must not poison the state for good; Python's Stream refuses it)."""
+    return f"(isfinite({var}) && fabsf({var}) >= {FLUSH}f ? {var} : 0.0f)"
 
 
 def _head(spec):
@@ -616,6 +632,32 @@ static void {N}_surprise({N}_state *s, float v, float *y)
 """
 
 
+def _read_function(spec):
+    """``NAME_read``: what an autoregressive model reads of a value in its units (the previous
+    sample), as :func:`cwfast.codec.as_read` makes it: the decoded value of its mu-law class, or
+    the value clipped to [-1, 1] (linear history). 0 reads as 0 (the silence before a clip), and
+    NaN as 0 too, so that nothing a caller writes in ``s->prev`` can index outside the table."""
+    N = spec.name
+    if spec.history == "linear":
+        body = """    if (v != v)
+        return 0.0f;
+    return v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);"""
+    else:
+        mu = f"{float(len(spec.values) - 1)!r}"
+        body = f"""    double c;
+    if (v != v || v == 0.0f)
+        return 0.0f;
+    v = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
+    c = (v < 0.0f ? -1.0 : 1.0) * log1p({mu} * fabs((double)v)) / log1p({mu});
+    return {N}_values[(int)floor((c + 1.0) / 2.0 * {mu} + 0.5)];"""
+    return f"""/* What the model reads of v, a value in its units: see {N}_prime in {N}.h. */
+static float {N}_read(float v)
+{{
+{body}
+}}
+"""
+
+
 def source(spec):
     N, m, o = spec.name, spec.n_in, spec.n_out
     step = STEPS[spec.kind](spec)
@@ -648,7 +690,7 @@ def source(spec):
     if spec.level:  # one input, the previous sample
         read = f"""        float x[1];
         const float v = in[i];
-        const float f = {_flush_expr("v")};
+        const float f = {_input_expr("v")};
         const double g = {N}_gain(s, f);
         x[0] = (float)((double)f / g);
         {N}_step(s, x);
@@ -660,7 +702,7 @@ def source(spec):
         int j;
         for (j = 0; j < {m}; j++) {{
             const float v = in[(size_t)i * {m} + j];
-            x[j] = {_flush_expr("v")};
+            x[j] = {_input_expr("v")};
         }}
         {N}_step(s, x);
 """
@@ -672,13 +714,13 @@ def source(spec):
         unlevel = f"""        {N}_predict(s, x[0], out + (size_t)i * {o});
 """ + unlevel
     if spec.surprise:  # one input, the previous sample, as read (before the level)
-        unlevel += f"""        {N}_surprise(s, in[i], out + (size_t)i * {o});
+        unlevel += f"""        {N}_surprise(s, {"f" if spec.level else "x[0]"}, out + (size_t)i * {o});
 """
     gen = ""
     if spec.autoregressive:
         K = spec.components
         n_draw = K or o
-        fed_back, second_uniform, read_prev = "", "", "s->prev"
+        second_uniform = ""
         emit = f"""        s->prev = {N}_values[best];
         out[i] = (float)((double){N}_values[best] * {spec.output_level!r});  /* {N}_SCALE * {N}_OUTPUT_GAIN */
 """
@@ -702,20 +744,6 @@ def source(spec):
             s->prev = e;
             out[i] = (float)((double)e * {spec.output_level!r});  /* {N}_SCALE * {N}_OUTPUT_GAIN */
         }}
-"""
-            if spec.history == "mu-law":
-                read_prev = f"{N}_fed_back(s->prev)"
-                fed_back = f"""/* What a mixture model reads after generating v: the decoded value of v's mu-law class (as it
- * read its training audio), 0 for 0 (the silence before a clip). */
-static float {N}_fed_back(float v)
-{{
-    double c;
-    if (v == 0.0f)
-        return 0.0f;
-    c = (v < 0.0f ? -1.0 : 1.0) * log1p(255.0 * fabs((double)v)) / log1p(255.0);
-    return {N}_values[(int)floor((c + 1.0) / 2.0 * 255.0 + 0.5)];
-}}
-
 """
         gain = unlevel_logits = ""
         if spec.level:
@@ -747,10 +775,25 @@ void {N}_seed({N}_state *s, uint64_t seed)
 
 void {N}_set_temperature({N}_state *s, double temperature)
 {{
+    if (temperature != temperature)  /* NaN: no temperature, the one it had stays */
+        return;
+    temperature = temperature < {N}_MAX_TEMPERATURE ? temperature : {N}_MAX_TEMPERATURE;
     s->inv_temperature = temperature > 0.0 ? 1.0 / temperature : 0.0;
 }}
 
-{fed_back}void {N}_generate({N}_state *s, float *out, int n)
+{_read_function(spec)}
+void {N}_prime({N}_state *s, const float *clip, int n)
+{{
+    float y[{o}];
+    int i;
+    for (i = 0; i < n; i++) {{
+        const float x = {N}_read(s->prev);
+        {N}_process(s, &x, y, 1);
+        s->prev = (float)((double)clip[i] / {N}_SCALE);
+    }}
+}}
+
+void {N}_generate({N}_state *s, float *out, int n)
 {{
     int i, k;
 {_SURPRISE_RESET if spec.surprise else ""}    for (i = 0; i < n; i++) {{
@@ -760,7 +803,7 @@ void {N}_set_temperature({N}_state *s, double temperature)
         float x[1];
         float top;
         int best = 0;{" double gain;" if spec.level else ""}
-        x[0] = {read_prev};
+        x[0] = {N}_read(s->prev);
 {gain}        {N}_step(s, x);
         {N}_head(s->h, s->logits);
 {unlevel_logits}

@@ -90,7 +90,8 @@ def uri(name):
 
 def _plugin_c(spec, kind):
     N = spec.name
-    ports = {"effect": "PORT_OUT, PORT_IN", "memorize": "PORT_OUT", "autoregressive": "PORT_OUT, PORT_TEMPERATURE"}[kind]
+    # Names no NAME_ identifier can be (a NAME has no "__"), so that no model's macro shadows them.
+    ports = {"effect": "port__out, port__in", "memorize": "port__out", "autoregressive": "port__out, port__temperature"}[kind]
     if kind == "effect":
         run = f"    {N}_process(&p->state, p->in, p->out, (int)n);\n"
     elif kind == "memorize":
@@ -149,10 +150,10 @@ static void connect_port(LV2_Handle instance, uint32_t port, void *data)
 {{
     Plugin *p = (Plugin *)instance;
     switch (port) {{
-    case PORT_OUT:
+    case port__out:
         p->out = (float *)data;
         break;
-{"    case PORT_IN:" + chr(10) + "        p->in = (float *)data;" + chr(10) + "        break;" + chr(10) if kind == "effect" else ""}{"    case PORT_TEMPERATURE:" + chr(10) + "        p->temperature = (const float *)data;" + chr(10) + "        break;" + chr(10) if kind == "autoregressive" else ""}    default:
+{"    case port__in:" + chr(10) + "        p->in = (float *)data;" + chr(10) + "        break;" + chr(10) if kind == "effect" else ""}{"    case port__temperature:" + chr(10) + "        p->temperature = (const float *)data;" + chr(10) + "        break;" + chr(10) if kind == "autoregressive" else ""}    default:
         break;
     }}
 }}

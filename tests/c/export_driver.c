@@ -4,6 +4,8 @@
  *   driver twin IN OUT N BLOCK         the same with two states interleaved block by block, the
  *                                      second fed the input negated (OUT holds both: first, second)
  *   driver generate OUT N BLOCK SEED TEMPERATURE
+ *   driver prime CLIP M OUT N BLOCK SEED TEMPERATURE
+ *                                      N_prime with the M floats of CLIP, then generate as above
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,13 +50,20 @@ int main(int argc, char **argv)
     if (F(state_size)() != sizeof(F(state))) return 3;
     F(reset)(&s);
     F(reset)(&s2);
-    if (strcmp(argv[1], "generate") == 0) {
+    if (strcmp(argv[1], "generate") == 0 || strcmp(argv[1], "prime") == 0) {
 #if CAT(NAME, AUTOREGRESSIVE)
+        if (strcmp(argv[1], "prime") == 0) {
+            long m = atol(argv[3]);
+            float *clip = read_floats(argv[2], m);
+            F(prime)(&s, clip, (int)m);
+            free(clip);
+            argv += 2;
+        }
         n = atol(argv[3]);
         block = atol(argv[4]);
         out = malloc((size_t)n * sizeof(float));
         F(seed)(&s, strtoull(argv[5], NULL, 10));
-        F(set_temperature)(&s, atof(argv[6]));
+        F(set_temperature)(&s, strtod(argv[6], NULL));
         for (i = 0; i < n; i += block)
             F(generate)(&s, out + i, (int)(n - i < block ? n - i : block));
         write_floats(argv[2], out, n);
