@@ -45,7 +45,7 @@ temperature = _option(float, "temperature", why=" (hotter is the same noise)")
 #: A clock period past 2**31 - 1 never fires after t = 0 in any audio a machine can hold.
 period = _option(int, "positive_int", maximum=2**31 - 1, why=" (longer clock periods never fire)")
 sample_rate = _option(int, "positive_int", maximum=2**31 - 1, why=" (more than a sound file can store)")
-level = _option(int, "non_negative_int", maximum=MAX_LEVEL_SAMPLES, why=" (6 minutes at 44.1 kHz: a level that never moves)")
+level = _option(int, "non_negative_int", maximum=MAX_LEVEL_SAMPLES, why=" (6 minutes at 44.1 kHz: a level that barely moves)")
 #: Evolution-strategy members per generation (each one a copy of the model's parameters).
 population = _option(int, "positive_int", maximum=MAX_POPULATION, why=" (16.7 million members per generation)")
 #: ``cwfast bench``'s samples per block and voices of one stream: past these a stream's buffers alone

@@ -30,7 +30,7 @@ PREDICTION_TAPS = 32
 #: "The level's band").
 LEVEL_BAND = (25.0, 75.0)
 #: The most samples a level may be tracked over (``--level``, ``level=``): past 2**24 (6 minutes at
-#: 44.1 kHz) it never moves from where it starts, a constant gain, not a level.
+#: 44.1 kHz) it barely moves from where it starts, a constant gain rather than a level.
 MAX_LEVEL_SAMPLES = 2**24
 #: The most generation multiplies an autoregressive model's output by when told to
 #: (``--output-gain``, :func:`cwfast.render.render`'s ``output_gain``): 60 dB, past any level a

@@ -630,7 +630,7 @@ def test_bad_training_options(capsys, tmp_path, clip_8k, extra, message):
         (["generate", "-o", "x.wav", "--temperature", "1e308"],
          "argument --temperature: 1e308 must be at most 100 (hotter is the same noise)"),
         (["train", "x.wav", "-o", "m.npz", "--level", "99999999999"],
-         "argument --level: 99999999999 must be at most 16777216 (6 minutes at 44.1 kHz: a level that never moves)"),
+         "argument --level: 99999999999 must be at most 16777216 (6 minutes at 44.1 kHz: a level that barely moves)"),
         (["generate", "-o", "x.wav", "--output-gain", "0"], "argument --output-gain: 0 must be a positive finite number"),
         (["generate", "-o", "x.wav", "--output-gain", "nan"], "argument --output-gain"),
         (["generate", "-o", "x.wav", "--output-gain", "1e4"], "argument --output-gain: 1e4 must be at most 1000 (60 dB)"),

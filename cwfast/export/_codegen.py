@@ -180,8 +180,8 @@ def header(spec):
         state += [
             f"    float logits[{spec.n_out}];",
             f"    double weights[{spec.n_out}];   /* scratch of the sampler */",
-            "    float prev;        /* what the next generated step reads, in the model's units: the last value "
-            "generated or primed (0 after reset) */",
+            "    float prev;        /* the last value generated or primed, in the model's units (0 after reset): "
+            "the next step reads it as the model reads its past */",
             "    double inv_temperature;",
             "    uint64_t rng;      /* splitmix64 state */",
         ]
@@ -279,11 +279,10 @@ void {N}_seed({N}_state *s, uint64_t seed);
 /* 0 (the likeliest) to {N}_MAX_TEMPERATURE: below 0 is 0, above it (infinity too) is
  * {N}_MAX_TEMPERATURE, and NaN leaves the temperature as it was. */
 void {N}_set_temperature({N}_state *s, double temperature);
-/* Continue the n samples of clip (audio at its recorded level, as 'cwfast generate --prime'
- * takes it): after {N}_reset and {N}_prime, {N}_generate goes on from the clip's end as
- * 'cwfast generate --prime' does (run through {N}_process, each sample divided by {N}_SCALE and
- * read as the model reads its past; NaN reads as 0). s->prev is the last of them, in the
- * model's units: what the next step reads (any value: it is read as a sample of the clip). */
+/* Continue a clip as 'cwfast generate --prime' does: clip holds n samples at their recorded
+ * level; each is divided by {N}_SCALE, read as the model reads its past (the value of its mu-law
+ * class, or itself clipped to [-1, 1]; NaN as 0) and run through {N}_process from the state s
+ * (after {N}_reset: from silence). {N}_generate then goes on from the clip's end. */
 void {N}_prime({N}_state *s, const float *clip, int n);
 void {N}_generate({N}_state *s, float *out, int n);
 """
