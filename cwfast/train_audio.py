@@ -28,7 +28,8 @@ from .codec import MAX_CLASSES, N_CLASSES, check_classes, check_history
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level
-from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY, PREDICTION_TAPS
+from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY,
+                    PREDICTION_TAPS)
 from .scale_fit import fit_scale, fit_surprise
 
 TRAINERS = ("adam", "sgd", "es")
@@ -708,9 +709,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             _note(on_note, f"choosing the generation temperature: {CALIBRATION_SECONDS:g} s generated at each of "
                            f"{', '.join(f'{t:g}' for t in CALIBRATION_TEMPERATURES)}, measured against the training "
                            "audio")
-            calibration = calibrate_temperature(model, heard)
-            model.metadata.update(temperature=calibration["chosen"], output_gain=calibration["output_gain"],
-                                  temperature_calibration=calibration)
+            calibrate(model, heard)
         return TrainedAudio(model, task, splits, result, figures)
 
     if restarts is None:
@@ -882,6 +881,17 @@ def _shown_figure(run):
         return f"{figure['bits_per_sample']:.3f} bits"
     name, value = next(iter(figure.items()))  # what _choosing_figure ranks by: NMSE or ESR
     return f"{name.upper()} {value:.4g}"
+
+
+def calibrate(model, audio):
+    """Choose ``model``'s generation temperature and output gain on ``audio`` (its training audio,
+    in the model's units) with :func:`calibrate_temperature`, and store them in its metadata
+    (``temperature``, ``output_gain``, ``temperature_calibration``) as training does. Returns the
+    calibration."""
+    calibration = calibrate_temperature(model, audio)
+    model.metadata.update(temperature=calibration["chosen"], output_gain=calibration["output_gain"],
+                          temperature_calibration=calibration)
+    return calibration
 
 
 def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES, seconds=CALIBRATION_SECONDS,

@@ -55,10 +55,9 @@ import numpy as np  # noqa: E402
 
 import cwfast  # noqa: E402
 from cwfast import tasks  # noqa: E402
-from cwfast import likeness, metrics, render  # noqa: E402
+from cwfast import likeness, metrics, render, train_audio  # noqa: E402
 from cwfast.audio import load_audio, trim_silence  # noqa: E402
 from cwfast.cli import main as cwfast_main  # noqa: E402
-from cwfast.train_audio import calibrate_temperature  # noqa: E402
 
 SOURCE = os.path.join(REPOSITORY_ROOT, "data", "brahms-hungarian-dance-5.ogg")
 OUTPUT = os.path.join(REPOSITORY_ROOT, "cwfast", "models", "default.npz")
@@ -171,9 +170,7 @@ def calibrate(model, source):
     task = tasks.autoregressive(source, n_classes=model.metadata["n_classes"])
     train, _, _ = tasks.split_task(task, validation=0.1, test=0.1)
     heard = np.asarray(source[: train.n_steps], np.float64) / model.metadata["scale"]
-    calibration = calibrate_temperature(model, heard)
-    model.metadata.update(temperature=calibration["chosen"], output_gain=calibration["output_gain"],
-                          temperature_calibration=calibration)
+    calibration = train_audio.calibrate(model, heard)
     print(f"calibrated on the training part: temperature {calibration['chosen']:g}, output gain "
           f"{calibration['output_gain']:g}")
 
