@@ -532,14 +532,17 @@ class Stream:
     def _check_buffers_fit(self, max_block):
         """CwfastError if the buffers of blocks of ``max_block`` cannot fit in memory: per step and
         voice, the inputs and outputs twice (the check of the entry point runs the kernel beside
-        it), a column and two rows of gains and levels."""
+        it), a column and two rows of gains and levels; and a blocked stream's work, which grows
+        with the block (twice too)."""
         from .budget import check_fits
 
         model = self.model
+        itemsize = np.dtype(model.dtype).itemsize
         lanes = 1 if self._voices is None else self._clocks.size
-        per_step = (2 * model.n_in + 2 * model.n_out + 2) * np.dtype(model.dtype).itemsize + 8
+        per_step = (2 * model.n_in + 2 * model.n_out + 2) * itemsize + 8
+        work = 2 * _blocked_binding(model, max_block).work_size * itemsize if self._blocked else 0
         voices = "" if self._voices is None else f" for {self._voices:,} voices"
-        check_fits(max_block * lanes * per_step, f"blocks of {max_block:,} samples{voices}",
+        check_fits(max_block * lanes * per_step + work, f"blocks of {max_block:,} samples{voices}",
                    "prepare for shorter blocks (max_block)" + (" or fewer voices" if voices else ""))
 
     def _prepare(self, max_block):
@@ -736,6 +739,7 @@ class Stream:
             # Pieces after the first would meet a bad value after the state moved on: check the
             # whole block first (a block of one piece is checked by the entry, before it runs).
             _check_values(block, self._dtype)
+            block = _unaliased(block, out)
         self._run(block, out)
         return out
 
@@ -842,6 +846,7 @@ class Stream:
             self._prepare(max(DEFAULT_MAX_BLOCK, n_steps))
         if n_steps > self._max_block:
             _check_values(block, dtype)
+            block = _unaliased(block, out)
         if self.model._params is not self._theta or self.model._structure_revision != self._revision:
             self._follow_model()
         chunk = self._max_block
@@ -863,7 +868,7 @@ class Stream:
 
     def _process_resampled(self, block, out):
         into, back = self._resamplers
-        if block.shape[0]:
+        if block.size:  # (a model without inputs takes blocks of (n, 0): nothing to check)
             _check_values(block, np.dtype(np.float64))  # the filters run in float64
             # The filter keeps the block's last inputs for the next calls' outputs, which are up to
             # its gain times the largest input: a value that would overflow the model's dtype there
@@ -891,6 +896,15 @@ class Stream:
         out[:] = self._pending[:n]
         self._pending = self._pending[n:]
         return out
+
+
+def _unaliased(block, out):
+    """``block``, or a copy of it where ``out`` overlaps it otherwise than as the very same array: a
+    block longer than max_block runs in pieces, and a piece's output written over the rows a later
+    piece reads (out = block shifted by a sample, a ring buffer's way) would change that piece's input."""
+    if out is not block and np.may_share_memory(block, out):
+        return block.copy()
+    return block
 
 
 class _Binding(NamedTuple):

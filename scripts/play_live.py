@@ -140,7 +140,7 @@ def main(argv=None):
             parser.error("an effect model needs --input AUDIO or --mic")
         if model.n_in == 0 and (args.input or args.mic):
             parser.error("this model takes no input; drop --input/--mic")
-        dry = load_audio(args.input, sample_rate=rate)[:, None] if args.input else None
+        dry = load_audio(args.input, sample_rate=rate)[0][:, None] if args.input else None
         player = LivePlayer(model, sample_rate=rate, block=args.block, channels=args.channels, source=dry)
     except CwfastError as exc:
         print(f"play_live: error: {exc}", file=sys.stderr)

@@ -47,3 +47,15 @@ def test_generator_and_refusals(play_live):
     softmax = ClockworkRNN(1, 4, n_hidden=8, n_modules=2, output="softmax", seed=0)
     with pytest.raises(ParameterError, match="cwfast generate"):
         play_live.LivePlayer(softmax, sample_rate=16000, block=64)
+
+
+def test_main_plays_an_effect_over_a_file_without_a_sound_card(play_live, tmp_path, capsys):
+    """--input was indexed as an array where load_audio returns (samples, rate): a TypeError."""
+    import soundfile
+
+    model = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, sample_rate=8000, seed=0, metadata={"mode": "effect"})
+    model.save(tmp_path / "fx.npz")
+    soundfile.write(tmp_path / "dry.wav", np.sin(np.arange(4000) * 0.05).astype(np.float32) * 0.5, 8000)
+    assert play_live.main([str(tmp_path / "fx.npz"), "--input", str(tmp_path / "dry.wav"), "--dry-run",
+                           "--block", "256", "--seconds", "1"]) == 0
+    assert "16 callbacks, 4096 samples (0.5 s)" in capsys.readouterr().out  # the file is done: it stops

@@ -507,6 +507,51 @@ def test_a_value_past_float32_last_in_a_block_is_refused_and_changes_nothing(arc
     np.testing.assert_array_equal(stream.process(x[20:]), twin.process(x[20:]))
 
 
+@pytest.mark.parametrize("arch", sorted(BUILDERS))
+@pytest.mark.parametrize("voices", [None, 3])
+def test_an_out_that_overlaps_a_long_block_gives_the_same_output(arch, signal, voices):
+    """A block longer than max_block runs in pieces: an ``out`` that is the block shifted by one
+    sample (a ring buffer's way) was written over inputs a later piece had still to read."""
+    model = {"clockwork": lambda: ClockworkRNN(1, 1, module_sizes=[3, 2, 2, 3], periods=[1, 3, 4, 16], seed=7),
+             "lstm": lambda: LSTM(1, 1, n_hidden=6, seed=7),
+             "windowed": lambda: ClockworkRNN(1, 1, module_sizes=[3, 2, 2, 3], periods=[1, 3, 4, 16],
+                                              input_windows="period", seed=7)}[arch]()  # out as wide as the block
+    x = signal[:3000]
+    if voices is None:
+        buffer = np.zeros((3001, 1), dtype=model.dtype)
+        buffer[:-1] = x
+        block, out = buffer[:-1], buffer[1:]
+        expected = model.forward(x)
+    else:
+        buffer = np.zeros((voices, 3001, 1), dtype=model.dtype)
+        buffer[:, :-1] = x
+        block, out = buffer[:, :-1], buffer[:, 1:]
+        expected = np.stack([model.forward(x)] * voices)
+    Stream(model, max_block=64, voices=voices).process(block, out=out)
+    np.testing.assert_allclose(out, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_model_without_inputs_resamples(signal):
+    """Stream(memorize model, resample=True) refused every block with NumPy's ValueError (the
+    peak of a block of shape (n, 0)); it runs, the same whatever the split."""
+    model = ClockworkRNN(0, 1, n_hidden=16, n_modules=4, seed=0, sample_rate=16000)
+    whole = Stream(model, sample_rate=48000, resample=True, max_block=256).process(np.zeros((1057, 0)))
+    split = Stream(model, sample_rate=48000, resample=True, max_block=256)
+    pieces = np.concatenate([split.process(np.zeros((n, 0))) for n in (256, 1, 300, 0, 500)])
+    np.testing.assert_array_equal(whole, pieces)
+    assert whole.shape == (1057, 1) and np.abs(whole[200:]).max() > 0.01  # past the filter's delay, the clip
+
+
+def test_a_blocked_streams_work_is_counted_before_it_is_allocated():
+    """The blocked kernel's work grows with the block: 2**23 steps of 1024 units asked for 44 GiB,
+    which the check did not count (NumPy's MemoryError)."""
+    from cwfast import CwfastError
+
+    model = ClockworkRNN(1, 1, n_hidden=4096, n_modules=8, seed=0)  # 2**24 steps: 700 GiB
+    with pytest.raises(CwfastError, match=r"blocks of 16,777,216 samples needs about .* GiB of memory"):
+        Stream(model, blocked=True, max_block=2**24)
+
+
 def test_buffers_larger_than_memory_are_refused_in_one_line(model):
     """2**16 voices in blocks of 2**20 samples raised NumPy's MemoryError: refused by name, and a
     prepared stream stays as it was."""
