@@ -8,7 +8,10 @@ sequence: the clock schedule never restarts inside a stream, only on :meth:`Stre
 It is built for audio callbacks. :meth:`Stream.prepare` allocates every buffer and compiles and
 warms the kernel; after it, :meth:`Stream.process` with ``out=`` allocates nothing, neither in numba
 nor in NumPy, and runs the architecture's kernel through a C entry point with the GIL released
-(:mod:`cwfast._realtime`). What differs between architectures (the entry, the width of the state
+(:mod:`cwfast._realtime`). One exception: a model with a level, a linear prediction or a
+surprise-following scale (the autoregressive defaults) finishes its outputs in numba kernels
+called from Python after the entry, which box their arrays: 6 to 13 small numba allocations a
+call (no NumPy allocation, nothing compiled once prepared). What differs between architectures (the entry, the width of the state
 and of the scratch, the context slots) is decided in one place, :data:`_BINDINGS`, keyed by the
 model's ``realtime_kind`` (the model protocol, :class:`cwfast.model.SequenceModel`), and
 :func:`_voices_binding` for many voices. A stream knows its sample rate and refuses audio declared
@@ -488,7 +491,9 @@ class Stream:
     def prepare(self, max_block=DEFAULT_MAX_BLOCK):
         """Allocate the buffers and compile and warm the kernel for blocks of up to ``max_block``.
 
-        After this, :meth:`process` never waits for numba and, given ``out=``, allocates nothing.
+        After this, :meth:`process` never waits for numba and, given ``out=``, allocates nothing
+        (but for the small numba allocations of a level, a linear prediction or a surprise-following
+        scale: see the module's docstring).
         Longer blocks still work: they run in pieces of ``max_block`` steps. The first call in a
         process compiles the C entry point, or loads it from numba's cache (a second or so);
         later calls only resize buffers. The stream's state and clock are not changed.
@@ -612,10 +617,42 @@ class Stream:
                 clocks[:] = saved_clocks
         self._x[:] = 0  # padding voices read their inputs from here: zeros, always
         self._entry = entry
+        plain = (self._level is None and not self._softmax and not self._n_taps
+                 and model.surprise is None)  # nothing to do around the entry
+        if not plain:
+            self._warm_heads(max_block)
         if self._voices is None and self._resamplers is None:  # what process()'s fast path reads
-            plain = self._level is None and not self._softmax  # nothing to do around the entry
-            self._fast = (self._x, self._y, max_block, self._n_in, self._n_out, np.dtype(dtype), plain)
+            self._fast = (self._x, self._y, max_block, self._n_in, self._n_out, np.dtype(dtype),
+                          self._level is None and not self._softmax)
         return self
+
+    def _warm_heads(self, max_block):
+        """Run what follows the entry (the level, the prediction, the surprise, a softmax or a
+        mixture's scales: numba kernels called from Python) on zeros, once for each layout process()
+        hands them (blocks of 1, 2 and max_block steps), so that the first real block waits for no
+        compilation; the stream's state, clocks and surprise are put back as they were."""
+        saved, t = self._snapshot(), self._t
+        clocks = None if self._voices is None else self._clocks.copy()
+        surprise = None if self._surprise is None else self._surprise.copy()
+        try:
+            for m in sorted({1, min(2, max_block), max_block}):
+                self._x[:m] = 0
+                if self._voices is None:
+                    self._step(self._x[:m], self._y[:m], m)
+                    continue
+                lanes = self._voices
+                y = self._y[:m, :lanes]
+                xn = self._x[:m, :lanes, 0].T if self._n_in else None
+                self._piece(m, xn, y.transpose(1, 0, 2), y, self._column[:m, :lanes])
+        finally:
+            self._restore(saved)
+            self._t = t
+            if clocks is not None:
+                self._clocks[:] = clocks
+            self._surprise = surprise
+            if self._level is not None:
+                self._levels_before[:] = self._level
+            self._x[:] = 0
 
     def _follow_model(self):
         """Catch up with the model after its parameter vector was replaced, or its structure changed:
