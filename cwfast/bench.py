@@ -50,8 +50,8 @@ def add_arguments(parser):
     parser.add_argument("--block", type=_block, nargs="+", default=list(DEFAULT_BLOCKS), metavar="N",
                         help=f"block sizes in samples (default: {' '.join(map(str, DEFAULT_BLOCKS))})")
     parser.add_argument("--seconds", type=_bench_seconds, default=1.0, metavar="S",
-                        help="wall-clock time to spend on each model and block size, at most 3600 (default: "
-                        "%(default)s)")
+                        help="wall-clock time to spend on each model and block size (shared by --voices and "
+                        "--blocked's streams), at most 3600 (default: %(default)s)")
     parser.add_argument("--repeats", type=_repeats, default=5, metavar="R",
                         help="runs per model and block size, at most 1000; the table shows medians (default: "
                         "%(default)s)")
@@ -107,8 +107,9 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
     models : list of (str, ClockworkRNN)
     blocks : list of int
     seconds : float
-        Wall-clock time to spend per model and block size, split over the repeats (at least one
-        block per run, at most :data:`MAX_BLOCKS_A_RUN`); at most 3600.
+        Wall-clock time to spend per model and block size, split over the repeats and the stream
+        variants (one voice, ``voices``, ``blocked``; at least one block per run, at most
+        :data:`MAX_BLOCKS_A_RUN`), after a few untimed warm blocks; at most 3600.
     repeats : int
     sample_rate : int, optional
         Rate for the real-time budget; default each model's own, else 44.1 kHz.
@@ -157,12 +158,17 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
                 rng = np.random.default_rng(0)
                 inputs = (0.3 * rng.standard_normal((8, *lead, block, model.n_in))).astype(model.dtype)
                 out = np.empty((*lead, block, model.n_out), dtype=model.dtype)
-                # Calibrate: the blocks per run that fill this case's share of the time.
+                # Calibrate on warm blocks (the first ones after prepare may load kernels or fault
+                # pages in): the blocks per run that fill this variant's share of the model and block
+                # size's time.
+                for x in inputs[:2]:
+                    stream.process(x, out=out)
                 start = time.perf_counter()
-                stream.process(inputs[0], out=out)
-                stream.process(inputs[1], out=out)
-                per_block = (time.perf_counter() - start) / 2
-                n_blocks = min(max(1, int(seconds / repeats / max(per_block, 1e-9))), MAX_BLOCKS_A_RUN)
+                for x in inputs:
+                    stream.process(x, out=out)
+                per_block = (time.perf_counter() - start) / len(inputs)
+                share = seconds / len(variants) / repeats
+                n_blocks = min(max(1, int(share / max(per_block, 1e-9))), MAX_BLOCKS_A_RUN)
                 name = f"{label} blocked" if by_module else (label if v == 1 else f"{label} x{v} voices")
                 cases.append(dict(label=name, model=model, stream=stream, inputs=inputs, out=out, rate=rate,
                                   n_blocks=n_blocks, runs=[], throughput=[], times=[], voices=v, base=label,

@@ -27,7 +27,7 @@ import threading
 
 from . import registry
 from . import _argtypes as types
-from .errors import CwfastError, ParameterError
+from .errors import CwfastError, ParameterError, TrainingDiverged
 from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, LEVEL_BAND, MIXTURE_HISTORY, MODES, PREDICTION_TAPS
 
 TRAINERS = ("adam", "sgd", "es")
@@ -689,9 +689,10 @@ def _train(args):
             prediction=args.prediction, level_band=args.level_band, on_model=check_disk_for, restarts=args.restarts,
             history=args.history, scale_fit=args.scale_fit,
         )
-    except CwfastError:
+    except TrainingDiverged:
         # A run that failed (diverged, or to a model worse than a trivial one) leaves no checkpoint
-        # it created to resume from: it would only resume the failure. (Ctrl-C keeps it; one that
+        # it created to resume from: it would only resume the failure. (Ctrl-C keeps it, and so
+        # does any other error, a cluster lost say, whose run the checkpoint resumes; one that
         # --overwrite replaced is gone either way.)
         if new_checkpoint and os.path.isfile(args.checkpoint):
             os.remove(args.checkpoint)

@@ -125,3 +125,29 @@ def test_matvec_ceiling_kernel_is_a_matrix_vector_product(rng):
     _kernels._matvec_repeat(w, h, y, 3)
     np.testing.assert_allclose(y, w @ h, rtol=1e-5, atol=1e-6)
 
+
+
+def test_the_seconds_are_shared_by_the_stream_variants_and_calibrated_on_warm_blocks(monkeypatch):
+    """--seconds S is "on each model and block size": with --voices and --blocked each of the three
+    stream variants took all of S. And the calibration timed the first two blocks after prepare.
+    With a clock that advances 1 ms on each reading, a variant's blocks come from its share alone,
+    and the calibration spans 8 blocks after 2 untimed ones (calls counted)."""
+    import time
+
+    model = ClockworkRNN(1, 1, n_hidden=6, n_modules=3, sample_rate=16000, seed=0)
+    now = [0.0]
+
+    def tick():
+        now[0] += 1e-3
+        return now[0]
+
+    calls = []
+    real_process = cwfast.Stream.process
+    monkeypatch.setattr(cwfast.Stream, "process", lambda self, x, out=None: calls.append(1) or real_process(self, x,
+                                                                                                         out=out))
+    monkeypatch.setattr(time, "perf_counter", tick)
+    one = bench.measure([("cw", model)], [64], seconds=0.1, repeats=1)
+    assert len(calls) == 10 + one[0]["blocks_timed"]  # 2 warm, 8 timed for the calibration, then the run
+    three = bench.measure([("cw", model)], [64], seconds=0.1, repeats=1, voices=4, blocked=True)
+    assert abs(one[0]["blocks_timed"] - 800) <= 1  # 0.1 s over (1 ms / 8 blocks)
+    assert [abs(r["blocks_timed"] - 267) <= 1 for r in three] == [True] * 3  # a third each

@@ -201,6 +201,34 @@ def test_without_ray_the_api_and_the_cli_say_so_in_one_line(monkeypatch, capsys,
     assert not out.exists()
 
 
+def test_a_cluster_that_cannot_start_leaves_a_resumed_model_as_it_was(monkeypatch, tmp_path):
+    """evolve(resume=True, cluster="ray") put the checkpoint's centre into the model before the
+    cluster's actors started: when they could not (no CPU, a wrong address), the call raised with
+    the model changed. (Ray itself is replaced: the scorer fails as it enters.)"""
+    from cwfast.train import cluster
+
+    class NoCluster:
+        def __init__(self, *args):
+            pass
+
+        def __enter__(self):
+            raise CwfastError("the Ray cluster has no node with a CPU to run the evolution strategy's actors")
+
+        def __exit__(self, *exc):
+            return False
+
+    model, x, target, _ = problem("lockstep")
+    checkpoint = tmp_path / "ck.npz"
+    evolve(model.copy(), x, target, population=4, generations=3, seed=5, checkpoint=checkpoint)
+    before = model.params.copy()
+    monkeypatch.setattr(cluster, "import_ray", lambda: None)
+    monkeypatch.setattr(cluster, "RayScorer", NoCluster)
+    with pytest.raises(CwfastError, match="no node with a CPU"):
+        evolve(model, x, target, population=4, generations=6, seed=5, checkpoint=checkpoint, resume=True,
+               cluster="ray")
+    np.testing.assert_array_equal(model.params, before)
+
+
 def test_cluster_options_are_checked(capsys, tmp_path, clip_8k):
     model, x, target, _ = problem("lockstep")
     with pytest.raises(ParameterError, match="must be 'local' or 'ray'"):

@@ -108,6 +108,27 @@ def test_autoregressive_divergence_is_caught_and_saves_nothing(capsys, tmp_path,
     assert not (tmp_path / "m.npz").exists()
 
 
+@pytest.mark.parametrize("error, kept", [("diverged", False), ("cluster", True)])
+def test_only_a_failed_training_removes_the_checkpoint_it_created(capsys, tmp_path, clip_8k, monkeypatch, error,
+                                                                   kept):
+    """A run that diverged leaves no checkpoint (it would resume the failure); any other error
+    after training began (a Ray cluster whose actors were all lost) kept nothing either, and 1200
+    generations went with it: now the checkpoint stays for --resume."""
+    from cwfast import CwfastError, train_audio
+    from cwfast.errors import TrainingDiverged
+
+    def fail(*args, **kwargs):
+        if error == "diverged":
+            raise TrainingDiverged("training diverged: the trained model scores NaN on its training data", "try less")
+        raise CwfastError("the evolution strategy's Ray actors were lost (3) and their replacements (2) are spent")
+
+    monkeypatch.setattr(train_audio, "_held_out_figures", fail)  # after training, its checkpoint written
+    status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "--epochs", "1", "--samples", "400",
+                         "--checkpoint", tmp_path / "c.npz", "-o", tmp_path / "m.npz", *TINY)
+    assert status == 2 and ("diverged" if error == "diverged" else "replacements") in err
+    assert (tmp_path / "c.npz").exists() == kept and not (tmp_path / "m.npz").exists()
+
+
 @pytest.mark.parametrize("samples", [np.full(800, 0.25, dtype=np.float32), np.array([0.5], dtype=np.float32)])
 @pytest.mark.parametrize("mode", ["memorize", "autoregressive"])
 def test_constant_and_one_sample_clips_are_refused_in_every_mode(capsys, tmp_path, samples, mode, no_training):

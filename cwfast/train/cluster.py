@@ -238,6 +238,9 @@ class RayScorer:
                 self._lost(entry, exc, starting=True)
                 continue
             self._live.append(entry)
+        if len(self._live) < at_least and not self._starting:  # every one lost, no replacement left to wait for
+            raise CwfastError(f"the evolution strategy's Ray actors were lost ({self.stats['actors_lost']}) and their "
+                              f"replacements ({self._replacements}) are spent; a checkpoint of the run resumes it")
         if len(self._live) < at_least:
             raise CwfastError(
                 f"no Ray actor of the evolution strategy is ready after {timeout:g} s (each asks for "

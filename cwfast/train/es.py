@@ -392,7 +392,6 @@ def evolve(
             optimizer=opt.state_dict(), arrays=arrays,
         )
 
-    apply(theta)
     n_pairs = population // 2
     n_members = population + 1
     member_losses = np.empty(n_members)
@@ -407,13 +406,18 @@ def evolve(
     else:
         scoring = contextlib.nullcontext()
 
-    bar = progress_bar(progress, limit, min(run["epoch"], limit), "gen", time_budget, run["wall_time"])
     started = time.perf_counter()
     wall_before = run["wall_time"]
     stop = False
     guard = InterruptGuard()
-    with interruptible(run, guard, bar, save if checkpoint is not None else None,
-                       lambda: wall_before + time.perf_counter() - started), guard, scoring as scorer:
+    # The scorer first: a cluster that cannot start leaves the model as it was, and a Ctrl-C while
+    # its actors start stops the call at once (the guard defers it only once there is a generation
+    # to finish).
+    with scoring as scorer, interruptible(
+            run, guard, (bar := progress_bar(progress, limit, min(run["epoch"], limit), "gen", time_budget,
+                                             run["wall_time"])),
+            save if checkpoint is not None else None, lambda: wall_before + time.perf_counter() - started), guard:
+        apply(theta)
         while run["epoch"] < limit and not stop:
             gen = run["epoch"]
             if scorer is not None:
