@@ -241,3 +241,49 @@ def test_cluster_options_are_checked(capsys, tmp_path, clip_8k):
                    "-o", str(tmp_path / "m.npz")])
     err = capsys.readouterr().err
     assert status == 2 and "--cluster is for --trainer es" in err and err.count("\n") == 1
+
+
+def test_an_address_where_no_cluster_listens_fails_in_seconds(monkeypatch):
+    """RAY_ADDRESS=127.0.0.1:1 hung in Ray's own connect for 13 min 40 s (Ctrl-C ignored): a TCP
+    probe refuses it at once, in one line, before Ray is asked. Names Ray resolves itself pass."""
+    from cwfast.train import cluster
+
+    with pytest.raises(CwfastError, match=r"^cannot join the Ray cluster at RAY_ADDRESS=127.0.0.1:1: nothing answers "
+                                          r"at 127.0.0.1:1 \(.*\); is the cluster's head running there\?$"):
+        cluster._probe("127.0.0.1:1", timeout=2.0)
+    with pytest.raises(CwfastError, match="ray://127.0.0.1:1"):
+        cluster._probe("ray://127.0.0.1:1", timeout=2.0)
+    for name in ("auto", "local"):
+        cluster._probe(name)
+    import socket
+
+    with socket.socket() as listening:  # something answers: the probe lets Ray connect
+        listening.bind(("127.0.0.1", 0))
+        listening.listen()
+        cluster._probe(f"127.0.0.1:{listening.getsockname()[1]}")
+
+
+def test_joining_ray_keeps_the_command_lines_sigterm_handler(monkeypatch):
+    """Ray's init installs a SIGTERM handler of its own (a crash dump, exit status 15, no
+    checkpoint): the one in place before (the command line's: checkpoint, 143) is put back."""
+    from cwfast.train import cluster
+
+    class FakeRay:
+        def is_initialized(self):
+            return False
+
+        def init(self, **kwargs):
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)  # as Ray's own handler would replace it
+
+    def ours(signum, frame):
+        pass
+
+    previous = signal.signal(signal.SIGTERM, ours)
+    try:
+        scorer = cluster.RayScorer.__new__(cluster.RayScorer)
+        scorer._ray = FakeRay()
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        scorer._connect()
+        assert signal.getsignal(signal.SIGTERM) is ours
+    finally:
+        signal.signal(signal.SIGTERM, previous)

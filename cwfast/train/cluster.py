@@ -27,7 +27,10 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
+import socket
 import sys
+import threading
 import time
 import uuid
 
@@ -130,6 +133,27 @@ class _Scorer:
         return losses
 
 
+#: Seconds to wait for a TCP connection to RAY_ADDRESS before Ray's own connect (which retries for
+#: about 14 minutes against an address where nothing listens).
+PROBE_TIMEOUT = 5.0
+
+
+def _probe(address, timeout=PROBE_TIMEOUT):
+    """CwfastError at once if ``address`` names a host and port (``host:port``, ``ray://host:port``)
+    where nothing accepts a TCP connection; other forms ("auto", "local") are Ray's to resolve."""
+    target = address[len("ray://"):] if address.startswith("ray://") else address
+    host, sep, port = target.rpartition(":")
+    if not sep or not host or not port.isdigit():
+        return
+    host = host.strip("[]")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        raise CwfastError(f"cannot join the Ray cluster at RAY_ADDRESS={address}: nothing answers at {host}:{port} "
+                          f"({reason}); is the cluster's head running there?") from None
+
+
 class RayScorer:
     """Scores the members of each generation on Ray actors; a context manager (the actors live
     inside its ``with`` block).
@@ -188,6 +212,12 @@ class RayScorer:
         if ray.is_initialized():
             return
         address = os.environ.get("RAY_ADDRESS")
+        if address:
+            _probe(address)
+        # Ray installs a handler of its own for SIGTERM (a crash dump, exit status 15): the one the
+        # command line set (a checkpoint at once, exit status 143) is put back after it.
+        main_thread = threading.current_thread() is threading.main_thread()
+        sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
         try:
             if address:
                 ray.init(address=address, log_to_driver=True)
@@ -199,6 +229,9 @@ class RayScorer:
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
             where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
             raise CwfastError(f"cannot start or join {where}: {' '.join(str(exc).split())}") from None
+        finally:
+            if sigterm is not None:
+                signal.signal(signal.SIGTERM, sigterm)
         self._started_ray = True
 
     def _plan(self):
