@@ -12,9 +12,9 @@ nor in NumPy, and runs the architecture's kernel through a C entry point with th
 surprise-following scale (the autoregressive defaults) finishes its outputs in numba kernels
 called from Python after the entry, which box their arrays: 6 to 13 small numba allocations a
 call (no NumPy allocation, nothing compiled once prepared). What differs between architectures
-(the entry, the width of the state and of the scratch, the context slots) is decided in one place, :data:`_BINDINGS`, keyed by the
-model's ``realtime_kind`` (the model protocol, :class:`cwfast.model.SequenceModel`), and
-:func:`_voices_binding` for many voices. A stream knows its sample rate and refuses audio declared
+(the entry, the width of the state and of the scratch, the context slots) is decided in one
+place, :data:`_BINDINGS`, keyed by the model's ``realtime_kind`` (the model protocol,
+:class:`cwfast.model.SequenceModel`), and :func:`_voices_binding` for many voices. A stream knows its sample rate and refuses audio declared
 at another rate unless asked to resample it.
 
 A Clockwork RNN with input windows (modules that read their last ``L_i`` inputs) needs the last
