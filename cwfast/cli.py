@@ -526,24 +526,37 @@ def _audio_files(names):
     A folder's files count when their extension is one soundfile reads; a file named directly is
     taken as it is (load_audio says so if it is not audio). A folder without audio is an error.
     """
+    import stat
+
     extensions = _audio_extensions()
     files = []
     for name in names:
         if not os.path.isdir(name):
             files.append(name)
             continue
-        found = sorted(os.path.join(folder, f) for folder, _, names_below in os.walk(name) for f in names_below
-                       if os.path.splitext(f)[1].lower() in extensions)
+        found, walked = [], {os.path.realpath(name)}
+        # Linked folders are followed (each real folder once: a link to an ancestor is no loop).
+        for folder, below, names_below in os.walk(name, followlinks=True):
+            below[:] = [d for d in below if os.path.realpath(os.path.join(folder, d)) not in walked]
+            walked.update(os.path.realpath(os.path.join(folder, d)) for d in below)
+            found += [os.path.join(folder, f) for f in names_below if os.path.splitext(f)[1].lower() in extensions]
         if not found:
             raise CwfastError(f"folder '{name}' holds no audio files ({', '.join(sorted(extensions))})")
-        files.extend(found)
+        files.extend(sorted(found))
     kept, seen = [], set()
-    for path in files:  # a file named twice (or inside a folder also named) is trained on once
-        real = os.path.realpath(path)
-        if real in seen:
+    for path in files:  # a file named twice (or inside a folder also named, or hard-linked) is trained on once
+        try:
+            info = os.stat(path)
+        except OSError:  # missing, a broken link: load_audio says which
+            key = os.path.realpath(path)
+        else:
+            if not stat.S_ISREG(info.st_mode):  # a named pipe would wait for a writer for ever
+                raise CwfastError(f"'{path}' is not a regular file (a named pipe or a device?)")
+            key = (info.st_dev, info.st_ino)
+        if key in seen:
             _note(f"'{path}' is named more than once; training on it once")
             continue
-        seen.add(real)
+        seen.add(key)
         kept.append(path)
     return kept
 
@@ -689,7 +702,12 @@ def _train(args):
             prediction=args.prediction, level_band=args.level_band, on_model=check_disk_for, restarts=args.restarts,
             history=args.history, scale_fit=args.scale_fit,
         )
-    except TrainingDiverged:
+    except CwfastError as error:
+        if getattr(error, "clip", None) is not None:  # a file of the corpus with nothing to learn: name it
+            raise CwfastError(f"cannot train on '{files[error.clip]}' in this corpus: {error.reason}; leave it "
+                              "out") from None
+        if not isinstance(error, TrainingDiverged):
+            raise
         # A run that failed (diverged, or to a model worse than a trivial one) leaves no checkpoint
         # it created to resume from: it would only resume the failure. (Ctrl-C keeps it, and so
         # does any other error, a cluster lost say, whose run the checkpoint resumes; one that

@@ -589,10 +589,20 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             raise CwfastError(f"the {name} part of the {what} ({_opt(name, fractions[name])}) cannot be scored: "
                               f"{reason}; pass {_opt(name, 0)}, another fraction, or trim the clip")
     # Said with the figures, after training: a note before it would stand in front of any error.
-    small = [f"{name} {part.n_steps}" for name in ("validation", "test")
-             if (part := getattr(splits, name)) is not None and part.n_steps < FEW_HELD_OUT]
+    # (A share asked for that rounds to nothing, in a clip of 5 samples, counts as 0.)
+    held = {name: getattr(splits, name) for name in ("validation", "test") if fractions[name]}
+    small = [f"{name} {0 if part is None else part.n_steps}" for name, part in held.items()
+             if part is None or part.n_steps < FEW_HELD_OUT]
     few_held_out = small and (f"the held-out parts are short ({', '.join(small)} samples): their figures are means "
                               "over too few samples to compare models by; train on a longer clip, or hold out more")
+    if len(per_clip) > 1:  # each file has something to learn, as one clip alone must
+        for i, c in enumerate(per_clip):
+            reason = tasks.degenerate(tasks.join(c))
+            if reason:
+                error = CwfastError(f"cannot train on this corpus: its clip {i} (of {len(per_clip)}): {reason}; "
+                                    "leave it out")
+                error.clip, error.reason = i, reason  # for the command line to name its file
+                raise error
     degenerate = tasks.degenerate(splits.train)
     if degenerate:
         raise CwfastError(f"cannot train on this {what}: {degenerate}")
@@ -746,7 +756,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         if budget is not None and budget <= 0:  # the earlier runs overran their shares
             _note(on_note, f"the time budget is spent after {index} of {len(runs)} runs")
             break
-        share = "" if budget is None else f", {budget:.0f} s of the time budget"
+        share = "" if budget is None else f", {budget:.3g} s of the time budget"
         label = _run_label(rate if len(rates) > 1 else None, run_seed)
         _note(on_note, f"run {index + 1} of {len(runs)} ({label}{share})")
         started = time.monotonic()
@@ -871,7 +881,7 @@ def _run_reason(runs, chosen):
         kept = {_rate(runs[i]): runs[i] for i in _kept_per_rate(runs)}
         reasons.append(f"lr {rate:g} the best on {part} ({_shown_figure(runs[chosen])}; "
                        + ", ".join(f"lr {r:g} {_shown_figure(run)}" for r, run in kept.items() if r != rate) + ")")
-    return "; ".join(reasons)
+    return "; ".join(reasons) or "the only run trained"
 
 
 def _shown_figure(run):

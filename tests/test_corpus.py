@@ -75,6 +75,49 @@ def test_a_file_named_twice_is_trained_on_once(capsys, tmp_path, folder, monkeyp
     assert cwfast.load(out).metadata["clips"] == [800, 800]
 
 
+def test_folders_are_walked_through_links_and_each_file_counted_once(capsys, tmp_path, folder):
+    """A linked folder inside a named one was skipped without a word (its audio never trained on);
+    a hard link to a file counted it twice; a link back to an ancestor is no loop."""
+    import os
+
+    other = tmp_path / "other"
+    other.mkdir()
+    write_audio(other / "c.wav", tone(800, 0.2, 0.3), 8000)
+    (folder / "linked").symlink_to(other, target_is_directory=True)
+    (folder / "sub" / "up").symlink_to(folder, target_is_directory=True)  # a loop of links
+    os.link(folder / "a.wav", folder / "sub" / "a-again.wav")
+    out = tmp_path / "m.npz"
+    status, _, err = run(capsys, "train", folder, "--mode", "autoregressive", "--epochs", "1", "-o", out, *TINY)
+    assert status == 0, err
+    assert cwfast.load(out).metadata["clips"] == [800, 800, 800]  # a.wav, linked/c.wav, sub/b.flac
+    assert err.count("is named more than once; training on it once") == 1  # the hard link
+
+
+def test_a_named_pipe_in_a_folder_is_refused_not_waited_on(capsys, tmp_path, folder):
+    import os
+
+    os.mkfifo(folder / "pipe.wav")
+    status, _, err = run(capsys, "train", folder, "--mode", "autoregressive", "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, "pipe.wav' is not a regular file (a named pipe or a device?)")
+
+
+@pytest.mark.parametrize("bad, reason", [(np.full(500, 0.2, np.float32), "same mu-law level"),
+                                         (np.zeros(500, np.float32), "same mu-law level"),
+                                         (np.array([0.3], np.float32), "1 sample; at least 2")])
+def test_a_file_with_nothing_to_learn_is_refused_in_a_corpus_too(capsys, tmp_path, folder, bad, reason):
+    """Alone, a constant or one-sample file is refused; in a corpus it was trained on silently."""
+    write_audio(folder / "sub" / "z.wav", bad, 8000)
+    out = tmp_path / "m.npz"
+    status, _, err = run(capsys, "train", folder, "--mode", "autoregressive", "--epochs", "1", "-o", out, *TINY)
+    assert_user_error(status, err, f"cannot train on '{folder / 'sub' / 'z.wav'}' in this corpus", reason,
+                      "leave it out")
+    assert not out.exists()
+    with pytest.raises(CwfastError, match=r"its clip 1 \(of 2\)"):
+        from cwfast.train_audio import train_audio
+
+        train_audio([tone(800, 0.2, 0.3), bad], 8000, mode="autoregressive", epochs=1, progress=False)
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--mode", "memorize"], "memorize mode learns from one AUDIO file"),
     (["--mode", "autoregressive", "--samples", "100"], "--samples and --seconds cut one file"),

@@ -356,7 +356,8 @@ def test_train_audio_refuses_an_empty_corpus():
         train_audio([], 8000, mode="autoregressive")
 
 
-@pytest.mark.parametrize("n, said", [(10, "validation 1, test 1 samples"), (9000, "validation 900, test 900 samples"),
+@pytest.mark.parametrize("n, said", [(5, "validation 0, test 0 samples"), (10, "validation 1, test 1 samples"),
+                                     (9000, "validation 900, test 900 samples"),
                                      (10000, None)])
 def test_held_out_parts_too_short_to_compare_by_are_said(n, said):
     """A 10-sample clip trained and reported held-out figures of one sample each without a word."""

@@ -32,6 +32,14 @@ def fake_run(validation, likeness, *, rms=1.0, train=9.0, with_validation=True, 
     return SimpleNamespace(model=model, figures=figures)
 
 
+def test_a_lone_run_kept_says_why():
+    """When the time budget left room for one run of several, the note read "kept run 1 of 4
+    (lr 0.01, seed 0): " with nothing after the colon."""
+    from cwfast.train_audio import _run_reason
+
+    assert _run_reason([fake_run(3.0, False)], 0) == "the only run trained"
+
+
 def test_the_likeness_comes_before_validation():
     runs = [fake_run(3.0, False), fake_run(4.0, True), fake_run(3.5, True), fake_run(2.0, False)]
     assert choose_restart(runs) == 2  # the better validation of the two that sound like their source
