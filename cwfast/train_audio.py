@@ -745,45 +745,46 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     first = build(runs[0][1])
     window, streams = (None, None) if trainer == "es" else _truncation(first, train_task, window, batch_size,
                                                                        defaults, on_note)
-    if len(runs) == 1:
-        kept = train_one(first, runs[0][1], runs[0][0], time_budget)
-        if few_held_out:
-            _note(on_note, few_held_out)
-        return kept
-    trained, numbers, spent, failure = [], [], 0.0, None
-    for index, (rate, run_seed) in enumerate(runs):
-        budget = None if time_budget is None else (time_budget - spent) / (len(runs) - index)
-        if budget is not None and budget <= 0:  # the earlier runs overran their shares
-            _note(on_note, f"the time budget is spent after {index} of {len(runs)} runs")
-            break
-        share = "" if budget is None else f", {budget:.3g} s of the time budget"
-        label = _run_label(rate if len(rates) > 1 else None, run_seed)
-        _note(on_note, f"run {index + 1} of {len(runs)} ({label}{share})")
-        started = time.monotonic()
-        try:
-            trained.append(train_one(first if index == 0 else build(run_seed), run_seed, rate, budget))
-            numbers.append(index + 1)
-        except TrainingDiverged as error:  # a run that diverges does not cost the others theirs
-            failure = error
-            _note(on_note, f"run {index + 1} ({label}) is left out: {error}")
-            spent += time.monotonic() - started
-            continue
-        spent += trained[-1].result.wall_time
-    if not trained:
-        raise failure
-    chosen = choose_run(trained)
-    model = trained[chosen].model
-    model.metadata["runs"] = {
-        "chosen": chosen,
-        "on": "per learning rate, generated audio like the training audio's at the model's temperature, then "
-              "validation; between the rates, validation",
-        "runs": [_run_row(run) for run in trained],
-    }
-    label = _run_label(model.metadata["trainer"].get("lr") if len(rates) > 1 else None, model.metadata["trainer"]["seed"])
-    _note(on_note, f"kept run {numbers[chosen]} of {len(runs)} ({label}): " + _run_reason(trained, chosen))
+
+    def best_run():
+        """Every run in turn (a share of the budget each), and the one choose_run keeps."""
+        trained, numbers, spent, failure = [], [], 0.0, None
+        for index, (rate, run_seed) in enumerate(runs):
+            budget = None if time_budget is None else (time_budget - spent) / (len(runs) - index)
+            if budget is not None and budget <= 0:  # the earlier runs overran their shares
+                _note(on_note, f"the time budget is spent after {index} of {len(runs)} runs")
+                break
+            share = "" if budget is None else f", {budget:.3g} s of the time budget"
+            label = _run_label(rate if len(rates) > 1 else None, run_seed)
+            _note(on_note, f"run {index + 1} of {len(runs)} ({label}{share})")
+            started = time.monotonic()
+            try:
+                trained.append(train_one(first if index == 0 else build(run_seed), run_seed, rate, budget))
+                numbers.append(index + 1)
+            except TrainingDiverged as error:  # a run that diverges does not cost the others theirs
+                failure = error
+                _note(on_note, f"run {index + 1} ({label}) is left out: {error}")
+                spent += time.monotonic() - started
+                continue
+            spent += trained[-1].result.wall_time
+        if not trained:
+            raise failure
+        chosen = choose_run(trained)
+        model = trained[chosen].model
+        model.metadata["runs"] = {
+            "chosen": chosen,
+            "on": "per learning rate, generated audio like the training audio's at the model's temperature, then "
+                  "validation; between the rates, validation",
+            "runs": [_run_row(run) for run in trained],
+        }
+        label = _run_label(model.metadata["trainer"].get("lr") if len(rates) > 1 else None, model.metadata["trainer"]["seed"])
+        _note(on_note, f"kept run {numbers[chosen]} of {len(runs)} ({label}): " + _run_reason(trained, chosen))
+        return trained[chosen]
+
+    kept = train_one(first, runs[0][1], runs[0][0], time_budget) if len(runs) == 1 else best_run()
     if few_held_out:
         _note(on_note, few_held_out)
-    return trained[chosen]
+    return kept
 
 
 def _run_label(rate, seed):
