@@ -310,12 +310,19 @@ def _add_to_means(row, p):
 
 
 @numba.njit(**_JIT)
+def _predict_sequence(y, window, taps):
+    """Every row of one sequence's ``y`` (T, 3K): its means plus the prediction from its ``window``
+    (K-1+T,)."""
+    last0 = taps.shape[0] - 1
+    for t in range(y.shape[0]):
+        _add_to_means(y[t], _predicted(taps, window, last0 + t))
+
+
+@numba.njit(**_JIT)
 def _predict_outputs(y, window, taps):
     """Every row of ``y`` (B, T, 3K): its means plus the prediction from ``window`` (B, K-1+T)."""
-    last0 = taps.shape[0] - 1
     for b in range(y.shape[0]):
-        for t in range(y.shape[1]):
-            _add_to_means(y[b, t], _predicted(taps, window[b], last0 + t))
+        _predict_sequence(y[b], window[b], taps)
 
 
 @numba.njit(**_JIT)

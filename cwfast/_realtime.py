@@ -38,6 +38,11 @@ There is one entry per *kind* of recurrence (:data:`KINDS`), each calling one ke
   X and Y as above, the state (V, 2n) (each voice's ``[h, c]``), the work slot (V, 4n); the
   voice slots as above except the flags, which are not read.
 
+Two more entries, ``"stages_before"`` and ``"stages_after"``, run what an autoregressive mixture
+model does around its network (the level, the linear prediction, the surprise-following scale)
+on the stream's buffers, with a context of their own (the ``S_*`` slots): the stream calls them
+before and after the recurrence's entry.
+
 This module is imported only when a stream is prepared, so ``import cwfast`` compiles nothing.
 One entry is built per kind and dtype, once per process, on first use (:func:`entry`).
 
@@ -56,7 +61,7 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
-from . import _blocked_kernels, _jit, _kernels, _lstm_kernels, _voice_kernels
+from . import _blocked_kernels, _head_kernels, _jit, _kernels, _lstm_kernels, _voice_kernels
 
 #: A 56-bit hash of every kernel file (nonzero in practice), closed over by every entry.
 _STAMP = int.from_bytes(_jit.family_stamp()[:7], "little")
@@ -300,10 +305,120 @@ def _build_lstm_voices(fp):
     return forward_block
 
 
+# The stages around the network of an autoregressive mixture model (cwfast.model: Level,
+# prediction, Surprise), run by a stream before and after its entry, in compiled code: called as
+# numba functions from Python they would box every array argument (6 to 13 NRT allocations a
+# call). They take a context of their own (an int64 array, STAGE_CONTEXT_SIZE slots):
+
+#: The stream's input and output buffers, (rows, PADDED, N_IN) and (rows, PADDED, N_OUT) (PADDED 1
+#: without voices), the block's steps, and the lanes the stages run on (the real voices, or 1).
+S_X, S_Y, S_STEPS, S_LANES, S_PADDED, S_N_IN, S_N_OUT = range(7)
+#: The level (PADDED,) and its copy before the block (model dtype); the gains and the inputs as
+#: read (LANES rows of S_COLUMNS: float64, model dtype); the prediction's window (PADDED, S_WINDOW
+#: _COLUMNS), its taps (S_N_TAPS,); the surprise states (PADDED, 3) float64; the parameters
+#: (STAGE_FLOATS float64); which stages run (STAGE_* bits).
+S_LEVEL, S_LEVEL_BEFORE, S_GAINS, S_RAW, S_COLUMNS, S_WINDOW, S_WINDOW_COLUMNS, S_TAPS, S_N_TAPS, S_SURPRISE, \
+    S_FLOATS, S_FLAGS = range(7, 19)
+STAGE_CONTEXT_SIZE = 19
+#: Bits of S_FLAGS.
+STAGE_LEVEL, STAGE_PREDICTION, STAGE_SURPRISE = 1, 2, 4
+#: Slots of S_FLOATS: the level's alpha, floor and ceiling; the surprise's alpha, beta and 1 / mean.
+LEVEL_ALPHA, LEVEL_FLOOR, LEVEL_CEILING, SURPRISE_ALPHA, SURPRISE_BETA, SURPRISE_INV_MEAN = range(6)
+STAGE_FLOATS = 6
+
+
+@njit(cache=True, nogil=True)
+def _stage_inputs(c, fp):
+    """The block's inputs (lanes, steps) as the stages read them, a view of the stream's input
+    buffer (column 0: the stages are for one-input models)."""
+    m, lanes, padded = c[S_STEPS], c[S_LANES], c[S_PADDED]
+    return carray(_pointer(c[S_X], fp), (m, padded, c[S_N_IN]))[:, :lanes, 0].T
+
+
+@njit(cache=True, nogil=True)
+def _finish_lane(c, fp, x, y, b):
+    """The stages after the entry for lane ``b``, whose outputs are ``y`` (steps, n_out): the
+    linear prediction added to the means (its window moved on), the level's gains applied, the
+    scales moved by the surprise; as ``forward`` does, in that order."""
+    m, flags = c[S_STEPS], c[S_FLAGS]
+    f = carray(_pointer(c[S_FLOATS], np.float64), (STAGE_FLOATS,))
+    if flags & STAGE_PREDICTION:
+        n_taps = c[S_N_TAPS]
+        kept = n_taps - 1
+        window = carray(_pointer(c[S_WINDOW], fp), (c[S_PADDED], c[S_WINDOW_COLUMNS]))[b]
+        for t in range(m):
+            window[kept + t] = x[b, t]
+        _head_kernels._predict_sequence(y, window, carray(_pointer(c[S_TAPS], fp), (n_taps,)))
+        for j in range(kept):  # the last K - 1 inputs to the front (ascending: the source is later)
+            window[j] = window[m + j]
+    if flags & STAGE_LEVEL:
+        _head_kernels._level_sequence(y, carray(_pointer(c[S_GAINS], np.float64), (c[S_LANES], c[S_COLUMNS])), b)
+    if flags & STAGE_SURPRISE:
+        raw = x[b]  # e is measured from the inputs as read, before the level divided them
+        if flags & STAGE_LEVEL:
+            raw = carray(_pointer(c[S_RAW], fp), (c[S_LANES], c[S_COLUMNS]))[b, :m]
+        state = carray(_pointer(c[S_SURPRISE], np.float64), (c[S_LANES], 3))[b]
+        _head_kernels._surprise_rows(y, raw, state, f[SURPRISE_ALPHA], f[SURPRISE_BETA], f[SURPRISE_INV_MEAN], f[:0])
+
+
+def _build_stages_before(fp):
+    stamp = _STAMP
+
+    @cfunc(_SIGNATURE, cache=True)
+    def before(context_p):
+        """Keep the inputs as read (for the surprise) and the levels (to put back if the entry
+        refuses the block), then move the levels over the inputs and divide them by their gains."""
+        if stamp == 0:  # never true: makes the kernel files' hash part of the cache key
+            return -1
+        c = carray(context_p, (STAGE_CONTEXT_SIZE,))
+        lanes, m, flags = c[S_LANES], c[S_STEPS], c[S_FLAGS]
+        if not flags & STAGE_LEVEL:
+            return OK
+        x = _stage_inputs(c, fp)
+        if flags & STAGE_SURPRISE:
+            raw = carray(_pointer(c[S_RAW], fp), (lanes, c[S_COLUMNS]))
+            for b in range(lanes):
+                for t in range(m):
+                    raw[b, t] = x[b, t]
+        f = carray(_pointer(c[S_FLOATS], np.float64), (STAGE_FLOATS,))
+        level = carray(_pointer(c[S_LEVEL], fp), (c[S_PADDED],))
+        before = carray(_pointer(c[S_LEVEL_BEFORE], fp), (c[S_PADDED],))
+        for b in range(level.shape[0]):
+            before[b] = level[b]
+        gains = carray(_pointer(c[S_GAINS], np.float64), (lanes, c[S_COLUMNS]))
+        _head_kernels._level_track(x, level[:lanes], f[LEVEL_ALPHA], f[LEVEL_FLOOR], f[LEVEL_CEILING], x, gains)
+        return OK
+
+    return before
+
+
+def _build_stages_after(fp):
+    stamp = _STAMP
+
+    @cfunc(_SIGNATURE, cache=True)
+    def after(context_p):
+        """The stages after the entry, lane by lane (:func:`_finish_lane`)."""
+        if stamp == 0:  # never true: makes the kernel files' hash part of the cache key
+            return -1
+        c = carray(context_p, (STAGE_CONTEXT_SIZE,))
+        m, padded, n_out = c[S_STEPS], c[S_PADDED], c[S_N_OUT]
+        x = _stage_inputs(c, fp)
+        if padded == 1:  # contiguous rows, as forward's: its sums vectorise (and round) the same way
+            _finish_lane(c, fp, x, carray(_pointer(c[S_Y], fp), (m, n_out)), 0)
+        else:  # a lane's outputs, y[:, b]: strided (a transposed view would be allocated)
+            y = carray(_pointer(c[S_Y], fp), (m, padded, n_out))
+            for b in range(c[S_LANES]):
+                _finish_lane(c, fp, x, y[:, b], b)
+        return OK
+
+    return after
+
+
 #: The kinds of entry, and the builder of each.
 _BUILDERS = {"clockwork": _build_clockwork, "clockwork_windowed": _build_clockwork_windowed,
              "clockwork_blocked": functools.partial(_build_clockwork, blocked=True), "lstm": _build_lstm,
-             "clockwork_voices": _build_clockwork_voices, "lstm_voices": _build_lstm_voices}
+             "clockwork_voices": _build_clockwork_voices, "lstm_voices": _build_lstm_voices,
+             "stages_before": _build_stages_before, "stages_after": _build_stages_after}
 KINDS = tuple(_BUILDERS)
 
 

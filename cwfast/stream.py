@@ -8,10 +8,8 @@ sequence: the clock schedule never restarts inside a stream, only on :meth:`Stre
 It is built for audio callbacks. :meth:`Stream.prepare` allocates every buffer and compiles and
 warms the kernel; after it, :meth:`Stream.process` with ``out=`` allocates nothing, neither in numba
 nor in NumPy, and runs the architecture's kernel through a C entry point with the GIL released
-(:mod:`cwfast._realtime`). One exception: a model with a level, a linear prediction or a
-surprise-following scale (the autoregressive defaults) finishes its outputs in numba kernels
-called from Python after the entry, which box their arrays: 6 to 13 small numba allocations a
-call (no NumPy allocation, nothing compiled once prepared). What differs between architectures
+(:mod:`cwfast._realtime`); a model's level, linear prediction and surprise-following scale (the
+autoregressive defaults) run in two more C entries around it. What differs between architectures
 (the entry, the width of the state and of the scratch, the context slots) is decided in one
 place, :data:`_BINDINGS`, keyed by the model's ``realtime_kind`` (the model protocol,
 :class:`cwfast.model.SequenceModel`), and :func:`_voices_binding` for many voices. A stream knows its sample rate and refuses audio declared
@@ -39,16 +37,15 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from ._head_kernels import _level_outputs, _level_track, _predict_outputs, _surprise_outputs
 from .errors import CwfastError, ParameterError
 from .heads import LOG_SCALE_MIN
 from .model import SequenceModel, State
 from . import validate
 from .validate import positive_int as _positive_int
 
-#: The context slots process() writes: cwfast._realtime.N_STEPS and T0 (a test checks), which
-#: this module does not import until a stream is prepared.
-_N_STEPS, _T0 = 3, 5
+#: The context slots process() writes: cwfast._realtime.N_STEPS and T0, and the stages' S_STEPS
+#: (a test checks), which this module does not import until a stream is prepared.
+_N_STEPS, _T0, _S_STEPS = 3, 5, 2
 
 #: The surprise state of a lane that has read nothing: r = 1, no previous mixture (cwfast.model.Surprise).
 _NO_SURPRISE = np.array([1.0, 0.0, 0.0])
@@ -255,7 +252,7 @@ class Stream:
             )
             self._pending = np.zeros((0, model.n_out))
         self._max_block = 0
-        self._entry = self._fast = None
+        self._entry = self._fast = self._stages = None
         self._lock = threading.Lock()
         if max_block is not None:
             self.prepare(max_block)
@@ -491,9 +488,7 @@ class Stream:
     def prepare(self, max_block=DEFAULT_MAX_BLOCK):
         """Allocate the buffers and compile and warm the kernel for blocks of up to ``max_block``.
 
-        After this, :meth:`process` never waits for numba and, given ``out=``, allocates nothing
-        (but for the small numba allocations of a level, a linear prediction or a surprise-following
-        scale: see the module's docstring).
+        After this, :meth:`process` never waits for numba and, given ``out=``, allocates nothing.
         Longer blocks still work: they run in pieces of ``max_block`` steps. The first call in a
         process compiles the C entry point, or loads it from numba's cache (a second or so);
         later calls only resize buffers. The stream's state and clock are not changed.
@@ -579,6 +574,7 @@ class Stream:
         entry = rt.entry(binding.kind, dtype)[1]
         self._context = np.zeros(rt.CONTEXT_SIZE, dtype=np.int64)
         self._context_p = self._context.ctypes.data
+        self._bind_stages(lanes)
         self._bind_pointers()
 
         # Check the entry against the kernel called directly: they must agree bit for bit, or the
@@ -617,42 +613,10 @@ class Stream:
                 clocks[:] = saved_clocks
         self._x[:] = 0  # padding voices read their inputs from here: zeros, always
         self._entry = entry
-        plain = (self._level is None and not self._softmax and not self._n_taps
-                 and model.surprise is None)  # nothing to do around the entry
-        if not plain:
-            self._warm_heads(max_block)
         if self._voices is None and self._resamplers is None:  # what process()'s fast path reads
             self._fast = (self._x, self._y, max_block, self._n_in, self._n_out, np.dtype(dtype),
                           self._level is None and not self._softmax)
         return self
-
-    def _warm_heads(self, max_block):
-        """Run what follows the entry (the level, the prediction, the surprise, a softmax or a
-        mixture's scales: numba kernels called from Python) on zeros, once for each layout process()
-        hands them (blocks of 1, 2 and max_block steps), so that the first real block waits for no
-        compilation; the stream's state, clocks and surprise are put back as they were."""
-        saved, t = self._snapshot(), self._t
-        clocks = None if self._voices is None else self._clocks.copy()
-        surprise = None if self._surprise is None else self._surprise.copy()
-        try:
-            for m in sorted({1, min(2, max_block), max_block}):
-                self._x[:m] = 0
-                if self._voices is None:
-                    self._step(self._x[:m], self._y[:m], m)
-                    continue
-                lanes = self._voices
-                y = self._y[:m, :lanes]
-                xn = self._x[:m, :lanes, 0].T if self._n_in else None
-                self._piece(m, xn, y.transpose(1, 0, 2), y, self._column[:m, :lanes])
-        finally:
-            self._restore(saved)
-            self._t = t
-            if clocks is not None:
-                self._clocks[:] = clocks
-            self._surprise = surprise
-            if self._level is not None:
-                self._levels_before[:] = self._level
-            self._x[:] = 0
 
     def _follow_model(self):
         """Catch up with the model after its parameter vector was replaced, or its structure changed:
@@ -668,12 +632,65 @@ class Stream:
         else:
             self._bind_pointers()
 
+    def _bind_stages(self, lanes):
+        """The stages' context (:mod:`cwfast._realtime`'s ``S_*`` slots) for the buffers just
+        allocated, and their entries, for a one-input mixture model (the only kind with a level, a
+        prediction or a surprise); what runs is set by :meth:`_follow_stages`."""
+        from . import _realtime as rt
+
+        self._stages = None
+        if self._raw is None:
+            return
+        dtype = self.model.dtype
+        self._stages = (rt.entry("stages_before", dtype)[1], rt.entry("stages_after", dtype)[1])
+        c = self._stage_context = np.zeros(rt.STAGE_CONTEXT_SIZE, dtype=np.int64)
+        self._stage_context_p = c.ctypes.data
+        self._stage_floats = np.zeros(rt.STAGE_FLOATS)
+        c[rt.S_X], c[rt.S_Y], c[rt.S_N_IN], c[rt.S_N_OUT] = self._x.ctypes.data, self._y.ctypes.data, 1, self._n_out
+        c[rt.S_LANES], c[rt.S_PADDED] = (1, 1) if self._voices is None else (self._voices, lanes[0])
+        c[rt.S_GAINS], c[rt.S_RAW], c[rt.S_COLUMNS] = self._gains.ctypes.data, self._raw.ctypes.data, self._max_block
+        if self._level is not None:
+            c[rt.S_LEVEL], c[rt.S_LEVEL_BEFORE] = self._level.ctypes.data, self._levels_before.ctypes.data
+        if self._n_taps:
+            c[rt.S_WINDOW], c[rt.S_WINDOW_COLUMNS], c[rt.S_N_TAPS] = (self._window.ctypes.data, self._window.shape[1],
+                                                                    self._n_taps)
+        c[rt.S_FLOATS] = self._stage_floats.ctypes.data
+        self._follow_stages()
+
+    def _follow_stages(self):
+        """Write which stages run, and their parameters, into the stages' context: the model's
+        level and surprise as they are now (a stream follows them live, as it follows the
+        parameters), and the surprise states' address (made when the model first has one)."""
+        from . import _realtime as rt
+
+        model, c, f = self.model, self._stage_context, self._stage_floats
+        level, surprise = model.level, model.surprise
+        flags = 0
+        if level is not None:
+            flags |= rt.STAGE_LEVEL
+            f[rt.LEVEL_ALPHA], f[rt.LEVEL_FLOOR], f[rt.LEVEL_CEILING] = level.alpha, level.floor, level.ceiling
+        if self._n_taps:
+            flags |= rt.STAGE_PREDICTION
+        if surprise is not None:
+            if self._surprise is None:  # the model was given one after the stream was built
+                self._put_surprise(np.tile(_NO_SURPRISE, (1, 1)))
+            flags |= rt.STAGE_SURPRISE
+            f[rt.SURPRISE_ALPHA], f[rt.SURPRISE_BETA], f[rt.SURPRISE_INV_MEAN] = (surprise.alpha, surprise.beta,
+                                                                                  1.0 / surprise.mean)
+            c[rt.S_SURPRISE] = self._surprise.ctypes.data
+        elif self._surprise is not None:  # taken off the model: given back later, it starts anew (as from `state`)
+            self._surprise = None
+        c[rt.S_FLAGS] = flags
+        self._followed = (level, surprise, self._surprise)
+
     def _bind_pointers(self):
         """Write the buffers' addresses and sizes into the context (again if the model's
         parameter vector was replaced)."""
         from . import _realtime as rt
 
         self._theta = self.model._params
+        if self._stages is not None and self._n_taps:  # the taps are the parameters' last
+            self._stage_context[rt.S_TAPS] = self._theta[self._theta.size - self._n_taps :].ctypes.data
         c = self._context
         c[rt.THETA], c[rt.N_THETA] = self._theta.ctypes.data, self._theta.size
         c[rt.X], c[rt.N_IN] = self._x.ctypes.data, self._n_in
@@ -743,7 +760,7 @@ class Stream:
                         self._t += n
                         out[...] = y_buffer
                     else:
-                        out[...] = self._step(x_buffer, y_buffer, n)
+                        out[...] = self._step(y_buffer, n)
                     return out
             return self._process(block, out)
         finally:
@@ -799,71 +816,42 @@ class Stream:
             else:
                 np.copyto(x_buffer[:m], block[a : a + m], casting="unsafe")
             # Only the first piece can fail (the caller checked longer blocks), before anything moved.
-            out[a : a + m] = self._step(x_buffer[:m], y_buffer[:m], m)
+            out[a : a + m] = self._step(y_buffer[:m], m)
 
-    def _step(self, x, y, m):
-        """One voice: run the entry over the first ``m`` rows of the input buffer, ``x`` (a view of
-        them), and return ``y``, the output buffer's first ``m`` rows, finished (:meth:`_piece`)."""
-        self._piece(m, x.T, y[None], y, self._column[:m])
+    def _step(self, y, m):
+        """One voice: run the entry over the first ``m`` rows of the input buffer and return ``y``,
+        the output buffer's first ``m`` rows, finished (:meth:`_piece`)."""
+        self._piece(m, y, self._column[:m])
         return y
 
-    def _piece(self, m, xn, y_lanes, y, column):
+    def _piece(self, m, y, column):
         """Run the entry over the first ``m`` steps of the input buffer and finish the outputs as
-        ``forward`` finishes them: the level and the prediction read the inputs ``xn`` (lanes, m)
-        and the outputs ``y_lanes`` (lanes, m, n_out); the heads finish ``y``, the same outputs as
-        the buffer lays them out, with ``column`` its scratch. Refused (NaN or infinity): the
+        ``forward`` finishes them: the stages around the network (a level, a prediction, a
+        surprise: compiled, on the buffers), then the heads on ``y``, the output buffer's first
+        ``m`` rows (and real voices), with ``column`` its scratch. Refused (NaN or infinity): the
         states, the clocks and the levels are unchanged."""
         context = self._context
         context[_N_STEPS] = m
         one = self._voices is None  # voices keep their clocks in the entry's array
         if one:
             context[_T0] = self._t
-        levelled = self._level is not None
-        surprise = self.model.surprise
-        if surprise is not None:  # e is measured from the inputs as read: kept before the level divides them
-            raw = xn
-            if levelled:
-                raw = self._raw[: xn.shape[0], :m]
-                raw[...] = xn
-        elif self._surprise is not None:  # taken off the model: given back later, it starts anew (as from `state`)
-            self._surprise = None
-        if levelled:
-            self._normalise(xn)
+        stages = self._stages
+        if stages is not None:
+            model, followed = self.model, self._followed
+            if model.level is not followed[0] or model.surprise is not followed[1] or self._surprise is not followed[2]:
+                self._follow_stages()
+            self._stage_context[_S_STEPS] = m
+            stages[0](self._stage_context_p)
         if self._entry(self._context_p) != 0:
-            if levelled:  # nothing else has moved yet
+            if self._level is not None:  # nothing else has moved yet
                 self._level[:] = self._levels_before
             raise ParameterError(_NOT_FINITE)
         if one:
             self._t += m
-        if self._n_taps:
-            self._predict(y_lanes, xn)
-        if levelled:
-            _level_outputs(y_lanes, self._gains)
-        if surprise is not None:
-            if self._surprise is None:  # the model was given one after the stream was built
-                self._put_surprise(np.tile(_NO_SURPRISE, (1, 1)))
-            _surprise_outputs(y_lanes, raw, self._surprise[: xn.shape[0]], surprise.alpha, surprise.beta,
-                              1.0 / surprise.mean)
+        if stages is not None:
+            stages[1](self._stage_context_p)
         if self._softmax:
             _finish_rows(y, column, self._logits)
-
-    def _predict(self, y, xn):
-        """After the entry ran a block: add the linear prediction to the means of ``y`` (lanes, m,
-        n_out; the network's units) from the inputs the network read, ``xn`` (lanes, m), and keep
-        the last K - 1 of them."""
-        lanes, m = xn.shape
-        window, kept = self._window[:lanes], self._kept
-        window[:, kept : kept + m] = xn
-        _predict_outputs(y, window, self.model.taps)
-        window[:, :kept] = window[:, m : m + kept]
-
-    def _normalise(self, x):
-        """Before the entry runs a levelled model: keep the levels (to put back if the block is
-        refused), move each lane's level over its inputs ``x`` (lanes, m) and divide them, in
-        place, by their gains (kept in ``_gains`` for the outputs)."""
-        self._levels_before[:] = self._level
-        level = self.model.level
-        _level_track(x, self._level[: x.shape[0]], level.alpha, level.floor, level.ceiling, x, self._gains)
 
     def _process_voices(self, block, out):
         """:meth:`process` with voices: block (V, n_steps, n_in), out (V, n_steps, n_out)."""
@@ -898,8 +886,7 @@ class Stream:
             else:  # (no overflow possible: errstate, which costs more than a copy, is not needed)
                 np.copyto(x_buffer[:m, :voices], piece.transpose(1, 0, 2), casting="unsafe")
             y = y_buffer[:m, :voices]
-            xn = x_buffer[:m, :voices, 0].T if n_in else None  # read by the level, taps and surprise (n_in 1)
-            self._piece(m, xn, y.transpose(1, 0, 2), y, column[:m, :voices])
+            self._piece(m, y, column[:m, :voices])
             out[:, a : a + m] = y.transpose(1, 0, 2)
         return out
 
