@@ -53,6 +53,9 @@ PITCH_HOP = 1024
 PITCH_LOUDNESS = 0.1
 #: ... and is pitched if its normalised autocorrelation has a peak at least this high.
 PITCH_THRESHOLD = 0.6
+#: A frame whose energy about its mean is at most this fraction of its energy is constant to
+#: rounding: :func:`frame_autocorrelation` gives it 0 at every lag.
+CONSTANT_FRAME = 1e-20
 #: Pitch range of :func:`pitched_fraction` in Hz: lags from rate / highest to rate / lowest.
 PITCH_LOWEST_HZ = 60.0
 PITCH_HIGHEST_HZ = 1000.0
@@ -273,7 +276,8 @@ def frame_autocorrelation(frames, max_lag):
     the correlation coefficient (about zero) of the frame's first and last :math:`N - \tau`
     samples. Unlike :math:`r(\tau) / r(0)` it does not shrink with the lag, so a low note is not
     penalised against a high one; a periodic frame scores 1 at its period. 0 where a denominator
-    is 0.
+    is 0, and for a frame that is constant (an offset holds no pitch; its mean removed it leaves
+    only rounding, whose correlation is 1 at every lag).
 
     Parameters
     ----------
@@ -298,6 +302,7 @@ def frame_autocorrelation(frames, max_lag):
 
 def _frame_autocorrelation(frames, max_lag):
     """:func:`frame_autocorrelation` of checked frames (float64, finite) and lag."""
+    raw = np.sum(frames**2, axis=1)
     frames = frames - frames.mean(axis=1, keepdims=True)
     n = frames.shape[1]
     size = 1 << (2 * n - 1).bit_length()  # zero-padded so the circular correlation is a linear one
@@ -311,6 +316,7 @@ def _frame_autocorrelation(frames, max_lag):
     denominator = np.sqrt(np.maximum(head, 0.0) * np.maximum(tail, 0.0))
     with np.errstate(invalid="ignore", divide="ignore"):
         r = np.where(denominator > 0.0, products / np.where(denominator > 0.0, denominator, 1.0), 0.0)
+    r[total[:, 0] <= CONSTANT_FRAME * raw] = 0.0
     return r
 
 
@@ -343,7 +349,8 @@ def pitched_fraction(samples, sample_rate):
     Returns
     -------
     float
-        In [0, 1]: 1 for a steady tone between 60 Hz and 1 kHz, about 0 for white noise.
+        In [0, 1]: 1 for a steady tone from just above 60 Hz (its period under ``floor(rate /
+        60)`` samples) to 1 kHz, about 0 for white noise or a constant.
 
     Raises
     ------

@@ -141,6 +141,19 @@ def test_pitched_fraction_counts_only_loud_frames(rng):
     assert 0.3 < likeness.pitched_fraction(y, RATE) < 0.7
 
 
+def test_a_constant_stretch_is_not_pitched(rng):
+    # A clip that settles on an offset (a model that has collapsed, or clipped) was 97% pitched:
+    # the constant frames pass the loudness gate, and their mean removed left rounding whose
+    # correlation is 1 at every lag. The same clip settling on zero scores 0; this one may count
+    # the one frame that is half noise, half offset (1 of 159), not the 155 constant ones.
+    for offset in (0.2, -0.7, 3e-5):
+        x = np.concatenate([0.3 * rng.standard_normal(4096), np.full(10 * RATE, offset)])
+        assert likeness.pitched_fraction(x, RATE) <= 1 / 159
+    assert not likeness.frame_autocorrelation(np.full((2, 2048), 0.3), 20).any()
+    # an offset under a tone changes nothing
+    assert likeness.pitched_fraction(0.2 + tone(220.0), RATE) == 1.0
+
+
 def test_autocorrelation_matches_naive_twin(rng):
     frames = rng.standard_normal((3, 2048)) + np.sin(np.arange(2048) / 9.0)
     r = likeness.frame_autocorrelation(frames, 300)
