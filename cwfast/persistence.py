@@ -163,29 +163,55 @@ def load(path):
                 )
             if not isinstance(header, dict) or header.get("format") != FORMAT_NAME:
                 raise CwfastError(f"cannot load model '{path}': not a cwfast model (unknown header)")
-            arrays = {name: archive[name] for name in archive.files if name != "header"}
+            arrays = {name: read_member(archive, name) for name in archive.files if name != "header"}
     except CwfastError:
         raise
     except PermissionError:
         raise CwfastError(f"cannot load model '{path}': permission denied") from None
     except RecursionError:
         raise CwfastError(f"cannot load model '{path}': not a readable cwfast model (its header is nested too deeply)") from None
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, json.JSONDecodeError, UnicodeError) as exc:
-        if isinstance(exc, (zipfile.BadZipFile, EOFError)):
-            reason = "the file is truncated or corrupt"
-        else:
-            reason = f"not a readable cwfast model ({type(exc).__name__}: {exc})"
-        raise CwfastError(f"cannot load model '{path}': {reason}") from None
-    version = header.get("version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
-        raise CwfastError(
-            f"cannot load model '{path}': format version {version!r} is newer than this cwfast reads ({FORMAT_VERSION})"
-        )
+    except (zipfile.BadZipFile, EOFError, CorruptMember) as exc:
+        raise CwfastError(f"cannot load model '{path}': the file is truncated or corrupt ({exc})") from None
+    # (RuntimeError: an encrypted member, or NotImplementedError: a compression zipfile lacks)
+    except (OSError, ValueError, KeyError, json.JSONDecodeError, UnicodeError, RuntimeError) as exc:
+        raise CwfastError(f"cannot load model '{path}': not a readable cwfast model ({type(exc).__name__}: {exc})") from None
+    problem = version_problem(header.get("version"), FORMAT_VERSION)
+    if problem:
+        raise CwfastError(f"cannot load model '{path}': {problem}")
     cls = model_class(header.get("arch"), f"cannot load model '{path}'")
     try:
         return cls.from_dense(arrays, **header_options(header))
     except (TypeError, ValueError, OverflowError, IndexError) as exc:  # ParameterError (a ValueError), or a foreign file's arrays
         raise CwfastError(f"cannot load model '{path}': inconsistent contents ({exc})") from None
+
+
+class CorruptMember(Exception):
+    """An archive member that declares more data than it holds."""
+
+
+def read_member(archive, name):
+    """``archive[name]`` of an open .npz, once its .npy header is found to declare no more data
+    than the member holds: a small file could otherwise claim a 37 GiB array, and be refused as
+    out of memory rather than as corrupt."""
+    info = archive.zip.getinfo(name + ".npy")
+    with archive.zip.open(info) as fh:
+        version = np.lib.format.read_magic(fh)
+        read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+        if version in read_header:  # (np.save writes these; np.load checks any other itself)
+            shape, _, dtype = read_header[version](fh)
+            declared = int(np.prod(shape, dtype=object)) * dtype.itemsize
+            if declared > info.file_size - fh.tell():
+                raise CorruptMember(f"'{name}' declares {declared:,} bytes and holds {info.file_size - fh.tell():,}")
+    return archive[name]
+
+
+def version_problem(version, current):
+    """Why a file of format ``version`` cannot be read by a reader of format ``current``, or None."""
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        return f"its format version {version!r} is not one (a positive integer)"
+    if version > current:
+        return f"format version {version} is newer than this cwfast reads ({current})"
+    return None
 
 
 def model_class(arch, context):

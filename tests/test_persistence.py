@@ -110,6 +110,69 @@ def test_foreign_npz_and_wrong_header(tmp_path, model):
         cwfast.load(path)
 
 
+@pytest.mark.parametrize("version", ["1", 1.0, None, 0, -1, True])
+def test_a_version_that_is_not_one_is_refused_as_such(tmp_path, model, version):
+    """A hand-edited version was said to be newer than this cwfast reads (None, "1"), or loaded (0,
+    -1, true). A checkpoint's header is read by the same rule."""
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = json.loads(str(arrays.pop("header")))
+    header["version"] = version
+    np.savez(tmp_path / "m.npz", header=np.array(json.dumps(header)), **arrays)
+    with pytest.raises(CwfastError, match=r"format version .* is not one \(a positive integer\)"):
+        cwfast.load(tmp_path / "m.npz")
+
+
+def zip_flags_patched(data, local_offset, central_offset, patch):
+    """The zip ``data`` with ``patch(data, offset)`` applied to every local and central header."""
+    data = bytearray(data)
+    for signature, offset in ((b"PK\x03\x04", local_offset), (b"PK\x01\x02", central_offset)):
+        at = data.find(signature)
+        while at >= 0:
+            patch(data, at + offset)
+            at = data.find(signature, at + 4)
+    return bytes(data)
+
+
+def test_a_zip_python_cannot_open_is_a_load_error(tmp_path, model):
+    """An encrypted member (RuntimeError from zipfile) or one in a compression zipfile lacks
+    (NotImplementedError) ended in a traceback; both are ordinary zips, not cwfast models."""
+    import struct
+
+    from cwfast.train import load_checkpoint
+
+    model.save(tmp_path / "m.npz")
+    data = (tmp_path / "m.npz").read_bytes()
+
+    def encrypted(b, k):
+        b[k] |= 1
+
+    def method_99(b, k):
+        b[k : k + 2] = struct.pack("<H", 99)
+
+    for patch, local, central, message in ((encrypted, 6, 8, "encrypted"), (method_99, 8, 10, "compression method")):
+        (tmp_path / "x.npz").write_bytes(zip_flags_patched(data, local, central, patch))
+        with pytest.raises(CwfastError, match=f"not a readable cwfast model .*{message}"):
+            cwfast.load(tmp_path / "x.npz")
+        with pytest.raises(CwfastError, match=f"{message}"):
+            load_checkpoint(tmp_path / "x.npz")
+
+
+def test_a_member_that_declares_more_than_it_holds_is_corrupt(tmp_path, model):
+    """A 1-kB member whose header claims a 40 GB array was refused as out of memory, after an
+    attempt to allocate it."""
+    import io
+
+    model.save(tmp_path / "m.npz")
+    with zipfile.ZipFile(tmp_path / "m.npz", "a") as z:
+        header = io.BytesIO()
+        np.lib.format.write_array_header_1_0(header, {"descr": "<f4", "fortran_order": False, "shape": (100000, 100000)})
+        z.writestr("junk.npy", header.getvalue())
+    with pytest.raises(CwfastError, match=r"truncated or corrupt \('junk' declares 40,000,000,000 bytes and holds 0\)"):
+        cwfast.load(tmp_path / "m.npz")
+
+
 def test_inconsistent_arrays(tmp_path, model):
     path = tmp_path / "m.npz"
     model.save(path)

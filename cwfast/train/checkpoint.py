@@ -165,7 +165,7 @@ def load_checkpoint(path):
         If the file is missing, empty, truncated or corrupt, is not a cwfast checkpoint (a saved
         model, say), or was written by a newer format version.
     """
-    from ..persistence import model_class
+    from ..persistence import model_class, version_problem
 
     path = Path(path)
 
@@ -193,9 +193,9 @@ def load_checkpoint(path):
                 raise fail("it is a saved model, not a training checkpoint (load it with cwfast.load)")
             if header.get("format") != FORMAT_NAME:
                 raise fail("not a cwfast checkpoint (unknown header)")
-            version = header.get("version")
-            if not isinstance(version, int) or version > FORMAT_VERSION:
-                raise fail(f"format version {version!r} is newer than this cwfast reads ({FORMAT_VERSION})")
+            problem = version_problem(header.get("version"), FORMAT_VERSION)
+            if problem:
+                raise fail(problem)
             dense = {k: archive[f"model.{k}"] for k in header.get("model_arrays", _MODEL_KEYS)}
             opt_arrays = {k: archive[f"optimizer.{k}"] for k in header["optimizer_arrays"]}
             arrays = {k: archive[f"state.{k}"] for k in header["arrays"]}
@@ -205,7 +205,8 @@ def load_checkpoint(path):
         raise fail("permission denied") from None
     except (zipfile.BadZipFile, EOFError) as exc:
         raise fail(f"the file is truncated or corrupt ({exc})") from None
-    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError, UnicodeError) as exc:
+    # (RuntimeError: an encrypted member, or NotImplementedError: a compression zipfile lacks)
+    except (OSError, ValueError, KeyError, TypeError, json.JSONDecodeError, UnicodeError, RuntimeError) as exc:
         raise fail(f"the file is corrupt or incomplete ({type(exc).__name__}: {exc})") from None
 
     kind = header.get("kind")
