@@ -2,7 +2,8 @@
 
 Every file cwfast writes (audio, models, checkpoints, plots) goes through :func:`atomic_path`, so a
 failed or interrupted write never leaves a half-written file, never clobbers an existing one unless
-asked, and produces a file with the permissions an ordinary ``open()`` would give it.
+asked, and produces a file with the permissions an ordinary ``open()`` would give it: a new
+file's from the umask, and a file written over keeps its own (a private model stays private).
 """
 
 from __future__ import annotations
@@ -106,8 +107,17 @@ def atomic_path(path, *, what="file", overwrite=True):
     tmp = _temporary(path, what)
     with _removed_on_failure(tmp, path, what):
         yield tmp
-        os.chmod(tmp, default_permissions())  # mkstemp makes the file private (0600)
+        os.chmod(tmp, _permissions_for(path))  # mkstemp makes the file private (0600)
         os.replace(tmp, path)
+
+
+def _permissions_for(path):
+    """The permissions a file written to ``path`` gets: those of the file it replaces, as
+    ``open(path, "w")`` keeps them, or a new file's."""
+    try:
+        return os.stat(path).st_mode & 0o7777
+    except OSError:  # (nothing there yet)
+        return default_permissions()
 
 
 @contextlib.contextmanager
@@ -132,7 +142,7 @@ def copy_beside(source, path, *, what="file"):
     tmp = _temporary(path, what)
     with _removed_on_failure(tmp, path, what):
         shutil.copyfile(source, tmp)
-        os.chmod(tmp, default_permissions())
+        os.chmod(tmp, _permissions_for(path))
     return tmp
 
 

@@ -137,6 +137,9 @@ def test_written_file_gets_ordinary_permissions(tmp_path):
     os.umask(umask)
     write_audio(tmp_path / "x.wav", random_samples(10), 8000)
     assert (tmp_path / "x.wav").stat().st_mode & 0o777 == 0o666 & ~umask
+    os.chmod(tmp_path / "x.wav", 0o600)  # written over: the file keeps its mode, as open() would
+    write_audio(tmp_path / "x.wav", random_samples(10), 8000, overwrite=True)
+    assert (tmp_path / "x.wav").stat().st_mode & 0o777 == 0o600
 
 
 # --- channels, dtype, layout ----------------------------------------------------------------------

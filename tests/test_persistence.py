@@ -224,6 +224,20 @@ def test_saved_model_gets_ordinary_permissions(tmp_path, model):
     assert stat.S_IMODE((tmp_path / "m.npz").stat().st_mode) == 0o644  # not mkstemp's private 0600
 
 
+def test_a_model_saved_over_another_keeps_its_permissions(tmp_path, model):
+    """A private model (0600) became world-readable (0644) when saved over: open(path, "w") keeps
+    a file's mode, and so does the atomic write now."""
+    import os
+    import stat
+
+    path = tmp_path / "m.npz"
+    for mode in (0o600, 0o640):
+        model.save(path)
+        os.chmod(path, mode)
+        model.save(path)
+        assert stat.S_IMODE(path.stat().st_mode) == mode
+
+
 def test_failed_save_leaves_nothing(tmp_path):
     model = ClockworkRNN(1, 1, n_hidden=4, n_modules=2, metadata={"not json": object()})
     with pytest.raises(cwfast.ParameterError, match="JSON"):
