@@ -46,7 +46,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cwfast import likeness, lpc  # noqa: E402
-from cwfast.errors import CwfastError  # noqa: E402
+from cwfast.errors import CwfastError, ParameterError  # noqa: E402
+from cwfast.modes import MAX_TEMPERATURE  # noqa: E402
 from cwfast.audio import load_audio, trim_silence  # noqa: E402
 
 
@@ -74,8 +75,9 @@ def parse_args(argv=None):
         p.error(f"--stretches {args.stretches} must be 0 (none) or at least 2 (each is measured against the rest)")
     args.seeds = number_list(p, "--seeds", args.seeds, int, "non-negative integers", lambda v: v >= 0)
     if args.temperature is not None:
-        args.temperature = number_list(p, "--temperature", args.temperature, float, "positive numbers",
-                                    lambda v: 0.0 < v < np.inf)
+        args.temperature = number_list(p, "--temperature", args.temperature, float,
+                                       f"positive numbers up to {MAX_TEMPERATURE:g}",
+                                       lambda v: 0.0 < v <= MAX_TEMPERATURE)
     if args.keep is not None and os.path.exists(args.keep) and not os.path.isdir(args.keep):
         p.error(f"--keep {args.keep!r} is a file; it names the directory to keep the generated audio in")
     if args.keep is not None and not os.path.isdir(os.path.dirname(os.path.abspath(args.keep))):
@@ -136,11 +138,11 @@ def model_bits(model_path, source, heldout):
     import cwfast
     from cwfast import tasks
 
-    from cwfast.render import history_of
+    from cwfast.render import autoregressive_spec, history_of
 
     model = cwfast.load(model_path)
-    task = tasks.autoregressive(source, n_classes=model.metadata.get("n_classes", model.n_out),
-                                history=history_of(model))
+    # (the classes generation uses: a mixture without the key scores 256, not its n_out outputs)
+    task = tasks.autoregressive(source, n_classes=autoregressive_spec(model)[0], history=history_of(model))
     train, _, test = tasks.split_task(task, test=heldout)
     return tasks.evaluate(model, test, state=tasks.final_state(model, train))["bits_per_sample"]
 
@@ -232,7 +234,12 @@ def main(argv=None):
     temperatures = [None] if args.temperature is None else args.temperature
 
     src = likeness.measure(source, rate)
-    ref = likeness.measure(held, rate)
+    try:
+        ref = likeness.measure(held, rate)
+    except ParameterError as error:
+        hint = "" if args.trim else " (--trim cuts the recording's silent ends off)"
+        raise CwfastError(f"the held-out stretch, the last {held.size / rate:.2f} s, cannot be measured: "
+                          f"{error}{hint}") from None
     ref_ltas = likeness.ltas_distance(held, train)
     print(f"model {os.path.relpath(args.model, ROOT)} at {rate} Hz; source {label}: {source.size / rate:.1f} s"
           f"{' (silence trimmed)' if args.trim else ''}, held-out stretch the last {held.size / rate:.2f} s; "

@@ -48,6 +48,7 @@ def test_bad_arguments_are_one_line_before_any_generation(tmp_path):
                        [["--seeds", "-1"], "--seeds '-1' must be"],
                        [["--temperature", "abc"], "--temperature 'abc' must be comma-separated positive numbers"],
                        [["--seconds", "0"], "--seconds 0.0 must be positive"],
+                       [["--temperature", "200"], "--temperature '200' must be comma-separated positive numbers up to 100"],
                        [["--heldout", "1.5"], "--heldout 1.5 must be a fraction between 0 and 1"],
                        [["--stretches", "1"], "--stretches 1 must be 0 (none) or at least 2"],
                        [["--seconds", "0.05"], "--seconds 0.05 holds 800 samples at 16000 Hz; the measures need"],
@@ -102,3 +103,33 @@ def test_a_model_of_another_mode_is_refused_before_generating(tmp_path):
     status, err = run_script(EXCERPT, "-m", str(path))
     assert status == 2 and err.strip() == ("measure_generation: the model's mode is 'memorize'; this script measures "
                                            "an autoregressive model's generated audio"), err
+
+
+def test_a_silent_held_out_stretch_is_named_with_its_remedy(tmp_path):
+    """It said only "samples is silent (all zeros)"."""
+    import numpy as np
+    import soundfile as sf
+
+    x, rate = sf.read(EXCERPT)
+    sf.write(tmp_path / "silent_end.wav", np.concatenate([x, np.zeros(rate)]), rate)
+    status, err = run_script(str(tmp_path / "silent_end.wav"), "--seconds", "0.3", "--seeds", "0")
+    assert status == 2 and ("the held-out stretch, the last 0.40 s, cannot be measured: samples is silent (all zeros) "
+                            "(--trim cuts the recording's silent ends off)") in err, err
+
+
+def test_a_mixture_model_without_n_classes_is_scored_over_256_classes(tmp_path):
+    """It was scored over its 30 outputs as classes: 22.96 bits a sample, where generation (and the
+    same model with the key) uses 256."""
+    import json
+
+    import numpy as np
+
+    script = load_script()
+    default = ROOT / "cwfast" / "models" / "default.npz"
+    with np.load(default) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = json.loads(str(arrays.pop("header")))
+    del header["metadata"]["n_classes"]
+    np.savez(tmp_path / "m.npz", header=np.array(json.dumps(header)), **arrays)
+    source = script.load_audio(EXCERPT, sample_rate=16000)[0]
+    assert script.model_bits(str(tmp_path / "m.npz"), source, 0.1) == script.model_bits(str(default), source, 0.1)
