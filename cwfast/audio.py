@@ -36,7 +36,7 @@ __all__ = [
 WRITE_SUBTYPES = ("FLOAT", "PCM_16", "PCM_24")
 
 #: The highest sample rate a sound file can record (libsndfile stores it as a C int).
-MAX_SAMPLE_RATE = 2**31 - 1
+MAX_SAMPLE_RATE = validate.MAX_SAMPLE_RATE
 
 #: File extensions :func:`write_audio` accepts (case-insensitive), and the container each selects.
 WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}

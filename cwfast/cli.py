@@ -449,6 +449,16 @@ def _is_number(value):
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
+class _Refused:
+    """A stored metadata value that generate refuses, as info shows it: as stored, marked."""
+
+    def __init__(self, value):
+        self.value = value
+
+    def __format__(self, spec):
+        return f"{self.value!r} (invalid: generate refuses it)"
+
+
 def _run_name(run):
     """A run of ``train --restarts`` or ``--lr`` with several rates: its rate (when recorded) and seed."""
     rate = run.get("lr")
@@ -812,7 +822,7 @@ def cmd_generate(args):
         raise ParameterError("the model does not store a sample rate; pass --sample-rate HZ")
     from .audio import MAX_SAMPLE_RATE
 
-    if rate > MAX_SAMPLE_RATE:
+    if rate > MAX_SAMPLE_RATE:  # (a model stores none so high: it is --sample-rate's)
         raise ParameterError(f"--sample-rate {rate} is more than a sound file can store ({MAX_SAMPLE_RATE} Hz)")
     if args.sample_rate is not None and model.sample_rate is not None and args.sample_rate != model.sample_rate:
         raise ParameterError(f"--sample-rate {args.sample_rate} differs from the model's {model.sample_rate} Hz")
@@ -955,10 +965,20 @@ def cmd_info(args):
     model, name = _load_model(args.model)
     meta = model.metadata
     mode = tasks.mode_of(model)
+
+    def checked(key, read):
+        """A stored value as ``read`` (a render function) finds it, or as stored with a mark that
+        generate refuses it."""
+        try:
+            return read(model)
+        except CwfastError:
+            return _Refused(meta.get(key))
+
     if model.output == "softmax":
         head = f"softmax output over {model.n_out} classes"
     elif model.output == "mixture":
-        head = f"mixture of {model.n_out // 3} logistics over {meta.get('n_classes', 256)} mu-law classes"
+        classes = checked("n_classes", render.classes_of)
+        head = f"mixture of {model.n_out // 3} logistics over {classes} mu-law classes"
     else:
         head = f"{model.n_out} linear output{'s' if model.n_out > 1 else ''}"
     kind = model.description
@@ -990,17 +1010,14 @@ def cmd_info(args):
     ]
     detail = []
     if mode == "autoregressive":
-        try:  # a mixture scores the 256 mu-law classes whatever its outputs
-            classes = render.autoregressive_spec(model)[0]
-        except CwfastError:
-            classes = meta.get("n_classes", "?")
+        classes = checked("n_classes", render.classes_of)  # a mixture's: 256
         try:
             history = f"reads {render.history_of(model)} history"
         except CwfastError:
             history = f"history {meta.get('history')!r}?"
         detail.append(f"mu-law, {classes} classes, {history}")
-    if _is_number(meta.get("scale")):
-        detail.append(f"scale {meta['scale']:.4g}")
+    if "scale" in meta:
+        detail.append(f"scale {checked('scale', render.scale_of):.4g}")
     if render.trained_length(model):
         start = meta.get("start", 0)
         detail.append(f"trained on {meta['length']} samples from {start if not _is_number(start) else f'{start:g}'} "
@@ -1052,11 +1069,15 @@ def cmd_info(args):
                                  f"{1 / surprise.alpha:.0f} samples{how}; generation holds r at 1"))
     elif fitted and fit.get("beta") == 0:
         rows.append(("surprise", "scales fixed: no surprise-following scale predicted the validation part better"))
-    if _is_number(meta.get("temperature")):
-        rows.append(("temperature", f"{meta['temperature']:g}{_calibration_text(meta.get('temperature_calibration'))}"))
-    if _is_number(meta.get("output_gain")) and meta["output_gain"] > 0:
-        rows.append(("output gain", f"x{meta['output_gain']:.4g} ({20 * math.log10(meta['output_gain']):+.1f} dB): "
-                                    "generates at its training audio's loudness, measured when its temperature was chosen"))
+    if "temperature" in meta:
+        temperature = checked("temperature", render.temperature_of)
+        calibration = "" if isinstance(temperature, _Refused) else _calibration_text(meta.get("temperature_calibration"))
+        rows.append(("temperature", f"{temperature:g}{calibration}"))
+    if "output_gain" in meta:
+        gain = checked("output_gain", render.output_gain_of)
+        rows.append(("output gain", f"{gain}" if isinstance(gain, _Refused) else
+                                    f"x{gain:.4g} ({20 * math.log10(gain):+.1f} dB): generates at its training "
+                                    "audio's loudness, measured when its temperature was chosen"))
     check = meta.get("check")
     if isinstance(check, dict) and {"rms", "source_rms", "centroid_hz", "source_centroid_hz"} <= set(check):
         likeness = ""

@@ -297,7 +297,8 @@ class SequenceModel:
 
     @sample_rate.setter
     def sample_rate(self, value):
-        self._sample_rate = validate.positive_int("sample_rate", value, allow_none=True)
+        self._sample_rate = validate.positive_int("sample_rate", value, allow_none=True,
+                                                  maximum=validate.MAX_SAMPLE_RATE)
 
     @property
     def metadata(self):

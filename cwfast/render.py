@@ -45,11 +45,17 @@ def _is_number(value):
 
 
 def autoregressive_spec(model):
-    """(n_classes, temperature) of an autoregressive model: its mu-law classes and the temperature
-    it generates at by default (``metadata["temperature"]``, 1 if not stored). CwfastError if the
-    model is not a mu-law autoregressive model (a softmax or mixture head, one input) or its
-    metadata is invalid. :func:`render_blocks` and the C export both ask this."""
-    # Without the key: a softmax's classes are its outputs, a mixture scores the 256 mu-law classes.
+    """(n_classes, temperature) of an autoregressive model: its mu-law classes
+    (:func:`classes_of`) and the temperature it generates at by default (:func:`temperature_of`).
+    CwfastError if the model is not a mu-law autoregressive model (a softmax or mixture head, one
+    input) or its metadata is invalid. :func:`render_blocks` and the C export both ask this."""
+    return classes_of(model), temperature_of(model)
+
+
+def classes_of(model):
+    """The mu-law classes of an autoregressive model (``metadata["n_classes"]``; without it, a
+    softmax's outputs, and a mixture scores 256); CwfastError if invalid or the model is not a
+    mu-law autoregressive model."""
     n_classes = model.metadata.get("n_classes", N_CLASSES if model.output == "mixture" else model.n_out)
     if not _is_number(n_classes) or n_classes != int(n_classes):
         raise CwfastError(f"the model's metadata has an invalid n_classes {n_classes!r}")
@@ -58,10 +64,16 @@ def autoregressive_spec(model):
     softmax_ok = model.output == "softmax" and n_classes == model.n_out
     if model.n_in != 1 or not (mixture_ok or softmax_ok):
         raise CwfastError("this model is not a mu-law autoregressive model (softmax or mixture head, one input)")
+    return n_classes
+
+
+def temperature_of(model):
+    """The temperature an autoregressive model generates at by default (``metadata["temperature"]``,
+    1 if not stored); CwfastError if invalid."""
     temperature = model.metadata.get("temperature", 1.0)
     if not _is_number(temperature) or not 0 <= temperature <= MAX_TEMPERATURE:
         raise CwfastError(f"the model's metadata has an invalid temperature {temperature!r}")
-    return n_classes, float(temperature)
+    return float(temperature)
 
 
 def history_of(model):

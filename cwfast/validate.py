@@ -32,6 +32,8 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 #: The largest count any size option accepts (samples, steps, units, ...): past it NumPy cannot
 #: index an array at all, so a bigger request is a typo or an overflow, never a real size.
 MAX_COUNT = 2**62
+#: The highest sample rate a sound file can record (libsndfile stores it as a C int), and so a model.
+MAX_SAMPLE_RATE = 2**31 - 1
 
 
 def within_dtype(name, value, dtype):

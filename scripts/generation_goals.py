@@ -288,7 +288,7 @@ def in_process_speed(model, seconds):
     before = numba.get_num_threads()
     numba.set_num_threads(1)
     try:
-        values = render.feedback_values(model, render.autoregressive_spec(model)[0])
+        values = render.feedback_values(model, render.classes_of(model))
         model.sample(64, values=values, seed=0)
         n = int(round(seconds * model.sample_rate))
         start = time.perf_counter()

@@ -138,11 +138,11 @@ def model_bits(model_path, source, heldout):
     import cwfast
     from cwfast import tasks
 
-    from cwfast.render import autoregressive_spec, history_of
+    from cwfast.render import classes_of, history_of
 
     model = cwfast.load(model_path)
     # (the classes generation uses: a mixture without the key scores 256, not its n_out outputs)
-    task = tasks.autoregressive(source, n_classes=autoregressive_spec(model)[0], history=history_of(model))
+    task = tasks.autoregressive(source, n_classes=classes_of(model), history=history_of(model))
     train, _, test = tasks.split_task(task, test=heldout)
     return tasks.evaluate(model, test, state=tasks.final_state(model, train))["bits_per_sample"]
 

@@ -124,6 +124,21 @@ def test_a_version_that_is_not_one_is_refused_as_such(tmp_path, model, version):
         cwfast.load(tmp_path / "m.npz")
 
 
+def test_a_stored_sample_rate_no_sound_file_can_hold_is_refused(tmp_path, model):
+    """A file storing 10**12 Hz loaded, and generate then blamed --sample-rate, which the user
+    had not given. A model's rate is at most what a sound file stores, as set or as loaded."""
+    with pytest.raises(cwfast.ParameterError, match="sample_rate=2147483648 must be at most 2147483647"):
+        model.sample_rate = 2**31
+    model.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz") as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    header = json.loads(str(arrays.pop("header")))
+    header["sample_rate"] = 10**12
+    np.savez(tmp_path / "m.npz", header=np.array(json.dumps(header)), **arrays)
+    with pytest.raises(CwfastError, match="inconsistent contents .sample_rate=1000000000000 must be at most"):
+        cwfast.load(tmp_path / "m.npz")
+
+
 def zip_flags_patched(data, local_offset, central_offset, patch):
     """The zip ``data`` with ``patch(data, offset)`` applied to every local and central header."""
     data = bytearray(data)

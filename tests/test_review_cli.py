@@ -344,6 +344,29 @@ def test_info_reads_foreign_metadata_without_a_traceback(capsys, tmp_path, metad
     assert "training" in out
 
 
+@pytest.mark.parametrize("key, value, shown", [
+    ("temperature", float("nan"), "temperature nan (invalid: generate refuses it)"),
+    ("temperature", -1, "temperature -1 (invalid: generate refuses it)"),
+    ("output_gain", 1e9, "output gain 1000000000.0 (invalid: generate refuses it)"),
+    ("scale", 0, "scale 0 (invalid: generate refuses it)"),
+    ("n_classes", -5, "mixture of 2 logistics over -5 (invalid: generate refuses it) mu-law classes"),
+])
+def test_info_marks_the_values_generate_refuses(capsys, tmp_path, key, value, shown):
+    """info showed them as if valid (a temperature of nan, an output gain of +180 dB) where
+    generate refuses the file; a valid neighbour is shown as before."""
+    metadata = {"mode": "autoregressive", "temperature": 0.5, "output_gain": 0.5, "scale": 0.25, key: value}
+    ClockworkRNN(1, 6, n_hidden=4, n_modules=2, seed=0, sample_rate=8000, output="mixture",
+                 metadata=metadata).save(tmp_path / "m.npz")
+    status, out, err = run(capsys, "info", tmp_path / "m.npz")
+    assert status == 0, err
+    out = re.sub(" +", " ", out)  # (the columns' padding)
+    assert shown in out, out
+    if key != "temperature":
+        assert "temperature 0.5\n" in out
+    status, _, err = run(capsys, "generate", "-m", tmp_path / "m.npz", "-o", tmp_path / "g.wav", "--samples", "10")
+    assert_user_error(status, err, "not a mu-law autoregressive model" if key == "n_classes" else f"invalid {key}")
+
+
 def test_generate_ignores_a_length_that_is_not_a_count(capsys, tmp_path):
     ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=8000,
                  metadata={"length": "long"}).save(tmp_path / "m.npz")
