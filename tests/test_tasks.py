@@ -237,6 +237,28 @@ def test_mode_is_inferred_for_models_without_metadata():
     assert tasks.mode_of(ClockworkRNN(1, 1, n_hidden=4, n_modules=2)) == "effect"
 
 
+def test_a_stored_mode_the_model_cannot_run_is_refused():
+    """An autoregressive model marked "memorize" rendered 43 s of its first mixture logit as audio;
+    a memorize model marked "effect" went to process. Each mode that fits is kept as stored."""
+    shapes = {"memorize": (0, 1, "linear"), "effect": (1, 1, "linear"), "autoregressive": (1, 6, "mixture")}
+    for shaped, (n_in, n_out, output) in shapes.items():
+        for mode in shapes:
+            model = ClockworkRNN(n_in, n_out, n_hidden=4, n_modules=2, output=output, metadata={"mode": mode})
+            if mode == shaped:
+                assert tasks.mode_of(model) == mode
+            elif (shaped, mode) == ("autoregressive", "effect"):  # an effect has inputs; process wants one linear output
+                assert tasks.mode_of(model) == "effect"
+                with pytest.raises(CwfastError, match="'process' runs an effect model with one input and one linear"):
+                    render.check_processable(model)
+            else:
+                with pytest.raises(CwfastError, match=f"says mode '{mode}', which a {n_in}-input model with {output} "
+                                                      f"outputs cannot run .it has the shape of an? {shaped} model"):
+                    tasks.mode_of(model)
+    # a linear model with one input may be an effect, a two-input softmax model too
+    assert tasks.mode_of(ClockworkRNN(2, 4, n_hidden=4, n_modules=2, output="softmax",
+                                      metadata={"mode": "effect"})) == "effect"
+
+
 def test_evaluate_gives_each_mode_its_figure():
     x = tone(120)
     mem = small(0, 1, "memorize")
