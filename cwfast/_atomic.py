@@ -39,7 +39,7 @@ def default_permissions(directory=False):
 def _target(path, what):
     """The file a write to ``path`` replaces: ``path``, or the file a symbolic link there points
     to (written through, as ``cp`` does: the link stays a link)."""
-    path = as_path(path, what)
+    path = as_path(path, what, file=True)
     return Path(os.path.realpath(path)) if os.path.islink(path) else path
 
 

@@ -39,7 +39,7 @@ def save_model(model, path, *, overwrite=True):
 
     Raises ParameterError, before anything is written, for a header :func:`load` would refuse.
     """
-    path = as_path(path)
+    path = as_path(path, file=True)
     overwrite = validate.flag("overwrite", overwrite)  # 'no' or 2 is a mistake, not a yes
     if not np.all(np.isfinite(model.params)):  # load refuses such a file: do not write it
         raise ParameterError("the model's parameters contain NaN or infinite values; nothing was written")

@@ -202,8 +202,9 @@ def percentile_band(name, value):
     return float(low), float(high)
 
 
-def as_path(path, name="path"):
-    """``path`` as a :class:`pathlib.Path`; ParameterError for anything that is not a path."""
+def as_path(path, name="path", *, file=False):
+    """``path`` as a :class:`pathlib.Path`; ParameterError for anything that is not a path (with
+    ``file``, a file to write: not one ending in a separator, which Path would drop)."""
     try:
         text = os.fsdecode(os.fspath(path))
     except TypeError:
@@ -212,6 +213,8 @@ def as_path(path, name="path"):
         raise ParameterError(f"{name} is empty: give a file name")
     if "\0" in text:
         raise ParameterError(f"{name}={text!r} contains a null character, which no file name can")
+    if file and text.endswith(("/", os.sep)):
+        raise ParameterError(f"{name}={text!r} names a folder (it ends in a separator): give a file name")
     return Path(text)
 
 

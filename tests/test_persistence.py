@@ -139,6 +139,13 @@ def test_a_stored_sample_rate_no_sound_file_can_hold_is_refused(tmp_path, model)
         cwfast.load(tmp_path / "m.npz")
 
 
+def test_a_path_ending_in_a_separator_is_no_file_to_save(tmp_path, model):
+    """model.save("newdir/") wrote a file named newdir (Path drops the separator)."""
+    with pytest.raises(cwfast.ParameterError, match="names a folder .it ends in a separator.: give a file name"):
+        model.save(str(tmp_path / "newdir") + "/")
+    assert list(tmp_path.iterdir()) == []
+
+
 def zip_flags_patched(data, local_offset, central_offset, patch):
     """The zip ``data`` with ``patch(data, offset)`` applied to every local and central header."""
     data = bytearray(data)
