@@ -684,17 +684,22 @@ class SequenceModel:
             return (y if batched else y[0]), self._with_surprise(h, t0 + x3.shape[1], surprise, batched)
         return y if batched else y[0]
 
-    def loss(self, x, target, *, state=None, steps="all"):
-        """The training loss of :meth:`loss_and_grad`, without the gradient.
+    def loss(self, x, target, *, state=None, steps="all", return_state=False):
+        """The training loss of :meth:`loss_and_grad`, without the gradient; with ``return_state``
+        (scoring every step), ``(loss, State after x)``: what :meth:`advance` would give, in the
+        same pass.
 
         No history is kept, and a long sequence scored at every step runs in pieces of
         :data:`LOSS_CHUNK` steps (carrying state and clock), so memory does not grow with its length.
         """
+        return_state = validate.flag("return_state", return_state)
         x3, batched = self.check_input(x)
         target = self.check_target(target, x3.shape, batched, steps)
         h, t0 = self.check_state(state, x3.shape[0], batched)
         surprise = self._check_surprise(state, x3.shape[0], batched)
         if steps != "all":
+            if return_state:
+                raise ParameterError("return_state=True scores every step: it cannot be combined with steps")
             xn, inner, head = self._head_in(x3, h, surprise)
             return head_loss(self._scored(self._outputs(xn, inner, t0), head), target, self.output, steps)[0]
         n_steps = x3.shape[1]
@@ -705,6 +710,8 @@ class SequenceModel:
             y = self._scored(self._outputs(xn, inner, t0 + start), head)
             self._head_out(h, inner, head)
             total += self.head.loss(y, target[:, start:stop]) * (stop - start)
+        if return_state:
+            return total / n_steps, self._with_surprise(h, t0 + n_steps, surprise, batched)
         return total / n_steps
 
     def advance(self, x, *, state=None):

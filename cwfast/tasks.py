@@ -418,8 +418,9 @@ def degenerate(task):
     return None
 
 
-def evaluate(model, task, *, state=None):
-    """The figure a task is judged by, for ``model`` on ``task``.
+def evaluate(model, task, *, state=None, return_state=False):
+    """The figure a task is judged by, for ``model`` on ``task`` (from ``state``); with
+    ``return_state``, ``(figure, the State after the task)``, in the same pass.
 
     Returns
     -------
@@ -428,11 +429,14 @@ def evaluate(model, task, *, state=None):
         ``{"cross_entropy": nats per sample, "bits_per_sample": ...}``.
     """
     if task.mode == "autoregressive":
-        ce = float(model.loss(task.inputs, task.targets, state=state))
-        return {"cross_entropy": ce, "bits_per_sample": nats_to_bits(ce)}
-    y = model.forward(task.inputs, state=state)
-    if task.mode == "memorize":
-        return {"nmse": nmse(y, task.targets)}
-    return {"esr": esr(y, task.targets), "nmse": nmse(y, task.targets)}
+        ce = model.loss(task.inputs, task.targets, state=state, return_state=return_state)
+        ce, after = ce if return_state else (ce, None)
+        figure = {"cross_entropy": float(ce), "bits_per_sample": nats_to_bits(float(ce))}
+    else:
+        y, after = model.forward(task.inputs, state=state, return_state=True)
+        figure = {"nmse": nmse(y, task.targets)}
+        if task.mode == "effect":
+            figure = {"esr": esr(y, task.targets), **figure}
+    return (figure, after) if return_state else figure
 
 

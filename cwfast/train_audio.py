@@ -703,8 +703,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             model.metadata["scale_fit"] = fit_scale(model, held, progress=progress)
             if model.n_in == 1:  # autoregressive: the scales may follow its recent surprise
                 model.metadata["surprise_fit"] = fit_surprise(model, held, progress=progress)
-        figures = {"train": tasks.evaluate(model, train_task)}
-        figures.update(_held_out_figures(model, per_clip))
+        figures = _figures(model, per_clip)
         _check_learned(model, splits.train, figures["train"], mode, on_note)
         model.metadata["trainer"] = {
             "name": trainer, "epochs": int(result.epochs), "updates": int(result.steps),
@@ -1018,23 +1017,25 @@ def _level_band(x, alpha, start, percentiles):
     return floor, max(float(ceiling), floor)
 
 
-def _held_out_figures(model, per_clip):
-    """The figures of the validation and test parts of every clip (``{name: figure}``, of the parts
-    there are), each scored from the state the clip's earlier parts leave (:func:`state_before`),
-    in one pass over each clip: a long corpus's training parts are run once for both parts, not
-    once each. Several clips' cross-entropies are averaged, weighted by their lengths."""
+def _figures(model, per_clip):
+    """The figures of every clip's training, validation and test parts (``{name: figure}``, of the
+    parts there are), in one pass over each clip: each part is scored from the state the clip's
+    earlier parts leave (as :func:`state_before` gives it), so a long corpus's training parts are
+    run once for all three figures. Several clips' cross-entropies are averaged, weighted by their
+    lengths (several clips are a corpus: autoregressive)."""
     order = ("train", "validation", "test")
-    scored = {"validation": [], "test": []}
+    scored = {name: [] for name in order}
     for c in per_clip:
         state = None
         for i, name in enumerate(order):
             piece = getattr(c, name)
             if piece is None:
                 continue
-            if name in scored:
-                scored[name].append((tasks.evaluate(model, piece, state=state), piece.n_steps))
             if any(getattr(c, later) is not None for later in order[i + 1:]):  # a later part starts from here
-                state = model.advance(piece.inputs, state=state)
+                figure, state = tasks.evaluate(model, piece, state=state, return_state=True)
+            else:
+                figure = tasks.evaluate(model, piece, state=state)
+            scored[name].append((figure, piece.n_steps))
     figures = {}
     for name, parts in scored.items():
         if len(parts) == 1:

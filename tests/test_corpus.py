@@ -285,21 +285,24 @@ def test_a_time_budget_without_epochs_says_the_default_epochs_may_end_it_first(c
     assert cwfast.load(tmp_path / "m.npz").metadata["trainer"]["epochs"] <= 30
 
 
-def test_held_out_figures_score_each_part_from_the_state_its_clip_leaves(rng):
+def test_figures_score_each_part_from_the_state_its_clip_leaves(rng):
     """One pass over each clip gives what scoring each part after running its clip's earlier parts
-    from zero gives (state_before), pooled by length; a clip without a test part still counts."""
-    from cwfast.train_audio import _held_out_figures, state_before
+    from zero gives (state_before), pooled by length; the training figure pools each clip's
+    training part from zero; a clip without a test part still counts."""
+    from cwfast.train_audio import _figures, state_before
 
     model = cwfast.ClockworkRNN(1, 12, n_hidden=8, n_modules=2, seed=1, output="mixture")
     clips = [0.3 * rng.standard_normal(3000), 0.3 * rng.standard_normal(1200)]
     per_clip = tasks.corpus(clips, validation=0.2, test=0.2, history="linear")
-    figures = _held_out_figures(model, per_clip)
-    for name in ("validation", "test"):
-        parts = [(tasks.evaluate(model, getattr(c, name), state=state_before(model, c, name))["cross_entropy"],
+    figures = _figures(model, per_clip)
+    for name in ("train", "validation", "test"):
+        parts = [(tasks.evaluate(model, getattr(c, name),
+                                 state=None if name == "train" else state_before(model, c, name))["cross_entropy"],
                   getattr(c, name).n_steps) for c in per_clip]
         expected = sum(nats * n for nats, n in parts) / sum(n for _, n in parts)
         assert figures[name]["cross_entropy"] == pytest.approx(expected, rel=1e-12)
     one = tasks.corpus([clips[0]], validation=0.2, test=0.0, history="linear")
-    alone = _held_out_figures(model, one)
-    assert set(alone) == {"validation"}
+    alone = _figures(model, one)
+    assert set(alone) == {"train", "validation"}
+    assert alone["train"] == tasks.evaluate(model, one[0].train)
     assert alone["validation"] == tasks.evaluate(model, one[0].validation, state=state_before(model, one[0], "validation"))

@@ -122,7 +122,7 @@ def test_only_a_failed_training_removes_the_checkpoint_it_created(capsys, tmp_pa
             raise TrainingDiverged("training diverged: the trained model scores NaN on its training data", "try less")
         raise CwfastError("the evolution strategy's Ray actors were lost (3) and their replacements (2) are spent")
 
-    monkeypatch.setattr(train_audio, "_held_out_figures", fail)  # after training, its checkpoint written
+    monkeypatch.setattr(train_audio, "_figures", fail)  # after training, its checkpoint written
     status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "--epochs", "1", "--samples", "400",
                          "--checkpoint", tmp_path / "c.npz", "-o", tmp_path / "m.npz", *TINY)
     assert status == 2 and ("diverged" if error == "diverged" else "replacements") in err
