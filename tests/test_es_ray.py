@@ -229,6 +229,45 @@ def test_a_cluster_that_cannot_start_leaves_a_resumed_model_as_it_was(monkeypatc
     np.testing.assert_array_equal(model.params, before)
 
 
+def test_ctrl_c_while_the_actors_start_stops_the_call_at_once(monkeypatch, sigint_default):
+    """A Ctrl-C while the actors started was deferred by the interrupt guard to the end of a first
+    generation that a cluster still starting might never finish. Now the scorer is entered first:
+    the KeyboardInterrupt leaves evolve at once, with no generation submitted and the model as it
+    was. (Ray itself is replaced: the user's Ctrl-C arrives as the scorer enters.)"""
+    import os
+    import signal
+
+    from cwfast.train import cluster
+
+    submitted = []
+
+    class Starting:
+        def __init__(self, *args):
+            pass
+
+        def __enter__(self):
+            os.kill(os.getpid(), signal.SIGINT)  # delivered at once, to the main thread
+            return self
+
+        def submit(self, generation, theta):
+            submitted.append(generation)
+
+        def collect(self, *args):
+            raise AssertionError("a generation was scored after the Ctrl-C")
+
+        def __exit__(self, *exc):
+            return False
+
+    model, x, target, _ = problem("lockstep")
+    before = model.params.copy()
+    monkeypatch.setattr(cluster, "import_ray", lambda: None)
+    monkeypatch.setattr(cluster, "RayScorer", Starting)
+    with pytest.raises(KeyboardInterrupt):
+        evolve(model, x, target, population=4, generations=3, seed=5, cluster="ray")
+    assert submitted == []
+    np.testing.assert_array_equal(model.params, before)
+
+
 def test_cluster_options_are_checked(capsys, tmp_path, clip_8k):
     model, x, target, _ = problem("lockstep")
     with pytest.raises(ParameterError, match="must be 'local' or 'ray'"):
