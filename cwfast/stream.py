@@ -646,7 +646,8 @@ class Stream:
         c = self._stage_context = np.zeros(rt.STAGE_CONTEXT_SIZE, dtype=np.int64)
         self._stage_context_p = c.ctypes.data
         self._stage_floats = np.zeros(rt.STAGE_FLOATS)
-        c[rt.S_X], c[rt.S_Y], c[rt.S_N_IN], c[rt.S_N_OUT] = self._x.ctypes.data, self._y.ctypes.data, 1, self._n_out
+        c[rt.S_X], c[rt.S_Y] = self._x.ctypes.data, self._y.ctypes.data
+        c[rt.S_N_IN], c[rt.S_N_OUT] = self._n_in, self._n_out
         c[rt.S_LANES], c[rt.S_PADDED] = (1, 1) if self._voices is None else (self._voices, lanes[0])
         c[rt.S_GAINS], c[rt.S_RAW], c[rt.S_COLUMNS] = self._gains.ctypes.data, self._raw.ctypes.data, self._max_block
         if self._level is not None:
