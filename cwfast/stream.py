@@ -449,6 +449,7 @@ class Stream:
                 raise ParameterError(f"voice={voice!r} must be an integer in [0, {self._voices})")
         self._enter()
         try:
+            self._check_structure()  # (a level taken off the model has no start to reset to)
             P = self._history
             if voice is not None:
                 self._state[voice] = 0
@@ -624,13 +625,18 @@ class Stream:
         or removed is refused, since the stream's buffers and state were built for the old one."""
         model = self.model
         if model._structure_revision != self._revision:
-            if (model.prediction, model.level is None) != (self._n_taps, self._level is None):
-                raise CwfastError("the model's linear prediction or level normalisation changed after this stream "
-                                  "was built; build a new Stream for the model as it is now")
+            self._check_structure()
             self._prepare(self._max_block)  # the periods changed: a binding with the new layout
             self._revision = model._structure_revision
         else:
             self._bind_pointers()
+
+    def _check_structure(self):
+        """CwfastError if the model gained or lost a linear prediction or a level since the stream
+        was built: its buffers and state were built for the old one."""
+        if (self.model.prediction, self.model.level is None) != (self._n_taps, self._level is None):
+            raise CwfastError("the model's linear prediction or level normalisation changed after this stream "
+                              "was built; build a new Stream for the model as it is now")
 
     def _bind_stages(self, lanes):
         """The stages' context (:mod:`cwfast._realtime`'s ``S_*`` slots) for the buffers just
@@ -793,7 +799,7 @@ class Stream:
         if n_steps > self._max_block:
             # Pieces after the first would meet a bad value after the state moved on: check the
             # whole block first (a block of one piece is checked by the entry, before it runs).
-            _check_values(block, self._dtype)
+            self._check_long_block(block)
             block = _unaliased(block, out)
         self._run(block, out)
         return out
@@ -818,6 +824,19 @@ class Stream:
                 np.copyto(x_buffer[:m], block[a : a + m], casting="unsafe")
             # Only the first piece can fail (the caller checked longer blocks), before anything moved.
             out[a : a + m] = self._step(y_buffer[:m], m)
+
+    def _check_long_block(self, block):
+        """Refuse, before any piece runs, a block longer than max_block that a later piece would
+        refuse: a NaN or infinity, a value infinite in the model's dtype, or, with a level, one
+        that dividing by the level's smallest gain makes infinite (3e38 in float32)."""
+        _check_values(block, self._dtype)
+        level = self.model.level
+        if self._level is not None and level is not None and block.size:
+            limit = float(np.finfo(self._dtype).max) * level.floor
+            peak = float(np.abs(block, dtype=np.float64).max())
+            if peak > limit:
+                raise ParameterError(f"block contains values too large for the model's level ({peak:g}; at most "
+                                     f"{limit:.3g}, the model's dtype's largest value times the level's floor)")
 
     def _step(self, y, m):
         """One voice: run the entry over the first ``m`` rows of the input buffer and return ``y``,
@@ -871,7 +890,7 @@ class Stream:
         if self._entry is None:
             self._prepare(max(DEFAULT_MAX_BLOCK, n_steps))
         if n_steps > self._max_block:
-            _check_values(block, dtype)
+            self._check_long_block(block)
             block = _unaliased(block, out)
         if self.model._params is not self._theta or self.model._structure_revision != self._revision:
             self._follow_model()

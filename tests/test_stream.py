@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from cwfast import LSTM, ClockworkRNN, ParameterError, State, Stream
+from cwfast import LSTM, ClockworkRNN, CwfastError, ParameterError, State, Stream
 
 from naive_lstm import lstm_forward
 
@@ -312,6 +312,30 @@ def test_a_stream_follows_new_periods_and_refuses_a_new_level_or_prediction(voic
             stream.process(one(signal[32:64]), out=out)
         assert np.array_equal(stream.t, before.t)
         np.testing.assert_array_equal(stream.state.h, before.h)
+
+
+def test_a_long_block_a_levelled_model_would_overflow_is_refused_before_any_piece():
+    """3e38 is finite in float32, but divided by the level's gain it is not: the piece holding it
+    was refused after the pieces before it had run (t 32, not 0). Now the whole block is refused
+    first, and a stream whose model lost its level refuses reset() as process() does (it raised
+    AttributeError with the hidden state already zeroed)."""
+    from cwfast.model import Level
+
+    model = ClockworkRNN(1, 30, n_hidden=16, n_modules=4, output="mixture", seed=0)
+    model.level = Level(alpha=1 / 64, start=0.1, floor=0.05, ceiling=0.2)
+    stream = Stream(model, max_block=32)
+    stream.process(np.full((40, 1), 0.1, np.float32))
+    before = stream.state
+    x = np.zeros((100, 1), np.float32)
+    x[60] = 3e38
+    with pytest.raises(ParameterError, match="too large for the model's level .3e.38; at most 1.7e.37"):
+        stream.process(x)
+    assert stream.t == before.t
+    np.testing.assert_array_equal(stream.state.h, before.h)
+    model.level = None
+    with pytest.raises(CwfastError, match="build a new Stream"):
+        stream.reset()
+    np.testing.assert_array_equal(stream.state.h, before.h)
 
 
 def test_the_context_slots_process_writes_are_the_entries():
