@@ -46,6 +46,35 @@ def _scored_row_loss(row, head_code, labels, y_target, b, ts):
     return _row_loss(row, False, 0, y_target[b, ts])
 
 
+@numba.njit(**_JIT)
+def _finish_row(row, n_logits):
+    """What ``forward`` returns for one raw output row (n_out,), in place: the softmax of its first
+    ``n_logits`` values; for a mixture (``n_logits`` = n_out / 3), its scales too, the exp of its
+    log-scales clamped at the narrowest. Summed in float64. Shared by ``forward``
+    (:meth:`cwfast.heads.SoftmaxHead.finish`, :meth:`cwfast.heads.MixtureHead.finish`) and a
+    stream's compiled stages, so the two give the same bits."""
+    top = row[0]
+    for k in range(1, n_logits):
+        top = max(top, row[k])
+    norm = 0.0
+    for k in range(n_logits):
+        e = np.exp(row[k] - top)
+        row[k] = e
+        norm += e
+    for k in range(n_logits):
+        row[k] = row[k] / norm
+    if n_logits < row.shape[0]:
+        for k in range(2 * n_logits, row.shape[0]):
+            row[k] = np.exp(max(row[k], _LOG_SCALE_MIN))
+
+
+@numba.njit(**_JIT)
+def _finish_rows(y, n_logits):
+    """:func:`_finish_row` on every row of ``y`` (rows, n_out)."""
+    for t in range(y.shape[0]):
+        _finish_row(y[t], n_logits)
+
+
 # The mixture-of-logistics head (cwfast.heads.MixtureHead): K = n_out / 3 logits, means, log-scales.
 # Its mu-law bins are computed from the codec's formula, not read from a global table: numba
 # would freeze a table into the compiled code, and the on-disk cache stamp covers only these

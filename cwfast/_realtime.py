@@ -319,9 +319,11 @@ S_X, S_Y, S_STEPS, S_LANES, S_PADDED, S_N_IN, S_N_OUT = range(7)
 #: (STAGE_FLOATS float64); which stages run (STAGE_* bits).
 S_LEVEL, S_LEVEL_BEFORE, S_GAINS, S_RAW, S_COLUMNS, S_WINDOW, S_WINDOW_COLUMNS, S_TAPS, S_N_TAPS, S_SURPRISE, \
     S_FLOATS, S_FLAGS = range(7, 19)
-STAGE_CONTEXT_SIZE = 19
-#: Bits of S_FLAGS.
-STAGE_LEVEL, STAGE_PREDICTION, STAGE_SURPRISE = 1, 2, 4
+#: The softmax's logits, the first S_LOGITS outputs (all of them, or a mixture's K of 3K).
+S_LOGITS = 19
+STAGE_CONTEXT_SIZE = 20
+#: Bits of S_FLAGS: the stages that run (FINISH: the head's, last, as forward finishes its outputs).
+STAGE_LEVEL, STAGE_PREDICTION, STAGE_SURPRISE, STAGE_FINISH = 1, 2, 4, 8
 #: Slots of S_FLOATS: the level's alpha, floor and ceiling; the surprise's alpha, beta and 1 / mean.
 LEVEL_ALPHA, LEVEL_FLOOR, LEVEL_CEILING, SURPRISE_ALPHA, SURPRISE_BETA, SURPRISE_INV_MEAN = range(6)
 STAGE_FLOATS = 6
@@ -336,11 +338,14 @@ def _stage_inputs(c, fp):
 
 
 @njit(cache=True, nogil=True)
-def _finish_lane(c, fp, x, y, b):
+def _finish_lane(c, fp, y, b):
     """The stages after the entry for lane ``b``, whose outputs are ``y`` (steps, n_out): the
     linear prediction added to the means (its window moved on), the level's gains applied, the
-    scales moved by the surprise; as ``forward`` does, in that order."""
+    scales moved by the surprise, the head's softmax and scales; as ``forward`` does, in that
+    order."""
     m, flags = c[S_STEPS], c[S_FLAGS]
+    if flags & (STAGE_PREDICTION | STAGE_SURPRISE):  # (a model without them may have no input)
+        x = _stage_inputs(c, fp)
     f = carray(_pointer(c[S_FLOATS], np.float64), (STAGE_FLOATS,))
     if flags & STAGE_PREDICTION:
         n_taps = c[S_N_TAPS]
@@ -359,6 +364,8 @@ def _finish_lane(c, fp, x, y, b):
             raw = carray(_pointer(c[S_RAW], fp), (c[S_LANES], c[S_COLUMNS]))[b, :m]
         state = carray(_pointer(c[S_SURPRISE], np.float64), (c[S_LANES], 3))[b]
         _head_kernels._surprise_rows(y, raw, state, f[SURPRISE_ALPHA], f[SURPRISE_BETA], f[SURPRISE_INV_MEAN], f[:0])
+    if flags & STAGE_FINISH:
+        _head_kernels._finish_rows(y, c[S_LOGITS])
 
 
 def _build_stages_before(fp):
@@ -402,13 +409,12 @@ def _build_stages_after(fp):
             return -1
         c = carray(context_p, (STAGE_CONTEXT_SIZE,))
         m, padded, n_out = c[S_STEPS], c[S_PADDED], c[S_N_OUT]
-        x = _stage_inputs(c, fp)
         if padded == 1:  # contiguous rows, as forward's: its sums vectorise (and round) the same way
-            _finish_lane(c, fp, x, carray(_pointer(c[S_Y], fp), (m, n_out)), 0)
+            _finish_lane(c, fp, carray(_pointer(c[S_Y], fp), (m, n_out)), 0)
         else:  # a lane's outputs, y[:, b]: strided (a transposed view would be allocated)
             y = carray(_pointer(c[S_Y], fp), (m, padded, n_out))
             for b in range(c[S_LANES]):
-                _finish_lane(c, fp, x, y[:, b], b)
+                _finish_lane(c, fp, y[:, b], b)
         return OK
 
     return after

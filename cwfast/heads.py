@@ -55,6 +55,18 @@ def softmax(logits):
     return z
 
 
+def _finished(y, n_logits):
+    """A copy of raw outputs ``y`` (..., n_out) finished by the compiled kernel a stream also runs
+    (:func:`cwfast._head_kernels._finish_row`: the softmax of the first ``n_logits``, a mixture's
+    scales): forward and a stream give the same bits."""
+    from ._head_kernels import _finish_rows  # (numba: not imported until a model runs)
+
+    out = np.array(y, order="C")
+    if out.size:
+        _finish_rows(out.reshape(-1, out.shape[-1]), n_logits)
+    return out
+
+
 class Head:
     """An output head. Subclasses set :attr:`name` and implement the three methods."""
 
@@ -120,7 +132,7 @@ class SoftmaxHead(Head):
         return np.asarray(target, dtype=np.int64), lead  # not ascontiguousarray: it makes a 0-d label 1-d
 
     def finish(self, y):
-        return softmax(y)
+        return _finished(y, y.shape[-1])
 
     def loss(self, scored, labels):
         z = scored - scored.max(axis=-1, keepdims=True)
@@ -177,9 +189,7 @@ class MixtureHead(Head):
     def finish(self, y):
         """The mixture's parameters: weights (softmax of the logits), means, scales (exp of the
         clamped log-scales), each (..., K), in ``y``'s dtype."""
-        k = y.shape[-1] // 3
-        scales = np.exp(np.maximum(y[..., 2 * k :], y.dtype.type(LOG_SCALE_MIN)))
-        return np.concatenate([softmax(y[..., :k]), y[..., k : 2 * k], scales], axis=-1)
+        return _finished(y, y.shape[-1] // 3)
 
     @staticmethod
     def _parts(scored, labels):

@@ -38,7 +38,6 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .errors import CwfastError, ParameterError
-from .heads import LOG_SCALE_MIN
 from .model import SequenceModel, State
 from . import validate
 from .validate import positive_int as _positive_int
@@ -566,7 +565,6 @@ class Stream:
         self._max_block = max_block
         self._x = np.zeros((max_block, *lanes, model.n_in), dtype=dtype)
         self._y = np.zeros((max_block, *lanes, model.n_out), dtype=dtype)
-        self._column = np.zeros((max_block, *lanes, 1), dtype=dtype)
         self._work = np.zeros(binding.work_size, dtype=dtype)
         self._gains = np.zeros((lanes[0] if lanes else 1, max_block))
         if model.output == "mixture" and model.n_in == 1:  # room for what a surprise-following scale reads
@@ -640,12 +638,12 @@ class Stream:
 
     def _bind_stages(self, lanes):
         """The stages' context (:mod:`cwfast._realtime`'s ``S_*`` slots) for the buffers just
-        allocated, and their entries, for a one-input mixture model (the only kind with a level, a
-        prediction or a surprise); what runs is set by :meth:`_follow_stages`."""
+        allocated, and their entries, for a softmax or mixture model (a level, a prediction and a
+        surprise are a one-input mixture model's); what runs is set by :meth:`_follow_stages`."""
         from . import _realtime as rt
 
         self._stages = None
-        if self._raw is None:
+        if not self._softmax:
             return
         dtype = self.model.dtype
         self._stages = (rt.entry("stages_before", dtype)[1], rt.entry("stages_after", dtype)[1])
@@ -655,7 +653,9 @@ class Stream:
         c[rt.S_X], c[rt.S_Y] = self._x.ctypes.data, self._y.ctypes.data
         c[rt.S_N_IN], c[rt.S_N_OUT] = self._n_in, self._n_out
         c[rt.S_LANES], c[rt.S_PADDED] = (1, 1) if self._voices is None else (self._voices, lanes[0])
-        c[rt.S_GAINS], c[rt.S_RAW], c[rt.S_COLUMNS] = self._gains.ctypes.data, self._raw.ctypes.data, self._max_block
+        c[rt.S_GAINS], c[rt.S_COLUMNS], c[rt.S_LOGITS] = self._gains.ctypes.data, self._max_block, self._logits
+        if self._raw is not None:
+            c[rt.S_RAW] = self._raw.ctypes.data
         if self._level is not None:
             c[rt.S_LEVEL], c[rt.S_LEVEL_BEFORE] = self._level.ctypes.data, self._levels_before.ctypes.data
         if self._n_taps:
@@ -672,7 +672,7 @@ class Stream:
 
         model, c, f = self.model, self._stage_context, self._stage_floats
         level, surprise = model.level, model.surprise
-        flags = 0
+        flags = rt.STAGE_FINISH
         if level is not None:
             flags |= rt.STAGE_LEVEL
             f[rt.LEVEL_ALPHA], f[rt.LEVEL_FLOOR], f[rt.LEVEL_CEILING] = level.alpha, level.floor, level.ceiling
@@ -841,15 +841,14 @@ class Stream:
     def _step(self, y, m):
         """One voice: run the entry over the first ``m`` rows of the input buffer and return ``y``,
         the output buffer's first ``m`` rows, finished (:meth:`_piece`)."""
-        self._piece(m, y, self._column[:m])
+        self._piece(m)
         return y
 
-    def _piece(self, m, y, column):
-        """Run the entry over the first ``m`` steps of the input buffer and finish the outputs as
-        ``forward`` finishes them: the stages around the network (a level, a prediction, a
-        surprise: compiled, on the buffers), then the heads on ``y``, the output buffer's first
-        ``m`` rows (and real voices), with ``column`` its scratch. Refused (NaN or infinity): the
-        states, the clocks and the levels are unchanged."""
+    def _piece(self, m):
+        """Run the entry over the first ``m`` steps of the input buffer, with the stages around it
+        (a level, a prediction, a surprise, the head's softmax and scales: compiled, on the
+        buffers), so that the output buffer's first ``m`` rows hold what ``forward`` returns.
+        Refused (NaN or infinity): the states, the clocks and the levels are unchanged."""
         context = self._context
         context[_N_STEPS] = m
         one = self._voices is None  # voices keep their clocks in the entry's array
@@ -870,8 +869,6 @@ class Stream:
             self._t += m
         if stages is not None:
             stages[1](self._stage_context_p)
-        if self._softmax:
-            _finish_rows(y, column, self._logits)
 
     def _process_voices(self, block, out):
         """:meth:`process` with voices: block (V, n_steps, n_in), out (V, n_steps, n_out)."""
@@ -896,7 +893,7 @@ class Stream:
             self._follow_model()
         chunk = self._max_block
         narrowing = block.dtype.kind == "f" and block.dtype.itemsize > dtype.itemsize
-        x_buffer, y_buffer, column = self._x, self._y, self._column
+        x_buffer, y_buffer = self._x, self._y
         for a in range(0, n_steps, chunk):
             m = min(chunk, n_steps - a)
             piece = block if m == n_steps else block[:, a : a + m]
@@ -906,7 +903,7 @@ class Stream:
             else:  # (no overflow possible: errstate, which costs more than a copy, is not needed)
                 np.copyto(x_buffer[:m, :voices], piece.transpose(1, 0, 2), casting="unsafe")
             y = y_buffer[:m, :voices]
-            self._piece(m, y, column[:m, :voices])
+            self._piece(m)
             out[:, a : a + m] = y.transpose(1, 0, 2)
         return out
 
@@ -1097,37 +1094,6 @@ _VOICE_KINDS = _CLOCKWORK_KINDS | {"lstm"}
 #: The one place a stream looks at the architecture: ``model.realtime_kind`` -> its binding's
 #: builder. An SRN declares the kind "clockwork" (a one-module Clockwork RNN).
 _BINDINGS = {"clockwork": _clockwork_binding, "clockwork_windows": _clockwork_binding, "lstm": _lstm_binding}
-
-
-def _finish_rows(y, column, n_logits):
-    """What ``forward`` returns, in place: the softmax of the first ``n_logits`` outputs, and for
-    a mixture head (``n_logits < n_out``) the scales of its log-scales (the last ``n_logits``).
-
-    The same operations, in the same order, as :meth:`cwfast.heads.Head.finish`, so a stream's
-    outputs equal those of one forward call.
-    """
-    n_out = y.shape[-1]
-    if n_logits == n_out:
-        _softmax_rows(y, column)
-        return
-    _softmax_rows(y[..., :n_logits], column)
-    scales = y[..., 2 * n_logits :]
-    np.maximum(scales, LOG_SCALE_MIN, out=scales)
-    np.exp(scales, out=scales)
-
-
-def _softmax_rows(y, column):
-    """Softmax over the last axis of ``y`` in place; ``column`` (len(y), 1) is scratch.
-
-    The same operations, in the same order, as :func:`cwfast.model.softmax`, so a stream's
-    probabilities equal those of one forward call.
-    """
-    # The reductions np.max and np.sum call, without their Python wrappers (about 1.5 us each).
-    np.maximum.reduce(y, axis=-1, keepdims=True, out=column)
-    np.subtract(y, column, out=y)
-    np.exp(y, out=y)
-    np.add.reduce(y, axis=-1, keepdims=True, out=column)
-    np.divide(y, column, out=y)
 
 
 def _check_values(block, dtype):
