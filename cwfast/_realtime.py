@@ -38,10 +38,10 @@ There is one entry per *kind* of recurrence (:data:`KINDS`), each calling one ke
   X and Y as above, the state (V, 2n) (each voice's ``[h, c]``), the work slot (V, 4n); the
   voice slots as above except the flags, which are not read.
 
-Two more entries, ``"stages_before"`` and ``"stages_after"``, run what an autoregressive mixture
-model does around its network (the level, the linear prediction, the surprise-following scale)
-on the stream's buffers, with a context of their own (the ``S_*`` slots): the stream calls them
-before and after the recurrence's entry.
+Two more entries, ``"stages_before"`` and ``"stages_after"``, run what a model does around its
+network (an autoregressive mixture model's level, linear prediction and surprise-following scale;
+a softmax or mixture head's softmax and scales) on the stream's buffers, with a context of their
+own (the ``S_*`` slots): the stream calls them before and after the recurrence's entry.
 
 This module is imported only when a stream is prepared, so ``import cwfast`` compiles nothing.
 One entry is built per kind and dtype, once per process, on first use (:func:`entry`).
@@ -305,10 +305,11 @@ def _build_lstm_voices(fp):
     return forward_block
 
 
-# The stages around the network of an autoregressive mixture model (cwfast.model: Level,
-# prediction, Surprise), run by a stream before and after its entry, in compiled code: called as
-# numba functions from Python they would box every array argument (6 to 13 NRT allocations a
-# call). They take a context of their own (an int64 array, STAGE_CONTEXT_SIZE slots):
+# The stages around the network (cwfast.model: Level, prediction, Surprise; the head's softmax and
+# scales), run by a stream before and after its entry, in compiled code: called as numba functions
+# from Python they would box every array argument (6 to 13 NRT allocations a call), and NumPy's
+# ufuncs on the outputs' strided columns allocate buffers. They take a context of their own (an
+# int64 array, STAGE_CONTEXT_SIZE slots):
 
 #: The stream's input and output buffers, (rows, PADDED, N_IN) and (rows, PADDED, N_OUT) (PADDED 1
 #: without voices), the block's steps, and the lanes the stages run on (the real voices, or 1).
