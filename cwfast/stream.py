@@ -9,7 +9,8 @@ It is built for audio callbacks. :meth:`Stream.prepare` allocates every buffer a
 warms the kernel; after it, :meth:`Stream.process` with ``out=`` allocates nothing, neither in numba
 nor in NumPy, and runs the architecture's kernel through a C entry point with the GIL released
 (:mod:`cwfast._realtime`); a model's level, linear prediction and surprise-following scale (the
-autoregressive defaults) run in two more C entries around it. What differs between architectures
+autoregressive defaults) and its head's softmax and scales run in two more C entries around it.
+What differs between architectures
 (the entry, the width of the state and of the scratch, the context slots) is decided in one
 place, :data:`_BINDINGS`, keyed by the model's ``realtime_kind`` (the model protocol,
 :class:`cwfast.model.SequenceModel`), and :func:`_voices_binding` for many voices. A stream knows its sample rate and refuses audio declared
