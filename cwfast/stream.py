@@ -533,8 +533,8 @@ class Stream:
     def _check_buffers_fit(self, max_block):
         """CwfastError if the buffers of blocks of ``max_block`` cannot fit in memory: per step and
         voice, the inputs and outputs twice (the check of the entry point runs the kernel beside
-        it), a column and two rows of gains and levels; and a blocked stream's work, which grows
-        with the block (twice too)."""
+        it), the gains and the inputs as read (of a level and a surprise), with room to spare; and
+        a blocked stream's work, which grows with the block (twice too)."""
         from .budget import check_fits
 
         model = self.model
