@@ -24,6 +24,7 @@ import os
 import re
 import sys
 import threading
+import time
 
 from . import registry
 from . import _argtypes as types
@@ -339,13 +340,40 @@ def _count(n, noun):
 
 
 def _progress(args, total, desc, unit="sample"):
-    from tqdm.auto import tqdm
-
     _work_starts()
+    return _Progress(total=total, desc=desc, unit=unit, disable=args.quiet)
 
-    # delay: a bar appears only for work that takes more than a second.
-    return tqdm(total=total, desc=desc, unit=unit, unit_scale=True, file=sys.stderr, disable=args.quiet,
-                delay=1.0, leave=False, dynamic_ncols=True)
+
+class _Progress:
+    """A tqdm bar (``update``, and a context manager) whose speed and time left leave out the first update.
+
+    The first block of a command's first run holds numba's compilation of the kernels (seconds,
+    once per install): counted in the rate, it made the bar promise minutes for a job that then
+    ended in a second. So the bar is made at the first update, starting from it; like any bar here
+    it appears only for work that takes more than a second in all.
+    """
+
+    def __init__(self, **options):
+        self._options = options
+        self._start = time.monotonic()
+        self._bar = None
+
+    def update(self, n):
+        if self._bar is None:
+            from tqdm.auto import tqdm
+
+            waited = time.monotonic() - self._start
+            self._bar = tqdm(initial=n, unit_scale=True, file=sys.stderr, leave=False, dynamic_ncols=True,
+                             delay=max(0.0, 1.0 - waited), **self._options)
+        else:
+            self._bar.update(n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self._bar is not None:
+            self._bar.close()
 
 
 #: Bytes a written sample takes, by subtype (float: 4).
