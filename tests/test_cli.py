@@ -210,6 +210,23 @@ def test_generate_with_prime_resamples_it_and_says_so(capsys, tmp_path, models):
     assert f"resampled '{prime}' from 44100 Hz to 8000 Hz" in err
 
 
+def test_generate_says_when_the_prime_mixes_to_silence(capsys, tmp_path, models):
+    # Stereo whose channels cancel is silent once mixed to one channel, as the model reads it.
+    left = load_audio(BRAHMS, duration=0.02)[0]
+    prime = tmp_path / "cancelling.wav"
+    soundfile.write(prime, np.stack([left, -left], axis=1), 8000, subtype="FLOAT")
+    status, _, err = run(capsys, "generate", "-m", models["autoregressive"], "-o", tmp_path / "p.wav",
+                         "--samples", 50, "--seed", 1, "--prime", prime)
+    assert status == 0, err
+    assert f"'{prime}' is silent (its channels mixed to one): the model continues silence" in err
+    assert soundfile.info(tmp_path / "p.wav").frames == 50
+    # A prime with sound says nothing of the kind.
+    soundfile.write(prime, np.stack([left, left], axis=1), 8000, subtype="FLOAT")
+    status, _, err = run(capsys, "generate", "-m", models["autoregressive"], "-o", tmp_path / "q.wav",
+                         "--samples", 50, "--seed", 1, "--prime", prime)
+    assert status == 0 and "is silent" not in err
+
+
 def test_generate_pcm16_subtype(capsys, tmp_path, models):
     status, _, _ = run(capsys, "generate", "-m", models["memorize"], "-o", tmp_path / "s.wav", "--subtype", "pcm_16")
     assert status == 0
