@@ -154,7 +154,7 @@ def test_lstm_results_do_not_depend_on_thread_count(rng, numba_threads):
     np.testing.assert_array_equal(one[1], many[1])
     # And a batch's gradient is the sum of its sequences' gradients (mean loss: scale by count).
     parts = sum(model.loss_and_grad(x[b : b + 1], target[b : b + 1], flat=True)[1] for b in range(7))
-    assert_allclose(many[1], parts / 7, rtol=2e-4, atol=1e-6)
+    assert_allclose(many[1], parts / 7, rtol=1e-5, atol=1e-7)
 
 
 # ---------------------------------------------------------------------- LSTM dense, persistence, sample

@@ -126,21 +126,25 @@ def test_python_dash_m_is_the_same_program_and_help_loads_no_heavy_module():
 # --- generate -------------------------------------------------------------------------------------
 
 
-def test_the_progress_bars_speed_leaves_out_the_first_block(capsys):
+def test_the_progress_bars_speed_leaves_out_the_first_block(capsys, monkeypatch):
     # The first block of a first run holds numba's compile: in the rate, the bar promised minutes.
     import argparse
-    import time
+
+    import tqdm.std
 
     from cwfast import cli
 
+    clock = [100.0]
+    monkeypatch.setattr(tqdm.std, "time", lambda: clock[0])  # tqdm's clock, faked
     with cli._progress(argparse.Namespace(quiet=False), 4000, "generating") as bar:
-        time.sleep(0.5)  # the compile
+        clock[0] += 7.0  # the compile
         bar.update(1000)
+        clock[0] += 1.0
         bar.update(1000)
         made = bar._bar
-        assert made.n == 2000 and made.initial == 1000
-        # tqdm measures from the first update, so its speed and time left do not see the wait.
-        assert made.format_dict["elapsed"] < 0.5
+        # tqdm's speed is (n - initial) / elapsed: 1000 samples in the one second after the first block.
+        assert (made.n, made.initial) == (2000, 1000)
+        assert made.format_dict["elapsed"] == 1.0
 
 
 def test_generate_memorize_at_its_natural_length_and_level(capsys, tmp_path, models):

@@ -3,6 +3,8 @@ a Python loop, gradients against finite differences, state continuity, sampling 
 files, refusals, Stream and the command line. The C export of such models is checked against
 Python in tests/test_export.py."""
 
+from functools import partial
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -195,10 +197,12 @@ def test_a_stream_gives_the_bits_of_forward_however_the_audio_is_split(kind, voi
         block = x[:, start : start + n] if voices else x[0, start : start + n]
         got.append(stream.process(block) if voices else stream.process(block)[None])
         start += n
-    assert_allclose(np.concatenate(got, axis=1), want, rtol=2e-5, atol=2e-6)
+    # One voice runs forward's kernels' arithmetic: the same bits. Voices sum in another order.
+    same = assert_array_equal if voices is None else partial(assert_allclose, rtol=2e-5, atol=2e-6)
+    same(np.concatenate(got, axis=1), want)
     states = stream.state.h if voices else stream.state.h[None]
     for v in range(lanes):
-        assert_allclose(states[v], model.forward(x[v], return_state=True)[1].h, rtol=2e-5, atol=2e-6)
+        same(states[v], model.forward(x[v], return_state=True)[1].h)
 
 
 @pytest.mark.parametrize("voices", [None, 2])
@@ -212,7 +216,10 @@ def test_a_stream_starts_from_a_given_state(voices, rng):
     else:
         start = State(np.tile(state.h, (voices, 1)), state.t)
         got = cwfast.Stream(model, state=start, voices=voices).process(np.tile(x[30:], (voices, 1, 1)))[1]
-    assert_allclose(got, want, rtol=2e-5, atol=2e-6)
+    if voices is None:
+        assert_array_equal(got, want)
+    else:
+        assert_allclose(got, want, rtol=2e-5, atol=2e-6)
 
 
 def test_a_stream_refusing_a_block_changes_nothing(rng):
