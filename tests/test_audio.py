@@ -250,6 +250,9 @@ def test_excerpt_is_cut_before_resampling(ramp_file):
     excerpt, rate = load_audio(path, start=0.25, duration=0.5, sample_rate=16000)
     assert rate == 16000
     assert excerpt.shape == (8000,)
+    # The ramp names its frames: 0.25 s to 0.75 s of it, away from the resampler's edges.
+    want = np.linspace(0.25, 0.75, 8000, endpoint=False)
+    np.testing.assert_allclose(excerpt[200:-200], want[200:-200], atol=2e-3)
 
 
 @pytest.mark.parametrize(

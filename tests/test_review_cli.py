@@ -56,6 +56,8 @@ def test_effect_clip_ending_in_silence_trains_with_nothing_held_out(capsys, tmp_
     status, _, err = run(capsys, "train", tmp_path / "dry.wav", "--mode", "effect", "--target", tmp_path / "wet.wav",
                          "--validation", "0", "--test", "0", "--epochs", "1", "-o", tmp_path / "m.npz", *TINY)
     assert status == 0, err
+    figures = cwfast.load(tmp_path / "m.npz").metadata["figures"]
+    assert "train" in figures and "validation" not in figures and "test" not in figures
 
 
 def test_one_sample_memorize_clip_is_refused_before_training(capsys, tmp_path, clip_8k, no_training):

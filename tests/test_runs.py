@@ -17,7 +17,7 @@ from cwfast.train_audio import AUTOREGRESSIVE_RATES, MAX_RESTARTS, choose_restar
 from test_cli import assert_user_error, run
 
 EXCERPT = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav"
-# One learning rate: the default trains two (tests/test_learning_rates.py), and these are about the seeds.
+# One learning rate: the default trains two (tested below), and these are about the seeds.
 TINY = dict(mode="autoregressive", hidden=6, modules=3, epochs=1, lr=0.01, progress=False)
 
 
