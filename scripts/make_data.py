@@ -8,8 +8,8 @@ PCM WAV. Run it from anywhere::
 
     python scripts/make_data.py [SOURCE] [--overwrite]
 
-SOURCE defaults to ``../shared/data/music/brahms-hungarian-dance-5.ogg`` relative to the
-repository root; a SOURCE given on the command line is relative to the current directory.
+SOURCE defaults to the full recording bundled in ``data/brahms-hungarian-dance-5.ogg``; a SOURCE
+given on the command line is relative to the current directory.
 """
 
 import argparse
@@ -23,9 +23,7 @@ sys.path.insert(0, REPOSITORY_ROOT)
 from cwfast.audio import load_audio, write_audio  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
 
-DEFAULT_SOURCE = os.path.join(
-    REPOSITORY_ROOT, "..", "shared", "data", "music", "brahms-hungarian-dance-5.ogg"
-)
+DEFAULT_SOURCE = os.path.join(REPOSITORY_ROOT, "data", "brahms-hungarian-dance-5.ogg")
 OUTPUT = os.path.join(REPOSITORY_ROOT, "data", "brahms-hungarian-dance-5-excerpt.wav")
 START_SECONDS = 16.0
 DURATION_SECONDS = 3.0
@@ -38,8 +36,7 @@ def main(argv=None):
         "source",
         nargs="?",
         default=DEFAULT_SOURCE,
-        help="the full recording (default: ../shared/data/music/brahms-hungarian-dance-5.ogg "
-        "relative to the repository root)",
+        help="the full recording (default: data/brahms-hungarian-dance-5.ogg in the repository)",
     )
     parser.add_argument("--overwrite", action="store_true", help="replace an existing excerpt")
     arguments = parser.parse_args(argv)

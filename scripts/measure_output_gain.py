@@ -66,6 +66,18 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", help="generation_goals.py --out folders, or A,B pairs of them")
     parser.add_argument("--json", help="also write every figure here")
     args = parser.parse_args(argv)
+    for spec in args.runs:  # every file read below, checked before minutes of calibrating
+        runs = spec.split(",")
+        if not all(os.path.isfile(os.path.join(run, "goals.json")) for run in runs):
+            parser.error(f"{spec}: give generation_goals.py --out folders (each holds a goals.json)")
+        with open(os.path.join(runs[0], "goals.json")) as f:
+            names = list(json.load(f)["sources"])
+        for run in runs:
+            for name in names:
+                for file in ("cw.npz", name + ".wav"):
+                    if not os.path.isfile(os.path.join(run, name, file)):
+                        parser.error(f"{os.path.join(run, name, file)} is missing: each run of {spec} needs "
+                                     f"every source of {runs[0]}")
     rows = []
     print("| run | source | temperature | gain | RMS without -> with (seeds 3-5) | peak with |")
     print("|---|---|---:|---:|---|---:|")

@@ -207,6 +207,7 @@ def main():
         t0 = time.perf_counter()
         gens = [generate(variant, model, predictor, n, s) * scale for s in seeds]
         if args.keep:
+            Path(args.keep).mkdir(parents=True, exist_ok=True)
             for seed, g in zip(seeds, gens):
                 write_audio(Path(args.keep) / f"{variant}-seed{seed}.wav", g.astype(np.float32), RATE, overwrite=True)
         med, rows = likeness_row(gens, train_part, x)

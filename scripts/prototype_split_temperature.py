@@ -38,6 +38,9 @@ def generate(model, n, component_temperature, scale_temperature, seed):
     """``n`` samples in the model's units, drawn with the two temperatures apart."""
     rng = np.random.default_rng(seed)
     uniform = rng.random((n, 2))
+    # Generation holds a surprise-following scale at r = 1; a stream would follow it.
+    model = model.copy()
+    model.surprise = None
     stream = cwfast.Stream(model)
     k = model.n_out // 3
     x = np.zeros((1, 1), dtype=model.dtype)
