@@ -869,7 +869,7 @@ def cmd_generate(args):
         prime, _ = load_audio(args.prime, sample_rate=rate, on_resample=_note)
         if prime.size and not prime.any():
             # Stereo whose channels cancel mixes to this too: say so rather than start quietly from nothing.
-            _note(f"'{args.prime}' is silent (its channels mixed to one): the model continues silence")
+            _note(f"'{args.prime}' is silent once its channels are mixed to one: the model is primed with silence")
     if mode == "memorize":
         if args.temperature is not None:
             raise ParameterError("--temperature is for autoregressive models; a memorize model is deterministic")

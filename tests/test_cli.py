@@ -220,7 +220,7 @@ def test_generate_says_when_the_prime_mixes_to_silence(capsys, tmp_path, models)
     status, _, err = run(capsys, "generate", "-m", models["autoregressive"], "-o", tmp_path / "p.wav",
                          "--samples", 50, "--seed", 1, "--prime", prime)
     assert status == 0, err
-    assert f"'{prime}' is silent (its channels mixed to one): the model continues silence" in err
+    assert f"'{prime}' is silent once its channels are mixed to one: the model is primed with silence" in err
     assert soundfile.info(tmp_path / "p.wav").frames == 50
     # A prime with sound says nothing of the kind.
     soundfile.write(prime, np.stack([left, left], axis=1), 8000, subtype="FLOAT")
