@@ -263,7 +263,7 @@ def test_mean_readout_pools_the_logits_of_every_step(stand_in, tmp_path, capsys)
         assert last_line(capsys.readouterr().out) == line
 
 
-def test_choose_readout_chooses_on_validation_takes_only(stand_in, tmp_path, capsys, monkeypatch):
+def test_choose_readout_chooses_on_validation_takes_only(stand_in, tmp_path, capsys):
     """The readout is chosen on takes 5-9; the test takes 0-4 are scored only after, and never used
     to train or choose: with other audio in the test takes, every validation figure and the choice
     are the same, only the test column moves."""
