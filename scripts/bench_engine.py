@@ -3,7 +3,7 @@
 The SRN is the same engine with one module of period 1, so the ratio isolates what skipping
 inactive modules buys. Runs both side by side, interleaved, and reports medians.
 
-    python scripts/bench_engine.py [--hidden 256] [--modules 8] [--steps 8192] [--batch 16] [--repeats 7]
+    python scripts/bench_engine.py [--hidden 256] [--modules 8] [--steps 8192] [--batch 16] [--repeats 7] [--threads N]
 """
 
 import argparse
@@ -32,7 +32,8 @@ def main():
     parser.add_argument("--steps", type=int, default=8192)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS)
+    parser.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS,
+                        help="numba threads (default: NUMBA_NUM_THREADS)")
     args = parser.parse_args()
     numba.set_num_threads(args.threads)
 

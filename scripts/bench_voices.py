@@ -9,7 +9,7 @@ sample per voice of the V-voice stream, and their ratios, in CPU time of the cal
 longer V-voice calls (a call of several milliseconds is more often descheduled than a short one);
 CPU time is not.
 
-Usage: python scripts/bench_voices.py [--voices 16] [--block 512] [--repeat 200]
+Usage: python scripts/bench_voices.py [--voices 16] [--block 512] [--repeat 200] [--models "CW 256/8,SRN 256"]
 """
 
 import argparse
@@ -38,7 +38,8 @@ def main():
     parser.add_argument("--voices", type=int, default=16)
     parser.add_argument("--block", type=int, default=512)
     parser.add_argument("--repeat", type=int, default=200)
-    parser.add_argument("--models", default=",".join(MODELS))
+    parser.add_argument("--models", default=",".join(MODELS),
+                        help=f"comma-separated, among {', '.join(MODELS)} (default: all)")
     args = parser.parse_args()
     V, n = args.voices, args.block
     rng = np.random.default_rng(0)

@@ -30,7 +30,7 @@ Examples::
 
     python scripts/measure_generation.py data/brahms-hungarian-dance-5-excerpt.wav
     python scripts/measure_generation.py data/brahms-hungarian-dance-5.ogg --temperature 0.7,0.85,1
-    python scripts/measure_generation.py --lpc-only --sample-rate 8000 ../shared/data/fsdd/recordings/*_george_*.wav
+    python scripts/measure_generation.py --lpc-only --sample-rate 8000 FSDD/recordings/*_george_*.wav
 """
 
 import argparse
