@@ -274,7 +274,7 @@ def test_choose_readout_chooses_on_validation_takes_only(stand_in, tmp_path, cap
 
     def choose():
         sd._CACHE.clear()  # features are cached by path: the files change below
-        assert sd.main(["choose-readout", "--data", str(data), "--params", "500", "--epochs", "2",
+        assert sd.main(["choose-readout", "--data", str(data), "--params", "500", "--epochs", "10",
                         "--archs", "cw"]) == 0
         rows = [r.split("|") for r in capsys.readouterr().out.splitlines() if r.startswith("| CW-RNN |")]
         return [[c.strip() for c in r[1:-1]] for r in rows]
