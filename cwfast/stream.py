@@ -759,7 +759,7 @@ class Stream:
                     if n < max_block:  # else no slices: the buffers are the block's shape
                         x_buffer, y_buffer = x_buffer[:n], y_buffer[:n]
                     x_buffer[...] = block
-                    if plain:  # _step, inlined
+                    if plain:  # _piece, inlined (one voice, no stages)
                         context = self._context
                         context[_N_STEPS] = n
                         context[_T0] = self._t
@@ -768,7 +768,8 @@ class Stream:
                         self._t += n
                         out[...] = y_buffer
                     else:
-                        out[...] = self._step(y_buffer, n)
+                        self._piece(n)
+                        out[...] = y_buffer
                     return out
             return self._process(block, out)
         finally:
@@ -824,7 +825,8 @@ class Stream:
             else:
                 np.copyto(x_buffer[:m], block[a : a + m], casting="unsafe")
             # Only the first piece can fail (the caller checked longer blocks), before anything moved.
-            out[a : a + m] = self._step(y_buffer[:m], m)
+            self._piece(m)
+            out[a : a + m] = y_buffer[:m]
 
     def _check_long_block(self, block):
         """Refuse, before any piece runs, a block longer than max_block that a later piece would
@@ -838,12 +840,6 @@ class Stream:
             if peak > limit:
                 raise ParameterError(f"block contains values too large for the model's level ({peak:g}; at most "
                                      f"{limit:.3g}, the model's dtype's largest value times the level's floor)")
-
-    def _step(self, y, m):
-        """One voice: run the entry over the first ``m`` rows of the input buffer and return ``y``,
-        the output buffer's first ``m`` rows, finished (:meth:`_piece`)."""
-        self._piece(m)
-        return y
 
     def _piece(self, m):
         """Run the entry over the first ``m`` steps of the input buffer, with the stages around it
