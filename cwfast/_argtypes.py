@@ -60,6 +60,16 @@ repeats = _option(int, "positive_int", maximum=1000, why=" (runs per model and b
 bench_seconds = _option(float, "positive_float", maximum=3600, why=" (an hour per model and block size)")
 
 
+def restarts(text):
+    """``--restarts``: a positive integer, or ``auto`` (rounds of restarts while the time budget lasts)."""
+    if text == "auto":
+        return text
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (or 'auto')") from None
+
+
 def path(text):
     """A file name: not empty (an empty option would read as "not given" and be skipped silently)."""
     if not text:

@@ -163,11 +163,12 @@ def build_parser():
     p.add_argument("--trim", action="store_true",
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
     p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
-    p.add_argument("--restarts", type=types.positive_int, metavar="N",
+    p.add_argument("--restarts", type=types.restarts, metavar="N|auto",
                    help="train N models from seeds S, S+1, ... (at each --lr) and keep one: the best on validation "
                         "of those whose generated audio met their training audio's flatness, pitch and loudness "
-                        "(autoregressive mixture models), else of those audible, then the best rate on validation "
-                        "(default: 1; --time-budget is shared between all the runs; N > 1 not with --checkpoint)")
+                        "(autoregressive mixture models), else of those audible, then the best rate on validation; "
+                        "auto: another round of seeds while --time-budget has room for one "
+                        "(default: 1; --time-budget is shared between all the runs; not with --checkpoint)")
     p.add_argument("--time-budget", type=types.duration, metavar="TIME",
                    help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model; "
                         "fitting the mixture's scale, scoring the held-out parts and choosing the generation temperature "

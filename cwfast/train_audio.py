@@ -69,6 +69,10 @@ MAX_CALIBRATED_GAIN = 4.0
 FIT_SAMPLES = 2**20
 #: The most models ``restarts`` trains in one run (over every learning rate of ``lr``).
 MAX_RESTARTS = 100
+#: ``restarts=AUTO_RESTARTS``: rounds of restarts while the time budget lasts (one without a budget).
+AUTO_RESTARTS = "auto"
+#: The clock auto restarts are timed by (whole rounds: training, fitting, calibrating).
+_clock = time.monotonic
 #: The learning rates an autoregressive model trains at by gradient, keeping the better on
 #: validation: 0.003 kept with at least 0.02 bit gained in 5 of 8 runs on fresh seeds, likeness
 #: cells equal to 0.01 alone's (docs/results.md, "The BPTT window and the learning rate").
@@ -371,13 +375,17 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         from .train.cluster import import_ray
 
         import_ray()  # without Ray installed: one clear line, before any audio is read
-    if restarts is not None and validate.positive_int("restarts", restarts) > MAX_RESTARTS:
-        raise ParameterError(f"{_opt('restarts', restarts)}: at most {MAX_RESTARTS}")
+    auto = isinstance(restarts, str) and restarts == AUTO_RESTARTS
+    if isinstance(restarts, str) and not auto:
+        raise ParameterError(f"{_opt('restarts', restarts)} must be a positive integer or '{AUTO_RESTARTS}'")
+    if restarts is not None and not auto and validate.positive_int("restarts", restarts) > MAX_RESTARTS:
+        raise ParameterError(f"{_opt('restarts', restarts)}: at most {MAX_RESTARTS} (or '{AUTO_RESTARTS}')")
     rates = () if lr is None else validate.positive_floats("lr", lr)
-    if len(rates) * (restarts or 1) > MAX_RESTARTS:
+    if not auto and len(rates) * (restarts or 1) > MAX_RESTARTS:
         raise ParameterError(f"{_opt('lr')} and {_opt('restarts')} train {len(rates)} x {restarts or 1} models: at "
                              f"most {MAX_RESTARTS}")
-    for name, many in (("restarts", restarts is not None and restarts > 1), ("lr", len(rates) > 1)):
+    many_restarts = auto or (restarts is not None and restarts > 1)
+    for name, many in (("restarts", many_restarts), ("lr", len(rates) > 1)):
         if many and checkpoint is not None:
             raise ParameterError(f"{_opt(name)} trains several models; {_opt('checkpoint')} and {_opt('resume')} "
                                  "keep one run's state")
@@ -723,6 +731,13 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
 
     if restarts is None:
         restarts = 1 if checkpoint is not None else defaults["restarts"]
+    # auto: a round of restarts (every rate at the next seed) while the time budget lasts; the
+    # first round is the single restart's run, so auto never trains less than restarts=1.
+    auto, restarts = restarts == AUTO_RESTARTS, 1 if restarts == AUTO_RESTARTS else restarts
+    if auto and time_budget is None:
+        _note(on_note, f"{_opt('restarts', AUTO_RESTARTS)} trains rounds of restarts while a {_opt('time_budget')} "
+                       "lasts: without one, a single round")
+    auto = auto and time_budget is not None
     if lr is not None:
         rates = validate.positive_floats("lr", lr)
     elif trainer == "es" or defaults["lr"] is None:  # the trainer's own rate
@@ -734,7 +749,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                            f"(the default trains at {', '.join(f'{r:g}' for r in rates)} and keeps the better on "
                            "validation)")
             rates = rates[:1]
-    if len(rates) * restarts > 1 and seed is None:  # the runs' seeds follow one drawn now, and are recorded
+    if (auto or len(rates) * restarts > 1) and seed is None:  # the runs' seeds follow one drawn now, and are recorded
         seed = int(np.random.SeedSequence().generate_state(1)[0])
         _note(on_note, f"runs from seed {seed}")
     # Every rate trains the same seeds, so that the rates are compared on equal terms.
@@ -745,17 +760,43 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     window, streams = (None, None) if trainer == "es" else _truncation(first, train_task, window, batch_size,
                                                                        defaults, on_note)
 
+    def another_round(began, longest):
+        """Whether auto restarts go on: room for another round of every rate (within MAX_RESTARTS),
+        and at least the longest round so far (training, fitting and calibrating) left of the budget."""
+        left = time_budget - (_clock() - began)
+        if len(runs) + len(rates) > MAX_RESTARTS:
+            return False
+        if left < longest:
+            rounds = len(runs) // len(rates)
+            _note(on_note, f"restarts end after {rounds} round{'s' * (rounds > 1)}: {max(left, 0):.0f} s of the "
+                           f"time budget left, and a round took up to {longest:.0f} s")
+            return False
+        _note(on_note, f"{left:.0f} s of the time budget left, and a round took up to {longest:.0f} s: another "
+                       "round of restarts")
+        next_seed = runs[-1][1] + 1
+        runs.extend((rate, next_seed) for rate in rates)
+        return True
+
     def best_run():
         """Every run in turn (a share of the budget each), and the one choose_run keeps."""
         trained, numbers, spent, failure = [], [], 0.0, None
-        for index, (rate, run_seed) in enumerate(runs):
+        began = round_began = _clock()
+        longest = 0.0
+        index = 0
+        while True:
+            if index == len(runs):  # a round of every rate ended: another, if auto and the budget allows
+                now = _clock()
+                longest, round_began = max(longest, now - round_began), now
+                if not (auto and another_round(began, longest)):
+                    break
+            rate, run_seed = runs[index]
             budget = None if time_budget is None else (time_budget - spent) / (len(runs) - index)
             if budget is not None and budget <= 0:  # the earlier runs overran their shares
                 _note(on_note, f"the time budget is spent after {index} of {len(runs)} runs")
                 break
             share = "" if budget is None else f", {budget:.3g} s of the time budget"
             label = _run_label(rate if len(rates) > 1 else None, run_seed)
-            _note(on_note, f"run {index + 1} of {len(runs)} ({label}{share})")
+            _note(on_note, f"run {index + 1} of {'at least ' if auto else ''}{len(runs)} ({label}{share})")
             started = time.monotonic()
             try:
                 trained.append(train_one(first if index == 0 else build(run_seed), run_seed, rate, budget))
@@ -764,8 +805,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 failure = error
                 _note(on_note, f"run {index + 1} ({label}) is left out: {error}")
                 spent += time.monotonic() - started
-                continue
-            spent += trained[-1].result.wall_time
+            else:
+                spent += trained[-1].result.wall_time
+            index += 1
         if not trained:
             raise failure
         chosen = choose_run(trained)
@@ -780,7 +822,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         _note(on_note, f"kept run {numbers[chosen]} of {len(runs)} ({label}): " + _run_reason(trained, chosen))
         return trained[chosen]
 
-    kept = train_one(first, runs[0][1], runs[0][0], time_budget) if len(runs) == 1 else best_run()
+    kept = train_one(first, runs[0][1], runs[0][0], time_budget) if len(runs) == 1 and not auto else best_run()
     if few_held_out:
         _note(on_note, few_held_out)
     return kept

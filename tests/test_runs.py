@@ -401,3 +401,92 @@ def test_without_bits_the_note_names_the_figure_that_chose_the_rate():
     assert trained.model.metadata["runs"]["chosen"] == kept
     assert notes[-1].endswith(f"the best on training (NMSE {figures[kept]:.4g}; lr {rows[other]['lr']:g} "
                               f"NMSE {figures[other]:.4g})")
+
+
+def _fake_clock(monkeypatch, seconds_per_run):
+    """Time auto restarts by a clock that moves only while a run trains (``seconds_per_run`` each);
+    returns the (lr, seed) of every run trained."""
+    from cwfast import train_audio as module
+
+    now, seen = [0.0], []
+    real = module._run_trainer
+
+    def timed(*args, lr, seed, **kwargs):
+        seen.append((lr, seed))
+        now[0] += seconds_per_run
+        return real(*args, lr=lr, seed=seed, **kwargs)
+
+    monkeypatch.setattr(module, "_run_trainer", timed)
+    monkeypatch.setattr(module, "_clock", lambda: now[0])
+    return seen
+
+
+def test_auto_restarts_go_on_while_a_round_fits_the_time_budget(clip, monkeypatch):
+    samples, rate = clip
+    seen = _fake_clock(monkeypatch, 100.0)
+    notes = []
+    trained = train_audio(samples, rate, seed=0, restarts="auto", lr=[0.02, 0.005], time_budget=600.0,
+                          on_note=notes.append, **RATES)
+    # Rounds of 200 s: after the second 200 s are left, room for a third; after it, none.
+    assert seen == [(lr, seed) for seed in range(3) for lr in (0.02, 0.005)]
+    rows = trained.model.metadata["runs"]["runs"]
+    assert [(row["lr"], row["seed"]) for row in rows] == seen
+    assert sum(n.endswith("another round of restarts") for n in notes) == 2
+    assert "restarts end after 3 rounds: 0 s of the time budget left, and a round took up to 200 s" in notes
+    fakes = [fake_run(row["validation"]["cross_entropy"], row["meets_likeness"], rms=1.0 if row["audible"] else 0.0,
+                      rate=row["lr"]) for row in rows]
+    assert trained.model.metadata["runs"]["chosen"] == choose_run(fakes)
+
+
+def test_auto_restarts_train_the_default_run_when_one_round_fills_the_budget(clip, monkeypatch):
+    samples, rate = clip
+    seen = _fake_clock(monkeypatch, 100.0)
+    trained = train_audio(samples, rate, seed=4, restarts="auto", lr=[0.02, 0.005], time_budget=350.0, **RATES)
+    assert seen == [(0.02, 4), (0.005, 4)]
+    alone = train_audio(samples, rate, seed=4, lr=[0.02, 0.005], time_budget=350.0, **RATES)
+    np.testing.assert_array_equal(trained.model.params, alone.model.params)
+
+
+def test_auto_restarts_stop_at_the_most_runs(clip, monkeypatch):
+    from cwfast import train_audio as module
+
+    samples, rate = clip
+    seen = _fake_clock(monkeypatch, 0.0)
+    monkeypatch.setattr(module, "MAX_RESTARTS", 3)
+    train_audio(samples, rate, seed=0, restarts="auto", lr=[0.02, 0.005], time_budget=60.0, **RATES)
+    assert len(seen) == 2  # a second round would make 4 models
+
+
+def test_auto_restarts_without_a_time_budget_train_one_round(clip, monkeypatch):
+    samples, rate = clip
+    seen = _fake_clock(monkeypatch, 100.0)
+    notes = []
+    train_audio(samples, rate, seed=0, restarts="auto", lr=[0.02, 0.005], on_note=notes.append, **RATES)
+    assert seen == [(0.02, 0), (0.005, 0)]
+    assert any(n.startswith("restarts='auto' trains rounds of restarts while a time_budget lasts") for n in notes)
+
+
+@pytest.mark.parametrize("restarts", ["many", "Auto", ""])
+def test_restarts_other_words_than_auto_are_refused(clip, restarts):
+    samples, rate = clip
+    with pytest.raises(ParameterError, match="must be a positive integer or 'auto'"):
+        train_audio(samples, rate, restarts=restarts, **TINY)
+
+
+def test_auto_restarts_with_a_checkpoint_are_refused(clip, tmp_path):
+    samples, rate = clip
+    with pytest.raises(ParameterError, match="^restarts trains several models"):
+        train_audio(samples, rate, restarts="auto", time_budget=60.0, checkpoint=tmp_path / "c.npz", **TINY)
+    assert not (tmp_path / "c.npz").exists()
+
+
+def test_the_command_line_takes_auto_restarts(capsys, tmp_path):
+    status, _, err = run(capsys, "train", tmp_path / "missing.wav", "--mode", "autoregressive", "--restarts", "many",
+                         "-o", tmp_path / "m.npz")
+    assert_user_error(status, err, "'many' is not an integer (or 'auto')")
+    status, _, err = run(capsys, "train", EXCERPT, "--mode", "autoregressive", "--samples", "4000", "--hidden", "6",
+                         "--modules", "3", "--epochs", "1", "--lr", "0.01", "--restarts", "auto", "--time-budget", "1s",
+                         "-o", tmp_path / "m.npz")
+    assert status == 0, err
+    record = cwfast.load(tmp_path / "m.npz").metadata["runs"]
+    assert len(record["runs"]) == 1 and "run 1 of at least 1 (seed 0" in err and "restarts end after 1 round:" in err
