@@ -77,10 +77,14 @@ class SRN(ClockworkRNN):
                                         output=output)
         model = cls(dense.n_in, dense.n_out, n_hidden=dense.n_hidden, dtype=dense.dtype, output=output,
                     sample_rate=sample_rate, metadata=metadata, seed=0)
-        model.level = dense.level
-        model.prediction = dense.prediction
+        model._head_from_dense(arrays)  # the level, the surprise-following scale and the taps
         model.params[:] = dense.params
         return model
+
+    def set_periods(self, periods):
+        """An SRN is one module of period 1; any other period is refused (its file could not be read back)."""
+        if np.ndim(periods) != 1 or list(periods) != [1]:
+            raise ParameterError(f"periods={periods!r}: an SRN has one module of period 1")
 
     def __repr__(self):
         return (

@@ -196,13 +196,15 @@ class LSTM(SequenceModel):
             raise ParameterError(f"W_h has shape {W_h.shape}; expected (4n, n) for n cells")
         if W_in.ndim != 2 or W_out.ndim != 2:
             raise ParameterError(f"W_in and W_out must be 2-D; got shapes {W_in.shape} and {W_out.shape}")
-        model = cls(W_in.shape[1], W_out.shape[0], n_hidden=W_h.shape[1], dtype=dtype, sample_rate=sample_rate,
-                    metadata=metadata, output=output, seed=0)
+        n, m, o = W_h.shape[1], W_in.shape[1], W_out.shape[0]
+        # Every shape is checked before the model is built: a file's sizes could ask for any amount of memory.
+        expected = {"W_in": (4 * n, m), "W_h": (4 * n, n), "b_h": (4 * n,), "W_out": (o, n), "b_out": (o,)}
+        for key, shape in expected.items():
+            if given[key].shape != shape:
+                raise ParameterError(f"{key} has shape {given[key].shape}; expected {shape} for {n} cells")
+        model = cls(m, o, n_hidden=n, dtype=dtype, sample_rate=sample_rate, metadata=metadata, output=output, seed=0)
         for key, value in given.items():
-            view = getattr(model, key)
-            if value.shape != view.shape:
-                raise ParameterError(f"{key} has shape {value.shape}; expected {view.shape} for {model.n_hidden} cells")
-            view[:] = value
+            getattr(model, key)[:] = value
         model._head_from_dense(arrays)
         return model
 

@@ -1088,17 +1088,15 @@ class ClockworkRNN(SequenceModel):
             raise ParameterError(
                 f"W_in has {W_in.shape[1]} columns; expected max(input_windows) = {max_window} times n_in"
             )
-        model = cls(
-            W_in.shape[1] // max_window, W_out.shape[0], module_sizes=sizes.tolist(), periods=periods.tolist(),
-            dtype=dtype, sample_rate=sample_rate, metadata=metadata, output=output, seed=0,
-            input_windows=windows,
-        )
-        n, m, o = model.n_hidden, model.n_in, model.n_out
+        n, m, o = int(sizes.sum()), W_in.shape[1] // max_window, W_out.shape[0]
+        # Every shape is checked before the model is built: a file's sizes could ask for any amount of memory.
         expected = {"W_in": (n, max_window * m), "W_h": (n, n), "b_h": (n,), "W_out": (o, n), "b_out": (o,)}
         given = {"W_in": W_in, "W_h": W_h, "b_h": b_h, "W_out": W_out, "b_out": b_out}
         for key, shape in expected.items():
             if given[key].shape != shape:
                 raise ParameterError(f"{key} has shape {given[key].shape}; expected {shape} for these module sizes")
+        model = cls(m, o, module_sizes=sizes.tolist(), periods=periods.tolist(), dtype=dtype, sample_rate=sample_rate,
+                    metadata=metadata, output=output, seed=0, input_windows=windows)
         allowed = model.layout.allowed_mask()
         bad = np.count_nonzero(W_h[~allowed])
         if bad:

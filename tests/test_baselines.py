@@ -251,6 +251,17 @@ def test_srn_save_load_and_copy(tmp_path):
         SRN.from_dense(ClockworkRNN(1, 2, module_sizes=[2, 2], periods=[1, 2]).to_dense())
 
 
+@pytest.mark.parametrize("periods", [[2], [1, 1], 1])
+def test_an_srn_keeps_its_one_period(tmp_path, periods):
+    """A period an SRN's loader refuses was accepted, and saved to a file no cwfast could read."""
+    model = SRN(1, 2, n_hidden=3, seed=0)
+    with pytest.raises(ParameterError, match="one module of period 1"):
+        model.set_periods(periods)
+    model.set_periods([1])
+    model.save(tmp_path / "srn.npz")
+    assert cwfast.load(tmp_path / "srn.npz").periods.tolist() == [1]
+
+
 # ---------------------------------------------------------------------- parameter budgets
 
 # Paper, sequence generation (no input, one linear output): hidden sizes for about 100, 250, 500

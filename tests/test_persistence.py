@@ -229,6 +229,32 @@ def test_arrays_of_the_wrong_kind_are_a_load_error(tmp_path, key, value):
         cwfast.load(path)
 
 
+@pytest.mark.parametrize("arch, key, value", [("cw", "module_sizes", np.array([2000, 1000])),
+                                              ("cw", "W_out", np.zeros((3_000_000, 0), np.float32)),
+                                              ("lstm", "W_out", np.zeros((3_000_000, 0), np.float32))])
+def test_sizes_a_file_declares_are_checked_before_a_model_is_built(tmp_path, arch, key, value):
+    """A few kB whose sizes ask for a huge model were built (and randomly filled) before their shapes
+    were compared: seconds and hundreds of MB per such file."""
+    import tracemalloc
+
+    model = (cwfast.ClockworkRNN(1, 2, n_hidden=3, n_modules=2, seed=0) if arch == "cw"
+             else cwfast.LSTM(1, 2, n_hidden=3, seed=0))
+    path = tmp_path / "m.npz"
+    model.save(path)
+    with np.load(path) as archive:
+        arrays = {name: archive[name] for name in archive.files}
+    arrays[key] = value
+    np.savez(path, **arrays)
+    tracemalloc.start()
+    try:
+        with pytest.raises(CwfastError, match="inconsistent contents"):
+            cwfast.load(path)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2_000_000  # the models these sizes describe hold 12 MB of parameters and more
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(CwfastError, match="no such file"):
         cwfast.load(tmp_path / "nope.npz")

@@ -13,6 +13,7 @@ import cwfast
 from cwfast import ClockworkRNN, ParameterError, State, tasks
 from cwfast.codec import mu_law_values
 from cwfast.heads import LOG_SCALE_MIN, SURPRISE_R_RANGE
+from cwfast.baselines import SRN
 from cwfast.lstm import LSTM
 from cwfast.model import LOSS_CHUNK, Surprise
 from cwfast.scale_fit import SURPRISE_ALPHAS, SURPRISE_BETAS, fit_surprise
@@ -22,8 +23,9 @@ SURPRISE = (1 / 8, 0.75, 1.4)
 
 
 def mixture_model(arch="cw", surprise=SURPRISE, level=True, prediction=True):
-    if arch == "cw":
-        model = ClockworkRNN(1, 15, n_hidden=12, n_modules=3, output="mixture", seed=3, input_windows=[4, 2, 1])
+    if arch in ("cw", "srn"):
+        model = (ClockworkRNN(1, 15, n_hidden=12, n_modules=3, output="mixture", seed=3, input_windows=[4, 2, 1])
+                 if arch == "cw" else SRN(1, 15, n_hidden=6, output="mixture", seed=5))
         if prediction:
             model.prediction = 3
             model.taps[:] = [0.8, -0.3, 0.1]
@@ -179,6 +181,18 @@ def test_generation_holds_r_at_one():
     # and the state sampling returns starts the surprise anew
     _, state = model.sample(100, values=values, seed=1, return_state=True)
     assert state.surprise is None
+
+
+@pytest.mark.parametrize("arch", ["cw", "srn", "lstm"])
+def test_every_architecture_keeps_the_scale_level_and_taps_through_files_and_copies(tmp_path, arch):
+    """An SRN is rebuilt through a Clockwork RNN's layout: its loader dropped the scale once."""
+    model = mixture_model(arch)
+    model.save(tmp_path / "m.npz")
+    x = signal(600)[:, None]
+    for other in (cwfast.load(tmp_path / "m.npz"), model.copy()):
+        assert type(other) is type(model)
+        assert (other.surprise, other.level, other.prediction) == (model.surprise, model.level, model.prediction)
+        np.testing.assert_array_equal(other.forward(x), model.forward(x))
 
 
 def test_files_keep_the_scale_and_say_they_need_a_newer_reader(tmp_path):
