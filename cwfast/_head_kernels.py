@@ -164,9 +164,13 @@ def _fed_back(v, head_code, values):
     as the model read its training audio (mu-law history), except that 0 stays 0 (the silence
     before a clip, which training reads as exactly 0); ``v`` itself when ``values`` is empty (a
     model with linear history). Quantising on the way in (not out) lets a caller continue from
-    any emitted value, and a class value maps to itself."""
-    if head_code == 2 and v != 0 and values.shape[0] > 0:
-        return values[_mu_law_class(np.float64(v))]
+    any emitted value, and a class value maps to itself. A mixture's value is clipped to [-1, 1]
+    first, as the codec clips what training reads (and the draws are): a caller's ``first_input``
+    may be anything finite."""
+    if head_code == 2:
+        v = min(max(v, -1.0), 1.0)
+        if v != 0 and values.shape[0] > 0:
+            return values[_mu_law_class(np.float64(v))]
     return v
 
 

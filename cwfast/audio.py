@@ -157,7 +157,7 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
 
     if sample_rate is None or sample_rate == file_rate:
         return np.ascontiguousarray(samples), file_rate
-    samples = resample(samples, file_rate, sample_rate)
+    samples = _resampled(samples, file_rate, sample_rate)
     if on_resample is not None:
         # Upsampling adds no sound above the file's own band, only samples to train on and generate.
         more = f" ({sample_rate / file_rate:.3g}x its samples, nothing above {file_rate / 2:g} Hz)" \
@@ -364,6 +364,12 @@ def resample(samples, orig_rate, new_rate):
     new_rate = validate.positive_int("new_rate", new_rate)
     if orig_rate == new_rate:
         return samples.copy()
+    return _resampled(samples, orig_rate, new_rate)
+
+
+def _resampled(samples, orig_rate, new_rate):
+    """:func:`resample` of checked samples (frames first, any number of channels: a sound file's one
+    frame of stereo is no transposed array) at two different checked rates."""
     # Imported here: scipy.signal pulls in scipy.stats and scipy.optimize (about a second of a
     # start-up), and most commands never resample.
     import scipy.signal

@@ -264,9 +264,11 @@ class LSTM(SequenceModel):
         Raises
         ------
         ParameterError
-            On wrong shapes, kinds or values of ``x``, ``target``, ``state`` or ``steps``.
+            On wrong shapes, kinds or values of ``x``, ``target``, ``state`` or ``steps``, or for a
+            model with a surprise-following scale (:attr:`surprise`).
         """
         return_state, flat = validate.flag("return_state", return_state), validate.flag("flat", flat)
+        self._refuse_surprise_gradient()
         x3, batched = self.check_input(x)
         target = self.check_target(target, x3.shape, batched, steps)
         full, t0 = self.check_state(state, x3.shape[0], batched)

@@ -67,7 +67,8 @@ class State:
     #: A model with a :class:`Surprise` scale: (3,) or (batch, 3) float64, its r and the previous
     #: step's mixture mean and spread (spread 0 before the first step). None: r = 1, no step yet.
     #: Only the paths that score or report the model's distribution keep it (``forward``,
-    #: ``loss``, ``advance``, ``loss_and_grad``, :class:`cwfast.Stream`); generation holds r at 1.
+    #: ``loss``, ``advance``, :class:`cwfast.Stream`); generation holds r at 1, and ``loss_and_grad``
+    #: refuses such a model.
     surprise: Optional[np.ndarray] = None
 
 
@@ -389,6 +390,14 @@ class SequenceModel:
                 raise ParameterError(f"surprise={value!r} must be None, a Surprise or a tuple (alpha, beta, mean)")
             value = Surprise.checked(*value)
         self._surprise = value
+
+    def _refuse_surprise_gradient(self):
+        """``loss_and_grad`` refuses a model with a surprise-following scale: its r follows the
+        model's own means and spreads, which back-propagation would have to differentiate too."""
+        if self._surprise is not None:
+            raise ParameterError("loss_and_grad has no gradient for a model with a surprise-following scale (its r "
+                                 "follows the model's own predictions); set model.surprise = None first, as "
+                                 "training does")
 
     def _check_surprise(self, state, batch, batched):
         """The :class:`Surprise` state to start from, a new (B, 3) float64 array, or None for a
@@ -1211,7 +1220,7 @@ class ClockworkRNN(SequenceModel):
             return
         n = self.n_hidden
         state[:, :n] = h
-        state[:, n:] = xp[:, xp.shape[1] - n_hist :].reshape(xp.shape[0], -1)
+        state[:, n:] = xp[:, xp.shape[1] - n_hist :].reshape(xp.shape[0], n_hist * xp.shape[2])
 
     def _outputs(self, x3, h0, t0):
         """Raw outputs (B, T, n_out); h0 (B, width) is updated in place to the final state.
@@ -1290,9 +1299,11 @@ class ClockworkRNN(SequenceModel):
         Raises
         ------
         ParameterError
-            On wrong shapes, kinds or values of ``x``, ``target``, ``state`` or ``steps``.
+            On wrong shapes, kinds or values of ``x``, ``target``, ``state`` or ``steps``, or for a
+            model with a surprise-following scale (:attr:`surprise`).
         """
         return_state, flat = validate.flag("return_state", return_state), validate.flag("flat", flat)
+        self._refuse_surprise_gradient()
         x3, batched = self.check_input(x)
         target = self.check_target(target, x3.shape, batched, steps)
         full, t0 = self.check_state(state, x3.shape[0], batched)

@@ -656,3 +656,14 @@ def test_the_resample_note_says_what_upsampling_adds(ramp_file, rate, more):
     notes = []
     load_audio(path, duration=0.1, sample_rate=rate, on_resample=notes.append)
     assert notes == [f"resampled '{path}' from 8000 Hz to {rate} Hz{more}"]
+
+
+def test_one_frame_of_stereo_resamples_channel_by_channel(tmp_path):
+    """A sound file's one stereo frame was taken for a transposed array by resample's check and
+    refused, naming an argument the caller never passed."""
+    path = tmp_path / "one.wav"
+    soundfile.write(path, np.array([[0.5, -0.25]]), 48000, subtype="FLOAT")
+    samples, rate = load_audio(path, mono=False, sample_rate=16000)
+    assert rate == 16000 and samples.shape == (1, 2)
+    for channel, value in enumerate((0.5, -0.25)):  # each channel as its own one-sample clip
+        np.testing.assert_array_equal(samples[:, channel], resample(np.array([value]), 48000, 16000))

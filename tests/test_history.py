@@ -152,3 +152,16 @@ def test_cli_trains_describes_and_refuses_linear_history(tmp_path, capsys):
     err = capsys.readouterr().err
     assert status == 2 and "--history linear needs --head mixture" in err and err.count("\n") == 1
     assert not (tmp_path / "s.npz").exists()
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm"])
+@pytest.mark.parametrize("values", [None, VALUES], ids=["linear", "mu-law"])
+def test_a_first_input_beyond_full_scale_is_read_clipped_as_training_reads_it(kind, values):
+    """The sampling kernels looked a first input past 1 up in the 256 class values by its unclipped
+    class (2.0: class 271, past the table's end; -5.0: a class of the other sign)."""
+    model = mixture_model(kind)
+    for beyond, edge in ((2.0, 1.0), (-5.0, -1.0), (1e30, 1.0)):
+        out, end = model.sample(30, values=values, seed=2, temperature=0.8, first_input=beyond, return_state=True)
+        want, want_end = model.sample(30, values=values, seed=2, temperature=0.8, first_input=edge, return_state=True)
+        assert_array_equal(out, want)
+        assert_array_equal(end.h, want_end.h)

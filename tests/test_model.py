@@ -618,3 +618,14 @@ def test_initial_parameters_are_one_stream_of_draws_whatever_the_chunks():
 def test_from_dense_refuses_what_is_not_a_mapping(cls, arrays):
     with pytest.raises(ParameterError, match="arrays must be a mapping of name to array"):
         cls.from_dense(arrays)
+
+
+@pytest.mark.parametrize("windows", [None, [3, 1]])
+def test_an_empty_batch_runs_to_empty_outputs_with_or_without_input_windows(windows):
+    """A batch of no sequences: forward and advance give empty results (windows made NumPy refuse
+    to reshape the inputs kept for the next call)."""
+    model = ClockworkRNN(1, 2, n_hidden=4, n_modules=2, input_windows=windows, seed=0)
+    x = np.zeros((0, 5, 1), np.float32)
+    assert model.forward(x).shape == (0, 5, 2)
+    state = model.advance(x)
+    assert state.h.shape[0] == 0 and state.t == 5
