@@ -162,7 +162,8 @@ def build_parser():
                         "temperature (default: on when there is a validation part)")
     p.add_argument("--trim", action="store_true",
                    help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
-    p.add_argument("--seed", type=types.non_negative_int, default=0, metavar="S", help="seed of weights and batches (default: 0)")
+    p.add_argument("--seed", type=types.non_negative_int, metavar="S",
+                   help="seed of weights and batches (default: 0; with --resume, the checkpoint's)")
     p.add_argument("--restarts", type=types.restarts, metavar="N|auto",
                    help="train N models from seeds S, S+1, ... (at each --lr) and keep one: the best on validation "
                         "of those whose generated audio met their training audio's flatness, pitch and loudness "
@@ -172,7 +173,7 @@ def build_parser():
     p.add_argument("--time-budget", type=types.duration, metavar="TIME",
                    help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model; "
                         "fitting the mixture's scale, scoring the held-out parts and choosing the generation temperature "
-                        "follow (seconds more)")
+                        "follow each run (seconds more; minutes on long audio); several runs share the budget")
     p.add_argument("--checkpoint", type=types.path, metavar="PATH", help="write a checkpoint here every 100 updates, at the end and on Ctrl-C")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same options; --epochs may grow with a constant "
                    "--lr-schedule)")
@@ -733,7 +734,8 @@ def _train(args):
             modules=args.modules, periods=args.periods, trainer=args.trainer, epochs=args.epochs, lr=args.lr,
             lr_schedule=args.lr_schedule,
             population=args.population, sigma=args.sigma, cluster=args.cluster, batch_size=args.batch_size,
-            window=args.window, validation=args.validation, test=args.test, classes=args.classes, seed=args.seed,
+            window=args.window, validation=args.validation, test=args.test, classes=args.classes,
+            seed=args.seed if args.seed is not None else None if args.resume else 0,
             checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, on_note=_note,
             metadata={"source": source, "start": args.start, **({"trimmed": True} if args.trim else {})},
             time_budget=args.time_budget,
@@ -769,8 +771,7 @@ def _train(args):
     summary = (f"trained {mode} model ({model.n_params} parameters) in {result.wall_time:.1f} s{stopped}: "
                f"train {_format_figures(figures['train'])}")
     if "validation" in figures:
-        chose = "the epoch and the scale" if "scale_fit" in model.metadata else "the epoch"
-        summary += f"; validation (chose {chose}) {_format_figures(figures['validation'])}"
+        summary += f"; validation ({_validation_chose(model.metadata)}) {_format_figures(figures['validation'])}"
     if "test" in figures:
         summary += f"; test (held out) {_format_figures(figures['test'])}"
     print(summary)
@@ -782,6 +783,15 @@ def _train(args):
     if args.plot:
         _plot_training(model, trained.task, args)
     return 0
+
+
+def _validation_chose(meta):
+    """What a model's validation part chose, as ``cwfast train`` and ``cwfast info`` say it: the epoch
+    (unless the evolution strategy kept its best centre by training loss), the mixture's scale."""
+    trainer = meta.get("trainer") if isinstance(meta.get("trainer"), dict) else {}
+    chose = [what for what, did in (("the epoch", trainer.get("chosen_on", "validation") == "validation"),
+                                    ("the scale", "scale_fit" in meta)) if did]
+    return f"chose {' and '.join(chose)}" if chose else "chose nothing"
 
 
 def _check_checkpoint(args):
@@ -1071,8 +1081,7 @@ def cmd_info(args):
             parts.append(f"train {_format_figures(figures['train'])}")
         if "validation" in figures:
             # Models trained before the test split scored their validation part as "held out".
-            chose = ((" (chose the epoch and the scale)" if "scale_fit" in meta else " (chose the epoch)")
-                     if "test" in figures else "")
+            chose = f" ({_validation_chose(meta)})" if "test" in figures else ""
             parts.append(f"validation{chose} {_format_figures(figures['validation'])}")
         if "test" in figures:
             parts.append(f"test (held out) {_format_figures(figures['test'])}")

@@ -242,6 +242,29 @@ class Splits(NamedTuple):
     test: Optional[Task]
 
 
+def held_out_steps(n_steps, validation, test):
+    """The steps a clip of ``n_steps`` holds out, (validation, test), as :func:`split_task` cuts them.
+
+    Raises
+    ------
+    ParameterError
+        If a fraction is out of range, or the training part would hold fewer than two steps.
+    """
+    validation = validate.fraction("validation", validation)
+    test = validate.fraction("test", test)
+    if validation + test >= 1:
+        raise ParameterError(f"the validation ({validation:g}) and test ({test:g}) fractions hold out the whole clip: "
+                             "together they must be less than 1, to leave a part to train on")
+    n_test = int(round(n_steps * test))
+    n_val = int(round(n_steps * validation))
+    if (n_val or n_test) and n_steps - n_val - n_test < 2:
+        raise ParameterError(
+            f"the clip ({n_steps} samples) is too short to hold out {validation:.0%} for validation and "
+            f"{test:.0%} for test"
+        )
+    return n_val, n_test
+
+
 def split_task(task, *, validation=0.0, test=0.0):
     """Cut a task in time into training, validation and test parts, in that order.
 
@@ -264,18 +287,7 @@ def split_task(task, *, validation=0.0, test=0.0):
     ParameterError
         If a fraction is out of range, or the training part would hold fewer than two steps.
     """
-    validation = validate.fraction("validation", validation)
-    test = validate.fraction("test", test)
-    if validation + test >= 1:
-        raise ParameterError(f"the validation ({validation:g}) and test ({test:g}) fractions hold out the whole clip: "
-                             "together they must be less than 1, to leave a part to train on")
-    n_test = int(round(task.n_steps * test))
-    n_val = int(round(task.n_steps * validation))
-    if (n_val or n_test) and task.n_steps - n_val - n_test < 2:
-        raise ParameterError(
-            f"the clip ({task.n_steps} samples) is too short to hold out {validation:.0%} for validation and "
-            f"{test:.0%} for test"
-        )
+    n_val, n_test = held_out_steps(task.n_steps, validation, test)
 
     def part(start, stop):
         if stop == start:
@@ -290,10 +302,12 @@ def split_task(task, *, validation=0.0, test=0.0):
 def corpus(clips, *, n_classes=N_CLASSES, validation=0.0, test=0.0, history="mu-law"):
     """Autoregressive tasks of several clips, split each in time (the end of every clip held out).
 
-    All clips share one scale, the loudest clip's peak, so that their relative levels survive;
-    each is cut by :func:`split_task` into its own training, validation and test parts, so every
+    All clips share one scale, the loudest peak before their test parts, so that their relative
+    levels survive and the test parts choose nothing, not even the scale (a louder sample in a
+    test part is clipped to full scale, as any sound the model never heard may be); each clip is
+    cut by :func:`split_task` into its own training, validation and test parts, so every
     recording of a corpus is represented in every part and no part of one recording predicts
-    another's held-out end.
+    another's held-out end. One clip is a corpus of one.
 
     Parameters
     ----------
@@ -317,9 +331,12 @@ def corpus(clips, *, n_classes=N_CLASSES, validation=0.0, test=0.0, history="mu-
     clips = [_mono(c, f"clip {i}") for i, c in enumerate(clips)]
     if not clips:
         raise ParameterError("a corpus needs at least one clip")
-    scale = max(float(np.max(np.abs(c))) for c in clips)
+    cuts = [c.size - held_out_steps(c.size, validation, test)[1] for c in clips]
+    scale = max(float(np.max(np.abs(c[:cut]))) for c, cut in zip(clips, cuts))
     if scale == 0.0:
-        raise CwfastError("every clip of the corpus is silent (all zeros); there is nothing to learn")
+        what = "the clip is" if len(clips) == 1 else "every clip of the corpus is"
+        before = "" if test == 0 else " before the test part"
+        raise CwfastError(f"{what} silent (all zeros){before}; there is nothing to learn")
     return [split_task(autoregressive(c, n_classes=n_classes, scale=scale, history=history), validation=validation,
                        test=test) for c in clips]
 

@@ -313,6 +313,7 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
                                      "give one per module, in the order of the periods")
         elif input_window != "period":
             validate.positive_int("input_window", input_window)
+    validate.positive_float("time_budget", time_budget, allow_none=True)  # before runs share it out
     if epochs is not None and validate.non_negative_int("epochs", epochs) == 0 and time_budget is None:
         raise ParameterError(f"{_opt('epochs', 0)} trains until {_opt('time_budget')}: give one")
     if classes is not None:
@@ -579,7 +580,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         defaults.update(sized)
     n_hidden, n_modules, periods = architecture(arch, defaults, hidden=hidden, modules=modules, periods=periods)
     fractions = {k: defaults[k] if v is None else v for k, v in (("validation", validation), ("test", test))}
-    if len(clips) > 1:
+    if mode == "autoregressive":  # one scale for every clip, from no test part
         per_clip = tasks.corpus(clips, n_classes=classes or N_CLASSES, history=history, **fractions)
     else:
         whole = tasks.make_task(mode, clips[0], target=target, n_classes=classes or N_CLASSES, history=history)
@@ -718,7 +719,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             "lr_schedule": lr_schedule or "constant",
             "seconds": round(float(result.wall_time), 3), "stopped": str(result.stopped),
             # the evolution strategy keeps its best centre by training loss: no validation part chooses it
-            "chosen_on": "validation" if val_task is not None and trainer != "es" else "training loss",
+            # what picked the parameters kept: the evolution strategy keeps its best centre by
+            # training loss; a gradient run without a validation part keeps its last epoch's
+            "chosen_on": ("training loss" if trainer == "es" else "validation" if val_task is not None
+                          else "last epoch"),
         }
         model.metadata["trainer"].update({k: v for k, v in (("lr", rate), ("seed", run_seed)) if v is not None})
         model.metadata["figures"] = figures
@@ -809,7 +813,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 spent += trained[-1].result.wall_time
             index += 1
         if not trained:
-            raise failure
+            raise failure or CwfastError("the time budget was spent before any run trained")
         chosen = choose_run(trained)
         model = trained[chosen].model
         model.metadata["runs"] = {

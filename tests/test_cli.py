@@ -916,6 +916,18 @@ def test_train_effect_then_process(capsys, tmp_path, effect_pair):
     assert metrics.esr(y[:n_train], target[:n_train]) == pytest.approx(train_esr, rel=1e-3)
 
 
+def test_an_evolved_effect_says_its_validation_part_chose_nothing(capsys, tmp_path, effect_pair):
+    """The evolution strategy keeps its best centre by training loss: train and info said its
+    validation part "chose the epoch"."""
+    dry, wet = effect_pair
+    out = tmp_path / "es.npz"
+    status, stdout, err = run(capsys, "train", dry, "--mode", "effect", "--target", wet, "-o", out, "--trainer", "es",
+                              "--population", 4, "--epochs", 2, "--hidden", 4, "--modules", 2, "--quiet")
+    assert status == 0, err
+    assert "; validation (chose nothing) ESR" in stdout
+    assert "; validation (chose nothing) ESR" in run(capsys, "info", out)[1]
+
+
 def test_effect_target_must_line_up(capsys, tmp_path, effect_pair, clip_8k):
     dry, _ = effect_pair
     status, _, err = run(capsys, "train", dry, "--mode", "effect", "--target", clip_8k, "-o", tmp_path / "m.npz", *TINY)
@@ -1013,6 +1025,18 @@ def test_train_checkpoint_and_resume(capsys, tmp_path, clip_8k):
     assert trained(tmp_path / "b.npz")[1]["trainer"]["epochs"] == 6
     status, _, err = run(capsys, "train", clip_8k, "--resume", "-o", tmp_path / "c.npz", *TINY)
     assert_user_error(status, err, "--resume needs --checkpoint")
+
+
+def test_a_resume_without_seed_takes_the_checkpoints(capsys, tmp_path, clip_8k):
+    """--seed defaulted to 0, so a run started with --seed 5 could not be resumed as the refusal
+    advised (with no --seed)."""
+    common = ["train", clip_8k, "--samples", 48, "--checkpoint", tmp_path / "ck", *TINY]
+    assert run(capsys, *common, "--epochs", 3, "--seed", 5, "-o", tmp_path / "a.npz")[0] == 0
+    status, _, err = run(capsys, *common, "--epochs", 6, "--resume", "-o", tmp_path / "b.npz")
+    assert status == 0, err
+    assert trained(tmp_path / "b.npz")[1]["trainer"]["epochs"] == 6
+    status, _, err = run(capsys, *common, "--epochs", 6, "--resume", "--seed", 0, "-o", tmp_path / "c.npz")
+    assert_user_error(status, err, "was started with seed 5; resume with that seed")
 
 
 def test_silent_training_audio_is_refused(capsys, tmp_path):

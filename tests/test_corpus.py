@@ -23,7 +23,8 @@ def test_corpus_shares_one_scale_and_splits_every_clip():
     assert [(c.train.n_steps, c.validation.n_steps, c.test.n_steps) for c in per_clip] == [(700, 100, 200),
                                                                                          (350, 50, 100)]
     scales = [c.train.metadata["scale"] for c in per_clip]
-    assert scales == [pytest.approx(0.5, rel=1e-6)] * 2  # the loudest clip's peak: relative levels survive
+    peak = float(np.abs(loud[:400]).max())  # the loudest peak before a test part: relative levels survive
+    assert scales == [peak] * 2
     alone = tasks.autoregressive(quiet)  # scaled to its own peak, it would use the whole range
     assert per_clip[0].train.targets.max() < alone.targets.max()
     joined = tasks.join(c.train for c in per_clip)
@@ -33,6 +34,28 @@ def test_corpus_shares_one_scale_and_splits_every_clip():
         tasks.corpus([])
     with pytest.raises(CwfastError, match="silent"):
         tasks.corpus([np.zeros(100, np.float32)])
+
+
+def test_the_test_parts_set_nothing_not_even_the_scale():
+    """The scale was the peak of the whole clips, test parts included: a louder test part changed the
+    training inputs, their classes, and so the model trained and the epoch validation chose."""
+    clip = tone(1000, 0.1, 0.25)
+    louder_end = clip.copy()
+    louder_end[-150:] *= 3.0  # inside the last 20%
+    a, b = (tasks.corpus([c], validation=0.1, test=0.2)[0] for c in (clip, louder_end))
+    assert a.train.metadata["scale"] == b.train.metadata["scale"] == float(np.abs(clip[:800]).max())
+    for part in ("train", "validation"):
+        np.testing.assert_array_equal(getattr(a, part).inputs, getattr(b, part).inputs)
+        np.testing.assert_array_equal(getattr(a, part).targets, getattr(b, part).targets)
+    assert b.test.targets.max() == 255  # louder than anything before it: clipped to full scale
+    from cwfast.train_audio import train_audio
+
+    trained = [train_audio(c, 8000, mode="autoregressive", hidden=4, modules=2, epochs=1, lr=0.01, test=0.2,
+                           progress=False) for c in (clip, louder_end)]
+    assert trained[0].model.metadata["scale"] == trained[1].model.metadata["scale"]
+    np.testing.assert_array_equal(trained[0].model.params, trained[1].model.params)
+    with pytest.raises(CwfastError, match="^the clip is silent \\(all zeros\\) before the test part"):
+        tasks.corpus([np.concatenate([np.zeros(90), np.ones(10)])], test=0.1)
 
 
 @pytest.fixture

@@ -290,6 +290,9 @@ def test_what_chose_the_model_is_recorded_truthfully():
     assert es.model.metadata["trainer"]["chosen_on"] == "training loss"
     adam = train_audio(dry, **options)
     assert adam.model.metadata["trainer"]["chosen_on"] == "validation"
+    # without a validation part a gradient run keeps its last epoch, not its lowest training loss
+    last = train_audio(dry, **{**options, "validation": 0.0})
+    assert last.model.metadata["trainer"]["chosen_on"] == "last epoch"
     for name in ("hidden", "modules", "epochs", "batch_size", "window"):
         with pytest.raises(ParameterError, match=name):
             train_audio(dry, **{**options, name: 0})

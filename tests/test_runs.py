@@ -490,3 +490,13 @@ def test_the_command_line_takes_auto_restarts(capsys, tmp_path):
     assert status == 0, err
     record = cwfast.load(tmp_path / "m.npz").metadata["runs"]
     assert len(record["runs"]) == 1 and "run 1 of at least 1 (seed 0" in err and "restarts end after 1 round:" in err
+
+
+@pytest.mark.parametrize("budget", [0, -5, "10", True, float("nan")])
+def test_bad_time_budgets_are_refused_before_the_runs_share_them(clip, budget):
+    """With several runs (the autoregressive default) a budget of 0 ended in a TypeError."""
+    samples, rate = clip
+    built = []
+    with pytest.raises(ParameterError, match="^time_budget=.* must be a positive finite number"):
+        train_audio(samples, rate, time_budget=budget, on_model=built.append, **RATES)
+    assert built == []

@@ -247,3 +247,52 @@ def test_a_checkpoint_that_cannot_be_written_is_refused_before_any_update(tmp_pa
         train()
     np.testing.assert_array_equal(model.params, before)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("section, key, value, message", [
+    ("progress", "position", 99, r"it is damaged \(update 99 of an epoch of 4\)"),
+    ("optimizer", "t", -3, "optimizer state has invalid t"),
+    ("optimizer", "beta1", float("inf"), "optimizer state has invalid beta1"),
+])
+def test_a_damaged_checkpoint_header_is_refused(rng, tmp_path, section, key, value, message):
+    """An update past the epoch's end looped for ever at full CPU; a negative step count of Adam's
+    came out as "training diverged ... try a smaller --lr"."""
+    import json
+
+    model, x, y = model_and_data(rng)
+    path = tmp_path / "run.npz"
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, x, y, checkpoint=path, on_step_end=interrupt_at(6), **FIT_SETTINGS)
+    with np.load(path) as archive:
+        arrays = dict(archive)
+    header = json.loads(str(arrays["header"][()]))
+    header[section][key] = value
+    arrays["header"] = np.array(json.dumps(header))
+    np.savez(path, **arrays)
+    before = model.params.copy()
+    with pytest.raises(CwfastError, match=message):
+        fit(model, x, y, checkpoint=path, resume=True, **{**FIT_SETTINGS, "seed": None})
+    np.testing.assert_array_equal(model.params, before)
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+@pytest.mark.parametrize("trainer", ["fit", "evolve"])
+def test_a_ctrl_c_in_the_last_update_is_not_lost(rng, tmp_path, sigint_default, trainer):
+    """A SIGINT that came after the loop's last check (in the last update's callback) was dropped:
+    the run returned "completed" and the scale fit and calibration that follow in cwfast train ran on."""
+    model, x, y = model_and_data(rng)
+
+    def ctrl_c(info):
+        if info.step == last:
+            os.kill(os.getpid(), signal.SIGINT)
+
+    if trainer == "fit":
+        last = 20  # 5 epochs of 4 updates
+        run = lambda: fit(model, x, y, checkpoint=tmp_path / "run.npz", on_step_end=ctrl_c, **FIT_SETTINGS)
+    else:
+        last = 3
+        run = lambda: evolve(model, x, y, generations=3, population=4, seed=0, checkpoint=tmp_path / "run.npz",
+                             on_step_end=ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        run()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

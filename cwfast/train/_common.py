@@ -243,7 +243,9 @@ class InterruptGuard:
         if self.requested:
             raise KeyboardInterrupt
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         if self._previous is not None:
             signal.signal(signal.SIGINT, self._previous)
+        if exc_type is None and self.requested:  # a Ctrl-C after the loop's last check is not lost
+            raise KeyboardInterrupt
         return False

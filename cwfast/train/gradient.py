@@ -22,7 +22,7 @@ import time
 import numba
 import numpy as np
 
-from ..errors import ParameterError, TrainingDiverged
+from ..errors import CwfastError, ParameterError, TrainingDiverged
 from ..model import State
 from . import checkpoint as ckpt_io
 from ._common import (
@@ -339,6 +339,9 @@ def fit(
         best_params = None if best_params is None else best_params.astype(model.dtype, copy=True)
         carry_h = ck.arrays.get("carry_h")
         carry_h = None if carry_h is None else carry_h.astype(model.dtype, copy=True)
+        if run["position"] >= plan.updates_per_epoch:  # an epoch's end resets it to 0: no run writes this
+            raise CwfastError(f"cannot resume from checkpoint '{checkpoint}': it is damaged (update {run['position']} "
+                              f"of an epoch of {plan.updates_per_epoch})")
     else:
         entropy = seed_entropy(seed)
 

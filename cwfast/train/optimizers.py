@@ -75,6 +75,12 @@ class Optimizer:
         missing = [key for key in ("lr", "t", *self._hyper, *self._arrays) if key not in state]
         if missing:
             raise ParameterError(f"optimizer state lacks {', '.join(missing)}")
+        numbers = {key: state[key] for key in ("lr", "t", *self._hyper)}
+        bad = [key for key, value in numbers.items()
+               if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+               or value < 0 or (key == "t" and value != int(value))]
+        if bad:
+            raise ParameterError(f"optimizer state has invalid {', '.join(bad)}")
         self.lr = float(state["lr"])
         self.t = int(state["t"])
         for key in self._hyper:
