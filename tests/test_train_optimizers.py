@@ -125,6 +125,11 @@ def test_schedules():
     assert make_schedule(lambda e: 0.5**e, 4)(2) == 0.25
     with pytest.raises(ParameterError, match="lr_schedule"):
         make_schedule("warm", 10)
+    # a callable's factor is checked where it is used: a negative one climbed the loss, NaN "diverged"
+    for bad in (-1.0, float("nan"), float("inf"), "0.5", True):
+        with pytest.raises(ParameterError, match=r"lr_schedule\(3\) = .*must be a finite number >= 0"):
+            make_schedule(lambda e, bad=bad: bad, 4)(3)
+    assert make_schedule(lambda e: 0, 4)(3) == 0
 
 
 def test_a_run_without_epochs_decays_over_its_time_budget():

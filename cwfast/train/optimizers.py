@@ -11,6 +11,7 @@ uninterrupted one (a run without a number of epochs follows its time budget inst
 from __future__ import annotations
 
 import math
+import numbers
 
 import numpy as np
 
@@ -246,7 +247,7 @@ def make_schedule(spec, epochs, time_budget=None):
         done: ``epoch / epochs``, or, for a run without a number of epochs (``epochs=None``),
         ``elapsed / time_budget``: the rates then follow the clock, and a rerun is not bit-for-bit
         the same. A callable ``spec(epoch) -> factor`` is used as it is; it must depend on the
-        epoch alone, so that a resumed run follows the same rates.
+        epoch alone, so that a resumed run follows the same rates, and return a finite factor >= 0.
     epochs : int or None
         The total number of epochs, E; None for a run that ends at ``time_budget``.
     time_budget : float, optional
@@ -271,5 +272,12 @@ def make_schedule(spec, epochs, time_budget=None):
             return lambda epoch, elapsed=0.0: rule(min(elapsed, time_budget), time_budget)
         return lambda epoch, elapsed=0.0: rule(epoch, epochs)
     if callable(spec):
-        return lambda epoch, elapsed=0.0: spec(epoch)
+        def factor(epoch, elapsed=0.0):
+            value = spec(epoch)
+            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
+                raise ParameterError(f"lr_schedule({epoch}) = {value!r}: a learning-rate factor must be a finite "
+                                     "number >= 0 (a negative one would climb the loss)")
+            return value
+
+        return factor
     raise ParameterError(f"lr_schedule={spec!r} must be None, a name ({', '.join(SCHEDULES)}) or a callable")
