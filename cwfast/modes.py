@@ -43,3 +43,5 @@ MAX_TEMPERATURE = 100.0
 #: The most members an evolution-strategy generation holds (``population``, ``--population``): each
 #: is a copy of the model's parameters, and 16.7 million of them already fill a machine.
 MAX_POPULATION = 2**24
+#: Members per evolution-strategy generation by default (``population``, ``--population``).
+POPULATION = 256

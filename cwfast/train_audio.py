@@ -28,7 +28,7 @@ from .codec import MAX_CLASSES, N_CLASSES, check_classes, check_history
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level
-from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY,
+from .modes import (POPULATION, AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY,
                     PREDICTION_TAPS)
 from .scale_fit import fit_scale, fit_surprise
 
@@ -623,7 +623,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     input_window = input_window if has_clock else None
     components = components if head == "mixture" else None
     _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, _given(window, defaults["window"], "window"),
-                         _given(batch_size, defaults["batch_size"], "batch_size"), input_window, components)
+                         _given(batch_size, defaults["batch_size"], "batch_size"), input_window, components,
+                         population)
     widest = max(given_window) if isinstance(given_window, (list, tuple)) else given_window
     # A window's dot products are most of a step's cost: say so before a run that crawls.
     if has_clock and widest not in (None, "period") and widest > 4 * INPUT_WINDOW_SECONDS * sample_rate:
@@ -1131,10 +1132,11 @@ def _run_trainer(model, trainer, x, y, val_task, *, epochs, lr, population, sigm
 
 
 def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window, batch_size, input_window=None,
-                         components=None):
+                         components=None, population=None):
     """CwfastError, before the model is built, if training it on ``task`` cannot fit in memory
-    (``components``: a mixture head's, whose 3K outputs replace the task's classes)."""
-    from .budget import check_fits, training_bytes
+    (``components``: a mixture head's, whose 3K outputs replace the task's classes; ``population``:
+    the evolution strategy's members, each a copy of the parameters)."""
+    from .budget import check_fits, evolution_bytes, training_bytes
 
     cls = registry.get(arch)
     windows = {} if input_window is None else {"input_windows": input_window}
@@ -1144,9 +1146,12 @@ def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, wind
     window = None if trainer == "es" else window
     need = training_bytes(n_params, 4, n_steps=task.n_steps, n_hidden=n_hidden, n_out=n_out, window=window,
                           batch=batch_size or 1)
+    smaller = f"{_opt('hidden')}, {_opt('input_window')} or {_opt('components')}"
+    if trainer == "es":
+        need += evolution_bytes(n_params, population or POPULATION)
+        smaller = f"{_opt('population')}, {smaller}"
     check_fits(need, f"training a {cls.description} of {n_hidden} units ({n_params:,} parameters) on "
-                     f"{task.n_steps:,} samples",
-               f"pass a smaller {_opt('hidden')}, {_opt('input_window')} or {_opt('components')}, or a shorter clip")
+                     f"{task.n_steps:,} samples", f"pass a smaller {smaller}, or a shorter clip")
 
 
 def _check_learned(model, train_task, figures, mode, on_note=None):

@@ -348,3 +348,19 @@ def test_a_checkpoint_from_another_noise_scheme_does_not_resume(tmp_path):
                     arrays=ck.arrays)
     with pytest.raises(CwfastError, match="noise"):
         evolve(model, x, target, population=4, generations=3, seed=1, checkpoint=path, resume=True)
+
+
+def test_the_memory_check_counts_the_populations_copies(monkeypatch):
+    """Each member is a copy of the parameters (1.6 kB a parameter at population 256, measured), which
+    the check before training left out: a run that could not fit was let start."""
+    from cwfast import budget
+    from cwfast.train_audio import train_audio
+
+    x = (0.3 * np.sin(np.arange(600) * 0.05)).astype(np.float32)
+    options = dict(mode="effect", target=np.tanh(2 * x), hidden=256, modules=4, epochs=1, progress=False)
+    monkeypatch.setattr(budget, "available_memory", lambda: 24 * 2**20)  # a gradient run of 41k parameters fits
+    train_audio(x, 8000, **options)
+    train_audio(x, 8000, trainer="es", population=8, **options)  # 9 copies and the noise table: 10 MB
+    for population in (None, 256):  # 257 copies: 74 MB
+        with pytest.raises(cwfast.CwfastError, match=r"needs about .* of memory.*pass a smaller population"):
+            train_audio(x, 8000, trainer="es", population=population, **options)

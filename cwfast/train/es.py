@@ -44,7 +44,7 @@ import numpy as np
 
 from ..errors import CwfastError, ParameterError, TrainingDiverged
 from ..model import STEP_CODES
-from ..modes import MAX_POPULATION
+from ..modes import MAX_POPULATION, POPULATION
 from . import checkpoint as ckpt_io
 from ._common import (
     InterruptGuard,
@@ -168,7 +168,7 @@ def evolve(
     target,
     *,
     steps="all",
-    population=256,
+    population=POPULATION,
     sigma=0.01,
     lr=0.01,
     generations=1000,
