@@ -218,15 +218,20 @@ def test_inconsistent_arrays(tmp_path, model):
 def test_arrays_of_the_wrong_kind_are_a_load_error(tmp_path, key, value):
     """A foreign file's arrays of another kind (strings, complex numbers, wrong nesting) are refused
     with a CwfastError, not a TypeError or a NumPy error from inside the loader."""
-    model = cwfast.ClockworkRNN(1, 1, n_hidden=6, n_modules=3, seed=0)
+    path = saved_with(tmp_path, cwfast.ClockworkRNN(1, 1, n_hidden=6, n_modules=3, seed=0), key, value)
+    with pytest.raises(CwfastError, match="inconsistent contents"):
+        cwfast.load(path)
+
+
+def saved_with(tmp_path, model, key, value):
+    """The path of ``model`` saved, then its array ``key`` replaced by ``value``."""
     path = tmp_path / "m.npz"
     model.save(path)
     with np.load(path) as archive:
         arrays = {name: archive[name] for name in archive.files}
     arrays[key] = value
     np.savez(path, **arrays)
-    with pytest.raises(CwfastError, match="inconsistent contents"):
-        cwfast.load(path)
+    return path
 
 
 @pytest.mark.parametrize("arch, key, value", [("cw", "module_sizes", np.array([2000, 1000])),
@@ -239,12 +244,7 @@ def test_sizes_a_file_declares_are_checked_before_a_model_is_built(tmp_path, arc
 
     model = (cwfast.ClockworkRNN(1, 2, n_hidden=3, n_modules=2, seed=0) if arch == "cw"
              else cwfast.LSTM(1, 2, n_hidden=3, seed=0))
-    path = tmp_path / "m.npz"
-    model.save(path)
-    with np.load(path) as archive:
-        arrays = {name: archive[name] for name in archive.files}
-    arrays[key] = value
-    np.savez(path, **arrays)
+    path = saved_with(tmp_path, model, key, value)
     tracemalloc.start()
     try:
         with pytest.raises(CwfastError, match="inconsistent contents"):
