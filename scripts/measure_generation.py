@@ -142,8 +142,8 @@ def model_bits(model_path, source, heldout):
 
     model = cwfast.load(model_path)
     # (the classes generation uses: a mixture without the key scores 256, not its n_out outputs)
-    task = tasks.autoregressive(source, n_classes=classes_of(model), history=history_of(model))
-    train, _, test = tasks.split_task(task, test=heldout)
+    # (one clip's corpus: scaled as cwfast train scales it, by its peak before the held-out part)
+    train, _, test = tasks.corpus([source], n_classes=classes_of(model), history=history_of(model), test=heldout)[0]
     return tasks.evaluate(model, test, state=tasks.final_state(model, train))["bits_per_sample"]
 
 
