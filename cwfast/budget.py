@@ -96,14 +96,15 @@ def audio_bytes(frames, channels, file_rate, rate=None):
     return int(read + frames * 8 + 3 * out_frames * 8 + out_frames * 4)
 
 
-def evolution_bytes(n_params, population):
+def evolution_bytes(n_params, population, *, members=True):
     """Memory an evolution-strategy generation holds beyond :func:`training_bytes`: every member's
-    parameters (float32, the population and its centre), the generation's directions (one float32
-    row per antithetic pair) and the run's noise table. Measured: 1.56 to 1.60 kB a parameter at
+    parameters (float32, the population and its centre; not with ``members=False``, when a cluster
+    scores them elsewhere), the generation's directions (one float32 row per antithetic pair) and
+    the run's noise table. Measured: 1.56 to 1.60 kB a parameter at
     population 256, 0.24 at 32, 3.1 at 512 (a Clockwork RNN of 91,201 and 362,401 parameters, one
     generation, the growth of peak RSS after a warm-up); this gives 1.60, 0.26 and 3.14."""
-    members = 4 * (population + 1) + 2 * population
-    return int(n_params * members + 4 * max(2**21, 16 * n_params))
+    per_parameter = (4 * (population + 1) if members else 0) + 2 * population
+    return int(n_params * per_parameter + 4 * max(2**21, 16 * n_params))
 
 
 def training_bytes(n_params, itemsize, *, n_steps, n_hidden, n_out, window=None, batch=1):

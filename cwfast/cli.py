@@ -169,7 +169,8 @@ def build_parser():
                         "of those whose generated audio met their training audio's flatness, pitch and loudness "
                         "(autoregressive mixture models), else of those audible, then the best rate on validation; "
                         "auto: another round of seeds while --time-budget has room for one "
-                        "(default: 1; --time-budget is shared between all the runs; not with --checkpoint)")
+                        "(default: 1; --time-budget is shared between all the runs; N > 1 and auto not with --checkpoint; "
+                        "--epochs 0 with auto: one round)")
     p.add_argument("--time-budget", type=types.duration, metavar="TIME",
                    help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model; "
                         "fitting the mixture's scale, scoring the held-out parts and choosing the generation temperature "

@@ -37,7 +37,7 @@ from . import validate
 from .errors import CwfastError, ParameterError
 from .codec import N_CLASSES, check_classes, mu_law_values
 from .codec import mu_law_edges as bin_edges  # where it used to live; public here too
-from .tasks import autoregressive
+from . import tasks
 
 __all__ = [
     "ALPHAS",
@@ -350,9 +350,9 @@ def baseline(samples, *, test=0.1, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=AL
     """Held-out bits per mu-law sample of the linear-prediction baseline on a clip.
 
     The clip is turned into classes exactly as ``cwfast train --mode autoregressive`` does
-    (:func:`cwfast.tasks.autoregressive`: scaled to peak 1, mu-law), the last ``test``
-    fraction (rounded as :func:`cwfast.tasks.split_task` does) is held out, the predictor
-    is fitted on the rest (:func:`fit`) and every variant is scored on the held-out part.
+    (:func:`cwfast.tasks.corpus` of one clip: scaled to its peak before the held-out part, mu-law),
+    the last ``test`` fraction (rounded as :func:`cwfast.tasks.split_task` does) is held out, the
+    predictor is fitted on the rest (:func:`fit`) and every variant is scored on the held-out part.
 
     Parameters
     ----------
@@ -379,8 +379,7 @@ def baseline(samples, *, test=0.1, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=AL
     if not (isinstance(test, (int, float)) and not isinstance(test, bool) and 0.0 < test < 1.0):
         raise ParameterError(f"test={test!r} must be a number in (0, 1)")
     n_taps = _check_taps(n_taps)
-    task = autoregressive(samples, n_classes=check_classes(n_classes))
-    labels = task.targets
+    labels = tasks.join(tasks.corpus([samples], n_classes=check_classes(n_classes), test=test)[0]).targets
     n_test = int(round(labels.size * test))
     n_train = labels.size - n_test
     if n_test == 0:
@@ -416,9 +415,8 @@ def split_baseline(clips, *, validation=0.1, test=0.1, n_taps=N_TAPS, n_classes=
     """Held-out bits per mu-law sample of the baseline on the test parts ``cwfast train`` scores.
 
     ``cwfast train --mode autoregressive`` cuts every clip it is given in time
-    (:func:`cwfast.tasks.corpus`; one clip: :func:`cwfast.tasks.split_task`): training part,
-    then ``validation``, then the last ``test`` fraction, with one scale (the loudest clip's peak)
-    for all clips. This fits one predictor on the clips' training parts, each clip predicted from
+    (:func:`cwfast.tasks.corpus`): training part, then ``validation``, then the last ``test``
+    fraction, with one scale (the loudest peak before the clips' test parts) for all clips. This fits one predictor on the clips' training parts, each clip predicted from
     its own past, and scores it on their test parts, the history and the moving scale running on
     through each clip's training and validation parts first; the clips' figures are averaged
     weighted by their test lengths, as ``cwfast train`` averages its held-out figure. So the

@@ -149,7 +149,7 @@ def autoregressive(samples, *, n_classes=N_CLASSES, scale=None, history="mu-law"
     """Next-sample prediction over mu-law classes, with teacher forcing.
 
     The clip is scaled to peak 1 (so the classes cover its whole range), or divided by ``scale``
-    if given (several clips of one corpus share the scale of the loudest), and quantised;
+    if given (:func:`corpus` gives its clips one scale, from before their test parts), and quantised;
     ``targets[t]`` is the class of sample ``t`` and ``inputs[t]`` sample ``t - 1`` as the model
     reads it (0 at ``t = 0``, as in generation): the decoded value of its class with
     ``history="mu-law"``, the scaled sample itself with ``"linear"`` (for a mixture head, which

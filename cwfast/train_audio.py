@@ -382,7 +382,7 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
     if restarts is not None and not auto and validate.positive_int("restarts", restarts) > MAX_RESTARTS:
         raise ParameterError(f"{_opt('restarts', restarts)}: at most {MAX_RESTARTS} (or '{AUTO_RESTARTS}')")
     rates = () if lr is None else validate.positive_floats("lr", lr)
-    if not auto and len(rates) * (restarts or 1) > MAX_RESTARTS:
+    if len(rates) * (1 if auto else restarts or 1) > MAX_RESTARTS:
         raise ParameterError(f"{_opt('lr')} and {_opt('restarts')} train {len(rates)} x {restarts or 1} models: at "
                              f"most {MAX_RESTARTS}")
     many_restarts = auto or (restarts is not None and restarts > 1)
@@ -516,7 +516,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         Seconds of training after which the trainer stops cleanly (the model keeps its
         best-validation parameters); see :func:`cwfast.train.fit`. With several runs (``restarts``,
         rates of ``lr``), the budget of all of them together.
-    restarts : int
+    restarts : int or "auto"
         Train this many models, from seeds ``seed``, ``seed + 1``, ..., at each rate of ``lr``, and
         keep one (:func:`choose_run`): at each rate, of the restarts whose generated audio meets
         their training audio's flatness and pitch at their temperature (an autoregressive mixture
@@ -526,8 +526,11 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         test part. A ``time_budget`` is shared: each run gets what is left over the runs still to
         go. A run that diverges is left out, with a note, unless every one does; any other error,
         and Ctrl-C, ends the run. ``seed=None`` draws the first seed (and notes it). Several runs
-        are recorded as ``metadata["runs"]``. Not with ``checkpoint``. Default: the mode's
-        (:data:`MODE_DEFAULTS`), 1 with a ``checkpoint``.
+        are recorded as ``metadata["runs"]``. ``"auto"``: rounds of restarts (every rate at the next
+        seed) while the ``time_budget`` left holds the longest round so far (training, fitting and
+        calibrating), up to :data:`MAX_RESTARTS` models; one round without a budget, or with
+        ``epochs=0`` (the first round trains until the budget). Above 1 or ``"auto"``, not with
+        ``checkpoint``. Default: the mode's (:data:`MODE_DEFAULTS`), 1 with a ``checkpoint``.
 
     Returns
     -------
@@ -582,6 +585,12 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     fractions = {k: defaults[k] if v is None else v for k, v in (("validation", validation), ("test", test))}
     if mode == "autoregressive":  # one scale for every clip, from no test part
         per_clip = tasks.corpus(clips, n_classes=classes or N_CLASSES, history=history, **fractions)
+        scale = per_clip[0].train.metadata["scale"]
+        louder = sum(int(np.count_nonzero(np.abs(clip[clip.size - (part.test.n_steps if part.test else 0):]) > scale))
+                     for clip, part in zip(clips, per_clip))
+        if louder:
+            _note(on_note, f"{louder} samples of the test part{'s' * (len(clips) > 1)} are louder than anything "
+                           "before them and are scored at full scale (the scale is the peak before the test parts)")
     else:
         whole = tasks.make_task(mode, clips[0], target=target, n_classes=classes or N_CLASSES, history=history)
         per_clip = [tasks.split_task(whole, **fractions)]
@@ -624,7 +633,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     components = components if head == "mixture" else None
     _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, _given(window, defaults["window"], "window"),
                          _given(batch_size, defaults["batch_size"], "batch_size"), input_window, components,
-                         population)
+                         population, cluster)
     widest = max(given_window) if isinstance(given_window, (list, tuple)) else given_window
     # A window's dot products are most of a step's cost: say so before a run that crawls.
     if has_clock and widest not in (None, "period") and widest > 4 * INPUT_WINDOW_SECONDS * sample_rate:
@@ -734,6 +743,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             calibrate(model, heard)
         return TrainedAudio(model, task, splits, result, figures)
 
+    if resume and seed is None:  # the checkpoint's seed, so that the model records the run's
+        from .train import load_checkpoint
+
+        seed = load_checkpoint(checkpoint).progress["entropy"]
     if restarts is None:
         restarts = 1 if checkpoint is not None else defaults["restarts"]
     # auto: a round of restarts (every rate at the next seed) while the time budget lasts; the
@@ -769,12 +782,14 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         """Whether auto restarts go on: room for another round of every rate (within MAX_RESTARTS),
         and at least the longest round so far (training, fitting and calibrating) left of the budget."""
         left = time_budget - (_clock() - began)
+        rounds = len(runs) // len(rates)
+        ended = f"restarts end after {rounds} round{'s' * (rounds > 1)}"
         if len(runs) + len(rates) > MAX_RESTARTS:
+            _note(on_note, f"{ended}: another would train more than {MAX_RESTARTS} models")
             return False
         if left < longest:
-            rounds = len(runs) // len(rates)
-            _note(on_note, f"restarts end after {rounds} round{'s' * (rounds > 1)}: {max(left, 0):.0f} s of the "
-                           f"time budget left, and a round took up to {longest:.0f} s")
+            _note(on_note, f"{ended}: {max(left, 0):.0f} s of the time budget left, and a round took up to "
+                           f"{longest:.0f} s")
             return False
         _note(on_note, f"{left:.0f} s of the time budget left, and a round took up to {longest:.0f} s: another "
                        "round of restarts")
@@ -1132,10 +1147,11 @@ def _run_trainer(model, trainer, x, y, val_task, *, epochs, lr, population, sigm
 
 
 def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window, batch_size, input_window=None,
-                         components=None, population=None):
+                         components=None, population=None, cluster=None):
     """CwfastError, before the model is built, if training it on ``task`` cannot fit in memory
     (``components``: a mixture head's, whose 3K outputs replace the task's classes; ``population``:
-    the evolution strategy's members, each a copy of the parameters)."""
+    the evolution strategy's members, each a copy of the parameters, here unless a Ray ``cluster``
+    scores them)."""
     from .budget import check_fits, evolution_bytes, training_bytes
 
     cls = registry.get(arch)
@@ -1148,7 +1164,7 @@ def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, wind
                           batch=batch_size or 1)
     smaller = f"{_opt('hidden')}, {_opt('input_window')} or {_opt('components')}"
     if trainer == "es":
-        need += evolution_bytes(n_params, population or POPULATION)
+        need += evolution_bytes(n_params, population or POPULATION, members=cluster != "ray")
         smaller = f"{_opt('population')}, {smaller}"
     check_fits(need, f"training a {cls.description} of {n_hidden} units ({n_params:,} parameters) on "
                      f"{task.n_steps:,} samples", f"pass a smaller {smaller}, or a shorter clip")

@@ -1035,6 +1035,7 @@ def test_a_resume_without_seed_takes_the_checkpoints(capsys, tmp_path, clip_8k):
     status, _, err = run(capsys, *common, "--epochs", 6, "--resume", "-o", tmp_path / "b.npz")
     assert status == 0, err
     assert trained(tmp_path / "b.npz")[1]["trainer"]["epochs"] == 6
+    assert trained(tmp_path / "b.npz")[1]["trainer"]["seed"] == 5  # recorded, as the run's own
     status, _, err = run(capsys, *common, "--epochs", 6, "--resume", "--seed", 0, "-o", tmp_path / "c.npz")
     assert_user_error(status, err, "was started with seed 5; resume with that seed")
 

@@ -50,8 +50,13 @@ def test_the_test_parts_set_nothing_not_even_the_scale():
     assert b.test.targets.max() == 255  # louder than anything before it: clipped to full scale
     from cwfast.train_audio import train_audio
 
+    notes = []
     trained = [train_audio(c, 8000, mode="autoregressive", hidden=4, modules=2, epochs=1, lr=0.01, test=0.2,
-                           progress=False) for c in (clip, louder_end)]
+                           progress=False, on_note=notes.append) for c in (clip, louder_end)]
+    louder = int(np.count_nonzero(np.abs(louder_end[800:]) > np.abs(clip[:800]).max()))
+    assert [n for n in notes if "louder than anything before them" in n] == [
+        f"{louder} samples of the test part are louder than anything before them and are scored at full scale (the "
+        "scale is the peak before the test parts)"]
     assert trained[0].model.metadata["scale"] == trained[1].model.metadata["scale"]
     np.testing.assert_array_equal(trained[0].model.params, trained[1].model.params)
     with pytest.raises(CwfastError, match="^the clip is silent \\(all zeros\\) before the test part"):

@@ -456,8 +456,13 @@ def test_auto_restarts_stop_at_the_most_runs(clip, monkeypatch):
     samples, rate = clip
     seen = _fake_clock(monkeypatch, 0.0)
     monkeypatch.setattr(module, "MAX_RESTARTS", 3)
-    train_audio(samples, rate, seed=0, restarts="auto", lr=[0.02, 0.005], time_budget=60.0, **RATES)
+    notes = []
+    train_audio(samples, rate, seed=0, restarts="auto", lr=[0.02, 0.005], time_budget=60.0, on_note=notes.append,
+                **RATES)
     assert len(seen) == 2  # a second round would make 4 models
+    assert "restarts end after 1 round: another would train more than 3 models" in notes
+    with pytest.raises(ParameterError, match="train 4 x auto models: at most 3"):
+        train_audio(samples, rate, restarts="auto", lr=[0.1, 0.02, 0.01, 0.005], time_budget=60.0, **RATES)
 
 
 def test_auto_restarts_without_a_time_budget_train_one_round(clip, monkeypatch):

@@ -361,6 +361,7 @@ def test_the_memory_check_counts_the_populations_copies(monkeypatch):
     monkeypatch.setattr(budget, "available_memory", lambda: 24 * 2**20)  # a gradient run of 41k parameters fits
     train_audio(x, 8000, **options)
     train_audio(x, 8000, trainer="es", population=8, **options)  # 9 copies and the noise table: 10 MB
+    assert budget.evolution_bytes(41_000, 256, members=False) < budget.evolution_bytes(41_000, 256) / 2  # on Ray
     for population in (None, 256):  # 257 copies: 74 MB
         with pytest.raises(cwfast.CwfastError, match=r"needs about .* of memory.*pass a smaller population"):
             train_audio(x, 8000, trainer="es", population=population, **options)

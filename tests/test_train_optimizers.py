@@ -128,8 +128,11 @@ def test_schedules():
     # a callable's factor is checked where it is used: a negative one climbed the loss, NaN "diverged"
     for bad in (-1.0, float("nan"), float("inf"), "0.5", True):
         with pytest.raises(ParameterError, match=r"lr_schedule\(3\) = .*must be a finite number >= 0"):
-            make_schedule(lambda e, bad=bad: bad, 4)(3)
+            make_schedule(lambda e, bad=bad: bad, None, time_budget=60.0)(3)  # no epochs: checked as used
     assert make_schedule(lambda e: 0, 4)(3) == 0
+    assert make_schedule(lambda e: np.where(e < 2, 1.0, 0.1), 4)(3) == 0.1  # any real scalar
+    with pytest.raises(ParameterError, match=r"lr_schedule\(5\) = -1.0"):  # refused before the run
+        make_schedule(lambda e: 1.0 if e < 5 else -1.0, 10)
 
 
 def test_a_run_without_epochs_decays_over_its_time_budget():

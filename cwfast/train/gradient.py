@@ -332,6 +332,9 @@ def fit(
     carry_h = None
     if resume:
         ck, entropy = ckpt_io.resume(checkpoint, "fit", model, config, seed, opt, run)
+        if run["position"] >= plan.updates_per_epoch:  # an epoch's end resets it to 0: no run writes this
+            raise CwfastError(f"cannot resume from checkpoint '{checkpoint}': it is damaged (update {run['position']} "
+                              f"of an epoch of {plan.updates_per_epoch})")
         params[:] = ck.model.params
         losses = ck.losses
         val_losses = [float(v) for v in ck.arrays.get("validation_losses", [])]
@@ -339,9 +342,6 @@ def fit(
         best_params = None if best_params is None else best_params.astype(model.dtype, copy=True)
         carry_h = ck.arrays.get("carry_h")
         carry_h = None if carry_h is None else carry_h.astype(model.dtype, copy=True)
-        if run["position"] >= plan.updates_per_epoch:  # an epoch's end resets it to 0: no run writes this
-            raise CwfastError(f"cannot resume from checkpoint '{checkpoint}': it is damaged (update {run['position']} "
-                              f"of an epoch of {plan.updates_per_epoch})")
     else:
         entropy = seed_entropy(seed)
 

@@ -11,7 +11,6 @@ uninterrupted one (a run without a number of epochs follows its time budget inst
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
@@ -274,10 +273,16 @@ def make_schedule(spec, epochs, time_budget=None):
     if callable(spec):
         def factor(epoch, elapsed=0.0):
             value = spec(epoch)
-            if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < math.inf:
+            try:  # any real scalar: a float, a 0-d NumPy array (np.where's), a Decimal
+                number = None if isinstance(value, (bool, np.bool_, str, bytes)) else float(value)
+            except (TypeError, ValueError):
+                number = None
+            if number is None or not 0 <= number < math.inf:
                 raise ParameterError(f"lr_schedule({epoch}) = {value!r}: a learning-rate factor must be a finite "
                                      "number >= 0 (a negative one would climb the loss)")
-            return value
+            return number
 
+        for epoch in range(min(epochs or 0, 100_000)):  # checked before the run, not hours into it
+            factor(epoch)
         return factor
     raise ParameterError(f"lr_schedule={spec!r} must be None, a name ({', '.join(SCHEDULES)}) or a callable")
