@@ -416,8 +416,9 @@ def split_baseline(clips, *, validation=0.1, test=0.1, n_taps=N_TAPS, n_classes=
 
     ``cwfast train --mode autoregressive`` cuts every clip it is given in time
     (:func:`cwfast.tasks.corpus`): training part, then ``validation``, then the last ``test``
-    fraction, with one scale (the loudest peak before the clips' test parts) for all clips. This fits one predictor on the clips' training parts, each clip predicted from
-    its own past, and scores it on their test parts, the history and the moving scale running on
+    fraction, with one scale (the loudest peak before the clips' test parts) for all clips. This
+    fits one predictor on the clips' training parts, each clip predicted from its own past, and
+    scores it on their test parts, the history and the moving scale running on
     through each clip's training and validation parts first; the clips' figures are averaged
     weighted by their test lengths, as ``cwfast train`` averages its held-out figure. So the
     baseline and a trained model are scored on exactly the same samples.

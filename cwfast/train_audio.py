@@ -28,8 +28,8 @@ from .codec import MAX_CLASSES, N_CLASSES, check_classes, check_history
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level
-from .modes import (POPULATION, AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY,
-                    PREDICTION_TAPS)
+from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY,
+                    POPULATION, PREDICTION_TAPS)
 from .scale_fit import fit_scale, fit_surprise
 
 TRAINERS = ("adam", "sgd", "es")
@@ -728,7 +728,6 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             "name": trainer, "epochs": int(result.epochs), "updates": int(result.steps),
             "lr_schedule": lr_schedule or "constant",
             "seconds": round(float(result.wall_time), 3), "stopped": str(result.stopped),
-            # the evolution strategy keeps its best centre by training loss: no validation part chooses it
             # what picked the parameters kept: the evolution strategy keeps its best centre by
             # training loss; a gradient run without a validation part keeps its last epoch's
             "chosen_on": ("training loss" if trainer == "es" else "validation" if val_task is not None
@@ -743,7 +742,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             calibrate(model, heard)
         return TrainedAudio(model, task, splits, result, figures)
 
-    if resume and seed is None:  # the checkpoint's seed, so that the model records the run's
+    if resume and seed is None and checkpoint is not None:  # the checkpoint's seed, for the model to record
         from .train import load_checkpoint
 
         seed = load_checkpoint(checkpoint).progress["entropy"]

@@ -349,3 +349,13 @@ def test_evolve_bounds_the_period_search_in_octaves():
         with pytest.raises(ParameterError, match=f"{name}=1e\\+308 must be at most 64"):
             evolve(model, np.zeros((64, 0), np.float32), np.zeros((64, 1), np.float32), generations=1, population=4,
                    search_periods=True, progress=False, **{name: 1e308})
+
+
+def test_train_audio_resume_without_a_checkpoint_is_a_parameter_error():
+    """With seed=None a resume reads the checkpoint's seed first; with no checkpoint that was a TypeError."""
+    from cwfast.train_audio import train_audio
+
+    x = (0.3 * np.sin(np.arange(2000) * 0.1)).astype(np.float32)
+    with pytest.raises(ParameterError, match="resume=True needs checkpoint=PATH"):
+        train_audio(x, 8000, mode="autoregressive", hidden=4, modules=2, epochs=1, progress=False, resume=True,
+                    seed=None)
