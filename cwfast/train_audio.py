@@ -668,7 +668,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
 
     train_task, val_task = splits.train, splits.validation
     x, y = train_task.inputs, train_task.targets
-    if epochs is None and time_budget is not None:
+    if epochs is None and time_budget is not None and restarts != AUTO_RESTARTS:  # (auto: rounds fill the rest)
         _note(on_note, f"{_opt('time_budget')} caps training, and it ends sooner if the default {defaults['epochs']} "
                        f"{'generations' if trainer == 'es' else 'epochs'} are done first: pass {_opt('epochs')} to "
                        f"train for longer, or {_opt('epochs', 0)} to train until the budget")

@@ -456,11 +456,13 @@ def test_auto_restarts_stop_at_the_most_runs(clip, monkeypatch):
     samples, rate = clip
     seen = _fake_clock(monkeypatch, 0.0)
     monkeypatch.setattr(module, "MAX_RESTARTS", 3)
+    monkeypatch.setitem(module.MODE_DEFAULTS["autoregressive"], "epochs", 1)
     notes = []
     train_audio(samples, rate, seed=0, restarts="auto", lr=[0.02, 0.005], time_budget=60.0, on_note=notes.append,
-                **RATES)
+                **{**RATES, "epochs": None})
     assert len(seen) == 2  # a second round would make 4 models
     assert "restarts end after 1 round: another would train more than 3 models" in notes
+    assert not any("caps training, and it ends sooner" in n for n in notes)  # auto fills the budget with rounds
     with pytest.raises(ParameterError, match="train 4 x auto models: at most 3"):
         train_audio(samples, rate, restarts="auto", lr=[0.1, 0.02, 0.01, 0.005], time_budget=60.0, **RATES)
 
