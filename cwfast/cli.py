@@ -736,7 +736,7 @@ def _train(args):
             lr_schedule=args.lr_schedule,
             population=args.population, sigma=args.sigma, cluster=args.cluster, batch_size=args.batch_size,
             window=args.window, validation=args.validation, test=args.test, classes=args.classes,
-            seed=args.seed if args.seed is not None else None if args.resume else 0,
+            seed=0 if args.seed is None and not args.resume else args.seed,  # resuming: the checkpoint's
             checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, on_note=_note,
             metadata={"source": source, "start": args.start, **({"trimmed": True} if args.trim else {})},
             time_budget=args.time_budget,

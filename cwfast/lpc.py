@@ -379,8 +379,9 @@ def baseline(samples, *, test=0.1, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=AL
     if not (isinstance(test, (int, float)) and not isinstance(test, bool) and 0.0 < test < 1.0):
         raise ParameterError(f"test={test!r} must be a number in (0, 1)")
     n_taps = _check_taps(n_taps)
-    labels = tasks.join(tasks.corpus([samples], n_classes=check_classes(n_classes), test=test)[0]).targets
-    n_test = int(round(labels.size * test))
+    split = tasks.corpus([samples], n_classes=check_classes(n_classes), test=test)[0]
+    labels = tasks.join(split).targets
+    n_test = 0 if split.test is None else split.test.n_steps
     n_train = labels.size - n_test
     if n_test == 0:
         raise ParameterError(f"the clip ({labels.size} samples) is too short to hold out {test:.0%}")

@@ -750,11 +750,13 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         restarts = 1 if checkpoint is not None else defaults["restarts"]
     # auto: a round of restarts (every rate at the next seed) while the time budget lasts; the
     # first round is the single restart's run, so auto never trains less than restarts=1.
-    auto, restarts = restarts == AUTO_RESTARTS, 1 if restarts == AUTO_RESTARTS else restarts
-    if auto and time_budget is None:
-        _note(on_note, f"{_opt('restarts', AUTO_RESTARTS)} trains rounds of restarts while a {_opt('time_budget')} "
-                       "lasts: without one, a single round")
-    auto = auto and time_budget is not None
+    auto = restarts == AUTO_RESTARTS
+    if auto:
+        restarts = 1
+        if time_budget is None:
+            _note(on_note, f"{_opt('restarts', AUTO_RESTARTS)} trains rounds of restarts while a "
+                           f"{_opt('time_budget')} lasts: without one, a single round")
+            auto = False
     if lr is not None:
         rates = validate.positive_floats("lr", lr)
     elif trainer == "es" or defaults["lr"] is None:  # the trainer's own rate
