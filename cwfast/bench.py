@@ -245,7 +245,10 @@ def macs_per_step(model):
 def ceilings(widths, *, dtype="float32", seconds=0.2):
     """GMAC/s of a dense n x n matrix-vector product for each width: numba in the kernel's style
     (``cwfast._kernels._matvec_repeat``) and the BLAS behind NumPy (``W @ h``, sgemv for float32),
-    one thread each (the stream's kernel runs on one), best of five timed runs."""
+    one thread each (the stream's kernel runs on one), best of five timed runs. Each method's runs
+    together take about ``seconds / 2`` per width: the repeats of a run are set from a timed probe,
+    so a small width's Python loop of BLAS calls (a microsecond of call overhead each) does not
+    run for millions of calls."""
     import contextlib
     import time
 
@@ -258,25 +261,46 @@ def ceilings(widths, *, dtype="float32", seconds=0.2):
     except ImportError:  # without it BLAS may use every core: its figure is then an upper bound
         threadpool_limits = None
     out = {}
-    for n in sorted(set(widths)):
-        rng = np.random.default_rng(0)
-        w = rng.standard_normal((n, n)).astype(dtype)
-        h = rng.standard_normal(n).astype(dtype)
-        y = np.empty(n, dtype=dtype)
-        repeats = max(10, int(2e7 / (n * n)))
-        _kernels._matvec_repeat(w, h, y, 1)  # compile
-        best = {"numba": 0.0, "blas": 0.0}
-        for _ in range(5):
-            t0 = time.perf_counter()
-            _kernels._matvec_repeat(w, h, y, repeats)
-            best["numba"] = max(best["numba"], repeats * n * n / (time.perf_counter() - t0) / 1e9)
-            with threadpool_limits(limits=1) if threadpool_limits else contextlib.nullcontext():
-                t0 = time.perf_counter()
+    # One limit around the whole measurement: entering it inspects the loaded libraries, which
+    # inside a timed run would be most of a small run's time.
+    with threadpool_limits(limits=1) if threadpool_limits else contextlib.nullcontext():
+        for n in sorted(set(widths)):
+            rng = np.random.default_rng(0)
+            w = rng.standard_normal((n, n)).astype(dtype)
+            h = rng.standard_normal(n).astype(dtype)
+            y = np.empty(n, dtype=dtype)
+
+            def blas(repeats):
                 for _ in range(repeats):
                     np.matmul(w, h, out=y)
-                best["blas"] = max(best["blas"], repeats * n * n / (time.perf_counter() - t0) / 1e9)
-        out[n] = best
+
+            runs = {"numba": lambda repeats: _kernels._matvec_repeat(w, h, y, repeats), "blas": blas}
+            runs["numba"](1)  # compile
+            best = {}
+            for name, run in runs.items():
+                repeats = _repeats_lasting(run, seconds / 10)
+                best[name] = 0.0
+                for _ in range(5):
+                    t0 = time.perf_counter()
+                    run(repeats)
+                    best[name] = max(best[name], repeats * n * n / (time.perf_counter() - t0) / 1e9)
+            out[n] = best
     return out
+
+
+def _repeats_lasting(run, seconds):
+    """How many repeats ``run(repeats)`` needs to last about ``seconds`` (1 to 2**30): doubled
+    from one until a probe lasts a millisecond, then scaled."""
+    import time
+
+    repeats = 1
+    while True:
+        t0 = time.perf_counter()
+        run(repeats)
+        elapsed = time.perf_counter() - t0
+        if elapsed >= 1e-3 or repeats >= 1 << 30:
+            return min(1 << 30, max(1, round(repeats * seconds / max(elapsed, 1e-9))))
+        repeats *= 2
 
 
 def ceiling_rows(records, models, ceiling):

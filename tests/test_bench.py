@@ -126,6 +126,22 @@ def test_matvec_ceiling_kernel_is_a_matrix_vector_product(rng):
     np.testing.assert_allclose(y, w @ h, rtol=1e-5, atol=1e-6)
 
 
+def test_the_ceiling_repeats_are_set_by_time_not_by_the_width(monkeypatch):
+    """A tiny width's BLAS loop once ran 2e7 / n^2 Python calls per timed run (20 s for a 3-cell
+    LSTM). With a clock that advances 0.1 ms per repeat, the probe doubles to 16 repeats (1.6 ms)
+    and a run of 0.05 s is 500 repeats; a run that takes no time at all stops doubling."""
+    import time
+
+    now = [0.0]
+    monkeypatch.setattr(time, "perf_counter", lambda: now[0])
+
+    def run(repeats):
+        now[0] += 1e-4 * repeats
+
+    assert bench._repeats_lasting(run, 0.05) == 500
+    assert bench._repeats_lasting(lambda repeats: None, 0.05) == 1 << 30
+
+
 
 def test_the_seconds_are_shared_by_the_stream_variants_and_calibrated_on_warm_blocks(monkeypatch):
     """--seconds S is "on each model and block size": with --voices and --blocked each of the three
