@@ -4,7 +4,7 @@ numba's cache (``cache=True``) keys a compiled function on the source of the fil
 and nothing else. A kernel in ``_kernels.py`` that calls a head in ``_head_kernels.py`` would keep
 running its cached copy of the old head after ``_head_kernels.py`` changed. Copying the head into
 every kernel file avoids that at the price of copies that drift apart; this module avoids it at the
-source: every file of the package that uses numba is one *kernel family*, and the cache stamp of a
+source: every file of the package that defines compiled functions is one *kernel family*, and the cache stamp of a
 function in any of them is a hash of all of them. Change one kernel file and every kernel
 recompiles once; change none and every start is a cache hit.
 
@@ -38,7 +38,11 @@ def _file_digest(path, mtime, size):
 
 @functools.lru_cache(maxsize=1)
 def family_files():
-    """The package's files that use numba (sorted paths): the kernel family. Read once a process."""
+    """The package's files that define compiled functions (``njit`` or ``cfunc``), and this one,
+    whose options they compile with (sorted paths): the kernel family. Read once a process.
+
+    A file that only calls numba's API (``numba.get_num_threads``, its version) is not in it:
+    editing the command line or the model's Python would otherwise recompile every kernel."""
     out = []
     for name in sorted(os.listdir(_PACKAGE_DIR)):
         if not name.endswith(".py"):
@@ -46,7 +50,7 @@ def family_files():
         path = os.path.join(_PACKAGE_DIR, name)
         with open(path, "rb") as fh:
             source = fh.read()
-        if b"import numba" in source or b"from numba" in source:
+        if path == os.path.realpath(__file__) or b"njit(" in source or b"cfunc(" in source:
             out.append(path)
     return tuple(out)
 

@@ -1,6 +1,7 @@
 """The numba on-disk cache works: a second process compiles nothing it already compiled, and a
 change to any kernel file recompiles what calls into it."""
 
+import ast
 import os
 import shutil
 import subprocess
@@ -56,3 +57,29 @@ def test_a_kernel_recompiles_when_a_file_it_calls_changes(tmp_path):
     (package / "_head_kernels.py").write_text(source[: source.rindex(greedy)] + greedy.replace("best", "0")
                                               + source[source.rindex(greedy) + len(greedy):])
     assert run() == (0, 0)  # recompiled against the new _draw: every sample is class 0
+
+
+def _compiles(path):
+    """Whether the file at ``path`` decorates a function with numba's njit or cfunc (bare, called,
+    or as ``numba.njit``), read from its syntax tree."""
+    for node in ast.walk(ast.parse(Path(path).read_text())):
+        for decorator in getattr(node, "decorator_list", ()):
+            target = decorator.func if isinstance(decorator, ast.Call) else decorator
+            name = target.attr if isinstance(target, ast.Attribute) else getattr(target, "id", None)
+            if name in ("njit", "cfunc"):
+                return True
+    return False
+
+
+def test_the_family_is_the_files_that_compile_and_the_options_file():
+    """Every file that defines a compiled function is stamped with the others (an edit to any of
+    them recompiles them all); a file that only calls numba's API (the model, the stream, the
+    benchmark) is not, so editing it recompiles nothing."""
+    from cwfast import _jit
+
+    package = Path(_jit.__file__).resolve().parent
+    compiling = {str(p) for p in sorted(package.glob("*.py")) if _compiles(p)}
+    assert len(compiling) >= 6
+    assert set(_jit.family_files()) == compiling | {str(package / "_jit.py")}
+    for name in ("model.py", "stream.py", "bench.py", "cli.py"):
+        assert str(package / name) not in _jit.family_files()

@@ -540,8 +540,8 @@ def test_lstm_entry_is_cached_between_processes(two_fresh_processes):
 def test_each_entry_closes_over_a_hash_of_every_kernel_file(kind):
     """numba keys its cache on the entry's own file and its closure, not on the kernels' files: the
     hash in the closure is what makes an edited kernel file recompile the entry (_realtime.py),
-    should numba drop cwfast._jit's family stamps. The hash covers every file that uses numba, so
-    the files the entry's kernel calls too."""
+    should numba drop cwfast._jit's family stamps. The hash covers every file that defines compiled
+    functions, so the files the entry's kernel calls too."""
     from cwfast import _blocked_kernels, _jit, _kernels, _lstm_kernels, _realtime, _voice_kernels
 
     compiled = _realtime.entry(kind, np.float32)[0]
