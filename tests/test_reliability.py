@@ -1,6 +1,7 @@
 """Issue 17: requests that would exhaust memory, outputs that cannot be written, divergence and
 degenerate data are refused in one line (exit 2), before any work, and leave nothing behind."""
 
+import functools
 import re
 import tempfile
 
@@ -376,8 +377,18 @@ def test_held_out_parts_too_short_to_compare_by_are_said(n, said):
                                                "hold out more"])
 
 
+@pytest.fixture
+def short_calibration(monkeypatch):
+    """Training's temperature calibration generating 0.1 s at each temperature, not 10 s: the
+    tests using it are about what training says before it starts, and a long window makes
+    every generated sample dear (10 s at 64 kHz with a 1281-sample window took 9 s a test)."""
+    from cwfast import train_audio as module
+
+    monkeypatch.setattr(module, "calibrate_temperature", functools.partial(module.calibrate_temperature, seconds=0.1))
+
+
 @pytest.mark.parametrize("window, noted", [(600, False), (700, True), ([1, 700], True), (np.int64(700), True)])
-def test_a_window_far_beyond_the_default_is_said(window, noted):
+def test_a_window_far_beyond_the_default_is_said(window, noted, short_calibration):
     """--input-window 100000 trained for hours without a word: past 4x the default's 20 ms (640
     samples at 8 kHz) the user hears that every tick reads that much."""
     from cwfast.train_audio import train_audio
@@ -391,7 +402,7 @@ def test_a_window_far_beyond_the_default_is_said(window, noted):
 
 
 @pytest.mark.parametrize("rate, noted", [(64000, False), (64050, True)])
-def test_the_default_window_at_a_high_rate_is_said(rate, noted):
+def test_the_default_window_at_a_high_rate_is_said(rate, noted, short_calibration):
     """At 100 MHz the default 20 ms is 2 million samples a tick: a 10-ms clip's one epoch showed an
     hour to go, silently. Past 4x its 16-kHz size (1280 samples) the user hears it."""
     from cwfast.train_audio import train_audio
