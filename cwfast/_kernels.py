@@ -681,7 +681,7 @@ def _member_params(theta, noise, sigma, m, out):
 
 @numba.njit(parallel=True, **_JIT)
 def _population_losses(theta, noise, sigma, module_start, column_start, block_offset, member_periods, input_offset,
-                       xp, n_out, y_target, labels, softmax, readout, gains, losses):
+                       xp, n_out, y_target, labels, head_code, readout, gains, losses):
     """Loss of each member of an antithetic population, and of the centre.
 
     theta : (n_params,) float64, the centre, laid out like ``ClockworkRNN.params``.
@@ -693,8 +693,9 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
     xp : (B, P + T, n_in) in the model's dtype, the dtype every member computes in: each sequence
         after ``P = max_window - 1`` rows of zeros (the inputs before t = 0).
     y_target : (B, Ts, n_out) float, the linear head's targets (Ts = T with readout 0, else 1).
-    labels : (B, Ts) int64, the softmax head's class labels.
-    softmax : bool, score cross-entropy on ``labels`` (else squared error on ``y_target``).
+    labels : (B, Ts) int64, the softmax or mixture head's class labels.
+    head_code : int, the head's ``cwfast.heads.Head.code``: 0 scores squared error on ``y_target``,
+        1 (softmax) and 2 (mixture) the negative log-likelihood of ``labels``.
     readout : int, what is scored (``cwfast.model.STEP_CODES``): 0 every step, 1 the last step,
         2 the mean of the outputs over the steps.
     gains : (B, T) float64, a level-normalised model's gains (``xp`` then holds the inputs divided
@@ -708,7 +709,7 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
     batch, n_steps = xp.shape[0], xp.shape[1] - n_hist
     n = module_start[module_start.shape[0] - 1]
     first = n_steps - 1 if readout == 1 else 0
-    per_step = 1 if softmax else n_out
+    per_step = 1 if head_code else n_out
     count = batch * (n_steps if readout == 0 else 1) * per_step
     for m in numba.prange(n_members):
         params = np.empty(n_params, dtype=xp.dtype)
@@ -726,12 +727,12 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
             _level_sequence(y, gains, b)
             if readout == 2:
                 _mean_rows(y, row)
-                total += _scored_row_loss(row, softmax, labels, y_target, b, 0)
+                total += _scored_row_loss(row, head_code, labels, y_target, b, 0)
                 continue
             for s in range(first, n_steps):
                 for k in range(n_out):
                     row[k] = y[s, k]
-                total += _scored_row_loss(row, softmax, labels, y_target, b, s - first)
+                total += _scored_row_loss(row, head_code, labels, y_target, b, s - first)
         losses[m] = total / count
 
 

@@ -207,7 +207,7 @@ def _sample_feedback(theta, s, pre, x, logits, values, head_code, inv_temperatur
 
 
 @numba.njit(parallel=True, **_JIT)
-def _population_losses(theta, noise, sigma, n, x, n_out, y_target, labels, softmax, readout, gains, losses):
+def _population_losses(theta, noise, sigma, n, x, n_out, y_target, labels, head_code, readout, gains, losses):
     """The evolution strategy's scores, as :func:`cwfast._kernels._population_losses` defines them
     (antithetic members ``theta +- sigma * noise[m // 2]``, then the centre), for the LSTM of ``n``
     cells: members in parallel, each from a zero state on every sequence of ``x`` (B, T, n_in);
@@ -216,7 +216,7 @@ def _population_losses(theta, noise, sigma, n, x, n_out, y_target, labels, softm
     n_params = theta.shape[0]
     batch, n_steps = x.shape[0], x.shape[1]
     first = n_steps - 1 if readout == 1 else 0
-    per_step = 1 if softmax else n_out
+    per_step = 1 if head_code else n_out
     count = batch * (n_steps if readout == 0 else 1) * per_step
     for m in numba.prange(n_members):
         params = np.empty(n_params, dtype=x.dtype)
@@ -234,10 +234,10 @@ def _population_losses(theta, noise, sigma, n, x, n_out, y_target, labels, softm
             _level_sequence(y, gains, b)
             if readout == 2:
                 _mean_rows(y, row)
-                total += _scored_row_loss(row, softmax, labels, y_target, b, 0)
+                total += _scored_row_loss(row, head_code, labels, y_target, b, 0)
                 continue
             for t in range(first, n_steps):
                 for k in range(n_out):
                     row[k] = y[t, k]
-                total += _scored_row_loss(row, softmax, labels, y_target, b, t - first)
+                total += _scored_row_loss(row, head_code, labels, y_target, b, t - first)
         losses[m] = total / count

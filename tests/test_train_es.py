@@ -37,7 +37,7 @@ def population_losses(model, x, target, noise, sigma, steps="all", lanes=None):
     if lanes is None:
         _kernels._population_losses(
             model.params.astype(np.float64), noise, sigma, lay.module_start, lay.column_start, lay.block_offset,
-            periods, lay.input_offset, x3, model.n_out, y_target, labels, softmax, STEP_CODES[steps],
+            periods, lay.input_offset, x3, model.n_out, y_target, labels, model.head.code, STEP_CODES[steps],
             np.zeros((0, 0)), losses,
         )
     else:
