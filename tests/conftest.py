@@ -1,7 +1,7 @@
 """Shared fixtures: a seeded generator (no global seeding anywhere in the suite), numba's
 thread count, restored after the test, Python's SIGINT handler for the tests that send one, a
-short clip of the bundled Brahms excerpt, and two fresh processes sharing a numba cache (for the
-caching tests)."""
+short clip of the bundled Brahms excerpt, two fresh processes sharing a numba cache (for the
+caching tests), and trainers that fail the test if called (for refusals that must come first)."""
 
 import os
 import signal
@@ -35,6 +35,18 @@ def sigint_default():
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     yield
     signal.signal(signal.SIGINT, previous)
+
+
+@pytest.fixture
+def no_training(monkeypatch):
+    """Make any call into the trainers fail the test: the mistake must be caught before training."""
+    import cwfast.train
+
+    def trained(*args, **kwargs):
+        pytest.fail("the run started training before refusing")
+
+    monkeypatch.setattr(cwfast.train, "fit", trained)
+    monkeypatch.setattr(cwfast.train, "evolve", trained)
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,6 @@ import pytest
 from cwfast import ParameterError, budget
 from cwfast.audio import load_audio, write_audio
 from test_cli import TINY, assert_user_error, run
-from test_review_cli import no_training  # noqa: F401  (a fixture)
 
 
 @pytest.fixture

@@ -18,18 +18,6 @@ from test_cli import HAS_MATPLOTLIB, TINY, assert_user_error, run
 ROOT = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture
-def no_training(monkeypatch):
-    """Make any call into the trainers fail the test: the mistake must be caught before training."""
-    import cwfast.train
-
-    def trained(*args, **kwargs):
-        pytest.fail("the run started training before refusing")
-
-    monkeypatch.setattr(cwfast.train, "fit", trained)
-    monkeypatch.setattr(cwfast.train, "evolve", trained)
-
-
 # --- figures that cannot be computed: refused before training, not after it ----------------------
 
 
