@@ -4,9 +4,9 @@ numba's cache (``cache=True``) keys a compiled function on the source of the fil
 and nothing else. A kernel in ``_kernels.py`` that calls a head in ``_head_kernels.py`` would keep
 running its cached copy of the old head after ``_head_kernels.py`` changed. Copying the head into
 every kernel file avoids that at the price of copies that drift apart; this module avoids it at the
-source: every file of the package that defines compiled functions is one *kernel family*, and the cache stamp of a
-function in any of them is a hash of all of them. Change one kernel file and every kernel
-recompiles once; change none and every start is a cache hit.
+source: the files of the package that define compiled functions are one *kernel family*, and the
+cache stamp of a function in any of them is a hash of all of them. Change one kernel file and every
+kernel recompiles once; change none and every start is a cache hit.
 
 It does so by putting three locator classes in front of numba's own (numba looks for the first
 locator that accepts a function): the same locations as numba's user-provided
