@@ -290,9 +290,9 @@ def write_audio_blocks(path, blocks, sample_rate, *, channels=1, subtype="FLOAT"
                     block = np.asarray(block)
                     if block.size == 0:
                         continue
-                    block = _as_samples(block, "block")
                     if (block.shape[1] if block.ndim == 2 else 1) != channels:
                         raise ParameterError(f"a block has shape {block.shape}; expected {channels} channel(s)")
+                    block = _as_samples(block, "block", channels=channels)
                     if subtype != "FLOAT":
                         clipped += int(np.count_nonzero(np.abs(block) > 1.0))
                         block = np.clip(block, -1.0, 1.0)
@@ -480,8 +480,11 @@ def _check_readable(path):
         raise CwfastError(f"cannot read '{path}': permission denied")
 
 
-def _as_samples(samples, name):
-    """Validate `samples`; return them as a C-contiguous float32 array, (n,) or (n, channels)."""
+def _as_samples(samples, name, *, channels=None):
+    """Validate `samples`; return them as a C-contiguous float32 array, (n,) or (n, channels).
+
+    With ``channels`` given (a block of a stream of that many), a block of fewer frames than
+    channels is no sign of a transposed array."""
     array = np.asarray(samples)
     if array.dtype == np.bool_ or not np.issubdtype(array.dtype, np.number):
         raise ParameterError(f"{name} has dtype {array.dtype}; expected floating-point samples")
@@ -499,7 +502,7 @@ def _as_samples(samples, name):
         raise ParameterError(f"{name} has shape {array.shape}; expected (n,) or (n, channels)")
     if array.shape[0] == 0 or array.size == 0:
         raise ParameterError(f"{name} has shape {array.shape}; it must hold at least one sample")
-    if array.ndim == 2 and array.shape[1] > array.shape[0]:
+    if array.ndim == 2 and array.shape[1] > array.shape[0] and channels is None:
         # Almost always a (channels, n) array from a library with the other convention.
         raise ParameterError(
             f"{name} has shape {array.shape}, more channels than frames; expected (n, channels)"

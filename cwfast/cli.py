@@ -1,9 +1,10 @@
 """The ``cwfast`` command line: parses arguments, calls the public API, prints, sets exit codes.
 
-``cwfast train`` fits a Clockwork RNN to audio in one of three modes (see :mod:`cwfast.tasks`),
-``cwfast generate`` makes audio with a trained model (or the default model bundled in the package),
-``cwfast process`` runs an effect model over a file, ``cwfast info`` describes a model and
-``cwfast bench`` (from :mod:`cwfast.bench`) measures speed. ``python -m cwfast`` is the same program.
+``cwfast train`` fits a Clockwork RNN (or an SRN or LSTM baseline) to audio in one of three modes
+(see :mod:`cwfast.tasks`), ``cwfast generate`` makes audio with a trained model (or the default
+model bundled in the package), ``cwfast process`` runs an effect model over a file, ``cwfast info``
+describes a model, ``cwfast export`` writes one as C (from :mod:`cwfast.export`) and ``cwfast
+bench`` (from :mod:`cwfast.bench`) measures speed. ``python -m cwfast`` is the same program.
 
 Conventions: progress bars (tqdm) and notes go to stderr, results to stdout; every user mistake ends
 with one line ``cwfast: error: ...`` on stderr and exit status 2, Ctrl-C with status 130, SIGTERM
@@ -29,9 +30,8 @@ import time
 from . import registry
 from . import _argtypes as types
 from .errors import CwfastError, ParameterError, TrainingDiverged
-from .modes import AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, LEVEL_BAND, MIXTURE_HISTORY, MODES, PREDICTION_TAPS
-
-TRAINERS = ("adam", "sgd", "es")
+from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, LEVEL_BAND, MIXTURE_HISTORY, MODES, PREDICTION_TAPS,
+                    TRAINERS)
 
 DEFAULT_MODEL = "the bundled default model"
 
@@ -218,7 +218,9 @@ def build_parser():
     p.add_argument("--block", type=types.positive_int, default=4096, metavar="N", help="block size in samples (default: 4096)")
     p.add_argument("--blocked", action="store_true",
                    help="compute each block module by module, slowest first: faster for large Clockwork RNNs "
-                        "(2.4x for 1024 units in 8 modules at blocks of 512 or more), the same output within float rounding")
+                        "(for 1024 units in 8 modules, 2.5x to 2.8x at blocks of 512 or more on a 512-KiB-L2 EPYC; slower for "
+                        "models whose weights fit the L2 cache: 'cwfast bench --blocked' measures yours), the same output within "
+                        "float rounding")
     p.add_argument("--subtype", type=types.subtype, metavar="TYPE", help="float, pcm_16 or pcm_24 (default: float for WAV)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_process)

@@ -68,7 +68,8 @@ def _finished(y, n_logits):
 
 
 class Head:
-    """An output head. Subclasses set :attr:`name` and implement the three methods."""
+    """An output head. Subclasses set :attr:`name` and implement :meth:`check_target`,
+    :meth:`finish`, :meth:`loss` and :meth:`loss_and_grad`."""
 
     #: The name models store (``model.output``) and files record.
     name = ""

@@ -2,7 +2,7 @@
 
 :class:`LSTM` has what :class:`cwfast.ClockworkRNN` has (a flat ``params`` vector with named views,
 ``forward``/``loss``/``loss_and_grad`` with ``state``, ``return_state``, ``flat`` and ``steps``, the
-linear and softmax heads, ``to_dense``/``from_dense``, ``save``/``copy``, ``sample``), so the
+linear, softmax and mixture heads, ``to_dense``/``from_dense``, ``save``/``copy``, ``sample``), so the
 trainers and the experiment scripts treat the three architectures alike. The arithmetic is in
 :mod:`cwfast._lstm_kernels`.
 """

@@ -11,6 +11,7 @@ are not masked, they are absent, so training can never fill them in.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import math
 from collections.abc import Mapping
@@ -279,7 +280,9 @@ class SequenceModel:
     has_clock : bool
         Whether its modules and periods mean something (False for an SRN or an LSTM).
     realtime_kind : str
-        Which allocation-free C entry of :mod:`cwfast._realtime` streams it.
+        How a :class:`~cwfast.Stream` and the C export run it: the key of their step builders
+        (``"clockwork"``, ``"clockwork_windows"``, ``"lstm"``), which choose the allocation-free C
+        entry of :mod:`cwfast._realtime` (the windowed one there is ``"clockwork_windowed"``).
     """
 
     arch = ""
@@ -637,7 +640,7 @@ class SequenceModel:
     def copy(self):
         """An independent copy of the model."""
         return type(self).from_dense(
-            self.to_dense(), dtype=self.dtype, sample_rate=self.sample_rate, metadata=self.metadata,
+            self.to_dense(), dtype=self.dtype, sample_rate=self.sample_rate, metadata=copy.deepcopy(self.metadata),
             output=self.output,
         )
 

@@ -6,6 +6,9 @@ does is :mod:`cwfast.tasks`."""
 #: effect: map a dry input to a processed output.
 MODES = ("memorize", "autoregressive", "effect")
 
+#: The trainers: Adam, SGD with Nesterov momentum (as the paper), or an evolution strategy.
+TRAINERS = ("adam", "sgd", "es")
+
 #: Output heads of an autoregressive model: a softmax over the mu-law classes, or a mixture of
 #: logistics integrated over them (:class:`cwfast.heads.MixtureHead`).
 AUDIO_HEADS = ("softmax", "mixture")

@@ -795,7 +795,8 @@ class Stream:
         elif not isinstance(out, np.ndarray) or out.shape != (n_steps, n_out) or out.dtype != dtype or not out.flags.writeable:
             raise ParameterError(f"out must be a writeable ndarray of shape {(n_steps, n_out)} and dtype {dtype.name}")
         if self._entry is None:
-            self._prepare(max(DEFAULT_MAX_BLOCK, n_steps))
+            self._check_buffers_fit(DEFAULT_MAX_BLOCK)
+            self._prepare(DEFAULT_MAX_BLOCK)
         if self._resamplers is not None:
             return self._process_resampled(block, out)
         if n_steps > self._max_block:
@@ -882,7 +883,8 @@ class Stream:
         elif not isinstance(out, np.ndarray) or out.shape != want or out.dtype != dtype or not out.flags.writeable:
             raise ParameterError(f"out must be a writeable ndarray of shape {want} and dtype {dtype.name}")
         if self._entry is None:
-            self._prepare(max(DEFAULT_MAX_BLOCK, n_steps))
+            self._check_buffers_fit(DEFAULT_MAX_BLOCK)
+            self._prepare(DEFAULT_MAX_BLOCK)
         if n_steps > self._max_block:
             self._check_long_block(block)
             block = _unaliased(block, out)

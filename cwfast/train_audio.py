@@ -29,10 +29,8 @@ from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level
 from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY,
-                    POPULATION, PREDICTION_TAPS)
+                    POPULATION, PREDICTION_TAPS, TRAINERS)
 from .scale_fit import fit_scale, fit_surprise
-
-TRAINERS = ("adam", "sgd", "es")
 
 #: An autoregressive Clockwork RNN's modules read this much of the past at each tick by default
 #: (``input_window``), in seconds: 320 samples at 16 kHz, pitch periods down to 50 Hz.
@@ -1006,9 +1004,7 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
         If the model stores no sample rate.
     """
     from . import likeness, metrics
-    from .render import feedback_values
-
-    from .render import seconds_to_samples
+    from .render import classes_of, feedback_values, seconds_to_samples
 
     if not getattr(model, "sample_rate", None):
         raise ParameterError("the model stores no sample rate: the generated audio's pitch cannot be measured")
@@ -1027,7 +1023,7 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
         return out
     peak = float(np.max(np.abs(audio)))
     out["training_audio"] = {"flatness": flatness, "pitched": pitched, "rms": rms, "peak": peak}
-    values = feedback_values(model, N_CLASSES)  # its classes' values, or None: it reads back what it drew
+    values = feedback_values(model, classes_of(model))  # its classes' values, or None: it reads back what it drew
     gains = {}  # per temperature, the output gain its audio would get (from the unrounded figures)
     for temperature in temperatures:
         generated = model.sample(n_steps, values=values, temperature=temperature, seed=seed)

@@ -261,6 +261,18 @@ def test_calibrate_temperature_checks_its_arguments(kwargs, match):
         calibrate_temperature(_generator(), arguments.pop("audio"), **arguments)
 
 
+def test_calibrate_temperature_reads_a_softmax_models_own_classes():
+    """It fed back 256 mu-law values whatever the model: a 64-class softmax model was refused
+    ("values has shape (256,)") where render generates from it."""
+    from cwfast.train_audio import calibrate_temperature
+
+    model = ClockworkRNN(1, 64, n_hidden=8, n_modules=2, seed=0, output="softmax", sample_rate=8000,
+                         metadata={"mode": "autoregressive", "n_classes": 64})
+    calibration = calibrate_temperature(model, 0.3 * np.sin(np.arange(8000) / 3.0), temperatures=[0.5, 1.0],
+                                        seconds=0.5)
+    assert calibration["chosen"] in (0.5, 1.0) and len(calibration["table"]) == 2
+
+
 @pytest.mark.parametrize("kwargs, match", [
     (dict(mode=["memorize"]), "mode="), (dict(trainer=["adam"]), "trainer="), (dict(periods=5), "periods=5"),
     (dict(seed="x"), "seed="), (dict(seed=True), "seed="), (dict(seed=-1), "seed="),

@@ -180,9 +180,12 @@ def test_lstm_dense_round_trip_and_copy():
     assert d["W_in"].shape == (16, 2) and d["W_h"].shape == (16, 4) and d["b_h"].shape == (16,)
     np.testing.assert_array_equal(d["b_h"][4:8], 5.0)  # the forget gate is the second block
     np.testing.assert_array_equal(LSTM.from_dense(d).params, model.params)
+    model.metadata = {"trainer": {"lr": 0.01}}
     clone = model.copy()
     clone.params[0] += 1
     assert model.params[0] != clone.params[0]
+    clone.metadata["trainer"]["lr"] = 99  # the metadata's nested dicts are the copy's own too
+    assert model.metadata == {"trainer": {"lr": 0.01}}
     bad = dict(d, W_h=d["W_h"][:15])
     with pytest.raises(ParameterError, match=r"W_h has shape \(15, 4\)"):
         LSTM.from_dense(bad)

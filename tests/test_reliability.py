@@ -243,6 +243,10 @@ def test_write_audio_blocks_counts_what_pcm_clips_and_leaves_nothing_on_a_bad_bl
     written, _ = soundfile.read(str(tmp_path / "a.wav"), dtype="float32")
     np.testing.assert_allclose(written, [0.5, 1.0, -1.0, 0.25], atol=1e-4)
     assert write_audio_blocks(tmp_path / "b.wav", blocks, 8000) == (4, 0)  # float keeps them
+    stereo = [np.full((3, 2), 0.5, np.float32), np.full((1, 2), -0.5, np.float32)]  # a last block of one frame
+    assert write_audio_blocks(tmp_path / "stereo.wav", stereo, 8000, channels=2) == (4, 0)
+    np.testing.assert_array_equal(soundfile.read(str(tmp_path / "stereo.wav"), dtype="float32")[0],
+                                  np.concatenate(stereo))
 
     def bad():
         yield np.zeros(10, np.float32)
@@ -250,7 +254,7 @@ def test_write_audio_blocks_counts_what_pcm_clips_and_leaves_nothing_on_a_bad_bl
 
     with pytest.raises(ParameterError, match="NaN"):
         write_audio_blocks(tmp_path / "c.wav", bad(), 8000)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "b.wav"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "b.wav", "stereo.wav"]
 
 
 def test_process_streams_a_file_block_by_block_with_the_same_output(capsys, tmp_path, monkeypatch):

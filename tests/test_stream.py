@@ -226,6 +226,17 @@ def test_constructor_max_block_prepares(model):
         Stream(model, max_block=0)
 
 
+def test_an_unprepared_stream_runs_a_long_first_block_in_pieces_of_the_default(model):
+    """process before prepare prepares DEFAULT_MAX_BLOCK steps, as documented, not the first
+    block's length: a long block allocated its own length of buffers again, unchecked."""
+    from cwfast.stream import DEFAULT_MAX_BLOCK
+
+    x = np.random.default_rng(3).uniform(-1, 1, (DEFAULT_MAX_BLOCK * 2 + 100, 1)).astype(np.float32)
+    stream = Stream(model)
+    np.testing.assert_array_equal(stream.process(x), model.forward(x))
+    assert stream.max_block == DEFAULT_MAX_BLOCK
+
+
 def test_out_must_be_writeable_and_input_finite(model, signal):
     stream = Stream(model, max_block=16)
     frozen = np.zeros((5, 2), dtype=np.float32)
