@@ -246,48 +246,13 @@ class LSTM(SequenceModel):
         _lstm_kernels._population_losses(theta, noise, sigma, self.n_hidden, x3, self.n_out, y_target, labels,
                                          self.head.code, readout, gains, losses)
 
-    def loss_and_grad(self, x, target, *, state=None, return_state=False, flat=False, steps="all"):
-        """The training loss and its gradient by back-propagation through time.
-
-        The losses, targets and arguments are those of :meth:`cwfast.ClockworkRNN.loss_and_grad`
-        (mean squared error for a linear head, mean cross-entropy on integer labels for a softmax
-        head; every step, only the last, or the mean output over the steps). The gradient does not
-        flow into ``state``.
-
-        Returns
-        -------
-        loss : float
-        grads : dict of dense arrays with the keys of :meth:`to_dense`, or a flat ndarray laid
-            out like :attr:`params` if ``flat``.
-        state : State, only if ``return_state``
-
-        Raises
-        ------
-        ParameterError
-            On wrong shapes, kinds or values of ``x``, ``target``, ``state`` or ``steps``, or for a
-            model with a surprise-following scale (:attr:`surprise`).
-        """
-        return_state, flat = validate.flag("return_state", return_state), validate.flag("flat", flat)
-        self._refuse_surprise_gradient()
-        x3, batched = self.check_input(x)
-        target = self.check_target(target, x3.shape, batched, steps)
-        full, t0 = self.check_state(state, x3.shape[0], batched)
-        surprise = self._check_surprise(state, x3.shape[0], batched)
-        x3, s, head = self._head_in(x3, full, surprise)
+    def _traced_outputs(self, x3, s, t0):
         s_start = s.copy()
         y, record = self._run(x3, s, record=True)
-        loss, d_y = self._head_loss(y, target, steps, head)
-        grad = self._backward(x3, s_start, record, d_y)
-        self._prediction_grad(grad, d_y, head)
-        self._head_out(full, s, head)
-        out = grad if flat else self._dense_gradient(grad)
-        if return_state:
-            return loss, out, self._with_surprise(full, t0 + x3.shape[1], surprise, batched)
-        return loss, out
+        return y, (x3, s_start, record)
 
-    def _backward(self, x3, s_start, record, d_y):
-        """Flat gradient from the gradient of the loss with respect to every output, d_y (B, T, n_out)."""
-        hist, acts = record
+    def _backward(self, record, d_y):
+        x3, s_start, (hist, acts) = record
         batch, n_steps, _ = hist.shape
         n, off = self.n_hidden, self._offsets
         grad = np.empty_like(self._params)

@@ -267,8 +267,8 @@ class SequenceModel:
     - :meth:`population_losses`, which scores an evolution-strategy population in one call.
 
     An architecture is one module with a subclass that sets the class attributes below and runs
-    its kernels in :meth:`_outputs` (and :meth:`population_losses`, ``loss_and_grad``,
-    ``sample``), and one line in :data:`cwfast.registry.ARCHITECTURES`, which makes it loadable,
+    its kernels in :meth:`_outputs` (and :meth:`population_losses`, ``sample``, and for
+    ``loss_and_grad`` :meth:`_traced_outputs` and :meth:`_backward`), and one line in :data:`cwfast.registry.ARCHITECTURES`, which makes it loadable,
     streamable and trainable from the CLI.
 
     Class attributes
@@ -744,9 +744,85 @@ class SequenceModel:
             self._head_out(h, inner, head)
         return self._with_surprise(h, t0 + x3.shape[1], surprise, batched)
 
+    def loss_and_grad(self, x, target, *, state=None, return_state=False, flat=False, steps="all"):
+        r"""The training loss and its gradient by back-propagation through time.
+
+        A linear model's loss is the mean squared error over every scored element; a softmax
+        model's is the mean cross-entropy over every scored step:
+
+        .. math::
+
+            L_{linear} = \frac{1}{N} \sum (y - \mathrm{target})^2 \qquad
+            L_{softmax} = -\frac{1}{N_{steps}} \sum \log \mathrm{softmax}(y)_{\mathrm{target}}
+
+        Parameters
+        ----------
+        x : ndarray, shape (n_steps, n_in) or (batch, n_steps, n_in)
+        target : ndarray
+            Linear model: shape (..., n_steps, n_out), or (..., n_out) with ``steps="last"`` or
+            ``"mean"``. Softmax model: integer labels in ``[0, n_out)``, shape (..., n_steps), or
+            (...,) with ``steps="last"`` or ``"mean"``. Mixture model: mu-law class labels in
+            ``[0, 256)``, as for a softmax model. The leading ``...`` is the batch, if ``x`` has one.
+        state : State, optional
+            Initial state (truncated BPTT carries it between windows). The gradient does not flow
+            into it.
+        return_state : bool
+            Also return the state after the last step.
+        flat : bool
+            Return the gradient as a flat vector laid out like :attr:`params` instead of a dict.
+        steps : {"all", "last", "mean"}
+            Score every step (sequence generation, effects), only the last (classification read
+            at the end), or the mean of the raw outputs over all steps (classification that pools
+            evidence from every step: the softmax is taken of the mean logits). A softmax model's
+            class probabilities under this readout are the softmax of
+            ``forward(x, raw=True).mean(axis=-2)``.
+
+        Returns
+        -------
+        loss : float
+        grads : dict of dense arrays with the keys of :meth:`to_dense` (a Clockwork RNN's ``W_in``,
+            ``W_h``, ``b_h``, ``W_out``, ``b_out``, and ``taps`` with a linear prediction; the
+            gradient of its ``W_h`` is exactly zero outside the allowed blocks), or a flat ndarray
+            laid out like :attr:`params` if ``flat``.
+        state : State, only if ``return_state``
+
+        Raises
+        ------
+        ParameterError
+            On wrong shapes, kinds or values of ``x``, ``target``, ``state`` or ``steps``, or for a
+            model with a surprise-following scale (:attr:`surprise`).
+        """
+        return_state, flat = validate.flag("return_state", return_state), validate.flag("flat", flat)
+        self._refuse_surprise_gradient()
+        x3, batched = self.check_input(x)
+        target = self.check_target(target, x3.shape, batched, steps)
+        full, t0 = self.check_state(state, x3.shape[0], batched)
+        surprise = self._check_surprise(state, x3.shape[0], batched)
+        x3, inner, head = self._head_in(x3, full, surprise)
+        y, record = self._traced_outputs(x3, inner, t0)
+        loss, d_y = self._head_loss(y, target, steps, head)
+        grad = self._backward(record, d_y)
+        self._prediction_grad(grad, d_y, head)
+        self._head_out(full, inner, head)
+        out = grad if flat else self._dense_gradient(grad)
+        if return_state:
+            return loss, out, self._with_surprise(full, t0 + x3.shape[1], surprise, batched)
+        return loss, out
+
     def _outputs(self, x3, state0, t0):
         """Raw outputs (B, T, n_out) of a checked batch; ``state0`` (B, width) becomes the final state."""
         raise NotImplementedError
+
+    def _traced_outputs(self, x3, state0, t0):
+        """Raw outputs (B, T, n_out) and what :meth:`_backward` needs of the pass; ``state0``
+        (B, width) becomes the final state, as in :meth:`_outputs`."""
+        raise NotImplementedError
+
+    def _backward(self, record, d_y):
+        """The flat gradient from ``d_y`` (B, T, n_out), the loss's gradient with respect to every
+        output, and the ``record`` of :meth:`_traced_outputs`."""
+        raise NotImplementedError
+
 
     def population_losses(self, theta, noise, sigma, x3, y_target, labels, readout, losses, *, member_periods=None):
         """Score an evolution-strategy population in one parallel call.
@@ -1258,73 +1334,6 @@ class ClockworkRNN(SequenceModel):
             _kernels._forward_trace_batch(*self._kernel_args(), xp, t0, h, y, trace, offsets)
         return y, trace, offsets
 
-    def loss_and_grad(self, x, target, *, state=None, return_state=False, flat=False, steps="all"):
-        r"""The training loss and its gradient by back-propagation through time.
-
-        A linear model's loss is the mean squared error over every scored element; a softmax
-        model's is the mean cross-entropy over every scored step:
-
-        .. math::
-
-            L_{linear} = \frac{1}{N} \sum (y - \mathrm{target})^2 \qquad
-            L_{softmax} = -\frac{1}{N_{steps}} \sum \log \mathrm{softmax}(y)_{\mathrm{target}}
-
-        Parameters
-        ----------
-        x : ndarray, shape (n_steps, n_in) or (batch, n_steps, n_in)
-        target : ndarray
-            Linear model: shape (..., n_steps, n_out), or (..., n_out) with ``steps="last"`` or
-            ``"mean"``. Softmax model: integer labels in ``[0, n_out)``, shape (..., n_steps), or
-            (...,) with ``steps="last"`` or ``"mean"``. Mixture model: mu-law class labels in
-            ``[0, 256)``, as for a softmax model. The leading ``...`` is the batch, if ``x`` has one.
-        state : State, optional
-            Initial state (truncated BPTT carries it between windows). The gradient does not flow
-            into it.
-        return_state : bool
-            Also return the state after the last step.
-        flat : bool
-            Return the gradient as a flat vector laid out like :attr:`params` instead of a dict.
-        steps : {"all", "last", "mean"}
-            Score every step (sequence generation, effects), only the last (classification read
-            at the end), or the mean of the raw outputs over all steps (classification that pools
-            evidence from every step: the softmax is taken of the mean logits). A softmax model's
-            class probabilities under this readout are the softmax of
-            ``forward(x, raw=True).mean(axis=-2)``.
-
-        Returns
-        -------
-        loss : float
-        grads : dict of dense arrays (keys ``W_in``, ``W_h``, ``b_h``, ``W_out``, ``b_out``, and
-            ``taps`` with a linear prediction; the gradient of ``W_h`` is exactly
-            zero outside the allowed blocks) or a flat ndarray.
-        state : State, only if ``return_state``
-
-        Raises
-        ------
-        ParameterError
-            On wrong shapes, kinds or values of ``x``, ``target``, ``state`` or ``steps``, or for a
-            model with a surprise-following scale (:attr:`surprise`).
-        """
-        return_state, flat = validate.flag("return_state", return_state), validate.flag("flat", flat)
-        self._refuse_surprise_gradient()
-        x3, batched = self.check_input(x)
-        target = self.check_target(target, x3.shape, batched, steps)
-        full, t0 = self.check_state(state, x3.shape[0], batched)
-        surprise = self._check_surprise(state, x3.shape[0], batched)
-        x3, h0, head = self._head_in(x3, full, surprise)
-        xp, h = self._padded(x3, h0)
-        h_start = h.copy()
-        y, trace, offsets = self._run_traced(xp, h, t0, x3.shape[1])
-        loss, d_y = self._head_loss(y, target, steps, head)
-        grad = self._backward(xp, t0, h_start, h, trace, offsets, d_y)
-        self._prediction_grad(grad, d_y, head)
-        self._keep(xp, h, h0)
-        self._head_out(full, h0, head)
-        out = grad if flat else self._dense_gradient(grad)
-        if return_state:
-            return loss, out, self._with_surprise(full, t0 + x3.shape[1], surprise, batched)
-        return loss, out
-
     def sample(self, n_steps, *, values, temperature=1.0, seed=None, first_input=0.0, state=None,
                return_state=False):
         """Generate freely from a softmax or mixture model with one input, feeding back each sampled value.
@@ -1382,9 +1391,16 @@ class ClockworkRNN(SequenceModel):
             return out, State(h, t0 + n_steps)
         return out
 
-    def _backward(self, xp, t0, h_start, h_end, trace, offsets, d_y):
-        """Flat gradient from the gradient of the loss with respect to every output, d_y (B, T, n_out);
-        ``xp`` is the padded input, ``h_start`` and ``h_end`` (B, n) the hidden states around it."""
+    def _traced_outputs(self, x3, h0, t0):
+        xp, h = self._padded(x3, h0)
+        h_start = h.copy()
+        y, trace, offsets = self._run_traced(xp, h, t0, x3.shape[1])
+        self._keep(xp, h, h0)
+        return y, (xp, t0, h_start, h, trace, offsets)
+
+    def _backward(self, record, d_y):
+        # xp is the padded input (see _padded), h_start and h_end (B, n) the hidden states around it
+        xp, t0, h_start, h_end, trace, offsets = record
         batch, n = xp.shape[0], self.n_hidden
         d_y = np.ascontiguousarray(d_y)
         d_h = np.zeros((batch, n), dtype=self.dtype)
