@@ -104,7 +104,7 @@ def test_the_nearest_loudness_among_the_qualifying_is_chosen(trained, grid):
 class FakeModel:
     """What calibrate_temperature uses of a model, generating a chosen signal per temperature."""
 
-    output = "mixture"
+    output, n_in = "mixture", 1
     metadata = {"history": "mu-law"}
 
     def __init__(self, signals, sample_rate=8000):
