@@ -432,46 +432,41 @@ def _output(w_out, b_out, h, y_t):
 
 
 @numba.njit(**_JIT)
-def _forward_seq(theta, module_start, column_start, block_offset, periods, x, t0, h, work, y, hist):
+def _forward_seq(theta, module_start, column_start, block_offset, periods, x, t0, h, work, y):
     """Run the plain network (every input window 1) over one sequence: :func:`_forward_padded_seq`
     with ``x`` as the padded input (no history) and ``module_start`` as the input offsets. The
     compiled stream entries of :mod:`cwfast._realtime` call this one."""
-    _forward_padded_seq(theta, module_start, column_start, block_offset, periods, module_start, x, t0, h, work, y,
-                        hist)
+    _forward_padded_seq(theta, module_start, column_start, block_offset, periods, module_start, x, t0, h, work, y)
 
 
 @numba.njit(**_JIT)
-def _forward_padded_seq(theta, module_start, column_start, block_offset, periods, input_offset, xp, t0, h, work, y,
-                        hist):
+def _forward_padded_seq(theta, module_start, column_start, block_offset, periods, input_offset, xp, t0, h, work, y):
     """Run the network over one sequence.
 
     xp : (P + T, n_in), the padded input: the ``P = max_window - 1`` inputs before step t0 (oldest
     first), then the T inputs of the sequence. h : (n,), the state before step t0, updated in place
     to the state after the last step. work : (n,) scratch. y : (T, n_out) receives the outputs.
-    hist : (T, n) receives the state after every step, or (0, n) to keep none (streaming).
+    (Training records a trace instead: :func:`_forward_trace_seq`.)
     """
     n_steps, n_in = y.shape[0], xp.shape[1]
     n_hist = xp.shape[0] - n_steps
     xf = xp.reshape(xp.shape[0] * n_in)
     n = h.shape[0]
     w_in, w_rec, bias, w_out, b_out = _views(theta, n, input_offset[-1] * n_in, block_offset[-1], y.shape[1])
-    record = hist.shape[0] > 0
     for s in range(n_steps):
         _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, input_offset, xf,
               (n_hist + s + 1) * n_in, t0 + s, h, work)
-        if record:
-            _copy(h, hist[s])
         _output(w_out, b_out, h, y[s])
 
 
 @numba.njit(parallel=True, **_JIT)
-def _forward_batch(theta, module_start, column_start, block_offset, periods, input_offset, xp, t0, h, y, hist):
+def _forward_batch(theta, module_start, column_start, block_offset, periods, input_offset, xp, t0, h, y):
     """:func:`_forward_padded_seq` over a batch in parallel: xp (B, P + T, n_in), h (B, n),
-    y (B, T, n_out), hist (B, T, n) or (B, 0, n)."""
+    y (B, T, n_out)."""
     for b in numba.prange(xp.shape[0]):
         work = np.empty(h.shape[1], dtype=h.dtype)
         _forward_padded_seq(theta, module_start, column_start, block_offset, periods, input_offset, xp[b], t0, h[b],
-                            work, y[b], hist[b])
+                            work, y[b])
 
 
 # Training keeps a *trace* instead of the dense (T, n) history: each module's new values, only at
@@ -718,12 +713,11 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
         work = np.empty(n, dtype=xp.dtype)
         y = np.empty((n_steps, n_out), dtype=xp.dtype)
         row = np.empty(n_out)
-        no_history = np.empty((0, n), dtype=xp.dtype)
         total = 0.0
         for b in range(batch):
             h[:] = 0
             _forward_padded_seq(params, module_start, column_start, block_offset, member_periods[m], input_offset,
-                                xp[b], 0, h, work, y, no_history)
+                                xp[b], 0, h, work, y)
             _level_sequence(y, gains, b)
             if readout == 2:
                 _mean_rows(y, row)

@@ -174,9 +174,7 @@ def _build_clockwork(fp, blocked=False):
                                               h, work, y)
         else:
             work = carray(_pointer(c[WORK], fp), (n_hidden,))
-            no_history = carray(_pointer(c[STATE], fp), (0, n_hidden))
-            _kernels._forward_seq(theta, module_start, column_start, block_offset, periods, x, c[T0], h, work, y,
-                                  no_history)
+            _kernels._forward_seq(theta, module_start, column_start, block_offset, periods, x, c[T0], h, work, y)
         return OK
 
     return forward_block
@@ -208,9 +206,8 @@ def _build_clockwork_windowed(fp):
         h = carray(_pointer(c[STATE], fp), (n_hidden,))
         work = carray(_pointer(c[WORK], fp), (n_hidden,))
         y = carray(_pointer(c[Y], fp), (n_steps, c[N_OUT]))
-        no_history = carray(_pointer(c[STATE], fp), (0, n_hidden))
         _kernels._forward_padded_seq(theta, module_start, column_start, block_offset, periods, input_offset, xp,
-                                     c[T0], h, work, y, no_history)
+                                     c[T0], h, work, y)
         fill[0] = start + n_steps
         return OK
 

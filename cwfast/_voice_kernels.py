@@ -67,9 +67,8 @@ horizontal sums), for the 4n gate rows against each voice's h, then the gates of
 through the stack). What was tried for them: docs/benchmarks.md, sections 7 and 12.
 
 The step (:func:`_voices_step`) runs without numba's reference counting, like the one-voice step
-(``_HOT`` of :mod:`cwfast._kernels`). The lane passes (8, 4, 2 and 1 rows by 16 voices; 8, 4, 1 by
-8; 8, 1 by 4) are written out by hand, one statement per multiply-add, so that numba can cache
-them (no code generation). Like :mod:`cwfast._kernels`: arrays and scalars in, no validation, no
+(``_HOT`` of :mod:`cwfast._kernels`). The lane passes (8, 4, 2 and 1 rows by 16 voices) are written
+out by hand, one statement per multiply-add, so that numba can cache them (no code generation). Like :mod:`cwfast._kernels`: arrays and scalars in, no validation, no
 allocation, the same ``theta`` layout; the fastmath flags are reassociation and contraction
 everywhere but in the lane passes (contraction only, above).
 """
@@ -1082,7 +1081,7 @@ def _output_lanes16(w_out, b_out, ht, k, vb, y, s):
 
 @numba.njit(**_LANES_HOT)
 def _inputs_lanes16(bias, w_in, x, s, vb, n_in, r0, r1, wt):
-    """:func:`_inputs_lanes` for 16 voices: the bias, then input by input, each input's 16 voices loaded
+    """The bias and the input terms of 16 voices: the bias, then input by input, each input's 16 voices loaded
     once into scalars (the SLP vectoriser makes them one vector) for all the rows. A slice of the
     16 voices per row, as before, cost 14 ns a row (64 rows x 16 voices: 876 ns a step on the EPYC),
     a tenth of a CW 256/8 voice-step; same sums, same order, same bits."""

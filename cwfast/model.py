@@ -1311,12 +1311,10 @@ class ClockworkRNN(SequenceModel):
         xp, h = self._padded(x3, h0)
         y = np.empty((batch, n_steps, self.n_out), dtype=self.dtype)
         if batch == 1:
-            no_history = np.empty((0, self.n_hidden), dtype=self.dtype)
             work = np.empty(self.n_hidden, dtype=self.dtype)
-            _kernels._forward_padded_seq(*self._kernel_args(), xp[0], t0, h[0], work, y[0], no_history)
+            _kernels._forward_padded_seq(*self._kernel_args(), xp[0], t0, h[0], work, y[0])
         else:
-            no_history = np.empty((batch, 0, self.n_hidden), dtype=self.dtype)
-            _kernels._forward_batch(*self._kernel_args(), xp, t0, h, y, no_history)
+            _kernels._forward_batch(*self._kernel_args(), xp, t0, h, y)
         self._keep(xp, h, h0)
         return y
 

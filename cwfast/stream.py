@@ -983,14 +983,13 @@ def _clockwork_binding(model):
     slots[rt.INPUT_OFFSET] = input_offset
     if not P:
         def forward(theta, x, t0, state, work, y):
-            _kernels._forward_seq(theta, *layout, x, t0, state, work, y, np.empty((0, state.size), dtype=state.dtype))
+            _kernels._forward_seq(theta, *layout, x, t0, state, work, y)
 
         return _Binding("clockwork", n, slots, forward)
 
     def forward(theta, x, t0, state, work, y):  # state: the model's layout, [h, the last P inputs]
         xp = np.concatenate([state[n:].reshape(P, n_in), x])
-        _kernels._forward_padded_seq(theta, *layout, input_offset, xp, t0, state[:n], work, y,
-                                     np.empty((0, n), dtype=state.dtype))
+        _kernels._forward_padded_seq(theta, *layout, input_offset, xp, t0, state[:n], work, y)
         state[n:] = xp[xp.shape[0] - P :].reshape(-1)
 
     return _Binding("clockwork_windowed", n, slots, forward)
