@@ -720,15 +720,10 @@ def _train(args):
         check_disk(args.output, 2 * size + 2**16, f"the model ({model.n_params:,} parameters)", "free some space")
         if args.checkpoint:  # parameters, best parameters and two optimiser moments
             check_disk(args.checkpoint, 4 * size + 2**16, "the checkpoint", "free some space")
-        if args.resume:
-            # A missing or foreign checkpoint is refused here; one written with other settings or data
-            # only once the trainer has built its run's settings. So a resumed run's notes (those its
-            # first run said) are held until training ends: a refusal stays the one line printed.
-            from .train.checkpoint import check_resume, load_checkpoint
-
-            saved = load_checkpoint(args.checkpoint)
-            check_resume(saved, "evolve" if args.trainer == "es" else "fit", model, saved.config)
-        else:
+        # A resumed run's checkpoint is checked in full only once the trainer has built its run's
+        # settings, so its notes (those its first run said) are held until training ends: a
+        # refusal stays the one line printed.
+        if not args.resume:
             _work_starts()
 
     try:

@@ -695,6 +695,13 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             model.metadata["level_band"] = list(level_band or LEVEL_BAND)
         if prediction:
             model.prediction = prediction
+        if saved is not None:
+            # A missing or foreign checkpoint, or one of another architecture, is refused before
+            # on_model's checks and notes; one of other settings or data once the trainer has
+            # built its run's settings.
+            from .train.checkpoint import check_resume
+
+            check_resume(saved, "evolve" if trainer == "es" else "fit", model, saved.config)
         if on_model is not None:
             on_model(model)
         return model
@@ -740,10 +747,13 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             calibrate(model, heard)
         return TrainedAudio(model, task, splits, result, figures)
 
-    if resume and seed is None and checkpoint is not None:  # the checkpoint's seed, for the model to record
+    saved = None
+    if resume and checkpoint is not None:
         from .train import load_checkpoint
 
-        seed = load_checkpoint(checkpoint).progress["entropy"]
+        saved = load_checkpoint(checkpoint)
+        if seed is None:  # the checkpoint's seed, for the model to record
+            seed = saved.progress["entropy"]
     if restarts is None:
         restarts = 1 if checkpoint is not None else defaults["restarts"]
     # auto: a round of restarts (every rate at the next seed) while the time budget lasts; the
