@@ -16,11 +16,12 @@ class ParameterError(CwfastError, ValueError):
 
 
 class TrainingDiverged(CwfastError):
-    """Training stopped because its loss became NaN or infinite.
+    """Training stopped because its loss, its gradient or its parameters became NaN or infinite.
 
     ``detail`` says where (``"training diverged: loss became nan at epoch 2 (update 2)"``); the
     message adds what the caller can change, in the API's words, and a command line rewords it in
-    its own (``--lr``). ``update`` is the update it stopped at (1: before any step), if known.
+    its own (``--lr``). ``update`` is one more than the updates it had taken (1: none, the untrained
+    model's own loss or gradient was not finite), if known.
     """
 
     def __init__(self, detail, hint, update=None):

@@ -491,14 +491,17 @@ def test_a_full_disk_is_refused_before_the_work(capsys, tmp_path, models, clip_8
     assert list(tmp_path.iterdir()) == []
 
 
-def test_a_failed_training_leaves_no_checkpoint_to_resume(capsys, tmp_path, clip_8k):
+@pytest.mark.parametrize("epochs, lr, says", [(150, 100, "diverged"), (1, 1e38, "parameters became non-finite")])
+def test_a_failed_training_leaves_no_checkpoint_to_resume(capsys, tmp_path, clip_8k, epochs, lr, says):
     """A run that diverges wrote checkpoints as it went; they are removed with the failure (a
-    rerun would be refused for the checkpoint it left, or resume the divergence)."""
+    rerun would be refused for the checkpoint it left, or resume the divergence). A float32 step
+    that overflows on the last update is divergence too (it saved a NaN model's checkpoint and
+    failed on an internal name, "y contains NaN")."""
     ckpt = tmp_path / "run.ckpt"
-    argv = ["train", clip_8k, "-o", tmp_path / "m.npz", "--samples", 320, "--epochs", 150, "--lr", 100,
+    argv = ["train", clip_8k, "-o", tmp_path / "m.npz", "--samples", 320, "--epochs", epochs, "--lr", lr,
             "--checkpoint", ckpt, *TINY]
     status, _, err = run(capsys, *argv)
-    assert_user_error(status, err, "diverged")
+    assert_user_error(status, err, says, "try a smaller --lr")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -226,6 +226,18 @@ def test_es_reduces_the_loss_on_a_toy_task():
     assert len(result.losses) == 120 and result.steps == 120
 
 
+def test_a_step_that_overflows_on_the_last_generation_is_divergence():
+    """The centre's loss was finite, its step too large for float32: on the last generation
+    nothing scored the infinite centre, and a checkpoint saved it."""
+    model = cwfast.ClockworkRNN(0, 1, module_sizes=[3, 3], periods=[1, 4], seed=1, dtype=np.float32)
+    before = model.params.copy()
+    with pytest.raises(cwfast.CwfastError, match="the centre's parameters became non-finite at generation 1"):
+        with np.errstate(over="ignore"):
+            evolve(model, np.zeros((32, 0)), np.sin(np.arange(32) / 2.5)[:, None], population=4, lr=1e300,
+                   generations=1, seed=0, progress=False)
+    np.testing.assert_array_equal(model.params, before)  # the best centre: the only one scored
+
+
 def test_repair_periods():
     raw = np.log2(np.array([[1.0, 1.0, 1.0, 70.0], [9.0, 3.0, 2.0, 200.0], [0.1, 2.0, 4.0, 8.0]]))
     periods = _repair_periods(raw, 64)

@@ -193,12 +193,23 @@ def test_divergence_raises_and_restores_finite_params():
     model = small_model()
     x, y = np.zeros((48, 0)), sine()
     snapshots = []
-    with pytest.raises(CwfastError, match=r"training diverged: loss became nan at epoch 4"):
+    with pytest.raises(CwfastError, match=r"training diverged: the parameters became non-finite at epoch 3 \(update 3\)"):
         fit(model, x, y, optimizer=Poison(0.01), epochs=10,
             on_step_end=lambda info: snapshots.append(info.params.copy()))
     assert np.all(np.isfinite(model.params))
     np.testing.assert_array_equal(model.params, snapshots[1])  # before the poisoned third update
     assert math.isfinite(model.loss(x, y))
+
+
+def test_a_step_that_overflows_on_the_last_update_is_divergence():
+    """A finite loss and gradient with a step too large for float32 made the parameters infinite;
+    on the last update nothing read them again, and fit returned a NaN model."""
+    model = cwfast.ClockworkRNN(0, 1, module_sizes=[3, 3, 2], periods=[1, 2, 4], seed=0, dtype=np.float32)
+    before = model.params.copy()
+    with pytest.raises(CwfastError, match=r"training diverged: the parameters became non-finite at epoch 1 \(update 1\)"):
+        with np.errstate(over="ignore"):
+            fit(model, np.zeros((48, 0)), sine(), lr=1e38, epochs=1, progress=False)
+    np.testing.assert_array_equal(model.params, before)  # the last finite parameters: those it started from
 
 
 def test_invalid_arguments():

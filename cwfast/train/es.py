@@ -448,7 +448,15 @@ def evolve(
                 grad[:n_params] += weight_decay * theta[:n_params]
             factor = float(schedule(gen, run["wall_time"]))
             opt.step(theta, grad, lr=step_sizes * factor)
-            apply(theta)
+            with np.errstate(over="ignore"):  # said below
+                apply(theta)
+            if not np.isfinite(model.params).all():  # a finite loss, a step too large for the model's dtype
+                theta[:] = best_theta
+                apply(theta)
+                raise TrainingDiverged(
+                    f"training diverged: the centre's parameters became non-finite at generation {gen + 1}",
+                    f"the model keeps the best centre so far. Try a smaller lr (now {lr:g}) or sigma (now {sigma:g})",
+                )
             run["epoch"] += 1
             run["step"] += 1
             run["wall_time"] = wall_before + time.perf_counter() - started

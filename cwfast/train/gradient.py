@@ -360,12 +360,13 @@ def fit(
             optimizer=opt.state_dict(), arrays=arrays,
         )
 
-    def diverged(what, value, epoch, step):
+    def diverged(what, value, epoch, step, *, stepped=False):
+        # stepped: update step + 1 was taken (and made the parameters non-finite), not only scored
         params[:] = last_good
         raise TrainingDiverged(
             f"training diverged: {what} became {value} at epoch {epoch + 1} (update {step + 1})",
             f"the model keeps the last parameters with a finite loss. Try a smaller lr (now {opt.lr:g}) or clip_norm",
-            update=step + 1,
+            update=step + 1 + stepped,
         )
 
     last_good = params.copy()
@@ -399,6 +400,8 @@ def fit(
                 guard.consistent = False
                 last_good[:] = params
                 opt.step(params, grad, lr=lr_now)
+                if not np.isfinite(params).all():  # a finite loss and gradient, a step too large for the dtype
+                    diverged("the parameters", "non-finite", epoch, run["step"], stepped=True)
                 # The next window starts at step t0 + len(window): its start offset, as plan.batch gives.
                 carry_h = new_state.h if w + 1 < plan.n_windows else None
                 run["position"] += 1
