@@ -536,8 +536,9 @@ def _duration(n_samples, rate):
 # ----------------------------------------------------------------------------------- train
 
 
-def _check_audio_fits(path, rate, *, start=0.0, seconds=None, option="--sample-rate"):
-    """Refuse, before reading, audio whose reading and resampling to ``rate`` cannot fit in memory."""
+def _check_audio_fits(path, rate, *, start=0.0, seconds=None, option="--sample-rate", hint=None):
+    """Refuse, before reading, audio whose reading and resampling to ``rate`` cannot fit in memory
+    (``hint``: what to do instead; by default, a lower ``option`` or a shorter excerpt)."""
     from .audio import sound_info
     from .budget import audio_bytes, check_fits
 
@@ -552,7 +553,7 @@ def _check_audio_fits(path, rate, *, start=0.0, seconds=None, option="--sample-r
     frames = int(frames)
     what = f"reading '{path}'" + (f" and resampling it to {rate} Hz" if rate and rate != info.samplerate else "")
     check_fits(audio_bytes(frames, info.channels, info.samplerate, rate), what,
-               f"pass a lower {option} or a shorter excerpt")
+               hint or f"pass a lower {option} or a shorter excerpt")
 
 
 def _audio_extensions():
@@ -875,6 +876,7 @@ def cmd_generate(args):
             raise ParameterError("--prime is for autoregressive models; a memorize model takes no input")
         from .audio import load_audio
 
+        _check_audio_fits(args.prime, rate, hint="pass a shorter --prime, or one nearer the model's rate")
         prime, _ = load_audio(args.prime, sample_rate=rate, on_resample=_note)
         if prime.size and not prime.any():
             # Stereo whose channels cancel mixes to this too: say so rather than start quietly from nothing.

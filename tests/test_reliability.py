@@ -28,6 +28,15 @@ def test_a_sample_rate_whose_resampling_cannot_fit_is_refused_before_reading(cap
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_prime_whose_resampling_cannot_fit_is_refused_before_reading(capsys, tmp_path, little_memory):
+    """--prime read and resampled unchecked: a 1-Hz file of 200 kB took 9.5 GB before its refusal."""
+    prime = tmp_path / "slow.wav"
+    write_audio(prime, np.zeros(50_000, np.float32), 1)
+    status, _, err = run(capsys, "generate", "--prime", prime, "-o", tmp_path / "g.wav", "--seconds", "0.1")
+    assert_user_error(status, err, "resampling it to 16000 Hz needs about", "a shorter --prime")
+    assert [p.name for p in tmp_path.iterdir()] == ["slow.wav"]
+
+
 def test_a_model_that_cannot_fit_names_hidden(capsys, tmp_path, clip_8k, little_memory, no_training):
     status, _, err = run(capsys, "train", clip_8k, "--samples", "320", "--hidden", "100000", "-o", tmp_path / "m.npz")
     assert_user_error(status, err, "Clockwork RNN of 100000 units", "--hidden")
