@@ -160,6 +160,36 @@ def test_bad_checkpoint_files_raise_cwfast_error(rng, tmp_path):
     np.savez(tmp_path / "foreign.npz", weights=np.ones(3))
     with pytest.raises(CwfastError, match="not a cwfast checkpoint"):
         load_checkpoint(tmp_path / "foreign.npz")
+    for not_a_path in (None, 3):  # a raw TypeError from pathlib before
+        with pytest.raises(ParameterError, match="must be a str or os.PathLike"):
+            load_checkpoint(not_a_path)
+
+
+def test_a_checkpoint_member_that_declares_more_than_it_holds_is_corrupt(rng, tmp_path):
+    """An 8-kB checkpoint whose optimiser moment claimed 10**11 values was refused as out of
+    memory, after an attempt to allocate it, as models were before (test_persistence)."""
+    import io
+    import zipfile
+
+    model, x, y = model_and_data(rng)
+    good, bad = tmp_path / "good.npz", tmp_path / "bad.npz"
+    fit(model, x, y, epochs=1, checkpoint=good)
+    header = io.BytesIO()
+    np.lib.format.write_array_header_1_0(header, {"descr": "<f8", "fortran_order": False, "shape": (10**11,)})
+    with zipfile.ZipFile(good) as source, zipfile.ZipFile(bad, "w") as target:
+        for item in source.infolist():
+            member = header.getvalue() if item.filename == "optimizer.m.npy" else source.read(item)
+            target.writestr(item, member)
+    with pytest.raises(CwfastError, match=r"truncated or corrupt \('optimizer.m' declares 800,000,000,000 bytes"):
+        load_checkpoint(bad)
+
+
+def test_a_checkpoint_path_may_be_bytes_as_a_model_path_may(rng, tmp_path):
+    """fit took b'...' for checkpoint=, trained, changed the model, then failed in pathlib."""
+    model, x, y = model_and_data(rng)
+    path = tmp_path / "run.npz"
+    fit(model, x, y, epochs=1, checkpoint=os.fsencode(path))
+    assert load_checkpoint(os.fsencode(path)).progress["epoch"] == 1
 
 
 def test_es_searching_the_periods_resumes_exactly(rng, tmp_path):

@@ -21,6 +21,7 @@ import numpy as np
 
 from .._atomic import atomic_path, check_writable
 from ..errors import CwfastError, ParameterError
+from ..validate import as_path
 from ._common import seed_entropy
 
 __all__ = ["Checkpoint", "load_checkpoint", "save_checkpoint", "FORMAT_NAME", "FORMAT_VERSION"]
@@ -80,11 +81,14 @@ class Checkpoint:
 
 
 def check_target(path):
-    """Raise before any training if a checkpoint could not be written to ``path`` (None: no
-    checkpoint): a trainer writes its first one only after updates that change the model, and a
+    """``path`` as a Path (None: no checkpoint), once it is found to be one a checkpoint can be
+    written to: a trainer writes its first one only after updates that change the model, and a
     call that fails must leave the model as it was."""
-    if path is not None:
-        check_writable(path, what="checkpoint")
+    if path is None:
+        return None
+    path = as_path(path, "checkpoint", file=True)
+    check_writable(path, what="checkpoint")
+    return path
 
 
 def save_checkpoint(path, *, kind, model, config, progress, optimizer, arrays):
@@ -105,7 +109,7 @@ def save_checkpoint(path, *, kind, model, config, progress, optimizer, arrays):
     CwfastError
         If the file cannot be written.
     """
-    path = Path(path)
+    path = as_path(path, "path", file=True)
     if kind not in KINDS:
         raise ParameterError(f"kind={kind!r} must be one of {KINDS}")
     if path.is_dir():
@@ -165,9 +169,9 @@ def load_checkpoint(path):
         If the file is missing, empty, truncated or corrupt, is not a cwfast checkpoint (a saved
         model, say), or was written by a newer format version.
     """
-    from ..persistence import model_class, version_problem
+    from ..persistence import CorruptMember, model_class, read_member, version_problem
 
-    path = Path(path)
+    path = as_path(path)
 
     def fail(reason):
         return CwfastError(f"cannot load checkpoint '{path}': {reason}")
@@ -196,11 +200,13 @@ def load_checkpoint(path):
             problem = version_problem(header.get("version"), FORMAT_VERSION)
             if problem:
                 raise fail(problem)
-            dense = {k: archive[f"model.{k}"] for k in header.get("model_arrays", _MODEL_KEYS)}
-            opt_arrays = {k: archive[f"optimizer.{k}"] for k in header["optimizer_arrays"]}
-            arrays = {k: archive[f"state.{k}"] for k in header["arrays"]}
+            dense = {k: read_member(archive, f"model.{k}") for k in header.get("model_arrays", _MODEL_KEYS)}
+            opt_arrays = {k: read_member(archive, f"optimizer.{k}") for k in header["optimizer_arrays"]}
+            arrays = {k: read_member(archive, f"state.{k}") for k in header["arrays"]}
     except CwfastError:
         raise
+    except CorruptMember as exc:
+        raise fail(f"the file is truncated or corrupt ({exc})") from None
     except PermissionError:
         raise fail("permission denied") from None
     except (zipfile.BadZipFile, EOFError) as exc:

@@ -282,7 +282,7 @@ def evolve(
         raise ParameterError(f"on_step_end={on_step_end!r} must be callable or None")
     if resume and checkpoint is None:
         raise ParameterError("resume=True needs checkpoint=PATH to resume from")
-    ckpt_io.check_target(checkpoint)
+    checkpoint = ckpt_io.check_target(checkpoint)
     if cluster not in ("local", "ray"):
         raise ParameterError(f"cluster={cluster!r} must be 'local' or 'ray'")
     if actors is not None:

@@ -292,7 +292,7 @@ def fit(
         raise ParameterError(f"on_step_end={on_step_end!r} must be callable or None")
     if resume and checkpoint is None:
         raise ParameterError("resume=True needs checkpoint=PATH to resume from")
-    ckpt_io.check_target(checkpoint)
+    checkpoint = ckpt_io.check_target(checkpoint)
     progress = flag("progress", progress)
     plan = _Plan(model, x, target, steps, batch_size, window)
     opt = _make_optimizer(optimizer, lr, momentum, plan)
