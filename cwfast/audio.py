@@ -40,6 +40,9 @@ MAX_SAMPLE_RATE = validate.MAX_SAMPLE_RATE
 
 #: File extensions :func:`write_audio` accepts (case-insensitive), and the container each selects.
 WRITE_FORMATS = {".wav": "WAV", ".flac": "FLAC"}
+#: The highest sample rate FLAC stores (libFLAC's limit; libsndfile refuses more only when the
+#: file is opened, after the work that made its samples).
+MAX_FLAC_SAMPLE_RATE = 655350
 
 # FLAC stores integers only, so a float subtype must be refused up front rather than by libsndfile.
 _SUBTYPES_BY_FORMAT = {"WAV": ("FLOAT", "PCM_16", "PCM_24"), "FLAC": ("PCM_16", "PCM_24")}
@@ -324,6 +327,8 @@ def check_write(path, subtype, sample_rate):
     if sample_rate > MAX_SAMPLE_RATE:
         # soundfile would raise a bare OverflowError
         raise ParameterError(f"sample_rate={sample_rate} is more than a sound file can store ({MAX_SAMPLE_RATE} Hz)")
+    if file_format == "FLAC" and sample_rate > MAX_FLAC_SAMPLE_RATE:
+        raise ParameterError(f"FLAC stores sample rates up to {MAX_FLAC_SAMPLE_RATE} Hz, not {sample_rate}: write .wav")
     return path, file_format, subtype, sample_rate
 
 

@@ -438,13 +438,16 @@ def _note_clipped(clipped, subtype):
               f"{subtype.lower()}; --subtype float keeps them")
 
 
-def _subtype_for(path, subtype):
-    if subtype is None:
-        return "FLOAT" if os.path.splitext(path)[1].lower() == ".wav" else "PCM_24"
+def _subtype_for(path, subtype, rate):
+    """The subtype to write ``path`` with at ``rate`` Hz (--subtype's, or the file type's default),
+    once the type, the subtype and the rate are found writable: before any work (the writer checks
+    them again), named as --help spells them."""
     from .audio import check_write
 
-    try:  # the file's type and --subtype, before any work (the writer checks them again), named as --help spells it
-        check_write(path, subtype.lower(), 1)
+    if subtype is None:
+        subtype = "FLOAT" if os.path.splitext(path)[1].lower() == ".wav" else "PCM_24"
+    try:
+        check_write(path, subtype.lower(), rate)
     except ParameterError as exc:
         raise _as_options(exc, subtype="--subtype") from None
     return subtype
@@ -895,7 +898,7 @@ def cmd_generate(args):
     from .budget import check_disk, check_fits
 
     total = n_samples or trained
-    subtype = _subtype_for(args.output, args.subtype)
+    subtype = _subtype_for(args.output, args.subtype, rate)
     check_disk(args.output, total * _SAMPLE_BYTES.get(subtype, 4), f"{total:,} samples of {subtype.lower()}",
                "ask for fewer (--seconds, --samples)")
     if args.plot:  # a plot draws the whole output, so it is kept
@@ -947,8 +950,8 @@ def cmd_process(args):
         render.check_processable(model, args.blocked)
     except ParameterError as exc:  # the API's blocked=True is the command line's --blocked
         raise ParameterError(str(exc).replace("blocked=True", "--blocked")) from None
-    subtype = _subtype_for(args.output, args.subtype)
     file_rate, frames, blocks = read_audio_blocks(args.input, args.block)
+    subtype = _subtype_for(args.output, args.subtype, file_rate)  # written at the file's rate
     from .budget import check_disk
 
     check_disk(args.output, frames * _SAMPLE_BYTES.get(subtype, 4), f"{frames:,} samples of "

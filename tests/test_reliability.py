@@ -291,6 +291,28 @@ def test_process_streams_a_file_block_by_block_with_the_same_output(capsys, tmp_
     assert not (tmp_path / "p.wav").exists() and not any(p.name.startswith(".p.wav") for p in tmp_path.iterdir())
 
 
+def test_a_rate_flac_cannot_store_is_refused_before_the_work(capsys, tmp_path):
+    """libsndfile refuses FLAC above 655,350 Hz only when the file is opened: process resampled and
+    ran the whole file first, and generate generated, then failed."""
+    from cwfast import ClockworkRNN, audio
+
+    model = ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=1, metadata={"mode": "effect"})  # no rate: the file's
+    model.save(tmp_path / "fx.npz")
+    write_audio(tmp_path / "fast.wav", np.zeros(100, np.float32), 700_000)
+    status, _, err = run(capsys, "process", "-m", tmp_path / "fx.npz", tmp_path / "fast.wav", "-o", tmp_path / "o.flac")
+    assert_user_error(status, err, "FLAC stores sample rates up to 655350 Hz, not 700000: write .wav")
+    memorize = ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=1, metadata={"mode": "memorize"})
+    memorize.save(tmp_path / "mem.npz")
+    status, _, err = run(capsys, "generate", "-m", tmp_path / "mem.npz", "-o", tmp_path / "g.flac", "--samples", "10",
+                         "--sample-rate", "700000")
+    assert_user_error(status, err, "FLAC stores sample rates up to 655350 Hz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fast.wav", "fx.npz", "mem.npz"]
+    audio.write_audio(tmp_path / "edge.flac", np.zeros(10, np.float32), audio.MAX_FLAC_SAMPLE_RATE, subtype="PCM_24")
+    with pytest.raises(ParameterError, match="FLAC stores sample rates up to"):
+        audio.write_audio(tmp_path / "over.flac", np.zeros(10, np.float32), audio.MAX_FLAC_SAMPLE_RATE + 1,
+                          subtype="PCM_24")
+
+
 def test_what_chose_the_model_is_recorded_truthfully():
     """The evolution strategy never sees the validation part (it keeps its best centre by training
     loss), so its model must not claim validation chose it; zero is refused, not taken as 'default'."""
