@@ -279,14 +279,11 @@ class Stream:
             self._lock.release()
 
     def __setstate__(self, saved):
-        voices, state = saved.get("voices"), saved["state"]
-        self.__init__(saved["model"], state=None if voices else state, sample_rate=saved["sample_rate"],
-                      resample=saved["resamplers"] is not None, max_block=saved["max_block"] or None, voices=voices,
-                      blocked=saved.get("blocked", False))
-        if voices:  # per-voice clocks: a State cannot say that, so they are put back directly
-            self._put_voices(state.h)
-            self._clocks[:voices] = _voice_clocks(state.t, voices)
-            self._put_surprise(state.surprise)
+        # The constructor checks the state against the model (which may have changed since) and
+        # takes a voices' State with a clock per voice.
+        self.__init__(saved["model"], state=saved["state"], sample_rate=saved["sample_rate"],
+                      resample=saved["resamplers"] is not None, max_block=saved["max_block"] or None,
+                      voices=saved.get("voices"), blocked=saved.get("blocked", False))
         if saved["resamplers"] is not None:
             self._resamplers, self._pending = saved["resamplers"], saved["pending"]
 

@@ -221,6 +221,17 @@ def test_voices_start_from_a_state_and_pickle(arch, x):
     np.testing.assert_array_equal(copy.process(x[:, 100:]), stream.process(x[:, 100:]))
 
 
+def test_a_voices_stream_whose_model_changed_unpickles_to_a_parameter_error():
+    """The voices' states were put back without a check: a raw ValueError from NumPy's
+    broadcasting when the model's state had grown (here by a linear prediction's inputs)."""
+    model = ClockworkRNN(1, 30, n_hidden=8, n_modules=2, seed=0, output="mixture")
+    stream = Stream(model, voices=2, max_block=32)
+    stream.process(np.zeros((2, 10, 1), np.float32))
+    model.prediction = 8
+    with pytest.raises(ParameterError, match=r"state.h has shape \(2, 8\); expected \(2, 15\)"):
+        pickle.loads(pickle.dumps(stream))
+
+
 def test_bad_voice_arguments_are_refused(x):
     model = MODELS["clockwork"]()
     with pytest.raises(ParameterError, match="voices=0 must be a positive integer"):
