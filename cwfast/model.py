@@ -632,7 +632,11 @@ class SequenceModel:
         if self._surprise is not None:
             # Spreads `factor` times wider make every surprise e `factor` times smaller: the mean
             # it is measured against follows, so r, and the scales' own factor, stay as they were.
-            moved = Surprise.checked(self._surprise.alpha, self._surprise.beta, self._surprise.mean / factor)
+            try:
+                moved = Surprise.checked(self._surprise.alpha, self._surprise.beta, self._surprise.mean / factor)
+            except ParameterError as exc:  # said in the caller's terms, not the mean's
+                raise ParameterError(f"factor={factor:g} would make the surprise-following scale's mean surprise, "
+                                     f"divided by it, invalid ({exc})") from None
         self.b_out[2 * k :] += self.dtype.type(math.log(factor))
         if self._surprise is not None:
             self._surprise = moved
@@ -684,11 +688,16 @@ class SequenceModel:
             If ``x`` has the wrong shape or kind, or contains NaN or infinity.
         """
         return_state, raw = validate.flag("return_state", return_state), validate.flag("raw", raw)
-        x3, batched = self.check_input(x)
-        h, t0 = self.check_state(state, x3.shape[0], batched)
-        surprise = self._check_surprise(state, x3.shape[0], batched)
-        xn, inner, head = self._head_in(x3, h, surprise)
-        y = self._scored(self._outputs(xn, inner, t0), head)
+        try:  # (state is the caller's only through check_state's copy: a failure changes nothing)
+            x3, batched = self.check_input(x)
+            h, t0 = self.check_state(state, x3.shape[0], batched)
+            surprise = self._check_surprise(state, x3.shape[0], batched)
+            xn, inner, head = self._head_in(x3, h, surprise)
+            y = self._scored(self._outputs(xn, inner, t0), head)
+        except MemoryError:
+            raise ParameterError(f"x of shape {np.shape(x)} and its outputs ({self.n_out} a step) need more memory than "
+                                 "this machine gives; run it in pieces, carrying the state (return_state=True), or "
+                                 "through a cwfast.Stream") from None
         self._head_out(h, inner, head)
         if not raw:
             y = self.head.finish(y)

@@ -65,6 +65,11 @@ def test_values_a_float32_model_cannot_hold_are_refused_and_change_nothing(mixtu
     ClockworkRNN(1, 6, n_hidden=6, n_modules=2, output="mixture", dtype=np.float64).level = (0.1, 1e300)
     mixture.scale_mixture(1.5)  # and an ordinary factor still works
     assert not np.array_equal(mixture.params, before)
+    mixture.surprise = (0.1, 0.5, 1.0)
+    before, surprise = mixture.params.copy(), mixture.surprise
+    with pytest.raises(ParameterError, match="factor=1e-308 would make the surprise-following scale's mean"):
+        mixture.scale_mixture(1e-308)  # (it named an internal value: "surprise mean=inf")
+    assert mixture.surprise == surprise and np.array_equal(mixture.params, before)
 
 
 def test_an_array_for_steps_is_a_parameter_error():
@@ -156,6 +161,16 @@ def test_a_generation_longer_than_memory_is_a_parameter_error(mixture):
     with pytest.raises(ParameterError, match="n_steps=1152921504606846976 needs .* GiB of buffers"):
         mixture.sample(2**60, values=None)
     assert mixture.sample(5, values=None, seed=0).shape == (5,)
+
+
+def test_a_forward_pass_longer_than_memory_is_a_parameter_error():
+    """A broadcast input of 10**12 steps (4 TB once contiguous): NumPy's MemoryError before; the
+    state passed in is left as it was."""
+    model = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, seed=0)
+    state = cwfast.State(np.full(8, 0.25, np.float32), 3)
+    with pytest.raises(ParameterError, match=r"x of shape \(1000000000000, 1\) and its outputs .* run it in pieces"):
+        model.forward(np.broadcast_to(np.float32(0), (10**12, 1)), state=state)
+    np.testing.assert_array_equal(state.h, 0.25)
 
 
 @pytest.mark.parametrize("build", [

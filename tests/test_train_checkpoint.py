@@ -184,6 +184,14 @@ def test_a_checkpoint_member_that_declares_more_than_it_holds_is_corrupt(rng, tm
         load_checkpoint(bad)
 
 
+@pytest.mark.parametrize("trainer", [fit, evolve])
+def test_resume_is_a_flag(rng, tmp_path, trainer):
+    """resume='yes' was taken as True where progress='x' was refused."""
+    model, x, y = model_and_data(rng)
+    with pytest.raises(ParameterError, match="resume must be True or False, not 'yes'"):
+        trainer(model, x, y, checkpoint=tmp_path / "c.npz", resume="yes")
+
+
 def test_a_checkpoint_path_may_be_bytes_as_a_model_path_may(rng, tmp_path):
     """fit took b'...' for checkpoint=, trained, changed the model, then failed in pathlib."""
     model, x, y = model_and_data(rng)

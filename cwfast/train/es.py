@@ -280,7 +280,7 @@ def evolve(
     schedule = make_schedule(lr_schedule, generations, time_budget)
     if on_step_end is not None and not callable(on_step_end):
         raise ParameterError(f"on_step_end={on_step_end!r} must be callable or None")
-    if resume and checkpoint is None:
+    if flag("resume", resume) and checkpoint is None:
         raise ParameterError("resume=True needs checkpoint=PATH to resume from")
     checkpoint = ckpt_io.check_target(checkpoint)
     if cluster not in ("local", "ray"):

@@ -290,7 +290,7 @@ def fit(
     input_noise = non_negative_float("input_noise", input_noise)
     if on_step_end is not None and not callable(on_step_end):
         raise ParameterError(f"on_step_end={on_step_end!r} must be callable or None")
-    if resume and checkpoint is None:
+    if flag("resume", resume) and checkpoint is None:
         raise ParameterError("resume=True needs checkpoint=PATH to resume from")
     checkpoint = ckpt_io.check_target(checkpoint)
     progress = flag("progress", progress)
