@@ -350,22 +350,17 @@ def process(model, samples, *, block_size=4096, on_progress=None, blocked=False)
     CwfastError
         If the model is not input-driven (memorize and autoregressive models generate instead).
     """
-    from .stream import Stream
-
     check_processable(model, blocked)
     block_size = validate.positive_int("block_size", block_size)
     _check_callback(on_progress)
-    x = validate.mono("samples", samples, model.dtype)[:, None]  # a float64 model reads float64 unrounded
-    out = np.empty(x.shape[0], dtype=np.float32)
+    x = validate.mono("samples", samples, model.dtype)  # a float64 model reads float64 unrounded
+    out = np.empty(x.size, dtype=np.float32)
     # Buffers (and the stream's warm-up) no longer than the signal: --block 10**8 on a short file
     # must not allocate and warm up for 10**8 steps.
-    n = x.shape[0]
-    block_size = min(block_size, n)
-    stream = Stream(model, max_block=block_size, blocked=blocked)
-    y = np.empty((block_size, 1), dtype=model.dtype)
-    for start in range(0, n, block_size):
-        stop = min(start + block_size, n)
-        out[start:stop] = stream.process(x[start:stop], out=y[: stop - start])[:, 0]
+    start = 0
+    for y in process_blocks(model, [x], block_size=min(block_size, x.size), blocked=blocked):
+        out[start : start + y.size] = y
+        start += y.size
         if on_progress is not None:
-            on_progress(stop - start)
+            on_progress(y.size)
     return out
