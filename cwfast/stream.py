@@ -214,7 +214,7 @@ class Stream:
             state0, t0 = model.check_state(state, voices, True)  # (voices, width)
             if self._level is not None:  # one level a voice (padding voices keep theirs)
                 self._level = np.full(padded, model.level.start, dtype=model.dtype)
-            net_width = state0.shape[1] - self._history * model.n_in - self._kept - (self._level is not None)
+            net_width = model._state_width() - self._history * model.n_in  # the rest: history, taps, level
             self._state = np.zeros((padded, net_width), dtype=model.dtype)
             self._allocate_window(0, padded)
             self._clocks = np.full(padded, t0, dtype=np.int64)
@@ -226,7 +226,7 @@ class Stream:
             self._put_surprise(model._check_surprise(state, voices, True))
         else:
             state0, self._t = model.check_state(state, 1, False)  # (1, width), zeros at t = 0 for None
-            self._state = state0[0, : state0.shape[1] - self._kept - (self._level is not None)]
+            self._state = state0[0, : model._state_width()]  # then the taps' inputs and the level
             self._allocate_window(0, 1)
             if self._history:
                 self._state = state0[0, : model.n_hidden].copy()
