@@ -68,9 +68,10 @@ through the stack). What was tried for them: docs/benchmarks.md, sections 7 and 
 
 The step (:func:`_voices_step`) runs without numba's reference counting, like the one-voice step
 (``_HOT`` of :mod:`cwfast._kernels`). The lane passes (8, 4, 2 and 1 rows by 16 voices) are written
-out by hand, one statement per multiply-add, so that numba can cache them (no code generation). Like :mod:`cwfast._kernels`: arrays and scalars in, no validation, no
-allocation, the same ``theta`` layout; the fastmath flags are reassociation and contraction
-everywhere but in the lane passes (contraction only, above).
+out by hand, one statement per multiply-add, so that numba can cache them (no code generation).
+Like :mod:`cwfast._kernels`: arrays and scalars in, no validation, no allocation, the same
+``theta`` layout; the fastmath flags are reassociation and contraction everywhere but in the lane
+passes (contraction only, above).
 """
 
 import numba

@@ -268,8 +268,9 @@ class SequenceModel:
 
     An architecture is one module with a subclass that sets the class attributes below and runs
     its kernels in :meth:`_outputs` (and :meth:`population_losses`, ``sample``, and for
-    ``loss_and_grad`` :meth:`_traced_outputs` and :meth:`_backward`), and one line in :data:`cwfast.registry.ARCHITECTURES`, which makes it loadable,
-    streamable and trainable from the CLI.
+    ``loss_and_grad`` :meth:`_traced_outputs` and :meth:`_backward`), and one line in
+    :data:`cwfast.registry.ARCHITECTURES`, which makes it loadable, streamable and trainable from
+    the CLI.
 
     Class attributes
     ----------------
@@ -831,7 +832,6 @@ class SequenceModel:
         """The flat gradient from ``d_y`` (B, T, n_out), the loss's gradient with respect to every
         output, and the ``record`` of :meth:`_traced_outputs`."""
         raise NotImplementedError
-
 
     def population_losses(self, theta, noise, sigma, x3, y_target, labels, readout, losses, *, member_periods=None):
         """Score an evolution-strategy population in one parallel call.

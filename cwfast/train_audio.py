@@ -1012,6 +1012,9 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     ------
     ParameterError
         If the model stores no sample rate.
+    CwfastError
+        If it is not an autoregressive model with a softmax or mixture head and one input
+        (:func:`cwfast.render.classes_of`).
     """
     from . import likeness, metrics
     from .render import classes_of, feedback_values, seconds_to_samples

@@ -399,7 +399,8 @@ def fit(
                     diverged("the gradient", grad_norm, epoch, run["step"])
                 guard.consistent = False
                 last_good[:] = params
-                opt.step(params, grad, lr=lr_now)
+                with np.errstate(over="ignore"):  # said below
+                    opt.step(params, grad, lr=lr_now)
                 if not np.isfinite(params).all():  # a finite loss and gradient, a step too large for the dtype
                     diverged("the parameters", "non-finite", epoch, run["step"], stepped=True)
                 # The next window starts at step t0 + len(window): its start offset, as plan.batch gives.
