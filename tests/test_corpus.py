@@ -173,13 +173,6 @@ def test_a_folder_without_audio_is_refused(capsys, tmp_path):
     assert_user_error(status, err, "holds no audio files")
 
 
-@pytest.mark.parametrize("text, seconds", [("90", 90), ("90s", 90), ("20m", 1200), ("1h30m", 5400)])
-def test_time_budget_reads_durations(text, seconds):
-    from cwfast._argtypes import duration
-
-    assert duration(text) == seconds
-
-
 def test_fit_stops_at_its_time_budget_with_the_best_validation_model(rng):
     from cwfast.train import fit
 

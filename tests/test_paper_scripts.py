@@ -7,6 +7,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cwfast import metrics
+
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
 
 
@@ -52,6 +54,9 @@ def test_generation_quick_run(generation, tmp_path, capsys):
     # Only the best waveform per model, budget and piece is kept.
     kept = [r for r in runs if r["output"] is not None]
     assert sorted(r["arch"] for r in kept) == sorted(generation.ARCHS) and all(len(r["output"]) == 320 for r in kept)
+    pieces, _ = generation.excerpts(1 + max(r["piece"] for r in kept))
+    for r in kept:  # the NMSE recorded is the kept waveform's (stored to 5 decimals)
+        assert r["nmse"] == pytest.approx(metrics.nmse(np.array(r["output"]), pieces[r["piece"]]), rel=1e-3, abs=1e-6)
     pytest.importorskip("matplotlib")
     assert (tmp_path / "figure5.png").stat().st_size > 1000
     # An existing result is not overwritten without --overwrite.

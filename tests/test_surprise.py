@@ -86,11 +86,36 @@ def test_forward_moves_the_log_scales_as_the_slow_twin_does(arch):
     assert moved.std() > 0.1  # the loud and quiet stretches move the scales apart: the test can fail
 
 
-def test_the_twins_surprise_is_the_prototypes_on_mu_law_audio():
+def test_the_engines_surprise_is_the_prototypes_on_mu_law_audio():
     """With mu-law history the sample read at t + 1 is the class value of the target at t, so the
-    engine's surprise is the one scripts/prototype_adaptive_scale.py measured from the targets."""
+    engine's r(t) is the ratio scripts/prototype_adaptive_scale.py measured from the targets (an
+    average of each target's distance from the mixture's mean in its spreads, over its mean): read
+    back from how far forward moved the log-scales, beta log r(t)."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "prototype_adaptive_scale.py"
+    spec = importlib.util.spec_from_file_location("prototype_adaptive_scale", path)
+    prototype = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(prototype)
+
     task = tasks.make_task("autoregressive", signal(2000).astype(np.float64), history="mu-law")
     np.testing.assert_array_equal(task.inputs[1:, 0], mu_law_values(256)[task.targets[:-1]].astype(np.float32))
+    model = mixture_model(surprise=None)
+    plain = model.forward(task.inputs, raw=True).astype(np.float64)
+    k = model.n_out // 3
+    weights = np.exp(plain[:, :k] - plain[:, :k].max(axis=1, keepdims=True))
+    weights /= weights.sum(axis=1, keepdims=True)
+    mean = (weights * plain[:, k : 2 * k]).sum(axis=1)
+    spread = (weights * np.exp(np.maximum(plain[:, 2 * k :], LOG_SCALE_MIN))).sum(axis=1)
+    e = np.abs(mu_law_values(256)[task.targets] - mean) / spread  # the prototype's measure
+    alpha, beta = 1 / 8, 0.75
+    expected = prototype.running_ratio(e, alpha, e.size)  # normalised by the mean surprise
+    assert SURPRISE_R_RANGE[0] < expected.min() and expected.max() < SURPRISE_R_RANGE[1]  # no clamp to tell apart
+    model.surprise = (alpha, beta, float(e.mean()))
+    moved = model.forward(task.inputs, raw=True).astype(np.float64)[:, 2 * k :] - plain[:, 2 * k :]
+    np.testing.assert_allclose(np.exp(moved / beta), np.repeat(expected[:, None], k, axis=1), rtol=1e-5)
+    assert expected.std() > 0.1  # the loud and quiet stretches move r: the comparison can fail
 
 
 @pytest.mark.parametrize("arch", ["cw", "lstm"])

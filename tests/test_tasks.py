@@ -271,8 +271,12 @@ def test_evaluate_gives_each_mode_its_figure():
     assert fig["cross_entropy"] == pytest.approx(ar.loss(task.inputs, task.targets))
     assert fig["bits_per_sample"] == pytest.approx(fig["cross_entropy"] / math.log(2))
     fx = small(1, 1, "effect")
-    fig = tasks.evaluate(fx, tasks.effect(x, np.tanh(x)))
-    assert set(fig) == {"esr", "nmse"} and fig["esr"] > 0
+    task = tasks.effect(x, np.tanh(x))
+    fig = tasks.evaluate(fx, task)
+    assert set(fig) == {"esr", "nmse"}
+    y = fx.forward(task.inputs)
+    assert fig["esr"] == pytest.approx(metrics.esr(y, task.targets))
+    assert fig["nmse"] == pytest.approx(metrics.nmse(y, task.targets))
 
 
 def test_process_streams_the_lstm_baseline_bit_for_bit():

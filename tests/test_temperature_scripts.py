@@ -7,9 +7,11 @@ import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile
 
+from cwfast import likeness, metrics, render
 from cwfast.audio import load_audio
 from cwfast.train_audio import calibrate_temperature, train_audio
 
@@ -44,7 +46,17 @@ def run(tmp_path_factory):
     return directory
 
 
-def check_row(row, like):
+def check_row(row, like, compare, model, samples, training):
+    """The row's figures are those of the audio generated at its temperature (medians over the
+    script's seeds, measured here through the public API), and its cells those of the figures."""
+    rate = int(model.sample_rate)
+    figures = []
+    for seed in compare.SEEDS:
+        audio = render.render(model, int(compare.SECONDS * rate), seed=seed, temperature=row["temperature"])
+        figures.append((likeness.ltas_distance(audio, samples), likeness.spectral_flatness(audio) / like["source"]["flatness"],
+                        likeness.pitched_fraction(audio, rate), metrics.rms(audio) / metrics.rms(training)))
+    assert [row[k] for k in ("ltas_db", "flatness", "pitched", "rms")] == pytest.approx(np.median(figures, axis=0),
+                                                                                        rel=1e-9)
     cells = (int(row["ltas_db"] <= 1.3 * like["stretches"]["median_ltas_to_rest"])
              + int(1 / 3 <= row["flatness"] <= 3) + int(row["pitched"] >= 0.5 * like["source"]["pitched"]))
     assert row["cells"] == cells
@@ -55,11 +67,12 @@ def test_grids_choose_as_the_calibration_does_and_count_their_cells(run, tmp_pat
     out = tmp_path / "rows.json"
     compare.main([str(run), "--current", "0.5,1", "--grid", "0.5,0.7,1", "--json", str(out)])
     (row,) = json.loads(out.read_text())
-    model, _, training = compare.load_run(str(run), "clip")
+    model, samples, training = compare.load_run(str(run), "clip")
+    like = json.loads((run / "goals.json").read_text())["sources"]["clip"]["likeness"]
     for label, grid in (("current grid", (0.5, 1.0)), ("other grid", (0.5, 0.7, 1.0))):
         chosen = calibrate_temperature(model, training / model.metadata["scale"], temperatures=grid)["chosen"]
         assert row[label]["temperature"] == chosen
-        check_row(row[label], json.loads((run / "goals.json").read_text())["sources"]["clip"]["likeness"])
+        check_row(row[label], like, compare, model, samples, training)
     printed = capsys.readouterr().out
     assert f"current grid: {row['current grid']['cells']} cells of 3" in printed
 
