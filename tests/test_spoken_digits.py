@@ -114,6 +114,13 @@ def test_baselines_and_table(stand_in, tmp_path, capsys):
                     "--epochs", "2"]) == 0
     rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("| 500 |")]
     assert [r.split("|")[2].strip() for r in rows] == ["SRN", "LSTM", "CW-RNN"]
+    # Each row's error is the mean and spread of its seeds' runs, as run_one gives them.
+    args = sd.parser().parse_args(["run-table", "--data", str(data), "--seeds", "2", "--budgets", "500", "--epochs", "2"])
+    split = sd.load_split(str(data))
+    for row, arch in zip(rows, ("srn", "lstm", "cw")):
+        errors = np.array([sd.run_one(split, arch, 500, seed, **sd.protocol(args))[1] for seed in range(2)])
+        assert row.split("|")[4].strip() == f"{errors.mean():.1f} ± {errors.std():.1f}"
+        assert 0 <= errors.min() and errors.max() <= 100
 
 
 def test_plateau_decay_restarts_from_the_best_epoch_with_a_smaller_rate(sd):
