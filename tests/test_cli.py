@@ -786,11 +786,6 @@ def test_plot_without_matplotlib_is_a_clear_error(capsys, tmp_path, models, monk
 # --- bench ----------------------------------------------------------------------------------------
 
 
-def test_bench_is_wired_to_cwfast_bench(capsys):
-    status, out, err = run(capsys, "bench", "--help")
-    assert status == 0 and "usage: cwfast bench" in out
-
-
 # --- train ----------------------------------------------------------------------------------------
 
 
