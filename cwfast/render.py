@@ -5,102 +5,26 @@ autoregressive one (sampling, one sample fed back at a time, optionally primed w
 :func:`process` runs an effect model over a signal block by block through a
 :class:`~cwfast.stream.Stream`. Both return audio at the level of the training audio
 (``model.metadata["scale"]``), an autoregressive model's times its output gain (at its training
-audio's loudness: ``model.metadata["output_gain"]``). NumPy on top of the public model API; the
-kernels load only when a model runs.
+audio's loudness: ``model.metadata["output_gain"]``), as :mod:`cwfast.metadata` reads them. NumPy
+on top of the public model API; the kernels load only when a model runs.
 """
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 
 from . import validate
-from .codec import N_CLASSES, as_read, is_history, mu_law_values
+from .codec import N_CLASSES, as_read, mu_law_values
 from .errors import CwfastError, ParameterError
-from .modes import MAX_OUTPUT_GAIN, MAX_TEMPERATURE
-from .tasks import mode_of
-
-
-def scale_of(model):
-    """The level of a model's training audio (``metadata["scale"]``, 1 if not stored); CwfastError if invalid."""
-    scale = model.metadata.get("scale", 1.0)
-    if not _is_number(scale) or scale <= 0:
-        raise CwfastError(f"the model's metadata has an invalid scale {scale!r}")
-    return float(scale)
-
-
-def output_gain_of(model):
-    """What an autoregressive model's generated audio is multiplied by (``metadata["output_gain"]``,
-    1 if not stored: set by :func:`cwfast.train_audio.calibrate_temperature` so that the model
-    generates at its training audio's loudness); CwfastError if invalid."""
-    gain = model.metadata.get("output_gain", 1.0)
-    if not _is_number(gain) or not 0 < gain <= MAX_OUTPUT_GAIN:
-        raise CwfastError(f"the model's metadata has an invalid output_gain {gain!r}")
-    return float(gain)
-
-
-def _is_number(value):
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def autoregressive_spec(model):
-    """(n_classes, temperature) of an autoregressive model: its mu-law classes
-    (:func:`classes_of`) and the temperature it generates at by default (:func:`temperature_of`).
-    CwfastError if the model is not a mu-law autoregressive model (a softmax or mixture head, one
-    input) or its metadata is invalid. :func:`render_blocks` and the C export both ask this."""
-    return classes_of(model), temperature_of(model)
-
-
-def classes_of(model):
-    """The mu-law classes of an autoregressive model (``metadata["n_classes"]``; without it, a
-    softmax's outputs, and a mixture scores 256); CwfastError if invalid or the model is not a
-    mu-law autoregressive model."""
-    n_classes = model.metadata.get("n_classes", N_CLASSES if model.output == "mixture" else model.n_out)
-    if not _is_number(n_classes) or n_classes != int(n_classes):
-        raise CwfastError(f"the model's metadata has an invalid n_classes {n_classes!r}")
-    n_classes = int(n_classes)
-    mixture_ok = model.output == "mixture" and n_classes == N_CLASSES
-    softmax_ok = model.output == "softmax" and n_classes == model.n_out
-    if model.n_in != 1 or not (mixture_ok or softmax_ok):
-        raise CwfastError("this model is not a mu-law autoregressive model (softmax or mixture head, one input)")
-    return n_classes
-
-
-def temperature_of(model):
-    """The temperature an autoregressive model generates at by default (``metadata["temperature"]``,
-    1 if not stored); CwfastError if invalid."""
-    temperature = model.metadata.get("temperature", 1.0)
-    if not _is_number(temperature) or not 0 <= temperature <= MAX_TEMPERATURE:
-        raise CwfastError(f"the model's metadata has an invalid temperature {temperature!r}")
-    return float(temperature)
-
-
-def history_of(model):
-    """What an autoregressive model reads of its past (``metadata["history"]``, "mu-law" if not
-    stored; :data:`cwfast.modes.HISTORIES`): "linear" only for a mixture head. CwfastError if the
-    metadata is invalid. Generation, priming and the C export all ask this."""
-    history = model.metadata.get("history", "mu-law")
-    if not is_history(history) or (history == "linear" and model.output != "mixture"):
-        raise CwfastError(f"the model's metadata has an invalid history {history!r} (mu-law, or linear for a "
-                          "mixture head)")
-    return history
+from .modes import MAX_OUTPUT_GAIN
+from .metadata import (  # noqa: F401  (the readers generation uses, and what callers find here)
+    autoregressive_spec, classes_of, history_of, mode_of, output_gain_of, scale_of, temperature_of, trained_length,
+)
 
 
 def feedback_values(model, n_classes):
     """``values`` for ``model.sample``: the classes' decoded values, or None (linear history)."""
     return None if history_of(model) == "linear" else mu_law_values(n_classes)
-
-
-def trained_length(model):
-    """How many samples a memorize model was trained on (``metadata["length"]``), 0 if not stored.
-
-    Metadata is free-form, so anything but a positive integer there counts as not stored.
-    """
-    length = model.metadata.get("length")
-    if isinstance(length, (int, np.integer)) and not isinstance(length, bool) and length > 0:
-        return int(length)
-    return 0
 
 
 def denormalize(samples, model):

@@ -48,6 +48,7 @@ from . import validate
 from .codec import N_CLASSES, as_read, check_classes, mu_law_encode
 from .errors import CwfastError, ParameterError
 from .metrics import esr, nats_to_bits, nmse
+from .metadata import mode_of  # noqa: F401  (what a model was trained for: callers find it here too)
 from .modes import MODES
 
 __all__ = [
@@ -356,38 +357,6 @@ def join(parts):
 
 
 # ---------------------------------------------------------------------------------------- models
-
-
-def mode_of(model):
-    """The mode a model was trained for: ``model.metadata["mode"]``, or guessed from its shape.
-
-    A model without input is a memorize model, a softmax or mixture model with one input an
-    autoregressive one, and a linear model with inputs an effect (input-driven) model.
-    """
-    from .model import SequenceModel
-
-    if not isinstance(model, SequenceModel):
-        raise ParameterError(f"model must be a cwfast model (ClockworkRNN, SRN or LSTM), not {type(model).__name__}")
-    mode = model.metadata.get("mode")
-    if mode is not None and mode not in MODES:  # hand-edited: guessing would run it as something else
-        raise CwfastError(f"the model's metadata has an invalid mode {mode!r} (one of {', '.join(MODES)})")
-    if model.n_in == 0:
-        shaped = "memorize"
-    elif model.output in ("softmax", "mixture") and model.n_in == 1:
-        shaped = "autoregressive"
-    else:
-        shaped = "effect"
-    if mode is None:
-        return shaped
-    # A stored mode the model's shape cannot run (an autoregressive model marked "memorize" wrote
-    # 43 s of its first logit as audio): inputs for an effect, none to memorize, one and classes
-    # to read its own past.
-    fits = {"memorize": model.n_in == 0, "effect": model.n_in > 0, "autoregressive": shaped == "autoregressive"}
-    if not fits[mode]:
-        raise CwfastError(f"the model's metadata says mode {mode!r}, which a {model.n_in}-input model with "
-                          f"{model.output} outputs cannot run (it has the shape of a{'n' if shaped[0] in 'ae' else ''} "
-                          f"{shaped} model)")
-    return mode
 
 
 def final_state(model, task):

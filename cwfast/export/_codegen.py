@@ -40,7 +40,7 @@ import math
 
 import numpy as np
 
-from .. import render, tasks
+from .. import metadata
 from ..codec import mu_law_values
 from ..heads import LOG_SCALE_MIN, SURPRISE_R_RANGE
 from ..modes import MAX_TEMPERATURE
@@ -96,7 +96,7 @@ class Spec:
         self.n_out = int(model.n_out)
         self.output = model.output
         self.sample_rate = int(model.sample_rate) if model.sample_rate else 0
-        self.mode = tasks.mode_of(model)
+        self.mode = metadata.mode_of(model)
         dense = model.to_dense()
         self.W_in = _flushed(dense["W_in"])
         self.W_h = _flushed(dense["W_h"])
@@ -105,16 +105,16 @@ class Spec:
         self.b_out = _flushed(dense["b_out"])
         self.scale = 1.0
         if self.mode in ("memorize", "autoregressive"):
-            self.scale = render.scale_of(model)
+            self.scale = metadata.scale_of(model)
         self.autoregressive = False
         # A mixture head's outputs: K logits, K means, K log-scales.
         self.components = self.n_out // 3 if self.output == "mixture" else 0
         if self.mode == "autoregressive":
-            n_classes, self.temperature = render.autoregressive_spec(model)
+            n_classes, self.temperature = metadata.autoregressive_spec(model)
             self.autoregressive = True
-            self.output_gain = render.output_gain_of(model)
+            self.output_gain = metadata.output_gain_of(model)
             self.output_level = self.scale * self.output_gain  # what generation writes the amplitude times, as render does
-            self.history = render.history_of(model)
+            self.history = metadata.history_of(model)
             # What the generator emits (softmax) or reads back (mixture, mu-law history): none
             # for linear history, which reads back the amplitude it drew.
             self.values = mu_law_values(n_classes) if self.history == "mu-law" else np.zeros(0, np.float32)

@@ -1,0 +1,124 @@
+"""What a saved model's metadata says about how to run it, read and checked in one place: its mode,
+the level of its training audio, and an autoregressive model's classes, history, temperature and
+output gain. Generation (:mod:`cwfast.render`), the tasks, the command line and the C export
+(:mod:`cwfast.export`) all ask these; each refuses an invalid stored value with CwfastError
+rather than guessing. NumPy only: no kernel loads.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .codec import N_CLASSES, is_history
+from .errors import CwfastError, ParameterError
+from .modes import MAX_OUTPUT_GAIN, MAX_TEMPERATURE, MODES
+
+
+def mode_of(model):
+    """The mode a model was trained for: ``model.metadata["mode"]``, or guessed from its shape.
+
+    A model without input is a memorize model, a softmax or mixture model with one input an
+    autoregressive one, and a linear model with inputs an effect (input-driven) model.
+    """
+    from .model import SequenceModel
+
+    if not isinstance(model, SequenceModel):
+        raise ParameterError(f"model must be a cwfast model (ClockworkRNN, SRN or LSTM), not {type(model).__name__}")
+    mode = model.metadata.get("mode")
+    if mode is not None and mode not in MODES:  # hand-edited: guessing would run it as something else
+        raise CwfastError(f"the model's metadata has an invalid mode {mode!r} (one of {', '.join(MODES)})")
+    if model.n_in == 0:
+        shaped = "memorize"
+    elif model.output in ("softmax", "mixture") and model.n_in == 1:
+        shaped = "autoregressive"
+    else:
+        shaped = "effect"
+    if mode is None:
+        return shaped
+    # A stored mode the model's shape cannot run (an autoregressive model marked "memorize" wrote
+    # 43 s of its first logit as audio): inputs for an effect, none to memorize, one and classes
+    # to read its own past.
+    fits = {"memorize": model.n_in == 0, "effect": model.n_in > 0, "autoregressive": shaped == "autoregressive"}
+    if not fits[mode]:
+        raise CwfastError(f"the model's metadata says mode {mode!r}, which a {model.n_in}-input model with "
+                          f"{model.output} outputs cannot run (it has the shape of a{'n' if shaped[0] in 'ae' else ''} "
+                          f"{shaped} model)")
+    return mode
+
+
+def scale_of(model):
+    """The level of a model's training audio (``metadata["scale"]``, 1 if not stored); CwfastError if invalid."""
+    scale = model.metadata.get("scale", 1.0)
+    if not _is_number(scale) or scale <= 0:
+        raise CwfastError(f"the model's metadata has an invalid scale {scale!r}")
+    return float(scale)
+
+
+def output_gain_of(model):
+    """What an autoregressive model's generated audio is multiplied by (``metadata["output_gain"]``,
+    1 if not stored: set by :func:`cwfast.train_audio.calibrate_temperature` so that the model
+    generates at its training audio's loudness); CwfastError if invalid."""
+    gain = model.metadata.get("output_gain", 1.0)
+    if not _is_number(gain) or not 0 < gain <= MAX_OUTPUT_GAIN:
+        raise CwfastError(f"the model's metadata has an invalid output_gain {gain!r}")
+    return float(gain)
+
+
+def _is_number(value):
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def autoregressive_spec(model):
+    """(n_classes, temperature) of an autoregressive model: its mu-law classes
+    (:func:`classes_of`) and the temperature it generates at by default (:func:`temperature_of`).
+    CwfastError if the model is not a mu-law autoregressive model (a softmax or mixture head, one
+    input) or its metadata is invalid. :func:`render_blocks` and the C export both ask this."""
+    return classes_of(model), temperature_of(model)
+
+
+def classes_of(model):
+    """The mu-law classes of an autoregressive model (``metadata["n_classes"]``; without it, a
+    softmax's outputs, and a mixture scores 256); CwfastError if invalid or the model is not a
+    mu-law autoregressive model."""
+    n_classes = model.metadata.get("n_classes", N_CLASSES if model.output == "mixture" else model.n_out)
+    if not _is_number(n_classes) or n_classes != int(n_classes):
+        raise CwfastError(f"the model's metadata has an invalid n_classes {n_classes!r}")
+    n_classes = int(n_classes)
+    mixture_ok = model.output == "mixture" and n_classes == N_CLASSES
+    softmax_ok = model.output == "softmax" and n_classes == model.n_out
+    if model.n_in != 1 or not (mixture_ok or softmax_ok):
+        raise CwfastError("this model is not a mu-law autoregressive model (softmax or mixture head, one input)")
+    return n_classes
+
+
+def temperature_of(model):
+    """The temperature an autoregressive model generates at by default (``metadata["temperature"]``,
+    1 if not stored); CwfastError if invalid."""
+    temperature = model.metadata.get("temperature", 1.0)
+    if not _is_number(temperature) or not 0 <= temperature <= MAX_TEMPERATURE:
+        raise CwfastError(f"the model's metadata has an invalid temperature {temperature!r}")
+    return float(temperature)
+
+
+def history_of(model):
+    """What an autoregressive model reads of its past (``metadata["history"]``, "mu-law" if not
+    stored; :data:`cwfast.modes.HISTORIES`): "linear" only for a mixture head. CwfastError if the
+    metadata is invalid. Generation, priming and the C export all ask this."""
+    history = model.metadata.get("history", "mu-law")
+    if not is_history(history) or (history == "linear" and model.output != "mixture"):
+        raise CwfastError(f"the model's metadata has an invalid history {history!r} (mu-law, or linear for a "
+                          "mixture head)")
+    return history
+
+
+def trained_length(model):
+    """How many samples a memorize model was trained on (``metadata["length"]``), 0 if not stored.
+
+    Metadata is free-form, so anything but a positive integer there counts as not stored.
+    """
+    length = model.metadata.get("length")
+    if isinstance(length, (int, np.integer)) and not isinstance(length, bool) and length > 0:
+        return int(length)
+    return 0
