@@ -229,6 +229,66 @@ def test_a_cluster_that_cannot_start_leaves_a_resumed_model_as_it_was(monkeypatc
     np.testing.assert_array_equal(model.params, before)
 
 
+def test_a_cluster_lost_mid_run_writes_the_checkpoint_and_keeps_the_best_centre(monkeypatch, tmp_path):
+    """Every actor killed after some generations: the call failed with no checkpoint written
+    (only Ctrl-C wrote one, else every 100 generations) though its message said one resumes the
+    run, and the model held the centre of the moment. (Ray is replaced by a scorer that scores
+    the members as the local back end does, then is lost at generation 4.)"""
+    from cwfast.train import cluster, es, load_checkpoint
+
+    class LostAfterThree:
+        def __init__(self, model, x3, y_target, labels, readout, sigma, entropy, size, n_pairs, period_spec, actors):
+            self.args = (model, x3, y_target, labels, readout, sigma, entropy, size, n_pairs, period_spec)
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def submit(self, gen, theta):
+            if gen == 3:
+                raise CwfastError("the evolution strategy's Ray actors were lost (2) and their replacements (2) "
+                                  "are spent; a checkpoint of the run resumes it")
+            self.gen, self.theta = gen, theta.copy()
+
+        def collect(self, losses):
+            model, x3, y_target, labels, readout, sigma, entropy, size, n_pairs, period_spec = self.args
+            table = es.noise_table(entropy, size)
+            noise = es.pair_noise(table, es.pair_offsets(entropy, self.gen, n_pairs, table.size, size), size)
+            es._score_members(model, self.theta, noise, sigma, x3, y_target, labels, readout, period_spec, losses)
+
+    model, x, target, _ = problem("lockstep")
+    local = model.copy()
+    expected = evolve(local, x, target, population=4, generations=3, seed=5)
+    monkeypatch.setattr(cluster, "import_ray", lambda: None)
+    monkeypatch.setattr(cluster, "RayScorer", LostAfterThree)
+    checkpoint = tmp_path / "ck.npz"
+    with pytest.raises(CwfastError, match="actors were lost"):
+        evolve(model, x, target, population=4, generations=6, seed=5, checkpoint=checkpoint, cluster="ray")
+    saved = load_checkpoint(checkpoint)
+    assert saved.progress["epoch"] == 3 and saved.arrays["losses"].tolist() == expected.losses
+    np.testing.assert_array_equal(model.params, saved.arrays["best_theta"][: model.n_params].astype(model.dtype))
+    resumed = model.copy()
+    evolve(resumed, x, target, population=4, generations=6, seed=5, checkpoint=checkpoint, resume=True)
+    straight = problem("lockstep")[0]
+    evolve(straight, x, target, population=4, generations=6, seed=5)
+    np.testing.assert_array_equal(resumed.params, straight.params)  # the checkpoint resumes the run exactly
+
+
+def test_an_actors_error_is_said_by_its_root_cause_without_colour_codes():
+    """Ray's text of an actor that could not start (cwfast not importable on its node, say) was cut
+    at 300 characters, with its terminal colour codes, before the ImportError that said why."""
+    from cwfast.train.cluster import _root_cause
+
+    text = ("The actor died because of an error raised in its creation task, \x1b[36mray::cwfast-es-1:_Scorer."
+            "__init__()\x1b[39m (pid=1, ip=10.0.0.1, actor_id=" + "f" * 300 + ")\n  File \"worker.py\", line 3, "
+            "in <module>\n    import cwfast\nImportError: No module named 'cwfast'")
+    assert _root_cause(RuntimeError(text)) == "ImportError: No module named 'cwfast'"
+    assert _root_cause(RuntimeError("\x1b[31mlost\x1b[0m   the   node")) == "lost the node"
+    assert _root_cause(RuntimeError("")) == "RuntimeError"
+
+
 def test_ctrl_c_while_the_actors_start_stops_the_call_at_once(monkeypatch, sigint_default):
     """A Ctrl-C while the actors started was deferred by the interrupt guard to the end of a first
     generation that a cluster still starting might never finish. Now the scorer is entered first:

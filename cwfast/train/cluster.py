@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 import socket
 import sys
@@ -152,6 +153,14 @@ def _probe(address, timeout=PROBE_TIMEOUT):
         reason = exc.strerror or str(exc) or type(exc).__name__
         raise CwfastError(f"cannot join the Ray cluster at RAY_ADDRESS={address}: nothing answers at {host}:{port} "
                           f"({reason}); is the cluster's head running there?") from None
+
+
+def _root_cause(exc, limit=300):
+    """What a Ray error says went wrong, in one line: the last line of its text (Ray puts the
+    actor's own exception, an ImportError on a node without cwfast say, after the traceback), its
+    terminal colour codes removed, at most ``limit`` characters."""
+    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+    return " ".join((lines[-1] if lines else type(exc).__name__).split())[:limit]
 
 
 class RayScorer:
@@ -285,7 +294,7 @@ class RayScorer:
         cluster that kills every actor, or a constructor that always fails, from churning forever)."""
         actor, _, name = entry
         self.stats["actors_lost"] += 1
-        reason = " ".join(str(exc).split())[:300]
+        reason = _root_cause(exc)
         if starting and not self._live and self._replacements >= 2 * self._n_actors:
             raise CwfastError(f"the evolution strategy's Ray actors fail to start; the last error: {reason}")
         logger.warning("Ray actor %s died (%s); its members are scored again elsewhere", name, reason)

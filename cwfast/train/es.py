@@ -257,7 +257,9 @@ def evolve(
         ``"training diverged: loss became nan at generation N ..."`` if the centre's loss is NaN
         or infinite (members with such losses merely rank last); the model gets back the best
         centre before raising. Also for an unreadable or mismatched checkpoint on resume, and
-        with ``cluster="ray"`` when Ray is not installed or no actor can start.
+        with ``cluster="ray"`` when Ray is not installed or no actor can start; when the cluster
+        is lost mid-run, a checkpoint of the generations done is written first (if
+        ``checkpoint`` is set) and the model gets back the best centre.
     KeyboardInterrupt
         Re-raised after the current generation, with a checkpoint written first if
         ``checkpoint`` is set; ``resume=True`` continues exactly.
@@ -420,13 +422,24 @@ def evolve(
         apply(theta)
         while run["epoch"] < limit and not stop:
             gen = run["epoch"]
-            if scorer is not None:
-                scorer.submit(gen, theta)  # the actors draw their own noise; the driver's is for the step
-            noise = pair_noise(table, pair_offsets(entropy, gen, n_pairs, table.size, size), size)
-            if scorer is None:
-                _score_members(model, theta, noise, sigma, x3, y_target, labels, readout, period_spec, member_losses)
-            else:
-                scorer.collect(member_losses)
+            try:
+                if scorer is not None:
+                    scorer.submit(gen, theta)  # the actors draw their own noise; the driver's is for the step
+                noise = pair_noise(table, pair_offsets(entropy, gen, n_pairs, table.size, size), size)
+                if scorer is None:
+                    _score_members(model, theta, noise, sigma, x3, y_target, labels, readout, period_spec,
+                                   member_losses)
+                else:
+                    scorer.collect(member_losses)
+            except CwfastError:
+                # The cluster was lost between two generations: the run so far is whole, so its
+                # checkpoint is written (it resumes the run, on a cluster or locally), and the model
+                # keeps the best centre so far, as after a divergence.
+                if checkpoint is not None:
+                    save()
+                if best_theta is not None:
+                    apply(best_theta)
+                raise
             loss = float(member_losses[population])
             if not math.isfinite(loss):
                 if best_theta is not None:
