@@ -181,6 +181,7 @@ def test_cli_cluster_ray_starts_its_own_ray_and_trains_the_same_model(ray_instan
                           cwd=Path(__file__).resolve().parents[1], env=env, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stdout
+    assert "Started a local Ray instance" not in done.stderr  # Ray's INFO lines, under --quiet
     np.testing.assert_array_equal(cwfast.load(on_ray).params, cwfast.load(local).params)
     assert_no_actors_left(ray_instance)
 

@@ -227,14 +227,17 @@ class RayScorer:
         # command line set (a checkpoint at once, exit status 143) is put back after it.
         main_thread = threading.current_thread() is threading.main_thread()
         sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
+        # Ray's INFO lines ("Started a local Ray instance", "Connecting to existing Ray cluster")
+        # went to stderr even under --quiet, and before a refusal's one line; its warnings still do.
+        quiet = dict(log_to_driver=True, logging_level=logging.WARNING)
         try:
             if address:
-                ray.init(address=address, log_to_driver=True)
+                ray.init(address=address, **quiet)
             else:
                 # address="local": a new instance even if `ray start` left one running here (join
                 # that one with RAY_ADDRESS=auto).
                 cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-                ray.init(address="local", num_cpus=cpus or 1, include_dashboard=False, log_to_driver=True)
+                ray.init(address="local", num_cpus=cpus or 1, include_dashboard=False, **quiet)
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
             where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
             raise CwfastError(f"cannot start or join {where}: {' '.join(str(exc).split())}") from None
