@@ -514,18 +514,23 @@ class Stream:
             If the buffers do not fit after all; a stream that was prepared stays prepared as it was.
         """
         max_block = _positive_int("max_block", max_block, maximum=MAX_BLOCK)
-        self._check_buffers_fit(max_block)
         self._enter()
         try:
-            previous = self._max_block if self._entry is not None else 0
-            try:
-                return self._prepare(max_block)
-            except MemoryError:
-                if previous:  # a failed call changes nothing: back to the buffers it had
-                    self._prepare(previous)
-                raise
+            return self._prepare_checked(max_block)
         finally:
             self._lock.release()
+
+    def _prepare_checked(self, max_block):
+        """:meth:`_prepare`, once the buffers are found to fit; a MemoryError all the same leaves
+        a prepared stream as it was. The caller holds the lock."""
+        self._check_buffers_fit(max_block)
+        previous = self._max_block if self._entry is not None else 0
+        try:
+            return self._prepare(max_block)
+        except MemoryError:
+            if previous:  # a failed call changes nothing: back to the buffers it had
+                self._prepare(previous)
+            raise
 
     def _check_buffers_fit(self, max_block):
         """CwfastError if the buffers of blocks of ``max_block`` cannot fit in memory: per step and
@@ -792,8 +797,7 @@ class Stream:
         elif not isinstance(out, np.ndarray) or out.shape != (n_steps, n_out) or out.dtype != dtype or not out.flags.writeable:
             raise ParameterError(f"out must be a writeable ndarray of shape {(n_steps, n_out)} and dtype {dtype.name}")
         if self._entry is None:
-            self._check_buffers_fit(DEFAULT_MAX_BLOCK)
-            self._prepare(DEFAULT_MAX_BLOCK)
+            self._prepare_checked(DEFAULT_MAX_BLOCK)
         if self._resamplers is not None:
             return self._process_resampled(block, out)
         if n_steps > self._max_block:
@@ -880,8 +884,7 @@ class Stream:
         elif not isinstance(out, np.ndarray) or out.shape != want or out.dtype != dtype or not out.flags.writeable:
             raise ParameterError(f"out must be a writeable ndarray of shape {want} and dtype {dtype.name}")
         if self._entry is None:
-            self._check_buffers_fit(DEFAULT_MAX_BLOCK)
-            self._prepare(DEFAULT_MAX_BLOCK)
+            self._prepare_checked(DEFAULT_MAX_BLOCK)
         if n_steps > self._max_block:
             self._check_long_block(block)
             block = _unaliased(block, out)

@@ -385,6 +385,17 @@ def evolve(
         if search_periods:
             model.set_periods(centre_periods(vec))
 
+    def keep_best():
+        """Before a failure is raised: the model (and the centre) back to the best centre so far."""
+        if best_theta is not None:
+            theta[:] = best_theta
+            apply(theta)
+
+    def diverged(detail):
+        keep_best()
+        raise TrainingDiverged(
+            detail, f"the model keeps the best centre so far. Try a smaller lr (now {lr:g}) or sigma (now {sigma:g})")
+
     def save():
         arrays = {"losses": np.asarray(losses, dtype=np.float64), "theta": theta}
         if best_theta is not None:
@@ -437,18 +448,11 @@ def evolve(
                 # keeps the best centre so far, as after a divergence.
                 if checkpoint is not None:
                     save()
-                if best_theta is not None:
-                    apply(best_theta)
+                keep_best()
                 raise
             loss = float(member_losses[population])
             if not math.isfinite(loss):
-                if best_theta is not None:
-                    theta[:] = best_theta
-                    apply(theta)
-                raise TrainingDiverged(
-                    f"training diverged: loss became {loss} at generation {gen + 1}",
-                    f"the model keeps the best centre so far. Try a smaller lr (now {lr:g}) or sigma (now {sigma:g})",
-                )
+                diverged(f"training diverged: loss became {loss} at generation {gen + 1}")
             guard.consistent = False
             losses.append(loss)
             if run["best_loss"] is None or loss < run["best_loss"]:
@@ -464,12 +468,7 @@ def evolve(
             with np.errstate(over="ignore"):  # said below
                 apply(theta)
             if not np.isfinite(model.params).all():  # a finite loss, a step too large for the model's dtype
-                theta[:] = best_theta
-                apply(theta)
-                raise TrainingDiverged(
-                    f"training diverged: the centre's parameters became non-finite at generation {gen + 1}",
-                    f"the model keeps the best centre so far. Try a smaller lr (now {lr:g}) or sigma (now {sigma:g})",
-                )
+                diverged(f"training diverged: the centre's parameters became non-finite at generation {gen + 1}")
             run["epoch"] += 1
             run["step"] += 1
             run["wall_time"] = wall_before + time.perf_counter() - started
