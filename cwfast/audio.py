@@ -150,10 +150,7 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
     if not finite.all():
         first_bad_frame = int(np.argmin(finite.all(axis=1)))
         first_bad_time = (start_frame + first_bad_frame) / file_rate
-        raise CwfastError(
-            f"cannot read '{path}': contains NaN or infinite samples "
-            f"(first at {first_bad_time:.6f} s)"
-        )
+        raise CwfastError(_unreadable_sample(path, first_bad_time))
 
     if mono:
         samples = samples.mean(axis=1, dtype=np.float64).astype(np.float32)
@@ -199,8 +196,7 @@ def read_audio_blocks(path, block_size):
                 for block in sound_file.blocks(block_size, dtype="float32", always_2d=True):
                     if not np.all(np.isfinite(block)):
                         bad = done + int(np.argmin(np.isfinite(block).all(axis=1)))
-                        raise CwfastError(f"cannot read '{path}': contains NaN or infinite samples "
-                                          f"(first at {bad / info.samplerate:.6f} s)")
+                        raise CwfastError(_unreadable_sample(path, bad / info.samplerate))
                     done += block.shape[0]
                     yield block.mean(axis=1, dtype=np.float64).astype(np.float32)
         except soundfile.SoundFileError as error:
@@ -519,6 +515,13 @@ def _as_samples(samples, name, *, channels=None):
     if not np.isfinite(array).all():
         raise ParameterError(f"{name} contains NaN or infinite values")
     return array
+
+
+def _unreadable_sample(path, seconds):
+    """The refusal of a file whose samples are not all finite once read as float32."""
+    # A float64 file's finite values beyond float32's range (about 3.4e38) also read as infinite.
+    return (f"cannot read '{path}': contains NaN or infinite samples, or samples too large for "
+            f"float32 (first at {seconds:.6f} s)")
 
 
 def _soundfile_reason(error):

@@ -436,6 +436,19 @@ def test_file_with_non_finite_samples(tmp_path, bad_value):
     assert "0.500000 s" in str(caught.value)
 
 
+def test_a_double_file_beyond_float32_is_refused_by_name_whole_or_in_blocks(tmp_path):
+    """1e300 is a finite double, but read as float32 it is infinite: the refusal says both."""
+    samples = random_samples(1000).astype(np.float64)
+    samples[250] = 1e300
+    path = tmp_path / "huge.wav"
+    soundfile.write(str(path), samples, 1000, subtype="DOUBLE")
+    with pytest.raises(CwfastError, match=r"too large for float32 \(first at 0.250000 s\)"):
+        load_audio(path)
+    _, _, blocks = audio.read_audio_blocks(path, 100)
+    with pytest.raises(CwfastError, match=r"too large for float32 \(first at 0.250000 s\)"):
+        list(blocks)
+
+
 def test_non_finite_samples_outside_the_excerpt_are_not_an_error(tmp_path):
     samples = random_samples(1000)
     samples[900] = np.nan
