@@ -44,6 +44,8 @@ output_gain = _option(float, "positive_float", maximum=MAX_OUTPUT_GAIN, why=" (6
 temperature = _option(float, "temperature", why=" (hotter is the same noise)")
 #: A clock period past 2**31 - 1 never fires after t = 0 in any audio a machine can hold.
 period = _option(int, "positive_int", maximum=2**31 - 1, why=" (longer clock periods never fire)")
+#: Clock modules of periods 1, 2, 4, ...: the 31st has period 2**30, the last one under that bound.
+modules = _option(int, "positive_int", maximum=31, why=" (periods 1 to 2**30: longer clock periods never fire)")
 sample_rate = _option(int, "positive_int", maximum=2**31 - 1, why=" (more than a sound file can store)")
 level = _option(int, "non_negative_int", maximum=MAX_LEVEL_SAMPLES, why=" (6 minutes at 44.1 kHz: a level that barely moves)")
 #: Evolution-strategy members per generation (each one a copy of the model's parameters).

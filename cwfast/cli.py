@@ -87,7 +87,7 @@ def build_parser():
                    help="cw: Clockwork RNN (default); srn (simple RNN) or lstm: the paper's baselines, for comparison")
     p.add_argument("--hidden", type=types.positive_int, metavar="N",
                    help="hidden units (default: 40 memorize, more for clips over 1024 samples; 64 autoregressive; 32 effect)")
-    p.add_argument("--modules", type=types.positive_int, metavar="G",
+    p.add_argument("--modules", type=types.modules, metavar="G",
                    help="clock modules, periods 1, 2, 4, ... (default: 9 memorize, more for long clips; 8 otherwise)")
     p.add_argument("--periods", type=types.periods, metavar="LIST", help="clock periods, e.g. 1,2,4,8 (one per module)")
     p.add_argument("--input-window", type=types.input_window, metavar="{1,period,N,LIST}",

@@ -9,6 +9,8 @@ import tempfile
 import numpy as np
 import pytest
 
+import cwfast
+
 from cwfast import ParameterError, budget
 from cwfast.audio import load_audio, write_audio
 from test_cli import TINY, assert_user_error, run
@@ -54,6 +56,19 @@ def test_generation_lengths_that_cannot_fit_are_one_line(capsys, tmp_path, lengt
 def test_a_period_beyond_any_clock_is_one_line(capsys, tmp_path, clip_8k, no_training):
     status, _, err = run(capsys, "train", clip_8k, "--periods", "1,99999999999999999999", "-o", tmp_path / "m.npz")
     assert_user_error(status, err, "--periods")
+
+
+def test_too_many_modules_is_one_short_line_naming_the_option(capsys, tmp_path, clip_8k, no_training):
+    """--modules 100 was refused as a 1,800-character list of periods without naming --modules,
+    and --modules 33 saved periods past the bound --periods keeps (2**31 - 1)."""
+    for modules in ("100", "32"):
+        status, _, err = run(capsys, "train", clip_8k, "--modules", modules, "-o", tmp_path / "m.npz")
+        assert_user_error(status, err, "--modules", "must be at most 31")
+        assert len(err) < 200
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(ParameterError, match=r"^n_modules=64 must be at most 63$"):
+        cwfast.ClockworkRNN(1, 1, n_hidden=64, n_modules=64)
+    assert cwfast.ClockworkRNN(1, 1, n_hidden=31, n_modules=31).periods[-1] == 2**30
 
 
 def test_budget_estimates_grow_with_the_request():
