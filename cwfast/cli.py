@@ -218,7 +218,7 @@ def build_parser():
     p.add_argument("--block", type=types.positive_int, default=4096, metavar="N", help="block size in samples (default: 4096)")
     p.add_argument("--blocked", action="store_true",
                    help="compute each block module by module, slowest first: faster for large Clockwork RNNs "
-                        "(for 1024 units in 8 modules, 2.5x to 2.8x at blocks of 512 or more on a 512-KiB-L2 EPYC; slower for "
+                        "(for 1024 units in 8 modules, about 2.4x at blocks of 512 or more on a Zen 3 EPYC, 2x to 3.7x on others; slower for "
                         "models whose weights fit the L2 cache: 'cwfast bench --blocked' measures yours), the same output within "
                         "float rounding")
     p.add_argument("--subtype", type=types.subtype, metavar="TYPE", help="float, pcm_16 or pcm_24 (default: float for WAV)")

@@ -18,7 +18,7 @@ import numpy as np
 from ._atomic import atomic_path
 from .errors import CwfastError, ParameterError
 
-MISSING = "plotting needs matplotlib, which is not installed: pip install 'cwfast[plot]' (or pip install matplotlib)"
+MISSING = "plotting needs matplotlib, which is not installed: pip install matplotlib (or, in cwfast's folder, '.[plot]')"
 
 
 def require_matplotlib():

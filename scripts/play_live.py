@@ -12,7 +12,7 @@ The audio callback does only this: copy the input block, call ``Stream.process(b
 callbacks whose computation took longer than the block lasts; under-runs are the gaps PortAudio
 reports (``output_underflow``, ``input_overflow``). Both are printed at the end.
 
-Needs the optional ``sounddevice`` package (``pip install 'cwfast[live]'``; on Linux also the
+Needs the optional ``sounddevice`` package (``pip install ".[live]"`` in cwfast's folder; on Linux also the
 PortAudio library, ``apt-get install libportaudio2``). ``--dry-run`` runs the same callback against
 a simulated device, as fast as it can, to show the headroom without a sound card.
 """
@@ -49,7 +49,7 @@ class LivePlayer:
         from cwfast import ParameterError, Stream
 
         if model.output != "linear":
-            raise ParameterError("this is a softmax (autoregressive) model; play it with 'cwfast generate'")
+            raise ParameterError(f"this is an autoregressive model ({model.output} head); play it with 'cwfast generate'")
         if model.n_in not in (0, 1):
             raise ParameterError(f"the model takes {model.n_in} inputs per step; only 0 or 1 can be played")
         self.model = model
@@ -157,7 +157,8 @@ def main(argv=None):
         import sounddevice as sd
     except (ImportError, OSError) as exc:
         print("play_live: live playback needs the sounddevice package and the PortAudio library:\n"
-              "  pip install 'cwfast[live]'   (and on Linux: apt-get install libportaudio2)\n"
+              "  pip install sounddevice   (or, in cwfast's folder, '.[live]'; on Linux also: apt-get install "
+              "libportaudio2)\n"
               f"({exc}). Use --dry-run to exercise the callback without a sound card.", file=sys.stderr)
         return 1
 

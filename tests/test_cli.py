@@ -779,7 +779,7 @@ def test_plot_without_matplotlib_is_a_clear_error(capsys, tmp_path, models, monk
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     status, _, err = run(capsys, "generate", "-m", models["memorize"], "-o", tmp_path / "g.wav",
                          "--plot", tmp_path / "g.png")
-    assert_user_error(status, err, "pip install 'cwfast[plot]'")
+    assert_user_error(status, err, "pip install matplotlib (or, in cwfast's folder, '.[plot]')")
     assert list(tmp_path.iterdir()) == []
 
 

@@ -44,9 +44,10 @@ def test_generator_and_refusals(play_live):
     player = play_live.LivePlayer(model, sample_rate=44100, block=64)
     play_live.simulate(player, 64, 0.01)
     assert player.callbacks == 6 and player.position == 384
-    softmax = ClockworkRNN(1, 4, n_hidden=8, n_modules=2, output="softmax", seed=0)
-    with pytest.raises(ParameterError, match="cwfast generate"):
-        play_live.LivePlayer(softmax, sample_rate=16000, block=64)
+    for head, n_out in (("softmax", 4), ("mixture", 30)):  # a mixture model was called a softmax one
+        model = ClockworkRNN(1, n_out, n_hidden=8, n_modules=2, output=head, seed=0)
+        with pytest.raises(ParameterError, match=rf"an autoregressive model \({head} head\).*cwfast generate"):
+            play_live.LivePlayer(model, sample_rate=16000, block=64)
 
 
 def test_main_plays_an_effect_over_a_file_without_a_sound_card(play_live, tmp_path, capsys):
