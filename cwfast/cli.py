@@ -713,6 +713,10 @@ def _train(args):
                     f"--target '{args.target}' is at {rates[1]} Hz and AUDIO at {rates[0]} Hz: at {rate} Hz the "
                     f"target has {wet.size} samples and AUDIO {clips[0].size}; they must be the same passage, "
                     "time-aligned")
+        import numpy as np
+
+        if np.array_equal(wet, clips[0]):
+            _note("--target holds the same samples as AUDIO: the effect learnt will be no effect (the identity)")
 
     source = os.path.basename(files[0]) if len(files) == 1 else f"{len(files)} files from {', '.join(args.audio)}"
     new_checkpoint = args.checkpoint and not args.resume and not os.path.lexists(args.checkpoint)

@@ -927,6 +927,18 @@ def test_an_evolved_effect_says_its_validation_part_chose_nothing(capsys, tmp_pa
     assert "; validation (chose nothing) ESR" in run(capsys, "info", out)[1]
 
 
+def test_a_target_that_is_the_input_itself_is_said(capsys, tmp_path, effect_pair):
+    """--target with AUDIO's own samples (the same file, or a copy) trained the identity in silence."""
+    dry, wet = effect_pair
+    copy = tmp_path / "copy.wav"
+    copy.write_bytes(dry.read_bytes())
+    for target, said in ((dry, True), (copy, True), (wet, False)):
+        status, _, err = run(capsys, "train", dry, "--mode", "effect", "--target", target, "-o", tmp_path / "m.npz",
+                             "--epochs", 1, "--overwrite", *TINY)
+        assert status == 0, err
+        assert ("--target holds the same samples as AUDIO: the effect learnt will be no effect" in err) == said
+
+
 def test_effect_target_must_line_up(capsys, tmp_path, effect_pair, clip_8k):
     dry, _ = effect_pair
     status, _, err = run(capsys, "train", dry, "--mode", "effect", "--target", clip_8k, "-o", tmp_path / "m.npz", *TINY)
