@@ -1069,8 +1069,8 @@ def cmd_info(args):
         detail.append(f"scale {checked('scale', render.scale_of):.4g}")
     if render.trained_length(model):
         start = meta.get("start", 0)
-        detail.append(f"trained on {meta['length']} samples from {start if not _is_number(start) else f'{start:g}'} "
-                      f"s of {meta.get('source', 'its clip')}")
+        detail.append(f"trained on {meta['length']} samples of {meta.get('source', 'its clip')}, starting at "
+                      f"{start if not _is_number(start) else f'{start:g}'} s")
     rows.append(("mode", mode + (f" ({'; '.join(detail)})" if detail else "")))
     trainer = meta.get("trainer") if isinstance(meta.get("trainer"), dict) else None
     figures = meta.get("figures") if isinstance(meta.get("figures"), dict) else {}

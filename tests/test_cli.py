@@ -304,6 +304,7 @@ def test_info_prints_every_fact(capsys, models):
     assert "periods       1 2 4" in out
     assert f"parameters    {cwfast.load(models['memorize']).n_params:,}" in out
     assert "8000 Hz" in out and "memorize" in out and "scale 0.3" in out
+    assert "trained on 200 samples of its clip, starting at 0 s" in out  # "from 0 s of" read as a fraction
     assert "no figures stored" in out
 
 
