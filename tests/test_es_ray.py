@@ -7,6 +7,7 @@ stopped by a module fixture; each run starts its actors (worker processes) on it
 """
 
 import importlib.util
+import logging
 import os
 import signal
 import subprocess
@@ -182,8 +183,24 @@ def test_cli_cluster_ray_starts_its_own_ray_and_trains_the_same_model(ray_instan
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stdout
     assert "Started a local Ray instance" not in done.stderr  # Ray's INFO lines, under --quiet
+    assert "Token authentication is enabled" not in done.stderr  # its notice about its own default
     np.testing.assert_array_equal(cwfast.load(on_ray).params, cwfast.load(local).params)
     assert_no_actors_left(ray_instance)
+
+
+def test_only_rays_notice_of_its_token_default_is_dropped_and_only_while_it_starts(caplog):
+    from cwfast.train import cluster
+
+    logger = logging.getLogger(cluster._AUTH_LOGGER)
+    notice = cluster._AUTH_NOTICE + ". Set RAY_AUTH_MODE=disabled to opt out."
+    with caplog.at_level(logging.WARNING):
+        with cluster._without_notice(cluster._AUTH_LOGGER, cluster._AUTH_NOTICE):
+            logger.warning(notice)
+            logger.warning("Token authentication is disabled for this Ray cluster")  # a warning that matters
+        logger.warning(notice)
+    assert [r.getMessage() for r in caplog.records] == ["Token authentication is disabled for this Ray cluster",
+                                                        notice]
+    assert not logger.filters
 
 
 def test_without_ray_the_api_and_the_cli_say_so_in_one_line(monkeypatch, capsys, tmp_path, clip_8k):

@@ -25,6 +25,7 @@ error. Connection: an existing ``ray.init`` of the calling program is used as it
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -53,6 +54,35 @@ INLINE_BYTES = 64 * 1024
 #: Ray's switch for the platforms where it keeps a local instance on the loopback address; read
 #: once, when ray is imported.
 _LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+#: Ray's notice, when it starts a local instance, that it turned token authentication on (its
+#: default; "Set RAY_AUTH_MODE=disabled to opt out"): a warning on stderr at every run, about an
+#: instance cwfast starts on the loopback address and stops when the run ends. Ray's other
+#: warnings pass; if Ray renames either, nothing is dropped.
+_AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+_AUTH_NOTICE = "Token authentication is enabled for this Ray cluster"
+
+
+class _DropNotice(logging.Filter):
+    def __init__(self, prefix):
+        super().__init__()
+        self._prefix = prefix
+
+    def filter(self, record):
+        return not record.getMessage().startswith(self._prefix)
+
+
+@contextlib.contextmanager
+def _without_notice(logger_name, prefix):
+    """Within the block, the log records of ``logger_name`` that start with ``prefix`` are dropped."""
+    logger = logging.getLogger(logger_name)
+    notice = _DropNotice(prefix)
+    logger.addFilter(notice)
+    try:
+        yield
+    finally:
+        logger.removeFilter(notice)
 
 
 def import_ray():
@@ -237,7 +267,8 @@ class RayScorer:
                 # address="local": a new instance even if `ray start` left one running here (join
                 # that one with RAY_ADDRESS=auto).
                 cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-                ray.init(address="local", num_cpus=cpus or 1, include_dashboard=False, **quiet)
+                with _without_notice(_AUTH_LOGGER, _AUTH_NOTICE):
+                    ray.init(address="local", num_cpus=cpus or 1, include_dashboard=False, **quiet)
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
             where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
             raise CwfastError(f"cannot start or join {where}: {' '.join(str(exc).split())}") from None
