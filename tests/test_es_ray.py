@@ -188,18 +188,27 @@ def test_cli_cluster_ray_starts_its_own_ray_and_trains_the_same_model(ray_instan
     assert_no_actors_left(ray_instance)
 
 
-def test_only_rays_notice_of_its_token_default_is_dropped_and_only_while_it_starts(caplog):
+def test_only_rays_notice_of_its_token_default_is_dropped_and_only_while_it_starts():
     from cwfast.train import cluster
 
+    # Heard by a handler on the logger itself: once Ray has started, its loggers no longer
+    # propagate to the root logger (pytest's caplog).
+    heard = []
+    catch = logging.Handler(logging.WARNING)
+    catch.emit = heard.append
     logger = logging.getLogger(cluster._AUTH_LOGGER)
     notice = cluster._AUTH_NOTICE + ". Set RAY_AUTH_MODE=disabled to opt out."
-    with caplog.at_level(logging.WARNING):
+    logger.addHandler(catch)
+    propagate, logger.propagate = logger.propagate, False  # nothing on the test's stderr
+    try:
         with cluster._without_notice(cluster._AUTH_LOGGER, cluster._AUTH_NOTICE):
             logger.warning(notice)
             logger.warning("Token authentication is disabled for this Ray cluster")  # a warning that matters
         logger.warning(notice)
-    assert [r.getMessage() for r in caplog.records] == ["Token authentication is disabled for this Ray cluster",
-                                                        notice]
+    finally:
+        logger.removeHandler(catch)
+        logger.propagate = propagate
+    assert [r.getMessage() for r in heard] == ["Token authentication is disabled for this Ray cluster", notice]
     assert not logger.filters
 
 
