@@ -895,8 +895,6 @@ def cmd_generate(args):
             raise ParameterError("--seed is for autoregressive models; a memorize model is deterministic")
         if args.output_gain is not None:
             raise ParameterError("--output-gain is for autoregressive models; a memorize model generates its clip at its level")
-        if trained and n_samples is not None and n_samples > trained:
-            _note(f"the model was trained on {trained} samples; beyond them it runs free, on its clock alone")
 
     from .audio import write_audio_blocks
     from .budget import check_disk, check_fits
@@ -912,6 +910,8 @@ def cmd_generate(args):
         seed = render.fresh_seed()
     blocks = render.render_blocks(model, n_samples, seed=seed, temperature=args.temperature, prime=prime,
                                   output_gain=args.output_gain)
+    if trained and n_samples is not None and n_samples > trained:  # once the model is found able to run
+        _note(f"the model was trained on {trained} samples; beyond them it runs free, on its clock alone")
     kept = []
 
     def written():

@@ -15,6 +15,8 @@ from .codec import N_CLASSES, is_history
 from .errors import CwfastError, ParameterError
 from .modes import MAX_OUTPUT_GAIN, MAX_TEMPERATURE, MODES
 
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+
 
 def mode_of(model):
     """The mode a model was trained for: ``model.metadata["mode"]``, or guessed from its shape.
@@ -51,7 +53,8 @@ def mode_of(model):
 def scale_of(model):
     """The level of a model's training audio (``metadata["scale"]``, 1 if not stored); CwfastError if invalid."""
     scale = model.metadata.get("scale", 1.0)
-    if not _is_number(scale) or scale <= 0:
+    # The level of float32 audio: past float32's largest value no sample could have had it.
+    if not _is_number(scale) or not 0 < scale <= _FLOAT32_MAX:
         raise CwfastError(f"the model's metadata has an invalid scale {scale!r}")
     return float(scale)
 

@@ -216,9 +216,14 @@ def test_a_second_api_review_render_refuses_what_it_cannot_run_or_hold():
     bad.params[:] = np.nan
     with pytest.raises(CwfastError, match="NaN or infinite"):
         render.render(bad, 10, seed=0)
-    for scale, match in ((True, "invalid scale"), (1e300, "not finite at the model's level")):
+    # A scale past float32's largest is no level float32 audio had: refused before generating
+    # (it printed the "runs free" note of a memorize model first); one within it whose product
+    # with the output gain overflows is refused once generated.
+    for scale, gain, match in ((True, 1, "invalid scale True"), (1e300, 1, r"invalid scale 1e\+300"),
+                               (3e38, 100, "not finite at the model's level")):
         bad = model.copy()
         bad.metadata["scale"] = scale
+        bad.metadata["output_gain"] = gain
         with pytest.raises(CwfastError, match=match):
             render.render(bad, 10, seed=0)
     bad = model.copy()

@@ -71,6 +71,17 @@ def test_too_many_modules_is_one_short_line_naming_the_option(capsys, tmp_path, 
     assert cwfast.ClockworkRNN(1, 1, n_hidden=31, n_modules=31).periods[-1] == 2**30
 
 
+def test_a_scale_no_audio_had_is_refused_in_one_line_before_any_note(capsys, tmp_path):
+    """A memorize model whose metadata scale is 1e308 said 'runs free' before its refusal."""
+    model = cwfast.ClockworkRNN(0, 1, n_hidden=6, n_modules=3, seed=0, sample_rate=8000,
+                                metadata={"mode": "memorize", "scale": 1e308, "length": 200, "start": 0.0})
+    model.save(tmp_path / "m.npz")
+    status, _, err = run(capsys, "generate", "-m", tmp_path / "m.npz", "-o", tmp_path / "g.wav", "--samples", "400")
+    assert_user_error(status, err, "invalid scale 1e+308")
+    assert "runs free" not in err
+    assert [p.name for p in tmp_path.iterdir()] == ["m.npz"]
+
+
 def test_budget_estimates_grow_with_the_request():
     assert budget.audio_bytes(44100, 2, 44100) < budget.audio_bytes(44100, 2, 44100, 16000) \
         < budget.audio_bytes(44100, 2, 44100, 96000)
