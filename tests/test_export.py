@@ -581,6 +581,23 @@ def lv2(built, tmp_path_factory):
     return root, host, bundles
 
 
+def test_lv2_compilers_temporaries_go_in_the_build_folder_and_go_with_it(tmp_path):
+    """A Ctrl-C kills the compiler's driver, which then left its .s and .o files in /tmp: they are
+    made in the build folder instead, which is removed whatever happens."""
+    fake = tmp_path / "fake-cc"
+    record = tmp_path / "record"
+    fake.write_text(f'#!/bin/sh\necho "$TMPDIR" > {record}\ntouch "$TMPDIR/cc0000.s"\nexit 1\n')
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    model = cwfast.ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=16000, metadata={"mode": "effect"})
+    with pytest.raises(CwfastError, match="building the LV2 plug-in failed"):
+        export_lv2(model, out, "fx", cc=str(fake))
+    scratch = Path(record.read_text().strip())
+    assert scratch.parent == out and scratch.name.startswith(".fx.lv2.")  # the build folder...
+    assert not scratch.exists() and list(out.iterdir()) == []  # ...removed, with what the compiler left
+
+
 def test_lv2_builds_whatever_name_the_export_takes(lv2, built, tmp_path):
     """--name PORT made PORT_TEMPERATURE, a macro that broke the wrapper's own enum of ports."""
     _, table = built

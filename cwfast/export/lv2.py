@@ -328,8 +328,13 @@ def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflag
             (build / file).write_text(text, encoding="ascii")
         command = [*compiler, *(CFLAGS if cflags is None else cflags), "-o", f"{name}.so", f"{name}.c",
                    f"{name}_lv2.c", "-lm"]
+        # The compiler's temporaries (the driver's .s and .o files) go in the build folder, which
+        # is removed whatever happens: a Ctrl-C kills the driver, which then cannot remove its own
+        # from /tmp (11 MB each time).
+        scratch = {var: str(build) for var in ("TMPDIR", "TMP", "TEMP")}
         try:
-            done = subprocess.run(command, cwd=build, capture_output=True, text=True, timeout=600)
+            done = subprocess.run(command, cwd=build, capture_output=True, text=True, timeout=600,
+                                  env={**os.environ, **scratch})
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise CwfastError(f"cannot run the C compiler '{' '.join(compiler)}': {exc}") from None
         if done.returncode != 0:
