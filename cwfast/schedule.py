@@ -42,8 +42,8 @@ def split_units(n_hidden, n_modules):
 
 def exponential_periods(n_modules):
     """The paper's periods ``1, 2, 4, ..., 2**(n_modules - 1)``."""
-    # 2**62 is the longest period any count may be (validate.MAX_COUNT): refused here by the
-    # option's own name, not as a list of 63 periods.
+    # 2**62 is the longest period any count may be (validate.MAX_COUNT): a larger n_modules is
+    # refused here by its own name, not later as a list of its periods.
     return [2**i for i in range(_positive_int("n_modules", n_modules, maximum=63))]
 
 

@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 import cwfast
-
 from cwfast import ParameterError, budget
 from cwfast.audio import load_audio, write_audio
 from test_cli import TINY, assert_user_error, run
