@@ -388,13 +388,13 @@ _SAMPLE_BYTES = {"PCM_16": 2, "PCM_24": 3}
 def _refuse_overwriting(outputs, inputs):
     """ParameterError, before any work, if an output names an input or another output, by path or as
     the same file by another name (a link, a hard link): ``outputs`` and ``inputs`` are (option,
-    path or None) pairs."""
+    path or None) pairs. An input that does not exist is left to its read, which says so."""
     from ._atomic import same_file
 
     outputs = [(option, path) for option, path in outputs if path]
     for i, (option, path) in enumerate(outputs):
         for source_option, source in inputs:
-            if source and same_file(path, source):
+            if source and os.path.lexists(source) and same_file(path, source):
                 raise ParameterError(f"{option} must not be one of the input files (it is {source_option})")
         for other, earlier in outputs[:i]:
             if same_file(path, earlier):

@@ -485,6 +485,11 @@ def test_no_command_writes_over_its_own_inputs(capsys, tmp_path, models, clip_8k
         status, _, err = run(capsys, *argv, "--overwrite")
         assert_user_error(status, err, said)
     assert {p: p.read_bytes() for p in before} == before
+    # An input that does not exist is named as missing, not as the output.
+    missing = tmp_path / "missing.wav"
+    status, _, err = run(capsys, "generate", "-m", model, "--prime", missing, "-o", missing)
+    assert_user_error(status, err, f"cannot read '{missing}': no such file")
+    assert not missing.exists()
 
 
 def test_a_full_disk_is_refused_before_the_work(capsys, tmp_path, models, clip_8k, monkeypatch):
