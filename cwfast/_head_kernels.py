@@ -228,7 +228,8 @@ def _draw(logits, inv_temperature, u, weights):
 @numba.njit(**_JIT)
 def _level_gain(level, v, alpha, low, high):
     """Advance the level ``level[0]`` (model dtype) over the input ``v``; return the gain, the
-    level held within [low, high]."""
+    level held within [low, high]. Callers pass ``v`` as float64, whatever the model's dtype, so
+    that numba compiles one version per dtype of ``level``, not one per caller."""
     level[0] = level[0] + alpha * (abs(np.float64(v)) - level[0])
     return min(max(np.float64(level[0]), low), high)
 
@@ -252,7 +253,7 @@ def _level_track(x, levels, alpha, low, high, xn, gains):
     for b in range(x.shape[0]):
         level = levels[b : b + 1]
         for t in range(x.shape[1]):
-            g = _level_gain(level, x[b, t], alpha, low, high)
+            g = _level_gain(level, np.float64(x[b, t]), alpha, low, high)
             gains[b, t] = g
             xn[b, t] = np.float64(x[b, t]) / g
 

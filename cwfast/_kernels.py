@@ -631,7 +631,7 @@ def _sample_feedback(theta, module_start, column_start, block_offset, periods, i
     g = 1.0
     xf[n_hist] = _fed_back(xf[n_hist], head_code, values)
     if levelled:
-        g = _level_gain(level, xf[n_hist], alpha, low, high)
+        g = _level_gain(level, np.float64(xf[n_hist]), alpha, low, high)
         xf[n_hist] = np.float64(xf[n_hist]) / g
     last = taps.shape[0] - 1
     for s in range(out.shape[0]):

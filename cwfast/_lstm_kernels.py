@@ -194,7 +194,7 @@ def _sample_feedback(theta, s, pre, x, logits, values, head_code, inv_temperatur
     for t in range(out.shape[0]):
         x[0, 0] = _fed_back(x[0, 0], head_code, values)
         if levelled:
-            g = _level_gain(level, x[0, 0], alpha, low, high)
+            g = _level_gain(level, np.float64(x[0, 0]), alpha, low, high)
             x[0, 0] = np.float64(x[0, 0]) / g
         _forward_seq(theta, x, s, pre, logits, no_hist, no_acts)
         if last >= 0:

@@ -137,6 +137,20 @@ def test_sampling_continues_exactly_from_a_returned_state():
     assert_array_equal(end.h, model.forward(fed[:, None], return_state=True)[1].h)
 
 
+def test_the_level_kernel_is_compiled_once_per_dtype(rng):
+    """Every caller of _level_gain (forward, each kind's sampling) passes the input as float64, so
+    numba compiles it once per model dtype, not once per caller (each is a cold start's seconds)."""
+    from cwfast import _head_kernels
+
+    for dtype in (np.float32, np.float64):
+        for kind in ("cw", "lstm", "srn"):
+            model = make(kind, dtype=dtype)
+            model.forward(audio_inputs(rng, 1, 20)[0][0])
+            model.sample(10, values=VALUES, seed=1, first_input=0.3)
+    levels = [signature[0].dtype for signature in _head_kernels._level_gain.signatures]
+    assert sorted(map(str, levels)) == ["float32", "float64"]
+
+
 def test_files_and_copies_keep_the_level(tmp_path, rng):
     model = make("cw", dtype=np.float32)
     x, _ = audio_inputs(rng, 1, 50)
