@@ -1227,7 +1227,14 @@ class _Terminated(KeyboardInterrupt):
     being written is removed on the way out, and a training run writes its checkpoint."""
 
 
+#: Whether SIGTERM came during this run of :func:`main`: a library may turn the _Terminated the
+#: handler raises into a KeyboardInterrupt of its own (Ray's wait does), which is still a SIGTERM.
+_sigterm_received = False
+
+
 def _terminate(signum, frame):
+    global _sigterm_received
+    _sigterm_received = True
     raise _Terminated()
 
 
@@ -1237,6 +1244,8 @@ def main(argv=None):
     import threading
     import warnings
 
+    global _sigterm_received
+    _sigterm_received = False
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     parser = build_parser()
     main_thread = threading.current_thread() is threading.main_thread()
@@ -1322,10 +1331,10 @@ def _main(parser, argv):
         print(f"cwfast: error: out of memory{': ' + detail if detail else ''}; ask for less (shorter audio, "
               "fewer samples, a smaller model or batch)", file=sys.stderr)
         return 2
-    except _Terminated:  # before its base class, KeyboardInterrupt
-        print("cwfast: terminated", file=sys.stderr)
-        return 143
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as _Terminated
+        if isinstance(exc, _Terminated) or _sigterm_received:
+            print("cwfast: terminated", file=sys.stderr)
+            return 143
         print("cwfast: interrupted", file=sys.stderr)
         return 130
     finally:

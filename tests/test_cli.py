@@ -436,6 +436,37 @@ def test_sigterm_exits_143_and_leaves_nothing(capsys, tmp_path, models, monkeypa
     assert signal.getsignal(signal.SIGTERM) is before  # main() puts the caller's handler back
 
 
+def test_sigterm_turned_into_a_librarys_keyboardinterrupt_still_exits_143(capsys, tmp_path, models, monkeypatch):
+    """Ray's wait catches the handler's exception and raises a KeyboardInterrupt of its own: that
+    was reported as a Ctrl-C (130, "interrupted") though a SIGTERM stopped the run."""
+    import os
+    import signal
+
+    real = render.render_blocks
+
+    def terminated(*args, **kwargs):
+        blocks = real(*args, **kwargs)
+
+        def gen():
+            yield next(blocks)
+            try:
+                os.kill(os.getpid(), signal.SIGTERM)
+            except KeyboardInterrupt:  # as Ray's check_status does
+                raise KeyboardInterrupt from None
+            yield next(blocks)
+
+        return gen()
+
+    monkeypatch.setattr(render, "render_blocks", terminated)
+    status, _, err = run(capsys, "generate", "-q", "-m", models["memorize"], "-o", tmp_path / "x.wav")
+    assert status == 143 and err.strip() == "cwfast: terminated"
+    assert list(tmp_path.iterdir()) == []
+    # and the next run's Ctrl-C is a Ctrl-C again
+    monkeypatch.setattr(render, "render_blocks", lambda *a, **k: (_ for _ in ()).throw(KeyboardInterrupt))
+    status, _, err = run(capsys, "generate", "-q", "-m", models["memorize"], "-o", tmp_path / "y.wav")
+    assert status == 130 and err.strip() == "cwfast: interrupted"
+
+
 def test_options_a_mode_would_ignore_are_refused_or_said(capsys, tmp_path, clip_8k):
     """An option that would change nothing is refused (memorize reads no input and, without
     --window, trains one stream); one that changes more than its name says is noted."""

@@ -413,3 +413,57 @@ def test_joining_ray_keeps_the_command_lines_sigterm_handler(monkeypatch):
         assert signal.getsignal(signal.SIGTERM) is ours
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+class _Ours(Exception):
+    pass
+
+
+def _sigterm_during_init(monkeypatch, pending):
+    """_connect with a Ray whose init installs Ray's handler (sys.exit(15)) and then gets a SIGTERM;
+    ``pending``: a second SIGTERM is pending when the handler is put back (timeout signals the
+    process, then its group), which signal.signal hands to Ray's handler before changing it.
+    Returns what _connect raised and whether the handler before Ray's is in place."""
+    import os
+
+    from cwfast.train import cluster
+
+    class FakeRay:
+        def is_initialized(self):
+            return False
+
+        def init(self, **kwargs):
+            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))  # Ray's, as in ray.init
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    def ours(signum, frame):
+        raise _Ours()
+
+    real, seconds = signal.signal, []
+
+    def put_back(signum, handler):
+        if pending and handler is ours and not seconds:
+            seconds.append(1)
+            sys.exit(signal.SIGTERM)  # Ray's handler, run on the pending signal before the change
+        return real(signum, handler)
+
+    previous = signal.signal(signal.SIGTERM, ours)
+    try:
+        scorer = cluster.RayScorer.__new__(cluster.RayScorer)
+        scorer._ray, scorer._started_ray = FakeRay(), False
+        monkeypatch.delenv("RAY_ADDRESS", raising=False)
+        monkeypatch.setattr(signal, "signal", put_back)
+        with pytest.raises(BaseException) as raised:
+            scorer._connect()
+        monkeypatch.setattr(signal, "signal", real)
+        return raised.value, signal.getsignal(signal.SIGTERM) is ours
+    finally:
+        real(signal.SIGTERM, previous)
+
+
+@pytest.mark.parametrize("pending", [False, True])
+def test_a_sigterm_while_ray_starts_goes_to_the_handler_before_rays(monkeypatch, pending):
+    """A SIGTERM during ray.init met Ray's handler: exit status 15, no message, no checkpoint. It
+    now reaches the handler that was there before (the command line's: 143, "terminated")."""
+    raised, restored = _sigterm_during_init(monkeypatch, pending)
+    assert isinstance(raised, _Ours) and restored

@@ -85,6 +85,23 @@ def _without_notice(logger_name, prefix):
         logger.removeFilter(notice)
 
 
+def _put_back_sigterm(handler):
+    """Make ``handler`` SIGTERM's handler again; whether a SIGTERM came first.
+
+    ``signal.signal`` runs the handlers of signals still pending before it changes one, so a
+    second SIGTERM (``timeout`` and a cancelled job signal the process and then its group) meets
+    Ray's handler, whose ``sys.exit(15)`` stops the change: try until it is made."""
+    terminated = False
+    while True:
+        try:
+            signal.signal(signal.SIGTERM, handler)
+            return terminated
+        except SystemExit as exc:
+            if exc.code != signal.SIGTERM:
+                raise
+            terminated = True
+
+
 def import_ray():
     """Import and return the ``ray`` module, or raise CwfastError saying how to install it.
 
@@ -260,6 +277,7 @@ class RayScorer:
         # Ray's INFO lines ("Started a local Ray instance", "Connecting to existing Ray cluster")
         # went to stderr even under --quiet, and before a refusal's one line; its warnings still do.
         quiet = dict(log_to_driver=True, logging_level=logging.WARNING)
+        terminated = False
         try:
             if address:
                 ray.init(address=address, **quiet)
@@ -272,9 +290,18 @@ class RayScorer:
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
             where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
             raise CwfastError(f"cannot start or join {where}: {' '.join(str(exc).split())}") from None
+        except SystemExit as exc:  # Ray's handler: a SIGTERM during ray.init becomes sys.exit(15)
+            if exc.code != signal.SIGTERM or sigterm is None:
+                raise
+            terminated = True
         finally:
             if sigterm is not None:
-                signal.signal(signal.SIGTERM, sigterm)
+                terminated = _put_back_sigterm(sigterm) or terminated
+        if terminated and sigterm is not signal.SIG_IGN:  # to the handler before Ray's, as without Ray
+            self._started_ray = ray.is_initialized()  # (close shuts down what was started)
+            if callable(sigterm):
+                sigterm(signal.SIGTERM, None)
+            raise SystemExit(signal.SIGTERM)
         self._started_ray = True
 
     def _plan(self):
