@@ -424,8 +424,6 @@ def _sigterm_during_init(monkeypatch, pending):
     ``pending``: a second SIGTERM is pending when the handler is put back (timeout signals the
     process, then its group), which signal.signal hands to Ray's handler before changing it.
     Returns what _connect raised and whether the handler before Ray's is in place."""
-    import os
-
     from cwfast.train import cluster
 
     class FakeRay:
@@ -439,11 +437,11 @@ def _sigterm_during_init(monkeypatch, pending):
     def ours(signum, frame):
         raise _Ours()
 
-    real, seconds = signal.signal, []
+    real, met = signal.signal, []
 
     def put_back(signum, handler):
-        if pending and handler is ours and not seconds:
-            seconds.append(1)
+        if pending and handler is ours and not met:
+            met.append(signum)
             sys.exit(signal.SIGTERM)  # Ray's handler, run on the pending signal before the change
         return real(signum, handler)
 

@@ -139,7 +139,7 @@ def test_sampling_continues_exactly_from_a_returned_state():
 
 def test_the_level_kernel_is_compiled_once_per_dtype(rng):
     """Every caller of _level_gain (forward, each kind's sampling) passes the input as float64, so
-    numba compiles it once per model dtype, not once per caller (each is a cold start's seconds)."""
+    numba compiles it once per model dtype, not once per caller (each version compiled anew on a cold start)."""
     from cwfast import _head_kernels
 
     for dtype in (np.float32, np.float64):
