@@ -1331,8 +1331,8 @@ def _main(parser, argv):
         print(f"cwfast: error: out of memory{': ' + detail if detail else ''}; ask for less (shorter audio, "
               "fewer samples, a smaller model or batch)", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM as _Terminated
-        if isinstance(exc, _Terminated) or _sigterm_received:
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: _Terminated, or what a library made of it
+        if _sigterm_received:
             print("cwfast: terminated", file=sys.stderr)
             return 143
         print("cwfast: interrupted", file=sys.stderr)
