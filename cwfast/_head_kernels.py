@@ -323,8 +323,9 @@ def _surprise_outputs(y, x, states, alpha, beta, inv_mean):
 # Linear prediction (cwfast.model.SequenceModel.prediction): an autoregressive mixture model can
 # add sum_k a_k x(t - k) over the last K inputs its network read (level-normalised if levelled)
 # to every component mean, in the network's units, before the level scales them. The network
-# then models what a K-tap linear predictor misses (LPCNet's split). ``window`` holds the K - 1
-# inputs before a sequence, then its inputs: the prediction at step t reads window[t : t + K].
+# then models what a K-tap linear predictor misses (LPCNet's split). ``window`` holds P >= K - 1
+# inputs before a sequence (more when a pitch predictor reads further back), then its inputs: the
+# prediction at step t reads window[P + t - K + 1 : P + t + 1].
 
 @numba.njit(**_JIT)
 def _predicted(taps, window, last):
@@ -346,15 +347,15 @@ def _add_to_means(row, p):
 @numba.njit(**_JIT)
 def _predict_sequence(y, window, taps):
     """Every row of one sequence's ``y`` (T, 3K): its means plus the prediction from its ``window``
-    (K-1+T,)."""
-    last0 = taps.shape[0] - 1
+    (P + T,)."""
+    last0 = window.shape[0] - y.shape[0]
     for t in range(y.shape[0]):
         _add_to_means(y[t], _predicted(taps, window, last0 + t))
 
 
 @numba.njit(**_JIT)
 def _predict_outputs(y, window, taps):
-    """Every row of ``y`` (B, T, 3K): its means plus the prediction from ``window`` (B, K-1+T)."""
+    """Every row of ``y`` (B, T, 3K): its means plus the prediction from ``window`` (B, P + T)."""
     for b in range(y.shape[0]):
         _predict_sequence(y[b], window[b], taps)
 
@@ -365,6 +366,7 @@ def _prediction_grad(window, d_y, grad):
     sequences and steps of the means' gradients (``d_y`` (B, T, 3K), summed over the components)
     times the input k steps back."""
     n_taps = grad.shape[0]
+    kept = window.shape[1] - d_y.shape[1]
     k_count = d_y.shape[2] // 3
     acc = np.zeros(n_taps)
     for b in range(d_y.shape[0]):
@@ -373,6 +375,6 @@ def _prediction_grad(window, d_y, grad):
             for k in range(k_count):
                 d += d_y[b, t, k_count + k]
             for j in range(n_taps):
-                acc[j] += d * window[b, n_taps - 1 + t - j]
+                acc[j] += d * window[b, kept + t - j]
     for j in range(n_taps):
         grad[j] = acc[j]

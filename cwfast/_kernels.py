@@ -38,10 +38,10 @@ import numpy as np
 from numba import types
 from numba.extending import overload
 
-from ._head_kernels import (_add_to_means, _emit, _fed_back, _level_gain, _level_rows, _level_sequence, _mean_rows,
-                            _predicted, _scored_row_loss)
+from ._head_kernels import _emit, _fed_back, _level_gain, _level_rows, _level_sequence, _mean_rows, _scored_row_loss
 from ._jit import JIT as _JIT
 from ._jit import has_avx512
+from ._pitch_kernels import _predict_row, _scratch
 
 # The step and its row kernels allocate nothing, so they run without numba's reference counting:
 # every slice otherwise calls NRT_incref and NRT_decref (a locked add when the array came from
@@ -604,7 +604,8 @@ def _backward_batch(theta, module_start, column_start, block_offset, periods, in
 
 @numba.njit(**_JIT)
 def _sample_feedback(theta, module_start, column_start, block_offset, periods, input_offset, t0, h, work, xp,
-                     logits, values, head_code, inv_temperature, uniforms, out, level, alpha, low, high, taps, window):
+                     logits, values, head_code, inv_temperature, uniforms, out, level, alpha, low, high, taps, window,
+                     pitch_a, pitch_cfg, pitch_est):
     """Free-running generation from a softmax or mixture model with one input: feed back what was sampled.
 
     ``xp`` (P + n_steps + 1, 1) is the padded input: the P inputs before step t0, then the first
@@ -618,9 +619,10 @@ def _sample_feedback(theta, module_start, column_start, block_offset, periods, i
     updated in place; empty otherwise) reads each value divided by its gain (held within
     [``low``, ``high``]) and scales its mixture's outputs by it
     (:func:`cwfast._head_kernels._level_track`). A model with a linear
-    prediction (``taps``, K of them; empty otherwise) adds it to the means before: ``window``
-    (K - 1 + n_steps) holds the K - 1 inputs before step t0 and gets the input of each step
-    (:func:`cwfast._head_kernels._predicted`).
+    prediction (``taps``, K of them; empty otherwise) or a pitch predictor (``pitch_cfg``, its
+    coefficients ``pitch_a`` and estimate ``pitch_est``, carried; empty otherwise) adds them to
+    the means before: ``window`` (P + n_steps) holds the P inputs before step t0 and gets the
+    input of each step (:func:`cwfast._pitch_kernels._predict_row`).
     """
     n = h.shape[0]
     n_hist = xp.shape[0] - out.shape[0] - 1
@@ -633,14 +635,15 @@ def _sample_feedback(theta, module_start, column_start, block_offset, periods, i
     if levelled:
         g = _level_gain(level, np.float64(xf[n_hist]), alpha, low, high)
         xf[n_hist] = np.float64(xf[n_hist]) / g
-    last = taps.shape[0] - 1
+    kept = window.shape[0] - out.shape[0]  # negative: no window
+    e = _scratch(pitch_cfg)
     for s in range(out.shape[0]):
         _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, input_offset, xf, n_hist + s + 1,
               t0 + s, h, work)
         _output(w_out, b_out, h, logits[0])
-        if last >= 0:
-            window[last + s] = xf[n_hist + s]
-            _add_to_means(logits[0], _predicted(taps, window, last + s))
+        if kept >= 0:
+            window[kept + s] = xf[n_hist + s]
+            _predict_row(logits[0], window, kept + s, t0 + s, taps, pitch_a, pitch_cfg, e, pitch_est)
         if levelled:
             _level_rows(logits[0], g)
         out[s] = _emit(logits[0], head_code, inv_temperature, uniforms[s], weights, values)

@@ -18,9 +18,9 @@ the on-disk caches of all kernel files in step, so calling across files is safe.
 import numba
 import numpy as np
 
-from ._head_kernels import (_add_to_means, _emit, _fed_back, _level_gain, _level_rows, _level_sequence, _mean_rows,
-                            _predicted, _scored_row_loss)
+from ._head_kernels import _emit, _fed_back, _level_gain, _level_rows, _level_sequence, _mean_rows, _scored_row_loss
 from ._jit import JIT as _JIT
+from ._pitch_kernels import _predict_row, _scratch
 from ._kernels import _member_params
 
 
@@ -175,31 +175,33 @@ def _backward_batch(theta, x, s0, hist, acts, dhist, grads, ds):
 
 
 @numba.njit(**_JIT)
-def _sample_feedback(theta, s, pre, x, logits, values, head_code, inv_temperature, uniforms, out, level, alpha, low,
-                     high, taps, window):
+def _sample_feedback(theta, s, pre, x, t0, logits, values, head_code, inv_temperature, uniforms, out, level, alpha,
+                     low, high, taps, window, pitch_a, pitch_cfg, pitch_est):
     """Free-running generation from a softmax or mixture LSTM with one input: feed back what was sampled.
 
     The loop of :func:`cwfast._kernels._sample_feedback` around the LSTM step: ``x`` (1, 1) holds
     the first input on entry and the last emitted value on return, ``s`` (2n,) is updated in
     place, and each step emits what :func:`cwfast._head_kernels._emit` draws with ``uniforms[t]``;
-    ``level``, ``alpha``, ``low`` and ``high`` normalise the level, and ``taps`` and ``window`` add the
-    linear prediction, as there.
+    ``level``, ``alpha``, ``low`` and ``high`` normalise the level, and ``taps``, ``window`` and the
+    ``pitch_`` arrays add the linear and pitch predictions, as there (``t0``: the first step's
+    global index, which times the pitch predictor's searches).
     """
     no_hist = np.empty((0, s.shape[0]), dtype=s.dtype)
     no_acts = np.empty((0, 5 * (s.shape[0] // 2)), dtype=s.dtype)
     weights = np.empty(logits.shape[1])  # _emit's scratch, allocated once per call
     levelled = level.shape[0] > 0
     g = 1.0
-    last = taps.shape[0] - 1
+    kept = window.shape[0] - out.shape[0]  # negative: no window
+    e = _scratch(pitch_cfg)
     for t in range(out.shape[0]):
         x[0, 0] = _fed_back(x[0, 0], head_code, values)
         if levelled:
             g = _level_gain(level, np.float64(x[0, 0]), alpha, low, high)
             x[0, 0] = np.float64(x[0, 0]) / g
         _forward_seq(theta, x, s, pre, logits, no_hist, no_acts)
-        if last >= 0:
-            window[last + t] = x[0, 0]
-            _add_to_means(logits[0], _predicted(taps, window, last + t))
+        if kept >= 0:
+            window[kept + t] = x[0, 0]
+            _predict_row(logits[0], window, kept + t, t0 + t, taps, pitch_a, pitch_cfg, e, pitch_est)
         if levelled:
             _level_rows(logits[0], g)
         out[t] = _emit(logits[0], head_code, inv_temperature, uniforms[t], weights, values)

@@ -351,7 +351,7 @@ def _finish_lane(c, fp, y, b):
         window = carray(_pointer(c[S_WINDOW], fp), (c[S_PADDED], c[S_WINDOW_COLUMNS]))[b]
         for t in range(m):
             window[kept + t] = x[b, t]
-        _head_kernels._predict_sequence(y, window, carray(_pointer(c[S_TAPS], fp), (n_taps,)))
+        _head_kernels._predict_sequence(y, window[: kept + m], carray(_pointer(c[S_TAPS], fp), (n_taps,)))
         for j in range(kept):  # the last K - 1 inputs to the front (ascending: the source is later)
             window[j] = window[m + j]
     if flags & STAGE_LEVEL:

@@ -1048,6 +1048,11 @@ def cmd_info(args):
                          + " (inputs each module reads per tick)"))
     if model.prediction:
         rows.append(("prediction", f"linear prediction: {model.prediction} taps added to the mixture's means"))
+    if model.pitch is not None:
+        p = model.pitch
+        bound = f", bounded above an RMS of {p.reference:.4g}" if p.reference < float("inf") else ""
+        rows.append(("pitch", f"pitch predictor: lags {p.lo} .. {p.hi}, searched every {p.hop} steps over "
+                              f"{p.window}, gain {model.pitch_gain:.4g}{bound}"))
     if model.level is not None:
         level = model.level
         band = f", the gain held within {level.floor:.4g} .. {level.ceiling:.4g}" if level.ceiling < float("inf") else ""

@@ -283,10 +283,11 @@ class LSTM(SequenceModel):
             self, n_steps, values, temperature, seed, first_input, state
         )
         pre = np.empty(4 * self.n_hidden, dtype=self.dtype)
-        level, bounds, taps, window = head_args(self, s, n_steps)
-        _lstm_kernels._sample_feedback(self._params, s[: 2 * self.n_hidden], pre, x, logits, values, self.head.code,
-                                       inv_temperature, uniforms, out, level, *bounds, taps, window)
-        keep_window(self, s, window)
+        level, bounds, taps, window, pitch = head_args(self, s, n_steps)
+        _lstm_kernels._sample_feedback(self._params, s[: 2 * self.n_hidden], pre, x, t0, logits, values,
+                                       self.head.code, inv_temperature, uniforms, out, level, *bounds, taps, window,
+                                       *pitch)
+        keep_window(self, s, window, pitch)
         if return_state:
             return out, State(s, t0 + n_steps)
         return out

@@ -21,7 +21,7 @@ from typing import NamedTuple, Optional
 import numba
 import numpy as np
 
-from . import _head_kernels, _kernels, validate
+from . import _head_kernels, _kernels, _pitch_kernels, validate
 from .errors import ParameterError
 from .codec import N_CLASSES
 from .heads import (OUTPUTS, STEP_CODES, STEPS, SURPRISE_R_RANGE, LOG_SCALE_MIN, check_steps, check_target,  # noqa: F401
@@ -37,6 +37,9 @@ LEVEL_FLOOR = 1e-4
 #: The most taps a linear prediction may have (:attr:`SequenceModel.prediction`): 4096 is 0.26 s
 #: at 16 kHz, far beyond what a network needs, and a bound on the state and the exported C.
 MAX_PREDICTION_TAPS = 4096
+
+#: The least normalised correlation a :class:`Pitch` predictor takes for a pitch (the screened recipe's).
+PITCH_GATE = 0.3
 
 #: Steps per piece when :meth:`SequenceModel.loss` scores a long sequence: the outputs and the head's
 #: arithmetic then take memory for a piece (16 MB with 256 classes), not for the whole sequence.
@@ -182,6 +185,102 @@ class Surprise:
         return cls(alpha, beta, mean)
 
 
+@dataclass(frozen=True, eq=False)
+class Pitch:
+    """A long-term (pitch) predictor of an autoregressive mixture model (:attr:`SequenceModel.pitch`).
+
+    Pitched audio repeats itself a period later; a network that must carry that period through
+    its clocks learns it slowly. The pitch predictor hands it over, as CELP's adaptive codebook
+    does: every ``hop`` steps it finds the lag L in [``lo``, ``hi``] at which the last ``window``
+    residuals of the fixed short-term predictor ``coefficients`` correlate best with themselves
+    (normalised; none under ``gate``), with their least-squares gain beta in [0, 1], and adds
+    ``g * beta * e(t + 1 - L) * min(1, reference / r(t))`` to every component mean: the residual a
+    period ago, the gain g trained with the network (the parameters' last entry,
+    :attr:`SequenceModel.pitch_gain`, 0 when set), bounded where the last ``window`` inputs' RMS
+    r(t) exceeds ``reference`` so that the loop cannot feed itself loud (docs/results.md, "The
+    pitch predictor with its loop's level bounded"). It reads the inputs the network reads
+    (level-normalised if levelled) and depends on nothing else, so the network's gradient is
+    unchanged. Its kernels are :mod:`cwfast._pitch_kernels`.
+
+    Attributes
+    ----------
+    coefficients : ndarray, shape (n,), float64
+        The short-term predictor whose residual is searched, oldest first (as
+        :func:`cwfast.lpc.fit` gives them).
+    lo, hi : int
+        The lags searched, ``1 <= lo <= hi``.
+    window : int
+        The residuals correlated, and the inputs whose RMS is bounded.
+    hop : int
+        Steps between searches (at global steps that are multiples of it).
+    gate : float
+        In [0, 1]: the least normalised correlation that counts as a pitch.
+    reference : float
+        > 0, or inf for no bound: the RMS above which the term is scaled down.
+    """
+
+    coefficients: np.ndarray
+    lo: int
+    hi: int
+    window: int
+    hop: int
+    gate: float = PITCH_GATE
+    reference: float = math.inf
+
+    @classmethod
+    def checked(cls, coefficients, lo, hi, window, hop, gate=PITCH_GATE, reference=math.inf):
+        coefficients = validate.real_array("pitch coefficients", coefficients, np.float64)
+        if coefficients.ndim != 1 or not 1 <= coefficients.size <= MAX_PREDICTION_TAPS:
+            raise ParameterError(f"pitch coefficients have shape {coefficients.shape}; expected (n,) with "
+                                 f"1 <= n <= {MAX_PREDICTION_TAPS}")
+        coefficients = coefficients.copy()
+        coefficients.flags.writeable = False
+        lo = validate.positive_int("pitch lo", lo, maximum=MAX_PREDICTION_TAPS)
+        hi = validate.positive_int("pitch hi", hi, maximum=MAX_PREDICTION_TAPS)
+        if lo > hi:
+            raise ParameterError(f"pitch lo={lo} must be at most hi={hi}")
+        window = validate.positive_int("pitch window", window, maximum=MAX_PREDICTION_TAPS)
+        hop = validate.positive_int("pitch hop", hop, maximum=MAX_PREDICTION_TAPS)
+        gate = validate.finite_float("pitch gate", gate)
+        if not 0.0 <= gate <= 1.0:
+            raise ParameterError(f"pitch gate={gate} must be in [0, 1]")
+        reference = validate.bound("pitch reference", reference)
+        if not reference > 0.0:
+            raise ParameterError(f"pitch reference={reference} must be positive (inf: no bound)")
+        return cls(coefficients, lo, hi, window, hop, gate, reference)
+
+    @classmethod
+    def for_rate(cls, coefficients, sample_rate, reference=math.inf):
+        """The measured recipe at ``sample_rate``: lags of 1 to 16.7 ms (pitches of 60 Hz to 1 kHz,
+        the likeness measure's range), a 31-ms window, a search every 4 ms."""
+        rate = validate.positive_int("sample_rate", sample_rate)
+        if rate < 1000:
+            raise ParameterError(f"sample_rate={rate}: a pitch predictor needs at least 1000 Hz")
+        return cls.checked(coefficients, rate // 1000, rate // 60, rate // 32, max(rate // 250, 1),
+                           PITCH_GATE, reference)
+
+    @property
+    def history(self):
+        """The inputs a search reads before the current one (the state keeps them)."""
+        return self.window + self.hi + self.coefficients.size - 1
+
+    def as_array(self):
+        """[lo, hi, window, hop, gate, reference, *coefficients]: how :meth:`SequenceModel.to_dense` saves it."""
+        return np.concatenate([[self.lo, self.hi, self.window, self.hop, self.gate, self.reference],
+                               self.coefficients])
+
+    @classmethod
+    def from_array(cls, values):
+        values = np.asarray(values)
+        if values.dtype.kind not in "fiu" or values.ndim != 1 or values.size < 7:
+            raise ParameterError(f"pitch has shape {values.shape} and dtype {values.dtype}; expected (6 + n,) reals")
+        lo, hi, window, hop = values[:4]
+        for name, v in (("lo", lo), ("hi", hi), ("window", window), ("hop", hop)):
+            if not (math.isfinite(v) and v == int(v)):
+                raise ParameterError(f"pitch {name}={v} must be an integer")
+        return cls.checked(values[6:], int(lo), int(hi), int(window), int(hop), float(values[4]), float(values[5]))
+
+
 class _HeadContext(NamedTuple):
     """What :meth:`SequenceModel._head_in` hands the head for one batch of sequences."""
 
@@ -193,6 +292,8 @@ class _HeadContext(NamedTuple):
     surprise: Optional[np.ndarray] = None
     #: (B, T): the inputs as read (before any level), from which the surprise is measured.
     inputs: Optional[np.ndarray] = None
+    #: (B, T) float64: the :class:`Pitch` predictor's term at every step, before its gain, or None.
+    pitch: Optional[np.ndarray] = None
 
 
 def parameter_offsets(sizes, what):
@@ -328,22 +429,36 @@ class SequenceModel:
         self._level = None
         self._surprise = None
         self._n_taps = 0
+        self._pitch = None
         # Counts the changes of what a Stream compiles in (the level's presence, the prediction's
-        # taps, the clock periods), so that a stream notices them (cwfast.stream).
+        # taps, the pitch predictor, the clock periods), so that a stream notices them (cwfast.stream).
         self._structure_revision = 0
 
     def _state_width(self):
         return self.n_hidden
 
     def _full_state_width(self):
-        """The width of :attr:`State.h`: the architecture's state, the prediction's history (K - 1
-        inputs), then the level if there is one."""
-        return self._history_slice().stop + (self._level is not None)
+        """The width of :attr:`State.h`: the architecture's state, the inputs the linear and pitch
+        predictions read back, the pitch predictor's estimate, then the level if there is one."""
+        return self._pitch_slice().stop + (self._level is not None)
 
     def _history_slice(self):
-        """Where the state keeps the prediction's K - 1 inputs: after the architecture's state."""
+        """Where the state keeps the inputs before the next step that the prediction (K - 1) and
+        the pitch predictor (:attr:`Pitch.history`) read, the most either needs: after the
+        architecture's state."""
         width = self._state_width()
-        return slice(width, width + max(self._n_taps - 1, 0))
+        kept = max(self._n_taps - 1, 0 if self._pitch is None else self._pitch.history)
+        return slice(width, width + kept)
+
+    def _pitch_slice(self):
+        """Where the state keeps the pitch predictor's estimate (lag, beta): after the inputs."""
+        start = self._history_slice().stop
+        return slice(start, start + (0 if self._pitch is None else _pitch_kernels.EST_SIZE))
+
+    @property
+    def _n_head_params(self):
+        """The parameters after the network's: the taps, then the pitch gain."""
+        return self._n_taps + (self._pitch is not None)
 
     @property
     def level(self):
@@ -454,20 +569,59 @@ class SequenceModel:
             self._check_autoregressive_mixture("linear prediction")
         if n_taps == self._n_taps:
             return
-        network = self._params[: self._params.size - self._n_taps]
-        params = _aligned_empty(network.size + n_taps, self.dtype)
-        params[: network.size] = network
-        params[network.size :] = 0
-        self._params = params
-        self._bind_views()
+        self._resize_head_params(n_taps, self._pitch is not None)
         self._n_taps = n_taps
         self._structure_revision += 1
+
+    def _resize_head_params(self, n_taps, has_pitch):
+        """Give :attr:`params` room for ``n_taps`` taps and the pitch gain if ``has_pitch``: the
+        network's part kept, the taps kept if their count does not change (else zero), the gain
+        kept if there was one (else zero)."""
+        taps = self.taps.copy() if n_taps == self._n_taps else 0
+        gain = self._params[-1] if has_pitch and self._pitch is not None else 0
+        network = self._params[: self._params.size - self._n_head_params]
+        params = _aligned_empty(network.size + n_taps + has_pitch, self.dtype)
+        params[: network.size] = network
+        params[network.size : network.size + n_taps] = taps
+        if has_pitch:
+            params[-1] = gain
+        self._params = params
+        self._bind_views()
+
+    @property
+    def pitch(self):
+        """The :class:`Pitch` predictor of an autoregressive mixture model, or None (the default).
+
+        Setting one (before training) adds its gain to the end of :attr:`params`, at zero, trained
+        by the gradient trainers with the rest, and its history and estimate to the state; it is
+        saved with the model. ``sample`` and ``cwfast generate`` run it; ``Stream``, the C export
+        and the evolution strategy do not yet, and refuse a model with one.
+        """
+        return self._pitch
+
+    @pitch.setter
+    def pitch(self, value):
+        if value is not None:
+            self._check_autoregressive_mixture("a pitch predictor")
+            if not isinstance(value, Pitch):
+                raise ParameterError(f"pitch={value!r} must be None or a cwfast.model.Pitch")
+            value = Pitch.checked(*dataclasses.astuple(value))
+        if (value is None) != (self._pitch is None):
+            self._resize_head_params(self._n_taps, value is not None)
+        self._pitch = value
+        self._structure_revision += 1
+
+    @property
+    def pitch_gain(self):
+        """The pitch predictor's trained gain g (the last entry of :attr:`params`), or None without one."""
+        return None if self._pitch is None else float(self._params[-1])
 
     @property
     def taps(self):
         """The linear prediction's taps (:attr:`prediction` of them; a writable view of the last
         entries of :attr:`params`); ``taps[k]`` weighs the input k steps before the current one."""
-        return self._params[self._params.size - self._n_taps :]
+        end = self._params.size - (self._pitch is not None)
+        return self._params[end - self._n_taps : end]
 
     def _check_autoregressive_mixture(self, what):
         if self.output != "mixture" or self.n_in != 1:
@@ -481,13 +635,20 @@ class SequenceModel:
             extra["surprise"] = np.array(dataclasses.astuple(self._surprise))
         if self._n_taps:
             extra["taps"] = self.taps.copy()
+        if self._pitch is not None:
+            extra["pitch"] = self._pitch.as_array()
+            extra["pitch_gain"] = self._params[-1:].copy()
         return extra
 
     def _dense_gradient(self, flat):
-        """:meth:`_dense` of a flat gradient, with the taps' part as ``taps``."""
+        """:meth:`_dense` of a flat gradient, with the taps' part as ``taps`` and the pitch gain's
+        as ``pitch_gain``."""
         dense = self._dense(flat)
+        end = flat.size - (self._pitch is not None)
         if self._n_taps:
-            dense["taps"] = flat[flat.size - self._n_taps :].copy()
+            dense["taps"] = flat[end - self._n_taps : end].copy()
+        if self._pitch is not None:
+            dense["pitch_gain"] = flat[end:].copy()
         return dense
 
     def _head_from_dense(self, arrays):
@@ -510,29 +671,38 @@ class SequenceModel:
                 raise ParameterError(f"taps has shape {taps.shape}; expected (K,)")
             self.prediction = taps.size
             self.taps[:] = taps
+        if ("pitch" in arrays) != ("pitch_gain" in arrays):
+            raise ParameterError("a pitch predictor needs both pitch and pitch_gain")
+        if "pitch" in arrays:
+            gain = validate.real_array("pitch_gain", arrays["pitch_gain"], self.dtype)
+            if gain.shape != (1,):
+                raise ParameterError(f"pitch_gain has shape {gain.shape}; expected (1,)")
+            self.pitch = Pitch.from_array(arrays["pitch"])
+            self._params[-1] = gain[0]
 
     def _population_inputs(self, x3):
         """What every member of an evolution-strategy population reads from a zero state: the
         inputs (divided by their gains if levelled) and the gains (B, T), or (0, 0) for none."""
-        if self._n_taps:  # cwfast.train.evolve refuses these first
-            raise ParameterError("population scores of a model with a linear prediction are not implemented")
+        if self._n_taps or self._pitch is not None:  # cwfast.train.evolve refuses these first
+            raise ParameterError("population scores of a model with a linear or pitch prediction are not implemented")
         if self._level is None:
             return x3, np.zeros((0, 0))
-        xn, _, head = self._head_in(x3, self.check_state(None, x3.shape[0], True)[0])
+        xn, _, head = self._head_in(x3, self.check_state(None, x3.shape[0], True)[0], 0)
         return xn, head.gains
 
-    def _head_in(self, x3, state, surprise=None):
+    def _head_in(self, x3, state, t0, surprise=None):
         """What the network reads and starts from, and what the head needs: (inputs, network
-        state, :class:`_HeadContext`).
+        state, :class:`_HeadContext`), for a batch whose first step is ``t0``.
 
-        Without a level, a prediction or a ``surprise`` state ((B, 3), from
+        Without a level, a prediction, a pitch predictor or a ``surprise`` state ((B, 3), from
         :meth:`_check_surprise`) these are ``x3``, ``state`` and None. Otherwise the inputs
         (divided by their gains if levelled; (B, T, 1)), the network's part of ``state``
         (contiguous, to be written back by :meth:`_head_out`) and the gains (B, T) float64, the
-        prediction's window (B, K - 1 + T: the inputs kept in ``state``, then the ones read) and
-        the surprise state with the inputs it reads; the level in ``state`` moves on.
+        predictions' window (B, P + T: the inputs kept in ``state``, then the ones read), the
+        pitch predictor's terms, and the surprise state with the inputs it reads; the level and
+        the pitch estimate in ``state`` move on.
         """
-        if self._level is None and not self._n_taps and surprise is None:
+        if self._level is None and not self._n_taps and self._pitch is None and surprise is None:
             return x3, state, None
         xn, gains = x3, None
         if self._level is not None:
@@ -543,11 +713,24 @@ class SequenceModel:
                                        self._level.ceiling, xn[:, :, 0], gains)
             state[:, -1] = levels
         kept = self._history_slice()
-        window = None
-        if self._n_taps:
+        window = pitch = None
+        if self._n_taps or self._pitch is not None:
             window = np.concatenate([state[:, kept], xn[:, :, 0]], axis=1)
+        if self._pitch is not None:
+            where = self._pitch_slice()
+            est = np.ascontiguousarray(state[:, where])
+            pitch = np.empty(x3.shape[:2])
+            _pitch_kernels._pitch_terms(window, t0, self._pitch.coefficients, self._pitch_config(), est, pitch)
+            state[:, where] = est
         inputs = None if surprise is None else x3[:, :, 0]
-        return xn, np.ascontiguousarray(state[:, : kept.start]), _HeadContext(gains, window, surprise, inputs)
+        return xn, np.ascontiguousarray(state[:, : kept.start]), _HeadContext(gains, window, surprise, inputs, pitch)
+
+    def _pitch_config(self):
+        """The pitch predictor's ``cfg`` array for :mod:`cwfast._pitch_kernels` (empty without one)."""
+        p = self._pitch
+        if p is None:
+            return np.zeros(0)
+        return np.array([p.lo, p.hi, p.window, p.hop, p.gate, p.reference, self._params[-1]], dtype=np.float64)
 
     def _head_out(self, state, inner, head):
         """Write the network's state ``inner`` and the prediction's inputs back into ``state``
@@ -563,8 +746,10 @@ class SequenceModel:
         """The raw outputs the head scores: the network's plus the prediction, in the input's units
         if levelled, the log-scales moved by the surprise (``y`` is changed in place)."""
         if head is not None:
-            if head.window is not None:
+            if self._n_taps:
                 _head_kernels._predict_outputs(y, head.window, self.taps)
+            if head.pitch is not None:
+                _pitch_kernels._add_outputs(y, head.pitch, np.float64(self._params[-1]))
             if head.gains is not None:
                 _head_kernels._level_outputs(y, head.gains)
             if head.surprise is not None:
@@ -582,10 +767,14 @@ class SequenceModel:
         return loss, d_y
 
     def _prediction_grad(self, grad, d_y, head):
-        """Write the taps' gradient into the flat gradient ``grad`` (its last K entries) from the
-        outputs' gradient ``d_y`` in the network's units (see :meth:`_head_loss`)."""
+        """Write the taps' and the pitch gain's gradients into the flat gradient ``grad`` (its last
+        entries) from the outputs' gradient ``d_y`` in the network's units (see :meth:`_head_loss`)."""
+        end = grad.size - (self._pitch is not None)
         if self._n_taps:
-            _head_kernels._prediction_grad(head.window, d_y, grad[grad.size - self._n_taps :])
+            _head_kernels._prediction_grad(head.window, d_y, grad[end - self._n_taps : end])
+        if self._pitch is not None:
+            k = self.n_out // 3
+            grad[end] = np.sum(d_y[..., k : 2 * k].sum(axis=-1, dtype=np.float64) * head.pitch)
 
     @classmethod
     def count_params(cls, n_hidden, n_in, n_out, *, n_modules=None, periods=None, count_periods=True):
@@ -693,7 +882,7 @@ class SequenceModel:
             x3, batched = self.check_input(x)
             h, t0 = self.check_state(state, x3.shape[0], batched)
             surprise = self._check_surprise(state, x3.shape[0], batched)
-            xn, inner, head = self._head_in(x3, h, surprise)
+            xn, inner, head = self._head_in(x3, h, t0, surprise)
             y = self._scored(self._outputs(xn, inner, t0), head)
         except MemoryError:
             raise ParameterError(f"x of shape {np.shape(x)} and its outputs ({self.n_out} a step) need more memory than "
@@ -722,13 +911,13 @@ class SequenceModel:
         if steps != "all":
             if return_state:
                 raise ParameterError("return_state=True scores every step: it cannot be combined with steps")
-            xn, inner, head = self._head_in(x3, h, surprise)
+            xn, inner, head = self._head_in(x3, h, t0, surprise)
             return head_loss(self._scored(self._outputs(xn, inner, t0), head), target, self.output, steps)[0]
         n_steps = x3.shape[1]
         total = 0.0
         for start in range(0, n_steps, LOSS_CHUNK):
             stop = min(start + LOSS_CHUNK, n_steps)
-            xn, inner, head = self._head_in(np.ascontiguousarray(x3[:, start:stop]), h, surprise)
+            xn, inner, head = self._head_in(np.ascontiguousarray(x3[:, start:stop]), h, t0 + start, surprise)
             y = self._scored(self._outputs(xn, inner, t0 + start), head)
             self._head_out(h, inner, head)
             total += self.head.loss(y, target[:, start:stop]) * (stop - start)
@@ -747,7 +936,8 @@ class SequenceModel:
         h, t0 = self.check_state(state, x3.shape[0], batched)
         surprise = self._check_surprise(state, x3.shape[0], batched)
         for start in range(0, x3.shape[1], LOSS_CHUNK):
-            xn, inner, head = self._head_in(np.ascontiguousarray(x3[:, start : start + LOSS_CHUNK]), h, surprise)
+            xn, inner, head = self._head_in(np.ascontiguousarray(x3[:, start : start + LOSS_CHUNK]), h, t0 + start,
+                                           surprise)
             y = self._outputs(xn, inner, t0 + start)
             if surprise is not None:  # the surprise is measured against the scored outputs
                 self._scored(y, head)
@@ -808,7 +998,7 @@ class SequenceModel:
         target = self.check_target(target, x3.shape, batched, steps)
         full, t0 = self.check_state(state, x3.shape[0], batched)
         surprise = self._check_surprise(state, x3.shape[0], batched)
-        x3, inner, head = self._head_in(x3, full, surprise)
+        x3, inner, head = self._head_in(x3, full, t0, surprise)
         y, record = self._traced_outputs(x3, inner, t0)
         loss, d_y = self._head_loss(y, target, steps, head)
         grad = self._backward(record, d_y)
@@ -1387,13 +1577,13 @@ class ClockworkRNN(SequenceModel):
         xp[:n_hist, 0] = h[n : n + n_hist]
         xp[n_hist] = x[0]
         hidden = h[:n]
-        level, bounds, taps, window = head_args(self, h, out.shape[0])
+        level, bounds, taps, window, pitch = head_args(self, h, out.shape[0])
         _kernels._sample_feedback(
             *self._kernel_args(), t0, hidden, np.empty_like(hidden), xp, logits, values, self.head.code,
-            inv_temperature, uniforms, out, level, *bounds, taps, window,
+            inv_temperature, uniforms, out, level, *bounds, taps, window, *pitch,
         )
         h[n : n + n_hist] = xp[out.shape[0] : out.shape[0] + n_hist, 0]
-        keep_window(self, h, window)
+        keep_window(self, h, window, pitch)
         if return_state:
             return out, State(h, t0 + n_steps)
         return out
@@ -1461,21 +1651,26 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
 def head_args(model, state, n_steps):
     """The sampling kernels' head arguments for ``state`` (the full state vector) and ``n_steps``:
     the level (a view of the state's last element, or empty), (alpha, floor, ceiling) (alpha 0
-    without a level), the taps
-    and the prediction's window (float64, K - 1 + n_steps: the inputs kept in the state, then room
-    for the inputs read; write it back with :func:`keep_window`)."""
+    without a level), the taps, the predictions' window (float64, P + n_steps: the P inputs kept
+    in the state, then room for the inputs read; empty without a prediction or pitch predictor),
+    and the pitch predictor's (coefficients, cfg, estimate) (empty without one; the estimate a
+    copy). Write the window and the estimate back with :func:`keep_window`."""
     level, bounds = (state[:0], (0.0, LEVEL_FLOOR, math.inf)) if model.level is None else (state[-1:], (
         model.level.alpha, model.level.floor, model.level.ceiling))
     kept = state[model._history_slice()]
-    window = np.zeros(kept.size + n_steps if model.prediction else 0)
+    window = np.zeros(kept.size + n_steps if model.prediction or model.pitch is not None else 0)
     window[: kept.size] = kept
-    return level, bounds, model.taps, window
+    a = np.zeros(0) if model.pitch is None else model.pitch.coefficients
+    est = state[model._pitch_slice()].copy()
+    return level, bounds, model.taps, window, (a, model._pitch_config(), est)
 
 
-def keep_window(model, state, window):
-    """Write the last K - 1 inputs of a sampling kernel's ``window`` back into ``state``."""
+def keep_window(model, state, window, pitch):
+    """Write the last inputs of a sampling kernel's ``window`` and the pitch predictor's estimate
+    (``pitch`` as :func:`head_args` gave it) back into ``state``."""
     kept = model._history_slice()
     state[kept] = window[window.shape[0] - (kept.stop - kept.start) :]
+    state[model._pitch_slice()] = pitch[2]
 
 
 def lockstep_lanes(n_members, n_threads=1):

@@ -21,13 +21,13 @@ from .heads import get_head
 from .validate import as_path
 
 FORMAT_NAME = "cwfast-model"
-#: The newest format this cwfast reads. A file says the oldest that reads it right: 3 when it has
-#: a surprise-following scale, 2 when it has other arrays a version-1 reader would silently ignore
-#: (a level, a linear prediction's taps: it would load another model), else 1, so that older
-#: cwfast versions still read every other file.
-FORMAT_VERSION = 3
+#: The newest format this cwfast reads. A file says the oldest that reads it right: 4 when it has
+#: a pitch predictor, 3 when it has a surprise-following scale, 2 when it has other arrays a
+#: version-1 reader would silently ignore (a level, a linear prediction's taps: it would load
+#: another model), else 1, so that older cwfast versions still read every other file.
+FORMAT_VERSION = 4
 #: The arrays that need a reader of at least this version.
-VERSION_KEYS = {"surprise": 3, "level": 2, "taps": 2}
+VERSION_KEYS = {"pitch": 4, "pitch_gain": 4, "surprise": 3, "level": 2, "taps": 2}
 #: The deepest nesting of dicts and lists save writes in metadata. JSON parsing recurses, and how
 #: deep it can go depends on the caller's stack: a fixed bound well under Python's recursion limit
 #: means a file saved here also loads from deep inside another program.

@@ -59,6 +59,9 @@ DEFAULT_MAX_BLOCK = 8192
 #: not a real request) and the most voices one stream runs.
 MAX_BLOCK = 2**31 - 1
 MAX_VOICES = 2**16
+#: What a stream says of a model with a pitch predictor (cwfast.model.Pitch), which it cannot run yet.
+_NO_PITCH = ("a Stream does not run a pitch predictor yet; generate with model.sample (cwfast generate), or set "
+             "model.pitch = None")
 
 
 def _voice_clocks(t, voices):
@@ -167,6 +170,8 @@ class Stream:
                  blocked=False):
         if not isinstance(model, SequenceModel) or model.realtime_kind not in _BINDINGS:
             raise ParameterError(f"a Stream runs cwfast models with a real-time entry, not {type(model).__name__}")
+        if model.pitch is not None:
+            raise ParameterError(_NO_PITCH)
         resample = validate.flag("resample", resample)
         self.model = model
         self._revision = model._structure_revision  # see _follow_model
@@ -635,6 +640,8 @@ class Stream:
     def _check_structure(self):
         """CwfastError if the model gained or lost a linear prediction or a level since the stream
         was built: its buffers and state were built for the old one."""
+        if self.model.pitch is not None:
+            raise CwfastError(_NO_PITCH)
         if (self.model.prediction, self.model.level is None) != (self._n_taps, self._level is None):
             raise CwfastError("the model's linear prediction or level normalisation changed after this stream "
                               "was built; build a new Stream for the model as it is now")

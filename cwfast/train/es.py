@@ -298,6 +298,9 @@ def evolve(
     if model.prediction:
         raise ParameterError("the evolution strategy does not train a linear prediction's taps; train with a "
                              "gradient trainer (adam, sgd), or set prediction to 0")
+    if model.pitch is not None:
+        raise ParameterError("the evolution strategy does not train a pitch predictor's gain; train with a "
+                             "gradient trainer (adam, sgd), or set pitch to None")
     if model.surprise is not None:  # its population scores run without the head's Python side
         raise ParameterError("a model with a surprise-following scale is not trained further (the scale is fitted "
                              "after training); set model.surprise = None, train, then fit it again")

@@ -1,0 +1,151 @@
+"""numba kernels of the pitch predictor (:class:`cwfast.model.Pitch`): a long-term prediction added
+to an autoregressive mixture model's means, as CELP's adaptive codebook adds the last pitch
+period to a speech coder's excitation.
+
+Every step reads a ``window`` of the inputs the network read (level-normalised if levelled): the
+inputs kept in the state, then the ones read so far; ``last`` indexes the current input. The
+short-term residual of input j is ``e(j) = x(j) - sum_k a[k] x(j - n + k)`` with the model's fixed
+coefficients ``a`` (n of them, oldest first, as :mod:`cwfast.lpc` fits them). At steps whose global
+index is a multiple of ``hop`` the lag L in [lo, hi] whose stretch of the last ``win`` residuals
+correlates best (normalised) with the stretch L steps before it is chosen, and its least-squares gain
+beta held in [0, 1]; none (beta = 0) when the best correlation is under ``gate``. The prediction of
+the next input is then ``beta * e(last + 1 - L) * min(1, reference / r)``, r the RMS of the last
+``win`` inputs: the bound keeps the term from feeding a loud loop (docs/results.md, "The pitch
+predictor with its loop's level bounded").
+
+The estimate is carried between steps, and calls, in ``est`` (2,): the lag (0 for none) and beta,
+in the model's dtype (its part of the state), so that a sequence run in pieces gives the bits of one
+run whole. A search needs ``win + hi + n - 1`` inputs before the current one:
+:attr:`cwfast.model.Pitch.history`.
+
+``cfg`` packs the numbers the kernels read, float64: see :data:`CFG_FIELDS`.
+"""
+
+import math
+
+import numba
+import numpy as np
+
+from ._head_kernels import _add_to_means, _predicted
+from ._jit import JIT as _JIT
+
+#: The layout of a pitch predictor's ``cfg`` array (cwfast.model.Pitch.config).
+CFG_FIELDS = ("lo", "hi", "win", "hop", "gate", "reference", "gain")
+LO, HI, WIN, HOP, GATE, REFERENCE, GAIN = range(len(CFG_FIELDS))
+#: The elements of a pitch predictor's estimate (its part of the model's state).
+EST_SIZE = 2
+
+# A denominator (energy of a lagged stretch) below this share of the searched span's energy is
+# rounding noise of the running sums, not a stretch to correlate with.
+_TINY_ENERGY = 1e-12
+
+
+@numba.njit(**_JIT)
+def _residual(window, j, a):
+    """e(j) = window[j] - sum_k a[k] window[j - n + k], in float64."""
+    n = a.shape[0]
+    acc = np.float64(window[j])
+    for k in range(n):
+        acc -= a[k] * np.float64(window[j - n + k])
+    return acc
+
+
+@numba.njit(**_JIT)
+def _search(window, last, a, cfg, e, est):
+    """Choose (lag, beta) from the ``win`` residuals up to input ``last`` (see the module's
+    docstring) into ``est``. ``e`` is scratch of at least win + hi elements."""
+    lo, hi, win = int(cfg[LO]), int(cfg[HI]), int(cfg[WIN])
+    span = win + hi
+    base = last - span + 1  # e[m] is the residual of input base + m
+    total = 0.0
+    for m in range(span):
+        v = _residual(window, base + m, a)
+        e[m] = v
+        total += v * v
+    e0 = 0.0
+    for m in range(hi, span):
+        e0 += e[m] * e[m]
+    # den(L) = sum_{m=hi}^{span-1} e[m - L]^2, moved from one lag to the next.
+    den = 0.0
+    for m in range(hi - lo, span - lo):
+        den += e[m] * e[m]
+    tiny = _TINY_ENERGY * total
+    best, best_lag, best_gain = -1.0, 0, 0.0
+    for lag in range(lo, hi + 1):
+        if lag > lo:
+            drop, add = e[span - lag], e[hi - lag]
+            den = den - drop * drop + add * add
+        num = 0.0
+        for m in range(hi, span):
+            num += e[m] * e[m - lag]
+        if den > tiny and e0 > tiny:
+            c = num / math.sqrt(den * e0)
+            if c > best:
+                best, best_lag, best_gain = c, lag, num / den
+    if best >= cfg[GATE] and best_lag > 0:
+        est[0] = best_lag
+        est[1] = min(max(best_gain, 0.0), 1.0)
+    else:
+        est[0] = 0.0
+        est[1] = 0.0
+
+
+@numba.njit(**_JIT)
+def _pitch_step(window, last, search, a, cfg, e, est):
+    """The pitch term (without the gain) predicting the input after ``last``; searches first if
+    ``search`` (the step's global index is a multiple of the hop)."""
+    if search:
+        _search(window, last, a, cfg, e, est)
+    lag = int(est[0])
+    if lag == 0:
+        return 0.0
+    term = np.float64(est[1]) * _residual(window, last + 1 - lag, a)
+    win = int(cfg[WIN])
+    power = 0.0
+    for j in range(last - win + 1, last + 1):
+        v = np.float64(window[j])
+        power += v * v
+    r = math.sqrt(power / win)
+    if r > cfg[REFERENCE]:
+        term *= cfg[REFERENCE] / r
+    return term
+
+
+@numba.njit(**_JIT)
+def _pitch_terms(window, t0, a, cfg, est, out):
+    """out (B, T) float64: the pitch term of every step of B sequences whose ``window`` (B, P + T)
+    holds the P inputs kept before step ``t0``, then the T read; est (B, 2) is carried."""
+    n_rows, n_steps = out.shape
+    kept = window.shape[1] - n_steps
+    hop = int(cfg[HOP])
+    e = _scratch(cfg)
+    for b in range(n_rows):
+        for t in range(n_steps):
+            out[b, t] = _pitch_step(window[b], kept + t, (t0 + t) % hop == 0, a, cfg, e, est[b])
+
+
+@numba.njit(**_JIT)
+def _add_outputs(y, terms, gain):
+    """Every row of ``y`` (B, T, 3K): its means plus ``gain * terms[b, t]`` (as :func:`_predict_row`)."""
+    for b in range(y.shape[0]):
+        for t in range(y.shape[1]):
+            _add_to_means(y[b, t], gain * terms[b, t])
+
+
+@numba.njit(**_JIT)
+def _predict_row(row, window, last, step, taps, a, cfg, e, est):
+    """A sampling kernel's step: add the linear prediction (``taps``, if any) and the pitch term
+    times its gain (``cfg``, if not empty) from ``window``, whose ``last`` element holds the input
+    of global step ``step``, to the mixture row's means, in the order the training path adds them
+    (:meth:`cwfast.model.SequenceModel._scored`)."""
+    if taps.shape[0] > 0:
+        _add_to_means(row, _predicted(taps, window, last))
+    if cfg.shape[0] > 0:
+        term = _pitch_step(window, last, step % int(cfg[HOP]) == 0, a, cfg, e, est)
+        _add_to_means(row, cfg[GAIN] * term)
+
+
+@numba.njit(**_JIT)
+def _scratch(cfg):
+    """The search's scratch for ``cfg`` (empty without a pitch predictor)."""
+    return np.empty(int(cfg[WIN]) + int(cfg[HI]) if cfg.shape[0] > 0 else 0)

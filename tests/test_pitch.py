@@ -1,0 +1,307 @@
+"""The pitch predictor (cwfast.model.Pitch): its kernel against a slow twin that searches every lag
+directly, the means it moves, gradients against finite differences, state continuity, sampling
+against forward, files, and the places that refuse it (Stream, the C export, the evolution strategy)."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile
+from numpy.testing import assert_allclose, assert_array_equal
+
+import cwfast
+from cwfast import State, _pitch_kernels
+from cwfast.codec import mu_law_encode, mu_law_values
+from cwfast.errors import ParameterError
+from cwfast.model import Pitch
+from cwfast.train import evolve
+from test_cli import run
+from test_level import make as levelled_model
+from test_prediction import normalised
+
+VALUES = mu_law_values()
+COEFFICIENTS = np.array([0.05, -0.1, -0.3, 0.9])  # oldest first: 0.9 weighs the input before
+PERIOD = 11
+
+
+def pitch(reference=math.inf, gate=0.3):
+    """A pitch predictor small enough for short sequences: lags 3 to 20, a window of 24, every 8 steps."""
+    return Pitch.checked(COEFFICIENTS, 3, 20, 24, 8, gate, reference)
+
+
+def make(kind, dtype=np.float64, level=True, taps=(0.5, -0.2), reference=math.inf, gain=0.7):
+    model = levelled_model(kind, dtype)
+    if not level:
+        model.level = None
+    model.prediction = len(taps)
+    model.taps[:] = taps
+    model.pitch = pitch(reference)
+    model.params[-1] = gain
+    return model
+
+
+def pitched_inputs(rng, batch, n_steps, fade=1.0):
+    """Decoded mu-law inputs of a tone of period PERIOD with a little noise (fading ``fade``-fold),
+    and the labels of the samples after them."""
+    t = np.arange(n_steps + 1)
+    tone = 0.5 * np.sin(2 * np.pi * t / PERIOD) + 0.3 * np.sin(4 * np.pi * t / PERIOD + 1)
+    clips = (tone + 0.05 * rng.standard_normal((batch, n_steps + 1))) * np.geomspace(1.0, 1.0 / fade, n_steps + 1)
+    labels = mu_law_encode(np.clip(clips, -1, 1))
+    x = np.zeros((batch, n_steps, 1))
+    x[:, 1:, 0] = VALUES[labels[:, : n_steps - 1]]
+    return x, labels[:, 1:]
+
+
+def naive_terms(window, t0, p, n_steps, est=(0.0, 0.0)):
+    """The pitch term of each of the last ``n_steps`` inputs of ``window`` (the inputs kept before
+    step t0, then those read), by the definition: every lag's correlation summed directly."""
+    a, n = p.coefficients, p.coefficients.size
+    kept = window.size - n_steps
+
+    def e(j):
+        return window[j] - a @ window[j - n : j]
+
+    lag, beta = est
+    out = np.zeros(n_steps)
+    for t in range(n_steps):
+        last = kept + t
+        if (t0 + t) % p.hop == 0:
+            span = np.array([e(j) for j in range(last - p.window - p.hi + 1, last + 1)])
+            now, tiny = span[p.hi :], 1e-12 * span @ span
+            best, lag, beta = -1.0, 0, 0.0
+            for cand in range(p.lo, p.hi + 1):
+                then = span[p.hi - cand : span.size - cand]
+                num, den = now @ then, then @ then
+                if den > tiny and now @ now > tiny and num / math.sqrt(den * (now @ now)) > best:
+                    best, lag, beta = num / math.sqrt(den * (now @ now)), cand, num / den
+            if best < p.gate:
+                lag, beta = 0, 0.0
+            beta = min(max(beta, 0.0), 1.0)
+        if lag:
+            r = math.sqrt(np.mean(window[last - p.window + 1 : last + 1] ** 2))
+            out[t] = beta * e(last + 1 - lag) * min(1.0, p.reference / r if r > 0 else 1.0)
+    return out, (lag, beta)
+
+
+@pytest.mark.parametrize("reference", [math.inf, 0.2])
+@pytest.mark.parametrize("t0", [0, 5, 16])
+def test_the_kernel_finds_what_a_direct_search_finds(reference, t0, rng):
+    p = pitch(reference)
+    x, _ = pitched_inputs(rng, 3, 200 + p.history)
+    x[2, :, 0] = rng.standard_normal(x.shape[1]) * 0.3  # noise: few lags pass the gate
+    window = x[:, :, 0]
+    n_steps = window.shape[1] - p.history
+    est = np.zeros((3, 2))
+    out = np.empty((3, n_steps))
+    cfg = np.array([p.lo, p.hi, p.window, p.hop, p.gate, p.reference, 1.0])
+    _pitch_kernels._pitch_terms(window, t0, p.coefficients, cfg, est, out)
+    for b in range(3):
+        want, last = naive_terms(window[b], t0, p, n_steps)
+        assert_allclose(out[b], want, rtol=1e-9, atol=1e-12)
+        assert tuple(est[b]) == pytest.approx(last, rel=1e-9)
+    # a tone has a pitch: at its period (or a multiple) with most of its residual
+    assert np.count_nonzero(out[0]) > 0.9 * n_steps
+    assert est[0, 0] in (PERIOD, 2 * PERIOD) and est[0, 1] > 0.5
+    if reference < math.inf:  # the bound is on: the loud tone's term is scaled down
+        unbounded = naive_terms(window[0], t0, pitch(), n_steps)[0]
+        assert np.all(np.abs(out[0]) <= np.abs(unbounded) + 1e-12)
+        assert np.abs(out[0]).sum() < 0.8 * np.abs(unbounded).sum()
+
+
+def test_a_gate_of_one_takes_nothing_and_silence_has_no_pitch(rng):
+    p = pitch(gate=1.0)
+    cfg = np.array([p.lo, p.hi, p.window, p.hop, p.gate, p.reference, 1.0])
+    x, _ = pitched_inputs(rng, 1, 100 + p.history)
+    for window in (x[:, :, 0], np.zeros((1, 100 + p.history))):
+        out, est = np.ones((1, 100)), np.ones((1, 2))
+        _pitch_kernels._pitch_terms(window, 0, p.coefficients, cfg, est, out)
+        assert not out.any() and not est.any()
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm", "srn"])
+@pytest.mark.parametrize("level", [False, True])
+def test_means_get_the_gain_times_the_pitch_term_of_the_inputs_read(kind, level, rng):
+    model = make(kind, level=level)
+    x, _ = pitched_inputs(rng, 1, 150, fade=10.0)
+    y, state = model.forward(x[0], raw=True, return_state=True)
+    plain = model.copy()
+    plain.pitch = None
+    plain.taps[:] = model.taps
+    want = plain.forward(x[0], raw=True)
+    xn, gains = normalised(model, x[0])
+    p = model.pitch
+    terms, est = naive_terms(np.concatenate([np.zeros(p.history), xn]), 0, p, 150)
+    assert np.count_nonzero(terms) > 100
+    k = y.shape[1] // 3
+    want[:, k : 2 * k] += (0.7 * terms * gains)[:, None]
+    assert_allclose(y, want, rtol=1e-10, atol=1e-12)
+    # the state: the network's, the inputs the search reads back, the estimate, then the level
+    h = state.h
+    width = plain.forward(x[0], return_state=True)[1].h.size - level - (len(model.taps) - 1)
+    assert h.size == width + p.history + 2 + level
+    assert_allclose(h[width : width + p.history], xn[-p.history :], rtol=1e-15)
+    assert tuple(h[width + p.history : width + p.history + 2]) == pytest.approx(est, rel=1e-12)
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm", "srn"])
+def test_gradient_matches_finite_differences(kind, rng):
+    model = make(kind)
+    x, labels = pitched_inputs(rng, 2, 40)
+    state = State(np.tile(model.forward(x[0, :13], return_state=True)[1].h, (2, 1)), 13)
+    loss, grad = model.loss_and_grad(x, labels, flat=True, state=state)
+    assert loss == pytest.approx(model.loss(x, labels, state=state), rel=1e-12)
+    p0, eps = model.params.copy(), 1e-6
+    numeric = np.empty_like(p0)
+    for i in range(p0.size):
+        model.params[i] = p0[i] + eps
+        up = model.loss(x, labels, state=state)
+        model.params[i] = p0[i] - eps
+        down = model.loss(x, labels, state=state)
+        model.params[i] = p0[i]
+        numeric[i] = (up - down) / (2 * eps)
+    assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+    assert abs(grad[-1]) > 1e-4  # the gain's gradient is not trivially zero
+    dense = model.loss_and_grad(x, labels, state=state)[1]
+    assert_array_equal(dense["pitch_gain"], grad[-1:])
+    assert_array_equal(dense["taps"], grad[-3:-1])
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_sequence_split_anywhere_gives_the_same_bits(kind, dtype, rng):
+    model = make(kind, dtype=dtype)
+    x, labels = pitched_inputs(rng, 1, 300, fade=20.0)
+    x = x[0].astype(dtype)
+    whole, state = model.forward(x, raw=True, return_state=True)
+    for cut in (1, 13, 16, 150):  # inside the history, mid-hop, on a hop
+        first, mid = model.forward(x[:cut], raw=True, return_state=True)
+        rest, end = model.forward(x[cut:], raw=True, state=mid, return_state=True)
+        assert_array_equal(np.concatenate([first, rest]), whole)
+        assert_array_equal(end.h, state.h)
+    assert_array_equal(model.advance(x).h, state.h)
+    assert model.loss(x, labels[0]) == pytest.approx(model.loss_and_grad(x, labels[0])[0], rel=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm", "srn"])
+def test_sampling_reads_what_forward_reads(kind):
+    """Sampling's state is forward's over the values it fed back, and at temperature 0 each output
+    is the likeliest component's mean, the pitch term included."""
+    model = make(kind, reference=0.5, gain=0.9)
+    a, mid = model.sample(100, values=VALUES, temperature=0.7, seed=5, first_input=0.2, return_state=True)
+    b, end = model.sample(70, values=VALUES, seed=6, first_input=a[-1], state=mid, return_state=True)
+    fed = np.concatenate([[0.2], a, b[:-1]])
+    fed = np.where(fed != 0, VALUES[mu_law_encode(fed)], 0.0)
+    assert_array_equal(end.h, model.forward(fed[:, None], return_state=True)[1].h)
+    prime = pitched_inputs(np.random.default_rng(0), 1, 80)[0][0]
+    _, primed = model.forward(prime, return_state=True)
+    greedy = model.sample(60, values=VALUES, temperature=0.0, first_input=prime[-1, 0], state=primed)
+    fed = np.concatenate([[prime[-1, 0]], greedy[:-1]])
+    y = model.forward(np.where(fed != 0, VALUES[mu_law_encode(fed)], 0.0)[:, None], raw=True, state=primed)
+    k = y.shape[1] // 3
+    assert_allclose(greedy, np.clip(y[np.arange(60), k + y[:, :k].argmax(axis=1)], -1, 1), rtol=1e-12)
+    # and the term is there: without it the greedy walk differs
+    model.params[-1] = 0.0
+    assert not np.array_equal(greedy, model.sample(60, values=VALUES, temperature=0.0, first_input=prime[-1, 0],
+                                                   state=primed))
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm", "srn"])
+def test_files_and_copies_keep_the_pitch_predictor(kind, tmp_path, rng):
+    model = make(kind, dtype=np.float32, reference=0.25)
+    model.save(tmp_path / "m.npz")
+    x, _ = pitched_inputs(rng, 1, 90)
+    for twin in (cwfast.load(tmp_path / "m.npz"), model.copy()):
+        assert twin.pitch_gain == model.pitch_gain
+        assert_array_equal(twin.pitch.as_array(), model.pitch.as_array())
+        assert_array_equal(twin.taps, model.taps)
+        assert_array_equal(twin.forward(x[0]), model.forward(x[0]))
+    with np.load(tmp_path / "m.npz") as archive:  # a reader of format 3 would drop it
+        assert json.loads(str(archive["header"]))["version"] == 4
+
+
+def test_setting_the_pitch_or_the_taps_keeps_the_other(rng):
+    model = make("cw")
+    network = model.params[: -3].copy()
+    model.prediction = 5
+    assert model.pitch_gain == 0.7 and not model.taps.any()
+    model.taps[:] = 0.1
+    model.pitch = pitch(reference=0.1)  # another predictor: the gain stays
+    assert model.pitch_gain == 0.7
+    model.pitch = None
+    assert model.n_params == network.size + 5 and np.all(model.taps == 0.1)
+    model.pitch = pitch()
+    assert model.pitch_gain == 0.0 and np.all(model.taps == 0.1)
+    assert_array_equal(model.params[: network.size], network)
+
+
+@pytest.mark.parametrize("args, phrase", [
+    ((COEFFICIENTS, 0, 20, 24, 8), "pitch lo"),
+    ((COEFFICIENTS, 21, 20, 24, 8), "lo=21 must be at most hi=20"),
+    ((COEFFICIENTS, 3, 20, 24, 0), "pitch hop"),
+    ((COEFFICIENTS, 3, 20, 0, 8), "pitch window"),
+    ((np.zeros((2, 2)), 3, 20, 24, 8), "coefficients have shape"),
+    (([np.nan], 3, 20, 24, 8), "pitch coefficients"),
+    ((COEFFICIENTS, 3, 20, 24, 8, 1.5), "gate=1.5"),
+    ((COEFFICIENTS, 3, 20, 24, 8, 0.3, 0.0), "reference=0.0"),
+    ((COEFFICIENTS, 3, 20, 24, 8, 0.3, math.nan), "pitch reference"),
+])
+def test_a_bad_pitch_predictor_is_refused(args, phrase):
+    with pytest.raises(ParameterError, match=phrase):
+        Pitch.checked(*args)
+
+
+def test_only_autoregressive_mixture_models_take_one_and_a_refusal_changes_nothing():
+    softmax = cwfast.ClockworkRNN(1, 256, n_hidden=8, n_modules=2, output="softmax", seed=0)
+    with pytest.raises(ParameterError, match="mixture model with n_in=1"):
+        softmax.pitch = pitch()
+    model = make("cw")
+    before = model.params.copy()
+    with pytest.raises(ParameterError, match="cwfast.model.Pitch"):
+        model.pitch = (COEFFICIENTS, 3, 20, 24, 8)
+    assert_array_equal(model.params, before)
+    with pytest.raises(ParameterError, match="pitch and pitch_gain"):
+        type(model).from_dense({k: v for k, v in model.to_dense().items() if k != "pitch_gain"}, output="mixture")
+
+
+def test_the_rate_recipe():
+    p = Pitch.for_rate(COEFFICIENTS, 16000, reference=0.3)
+    assert (p.lo, p.hi, p.window, p.hop, p.gate, p.reference) == (16, 266, 500, 64, 0.3, 0.3)
+    assert p.history == 500 + 266 + 3
+    with pytest.raises(ParameterError, match="at least 1000 Hz"):
+        Pitch.for_rate(COEFFICIENTS, 800)
+
+
+def test_stream_export_and_evolution_refuse_it(tmp_path, rng):
+    model = make("cw")
+    with pytest.raises(ParameterError, match="Stream does not run a pitch predictor"):
+        cwfast.Stream(model)
+    with pytest.raises(ParameterError, match="C export does not run a pitch predictor"):
+        cwfast.export_c(model, tmp_path)
+    assert not any(tmp_path.iterdir())
+    x, labels = pitched_inputs(rng, 1, 30)
+    model.prediction = 0  # (the taps are refused first)
+    before = model.params.copy()
+    with pytest.raises(ParameterError, match="evolution strategy does not train a pitch"):
+        evolve(model, x[0], labels[0], generations=1, population=4, progress=False)
+    assert_array_equal(model.params, before)
+    plain = make("cw")
+    plain.pitch = None
+    stream = cwfast.Stream(plain)
+    plain.pitch = pitch()
+    with pytest.raises(cwfast.CwfastError, match="Stream does not run a pitch predictor"):
+        stream.process(np.zeros((4, 1)))
+
+
+def test_cli_describes_and_generates_from_a_model_with_one(tmp_path, capsys):
+    model = make("cw", dtype=np.float32, reference=0.25)
+    model.sample_rate = 8000
+    model.save(tmp_path / "m.npz")
+    status, out, err = run(capsys, "info", tmp_path / "m.npz")
+    assert status == 0, err
+    assert "pitch predictor: lags 3 .. 20, searched every 8 steps over 24, gain 0.7, bounded above an RMS of 0.25" in out
+    status, out, err = run(capsys, "generate", "-m", tmp_path / "m.npz", "-o", tmp_path / "out.wav", "--seconds", "0.1",
+                           "--seed", "1")
+    assert status == 0, err
+    audio, rate = soundfile.read(tmp_path / "out.wav")
+    assert rate == 8000 and audio.size == 800 and np.all(np.isfinite(audio))
