@@ -30,8 +30,8 @@ import time
 from . import registry
 from . import _argtypes as types
 from .errors import CwfastError, ParameterError, TrainingDiverged
-from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, LEVEL_BAND, MIXTURE_HISTORY, MODES, PREDICTION_TAPS,
-                    TRAINERS)
+from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, LEVEL_BAND, MIXTURE_HISTORY, MODES, PITCH_CHOICES,
+                    PREDICTION_TAPS, TRAINERS)
 
 DEFAULT_MODEL = "the bundled default model"
 
@@ -146,6 +146,12 @@ def build_parser():
                    help="--head mixture: add a K-tap linear prediction of the next sample, trained with the "
                         "network, to the mixture's means, so the network models what it misses (LPCNet's split; "
                         f"default: {PREDICTION_TAPS} for --arch cw, else 0; 0: off; not with --trainer es)")
+    p.add_argument("--pitch", choices=PITCH_CHOICES, metavar="{" + ",".join(PITCH_CHOICES) + "}",
+                   help="--head mixture: add a pitch predictor to the mixture's means, the residual a pitch period "
+                        "ago with a trained gain, bounded where the audio grows louder than the training audio "
+                        "(on), or train every run with and without one and keep the better on validation, in the "
+                        "same time budget (auto); not with --trainer es, nor yet with process, export or live "
+                        "(default: off)")
     p.add_argument("--level-band", type=types.percentiles, metavar="LO,HI",
                    help="--level: hold its gain between these percentiles of the training audio's level, so that "
                         "the network hears how loud it is beyond them and generates at about its source's loudness "
@@ -496,9 +502,11 @@ class _Refused:
 
 
 def _run_name(run):
-    """A run of ``train --restarts`` or ``--lr`` with several rates: its rate (when recorded) and seed."""
+    """A run of ``train --restarts``, ``--lr`` with several rates or ``--pitch auto``: its rate (when
+    recorded), seed, and its pitch predictor if it had one."""
     rate = run.get("lr")
-    return (f"lr {rate:g}, " if _is_number(rate) else "") + f"seed {run.get('seed')}"
+    return ((f"lr {rate:g}, " if _is_number(rate) else "") + f"seed {run.get('seed')}"
+            + (", pitch predictor" if run.get("pitch") is True else ""))
 
 
 def _run_text(run, heard):
@@ -671,7 +679,7 @@ def _train(args):
                   components=args.components, level=args.level, prediction=args.prediction,
                   level_band=args.level_band, window=args.window, batch_size=args.batch_size, epochs=args.epochs,
                   time_budget=args.time_budget, restarts=args.restarts, checkpoint=args.checkpoint,
-                  history=args.history, scale_fit=args.scale_fit, lr=args.lr)
+                  history=args.history, scale_fit=args.scale_fit, lr=args.lr, pitch=args.pitch)
     if mode == "autoregressive" and args.classes not in (None, 256) and args.head is None:
         _note(f"--classes {args.classes}: the softmax head (the mixture head scores the 256 mu-law classes)")
     files = _audio_files(args.audio)
@@ -747,7 +755,7 @@ def _train(args):
             time_budget=args.time_budget,
             input_window=args.input_window, head=args.head, components=args.components, level=args.level,
             prediction=args.prediction, level_band=args.level_band, on_model=check_disk_for, restarts=args.restarts,
-            history=args.history, scale_fit=args.scale_fit,
+            history=args.history, scale_fit=args.scale_fit, pitch=args.pitch,
         )
     except CwfastError as error:
         if getattr(error, "clip", None) is not None:  # a file of the corpus with nothing to learn: name it

@@ -270,6 +270,19 @@ def _least_squares(parts, n_taps, chunk=65536):
     return np.linalg.solve(gram, cross)
 
 
+def coefficients(clips, n_taps=N_TAPS):
+    """The ``n_taps`` coefficients (oldest first) minimising the squared error of predicting each
+    of the 1-D ``clips`` from its own past, as :func:`fit` computes them: what a
+    :class:`cwfast.model.Pitch` predictor takes the residual of. ParameterError if the clips hold
+    fewer than ``4 * n_taps`` values together."""
+    n_taps = _check_taps(n_taps)
+    parts = [(validate.real_array("clip", c, np.float64).reshape(-1), np.size(c)) for c in clips]
+    if sum(n for _, n in parts) < 4 * n_taps:
+        raise ParameterError(f"the clips hold {sum(n for _, n in parts)} values; fitting {n_taps} taps needs at "
+                             f"least {4 * n_taps}")
+    return _least_squares(parts, n_taps)
+
+
 def _check_taps(n_taps):
     if isinstance(n_taps, bool) or not isinstance(n_taps, (int, np.integer)) or n_taps < 1:
         raise ParameterError(f"n_taps={n_taps!r} must be a positive integer")

@@ -27,6 +27,15 @@ DEFAULT_COMPONENTS = 10
 #: Clockwork RNN on all four sources of the generation goals and not the LSTM (docs/results.md,
 #: "Linear prediction").
 PREDICTION_TAPS = 32
+#: What ``--pitch`` may say: no pitch predictor (the default), one (:class:`cwfast.model.Pitch`),
+#: or both trained and the better on validation kept (the screened recipe; docs/results.md, "The
+#: pitch predictor with its loop's level bounded").
+PITCH_CHOICES = ("off", "on", "auto")
+#: The taps of the short-term predictor whose residual a pitch predictor searches.
+PITCH_TAPS = 32
+#: The percentile of the training part's RMS over windows of the pitch predictor's length (of the
+#: inputs the network reads) above which its term is scaled down (:attr:`cwfast.model.Pitch.reference`).
+PITCH_REFERENCE_PERCENTILE = 95.0
 #: The percentiles of the training audio's level that bound a levelled model's gain unless
 #: ``--level-band`` says otherwise (:class:`cwfast.model.Level`'s floor and ceiling): without
 #: them a model generates at a loudness that drifts to silence or to full scale (docs/results.md,

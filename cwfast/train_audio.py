@@ -23,13 +23,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import registry, tasks, validate
+from . import lpc, registry, tasks, validate
 from .codec import MAX_CLASSES, N_CLASSES, check_classes, check_history
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
-from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level
+from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level, Pitch
 from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY,
-                    POPULATION, PREDICTION_TAPS, TRAINERS)
+                    PITCH_CHOICES, PITCH_REFERENCE_PERCENTILE, PITCH_TAPS, POPULATION, PREDICTION_TAPS, TRAINERS)
 from .scale_fit import fit_scale, fit_surprise
 
 #: An autoregressive Clockwork RNN's modules read this much of the past at each tick by default
@@ -276,7 +276,7 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
                   sigma=None, cluster=None, validation=None, test=None, input_window=None, head=None,
                   components=None, level=None, prediction=None, level_band=None, window=None, batch_size=None,
                   history=None, epochs=None, time_budget=None, restarts=None, checkpoint=None, scale_fit=None,
-                  lr=None):
+                  lr=None, pitch=None):
     """Refuse options that do not go together, before any audio is read (see :func:`train_audio`)."""
     if not isinstance(mode, str) or mode not in MODE_DEFAULTS:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(tasks.MODES)}")
@@ -352,6 +352,18 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
         if trainer == "es":
             raise ParameterError(f"{_opt('prediction')} is trained by the gradient trainers (adam, sgd), not "
                                  f"{_opt('trainer', 'es')}")
+    if pitch is not None:
+        if not isinstance(pitch, str) or pitch not in PITCH_CHOICES:
+            raise ParameterError(f"{_opt('pitch', pitch)} must be one of {', '.join(PITCH_CHOICES)}")
+        if pitch != "off" and audio_head(mode, head, classes) != "mixture":
+            raise ParameterError(f"{_opt('pitch')} needs the mixture head of an autoregressive model "
+                                 f"({_opt('head', 'mixture')})")
+        if pitch != "off" and trainer == "es":
+            raise ParameterError(f"{_opt('pitch')}'s gain is trained by the gradient trainers (adam, sgd), not "
+                                 f"{_opt('trainer', 'es')}")
+        if pitch == "auto" and checkpoint is not None:
+            raise ParameterError(f"{_opt('pitch', 'auto')} trains several models; {_opt('checkpoint')} and "
+                                 f"{_opt('resume')} keep one run's state")
     if history is not None:
         check_history(history)
         if mode != "autoregressive":
@@ -380,9 +392,10 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
     if restarts is not None and not auto and validate.positive_int("restarts", restarts) > MAX_RESTARTS:
         raise ParameterError(f"{_opt('restarts', restarts)}: at most {MAX_RESTARTS} (or '{AUTO_RESTARTS}')")
     rates = () if lr is None else validate.positive_floats("lr", lr)
-    if len(rates) * (1 if auto else restarts or 1) > MAX_RESTARTS:
-        raise ParameterError(f"{_opt('lr')} and {_opt('restarts')} train {len(rates)} x {restarts or 1} models: at "
-                             f"most {MAX_RESTARTS}")
+    arms = 2 if pitch == "auto" else 1
+    if len(rates) * arms * (1 if auto else restarts or 1) > MAX_RESTARTS:
+        raise ParameterError(f"{_opt('lr')}, {_opt('pitch')} and {_opt('restarts')} train {len(rates)} x {arms} x "
+                             f"{restarts or 1} models: at most {MAX_RESTARTS}")
     many_restarts = auto or (restarts is not None and restarts > 1)
     for name, many in (("restarts", many_restarts), ("lr", len(rates) > 1)):
         if many and checkpoint is not None:
@@ -419,7 +432,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
                 progress=True, on_note=None, metadata=None, time_budget=None, input_window=None, head=None,
                 components=None, level=None, prediction=None, level_band=None, lr_schedule=None, on_model=None,
-                restarts=None, history=None, scale_fit=None):
+                restarts=None, history=None, scale_fit=None, pitch=None):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
@@ -468,6 +481,13 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         audio when its generated audio misses the likeness goals there; 1 for a softmax.
     components : int, optional
         With the mixture head: the number of logistics (default :data:`DEFAULT_COMPONENTS`).
+    pitch : {"off", "on", "auto"}, optional
+        With the mixture head and a gradient trainer: add a pitch predictor
+        (:class:`cwfast.model.Pitch`, :meth:`~cwfast.model.Pitch.for_rate`; its short-term
+        predictor least squares on the training part, its bound the
+        :data:`PITCH_REFERENCE_PERCENTILE` th percentile of the training part's RMS), or with
+        ``"auto"`` train every run both without and with one and keep the better on validation
+        (twice the runs, in the same time budget). Default ``"off"``.
     level : int, optional
         With the mixture head: normalise the input's level (:class:`cwfast.model.Level`), tracked
         over about this many samples (``alpha = 1 / level``), from the training part's mean
@@ -550,7 +570,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                   population=population, sigma=sigma, cluster=cluster, validation=validation, test=test,
                   input_window=input_window, head=head, components=components, level=level, prediction=prediction,
                   level_band=level_band, window=window, batch_size=batch_size, epochs=epochs, time_budget=time_budget,
-                  restarts=restarts, checkpoint=checkpoint, history=history, scale_fit=scale_fit, lr=lr)
+                  restarts=restarts, checkpoint=checkpoint, history=history, scale_fit=scale_fit, lr=lr, pitch=pitch)
     head = audio_head(mode, head, classes)
     if mode == "autoregressive" and history is None:
         history = MIXTURE_HISTORY if head == "mixture" else "mu-law"
@@ -658,6 +678,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         level = LEVEL_SAMPLES
     if prediction is None and head == "mixture" and trainer != "es" and has_clock:
         prediction = PREDICTION_TAPS
+    arms = {None: (False,), "off": (False,), "on": (True,), "auto": (False, True)}[pitch]
     if scale_fit is None:
         scale_fit = head == "mixture" and splits.validation is not None
     if mode == "memorize" and task.n_steps > 20000:
@@ -681,12 +702,15 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     if level:
         start = max(float(np.mean(np.abs(splits.train.inputs))), LEVEL_FLOOR)
         level_params = (1.0 / level, start, *_level_band(splits.train.inputs[:, 0], 1.0 / level, start, level_band))
+    if True in arms:
+        pitch_predictor = _pitch_predictor(per_clip, splits.train.inputs[:, 0], sample_rate,
+                                           Level(*level_params) if level else None)
     if head == "mixture":
         # The training parts as recorded (not mu-law quantised: generation is not), in the model's units.
         heard = np.concatenate([np.asarray(clip, np.float64)[: part.train.n_steps]
                                 for clip, part in zip(clips, per_clip)]) / task.metadata["scale"]
 
-    def build(run_seed):
+    def build(run_seed, with_pitch):
         model = new_model(arch, task, n_hidden, n_modules, periods, seed=run_seed, sample_rate=sample_rate,
                           metadata=copy.deepcopy(meta), input_window=input_window, components=components)
         if level:
@@ -695,6 +719,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             model.metadata["level_band"] = list(level_band or LEVEL_BAND)
         if prediction:
             model.prediction = prediction
+        if with_pitch:
+            model.pitch = pitch_predictor
         if saved is not None:
             # A missing or foreign checkpoint, or one of another architecture, is refused before
             # on_model's checks and notes; one of other settings or data once the trainer has
@@ -739,6 +765,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                           else "last epoch"),
         }
         model.metadata["trainer"].update({k: v for k, v in (("lr", rate), ("seed", run_seed)) if v is not None})
+        if model.pitch is not None:
+            model.metadata["trainer"]["pitch"] = True
         model.metadata["figures"] = figures
         if head == "mixture":
             _note(on_note, f"choosing the generation temperature: {CALIBRATION_SECONDS:g} s generated at each of "
@@ -776,24 +804,28 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                            f"(the default trains at {', '.join(f'{r:g}' for r in rates)} and keeps the better on "
                            "validation)")
             rates = rates[:1]
-    if (auto or len(rates) * restarts > 1) and seed is None:  # the runs' seeds follow one drawn now, and are recorded
+    if (auto or len(rates) * len(arms) * restarts > 1) and seed is None:  # the runs' seeds follow one drawn now
         seed = int(np.random.SeedSequence().generate_state(1)[0])
         _note(on_note, f"runs from seed {seed}")
-    # Every rate trains the same seeds, so that the rates are compared on equal terms.
-    runs = [(rate, None if seed is None else seed + index) for rate in rates for index in range(restarts)]
+    # Every rate (and arm: without and with a pitch predictor) trains the same seeds, so that they
+    # are compared on equal terms.
+    runs = [(rate, None if seed is None else seed + index, arm) for arm in arms for rate in rates
+            for index in range(restarts)]
+    groups = len(rates) * len(arms)
     # The first model is built, and the windows fitted to its clock, before any run is announced:
     # an option the clip cannot take is refused before any work, as one error.
-    first = build(runs[0][1])
+    first = build(runs[0][1], runs[0][2])
     window, streams = (None, None) if trainer == "es" else _truncation(first, train_task, window, batch_size,
                                                                        defaults, on_note)
 
     def another_round(began, longest):
-        """Whether auto restarts go on: room for another round of every rate (within MAX_RESTARTS),
-        and at least the longest round so far (training, fitting and calibrating) left of the budget."""
+        """Whether auto restarts go on: room for another round of every rate and arm (within
+        MAX_RESTARTS), and at least the longest round so far (training, fitting and calibrating)
+        left of the budget."""
         left = time_budget - (_clock() - began)
-        rounds = len(runs) // len(rates)
+        rounds = len(runs) // groups
         ended = f"restarts end after {rounds} round{'s' * (rounds > 1)}"
-        if len(runs) + len(rates) > MAX_RESTARTS:
+        if len(runs) + groups > MAX_RESTARTS:
             _note(on_note, f"{ended}: another would train more than {MAX_RESTARTS} models")
             return False
         if left < longest:
@@ -803,7 +835,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         _note(on_note, f"{left:.0f} s of the time budget left, and a round took up to {longest:.0f} s: another "
                        "round of restarts")
         next_seed = runs[-1][1] + 1
-        runs.extend((rate, next_seed) for rate in rates)
+        runs.extend((rate, next_seed, arm) for arm in arms for rate in rates)
         return True
 
     def best_run():
@@ -818,17 +850,17 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 longest, round_began = max(longest, now - round_began), now
                 if not (auto and another_round(began, longest)):
                     break
-            rate, run_seed = runs[index]
+            rate, run_seed, arm = runs[index]
             budget = None if time_budget is None else (time_budget - spent) / (len(runs) - index)
             if budget is not None and budget <= 0:  # the earlier runs overran their shares
                 _note(on_note, f"the time budget is spent after {index} of {len(runs)} runs")
                 break
             share = "" if budget is None else f", {budget:.3g} s of the time budget"
-            label = _run_label(rate if len(rates) > 1 else None, run_seed)
+            label = _run_label(rate if len(rates) > 1 else None, run_seed, arm if len(arms) > 1 else None)
             _note(on_note, f"run {index + 1} of {'at least ' if auto else ''}{len(runs)} ({label}{share})")
             started = time.monotonic()
             try:
-                trained.append(train_one(first if index == 0 else build(run_seed), run_seed, rate, budget))
+                trained.append(train_one(first if index == 0 else build(run_seed, arm), run_seed, rate, budget))
                 numbers.append(index + 1)
             except TrainingDiverged as error:  # a run that diverges does not cost the others theirs
                 failure = error
@@ -843,11 +875,12 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         model = trained[chosen].model
         model.metadata["runs"] = {
             "chosen": chosen,
-            "on": "per learning rate, generated audio like the training audio's at the model's temperature, then "
-                  "validation; between the rates, validation",
+            "on": "per learning rate (and with or without a pitch predictor), generated audio like the training "
+                  "audio's at the model's temperature, then validation; between them, validation",
             "runs": [_run_row(run) for run in trained],
         }
-        label = _run_label(model.metadata["trainer"].get("lr") if len(rates) > 1 else None, model.metadata["trainer"]["seed"])
+        label = _run_label(model.metadata["trainer"].get("lr") if len(rates) > 1 else None,
+                           model.metadata["trainer"]["seed"], model.pitch is not None if len(arms) > 1 else None)
         _note(on_note, f"kept run {numbers[chosen]} of {len(runs)} ({label}): " + _run_reason(trained, chosen))
         return trained[chosen]
 
@@ -857,9 +890,11 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     return kept
 
 
-def _run_label(rate, seed):
-    """A run of several as the notes name it: its learning rate (when the rates differ) and seed."""
-    return ", ".join(part for part in (rate is not None and f"lr {rate:g}", f"seed {seed}") if part)
+def _run_label(rate, seed, pitch=None):
+    """A run of several as the notes name it: its learning rate (when the rates differ), seed, and
+    whether it has a pitch predictor (when the arms differ)."""
+    arm = pitch is not None and ("with a pitch predictor" if pitch else "without a pitch predictor")
+    return ", ".join(part for part in (rate is not None and f"lr {rate:g}", f"seed {seed}", arm) if part)
 
 
 def _calibrated_row(model):
@@ -904,24 +939,36 @@ def _rate(run):
     return run.model.metadata.get("trainer", {}).get("lr")
 
 
+def _group(run):
+    """What restarts are compared within: the learning rate, and whether the run has a pitch predictor."""
+    return _rate(run), bool(run.model.metadata.get("trainer", {}).get("pitch"))
+
+
+def _group_label(group):
+    rate, pitch = group
+    return ("" if rate is None else f"lr {rate:g}") + (" with the pitch predictor" if pitch else "")
+
+
 def choose_run(runs):
-    """The index of the run :func:`train_audio` keeps: at each learning rate the restart
-    :func:`choose_restart` keeps, and of those the one with the lowest validation figure (the rate
-    was measured chosen that way; docs/results.md, "The BPTT window and the learning rate")."""
-    return min(_kept_per_rate(runs), key=lambda i: _choosing_figure(runs[i]))
+    """The index of the run :func:`train_audio` keeps: at each learning rate (with and without a
+    pitch predictor) the restart :func:`choose_restart` keeps, and of those the one with the lowest
+    validation figure (the rate was measured chosen that way; docs/results.md, "The BPTT window
+    and the learning rate"; the pitch predictor too, "The pitch predictor with its loop's level
+    bounded")."""
+    return min(_kept_per_group(runs), key=lambda i: _choosing_figure(runs[i]))
 
 
-def _kept_per_rate(runs):
-    """The index of the restart :func:`choose_restart` keeps at each learning rate, in the rates' order."""
-    by_rate = {}
+def _kept_per_group(runs):
+    """The index of the restart :func:`choose_restart` keeps in each group (:func:`_group`), in order."""
+    by_group = {}
     for i, run in enumerate(runs):
-        by_rate.setdefault(_rate(run), []).append(i)
-    return [group[choose_restart([runs[i] for i in group])] for group in by_rate.values()]
+        by_group.setdefault(_group(run), []).append(i)
+    return [group[choose_restart([runs[i] for i in group])] for group in by_group.values()]
 
 
 def _run_row(run):
     trainer = run.model.metadata["trainer"]
-    row = {key: trainer[key] for key in ("lr", "seed", "seconds") if key in trainer}
+    row = {key: trainer[key] for key in ("lr", "seed", "pitch", "seconds") if key in trainer}
     if _calibrated_row(run.model) is not None:  # only a calibrated model's audio was heard
         row.update(meets_likeness=_meets_likeness(run.model), audible=_audible(run.model))
     for name in ("validation", "train"):
@@ -935,8 +982,8 @@ def _run_row(run):
 def _run_reason(runs, chosen):
     """Why :func:`choose_run` kept ``runs[chosen]``, in a few words."""
     part = "validation" if "validation" in runs[chosen].figures else "training"
-    rate = _rate(runs[chosen])
-    same = [run for run in runs if _rate(run) == rate]
+    group = _group(runs[chosen])
+    same = [run for run in runs if _group(run) == group]
     reasons = []
     if len(same) > 1:
         for test, what in ((_meets_likeness, "generated audio like their training audio"),
@@ -949,9 +996,10 @@ def _run_reason(runs, chosen):
             calibrated = _calibrated_row(runs[chosen].model) is not None  # else no temperature: not a mixture model
             reasons.append(f"{'none generated audible audio; ' if calibrated else ''}the best on {part}")
     if len(same) < len(runs):
-        kept = {_rate(runs[i]): runs[i] for i in _kept_per_rate(runs)}
-        reasons.append(f"lr {rate:g} the best on {part} ({_shown_figure(runs[chosen])}; "
-                       + ", ".join(f"lr {r:g} {_shown_figure(run)}" for r, run in kept.items() if r != rate) + ")")
+        kept = {_group(runs[i]): runs[i] for i in _kept_per_group(runs)}
+        reasons.append(f"{_group_label(group)} the best on {part} ({_shown_figure(runs[chosen])}; "
+                       + ", ".join(f"{_group_label(g)} {_shown_figure(run)}" for g, run in kept.items() if g != group)
+                       + ")")
     return "; ".join(reasons) or "the only run trained"
 
 
@@ -1087,6 +1135,29 @@ def _level_band(x, alpha, start, percentiles):
     floor, ceiling = np.percentile(Level(alpha, start).levels(x), [lo, hi])
     floor = max(float(floor), LEVEL_FLOOR)
     return floor, max(float(ceiling), floor)
+
+
+def _pitch_predictor(per_clip, inputs, sample_rate, level):
+    """The :class:`Pitch` predictor training gives a model: :meth:`Pitch.for_rate`'s recipe, the
+    residual of a :data:`PITCH_TAPS`-tap predictor fitted on the clips' training parts (least
+    squares, each clip from its own past), the bound at the :data:`PITCH_REFERENCE_PERCENTILE` th
+    percentile of the RMS over the training ``inputs`` in stretches of the predictor's window, as
+    the network reads them (divided by the gains of ``level``, if any)."""
+    coefficients = lpc.coefficients([part.train.inputs[:, 0] for part in per_clip], PITCH_TAPS)
+    shape = Pitch.for_rate(coefficients, sample_rate)
+    x = np.asarray(inputs, dtype=np.float64)
+    if level is not None:
+        x = x / np.clip(level.levels(x), level.floor, level.ceiling)
+    n = x.size // shape.window
+    if n == 0:
+        raise CwfastError(f"the training part ({x.size} samples) is shorter than the pitch predictor's window "
+                          f"({shape.window} samples); train on a longer clip, or without {_opt('pitch')}")
+    rms = np.sqrt(np.mean(x[: n * shape.window].reshape(n, shape.window) ** 2, axis=1))
+    reference = float(np.percentile(rms, PITCH_REFERENCE_PERCENTILE))
+    if not reference > 0.0:  # a training part all but silent: nothing to bound by
+        raise CwfastError(f"the training part is silent in {PITCH_REFERENCE_PERCENTILE:g}% of its stretches: a pitch "
+                          f"predictor has nothing to learn; train without {_opt('pitch')}")
+    return Pitch.checked(coefficients, shape.lo, shape.hi, shape.window, shape.hop, shape.gate, reference)
 
 
 def _figures(model, per_clip):

@@ -4,6 +4,7 @@ against forward, files, and the places that refuse it (Stream, the C export, the
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,12 +12,14 @@ import soundfile
 from numpy.testing import assert_allclose, assert_array_equal
 
 import cwfast
-from cwfast import State, _pitch_kernels
+from cwfast import State, _pitch_kernels, lpc, tasks
+from cwfast.audio import load_audio
 from cwfast.codec import mu_law_encode, mu_law_values
 from cwfast.errors import ParameterError
 from cwfast.model import Pitch
 from cwfast.train import evolve
-from test_cli import run
+from cwfast.train_audio import train_audio
+from test_cli import assert_user_error, run
 from test_level import make as levelled_model
 from test_prediction import normalised
 
@@ -305,3 +308,83 @@ def test_cli_describes_and_generates_from_a_model_with_one(tmp_path, capsys):
     assert status == 0, err
     audio, rate = soundfile.read(tmp_path / "out.wav")
     assert rate == 8000 and audio.size == 800 and np.all(np.isfinite(audio))
+
+
+# ---------------------------------------------------------------- training (train_audio, cwfast train)
+
+EXCERPT = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav"
+TINY = dict(mode="autoregressive", hidden=6, modules=3, epochs=1, progress=False)
+
+
+@pytest.fixture(scope="module")
+def clip():
+    return load_audio(EXCERPT, sample_rate=8000, start=0.5, duration=1.5)
+
+
+@pytest.fixture(scope="module")
+def auto(clip):
+    samples, rate = clip
+    notes = []
+    return train_audio(samples, rate, seed=3, pitch="auto", on_note=notes.append, **TINY), notes
+
+
+def test_the_least_squares_coefficients_of_several_clips(rng):
+    clips = [rng.standard_normal(300).cumsum() * 0.01, rng.standard_normal(200)]
+    n = 5
+    rows = [c[t - n : t] for c in clips for t in range(n, c.size)]
+    want = np.linalg.lstsq(np.array(rows), np.array([c[t] for c in clips for t in range(n, c.size)]), rcond=None)[0]
+    assert_allclose(lpc.coefficients(clips, n), want, rtol=1e-6, atol=1e-9)
+    with pytest.raises(ParameterError, match="needs at least 20"):
+        lpc.coefficients([np.ones(19)], n)
+
+
+def test_auto_trains_each_rate_without_and_with_one_and_keeps_the_best_on_validation(clip, auto):
+    samples, rate = clip
+    trained, notes = auto
+    rows = trained.model.metadata["runs"]["runs"]
+    assert [(row["lr"], row.get("pitch", False)) for row in rows] == [(0.01, False), (0.003, False), (0.01, True),
+                                                                        (0.003, True)]
+    chosen = trained.model.metadata["runs"]["chosen"]
+    best = min(range(4), key=lambda i: rows[i]["validation"]["cross_entropy"])
+    assert chosen == best  # one restart a group: the lowest validation of all four
+    assert (trained.model.pitch is not None) == rows[chosen].get("pitch", False)
+    assert [n for n in notes if n.startswith("run ")] == [
+        "run 1 of 4 (lr 0.01, seed 3, without a pitch predictor)", "run 2 of 4 (lr 0.003, seed 3, without a pitch predictor)",
+        "run 3 of 4 (lr 0.01, seed 3, with a pitch predictor)", "run 4 of 4 (lr 0.003, seed 3, with a pitch predictor)"]
+    assert "the pitch predictor" in notes[-1] and notes[-1].startswith(f"kept run {chosen + 1} of 4")
+    # a run with one is the plain run with --pitch on: the same figures
+    alone = train_audio(samples, rate, seed=3, lr=0.01, pitch="on", **TINY)
+    assert alone.model.pitch_gain != 0.0  # trained
+    assert rows[2]["validation"]["cross_entropy"] == pytest.approx(alone.figures["validation"]["cross_entropy"],
+                                                                    rel=1e-6)
+
+
+def test_training_gives_it_the_recipe_on_the_training_part(clip, auto):
+    samples, rate = clip
+    model = train_audio(samples, rate, seed=3, lr=0.01, pitch="on", **TINY).model
+    p = model.pitch
+    assert (p.lo, p.hi, p.window, p.hop, p.gate) == (8, 133, 250, 32, 0.3)
+    split = tasks.corpus([samples], n_classes=256, validation=0.1, test=0.1)[0]
+    x = split.train.inputs[:, 0].astype(np.float64)
+    assert_allclose(p.coefficients, lpc.coefficients([x], 32), rtol=1e-6)
+    # the bound: the 95th percentile of the RMS, over the window's stretches, of what the network reads
+    xn, _ = normalised(model, x[:, None])
+    blocks = xn[: xn.size // 250 * 250].reshape(-1, 250)
+    assert p.reference == pytest.approx(np.percentile(np.sqrt(np.mean(blocks**2, axis=1)), 95), rel=1e-5)
+
+
+@pytest.mark.parametrize("options, phrase", [
+    (["--pitch", "on", "--trainer", "es"], "--pitch's gain is trained by the gradient trainers"),
+    (["--pitch", "auto", "--checkpoint", "c.npz"], "--pitch auto trains several models"),
+    (["--pitch", "on", "--head", "softmax"], "--pitch needs the mixture head"),
+    (["--pitch", "sometimes"], "invalid choice: 'sometimes'"),
+])
+def test_cli_refuses_what_does_not_fit(tmp_path, capsys, options, phrase):
+    status, out, err = run(capsys, "train", EXCERPT, "--mode", "autoregressive", "-o", tmp_path / "m.npz", *options)
+    assert_user_error(status, err, phrase)
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_a_clip_shorter_than_the_window_is_refused(rng):
+    with pytest.raises(cwfast.CwfastError, match="shorter than the pitch predictor's window"):
+        train_audio(rng.standard_normal(300) * 0.1, 8000, seed=0, pitch="on", validation=0.2, test=0.2, **TINY)

@@ -1,0 +1,56 @@
+"""What a pitch predictor (cwfast.model.Pitch) costs generation: a model with and without one, interleaved.
+
+    python scripts/bench_pitch.py [-m MODEL] [--seconds 4] [--runs 7]
+
+Takes the bundled default model (or ``-m``), and a copy with :meth:`Pitch.for_rate`'s predictor
+at the model's rate (its short-term predictor fitted on a 220-Hz tone, its gain 0.8 and its bound
+0.5: what it finds does not change its cost, which is one search of every lag each hop and one
+window's RMS each step), and times ``sample`` of ``--seconds`` of audio by each, alternately, in
+this thread (run it with ``NUMBA_NUM_THREADS=1``: generation is one thread). Prints the medians in
+microseconds a sample, the times real time at the model's rate, and their ratio.
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+import cwfast
+from cwfast import lpc
+from cwfast.cli import default_model_path
+from cwfast.codec import mu_law_values
+from cwfast.model import Pitch
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-m", "--model", default=None, help="a saved model (default: the bundled one)")
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--runs", type=int, default=7)
+    args = parser.parse_args()
+    plain = cwfast.load(args.model or default_model_path())
+    rate = plain.sample_rate or 16000
+    pitched = plain.copy()
+    tone = 0.3 * np.sin(np.arange(4 * rate) * 2 * np.pi * 220 / rate)
+    pitched.pitch = Pitch.for_rate(lpc.coefficients([tone], 32), rate, reference=0.5)
+    pitched.params[-1] = 0.8
+    values = None if plain.metadata.get("history") == "linear" else mu_law_values()
+    n = int(args.seconds * rate)
+    models = {"without": plain, "with a pitch predictor": pitched}
+    for model in models.values():  # compiled (or loaded from the cache) before timing
+        model.sample(1000, values=values, seed=0)
+    times = {name: [] for name in models}
+    for run in range(args.runs):
+        for name, model in models.items():
+            began = time.perf_counter()
+            model.sample(n, values=values, seed=run, temperature=0.85)
+            times[name].append(time.perf_counter() - began)
+    print(f"{args.model or 'the bundled default model'}, {n} samples at {rate} Hz, medians of {args.runs}:")
+    for name, seconds in times.items():
+        per = np.median(seconds) / n * 1e6
+        print(f"  {name:24s} {per:.3f} us a sample, {1e6 / per / rate:.1f}x real time")
+    print(f"  ratio {np.median(times['with a pitch predictor']) / np.median(times['without']):.2f}")
+
+
+if __name__ == "__main__":
+    main()
