@@ -264,6 +264,14 @@ class Pitch:
         """The inputs a search reads before the current one (the state keeps them)."""
         return self.window + self.hi + self.coefficients.size - 1
 
+    def macs_per_step(self):
+        """Multiply-adds a step costs, on average: every ``hop`` steps a search (the residuals of
+        ``window + hi`` inputs, their energy, and every lag's correlation over the window), and at
+        every step the residual it adds and the window's RMS."""
+        n = self.coefficients.size
+        search = (self.window + self.hi) * (n + 1) + (self.hi - self.lo + 2) * self.window
+        return search / self.hop + n + self.window
+
     def as_array(self):
         """[lo, hi, window, hop, gate, reference, *coefficients]: how :meth:`SequenceModel.to_dense` saves it."""
         return np.concatenate([[self.lo, self.hi, self.window, self.hop, self.gate, self.reference],

@@ -99,8 +99,9 @@ def macs_per_sample(model):
     values, times L_i if the module reads a window of its last L_i inputs (``input_windows``; 1
     when the model has none), so k_i L_i n_in / T_i per sample. The output layer runs every
     sample: n_hidden x n_out. An LSTM computes its 4 gates every sample: 4 H (H + n_in), plus the
-    output layer H n_out. A linear prediction of K taps (``model.prediction``) adds K, whatever
-    the network. Biases and nonlinearities are not counted.
+    output layer H n_out. A linear prediction of K taps (``model.prediction``) adds K, and a pitch
+    predictor what :meth:`cwfast.model.Pitch.macs_per_step` counts, whatever the network. Biases
+    and nonlinearities are not counted.
 
     >>> from cwfast.model import ClockworkRNN
     >>> from cwfast.lstm import LSTM
@@ -110,6 +111,8 @@ def macs_per_sample(model):
     17384.0
     """
     taps = float(getattr(model, "prediction", 0))
+    if getattr(model, "pitch", None) is not None:
+        taps += model.pitch.macs_per_step()
     if not model.has_clock:
         h = model.n_hidden
         return float(4 * h * (h + model.n_in) + h * model.n_out) + taps

@@ -388,3 +388,16 @@ def test_cli_refuses_what_does_not_fit(tmp_path, capsys, options, phrase):
 def test_a_clip_shorter_than_the_window_is_refused(rng):
     with pytest.raises(cwfast.CwfastError, match="shorter than the pitch predictor's window"):
         train_audio(rng.standard_normal(300) * 0.1, 8000, seed=0, pitch="on", validation=0.2, test=0.2, **TINY)
+
+
+def test_its_multiply_adds_are_counted():
+    p = Pitch.for_rate(np.zeros(32), 16000)
+    # every 64 steps: 766 residuals of 33 products, 252 energies/correlations of 500; each step 32 + 500
+    assert p.macs_per_step() == pytest.approx((766 * 33 + 252 * 500) / 64 + 532)
+    from test_generation_goals import load_script
+
+    generation_goals = load_script()
+    model = make("cw")
+    plain = model.copy()
+    plain.pitch = None
+    assert generation_goals.macs_per_sample(model) == generation_goals.macs_per_sample(plain) + model.pitch.macs_per_step()
