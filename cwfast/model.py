@@ -1068,7 +1068,15 @@ class SequenceModel:
         want = (batch, width) if batched else (width,)
         if h.shape != want:
             raise ParameterError(f"state.h has shape {h.shape}; expected {want}{self._state_note}")
-        return h.reshape(batch, width).copy(), t
+        h = h.reshape(batch, width).copy()
+        if self._pitch is not None:  # the kernels index the window by the lag: it must be one
+            lag, beta = h[:, self._pitch_slice()].T
+            p = self._pitch
+            if not (np.all((lag == 0) | ((lag >= p.lo) & (lag <= p.hi) & (lag == np.round(lag))))
+                    and np.all((beta >= 0) & (beta <= 1))):
+                raise ParameterError(f"state.h's pitch estimate (lag, beta) must hold a lag of 0 or a whole number "
+                                     f"in [{p.lo}, {p.hi}], and beta in [0, 1]")
+        return h, t
 
     def check_target(self, target, x_shape, batched, steps):
         """Validate a target for this model's head and the readout ``steps``; return it with a

@@ -401,3 +401,19 @@ def test_its_multiply_adds_are_counted():
     plain = model.copy()
     plain.pitch = None
     assert generation_goals.macs_per_sample(model) == generation_goals.macs_per_sample(plain) + model.pitch.macs_per_step()
+
+
+@pytest.mark.parametrize("estimate", [(25.0, 0.5), (-3.0, 0.5), (7.5, 0.5), (7.0, 1.5), (1e300, 0.0)])
+def test_a_state_whose_estimate_is_no_lag_is_refused(estimate, rng):
+    """A lag outside [lo, hi] would index the window out of its bounds."""
+    model = make("cw")
+    _, state = model.forward(pitched_inputs(rng, 1, 40)[0][0], return_state=True)
+    where = model._pitch_slice()
+    h = state.h.copy()
+    h[where] = estimate
+    for call in (lambda s: model.forward(np.zeros((5, 1)), state=s),
+                 lambda s: model.sample(5, values=VALUES, state=s)):
+        with pytest.raises(ParameterError, match=r"pitch estimate \(lag, beta\) must hold a lag of 0 or a whole"):
+            call(State(h, state.t))
+    h[where] = (7.0, 0.25)
+    model.forward(np.zeros((5, 1)), state=State(h, state.t))  # a lag and beta in range are taken
