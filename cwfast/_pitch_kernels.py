@@ -32,6 +32,7 @@ from ._jit import JIT as _JIT
 #: The layout of a pitch predictor's ``cfg`` array (cwfast.model.Pitch.config).
 CFG_FIELDS = ("lo", "hi", "win", "hop", "gate", "reference", "gain")
 LO, HI, WIN, HOP, GATE, REFERENCE, GAIN = range(len(CFG_FIELDS))
+CFG_SIZE = len(CFG_FIELDS)
 #: The elements of a pitch predictor's estimate (its part of the model's state).
 EST_SIZE = 2
 

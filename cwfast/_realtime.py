@@ -61,7 +61,7 @@ import numpy as np
 from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
-from . import _blocked_kernels, _head_kernels, _jit, _kernels, _lstm_kernels, _voice_kernels
+from . import _blocked_kernels, _head_kernels, _jit, _kernels, _lstm_kernels, _pitch_kernels, _voice_kernels
 
 #: A 56-bit hash of every kernel file (nonzero in practice), closed over by every entry.
 _STAMP = int.from_bytes(_jit.family_stamp()[:7], "little")
@@ -312,16 +312,22 @@ def _build_lstm_voices(fp):
 #: without voices), the block's steps, and the lanes the stages run on (the real voices, or 1).
 S_X, S_Y, S_STEPS, S_LANES, S_PADDED, S_N_IN, S_N_OUT = range(7)
 #: The level (PADDED,) and its copy before the block (model dtype); the gains and the inputs as
-#: read (LANES rows of S_COLUMNS: float64, model dtype); the prediction's window (PADDED, S_WINDOW
-#: _COLUMNS), its taps (S_N_TAPS,); the surprise states (PADDED, 3) float64; the parameters
-#: (STAGE_FLOATS float64); which stages run (STAGE_* bits).
+#: read (LANES rows of S_COLUMNS: float64, model dtype); the predictions' window (PADDED, S_WINDOW
+#: _COLUMNS: S_KEPT inputs before the block, then the block's), the taps (S_N_TAPS,); the surprise
+#: states (PADDED, 3) float64; the parameters (STAGE_FLOATS float64); which stages run (STAGE_* bits).
 S_LEVEL, S_LEVEL_BEFORE, S_GAINS, S_RAW, S_COLUMNS, S_WINDOW, S_WINDOW_COLUMNS, S_TAPS, S_N_TAPS, S_SURPRISE, \
     S_FLOATS, S_FLAGS = range(7, 19)
 #: The softmax's logits, the first S_LOGITS outputs (all of them, or a mixture's K of 3K).
 S_LOGITS = 19
-STAGE_CONTEXT_SIZE = 20
+#: The pitch predictor (cwfast.model.Pitch): the inputs the window keeps; its coefficients
+#: (S_N_PITCH_A,) and cfg (_pitch_kernels.CFG_FIELDS) float64; its estimates (PADDED, 2) (model
+#: dtype); the search's scratch (float64); its gain (the parameters' last, model dtype); the
+#: block's first step (one voice), or the voices' clocks (PADDED,) int64, which the entry moved on
+#: (0: one voice).
+S_KEPT, S_PITCH_A, S_N_PITCH_A, S_PITCH_CFG, S_PITCH_EST, S_PITCH_E, S_PITCH_GAIN, S_T0, S_CLOCKS = range(20, 29)
+STAGE_CONTEXT_SIZE = 29
 #: Bits of S_FLAGS: the stages that run (FINISH: the head's, last, as forward finishes its outputs).
-STAGE_LEVEL, STAGE_PREDICTION, STAGE_SURPRISE, STAGE_FINISH = 1, 2, 4, 8
+STAGE_LEVEL, STAGE_PREDICTION, STAGE_SURPRISE, STAGE_FINISH, STAGE_PITCH = 1, 2, 4, 8, 16
 #: Slots of S_FLOATS: the level's alpha, floor and ceiling; the surprise's alpha, beta and 1 / mean.
 LEVEL_ALPHA, LEVEL_FLOOR, LEVEL_CEILING, SURPRISE_ALPHA, SURPRISE_BETA, SURPRISE_INV_MEAN = range(6)
 STAGE_FLOATS = 6
@@ -338,21 +344,23 @@ def _stage_inputs(c, fp):
 @njit(cache=True, nogil=True)
 def _finish_lane(c, fp, y, b):
     """The stages after the entry for lane ``b``, whose outputs are ``y`` (steps, n_out): the
-    linear prediction added to the means (its window moved on), the level's gains applied, the
-    scales moved by the surprise, the head's softmax and scales; as ``forward`` does, in that
-    order."""
+    linear prediction and the pitch predictor's term added to the means (their window moved on),
+    the level's gains applied, the scales moved by the surprise, the head's softmax and scales; as
+    ``forward`` does, in that order."""
     m, flags = c[S_STEPS], c[S_FLAGS]
-    if flags & (STAGE_PREDICTION | STAGE_SURPRISE):  # (a model without them may have no input)
+    if flags & (STAGE_PREDICTION | STAGE_PITCH | STAGE_SURPRISE):  # (a model without them may have no input)
         x = _stage_inputs(c, fp)
     f = carray(_pointer(c[S_FLOATS], np.float64), (STAGE_FLOATS,))
-    if flags & STAGE_PREDICTION:
-        n_taps = c[S_N_TAPS]
-        kept = n_taps - 1
+    if flags & (STAGE_PREDICTION | STAGE_PITCH):
+        kept = c[S_KEPT]
         window = carray(_pointer(c[S_WINDOW], fp), (c[S_PADDED], c[S_WINDOW_COLUMNS]))[b]
         for t in range(m):
             window[kept + t] = x[b, t]
-        _head_kernels._predict_sequence(y, window[: kept + m], carray(_pointer(c[S_TAPS], fp), (n_taps,)))
-        for j in range(kept):  # the last K - 1 inputs to the front (ascending: the source is later)
+        if flags & STAGE_PREDICTION:
+            _head_kernels._predict_sequence(y, window[: kept + m], carray(_pointer(c[S_TAPS], fp), (c[S_N_TAPS],)))
+        if flags & STAGE_PITCH:
+            _pitch_lane(c, fp, y, window, kept, b)
+        for j in range(kept):  # the last inputs to the front (ascending: the source is later)
             window[j] = window[m + j]
     if flags & STAGE_LEVEL:
         _head_kernels._level_sequence(y, carray(_pointer(c[S_GAINS], np.float64), (c[S_LANES], c[S_COLUMNS])), b)
@@ -364,6 +372,23 @@ def _finish_lane(c, fp, y, b):
         _head_kernels._surprise_rows(y, raw, state, f[SURPRISE_ALPHA], f[SURPRISE_BETA], f[SURPRISE_INV_MEAN], f[:0])
     if flags & STAGE_FINISH:
         _head_kernels._finish_rows(y, c[S_LOGITS])
+
+
+@njit(cache=True, nogil=True)
+def _pitch_lane(c, fp, y, window, kept, b):
+    """The pitch predictor's term of lane ``b``'s block (its inputs from ``window[kept]`` on) added
+    to the means of ``y``, as :func:`cwfast._pitch_kernels._predict_row` adds it."""
+    m = c[S_STEPS]
+    cfg = carray(_pointer(c[S_PITCH_CFG], np.float64), (_pitch_kernels.CFG_SIZE,))
+    a = carray(_pointer(c[S_PITCH_A], np.float64), (c[S_N_PITCH_A],))
+    est = carray(_pointer(c[S_PITCH_EST], fp), (c[S_PADDED], _pitch_kernels.EST_SIZE))[b]
+    e = carray(_pointer(c[S_PITCH_E], np.float64), (int(cfg[_pitch_kernels.WIN]) + int(cfg[_pitch_kernels.HI]),))
+    gain = np.float64(carray(_pointer(c[S_PITCH_GAIN], fp), (1,))[0])
+    t0 = c[S_T0] if c[S_CLOCKS] == 0 else carray(_pointer(c[S_CLOCKS], np.int64), (c[S_PADDED],))[b] - m
+    hop = int(cfg[_pitch_kernels.HOP])
+    for t in range(m):
+        term = _pitch_kernels._pitch_step(window, kept + t, (t0 + t) % hop == 0, a, cfg, e, est)
+        _head_kernels._add_to_means(y[t], gain * term)
 
 
 def _build_stages_before(fp):

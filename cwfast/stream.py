@@ -43,9 +43,11 @@ from .model import SequenceModel, State
 from . import validate
 from .validate import positive_int as _positive_int
 
-#: The context slots process() writes: cwfast._realtime.N_STEPS and T0, and the stages' S_STEPS
-#: (a test checks), which this module does not import until a stream is prepared.
-_N_STEPS, _T0, _S_STEPS = 3, 5, 2
+#: The context slots process() writes: cwfast._realtime.N_STEPS and T0, and the stages' S_STEPS and
+#: S_T0 (a test checks), which this module does not import until a stream is prepared.
+_N_STEPS, _T0, _S_STEPS, _S_T0 = 3, 5, 2, 27
+#: The elements of a pitch predictor's estimate in the state (cwfast._pitch_kernels.EST_SIZE; a test checks).
+EST_SIZE = 2
 
 #: The surprise state of a lane that has read nothing: r = 1, no previous mixture (cwfast.model.Surprise).
 _NO_SURPRISE = np.array([1.0, 0.0, 0.0])
@@ -59,9 +61,6 @@ DEFAULT_MAX_BLOCK = 8192
 #: not a real request) and the most voices one stream runs.
 MAX_BLOCK = 2**31 - 1
 MAX_VOICES = 2**16
-#: What a stream says of a model with a pitch predictor (cwfast.model.Pitch), which it cannot run yet.
-_NO_PITCH = ("a Stream does not run a pitch predictor yet; generate with model.sample (cwfast generate), or set "
-             "model.pitch = None")
 
 
 def _voice_clocks(t, voices):
@@ -170,8 +169,6 @@ class Stream:
                  blocked=False):
         if not isinstance(model, SequenceModel) or model.realtime_kind not in _BINDINGS:
             raise ParameterError(f"a Stream runs cwfast models with a real-time entry, not {type(model).__name__}")
-        if model.pitch is not None:
-            raise ParameterError(_NO_PITCH)
         resample = validate.flag("resample", resample)
         self.model = model
         self._revision = model._structure_revision  # see _follow_model
@@ -191,10 +188,13 @@ class Stream:
         # state, lives here; process() normalises each block around the compiled entry.
         self._level = None if model.level is None else np.zeros(1, dtype=model.dtype)
         self._gains = np.zeros((1, 0))
-        # Linear prediction (SequenceModel.prediction): the K - 1 inputs before the next step, then
-        # room for a block's, one row a voice (see _predict); they follow the network's state.
-        self._n_taps, self._kept = model.prediction, max(model.prediction - 1, 0)
-        self._window = None
+        # Linear prediction (SequenceModel.prediction) and the pitch predictor (cwfast.model.Pitch):
+        # the inputs before the next step they read back (K - 1, or Pitch.history), then room for a
+        # block's, one row a voice; then the pitch predictor's estimate, one row a voice, and the
+        # search's scratch. They follow the network's state.
+        self._n_taps, self._pitch = model.prediction, model.pitch
+        self._kept = model._history_slice().stop - model._history_slice().start
+        self._window = self._pitch_est = self._pitch_scratch = None
         # A surprise-following scale (cwfast.model.Surprise): one (r, mean, spread) row a lane,
         # made when the model first has one (the stream follows it live, as the parameters), and
         # the block's inputs as read, before any level (_raw, made by _prepare).
@@ -341,9 +341,12 @@ class Stream:
         self._fill[0] = P
 
     def _allocate_window(self, max_block, lanes):
-        """(Re)allocate the prediction's window for ``lanes`` voices and blocks of ``max_block``,
-        keeping the K - 1 inputs it holds."""
-        if not self._n_taps or (self._window is not None and self._window.shape[1] >= self._kept + max_block):
+        """(Re)allocate the predictions' window for ``lanes`` voices and blocks of ``max_block``,
+        keeping the inputs it holds (and the pitch predictor's estimate and scratch, made once)."""
+        if self._pitch is not None and self._pitch_est is None:
+            self._pitch_est = np.zeros((lanes, EST_SIZE), dtype=self._dtype)
+            self._pitch_scratch = np.zeros(self._pitch.window + self._pitch.hi)
+        if not self._kept or (self._window is not None and self._window.shape[1] >= self._kept + max_block):
             return
         window = np.zeros((lanes, self._kept + max_block), dtype=self._dtype)
         if self._window is not None:
@@ -354,6 +357,8 @@ class Stream:
         parts = [self._network_snapshot()]
         if self._kept:
             parts.append(self._window[:, : self._kept] if self._voices is not None else self._window[0, : self._kept])
+        if self._pitch is not None:
+            parts.append(self._pitch_est.copy() if self._voices is not None else self._pitch_est[0])
         if self._level is not None:
             parts.append(self._level[:, None] if self._voices is not None else self._level)
         return np.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
@@ -372,6 +377,9 @@ class Stream:
         if self._level is not None:
             self._level[:] = saved[..., -1]
             saved = saved[..., :-1]
+        if self._pitch is not None:
+            self._pitch_est[:] = saved[..., saved.shape[-1] - EST_SIZE :]
+            saved = saved[..., : saved.shape[-1] - EST_SIZE]
         if self._kept:
             self._window[:, : self._kept] = saved[..., saved.shape[-1] - self._kept :]
             saved = saved[..., : saved.shape[-1] - self._kept]
@@ -401,7 +409,7 @@ class Stream:
 
     def _put_voices(self, h):
         """Set the first len(h) voices' states from ``h`` (voices, width), the model's layout."""
-        if not self._history and self._level is None and not self._kept:
+        if not self._history and self._level is None and not self._kept and self._pitch is None:
             self._state[: h.shape[0]] = h
             return
         saved = self._snapshot()
@@ -460,6 +468,8 @@ class Stream:
                     self._level[voice] = self.model.level.start
                 if self._kept:
                     self._window[voice] = 0
+                if self._pitch is not None:
+                    self._pitch_est[voice] = 0
                 if self._surprise is not None:
                     self._surprise[voice] = _NO_SURPRISE
                 if P:  # the voice's past inputs, which its next windows would read
@@ -472,6 +482,8 @@ class Stream:
                 self._level[:] = self.model.level.start
             if self._kept:
                 self._window[:] = 0
+            if self._pitch is not None:
+                self._pitch_est[:] = 0
             if P:
                 self._hist[:] = 0
                 self._fill[0] = P
@@ -638,13 +650,16 @@ class Stream:
             self._bind_pointers()
 
     def _check_structure(self):
-        """CwfastError if the model gained or lost a linear prediction or a level since the stream
-        was built: its buffers and state were built for the old one."""
-        if self.model.pitch is not None:
-            raise CwfastError(_NO_PITCH)
-        if (self.model.prediction, self.model.level is None) != (self._n_taps, self._level is None):
-            raise CwfastError("the model's linear prediction or level normalisation changed after this stream "
-                              "was built; build a new Stream for the model as it is now")
+        """CwfastError if the model gained or lost a linear prediction, a level or a pitch predictor
+        (or one that reads back another span) since the stream was built: its buffers and state
+        were built for the old one. The stages read the model's pitch predictor as it is now."""
+        model = self.model
+        history = None if model.pitch is None else model.pitch.history
+        if (model.prediction, model.level is None, history) != (
+                self._n_taps, self._level is None, None if self._pitch is None else self._pitch.history):
+            raise CwfastError("the model's linear prediction, level normalisation or pitch predictor changed after "
+                              "this stream was built; build a new Stream for the model as it is now")
+        self._pitch = model.pitch
 
     def _bind_stages(self, lanes):
         """The stages' context (:mod:`cwfast._realtime`'s ``S_*`` slots) for the buffers just
@@ -668,9 +683,14 @@ class Stream:
             c[rt.S_RAW] = self._raw.ctypes.data
         if self._level is not None:
             c[rt.S_LEVEL], c[rt.S_LEVEL_BEFORE] = self._level.ctypes.data, self._levels_before.ctypes.data
-        if self._n_taps:
-            c[rt.S_WINDOW], c[rt.S_WINDOW_COLUMNS], c[rt.S_N_TAPS] = (self._window.ctypes.data, self._window.shape[1],
-                                                                    self._n_taps)
+        if self._kept:
+            c[rt.S_WINDOW], c[rt.S_WINDOW_COLUMNS], c[rt.S_KEPT] = (self._window.ctypes.data, self._window.shape[1],
+                                                                  self._kept)
+        c[rt.S_N_TAPS] = self._n_taps
+        if self._pitch is not None:
+            c[rt.S_PITCH_EST], c[rt.S_PITCH_E] = self._pitch_est.ctypes.data, self._pitch_scratch.ctypes.data
+            if self._voices is not None:
+                c[rt.S_CLOCKS] = self._clocks.ctypes.data
         c[rt.S_FLOATS] = self._stage_floats.ctypes.data
         self._follow_stages()
 
@@ -688,6 +708,11 @@ class Stream:
             f[rt.LEVEL_ALPHA], f[rt.LEVEL_FLOOR], f[rt.LEVEL_CEILING] = level.alpha, level.floor, level.ceiling
         if self._n_taps:
             flags |= rt.STAGE_PREDICTION
+        if self._pitch is not None:  # (its array stays referenced by self._pitch while its address is used)
+            flags |= rt.STAGE_PITCH
+            self._pitch_cfg = model._pitch_config()
+            c[rt.S_PITCH_CFG], c[rt.S_PITCH_A] = self._pitch_cfg.ctypes.data, self._pitch.coefficients.ctypes.data
+            c[rt.S_N_PITCH_A] = self._pitch.coefficients.size
         if surprise is not None:
             if self._surprise is None:  # the model was given one after the stream was built
                 self._put_surprise(np.tile(_NO_SURPRISE, (1, 1)))
@@ -698,7 +723,7 @@ class Stream:
         elif self._surprise is not None:  # taken off the model: given back later, it starts anew (as from `state`)
             self._surprise = None
         c[rt.S_FLAGS] = flags
-        self._followed = (level, surprise, self._surprise)
+        self._followed = (level, surprise, self._surprise, self._pitch)
 
     def _bind_pointers(self):
         """Write the buffers' addresses and sizes into the context (again if the model's
@@ -706,8 +731,12 @@ class Stream:
         from . import _realtime as rt
 
         self._theta = self.model._params
-        if self._stages is not None and self._n_taps:  # the taps are the parameters' last
-            self._stage_context[rt.S_TAPS] = self._theta[self._theta.size - self._n_taps :].ctypes.data
+        if self._stages is not None:  # the taps are the parameters' last, before the pitch gain if any
+            end = self._theta.size - (self._pitch is not None)
+            if self._n_taps:
+                self._stage_context[rt.S_TAPS] = self._theta[end - self._n_taps : end].ctypes.data
+            if self._pitch is not None:
+                self._stage_context[rt.S_PITCH_GAIN] = self._theta[end:].ctypes.data
         c = self._context
         c[rt.THETA], c[rt.N_THETA] = self._theta.ctypes.data, self._theta.size
         c[rt.X], c[rt.N_IN] = self._x.ctypes.data, self._n_in
@@ -866,6 +895,8 @@ class Stream:
             if model.level is not followed[0] or model.surprise is not followed[1] or self._surprise is not followed[2]:
                 self._follow_stages()
             self._stage_context[_S_STEPS] = m
+            if one:
+                self._stage_context[_S_T0] = self._t
             stages[0](self._stage_context_p)
         if self._entry(self._context_p) != 0:
             if self._level is not None:  # nothing else has moved yet

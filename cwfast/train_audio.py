@@ -394,7 +394,8 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
     rates = () if lr is None else validate.positive_floats("lr", lr)
     arms = 2 if pitch == "auto" else 1
     if len(rates) * arms * (1 if auto else restarts or 1) > MAX_RESTARTS:
-        raise ParameterError(f"{_opt('lr')}, {_opt('pitch')} and {_opt('restarts')} train {len(rates)} x {arms} x "
+        named = f"{_opt('lr')}, {_opt('pitch', 'auto')} and" if arms > 1 else f"{_opt('lr')} and"
+        raise ParameterError(f"{named} {_opt('restarts')} train {len(rates)} x {f'{arms} x ' * (arms > 1)}"
                              f"{restarts or 1} models: at most {MAX_RESTARTS}")
     many_restarts = auto or (restarts is not None and restarts > 1)
     for name, many in (("restarts", many_restarts), ("lr", len(rates) > 1)):

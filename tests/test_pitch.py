@@ -4,6 +4,7 @@ against forward, files, and the places that refuse it (Stream, the C export, the
 
 import json
 import math
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +35,13 @@ def pitch(reference=math.inf, gate=0.3):
 
 
 def make(kind, dtype=np.float64, level=True, taps=(0.5, -0.2), reference=math.inf, gain=0.7):
-    model = levelled_model(kind, dtype)
+    """test_level's small models (kind "cw-plain": a Clockwork RNN without input windows), with the
+    taps, a pitch predictor and its gain (and without the level unless ``level``)."""
+    if kind == "cw-plain":
+        model = cwfast.ClockworkRNN(1, 9, n_hidden=8, n_modules=2, dtype=dtype, seed=1, output="mixture")
+        model.level = levelled_model("cw", dtype).level
+    else:
+        model = levelled_model(kind, dtype)
     if not level:
         model.level = None
     model.prediction = len(taps)
@@ -275,10 +282,8 @@ def test_the_rate_recipe():
         Pitch.for_rate(COEFFICIENTS, 800)
 
 
-def test_stream_export_and_evolution_refuse_it(tmp_path, rng):
+def test_export_and_evolution_refuse_it(tmp_path, rng):
     model = make("cw")
-    with pytest.raises(ParameterError, match="Stream does not run a pitch predictor"):
-        cwfast.Stream(model)
     with pytest.raises(ParameterError, match="C export does not run a pitch predictor"):
         cwfast.export_c(model, tmp_path)
     assert not any(tmp_path.iterdir())
@@ -288,12 +293,58 @@ def test_stream_export_and_evolution_refuse_it(tmp_path, rng):
     with pytest.raises(ParameterError, match="evolution strategy does not train a pitch"):
         evolve(model, x[0], labels[0], generations=1, population=4, progress=False)
     assert_array_equal(model.params, before)
-    plain = make("cw")
-    plain.pitch = None
-    stream = cwfast.Stream(plain)
-    plain.pitch = pitch()
-    with pytest.raises(cwfast.CwfastError, match="Stream does not run a pitch predictor"):
-        stream.process(np.zeros((4, 1)))
+
+
+@pytest.mark.parametrize("kind, voices, blocked", [("cw", None, False), ("cw", 3, False), ("cw-plain", None, True),
+                                                   ("lstm", None, False), ("lstm", 3, False)])
+@pytest.mark.parametrize("taps", [(0.5, -0.2), ()])
+def test_a_stream_gives_what_forward_gives_however_the_audio_is_split(kind, voices, blocked, taps, rng):
+    model = make(kind, dtype=np.float32, taps=taps, reference=0.6)
+    lanes = voices or 1
+    x = np.stack([pitched_inputs(rng, 1, 400, fade=5.0)[0][0] for _ in range(lanes)]).astype(np.float32)
+    want = np.stack([model.forward(x[v]) for v in range(lanes)])
+    stream = cwfast.Stream(model, voices=voices, blocked=blocked)
+    got, start = [], 0
+    for n in (1, 2, 60, 64, 100, 173):  # blocks shorter than the hop and the history, and longer
+        block = x[:, start : start + n] if voices else x[0, start : start + n]
+        got.append(stream.process(block) if voices else stream.process(block)[None])
+        start += n
+    # One voice runs forward's kernels' arithmetic: the same bits. Voices sum in another order.
+    same = assert_array_equal if voices is None and not blocked else partial(assert_allclose, rtol=2e-5, atol=2e-6)
+    same(np.concatenate(got, axis=1), want)
+    states = stream.state.h if voices else stream.state.h[None]
+    for v in range(lanes):
+        same(states[v], model.forward(x[v], return_state=True)[1].h)
+    model.params[-1] = 0.0  # the stream reads the gain live, as every parameter
+    assert_allclose(stream.process(x[:, :50] if voices else x[0, :50]), (
+        np.stack([model.forward(x[v, :50], state=State(states[v], 400)) for v in range(lanes)]) if voices else
+        model.forward(x[0, :50], state=State(states[0], 400))), rtol=2e-5, atol=2e-6)
+
+
+def test_a_stream_starts_from_a_state_resets_and_refuses_a_block_changing_nothing(rng):
+    model = make("cw", dtype=np.float32, reference=0.6)
+    x = pitched_inputs(rng, 1, 200)[0][0].astype(np.float32)
+    _, state = model.forward(x[:77], return_state=True)
+    stream = cwfast.Stream(model, state=state)
+    before = stream.state.h.copy()
+    bad = x[77:].copy()
+    bad[5] = np.nan
+    with pytest.raises(ParameterError):
+        stream.process(bad)
+    assert_array_equal(stream.state.h, before)
+    assert_allclose(stream.process(x[77:]), model.forward(x[77:], state=state), rtol=2e-5, atol=2e-6)
+    stream.reset()
+    assert_allclose(stream.process(x), model.forward(x), rtol=2e-5, atol=2e-6)
+    model.pitch = pitch(reference=0.1)  # another bound, the same history: followed
+    assert_allclose(stream.process(x[:20]), model.forward(x[:20], state=stream_state_before(model, x)),
+                    rtol=2e-5, atol=2e-6)
+    model.pitch = Pitch.checked(COEFFICIENTS, 3, 30, 24, 8)  # another history: refused
+    with pytest.raises(cwfast.CwfastError, match="pitch predictor changed after this stream was built"):
+        stream.process(x[:5])
+
+
+def stream_state_before(model, x):
+    return model.forward(x, return_state=True)[1]
 
 
 def test_cli_describes_and_generates_from_a_model_with_one(tmp_path, capsys):
@@ -417,3 +468,12 @@ def test_a_state_whose_estimate_is_no_lag_is_refused(estimate, rng):
             call(State(h, state.t))
     h[where] = (7.0, 0.25)
     model.forward(np.zeros((5, 1)), state=State(h, state.t))  # a lag and beta in range are taken
+
+
+def test_auto_counts_towards_the_most_runs(clip, monkeypatch):
+    from cwfast import train_audio as module
+
+    monkeypatch.setattr(module, "MAX_RESTARTS", 10)
+    samples, rate = clip
+    with pytest.raises(ParameterError, match=r"lr, pitch='auto' and restarts train 2 x 2 x 3 models: at most 10"):
+        train_audio(samples, rate, restarts=3, lr=[0.01, 0.003], pitch="auto", time_budget=60.0, **TINY)

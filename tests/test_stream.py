@@ -366,9 +366,11 @@ def test_a_long_block_a_levelled_model_would_overflow_is_refused_before_any_piec
 
 
 def test_the_context_slots_process_writes_are_the_entries():
-    from cwfast import _realtime, stream
+    from cwfast import _pitch_kernels, _realtime, stream
 
-    assert (stream._N_STEPS, stream._T0, stream._S_STEPS) == (_realtime.N_STEPS, _realtime.T0, _realtime.S_STEPS)
+    assert (stream._N_STEPS, stream._T0, stream._S_STEPS, stream._S_T0) == (_realtime.N_STEPS, _realtime.T0,
+                                                                            _realtime.S_STEPS, _realtime.S_T0)
+    assert stream.EST_SIZE == _pitch_kernels.EST_SIZE
 
 
 def test_softmax_stream_equals_forward(signal):
