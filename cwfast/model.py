@@ -602,8 +602,8 @@ class SequenceModel:
 
         Setting one (before training) adds its gain to the end of :attr:`params`, at zero, trained
         by the gradient trainers with the rest, and its history and estimate to the state; it is
-        saved with the model. ``sample``, ``cwfast generate`` and ``Stream`` (and its voices) run
-        it; the C export and the evolution strategy do not yet, and refuse a model with one.
+        saved with the model. ``sample``, ``cwfast generate``, ``Stream`` (and its voices) and the
+        C export run it; the evolution strategy does not train it, and refuses a model with one.
         """
         return self._pitch
 

@@ -6,6 +6,7 @@ files and compared with :class:`cwfast.Stream` (and, for generation, with the Py
 the C generator's uniforms). Tests skip only where a tool is absent; .ci/run installs them.
 """
 
+import math
 import os
 import shutil
 import subprocess
@@ -20,6 +21,7 @@ from cwfast.codec import mu_law_encode
 from cwfast.cli import main
 from cwfast.errors import CwfastError, ParameterError
 from cwfast.export import c_identifier, export_c, export_lv2
+from cwfast.model import Pitch
 
 HERE = Path(__file__).parent
 STRICT = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
@@ -104,6 +106,12 @@ def _models():
             metadata=mixture)))),
         "lstm_mix_surprise": _surprised(cwfast.LSTM(1, 12, n_hidden=10, seed=21, output="mixture", sample_rate=RATE,
                                                     metadata=mixture)),
+        # A pitch predictor (with the taps, a level and a bound that binds; and alone).
+        "cw_mix_pitch": _pitched(_predicting(_levelled(cwfast.ClockworkRNN(
+            1, 12, n_hidden=24, n_modules=4, input_windows=[1, 3, 4, 8], seed=22, output="mixture", sample_rate=RATE,
+            metadata=mixture))), reference=0.8),
+        "lstm_mix_pitch": _pitched(cwfast.LSTM(1, 12, n_hidden=10, seed=23, output="mixture", sample_rate=RATE,
+                                               metadata=mixture)),
     }
 
 
@@ -115,6 +123,14 @@ def _levelled(model, band=()):
 
 def _surprised(model):
     model.surprise = (1 / 8, 0.75, 1.4)
+    return model
+
+
+def _pitched(model, reference=math.inf):
+    """``model`` with a small pitch predictor (lags 3 to 40 over 50 inputs, a search every 8
+    steps: the export's lanes and their tail both run) and a gain."""
+    model.pitch = Pitch.checked([0.05, -0.1, -0.3, 0.9], 3, 40, 50, 8, 0.3, reference)
+    model.params[-1] = 0.35  # (the fixture doubles it)
     return model
 
 
@@ -221,7 +237,8 @@ class SplitMixGenerator(np.random.Generator):
 
 @pytest.mark.parametrize("name", ["cw_ar", "lstm_ar", "cw_ar_windowed", "cw_mix", "lstm_mix", "cw_mix_level",
                                   "lstm_mix_level", "cw_mix_predict", "lstm_mix_predict", "cw_mix_linear",
-                                  "lstm_mix_linear", "cw_mix_surprise", "lstm_mix_surprise"])
+                                  "lstm_mix_linear", "cw_mix_surprise", "lstm_mix_surprise", "cw_mix_pitch",
+                                  "lstm_mix_pitch"])
 @pytest.mark.parametrize("temperature", [1.0, 0.5, 0.0])
 def test_generate_equals_the_python_sampler(built, name, temperature):
     tmp, table = built
@@ -267,8 +284,8 @@ def test_generate_equals_the_python_sampler(built, name, temperature):
     np.testing.assert_allclose(y[same], reference[same], rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", ["cw_ar", "lstm_ar", "cw_mix", "cw_mix_level", "cw_mix_predict", "cw_mix_linear",
-                                  "cw_mix_surprise"])
+@pytest.mark.parametrize("name", ["cw_ar", "lstm_ar", "cw_mix", "cw_mix_level", "cw_mix_predict", "cw_mix_pitch",
+                                  "cw_mix_linear", "cw_mix_surprise"])
 def test_prime_continues_a_clip_as_cwfast_generate_prime(built, tmp_path, name):
     """NAME_prime then NAME_generate is render(prime=clip): the clip divided by NAME_SCALE, read as
     the model reads its past (its samples past the scale clip), run through NAME_process. The
@@ -343,7 +360,7 @@ def test_generate_is_reproducible_and_seeded(built):
     assert not np.array_equal(runs[0], runs[2])
 
 
-@pytest.mark.parametrize("name", ["cw_ar", "lstm_nothing_in", "cw_ar_windowed", "cw_windowed_multi"])
+@pytest.mark.parametrize("name", ["cw_ar", "lstm_nothing_in", "cw_ar_windowed", "cw_windowed_multi", "cw_mix_pitch"])
 def test_sanitizers_run_clean(built, tmp_path, name):
     tmp, table = built
     cc = _compiler()
@@ -370,7 +387,7 @@ def test_sanitizers_run_clean(built, tmp_path, name):
         assert "runtime error" not in done.stderr and "Sanitizer" not in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize("name", ["cw_ar", "lstm_effect", "cw_memorize", "cw_ar_windowed"])
+@pytest.mark.parametrize("name", ["cw_ar", "lstm_effect", "cw_memorize", "cw_ar_windowed", "cw_mix_pitch"])
 def test_library_allocates_nothing_and_writes_no_global(built, tmp_path, name):
     tmp, _ = built
     cc = _compiler()
@@ -387,7 +404,7 @@ def test_library_allocates_nothing_and_writes_no_global(built, tmp_path, name):
                  "fopen", "fwrite", "puts", "pthread_mutex_lock"}
     assert not names & forbidden, names & forbidden
     assert names - {"__cxa_finalize", "_ITM_registerTMCloneTable", "_ITM_deregisterTMCloneTable",
-                    "__gmon_start__"} <= {"exp", "expf", "tanh", "log", "log1p", "floor", "memcpy", "memset"}
+                    "__gmon_start__"} <= {"exp", "expf", "tanh", "log", "log1p", "floor", "sqrt", "memcpy", "memset"}
     # Writable data of the model's own would be a global that its functions could write.
     obj = tmp_path / f"{name}.o"
     subprocess.run([cc, *STRICT, "-O2", "-c", str(tmp / f"{name}.c"), "-o", str(obj)], check=True)
@@ -571,7 +588,7 @@ def lv2(built, tmp_path_factory):
     host = root / "lv2_host"
     subprocess.run([cc, *STRICT, str(HERE / "c" / "lv2_host.c"), "-ldl", "-o", str(host)], check=True)
     bundles = {}
-    for name in ("cw_effect", "cw_memorize", "cw_ar", "cw_windowed", "cw_mix"):
+    for name in ("cw_effect", "cw_memorize", "cw_ar", "cw_windowed", "cw_mix", "cw_mix_pitch"):
         folder = root / name
         folder.mkdir()
         model = table[name][0]
@@ -669,7 +686,7 @@ def test_lv2_generators_equal_cwfast_generate(lv2, built, tmp_path):
     assert done.returncode == 0, done.stderr
     y = np.fromfile(tmp_path / "mem", dtype=np.float32)
     np.testing.assert_allclose(y, render.render(table["cw_memorize"][0], n), rtol=RTOL, atol=ATOL)
-    for name, temperature in (("cw_ar", 1.0), ("cw_ar", 0.5), ("cw_mix", 0.85)):
+    for name, temperature in (("cw_ar", 1.0), ("cw_ar", 0.5), ("cw_mix", 0.85), ("cw_mix_pitch", 0.85)):
         subprocess.run([str(host), str(bundles[name] / f"{name}.so"), str(RATE), str(n), "64", "-",
                         str(tmp_path / "ar"), str(temperature)], check=True)
         y = np.fromfile(tmp_path / "ar", dtype=np.float32)

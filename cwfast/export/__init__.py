@@ -130,8 +130,6 @@ def _resolve(model, name):
 
     if model.realtime_kind not in STEPS:  # an architecture whose step has no C emitter yet
         raise ParameterError(f"cannot export a {model.description}: the C export has no step for it")
-    if model.pitch is not None:
-        raise ParameterError("the C export does not run a pitch predictor yet; nothing was written")
     if not np.all(np.isfinite(model.params)):  # C has no literal for them: the file would not compile
         raise ParameterError("the model's parameters contain NaN or infinite values; nothing was written")
     if np.any(np.abs(model.params) > np.finfo(np.float32).max):  # a float64 model's: the C weights are floats

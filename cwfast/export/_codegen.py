@@ -29,6 +29,7 @@ How the generated code is laid out, and why:
   a recurrent block; one extra row written per step, no wrap-around test, no block move (the
   numba Stream's chunk buffer moves rows once in a while, which suits blocks, not single steps).
   Generation feeds its sample into the ring like any input. A model without windows has no ring.
+  A pitch predictor keeps the inputs its search reads back in a ring written twice, the same way.
 * The Clockwork RNN's tanh is the rational function of :mod:`cwfast._kernels` (within 1 ulp,
   vectorisable); the LSTM's gates use libm's ``exp`` and ``tanh`` in double precision, as its
   numba kernel does.
@@ -132,6 +133,9 @@ class Spec:
             self.surprise = (float(surprise.alpha), float(surprise.beta), 1.0 / float(surprise.mean))
         # Linear prediction (SequenceModel.prediction): its taps, added over the last inputs read.
         self.taps = _flushed(dense["taps"]) if "taps" in dense else np.zeros(0, dtype=np.float32)
+        # A pitch predictor (cwfast.model.Pitch) and its gain, as the model's float32 holds it.
+        self.pitch = model.pitch
+        self.pitch_gain = None if model.pitch is None else float(np.float32(model.pitch_gain))
         if self.kind == "lstm":
             self.n_hidden = self.W_h.shape[1]
         else:
@@ -174,6 +178,12 @@ def header(spec):
         state.append("    float level;       /* the input's recent level (level normalisation) */")
     if spec.taps.size:
         state.append(f"    float px[{spec.taps.size}];   /* the linear prediction's inputs: px[k] = x(t - k) */")
+    if spec.pitch is not None:
+        P, span = spec.pitch.history + 1, spec.pitch.window + spec.pitch.hi
+        state += [f"    float pw[{2 * P}];   /* the pitch predictor's last {P} inputs, twice over (see {N}_pitch) */",
+                  f"    uint32_t ppos;     /* where x(t) goes in pw: rows ppos and ppos + {P} */",
+                  "    float plag, pbeta;   /* the pitch predictor's lag (0: none) and gain, as the last search chose */",
+                  f"    double pe[{span}];   /* scratch of the search: the residuals it correlates */"]
     if spec.surprise:
         state.append("    double surprise[3];   /* r, and the last step's mixture mean and spread (0: no step yet) */")
     if spec.autoregressive:
@@ -197,6 +207,9 @@ def header(spec):
     if spec.taps.size:
         level_macro += (f"#define {N}_PREDICTION {spec.taps.size}   /* taps of a linear prediction of the next sample, "
                         "added to the mixture's means in the network's units */\n")
+    if spec.pitch is not None:
+        level_macro += (f"#define {N}_PITCH_LAGS {spec.pitch.hi}   /* a pitch predictor (cwfast.model.Pitch) adds the "
+                        f"residual up to {spec.pitch.hi} steps back to the mixture's means */\n")
     if spec.surprise:
         level_macro += (f"#define {N}_SURPRISE_BETA {spec.surprise[1]!r}   /* {N}_process moves the scales with the "
                         "model's recent surprise (see cwfast.model.Surprise); generation holds it at 1 */\n")
@@ -584,6 +597,111 @@ static void {N}_predict({N}_state *s, float x, float *y)
 """
 
 
+def _pitch(spec):
+    """The pitch predictor's functions, as cwfast._pitch_kernels computes them (in double, each
+    mean rounded as float32 stores it; the sums in another order, so the same term within
+    rounding), or nothing without one."""
+    p = spec.pitch
+    if p is None:
+        return ""
+    N, C = spec.name, spec.components
+    n, P, span = p.coefficients.size, p.history + 1, p.window + p.hi
+    coefficients = ",\n    ".join(", ".join(repr(float(a)) for a in p.coefficients[s : s + 4])
+                                  for s in range(0, n, 4))
+    reference = "HUGE_VAL" if math.isinf(p.reference) else repr(float(p.reference))
+    tree = _tree([f"part[{i}]" for i in range(LANES)])
+    whole = p.window // LANES * LANES
+    return f"""static const double {N}_pitch_a[{n}] = {{
+    {coefficients}
+}};
+
+/* e(j): the input w[j] less the short-term predictor's prediction of it from the {n} before it. */
+static double {N}_residual(const float *w, int j)
+{{
+    double acc = 0.0;
+    int k;
+    for (k = 0; k < {n}; k++)
+        acc += {N}_pitch_a[k] * (double)w[j - {n} + k];
+    return (double)w[j] - acc;
+}}
+
+/* Choose the lag in [{p.lo}, {p.hi}] whose last {p.window} residuals up to w[last] correlate best
+ * (normalised) with those a lag before, and its least-squares gain in [0, 1]; none under {p.gate!r}. */
+static void {N}_search({N}_state *s, const float *w, int last)
+{{
+    double *e = s->pe;
+    double total = 0.0, e0 = 0.0, den = 0.0, best = -1.0, best_gain = 0.0, tiny;
+    int m, lag, l, best_lag = 0;
+    for (m = 0; m < {span}; m++) {{
+        e[m] = {N}_residual(w, last - {span - 1} + m);
+        total += e[m] * e[m];
+    }}
+    for (m = {p.hi}; m < {span}; m++)
+        e0 += e[m] * e[m];
+    for (m = {p.hi - p.lo}; m < {span - p.lo}; m++)
+        den += e[m] * e[m];
+    tiny = 1e-12 * total;
+    for (lag = {p.lo}; lag <= {p.hi}; lag++) {{
+        /* over {LANES} fixed lanes, summed in a fixed tree: vectorises without reassociation */
+        double part[{LANES}] = {{0}};
+        double num;
+        if (lag > {p.lo}) {{
+            const double drop = e[{span} - lag], add = e[{p.hi} - lag];
+            den = den - drop * drop + add * add;
+        }}
+        for (m = 0; m < {whole}; m += {LANES})
+            for (l = 0; l < {LANES}; l++)
+                part[l] += e[{p.hi} + m + l] * e[{p.hi} + m + l - lag];
+        for (m = {whole}; m < {p.window}; m++)
+            part[m - {whole}] += e[{p.hi} + m] * e[{p.hi} + m - lag];
+        num = {tree};
+        if (den > tiny && e0 > tiny) {{
+            const double c = num / sqrt(den * e0);
+            if (c > best) {{
+                best = c;
+                best_lag = lag;
+                best_gain = num / den;
+            }}
+        }}
+    }}
+    if (best >= {p.gate!r} && best_lag > 0) {{
+        s->plag = (float)best_lag;
+        s->pbeta = (float)(best_gain < 0.0 ? 0.0 : (best_gain > 1.0 ? 1.0 : best_gain));
+    }} else {{
+        s->plag = 0.0f;
+        s->pbeta = 0.0f;
+    }}
+}}
+
+/* Keep x, the input the network just read at step t = s->t - 1; search every {p.hop} steps; add
+ * gain * beta * e(t + 1 - lag) * min(1, {reference} / r) to the means of y, r the RMS of the last
+ * {p.window} inputs. */
+static void {N}_pitch({N}_state *s, float x, float *y)
+{{
+    const float *w;
+    int lag, j, k;
+    s->pw[s->ppos] = x;
+    s->pw[s->ppos + {P}] = x;
+    w = s->pw + s->ppos + 1;   /* w[0] = x(t - {P - 1}) .. w[{P - 1}] = x(t) */
+    s->ppos = s->ppos + 1 == {P} ? 0 : s->ppos + 1;
+    if ((s->t - 1) % {p.hop} == 0)
+        {N}_search(s, w, {P - 1});
+    lag = (int)s->plag;
+    if (lag > 0) {{
+        double term = (double)s->pbeta * {N}_residual(w, {P} - lag), power = 0.0, r;
+        for (j = {P - p.window}; j < {P}; j++)
+            power += (double)w[j] * (double)w[j];
+        r = sqrt(power / {p.window});
+        if (r > {reference})
+            term *= {reference} / r;
+        term *= (double){_flt(spec.pitch_gain)};
+        for (k = 0; k < {C}; k++)
+            y[{C} + k] = (float)((double)y[{C} + k] + term);
+    }}
+}}
+"""
+
+
 #: Where reset() and generate() put the surprise: r = 1 and no step before (generation holds r at
 #: 1, as cwfast's sampling does; process() after it starts anew, as from the state sample() returns).
 _SURPRISE_RESET = """    s->surprise[0] = 1.0;
@@ -709,6 +827,9 @@ def source(spec):
         read = f"""        (void)in;
         {N}_step(s, NULL);
 """
+    if spec.pitch is not None:  # one input, the previous sample; after the taps, before the level
+        unlevel = f"""        {N}_pitch(s, x[0], out + (size_t)i * {o});
+""" + unlevel
     if spec.taps.size:  # one input, the previous sample; the means get it before the level scales them
         unlevel = f"""        {N}_predict(s, x[0], out + (size_t)i * {o});
 """ + unlevel
@@ -754,6 +875,9 @@ def source(spec):
 """
             unlevel_logits = f"""        {N}_unlevel(s->logits, gain);
 """
+        if spec.pitch is not None:
+            unlevel_logits = f"""        {N}_pitch(s, x[0], s->logits);
+""" + unlevel_logits
         if spec.taps.size:
             unlevel_logits = f"""        {N}_predict(s, x[0], s->logits);
 """ + unlevel_logits
@@ -854,13 +978,22 @@ void {N}_generate({N}_state *s, float *out, int n)
         level_reset += f"""    for (i = 0; i < {spec.taps.size}; i++)
         s->px[i] = 0.0f;
 """
+    if spec.pitch is not None:
+        level_reset += f"""    for (i = 0; i < {2 * (spec.pitch.history + 1)}; i++)
+        s->pw[i] = 0.0f;
+    for (i = 0; i < {spec.pitch.window + spec.pitch.hi}; i++)
+        s->pe[i] = 0.0;
+    s->ppos = 0;
+    s->plag = 0.0f;
+    s->pbeta = 0.0f;
+"""
     work = 4 * spec.n_hidden if spec.kind == "lstm" else spec.n_hidden
     return f"""/* {N}.c: generated by cwfast {_version()} from a trained model; see {N}.h. */
 #include <math.h>
 #include "{N}.h"
 
 {step}
-{_head(spec)}{_level(spec)}{_prediction(spec)}{_surprise(spec)}
+{_head(spec)}{_level(spec)}{_prediction(spec)}{_pitch(spec)}{_surprise(spec)}
 size_t {N}_state_size(void)
 {{
     return sizeof({N}_state);
