@@ -16,7 +16,7 @@ from cwfast.errors import ParameterError
 from cwfast.model import MAX_PREDICTION_TAPS
 from cwfast.train import evolve
 from test_cli import assert_user_error, run, train_and_use
-from test_level import audio_inputs, check_split_anywhere
+from test_level import audio_inputs, check_split_anywhere, numeric_gradient
 from test_level import make as levelled_model
 
 VALUES = mu_law_values()
@@ -78,16 +78,7 @@ def test_gradient_matches_finite_differences(kind, rng):
     state = State(np.tile(model.forward(x[0, :7], return_state=True)[1].h, (2, 1)), 7)
     loss, grad = model.loss_and_grad(x, labels, flat=True, state=state)
     assert loss == pytest.approx(model.loss(x, labels, state=state), rel=1e-12)
-    p0, eps = model.params.copy(), 1e-6
-    numeric = np.empty_like(p0)
-    for i in range(p0.size):
-        model.params[i] = p0[i] + eps
-        up = model.loss(x, labels, state=state)
-        model.params[i] = p0[i] - eps
-        down = model.loss(x, labels, state=state)
-        model.params[i] = p0[i]
-        numeric[i] = (up - down) / (2 * eps)
-    assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+    assert_allclose(grad, numeric_gradient(model, x, labels, state), rtol=1e-5, atol=1e-7)
     dense = model.loss_and_grad(x, labels, state=state)[1]
     assert_array_equal(dense["taps"], grad[-len(TAPS) :])
 
