@@ -150,7 +150,8 @@ def build_parser():
                    help="--head mixture: add a pitch predictor to the mixture's means, the residual a pitch period "
                         "ago with a trained gain, bounded where the audio grows louder than the training audio "
                         "(on), or train every run with and without one and keep the better on validation, in the "
-                        "same time budget (auto); not with --trainer es (default: off)")
+                        "same time budget (auto); not with --trainer es (default: auto for --arch cw trained by "
+                        "gradient, else off)")
     p.add_argument("--level-band", type=types.percentiles, metavar="LO,HI",
                    help="--level: hold its gain between these percentiles of the training audio's level, so that "
                         "the network hears how loud it is beyond them and generates at about its source's loudness "

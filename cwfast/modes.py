@@ -31,6 +31,11 @@ PREDICTION_TAPS = 32
 #: or both trained and the better on validation kept (the screened recipe; docs/results.md, "The
 #: pitch predictor with its loop's level bounded").
 PITCH_CHOICES = ("off", "on", "auto")
+#: What an autoregressive mixture Clockwork RNN trained by gradient gets unless ``--pitch`` says
+#: otherwise (other architectures and the evolution strategy: off). Chosen by a rule written before
+#: its run, on training seeds never used before: +2 likeness cells of 24, none quiet, none loud
+#: (docs/results.md, "The pitch predictor built into the engine").
+PITCH_DEFAULT = "auto"
 #: The taps of the short-term predictor whose residual a pitch predictor searches.
 PITCH_TAPS = 32
 #: The percentile of the training part's RMS over windows of the pitch predictor's length (of the

@@ -29,7 +29,8 @@ from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level, Pitch
 from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY,
-                    PITCH_CHOICES, PITCH_REFERENCE_PERCENTILE, PITCH_TAPS, POPULATION, PREDICTION_TAPS, TRAINERS)
+                    PITCH_CHOICES, PITCH_DEFAULT, PITCH_REFERENCE_PERCENTILE, PITCH_TAPS, POPULATION, PREDICTION_TAPS,
+                    TRAINERS)
 from .scale_fit import fit_scale, fit_surprise
 
 #: An autoregressive Clockwork RNN's modules read this much of the past at each tick by default
@@ -488,7 +489,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         predictor least squares on the training part, its bound the
         :data:`PITCH_REFERENCE_PERCENTILE` th percentile of the training part's RMS), or with
         ``"auto"`` train every run both without and with one and keep the better on validation
-        (twice the runs, in the same time budget). Default ``"off"``.
+        (twice the runs, in the same time budget). Default :data:`PITCH_DEFAULT` (auto) for a
+        mixture Clockwork RNN trained by gradient (without a ``checkpoint``, which keeps one
+        run: off), else off; by default, a clip too short for one (or a rate under 1000 Hz)
+        trains without, with a note, where an explicit ``"on"`` or ``"auto"`` is refused.
     level : int, optional
         With the mixture head: normalise the input's level (:class:`cwfast.model.Level`), tracked
         over about this many samples (``alpha = 1 / level``), from the training part's mean
@@ -679,7 +683,14 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         level = LEVEL_SAMPLES
     if prediction is None and head == "mixture" and trainer != "es" and has_clock:
         prediction = PREDICTION_TAPS
-    arms = {None: (False,), "off": (False,), "on": (True,), "auto": (False, True)}[pitch]
+    given_pitch = pitch
+    if pitch is None:
+        pitch = PITCH_DEFAULT if head == "mixture" and trainer != "es" and has_clock else "off"
+        if pitch == "auto" and checkpoint is not None:
+            _note(on_note, f"{_opt('checkpoint')} keeps one run's state: training without a pitch predictor (the "
+                           "default trains with and without one and keeps the better on validation)")
+            pitch = "off"
+    arms = {"off": (False,), "on": (True,), "auto": (False, True)}[pitch]
     if scale_fit is None:
         scale_fit = head == "mixture" and splits.validation is not None
     if mode == "memorize" and task.n_steps > 20000:
@@ -706,6 +717,11 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     if True in arms:
         pitch_predictor = _pitch_predictor(per_clip, splits.train.inputs[:, 0], sample_rate,
                                            Level(*level_params) if level else None)
+        if isinstance(pitch_predictor, str) and given_pitch is not None:
+            raise CwfastError(f"{_opt('pitch', pitch)}: {pitch_predictor}; train on a longer clip, or without it")
+        if isinstance(pitch_predictor, str):  # the default's: trained without, and said so
+            _note(on_note, f"training without a pitch predictor: {pitch_predictor}")
+            arms = (False,)
     if head == "mixture":
         # The training parts as recorded (not mu-law quantised: generation is not), in the model's units.
         heard = np.concatenate([np.asarray(clip, np.float64)[: part.train.n_steps]
@@ -1143,21 +1159,23 @@ def _pitch_predictor(per_clip, inputs, sample_rate, level):
     residual of a :data:`PITCH_TAPS`-tap predictor fitted on the clips' training parts (least
     squares, each clip from its own past), the bound at the :data:`PITCH_REFERENCE_PERCENTILE` th
     percentile of the RMS over the training ``inputs`` in stretches of the predictor's window, as
-    the network reads them (divided by the gains of ``level``, if any)."""
+    the network reads them (divided by the gains of ``level``, if any). Or why there can be none,
+    a string."""
+    if sample_rate < 1000:
+        return f"at {sample_rate} Hz there is no pitch to find (it needs at least 1000 Hz)"
+    x = np.asarray(inputs, dtype=np.float64)
+    need = max(Pitch.for_rate(np.zeros(1), sample_rate).window, 4 * PITCH_TAPS)  # a window; a fit of the taps
+    if x.size < need:
+        return f"the training part ({x.size} samples) is shorter than the {need} a pitch predictor needs"
     coefficients = lpc.coefficients([part.train.inputs[:, 0] for part in per_clip], PITCH_TAPS)
     shape = Pitch.for_rate(coefficients, sample_rate)
-    x = np.asarray(inputs, dtype=np.float64)
+    n = x.size // shape.window
     if level is not None:
         x = x / np.clip(level.levels(x), level.floor, level.ceiling)
-    n = x.size // shape.window
-    if n == 0:
-        raise CwfastError(f"the training part ({x.size} samples) is shorter than the pitch predictor's window "
-                          f"({shape.window} samples); train on a longer clip, or without {_opt('pitch')}")
     rms = np.sqrt(np.mean(x[: n * shape.window].reshape(n, shape.window) ** 2, axis=1))
     reference = float(np.percentile(rms, PITCH_REFERENCE_PERCENTILE))
     if not reference > 0.0:  # a training part all but silent: nothing to bound by
-        raise CwfastError(f"the training part is silent in {PITCH_REFERENCE_PERCENTILE:g}% of its stretches: a pitch "
-                          f"predictor has nothing to learn; train without {_opt('pitch')}")
+        return f"the training part is silent in {PITCH_REFERENCE_PERCENTILE:g}% of its stretches"
     return Pitch.checked(coefficients, shape.lo, shape.hi, shape.window, shape.hop, shape.gate, reference)
 
 

@@ -426,9 +426,25 @@ def test_cli_refuses_what_does_not_fit(tmp_path, capsys, options, phrase):
     assert not (tmp_path / "m.npz").exists()
 
 
-def test_a_clip_shorter_than_the_window_is_refused(rng):
-    with pytest.raises(cwfast.CwfastError, match="shorter than the pitch predictor's window"):
-        train_audio(rng.standard_normal(300) * 0.1, 8000, seed=0, pitch="on", validation=0.2, test=0.2, **TINY)
+def test_a_clip_shorter_than_the_window_is_refused_if_asked_for_and_trained_without_by_default(rng):
+    clip = rng.standard_normal(300) * 0.1
+    with pytest.raises(cwfast.CwfastError, match=r"pitch='on': the training part \(180 samples\) is shorter than the 250"):
+        train_audio(clip, 8000, seed=0, pitch="on", validation=0.2, test=0.2, **TINY)
+    notes = []
+    trained = train_audio(clip, 8000, seed=0, validation=0.2, test=0.2, on_note=notes.append, **TINY)
+    assert trained.model.pitch is None and len(trained.model.metadata["runs"]["runs"]) == 2
+    assert "training without a pitch predictor: the training part (180 samples) is shorter than the 250 a pitch " \
+           "predictor needs" in notes
+
+
+def test_by_default_a_mixture_clockwork_rnn_trains_with_and_without_and_others_without(clip, auto):
+    samples, rate = clip
+    default = train_audio(samples, rate, seed=3, **TINY)  # the same runs as auto's
+    assert [row.get("pitch", False) for row in default.model.metadata["runs"]["runs"]] == [False, False, True, True]
+    assert_array_equal(default.model.params, auto[0].model.params)
+    lstm = train_audio(samples, rate, seed=3, arch="lstm", hidden=6, **{k: v for k, v in TINY.items() if k != "hidden"
+                                                                         and k != "modules"})
+    assert lstm.model.pitch is None and len(lstm.model.metadata["runs"]["runs"]) == 2
 
 
 def test_its_multiply_adds_are_counted():

@@ -17,8 +17,9 @@ from cwfast.train_audio import AUTOREGRESSIVE_RATES, MAX_RESTARTS, choose_restar
 from test_cli import assert_user_error, run
 
 EXCERPT = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav"
-# One learning rate: the default trains two (tested below), and these are about the seeds.
-TINY = dict(mode="autoregressive", hidden=6, modules=3, epochs=1, lr=0.01, progress=False)
+# One learning rate: the default trains two (tested below), and these are about the seeds. Without
+# the pitch predictor's arm, which the default doubles the runs with (tests/test_pitch.py).
+TINY = dict(mode="autoregressive", hidden=6, modules=3, epochs=1, lr=0.01, pitch="off", progress=False)
 
 
 def fake_run(validation, likeness, *, rms=1.0, train=9.0, with_validation=True, rate=0.01):
@@ -169,7 +170,7 @@ def test_the_command_line_trains_restarts_and_info_lists_them(capsys, tmp_path):
     out = tmp_path / "m.npz"
     status, printed, err = run(capsys, "train", EXCERPT, "--mode", "autoregressive", "--seconds", "1.5", "--sample-rate",
                                "8000", "--epochs", "1", "--hidden", "6", "--modules", "3", "--restarts", "2", "--seed",
-                               "5", "--lr", "0.01", "--quiet", "-o", out)
+                               "5", "--lr", "0.01", "--pitch", "off", "--quiet", "-o", out)
     assert status == 0, err
     assert "run 2 of 2 (seed 6)" in err and "kept run" in err
     record = cwfast.load(out).metadata["runs"]
@@ -363,7 +364,7 @@ def test_the_command_line_trains_rates_and_info_lists_them(capsys, tmp_path):
     out = tmp_path / "m.npz"
     status, printed, err = run(capsys, "train", EXCERPT, "--mode", "autoregressive", "--seconds", "1.5", "--sample-rate",
                                "8000", "--epochs", "1", "--hidden", "6", "--modules", "3", "--lr", "0.02,0.004",
-                               "--quiet", "-o", out)
+                               "--pitch", "off", "--quiet", "-o", out)
     assert status == 0, err
     assert "run 2 of 2 (lr 0.004, seed 0)" in err and "kept run" in err
     model = cwfast.load(out)
@@ -482,7 +483,7 @@ def test_the_command_line_takes_auto_restarts(capsys, tmp_path):
     assert_user_error(status, err, "'many' is not an integer (or 'auto')")
     status, _, err = run(capsys, "train", EXCERPT, "--mode", "autoregressive", "--samples", "4000", "--hidden", "6",
                          "--modules", "3", "--epochs", "1", "--lr", "0.01", "--restarts", "auto", "--time-budget", "1s",
-                         "-o", tmp_path / "m.npz")
+                         "--pitch", "off", "-o", tmp_path / "m.npz")
     assert status == 0, err
     record = cwfast.load(tmp_path / "m.npz").metadata["runs"]
     assert len(record["runs"]) == 1 and "run 1 of at least 1 (seed 0" in err and "restarts end after 1 round:" in err
