@@ -152,8 +152,12 @@ def test_the_level_kernel_is_compiled_once_per_dtype(rng):
             model = make(kind, dtype=dtype)
             model.forward(audio_inputs(rng, 1, 20)[0][0])
             model.sample(10, values=VALUES, seed=1, first_input=0.3)
-    levels = [signature[0].dtype for signature in _head_kernels._level_gain.signatures]
-    assert sorted(map(str, levels)) == ["float32", "float64"]
+    # Callers loaded from numba's on-disk cache never compile _level_gain in this process (its
+    # signatures are then empty): the versions compiled for them are in its cache's index.
+    # (numba's internals, as cwfast._jit's; tests/test_cache.py watches them.)
+    gain = _head_kernels._level_gain
+    signatures = set(gain.signatures) | {key[0] for key in gain._cache._cache_file._load_index()}
+    assert sorted(str(signature[0].dtype) for signature in signatures) == ["float32", "float64"]
 
 
 def test_files_and_copies_keep_the_level(tmp_path, rng):
