@@ -652,14 +652,18 @@ class Stream:
     def _check_structure(self):
         """CwfastError if the model gained or lost a linear prediction, a level or a pitch predictor
         (or one that reads back another span) since the stream was built: its buffers and state
-        were built for the old one. The stages read the model's pitch predictor as it is now."""
+        were built for the old one. Another pitch predictor of the same span is taken, from no
+        estimate (the old lags may lie outside its range; its next search finds its own)."""
         model = self.model
         history = None if model.pitch is None else model.pitch.history
         if (model.prediction, model.level is None, history) != (
                 self._n_taps, self._level is None, None if self._pitch is None else self._pitch.history):
             raise CwfastError("the model's linear prediction, level normalisation or pitch predictor changed after "
                               "this stream was built; build a new Stream for the model as it is now")
-        self._pitch = model.pitch
+        if model.pitch is not self._pitch:
+            self._pitch = model.pitch
+            self._pitch_est[:] = 0
+            self._pitch_scratch = np.zeros(self._pitch.window + self._pitch.hi)
 
     def _bind_stages(self, lanes):
         """The stages' context (:mod:`cwfast._realtime`'s ``S_*`` slots) for the buffers just
@@ -723,7 +727,7 @@ class Stream:
         elif self._surprise is not None:  # taken off the model: given back later, it starts anew (as from `state`)
             self._surprise = None
         c[rt.S_FLAGS] = flags
-        self._followed = (level, surprise, self._surprise, self._pitch)
+        self._followed = (level, surprise, self._surprise)
 
     def _bind_pointers(self):
         """Write the buffers' addresses and sizes into the context (again if the model's

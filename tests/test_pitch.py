@@ -325,16 +325,18 @@ def test_a_stream_starts_from_a_state_resets_and_refuses_a_block_changing_nothin
     assert_allclose(stream.process(x[77:]), model.forward(x[77:], state=state), rtol=2e-5, atol=2e-6)
     stream.reset()
     assert_allclose(stream.process(x), model.forward(x), rtol=2e-5, atol=2e-6)
-    model.pitch = pitch(reference=0.1)  # another bound, the same history: followed
-    assert_allclose(stream.process(x[:20]), model.forward(x[:20], state=stream_state_before(model, x)),
-                    rtol=2e-5, atol=2e-6)
-    model.pitch = Pitch.checked(COEFFICIENTS, 3, 30, 24, 8)  # another history: refused
+    # Another predictor of the same span (more lags, fewer coefficients: a larger search, the same
+    # history): taken, from no estimate (its next search finds its own lag).
+    h = stream.state.h.copy()
+    h[model._pitch_slice()] = 0
+    model.pitch = Pitch.checked([0.4, 0.5], 3, 26, 20, 8, 0.3, 0.1)
+    assert model.pitch.history == pitch().history
+    assert_allclose(stream.process(x[:40]), model.forward(x[:40], state=State(h, 200)), rtol=2e-5, atol=2e-6)
+    # (the search's scratch grew with it: the old one, 44 values for 46 residuals, was written past)
+    assert stream._pitch_scratch.size == 46
+    model.pitch = Pitch.checked(COEFFICIENTS, 3, 31, 24, 8)  # another history: refused
     with pytest.raises(cwfast.CwfastError, match="pitch predictor changed after this stream was built"):
         stream.process(x[:5])
-
-
-def stream_state_before(model, x):
-    return model.forward(x, return_state=True)[1]
 
 
 def test_cli_describes_and_generates_from_a_model_with_one(tmp_path, capsys):
