@@ -29,7 +29,7 @@ import numpy as np
 from ._head_kernels import _add_to_means, _predicted
 from ._jit import JIT as _JIT
 
-#: The layout of a pitch predictor's ``cfg`` array (cwfast.model.Pitch.config).
+#: The layout of a pitch predictor's ``cfg`` array (cwfast.model.SequenceModel._pitch_config makes it).
 CFG_FIELDS = ("lo", "hi", "win", "hop", "gate", "reference", "gain")
 LO, HI, WIN, HOP, GATE, REFERENCE, GAIN = range(len(CFG_FIELDS))
 CFG_SIZE = len(CFG_FIELDS)

@@ -962,8 +962,10 @@ def _group(run):
 
 
 def _group_label(group):
+    """A group of runs (:func:`_group`) as the notes name it: "lr 0.003 with the pitch predictor"."""
     rate, pitch = group
-    return ("" if rate is None else f"lr {rate:g}") + (" with the pitch predictor" if pitch else "")
+    parts = ([] if rate is None else [f"lr {rate:g}"]) + (["with the pitch predictor"] if pitch else [])
+    return " ".join(parts) or "the runs"
 
 
 def choose_run(runs):
