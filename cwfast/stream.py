@@ -193,7 +193,8 @@ class Stream:
         # block's, one row a voice; then the pitch predictor's estimate, one row a voice, and the
         # search's scratch. They follow the network's state.
         self._n_taps, self._pitch = model.prediction, model.pitch
-        self._kept = model._history_slice().stop - model._history_slice().start
+        kept = model._history_slice()
+        self._kept = kept.stop - kept.start
         self._window = self._pitch_est = self._pitch_scratch = None
         # A surprise-following scale (cwfast.model.Surprise): one (r, mean, spread) row a lane,
         # made when the model first has one (the stream follows it live, as the parameters), and

@@ -1166,19 +1166,19 @@ def _pitch_predictor(per_clip, inputs, sample_rate, level):
     if sample_rate < 1000:
         return f"at {sample_rate} Hz there is no pitch to find (it needs at least 1000 Hz)"
     x = np.asarray(inputs, dtype=np.float64)
-    need = max(Pitch.for_rate(np.zeros(1), sample_rate).window, 4 * PITCH_TAPS)  # a window; a fit of the taps
+    window = Pitch.for_rate(np.zeros(1), sample_rate).window
+    need = max(window, 4 * PITCH_TAPS)  # a window; a fit of the taps
     if x.size < need:
         return f"the training part ({x.size} samples) is shorter than the {need} a pitch predictor needs"
-    coefficients = lpc.coefficients([part.train.inputs[:, 0] for part in per_clip], PITCH_TAPS)
-    shape = Pitch.for_rate(coefficients, sample_rate)
-    n = x.size // shape.window
     if level is not None:
         x = x / np.clip(level.levels(x), level.floor, level.ceiling)
-    rms = np.sqrt(np.mean(x[: n * shape.window].reshape(n, shape.window) ** 2, axis=1))
+    n = x.size // window
+    rms = np.sqrt(np.mean(x[: n * window].reshape(n, window) ** 2, axis=1))
     reference = float(np.percentile(rms, PITCH_REFERENCE_PERCENTILE))
     if not reference > 0.0:  # a training part all but silent: nothing to bound by
         return f"the training part is silent in {PITCH_REFERENCE_PERCENTILE:g}% of its stretches"
-    return Pitch.checked(coefficients, shape.lo, shape.hi, shape.window, shape.hop, shape.gate, reference)
+    coefficients = lpc.coefficients([part.train.inputs[:, 0] for part in per_clip], PITCH_TAPS)
+    return Pitch.for_rate(coefficients, sample_rate, reference)
 
 
 def _figures(model, per_clip):
