@@ -71,8 +71,9 @@ def _models():
         "cw_windowed": cwfast.ClockworkRNN(1, 1, n_hidden=24, n_modules=4, input_windows="period", seed=8,
                                            sample_rate=RATE, metadata={"mode": "effect"}),
         "cw_windowed_multi": cwfast.ClockworkRNN(2, 3, n_hidden=20, periods=[1, 2, 2, 8, 16],
-                                                 input_windows=[3, 1, 2, 8, 5], seed=9),
-        "cw_ar_windowed": cwfast.ClockworkRNN(1, 16, n_hidden=24, n_modules=4, input_windows=[1, 3, 4, 8], seed=10,
+                                                 input_windows=[3, 1, 2, 20, 13], seed=9),
+        # Windows of 16 inputs and more: the export dots them over 16 lanes (whole and a remainder).
+        "cw_ar_windowed": cwfast.ClockworkRNN(1, 16, n_hidden=24, n_modules=4, input_windows=[1, 3, 16, 40], seed=10,
                                               output="softmax", sample_rate=RATE, metadata=ar),
         # Mixture heads: 4 logistics over the amplitude, scored on 256 mu-law classes.
         "cw_mix": cwfast.ClockworkRNN(1, 12, n_hidden=24, n_modules=4, input_windows=[1, 3, 4, 8], seed=11,

@@ -12,8 +12,9 @@ How the generated code is laid out, and why:
   Clang not tried) *without* any licence to reassociate: each output sums its terms in one fixed
   order. A module's columns go to 4 independent chains (column c to chain c % 4), each its own
   array, summed in a fixed tree at the end, so that the FMAs do not wait on each other. A
-  product with fewer than 8 outputs (a linear head) is a dot product over 16 fixed lanes
-  instead, summed in a fixed tree, for the same reason.
+  product with few outputs and long rows (a linear head of fewer than 8 outputs, a module's input
+  window) is a dot product per output over 16 fixed lanes instead, summed in a fixed tree, for
+  the same reason.
 * The clock schedule is baked in: one block of straight-line code per module, guarded by
   ``t % PERIOD == 0`` with the period a constant.
 * Denormals cannot build up: inputs, weights and every new state value whose magnitude is
@@ -25,8 +26,8 @@ How the generated code is laid out, and why:
   slower. Softmax probabilities below 1.2e-38 may be denormal outputs, as :class:`Stream`'s are.
 * Input windows (a module that dots its last L_i inputs): the state keeps the last max_window
   inputs in a ring of max_window rows written twice (rows p and p + max_window of 2 max_window),
-  so the window ending at the current input is always one contiguous run of floats, dotted like
-  a recurrent block; one extra row written per step, no wrap-around test, no block move (the
+  so the window ending at the current input is always one contiguous run of floats, dotted by
+  each of the module's units over 16 lanes; one extra row written per step, no wrap-around test, no block move (the
   numba Stream's chunk buffer moves rows once in a while, which suits blocks, not single steps).
   Generation feeds its sample into the ring like any input. A model without windows has no ring.
   A pitch predictor keeps the inputs its search reads back in a ring written twice, the same way.
@@ -357,37 +358,44 @@ static void {N}_head(const float *restrict h, float *restrict y)
     }}
 }}
 """
-    # A dot product per output, over LANES fixed lanes (vectorises without reassociation), the
-    # lanes summed in a fixed tree. The weights are padded with zeros to whole lanes.
-    full = -(-n // LANES) * LANES
-    padded = np.zeros((o, full), dtype=np.float32)
-    padded[:, :n] = spec.W_out
-    tree = _tree([f"part[{i}]" for i in range(LANES)])
-    body = f"""
+    # A dot product per output (see _lane_dot).
+    dot = _lane_dot("y[k]", lambda c: f"{N}_w_out[k][{c}] * h[{c}]", n, "        ")
+    return _array(f"{N}_w_out", spec.W_out) + _array(f"{N}_b_out", spec.b_out) + f"""
 static void {N}_head(const float *restrict h, float *restrict y)
 {{
-    int c, k, l;
+    int k;
     for (k = 0; k < {o}; k++) {{
-        float part[{LANES}] = {{0}};
-        for (c = 0; c < {full - LANES if full > n else full}; c += {LANES})
-            for (l = 0; l < {LANES}; l++)
-                part[l] += {N}_w_out[k][c + l] * h[c + l];
-"""
-    if full > n:
-        body += f"""        for (l = 0; l < {n - (full - LANES)}; l++)
-            part[l] += {N}_w_out[k][{full - LANES} + l] * h[{full - LANES} + l];
-"""
-    body += f"""        y[k] = {N}_b_out[k] + {tree};
+{dot}        y[k] += {N}_b_out[k];
     }}
 }}
 """
-    return _array(f"{N}_w_out", padded) + _array(f"{N}_b_out", spec.b_out) + body
 
 
 def _tree(terms):
     while len(terms) > 1:
         terms = [f"({terms[i]} + {terms[i + 1]})" if i + 1 < len(terms) else terms[i] for i in range(0, len(terms), 2)]
     return terms[0]
+
+
+def _lane_dot(target, term, n, indent, ctype="float"):
+    """C statements that set target to the sum of term(c) over c < n: a dot product over LANES
+    fixed lanes (c to lane c % LANES: vectorises without reassociation), summed in a fixed tree.
+    term maps the C expression of an index to the C expression of its term. The statements
+    declare part, c_ and l_: the caller puts them in a block of their own."""
+    whole = n // LANES * LANES
+    code = f"""{ctype} part[{LANES}] = {{0}};
+int c_, l_;
+for (c_ = 0; c_ < {whole}; c_ += {LANES})
+    for (l_ = 0; l_ < {LANES}; l_++)
+        part[l_] += {term("c_ + l_")};
+"""
+    if whole < n:
+        code += f"""for (c_ = {whole}; c_ < {n}; c_++)
+    part[c_ - {whole}] += {term("c_")};
+"""
+    code += f"""{target} = {_tree([f"part[{i}]" for i in range(LANES)])};
+"""
+    return "".join(indent + line + "\n" for line in code.splitlines())
 
 
 def _clockwork_step(spec):
@@ -403,10 +411,12 @@ def _clockwork_step(spec):
         # in: more weights to stream from L2 than the scalar tail it saves.)
         arrays.append(_array(f"{N}_w_h{i}", spec.W_h[r0:r1, c0:].T))
         arrays.append(_array(f"{N}_b_h{i}", spec.b_h[r0:r1]))
-        if m:
-            # (L * n_in, k): the module's window of the right-aligned dense W_in, oldest input first
-            # (for a plain model, L = 1 and this is W_in[r0:r1].T, (n_in, k)).
-            arrays.append(_array(f"{N}_w_in{i}", spec.W_in[r0:r1, spec.W_in.shape[1] - L * m :].T))
+        if m and L > 1:
+            # (k, L * n_in): the module's window of the right-aligned dense W_in, oldest input first.
+            arrays.append(_array(f"{N}_w_in{i}", spec.W_in[r0:r1, spec.W_in.shape[1] - L * m :]))
+        elif m:
+            # (n_in, k): W_in[r0:r1].T, the columns of x(t).
+            arrays.append(_array(f"{N}_w_in{i}", spec.W_in[r0:r1, spec.W_in.shape[1] - m :].T))
         guard = "" if period == 1 else f"if (t % {period}u == 0) "
         # S chains of columns accumulated independently (column c into chain c % S) and summed
         # in a fixed tree: one chain would wait on the previous FMA at every column.
@@ -415,17 +425,16 @@ def _clockwork_step(spec):
         inputs = "".join(f" + {N}_w_in{i}[{j}][r] * x[{j}]" for j in range(m))
         window = ""
         if m and L > 1:
-            # The window, L * n_in contiguous floats of the ring from x(t - L + 1) on, dotted
-            # column by column like the recurrent block (one accumulator; the window is short).
+            # The window, L * n_in contiguous floats of the ring from x(t - L + 1) on: a dot
+            # product per unit (_lane_dot). Column by column like the recurrent block, GCC
+            # vectorised the long loop over the window instead of the unit's rows, with shuffles:
+            # 3.6x slower for the bundled model's 320-input windows (docs/benchmarks.md).
             inputs = " + xin[r]"
+            dot = _lane_dot("xin[r]", lambda c: f"{N}_w_in{i}[r][{c}] * xw[{(R - L) * m} + {c}]", L * m,
+                            "            ")
             window = f"""        float xin[{k}];
-        for (r = 0; r < {k}; r++)
-            xin[r] = 0.0f;
-        for (c = 0; c < {L * m}; c++) {{
-            const float xc = xw[{(R - L) * m} + c];
-            for (r = 0; r < {k}; r++)
-                xin[r] += {N}_w_in{i}[c][r] * xc;
-        }}
+        for (r = 0; r < {k}; r++) {{
+{dot}        }}
 """
         accs = [f"acc{q}" for q in range(S)]
         decl = ", ".join(f"{a}[{k}]" for a in accs)
@@ -609,8 +618,8 @@ def _pitch(spec):
     coefficients = ",\n    ".join(", ".join(repr(float(a)) for a in p.coefficients[s : s + 4])
                                   for s in range(0, n, 4))
     reference = "HUGE_VAL" if math.isinf(p.reference) else repr(float(p.reference))
-    tree = _tree([f"part[{i}]" for i in range(LANES)])
-    whole = p.window // LANES * LANES
+    correlation = _lane_dot("num", lambda m: f"e[{p.hi} + {m}] * e[{p.hi} + {m} - lag]", p.window, "        ",
+                            ctype="double")
     return f"""static const double {N}_pitch_a[{n}] = {{
     {coefficients}
 }};
@@ -631,7 +640,7 @@ static void {N}_search({N}_state *s, const float *w, int last)
 {{
     double *e = s->pe;
     double total = 0.0, e0 = 0.0, den = 0.0, best = -1.0, best_gain = 0.0, tiny;
-    int m, lag, l, best_lag = 0;
+    int m, lag, best_lag = 0;
     for (m = 0; m < {span}; m++) {{
         e[m] = {N}_residual(w, last - {span - 1} + m);
         total += e[m] * e[m];
@@ -642,20 +651,12 @@ static void {N}_search({N}_state *s, const float *w, int last)
         den += e[m] * e[m];
     tiny = 1e-12 * total;
     for (lag = {p.lo}; lag <= {p.hi}; lag++) {{
-        /* over {LANES} fixed lanes, summed in a fixed tree: vectorises without reassociation */
-        double part[{LANES}] = {{0}};
         double num;
         if (lag > {p.lo}) {{
             const double drop = e[{span} - lag], add = e[{p.hi} - lag];
             den = den - drop * drop + add * add;
         }}
-        for (m = 0; m < {whole}; m += {LANES})
-            for (l = 0; l < {LANES}; l++)
-                part[l] += e[{p.hi} + m + l] * e[{p.hi} + m + l - lag];
-        for (m = {whole}; m < {p.window}; m++)
-            part[m - {whole}] += e[{p.hi} + m] * e[{p.hi} + m - lag];
-        num = {tree};
-        if (den > tiny && e0 > tiny) {{
+{correlation}        if (den > tiny && e0 > tiny) {{
             const double c = num / sqrt(den * e0);
             if (c > best) {{
                 best = c;
