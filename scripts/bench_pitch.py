@@ -2,10 +2,11 @@
 
     python scripts/bench_pitch.py [-m MODEL] [--seconds 4] [--runs 7] [--c]
 
-Takes the bundled default model (or ``-m``), and a copy with :meth:`Pitch.for_rate`'s predictor
-at the model's rate (its short-term predictor fitted on a 220-Hz tone, its gain 0.8 and its bound
+Takes the bundled default model (or ``-m``) with its own pitch predictor and a copy without it;
+or, for a model that has none, the model and a copy with :meth:`Pitch.for_rate`'s predictor at
+the model's rate (its short-term predictor fitted on a 220-Hz tone, its gain 0.8 and its bound
 0.5: what it finds does not change its cost, which is one search of every lag each hop and one
-window's RMS each step), and times ``sample`` of ``--seconds`` of audio by each, alternately, in
+window's RMS each step). It times ``sample`` of ``--seconds`` of audio by each, alternately, in
 this thread (run it with ``NUMBA_NUM_THREADS=1``: generation is one thread). Prints the medians in
 microseconds a sample, the times real time at the model's rate, and their ratio.
 
@@ -38,12 +39,15 @@ def main():
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--c", action="store_true", help="time the C export of both instead")
     args = parser.parse_args()
-    plain = cwfast.load(args.model or default_model_path())
-    rate = plain.sample_rate or 16000
-    pitched = plain.copy()
-    tone = 0.3 * np.sin(np.arange(4 * rate) * 2 * np.pi * 220 / rate)
-    pitched.pitch = Pitch.for_rate(lpc.coefficients([tone], 32), rate, reference=0.5)
-    pitched.params[-1] = 0.8
+    model = cwfast.load(args.model or default_model_path())
+    rate = model.sample_rate or 16000
+    plain, pitched = model.copy(), model.copy()
+    if model.pitch is not None:
+        plain.pitch = None
+    else:
+        tone = 0.3 * np.sin(np.arange(4 * rate) * 2 * np.pi * 220 / rate)
+        pitched.pitch = Pitch.for_rate(lpc.coefficients([tone], 32), rate, reference=0.5)
+        pitched.params[-1] = 0.8
     values = None if plain.metadata.get("history") == "linear" else mu_law_values()
     n = int(args.seconds * rate)
     models = {"without": plain, "with a pitch predictor": pitched}
