@@ -27,8 +27,9 @@ How the generated code is laid out, and why:
 * Input windows (a module that dots its last L_i inputs): the state keeps the last max_window
   inputs in a ring of max_window rows written twice (rows p and p + max_window of 2 max_window),
   so the window ending at the current input is always one contiguous run of floats, dotted by
-  each of the module's units over 16 lanes; one extra row written per step, no wrap-around test, no block move (the
-  numba Stream's chunk buffer moves rows once in a while, which suits blocks, not single steps).
+  each of the module's units over 16 lanes; one extra row written per step, no wrap-around test,
+  no block move (the numba Stream's chunk buffer moves rows once in a while, which suits blocks,
+  not single steps).
   Generation feeds its sample into the ring like any input. A model without windows has no ring.
   A pitch predictor keeps the inputs its search reads back in a ring written twice, the same way.
 * The Clockwork RNN's tanh is the rational function of :mod:`cwfast._kernels` (within 1 ulp,
@@ -428,7 +429,7 @@ def _clockwork_step(spec):
             # The window, L * n_in contiguous floats of the ring from x(t - L + 1) on: a dot
             # product per unit (_lane_dot). Column by column like the recurrent block, GCC
             # vectorised the long loop over the window instead of the unit's rows, with shuffles:
-            # 3.6x slower for the bundled model's 320-input windows (docs/benchmarks.md).
+            # 3.3x slower for 320-input windows (docs/benchmarks.md, section 24).
             inputs = " + xin[r]"
             dot = _lane_dot("xin[r]", lambda c: f"{N}_w_in{i}[r][{c}] * xw[{(R - L) * m} + {c}]", L * m,
                             "            ")
@@ -618,7 +619,8 @@ def _pitch(spec):
     coefficients = ",\n    ".join(", ".join(repr(float(a)) for a in p.coefficients[s : s + 4])
                                   for s in range(0, n, 4))
     reference = "HUGE_VAL" if math.isinf(p.reference) else repr(float(p.reference))
-    # The window's power every step: one chain of adds was 0.7 us a sample (4.3 -> 2.6 us in all).
+    # The window's power every step over lanes: one chain of adds cost the bundled model 3.5 -> 2.9 us
+    # a sample in all (docs/benchmarks.md, section 24).
     power = _lane_dot("power", lambda j: f"(double)w[{P - p.window} + {j}] * (double)w[{P - p.window} + {j}]",
                       p.window, "        ", ctype="double")
     correlation = _lane_dot("num", lambda m: f"e[{p.hi} + {m}] * e[{p.hi} + {m} - lag]", p.window, "        ",
