@@ -21,12 +21,12 @@ sys.path.insert(0, str(ROOT))
 
 from cwfast import likeness  # noqa: E402
 from cwfast._atomic import check_writable  # noqa: E402
+from cwfast.audio import load_audio  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
 from cwfast.plot import require_matplotlib  # noqa: E402
 
 #: Points of the spectrogram's frames.
 FRAME = 2048
-from cwfast.audio import load_audio  # noqa: E402
 
 
 def main(argv=None):
