@@ -681,11 +681,14 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     meta.update(metadata)
     if level is None and head == "mixture":
         level = LEVEL_SAMPLES
-    if prediction is None and head == "mixture" and trainer != "es" and has_clock:
+    # Who gets the linear prediction and the pitch predictor by default: a mixture Clockwork RNN
+    # trained by gradient.
+    clocked_mixture_by_gradient = head == "mixture" and trainer != "es" and has_clock
+    if prediction is None and clocked_mixture_by_gradient:
         prediction = PREDICTION_TAPS
     given_pitch = pitch
     if pitch is None:
-        pitch = PITCH_DEFAULT if head == "mixture" and trainer != "es" and has_clock else "off"
+        pitch = PITCH_DEFAULT if clocked_mixture_by_gradient else "off"
         if pitch == "auto" and checkpoint is not None:
             _note(on_note, f"{_opt('checkpoint')} keeps one run's state: training without a pitch predictor (the "
                            "default trains with and without one and keeps the better on validation)")
