@@ -44,6 +44,7 @@ Examples::
     python scripts/generation_goals.py --data DIR --out runs/goals                  # the issue's table: ~3 h
     python scripts/generation_goals.py --data DIR --jobs 2 --out runs/goals         # two trainings at once
     python scripts/generation_goals.py --data DIR --budget 30s --sources brahms --skip-lstm   # a smoke test
+    python scripts/generation_goals.py --data DIR --out runs/goals --resume         # add the LSTMs to that run
     python scripts/generation_goals.py --data DIR --cw-options "--input-window period" --trim
     python scripts/generation_goals.py --data DIR --options "--level 64 --epochs 100000" --budget 10m --trim
 """
@@ -223,9 +224,18 @@ def train_all(jobs, args, prepared, directory):
     out = {name: {"cw": os.path.join(directory, name, "cw.npz"), "lstm": None, "lstm_hidden": None}
            for name in prepared}
 
+    def kept(name, model):
+        """With --resume, whether ``model`` is there already (``main`` checked what it was trained on)."""
+        if not (args.resume and os.path.exists(model)):
+            return False
+        print(f"[{time.strftime('%H:%M:%S')}] keeping {model} (--resume)", file=sys.stderr)
+        return True
+
     def cw(name):
         wav, _, _ = prepared[name]
         model = out[name]["cw"]
+        if kept(name, model):
+            return name, "cw"
         print(f"[{time.strftime('%H:%M:%S')}] training {name}: Clockwork RNN", file=sys.stderr)
         run_logged(train_command(wav, model, SOURCES[name][1], args.budget, cw_options),
                    os.path.join(directory, name, "cw-train.log"), env)
@@ -238,11 +248,13 @@ def train_all(jobs, args, prepared, directory):
         hidden = lstm_hidden_for(macs_per_sample(trained) - taps_in(lstm_options), trained.n_in, trained.n_out)
         out[name]["lstm_hidden"] = hidden
         model = os.path.join(directory, name, "lstm.npz")
+        out[name]["lstm"] = model
+        if kept(name, model):
+            return name, "lstm"
         print(f"[{time.strftime('%H:%M:%S')}] training {name}: LSTM of {hidden} cells", file=sys.stderr)
         run_logged(train_command(wav, model, SOURCES[name][1], args.budget,
                                  [*lstm_options, "--arch", "lstm", "--hidden", str(hidden)]),
                    os.path.join(directory, name, "lstm-train.log"), env)
-        out[name]["lstm"] = model
         return name, "lstm"
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=jobs) as pool:
@@ -254,6 +266,17 @@ def train_all(jobs, args, prepared, directory):
                 if kind == "cw" and not args.skip_lstm:
                     pending.add(pool.submit(lstm, name))
     return out
+
+
+def check_resumable(model, wav, samples):
+    """CwfastError unless the saved ``model`` was trained on ``samples`` from ``wav`` (its metadata's
+    source and length): a resumed run must not measure a model of other audio against this one."""
+    import cwfast
+
+    meta = cwfast.load(model).metadata
+    if meta.get("source") != os.path.basename(wav) or meta.get("length") != samples.size:
+        raise CwfastError(f"--resume: {model} was trained on {meta.get('length')} samples of {meta.get('source')}, "
+                          f"not the {samples.size} of {os.path.basename(wav)} (--trim differs?); use a new --out")
 
 
 # ---------------------------------------------------------------------------------- measuring
@@ -550,6 +573,9 @@ def parse_args(argv=None):
     p.add_argument("--jobs", type=int, choices=(1, 2), default=1,
                    help="trainings at once (2: each with NUMBA_NUM_THREADS=1)")
     p.add_argument("--out", default=None, help="keep the audio, models, logs and JSON here")
+    p.add_argument("--resume", action="store_true",
+                   help="keep the models an earlier run left in --out rather than train them again (a run cut "
+                        "short goes on; a --skip-lstm run gets its LSTMs); every figure is measured again")
     p.add_argument("--json", default=None, help="where to write every figure (default OUT/goals.json, else "
                    "generation_goals.json)")
     p.add_argument("--seconds", type=float, default=10.0, help="generated per seed (10)")
@@ -578,6 +604,8 @@ def parse_args(argv=None):
     if args.seconds * lowest < frame:  # found here, not after the trainings
         p.error(f"--seconds {args.seconds:g} is {int(args.seconds * lowest)} samples at {lowest} Hz; the measures "
                 f"need at least {frame}")
+    if args.resume and not args.out:
+        p.error("--resume needs the --out of the run it resumes")
     made = args.out and not os.path.exists(args.out)
     try:  # found here, not after hours of training
         if made:
@@ -612,13 +640,17 @@ def main(argv=None):
             if held < frame:
                 raise CwfastError(f"{name}: the held-out stretch ({held} samples) is shorter than the measures' "
                                   f"{frame}")
+            for kind in ("cw", "lstm") if args.resume else ():  # found here, not after hours of training
+                model = os.path.join(directory, name, f"{kind}.npz")
+                if os.path.exists(model):
+                    check_resumable(model, *prepared[name][:2])
         trained = train_all(args.jobs, args, prepared, directory)
         machine = machine_summary()
         report = {"machine": machine,
                   "settings": {"sources": args.sources, "data": os.path.abspath(args.data),
                                "budget_seconds": args.budget, "options": args.options, "cw_options": args.cw_options,
                                "lstm_options": args.lstm_options, "trim": args.trim, "skip_lstm": args.skip_lstm,
-                               "jobs": args.jobs, "seconds": args.seconds, "seeds": args.seeds,
+                               "jobs": args.jobs, "resume": args.resume, "seconds": args.seconds, "seeds": args.seeds,
                                "stretches": args.stretches},
                   "sources": {}}
         for name in args.sources:

@@ -113,10 +113,30 @@ def test_the_table_on_a_tiny_source(tmp_path):
     cmd = [sys.executable, str(ROOT / "scripts" / "generation_goals.py"), "--data", str(tmp_path), "--sources",
            "fsdd-george", "--budget", "1s", "--cw-options", "--hidden 8 --modules 2", "--seconds", "0.5",
            "--seeds", "0,1", "--stretches", "4", "--out", "out"]  # relative: the user's folder, not the script's
-    done = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True,
-                          env={**os.environ, "NUMBA_NUM_THREADS": "1"})
+    env = {**os.environ, "NUMBA_NUM_THREADS": "1"}
+    # The Clockwork RNN alone first; then --resume keeps it and adds the LSTM.
+    done = subprocess.run([*cmd, "--skip-lstm"], cwd=tmp_path, capture_output=True, text=True, env=env)
     assert done.returncode == 0, done.stderr
+    first = json.loads((out / "goals.json").read_text())["sources"]["fsdd-george"]
+    assert "lstm" not in first and not (out / "fsdd-george" / "lstm.npz").exists()
+    trained = (out / "fsdd-george" / "cw.npz").read_bytes()
+    # A model of other audio is refused before anything is trained: here a fifth take.
+    soundfile.write(folder / "2_george_0.wav", takes[0, 0], 8000, subtype="FLOAT")
+    done = subprocess.run([*cmd, "--resume"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert done.returncode == 2 and done.stderr.strip().splitlines()[-1] == (
+        f"generation_goals: --resume: {os.path.join('out', 'fsdd-george', 'cw.npz')} was trained on 32000 samples "
+        "of fsdd-george.wav, not the 40000 of fsdd-george.wav (--trim differs?); use a new --out"), done.stderr
+    assert not (out / "fsdd-george" / "lstm.npz").exists()
+    (folder / "2_george_0.wav").unlink()
+    done = subprocess.run([*cmd, "--resume"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "keeping out/fsdd-george/cw.npz (--resume)" in done.stderr
+    assert (out / "fsdd-george" / "cw.npz").read_bytes() == trained
     report = json.loads((out / "goals.json").read_text())
+    assert report["settings"]["resume"] is True
+    # Measured again, the kept model's figures are the first run's (generation is seeded).
+    assert report["sources"]["fsdd-george"]["likeness"] == first["likeness"]
+    assert report["sources"]["fsdd-george"]["cw"]["test_bits_per_sample"] == first["cw"]["test_bits_per_sample"]
     assert report["settings"]["options"] == "" and report["settings"]["cw_options"] == "--hidden 8 --modules 2"
     r = report["sources"]["fsdd-george"]
     # Concatenated in take, then digit order: what was trained on is the takes in that order.
@@ -201,7 +221,8 @@ def test_a_report_that_cannot_be_written_is_refused_before_training(tmp_path):
                         (["--out", str(tmp_path / "a-file" / "out")], "cannot make --out "),
                         (["--json", str(tmp_path)], "cannot write report '{}': it is a directory".format(tmp_path)),
                         (["--out", str(tmp_path / "new"), "--json", str(tmp_path)], "it is a directory"),
-        (["--options", '"unbalanced'], "--options '\"unbalanced': No closing quotation")):
+        (["--options", '"unbalanced'], "--options '\"unbalanced': No closing quotation"),
+        (["--resume"], "--resume needs the --out of the run it resumes")):
         done = subprocess.run([*script, *where], capture_output=True, text=True)
         assert done.returncode == 2 and said in done.stderr.splitlines()[-1], done.stderr
         assert "Traceback" not in done.stderr
