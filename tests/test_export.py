@@ -350,6 +350,73 @@ def test_what_a_caller_writes_is_read_safely(built, tmp_path):
         assert np.isfinite(y1).all()
 
 
+def test_a_fast_math_build_still_reads_bad_input_as_zero(built, tmp_path):
+    """Audio code is often built with -ffast-math, which let GCC drop isfinite() and v != v: one
+    infinite input then left the level NaN for good (320 non-finite outputs). The export tests
+    the bits instead."""
+    tmp, table = built
+    cc = _compiler()
+    for name in ("cw_mix_surprise", "lstm_mix_level", "cw_mix_linear"):
+        model, _ = table[name]
+        exe = tmp_path / f"{name}_fast"
+        subprocess.run([cc, *STRICT, "-O2", "-ffast-math", f'-DHEADER="{name}.h"', f"-DNAME={name}", f"-I{tmp}",
+                        str(HERE / "c" / "export_driver.c"), str(tmp / f"{name}.c"), "-lm", "-o", str(exe)],
+                       check=True)
+        x = _inputs(model, 300)
+        bad = x.copy()
+        bad[[20, 100, 250], 0] = [np.inf, np.nan, -np.inf]
+        x[[20, 100, 250], 0] = 0.0
+        for label, data in (("bad", bad), ("zeroed", x)):
+            data.tofile(tmp_path / f"x_{label}")
+            _run(exe, "process", tmp_path / f"x_{label}", tmp_path / f"y_{label}", 300, 64)
+        y_bad, y_zeroed = (np.fromfile(tmp_path / f"y_{label}", dtype=np.float32) for label in ("bad", "zeroed"))
+        assert np.isfinite(y_bad).all(), name
+        np.testing.assert_array_equal(y_bad, y_zeroed)
+        # A primed NaN reads as silence, and a NaN temperature leaves the model's own.
+        clip = np.random.default_rng(4).uniform(-0.4, 0.4, 200).astype(np.float32)
+        runs = []
+        own = next(line.split()[2] for line in (tmp / f"{name}.h").read_text().splitlines()
+                   if line.startswith(f"#define {name}_TEMPERATURE "))
+        for last, temperature in ((np.nan, "nan"), (0.0, own)):
+            clip[-1] = last
+            clip.tofile(tmp_path / "clip")
+            _run(exe, "prime", tmp_path / "clip", clip.size, tmp_path / "g", 200, 50, 2, temperature)
+            runs.append(np.fromfile(tmp_path / "g", dtype=np.float32))
+        assert np.isfinite(runs[0]).all()
+        np.testing.assert_array_equal(runs[0], runs[1])
+
+
+def test_silence_takes_no_state_into_the_denormals(built, tmp_path):
+    """The level decayed over silence to 4.5e-44, a denormal, and stayed there; it is flushed as
+    the units are."""
+    tmp, table = built
+    cc = _compiler()
+    name = "cw_mix_level"
+    program = tmp_path / "silence.c"
+    program.write_text(f"""#include <math.h>
+#include <stdio.h>
+#include "{name}.h"
+int main(void)
+{{
+    static float in[50000], out[50000 * {name}_N_OUT];
+    {name}_state s;
+    int i;
+    {name}_reset(&s);
+    {name}_process(&s, in, out, 50000);
+    for (i = 0; i < {name}_N_HIDDEN; i++)
+        if (s.h[i] != 0.0f && fabsf(s.h[i]) < 1.2e-38f)
+            return 1;
+    printf("%g\\n", (double)s.level);
+    return s.level == 0.0f || fabsf(s.level) >= 1e-15f ? 0 : 2;
+}}
+""")
+    exe = tmp_path / "silence"
+    subprocess.run([cc, *STRICT, "-O2", f"-I{tmp}", str(program), str(tmp / f"{name}.c"), "-lm", "-o", str(exe)],
+                   check=True)
+    done = subprocess.run([str(exe)], capture_output=True, text=True)
+    assert done.returncode == 0 and float(done.stdout) == 0.0, done.stdout
+
+
 def test_generate_is_reproducible_and_seeded(built):
     tmp, table = built
     _, exe = table["cw_ar"]

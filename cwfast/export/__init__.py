@@ -220,8 +220,9 @@ def export_c(model, directory, name=None, *, overwrite=False):
     Weights are written as float32 (a float64 model is rounded). Outputs equal
     :class:`cwfast.Stream`'s within float32 rounding; values below 1e-15 in magnitude (inputs,
     weights, state) are flushed to zero so that denormals cannot build up in the recurrence
-    (see :mod:`cwfast.export._codegen`). ``NAME_process`` does not check its input: NaN or
-    infinity in, NaN out (:class:`cwfast.Stream` refuses such blocks instead).
+    (see :mod:`cwfast.export._codegen`). ``NAME_process`` reads a NaN or infinite input as 0, so
+    that one bad sample from a host cannot poison the state, even in a ``-ffast-math`` build
+    (:class:`cwfast.Stream` refuses such blocks instead).
     """
     from . import _codegen
 

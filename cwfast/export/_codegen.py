@@ -245,7 +245,12 @@ def header(spec):
     return f"""/* {N}.h: {kind}, exported by cwfast {_version()} (mode: {spec.mode}, {spec.output} head).
  * C99, no dependency but libm. Nothing in it allocates, locks, does I/O or writes a global:
  * every function works on the state it is given, so states run independently (re-entrant).
- * Build: cc -std=c99 -O3 -c {N}.c (add -march=native -ffp-contract=fast for speed). */
+ * One state is not shared between threads: make every call on it from one thread (a plug-in's
+ * audio thread), or guard it. A call's cost is bounded by its n.
+ * Build: cc -std=c99 -O3 -c {N}.c. -ffp-contract=fast is faster and rounds differently from
+ * cwfast's Stream (within float32 rounding); -march=native is faster still, but the binary then
+ * runs only on CPUs with this one's instructions. -ffast-math keeps NaN and infinite inputs out of
+ * the state (they are recognised from their bits). */
 #ifndef {guard}
 #define {guard}
 
@@ -272,7 +277,8 @@ typedef struct {{
 
 /* sizeof({N}_state), for callers through a foreign-function interface. */
 size_t {N}_state_size(void);
-/* Zero state, clock at t = 0. Call before the first use of a state. */
+/* Zero state, clock at t = 0. Call before the first use of a state. Every function below takes
+ * a state that is not NULL; n <= 0 steps does nothing. */
 void {N}_reset({N}_state *s);
 /* n steps: in holds n x {N}_N_IN interleaved floats (NULL when {N}_N_IN is 0), out receives
  * n x {N}_N_OUT (class probabilities if {N}_SOFTMAX). in and out may be the same buffer when
@@ -290,6 +296,7 @@ void {N}_process({N}_state *s, const float *in, float *out, int n);
 
 #: The functions of an exported autoregressive model, and what they take ({N}: the name).
 _GENERATION_API = """#define {N}_MAX_TEMPERATURE {max_temperature!r}   /* the hottest temperature taken, as cwfast's own */
+/* The generator's seed: the same seed after the same calls gives the same samples. */
 void {N}_seed({N}_state *s, uint64_t seed);
 /* 0 (the likeliest) to {N}_MAX_TEMPERATURE: below 0 is 0, above it (infinity too) is
  * {N}_MAX_TEMPERATURE, and NaN leaves the temperature as it was. */
@@ -299,6 +306,7 @@ void {N}_set_temperature({N}_state *s, double temperature);
  * class, or itself clipped to [-1, 1]; NaN as 0) and run through {N}_process from the state s
  * (after {N}_reset: from silence). {N}_generate then goes on from the clip's end. */
 void {N}_prime({N}_state *s, const float *clip, int n);
+/* n more samples into out (n floats), at the training level times {N}_OUTPUT_GAIN. */
 void {N}_generate({N}_state *s, float *out, int n);
 """
 
@@ -336,10 +344,39 @@ def _flush_expr(var):
     return f"(fabsf({var}) < {FLUSH}f ? 0.0f : {var})"
 
 
-def _input_expr(var):
+def _input_expr(N, var):
     """An input as the model reads it: flushed below FLUSH, and 0 where it is NaN or infinite
     (a host's one bad sample must not poison the state for good; Python's Stream refuses it)."""
-    return f"(isfinite({var}) && fabsf({var}) >= {FLUSH}f ? {var} : 0.0f)"
+    return f"({N}_finite({var}) && fabsf({var}) >= {FLUSH}f ? {var} : 0.0f)"
+
+
+#: Tests of a value's bits, not of its arithmetic: -ffast-math (-ffinite-math-only), common in
+#: audio builds, lets a compiler assume no NaN or infinity and drop isfinite() and v != v, which
+#: left one infinite input from a host poisoning the level for good. Static inline: a model that
+#: uses neither gets no unused-function warning.
+_BIT_TESTS = """/* Whether v is finite, and whether it is NaN, read from its bits: unlike isfinite() and
+ * v != v, these survive -ffast-math. */
+static inline int {N}_finite(float v)
+{{
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    return (b & 0x7f800000u) != 0x7f800000u;
+}}
+
+static inline int {N}_nan(float v)
+{{
+    uint32_t b;
+    memcpy(&b, &v, sizeof b);
+    return (b & 0x7fffffffu) > 0x7f800000u;
+}}
+
+static inline int {N}_nan_double(double v)
+{{
+    uint64_t b;
+    memcpy(&b, &v, sizeof b);
+    return (b & 0x7fffffffffffffffu) > 0x7ff0000000000000u;
+}}
+"""
 
 
 def _head(spec):
@@ -566,6 +603,7 @@ static double {N}_gain({N}_state *s, float v)
 {{
     double g;
     s->level = (float)((double)s->level + {spec.level[0]!r} * (fabs((double)v) - (double)s->level));
+    s->level = {_flush_expr("s->level")};  /* silence would take it down into the denormals */
     g = (double)s->level;
     g = g > {floor!r} ? g : {floor!r};
     return g < {ceiling} ? g : {ceiling};
@@ -771,13 +809,13 @@ def _read_function(spec):
     NaN as 0 too, so that nothing a caller writes in ``s->prev`` can index outside the table."""
     N = spec.name
     if spec.history == "linear":
-        body = """    if (v != v)
+        body = f"""    if ({N}_nan(v))
         return 0.0f;
     return v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);"""
     else:
         mu = f"{float(len(spec.values) - 1)!r}"
         body = f"""    double c;
-    if (v != v || v == 0.0f)
+    if ({N}_nan(v) || v == 0.0f)
         return 0.0f;
     v = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
     c = (v < 0.0f ? -1.0 : 1.0) * log1p({mu} * fabs((double)v)) / log1p({mu});
@@ -822,7 +860,7 @@ def source(spec):
     if spec.level:  # one input, the previous sample
         read = f"""        float x[1];
         const float v = in[i];
-        const float f = {_input_expr("v")};
+        const float f = {_input_expr(N, "v")};
         const double g = {N}_gain(s, f);
         x[0] = (float)((double)f / g);
         {N}_step(s, x);
@@ -834,7 +872,7 @@ def source(spec):
         int j;
         for (j = 0; j < {m}; j++) {{
             const float v = in[(size_t)i * {m} + j];
-            x[j] = {_input_expr("v")};
+            x[j] = {_input_expr(N, "v")};
         }}
         {N}_step(s, x);
 """
@@ -913,7 +951,7 @@ void {N}_seed({N}_state *s, uint64_t seed)
 
 void {N}_set_temperature({N}_state *s, double temperature)
 {{
-    if (temperature != temperature)  /* NaN: no temperature, the one it had stays */
+    if ({N}_nan_double(temperature))  /* NaN: no temperature, the one it had stays */
         return;
     temperature = temperature < {N}_MAX_TEMPERATURE ? temperature : {N}_MAX_TEMPERATURE;
     s->inv_temperature = temperature > 0.0 ? 1.0 / temperature : 0.0;
@@ -934,6 +972,8 @@ void {N}_prime({N}_state *s, const float *clip, int n)
 void {N}_generate({N}_state *s, float *out, int n)
 {{
     int i, k;
+    if (n <= 0)  /* nothing, not even the surprise's reset */
+        return;
 {_SURPRISE_RESET if spec.surprise else ""}    for (i = 0; i < n; i++) {{
         /* a uniform in [0, 1) with 53 random bits, drawn every step as numpy's sampler does */
         const double u = (double)({N}_next(&s->rng) >> 11) * (1.0 / 9007199254740992.0);
@@ -1005,8 +1045,10 @@ void {N}_generate({N}_state *s, float *out, int n)
     work = 4 * spec.n_hidden if spec.kind == "lstm" else spec.n_hidden
     return f"""/* {N}.c: generated by cwfast {_version()} from a trained model; see {N}.h. */
 #include <math.h>
+#include <string.h>
 #include "{N}.h"
 
+{_BIT_TESTS.format(N=N)}
 {step}
 {_head(spec)}{_level(spec)}{_prediction(spec)}{_pitch(spec)}{_surprise(spec)}
 size_t {N}_state_size(void)
