@@ -8,6 +8,7 @@ are imported when an option is converted, so building a parser (``cwfast --help`
 from __future__ import annotations
 
 import argparse
+import math
 
 from .errors import ParameterError
 from .modes import MAX_LEVEL_SAMPLES, MAX_OUTPUT_GAIN, MAX_POPULATION
@@ -159,4 +160,6 @@ def duration(text):
     total = 3600 * hours + 60 * minutes + seconds
     if total <= 0:
         raise argparse.ArgumentTypeError(f"{text} must be longer than zero")
+    if not math.isfinite(total):
+        raise argparse.ArgumentTypeError(f"{text[:40]}{'...' if len(text) > 40 else ''} is longer than any run")
     return total

@@ -386,8 +386,8 @@ def _resampled(samples, orig_rate, new_rate):
 def trim_silence(samples, sample_rate, *, below_db=60.0):
     """``samples`` without the 50-ms blocks at either end whose RMS is ``below_db`` or more below
     the whole clip's: digital silence and a noise floor, not a fade (a fade is music getting
-    quieter, and a model should learn it). What is left is whole blocks (a last partial block
-    goes too).
+    quieter, and a model should learn it). A last partial block is judged by its own RMS like
+    the others.
 
     A recording's last seconds are often silence, and a held-out part cut from its end would
     then measure how a model predicts zeros. Blocks inside the clip are kept, whatever their level.
@@ -404,6 +404,12 @@ def trim_silence(samples, sample_rate, *, below_db=60.0):
     samples = validate.mono("samples", samples)
     sample_rate = validate.positive_int("sample_rate", sample_rate)
     below_db = validate.positive_float("below_db", below_db)
+    first, end = _loud_span(samples, sample_rate, below_db)
+    return samples[first:end]
+
+
+def _loud_span(samples, sample_rate, below_db):
+    """(first, end): the span of checked ``samples`` that :func:`trim_silence` keeps."""
     block = max(1, sample_rate // 20)
     n = samples.size // block
     if n == 0:
@@ -413,10 +419,12 @@ def trim_silence(samples, sample_rate, *, below_db=60.0):
     if overall == 0:
         raise ParameterError("the clip is silent throughout: nothing is left after trimming its silence")
     levels = np.sqrt(np.mean(x[: n * block].reshape(n, block) ** 2, axis=1))
+    if samples.size > n * block:  # the partial block at the end: dropped only if quiet too
+        levels = np.append(levels, math.sqrt(float(np.mean(x[n * block :] ** 2))))
     loud = np.flatnonzero(levels >= 10.0 ** (-below_db / 20.0) * overall)
     if loud.size == 0:
         raise ParameterError(f"no 50-ms block of the clip is within {below_db:g} dB of its RMS")
-    return samples[loud[0] * block : (loud[-1] + 1) * block]
+    return int(loud[0] * block), min(int((loud[-1] + 1) * block), samples.size)
 
 
 def scale_to_unit(samples):

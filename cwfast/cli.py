@@ -151,7 +151,7 @@ def build_parser():
                         "ago with a trained gain, bounded where the audio grows louder than the training audio "
                         "(on), or train every run with and without one and keep the better on validation, in the "
                         "same time budget (auto); not with --trainer es (default: auto for --arch cw trained by "
-                        "gradient, else off)")
+                        "gradient, else off; off with --checkpoint, or where the clip is too short for one)")
     p.add_argument("--level-band", type=types.percentiles, metavar="LO,HI",
                    help="--level: hold its gain between these percentiles of the training audio's level, so that "
                         "the network hears how loud it is beyond them and generates at about its source's loudness "
@@ -167,7 +167,8 @@ def build_parser():
                         "surprise if that predicts it better, before the held-out figures and the generation "
                         "temperature (default: on when there is a validation part)")
     p.add_argument("--trim", action="store_true",
-                   help="drop silence at the ends of each file (50-ms blocks 60 dB or more below its RMS)")
+                   help="drop silence at the ends of each file (50-ms blocks, the last one partial, 60 dB or more below its "
+                        "RMS)")
     p.add_argument("--seed", type=types.non_negative_int, metavar="S",
                    help="seed of weights and batches (default: 0; with --resume, the checkpoint's)")
     p.add_argument("--restarts", type=types.restarts, metavar="N|auto",
@@ -208,7 +209,7 @@ def build_parser():
                    "the level the model generates at by itself (default: the model's, which brings it to its "
                    "training audio's loudness, else 1)")
     p.add_argument("--sample-rate", type=types.sample_rate, metavar="HZ", help="for models that do not store a sample rate")
-    p.add_argument("--subtype", type=types.subtype, metavar="TYPE", help="float, pcm_16 or pcm_24 (default: float for WAV)")
+    p.add_argument("--subtype", type=types.subtype, metavar="TYPE", help="float, pcm_16 or pcm_24 (default: float for WAV, pcm_24 for FLAC)")
     p.add_argument("--plot", type=types.path, metavar="FILE.png", help="plot the waveform and spectrogram (needs matplotlib)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_generate)
@@ -227,7 +228,7 @@ def build_parser():
                         "(for 1024 units in 8 modules, about 2.4x at blocks of 512 or more on a Zen 3 EPYC, 2x to 3.7x on others; slower for "
                         "models whose weights fit the L2 cache: 'cwfast bench --blocked' measures yours), the same output within "
                         "float rounding")
-    p.add_argument("--subtype", type=types.subtype, metavar="TYPE", help="float, pcm_16 or pcm_24 (default: float for WAV)")
+    p.add_argument("--subtype", type=types.subtype, metavar="TYPE", help="float, pcm_16 or pcm_24 (default: float for WAV, pcm_24 for FLAC)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_process)
 
@@ -594,7 +595,10 @@ def _audio_files(names):
         for folder, below, names_below in os.walk(name, followlinks=True):
             below[:] = [d for d in below if os.path.realpath(os.path.join(folder, d)) not in walked]
             walked.update(os.path.realpath(os.path.join(folder, d)) for d in below)
-            found += [os.path.join(folder, f) for f in names_below if os.path.splitext(f)[1].lower() in extensions]
+            # Hidden files are not recordings: macOS's "._x.wav" resource forks, an editor's or
+            # cwfast's own temporary files (".x.wav.NNNN") left by a crash.
+            found += [os.path.join(folder, f) for f in names_below
+                      if not f.startswith(".") and os.path.splitext(f)[1].lower() in extensions]
         if not found:
             raise CwfastError(f"folder '{name}' holds no audio files ({', '.join(sorted(extensions))})")
         files.extend(sorted(found))
@@ -617,6 +621,8 @@ def _audio_files(names):
 
 
 def _load_clip(path, args, sample_rate):
+    """(samples, rate, start): the clip ``args`` asks for, ``start`` its first sample's time in
+    the file, in seconds (after --trim: the first one kept)."""
     from .audio import load_audio
 
     _check_audio_fits(path, sample_rate, start=args.start, seconds=args.seconds)
@@ -639,18 +645,20 @@ def _load_clip(path, args, sample_rate):
                 f"({samples.size} samples at {rate} Hz)"
             )
         samples = samples[: args.samples]
+    start = args.start
     if getattr(args, "trim", False):
-        from .audio import trim_silence
+        from .audio import _loud_span, trim_silence
 
         try:
-            kept = trim_silence(samples, rate)
+            trim_silence(samples, rate)  # checks the clip, and says what is wrong with it
+            first, end = _loud_span(samples, rate, 60.0)
         except ParameterError as error:
             raise ParameterError(f"--trim: '{path}': {error}") from None
-        if kept.size < samples.size:
-            _note(f"--trim: kept {kept.size / rate:.2f} s of the {samples.size / rate:.2f} s of '{path}' "
+        if end - first < samples.size:
+            _note(f"--trim: kept {(end - first) / rate:.2f} s of the {samples.size / rate:.2f} s of '{path}' "
                   "(silence at its ends dropped)")
-        samples = kept
-    return samples, rate
+        samples, start = samples[first:end], start + first / rate
+    return samples, rate, start
 
 
 def cmd_train(args):
@@ -707,11 +715,11 @@ def _train(args):
     rate = args.sample_rate
     clips = []
     for path in files:  # every file at the rate asked for, or at the first file's
-        samples, rate = _load_clip(path, args, rate)
+        samples, rate, start = _load_clip(path, args, rate)
         clips.append(samples)
     wet = None
     if mode == "effect":
-        wet, _ = _load_clip(args.target, args, rate)
+        wet, _, _ = _load_clip(args.target, args, rate)
         if wet.size != clips[0].size:  # at other rates, its resampling note would come too late to explain it
             from .audio import sound_info
 
@@ -751,7 +759,9 @@ def _train(args):
             window=args.window, validation=args.validation, test=args.test, classes=args.classes,
             seed=0 if args.seed is None and not args.resume else args.seed,  # resuming: the checkpoint's
             checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, on_note=_note,
-            metadata={"source": source, "start": args.start, **({"trimmed": True} if args.trim else {})},
+            # A corpus's files each start at --start (and, trimmed, wherever their sound does).
+            metadata={"source": source, "start": start if len(clips) == 1 else args.start,
+                      **({"trimmed": True} if args.trim else {})},
             time_budget=args.time_budget,
             input_window=args.input_window, head=args.head, components=args.components, level=args.level,
             prediction=args.prediction, level_band=args.level_band, on_model=check_disk_for, restarts=args.restarts,
@@ -983,7 +993,7 @@ def cmd_process(args):
             n, clipped = write_audio_blocks(args.output, counted(), file_rate, subtype=subtype,
                                             overwrite=args.overwrite)
     else:  # resampled whole, both ways (a streaming resampler would delay the output)
-        _check_audio_fits(args.input, rate, option="model rate (resample the file first)")
+        _check_audio_fits(args.input, rate, hint="resample the file to the model's rate first, or cut it shorter")
         samples, _ = load_audio(args.input, sample_rate=rate)
         _note(f"resampled '{args.input}' from {file_rate} Hz to the model's {rate} Hz")
         with _progress(args, samples.size, "processing") as bar:

@@ -27,7 +27,7 @@ DEFAULT_COMPONENTS = 10
 #: Clockwork RNN on all four sources of the generation goals and not the LSTM (docs/results.md,
 #: "Linear prediction").
 PREDICTION_TAPS = 32
-#: What ``--pitch`` may say: no pitch predictor (the default), one (:class:`cwfast.model.Pitch`),
+#: What ``--pitch`` may say: no pitch predictor, one (:class:`cwfast.model.Pitch`),
 #: or both trained and the better on validation kept (the screened recipe; docs/results.md, "The
 #: pitch predictor with its loop's level bounded").
 PITCH_CHOICES = ("off", "on", "auto")

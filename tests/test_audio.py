@@ -656,6 +656,9 @@ def test_trim_silence_drops_quiet_ends_only():
     # at 1720, inside block 34 (1700-1749); blocks 35 and 36 are silence.
     np.testing.assert_array_equal(trim_silence(x, rate), x[200:1750])
     np.testing.assert_array_equal(trim_silence(loud, rate), loud)  # nothing to drop
+    # A loud last partial block is kept (it was dropped with the silence); a quiet one goes.
+    np.testing.assert_array_equal(trim_silence(loud[:490], rate), loud[:490])
+    np.testing.assert_array_equal(trim_silence(x[:1780], rate), x[200:1750])
     with pytest.raises(ParameterError, match="silent throughout"):
         trim_silence(np.zeros(500), rate)
     with pytest.raises(ParameterError, match="shorter than one 50-ms block"):

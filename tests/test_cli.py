@@ -1135,6 +1135,10 @@ def test_train_trim_drops_silent_ends_and_says_so(capsys, tmp_path, clip_8k):
     assert "--trim: kept 0.10 s of the 0.50 s" in err
     model = cwfast.load(tmp_path / "m.npz")
     assert model.metadata["length"] == music.size and model.metadata["trimmed"] is True
+    # Where the kept clip starts in the file (it said 0 s, the --start, whatever was trimmed).
+    assert model.metadata["start"] == 1200 / rate
+    status, info, _ = run(capsys, "info", tmp_path / "m.npz")
+    assert status == 0 and f"trained on {music.size} samples of padded.wav, starting at 0.15 s" in info
     status, _, err = run(capsys, "train", padded, "--mode", "effect", "--target", padded, "--trim",
                          "-o", tmp_path / "e.npz")
     assert_user_error(status, err, "--trim is for memorize and autoregressive mode")

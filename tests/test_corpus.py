@@ -114,6 +114,10 @@ def test_folders_are_walked_through_links_and_each_file_counted_once(capsys, tmp
     (folder / "linked").symlink_to(other, target_is_directory=True)
     (folder / "sub" / "up").symlink_to(folder, target_is_directory=True)  # a loop of links
     os.link(folder / "a.wav", folder / "sub" / "a-again.wav")
+    # Hidden files are no recordings: a macOS resource fork stopped the run ("not an audio file"),
+    # and a temporary file a crash left would have been trained on.
+    (folder / "._a.wav").write_bytes(b"\x00\x05\x16\x07 resource fork")
+    write_audio(folder / "sub" / ".b.flac.tmp1234.wav", tone(800, 0.2, 0.3), 8000)
     out = tmp_path / "m.npz"
     status, _, err = run(capsys, "train", folder, "--mode", "autoregressive", "--epochs", "1", "-o", out, *TINY)
     assert status == 0, err
@@ -165,6 +169,11 @@ def test_cli_time_budget_stops_cleanly_and_info_says_so(capsys, tmp_path, clip_8
     assert model.metadata["trainer"]["stopped"] == "time budget" and model.metadata["trainer"]["epochs"] < 100000
     status, info, _ = run(capsys, "info", out)
     assert status == 0 and "(time budget)" in info
+    # A budget too long to be a number of seconds is the option's error, not the API's.
+    status, _, err = run(capsys, "train", clip_8k, "--mode", "autoregressive", "--time-budget", "9" * 400 + "h",
+                         "-o", tmp_path / "n.npz")
+    assert_user_error(status, err, "--time-budget", "is longer than any run")
+    assert "time_budget=" not in err
 
 
 def test_a_folder_without_audio_is_refused(capsys, tmp_path):
