@@ -1275,6 +1275,10 @@ def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, wind
                      f"{task.n_steps:,} samples", f"pass a smaller {smaller}, or a shorter clip")
 
 
+#: Fewer training samples than this make a diverged run's advice a longer clip, not a smaller rate.
+_FEW_SAMPLES = 100
+
+
 def _check_learned(model, train_task, figures, mode, on_note=None):
     """TrainingDiverged if training diverged to a model worse than a trivial one, whatever the trainer.
 
@@ -1293,8 +1297,10 @@ def _check_learned(model, train_task, figures, mode, on_note=None):
         what = f"NMSE {figures['nmse']:.4g} (predicting the mean: 1)"
     bad = score > (4 * trivial if mode == "autoregressive" else 100 * trivial)
     if bad or not all(np.isfinite(v) for v in figures.values()):
-        raise TrainingDiverged(f"training diverged: the trained model scores {what} on its training data",
-                               f"try a smaller {_opt('lr')}")
+        # A few samples are no data to learn a distribution from, whatever the rate.
+        hint = (f"its training part holds only {train_task.n_steps} samples: train on a longer clip"
+                if train_task.n_steps < _FEW_SAMPLES else f"try a smaller {_opt('lr')}")
+        raise TrainingDiverged(f"training diverged: the trained model scores {what} on its training data", hint)
     if score > trivial:
         _note(on_note, f"the trained model scores {what} on its training data: more epochs, or another {_opt('lr')}, "
                        "should do better")

@@ -536,6 +536,21 @@ def test_a_full_disk_is_refused_before_the_work(capsys, tmp_path, models, clip_8
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_clip_too_short_to_learn_from_is_not_blamed_on_the_rate():
+    """Two samples of a sine diverged (2250 bits a sample) and the advice was a smaller --lr,
+    which cannot help; with enough samples it is still the advice."""
+    from cwfast import tasks
+    from cwfast.errors import TrainingDiverged
+    from cwfast.train_audio import _check_learned
+
+    figures = {"cross_entropy": 1560.0, "bits_per_sample": 2250.0}
+    for n, says in ((2, "holds only 2 samples: train on a longer clip"), (500, "try a smaller")):
+        task = tasks.autoregressive(np.sin(np.arange(n) * 0.1).astype(np.float32))
+        with pytest.raises(TrainingDiverged) as raised:
+            _check_learned(None, task, figures, "autoregressive")
+        assert says in str(raised.value) and "scores 2250 bits/sample" in str(raised.value)
+
+
 @pytest.mark.parametrize("epochs, lr, says", [(150, 100, "diverged"), (1, 1e38, "parameters became non-finite")])
 def test_a_failed_training_leaves_no_checkpoint_to_resume(capsys, tmp_path, clip_8k, epochs, lr, says):
     """A run that diverges wrote checkpoints as it went; they are removed with the failure (a
