@@ -764,6 +764,21 @@ def test_lv2_generators_equal_cwfast_generate(lv2, built, tmp_path):
             np.testing.assert_array_equal(y, reference)
         else:  # a mixture's amplitudes: the C export's rounding (its port's default, 0.85, held by no float)
             np.testing.assert_allclose(y, reference, rtol=RTOL, atol=ATOL)
+    # The seed port: two instances with two seeds are two voices (both with seed 0 they were one
+    # voice twice); a seed past the port's range is its maximum, and NaN is 0.
+    outputs = {}
+    for seed in ("5", "0", "nan", "16777216", "1e30"):
+        subprocess.run([str(host), str(bundles["cw_mix"] / "cw_mix.so"), str(RATE), str(n), "64", "-",
+                        str(tmp_path / "ar"), "0.85", seed], check=True)
+        outputs[seed] = np.fromfile(tmp_path / "ar", dtype=np.float32)
+    reference = render.render(table["cw_mix"][0], n, seed=SplitMixGenerator(np.random.PCG64(0)).start(5),
+                              temperature=0.85)
+    np.testing.assert_allclose(outputs["5"], reference, rtol=RTOL, atol=ATOL)
+    assert not np.allclose(outputs["5"], outputs["0"])
+    np.testing.assert_array_equal(outputs["nan"], outputs["0"])
+    np.testing.assert_array_equal(outputs["1e30"], outputs["16777216"])
+    ttl = (bundles["cw_mix"] / "cw_mix.ttl").read_text()
+    assert 'lv2:symbol "seed"' in ttl and "lv2:portProperty lv2:integer" in ttl and "lv2:maximum 16777216.0" in ttl
 
 
 def test_lv2_refuses_another_host_rate(lv2, tmp_path):

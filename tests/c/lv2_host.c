@@ -1,7 +1,8 @@
 /* A minimal LV2 host for cwfast's tests: loads a plug-in's .so, runs it like a host would.
- *   lv2_host SO RATE N BLOCK IN OUT [CONTROL]
+ *   lv2_host SO RATE N BLOCK IN OUT [CONTROL [SEED]]
  * Port 0 is the audio output; port 1 the audio input (IN, raw float32; "-" for a generator) or
- * the control port (CONTROL). Exit status 3 if the plug-in refuses to instantiate. */
+ * the control port (CONTROL); port 2, if the plug-in has one, a second control (SEED, default 0).
+ * Exit status 3 if the plug-in refuses to instantiate. */
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,7 +17,7 @@ int main(int argc, char **argv)
     LV2_Handle h;
     void *lib;
     long n, block, i;
-    float *in = NULL, *out, control = 0.0f;
+    float *in = NULL, *out, control = 0.0f, seed = 0.0f;
     FILE *f;
     if (argc < 7)
         return 2;
@@ -39,10 +40,13 @@ int main(int argc, char **argv)
     }
     if (argc > 7)
         control = (float)atof(argv[7]);
+    if (argc > 8)
+        seed = (float)atof(argv[8]);
     h = d->instantiate(d, atof(argv[2]), ".", features);
     if (!h)
         return 3;
     d->connect_port(h, 1, in ? (void *)in : (void *)&control);
+    d->connect_port(h, 2, &seed);  /* a plug-in without a port 2 ignores it */
     d->activate(h);
     for (i = 0; i < n; i += block) {
         long m = n - i < block ? n - i : block;
