@@ -401,15 +401,16 @@ def trim_silence(samples, sample_rate, *, below_db=60.0):
     ParameterError
         If the clip is shorter than one block or silent throughout.
     """
-    samples = validate.mono("samples", samples)
-    sample_rate = validate.positive_int("sample_rate", sample_rate)
-    below_db = validate.positive_float("below_db", below_db)
-    first, end = _loud_span(samples, sample_rate, below_db)
+    first, end = loud_span(samples, sample_rate, below_db=below_db)
     return samples[first:end]
 
 
-def _loud_span(samples, sample_rate, below_db):
-    """(first, end): the span of checked ``samples`` that :func:`trim_silence` keeps."""
+def loud_span(samples, sample_rate, *, below_db=60.0):
+    """``(first, end)``: where the part of ``samples`` that :func:`trim_silence` keeps begins and
+    ends, as sample indices (``samples[first:end]``); raises as it does."""
+    samples = validate.mono("samples", samples)
+    sample_rate = validate.positive_int("sample_rate", sample_rate)
+    below_db = validate.positive_float("below_db", below_db)
     block = max(1, sample_rate // 20)
     n = samples.size // block
     if n == 0:

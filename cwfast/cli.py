@@ -647,11 +647,10 @@ def _load_clip(path, args, sample_rate):
         samples = samples[: args.samples]
     start = args.start
     if getattr(args, "trim", False):
-        from .audio import _loud_span, trim_silence
+        from .audio import loud_span
 
         try:
-            trim_silence(samples, rate)  # checks the clip, and says what is wrong with it
-            first, end = _loud_span(samples, rate, 60.0)
+            first, end = loud_span(samples, rate)
         except ParameterError as error:
             raise ParameterError(f"--trim: '{path}': {error}") from None
         if end - first < samples.size:

@@ -249,8 +249,8 @@ def header(spec):
  * audio thread), or guard it. A call's cost is bounded by its n.
  * Build: cc -std=c99 -O3 -c {N}.c. -ffp-contract=fast is faster and rounds differently from
  * cwfast's Stream (within float32 rounding); -march=native is faster still, but the binary then
- * runs only on CPUs with this one's instructions. -ffast-math keeps NaN and infinite inputs out of
- * the state (they are recognised from their bits). */
+ * runs only on CPUs with this one's instructions. Under -ffast-math a NaN or infinite input is
+ * still read as 0 (it is recognised from its bits). */
 #ifndef {guard}
 #define {guard}
 
