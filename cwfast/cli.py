@@ -1011,6 +1011,12 @@ def cmd_process(args):
 # ----------------------------------------------------------------------------------- info
 
 
+def _ratio(x):
+    """A ratio to two decimals, or to three figures past 1000 (a pure tone's flatness is near 0, and
+    a ratio to it printed as 9443204299437.74)."""
+    return f"{x:.2f}" if abs(x) < 1000 else f"{x:.3g}"
+
+
 def _calibration_text(calibration):
     """What ``cwfast info`` says of a temperature chosen on the training audio (cwfast.train_audio.calibrate_temperature)."""
     if not isinstance(calibration, dict) or not isinstance(calibration.get("table"), list):
@@ -1019,7 +1025,7 @@ def _calibration_text(calibration):
             and _is_number(row.get("pitched")) and _is_number(row.get("rms"))]
     heard = calibration.get("training_audio")
     pitched = f" of {heard['pitched']:.2f}" if isinstance(heard, dict) and _is_number(heard.get("pitched")) else ""
-    seen = "; ".join(f"{row['temperature']:g}: flatness {row['flatness']:.2f}x, pitched {row['pitched']:.2f}{pitched}, "
+    seen = "; ".join(f"{row['temperature']:g}: flatness {_ratio(row['flatness'])}x, pitched {row['pitched']:.2f}{pitched}, "
                      f"RMS {row['rms']:.2f}x{', qualifies' if row.get('qualifies') is True else ''}"
                      for row in rows if _is_number(row.get("temperature")))
     return f" (chosen on {calibration.get('on', 'the training audio')}{': ' + seen if seen else ''})"

@@ -264,3 +264,12 @@ def test_temperature_is_bounded_where_every_one_is_the_same_noise(trained):
     model.metadata["temperature"] = 101.0
     with pytest.raises(CwfastError, match="invalid temperature 101"):
         render.render(model, 10, seed=0)
+
+
+def test_info_prints_a_ratio_to_a_pure_tone_in_three_figures():
+    """A pure tone's flatness is near 0: the ratio to it printed as 9443204299437.74x."""
+    from cwfast.cli import _calibration_text
+
+    text = _calibration_text({"table": [{"temperature": 0.5, "flatness": 9443204299437.74, "pitched": 1.0, "rms": 0.5},
+                                        {"temperature": 1.0, "flatness": 999.0, "pitched": 0.5, "rms": 1.0}]})
+    assert "0.5: flatness 9.44e+12x, pitched 1.00" in text and "1: flatness 999.00x" in text
