@@ -1138,6 +1138,18 @@ def test_train_plot(capsys, tmp_path, clip_8k, mode):
     assert f"wrote {tmp_path / 'm.png'}" in stdout
 
 
+def test_stereo_whose_channels_cancel_is_said_to_cancel(capsys, tmp_path):
+    """It was "the clip is silent (all zeros)", of a file that plays loud."""
+    import soundfile
+
+    tone = 0.5 * np.sin(np.arange(4000) * 0.05).astype(np.float32)
+    soundfile.write(tmp_path / "st.wav", np.stack([tone, -tone], axis=1), 8000, subtype="FLOAT")
+    status, _, err = run(capsys, "train", tmp_path / "st.wav", "--mode", "autoregressive", *TINY,
+                         "-o", tmp_path / "m.npz")
+    assert_user_error(status, err, "is silent once its 2 channels are mixed to one (they cancel out)")
+    assert not (tmp_path / "m.npz").exists()
+
+
 def test_train_trim_drops_silent_ends_and_says_so(capsys, tmp_path, clip_8k):
     from cwfast.audio import load_audio, write_audio
 
