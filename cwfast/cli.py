@@ -631,13 +631,11 @@ def _load_clip(path, args, sample_rate):
                                    on_resample=_note)
     except ParameterError as exc:
         raise _as_options(exc, start="--start", duration="--seconds") from None
-    if samples.size and not samples.any():
-        from .audio import sound_info
-
-        channels = sound_info(path).channels
-        if channels > 1:  # its channels cancel: "silent" alone would contradict what the user hears
-            raise ParameterError(f"'{path}' is silent once its {channels} channels are mixed to one (they cancel "
-                                 "out); train on one of its channels")
+    if samples.size and not samples.any():  # silent, or channels that cancel (read again to tell)
+        channels, _ = load_audio(path, mono=False, start=args.start, duration=args.seconds)
+        if channels.any():  # "silent" alone would contradict what the user hears
+            raise ParameterError(f"'{path}' is silent once its {channels.shape[1]} channels are mixed to one (they "
+                                 "cancel out); train on one of its channels")
     # load_audio cuts an excerpt short at the end of the file; the CLI refuses, as for --samples.
     # One sample of slack: resampling rounds the length up.
     if args.seconds is not None and samples.size + 1 < args.seconds * rate:

@@ -1148,6 +1148,11 @@ def test_stereo_whose_channels_cancel_is_said_to_cancel(capsys, tmp_path):
                          "-o", tmp_path / "m.npz")
     assert_user_error(status, err, "is silent once its 2 channels are mixed to one (they cancel out)")
     assert not (tmp_path / "m.npz").exists()
+    # Stereo silence is silence.
+    soundfile.write(tmp_path / "quiet.wav", np.zeros((4000, 2), np.float32), 8000, subtype="FLOAT")
+    status, _, err = run(capsys, "train", tmp_path / "quiet.wav", "--mode", "autoregressive", *TINY,
+                         "-o", tmp_path / "m.npz")
+    assert status == 2 and "cancel" not in err and "silent" in err, err
 
 
 def test_train_trim_drops_silent_ends_and_says_so(capsys, tmp_path, clip_8k):
