@@ -224,7 +224,7 @@ def train_all(jobs, args, prepared, directory):
     out = {name: {"cw": os.path.join(directory, name, "cw.npz"), "lstm": None, "lstm_hidden": None}
            for name in prepared}
 
-    def kept(name, model):
+    def kept(model):
         """With --resume, whether ``model`` is there already (``main`` checked what it was trained on)."""
         if not (args.resume and os.path.exists(model)):
             return False
@@ -234,7 +234,7 @@ def train_all(jobs, args, prepared, directory):
     def cw(name):
         wav, _, _ = prepared[name]
         model = out[name]["cw"]
-        if kept(name, model):
+        if kept(model):
             return name, "cw"
         print(f"[{time.strftime('%H:%M:%S')}] training {name}: Clockwork RNN", file=sys.stderr)
         run_logged(train_command(wav, model, SOURCES[name][1], args.budget, cw_options),
@@ -249,7 +249,7 @@ def train_all(jobs, args, prepared, directory):
         out[name]["lstm_hidden"] = hidden
         model = os.path.join(directory, name, "lstm.npz")
         out[name]["lstm"] = model
-        if kept(name, model):
+        if kept(model):
             return name, "lstm"
         print(f"[{time.strftime('%H:%M:%S')}] training {name}: LSTM of {hidden} cells", file=sys.stderr)
         run_logged(train_command(wav, model, SOURCES[name][1], args.budget,
