@@ -308,6 +308,18 @@ def _attach_dashed_values(parser, argv):
     return out
 
 
+def _gather_positionals(args, extra):
+    """``extra`` less the words that belong to a list of files (``train``'s AUDIO), which are
+    added to it in order. argparse fills a ``nargs="+"`` positional from one run of words only, so
+    in ``cwfast train a.wav --epochs 3 b.wav`` it leaves ``b.wav`` over."""
+    files = getattr(args, "audio", None)
+    if not isinstance(files, list):
+        return extra
+    words = [w for w in extra if not w.startswith("-")]
+    files.extend(words)
+    return [w for w in extra if w not in words]
+
+
 def _load_bench():
     import importlib
 
@@ -1322,6 +1334,7 @@ def _main(parser, argv):
         if _command_of(argv) == "bench":
             _load_bench().add_arguments(parser.bench_parser)
         args, extra = parser.parse_known_args(_attach_dashed_values(parser, argv))
+        extra = _gather_positionals(args, extra)
         if extra:  # reported by the command's own parser, which names the command and its --help
             _subparsers(parser).get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
         if args.version:

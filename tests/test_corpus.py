@@ -103,6 +103,21 @@ def test_a_file_named_twice_is_trained_on_once(capsys, tmp_path, folder, monkeyp
     assert cwfast.load(out).metadata["clips"] == [800, 800]
 
 
+def test_files_may_be_named_on_either_side_of_options(capsys, tmp_path, folder):
+    """``train b.flac --epochs 1 a.wav`` trains on both files (argparse alone
+    leaves a.wav over as an unrecognised argument); a stray option is still refused."""
+    out = tmp_path / "m.npz"
+    status, _, err = run(capsys, "train", folder / "sub" / "b.flac", "--mode", "autoregressive", "--epochs", "1",
+                         folder / "a.wav", "-o", out, *TINY)
+    assert status == 0, err
+    clips = cwfast.load(out).metadata["clips"]
+    assert clips == [800, 800] and cwfast.load(out).metadata["source"].startswith("2 files from")
+    status, _, err = run(capsys, "train", folder / "a.wav", "--mode", "autoregressive", "--bogus",
+                         folder / "sub" / "b.flac", "-o", tmp_path / "n.npz", *TINY)
+    assert status == 2 and err.strip().endswith("unrecognized arguments: --bogus (see 'cwfast train --help')")
+    assert not (tmp_path / "n.npz").exists()
+
+
 def test_folders_are_walked_through_links_and_each_file_counted_once(capsys, tmp_path, folder):
     """A linked folder inside a named one was skipped without a word (its audio never trained on);
     a hard link to a file counted it twice; a link back to an ancestor is no loop."""
