@@ -166,11 +166,17 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
     return samples, sample_rate
 
 
-def read_audio_blocks(path, block_size):
+def cancelling_channels(path, channels):
+    """What to say of a file whose ``channels`` are not silent but mix to silence."""
+    return f"'{path}' is silent once its {channels} channels are mixed to one (they cancel out)"
+
+
+def read_audio_blocks(path, block_size, *, on_note=None):
     """Open an audio file to read it mono, ``block_size`` frames at a time, without holding it whole.
 
     The same checks as :func:`load_audio` (a missing, empty, non-audio file is a CwfastError now;
-    a NaN or infinite sample is one when its block is read).
+    a NaN or infinite sample is one when its block is read). ``on_note``, if given, is called
+    with one line once the file is read if its channels cancel: not silent, but silent mixed.
 
     Returns
     -------
@@ -190,7 +196,7 @@ def read_audio_blocks(path, block_size):
         raise CwfastError(f"cannot read '{path}': contains no audio (0 frames)")
 
     def blocks():
-        done = 0
+        done, heard, mixed = 0, False, False
         try:
             with soundfile.SoundFile(_native(path)) as sound_file:
                 for block in sound_file.blocks(block_size, dtype="float32", always_2d=True):
@@ -198,11 +204,16 @@ def read_audio_blocks(path, block_size):
                         bad = done + int(np.argmin(np.isfinite(block).all(axis=1)))
                         raise CwfastError(_unreadable_sample(path, bad / info.samplerate))
                     done += block.shape[0]
-                    yield block.mean(axis=1, dtype=np.float64).astype(np.float32)
+                    one = block.mean(axis=1, dtype=np.float64).astype(np.float32)
+                    mixed = mixed or bool(one.any())
+                    heard = heard or mixed or bool(block.any())
+                    yield one
         except soundfile.SoundFileError as error:
             raise CwfastError(f"cannot read '{path}': {_soundfile_reason(error)}") from None
         if done == 0:
             raise CwfastError(f"cannot read '{path}': contains no audio (0 frames could be read)")
+        if heard and not mixed and on_note is not None:
+            on_note(f"{cancelling_channels(path, info.channels)}: read as silence")
 
     return info.samplerate, info.frames, blocks()
 

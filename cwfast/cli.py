@@ -632,10 +632,21 @@ def _audio_files(names):
     return kept
 
 
+def _cancelling(path, samples, **excerpt):
+    """How many channels ``path`` (read as ``samples``, mono) has if they are not silent but mix
+    to silence; else 0. Read again only when ``samples`` is silent."""
+    from .audio import load_audio
+
+    if not samples.size or samples.any():
+        return 0
+    channels, _ = load_audio(path, mono=False, **excerpt)
+    return channels.shape[1] if channels.any() else 0
+
+
 def _load_clip(path, args, sample_rate):
     """(samples, rate, start): the clip ``args`` asks for, ``start`` its first sample's time in
     the file, in seconds (after --trim: the first one kept)."""
-    from .audio import load_audio
+    from .audio import cancelling_channels, load_audio
 
     _check_audio_fits(path, sample_rate, start=args.start, seconds=args.seconds)
     try:
@@ -643,11 +654,9 @@ def _load_clip(path, args, sample_rate):
                                    on_resample=_note)
     except ParameterError as exc:
         raise _as_options(exc, start="--start", duration="--seconds") from None
-    if samples.size and not samples.any():  # silent, or channels that cancel (read again to tell)
-        channels, _ = load_audio(path, mono=False, start=args.start, duration=args.seconds)
-        if channels.any():  # "silent" alone would contradict what the user hears
-            raise ParameterError(f"'{path}' is silent once its {channels.shape[1]} channels are mixed to one (they "
-                                 "cancel out); train on one of its channels")
+    channels = _cancelling(path, samples, start=args.start, duration=args.seconds)
+    if channels:  # "silent" alone would contradict what the user hears
+        raise ParameterError(f"{cancelling_channels(path, channels)}; train on one of its channels")
     # load_audio cuts an excerpt short at the end of the file; the CLI refuses, as for --samples.
     # One sample of slack: resampling rounds the length up.
     if args.seconds is not None and samples.size + 1 < args.seconds * rate:
@@ -915,13 +924,13 @@ def cmd_generate(args):
     if args.prime is not None:
         if mode != "autoregressive":
             raise ParameterError("--prime is for autoregressive models; a memorize model takes no input")
-        from .audio import load_audio
+        from .audio import cancelling_channels, load_audio
 
         _check_audio_fits(args.prime, rate, hint="pass a shorter --prime, or one nearer the model's rate")
         prime, _ = load_audio(args.prime, sample_rate=rate, on_resample=_note)
-        if prime.size and not prime.any():
-            # Stereo whose channels cancel mixes to this too: say so rather than start quietly from nothing.
-            _note(f"'{args.prime}' is silent once its channels are mixed to one: the model is primed with silence")
+        channels = _cancelling(args.prime, prime)
+        if channels:  # say so rather than start quietly from nothing
+            _note(f"{cancelling_channels(args.prime, channels)}: the model is primed with silence")
     if mode == "memorize":
         if args.temperature is not None:
             raise ParameterError("--temperature is for autoregressive models; a memorize model is deterministic")
@@ -979,7 +988,7 @@ def cmd_generate(args):
 
 def cmd_process(args):
     from . import render
-    from .audio import load_audio, read_audio_blocks, resample, write_audio_blocks
+    from .audio import cancelling_channels, load_audio, read_audio_blocks, resample, write_audio_blocks
 
     _check_output(args.output, args.overwrite, audio=True, what="audio")
     _refuse_overwriting([("-o", args.output)], [("IN", args.input), ("--model", args.model)])
@@ -988,7 +997,7 @@ def cmd_process(args):
         render.check_processable(model, args.blocked)
     except ParameterError as exc:  # the API's blocked=True is the command line's --blocked
         raise ParameterError(str(exc).replace("blocked=True", "--blocked")) from None
-    file_rate, frames, blocks = read_audio_blocks(args.input, args.block)
+    file_rate, frames, blocks = read_audio_blocks(args.input, args.block, on_note=_note)
     subtype = _subtype_for(args.output, args.subtype, file_rate)  # written at the file's rate
     from .budget import check_disk
 
@@ -1012,6 +1021,9 @@ def cmd_process(args):
         _check_audio_fits(args.input, rate, hint="resample the file to the model's rate first, or cut it shorter")
         samples, _ = load_audio(args.input, sample_rate=rate)
         _note(f"resampled '{args.input}' from {file_rate} Hz to the model's {rate} Hz")
+        channels = _cancelling(args.input, samples)
+        if channels:
+            _note(f"{cancelling_channels(args.input, channels)}: read as silence")
         with _progress(args, samples.size, "processing") as bar:
             out = render.process(model, samples, block_size=args.block, on_progress=bar.update,
                                  blocked=args.blocked)

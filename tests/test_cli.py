@@ -221,7 +221,8 @@ def test_generate_says_when_the_prime_mixes_to_silence(capsys, tmp_path, models)
     status, _, err = run(capsys, "generate", "-m", models["autoregressive"], "-o", tmp_path / "p.wav",
                          "--samples", 50, "--seed", 1, "--prime", prime)
     assert status == 0, err
-    assert f"'{prime}' is silent once its channels are mixed to one: the model is primed with silence" in err
+    assert f"'{prime}' is silent once its 2 channels are mixed to one (they cancel out): the model is primed with " \
+        "silence" in err
     assert soundfile.info(tmp_path / "p.wav").frames == 50
     # A prime with sound says nothing of the kind.
     soundfile.write(prime, np.stack([left, left], axis=1), 8000, subtype="FLOAT")
@@ -354,6 +355,22 @@ def test_process_reads_stereo_ogg_and_flac_as_mono(capsys, tmp_path, models, fmt
     write_audio(mono, soundfile.read(source, dtype="float32")[0].mean(axis=1), 8000)
     assert run(capsys, "process", "-m", models["effect"], mono, "-o", tmp_path / "mono-out.flac")[0] == 0
     np.testing.assert_array_equal(load_audio(tmp_path / "out.flac")[0], load_audio(tmp_path / "mono-out.flac")[0])
+
+
+@pytest.mark.parametrize("rate", [8000, 44100])
+def test_process_says_when_the_channels_cancel(capsys, tmp_path, models, rate):
+    """A stereo file whose channels cancel is processed as the silence the model hears, and said to
+    be (streamed at the model's rate, read whole to be resampled); stereo silence says nothing."""
+    left = load_audio(BRAHMS, duration=0.1)[0]
+    source = tmp_path / "in.wav"
+    soundfile.write(source, np.stack([left, -left], axis=1), rate, subtype="FLOAT")
+    status, _, err = run(capsys, "process", "-m", models["effect"], source, "-o", tmp_path / "out.wav",
+                         "--block", 64)
+    assert status == 0, err
+    assert f"'{source}' is silent once its 2 channels are mixed to one (they cancel out): read as silence" in err
+    soundfile.write(source, np.zeros((left.size, 2)), rate, subtype="FLOAT")
+    status, _, err = run(capsys, "process", "-m", models["effect"], source, "-o", tmp_path / "quiet.wav")
+    assert status == 0 and "silent" not in err, err
 
 
 @pytest.mark.parametrize("rate, frames", [(44100, 2205), (44100, 1000), (22050, 12345), (48000, 777)])
