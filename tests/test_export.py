@@ -196,6 +196,32 @@ def test_process_equals_stream_at_every_block_size(built, name):
         np.testing.assert_allclose(y, reference, rtol=RTOL, atol=ATOLS.get(name, ATOL), err_msg=f"block {block}")
 
 
+@pytest.mark.parametrize("name", list(_models()))
+def test_the_source_compiles_as_cpp_and_runs_the_same(built, name):
+    """A plug-in is often C++: the .c built by a C++ compiler (strictly, C++11) and linked with the
+    C driver gives :class:`Stream`'s outputs too (C++'s <math.h> overloads, for one, differ)."""
+    cxx = shutil.which(os.environ.get("CXX", "c++")) or shutil.which("g++") or shutil.which("clang++")
+    if cxx is None:
+        pytest.skip("no C++ compiler on this machine (.ci/run installs g++)")
+    tmp, table = built
+    model, _ = table[name]
+    driver = tmp / f"{name}_driver_cpp.o"
+    subprocess.run([_compiler(), *STRICT, "-O2", f'-DHEADER="{name}.h"', f"-DNAME={name}", f"-I{tmp}", "-c",
+                    str(HERE / "c" / "export_driver.c"), "-o", str(driver)], check=True)
+    exe = tmp / f"{name}_cpp"
+    subprocess.run([cxx, "-x", "c++", "-std=c++11", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2", f"-I{tmp}",
+                    "-c", str(tmp / f"{name}.c"), "-o", str(tmp / f"{name}_cpp.o")], check=True)
+    subprocess.run([cxx, str(driver), str(tmp / f"{name}_cpp.o"), "-lm", "-o", str(exe)], check=True)
+    n = 2000
+    x = _inputs(model, n, seed=3)
+    x.tofile(tmp / f"{name}.incpp")
+    _run(exe, "process", tmp / f"{name}.incpp", tmp / f"{name}.outcpp", n, 64)
+    y = np.fromfile(tmp / f"{name}.outcpp", dtype=np.float32).reshape(n, model.n_out)
+    reference = cwfast.Stream(model).process(x)
+    assert np.std(reference) > 1e-3
+    np.testing.assert_allclose(y, reference, rtol=RTOL, atol=ATOLS.get(name, ATOL))
+
+
 @pytest.mark.parametrize("name", ["cw_effect", "lstm_effect", "srn_multi", "cw_windowed_multi"])
 def test_two_states_run_independently(built, name):
     tmp, table = built

@@ -247,7 +247,7 @@ def header(spec):
  * every function works on the state it is given, so states run independently (re-entrant).
  * One state is not shared between threads: make every call on it from one thread (a plug-in's
  * audio thread), or guard it. A call's cost is bounded by its n.
- * Build: cc -std=c99 -O3 -c {N}.c. -ffp-contract=fast is faster and rounds differently from
+ * Build: cc -std=c99 -O3 -c {N}.c (or as C++11: c++ -x c++ -O3 -c {N}.c). -ffp-contract=fast is faster and rounds differently from
  * cwfast's Stream (within float32 rounding); -march=native is faster still, but the binary then
  * runs only on CPUs with this one's instructions. Under -ffast-math a NaN or infinite input is
  * still read as 0 (it is recognised from its bits). */
@@ -354,6 +354,19 @@ def _input_expr(N, var):
 #: audio builds, lets a compiler assume no NaN or infinity and drop isfinite() and v != v, which
 #: left one infinite input from a host poisoning the level for good. Static inline: a model that
 #: uses neither gets no unused-function warning.
+#: C99's ``restrict`` is no C++ keyword: the source compiles as C++ too (g++, clang++ and MSVC
+#: spell it ``__restrict``; another C++ compiler goes without the promise).
+_RESTRICT = """#ifndef CWFAST_RESTRICT
+#if defined(__cplusplus) && (defined(__GNUC__) || defined(_MSC_VER))
+#define CWFAST_RESTRICT __restrict
+#elif defined(__cplusplus)
+#define CWFAST_RESTRICT
+#else
+#define CWFAST_RESTRICT restrict
+#endif
+#endif
+"""
+
 _BIT_TESTS = """/* Whether v is finite, and whether it is NaN, read from its bits: unlike isfinite() and
  * v != v, these survive -ffast-math. */
 static inline int {N}_finite(float v)
@@ -384,7 +397,7 @@ def _head(spec):
     N, n, o = spec.name, spec.n_hidden, spec.n_out
     if o >= 8:
         return _array(f"{N}_w_out", spec.W_out.T) + _array(f"{N}_b_out", spec.b_out) + f"""
-static void {N}_head(const float *restrict h, float *restrict y)
+static void {N}_head(const float *CWFAST_RESTRICT h, float *CWFAST_RESTRICT y)
 {{
     int c, k;
     for (k = 0; k < {o}; k++)
@@ -399,7 +412,7 @@ static void {N}_head(const float *restrict h, float *restrict y)
     # A dot product per output (see _lane_dot).
     dot = _lane_dot("y[k]", lambda c: f"{N}_w_out[k][{c}] * h[{c}]", n, "        ")
     return _array(f"{N}_w_out", spec.W_out) + _array(f"{N}_b_out", spec.b_out) + f"""
-static void {N}_head(const float *restrict h, float *restrict y)
+static void {N}_head(const float *CWFAST_RESTRICT h, float *CWFAST_RESTRICT y)
 {{
     int k;
     for (k = 0; k < {o}; k++) {{
@@ -519,11 +532,11 @@ def _clockwork_step(spec):
     return "".join(arrays) + _TANH.format(N=N, FLUSH=FLUSH) + f"""
 /* One step: every module that ticks at t recomputes from the previous state; the new values are
  * committed only once all are computed (modules of equal period read each other). */
-static void {N}_step({N}_state *restrict s, const float *restrict x)
+static void {N}_step({N}_state *CWFAST_RESTRICT s, const float *CWFAST_RESTRICT x)
 {{
     const uint64_t t = s->t;
-    float *restrict h = s->h;
-    float *restrict work = s->work;
+    float *CWFAST_RESTRICT h = s->h;
+    float *CWFAST_RESTRICT work = s->work;
     int r, c;
     (void)x;
 {ring}{"".join(blocks)}{"".join(commits)}{advance}    s->t = t + 1;
@@ -553,11 +566,11 @@ static double {N}_sigmoid(float v)
 
 /* One LSTM step (gates input, forget, cell, output; no peepholes), as cwfast's kernel does it:
  * pre-activations in float, the gates and the cell update in double. */
-static void {N}_step({N}_state *restrict s, const float *restrict x)
+static void {N}_step({N}_state *CWFAST_RESTRICT s, const float *CWFAST_RESTRICT x)
 {{
-    float *restrict h = s->h;
-    float *restrict cell = s->c;
-    float *restrict pre = s->work;
+    float *CWFAST_RESTRICT h = s->h;
+    float *CWFAST_RESTRICT cell = s->c;
+    float *CWFAST_RESTRICT pre = s->work;
     {uses_j}int r, c;
     (void)x;
     for (r = 0; r < {g4}; r++)
@@ -843,7 +856,7 @@ def source(spec):
 """
         softmax = f"""        {{
             /* probabilities, as cwfast's Stream computes them: exp(y - max) / sum, in float */
-            float *restrict y = out + (size_t)i * {o};
+            float *CWFAST_RESTRICT y = out + (size_t)i * {o};
             float top = y[0], total = 0.0f;
             int k;
             for (k = 1; k < {k_soft}; k++)
@@ -1048,6 +1061,7 @@ void {N}_generate({N}_state *s, float *out, int n)
 #include <string.h>
 #include "{N}.h"
 
+{_RESTRICT}
 {_BIT_TESTS.format(N=N)}
 {step}
 {_head(spec)}{_level(spec)}{_prediction(spec)}{_pitch(spec)}{_surprise(spec)}
