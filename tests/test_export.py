@@ -692,6 +692,43 @@ def lv2(built, tmp_path_factory):
     return root, host, bundles
 
 
+def _search_path(cc):
+    """The folders ``cc`` searches for ``#include <...>``, in order."""
+    done = subprocess.run([cc, "-xc", "-E", "-v", os.devnull], capture_output=True, text=True)
+    lines = done.stderr.splitlines()
+    if "#include <...> search starts here:" not in lines:
+        pytest.skip("cannot read the compiler's include path")
+    start = lines.index("#include <...> search starts here:") + 1
+    return [Path(line.strip()) for line in lines[start:] if line.startswith(" ")]
+
+
+def test_lv2_wrapper_builds_against_the_headers_before_lv2_1_18(lv2, tmp_path):
+    """LV2 before 1.18 had its core header at lv2/lv2plug.in/ns/lv2core/lv2.h only: the wrapper
+    finds it there. Built on a copy of the compiler's include path whose lv2/ has the old layout."""
+    root, _, bundles = lv2
+    cc = _compiler()
+    header = next((d / "lv2" / "core" / "lv2.h" for d in _search_path(cc) if (d / "lv2" / "core" / "lv2.h").is_file()),
+                  None)
+    if header is None:
+        pytest.skip("no LV2 headers on the include path")
+    folders = []
+    for i, d in enumerate(_search_path(cc)):
+        mirror = tmp_path / f"inc{i}"
+        mirror.mkdir()
+        for entry in d.iterdir():  # every entry but lv2/, linked
+            if entry.name != "lv2":
+                (mirror / entry.name).symlink_to(entry)
+        folders += ["-isystem", str(mirror)]
+    old = tmp_path / "inc0" / "lv2" / "lv2plug.in" / "ns" / "lv2core"
+    old.mkdir(parents=True)
+    shutil.copy(header, old / "lv2.h")
+    bundle = bundles["cw_ar"]
+    done = subprocess.run([cc, *STRICT, "-nostdinc", *folders, f"-I{bundle}", "-H", "-fsyntax-only",
+                           str(bundle / "cw_ar_lv2.c")], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert str(old / "lv2.h") in done.stderr
+
+
 def test_lv2_compilers_temporaries_go_in_the_build_folder_and_go_with_it(tmp_path):
     """A Ctrl-C kills the compiler's driver, which then left its .s and .o files in /tmp: they are
     made in the build folder instead, which is removed whatever happens."""
@@ -725,6 +762,7 @@ def test_lv2_bundle_contents(lv2):
     assert "<urn:cwfast:cw_ar>" in ttl and "lv2:GeneratorPlugin" in ttl and '"temperature"' in ttl
     assert "lv2:SimulatorPlugin" in (bundles["cw_effect"] / "cw_effect.ttl").read_text()
     assert 'rdfs:comment "An autoregressive model exported by cwfast; runs at 16000 Hz only."' in ttl
+    assert "lv2:minorVersion 2 ;" in ttl and "lv2:microVersion 0 ;" in ttl  # even: a release, as LV2 asks
     assert 'rdfs:comment "An effect model' in (bundles["cw_effect"] / "cw_effect.ttl").read_text()
 
 
