@@ -55,6 +55,34 @@ def test_fit_resume_equals_uninterrupted(rng, tmp_path, stop_at):
     assert resumed.steps == full.steps == 20
 
 
+def test_a_fit_that_fails_leaves_the_callers_optimizer_as_it_was(rng, tmp_path):
+    """fit sets ``lr`` on an Optimizer it is given, and a resume loads its state: a call refused by
+    a later check, or a resume that fails, left it changed (lr 0.5 after a bad validation pair)."""
+    from cwfast.train import Adam
+
+    model, x, y = model_and_data(rng)
+    path = tmp_path / "run.ckpt.npz"
+    with pytest.raises(KeyboardInterrupt):
+        fit(model, x, y, checkpoint=path, on_step_end=interrupt_at(3), optimizer=Adam(0.01), **FIT_SETTINGS)
+    opt = Adam(0.02)
+    fit(model.copy(), x, y, optimizer=opt, epochs=1, seed=0)  # an optimizer with moments and a step count
+    before = opt.state_dict()
+    calls = [
+        dict(validation=(x, y[:10])),  # the validation pair's target: refused after lr was set
+        dict(lr_schedule="bogus"),
+        dict(seed=-1),
+        # a resume whose settings differ from the checkpoint's (epochs): refused once lr is set
+        dict(checkpoint=path, resume=True, **{**FIT_SETTINGS, "epochs": 6, "seed": None}),
+    ]
+    for kwargs in calls:
+        with pytest.raises((ParameterError, CwfastError)):
+            fit(model.copy(), x, y, optimizer=opt, lr=0.5, **kwargs)
+        after = opt.state_dict()
+        assert after.keys() == before.keys()
+        for key, value in before.items():
+            np.testing.assert_array_equal(after[key], value, err_msg=f"{key} after {kwargs}")
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 def test_real_ctrl_c_stops_after_the_update_in_progress(rng, tmp_path, sigint_default):
     """A SIGINT only raises a flag; the run stops at the end of the next update, checkpoints, re-raises."""

@@ -295,7 +295,6 @@ def fit(
     checkpoint = ckpt_io.check_target(checkpoint)
     progress = flag("progress", progress)
     plan = _Plan(model, x, target, steps, batch_size, window)
-    opt = _make_optimizer(optimizer, lr, momentum, plan)
     schedule = make_schedule(lr_schedule, epochs, time_budget)
     val = None
     if validation is not None:
@@ -304,6 +303,10 @@ def fit(
         vx, vbatched = model.check_input(validation[0])
         val = (vx, model.check_target(validation[1], vx.shape, vbatched, steps))
     monitor = val is not None or patience is not None
+    entropy = None if resume else seed_entropy(seed)
+    # A caller's Optimizer gets ``lr`` here, and a resumed run's state below: as it was if that fails.
+    before = optimizer.state_dict() if isinstance(optimizer, Optimizer) else None
+    opt = _make_optimizer(optimizer, lr, momentum, plan)
 
     config = {
         "steps": steps,
@@ -331,10 +334,15 @@ def fit(
     best_params = None
     carry_h = None
     if resume:
-        ck, entropy = ckpt_io.resume(checkpoint, "fit", model, config, seed, opt, run)
-        if run["position"] >= plan.updates_per_epoch:  # an epoch's end resets it to 0: no run writes this
-            raise CwfastError(f"cannot resume from checkpoint '{checkpoint}': it is damaged (update {run['position']} "
-                              f"of an epoch of {plan.updates_per_epoch})")
+        try:
+            ck, entropy = ckpt_io.resume(checkpoint, "fit", model, config, seed, opt, run)
+            if run["position"] >= plan.updates_per_epoch:  # an epoch's end resets it to 0: no run writes this
+                raise CwfastError(f"cannot resume from checkpoint '{checkpoint}': it is damaged (update "
+                                  f"{run['position']} of an epoch of {plan.updates_per_epoch})")
+        except BaseException:
+            if before is not None:
+                optimizer.load_state_dict(before)
+            raise
         params[:] = ck.model.params
         losses = ck.losses
         val_losses = [float(v) for v in ck.arrays.get("validation_losses", [])]
@@ -342,8 +350,6 @@ def fit(
         best_params = None if best_params is None else best_params.astype(model.dtype, copy=True)
         carry_h = ck.arrays.get("carry_h")
         carry_h = None if carry_h is None else carry_h.astype(model.dtype, copy=True)
-    else:
-        entropy = seed_entropy(seed)
 
     def save():
         progress_state = dict(run, entropy=entropy)
