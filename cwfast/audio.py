@@ -308,6 +308,8 @@ def write_audio_blocks(path, blocks, sample_rate, *, channels=1, subtype="FLOAT"
                         block = np.clip(block, -1.0, 1.0)
                     sink.write(block)
                     frames += block.shape[0]
+            if frames == 0:  # as write_audio refuses: a file of no audio is one load_audio refuses
+                raise ParameterError("the blocks hold no samples; an audio file must hold at least one")
         except soundfile.SoundFileError as error:
             raise CwfastError(f"cannot write '{path}': {_soundfile_reason(error)}") from None
     return frames, clipped

@@ -288,7 +288,14 @@ def test_write_audio_blocks_counts_what_pcm_clips_and_leaves_nothing_on_a_bad_bl
 
     with pytest.raises(ParameterError, match="NaN"):
         write_audio_blocks(tmp_path / "c.wav", bad(), 8000)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.wav", "b.wav", "stereo.wav"]
+    # No samples at all: refused as write_audio refuses them (the file of 0 frames it wrote was
+    # one load_audio refuses), and an old file there is kept.
+    (tmp_path / "a.wav").replace(tmp_path / "d.wav")
+    for nothing in ([], [np.zeros(0, np.float32)]):
+        with pytest.raises(ParameterError, match="^the blocks hold no samples"):
+            write_audio_blocks(tmp_path / "d.wav", nothing, 8000, overwrite=True)
+    assert soundfile.info(str(tmp_path / "d.wav")).frames == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b.wav", "d.wav", "stereo.wav"]
 
 
 def test_process_streams_a_file_block_by_block_with_the_same_output(capsys, tmp_path, monkeypatch):
