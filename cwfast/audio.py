@@ -364,6 +364,9 @@ def resample(samples, orig_rate, new_rate):
     ------
     ParameterError
         If the samples or rates are invalid.
+    CwfastError
+        If resampling would need more memory than the machine has (rates that share no large
+        factor need a long filter).
 
     Notes
     -----
@@ -388,11 +391,20 @@ def _resampled(samples, orig_rate, new_rate):
     # start-up), and most commands never resample.
     import scipy.signal
 
+    from .budget import check_fits
+
     divisor = math.gcd(orig_rate, new_rate)
+    up, down = new_rate // divisor, orig_rate // divisor
+    # resample_poly's filter has 20 max(up, down) + 1 taps (float64, with a polyphase copy), and the
+    # signal is held in float64 in and out: rates with no common factor (2**31 - 1 Hz against
+    # 44.1 kHz) need hundreds of GiB, which NumPy would refuse without saying why.
+    frames, channels = samples.shape[0], samples[0].size
+    out_frames = frames * up // down + 1
+    check_fits(8 * 2 * (20 * max(up, down) + 1) + 8 * channels * (frames + 2 * out_frames),
+               f"resampling {frames:,} frames from {orig_rate} to {new_rate} Hz",
+               "resample to a rate that shares a larger factor with the audio's, or a shorter excerpt")
     # Filter in float64: the filter has many taps, and float32 accumulation would add audible noise.
-    resampled = scipy.signal.resample_poly(
-        samples.astype(np.float64), new_rate // divisor, orig_rate // divisor, axis=0
-    )
+    resampled = scipy.signal.resample_poly(samples.astype(np.float64), up, down, axis=0)
     return np.ascontiguousarray(resampled, dtype=np.float32)
 
 

@@ -29,6 +29,19 @@ def test_a_sample_rate_whose_resampling_cannot_fit_is_refused_before_reading(cap
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_api_refuses_a_resampling_that_cannot_fit(tmp_path, little_memory):
+    """resample and load_audio(sample_rate=...) met NumPy's bare MemoryError (320 GiB for 100
+    samples to 2**31 - 1 Hz: a filter of 20 max(up, down) taps); a ratio that fits still runs."""
+    from cwfast.audio import resample
+
+    with pytest.raises(cwfast.CwfastError, match="^resampling 100 frames from 44100 to 2147483647 Hz needs about"):
+        resample(np.zeros(100, np.float32), 44100, 2**31 - 1)
+    write_audio(tmp_path / "a.wav", np.zeros(441, np.float32), 44100)
+    with pytest.raises(cwfast.CwfastError, match="^resampling 441 frames from 44100 to 2147483645 Hz needs about"):
+        load_audio(tmp_path / "a.wav", sample_rate=2**31 - 3)
+    assert resample(np.ones((441, 2), np.float32), 44100, 16000).shape == (160, 2)
+
+
 def test_a_prime_whose_resampling_cannot_fit_is_refused_before_reading(capsys, tmp_path, little_memory):
     """--prime read and resampled unchecked: a 1-Hz file of 200 kB took 9.5 GB before its refusal."""
     prime = tmp_path / "slow.wav"
