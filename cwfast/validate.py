@@ -285,10 +285,19 @@ def real_array(name, value, dtype):
 
 def _finite_as(name, arr, dtype):
     """``arr`` as a contiguous array of ``dtype``, ParameterError if a value is not finite in it
-    (NaN or infinite, or finite but too large for ``dtype``: 1e39 in float32)."""
-    with np.errstate(over="ignore", invalid="ignore"):
-        cast = np.ascontiguousarray(arr, dtype=dtype)
-    if not np.all(np.isfinite(cast)):
+    (NaN or infinite, or finite but too large for ``dtype``: 1e39 in float32), or if the copy
+    cannot fit in memory (a broadcast view of 2**34 steps is one cheap array until copied)."""
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):
+            cast = np.ascontiguousarray(arr, dtype=dtype)
+        finite = bool(np.all(np.isfinite(cast)))
+    except MemoryError:
+        from .budget import format_bytes
+
+        need = format_bytes(arr.size * np.dtype(dtype).itemsize)
+        raise ParameterError(f"{name} of shape {arr.shape} needs {need} as {np.dtype(dtype).name}, more memory than "
+                             "this machine gives; pass it in pieces") from None
+    if not finite:
         if arr.dtype.kind == "f" and np.all(np.isfinite(arr)):
             big = float(np.max(np.abs(arr)))
             raise ParameterError(f"{name} holds values too large for {np.dtype(dtype).name} ({big:g})")

@@ -164,13 +164,18 @@ def test_a_generation_longer_than_memory_is_a_parameter_error(mixture):
 
 
 def test_a_forward_pass_longer_than_memory_is_a_parameter_error():
-    """A broadcast input of 10**12 steps (4 TB once contiguous): NumPy's MemoryError before; the
-    state passed in is left as it was."""
+    """A broadcast input of 10**12 steps (4 TB once contiguous): NumPy's MemoryError before (and
+    still, from loss, advance and loss_and_grad, until the input check caught it); the state passed
+    in is left as it was."""
     model = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, seed=0)
     state = cwfast.State(np.full(8, 0.25, np.float32), 3)
-    with pytest.raises(ParameterError, match=r"x of shape \(1000000000000, 1\) and its outputs .* run it in pieces"):
-        model.forward(np.broadcast_to(np.float32(0), (10**12, 1)), state=state)
-    np.testing.assert_array_equal(state.h, 0.25)
+    big = np.broadcast_to(np.float32(0), (10**12, 1))
+    message = r"^x of shape \(1000000000000, 1\) needs 3.6 TiB as float32, more memory than this machine gives"
+    for call in (lambda: model.forward(big, state=state), lambda: model.loss(big, big, state=state),
+                 lambda: model.advance(big, state=state), lambda: model.loss_and_grad(big, big, state=state)):
+        with pytest.raises(ParameterError, match=message):
+            call()
+        np.testing.assert_array_equal(state.h, 0.25)
 
 
 @pytest.mark.parametrize("build", [
