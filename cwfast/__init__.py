@@ -34,13 +34,23 @@ __all__ = [
 ]
 
 
+#: The public submodules, imported on first use too: ``import cwfast`` then ``cwfast.likeness.ltas``
+#: works as the docs write it, whichever was imported before.
+_SUBMODULES = frozenset({
+    "audio", "baselines", "budget", "codec", "errors", "export", "heads", "likeness", "lpc", "lstm", "metrics",
+    "model", "modes", "persistence", "registry", "render", "scale_fit", "stream", "tasks", "train", "train_audio",
+})
+
+
 def __getattr__(name):
     if name in _LAZY:
         value = getattr(importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)  # (the import binds it in this namespace)
     raise AttributeError(f"module 'cwfast' has no attribute {name!r}")
 
 
 def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+    return sorted(set(globals()) | set(_LAZY) | _SUBMODULES)

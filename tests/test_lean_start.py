@@ -25,3 +25,17 @@ def test_generate_imports_neither_scipy_signal_stats_optimize_nor_matplotlib(tmp
     assert {"numba", "soundfile", "cwfast.audio", "cwfast._kernels"} <= modules
     assert not NOT_FOR_GENERATE & modules
     assert (tmp_path / "x.wav").exists()
+
+
+def test_the_submodules_the_docs_name_are_attributes_after_import_cwfast():
+    """``import cwfast`` then ``cwfast.likeness`` (as the README writes it) was an AttributeError
+    unless something had imported the submodule before; each is imported on first use, no sooner."""
+    code = ("import sys, cwfast\n"
+            "assert 'cwfast.likeness' not in sys.modules and 'numba' not in sys.modules\n"
+            "for name in sorted(cwfast._SUBMODULES):\n"
+            "    assert getattr(cwfast, name) is sys.modules['cwfast.' + name], name\n"
+            "assert 'likeness' in dir(cwfast) and not hasattr(cwfast, 'no_such_module')\n"
+            "print(cwfast.likeness.ltas.__name__, cwfast.lpc.baseline.__name__, cwfast.model.Surprise.__name__)\n")
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split() == ["ltas", "baseline", "Surprise"]
