@@ -49,9 +49,23 @@ def mu_law_encode(samples, n_classes=N_CLASSES):
     Returns
     -------
     labels : ndarray, same shape, int64, in ``[0, n_classes)``
+
+    Raises
+    ------
+    ParameterError
+        If ``samples`` is not real numbers, or holds NaN (which has no class; an infinity is clipped).
     """
     mu = check_classes(n_classes) - 1
-    x = np.clip(np.asarray(samples, dtype=np.float64), -1.0, 1.0)
+    try:
+        x = np.asarray(samples)
+        if x.dtype.kind not in "fiub":
+            raise TypeError(f"dtype {x.dtype}")
+        x = x.astype(np.float64, copy=False)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"samples must be real numbers ({exc})") from None
+    if np.isnan(x).any():
+        raise ParameterError("samples holds NaN, which has no mu-law class")
+    x = np.clip(x, -1.0, 1.0)
     companded = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
     return np.floor((companded + 1.0) / 2.0 * mu + 0.5).astype(np.int64)
 

@@ -50,6 +50,13 @@ def test_mu_law_clips_and_checks():
         codec.mu_law_decode([256])
     with pytest.raises(ParameterError, match="n_classes"):
         codec.mu_law_encode([0.0], n_classes=1)
+    # NaN has no class (it was the label -2**63), nor has a string; an infinity is clipped.
+    assert codec.mu_law_encode([np.inf, -np.inf, True]).tolist() == [255, 0, 255]
+    with pytest.raises(ParameterError, match="^samples holds NaN, which has no mu-law class$"):
+        codec.mu_law_encode([np.nan, 0.0])
+    for bad in (None, "abc", [1j]):
+        with pytest.raises(ParameterError, match="^samples must be real numbers"):
+            codec.mu_law_encode(bad)
 
 
 # --- metrics --------------------------------------------------------------------------------------
