@@ -136,13 +136,22 @@ def bin_probabilities(mean, scale, n_classes=N_CLASSES, *, density="laplace"):
     if density not in ("laplace", "gaussian"):
         raise ParameterError(f"density={density!r} must be 'laplace' or 'gaussian'")
     edges = bin_edges(n_classes)
+    values = {}
+    for name, value in (("mean", mean), ("scale", scale)):
+        try:
+            values[name] = np.asarray(value, dtype=np.float64)[..., None]
+        except (TypeError, ValueError):
+            raise ParameterError(f"{name}={value!r} must be a real number or array") from None
+    mean, scale = values["mean"], values["scale"]
+    if not np.all(np.isfinite(mean)):
+        raise ParameterError("mean must be finite")
+    if not np.all((scale > 0) & np.isfinite(scale)):
+        raise ParameterError("scale must be positive and finite")
     try:
-        mean = np.asarray(mean, dtype=np.float64)[..., None]
-    except (TypeError, ValueError):
-        raise ParameterError(f"mean={mean!r} must be a real number or array") from None
-    scale = np.asarray(scale, dtype=np.float64)[..., None]
-    if not np.all(scale > 0):
-        raise ParameterError("scale must be positive")
+        np.broadcast_shapes(mean.shape, scale.shape)
+    except ValueError:
+        raise ParameterError(f"mean of shape {mean.shape[:-1]} and scale of shape {scale.shape[:-1]} do not "
+                             "broadcast together") from None
     log_probs = (laplace_bin_log_probs if density == "laplace" else gaussian_bin_log_probs)(
         mean, scale, edges[:-1], edges[1:])
     return np.exp(log_probs)

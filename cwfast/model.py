@@ -126,8 +126,13 @@ class Level:
 
     def levels(self, x):
         """The level b(t) over the 1-D signal ``x``, starting at ``start`` (a zero state), before the
-        bounds: what training chooses the floor and ceiling from. Shape (x.size,), float64."""
-        x = np.ascontiguousarray(x)
+        bounds: what training chooses the floor and ceiling from. Shape (x.size,), float64.
+        ParameterError if ``x`` is not 1-D real and finite."""
+        x = validate.as_array("x", x)
+        # In x's own precision if it is a float (training's levels are float32's); else float64.
+        x = validate.real_array("x", x, x.dtype if x.dtype in (np.float32, np.float64) else np.float64)
+        if x.ndim != 1:
+            raise ParameterError(f"x has shape {x.shape}; the level is tracked over a 1-D signal")
         levels = np.full(1, self.start, dtype=x.dtype)
         xn = np.empty((1, x.size), dtype=x.dtype)
         gains = np.empty((1, x.size))

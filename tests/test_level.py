@@ -198,6 +198,17 @@ def test_bad_levels_are_refused(value, phrase):
     assert model.level is None
 
 
+def test_levels_of_a_signal_that_is_not_one_are_refused():
+    """Level.levels ran numba on whatever it got: a 2-D array failed in numba's typing, NaN went
+    through as NaN levels. Float input keeps its precision; integers are read as float64."""
+    level = Level.checked(0.1, 0.1)
+    assert level.levels(np.ones(3, np.float32)).tolist() == pytest.approx([0.19, 0.271, 0.3439], rel=1e-6)
+    assert_array_equal(level.levels([1, 2]), level.levels(np.array([1.0, 2.0])))
+    for bad, phrase in ((np.ones((2, 2)), "1-D"), ([np.nan, 1.0], "NaN"), ("x", "real")):
+        with pytest.raises(ParameterError, match=phrase):
+            level.levels(bad)
+
+
 def test_only_autoregressive_mixture_models_take_a_level():
     for model in (ClockworkRNN(1, 2, n_hidden=4, n_modules=2), ClockworkRNN(2, 9, n_hidden=4, n_modules=2, output="mixture"),
                   ClockworkRNN(1, 8, n_hidden=4, n_modules=2, output="softmax")):

@@ -63,6 +63,17 @@ def test_log_probabilities_stay_finite_far_in_the_tail():
     assert np.isfinite(lpc.gaussian_bin_log_probs(0.0, 1e-3, lo, hi))
 
 
+@pytest.mark.parametrize("mean, scale, phrase", [
+    (np.nan, 0.1, "^mean must be finite"), (0.0, np.inf, "^scale must be positive and finite"),
+    (0.0, 0.0, "^scale must be positive"), (0.0, "x", "^scale='x' must be a real number"),
+    ("y", 0.1, "^mean='y' must be a real number"), (np.zeros(3), np.ones(2), "do not broadcast together"),
+])
+def test_bin_probabilities_refuse_what_has_no_distribution(mean, scale, phrase):
+    """NaN and infinite arguments gave NaN "probabilities"; mismatched shapes NumPy's own error."""
+    with pytest.raises(ParameterError, match=phrase):
+        lpc.bin_probabilities(mean, scale)
+
+
 def test_moving_scale_matches_its_recursion(rng):
     e = np.abs(rng.standard_normal(50))
     alpha, b = 0.25, 0.7
