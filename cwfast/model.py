@@ -140,6 +140,17 @@ class Level:
         return gains[0]
 
 
+def check_level_range(x, level, dtype, name):
+    """ParameterError if a value of ``x`` divided by the level's smallest gain is infinite in
+    ``dtype`` (3e38 in float32): the network would read inf, and its outputs NaN."""
+    if x.size:
+        limit = float(np.finfo(dtype).max) * level.floor
+        peak = float(np.abs(x, dtype=np.float64).max())
+        if peak > limit:
+            raise ParameterError(f"{name} contains values too large for the model's level ({peak:g}; at most "
+                                 f"{limit:.3g}, the model's dtype's largest value times the level's floor)")
+
+
 @dataclass(frozen=True)
 class Surprise:
     """Mixture scales that follow the model's recent surprise (:attr:`SequenceModel.surprise`).
@@ -719,6 +730,7 @@ class SequenceModel:
             return x3, state, None
         xn, gains = x3, None
         if self._level is not None:
+            check_level_range(x3, self._level, x3.dtype, "x")
             levels = np.ascontiguousarray(state[:, -1])
             xn = np.empty_like(x3)
             gains = np.empty(x3.shape[:2])

@@ -39,7 +39,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .errors import CwfastError, ParameterError
-from .model import SequenceModel, State
+from .model import SequenceModel, State, check_level_range
 from . import validate
 from .validate import positive_int as _positive_int
 
@@ -877,12 +877,8 @@ class Stream:
         that dividing by the level's smallest gain makes infinite (3e38 in float32)."""
         _check_values(block, self._dtype)
         level = self.model.level
-        if self._level is not None and level is not None and block.size:
-            limit = float(np.finfo(self._dtype).max) * level.floor
-            peak = float(np.abs(block, dtype=np.float64).max())
-            if peak > limit:
-                raise ParameterError(f"block contains values too large for the model's level ({peak:g}; at most "
-                                     f"{limit:.3g}, the model's dtype's largest value times the level's floor)")
+        if self._level is not None and level is not None:
+            check_level_range(block, level, self._dtype, "block")
 
     def _piece(self, m):
         """Run the entry over the first ``m`` steps of the input buffer, with the stages around it

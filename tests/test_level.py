@@ -198,6 +198,26 @@ def test_bad_levels_are_refused(value, phrase):
     assert model.level is None
 
 
+def test_every_call_refuses_what_the_level_makes_infinite(rng):
+    """3e38 is finite in float32, but divided by the level's smallest gain it is not: forward gave
+    infinite means, loss NaN and fit "diverged" where Stream refused the block; now all refuse it,
+    and the state passed in is unchanged."""
+    model = make("cw", dtype=np.float32)
+    x, labels = audio_inputs(rng, 1, 40)
+    x = x[0].astype(np.float32)
+    x[30] = 3e38
+    state = model.advance(x[:10])
+    before = state.h.copy()
+    message = r"^x contains values too large for the model's level \(3e\+38; at most 6.81e\+36"
+    for call in (lambda: model.forward(x, state=state), lambda: model.loss(x, labels[0], state=state),
+                 lambda: model.loss_and_grad(x, labels[0], state=state), lambda: model.advance(x, state=state)):
+        with pytest.raises(ParameterError, match=message):
+            call()
+        assert_array_equal(state.h, before)
+    x[30] = 6e36  # below the limit: finite outputs
+    assert np.all(np.isfinite(model.forward(x, raw=True)))
+
+
 def test_levels_of_a_signal_that_is_not_one_are_refused():
     """Level.levels ran numba on whatever it got: a 2-D array failed in numba's typing, NaN went
     through as NaN levels. Float input keeps its precision; integers are read as float64."""
