@@ -120,17 +120,23 @@ class LinearHead(Head):
         return loss, diff * scored.dtype.type(2.0 / diff.size)
 
 
+def _class_labels(target, n_classes, head, classes):
+    """``target`` as int64 class labels in [0, n_classes), or ParameterError naming the ``head``
+    and what its ``classes`` are."""
+    target = np.asarray(target)
+    if target.dtype.kind not in "iu":
+        raise ParameterError(f"target has dtype {target.dtype}; a {head} model takes integer class labels")
+    if target.size and (target.min() < 0 or target.max() >= n_classes):
+        raise ParameterError(f"target labels must lie in [0, {n_classes}) for {classes}")
+    return np.asarray(target, dtype=np.int64)  # not ascontiguousarray: it makes a 0-d label 1-d
+
+
 class SoftmaxHead(Head):
     name = "softmax"
     code = 1
 
     def check_target(self, target, lead, n_out, dtype):
-        target = np.asarray(target)
-        if target.dtype.kind not in "iu":
-            raise ParameterError(f"target has dtype {target.dtype}; a softmax model takes integer class labels")
-        if target.size and (target.min() < 0 or target.max() >= n_out):
-            raise ParameterError(f"target labels must lie in [0, {n_out}) for n_out={n_out}")
-        return np.asarray(target, dtype=np.int64), lead  # not ascontiguousarray: it makes a 0-d label 1-d
+        return _class_labels(target, n_out, "softmax", f"n_out={n_out}"), lead
 
     def finish(self, y):
         return _finished(y, y.shape[-1])
@@ -185,7 +191,8 @@ class MixtureHead(Head):
             raise ParameterError(f"n_out={n_out} must be 3 x the number of mixture components for output='mixture'")
 
     def check_target(self, target, lead, n_out, dtype):
-        return SoftmaxHead.check_target(self, target, lead, N_CLASSES, dtype)
+        classes = f"the {N_CLASSES} mu-law classes the mixture is scored on"
+        return _class_labels(target, N_CLASSES, "mixture", classes), lead
 
     def finish(self, y):
         """The mixture's parameters: weights (softmax of the logits), means, scales (exp of the

@@ -182,8 +182,12 @@ def test_bad_sizes_and_labels():
     with pytest.raises(ParameterError, match="3 x the number of mixture components"):
         cwfast.ClockworkRNN(1, 10, n_hidden=4, n_modules=2, output="mixture")
     model = cwfast.ClockworkRNN(1, 6, n_hidden=4, n_modules=2, output="mixture")
-    with pytest.raises(ParameterError, match=r"labels must lie in \[0, 256\)"):
+    # The mixture's own words: it said "for n_out=256" of a model of 6 outputs, and "a softmax model".
+    with pytest.raises(ParameterError, match=r"^target labels must lie in \[0, 256\) for the 256 mu-law classes the "
+                       "mixture is scored on$"):
         model.loss(np.zeros((3, 1)), [0, 1, 256])
+    with pytest.raises(ParameterError, match="^target has dtype float64; a mixture model takes integer class labels$"):
+        model.loss(np.zeros((3, 1)), np.zeros(3))
     with pytest.raises(ParameterError, match=r"values has shape \(6,\); expected \(256,\)"):
         model.sample(3, values=np.zeros(6))
 
