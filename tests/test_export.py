@@ -589,6 +589,9 @@ def test_export_overwrites_through_a_symbolic_link(tmp_path, capsys):
 def test_bad_directory_and_model(tmp_path):
     with pytest.raises(CwfastError, match="no such directory"):
         export_c(cwfast.SRN(1, 1, n_hidden=3, seed=0), tmp_path / "missing", "m")
+    (tmp_path / "a.npz").write_bytes(b"")  # a file named where the folder goes: not "no such directory"
+    with pytest.raises(CwfastError, match=f"^cannot export to '{tmp_path / 'a.npz'}': not a directory$"):
+        export_c(cwfast.SRN(1, 1, n_hidden=3, seed=0), tmp_path / "a.npz", "m")
     with pytest.raises(ParameterError):
         export_c("not a model object".split(), tmp_path, "m")
     with pytest.raises(CwfastError):

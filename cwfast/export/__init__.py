@@ -158,7 +158,8 @@ def _check_directory(directory):
         raise ParameterError(f"directory={directory!r} must be a path (the current folder is '.')")
     directory = Path(directory)
     if not directory.is_dir():
-        raise CwfastError(f"cannot export to '{directory}': no such directory")
+        what = "not a directory" if directory.exists() else "no such directory"
+        raise CwfastError(f"cannot export to '{directory}': {what}")
     return directory
 
 
