@@ -243,7 +243,8 @@ def rng(seed):
             return np.random.default_rng(seed)
         except (TypeError, ValueError):
             pass
-    raise ParameterError(f"seed={seed!r} must be a non-negative integer, a numpy Generator or None")
+    raise ParameterError(f"seed={seed!r} must be a non-negative integer, a numpy Generator or None (or another seed "
+                         "np.random.default_rng takes)")
 
 
 def flag(name, value, *, allow_none=False):

@@ -417,6 +417,29 @@ def test_seeds_numpy_takes_are_taken():
         assert np.array_equal(model.params, expected.normal(0.0, 0.1, size=model.n_params))
 
 
+def test_the_trainers_take_the_seeds_the_models_take():
+    """fit refused a list or a SeedSequence that a model's constructor takes, in the words of a
+    check that takes them: every such seed gives a root of one draw, the same from the same seed."""
+    from cwfast.train import evolve, fit
+    from cwfast.train._common import seed_entropy
+
+    for seed in ([1, 2], np.random.SeedSequence(7), np.uint8(7)):
+        assert seed_entropy(seed) == seed_entropy(seed if not isinstance(seed, list) else [1, 2])
+    assert seed_entropy(np.random.PCG64(7)) == seed_entropy(np.random.default_rng(7)) == seed_entropy([7])
+    assert seed_entropy(np.uint8(7)) == 7
+    x, y = np.zeros((24, 0)), np.sin(np.arange(24.0))[:, None]
+    runs = [fit(ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0), x, y, epochs=2, batch_size=1, window=8,
+                input_noise=0.1, seed=np.random.SeedSequence(3)).losses for _ in range(2)]
+    assert runs[0] == runs[1]
+    evolve(ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0), x, y, generations=1, population=4,
+           seed=[3, 4])
+    for bad in (-1, "x", True, 1.5):
+        for call in (lambda: seed_entropy(bad), lambda: ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=bad)):
+            with pytest.raises(ParameterError, match=r"must be a non-negative integer, a numpy Generator or None "
+                               r"\(or another seed np.random.default_rng takes\)$"):
+                call()
+
+
 def test_sample_refuses_other_models():
     with pytest.raises(ParameterError, match="softmax or mixture model with n_in=1"):
         ClockworkRNN(1, 4, n_hidden=4, n_modules=2).sample(3, values=np.zeros(4))

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..model import SequenceModel
-from ..validate import flag, non_negative_float, positive_float, positive_int  # noqa: F401  (the trainers' checks)
+from ..validate import flag, non_negative_float, positive_float, positive_int, rng  # noqa: F401  (the trainers' checks)
 
 
 @dataclass
@@ -109,15 +109,15 @@ class StepInfo:
 def seed_entropy(seed):
     """The root of all of a run's randomness, as a non-negative int (stored in checkpoints).
 
-    ``None`` draws fresh entropy; a Generator gives one draw from it.
+    ``None`` draws fresh entropy; a non-negative integer is the root itself; any other seed the
+    models take (a Generator, or what ``np.random.default_rng`` takes: a SeedSequence, a bit
+    generator, a list of integers) gives one draw from the generator it makes.
     """
     if seed is None:
         return int(np.random.SeedSequence().entropy)
-    if isinstance(seed, np.random.Generator):
-        return int(seed.integers(0, 2**63))
-    if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, numbers.Integral) or seed < 0:
-        raise ParameterError(f"seed={seed!r} must be a non-negative integer, a numpy Generator or None")
-    return int(seed)
+    if isinstance(seed, numbers.Integral) and not isinstance(seed, (bool, np.bool_)) and seed >= 0:
+        return int(seed)
+    return int(rng(seed).integers(0, 2**63))
 
 
 def check_model(model):

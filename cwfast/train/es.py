@@ -211,7 +211,8 @@ def evolve(
     weight_decay : float
         L2 coefficient added to the estimated gradient (weights only, not periods).
     seed : int, optional
-        Root of the noise; None draws fresh entropy (recorded in checkpoints).
+        Root of the noise; None draws fresh entropy (recorded in checkpoints). A Generator (or
+        another seed ``np.random.default_rng`` takes) gives the root as one draw from it.
     search_periods : bool
         Also search the clock periods, as log2-periods perturbed with ``period_sigma``, rounded
         and repaired to stay strictly increasing (the model's periods must be strictly increasing

@@ -229,7 +229,8 @@ def fit(
         training loss. The model ends with the parameters of the best epoch.
     seed : int, optional
         Root of all randomness (minibatch order, input noise). None: fresh entropy, which a
-        checkpoint records, so a resume still continues exactly.
+        checkpoint records, so a resume still continues exactly. A Generator (or another seed
+        ``np.random.default_rng`` takes) gives the root as one draw from it.
     checkpoint : path, optional
         Where to write checkpoints (see :mod:`cwfast.train.checkpoint`): every
         ``checkpoint_every`` updates, at the end, and on Ctrl-C.
