@@ -66,7 +66,7 @@ def fit_scale(model, parts, *, progress=False):
     """
     if model.output != "mixture":
         raise ParameterError(f"fitting the scale needs a mixture model; this one has a {model.output} head")
-    parts = [(np.asarray(x), np.asarray(t), state) for x, t, state in parts]
+    parts = _checked_parts(parts)
     n = sum(t.shape[0] for _, t, _ in parts)
     if n == 0:
         raise ParameterError("fitting the scale needs held-out samples; the parts are empty")
@@ -126,7 +126,7 @@ def fit_surprise(model, parts, *, progress=False):
     """
     if model.output != "mixture" or model.n_in != 1:
         raise ParameterError("fitting a surprise-following scale needs an autoregressive mixture model (n_in=1)")
-    parts = [(np.asarray(x), np.asarray(t), state) for x, t, state in parts]
+    parts = _checked_parts(parts)
     n = sum(t.shape[0] for _, t, _ in parts)
     if n == 0:
         raise ParameterError("fitting the surprise needs held-out samples; the parts are empty")
@@ -175,6 +175,25 @@ def fit_surprise(model, parts, *, progress=False):
         model.surprise = Surprise(SURPRISE_ALPHAS[a], SURPRISE_BETAS[b], mean)
         fit.update(alpha=SURPRISE_ALPHAS[a], beta=SURPRISE_BETAS[b], bits_after=nats_to_bits(grid[a, b] / n))
     return fit
+
+
+def _checked_parts(parts):
+    """``parts`` as a list of (inputs, targets, state) with array inputs and targets; ParameterError
+    if it is not a sequence of such triples (the model's own calls check what is inside)."""
+    try:
+        items = list(parts)
+    except TypeError:
+        raise ParameterError(f"parts must be a sequence of (inputs, targets, state), not {type(parts).__name__}") from None
+    checked = []
+    for i, part in enumerate(items):
+        if not isinstance(part, (tuple, list)) or len(part) != 3:
+            raise ParameterError(f"parts[{i}] must be a triple (inputs, targets, state)")
+        x, t, state = part
+        x, t = np.asarray(x), np.asarray(t)
+        if t.ndim < 1:
+            raise ParameterError(f"parts[{i}]'s targets must be an array of class labels, one per input")
+        checked.append((x, t, state))
+    return checked
 
 
 def _raw_chunks(model, parts, n_states, bar):

@@ -104,6 +104,23 @@ def test_the_fit_refuses_empty_parts():
         fit_scale(mixture_model(), [])
 
 
+@pytest.mark.parametrize("parts, phrase", [
+    (5, r"^parts must be a sequence of \(inputs, targets, state\), not int$"),
+    ([(np.zeros((10, 1)),)], r"^parts\[0\] must be a triple"),
+    ([(np.zeros((10, 1)), 3, None)], r"^parts\[0\]'s targets must be an array"),
+])
+def test_both_fits_refuse_parts_that_are_not_triples(parts, phrase):
+    """They met Python's unpacking errors (ValueError, TypeError); the model is left as it was."""
+    from cwfast.scale_fit import fit_surprise
+
+    model = mixture_model()
+    before = model.params.copy()
+    for fit in (fit_scale, fit_surprise):
+        with pytest.raises(ParameterError, match=phrase):
+            fit(model, parts)
+    np.testing.assert_array_equal(model.params, before)
+
+
 @pytest.mark.parametrize("arch", ["cw", "lstm"])
 def test_the_fit_finds_the_best_factor_of_a_miscalibrated_model(arch):
     """A model made four times too narrow: the fit widens it, its figures are what the slow twin
