@@ -95,6 +95,7 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
     so `start` and `duration` always refer to the file's timeline.
     """
     path = str(validate.as_path(path))
+    mono = validate.flag("mono", mono)
     if sample_rate is not None:
         sample_rate = validate.positive_int("sample_rate", sample_rate)
     start = validate.finite_float("start", start)

@@ -371,6 +371,7 @@ def test_load_audio_does_not_report_when_rate_already_matches(tmp_path):
         ({"sample_rate": 0}, "sample_rate=0 must be a positive integer"),
         ({"sample_rate": 16000.5}, "sample_rate=16000.5 must be a positive integer"),
         ({"on_resample": "stderr"}, "on_resample='stderr' must be a callable"),
+        ({"mono": 1}, "mono must be True or False, not 1"),  # as every other flag: 1 was taken for True
     ],
 )
 def test_load_audio_rejects_bad_options(tmp_path, keywords, phrase):
