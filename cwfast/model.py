@@ -1222,7 +1222,7 @@ class ClockworkRNN(SequenceModel):
 
         n, m, o = self.n_hidden, self.n_in, self.n_out
         sizes = [self.layout.n_input_weights(m), self.layout.n_recurrent, n, o * n, o]
-        self._offsets = parameter_offsets(sizes, f"a Clockwork RNN of {n} units, {m} inputs and {o} outputs")
+        self._offsets = parameter_offsets(sizes, f"a model of {n} units, {m} inputs and {o} outputs")
         self._params = _aligned_empty(int(self._offsets[-1]), self.dtype)
         self._bind_views()
         initial_params(self._params, seed)

@@ -98,7 +98,8 @@ class Layout:
         counts = {"hidden units": n, "recurrent weights": n * n, "input weights": sum(map(operator.mul, sizes, windows))}
         for what, count in counts.items():
             if count > MAX_COUNT:
-                raise ParameterError(f"a Clockwork RNN of {len(sizes)} modules (up to {max(sizes)} units, input "
+                plural = "s" if len(sizes) != 1 else ""  # (an SRN is one module: not "a Clockwork RNN")
+                raise ParameterError(f"a model of {len(sizes)} module{plural} (up to {max(sizes)} units, input "
                                      f"windows up to {max(windows)}) would have {count} {what}, more than {MAX_COUNT}")
         order = np.argsort(np.asarray(periods), kind="stable")
         sizes = np.asarray(sizes, dtype=np.int64)[order]

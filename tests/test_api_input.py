@@ -190,6 +190,14 @@ def test_a_model_too_large_for_memory_is_a_parameter_error(build):
         build()
 
 
+@pytest.mark.parametrize("n_hidden, phrase", [(3 * 10**9, "a model of 1 module .up to 3000000000 units"),
+                                               (2**31, "a model of 2147483648 units, 1 inputs and 1 outputs")])
+def test_a_simple_rnn_too_large_to_count_is_not_called_a_clockwork_rnn(n_hidden, phrase):
+    with pytest.raises(ParameterError, match=f"^{phrase}") as refused:
+        cwfast.SRN(1, 1, n_hidden=n_hidden)
+    assert "Clockwork" not in str(refused.value)
+
+
 def test_values_too_large_for_float32_are_named_so_without_a_warning():
     """1e39 is finite, but not in float32: the refusal says so (it said 'NaN or infinite', after
     NumPy's overflow warning), and audio samples are refused alike (they became inf)."""
