@@ -183,7 +183,8 @@ def _checked_parts(parts):
     try:
         items = list(parts)
     except TypeError:
-        raise ParameterError(f"parts must be a sequence of (inputs, targets, state), not {type(parts).__name__}") from None
+        raise ParameterError(f"parts must be a sequence of (inputs, targets, state), not "
+                             f"{type(parts).__name__}") from None
     checked = []
     for i, part in enumerate(items):
         if not isinstance(part, (tuple, list)) or len(part) != 3:

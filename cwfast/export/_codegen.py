@@ -247,10 +247,11 @@ def header(spec):
  * every function works on the state it is given, so states run independently (re-entrant).
  * One state is not shared between threads: make every call on it from one thread (a plug-in's
  * audio thread), or guard it. A call's cost is bounded by its n.
- * Build: cc -std=c99 -O3 -c {N}.c (or as C++11: c++ -x c++ -O3 -c {N}.c). -ffp-contract=fast is faster and rounds differently from
- * cwfast's Stream (within float32 rounding); -march=native is faster still, but the binary then
- * runs only on CPUs with this one's instructions. Under -ffast-math a NaN or infinite input is
- * still read as 0 (it is recognised from its bits). */
+ * Build: cc -std=c99 -O3 -c {N}.c, or as C++ (C++11 on): c++ -x c++ -O3 -c {N}.c.
+ * -ffp-contract=fast is faster and rounds differently from cwfast's Stream (within float32
+ * rounding); -march=native is faster still, but the binary then runs only on CPUs with this
+ * one's instructions. Under -ffast-math a NaN or infinite input is still read as 0 (it is
+ * recognised from its bits). */
 #ifndef {guard}
 #define {guard}
 
@@ -350,10 +351,6 @@ def _input_expr(N, var):
     return f"({N}_finite({var}) && fabsf({var}) >= {FLUSH}f ? {var} : 0.0f)"
 
 
-#: Tests of a value's bits, not of its arithmetic: -ffast-math (-ffinite-math-only), common in
-#: audio builds, lets a compiler assume no NaN or infinity and drop isfinite() and v != v, which
-#: left one infinite input from a host poisoning the level for good. Static inline: a model that
-#: uses neither gets no unused-function warning.
 #: C99's ``restrict`` is no C++ keyword: the source compiles as C++ too (g++, clang++ and MSVC
 #: spell it ``__restrict``; another C++ compiler goes without the promise).
 _RESTRICT = """#ifndef CWFAST_RESTRICT
@@ -367,6 +364,10 @@ _RESTRICT = """#ifndef CWFAST_RESTRICT
 #endif
 """
 
+#: Tests of a value's bits, not of its arithmetic: -ffast-math (-ffinite-math-only), common in
+#: audio builds, lets a compiler assume no NaN or infinity and drop isfinite() and v != v, which
+#: left one infinite input from a host poisoning the level for good. Static inline: a model that
+#: uses neither gets no unused-function warning.
 _BIT_TESTS = """/* Whether v is finite, and whether it is NaN, read from its bits: unlike isfinite() and
  * v != v, these survive -ffast-math. */
 static inline int {N}_finite(float v)
