@@ -392,16 +392,14 @@ def _resampled(samples, orig_rate, new_rate):
     # start-up), and most commands never resample.
     import scipy.signal
 
-    from .budget import check_fits
+    from .budget import audio_bytes, check_fits
 
     divisor = math.gcd(orig_rate, new_rate)
     up, down = new_rate // divisor, orig_rate // divisor
-    # resample_poly's filter has 20 max(up, down) + 1 taps (float64, with a polyphase copy), and the
-    # signal is held in float64 in and out: rates with no common factor (2**31 - 1 Hz against
-    # 44.1 kHz) need hundreds of GiB, which NumPy would refuse without saying why.
-    frames, channels = samples.shape[0], samples[0].size
-    out_frames = frames * up // down + 1
-    check_fits(8 * 2 * (20 * max(up, down) + 1) + 8 * channels * (frames + 2 * out_frames),
+    # What NumPy would otherwise refuse without saying why (a filter of hundreds of GiB for rates
+    # that share no large factor): every channel's samples counted as one signal's.
+    frames = samples.shape[0]
+    check_fits(audio_bytes(frames * samples[0].size, 1, orig_rate, new_rate),
                f"resampling {frames:,} frames from {orig_rate} to {new_rate} Hz",
                "resample to a rate that shares a larger factor with the audio's, or a shorter excerpt")
     # Filter in float64: the filter has many taps, and float32 accumulation would add audible noise.

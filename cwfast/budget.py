@@ -12,6 +12,7 @@ the high side by the small factors noted beside them. Pure Python: no array is a
 
 from __future__ import annotations
 
+import math
 import os
 
 from .errors import CwfastError
@@ -87,13 +88,17 @@ def audio_bytes(frames, channels, file_rate, rate=None):
     """Memory to read ``frames`` x ``channels`` of audio and resample it from ``file_rate`` to ``rate``.
 
     Reading holds float32 frames of every channel and the mono mix; resampling (scipy's polyphase
-    filter, in float64) holds its input, its output and about one more output-sized buffer.
+    filter, in float64) holds its input, its output and about one more output-sized buffer, and
+    the filter: 20 max(up, down) + 1 taps and their polyphase copy, for the ratio up / down in
+    lowest terms (rates that share no large factor, 2**31 - 1 Hz against 44.1 kHz, need hundreds
+    of GiB of it whatever the clip's length).
     """
     read = frames * channels * 4 + frames * 4
     if rate is None or rate == file_rate:
         return read
     out_frames = frames * rate / file_rate + 1
-    return int(read + frames * 8 + 3 * out_frames * 8 + out_frames * 4)
+    longest = max(rate, file_rate) // math.gcd(int(rate), int(file_rate))
+    return int(read + frames * 8 + 3 * out_frames * 8 + out_frames * 4 + 16 * (20 * longest + 1))
 
 
 def evolution_bytes(n_params, population, *, members=True):
