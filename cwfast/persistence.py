@@ -54,13 +54,11 @@ def save_model(model, path, *, overwrite=True):
         "metadata": model.metadata,
     }
     try:
-        header_text = json.dumps(header)
+        header_text = validate.json_text("model metadata", header)
     except RecursionError:
         raise ParameterError(
             f"model metadata is nested too deeply to save (at most {MAX_METADATA_DEPTH} levels of dicts and lists)"
         ) from None
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"model metadata must be JSON-serialisable ({exc})") from None
     check_metadata_keys(model.metadata)  # after json.dumps, which refuses cycles
     try:
         # The very checks load makes, on the header as load will read it back.

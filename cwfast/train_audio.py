@@ -208,13 +208,9 @@ _OWN_METADATA = frozenset({
 def _user_metadata(metadata):
     """The caller's extra metadata as a new dict, refused before any training if it cannot be saved
     with the model (not JSON) or would overwrite what train_audio records (:data:`_OWN_METADATA`)."""
-    import json
-
     metadata = validate.metadata(metadata)
-    try:
-        json.dumps(metadata)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"metadata must be JSON-serialisable, as it is saved with the model ({exc})") from None
+    # Without NaN or infinity: a checkpoint's header, which holds the metadata too, refuses them.
+    validate.json_text("metadata, saved with the model and its checkpoints,", metadata, allow_nan=False)
     clash = sorted(_OWN_METADATA.intersection(metadata))
     if clash:
         raise ParameterError(f"metadata names {', '.join(map(repr, clash))}, which train_audio records itself; "

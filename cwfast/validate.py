@@ -16,6 +16,7 @@ cwfast.errors.ParameterError: n_hidden=0 must be a positive integer
 
 from __future__ import annotations
 
+import json
 import math
 import numbers
 import os
@@ -264,6 +265,24 @@ def metadata(value):
     if not isinstance(value, Mapping):
         raise ParameterError(f"metadata must be a dict, not {type(value).__name__}")
     return dict(value)
+
+
+def json_text(name, value, *, allow_nan=True):
+    """``value`` as JSON text, else ParameterError naming ``name``. NumPy's bool, integer and float
+    scalars are written as the Python numbers they equal (``np.float32(0.5)`` as 0.5), so metadata
+    computed with NumPy saves as it is; anything else JSON cannot hold (an array, an object, a
+    cycle; NaN or infinity unless ``allow_nan``) is refused. RecursionError (nesting deeper than
+    the stack) is the caller's to word."""
+    try:
+        return json.dumps(value, allow_nan=allow_nan, default=_plain_scalar)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"{name} must be JSON-serialisable ({exc})") from None
+
+
+def _plain_scalar(value):
+    if isinstance(value, (np.bool_, np.integer, np.floating)):
+        return value.item()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 def as_array(name, value):

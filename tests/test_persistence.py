@@ -418,3 +418,18 @@ def test_moderately_nested_metadata_and_str_keys_round_trip(tmp_path):
     model.save(tmp_path / "m.npz")
     loaded = cwfast.load(tmp_path / "m.npz")
     assert loaded.metadata == metadata and loaded.sample_rate == 8000
+
+
+def test_numpy_scalars_in_metadata_save_as_the_numbers_they_equal(tmp_path):
+    """A figure computed with NumPy (np.float32, np.int64, np.bool_) is stored as the Python number
+    it equals, not refused; a NumPy array, which JSON would have to flatten, still is."""
+    metadata = {"gain": np.float32(0.1), "counts": [np.int64(3), np.bool_(True)], "fit": {"beta": np.float64(2.5)}}
+    model = ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0, metadata=metadata)
+    model.save(tmp_path / "m.npz")
+    loaded = cwfast.load(tmp_path / "m.npz")
+    assert loaded.metadata == {"gain": float(np.float32(0.1)), "counts": [3, True], "fit": {"beta": 2.5}}
+    assert type(loaded.metadata["counts"][0]) is int and type(loaded.metadata["counts"][1]) is bool
+    model.metadata["taps"] = np.zeros(2)
+    with pytest.raises(cwfast.ParameterError, match="model metadata must be JSON-serialisable .*ndarray"):
+        model.save(tmp_path / "m.npz")
+    assert cwfast.load(tmp_path / "m.npz").metadata == loaded.metadata  # the first file is untouched

@@ -407,7 +407,8 @@ def test_train_audio_names_its_arguments_and_the_command_line_its_options(option
 @pytest.mark.parametrize("options, message", [
     (dict(metadata={"mode": "effect", "scale": 1.0}), "metadata names 'mode', 'scale', which train_audio records"),
     (dict(metadata={"runs": []}), "metadata names 'runs', which train_audio records"),
-    (dict(metadata={"when": object()}), "metadata must be JSON-serialisable"),
+    (dict(metadata={"when": object()}), "metadata, saved with the model and its checkpoints, must be JSON-serialisable"),
+    (dict(metadata={"loss": float("nan")}), "metadata, saved with the model and its checkpoints, must be JSON"),
     (dict(metadata=[1]), "metadata must be a dict, not list"),
     (dict(on_note=3), "on_note=3 must be callable or None"),
     (dict(on_model="x"), "on_model='x' must be callable or None"),

@@ -21,6 +21,7 @@ import numpy as np
 
 from .._atomic import atomic_path, check_writable
 from ..errors import CwfastError, ParameterError
+from .. import validate
 from ..validate import as_path
 from ._common import seed_entropy
 
@@ -139,10 +140,7 @@ def save_checkpoint(path, *, kind, model, config, progress, optimizer, arrays):
         "arrays": sorted(arrays),
         "model_arrays": sorted(dense),
     }
-    try:
-        header_text = json.dumps(header, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"checkpoint header must be JSON-serialisable ({exc})") from None
+    header_text = validate.json_text("checkpoint header", header, allow_nan=False)
     payload = {"header": np.array(header_text)}
     payload.update({f"model.{k}": v for k, v in dense.items()})
     payload.update({f"optimizer.{k}": v for k, v in opt_arrays.items()})
