@@ -7,8 +7,9 @@
 * ``NAME_reset(s)``: zero state (with input windows, the input history too), clock at t = 0;
 * ``NAME_process(s, in, out, n)``: ``n`` steps, ``in`` n x n_in interleaved floats (NULL without
   inputs), ``out`` n x n_out (class probabilities for a softmax head, as :class:`cwfast.Stream`);
-* for autoregressive (mu-law) models ``NAME_seed``, ``NAME_set_temperature`` and
-  ``NAME_generate(s, out, n)``, which generate audio the way ``cwfast generate`` does;
+* for autoregressive (mu-law) models ``NAME_seed``, ``NAME_set_temperature``,
+  ``NAME_prime(s, clip, n)`` and ``NAME_generate(s, out, n)``, which prime and generate audio the
+  way ``cwfast generate --prime`` does;
 * macros ``NAME_SAMPLE_RATE``, ``NAME_N_IN``, ``NAME_N_OUT``, ``NAME_LATENCY`` (and a few more).
 
 Nothing in ``reset``/``process``/``generate`` allocates, locks, does I/O or writes a global, so
@@ -221,9 +222,9 @@ def export_c(model, directory, name=None, *, overwrite=False):
     Weights are written as float32 (a float64 model is rounded). Outputs equal
     :class:`cwfast.Stream`'s within float32 rounding; values below 1e-15 in magnitude (inputs,
     weights, state) are flushed to zero so that denormals cannot build up in the recurrence
-    (see :mod:`cwfast.export._codegen`). ``NAME_process`` reads a NaN or infinite input as 0, so
-    that one bad sample from a host cannot poison the state, even in a ``-ffast-math`` build
-    (:class:`cwfast.Stream` refuses such blocks instead).
+    (see :mod:`cwfast.export._codegen`). ``NAME_process`` reads a NaN or infinite input as 0, and
+    one beyond +-1e15 as +-1e15, so that one bad sample from a host cannot poison the state, even
+    in a ``-ffast-math`` build (:class:`cwfast.Stream` refuses NaN and infinity instead).
     """
     from . import _codegen
 

@@ -50,6 +50,11 @@ from ..modes import MAX_TEMPERATURE
 
 #: Magnitudes below this are flushed to zero (see the module docstring).
 FLUSH = 1e-15
+#: An input beyond this magnitude is read as this (with its sign): finite inputs near float32's
+#: largest overflowed a window's sum, or the level's quotient, to +inf and -inf, whose sum left the
+#: state NaN for good. Far above any audio; 1e15 over the level's floor (1e-4), times a 320-input
+#: window, is still far below float32's largest.
+INPUT_LIMIT = 1e15
 #: Lanes of the fixed-order dot products of small heads.
 LANES = 16
 #: Independent accumulator chains of a module's matrix-vector product (see _clockwork_step).
@@ -284,7 +289,7 @@ void {N}_reset({N}_state *s);
 /* n steps: in holds n x {N}_N_IN interleaved floats (NULL when {N}_N_IN is 0), out receives
  * n x {N}_N_OUT (class probabilities if {N}_SOFTMAX). in and out may be the same buffer when
  * {N}_N_IN == {N}_N_OUT. A NaN or infinite input is read as 0 (cwfast's Stream refuses it),
- * so that one bad sample from a host cannot poison the state. */
+ * and one beyond +-{INPUT_LIMIT:g} as +-{INPUT_LIMIT:g}, so that one bad sample from a host cannot poison the state. */
 void {N}_process({N}_state *s, const float *in, float *out, int n);
 {gen}
 #ifdef __cplusplus
@@ -346,9 +351,10 @@ def _flush_expr(var):
 
 
 def _input_expr(N, var):
-    """An input as the model reads it: flushed below FLUSH, and 0 where it is NaN or infinite
-    (a host's one bad sample must not poison the state for good; Python's Stream refuses it)."""
-    return f"({N}_finite({var}) && fabsf({var}) >= {FLUSH}f ? {var} : 0.0f)"
+    """An input as the model reads it (:data:`_BIT_TESTS`' ``input``): flushed below FLUSH, 0 where
+    it is NaN or infinite, held within INPUT_LIMIT (a host's one bad sample must not poison the
+    state for good; Python's Stream refuses the first two)."""
+    return f"{N}_input({var})"
 
 
 #: C99's ``restrict`` is no C++ keyword: the source compiles as C++ too (g++, clang++ and MSVC
@@ -389,6 +395,15 @@ static inline int {N}_nan_double(double v)
     uint64_t b;
     memcpy(&b, &v, sizeof b);
     return (b & 0x7fffffffffffffffu) > 0x7ff0000000000000u;
+}}
+
+/* An input as the model reads it: 0 if NaN or infinite or below {FLUSH} in magnitude, and
+ * within +-{LIMIT:g} (a finite input near float's largest overflowed the sums it enters). */
+static inline float {N}_input(float v)
+{{
+    if (!{N}_finite(v) || fabsf(v) < {FLUSH}f)
+        return 0.0f;
+    return v > {LIMIT:g}f ? {LIMIT:g}f : (v < -{LIMIT:g}f ? -{LIMIT:g}f : v);
 }}
 """
 
@@ -1063,7 +1078,7 @@ void {N}_generate({N}_state *s, float *out, int n)
 #include "{N}.h"
 
 {_RESTRICT}
-{_BIT_TESTS.format(N=N)}
+{_BIT_TESTS.format(N=N, FLUSH=FLUSH, LIMIT=INPUT_LIMIT)}
 {step}
 {_head(spec)}{_level(spec)}{_prediction(spec)}{_pitch(spec)}{_surprise(spec)}
 size_t {N}_state_size(void)
