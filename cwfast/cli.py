@@ -438,15 +438,9 @@ def _check_output(path, overwrite, *, audio=False, what="file"):
 
 def _check_plot(args):
     if getattr(args, "plot", None):
-        from .plot import require_matplotlib
+        from .plot import check_format
 
-        _, canvas = require_matplotlib()
-        extension = os.path.splitext(args.plot)[1].lower().lstrip(".")
-        formats = canvas.get_supported_filetypes()
-        if extension not in formats:
-            # Checked here, not by matplotlib after training: a bad name must not cost the run.
-            raise ParameterError(f"--plot '{args.plot}' must end in an image extension matplotlib writes "
-                                 f"({', '.join('.' + f for f in sorted(formats))})")
+        check_format(args.plot, what="--plot")  # here, not by matplotlib after training: a bad name must not cost the run
         _check_output(args.plot, args.overwrite, what="plot")
 
 

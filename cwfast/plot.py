@@ -31,6 +31,28 @@ def require_matplotlib():
     return Figure, FigureCanvasAgg
 
 
+def check_format(path, what="plot file"):
+    """The image format ``path``'s extension names, lower case, if matplotlib writes it here; else
+    ParameterError listing those it does. Checked before any work (the command line calls it
+    before training), so a bad name costs nothing. PGF is left out unless its TeX program is
+    installed: matplotlib needs one to write it, and without it failed only after the figure was
+    drawn."""
+    import shutil
+
+    _, canvas = require_matplotlib()
+    extension = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+    formats = set(canvas.get_supported_filetypes())
+    if "pgf" in formats:
+        from matplotlib import rcParams
+
+        if shutil.which(rcParams["pgf.texsystem"]) is None:
+            formats.discard("pgf")
+    if extension not in formats:
+        raise ParameterError(f"{what} '{os.fspath(path)}' must end in an image extension matplotlib writes here "
+                             f"({', '.join('.' + f for f in sorted(formats))})")
+    return extension
+
+
 def _spectrogram_sizes(n):
     """FFT length and overlap that give a readable spectrogram of ``n`` samples."""
     nfft = 1024
@@ -71,9 +93,7 @@ def plot_audio(path, output, sample_rate, *, target=None, title=None, labels=("t
     """
     Figure, FigureCanvasAgg = require_matplotlib()
     path = os.fspath(path)
-    extension = os.path.splitext(path)[1].lower().lstrip(".")
-    if not extension:
-        raise ParameterError(f"plot file '{path}' needs an extension such as .png")
+    extension = check_format(path)
     if os.path.lexists(path) and not overwrite:
         raise CwfastError(f"'{path}' exists; pass --overwrite to replace it")
     output = np.asarray(output, dtype=np.float64).ravel()
@@ -112,5 +132,5 @@ def plot_audio(path, output, sample_rate, *, target=None, title=None, labels=("t
     with atomic_path(path, what="plot") as tmp:
         try:
             fig.savefig(tmp, format=extension, dpi=100)
-        except ValueError as exc:
+        except (ValueError, RuntimeError, OSError) as exc:  # a backend's own failure (a TeX's, a font's)
             raise CwfastError(f"cannot write plot '{path}': {exc}") from None

@@ -23,7 +23,7 @@ from cwfast import likeness  # noqa: E402
 from cwfast._atomic import check_writable  # noqa: E402
 from cwfast.audio import load_audio  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
-from cwfast.plot import require_matplotlib  # noqa: E402
+from cwfast.plot import check_format  # noqa: E402
 
 #: Points of the spectrogram's frames.
 FRAME = 2048
@@ -48,11 +48,7 @@ def main(argv=None):
     if args.seconds * args.sample_rate < FRAME:
         p.error(f"--seconds {args.seconds:g} is shorter than one {FRAME}-point frame at {args.sample_rate} Hz")
     try:
-        _, canvas = require_matplotlib()
-        formats = canvas.get_supported_filetypes()
-        if Path(args.output).suffix.lower().lstrip(".") not in formats:  # as cwfast's own --plot
-            raise CwfastError(f"-o {args.output!r} must end in an image extension matplotlib writes "
-                              f"({', '.join('.' + f for f in sorted(formats))})")
+        check_format(args.output, what="-o")  # as cwfast's own --plot
         check_writable(args.output, what="figure")
         return draw(args)
     except CwfastError as error:

@@ -115,6 +115,35 @@ def test_plot_with_an_unknown_image_format_writes_no_audio(capsys, tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="the plot extra is not installed")
+def test_a_pgf_plot_without_tex_is_refused_before_any_work(capsys, tmp_path, monkeypatch):
+    """matplotlib lists .pgf but writes it only through a TeX program: without one, generate wrote
+    its audio and then ended in a traceback (train, after the whole run)."""
+    import shutil
+
+    monkeypatch.setattr(shutil, "which", lambda name, *args, **kwargs: None)
+    status, _, err = run(capsys, "generate", "-o", tmp_path / "g.wav", "--samples", "10", "--seed", "0",
+                         "--plot", tmp_path / "g.pgf", "--quiet")
+    assert_user_error(status, err, "--plot", "matplotlib writes here", ".png")
+    assert ".pgf" not in err.split("(")[-1]  # not among the formats offered
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="the plot extra is not installed")
+def test_a_backend_failing_to_write_a_plot_is_a_cwfast_error_and_leaves_no_file(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    from cwfast.plot import plot_audio
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("'xelatex' not found")
+
+    monkeypatch.setattr(Figure, "savefig", fail)
+    with pytest.raises(CwfastError, match="cannot write plot .*xelatex"):
+        plot_audio(tmp_path / "p.png", np.zeros(100), 8000)
+    assert list(tmp_path.iterdir()) == []
+
+
 # --- lengths ---------------------------------------------------------------------------------------
 
 
