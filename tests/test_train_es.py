@@ -238,6 +238,41 @@ def test_a_step_that_overflows_on_the_last_generation_is_divergence():
     np.testing.assert_array_equal(model.params, before)  # the best centre: the only one scored
 
 
+@pytest.mark.parametrize("search_periods", [False, True])
+def test_a_generation_scored_in_chunks_is_the_generation_scored_whole(rng, monkeypatch, search_periods):
+    """A large population is scored CHUNK_MEMBERS at a time; chunks of 6 and of 4 (the centre
+    alone in none of them, or with a short last chunk) give the bits of one call."""
+    from cwfast.train import es
+
+    target = rng.normal(size=(2, 20, 1))
+    results = []
+    for chunk in (10**6, 6, 4):
+        monkeypatch.setattr(es, "CHUNK_MEMBERS", chunk)
+        model, x = model_and_data()
+        result = evolve(model, x, target, population=14, generations=4, seed=5, search_periods=search_periods,
+                        max_period=20, progress=False)
+        results.append((model.params.copy(), model.periods.copy(), result.losses))
+    for params, periods, losses in results[1:]:
+        np.testing.assert_array_equal(params, results[0][0])
+        np.testing.assert_array_equal(periods, results[0][1])
+        assert losses == results[0][2]
+
+
+def test_the_time_budget_stops_within_a_generation(monkeypatch):
+    """The budget was looked at between generations only: one generation of 1,000,000 members
+    ran 16 s past a 2-s budget. Out of time after the first chunk, the generation is abandoned
+    and the model stays as the last whole generation left it (here: as it started)."""
+    from cwfast.train import es
+
+    monkeypatch.setattr(es, "CHUNK_MEMBERS", 4)
+    model = cwfast.ClockworkRNN(0, 1, module_sizes=[3, 3], periods=[1, 4], seed=1, dtype=np.float64)
+    before = model.params.copy()
+    result = evolve(model, np.zeros((32, 0)), np.sin(np.arange(32) / 2.5)[:, None], population=40, generations=5,
+                    seed=0, time_budget=1e-9, progress=False)
+    assert result.stopped == "time budget" and result.epochs == 0 and result.losses == []
+    np.testing.assert_array_equal(model.params, before)
+
+
 def test_repair_periods():
     raw = np.log2(np.array([[1.0, 1.0, 1.0, 70.0], [9.0, 3.0, 2.0, 200.0], [0.1, 2.0, 4.0, 8.0]]))
     periods = _repair_periods(raw, 64)

@@ -162,6 +162,32 @@ def _score_members(model, theta, noise, sigma, x3, y_target, labels, readout, pe
                             member_periods=member_periods)
 
 
+#: Members a local generation scores per parallel call: between calls the time budget and Ctrl-C
+#: are looked at, so a large population cannot hold either for a whole generation (1,000,000
+#: members of a tiny model took 16 s past a 2-s budget). The default population is one call.
+CHUNK_MEMBERS = 4096
+
+
+def _score_generation(model, theta, noise, sigma, x3, y_target, labels, readout, period_spec, losses, over_budget,
+                      guard):
+    """:func:`_score_members` over the whole generation (the centre last), CHUNK_MEMBERS at a time
+    (the same losses: a member's does not depend on the others'). Between chunks a pending Ctrl-C
+    is raised (``guard``; the model is as the last whole generation left it), and False is
+    returned, the generation abandoned, once ``over_budget()``; True when every member is scored."""
+    n_pairs = noise.shape[0]
+    step = max(1, CHUNK_MEMBERS // 2)
+    for j0 in range(0, n_pairs, step):
+        if j0 > 0:
+            guard.check()
+            if over_budget():
+                return False
+        j1 = min(n_pairs, j0 + step)
+        last = j1 == n_pairs  # with the centre, one past the pairs' members
+        _score_members(model, theta, noise[j0:j1], sigma, x3, y_target, labels, readout, period_spec,
+                       losses[2 * j0 : 2 * j1 + (losses.shape[0] - 2 * n_pairs if last else 0)])
+    return True
+
+
 def evolve(
     model,
     x,
@@ -425,6 +451,10 @@ def evolve(
 
     started = time.perf_counter()
     wall_before = run["wall_time"]
+
+    def over_budget():
+        return time_budget is not None and wall_before + time.perf_counter() - started >= time_budget
+
     stop = False
     guard = InterruptGuard()
     # The scorer first: a cluster that cannot start leaves the model as it was, and a Ctrl-C while
@@ -442,8 +472,13 @@ def evolve(
                     scorer.submit(gen, theta)  # the actors draw their own noise; the driver's is for the step
                 noise = pair_noise(table, pair_offsets(entropy, gen, n_pairs, table.size, size), size)
                 if scorer is None:
-                    _score_members(model, theta, noise, sigma, x3, y_target, labels, readout, period_spec,
-                                   member_losses)
+                    whole = _score_generation(model, theta, noise, sigma, x3, y_target, labels, readout,
+                                              period_spec, member_losses, over_budget, guard)
+                    if not whole:  # the budget ran out within it: the centre stays as the last whole one left it
+                        run["stopped"] = "time budget"
+                        run["wall_time"] = wall_before + time.perf_counter() - started
+                        stop = True
+                        continue
                 else:
                     scorer.collect(member_losses)
             except CwfastError:
