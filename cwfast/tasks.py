@@ -342,6 +342,11 @@ def corpus(clips, *, n_classes=N_CLASSES, validation=0.0, test=0.0, history="mu-
                        test=test) for c in clips]
 
 
+def _check_task(task):
+    if not isinstance(task, Task):
+        raise ParameterError(f"task must be a cwfast.tasks.Task (make_task makes one), not {type(task).__name__}")
+
+
 def join(parts):
     """One task of the parts laid end to end (None parts skipped; None if nothing is left).
 
@@ -352,6 +357,11 @@ def join(parts):
     if not parts:
         return None
     first = parts[0]
+    for part in parts:
+        _check_task(part)
+        if (part.mode, part.output, part.n_out) != (first.mode, first.output, first.n_out):
+            raise ParameterError(f"tasks of different kinds cannot be joined: {first.mode} ({first.n_out} "
+                                 f"{first.output} outputs) and {part.mode} ({part.n_out} {part.output} outputs)")
     return Task(first.mode, np.concatenate([p.inputs for p in parts]), np.concatenate([p.targets for p in parts]),
                 first.output, first.n_out, dict(first.metadata))
 
@@ -414,6 +424,7 @@ def evaluate(model, task, *, state=None, return_state=False):
         memorize: ``{"nmse": ...}``; effect: ``{"esr": ..., "nmse": ...}``; autoregressive:
         ``{"cross_entropy": nats per sample, "bits_per_sample": ...}``.
     """
+    _check_task(task)
     if task.mode == "autoregressive":
         ce = model.loss(task.inputs, task.targets, state=state, return_state=return_state)
         ce, after = ce if return_state else (ce, None)

@@ -404,3 +404,31 @@ def test_train_audio_resume_without_a_checkpoint_is_a_parameter_error():
     with pytest.raises(ParameterError, match="resume=True needs checkpoint=PATH"):
         train_audio(x, 8000, mode="autoregressive", hidden=4, modules=2, epochs=1, progress=False, resume=True,
                     seed=None)
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: cwfast.render.seconds_to_samples(1.0, None), "sample_rate=None must be a positive integer"),
+    (lambda: cwfast.tasks.evaluate(ClockworkRNN(1, 1, n_hidden=4, n_modules=2), None), "task must be a cwfast.tasks.Task"),
+    (lambda: cwfast.tasks.join([1, 2]), "task must be a cwfast.tasks.Task"),
+    (lambda: cwfast.tasks.join([cwfast.tasks.make_task("memorize", np.linspace(-0.5, 0.5, 8)),
+                                cwfast.tasks.make_task("effect", np.linspace(-0.5, 0.5, 8),
+                                                       target=np.linspace(0.5, -0.5, 8))]),
+     r"cannot be joined: memorize \(1 linear outputs\) and effect"),
+])
+def test_helpers_of_the_tasks_and_render_modules_name_a_bad_argument(call, match):
+    """An audit's findings: each was a TypeError or AttributeError from deep inside."""
+    with pytest.raises(ParameterError, match=match):
+        call()
+
+
+def test_clip_grad_norm_refuses_what_it_cannot_scale_in_place():
+    from cwfast.train import clip_grad_norm
+
+    for grad, match in (("abc", "not str"), (np.ones(3, dtype=int), "an array of int64"), ([1.0, 2.0], "not list")):
+        with pytest.raises(ParameterError, match="grad must be a float NumPy array .*" + match):
+            clip_grad_norm(grad, 1.0)
+    grad = np.full(4, 1.0)
+    with pytest.raises(ParameterError, match="max_norm=-1"):
+        clip_grad_norm(grad, -1)
+    np.testing.assert_array_equal(grad, 1.0)  # unchanged by the failed call
+    assert clip_grad_norm(grad, 1.0) == 2.0 and np.allclose(grad, 0.5)

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import ParameterError
 from ..validate import fraction as _fraction
+from ..validate import non_negative_float as _non_negative_float
 from ..validate import positive_float as _positive_float
 
 __all__ = ["Optimizer", "Adam", "NesterovSGD", "clip_grad_norm", "make_schedule", "SCHEDULES", "DEFAULT_ADAM_LR"]
@@ -212,10 +213,18 @@ def clip_grad_norm(grad, max_norm):
         The norm before clipping (in float64; NaN or inf if ``grad`` holds such values, in which
         case ``grad`` is left alone).
     """
+    if not (isinstance(grad, np.ndarray) and grad.dtype.kind == "f"):
+        raise ParameterError(f"grad must be a float NumPy array (it is scaled in place), not {_described(grad)}")
+    if max_norm is not None:
+        max_norm = _non_negative_float("max_norm", max_norm)
     norm = float(np.sqrt(np.sum(np.square(grad, dtype=np.float64))))
     if max_norm and math.isfinite(norm) and norm > max_norm:
         grad *= grad.dtype.type(max_norm / norm)
     return norm
+
+
+def _described(value):
+    return f"an array of {value.dtype}" if isinstance(value, np.ndarray) else type(value).__name__
 
 
 def _constant(done, total):
