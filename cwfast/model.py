@@ -1209,7 +1209,7 @@ class ClockworkRNN(SequenceModel):
         if module_sizes is None:
             if n_hidden is None or n_modules is None:
                 raise ParameterError("give module_sizes, or n_hidden and n_modules (or n_hidden and periods)")
-            module_sizes = split_units(n_hidden, n_modules)
+            module_sizes = split_units(n_hidden, n_modules, periods)
         else:
             module_sizes = validate.positive_int_list("module_sizes", module_sizes)
             if n_hidden is not None and sum(np.asarray(module_sizes).tolist()) != n_hidden:
@@ -1240,7 +1240,7 @@ class ClockworkRNN(SequenceModel):
             if n_modules is None:
                 raise ParameterError("a Clockwork RNN's count needs n_modules or periods")
             periods = exponential_periods(n_modules)
-        layout = Layout.build(split_units(n, len(periods)), periods, input_windows)
+        layout = Layout.build(split_units(n, len(periods), periods), periods, input_windows)
         return (layout.n_input_weights(m) + n + layout.n_recurrent + o * (n + 1)
                 + (layout.n_modules if count_periods else 0))
 

@@ -26,18 +26,31 @@ from .validate import positive_int as _positive_int
 from .validate import positive_int_list as _positive_int_list
 
 
-def split_units(n_hidden, n_modules):
-    """Split ``n_hidden`` units into ``n_modules`` sizes, leftovers to the fastest modules.
+def split_units(n_hidden, n_modules, periods=None):
+    """Split ``n_hidden`` units into ``n_modules`` sizes, leftovers to the fastest modules: the
+    first ones, or, given the modules' ``periods`` (in any order), those of the shortest periods
+    (ties: the first given), each size in the place of its module's period.
 
     >>> split_units(40, 9)
     [5, 5, 5, 5, 4, 4, 4, 4, 4]
+    >>> split_units(6, 4, periods=[8, 4, 2, 1])
+    [1, 1, 2, 2]
     """
     n_hidden = _positive_int("n_hidden", n_hidden)
     n_modules = _positive_int("n_modules", n_modules)
     if n_modules > n_hidden:
         raise ParameterError(f"n_modules={n_modules} must not exceed n_hidden={n_hidden}")
     base, extra = divmod(n_hidden, n_modules)
-    return [base + 1] * extra + [base] * (n_modules - extra)
+    sizes = [base + 1] * extra + [base] * (n_modules - extra)
+    if periods is None or not extra:
+        return sizes
+    periods = _positive_int_list("periods", periods)
+    if len(periods) != n_modules:
+        return sizes  # Layout.build says what is wrong
+    placed = [0] * n_modules
+    for size, module in zip(sizes, np.argsort(np.asarray(periods), kind="stable")):  # Layout.build's order
+        placed[module] = size
+    return placed
 
 
 def exponential_periods(n_modules):

@@ -487,7 +487,7 @@ def test_input_window_attributes_and_layout():
     even = ClockworkRNN(3, 2, n_hidden=8, periods=[4, 1, 3], input_windows=[3, 2, 5])
     count = ClockworkRNN.count_params(8, 3, 2, periods=[4, 1, 3], input_windows=[3, 2, 5], count_periods=False)
     assert even.n_params == count == ClockworkRNN.count_params(8, 3, 2, periods=[4, 1, 3], count_periods=False) + (
-        3 * (2 - 1) + 2 * (5 - 1) + 3 * (3 - 1)) * 3  # sorted: 3, 2, 3 units with windows 2, 5, 3
+        3 * (2 - 1) + 3 * (5 - 1) + 2 * (3 - 1)) * 3  # sorted: 3, 3, 2 units (leftovers to the fastest), windows 2, 5, 3
     assert model._state_width() == 8 + 4 * 3
     assert "input_windows=[2, 5, 3]" in repr(model)
     assert "input_windows" not in repr(make("nested"))
@@ -652,3 +652,15 @@ def test_an_empty_batch_runs_to_empty_outputs_with_or_without_input_windows(wind
     assert model.forward(x).shape == (0, 5, 2)
     state = model.advance(x)
     assert state.h.shape[0] == 0 and state.t == 5
+
+
+@pytest.mark.parametrize("n_hidden, periods, sizes", [
+    (6, [8, 4, 2, 1], [2, 2, 1, 1]), (4, [4, 1, 2], [2, 1, 1]), (5, [2, 1, 2, 1], [2, 1, 1, 1]),
+    (40, None, [5, 5, 5, 5, 4, 4, 4, 4, 4]), (8, [3, 3, 3], [3, 3, 2]),
+])
+def test_leftover_units_go_to_the_fastest_modules_in_any_order_of_periods(n_hidden, periods, sizes):
+    """As the README and the docstring say; with periods given slowest first the leftovers went
+    to the slowest modules (an audit of the docs against the code)."""
+    model = ClockworkRNN(1, 1, n_hidden=n_hidden, n_modules=len(sizes), periods=periods)
+    assert model.module_sizes.tolist() == sizes
+    assert ClockworkRNN.count_params(n_hidden, 1, 1, periods=periods or list(model.periods)) == model.n_params + len(sizes)
