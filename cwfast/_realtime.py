@@ -393,6 +393,7 @@ def _pitch_lane(c, fp, y, window, kept, b):
 
 def _build_stages_before(fp):
     stamp = _STAMP
+    largest = float(np.finfo(fp).max)
 
     @cfunc(_SIGNATURE, cache=True)
     def before(context_p):
@@ -405,12 +406,20 @@ def _build_stages_before(fp):
         if not flags & STAGE_LEVEL:
             return OK
         x = _stage_inputs(c, fp)
+        f = carray(_pointer(c[S_FLOATS], np.float64), (STAGE_FLOATS,))
+        # forward's check (cwfast.model.check_level_range), before anything moves: a value that
+        # the level's smallest gain would make infinite. A block of one piece met it nowhere else,
+        # and its infinite means left the surprise's state non-finite for good.
+        limit = largest * f[LEVEL_FLOOR]
+        for b in range(lanes):
+            for t in range(m):
+                if abs(np.float64(x[b, t])) > limit:
+                    return NOT_FINITE
         if flags & STAGE_SURPRISE:
             raw = carray(_pointer(c[S_RAW], fp), (lanes, c[S_COLUMNS]))
             for b in range(lanes):
                 for t in range(m):
                     raw[b, t] = x[b, t]
-        f = carray(_pointer(c[S_FLOATS], np.float64), (STAGE_FLOATS,))
         level = carray(_pointer(c[S_LEVEL], fp), (c[S_PADDED],))
         before = carray(_pointer(c[S_LEVEL_BEFORE], fp), (c[S_PADDED],))
         for b in range(level.shape[0]):

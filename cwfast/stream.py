@@ -30,6 +30,7 @@ pickles (it prepares itself again on loading).
 
 from __future__ import annotations
 
+import copy
 import functools
 import math
 import numbers
@@ -276,9 +277,11 @@ class Stream:
     def __getstate__(self):
         self._enter()
         try:
+            # The resamplers' filter histories are the stream's own state, as `state` is: copied,
+            # so that copy.copy's stream does not advance the original's (the model is shared).
             return {
                 "model": self.model, "state": self.state, "sample_rate": self.sample_rate,
-                "resamplers": self._resamplers, "pending": getattr(self, "_pending", None),
+                "resamplers": copy.deepcopy(self._resamplers), "pending": copy.deepcopy(getattr(self, "_pending", None)),
                 "max_block": self._max_block, "voices": self._voices, "blocked": self._blocked,
             }
         finally:
@@ -794,7 +797,10 @@ class Stream:
                     and out.__class__ is np.ndarray:
                 x_buffer, y_buffer, max_block, n_in, n_out, dtype, plain = fast
                 shape = block.shape
-                if block.dtype is dtype and out.dtype is dtype and len(shape) == 2 and shape[1] == n_in \
+                # (`is` first; == for the equal dtype objects of buffers made by np.ctypeslib or
+                # np.frombuffer, which audio callbacks hand over)
+                if (block.dtype is dtype or block.dtype == dtype) and (out.dtype is dtype or out.dtype == dtype) \
+                        and len(shape) == 2 and shape[1] == n_in \
                         and 0 < shape[0] <= max_block and out.shape == (shape[0], n_out) \
                         and out.flags.writeable and self.model._params is self._theta \
                         and self.model._structure_revision == self._revision:
@@ -898,7 +904,9 @@ class Stream:
             self._stage_context[_S_STEPS] = m
             if one:
                 self._stage_context[_S_T0] = self._t
-            stages[0](self._stage_context_p)
+            if stages[0](self._stage_context_p) != 0:  # nothing has moved
+                check_level_range(self._x[:m], model.level, self._dtype, "block")  # says why
+                raise ParameterError(_NOT_FINITE)
         if self._entry(self._context_p) != 0:
             if self._level is not None:  # nothing else has moved yet
                 self._level[:] = self._levels_before

@@ -365,6 +365,35 @@ def test_a_long_block_a_levelled_model_would_overflow_is_refused_before_any_piec
     np.testing.assert_array_equal(stream.state.h, before.h)
 
 
+@pytest.mark.parametrize("voices", [None, 2])
+@pytest.mark.parametrize("with_out", [False, True])
+def test_a_short_block_a_levelled_model_would_overflow_is_refused_as_forward_refuses_it(voices, with_out):
+    """forward and longer blocks refused 1e36 (past float32's largest times the level's floor), a
+    block of one piece took it: infinite means, and the surprise's state non-finite for good
+    (outputs still not finite 2000 ordinary samples later). Refused by the compiled stage before
+    anything moves, on every path (the real-time one with ``out`` included)."""
+    model = ClockworkRNN(1, 6, n_hidden=16, n_modules=4, seed=0, output="mixture")
+    model.surprise = (0.05, 0.5, 1.0)
+    model.level = (0.01, 0.1, 1e-3)
+    x = np.zeros((40, 1), np.float32)
+    x[-1] = 1e36
+    with pytest.raises(ParameterError, match="too large for the model's level"):
+        model.forward(x)
+    shape = (40, 1) if voices is None else (voices, 40, 1)
+    stream, fresh = Stream(model, max_block=64, voices=voices), Stream(model, max_block=64, voices=voices)
+    ordinary = np.full(shape, 0.1, np.float32)
+    stream.process(ordinary)
+    fresh.process(ordinary)
+    bad = np.broadcast_to(x, shape).copy()
+    out = np.empty(shape[:-1] + (6,), np.float32) if with_out else None
+    with pytest.raises(ParameterError, match=r"too large for the model's level \(1e\+36; at most 3.4e\+35"):
+        stream.process(bad, out=out)
+    np.testing.assert_array_equal(stream.t, fresh.t)
+    after = stream.process(np.full(shape[:-2] + (2000, 1), 0.1, np.float32))
+    np.testing.assert_array_equal(after, fresh.process(np.full(shape[:-2] + (2000, 1), 0.1, np.float32)))
+    assert np.isfinite(after).all()
+
+
 def test_the_context_slots_process_writes_are_the_entries():
     from cwfast import _pitch_kernels, _realtime, stream
 
@@ -683,3 +712,20 @@ def test_a_resampler_larger_than_memory_is_refused_in_one_line():
     model = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, sample_rate=16000, metadata={"mode": "effect"})
     with pytest.raises(CwfastError, match="resampling between 2147483647 and 16000 Hz needs about"):
         Stream(model, sample_rate=2**31 - 1, resample=True)
+
+
+def test_buffers_from_ctypes_take_the_real_time_path(monkeypatch):
+    """np.ctypeslib's arrays (an audio callback's buffers) carry a dtype equal to float32 but not
+    the same object: they took the general path, with its conversions and slices."""
+    import ctypes
+
+    model = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, seed=0)
+    stream, reference = Stream(model, max_block=64), Stream(model, max_block=64)
+    stream.prepare(64)
+    block = np.ctypeslib.as_array((ctypes.c_float * 64)()).reshape(64, 1)
+    out = np.ctypeslib.as_array((ctypes.c_float * 64)()).reshape(64, 1)
+    assert block.dtype is not np.dtype(np.float32)
+    block[:, 0] = np.linspace(-0.5, 0.5, 64)
+    monkeypatch.setattr(stream, "_process", lambda *args: pytest.fail("took the general path"))
+    assert stream.process(block, out=out) is out
+    np.testing.assert_array_equal(out, reference.process(np.array(block)))

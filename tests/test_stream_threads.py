@@ -172,6 +172,23 @@ def test_a_pickled_stream_continues_where_it_was(arch, prepared, rng):
     np.testing.assert_array_equal(stream.process(x[123:]), expected)  # the original is untouched
 
 
+def test_a_shallow_copy_of_a_resampling_stream_has_its_own_filter_history(rng):
+    """copy.copy shared the original's resamplers: both streams advanced one filter history (the
+    copy 0.051 off, the original too once the copy had run)."""
+    import copy as copying
+
+    model = MODELS["clockwork"](sample_rate=16000)
+    x = rng.normal(size=(3000, 1)).astype(np.float32)
+    whole = Stream(model, sample_rate=44100, resample=True).process(x)
+    stream = Stream(model, sample_rate=44100, resample=True)
+    first = stream.process(x[:1000])
+    twin = copying.copy(stream)
+    rest_twin = twin.process(x[1000:])
+    rest = stream.process(x[1000:])
+    np.testing.assert_array_equal(np.concatenate([first, rest]), whole)
+    np.testing.assert_array_equal(rest_twin, rest)
+
+
 def test_a_pickled_resampling_stream_continues_where_it_was(rng):
     model = MODELS["clockwork"](sample_rate=8000, dtype=np.float64)
     stream = Stream(model, sample_rate=12000, resample=True, max_block=32)
