@@ -229,7 +229,7 @@ def process_blocks(model, blocks, *, block_size=4096, blocked=False):
     an iterator of the output blocks, float32, through one :class:`~cwfast.stream.Stream`, so a
     file of any length is processed in the memory of one block. Joined, the outputs equal
     :func:`process`'s with the same ``blocked`` (a stream gives the same bits however its input
-    is split)."""
+    is split; an empty block gives no output block)."""
     from .stream import Stream
 
     check_processable(model, blocked)
@@ -243,6 +243,8 @@ def process_blocks(model, blocks, *, block_size=4096, blocked=False):
 
     def run():
         for block in blocks:
+            if isinstance(block, np.ndarray) and block.shape == (0,) and block.dtype.kind == "f":
+                continue  # a live source's empty read: nothing to process (a Stream takes it too)
             x = validate.mono("block", block, model.dtype)[:, None]
             for start in range(0, x.shape[0], block_size):
                 piece = x[start : start + block_size]
