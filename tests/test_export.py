@@ -113,6 +113,14 @@ def _models():
             metadata=mixture))), reference=0.8),
         "lstm_mix_pitch": _pitched(cwfast.LSTM(1, 12, n_hidden=10, seed=23, output="mixture", sample_rate=RATE,
                                                metadata=mixture)),
+        # Periods that are no powers of two (the export's 64-bit t % 3, % 12, ...; GCC turns
+        # them into multiplications on x86-32 and 32-bit ARM too, checked with objdump), and with
+        # a pitch search.
+        "cw_odd_clock": cwfast.ClockworkRNN(1, 1, n_hidden=20, periods=[1, 3, 5, 7, 12], seed=24, sample_rate=RATE,
+                                            metadata={"mode": "effect"}),
+        "cw_mix_pitch_odd": _pitched(_predicting(_levelled(cwfast.ClockworkRNN(
+            1, 12, n_hidden=24, periods=[1, 3, 6, 9], input_windows=[1, 3, 4, 8], seed=25, output="mixture",
+            sample_rate=RATE, metadata=mixture)))),
     }
 
 
