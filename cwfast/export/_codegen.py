@@ -33,8 +33,9 @@ How the generated code is laid out, and why:
   Generation feeds its sample into the ring like any input. A model without windows has no ring.
   A pitch predictor keeps the inputs its search reads back in a ring written twice, the same way.
 * The Clockwork RNN's tanh is the rational function of :mod:`cwfast._kernels` (within 1 ulp,
-  vectorisable); the LSTM's gates use libm's ``exp`` and ``tanh`` in double precision, as its
-  numba kernel does.
+  vectorisable), in double; built with ``CWFAST_FLOAT_TANH`` it is evaluated in float (within 6
+  ulp), for FPUs without double precision. The LSTM's gates use libm's ``exp`` and ``tanh`` in
+  double precision, as its numba kernel does.
 """
 
 from __future__ import annotations
@@ -327,22 +328,36 @@ def _version():
 
 
 _TANH = """/* tanh as cwfast's float32 kernel computes it: a rational function on [-9, 9] evaluated in
- * double, within 1 ulp of the true tanh; branch-free, so loops over it vectorise. */
+ * double, within 1 ulp of the true tanh; branch-free, so loops over it vectorise. Built with
+ * CWFAST_FLOAT_TANH defined, it is evaluated in float instead, within 6 ulp: for CPUs whose FPU
+ * has no double precision (Cortex-M4F, M33), where each double operation is a library call; the
+ * output then differs from cwfast's Stream by more than float32 rounding. */
+#ifdef CWFAST_FLOAT_TANH
+typedef float {N}_tanh_real;
+#define {N}_R(x) x##f
+#define {N}_ABS fabsf
+#else
+typedef double {N}_tanh_real;
+#define {N}_R(x) x
+#define {N}_ABS fabs
+#endif
 static float {N}_tanh(float a)
 {{
-    double v = (double)a, z, p, q, r;
-    v = v < -9.0 ? -9.0 : v;
-    v = v > 9.0 ? 9.0 : v;
+    {N}_tanh_real v = ({N}_tanh_real)a, z, p, q, r;
+    v = v < {N}_R(-9.0) ? {N}_R(-9.0) : v;
+    v = v > {N}_R(9.0) ? {N}_R(9.0) : v;
     z = v * v;
-    p = (((1.3354414268862413e-08 * z + 2.060906865313872e-05) * z + 0.0034955962904795685) * z
-         + 0.13381036195973578) * z + 0.9999999798611158;
-    q = (((7.776502941488073e-07 * z + 0.00032856414345863494) * z + 0.025877024252998624) * z
-         + 0.4671435202507059) * z + 1.0;
+    p = ((({N}_R(1.3354414268862413e-08) * z + {N}_R(2.060906865313872e-05)) * z + {N}_R(0.0034955962904795685)) * z
+         + {N}_R(0.13381036195973578)) * z + {N}_R(0.9999999798611158);
+    q = ((({N}_R(7.776502941488073e-07) * z + {N}_R(0.00032856414345863494)) * z + {N}_R(0.025877024252998624)) * z
+         + {N}_R(0.4671435202507059)) * z + {N}_R(1.0);
     r = v * p / q;
-    r = r < -1.0 ? -1.0 : r;
-    r = r > 1.0 ? 1.0 : r;
-    return (float)(fabs(r) < {FLUSH} ? 0.0 : r);
+    r = r < {N}_R(-1.0) ? {N}_R(-1.0) : r;
+    r = r > {N}_R(1.0) ? {N}_R(1.0) : r;
+    return (float)({N}_ABS(r) < {N}_R({FLUSH}) ? {N}_R(0.0) : r);
 }}
+#undef {N}_R
+#undef {N}_ABS
 """
 
 
