@@ -512,6 +512,9 @@ def _check_readable(path):
         raise CwfastError(f"cannot read '{path}': contains no audio (the file is empty)")
     if not os.access(path, os.R_OK):
         raise CwfastError(f"cannot read '{path}': permission denied")
+    if os.path.splitext(path)[1].lower() == ".raw":  # soundfile takes the name's word for it, then asks for a rate
+        raise CwfastError(f"cannot read '{path}': a headerless .raw file does not say its sample rate, channels or "
+                          "sample format; convert it to WAV first (e.g. sox -t raw -r RATE -e float -b 32 -c 1 IN OUT.wav)")
 
 
 def _as_samples(samples, name, *, channels=None):

@@ -575,10 +575,11 @@ def _check_audio_fits(path, rate, *, start=0.0, seconds=None, option="--sample-r
 
 
 def _audio_extensions():
-    """The file extensions taken for audio: every format soundfile reads, and their other names."""
+    """The file extensions taken for audio: every format soundfile reads, and their other names,
+    but .raw, which holds no sample rate to read it by (load_audio refuses it by name)."""
     import soundfile
 
-    return {"." + e.lower() for e in soundfile.available_formats()} | {".oga", ".opus", ".aif"}
+    return ({"." + e.lower() for e in soundfile.available_formats()} | {".oga", ".opus", ".aif"}) - {".raw"}
 
 
 def _audio_files(names):

@@ -65,14 +65,24 @@ def test_the_test_parts_set_nothing_not_even_the_scale():
 
 @pytest.fixture
 def folder(tmp_path, clip_8k):
-    """A folder with two audio files at different rates (one a level below), and a text file."""
+    """A folder with two audio files at different rates (one a level below), a text file, and a
+    headerless .raw file (soundfile lists RAW among its formats, then cannot open one without
+    being told its rate: the folder scan took it, and training ended in a TypeError)."""
     samples, rate = load_audio(clip_8k)
     root = tmp_path / "corpus"
     (root / "sub").mkdir(parents=True)
     write_audio(root / "a.wav", samples, rate)
     write_audio(root / "sub" / "b.flac", 0.5 * samples[::-1].copy(), rate, subtype="PCM_24")
     (root / "notes.txt").write_text("not audio")
+    (root / "sub" / "dump.raw").write_bytes(np.random.default_rng(0).bytes(4000))
     return root
+
+
+def test_a_raw_file_named_is_refused_in_one_line(capsys, tmp_path, folder):
+    status, _, err = run(capsys, "train", folder / "sub" / "dump.raw", "--mode", "autoregressive", "-o",
+                         tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, "dump.raw", "headerless .raw file", "convert it to WAV")
+    assert not (tmp_path / "m.npz").exists()
 
 
 def test_cli_trains_on_a_folder_and_holds_out_the_end_of_every_file(capsys, tmp_path, folder):
