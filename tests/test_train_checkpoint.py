@@ -149,6 +149,33 @@ def test_resume_refuses_other_data_settings_or_kind(rng, tmp_path):
         fit(model, x, y, checkpoint=tmp_path / "missing.npz", resume=True)
 
 
+def test_resume_refuses_a_model_configured_otherwise_with_the_same_parameters(rng, tmp_path):
+    """Only the parameter count and module sizes were compared: a changed level (--level,
+    --level-band), clock, input windows or pitch predictor resumed without a word, training
+    another model under the same parameters (an audit's finding)."""
+    from cwfast.model import Pitch
+
+    def mixture(**changes):
+        options = dict(periods=[1, 3], input_windows=[1, 2])
+        options.update((k, v) for k, v in changes.items() if k in options)
+        model = cwfast.ClockworkRNN(1, 6, module_sizes=[3, 3], seed=3, dtype=np.float64, output="mixture", **options)
+        model.level = changes.get("level", (1 / 16, 0.1, 0.05, 0.2))
+        model.pitch = changes.get("pitch")
+        return model
+
+    x = rng.uniform(-0.5, 0.5, size=(200, 1))
+    y = np.clip(np.round((x[:, 0] + 1) * 127.5), 0, 255).astype(np.int64)
+    path = tmp_path / "run.npz"
+    fit(mixture(), x, y, epochs=1, seed=0, checkpoint=path)
+    fit(mixture(), x, y, epochs=2, seed=0, checkpoint=path, resume=True)  # the same configuration resumes
+    pitch = Pitch.checked([0.5, 0.2], 3, 20, 20, 8, 0.3)
+    for changed, what in ((dict(level=(1 / 32, 0.1, 0.05, 0.2)), "level"), (dict(level=None), "level"),
+                          (dict(periods=[1, 2]), "periods"), (dict(input_windows=[1, 1]), "input_windows"),
+                          (dict(pitch=pitch), "pitch")):
+        with pytest.raises(CwfastError, match=f"different architecture: .*{what}="):
+            fit(mixture(**changed), x, y, epochs=3, seed=0, checkpoint=path, resume=True)
+
+
 def test_resume_and_the_learning_rate_schedule(rng, tmp_path):
     """No schedule and "constant" are one (checkpoints from before --lr-schedule say None); a
     constant rate may resume into more epochs, a decaying one may not (its rate would jump back)."""

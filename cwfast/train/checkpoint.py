@@ -239,9 +239,16 @@ def load_checkpoint(path):
     return Checkpoint(path, kind, model, header["config"], progress, optimizer, arrays)
 
 
+#: The arrays of a model's dense form that configure it without being trained: a resume into a
+#: model whose clock, input windows, level, pitch predictor or surprise differ would go on training
+#: another model under the same parameters (a changed --level-band resumed without a word).
+_CONFIGURATION = ("periods", "input_windows", "level", "pitch", "surprise")
+
+
 def architecture(model):
     """The facts a checkpoint's model must share with the model a run resumes into."""
-    return {
+    dense = model.to_dense()
+    facts = {
         "n_in": model.n_in,
         "n_out": model.n_out,
         "module_sizes": model.module_sizes.tolist(),
@@ -249,6 +256,8 @@ def architecture(model):
         "dtype": model.dtype.name,
         "n_params": model.n_params,
     }
+    facts.update({key: dense[key].tolist() if key in dense else None for key in _CONFIGURATION})
+    return facts
 
 
 def check_resume(ckpt, kind, model, config, *, ignore=("epochs", "time_budget")):
