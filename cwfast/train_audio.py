@@ -565,6 +565,11 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         if hook is not None and not callable(hook):
             raise ParameterError(f"{name}={hook!r} must be callable or None")
     metadata = _user_metadata(metadata)
+    from .train.optimizers import SCHEDULES
+
+    if lr_schedule is not None and (not isinstance(lr_schedule, str) or lr_schedule not in SCHEDULES):
+        # (a function, which fit takes, would train and then leave metadata the model cannot be saved with)
+        raise ParameterError(f"{_opt('lr_schedule', lr_schedule)} must be one of {', '.join(SCHEDULES)}")
     scale_fit = validate.flag("scale_fit", scale_fit, allow_none=True)
     progress, resume = validate.flag("progress", progress), validate.flag("resume", resume)
     check_options(mode=mode, arch=arch, trainer=trainer, modules=modules, periods=periods, classes=classes,
@@ -588,6 +593,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         raise ParameterError(f"several clips (a corpus) train autoregressive models; {mode} mode learns from one clip")
     clips = [validate.mono("samples" if len(clips) == 1 else f"clip {i}", c) for i, c in enumerate(clips)]
     if target is not None:
+        if mode != "effect":  # the autoregressive path never read it
+            raise ParameterError(f"{mode} mode takes no {_opt('target')} (only effect mode does)")
         target = validate.mono("target", target)
     total = sum(c.size for c in clips)
 

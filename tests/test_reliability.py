@@ -420,6 +420,10 @@ def test_train_audio_names_its_arguments_and_the_command_line_its_options(option
     (dict(mode="effect", target=np.zeros((800, 1))), "target has shape (800, 1)"),
     (dict(mode="autoregressive", scale_fit="yes"), "scale_fit must be True or False or None, not 'yes'"),
     (dict(progress="x"), "progress must be True or False, not 'x'"),
+    # an audit's findings: the target was ignored, and a function trained, then could not be saved
+    (dict(mode="autoregressive", target=np.zeros(800)), "autoregressive mode takes no target (only effect"),
+    (dict(mode="autoregressive", lr_schedule=lambda epoch: 1.0), "lr_schedule=<function"),
+    (dict(lr_schedule="step"), "lr_schedule='step' must be one of constant, cosine, linear"),
 ])
 def test_train_audio_refuses_bad_arguments_before_training(options, message):
     """Refused up front, in the caller's own names: no training is lost to a metadata the model
