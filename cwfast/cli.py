@@ -181,7 +181,8 @@ def build_parser():
     p.add_argument("--time-budget", type=types.duration, metavar="TIME",
                    help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model; "
                         "fitting the mixture's scale, scoring the held-out parts and choosing the generation temperature "
-                        "follow each run (seconds more; minutes on long audio); several runs share the budget")
+                        "follow each run (seconds more; minutes on long audio); several runs share the budget, each "
+                        "one's fitting counted in it")
     p.add_argument("--checkpoint", type=types.path, metavar="PATH", help="write a checkpoint here every 100 updates, at the end and on Ctrl-C")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same options; --epochs may grow with a constant "
                    "--lr-schedule)")

@@ -201,6 +201,31 @@ def test_cli_time_budget_stops_cleanly_and_info_says_so(capsys, tmp_path, clip_8
     assert "time_budget=" not in err
 
 
+def test_each_runs_fitting_counts_against_the_shared_time_budget(clip_8k, monkeypatch):
+    """Only each run's training was charged to the budget, so the command overran by every run's
+    scale fit, scoring and calibration (4 runs of a 5-s budget took 9.8 s). A fit made 1 s slower:
+    the second of two runs of a 4-s budget gets what the first left, its fit included (at most
+    1 s; it was about 2 s)."""
+    import time as clock
+
+    from cwfast import train_audio as module
+
+    real_fit = module.fit_scale
+
+    def slow_fit(*args, **kwargs):
+        clock.sleep(1.0)
+        return real_fit(*args, **kwargs)
+
+    monkeypatch.setattr(module, "fit_scale", slow_fit)
+    notes = []
+    samples, rate = load_audio(clip_8k)
+    module.train_audio(samples, rate, mode="autoregressive", hidden=6, modules=3, epochs=100000, time_budget=4.0,
+                       lr=(0.01, 0.003), pitch="off", seed=0, progress=False, on_note=notes.append)
+    shares = [float(note.split(", ")[-1].split(" s of")[0]) for note in notes if note.startswith("run ")]
+    assert len(shares) == 2 and shares[0] == 2.0
+    assert shares[1] <= 1.05, notes
+
+
 def test_a_folder_without_audio_is_refused(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     status, _, err = run(capsys, "train", tmp_path / "empty", "--mode", "autoregressive", "-o", tmp_path / "m.npz")
