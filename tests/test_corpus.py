@@ -311,6 +311,36 @@ def test_a_run_of_its_budget_resumes_only_with_that_budget_when_its_rate_decays(
             assert longer().stopped == "time budget"
 
 
+@pytest.mark.parametrize("trainer", ["fit", "evolve"])
+def test_a_run_its_budget_stopped_resumes_to_no_update(rng, tmp_path, monkeypatch, trainer):
+    """Resumed with the budget it had spent, a run took one more update past it (138 -> 139, the
+    parameters and validation moved). Now it stops before any."""
+    from cwfast import train
+    from cwfast.train import load_checkpoint
+
+    monkeypatch.setattr(train.gradient, "time", FakeClock())
+    monkeypatch.setattr(train.es, "time", FakeClock())
+    x = rng.normal(size=(200, 1)).astype(np.float32)
+    path = tmp_path / "run.npz"
+
+    def run(**more):
+        model = cwfast.ClockworkRNN(1, 1, n_hidden=6, n_modules=2, seed=0)
+        if trainer == "fit":
+            result = train.fit(model, x, np.roll(x, 1, axis=0), epochs=10**6, window=50, checkpoint=path, seed=0,
+                               time_budget=0.2, **more)
+        else:
+            result = train.evolve(model, x, np.roll(x, 1, axis=0), population=8, generations=10**6, checkpoint=path,
+                                  seed=0, time_budget=0.2, **more)
+        return result, model
+
+    first, _ = run()
+    assert first.stopped == "time budget"
+    saved = load_checkpoint(path).model.params.copy()
+    again, model = run(resume=True)
+    assert again.stopped == "time budget" and again.steps == first.steps
+    np.testing.assert_array_equal(load_checkpoint(path).model.params, saved)
+
+
 def test_a_budget_that_does_not_end_the_run_changes_nothing(rng):
     from cwfast.train import fit
 

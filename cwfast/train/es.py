@@ -456,6 +456,8 @@ def evolve(
         return time_budget is not None and wall_before + time.perf_counter() - started >= time_budget
 
     stop = False
+    if time_budget is not None and run["wall_time"] >= time_budget:  # a resumed run its budget had stopped
+        run["stopped"], stop = "time budget", True
     guard = InterruptGuard()
     # The scorer first: a cluster that cannot start leaves the model as it was, and a Ctrl-C while
     # its actors start stops the call at once (the guard defers it only once there is a generation

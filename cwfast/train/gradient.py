@@ -383,6 +383,8 @@ def fit(
     started = time.perf_counter()
     wall_before = run["wall_time"]
     stop = run["stopped"] == "early stopping"
+    if time_budget is not None and run["wall_time"] >= time_budget:  # a resumed run its budget had stopped: no update
+        run["stopped"], stop = "time budget", True
     guard = InterruptGuard()
     with interruptible(run, guard, bar, save if checkpoint is not None else None,
                        lambda: wall_before + time.perf_counter() - started), guard, _threads(plan.group_size):
