@@ -723,10 +723,11 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     if True in arms:
         pitch_predictor = _pitch_predictor(per_clip, splits.train.inputs[:, 0], sample_rate,
                                            Level(*level_params) if level else None)
-        if isinstance(pitch_predictor, str) and given_pitch is not None:
-            raise CwfastError(f"{_opt('pitch', pitch)}: {pitch_predictor}; train on a longer clip, or without it")
-        if isinstance(pitch_predictor, str):  # the default's: trained without, and said so
-            _note(on_note, f"training without a pitch predictor: {pitch_predictor}")
+        if isinstance(pitch_predictor, tuple) and given_pitch is not None:
+            reason, remedy = pitch_predictor
+            raise CwfastError(f"{_opt('pitch', pitch)}: {reason}; {remedy}, or without it")
+        if isinstance(pitch_predictor, tuple):  # the default's: trained without, and said so
+            _note(on_note, f"training without a pitch predictor: {pitch_predictor[0]}")
             arms = (False,)
     if head == "mixture":
         # The training parts as recorded (not mu-law quantised: generation is not), in the model's units.
@@ -1168,22 +1169,25 @@ def _pitch_predictor(per_clip, inputs, sample_rate, level):
     residual of a :data:`PITCH_TAPS`-tap predictor fitted on the clips' training parts (least
     squares, each clip from its own past), the bound at the :data:`PITCH_REFERENCE_PERCENTILE` th
     percentile of the RMS over the training ``inputs`` in stretches of the predictor's window, as
-    the network reads them (divided by the gains of ``level``, if any). Or why there can be none,
-    a string."""
+    the network reads them (divided by the gains of ``level``, if any). Or why there can be none
+    and what would give one: two strings."""
     if sample_rate < 1000:
-        return f"at {sample_rate} Hz there is no pitch to find (it needs at least 1000 Hz)"
+        return (f"at {sample_rate} Hz there is no pitch to find (it needs at least 1000 Hz)",
+                f"train at a higher {_opt('sample_rate')}")
     x = np.asarray(inputs, dtype=np.float64)
     window = Pitch.for_rate(np.zeros(1), sample_rate).window
     need = max(window, 4 * PITCH_TAPS)  # a window; a fit of the taps
     if x.size < need:
-        return f"the training part ({x.size} samples) is shorter than the {need} a pitch predictor needs"
+        return f"the training part ({x.size} samples) is shorter than the {need} a pitch predictor needs", \
+            "train on a longer clip"
     if level is not None:
         x = x / np.clip(level.levels(x), level.floor, level.ceiling)
     n = x.size // window
     rms = np.sqrt(np.mean(x[: n * window].reshape(n, window) ** 2, axis=1))
     reference = float(np.percentile(rms, PITCH_REFERENCE_PERCENTILE))
     if not reference > 0.0:  # a training part all but silent: nothing to bound by
-        return f"the training part is silent in {PITCH_REFERENCE_PERCENTILE:g}% of its stretches"
+        return f"the training part is silent in {PITCH_REFERENCE_PERCENTILE:g}% of its stretches", \
+            "train on audio that is not"
     coefficients = lpc.coefficients([part.train.inputs[:, 0] for part in per_clip], PITCH_TAPS)
     return Pitch.for_rate(coefficients, sample_rate, reference)
 

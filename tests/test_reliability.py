@@ -498,3 +498,19 @@ def test_the_default_window_at_a_high_rate_is_said(rate, noted, short_calibratio
     assert len(said) == int(noted), notes
     assert all(n.startswith(f"at {rate} Hz the default input window (20 ms) is 1281 samples") and
                "audio resampled to 16 kHz or input_window=320 cost what" in n for n in said)
+
+
+
+@pytest.mark.parametrize("rate, samples, says", [
+    (800, np.sin(np.arange(4000) / 3.0), "at 800 Hz there is no pitch to find (it needs at least 1000 Hz); train at "
+                                         "a higher sample_rate, or without it"),
+    (8000, np.sin(np.arange(200) / 3.0), "a pitch predictor needs; train on a longer clip, or without it"),
+])
+def test_a_pitch_predictor_asked_for_and_impossible_says_what_would_give_one(rate, samples, says):
+    """At 500 Hz the advice was to train on a longer clip, which could not help."""
+    from cwfast.train_audio import train_audio
+
+    with pytest.raises(cwfast.CwfastError) as error:
+        train_audio(0.5 * samples, rate, mode="autoregressive", pitch="on", epochs=1, hidden=6, modules=2,
+                    progress=False, on_note=lambda note: None)
+    assert says in str(error.value), error.value
