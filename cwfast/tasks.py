@@ -332,7 +332,16 @@ def corpus(clips, *, n_classes=N_CLASSES, validation=0.0, test=0.0, history="mu-
     clips = [_mono(c, f"clip {i}") for i, c in enumerate(clips)]
     if not clips:
         raise ParameterError("a corpus needs at least one clip")
-    cuts = [c.size - held_out_steps(c.size, validation, test)[1] for c in clips]
+    cuts = []
+    for i, c in enumerate(clips):
+        try:
+            cuts.append(c.size - held_out_steps(c.size, validation, test)[1])
+        except ParameterError as error:
+            if len(clips) == 1:
+                raise
+            named = ParameterError(f"clip {i} (of {len(clips)}): {error}")
+            named.clip, named.reason = i, str(error)  # for the command line to name its file
+            raise named from None
     scale = max(float(np.max(np.abs(c[:cut]))) for c, cut in zip(clips, cuts))
     if scale == 0.0:
         what = "the clip is" if len(clips) == 1 else "every clip of the corpus is"

@@ -175,6 +175,16 @@ def test_a_file_with_nothing_to_learn_is_refused_in_a_corpus_too(capsys, tmp_pat
         train_audio([tone(800, 0.2, 0.3), bad], 8000, mode="autoregressive", epochs=1, progress=False)
 
 
+def test_a_file_too_short_to_split_is_named(capsys, tmp_path, folder):
+    write_audio(folder / "sub" / "five.wav", np.array([0.1, -0.2, 0.3, -0.1, 0.2], np.float32), 8000)
+    status, _, err = run(capsys, "train", folder, "--mode", "autoregressive", "--validation", "0.4", "--test", "0.4",
+                         "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, f"cannot train on '{folder / 'sub' / 'five.wav'}' in this corpus",
+                      "(5 samples) is too short to hold out 40% for validation", "leave it out")
+    with pytest.raises(ParameterError, match=r"^clip 1 \(of 2\): the clip \(5 samples\) is too short"):
+        tasks.corpus([tone(800, 0.2, 0.3), np.full(5, 0.1)], validation=0.4, test=0.4)
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--mode", "memorize"], "memorize mode learns from one AUDIO file"),
     (["--mode", "autoregressive", "--samples", "100"], "--samples and --seconds cut one file"),
