@@ -882,7 +882,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             share = "" if budget is None else f", {budget:.3g} s of the time budget"
             label = _run_label(rate if len(rates) > 1 else None, run_seed, arm if len(arms) > 1 else None)
             _note(on_note, f"run {index + 1} of {'at least ' if auto else ''}{len(runs)} ({label}{share})")
-            started = time.monotonic()
+            started = _clock()
             try:
                 trained.append(train_one(first if index == 0 else build(run_seed, arm), run_seed, rate, budget))
                 numbers.append(index + 1)
@@ -892,7 +892,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             # The whole run is charged, its scale fit, scoring and calibration with its training:
             # charging the training alone let the command overrun by every run's fit (4 runs of a
             # 5-s budget took 9.8 s, 12 took 14.8 s); now only the last run's comes after the budget.
-            spent += time.monotonic() - started
+            spent += _clock() - started
             index += 1
         if not trained:
             raise failure or CwfastError("the time budget was spent before any run trained")
