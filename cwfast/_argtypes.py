@@ -54,7 +54,19 @@ population = _option(int, "positive_int", maximum=MAX_POPULATION, why=" (16.7 mi
 #: ``cwfast bench``'s samples per block and voices of one stream: past these a stream's buffers alone
 #: fill a machine (``cwfast process`` prepares for no more than the file, so its --block is unbounded).
 block = _option(int, "positive_int", maximum=2**24, why=" (a block of 6 minutes at 44.1 kHz)")
-voices = _option(int, "positive_int", maximum=2**16, why=" (voices of one stream)")
+_voice_count = _option(int, "positive_int", maximum=2**16, why=" (voices of one stream)")
+
+
+def voices(text):
+    """``cwfast bench --voices``: at least 2 (every model is timed as one voice anyway; 1 timed
+    it twice, in rows of the same name)."""
+    value = _voice_count(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"{text} must be at least 2: every model is timed as one voice, and "
+                                         "--voices V adds a stream of V voices to compare with it")
+    return value
+
+
 #: Inputs a module reads per tick: a window past 2**24 samples (6 minutes at 44.1 kHz) is a typo.
 _window = _option(int, "positive_int", maximum=2**24, why=" (6 minutes at 44.1 kHz per tick)")
 #: ``cwfast bench``'s runs per model and block size (each at least its --seconds): a median of more is no surer.

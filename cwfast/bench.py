@@ -144,6 +144,8 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
 
     seconds = validate.positive_float("seconds", seconds, maximum=3600)
     repeats = validate.positive_int("repeats", repeats)
+    if voices is not None and validate.positive_int("voices", voices) < 2:  # one voice is timed anyway
+        raise validate.ParameterError(f"voices={voices} must be at least 2 (or None): every model is timed as one voice")
     records = []
     for block in blocks:
         cases = []

@@ -808,7 +808,8 @@ def _train(args):
               "the model saved is the checkpoint's")
     model.save(args.output, overwrite=args.overwrite)
 
-    stopped = f", stopped by --time-budget after {result.epochs} epochs" if result.stopped == "time budget" else ""
+    stopped = (f", stopped by --time-budget after {result.epochs} epoch{'' if result.epochs == 1 else 's'}"
+               if result.stopped == "time budget" else "")
     runs = model.metadata.get("runs")
     if runs:  # the time above is the kept model's own
         total = sum(run["seconds"] for run in runs["runs"])

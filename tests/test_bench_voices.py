@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from cwfast import LSTM, ClockworkRNN
+from cwfast import LSTM, ClockworkRNN, ParameterError
 from cwfast.cli import main
 
 
@@ -36,3 +36,10 @@ def test_bench_voices_runs_an_lstm_and_refuses_zero(tmp_path, capsys):
     assert "lstm.npz x2 voices" in capsys.readouterr().out
     assert main(["bench", "--voices", "0"]) == 2
     assert "error: argument --voices: 0 must be a positive integer" in capsys.readouterr().err
+    # One voice timed the model twice, in two rows of the same name and no ratio.
+    assert main(["bench", "--voices", "1"]) == 2
+    assert "error: argument --voices: 1 must be at least 2" in capsys.readouterr().err
+    from cwfast.bench import measure
+
+    with pytest.raises(ParameterError, match="voices=1 must be at least 2"):
+        measure([("lstm", LSTM(1, 1, n_hidden=3, seed=0))], [4], voices=1)

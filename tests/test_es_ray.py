@@ -415,6 +415,74 @@ def test_joining_ray_keeps_the_command_lines_sigterm_handler(monkeypatch):
         signal.signal(signal.SIGTERM, previous)
 
 
+def test_a_ctrl_c_while_a_local_ray_starts_is_held_until_it_has_started_then_shut_down(monkeypatch):
+    """A Ctrl-C inside ray.init left Ray's dashboard and runtime-env agents running for a minute
+    after the command had exited, and sometimes the exit crashed (status 139). It is held until
+    ray.init returns; then Ray is shut down (close) and KeyboardInterrupt raised. Ray's workers'
+    lines are not sent to the driver's stdout (log_to_driver)."""
+    import os
+
+    from cwfast.train import cluster
+
+    class FakeRay:
+        initialized, shutdowns, options = False, 0, None
+
+        def is_initialized(self):
+            return self.initialized
+
+        def init(self, **kwargs):
+            self.options = kwargs
+            os.kill(os.getpid(), signal.SIGINT)  # the Ctrl-C, in the middle of the start
+            self.initialized = True
+
+        def shutdown(self):
+            self.initialized = False
+            self.shutdowns += 1
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    scorer = cluster.RayScorer.__new__(cluster.RayScorer)
+    scorer._ray, scorer._started_ray, scorer._live, scorer._starting = FakeRay(), False, [], {}
+    with pytest.raises(KeyboardInterrupt):
+        scorer._connect()
+    assert scorer._ray.initialized and scorer._ray.options["log_to_driver"] is False
+    scorer.close()
+    assert scorer._ray.shutdowns == 1 and not scorer._ray.initialized
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def test_an_address_where_something_but_not_ray_answers_is_refused_in_a_second():
+    """RAY_ADDRESS at a web server's port: Ray retried for minutes (12 and counting), its warnings
+    filling stderr. A Ray head's ports speak gRPC (HTTP/2), whose first frame is SETTINGS."""
+    import socket
+    import threading
+
+    from cwfast.train import cluster
+
+    def serve(reply):
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+
+        def answer():
+            connection, _ = server.accept()
+            with connection:
+                connection.recv(64)
+                connection.sendall(reply)
+            server.close()
+
+        threading.Thread(target=answer, daemon=True).start()
+        return f"127.0.0.1:{server.getsockname()[1]}"
+
+    for reply, said in ((b"HTTP/1.0 400 Bad request\r\n\r\n", "HTTP/1.0"), (b"SSH-2.0-OpenSSH_9.2\r\n", "SSH-2.0")):
+        address = serve(reply)
+        with pytest.raises(CwfastError, match=f"^cannot join the Ray cluster at RAY_ADDRESS={address}: something "
+                                              f"answers at {address}, but not Ray \\(it said '{said}"):
+            cluster._probe(address)
+    cluster._probe(serve(bytes([0, 0, 0x18, 4, 0, 0, 0, 0, 0])))  # a gRPC server's SETTINGS: Ray's to join
+    cluster._probe(serve(bytes([0x15, 3, 3, 0, 2, 2, 0x32])))  # a TLS alert (a cluster with TLS): Ray's too
+
+
 class _Ours(Exception):
     pass
 

@@ -195,11 +195,42 @@ def _probe(address, timeout=PROBE_TIMEOUT):
         return
     host = host.strip("[]")
     try:
-        socket.create_connection((host, int(port)), timeout=timeout).close()
+        connection = socket.create_connection((host, int(port)), timeout=timeout)
     except OSError as exc:
         reason = exc.strerror or str(exc) or type(exc).__name__
         raise CwfastError(f"cannot join the Ray cluster at RAY_ADDRESS={address}: nothing answers at {host}:{port} "
                           f"({reason}); is the cluster's head running there?") from None
+    with connection:
+        reply = _first_frame(connection)
+    # A Ray head's GCS and client server speak gRPC: HTTP/2, whose first frame from the server is
+    # SETTINGS (type 4). A web or SSH server there left Ray retrying for minutes. No reply, or a
+    # TLS alert (a cluster with TLS), is left to Ray.
+    if reply and reply[0] != 0x15 and (len(reply) < 9 or reply[3] != 4):
+        shown = reply[:24].decode("ascii", "replace").splitlines()[0] if reply[:1].isascii() else reply[:9].hex()
+        raise CwfastError(f"cannot join the Ray cluster at RAY_ADDRESS={address}: something answers at {host}:{port}, "
+                          f"but not Ray (it said {shown!r}); give the head's GCS port (6379 by default) or its "
+                          "ray:// client port (10001)")
+
+
+#: How long the probe waits for a server's first frame: a gRPC server sends it at once.
+REPLY_TIMEOUT = 1.0
+
+
+def _first_frame(connection):
+    """Up to 9 bytes (an HTTP/2 frame header) a server sends after an HTTP/2 client preface and an
+    empty SETTINGS frame, or b"" if it says nothing within REPLY_TIMEOUT."""
+    reply = b""
+    try:
+        connection.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+        connection.settimeout(REPLY_TIMEOUT)
+        while len(reply) < 9:
+            chunk = connection.recv(9 - len(reply))
+            if not chunk:
+                break
+            reply += chunk
+    except OSError:  # (a timeout included) nothing more to judge by
+        pass
+    return reply
 
 
 def _root_cause(exc, limit=300):
@@ -276,8 +307,23 @@ class RayScorer:
         sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
         # Ray's INFO lines ("Started a local Ray instance", "Connecting to existing Ray cluster")
         # went to stderr even under --quiet, and before a refusal's one line; its warnings still do.
-        quiet = dict(log_to_driver=True, logging_level=logging.WARNING)
+        # log_to_driver=False: Ray printed its workers' lines ("(raylet) A worker died ...", in
+        # colour) to stdout, where the command line's results go; evolve reports what it needs.
+        quiet = dict(log_to_driver=False, logging_level=logging.WARNING)
         terminated = False
+        # A Ctrl-C inside the start of a local instance left Ray's agents running for a minute,
+        # and sometimes the exit crashed (status 139): the first is held until ray.init returns,
+        # then Ray is shut down and the Ctrl-C raised; a second one is raised at once.
+        interrupted = []
+
+        def hold(signum, frame):
+            if interrupted:
+                raise KeyboardInterrupt
+            interrupted.append(signum)
+
+        sigint = None
+        if not address and main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            sigint = signal.signal(signal.SIGINT, hold)
         try:
             if address:
                 ray.init(address=address, **quiet)
@@ -295,6 +341,8 @@ class RayScorer:
                 raise
             terminated = True
         finally:
+            if sigint is not None:
+                signal.signal(signal.SIGINT, sigint)
             if sigterm is not None:
                 terminated = _put_back_sigterm(sigterm) or terminated
         if terminated and sigterm is not signal.SIG_IGN:  # to the handler before Ray's, as without Ray
@@ -303,6 +351,8 @@ class RayScorer:
                 sigterm(signal.SIGTERM, None)
             raise SystemExit(signal.SIGTERM)
         self._started_ray = True
+        if interrupted:  # held through ray.init: __enter__ closes (shuts Ray down), then it goes on up
+            raise KeyboardInterrupt
 
     def _plan(self):
         """CPUs per actor, and the number of actors if not given: one actor per node with CPUs,
