@@ -327,7 +327,7 @@ def _has_threadpoolctl():
 
 
 def format_ceilings(rows):
-    lines = [("model", "block", "kernel GMAC/s", "dense matvec numba", "BLAS sgemv", "of numba", "of BLAS")]
+    lines = [("model", "block", "kernel GMAC/s", "dense matvec numba", "BLAS gemv", "of numba", "of BLAS")]  # sgemv or dgemv: the model's dtype
     for r in rows:
         lines.append((r["label"], str(r["block"]), f"{r['gmacs']:.2f}", f"{r['numba_gmacs']:.2f}",
                       f"{r['blas_gmacs']:.2f}", f"{r['of_numba']:.2f}", f"{r['of_blas']:.2f}"))
