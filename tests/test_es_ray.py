@@ -415,7 +415,7 @@ def test_joining_ray_keeps_the_command_lines_sigterm_handler(monkeypatch):
         signal.signal(signal.SIGTERM, previous)
 
 
-def test_a_ctrl_c_while_a_local_ray_starts_is_held_until_it_has_started_then_shut_down(monkeypatch):
+def test_a_ctrl_c_while_a_local_ray_starts_is_held_until_it_has_started_then_shut_down(monkeypatch, sigint_default):
     """A Ctrl-C inside ray.init left Ray's dashboard and runtime-env agents running for a minute
     after the command had exited, and sometimes the exit crashed (status 139). It is held until
     ray.init returns; then Ray is shut down (close) and KeyboardInterrupt raised. Ray's workers'
