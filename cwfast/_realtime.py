@@ -413,7 +413,8 @@ def _build_stages_before(fp):
         limit = largest * f[LEVEL_FLOOR]
         for b in range(lanes):
             for t in range(m):
-                if abs(np.float64(x[b, t])) > limit:
+                v = abs(np.float64(x[b, t]))
+                if v > limit and v < np.inf:  # (NaN and infinity: the entry refuses them as such)
                     return NOT_FINITE
         if flags & STAGE_SURPRISE:
             raw = carray(_pointer(c[S_RAW], fp), (lanes, c[S_COLUMNS]))

@@ -341,14 +341,24 @@ def test_a_run_its_budget_stopped_resumes_to_no_update(rng, tmp_path, monkeypatc
         else:
             result = train.evolve(model, x, np.roll(x, 1, axis=0), population=8, generations=10**6, checkpoint=path,
                                   seed=0, time_budget=0.2, **more)
-        return result, model
+        return result
 
-    first, _ = run()
+    first = run()
     assert first.stopped == "time budget"
     saved = load_checkpoint(path).model.params.copy()
-    again, model = run(resume=True)
+    again = run(resume=True)
     assert again.stopped == "time budget" and again.steps == first.steps
     np.testing.assert_array_equal(load_checkpoint(path).model.params, saved)
+    if trainer == "fit":  # a run that stopped early stays stopped early, whatever the budget says
+        x_val = rng.normal(size=(100, 1)).astype(np.float32)
+        options = dict(epochs=50, window=50, checkpoint=path, seed=0, validation=(x_val, np.roll(x_val, 1, axis=0)),
+                       patience=1, lr=0.5)
+        early = train.fit(cwfast.ClockworkRNN(1, 1, n_hidden=6, n_modules=2, seed=0), x, np.roll(x, 1, axis=0),
+                          **options)
+        assert early.stopped == "early stopping"
+        resumed = train.fit(cwfast.ClockworkRNN(1, 1, n_hidden=6, n_modules=2, seed=0), x, np.roll(x, 1, axis=0),
+                            resume=True, time_budget=1e-6, **options)
+        assert resumed.stopped == "early stopping"
 
 
 def test_a_budget_that_does_not_end_the_run_changes_nothing(rng):

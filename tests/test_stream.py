@@ -388,6 +388,9 @@ def test_a_short_block_a_levelled_model_would_overflow_is_refused_as_forward_ref
     out = np.empty(shape[:-1] + (6,), np.float32) if with_out else None
     with pytest.raises(ParameterError, match=r"too large for the model's level \(1e\+36; at most 3.4e\+35"):
         stream.process(bad, out=out)
+    bad[..., -1, 0] = np.inf  # what it is called: not finite, as forward says
+    with pytest.raises(ParameterError, match="NaN or infinite"):
+        stream.process(bad, out=out)
     np.testing.assert_array_equal(stream.t, fresh.t)
     after = stream.process(np.full(shape[:-2] + (2000, 1), 0.1, np.float32))
     np.testing.assert_array_equal(after, fresh.process(np.full(shape[:-2] + (2000, 1), 0.1, np.float32)))

@@ -259,13 +259,18 @@ def test_es_searching_the_periods_resumes_exactly(rng, tmp_path):
     """Its search vector holds the periods too (n_params + modules values): the check of damaged
     arrays first took every such checkpoint for a damaged one."""
     model, x, y = model_and_data(rng)
-    settings = dict(generations=6, population=8, sigma=0.05, lr=0.05, seed=5, search_periods=True)
+    # Steps large enough that the periods move before the interruption: the check of the
+    # configuration at resume (periods among it) refused every such run.
+    settings = dict(generations=6, population=8, sigma=0.05, lr=0.05, seed=5, search_periods=True, period_lr=2.0,
+                    period_sigma=1.0)
     reference = model.copy()
     full = evolve(reference, x, y, **settings)
     path = tmp_path / "es.npz"
     with pytest.raises(KeyboardInterrupt):
         evolve(model, x, y, checkpoint=path, on_step_end=interrupt_at(3), **settings)
     assert load_checkpoint(path).arrays["theta"].size == model.n_params + 2
+    assert load_checkpoint(path).model.periods.tolist() != [1, 3]  # they moved
+    model = model_and_data(rng)[0]  # a fresh model, at the starting periods
     resumed = evolve(model, x, y, checkpoint=path, resume=True, **settings)
     np.testing.assert_array_equal(model.params, reference.params)
     np.testing.assert_array_equal(model.periods, reference.periods)

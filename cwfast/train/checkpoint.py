@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import validate
 from .._atomic import atomic_path, check_writable
 from ..errors import CwfastError, ParameterError
-from .. import validate
 from ..validate import as_path
 from ._common import seed_entropy
 
@@ -266,6 +266,8 @@ def check_resume(ckpt, kind, model, config, *, ignore=("epochs", "time_budget"))
     if ckpt.kind != kind:
         raise CwfastError(f"{where} was written by {ckpt.kind}(), not {kind}(); it cannot resume this run")
     want, have = architecture(model), architecture(ckpt.model)
+    if ckpt.config.get("search_periods"):  # the periods evolve with the run: its state restores them
+        want.pop("periods"), have.pop("periods")
     if want != have:
         diff = ", ".join(f"{k}={have[k]!r} (model: {want[k]!r})" for k in want if want[k] != have[k])
         raise CwfastError(f"{where} holds a different architecture: {diff}")

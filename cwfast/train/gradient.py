@@ -383,7 +383,7 @@ def fit(
     started = time.perf_counter()
     wall_before = run["wall_time"]
     stop = run["stopped"] == "early stopping"
-    if time_budget is not None and run["wall_time"] >= time_budget:  # a resumed run its budget had stopped: no update
+    if not stop and time_budget is not None and run["wall_time"] >= time_budget:  # resumed, its budget spent: no update
         run["stopped"], stop = "time budget", True
     guard = InterruptGuard()
     with interruptible(run, guard, bar, save if checkpoint is not None else None,
