@@ -499,6 +499,11 @@ def sound_info(path):
     return soundfile.info(_native(path))
 
 
+#: Extensions soundfile lists among its formats but cannot open without being told the sample
+#: rate, channels and format: refused by load_audio, left out of a folder's audio files.
+HEADERLESS = frozenset({".raw"})
+
+
 def _check_readable(path):
     """CwfastError for a missing path, a folder, an empty file or one we may not read: checked
     by hand, because libsndfile reports them as "Format not recognised" or "System error"."""
@@ -512,7 +517,7 @@ def _check_readable(path):
         raise CwfastError(f"cannot read '{path}': contains no audio (the file is empty)")
     if not os.access(path, os.R_OK):
         raise CwfastError(f"cannot read '{path}': permission denied")
-    if os.path.splitext(path)[1].lower() == ".raw":  # soundfile takes the name's word for it, then asks for a rate
+    if os.path.splitext(path)[1].lower() in HEADERLESS:  # soundfile takes the name's word for it, then asks for a rate
         raise CwfastError(f"cannot read '{path}': a headerless .raw file does not say its sample rate, channels or "
                           "sample format; convert it to WAV first (e.g. sox -t raw -r RATE -e float -b 32 -c 1 IN OUT.wav)")
 

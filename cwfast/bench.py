@@ -116,7 +116,7 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
     progress : callable, optional
         Called with a short text after each (block size, repeat).
     voices : int, optional
-        Also time each model as one stream of this many voices, in the same interleaving; its records carry ``voices`` and count time per sample per voice.
+        At least 2: also time each model as one stream of this many voices, in the same interleaving; its records carry ``voices`` and count time per sample per voice.
     blocked : bool
         Also time each model a blocked stream can run as ``Stream(model, blocked=True)``, in the
         same interleaving; its records carry ``blocked`` True.
@@ -140,12 +140,15 @@ def measure(models, blocks, *, seconds=1.0, repeats=5, sample_rate=None, progres
     import numpy as np
 
     from . import validate
+    from .errors import ParameterError
     from .stream import Stream
 
     seconds = validate.positive_float("seconds", seconds, maximum=3600)
     repeats = validate.positive_int("repeats", repeats)
-    if voices is not None and validate.positive_int("voices", voices) < 2:  # one voice is timed anyway
-        raise validate.ParameterError(f"voices={voices} must be at least 2 (or None): every model is timed as one voice")
+    if voices is not None:
+        voices = validate.positive_int("voices", voices)
+        if voices < 2:  # one voice is timed anyway
+            raise ParameterError(f"voices={voices} must be at least 2 (or None): every model is timed as one voice")
     records = []
     for block in blocks:
         cases = []

@@ -580,7 +580,9 @@ def _audio_extensions():
     but .raw, which holds no sample rate to read it by (load_audio refuses it by name)."""
     import soundfile
 
-    return ({"." + e.lower() for e in soundfile.available_formats()} | {".oga", ".opus", ".aif"}) - {".raw"}
+    from .audio import HEADERLESS
+
+    return ({"." + e.lower() for e in soundfile.available_formats()} | {".oga", ".opus", ".aif"}) - HEADERLESS
 
 
 def _audio_files(names):

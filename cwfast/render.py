@@ -243,7 +243,8 @@ def process_blocks(model, blocks, *, block_size=4096, blocked=False):
 
     def run():
         for block in blocks:
-            if isinstance(block, np.ndarray) and block.shape == (0,) and block.dtype.kind == "f":
+            block = validate.as_array("block", block)
+            if block.shape == (0,):
                 continue  # a live source's empty read: nothing to process (a Stream takes it too)
             x = validate.mono("block", block, model.dtype)[:, None]
             for start in range(0, x.shape[0], block_size):

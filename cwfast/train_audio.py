@@ -205,12 +205,16 @@ _OWN_METADATA = frozenset({
 })
 
 
-def _user_metadata(metadata):
+def _user_metadata(metadata, checkpoint=None):
     """The caller's extra metadata as a new dict, refused before any training if it cannot be saved
-    with the model (not JSON) or would overwrite what train_audio records (:data:`_OWN_METADATA`)."""
+    with the model (not JSON; with a ``checkpoint``, whose header holds it too, not NaN or
+    infinity either) or would overwrite what train_audio records (:data:`_OWN_METADATA`)."""
     metadata = validate.metadata(metadata)
-    # Without NaN or infinity: a checkpoint's header, which holds the metadata too, refuses them.
-    validate.json_text("metadata, saved with the model and its checkpoints,", metadata, allow_nan=False)
+    if checkpoint is None:
+        validate.json_text("metadata, saved with the model,", metadata)
+    else:
+        validate.json_text("metadata, saved with the model and its checkpoints (no NaN or infinity),", metadata,
+                           allow_nan=False)
     clash = sorted(_OWN_METADATA.intersection(metadata))
     if clash:
         raise ParameterError(f"metadata names {', '.join(map(repr, clash))}, which train_audio records itself; "
@@ -564,7 +568,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     for name, hook in (("on_note", on_note), ("on_model", on_model)):
         if hook is not None and not callable(hook):
             raise ParameterError(f"{name}={hook!r} must be callable or None")
-    metadata = _user_metadata(metadata)
+    metadata = _user_metadata(metadata, checkpoint)
     from .train.optimizers import SCHEDULES
 
     if lr_schedule is not None and (not isinstance(lr_schedule, str) or lr_schedule not in SCHEDULES):
@@ -1187,7 +1191,7 @@ def _pitch_predictor(per_clip, inputs, sample_rate, level):
     reference = float(np.percentile(rms, PITCH_REFERENCE_PERCENTILE))
     if not reference > 0.0:  # a training part all but silent: nothing to bound by
         return f"the training part is silent in {PITCH_REFERENCE_PERCENTILE:g}% of its stretches", \
-            "train on audio that is not"
+            "train on audio that is not silent there"
     coefficients = lpc.coefficients([part.train.inputs[:, 0] for part in per_clip], PITCH_TAPS)
     return Pitch.for_rate(coefficients, sample_rate, reference)
 

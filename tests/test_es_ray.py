@@ -450,6 +450,24 @@ def test_a_ctrl_c_while_a_local_ray_starts_is_held_until_it_has_started_then_shu
     assert scorer._ray.shutdowns == 1 and not scorer._ray.initialized
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
+    class TwiceInterrupted(FakeRay):  # a second Ctrl-C is not held: raised inside the start, which is stopped
+        def init(self, **kwargs):
+            self.initialized = True  # (part of the start done)
+            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), signal.SIGINT)
+
+    class FailingStart(FakeRay):  # a held Ctrl-C is not lost to a start that then fails
+        def init(self, **kwargs):
+            os.kill(os.getpid(), signal.SIGINT)
+            raise RuntimeError("the start failed")
+
+    for fake in (TwiceInterrupted(), FailingStart()):
+        scorer._ray, scorer._started_ray = fake, False
+        with pytest.raises(KeyboardInterrupt):
+            scorer._connect()
+        assert fake.shutdowns == 1 and not fake.initialized
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
 
 def test_an_address_where_something_but_not_ray_answers_is_refused_in_a_second():
     """RAY_ADDRESS at a web server's port: Ray retried for minutes (12 and counting), its warnings

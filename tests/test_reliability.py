@@ -407,8 +407,9 @@ def test_train_audio_names_its_arguments_and_the_command_line_its_options(option
 @pytest.mark.parametrize("options, message", [
     (dict(metadata={"mode": "effect", "scale": 1.0}), "metadata names 'mode', 'scale', which train_audio records"),
     (dict(metadata={"runs": []}), "metadata names 'runs', which train_audio records"),
-    (dict(metadata={"when": object()}), "metadata, saved with the model and its checkpoints, must be JSON-serialisable"),
-    (dict(metadata={"loss": float("nan")}), "metadata, saved with the model and its checkpoints, must be JSON"),
+    (dict(metadata={"when": object()}), "metadata, saved with the model, must be JSON-serialisable"),
+    (dict(metadata={"loss": float("nan")}, checkpoint="c.npz"),
+     "metadata, saved with the model and its checkpoints (no NaN or infinity), must be JSON"),
     (dict(metadata=[1]), "metadata must be a dict, not list"),
     (dict(on_note=3), "on_note=3 must be callable or None"),
     (dict(on_model="x"), "on_model='x' must be callable or None"),
@@ -498,7 +499,6 @@ def test_the_default_window_at_a_high_rate_is_said(rate, noted, short_calibratio
     assert len(said) == int(noted), notes
     assert all(n.startswith(f"at {rate} Hz the default input window (20 ms) is 1281 samples") and
                "audio resampled to 16 kHz or input_window=320 cost what" in n for n in said)
-
 
 
 @pytest.mark.parametrize("rate, samples, says", [

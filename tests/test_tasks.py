@@ -232,7 +232,7 @@ def test_process_gives_a_float64_model_its_input_unrounded():
     # A live source's empty reads give no output block (validate.mono refused them as an empty signal).
     empty = np.empty(0)
     np.testing.assert_array_equal(
-        np.concatenate(list(render.process_blocks(model, [empty, x[:100], empty, x[100:], empty], block_size=64))), want)
+        np.concatenate(list(render.process_blocks(model, [empty, x[:100], [], x[100:], ()], block_size=64))), want)
 
 
 def test_process_refuses_generators():

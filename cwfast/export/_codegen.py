@@ -256,7 +256,9 @@ def header(spec):
  * Build: cc -std=c99 -O3 -c {N}.c, or as C++ (C++11 on): c++ -x c++ -O3 -c {N}.c.
  * -ffp-contract=fast is faster and rounds differently from cwfast's Stream (within float32
  * rounding); -march=native is faster still, but the binary then runs only on CPUs with this
- * one's instructions. Under -ffast-math a NaN or infinite input is still read as 0 (it is
+ * one's instructions. -DCWFAST_FLOAT_TANH, for FPUs without double precision (Cortex-M4F),
+ * evaluates the Clockwork RNN's tanh in float: within 6 ulp, no longer within float32 rounding
+ * of Stream. Under -ffast-math a NaN or infinite input is still read as 0 (it is
  * recognised from its bits). */
 #ifndef {guard}
 #define {guard}

@@ -206,7 +206,8 @@ def _probe(address, timeout=PROBE_TIMEOUT):
     # SETTINGS (type 4). A web or SSH server there left Ray retrying for minutes. No reply, or a
     # TLS alert (a cluster with TLS), is left to Ray.
     if reply and reply[0] != 0x15 and (len(reply) < 9 or reply[3] != 4):
-        shown = reply[:24].decode("ascii", "replace").splitlines()[0] if reply[:1].isascii() else reply[:9].hex()
+        text = reply.decode("ascii", "replace").strip()
+        shown = text if text.isprintable() else reply.hex()
         raise CwfastError(f"cannot join the Ray cluster at RAY_ADDRESS={address}: something answers at {host}:{port}, "
                           f"but not Ray (it said {shown!r}); give the head's GCS port (6379 by default) or its "
                           "ray:// client port (10001)")
@@ -231,6 +232,14 @@ def _first_frame(connection):
     except OSError:  # (a timeout included) nothing more to judge by
         pass
     return reply
+
+
+def _shut_down(ray):
+    """ray.shutdown() after a start that did not finish, whatever it left (it may raise)."""
+    try:
+        ray.shutdown()
+    except Exception:  # half started: nothing more to stop
+        pass
 
 
 def _root_cause(exc, limit=300):
@@ -333,7 +342,13 @@ class RayScorer:
                 cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
                 with _without_notice(_AUTH_LOGGER, _AUTH_NOTICE):
                     ray.init(address="local", num_cpus=cpus or 1, include_dashboard=False, **quiet)
+        except KeyboardInterrupt:  # a second Ctrl-C during the local start: stop what it started
+            _shut_down(ray)
+            raise
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+            if interrupted:  # a held Ctrl-C is not lost to a failed start
+                _shut_down(ray)
+                raise KeyboardInterrupt from None
             where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
             raise CwfastError(f"cannot start or join {where}: {' '.join(str(exc).split())}") from None
         except SystemExit as exc:  # Ray's handler: a SIGTERM during ray.init becomes sys.exit(15)
