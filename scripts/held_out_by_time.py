@@ -19,7 +19,7 @@ import os
 import numpy as np
 
 import cwfast
-from cwfast import audio, tasks
+from cwfast import audio, render, tasks
 from cwfast.errors import CwfastError
 
 
@@ -29,7 +29,7 @@ def run(model, samples):
     has none of, or the audio is too short for, is left out)."""
     split = model.metadata.get("split", {})
     per = tasks.corpus([samples], validation=split.get("validation", 0.1), test=split.get("test", 0.1),
-                       history=model.metadata.get("history", "mu-law"))[0]
+                       n_classes=render.classes_of(model), history=model.metadata.get("history", "mu-law"))[0]
     parts = {name: part for name, part in (("train", per.train), ("validation", per.validation), ("test", per.test))
              if part is not None}
     if parts.keys() <= {"train"}:
@@ -63,6 +63,16 @@ def table(audio_path, model_paths, block_seconds):
         raise CwfastError(f"the models must share one sample rate (they have {sorted(map(str, rates))})")
     rate = rates.pop()
     samples, _ = audio.load_audio(audio_path, sample_rate=rate)
+    for path, model in zip(model_paths, models):
+        # Its parts are those of the audio it trained on, as it is: another length (the untrimmed
+        # recording of a trimmed model) or one file of a corpus would be scored on other audio.
+        clips, length = model.metadata.get("clips") or (), model.metadata.get("length")
+        if len(clips) > 1:
+            raise CwfastError(f"'{path}' was trained on {len(clips)} files, each split on its own; this script scores "
+                              "a model trained on one")
+        if length is not None and length != samples.size:
+            raise CwfastError(f"'{path}' was trained on {length} samples at {rate} Hz and '{audio_path}' has "
+                              f"{samples.size} there: give the audio as it was trained on (trimmed with --trim?)")
     runs = []
     for model in models:
         outputs, labels, parts = run(model, samples)

@@ -53,9 +53,11 @@ import numpy as np  # noqa: E402
 
 import cwfast  # noqa: E402
 from cwfast import tasks  # noqa: E402
-from cwfast import likeness, metrics, render, train_audio  # noqa: E402
+from cwfast import likeness, metadata, metrics, render, train_audio  # noqa: E402
+from cwfast._atomic import check_writable  # noqa: E402
 from cwfast.audio import load_audio, trim_silence  # noqa: E402
 from cwfast.cli import main as cwfast_main  # noqa: E402
+from cwfast.errors import CwfastError  # noqa: E402
 
 SOURCE = os.path.join(REPOSITORY_ROOT, "data", "brahms-hungarian-dance-5.ogg")
 OUTPUT = os.path.join(REPOSITORY_ROOT, "cwfast", "models", "default.npz")
@@ -138,15 +140,25 @@ def main(argv=None):
                         help="train nothing: measure the model at --output again (and choose its temperature and "
                              "output gain on its training audio if it has none) and rewrite it")
     args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except CwfastError as error:  # one line, as cwfast's own commands say it (a traceback lost a run's model)
+        print(f"train_default_model.py: error: {error}", file=sys.stderr)
+        return 2
+
+
+def run(args):
     if args.recheck:
         if not os.path.isfile(args.output):
-            print(f"train_default_model.py: error: '{args.output}' is not a model to recheck", file=sys.stderr)
-            return 2
-        return finish(cwfast.load(args.output), args.output, None, recheck=True)
+            raise CwfastError(f"'{args.output}' is not a model to recheck")
+        model = cwfast.load(args.output)
+        if metadata.mode_of(model) != "autoregressive" or model.output != "mixture":
+            raise CwfastError(f"'{args.output}' is not an autoregressive mixture model, as the default model is")
+        return finish(model, args.output, None, recheck=True)
     if os.path.exists(args.output) and not args.overwrite:
-        print(f"train_default_model.py: error: '{args.output}' exists; pass --overwrite", file=sys.stderr)
-        return 2
+        raise CwfastError(f"'{args.output}' exists; pass --overwrite")
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    check_writable(args.output, what="model")  # before 20 minutes of training, not after
 
     with tempfile.TemporaryDirectory() as scratch:
         trained = os.path.join(scratch, "default.npz")
