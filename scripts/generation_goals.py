@@ -53,6 +53,7 @@ import argparse
 import concurrent.futures
 import contextlib
 import glob
+import io
 import json
 import math
 import os
@@ -77,6 +78,8 @@ from cwfast._argtypes import duration  # noqa: E402
 from cwfast._atomic import atomic_path, check_writable  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
 from cwfast.bench import machine_summary  # noqa: E402
+from cwfast.cli import build_parser  # noqa: E402
+from cwfast.validate import MAX_COUNT  # noqa: E402
 
 #: name: (glob under --data, sample rate); a glob's files are concatenated into one clip.
 SOURCES = {
@@ -137,8 +140,6 @@ def taps_in(options):
     >>> taps_in(["--level", "64", "--prediction", "32"])
     32
     """
-    from cwfast.cli import build_parser
-
     args = build_parser().parse_args(["train", "audio.wav", "-o", "model.npz", *options])
     return args.prediction or 0
 
@@ -588,6 +589,16 @@ def parse_args(argv=None):
             shlex.split(getattr(args, option))
         except ValueError as error:
             p.error(f"--{option.replace('_', '-')} {getattr(args, option)!r}: {error}")
+    for kind in ("cw", "lstm"):  # read as cwfast train will, now: a typo once cost a 20-minute training first
+        given = shlex.split(args.options) + shlex.split(getattr(args, f"{kind}_options"))
+        said = io.StringIO()
+        try:
+            with contextlib.redirect_stderr(said):
+                build_parser().parse_args(["train", "audio.wav", "-o", "model.npz", *given])
+        except SystemExit:
+            reason = said.getvalue().strip().splitlines()[-1].split("error: ", 1)[-1]
+            p.error(f"--options {args.options!r} with --{kind}-options {getattr(args, f'{kind}_options')!r}: "
+                    f"cwfast train says: {reason}")
     names = [n.strip() for n in args.sources.split(",") if n.strip()]
     unknown = [n for n in names if n not in SOURCES]
     if unknown or not names:
@@ -596,7 +607,8 @@ def parse_args(argv=None):
     for name in args.sources:
         if not source_files(name, args.data):
             p.error(f"{name}: no {SOURCES[name][0]} under --data {args.data}")
-    measure_generation.number_list(p, "--seeds", args.seeds, int, "non-negative integers", lambda v: v >= 0)
+    measure_generation.number_list(p, "--seeds", args.seeds, int, f"integers from 0 to {MAX_COUNT}",
+                                   lambda v: 0 <= v <= MAX_COUNT)  # as cwfast generate's --seed
     if not (0 < args.seconds < math.inf) or args.stretches < 2:
         p.error("--seconds must be positive and finite, and --stretches at least 2")
     frame = likeness.MIN_SAMPLES

@@ -208,6 +208,14 @@ def test_settings_the_measures_cannot_use_are_refused_before_training(tmp_path):
                                                             "(1600 samples) is shorter than the measures' 2048"), \
         done.stderr
     assert not (tmp_path / "out" / "fsdd-george" / "cw.npz").exists()
+    # Training options cwfast train refuses, and seeds cwfast generate refuses: said now (a typo in
+    # --lstm-options was found after the Clockwork model's whole budget).
+    for extra, says in ((["--lstm-options=--bogus"], "--lstm-options '--bogus': cwfast train says: unrecognized "
+                                                      "arguments: --bogus"),
+                        (["--options", "--hidden 0"], "cwfast train says: argument --hidden: 0 must be a positive"),
+                        (["--seeds", "99999999999999999999"], "--seeds '99999999999999999999' must be")):
+        done = subprocess.run([*script, *extra], capture_output=True, text=True)
+        assert done.returncode == 2 and says in done.stderr.splitlines()[-1], done.stderr
 
 
 def test_a_report_that_cannot_be_written_is_refused_before_training(tmp_path):
