@@ -66,7 +66,10 @@ def draw(args):
     for ax, item in zip(axes[:, 0], args.clips):
         label, _, path = item.partition("=")
         x, rate = load_audio(path, sample_rate=args.sample_rate)
-        m = likeness.measure(x, rate)
+        try:
+            m = likeness.measure(x, rate)
+        except CwfastError as error:  # say which clip: "samples is silent" named none
+            raise CwfastError(f"{label}={path}: {error}") from None
         clip = x[: int(args.seconds * rate)].astype(np.float64)
         f, t, z = stft(clip, fs=rate, window="hann", nperseg=FRAME, noverlap=FRAME - 256)
         db = 20 * np.log10(np.abs(z) + 1e-12)
