@@ -145,7 +145,9 @@ def check_level_range(x, level, dtype, name):
     ``dtype`` (3e38 in float32): the network would read inf, and its outputs NaN."""
     if x.size:
         limit = float(np.finfo(dtype).max) * level.floor
-        peak = float(np.abs(x, dtype=np.float64).max())
+        # From the extremes: no float64 copy of x (this runs on every levelled forward pass,
+        # training's included). A NaN makes the peak NaN, which passes: the callers refuse NaN.
+        peak = max(float(x.max()), -float(x.min()))
         if peak > limit:
             raise ParameterError(f"{name} contains values too large for the model's level ({peak:g}; at most "
                                  f"{limit:.3g}, the model's dtype's largest value times the level's floor)")
