@@ -456,8 +456,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         ``epochs=0`` trains until ``time_budget``.
     lr : float or list of float, optional
         The learning rate, or several: one model is trained at each (with every restart's seed) and
-        the one with the lowest validation figure is kept (:func:`choose_run`; without a validation
-        part, the training figure). Default: :data:`AUTOREGRESSIVE_RATES` for an autoregressive model
+        the one with the lowest validation figure is kept (:func:`choose_run`: of those whose audio
+        was audible when calibrated, if any was; without a validation part, the training figure). Default: :data:`AUTOREGRESSIVE_RATES` for an autoregressive model
         trained by gradient (one rate, the first, with a ``checkpoint``), 0.01 in effect mode and
         for the evolution strategy, the trainer's own in memorize mode. The rates share a
         ``time_budget`` as the restarts do, and are recorded as they are.
@@ -545,9 +545,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         their training audio's flatness and pitch at their temperature (an autoregressive mixture
         model's calibration), the best on validation; if none does, the best of those audible
         there; without a temperature the best on validation (on training without a validation
-        part); then the best of the rates on validation. The figures that choose never include the
-        test part. A ``time_budget`` is shared: each run gets what is left over the runs still to
-        go. A run that diverges is left out, with a note, unless every one does; any other error,
+        part); then the best of the rates on validation (of those audible, if any is). The figures
+        that choose never include the test part. A ``time_budget`` is shared: each run gets what
+        is left over the runs still to go. A run that diverges is left out, with a note, unless every one does; any other error,
         and Ctrl-C, ends the run. ``seed=None`` draws the first seed (and notes it). Several runs
         are recorded as ``metadata["runs"]``. ``"auto"``: rounds of restarts (every rate at the next
         seed) while the ``time_budget`` left holds the longest round so far (training, fitting and
@@ -985,8 +985,12 @@ def choose_run(runs):
     pitch predictor) the restart :func:`choose_restart` keeps, and of those the one with the lowest
     validation figure (the rate was measured chosen that way; docs/results.md, "The BPTT window
     and the learning rate"; the pitch predictor too, "The pitch predictor with its loop's level
-    bounded")."""
-    return min(_kept_per_group(runs), key=lambda i: _choosing_figure(runs[i]))
+    bounded"), leaving out those whose audio was near silent when calibrated unless all were: a
+    model that generates near silence is no model to keep for its validation bits, within a rate
+    (:func:`choose_restart`) or across them (docs/results.md, "Near silence across the runs")."""
+    kept = _kept_per_group(runs)
+    audible = [i for i in kept if _audible(runs[i].model)]
+    return min(audible or kept, key=lambda i: _choosing_figure(runs[i]))
 
 
 def _kept_per_group(runs):
@@ -1028,8 +1032,13 @@ def _run_reason(runs, chosen):
             reasons.append(f"{'none generated audible audio; ' if calibrated else ''}the best on {part}")
     if len(same) < len(runs):
         kept = {_group(runs[i]): runs[i] for i in _kept_per_group(runs)}
-        reasons.append(f"{_group_label(group)} the best on {part} ({_shown_figure(runs[chosen])}; "
-                       + ", ".join(f"{_group_label(g)} {_shown_figure(run)}" for g, run in kept.items() if g != group)
+        # Near-silent runs were passed over (choose_run) only if the kept one is audible.
+        passed_over = _audible(runs[chosen].model)
+        silent = {g for g, run in kept.items() if passed_over and not _audible(run.model)}
+        reasons.append(f"{_group_label(group)} the best on {part}{' of those audible' if silent else ''} "
+                       f"({_shown_figure(runs[chosen])}; "
+                       + ", ".join(f"{_group_label(g)} {_shown_figure(run)}{' but near silent' if g in silent else ''}"
+                                   for g, run in kept.items() if g != group)
                        + ")")
     return "; ".join(reasons) or "the only run trained"
 

@@ -272,6 +272,23 @@ def test_the_rates_are_compared_on_validation_alone():
     assert choose_run(runs) == 0
 
 
+def test_a_near_silent_run_is_not_kept_over_an_audible_one_at_another_rate():
+    # Seed 11's trumpet (docs/results.md, "Near silence across the runs"): the best on validation
+    # generated near silence at every temperature, an audible run at another rate was 0.07 bit behind.
+    from cwfast.train_audio import _run_reason
+
+    runs = [fake_run(1.85, False, rms=0.03), fake_run(2.12, False, rms=0.4, rate=0.003)]
+    assert choose_run(runs) == 1 and choose_run(runs[::-1]) == 0
+    reason = _run_reason(runs, 1)
+    assert "the best on validation of those audible" in reason and "but near silent" in reason, reason
+    # When every run is near silent, or none was calibrated (no temperature), validation alone decides.
+    runs[1] = fake_run(2.12, False, rms=0.1, rate=0.003)
+    assert choose_run(runs) == 0 and "near silent" not in _run_reason(runs, 0)
+    for run in runs:
+        del run.model.metadata["temperature_calibration"]
+    assert choose_run(runs) == 0
+
+
 @pytest.fixture(scope="module")
 def defaulted(clip):
     samples, rate = clip
