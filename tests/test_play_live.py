@@ -44,6 +44,20 @@ def test_generator_and_refusals(play_live):
     player = play_live.LivePlayer(model, sample_rate=44100, block=64)
     play_live.simulate(player, 64, 0.01)
     assert player.callbacks == 6 and player.position == 384
+    # simulate drove the model from silence for those 384 steps...
+    np.testing.assert_array_equal(player.stream.state.h, model.forward(np.zeros((384, 0)), return_state=True)[1].h)
+    # ...and what a generator plays, block by block, is forward's output on every channel.
+    player = play_live.LivePlayer(model, sample_rate=44100, block=64, channels=2)
+    outdata = np.empty((64, 2), dtype=np.float32)
+    played = []
+    for frames in (64, 30, 64):
+        player.callback(None, outdata[:frames], frames, None, None)
+        played.append(outdata[:frames].copy())
+    played = np.concatenate(played)
+    expected = model.forward(np.zeros((158, 0)))[:, 0]
+    assert np.std(expected) > 0  # the biases drive it: a silent or stuck player would differ
+    np.testing.assert_array_equal(played[:, 0], expected)
+    np.testing.assert_array_equal(played[:, 1], expected)
     for head, n_out in (("softmax", 4), ("mixture", 30)):  # a mixture model was called a softmax one
         model = ClockworkRNN(1, n_out, n_hidden=8, n_modules=2, output=head, seed=0)
         with pytest.raises(ParameterError, match=rf"an autoregressive model \({head} head\).*cwfast generate"):
