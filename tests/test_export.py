@@ -318,6 +318,9 @@ def test_generate_equals_the_python_sampler(built, name, temperature):
     same = same.astype(bool)
     if linear:
         same[100:] = False
+    # The runs may part late, not at the start: an empty mask would make the comparison below vacuous.
+    # (Every model and temperature here agrees on all 3000 classes, or on the 100 compared with linear history.)
+    assert same[:100].all(), np.argmin(same)
     np.testing.assert_allclose(y[same], reference[same], rtol=1e-4, atol=1e-5)
 
 
