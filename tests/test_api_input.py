@@ -301,9 +301,16 @@ def test_calibrate_temperature_reads_a_softmax_models_own_classes():
 
     model = ClockworkRNN(1, 64, n_hidden=8, n_modules=2, seed=0, output="softmax", sample_rate=8000,
                          metadata={"mode": "autoregressive", "n_classes": 64})
-    calibration = calibrate_temperature(model, 0.3 * np.sin(np.arange(8000) / 3.0), temperatures=[0.5, 1.0],
-                                        seconds=0.5)
-    assert calibration["chosen"] in (0.5, 1.0) and len(calibration["table"]) == 2
+    from cwfast.codec import mu_law_values
+
+    audio = 0.3 * np.sin(np.arange(8000) / 3.0)
+    calibration = calibrate_temperature(model, audio, temperatures=[0.5, 1.0], seconds=0.5)
+    assert calibration["chosen"] in (0.5, 1.0)
+    assert [row["temperature"] for row in calibration["table"]] == [0.5, 1.0]
+    # Each row measures what the model generates feeding back its own 64 classes' values.
+    for row in calibration["table"]:
+        generated = model.sample(4000, values=mu_law_values(64), temperature=row["temperature"], seed=0)
+        assert row["rms"] == pytest.approx(metrics.rms(generated) / metrics.rms(audio), abs=1e-4)
 
 
 @pytest.mark.parametrize("kwargs, match", [
