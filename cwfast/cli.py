@@ -530,6 +530,8 @@ def _run_text(run, heard):
         return text
     if run.get("meets_likeness") is True:
         return text + ", its audio like its training audio's"
+    if run.get("pinned") is True:
+        return text + ", pinned at full scale"
     return text + (", audible" if run.get("audible") is True else ", near silent" if run.get("audible") is False else "")
 
 
@@ -1045,6 +1047,14 @@ def _ratio(x):
     return f"{x:.2f}" if abs(x) < 1000 else f"{x:.3g}"
 
 
+def _pinned_text(row):
+    """A calibration row's share of samples at full scale, where it counted (cwfast.train_audio.MAX_PINNED_SHARE)."""
+    from .modes import MAX_PINNED_SHARE
+
+    share = row.get("pinned")
+    return f", {share:.0%} at full scale" if _is_number(share) and share > MAX_PINNED_SHARE else ""
+
+
 def _calibration_text(calibration):
     """What ``cwfast info`` says of a temperature chosen on the training audio (cwfast.train_audio.calibrate_temperature)."""
     if not isinstance(calibration, dict) or not isinstance(calibration.get("table"), list):
@@ -1054,7 +1064,7 @@ def _calibration_text(calibration):
     heard = calibration.get("training_audio")
     pitched = f" of {heard['pitched']:.2f}" if isinstance(heard, dict) and _is_number(heard.get("pitched")) else ""
     seen = "; ".join(f"{row['temperature']:g}: flatness {_ratio(row['flatness'])}x, pitched {row['pitched']:.2f}{pitched}, "
-                     f"RMS {row['rms']:.2f}x{', qualifies' if row.get('qualifies') is True else ''}"
+                     f"RMS {row['rms']:.2f}x{_pinned_text(row)}{', qualifies' if row.get('qualifies') is True else ''}"
                      for row in rows if _is_number(row.get("temperature")))
     return f" (chosen on {calibration.get('on', 'the training audio')}{': ' + seen if seen else ''})"
 

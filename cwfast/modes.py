@@ -53,6 +53,16 @@ MAX_LEVEL_SAMPLES = 2**24
 #: (``--output-gain``, :func:`cwfast.render.render`'s ``output_gain``): 60 dB, past any level a
 #: sound file can hold of audio at its training level.
 MAX_OUTPUT_GAIN = 1000.0
+#: Generated audio with more than this share of its samples at full scale (:data:`PINNED_LEVEL`
+#: or beyond, where a mixture's draws are clipped) is *pinned*, and no temperature to keep
+#: (:func:`cwfast.train_audio.calibrate_temperature`): a model that has run into a limit cycle
+#: between the rails (a seed-11 trumpet model drew 21% of its 10 s there, 99.6% of its power
+#: within 500 Hz of the Nyquist frequency: a whistle its flatness and pitched share took for a
+#: tone; docs/results.md, "Near silence across the runs") is neither like its training audio nor
+#: audible music. The recordings and the goal models kept before: under 0.01%.
+MAX_PINNED_SHARE = 0.01
+#: Full scale in a model's units, where draws are clipped to [-1, 1].
+PINNED_LEVEL = 0.999
 #: The highest sampling temperature generation takes (``--temperature``, ``temperature=``): already
 #: at 10 the bundled model writes noise near its full scale, and past 100 every temperature sounds
 #: the same.

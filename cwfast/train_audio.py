@@ -28,9 +28,9 @@ from .codec import MAX_CLASSES, N_CLASSES, check_classes, check_history
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level, Pitch
-from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY,
-                    PITCH_CHOICES, PITCH_DEFAULT, PITCH_REFERENCE_PERCENTILE, PITCH_TAPS, POPULATION, PREDICTION_TAPS,
-                    TRAINERS)
+from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_PINNED_SHARE, MAX_TEMPERATURE,
+                    MIXTURE_HISTORY, PINNED_LEVEL, PITCH_CHOICES, PITCH_DEFAULT, PITCH_REFERENCE_PERCENTILE, PITCH_TAPS,
+                    POPULATION, PREDICTION_TAPS, TRAINERS)
 from .scale_fit import fit_scale, fit_surprise
 
 #: An autoregressive Clockwork RNN's modules read this much of the past at each tick by default
@@ -457,9 +457,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     lr : float or list of float, optional
         The learning rate, or several: one model is trained at each (with every restart's seed) and
         the one with the lowest validation figure is kept (:func:`choose_run`: of those whose audio
-        was audible when calibrated, if any was; without a validation part, the training figure). Default: :data:`AUTOREGRESSIVE_RATES` for an autoregressive model
-        trained by gradient (one rate, the first, with a ``checkpoint``), 0.01 in effect mode and
-        for the evolution strategy, the trainer's own in memorize mode. The rates share a
+        was audible when calibrated, if any was; without a validation part, the training figure).
+        Default: :data:`AUTOREGRESSIVE_RATES` for an autoregressive model trained by gradient (one
+        rate, the first, with a ``checkpoint``), 0.01 in effect mode and for the evolution
+        strategy, the trainer's own in memorize mode. The rates share a
         ``time_budget`` as the restarts do, and are recorded as they are.
     on_model : callable, optional
         Called with the model once it is built, before training starts (the command line checks
@@ -942,9 +943,27 @@ def _meets_likeness(model):
 
 def _audible(model):
     """Whether the audio a model generates at its saved temperature was at least
-    :data:`AUDIBLE_RMS` of its training audio's RMS when it was calibrated."""
+    :data:`AUDIBLE_RMS` of its training audio's RMS, and not pinned at full scale, when it was
+    calibrated."""
     row = _calibrated_row(model)
-    return bool(row and row.get("rms") is not None and row["rms"] >= AUDIBLE_RMS)
+    return bool(row and _heard(row))
+
+
+def _heard(row):
+    """Whether a calibration row's audio is audible: at least :data:`AUDIBLE_RMS` of the training
+    audio's RMS and not pinned at full scale (:data:`MAX_PINNED_SHARE`; rows written before the
+    share was measured hold none)."""
+    return row.get("rms") is not None and row["rms"] >= AUDIBLE_RMS and not _pinned(row)
+
+
+def _unheard(model):
+    """Why a calibrated model's audio was not audible, in two or three words."""
+    return "pinned at full scale" if _pinned(_calibrated_row(model)) else "near silent"
+
+
+def _pinned(row):
+    """Whether a calibration row's audio had more than :data:`MAX_PINNED_SHARE` of its samples at full scale."""
+    return (row.get("pinned") or 0.0) > MAX_PINNED_SHARE
 
 
 def _choosing_figure(run):
@@ -1006,6 +1025,8 @@ def _run_row(run):
     row = {key: trainer[key] for key in ("lr", "seed", "pitch", "seconds") if key in trainer}
     if _calibrated_row(run.model) is not None:  # only a calibrated model's audio was heard
         row.update(meets_likeness=_meets_likeness(run.model), audible=_audible(run.model))
+        if _pinned(_calibrated_row(run.model)):
+            row["pinned"] = True
     for name in ("validation", "train"):
         if name in run.figures:
             row[name] = {k: round(float(v), 6) for k, v in run.figures[name].items()}
@@ -1037,7 +1058,7 @@ def _run_reason(runs, chosen):
         silent = {g for g, run in kept.items() if passed_over and not _audible(run.model)}
         reasons.append(f"{_group_label(group)} the best on {part}{' of those audible' if silent else ''} "
                        f"({_shown_figure(runs[chosen])}; "
-                       + ", ".join(f"{_group_label(g)} {_shown_figure(run)}{' but near silent' if g in silent else ''}"
+                       + ", ".join(f"{_group_label(g)} {_shown_figure(run)}{' but ' + _unheard(run.model) if g in silent else ''}"
                                    for g, run in kept.items() if g != group)
                        + ")")
     return "; ".join(reasons) or "the only run trained"
@@ -1072,10 +1093,11 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     temperature *qualifies* if that audio's spectral flatness is within 3x of ``audio``'s, it has
     at least half ``audio``'s share of pitched frames (issue 12's two likeness goals,
     :mod:`cwfast.likeness`), and it is *audible*: its RMS at least :data:`AUDIBLE_RMS` of
-    ``audio``'s. :data:`MIXTURE_TEMPERATURE` is kept if it qualifies (or if ``audio`` is too short
+    ``audio``'s, and not *pinned*, more than :data:`~cwfast.modes.MAX_PINNED_SHARE` of its samples
+    at full scale (a limit cycle between the rails, which flatness and pitch take for a tone). :data:`MIXTURE_TEMPERATURE` is kept if it qualifies (or if ``audio`` is too short
     or quiet to measure); otherwise the chosen one is the qualifying temperature whose RMS comes
     nearest ``audio``'s (by ratio). If none qualifies, the lowest audible temperature (the most
-    tonal of those that can be heard), and if none is audible the loudest. Lower temperatures
+    tonal of those that can be heard), and if none is audible the loudest (of those not pinned, if any). Lower temperatures
     generate more tonal and quieter audio, higher ones louder and noisier, by how much depends on
     the model: at 0.5 the spoken-digit models generate a quiet tone, where the music models come
     near their sources' flatness and pitch, and some of them near silence (docs/results.md, "The
@@ -1094,7 +1116,8 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
         ``seconds``, ``training_audio`` (its ``flatness``, ``pitched`` share, ``rms`` and
         ``peak``) and ``table``: per temperature, its ``flatness``, ``rms`` and ``peak`` relative
         to the training audio's, its ``pitched`` share (None where the generated audio cannot be
-        measured: silent) and whether it ``qualifies``.
+        measured: silent), its share of samples at full scale (``pinned``) and whether it
+        ``qualifies``.
 
     Raises
     ------
@@ -1129,7 +1152,7 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     for temperature in temperatures:
         generated = model.sample(n_steps, values=values, temperature=temperature, seed=seed)
         row = {"temperature": temperature, "flatness": None, "pitched": None, "rms": None, "peak": None,
-               "qualifies": False}
+               "pinned": float(np.mean(np.abs(generated) >= PINNED_LEVEL)), "qualifies": False}
         try:
             row.update(flatness=likeness.spectral_flatness(generated) / flatness,
                        pitched=likeness.pitched_fraction(generated, rate),
@@ -1137,8 +1160,7 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
         except ParameterError:  # silent, or not finite: no candidate
             pass
         else:
-            row["qualifies"] = (1 / 3 <= row["flatness"] <= 3 and row["pitched"] >= 0.5 * pitched
-                                and row["rms"] >= AUDIBLE_RMS)
+            row["qualifies"] = 1 / 3 <= row["flatness"] <= 3 and row["pitched"] >= 0.5 * pitched and _heard(row)
             loudest = min(1 / row["rms"], 1 / row["peak"])  # its training audio's RMS, no peak past its peak
             gains[temperature] = min(max(loudest, 1 / MAX_CALIBRATED_GAIN), MAX_CALIBRATED_GAIN)
         out["table"].append({k: round(float(v), 4) if isinstance(v, float) and k != "temperature" else v
@@ -1153,7 +1175,7 @@ def _chosen_temperature(out):
     ``out["on"]`` why, where it is not the plain rule)."""
     measured = [row for row in out["table"] if row["rms"] is not None]
     qualifying = [row for row in measured if row["qualifies"]]
-    audible = [row["temperature"] for row in measured if row["rms"] >= AUDIBLE_RMS]
+    audible = [row["temperature"] for row in measured if _heard(row)]
     if any(row["temperature"] == MIXTURE_TEMPERATURE for row in qualifying):
         return MIXTURE_TEMPERATURE
     if qualifying:
@@ -1162,8 +1184,10 @@ def _chosen_temperature(out):
         out["on"] = "the training audio (no temperature met its flatness and pitch: the lowest audible)"
         return min(audible)
     if measured:
-        out["on"] = "the training audio (no temperature met its flatness and pitch, none audible: the loudest)"
-        return max(measured, key=lambda row: row["rms"])["temperature"]
+        # Near silence that is not pinned before a whistle between the rails that is.
+        out["on"] = ("the training audio (no temperature met its flatness and pitch, none audible and unpinned: "
+                     "the loudest)")
+        return max(measured, key=lambda row: (not _pinned(row), row["rms"]))["temperature"]
     out["on"] = "the training audio (no temperature generated audio that could be measured)"
     return MIXTURE_TEMPERATURE
 

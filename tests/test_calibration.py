@@ -162,6 +162,37 @@ def test_the_rule_on_known_signals(rng):
         calibrate_temperature(FakeModel(signals, sample_rate=None), reference)
 
 
+def test_audio_pinned_at_full_scale_is_no_candidate(rng):
+    """A seed-11 trumpet model ran into a limit cycle between the rails (+1, -1, +1, ...: a
+    whistle at the Nyquist frequency) at every temperature; its flatness and pitched share read
+    as a tone like the trumpet's, its RMS as audible, and it was kept "like its training audio"."""
+    from cwfast.modes import MAX_PINNED_SHARE
+
+    rate, n = 8000, 16000
+    reference = tone(rate, n, 0.3, rng)
+    t = np.arange(n)
+    swell = np.clip(0.7 + 0.6 * np.sin(2 * np.pi * 3 * t / rate), 0, 1)  # at the rails a sixth of the time
+    whistle = np.clip(np.where(t % 2 == 0, 1.0, -1.0) * swell + 0.05 * rng.standard_normal(n), -1, 1)
+    signals = {0.5: whistle, 0.7: whistle.copy(), 1.0: tone(rate, n, 0.12, rng, noise=0.004)}
+    kept = calibrate_temperature(FakeModel(signals), reference, temperatures=(0.5, 0.7, 1.0))
+    rows = kept["table"]
+    assert rows[0]["pinned"] == pytest.approx(np.mean(np.abs(whistle.astype(np.float32)) >= 0.999), abs=1e-4)
+    assert rows[0]["pinned"] > 0.15 and rows[2]["pinned"] == 0.0
+    # What the rule saw before: a tone as tonal as the reference, pitched, loud enough.
+    assert 1 / 3 <= rows[0]["flatness"] <= 3 and rows[0]["pitched"] >= 0.5 and rows[0]["rms"] >= AUDIBLE_RMS
+    assert not rows[0]["qualifies"] and not rows[1]["qualifies"]
+    assert kept["chosen"] == 1.0
+    # Pinned at every temperature, or near silence beside it: the near silence, which is no whistle.
+    pinned = calibrate_temperature(FakeModel({0.5: whistle, 0.7: 0.01 * rng.standard_normal(n)}), reference,
+                                   temperatures=(0.5, 0.7))
+    assert pinned["chosen"] == 0.7 and "none audible and unpinned" in pinned["on"]
+    # A share of the rails at the threshold is still a candidate (a loud recording touches them).
+    touching = tone(rate, n, 0.3, rng)
+    touching[: round(MAX_PINNED_SHARE * n)] = 1.0
+    row = calibrate_temperature(FakeModel({0.5: touching}), reference, temperatures=(0.5,))["table"][0]
+    assert row["pinned"] == pytest.approx(MAX_PINNED_SHARE) and row["qualifies"]
+
+
 def test_train_saves_the_chosen_temperature_and_says_so(capsys, tmp_path, monkeypatch):
     from cwfast import train_audio as module
     from cwfast.cli import main

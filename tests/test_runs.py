@@ -22,9 +22,11 @@ EXCERPT = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance
 TINY = dict(mode="autoregressive", hidden=6, modules=3, epochs=1, lr=0.01, pitch="off", progress=False)
 
 
-def fake_run(validation, likeness, *, rms=1.0, train=9.0, with_validation=True, rate=0.01):
+def fake_run(validation, likeness, *, rms=1.0, train=9.0, with_validation=True, rate=0.01, pinned=None):
     """A run as choose_restart and choose_run see it: its rate, figures and its calibration's verdict."""
     table = [{"temperature": 0.5, "qualifies": likeness, "rms": rms}]
+    if pinned is not None:  # calibrations before 2026-12-06 measured no share at full scale
+        table[0]["pinned"] = pinned
     model = SimpleNamespace(metadata={"trainer": {"lr": rate},
                                       "temperature_calibration": {"chosen": 0.5, "table": table}})
     figures = {"train": {"cross_entropy": train}}
@@ -284,9 +286,13 @@ def test_a_near_silent_run_is_not_kept_over_an_audible_one_at_another_rate():
     # When every run is near silent, or none was calibrated (no temperature), validation alone decides.
     runs[1] = fake_run(2.12, False, rms=0.1, rate=0.003)
     assert choose_run(runs) == 0 and "near silent" not in _run_reason(runs, 0)
-    for run in runs:
-        del run.model.metadata["temperature_calibration"]
+    for fake in runs:
+        del fake.model.metadata["temperature_calibration"]
     assert choose_run(runs) == 0
+    # Loud, but pinned at full scale (a whistle between the rails): passed over as near silence is.
+    runs = [fake_run(1.9, False, rms=4.3, pinned=0.21), fake_run(2.1, False, rms=0.4, rate=0.003, pinned=0.0)]
+    assert choose_restart(runs[:1] + [fake_run(2.0, False, rms=0.4, pinned=0.001)]) == 1
+    assert choose_run(runs) == 1 and "lr 0.01 CROSS_ENTROPY 1.9 but pinned at full scale" in _run_reason(runs, 1)
 
 
 @pytest.fixture(scope="module")
@@ -516,3 +522,16 @@ def test_bad_time_budgets_are_refused_before_the_runs_share_them(clip, budget):
     with pytest.raises(ParameterError, match="^time_budget=.* must be a positive finite number"):
         train_audio(samples, rate, time_budget=budget, on_model=built.append, **RATES)
     assert built == []
+
+
+def test_info_names_a_run_and_a_temperature_pinned_at_full_scale():
+    from cwfast.cli import _calibration_text, _run_text
+
+    run = {"lr": 0.01, "seed": 11, "audible": False, "meets_likeness": False, "pinned": True,
+           "validation": {"bits_per_sample": 1.915}}
+    assert _run_text(run, True).endswith(": 1.915 bits, pinned at full scale")
+    assert _run_text({**run, "pinned": None}, True).endswith(", near silent")  # older files
+    row = {"temperature": 0.5, "flatness": 1.22, "pitched": 1.0, "rms": 4.29, "qualifies": False}
+    text = _calibration_text({"table": [{**row, "pinned": 0.2075}], "training_audio": {"pitched": 0.96}})
+    assert "0.5: flatness 1.22x, pitched 1.00 of 0.96, RMS 4.29x, 21% at full scale" in text, text
+    assert "full scale" not in _calibration_text({"table": [{**row, "pinned": 0.0001}]})
