@@ -548,8 +548,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         there; without a temperature the best on validation (on training without a validation
         part); then the best of the rates on validation (of those audible, if any is). The figures
         that choose never include the test part. A ``time_budget`` is shared: each run gets what
-        is left over the runs still to go. A run that diverges is left out, with a note, unless every one does; any other error,
-        and Ctrl-C, ends the run. ``seed=None`` draws the first seed (and notes it). Several runs
+        is left over the runs still to go. A run that diverges is left out, with a note, unless
+        every one does; any other error, and Ctrl-C, ends the run. ``seed=None`` draws the first seed (and notes it). Several runs
         are recorded as ``metadata["runs"]``. ``"auto"``: rounds of restarts (every rate at the next
         seed) while the ``time_budget`` left holds the longest round so far (training, fitting and
         calibrating), up to :data:`MAX_RESTARTS` models; one round without a budget, or with
@@ -1004,9 +1004,10 @@ def choose_run(runs):
     pitch predictor) the restart :func:`choose_restart` keeps, and of those the one with the lowest
     validation figure (the rate was measured chosen that way; docs/results.md, "The BPTT window
     and the learning rate"; the pitch predictor too, "The pitch predictor with its loop's level
-    bounded"), leaving out those whose audio was near silent when calibrated unless all were: a
-    model that generates near silence is no model to keep for its validation bits, within a rate
-    (:func:`choose_restart`) or across them (docs/results.md, "Near silence across the runs")."""
+    bounded"), leaving out those whose audio was not audible when calibrated (near silent, or
+    pinned at full scale) unless none was: such a model is no model to keep for its validation
+    bits, within a rate (:func:`choose_restart`) or across them (docs/results.md, "Near silence
+    across the runs")."""
     kept = _kept_per_group(runs)
     audible = [i for i in kept if _audible(runs[i].model)]
     return min(audible or kept, key=lambda i: _choosing_figure(runs[i]))
@@ -1053,7 +1054,7 @@ def _run_reason(runs, chosen):
             reasons.append(f"{'none generated audible audio; ' if calibrated else ''}the best on {part}")
     if len(same) < len(runs):
         kept = {_group(runs[i]): runs[i] for i in _kept_per_group(runs)}
-        # Near-silent runs were passed over (choose_run) only if the kept one is audible.
+        # Runs not audible were passed over (choose_run) only if the kept one is audible.
         passed_over = _audible(runs[chosen].model)
         silent = {g for g, run in kept.items() if passed_over and not _audible(run.model)}
         reasons.append(f"{_group_label(group)} the best on {part}{' of those audible' if silent else ''} "
@@ -1094,14 +1095,15 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     at least half ``audio``'s share of pitched frames (issue 12's two likeness goals,
     :mod:`cwfast.likeness`), and it is *audible*: its RMS at least :data:`AUDIBLE_RMS` of
     ``audio``'s, and not *pinned*, more than :data:`~cwfast.modes.MAX_PINNED_SHARE` of its samples
-    at full scale (a limit cycle between the rails, which flatness and pitch take for a tone). :data:`MIXTURE_TEMPERATURE` is kept if it qualifies (or if ``audio`` is too short
-    or quiet to measure); otherwise the chosen one is the qualifying temperature whose RMS comes
-    nearest ``audio``'s (by ratio). If none qualifies, the lowest audible temperature (the most
-    tonal of those that can be heard), and if none is audible the loudest (of those not pinned, if any). Lower temperatures
-    generate more tonal and quieter audio, higher ones louder and noisier, by how much depends on
-    the model: at 0.5 the spoken-digit models generate a quiet tone, where the music models come
-    near their sources' flatness and pitch, and some of them near silence (docs/results.md, "The
-    generation temperature").
+    at full scale (a limit cycle between the rails, which flatness and pitch take for a tone).
+    :data:`MIXTURE_TEMPERATURE` is kept if it qualifies (or if ``audio`` is too short or quiet to
+    measure); otherwise the chosen one is the qualifying temperature whose RMS comes nearest
+    ``audio``'s (by ratio). If none qualifies, the lowest audible temperature (the most tonal of
+    those that can be heard), and if none is audible the loudest (of those not pinned, if any).
+    Lower temperatures generate more tonal and quieter audio, higher ones louder and noisier, by
+    how much depends on the model: at 0.5 the spoken-digit models generate a quiet tone, where the
+    music models come near their sources' flatness and pitch, and some of them near silence
+    (docs/results.md, "The generation temperature").
 
     The chosen temperature's audio also sets the model's *output gain*: what generation multiplies
     its output by (not what the model reads back, so the audio is the same but for its level),
