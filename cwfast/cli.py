@@ -826,9 +826,16 @@ def _train(args):
         summary += f"; test (held out) {_format_figures(figures['test'])}"
     print(summary)
     calibration = model.metadata.get("temperature_calibration")
-    if calibration and calibration["chosen"] != MIXTURE_TEMPERATURE:
+    chosen = next((row for row in (calibration or {}).get("table", ()) if row["temperature"] == calibration["chosen"]),
+                  None)
+    if chosen and _pinned_text(chosen):  # pinned at every temperature: say so, whatever was kept
+        advice = "; the pitch predictor can feed such a loop: try --pitch off" if model.pitch is not None else ""
+        _note(f"warning: at every temperature tried, the model's audio ran into a loop between full scale's "
+              f"rails ({chosen['pinned']:.0%} of its samples there at {calibration['chosen']:g}){advice}")
+    elif calibration and calibration["chosen"] != MIXTURE_TEMPERATURE:
         print(f"generates at temperature {calibration['chosen']:g}: at {MIXTURE_TEMPERATURE:g} its audio missed its "
-              "training audio's flatness or pitch, or was near silence (cwfast info shows what each temperature gave)")
+              "training audio's flatness or pitch, was near silence or pinned at full scale (cwfast info shows what "
+              "each temperature gave)")
     print(f"wrote {args.output}")
     if args.plot:
         _plot_training(model, trained.task, args)

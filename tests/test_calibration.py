@@ -217,6 +217,28 @@ def test_train_saves_the_chosen_temperature_and_says_so(capsys, tmp_path, monkey
     assert "output gain    x1.111 (+0.9 dB): generates at its training audio's loudness" in info
 
 
+def test_train_warns_when_every_temperature_is_pinned_at_full_scale(capsys, tmp_path, monkeypatch):
+    from cwfast import train_audio as module
+    from cwfast.cli import main
+
+    rows = [{"temperature": t, "flatness": 1.2, "pitched": 1.0, "rms": 4.2, "pinned": 0.21, "qualifies": False}
+            for t in (0.5, 1.0)]
+    pinned = {"chosen": 1.0, "output_gain": 0.25, "seed": 0, "seconds": 10.0, "table": rows,
+              "on": "the training audio (no temperature met its flatness and pitch, none audible and unpinned: the loudest)",
+              "training_audio": {"flatness": 0.01, "pitched": 0.9, "rms": 0.1}}
+    monkeypatch.setattr(module, "calibrate_temperature", lambda model, audio: pinned)
+    out = tmp_path / "m.npz"
+    assert main(["train", str(EXCERPT), "--mode", "autoregressive", "--seconds", "0.5", "--sample-rate", "8000",
+                 "--epochs", "1", "--hidden", "6", "--modules", "3", "--pitch", "on", "--lr", "0.01", "--quiet",
+                 "-o", str(out)]) == 0
+    printed = capsys.readouterr()
+    assert "warning: at every temperature tried, the model's audio ran into a loop between full scale's rails " \
+           "(21% of its samples there at 1); the pitch predictor can feed such a loop: try --pitch off" in printed.err
+    assert "generates at temperature" not in printed.out
+    assert main(["info", str(out)]) == 0
+    assert "0.5: flatness 1.20x, pitched 1.00 of 0.90, RMS 4.20x, 21% at full scale; 1:" in capsys.readouterr().out
+
+
 def test_the_saved_output_gain_brings_the_chosen_audio_to_the_training_loudness(trained):
     """The gain is the training part's RMS over the chosen temperature's audio's (the
     calibration's own seed), no more than brings its peak to the training part's peak."""
