@@ -32,8 +32,9 @@ There is one entry per *kind* of recurrence (:data:`KINDS`), each calling one ke
   lane states); the voice slots give V (a multiple of the kernel's voice block), the number of
   real voices, and the addresses of the voices' clocks (V,) int64, which replace T0, and of the
   kernel's flags (n_modules * (n_modules + 2),) int64. With input windows (HISTORY = P > 0) the
-  inputs go through a chunk buffer as above, of rows (V, n_in), and the work slot has V more
-  floats (the window pass's accumulators); with HISTORY = 0 the kernel reads X itself.
+  inputs go through a chunk buffer as above, of rows (V, n_in), and the work slot has room for
+  the window pass's voice-major inputs and sums (:func:`cwfast._voice_kernels.voices_work_size`);
+  with HISTORY = 0 the kernel reads X itself.
 - ``"lstm_voices"`` (V voices of an LSTM): :func:`cwfast._voice_kernels._lstm_forward_voices`.
   X and Y as above, the state (V, 2n) (each voice's ``[h, c]``), the work slot (V, 4n); the
   voice slots as above except the flags, which are not read.
@@ -268,7 +269,8 @@ def _build_clockwork_voices(fp):
         clocks = carray(_pointer(c[CLOCKS], ip), (n_voices,))
         flags = carray(_pointer(c[FLAGS], ip), (n_modules * (n_modules + 2),))
         h = carray(_pointer(c[STATE], fp), (n_voices * n_hidden,))
-        work = carray(_pointer(c[WORK], fp), (n_voices * ((n_modules + 2) * n_hidden + (1 if history > 0 else 0)),))
+        work = carray(_pointer(c[WORK], fp),
+                      (_voice_kernels.voices_work_size(n_hidden, n_modules, n_voices, history, n_in),))
         y = carray(_pointer(c[Y], fp), (n_steps, n_voices, c[N_OUT]))
         _voice_kernels._forward_voices(theta, module_start, column_start, block_offset, periods, input_offset, x,
                                        c[N_REAL_VOICES], clocks, h, work, y, flags)

@@ -80,7 +80,7 @@ import numpy as np
 from ._jit import JIT as _JIT
 from ._jit import SLP_PIPELINE, has_avx512
 # shared: cwfast._jit keeps the caches of both files in step
-from ._kernels import _HOT, _copy, _fires, _tanh_inplace
+from ._kernels import _HOT, _copy, _fires, _tanh_inplace, _window_dots
 from ._lstm_kernels import _sigmoid
 
 
@@ -98,11 +98,23 @@ LANES = 16
 #: units: 0.94x kept with 8 against 0.99x with 16; 144/8, 18 units: 1.30x faster; docs/benchmarks.md, section 22).
 KEEP_MIN = 16
 
+#: With input windows, the window pass reads each voice's inputs from a voice-major copy of this
+#: many steps at a time (and the ``history`` inputs before them), made once a chunk: in it each
+#: voice's window is one contiguous slice, whose dot products vectorise along the window as the
+#: one-voice kernel's do (see :func:`_window_voices`). The copy costs (history + chunk) / chunk
+#: inputs a voice-step (2.2 for the default model's windows of 320).
+WINDOW_CHUNK = 256
 
-def voices_work_size(n, n_modules, V, windows):
+
+@numba.njit(**_JIT)
+def voices_work_size(n, n_modules, V, history, n_in):
     """The scratch :func:`_forward_voices` needs for V (padded) voices of a model of n units in
-    ``n_modules`` modules, ``windows``: whether its modules read input windows."""
-    return V * ((n_modules + 2) * n + (1 if windows else 0))
+    ``n_modules`` modules and ``n_in`` inputs whose modules read ``history`` past inputs (max window
+    - 1; 0 without input windows). (Compiled: the voices' entry computes it too.)"""
+    size = V * (n_modules + 2) * n
+    if history > 0:  # the voice-major inputs of a chunk of steps, and one voice's window sums
+        size += V * (history + WINDOW_CHUNK) * n_in + n
+    return size
 
 
 def voices_flags_size(n_modules):
@@ -1130,36 +1142,48 @@ def _inputs_lanes16(bias, w_in, x, s, vb, n_in, r0, r1, wt):
 
 
 @numba.njit(**_HOT)
-def _window_voices(w_in, in_off, window, x, s, r0, r1, work, n, acc, lanes):
-    """Add the input windows of rows r0..r1-1 for every voice to the lane blocks' sums ``work``
-    (the lane block of the 16 voices from vb at ``work[vb * n:][:16 * n]``, voice vb + v's row r
-    at ``[r * 16 + v]``), or with ``lanes`` False to the voice-major sums ``work[v * n + r]`` (lane
-    blocks of one voice).
+def _voice_major(x, a, m, n_voices, xs, rows):
+    """Copy the rows ``x[a:a + m]`` (m <= rows) of the first ``n_voices`` voices into the voice-major
+    ``xs``: voice v's row q at ``xs[(v * rows + q) * n_in:][:n_in]``."""
+    n_in = x.shape[2]
+    for v in range(n_voices):
+        o = v * rows * n_in
+        for q in range(m):
+            for j in range(n_in):
+                xs[o + q * n_in + j] = x[a + q, v, j]
+
+
+@numba.njit(**_HOT)
+def _window_voices(w_in, in_off, window, xs, rows, end, n_in, n_voices, r0, r1, work, n, acc, lanes):
+    """Add the input windows of rows r0..r1-1 of the first ``n_voices`` voices to the lane blocks'
+    sums ``work`` (the lane block of the 16 voices from vb at ``work[vb * n:][:16 * n]``, voice vb +
+    v's row r at ``[r * 16 + v]``), or with ``lanes`` False to the voice-major sums ``work[v * n +
+    r]``. Padding voices (their inputs are zeros) get nothing.
 
     The rows' input weights are stored row-major from ``w_in[in_off:]``, each ``window * n_in``
-    long, oldest input first, and dot the inputs ``x[s - window + 1 : s + 1, v]``. The voices of
-    one input row are contiguous, so the multiply-adds run along the voices, one weight for all of
-    them, into ``acc`` (V,) scratch.
+    long, oldest input first, and dot the voice's last ``window`` inputs, its rows up to ``end`` in
+    the voice-major copy ``xs`` (:func:`_voice_major`, ``rows`` rows a voice): one contiguous slice
+    a voice, whose dot products :func:`cwfast._kernels._window_dots` takes four rows at a time,
+    vectorised along the window, from zero in ``acc`` (n,) scratch; then added to the sums. (Done
+    along the voices instead, one weight times every voice's input at a time, the loop was as long
+    as the voice count: 4 voices of the default model's windows of 320 took 14 us a step against
+    0.4 for one voice's whole step.)
     """
-    n_in = x.shape[2]
-    V = acc.shape[0]
+    k = r1 - r0
     span = window * n_in
-    xw = x[s + 1 - window : s + 1]
-    for r in range(r0, r1):
-        row = w_in[in_off + (r - r0) * span : in_off + (r - r0 + 1) * span]
-        acc[:] = 0
-        for l in range(window):
-            xl = xw[l]
-            for j in range(n_in):
-                w = row[l * n_in + j]
-                for v in range(V):
-                    acc[v] += w * xl[v, j]
-        vb = 0
-        while vb < V:
-            L = LANES if lanes else 1
-            for v in range(L):
-                work[vb * n + r * L + v] += acc[vb + v]
-            vb += L
+    w = w_in[in_off:]
+    for v in range(n_voices):
+        o = (v * rows + end) * n_in
+        for r in range(k):
+            acc[r] = 0
+        _window_dots(w, xs[o - span : o], acc, 0, acc, k, span)
+        if lanes:
+            base = (v - v % LANES) * n + v % LANES
+            for r in range(k):
+                work[base + (r0 + r) * LANES] += acc[r]
+        else:
+            for r in range(k):
+                work[v * n + r0 + r] += acc[r]
 
 
 @numba.njit(**_JIT)
@@ -1177,8 +1201,9 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
     computed, never read). t : (V,) int64, each voice's next step, advanced by T here. h : (V * n,)
     the states, ``h[v * n + r]``, updated in place (at the end of the block). work :
     (:func:`voices_work_size`,) scratch: the lane blocks' sums, their states (see the module
-    docstring), the products kept between steps (see :func:`_voices_step`), then with windows V
-    accumulators. y : (T, V, n_out) receives the outputs (T is read from it).
+    docstring), the products kept between steps (see :func:`_voices_step`), then with windows the
+    voice-major inputs of a chunk of steps (:data:`WINDOW_CHUNK`) and n accumulators. y : (T, V,
+    n_out) receives the outputs (T is read from it).
     flags : (:func:`voices_flags_size`,) int64 scratch.
     """
     n_steps = y.shape[0]
@@ -1204,11 +1229,18 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
             if t[v] % periods[i] != t[0] % periods[i]:
                 aligned[i] = 0
     wt, ht, kept = work[: V * n], work[V * n : 2 * V * n], work[2 * V * n : (n_modules + 2) * V * n]
-    acc = work[(n_modules + 2) * V * n :]
+    # With windows: each voice's inputs, voice-major, for a chunk of steps (the rows from `history`
+    # before the chunk's first step), and one voice's window sums.
+    rows = history + WINDOW_CHUNK
+    top = (n_modules + 2) * V * n + (V * rows * n_in if history > 0 else 0)
+    xs, acc = work[(n_modules + 2) * V * n : top], work[top:]
     if V % LANES != 0:
         for s in range(n_steps):
+            if history > 0 and s % WINDOW_CHUNK == 0:
+                _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), n_voices, xs, rows)
             _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
-                          input_offset, x, history, s, n_voices, t, h, wt, acc, y, aligned, code)
+                          input_offset, x, history, s, n_voices, t, h, wt, xs, rows, history + s % WINDOW_CHUNK + 1,
+                          acc, y, aligned, code)
     else:
         _lanes_from(h, ht, n, V)
         # The lane blocks as (V / 16 * n, 16) arrays, made once a block: a reshape in the step
@@ -1216,9 +1248,11 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
         ht2, wt2 = ht.reshape((V // LANES * n, LANES)), wt.reshape((V // LANES * n, LANES))
         kept2 = kept.reshape((n_modules * V // LANES * n, LANES))
         for s in range(n_steps):
+            if history > 0 and s % WINDOW_CHUNK == 0:
+                _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), n_voices, xs, rows)
             _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
-                         input_offset, x, history, s, n_voices, t, ht, wt, ht2, wt2, acc, y, aligned, code,
-                         kept, kept2, stale)
+                         input_offset, x, history, s, n_voices, t, ht, wt, ht2, wt2, xs, rows,
+                         history + s % WINDOW_CHUNK + 1, acc, y, aligned, code, kept, kept2, stale)
         _lanes_to(ht, h, n, V)
     for v in range(V):
         t[v] += n_steps
@@ -1262,11 +1296,13 @@ def _tick_code(aligned, t, s, p, n_voices):
 
 @numba.njit(**_HOT)
 def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset, x,
-                 history, s, n_voices, t, ht, wt, ht2, wt2, acc, y, aligned, code, kept, kept2, stale):
+                 history, s, n_voices, t, ht, wt, ht2, wt2, xs, rows, end, acc, y, aligned, code, kept, kept2,
+                 stale):
     """Step s of :func:`_forward_voices` (its arguments; ``ht``, ``wt``: the lane blocks' states and
-    sums, flat, and ``ht2``, ``wt2`` the same as (V / 16 * n, 16) arrays; ``acc``: the window
-    pass's scratch; ``aligned``, ``code``: its flags), without numba's reference counting, like
-    the one-voice step (cwfast._kernels._HOT).
+    sums, flat, and ``ht2``, ``wt2`` the same as (V / 16 * n, 16) arrays; ``xs``, ``rows``, ``end``,
+    ``acc``: the window pass's inputs, voice-major, and scratch (see :func:`_window_voices`);
+    ``aligned``, ``code``: its flags), without numba's reference counting, like the one-voice step
+    (cwfast._kernels._HOT).
 
     A module's products with the columns of each *other* module it reads are kept (``kept2``:
     module j's columns' products for every row and voice at rows ``(j * V / 16 + b) * n + r``) and
@@ -1293,8 +1329,8 @@ def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, bl
         for b in range(V // LANES):
             _inputs_lanes16(bias, w_in, x, history + s, b * LANES, k_in, r0, r1, wt2[b * n : (b + 1) * n])
         if history != 0:
-            _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), x,
-                           history + s, r0, r1, wt, n, acc, True)
+            _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), xs,
+                           rows, end, n_in, n_voices, r0, r1, wt, n, acc, True)
         # The columns in order: runs of modules multiplied directly, between the kept products of
         # the others (see the docstring).
         run0 = -1
@@ -1350,7 +1386,7 @@ def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, bl
 
 @numba.njit(**_HOT)
 def _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset, x,
-                  history, s, n_voices, t, h, work, acc, y, aligned, code):
+                  history, s, n_voices, t, h, work, xs, rows, end, acc, y, aligned, code):
     """:func:`_voices_step` in the 4 x 4 passes, for a voice count that is not a multiple of
     :data:`LANES`: the
     states voice-major, ``h[v * n + r]``, and the sums ``work[v * n + r]``."""
@@ -1373,8 +1409,8 @@ def _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, b
         else:
             for vb in range(0, V, VOICE_BLOCK):
                 _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, 0, h, n, cs, r0, r1, work, n)
-            _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), x,
-                           history + s, r0, r1, work, n, acc, False)
+            _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), xs,
+                           rows, end, n_in, n_voices, r0, r1, work, n, acc, False)
         for v in range(V):
             _tanh_inplace(work[v * n + r0 : v * n + r1])
     # Active modules read the previous state of each other: commit only after all are done.

@@ -1124,8 +1124,8 @@ def _voices_binding(model, clocks, voices):
         state[:, n:] = xp[xp.shape[0] - P :].transpose(1, 0, 2).reshape(padded, P * n_in)
 
     # Scratch: the kept products, the voice-minor results and states, then with input windows the
-    # window pass's V accumulators.
-    size = _voice_kernels.voices_work_size(n, len(layout[3]), padded, bool(P))
+    # window pass's voice-major inputs and accumulators.
+    size = _voice_kernels.voices_work_size(n, len(layout[3]), padded, P, n_in)
     return _Binding("clockwork_voices", size, slots, forward)
 
 

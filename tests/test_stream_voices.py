@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import cwfast
 from cwfast import LSTM, SRN, ClockworkRNN, ParameterError, State, Stream
 
 import naive
@@ -32,6 +33,10 @@ MODELS = {
     # Modules reading windows of past inputs: the voices' inputs go through a chunk buffer.
     "windowed": lambda **kw: ClockworkRNN(2, 3, module_sizes=[3, 5, 2, 4], periods=[1, 2, 5, 16],
                                           input_windows=[2, 1, 5, 3], seed=11, **kw),
+    # Windows longer than the chunk of steps the window pass copies voice-major at a time
+    # (cwfast._voice_kernels.WINDOW_CHUNK): a window reaches back across the chunk's start.
+    "long windows": lambda **kw: ClockworkRNN(2, 3, module_sizes=[3, 5, 2, 4], periods=[1, 2, 5, 16],
+                                              input_windows=[300, 1, 20, 261], seed=11, **kw),
     # The lane kernel keeps a module's products with a slower module of 16 units or more between
     # steps (cwfast._voice_kernels.KEEP_MIN) and multiplies narrower ones, and those of its own
     # period, at every step: wide modules mixed with narrow ones, read in the order of the columns.
@@ -89,6 +94,17 @@ def test_any_split_gives_the_same_bits(arch, block, count, x16):
     np.testing.assert_array_equal(stream.t, np.full(count, 300))
 
 
+def test_voices_of_the_default_model_equal_separate_streams():
+    """Three voices of the bundled model (a mixture head, with a level, a linear prediction, a
+    pitch predictor, a surprise-following scale, and input windows of 320 inputs) equal three
+    one-voice streams, in blocks that end inside the window pass's chunks and across them."""
+    model = cwfast.load(Path(cwfast.__file__).parent / "models" / "default.npz")
+    xs = (0.3 * np.random.default_rng(442).normal(size=(3, 1400, 1))).astype(np.float32)
+    stream = Stream(model, voices=3, max_block=512)
+    got = np.concatenate([stream.process(xs[:, a : a + 350]) for a in range(0, 1400, 350)], axis=1)
+    np.testing.assert_allclose(got, separate(model, xs), rtol=0, atol=2e-5)
+
+
 def test_random_splits_with_out_buffers(x, rng):
     model = MODELS["clockwork"](dtype=np.float64)
     whole = Stream(model, voices=V).process(x)
@@ -101,7 +117,7 @@ def test_random_splits_with_out_buffers(x, rng):
     np.testing.assert_array_equal(out, whole)
 
 
-@pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed"])
+@pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed", "long windows"])
 def test_a_voice_depends_on_its_own_input_alone(arch, x):
     """Voice 4 of six equals the only voice of a one-voice stream, and voice 0 of a three-voice
     stream whose other voices hear something else: bit for bit (counts that are not multiples of
@@ -117,7 +133,7 @@ def test_a_voice_depends_on_its_own_input_alone(arch, x):
     np.testing.assert_array_equal(six[4], three[0])
 
 
-@pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed"])
+@pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed", "long windows"])
 def test_a_voice_gives_the_same_bits_in_a_lane_block_of_any_width(arch, x):
     """32 voices run as two lane blocks of 16 (cwfast/_voice_kernels.py): one input at voices 3 and
     20 (one in each) gives the bits of voice 0 of a 16-voice stream whose other voices hear
