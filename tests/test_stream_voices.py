@@ -94,6 +94,20 @@ def test_any_split_gives_the_same_bits(arch, block, count, x16):
     np.testing.assert_array_equal(stream.t, np.full(count, 300))
 
 
+@pytest.mark.parametrize("dtype, tol", [(np.float64, 1e-12), (np.float32, 2e-5)])
+def test_voices_of_seven_outputs_equal_the_numpy_twin_and_their_own_input_alone(dtype, tol, x):
+    """Four outputs or more run through the 4 x 4 passes (voice counts that are not multiples of
+    16): seven outputs are a pass of four rows, one of two and one of one."""
+    model = ClockworkRNN(2, 7, module_sizes=[3, 5, 2, 4], periods=[1, 2, 5, 16], input_windows=[2, 1, 5, 3],
+                         seed=11, dtype=dtype)
+    xs = x.astype(dtype)
+    got = Stream(model, voices=V).process(xs)
+    dense = model.to_dense()
+    for v in range(V):
+        np.testing.assert_allclose(got[v], naive.forward(dense, xs[v].astype(np.float64))[1], rtol=0, atol=tol)
+    np.testing.assert_array_equal(Stream(model, voices=1).process(xs[4:5])[0], got[4])
+
+
 def test_voices_of_the_default_model_equal_separate_streams():
     """Three voices of the bundled model (a mixture head, with a level, a linear prediction, a
     pitch predictor, a surprise-following scale, and input windows of 320 inputs) equal three
