@@ -328,10 +328,9 @@ def check_write(path, subtype, sample_rate):
     if not isinstance(subtype, str) or subtype.upper() not in WRITE_SUBTYPES:
         raise ParameterError(f"subtype={subtype!r} must be one of {', '.join(WRITE_SUBTYPES)}")
     if subtype.upper() not in _SUBTYPES_BY_FORMAT[file_format]:
-        allowed = " or ".join(_SUBTYPES_BY_FORMAT[file_format])
-        raise ParameterError(  # the subtype as the caller spelt it
-            f"subtype={subtype!r} cannot be written to {file_format}; use {allowed}"
-        )
+        # The subtype as the caller spelt it, the others in the same case (the command line's are lower).
+        allowed = " or ".join(s if subtype.isupper() else s.lower() for s in _SUBTYPES_BY_FORMAT[file_format])
+        raise ParameterError(f"subtype={subtype!r} cannot be written to {file_format}; use {allowed}")
     subtype = subtype.upper()
     sample_rate = validate.positive_int("sample_rate", sample_rate)
     if sample_rate > MAX_SAMPLE_RATE:

@@ -733,7 +733,9 @@ def _train(args):
     if not args.output:
         raise ParameterError("-o is empty: give the model's file name (.npz)")
     if os.path.splitext(args.output)[1].lower() != ".npz":
-        raise ParameterError(f"-o '{args.output}' must end in .npz: train saves a model file")
+        # splitext takes '.npz' alone for a hidden file's name, with no extension
+        problem = "has no name before .npz" if os.path.basename(args.output).lower() == ".npz" else "must end in .npz"
+        raise ParameterError(f"-o '{args.output}' {problem}: train saves a model file")
     _check_output(args.output, args.overwrite, what="model")
     _check_plot(args)
     _check_checkpoint(args)
@@ -1010,7 +1012,7 @@ def cmd_process(args):
     from .budget import check_disk
 
     check_disk(args.output, frames * _SAMPLE_BYTES.get(subtype, 4), f"{frames:,} samples of "
-               f"{subtype.lower()}", "write to another disk, or --subtype pcm16")
+               f"{subtype.lower()}", "write to another disk, or --subtype pcm_16")
     # The stream is prepared for blocks no longer than the file, as render.process does: --block
     # 10**8 on a short file must not allocate (blocked: block x units floats) for 10**8 steps.
     block_size = min(args.block, max(frames, 1))
@@ -1235,7 +1237,8 @@ def cmd_export(args):
     except ParameterError as exc:  # the name's checks speak of the API's name=; here it is --name
         raise _as_options(exc, name="--name") from None
     if not os.path.isdir(args.output):
-        what = "not a directory" if os.path.exists(args.output) else "no such directory"
+        # normpath: 'file.wav/' names an existing file, which exists() does not see through the slash
+        what = "not a directory" if os.path.lexists(os.path.normpath(args.output)) else "no such directory"
         raise CwfastError(f"cannot export to '{args.output}': {what}")
     outputs = [os.path.join(args.output, f"{name}{ext}") for ext in (".h", ".c", ".lv2")[: 3 if args.lv2 else 2]]
     from ._atomic import _refuse, _target

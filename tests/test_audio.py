@@ -496,7 +496,7 @@ def test_write_overwrites_when_asked(tmp_path):
         ("out", {}, None, "unsupported extension"),
         ("out.wav", {"subtype": "PCM_8"}, None, "subtype='PCM_8' must be one of"),
         ("out.wav", {"subtype": 16}, None, "subtype=16 must be one of"),
-        ("out.flac", {"subtype": "FLOAT"}, None, "cannot be written to FLAC"),
+        ("out.flac", {"subtype": "FLOAT"}, None, "cannot be written to FLAC; use PCM_16 or PCM_24"),
         ("out.flac", {"subtype": "float"}, None, "subtype='float' cannot be written to FLAC"),
         ("out.wav", {}, np.array([0.1, np.nan, 0.2]), "contains NaN or infinite"),
         ("out.wav", {}, np.array([0.1, np.inf]), "contains NaN or infinite"),

@@ -769,11 +769,12 @@ def test_bad_command_lines(capsys, tmp_path, monkeypatch, argv, message):
     assert list(tmp_path.iterdir()) == []
 
 
-@pytest.mark.parametrize("name", ["m", "m.txt", ""])
-def test_train_saves_only_under_an_npz_name(capsys, tmp_path, clip_8k, monkeypatch, name):
+@pytest.mark.parametrize("name, message", [("m", "must end in .npz"), ("m.txt", "must end in .npz"), ("", "is empty"),
+                                           (".npz", "has no name before .npz"), ("d/.NPZ", "has no name before .npz")])
+def test_train_saves_only_under_an_npz_name(capsys, tmp_path, clip_8k, monkeypatch, name, message):
     monkeypatch.chdir(tmp_path)
     status, _, err = run(capsys, "train", clip_8k, "-o", name, *TINY)
-    assert_user_error(status, err, "is empty" if not name else "must end in .npz")
+    assert_user_error(status, err, message)
     assert list(tmp_path.iterdir()) == []
 
 

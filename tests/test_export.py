@@ -651,6 +651,16 @@ def test_export_overwrites_through_a_symbolic_link(tmp_path, capsys):
     assert (tmp_path / "m.h").is_symlink() and "m_process" in (tmp_path / "elsewhere" / "kept.h").read_text()
 
 
+def test_the_command_line_calls_a_file_given_as_a_folder_not_a_directory(tmp_path, capsys):
+    # "guitar.wav/" names an existing file through a slash, where os.path.exists() sees nothing.
+    cwfast.SRN(1, 1, n_hidden=3, seed=0).save(tmp_path / "m.npz")
+    (tmp_path / "guitar.wav").write_bytes(b"RIFF")
+    for output, what in ((f"{tmp_path / 'guitar.wav'}/", "not a directory"), (f"{tmp_path / 'gone'}/", "no such directory")):
+        assert main(["export", "-m", str(tmp_path / "m.npz"), "-o", output]) == 2
+        assert capsys.readouterr().err == f"cwfast: error: cannot export to '{output}': {what}\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["guitar.wav", "m.npz"]
+
+
 def test_bad_directory_and_model(tmp_path):
     with pytest.raises(CwfastError, match="no such directory"):
         export_c(cwfast.SRN(1, 1, n_hidden=3, seed=0), tmp_path / "missing", "m")

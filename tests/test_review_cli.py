@@ -559,7 +559,7 @@ def test_clip_errors_name_the_command_lines_options(capsys, tmp_path, clip_8k, n
 
 def test_subtype_the_container_cannot_hold_is_named_as_the_option(capsys, tmp_path):
     status, _, err = run(capsys, "generate", "-o", tmp_path / "g.flac", "--subtype", "float", "--seed", "0")
-    assert_user_error(status, err, "--subtype 'float' cannot be written to FLAC")
+    assert_user_error(status, err, "--subtype 'float' cannot be written to FLAC; use pcm_16 or pcm_24")
     assert list(tmp_path.iterdir()) == []
 
 
