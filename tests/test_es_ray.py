@@ -505,49 +505,88 @@ class _Ours(Exception):
     pass
 
 
-def _sigterm_during_init(monkeypatch, pending):
-    """_connect with a Ray whose init installs Ray's handler (sys.exit(15)) and then gets a SIGTERM;
-    ``pending``: a second SIGTERM is pending when the handler is put back (timeout signals the
-    process, then its group), which signal.signal hands to Ray's handler before changing it.
-    Returns what _connect raised and whether the handler before Ray's is in place."""
+class _FakeRayWithHandler:
+    """A Ray whose init installs its SIGTERM handler as Ray's does (``sys.exit(15)``, through
+    ``ray._private.utils.set_sigterm_handler``), then gets ``signals`` mid-start."""
+
+    def __init__(self, signals):
+        import types
+
+        self.signals, self.initialized, self.shutdowns = signals, False, 0
+        self._private = types.SimpleNamespace(utils=types.SimpleNamespace(set_sigterm_handler=self._ray_handler))
+        self.set_by_ray = self._private.utils.set_sigterm_handler
+
+    @staticmethod
+    def _ray_handler(handler):
+        signal.signal(signal.SIGTERM, handler)
+
+    def is_initialized(self):
+        return self.initialized
+
+    def init(self, **kwargs):
+        self._private.utils.set_sigterm_handler(lambda signum, frame: sys.exit(signum))
+        for signum in self.signals:
+            os.kill(os.getpid(), signum)  # delivered at once, to the main thread
+        self.initialized = True  # the start goes on to its end
+
+    def shutdown(self):
+        self.initialized = False
+        self.shutdowns += 1
+
+
+@pytest.mark.parametrize("signals", [[signal.SIGTERM], [signal.SIGTERM, signal.SIGTERM],
+                                     [signal.SIGINT, signal.SIGTERM]], ids=["once", "twice", "after-ctrl-c"])
+def test_a_sigterm_while_ray_starts_is_held_then_goes_to_the_handler_before_rays(monkeypatch, sigint_default, signals):
+    """A SIGTERM during ray.init met Ray's handler (exit status 15, no message, no checkpoint; or
+    nothing at all when its sys.exit landed in a fork hook, which ignores exceptions: a run went on
+    training). It is held as a Ctrl-C is, also when it comes twice (``timeout`` signals the process,
+    then its group): once Ray has started, the handler in place before (the command line's: 143,
+    "terminated") gets it, Ray's is never installed, and closing the scorer shuts Ray down."""
     from cwfast.train import cluster
 
-    class FakeRay:
-        def is_initialized(self):
-            return False
-
-        def init(self, **kwargs):
-            signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(signum))  # Ray's, as in ray.init
-            os.kill(os.getpid(), signal.SIGTERM)
+    fake = _FakeRayWithHandler(signals)
 
     def ours(signum, frame):
         raise _Ours()
 
-    real, met = signal.signal, []
-
-    def put_back(signum, handler):
-        if pending and handler is ours and not met:
-            met.append(signum)
-            sys.exit(signal.SIGTERM)  # Ray's handler, run on the pending signal before the change
-        return real(signum, handler)
-
     previous = signal.signal(signal.SIGTERM, ours)
     try:
         scorer = cluster.RayScorer.__new__(cluster.RayScorer)
-        scorer._ray, scorer._started_ray = FakeRay(), False
+        scorer._ray, scorer._started_ray, scorer._live, scorer._starting = fake, False, [], {}
         monkeypatch.delenv("RAY_ADDRESS", raising=False)
-        monkeypatch.setattr(signal, "signal", put_back)
-        with pytest.raises(BaseException) as raised:
+        with pytest.raises(_Ours):
             scorer._connect()
-        monkeypatch.setattr(signal, "signal", real)
-        return raised.value, signal.getsignal(signal.SIGTERM) is ours
+        assert fake.initialized  # held until the start was over
+        assert signal.getsignal(signal.SIGTERM) is ours and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        assert fake._private.utils.set_sigterm_handler is fake.set_by_ray
+        scorer.close()
+        assert fake.shutdowns == 1 and not fake.initialized
     finally:
-        real(signal.SIGTERM, previous)
+        signal.signal(signal.SIGTERM, previous)
 
 
-@pytest.mark.parametrize("pending", [False, True])
-def test_a_sigterm_while_ray_starts_goes_to_the_handler_before_rays(monkeypatch, pending):
-    """A SIGTERM during ray.init met Ray's handler: exit status 15, no message, no checkpoint. It
-    now reaches the handler that was there before (the command line's: 143, "terminated")."""
-    raised, restored = _sigterm_during_init(monkeypatch, pending)
-    assert isinstance(raised, _Ours) and restored
+def test_rays_processes_start_in_a_session_of_their_own(monkeypatch):
+    """The processes Ray starts go into a session (and process group) of their own, where the
+    kernel ends them with the driver, so that a signal to the command's group reaches the driver
+    alone; the names this relies on are Ray's own (checked against the installed Ray, if any)."""
+    import types
+
+    from cwfast.train import cluster
+
+    services = types.SimpleNamespace(ConsolePopen=subprocess.Popen)
+    fake = types.SimpleNamespace(_private=types.SimpleNamespace(
+        services=services, utils=types.SimpleNamespace(detect_fate_sharing_support=lambda: True)))
+    with cluster._processes_apart(fake):
+        child = services.ConsolePopen([sys.executable, "-c", "import os; print(os.getsid(0), os.getpgid(0))"],
+                                      stdout=subprocess.PIPE, text=True)
+    out, _ = child.communicate(timeout=60)
+    assert [int(v) for v in out.split()] == [child.pid, child.pid] and os.getsid(0) != child.pid
+    assert services.ConsolePopen is subprocess.Popen
+    fake._private.utils.detect_fate_sharing_support = lambda: False  # nothing ends them with the driver: left alone
+    with cluster._processes_apart(fake):
+        assert services.ConsolePopen is subprocess.Popen
+    if importlib.util.find_spec("ray") is not None:
+        ray = cluster.import_ray()
+        assert issubclass(ray._private.services.ConsolePopen, subprocess.Popen)
+        assert callable(ray._private.utils.detect_fate_sharing_support)
+        assert callable(ray._private.utils.set_sigterm_handler)

@@ -17,10 +17,12 @@ again, in the same generation, by a live actor, and a replacement actor is start
 work from the generation after it is ready. Actors are created with ``max_restarts=0`` on
 purpose: Ray would otherwise queue the dead actor's next calls until it restarts, and a restart
 that cannot be placed (a lost node) would hold up every generation; the replacement here does
-the restart's job without blocking the run. The actors end with the run, also on Ctrl-C or an
-error. Connection: an existing ``ray.init`` of the calling program is used as it is; otherwise
+the restart's job without blocking the run. The actors end with the run, also on Ctrl-C, SIGTERM
+or an error. Connection: an existing ``ray.init`` of the calling program is used as it is; otherwise
 ``RAY_ADDRESS`` names the cluster to join; without it, a local Ray instance starts on 127.0.0.1
-(no dashboard) for the run and stops after it.
+(no dashboard) for the run and stops after it. Its processes run in a session of their own, so
+that a signal to the command's process group reaches the driver alone, which stops them; Ctrl-C
+and SIGTERM during its start are held until it has started.
 """
 
 from __future__ import annotations
@@ -85,21 +87,107 @@ def _without_notice(logger_name, prefix):
         logger.removeFilter(notice)
 
 
-def _put_back_sigterm(handler):
-    """Make ``handler`` SIGTERM's handler again; whether a SIGTERM came first.
+@contextlib.contextmanager
+def _processes_apart(ray):
+    """Within the block, the processes Ray starts (its GCS, raylet and agents; the raylet's workers
+    follow it) get a session, and so a process group, of their own.
 
-    ``signal.signal`` runs the handlers of signals still pending before it changes one, so a
-    second SIGTERM (``timeout`` and a cancelled job signal the process and then its group) meets
-    Ray's handler, whose ``sys.exit(15)`` stops the change: try until it is made."""
-    terminated = False
-    while True:
-        try:
-            signal.signal(signal.SIGTERM, handler)
-            return terminated
-        except SystemExit as exc:
-            if exc.code != signal.SIGTERM:
-                raise
-            terminated = True
+    A signal sent to the command's process group (what ``timeout`` and a cancelled job send) then
+    reaches the driver alone, as Ctrl-C's does in effect (Ray blocks SIGINT in them), and the driver
+    stops them in order. SIGTERM to the group killed Ray's agents and workers and set the raylet
+    draining under the driver, which then waited for them: 30 s in ``ray.init``, 8 s in
+    ``ray.shutdown``. Only where the kernel ends them with the driver (Linux's PR_SET_PDEATHSIG,
+    which Ray sets), as Ray itself gives them a group of their own on Windows; elsewhere, or if Ray
+    has renamed what is changed here, they stay in the group.
+    """
+    try:
+        services = ray._private.services
+        popen = services.ConsolePopen
+        apart = sys.platform != "win32" and ray._private.utils.detect_fate_sharing_support()
+    except AttributeError:
+        apart = False
+    if not apart:
+        yield
+        return
+
+    class Popen(popen):
+        def __init__(self, *args, **kwargs):
+            kwargs["start_new_session"] = True
+            super().__init__(*args, **kwargs)
+
+    services.ConsolePopen = Popen
+    try:
+        yield
+    finally:
+        services.ConsolePopen = popen
+
+
+class _HeldSignals:
+    """Ctrl-C and SIGTERM held while ``ray.init`` starts a local instance; the caller's SIGTERM
+    handler kept while it joins a cluster (a context manager; main thread only).
+
+    Interrupted inside its start, Ray left its agents running for a minute and sometimes crashed
+    the exit (status 139): each signal is noted, and :meth:`act` passes it on once ray.init has
+    returned (and Ray has been shut down, or is shut down by the exception it raises). A second
+    Ctrl-C is raised at once, as the user insists; a SIGTERM is only noted however often it comes
+    (``timeout`` signals the process and then its group). Ray's own SIGTERM handler, which ray.init
+    installs (``sys.exit(15)``: exit status 15, no message, no checkpoint, or nothing at all when the
+    exit lands in a callback that ignores exceptions), is not installed: the handler in place before
+    stays the one that acts, as without Ray.
+    """
+
+    def __init__(self, ray, *, local):
+        self._ray = ray
+        self._local = local
+        self._previous = {}
+        self._insist = True
+        self.noted = []
+
+    def __enter__(self):
+        if threading.current_thread() is not threading.main_thread():
+            return self
+        self._previous[signal.SIGTERM] = signal.getsignal(signal.SIGTERM)
+        if self._local:
+            if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+                self._previous[signal.SIGINT] = signal.signal(signal.SIGINT, self._note)
+            if self._previous[signal.SIGTERM] not in (signal.SIG_IGN, None):  # None: set outside Python
+                signal.signal(signal.SIGTERM, self._note)
+        utils = getattr(getattr(self._ray, "_private", None), "utils", None)
+        self._setter = getattr(utils, "set_sigterm_handler", None)
+        if self._setter is not None:
+            utils.set_sigterm_handler = lambda handler: None
+        return self
+
+    def _note(self, signum, frame):
+        if signum == signal.SIGINT and signum in self.noted and self._insist:
+            raise KeyboardInterrupt
+        if signum not in self.noted:
+            self.noted.append(signum)
+
+    def __exit__(self, *exc):
+        if self._setter is not None:
+            self._ray._private.utils.set_sigterm_handler = self._setter
+        # Noted, not raised, from here: signal.signal runs the handlers of pending signals first,
+        # and one that raised would leave the rest of the handlers unrestored.
+        self._insist = False
+        for signum, handler in self._previous.items():
+            if handler is not None and signal.getsignal(signum) is not handler:
+                signal.signal(signum, handler)
+        return False
+
+    def act(self, shut_down):
+        """Pass on what was held: SIGTERM to the handler that was in place (the command line's
+        raises, and the caller then stops what Ray started; Python's default ends the process, as it
+        would have, once ``shut_down()`` has stopped Ray), then a Ctrl-C as KeyboardInterrupt."""
+        if signal.SIGTERM in self.noted:
+            handler = self._previous[signal.SIGTERM]
+            if callable(handler):
+                handler(signal.SIGTERM, None)
+            elif handler == signal.SIG_DFL:
+                shut_down()
+                signal.raise_signal(signal.SIGTERM)
+        if signal.SIGINT in self.noted:
+            raise KeyboardInterrupt
 
 
 def import_ray():
@@ -310,64 +398,34 @@ class RayScorer:
         address = os.environ.get("RAY_ADDRESS")
         if address:
             _probe(address)
-        # Ray installs a handler of its own for SIGTERM (a crash dump, exit status 15): the one the
-        # command line set (a checkpoint at once, exit status 143) is put back after it.
-        main_thread = threading.current_thread() is threading.main_thread()
-        sigterm = signal.getsignal(signal.SIGTERM) if main_thread else None
         # Ray's INFO lines ("Started a local Ray instance", "Connecting to existing Ray cluster")
         # went to stderr even under --quiet, and before a refusal's one line; its warnings still do.
         # log_to_driver=False: Ray printed its workers' lines ("(raylet) A worker died ...", in
         # colour) to stdout, where the command line's results go; evolve reports what it needs.
         quiet = dict(log_to_driver=False, logging_level=logging.WARNING)
-        terminated = False
-        # A Ctrl-C inside the start of a local instance left Ray's agents running for a minute,
-        # and sometimes the exit crashed (status 139): the first is held until ray.init returns,
-        # then Ray is shut down and the Ctrl-C raised; a second one is raised at once.
-        interrupted = []
-
-        def hold(signum, frame):
-            if interrupted:
-                raise KeyboardInterrupt
-            interrupted.append(signum)
-
-        sigint = None
-        if not address and main_thread and signal.getsignal(signal.SIGINT) is signal.default_int_handler:
-            sigint = signal.signal(signal.SIGINT, hold)
+        held = _HeldSignals(ray, local=not address)
         try:
-            if address:
-                ray.init(address=address, **quiet)
-            else:
-                # address="local": a new instance even if `ray start` left one running here (join
-                # that one with RAY_ADDRESS=auto).
-                cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-                with _without_notice(_AUTH_LOGGER, _AUTH_NOTICE):
-                    ray.init(address="local", num_cpus=cpus or 1, include_dashboard=False, **quiet)
-        except KeyboardInterrupt:  # a second Ctrl-C during the local start: stop what it started
+            with held:
+                if address:
+                    ray.init(address=address, **quiet)
+                else:
+                    # address="local": a new instance even if `ray start` left one running here (join
+                    # that one with RAY_ADDRESS=auto).
+                    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+                    with _without_notice(_AUTH_LOGGER, _AUTH_NOTICE), _processes_apart(ray):
+                        ray.init(address="local", num_cpus=cpus or 1, include_dashboard=False, **quiet)
+        except KeyboardInterrupt:  # a second Ctrl-C during the local start, or SIGTERM while joining
             _shut_down(ray)
             raise
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
-            if interrupted:  # a held Ctrl-C is not lost to a failed start
+            if held.noted:  # a held signal is not lost to a failed start
                 _shut_down(ray)
-                raise KeyboardInterrupt from None
+                held.act(lambda: None)
             where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
             raise CwfastError(f"cannot start or join {where}: {' '.join(str(exc).split())}") from None
-        except SystemExit as exc:  # Ray's handler: a SIGTERM during ray.init becomes sys.exit(15)
-            if exc.code != signal.SIGTERM or sigterm is None:
-                raise
-            terminated = True
-        finally:
-            if sigint is not None:
-                signal.signal(signal.SIGINT, sigint)
-            if sigterm is not None:
-                terminated = _put_back_sigterm(sigterm) or terminated
-        if terminated and sigterm is not signal.SIG_IGN:  # to the handler before Ray's, as without Ray
-            self._started_ray = ray.is_initialized()  # (close shuts down what was started)
-            if callable(sigterm):
-                sigterm(signal.SIGTERM, None)
-            raise SystemExit(signal.SIGTERM)
         self._started_ray = True
-        if interrupted:  # held through ray.init: __enter__ closes (shuts Ray down), then it goes on up
-            raise KeyboardInterrupt
+        # Held through ray.init: __enter__ closes (shuts Ray down) on what this raises.
+        held.act(self.close)
 
     def _plan(self):
         """CPUs per actor, and the number of actors if not given: one actor per node with CPUs,
