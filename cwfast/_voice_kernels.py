@@ -1235,12 +1235,13 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
     top = (n_modules + 2) * V * n + (V * rows * n_in if history > 0 else 0)
     xs, acc = work[(n_modules + 2) * V * n : top], work[top:]
     if V % LANES != 0:
+        yf = y.reshape(-1)
         for s in range(n_steps):
             if history > 0 and s % WINDOW_CHUNK == 0:
                 _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), n_voices, xs, rows)
             _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
                           input_offset, x, history, s, n_voices, t, h, wt, xs, rows, history + s % WINDOW_CHUNK + 1,
-                          acc, y, y.reshape(-1), aligned, code)
+                          acc, y, yf, aligned, code)
     else:
         _lanes_from(h, ht, n, V)
         # The lane blocks as (V / 16 * n, 16) arrays, made once a block: a reshape in the step

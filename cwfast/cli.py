@@ -832,7 +832,7 @@ def _train(args):
                   None)
     if chosen and _pinned_text(chosen):  # pinned at every temperature: say so, whatever was kept
         advice = "; the pitch predictor can feed such a loop: try --pitch off" if model.pitch is not None else ""
-        _note(f"warning: at every temperature tried, the model's audio ran into a loop between full scale's "
+        _note(f"warning: at every temperature measured, the model's audio ran into a loop between full scale's "
               f"rails ({chosen['pinned']:.0%} of its samples there at {calibration['chosen']:g}){advice}")
     elif calibration and calibration["chosen"] != MIXTURE_TEMPERATURE:
         print(f"generates at temperature {calibration['chosen']:g}: at {MIXTURE_TEMPERATURE:g} its audio missed its "
@@ -1238,7 +1238,8 @@ def cmd_export(args):
         raise _as_options(exc, name="--name") from None
     if not os.path.isdir(args.output):
         # normpath: 'file.wav/' names an existing file, which exists() does not see through the slash
-        what = "not a directory" if os.path.lexists(os.path.normpath(args.output)) else "no such directory"
+        # (exists, not lexists: a dangling link is no directory there either; "" is no name at all)
+        what = "not a directory" if args.output and os.path.exists(os.path.normpath(args.output)) else "no such directory"
         raise CwfastError(f"cannot export to '{args.output}': {what}")
     outputs = [os.path.join(args.output, f"{name}{ext}") for ext in (".h", ".c", ".lv2")[: 3 if args.lv2 else 2]]
     from ._atomic import _refuse, _target

@@ -906,7 +906,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         model.metadata["runs"] = {
             "chosen": chosen,
             "on": "per learning rate (and with or without a pitch predictor), generated audio like the training "
-                  "audio's at the model's temperature, then validation; between them, validation",
+                  "audio's at the model's temperature, then audible, then validation; between them, validation "
+                  "among those audible",
             "runs": [_run_row(run) for run in trained],
         }
         label = _run_label(model.metadata["trainer"].get("lr") if len(rates) > 1 else None,
@@ -1162,11 +1163,14 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
         except ParameterError:  # silent, or not finite: no candidate
             pass
         else:
-            row["qualifies"] = 1 / 3 <= row["flatness"] <= 3 and row["pitched"] >= 0.5 * pitched and _heard(row)
             loudest = min(1 / row["rms"], 1 / row["peak"])  # its training audio's RMS, no peak past its peak
             gains[temperature] = min(max(loudest, 1 / MAX_CALIBRATED_GAIN), MAX_CALIBRATED_GAIN)
-        out["table"].append({k: round(float(v), 4) if isinstance(v, float) and k != "temperature" else v
-                             for k, v in row.items()})
+        # The verdict from the figures as stored, so that whatever reads them later (the choice
+        # below, the restarts, cwfast info) reaches the same one at a threshold's edge.
+        row = {k: round(float(v), 4) if isinstance(v, float) and k != "temperature" else v for k, v in row.items()}
+        if row["rms"] is not None:
+            row["qualifies"] = 1 / 3 <= row["flatness"] <= 3 and row["pitched"] >= 0.5 * pitched and _heard(row)
+        out["table"].append(row)
     out["chosen"] = _chosen_temperature(out)
     out["output_gain"] = round(float(gains.get(out["chosen"], 1.0)), 4)
     return out

@@ -191,6 +191,16 @@ def test_audio_pinned_at_full_scale_is_no_candidate(rng):
     touching[: round(MAX_PINNED_SHARE * n)] = 1.0
     row = calibrate_temperature(FakeModel({0.5: touching}), reference, temperatures=(0.5,))["table"][0]
     assert row["pinned"] == pytest.approx(MAX_PINNED_SHARE) and row["qualifies"]
+    # Just past it, where the share stored (4 decimals) rounds back to it: one verdict, not
+    # "did not qualify" from the share drawn and "audible, the lowest" from the share stored.
+    n_long = 80000
+    edge = tone(rate, n_long, 0.3, rng)
+    edge[:802] = 1.0  # 1.0025% of the samples
+    noise = 0.3 * rng.standard_normal(n_long)
+    out = calibrate_temperature(FakeModel({0.5: edge, 1.0: noise}), tone(rate, n_long, 0.3, rng),
+                                temperatures=(0.5, 1.0))
+    assert out["table"][0]["pinned"] == MAX_PINNED_SHARE and out["table"][0]["qualifies"]
+    assert out["chosen"] == 0.5 and out["on"] == "the training audio"
 
 
 def test_train_saves_the_chosen_temperature_and_says_so(capsys, tmp_path, monkeypatch):
@@ -232,7 +242,7 @@ def test_train_warns_when_every_temperature_is_pinned_at_full_scale(capsys, tmp_
                  "--epochs", "1", "--hidden", "6", "--modules", "3", "--pitch", "on", "--lr", "0.01", "--quiet",
                  "-o", str(out)]) == 0
     printed = capsys.readouterr()
-    assert "warning: at every temperature tried, the model's audio ran into a loop between full scale's rails " \
+    assert "warning: at every temperature measured, the model's audio ran into a loop between full scale's rails " \
            "(21% of its samples there at 1); the pitch predictor can feed such a loop: try --pitch off" in printed.err
     assert "generates at temperature" not in printed.out
     assert main(["info", str(out)]) == 0

@@ -655,10 +655,12 @@ def test_the_command_line_calls_a_file_given_as_a_folder_not_a_directory(tmp_pat
     # "guitar.wav/" names an existing file through a slash, where os.path.exists() sees nothing.
     cwfast.SRN(1, 1, n_hidden=3, seed=0).save(tmp_path / "m.npz")
     (tmp_path / "guitar.wav").write_bytes(b"RIFF")
-    for output, what in ((f"{tmp_path / 'guitar.wav'}/", "not a directory"), (f"{tmp_path / 'gone'}/", "no such directory")):
+    (tmp_path / "dangling").symlink_to(tmp_path / "gone")
+    for output, what in ((f"{tmp_path / 'guitar.wav'}/", "not a directory"), (f"{tmp_path / 'gone'}/", "no such directory"),
+                         (f"{tmp_path / 'dangling'}/", "no such directory"), ("", "no such directory")):
         assert main(["export", "-m", str(tmp_path / "m.npz"), "-o", output]) == 2
         assert capsys.readouterr().err == f"cwfast: error: cannot export to '{output}': {what}\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["guitar.wav", "m.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "guitar.wav", "m.npz"]
 
 
 def test_bad_directory_and_model(tmp_path):

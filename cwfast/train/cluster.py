@@ -138,6 +138,7 @@ class _HeldSignals:
 
     def __init__(self, ray, *, local):
         self._ray = ray
+        self._setter = None  # Ray's set_sigterm_handler, while it is replaced (main thread only)
         self._local = local
         self._previous = {}
         self._insist = True
