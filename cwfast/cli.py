@@ -252,6 +252,8 @@ def build_parser():
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="the directory to write into (must exist)")
     p.add_argument("--name", metavar="NAME", help="C prefix and file stem (default: the model file's stem, made a C identifier)")
     p.add_argument("--lv2", action="store_true", help="also build the LV2 plug-in DIR/NAME.lv2 (needs cc and lv2-dev)")
+    p.add_argument("--license", metavar="IRI", help="with --lv2: the plug-in's licence, written as its doap:license "
+                   "(such as https://spdx.org/licenses/CC-BY-4.0; default: none)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_export)
 
@@ -1232,6 +1234,15 @@ def cmd_export(args):
 
     from .export import _refuse_the_model, _resolve, export_c
 
+    if args.license is not None:  # refused before anything is read or built
+        if not args.lv2:
+            raise ParameterError("--license is the LV2 plug-in's: give it with --lv2")
+        from .export.lv2 import check_license
+
+        try:
+            check_license(args.license)
+        except ParameterError as exc:
+            raise _as_options(exc, license="--license") from None
     try:
         model, name = _resolve(args.model, args.name)
     except ParameterError as exc:  # the name's checks speak of the API's name=; here it is --name
@@ -1280,7 +1291,7 @@ def cmd_export(args):
         if args.lv2:
             from .export.lv2 import build_bundle, uri
 
-            build, bundle = build_bundle(model, args.output, name, overwrite=args.overwrite)
+            build, bundle = build_bundle(model, args.output, name, overwrite=args.overwrite, license=args.license)
             moves.append((build, bundle))
         replace_together(moves)
     finally:

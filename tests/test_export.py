@@ -982,6 +982,36 @@ def test_cli_export_with_lv2(lv2, tmp_path, capsys):
     assert (tmp_path / "fx.lv2" / "mine.ttl").read_text() == "keep"
 
 
+def test_cli_export_writes_the_licence_given_where_a_host_reads_it(lv2, tmp_path, capsys):
+    root, _, _ = lv2
+    model = str(root / "cw_effect" / "cw_effect.npz")
+    licence = "https://spdx.org/licenses/CC-BY-4.0"
+    assert main(["export", "-m", model, "-o", str(tmp_path), "--lv2", "--name", "fx", "--license", licence]) == 0
+    assert f"    doap:license <{licence}> ;\n" in (tmp_path / "fx.lv2" / "fx.ttl").read_text()
+    serdi = shutil.which("serdi")
+    if serdi is not None:  # a Turtle parser (serd's, which lilv reads TTL with) finds the triple
+        triples = subprocess.run([serdi, "-i", "turtle", "-o", "ntriples", str(tmp_path / "fx.lv2" / "fx.ttl")],
+                                 capture_output=True, text=True, check=True).stdout
+        assert f"<urn:cwfast:fx> <http://usefulinc.com/ns/doap#license> <{licence}> ." in triples, triples
+    # Without one, none is claimed (the weights come from the user's audio: theirs to license).
+    assert main(["export", "-m", model, "-o", str(tmp_path), "--lv2", "--name", "fx", "--overwrite"]) == 0
+    assert "doap:license" not in (tmp_path / "fx.lv2" / "fx.ttl").read_text()
+    capsys.readouterr()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for argv, message in (([], "--license is the LV2 plug-in's: give it with --lv2"),
+                          (["--lv2"], "--license 'CC BY 4.0' must be an IRI with no spaces")):
+        assert main(["export", "-m", model, "-o", str(tmp_path), "--name", "fx2", *argv,
+                     "--license", "https://x.org/a" if not argv else "CC BY 4.0"]) == 2
+        assert capsys.readouterr().err.startswith(f"cwfast: error: {message}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    from cwfast.export.lv2 import check_license
+
+    for bad in ("x", "https://a b", "https://a>b", 5, ""):
+        with pytest.raises(ParameterError):
+            check_license(bad)
+    assert check_license("urn:example:licence") == "urn:example:licence"
+
+
 def test_cli_export_that_fails_keeps_the_old_bundle_and_sources(lv2, tmp_path, capsys, monkeypatch):
     """--overwrite replaces NAME.h, NAME.c and NAME.lv2 together or not at all: a write of the C files
     that fails (a full disk, say) or a build that fails leaves all three as they were."""

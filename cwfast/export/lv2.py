@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -247,7 +248,19 @@ def _manifest(name):
 """
 
 
-def _plugin_ttl(spec, kind):
+def check_license(license):
+    """``license`` (an IRI naming the plug-in's licence, such as
+    ``https://spdx.org/licenses/CC-BY-4.0``) as the TTL can hold it, or None. A model's licence is
+    its maker's to give (its weights come from their audio), so none is written unless given."""
+    if license is None:
+        return None
+    if not isinstance(license, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+", license):
+        raise ParameterError(f"license={license!r} must be an IRI with no spaces, such as "
+                             "'https://spdx.org/licenses/CC-BY-4.0'")
+    return license
+
+
+def _plugin_ttl(spec, kind, license=None):
     N = spec.name
     out = """[
         a lv2:AudioPort, lv2:OutputPort ;
@@ -284,11 +297,12 @@ def _plugin_ttl(spec, kind):
         lv2:maximum {SEED_MAX!r}
     ]""")
     klass = "lv2:SimulatorPlugin" if kind == "effect" else "lv2:GeneratorPlugin"
+    licence = f"\n    doap:license <{license}> ;" if license else ""
     rate = f"at {spec.sample_rate} Hz only" if spec.sample_rate else "at any rate"
     return _PREFIXES + f"""
 <{uri(N)}>
     a lv2:Plugin, {klass} ;
-    doap:name "{N} (cwfast {kind} model)" ;
+    doap:name "{N} (cwfast {kind} model)" ;{licence}
     rdfs:comment "{_article(kind).capitalize()} {kind} model exported by cwfast; runs {rate}." ;
     lv2:minorVersion {LV2_MINOR_VERSION} ;
     lv2:microVersion 0 ;
@@ -297,7 +311,7 @@ def _plugin_ttl(spec, kind):
 """
 
 
-def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=None):
+def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=None, license=None):
     """Write and build ``DIRECTORY/NAME.lv2/``: an LV2 plug-in of an effect, memorize or
     autoregressive model (see the module docstring for what each becomes and the rate policy).
 
@@ -309,6 +323,9 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
         The C compiler. Default: ``$CC``, else ``cc``, ``gcc`` or ``clang``.
     cflags : list of str, optional
         Replaces :data:`CFLAGS` (``-shared -fPIC`` are needed).
+    license : str, optional
+        The plug-in's licence as an IRI (``doap:license`` in its TTL, which hosts and lv2lint read),
+        such as ``"https://spdx.org/licenses/CC-BY-4.0"``. Default: none written.
 
     Returns
     -------
@@ -326,7 +343,7 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
     """
     from .._atomic import replace_together
 
-    build, bundle = build_bundle(model, directory, name, overwrite=overwrite, cc=cc, cflags=cflags)
+    build, bundle = build_bundle(model, directory, name, overwrite=overwrite, cc=cc, cflags=cflags, license=license)
     try:
         replace_together([(build, bundle)], what="LV2 bundle")
     finally:
@@ -334,7 +351,7 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
     return bundle
 
 
-def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflags=None):
+def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflags=None, license=None):
     """Build the bundle :func:`export_lv2` writes in a temporary folder of ``directory``: returns
     (that folder, where the bundle belongs). The caller renames it into place (the command line does,
     with the C files, all together) or removes it. Raises as :func:`export_lv2` does, leaving nothing."""
@@ -346,6 +363,7 @@ def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflag
         raise ParameterError(f"cc={cc!r} must be the compiler's command as a string, such as 'gcc' or 'ccache gcc'")
     if cflags is not None and not (isinstance(cflags, (list, tuple)) and all(isinstance(f, str) for f in cflags)):
         raise ParameterError(f"cflags={cflags!r} must be a list of the compiler's options, such as ['-O2', '-fPIC']")
+    license = check_license(license)
     source = model
     model, name = _resolve(model, name)
     directory = _check_directory(directory)
@@ -355,7 +373,7 @@ def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflag
     _refuse_the_model(source, [bundle])
     files = {
         "manifest.ttl": _manifest(name),
-        f"{name}.ttl": _plugin_ttl(spec, kind),
+        f"{name}.ttl": _plugin_ttl(spec, kind, license),
         f"{name}.h": _codegen.header(spec),
         f"{name}.c": _codegen.source(spec),
         f"{name}_lv2.c": _plugin_c(spec, kind),
