@@ -36,6 +36,12 @@ How the generated code is laid out, and why:
   vectorisable), in double; built with ``CWFAST_FLOAT_TANH`` it is evaluated in float (within 6
   ulp), for FPUs without double precision. The LSTM's gates use libm's ``exp`` and ``tanh`` in
   double precision, as its numba kernel does.
+* What is computed beyond float (the LSTM's gates, the level, the predictions, the surprise, the
+  sampler) is written with ``NAME_REAL``, ``NAME_EXP``, ``NAME_C(literal)``, ... (see _REAL):
+  double by default, so the default build is the one it was (the same assembly); float with
+  ``CWFAST_FLOAT_TANH``, where nothing calls a double-precision function but
+  ``NAME_set_temperature``'s one conversion of its argument. The pitch search then sums each
+  lag's energy afresh, and the sampler's uniforms have 24 bits (exact in float).
 """
 
 from __future__ import annotations
@@ -191,16 +197,16 @@ def header(spec):
         state += [f"    float pw[{2 * P}];   /* the pitch predictor's last {P} inputs, twice over (see {N}_pitch) */",
                   f"    uint32_t ppos;     /* where x(t) goes in pw: rows ppos and ppos + {P} */",
                   "    float plag, pbeta;   /* the pitch predictor's lag (0: none) and gain, as the last search chose */",
-                  f"    double pe[{span}];   /* scratch of the search: the residuals it correlates */"]
+                  f"    {N}_REAL pe[{span}];   /* scratch of the search: the residuals it correlates */"]
     if spec.surprise:
-        state.append("    double surprise[3];   /* r, and the last step's mixture mean and spread (0: no step yet) */")
+        state.append(f"    {N}_REAL surprise[3];   /* r, and the last step's mixture mean and spread (0: no step yet) */")
     if spec.autoregressive:
         state += [
             f"    float logits[{spec.n_out}];",
-            f"    double weights[{spec.n_out}];   /* scratch of the sampler */",
+            f"    {N}_REAL weights[{spec.n_out}];   /* scratch of the sampler */",
             "    float prev;        /* the last value generated or primed, in the model's units (0 after reset): "
             "the next step reads it as the model reads its past */",
-            "    double inv_temperature;",
+            f"    {N}_REAL inv_temperature;",
             "    uint64_t rng;      /* splitmix64 state */",
         ]
     kind = spec.description
@@ -257,8 +263,12 @@ def header(spec):
  * -ffp-contract=fast is faster and rounds differently from cwfast's Stream (within float32
  * rounding); -march=native is faster still, but the binary then runs only on CPUs with this
  * one's instructions. -DCWFAST_FLOAT_TANH, for FPUs without double precision (Cortex-M4F),
- * evaluates the Clockwork RNN's tanh in float: within 6 ulp, no longer within float32 rounding
- * of Stream. Under -ffast-math a NaN or infinite input is still read as 0 (it is
+ * does in float what is otherwise done in double: the Clockwork RNN's tanh (within 6 ulp), the
+ * LSTM's gates, the level, the linear and pitch predictions, the surprise and the sampler (with
+ * 24-bit uniforms); the outputs are then no longer within float32 rounding of Stream, and
+ * nothing calls a double-precision function but {N}_set_temperature, which converts its
+ * argument once. Define it for every file that includes this header: the state's layout
+ * follows it. Under -ffast-math a NaN or infinite input is still read as 0 (it is
  * recognised from its bits). */
 #ifndef {guard}
 #define {guard}
@@ -268,6 +278,13 @@ def header(spec):
 
 #ifdef __cplusplus
 extern "C" {{
+#endif
+
+/* What the model computes in beyond float: double, or float with CWFAST_FLOAT_TANH. */
+#ifdef CWFAST_FLOAT_TANH
+#define {N}_REAL float
+#else
+#define {N}_REAL double
 #endif
 
 #define {N}_SAMPLE_RATE {spec.sample_rate}   /* Hz the model was trained at; 0 if unknown */
@@ -373,6 +390,36 @@ def _input_expr(N, var):
     state for good; Python's Stream refuses the first two)."""
     return f"{N}_input({var})"
 
+
+#: The arithmetic beyond float (the LSTM's gates, the level, the predictions, the surprise, the
+#: sampler): double by default, as cwfast's kernels do it; float with CWFAST_FLOAT_TANH, for FPUs
+#: without double precision. Macros, not a typedef, so that the default build's preprocessed
+#: source is the one it was before the float build existed (nothing in it changed).
+_REAL = """/* {N}_REAL's functions and constants: double, as cwfast's kernels compute; float with
+ * CWFAST_FLOAT_TANH (see {N}.h). {N}_UNIFORM is a uniform in [0, 1) from a generator's word: 53
+ * random bits in double, 24 (exact in float) in float. */
+#ifdef CWFAST_FLOAT_TANH
+#define {N}_C(x) ((float)(x))
+#define {N}_EXP expf
+#define {N}_LOG logf
+#define {N}_LOG1P log1pf
+#define {N}_TANH tanhf
+#define {N}_SQRT sqrtf
+#define {N}_FABS fabsf
+#define {N}_FLOOR floorf
+#define {N}_UNIFORM(z) ((float)(uint32_t)((z) >> 40) * (1.0f / 16777216.0f))
+#else
+#define {N}_C(x) x
+#define {N}_EXP exp
+#define {N}_LOG log
+#define {N}_LOG1P log1p
+#define {N}_TANH tanh
+#define {N}_SQRT sqrt
+#define {N}_FABS fabs
+#define {N}_FLOOR floor
+#define {N}_UNIFORM(z) (double)((z) >> 11) * (1.0 / 9007199254740992.0)
+#endif
+"""
 
 #: C99's ``restrict`` is no C++ keyword: the source compiles as C++ too (g++, clang++ and MSVC
 #: spell it ``__restrict``; another C++ compiler goes without the promise).
@@ -592,13 +639,13 @@ def _lstm_step(spec):
 """
     uses_j = "int j; " if m else ""
     return arrays + f"""
-static double {N}_sigmoid(float v)
+static {N}_REAL {N}_sigmoid(float v)
 {{
-    return 1.0 / (1.0 + exp(-(double)v));
+    return {N}_C(1.0) / ({N}_C(1.0) + {N}_EXP(-({N}_REAL)v));
 }}
 
 /* One LSTM step (gates input, forget, cell, output; no peepholes), as cwfast's kernel does it:
- * pre-activations in float, the gates and the cell update in double. */
+ * pre-activations in float, the gates and the cell update in double ({N}_REAL). */
 static void {N}_step({N}_state *CWFAST_RESTRICT s, const float *CWFAST_RESTRICT x)
 {{
     float *CWFAST_RESTRICT h = s->h;
@@ -614,15 +661,15 @@ static void {N}_step({N}_state *CWFAST_RESTRICT s, const float *CWFAST_RESTRICT 
             pre[r] += {N}_w_h[c][r] * hc;
     }}
     for (r = 0; r < {n}; r++) {{
-        const double ig = {N}_sigmoid(pre[r]);
-        const double fg = {N}_sigmoid(pre[{n} + r]);
-        const double gg = tanh((double)pre[{2 * n} + r]);
-        const double og = {N}_sigmoid(pre[{3 * n} + r]);
+        const {N}_REAL ig = {N}_sigmoid(pre[r]);
+        const {N}_REAL fg = {N}_sigmoid(pre[{n} + r]);
+        const {N}_REAL gg = {N}_TANH(({N}_REAL)pre[{2 * n} + r]);
+        const {N}_REAL og = {N}_sigmoid(pre[{3 * n} + r]);
         float cr = (float)(fg * cell[r] + ig * gg);
         float hr;
         cr = {_flush_expr("cr")};
         cell[r] = cr;
-        hr = (float)(og * tanh((double)cr));
+        hr = (float)(og * {N}_TANH(({N}_REAL)cr));
         h[r] = {_flush_expr("hr")};
     }}
     s->t++;
@@ -645,24 +692,24 @@ def _level(spec):
     ceiling = "HUGE_VAL" if math.isinf(ceiling) else repr(ceiling)
     return f"""
 /* Advance the level over the input v; return the gain g, the level held within [floor, ceiling]. */
-static double {N}_gain({N}_state *s, float v)
+static {N}_REAL {N}_gain({N}_state *s, float v)
 {{
-    double g;
-    s->level = (float)((double)s->level + {spec.level[0]!r} * (fabs((double)v) - (double)s->level));
+    {N}_REAL g;
+    s->level = (float)(({N}_REAL)s->level + {N}_C({spec.level[0]!r}) * ({N}_FABS(({N}_REAL)v) - ({N}_REAL)s->level));
     s->level = {_flush_expr("s->level")};  /* silence would take it down into the denormals */
-    g = (double)s->level;
-    g = g > {floor!r} ? g : {floor!r};
-    return g < {ceiling} ? g : {ceiling};
+    g = ({N}_REAL)s->level;
+    g = g > {N}_C({floor!r}) ? g : {N}_C({floor!r});
+    return g < {N}_C({ceiling}) ? g : {N}_C({ceiling});
 }}
 
 /* The mixture's outputs from the network's units to the input's: means times g, log-scales plus log g. */
-static void {N}_unlevel(float *y, double g)
+static void {N}_unlevel(float *y, {N}_REAL g)
 {{
-    const double log_g = log(g);
+    const {N}_REAL log_g = {N}_LOG(g);
     int k;
     for (k = 0; k < {K}; k++) {{
-        y[{K} + k] = (float)((double)y[{K} + k] * g);
-        y[{2 * K} + k] = (float)((double)y[{2 * K} + k] + log_g);
+        y[{K} + k] = (float)(({N}_REAL)y[{K} + k] * g);
+        y[{2 * K} + k] = (float)(({N}_REAL)y[{2 * K} + k] + log_g);
     }}
 }}
 """
@@ -678,15 +725,15 @@ def _prediction(spec):
 /* Keep x, the input the network just read, as x(t); add sum_k taps[k] x(t - k) to the means of y. */
 static void {N}_predict({N}_state *s, float x, float *y)
 {{
-    double p = 0.0;
+    {N}_REAL p = {N}_C(0.0);
     int k;
     for (k = {K - 1}; k > 0; k--)
         s->px[k] = s->px[k - 1];
     s->px[0] = x;
     for (k = 0; k < {K}; k++)
-        p += (double){N}_taps[k] * (double)s->px[k];
+        p += ({N}_REAL){N}_taps[k] * ({N}_REAL)s->px[k];
     for (k = 0; k < {C}; k++)
-        y[{C} + k] = (float)((double)y[{C} + k] + p);
+        y[{C} + k] = (float)(({N}_REAL)y[{C} + k] + p);
 }}
 """
 
@@ -705,59 +752,73 @@ def _pitch(spec):
     reference = "HUGE_VAL" if math.isinf(p.reference) else repr(float(p.reference))
     # The window's power every step over lanes: one chain of adds cost the bundled model 3.5 -> 2.9 us
     # a sample in all (docs/benchmarks.md, section 24).
-    power = _lane_dot("power", lambda j: f"(double)w[{P - p.window} + {j}] * (double)w[{P - p.window} + {j}]",
-                      p.window, "        ", ctype="double")
+    power = _lane_dot("power", lambda j: f"({N}_REAL)w[{P - p.window} + {j}] * ({N}_REAL)w[{P - p.window} + {j}]",
+                      p.window, "        ", ctype=f"{N}_REAL")
     correlation = _lane_dot("num", lambda m: f"e[{p.hi} + {m}] * e[{p.hi} + {m} - lag]", p.window, "        ",
-                            ctype="double")
-    return f"""static const double {N}_pitch_a[{n}] = {{
+                            ctype=f"{N}_REAL")
+    # In float the energy at each lag is summed afresh: moved from lag to lag, it would keep the
+    # float rounding of the larger energies it dropped, far above the search's floor (tiny), and
+    # a correlation past 1 could win.
+    fresh = _lane_dot("den", lambda m: f"e[{p.hi} + {m} - lag] * e[{p.hi} + {m} - lag]", p.window, "        ",
+                      ctype=f"{N}_REAL")
+    return f"""static const {N}_REAL {N}_pitch_a[{n}] = {{
     {coefficients}
 }};
 
 /* e(j): the input w[j] less the short-term predictor's prediction of it from the {n} before it. */
-static double {N}_residual(const float *w, int j)
+static {N}_REAL {N}_residual(const float *w, int j)
 {{
-    double acc = 0.0;
+    {N}_REAL acc = {N}_C(0.0);
     int k;
     for (k = 0; k < {n}; k++)
-        acc += {N}_pitch_a[k] * (double)w[j - {n} + k];
-    return (double)w[j] - acc;
+        acc += {N}_pitch_a[k] * ({N}_REAL)w[j - {n} + k];
+    return ({N}_REAL)w[j] - acc;
 }}
 
 /* Choose the lag in [{p.lo}, {p.hi}] whose last {p.window} residuals up to w[last] correlate best
  * (normalised) with those a lag before, and its least-squares gain in [0, 1]; none under {p.gate!r}. */
 static void {N}_search({N}_state *s, const float *w, int last)
 {{
-    double *e = s->pe;
-    double total = 0.0, e0 = 0.0, den = 0.0, best = -1.0, best_gain = 0.0, tiny;
+    {N}_REAL *e = s->pe;
+    {N}_REAL total = {N}_C(0.0), e0 = {N}_C(0.0), den = {N}_C(0.0), best = {N}_C(-1.0), best_gain = {N}_C(0.0), tiny;
     int m, lag, best_lag = 0;
     /* {N}_residual of every input in the span, the taps outer so that the inner loop runs over
      * the span's independent sums (each still summed in the taps' order: the same values) */
     const float *x = w + last - {span - 1};
     int k;
     for (m = 0; m < {span}; m++)
-        e[m] = 0.0;
+        e[m] = {N}_C(0.0);
     for (k = 0; k < {n}; k++) {{
-        const double a = {N}_pitch_a[k];
+        const {N}_REAL a = {N}_pitch_a[k];
         for (m = 0; m < {span}; m++)
-            e[m] += a * (double)x[m - {n} + k];
+            e[m] += a * ({N}_REAL)x[m - {n} + k];
     }}
     for (m = 0; m < {span}; m++) {{
-        e[m] = (double)x[m] - e[m];
+        e[m] = ({N}_REAL)x[m] - e[m];
         total += e[m] * e[m];
     }}
     for (m = {p.hi}; m < {span}; m++)
         e0 += e[m] * e[m];
     for (m = {p.hi - p.lo}; m < {span - p.lo}; m++)
         den += e[m] * e[m];
-    tiny = 1e-12 * total;
+    tiny = {N}_C(1e-12) * total;
     for (lag = {p.lo}; lag <= {p.hi}; lag++) {{
-        double num;
+        {N}_REAL num;
+#ifdef CWFAST_FLOAT_TANH
+        {{
+{fresh}        }}
+#else
         if (lag > {p.lo}) {{
             const double drop = e[{span} - lag], add = e[{p.hi} - lag];
             den = den - drop * drop + add * add;
         }}
+#endif
 {correlation}        if (den > tiny && e0 > tiny) {{
+#ifdef CWFAST_FLOAT_TANH
+            const float c = num / (sqrtf(den) * sqrtf(e0));   /* den * e0 may pass float's largest */
+#else
             const double c = num / sqrt(den * e0);
+#endif
             if (c > best) {{
                 best = c;
                 best_lag = lag;
@@ -765,9 +826,9 @@ static void {N}_search({N}_state *s, const float *w, int last)
             }}
         }}
     }}
-    if (best >= {p.gate!r} && best_lag > 0) {{
+    if (best >= {N}_C({p.gate!r}) && best_lag > 0) {{
         s->plag = (float)best_lag;
-        s->pbeta = (float)(best_gain < 0.0 ? 0.0 : (best_gain > 1.0 ? 1.0 : best_gain));
+        s->pbeta = (float)(best_gain < {N}_C(0.0) ? {N}_C(0.0) : (best_gain > {N}_C(1.0) ? {N}_C(1.0) : best_gain));
     }} else {{
         s->plag = 0.0f;
         s->pbeta = 0.0f;
@@ -789,13 +850,13 @@ static void {N}_pitch({N}_state *s, float x, float *y)
         {N}_search(s, w, {P - 1});
     lag = (int)s->plag;
     if (lag > 0) {{
-        double term = (double)s->pbeta * {N}_residual(w, {P} - lag), power, r;
-{power}        r = sqrt(power / {p.window});
-        if (r > {reference})
-            term *= {reference} / r;
-        term *= (double){_flt(spec.pitch_gain)};
+        {N}_REAL term = ({N}_REAL)s->pbeta * {N}_residual(w, {P} - lag), power, r;
+{power}        r = {N}_SQRT(power / {p.window});
+        if (r > {N}_C({reference}))
+            term *= {N}_C({reference}) / r;
+        term *= ({N}_REAL){_flt(spec.pitch_gain)};
         for (k = 0; k < {C}; k++)
-            y[{C} + k] = (float)((double)y[{C} + k] + term);
+            y[{C} + k] = (float)(({N}_REAL)y[{C} + k] + term);
     }}
 }}
 """
@@ -803,9 +864,9 @@ static void {N}_pitch({N}_state *s, float x, float *y)
 
 #: Where reset() and generate() put the surprise: r = 1 and no step before (generation holds r at
 #: 1, as cwfast's sampling does; process() after it starts anew, as from the state sample() returns).
-_SURPRISE_RESET = """    s->surprise[0] = 1.0;
-    s->surprise[1] = 0.0;
-    s->surprise[2] = 0.0;
+_SURPRISE_RESET = """    s->surprise[0] = {N}_C(1.0);
+    s->surprise[1] = {N}_C(0.0);
+    s->surprise[2] = {N}_C(0.0);
 """
 
 
@@ -823,27 +884,28 @@ def _surprise(spec):
  * step's log-scales by beta log r, and keep this mixture's mean and spread for the next step. */
 static void {N}_surprise({N}_state *s, float v, float *y)
 {{
-    double top = (double)y[0], norm = 0.0, mean = 0.0, spread = 0.0, shift;
+    {N}_REAL top = ({N}_REAL)y[0], norm = {N}_C(0.0), mean = {N}_C(0.0), spread = {N}_C(0.0), shift;
     int k;
-    if (s->surprise[2] > 0.0) {{
-        s->surprise[0] += {alpha!r} * (fabs((double)v - s->surprise[1]) / s->surprise[2] * {inv_mean!r} - s->surprise[0]);
-        s->surprise[0] = s->surprise[0] > {low!r} ? s->surprise[0] : {low!r};
-        s->surprise[0] = s->surprise[0] < {high!r} ? s->surprise[0] : {high!r};
+    if (s->surprise[2] > {N}_C(0.0)) {{
+        s->surprise[0] += {N}_C({alpha!r}) * ({N}_FABS(({N}_REAL)v - s->surprise[1]) / s->surprise[2] * {N}_C({inv_mean!r})
+                                          - s->surprise[0]);
+        s->surprise[0] = s->surprise[0] > {N}_C({low!r}) ? s->surprise[0] : {N}_C({low!r});
+        s->surprise[0] = s->surprise[0] < {N}_C({high!r}) ? s->surprise[0] : {N}_C({high!r});
     }}
     for (k = 1; k < {K}; k++)
-        top = (double)y[k] > top ? (double)y[k] : top;
+        top = ({N}_REAL)y[k] > top ? ({N}_REAL)y[k] : top;
     for (k = 0; k < {K}; k++) {{
-        const double w = exp((double)y[k] - top);
-        const double ls = (double)y[{2 * K} + k];
+        const {N}_REAL w = {N}_EXP(({N}_REAL)y[k] - top);
+        const {N}_REAL ls = ({N}_REAL)y[{2 * K} + k];
         norm += w;
-        mean += w * (double)y[{K} + k];
-        spread += w * exp(ls > {LOG_SCALE_MIN!r} ? ls : {LOG_SCALE_MIN!r});
+        mean += w * ({N}_REAL)y[{K} + k];
+        spread += w * {N}_EXP(ls > {N}_C({LOG_SCALE_MIN!r}) ? ls : {N}_C({LOG_SCALE_MIN!r}));
     }}
     s->surprise[1] = mean / norm;
     s->surprise[2] = spread / norm;
-    shift = log(s->surprise[0]) * {beta!r};
+    shift = {N}_LOG(s->surprise[0]) * {N}_C({beta!r});
     for (k = 0; k < {K}; k++)
-        y[{2 * K} + k] = (float)((double)y[{2 * K} + k] + shift);
+        y[{2 * K} + k] = (float)(({N}_REAL)y[{2 * K} + k] + shift);
 }}
 """
 
@@ -860,12 +922,12 @@ def _read_function(spec):
     return v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);"""
     else:
         mu = f"{float(len(spec.values) - 1)!r}"
-        body = f"""    double c;
+        body = f"""    {N}_REAL c;
     if ({N}_nan(v) || v == 0.0f)
         return 0.0f;
     v = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
-    c = (v < 0.0f ? -1.0 : 1.0) * log1p({mu} * fabs((double)v)) / log1p({mu});
-    return {N}_values[(int)floor((c + 1.0) / 2.0 * {mu} + 0.5)];"""
+    c = (v < 0.0f ? {N}_C(-1.0) : {N}_C(1.0)) * {N}_LOG1P({N}_C({mu}) * {N}_FABS(({N}_REAL)v)) / {N}_LOG1P({N}_C({mu}));
+    return {N}_values[(int){N}_FLOOR((c + {N}_C(1.0)) / {N}_C(2.0) * {N}_C({mu}) + {N}_C(0.5))];"""
     return f"""/* What the model reads of v, a value in its units: see {N}_prime in {N}.h. */
 static float {N}_read(float v)
 {{
@@ -907,8 +969,8 @@ def source(spec):
         read = f"""        float x[1];
         const float v = in[i];
         const float f = {_input_expr(N, "v")};
-        const double g = {N}_gain(s, f);
-        x[0] = (float)((double)f / g);
+        const {N}_REAL g = {N}_gain(s, f);
+        x[0] = (float)(({N}_REAL)f / g);
         {N}_step(s, x);
 """
         unlevel = f"""        {N}_unlevel(out + (size_t)i * {o}, g);
@@ -941,34 +1003,36 @@ def source(spec):
         n_draw = K or o
         second_uniform = ""
         emit = f"""        s->prev = {N}_values[best];
-        out[i] = (float)((double){N}_values[best] * {spec.output_level!r});  /* {N}_SCALE * {N}_OUTPUT_GAIN */
+        out[i] = (float)(({N}_REAL){N}_values[best] * {N}_C({spec.output_level!r}));  /* {N}_SCALE * {N}_OUTPUT_GAIN */
 """
         if K:
             # The mixture head, as cwfast._head_kernels draws it: the component from the first K
             # outputs, then an amplitude from its logistic; the model reads back its class value
             # (mu-law history) or the amplitude itself (linear history).
-            second_uniform = f"""        const double u2 = (double)({N}_next(&s->rng) >> 11) * (1.0 / 9007199254740992.0);
+            second_uniform = f"""        const {N}_REAL u2 = {N}_UNIFORM({N}_next(&s->rng));
 """
             emit = f"""        {{
             /* the amplitude: the component's mean, plus its logistic's inverse CDF at u2 times
              * its scale times the temperature; clipped to [-1, 1] */
-            double v = (double)logits[{K} + best];
+            {N}_REAL v = ({N}_REAL)logits[{K} + best];
             float e;
-            if (s->inv_temperature > 0.0) {{
-                const double uu = u2 < 1e-12 ? 1e-12 : (u2 > 1.0 - 1e-12 ? 1.0 - 1e-12 : u2);
-                const double ls = (double)logits[{2 * K} + best];
-                v += exp(ls > {LOG_SCALE_MIN!r} ? ls : {LOG_SCALE_MIN!r}) / s->inv_temperature * (log(uu) - log1p(-uu));
+            if (s->inv_temperature > {N}_C(0.0)) {{
+                /* (in float u2 <= 1 - 2^-24: the upper clamp never binds, and 1 - u2 is exact) */
+                const {N}_REAL uu = u2 < {N}_C(1e-12) ? {N}_C(1e-12) : (u2 > {N}_C(1.0 - 1e-12) ? {N}_C(1.0 - 1e-12) : u2);
+                const {N}_REAL ls = ({N}_REAL)logits[{2 * K} + best];
+                v += {N}_EXP(ls > {N}_C({LOG_SCALE_MIN!r}) ? ls : {N}_C({LOG_SCALE_MIN!r})) / s->inv_temperature
+                     * ({N}_LOG(uu) - {N}_LOG1P(-uu));
             }}
-            e = (float)(v < -1.0 ? -1.0 : (v > 1.0 ? 1.0 : v));
+            e = (float)(v < {N}_C(-1.0) ? {N}_C(-1.0) : (v > {N}_C(1.0) ? {N}_C(1.0) : v));
             s->prev = e;
-            out[i] = (float)((double)e * {spec.output_level!r});  /* {N}_SCALE * {N}_OUTPUT_GAIN */
+            out[i] = (float)(({N}_REAL)e * {N}_C({spec.output_level!r}));  /* {N}_SCALE * {N}_OUTPUT_GAIN */
         }}
 """
         gain = unlevel_logits = ""
         if spec.level:
             gain = f"""        {{
-            const double g = {N}_gain(s, x[0]);
-            x[0] = (float)((double)x[0] / g);
+            const {N}_REAL g = {N}_gain(s, x[0]);
+            x[0] = (float)(({N}_REAL)x[0] / g);
             gain = g;
         }}
 """
@@ -997,10 +1061,12 @@ void {N}_seed({N}_state *s, uint64_t seed)
 
 void {N}_set_temperature({N}_state *s, double temperature)
 {{
+    {N}_REAL t;
     if ({N}_nan_double(temperature))  /* NaN: no temperature, the one it had stays */
         return;
-    temperature = temperature < {N}_MAX_TEMPERATURE ? temperature : {N}_MAX_TEMPERATURE;
-    s->inv_temperature = temperature > 0.0 ? 1.0 / temperature : 0.0;
+    t = ({N}_REAL)temperature;  /* (in float, the one conversion from double) */
+    t = t < {N}_C({N}_MAX_TEMPERATURE) ? t : {N}_C({N}_MAX_TEMPERATURE);
+    s->inv_temperature = t > {N}_C(0.0) ? {N}_C(1.0) / t : {N}_C(0.0);
 }}
 
 {_read_function(spec)}
@@ -1011,7 +1077,7 @@ void {N}_prime({N}_state *s, const float *clip, int n)
     for (i = 0; i < n; i++) {{
         const float x = {N}_read(s->prev);
         {N}_process(s, &x, y, 1);
-        s->prev = (float)((double)clip[i] / {N}_SCALE);
+        s->prev = (float)(({N}_REAL)clip[i] / {N}_C({N}_SCALE));
     }}
 }}
 
@@ -1020,13 +1086,13 @@ void {N}_generate({N}_state *s, float *out, int n)
     int i, k;
     if (n <= 0)  /* nothing, not even the surprise's reset */
         return;
-{_SURPRISE_RESET if spec.surprise else ""}    for (i = 0; i < n; i++) {{
+{_SURPRISE_RESET.format(N=N) if spec.surprise else ""}    for (i = 0; i < n; i++) {{
         /* a uniform in [0, 1) with 53 random bits, drawn every step as numpy's sampler does */
-        const double u = (double)({N}_next(&s->rng) >> 11) * (1.0 / 9007199254740992.0);
+        const {N}_REAL u = {N}_UNIFORM({N}_next(&s->rng));
 {second_uniform}        const float *logits = s->logits;
         float x[1];
         float top;
-        int best = 0;{" double gain;" if spec.level else ""}
+        int best = 0;{f" {N}_REAL gain;" if spec.level else ""}
         x[0] = {N}_read(s->prev);
 {gain}        {N}_step(s, x);
         {N}_head(s->h, s->logits);
@@ -1037,10 +1103,10 @@ void {N}_generate({N}_state *s, float *out, int n)
                 top = logits[k];
                 best = k;
             }}
-        if (s->inv_temperature > 0.0) {{
-            double total = 0.0, acc = 0.0, threshold;
+        if (s->inv_temperature > {N}_C(0.0)) {{
+            {N}_REAL total = {N}_C(0.0), acc = {N}_C(0.0), threshold;
             for (k = 0; k < {n_draw}; k++) {{
-                s->weights[k] = exp((double)(logits[k] - top) * s->inv_temperature);
+                s->weights[k] = {N}_EXP(({N}_REAL)(logits[k] - top) * s->inv_temperature);
                 total += s->weights[k];
             }}
             threshold = u * total;
@@ -1074,7 +1140,7 @@ void {N}_generate({N}_state *s, float *out, int n)
 """
     level_reset = f"    s->level = {spec.level[1]!r}f;\n" if spec.level else ""
     if spec.surprise:
-        level_reset += _SURPRISE_RESET
+        level_reset += _SURPRISE_RESET.format(N=N)
     if spec.taps.size:
         level_reset += f"""    for (i = 0; i < {spec.taps.size}; i++)
         s->px[i] = 0.0f;
@@ -1095,6 +1161,7 @@ void {N}_generate({N}_state *s, float *out, int n)
 #include "{N}.h"
 
 {_RESTRICT}
+{_REAL.format(N=N)}
 {_BIT_TESTS.format(N=N, FLUSH=FLUSH, LIMIT=INPUT_LIMIT)}
 {step}
 {_head(spec)}{_level(spec)}{_prediction(spec)}{_pitch(spec)}{_surprise(spec)}
