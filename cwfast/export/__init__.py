@@ -221,7 +221,8 @@ def export_c(model, directory, name=None, *, overwrite=False):
     -----
     Weights are written as float32 (a float64 model is rounded). Outputs equal
     :class:`cwfast.Stream`'s within float32 rounding (built with ``-DCWFAST_FLOAT_TANH``, for FPUs
-    without double precision, within about 1e-4: the tanh in float); values below 1e-15 in magnitude (inputs,
+    without double precision, within about 1e-4: the tanh, the LSTM's gates, the level, the
+    predictions and the sampler in float, the sampler's uniforms of 24 bits); values below 1e-15 in magnitude (inputs,
     weights, state) are flushed to zero so that denormals cannot build up in the recurrence
     (see :mod:`cwfast.export._codegen`). ``NAME_process`` reads a NaN or infinite input as 0, and
     one beyond +-1e15 as +-1e15, so that one bad sample from a host cannot poison the state, even
