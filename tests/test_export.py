@@ -449,25 +449,32 @@ def test_a_fast_math_build_still_reads_bad_input_as_zero(built, tmp_path):
         np.testing.assert_array_equal(runs[0], runs[1])
 
 
-@pytest.mark.parametrize("name", ["cw_effect", "cw_windowed", "cw_odd_clock", "cw_memorize", "srn_multi"])
-def test_a_float_tanh_build_stays_near_stream_and_does_no_double_arithmetic(built, tmp_path, name):
-    """CWFAST_FLOAT_TANH, for FPUs without double precision (Cortex-M4F: a Cortex-M4 build of
-    cw_effect made 48 calls of the soft-float library, __aeabi_d*, and none with it): the
-    Clockwork RNN's tanh in float, within 6 ulp; the output near Stream's, no longer within
-    float32 rounding. The rest of these models' path is float already: with the flag, their
-    x86-64 assembly has no double-precision instruction."""
+def _float_build_run(built, name, tmp_path):
+    """Build the export driver of model ``name`` with CWFAST_FLOAT_TANH and run it over 4000 steps:
+    (model, the executable, Stream's output, the float build's)."""
     tmp, table = built
-    cc = _compiler()
     model, _ = table[name]
     exe = tmp_path / f"{name}_float"
-    subprocess.run([cc, *STRICT, "-O2", "-DCWFAST_FLOAT_TANH", f'-DHEADER="{name}.h"', f"-DNAME={name}", f"-I{tmp}",
-                    str(HERE / "c" / "export_driver.c"), str(tmp / f"{name}.c"), "-lm", "-o", str(exe)], check=True)
+    subprocess.run([_compiler(), *STRICT, "-O2", "-DCWFAST_FLOAT_TANH", f'-DHEADER="{name}.h"', f"-DNAME={name}",
+                    f"-I{tmp}", str(HERE / "c" / "export_driver.c"), str(tmp / f"{name}.c"), "-lm", "-o", str(exe)],
+                   check=True)
     x = _inputs(model, 4000)
     x.tofile(tmp_path / "x")
     _run(exe, "process", tmp_path / "x", tmp_path / "y", 4000, 64)
     reference = cwfast.Stream(model).process(x)
-    y = np.fromfile(tmp_path / "y", dtype=np.float32).reshape(reference.shape)
+    return model, exe, reference, np.fromfile(tmp_path / "y", dtype=np.float32).reshape(reference.shape)
+
+
+@pytest.mark.parametrize("name", ["cw_effect", "cw_windowed", "cw_odd_clock", "cw_memorize", "srn_multi"])
+def test_a_float_tanh_build_stays_near_stream_and_does_no_double_arithmetic(built, tmp_path, name):
+    """CWFAST_FLOAT_TANH, for FPUs without double precision (Cortex-M4F: a Cortex-M4 build of
+    cw_effect called the soft-float library from 24 places, __aeabi_d*, and none with it): the
+    Clockwork RNN's tanh in float, within 6 ulp; the output near Stream's, no longer within
+    float32 rounding. The rest of these models' path is float already: with the flag, their
+    x86-64 assembly has no double-precision instruction."""
+    model, exe, reference, y = _float_build_run(built, name, tmp_path)
     np.testing.assert_allclose(y, reference, rtol=1e-4, atol=1e-5)
+    tmp, cc = built[0], _compiler()
     if platform.machine() in ("x86_64", "AMD64"):
         subprocess.run([cc, *STRICT, "-O2", "-DCWFAST_FLOAT_TANH", "-S", str(tmp / f"{name}.c"), "-o",
                         str(tmp_path / "float.s")], check=True)
@@ -504,18 +511,9 @@ def test_a_float_tanh_build_of_every_kind_does_its_double_work_in_float(built, t
     step 1431), and amplitudes within 3e-4 there: the outputs' 1e-5 times |logit(u)| <= log(2^24) =
     16.6 at a temperature up to 1, plus the mean's 1e-5 (largest seen: 1.9e-4, that run's last step
     before it parts)."""
-    tmp, table = built
-    cc = _compiler()
-    model, _ = table[name]
-    exe = tmp_path / f"{name}_float"
-    subprocess.run([cc, *STRICT, "-O2", "-DCWFAST_FLOAT_TANH", f'-DHEADER="{name}.h"', f"-DNAME={name}", f"-I{tmp}",
-                    str(HERE / "c" / "export_driver.c"), str(tmp / f"{name}.c"), "-lm", "-o", str(exe)], check=True)
-    x = _inputs(model, 4000)
-    x.tofile(tmp_path / "x")
-    _run(exe, "process", tmp_path / "x", tmp_path / "y", 4000, 64)
-    reference = cwfast.Stream(model).process(x)
+    model, exe, reference, y = _float_build_run(built, name, tmp_path)
+    tmp = built[0]
     assert np.std(reference) > 1e-3
-    y = np.fromfile(tmp_path / "y", dtype=np.float32).reshape(reference.shape)
     np.testing.assert_allclose(y, reference, rtol=1e-4, atol=1e-5)
     autoregressive = model.metadata.get("mode") == "autoregressive"
     if autoregressive:
