@@ -485,11 +485,12 @@ def test_a_float_tanh_build_stays_near_stream_and_does_no_double_arithmetic(buil
 
 
 class SplitMix24(SplitMixGenerator):
-    """The uniforms of a CWFAST_FLOAT_TANH build: the top 24 bits of each word (exact in float)."""
+    """The uniforms of a CWFAST_FLOAT_TANH build: the midpoints of 2^23 bins, from the top 23 bits
+    of each word (exact in float; never 0)."""
 
     def random(self, size=None, dtype=np.float64, out=None):
         shape = (size,) if np.ndim(size) == 0 else tuple(size)
-        words = [(next(self._words) >> 40) * 2.0**-24 for _ in range(int(np.prod(shape)))]
+        words = [((next(self._words) >> 41) + 0.5) * 2.0**-23 for _ in range(int(np.prod(shape)))]
         return np.array(words).reshape(shape)
 
 
@@ -506,7 +507,7 @@ def test_a_float_tanh_build_of_every_kind_does_its_double_work_in_float(built, t
     to 211 (cw_mix_pitch) calls of double-precision functions; now none but one conversion in
     NAME_set_temperature (its argument is a double). Outputs over 4000 steps: within rtol 1e-4,
     atol 1e-5 of Stream, as the Clockwork-only float build (largest seen: 6.7e-6, a log-scale of
-    lstm_mix_level near 0.8). Generation, with Python fed the same 24-bit uniforms: the same mu-law
+    lstm_mix_level near 0.8). Generation, with Python fed the same 23-bit uniforms: the same mu-law
     classes for the first 1000 steps (the first to part, cw_mix_level at temperature 0.5, parts at
     step 1431), and amplitudes within 3e-4 there: the outputs' 1e-5 times |logit(u)| <= log(2^24) =
     16.6 at a temperature up to 1, plus the mean's 1e-5 (largest seen: 1.9e-4, that run's last step
@@ -1071,17 +1072,54 @@ def test_cli_export_writes_the_licence_given_where_a_host_reads_it(lv2, tmp_path
     capsys.readouterr()
     before = sorted(p.name for p in tmp_path.iterdir())
     for argv, message in (([], "--license is the LV2 plug-in's: give it with --lv2"),
-                          (["--lv2"], "--license 'CC BY 4.0' must be an IRI with no spaces")):
+                          (["--lv2"], "--license 'CC BY 4.0' must be an IRI of printable ASCII with no spaces")):
         assert main(["export", "-m", model, "-o", str(tmp_path), "--name", "fx2", *argv,
                      "--license", "https://x.org/a" if not argv else "CC BY 4.0"]) == 2
         assert capsys.readouterr().err.startswith(f"cwfast: error: {message}")
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     from cwfast.export.lv2 import check_license
 
-    for bad in ("x", "https://a b", "https://a>b", 5, ""):
+    # Turtle's IRIREF takes no control character, and the TTL is ASCII: both were accepted, the
+    # first written into a TTL serd could not read, the second ending the build in a traceback.
+    for bad in ("x", "https://a b", "https://a>b", 5, "", "https://example.org/a\x1bb", "https://example.org/a\x00",
+                "https://example.org/licen\u00e7a"):
         with pytest.raises(ParameterError):
             check_license(bad)
-    assert check_license("urn:example:licence") == "urn:example:licence"
+    for good in ("urn:example:licence", "https://example.org/l?a=1&b=[2]#x", "https://example.org/%20~!$'()*;,"):
+        assert check_license(good) == good
+    # The API's export_lv2, the one cwfast.export names, takes it too.
+    from cwfast.export import export_lv2
+
+    bundle = export_lv2(cwfast.load(model), tmp_path, "api", license=licence)
+    assert f"doap:license <{licence}> ;" in (bundle / "api.ttl").read_text()
+
+
+def test_a_float_build_never_draws_a_uniform_of_zero(built, tmp_path):
+    """With 24-bit uniforms a float build drew 0 once in 2^24 draws (about every 6 minutes at 48
+    kHz), and a 0 chose class 0 whatever its weight: at temperature 0.02, where it weighs 2e-35
+    of the top class, the seed below (splitmix64's next word 0x000000ABCDEF1234, its top 24 bits
+    0) gave -0.5, the full-scale class, where the double build gives the top class."""
+    tmp, _ = built
+    (tmp_path / "u0.c").write_text("""#include <stdio.h>
+#include "cw_ar.h"
+int main(void) {
+    static cw_ar_state s;
+    float out[1];
+    cw_ar_reset(&s);
+    cw_ar_seed(&s, 0xe5344d2c36cf82eeull);
+    cw_ar_set_temperature(&s, 0.02);
+    cw_ar_generate(&s, out, 1);
+    printf("%.9g\\n", out[0]);
+    return 0;
+}
+""")
+    first = []
+    for flags in ([], ["-DCWFAST_FLOAT_TANH"]):
+        exe = tmp_path / f"u0{len(flags)}"
+        subprocess.run([_compiler(), *STRICT, "-O2", *flags, f"-I{tmp}", str(tmp_path / "u0.c"), str(tmp / "cw_ar.c"),
+                        "-lm", "-o", str(exe)], check=True)
+        first.append(float(_run(exe).stdout))
+    assert first[1] == first[0] != -0.5, first
 
 
 def test_cli_export_that_fails_keeps_the_old_bundle_and_sources(lv2, tmp_path, capsys, monkeypatch):

@@ -222,7 +222,7 @@ def export_c(model, directory, name=None, *, overwrite=False):
     Weights are written as float32 (a float64 model is rounded). Outputs equal
     :class:`cwfast.Stream`'s within float32 rounding (built with ``-DCWFAST_FLOAT_TANH``, for FPUs
     without double precision, within about 1e-4: the tanh, the LSTM's gates, the level, the
-    predictions and the sampler in float, the sampler's uniforms of 24 bits); values below 1e-15 in magnitude (inputs,
+    predictions and the sampler in float, the sampler's uniforms of 23 bits); values below 1e-15 in magnitude (inputs,
     weights, state) are flushed to zero so that denormals cannot build up in the recurrence
     (see :mod:`cwfast.export._codegen`). ``NAME_process`` reads a NaN or infinite input as 0, and
     one beyond +-1e15 as +-1e15, so that one bad sample from a host cannot poison the state, even
@@ -241,11 +241,11 @@ def export_c(model, directory, name=None, *, overwrite=False):
     return tuple(files)
 
 
-def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=None):
+def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=None, license=None):
     """Write ``DIRECTORY/NAME.lv2/``, an LV2 plug-in bundle built with the system C compiler.
 
     See :func:`cwfast.export.lv2.export_lv2`.
     """
     from .lv2 import export_lv2 as build
 
-    return build(model, directory, name, overwrite=overwrite, cc=cc, cflags=cflags)
+    return build(model, directory, name, overwrite=overwrite, cc=cc, cflags=cflags, license=license)

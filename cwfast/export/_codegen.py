@@ -41,7 +41,7 @@ How the generated code is laid out, and why:
   double by default, so the default build is the one it was (the same assembly); float with
   ``CWFAST_FLOAT_TANH``, where nothing calls a double-precision function but
   ``NAME_set_temperature``'s one conversion of its argument. The pitch search then sums each
-  lag's energy afresh, and the sampler's uniforms have 24 bits (exact in float).
+  lag's energy afresh, and the sampler's uniforms are the midpoints of 2^23 bins (exact in float, never 0).
 """
 
 from __future__ import annotations
@@ -265,7 +265,7 @@ def header(spec):
  * one's instructions. -DCWFAST_FLOAT_TANH, for FPUs without double precision (Cortex-M4F),
  * does in float what is otherwise done in double: the Clockwork RNN's tanh (within 6 ulp), the
  * LSTM's gates, the level, the linear and pitch predictions, the surprise and the sampler (with
- * 24-bit uniforms); the outputs are then no longer within float32 rounding of Stream, and
+ * 23-bit uniforms); the outputs are then no longer within float32 rounding of Stream, and
  * nothing calls a double-precision function but {N}_set_temperature, which converts its
  * argument once. Define it for every file that includes this header: the state's layout
  * follows it. Under -ffast-math a NaN or infinite input is still read as 0 (it is
@@ -396,8 +396,10 @@ def _input_expr(N, var):
 #: without double precision. Macros, not a typedef, so that the default build's preprocessed
 #: source is the one it was before the float build existed (nothing in it changed).
 _REAL = """/* {N}_REAL's functions and constants: double, as cwfast's kernels compute; float with
- * CWFAST_FLOAT_TANH (see {N}.h). {N}_UNIFORM is a uniform in [0, 1) from a generator's word: 53
- * random bits in double, 24 (exact in float) in float. */
+ * CWFAST_FLOAT_TANH (see {N}.h). {N}_UNIFORM is a uniform from a generator's word: in [0, 1)
+ * with 53 random bits in double; in float the midpoint of one of 2^23 equal bins (exact in
+ * float), never 0 nor 1, where 24 bits made 0 once in 2^24 draws, which chose class or component
+ * 0 whatever its weight. */
 #ifdef CWFAST_FLOAT_TANH
 #define {N}_C(x) ((float)(x))
 #define {N}_EXP expf
@@ -407,7 +409,7 @@ _REAL = """/* {N}_REAL's functions and constants: double, as cwfast's kernels co
 #define {N}_SQRT sqrtf
 #define {N}_FABS fabsf
 #define {N}_FLOOR floorf
-#define {N}_UNIFORM(z) ((float)(uint32_t)((z) >> 40) * (1.0f / 16777216.0f))
+#define {N}_UNIFORM(z) (((float)(uint32_t)((z) >> 41) + 0.5f) * (1.0f / 8388608.0f))
 #else
 #define {N}_C(x) x
 #define {N}_EXP exp
@@ -747,7 +749,8 @@ def _pitch(spec):
         return ""
     N, C = spec.name, spec.components
     n, P, span = p.coefficients.size, p.history + 1, p.window + p.hi
-    coefficients = ",\n    ".join(", ".join(repr(float(a)) for a in p.coefficients[s : s + 4])
+    # N_C(): double literals, cast to float in the float build (so -Wfloat-conversion stays quiet)
+    coefficients = ",\n    ".join(", ".join(f"{N}_C({float(a)!r})" for a in p.coefficients[s : s + 4])
                                   for s in range(0, n, 4))
     reference = "HUGE_VAL" if math.isinf(p.reference) else repr(float(p.reference))
     # The window's power every step over lanes: one chain of adds cost the bundled model 3.5 -> 2.9 us

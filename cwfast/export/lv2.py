@@ -254,8 +254,10 @@ def check_license(license):
     its maker's to give (its weights come from their audio), so none is written unless given."""
     if license is None:
         return None
-    if not isinstance(license, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s<>\"{}|\\^`]+", license):
-        raise ParameterError(f"license={license!r} must be an IRI with no spaces, such as "
+    # A scheme, then printable ASCII but what Turtle's IRIREF forbids (<>"{}|\^` and, below
+    # 0x21, spaces and control characters); the TTL is written in ASCII.
+    if not isinstance(license, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:[!#-;=?-\[\]_a-z~]+", license):
+        raise ParameterError(f"license={license!r} must be an IRI of printable ASCII with no spaces, such as "
                              "'https://spdx.org/licenses/CC-BY-4.0'")
     return license
 
