@@ -389,16 +389,31 @@ def test_what_a_caller_writes_is_read_safely(built, tmp_path):
         assert np.isfinite(y1).all()
 
 
-def test_finite_inputs_near_the_float_maximum_do_not_poison_the_state(built, tmp_path):
+def _driver(built, name, tmp_path, flags):
+    """The export driver of model ``name`` built with ``flags`` (the one the fixture built when
+    there are none)."""
+    tmp, table = built
+    if not flags:
+        return table[name][1]
+    exe = tmp_path / (name + "".join(flag.replace("-", "_").replace("=", "_") for flag in flags))
+    subprocess.run([_compiler(), *STRICT, "-O2", *flags, f'-DHEADER="{name}.h"', f"-DNAME={name}", f"-I{tmp}",
+                    str(HERE / "c" / "export_driver.c"), str(tmp / f"{name}.c"), "-lm", "-o", str(exe)], check=True)
+    return exe
+
+
+@pytest.mark.parametrize("flags", [[], ["-DCWFAST_FLOAT_TANH"]], ids=["double", "float"])
+def test_finite_inputs_near_the_float_maximum_do_not_poison_the_state(built, tmp_path, flags):
     """A burst of +-3.4e38, finite, overflowed a window's lane sums (or the level's quotient) to
     +inf and -inf, whose sum left the state NaN for good (15,896 NaN outputs of 16,000 through the
-    LV2 plug-in of cw_windowed). process reads an input beyond +-1e15 as +-1e15."""
+    LV2 plug-in of cw_windowed). process reads an input beyond +-1e15 as +-1e15, in the float
+    build too (whose sums hold less)."""
     from cwfast.export._codegen import INPUT_LIMIT
 
     _, table = built
     for name in ("cw_windowed", "cw_windowed_multi", "cw_ar_windowed", "cw_mix_level", "cw_mix_pitch",
-                 "lstm_mix_level", "cw_effect"):
-        model, exe = table[name]
+                 "lstm_mix_level", "cw_effect", "lstm_mix_surprise"):
+        model, _ = table[name]
+        exe = _driver(built, name, tmp_path, flags)
         x = _inputs(model, 1000)
         burst = x.copy()
         burst[100:108] = 3.4e38
@@ -413,18 +428,15 @@ def test_finite_inputs_near_the_float_maximum_do_not_poison_the_state(built, tmp
         np.testing.assert_array_equal(y_burst, y_held)
 
 
-def test_a_fast_math_build_still_reads_bad_input_as_zero(built, tmp_path):
+@pytest.mark.parametrize("flags", [["-ffast-math"], ["-ffast-math", "-DCWFAST_FLOAT_TANH"]], ids=["double", "float"])
+def test_a_fast_math_build_still_reads_bad_input_as_zero(built, tmp_path, flags):
     """Audio code is often built with -ffast-math, which let GCC drop isfinite() and v != v: one
     infinite input then left the level NaN for good (320 non-finite outputs). The export tests
-    the bits instead."""
+    the bits instead, in the float build too."""
     tmp, table = built
-    cc = _compiler()
     for name in ("cw_mix_surprise", "lstm_mix_level", "cw_mix_linear"):
         model, _ = table[name]
-        exe = tmp_path / f"{name}_fast"
-        subprocess.run([cc, *STRICT, "-O2", "-ffast-math", f'-DHEADER="{name}.h"', f"-DNAME={name}", f"-I{tmp}",
-                        str(HERE / "c" / "export_driver.c"), str(tmp / f"{name}.c"), "-lm", "-o", str(exe)],
-                       check=True)
+        exe = _driver(built, name, tmp_path, flags)
         x = _inputs(model, 300)
         bad = x.copy()
         bad[[20, 100, 250], 0] = [np.inf, np.nan, -np.inf]
@@ -452,12 +464,8 @@ def test_a_fast_math_build_still_reads_bad_input_as_zero(built, tmp_path):
 def _float_build_run(built, name, tmp_path):
     """Build the export driver of model ``name`` with CWFAST_FLOAT_TANH and run it over 4000 steps:
     (model, the executable, Stream's output, the float build's)."""
-    tmp, table = built
-    model, _ = table[name]
-    exe = tmp_path / f"{name}_float"
-    subprocess.run([_compiler(), *STRICT, "-O2", "-DCWFAST_FLOAT_TANH", f'-DHEADER="{name}.h"', f"-DNAME={name}",
-                    f"-I{tmp}", str(HERE / "c" / "export_driver.c"), str(tmp / f"{name}.c"), "-lm", "-o", str(exe)],
-                   check=True)
+    model, _ = built[1][name]
+    exe = _driver(built, name, tmp_path, ["-DCWFAST_FLOAT_TANH"])
     x = _inputs(model, 4000)
     x.tofile(tmp_path / "x")
     _run(exe, "process", tmp_path / "x", tmp_path / "y", 4000, 64)
