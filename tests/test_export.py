@@ -554,7 +554,7 @@ def test_a_float_tanh_build_of_every_kind_does_its_double_work_in_float(built, t
         if not none:
             assert len(calls) > 1  # the count below could fail: the default build has them
             continue
-        expected = [(f"{name}_set_temperature", "__aeabi_d2f")] if autoregressive else []
+        expected = [(f"{name}_set_temperature_float", "__aeabi_d2f")] if autoregressive else []
         assert calls == expected
 
 
@@ -1100,6 +1100,40 @@ def test_cli_export_writes_the_licence_given_where_a_host_reads_it(lv2, tmp_path
 
     bundle = export_lv2(cwfast.load(model), tmp_path, "api", license=licence)
     assert f"doap:license <{licence}> ;" in (bundle / "api.ttl").read_text()
+
+
+@pytest.mark.parametrize("name", ["cw_effect", "cw_mix_surprise"])
+def test_a_file_built_without_the_float_flag_does_not_link_with_a_float_build(built, tmp_path, name):
+    """The float build's state has another layout where the model keeps anything beyond float
+    (a mixture generator's sampler and surprise: doubles by default, floats with the flag): a
+    caller built without the flag against a library built with it read the state wrong, silently. Under the flag the functions have names of
+    their own, so such a mix does not link; built alike, either way, it does."""
+    tmp, _ = built
+    cc = _compiler()
+    (tmp_path / "main.c").write_text(f"""#include <stdio.h>
+#include "{name}.h"
+int main(void) {{
+    static {name}_state s;
+    {name}_reset(&s);
+    printf("%d\\n", (int)({name}_state_size() == sizeof s));
+    return 0;
+}}
+""")
+    objects = {}
+    for label, flags in (("double", []), ("float", ["-DCWFAST_FLOAT_TANH"])):
+        for part, source in (("main", tmp_path / "main.c"), ("model", tmp / f"{name}.c")):
+            objects[part, label] = tmp_path / f"{part}_{label}.o"
+            subprocess.run([cc, *STRICT, "-O2", *flags, f"-I{tmp}", "-c", str(source), "-o", str(objects[part, label])],
+                           check=True)
+    for main_build, model_build in (("double", "double"), ("float", "float"), ("double", "float"), ("float", "double")):
+        exe = tmp_path / f"{main_build}_{model_build}"
+        linked = subprocess.run([cc, str(objects["main", main_build]), str(objects["model", model_build]), "-lm",
+                                 "-o", str(exe)], capture_output=True, text=True)
+        if main_build == model_build:
+            assert linked.returncode == 0, linked.stderr
+            assert _run(exe).stdout == "1\n"
+        else:
+            assert linked.returncode != 0 and f"{name}_reset" in linked.stderr, linked.stderr
 
 
 def test_a_float_build_never_draws_a_uniform_of_zero(built, tmp_path):

@@ -47,6 +47,7 @@ How the generated code is laid out, and why:
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
@@ -175,6 +176,24 @@ class Spec:
 
 
 def header(spec):
+    """The model's header: its constants, state and functions (see :func:`_float_names`)."""
+    return _float_names(_header(spec), spec.name)
+
+
+def _float_names(text, N):
+    """``text`` (a header) with its functions renamed, under CWFAST_FLOAT_TANH, to ``..._float``:
+    the float build's state has another layout, and a file built without the flag (or with it,
+    against a library built without) then fails to link rather than run on a misread state. The
+    default build reads the same names as before."""
+    names = re.findall(rf"^[A-Za-z_][\w \*]*\b({N}_\w+)\(", text, flags=re.MULTILINE)
+    block = "\n".join(f"#define {name} {name}_float" for name in names)
+    anchor = f"#define {N}_REAL float\n"
+    return text.replace(anchor, anchor + "/* The float build's functions have names of their own: a file built "
+                        "without the flag,\n * whose state has another layout, fails to link against them rather "
+                        "than misread a state. */\n" + block + "\n", 1)
+
+
+def _header(spec):
     N, n = spec.name, spec.n_hidden
     guard = f"CWFAST_{N}_H"  # the name as given: Pedal's and pedal's headers can be included together
     state = [f"    float h[{n}];      /* hidden state h(t-1) */"]
@@ -268,7 +287,8 @@ def header(spec):
  * 23-bit uniforms); the outputs are then no longer within float32 rounding of Stream, and
  * nothing calls a double-precision function but {N}_set_temperature, which converts its
  * argument once. Define it for every file that includes this header: the state's layout
- * follows it. Under -ffast-math a NaN or infinite input is still read as 0 (it is
+ * follows it, and its functions are then named {N}_..._float, so that a mixed build fails to
+ * link rather than misread a state. Under -ffast-math a NaN or infinite input is still read as 0 (it is
  * recognised from its bits). */
 #ifndef {guard}
 #define {guard}
