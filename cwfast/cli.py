@@ -31,7 +31,7 @@ from . import registry
 from . import _argtypes as types
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, LEVEL_BAND, MIXTURE_HISTORY, MODES, PITCH_CHOICES,
-                    PREDICTION_TAPS, TRAINERS)
+                    PREDICTION_TAPS, TRAINERS, is_pinned)
 
 DEFAULT_MODEL = "the bundled default model"
 
@@ -832,7 +832,7 @@ def _train(args):
     calibration = model.metadata.get("temperature_calibration")
     chosen = next((row for row in (calibration or {}).get("table", ()) if row["temperature"] == calibration["chosen"]),
                   None)
-    if chosen and _pinned_text(chosen):  # pinned at every temperature: say so, whatever was kept
+    if chosen and is_pinned(chosen):  # pinned at every temperature: say so, whatever was kept
         advice = "; the pitch predictor can feed such a loop: try --pitch off" if model.pitch is not None else ""
         _note(f"warning: at every temperature measured, the model's audio ran into a loop between full scale's "
               f"rails ({chosen['pinned']:.0%} of its samples there at {calibration['chosen']:g}){advice}")
@@ -1059,11 +1059,8 @@ def _ratio(x):
 
 
 def _pinned_text(row):
-    """A calibration row's share of samples at full scale, where it counted (cwfast.train_audio.MAX_PINNED_SHARE)."""
-    from .modes import MAX_PINNED_SHARE
-
-    share = row.get("pinned")
-    return f", {share:.0%} at full scale" if _is_number(share) and share > MAX_PINNED_SHARE else ""
+    """A calibration row's share of samples at full scale, where it counted (cwfast.modes.is_pinned)."""
+    return f", {row['pinned']:.0%} at full scale" if is_pinned(row) else ""
 
 
 def _calibration_text(calibration):

@@ -63,6 +63,14 @@ MAX_OUTPUT_GAIN = 1000.0
 MAX_PINNED_SHARE = 0.01
 #: Full scale in a model's units, where draws are clipped to [-1, 1].
 PINNED_LEVEL = 0.999
+
+
+def is_pinned(row):
+    """Whether a calibration row (:func:`cwfast.train_audio.calibrate_temperature`'s ``table``)
+    found its audio pinned: more than :data:`MAX_PINNED_SHARE` of its samples at full scale. Rows
+    written before the share was measured, or holding no number there, are not."""
+    share = row.get("pinned")
+    return isinstance(share, (int, float)) and not isinstance(share, bool) and share > MAX_PINNED_SHARE
 #: The highest sampling temperature generation takes (``--temperature``, ``temperature=``): already
 #: at 10 the bundled model writes noise near its full scale, and past 100 every temperature sounds
 #: the same.

@@ -28,9 +28,9 @@ from .codec import MAX_CLASSES, N_CLASSES, check_classes, check_history
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level, Pitch
-from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_PINNED_SHARE, MAX_TEMPERATURE,
-                    MIXTURE_HISTORY, PINNED_LEVEL, PITCH_CHOICES, PITCH_DEFAULT, PITCH_REFERENCE_PERCENTILE, PITCH_TAPS,
-                    POPULATION, PREDICTION_TAPS, TRAINERS)
+from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY,
+                    PINNED_LEVEL, PITCH_CHOICES, PITCH_DEFAULT, PITCH_REFERENCE_PERCENTILE, PITCH_TAPS, POPULATION,
+                    PREDICTION_TAPS, TRAINERS, is_pinned)
 from .scale_fit import fit_scale, fit_surprise
 
 #: An autoregressive Clockwork RNN's modules read this much of the past at each tick by default
@@ -952,19 +952,13 @@ def _audible(model):
 
 def _heard(row):
     """Whether a calibration row's audio is audible: at least :data:`AUDIBLE_RMS` of the training
-    audio's RMS and not pinned at full scale (:data:`MAX_PINNED_SHARE`; rows written before the
-    share was measured hold none)."""
-    return row.get("rms") is not None and row["rms"] >= AUDIBLE_RMS and not _pinned(row)
+    audio's RMS and not pinned at full scale (:func:`cwfast.modes.is_pinned`)."""
+    return row.get("rms") is not None and row["rms"] >= AUDIBLE_RMS and not is_pinned(row)
 
 
 def _unheard(model):
     """Why a calibrated model's audio was not audible, in two or three words."""
-    return "pinned at full scale" if _pinned(_calibrated_row(model)) else "near silent"
-
-
-def _pinned(row):
-    """Whether a calibration row's audio had more than :data:`MAX_PINNED_SHARE` of its samples at full scale."""
-    return (row.get("pinned") or 0.0) > MAX_PINNED_SHARE
+    return "pinned at full scale" if is_pinned(_calibrated_row(model)) else "near silent"
 
 
 def _choosing_figure(run):
@@ -1025,9 +1019,10 @@ def _kept_per_group(runs):
 def _run_row(run):
     trainer = run.model.metadata["trainer"]
     row = {key: trainer[key] for key in ("lr", "seed", "pitch", "seconds") if key in trainer}
-    if _calibrated_row(run.model) is not None:  # only a calibrated model's audio was heard
+    calibrated = _calibrated_row(run.model)
+    if calibrated is not None:  # only a calibrated model's audio was heard
         row.update(meets_likeness=_meets_likeness(run.model), audible=_audible(run.model))
-        if _pinned(_calibrated_row(run.model)):
+        if is_pinned(calibrated):
             row["pinned"] = True
     for name in ("validation", "train"):
         if name in run.figures:
@@ -1193,7 +1188,7 @@ def _chosen_temperature(out):
         # Near silence that is not pinned before a whistle between the rails that is.
         out["on"] = ("the training audio (no temperature met its flatness and pitch, none audible and unpinned: "
                      "the loudest)")
-        return max(measured, key=lambda row: (not _pinned(row), row["rms"]))["temperature"]
+        return max(measured, key=lambda row: (not is_pinned(row), row["rms"]))["temperature"]
     out["on"] = "the training audio (no temperature generated audio that could be measured)"
     return MIXTURE_TEMPERATURE
 

@@ -822,8 +822,10 @@ static void {N}_search({N}_state *s, const float *w, int last)
     }}
     for (m = {p.hi}; m < {span}; m++)
         e0 += e[m] * e[m];
-    for (m = {p.hi - p.lo}; m < {span - p.lo}; m++)
+#ifndef CWFAST_FLOAT_TANH
+    for (m = {p.hi - p.lo}; m < {span - p.lo}; m++)   /* the first lag's energy, moved from lag to lag */
         den += e[m] * e[m];
+#endif
     tiny = {N}_C(1e-12) * total;
     for (lag = {p.lo}; lag <= {p.hi}; lag++) {{
         {N}_REAL num;
