@@ -104,8 +104,8 @@ def build_parser():
                    "validation kept (default: 0.01,0.003 for autoregressive with adam or sgd, one rate with "
                    "--checkpoint; 0.01 for effect and es; for memorize with adam or sgd, the trainer's own)")
     p.add_argument("--lr-schedule", choices=("constant", "cosine", "linear"), default=None,
-                   help="how the learning rate falls over the epochs: constant, cosine (half a cosine to 0 at "
-                   "the last epoch) or linear; over --time-budget with --epochs 0 "
+                   help="how the learning rate falls over the epochs: constant, cosine (along half a cosine, "
+                   "towards 0 at the end) or linear; over --time-budget with --epochs 0 "
                    "(default: cosine for autoregressive, constant otherwise)")
     p.add_argument("--population", type=types.population, metavar="P",
                    help="es: members per generation, even (default: 256)")
@@ -187,7 +187,8 @@ def build_parser():
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same options; --epochs may grow with a constant "
                    "--lr-schedule)")
     p.add_argument("--plot", type=types.path, metavar="FILE.png", help="plot target and output waveforms and spectrograms (needs matplotlib; "
-                   "autoregressive: the first 10 s of the training audio beside 10 s generated)")
+                   "autoregressive: the first 10 s of the training audio, or all of a shorter one, beside as "
+                   "much generated)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_train)
 
