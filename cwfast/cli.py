@@ -833,7 +833,7 @@ def _train(args):
     calibration = model.metadata.get("temperature_calibration")
     chosen = next((row for row in (calibration or {}).get("table", ()) if row["temperature"] == calibration["chosen"]),
                   None)
-    if chosen and is_pinned(chosen):  # pinned at every temperature: say so, whatever was kept
+    if chosen and is_pinned(chosen, calibration.get("training_audio")):  # pinned at every temperature: say so, whatever was kept
         advice = "; the pitch predictor can feed such a loop: try --pitch off" if model.pitch is not None else ""
         _note(f"warning: at every temperature measured, the model's audio ran into a loop between full scale's "
               f"rails ({chosen['pinned']:.0%} of its samples there at {calibration['chosen']:g}){advice}")
@@ -1059,9 +1059,9 @@ def _ratio(x):
     return f"{x:.2f}" if abs(x) < 1000 else f"{x:.3g}"
 
 
-def _pinned_text(row):
+def _pinned_text(row, training):
     """A calibration row's share of samples at full scale, where it counted (cwfast.modes.is_pinned)."""
-    return f", {row['pinned']:.0%} at full scale" if is_pinned(row) else ""
+    return f", {row['pinned']:.0%} at full scale" if is_pinned(row, training) else ""
 
 
 def _calibration_text(calibration):
@@ -1073,7 +1073,7 @@ def _calibration_text(calibration):
     heard = calibration.get("training_audio")
     pitched = f" of {heard['pitched']:.2f}" if isinstance(heard, dict) and _is_number(heard.get("pitched")) else ""
     seen = "; ".join(f"{row['temperature']:g}: flatness {_ratio(row['flatness'])}x, pitched {row['pitched']:.2f}{pitched}, "
-                     f"RMS {row['rms']:.2f}x{_pinned_text(row)}{', qualifies' if row.get('qualifies') is True else ''}"
+                     f"RMS {row['rms']:.2f}x{_pinned_text(row, heard)}{', qualifies' if row.get('qualifies') is True else ''}"
                      for row in rows if _is_number(row.get("temperature")))
     return f" (chosen on {calibration.get('on', 'the training audio')}{': ' + seen if seen else ''})"
 
@@ -1246,10 +1246,9 @@ def cmd_export(args):
     except ParameterError as exc:  # the name's checks speak of the API's name=; here it is --name
         raise _as_options(exc, name="--name") from None
     if not os.path.isdir(args.output):
-        # normpath: 'file.wav/' names an existing file, which exists() does not see through the slash
-        # (exists, not lexists: a dangling link is no directory there either; "" is no name at all)
-        what = "not a directory" if args.output and os.path.exists(os.path.normpath(args.output)) else "no such directory"
-        raise CwfastError(f"cannot export to '{args.output}': {what}")
+        from .export import _why_no_directory
+
+        raise CwfastError(f"cannot export to '{args.output}': {_why_no_directory(args.output)}")
     outputs = [os.path.join(args.output, f"{name}{ext}") for ext in (".h", ".c", ".lv2")[: 3 if args.lv2 else 2]]
     from ._atomic import _refuse, _target
 

@@ -61,16 +61,27 @@ MAX_OUTPUT_GAIN = 1000.0
 #: tone; docs/results.md, "Near silence across the runs") is neither like its training audio nor
 #: audible music. The recordings and the goal models kept before: under 0.01%.
 MAX_PINNED_SHARE = 0.01
+#: ... unless its training audio is clipped itself: then pinned only past this many times the
+#: training audio's own share (a model that copies a recording limited at its peak is no whistle).
+PINNED_OVER_TRAINING = 3.0
 #: Full scale in a model's units, where draws are clipped to [-1, 1].
 PINNED_LEVEL = 0.999
 
 
-def is_pinned(row):
+def is_pinned(row, training=None):
     """Whether a calibration row (:func:`cwfast.train_audio.calibrate_temperature`'s ``table``)
-    found its audio pinned: more than :data:`MAX_PINNED_SHARE` of its samples at full scale. Rows
+    found its audio pinned: more than :data:`MAX_PINNED_SHARE` of its samples at full scale, and
+    more than :data:`PINNED_OVER_TRAINING` times the share of its training audio (``training``,
+    the calibration's ``training_audio``, whose ``pinned`` is that share; none if absent). Rows
     written before the share was measured, or holding no number there, are not."""
     share = row.get("pinned")
-    return isinstance(share, (int, float)) and not isinstance(share, bool) and share > MAX_PINNED_SHARE
+    if not isinstance(share, (int, float)) or isinstance(share, bool):
+        return False
+    own = training.get("pinned") if isinstance(training, dict) else None
+    own = own if isinstance(own, (int, float)) and not isinstance(own, bool) else 0.0
+    return share > max(MAX_PINNED_SHARE, PINNED_OVER_TRAINING * own)
+
+
 #: The highest sampling temperature generation takes (``--temperature``, ``temperature=``): already
 #: at 10 the bundled model writes noise near its full scale, and past 100 every temperature sounds
 #: the same.

@@ -935,6 +935,11 @@ def _calibrated_row(model):
                 None)
 
 
+def _training_audio(model):
+    """What the calibration measured of a model's training audio (``training_audio``), or None."""
+    return (model.metadata.get("temperature_calibration") or {}).get("training_audio")
+
+
 def _meets_likeness(model):
     """Whether the audio a model generates at its saved temperature met its training audio's
     flatness, pitch and loudness when it was calibrated (:func:`calibrate_temperature`)."""
@@ -947,18 +952,19 @@ def _audible(model):
     :data:`AUDIBLE_RMS` of its training audio's RMS, and not pinned at full scale, when it was
     calibrated."""
     row = _calibrated_row(model)
-    return bool(row and _heard(row))
+    return bool(row and _heard(row, _training_audio(model)))
 
 
-def _heard(row):
+def _heard(row, training):
     """Whether a calibration row's audio is audible: at least :data:`AUDIBLE_RMS` of the training
-    audio's RMS and not pinned at full scale (:func:`cwfast.modes.is_pinned`)."""
-    return row.get("rms") is not None and row["rms"] >= AUDIBLE_RMS and not is_pinned(row)
+    audio's RMS and not pinned at full scale (:func:`cwfast.modes.is_pinned`; ``training`` the
+    calibration's ``training_audio``)."""
+    return row.get("rms") is not None and row["rms"] >= AUDIBLE_RMS and not is_pinned(row, training)
 
 
 def _unheard(model):
     """Why a calibrated model's audio was not audible, in two or three words."""
-    return "pinned at full scale" if is_pinned(_calibrated_row(model)) else "near silent"
+    return "pinned at full scale" if is_pinned(_calibrated_row(model), _training_audio(model)) else "near silent"
 
 
 def _choosing_figure(run):
@@ -1022,7 +1028,7 @@ def _run_row(run):
     calibrated = _calibrated_row(run.model)
     if calibrated is not None:  # only a calibrated model's audio was heard
         row.update(meets_likeness=_meets_likeness(run.model), audible=_audible(run.model))
-        if is_pinned(calibrated):
+        if is_pinned(calibrated, _training_audio(run.model)):
             row["pinned"] = True
     for name in ("validation", "train"):
         if name in run.figures:
@@ -1091,7 +1097,8 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     at least half ``audio``'s share of pitched frames (issue 12's two likeness goals,
     :mod:`cwfast.likeness`), and it is *audible*: its RMS at least :data:`AUDIBLE_RMS` of
     ``audio``'s, and not *pinned*, more than :data:`~cwfast.modes.MAX_PINNED_SHARE` of its samples
-    at full scale (a limit cycle between the rails, which flatness and pitch take for a tone).
+    at full scale (a limit cycle between the rails, which flatness and pitch take for a tone), and
+    more than :data:`~cwfast.modes.PINNED_OVER_TRAINING` times ``audio``'s own share there.
     :data:`MIXTURE_TEMPERATURE` is kept if it qualifies (or if ``audio`` is too short or quiet to
     measure); otherwise the chosen one is the qualifying temperature whose RMS comes nearest
     ``audio``'s (by ratio). If none qualifies, the lowest audible temperature (the most tonal of
@@ -1111,8 +1118,8 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     -------
     dict
         ``chosen`` (float), ``output_gain`` (float), ``on`` (what it was chosen on), ``seed``,
-        ``seconds``, ``training_audio`` (its ``flatness``, ``pitched`` share, ``rms`` and
-        ``peak``) and ``table``: per temperature, its ``flatness``, ``rms`` and ``peak`` relative
+        ``seconds``, ``training_audio`` (its ``flatness``, ``pitched`` share, ``rms``, ``peak``
+        and share of samples at full scale, ``pinned``) and ``table``: per temperature, its ``flatness``, ``rms`` and ``peak`` relative
         to the training audio's, its ``pitched`` share (None where the generated audio cannot be
         measured: silent), its share of samples at full scale (``pinned``) and whether it
         ``qualifies``.
@@ -1144,7 +1151,9 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
         out["on"] = f"nothing: the training audio cannot be measured ({error})"
         return out
     peak = float(np.max(np.abs(audio)))
-    out["training_audio"] = {"flatness": flatness, "pitched": pitched, "rms": rms, "peak": peak}
+    # Its own share at full scale: a recording limited at its peak may hold many samples there.
+    out["training_audio"] = {"flatness": flatness, "pitched": pitched, "rms": rms, "peak": peak,
+                             "pinned": round(float(np.mean(np.abs(audio) >= PINNED_LEVEL)), 4)}
     values = feedback_values(model, classes_of(model))  # its classes' values, or None: it reads back what it drew
     gains = {}  # per temperature, the output gain its audio would get (from the unrounded figures)
     for temperature in temperatures:
@@ -1164,7 +1173,8 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
         # below, the restarts, cwfast info) reaches the same one at a threshold's edge.
         row = {k: round(float(v), 4) if isinstance(v, float) and k != "temperature" else v for k, v in row.items()}
         if row["rms"] is not None:
-            row["qualifies"] = 1 / 3 <= row["flatness"] <= 3 and row["pitched"] >= 0.5 * pitched and _heard(row)
+            row["qualifies"] = 1 / 3 <= row["flatness"] <= 3 and row["pitched"] >= 0.5 * pitched and _heard(
+                row, out["training_audio"])
         out["table"].append(row)
     out["chosen"] = _chosen_temperature(out)
     out["output_gain"] = round(float(gains.get(out["chosen"], 1.0)), 4)
@@ -1176,7 +1186,8 @@ def _chosen_temperature(out):
     ``out["on"]`` why, where it is not the plain rule)."""
     measured = [row for row in out["table"] if row["rms"] is not None]
     qualifying = [row for row in measured if row["qualifies"]]
-    audible = [row["temperature"] for row in measured if _heard(row)]
+    training = out.get("training_audio")
+    audible = [row["temperature"] for row in measured if _heard(row, training)]
     if any(row["temperature"] == MIXTURE_TEMPERATURE for row in qualifying):
         return MIXTURE_TEMPERATURE
     if qualifying:
@@ -1188,7 +1199,7 @@ def _chosen_temperature(out):
         # Near silence that is not pinned before a whistle between the rails that is.
         out["on"] = ("the training audio (no temperature met its flatness and pitch, none audible and unpinned: "
                      "the loudest)")
-        return max(measured, key=lambda row: (not is_pinned(row), row["rms"]))["temperature"]
+        return max(measured, key=lambda row: (not is_pinned(row, training), row["rms"]))["temperature"]
     out["on"] = "the training audio (no temperature generated audio that could be measured)"
     return MIXTURE_TEMPERATURE
 

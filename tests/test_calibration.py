@@ -203,6 +203,33 @@ def test_audio_pinned_at_full_scale_is_no_candidate(rng):
     assert out["chosen"] == 0.5 and out["on"] == "the training audio"
 
 
+def test_a_model_that_copies_a_clipped_recording_is_not_pinned(rng):
+    """A recording limited at its peak holds many samples at full scale in the model's units (the
+    scale is its peak): a model generating it back is no whistle. Pinned is counted past three
+    times the training audio's own share, and past 1% as before."""
+    from cwfast.modes import MAX_PINNED_SHARE, PINNED_OVER_TRAINING, is_pinned
+
+    rate, n = 8000, 16000
+    clipped = np.clip(tone(rate, n, 2.0, rng), -1, 1)  # two thirds of its samples at the rails
+    own = float(np.mean(np.abs(clipped) >= 0.999))
+    assert own > 0.3
+    copy = np.clip(tone(rate, n, 2.0, rng), -1, 1)
+    out = calibrate_temperature(FakeModel({0.5: copy}), clipped, temperatures=(0.5,))
+    row = out["table"][0]
+    assert out["training_audio"]["pinned"] == pytest.approx(own, abs=1e-4)
+    assert row["pinned"] > MAX_PINNED_SHARE and row["qualifies"] and out["chosen"] == 0.5
+    assert not is_pinned(row, out["training_audio"]) and is_pinned(row)  # the share alone would have said so
+    # A whistle beyond three times the recording's own share still is.
+    slight = np.clip(tone(rate, n, 0.3, rng), -1, 1)
+    slight[:40] = 1.0  # 0.25%
+    share = float(np.mean(np.abs(slight) >= 0.999))
+    whistle = {"pinned": PINNED_OVER_TRAINING * share + 0.01}
+    assert is_pinned(whistle, {"pinned": share}) and not is_pinned({"pinned": 0.009}, {"pinned": share})
+    # Files calibrated before the training audio's share was kept, or holding no number there.
+    assert is_pinned({"pinned": 0.02}, {}) and is_pinned({"pinned": 0.02}, None)
+    assert is_pinned({"pinned": 0.02}, {"pinned": "x"}) and is_pinned({"pinned": 0.02}, [1])
+
+
 def test_train_saves_the_chosen_temperature_and_says_so(capsys, tmp_path, monkeypatch):
     from cwfast import train_audio as module
     from cwfast.cli import main

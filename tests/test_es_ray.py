@@ -699,6 +699,8 @@ def test_sigterm_to_the_group_ends_a_ray_run_promptly_and_leaves_no_ray_process(
             if ray_starting() if phase == "starting" else "gen/s, loss" in "".join(err):  # (a generation scored)
                 break
             time.sleep(0.02)
+        else:  # the phase never came: a signal now would test neither
+            raise AssertionError(f"the run never reached the {phase} phase: {''.join(err)}")
         assert run.poll() is None, "".join(err)
         os.killpg(run.pid, signal.SIGTERM)
         signalled = time.monotonic()

@@ -738,7 +738,10 @@ def test_the_command_line_calls_a_file_given_as_a_folder_not_a_directory(tmp_pat
     (tmp_path / "guitar.wav").write_bytes(b"RIFF")
     (tmp_path / "dangling").symlink_to(tmp_path / "gone")
     for output, what in ((f"{tmp_path / 'guitar.wav'}/", "not a directory"), (f"{tmp_path / 'gone'}/", "no such directory"),
-                         (f"{tmp_path / 'dangling'}/", "no such directory"), ("", "no such directory")):
+                         (f"{tmp_path / 'dangling'}/", "no such directory"), ("", "no such directory"),
+                         # the path the system follows, not the one normpath() makes of it (tmp_path)
+                         (f"{tmp_path / 'gone'}/..", "no such directory"),
+                         (f"{tmp_path / 'guitar.wav'}/x", "not a directory")):
         assert main(["export", "-m", str(tmp_path / "m.npz"), "-o", output]) == 2
         assert capsys.readouterr().err == f"cwfast: error: cannot export to '{output}': {what}\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "guitar.wav", "m.npz"]
@@ -750,6 +753,10 @@ def test_bad_directory_and_model(tmp_path):
     (tmp_path / "a.npz").write_bytes(b"")  # a file named where the folder goes: not "no such directory"
     with pytest.raises(CwfastError, match=f"^cannot export to '{tmp_path / 'a.npz'}': not a directory$"):
         export_c(cwfast.SRN(1, 1, n_hidden=3, seed=0), tmp_path / "a.npz", "m")
+    with pytest.raises(CwfastError, match="/x': not a directory$"):  # through the file
+        export_c(cwfast.SRN(1, 1, n_hidden=3, seed=0), tmp_path / "a.npz" / "x", "m")
+    with pytest.raises(CwfastError, match=r"/\.\.': no such directory$"):  # through a folder not there
+        export_c(cwfast.SRN(1, 1, n_hidden=3, seed=0), f"{tmp_path / 'missing'}/..", "m")
     with pytest.raises(ParameterError):
         export_c("not a model object".split(), tmp_path, "m")
     with pytest.raises(CwfastError):
@@ -1080,7 +1087,7 @@ def test_cli_export_writes_the_licence_given_where_a_host_reads_it(lv2, tmp_path
     capsys.readouterr()
     before = sorted(p.name for p in tmp_path.iterdir())
     for argv, message in (([], "--license is the LV2 plug-in's: give it with --lv2"),
-                          (["--lv2"], "--license 'CC BY 4.0' must be an IRI of printable ASCII with no spaces")):
+                          (["--lv2"], "--license 'CC BY 4.0' must be an IRI (a scheme, a colon, then printable ASCII with no spaces")):
         assert main(["export", "-m", model, "-o", str(tmp_path), "--name", "fx2", *argv,
                      "--license", "https://x.org/a" if not argv else "CC BY 4.0"]) == 2
         assert capsys.readouterr().err.startswith(f"cwfast: error: {message}")

@@ -157,11 +157,21 @@ def _refuse_the_model(model, outputs):
 def _check_directory(directory):
     if not isinstance(directory, (str, os.PathLike)) or not os.fspath(directory):
         raise ParameterError(f"directory={directory!r} must be a path (the current folder is '.')")
-    directory = Path(directory)
-    if not directory.is_dir():
-        what = "not a directory" if directory.exists() else "no such directory"
-        raise CwfastError(f"cannot export to '{directory}': {what}")
-    return directory
+    if not os.path.isdir(directory):
+        raise CwfastError(f"cannot export to '{os.fspath(directory)}': {_why_no_directory(directory)}")
+    return Path(directory)
+
+
+def _why_no_directory(path):
+    """Why ``path`` (not a directory) is none, as the system answers: 'file.wav/' and 'file.wav/x'
+    run into a file, 'missing/..' into a folder that is not there (a dangling link is none either)."""
+    try:
+        os.stat(path)
+    except NotADirectoryError:
+        return "not a directory"
+    except OSError:
+        return "no such directory"
+    return "not a directory"  # it exists, and is a file (or a pipe, a device)
 
 
 def _write_all(files, overwrite):

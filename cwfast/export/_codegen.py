@@ -1112,7 +1112,8 @@ void {N}_generate({N}_state *s, float *out, int n)
     if (n <= 0)  /* nothing, not even the surprise's reset */
         return;
 {_SURPRISE_RESET.format(N=N) if spec.surprise else ""}    for (i = 0; i < n; i++) {{
-        /* a uniform in [0, 1) with 53 random bits, drawn every step as numpy's sampler does */
+        /* a uniform in [0, 1) drawn every step as numpy's sampler does: 53 random bits
+           (under CWFAST_FLOAT_TANH the midpoint of one of 2^23 bins, never 0) */
         const {N}_REAL u = {N}_UNIFORM({N}_next(&s->rng));
 {second_uniform}        const float *logits = s->logits;
         float x[1];

@@ -257,8 +257,8 @@ def check_license(license):
     # A scheme, then printable ASCII but what Turtle's IRIREF forbids (<>"{}|\^` and, below
     # 0x21, spaces and control characters); the TTL is written in ASCII.
     if not isinstance(license, str) or not re.fullmatch(r"[A-Za-z][A-Za-z0-9+.-]*:[!#-;=?-\[\]_a-z~]+", license):
-        raise ParameterError(f"license={license!r} must be an IRI of printable ASCII with no spaces, such as "
-                             "'https://spdx.org/licenses/CC-BY-4.0'")
+        raise ParameterError(f"license={license!r} must be an IRI (a scheme, a colon, then printable ASCII with no "
+                             "spaces and none of <>\"{}|^`\\), such as 'https://spdx.org/licenses/CC-BY-4.0'")
     return license
 
 
