@@ -63,6 +63,7 @@ from numba import carray, cfunc, njit, types
 from numba.extending import intrinsic
 
 from . import _blocked_kernels, _head_kernels, _jit, _kernels, _lstm_kernels, _pitch_kernels, _voice_kernels
+from .modes import FLUSH as _FLUSH
 
 #: A 56-bit hash of every kernel file (nonzero in practice), closed over by every entry.
 _STAMP = int.from_bytes(_jit.family_stamp()[:7], "little")
@@ -109,11 +110,16 @@ def _pointer(typingctx, address, dtype):
 
 @njit(cache=True, nogil=True)
 def _all_finite(x):
-    """Whether no element of the 2-D ``x`` is NaN or infinite (every entry checks its block first)."""
+    """Whether no element of the 2-D ``x`` (the stream's own copy of a block) is NaN or infinite,
+    every element below :data:`cwfast.modes.FLUSH` in magnitude set to 0 on the way, as the model
+    reads it (every entry checks its block first)."""
     for s in range(x.shape[0]):
         for j in range(x.shape[1]):
-            if not np.isfinite(x[s, j]):
+            v = x[s, j]
+            if not np.isfinite(v):
                 return False
+            if abs(v) < _FLUSH:
+                x[s, j] = 0
     return True
 
 

@@ -23,6 +23,7 @@ import numpy as np
 
 from . import _head_kernels, _kernels, _pitch_kernels, validate
 from .errors import ParameterError
+from .modes import FLUSH
 from .codec import N_CLASSES
 from .heads import (OUTPUTS, STEP_CODES, STEPS, SURPRISE_R_RANGE, LOG_SCALE_MIN, check_steps, check_target,  # noqa: F401
                     get_head, head_loss, softmax)
@@ -1063,14 +1064,20 @@ class SequenceModel:
         raise NotImplementedError
 
     def check_input(self, x):
-        """Validate ``x`` and return it as a C-contiguous (B, T, n_in) array and whether it was batched."""
+        """Validate ``x`` and return it as a C-contiguous (B, T, n_in) array and whether it was
+        batched; values below :data:`cwfast.modes.FLUSH` in magnitude read as 0 (a copy then)."""
         x = validate.real_array("x", x, self.dtype)
         if x.ndim not in (2, 3) or x.shape[-1] != self.n_in:
             raise ParameterError(
                 f"x has shape {x.shape}; expected (n_steps, {self.n_in}) or (batch, n_steps, {self.n_in})"
             )
         batched = x.ndim == 3
-        return (x if batched else x[None]), batched
+        x = x if batched else x[None]
+        tiny = np.abs(x) < FLUSH
+        tiny &= x != 0
+        if tiny.any():  # read as 0, as a Stream and the C export read them (cwfast.modes.FLUSH)
+            x = np.where(tiny, 0, x)
+        return x, batched
 
     def check_state(self, state, batch, batched):
         """Return (the state as a new (B, width) array, t0) from a :class:`State` or None."""

@@ -732,3 +732,46 @@ def test_buffers_from_ctypes_take_the_real_time_path(monkeypatch):
     monkeypatch.setattr(stream, "_process", lambda *args: pytest.fail("took the general path"))
     assert stream.process(block, out=out) is out
     np.testing.assert_array_equal(out, reference.process(np.array(block)))
+
+
+def test_inputs_below_the_flush_read_as_zero_in_every_path(signal):
+    """A host may send subnormal samples on a fade's tail; a Stream read them as they were and
+    ran 25x slower on an Intel Xeon (docs/benchmarks.md). Every path reads a value below
+    cwfast.modes.FLUSH as 0, as the exported C does: forward, a Stream (the fast path, the
+    general one, voices, blocked), and the caller's array is left as it was."""
+    import cwfast
+    from cwfast.modes import FLUSH
+
+    model = cwfast.load(Path(cwfast.__file__).parent / "models" / "default.npz")  # windows, pitch, level
+    x = signal[:2000].copy() * 0.3
+    x[200:1400] *= np.float32(1e-38)  # a fade into the subnormal range and back
+    x[700:710] = np.float32(9e-16)  # normal, under the flush
+    x[720] = np.float32(-2e-15)  # normal, above it: read as it is
+    flushed = np.where(np.abs(x) < FLUSH, 0, x).astype(np.float32)
+    assert np.count_nonzero(x != flushed) > 1000 and flushed[720] == x[720]
+    before = x.copy()
+    want = model.forward(flushed)
+    np.testing.assert_array_equal(model.forward(x), want)
+    np.testing.assert_array_equal(x, before)
+    np.testing.assert_array_equal(model.forward(x[None])[0], want)
+    fast, out = Stream(model, max_block=512), np.empty_like(want)
+    for a in range(0, len(x), 512):  # the fast path: out given, in the model's dtype, within max_block
+        fast.process(x[a : a + 512], out=out[a : a + 512])
+    np.testing.assert_array_equal(out, want)
+    np.testing.assert_array_equal(Stream(model, max_block=512).process(x), want)  # in pieces
+    np.testing.assert_array_equal(x, before)
+    voices = Stream(model, voices=2)
+    both = voices.process(np.stack([x, flushed]))
+    np.testing.assert_array_equal(both[0], both[1])
+    np.testing.assert_allclose(both[0], want, rtol=2e-5, atol=2e-6)  # the voices' kernel rounds otherwise
+    # Without biases a model carries a tiny input through to its outputs, where the bundled one
+    # rounds it away: here reading it as 0 shows.
+    dense = ClockworkRNN(1, 2, module_sizes=[3, 2, 2, 3], periods=[1, 3, 4, 16], seed=7).to_dense()
+    dense["b_h"][:] = 0
+    dense["b_out"][:] = 0
+    effect = ClockworkRNN.from_dense(dense)
+    tiny = np.full((64, 1), 9e-16, dtype=np.float32)
+    assert np.all(effect.forward(tiny * 1e3)[1:] != 0)  # above the flush it reaches the outputs
+    for run in (effect.forward, Stream(effect).process, Stream(effect, blocked=True).process,
+                lambda block: Stream(effect, voices=1).process(block[None])[0]):
+        np.testing.assert_array_equal(run(tiny), np.zeros((64, 2), np.float32))
