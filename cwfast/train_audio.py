@@ -761,6 +761,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             on_model(model)
         return model
 
+    trained_until = [0.0]  # the clock when the last run's training (not its fitting) ended
+
     def train_one(model, run_seed, rate, budget):
         try:
             result = _run_trainer(model, trainer, x, y, val_task, epochs=epochs, lr=rate, population=population,
@@ -768,6 +770,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                                   on_note=on_note,
                                   lr_schedule=lr_schedule, checkpoint=checkpoint, resume=resume, progress=progress,
                                   seed=run_seed)
+            trained_until[0] = _clock()
         except TrainingDiverged as error:
             if error.update == 1:  # the untrained model's own loss or gradient: no step, no learning rate, yet
                 hint = ("it had taken no step yet, so the learning rate is not the cause: the untrained network is "
@@ -870,6 +873,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     def best_run():
         """Every run in turn (a share of the budget each), and the one choose_run keeps."""
         trained, numbers, spent, failure = [], [], 0.0, None
+        overheads = []  # per run, what it took beyond its training: the scale fit, scoring, calibration
         began = round_began = _clock()
         longest = 0.0
         index = 0
@@ -880,7 +884,13 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 if not (auto and another_round(began, longest)):
                     break
             rate, run_seed, arm = runs[index]
-            budget = None if time_budget is None else (time_budget - spent) / (len(runs) - index)
+            # Each run's share of what is left, once the runs after it have their fitting set aside
+            # (the mean of what it took so far): charged to the next run alone, it left every run
+            # less than the one before, and the runs with the pitch predictor, which come last,
+            # least (a 12-s budget: 3, 2.3 and 1.4 s, and none for the fourth). Now every run
+            # after the first gets the same share (the last's fitting comes after the budget).
+            reserve = (len(runs) - index - 1) * (sum(overheads) / len(overheads) if overheads else 0.0)
+            budget = None if time_budget is None else (time_budget - spent - reserve) / (len(runs) - index)
             if budget is not None and budget <= 0:  # the earlier runs overran their shares
                 _note(on_note, f"the time budget is spent after {index} of {len(runs)} runs")
                 break
@@ -891,6 +901,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             try:
                 trained.append(train_one(first if index == 0 else build(run_seed, arm), run_seed, rate, budget))
                 numbers.append(index + 1)
+                overheads.append(_clock() - trained_until[0])
             except TrainingDiverged as error:  # a run that diverges does not cost the others theirs
                 failure = error
                 _note(on_note, f"run {index + 1} ({label}) is left out: {error}")

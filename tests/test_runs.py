@@ -129,6 +129,36 @@ def test_the_time_budget_is_shared_between_the_restarts(clip, monkeypatch):
     assert any("20 s of the time budget" in n for n in notes)
 
 
+def test_every_run_after_the_first_gets_the_same_share_of_the_time_budget(clip, monkeypatch):
+    """Each run's fitting (scale fit, scoring, calibration) was charged to the next run alone, so
+    each trained for less than the one before, and the last, --pitch auto's runs with the pitch
+    predictor, least (a 12-s budget gave 3, 2.3 and 1.4 s, and the fourth none). The runs still to
+    come now have the fitting seen so far set aside."""
+    from cwfast import train_audio as module
+
+    samples, rate = clip
+    budgets = []
+    real_trainer, real_figures = module._run_trainer, module._figures
+    clock = [0.0]
+
+    def training(*args, time_budget, **kwargs):
+        budgets.append(time_budget)
+        clock[0] += time_budget  # trains to its share
+        return real_trainer(*args, time_budget=time_budget, **kwargs)
+
+    def fitting(*args, **kwargs):
+        clock[0] += 5.0  # and fits for 5 s after it
+        return real_figures(*args, **kwargs)
+
+    monkeypatch.setattr(module, "_run_trainer", training)
+    monkeypatch.setattr(module, "_figures", fitting)
+    monkeypatch.setattr(module, "_clock", lambda: clock[0])
+    train_audio(samples, rate, seed=0, restarts=4, time_budget=100.0, **TINY)
+X
+    assert budgets == pytest.approx([25.0, 20.0, 20.0, 20.0])  # before: 25, 23.3, 20.8, 15.8
+    assert clock[0] == pytest.approx(105.0)  # the last run's fitting after the budget, as before
+
+
 def test_a_restart_that_diverges_is_left_out(clip, monkeypatch):
     from cwfast import train_audio as module
     from cwfast.errors import TrainingDiverged
