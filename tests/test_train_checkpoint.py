@@ -172,8 +172,15 @@ def test_resume_refuses_a_model_configured_otherwise_with_the_same_parameters(rn
     for changed, what in ((dict(level=(1 / 32, 0.1, 0.05, 0.2)), "level"), (dict(level=None), "level"),
                           (dict(periods=[1, 2]), "periods"), (dict(input_windows=[1, 1]), "input_windows"),
                           (dict(pitch=pitch), "pitch")):
-        with pytest.raises(CwfastError, match=f"different architecture: .*{what}="):
+        # (the periods are a setting of the run too, named as one: "other settings or data")
+        where = "other settings or data" if what == "periods" else "different architecture"
+        with pytest.raises(CwfastError, match=f"{where}: .*{what}="):
             fit(mixture(**changed), x, y, epochs=3, seed=0, checkpoint=path, resume=True)
+    # Other data fit another level (cwfast train fits it on them): the data are what to name, in
+    # words, not the level nor the data's fingerprint.
+    with pytest.raises(CwfastError, match=r"other settings or data: the training data differ \(other audio") as error:
+        fit(mixture(level=(1 / 32, 0.1, 0.05, 0.2)), x[:150], y[:150], epochs=3, seed=0, checkpoint=path, resume=True)
+    assert "architecture" not in str(error.value) and "data=" not in str(error.value)
 
 
 def test_resume_and_the_learning_rate_schedule(rng, tmp_path):

@@ -265,12 +265,19 @@ def check_resume(ckpt, kind, model, config, *, ignore=("epochs", "time_budget"))
     where = f"checkpoint '{ckpt.path}'"
     if ckpt.kind != kind:
         raise CwfastError(f"{where} was written by {ckpt.kind}(), not {kind}(); it cannot resume this run")
+    # Settings and data first: a model's level and pitch predictor are fitted on its training
+    # data, so other data also make another "architecture", and that is not what to tell the user.
+    _check_settings(where, ckpt, config, ignore)
     want, have = architecture(model), architecture(ckpt.model)
     if ckpt.config.get("search_periods"):  # the periods evolve with the run: its state restores them
         want.pop("periods"), have.pop("periods")
     if want != have:
         diff = ", ".join(f"{k}={have[k]!r} (model: {want[k]!r})" for k in want if want[k] != have[k])
         raise CwfastError(f"{where} holds a different architecture: {diff}")
+
+
+def _check_settings(where, ckpt, config, ignore):
+    """Refuse a resume whose settings or training data differ from the checkpoint's."""
     # No schedule and "constant" are one schedule (checkpoints from before the command line could
     # name it say None). A decaying schedule is a function of the total epochs (or of the time
     # budget of a run without a number of epochs, whose config records it): a resume may add epochs
@@ -293,6 +300,9 @@ def _differences(name, was, now):
     such phrase per entry that changed, as ``optimizer.lr=0.01 (now 0.5)``."""
     if was == now:
         return []
+    if name == "data":  # a fingerprint: its digits say nothing
+        return ["the training data differ (other audio, or other parts of it: a validation or test fraction, a "
+                "start, a length or a sample rate)"]
     if isinstance(was, dict) and isinstance(now, dict):
         return [diff for k in sorted(set(was) | set(now))
                 for diff in _differences(f"{name}.{k}", was.get(k), now.get(k))]
