@@ -617,7 +617,7 @@ def _audio_files(names):
         if not found:
             raise CwfastError(f"folder '{name}' holds no audio files ({', '.join(sorted(extensions))})")
         files.extend(sorted(found))
-    kept, seen = [], set()
+    kept, seen, again = [], set(), []
     for path in files:  # a file named twice (or inside a folder also named, or hard-linked) is trained on once
         try:
             info = os.stat(path)
@@ -628,10 +628,15 @@ def _audio_files(names):
                 raise CwfastError(f"'{path}' is not a regular file (a named pipe or a device?)")
             key = (info.st_dev, info.st_ino)
         if key in seen:
-            _note(f"'{path}' is named more than once; training on it once")
+            again.append(path)
             continue
         seen.add(key)
         kept.append(path)
+    if again:  # one note, not one a file (a folder named twice repeats every file in it)
+        if len(again) == 1:
+            _note(f"'{again[0]}' is named more than once; training on it once")
+        else:
+            _note(f"{len(again)} files ('{again[0]}', ...) are named more than once; training on each once")
     return kept
 
 
@@ -764,7 +769,8 @@ def _train(args):
         if np.array_equal(wet, clips[0]):
             _note("--target holds the same samples as AUDIO: the effect learnt will be no effect (the identity)")
 
-    source = os.path.basename(files[0]) if len(files) == 1 else f"{len(files)} files from {', '.join(args.audio)}"
+    named = list(dict.fromkeys(args.audio))  # a folder named twice is named once here
+    source = os.path.basename(files[0]) if len(files) == 1 else f"{len(files)} files from {', '.join(named)}"
     new_checkpoint = args.checkpoint and not args.resume and not os.path.lexists(args.checkpoint)
 
     def check_disk_for(model):  # before training: a full disk must not cost the run
@@ -1144,8 +1150,14 @@ def cmd_info(args):
         detail.append(f"scale {checked('scale', render.scale_of):.4g}")
     if render.trained_length(model):
         start = meta.get("start", 0)
-        detail.append(f"trained on {meta['length']} samples of {meta.get('source', 'its clip')}, starting at "
-                      f"{start if not _is_number(start) else f'{start:g}'} s")
+        split = meta.get("split") if isinstance(meta.get("split"), dict) else {}
+        held = [f"{split[k]:.0%} for {k}" for k in ("validation", "test") if _is_number(split.get(k)) and split[k] > 0]
+        # (the samples the task had, the held-out parts among them: "trained on" them all misled)
+        whose = "each file's" if meta.get("clips") else "its"
+        detail.append(f"from {meta['length']} samples of {meta.get('source', 'its clip')}"
+                      + (f" ({' and '.join(held)} held out, at {whose} end)" if held else "")
+                      + f", starting at {start if not _is_number(start) else f'{start:g}'} s"
+                      + (", silent ends trimmed" if meta.get("trimmed") else ""))
     rows.append(("mode", mode + (f" ({'; '.join(detail)})" if detail else "")))
     trainer = meta.get("trainer") if isinstance(meta.get("trainer"), dict) else None
     figures = meta.get("figures") if isinstance(meta.get("figures"), dict) else {}

@@ -642,8 +642,12 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     held = {name: getattr(splits, name) for name in ("validation", "test") if fractions[name]}
     small = [f"{name} {0 if part is None else part.n_steps}" for name, part in held.items()
              if part is None or part.n_steps < FEW_HELD_OUT]
-    few_held_out = small and (f"the held-out parts are short ({', '.join(small)} samples): their figures are means "
-                              "over too few samples to compare models by; train on a longer clip, or hold out more")
+    empty = all(part is None or part.n_steps == 0 for part in held.values())
+    few_held_out = small and (
+        f"nothing was held out ({', '.join(small)} samples): the clip is too short to give its parts any, so "
+        "there are no held-out figures; train on a longer clip" if empty else
+        f"the held-out parts are short ({', '.join(small)} samples): their figures are means over too few samples "
+        "to compare models by; train on a longer clip, or hold out more")
     if len(per_clip) > 1:  # each file has something to learn, as one clip alone must
         for i, c in enumerate(per_clip):
             reason = tasks.degenerate(tasks.join(c))

@@ -306,7 +306,7 @@ def test_info_prints_every_fact(capsys, models):
     assert "periods       1 2 4" in out
     assert f"parameters    {cwfast.load(models['memorize']).n_params:,}" in out
     assert "8000 Hz" in out and "memorize" in out and "scale 0.3" in out
-    assert "trained on 200 samples of its clip, starting at 0 s" in out  # "from 0 s of" read as a fraction
+    assert "from 200 samples of its clip, starting at 0 s" in out  # "from 0 s of" read as a fraction
     assert "no figures stored" in out
 
 
@@ -1189,7 +1189,8 @@ def test_train_trim_drops_silent_ends_and_says_so(capsys, tmp_path, clip_8k):
     # Where the kept clip starts in the file (it said 0 s, the --start, whatever was trimmed).
     assert model.metadata["start"] == 1200 / rate
     status, info, _ = run(capsys, "info", tmp_path / "m.npz")
-    assert status == 0 and f"trained on {music.size} samples of padded.wav, starting at 0.15 s" in info
+    assert status == 0 and f"from {music.size} samples of padded.wav (10% for validation and 10% for test held out, " \
+        "at its end), starting at 0.15 s, silent ends trimmed" in info
     status, _, err = run(capsys, "train", padded, "--mode", "effect", "--target", padded, "--trim",
                          "-o", tmp_path / "e.npz")
     assert_user_error(status, err, "--trim is for memorize and autoregressive mode")

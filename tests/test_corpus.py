@@ -106,10 +106,13 @@ def test_a_file_named_twice_is_trained_on_once(capsys, tmp_path, folder, monkeyp
     """The folder, one of its files again, and the same file by another path: two files, not four."""
     monkeypatch.chdir(tmp_path)
     out = tmp_path / "m.npz"
-    status, _, err = run(capsys, "train", folder, folder / "a.wav", "corpus/sub/../a.wav", "--mode", "autoregressive",
-                         "--epochs", "1", "-o", out, *TINY)
+    status, _, err = run(capsys, "train", folder, folder / "a.wav", "corpus/sub/../a.wav", folder, "--mode",
+                         "autoregressive", "--epochs", "1", "-o", out, *TINY)
     assert status == 0, err
-    assert err.count("is named more than once; training on it once") == 2
+    assert err.count("named more than once") == 1  # one note, not one a file
+    assert "4 files (" in err  # a.wav twice more, and the folder's two again
+    assert cwfast.load(out).metadata["source"] == f"2 files from {folder}, {folder / 'a.wav'}, corpus/sub/../a.wav"
+    assert "are named more than once; training on each once" in err
     assert cwfast.load(out).metadata["clips"] == [800, 800]
 
 

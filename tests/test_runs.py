@@ -154,7 +154,7 @@ def test_every_run_after_the_first_gets_the_same_share_of_the_time_budget(clip, 
     monkeypatch.setattr(module, "_figures", fitting)
     monkeypatch.setattr(module, "_clock", lambda: clock[0])
     train_audio(samples, rate, seed=0, restarts=4, time_budget=100.0, **TINY)
-X
+    # 100/4; then what is left once the runs after each have 5 s of fitting set aside: (100 - 30 - 2 x 5)/3 ...
     assert budgets == pytest.approx([25.0, 20.0, 20.0, 20.0])  # before: 25, 23.3, 20.8, 15.8
     assert clock[0] == pytest.approx(105.0)  # the last run's fitting after the budget, as before
 
