@@ -179,7 +179,8 @@ def build_parser():
                         "(default: 1; --time-budget is shared between all the runs; N > 1 and auto not with --checkpoint; "
                         "--epochs 0 with auto: one round)")
     p.add_argument("--time-budget", type=types.duration, metavar="TIME",
-                   help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best-validation model; "
+                   help="stop training cleanly after this long (90s, 20m, 1h30m), keeping the best model on validation "
+                        "(without a validation part, as memorize has, the last epoch's); "
                         "fitting the mixture's scale, scoring the held-out parts and choosing the generation temperature "
                         "follow each run (seconds more; minutes on long audio); several runs share the budget, each "
                         "one's fitting counted in it")
@@ -823,7 +824,7 @@ def _train(args):
               "the model saved is the checkpoint's")
     model.save(args.output, overwrite=args.overwrite)
 
-    stopped = (f", stopped by --time-budget after {result.epochs} epoch{'' if result.epochs == 1 else 's'}"
+    stopped = (f", stopped by --time-budget after {_epochs_text(result.epochs, result.steps)}"
                if result.stopped == "time budget" else "")
     runs = model.metadata.get("runs")
     if runs:  # the time above is the kept model's own
@@ -1059,6 +1060,14 @@ def cmd_process(args):
 # ----------------------------------------------------------------------------------- info
 
 
+def _epochs_text(epochs, updates):
+    """"3 epochs", or, where a time budget stopped a run inside its first (a large corpus), the
+    updates it made: "0 epochs" hid a model trained for 1297 of them."""
+    if epochs == 0 and isinstance(updates, int) and not isinstance(updates, bool) and updates > 0:
+        return f"part of its first epoch ({updates} update{'' if updates == 1 else 's'})"
+    return f"{epochs} epoch{'' if epochs == 1 else 's'}"
+
+
 def _ratio(x):
     """A ratio to two decimals, or to three figures past 1000 (a pure tone's flatness is near 0, and
     a ratio to it printed as 9443204299437.74)."""
@@ -1170,7 +1179,7 @@ def cmd_info(args):
             stopped = trainer.get("stopped")
             why = f" ({stopped})" if isinstance(stopped, str) and stopped not in ("completed", "") else ""
             rate = f" at lr {trainer['lr']:g}" if _is_number(trainer.get("lr")) else ""
-            parts.append(f"{trainer.get('name')}{rate}, {epochs} epoch{'' if epochs == 1 else 's'}{why}, {took}")
+            parts.append(f"{trainer.get('name')}{rate}, {_epochs_text(epochs, trainer.get('updates'))}{why}, {took}")
         if "train" in figures:
             parts.append(f"train {_format_figures(figures['train'])}")
         if "validation" in figures:
@@ -1375,6 +1384,14 @@ def _quiet_stdout(only_if_broken=False):
             os.close(null)
 
 
+def _resumable(args):
+    """What an interrupted ``cwfast train --checkpoint`` leaves to continue from, as a clause."""
+    path = getattr(args, "checkpoint", None) if getattr(args, "command", None) == "train" else None
+    if not path or not os.path.isfile(path):
+        return ""
+    return f"; the checkpoint '{path}' holds the run so far: the same command with --resume continues it"
+
+
 def _is_size_error(exc):
     """Whether a ValueError is NumPy refusing an array too big to address."""
     text = str(exc)
@@ -1382,6 +1399,7 @@ def _is_size_error(exc):
 
 
 def _main(parser, argv):
+    args = None
     try:
         if _command_of(argv) == "bench":
             _load_bench().add_arguments(parser.bench_parser)
@@ -1433,7 +1451,7 @@ def _main(parser, argv):
         if _sigterm_received:
             print("cwfast: terminated", file=sys.stderr)
             return 143
-        print("cwfast: interrupted", file=sys.stderr)
+        print(f"cwfast: interrupted{_resumable(args)}", file=sys.stderr)
         return 130
     finally:
         _notes.held = None  # a refusal's held notes are dropped: its error is the one line

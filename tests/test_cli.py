@@ -1145,6 +1145,16 @@ def test_ctrl_c_while_training_writes_no_model(capsys, tmp_path, clip_8k, monkey
     status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", *TINY)
     assert status == 130 and err.strip() == "cwfast: interrupted"
     assert list(tmp_path.iterdir()) == []
+    # With a checkpoint there (the trainer writes one on Ctrl-C): say what it is for.
+    def interrupted_after_writing(*args, checkpoint=None, **kwargs):
+        Path(checkpoint).write_bytes(b"a checkpoint")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cwfast.train, "fit", interrupted_after_writing)
+    ckpt = tmp_path / "c.npz"
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--checkpoint", ckpt, *TINY)
+    assert status == 130 and err.strip() == (f"cwfast: interrupted; the checkpoint '{ckpt}' holds the run so far: the "
+                                             "same command with --resume continues it")
 
 
 @pytest.mark.skipif(not HAS_MATPLOTLIB, reason="the plot extra is not installed")
@@ -1246,3 +1256,19 @@ def test_inputs_that_cannot_be_read_say_why(capsys, tmp_path, monkeypatch):
     status, _, err = run(capsys, "train", "locked.wav", "-o", "m.npz")
     assert_user_error(status, err, "cannot read 'locked.wav': permission denied")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["locked.wav", "loop.npz", "loop.wav"]
+
+
+def test_a_run_stopped_inside_its_first_epoch_says_how_far_it_got(capsys, tmp_path):
+    """A time budget that ends a run on a large corpus before its first epoch is done kept a model
+    of 1297 updates, which the run and info called '0 epochs'."""
+    from cwfast.cli import _epochs_text
+
+    assert _epochs_text(0, 1297) == "part of its first epoch (1297 updates)"
+    assert _epochs_text(0, 1) == "part of its first epoch (1 update)"
+    assert _epochs_text(3, 900) == "3 epochs" and _epochs_text(1, 300) == "1 epoch"
+    assert _epochs_text(0, None) == "0 epochs" and _epochs_text(0, True) == "0 epochs"  # an older or odd file
+    model = cwfast.load(Path(cwfast.__file__).parent / "models" / "default.npz")
+    model.metadata["trainer"] = {**model.metadata["trainer"], "epochs": 0, "updates": 1297, "stopped": "time budget"}
+    model.save(tmp_path / "m.npz")
+    status, out, _ = run(capsys, "info", tmp_path / "m.npz")
+    assert status == 0 and "part of its first epoch (1297 updates) (time budget)" in out
