@@ -665,7 +665,8 @@ def _load_clip(path, args, sample_rate):
         raise _as_options(exc, start="--start", duration="--seconds") from None
     channels = _cancelling(path, samples, start=args.start, duration=args.seconds)
     if channels:  # "silent" alone would contradict what the user hears
-        raise ParameterError(f"{cancelling_channels(path, channels)}; train on one of its channels")
+        raise ParameterError(f"{cancelling_channels(path, channels)}; train on one of its channels, saved as a "
+                             "file of its own (cwfast reads every file mixed to mono)")
     # load_audio cuts an excerpt short at the end of the file; the CLI refuses, as for --samples.
     # One sample of slack: resampling rounds the length up.
     if args.seconds is not None and samples.size + 1 < args.seconds * rate:
