@@ -41,6 +41,7 @@ from numba.extending import overload
 from ._head_kernels import _emit, _fed_back, _level_gain, _level_rows, _level_sequence, _mean_rows, _scored_row_loss
 from ._jit import JIT as _JIT
 from ._jit import has_avx512
+from .modes import FLUSH as _FLUSH
 from ._pitch_kernels import _predict_row, _scratch
 
 # The step and its row kernels allocate nothing, so they run without numba's reference counting:
@@ -60,7 +61,11 @@ _SIXTEEN_ROWS = has_avx512()
 
 
 def _tanh_inplace(a):
-    """Replace every element of the 1-D array ``a`` by its tanh (compiled through the overload)."""
+    """Replace every element of the 1-D array ``a`` by its tanh (compiled through the overload),
+    0 where that is below :data:`cwfast.modes.FLUSH` in magnitude: a state that decays into the
+    subnormal range never reaches 0 (0.9 x the smallest subnormal rounds back to it), and on the
+    Intel Xeon a model whose state did ran 100x slower for good (docs/benchmarks.md); the exported
+    C flushes its tanh's result the same way."""
     a[:] = np.tanh(a)
 
 
@@ -79,13 +84,15 @@ def _tanh_inplace_impl(a):
                      + 0.13381036195973578) * z + 0.9999999798611158
                 q = (((7.776502941488073e-07 * z + 0.00032856414345863494) * z + 0.025877024252998624) * z
                      + 0.4671435202507059) * z + 1.0
-                a[i] = min(max(v * p / q, -1.0), 1.0)
+                r = v * p / q
+                a[i] = min(max(r if abs(r) >= _FLUSH else 0.0, -1.0), 1.0)
 
         return impl
 
     def impl(a):
         for i in range(a.shape[0]):
-            a[i] = np.tanh(a[i])
+            r = np.tanh(a[i])
+            a[i] = r if abs(r) >= _FLUSH else 0.0
 
     return impl
 

@@ -775,3 +775,29 @@ def test_inputs_below_the_flush_read_as_zero_in_every_path(signal):
     for run in (effect.forward, Stream(effect).process, Stream(effect, blocked=True).process,
                 lambda block: Stream(effect, voices=1).process(block[None])[0]):
         np.testing.assert_array_equal(run(tiny), np.zeros((64, 2), np.float32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_state_that_decays_reaches_zero_rather_than_staying_subnormal(dtype):
+    """tanh's result below cwfast.modes.FLUSH is 0, in every Clockwork kernel (they share the one
+    tanh) as in the exported C: a state decaying into the subnormal range never reached 0 (0.9 x
+    the smallest subnormal rounds back to it), and such a model ran 100x slower for good on an
+    Intel Xeon (scripts/bench_denormals.py)."""
+    dense = ClockworkRNN(1, 1, module_sizes=[4, 4], periods=[1, 2], seed=3, dtype=dtype).to_dense()
+    dense["b_h"][:] = 0
+    dense["W_h"][:] = 0.9 * np.eye(8, dtype=dtype)
+    model = ClockworkRNN.from_dense(dense)
+    tiny = np.finfo(dtype).tiny  # the smallest normal number
+    silence_after_a_click = np.zeros((8000, 1), dtype=dtype)
+    silence_after_a_click[0] = 0.5
+    h = model.forward(silence_after_a_click, return_state=True)[1].h
+    assert np.all(h == 0)  # before: subnormal for good, never 0
+    y, trace = model.forward(silence_after_a_click[:400], raw=True), []
+    stream = Stream(model)
+    for block in np.array_split(silence_after_a_click, 13):
+        trace.append(stream.process(block))
+    np.testing.assert_array_equal(np.concatenate(trace)[:400], y)
+    assert np.all(stream.state.h == 0) and not np.any((stream.state.h != 0) & (np.abs(stream.state.h) < tiny))
+    voices = Stream(model, voices=3)  # the voices' kernel
+    voices.process(np.stack([silence_after_a_click] * 3))
+    assert np.all(voices.state.h == 0)
