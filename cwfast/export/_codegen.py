@@ -42,6 +42,10 @@ How the generated code is laid out, and why:
   ``CWFAST_FLOAT_TANH``, where nothing calls a double-precision function but
   ``NAME_set_temperature``'s one conversion of its argument. The pitch search then sums each
   lag's energy afresh, and the sampler's uniforms are the midpoints of 2^23 bins (exact in float, never 0).
+* The pitch search takes a longer lag only if its correlation beats the best shorter one's by
+  more than ``cwfast._pitch_kernels.TIE_MARGIN``, as the numba kernel does: its sums, in another
+  order (and in float in the float build), would otherwise break the ties of periodic input
+  (a period and its multiples) differently from Stream.
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ from .. import metadata
 from ..codec import mu_law_values
 from ..heads import LOG_SCALE_MIN, SURPRISE_R_RANGE
 from ..modes import MAX_TEMPERATURE
+from .._pitch_kernels import TIE_MARGIN
 
 #: Magnitudes below this are flushed to zero (see the module docstring): the inputs as every
 #: path of the engine reads them (cwfast.modes.FLUSH), the weights and the state values too.
@@ -802,7 +807,10 @@ static {N}_REAL {N}_residual(const float *w, int j)
 }}
 
 /* Choose the lag in [{p.lo}, {p.hi}] whose last {p.window} residuals up to w[last] correlate best
- * (normalised) with those a lag before, and its least-squares gain in [0, 1]; none under {p.gate!r}. */
+ * (normalised) with those a lag before, and its least-squares gain in [0, 1]; none under {p.gate!r}.
+ * A longer lag is taken only if its correlation is higher by more than {TIE_MARGIN!r} than the best
+ * shorter one's: a period and its multiples, equal but for rounding on periodic input, then give
+ * the lag Stream gives whatever the order of the sums. */
 static void {N}_search({N}_state *s, const float *w, int last)
 {{
     {N}_REAL *e = s->pe;
@@ -847,7 +855,7 @@ static void {N}_search({N}_state *s, const float *w, int last)
 #else
             const double c = num / sqrt(den * e0);
 #endif
-            if (c > best) {{
+            if (c > best + {N}_C({TIE_MARGIN!r})) {{   /* the shorter lag wins a tie */
                 best = c;
                 best_lag = lag;
                 best_gain = num / den;
