@@ -525,6 +525,8 @@ def test_a_float_tanh_build_of_every_kind_does_its_double_work_in_float(built, t
     assert np.std(reference) > 1e-3
     np.testing.assert_allclose(y, reference, rtol=1e-4, atol=1e-5)
     autoregressive = model.metadata.get("mode") == "autoregressive"
+    # The header names NAME_set_temperature (as what still converts a double) only where there is one.
+    assert (f"{name}_set_temperature" in (tmp / f"{name}.h").read_text()) == autoregressive
     if autoregressive:
         gain = 0.5 * render.output_gain_of(model)
         for temperature in (1.0, 0.5, 0.0):
