@@ -8,7 +8,10 @@ short-term residual of input j is ``e(j) = x(j) - sum_k a[k] x(j - n + k)`` with
 coefficients ``a`` (n of them, oldest first, as :mod:`cwfast.lpc` fits them). At steps whose global
 index is a multiple of ``hop`` the lag L in [lo, hi] whose stretch of the last ``win`` residuals
 correlates best (normalised) with the stretch L steps before it is chosen, and its least-squares gain
-beta held in [0, 1]; none (beta = 0) when the best correlation is under ``gate``. The prediction of
+beta held in [0, 1]; none (beta = 0) when the best correlation is under ``gate``. The lags are tried
+from the shortest, and a longer one replaces the best so far only if its correlation is higher by
+more than :data:`TIE_MARGIN`, so that a period and its multiples, equal but for rounding on
+periodic input, give the same lag whatever the order of the sums (the exported C's). The prediction of
 the next input is then ``beta * e(last + 1 - L) * min(1, reference / r)``, r the RMS of the last
 ``win`` inputs: the bound keeps the term from feeding a loud loop (docs/results.md, "The pitch
 predictor with its loop's level bounded").
@@ -39,6 +42,20 @@ EST_SIZE = 2
 # A denominator (energy of a lagged stretch) below this share of the searched span's energy is
 # rounding noise of the running sums, not a stretch to correlate with.
 _TINY_ENERGY = 1e-12
+
+#: How much higher (absolute, on a normalised correlation in [-1, 1]) a longer lag's correlation
+#: must be than the best shorter one's for the search to take it: within it, the shorter lag wins.
+#: Periodic input correlates (nearly) equally at a period and its multiples: on
+#: ``np.sign(np.sin(0.05 * n))`` the bundled model's lags 126 and 251 were equal within 1e-18, so
+#: that the higher was the one rounding made higher; the exported C, which sums in 16 lanes (and in
+#: float with CWFAST_FLOAT_TANH), took the other lag and parted from Stream for good (means off by
+#: up to 0.24). Against the exact correlation (long double), the double build's were off by at
+#: most 7e-13 and the float build's by 1.1e-6 (the 16 kHz recipe on that square wave and on a
+#: tone; 1.5e-6 on the bundled model's levelled square wave against the double build), so a
+#: difference of two by about 3e-6: 1e-5 holds both. A shorter lag within it is the fundamental
+#: rather than a multiple, and what taking it costs in correlation, at most 1e-5, changes the
+#: prediction by nothing that matters. The exported C reads this constant (cwfast.export._codegen).
+TIE_MARGIN = 1e-5
 
 
 # The loops below run over slices from index 0: an index numba cannot prove non-negative (j - lag)
@@ -84,7 +101,8 @@ def _search(window, last, a, cfg, e, est):
         num = _dot(now, e[hi - lag : span - lag])
         if den > tiny and e0 > tiny:
             c = num / math.sqrt(den * e0)
-            if c > best:
+            # a longer lag must beat the best by TIE_MARGIN (from -1: what that misses is under any gate)
+            if c > best + TIE_MARGIN:
                 best, best_lag, best_gain = c, lag, num / den
     if best >= cfg[GATE] and best_lag > 0:
         est[0] = best_lag

@@ -212,7 +212,10 @@ class Pitch:
     its clocks learns it slowly. The pitch predictor hands it over, as CELP's adaptive codebook
     does: every ``hop`` steps it finds the lag L in [``lo``, ``hi``] at which the last ``window``
     residuals of the fixed short-term predictor ``coefficients`` correlate best with themselves
-    (normalised; none under ``gate``), with their least-squares gain beta in [0, 1], and adds
+    (normalised; none under ``gate``; a longer lag only if its correlation is higher by more than
+    :data:`cwfast._pitch_kernels.TIE_MARGIN`, 1e-5, so that a period and its multiples, equal but
+    for rounding on periodic input, give the shorter lag in Python and in the exported C alike),
+    with their least-squares gain beta in [0, 1], and adds
     ``g * beta * e(t + 1 - L) * min(1, reference / r(t))`` to every component mean: the residual a
     period ago, the gain g trained with the network (the parameters' last entry,
     :attr:`SequenceModel.pitch_gain`, 0 when set), bounded where the last ``window`` inputs' RMS

@@ -17,6 +17,7 @@ from cwfast import State, _pitch_kernels, lpc, tasks
 from cwfast.audio import load_audio
 from cwfast.codec import mu_law_encode, mu_law_values
 from cwfast.errors import ParameterError
+from cwfast._pitch_kernels import TIE_MARGIN
 from cwfast.model import Pitch
 from cwfast.train import evolve
 from cwfast.train_audio import train_audio
@@ -84,7 +85,8 @@ def naive_terms(window, t0, p, n_steps, est=(0.0, 0.0)):
             for cand in range(p.lo, p.hi + 1):
                 then = span[p.hi - cand : span.size - cand]
                 num, den = now @ then, then @ then
-                if den > tiny and now @ now > tiny and num / math.sqrt(den * (now @ now)) > best:
+                # a longer lag only if higher by more than the margin: the shorter one wins a tie
+                if den > tiny and now @ now > tiny and num / math.sqrt(den * (now @ now)) > best + TIE_MARGIN:
                     best, lag, beta = num / math.sqrt(den * (now @ now)), cand, num / den
             if best < p.gate:
                 lag, beta = 0, 0.0
@@ -118,6 +120,39 @@ def test_the_kernel_finds_what_a_direct_search_finds(reference, t0, rng):
         unbounded = naive_terms(window[0], t0, pitch(), n_steps)[0]
         assert np.all(np.abs(out[0]) <= np.abs(unbounded) + 1e-12)
         assert np.abs(out[0]).sum() < 0.8 * np.abs(unbounded).sum()
+
+
+@pytest.mark.parametrize("gap, chosen", [(0.0, 10), (TIE_MARGIN / 100, 10), (TIE_MARGIN / 2, 10),
+                                         (2 * TIE_MARGIN, 20), (1e-3, 20)])
+def test_the_search_takes_the_shorter_lag_unless_a_longer_one_is_better_by_the_margin(gap, chosen):
+    """Periodic input correlates equally at a period and its multiples but for rounding, which the
+    exported C's sums (in 16 lanes) round otherwise than numba's: the search takes the longer of
+    two lags only if its correlation is higher by more than TIE_MARGIN. Residuals (no short-term
+    prediction: a = [0]) whose last 8 repeat exactly 20 steps before (correlation 1 at lag 20) and,
+    off by a perturbation orthogonal to them that costs ``gap`` of correlation, 10 steps before."""
+    lo, hi, win = 10, 20, 8
+    v = np.array([3.0, -1, 4, 1, -5, 9, -2, 6])
+    u = np.array([1.0, 3, 0, 0, 0, 0, 0, 0])  # u @ v = 0
+    # |v| / |v + d u| = 1 - gap
+    d = math.sqrt(1 / (1 - gap) ** 2 - 1) * math.sqrt((v @ v) / (u @ u))
+    e = np.zeros(win + hi)
+    e[hi:] = v  # now
+    e[hi - 20 : hi - 20 + win] = v
+    e[hi - 10 : hi - 10 + win] = v + d * u
+    e[8:10] = e[18:20] = [0.5, -0.5]
+    window = np.concatenate([[0.0], e])  # e(j) = window[j] - 0 * window[j - 1]
+    correlations = {lag: (v @ e[hi - lag : hi - lag + win]) / math.sqrt((v @ v) * (e[hi - lag : hi - lag + win] @
+                                                                                    e[hi - lag : hi - lag + win]))
+                    for lag in range(lo, hi + 1)}
+    assert correlations[20] == 1.0 and correlations[10] == pytest.approx(1 - gap, abs=1e-12)
+    assert max(c for lag, c in correlations.items() if lag not in (10, 20)) < 0.9
+    cfg = np.array([lo, hi, win, 1, 0.3, math.inf, 1.0])
+    est = np.zeros(2)
+    _pitch_kernels._search(window, window.size - 1, np.zeros(1), cfg, np.empty(win + hi), est)
+    assert est[0] == chosen
+    assert est[1] == pytest.approx(1.0 if chosen == 20 else (v @ (v + d * u)) / ((v + d * u) @ (v + d * u)))
+    _, (lag, _) = naive_terms(window, 0, Pitch.checked([0.0], lo, hi, win, 1), 1)
+    assert lag == chosen  # the twin takes the same rule
 
 
 def test_a_gate_of_one_takes_nothing_and_silence_has_no_pitch(rng):

@@ -39,9 +39,14 @@ How the generated code is laid out, and why:
 * What is computed beyond float (the LSTM's gates, the level, the predictions, the surprise, the
   sampler) is written with ``NAME_REAL``, ``NAME_EXP``, ``NAME_C(literal)``, ... (see _REAL):
   double by default, so the default build is the one it was (the same assembly); float with
-  ``CWFAST_FLOAT_TANH``, where nothing calls a double-precision function but
-  ``NAME_set_temperature``'s one conversion of its argument. The pitch search then sums each
-  lag's energy afresh, and the sampler's uniforms are the midpoints of 2^23 bins (exact in float, never 0).
+  ``CWFAST_FLOAT_TANH``, where nothing calls a double-precision function but (in an
+  autoregressive model, the only kind that has one) ``NAME_set_temperature``'s one conversion of
+  its argument. The pitch search then sums each lag's energy afresh, and the sampler's uniforms
+  are the midpoints of 2^23 bins (exact in float, never 0).
+* The pitch search takes a longer lag only if its correlation beats the best shorter one's by
+  more than ``cwfast._pitch_kernels.TIE_MARGIN``, as the numba kernel does: its sums, in another
+  order (and in float in the float build), would otherwise break the ties of periodic input
+  (a period and its multiples) differently from Stream.
 """
 
 from __future__ import annotations
@@ -57,6 +62,7 @@ from .. import metadata
 from ..codec import mu_law_values
 from ..heads import LOG_SCALE_MIN, SURPRISE_R_RANGE
 from ..modes import MAX_TEMPERATURE
+from .._pitch_kernels import TIE_MARGIN
 
 #: Magnitudes below this are flushed to zero (see the module docstring): the inputs as every
 #: path of the engine reads them (cwfast.modes.FLUSH), the weights and the state values too.
@@ -276,6 +282,12 @@ def _header(spec):
 #define {N}_TEMPERATURE {spec.temperature!r}
 #define {N}_OUTPUT_GAIN {spec.output_gain!r}   /* what generation multiplies its output by (1: the model's own level) */
 {_GENERATION_API.format(N=N, max_temperature=float(MAX_TEMPERATURE))}"""
+    # (only an autoregressive model has NAME_set_temperature)
+    no_double = (f"nothing calls a double-precision function but {N}_set_temperature, which converts its\n"
+                 " * argument once. Define it for every file that includes this header: the state's layout"
+                 if spec.autoregressive else
+                 "nothing calls a double-precision function. Define it for every file that includes this\n"
+                 " * header: the state's layout")
     return f"""/* {N}.h: {kind}, exported by cwfast {_version()} (mode: {spec.mode}, {spec.output} head).
  * C99, no dependency but libm. Nothing in it allocates, locks, does I/O or writes a global:
  * every function works on the state it is given, so states run independently (re-entrant).
@@ -288,8 +300,7 @@ def _header(spec):
  * does in float what is otherwise done in double: the Clockwork RNN's tanh (within 6 ulp), the
  * LSTM's gates, the level, the linear and pitch predictions, the surprise and the sampler (with
  * 23-bit uniforms); the outputs are then no longer within float32 rounding of Stream, and
- * nothing calls a double-precision function but {N}_set_temperature, which converts its
- * argument once. Define it for every file that includes this header: the state's layout
+ * {no_double}
  * follows it, and its functions are then named {N}_..._float, so that a mixed build fails to
  * link rather than misread a state. Under -ffast-math a NaN or infinite input is still read as 0 (it is
  * recognised from its bits). */
@@ -802,7 +813,10 @@ static {N}_REAL {N}_residual(const float *w, int j)
 }}
 
 /* Choose the lag in [{p.lo}, {p.hi}] whose last {p.window} residuals up to w[last] correlate best
- * (normalised) with those a lag before, and its least-squares gain in [0, 1]; none under {p.gate!r}. */
+ * (normalised) with those a lag before, and its least-squares gain in [0, 1]; none under {p.gate!r}.
+ * A longer lag is taken only if its correlation is higher by more than {TIE_MARGIN!r} than the best
+ * shorter one's: a period and its multiples, equal but for rounding on periodic input, then give
+ * the lag Stream gives whatever the order of the sums. */
 static void {N}_search({N}_state *s, const float *w, int last)
 {{
     {N}_REAL *e = s->pe;
@@ -847,7 +861,7 @@ static void {N}_search({N}_state *s, const float *w, int last)
 #else
             const double c = num / sqrt(den * e0);
 #endif
-            if (c > best) {{
+            if (c > best + {N}_C({TIE_MARGIN!r})) {{   /* the shorter lag wins a tie */
                 best = c;
                 best_lag = lag;
                 best_gain = num / den;
