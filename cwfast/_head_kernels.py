@@ -13,6 +13,7 @@ import numba
 import numpy as np
 
 from ._jit import JIT as _JIT
+from .modes import FLUSH as _FLUSH
 
 
 @numba.njit(**_JIT)
@@ -231,6 +232,8 @@ def _level_gain(level, v, alpha, low, high):
     level held within [low, high]. Callers pass ``v`` as float64, whatever the model's dtype, so
     that numba compiles one version per dtype of ``level``, not one per caller."""
     level[0] = level[0] + alpha * (abs(np.float64(v)) - level[0])
+    if abs(level[0]) < _FLUSH:  # silence takes it down into the subnormals (the C export flushes it too)
+        level[0] = 0
     return min(max(np.float64(level[0]), low), high)
 
 

@@ -21,6 +21,7 @@ import numpy as np
 from ._head_kernels import _emit, _fed_back, _level_gain, _level_rows, _level_sequence, _mean_rows, _scored_row_loss
 from ._jit import JIT as _JIT
 from ._pitch_kernels import _predict_row, _scratch
+from .modes import FLUSH as _FLUSH
 from ._kernels import _member_params
 
 
@@ -75,8 +76,12 @@ def _forward_seq(theta, x, s, pre, y, hist, acts):
             og = _sigmoid(pre[3 * n + j])
             cj = fg * c[j] + ig * gg
             c[j] = cj
+            if abs(c[j]) < _FLUSH:  # a cell decaying in silence reaches 0, not the subnormals (as the C export)
+                c[j] = 0
             tc = np.tanh(np.float64(c[j]))
             h[j] = og * tc
+            if abs(h[j]) < _FLUSH:
+                h[j] = 0
             if record:
                 acts[t, j] = ig
                 acts[t, n + j] = fg

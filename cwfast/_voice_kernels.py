@@ -81,6 +81,7 @@ from ._jit import JIT as _JIT
 from ._jit import SLP_PIPELINE, has_avx512
 # shared: cwfast._jit keeps the caches of both files in step
 from ._kernels import _HOT, _copy, _fires, _tanh_inplace, _window_dots
+from .modes import FLUSH as _FLUSH
 from ._lstm_kernels import _sigmoid
 
 
@@ -1689,7 +1690,11 @@ def _lstm_forward_voices(theta, x, t, state, pre, y):
                 gg = np.tanh(np.float64(p[2 * n + j]))
                 og = _sigmoid(p[3 * n + j])
                 c[j] = fg * c[j] + ig * gg
+                if abs(c[j]) < _FLUSH:  # as the one-voice kernel (cwfast._lstm_kernels) and the C export
+                    c[j] = 0
                 h[j] = og * np.tanh(np.float64(c[j]))
+                if abs(h[j]) < _FLUSH:
+                    h[j] = 0
         for k in range(n_out):
             for vb in range(0, V, VOICE_BLOCK):
                 _output_voices4(w_out, b_out, state, 2 * n, n, k, vb, y, s)

@@ -801,3 +801,29 @@ def test_a_state_that_decays_reaches_zero_rather_than_staying_subnormal(dtype):
     voices = Stream(model, voices=3)  # the voices' kernel
     voices.process(np.stack([silence_after_a_click] * 3))
     assert np.all(voices.state.h == 0)
+
+
+def test_an_lstm_cell_and_a_level_that_decay_reach_zero_too():
+    """The LSTM's cell and output and the level are flushed below cwfast.modes.FLUSH as the
+    exported C flushes them (its LSTM and level code); before, silence left them subnormal."""
+    import cwfast
+
+    dense = LSTM(1, 1, n_hidden=4, seed=1).to_dense()
+    dense["b_h"][:] = 0
+    dense["b_out"][:] = 0
+    lstm = LSTM.from_dense(dense)
+    click = np.zeros((6000, 1), np.float32)
+    click[0] = 0.5
+    y, state = lstm.forward(click, return_state=True)
+    assert np.all(state.h == 0) and y[-1, 0] == 0  # before: a subnormal cell and output for good
+    stream = Stream(lstm)
+    np.testing.assert_array_equal(np.concatenate([stream.process(b) for b in np.array_split(click, 7)]), y)
+    voices = Stream(lstm, voices=2)
+    voices.process(np.stack([click, click]))
+    assert np.all(voices.state.h == 0)
+    levelled = cwfast.load(Path(cwfast.__file__).parent / "models" / "default.npz")
+    silence = np.zeros((8000, 1), np.float32)
+    assert levelled.forward(silence, return_state=True)[1].h[-1] == 0  # the level; before: 1.4e-45
+    stream = Stream(levelled)
+    stream.process(silence)
+    assert stream.state.h[-1] == 0
