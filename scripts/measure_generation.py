@@ -3,10 +3,12 @@
 For an autoregressive model and its source recording (one file, or several concatenated in the
 order given, e.g. one FSDD speaker's takes), both at the model's sample rate:
 
-- generates ``--seconds`` (10) of audio with each of ``--seeds`` (0, 1, 2) through the command line,
+- generates ``--seconds`` (10) of audio with each of ``--seeds`` (1, 2, 3: not training's
+  calibration seed 0, whose audio chose the temperature) through the command line,
   ``python -m cwfast generate`` (run from this repository's root, so that its ``cwfast`` is used),
   once per ``--temperature`` (default: the model's own);
-- splits the source into a training part and a held-out stretch (the last ``--heldout``, 10%, as
+- splits the source into a training part and a held-out stretch (the last ``--heldout``: the
+  model's own test fraction, 10% by default, as
   ``cwfast train`` does with one file; a model trained on several files, each split on its own,
   is refused: train on the joined file, as ``scripts/generation_goals.py`` does) and prints, for
   the generated audio (median over seeds, and each seed), the source and the held-out stretch:
@@ -58,9 +60,13 @@ def parse_args(argv=None):
     p.add_argument("sources", nargs="+", help="source recording(s), concatenated in this order")
     p.add_argument("-m", "--model", default=str(ROOT / "cwfast" / "models" / "default.npz"))
     p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--seeds", default="0,1,2", help="comma-separated generation seeds")
+    p.add_argument("--seeds", default="1,2,3",
+                   help="comma-separated generation seeds (default 1,2,3: seed 0 is what training's temperature "
+                        "calibration generated with, so its audio chose the temperature)")
     p.add_argument("--temperature", default=None, help="comma-separated temperatures (default: the model's)")
-    p.add_argument("--heldout", type=float, default=0.1, help="held-out fraction at the end of the source")
+    p.add_argument("--heldout", type=float, default=None,
+                   help="held-out fraction at the end of the source (default: the model's own test fraction; "
+                        "0.1 for --lpc-only or a model that stores none)")
     p.add_argument("--trim", action="store_true", help="drop blocks 60 dB below the source's RMS at both ends")
     p.add_argument("--lpc-only", action="store_true", help="only the linear-predictor baseline")
     p.add_argument("--sample-rate", type=int, default=None, help="rate for --lpc-only (default: the first file's)")
@@ -69,7 +75,7 @@ def parse_args(argv=None):
                    help="also cut the source into this many equal stretches and measure each against the rest")
     args = p.parse_args(argv)
     # Every figure needs whole 2048-sample frames; checked here, not after minutes of generating.
-    if not (0.0 < args.heldout < 1.0):
+    if args.heldout is not None and not (0.0 < args.heldout < 1.0):
         p.error(f"--heldout {args.heldout} must be a fraction between 0 and 1")
     if not (args.seconds > 0.0 and np.isfinite(args.seconds)):
         p.error(f"--seconds {args.seconds} must be positive")
@@ -193,11 +199,16 @@ LPC_HEADER = ("| source | rate (Hz) | length (s) | held out (s) | LPC-32 adaptiv
               "fixed Gaussian |\n|---|---|---|---|---|---|---|---|")
 
 
+def _note(text):
+    print(f"measure_generation: {text}", file=sys.stderr)
+
+
 def main(argv=None):
     args = parse_args(argv)
     label = ", ".join(os.path.basename(p) for p in args.sources[:3]) + (
         f" and {len(args.sources) - 3} more" if len(args.sources) > 3 else "")
     if args.lpc_only:
+        args.heldout = 0.1 if args.heldout is None else args.heldout
         source, rate = load_sources(args.sources, args.sample_rate)
         if args.trim:
             source = trim(source, rate)
@@ -227,6 +238,16 @@ def main(argv=None):
         raise CwfastError(f"the model was trained on {len(model.metadata['clips'])} files, each split on its own; "
                           "this script measures a model trained on one file (join them first, as "
                           "scripts/generation_goals.py does)")
+    # The model's own test fraction: another would score it partly on audio it trained on.
+    test = (model.metadata.get("split") or {}).get("test")
+    if args.heldout is None:
+        args.heldout = test if isinstance(test, float) and 0.0 < test < 1.0 else 0.1
+    elif isinstance(test, float) and args.heldout < test:
+        _note(f"--heldout {args.heldout:g} is less than the model's test fraction {test:g}: part of what is scored "
+              "as held out was held out from training too, but not all of the test part is scored")
+    elif isinstance(test, float) and args.heldout > test:
+        _note(f"--heldout {args.heldout:g} is more than the model's test fraction {test:g}: what is scored as held "
+              "out includes audio the model trained or chose its epoch on")
     source, _ = load_sources(args.sources, rate)
     if args.trim:
         source = trim(source, rate)

@@ -155,3 +155,30 @@ def test_an_unwritable_keep_folder_is_refused_before_anything_is_printed(capsys)
     with pytest.raises(CwfastError, match="cannot write audio '/proc/self/gen-seed0.wav'"):
         script.main([EXCERPT, "--seconds", "0.3", "--seeds", "0", "--keep", "/proc/self"])
     assert capsys.readouterr().out == ""
+
+
+def test_the_default_seeds_are_not_the_calibrations_and_held_out_is_the_models(capsys, tmp_path):
+    """Training's temperature calibration generates with seed 0: its audio chose the temperature
+    and the output gain, so the likeness figures are not measured on it by default (both scripts);
+    and the held-out stretch is the model's own test fraction, not a fixed 10%."""
+    import cwfast
+    from cwfast.train_audio import CALIBRATION_SEED
+
+    spec = importlib.util.spec_from_file_location("generation_goals", ROOT / "scripts" / "generation_goals.py")
+    goals = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(goals)
+    script = load_script()
+    assert CALIBRATION_SEED not in script.parse_args([EXCERPT]).seeds
+    (tmp_path / "music").mkdir()
+    (tmp_path / "music" / "brahms-hungarian-dance-5.ogg").write_bytes(b"")  # what the parser looks for
+    parsed = goals.parse_args(["--data", str(tmp_path), "--sources", "brahms"])
+    assert CALIBRATION_SEED not in [int(s) for s in parsed.seeds.split(",")]
+    model = cwfast.load(ROOT / "cwfast" / "models" / "default.npz")
+    model.metadata["split"] = {**model.metadata["split"], "test": 0.2}
+    model.save(tmp_path / "m.npz")
+    assert script.main([EXCERPT, "-m", str(tmp_path / "m.npz"), "--seconds", "0.2", "--seeds", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "held-out bits per 8-bit mu-law sample on the source's last 20%" in out
+    assert script.main([EXCERPT, "-m", str(tmp_path / "m.npz"), "--seconds", "0.2", "--seeds", "1",
+                        "--heldout", "0.3"]) == 0
+    assert "more than the model's test fraction 0.2" in capsys.readouterr().err
