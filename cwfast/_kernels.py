@@ -98,6 +98,17 @@ def _tanh_inplace_impl(a):
 
 
 @numba.njit(**_JIT)
+def _any_tiny(x):
+    """Whether the 1-D ``x`` holds a value that is not 0 but below :data:`cwfast.modes.FLUSH` in
+    magnitude (what every path reads as 0)."""
+    for i in range(x.shape[0]):
+        v = x[i]
+        if v != 0 and abs(v) < _FLUSH:
+            return True
+    return False
+
+
+@numba.njit(**_JIT)
 def _views(theta, n, n_win, n_rec, n_out):
     """Split the flat parameters: w_in (``n_win`` packed input weights), w_rec (packed blocks), b_h,
     w_out, b_out (all 1-D views)."""
