@@ -418,8 +418,9 @@ def _rows16(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work)
 
 @numba.njit(**_JIT)
 def _matvec_repeat(w, h, y, repeats):
-    """y = W h, ``repeats`` times: the dense matrix-vector product in the style of :func:`_step`'s rows
-    (one reassociated dot product a row), the ceiling ``cwfast bench`` reports the kernel against."""
+    """y = W h, ``repeats`` times: the dense matrix-vector product one reassociated dot product a
+    row, the style of :func:`_step`'s rows before they took four to sixteen a pass: a reference
+    ``cwfast bench`` reports the kernel against (the kernels now beat it), not a ceiling."""
     n, m = w.shape
     for _ in range(repeats):
         for r in range(n):

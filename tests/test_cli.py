@@ -844,6 +844,21 @@ def test_generate_plot(capsys, tmp_path, models):
     assert leftovers(tmp_path) == []
 
 
+def test_generate_plots_the_first_ten_seconds_of_a_long_output(capsys, tmp_path, monkeypatch):
+    """A 10-minute generation took 2.2 GB to plot whole; it plots the first 10 s, and says so."""
+    import cwfast.plot
+
+    drawn = []
+    monkeypatch.setattr(cwfast.plot, "plot_audio", lambda path, samples, rate, **kw: drawn.append((samples, kw)))
+    status, out, err = run(capsys, "generate", "-o", tmp_path / "g.wav", "--seconds", 12, "--seed", 1,
+                           "--plot", tmp_path / "g.png")
+    assert status == 0, err
+    samples, kw = drawn[0]
+    written, rate = cwfast.audio.load_audio(tmp_path / "g.wav")
+    assert samples.size == 10 * rate and np.array_equal(samples, written[: 10 * rate].astype(samples.dtype))
+    assert f"wrote {tmp_path / 'g.png'} (its first 10.00 s at {rate} Hz)" in out and "(its first 10.00 s" in kw["title"]
+
+
 def test_plot_without_matplotlib_is_a_clear_error(capsys, tmp_path, models, monkeypatch):
     monkeypatch.setitem(sys.modules, "matplotlib", None)
     monkeypatch.setitem(sys.modules, "matplotlib.backends.backend_agg", None)
