@@ -500,7 +500,15 @@ def _load_model(path):
 
 
 def _is_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
+    """A real (not a bool) that a float holds, so that info can format it: JSON reads 1e400
+    written as digits as an int past float's range, which :g cannot format."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return False
+    try:
+        float(value)
+    except OverflowError:
+        return False
+    return True
 
 
 class _Refused:
@@ -1179,7 +1187,7 @@ def cmd_info(args):
         parts = []
         if trainer:
             seconds = trainer.get("seconds")
-            took = f"{seconds:.1f} s" if isinstance(seconds, (int, float)) else "time not stored"
+            took = f"{seconds:.1f} s" if _is_number(seconds) else "time not stored"
             epochs = trainer.get("epochs")
             stopped = trainer.get("stopped")
             why = f" ({stopped})" if isinstance(stopped, str) and stopped not in ("completed", "") else ""

@@ -14,6 +14,7 @@ import numpy as np
 from .codec import N_CLASSES, is_history
 from .errors import CwfastError, ParameterError
 from .modes import MAX_OUTPUT_GAIN, MAX_TEMPERATURE, MODES
+from .validate import MAX_COUNT
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -70,7 +71,14 @@ def output_gain_of(model):
 
 
 def _is_number(value):
-    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite real (not a bool) that a float holds: JSON reads 1e400 written as digits as an int,
+    past float's range, where math.isfinite raises OverflowError."""
+    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
 
 
 def autoregressive_spec(model):
@@ -122,6 +130,7 @@ def trained_length(model):
     Metadata is free-form, so anything but a positive integer there counts as not stored.
     """
     length = model.metadata.get("length")
-    if isinstance(length, (int, np.integer)) and not isinstance(length, bool) and length > 0:
+    # (past MAX_COUNT no clip was ever trained on: 10**400 overflowed the size checks' arithmetic)
+    if isinstance(length, (int, np.integer)) and not isinstance(length, bool) and 0 < length <= MAX_COUNT:
         return int(length)
     return 0

@@ -80,12 +80,21 @@ def is_pinned(row, training=None):
     more than :data:`PINNED_OVER_TRAINING` times the share of its training audio (``training``,
     the calibration's ``training_audio``, whose ``pinned`` is that share; none if absent). Rows
     written before the share was measured, or holding no number there, are not."""
-    share = row.get("pinned")
-    if not isinstance(share, (int, float)) or isinstance(share, bool):
+    share = _share(row.get("pinned"))
+    if share is None:
         return False
-    own = training.get("pinned") if isinstance(training, dict) else None
-    own = own if isinstance(own, (int, float)) and not isinstance(own, bool) else 0.0
-    return share > max(MAX_PINNED_SHARE, PINNED_OVER_TRAINING * own)
+    own = _share(training.get("pinned")) if isinstance(training, dict) else None
+    return share > max(MAX_PINNED_SHARE, PINNED_OVER_TRAINING * (own or 0.0))
+
+
+def _share(value):
+    """A stored share as a float, or None if it is none (a bool, a text, an integer past float's range)."""
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return None
+    try:
+        return float(value)
+    except OverflowError:
+        return None
 
 
 #: The highest sampling temperature generation takes (``--temperature``, ``temperature=``): already

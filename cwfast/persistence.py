@@ -164,6 +164,8 @@ def load(path):
             arrays = {name: read_member(archive, name) for name in archive.files if name != "header"}
     except CwfastError:
         raise
+    except MemoryError:
+        raise CwfastError(f"cannot load model '{path}': its arrays need more memory than this machine gives") from None
     except PermissionError:
         raise CwfastError(f"cannot load model '{path}': permission denied") from None
     except RecursionError:
@@ -179,6 +181,8 @@ def load(path):
     cls = model_class(header.get("arch"), f"cannot load model '{path}'")
     try:
         return cls.from_dense(arrays, **header_options(header))
+    except MemoryError:
+        raise CwfastError(f"cannot load model '{path}': it needs more memory than this machine gives") from None
     except (TypeError, ValueError, OverflowError, IndexError) as exc:  # ParameterError (a ValueError), or a foreign file's arrays
         raise CwfastError(f"cannot load model '{path}': inconsistent contents ({exc})") from None
 

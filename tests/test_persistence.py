@@ -2,6 +2,7 @@
 
 import json
 import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -433,3 +434,45 @@ def test_numpy_scalars_in_metadata_save_as_the_numbers_they_equal(tmp_path):
     with pytest.raises(cwfast.ParameterError, match="model metadata must be JSON-serialisable .*ndarray"):
         model.save(tmp_path / "m.npz")
     assert cwfast.load(tmp_path / "m.npz").metadata == loaded.metadata  # the first file is untouched
+
+
+def test_metadata_numbers_past_floats_range_are_no_numbers(tmp_path, capsys):
+    """JSON reads 1e400 written as digits as an int past float's range: info, generate and the
+    API raised OverflowError tracebacks (a review); now such a value is invalid or not shown."""
+    import json
+
+    import cwfast
+    from cwfast.cli import main
+    from cwfast.errors import CwfastError
+    from cwfast.render import scale_of
+
+    source = Path(cwfast.__file__).parent / "models" / "default.npz"
+    archive = np.load(source)
+    header = json.loads(str(archive["header"]))
+    arrays = {k: archive[k] for k in archive.files if k != "header"}
+    for key, where in (("scale", None), ("start", None), ("seconds", "trainer"), ("pinned", "table")):
+        h = json.loads(json.dumps(header))
+        meta = h["metadata"]
+        target = meta["trainer"] if where == "trainer" else meta["temperature_calibration"]["table"][0] \
+            if where == "table" else meta
+        target[key] = 10**400
+        path = tmp_path / f"{key}.npz"
+        np.savez(path, header=np.array(json.dumps(h)), **arrays)
+        assert main(["info", str(path)]) == 0
+        capsys.readouterr()
+        if key == "scale":
+            with pytest.raises(CwfastError, match="invalid scale"):
+                scale_of(cwfast.load(path))
+            assert main(["generate", "-m", str(path), "-o", str(tmp_path / "g.wav"), "--seconds", "0.01"]) == 2
+            assert "invalid scale" in capsys.readouterr().err
+
+
+def test_a_memorize_model_whose_length_is_past_any_count_is_not_said_to_have_one():
+    import cwfast
+    from cwfast.metadata import trained_length
+
+    model = cwfast.ClockworkRNN(0, 1, module_sizes=[2, 2], periods=[1, 2], seed=0,
+                                metadata={"mode": "memorize", "length": 10**400})
+    assert trained_length(model) == 0
+    model.metadata["length"] = 4000
+    assert trained_length(model) == 4000
