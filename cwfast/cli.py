@@ -1001,8 +1001,8 @@ def cmd_generate(args):
         frames, clipped = write_audio_blocks(args.output, written(), rate, subtype=subtype, overwrite=args.overwrite)
     _note_clipped(clipped, subtype)
     what = f"wrote {args.output}: {_count(frames, 'sample')} ({_duration(frames, rate)}) from {name}"
-    if mode == "autoregressive":
-        what += f", seed {seed}"
+    if mode == "autoregressive":  # at temperature 0 (greedy) the seed draws nothing: not offered as what made it
+        what += ", temperature 0 (greedy: no seed)" if args.temperature == 0 else f", seed {seed}"
     print(what)
     if args.plot:
         import numpy as np
