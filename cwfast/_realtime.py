@@ -109,7 +109,7 @@ def _pointer(typingctx, address, dtype):
 
 
 @njit(cache=True, nogil=True)
-def _all_finite(x):
+def _finite_flushed(x):
     """Whether no element of the 2-D ``x`` (the stream's own copy of a block) is NaN or infinite,
     every element below :data:`cwfast.modes.FLUSH` in magnitude set to 0 on the way, as the model
     reads it (every entry checks its block first)."""
@@ -169,7 +169,7 @@ def _build_clockwork(fp, blocked=False):
         c = carray(context_p, (CONTEXT_SIZE,))
         n_steps, n_hidden = c[N_STEPS], c[N_HIDDEN]
         x = carray(_pointer(c[X], fp), (n_steps, c[N_IN]))
-        if not _all_finite(x):
+        if not _finite_flushed(x):
             return NOT_FINITE
         theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
         module_start, column_start, block_offset, periods = _layout(c)
@@ -201,7 +201,7 @@ def _build_clockwork_windowed(fp):
         c = carray(context_p, (CONTEXT_SIZE,))
         n_steps, n_modules, n_hidden, n_in, history = c[N_STEPS], c[N_MODULES], c[N_HIDDEN], c[N_IN], c[HISTORY]
         x = carray(_pointer(c[X], fp), (n_steps, n_in))
-        if not _all_finite(x):
+        if not _finite_flushed(x):
             return NOT_FINITE
         fill = carray(_pointer(c[FILL], ip), (1,))
         buffer = carray(_pointer(c[HIST], fp), (c[HIST_ROWS], n_in))
@@ -232,7 +232,7 @@ def _build_lstm(fp):
         c = carray(context_p, (CONTEXT_SIZE,))
         n_steps, n = c[N_STEPS], c[N_HIDDEN]
         x = carray(_pointer(c[X], fp), (n_steps, c[N_IN]))
-        if not _all_finite(x):
+        if not _finite_flushed(x):
             return NOT_FINITE
         theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
         state = carray(_pointer(c[STATE], fp), (2 * n,))
@@ -258,7 +258,7 @@ def _build_clockwork_voices(fp):
             return -1
         c = carray(context_p, (CONTEXT_SIZE,))
         n_steps, n_modules, n_hidden, n_voices = c[N_STEPS], c[N_MODULES], c[N_HIDDEN], c[N_VOICES]
-        if not _all_finite(carray(_pointer(c[X], fp), (n_steps * n_voices, c[N_IN]))):
+        if not _finite_flushed(carray(_pointer(c[X], fp), (n_steps * n_voices, c[N_IN]))):
             return NOT_FINITE
         n_in, history = c[N_IN], c[HISTORY]
         x = carray(_pointer(c[X], fp), (n_steps, n_voices, n_in))
@@ -296,7 +296,7 @@ def _build_lstm_voices(fp):
             return -1
         c = carray(context_p, (CONTEXT_SIZE,))
         n_steps, n, n_voices = c[N_STEPS], c[N_HIDDEN], c[N_VOICES]
-        if not _all_finite(carray(_pointer(c[X], fp), (n_steps * n_voices, c[N_IN]))):
+        if not _finite_flushed(carray(_pointer(c[X], fp), (n_steps * n_voices, c[N_IN]))):
             return NOT_FINITE
         x = carray(_pointer(c[X], fp), (n_steps, n_voices, c[N_IN]))
         theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))

@@ -31,7 +31,7 @@ from . import registry
 from . import _argtypes as types
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, LEVEL_BAND, MIXTURE_HISTORY, MODES, PITCH_CHOICES,
-                    PREDICTION_TAPS, TRAINERS, is_pinned)
+                    PREDICTION_TAPS, TRAINERS, as_real, is_pinned)
 
 DEFAULT_MODEL = "the bundled default model"
 
@@ -500,15 +500,8 @@ def _load_model(path):
 
 
 def _is_number(value):
-    """A real (not a bool) that a float holds, so that info can format it: JSON reads 1e400
-    written as digits as an int past float's range, which :g cannot format."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
-        return False
-    try:
-        float(value)
-    except OverflowError:
-        return False
-    return True
+    """A real that info can format (:func:`cwfast.modes.as_real`)."""
+    return as_real(value) is not None
 
 
 class _Refused:

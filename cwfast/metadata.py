@@ -13,7 +13,7 @@ import numpy as np
 
 from .codec import N_CLASSES, is_history
 from .errors import CwfastError, ParameterError
-from .modes import MAX_OUTPUT_GAIN, MAX_TEMPERATURE, MODES
+from .modes import MAX_OUTPUT_GAIN, MAX_TEMPERATURE, MODES, as_real
 from .validate import MAX_COUNT
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
@@ -71,14 +71,9 @@ def output_gain_of(model):
 
 
 def _is_number(value):
-    """A finite real (not a bool) that a float holds: JSON reads 1e400 written as digits as an int,
-    past float's range, where math.isfinite raises OverflowError."""
-    if not isinstance(value, (int, float, np.integer, np.floating)) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:
-        return False
+    """A finite real, not a bool (:func:`cwfast.modes.as_real`)."""
+    real = as_real(value)
+    return real is not None and math.isfinite(real)
 
 
 def autoregressive_spec(model):

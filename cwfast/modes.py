@@ -1,6 +1,8 @@
 """The names of cwfast's audio tasks and heads, and the limits the command line checks, in a module that
-imports nothing, so that the command line can list and check them without loading NumPy. What each mode
-does is :mod:`cwfast.tasks`."""
+imports nothing but the standard library, so that the command line can list and check them without
+loading NumPy. What each mode does is :mod:`cwfast.tasks`."""
+
+import numbers
 
 #: memorize: emit one clip from the clock alone; autoregressive: predict the next sample;
 #: effect: map a dry input to a processed output.
@@ -80,16 +82,18 @@ def is_pinned(row, training=None):
     more than :data:`PINNED_OVER_TRAINING` times the share of its training audio (``training``,
     the calibration's ``training_audio``, whose ``pinned`` is that share; none if absent). Rows
     written before the share was measured, or holding no number there, are not."""
-    share = _share(row.get("pinned"))
+    share = as_real(row.get("pinned"))
     if share is None:
         return False
-    own = _share(training.get("pinned")) if isinstance(training, dict) else None
+    own = as_real(training.get("pinned")) if isinstance(training, dict) else None
     return share > max(MAX_PINNED_SHARE, PINNED_OVER_TRAINING * (own or 0.0))
 
 
-def _share(value):
-    """A stored share as a float, or None if it is none (a bool, a text, an integer past float's range)."""
-    if not isinstance(value, (int, float)) or isinstance(value, bool):
+def as_real(value):
+    """A stored number (metadata read from JSON) as a float, or None where it is none: a bool, a
+    text, or an integer past float's range (JSON reads 1e400 written as digits as one, and
+    formatting it or math.isfinite raises OverflowError). NaN and infinities pass."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
         return None
     try:
         return float(value)

@@ -56,17 +56,13 @@ import re
 
 import numpy as np
 
-from .. import modes as _modes
-
 from .. import metadata
 from ..codec import mu_law_values
 from ..heads import LOG_SCALE_MIN, SURPRISE_R_RANGE
-from ..modes import MAX_TEMPERATURE
+# FLUSH: inputs (as every path of the engine reads them), weights and state values below it are 0
+from ..modes import FLUSH, MAX_TEMPERATURE
 from .._pitch_kernels import TIE_MARGIN
 
-#: Magnitudes below this are flushed to zero (see the module docstring): the inputs as every
-#: path of the engine reads them (cwfast.modes.FLUSH), the weights and the state values too.
-FLUSH = _modes.FLUSH
 #: An input beyond this magnitude is read as this (with its sign): finite inputs near float32's
 #: largest overflowed a window's sum, or the level's quotient, to +inf and -inf, whose sum left the
 #: state NaN for good. Far above any audio; 1e15 over the level's floor (1e-4), times a 320-input
