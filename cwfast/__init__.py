@@ -13,7 +13,7 @@ The public names are imported on first use (PEP 562), so ``import cwfast.cli`` a
 ``cwfast --help`` do not pay for importing numba.
 """
 
-import importlib
+import importlib as _importlib
 
 from .errors import CwfastError, ParameterError
 
@@ -44,11 +44,11 @@ _SUBMODULES = frozenset({
 
 def __getattr__(name):
     if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        value = getattr(_importlib.import_module(_LAZY[name], __name__), name)
         globals()[name] = value
         return value
     if name in _SUBMODULES:
-        return importlib.import_module(f".{name}", __name__)  # (the import binds it in this namespace)
+        return _importlib.import_module(f".{name}", __name__)  # (the import binds it in this namespace)
     raise AttributeError(f"module 'cwfast' has no attribute {name!r}")
 
 
