@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
+import functools
 import math
 import time
 from dataclasses import dataclass
@@ -605,9 +606,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         if mode != "effect":  # the autoregressive path never read it
             raise ParameterError(f"{mode} mode takes no {_opt('target')} (only effect mode does)")
         target = validate.mono("target", target)
-    total = sum(c.size for c in clips)
 
     if mode == "memorize":
+        total = sum(c.size for c in clips)
         sized = tasks.memorize_size(total)
         has_clock = registry.get(arch).has_clock
         chosen = [_opt(key, sized[key]) for key in ("hidden", "modules")
@@ -618,51 +619,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         defaults.update(sized)
     n_hidden, n_modules, periods = architecture(arch, defaults, hidden=hidden, modules=modules, periods=periods)
     fractions = {k: defaults[k] if v is None else v for k, v in (("validation", validation), ("test", test))}
-    if mode == "autoregressive":  # one scale for every clip, from no test part
-        per_clip = tasks.corpus(clips, n_classes=classes or N_CLASSES, history=history, **fractions)
-        scale = per_clip[0].train.metadata["scale"]
-        louder = sum(int(np.count_nonzero(np.abs(clip[clip.size - (part.test.n_steps if part.test else 0):]) > scale))
-                     for clip, part in zip(clips, per_clip))
-        if louder:
-            _note(on_note, f"{louder} samples of the test part{'s' * (len(clips) > 1)} are louder than anything "
-                           "before them and are scored at full scale (the scale is the peak before the test parts)")
-    else:
-        whole = tasks.make_task(mode, clips[0], target=target, n_classes=classes or N_CLASSES, history=history)
-        per_clip = [tasks.split_task(whole, **fractions)]
-    splits = tasks.Splits(*(tasks.join(getattr(c, name) for c in per_clip) for name in ("train", "validation", "test")))
-    task = tasks.join(part for c in per_clip for part in c)
-    what = "clip" if len(clips) == 1 else "corpus"
-    # evaluate() runs after training; a figure it cannot compute must stop the run before it starts.
-    for name in ("train", "validation", "test"):
-        part = getattr(splits, name)
-        reason = part is not None and tasks.unmeasurable(part)
-        if reason and name == "train":
-            raise CwfastError(f"cannot train on this {what}: {reason}")
-        if reason:
-            raise CwfastError(f"the {name} part of the {what} ({_opt(name, fractions[name])}) cannot be scored: "
-                              f"{reason}; pass {_opt(name, 0)}, another fraction, or trim the clip")
-    # Said with the figures, after training: a note before it would stand in front of any error.
-    # (A share asked for that rounds to nothing, in a clip of 5 samples, counts as 0.)
-    held = {name: getattr(splits, name) for name in ("validation", "test") if fractions[name]}
-    small = [f"{name} {0 if part is None else part.n_steps}" for name, part in held.items()
-             if part is None or part.n_steps < FEW_HELD_OUT]
-    empty = all(part is None or part.n_steps == 0 for part in held.values())
-    few_held_out = small and (
-        f"nothing was held out ({', '.join(small)} samples): the clip is too short to give its parts any, so "
-        "there are no held-out figures; train on a longer clip" if empty else
-        f"the held-out parts are short ({', '.join(small)} samples): their figures are means over too few samples "
-        "to compare models by; train on a longer clip, or hold out more")
-    if len(per_clip) > 1:  # each file has something to learn, as one clip alone must
-        for i, c in enumerate(per_clip):
-            reason = tasks.degenerate(tasks.join(c))
-            if reason:
-                error = CwfastError(f"cannot train on this corpus: its clip {i} (of {len(per_clip)}): {reason}; "
-                                    "leave it out")
-                error.clip, error.reason = i, reason  # for the command line to name its file
-                raise error
-    degenerate = tasks.degenerate(splits.train)
-    if degenerate:
-        raise CwfastError(f"cannot train on this {what}: {degenerate}")
+    data = _audio_data(clips, mode, target, classes, history, fractions, on_note)
+    task, splits = data.task, data.splits
 
     has_clock = registry.get(arch).has_clock
     given_window = input_window
@@ -673,18 +631,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, _given(window, defaults["window"], "window"),
                          _given(batch_size, defaults["batch_size"], "batch_size"), input_window, components,
                          population, cluster)
-    widest = max(given_window) if isinstance(given_window, (list, tuple)) else given_window
-    # A window's dot products are most of a step's cost: say so before a run that crawls.
-    if has_clock and widest not in (None, "period") and widest > 4 * INPUT_WINDOW_SECONDS * sample_rate:
-        _note(on_note, f"{_opt('input_window', given_window)}: a module reads the last {widest} samples "
-                       f"({widest / sample_rate:.3g} s) each time it ticks, and a step's cost grows with it "
-                       f"(the autoregressive default reads {INPUT_WINDOW_SECONDS * 1000:g} ms)")
-    elif has_clock and given_window is None and input_window > 4 * round(INPUT_WINDOW_SECONDS * 16000):
-        # The default is a time: at a high rate it is many samples (2 million at 100 MHz).
-        _note(on_note, f"at {sample_rate} Hz the default input window ({INPUT_WINDOW_SECONDS * 1000:g} ms) is "
-                       f"{input_window} samples, which a module reads each time it ticks, and a step's cost grows "
-                       f"with it: {_spoken('--sample-rate 16000', 'audio resampled to 16 kHz')} or "
-                       f"{_opt('input_window', 320)} cost what the 16-kHz default does")
+    if has_clock:
+        _note_wide_window(given_window, input_window, sample_rate, on_note)
     meta = dict(task.metadata)
     meta.update(length=task.n_steps, split={"validation": fractions["validation"], "test": fractions["test"],
                                             "per": "clip"})
@@ -716,8 +664,6 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         _note(on_note, f"memorizing {task.n_steps} samples from the clock alone is slow and rarely exact; the "
                        "paper's task is 320 samples" + _spoken(" (--samples 320)", ""))
 
-    train_task, val_task = splits.train, splits.validation
-    x, y = train_task.inputs, train_task.targets
     if epochs is None and time_budget is not None and restarts != AUTO_RESTARTS:  # (auto: rounds fill the rest)
         _note(on_note, f"{_opt('time_budget')} caps training, and it ends sooner if the default {defaults['epochs']} "
                        f"{'generations' if trainer == 'es' else 'epochs'} are done first: pass {_opt('epochs')} to "
@@ -726,15 +672,16 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         epochs = None  # until the budget
     else:
         epochs = _given(epochs, defaults["epochs"], "epochs")
-    lr_schedule = defaults["lr_schedule"] if lr_schedule is None else lr_schedule
 
-    # What every restart shares, computed once: the level's parameters (its band is a pass over the
-    # whole training audio) and the training audio the temperature is chosen against.
+    # What every run shares, computed once: the level's parameters (its band is a pass over the
+    # whole training audio) and the pitch predictor.
+    level_params = None
     if level:
         start = max(float(np.mean(np.abs(splits.train.inputs))), LEVEL_FLOOR)
         level_params = (1.0 / level, start, *_level_band(splits.train.inputs[:, 0], 1.0 / level, start, level_band))
+    pitch_predictor = None
     if True in arms:
-        pitch_predictor = _pitch_predictor(per_clip, splits.train.inputs[:, 0], sample_rate,
+        pitch_predictor = _pitch_predictor(data.per_clip, splits.train.inputs[:, 0], sample_rate,
                                            Level(*level_params) if level else None)
         if isinstance(pitch_predictor, tuple) and given_pitch is not None:
             reason, remedy = pitch_predictor
@@ -742,78 +689,6 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         if isinstance(pitch_predictor, tuple):  # the default's: trained without, and said so
             _note(on_note, f"training without a pitch predictor: {pitch_predictor[0]}")
             arms = (False,)
-    if head == "mixture":
-        # The training parts as recorded (not mu-law quantised: generation is not), in the model's units.
-        heard = np.concatenate([np.asarray(clip, np.float64)[: part.train.n_steps]
-                                for clip, part in zip(clips, per_clip)]) / task.metadata["scale"]
-
-    def build(run_seed, with_pitch):
-        model = new_model(arch, task, n_hidden, n_modules, periods, seed=run_seed, sample_rate=sample_rate,
-                          metadata=copy.deepcopy(meta), input_window=input_window, components=components)
-        if level:
-            model.level = level_params
-            model.metadata["level"] = level
-            model.metadata["level_band"] = list(level_band or LEVEL_BAND)
-        if prediction:
-            model.prediction = prediction
-        if with_pitch:
-            model.pitch = pitch_predictor
-        if saved is not None:
-            # A missing or foreign checkpoint, or one of another architecture, is refused before
-            # on_model's checks and notes; one of other settings or data once the trainer has
-            # built its run's settings.
-            from .train.checkpoint import check_resume
-
-            check_resume(saved, "evolve" if trainer == "es" else "fit", model, saved.config)
-        if on_model is not None:
-            on_model(model)
-        return model
-
-    trained_until = [0.0]  # the clock when the last run's training (not its fitting) ended
-
-    def train_one(model, run_seed, rate, budget):
-        try:
-            result = _run_trainer(model, trainer, x, y, val_task, epochs=epochs, lr=rate, population=population,
-                                  sigma=sigma, cluster=cluster, window=window, streams=streams, time_budget=budget,
-                                  on_note=on_note,
-                                  lr_schedule=lr_schedule, checkpoint=checkpoint, resume=resume, progress=progress,
-                                  seed=run_seed)
-            trained_until[0] = _clock()
-        except TrainingDiverged as error:
-            if error.update == 1:  # the untrained model's own loss or gradient: no step, no learning rate, yet
-                hint = ("it had taken no step yet, so the learning rate is not the cause: the untrained network is "
-                        f"too wide for its starting weights; try a smaller {_opt('hidden')}")
-            else:
-                hint = "try a smaller " + (f"{_opt('lr')} or {_opt('sigma')}" if trainer == "es" else _opt("lr"))
-            raise TrainingDiverged(error.detail, hint, update=error.update) from None
-
-        if scale_fit:
-            _note(on_note, "fitting the mixture's scale on the validation part")
-            held = fitting_parts(model, per_clip)
-            model.metadata["scale_fit"] = fit_scale(model, held, progress=progress)
-            if model.n_in == 1:  # autoregressive: the scales may follow its recent surprise
-                model.metadata["surprise_fit"] = fit_surprise(model, held, progress=progress)
-        figures = _figures(model, per_clip)
-        _check_learned(model, splits.train, figures["train"], mode, on_note)
-        model.metadata["trainer"] = {
-            "name": trainer, "epochs": int(result.epochs), "updates": int(result.steps),
-            "lr_schedule": lr_schedule or "constant",
-            "seconds": round(float(result.wall_time), 3), "stopped": str(result.stopped),
-            # what picked the parameters kept: the evolution strategy keeps its best centre by
-            # training loss; a gradient run without a validation part keeps its last epoch's
-            "chosen_on": ("training loss" if trainer == "es" else "validation" if val_task is not None
-                          else "last epoch"),
-        }
-        model.metadata["trainer"].update({k: v for k, v in (("lr", rate), ("seed", run_seed)) if v is not None})
-        if model.pitch is not None:
-            model.metadata["trainer"]["pitch"] = True
-        model.metadata["figures"] = figures
-        if head == "mixture":
-            _note(on_note, f"choosing the generation temperature: {CALIBRATION_SECONDS:g} s generated at each of "
-                           f"{', '.join(f'{t:g}' for t in CALIBRATION_TEMPERATURES)}, measured against the training "
-                           "audio")
-            calibrate(model, heard)
-        return TrainedAudio(model, task, splits, result, figures)
 
     saved = None
     if resume and checkpoint is not None:
@@ -822,6 +697,14 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         saved = load_checkpoint(checkpoint)
         if seed is None:  # the checkpoint's seed, for the model to record
             seed = saved.progress["entropy"]
+    recipe = _Recipe(
+        data=data, mode=mode, head=head, arch=arch, n_hidden=n_hidden, n_modules=n_modules, periods=periods,
+        sample_rate=sample_rate, meta=meta, input_window=input_window, components=components, level=level,
+        level_params=level_params, level_band=level_band, prediction=prediction, pitch_predictor=pitch_predictor,
+        trainer=trainer, epochs=epochs, population=population, sigma=sigma, cluster=cluster,
+        lr_schedule=defaults["lr_schedule"] if lr_schedule is None else lr_schedule, scale_fit=scale_fit,
+        checkpoint=checkpoint, resume=resume, saved=saved, progress=progress, on_model=on_model, on_note=on_note)
+
     if restarts is None:
         restarts = 1 if checkpoint is not None else defaults["restarts"]
     # auto: a round of restarts (every rate at the next seed) while the time budget lasts; the
@@ -851,93 +734,301 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     # are compared on equal terms.
     runs = [(rate, None if seed is None else seed + index, arm) for arm in arms for rate in rates
             for index in range(restarts)]
-    groups = len(rates) * len(arms)
     # The first model is built, and the windows fitted to its clock, before any run is announced:
     # an option the clip cannot take is refused before any work, as one error.
-    first = build(runs[0][1], runs[0][2])
-    window, streams = (None, None) if trainer == "es" else _truncation(first, train_task, window, batch_size,
-                                                                       defaults, on_note)
-
-    def another_round(began, longest):
-        """Whether auto restarts go on: room for another round of every rate and arm (within
-        MAX_RESTARTS), and at least the longest round so far (training, fitting and calibrating)
-        left of the budget."""
-        left = time_budget - (_clock() - began)
-        rounds = len(runs) // groups
-        ended = f"restarts end after {rounds} round{'s' * (rounds > 1)}"
-        if len(runs) + groups > MAX_RESTARTS:
-            _note(on_note, f"{ended}: another would train more than {MAX_RESTARTS} models")
-            return False
-        if left < longest:
-            _note(on_note, f"{ended}: {max(left, 0):.0f} s of the time budget left, and a round took up to "
-                           f"{longest:.0f} s")
-            return False
-        _note(on_note, f"{left:.0f} s of the time budget left, and a round took up to {longest:.0f} s: another "
-                       "round of restarts")
-        next_seed = runs[-1][1] + 1
-        runs.extend((rate, next_seed, arm) for arm in arms for rate in rates)
-        return True
-
-    def best_run():
-        """Every run in turn (a share of the budget each), and the one choose_run keeps."""
-        trained, numbers, spent, failure = [], [], 0.0, None
-        overheads = []  # per run, what it took beyond its training: the scale fit, scoring, calibration
-        began = round_began = _clock()
-        longest = 0.0
-        index = 0
-        while True:
-            if index == len(runs):  # a round of every rate ended: another, if auto and the budget allows
-                now = _clock()
-                longest, round_began = max(longest, now - round_began), now
-                if not (auto and another_round(began, longest)):
-                    break
-            rate, run_seed, arm = runs[index]
-            # Each run's share of what is left, once the runs after it have their fitting set aside
-            # (the mean of what it took so far): charged to the next run alone, it left every run
-            # less than the one before, and the runs with the pitch predictor, which come last,
-            # least (a 12-s budget: 3, 2.3 and 1.4 s, and none for the fourth). Now every run
-            # after the first gets the same share (the last's fitting comes after the budget).
-            reserve = (len(runs) - index - 1) * (sum(overheads) / len(overheads) if overheads else 0.0)
-            budget = None if time_budget is None else (time_budget - spent - reserve) / (len(runs) - index)
-            if budget is not None and budget <= 0:  # the earlier runs overran their shares
-                _note(on_note, f"the time budget is spent after {index} of {len(runs)} runs")
-                break
-            share = "" if budget is None else f", {budget:.3g} s of the time budget"
-            label = _run_label(rate if len(rates) > 1 else None, run_seed, arm if len(arms) > 1 else None)
-            _note(on_note, f"run {index + 1} of {'at least ' if auto else ''}{len(runs)} ({label}{share})")
-            started = _clock()
-            try:
-                trained.append(train_one(first if index == 0 else build(run_seed, arm), run_seed, rate, budget))
-                numbers.append(index + 1)
-                overheads.append(_clock() - trained_until[0])
-            except TrainingDiverged as error:  # a run that diverges does not cost the others theirs
-                failure = error
-                _note(on_note, f"run {index + 1} ({label}) is left out: {error}")
-            # The whole run is charged, its scale fit, scoring and calibration with its training:
-            # charging the training alone let the command overrun by every run's fit (4 runs of a
-            # 5-s budget took 9.8 s, 12 took 14.8 s); now only the last run's comes after the budget.
-            spent += _clock() - started
-            index += 1
-        if not trained:
-            raise failure or CwfastError("the time budget was spent before any run trained")
-        chosen = choose_run(trained)
-        model = trained[chosen].model
-        model.metadata["runs"] = {
-            "chosen": chosen,
-            "on": "per learning rate (and with or without a pitch predictor), generated audio like the training "
-                  "audio's at the model's temperature, then audible, then validation; between them, validation "
-                  "among those audible",
-            "runs": [_run_row(run) for run in trained],
-        }
-        label = _run_label(model.metadata["trainer"].get("lr") if len(rates) > 1 else None,
-                           model.metadata["trainer"]["seed"], model.pitch is not None if len(arms) > 1 else None)
-        _note(on_note, f"kept run {numbers[chosen]} of {len(runs)} ({label}): " + _run_reason(trained, chosen))
-        return trained[chosen]
-
-    kept = train_one(first, runs[0][1], runs[0][0], time_budget) if len(runs) == 1 and not auto else best_run()
-    if few_held_out:
-        _note(on_note, few_held_out)
+    first = recipe.build(runs[0][1], runs[0][2])
+    if trainer != "es":
+        recipe.window, recipe.streams = _truncation(first, splits.train, window, batch_size, defaults, on_note)
+    if len(runs) == 1 and not auto:
+        kept = recipe.train(first, runs[0][1], runs[0][0], time_budget)
+    else:
+        kept = _train_runs(recipe, first, runs, rates, arms, auto=auto, time_budget=time_budget)
+    if data.few_held_out:
+        _note(on_note, data.few_held_out)
     return kept
+
+
+@dataclass
+class _Data:
+    """The audio as training reads it: the clips, each clip's parts (:func:`cwfast.tasks.corpus`),
+    the parts joined, the whole task, and the note on held-out parts too short to compare by (or
+    None), said after training."""
+
+    clips: list
+    per_clip: list
+    splits: tasks.Splits
+    task: tasks.Task
+    few_held_out: str | None
+
+
+def _audio_data(clips, mode, target, classes, history, fractions, on_note):
+    """The clips as a task cut into parts (:class:`_Data`); CwfastError if a part training or its
+    figures need cannot be learnt or scored."""
+    if mode == "autoregressive":  # one scale for every clip, from no test part
+        per_clip = tasks.corpus(clips, n_classes=classes or N_CLASSES, history=history, **fractions)
+        scale = per_clip[0].train.metadata["scale"]
+        louder = sum(int(np.count_nonzero(np.abs(clip[clip.size - (part.test.n_steps if part.test else 0):]) > scale))
+                     for clip, part in zip(clips, per_clip))
+        if louder:
+            _note(on_note, f"{louder} samples of the test part{'s' * (len(clips) > 1)} are louder than anything "
+                           "before them and are scored at full scale (the scale is the peak before the test parts)")
+    else:
+        whole = tasks.make_task(mode, clips[0], target=target, n_classes=classes or N_CLASSES, history=history)
+        per_clip = [tasks.split_task(whole, **fractions)]
+    splits = tasks.Splits(*(tasks.join(getattr(c, name) for c in per_clip) for name in ("train", "validation", "test")))
+    task = tasks.join(part for c in per_clip for part in c)
+    what = "clip" if len(clips) == 1 else "corpus"
+    # evaluate() runs after training; a figure it cannot compute must stop the run before it starts.
+    for name in ("train", "validation", "test"):
+        part = getattr(splits, name)
+        reason = part is not None and tasks.unmeasurable(part)
+        if reason and name == "train":
+            raise CwfastError(f"cannot train on this {what}: {reason}")
+        if reason:
+            raise CwfastError(f"the {name} part of the {what} ({_opt(name, fractions[name])}) cannot be scored: "
+                              f"{reason}; pass {_opt(name, 0)}, another fraction, or trim the clip")
+    # Said with the figures, after training: a note before it would stand in front of any error.
+    # (A share asked for that rounds to nothing, in a clip of 5 samples, counts as 0.)
+    held = {name: getattr(splits, name) for name in ("validation", "test") if fractions[name]}
+    small = [f"{name} {0 if part is None else part.n_steps}" for name, part in held.items()
+             if part is None or part.n_steps < FEW_HELD_OUT]
+    empty = all(part is None or part.n_steps == 0 for part in held.values())
+    few_held_out = (
+        f"nothing was held out ({', '.join(small)} samples): the clip is too short to give its parts any, so "
+        "there are no held-out figures; train on a longer clip" if empty else
+        f"the held-out parts are short ({', '.join(small)} samples): their figures are means over too few samples "
+        "to compare models by; train on a longer clip, or hold out more") if small else None
+    if len(per_clip) > 1:  # each file has something to learn, as one clip alone must
+        for i, c in enumerate(per_clip):
+            reason = tasks.degenerate(tasks.join(c))
+            if reason:
+                error = CwfastError(f"cannot train on this corpus: its clip {i} (of {len(per_clip)}): {reason}; "
+                                    "leave it out")
+                error.clip, error.reason = i, reason  # for the command line to name its file
+                raise error
+    degenerate = tasks.degenerate(splits.train)
+    if degenerate:
+        raise CwfastError(f"cannot train on this {what}: {degenerate}")
+    return _Data(clips, per_clip, splits, task, few_held_out)
+
+
+def _note_wide_window(given, input_window, sample_rate, on_note):
+    """A note before a run that crawls: a window's dot products are most of a step's cost."""
+    widest = max(given) if isinstance(given, (list, tuple)) else given
+    if widest not in (None, "period") and widest > 4 * INPUT_WINDOW_SECONDS * sample_rate:
+        _note(on_note, f"{_opt('input_window', given)}: a module reads the last {widest} samples "
+                       f"({widest / sample_rate:.3g} s) each time it ticks, and a step's cost grows with it "
+                       f"(the autoregressive default reads {INPUT_WINDOW_SECONDS * 1000:g} ms)")
+    elif given is None and input_window > 4 * round(INPUT_WINDOW_SECONDS * 16000):
+        # The default is a time: at a high rate it is many samples (2 million at 100 MHz).
+        _note(on_note, f"at {sample_rate} Hz the default input window ({INPUT_WINDOW_SECONDS * 1000:g} ms) is "
+                       f"{input_window} samples, which a module reads each time it ticks, and a step's cost grows "
+                       f"with it: {_spoken('--sample-rate 16000', 'audio resampled to 16 kHz')} or "
+                       f"{_opt('input_window', 320)} cost what the 16-kHz default does")
+
+
+@dataclass
+class _Recipe:
+    """How each run of one :func:`train_audio` call is built and trained: what the runs share
+    (only the seed, the learning rate, whether it has the pitch predictor and its share of the
+    time budget differ). ``window`` and ``streams`` (the truncated back-propagation's) are set once
+    the first model is built."""
+
+    data: _Data
+    mode: str
+    head: str | None
+    arch: str
+    n_hidden: int
+    n_modules: int
+    periods: object
+    sample_rate: int
+    meta: dict
+    input_window: object
+    components: int | None
+    level: int | None
+    level_params: tuple | None
+    level_band: object
+    prediction: int | None
+    pitch_predictor: object
+    trainer: str
+    epochs: int | None
+    population: int | None
+    sigma: float | None
+    cluster: object
+    lr_schedule: str
+    scale_fit: bool
+    checkpoint: object
+    resume: bool
+    saved: object
+    progress: bool
+    on_model: object
+    on_note: object
+    window: int | None = None
+    streams: int | None = None
+    trained_until: float = 0.0  # the clock when the last run's training (not its fitting) ended
+
+    def build(self, run_seed, with_pitch):
+        """A run's untrained model (checked against the checkpoint resumed, then by ``on_model``)."""
+        model = new_model(self.arch, self.data.task, self.n_hidden, self.n_modules, self.periods, seed=run_seed,
+                          sample_rate=self.sample_rate, metadata=copy.deepcopy(self.meta),
+                          input_window=self.input_window, components=self.components)
+        if self.level:
+            model.level = self.level_params
+            model.metadata["level"] = self.level
+            model.metadata["level_band"] = list(self.level_band or LEVEL_BAND)
+        if self.prediction:
+            model.prediction = self.prediction
+        if with_pitch:
+            model.pitch = self.pitch_predictor
+        if self.saved is not None:
+            # A missing or foreign checkpoint, or one of another architecture, is refused before
+            # on_model's checks and notes; one of other settings or data once the trainer has
+            # built its run's settings.
+            from .train.checkpoint import check_resume
+
+            check_resume(self.saved, "evolve" if self.trainer == "es" else "fit", model, self.saved.config)
+        if self.on_model is not None:
+            self.on_model(model)
+        return model
+
+    def train(self, model, run_seed, rate, budget):
+        """Train ``model`` (a run's, from :meth:`build`), fit its mixture's scale, score every part
+        and choose its generation temperature: a :class:`TrainedAudio`."""
+        on_note, splits, per_clip = self.on_note, self.data.splits, self.data.per_clip
+        trainer = self.trainer
+        try:
+            result = _run_trainer(model, trainer, splits.train.inputs, splits.train.targets, splits.validation,
+                                  epochs=self.epochs, lr=rate, population=self.population, sigma=self.sigma,
+                                  cluster=self.cluster, window=self.window, streams=self.streams,
+                                  time_budget=budget, on_note=on_note, lr_schedule=self.lr_schedule,
+                                  checkpoint=self.checkpoint, resume=self.resume, progress=self.progress,
+                                  seed=run_seed)
+            self.trained_until = _clock()
+        except TrainingDiverged as error:
+            if error.update == 1:  # the untrained model's own loss or gradient: no step, no learning rate, yet
+                hint = ("it had taken no step yet, so the learning rate is not the cause: the untrained network is "
+                        f"too wide for its starting weights; try a smaller {_opt('hidden')}")
+            else:
+                hint = "try a smaller " + (f"{_opt('lr')} or {_opt('sigma')}" if trainer == "es" else _opt("lr"))
+            raise TrainingDiverged(error.detail, hint, update=error.update) from None
+
+        if self.scale_fit:
+            _note(on_note, "fitting the mixture's scale on the validation part")
+            held = fitting_parts(model, per_clip)
+            model.metadata["scale_fit"] = fit_scale(model, held, progress=self.progress)
+            if model.n_in == 1:  # autoregressive: the scales may follow its recent surprise
+                model.metadata["surprise_fit"] = fit_surprise(model, held, progress=self.progress)
+        figures = _figures(model, per_clip)
+        _check_learned(model, splits.train, figures["train"], self.mode, on_note)
+        model.metadata["trainer"] = {
+            "name": trainer, "epochs": int(result.epochs), "updates": int(result.steps),
+            "lr_schedule": self.lr_schedule or "constant",
+            "seconds": round(float(result.wall_time), 3), "stopped": str(result.stopped),
+            # what picked the parameters kept: the evolution strategy keeps its best centre by
+            # training loss; a gradient run without a validation part keeps its last epoch's
+            "chosen_on": ("training loss" if trainer == "es" else "validation" if splits.validation is not None
+                          else "last epoch"),
+        }
+        model.metadata["trainer"].update({k: v for k, v in (("lr", rate), ("seed", run_seed)) if v is not None})
+        if model.pitch is not None:
+            model.metadata["trainer"]["pitch"] = True
+        model.metadata["figures"] = figures
+        if self.head == "mixture":
+            _note(on_note, f"choosing the generation temperature: {CALIBRATION_SECONDS:g} s generated at each of "
+                           f"{', '.join(f'{t:g}' for t in CALIBRATION_TEMPERATURES)}, measured against the training "
+                           "audio")
+            calibrate(model, self.heard)
+        return TrainedAudio(model, self.data.task, splits, result, figures)
+
+    @functools.cached_property
+    def heard(self):
+        """The training parts as recorded (not mu-law quantised: generation is not), in the model's
+        units: what the generation temperature is chosen against."""
+        data = self.data
+        return np.concatenate([np.asarray(clip, np.float64)[: part.train.n_steps]
+                               for clip, part in zip(data.clips, data.per_clip)]) / data.task.metadata["scale"]
+
+
+def _train_runs(recipe, first, runs, rates, arms, *, auto, time_budget):
+    """Every run of ``runs`` ((rate, seed, with pitch) each; ``first`` the first's model, built) in
+    turn, a share of the time budget each, with ``auto`` rounds more while it lasts; the one
+    :func:`choose_run` keeps, with every run's row in its metadata."""
+    on_note, groups = recipe.on_note, len(rates) * len(arms)
+    trained, numbers, spent, failure = [], [], 0.0, None
+    overheads = []  # per run, what it took beyond its training: the scale fit, scoring, calibration
+    began = round_began = _clock()
+    longest = 0.0
+    index = 0
+    while True:
+        if index == len(runs):  # a round of every rate ended: another, if auto and the budget allows
+            now = _clock()
+            longest, round_began = max(longest, now - round_began), now
+            if not (auto and _another_round(runs, groups, rates, arms, time_budget - (now - began), longest,
+                                            on_note)):
+                break
+        rate, run_seed, arm = runs[index]
+        # Each run's share of what is left, once the runs after it have their fitting set aside
+        # (the mean of what it took so far): charged to the next run alone, it left every run
+        # less than the one before, and the runs with the pitch predictor, which come last,
+        # least (a 12-s budget: 3, 2.3 and 1.4 s, and none for the fourth). Now every run
+        # after the first gets the same share (the last's fitting comes after the budget).
+        reserve = (len(runs) - index - 1) * (sum(overheads) / len(overheads) if overheads else 0.0)
+        budget = None if time_budget is None else (time_budget - spent - reserve) / (len(runs) - index)
+        if budget is not None and budget <= 0:  # the earlier runs overran their shares
+            _note(on_note, f"the time budget is spent after {index} of {len(runs)} runs")
+            break
+        share = "" if budget is None else f", {budget:.3g} s of the time budget"
+        label = _run_label(rate if len(rates) > 1 else None, run_seed, arm if len(arms) > 1 else None)
+        _note(on_note, f"run {index + 1} of {'at least ' if auto else ''}{len(runs)} ({label}{share})")
+        started = _clock()
+        try:
+            model = first if index == 0 else recipe.build(run_seed, arm)
+            trained.append(recipe.train(model, run_seed, rate, budget))
+            numbers.append(index + 1)
+            overheads.append(_clock() - recipe.trained_until)
+        except TrainingDiverged as error:  # a run that diverges does not cost the others theirs
+            failure = error
+            _note(on_note, f"run {index + 1} ({label}) is left out: {error}")
+        # The whole run is charged, its scale fit, scoring and calibration with its training:
+        # charging the training alone let the command overrun by every run's fit (4 runs of a
+        # 5-s budget took 9.8 s, 12 took 14.8 s); now only the last run's comes after the budget.
+        spent += _clock() - started
+        index += 1
+    if not trained:
+        raise failure or CwfastError("the time budget was spent before any run trained")
+    chosen = choose_run(trained)
+    model = trained[chosen].model
+    model.metadata["runs"] = {
+        "chosen": chosen,
+        "on": "per learning rate (and with or without a pitch predictor), generated audio like the training "
+              "audio's at the model's temperature, then audible, then validation; between them, validation "
+              "among those audible",
+        "runs": [_run_row(run) for run in trained],
+    }
+    label = _run_label(model.metadata["trainer"].get("lr") if len(rates) > 1 else None,
+                       model.metadata["trainer"]["seed"], model.pitch is not None if len(arms) > 1 else None)
+    _note(on_note, f"kept run {numbers[chosen]} of {len(runs)} ({label}): " + _run_reason(trained, chosen))
+    return trained[chosen]
+
+
+def _another_round(runs, groups, rates, arms, left, longest, on_note):
+    """Whether auto restarts go on, and if so ``runs`` extended by a round of every rate and arm
+    at the next seed: room for it within MAX_RESTARTS, and at least the longest round so far
+    (training, fitting and calibrating) ``left`` of the budget."""
+    rounds = len(runs) // groups
+    ended = f"restarts end after {rounds} round{'s' * (rounds > 1)}"
+    if len(runs) + groups > MAX_RESTARTS:
+        _note(on_note, f"{ended}: another would train more than {MAX_RESTARTS} models")
+        return False
+    if left < longest:
+        _note(on_note, f"{ended}: {max(left, 0):.0f} s of the time budget left, and a round took up to "
+                       f"{longest:.0f} s")
+        return False
+    _note(on_note, f"{left:.0f} s of the time budget left, and a round took up to {longest:.0f} s: another "
+                   "round of restarts")
+    next_seed = runs[-1][1] + 1
+    runs.extend((rate, next_seed, arm) for arm in arms for rate in rates)
+    return True
 
 
 def _run_label(rate, seed, pitch=None):
