@@ -78,21 +78,23 @@ def _tanh_inplace_impl(a):
         # 1 ulp of the true tanh (np.tanh in float32: 1.4 ulp) and runs at about 3.5 ns per element.
         def impl(a):
             for i in range(a.shape[0]):
-                v = min(max(np.float64(a[i]), -9.0), 9.0)
+                # (comparisons, not min and max, which took a NaN to -9: a NaN stays NaN)
+                v = np.float64(a[i])
+                v = 9.0 if v > 9.0 else (-9.0 if v < -9.0 else v)
                 z = v * v
                 p = (((1.3354414268862413e-08 * z + 2.060906865313872e-05) * z + 0.0034955962904795685) * z
                      + 0.13381036195973578) * z + 0.9999999798611158
                 q = (((7.776502941488073e-07 * z + 0.00032856414345863494) * z + 0.025877024252998624) * z
                      + 0.4671435202507059) * z + 1.0
                 r = v * p / q
-                a[i] = min(max(r if abs(r) >= _FLUSH else 0.0, -1.0), 1.0)
+                a[i] = 1.0 if r > 1.0 else (-1.0 if r < -1.0 else (0.0 if abs(r) < _FLUSH else r))
 
         return impl
 
     def impl(a):
         for i in range(a.shape[0]):
             r = np.tanh(a[i])
-            a[i] = r if abs(r) >= _FLUSH else 0.0
+            a[i] = 0.0 if abs(r) < _FLUSH else r  # (a NaN stays NaN)
 
     return impl
 

@@ -803,6 +803,26 @@ def test_a_state_that_decays_reaches_zero_rather_than_staying_subnormal(dtype):
     assert np.all(voices.state.h == 0)
 
 
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_clockwork_tanh_keeps_nan_and_saturates_infinities(dtype):
+    """The one tanh every Clockwork kernel shares: its flush and the float32 path's clamps turned a
+    NaN pre-activation into 0 (float64) or -1 (float32), so a model whose weights held a NaN gave
+    finite outputs and a finite loss. A NaN stays NaN; +-inf give +-1; below FLUSH gives 0."""
+    import numba
+
+    from cwfast._kernels import _tanh_inplace
+
+    @numba.njit
+    def tanh(a):
+        _tanh_inplace(a)
+
+    a = np.array([np.nan, np.inf, -np.inf, 30.0, -30.0, 1e-20, -1e-20, 0.5], dtype=dtype)
+    tanh(a)
+    assert np.isnan(a[0])
+    np.testing.assert_array_equal(a[1:7], [1.0, -1.0, 1.0, -1.0, 0.0, 0.0])
+    np.testing.assert_allclose(a[7], np.tanh(0.5), rtol=1e-6)
+
 def test_an_lstm_cell_and_a_level_that_decay_reach_zero_too():
     """The LSTM's cell and output and the level are flushed below cwfast.modes.FLUSH as the
     exported C flushes them (its LSTM and level code); before, silence left them subnormal."""
