@@ -171,7 +171,7 @@ class Stream:
         if not isinstance(model, SequenceModel) or model.realtime_kind not in _BINDINGS:
             raise ParameterError(f"a Stream runs cwfast models with a real-time entry, not {type(model).__name__}")
         resample = validate.flag("resample", resample)
-        self.model = model
+        self._model = model
         self._revision = model._structure_revision  # see _follow_model
         # Hoisted for process(): a model's layout properties cost about 0.5 us each to read.
         self._n_in, self._n_out, self._dtype = model.n_in, model.n_out, np.dtype(model.dtype)
@@ -243,7 +243,7 @@ class Stream:
         model_rate = getattr(model, "sample_rate", None)
         if sample_rate is not None:
             sample_rate = _positive_int("sample_rate", sample_rate)
-        self.sample_rate = sample_rate if sample_rate is not None else model_rate
+        self._sample_rate = sample_rate if sample_rate is not None else model_rate
         self._resamplers = None
         if sample_rate is not None and model_rate is not None and sample_rate != model_rate:
             if not resample:
@@ -280,7 +280,7 @@ class Stream:
             # The resamplers' filter histories are the stream's own state, as `state` is: copied,
             # so that copy.copy's stream does not advance the original's (the model is shared).
             return {
-                "model": self.model, "state": self.state, "sample_rate": self.sample_rate,
+                "model": self._model, "state": self.state, "sample_rate": self._sample_rate,
                 "resamplers": copy.deepcopy(self._resamplers), "pending": copy.deepcopy(getattr(self, "_pending", None)),
                 "max_block": self._max_block, "voices": self._voices, "blocked": self._blocked,
             }
@@ -297,6 +297,31 @@ class Stream:
             self._resamplers, self._pending = saved["resamplers"], saved["pending"]
 
     # ------------------------------------------------------------------ state
+
+    @property
+    def model(self):
+        """The model the stream runs, fixed when it was built (its buffers, state and compiled
+        binding are the model's shape). Its weights are read live: write new ones into
+        ``stream.model.params``; for another model, build another :class:`Stream`."""
+        return self._model
+
+    @model.setter
+    def model(self, value):
+        # Allowed, the stream ran the new model's weights over buffers sized for the old one:
+        # the kernel then read and wrote past them.
+        raise CwfastError("a Stream's model cannot be replaced (its buffers and state are the model's shape): "
+                          "build a new Stream, or write new weights into stream.model.params")
+
+    @property
+    def sample_rate(self):
+        """The rate, in Hz, of the blocks the stream takes (None if neither it nor the model was
+        given one), fixed when it was built: the resampling filters are made for it."""
+        return self._sample_rate
+
+    @sample_rate.setter
+    def sample_rate(self, value):
+        raise CwfastError("a Stream's sample_rate cannot be changed (its resampling, if any, was built for it): "
+                          "build a new Stream(model, sample_rate=..., resample=True)")
 
     @property
     def voices(self):
@@ -317,7 +342,7 @@ class Stream:
         with input windows, the hidden units then the last ``max_window - 1`` inputs, oldest
         first, as in ``forward``); with voices, ``h`` (voices, width) and ``t`` (voices,)."""
         surprise = None
-        if self._surprise is not None and self.model.surprise is not None:
+        if self._surprise is not None and self._model.surprise is not None:
             surprise = self._surprise[: self._voices].copy() if self._voices is not None else self._surprise[0].copy()
         if self._voices is not None:
             return State(self._snapshot()[: self._voices], self.t, surprise)
@@ -469,7 +494,7 @@ class Stream:
                 self._state[voice] = 0
                 self._clocks[voice] = 0
                 if self._level is not None:
-                    self._level[voice] = self.model.level.start
+                    self._level[voice] = self._model.level.start
                 if self._kept:
                     self._window[voice] = 0
                 if self._pitch is not None:
@@ -483,7 +508,7 @@ class Stream:
             self._state[:] = 0
             self._put_surprise(None)
             if self._level is not None:
-                self._level[:] = self.model.level.start
+                self._level[:] = self._model.level.start
             if self._kept:
                 self._window[:] = 0
             if self._pitch is not None:
@@ -498,7 +523,7 @@ class Stream:
             if self._resamplers is not None:
                 for r in self._resamplers:
                     r.reset()
-                self._pending = np.zeros((0, self.model.n_out))
+                self._pending = np.zeros((0, self._model.n_out))
         finally:
             self._lock.release()
 
@@ -560,7 +585,7 @@ class Stream:
         a blocked stream's work, which grows with the block (twice too)."""
         from .budget import check_fits
 
-        model = self.model
+        model = self._model
         itemsize = np.dtype(model.dtype).itemsize
         lanes = 1 if self._voices is None else self._clocks.size
         per_step = (2 * model.n_in + 2 * model.n_out + 2) * itemsize + 8
@@ -572,7 +597,7 @@ class Stream:
     def _prepare(self, max_block):
         from . import _realtime as rt
 
-        model = self.model
+        model = self._model
         dtype = model.dtype
         if not np.all(np.isfinite(model.params)):
             raise CwfastError("the model's parameters contain NaN or infinite values: it cannot run")
@@ -645,7 +670,7 @@ class Stream:
         """Catch up with the model after its parameter vector was replaced, or its structure changed:
         new clock periods (``set_periods``) prepare the stream again; a prediction or a level added
         or removed is refused, since the stream's buffers and state were built for the old one."""
-        model = self.model
+        model = self._model
         if model._structure_revision != self._revision:
             self._check_structure()
             self._prepare(self._max_block)  # the periods changed: a binding with the new layout
@@ -658,7 +683,7 @@ class Stream:
         (or one that reads back another span) since the stream was built: its buffers and state
         were built for the old one. Another pitch predictor of the same span is taken, from no
         estimate (the old lags may lie outside its range; its next search finds its own)."""
-        model = self.model
+        model = self._model
         history = None if model.pitch is None else model.pitch.history
         if (model.prediction, model.level is None, history) != (
                 self._n_taps, self._level is None, None if self._pitch is None else self._pitch.history):
@@ -678,7 +703,7 @@ class Stream:
         self._stages = None
         if not self._softmax:
             return
-        dtype = self.model.dtype
+        dtype = self._model.dtype
         self._stages = (rt.entry("stages_before", dtype)[1], rt.entry("stages_after", dtype)[1])
         c = self._stage_context = np.zeros(rt.STAGE_CONTEXT_SIZE, dtype=np.int64)
         self._stage_context_p = c.ctypes.data
@@ -708,7 +733,7 @@ class Stream:
         parameters), and the surprise states' address (made when the model first has one)."""
         from . import _realtime as rt
 
-        model, c, f = self.model, self._stage_context, self._stage_floats
+        model, c, f = self._model, self._stage_context, self._stage_floats
         level, surprise = model.level, model.surprise
         flags = rt.STAGE_FINISH
         if level is not None:
@@ -738,7 +763,7 @@ class Stream:
         parameter vector was replaced)."""
         from . import _realtime as rt
 
-        self._theta = self.model._params
+        self._theta = self._model._params
         if self._stages is not None:  # the taps are the parameters' last, before the pitch gain if any
             end = self._theta.size - (self._pitch is not None)
             if self._n_taps:
@@ -748,7 +773,7 @@ class Stream:
         c = self._context
         c[rt.THETA], c[rt.N_THETA] = self._theta.ctypes.data, self._theta.size
         c[rt.X], c[rt.N_IN] = self._x.ctypes.data, self._n_in
-        c[rt.STATE], c[rt.WORK], c[rt.N_HIDDEN] = self._state.ctypes.data, self._work.ctypes.data, self.model.n_hidden
+        c[rt.STATE], c[rt.WORK], c[rt.N_HIDDEN] = self._state.ctypes.data, self._work.ctypes.data, self._model.n_hidden
         c[rt.Y], c[rt.N_OUT] = self._y.ctypes.data, self._n_out
         for slot, value in self._binding.slots.items():
             c[slot] = value.ctypes.data if isinstance(value, np.ndarray) else value
@@ -802,8 +827,8 @@ class Stream:
                 if (block.dtype is dtype or block.dtype == dtype) and (out.dtype is dtype or out.dtype == dtype) \
                         and len(shape) == 2 and shape[1] == n_in \
                         and 0 < shape[0] <= max_block and out.shape == (shape[0], n_out) \
-                        and out.flags.writeable and self.model._params is self._theta \
-                        and self.model._structure_revision == self._revision:
+                        and out.flags.writeable and self._model._params is self._theta \
+                        and self._model._structure_revision == self._revision:
                     n = shape[0]
                     if n < max_block:  # else no slices: the buffers are the block's shape
                         x_buffer, y_buffer = x_buffer[:n], y_buffer[:n]
@@ -858,7 +883,7 @@ class Stream:
     def _run(self, block, out):
         """Run the model over ``block`` at the model's rate, writing ``out``; atomic on bad input."""
         n_steps = block.shape[0]
-        if self.model._params is not self._theta or self.model._structure_revision != self._revision:
+        if self._model._params is not self._theta or self._model._structure_revision != self._revision:
             self._follow_model()
         chunk = self._max_block
         same_dtype = block.dtype is self._dtype or block.dtype == self._dtype
@@ -882,7 +907,7 @@ class Stream:
         refuse: a NaN or infinity, a value infinite in the model's dtype, or, with a level, one
         that dividing by the level's smallest gain makes infinite (3e38 in float32)."""
         _check_values(block, self._dtype)
-        level = self.model.level
+        level = self._model.level
         if self._level is not None and level is not None:
             check_level_range(block, level, self._dtype, "block")
 
@@ -898,7 +923,7 @@ class Stream:
             context[_T0] = self._t
         stages = self._stages
         if stages is not None:
-            model, followed = self.model, self._followed
+            model, followed = self._model, self._followed
             if model.level is not followed[0] or model.surprise is not followed[1] or self._surprise is not followed[2]:
                 self._follow_stages()
             self._stage_context[_S_STEPS] = m
@@ -935,7 +960,7 @@ class Stream:
         if n_steps > self._max_block:
             self._check_long_block(block)
             block = _unaliased(block, out)
-        if self.model._params is not self._theta or self.model._structure_revision != self._revision:
+        if self._model._params is not self._theta or self._model._structure_revision != self._revision:
             self._follow_model()
         chunk = self._max_block
         narrowing = block.dtype.kind == "f" and block.dtype.itemsize > dtype.itemsize

@@ -501,6 +501,24 @@ def test_lstm_stream_starts_from_h_and_c(rng):
 # ---------------------------------------------------------------------- sample rate
 
 
+def test_a_streams_model_and_sample_rate_cannot_be_reassigned():
+    # Assigned, the model ran its weights over the buffers of the first (here 4 units against 64:
+    # the kernel read and wrote past them, NaN out); a new sample_rate was a label the resampling
+    # filters, built for the first, did not follow.
+    small = ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=8000)
+    stream = Stream(small, sample_rate=16000, resample=True, max_block=16)
+    y = stream.process(np.ones((16, 1), np.float32))
+    before = stream.state
+    with pytest.raises(CwfastError, match="model cannot be replaced"):
+        stream.model = ClockworkRNN(1, 1, n_hidden=64, n_modules=2, seed=0, sample_rate=8000)
+    with pytest.raises(CwfastError, match="sample_rate cannot be changed"):
+        stream.sample_rate = 8000
+    assert stream.model is small and stream.sample_rate == 16000
+    np.testing.assert_array_equal(stream.state.h, before.h)
+    stream.reset()
+    np.testing.assert_array_equal(stream.process(np.ones((16, 1), np.float32)), y)
+
+
 SMALL = {
     "clockwork": lambda n_out=1, **kw: ClockworkRNN(1, n_out, n_hidden=8, n_modules=2, seed=0, **kw),
     "lstm": lambda n_out=1, **kw: LSTM(1, n_out, n_hidden=4, seed=0, **kw),
