@@ -66,10 +66,13 @@ class SRN(ClockworkRNN):
         n = int(np.shape(arrays["W_h"])[0]) if np.ndim(arrays["W_h"]) == 2 else 0
         periods = np.asarray(arrays.setdefault("periods", [1]))
         sizes = np.asarray(arrays.setdefault("module_sizes", [n]))
-        if periods.tolist() != [1] or sizes.tolist() != [n]:
+        if periods.tolist() != [1] or sizes.ndim != 1 or sizes.size != 1:
             raise ParameterError(
                 f"an SRN has one module of period 1; got periods={periods.tolist()}, module_sizes={sizes.tolist()}"
             )
+        if sizes.tolist() != [n]:  # one module, but W_h is not its square
+            raise ParameterError(f"W_h has shape {np.shape(arrays['W_h'])}; expected ({sizes[0]}, {sizes[0]}) for "
+                                 f"module_sizes={sizes.tolist()}")
         windows = np.asarray(arrays.get("input_windows", [1]))
         if windows.tolist() != [1]:
             raise ParameterError(f"an SRN reads one input a step; got input_windows={windows.tolist()}")

@@ -252,6 +252,12 @@ def test_srn_save_load_and_copy(tmp_path):
     assert type(model.copy()) is SRN
     with pytest.raises(ParameterError, match="one module of period 1"):
         SRN.from_dense(ClockworkRNN(1, 2, module_sizes=[2, 2], periods=[1, 2]).to_dense())
+    # One module of period 1 whose W_h is not its square: said as such (it said "an SRN has one
+    # module of period 1; got periods=[1], module_sizes=[4]", which is what it has).
+    dense = model.to_dense()
+    dense["W_h"] = dense["W_h"][:3, :3]
+    with pytest.raises(ParameterError, match=r"W_h has shape \(3, 3\); expected \(4, 4\) for module_sizes=\[4\]"):
+        SRN.from_dense(dense)
 
 
 @pytest.mark.parametrize("periods", [[2], [1, 1], 1])
