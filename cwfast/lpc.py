@@ -255,7 +255,7 @@ def _history(labels, values, n_classes):
     """The history a predictor reads: ``values`` (float64), or the labels' decoded values."""
     if values is None:
         return mu_law_values(n_classes).astype(np.float64)[labels]
-    values = np.asarray(values, dtype=np.float64)
+    values = validate.real_array("values", values, np.float64)  # (as means() checks them: strings, complex, NaN)
     if values.shape != labels.shape:
         raise ParameterError(f"values has shape {values.shape}; expected {labels.shape}, one per label")
     return values

@@ -157,6 +157,19 @@ def test_bad_arguments_raise_parameter_error(rng, kwargs):
         lpc.baseline(rng.standard_normal(2000).astype(np.float32), **kwargs)
 
 
+def test_log_probs_checks_the_history_it_is_given(rng):
+    # values= went through np.asarray(..., float64): strings and ragged lists raised NumPy's own
+    # ValueError, complex lost its imaginary part with a warning, None read as NaN.
+    labels = codec.mu_law_encode(np.sin(np.arange(3000) / 7.0) * 0.5)
+    predictor = lpc.fit(labels, 2000, n_taps=8)
+    for values, match in ((["a"] * 3000, "dtype <U1"), (np.ones(3000, complex), "dtype complex128"),
+                          ([None] * 3000, "dtype object"), ([[1.0], [1.0, 2.0]], "must be a numeric array"),
+                          (np.full(3000, np.nan), "NaN or infinite")):
+        with pytest.raises(ParameterError, match=f"^values .*{match}"):
+            predictor.log_probs(labels, values=values)
+    assert np.all(np.isfinite(predictor.log_probs(labels, values=list(codec.mu_law_decode(labels)))))
+
+
 def test_too_short_and_silent_clips_are_refused():
     with pytest.raises(ParameterError, match="leaves 90 before its held-out part"):
         lpc.baseline(np.ones(100, dtype=np.float32))
