@@ -183,7 +183,9 @@ def hidden_for_budget(arch, n_params, n_in, n_out, *, n_modules=None, periods=No
     if registry.get(arch).has_clock:
         if periods is None and n_modules is None:
             raise ParameterError("a Clockwork RNN's count needs n_modules or periods")
-        n = len(periods) if periods is not None else validate.positive_int("n_modules", n_modules)
+        # (Both given and of other lengths: the first count says so, in count_params' words.)
+        n = max(len(validate.positive_int_list("periods", periods)) if periods is not None else 1,
+                validate.positive_int("n_modules", n_modules) if n_modules is not None else 1)
     best, best_gap = n, abs(count_params(arch, n, n_in, n_out, **kwargs) - budget)
     # The count grows with n, so stop at the first size past the budget.
     while count_params(arch, n, n_in, n_out, **kwargs) < budget:

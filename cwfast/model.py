@@ -1246,11 +1246,17 @@ class ClockworkRNN(SequenceModel):
         takes them), plus one per clock period if ``count_periods`` (as the paper's budgets count
         them); see :func:`cwfast.baselines.count_params`."""
         n, m, o = cls._count_sizes(n_hidden, n_in, n_out)
+        count_periods = validate.flag("count_periods", count_periods)
         if periods is None:
             if n_modules is None:
                 raise ParameterError("a Clockwork RNN's count needs n_modules or periods")
             periods = exponential_periods(n_modules)
-        layout = Layout.build(split_units(n, len(periods), periods), periods, input_windows)
+        else:
+            periods = validate.positive_int_list("periods", periods)
+        # As the constructor splits them: n_modules and periods of another length are refused (by
+        # Layout.build), not the one silently taken over the other.
+        layout = Layout.build(split_units(n, len(periods) if n_modules is None else n_modules, periods), periods,
+                              input_windows)
         return (layout.n_input_weights(m) + n + layout.n_recurrent + o * (n + 1)
                 + (layout.n_modules if count_periods else 0))
 

@@ -326,6 +326,24 @@ def test_hidden_for_budget(rng):
         hidden_for_budget("srn", 0, 0, 1)
 
 
+def test_a_clockwork_count_refuses_what_the_constructor_refuses():
+    # n_modules and periods of other lengths were counted with the periods alone (the constructor
+    # refuses them); periods=5 was a TypeError out of hidden_for_budget; count_periods=1 a yes.
+    with pytest.raises(ParameterError, match="periods has 2 entries but there are 3 modules"):
+        ClockworkRNN(0, 1, n_hidden=40, n_modules=3, periods=[1, 2])
+    for call in (lambda: count_params("cw", 40, 0, 1, n_modules=3, periods=[1, 2]),
+                 lambda: hidden_for_budget("cw", 100, 0, 1, n_modules=3, periods=[1, 2])):
+        with pytest.raises(ParameterError, match="periods has 2 entries but there are 3 modules"):
+            call()
+    with pytest.raises(ParameterError, match="periods=5 must be a non-empty list of positive integers"):
+        hidden_for_budget("cw", 100, 0, 1, periods=5)
+    with pytest.raises(ParameterError, match="count_periods must be True or False, not 1"):
+        count_params("cw", 40, 0, 1, n_modules=9, count_periods=1)
+    # Both, agreeing, count what the constructor builds, unsorted periods included.
+    model = ClockworkRNN(1, 1, n_hidden=6, n_modules=4, periods=[8, 4, 2, 1])
+    assert count_params("cw", 6, 1, 1, n_modules=4, periods=[8, 4, 2, 1], count_periods=False) == model.n_params
+
+
 # ---------------------------------------------------------------------- numba cache
 
 CACHE_SCRIPT = """
