@@ -66,7 +66,7 @@ def fit_scale(model, parts, *, progress=False):
     """
     if model.output != "mixture":
         raise ParameterError(f"fitting the scale needs a mixture model; this one has a {model.output} head")
-    parts = _checked_parts(parts)
+    parts = _checked_parts(parts, model)
     n = sum(t.shape[0] for _, t, _ in parts)
     if n == 0:
         raise ParameterError("fitting the scale needs held-out samples; the parts are empty")
@@ -126,7 +126,7 @@ def fit_surprise(model, parts, *, progress=False):
     """
     if model.output != "mixture" or model.n_in != 1:
         raise ParameterError("fitting a surprise-following scale needs an autoregressive mixture model (n_in=1)")
-    parts = _checked_parts(parts)
+    parts = _checked_parts(parts, model)
     n = sum(t.shape[0] for _, t, _ in parts)
     if n == 0:
         raise ParameterError("fitting the surprise needs held-out samples; the parts are empty")
@@ -177,9 +177,11 @@ def fit_surprise(model, parts, *, progress=False):
     return fit
 
 
-def _checked_parts(parts):
-    """``parts`` as a list of (inputs, targets, state) with array inputs and targets; ParameterError
-    if it is not a sequence of such triples (the model's own calls check what is inside)."""
+def _checked_parts(parts, model):
+    """``parts`` as a list of (inputs (n, n_in), targets (n,), state), checked as ``model``'s own
+    calls check them (its forward passes take the inputs in pieces, and the head's loss reads the
+    targets unchecked: float or out-of-range labels were an IndexError, targets of another length
+    than the inputs were scored against the first of them); ParameterError naming the part."""
     try:
         items = list(parts)
     except TypeError:
@@ -190,10 +192,17 @@ def _checked_parts(parts):
         if not isinstance(part, (tuple, list)) or len(part) != 3:
             raise ParameterError(f"parts[{i}] must be a triple (inputs, targets, state)")
         x, t, state = part
-        x, t = np.asarray(x), np.asarray(t)
-        if t.ndim < 1:
-            raise ParameterError(f"parts[{i}]'s targets must be an array of class labels, one per input")
-        checked.append((x, t, state))
+        try:
+            x3, batched = model.check_input(x)
+            if batched:
+                raise ParameterError(f"inputs have shape {np.shape(x)}; a part is one sequence, (n, {model.n_in})")
+            if x3.shape[1] == 0 and np.size(t) == 0:  # an empty part: nothing to score, nothing to check
+                checked.append((x3[0], np.zeros(0, dtype=np.int64), state))
+                continue
+            t = model.check_target(t, x3.shape, False, "all")[0]
+        except ParameterError as exc:
+            raise ParameterError(f"parts[{i}]: {exc}") from None
+        checked.append((x3[0], t, state))
     return checked
 
 

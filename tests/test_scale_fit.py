@@ -107,7 +107,14 @@ def test_the_fit_refuses_empty_parts():
 @pytest.mark.parametrize("parts, phrase", [
     (5, r"^parts must be a sequence of \(inputs, targets, state\), not int$"),
     ([(np.zeros((10, 1)),)], r"^parts\[0\] must be a triple"),
-    ([(np.zeros((10, 1)), 3, None)], r"^parts\[0\]'s targets must be an array"),
+    ([(np.zeros((10, 1)), 3, None)], r"^parts\[0\]: target has shape \(\); expected \(10,\)$"),
+    # Checked as the model's calls check them: float and out-of-range labels were an IndexError out
+    # of the head's loss, targets shorter than the inputs were scored against the first inputs.
+    ([(np.zeros((10, 1)), np.full(10, 1.5), None)], r"^parts\[0\]: target has dtype float64"),
+    ([(np.zeros((10, 1)), np.full(10, 300), None)], r"^parts\[0\]: target labels must lie in \[0, 256\)"),
+    ([(np.zeros((10, 1)), np.ones(10, int), None), (np.zeros((10, 1)), np.ones(4, int), None)],
+     r"^parts\[1\]: target has shape \(4,\); expected \(10,\)$"),
+    ([(np.zeros((1, 10, 1)), np.ones((1, 10), int), None)], r"^parts\[0\]: inputs have shape \(1, 10, 1\)"),
 ])
 def test_both_fits_refuse_parts_that_are_not_triples(parts, phrase):
     """They met Python's unpacking errors (ValueError, TypeError); the model is left as it was."""
