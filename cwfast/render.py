@@ -94,6 +94,7 @@ def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, ou
         to a memorize model.
     """
     _check_callback(on_progress)
+    chunk = validate.positive_int("chunk", chunk)  # (render_blocks would name it by its own name, block)
     # The whole output is held: refused up front past memory, whether asked for or a memorize
     # model's stored length (render_blocks checks the arguments themselves).
     wanted = n_samples if n_samples is not None or mode_of(model) != "memorize" else trained_length(model)
@@ -123,6 +124,7 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
     mode = mode_of(model)
     n_samples = validate.positive_int("n_samples", n_samples, allow_none=True)
     block = validate.positive_int("block", block)
+    default_seconds = validate.positive_float("default_seconds", default_seconds)  # (checked whatever n_samples)
     # Checked whatever the mode, though a memorize model draws nothing: a bad one is a mistake.
     if temperature is not None:
         temperature = validate.temperature("temperature", temperature)

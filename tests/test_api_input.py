@@ -253,6 +253,11 @@ def test_a_second_api_review_render_refuses_what_it_cannot_run_or_hold():
     with pytest.raises(CwfastError, match="1,000,000,000,000,000 samples of audio in memory"):
         render.render(long_clip)
     assert render.render(long_clip, 5).shape == (5,)  # an explicit length is what is held
+    # Named as the caller wrote them (they said "block=0" and "seconds=0", render_blocks' names).
+    with pytest.raises(ParameterError, match="^chunk=0 must be a positive integer"):
+        render.render(model, 10, seed=0, chunk=0)
+    with pytest.raises(ParameterError, match="^default_seconds=0 must be a positive finite number"):
+        render.render(model, seed=0, default_seconds=0)
     with pytest.raises(ParameterError, match="prime must be a numeric array"):
         render.render(model, 10, prime=[[0.1], [0.1, 0.2]], seed=0)
     effect = ClockworkRNN(1, 1, n_hidden=8, n_modules=2, metadata={"mode": "effect"})
