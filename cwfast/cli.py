@@ -1315,8 +1315,9 @@ def cmd_export(args):
         if args.lv2:
             from .export.lv2 import build_bundle, uri
 
-            build, bundle = build_bundle(model, args.output, name, overwrite=args.overwrite, license=args.license)
-            moves.append((build, bundle))
+            build, bundle, target = build_bundle(model, args.output, name, overwrite=args.overwrite,
+                                                 license=args.license)
+            moves.append((build, target))  # (over a link, where it points)
         replace_together(moves)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -1113,6 +1113,33 @@ def test_cli_export_with_lv2(lv2, tmp_path, capsys):
     assert (tmp_path / "fx.lv2" / "mine.ttl").read_text() == "keep"
 
 
+def test_export_replaces_a_bundle_through_a_symbolic_link(tmp_path, capsys):
+    """DIR/NAME.lv2 a link to a bundle installed elsewhere: the bundle there is replaced and the link
+    kept, as a link at NAME.h is written through (the link was replaced by a folder, and the plug-in
+    the host loads kept the old model)."""
+    _lv2_headers(_compiler(), tmp_path)
+    model = cwfast.SRN(1, 1, n_hidden=3, seed=0, metadata={"mode": "effect"})
+    model.save(tmp_path / "fx.npz")
+    (tmp_path / "home").mkdir()
+    (tmp_path / "out").mkdir()
+    installed = export_lv2(model, tmp_path / "home", "fx")
+    (tmp_path / "out" / "fx.lv2").symlink_to(installed)
+    changed = model.copy()
+    changed.params[:] += 1.0
+    changed.save(tmp_path / "fx2.npz")
+    assert main(["export", "-m", str(tmp_path / "fx2.npz"), "-o", str(tmp_path / "out"), "--name", "fx", "--lv2",
+                 "--overwrite"]) == 0, capsys.readouterr().err
+    assert f"wrote {tmp_path / 'out' / 'fx.lv2'} " in capsys.readouterr().out
+    assert (tmp_path / "out" / "fx.lv2").is_symlink()
+    assert (installed / "fx.c").read_text() == (tmp_path / "out" / "fx.c").read_text()
+    assert sorted(p.name for p in (tmp_path / "home").iterdir()) == ["fx.lv2"]  # no build or old folder left
+    # The API alike.
+    assert export_lv2(model, tmp_path / "out", "fx", overwrite=True) == tmp_path / "out" / "fx.lv2"
+    assert (tmp_path / "out" / "fx.lv2").is_symlink()
+    assert (installed / "fx.c").read_text() != (tmp_path / "out" / "fx.c").read_text()
+    assert sorted(p.name for p in (tmp_path / "home").iterdir()) == ["fx.lv2"]
+
+
 def test_cli_export_writes_the_licence_given_where_a_host_reads_it(lv2, tmp_path, capsys):
     root, _, _ = lv2
     model = str(root / "cw_effect" / "cw_effect.npz")

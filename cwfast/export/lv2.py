@@ -345,18 +345,24 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
     """
     from .._atomic import replace_together
 
-    build, bundle = build_bundle(model, directory, name, overwrite=overwrite, cc=cc, cflags=cflags, license=license)
+    build, bundle, target = build_bundle(model, directory, name, overwrite=overwrite, cc=cc, cflags=cflags,
+                                         license=license)
     try:
-        replace_together([(build, bundle)], what="LV2 bundle")
+        replace_together([(build, target)], what="LV2 bundle")
     finally:
         shutil.rmtree(build, ignore_errors=True)  # gone already once it is in place
     return bundle
 
 
 def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflags=None, license=None):
-    """Build the bundle :func:`export_lv2` writes in a temporary folder of ``directory``: returns
-    (that folder, where the bundle belongs). The caller renames it into place (the command line does,
-    with the C files, all together) or removes it. Raises as :func:`export_lv2` does, leaving nothing."""
+    """Build the bundle :func:`export_lv2` writes in a temporary folder: returns (that folder,
+    ``DIRECTORY/NAME.lv2``, where the bundle belongs). The caller renames it into place (the command
+    line does, with the C files, all together) or removes it. Raises as :func:`export_lv2` does,
+    leaving nothing.
+
+    Where ``DIRECTORY/NAME.lv2`` is a symbolic link to a folder (a bundle installed in ``~/.lv2``,
+    say), the bundle belongs in that folder's place and is built beside it, so that the rename stays
+    within one file system; the link stays a link, as a C file's does."""
     from .. import validate
     from . import _check_directory, _codegen, _refuse_the_model, _resolve
 
@@ -390,8 +396,9 @@ def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflag
             raise CwfastError(f"'{bundle}' holds files cwfast did not write ({listed}); move them out, or "
                               "remove the bundle, before replacing it")
     compiler = find_compiler(cc)
+    target = Path(os.path.realpath(bundle)) if os.path.islink(bundle) and bundle.is_dir() else bundle
     try:
-        build = Path(tempfile.mkdtemp(prefix=f".{name}.lv2.", dir=directory))
+        build = Path(tempfile.mkdtemp(prefix=f".{name}.lv2.", dir=target.parent))
     except OSError as exc:
         raise CwfastError(f"cannot write '{bundle}': {exc.strerror or exc}") from None
     try:
@@ -420,4 +427,4 @@ def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflag
         if isinstance(exc, OSError):  # writing the sources: a full disk, say
             raise CwfastError(f"cannot write '{bundle}': {exc.strerror or exc}") from None
         raise
-    return build, bundle
+    return build, bundle, target
