@@ -34,6 +34,8 @@ from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, LEVEL_BAND, MIXT
                     PREDICTION_TAPS, TRAINERS, as_real, is_pinned)
 
 DEFAULT_MODEL = "the bundled default model"
+#: ``cwfast export``'s C prefix and file stem for the bundled model.
+BUNDLED_EXPORT_NAME = "cwfast_default"
 
 
 # ----------------------------------------------------------------------------------- parsing
@@ -250,9 +252,10 @@ def build_parser():
         "'Use a model in C / in an LV2 host'). With --lv2, also build the LV2 plug-in bundle DIR/NAME.lv2 "
         "with the system C compiler.",
     )
-    p.add_argument("-m", "--model", required=True, metavar="MODEL", help="a model saved by 'cwfast train'")
+    p.add_argument("-m", "--model", metavar="MODEL", help="a model saved by 'cwfast train' (default: the bundled model)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="the directory to write into (must exist)")
-    p.add_argument("--name", metavar="NAME", help="C prefix and file stem (default: the model file's stem, made a C identifier)")
+    p.add_argument("--name", metavar="NAME", help="C prefix and file stem (default: the model file's stem, made a C "
+                   f"identifier; {BUNDLED_EXPORT_NAME} for the bundled model)")
     p.add_argument("--lv2", action="store_true", help="also build the LV2 plug-in DIR/NAME.lv2 (needs cc and lv2-dev)")
     p.add_argument("--license", metavar="IRI", help="with --lv2: the plug-in's licence, written as its doap:license "
                    "(such as https://spdx.org/licenses/CC-BY-4.0; default: none)")
@@ -488,14 +491,19 @@ def default_model_path():
     return str(files(__package__).joinpath("models", "default.npz"))
 
 
+def _bundled_model_path():
+    """:func:`default_model_path`, or CwfastError if the installation lacks the file."""
+    bundled = default_model_path()
+    if not os.path.exists(bundled):
+        raise CwfastError(f"the bundled default model is missing from this installation ({bundled}); pass -m MODEL")
+    return bundled
+
+
 def _load_model(path):
     from .persistence import load
 
     if path is None:
-        bundled = default_model_path()
-        if not os.path.exists(bundled):
-            raise CwfastError(f"the bundled default model is missing from this installation ({bundled}); pass -m MODEL")
-        return load(bundled), DEFAULT_MODEL
+        return load(_bundled_model_path()), DEFAULT_MODEL
     return load(path), path
 
 
@@ -1268,6 +1276,10 @@ def cmd_export(args):
             check_license(args.license)
         except ParameterError as exc:
             raise _as_options(exc, license="--license") from None
+    if args.model is None:  # the bundled model, as generate and info take it
+        args.model = _bundled_model_path()
+        if args.name is None:  # (its file's stem, "default", is a C keyword)
+            args.name = BUNDLED_EXPORT_NAME
     try:
         model, name = _resolve(args.model, args.name)
     except ParameterError as exc:  # the name's checks speak of the API's name=; here it is --name

@@ -854,6 +854,24 @@ def test_cli_errors_are_one_line_and_write_nothing(tmp_path, capsys, monkeypatch
     assert "path is empty" in capsys.readouterr().err
 
 
+
+def test_cli_exports_the_bundled_model_without_m(tmp_path, capsys):
+    """``cwfast export -o DIR`` writes the bundled model, as generate and info take it without -m
+    (export required -m); its files are named cwfast_default (the file's stem, "default", is a C
+    keyword) and hold what the API writes for the same model and name."""
+    from cwfast.cli import default_model_path
+
+    out, api = tmp_path / "cli", tmp_path / "api"
+    out.mkdir()
+    api.mkdir()
+    assert main(["export", "-o", str(out)]) == 0, capsys.readouterr().err
+    assert sorted(p.name for p in out.iterdir()) == ["cwfast_default.c", "cwfast_default.h"]
+    export_c(cwfast.load(default_model_path()), api, "cwfast_default")
+    for ext in (".h", ".c"):
+        assert (out / f"cwfast_default{ext}").read_text() == (api / f"cwfast_default{ext}").read_text()
+    assert main(["export", "-o", str(out), "--name", "brahms"]) == 0  # --name still names it
+    assert (out / "brahms.h").exists()
+
 def test_cc_may_carry_words_of_its_own(monkeypatch, tmp_path):
     """$CC as make takes it: a program and its own words ('gcc -m64', 'ccache gcc')."""
     import shutil
