@@ -92,10 +92,13 @@ def classes_of(model):
     if not _is_number(n_classes) or n_classes != int(n_classes):
         raise CwfastError(f"the model's metadata has an invalid n_classes {n_classes!r}")
     n_classes = int(n_classes)
-    mixture_ok = model.output == "mixture" and n_classes == N_CLASSES
-    softmax_ok = model.output == "softmax" and n_classes == model.n_out
-    if model.n_in != 1 or not (mixture_ok or softmax_ok):
+    if model.n_in != 1 or model.output not in ("mixture", "softmax"):
         raise CwfastError("this model is not a mu-law autoregressive model (softmax or mixture head, one input)")
+    # A head and input of the kind, with a class count that does not match it: say which.
+    expected = N_CLASSES if model.output == "mixture" else model.n_out
+    if n_classes != expected:
+        raise CwfastError(f"the model's metadata has n_classes {n_classes}, where its {model.output} head scores "
+                          f"{expected} classes")
     return n_classes
 
 
