@@ -476,3 +476,18 @@ def test_a_memorize_model_whose_length_is_past_any_count_is_not_said_to_have_one
     assert trained_length(model) == 0
     model.metadata["length"] = 4000
     assert trained_length(model) == 4000
+
+
+def test_load_refuses_a_file_named_as_a_folder(tmp_path, capsys):
+    """pathlib drops a trailing separator, so load("m.npz/") loaded the file, where open() and
+    every -o of the command line refuse a file named with one; a folder's name with it still loads
+    nothing else (it is a directory)."""
+    from cwfast.cli import main
+
+    ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0).save(tmp_path / "m.npz")
+    with pytest.raises(CwfastError, match="not a directory"):
+        cwfast.load(str(tmp_path / "m.npz") + "/")
+    assert cwfast.load(tmp_path / "m.npz").n_hidden == 4
+    assert main(["info", str(tmp_path / "m.npz") + "/"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a directory" in err
