@@ -1090,7 +1090,10 @@ class SequenceModel:
             return h, 0
         if not isinstance(state, State):
             raise ParameterError(f"state must be a cwfast State or None, not {type(state).__name__}")
-        t = validate.non_negative_int("state.t", state.t)
+        t = state.t
+        if isinstance(t, np.ndarray) and t.ndim == 0:  # np.array(3), as a 0-d result gives it: its value
+            t = t[()]
+        t = validate.non_negative_int("state.t", t)
         h = validate.real_array("state.h", state.h, self.dtype)
         want = (batch, width) if batched else (width,)
         if h.shape != want:
@@ -1103,6 +1106,8 @@ class SequenceModel:
                     and np.all((beta >= 0) & (beta <= 1))):
                 raise ParameterError(f"state.h's pitch estimate (lag, beta) must hold a lag of 0 or a whole number "
                                      f"in [{p.lo}, {p.hi}], and beta in [0, 1]")
+        if self._level is not None and not np.all(h[:, -1] >= 0):  # a mean absolute value
+            raise ParameterError(f"state.h's level (its last element) must be 0 or more; got {h[:, -1].min():g}")
         return h, t
 
     def check_target(self, target, x_shape, batched, steps):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import cwfast
-from cwfast import LSTM, ClockworkRNN, CwfastError, ParameterError, export_c, lpc, metrics
+from cwfast import LSTM, ClockworkRNN, CwfastError, ParameterError, State, export_c, lpc, metrics
 
 
 @pytest.fixture
@@ -444,3 +444,19 @@ def test_clip_grad_norm_refuses_what_it_cannot_scale_in_place():
         clip_grad_norm(grad, -1)
     np.testing.assert_array_equal(grad, 1.0)  # unchanged by the failed call
     assert clip_grad_norm(grad, 1.0) == 2.0 and np.allclose(grad, 0.5)
+
+
+def test_a_state_takes_a_0d_clock_and_refuses_a_negative_level():
+    """State(h, np.array(3)) was refused as "state.t=3 must be a non-negative integer"; a State
+    whose level (the last element of h, a mean absolute value) is negative was taken as given."""
+    model = ClockworkRNN(1, 6, n_hidden=6, n_modules=2, output="mixture", seed=0)
+    model.level = (1 / 64, 0.1)
+    x = np.full((5, 1), 0.2, dtype=np.float32)
+    y, state = model.forward(x, return_state=True)
+    again = model.forward(x, state=State(state.h, np.array(state.t)))
+    np.testing.assert_array_equal(again, model.forward(x, state=state))
+    h = state.h.copy()
+    h[-1] = -0.5
+    for call in (lambda: model.forward(x, state=State(h, state.t)), lambda: cwfast.Stream(model, state=State(h, 0))):
+        with pytest.raises(ParameterError, match="level .* must be 0 or more"):
+            call()
