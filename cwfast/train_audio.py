@@ -883,10 +883,13 @@ class _Recipe:
         if self.saved is not None:
             # A missing or foreign checkpoint, or one of another architecture, is refused before
             # on_model's checks and notes; one of other settings or data once the trainer has
-            # built its run's settings.
+            # built its run's settings. The level and the pitch predictor are fitted on the data:
+            # other audio makes them differ too, and the trainer's check, settings and data
+            # first, says so (here they read "a different architecture: level=[...]").
             from .train.checkpoint import check_resume
 
-            check_resume(self.saved, "evolve" if self.trainer == "es" else "fit", model, self.saved.config)
+            check_resume(self.saved, "evolve" if self.trainer == "es" else "fit", model, self.saved.config,
+                         fitted=("level", "pitch"))
         if self.on_model is not None:
             self.on_model(model)
         return model

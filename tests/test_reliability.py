@@ -199,6 +199,23 @@ def test_resume_with_fewer_epochs_says_it_keeps_the_checkpoint(capsys, tmp_path,
     assert "already trained 4 epochs, more than --epochs 2" in err
 
 
+def test_resume_on_other_audio_names_the_data_not_the_level(capsys, tmp_path, clip_8k):
+    """The command line checked a resumed model's architecture as it built it, before the
+    trainer's check of settings and data: other audio, which fits another level, was refused as
+    "a different architecture: level=[...]", and the validation data's fingerprint was shown in
+    hex digits."""
+    common = ["--mode", "autoregressive", "--pitch", "off", "--samples", "400", "--epochs", "1", "--lr-schedule",
+              "constant", "--checkpoint", tmp_path / "c.npz", *TINY]
+    assert run(capsys, "train", clip_8k, "-o", tmp_path / "a.npz", *common)[0] == 0
+    samples, rate = load_audio(clip_8k)
+    other = tmp_path / "other.wav"
+    write_audio(other, samples[::-1] * 0.5, rate)
+    status, _, err = run(capsys, "train", other, "-o", tmp_path / "b.npz", *common, "--resume")
+    assert_user_error(status, err, "other settings or data: the training data differ", "the validation data differ")
+    assert "architecture" not in err and "level=" not in err and "validation='" not in err
+    assert not (tmp_path / "b.npz").exists()
+
+
 def test_resume_with_other_settings_is_refused_in_one_line_after_a_note(capsys, tmp_path, clip_8k):
     """--classes 16 says a note (the softmax head); a checkpoint written at another --lr is refused by
     the trainer, after the model is built: the refusal is still the only line, and the checkpoint stays."""

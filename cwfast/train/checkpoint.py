@@ -260,8 +260,14 @@ def architecture(model):
     return facts
 
 
-def check_resume(ckpt, kind, model, config, *, ignore=("epochs", "time_budget")):
-    """Refuse a resume into another kind of run, another architecture, other settings or data."""
+def check_resume(ckpt, kind, model, config, *, ignore=("epochs", "time_budget"), fitted=()):
+    """Refuse a resume into another kind of run, another architecture, other settings or data.
+
+    ``fitted``: the configuration arrays (of :data:`_CONFIGURATION`) left out of the comparison,
+    for a check made before the run's data are known to the checkpoint's settings (``cwfast train``
+    checks a model as it builds it, and fits its level and pitch predictor on its data: other data
+    are for the trainer's check to name, settings first).
+    """
     where = f"checkpoint '{ckpt.path}'"
     if ckpt.kind != kind:
         raise CwfastError(f"{where} was written by {ckpt.kind}(), not {kind}(); it cannot resume this run")
@@ -269,6 +275,8 @@ def check_resume(ckpt, kind, model, config, *, ignore=("epochs", "time_budget"))
     # data, so other data also make another "architecture", and that is not what to tell the user.
     _check_settings(where, ckpt, config, ignore)
     want, have = architecture(model), architecture(ckpt.model)
+    for key in fitted:
+        want.pop(key), have.pop(key)
     if ckpt.config.get("search_periods"):  # the periods evolve with the run: its state restores them
         want.pop("periods"), have.pop("periods")
     if want != have:
@@ -303,6 +311,11 @@ def _differences(name, was, now):
     if name == "data":  # a fingerprint: its digits say nothing
         return ["the training data differ (other audio, or other parts of it: a validation or test fraction, a "
                 "start, a length or a sample rate)"]
+    if name == "validation":  # a fingerprint too, or None for a run without a validation set
+        if was is None or now is None:
+            return [(f"{'no' if now is None else 'a'} validation set (the checkpoint's run had "
+                     f"{'one' if now is None else 'none'})")]
+        return ["the validation data differ"]
     if isinstance(was, dict) and isinstance(now, dict):
         return [diff for k in sorted(set(was) | set(now))
                 for diff in _differences(f"{name}.{k}", was.get(k), now.get(k))]
