@@ -833,6 +833,7 @@ def _train(args):
         _note(f"the checkpoint had already trained {result.epochs} epochs, more than --epochs {args.epochs}; "
               "the model saved is the checkpoint's")
     model.save(args.output, overwrite=args.overwrite)
+    args.model_written = True  # a Ctrl-C from here on (the plot) leaves the model
 
     stopped = (f", stopped by --time-budget after {_epochs_text(result.epochs, result.steps)}"
                if result.stopped == "time budget" else "")
@@ -1404,10 +1405,13 @@ def _quiet_stdout(only_if_broken=False):
 
 
 def _resumable(args):
-    """What an interrupted ``cwfast train --checkpoint`` leaves to continue from, as a clause."""
-    path = getattr(args, "checkpoint", None) if getattr(args, "command", None) == "train" else None
-    if not path or not os.path.isfile(path):
+    """What an interrupted (Ctrl-C) or terminated (SIGTERM) ``cwfast train`` keeps, as a clause:
+    its checkpoint to continue from, or nothing (its model, written once trained, was said)."""
+    if getattr(args, "command", None) != "train" or getattr(args, "model_written", False):
         return ""
+    path = args.checkpoint
+    if not path or not os.path.isfile(path):
+        return "; no model written (--checkpoint PATH keeps an interrupted run to resume)"
     return f"; the checkpoint '{path}' holds the run so far: the same command with --resume continues it"
 
 
@@ -1468,7 +1472,7 @@ def _main(parser, argv):
         return 2
     except KeyboardInterrupt:  # Ctrl-C, or SIGTERM: _Terminated, or what a library made of it
         if _sigterm_received:
-            print("cwfast: terminated", file=sys.stderr)
+            print(f"cwfast: terminated{_resumable(args)}", file=sys.stderr)
             return 143
         print(f"cwfast: interrupted{_resumable(args)}", file=sys.stderr)
         return 130

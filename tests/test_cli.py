@@ -601,7 +601,9 @@ def test_sigterm_during_training_writes_the_checkpoint(capsys, tmp_path, clip_8k
     ckpt = tmp_path / "run.ckpt"
     status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--samples", 320, "--epochs", 50,
                          "--checkpoint", ckpt, *TINY)
-    assert status == 143 and err.strip() == "cwfast: terminated"
+    # as a Ctrl-C's message does, it says what the checkpoint is for
+    assert status == 143 and err.strip() == (f"cwfast: terminated; the checkpoint '{ckpt}' holds the run so far: "
+                                             "the same command with --resume continues it")
     saved = load_checkpoint(ckpt)
     assert saved.progress["stopped"] == "interrupted" and saved.progress["step"] == 3
     assert not (tmp_path / "m.npz").exists()
@@ -1158,7 +1160,9 @@ def test_ctrl_c_while_training_writes_no_model(capsys, tmp_path, clip_8k, monkey
 
     monkeypatch.setattr(cwfast.train, "fit", interrupted)
     status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", *TINY)
-    assert status == 130 and err.strip() == "cwfast: interrupted"
+    # what was kept: nothing, and what would have kept the run
+    assert status == 130 and err.strip() == ("cwfast: interrupted; no model written (--checkpoint PATH keeps an "
+                                             "interrupted run to resume)")
     assert list(tmp_path.iterdir()) == []
     # With a checkpoint there (the trainer writes one on Ctrl-C): say what it is for.
     def interrupted_after_writing(*args, checkpoint=None, **kwargs):
@@ -1170,6 +1174,21 @@ def test_ctrl_c_while_training_writes_no_model(capsys, tmp_path, clip_8k, monkey
     status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--checkpoint", ckpt, *TINY)
     assert status == 130 and err.strip() == (f"cwfast: interrupted; the checkpoint '{ckpt}' holds the run so far: the "
                                              "same command with --resume continues it")
+
+
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="the plot extra is not installed")
+def test_ctrl_c_while_plotting_after_training_keeps_the_model_written(capsys, tmp_path, clip_8k, monkeypatch):
+    from cwfast import cli
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "_plot_training", interrupted)
+    status, out, err = run(capsys, "train", clip_8k, "--samples", 200, "--epochs", 2, "-o", tmp_path / "m.npz",
+                           "--plot", tmp_path / "m.png", *TINY)
+    assert status == 130 and err.strip().splitlines()[-1] == "cwfast: interrupted"  # not "no model written"
+    assert f"wrote {tmp_path / 'm.npz'}" in out
+    cwfast.load(tmp_path / "m.npz")
 
 
 @pytest.mark.skipif(not HAS_MATPLOTLIB, reason="the plot extra is not installed")
