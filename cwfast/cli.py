@@ -604,8 +604,9 @@ def _audio_files(names):
     """The files named, folders replaced by the audio files below them (any depth, sorted), each
     file once (the same file by another path or through a folder included).
 
-    A folder's files count when their extension is one soundfile reads; a file named directly is
-    taken as it is (load_audio says so if it is not audio). A folder without audio is an error.
+    A folder's files count when their extension is one soundfile reads and their name, and those
+    of the folders between, do not start with a dot (hidden); a file named directly is taken as
+    it is (load_audio says so if it is not audio). A folder without audio is an error.
     """
     import stat
 
@@ -618,7 +619,10 @@ def _audio_files(names):
         found, walked = [], {os.path.realpath(name)}
         # Linked folders are followed (each real folder once: a link to an ancestor is no loop).
         for folder, below, names_below in os.walk(name, followlinks=True):
-            below[:] = [d for d in below if os.path.realpath(os.path.join(folder, d)) not in walked]
+            # Hidden folders hold no recordings to train on either: a trash's (".Trash-1000",
+            # deleted files), version control's, a cache's. The folder named is walked, hidden or not.
+            below[:] = [d for d in below
+                        if not d.startswith(".") and os.path.realpath(os.path.join(folder, d)) not in walked]
             walked.update(os.path.realpath(os.path.join(folder, d)) for d in below)
             # Hidden files are not recordings: macOS's "._x.wav" resource forks, an editor's or
             # cwfast's own temporary files (".x.wav.NNNN") left by a crash.

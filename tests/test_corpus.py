@@ -146,6 +146,9 @@ def test_folders_are_walked_through_links_and_each_file_counted_once(capsys, tmp
     # and a temporary file a crash left would have been trained on.
     (folder / "._a.wav").write_bytes(b"\x00\x05\x16\x07 resource fork")
     write_audio(folder / "sub" / ".b.flac.tmp1234.wav", tone(800, 0.2, 0.3), 8000)
+    # ... nor are hidden folders' files: a trash's deleted recordings were trained on
+    (folder / ".Trash-1000" / "files").mkdir(parents=True)
+    write_audio(folder / ".Trash-1000" / "files" / "deleted.wav", tone(800, 0.2, 0.3), 8000)
     out = tmp_path / "m.npz"
     status, _, err = run(capsys, "train", folder, "--mode", "autoregressive", "--epochs", "1", "-o", out, *TINY)
     assert status == 0, err
