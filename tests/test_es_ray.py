@@ -316,6 +316,29 @@ def test_an_actors_error_is_said_by_its_root_cause_without_colour_codes():
     assert _root_cause(RuntimeError("")) == "RuntimeError"
 
 
+def test_the_raylets_lines_go_to_stderr_while_cwfast_is_connected(capsys):
+    """An actor's process killed mid-run printed Ray's "(raylet) A worker died ..." to stdout,
+    where cwfast train's results go: Ray's driver prints the raylet's errors from a thread of its
+    own whatever log_to_driver says. While cwfast is connected they go to stderr; after, as before."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (pip install 'ray[default]')")
+    from cwfast.train.cluster import _raylet_lines_to_stderr, import_ray
+
+    worker = import_ray()._private.worker
+    line = {"lines": ["A worker died or was killed"], "pid": "raylet", "is_err": False}
+    restore = _raylet_lines_to_stderr(import_ray())
+    try:
+        worker.print_to_stdstream(dict(line), ignore_prefix=False)
+        worker.print_to_stdstream({"lines": ["a worker's own line"], "pid": 7, "is_err": False}, ignore_prefix=False)
+    finally:
+        restore()
+    out, err = capsys.readouterr()
+    assert "A worker died" in err and "A worker died" not in out
+    assert "a worker's own line" in out  # only the raylet's are moved
+    worker.print_to_stdstream(dict(line, lines=["after"]), ignore_prefix=False)
+    assert "after" in capsys.readouterr().out  # put back
+
+
 def test_ctrl_c_while_the_actors_start_stops_the_call_at_once(monkeypatch, sigint_default):
     """A Ctrl-C while the actors started was deferred by the interrupt guard to the end of a first
     generation that a cluster still starting might never finish. Now the scorer is entered first:

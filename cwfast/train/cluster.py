@@ -122,6 +122,36 @@ def _processes_apart(ray):
         services.ConsolePopen = popen
 
 
+def _raylet_lines_to_stderr(ray):
+    """Send the lines Ray's driver prints for the raylet (its error messages: "A worker died or was
+    killed ...", in colour, when an actor's process dies) to stderr, not stdout, until the
+    function returned is called.
+
+    Ray prints them from a thread that every driver runs, whatever ``log_to_driver`` says, and
+    to stdout, where the command line's results go; evolve logs its own warning for a lost actor.
+    Looked up by name at each message, so replacing the module's function reaches the thread. If
+    Ray has renamed it, nothing changes.
+    """
+    try:
+        module = ray._private.worker
+        original = module.print_to_stdstream
+    except AttributeError:
+        return lambda: None
+
+    def to_stderr(data, *args, **kwargs):
+        if isinstance(data, dict) and data.get("pid") == "raylet" and not data.get("is_err"):
+            data = dict(data, is_err=True)
+        return original(data, *args, **kwargs)
+
+    module.print_to_stdstream = to_stderr
+
+    def restore():
+        if module.print_to_stdstream is to_stderr:
+            module.print_to_stdstream = original
+
+    return restore
+
+
 class _HeldSignals:
     """Ctrl-C and SIGTERM held while ``ray.init`` starts a local instance; the caller's SIGTERM
     handler kept while it joins a cluster (a context manager; main thread only).
@@ -358,6 +388,7 @@ class RayScorer:
         self._n_actors = actors
         self._n_pairs = n_pairs
         self._started_ray = False
+        self._restore_stdout = None  # puts back where Ray prints the raylet's lines (a Ray we connect to)
         self._live = []  # [actor, cpus, name], ready to score
         self._starting = {}  # ready() ref -> [actor, cpus, name]
         self._replacements = 0
@@ -401,10 +432,12 @@ class RayScorer:
             _probe(address)
         # Ray's INFO lines ("Started a local Ray instance", "Connecting to existing Ray cluster")
         # went to stderr even under --quiet, and before a refusal's one line; its warnings still do.
-        # log_to_driver=False: Ray printed its workers' lines ("(raylet) A worker died ...", in
-        # colour) to stdout, where the command line's results go; evolve reports what it needs.
+        # log_to_driver=False: Ray printed its workers' lines to stdout, where the command line's
+        # results go; evolve reports what it needs. The raylet's ("(raylet) A worker died ...", in
+        # colour) Ray prints whatever log_to_driver says: to stderr (_raylet_lines_to_stderr).
         quiet = dict(log_to_driver=False, logging_level=logging.WARNING)
         held = _HeldSignals(ray, local=not address)
+        self._restore_stdout = _raylet_lines_to_stderr(ray)
         try:
             with held:
                 if address:
@@ -417,8 +450,10 @@ class RayScorer:
                         ray.init(address="local", num_cpus=cpus or 1, include_dashboard=False, **quiet)
         except KeyboardInterrupt:  # a second Ctrl-C during the local start, or SIGTERM while joining
             _shut_down(ray)
+            self._put_stdout_back()
             raise
         except Exception as exc:  # Ray raises ConnectionError, RuntimeError, ValueError...
+            self._put_stdout_back()
             if held.noted:  # a held signal is not lost to a failed start
                 _shut_down(ray)
                 held.act(lambda: None)
@@ -503,6 +538,12 @@ class RayScorer:
         if self._started_ray:
             self._started_ray = False
             ray.shutdown()
+        self._put_stdout_back()
+
+    def _put_stdout_back(self):
+        if self._restore_stdout is not None:
+            self._restore_stdout()
+            self._restore_stdout = None
 
     # ------------------------------------------------------------------ one generation
 
