@@ -124,7 +124,8 @@ def build_parser():
                    help="where the excerpt starts (default: 0)")
     _add_length(p, "excerpt length (default: to the end of the file)")
     p.add_argument("--sample-rate", type=types.sample_rate, metavar="HZ",
-                   help="resample the audio to this rate first (default: the file's own rate)")
+                   help="resample the audio to this rate first (default: the file's own rate; for several, "
+                        "the first file's, in the order named, a folder's sorted by path)")
     p.add_argument("--validation", type=types.fraction, metavar="FRACTION",
                    help="the part of the clip before the test part that chooses the best epoch "
                    "(default: 0.1; 0 for memorize, which holds nothing out)")
