@@ -186,7 +186,7 @@ def build_parser():
                         "(without a validation part, as memorize has, the last epoch's); "
                         "fitting the mixture's scale, scoring the held-out parts and choosing the generation temperature "
                         "follow each run (seconds more; minutes on long audio); several runs share the budget, each "
-                        "one's fitting counted in it")
+                        "one's fitting counted in it; with --resume, the training before counts too")
     p.add_argument("--checkpoint", type=types.path, metavar="PATH", help="write a checkpoint here every 100 updates, at the end and on Ctrl-C")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint (same options; --epochs may grow with a constant "
                    "--lr-schedule)")
@@ -788,6 +788,13 @@ def _train(args):
     named = list(dict.fromkeys(args.audio))  # a folder named twice is named once here
     source = os.path.basename(files[0]) if len(files) == 1 else f"{len(files)} files from {', '.join(named)}"
     new_checkpoint = args.checkpoint and not args.resume and not os.path.lexists(args.checkpoint)
+    resumed_from = None  # the checkpoint's updates and seconds, to tell a resume that trained nothing
+    if args.resume and args.time_budget is not None:
+        from .train import load_checkpoint
+
+        with contextlib.suppress(CwfastError):  # a bad checkpoint: train_audio says what is wrong
+            progress = load_checkpoint(args.checkpoint).progress
+            resumed_from = progress["step"], progress["wall_time"]
 
     def check_disk_for(model):  # before training: a full disk must not cost the run
         from .budget import check_disk
@@ -834,6 +841,10 @@ def _train(args):
         raise
     _work_starts()  # a resumed run's held notes
     model, figures, result = trained.model, trained.figures, trained.result
+    if resumed_from is not None and result.stopped == "time budget" and result.steps == resumed_from[0]:
+        _note(f"the checkpoint's run had already spent the --time-budget ({resumed_from[1]:.1f} s of "
+              f"{args.time_budget:g} s: a resumed run's earlier time counts): nothing more was trained, and the "
+              "model saved is the checkpoint's; a longer --time-budget continues it")
     if args.resume and args.epochs and result.epochs > args.epochs:
         _note(f"the checkpoint had already trained {result.epochs} epochs, more than --epochs {args.epochs}; "
               "the model saved is the checkpoint's")

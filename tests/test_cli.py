@@ -583,6 +583,22 @@ def test_a_failed_training_leaves_no_checkpoint_to_resume(capsys, tmp_path, clip
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_resume_whose_time_budget_was_spent_says_it_trained_nothing(capsys, tmp_path, clip_8k):
+    """A run its --time-budget stopped, resumed with the same budget, trains no update (the time
+    before a resume counts); it said only "stopped by --time-budget after N epochs", as if it had
+    trained. A longer budget trains on, without the note."""
+    common = ["--samples", 200, "--epochs", 10**7, "--time-budget", "0.5s", "--checkpoint", tmp_path / "c.npz", *TINY]
+    assert run(capsys, "train", clip_8k, "-o", tmp_path / "a.npz", *common)[0] == 0
+    status, out, err = run(capsys, "train", clip_8k, "-o", tmp_path / "b.npz", *common, "--resume")
+    assert status == 0, err
+    assert "already spent the --time-budget" in err and "nothing more was trained" in err
+    assert "a longer --time-budget continues it" in err and "wrote" in out
+    longer = [a if a != "0.5s" else "1s" for a in common]
+    status, out, err = run(capsys, "train", clip_8k, "-o", tmp_path / "c2.npz", *longer, "--resume")
+    assert status == 0, err
+    assert "nothing more was trained" not in err
+
+
 def test_sigterm_during_training_writes_the_checkpoint(capsys, tmp_path, clip_8k, monkeypatch):
     """SIGTERM is a kind of Ctrl-C: the run stops, says so (143) and leaves its checkpoint to resume."""
     import os
