@@ -1427,7 +1427,9 @@ def _resumable(args):
         return ""
     path = args.checkpoint
     if not path or not os.path.isfile(path):
-        return "; no model written (--checkpoint PATH keeps an interrupted run to resume)"
+        # --checkpoint keeps one run's state: no advice to a command that asked for several runs
+        several = args.restarts not in (None, 1) or len(args.lr or ()) > 1 or args.pitch == "auto"
+        return "; no model written" + ("" if several else " (--checkpoint PATH keeps an interrupted run to resume)")
     return f"; the checkpoint '{path}' holds the run so far: the same command with --resume continues it"
 
 
