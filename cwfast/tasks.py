@@ -332,6 +332,10 @@ def corpus(clips, *, n_classes=N_CLASSES, validation=0.0, test=0.0, history="mu-
     clips = [_mono(c, f"clip {i}") for i, c in enumerate(clips)]
     if not clips:
         raise ParameterError("a corpus needs at least one clip")
+    # The fractions on their own first (no clip holds out less than nothing): fractions that hold
+    # out every clip whole were blamed on the first, "clip 0 (of 2): ...", and the command line
+    # said to leave that file out.
+    held_out_steps(0, validation, test)
     cuts = []
     for i, c in enumerate(clips):
         try:

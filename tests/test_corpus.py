@@ -191,6 +191,15 @@ def test_a_file_too_short_to_split_is_named(capsys, tmp_path, folder):
         tasks.corpus([tone(800, 0.2, 0.3), np.full(5, 0.1)], validation=0.4, test=0.4)
 
 
+def test_fractions_that_hold_out_every_clip_are_not_blamed_on_one_file(capsys, tmp_path, folder):
+    status, _, err = run(capsys, "train", folder, "--mode", "autoregressive", "--validation", "0.5", "--test", "0.5",
+                         "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, "the validation (0.5) and test (0.5) fractions hold out the whole clip")
+    assert "leave it out" not in err and "in this corpus" not in err
+    with pytest.raises(ParameterError, match=r"^the validation \(0.5\) and test \(0.5\) fractions"):
+        tasks.corpus([tone(800, 0.2, 0.3), tone(800, 0.2, 0.3)], validation=0.5, test=0.5)
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--mode", "memorize"], "memorize mode learns from one AUDIO file"),
     (["--mode", "autoregressive", "--samples", "100"], "--samples and --seconds cut one file"),
