@@ -632,7 +632,7 @@ def _audio_files(names):
         if not found:
             raise CwfastError(f"folder '{name}' holds no audio files ({', '.join(sorted(extensions))})")
         files.extend(sorted(found))
-    kept, seen, again = [], set(), []
+    kept, seen, again = [], set(), {}  # again: each file named more than once, as first named again
     for path in files:  # a file named twice (or inside a folder also named, or hard-linked) is trained on once
         try:
             info = os.stat(path)
@@ -643,11 +643,12 @@ def _audio_files(names):
                 raise CwfastError(f"'{path}' is not a regular file (a named pipe or a device?)")
             key = (info.st_dev, info.st_ino)
         if key in seen:
-            again.append(path)
+            again.setdefault(key, path)
             continue
         seen.add(key)
         kept.append(path)
     if again:  # one note, not one a file (a folder named twice repeats every file in it)
+        again = list(again.values())  # a file named three times is one file named more than once
         if len(again) == 1:
             _note(f"'{again[0]}' is named more than once; training on it once")
         else:

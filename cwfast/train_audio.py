@@ -770,8 +770,10 @@ def _audio_data(clips, mode, target, classes, history, fractions, on_note):
         louder = sum(int(np.count_nonzero(np.abs(clip[clip.size - (part.test.n_steps if part.test else 0):]) > scale))
                      for clip, part in zip(clips, per_clip))
         if louder:
-            _note(on_note, f"{louder} samples of the test part{'s' * (len(clips) > 1)} are louder than anything "
-                           "before them and are scored at full scale (the scale is the peak before the test parts)")
+            one = louder == 1
+            _note(on_note, f"{louder} sample{'' if one else 's'} of the test part{'s' * (len(clips) > 1)} "
+                           f"{'is' if one else 'are'} louder than anything before {'it' if one else 'them'} and "
+                           f"{'is' if one else 'are'} scored at full scale (the scale is the peak before the test parts)")
     else:
         whole = tasks.make_task(mode, clips[0], target=target, n_classes=classes or N_CLASSES, history=history)
         per_clip = [tasks.split_task(whole, **fractions)]

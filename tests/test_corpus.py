@@ -54,9 +54,19 @@ def test_the_test_parts_set_nothing_not_even_the_scale():
     trained = [train_audio(c, 8000, mode="autoregressive", hidden=4, modules=2, epochs=1, lr=0.01, test=0.2,
                            progress=False, on_note=notes.append) for c in (clip, louder_end)]
     louder = int(np.count_nonzero(np.abs(louder_end[800:]) > np.abs(clip[:800]).max()))
+    assert louder > 1
     assert [n for n in notes if "louder than anything before them" in n] == [
         f"{louder} samples of the test part are louder than anything before them and are scored at full scale (the "
         "scale is the peak before the test parts)"]
+    one = louder_end.copy()
+    one[800:] = np.clip(one[800:], -np.abs(clip[:800]).max(), np.abs(clip[:800]).max())
+    one[-1] = 3.0 * np.abs(clip[:800]).max()
+    notes.clear()
+    train_audio(one, 8000, mode="autoregressive", hidden=4, modules=2, epochs=1, lr=0.01, test=0.2,
+                progress=False, on_note=notes.append)
+    assert [n for n in notes if "louder than anything" in n] == [
+        "1 sample of the test part is louder than anything before it and is scored at full scale (the scale is the "
+        "peak before the test parts)"]
     assert trained[0].model.metadata["scale"] == trained[1].model.metadata["scale"]
     np.testing.assert_array_equal(trained[0].model.params, trained[1].model.params)
     with pytest.raises(CwfastError, match="^the clip is silent \\(all zeros\\) before the test part"):
@@ -110,7 +120,7 @@ def test_a_file_named_twice_is_trained_on_once(capsys, tmp_path, folder, monkeyp
                          "autoregressive", "--epochs", "1", "-o", out, *TINY)
     assert status == 0, err
     assert err.count("named more than once") == 1  # one note, not one a file
-    assert "4 files (" in err  # a.wav twice more, and the folder's two again
+    assert "2 files (" in err  # a.wav (named four times) and b.wav (twice); it said 4, counting the repeats
     assert cwfast.load(out).metadata["source"] == f"2 files from {folder}, {folder / 'a.wav'}, corpus/sub/../a.wav"
     assert "are named more than once; training on each once" in err
     assert cwfast.load(out).metadata["clips"] == [800, 800]
