@@ -393,11 +393,11 @@ class _Progress:
 
     def update(self, n):
         if self._bar is None:
-            from tqdm.auto import tqdm
+            from ._bars import bar
 
             waited = time.monotonic() - self._start
-            self._bar = tqdm(initial=n, unit_scale=True, file=sys.stderr, leave=False, dynamic_ncols=True,
-                             delay=max(0.0, 1.0 - waited), **self._options)
+            self._bar = bar(initial=n, unit_scale=True, leave=False, dynamic_ncols=True,
+                            delay=max(0.0, 1.0 - waited), **self._options)
         else:
             self._bar.update(n)
 

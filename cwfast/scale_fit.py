@@ -244,6 +244,6 @@ def _pooled_nats(model, parts, factors, bar):
 def _bar(progress, total, desc="fitting the scale"):
     if not progress:
         return None
-    from tqdm.auto import tqdm
+    from ._bars import bar
 
-    return tqdm(total=total, desc=desc, unit="chunk", leave=False)
+    return bar(total=total, desc=desc, unit="chunk", leave=False)

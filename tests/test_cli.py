@@ -146,6 +146,41 @@ def test_the_progress_bars_speed_leaves_out_the_first_block(capsys, monkeypatch)
         assert made.format_dict["elapsed"] == 1.0
 
 
+
+def test_bars_redraw_seldom_where_stderr_is_no_terminal(capsys, monkeypatch):
+    """tqdm redraws every 0.1 s; into a log (stderr a file or a pipe) each redraw is appended, about
+    2 MB an hour of training. There a bar redraws every cwfast._bars.LOG_INTERVAL seconds; on a
+    terminal as tqdm does."""
+    import io
+
+    import tqdm.std
+
+    from cwfast import _bars
+    from cwfast.train._common import Progress
+
+    clock = [100.0]
+    monkeypatch.setattr(tqdm.std, "time", lambda: clock[0])  # tqdm's clock, faked
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    def redraws(make):
+        bar = make()
+        for _ in range(60):  # an update a second for a minute
+            clock[0] += 1.0
+            bar.update(1)
+        return bar
+
+    log, terminal = io.StringIO(), Terminal()
+    redraws(lambda: _bars.bar(total=100, file=log))
+    redraws(lambda: _bars.bar(total=100, file=terminal))
+    assert 2 <= log.getvalue().count("\r") <= 4  # drawn at 0, 30 and 60 s (and when closed)
+    assert terminal.getvalue().count("\r") >= 60
+    capsys.readouterr()
+    redraws(lambda: Progress(100, 0, "update")).close()  # training's bar, on the captured stderr
+    assert capsys.readouterr().err.count("\r") <= 4
+
 def test_generate_memorize_at_its_natural_length_and_level(capsys, tmp_path, models):
     out = tmp_path / "mem.wav"
     status, stdout, err = run(capsys, "generate", "-m", models["memorize"], "-o", out)

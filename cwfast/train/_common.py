@@ -14,7 +14,6 @@ import hashlib
 import math
 import numbers
 import signal
-import sys
 import threading
 from dataclasses import dataclass, field
 
@@ -169,14 +168,14 @@ class Progress:
     _STEPS = 1000
 
     def __init__(self, total, initial, unit, time_budget=None, elapsed=0.0):
-        from tqdm.auto import tqdm
+        from .._bars import bar
 
         self._total, self._budget, self._done = total, time_budget, initial
         if time_budget is None:
-            self._bar = tqdm(total=total, initial=initial, unit=unit, file=sys.stderr, dynamic_ncols=True, leave=True)
+            self._bar = bar(total=total, initial=initial, unit=unit, dynamic_ncols=True, leave=True)
         else:
-            self._bar = tqdm(total=self._STEPS, initial=self._tick(elapsed), file=sys.stderr, dynamic_ncols=True,
-                             leave=True, bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}")
+            self._bar = bar(total=self._STEPS, initial=self._tick(elapsed), dynamic_ncols=True, leave=True,
+                            bar_format="{l_bar}{bar}| {elapsed}<{remaining}{postfix}")
 
     def _tick(self, elapsed):
         done = max(self._done / max(self._total, 1), min(elapsed / self._budget, 1.0))
