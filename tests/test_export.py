@@ -817,7 +817,7 @@ def test_a_mixture_model_without_n_classes_is_autoregressive_for_both(tmp_path):
 
 
 @pytest.mark.parametrize("metadata, message", [({"temperature": "hot"}, "temperature"), ({"temperature": -1}, "temperature"),
-                                               ({"n_classes": 256.5}, "n_classes"), ({"n_classes": 16}, "mu-law"),
+                                               ({"n_classes": 256.5}, "n_classes"), ({"n_classes": 16}, "n_classes 16, where its mixture head scores 256"),
                                                ({"history": "pcm"}, "history"), ({"history": None}, "history"),
                                                ({"output_gain": 0}, "output_gain"), ({"output_gain": "loud"}, "output_gain"),
                                                ({"output_gain": 1e4}, "output_gain")])
