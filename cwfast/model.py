@@ -42,6 +42,10 @@ MAX_PREDICTION_TAPS = 4096
 #: The least normalised correlation a :class:`Pitch` predictor takes for a pitch (the screened recipe's).
 PITCH_GATE = 0.3
 
+#: The highest sample rate :meth:`Pitch.for_rate` serves: above it the recipe's 31-ms window
+#: (``rate // 32`` samples) is longer than :data:`MAX_PREDICTION_TAPS`.
+PITCH_MAX_RATE = 32 * (MAX_PREDICTION_TAPS + 1) - 1
+
 #: Steps per piece when :meth:`SequenceModel.loss` scores a long sequence: the outputs and the head's
 #: arithmetic then take memory for a piece (16 MB with 256 classes), not for the whole sequence.
 LOSS_CHUNK = 4096
@@ -278,6 +282,9 @@ class Pitch:
         rate = validate.positive_int("sample_rate", sample_rate)
         if rate < 1000:
             raise ParameterError(f"sample_rate={rate}: a pitch predictor needs at least 1000 Hz")
+        if rate > PITCH_MAX_RATE:
+            raise ParameterError(f"sample_rate={rate}: a pitch predictor takes at most {PITCH_MAX_RATE} Hz (its "
+                                 f"31-ms window would be {rate // 32} samples, more than {MAX_PREDICTION_TAPS})")
         return cls.checked(coefficients, rate // 1000, rate // 60, rate // 32, max(rate // 250, 1),
                            PITCH_GATE, reference)
 

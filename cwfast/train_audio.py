@@ -28,7 +28,7 @@ from . import lpc, registry, tasks, validate
 from .codec import MAX_CLASSES, N_CLASSES, check_classes, check_history
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
-from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, Level, Pitch
+from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, PITCH_MAX_RATE, Level, Pitch
 from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY,
                     PINNED_LEVEL, PITCH_CHOICES, PITCH_DEFAULT, PITCH_REFERENCE_PERCENTILE, PITCH_TAPS, POPULATION,
                     PREDICTION_TAPS, TRAINERS, is_pinned)
@@ -497,8 +497,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         ``"auto"`` train every run both without and with one and keep the better on validation
         (twice the runs, in the same time budget). Default :data:`PITCH_DEFAULT` (auto) for a
         mixture Clockwork RNN trained by gradient (without a ``checkpoint``, which keeps one
-        run: off), else off; by default, a clip too short for one (or a rate under 1000 Hz)
-        trains without, with a note, where an explicit ``"on"`` or ``"auto"`` is refused.
+        run: off), else off; by default, a clip too short for one (or a rate under 1000 Hz or
+        over :data:`cwfast.model.PITCH_MAX_RATE`, 131103 Hz) trains without, with a note, where an explicit ``"on"`` or ``"auto"`` is refused.
     level : int, optional
         With the mixture head: normalise the input's level (:class:`cwfast.model.Level`), tracked
         over about this many samples (``alpha = 1 / level``), from the training part's mean
@@ -1338,6 +1338,10 @@ def _pitch_predictor(per_clip, inputs, sample_rate, level):
     if sample_rate < 1000:
         return (f"at {sample_rate} Hz there is no pitch to find (it needs at least 1000 Hz)",
                 f"train at a higher {_opt('sample_rate')}")
+    if sample_rate > PITCH_MAX_RATE:
+        return (f"at {sample_rate} Hz its 31-ms window would be {sample_rate // 32} samples, more than the "
+                f"{MAX_PREDICTION_TAPS} it may hold (it takes at most {PITCH_MAX_RATE} Hz)",
+                f"train at a lower {_opt('sample_rate')}")
     x = np.asarray(inputs, dtype=np.float64)
     window = Pitch.for_rate(np.zeros(1), sample_rate).window
     need = max(window, 4 * PITCH_TAPS)  # a window; a fit of the taps

@@ -307,6 +307,9 @@ def test_the_rate_recipe():
     assert p.history == 500 + 266 + 3
     with pytest.raises(ParameterError, match="at least 1000 Hz"):
         Pitch.for_rate(COEFFICIENTS, 800)
+    assert Pitch.for_rate(COEFFICIENTS, 131103).window == 4096
+    with pytest.raises(ParameterError, match=r"at most 131103 Hz \(its 31-ms window would be 6000 samples"):
+        Pitch.for_rate(COEFFICIENTS, 192000)
 
 
 def test_the_evolution_strategy_refuses_it_and_changes_nothing(rng):
@@ -472,6 +475,19 @@ def test_a_clip_shorter_than_the_window_is_refused_if_asked_for_and_trained_with
     assert trained.model.pitch is None and len(trained.model.metadata["runs"]["runs"]) == 2
     assert "training without a pitch predictor: the training part (180 samples) is shorter than the 250 a pitch " \
            "predictor needs" in notes
+
+
+def test_a_rate_too_high_for_its_window_is_refused_if_asked_for_and_trained_without_by_default(rng):
+    """At 192 kHz the recipe's 31-ms window is 6000 samples: the default training ended in
+    'pitch window=6000 must be at most 4096'."""
+    clip = rng.standard_normal(2000) * 0.1
+    with pytest.raises(cwfast.CwfastError, match=r"pitch='on': at 192000 Hz its 31-ms window would be 6000 samples, "
+                                                 r"more than the 4096 it may hold .*; train at a lower sample_rate"):
+        train_audio(clip, 192000, seed=0, pitch="on", **TINY)
+    notes = []
+    trained = train_audio(clip, 192000, seed=0, input_window=1, on_note=notes.append, **TINY)
+    assert trained.model.pitch is None and len(trained.model.metadata["runs"]["runs"]) == 2
+    assert any(n.startswith("training without a pitch predictor: at 192000 Hz its 31-ms window") for n in notes)
 
 
 def test_by_default_a_mixture_clockwork_rnn_trains_with_and_without_and_others_without(clip, auto):
