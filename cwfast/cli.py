@@ -952,7 +952,9 @@ def cmd_generate(args):
     model, name = _load_model(args.model)
     mode = tasks.mode_of(model)
     if mode == "effect":
-        raise CwfastError(f"{name} is an effect model: it needs an input, so use 'cwfast process -m MODEL IN -o OUT'")
+        from .render import effect_refusal
+
+        raise effect_refusal(model, name, "'cwfast process -m MODEL IN -o OUT'")
     rate = model.sample_rate or args.sample_rate
     if rate is None:
         raise ParameterError("the model does not store a sample rate; pass --sample-rate HZ")
@@ -1071,8 +1073,8 @@ def cmd_process(args):
                                             overwrite=args.overwrite)
     else:  # resampled whole, both ways (a streaming resampler would delay the output)
         _check_audio_fits(args.input, rate, hint="resample the file to the model's rate first, or cut it shorter")
-        samples, _ = load_audio(args.input, sample_rate=rate)
-        _note(f"resampled '{args.input}' from {file_rate} Hz to the model's {rate} Hz")
+        # (load_audio's note, as generate's --prime: how many more samples an upsampling makes)
+        samples, _ = load_audio(args.input, sample_rate=rate, on_resample=_note)
         channels = _cancelling(args.input, samples)
         if channels:
             _note(f"{cancelling_channels(args.input, channels)}: read as silence")

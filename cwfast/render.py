@@ -132,7 +132,7 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
         output_gain = validate.positive_float("output_gain", output_gain, maximum=MAX_OUTPUT_GAIN)
     rng = validate.rng(seed)
     if mode == "effect":
-        raise CwfastError("this is an effect model: it needs an input signal, so use 'cwfast process' with it")
+        raise effect_refusal(model)
     scale = scale_of(model)
     from .budget import check_fits
 
@@ -210,18 +210,42 @@ def autoregressive_inputs(samples, scale, n_classes=N_CLASSES, history="mu-law")
     return out
 
 
+def effect_refusal(model, name="this model", process="'cwfast process'"):
+    """The CwfastError for an effect model (``name``) asked to generate: it needs an input signal,
+    which ``process`` gives it if it has one input and one linear output; else Python does."""
+    if not _processable(model):  # 'process' would send it back: say where it runs
+        return CwfastError(f"{name} reads input signals ({_shape(model)}) that neither 'cwfast generate' nor "
+                           "'cwfast process' (one input, one linear output) gives it: run it from Python "
+                           "(cwfast.Stream)")
+    return CwfastError(f"{name} is an effect model: it needs an input signal, so use {process} with it")
+
+
+def _processable(model):
+    """Whether ``model``'s shape is one :func:`process` runs: one input, one linear output."""
+    return model.n_in == 1 and model.n_out == 1 and model.output == "linear"
+
+
+def _shape(model):
+    """'2 inputs and 1 linear output', say."""
+    def count(n, word):
+        return f"{n} {word}{'s' * (n != 1)}"
+
+    return f"{count(model.n_in, 'input')} and {count(model.n_out, model.output + ' output')}"
+
+
 def check_processable(model, blocked=False):
     """Raise CwfastError unless ``model`` is an input-driven model that :func:`process` can run
     (ParameterError if ``blocked`` and a blocked :class:`~cwfast.stream.Stream` cannot run it)."""
     from .stream import Stream
 
     mode = mode_of(model)
-    if mode != "effect" or model.n_in != 1 or model.n_out != 1 or model.output != "linear":
+    if mode != "effect" or not _processable(model):
         what = "effect model with one input and one linear output"
         if mode in ("memorize", "autoregressive"):
             article = "an" if mode == "autoregressive" else "a"
             raise CwfastError(f"this is {article} {mode} model, not an effect model: use 'cwfast generate' with it")
-        raise CwfastError(f"this model has {model.n_in} inputs and {model.n_out} outputs; 'process' runs an {what}")
+        raise CwfastError(f"this model has {_shape(model)}; 'process' runs an {what} (run others from Python: "
+                          "cwfast.Stream)")
     if blocked:
         Stream(model, blocked=True)  # refuses what it cannot run; prepares nothing
 

@@ -417,10 +417,33 @@ def test_process_resamples_to_the_model_and_back(capsys, tmp_path, models, rate,
     write_audio(source, load_audio(BRAHMS, duration=0.5)[0][:frames], rate)
     status, _, err = run(capsys, "process", "-m", models["effect"], source, "-o", tmp_path / "out.wav")
     assert status == 0, err
-    assert f"from {rate} Hz to the model's 8000 Hz" in err and f"back to {rate} Hz" in err
+    assert f"from {rate} Hz to 8000 Hz" in err and f"back to {rate} Hz" in err
     info = soundfile.info(str(tmp_path / "out.wav"))
     assert info.samplerate == rate and info.frames == frames
 
+
+def test_process_says_how_much_an_upsampling_adds(capsys, tmp_path, models):
+    """generate --prime said it ('1.6e+04x its samples, nothing above 0.5 Hz'); process, which
+    ran a 1-Hz file as 176 million samples, did not."""
+    source = tmp_path / "slow.wav"
+    write_audio(source, load_audio(BRAHMS, duration=0.05)[0][:400], 1000)
+    status, _, err = run(capsys, "process", "-m", models["effect"], source, "-o", tmp_path / "out.wav")
+    assert status == 0, err
+    assert "from 1000 Hz to 8000 Hz (8x its samples, nothing above 500 Hz)" in err
+
+
+
+def test_a_model_neither_command_runs_is_not_sent_between_them(capsys, tmp_path):
+    """A two-input effect model (made in Python): generate said "use 'cwfast process'", and
+    process "this model has 2 inputs and 1 outputs". Both now say it runs from Python."""
+    ClockworkRNN(2, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=8000,
+                 metadata={"mode": "effect"}).save(tmp_path / "two.npz")
+    write_audio(tmp_path / "in.wav", np.zeros(100, np.float32), 8000)
+    status, _, err = run(capsys, "generate", "-m", tmp_path / "two.npz", "-o", tmp_path / "g.wav")
+    assert status == 2 and "'cwfast process'" in err and "cwfast.Stream" in err, err
+    status, _, err = run(capsys, "process", "-m", tmp_path / "two.npz", tmp_path / "in.wav", "-o", tmp_path / "p.wav")
+    assert status == 2 and "2 inputs and 1 linear output;" in err and "cwfast.Stream" in err, err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.wav", "two.npz"]
 
 def test_process_refuses_generator_models(capsys, tmp_path, models, clip_8k):
     status, _, err = run(capsys, "process", "-m", models["memorize"], clip_8k, "-o", tmp_path / "x.wav")
