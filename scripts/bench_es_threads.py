@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, str(ROOT))
 
 
 def thread_cpu_ticks():
@@ -47,7 +49,6 @@ def child(threads, generations):
     import numba
     import numpy as np
 
-    sys.path.insert(0, str(ROOT))
     import cwfast
     from cwfast.audio import load_audio, scale_to_unit
     from cwfast.train import evolve

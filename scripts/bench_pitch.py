@@ -17,19 +17,25 @@ the wall time of each process, its start included (a few milliseconds).
 """
 
 import argparse
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-import cwfast
-from cwfast import lpc
-from cwfast.cli import default_model_path
-from cwfast.codec import mu_law_values
-from cwfast.model import Pitch
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, REPOSITORY_ROOT)
+
+import cwfast  # noqa: E402
+from cwfast import lpc  # noqa: E402
+from cwfast.cli import default_model_path  # noqa: E402
+from cwfast.codec import mu_law_values  # noqa: E402
+from cwfast.model import Pitch  # noqa: E402
 
 
 def main():

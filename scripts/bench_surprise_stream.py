@@ -8,11 +8,17 @@ the scale, so it costs generation nothing.
 """
 
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
 
-import cwfast
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, REPOSITORY_ROOT)
+
+import cwfast  # noqa: E402
 
 
 def main(argv=None):

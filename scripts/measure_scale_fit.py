@@ -17,11 +17,17 @@ and the rate and exponent chosen (docs/results.md, "Scales that follow the surpr
 
 import argparse
 import json
+import os
+import sys
 
-import cwfast
-from cwfast import audio, tasks
-from cwfast.scale_fit import fit_scale, fit_surprise
-from cwfast.train_audio import fitting_parts, state_before
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, REPOSITORY_ROOT)
+
+import cwfast  # noqa: E402
+from cwfast import audio, tasks  # noqa: E402
+from cwfast.scale_fit import fit_scale, fit_surprise  # noqa: E402
+from cwfast.train_audio import fitting_parts, state_before  # noqa: E402
 
 
 def measure(model_path, audio_path, surprise=False):

@@ -35,10 +35,14 @@ from pathlib import Path
 import numba
 import numpy as np
 
-import cwfast
-from cwfast import CwfastError
-from cwfast.audio import load_audio, scale_to_unit
-from cwfast.train import evolve, fit
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, REPOSITORY_ROOT)
+
+import cwfast  # noqa: E402
+from cwfast import CwfastError  # noqa: E402
+from cwfast.audio import load_audio, scale_to_unit  # noqa: E402
+from cwfast.train import evolve, fit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 AUDIO = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"

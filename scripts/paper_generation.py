@@ -42,6 +42,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, str(ROOT))
 DATA = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
 BUDGETS = (100, 250, 500, 1000)
 ARCHS = ("srn", "lstm", "cw")

@@ -18,12 +18,18 @@ AUDIO must be the file the model was trained on, as trained, at the model's rate
 
 import argparse
 import json
+import os
+import sys
 
 import numpy as np
 
-import cwfast
-from cwfast import audio, tasks
-from cwfast._head_kernels import _surprise_outputs
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, REPOSITORY_ROOT)
+
+import cwfast  # noqa: E402
+from cwfast import audio, tasks  # noqa: E402
+from cwfast._head_kernels import _surprise_outputs  # noqa: E402
 
 
 def shrunk_means(model, x):
