@@ -147,6 +147,34 @@ def test_measure_temperatures_prints_its_rows_and_refuses_bad_input_before_gener
         assert stopped.value.code == 2 and says in capsys.readouterr().err, argv
 
 
+def test_the_goals_run_scripts_refuse_bad_input_before_generating(run, tmp_path, capsys):
+    """A folder that is not a whole goals run, or a --json that cannot be written, is a one-line
+    error before minutes of generating, not a traceback (FileNotFoundError) or, for --json, after
+    them; the --json written is whole or absent."""
+    (tmp_path / "partial" / "clip").mkdir(parents=True)  # goals.json, but no model
+    (tmp_path / "partial" / "goals.json").write_bytes((run / "goals.json").read_bytes())
+    (tmp_path / "listed").mkdir()
+    (tmp_path / "listed" / "goals.json").write_text("[]")
+    cases = (([str(tmp_path / "missing")], "not a generation_goals.py --out folder"),
+             ([str(tmp_path / "listed")], "not a generation_goals.py --out folder"),
+             ([str(tmp_path / "partial")], "cw.npz is missing"),
+             ([str(run), "--json", str(tmp_path / "no" / "rows.json")], "does not exist"))
+    for name in ("compare_temperature_grids", "prototype_temperature_by_spectrum", "measure_output_gain",
+                 "prototype_output_eq", "prototype_split_temperature"):
+        script = load_script(name)
+        for argv, says in cases:
+            if "--json" in argv and name in ("prototype_output_eq", "prototype_split_temperature"):
+                continue
+            with pytest.raises(SystemExit) as stopped:
+                script.main(argv)
+            err = capsys.readouterr().err
+            assert stopped.value.code == 2 and says in err and "Traceback" not in err, (name, argv, err)
+    compare = load_script("compare_temperature_grids")
+    with pytest.raises(SystemExit):
+        compare.main([str(run), "--grid", "0.5,x"])
+    assert "must be comma-separated temperatures" in capsys.readouterr().err
+
+
 def test_plot_spectrograms_refuses_bad_input_before_reading_a_clip(tmp_path, capsys):
     script = load_script("plot_spectrograms")
     clip = f"source={EXCERPT}"
