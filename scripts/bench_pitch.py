@@ -35,6 +35,7 @@ import cwfast  # noqa: E402
 from cwfast import lpc  # noqa: E402
 from cwfast.cli import default_model_path  # noqa: E402
 from cwfast.codec import mu_law_values  # noqa: E402
+from cwfast.errors import CwfastError  # noqa: E402
 from cwfast.model import Pitch  # noqa: E402
 
 
@@ -104,4 +105,8 @@ def _c_times(models, n, runs):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except CwfastError as error:  # a mistyped path, a model of another kind: one line, not a traceback
+        print(f"bench_pitch.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -56,6 +56,7 @@ import cwfast  # noqa: E402
 from cwfast import audio, likeness, metrics, tasks  # noqa: E402
 from cwfast._head_kernels import _draw_mixture, _fed_back  # noqa: E402
 from cwfast.codec import mu_law_values  # noqa: E402
+from cwfast.errors import CwfastError  # noqa: E402
 from cwfast.heads import LOG_SCALE_MIN  # noqa: E402
 from cwfast.render import feedback_values  # noqa: E402
 from cwfast.scale_fit import fit_scale  # noqa: E402
@@ -175,4 +176,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except CwfastError as error:  # a mistyped path, a model of another kind: one line, not a traceback
+        print(f"prototype_adaptive_scale.py: error: {error}", file=sys.stderr)
+        sys.exit(2)
