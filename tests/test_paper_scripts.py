@@ -81,6 +81,31 @@ def test_memorize_benchmark_quick_run(tmp_path, capsys):
     assert all(np.isfinite(r["nmse"]) and 0 < r["nmse"] < 2 and r["seconds"] > 0 for r in runs)
 
 
+
+def test_memorize_benchmark_refuses_bad_options_before_any_run(tmp_path, capsys):
+    """Each is a one-line error, exit 2, before a run: not a traceback, nor (a CwfastError inside a
+    run) a row of 'diverged' runs, nor, for --json, found after every run."""
+    bench = load_script("memorize_benchmark")
+    (tmp_path / "file").write_text("")
+    base = ["--starts", "0", "--trainers", "adam", "es", "--epochs", "1", "--generations", "1", "--hidden", "11"]
+    for argv, says in (([*base, "--json", str(tmp_path / "file" / "runs.json")], "is not a directory"),
+                       ([*base, "--hidden", "8"], "n_modules=9 must not exceed n_hidden=8"),
+                       ([*base, "--starts", "5"], "is at or past the end"),
+                       ([*base, "--starts", "2.995"], "holds only 220 samples from there"),
+                       ([*base, "--population", "0"], "population=0")):
+        assert bench.main(argv) == 2, argv
+        captured = capsys.readouterr()
+        assert says in captured.err and "start 0 s" not in captured.err and not captured.out, (argv, captured)
+
+
+def test_paper_generation_refuses_an_out_it_cannot_write_before_training(generation, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exc:
+        generation.main(["--quick", "--out", str(tmp_path / "file" / "out")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "cannot make --out" in err and "runs of" not in err
+
 def test_generation_build_scales_the_initial_draw(generation):
     n = 11
     for arch in generation.ARCHS:
