@@ -106,6 +106,22 @@ def test_paper_generation_refuses_an_out_it_cannot_write_before_training(generat
     err = capsys.readouterr().err
     assert "cannot make --out" in err and "runs of" not in err
 
+
+def test_baseline_recipes_refuse_a_stage_without_its_search(tmp_path, capsys):
+    """refine and evaluate read the search's runs: none there (no file, or none of the model at
+    the budget and epochs) is a one-line error, not a FileNotFoundError or IndexError traceback."""
+    recipes = load_script("baseline_recipes")
+    (tmp_path / "file").write_text("")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "search.jsonl").write_text(json.dumps({"epochs": 30, "n_hidden": 3}) + "\n")
+    for argv, says in ((["evaluate", "--out", str(tmp_path / "empty")], "no search.jsonl in --out"),
+                       (["refine", "--out", str(tmp_path / "empty")], "no search.jsonl in --out"),
+                       (["evaluate", "--out", str(tmp_path / "other"), "--quick"], "holds no run of srn at 1000"),
+                       (["search", "--out", str(tmp_path / "file" / "out"), "--quick"], "cannot make --out")):
+        with pytest.raises(SystemExit) as exc:
+            recipes.main(argv)
+        assert exc.value.code == 2 and says in capsys.readouterr().err, argv
+
 def test_generation_build_scales_the_initial_draw(generation):
     n = 11
     for arch in generation.ARCHS:
