@@ -122,6 +122,19 @@ def test_baseline_recipes_refuse_a_stage_without_its_search(tmp_path, capsys):
             recipes.main(argv)
         assert exc.value.code == 2 and says in capsys.readouterr().err, argv
 
+
+def test_memorize_robustness_refuses_bad_paths_before_any_run(tmp_path, capsys):
+    robust = load_script("memorize_robustness")
+    (tmp_path / "file").write_text("")
+    for argv, says in ((["--music", str(tmp_path / "missing"), "--out", str(tmp_path / "r.jsonl")], "is not a directory"),
+                       (["--music", str(tmp_path / "file"), "--out", str(tmp_path / "r.jsonl")], "is not a directory"),
+                       (["--quick", "--out", str(tmp_path)], "is a directory"),
+                       (["--quick", "--out", str(tmp_path / "file" / "r.jsonl")], "cannot write --out")):
+        with pytest.raises(SystemExit) as exc:
+            robust.main(argv)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and says in err and "runs to do" not in err, argv
+
 def test_generation_build_scales_the_initial_draw(generation):
     n = 11
     for arch in generation.ARCHS:
