@@ -259,3 +259,11 @@ def test_train_default_model_recheck_calibrates_a_model_trained_before_calibrati
     assert script.main(["--recheck", "--output", str(path)]) == 0
     assert "calibrated" not in capsys.readouterr().out
     assert cwfast.load(path).metadata["output_gain"] == meta["output_gain"]
+
+
+def test_train_default_model_refuses_an_output_it_cannot_write_before_training(tmp_path, capsys):
+    script = load_script("train_default_model")
+    (tmp_path / "file").write_text("")
+    assert script.main(["--output", str(tmp_path / "file" / "sub" / "m.npz"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("train_default_model.py: error: cannot make the folder of --output") and err.count("\n") == 1
