@@ -35,3 +35,22 @@ def test_scripts_import_this_checkouts_cwfast(script):
     inserts = [node.lineno for node in tree.body if _puts_checkout_first(node)]
     assert inserts and min(inserts) < first, (
         f"{script.name} imports cwfast (line {first}) without sys.path.insert(0, <the repository>) before it")
+
+
+def _load(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS[0].parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["bench_voices", "bench_voice_counts"])
+def test_voice_benchmarks_refuse_an_unknown_model_in_one_line(name, capsys):
+    """A mistyped --models name was a KeyError traceback (after the table's header)."""
+    script = _load(name)
+    with pytest.raises(SystemExit) as stopped:
+        script.main(["--models", "CW 256/8,CW 65/8", "--repeat", "1"])
+    captured = capsys.readouterr()
+    assert stopped.value.code == 2 and "unknown 'CW 65/8'; choose among" in captured.err and not captured.out
