@@ -54,3 +54,11 @@ def test_voice_benchmarks_refuse_an_unknown_model_in_one_line(name, capsys):
         script.main(["--models", "CW 256/8,CW 65/8", "--repeat", "1"])
     captured = capsys.readouterr()
     assert stopped.value.code == 2 and "unknown 'CW 65/8'; choose among" in captured.err and not captured.out
+
+
+@pytest.mark.parametrize("argv", [["--skip", "0"], ["--generations", "5", "--skip", "5"]])
+def test_the_ray_benchmark_refuses_a_skip_that_leaves_no_rate(argv, capsys):
+    """--skip 0 divided by zero after the whole local run (a ZeroDivisionError traceback)."""
+    with pytest.raises(SystemExit) as stopped:
+        _load("bench_es_ray").main(argv)
+    assert stopped.value.code == 2 and "--skip" in capsys.readouterr().err
