@@ -62,3 +62,11 @@ def test_the_ray_benchmark_refuses_a_skip_that_leaves_no_rate(argv, capsys):
     with pytest.raises(SystemExit) as stopped:
         _load("bench_es_ray").main(argv)
     assert stopped.value.code == 2 and "--skip" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, says", [(["--repository", "/nonexistent"], "is not a checkout of cwfast"),
+                                        (["--seconds", "0"], "--seconds must be at least one sample")])
+def test_the_training_memory_measurement_refuses_bad_options_in_one_line(argv, says, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        _load("measure_training_memory").main(argv)
+    assert stopped.value.code == 2 and says in capsys.readouterr().err
