@@ -70,3 +70,10 @@ def test_the_training_memory_measurement_refuses_bad_options_in_one_line(argv, s
     with pytest.raises(SystemExit) as stopped:
         _load("measure_training_memory").main(argv)
     assert stopped.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_the_startup_benchmark_refuses_no_warm_runs(capsys):
+    """--repeats 0 ran every cold start (a minute) and then died on the median of no warm runs."""
+    with pytest.raises(SystemExit) as stopped:
+        _load("bench_startup").main(["--repeats", "0"])
+    assert stopped.value.code == 2 and "--repeats must be at least 1" in capsys.readouterr().err
