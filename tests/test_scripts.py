@@ -77,3 +77,19 @@ def test_the_startup_benchmark_refuses_no_warm_runs(capsys):
     with pytest.raises(SystemExit) as stopped:
         _load("bench_startup").main(["--repeats", "0"])
     assert stopped.value.code == 2 and "--repeats must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, argv, says", [
+    ("bench_ab_stream", ["/nonexistent"], "is not a checkout of cwfast"),
+    ("bench_ab_stream", [".", "--windows", "x"], "must be period or a positive integer"),
+    ("bench_windows", ["--models", "foo", "--no-c"], "--models 'foo'"),
+    ("bench_windows", ["--models", "16/40", "--no-c"], "n_modules=40 must not exceed n_hidden=16"),
+    ("bench_export", ["--repeats", "0"], "must be positive"),
+    ("bench_blocked", ["--samples", "0"], "must be positive"),
+])
+def test_benchmarks_refuse_bad_options_in_one_line(name, argv, says, capsys):
+    """A mistyped checkout or model, or nothing to time, was a traceback (FileNotFoundError,
+    ValueError, ZeroDivisionError), some after minutes of timing the other contestants."""
+    with pytest.raises(SystemExit) as stopped:
+        _load(name).main(argv)
+    assert stopped.value.code == 2 and says in capsys.readouterr().err
