@@ -190,3 +190,24 @@ def test_plot_spectrograms_refuses_bad_input_before_reading_a_clip(tmp_path, cap
             script.main(argv)
         assert stopped.value.code == 2 and says in capsys.readouterr().err, argv
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_spectrograms_leaves_the_old_figure_if_saving_fails(tmp_path, monkeypatch, capsys):
+    """A save that fails part-way (a full disk) leaves the figure that was there, not half a new one."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    script = load_script("plot_spectrograms")
+    out = tmp_path / "s.png"
+    out.write_bytes(b"the old figure")
+
+    def half_then_full(self, path, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", half_then_full)
+    with pytest.raises(SystemExit) as stopped:
+        script.main([f"source={EXCERPT}", "-o", str(out), "--seconds", "0.3"])
+    assert stopped.value.code == 2 and "No space left on device" in capsys.readouterr().err
+    assert out.read_bytes() == b"the old figure" and sorted(p.name for p in tmp_path.iterdir()) == ["s.png"]
