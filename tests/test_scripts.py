@@ -86,6 +86,7 @@ def test_the_startup_benchmark_refuses_no_warm_runs(capsys):
     ("bench_windows", ["--models", "16/40", "--no-c"], "n_modules=40 must not exceed n_hidden=16"),
     ("bench_export", ["--repeats", "0"], "must be positive"),
     ("bench_blocked", ["--samples", "0"], "must be positive"),
+    ("bench_es_threads", ["--generations", "1"], "--generations must be at least 2"),
 ])
 def test_benchmarks_refuse_bad_options_in_one_line(name, argv, says, capsys):
     """A mistyped checkout or model, or nothing to time, was a traceback (FileNotFoundError,
