@@ -63,7 +63,6 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if min(args.samples, args.block, args.repeats) < 1 or args.voices < 0:
         parser.error("--samples, --block and --repeats must be positive, --voices 0 or more")
-    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     import cwfast
 
     for spec in args.models:  # a mistyped one now, not after timing the others
@@ -71,6 +70,7 @@ def main(argv=None):
             build_model(spec)
         except (ValueError, cwfast.CwfastError) as error:
             parser.error(f"--models {spec!r}: {error} (give UNITS/MODULES[:period|:N|:N1,N2,...])")
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # (read when numba starts its threads)
 
     n, block = args.samples, args.block
     x = np.random.default_rng(1).uniform(-1, 1, size=(n, 1)).astype(np.float32)

@@ -37,6 +37,17 @@ def test_scripts_import_this_checkouts_cwfast(script):
         f"{script.name} imports cwfast (line {first}) without sys.path.insert(0, <the repository>) before it")
 
 
+@pytest.fixture(autouse=True)
+def _environment_kept():
+    """Some scripts set NUMBA_NUM_THREADS for their own process: not for the tests after these."""
+    import os
+
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
+
+
 def _load(name):
     import importlib.util
 
