@@ -112,4 +112,10 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cwfast.errors import CwfastError
+
+    try:
+        sys.exit(main())
+    except CwfastError as error:  # a mistyped path or size: one line, not a traceback
+        print(f"bench_denormals.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -69,4 +69,10 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from cwfast.errors import CwfastError
+
+    try:
+        sys.exit(main())
+    except CwfastError as error:  # a mistyped path or size: one line, not a traceback
+        print(f"bench_engine.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

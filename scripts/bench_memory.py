@@ -115,4 +115,10 @@ def _status_kb(key):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cwfast.errors import CwfastError
+
+    try:
+        sys.exit(main())
+    except CwfastError as error:  # a mistyped path or size: one line, not a traceback
+        print(f"bench_memory.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

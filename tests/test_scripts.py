@@ -105,3 +105,21 @@ def test_benchmarks_refuse_bad_options_in_one_line(name, argv, says, capsys):
     with pytest.raises(SystemExit) as stopped:
         _load(name).main(argv)
     assert stopped.value.code == 2 and says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, argv, says", [
+    ("measure_scale_fit", ["/nonexistent.npz", "/nonexistent.wav"], "cannot load model '/nonexistent.npz'"),
+    ("bench_pitch", ["-m", "/nonexistent.npz"], "cannot load model '/nonexistent.npz'"),
+    ("prototype_lpc_residual", ["--source", "/nonexistent.wav"], "cannot read '/nonexistent.wav'"),
+    ("bench_denormals", ["--modules", "0"], "n_modules=0 must be a positive integer"),
+])
+def test_a_mistyped_path_or_size_is_one_line_from_the_command_line(name, argv, says):
+    """The scripts' own entry points turn a CwfastError into one line and exit 2 (each was a
+    traceback)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(SCRIPTS[0].parent / f"{name}.py"), *argv], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr == f"{name}.py: error: {done.stderr.split('error: ', 1)[-1]}"
+    assert says in done.stderr and done.stderr.count("\n") == 1, done.stderr
