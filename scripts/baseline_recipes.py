@@ -187,7 +187,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.seeds, args.eval_seeds, args.epochs = 1, 1, 30
-    args.out.mkdir(parents=True, exist_ok=True)
+    try:
+        args.out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        parser.error(f"cannot make --out {str(args.out)!r}: {error.strerror or error}")
     b = pg.BUDGETS.index(args.budget)
 
     if args.stage == "search":
@@ -200,15 +203,26 @@ def main(argv=None):
         print(search_table(runs, args.archs))
         return 0
 
+    if not (args.out / "search.jsonl").is_file():
+        parser.error(f"{args.stage}: no search.jsonl in --out {str(args.out)!r}; run 'search' there first")
     search = [json.loads(line) for line in (args.out / "search.jsonl").read_text().splitlines() if line.strip()]
     search = [r for r in search if r["epochs"] == args.epochs]
+
+    def searched(arch, index):
+        """The search's runs of ``arch`` at the budget of ``index`` (refused if there are none)."""
+        rows = [r for r in search if r["n_hidden"] == pg.SIZES[arch][index]]
+        if not rows:
+            parser.error(f"{args.stage}: search.jsonl in --out holds no run of {arch} at {pg.BUDGETS[index]} "
+                         f"parameters and {args.epochs} epochs; run 'search' with those first")
+        return rows
+
     if args.stage == "refine":
         # Successive halving with the same budget per model: the top settings get more seeds.
         target = validation_piece()
         jobs = [dict(arch=arch, n_hidden=pg.SIZES[arch][b], piece="validation", seed=seed, epochs=args.epochs,
                      setting=setting, target=target.tolist())
                 for arch in args.archs
-                for _, setting in choose([r for r in search if r["n_hidden"] == pg.SIZES[arch][b]], arch)[: args.top]
+                for _, setting in choose(searched(arch, b), arch)[: args.top]
                 for seed in range(args.seeds, args.seeds + args.more_seeds)]
         runs = run_all(jobs, args.out / "search.jsonl", args.jobs)
         search = [json.loads(line) for line in (args.out / "search.jsonl").read_text().splitlines() if line.strip()]
@@ -220,8 +234,7 @@ def main(argv=None):
         pieces = lowpassed_pieces(starts, args.lowpass)
         name = f"evaluate-lowpass{args.lowpass:g}.jsonl"
     c = pg.BUDGETS.index(args.chosen_at or args.budget)
-    chosen = {arch: choose([r for r in search if r["n_hidden"] == pg.SIZES[arch][c]], arch)[0][1]
-              for arch in args.archs}
+    chosen = {arch: choose(searched(arch, c), arch)[0][1] for arch in args.archs}
     jobs = [dict(arch=arch, n_hidden=pg.SIZES[arch][b], piece=p, seed=seed, epochs=args.epochs,
                  setting=chosen[arch], target=pieces[p].tolist())
             for arch in args.archs for p in range(len(pieces)) for seed in range(args.eval_seeds)]

@@ -70,6 +70,12 @@ def main(argv=None):
     parser.add_argument("--voices", type=int, default=None, help="run Stream(model, voices=V) instead")
     parser.add_argument("--windows", default=None, help="input_windows of both models: period or an int")
     args = parser.parse_args(argv)
+    if not (args.other / "cwfast" / "__init__.py").is_file():
+        parser.error(f"{str(args.other)!r} is not a checkout of cwfast (no cwfast/__init__.py in it)")
+    if min(args.sizes + [args.block, args.runs, args.samples, args.voices or 1]) < 1:
+        parser.error("--sizes, --block, --runs, --samples and --voices must be positive")
+    if args.windows not in (None, "period") and not (args.windows.isdigit() and int(args.windows) > 0):
+        parser.error(f"--windows {args.windows!r} must be period or a positive integer")
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     cache = tempfile.mkdtemp(prefix="bench_ab_numba_")
     os.environ["NUMBA_CACHE_DIR"] = cache  # read when numba is first imported, by _load below

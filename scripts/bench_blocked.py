@@ -29,6 +29,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--samples", type=int, default=8192)
     args = parser.parse_args(argv)
+    if min(args.sizes + args.blocks + [args.repeats, args.samples]) < 1:
+        parser.error("--sizes, --blocks, --repeats and --samples must be positive")
     print(f"float32, one thread, {args.samples} samples a run, medians of {args.repeats} interleaved runs "
           "(fastest in brackets)")
     print(f"{'model':9s} {'block':>5s}  {'step by step us/sample':>24s}  {'blocked us/sample':>19s}  "

@@ -17,10 +17,16 @@ denormal at the end of the window.
 """
 
 import argparse
+import os
 import sys
 import time
 
 import numpy as np
+
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, REPOSITORY_ROOT)
+
 
 BLOCK = 512
 
@@ -106,4 +112,10 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cwfast.errors import CwfastError
+
+    try:
+        sys.exit(main())
+    except CwfastError as error:  # a mistyped path or size: one line, not a traceback
+        print(f"bench_denormals.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

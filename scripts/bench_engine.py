@@ -7,12 +7,18 @@ inactive modules buys. Runs both side by side, interleaved, and reports medians.
 """
 
 import argparse
+import os
+import sys
 import time
 
 import numba
 import numpy as np
 
-from cwfast import ClockworkRNN
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, REPOSITORY_ROOT)
+
+from cwfast import ClockworkRNN  # noqa: E402
 
 
 def median_time(fn, repeats):
@@ -63,4 +69,10 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    from cwfast.errors import CwfastError
+
+    try:
+        sys.exit(main())
+    except CwfastError as error:  # a mistyped path or size: one line, not a traceback
+        print(f"bench_engine.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -33,13 +33,18 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--actors", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--generations", type=int, default=60)
-    parser.add_argument("--skip", type=int, default=5)
+    parser.add_argument("--skip", type=int, default=5, help="generations left out of the rates (default 5; at least 1)")
     parser.add_argument("--cpus", type=int, default=2)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    # The rates are taken from the end of generation --skip: one at least, and one after it.
+    if not 1 <= args.skip < args.generations:
+        parser.error(f"--skip {args.skip} must be at least 1 and less than --generations {args.generations}")
+    if args.cpus < 1 or min(args.actors) < 1:
+        parser.error("--cpus and --actors must be positive")
 
     os.environ.pop("RAY_ADDRESS", None)
     import numba

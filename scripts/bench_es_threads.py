@@ -25,6 +25,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, str(ROOT))
 
 
 def thread_cpu_ticks():
@@ -47,7 +49,6 @@ def child(threads, generations):
     import numba
     import numpy as np
 
-    sys.path.insert(0, str(ROOT))
     import cwfast
     from cwfast.audio import load_audio, scale_to_unit
     from cwfast.train import evolve
@@ -75,16 +76,19 @@ def child(threads, generations):
                       "thread_cpu_ticks": busy}))
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--generations", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.child is not None:
         child(args.child, args.generations)
         return
+    # (the fastest tenth is of the times between generations' ends: one generation has none)
+    if args.generations < 2 or args.rounds < 1 or min(args.threads) < 1:
+        parser.error("--generations must be at least 2, --rounds and --threads positive")
     env = dict(os.environ, NUMBA_NUM_THREADS=str(max(args.threads)))
     runs = {t: [] for t in args.threads}
     for _ in range(args.rounds):

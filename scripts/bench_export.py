@@ -111,6 +111,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.quick:
         args.repeats, args.samples = 2, 20_000
+    if min(args.repeats, args.samples, args.block) < 1:
+        parser.error("--repeats, --samples and --block must be positive")
     os.environ.setdefault("NUMBA_NUM_THREADS", "1")
     cc = shutil.which(os.environ.get("CC", "cc"))
     if cc is None:

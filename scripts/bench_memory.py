@@ -29,6 +29,11 @@ import tracemalloc
 
 import numpy as np
 
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, REPOSITORY_ROOT)
+
+
 os.environ.setdefault("NUMBA_NRT_STATS", "1")  # before numba is imported: count its allocations
 
 
@@ -110,4 +115,10 @@ def _status_kb(key):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cwfast.errors import CwfastError
+
+    try:
+        sys.exit(main())
+    except CwfastError as error:  # a mistyped path or size: one line, not a traceback
+        print(f"bench_memory.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

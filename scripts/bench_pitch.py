@@ -17,19 +17,26 @@ the wall time of each process, its start included (a few milliseconds).
 """
 
 import argparse
+import os
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-import cwfast
-from cwfast import lpc
-from cwfast.cli import default_model_path
-from cwfast.codec import mu_law_values
-from cwfast.model import Pitch
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, REPOSITORY_ROOT)
+
+import cwfast  # noqa: E402
+from cwfast import lpc  # noqa: E402
+from cwfast.cli import default_model_path  # noqa: E402
+from cwfast.codec import mu_law_values  # noqa: E402
+from cwfast.errors import CwfastError  # noqa: E402
+from cwfast.model import Pitch  # noqa: E402
 
 
 def main():
@@ -98,4 +105,8 @@ def _c_times(models, n, runs):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except CwfastError as error:  # a mistyped path, a model of another kind: one line, not a traceback
+        print(f"bench_pitch.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

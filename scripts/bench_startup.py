@@ -14,6 +14,7 @@ is not there); ``cwfast bench`` of a small model for one block size.
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, str(ROOT))
 
 COUNT_COMPILES = """
 import atexit, sys
@@ -44,52 +47,57 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="warm runs per command (default 3)")
     args = parser.parse_args(argv)
+    if args.repeats < 1:
+        parser.error("--repeats must be at least 1 (the warm runs)")
 
     from cwfast import ClockworkRNN
     from cwfast.bench import machine_summary
 
     work = Path(tempfile.mkdtemp(prefix="cwfast-startup-"))
-    model_path = work / "memorize.npz"
-    ClockworkRNN(0, 1, n_hidden=40, n_modules=9, sample_rate=44100, seed=0).save(model_path)
-    cli = [sys.executable, "-c", COUNT_COMPILES + "\nimport sys\nfrom cwfast.cli import main\nsys.exit(main(sys.argv[1:]))"]
-    commands = [
-        ("cwfast --help", cli + ["--help"]),
-        ("import cwfast", [sys.executable, "-c", COUNT_COMPILES + "\nimport cwfast"]),
-        ("Stream.prepare(512) + 1 block", [sys.executable, "-c", COUNT_COMPILES + STREAM]),
-        ("cwfast generate (memorize, 1 s)", cli + ["generate", "-q", "-m", str(model_path), "-o", str(work / "out.wav"),
-                                                   "--seconds", "1", "--overwrite"]),
-        ("cwfast bench -m (1 block size)", cli + ["bench", "-q", "-m", str(model_path), "--block", "512",
-                                                  "--seconds", "0.05", "--repeats", "1"]),
-    ]
-    print(f"machine: {machine_summary()}")
-    print(f"wall-clock seconds per run, fresh process; warm = median of {args.repeats}")
-    rows = [("command", "cold s", "warm s", "compiles cold", "compiles warm")]
-    for name, command in commands:
-        cache = work / ("cache-" + name.split()[0].strip("-"))
-        env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
-        results = []
-        for _ in range(1 + args.repeats):
-            start = time.perf_counter()
-            run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-            elapsed = time.perf_counter() - start
-            compiles = [line for line in run.stderr.splitlines() if line.startswith("COMPILES")]
-            if run.returncode != 0:
-                tail = (run.stderr.strip().splitlines() or ["?"])[-1]
-                results = None
-                rows.append((name, "failed", "", tail[:60], ""))
-                break
-            results.append((elapsed, int(compiles[0].split()[1]) if compiles else -1))
-        if results:
-            warm = results[1:]
-            rows.append((name, f"{results[0][0]:.2f}", f"{np.median([w[0] for w in warm]):.2f}",
-                         str(results[0][1]), str(max(w[1] for w in warm))))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    for k, row in enumerate(rows):
-        print("  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
-        if k == 0:
-            print("  ".join("-" * w for w in widths))
-    print("(compiles: numba:compile events in the child; loading from the cache fires none; "
-          "-1: numba was never imported)")
+    try:
+        model_path = work / "memorize.npz"
+        ClockworkRNN(0, 1, n_hidden=40, n_modules=9, sample_rate=44100, seed=0).save(model_path)
+        cli = [sys.executable, "-c", COUNT_COMPILES + "\nimport sys\nfrom cwfast.cli import main\nsys.exit(main(sys.argv[1:]))"]
+        commands = [
+            ("cwfast --help", cli + ["--help"]),
+            ("import cwfast", [sys.executable, "-c", COUNT_COMPILES + "\nimport cwfast"]),
+            ("Stream.prepare(512) + 1 block", [sys.executable, "-c", COUNT_COMPILES + STREAM]),
+            ("cwfast generate (memorize, 1 s)", cli + ["generate", "-q", "-m", str(model_path), "-o", str(work / "out.wav"),
+                                                       "--seconds", "1", "--overwrite"]),
+            ("cwfast bench -m (1 block size)", cli + ["bench", "-q", "-m", str(model_path), "--block", "512",
+                                                      "--seconds", "0.05", "--repeats", "1"]),
+        ]
+        print(f"machine: {machine_summary()}")
+        print(f"wall-clock seconds per run, fresh process; warm = median of {args.repeats}")
+        rows = [("command", "cold s", "warm s", "compiles cold", "compiles warm")]
+        for name, command in commands:
+            cache = work / ("cache-" + name.split()[0].strip("-"))
+            env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
+            results = []
+            for _ in range(1 + args.repeats):
+                start = time.perf_counter()
+                run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+                elapsed = time.perf_counter() - start
+                compiles = [line for line in run.stderr.splitlines() if line.startswith("COMPILES")]
+                if run.returncode != 0:
+                    tail = (run.stderr.strip().splitlines() or ["?"])[-1]
+                    results = None
+                    rows.append((name, "failed", "", tail[:60], ""))
+                    break
+                results.append((elapsed, int(compiles[0].split()[1]) if compiles else -1))
+            if results:
+                warm = results[1:]
+                rows.append((name, f"{results[0][0]:.2f}", f"{np.median([w[0] for w in warm]):.2f}",
+                             str(results[0][1]), str(max(w[1] for w in warm))))
+        widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+        for k, row in enumerate(rows):
+            print("  ".join([row[0].ljust(widths[0])] + [c.rjust(w) for c, w in zip(row[1:], widths[1:])]))
+            if k == 0:
+                print("  ".join("-" * w for w in widths))
+        print("(compiles: numba:compile events in the child; loading from the cache fires none; "
+              "-1: numba was never imported)")
+    finally:  # five numba caches, tens of megabytes
+        shutil.rmtree(work, ignore_errors=True)
     return 0
 
 

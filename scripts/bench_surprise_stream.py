@@ -8,11 +8,18 @@ the scale, so it costs generation nothing.
 """
 
 import argparse
+import os
+import sys
 import time
 
 import numpy as np
 
-import cwfast
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, REPOSITORY_ROOT)
+
+import cwfast  # noqa: E402
+from cwfast.errors import CwfastError  # noqa: E402
 
 
 def main(argv=None):
@@ -42,4 +49,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except CwfastError as error:  # a mistyped path, a model of another kind: one line, not a traceback
+        print(f"bench_surprise_stream.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -41,12 +41,18 @@ def main(argv=None):
     parser.add_argument("--repeat", type=int, default=60)
     parser.add_argument("--models", default="default,CW 64/8", help=f"comma-separated, among {', '.join(MODELS)}")
     args = parser.parse_args(argv)
+    names = [name.strip() for name in args.models.split(",")]
+    unknown = [name for name in names if name not in MODELS]
+    if unknown:
+        parser.error(f"--models: unknown {', '.join(map(repr, unknown))}; choose among {', '.join(MODELS)}")
+    if min(args.counts + [args.block, args.repeat]) < 1:
+        parser.error("--counts, --block and --repeat must be positive")
     n = args.block
     rng = np.random.default_rng(0)
     print(f"# blocks of {n}, float32, {args.repeat} interleaved runs; CPU us per sample per voice, medians "
           f"(fastest); ratio: one V-voice stream over V one-voice streams")
     print(f"{'model':9s} {'V':>3s} {'V streams':>16s} {'voices=V':>16s} {'ratio med':>9s} {'ratio min':>9s}")
-    for name in args.models.split(","):
+    for name in names:
         model = MODELS[name]()
         for V in args.counts:
             # Inputs well inside the model's range (a level-normalised model takes any scale).

@@ -33,20 +33,26 @@ MODELS = {
 }
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--voices", type=int, default=16)
     parser.add_argument("--block", type=int, default=512)
     parser.add_argument("--repeat", type=int, default=200)
     parser.add_argument("--models", default=",".join(MODELS),
                         help=f"comma-separated, among {', '.join(MODELS)} (default: all)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
+    names = [name.strip() for name in args.models.split(",")]
+    unknown = [name for name in names if name not in MODELS]
+    if unknown:
+        parser.error(f"--models: unknown {', '.join(map(repr, unknown))}; choose among {', '.join(MODELS)}")
+    if min(args.voices, args.block, args.repeat) < 1:
+        parser.error("--voices, --block and --repeat must be positive")
     V, n = args.voices, args.block
     rng = np.random.default_rng(0)
     print(f"{V} voices vs one, float32, blocks of {n}, interleaved runs (us per sample per voice)")
     print(f"{'model':10s} {'clock':5s} {'one: median':>12s} {'min':>7s} {'voices: median':>15s} {'min':>7s} "
           f"{'ratio med':>10s} {'ratio min':>10s}")
-    for name in args.models.split(","):
+    for name in names:
         model = MODELS[name]()
         one, many = Stream(model, max_block=n), Stream(model, voices=V, max_block=n)
         x1 = rng.uniform(-1, 1, size=(n, 1)).astype(np.float32)

@@ -61,8 +61,16 @@ def main(argv=None):
     parser.add_argument("--voices", type=int, default=0)
     parser.add_argument("--no-c", action="store_true", help="time the Stream only")
     args = parser.parse_args(argv)
-    os.environ.setdefault("NUMBA_NUM_THREADS", "1")
+    if min(args.samples, args.block, args.repeats) < 1 or args.voices < 0:
+        parser.error("--samples, --block and --repeats must be positive, --voices 0 or more")
     import cwfast
+
+    for spec in args.models:  # a mistyped one now, not after timing the others
+        try:
+            build_model(spec)
+        except (ValueError, cwfast.CwfastError) as error:
+            parser.error(f"--models {spec!r}: {error} (give UNITS/MODULES[:period|:N|:N1,N2,...])")
+    os.environ.setdefault("NUMBA_NUM_THREADS", "1")  # (read when numba starts its threads)
 
     n, block = args.samples, args.block
     x = np.random.default_rng(1).uniform(-1, 1, size=(n, 1)).astype(np.float32)

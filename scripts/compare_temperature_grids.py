@@ -25,11 +25,39 @@ import numpy as np  # noqa: E402
 
 import cwfast  # noqa: E402
 from cwfast import likeness, metrics, render, tasks  # noqa: E402
+from cwfast._atomic import atomic_path, check_writable  # noqa: E402
 from cwfast.audio import load_audio  # noqa: E402
+from cwfast.errors import CwfastError  # noqa: E402
 from cwfast.train_audio import CALIBRATION_TEMPERATURES, calibrate_temperature  # noqa: E402
 
 SEEDS = (3, 4, 5)
 SECONDS = 10.0
+
+
+def check_runs(parser, runs, json_path=None):
+    """``parser.error`` now, before minutes of generating, unless every run is a goals run with
+    each of its sources' model and audio, and ``json_path`` (if any) can be written."""
+    for run in runs:
+        try:
+            with open(os.path.join(run, "goals.json")) as f:
+                names = list(json.load(f)["sources"])
+        except (OSError, ValueError, KeyError, TypeError):
+            parser.error(f"{run}: not a generation_goals.py --out folder (no readable goals.json in it)")
+        for name in names:
+            for file in ("cw.npz", name + ".wav"):
+                if not os.path.isfile(os.path.join(run, name, file)):
+                    parser.error(f"{os.path.join(run, name, file)} is missing: {run} is not a whole goals run")
+    if json_path:
+        try:
+            check_writable(json_path, what="JSON")
+        except CwfastError as error:
+            parser.error(str(error))
+
+
+def write_json(json_path, rows):
+    """``rows`` as JSON at ``json_path``, whole or not at all."""
+    with atomic_path(json_path, what="JSON") as tmp, open(tmp, "w") as f:
+        json.dump(rows, f, indent=1)
 
 
 def load_run(run, name):
@@ -81,8 +109,7 @@ def compare_all(runs, labels, choose, json_path=None):
     for label in labels:
         print(f"{label}: {sum(r[label]['cells'] for r in rows)} cells of {3 * len(rows)}")
     if json_path:
-        with open(json_path, "w") as f:
-            json.dump(rows, f, indent=1)
+        write_json(json_path, rows)
     return rows
 
 
@@ -95,8 +122,12 @@ def main(argv=None):
                         help="the grid compared against (default: cwfast train's own)")
     parser.add_argument("--json", help="also write every figure here")
     args = parser.parse_args(argv)
-    grids = {label: tuple(float(t) for t in text.split(","))
-             for label, text in (("current grid", args.current), ("other grid", args.grid))}
+    try:
+        grids = {label: tuple(float(t) for t in text.split(","))
+                 for label, text in (("current grid", args.current), ("other grid", args.grid))}
+    except ValueError:
+        parser.error(f"--grid {args.grid!r} and --current {args.current!r} must be comma-separated temperatures")
+    check_runs(parser, args.runs, args.json)
 
     def choose(model, training):
         return {label: calibrate_temperature(model, training / model.metadata["scale"], temperatures=grid)["chosen"]

@@ -15,12 +15,17 @@ the figure ``cwfast train`` reports for it.
 import argparse
 import math
 import os
+import sys
 
 import numpy as np
 
-import cwfast
-from cwfast import audio, render, tasks
-from cwfast.errors import CwfastError
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, REPOSITORY_ROOT)
+
+import cwfast  # noqa: E402
+from cwfast import audio, render, tasks  # noqa: E402
+from cwfast.errors import CwfastError  # noqa: E402
 
 
 def run(model, samples):

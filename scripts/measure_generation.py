@@ -1,7 +1,8 @@
 """Print issue 12's likeness table: how much a model's generated audio sounds like its source.
 
-For an autoregressive model and its source recording (one file, or several concatenated in the
-order given, e.g. one FSDD speaker's takes), both at the model's sample rate:
+For an autoregressive model and its source recording as it was trained on (one file, or several
+concatenated in the order given, e.g. one FSDD speaker's takes; ``--trim`` if it was trained with
+``--trim``: another length is warned of), both at the model's sample rate:
 
 - generates ``--seconds`` (10) of audio with each of ``--seeds`` (1, 2, 3: not training's
   calibration seed 0, whose audio chose the temperature) through the command line,
@@ -30,8 +31,8 @@ ending is not what the held-out stretch measures.
 
 Examples::
 
-    python scripts/measure_generation.py data/brahms-hungarian-dance-5-excerpt.wav
-    python scripts/measure_generation.py data/brahms-hungarian-dance-5.ogg --temperature 0.7,0.85,1
+    python scripts/measure_generation.py data/brahms-hungarian-dance-5.ogg --trim    # the bundled model
+    python scripts/measure_generation.py data/brahms-hungarian-dance-5.ogg --trim --temperature 0.7,0.85,1
     python scripts/measure_generation.py --lpc-only --sample-rate 8000 FSDD/recordings/*_george_*.wav
 """
 
@@ -251,6 +252,13 @@ def main(argv=None):
     source, _ = load_sources(args.sources, rate)
     if args.trim:
         source = trim(source, rate)
+    # The held-out stretch is the end of the source given: of another length than the model trained
+    # on (a part of it, the untrimmed recording of a trimmed model), that end is not what it held out.
+    length = model.metadata.get("length")
+    if isinstance(length, int) and length != source.size:
+        _note(f"the model was trained on {length} samples at {rate} Hz and the source has {source.size} there"
+              f"{'' if args.trim else ' (--trim drops its silent ends, as cwfast train --trim does)'}: what is "
+              "scored as held out is not the end of its training audio, and may be audio it trained on")
     cut = source.size - int(round(source.size * args.heldout))
     train, held = source[:cut], source[cut:]
     frame = likeness.MIN_SAMPLES  # every figure needs a whole frame: said now, not after generating

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 import cwfast  # noqa: E402
 from cwfast import metrics, render  # noqa: E402
 from cwfast.train_audio import calibrate_temperature  # noqa: E402
-from compare_temperature_grids import load_run  # noqa: E402
+from compare_temperature_grids import check_runs, load_run, write_json  # noqa: E402
 
 SEEDS = (3, 4, 5)
 SECONDS = 10.0
@@ -66,10 +66,9 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", help="generation_goals.py --out folders, or A,B pairs of them")
     parser.add_argument("--json", help="also write every figure here")
     args = parser.parse_args(argv)
-    for spec in args.runs:  # every file read below, checked before minutes of calibrating
+    check_runs(parser, [run for spec in args.runs for run in spec.split(",")], args.json)
+    for spec in args.runs:  # every run of a pair holds every source of its first
         runs = spec.split(",")
-        if not all(os.path.isfile(os.path.join(run, "goals.json")) for run in runs):
-            parser.error(f"{spec}: give generation_goals.py --out folders (each holds a goals.json)")
         with open(os.path.join(runs[0], "goals.json")) as f:
             names = list(json.load(f)["sources"])
         for run in runs:
@@ -102,8 +101,7 @@ def main(argv=None):
           f"gain, {within('rms_with')} with; median {median_db('rms_without'):.1f} dB off without, "
           f"{median_db('rms_with'):.1f} with")
     if args.json:
-        with open(args.json, "w") as f:
-            json.dump(rows, f, indent=1)
+        write_json(args.json, rows)
     return 0
 
 

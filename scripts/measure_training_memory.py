@@ -41,6 +41,10 @@ def main(argv=None):
     parser.add_argument("--seconds", type=float, nargs="+", default=[6, 60, 600])
     parser.add_argument("--repository", default=REPOSITORY_ROOT, help="the checkout whose cwfast to run")
     args = parser.parse_args(argv)
+    if not os.path.isfile(os.path.join(args.repository, "cwfast", "__init__.py")):
+        parser.error(f"--repository {args.repository!r} is not a checkout of cwfast (no cwfast/__init__.py in it)")
+    if not all(seconds * RATE >= 1 for seconds in args.seconds):  # (nan too)
+        parser.error(f"--seconds must be at least one sample at {RATE} Hz each")
     clip, _ = load_audio(SOURCE, sample_rate=RATE)
     with tempfile.TemporaryDirectory() as scratch:
         for seconds in args.seconds:

@@ -35,10 +35,15 @@ from pathlib import Path
 import numba
 import numpy as np
 
-import cwfast
-from cwfast import CwfastError
-from cwfast.audio import load_audio, scale_to_unit
-from cwfast.train import evolve, fit
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, REPOSITORY_ROOT)
+
+import cwfast  # noqa: E402
+from cwfast import CwfastError  # noqa: E402
+from cwfast._atomic import atomic_path, check_writable  # noqa: E402
+from cwfast.audio import load_audio, scale_to_unit  # noqa: E402
+from cwfast.train import evolve, fit  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 AUDIO = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
@@ -48,6 +53,9 @@ TRAINERS = ("adam", "sgd", "sgd-noclip", "sgd-literal", "es")
 
 def excerpt(start):
     samples, rate = load_audio(AUDIO, start=start, duration=(N_SAMPLES + 1) / 44100)
+    if samples.size < N_SAMPLES:
+        raise CwfastError(f"--starts {start:g}: {AUDIO.name} holds only {samples.size} samples from there, "
+                          f"not the {N_SAMPLES} of an excerpt")
     scaled, _ = scale_to_unit(samples[:N_SAMPLES])
     return scaled[:, None], rate
 
@@ -120,19 +128,32 @@ def main(argv=None):
     parser.add_argument("--sigma", type=float, help="ES noise scale (default: evolve's)")
     parser.add_argument("--json", type=Path, help="also write every run as JSON here")
     args = parser.parse_args(argv)
+    try:
+        return benchmark(args)
+    except CwfastError as error:  # a bad option or --json path, said before any run: one line
+        print(f"memorize_benchmark.py: error: {error}", file=sys.stderr)
+        return 2
+
+
+def benchmark(args):
+    # Every option checked now, not found out by a run (whose CwfastError would read as divergence):
+    # the excerpts, the --json path, and the model and trainers in the warm-up.
+    targets = {start: excerpt(start)[0] for start in args.starts}
+    if args.json:
+        check_writable(args.json, what="JSON")
+    es_options = {k: v for k, v in (("population", args.population), ("sigma", args.sigma)) if v is not None}
 
     # Compile every kernel the runs use before timing anything.
     warm_x, warm_y = np.zeros((N_SAMPLES, 0), np.float32), np.zeros((N_SAMPLES, 1), np.float32)
     t = time.perf_counter()
-    fit(make_model(0), warm_x, warm_y, epochs=1)
-    evolve(make_model(0), warm_x, warm_y, generations=1, population=2)
+    fit(make_model(0, args.hidden), warm_x, warm_y, epochs=1)
+    evolve(make_model(0, args.hidden), warm_x, warm_y, generations=1, **({"population": 2} | es_options))
     compile_seconds = time.perf_counter() - t
 
-    es_options = {k: v for k, v in (("population", args.population), ("sigma", args.sigma)) if v is not None}
     load_before = os.getloadavg()
     runs = []
     for start in args.starts:
-        target, _ = excerpt(start)
+        target = targets[start]
         for seed in args.seeds:
             for trainer in args.trainers:
                 row = run(trainer, target, seed, args.epochs, args.generations, es_options, args.hidden)
@@ -172,8 +193,9 @@ def main(argv=None):
             figures = "- | - | -"
         print(f"| {trainer} | {len(rows)} | {len(rows) - len(done)} | {figures} | {hit_text} |")
     if args.json:
-        args.json.write_text(json.dumps({"runs": runs, "compile_seconds": compile_seconds,
-                                         "load_average": [load_before, load_after]}, indent=1))
+        with atomic_path(args.json, what="JSON") as tmp, open(tmp, "w") as f:
+            json.dump({"runs": runs, "compile_seconds": compile_seconds, "load_average": [load_before, load_after]},
+                      f, indent=1)
     return 0
 
 

@@ -42,6 +42,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, str(ROOT))
 SHIPPED = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
 PIECE = 320
 HIDDEN, MODULES = 40, 9
@@ -265,11 +267,15 @@ def main(argv=None):
     parser.add_argument("--quick", action="store_true", help="the shipped clip, 2 excerpts each, 30 epochs")
     parser.add_argument("--diagnose", action="store_true", help="print per-module gradient norms at init")
     args = parser.parse_args(argv)
+    if args.out.is_dir():
+        parser.error(f"--out {str(args.out)!r} is a directory; give a JSON lines file")
     if args.quick:
         paths, args.per_file, args.epochs = [SHIPPED], 2, 30
     else:
         if args.music is None:
             parser.error("--music is required (or --quick)")
+        if not args.music.is_dir():
+            parser.error(f"--music {str(args.music)!r} is not a directory")
         paths = sorted(p for p in args.music.iterdir() if p.suffix.lower() in (".ogg", ".wav", ".flac"))
         if not paths:
             parser.error(f"{args.music}: no recordings")
@@ -298,6 +304,11 @@ def main(argv=None):
     done = [json.loads(line) for line in args.out.read_text().splitlines() if line.strip()] if args.out.exists() else []
     seen = {key(r) for r in done}
     todo = [j for j in jobs if key(j) not in seen]
+    try:  # before the first run, not after it
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        fh = open(args.out, "a")
+    except OSError as error:
+        parser.error(f"cannot write --out {str(args.out)!r}: {error.strerror or error}")
     print(f"{len(todo)} runs to do ({len(jobs) - len(todo)} already in {args.out})", file=sys.stderr)
     if args.jobs > 1 and len(todo) > 1:
         import multiprocessing
@@ -306,8 +317,7 @@ def main(argv=None):
         iterator = pool.imap_unordered(run_job, todo)
     else:
         pool, iterator = None, map(run_job, todo)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    with open(args.out, "a") as fh:
+    with fh:
         for k, res in enumerate(iterator, 1):
             fh.write(json.dumps(res) + "\n")
             fh.flush()

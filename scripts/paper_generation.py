@@ -42,6 +42,8 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, str(ROOT))
 DATA = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
 BUDGETS = (100, 250, 500, 1000)
 ARCHS = ("srn", "lstm", "cw")
@@ -204,7 +206,10 @@ def plot(results, pieces, path):
     axes[0, 0].legend(fontsize=7, loc="lower left")
     fig.suptitle(f"Best of each model at {BUDGETS[top]} parameters", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    from cwfast._atomic import atomic_path
+
+    with atomic_path(path, what="figure") as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
 
 
@@ -241,6 +246,17 @@ def main(argv=None):
         existing = [p for p in (args.out / "results.json", args.out / "figure5.png") if p.exists()]
         if existing and not args.overwrite:
             parser.error(f"{existing[0]} exists; pass --overwrite to replace it")
+        from cwfast._atomic import check_writable
+        from cwfast.errors import CwfastError
+
+        try:  # now, not after hours of training
+            args.out.mkdir(parents=True, exist_ok=True)
+            for name in ("results.json", "figure5.png"):
+                check_writable(args.out / name, what="output")
+        except OSError as error:
+            parser.error(f"cannot make --out {str(args.out)!r}: {error.strerror or error}")
+        except CwfastError as error:
+            parser.error(str(error))
 
     pieces, starts = excerpts(args.pieces)
     jobs = [
@@ -272,7 +288,8 @@ def main(argv=None):
     print(table)
     print(f"\n{len(results)} runs, {elapsed:.0f} s; pieces start at samples {starts} of {DATA.name}")
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
+        from cwfast._atomic import atomic_path
+
         meta = dict(command=" ".join(["scripts/paper_generation.py"] + (argv if argv is not None else sys.argv[1:])),
                     machine=f"{cpu_name()}, {os.cpu_count()} CPUs, {platform.system()} {platform.machine()}",
                     python=platform.python_version(), seconds=elapsed, starts=starts, epochs=args.epochs)
@@ -285,7 +302,7 @@ def main(argv=None):
         kept = set(best.values())
         runs = [dict(r, output=np.round(r["output"], 5).tolist() if i in kept else None)
                 for i, r in enumerate(results)]
-        with open(args.out / "results.json", "w") as fh:
+        with atomic_path(args.out / "results.json", what="results") as tmp, open(tmp, "w") as fh:
             json.dump(dict(meta=meta, table=table, runs=runs), fh, indent=0)
         try:
             plot(results, pieces, args.out / "figure5.png")

@@ -18,10 +18,16 @@ a simulated device, as fast as it can, to show the headroom without a sound card
 """
 
 import argparse
+import os
 import sys
 import time
 
 import numpy as np
+
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, REPOSITORY_ROOT)
+
 
 DEFAULT_RATE = 44100
 

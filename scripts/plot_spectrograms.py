@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cwfast import likeness  # noqa: E402
-from cwfast._atomic import check_writable  # noqa: E402
+from cwfast._atomic import atomic_path, check_writable  # noqa: E402
 from cwfast.audio import load_audio  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
 from cwfast.plot import check_format  # noqa: E402
@@ -80,10 +80,8 @@ def draw(args):
         ax.set_title(f"{label}: flatness {m['flatness']:.3f}, pitched {m['pitched']:.2f}", fontsize=9)
     axes[-1, 0].set_xlabel("seconds")
     fig.tight_layout()
-    try:
-        fig.savefig(args.output, dpi=80)
-    except OSError as error:
-        raise CwfastError(f"cannot write {args.output!r}: {error.strerror or error}") from None
+    with atomic_path(args.output, what="figure") as tmp:  # whole or not at all; an OSError is a CwfastError
+        fig.savefig(tmp, dpi=80)
     print(f"wrote {args.output}")
     return 0
 

@@ -42,19 +42,25 @@ keeps it beside the model), at the model's rate.
 
 import argparse
 import json
+import os
 import sys
 
 import numpy as np
 from scipy.signal import lfilter
 
-import cwfast
-from cwfast import audio, likeness, metrics, tasks
-from cwfast._head_kernels import _draw_mixture, _fed_back
-from cwfast.codec import mu_law_values
-from cwfast.heads import LOG_SCALE_MIN
-from cwfast.render import feedback_values
-from cwfast.scale_fit import fit_scale
-from cwfast.train_audio import state_before
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, REPOSITORY_ROOT)
+
+import cwfast  # noqa: E402
+from cwfast import audio, likeness, metrics, tasks  # noqa: E402
+from cwfast._head_kernels import _draw_mixture, _fed_back  # noqa: E402
+from cwfast.codec import mu_law_values  # noqa: E402
+from cwfast.errors import CwfastError  # noqa: E402
+from cwfast.heads import LOG_SCALE_MIN  # noqa: E402
+from cwfast.render import feedback_values  # noqa: E402
+from cwfast.scale_fit import fit_scale  # noqa: E402
+from cwfast.train_audio import state_before  # noqa: E402
 
 ALPHAS = (1 / 64, 1 / 256, 1 / 1024, 1 / 4096)
 BETAS = (0.25, 0.5, 0.75, 1.0)
@@ -170,4 +176,8 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        sys.exit(main())
+    except CwfastError as error:  # a mistyped path, a model of another kind: one line, not a traceback
+        print(f"prototype_adaptive_scale.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

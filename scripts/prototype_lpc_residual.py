@@ -218,4 +218,10 @@ def main():
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from cwfast.errors import CwfastError
+
+    try:
+        sys.exit(main())
+    except CwfastError as error:  # a mistyped path or size: one line, not a traceback
+        print(f"prototype_lpc_residual.py: error: {error}", file=sys.stderr)
+        sys.exit(2)

@@ -28,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
+from compare_temperature_grids import check_runs  # noqa: E402
 from generation_goals import read_run  # noqa: E402
 from cwfast import likeness  # noqa: E402
 from cwfast.audio import load_audio  # noqa: E402
@@ -81,7 +82,9 @@ def run(directory):
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("directories", nargs="+", help="--out folders of scripts/generation_goals.py")
-    for directory in p.parse_args(argv).directories:
+    directories = p.parse_args(argv).directories
+    check_runs(p, directories)
+    for directory in directories:
         run(directory)
     return 0
 

@@ -26,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 import cwfast  # noqa: E402
+from compare_temperature_grids import check_runs  # noqa: E402
 from generation_goals import read_run  # noqa: E402
 from cwfast import likeness, metrics  # noqa: E402
 from cwfast.codec import mu_law_decode  # noqa: E402
@@ -88,7 +89,13 @@ def main(argv=None):
     p.add_argument("directories", nargs="+")
     p.add_argument("--pairs", default="0.5:0.5,1:0.5,0.5:1,1:1", help="Tc:Ts,... (component, scale)")
     args = p.parse_args(argv)
-    pairs = [tuple(float(v) for v in pair.split(":")) for pair in args.pairs.split(",")]
+    try:
+        pairs = [tuple(float(v) for v in pair.split(":")) for pair in args.pairs.split(",")]
+    except ValueError:
+        pairs = []
+    if not pairs or any(len(pair) != 2 for pair in pairs):
+        p.error(f"--pairs {args.pairs!r} must be Tc:Ts pairs, comma-separated")
+    check_runs(p, args.directories)
     for directory in args.directories:
         run(directory, pairs)
     return 0

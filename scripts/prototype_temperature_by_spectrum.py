@@ -24,7 +24,7 @@ sys.path.insert(0, os.path.join(REPOSITORY_ROOT, "scripts"))
 from cwfast import likeness, render  # noqa: E402
 from cwfast.train_audio import CALIBRATION_SECONDS, calibrate_temperature  # noqa: E402
 
-from compare_temperature_grids import compare_all  # noqa: E402
+from compare_temperature_grids import check_runs, compare_all  # noqa: E402
 
 
 def by_spectrum(model, calibration, heard):
@@ -49,6 +49,7 @@ def main(argv=None):
     parser.add_argument("runs", nargs="+", help="generation_goals.py --out folders")
     parser.add_argument("--json", help="also write every figure here")
     args = parser.parse_args(argv)
+    check_runs(parser, args.runs, args.json)
     compare_all(args.runs, ["current", "by spectrum"], choose, args.json)
 
 

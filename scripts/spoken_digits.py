@@ -59,6 +59,11 @@ from pathlib import Path
 
 import numpy as np
 
+REPOSITORY_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# This checkout's cwfast, not an installed copy (nor none, in a plain checkout).
+sys.path.insert(0, REPOSITORY_ROOT)
+
+
 NAME = re.compile(r"^(\d)_([A-Za-z0-9-]+)_(\d+)\.wav$")
 SAMPLE_RATE = 8000
 WINDOW = 200  # 25 ms at 8 kHz

@@ -157,7 +157,10 @@ def run(args):
         return finish(model, args.output, None, recheck=True)
     if os.path.exists(args.output) and not args.overwrite:
         raise CwfastError(f"'{args.output}' exists; pass --overwrite")
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
+    except OSError as error:
+        raise CwfastError(f"cannot make the folder of --output '{args.output}': {error.strerror or error}") from None
     check_writable(args.output, what="model")  # before 20 minutes of training, not after
 
     with tempfile.TemporaryDirectory() as scratch:

@@ -182,3 +182,22 @@ def test_the_default_seeds_are_not_the_calibrations_and_held_out_is_the_models(c
     assert script.main([EXCERPT, "-m", str(tmp_path / "m.npz"), "--seconds", "0.2", "--seeds", "1",
                         "--heldout", "0.3"]) == 0
     assert "more than the model's test fraction 0.2" in capsys.readouterr().err
+
+
+def test_a_source_of_another_length_than_the_model_trained_on_is_noted(capsys, tmp_path):
+    """The held-out stretch is the end of the source given: the bundled model (trained on the whole
+    trimmed recording) scored on the excerpt, from the middle of its training part, is said to be
+    scored on audio it may have trained on; a source of the model's own length is not."""
+    import cwfast
+
+    script = load_script()
+    model = cwfast.load(ROOT / "cwfast" / "models" / "default.npz")
+    assert script.main([EXCERPT, "-m", str(ROOT / "cwfast" / "models" / "default.npz"), "--seconds", "0.2",
+                        "--seeds", "1"]) == 0
+    err = capsys.readouterr().err
+    assert f"the model was trained on {model.metadata['length']} samples at 16000 Hz and the source has 48000" in err
+    assert "may be audio it trained on" in err
+    model.metadata["length"] = 48000  # as if trained on the excerpt
+    model.save(tmp_path / "m.npz")
+    assert script.main([EXCERPT, "-m", str(tmp_path / "m.npz"), "--seconds", "0.2", "--seeds", "1"]) == 0
+    assert "was trained on" not in capsys.readouterr().err

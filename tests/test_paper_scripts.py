@@ -81,6 +81,60 @@ def test_memorize_benchmark_quick_run(tmp_path, capsys):
     assert all(np.isfinite(r["nmse"]) and 0 < r["nmse"] < 2 and r["seconds"] > 0 for r in runs)
 
 
+
+def test_memorize_benchmark_refuses_bad_options_before_any_run(tmp_path, capsys):
+    """Each is a one-line error, exit 2, before a run: not a traceback, nor (a CwfastError inside a
+    run) a row of 'diverged' runs, nor, for --json, found after every run."""
+    bench = load_script("memorize_benchmark")
+    (tmp_path / "file").write_text("")
+    base = ["--starts", "0", "--trainers", "adam", "es", "--epochs", "1", "--generations", "1", "--hidden", "11"]
+    for argv, says in (([*base, "--json", str(tmp_path / "file" / "runs.json")], "is not a directory"),
+                       ([*base, "--hidden", "8"], "n_modules=9 must not exceed n_hidden=8"),
+                       ([*base, "--starts", "5"], "is at or past the end"),
+                       ([*base, "--starts", "2.995"], "holds only 220 samples from there"),
+                       ([*base, "--population", "0"], "population=0")):
+        assert bench.main(argv) == 2, argv
+        captured = capsys.readouterr()
+        assert says in captured.err and "start 0 s" not in captured.err and not captured.out, (argv, captured)
+
+
+def test_paper_generation_refuses_an_out_it_cannot_write_before_training(generation, tmp_path, capsys):
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SystemExit) as exc:
+        generation.main(["--quick", "--out", str(tmp_path / "file" / "out")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert "cannot make --out" in err and "runs of" not in err
+
+
+def test_baseline_recipes_refuse_a_stage_without_its_search(tmp_path, capsys):
+    """refine and evaluate read the search's runs: none there (no file, or none of the model at
+    the budget and epochs) is a one-line error, not a FileNotFoundError or IndexError traceback."""
+    recipes = load_script("baseline_recipes")
+    (tmp_path / "file").write_text("")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "search.jsonl").write_text(json.dumps({"epochs": 30, "n_hidden": 3}) + "\n")
+    for argv, says in ((["evaluate", "--out", str(tmp_path / "empty")], "no search.jsonl in --out"),
+                       (["refine", "--out", str(tmp_path / "empty")], "no search.jsonl in --out"),
+                       (["evaluate", "--out", str(tmp_path / "other"), "--quick"], "holds no run of srn at 1000"),
+                       (["search", "--out", str(tmp_path / "file" / "out"), "--quick"], "cannot make --out")):
+        with pytest.raises(SystemExit) as exc:
+            recipes.main(argv)
+        assert exc.value.code == 2 and says in capsys.readouterr().err, argv
+
+
+def test_memorize_robustness_refuses_bad_paths_before_any_run(tmp_path, capsys):
+    robust = load_script("memorize_robustness")
+    (tmp_path / "file").write_text("")
+    for argv, says in ((["--music", str(tmp_path / "missing"), "--out", str(tmp_path / "r.jsonl")], "is not a directory"),
+                       (["--music", str(tmp_path / "file"), "--out", str(tmp_path / "r.jsonl")], "is not a directory"),
+                       (["--quick", "--out", str(tmp_path)], "is a directory"),
+                       (["--quick", "--out", str(tmp_path / "file" / "r.jsonl")], "cannot write --out")):
+        with pytest.raises(SystemExit) as exc:
+            robust.main(argv)
+        err = capsys.readouterr().err
+        assert exc.value.code == 2 and says in err and "runs to do" not in err, argv
+
 def test_generation_build_scales_the_initial_draw(generation):
     n = 11
     for arch in generation.ARCHS:
@@ -205,3 +259,11 @@ def test_train_default_model_recheck_calibrates_a_model_trained_before_calibrati
     assert script.main(["--recheck", "--output", str(path)]) == 0
     assert "calibrated" not in capsys.readouterr().out
     assert cwfast.load(path).metadata["output_gain"] == meta["output_gain"]
+
+
+def test_train_default_model_refuses_an_output_it_cannot_write_before_training(tmp_path, capsys):
+    script = load_script("train_default_model")
+    (tmp_path / "file").write_text("")
+    assert script.main(["--output", str(tmp_path / "file" / "sub" / "m.npz"), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("train_default_model.py: error: cannot make the folder of --output") and err.count("\n") == 1

@@ -429,6 +429,26 @@ def test_the_level_means_prototype_scores_as_the_engine_does(tmp_path, capsys):
     assert np.abs(shrunk[below] - y[below]).max() > 1e-3
 
 
+@pytest.mark.parametrize("name", ["prototype_level_means", "measure_scale_fit"])
+def test_the_held_out_scripts_refuse_audio_the_model_was_not_trained_on(name, tmp_path):
+    """Its parts are cut from the audio given: another length than the model trained on (the
+    whole recording of a model trained on a part, the untrimmed one of a trimmed model) would be
+    scored as if held out; refused, as a one-line error by the script's own entry point."""
+    import soundfile
+
+    from cwfast.errors import CwfastError
+
+    module = _script(name)
+    model = mixture_model()
+    model.sample_rate = 8000
+    model.metadata["length"] = 3000
+    soundfile.write(tmp_path / "clip.wav", signal(4000, seed=3).astype(np.float64), 8000, subtype="FLOAT")
+    model.save(tmp_path / "m.npz")
+    argv = ([] if name == "prototype_level_means" else ["--surprise"]) + [str(tmp_path / "m.npz"), str(tmp_path / "clip.wav")]
+    with pytest.raises(CwfastError, match="was trained on 3000 samples at 8000 Hz and .* has 4000 there"):
+        module.main(argv)
+
+
 def _script(name):
     import importlib.util
     from pathlib import Path

@@ -147,6 +147,34 @@ def test_measure_temperatures_prints_its_rows_and_refuses_bad_input_before_gener
         assert stopped.value.code == 2 and says in capsys.readouterr().err, argv
 
 
+def test_the_goals_run_scripts_refuse_bad_input_before_generating(run, tmp_path, capsys):
+    """A folder that is not a whole goals run, or a --json that cannot be written, is a one-line
+    error before minutes of generating, not a traceback (FileNotFoundError) or, for --json, after
+    them; the --json written is whole or absent."""
+    (tmp_path / "partial" / "clip").mkdir(parents=True)  # goals.json, but no model
+    (tmp_path / "partial" / "goals.json").write_bytes((run / "goals.json").read_bytes())
+    (tmp_path / "listed").mkdir()
+    (tmp_path / "listed" / "goals.json").write_text("[]")
+    cases = (([str(tmp_path / "missing")], "not a generation_goals.py --out folder"),
+             ([str(tmp_path / "listed")], "not a generation_goals.py --out folder"),
+             ([str(tmp_path / "partial")], "cw.npz is missing"),
+             ([str(run), "--json", str(tmp_path / "no" / "rows.json")], "does not exist"))
+    for name in ("compare_temperature_grids", "prototype_temperature_by_spectrum", "measure_output_gain",
+                 "prototype_output_eq", "prototype_split_temperature"):
+        script = load_script(name)
+        for argv, says in cases:
+            if "--json" in argv and name in ("prototype_output_eq", "prototype_split_temperature"):
+                continue
+            with pytest.raises(SystemExit) as stopped:
+                script.main(argv)
+            err = capsys.readouterr().err
+            assert stopped.value.code == 2 and says in err and "Traceback" not in err, (name, argv, err)
+    compare = load_script("compare_temperature_grids")
+    with pytest.raises(SystemExit):
+        compare.main([str(run), "--grid", "0.5,x"])
+    assert "must be comma-separated temperatures" in capsys.readouterr().err
+
+
 def test_plot_spectrograms_refuses_bad_input_before_reading_a_clip(tmp_path, capsys):
     script = load_script("plot_spectrograms")
     clip = f"source={EXCERPT}"
@@ -162,3 +190,24 @@ def test_plot_spectrograms_refuses_bad_input_before_reading_a_clip(tmp_path, cap
             script.main(argv)
         assert stopped.value.code == 2 and says in capsys.readouterr().err, argv
     assert list(tmp_path.iterdir()) == []
+
+
+def test_plot_spectrograms_leaves_the_old_figure_if_saving_fails(tmp_path, monkeypatch, capsys):
+    """A save that fails part-way (a full disk) leaves the figure that was there, not half a new one."""
+    pytest.importorskip("matplotlib")
+    from matplotlib.figure import Figure
+
+    script = load_script("plot_spectrograms")
+    out = tmp_path / "s.png"
+    out.write_bytes(b"the old figure")
+
+    def half_then_full(self, path, **kwargs):
+        with open(path, "wb") as f:
+            f.write(b"\x89PNG half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Figure, "savefig", half_then_full)
+    with pytest.raises(SystemExit) as stopped:
+        script.main([f"source={EXCERPT}", "-o", str(out), "--seconds", "0.3"])
+    assert stopped.value.code == 2 and "No space left on device" in capsys.readouterr().err
+    assert out.read_bytes() == b"the old figure" and sorted(p.name for p in tmp_path.iterdir()) == ["s.png"]

@@ -1,0 +1,125 @@
+"""What every script in scripts/ must do, checked across all of them."""
+
+import ast
+from pathlib import Path
+
+import pytest
+
+SCRIPTS = sorted((Path(__file__).resolve().parents[1] / "scripts").glob("*.py"))
+
+
+def _imports_cwfast(node):
+    if isinstance(node, ast.Import):
+        return any(alias.name.split(".")[0] == "cwfast" for alias in node.names)
+    return isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "cwfast"
+
+
+def _puts_checkout_first(node):
+    """``sys.path.insert(0, ...)`` as a statement of its own."""
+    call = node.value if isinstance(node, ast.Expr) else None
+    return (isinstance(call, ast.Call) and ast.unparse(call.func) == "sys.path.insert"
+            and len(call.args) == 2 and ast.unparse(call.args[0]) == "0")
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_import_this_checkouts_cwfast(script):
+    """A script run as ``python scripts/NAME.py`` has scripts/ on its path, not the repository: one
+    that imports cwfast without putting the repository first measures whatever copy is installed
+    (``pip install .`` makes one that later edits do not reach), or fails in a plain checkout. The
+    repository goes first at module level, before any import of cwfast (in a function or not)."""
+    tree = ast.parse(script.read_text(), str(script))
+    imports = [node for node in ast.walk(tree) if _imports_cwfast(node)]
+    if not imports:
+        return
+    first = min(node.lineno for node in imports)
+    inserts = [node.lineno for node in tree.body if _puts_checkout_first(node)]
+    assert inserts and min(inserts) < first, (
+        f"{script.name} imports cwfast (line {first}) without sys.path.insert(0, <the repository>) before it")
+
+
+@pytest.fixture(autouse=True)
+def _environment_kept():
+    """Some scripts set NUMBA_NUM_THREADS for their own process: not for the tests after these."""
+    import os
+
+    before = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(before)
+
+
+def _load(name):
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS[0].parent / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("name", ["bench_voices", "bench_voice_counts"])
+def test_voice_benchmarks_refuse_an_unknown_model_in_one_line(name, capsys):
+    """A mistyped --models name was a KeyError traceback (after the table's header)."""
+    script = _load(name)
+    with pytest.raises(SystemExit) as stopped:
+        script.main(["--models", "CW 256/8,CW 65/8", "--repeat", "1"])
+    captured = capsys.readouterr()
+    assert stopped.value.code == 2 and "unknown 'CW 65/8'; choose among" in captured.err and not captured.out
+
+
+@pytest.mark.parametrize("argv", [["--skip", "0"], ["--generations", "5", "--skip", "5"]])
+def test_the_ray_benchmark_refuses_a_skip_that_leaves_no_rate(argv, capsys):
+    """--skip 0 divided by zero after the whole local run (a ZeroDivisionError traceback)."""
+    with pytest.raises(SystemExit) as stopped:
+        _load("bench_es_ray").main(argv)
+    assert stopped.value.code == 2 and "--skip" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, says", [(["--repository", "/nonexistent"], "is not a checkout of cwfast"),
+                                        (["--seconds", "0"], "--seconds must be at least one sample")])
+def test_the_training_memory_measurement_refuses_bad_options_in_one_line(argv, says, capsys):
+    with pytest.raises(SystemExit) as stopped:
+        _load("measure_training_memory").main(argv)
+    assert stopped.value.code == 2 and says in capsys.readouterr().err
+
+
+def test_the_startup_benchmark_refuses_no_warm_runs(capsys):
+    """--repeats 0 ran every cold start (a minute) and then died on the median of no warm runs."""
+    with pytest.raises(SystemExit) as stopped:
+        _load("bench_startup").main(["--repeats", "0"])
+    assert stopped.value.code == 2 and "--repeats must be at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, argv, says", [
+    ("bench_ab_stream", ["/nonexistent"], "is not a checkout of cwfast"),
+    ("bench_ab_stream", [".", "--windows", "x"], "must be period or a positive integer"),
+    ("bench_windows", ["--models", "foo", "--no-c"], "--models 'foo'"),
+    ("bench_windows", ["--models", "16/40", "--no-c"], "n_modules=40 must not exceed n_hidden=16"),
+    ("bench_export", ["--repeats", "0"], "must be positive"),
+    ("bench_blocked", ["--samples", "0"], "must be positive"),
+    ("bench_es_threads", ["--generations", "1"], "--generations must be at least 2"),
+])
+def test_benchmarks_refuse_bad_options_in_one_line(name, argv, says, capsys):
+    """A mistyped checkout or model, or nothing to time, was a traceback (FileNotFoundError,
+    ValueError, ZeroDivisionError), some after minutes of timing the other contestants."""
+    with pytest.raises(SystemExit) as stopped:
+        _load(name).main(argv)
+    assert stopped.value.code == 2 and says in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("name, argv, says", [
+    ("measure_scale_fit", ["/nonexistent.npz", "/nonexistent.wav"], "cannot load model '/nonexistent.npz'"),
+    ("bench_pitch", ["-m", "/nonexistent.npz"], "cannot load model '/nonexistent.npz'"),
+    ("prototype_lpc_residual", ["--source", "/nonexistent.wav"], "cannot read '/nonexistent.wav'"),
+    ("bench_denormals", ["--modules", "0"], "n_modules=0 must be a positive integer"),
+])
+def test_a_mistyped_path_or_size_is_one_line_from_the_command_line(name, argv, says):
+    """The scripts' own entry points turn a CwfastError into one line and exit 2 (each was a
+    traceback)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(SCRIPTS[0].parent / f"{name}.py"), *argv], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr == f"{name}.py: error: {done.stderr.split('error: ', 1)[-1]}"
+    assert says in done.stderr and done.stderr.count("\n") == 1, done.stderr
