@@ -507,7 +507,7 @@ def print_table(results, args, machine):
         ("RMS: seeds; the training audio's",
          lambda r: " / ".join(f"{s['rms']:.3f}" for s in r["likeness"]["generated_seeds"])
                    + f"; {r['likeness']['source']['rms']:.3f}"),
-        ("generate: wall s (median); in-process us/sample, x real time",
+        ("generate: wall s (median); in-process us/sample, x real time at the model's own rate",
          lambda r: f"{r['speed']['cli_median_wall_seconds']:.2f}; {r['speed']['in_process_us_per_sample']:.2f}, "
                    f"{r['speed']['in_process_x_real_time']:.1f}x"),
     ]
