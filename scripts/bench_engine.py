@@ -41,6 +41,8 @@ def main():
     parser.add_argument("--threads", type=int, default=numba.config.NUMBA_NUM_THREADS,
                         help="numba threads (default: NUMBA_NUM_THREADS)")
     args = parser.parse_args()
+    if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:  # (numba's own ValueError was a traceback)
+        parser.error(f"--threads {args.threads}: give 1 to {numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS)")
     numba.set_num_threads(args.threads)
 
     rng = np.random.default_rng(0)

@@ -50,9 +50,10 @@ def main(argv=None):
             on_resample=lambda message: print(message, file=sys.stderr),
         )
         write_audio(OUTPUT, samples, sample_rate, subtype="PCM_16", overwrite=arguments.overwrite)
-    except CwfastError as error:
-        print(f"make_data.py: error: {error}", file=sys.stderr)
-        return 1
+    except CwfastError as error:  # (the API's words for the option: this script's is --overwrite)
+        message = str(error).replace("pass overwrite=True (CLI: --overwrite)", "pass --overwrite")
+        print(f"make_data.py: error: {message}", file=sys.stderr)
+        return 2
     print(f"wrote {os.path.relpath(OUTPUT)}: {len(samples)} samples at {sample_rate} Hz")
     return 0
 

@@ -123,3 +123,22 @@ def test_a_mistyped_path_or_size_is_one_line_from_the_command_line(name, argv, s
                           text=True, timeout=120)
     assert done.returncode == 2 and done.stderr == f"{name}.py: error: {done.stderr.split('error: ', 1)[-1]}"
     assert says in done.stderr and done.stderr.count("\n") == 1, done.stderr
+
+
+@pytest.mark.parametrize("name, argv, says", [
+    ("bench_engine", ["--threads", "0"], "bench_engine.py: error: --threads 0: give 1 to"),
+    ("make_data", [str(SCRIPTS[0].parents[1] / "data" / "brahms-hungarian-dance-5.ogg")],
+     "make_data.py: error: '{excerpt}' exists; pass --overwrite to replace it\n"),
+])
+def test_usage_errors_exit_2_in_the_scripts_own_words(name, argv, says):
+    """bench_engine --threads 0 was numba's ValueError traceback; make_data exited 1 and named the
+    API's option (overwrite=True) where the script's is --overwrite."""
+    import subprocess
+    import sys
+
+    excerpt = SCRIPTS[0].parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav"
+    before = excerpt.read_bytes()
+    done = subprocess.run([sys.executable, str(SCRIPTS[0].parent / f"{name}.py"), *argv], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and says.format(excerpt=excerpt) in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and excerpt.read_bytes() == before
