@@ -688,7 +688,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
             raise CwfastError(f"{_opt('pitch', pitch)}: {reason}; {remedy}, or without it")
         if isinstance(pitch_predictor, tuple):  # the default's: trained without, and said so
             _note(on_note, f"training without a pitch predictor: {pitch_predictor[0]}")
-            arms = (False,)
+            arms, pitch_predictor = (False,), None
 
     saved = None
     if resume and checkpoint is not None:
@@ -762,8 +762,9 @@ class _Data:
 
 
 def _audio_data(clips, mode, target, classes, history, fractions, on_note):
-    """The clips as a task cut into parts (:class:`_Data`); CwfastError if a part training or its
-    figures need cannot be learnt or scored."""
+    """The clips as a task cut into parts (:class:`_Data`), with a note if samples of a test part
+    are louder than the scale. CwfastError if the training part cannot be learnt, a clip of a
+    corpus has nothing to learn, or a part cannot be scored."""
     if mode == "autoregressive":  # one scale for every clip, from no test part
         per_clip = tasks.corpus(clips, n_classes=classes or N_CLASSES, history=history, **fractions)
         scale = per_clip[0].train.metadata["scale"]
@@ -851,7 +852,7 @@ class _Recipe:
     level_params: tuple | None
     level_band: object
     prediction: int | None
-    pitch_predictor: object
+    pitch_predictor: Pitch | None  # for the runs with one (the arm True)
     trainer: str
     epochs: int | None
     population: int | None
@@ -885,9 +886,10 @@ class _Recipe:
         if self.saved is not None:
             # A missing or foreign checkpoint, or one of another architecture, is refused before
             # on_model's checks and notes; one of other settings or data once the trainer has
-            # built its run's settings. The level and the pitch predictor are fitted on the data:
-            # other audio makes them differ too, and the trainer's check, settings and data
-            # first, says so (here they read "a different architecture: level=[...]").
+            # built its run's settings. The level and the pitch predictor are left out here
+            # (fitted=): they are fitted on the data, so other audio changes them too, and the
+            # trainer's check names the data (here it would read "a different architecture:
+            # level=[...]").
             from .train.checkpoint import check_resume
 
             check_resume(self.saved, "evolve" if self.trainer == "es" else "fit", model, self.saved.config,
