@@ -705,6 +705,26 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         lr_schedule=defaults["lr_schedule"] if lr_schedule is None else lr_schedule, scale_fit=scale_fit,
         checkpoint=checkpoint, resume=resume, saved=saved, progress=progress, on_model=on_model, on_note=on_note)
 
+    runs, rates, auto = _plan_runs(restarts, lr, seed, arms, trainer=trainer, checkpoint=checkpoint,
+                                   time_budget=time_budget, defaults=defaults, on_note=on_note)
+    # The first model is built, and the windows fitted to its clock, before any run is announced:
+    # an option the clip cannot take is refused before any work, as one error.
+    first = recipe.build(runs[0][1], runs[0][2])
+    if trainer != "es":
+        recipe.window, recipe.streams = _truncation(first, splits.train, window, batch_size, defaults, on_note)
+    if len(runs) == 1 and not auto:
+        kept = recipe.train(first, runs[0][1], runs[0][0], time_budget)
+    else:
+        kept = _train_runs(recipe, first, runs, rates, arms, auto=auto, time_budget=time_budget)
+    if data.few_held_out:
+        _note(on_note, data.few_held_out)
+    return kept
+
+
+def _plan_runs(restarts, lr, seed, arms, *, trainer, checkpoint, time_budget, defaults, on_note):
+    """The runs one call trains, as (rate, seed, with the pitch predictor) each, the rates, and
+    whether auto restarts add rounds while the budget lasts; every rate and arm trains the same
+    seeds. Notes what the options leave out (a checkpoint keeps one run) and a seed drawn."""
     if restarts is None:
         restarts = 1 if checkpoint is not None else defaults["restarts"]
     # auto: a round of restarts (every rate at the next seed) while the time budget lasts; the
@@ -734,18 +754,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     # are compared on equal terms.
     runs = [(rate, None if seed is None else seed + index, arm) for arm in arms for rate in rates
             for index in range(restarts)]
-    # The first model is built, and the windows fitted to its clock, before any run is announced:
-    # an option the clip cannot take is refused before any work, as one error.
-    first = recipe.build(runs[0][1], runs[0][2])
-    if trainer != "es":
-        recipe.window, recipe.streams = _truncation(first, splits.train, window, batch_size, defaults, on_note)
-    if len(runs) == 1 and not auto:
-        kept = recipe.train(first, runs[0][1], runs[0][0], time_budget)
-    else:
-        kept = _train_runs(recipe, first, runs, rates, arms, auto=auto, time_budget=time_budget)
-    if data.few_held_out:
-        _note(on_note, data.few_held_out)
-    return kept
+    return runs, rates, auto
 
 
 @dataclass
@@ -796,11 +805,13 @@ def _audio_data(clips, mode, target, classes, history, fractions, on_note):
     small = [f"{name} {0 if part is None else part.n_steps}" for name, part in held.items()
              if part is None or part.n_steps < FEW_HELD_OUT]
     empty = all(part is None or part.n_steps == 0 for part in held.values())
+    clip_is, its, longer = (("the clip is", "its", "a longer clip") if len(clips) == 1
+                            else ("the clips are", "their", "longer clips"))
     few_held_out = (
-        f"nothing was held out ({', '.join(small)} samples): the clip is too short to give its parts any, so "
-        "there are no held-out figures; train on a longer clip" if empty else
+        f"nothing was held out ({', '.join(small)} samples): {clip_is} too short to give {its} parts any, so "
+        f"there are no held-out figures; train on {longer}" if empty else
         f"the held-out parts are short ({', '.join(small)} samples): their figures are means over too few samples "
-        "to compare models by; train on a longer clip, or hold out more") if small else None
+        f"to compare models by; train on {longer}, or hold out more") if small else None
     if len(per_clip) > 1:  # each file has something to learn, as one clip alone must
         for i, c in enumerate(per_clip):
             reason = tasks.degenerate(tasks.join(c))
@@ -830,7 +841,7 @@ def _note_wide_window(given, input_window, sample_rate, on_note):
                        f"{_opt('input_window', 320)} cost what the 16-kHz default does")
 
 
-@dataclass
+@dataclass(eq=False)  # (its fields hold arrays: no == between recipes)
 class _Recipe:
     """How each run of one :func:`train_audio` call is built and trained: what the runs share
     (only the seed, the learning rate, whether it has the pitch predictor and its share of the
@@ -970,9 +981,10 @@ def _train_runs(recipe, first, runs, rates, arms, *, auto, time_budget):
         if index == len(runs):  # a round of every rate ended: another, if auto and the budget allows
             now = _clock()
             longest, round_began = max(longest, now - round_began), now
-            if not (auto and _another_round(runs, groups, rates, arms, time_budget - (now - began), longest,
-                                            on_note)):
+            more = auto and _another_round(runs, groups, rates, arms, time_budget - (now - began), longest, on_note)
+            if not more:
                 break
+            runs.extend(more)
         rate, run_seed, arm = runs[index]
         # Each run's share of what is left, once the runs after it have their fitting set aside
         # (the mean of what it took so far): charged to the next run alone, it left every run
@@ -1019,23 +1031,22 @@ def _train_runs(recipe, first, runs, rates, arms, *, auto, time_budget):
 
 
 def _another_round(runs, groups, rates, arms, left, longest, on_note):
-    """Whether auto restarts go on, and if so ``runs`` extended by a round of every rate and arm
-    at the next seed: room for it within MAX_RESTARTS, and at least the longest round so far
+    """The next round of auto restarts after ``runs`` (every rate and arm at the next seed), or
+    None: if there is room for it within MAX_RESTARTS, and at least the longest round so far
     (training, fitting and calibrating) ``left`` of the budget."""
     rounds = len(runs) // groups
     ended = f"restarts end after {rounds} round{'s' * (rounds > 1)}"
     if len(runs) + groups > MAX_RESTARTS:
         _note(on_note, f"{ended}: another would train more than {MAX_RESTARTS} models")
-        return False
+        return None
     if left < longest:
         _note(on_note, f"{ended}: {max(left, 0):.0f} s of the time budget left, and a round took up to "
                        f"{longest:.0f} s")
-        return False
+        return None
     _note(on_note, f"{left:.0f} s of the time budget left, and a round took up to {longest:.0f} s: another "
                    "round of restarts")
     next_seed = runs[-1][1] + 1
-    runs.extend((rate, next_seed, arm) for arm in arms for rate in rates)
-    return True
+    return [(rate, next_seed, arm) for arm in arms for rate in rates]
 
 
 def _run_label(rate, seed, pitch=None):

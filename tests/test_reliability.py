@@ -535,3 +535,16 @@ def test_a_pitch_predictor_asked_for_and_impossible_says_what_would_give_one(rat
         train_audio(0.5 * samples, rate, mode="autoregressive", pitch="on", epochs=1, hidden=6, modules=2,
                     progress=False, on_note=lambda note: None)
     assert says in str(error.value), error.value
+
+
+def test_a_corpus_too_short_to_hold_out_says_clips():
+    """The note on held-out parts said "the clip is too short ... train on a longer clip" of a
+    corpus of several too."""
+    from cwfast.train_audio import train_audio
+
+    notes = []
+    clips = [np.sin(np.arange(60) * 0.3) * 0.5, np.sin(np.arange(70) * 0.2) * 0.4]
+    train_audio(clips, 8000, mode="autoregressive", hidden=4, modules=2, epochs=1, head="softmax", restarts=1,
+                on_note=notes.append)
+    short = [note for note in notes if note.startswith("the held-out parts are short")]
+    assert len(short) == 1 and short[0].endswith("train on longer clips, or hold out more"), notes
