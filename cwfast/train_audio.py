@@ -186,6 +186,20 @@ def state_before(model, splits, part):
     raise ParameterError(f"part={part!r} must be 'validation' or 'test'")
 
 
+def check_training_audio(model, samples, model_name="the model", audio_name="the audio", what="this script measures"):
+    """CwfastError unless ``samples`` (at the model's rate) can be the one clip ``model`` was
+    trained on, as it was: its parts are cut from that length, and another audio's (the untrimmed
+    recording of a trimmed model, say) would be scored as if held out. For the scripts that
+    measure a trained model on its audio; ``what`` ends the message about a corpus's model."""
+    clips, length = model.metadata.get("clips") or (), model.metadata.get("length")
+    if len(clips) > 1:
+        raise CwfastError(f"'{model_name}' was trained on {len(clips)} files, each split on its own; {what} a "
+                          "model trained on one")
+    if length is not None and length != samples.size:
+        raise CwfastError(f"'{model_name}' was trained on {length} samples at {model.sample_rate} Hz and "
+                          f"'{audio_name}' has {samples.size} there: give the audio as it was trained on "
+                          "(trimmed with --trim?)")
+
 def fitting_parts(model, per_clip, limit=None):
     """The validation parts the mixture's scales are fitted on (:func:`~cwfast.scale_fit.fit_scale`,
     :func:`~cwfast.scale_fit.fit_surprise`): every clip's, each from the state its clip's training

@@ -26,6 +26,7 @@ sys.path.insert(0, REPOSITORY_ROOT)
 import cwfast  # noqa: E402
 from cwfast import audio, render, tasks  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
+from cwfast.train_audio import check_training_audio  # noqa: E402
 
 
 def run(model, samples):
@@ -69,15 +70,7 @@ def table(audio_path, model_paths, block_seconds):
     rate = rates.pop()
     samples, _ = audio.load_audio(audio_path, sample_rate=rate)
     for path, model in zip(model_paths, models):
-        # Its parts are those of the audio it trained on, as it is: another length (the untrimmed
-        # recording of a trimmed model) or one file of a corpus would be scored on other audio.
-        clips, length = model.metadata.get("clips") or (), model.metadata.get("length")
-        if len(clips) > 1:
-            raise CwfastError(f"'{path}' was trained on {len(clips)} files, each split on its own; this script scores "
-                              "a model trained on one")
-        if length is not None and length != samples.size:
-            raise CwfastError(f"'{path}' was trained on {length} samples at {rate} Hz and '{audio_path}' has "
-                              f"{samples.size} there: give the audio as it was trained on (trimmed with --trim?)")
+        check_training_audio(model, samples, path, audio_path, "this script scores")
     runs = []
     for model in models:
         outputs, labels, parts = run(model, samples)

@@ -31,6 +31,7 @@ import cwfast  # noqa: E402
 from cwfast import audio, tasks  # noqa: E402
 from cwfast._head_kernels import _surprise_outputs  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
+from cwfast.train_audio import check_training_audio  # noqa: E402
 
 
 def shrunk_means(model, x):
@@ -52,25 +53,12 @@ def shrunk_means(model, x):
     return y, shrunk
 
 
-def check_trained_on(model_path, model, samples, audio_path):
-    """CwfastError unless ``samples`` can be the audio the model was trained on, as it was: its
-    parts are cut from that length (another audio's would be scored as if held out)."""
-    clips, length = model.metadata.get("clips") or (), model.metadata.get("length")
-    if len(clips) > 1:
-        raise CwfastError(f"'{model_path}' was trained on {len(clips)} files, each split on its own; this script "
-                          "measures a model trained on one")
-    if length is not None and length != samples.size:
-        raise CwfastError(f"'{model_path}' was trained on {length} samples at {model.sample_rate} Hz and "
-                          f"'{audio_path}' has {samples.size} there: give the audio as it was trained on "
-                          "(trimmed with --trim?)")
-
-
 def measure(model_path, audio_path):
     model = cwfast.load(model_path)
     if model.level is None or model.output != "mixture":
         raise SystemExit(f"{model_path}: not a levelled mixture model")
     samples, _ = audio.load_audio(audio_path, sample_rate=model.sample_rate)
-    check_trained_on(model_path, model, samples, audio_path)
+    check_training_audio(model, samples, model_path, audio_path)
     split = model.metadata.get("split", {})
     per = tasks.corpus([samples], validation=split.get("validation", 0.1), test=split.get("test", 0.1),
                        history=model.metadata.get("history", "mu-law"))[0]
