@@ -809,7 +809,10 @@ def _train(args):
         # refusal stays the one line printed.
         if not args.resume:
             _work_starts()
+            if not ray_said:
+                ray_said.append(_say_ray_starts(args.cluster))
 
+    ray_said = []  # (said once, before the first run)
     try:
         trained = train_audio(
             clips if len(clips) > 1 else clips[0], rate, mode=mode, target=wet, arch=args.arch, hidden=args.hidden,
@@ -880,6 +883,23 @@ def _train(args):
     if args.plot:
         _plot_training(model, trained.task, args)
     return 0
+
+
+def _say_ray_starts(cluster):
+    """Before an evolution strategy on Ray trains: a local Ray instance takes 5 to 12 s to start,
+    in which nothing else is said (not where RAY_ADDRESS names a cluster to join, nor where Ray is
+    missing, which the trainer refuses in one line)."""
+    if cluster != "ray" or os.environ.get("RAY_ADDRESS"):
+        return False
+    try:
+        import ray
+    except ImportError:
+        return False
+    if ray.is_initialized():
+        return False
+    _note("starting a local Ray instance for --cluster ray (a few seconds; RAY_ADDRESS=ADDRESS joins a running "
+          "cluster instead)")
+    return True
 
 
 def _validation_chose(meta):

@@ -183,6 +183,8 @@ def test_cli_cluster_ray_starts_its_own_ray_and_trains_the_same_model(ray_instan
     assert done.returncode == 0, done.stderr
     assert "wrote" in done.stdout
     assert "Started a local Ray instance" not in done.stderr  # Ray's INFO lines, under --quiet
+    # ... but the wait is said, once: a local instance takes 5 to 12 s to start, in silence before
+    assert done.stderr.count("cwfast: starting a local Ray instance for --cluster ray") == 1, done.stderr
     assert "Token authentication is enabled" not in done.stderr  # its notice about its own default
     np.testing.assert_array_equal(cwfast.load(on_ray).params, cwfast.load(local).params)
     assert_no_actors_left(ray_instance)
