@@ -906,7 +906,10 @@ def _validation_chose(meta):
     """What a model's validation part chose, as ``cwfast train`` and ``cwfast info`` say it: the epoch
     (unless the evolution strategy kept its best centre by training loss), the mixture's scale."""
     trainer = meta.get("trainer") if isinstance(meta.get("trainer"), dict) else {}
-    chose = [what for what, did in (("the epoch", trainer.get("chosen_on", "validation") == "validation"),
+    # (a run stopped inside its first epoch had one set of parameters to keep: no epoch was chosen)
+    epochs = as_real(trainer.get("epochs"))
+    chose = [what for what, did in (("the epoch", trainer.get("chosen_on", "validation") == "validation"
+                                     and epochs != 0),
                                     ("the scale", "scale_fit" in meta)) if did]
     return f"chose {' and '.join(chose)}" if chose else "chose nothing"
 

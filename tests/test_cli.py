@@ -1089,6 +1089,17 @@ def test_an_evolved_effect_says_its_validation_part_chose_nothing(capsys, tmp_pa
     assert "; validation (chose nothing) ESR" in run(capsys, "info", out)[1]
 
 
+
+def test_a_run_stopped_inside_its_first_epoch_chose_no_epoch():
+    """It kept the one set of parameters it had, yet train and info said validation "chose the
+    epoch" (the scale it did choose)."""
+    from cwfast.cli import _validation_chose
+
+    meta = {"trainer": {"chosen_on": "validation", "epochs": 0, "updates": 3}, "scale_fit": 1.1}
+    assert _validation_chose(meta) == "chose the scale"
+    meta["trainer"]["epochs"] = 4
+    assert _validation_chose(meta) == "chose the epoch and the scale"
+
 def test_a_target_that_is_the_input_itself_is_said(capsys, tmp_path, effect_pair):
     """--target with AUDIO's own samples (the same file, or a copy) trained the identity in silence."""
     dry, wet = effect_pair
