@@ -1151,24 +1151,34 @@ def _calibration_text(calibration):
 
 
 def cmd_info(args):
-    from . import render, tasks
+    from . import tasks
 
     model, name = _load_model(args.model)
-    meta = model.metadata
-    mode = tasks.mode_of(model)
+    rows = [*_info_architecture(model, name), *_info_data(model, tasks.mode_of(model)), *_info_training(model),
+            *_info_generation(model)]
+    width = max(len(k) for k, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {value}")
+    return 0
 
-    def checked(key, read):
-        """A stored value as ``read`` (a render function) finds it, or as stored with a mark that
-        generate refuses it."""
-        try:
-            return read(model)
-        except CwfastError:
-            return _Refused(meta.get(key))
+
+def _checked(model, key, read):
+    """A stored value as ``read`` (a render function) finds it, or as stored with a mark that
+    generate refuses it."""
+    try:
+        return read(model)
+    except CwfastError:
+        return _Refused(model.metadata.get(key))
+
+
+def _info_architecture(model, name):
+    """info's rows on what the model is: its architecture and what it adds to it."""
+    from . import render
 
     if model.output == "softmax":
         head = f"softmax output over {model.n_out} classes"
     elif model.output == "mixture":
-        classes = checked("n_classes", render.classes_of)
+        classes = _checked(model, "n_classes", render.classes_of)
         head = f"mixture of {model.n_out // 3} logistics over {classes} mu-law classes"
     else:
         head = f"{model.n_out} linear output{'s' if model.n_out > 1 else ''}"
@@ -1204,16 +1214,24 @@ def cmd_info(args):
         ("parameters", f"{model.n_params:,} ({model.dtype.name})"),
         ("sample rate", f"{model.sample_rate} Hz" if model.sample_rate else "not stored"),
     ]
+    return rows
+
+
+def _info_data(model, mode):
+    """info's row on the task and the audio it was trained on."""
+    from . import render
+
+    meta = model.metadata
     detail = []
     if mode == "autoregressive":
-        classes = checked("n_classes", render.classes_of)  # a mixture's: 256
+        classes = _checked(model, "n_classes", render.classes_of)  # a mixture's: 256
         try:
             history = f"reads {render.history_of(model)} history"
         except CwfastError:
             history = f"history {meta.get('history')!r}?"
         detail.append(f"mu-law, {classes} classes, {history}")
     if "scale" in meta:
-        detail.append(f"scale {checked('scale', render.scale_of):.4g}")
+        detail.append(f"scale {_checked(model, 'scale', render.scale_of):.4g}")
     if render.trained_length(model):
         start = meta.get("start", 0)
         split = meta.get("split") if isinstance(meta.get("split"), dict) else {}
@@ -1224,7 +1242,12 @@ def cmd_info(args):
                       + (f" ({' and '.join(held)} held out, at {whose} end)" if held else "")
                       + f", starting at {start if not _is_number(start) else f'{start:g}'} s"
                       + (", silent ends trimmed" if meta.get("trimmed") else ""))
-    rows.append(("mode", mode + (f" ({'; '.join(detail)})" if detail else "")))
+    return [("mode", mode + (f" ({'; '.join(detail)})" if detail else ""))]
+
+
+def _info_training(model):
+    """info's rows on the training: the trainer, the figures, the runs, the fits on validation."""
+    meta, rows = model.metadata, []
     trainer = meta.get("trainer") if isinstance(meta.get("trainer"), dict) else None
     figures = meta.get("figures") if isinstance(meta.get("figures"), dict) else {}
     if trainer or figures:
@@ -1270,12 +1293,20 @@ def cmd_info(args):
                                  f"{1 / surprise.alpha:.0f} samples{how}; generation holds r at 1"))
     elif fitted and fit.get("beta") == 0:
         rows.append(("surprise", "scales fixed: no surprise-following scale predicted the validation part better"))
+    return rows
+
+
+def _info_generation(model):
+    """info's rows on how the model generates: its temperature, output gain, and the check made."""
+    from . import render
+
+    meta, rows = model.metadata, []
     if "temperature" in meta:
-        temperature = checked("temperature", render.temperature_of)
+        temperature = _checked(model, "temperature", render.temperature_of)
         calibration = "" if isinstance(temperature, _Refused) else _calibration_text(meta.get("temperature_calibration"))
         rows.append(("temperature", f"{temperature:g}{calibration}"))
     if "output_gain" in meta:
-        gain = checked("output_gain", render.output_gain_of)
+        gain = _checked(model, "output_gain", render.output_gain_of)
         rows.append(("output gain", f"{gain}" if isinstance(gain, _Refused) else
                                     f"x{gain:.4g} ({20 * math.log10(gain):+.1f} dB): generates at its training "
                                     "audio's loudness, measured when its temperature was chosen"))
@@ -1289,10 +1320,7 @@ def cmd_info(args):
                               f"RMS {check['rms']} (training audio {check['source_rms']}), spectral centroid "
                               f"{check['centroid_hz']} Hz (training audio {check['source_centroid_hz']} Hz)"
                               f"{likeness}"))
-    width = max(len(k) for k, _ in rows)
-    for key, value in rows:
-        print(f"{key:<{width}}  {value}")
-    return 0
+    return rows
 
 
 # ----------------------------------------------------------------------------------- bench
