@@ -402,3 +402,25 @@ def test_a_ctrl_c_in_the_last_update_is_not_lost(rng, tmp_path, sigint_default, 
     with pytest.raises(KeyboardInterrupt):
         run()
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "callback"])
+def test_a_stop_in_the_update_where_patience_runs_out_resumes_as_early_stopping(rng, tmp_path, how):
+    """A Ctrl-C (or a callback's True) in the update that ended the epoch where patience ran out
+    recorded "interrupted" ("callback") over "early stopping", and a resume trained on for more
+    epochs than the uninterrupted run, which had stopped there."""
+    model, x, y = model_and_data(rng)
+    settings = dict(FIT_SETTINGS, epochs=12, patience=1, validation=(x[::-1].copy(), -y), lr=0.05)
+    reference = model.copy()
+    full = fit(reference, x, y, **settings)
+    assert full.stopped == "early stopping" and full.epochs < 12  # the setting this test needs
+    if how == "ctrl-c":
+        with pytest.raises(KeyboardInterrupt):
+            fit(model, x, y, checkpoint=tmp_path / "run.npz", on_step_end=interrupt_at(full.steps), **settings)
+    else:
+        first = fit(model, x, y, checkpoint=tmp_path / "run.npz",
+                    on_step_end=lambda info: info.step == full.steps, **settings)
+        assert first.stopped == "early stopping"  # the reason the run ended, not "callback"
+    resumed = fit(model, x, y, checkpoint=tmp_path / "run.npz", resume=True, **settings)
+    assert (resumed.stopped, resumed.steps, resumed.losses) == (full.stopped, full.steps, full.losses)
+    np.testing.assert_array_equal(model.params, reference.params)

@@ -382,7 +382,12 @@ def fit(
                        run["wall_time"])
     started = time.perf_counter()
     wall_before = run["wall_time"]
-    stop = run["stopped"] == "early stopping"
+    # Patience that ran out stops the run whatever the checkpoint says: a Ctrl-C (or a callback's
+    # True) in the update that ended that epoch recorded "interrupted" ("callback"), and a resume
+    # trained on past where the uninterrupted run had stopped.
+    stop = run["stopped"] == "early stopping" or (patience is not None and run["bad_epochs"] >= patience)
+    if stop:
+        run["stopped"] = "early stopping"
     if not stop and time_budget is not None and run["wall_time"] >= time_budget:  # resumed, its budget spent: no update
         run["stopped"], stop = "time budget", True
     guard = InterruptGuard()
@@ -456,7 +461,7 @@ def fit(
                 if on_step_end is not None:
                     info = StepInfo(epoch, run["step"], loss, epoch_loss, val_loss, lr_now, params,
                                     run["wall_time"])
-                    if on_step_end(info) is True:
+                    if on_step_end(info) is True and not stop:  # (patience that ran out here is the reason)
                         run["stopped"] = "callback"
                         stop = True
                 if time_budget is not None and not stop and run["wall_time"] >= time_budget:
