@@ -71,15 +71,15 @@ def test_forward_matches_a_python_loop_of_the_recursion(kind, rng):
     assert state.h.shape == (model.n_hidden * (2 if kind == "lstm" else 1) + (2 if kind == "cw" else 0) + 1,)
 
 
-def numeric_gradient(model, x, labels, state=None, eps=1e-6):
+def numeric_gradient(model, x, labels, state=None, eps=1e-6, steps="all"):
     """The loss's gradient by central differences, parameter by parameter (the model is put back)."""
     p0 = model.params.copy()
     numeric = np.empty_like(p0)
     for i in range(p0.size):
         model.params[i] = p0[i] + eps
-        up = model.loss(x, labels, state=state)
+        up = model.loss(x, labels, state=state, steps=steps)
         model.params[i] = p0[i] - eps
-        down = model.loss(x, labels, state=state)
+        down = model.loss(x, labels, state=state, steps=steps)
         model.params[i] = p0[i]
         numeric[i] = (up - down) / (2 * eps)
     return numeric

@@ -205,6 +205,23 @@ def test_gradient_matches_finite_differences(kind, rng):
 
 
 @pytest.mark.parametrize("kind", ["cw", "lstm"])
+@pytest.mark.parametrize("steps", ["last", "mean"])
+def test_gradient_of_a_classification_readout_matches_finite_differences(kind, steps, rng):
+    """The level, the taps and the pitch term under the readouts that score one label per sequence
+    (the tests above score every step): the mean readout averages the scored outputs, the taps'
+    and the pitch term included, in the input's units."""
+    model = make(kind)
+    x, labels = pitched_inputs(rng, 2, 40)
+    state = State(np.tile(model.forward(x[0, :13], return_state=True)[1].h, (2, 1)), 13)
+    target = labels[:, -1]
+    loss, grad = model.loss_and_grad(x, target, flat=True, state=state, steps=steps)
+    assert loss == pytest.approx(model.loss(x, target, state=state, steps=steps), rel=1e-12)
+    numeric = numeric_gradient(model, x, target, state, steps=steps)
+    assert_allclose(grad, numeric, rtol=1e-5, atol=1e-7)
+    assert abs(grad[-1]) > 1e-5 and np.all(np.abs(grad[-3:-1]) > 1e-5)  # the gain's and the taps' are not zero
+
+
+@pytest.mark.parametrize("kind", ["cw", "lstm"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_a_sequence_split_anywhere_gives_the_same_bits(kind, dtype, rng):
     model = make(kind, dtype=dtype)
