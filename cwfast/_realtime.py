@@ -424,6 +424,13 @@ def _build_stages_before(fp):
                 v = abs(np.float64(x[b, t]))
                 if v > limit and v < np.inf:  # (NaN and infinity: the entry refuses them as such)
                     return NOT_FINITE
+        # Inputs below FLUSH read as 0 before the level divides them, as forward (check_input) and
+        # the C export read them: the entry's flush comes after the level, too late for those the
+        # gain lifts above FLUSH (they moved the level and the surprise, and the network read them).
+        for b in range(lanes):
+            for t in range(m):
+                if abs(x[b, t]) < _FLUSH:
+                    x[b, t] = 0
         if flags & STAGE_SURPRISE:
             raw = carray(_pointer(c[S_RAW], fp), (lanes, c[S_COLUMNS]))
             for b in range(lanes):

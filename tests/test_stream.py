@@ -865,3 +865,28 @@ def test_an_lstm_cell_and_a_level_that_decay_reach_zero_too():
     stream = Stream(levelled)
     stream.process(silence)
     assert stream.state.h[-1] == 0
+
+
+@pytest.mark.parametrize("voices", [None, 3])
+def test_a_levelled_stream_reads_inputs_below_flush_as_zero_before_the_level_as_forward_does(voices):
+    """forward (and the C export) read an input below cwfast.modes.FLUSH as 0 and then divide it by
+    the level's gain; a levelled stream divided first and flushed after, so 3e-16 over a gain of
+    0.1 reached the network, the level and the surprise as 3e-15: other bits than forward's."""
+    from cwfast.model import Level, Surprise
+    from cwfast.modes import FLUSH
+
+    model = ClockworkRNN(1, 9, module_sizes=[3, 6, 5], periods=[1, 3, 7], output="mixture", seed=7,
+                         dtype=np.float64)
+    model.level = Level(alpha=1 / 16, start=0.1, floor=0.05, ceiling=2.0)
+    model.prediction = 2
+    model.surprise = Surprise(alpha=0.25, beta=0.5, mean=1.4)
+    x = 0.01 * np.random.default_rng(3).normal(size=(3, 200, 1))
+    x[:, 20:30] = 0.3 * FLUSH  # below FLUSH, above it once divided by a gain below 0.3
+    zeroed = x.copy()
+    zeroed[:, 20:30] = 0
+    np.testing.assert_array_equal(model.forward(x), model.forward(zeroed))
+    if voices is None:
+        got, want = Stream(model).process(x[0]), model.forward(x[0])
+    else:
+        got, want = Stream(model, voices=voices).process(x), Stream(model, voices=voices).process(zeroed)
+    np.testing.assert_array_equal(got, want)
