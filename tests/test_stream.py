@@ -890,3 +890,25 @@ def test_a_levelled_stream_reads_inputs_below_flush_as_zero_before_the_level_as_
     else:
         got, want = Stream(model, voices=voices).process(x), Stream(model, voices=voices).process(zeroed)
     np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("voices", [None, 3])
+def test_a_levelled_stream_reads_an_input_its_gain_takes_below_flush_as_forward_does(voices):
+    """A gain above 1 (a level above 1) takes an input at FLUSH or above below it: forward (and
+    the C export) read the quotient as it is, the stream's entries flushed it to 0 after the level.
+    Input weights of 1e14 make what the network reads of 2e-15 / 5 visible in its outputs."""
+    from cwfast.model import Level
+
+    model = ClockworkRNN(1, 9, module_sizes=[3, 6, 5], periods=[1, 3, 7], output="mixture", seed=7,
+                         dtype=np.float64)
+    model.level = Level(alpha=1 / 16, start=5.0, floor=0.05, ceiling=10.0)
+    params = model.params.copy()
+    params[: model._offsets[1]] *= 1e14  # the input weights
+    model.params = params
+    x = np.full((3, 50, 1), 2e-15)
+    want = model.forward(x)
+    assert np.abs(want - model.forward(np.zeros_like(x))).max() > 1e-3  # the network reads it
+    if voices is None:
+        np.testing.assert_array_equal(Stream(model, max_block=16).process(x[0]), want[0])
+    else:
+        np.testing.assert_allclose(Stream(model, voices=voices, max_block=16).process(x), want, rtol=0, atol=1e-12)
