@@ -87,10 +87,11 @@ N_VOICES, N_REAL_VOICES, CLOCKS, FLAGS = range(16, 20)
 INPUT_OFFSET, HISTORY, HIST, HIST_ROWS, FILL = range(20, 25)
 #: Slot of the blocked entry: the length of its work buffer.
 WORK_SIZE = 25
-#: Nonzero when the stages before the entry flushed the inputs already, before a level divided
-#: them (as forward and the C export do): the entry then checks them and leaves them as they are,
-#: since a gain above 1 takes an input at FLUSH or above below it, and forward reads that quotient.
-LEVELLED = 26
+#: Nonzero when the stages before the entry flushed the inputs already (a level's: before it
+#: divided them, as forward and the C export do): the entry then checks them and leaves them as
+#: they are, since a gain above 1 takes an input at FLUSH or above below it, and forward reads that
+#: quotient.
+INPUTS_FLUSHED = 26
 CONTEXT_SIZE = 27
 
 #: ctypes prototype of an entry: ``int64 entry(int64 *context)``. CFUNCTYPE releases the GIL.
@@ -113,17 +114,17 @@ def _pointer(typingctx, address, dtype):
 
 
 @njit(cache=True, nogil=True)
-def _finite_flushed(x, levelled):
+def _finite_flushed(x, flushed):
     """Whether no element of the 2-D ``x`` (the stream's own copy of a block) is NaN or infinite,
     every element below :data:`cwfast.modes.FLUSH` in magnitude set to 0 on the way, as the model
-    reads it (every entry checks its block first); none if ``levelled`` (the context's LEVELLED:
-    the stages flushed the inputs before the level divided them)."""
+    reads it (every entry checks its block first); none if ``flushed`` (the context's
+    INPUTS_FLUSHED: the stages flushed the inputs before a level divided them)."""
     for s in range(x.shape[0]):
         for j in range(x.shape[1]):
             v = x[s, j]
             if not np.isfinite(v):
                 return False
-            if abs(v) < _FLUSH and not levelled:
+            if abs(v) < _FLUSH and not flushed:
                 x[s, j] = 0
     return True
 
@@ -174,7 +175,7 @@ def _build_clockwork(fp, blocked=False):
         c = carray(context_p, (CONTEXT_SIZE,))
         n_steps, n_hidden = c[N_STEPS], c[N_HIDDEN]
         x = carray(_pointer(c[X], fp), (n_steps, c[N_IN]))
-        if not _finite_flushed(x, c[LEVELLED]):
+        if not _finite_flushed(x, c[INPUTS_FLUSHED]):
             return NOT_FINITE
         theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
         module_start, column_start, block_offset, periods = _layout(c)
@@ -206,7 +207,7 @@ def _build_clockwork_windowed(fp):
         c = carray(context_p, (CONTEXT_SIZE,))
         n_steps, n_modules, n_hidden, n_in, history = c[N_STEPS], c[N_MODULES], c[N_HIDDEN], c[N_IN], c[HISTORY]
         x = carray(_pointer(c[X], fp), (n_steps, n_in))
-        if not _finite_flushed(x, c[LEVELLED]):
+        if not _finite_flushed(x, c[INPUTS_FLUSHED]):
             return NOT_FINITE
         fill = carray(_pointer(c[FILL], ip), (1,))
         buffer = carray(_pointer(c[HIST], fp), (c[HIST_ROWS], n_in))
@@ -237,7 +238,7 @@ def _build_lstm(fp):
         c = carray(context_p, (CONTEXT_SIZE,))
         n_steps, n = c[N_STEPS], c[N_HIDDEN]
         x = carray(_pointer(c[X], fp), (n_steps, c[N_IN]))
-        if not _finite_flushed(x, c[LEVELLED]):
+        if not _finite_flushed(x, c[INPUTS_FLUSHED]):
             return NOT_FINITE
         theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
         state = carray(_pointer(c[STATE], fp), (2 * n,))
@@ -263,7 +264,7 @@ def _build_clockwork_voices(fp):
             return -1
         c = carray(context_p, (CONTEXT_SIZE,))
         n_steps, n_modules, n_hidden, n_voices = c[N_STEPS], c[N_MODULES], c[N_HIDDEN], c[N_VOICES]
-        if not _finite_flushed(carray(_pointer(c[X], fp), (n_steps * n_voices, c[N_IN])), c[LEVELLED]):
+        if not _finite_flushed(carray(_pointer(c[X], fp), (n_steps * n_voices, c[N_IN])), c[INPUTS_FLUSHED]):
             return NOT_FINITE
         n_in, history = c[N_IN], c[HISTORY]
         x = carray(_pointer(c[X], fp), (n_steps, n_voices, n_in))
@@ -301,7 +302,7 @@ def _build_lstm_voices(fp):
             return -1
         c = carray(context_p, (CONTEXT_SIZE,))
         n_steps, n, n_voices = c[N_STEPS], c[N_HIDDEN], c[N_VOICES]
-        if not _finite_flushed(carray(_pointer(c[X], fp), (n_steps * n_voices, c[N_IN])), c[LEVELLED]):
+        if not _finite_flushed(carray(_pointer(c[X], fp), (n_steps * n_voices, c[N_IN])), c[INPUTS_FLUSHED]):
             return NOT_FINITE
         x = carray(_pointer(c[X], fp), (n_steps, n_voices, c[N_IN]))
         theta = carray(_pointer(c[THETA], fp), (c[N_THETA],))
@@ -430,7 +431,7 @@ def _build_stages_before(fp):
                 if v > limit and v < np.inf:  # (NaN and infinity: the entry refuses them as such)
                     return NOT_FINITE
         # Inputs below FLUSH read as 0 before the level divides them, as forward (check_input) and
-        # the C export read them; the entry flushes nothing after (the context's LEVELLED), since
+        # the C export read them; the entry flushes nothing after (the context's INPUTS_FLUSHED), since
         # forward reads the quotient as it is, below FLUSH or not.
         for b in range(lanes):
             for t in range(m):

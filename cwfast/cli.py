@@ -797,6 +797,8 @@ def _train(args):
             progress = load_checkpoint(args.checkpoint).progress
             resumed_from = progress["step"], progress["wall_time"]
 
+    ray_said = []
+
     def check_disk_for(model):  # before training: a full disk must not cost the run
         from .budget import check_disk
 
@@ -809,10 +811,9 @@ def _train(args):
         # refusal stays the one line printed.
         if not args.resume:
             _work_starts()
-            if not ray_said:
+            if not ray_said:  # once, before the first run
                 ray_said.append(_say_ray_starts(args.cluster))
 
-    ray_said = []  # (said once, before the first run)
     try:
         trained = train_audio(
             clips if len(clips) > 1 else clips[0], rate, mode=mode, target=wet, arch=args.arch, hidden=args.hidden,

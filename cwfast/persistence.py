@@ -128,15 +128,14 @@ def load(path):
         If the file is missing, unreadable, truncated, corrupt, not a cwfast model (a training
         checkpoint included), or written by a newer format version.
     """
-    given = path
-    path = as_path(path)
+    path, given = as_path(path), os.fsdecode(os.fspath(path))  # (Path drops a trailing separator)
     try:
         exists, is_dir = path.exists(), path.is_dir()
     except OSError as exc:  # a name too long, say
         raise CwfastError(f"cannot load model '{path}': {exc.strerror or exc}") from None
-    if exists and not is_dir and os.fsdecode(os.fspath(given)).endswith(("/", os.sep)):
-        # Path drops the separator, which names a folder (open() refuses "m.npz/"; so does -o m.npz/)
-        raise CwfastError(f"cannot load model '{os.fsdecode(os.fspath(given))}': not a directory (it ends in a "
+    if exists and not is_dir and given.endswith(("/", os.sep)):
+        # The separator names a folder (open() refuses "m.npz/"; so does -o m.npz/)
+        raise CwfastError(f"cannot load model '{given}': not a directory (it ends in a "
                           f"separator; '{path}' is a file)")
     if not exists:
         what = "a symbolic link to nothing (or a loop of links)" if path.is_symlink() else "no such file"

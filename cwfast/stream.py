@@ -780,7 +780,7 @@ class Stream:
         if self._history:
             c[rt.HISTORY], c[rt.HIST], c[rt.HIST_ROWS] = self._history, self._hist.ctypes.data, self._hist.shape[0]
             c[rt.FILL] = self._fill.ctypes.data
-        c[rt.LEVELLED] = self._level is not None  # the stages flush the inputs, before the level
+        c[rt.INPUTS_FLUSHED] = self._level is not None  # the level's stage flushes them, before it divides
 
     # ------------------------------------------------------------------ processing
 
