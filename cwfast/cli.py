@@ -904,15 +904,22 @@ def _say_ray_starts(cluster):
 
 
 def _validation_chose(meta):
-    """What a model's validation part chose, as ``cwfast train`` and ``cwfast info`` say it: the epoch
-    (unless the evolution strategy kept its best centre by training loss), the mixture's scale."""
+    """What a model's validation part chose, as ``cwfast train`` and ``cwfast info`` say it: the run
+    kept of several (``--lr`` with several rates, ``--pitch auto``, ``--restarts``: ranked on
+    validation), the epoch (unless the evolution strategy kept its best centre by training loss),
+    the mixture's scale."""
     trainer = meta.get("trainer") if isinstance(meta.get("trainer"), dict) else {}
+    record = meta.get("runs", meta.get("restarts"))  # "restarts": written by earlier versions
+    runs = record.get("runs") if isinstance(record, dict) else None
     # (a run stopped inside its first epoch had one set of parameters to keep: no epoch was chosen)
     epochs = as_real(trainer.get("epochs"))
-    chose = [what for what, did in (("the epoch", trainer.get("chosen_on", "validation") == "validation"
+    chose = [what for what, did in (("the run", isinstance(runs, list) and len(runs) > 1),
+                                    ("the epoch", trainer.get("chosen_on", "validation") == "validation"
                                      and epochs != 0),
                                     ("the scale", "scale_fit" in meta)) if did]
-    return f"chose {' and '.join(chose)}" if chose else "chose nothing"
+    if not chose:
+        return "chose nothing"
+    return "chose " + (chose[0] if len(chose) == 1 else f"{', '.join(chose[:-1])} and {chose[-1]}")
 
 
 def _check_checkpoint(args):

@@ -1004,7 +1004,7 @@ def test_train_autoregressive_then_generate_and_info(capsys, tmp_path, clip_8k):
     assert val["bits_per_sample"] == pytest.approx(val["cross_entropy"] / np.log(2))
     test = meta["figures"]["test"]
     assert test["bits_per_sample"] == pytest.approx(test["cross_entropy"] / np.log(2))
-    assert "validation (chose the epoch and the scale) cross-entropy" in stdout
+    assert "validation (chose the run, the epoch and the scale) cross-entropy" in stdout
     assert "test (held out) cross-entropy" in stdout
     fit, surprise = meta["scale_fit"], meta["surprise_fit"]
     assert fit["bits_after"] <= fit["bits_before"] and surprise["bits_before"] == pytest.approx(fit["bits_after"])
@@ -1099,6 +1099,21 @@ def test_a_run_stopped_inside_its_first_epoch_chose_no_epoch():
     assert _validation_chose(meta) == "chose the scale"
     meta["trainer"]["epochs"] = 4
     assert _validation_chose(meta) == "chose the epoch and the scale"
+
+
+def test_the_validation_figure_says_it_chose_the_run_of_several():
+    """The default autoregressive training keeps one of four runs (two rates, without and with the
+    pitch predictor) by their validation figures, yet train and info said its validation part
+    "chose the epoch and the scale", as if that figure were as fair as a single run's."""
+    from cwfast.cli import _validation_chose
+
+    meta = {"trainer": {"chosen_on": "validation", "epochs": 4}, "scale_fit": {"factor": 1.1},
+            "runs": {"chosen": 1, "runs": [{"seed": 0}, {"seed": 0, "pitch": True}]}}
+    assert _validation_chose(meta) == "chose the run, the epoch and the scale"
+    meta["runs"]["runs"] = [{"seed": 0}]  # one run: nothing to choose between
+    assert _validation_chose(meta) == "chose the epoch and the scale"
+    meta = {"trainer": {"chosen_on": "training loss", "epochs": 4}, "restarts": {"chosen": 0, "runs": [{}, {}]}}
+    assert _validation_chose(meta) == "chose the run"
 
 def test_a_target_that_is_the_input_itself_is_said(capsys, tmp_path, effect_pair):
     """--target with AUDIO's own samples (the same file, or a copy) trained the identity in silence."""
@@ -1338,7 +1353,7 @@ def test_train_scale_fit_can_be_turned_off_and_refuses_what_it_cannot_fit(capsys
     status, stdout, err = run(capsys, "train", clip_8k, "-o", out, "--no-scale-fit", *common)
     assert status == 0, err
     _, meta = trained(out)
-    assert "scale_fit" not in meta and "validation (chose the epoch) cross-entropy" in stdout
+    assert "scale_fit" not in meta and "validation (chose the run and the epoch) cross-entropy" in stdout
     for extra, message in ((["--validation", 0], "--validation 0 holds none out"),
                            (["--head", "softmax"], "mixture head")):
         bad = tmp_path / "bad.npz"
