@@ -267,3 +267,25 @@ def test_train_default_model_refuses_an_output_it_cannot_write_before_training(t
     assert script.main(["--output", str(tmp_path / "file" / "sub" / "m.npz"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("train_default_model.py: error: cannot make the folder of --output") and err.count("\n") == 1
+
+
+def test_train_default_model_checks_audio_that_chose_nothing():
+    """Its check generated with seed 0, the seed whose audio chose the model's temperature and
+    output gain (the other scripts had moved to 1, 2, 3); and its class-frequency bar scaled the
+    recording by its whole peak, the test part's included, where the model's classes come from
+    the peak before it."""
+    from cwfast import tasks
+    from cwfast.train_audio import CALIBRATION_SEED
+
+    script = load_script("train_default_model")
+    assert CALIBRATION_SEED not in script.CHECK_SEEDS and len(script.CHECK_SEEDS) == 3
+
+    rng = np.random.default_rng(0)
+    source = rng.uniform(-0.5, 0.5, 2000)
+    source[-5] = 1.0  # the loudest sample is in the test part (the last 10%)
+    split = tasks.corpus([source], validation=0.1, test=0.1)[0]
+    scale = split.train.metadata["scale"]
+    assert scale < 1.0
+    counts = np.bincount(split.train.targets, minlength=256) + 0.5
+    expected = float(-np.mean(np.log2((counts / counts.sum())[split.test.targets])))
+    assert script.marginal_bits(source, 256, scale) == pytest.approx(expected, abs=1e-12)
