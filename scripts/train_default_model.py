@@ -56,7 +56,7 @@ from cwfast import tasks  # noqa: E402
 from cwfast import likeness, metadata, metrics, render, train_audio  # noqa: E402
 from cwfast._atomic import check_writable  # noqa: E402
 from cwfast.audio import load_audio, trim_silence  # noqa: E402
-from cwfast.cli import main as cwfast_main  # noqa: E402
+from cwfast.cli import _validation_chose, main as cwfast_main  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
 
 SOURCE = os.path.join(REPOSITORY_ROOT, "data", "brahms-hungarian-dance-5.ogg")
@@ -84,8 +84,9 @@ def train_command(output, args):
 
 
 def check(model, source):
-    """Level, brightness and likeness of generated audio next to the training audio's, over a few
-    seeds (medians), at the temperature the model is saved with; and generation speed."""
+    """Level, brightness and likeness of generated audio next to the recording's (``source``: all
+    of it, trimmed, its held-out parts included), over a few seeds (medians), at the temperature
+    the model is saved with; and generation speed."""
     rate = model.sample_rate
     temperature = model.metadata.get("temperature", 1.0)
     n = render.seconds_to_samples(CHECK_SECONDS, rate)
@@ -214,12 +215,12 @@ def finish(model, output, wall, recheck=False):
           f"{model.n_params} parameters){took}")
     print(f"train:      {train['cross_entropy']:.3f} nats/sample = {train['bits_per_sample']:.3f} bits/sample")
     print(f"validation: {val['cross_entropy']:.3f} nats/sample = {val['bits_per_sample']:.3f} bits/sample "
-          "(chose the epoch)")
+          f"({_validation_chose(model.metadata)})")
     print(f"test:       {test['cross_entropy']:.3f} nats/sample = {test['bits_per_sample']:.3f} bits/sample "
           f"(held out; the class frequencies alone: {figures['marginal_bits_per_sample']:.3f}; a uniform guess: 8)")
     print(f"generated {CHECK_SECONDS:g} s, temperature {figures['temperature']:g}, median over seeds "
-          f"{list(CHECK_SEEDS)}: RMS {figures['rms']} (training audio {figures['source_rms']}), spectral centroid "
-          f"{figures['centroid_hz']} Hz (training audio {figures['source_centroid_hz']} Hz), flatness "
+          f"{list(CHECK_SEEDS)}: RMS {figures['rms']} (the recording {figures['source_rms']}), spectral centroid "
+          f"{figures['centroid_hz']} Hz (the recording {figures['source_centroid_hz']} Hz), flatness "
           f"{figures['flatness']} ({figures['source_flatness']}), pitched frames {figures['pitched']} "
           f"({figures['source_pitched']}), LTAS distance {figures['ltas_distance_db']} dB; "
           f"{figures['times_real_time']}x real time")

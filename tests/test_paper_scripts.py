@@ -239,7 +239,8 @@ def test_train_default_model_recheck_calibrates_a_model_trained_before_calibrati
                                 sample_rate=16000)
     figure = {"cross_entropy": 4.0, "bits_per_sample": 5.77}
     model.metadata = {"mode": "autoregressive", "scale": 0.78, "n_classes": 256, "temperature": 0.5,
-                      "figures": {"train": figure, "validation": figure, "test": figure}}
+                      "figures": {"train": figure, "validation": figure, "test": figure},
+                      "runs": {"chosen": 0, "runs": [{"seed": 0}, {"seed": 0, "pitch": True}]}}
     path = tmp_path / "old.npz"
     model.save(path)
     assert script.main(["--recheck", "--output", str(path)]) == 0
@@ -254,7 +255,10 @@ def test_train_default_model_recheck_calibrates_a_model_trained_before_calibrati
     assert (meta["temperature"], meta["output_gain"]) == (expected["chosen"], expected["output_gain"])
     rms = [metrics.rms(render.render(rechecked, 160000, seed=seed)) for seed in script.CHECK_SEEDS]
     assert meta["check"]["rms"] == round(float(np.median(rms)), 4)
-    assert "calibrated on the training part" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "calibrated on the training part" in out
+    # (its validation part chose one of two runs as well as the epoch: "(chose the epoch)" said less)
+    assert "bits/sample (chose the run and the epoch)" in out
     # Measured again, a calibrated model keeps its choice.
     assert script.main(["--recheck", "--output", str(path)]) == 0
     assert "calibrated" not in capsys.readouterr().out
