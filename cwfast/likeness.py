@@ -62,6 +62,9 @@ PITCH_HIGHEST_HZ = 1000.0
 #: Spectra in :func:`ltas` are floored at this fraction of their mean before taking dB, so that a
 #: band of digital silence costs a bounded amount (100 dB) instead of an infinite one.
 LTAS_FLOOR = 1e-10
+#: Frames measured at a time by the flatness and the pitch: their spectra, all at once, would
+#: take 16 to 32 bytes a sample of the clip (gigabytes for an hour's training audio).
+FRAME_BATCH = 512
 #: The fewest samples every measure takes: one whole frame of the longest.
 MIN_SAMPLES = max(WELCH_SEGMENT, FLATNESS_FRAME, PITCH_FRAME)
 
@@ -235,16 +238,27 @@ def spectral_flatness(samples):
 
 def _spectral_flatness(x, name):
     """:func:`spectral_flatness` of samples :func:`_clip` has checked (``name``: how errors call them)."""
-    frames = _frames(x, FLATNESS_FRAME, FLATNESS_FRAME // 2) * _hann(FLATNESS_FRAME)
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    energy = power.sum(axis=1)
+    frames = _frames(x, FLATNESS_FRAME, FLATNESS_FRAME // 2)
+    window = _hann(FLATNESS_FRAME)
+
+    def powers(first):  # the power spectra of one batch of frames
+        return np.abs(np.fft.rfft(frames[first : first + FRAME_BATCH] * window, axis=1)) ** 2
+
+    # Two passes, a batch of frames at a time: the loudest frame, which sets the floors, is known
+    # only once every frame is seen, and all the spectra at once are 16 bytes a sample (a 48-min
+    # calibration held 1.5 GB of them).
+    batches = range(0, frames.shape[0], FRAME_BATCH)
+    energy = np.concatenate([powers(first).sum(axis=1) for first in batches])
     loudest = energy.max()
     if loudest == 0.0:
         raise ParameterError(f"{name} is silent in every whole frame, so its flatness is undefined")
-    power = power[energy >= FLATNESS_FLOOR * loudest]
-    power = np.maximum(power, 1e-30 * loudest / power.shape[1])
-    flatness = np.exp(np.mean(np.log(power), axis=1)) / np.mean(power, axis=1)
-    return float(np.median(flatness))
+    flatness = []
+    for first in batches:
+        power = powers(first)
+        power = power[energy[first : first + FRAME_BATCH] >= FLATNESS_FLOOR * loudest]
+        power = np.maximum(power, 1e-30 * loudest / power.shape[1])
+        flatness.append(np.exp(np.mean(np.log(power), axis=1)) / np.mean(power, axis=1))
+    return float(np.median(np.concatenate(flatness)))
 
 
 # ---------------------------------------------------------------------------------------- pitch
@@ -316,12 +330,6 @@ def _frame_autocorrelation(frames, max_lag):
     return r
 
 
-def _loud_frames(x):
-    frames = _frames(x, PITCH_FRAME, PITCH_HOP)
-    level = np.sqrt(np.mean(x**2))
-    return frames[np.sqrt(np.mean(frames**2, axis=1)) > PITCH_LOUDNESS * level]
-
-
 def pitched_fraction(samples, sample_rate):
     r"""The share of a clip's audible frames that have a clear pitch between 60 Hz and 1 kHz.
 
@@ -361,13 +369,22 @@ def pitched_fraction(samples, sample_rate):
 def _pitched_fraction(x, sample_rate, name):
     """:func:`pitched_fraction` of samples :func:`_clip` has checked (``name``: how errors call them)."""
     lo, hi = _lag_range(sample_rate)
-    frames = _loud_frames(x)
-    if frames.shape[0] == 0:
+    frames = _frames(x, PITCH_FRAME, PITCH_HOP)
+    level = np.sqrt(np.mean(x**2))
+    audible = pitched = 0
+    for first in range(0, frames.shape[0], FRAME_BATCH):  # (a batch at a time: see _spectral_flatness)
+        batch = frames[first : first + FRAME_BATCH]
+        batch = batch[np.sqrt(np.mean(batch**2, axis=1)) > PITCH_LOUDNESS * level]
+        if batch.shape[0] == 0:
+            continue
+        r = _frame_autocorrelation(batch, hi + 1)  # frames of samples _clip has checked
+        middle = r[:, lo : hi + 1]
+        peaks = (middle >= r[:, lo - 1 : hi]) & (middle >= r[:, lo + 1 : hi + 2]) & (middle >= PITCH_THRESHOLD)
+        audible += batch.shape[0]
+        pitched += int(np.count_nonzero(np.any(peaks, axis=1)))
+    if audible == 0:
         raise ParameterError(f"no whole frame of {name} is louder than 0.1 x the clip's RMS")
-    r = _frame_autocorrelation(frames, hi + 1)  # frames of samples _clip has checked
-    middle = r[:, lo : hi + 1]
-    peaks = (middle >= r[:, lo - 1 : hi]) & (middle >= r[:, lo + 1 : hi + 2]) & (middle >= PITCH_THRESHOLD)
-    return float(np.mean(np.any(peaks, axis=1)))
+    return pitched / audible
 
 
 # ---------------------------------------------------------------------------------------- tables

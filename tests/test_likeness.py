@@ -174,6 +174,25 @@ def test_pitched_fraction_matches_naive_twin(rng, rate):
     assert 0.2 < fast < 0.8
 
 
+@pytest.mark.parametrize("batch", [1, 3, 7])
+def test_measures_by_batches_of_frames_equal_all_at_once(rng, monkeypatch, batch):
+    # The flatness and the pitch measure their frames a batch at a time (so that an hour's
+    # training audio does not hold gigabytes of spectra): any batch size gives the same figures,
+    # the loudest frame (the flatness's floors) and the clip's RMS (the pitch's loud frames) being
+    # the whole clip's. Quiet, silent and pitched stretches land in different batches.
+    x = rng.standard_normal(40 * 1024)
+    x[: 8 * 1024] = tone(220.0, 8 * 1024 / RATE)
+    x[12 * 1024 : 20 * 1024] *= 1e-7
+    x[24 * 1024 : 28 * 1024] = 0.0
+    whole = likeness.measure(x, RATE)
+    assert 0.0 < whole["pitched"] < 1.0
+    monkeypatch.setattr(likeness, "FRAME_BATCH", batch)
+    assert likeness.measure(x, RATE) == whole
+    with np.errstate(divide="ignore"):  # (the twin takes the log of the silent frames' zeros, then drops them)
+        assert math.isclose(whole["flatness"], naive_flatness(x / np.max(np.abs(x))), rel_tol=1e-9)
+    assert whole["pitched"] == naive_pitched(x / np.max(np.abs(x)), RATE)
+
+
 # ------------------------------------------------------------------------------- LTAS
 
 
