@@ -424,3 +424,25 @@ def test_a_stop_in_the_update_where_patience_runs_out_resumes_as_early_stopping(
     resumed = fit(model, x, y, checkpoint=tmp_path / "run.npz", resume=True, **settings)
     assert (resumed.stopped, resumed.steps, resumed.losses) == (full.stopped, full.steps, full.losses)
     np.testing.assert_array_equal(model.params, reference.params)
+
+
+def test_data_fingerprint_is_the_hash_of_the_arrays_bytes():
+    # Checkpoints store this hash to refuse a resume on other data; it hashes the arrays' buffers
+    # in place (an hour of audio is 700 MB of inputs and targets), and must stay the hash of
+    # their bytes, so that checkpoints written before still resume.
+    import hashlib
+
+    from cwfast.train._common import fingerprint
+
+    rng = np.random.default_rng(3)
+    arrays = (rng.standard_normal((2, 5, 3)).astype(np.float32), None, np.arange(7)[::-2],
+              np.zeros((0, 4)), rng.integers(0, 256, 11))
+    digest = hashlib.sha256()
+    for a in arrays:
+        if a is None:
+            digest.update(b"none")
+            continue
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.dtype.str}{a.shape}".encode() + a.tobytes())
+    assert fingerprint(*arrays) == digest.hexdigest()[:16]
+    assert fingerprint(arrays[0]) != fingerprint(arrays[0].astype(np.float64))
