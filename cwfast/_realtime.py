@@ -310,7 +310,7 @@ def _build_lstm_voices(fp):
         state = carray(_pointer(c[STATE], fp), (n_voices * 2 * n,))
         pre = carray(_pointer(c[WORK], fp), (n_voices * 4 * n,))
         y = carray(_pointer(c[Y], fp), (n_steps, n_voices, c[N_OUT]))
-        _voice_kernels._lstm_forward_voices(theta, x, clocks, state, pre, y)
+        _voice_kernels._lstm_forward_voices(theta, x, c[N_REAL_VOICES], clocks, state, pre, y)
         return OK
 
     return forward_block

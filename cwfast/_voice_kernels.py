@@ -13,6 +13,14 @@ alike). The two sum in different orders, so a voice's bits can differ, by float 
 a stream whose count is a multiple of 16 and one whose count is not; within either kind they
 depend on the voice's input alone.
 
+A pass computes four voices whatever, so a count of 4 k + 1 or 4 k + 2 is not padded (but 13, 14,
+29, 30, ... run in the lanes: :func:`padded_voices`), and its last one or two voices run one
+by one, through the one-voice kernel's step and outputs (:func:`_forward_voice`: the arithmetic,
+and the bits, of a one-voice stream), and the LSTM's through its one-voice kernel. Padded to a
+pass, one or two voices cost 1.1-2.3 times as much as one-voice streams (bundled model, CW 64/8),
+1.7-3.4 for an LSTM. A last block of three takes the pass (0.77-0.96 of three streams), whose
+padding voice gets no window sums and no LSTM gates. Measured in docs/benchmarks.md, section 25.
+
 In the lanes, for the length of a block the states are kept voice-minor, in lane blocks of 16
 voices: unit r of the block's voice v at ``[r * 16 + v]``, so one unit of all its voices is one
 contiguous vector (``h[v * n + r]``, voice-major, outside the kernel: the stream's state is
@@ -80,13 +88,18 @@ import numpy as np
 from ._jit import JIT as _JIT
 from ._jit import SLP_PIPELINE, has_avx512
 # shared: cwfast._jit keeps the caches of both files in step
-from ._kernels import _HOT, _copy, _fires, _tanh_inplace, _window_dots
+from ._kernels import _HOT, _copy, _fires, _output, _step, _tanh_inplace, _window_dots
 from .modes import FLUSH as _FLUSH
-from ._lstm_kernels import _sigmoid
+from ._lstm_kernels import _forward_seq as _lstm_forward_seq, _sigmoid
 
 
-#: Voices are computed in blocks of this many; a stream pads its voice count up to a multiple.
+#: Voices are computed in blocks of this many (see :func:`padded_voices`).
 VOICE_BLOCK = 4
+#: A last block of at most this many voices (a count of 4 k + 1 or 4 k + 2 that does not round up
+#: to a multiple of :data:`LANES`) runs them one by one, through the one-voice kernel, instead of a
+#: 4 x 4 pass that would compute padding voices too; a last block of 3 takes the pass
+#: (docs/benchmarks.md, section 25).
+ONE_BY_ONE = 2
 #: The voices of a lane block. A Clockwork stream whose (padded) voice count is a multiple of it
 #: runs the lane passes; any other count the 4 x 4 passes, which cost less than narrower lanes
 #: (4 voices: 0.62 of one voice per voice, against 1.3 in lanes of 4; docs/benchmarks.md,
@@ -105,6 +118,16 @@ KEEP_MIN = 16
 #: one-voice kernel's do (see :func:`_window_voices`). The copy costs (history + chunk) / chunk
 #: inputs a voice-step (2.2 for the default model's windows of 320).
 WINDOW_CHUNK = 256
+
+
+def padded_voices(voices):
+    """The voices a stream of ``voices`` voices runs in the kernels (the first ``voices`` real, the
+    rest padding): rounded up to a multiple of :data:`VOICE_BLOCK` when that makes a multiple of
+    :data:`LANES` (13 to 15 voices run in the lanes as 16) or the last block has more than
+    :data:`ONE_BY_ONE` voices (it takes a 4 x 4 pass with a padding voice); else ``voices`` itself,
+    whose last one or two voices run one by one."""
+    up = -(-voices // VOICE_BLOCK) * VOICE_BLOCK
+    return up if up % LANES == 0 or voices % VOICE_BLOCK > ONE_BY_ONE else voices
 
 
 @numba.njit(**_JIT)
@@ -1143,11 +1166,11 @@ def _inputs_lanes16(bias, w_in, x, s, vb, n_in, r0, r1, wt):
 
 
 @numba.njit(**_HOT)
-def _voice_major(x, a, m, n_voices, xs, rows):
-    """Copy the rows ``x[a:a + m]`` (m <= rows) of the first ``n_voices`` voices into the voice-major
-    ``xs``: voice v's row q at ``xs[(v * rows + q) * n_in:][:n_in]``."""
+def _voice_major(x, a, m, v0, v1, xs, rows):
+    """Copy the rows ``x[a:a + m]`` (m <= rows) of voices v0 to v1 - 1 into the voice-major ``xs``:
+    voice v's row q at ``xs[(v * rows + q) * n_in:][:n_in]``."""
     n_in = x.shape[2]
-    for v in range(n_voices):
+    for v in range(v0, v1):
         o = v * rows * n_in
         for q in range(m):
             for j in range(n_in):
@@ -1197,9 +1220,11 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
     input first), ``L_i = (input_offset[i + 1] - input_offset[i]) / k_i`` (the layout's
     ``input_offset``, or ``module_start`` for a model without input windows). x : (P + T, V, n_in):
     P = max window - 1 rows of history (the inputs before this block, oldest first; none without
-    windows), then the block: voice v's input at step s is ``x[P + s, v]``. V is a multiple of
-    :data:`VOICE_BLOCK`, and only the first ``n_voices`` voices are real (the others are padding:
-    computed, never read). t : (V,) int64, each voice's next step, advanced by T here. h : (V * n,)
+    windows), then the block: voice v's input at step s is ``x[P + s, v]``. V is
+    :func:`padded_voices` of ``n_voices``: the first ``n_voices`` voices are real, the others are
+    padding (computed in a pass, never read). The passes take V's whole blocks of
+    :data:`VOICE_BLOCK`; any voices after them (V not a multiple of it) run one by one
+    (:func:`_forward_voice`). t : (V,) int64, each voice's next step, advanced by T here. h : (V * n,)
     the states, ``h[v * n + r]``, updated in place (at the end of the block). work :
     (:func:`voices_work_size`,) scratch: the lane blocks' sums, their states (see the module
     docstring), the products kept between steps (see :func:`_voices_step`), then with windows the
@@ -1224,9 +1249,12 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
     stale = flags[2 * n_modules : 2 * n_modules + n_modules * n_modules]
     for i in range(n_modules * n_modules):
         stale[i] = 1
+    # The voices the passes compute (V's whole blocks, padding included); any after them run one by one.
+    passes = V - V % VOICE_BLOCK
+    grouped = min(passes, n_voices)  # the real voices of the passes
     for i in range(n_modules):
         aligned[i] = 1
-        for v in range(1, n_voices):
+        for v in range(1, grouped):
             if t[v] % periods[i] != t[0] % periods[i]:
                 aligned[i] = 0
     wt, ht, kept = work[: V * n], work[V * n : 2 * V * n], work[2 * V * n : (n_modules + 2) * V * n]
@@ -1237,12 +1265,16 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
     xs, acc = work[(n_modules + 2) * V * n : top], work[top:]
     if V % LANES != 0:
         yf = y.reshape(-1)
-        for s in range(n_steps):
+        for s in range(n_steps if passes > 0 else 0):  # (one or two voices: no step of passes)
             if history > 0 and s % WINDOW_CHUNK == 0:
-                _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), n_voices, xs, rows)
+                _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), 0, grouped, xs, rows)
             _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
-                          input_offset, x, history, s, n_voices, t, h, wt, xs, rows, history + s % WINDOW_CHUNK + 1,
-                          acc, y, yf, aligned, code)
+                          input_offset, x, history, s, passes, grouped, t, h, wt, xs, rows,
+                          history + s % WINDOW_CHUNK + 1, acc, y, yf, aligned, code)
+        for v in range(passes, n_voices):
+            _forward_voice(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
+                           input_offset, x, history, v, t[v], h[v * n : (v + 1) * n], wt[v * n : (v + 1) * n], xs,
+                           rows, y)
     else:
         _lanes_from(h, ht, n, V)
         # The lane blocks as (V / 16 * n, 16) arrays, made once a block: a reshape in the step
@@ -1251,7 +1283,7 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
         kept2 = kept.reshape((n_modules * V // LANES * n, LANES))
         for s in range(n_steps):
             if history > 0 and s % WINDOW_CHUNK == 0:
-                _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), n_voices, xs, rows)
+                _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), 0, n_voices, xs, rows)
             _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
                          input_offset, x, history, s, n_voices, t, ht, wt, ht2, wt2, xs, rows,
                          history + s % WINDOW_CHUNK + 1, acc, y, aligned, code, kept, kept2, stale)
@@ -1388,10 +1420,11 @@ def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, bl
 
 @numba.njit(**_HOT)
 def _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset, x,
-                  history, s, n_voices, t, h, work, xs, rows, end, acc, y, yf, aligned, code):
+                  history, s, passes, n_voices, t, h, work, xs, rows, end, acc, y, yf, aligned, code):
     """:func:`_voices_step` in the 4 x 4 passes, for a voice count that is not a multiple of
     :data:`LANES`: the states voice-major, ``h[v * n + r]``, and the sums ``work[v * n + r]``; the
-    outputs ``y``, and ``yf`` the same flat."""
+    outputs ``y``, and ``yf`` the same flat. The passes compute voices 0 to ``passes`` - 1 (a
+    multiple of :data:`VOICE_BLOCK`, padding included), of which the first ``n_voices`` are real."""
     V, n_in = x.shape[1], x.shape[2]
     n_modules = periods.shape[0]
     n = module_start[n_modules]
@@ -1406,14 +1439,14 @@ def _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, b
         width = n - cs
         off = block_offset[i]
         if history == 0:  # no input windows: the input weights inside the 4 x 4 passes
-            for vb in range(0, V, VOICE_BLOCK):
+            for vb in range(0, passes, VOICE_BLOCK):
                 _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r1, work, n)
         else:
-            for vb in range(0, V, VOICE_BLOCK):
+            for vb in range(0, passes, VOICE_BLOCK):
                 _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, 0, h, n, cs, r0, r1, work, n)
             _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), xs,
                            rows, end, n_in, n_voices, r0, r1, work, n, acc, False)
-        for v in range(V):
+        for v in range(passes):
             _tanh_inplace(work[v * n + r0 : v * n + r1])
     # Active modules read the previous state of each other: commit only after all are done.
     for i in range(n_modules):
@@ -1421,7 +1454,7 @@ def _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, b
             continue
         r0 = module_start[i]
         r1 = module_start[i + 1]
-        for v in range(V):
+        for v in range(passes):
             if code[i] == 2 or (v < n_voices and (t[v] + s) % periods[i] == 0):
                 _copy(work[v * n + r0 : v * n + r1], h[v * n + r0 : v * n + r1])
     # Four outputs or more as the rows of a module are, four outputs by four voices a pass: one
@@ -1430,12 +1463,34 @@ def _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, b
     # outputs as before (one output through the passes: CW 64/8, 4 voices, 0.97x).
     if n_out >= 4:
         ys = yf[s * V * n_out : (s + 1) * V * n_out]
-        for vb in range(0, V, VOICE_BLOCK):
+        for vb in range(0, passes, VOICE_BLOCK):
             _rows_voices4(w_out, 0, n, b_out, w_in, x, s, vb, 0, h, n, 0, 0, n_out, ys, n_out)
     else:
         for k in range(n_out):
-            for vb in range(0, V, VOICE_BLOCK):
+            for vb in range(0, passes, VOICE_BLOCK):
                 _output_voices4(w_out, b_out, h, n, n, k, vb, y, s)
+
+
+@numba.njit(**_HOT)
+def _forward_voice(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset, x,
+                   history, v, t0, h, work, xs, rows, y):
+    """Voice v of :func:`_forward_voices` alone, through the one-voice kernel's step and outputs
+    (:func:`cwfast._kernels._step` and :func:`cwfast._kernels._output`, what a one-voice stream
+    runs): h (n,) its state, work (n,) its scratch, t0 its clock (not advanced here); with input
+    windows its inputs are read from voice v's part of the voice-major ``xs`` (``rows`` rows, see
+    :func:`_window_voices`), copied a chunk of steps at a time."""
+    n_steps, n_in = y.shape[0], x.shape[2]
+    mine = xs[v * rows * n_in : (v + 1) * rows * n_in]
+    for s in range(n_steps):
+        if history == 0:
+            xf, end = x[s, v], n_in
+        else:
+            if s % WINDOW_CHUNK == 0:
+                _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), v, v + 1, xs, rows)
+            xf, end = mine, (history + s % WINDOW_CHUNK + 1) * n_in
+        _step(w_in, w_rec, bias, module_start, column_start, block_offset, periods, input_offset, xf, end, t0 + s, h,
+              work)
+        _output(w_out, b_out, h, y[s, v])
 
 
 @numba.njit(inline="always", **_HOT)
@@ -1659,12 +1714,15 @@ def _output_voices4(w_out, b_out, h, hs, n, k, vb, y, s):
 
 
 @numba.njit(**_JIT)
-def _lstm_forward_voices(theta, x, t, state, pre, y):
+def _lstm_forward_voices(theta, x, n_voices, t, state, pre, y):
     """Run the voices of an LSTM over one block (the recurrence of :mod:`cwfast._lstm_kernels`).
 
-    x : (T, V, n_in), V a multiple of :data:`VOICE_BLOCK`. t : (V,) int64, advanced by T (an LSTM
-    has no clock; the count is kept for the stream). state : (V * 2n,), voice v's ``[h, c]`` at
-    ``state[v * 2n:]``. pre : (V * 4n,) scratch, the gates' pre-activations. y : (T, V, n_out).
+    x : (T, V, n_in), V :func:`padded_voices` of ``n_voices`` (the first ``n_voices`` are real).
+    t : (V,) int64, advanced by T (an LSTM has no clock; the count is kept for the stream).
+    state : (V * 2n,), voice v's ``[h, c]`` at ``state[v * 2n:]``. pre : (V * 4n,) scratch, the
+    gates' pre-activations. y : (T, V, n_out). The 4 x 4 passes take V's whole blocks of
+    :data:`VOICE_BLOCK` (the gates only their real voices); any voices after them run one by
+    one, through the one-voice kernel (:func:`cwfast._lstm_kernels._forward_seq`).
     """
     n_steps, V, n_in = x.shape
     n = state.shape[0] // (2 * V)
@@ -1676,11 +1734,13 @@ def _lstm_forward_voices(theta, x, t, state, pre, y):
     end_out = end_b + n_out * n
     w_in, w_rec, bias = theta[:end_in], theta[end_in:end_rec], theta[end_rec:end_b]
     w_out, b_out = theta[end_b:end_out], theta[end_out : end_out + n_out]
+    passes = V - V % VOICE_BLOCK
+    grouped = min(passes, n_voices)  # the real voices of the passes
     for s in range(n_steps):
-        for vb in range(0, V, VOICE_BLOCK):
+        for vb in range(0, passes, VOICE_BLOCK):
             _rows_voices4(w_rec, 0, n, bias, w_in, x, s, vb, n_in, state, 2 * n, 0, 0, g4, pre, g4)
         # Every pre-activation read the old h above, so h and c may be overwritten now.
-        for v in range(V):
+        for v in range(grouped):
             p = pre[v * g4 : (v + 1) * g4]
             h = state[v * 2 * n : v * 2 * n + n]
             c = state[v * 2 * n + n : (v + 1) * 2 * n]
@@ -1696,7 +1756,11 @@ def _lstm_forward_voices(theta, x, t, state, pre, y):
                 if abs(h[j]) < _FLUSH:
                     h[j] = 0
         for k in range(n_out):
-            for vb in range(0, V, VOICE_BLOCK):
+            for vb in range(0, passes, VOICE_BLOCK):
                 _output_voices4(w_out, b_out, state, 2 * n, n, k, vb, y, s)
+    # The voices after the passes, each over the whole block (no history kept: empty views).
+    for v in range(passes, n_voices):
+        _lstm_forward_seq(theta, x[:, v], state[v * 2 * n : (v + 1) * 2 * n], pre[v * g4 : (v + 1) * g4], y[:, v],
+                          y[:0, 0], y[:0, 0])
     for v in range(V):
         t[v] += n_steps

@@ -113,8 +113,9 @@ class Stream:
         product per step instead of ``voices`` matrix-vector products: 16 voices of CW 256/8 cost
         0.26-0.27 of 16 streams on an AVX2 EPYC, 0.38-0.40 on an AVX-512 Xeon when last measured
         there, other counts than multiples of 16 about 0.5-0.6: docs/benchmarks.md, sections 15
-        and 22), and each voice's
-        output equals that of a stream of its own to within float rounding (the sums are
+        and 22; one or two voices, and the last one or two of 4 k + 1 or 4 k + 2, run one by one
+        through the one-voice kernel, at the cost of one-voice streams: section 25), and each
+        voice's output equals that of a stream of its own to within float rounding (the sums are
         ordered differently). Not with ``resample``. Default None: one sequence, blocks of
         shape (n_steps, n_in). At most :data:`MAX_VOICES`.
     blocked : bool
@@ -210,10 +211,10 @@ class Stream:
                                      "use one Stream per voice")
             if resample:
                 raise ParameterError("voices and resample=True cannot be combined; resample the audio first")
-            from ._voice_kernels import VOICE_BLOCK
+            from ._voice_kernels import padded_voices
 
             self._voices = voices
-            padded = -(-voices // VOICE_BLOCK) * VOICE_BLOCK  # the kernel's voice blocks; the rest is padding
+            padded = padded_voices(voices)  # the voices the kernel runs; those after `voices` are padding
             clocks = None
             if isinstance(state, State) and np.ndim(state.t) == 1:  # one clock a voice, as .state gives them
                 clocks = _voice_clocks(state.t, voices)
@@ -1125,7 +1126,7 @@ def _voices_binding(model, clocks, voices):
         slots = {rt.N_VOICES: padded, rt.N_REAL_VOICES: voices, rt.CLOCKS: clocks}
 
         def forward(theta, x, clocks, state, work, y):
-            _voice_kernels._lstm_forward_voices(theta, x, clocks, state.reshape(-1), work, y)
+            _voice_kernels._lstm_forward_voices(theta, x, voices, clocks, state.reshape(-1), work, y)
 
         return _Binding("lstm_voices", padded * 4 * model.n_hidden, slots, forward)
     base = _clockwork_binding(model)

@@ -5,10 +5,12 @@ Each voice is compared with a stream of its own, and with the NumPy twin of test
 within float rounding: the voice kernels sum each dot product in a different order than the
 one-voice kernel (Clockwork: column by column in the voices' SIMD lanes when the voice count
 is a multiple of 16, else four voices and four rows per pass; LSTM: four voices and four rows per
-pass; see cwfast/_voice_kernels.py), so the bits may differ in the last place, never more. What
-must hold bit for bit: any split of the blocks gives the same output, and a voice's output
-depends on its own input alone (not on its place or the other voices, nor on the voice count
-within either kind of count).
+pass; see cwfast/_voice_kernels.py), so the bits may differ in the last place, never more. A last
+block of one or two voices (counts 4 k + 1 and 4 k + 2 but 13, 14, 29, 30, ..., which run in the
+lanes) runs them one by one through the one-voice kernel: those voices give a one-voice stream's
+bits. What must hold bit for bit: any split of the blocks gives the same output, and a voice's
+output depends on its own input alone (not on the other voices), and on which of the three
+computes it.
 """
 
 import os
@@ -46,9 +48,12 @@ MODELS = {
     "equal periods": lambda **kw: ClockworkRNN(2, 3, module_sizes=[3, 33, 2, 40], periods=[1, 1, 4, 8], seed=12,
                                                **kw),
 }
-V = 6  # not a multiple of the kernel's voice block: padding is exercised
+V = 6  # not a multiple of the kernel's voice block: four voices in the 4 x 4 passes, two one by one
 #: Voice counts of both Clockwork kernels: the 4 x 4 passes (6), the lane passes (16).
 COUNTS = (V, 16)
+#: Voice counts around the 4 x 4 passes' blocks: one or two voices alone, three with a padding
+#: voice, a block and one voice alone.
+SMALL_COUNTS = (1, 2, 3, 5)
 
 
 @pytest.fixture(scope="module")
@@ -108,15 +113,29 @@ def test_voices_of_seven_outputs_equal_the_numpy_twin_and_their_own_input_alone(
     np.testing.assert_array_equal(Stream(model, voices=1).process(xs[4:5])[0], got[4])
 
 
-def test_voices_of_the_default_model_equal_separate_streams():
-    """Three voices of the bundled model (a mixture head, with a level, a linear prediction, a
-    pitch predictor, a surprise-following scale, and input windows of 320 inputs) equal three
-    one-voice streams, in blocks that end inside the window pass's chunks and across them."""
+@pytest.mark.parametrize("count", SMALL_COUNTS)
+def test_voices_of_the_default_model_equal_separate_streams(count):
+    """Voices of the bundled model (a mixture head, with a level, a linear prediction, a pitch
+    predictor, a surprise-following scale, and input windows of 320 inputs), each at its own
+    loudness, equal one-voice streams, in blocks that end inside the window pass's chunks and across
+    them; so do their states, the last voice restarted half-way."""
     model = cwfast.load(Path(cwfast.__file__).parent / "models" / "default.npz")
-    xs = (0.3 * np.random.default_rng(442).normal(size=(3, 1400, 1))).astype(np.float32)
-    stream = Stream(model, voices=3, max_block=512)
-    got = np.concatenate([stream.process(xs[:, a : a + 350]) for a in range(0, 1400, 350)], axis=1)
-    np.testing.assert_allclose(got, separate(model, xs), rtol=0, atol=2e-5)
+    gains = np.array([0.3, 0.05, 0.6, 0.01, 0.2])[:count, None, None]
+    xs = (gains * np.random.default_rng(442).normal(size=(count, 1400, 1))).astype(np.float32)
+    stream = Stream(model, voices=count, max_block=512)
+    singles = [Stream(model, max_block=512) for _ in range(count)]
+    got, want = [], []
+    for a in range(0, 1400, 350):
+        if a == 700:
+            stream.reset(voice=count - 1)
+            singles[-1].reset()
+        got.append(stream.process(xs[:, a : a + 350]))
+        want.append(np.stack([s.process(xs[v, a : a + 350]) for v, s in enumerate(singles)]))
+    np.testing.assert_allclose(np.concatenate(got, axis=1), np.concatenate(want, axis=1), rtol=0, atol=2e-5)
+    np.testing.assert_allclose(stream.state.h, np.stack([s.state.h for s in singles]), rtol=0, atol=2e-5)
+    np.testing.assert_allclose(stream.state.surprise, np.stack([s.state.surprise for s in singles]), rtol=0,
+                               atol=2e-5)
+    np.testing.assert_array_equal(stream.t, [s.t for s in singles])
 
 
 def test_random_splits_with_out_buffers(x, rng):
@@ -133,18 +152,52 @@ def test_random_splits_with_out_buffers(x, rng):
 
 @pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed", "long windows"])
 def test_a_voice_depends_on_its_own_input_alone(arch, x):
-    """Voice 4 of six equals the only voice of a one-voice stream, and voice 0 of a three-voice
-    stream whose other voices hear something else: bit for bit (counts that are not multiples of
-    16; those, the next test)."""
+    """Counts that are not multiples of 16 (those, the next test). Voice 1 of six (in the 4 x 4
+    passes) equals voice 1 of three (passes with a padding voice) whose other voices hear something
+    else; voice 4 of six (the last block's two, one by one) equals the only voice of voices=1, voice
+    1 of two whose other voice hears something else, and a one-voice stream: bit for bit."""
     model = MODELS[arch]()
     xs = x.astype(np.float32)
     six = Stream(model, voices=6).process(xs)
-    one = Stream(model, voices=1).process(xs[4:5])
     other = np.random.default_rng(1).normal(size=(3, 700, 2)).astype(np.float32)
-    other[0] = xs[4]
-    three = Stream(model, voices=3).process(other)
-    np.testing.assert_array_equal(six[4], one[0])
-    np.testing.assert_array_equal(six[4], three[0])
+    other[1] = xs[1]
+    np.testing.assert_array_equal(six[1], Stream(model, voices=3).process(other)[1])
+    other[:2] = xs[5], xs[4]
+    np.testing.assert_array_equal(six[4], Stream(model, voices=2).process(other[:2])[1])
+    np.testing.assert_array_equal(six[4], Stream(model, voices=1).process(xs[4:5])[0])
+    np.testing.assert_array_equal(six[4], Stream(model).process(xs[4]))
+
+
+@pytest.mark.parametrize("arch", ["clockwork", "srn", "lstm", "windowed", "long windows"])
+@pytest.mark.parametrize("count", SMALL_COUNTS + (14,))  # 14: the lanes, with two padding voices
+def test_small_counts_keep_each_voice_its_own_input_state_clock_and_output(arch, count, x16):
+    """Each voice starts from its own state and clock, hears its own input (at its own scale), and
+    the last one is restarted half-way: every voice's outputs, state and clock are those of a
+    one-voice stream given the same, so a voice that read another's input, state, clock or wrote
+    another's output fails. The voices run one by one are those streams' bits."""
+    model = MODELS[arch](dtype=np.float64)
+    rng = np.random.default_rng(count)
+    xs = x16[:count, :400] * np.linspace(2.0, 0.25, count)[:, None, None]
+    width = model.check_state(None, 1, False)[0].shape[1]
+    h0 = rng.uniform(-0.5, 0.5, size=(count, width))
+    t0 = np.arange(count) * 7 % 13
+    stream = Stream(model, voices=count, state=State(h0, t0), max_block=64)
+    singles = [Stream(model, state=State(h0[v], int(t0[v])), max_block=64) for v in range(count)]
+    got, want = [], []
+    for a, b in [(0, 50), (50, 200), (200, 201), (201, 400)]:  # a block longer than max_block too
+        if a == 200:
+            stream.reset(voice=count - 1)
+            singles[-1].reset()
+        got.append(stream.process(xs[:, a:b]))
+        want.append(np.stack([s.process(xs[v, a:b]) for v, s in enumerate(singles)]))
+    got, want = np.concatenate(got, axis=1), np.concatenate(want, axis=1)
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(stream.t, [s.t for s in singles])
+    np.testing.assert_allclose(stream.state.h, np.stack([s.state.h for s in singles]), rtol=0, atol=1e-12)
+    alone = range(count - count % 4, count) if count in (1, 2, 5) else ()
+    for v in alone:
+        np.testing.assert_array_equal(got[v], want[v])
+        np.testing.assert_array_equal(stream.state.h[v], singles[v].state.h)
 
 
 @pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed", "long windows"])
