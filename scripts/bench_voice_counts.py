@@ -8,10 +8,11 @@ in microseconds per sample per voice, and their ratio (V voices in one stream ov
 below 1 the voices pay off), with the ratio of the fastest runs beside it. ``bench_voices.py``
 measures the same against a single stream; this one also covers counts that are not a multiple
 of the kernels' voice blocks, and models with a mixture head and its stages (the bundled default
-model: level, linear prediction, pitch predictor, surprise-following scale, input windows).
+model: level, linear prediction, pitch predictor, surprise-following scale, input windows), and an
+LSTM (``--models "LSTM 64"``).
 
 Usage: python scripts/bench_voice_counts.py [--counts 1 2 3 4 8 16] [--block 512] [--repeat 60]
-                                            [--models default,CW 64/8,CW 256/8]
+                                            [--models default,CW 64/8,CW 256/8,LSTM 64]
 """
 
 import argparse
@@ -24,13 +25,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import cwfast  # noqa: E402
-from cwfast import ClockworkRNN, Stream  # noqa: E402
+from cwfast import LSTM, ClockworkRNN, Stream  # noqa: E402
 
 DEFAULT = Path(cwfast.__file__).parent / "models" / "default.npz"
 MODELS = {
     "default": lambda: cwfast.load(DEFAULT),  # CW 64/8, mixture head, the autoregressive stages
     "CW 64/8": lambda: ClockworkRNN(1, 1, n_hidden=64, n_modules=8, seed=0),  # linear head, no stages
     "CW 256/8": lambda: ClockworkRNN(1, 1, n_hidden=256, n_modules=8, seed=0),
+    "LSTM 64": lambda: LSTM(1, 1, n_hidden=64, seed=0),
 }
 
 
