@@ -264,6 +264,7 @@ def write_audio(path, samples, sample_rate, *, subtype="FLOAT", overwrite=False)
             soundfile.write(_native(temporary_path), samples, sample_rate, subtype=subtype, format=file_format)
         except soundfile.SoundFileError as error:
             raise CwfastError(f"cannot write '{path}': {_soundfile_reason(error)}") from None
+        _clear_peak_time(temporary_path)
 
 
 def write_audio_blocks(path, blocks, sample_rate, *, channels=1, subtype="FLOAT", overwrite=False):
@@ -313,7 +314,34 @@ def write_audio_blocks(path, blocks, sample_rate, *, channels=1, subtype="FLOAT"
                 raise ParameterError("the blocks hold no samples; an audio file must hold at least one")
         except soundfile.SoundFileError as error:
             raise CwfastError(f"cannot write '{path}': {_soundfile_reason(error)}") from None
+        _clear_peak_time(temporary_path)
     return frames, clipped
+
+
+def _clear_peak_time(path):
+    """Zero the time stamp of a float WAV file's PEAK chunk, so that the same samples make the
+    same file: libsndfile writes the time of writing there (seconds since 1970), and two runs of
+    one seed differed in those 4 bytes. The chunk's peaks stay; any other file is left alone.
+
+    A RIFF file is ``RIFF``, its size and ``WAVE``, then chunks of a 4-byte id, a little-endian
+    32-bit size and that many bytes (one more if odd); PEAK's data begins with its version, then
+    the time stamp. libsndfile puts it before the samples, in the first few hundred bytes.
+    """
+    with open(path, "r+b") as file:
+        head = file.read(4096)
+        if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return
+        at = 12
+        while at + 8 <= len(head):
+            chunk, size = head[at : at + 4], int.from_bytes(head[at + 4 : at + 8], "little")
+            if chunk == b"PEAK":
+                if size >= 8:
+                    file.seek(at + 12)
+                    file.write(bytes(4))
+                return
+            if chunk == b"data":
+                return
+            at += 8 + size + (size & 1)
 
 
 def check_write(path, subtype, sample_rate):

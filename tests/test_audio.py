@@ -684,3 +684,36 @@ def test_one_frame_of_stereo_resamples_channel_by_channel(tmp_path):
     assert rate == 16000 and samples.shape == (1, 2)
     for channel, value in enumerate((0.5, -0.25)):  # each channel as its own one-sample clip
         np.testing.assert_array_equal(samples[:, channel], resample(np.array([value]), 48000, 16000))
+
+
+@pytest.mark.parametrize("blocks", [False, True])
+def test_float_wav_of_the_same_samples_is_the_same_file(tmp_path, blocks):
+    # libsndfile stamps a float WAV's PEAK chunk with the time of writing: `cwfast generate` of
+    # one seed made files that differed in 4 bytes from one second to the next. The stamp is
+    # zeroed; the chunk's peak (value and frame) stays as libsndfile wrote it.
+    samples = np.linspace(-0.25, 0.5, 301)
+    path = tmp_path / "out.wav"
+    if blocks:
+        audio.write_audio_blocks(path, [samples[:100], samples[100:]], 16000)
+    else:
+        write_audio(path, samples, 16000)
+    data = path.read_bytes()
+    at = data.index(b"PEAK")
+    size, version, stamp = np.frombuffer(data[at + 4 : at + 16], "<u4")
+    assert (size, version, stamp) == (16, 1, 0)
+    value, frame = np.frombuffer(data[at + 16 : at + 20], "<f4")[0], np.frombuffer(data[at + 20 : at + 24], "<u4")[0]
+    assert (value, frame) == (np.float32(0.5), 300)
+    assert np.array_equal(soundfile.read(path)[0], samples.astype(np.float32))
+
+
+def test_clearing_the_peak_time_leaves_other_files_alone(tmp_path):
+    # FLAC, PCM WAV (no PEAK chunk) and a WAV whose chunks end before any PEAK: byte for byte.
+    for name, subtype in (("a.flac", "PCM_24"), ("b.wav", "PCM_16")):
+        write_audio(tmp_path / name, np.full(50, 0.1), 8000, subtype=subtype)
+        before = (tmp_path / name).read_bytes()
+        audio._clear_peak_time(tmp_path / name)
+        assert (tmp_path / name).read_bytes() == before
+    odd = tmp_path / "odd.wav"
+    odd.write_bytes(b"RIFF\x20\x00\x00\x00WAVEjunk\x03\x00\x00\x00abc\x00PEAK")  # a chunk cut short
+    audio._clear_peak_time(odd)
+    assert odd.read_bytes() == b"RIFF\x20\x00\x00\x00WAVEjunk\x03\x00\x00\x00abc\x00PEAK"
