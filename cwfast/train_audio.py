@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import lpc, registry, tasks, validate
+from ._bars import bar
 from .codec import MAX_CLASSES, N_CLASSES, check_classes, check_history
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
@@ -71,6 +72,9 @@ MAX_CALIBRATED_GAIN = 4.0
 #: corpus's validation parts are each cut to their first share of it (:func:`fitting_parts`).
 #: Three numbers are fitted; the goal sources' validation parts (4 to 22 s) are whole under it.
 FIT_SAMPLES = 2**20
+#: A corpus this long (about 9 minutes at 16 kHz) gets a bar while its parts are scored once
+#: trained: an hour's took about 90 s on one core, silent before.
+SCORING_BAR_SAMPLES = 2**23
 #: The most models ``restarts`` trains in one run (over every learning rate of ``lr``).
 MAX_RESTARTS = 100
 #: ``restarts=AUTO_RESTARTS``: rounds of restarts while the time budget lasts (one without a budget).
@@ -950,7 +954,7 @@ class _Recipe:
             model.metadata["scale_fit"] = fit_scale(model, held, progress=self.progress)
             if model.n_in == 1:  # autoregressive: the scales may follow its recent surprise
                 model.metadata["surprise_fit"] = fit_surprise(model, held, progress=self.progress)
-        figures = _figures(model, per_clip)
+        figures = _figures(model, per_clip, progress=self.progress)
         _check_learned(model, splits.train, figures["train"], self.mode, on_note)
         model.metadata["trainer"] = {
             "name": trainer, "epochs": int(result.epochs), "updates": int(result.steps),
@@ -1387,25 +1391,37 @@ def _pitch_predictor(per_clip, inputs, sample_rate, level):
     return Pitch.for_rate(coefficients, sample_rate, reference)
 
 
-def _figures(model, per_clip):
+def _figures(model, per_clip, *, progress=False):
     """The figures of every clip's training, validation and test parts (``{name: figure}``, of the
     parts there are), in one pass over each clip: each part is scored from the state the clip's
     earlier parts leave (as :func:`state_before` gives it), so a long corpus's training parts are
     run once for all three figures. Several clips' cross-entropies are averaged, weighted by their
-    lengths (several clips are a corpus: autoregressive)."""
+    lengths (several clips are a corpus: autoregressive). With ``progress``, a corpus of at least
+    :data:`SCORING_BAR_SAMPLES` gets a bar that moves a part at a time (a part is scored whole,
+    so that its figure does not depend on a bar)."""
     order = ("train", "validation", "test")
     scored = {name: [] for name in order}
-    for c in per_clip:
-        state = None
-        for i, name in enumerate(order):
-            piece = getattr(c, name)
-            if piece is None:
-                continue
-            if any(getattr(c, later) is not None for later in order[i + 1:]):  # a later part starts from here
-                figure, state = tasks.evaluate(model, piece, state=state, return_state=True)
-            else:
-                figure = tasks.evaluate(model, piece, state=state)
-            scored[name].append((figure, piece.n_steps))
+    total = sum(piece.n_steps for c in per_clip for piece in c if piece is not None)
+    shown = None
+    if progress and total >= SCORING_BAR_SAMPLES:
+        shown = bar(total=total, desc="scoring the parts", unit="sample", unit_scale=True, leave=False)
+    try:
+        for c in per_clip:
+            state = None
+            for i, name in enumerate(order):
+                piece = getattr(c, name)
+                if piece is None:
+                    continue
+                if any(getattr(c, later) is not None for later in order[i + 1:]):  # a later part starts here
+                    figure, state = tasks.evaluate(model, piece, state=state, return_state=True)
+                else:
+                    figure = tasks.evaluate(model, piece, state=state)
+                scored[name].append((figure, piece.n_steps))
+                if shown is not None:
+                    shown.update(piece.n_steps)
+    finally:
+        if shown is not None:
+            shown.close()
     figures = {}
     for name, parts in scored.items():
         if len(parts) == 1:

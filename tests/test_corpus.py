@@ -461,3 +461,21 @@ def test_figures_score_each_part_from_the_state_its_clip_leaves(rng):
     assert set(alone) == {"train", "validation"}
     assert alone["train"] == tasks.evaluate(model, one[0].train)
     assert alone["validation"] == tasks.evaluate(model, one[0].validation, state=state_before(model, one[0], "validation"))
+
+
+def test_a_long_corpus_is_scored_under_a_bar_to_the_same_figures(capsys, monkeypatch):
+    # Scoring every part once trained took about 90 s on an hour's corpus, with nothing on the
+    # screen; a long corpus now gets a bar, which moves a part at a time and changes no figure.
+    from cwfast import train_audio as module
+
+    clips = [tone(1200, 0.1, 0.25), tone(900, 0.13, 0.5)]
+    trained = module.train_audio(clips, 8000, mode="autoregressive", hidden=4, modules=2, epochs=1, lr=0.01,
+                                 progress=False)
+    per_clip = tasks.corpus(clips, validation=0.1, test=0.1)
+    assert module._figures(trained.model, per_clip, progress=True) == trained.figures
+    assert "scoring the parts" not in capsys.readouterr().err  # short: no bar
+    monkeypatch.setattr(module, "SCORING_BAR_SAMPLES", 2000)
+    assert module._figures(trained.model, per_clip, progress=True) == trained.figures
+    assert "scoring the parts" in capsys.readouterr().err
+    assert module._figures(trained.model, per_clip, progress=False) == trained.figures
+    assert capsys.readouterr().err == ""
