@@ -20,7 +20,7 @@ import copy
 import functools
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -116,7 +116,8 @@ class TrainedAudio:
     model : ClockworkRNN, SRN or LSTM
         The trained model; its metadata holds the task, the trainer and the figures.
     task : tasks.Task
-        The whole task, before splitting.
+        The whole task, before splitting (every clip's parts in order), joined when read: a copy
+        of the data, 12 bytes a sample, which training itself never needs.
     splits : tasks.Splits
         The training, validation and test parts of the task.
     result : cwfast.train.TrainResult
@@ -126,10 +127,14 @@ class TrainedAudio:
     """
 
     model: object
-    task: tasks.Task
     splits: tasks.Splits
     result: object
     figures: dict
+    _data: _Data = field(repr=False)
+
+    @property
+    def task(self):
+        return self._data.whole()
 
 
 def _given(value, default, name):
@@ -638,7 +643,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     n_hidden, n_modules, periods = architecture(arch, defaults, hidden=hidden, modules=modules, periods=periods)
     fractions = {k: defaults[k] if v is None else v for k, v in (("validation", validation), ("test", test))}
     data = _audio_data(clips, mode, target, classes, history, fractions, on_note)
-    task, splits = data.task, data.splits
+    splits, n_steps = data.splits, data.n_steps
+    task = splits.train  # (every part has the whole task's inputs, outputs and metadata)
 
     has_clock = registry.get(arch).has_clock
     given_window = input_window
@@ -646,13 +652,13 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         input_window = defaults["input_window"] or max(1, round(INPUT_WINDOW_SECONDS * sample_rate))
     input_window = input_window if has_clock else None
     components = components if head == "mixture" else None
-    _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, _given(window, defaults["window"], "window"),
-                         _given(batch_size, defaults["batch_size"], "batch_size"), input_window, components,
-                         population, cluster)
+    _check_training_fits(arch, task, n_steps, n_hidden, n_modules, periods, trainer,
+                         _given(window, defaults["window"], "window"), _given(batch_size, defaults["batch_size"], "batch_size"),
+                         input_window, components, population, cluster)
     if has_clock:
         _note_wide_window(given_window, input_window, sample_rate, on_note)
     meta = dict(task.metadata)
-    meta.update(length=task.n_steps, split={"validation": fractions["validation"], "test": fractions["test"],
+    meta.update(length=n_steps, split={"validation": fractions["validation"], "test": fractions["test"],
                                             "per": "clip"})
     if len(clips) > 1:
         meta["clips"] = [int(c.size) for c in clips]
@@ -678,8 +684,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     arms = {"off": (False,), "on": (True,), "auto": (False, True)}[pitch]
     if scale_fit is None:
         scale_fit = head == "mixture" and splits.validation is not None
-    if mode == "memorize" and task.n_steps > 20000:
-        _note(on_note, f"memorizing {task.n_steps} samples from the clock alone is slow and rarely exact; the "
+    if mode == "memorize" and n_steps > 20000:
+        _note(on_note, f"memorizing {n_steps} samples from the clock alone is slow and rarely exact; the "
                        "paper's task is 320 samples" + _spoken(" (--samples 320)", ""))
 
     if epochs is None and time_budget is not None and restarts != AUTO_RESTARTS:  # (auto: rounds fill the rest)
@@ -778,14 +784,22 @@ def _plan_runs(restarts, lr, seed, arms, *, trainer, checkpoint, time_budget, de
 @dataclass
 class _Data:
     """The audio as training reads it: the clips, each clip's parts (:func:`cwfast.tasks.corpus`),
-    the parts joined, the whole task, and the note on held-out parts too short to compare by (or
-    None), said after training."""
+    the parts joined, and the note on held-out parts too short to compare by (or None), said
+    after training."""
 
     clips: list
     per_clip: list
     splits: tasks.Splits
-    task: tasks.Task
     few_held_out: str | None
+
+    def whole(self):
+        """The whole task, every clip's parts in order, joined now (not kept: an hour's is 690 MB)."""
+        return tasks.join(part for c in self.per_clip for part in c)
+
+    @property
+    def n_steps(self):
+        """The whole task's length."""
+        return sum(part.n_steps for c in self.per_clip for part in c if part is not None)
 
 
 def _audio_data(clips, mode, target, classes, history, fractions, on_note):
@@ -806,7 +820,6 @@ def _audio_data(clips, mode, target, classes, history, fractions, on_note):
         whole = tasks.make_task(mode, clips[0], target=target, n_classes=classes or N_CLASSES, history=history)
         per_clip = [tasks.split_task(whole, **fractions)]
     splits = tasks.Splits(*(tasks.join(getattr(c, name) for c in per_clip) for name in ("train", "validation", "test")))
-    task = tasks.join(part for c in per_clip for part in c)
     what = "clip" if len(clips) == 1 else "corpus"
     # evaluate() runs after training; a figure it cannot compute must stop the run before it starts.
     for name in ("train", "validation", "test"):
@@ -841,7 +854,7 @@ def _audio_data(clips, mode, target, classes, history, fractions, on_note):
     degenerate = tasks.degenerate(splits.train)
     if degenerate:
         raise CwfastError(f"cannot train on this {what}: {degenerate}")
-    return _Data(clips, per_clip, splits, task, few_held_out)
+    return _Data(clips, per_clip, splits, few_held_out)
 
 
 def _note_wide_window(given, input_window, sample_rate, on_note):
@@ -901,7 +914,7 @@ class _Recipe:
 
     def build(self, run_seed, with_pitch):
         """A run's untrained model (checked against the checkpoint resumed, then by ``on_model``)."""
-        model = new_model(self.arch, self.data.task, self.n_hidden, self.n_modules, self.periods, seed=run_seed,
+        model = new_model(self.arch, self.data.splits.train, self.n_hidden, self.n_modules, self.periods, seed=run_seed,
                           sample_rate=self.sample_rate, metadata=copy.deepcopy(self.meta),
                           input_window=self.input_window, components=self.components)
         if self.level:
@@ -974,7 +987,7 @@ class _Recipe:
                            f"{', '.join(f'{t:g}' for t in CALIBRATION_TEMPERATURES)}, measured against the training "
                            "audio")
             calibrate(model, self.heard)
-        return TrainedAudio(model, self.data.task, splits, result, figures)
+        return TrainedAudio(model, splits, result, figures, self.data)
 
     @functools.cached_property
     def heard(self):
@@ -982,7 +995,7 @@ class _Recipe:
         units: what the generation temperature is chosen against."""
         data = self.data
         return np.concatenate([np.asarray(clip, np.float64)[: part.train.n_steps]
-                               for clip, part in zip(data.clips, data.per_clip)]) / data.task.metadata["scale"]
+                               for clip, part in zip(data.clips, data.per_clip)]) / data.splits.train.metadata["scale"]
 
 
 def _train_runs(recipe, first, runs, rates, arms, *, auto, time_budget):
@@ -1470,9 +1483,10 @@ def _run_trainer(model, trainer, x, y, val_task, *, epochs, lr, population, sigm
     return result
 
 
-def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, window, batch_size, input_window=None,
-                         components=None, population=None, cluster=None):
-    """CwfastError, before the model is built, if training it on ``task`` cannot fit in memory
+def _check_training_fits(arch, task, n_steps, n_hidden, n_modules, periods, trainer, window, batch_size,
+                         input_window=None, components=None, population=None, cluster=None):
+    """CwfastError, before the model is built, if training it on ``n_steps`` of ``task`` (a part of
+    it: its inputs and outputs) cannot fit in memory
     (``components``: a mixture head's, whose 3K outputs replace the task's classes; ``population``:
     the evolution strategy's members, each a copy of the parameters, here unless a Ray ``cluster``
     scores them)."""
@@ -1484,14 +1498,14 @@ def _check_training_fits(arch, task, n_hidden, n_modules, periods, trainer, wind
     n_params = cls.count_params(n_hidden, task.n_in, n_out, n_modules=n_modules, periods=periods,
                                 count_periods=False, **windows)
     window = None if trainer == "es" else window
-    need = training_bytes(n_params, 4, n_steps=task.n_steps, n_hidden=n_hidden, n_out=n_out, window=window,
+    need = training_bytes(n_params, 4, n_steps=n_steps, n_hidden=n_hidden, n_out=n_out, window=window,
                           batch=batch_size or 1)
     smaller = f"{_opt('hidden')}, {_opt('input_window')} or {_opt('components')}"
     if trainer == "es":
         need += evolution_bytes(n_params, population or POPULATION, members=cluster != "ray")
         smaller = f"{_opt('population')}, {smaller}"
     check_fits(need, f"training a {cls.description} of {n_hidden} units ({n_params:,} parameters) on "
-                     f"{task.n_steps:,} samples", f"pass a smaller {smaller}, or a shorter clip")
+                     f"{n_steps:,} samples", f"pass a smaller {smaller}, or a shorter clip")
 
 
 #: Fewer training samples than this make a diverged run's advice a longer clip, not a smaller rate.
