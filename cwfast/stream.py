@@ -1144,7 +1144,9 @@ def _voices_binding(model, clocks, voices):
                                            np.zeros(n_flags, dtype=np.int64))
             return
         h = np.ascontiguousarray(state[:, :n]).reshape(-1)
-        xp = np.concatenate([state[:, n:].reshape(padded, P, n_in).transpose(1, 0, 2), x])
+        # C order, as the entry's: np.concatenate gives another order for a block of one step, and
+        # the kernel compiled for it runs the voices alone (_forward_voice) to other bits.
+        xp = np.ascontiguousarray(np.concatenate([state[:, n:].reshape(padded, P, n_in).transpose(1, 0, 2), x]))
         _voice_kernels._forward_voices(theta, *layout, xp, voices, clocks, h, work, y,
                                        np.zeros(n_flags, dtype=np.int64))
         state[:, :n] = h.reshape(padded, n)

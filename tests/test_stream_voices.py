@@ -423,3 +423,17 @@ def test_per_voice_clocks_past_2_62_are_refused(t):
     saved["state"] = State(saved["state"].h, t)
     with pytest.raises(ParameterError, match="state.t must be one integer"):
         Stream.__new__(Stream).__setstate__(saved)
+
+
+@pytest.mark.parametrize("arch", ["windowed", "long windows"])
+@pytest.mark.parametrize("count", [2, 5])
+def test_voices_alone_with_windows_prepare_for_blocks_of_one_step(arch, count, x):
+    """prepare() checks the entry against the kernel called from Python, whose input (history and
+    block) np.concatenate put in another order than C for a block of one step: the kernel compiled
+    for it ran the voices alone to other bits, and Stream(..., max_block=1) raised a CwfastError
+    blaming a stale cache. Each voice alone gives a one-voice stream's bits, a step at a time."""
+    model = MODELS[arch]()
+    xs = x[:count, :40].astype(np.float32)
+    stream = Stream(model, voices=count, max_block=1)
+    got = np.concatenate([stream.process(xs[:, a : a + 1]) for a in range(40)], axis=1)
+    np.testing.assert_array_equal(got[count - 1], Stream(model, max_block=1).process(xs[count - 1]))
