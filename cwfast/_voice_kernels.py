@@ -1758,9 +1758,14 @@ def _lstm_forward_voices(theta, x, n_voices, t, state, pre, y):
         for k in range(n_out):
             for vb in range(0, passes, VOICE_BLOCK):
                 _output_voices4(w_out, b_out, state, 2 * n, n, k, vb, y, s)
-    # The voices after the passes, each over the whole block (no history kept: empty views).
+    # The voices after the passes, a step at a time (no history kept: empty views). A step's input
+    # x[s, v : v + 1] is a C-contiguous (1, n_in), as a one-voice stream's block: the voice's column
+    # x[:, v] is strided, and _forward_seq compiled for it sums the input weights in another order
+    # (other bits than a one-voice stream's for an LSTM of 33 inputs).
     for v in range(passes, n_voices):
-        _lstm_forward_seq(theta, x[:, v], state[v * 2 * n : (v + 1) * 2 * n], pre[v * g4 : (v + 1) * g4], y[:, v],
-                          y[:0, 0], y[:0, 0])
+        hc, p = state[v * 2 * n : (v + 1) * 2 * n], pre[v * g4 : (v + 1) * g4]
+        for s in range(n_steps):
+            ys = y[s, v : v + 1]
+            _lstm_forward_seq(theta, x[s, v : v + 1], hc, p, ys, ys[:0], ys[:0])
     for v in range(V):
         t[v] += n_steps

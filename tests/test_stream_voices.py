@@ -437,3 +437,14 @@ def test_voices_alone_with_windows_prepare_for_blocks_of_one_step(arch, count, x
     stream = Stream(model, voices=count, max_block=1)
     got = np.concatenate([stream.process(xs[:, a : a + 1]) for a in range(40)], axis=1)
     np.testing.assert_array_equal(got[count - 1], Stream(model, max_block=1).process(xs[count - 1]))
+
+
+@pytest.mark.parametrize("count", [2, 5])
+def test_lstm_voices_alone_give_a_one_voice_streams_bits_with_many_inputs(count):
+    """The LSTM's voices alone ran _forward_seq over their column x[:, v], strided: compiled for
+    it, the input weights' sums (33 inputs) rounded otherwise than a one-voice stream's."""
+    model = LSTM(33, 3, n_hidden=9, seed=4)
+    xs = np.random.default_rng(5).normal(size=(count, 60, 33)).astype(np.float32)
+    got = Stream(model, voices=count).process(xs)
+    for v in range(count - count % 4, count):
+        np.testing.assert_array_equal(got[v], Stream(model).process(xs[v]))
