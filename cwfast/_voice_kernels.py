@@ -10,8 +10,9 @@ voices in the SIMD lanes; for any other count it runs the 4 x 4 passes of the LS
 voice-major states), which cost less than narrower lanes would (4 voices: 0.62-0.64 of one voice
 per voice, against 1.3 in lanes of 4; 20 voices: 0.51 in 4 x 4 passes and in lanes of 16 + 4
 alike). The two sum in different orders, so a voice's bits can differ, by float rounding, between
-a stream whose count is a multiple of 16 and one whose count is not; within either kind they
-depend on the voice's input alone.
+a stream whose count is a multiple of 16 and one whose count is not, and between either and a
+voice run alone (below: a one-voice stream's bits); within each of the three they depend on the
+voice's input alone.
 
 A pass computes four voices whatever, so a count of 4 k + 1 or 4 k + 2 is not padded (but 13, 14,
 29, 30, ... run in the lanes: :func:`padded_voices`), and its last one or two voices run one

@@ -113,8 +113,9 @@ class Stream:
         product per step instead of ``voices`` matrix-vector products: 16 voices of CW 256/8 cost
         0.26-0.27 of 16 streams on an AVX2 EPYC, 0.38-0.40 on an AVX-512 Xeon when last measured
         there, other counts than multiples of 16 about 0.5-0.6: docs/benchmarks.md, sections 15
-        and 22; one or two voices, and the last one or two of 4 k + 1 or 4 k + 2, run one by one
-        through the one-voice kernel, at the cost of one-voice streams: section 25), and each
+        and 22; one or two voices, and the last one or two of 4 k + 1 or 4 k + 2 but 13, 14, 29,
+        30, ..., which run in the lanes, run one by one through the one-voice kernel, at the cost
+        of one-voice streams: section 25), and each
         voice's output equals that of a stream of its own to within float rounding (the sums are
         ordered differently). Not with ``resample``. Default None: one sequence, blocks of
         shape (n_steps, n_in). At most :data:`MAX_VOICES`.
