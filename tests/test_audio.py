@@ -717,3 +717,12 @@ def test_clearing_the_peak_time_leaves_other_files_alone(tmp_path):
     odd.write_bytes(b"RIFF\x20\x00\x00\x00WAVEjunk\x03\x00\x00\x00abc\x00PEAK")  # a chunk cut short
     audio._clear_peak_time(odd)
     assert odd.read_bytes() == b"RIFF\x20\x00\x00\x00WAVEjunk\x03\x00\x00\x00abc\x00PEAK"
+
+
+def test_load_audio_mixes_channels_as_before_a_few_rows_at_a_time(rng):
+    """The mono mix, now taken a few rows at a time, is the float64 mean of each frame's channels
+    as it was when taken whole; one channel is its own samples."""
+    frames = rng.standard_normal((1001, 3)).astype(np.float32)
+    whole = frames.mean(axis=1, dtype=np.float64).astype(np.float32)
+    np.testing.assert_array_equal(audio._mixed(frames, rows=7).view(np.uint32), whole.view(np.uint32))
+    np.testing.assert_array_equal(audio._mixed(frames[:, :1]), frames[:, 0])
