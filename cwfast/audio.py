@@ -26,6 +26,7 @@ __all__ = [
     "load_audio",
     "write_audio",
     "resample",
+    "resample_blocks",
     "scale_to_unit",
     "WRITE_SUBTYPES",
     "WRITE_FORMATS",
@@ -160,11 +161,16 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
         return np.ascontiguousarray(samples), file_rate
     samples = _resampled(samples, file_rate, sample_rate)
     if on_resample is not None:
-        # Upsampling adds no sound above the file's own band, only samples to train on and generate.
-        more = f" ({sample_rate / file_rate:.3g}x its samples, nothing above {file_rate / 2:g} Hz)" \
-            if sample_rate > 2 * file_rate else ""
-        on_resample(f"resampled '{path}' from {file_rate} Hz to {sample_rate} Hz{more}")
+        on_resample(resample_note(path, file_rate, sample_rate))
     return samples, sample_rate
+
+
+def resample_note(path, file_rate, sample_rate):
+    """The line :func:`load_audio` gives ``on_resample`` for a file at ``path`` resampled."""
+    # Upsampling adds no sound above the file's own band, only samples to train on and generate.
+    more = f" ({sample_rate / file_rate:.3g}x its samples, nothing above {file_rate / 2:g} Hz)" \
+        if sample_rate > 2 * file_rate else ""
+    return f"resampled '{path}' from {file_rate} Hz to {sample_rate} Hz{more}"
 
 
 def _mixed(frames, rows=2**16):
@@ -422,6 +428,75 @@ def resample(samples, orig_rate, new_rate):
     if orig_rate == new_rate:
         return samples.copy()
     return _resampled(samples, orig_rate, new_rate)
+
+
+#: Input samples :func:`resample_blocks` resamples at a time by default (more where the filter is long).
+RESAMPLE_BLOCK = 2**16
+
+
+def resample_blocks(blocks, orig_rate, new_rate, *, block=None):
+    """:func:`resample` of a mono signal that arrives in blocks, as an iterator of float32 blocks:
+    joined, exactly (bit for bit) ``resample(np.concatenate(blocks), orig_rate, new_rate)``, in
+    the memory of a few blocks whatever the signal's length.
+
+    The signal is cut into segments of about ``block`` input samples (default
+    :data:`RESAMPLE_BLOCK`; a multiple of the ratio's ``down``, so that each starts on an output
+    sample), each resampled whole with enough of its neighbours on either side that every output
+    sample kept sees the same inputs, summed in the same order, as in the whole signal's filtering.
+    The last blocks come out once the input ends.
+    """
+    import scipy.signal
+
+    orig_rate = validate.positive_int("orig_rate", orig_rate)
+    new_rate = validate.positive_int("new_rate", new_rate)
+    block = validate.positive_int("block", RESAMPLE_BLOCK if block is None else block)
+    divisor = math.gcd(orig_rate, new_rate)
+    up, down = new_rate // divisor, orig_rate // divisor
+    taps = 20 * max(up, down) + 1  # resample_poly's filter (before its padding by less than down)
+    # Inputs either side of a segment that reach its outputs: the filter's span in input samples,
+    # with room for its padding, rounded up to whole multiples of down.
+    reach = -(-((taps + 2 * down) // up + 4) // down) * down
+    # Segments long against the filter: resample_poly designs it again for each.
+    step = -(-max(block, 8 * taps // up + 1) // down) * down
+    from .budget import check_fits
+
+    # A segment in float64, its upsampled output and resample_poly's copy of it, and the filter.
+    span = step + 2 * reach
+    check_fits(8 * span + 16 * (span * up // down + 1) + 16 * taps, f"resampling from {orig_rate} to {new_rate} Hz",
+               "resample to a rate that shares a larger factor with the audio's")
+
+    def run():
+        held = np.empty(0, dtype=np.float32)  # the input from held_at on: what the next segment reads
+        held_at = 0
+        segment = 0  # the input index where the next segment's kept outputs begin (a multiple of down)
+        pending, arrived, ended = [], 0, False
+        source = iter(blocks)
+        while True:
+            while not ended and held.size + arrived < segment + step + reach - held_at:
+                piece = next(source, None)
+                if piece is None:
+                    ended = True
+                elif np.size(piece):
+                    pending.append(_as_samples(piece, "block"))
+                    if pending[-1].ndim != 1:
+                        raise ParameterError(f"a block has shape {pending[-1].shape}; resample_blocks takes one channel")
+                    arrived += pending[-1].size
+            if pending:
+                held, pending, arrived = np.concatenate([held, *pending]), [], 0
+            end = held_at + held.size if ended else segment + step  # kept: the outputs of inputs [segment, end)
+            if end <= segment:
+                return
+            y = scipy.signal.resample_poly(held.astype(np.float64), up, down)
+            first = (segment - held_at) * up // down
+            last = -(-(end - held_at) * up // down)  # (ceil: the signal's last output, when it has ended)
+            yield np.ascontiguousarray(y[first:last], dtype=np.float32)
+            if ended:
+                return
+            segment = end
+            cut = max(0, segment - reach - held_at)
+            held, held_at = held[cut:], held_at + cut
+
+    return run()
 
 
 def _resampled(samples, orig_rate, new_rate):

@@ -719,6 +719,29 @@ def test_clearing_the_peak_time_leaves_other_files_alone(tmp_path):
     assert odd.read_bytes() == b"RIFF\x20\x00\x00\x00WAVEjunk\x03\x00\x00\x00abc\x00PEAK"
 
 
+@pytest.mark.parametrize("orig_rate, new_rate", [(44100, 16000), (16000, 44100), (3, 2), (2, 3), (48000, 16000),
+                                                 (1000, 8000)])
+@pytest.mark.parametrize("n", [1, 5, 2000, 9001])
+def test_resample_blocks_equals_resample_bit_for_bit(rng, orig_rate, new_rate, n):
+    """A file resampled as it streams (cwfast process read an hour at 44.1 kHz whole to resample
+    it: 2.8 GB) gives exactly the whole signal's resampling, however its blocks arrive and
+    however short the segments (block=1: the least the filter allows, many segments here)."""
+    x = rng.standard_normal(n).astype(np.float32)
+    whole = resample(x, orig_rate, new_rate)
+    for size in (1, 7, 1000):
+        pieces = [x[i : i + size] for i in range(0, n, size)]
+        streamed = np.concatenate(list(audio.resample_blocks(iter(pieces), orig_rate, new_rate, block=1)))
+        assert streamed.dtype == np.float32
+        np.testing.assert_array_equal(streamed.view(np.uint32), whole.view(np.uint32))
+    assert list(audio.resample_blocks(iter([]), orig_rate, new_rate)) == []
+
+
+def test_resample_blocks_cuts_the_signal_into_segments():
+    """The equality above is worth something only if the segments are shorter than the signal."""
+    x = np.zeros(9001, dtype=np.float32)
+    assert len(list(audio.resample_blocks([x], 44100, 16000, block=1))) > 5
+
+
 def test_load_audio_mixes_channels_as_before_a_few_rows_at_a_time(rng):
     """The mono mix, now taken a few rows at a time, is the float64 mean of each frame's channels
     as it was when taken whole; one channel is its own samples."""
