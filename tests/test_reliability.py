@@ -289,6 +289,26 @@ def test_generate_writes_as_it_goes_and_equals_one_render(capsys, tmp_path, monk
     np.testing.assert_array_equal(written, expected)
 
 
+@pytest.mark.parametrize("mode", ["memorize", "autoregressive"])
+def test_render_fills_its_output_with_exactly_the_blocks(mode):
+    """render() fills one array as the blocks come (it kept them all and joined them: twice an
+    hour's output at its peak): the same bits as render_blocks' blocks joined, of the length it
+    chooses by itself (a memorize model's trained length, an autoregressive model's 5 s)."""
+    from cwfast import ClockworkRNN, render
+
+    meta = {"mode": "memorize", "scale": 0.3, "length": 200} if mode == "memorize" else \
+        {"mode": "autoregressive", "scale": 0.4, "n_classes": 256}
+    model = ClockworkRNN(0 if mode == "memorize" else 1, 1 if mode == "memorize" else 256, n_hidden=6, n_modules=3,
+                         seed=2, sample_rate=100, output="linear" if mode == "memorize" else "softmax",
+                         metadata=meta)
+    joined = np.concatenate(list(render.render_blocks(model, seed=5, block=7)))
+    assert joined.size == (200 if mode == "memorize" else 500)
+    filled = render.render(model, seed=5, chunk=7)
+    assert filled.dtype == np.float32
+    np.testing.assert_array_equal(filled.view(np.uint32), joined.view(np.uint32))
+    np.testing.assert_array_equal(render.render(model, 33, seed=5, chunk=7), joined[:33])
+
+
 def test_a_wav_too_big_for_its_format_is_refused_before_generating(capsys, tmp_path):
     status, _, err = run(capsys, "generate", "-o", tmp_path / "g.wav", "--seconds", "100000")
     assert_user_error(status, err, "more than a WAV file holds", ".flac")
