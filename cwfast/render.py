@@ -167,9 +167,7 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
     level = scale * (output_gain_of(model) if output_gain is None else output_gain)
     state, first = None, 0.0
     if prime is not None:
-        primed = autoregressive_inputs(prime, scale, n_classes, history_of(model))
-        state = model.advance(primed[:-1, None])
-        first = float(primed[-1])
+        state, first = _primed(model, validate.mono("prime", prime), scale, n_classes, history_of(model))
     return _sampled_blocks(model, n_samples, block, level, feedback_values(model, n_classes), temperature, rng,
                            state, first)
 
@@ -203,6 +201,25 @@ def _sampled_blocks(model, n_samples, block, level, values, temperature, rng, st
         )
         first = float(piece[-1])
         yield _audio(piece, level)
+
+
+#: Prime samples read and run at a time (a whole number of the model's own pieces).
+PRIME_PIECE = 64 * 4096
+
+
+def _primed(model, prime, scale, n_classes, history, piece=None):
+    """The state after teacher forcing over ``prime`` (checked mono samples) and the next input:
+    what ``model.advance`` over :func:`autoregressive_inputs` gives, read ``piece`` samples at a
+    time (read whole, an hour's prime held several float64 copies of itself: ~2.3 GB)."""
+    piece = PRIME_PIECE if piece is None else piece
+    state, first = None, np.float32(0.0)
+    for start in range(0, prime.size, piece):
+        read = as_read(prime[start : start + piece].astype(np.float64) / scale, n_classes, history)
+        x = np.empty((read.size, 1), dtype=np.float32)
+        x[0, 0], x[1:, 0] = first, read[:-1]
+        state = model.advance(x, state=state)
+        first = read[-1]
+    return state, float(first)
 
 
 def autoregressive_inputs(samples, scale, n_classes=N_CLASSES, history="mu-law"):

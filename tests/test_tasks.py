@@ -208,6 +208,27 @@ def test_render_with_prime_continues_after_teacher_forcing():
     np.testing.assert_allclose(out, expected * 0.5, rtol=1e-6)
 
 
+def test_render_primes_a_piece_at_a_time_with_the_whole_primes_state(monkeypatch):
+    """The prime is read and run a piece at a time (read whole, an hour's held several float64
+    copies of itself): pieces of 7 samples give the state, next input and continuation that the
+    whole prime's inputs give (the bundled model: level, pitch and surprise in its state)."""
+    import cwfast
+    from cwfast.cli import default_model_path
+
+    model = cwfast.load(default_model_path())
+    prime = tone(3001, amplitude=0.3).astype(np.float32)
+    scale, history = render.scale_of(model), render.history_of(model)
+    x = render.autoregressive_inputs(prime, scale, 256, history)
+    whole = model.advance(x[:-1, None])
+    state, first = render._primed(model, prime, scale, 256, history, piece=7)
+    assert first == float(x[-1]) and state.t == whole.t
+    for a, b in ((state.h, whole.h), (state.surprise, whole.surprise)):
+        np.testing.assert_array_equal(np.asarray(a).view(np.uint32), np.asarray(b).view(np.uint32))
+    expected = render.render(model, 500, seed=3, prime=prime)  # one piece: the prime read whole
+    monkeypatch.setattr(render, "PRIME_PIECE", 7)
+    np.testing.assert_array_equal(render.render(model, 500, seed=3, prime=prime), expected)
+
+
 def test_render_refuses_effect_models():
     with pytest.raises(CwfastError, match="cwfast process"):
         render.render(small(1, 1, "effect"), 10)
