@@ -456,8 +456,8 @@ def resample_blocks(blocks, orig_rate, new_rate, *, block=None):
     # Inputs either side of a segment that reach its outputs: the filter's span in input samples,
     # with room for its padding, rounded up to whole multiples of down.
     reach = -(-((taps + 2 * down) // up + 4) // down) * down
-    # Segments long against the filter: resample_poly designs it again for each.
-    step = -(-max(block, 8 * taps // up + 1) // down) * down
+    # Segments long against the filter and its reach: resample_poly designs it again for each.
+    step = -(-max(block, 8 * taps // up + 1, 4 * reach) // down) * down
     from .budget import check_fits
 
     # A segment in float64, its upsampled output and resample_poly's copy of it, and the filter.
@@ -481,16 +481,19 @@ def resample_blocks(blocks, orig_rate, new_rate, *, block=None):
                     if pending[-1].ndim != 1:
                         raise ParameterError(f"a block has shape {pending[-1].shape}; resample_blocks takes one channel")
                     arrived += pending[-1].size
-            if pending:
-                held, pending, arrived = np.concatenate([held, *pending]), [], 0
-            end = held_at + held.size if ended else segment + step  # kept: the outputs of inputs [segment, end)
+            if pending:  # (one long block is used as it is, not copied)
+                held = np.concatenate([held, *pending]) if held.size or len(pending) > 1 else pending[0]
+                pending, arrived = [], 0
+            last_segment = held_at + held.size < segment + step + reach  # (only once the input has ended)
+            end = held_at + held.size if last_segment else segment + step  # kept: the outputs of [segment, end)
             if end <= segment:
                 return
-            y = scipy.signal.resample_poly(held.astype(np.float64), up, down)
+            x = held if last_segment else held[: end + reach - held_at]
+            y = scipy.signal.resample_poly(x.astype(np.float64), up, down)
             first = (segment - held_at) * up // down
-            last = -(-(end - held_at) * up // down)  # (ceil: the signal's last output, when it has ended)
+            last = -(-(end - held_at) * up // down)  # (ceil: the signal's last output, in the last segment)
             yield np.ascontiguousarray(y[first:last], dtype=np.float32)
-            if ended:
+            if last_segment:
                 return
             segment = end
             cut = max(0, segment - reach - held_at)
@@ -502,10 +505,6 @@ def resample_blocks(blocks, orig_rate, new_rate, *, block=None):
 def _resampled(samples, orig_rate, new_rate):
     """:func:`resample` of checked samples (frames first, any number of channels: a sound file's one
     frame of stereo is no transposed array) at two different checked rates."""
-    # Imported here: scipy.signal pulls in scipy.stats and scipy.optimize (about a second of a
-    # start-up), and most commands never resample.
-    import scipy.signal
-
     from .budget import audio_bytes, check_fits
 
     divisor = math.gcd(orig_rate, new_rate)
@@ -516,9 +515,18 @@ def _resampled(samples, orig_rate, new_rate):
     check_fits(audio_bytes(frames * samples[0].size, 1, orig_rate, new_rate),
                f"resampling {frames:,} frames from {orig_rate} to {new_rate} Hz",
                "resample to a rate that shares a larger factor with the audio's, or a shorter excerpt")
-    # Filter in float64: the filter has many taps, and float32 accumulation would add audible noise.
-    resampled = scipy.signal.resample_poly(samples.astype(np.float64), up, down, axis=0)
-    return np.ascontiguousarray(resampled, dtype=np.float32)
+    # Filtered in float64 (the filter has many taps, and float32 accumulation would add audible
+    # noise), a segment at a time (resample_blocks: the same bits as scipy's resample_poly of the
+    # whole in float64, which held the clip 2.5 times over in float64: 2.6 GB for an hour at 44.1 kHz).
+    out = np.empty((-(-frames * up // down), *samples.shape[1:]), dtype=np.float32)
+    channels = samples.reshape(frames, -1)
+    for c in range(channels.shape[1]):
+        column = out.reshape(out.shape[0], -1)[:, c]
+        done = 0
+        for piece in resample_blocks([channels[:, c]], orig_rate, new_rate):
+            column[done : done + piece.size] = piece
+            done += piece.size
+    return out
 
 
 def trim_silence(samples, sample_rate, *, below_db=60.0):

@@ -88,17 +88,19 @@ def audio_bytes(frames, channels, file_rate, rate=None):
     """Memory to read ``frames`` x ``channels`` of audio and resample it from ``file_rate`` to ``rate``.
 
     Reading holds float32 frames of every channel and the mono mix; resampling (scipy's polyphase
-    filter, in float64) holds its input, its output and about one more output-sized buffer, and
-    the filter: 20 max(up, down) + 1 taps and their polyphase copy, for the ratio up / down in
-    lowest terms (rates that share no large factor, 2**31 - 1 Hz against 44.1 kHz, need hundreds
-    of GiB of it whatever the clip's length).
+    filter, in float64, a segment at a time: :func:`cwfast.audio.resample_blocks`) holds its
+    float32 output, a segment's input and output in float64, and the filter: 20 max(up, down) + 1
+    taps and their polyphase copy, for the ratio up / down in lowest terms (rates that share no
+    large factor, 2**31 - 1 Hz against 44.1 kHz, need hundreds of GiB of it whatever the clip's
+    length).
     """
     read = frames * channels * 4 + frames * 4
     if rate is None or rate == file_rate:
         return read
     out_frames = frames * rate / file_rate + 1
     longest = max(rate, file_rate) // math.gcd(int(rate), int(file_rate))
-    return int(read + frames * 8 + 3 * out_frames * 8 + out_frames * 4 + 16 * (20 * longest + 1))
+    segment = max(2**16, 12 * longest)  # (input samples: resample_blocks' segment and its reach, about)
+    return int(read + out_frames * 4 + 8 * segment * (1 + 2 * rate / file_rate) + 16 * (20 * longest + 1))
 
 
 def evolution_bytes(n_params, population, *, members=True):

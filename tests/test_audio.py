@@ -724,10 +724,15 @@ def test_clearing_the_peak_time_leaves_other_files_alone(tmp_path):
 @pytest.mark.parametrize("n", [1, 5, 2000, 9001])
 def test_resample_blocks_equals_resample_bit_for_bit(rng, orig_rate, new_rate, n):
     """A file resampled as it streams (cwfast process read an hour at 44.1 kHz whole to resample
-    it: 2.8 GB) gives exactly the whole signal's resampling, however its blocks arrive and
-    however short the segments (block=1: the least the filter allows, many segments here)."""
+    it: 2.8 GB) gives exactly the whole signal's resampling by scipy in float64, however its
+    blocks arrive and however short the segments (block=1: the least the filter allows, several
+    segments here); so does resample, which resamples a segment at a time."""
+    import scipy.signal
+
     x = rng.standard_normal(n).astype(np.float32)
-    whole = resample(x, orig_rate, new_rate)
+    g = math.gcd(orig_rate, new_rate)
+    whole = scipy.signal.resample_poly(x.astype(np.float64), new_rate // g, orig_rate // g).astype(np.float32)
+    np.testing.assert_array_equal(resample(x, orig_rate, new_rate).view(np.uint32), whole.view(np.uint32))
     for size in (1, 7, 1000):
         pieces = [x[i : i + size] for i in range(0, n, size)]
         streamed = np.concatenate(list(audio.resample_blocks(iter(pieces), orig_rate, new_rate, block=1)))
@@ -738,7 +743,7 @@ def test_resample_blocks_equals_resample_bit_for_bit(rng, orig_rate, new_rate, n
 
 def test_resample_blocks_cuts_the_signal_into_segments():
     """The equality above is worth something only if the segments are shorter than the signal."""
-    x = np.zeros(9001, dtype=np.float32)
+    x = np.zeros(20000, dtype=np.float32)
     assert len(list(audio.resample_blocks([x], 44100, 16000, block=1))) > 5
 
 
@@ -749,3 +754,11 @@ def test_load_audio_mixes_channels_as_before_a_few_rows_at_a_time(rng):
     whole = frames.mean(axis=1, dtype=np.float64).astype(np.float32)
     np.testing.assert_array_equal(audio._mixed(frames, rows=7).view(np.uint32), whole.view(np.uint32))
     np.testing.assert_array_equal(audio._mixed(frames[:, :1]), frames[:, 0])
+
+
+def test_resample_of_channels_is_scipys_of_the_whole_array_bit_for_bit(rng):
+    import scipy.signal
+
+    x = rng.standard_normal((9001, 3)).astype(np.float32)
+    whole = scipy.signal.resample_poly(x.astype(np.float64), 160, 441, axis=0).astype(np.float32)
+    np.testing.assert_array_equal(resample(x, 44100, 16000).view(np.uint32), whole.view(np.uint32))
