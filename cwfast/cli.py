@@ -1033,8 +1033,16 @@ def cmd_generate(args):
     seed = args.seed
     if mode == "autoregressive" and seed is None:
         seed = render.fresh_seed()
-    blocks = render.render_blocks(model, n_samples, seed=seed, temperature=args.temperature, prime=prime,
-                                  output_gain=args.output_gain)
+    # A long prime runs for a while before the first sample (an hour's: about a minute): a bar of
+    # its own, once every check has passed (the first piece primed).
+    with _Progress(total=0 if prime is None else prime.size, desc="priming", unit="sample",
+                   disable=args.quiet) as priming:
+        def primed(n):
+            _work_starts()
+            priming.update(n)
+
+        blocks = render.render_blocks(model, n_samples, seed=seed, temperature=args.temperature, prime=prime,
+                                      output_gain=args.output_gain, on_prime=primed)
     if trained and n_samples is not None and n_samples > trained:  # once the model is found able to run
         _note(f"the model was trained on {trained} samples; beyond them it runs free, on its clock alone")
     kept = []

@@ -45,9 +45,9 @@ def seconds_to_samples(seconds, sample_rate):
     return int(n)
 
 
-def _check_callback(on_progress):
+def _check_callback(on_progress, name="on_progress"):
     if on_progress is not None and not callable(on_progress):
-        raise ParameterError(f"on_progress must be callable (or None), not {type(on_progress).__name__}")
+        raise ParameterError(f"{name} must be callable (or None), not {type(on_progress).__name__}")
 
 
 def fresh_seed():
@@ -125,14 +125,17 @@ def _length(model, n_samples, default_seconds):
 
 
 def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=None, output_gain=None, block=16384,
-                  default_seconds=5.0):
+                  default_seconds=5.0, on_prime=None):
     """:func:`render`, one block of ``block`` samples at a time: an iterator of float32 arrays.
 
     Everything is checked when this is called, before the first block; each block carries on
     from the state and clock where the last one stopped, so the blocks joined are exactly
     :func:`render`'s output and a long generation needs memory for one block, not for its length
-    (write it with :func:`cwfast.audio.write_audio_blocks`).
+    (write it with :func:`cwfast.audio.write_audio_blocks`). A ``prime`` is run through the model
+    here too, after the checks, a piece at a time: ``on_prime``, if given, is called with the
+    number of its samples each piece ran (an hour's prime takes about a minute).
     """
+    _check_callback(on_prime, "on_prime")
     mode = mode_of(model)
     n_samples = validate.positive_int("n_samples", n_samples, allow_none=True)
     block = validate.positive_int("block", block)
@@ -167,7 +170,8 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
     level = scale * (output_gain_of(model) if output_gain is None else output_gain)
     state, first = None, 0.0
     if prime is not None:
-        state, first = _primed(model, validate.mono("prime", prime), scale, n_classes, history_of(model))
+        state, first = _primed(model, validate.mono("prime", prime), scale, n_classes, history_of(model),
+                               on_prime=on_prime)
     return _sampled_blocks(model, n_samples, block, level, feedback_values(model, n_classes), temperature, rng,
                            state, first)
 
@@ -207,7 +211,7 @@ def _sampled_blocks(model, n_samples, block, level, values, temperature, rng, st
 PRIME_PIECE = 64 * 4096
 
 
-def _primed(model, prime, scale, n_classes, history, piece=None):
+def _primed(model, prime, scale, n_classes, history, piece=None, on_prime=None):
     """The state after teacher forcing over ``prime`` (checked mono samples) and the next input:
     what ``model.advance`` over :func:`autoregressive_inputs` gives, read ``piece`` samples at a
     time (read whole, an hour's prime held several float64 copies of itself: ~2.3 GB)."""
@@ -219,6 +223,8 @@ def _primed(model, prime, scale, n_classes, history, piece=None):
         x[0, 0], x[1:, 0] = first, read[:-1]
         state = model.advance(x, state=state)
         first = read[-1]
+        if on_prime is not None:
+            on_prime(read.size)
     return state, float(first)
 
 

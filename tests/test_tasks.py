@@ -229,6 +229,18 @@ def test_render_primes_a_piece_at_a_time_with_the_whole_primes_state(monkeypatch
     np.testing.assert_array_equal(render.render(model, 500, seed=3, prime=prime), expected)
 
 
+def test_render_blocks_says_how_much_of_a_prime_has_run(monkeypatch):
+    """generate showed nothing while a long prime ran (20 min of it: 25 s); on_prime is told each
+    piece's samples as it runs, before the first block, and a non-callable is refused."""
+    model = small(1, 256, "autoregressive", scale=0.5, n_classes=256)
+    monkeypatch.setattr(render, "PRIME_PIECE", 7)
+    told = []
+    render.render_blocks(model, 5, seed=0, prime=tone(40), on_prime=told.append)
+    assert told == [7] * 5 + [5]
+    with pytest.raises(ParameterError, match="on_prime must be callable"):
+        render.render_blocks(model, 5, prime=tone(40), on_prime=3)
+
+
 def test_render_refuses_effect_models():
     with pytest.raises(CwfastError, match="cwfast process"):
         render.render(small(1, 1, "effect"), 10)
