@@ -762,3 +762,25 @@ def test_resample_of_channels_is_scipys_of_the_whole_array_bit_for_bit(rng):
     x = rng.standard_normal((9001, 3)).astype(np.float32)
     whole = scipy.signal.resample_poly(x.astype(np.float64), 160, 441, axis=0).astype(np.float32)
     np.testing.assert_array_equal(resample(x, 44100, 16000).view(np.uint32), whole.view(np.uint32))
+
+
+@pytest.mark.parametrize("fmt, subtype, ext", [("WAV", "FLOAT", ".wav"), ("FLAC", "PCM_24", ".flac"),
+                                                ("OGG", "VORBIS", ".ogg")])
+def test_load_audio_reads_and_mixes_several_channels_a_few_frames_at_a_time(tmp_path, rng, fmt, subtype, ext):
+    """A file of several channels is read and mixed a few frames at a time (read whole first,
+    an hour of stereo held its channels and its mix): the same mix as the whole read's, excerpts
+    and a NaN's position included."""
+    frames = (0.3 * rng.standard_normal((3001, 2))).astype(np.float32)
+    path = tmp_path / f"s{ext}"
+    soundfile.write(path, frames, 8000, format=fmt, subtype=subtype)
+    whole = soundfile.read(path, dtype="float32", always_2d=True)[0]
+    with soundfile.SoundFile(path) as sound_file:
+        mixed = audio._read(sound_file, sound_file.frames, True, rows=7)
+    expected = whole.mean(axis=1, dtype=np.float64).astype(np.float32)
+    np.testing.assert_array_equal(mixed.view(np.uint32), expected.view(np.uint32))
+    np.testing.assert_array_equal(load_audio(path, start=0.01, duration=0.2)[0], expected[80:1680])
+    if fmt == "WAV":
+        frames[2000, 1] = np.nan
+        soundfile.write(path, frames, 8000, subtype="FLOAT")
+        with pytest.raises(CwfastError, match=r"first at 0\.250000 s"):
+            load_audio(path)
