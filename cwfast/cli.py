@@ -244,6 +244,8 @@ def build_parser():
         description="Print a model's architecture, size, sample rate, mode and the training figure it reached.",
     )
     p.add_argument("model", nargs="?", metavar="MODEL", help="a model file (default: the bundled model)")
+    p.add_argument("-m", "--model", dest="model_option", metavar="MODEL",
+                   help="the same, as generate, process and export take it")
     p.set_defaults(func=cmd_info)
 
     # export
@@ -1178,7 +1180,9 @@ def _calibration_text(calibration):
 def cmd_info(args):
     from . import tasks
 
-    model, name = _load_model(args.model)
+    if args.model is not None and args.model_option is not None:
+        raise ParameterError(f"give the model once: MODEL ({args.model!r}) or -m ({args.model_option!r})")
+    model, name = _load_model(args.model if args.model is not None else args.model_option)
     rows = [*_info_architecture(model, name), *_info_data(model, tasks.mode_of(model)), *_info_training(model),
             *_info_generation(model)]
     width = max(len(k) for k, _ in rows)

@@ -1441,3 +1441,14 @@ def test_process_streams_through_resampling_with_the_whole_files_result(capsys, 
     out, out_rate = load_audio(tmp_path / "out.wav")
     assert out_rate == rate
     np.testing.assert_array_equal(out.view(np.uint32), whole.view(np.uint32))
+
+
+def test_info_takes_the_model_as_generate_does_too(capsys):
+    # `cwfast info -m X` was refused (info took only a positional MODEL, where generate, process
+    # and export take -m): both now read the same model; both at once is refused in one line.
+    bundled = Path(cwfast.__file__).parent / "models" / "default.npz"
+    status, positional, _ = run(capsys, "info", bundled)
+    assert status == 0
+    status, option, _ = run(capsys, "info", "-m", bundled)
+    assert status == 0 and option == positional
+    assert_user_error(*run(capsys, "info", bundled, "-m", bundled)[::2], "give the model once")
