@@ -474,7 +474,7 @@ def resample_blocks(blocks, orig_rate, new_rate, *, block=None):
     # Inputs either side of a segment that reach its outputs: the filter's span in input samples,
     # with room for its padding, rounded up to whole multiples of down.
     reach = -(-((taps + 2 * down) // up + 4) // down) * down
-    # Segments long against the filter and its reach: resample_poly designs it again for each.
+    # Segments long against the filter and its reach (each runs the whole filter over its reach).
     step = -(-max(block, 8 * taps // up + 1, 4 * reach) // down) * down
     from .budget import check_fits
 
@@ -484,6 +484,10 @@ def resample_blocks(blocks, orig_rate, new_rate, *, block=None):
                "resample to a rate that shares a larger factor with the audio's")
 
     def run():
+        # resample_poly's own filter (its default window), designed once: given to each segment
+        # as its window it is used as it is, the same bits; designed again for every segment it
+        # took most of the time where the ratio's terms are large (44101 to 8000 Hz: 10x).
+        fir = scipy.signal.firwin(taps, 1.0 / max(up, down), window=("kaiser", 5.0))
         held = np.empty(0, dtype=np.float32)  # the input from held_at on: what the next segment reads
         held_at = 0
         segment = 0  # the input index where the next segment's kept outputs begin (a multiple of down)
@@ -507,7 +511,7 @@ def resample_blocks(blocks, orig_rate, new_rate, *, block=None):
             if end <= segment:
                 return
             x = held if last_segment else held[: end + reach - held_at]
-            y = scipy.signal.resample_poly(x.astype(np.float64), up, down)
+            y = scipy.signal.resample_poly(x.astype(np.float64), up, down, window=fir)
             first = (segment - held_at) * up // down
             last = -(-(end - held_at) * up // down)  # (ceil: the signal's last output, in the last segment)
             yield np.ascontiguousarray(y[first:last], dtype=np.float32)
