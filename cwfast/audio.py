@@ -483,6 +483,11 @@ def resample_blocks(blocks, orig_rate, new_rate, *, block=None):
     check_fits(8 * span + 16 * (span * up // down + 1) + 16 * taps, f"resampling from {orig_rate} to {new_rate} Hz",
                "resample to a rate that shares a larger factor with the audio's")
 
+    try:
+        source = iter(blocks)
+    except TypeError:
+        raise ParameterError(f"blocks must be an iterable of sample blocks, not {type(blocks).__name__}") from None
+
     def run():
         # resample_poly's own filter (its default window), designed once: given to each segment
         # as its window it is used as it is, the same bits; designed again for every segment it
@@ -492,7 +497,6 @@ def resample_blocks(blocks, orig_rate, new_rate, *, block=None):
         held_at = 0
         segment = 0  # the input index where the next segment's kept outputs begin (a multiple of down)
         pending, arrived, ended = [], 0, False
-        source = iter(blocks)
         while True:
             while not ended and held.size + arrived < segment + step + reach - held_at:
                 piece = next(source, None)

@@ -804,3 +804,9 @@ def test_resample_blocks_designs_its_filter_once(monkeypatch):
     list(audio.resample_blocks([x], 44100, 16000, block=1))
     assert len(windows) > 5
     assert all(isinstance(w, np.ndarray) and w is windows[0] for w in windows)
+
+
+def test_resample_blocks_refuses_what_is_no_iterable_when_called():
+    """As process_blocks does: a ParameterError when called, not a TypeError at the first block."""
+    with pytest.raises(ParameterError, match="blocks must be an iterable of sample blocks, not int"):
+        audio.resample_blocks(5, 44100, 16000)
