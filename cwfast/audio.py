@@ -136,7 +136,13 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
                 frame_count = round(frame_count)
             if start_frame > 0:
                 sound_file.seek(start_frame)
-            samples = _read(sound_file, frame_count, mono)
+            # Mixed to mono and resampled as it is read: read whole first, an hour at 44.1 kHz
+            # resampled to 16 kHz held the file's samples beside the output (1.11 GB at the peak).
+            streamed = mono and sample_rate not in (None, file_rate)
+            if streamed:
+                samples = _read_resampled(sound_file, frame_count, file_rate, sample_rate, path, start_frame)
+            else:
+                samples = _read(sound_file, frame_count, mono)
     except soundfile.SoundFileError as error:
         reason = _soundfile_reason(error)
         raise CwfastError(
@@ -148,6 +154,10 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
     # A header can promise more frames than a truncated file holds.
     if samples.shape[0] == 0:
         raise CwfastError(f"cannot read '{path}': contains no audio (0 frames could be read)")
+    if streamed:  # (its samples were checked as they were read, as a whole read's are here)
+        if on_resample is not None:
+            on_resample(resample_note(path, file_rate, sample_rate))
+        return samples, sample_rate
     # (A mix is finite where every channel is: a NaN or an infinity in one makes it NaN or infinite.)
     finite = np.isfinite(samples)
     if not finite.all():
@@ -172,6 +182,43 @@ def resample_note(path, file_rate, sample_rate):
     more = f" ({sample_rate / file_rate:.3g}x its samples, nothing above {file_rate / 2:g} Hz)" \
         if sample_rate > 2 * file_rate else ""
     return f"resampled '{path}' from {file_rate} Hz to {sample_rate} Hz{more}"
+
+
+#: Frames :func:`load_audio` reads at a time to mix them to mono (and resample them).
+READ_ROWS = 2**16
+
+
+def _read_resampled(sound_file, frames, file_rate, rate, path, start_frame):
+    """Up to ``frames`` frames from ``sound_file`` (at ``file_rate``, from ``start_frame`` of the
+    file at ``path``) mixed to mono (:func:`_mixed`) and resampled to ``rate``, :data:`READ_ROWS`
+    frames at a time through :func:`resample_blocks`: the same bits as the whole mix resampled,
+    in the memory of the output and a few blocks. A NaN or infinite sample is the CwfastError a
+    whole read gives, once its block is read; fewer frames than ``frames`` (a truncated file)
+    give their own resampling, none an empty array."""
+    _check_resample_fits(frames, 1, file_rate, rate)
+    divisor = math.gcd(file_rate, rate)
+    up, down = rate // divisor, file_rate // divisor
+    read = 0
+
+    def blocks():
+        nonlocal read
+        while read < frames:
+            block = sound_file.read(min(READ_ROWS, frames - read), dtype="float32", always_2d=True)
+            if block.shape[0] == 0:  # a truncated file: fewer frames than its header says
+                return
+            finite = np.isfinite(block)
+            if not finite.all():
+                first_bad_frame = read + int(np.argmin(finite.all(axis=1)))
+                raise CwfastError(_unreadable_sample(path, (start_frame + first_bad_frame) / file_rate))
+            read += block.shape[0]
+            yield _mixed(block)
+
+    out = np.empty(-(-frames * up // down), dtype=np.float32)
+    done = 0
+    for piece in resample_blocks(blocks(), file_rate, rate):
+        out[done : done + piece.size] = piece
+        done += piece.size
+    return out if done == out.size else out[:done].copy()
 
 
 def _read(sound_file, frames, mono, rows=2**16):
@@ -528,19 +575,24 @@ def resample_blocks(blocks, orig_rate, new_rate, *, block=None):
     return run()
 
 
+def _check_resample_fits(frames, channels, orig_rate, new_rate):
+    """CwfastError unless resampling ``frames`` x ``channels`` fits in memory: what NumPy would
+    otherwise refuse without saying why (a filter of hundreds of GiB for rates that share no large
+    factor), every channel's samples counted as one signal's."""
+    from .budget import audio_bytes, check_fits
+
+    check_fits(audio_bytes(frames * channels, 1, orig_rate, new_rate),
+               f"resampling {frames:,} frames from {orig_rate} to {new_rate} Hz",
+               "resample to a rate that shares a larger factor with the audio's, or a shorter excerpt")
+
+
 def _resampled(samples, orig_rate, new_rate):
     """:func:`resample` of checked samples (frames first, any number of channels: a sound file's one
     frame of stereo is no transposed array) at two different checked rates."""
-    from .budget import audio_bytes, check_fits
-
     divisor = math.gcd(orig_rate, new_rate)
     up, down = new_rate // divisor, orig_rate // divisor
-    # What NumPy would otherwise refuse without saying why (a filter of hundreds of GiB for rates
-    # that share no large factor): every channel's samples counted as one signal's.
     frames = samples.shape[0]
-    check_fits(audio_bytes(frames * samples[0].size, 1, orig_rate, new_rate),
-               f"resampling {frames:,} frames from {orig_rate} to {new_rate} Hz",
-               "resample to a rate that shares a larger factor with the audio's, or a shorter excerpt")
+    _check_resample_fits(frames, samples[0].size, orig_rate, new_rate)
     # Filtered in float64 (the filter has many taps, and float32 accumulation would add audible
     # noise), a segment at a time (resample_blocks: the same bits as scipy's resample_poly of the
     # whole in float64, which held the clip 2.5 times over in float64: 2.6 GB for an hour at 44.1 kHz).

@@ -810,3 +810,40 @@ def test_resample_blocks_refuses_what_is_no_iterable_when_called():
     """As process_blocks does: a ParameterError when called, not a TypeError at the first block."""
     with pytest.raises(ParameterError, match="blocks must be an iterable of sample blocks, not int"):
         audio.resample_blocks(5, 44100, 16000)
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_load_audio_resamples_as_it_reads_with_the_whole_reads_bits(tmp_path, rng, monkeypatch, channels):
+    """load_audio(sample_rate=...) mixes and resamples the file as it reads it (read whole first,
+    an hour at 44.1 kHz to 16 kHz peaked at 1.11 GB; now 0.33 GB): the same bits as the whole
+    mix resampled, here in reads of 7 frames and segments of the fewest samples the filter
+    allows; excerpts and a NaN's position as before."""
+    frames = (0.3 * rng.standard_normal((3001, channels))).astype(np.float32)
+    path = tmp_path / "s.wav"
+    soundfile.write(path, frames, 44100, subtype="FLOAT")
+    whole = frames.mean(axis=1, dtype=np.float64).astype(np.float32)
+    blocks = []
+    real = audio.resample_blocks
+
+    def spy(source, *args, **kwargs):
+        def counted():
+            for block in source:
+                blocks.append(block.size)
+                yield block
+
+        return real(counted(), *args, **kwargs)
+
+    monkeypatch.setattr(audio, "resample_blocks", spy)
+    monkeypatch.setattr(audio, "READ_ROWS", 7)
+    monkeypatch.setattr(audio, "RESAMPLE_BLOCK", 1)
+    notes = []
+    samples, rate = load_audio(path, sample_rate=16000, on_resample=notes.append)
+    assert rate == 16000 and samples.dtype == np.float32 and notes
+    assert max(blocks) == 7 and sum(blocks) == 3001
+    np.testing.assert_array_equal(samples.view(np.uint32), resample(whole, 44100, 16000).view(np.uint32))
+    excerpt, _ = load_audio(path, sample_rate=16000, start=0.01, duration=0.02)
+    np.testing.assert_array_equal(excerpt.view(np.uint32), resample(whole[441:1323], 44100, 16000).view(np.uint32))
+    frames[2000, -1] = np.inf
+    soundfile.write(path, frames, 44100, subtype="FLOAT")
+    with pytest.raises(CwfastError, match=r"first at 0\.045351 s"):
+        load_audio(path, sample_rate=16000)
