@@ -215,7 +215,7 @@ def _read_resampled(sound_file, frames, file_rate, rate, path, start_frame):
 
     out = np.empty(-(-frames * up // down), dtype=np.float32)
     done = 0
-    for piece in resample_blocks(blocks(), file_rate, rate):
+    for piece in _resample_blocks(blocks(), file_rate, rate, copy=False):
         out[done : done + piece.size] = piece
         done += piece.size
     return out if done == out.size else out[:done].copy()
@@ -508,8 +508,15 @@ def resample_blocks(blocks, orig_rate, new_rate, *, block=None):
     :data:`RESAMPLE_BLOCK`; a multiple of the ratio's ``down``, so that each starts on an output
     sample), each resampled whole with enough of its neighbours on either side that every output
     sample kept sees the same inputs, summed in the same order, as in the whole signal's filtering.
-    The last blocks come out once the input ends.
+    The last blocks come out once the input ends. Blocks are held until their segments are
+    resampled, as copies: a source may fill one buffer again for each block.
     """
+    return _resample_blocks(blocks, orig_rate, new_rate, block)
+
+
+def _resample_blocks(blocks, orig_rate, new_rate, block=None, copy=True):
+    """:func:`resample_blocks`; without ``copy``, blocks (that no one changes) are held as they
+    are: one long block, a whole clip, is not copied."""
     import scipy.signal
 
     orig_rate = validate.positive_int("orig_rate", orig_rate)
@@ -550,7 +557,9 @@ def resample_blocks(blocks, orig_rate, new_rate, *, block=None):
                 if piece is None:
                     ended = True
                 elif np.size(piece):
-                    pending.append(_as_samples(piece, "block"))
+                    sample = _as_samples(piece, "block")
+                    # (a copy if it is the source's array or a view of one: its buffer may be reused)
+                    pending.append(sample.copy() if copy and (sample is piece or sample.base is not None) else sample)
                     if pending[-1].ndim != 1:
                         raise ParameterError(f"a block has shape {pending[-1].shape}; resample_blocks takes one channel")
                     arrived += pending[-1].size
@@ -601,7 +610,7 @@ def _resampled(samples, orig_rate, new_rate):
     for c in range(channels.shape[1]):
         column = out.reshape(out.shape[0], -1)[:, c]
         done = 0
-        for piece in resample_blocks([channels[:, c]], orig_rate, new_rate):
+        for piece in _resample_blocks([channels[:, c]], orig_rate, new_rate, copy=False):
             column[done : done + piece.size] = piece
             done += piece.size
     return out

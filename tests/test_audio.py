@@ -823,7 +823,7 @@ def test_load_audio_resamples_as_it_reads_with_the_whole_reads_bits(tmp_path, rn
     soundfile.write(path, frames, 44100, subtype="FLOAT")
     whole = frames.mean(axis=1, dtype=np.float64).astype(np.float32)
     blocks = []
-    real = audio.resample_blocks
+    real = audio._resample_blocks
 
     def spy(source, *args, **kwargs):
         def counted():
@@ -833,7 +833,7 @@ def test_load_audio_resamples_as_it_reads_with_the_whole_reads_bits(tmp_path, rn
 
         return real(counted(), *args, **kwargs)
 
-    monkeypatch.setattr(audio, "resample_blocks", spy)
+    monkeypatch.setattr(audio, "_resample_blocks", spy)
     monkeypatch.setattr(audio, "READ_ROWS", 7)
     monkeypatch.setattr(audio, "RESAMPLE_BLOCK", 1)
     notes = []
@@ -847,3 +847,18 @@ def test_load_audio_resamples_as_it_reads_with_the_whole_reads_bits(tmp_path, rn
     soundfile.write(path, frames, 44100, subtype="FLOAT")
     with pytest.raises(CwfastError, match=r"first at 0\.045351 s"):
         load_audio(path, sample_rate=16000)
+
+
+def test_resample_blocks_holds_copies_of_a_reused_buffer(rng):
+    """A source that fills one buffer again for each block (as soundfile's blocks(out=...) does)
+    was resampled wrong: the blocks held were the buffer, refilled."""
+    x = rng.standard_normal(200000).astype(np.float32)
+
+    def reused():
+        buffer = np.empty(1000, dtype=np.float32)
+        for start in range(0, x.size, 1000):
+            buffer[:] = x[start : start + 1000]
+            yield buffer
+
+    streamed = np.concatenate(list(audio.resample_blocks(reused(), 44100, 16000)))
+    np.testing.assert_array_equal(streamed.view(np.uint32), resample(x, 44100, 16000).view(np.uint32))
