@@ -92,7 +92,9 @@ def audio_bytes(frames, channels, file_rate, rate=None):
     float32 output, a segment's input and output in float64, and the filter: 20 max(up, down) + 1
     taps and their polyphase copy, for the ratio up / down in lowest terms (rates that share no
     large factor, 2**31 - 1 Hz against 44.1 kHz, need hundreds of GiB of it whatever the clip's
-    length).
+    length). A mono read that is resampled is mixed and resampled a block at a time
+    (:func:`cwfast.audio.load_audio`) and holds less than the whole read counted here: a cautious
+    bound, 8 bytes a frame over.
     """
     read = frames * channels * 4 + frames * 4
     if rate is None or rate == file_rate:
