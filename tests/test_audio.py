@@ -862,3 +862,14 @@ def test_resample_blocks_holds_copies_of_a_reused_buffer(rng):
 
     streamed = np.concatenate(list(audio.resample_blocks(reused(), 44100, 16000)))
     np.testing.assert_array_equal(streamed.view(np.uint32), resample(x, 44100, 16000).view(np.uint32))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pcm_write_clips_without_touching_the_callers_samples(tmp_path, dtype):
+    # A PCM subtype clips to [-1, 1]; the clip is done in place only on write_audio's own copy.
+    samples = np.array([-2.0, -1.0, -0.5, 0.0, 0.25, 1.0, 3.0] * 10, dtype=dtype)
+    before = samples.copy()
+    write_audio(tmp_path / "a.wav", samples, 8000, subtype="PCM_24")
+    np.testing.assert_array_equal(samples, before)
+    read, _ = soundfile.read(tmp_path / "a.wav")
+    np.testing.assert_allclose(read, np.clip(before, -1.0, 1.0), atol=2.0**-23)
