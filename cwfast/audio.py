@@ -198,44 +198,53 @@ def _read_resampled(sound_file, frames, file_rate, rate, path, start_frame):
     _check_resample_fits(frames, 1, file_rate, rate)
     divisor = math.gcd(file_rate, rate)
     up, down = rate // divisor, file_rate // divisor
-    read = 0
 
-    def blocks():
-        nonlocal read
-        while read < frames:
-            block = sound_file.read(min(READ_ROWS, frames - read), dtype="float32", always_2d=True)
-            if block.shape[0] == 0:  # a truncated file: fewer frames than its header says
-                return
+    def checked():
+        read = 0
+        for block in _mixed_blocks(sound_file, frames):
+            # (a mix is finite where every channel is: a NaN or an infinity in one makes it NaN or infinite)
             finite = np.isfinite(block)
             if not finite.all():
-                first_bad_frame = read + int(np.argmin(finite.all(axis=1)))
-                raise CwfastError(_unreadable_sample(path, (start_frame + first_bad_frame) / file_rate))
-            read += block.shape[0]
-            yield _mixed(block)
+                raise CwfastError(_unreadable_sample(path, (start_frame + read + int(np.argmin(finite))) / file_rate))
+            read += block.size
+            yield block
 
     out = np.empty(-(-frames * up // down), dtype=np.float32)
-    done = 0
-    for piece in _resample_blocks(blocks(), file_rate, rate, copy=False):
-        out[done : done + piece.size] = piece
-        done += piece.size
-    return out if done == out.size else out[:done].copy()
+    return _filled(out, _resample_blocks(checked(), file_rate, rate, copy=False))
 
 
-def _read(sound_file, frames, mono, rows=2**16):
+def _read(sound_file, frames, mono, rows=None):
     """Up to ``frames`` frames from ``sound_file`` as float32: (n, channels), or with ``mono`` a
-    file of several channels read and mixed (:func:`_mixed`) ``rows`` frames at a time, as (n,)
-    (read whole, an hour of stereo at 44.1 kHz held 1.3 GB of channels for a 0.6-GB mix)."""
+    file of several channels read and mixed (:func:`_mixed`) ``rows`` (:data:`READ_ROWS`) frames
+    at a time, as (n,) (read whole, an hour of stereo at 44.1 kHz held 1.3 GB of channels for a
+    0.6-GB mix)."""
     if not mono or sound_file.channels == 1:
         return sound_file.read(frames, dtype="float32", always_2d=True)
-    out = np.empty(frames, dtype=np.float32)
+    return _filled(np.empty(frames, dtype=np.float32), _mixed_blocks(sound_file, frames, rows))
+
+
+def _mixed_blocks(sound_file, frames, rows=None):
+    """Up to ``frames`` frames from ``sound_file``, read ``rows`` (:data:`READ_ROWS`) at a time,
+    each block mixed to mono (:func:`_mixed`); fewer where a truncated file ends sooner than its
+    header says."""
+    rows = READ_ROWS if rows is None else rows
     done = 0
     while done < frames:
         block = sound_file.read(min(rows, frames - done), dtype="float32", always_2d=True)
-        if block.shape[0] == 0:  # a truncated file: fewer frames than its header says
-            break
-        out[done : done + block.shape[0]] = _mixed(block)
+        if block.shape[0] == 0:
+            return
         done += block.shape[0]
-    return out if done == frames else out[:done].copy()
+        yield _mixed(block)
+
+
+def _filled(out, pieces):
+    """``out`` filled from the start with ``pieces`` (1-D, in order): ``out`` itself, or a copy
+    of the part filled where the pieces ran short."""
+    done = 0
+    for piece in pieces:
+        out[done : done + piece.size] = piece
+        done += piece.size
+    return out if done == out.size else out[:done].copy()
 
 
 def _mixed(frames, rows=2**16):
@@ -612,11 +621,7 @@ def _resampled(samples, orig_rate, new_rate):
     out = np.empty((-(-frames * up // down), *samples.shape[1:]), dtype=np.float32)
     channels = samples.reshape(frames, -1)
     for c in range(channels.shape[1]):
-        column = out.reshape(out.shape[0], -1)[:, c]
-        done = 0
-        for piece in _resample_blocks([channels[:, c]], orig_rate, new_rate, copy=False):
-            column[done : done + piece.size] = piece
-            done += piece.size
+        _filled(out.reshape(out.shape[0], -1)[:, c], _resample_blocks([channels[:, c]], orig_rate, new_rate, copy=False))
     return out
 
 

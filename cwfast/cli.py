@@ -1137,8 +1137,9 @@ def _first(blocks, n):
     for block in blocks:
         if n <= 0:
             return
-        yield block[:n]
-        n -= block[:n].size
+        kept = block[:n]
+        yield kept
+        n -= kept.size
 
 
 # ----------------------------------------------------------------------------------- info
