@@ -863,7 +863,7 @@ def _train(args):
     runs = model.metadata.get("runs")
     if runs:  # the time above is the kept model's own
         total = sum(run["seconds"] for run in runs["runs"])
-        stopped += f" ({_run_name(model.metadata['trainer'])}; {len(runs['runs'])} runs: {total:.1f} s)"
+        stopped += f" ({_run_name(model.metadata['trainer'])}; {_count(len(runs['runs']), 'run')}: {total:.1f} s)"
     summary = (f"trained {mode} model ({model.n_params} parameters) in {result.wall_time:.1f} s{stopped}: "
                f"train {_format_figures(figures['train'])}")
     if "validation" in figures:

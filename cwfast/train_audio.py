@@ -121,6 +121,8 @@ class TrainedAudio:
     splits : tasks.Splits
         The training, validation and test parts of the task.
     result : cwfast.train.TrainResult
+        The kept run's; its ``final_loss`` is NaN when a gradient trainer ran (``figures["train"]``
+        scores the training part instead, of the model as saved).
     figures : dict
         ``{"train": ..., "validation": ..., "test": ...}`` (parts that exist), each what
         :func:`cwfast.tasks.evaluate` returns.
@@ -1478,7 +1480,7 @@ def _run_trainer(model, trainer, x, y, val_task, *, epochs, lr, population, sigm
         held = None if val_task is None else (val_task.inputs, val_task.targets)
         result = train.fit(model, x, y, optimizer=trainer, lr=lr, epochs=epochs,
                            batch_size=streams, window=window, validation=held, time_budget=time_budget,
-                           lr_schedule=lr_schedule,
+                           lr_schedule=lr_schedule, final_loss=False,  # _figures scores the kept run's parts
                            **resume_options)
     return result
 

@@ -217,6 +217,21 @@ def test_the_command_line_trains_restarts_and_info_lists_them(capsys, tmp_path):
     assert "; lr 0.01, seed 6: " in line
 
 
+def test_the_summary_counts_one_run_in_the_singular(capsys, tmp_path, monkeypatch):
+    """A budget spent after the first of two runs printed "1 runs"."""
+    from cwfast import train_audio as module
+
+    clock = iter(range(0, 10**9, 10**4))  # every reading 10^4 s on: the budget is gone after run 1
+    monkeypatch.setattr(module, "_clock", lambda: float(next(clock)))
+    out = tmp_path / "m.npz"
+    status, printed, err = run(capsys, "train", EXCERPT, "--mode", "autoregressive", "--seconds", "1.5", "--sample-rate",
+                               "8000", "--epochs", "1", "--hidden", "6", "--modules", "3", "--restarts", "2", "--seed",
+                               "5", "--lr", "0.01", "--pitch", "off", "--time-budget", "1h", "-o", out)
+    assert status == 0, err
+    assert "the time budget is spent after 1 of 2 runs" in err
+    assert "(lr 0.01, seed 5; 1 run: " in printed
+
+
 @pytest.mark.parametrize("chosen", [float("nan"), float("inf"), 2, -1, True, "0"])
 @pytest.mark.parametrize("key", ["runs", "restarts"])  # "restarts": written by earlier versions
 def test_info_skips_a_runs_record_it_cannot_read(capsys, tmp_path, chosen, key):
@@ -565,3 +580,22 @@ def test_info_names_a_run_and_a_temperature_pinned_at_full_scale():
     text = _calibration_text({"table": [{**row, "pinned": 0.2075}], "training_audio": {"pitched": 0.96}})
     assert "0.5: flatness 1.22x, pitched 1.00 of 0.96, RMS 4.29x, 21% at full scale" in text, text
     assert "full scale" not in _calibration_text({"table": [{**row, "pinned": 0.0001}]})
+
+
+def test_runs_skip_the_trainers_last_pass_over_the_training_part(clip, monkeypatch):
+    """Each run's fit leaves out its final pass over the training part (a minute or more a run on
+    an hour of audio): the kept model's parts are scored once, after every run."""
+    from cwfast import train
+
+    samples, rate = clip
+    asked = []
+    fit = train.fit
+
+    def recording(*args, **kwargs):
+        asked.append(kwargs.get("final_loss", True))
+        return fit(*args, **kwargs)
+
+    monkeypatch.setattr(train, "fit", recording)
+    trained = train_audio(samples, rate, seed=0, restarts=2, **TINY)
+    assert asked == [False, False]
+    assert np.isnan(trained.result.final_loss) and np.isfinite(trained.figures["train"]["cross_entropy"])

@@ -164,6 +164,30 @@ def test_validation_keeps_the_best_and_stops_early():
     assert result.best_loss == pytest.approx(min(result.validation_losses))
 
 
+def test_final_loss_false_skips_the_last_pass_and_trains_the_same(monkeypatch):
+    """The pass that scores all of x for final_loss is left out, and nothing else changes."""
+    x, y = np.zeros((48, 0)), sine()
+    kept = small_model()
+    full = fit(kept, x, y, epochs=5, seed=0, validation=(x[:24], y[:24]))
+    calls = []
+    scored = cwfast.ClockworkRNN.loss
+
+    def counting(self, x_in, *args, **kwargs):
+        calls.append(np.shape(x_in))
+        return scored(self, x_in, *args, **kwargs)
+
+    monkeypatch.setattr(cwfast.ClockworkRNN, "loss", counting)
+    model = small_model()
+    skipped = fit(model, x, y, epochs=5, seed=0, validation=(x[:24], y[:24]), final_loss=False)
+    assert math.isnan(skipped.final_loss) and not math.isnan(full.final_loss)
+    assert calls and all(shape[-2] == 24 for shape in calls)  # validation only: never all of x
+    np.testing.assert_array_equal(model.params, kept.params)
+    assert skipped.losses == full.losses and skipped.validation_losses == full.validation_losses
+    assert skipped.best_loss == full.best_loss and skipped.best_epoch == full.best_epoch
+    with pytest.raises(ParameterError, match="final_loss"):
+        fit(small_model(), x, y, epochs=1, final_loss="no")
+
+
 def test_callback_sees_every_update_and_can_stop(rng):
     model = small_model(n_in=1)
     x = rng.normal(size=(4, 8, 1))

@@ -169,6 +169,7 @@ def fit(
     progress=False,
     on_step_end=None,
     time_budget=None,
+    final_loss=True,
 ):
     r"""Train ``model`` in place by back-propagation through time.
 
@@ -251,6 +252,11 @@ def fit(
         the run stops at the end of the update under way (``stopped="time budget"``). With
         ``validation`` the model then ends with the best-validation parameters, the unfinished
         epoch's included (the validation part is scored once more where it stopped).
+    final_loss : bool
+        Score all of ``x`` once more at the end for :attr:`TrainResult.final_loss`. False leaves
+        it NaN and saves that pass, for a caller that scores the data its own way: on an hour of
+        audio it takes a minute or more per model (``cwfast train`` scores the parts of the kept
+        model once, after all its runs).
 
     Returns
     -------
@@ -295,6 +301,7 @@ def fit(
         raise ParameterError("resume=True needs checkpoint=PATH to resume from")
     checkpoint = ckpt_io.check_target(checkpoint)
     progress = flag("progress", progress)
+    score_final = flag("final_loss", final_loss)
     plan = _Plan(model, x, target, steps, batch_size, window)
     schedule = make_schedule(lr_schedule, epochs, time_budget)
     val = None
@@ -484,7 +491,7 @@ def fit(
             run["best_loss"], run["best_epoch"], best_params = now, run["epoch"], params.copy()
     if monitor and best_params is not None:
         params[:] = best_params
-    final_loss = model.loss(plan.x3, plan.tgt, steps=steps)
+    final_loss = model.loss(plan.x3, plan.tgt, steps=steps) if score_final else math.nan
     best_loss = run["best_loss"] if run["best_loss"] is not None else final_loss
     return TrainResult(
         losses=list(losses),
