@@ -232,6 +232,17 @@ def test_the_source_compiles_as_cpp_and_runs_the_same(built, name):
     np.testing.assert_allclose(y, reference, rtol=RTOL, atol=ATOLS.get(name, ATOL))
 
 
+@pytest.mark.parametrize("flags", [[], ["-DCWFAST_FLOAT_TANH"]], ids=["double", "float"])
+def test_the_source_builds_without_conversion_warnings(built, flags):
+    """A plug-in's build often adds -Wconversion -Werror (gcc's C -Wconversion includes
+    -Wsign-conversion): the index arithmetic of the input loops added an int to a size_t."""
+    tmp, table = built
+    for name in table:
+        done = subprocess.run([_compiler(), *STRICT, "-Wconversion", "-Wsign-conversion", *flags, "-fsyntax-only",
+                               str(tmp / f"{name}.c")], capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
+
 @pytest.mark.parametrize("name", ["cw_effect", "lstm_effect", "srn_multi", "cw_windowed_multi"])
 def test_two_states_run_independently(built, name):
     tmp, table = built

@@ -636,8 +636,8 @@ def _clockwork_step(spec):
     const float *xw = s->xh + (size_t)(xpos + 1) * {m};   /* x(t - {R - 1}) .. x(t), oldest first */
     int j;
     for (j = 0; j < {m}; j++) {{
-        s->xh[(size_t)xpos * {m} + j] = x[j];
-        s->xh[(size_t)(xpos + {R}) * {m} + j] = x[j];
+        s->xh[(size_t)xpos * {m} + (size_t)j] = x[j];
+        s->xh[(size_t)(xpos + {R}) * {m} + (size_t)j] = x[j];
     }}
 """
         advance = f"    s->xpos = xpos + 1 == {R}u ? 0 : xpos + 1;\n"
@@ -1017,7 +1017,7 @@ def source(spec):
         read = f"""        float x[{m}];
         int j;
         for (j = 0; j < {m}; j++) {{
-            const float v = in[(size_t)i * {m} + j];
+            const float v = in[(size_t)i * {m} + (size_t)j];
             x[j] = {_input_expr(N, "v")};
         }}
         {N}_step(s, x);
