@@ -1027,6 +1027,27 @@ def test_headers_whose_names_differ_in_case_can_be_included_together(tmp_path):
     assert done.returncode == 0, done.stderr
 
 
+def test_two_models_named_a_and_a_x_define_no_macro_twice(built, tmp_path):
+    """NAME_MAX_TEMPERATURE of a model 'a' was a_MAX_TEMPERATURE, the default temperature of a
+    model 'a_MAX': one program including both headers read whichever came last."""
+    tmp, table = built
+    model = table["cw_mix_pitch"][0]
+    export_c(model, tmp_path, "a")
+    export_c(model, tmp_path, "a_MAX")
+    (tmp_path / "both.c").write_text('#include "a.h"\n#include "a_MAX.h"\n'
+                                     "int main(void) { a_state x; a_MAX_state y; (void)x; (void)y; return 0; }\n")
+    done = subprocess.run([_compiler(), *STRICT, "-c", str(tmp_path / "both.c"), "-o", str(tmp_path / "both.o")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    # In general: no identifier NAME_P_Q the export writes has a Q that is another of its suffixes,
+    # which the model NAME_P would write as NAME_P_Q.
+    suffixes = set()
+    for name in ("cw_mix_pitch", "lstm_mix_pitch", "cw_windowed_multi", "cw_memorize"):
+        text = (tmp / f"{name}.h").read_text() + (tmp / f"{name}.c").read_text()
+        suffixes |= set(re.findall(rf"\b{name}_(\w+)", text))
+    clashes = [s for s in suffixes for i in range(1, s.count("_") + 1) if s.split("_", i)[-1] in suffixes]
+    assert not clashes
+
 @pytest.mark.parametrize("name", ["cw_effect", "cw_windowed"])
 def test_lv2apply_equals_cwfast_process(lv2, tmp_path, name):
     root, _, bundles = lv2

@@ -351,11 +351,11 @@ void {N}_process({N}_state *s, const float *in, float *out, int n);
 
 
 #: The functions of an exported autoregressive model, and what they take ({N}: the name).
-_GENERATION_API = """#define {N}_MAX_TEMPERATURE {max_temperature!r}   /* the hottest temperature taken, as cwfast's own */
+_GENERATION_API = """#define {N}_TEMPERATURE_MAX {max_temperature!r}   /* the hottest temperature taken, as cwfast's own */
 /* The generator's seed: the same seed after the same calls gives the same samples. */
 void {N}_seed({N}_state *s, uint64_t seed);
-/* 0 (the likeliest) to {N}_MAX_TEMPERATURE: below 0 is 0, above it (infinity too) is
- * {N}_MAX_TEMPERATURE, and NaN leaves the temperature as it was. */
+/* 0 (the likeliest) to {N}_TEMPERATURE_MAX: below 0 is 0, above it (infinity too) is
+ * {N}_TEMPERATURE_MAX, and NaN leaves the temperature as it was. */
 void {N}_set_temperature({N}_state *s, double temperature);
 /* Continue a clip as 'cwfast generate --prime' does: clip holds n samples at their recorded
  * level; each is divided by {N}_SCALE, read as the model reads its past (the value of its mu-law
@@ -1103,7 +1103,7 @@ void {N}_set_temperature({N}_state *s, double temperature)
     if ({N}_nan_double(temperature))  /* NaN: no temperature, the one it had stays */
         return;
     t = ({N}_REAL)temperature;  /* (in float, the one conversion from double) */
-    t = t < {N}_C({N}_MAX_TEMPERATURE) ? t : {N}_C({N}_MAX_TEMPERATURE);
+    t = t < {N}_C({N}_TEMPERATURE_MAX) ? t : {N}_C({N}_TEMPERATURE_MAX);
     s->inv_temperature = t > {N}_C(0.0) ? {N}_C(1.0) / t : {N}_C(0.0);
 }}
 
