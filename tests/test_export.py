@@ -730,14 +730,18 @@ def test_c_identifier():
     assert c_identifier("take--2_") == "take_2" and c_identifier("_") == "model" and c_identifier("") == "model"
     assert c_identifier("math") == "math_model" and c_identifier("stdint") == "stdint_model"
     assert c_identifier("x" * 45 + "-y") == "x" * 45
+    # The export's own macros start with CWFAST_ (a model CWFAST_FLOAT defined CWFAST_FLOAT_TANH).
+    assert c_identifier("CWFAST_FLOAT") == "model_CWFAST_FLOAT" and c_identifier("cwfast_float") == "cwfast_float"
 
 
 @pytest.mark.parametrize("name", ["", "1abc", "a-b", "static", "_x", "été", "x" * 60, 3, "NULL", "EOF", "stdout",
-                                  "UINT_LEAST16_MAX", "SIZE_MAX", "math", "stdint", "stdio", "fx_", "a__b"])
+                                  "UINT_LEAST16_MAX", "SIZE_MAX", "math", "stdint", "stdio", "fx_", "a__b",
+                                  "CWFAST", "CWFAST_FLOAT"])
 def test_invalid_names_are_refused(tmp_path, name):
     """Standard macros too: examples/c/host.c's -DMODEL=NULL pasted ((void*)0)_step. And the stems
     of standard headers (a stdint.h of ours, found through -I., broke the host's build), and
-    names that make NAME_... identifiers with "__" (reserved in C++)."""
+    names that make NAME_... identifiers with "__" (reserved in C++). And CWFAST_...: a model
+    CWFAST_FLOAT defined CWFAST_FLOAT_TANH in its .c, and so built its tanh in float unasked."""
     with pytest.raises(ParameterError):
         export_c(cwfast.SRN(1, 1, n_hidden=3, seed=0), tmp_path, name)
     assert list(tmp_path.iterdir()) == []

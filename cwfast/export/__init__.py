@@ -71,7 +71,8 @@ def c_identifier(text):
     Runs of characters other than ASCII letters and digits become one ``_`` (none at either end:
     ``__`` and a trailing ``_`` would make reserved C++ identifiers of NAME_...); a name that does
     not start with a letter gets ``model_`` in front; a C keyword, a macro of the C standard
-    headers (``NULL``, ``EOF``, ...) or a standard header's stem (``math``) gets ``_model`` after it.
+    headers (``NULL``, ``EOF``, ...) or a standard header's stem (``math``) gets ``_model`` after it;
+    one starting with ``CWFAST_``, the prefix of the export's own macros, gets ``model_`` in front.
 
     >>> c_identifier("brahms-16k.v2")
     'brahms_16k_v2'
@@ -79,11 +80,17 @@ def c_identifier(text):
     'model_2024_take'
     """
     name = re.sub(r"[^A-Za-z0-9]+", "_", str(text)).strip("_")
-    if not name[:1].isalpha():
+    if not name[:1].isalpha() or _is_ours(name):
         name = ("model_" + name).rstrip("_")
     if name in _C_KEYWORDS or keyword.iskeyword(name) or _is_c_macro(name) or name in _C_HEADERS:
         name += "_model"
     return name[:MAX_NAME].rstrip("_")
+
+
+def _is_ours(name):
+    """A name whose NAME_... identifiers could be the export's own CWFAST_... macros (a model
+    CWFAST_FLOAT would define CWFAST_FLOAT_TANH, the flag of the float build)."""
+    return name == "CWFAST" or name.startswith("CWFAST_")
 
 
 def _is_c_macro(name):
@@ -103,6 +110,9 @@ def _check_name(name):
     if name in _C_HEADERS:
         raise ParameterError(f"name={name!r} is the name of a standard C header: {name}.h would stand in for it "
                              "where the export's folder is on the include path")
+    if _is_ours(name):
+        raise ParameterError(f"name={name!r} is CWFAST or starts with CWFAST_, the prefix of the export's own macros "
+                             "(CWFAST_FLOAT_TANH, CWFAST_RESTRICT)")
     if "__" in name or name.endswith("_"):
         raise ParameterError(f"name={name!r} has '__' or ends in '_': NAME_... identifiers would hold '__', "
                              "reserved in C++")
