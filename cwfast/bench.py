@@ -487,7 +487,8 @@ def run(args):
         return 0
     print(f"machine: {summary}")
     rates = sorted({r["sample_rate"] for r in records})
-    print(f"streaming, one thread, Stream.process(out=...); median of {args.repeats} runs; "
+    runs = "one run" if args.repeats == 1 else f"median of {args.repeats} runs"
+    print(f"streaming, one thread, Stream.process(out=...); {runs}; "
           f"real time at {', '.join(f'{r} Hz' for r in rates)}")
     print("us/sample: median block time / block size; mean us/sample: total time / samples, which also counts "
           "the moments the process was descheduled")

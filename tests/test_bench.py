@@ -38,6 +38,15 @@ def test_bench_table_for_a_model_file(model_file, capsys):
         assert float(r[7]) == pytest.approx(1e6 * int(r[1]) / 16000, abs=0.05)  # the block's budget
 
 
+@pytest.mark.parametrize("repeats, said", [(1, "; one run; "), (2, "; median of 2 runs; ")])
+def test_bench_says_how_many_runs_its_figures_are_of(model_file, capsys, repeats, said):
+    """--repeats 1 (the quickest bench) printed "median of 1 runs"."""
+    argv = ["bench", "-m", str(model_file), "--block", "4", "--seconds", "0.02", "--repeats", str(repeats), "-q"]
+    assert main(argv) == 0
+    heading = capsys.readouterr().out.splitlines()[1]
+    assert heading.startswith("streaming, one thread") and said in heading
+
+
 def test_bench_runs_an_lstm_model(tmp_path, capsys):
     path = tmp_path / "lstm.npz"
     LSTM(1, 1, n_hidden=5, sample_rate=8000, seed=0).save(path)
