@@ -619,11 +619,13 @@ def _audio_files(names):
         if not os.path.isdir(name):
             files.append(name)
             continue
-        found, walked = [], {os.path.realpath(name)}
+        found, walked, hidden = [], {os.path.realpath(name)}, False
         # Linked folders are followed (each real folder once: a link to an ancestor is no loop).
         for folder, below, names_below in os.walk(name, followlinks=True):
             # Hidden folders hold no recordings to train on either: a trash's (".Trash-1000",
             # deleted files), version control's, a cache's. The folder named is walked, hidden or not.
+            hidden = hidden or any(d.startswith(".") for d in below) or any(
+                f.startswith(".") and os.path.splitext(f)[1].lower() in extensions for f in names_below)
             below[:] = [d for d in below
                         if not d.startswith(".") and os.path.realpath(os.path.join(folder, d)) not in walked]
             walked.update(os.path.realpath(os.path.join(folder, d)) for d in below)
@@ -632,7 +634,9 @@ def _audio_files(names):
             found += [os.path.join(folder, f) for f in names_below
                       if not f.startswith(".") and os.path.splitext(f)[1].lower() in extensions]
         if not found:
-            raise CwfastError(f"folder '{name}' holds no audio files ({', '.join(sorted(extensions))})")
+            # Say where the audio may be: a folder's .wav files all hidden looked like no .wav at all.
+            left_out = "; hidden files and folders (names starting with '.') are left out" if hidden else ""
+            raise CwfastError(f"folder '{name}' holds no audio files ({', '.join(sorted(extensions))}){left_out}")
         files.extend(sorted(found))
     kept, seen, again = [], set(), {}  # again: each file named more than once, as first named again
     for path in files:  # a file named twice (or inside a folder also named, or hard-linked) is trained on once

@@ -2,6 +2,7 @@
 a time budget that stops training cleanly."""
 
 import math
+import shutil
 
 import numpy as np
 import pytest
@@ -265,6 +266,24 @@ def test_a_folder_without_audio_is_refused(capsys, tmp_path):
     (tmp_path / "empty").mkdir()
     status, _, err = run(capsys, "train", tmp_path / "empty", "--mode", "autoregressive", "-o", tmp_path / "m.npz")
     assert_user_error(status, err, "holds no audio files")
+
+
+def test_a_folder_whose_audio_is_all_hidden_says_hidden_files_are_left_out(capsys, tmp_path, clip_8k):
+    """A folder holding audio only in hidden files or folders was said to hold no audio files,
+    the .wav among the extensions listed: a puzzle for whoever put the files there."""
+    for name in (".b.wav", ".h/a.wav"):
+        (tmp_path / "corpus" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(clip_8k, tmp_path / "corpus" / name)
+    status, _, err = run(capsys, "train", tmp_path / "corpus", "--mode", "autoregressive", "-o", tmp_path / "m.npz")
+    assert_user_error(status, err, "holds no audio files")
+    assert "hidden" in err
+    status, _, err = run(capsys, "train", tmp_path / "corpus" / ".h", "--mode", "autoregressive", "--epochs", "1",
+                         "--lr", "0.01", "--pitch", "off", "-o", tmp_path / "m.npz", *TINY)
+    assert status == 0, err  # a hidden folder named is walked
+    (tmp_path / "empty").mkdir()
+    status, _, err = run(capsys, "train", tmp_path / "empty", "--mode", "autoregressive", "-o", tmp_path / "m.npz")
+    assert_user_error(status, err, "holds no audio files")
+    assert "hidden" not in err  # nothing was left out
 
 
 def test_fit_stops_at_its_time_budget_with_the_best_validation_model(rng):
