@@ -23,6 +23,7 @@ import errno
 import math
 import os
 import re
+import stat
 import sys
 import threading
 import time
@@ -947,6 +948,16 @@ def _check_checkpoint(args):
         raise CwfastError(f"checkpoint '{args.checkpoint}' exists; pass --resume to continue from it, "
                           "or --overwrite to start afresh")
     _check_output(args.checkpoint, True, what="checkpoint")
+    args.earlier_checkpoint = _file_identity(args.checkpoint)  # what --overwrite replaces once a checkpoint is due
+
+
+def _file_identity(path):
+    """The file at ``path`` as a checkpoint's atomic write would change it (its inode and time), or None."""
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return (info.st_dev, info.st_ino, info.st_mtime_ns) if stat.S_ISREG(info.st_mode) else None
 
 
 #: ``train --plot`` of an autoregressive model draws at most this much training and generated audio.
@@ -1514,10 +1525,16 @@ def _resumable(args):
     if getattr(args, "command", None) != "train" or getattr(args, "model_written", False):
         return ""
     path = args.checkpoint
-    if not path or not os.path.isfile(path):
+    if not path:
         # --checkpoint keeps one run's state: no advice to a command that asked for several runs
         several = args.restarts not in (None, 1) or len(args.lr or ()) > 1 or args.pitch == "auto"
         return "; no model written" + ("" if several else " (--checkpoint PATH keeps an interrupted run to resume)")
+    # A second Ctrl-C, or a SIGTERM in an update, before the run's first checkpoint leaves none (a
+    # resumed run's, not yet rewritten, still holds the run so far; an earlier run's does not).
+    earlier = getattr(args, "earlier_checkpoint", None)
+    if not os.path.isfile(path) or (earlier is not None and _file_identity(path) == earlier):
+        left = f" ('{path}' is still the earlier one)" if os.path.isfile(path) else ""
+        return f"; no model written, and no checkpoint: the run stopped before its first{left}"
     return f"; the checkpoint '{path}' holds the run so far: the same command with --resume continues it"
 
 

@@ -1279,6 +1279,39 @@ def test_ctrl_c_while_training_writes_no_model(capsys, tmp_path, clip_8k, monkey
                                              "same command with --resume continues it")
 
 
+def test_ctrl_c_before_the_first_checkpoint_says_none_was_written(capsys, tmp_path, clip_8k, monkeypatch):
+    """A second Ctrl-C (or a SIGTERM in an update) before the run's first checkpoint leaves none:
+    the message advised "--checkpoint PATH keeps an interrupted run" to a command that had passed
+    it, and with --overwrite called an earlier run's checkpoint, left as it was, "the run so far"."""
+    import cwfast.train
+
+    resumed = tmp_path / "resumed" / "r.npz"  # a real run's checkpoint, to resume below
+    resumed.parent.mkdir()
+    options = ["--samples", 320, "--epochs", 1, "--checkpoint", resumed, *TINY]
+    status, _, err = run(capsys, "train", clip_8k, "-o", resumed.parent / "m.npz", *options)
+    assert status == 0, err
+
+    def interrupted(*args, **kwargs):  # no checkpoint written
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cwfast.train, "fit", interrupted)
+    ckpt = tmp_path / "c.npz"
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--checkpoint", ckpt, *TINY)
+    assert status == 130 and err.strip() == ("cwfast: interrupted; no model written, and no checkpoint: the run "
+                                             "stopped before its first")
+    assert not ckpt.exists() and not (tmp_path / "m.npz").exists()
+    ckpt.write_bytes(b"an earlier run's checkpoint")
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--checkpoint", ckpt, "--overwrite",
+                         *TINY)
+    assert status == 130 and err.strip() == (f"cwfast: interrupted; no model written, and no checkpoint: the run "
+                                             f"stopped before its first ('{ckpt}' is still the earlier one)")
+    assert ckpt.read_bytes() == b"an earlier run's checkpoint"
+    # Resumed, the checkpoint not rewritten yet still holds the run so far.
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m2.npz", *options, "--resume")
+    assert status == 130 and err.strip() == (f"cwfast: interrupted; the checkpoint '{resumed}' holds the run so far: "
+                                             "the same command with --resume continues it")
+
+
 @pytest.mark.skipif(not HAS_MATPLOTLIB, reason="the plot extra is not installed")
 def test_ctrl_c_while_plotting_after_training_keeps_the_model_written(capsys, tmp_path, clip_8k, monkeypatch):
     from cwfast import cli
