@@ -85,8 +85,10 @@ def _clip(samples, name, min_length):
     if not np.any(samples):
         raise ParameterError(f"{name} is silent (all zeros)")
     # Every measure ignores gain: at peak 1 the squares can neither overflow (1e160) nor
-    # underflow (1e-200) into a wrong answer or a wrong message.
-    return samples / np.max(np.abs(samples))
+    # underflow (1e-200) into a wrong answer or a wrong message. (In place, on the copy above: a
+    # second copy was 8 bytes a sample more, 370 MB for an hour's training audio.)
+    samples /= max(float(samples.max()), -float(samples.min()))
+    return samples
 
 
 def _sample_rate(sample_rate):

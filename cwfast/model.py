@@ -81,6 +81,11 @@ class State:
     surprise: Optional[np.ndarray] = None
 
 
+#: Samples :class:`Level` tracks at a time (its state carried between pieces): the network's
+#: reading of them, which the level's gains come with, is held a piece at a time.
+LEVEL_PIECE = 2**16
+
+
 @dataclass(frozen=True)
 class Level:
     """Level normalisation of an autoregressive mixture model (:attr:`SequenceModel.level`).
@@ -133,16 +138,40 @@ class Level:
         """The level b(t) over the 1-D signal ``x``, starting at ``start`` (a zero state), before the
         bounds: what training chooses the floor and ceiling from. Shape (x.size,), float64.
         ParameterError if ``x`` is not 1-D real and finite."""
+        x = self._signal(x)
+        gains = np.empty(x.size)
+        for start, piece in self._pieces(x, LEVEL_PIECE, x.dtype):
+            gains[start : start + piece.size] = piece
+        return gains
+
+    def levels_in_pieces(self, x, size, dtype=None):
+        """:meth:`levels` over ``x`` a piece of ``size`` samples at a time, in memory of a piece
+        whatever the length of ``x``: yields ``(start, gains)``, the gains of ``x[start : start +
+        size]`` (float64, in an array reused for the next piece: copy what is kept). ``dtype``: the
+        precision the level is tracked in, ``x``'s own float type by default, as :meth:`levels`."""
+        x = self._signal(x)
+        size = validate.positive_int("size", size)
+        yield from self._pieces(x, size, x.dtype if dtype is None else np.dtype(dtype))
+
+    @staticmethod
+    def _signal(x):
         x = validate.as_array("x", x)
         # In x's own precision if it is a float (training's levels are float32's); else float64.
         x = validate.real_array("x", x, x.dtype if x.dtype in (np.float32, np.float64) else np.float64)
         if x.ndim != 1:
             raise ParameterError(f"x has shape {x.shape}; the level is tracked over a 1-D signal")
-        levels = np.full(1, self.start, dtype=x.dtype)
-        xn = np.empty((1, x.size), dtype=x.dtype)
-        gains = np.empty((1, x.size))
-        _head_kernels._level_track(x[None], levels, self.alpha, 0.0, np.inf, xn, gains)
-        return gains[0]
+        return x
+
+    def _pieces(self, x, size, dtype):
+        levels = np.full(1, self.start, dtype=dtype)  # the state, carried from piece to piece
+        size = max(1, min(size, x.size))
+        xn = np.empty((1, size), dtype=dtype)
+        gains = np.empty((1, size))
+        for start in range(0, x.size, size):
+            n = min(size, x.size - start)
+            piece = x[None, start : start + n].astype(dtype, copy=False)
+            _head_kernels._level_track(piece, levels, self.alpha, 0.0, np.inf, xn[:, :n], gains[:, :n])
+            yield start, gains[0, :n]
 
 
 def check_level_range(x, level, dtype, name):

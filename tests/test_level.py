@@ -428,3 +428,35 @@ def test_level_levels_follow_the_recursion():
         b += 0.05 * (abs(v) - b)
         want.append(b)
     np.testing.assert_allclose(Level(0.05, 0.3, floor=0.5, ceiling=0.6).levels(x), want, rtol=1e-5)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_levels_in_pieces_are_the_levels_of_the_whole(dtype):
+    """The level's state carries across pieces: any piece size gives Level.levels' values, bit
+    for bit (training reads an hour's levels a piece at a time); and levels itself, which runs in
+    pieces of LEVEL_PIECE, follows the recursion past a piece's edge."""
+    from cwfast.model import LEVEL_PIECE
+
+    x = (np.random.default_rng(1).normal(size=LEVEL_PIECE + 1001) * np.linspace(1e-3, 2, LEVEL_PIECE + 1001)).astype(dtype)
+    level = Level(0.05, 0.3)
+    whole = level.levels(x)
+    for size in (1, 7, 1000, LEVEL_PIECE, 10**6):
+        got = np.empty_like(whole)
+        starts = []
+        for start, gains in level.levels_in_pieces(x, size):
+            starts.append(start)
+            got[start : start + gains.size] = gains
+        assert starts == list(range(0, x.size, size))
+        assert_array_equal(got, whole)
+    want = []
+    b = whole[LEVEL_PIECE - 6]  # the recursion across the edge, from the value before it
+    for v in x.astype(np.float64)[LEVEL_PIECE - 5 : LEVEL_PIECE + 5]:
+        b += 0.05 * (abs(v) - b)
+        want.append(b)
+    np.testing.assert_allclose(whole[LEVEL_PIECE - 5 : LEVEL_PIECE + 5], want, rtol=1e-5)
+    float64 = np.concatenate([g.copy() for _, g in level.levels_in_pieces(x, 999, np.float64)])
+    assert_array_equal(float64, level.levels(x.astype(np.float64)))
+    with pytest.raises(ParameterError, match="size"):
+        next(level.levels_in_pieces(x, 0))
+    with pytest.raises(ParameterError, match="1-D"):
+        next(level.levels_in_pieces(x.reshape(1, -1), 10))

@@ -436,6 +436,48 @@ def test_the_least_squares_coefficients_of_several_clips(rng):
         lpc.coefficients([np.ones(19)], n)
 
 
+def test_the_least_squares_of_a_float32_clip_read_in_chunks(rng):
+    """A float32 clip is read in float64 a chunk at a time (no float64 copy of an hour's clip):
+    the coefficients are the explicit least squares', and bit for bit those of its float64 copy."""
+    t = np.arange(70_000)
+    clip = (0.5 * np.sin(t * 0.03) + 0.1 * rng.standard_normal(t.size)).astype(np.float32)
+    n = 4
+    wide = clip.astype(np.float64)
+    rows = np.lib.stride_tricks.sliding_window_view(wide[:-1], n)
+    want = np.linalg.lstsq(rows, wide[n:], rcond=None)[0]
+    got = lpc.coefficients([clip], n)
+    assert_allclose(got, want, rtol=1e-6, atol=1e-9)
+    assert np.array_equal(got, lpc.coefficients([wide], n))
+
+
+@pytest.mark.parametrize("with_level", [False, True])
+def test_the_bounds_rms_a_piece_at_a_time_is_the_whole_arrays(with_level, rng):
+    """The pitch predictor's reference reads the training part a piece at a time (40 bytes a
+    sample at once before): the same RMS of every stretch, bit for bit, as the whole array's."""
+    from cwfast.model import Level
+    from cwfast.train_audio import RMS_PIECE, _window_rms
+
+    inputs = (rng.standard_normal(2 * RMS_PIECE + 777) * np.linspace(0.01, 1, 2 * RMS_PIECE + 777)).astype(np.float32)
+    level = Level(1 / 64, 0.2, 0.05, 0.9) if with_level else None
+    for window in (5, 496):
+        x = inputs.astype(np.float64)
+        if level is not None:
+            b, gains = level.start, np.empty(x.size)
+            for t, v in enumerate(x):  # the level's recursion, written out
+                b += level.alpha * (abs(v) - b)
+                gains[t] = b
+            x = x / np.clip(gains, level.floor, level.ceiling)
+        k = x.size // window
+        want = np.sqrt(np.mean(x[: k * window].reshape(k, window) ** 2, axis=1))
+        got = _window_rms(inputs, window, level)
+        assert got.shape == (k,)
+        assert_allclose(got, want, rtol=1e-12)
+        whole = inputs.astype(np.float64)
+        if level is not None:
+            whole = whole / np.clip(level.levels(whole), level.floor, level.ceiling)
+        assert np.array_equal(got, np.sqrt(np.mean(whole[: k * window].reshape(k, window) ** 2, axis=1)))
+
+
 def test_auto_trains_each_rate_without_and_with_one_and_keeps_the_best_on_validation(clip, auto):
     samples, rate = clip
     trained, notes = auto
