@@ -19,12 +19,12 @@ import contextvars
 import copy
 import functools
 import math
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from . import lpc, registry, tasks, validate
+from ._clock import clock
 from ._bars import bar
 from .codec import MAX_CLASSES, N_CLASSES, check_classes, check_history
 from .metrics import nats_to_bits
@@ -81,8 +81,8 @@ RMS_PIECE = 2**16
 MAX_RESTARTS = 100
 #: ``restarts=AUTO_RESTARTS``: rounds of restarts while the time budget lasts (one without a budget).
 AUTO_RESTARTS = "auto"
-#: The clock auto restarts are timed by (whole rounds: training, fitting, calibrating).
-_clock = time.monotonic
+#: The clock the runs share the time budget by (whole rounds: training, fitting, calibrating).
+_clock = clock  # (less numba's compiling: a new installation's first run compiled inside its share)
 #: The learning rates an autoregressive model trains at by gradient, keeping the better on
 #: validation: 0.003 kept with at least 0.02 bit gained in 5 of 8 runs on fresh seeds, likeness
 #: cells equal to 0.01 alone's (docs/results.md, "The BPTT window and the learning rate").

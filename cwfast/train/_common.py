@@ -46,7 +46,8 @@ class TrainResult:
         Parameter updates done (epochs x updates per epoch for :func:`fit`, generations for
         :func:`evolve`), counting those done before a resume.
     wall_time : float
-        Seconds spent training, counting those spent before a resume.
+        Seconds spent training, counting those spent before a resume; the seconds numba spent
+        compiling kernels meanwhile (a new installation's first run) are left out.
     stopped : str
         ``"completed"``, ``"early stopping"`` (``patience`` ran out), ``"callback"``
         (``on_step_end`` returned True) or ``"time budget"``.

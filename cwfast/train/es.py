@@ -38,10 +38,10 @@ from __future__ import annotations
 import contextlib
 import functools
 import math
-import time
 
 import numpy as np
 
+from .._clock import clock
 from ..errors import CwfastError, ParameterError, TrainingDiverged
 from ..model import STEP_CODES
 from ..modes import MAX_POPULATION, POPULATION
@@ -265,8 +265,8 @@ def evolve(
         With ``cluster="ray"``: the number of actors (default: one per node with CPUs), each
         asking Ray for an equal share of the cluster's CPUs.
     time_budget : float, optional
-        Seconds of training (``wall_time``, a resumed run's earlier time included; on Ray,
-        counted from when the actors are up) after which the run stops at the end of the
+        Seconds of training (``wall_time``, a resumed run's earlier time included, numba's
+        compiling of kernels not; on Ray, counted from when the actors are up) after which the run stops at the end of the
         generation under way, or within it past 4,096 members (``stopped="time budget"``); the
         model ends with the best centre, as always.
 
@@ -450,11 +450,11 @@ def evolve(
     else:
         scoring = contextlib.nullcontext()
 
-    started = time.perf_counter()
+    started = clock()
     wall_before = run["wall_time"]
 
     def over_budget():
-        return time_budget is not None and wall_before + time.perf_counter() - started >= time_budget
+        return time_budget is not None and wall_before + clock() - started >= time_budget
 
     stop = False
     if time_budget is not None and run["wall_time"] >= time_budget:  # a resumed run its budget had stopped
@@ -466,10 +466,10 @@ def evolve(
     with scoring as scorer, interruptible(
             run, guard, (bar := progress_bar(progress, limit, min(run["epoch"], limit), "gen", time_budget,
                                              run["wall_time"])),
-            save if checkpoint is not None else None, lambda: wall_before + time.perf_counter() - started), guard:
+            save if checkpoint is not None else None, lambda: wall_before + clock() - started), guard:
         # The clock of the budget and of wall_time starts here, the cluster up: Ray's start and
         # its actors' (seconds) are not training (a 2-s budget trained 1 generation on Ray, 4158 here).
-        started = time.perf_counter()
+        started = clock()
         apply(theta)
         while run["epoch"] < limit and not stop:
             gen = run["epoch"]
@@ -482,7 +482,7 @@ def evolve(
                                               period_spec, member_losses, over_budget, guard)
                     if not whole:  # the budget ran out within it: the centre stays as the last whole one left it
                         run["stopped"] = "time budget"
-                        run["wall_time"] = wall_before + time.perf_counter() - started
+                        run["wall_time"] = wall_before + clock() - started
                         stop = True
                         continue
                 else:
@@ -516,7 +516,7 @@ def evolve(
                 diverged(f"training diverged: the centre's parameters became non-finite at generation {gen + 1}")
             run["epoch"] += 1
             run["step"] += 1
-            run["wall_time"] = wall_before + time.perf_counter() - started
+            run["wall_time"] = wall_before + clock() - started
             guard.consistent = True
             if bar is not None:
                 bar.update(run["wall_time"])

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import contextlib
 import math
-import time
 
 import numba
 import numpy as np
 
+from .._clock import clock
 from ..errors import CwfastError, ParameterError, TrainingDiverged
 from ..model import State
 from . import checkpoint as ckpt_io
@@ -248,7 +248,8 @@ def fit(
         Called after every update with a :class:`StepInfo`; returning True stops training after
         that update (``stopped="callback"``; the run can be resumed from its checkpoint).
     time_budget : float, optional
-        Seconds of training (``wall_time``, a resumed run's earlier time included) after which
+        Seconds of training (``wall_time``, a resumed run's earlier time included; time numba
+        spends compiling kernels, as a new installation's first run does, is not counted) after which
         the run stops at the end of the update under way (``stopped="time budget"``). With
         ``validation`` the model then ends with the best-validation parameters, the unfinished
         epoch's included (the validation part is scored once more where it stopped).
@@ -387,7 +388,7 @@ def fit(
     total_updates = limit * plan.updates_per_epoch
     bar = progress_bar(progress, total_updates, min(run["step"], total_updates), "update", time_budget,
                        run["wall_time"])
-    started = time.perf_counter()
+    started = clock()
     wall_before = run["wall_time"]
     # Patience that ran out stops the run whatever the checkpoint says: a Ctrl-C (or a callback's
     # True) in the update that ended that epoch recorded "interrupted" ("callback"), and a resume
@@ -399,7 +400,7 @@ def fit(
         run["stopped"], stop = "time budget", True
     guard = InterruptGuard()
     with interruptible(run, guard, bar, save if checkpoint is not None else None,
-                       lambda: wall_before + time.perf_counter() - started), guard, _threads(plan.group_size):
+                       lambda: wall_before + clock() - started), guard, _threads(plan.group_size):
         while run["epoch"] < limit and not stop:
             epoch = run["epoch"]
             order = plan.order(entropy, epoch)
@@ -455,7 +456,7 @@ def fit(
                         run["stopped"] = "early stopping"
                         stop = True
                     run.update(epoch=epoch + 1, position=0, epoch_sum=0.0, epoch_count=0)
-                run["wall_time"] = wall_before + time.perf_counter() - started
+                run["wall_time"] = wall_before + clock() - started
                 guard.consistent = True
                 if bar is not None:
                     bar.update(run["wall_time"])

@@ -1,0 +1,48 @@
+"""The clock time budgets are charged by: wall time less the seconds numba spends compiling kernels.
+
+A new installation (or a model of a new shape) compiles its kernels the first time they run: 15 s
+or more on one core, which a 20-s ``--time-budget`` took for training, leaving the first run one
+update. numba announces each compilation (its event API, ``"numba:compile"``); a listener adds up
+their durations, outermost only (compiling a kernel compiles the functions it calls inside it).
+Loading a kernel from numba's disk cache is not a compilation and is counted as time spent.
+"""
+
+from __future__ import annotations
+
+import time
+
+from numba.core import event
+
+
+class _Compiling(event.Listener):
+    def __init__(self):
+        self.depth = 0
+        self.seconds = 0.0
+        self.began = 0.0
+
+    def on_start(self, ev):
+        if self.depth == 0:
+            self.began = time.perf_counter()
+        self.depth += 1
+
+    def on_end(self, ev):
+        self.depth -= 1
+        if self.depth == 0:
+            self.seconds += time.perf_counter() - self.began
+
+
+_compiling = _Compiling()
+event.register("numba:compile", _compiling)  # (numba compiles under one lock: no two at once)
+
+
+def compiling_seconds():
+    """Seconds this process has spent compiling numba kernels, a compilation under way included."""
+    seconds = _compiling.seconds
+    if _compiling.depth:
+        seconds += time.perf_counter() - _compiling.began
+    return seconds
+
+
+def clock():
+    """``time.perf_counter()`` less :func:`compiling_seconds`: it stands still while kernels compile."""
+    return time.perf_counter() - compiling_seconds()
