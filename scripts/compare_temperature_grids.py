@@ -4,8 +4,9 @@ For each model of ``scripts/generation_goals.py --out DIR`` runs (``DIR/SOURCE/c
 ``DIR/SOURCE/SOURCE.wav`` and ``DIR/goals.json``), choose the generation temperature as
 ``cwfast train`` does (:func:`cwfast.train_audio.calibrate_temperature`, on the model's training
 part, seed 0) from each of two grids, generate 10 s at each choice with seeds 3, 4 and 5 (not the
-calibration's seed) and count the goals table's three likeness cells (LTAS to the whole source,
-flatness within 3x, pitched frames at least half the source's), medians over the seeds::
+calibration's seed) and count the goals table's three likeness cells (LTAS to the training audio
+against its stretches, flatness within 3x, pitched frames at least half the training audio's: the
+references goals.json holds, the whole source's in runs before 2026-12-06), medians over the seeds::
 
     python scripts/compare_temperature_grids.py DIR ... [--grid 0.35,0.4,0.45,0.5,0.6,0.7,0.85,1]
         [--current 0.5,0.6,0.7,0.85,1] [--json OUT]
@@ -77,7 +78,7 @@ def likeness_at(model, samples, training, like, temperature):
     figures = []
     for seed in SEEDS:
         audio = render.render(model, int(SECONDS * rate), seed=seed, temperature=temperature)
-        figures.append((likeness.ltas_distance(audio, samples),
+        figures.append((likeness.ltas_distance(audio, training),  # (the whole source, its test part too, before 2026-12-06)
                         likeness.spectral_flatness(audio) / like["source"]["flatness"],
                         likeness.pitched_fraction(audio, rate), metrics.rms(audio) / metrics.rms(training)))
     ltas, flatness, pitched, rms = np.median(figures, axis=0).tolist()

@@ -3,7 +3,8 @@
 For each model of a ``scripts/generation_goals.py --out DIR`` run (``DIR/SOURCE/cw.npz`` beside
 the source audio it was trained on, ``DIR/SOURCE/SOURCE.wav``), generate 10 s at each temperature
 with seeds 0, 1, 2 and print the medians of issue 12's likeness measures: RMS over the training
-part's (the first 80%), spectral flatness over the whole source's (the goals table's yardstick),
+part's (the first 80%), spectral flatness over the training part's (the whole source's, test part
+included, before 2026-12-06),
 the pitched-frame fraction, and the long-term spectrum's distance to the training part (dB)::
 
     python scripts/measure_temperatures.py DIR/*/cw.npz [--temperatures 0.5,0.7,1] [--json OUT]
@@ -47,7 +48,7 @@ def measure(path, model, temperatures):
         for seed in SEEDS:
             audio = render.render(model, int(SECONDS * rate), seed=seed, temperature=temperature)
             figures.append((metrics.rms(audio) / metrics.rms(training),
-                            likeness.spectral_flatness(audio) / likeness.spectral_flatness(source),
+                            likeness.spectral_flatness(audio) / likeness.spectral_flatness(training),
                             likeness.pitched_fraction(audio, rate), likeness.ltas_distance(audio, training)))
         rows[temperature] = dict(zip(("rms", "flatness", "pitched", "ltas_db"), np.median(figures, axis=0).tolist()))
     return rows
@@ -80,7 +81,7 @@ def main(argv=None):
 
 def report(models, temperatures, json_path):
     table = {}
-    print("| model | temperature | RMS / training | flatness / source | pitched | LTAS to training (dB) |")
+    print("| model | temperature | RMS / training | flatness / training | pitched | LTAS to training (dB) |")
     print("|---|---:|---:|---:|---:|---:|")
     for path, model in models.items():
         table[path] = measure(path, model, temperatures)

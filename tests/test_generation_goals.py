@@ -149,6 +149,24 @@ def test_the_table_on_a_tiny_source(tmp_path):
     assert r["lstm"]["n_hidden"] == load_script().lstm_hidden_for(r["cw"]["macs_per_sample"], 1, r["cw"]["n_out"])
     assert [s["seed"] for s in r["likeness"]["generated_seeds"]] == [0, 1]
     assert len(r["likeness"]["stretches"]["ltas_to_rest"]) == 4
+    # Every likeness reference is the training audio (the test part is what the held-out bits are
+    # scored on: no choice made by these cells may see it); the whole recording's only for comparison.
+    from cwfast import likeness
+
+    training = trained_on[: 32000 - 3200]
+    own = likeness.measure(training, 8000)
+    assert (r["likeness"]["source"]["flatness"], r["likeness"]["source"]["pitched"]) == (own["flatness"], own["pitched"])
+    whole = likeness.measure(trained_on, 8000)
+    assert r["likeness"]["whole_recording"] == {"flatness": whole["flatness"], "pitched": whole["pitched"]}
+    assert own["flatness"] != whole["flatness"]
+    sys.path.insert(0, str(ROOT / "scripts"))
+    import measure_generation
+
+    rows = measure_generation.stretch_rows(training, 8000, 4)
+    assert r["likeness"]["stretches"]["ltas_to_rest"] == rows[:, 0].tolist()
+    cells = {g["figure"]: g for g in r["goals"]}
+    assert cells["spectral flatness / the training audio's"]["value"] == pytest.approx(
+        r["likeness"]["generated_median"]["flatness"] / own["flatness"])
     assert (out / "fsdd-george" / "cw.npz").exists() and (out / "fsdd-george" / "cw-seed1.wav").exists()
     # Both networks' scales are fitted on validation (the command line's default), and recorded:
     # the factor, then the surprise-following scale from there.
@@ -200,9 +218,9 @@ def test_settings_the_measures_cannot_use_are_refused_before_training(tmp_path):
     assert done.returncode == 2 and "--seconds 0.1 is 800 samples at 8000 Hz; the measures need at least 2048" in \
         done.stderr.splitlines()[-1], done.stderr
     done = subprocess.run([*script, "--stretches", "8"], capture_output=True, text=True)
-    assert done.returncode == 2 and done.stderr.strip() == ("generation_goals: fsdd-george: 8 stretches of 8000 "
-                                                            "samples are shorter than the measures' 2048: pass fewer "
-                                                            "--stretches"), done.stderr
+    assert done.returncode == 2 and done.stderr.strip() == ("generation_goals: fsdd-george: 8 stretches of the "
+                                                            "training audio's 7200 samples are shorter than the "
+                                                            "measures' 2048: pass fewer --stretches"), done.stderr
     done = subprocess.run([*script, "--stretches", "2", "--options", "--test 0.2"], capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.strip() == ("generation_goals: fsdd-george: the held-out stretch "
                                                             "(1600 samples) is shorter than the measures' 2048"), \

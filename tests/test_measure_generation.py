@@ -40,7 +40,12 @@ def test_full_table_runs_generate_and_prints_every_row(capsys):
                 # as --lpc-only's 5.984 is): the goals script's split
                 "| LPC-32 reading the model's mu-law history, adaptive Laplace scale (alpha 1/64) | 6.013 |"):
         assert row in out
-    assert "| 0.0-1.5 |" in out and "| 1.5-3.0 |" in out and "| median (min-max) |" in out
+    # The stretches are of the training part (the first 2.7 s), not of the held-out stretch.
+    assert "the training part cut into 2 stretches of 1.35 s" in out
+    assert "| 0.0-1.4 |" in out and "| 1.4-2.7 |" in out and "| median (min-max) |" in out
+    assert "| training part | held-out stretch |" in out
+    # The pitch goal's reference is the training part's 0.49 (the whole excerpt's is 0.47).
+    assert "| pitched-frame fraction |" in out and " | 0.49 | " in out.split("| pitched-frame fraction |")[1].splitlines()[0]
 
 
 def run_script(*argv, cwd=None):
