@@ -308,13 +308,13 @@ def test_fit_stops_at_its_time_budget_with_the_best_validation_model(rng):
 
 
 class FakeClock:
-    """time.perf_counter for the trainers: each reading is 0.01 s after the last, so a budgeted
-    run's length and rates do not depend on the machine's pace or on compilation."""
+    """The trainers' clock (cwfast._clock.clock): each reading is 0.01 s after the last, so a
+    budgeted run's length and rates do not depend on the machine's pace."""
 
     def __init__(self):
         self.now = 0.0
 
-    def perf_counter(self):
+    def __call__(self):
         self.now += 0.01
         return self.now
 
@@ -323,7 +323,7 @@ class FakeClock:
 def test_a_run_without_epochs_decays_over_its_time_budget(rng, trainer, monkeypatch):
     from cwfast import train
 
-    monkeypatch.setattr(getattr(train, "gradient" if trainer == "fit" else "es"), "time", FakeClock())
+    monkeypatch.setattr(getattr(train, "gradient" if trainer == "fit" else "es"), "clock", FakeClock())
     seen = []
     record = lambda info: seen.append((float(np.max(info.lr)), info.elapsed))  # noqa: E731
     if trainer == "fit":
@@ -349,7 +349,7 @@ def test_a_run_without_epochs_decays_over_its_time_budget(rng, trainer, monkeypa
 def test_a_run_of_its_budget_resumes_only_with_that_budget_when_its_rate_decays(rng, tmp_path, monkeypatch):
     from cwfast import train
 
-    monkeypatch.setattr(train.gradient, "time", FakeClock())
+    monkeypatch.setattr(train.gradient, "clock", FakeClock())
     x = rng.normal(size=(200, 1)).astype(np.float32)
     y = np.roll(x, 1, axis=0)
     for schedule in ("cosine", "constant"):
@@ -372,8 +372,8 @@ def test_a_run_its_budget_stopped_resumes_to_no_update(rng, tmp_path, monkeypatc
     from cwfast import train
     from cwfast.train import load_checkpoint
 
-    monkeypatch.setattr(train.gradient, "time", FakeClock())
-    monkeypatch.setattr(train.es, "time", FakeClock())
+    monkeypatch.setattr(train.gradient, "clock", FakeClock())
+    monkeypatch.setattr(train.es, "clock", FakeClock())
     x = rng.normal(size=(200, 1)).astype(np.float32)
     path = tmp_path / "run.npz"
 
