@@ -148,10 +148,17 @@ class Level:
         """:meth:`levels` over ``x`` a piece of ``size`` samples at a time, in memory of a piece
         whatever the length of ``x``: yields ``(start, gains)``, the gains of ``x[start : start +
         size]`` (float64, in an array reused for the next piece: copy what is kept). ``dtype``: the
-        precision the level is tracked in, ``x``'s own float type by default, as :meth:`levels`."""
+        precision the level is tracked in, ``x``'s own float type by default, as :meth:`levels`;
+        float32 or float64. ParameterError at the call (not at the first piece) if an argument is wrong."""
         x = self._signal(x)
         size = validate.positive_int("size", size)
-        yield from self._pieces(x, size, x.dtype if dtype is None else np.dtype(dtype))
+        try:
+            tracked = x.dtype if dtype is None else np.dtype(dtype)
+        except TypeError:
+            tracked = None
+        if tracked not in (np.float32, np.float64):
+            raise ParameterError(f"dtype={dtype!r} must be float32 or float64: the precision the level is tracked in")
+        return self._pieces(x, size, tracked)
 
     @staticmethod
     def _signal(x):

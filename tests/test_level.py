@@ -460,3 +460,20 @@ def test_levels_in_pieces_are_the_levels_of_the_whole(dtype):
         next(level.levels_in_pieces(x, 0))
     with pytest.raises(ParameterError, match="1-D"):
         next(level.levels_in_pieces(x.reshape(1, -1), 10))
+
+
+def test_levels_in_pieces_refuses_bad_arguments_when_called():
+    """A dtype other than float32 or float64 is refused (int32 tracked a start of 0.3 as 0 and gave
+    zero gains; float16 raised numba's NotImplementedError), and every check is made by the call,
+    not put off to the first piece drawn."""
+    x = np.sin(np.arange(100.0))
+    level = Level(0.05, 0.3)
+    for dtype in ("int32", np.float16, "nonsense"):
+        with pytest.raises(ParameterError, match="dtype"):
+            level.levels_in_pieces(x, 10, dtype)
+    with pytest.raises(ParameterError, match="size"):
+        level.levels_in_pieces(x, 0)
+    with pytest.raises(ParameterError, match="1-D"):
+        level.levels_in_pieces(x.reshape(1, -1), 10)
+    assert_array_equal(np.concatenate([g.copy() for _, g in level.levels_in_pieces(x, 7, "float32")]),
+                       level.levels(x.astype(np.float32)))
