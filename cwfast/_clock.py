@@ -26,6 +26,10 @@ class _Compiling(event.Listener):
         self.depth += 1
 
     def on_end(self, ev):
+        # numba sends the end even where the start did not reach us (a listener before us raised in
+        # its on_start): at depth -1 the clock would stand still for good.
+        if self.depth == 0:
+            return
         self.depth -= 1
         if self.depth == 0:
             self.seconds += time.perf_counter() - self.began

@@ -34,3 +34,20 @@ def test_a_time_budget_does_not_count_compiling(monkeypatch):
     model = cwfast.ClockworkRNN(0, 1, module_sizes=[2, 2], periods=[1, 2], seed=0, dtype=np.float64)
     result = fit(model, np.zeros((16, 0)), np.sin(np.arange(16.0))[:, None], epochs=3, time_budget=0.001)
     assert result.stopped == "completed" and result.epochs == 3 and result.wall_time == 0.0
+
+
+def test_an_end_without_its_start_does_not_stop_the_clock(monkeypatch):
+    """numba sends a compilation's end even when its start did not reach this listener (a listener
+    registered before it raised in on_start): the depth went to -1 and the clock stood still for
+    good, so that no time budget of the process ever ran out."""
+    now = [100.0]
+    monkeypatch.setattr(_clock, "time", type("T", (), {"perf_counter": staticmethod(lambda: now[0])}))
+    monkeypatch.setattr(_clock, "_compiling", _clock._Compiling())
+    _clock._compiling.on_end(None)  # unmatched
+    before = _clock.clock()
+    now[0] += 5.0
+    assert _clock.clock() == before + 5.0
+    _clock._compiling.on_start(None)  # a compilation after it is still left out
+    now[0] += 2.0
+    _clock._compiling.on_end(None)
+    assert _clock.clock() == before + 5.0 and _clock.compiling_seconds() == 2.0
