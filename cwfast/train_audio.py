@@ -124,7 +124,8 @@ class TrainedAudio:
         The training, validation and test parts of the task.
     result : cwfast.train.TrainResult
         The kept run's; its ``final_loss`` is NaN when a gradient trainer ran (``figures["train"]``
-        scores the training part instead, of the model as saved).
+        scores the training part instead, of the model as saved), and so is its ``best_loss`` if
+        the run stopped before its first epoch ended without a validation part.
     figures : dict
         ``{"train": ..., "validation": ..., "test": ...}`` (parts that exist), each what
         :func:`cwfast.tasks.evaluate` returns.

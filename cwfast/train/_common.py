@@ -38,10 +38,13 @@ class TrainResult:
         The lowest monitored loss: validation loss if a validation set was given, else the
         noise-free training loss if early stopping with input noise, else the lowest of
         ``losses``. The model holds the parameters that reached it whenever a validation set or
-        ``patience`` is given, and always in :func:`evolve`.
+        ``patience`` is given, and always in :func:`evolve`. A run stopped before any epoch
+        ended (and without validation) has ``final_loss`` here instead, NaN with ``fit(...,
+        final_loss=False)``.
     final_loss : float
         The noise-free training loss of the model as returned, on the whole of ``x``/``target``.
-        For the memorisation task, ``final_loss / var(target)`` is the paper's NMSE.
+        For the memorisation task, ``final_loss / var(target)`` is the paper's NMSE. NaN if
+        :func:`fit` was passed ``final_loss=False``, which skips that pass.
     steps : int
         Parameter updates done (epochs x updates per epoch for :func:`fit`, generations for
         :func:`evolve`), counting those done before a resume.

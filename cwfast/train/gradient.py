@@ -255,7 +255,8 @@ def fit(
         epoch's included (the validation part is scored once more where it stopped).
     final_loss : bool
         Score all of ``x`` once more at the end for :attr:`TrainResult.final_loss`. False leaves
-        it NaN and saves that pass, for a caller that scores the data its own way: on an hour of
+        it NaN (and ``best_loss`` too, if the run stopped before an epoch ended and had no
+        validation) and saves that pass, for a caller that scores the data its own way: on an hour of
         audio it takes a minute or more per model (``cwfast train`` scores the parts of the kept
         model once, after all its runs).
 
