@@ -9,6 +9,7 @@ Loading a kernel from numba's disk cache is not a compilation and is counted as 
 
 from __future__ import annotations
 
+import threading
 import time
 
 from numba.core import event
@@ -19,20 +20,25 @@ class _Compiling(event.Listener):
         self.depth = 0
         self.seconds = 0.0
         self.began = 0.0
+        # The three change together: a reader in another thread between the depth's fall and the
+        # seconds' rise counted a finished compilation twice (the clock jumped back by it).
+        self.lock = threading.Lock()
 
     def on_start(self, ev):
-        if self.depth == 0:
-            self.began = time.perf_counter()
-        self.depth += 1
+        with self.lock:
+            if self.depth == 0:
+                self.began = time.perf_counter()
+            self.depth += 1
 
     def on_end(self, ev):
         # numba sends the end even where the start did not reach us (a listener before us raised in
         # its on_start): at depth -1 the clock would stand still for good.
-        if self.depth == 0:
-            return
-        self.depth -= 1
-        if self.depth == 0:
-            self.seconds += time.perf_counter() - self.began
+        with self.lock:
+            if self.depth == 0:
+                return
+            self.depth -= 1
+            if self.depth == 0:
+                self.seconds += time.perf_counter() - self.began
 
 
 _compiling = _Compiling()
@@ -41,10 +47,11 @@ event.register("numba:compile", _compiling)  # (numba compiles under one lock: n
 
 def compiling_seconds():
     """Seconds this process has spent compiling numba kernels, a compilation under way included."""
-    seconds = _compiling.seconds
-    if _compiling.depth:
-        seconds += time.perf_counter() - _compiling.began
-    return seconds
+    with _compiling.lock:
+        seconds = _compiling.seconds
+        if _compiling.depth:
+            seconds += time.perf_counter() - _compiling.began
+        return seconds
 
 
 def clock():
