@@ -1355,6 +1355,8 @@ def _info_generation(model):
         rows.append(("output gain", f"{gain}" if isinstance(gain, _Refused) else
                                     f"x{gain:.4g} ({20 * math.log10(gain):+.1f} dB): generates at its training "
                                     "audio's loudness, measured when its temperature was chosen"))
+    # What scripts/train_default_model.py measured against the whole recording it trained on, held-out
+    # parts included: not the training audio that chose the temperature and the output gain above.
     check = meta.get("check")
     if isinstance(check, dict) and {"rms", "source_rms", "centroid_hz", "source_centroid_hz"} <= set(check):
         likeness = ""
@@ -1362,8 +1364,8 @@ def _info_generation(model):
             likeness = (f", spectral flatness {check['flatness']} ({check['source_flatness']}), pitched frames "
                         f"{check['pitched']} ({check['source_pitched']})")
         rows.append(("check", f"{check.get('seconds', '?')} s generated at temperature {check.get('temperature', 1)}: "
-                              f"RMS {check['rms']} (training audio {check['source_rms']}), spectral centroid "
-                              f"{check['centroid_hz']} Hz (training audio {check['source_centroid_hz']} Hz)"
+                              f"RMS {check['rms']} (the recording {check['source_rms']}), spectral centroid "
+                              f"{check['centroid_hz']} Hz (the recording {check['source_centroid_hz']} Hz)"
                               f"{likeness}"))
     return rows
 

@@ -322,6 +322,11 @@ def test_info_describes_the_bundled_model(capsys):
     check, gain = meta["check"], meta["output_gain"]
     assert (f"spectral flatness {check['flatness']} ({check['source_flatness']}), pitched frames "
             f"{check['pitched']} ({check['source_pitched']})") in out
+    # The check measured against the whole recording (its held-out parts included), not the
+    # training audio that the temperature and output gain rows speak of.
+    assert f"RMS {check['rms']} (the recording {check['source_rms']})" in out
+    assert f"{check['centroid_hz']} Hz (the recording {check['source_centroid_hz']} Hz)" in out
+    assert "training audio 0" not in out
     assert f"output gain    x{gain:.4g} ({20 * math.log10(gain):+.1f} dB)" in out
     # ... and what the README quotes of it.
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
