@@ -62,13 +62,14 @@ def write_json(json_path, rows):
 
 
 def load_run(run, name):
-    """A goals run's model of ``name``, its source at the model's rate and the training part (what
-    ``train_audio`` calibrates on)."""
+    """A goals run's model of ``name``, its source at the model's rate before the test part (what the
+    goals' likeness is measured against) and the training part (what ``train_audio`` calibrates on)."""
     model = cwfast.load(os.path.join(run, name, "cw.npz"))
     samples, _ = load_audio(os.path.join(run, name, name + ".wav"), sample_rate=int(model.sample_rate))
     split = model.metadata["split"]
-    train = tasks.split_task(tasks.autoregressive(samples), validation=split["validation"], test=split["test"]).train
-    return model, samples, samples[: train.n_steps]
+    parts = tasks.split_task(tasks.autoregressive(samples), validation=split["validation"], test=split["test"])
+    held = 0 if parts.test is None else parts.test.n_steps
+    return model, samples[: samples.size - held], samples[: parts.train.n_steps]
 
 
 def likeness_at(model, samples, training, like, temperature):
@@ -78,7 +79,7 @@ def likeness_at(model, samples, training, like, temperature):
     figures = []
     for seed in SEEDS:
         audio = render.render(model, int(SECONDS * rate), seed=seed, temperature=temperature)
-        figures.append((likeness.ltas_distance(audio, training),  # (the whole source, its test part too, before 2026-12-06)
+        figures.append((likeness.ltas_distance(audio, samples),  # (the whole source, its test part too, before 2026-12-06)
                         likeness.spectral_flatness(audio) / like["source"]["flatness"],
                         likeness.pitched_fraction(audio, rate), metrics.rms(audio) / metrics.rms(training)))
     ltas, flatness, pitched, rms = np.median(figures, axis=0).tolist()

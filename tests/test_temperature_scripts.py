@@ -68,6 +68,15 @@ def test_grids_choose_as_the_calibration_does_and_count_their_cells(run, tmp_pat
     compare.main([str(run), "--current", "0.5,1", "--grid", "0.5,0.7,1", "--json", str(out)])
     (row,) = json.loads(out.read_text())
     model, samples, training = compare.load_run(str(run), "clip")
+    # The likeness references are the source before its test part (the whole of it before 2026-12-06).
+    from cwfast import tasks
+    from cwfast.audio import load_audio
+
+    whole, _ = load_audio(str(run / "clip" / "clip.wav"), sample_rate=int(model.sample_rate))
+    split = model.metadata["split"]
+    test = tasks.split_task(tasks.autoregressive(whole), validation=split["validation"], test=split["test"]).test
+    assert test is not None and samples.size == whole.size - test.n_steps
+    assert np.array_equal(samples, whole[: samples.size])
     like = json.loads((run / "goals.json").read_text())["sources"]["clip"]["likeness"]
     for label, grid in (("current grid", (0.5, 1.0)), ("other grid", (0.5, 0.7, 1.0))):
         chosen = calibrate_temperature(model, training / model.metadata["scale"], temperatures=grid)["chosen"]
