@@ -29,7 +29,7 @@ from ._bars import bar
 from .codec import MAX_CLASSES, N_CLASSES, check_classes, check_history
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
-from .model import LEVEL_FLOOR, MAX_PREDICTION_TAPS, PITCH_MAX_RATE, Level, Pitch
+from .model import LEVEL_FLOOR, LEVEL_PIECE, MAX_PREDICTION_TAPS, PITCH_MAX_RATE, Level, Pitch
 from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY,
                     PINNED_LEVEL, PITCH_CHOICES, PITCH_DEFAULT, PITCH_REFERENCE_PERCENTILE, PITCH_TAPS, POPULATION,
                     PREDICTION_TAPS, TRAINERS, is_pinned)
@@ -75,8 +75,8 @@ FIT_SAMPLES = 2**20
 #: A corpus this long (about 9 minutes at 16 kHz) gets a bar while its parts are scored once
 #: trained: an hour's took about 90 s on one core, silent before.
 SCORING_BAR_SAMPLES = 2**23
-#: Samples of the training part :func:`_window_rms` reads at a time.
-RMS_PIECE = 2**16
+#: Samples of the training part :func:`_window_rms` reads at a time: the level's own piece.
+RMS_PIECE = LEVEL_PIECE
 #: The most models ``restarts`` trains in one run (over every learning rate of ``lr``).
 MAX_RESTARTS = 100
 #: ``restarts=AUTO_RESTARTS``: rounds of restarts while the time budget lasts (one without a budget).
