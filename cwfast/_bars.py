@@ -19,11 +19,24 @@ def _is_terminal(stream):
         return False
 
 
-def bar(**options):
-    """A tqdm bar (``tqdm.auto``) with ``options``, on stderr unless ``file`` says otherwise."""
+def bar(*, fields=None, **options):
+    """A tqdm bar (``tqdm.auto``) with ``options``, on stderr unless ``file`` says otherwise.
+
+    ``fields``, if given, is a callable giving a dict of more fields (texts) its ``bar_format`` may
+    show: a time left and a pace as its caller reckons them, where tqdm's own ``{remaining}`` and
+    ``{rate_fmt}`` reckon from wall time.
+    """
     from tqdm.auto import tqdm
 
     stream = options.setdefault("file", sys.stderr)
     if not _is_terminal(stream):
         options.setdefault("mininterval", LOG_INTERVAL)
-    return tqdm(**options)
+    if fields is None:
+        return tqdm(**options)
+
+    class Bar(tqdm):
+        @property
+        def format_dict(self):
+            return {**super().format_dict, **fields()}
+
+    return Bar(**options)

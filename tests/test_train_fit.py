@@ -259,3 +259,48 @@ def test_invalid_arguments():
         fit(model, x, y, steps="first")
     with pytest.raises(ParameterError, match="x has no steps"):
         fit(model, np.zeros((0, 0)), np.zeros((0, 1)))
+
+
+def _shown(progress):
+    """What a training bar shows now (its line, as tqdm formats it)."""
+    return str(progress._bar)
+
+
+@pytest.mark.parametrize("budget", [None, 300.0])
+def test_the_bars_time_left_leaves_out_the_kernels_compile(monkeypatch, budget):
+    # A first run compiles its kernels (a minute on a slow core) before its first update ends; the
+    # run's clock leaves that out, tqdm's did not: a 5-minute budget's bar promised 2 h 20 min.
+    import tqdm.std
+
+    from cwfast.train._common import Progress
+
+    clock = [100.0]
+    monkeypatch.setattr(tqdm.std, "time", lambda: clock[0])  # tqdm's wall clock, faked
+    progress = Progress(1000, 0, "update", budget)
+    try:
+        clock[0] += 59.0  # compiling: wall time, not the run's
+        progress.update(0.5)  # the first update ends half a second into the run's own clock
+        shown = _shown(progress)
+        assert "00:59<" in shown  # the wall time it has taken
+        left = "04:59" if budget else "08:19"  # the budget's rest; 999 more updates at 0.5 s
+        assert f"<{left}" in shown, shown
+        clock[0] += 1.0
+        progress.update(1.0)  # 2 updates in 1 s of the run's clock
+        shown = _shown(progress)
+        assert "01:00<" + ("04:59" if budget else "08:19, 2.00update/s") in shown, shown
+    finally:
+        progress.close()
+
+
+def test_a_resumed_bar_takes_its_pace_from_this_sitting():
+    from cwfast.train._common import Progress
+
+    # 400 of 1000 updates done in an earlier sitting of 400 s; now 100 more in 10 s: 500 left at 0.1 s.
+    progress = Progress(1000, 400, "update", None, 400.0)
+    try:
+        assert "<?" in _shown(progress)  # no pace yet
+        for k in range(100):
+            progress.update(400.0 + 0.1 * (k + 1))
+        assert "<00:50, 10.00update/s" in _shown(progress)
+    finally:
+        progress.close()
