@@ -67,6 +67,7 @@ int main(int argc, char **argv)
         for (i = 0; i < n; i += block)
             F(generate)(&s, out + i, (int)(n - i < block ? n - i : block));
         write_floats(argv[2], out, n);
+        free(out);
         return 0;
 #else
         return 4;
