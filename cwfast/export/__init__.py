@@ -146,6 +146,10 @@ def _resolve(model, name):
     if np.any(np.abs(model.params) > np.finfo(np.float32).max):  # a float64 model's: the C weights are floats
         raise ParameterError("the model's parameters are past float32's range (the C export's weights are floats); "
                              "nothing was written")
+    level = model.level  # a float64 model's: the C reset writes the start as a float literal, the gain's floor as one
+    if level is not None and max(level.start, level.floor) > np.finfo(np.float32).max:
+        raise ParameterError("the model's level (its start or floor) is past float32's range (the C export's state "
+                             "is float); nothing was written")
     return model, _check_name(default if name is None else name)
 
 
@@ -232,7 +236,8 @@ def export_c(model, directory, name=None, *, overwrite=False):
     ------
     ParameterError
         If ``name`` is not a valid C identifier (or is a C keyword or a standard macro such as
-        ``NULL``), ``model`` is not a cwfast model, or an output would overwrite the model file.
+        ``NULL``), ``model`` is not a cwfast model, its parameters or its level's start or floor
+        are not finite in float32, or an output would overwrite the model file.
     CwfastError
         If the directory does not exist, a file exists and ``overwrite`` is False, or a write
         fails; nothing is left half-written.
