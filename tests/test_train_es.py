@@ -169,6 +169,13 @@ def test_centered_ranks():
     assert values.sum() == pytest.approx(0.0) and values.min() == -0.5 and values.max() == 0.5
 
 
+@pytest.mark.parametrize("losses, match", [(np.ones((2, 2)), "shape"), (["a", "b"], "dtype"),
+                                           (np.ones(3, dtype=complex), "dtype"), ([[1.0], [1.0, 2.0]], "numeric")])
+def test_centered_ranks_refuses_what_is_not_one_row_of_real_losses(losses, match):
+    with pytest.raises(ParameterError, match=match):
+        centered_ranks(losses)
+
+
 def test_one_generation_matches_a_reference_update(rng):
     model, x = model_and_data()
     target = rng.normal(size=(2, 20, 1))

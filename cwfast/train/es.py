@@ -45,6 +45,7 @@ from .._clock import clock
 from ..errors import CwfastError, ParameterError, TrainingDiverged
 from ..model import STEP_CODES
 from ..modes import MAX_POPULATION, POPULATION
+from ..validate import as_array
 from . import checkpoint as ckpt_io
 from ._common import (
     InterruptGuard,
@@ -69,12 +70,16 @@ __all__ = ["evolve", "centered_ranks", "noise_table", "pair_offsets", "pair_nois
 def centered_ranks(losses):
     """Ranks of ``losses`` scaled to [-0.5, 0.5]: the lowest loss gets -0.5, the highest +0.5.
 
-    Ties are ranked by position (a stable sort). NaN and infinite losses rank as the worst.
+    ``losses`` is one row of reals, shape (n,) (ParameterError otherwise). Ties are ranked by
+    position (a stable sort). NaN and infinite losses rank as the worst.
 
     >>> centered_ranks(np.array([3.0, 1.0, 2.0]))
     array([ 0.5, -0.5,  0. ])
     """
-    losses = np.asarray(losses, dtype=np.float64)
+    losses = as_array("losses", losses)
+    if losses.dtype.kind not in "fiu" or losses.ndim != 1:
+        raise ParameterError(f"losses has shape {losses.shape} and dtype {losses.dtype}; expected (n,) real numbers")
+    losses = losses.astype(np.float64)
     n = losses.size
     if n < 2:
         return np.zeros(n)
