@@ -41,7 +41,8 @@ def nmse(y, target):
     if np.all(target == target.flat[0]):
         raise ParameterError("target is constant, so NMSE (which divides by its variance) is undefined")
     y, target = _common_scale(y, target)
-    return float(np.mean((y - target) ** 2) / np.var(target))
+    with np.errstate(divide="ignore"):  # a target so much smaller than y that its variance underflows: inf
+        return float(np.mean((y - target) ** 2) / np.var(target))
 
 
 def esr(y, target):
@@ -58,7 +59,8 @@ def esr(y, target):
     if not np.any(target):
         raise ParameterError("target is silent, so ESR (which divides by its energy) is undefined")
     y, target = _common_scale(y, target)
-    return float(np.sum((y - target) ** 2) / np.sum(target**2))
+    with np.errstate(divide="ignore"):  # a target so much smaller than y that its energy underflows: inf
+        return float(np.sum((y - target) ** 2) / np.sum(target**2))
 
 
 #: Magnitudes whose squares, summed over any array, neither overflow nor underflow in float64.

@@ -472,3 +472,14 @@ def test_the_c_export_refuses_a_level_past_float32s_range(tmp_path):
         with pytest.raises(ParameterError, match="level.*past float32's range"):
             export_c(wide, tmp_path, "wide")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_ratio_past_float64_is_infinite_without_a_warning():
+    # y 1e300 against a target of 1: the ratio, 1e600, is past float64; the scaled target's
+    # squares underflowed to 0 and the division warned "divide by zero".
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert metrics.esr(np.full(4, 1e300), np.ones(4)) == np.inf
+        assert metrics.nmse([1e300, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 1.0]) == np.inf
