@@ -19,7 +19,8 @@ import numpy as np
 from ._head_kernels import _surprise_rows
 from .errors import CwfastError, ParameterError
 from .metrics import nats_to_bits
-from .model import LOSS_CHUNK, Surprise
+from . import validate
+from .model import LOSS_CHUNK, SequenceModel, Surprise
 
 #: The first pass scores these factors (1/16 to 16 in quarter octaves; 1 included, so the fit is
 #: never worse on the fitted parts than no fit); the second, 17 in 1/32-octave steps around the
@@ -60,10 +61,12 @@ def fit_scale(model, parts, *, progress=False):
     Raises
     ------
     ParameterError
-        If ``model`` has no mixture head or ``parts`` hold no sample.
+        If ``model`` is not a cwfast model or has no mixture head, ``progress`` is not a bool, or
+        ``parts`` hold no sample.
     CwfastError
         If the parts' cross-entropy is not finite (the model is left as it was).
     """
+    progress = _checked_call(model, progress)
     if model.output != "mixture":
         raise ParameterError(f"fitting the scale needs a mixture model; this one has a {model.output} head")
     parts = _checked_parts(parts, model)
@@ -120,10 +123,12 @@ def fit_surprise(model, parts, *, progress=False):
     Raises
     ------
     ParameterError
-        If ``model`` is not an autoregressive mixture model or ``parts`` hold no sample.
+        If ``model`` is not an autoregressive mixture model, ``progress`` is not a bool, or
+        ``parts`` hold no sample.
     CwfastError
         If the parts' cross-entropy is not finite (the model is left as it was).
     """
+    progress = _checked_call(model, progress)
     if model.output != "mixture" or model.n_in != 1:
         raise ParameterError("fitting a surprise-following scale needs an autoregressive mixture model (n_in=1)")
     parts = _checked_parts(parts, model)
@@ -239,6 +244,13 @@ def _pooled_nats(model, parts, factors, bar):
     if not np.all(np.isfinite(totals)):
         raise CwfastError("the held-out parts' cross-entropy is not finite at some scale factor")
     return totals
+
+
+def _checked_call(model, progress):
+    """``progress`` as a bool, after ParameterError if ``model`` is not a cwfast model or ``progress`` not a bool."""
+    if not isinstance(model, SequenceModel):
+        raise ParameterError(f"model must be a cwfast model (ClockworkRNN, SRN or LSTM), not {type(model).__name__}")
+    return validate.flag("progress", progress)
 
 
 def _bar(progress, total, desc="fitting the scale"):

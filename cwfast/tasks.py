@@ -286,8 +286,10 @@ def split_task(task, *, validation=0.0, test=0.0):
     Raises
     ------
     ParameterError
-        If a fraction is out of range, or the training part would hold fewer than two steps.
+        If ``task`` is not a :class:`Task`, a fraction is out of range, or the training part would
+        hold fewer than two steps.
     """
+    _check_task(task)
     n_val, n_test = held_out_steps(task.n_steps, validation, test)
 
     def part(start, stop):

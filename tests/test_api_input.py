@@ -426,6 +426,12 @@ def test_train_audio_resume_without_a_checkpoint_is_a_parameter_error():
                                 cwfast.tasks.make_task("effect", np.linspace(-0.5, 0.5, 8),
                                                        target=np.linspace(0.5, -0.5, 8))]),
      r"cannot be joined: memorize \(1 linear outputs\) and effect"),
+    (lambda: cwfast.tasks.split_task("x", validation=0.1), "task must be a cwfast.tasks.Task"),
+    (lambda: cwfast.scale_fit.fit_scale(ClockworkRNN(1, 6, n_hidden=4, n_modules=2, output="mixture"), [],
+                                        progress=1), "progress must be True or False"),
+    (lambda: cwfast.scale_fit.fit_surprise(ClockworkRNN(1, 6, n_hidden=4, n_modules=2, output="mixture"), [],
+                                           progress="no"), "progress must be True or False"),
+    (lambda: cwfast.scale_fit.fit_scale("model.npz", []), "model must be a cwfast model"),
 ])
 def test_helpers_of_the_tasks_and_render_modules_name_a_bad_argument(call, match):
     """An audit's findings: each was a TypeError or AttributeError from deep inside."""
