@@ -283,13 +283,18 @@ def _least_squares(parts, n_taps, chunk=65536):
 def coefficients(clips, n_taps=N_TAPS):
     """The ``n_taps`` coefficients (oldest first) minimising the squared error of predicting each
     of the 1-D ``clips`` from its own past, as :func:`fit` computes them: what a
-    :class:`cwfast.model.Pitch` predictor takes the residual of. ParameterError if the clips hold
-    fewer than ``4 * n_taps`` values together."""
+    :class:`cwfast.model.Pitch` predictor takes the residual of. ParameterError if a clip is not
+    1-D (one clip alone is ``[clip]``), or the clips hold fewer than ``4 * n_taps`` values together."""
     n_taps = _check_taps(n_taps)
     # A float32 clip stays float32 (read in float64 a chunk at a time): an hour's training part in
     # float64 at once was 8 bytes a sample more.
-    parts = [(validate.real_array("clip", c, np.float32 if np.asarray(c).dtype == np.float32 else np.float64)
-              .reshape(-1), np.size(c)) for c in clips]
+    parts = []
+    for c in clips:
+        clip = validate.as_array("clip", c)
+        if clip.ndim != 1:  # (before real_array, which makes a 0-d value 1-D)
+            raise ParameterError(f"clip has shape {clip.shape}; expected (n,): clips is a sequence of 1-D clips")
+        parts.append((validate.real_array("clip", clip, np.float32 if clip.dtype == np.float32 else np.float64),
+                      clip.size))
     if sum(n for _, n in parts) < 4 * n_taps:
         raise ParameterError(f"the clips hold {sum(n for _, n in parts)} values; fitting {n_taps} taps needs at "
                              f"least {4 * n_taps}")

@@ -432,6 +432,9 @@ def test_train_audio_resume_without_a_checkpoint_is_a_parameter_error():
     (lambda: cwfast.scale_fit.fit_surprise(ClockworkRNN(1, 6, n_hidden=4, n_modules=2, output="mixture"), [],
                                            progress="no"), "progress must be True or False"),
     (lambda: cwfast.scale_fit.fit_scale("model.npz", []), "model must be a cwfast model"),
+    # A clip that is not 1-D: a single clip passed for the list of them was read as one-sample clips
+    (lambda: lpc.coefficients(np.linspace(-0.5, 0.5, 64), 4), r"clip has shape \(\); expected \(n,\)"),
+    (lambda: lpc.coefficients([np.ones((8, 8))], 2), r"clip has shape \(8, 8\); expected \(n,\)"),
 ])
 def test_helpers_of_the_tasks_and_render_modules_name_a_bad_argument(call, match):
     """An audit's findings: each was a TypeError or AttributeError from deep inside."""
