@@ -38,6 +38,7 @@ from .errors import CwfastError, ParameterError
 from .codec import N_CLASSES, check_classes, mu_law_values
 from .codec import mu_law_edges as bin_edges  # where it used to live; public here too
 from . import tasks
+from .metrics import _unit  # the power of two metrics scales by: squares that neither overflow nor underflow
 
 __all__ = [
     "ALPHAS",
@@ -261,9 +262,11 @@ def _history(labels, values, n_classes):
     return values
 
 
-def _least_squares(parts, n_taps, chunk=65536):
+def _least_squares(parts, n_taps, chunk=65536, scale=1.0):
     """Coefficients minimising the squared prediction error of values[n_taps:n_train] over the
-    (values, n_train) parts, each predicted from its own past only (covariance method)."""
+    (values, n_train) parts, each predicted from its own past only (covariance method); the values
+    are read times ``scale`` (which does not change the coefficients; a power of two keeps the
+    Gram matrix of values near 1e300 or 1e-300 finite and nonzero)."""
     gram = np.zeros((n_taps, n_taps))
     cross = np.zeros(n_taps)
     for values, n_train in parts:
@@ -272,6 +275,8 @@ def _least_squares(parts, n_taps, chunk=65536):
         for start in range(n_taps, n_train, chunk):
             stop = min(start + chunk, n_train)
             read = values[start - n_taps : stop].astype(np.float64)
+            if scale != 1.0:
+                read *= scale
             w = np.ascontiguousarray(np.lib.stride_tricks.sliding_window_view(read[:-1], n_taps))
             gram += w.T @ w
             cross += w.T @ read[n_taps:]
@@ -298,7 +303,8 @@ def coefficients(clips, n_taps=N_TAPS):
     if sum(n for _, n in parts) < 4 * n_taps:
         raise ParameterError(f"the clips hold {sum(n for _, n in parts)} values; fitting {n_taps} taps needs at "
                              f"least {4 * n_taps}")
-    return _least_squares(parts, n_taps)
+    peak = max((float(np.max(np.abs(clip))) for clip, _ in parts if clip.size), default=0.0)
+    return _least_squares(parts, n_taps, scale=_unit(peak))
 
 
 def _check_taps(n_taps):

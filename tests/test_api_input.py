@@ -492,3 +492,16 @@ def test_a_ratio_past_float64_is_infinite_without_a_warning():
         warnings.simplefilter("error")
         assert metrics.esr(np.full(4, 1e300), np.ones(4)) == np.inf
         assert metrics.nmse([1e300, 0.0, 0.0, 0.0], [0.0, 1.0, 0.0, 1.0]) == np.inf
+
+
+def test_the_linear_predictors_coefficients_hold_at_any_magnitude():
+    # The coefficients do not depend on the clips' level; at 1e300 the Gram matrix overflowed
+    # (NaN coefficients, with NumPy's warnings), at 1e-300 it underflowed to zero.
+    import warnings
+
+    clip = np.sin(np.arange(400) / 3.0) + 0.1 * np.random.default_rng(0).standard_normal(400)
+    expected = lpc.coefficients([clip, clip[::-1]], 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for level in (1e300, 1e-300):
+            np.testing.assert_allclose(lpc.coefficients([clip * level, clip[::-1] * level], 4), expected, rtol=1e-9)
