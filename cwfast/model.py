@@ -1055,7 +1055,8 @@ class SequenceModel:
         -------
         loss : float
         grads : dict of dense arrays with the keys of :meth:`to_dense` (a Clockwork RNN's ``W_in``,
-            ``W_h``, ``b_h``, ``W_out``, ``b_out``, and ``taps`` with a linear prediction; the
+            ``W_h``, ``b_h``, ``W_out``, ``b_out``, ``taps`` with a linear prediction and
+            ``pitch_gain`` with a pitch predictor; the
             gradient of its ``W_h`` is exactly zero outside the allowed blocks), or a flat ndarray
             laid out like :attr:`params` if ``flat``.
         state : State, only if ``return_state``
@@ -1397,8 +1398,10 @@ class ClockworkRNN(SequenceModel):
             ``module_sizes`` (g,), ``input_windows`` (g,). ``W_in`` is right-aligned: its last
             ``n_in`` columns weigh the current input ``x(t)``, column block ``max_window - 1 - k``
             weighs ``x(t - k)``, and a module's row is zero left of its window. With every window
-            1 it is the paper's ``W_in`` (n, n_in). With a level (:attr:`level`) or a linear
-            prediction (:attr:`prediction`), also ``level`` ([alpha, start, floor, ceiling]) and ``taps``.
+            1 it is the paper's ``W_in`` (n, n_in). With a level (:attr:`level`), a surprise-following
+            scale (:attr:`surprise`), a linear prediction (:attr:`prediction`) or a pitch predictor
+            (:attr:`pitch`), also ``level`` ([alpha, start, floor, ceiling]), ``surprise`` ([alpha,
+            beta, mean]), ``taps``, or ``pitch`` (:meth:`Pitch.as_array`) and ``pitch_gain`` (1,).
         """
         return self._dense(self._params) | {
             "periods": self.periods.copy(),
