@@ -472,13 +472,16 @@ def test_a_state_takes_a_0d_clock_and_refuses_a_negative_level():
 
 
 def test_the_c_export_refuses_a_level_past_float32s_range(tmp_path):
+    import warnings
+
     # A float64 model's level start (or floor) beyond float32 became "inff" in the C reset, which
     # does not compile, or an infinite gain: refused, as weights past float32's range are.
     for level in ((0.1, 1e39), (0.1, 0.1, 1e39)):
         wide = ClockworkRNN(1, 6, n_hidden=4, n_modules=2, dtype=np.float64, output="mixture",
                             metadata={"mode": "autoregressive"})
         wide.level = level
-        with pytest.raises(ParameterError, match="level.*past float32's range"):
+        with pytest.raises(ParameterError, match="level.*past float32's range"), warnings.catch_warnings():
+            warnings.simplefilter("error")  # (comparing with np.float32's largest cast 1e39 to float32: a warning)
             export_c(wide, tmp_path, "wide")
     assert list(tmp_path.iterdir()) == []
 

@@ -147,7 +147,7 @@ def _resolve(model, name):
         raise ParameterError("the model's parameters are past float32's range (the C export's weights are floats); "
                              "nothing was written")
     level = model.level  # a float64 model's: the C reset writes the start as a float literal, the gain's floor as one
-    if level is not None and max(level.start, level.floor) > np.finfo(np.float32).max:
+    if level is not None and max(level.start, level.floor) > float(np.finfo(np.float32).max):
         raise ParameterError("the model's level (its start or floor) is past float32's range (the C export's state "
                              "is float); nothing was written")
     return model, _check_name(default if name is None else name)
