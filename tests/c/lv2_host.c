@@ -43,8 +43,11 @@ int main(int argc, char **argv)
     if (argc > 8)
         seed = (float)atof(argv[8]);
     h = d->instantiate(d, atof(argv[2]), ".", features);
-    if (!h)
+    if (!h) {
+        free(in);
+        free(out);
         return 3;
+    }
     d->connect_port(h, 1, in ? (void *)in : (void *)&control);
     d->connect_port(h, 2, &seed);  /* a plug-in without a port 2 ignores it */
     d->activate(h);
