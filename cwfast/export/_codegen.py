@@ -338,7 +338,9 @@ size_t {N}_state_size(void);
 void {N}_reset({N}_state *s);
 /* n steps: in holds n x {N}_N_IN interleaved floats (NULL when {N}_N_IN is 0), out receives
  * n x {N}_N_OUT (class probabilities if {N}_SOFTMAX). in and out may be the same buffer when
- * {N}_N_IN == {N}_N_OUT. A NaN or infinite input is read as 0 (cwfast's Stream refuses it),
+ * {N}_N_IN == {N}_N_OUT; out is not NULL (n > 0). An autoregressive model's input is its past
+ * sample as {N}_prime passes it on: divided by {N}_SCALE, then read as the model reads its past.
+ * A NaN or infinite input is read as 0 (cwfast's Stream refuses it),
  * and one beyond +-{INPUT_LIMIT:g} as +-{INPUT_LIMIT:g}, so that one bad sample from a host cannot poison the state. */
 void {N}_process({N}_state *s, const float *in, float *out, int n);
 {gen}
@@ -1125,11 +1127,12 @@ void {N}_set_temperature({N}_state *s, double temperature)
 {_read_function(spec)}
 void {N}_prime({N}_state *s, const float *clip, int n)
 {{
-    float y[{o}];
     int i;
     for (i = 0; i < n; i++) {{
         const float x = {N}_read(s->prev);
-        {N}_process(s, &x, y, 1);
+        /* its outputs into the sampler's logits, which generate computes afresh before reading
+           (a y[{N}_N_OUT] here took 256 KB of the caller's stack at 65,536 classes) */
+        {N}_process(s, &x, s->logits, 1);
         s->prev = (float)(({N}_REAL)clip[i] / {N}_C({N}_SCALE));
     }}
 }}
