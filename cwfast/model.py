@@ -482,7 +482,9 @@ class SequenceModel:
     @property
     def metadata(self):
         """Free-form JSON-serialisable facts about the model (what cwfast train stores: mode,
-        scale, figures, ...); set to a dict or None (ParameterError otherwise)."""
+        scale, figures, ...); set to a dict or None (ParameterError otherwise). What JSON cannot
+        hold (an array, an object, a key that is not a str) is refused when the model is saved,
+        with ParameterError and nothing written."""
         return self._metadata
 
     @metadata.setter

@@ -90,8 +90,8 @@ def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, ou
     Raises
     ------
     CwfastError
-        For an effect model (it needs an input: process a file with it instead) or a prime given
-        to a memorize model.
+        For an effect model (it needs an input: process a file with it instead), or a prime, an
+        output gain or a temperature given to a memorize model.
     """
     _check_callback(on_progress)
     chunk = validate.positive_int("chunk", chunk)  # (render_blocks would name it by its own name, block)
@@ -162,6 +162,8 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
             raise CwfastError("a memorize model takes no input, so it cannot be primed")
         if output_gain is not None:
             raise CwfastError("a memorize model generates its clip at its level: it takes no output gain")
+        if temperature is not None:
+            raise CwfastError("a memorize model is deterministic: it takes no temperature")
         return _memorize_blocks(model, _length(model, n_samples, default_seconds), block, scale)
 
     n_classes, stored_temperature = autoregressive_spec(model)

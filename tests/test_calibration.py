@@ -334,6 +334,9 @@ def test_render_applies_the_output_gain_to_what_it_writes_only(trained):
     memorize = cwfast.ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0, metadata={"mode": "memorize", "length": 20})
     with pytest.raises(CwfastError, match="takes no output gain"):
         render.render(memorize, 10, output_gain=2.0)
+    # As the command line refuses --temperature for it: a temperature given is a mistake, not ignored.
+    with pytest.raises(CwfastError, match="deterministic: it takes no temperature"):
+        render.render(memorize, 10, temperature=0.5)
 
 
 def test_temperature_is_bounded_where_every_one_is_the_same_noise(trained):
