@@ -627,6 +627,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     clips = list(samples) if isinstance(samples, (list, tuple)) else [samples]
     if not clips:
         raise ParameterError("samples is an empty list: pass one clip, or several (a corpus)")
+    if len(clips) > 1 and all(np.ndim(clip) == 0 for clip in clips):
+        raise ParameterError(f"samples is a {type(samples).__name__} of {len(clips)} numbers, read as that many clips: pass "
+                             "one clip as an array, or a list of arrays (a corpus)")
     if len(clips) > 1 and mode != "autoregressive":
         raise ParameterError(f"several clips (a corpus) train autoregressive models; {mode} mode learns from one clip")
     clips = [validate.mono("samples" if len(clips) == 1 else f"clip {i}", c) for i, c in enumerate(clips)]

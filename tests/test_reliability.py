@@ -483,6 +483,16 @@ def test_train_audio_refuses_an_empty_corpus():
         train_audio([], 8000, mode="autoregressive")
 
 
+@pytest.mark.parametrize("mode", ["memorize", "autoregressive"])
+def test_train_audio_says_a_list_of_numbers_is_read_as_clips(mode):
+    # In memorize mode it said "several clips (a corpus) train autoregressive models".
+    from cwfast.train_audio import train_audio
+
+    with pytest.raises(ParameterError, match=r"samples is a list of 800 numbers, read as that many clips: pass one clip "
+                                             r"as an array"):
+        train_audio(list(np.linspace(-0.5, 0.5, 800)), 8000, mode=mode)
+
+
 @pytest.mark.parametrize("n, said", [(5, "validation 0, test 0 samples"), (10, "validation 1, test 1 samples"),
                                      (9000, "validation 900, test 900 samples"),
                                      (10000, None)])
