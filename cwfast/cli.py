@@ -1529,7 +1529,8 @@ def _resumable(args):
     path = args.checkpoint
     if not path:
         # --checkpoint keeps one run's state: no advice to a command that asked for several runs
-        several = args.restarts not in (None, 1) or len(args.lr or ()) > 1 or args.pitch == "auto"
+        # (--lr parses one rate as a number, several as a list)
+        several = args.restarts not in (None, 1) or isinstance(args.lr, list) or args.pitch == "auto"
         return "; no model written" + ("" if several else " (--checkpoint PATH keeps an interrupted run to resume)")
     # A second Ctrl-C, or a SIGTERM in an update, before the run's first checkpoint leaves none (a
     # resumed run's, not yet rewritten, still holds the run so far; an earlier run's does not).

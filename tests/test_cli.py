@@ -1272,6 +1272,13 @@ def test_ctrl_c_while_training_writes_no_model(capsys, tmp_path, clip_8k, monkey
     # several runs, which --checkpoint refuses: no such advice
     status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--restarts", 2, *TINY)
     assert status == 130 and err.strip().splitlines()[-1] == "cwfast: interrupted; no model written"
+    # One --lr (parsed as a number, not a list): the advice, not a TypeError's traceback; several: none
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--lr", 0.01, *TINY)
+    assert status == 130 and err.strip() == ("cwfast: interrupted; no model written (--checkpoint PATH keeps an "
+                                             "interrupted run to resume)")
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--lr", "0.01,0.003", *TINY)
+    assert status == 130 and err.strip().splitlines()[-1] == "cwfast: interrupted; no model written"
+    assert list(tmp_path.iterdir()) == []
     # With a checkpoint there (the trainer writes one on Ctrl-C): say what it is for.
     def interrupted_after_writing(*args, checkpoint=None, **kwargs):
         Path(checkpoint).write_bytes(b"a checkpoint")
