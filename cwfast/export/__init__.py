@@ -24,6 +24,7 @@ import contextlib
 import keyword
 import os
 import re
+import unicodedata
 from pathlib import Path
 
 from .. import validate
@@ -68,7 +69,8 @@ MAX_NAME = 46
 def c_identifier(text):
     """``text`` (a file's stem, say) made into a valid C identifier for :func:`export_c`.
 
-    Runs of characters other than ASCII letters and digits become one ``_`` (none at either end:
+    Accented letters lose their accents (``é`` is ``e``); then runs of characters other than ASCII
+    letters and digits become one ``_`` (none at either end:
     ``__`` and a trailing ``_`` would make reserved C++ identifiers of NAME_...); a name that does
     not start with a letter gets ``model_`` in front; a C keyword, a macro of the C standard
     headers (``NULL``, ``EOF``, ...) or a standard header's stem (``math``) gets ``_model`` after it;
@@ -79,7 +81,10 @@ def c_identifier(text):
     >>> c_identifier("2024 take")
     'model_2024_take'
     """
-    name = re.sub(r"[^A-Za-z0-9]+", "_", str(text)).strip("_")
+    # Decomposed, a letter's accents are marks of their own, dropped with the other non-ASCII
+    # characters below: "ünï" was "n".
+    text = unicodedata.normalize("NFKD", str(text))
+    name = re.sub(r"[^A-Za-z0-9]+", "_", "".join(c for c in text if not unicodedata.combining(c))).strip("_")
     if not name[:1].isalpha() or _is_ours(name):
         name = ("model_" + name).rstrip("_")
     if name in _C_KEYWORDS or keyword.iskeyword(name) or _is_c_macro(name) or name in _C_HEADERS:
