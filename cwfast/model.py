@@ -22,7 +22,7 @@ import numba
 import numpy as np
 
 from . import _head_kernels, _kernels, _pitch_kernels, validate
-from .errors import ParameterError
+from .errors import CwfastError, ParameterError
 from .modes import FLUSH
 from .codec import N_CLASSES
 from .heads import (OUTPUTS, STEP_CODES, STEPS, SURPRISE_R_RANGE, LOG_SCALE_MIN, check_steps, check_target,  # noqa: F401
@@ -1112,9 +1112,18 @@ class SequenceModel:
         """
         raise NotImplementedError
 
+    def check_runnable(self):
+        """CwfastError unless every parameter is finite. :attr:`params` is a writable view, so a
+        NaN written into it in place passes by its setter's check; what runs the model calls this
+        first (O(parameters), against O(steps x parameters) for the run)."""
+        if not np.isfinite(self.params).all():
+            raise CwfastError("the model's parameters contain NaN or infinite values: it cannot run")
+
     def check_input(self, x):
         """Validate ``x`` and return it as a C-contiguous (B, T, n_in) array and whether it was
-        batched; values below :data:`cwfast.modes.FLUSH` in magnitude read as 0 (a copy then)."""
+        batched; values below :data:`cwfast.modes.FLUSH` in magnitude read as 0 (a copy then).
+        CwfastError if the model cannot run (:meth:`check_runnable`)."""
+        self.check_runnable()
         x = validate.real_array("x", x, self.dtype)
         if x.ndim not in (2, 3) or x.shape[-1] != self.n_in:
             raise ParameterError(
@@ -1723,6 +1732,7 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
     (1, n_out) and out (n_steps,)."""
     if model.output not in ("softmax", "mixture") or model.n_in != 1:
         raise ParameterError("sample() needs a softmax or mixture model with n_in=1 (an autoregressive model)")
+    model.check_runnable()
     n_steps = validate.positive_int("n_steps", n_steps)
     if values is None and model.output == "mixture":
         values = np.empty(0, dtype=model.dtype)  # linear history: the kernels read back what they drew

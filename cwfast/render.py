@@ -155,8 +155,7 @@ def render_blocks(model, n_samples=None, *, seed=None, temperature=None, prime=N
     # typo, and NumPy's MemoryError would not say which argument.
     check_fits(8 * (model.n_in + model.n_out + 2) * min(block, n_samples or block), f"blocks of {block:,} samples",
                "ask for smaller blocks (block, chunk)")
-    if not np.all(np.isfinite(model.params)):
-        raise CwfastError("the model's parameters contain NaN or infinite values: it cannot run")
+    model.check_runnable()
     if mode == "memorize":
         if prime is not None:
             raise CwfastError("a memorize model takes no input, so it cannot be primed")

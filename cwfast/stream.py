@@ -601,8 +601,7 @@ class Stream:
 
         model = self._model
         dtype = model.dtype
-        if not np.all(np.isfinite(model.params)):
-            raise CwfastError("the model's parameters contain NaN or infinite values: it cannot run")
+        model.check_runnable()
         self._entry = self._fast = None  # until the new entry has passed the check below
         if self._blocked:
             binding, lanes = _blocked_binding(model, max_block), ()

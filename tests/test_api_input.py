@@ -50,6 +50,19 @@ def test_non_finite_parameters_are_neither_saved_exported_nor_run(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize("arch", [ClockworkRNN, LSTM])
+def test_non_finite_parameters_written_in_place_are_not_run_by_the_model_either(arch):
+    # params is a writable view: its setter's check is passed by, and forward, loss, loss_and_grad,
+    # advance and sample returned NaN without a word where a Stream and render refuse.
+    model = arch(1, 12, n_hidden=4, seed=0, output="mixture", **({"n_modules": 2} if arch is ClockworkRNN else {}))
+    model.params[-1] = np.inf
+    x, target = np.zeros((5, 1), np.float32), np.zeros(5, np.int64)
+    for call in (lambda: model.forward(x), lambda: model.loss(x, target), lambda: model.loss_and_grad(x, target),
+                 lambda: model.advance(x), lambda: model.sample(5, values=None)):
+        with pytest.raises(CwfastError, match="the model's parameters contain NaN or infinite values: it cannot run"):
+            call()
+
+
 def test_values_a_float32_model_cannot_hold_are_refused_and_change_nothing(mixture):
     before = mixture.params.copy()
     with pytest.raises(ParameterError, match="level start=1e\\+300 is beyond what a float32 model holds"):
