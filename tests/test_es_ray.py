@@ -305,6 +305,49 @@ def test_a_cluster_lost_mid_run_writes_the_checkpoint_and_keeps_the_best_centre(
     np.testing.assert_array_equal(resumed.params, straight.params)  # the checkpoint resumes the run exactly
 
 
+@pytest.mark.parametrize("kind", ["lockstep", "periods", "lstm"])
+def test_an_actor_compiles_its_kernels_before_it_is_ready(monkeypatch, kind):
+    """An actor compiled its scoring kernels in its first generation, after the run's clock had
+    started with the actors up: a new installation's compiling (23 s on the 2-core Xeon) was charged
+    to --time-budget, which a local run leaves out, and a 5-s budget trained one generation. The
+    actor now scores once as it is built, with the argument types of a generation's call, so the
+    kernels that call compiles (or loads from numba's cache) are ready before the actor is."""
+    import numba
+
+    from cwfast.train import cluster, es
+
+    captured = {}
+
+    class Capture:
+        def __init__(self, *args):
+            captured["args"] = args
+
+        def __enter__(self):
+            raise CwfastError("captured")
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(cluster, "import_ray", lambda: None)
+    monkeypatch.setattr(cluster, "RayScorer", Capture)
+    model, x, target, extra = problem(kind)
+    with pytest.raises(CwfastError, match="captured"):
+        evolve(model, x, target, population=30, sigma=0.05, generations=2, seed=11, cluster="ray", **extra)
+    args = captured["args"][:-1]  # RayScorer's arguments, less the number of actors: the actor's, less its threads
+    real, calls = es._score_members, []
+
+    def spy(model, *rest):
+        calls.append(tuple(numba.typeof(value) for value in rest))
+        real(model, *rest)
+
+    monkeypatch.setattr(es, "_score_members", spy)
+    scorer = cluster._Scorer(*args, 1)
+    assert len(calls) == 1  # scored while built
+    size, n_pairs = args[7], args[8]
+    scorer.score(0, np.zeros(size), 0, n_pairs, True)  # a generation's call, as the driver makes it
+    assert calls[1] == calls[0]  # the same types: the same compiled kernel
+
+
 def test_an_actors_error_is_said_by_its_root_cause_without_colour_codes():
     """Ray's text of an actor that could not start (cwfast not importable on its node, say) was cut
     at 300 characters, with its terminal colour codes, before the ImportError that said why."""

@@ -271,8 +271,8 @@ def evolve(
         asking Ray for an equal share of the cluster's CPUs.
     time_budget : float, optional
         Seconds of training (``wall_time``, a resumed run's earlier time included, numba's
-        compiling of kernels not; on Ray, counted from when the actors are up, and the actors'
-        own compiling, in their first generation, counted) after which the run stops at the end of the
+        compiling of kernels not; on Ray, counted from when the first actor is up, its kernels
+        compiled) after which the run stops at the end of the
         generation under way, or within it past 4,096 members (``stopped="time budget"``); the
         model ends with the best centre, as always.
 
