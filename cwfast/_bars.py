@@ -3,9 +3,11 @@
 A bar redraws every 0.1 s by tqdm's default, which on a terminal rewrites one line; where stderr
 is a file or a pipe (a log, a cluster job's output, ``2> train.log``) each redraw is appended, and
 an hour of training wrote about 2 MB of bars. There a bar redraws at most every
-:data:`LOG_INTERVAL` seconds (and once more when it closes).
+:data:`LOG_INTERVAL` seconds (and once more when it closes). A line from a writer that does not go
+through tqdm (Ray's, a logging handler's) is written :func:`apart_from_bars`, not after a bar's text.
 """
 
+import contextlib
 import sys
 
 #: Seconds between a bar's redraws when its stream is not a terminal.
@@ -40,3 +42,32 @@ def bar(*, fields=None, **options):
             return {**super().format_dict, **fields()}
 
     return Bar(**options)
+
+
+@contextlib.contextmanager
+def apart_from_bars(stream=None):
+    """Within the block, what is written to ``stream`` (default: stderr) starts a line of its own
+    instead of following the text of a bar open there, and the bars are drawn again after it.
+
+    On a terminal the bars are cleared first, as ``tqdm.write`` does. Into a file or a pipe the bar's
+    line is ended first: clearing would write spaces onto that line, and the line written would
+    still follow the bar's text in the log (a Ray actor's death read ``0%| ... ?gen/s](raylet) A
+    worker died ...``).
+    """
+    from tqdm.auto import tqdm
+
+    stream = sys.stderr if stream is None else stream
+    terminal = _is_terminal(stream)
+    with tqdm.get_lock():
+        bars = [b for b in list(getattr(tqdm, "_instances", ()))
+                if not b.disable and hasattr(b, "last_print_t") and getattr(b, "fp", None) == stream]
+        if terminal:
+            for b in bars:
+                b.clear(nolock=True)
+        elif bars:
+            stream.write("\n")
+        try:
+            yield
+        finally:
+            for b in bars:
+                b.refresh(nolock=True)

@@ -7,6 +7,7 @@ stopped by a module fixture; each run starts its actors (worker processes) on it
 """
 
 import importlib.util
+import io
 import logging
 import os
 import signal
@@ -382,6 +383,80 @@ def test_the_raylets_lines_go_to_stderr_while_cwfast_is_connected(capsys):
     assert "a worker's own line" in out  # only the raylet's are moved
     worker.print_to_stdstream(dict(line, lines=["after"]), ignore_prefix=False)
     assert "after" in capsys.readouterr().out  # put back
+
+
+class _Log(io.StringIO):
+    """stderr redirected to a file (``2> train.log``)."""
+
+
+class _Terminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def _lines_after_a_bar(monkeypatch, stream, write):
+    """What ``stream``, as stderr, holds once a bar has been drawn, ``write()`` has written, and the
+    bar has been closed: its lines, each as a terminal shows it (the text after its last "\\r")."""
+    from cwfast import _bars
+
+    monkeypatch.setattr(sys, "stderr", stream)
+    bar = _bars.bar(total=10)
+    bar.update(3)
+    write()
+    bar.update(7)
+    bar.close()
+    return stream.getvalue(), [line.rsplit("\r", 1)[-1] for line in stream.getvalue().split("\n")]
+
+
+@pytest.mark.parametrize("stream", [_Log, _Terminal])
+def test_a_lost_actors_warning_starts_a_line_of_its_own_not_the_bars(monkeypatch, stream):
+    """With stderr a log file, "Ray actor ... died ...; its members are scored again elsewhere" was
+    written after the progress bar's text, on its line."""
+    from cwfast.train import cluster
+
+    class FakeRay:
+        def kill(self, actor):
+            pass
+
+    monkeypatch.setattr(cluster, "import_ray", lambda: FakeRay())
+    scorer = cluster.RayScorer(*[None] * 10)
+    scorer._n_actors = 0  # no replacement to start
+
+    def warn():
+        handler = logging.StreamHandler(sys.stderr)  # (pytest's own handlers write nowhere visible)
+        cluster.logger.addHandler(handler)
+        try:
+            scorer._lost([None, 1, "cwfast-es-x-1"], RuntimeError("killed"))
+        finally:
+            cluster.logger.removeHandler(handler)
+
+    text, lines = _lines_after_a_bar(monkeypatch, stream(), warn)
+    said = [line for line in lines if "scored again elsewhere" in line]
+    assert said and said[0].startswith("Ray actor cwfast-es-x-1 died (killed)"), text
+    assert "10/10" in lines[-2]  # the bar goes on after it, and ends on a line of its own
+    if stream is _Terminal:
+        assert "\n" not in text.split("Ray actor")[0]  # cleared, as tqdm.write does: no line left behind
+
+
+def test_the_raylets_lines_start_a_line_of_their_own_not_the_bars(monkeypatch):
+    """With stderr a log file, Ray's "(raylet) A worker died ..." was written after the progress
+    bar's text, on its line (Ray prints it from a thread of its own, not through tqdm)."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (pip install 'ray[default]')")
+    from cwfast.train.cluster import _raylet_lines_to_stderr, import_ray
+
+    worker = import_ray()._private.worker
+    monkeypatch.setenv("RAY_COLOR_PREFIX", "0")
+    restore = _raylet_lines_to_stderr(import_ray())
+    try:
+        text, lines = _lines_after_a_bar(monkeypatch, _Log(), lambda: worker.print_to_stdstream(
+            {"lines": ["A worker died or was killed (a line of this test)"], "pid": "raylet", "is_err": False},
+            ignore_prefix=False))
+    finally:
+        restore()
+    said = [line for line in lines if "A worker died" in line]
+    assert said and said[0].startswith("(raylet) A worker died"), text
+    assert "10/10" in lines[-2]
 
 
 def test_ctrl_c_while_the_actors_start_stops_the_call_at_once(monkeypatch, sigint_default):

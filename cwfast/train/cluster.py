@@ -40,6 +40,7 @@ import uuid
 
 import numpy as np
 
+from .._bars import apart_from_bars
 from ..errors import CwfastError
 
 __all__ = ["RayScorer", "import_ray"]
@@ -129,6 +130,7 @@ def _raylet_lines_to_stderr(ray):
 
     Ray prints them from a thread that every driver runs, whatever ``log_to_driver`` says, and
     to stdout, where the command line's results go; evolve logs its own warning for a lost actor.
+    Each starts a line of its own, not after the progress bar's text (:func:`cwfast._bars.apart_from_bars`).
     Looked up by name at each message, so replacing the module's function reaches the thread. If
     Ray has renamed it, nothing changes.
     """
@@ -141,7 +143,10 @@ def _raylet_lines_to_stderr(ray):
     def to_stderr(data, *args, **kwargs):
         if isinstance(data, dict) and data.get("pid") == "raylet" and not data.get("is_err"):
             data = dict(data, is_err=True)
-        return original(data, *args, **kwargs)
+        if not (isinstance(data, dict) and data.get("is_err")):
+            return original(data, *args, **kwargs)
+        with apart_from_bars(sys.stderr):  # not after the text of the progress bar there
+            return original(data, *args, **kwargs)
 
     module.print_to_stdstream = to_stderr
 
@@ -528,7 +533,8 @@ class RayScorer:
         reason = _root_cause(exc)
         if starting and not self._live and self._replacements >= 2 * self._n_actors:
             raise CwfastError(f"the evolution strategy's Ray actors fail to start; the last error: {reason}")
-        logger.warning("Ray actor %s died (%s); its members are scored again elsewhere", name, reason)
+        with apart_from_bars():  # (logging's last resort, and most handlers, write to stderr, where the bar is)
+            logger.warning("Ray actor %s died (%s); its members are scored again elsewhere", name, reason)
         try:
             self._ray.kill(actor)
         except Exception:  # already gone
