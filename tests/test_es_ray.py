@@ -532,6 +532,38 @@ def test_an_address_where_no_cluster_listens_fails_in_seconds(monkeypatch):
         cluster._probe(f"127.0.0.1:{listening.getsockname()[1]}")
 
 
+@pytest.mark.parametrize("auth_mode", [None, "token"])
+def test_a_refused_join_names_rays_token_authentication(monkeypatch, auth_mode):
+    """`ray start --head` (Ray 2.60) turns token authentication on where ~/.ray/auth_token exists,
+    which any local Ray start (a `cwfast train --cluster ray` without RAY_ADDRESS) writes; a driver
+    that names the address does not turn it on by itself. RAY_ADDRESS=HEAD:PORT then failed after
+    20 s of Ray's "Unauthenticated" warnings with "Failed to connect to Ray cluster at ...", and the
+    line said nothing of the token. Without RAY_AUTH_MODE the line now says what to set."""
+    from cwfast.train import cluster
+
+    class FakeRay:
+        def is_initialized(self):
+            return False
+
+        def init(self, **kwargs):
+            raise ConnectionError("Failed to connect to Ray cluster at 127.0.0.1:6391")
+
+    monkeypatch.setattr(cluster, "_probe", lambda address: None)
+    monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6391")
+    if auth_mode is None:
+        monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
+    else:
+        monkeypatch.setenv("RAY_AUTH_MODE", auth_mode)
+    scorer = cluster.RayScorer.__new__(cluster.RayScorer)
+    scorer._ray = FakeRay()
+    with pytest.raises(CwfastError) as refused:
+        scorer._connect()
+    said = str(refused.value)
+    assert said.startswith("cannot start or join the Ray cluster at RAY_ADDRESS=127.0.0.1:6391: Failed to connect")
+    assert "\n" not in said
+    assert ("RAY_AUTH_MODE=token" in said) == (auth_mode is None)
+
+
 def test_joining_ray_keeps_the_command_lines_sigterm_handler(monkeypatch):
     """Ray's init installs a SIGTERM handler of its own (a crash dump, exit status 15, no
     checkpoint): the one in place before (the command line's: checkpoint, 143) is put back."""

@@ -64,6 +64,8 @@ _LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
 #: instance cwfast starts on the loopback address and stops when the run ends. Ray's other
 #: warnings pass; if Ray renames either, nothing is dropped.
 _AUTH_LOGGER = "ray._private.authentication.authentication_token_setup"
+#: Ray's switch for token authentication ("token", "disabled"; unset: Ray decides).
+_AUTH_MODE = "RAY_AUTH_MODE"
 _AUTH_NOTICE = "Token authentication is enabled for this Ray cluster"
 
 
@@ -474,7 +476,14 @@ class RayScorer:
                 _shut_down(ray)
                 held.act(lambda: None)
             where = f"the Ray cluster at RAY_ADDRESS={address}" if address else "a local Ray instance"
-            raise CwfastError(f"cannot start or join {where}: {' '.join(str(exc).split())}") from None
+            hint = ""
+            if address and isinstance(exc, ConnectionError) and os.environ.get(_AUTH_MODE) is None:
+                # `ray start` turns token authentication on where ~/.ray/auth_token exists (any local
+                # Ray start writes one); a driver that names the address does not, and Ray's reason
+                # ("Unauthenticated") is in warnings of its own, before this line.
+                hint = (f"; if the cluster uses token authentication (`ray start` turns it on where "
+                        f"~/.ray/auth_token exists), set {_AUTH_MODE}=token, with the head's token here")
+            raise CwfastError(f"cannot start or join {where}: {' '.join(str(exc).split())}{hint}") from None
         self._started_ray = True
         # Held through ray.init: __enter__ closes (shuts Ray down) on what this raises.
         held.act(self.close)
