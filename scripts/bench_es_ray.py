@@ -5,8 +5,9 @@ The model and data are the memorisation task as ``cwfast train`` sets it up (a C
 units in 9 modules, 971 parameters, float32; 320 samples of the bundled Brahms excerpt) with
 ``evolve``'s defaults (population 256: 257 members with the centre). A local Ray instance starts on
 127.0.0.1 with ``--cpus`` CPUs (no dashboard); with A actors each asks for cpus / A of them and runs
-that many numba threads. The first ``--skip`` generations (actor start-up, compilation) are left
-out of the rates. Figures:
+that many numba threads. The first ``--skip`` generations (actor start-up), and those before every
+actor scores (an actor joins once its kernels are compiled or loaded, one a few generations after
+another), are left out of every figure. Figures:
 
 - members per second: 257 members x generations / seconds between the ends of generations;
 - bytes per generation per actor: the centre sent (8 bytes per parameter) and the losses
@@ -73,17 +74,27 @@ def main(argv=None):
 
     cluster.RayScorer.__enter__ = keep
 
-    def timed(**options):
-        """The model, seconds per generation, and seconds per generation the driver waited for losses."""
+    keys = ("wait_seconds", "calls", "bytes_out", "bytes_in")
+
+    def timed(actors=None, **options):
+        """The model, seconds per generation, and the scorer's stats (``keys``) over the generations
+        measured: from the end of generation --skip, or of the first with every actor scoring (an
+        actor joins once it has compiled or loaded its kernels, one a few generations after another)."""
         ends = []
 
         def note(info):
-            ends.append((time.perf_counter(), scorers[0].stats["wait_seconds"] if scorers else 0.0))
+            stats = scorers[0].stats if scorers else {}
+            ends.append((time.perf_counter(), [stats.get(key, 0) for key in keys],
+                         len(scorers[0].actor_names) if scorers else 0))
 
         model = base.copy()
-        evolve(model, x, target, generations=args.generations, seed=0, on_step_end=note, **options)
-        n = len(ends) - args.skip
-        return model, (ends[-1][0] - ends[args.skip - 1][0]) / n, (ends[-1][1] - ends[args.skip - 1][1]) / n
+        evolve(model, x, target, generations=args.generations, seed=0, on_step_end=note,
+               **(dict(actors=actors) if actors else {}), **options)
+        first = next((i for i, end in enumerate(ends) if i >= args.skip - 1 and (not actors or end[2] == actors)),
+                     len(ends) - 2)
+        n = len(ends) - 1 - first
+        stats = {key: b - a for key, a, b in zip(keys, ends[first][1], ends[-1][1])}
+        return model, (ends[-1][0] - ends[first][0]) / n, dict(stats, generations=n)
 
     print(f"machine: {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f}; Ray {ray.__version__} "
           f"on {args.cpus} CPUs; model {base.n_params} parameters, {members} members per generation")
@@ -103,9 +114,9 @@ def main(argv=None):
 
     for actors in args.actors:
         scorers.clear()
-        model, per_gen, wait_per_gen = timed(cluster="ray", actors=actors)
-        stats = scorers[0].stats
-        calls_per_gen = stats["calls"] / args.generations
+        model, per_gen, stats = timed(cluster="ray", actors=actors)
+        wait_per_gen = stats["wait_seconds"] / stats["generations"]
+        calls_per_gen = stats["calls"] / stats["generations"]
         same = np.array_equal(model.params, reference.params)
         print(f"{actors} actor(s): {per_gen * 1e3:.2f} ms per generation, {members / per_gen:,.0f} members/s; "
               f"per actor per generation {stats['bytes_out'] / stats['calls']:,.0f} bytes out, "
