@@ -1537,7 +1537,7 @@ def _resumable(args):
     earlier = getattr(args, "earlier_checkpoint", None)
     if not os.path.isfile(path) or (earlier is not None and _file_identity(path) == earlier):
         left = f" ('{path}' is still the earlier one)" if os.path.isfile(path) else ""
-        return f"; no model written, and no checkpoint: the run stopped before its first{left}"
+        return f"; no model written, and no checkpoint: the run stopped before writing one{left}"
     return f"; the checkpoint '{path}' holds the run so far: the same command with --resume continues it"
 
 

@@ -1310,13 +1310,13 @@ def test_ctrl_c_before_the_first_checkpoint_says_none_was_written(capsys, tmp_pa
     ckpt = tmp_path / "c.npz"
     status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--checkpoint", ckpt, *TINY)
     assert status == 130 and err.strip() == ("cwfast: interrupted; no model written, and no checkpoint: the run "
-                                             "stopped before its first")
+                                             "stopped before writing one")
     assert not ckpt.exists() and not (tmp_path / "m.npz").exists()
     ckpt.write_bytes(b"an earlier run's checkpoint")
     status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--checkpoint", ckpt, "--overwrite",
                          *TINY)
     assert status == 130 and err.strip() == (f"cwfast: interrupted; no model written, and no checkpoint: the run "
-                                             f"stopped before its first ('{ckpt}' is still the earlier one)")
+                                             f"stopped before writing one ('{ckpt}' is still the earlier one)")
     assert ckpt.read_bytes() == b"an earlier run's checkpoint"
     # Resumed, the checkpoint not rewritten yet still holds the run so far.
     status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m2.npz", *options, "--resume")
