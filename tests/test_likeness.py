@@ -324,5 +324,7 @@ def test_the_excerpt_scores_the_issues_figures():
     x, rate = load_audio(Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav",
                          sample_rate=16000)
     assert round(likeness.spectral_flatness(x), 4) == 0.0073
+    # ...and that figure is the definition's, not only the one the code once printed.
+    assert likeness.spectral_flatness(x) == pytest.approx(naive_flatness(np.asarray(x, np.float64)), rel=1e-9)
     assert likeness.pitched_fraction(x, rate) == pytest.approx(21 / 45)
     assert naive_pitched(np.asarray(x, np.float64), rate) == pytest.approx(21 / 45)
