@@ -360,6 +360,8 @@ def test_an_actors_error_is_said_by_its_root_cause_without_colour_codes():
     assert _root_cause(RuntimeError(text)) == "ImportError: No module named 'cwfast'"
     assert _root_cause(RuntimeError("\x1b[31mlost\x1b[0m   the   node")) == "lost the node"
     assert _root_cause(RuntimeError("")) == "RuntimeError"
+    long = _root_cause(RuntimeError("word " * 100))
+    assert 290 <= len(long) <= 300 and long.endswith(" word...")  # cut after a word, and said to be
 
 
 def test_the_raylets_lines_go_to_stderr_while_cwfast_is_connected(capsys):

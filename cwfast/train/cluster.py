@@ -382,9 +382,11 @@ def _shut_down(ray):
 def _root_cause(exc, limit=300):
     """What a Ray error says went wrong, in one line: the last line of its text (Ray puts the
     actor's own exception, an ImportError on a node without cwfast say, after the traceback), its
-    terminal colour codes removed, at most ``limit`` characters."""
+    terminal colour codes removed, at most ``limit`` characters (a longer one cut after a word,
+    with "...", not mid-word without a sign)."""
     lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
-    return " ".join((lines[-1] if lines else type(exc).__name__).split())[:limit]
+    text = " ".join((lines[-1] if lines else type(exc).__name__).split())
+    return text if len(text) <= limit else text[: limit - 2].rsplit(" ", 1)[0].rstrip() + "..."
 
 
 class RayScorer:
