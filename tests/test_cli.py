@@ -246,6 +246,14 @@ def test_generate_with_prime_resamples_it_and_says_so(capsys, tmp_path, models):
                          "--samples", 50, "--seed", 1, "--prime", prime, "--temperature", 0.5)
     assert status == 0, err
     assert f"resampled '{prime}' from 44100 Hz to 8000 Hz" in err
+    # ...and continues the prime as resampled: what the API makes of the same prime at the model's rate.
+    from cwfast import render
+
+    audio, rate = soundfile.read(tmp_path / "p.wav", dtype="float32")
+    model = cwfast.load(models["autoregressive"])
+    expected = render.render(model, 50, seed=1, temperature=0.5, prime=load_audio(prime, sample_rate=8000)[0])
+    assert rate == 8000 and audio.shape == (50,) and np.any(audio != 0)
+    np.testing.assert_allclose(audio, expected, rtol=1e-6, atol=1e-9)
 
 
 def test_generate_says_when_the_prime_mixes_to_silence(capsys, tmp_path, models):
