@@ -43,6 +43,8 @@ def main():
     args = parser.parse_args()
     if not 1 <= args.threads <= numba.config.NUMBA_NUM_THREADS:  # (numba's own ValueError was a traceback)
         parser.error(f"--threads {args.threads}: give 1 to {numba.config.NUMBA_NUM_THREADS} (NUMBA_NUM_THREADS)")
+    if args.repeats < 1 or args.batch < 1:
+        parser.error("--repeats and --batch must be at least 1")
     numba.set_num_threads(args.threads)
 
     rng = np.random.default_rng(0)

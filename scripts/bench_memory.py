@@ -44,6 +44,8 @@ def main(argv=None):
     parser.add_argument("--modules", type=int, default=8)
     parser.add_argument("--batch", type=int, default=1)
     args = parser.parse_args(argv)
+    if args.batch < 1:
+        parser.error("--batch must be at least 1")
 
     from numba.core.runtime import rtsys
 

@@ -46,6 +46,8 @@ def main():
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--c", action="store_true", help="time the C export of both instead")
     args = parser.parse_args()
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
     model = cwfast.load(args.model or default_model_path())
     rate = model.sample_rate or 16000
     plain, pitched = model.copy(), model.copy()

@@ -22,18 +22,24 @@ import cwfast  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
 
 
+#: Samples streamed in each run.
+SAMPLES = 16384
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model")
     parser.add_argument("--block", type=int, default=256)
     parser.add_argument("--runs", type=int, default=31)
     args = parser.parse_args(argv)
+    if args.runs < 1 or not 1 <= args.block <= SAMPLES:
+        parser.error(f"--runs must be at least 1 and --block from 1 to {SAMPLES}")
     model = cwfast.load(args.model)
     if model.surprise is None:
-        raise SystemExit(f"{args.model} has no surprise-following scale")
+        raise CwfastError(f"{args.model} has no surprise-following scale")
     off = model.copy()
     off.surprise = None
-    x = (0.1 * np.sin(np.arange(16384) / 7.0)).astype(model.dtype)[:, None]
+    x = (0.1 * np.sin(np.arange(SAMPLES) / 7.0)).astype(model.dtype)[:, None]
     streams = {"on": cwfast.Stream(model, max_block=args.block), "off": cwfast.Stream(off, max_block=args.block)}
     out = np.empty((args.block, model.n_out), model.dtype)
     times = {name: [] for name in streams}

@@ -35,7 +35,7 @@ def measure(model_path, audio_path, surprise=False):
     model = cwfast.load(model_path)
     model.surprise = None
     if "scale_fit" in model.metadata and not surprise:
-        raise SystemExit(f"{model_path}: already fitted (factor {model.metadata['scale_fit']['factor']:.3g})")
+        raise CwfastError(f"{model_path}: already fitted (factor {model.metadata['scale_fit']['factor']:.3g})")
     samples, _ = audio.load_audio(audio_path, sample_rate=model.sample_rate)
     check_training_audio(model, samples, model_path, audio_path)
     split = model.metadata.get("split", {})

@@ -128,6 +128,8 @@ def main(argv=None):
     parser.add_argument("--sigma", type=float, help="ES noise scale (default: evolve's)")
     parser.add_argument("--json", type=Path, help="also write every run as JSON here")
     args = parser.parse_args(argv)
+    if args.epochs < 1 or args.generations < 1:  # (each run failed alike, and was reported as diverged)
+        parser.error("--epochs and --generations must be at least 1")
     try:
         return benchmark(args)
     except CwfastError as error:  # a bad option or --json path, said before any run: one line

@@ -269,6 +269,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.out.is_dir():
         parser.error(f"--out {str(args.out)!r} is a directory; give a JSON lines file")
+    if min(args.epochs, args.per_file, args.seeds, args.jobs) < 1:  # (every run's NMSE was NaN, or none ran)
+        parser.error("--epochs, --per-file, --seeds and --jobs must be at least 1")
     if args.quick:
         paths, args.per_file, args.epochs = [SHIPPED], 2, 30
     else:

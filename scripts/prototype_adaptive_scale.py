@@ -120,6 +120,9 @@ def main(argv=None):
     parser.add_argument("--fit-scale", action="store_true", help="fit the scale on validation first, if not fitted")
     parser.add_argument("--generate", action="store_true", help="then generate with the chosen alpha and beta")
     args = parser.parse_args(argv)
+    for name in ("validation", "test"):  # it chooses on the one part and scores the other: neither may be empty
+        if not 0 < getattr(args, name) < 1:
+            parser.error(f"--{name} {getattr(args, name):g} must be more than 0 and less than 1")
     model = cwfast.load(args.model)
     model.surprise = None  # the engine's surprise-following scale, if fitted: this measures its own
     if args.signal == "level" and model.level is None:

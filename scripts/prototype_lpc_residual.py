@@ -65,6 +65,9 @@ EDGES = lpc.bin_edges(256)
 RES_EDGES = np.concatenate([[-1.0], EDGES[1:-1], [1.0]])
 #: Lags the ``window`` variant reads: every lag to 32, then every 4th to 400 (25 ms at 16 kHz).
 WINDOW_LAGS = np.concatenate([np.arange(1, 33), np.arange(36, 401, 4)])
+#: The models it trains: the previous sample alone, a window of past samples, the previous sample
+#: and the linear prediction, and that input predicting the prediction's residual.
+VARIANTS = ("plain", "window", "lpc-input", "residual")
 
 
 def residual_cdf_probs(probs, means, labels):
@@ -148,7 +151,7 @@ def likeness_row(samples_list, train_part, source):
 
 
 def main():
-    p = argparse.ArgumentParser(description="prototype: a CW-RNN predicting the residual of a linear predictor")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=30)
     p.add_argument("--seconds", type=float, default=10.0)
     p.add_argument("--seeds", default="0,1,2")
@@ -159,7 +162,13 @@ def main():
     p.add_argument("--lpc-orders", default=None,
                    help="instead: only the linear predictor alone, at these orders (e.g. 32,128,400)")
     args = p.parse_args()
-    seeds = [int(s) for s in args.seeds.split(",")]
+    unknown = sorted(set(args.variants.split(",")) - set(VARIANTS))
+    if unknown:  # (an unknown name was trained as the residual variant, under that name)
+        p.error(f"--variants: unknown {', '.join(unknown)}; choose among {', '.join(VARIANTS)}")
+    try:
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        p.error(f"--seeds {args.seeds!r} must be comma-separated integers")
 
     x, _ = load_audio(args.source, sample_rate=RATE)
     if args.trim:

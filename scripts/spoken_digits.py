@@ -430,7 +430,12 @@ def cmd_eval(args):
 
 
 def cmd_run_table(args):
-    budgets = [int(b) for b in args.budgets.split(",")]
+    try:
+        budgets = [int(b) for b in args.budgets.split(",")]
+    except ValueError:
+        budgets = []
+    if not budgets or min(budgets) <= 0:
+        raise UsageError(f"--budgets {args.budgets}: must be comma-separated positive parameter counts")
     archs = args.archs.split(",")
     if any(a not in ARCHS for a in archs):
         raise UsageError(f"--archs {args.archs}: each must be one of {', '.join(ARCHS)}")
@@ -544,12 +549,12 @@ def main(argv=None):
     for name in ("params", "epochs", "seeds", "patience", "lr"):
         value = getattr(args, name, None)
         if value is not None and value <= 0:
-            print(f"error: --{name}={value} must be positive", file=sys.stderr)
+            print(f"spoken_digits.py: error: --{name}={value} must be positive", file=sys.stderr)
             return 2
     for name in ("noise", "decays"):
         value = getattr(args, name, None)
         if value is not None and value < 0:
-            print(f"error: --{name}={value} must not be negative", file=sys.stderr)
+            print(f"spoken_digits.py: error: --{name}={value} must not be negative", file=sys.stderr)
             return 2
     try:
         if args.command == "train":
@@ -560,7 +565,8 @@ def main(argv=None):
             return cmd_choose_readout(args)
         return cmd_run_table(args)
     except UsageError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        # Named, so that it does not read as the "error: N%" result line that ends a run.
+        print(f"spoken_digits.py: error: {exc}", file=sys.stderr)
         return 2
 
 

@@ -142,3 +142,66 @@ def test_usage_errors_exit_2_in_the_scripts_own_words(name, argv, says):
                           text=True, timeout=120)
     assert done.returncode == 2 and says.format(excerpt=excerpt) in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and excerpt.read_bytes() == before
+
+
+@pytest.mark.parametrize("name, argv, says", [
+    ("bench_denormals", ["--repeats", "0"], "--repeats"),
+    ("bench_generate_start", ["--repeat", "0"], "--repeat"),
+    ("bench_pitch", ["--runs", "0"], "--runs"),
+    ("bench_memory", ["--batch", "0"], "--batch"),
+    ("bench_engine", ["--repeats", "0"], "--repeats"),
+    ("bench_surprise_stream", ["/nonexistent.npz", "--runs", "0"], "--runs"),
+    ("prototype_adaptive_scale", ["/nonexistent.npz", "/nonexistent.wav", "--validation", "0"], "--validation"),
+    ("prototype_adaptive_scale", ["/nonexistent.npz", "/nonexistent.wav", "--test", "0"], "--test"),
+    ("prototype_lpc_residual", ["--variants", "plain,nope"], "--variants"),
+    ("memorize_benchmark", ["--epochs", "0"], "--epochs"),
+    ("memorize_benchmark", ["--trainers", "es", "--generations", "0"], "--generations"),
+    ("memorize_robustness", ["--music", ".", "--out", "/nonexistent/r.jsonl", "--epochs", "0"], "--epochs"),
+    ("spoken_digits", ["run-table", "--data", "/nonexistent", "--budgets", "x"], "--budgets"),
+])
+def test_nothing_to_do_is_refused_in_one_line_before_any_work(name, argv, says):
+    """Each was a traceback (KeyError, StatisticsError, ZeroDivisionError, AttributeError,
+    ValueError), a table of NaNs with exit status 0, a run per trainer or excerpt that failed
+    alike, or (an unknown --variants name) another variant's figures under that name."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(SCRIPTS[0].parent / f"{name}.py"), *argv], capture_output=True,
+                          text=True, timeout=120)
+    *usage, line = done.stderr.splitlines()  # argparse's usage lines may come first
+    assert done.returncode == 2 and line.startswith(f"{name}.py: error: ") and says in line, done.stderr
+    assert all(u.startswith(("usage:", " ")) for u in usage) and not done.stdout, done.stderr
+
+
+def test_measuring_an_already_fitted_scale_is_a_usage_error(tmp_path):
+    """A model whose scale is fitted already ended with exit status 1 and no script name."""
+    import subprocess
+    import sys
+
+    import numpy as np
+
+    import cwfast
+
+    model = cwfast.ClockworkRNN(1, 30, n_hidden=8, n_modules=2, seed=0, output="mixture",
+                                metadata={"mode": "autoregressive", "scale_fit": {"factor": 1.5}})
+    model.save(tmp_path / "m.npz")
+    cwfast.audio.write_audio(tmp_path / "a.wav", np.zeros(100, np.float32), 16000)
+    done = subprocess.run([sys.executable, str(SCRIPTS[0].parent / "measure_scale_fit.py"), str(tmp_path / "m.npz"),
+                           str(tmp_path / "a.wav")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("measure_scale_fit.py: error: "), done.stderr
+    assert "already fitted (factor 1.5)" in done.stderr and done.stderr.count("\n") == 1 and not done.stdout
+
+
+def test_the_surprise_benchmark_refuses_a_model_without_one_as_a_usage_error(tmp_path):
+    """It ended with exit status 1 and no script name."""
+    import subprocess
+    import sys
+
+    import cwfast
+
+    cwfast.ClockworkRNN(0, 1, n_hidden=8, n_modules=2, seed=0).save(tmp_path / "m.npz")
+    done = subprocess.run([sys.executable, str(SCRIPTS[0].parent / "bench_surprise_stream.py"), str(tmp_path / "m.npz")],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("bench_surprise_stream.py: error: "), done.stderr
+    assert "has no surprise-following scale" in done.stderr and done.stderr.count("\n") == 1
+
