@@ -23,7 +23,7 @@ from cwfast import ClockworkRNN, Stream  # noqa: E402
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[256, 1024], help="hidden units (8 modules)")
     parser.add_argument("--blocks", type=int, nargs="+", default=[64, 512, 2048])
     parser.add_argument("--repeats", type=int, default=15)

@@ -34,7 +34,7 @@ MODELS = {
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--voices", type=int, default=16)
     parser.add_argument("--block", type=int, default=512)
     parser.add_argument("--repeat", type=int, default=200)

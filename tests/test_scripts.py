@@ -205,3 +205,15 @@ def test_the_surprise_benchmark_refuses_a_model_without_one_as_a_usage_error(tmp
     assert done.returncode == 2 and done.stderr.startswith("bench_surprise_stream.py: error: "), done.stderr
     assert "has no surprise-following scale" in done.stderr and done.stderr.count("\n") == 1
 
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_a_scripts_help_describes_it_in_whole_sentences(script):
+    """--help showed the docstring's first line, which for some scripts stops mid-sentence
+    ("... one voice, one thread,")."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    description = done.stdout.split("\n\n")[1]
+    assert description.rstrip().endswith((".", "?", ")")), description
