@@ -217,3 +217,15 @@ def test_a_scripts_help_describes_it_in_whole_sentences(script):
     assert done.returncode == 0, done.stderr
     description = done.stdout.split("\n\n")[1]
     assert description.rstrip().endswith((".", "?", ")")), description
+
+
+def test_the_memorisation_diagnosis_trains_for_epochs_as_asked():
+    """--diagnose trained to 2000 epochs whatever --epochs said (--quick's 30 included), with a
+    cosine recipe's schedule running over --epochs and then rising again."""
+    import numpy as np
+
+    script = _load("memorize_robustness")
+    target = np.sin(np.arange(320) / 9.0)
+    rows = script.diagnose(target, "adam-1e-2-cosine", epochs=120)
+    assert [row["epoch"] for row in rows] == [0, 100, 120]
+    assert all(np.isfinite(row["nmse"]) for row in rows)
