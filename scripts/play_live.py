@@ -135,6 +135,10 @@ def main(argv=None):
     parser.add_argument("--device", default=None, help="sounddevice device name or index")
     parser.add_argument("--dry-run", action="store_true", help="no sound card: run the callback against a simulated device")
     args = parser.parse_args(argv)
+    if not 0 < args.seconds < float("inf"):
+        parser.error(f"--seconds {args.seconds:g} must be a positive number")
+    if args.channels < 1:
+        parser.error(f"--channels {args.channels} must be at least 1")
 
     from cwfast import CwfastError, load
     from cwfast.audio import load_audio

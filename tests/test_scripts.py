@@ -229,3 +229,11 @@ def test_the_memorisation_diagnosis_trains_for_epochs_as_asked():
     rows = script.diagnose(target, "adam-1e-2-cosine", epochs=120)
     assert [row["epoch"] for row in rows] == [0, 100, 120]
     assert all(np.isfinite(row["nmse"]) for row in rows)
+
+
+@pytest.mark.parametrize("argv", [["--seconds", "0"], ["--seconds", "-1"], ["--seconds", "nan"], ["--channels", "0"]])
+def test_live_playback_refuses_nothing_to_play(argv, capsys):
+    """--seconds -1 ran no callback and reported it with exit status 0."""
+    with pytest.raises(SystemExit) as stopped:
+        _load("play_live").main(["/nonexistent.npz", "--dry-run", *argv])
+    assert stopped.value.code == 2 and f"error: {argv[0]} {argv[1]} must be" in capsys.readouterr().err
