@@ -49,6 +49,7 @@ Examples::
     python scripts/generation_goals.py --data DIR --jobs 2 --out runs/goals         # two trainings at once
     python scripts/generation_goals.py --data DIR --budget 30s --sources brahms --skip-lstm   # a smoke test
     python scripts/generation_goals.py --data DIR --out runs/goals --resume         # add the LSTMs to that run
+    python scripts/generation_goals.py --data DIR --out runs/goals --overwrite      # train that run's models again
     python scripts/generation_goals.py --data DIR --cw-options "--input-window period" --trim
     python scripts/generation_goals.py --data DIR --options "--level 64 --epochs 100000" --budget 10m --trim
 """
@@ -585,6 +586,8 @@ def parse_args(argv=None):
     p.add_argument("--resume", action="store_true",
                    help="keep the models an earlier run left in --out rather than train them again (a run cut "
                         "short goes on; a --skip-lstm run gets its LSTMs); every figure is measured again")
+    p.add_argument("--overwrite", action="store_true",
+                   help="train again the models an earlier run left in --out, replacing them")
     p.add_argument("--json", default=None, help="where to write every figure (default OUT/goals.json, else "
                    "generation_goals.json)")
     p.add_argument("--seconds", type=float, default=10.0, help="generated per seed (10)")
@@ -628,6 +631,13 @@ def parse_args(argv=None):
                 f"need at least {frame}")
     if args.resume and not args.out:
         p.error("--resume needs the --out of the run it resumes")
+    if args.resume and args.overwrite:
+        p.error("--resume and --overwrite: keep an earlier run's models, or train them again, not both")
+    earlier = [os.path.join(name, f"{kind}.npz") for name in args.sources for kind in ("cw", "lstm")
+               if args.out and os.path.exists(os.path.join(args.out, name, f"{kind}.npz"))]
+    if earlier and not (args.resume or args.overwrite):  # hours of training each, not to be lost to a rerun
+        p.error(f"--out {args.out} holds models of an earlier run ({', '.join(earlier)}): --resume keeps them, "
+                "--overwrite trains them again")
     made = args.out and not os.path.exists(args.out)
     try:  # found here, not after hours of training
         if made:

@@ -255,6 +255,25 @@ def test_a_report_that_cannot_be_written_is_refused_before_training(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "fsdd"]
 
 
+def test_an_earlier_runs_models_are_kept_unless_resumed_or_overwritten(tmp_path):
+    # Run again over the same --out, the script trained every model again and replaced them: hours.
+    folder = tmp_path / "fsdd" / "recordings"
+    folder.mkdir(parents=True)
+    soundfile.write(folder / "0_george_0.wav", np.sin(np.arange(80000) * 0.2).astype(np.float32), 8000)
+    kept = tmp_path / "out" / "fsdd-george" / "cw.npz"
+    kept.parent.mkdir(parents=True)
+    kept.write_bytes(b"an earlier run's model")
+    script = [sys.executable, str(ROOT / "scripts" / "generation_goals.py"), "--data", str(tmp_path), "--sources",
+              "fsdd-george", "--out", str(tmp_path / "out")]
+    done = subprocess.run(script, capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.splitlines()[-1].endswith(
+        f"--out {tmp_path / 'out'} holds models of an earlier run (fsdd-george/cw.npz): --resume keeps them, "
+        "--overwrite trains them again"), done.stderr
+    assert kept.read_bytes() == b"an earlier run's model"
+    done = subprocess.run([*script, "--resume", "--overwrite"], capture_output=True, text=True)
+    assert done.returncode == 2 and "--resume and --overwrite" in done.stderr.splitlines()[-1], done.stderr
+
+
 def test_the_figures_of_earlier_sources_survive_a_later_failure(tmp_path, monkeypatch):
     script = load_script()
     rate = 16000
