@@ -477,7 +477,7 @@ def run(args):
     rows = [] if args.model else ratios(records)
     voice_rows = voice_ratios(records)
     blocked_rows = blocked_ratios(records)
-    note("measuring the matrix-vector ceiling")
+    note("measuring the matrix-vector references (dense products in numba and BLAS)")
     ceiling = ceilings([model.n_hidden for _, model in models], dtype=models[0][1].dtype)
     ceiling_table = ceiling_rows(records, models, ceiling)
     summary = machine_summary()

@@ -358,6 +358,14 @@ def standardise(xs, mean, std):
     return [((x - mean) / std).astype(np.float32) for x in xs]
 
 
+def _epochs(training):
+    """How many epochs a run trained and what stopped it, in words: "1 epoch, all it was given",
+    "12 epochs, early stopping" (it read "1 epochs, epochs")."""
+    n = training["epochs"]
+    why = "all it was given" if training["stopped"] == "epochs" else training["stopped"]
+    return f"{n} epoch{'' if n == 1 else 's'}, {why}"
+
+
 def run_one(split, arch, budget, seed, *, epochs, patience=PATIENCE, lr=LR, noise=NOISE, decays=DECAYS, clock_align="start",
             readout=READOUT, time_limit=None, log=None):
     """Train one model on the split; returns (model, test error %)."""
@@ -399,8 +407,8 @@ def cmd_train(args):
     model, err = run_one(split, args.arch, args.params, args.seed, log=_log, **protocol(args))
     model.save(out, overwrite=True)
     t = model.metadata["training"]
-    print(f"{NAMES[args.arch]}: {model.n_hidden} hidden, {budget_count(model)} parameters; {t['epochs']} epochs "
-          f"({t['stopped']}, best {t['best_epoch']}), {t['wall_time_s']} s; train error {t['train_error']:.2f}%")
+    print(f"{NAMES[args.arch]}: {model.n_hidden} hidden, {budget_count(model)} parameters; {_epochs(t)} "
+          f"(best {t['best_epoch']}), {t['wall_time_s']} s; train error {t['train_error']:.2f}%")
     print(f"saved {out}")
     print(f"error: {err:.2f}%")
     return 0
@@ -446,8 +454,8 @@ def cmd_run_table(args):
             for seed in range(args.seeds):
                 model, err = run_one(split, arch, budget, seed, **protocol(args))
                 t = model.metadata["training"]
-                _log(f"{NAMES[arch]} {budget}: seed {seed}: test error {err:.2f}% ({t['epochs']} epochs, "
-                     f"{t['stopped']}, {t['wall_time_s']} s)")
+                _log(f"{NAMES[arch]} {budget}: seed {seed}: test error {err:.2f}% ({_epochs(t)}, "
+                     f"{t['wall_time_s']} s)")
                 results.setdefault((budget, arch), []).append((err, model.n_hidden, t["epochs"]))
     print(f"FSDD official split, {args.seeds} seed(s), at most {args.epochs} epochs, patience {args.patience}, "
           f"Adam lr {args.lr:g}, input noise {args.noise:g}, {args.decays} lr decay(s) on plateau, "

@@ -300,3 +300,9 @@ def test_choose_readout_chooses_on_validation_takes_only(stand_in, tmp_path, cap
     swapped = choose()
     assert [r[:3] + r[4:] for r in swapped] == [r[:3] + r[4:] for r in rows]
     assert [r[3] for r in swapped] != [r[3] for r in rows]  # the test takes were read, after the choice
+
+
+def test_a_runs_epochs_are_said_in_words(sd):
+    # It printed "(1 epochs, epochs, 0.2 s)" for a run that trained every epoch it was given.
+    assert sd._epochs({"epochs": 1, "stopped": "epochs"}) == "1 epoch, all it was given"
+    assert sd._epochs({"epochs": 12, "stopped": "early stopping"}) == "12 epochs, early stopping"
