@@ -186,6 +186,10 @@ def main(argv=None):
                              "on the whole clip, then cut and scaled), into evaluate-lowpassHZ.jsonl")
     args = parser.parse_args(argv)
     if args.quick:
+        given = [f"--{name.replace('_', '-')}" for name in ("seeds", "eval_seeds", "epochs")
+                 if getattr(args, name) != parser.get_default(name)]
+        if given:  # (it replaced them without a word)
+            parser.error(f"--quick sets --seeds, --eval-seeds and --epochs itself: leave out {' and '.join(given)}")
         args.seeds, args.eval_seeds, args.epochs = 1, 1, 30
     try:
         args.out.mkdir(parents=True, exist_ok=True)

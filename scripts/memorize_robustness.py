@@ -275,6 +275,10 @@ def main(argv=None):
     if min(args.epochs, args.per_file, args.seeds, args.jobs) < 1:  # (every run's NMSE was NaN, or none ran)
         parser.error("--epochs, --per-file, --seeds and --jobs must be at least 1")
     if args.quick:
+        given = [f"--{name.replace('_', '-')}" for name in ("epochs", "per_file")
+                 if getattr(args, name) != parser.get_default(name)]
+        if given:  # (it replaced them without a word)
+            parser.error(f"--quick sets --epochs and --per-file itself: leave out {' and '.join(given)}")
         paths, args.per_file, args.epochs = [SHIPPED], 2, 30
     else:
         if args.music is None:

@@ -107,6 +107,15 @@ def test_paper_generation_refuses_an_out_it_cannot_write_before_training(generat
     assert "cannot make --out" in err and "runs of" not in err
 
 
+def test_baseline_recipes_quick_refuses_what_it_would_override(tmp_path, capsys):
+    recipes = load_script("baseline_recipes")
+    with pytest.raises(SystemExit) as exc:
+        recipes.main(["search", "--quick", "--seeds", "3", "--out", str(tmp_path / "r")])
+    assert exc.value.code == 2 and "--quick sets --seeds, --eval-seeds and --epochs itself: leave out --seeds" in \
+        capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
 def test_baseline_recipes_refuse_a_stage_without_its_search(tmp_path, capsys):
     """refine and evaluate read the search's runs: none there (no file, or none of the model at
     the budget and epochs) is a one-line error, not a FileNotFoundError or IndexError traceback."""
@@ -129,7 +138,10 @@ def test_memorize_robustness_refuses_bad_paths_before_any_run(tmp_path, capsys):
     for argv, says in ((["--music", str(tmp_path / "missing"), "--out", str(tmp_path / "r.jsonl")], "is not a directory"),
                        (["--music", str(tmp_path / "file"), "--out", str(tmp_path / "r.jsonl")], "is not a directory"),
                        (["--quick", "--out", str(tmp_path)], "is a directory"),
-                       (["--quick", "--out", str(tmp_path / "file" / "r.jsonl")], "cannot write --out")):
+                       (["--quick", "--out", str(tmp_path / "file" / "r.jsonl")], "cannot write --out"),
+                       # --quick set them over what was asked, without a word
+                       (["--quick", "--epochs", "500", "--out", str(tmp_path / "r.jsonl")],
+                        "--quick sets --epochs and --per-file itself: leave out --epochs")):
         with pytest.raises(SystemExit) as exc:
             robust.main(argv)
         err = capsys.readouterr().err
