@@ -287,12 +287,7 @@ class _Scorer:
         # first generation, a new installation's kernels (23 s on a 2-core Xeon) were charged to
         # it, where a local run leaves its compiling out. The same argument types as a
         # generation's call, so the same compiled kernels; the losses are not used.
-        theta = np.empty(size)
-        theta[: model.n_params] = model.params
-        if period_spec is not None:
-            n_params, period_scale, _ = period_spec
-            theta[n_params:] = np.log2(model.periods) / period_scale
-        self.score(0, theta, 0, 1, True)
+        self.score(0, es.start_theta(model, size, period_spec), 0, 1, True)
 
     def ready(self):
         """Called once after construction: the driver gives work to an actor only after this returns."""

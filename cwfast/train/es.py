@@ -67,6 +67,18 @@ from .optimizers import Adam, make_schedule
 __all__ = ["evolve", "centered_ranks", "noise_table", "pair_offsets", "pair_noise"]
 
 
+def start_theta(model, size, period_spec):
+    """The search's vector for ``model`` as it stands: its parameters, then (when the periods are
+    searched, ``period_spec`` = (n_params, period_scale, max_period)) its log2-periods divided by
+    ``period_scale``; ``size`` in all."""
+    theta = np.empty(size)
+    theta[: model.n_params] = model.params
+    if period_spec is not None:
+        n_params, period_scale, _ = period_spec
+        theta[n_params:] = np.log2(model.periods) / period_scale
+    return theta
+
+
 def centered_ranks(losses):
     """Ranks of ``losses`` scaled to [-0.5, 0.5]: the lowest loss gets -0.5, the highest +0.5.
 
@@ -393,10 +405,7 @@ def evolve(
     step_sizes = lr
     if search_periods:
         step_sizes = np.concatenate([np.full(n_params, lr), np.full(g, period_lr / period_scale)])
-    theta = np.empty(size)
-    theta[:n_params] = model.params
-    if search_periods:
-        theta[n_params:] = np.log2(model.periods) / period_scale
+    theta = start_theta(model, size, period_spec)
     run = {"epoch": 0, "position": 0, "step": 0, "wall_time": 0.0, "stopped": "completed",
            "best_loss": None, "best_epoch": None}
     losses = []
