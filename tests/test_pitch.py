@@ -574,9 +574,11 @@ def test_its_multiply_adds_are_counted():
 
 @pytest.mark.parametrize("estimate", [(25.0, 0.5), (-3.0, 0.5), (7.5, 0.5), (7.0, 1.5), (1e300, 0.0)])
 def test_a_state_whose_estimate_is_no_lag_is_refused(estimate, rng):
-    """A lag outside [lo, hi] would index the window out of its bounds."""
+    """A lag outside [lo, hi] would index the window out of its bounds. One in range is taken, and
+    used until the next search: from step 43 the search comes at 48 (every 8 steps), five steps on."""
     model = make("cw")
-    _, state = model.forward(pitched_inputs(rng, 1, 40)[0][0], return_state=True)
+    x = pitched_inputs(rng, 1, 53)[0][0]
+    _, state = model.forward(x[:43], return_state=True)
     where = model._pitch_slice()
     h = state.h.copy()
     h[where] = estimate
@@ -584,8 +586,13 @@ def test_a_state_whose_estimate_is_no_lag_is_refused(estimate, rng):
                  lambda s: model.sample(5, values=VALUES, state=s)):
         with pytest.raises(ParameterError, match=r"pitch estimate \(lag, beta\) must hold a lag of 0 or a whole"):
             call(State(h, state.t))
-    h[where] = (7.0, 0.25)
-    model.forward(np.zeros((5, 1)), state=State(h, state.t))  # a lag and beta in range are taken
+    outputs = {}
+    for taken in ((7.0, 0.25), (0.0, 0.0)):
+        h[where] = taken
+        outputs[taken] = model.forward(x[43:], raw=True, state=State(h, state.t))
+    lagged, none = outputs[(7.0, 0.25)], outputs[(0.0, 0.0)]
+    assert np.all(np.any(lagged[:5] != none[:5], axis=1))  # the estimate given makes each step's term
+    assert_array_equal(lagged[5:], none[5:])  # ...until the search replaces it
 
 
 def test_auto_counts_towards_the_most_runs(clip, monkeypatch):
