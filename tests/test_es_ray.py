@@ -525,7 +525,8 @@ def test_an_address_where_no_cluster_listens_fails_in_seconds(monkeypatch):
     with pytest.raises(CwfastError, match=r"^cannot join the Ray cluster at RAY_ADDRESS=127.0.0.1:1: nothing answers "
                                           r"at 127.0.0.1:1 \(.*\); is the cluster's head running there\?$"):
         cluster._probe("127.0.0.1:1", timeout=2.0)
-    with pytest.raises(CwfastError, match="ray://127.0.0.1:1"):
+    with pytest.raises(CwfastError, match=r"^cannot join the Ray cluster at RAY_ADDRESS=ray://127.0.0.1:1: nothing "
+                                          r"answers at 127.0.0.1:1 \("):  # the client's scheme is not the host's
         cluster._probe("ray://127.0.0.1:1", timeout=2.0)
     for name in ("auto", "local"):
         cluster._probe(name)
@@ -535,6 +536,11 @@ def test_an_address_where_no_cluster_listens_fails_in_seconds(monkeypatch):
         listening.bind(("127.0.0.1", 0))
         listening.listen()
         cluster._probe(f"127.0.0.1:{listening.getsockname()[1]}")
+        listening.settimeout(5.0)
+        connection, _ = listening.accept()  # (queued: the probe did connect)
+        with connection:
+            connection.settimeout(5.0)
+            assert connection.recv(24) == b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # and asked as a gRPC client
 
 
 @pytest.mark.parametrize("auth_mode", [None, "token"])
@@ -547,11 +553,15 @@ def test_a_refused_join_names_rays_token_authentication(monkeypatch, auth_mode):
     from cwfast.train import cluster
 
     class FakeRay:
+        options = None
+
         def is_initialized(self):
             return False
 
         def init(self, **kwargs):
-            raise ConnectionError("Failed to connect to Ray cluster at 127.0.0.1:6391")
+            self.options = kwargs
+            raise ConnectionError("Failed to connect to Ray cluster at 127.0.0.1:6391\n  after 3 attempts:\tGCS "
+                                  "unavailable")  # Ray's reasons run over lines
 
     monkeypatch.setattr(cluster, "_probe", lambda address: None)
     monkeypatch.setenv("RAY_ADDRESS", "127.0.0.1:6391")
@@ -563,10 +573,12 @@ def test_a_refused_join_names_rays_token_authentication(monkeypatch, auth_mode):
     scorer._ray = FakeRay()
     with pytest.raises(CwfastError) as refused:
         scorer._connect()
-    said = str(refused.value)
-    assert said.startswith("cannot start or join the Ray cluster at RAY_ADDRESS=127.0.0.1:6391: Failed to connect")
-    assert "\n" not in said
-    assert ("RAY_AUTH_MODE=token" in said) == (auth_mode is None)
+    assert scorer._ray.options["address"] == "127.0.0.1:6391"  # the address asked, joined (not a local start)
+    hint = ("; if the cluster uses token authentication (`ray start` turns it on where ~/.ray/auth_token exists), "
+            "set RAY_AUTH_MODE=token, with the head's token here")
+    assert str(refused.value) == ("cannot start or join the Ray cluster at RAY_ADDRESS=127.0.0.1:6391: Failed to "
+                                  "connect to Ray cluster at 127.0.0.1:6391 after 3 attempts: GCS unavailable"
+                                  + (hint if auth_mode is None else ""))
 
 
 def test_joining_ray_keeps_the_command_lines_sigterm_handler(monkeypatch):
