@@ -99,10 +99,35 @@ def test_budget_estimates_grow_with_the_request():
         < budget.audio_bytes(44100, 2, 44100, 96000)
     small = budget.training_bytes(1000, 4, n_steps=10**6, n_hidden=64, n_out=256, window=256, batch=8)
     assert small < budget.training_bytes(1000, 4, n_steps=10**6, n_hidden=64, n_out=256)  # full BPTT holds it all
+    # An update's history is the steps of every stream's window: window x batch steps, at most the clip's.
+    assert small == budget.training_bytes(1000, 4, n_steps=10**6, n_hidden=64, n_out=256, window=2048)
+    assert small > budget.training_bytes(1000, 4, n_steps=10**6, n_hidden=64, n_out=256, window=256)
+    assert budget.training_bytes(1000, 4, n_steps=2048, n_hidden=64, n_out=256, window=256, batch=9) \
+        == budget.training_bytes(1000, 4, n_steps=2048, n_hidden=64, n_out=256)
     with pytest.raises(budget.CwfastError, match="needs about 2.0 GiB .* more than the 1.0 GiB available; ask less"):
         budget.check_fits(2 * 2**30, "this", "ask less", available=2**30)
     budget.check_fits(2**29, "this", "ask less", available=2**30)
 
+
+@pytest.mark.parametrize("rate", [None, 16000, 96000])
+def test_the_audio_estimate_holds_what_reading_a_file_allocates(tmp_path, rate):
+    """audio_bytes, which the command line checks before it reads, errs on the high side, by a small
+    factor (not so high as to refuse what fits): the peak of the arrays load_audio allocates
+    (traced), for 10 s of stereo read as it is, downsampled and upsampled. (For a file under a
+    second long, the scratch of one read block of 2**16 frames can pass it.)"""
+    import tracemalloc
+
+    frames = 441000
+    write_audio(tmp_path / "a.wav", np.random.default_rng(0).uniform(-0.5, 0.5, (frames, 2)).astype(np.float32),
+                44100)
+    load_audio(tmp_path / "a.wav", sample_rate=rate)  # (once before: the modules it imports are no part of it)
+    tracemalloc.start()
+    try:
+        load_audio(tmp_path / "a.wav", sample_rate=rate)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak <= budget.audio_bytes(frames, 2, 44100, rate) <= 2.5 * peak
 
 @pytest.fixture
 def unwritable(monkeypatch, tmp_path):
