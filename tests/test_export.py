@@ -1031,10 +1031,18 @@ def test_lv2_compilers_temporaries_go_in_the_build_folder_and_go_with_it(tmp_pat
 
 
 def test_lv2_builds_whatever_name_the_export_takes(lv2, built, tmp_path):
-    """--name PORT made PORT_TEMPERATURE, a macro that broke the wrapper's own enum of ports."""
+    """--name PORT made PORT_TEMPERATURE, a macro that broke the wrapper's own enum of ports. The
+    plug-in built generates what cwfast does at the temperature and seed its ports are given."""
+    _, host, _ = lv2
     _, table = built
-    bundle = export_lv2(table["cw_ar"][0], tmp_path, "PORT", cflags=[*STRICT, "-O2", "-fPIC", "-shared"])
-    assert (bundle / "PORT.so").is_file()
+    model = table["cw_ar"][0]
+    bundle = export_lv2(model, tmp_path, "PORT", cflags=[*STRICT, "-O2", "-fPIC", "-shared"])
+    assert "<urn:cwfast:PORT>" in (bundle / "PORT.ttl").read_text()
+    n = 500
+    subprocess.run([str(host), str(bundle / "PORT.so"), str(RATE), str(n), "64", "-", str(tmp_path / "ar"), "0.5", "7"],
+                   check=True)
+    reference = render.render(model, n, seed=SplitMixGenerator(np.random.PCG64(0)).start(7), temperature=0.5)
+    np.testing.assert_array_equal(np.fromfile(tmp_path / "ar", dtype=np.float32), reference)
 
 
 def test_lv2_bundle_contents(lv2):
