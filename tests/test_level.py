@@ -8,7 +8,7 @@ import pytest
 from numpy.testing import assert_allclose, assert_array_equal
 
 import cwfast
-from cwfast import LSTM, SRN, ClockworkRNN, State
+from cwfast import LSTM, SRN, ClockworkRNN
 from cwfast.codec import mu_law_encode, mu_law_values
 from cwfast.errors import ParameterError
 from cwfast.model import LEVEL_FLOOR, LOSS_CHUNK, Level
@@ -241,9 +241,13 @@ def test_a_state_without_the_level_is_refused(rng):
     plain = model.copy()
     plain.level = None
     state = plain.forward(np.zeros((4, 1)), return_state=True)[1]
-    with pytest.raises(ParameterError, match="state.h has shape"):
+    n = state.h.size
+    with pytest.raises(ParameterError, match=rf"^state.h has shape \({n},\); expected \({n + 1},\)"):
         model.forward(np.zeros((4, 1)), state=state)
-    assert isinstance(model.forward(np.zeros((4, 1)), return_state=True)[1], State)
+    own = model.forward(np.zeros((4, 1)), return_state=True)[1]
+    # the network's state, then the level: its start, decayed by 1 - alpha at each silent step
+    assert_array_equal(own.h[:-1], state.h)
+    assert own.h[-1] == pytest.approx(model.level.start * (1 - model.level.alpha) ** 4, rel=1e-12)
 
 
 @pytest.mark.parametrize("kind, dtype, tol", [("cw", np.float64, 1e-12), ("cw", np.float32, 2e-5),
