@@ -82,6 +82,14 @@ def check_writable(path, *, what="file", overwrite=True):
     os.unlink(_temporary(path, what))
 
 
+def check_output(path, overwrite, *, what="file"):
+    """:func:`check_writable` for a command's output file: an existing one is refused in the words
+    of a command line ('pass --overwrite'), unless ``overwrite``. For the CLI and the scripts."""
+    if os.path.lexists(path) and not os.path.isdir(path) and not overwrite:
+        raise CwfastError(f"'{path}' exists; pass --overwrite to replace it")
+    check_writable(path, what=what, overwrite=True)
+
+
 @contextlib.contextmanager
 def atomic_path(path, *, what="file", overwrite=True):
     """Yield a temporary path in the target's folder; on success rename it to ``path``.

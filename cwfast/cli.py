@@ -435,7 +435,7 @@ def _refuse_overwriting(outputs, inputs):
 def _check_output(path, overwrite, *, audio=False, what="file"):
     """Fail early, before any work, if ``path`` cannot or must not be written: by its name, and by
     creating and removing the temporary file the atomic writer will use."""
-    from ._atomic import check_writable
+    from ._atomic import check_output
 
     if audio:
         from .audio import WRITE_FORMATS
@@ -443,9 +443,7 @@ def _check_output(path, overwrite, *, audio=False, what="file"):
         extension = os.path.splitext(path)[1].lower()
         if extension not in WRITE_FORMATS:
             raise ParameterError(f"'{path}' must end in {' or '.join(WRITE_FORMATS)}")
-    if os.path.lexists(path) and not os.path.isdir(path) and not overwrite:
-        raise CwfastError(f"'{path}' exists; pass --overwrite to replace it")
-    check_writable(path, what=what, overwrite=True)
+    check_output(path, overwrite, what=what)
 
 
 def _check_plot(args):

@@ -9,7 +9,7 @@ against its stretches, flatness within 3x, pitched frames at least half the trai
 references goals.json holds, the whole source's in runs before 2026-12-06), medians over the seeds::
 
     python scripts/compare_temperature_grids.py DIR ... [--grid 0.35,0.4,0.45,0.5,0.6,0.7,0.85,1]
-        [--current 0.5,0.6,0.7,0.85,1] [--json OUT]
+        [--current 0.5,0.6,0.7,0.85,1] [--json OUT [--overwrite]]
 
 (docs/results.md, "Lower temperatures to choose from".) One thread; about a minute a model.
 """
@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 import cwfast  # noqa: E402
 from cwfast import likeness, metrics, render, tasks  # noqa: E402
-from cwfast._atomic import atomic_path, check_writable  # noqa: E402
+from cwfast._atomic import atomic_path, check_output  # noqa: E402
 from cwfast.audio import load_audio  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
 from cwfast.train_audio import CALIBRATION_TEMPERATURES, calibrate_temperature  # noqa: E402
@@ -35,9 +35,10 @@ SEEDS = (3, 4, 5)
 SECONDS = 10.0
 
 
-def check_runs(parser, runs, json_path=None):
+def check_runs(parser, runs, json_path=None, overwrite=False):
     """``parser.error`` now, before minutes of generating, unless every run is a goals run with
-    each of its sources' model and audio, and ``json_path`` (if any) can be written."""
+    each of its sources' model and audio, and ``json_path`` (if any) can be written: a new file,
+    or with ``overwrite`` (--overwrite) an existing one."""
     for run in runs:
         try:
             with open(os.path.join(run, "goals.json")) as f:
@@ -50,7 +51,7 @@ def check_runs(parser, runs, json_path=None):
                     parser.error(f"{os.path.join(run, name, file)} is missing: {run} is not a whole goals run")
     if json_path:
         try:
-            check_writable(json_path, what="JSON")
+            check_output(json_path, overwrite, what="JSON")
         except CwfastError as error:
             parser.error(str(error))
 
@@ -123,13 +124,14 @@ def main(argv=None):
     parser.add_argument("--current", default=",".join(f"{t:g}" for t in CALIBRATION_TEMPERATURES),
                         help="the grid compared against (default: cwfast train's own)")
     parser.add_argument("--json", help="also write every figure here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     args = parser.parse_args(argv)
     try:
         grids = {label: tuple(float(t) for t in text.split(","))
                  for label, text in (("current grid", args.current), ("other grid", args.grid))}
     except ValueError:
         parser.error(f"--grid {args.grid!r} and --current {args.current!r} must be comma-separated temperatures")
-    check_runs(parser, args.runs, args.json)
+    check_runs(parser, args.runs, args.json, args.overwrite)
 
     def choose(model, training):
         return {label: calibrate_temperature(model, training / model.metadata["scale"], temperatures=grid)["chosen"]

@@ -41,7 +41,8 @@ name                      files (under ``--data DIR``, required)                
    (``cwfast.lpc.split_baseline``).
 
 Prints a markdown table of every goal (figure, goal, met or not) and writes every figure to
-``--json`` (default ``OUT/goals.json`` with ``--out``, else ``generation_goals.json``).
+``--json`` (default ``OUT/goals.json`` with ``--out``, else ``generation_goals.json``); an existing one is
+replaced only with ``--resume`` (every figure is measured again) or ``--overwrite``.
 
 Examples::
 
@@ -80,7 +81,7 @@ sys.path.insert(0, str(ROOT / "scripts"))
 import measure_generation  # noqa: E402
 from cwfast import likeness, lpc, metrics  # noqa: E402
 from cwfast._argtypes import duration  # noqa: E402
-from cwfast._atomic import atomic_path, check_writable  # noqa: E402
+from cwfast._atomic import atomic_path, check_output  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
 from cwfast.bench import machine_summary  # noqa: E402
 from cwfast.cli import build_parser  # noqa: E402
@@ -587,7 +588,8 @@ def parse_args(argv=None):
                    help="keep the models an earlier run left in --out rather than train them again (a run cut "
                         "short goes on; a --skip-lstm run gets its LSTMs); every figure is measured again")
     p.add_argument("--overwrite", action="store_true",
-                   help="train again the models an earlier run left in --out, replacing them")
+                   help="train again the models an earlier run left in --out, replacing them (and an existing "
+                        "--json report)")
     p.add_argument("--json", default=None, help="where to write every figure (default OUT/goals.json, else "
                    "generation_goals.json)")
     p.add_argument("--seconds", type=float, default=10.0, help="generated per seed (10)")
@@ -642,7 +644,7 @@ def parse_args(argv=None):
     try:  # found here, not after hours of training
         if made:
             os.makedirs(args.out)
-        check_writable(args.json, what="report")
+        check_output(args.json, args.resume or args.overwrite, what="report")  # --resume measures again
     except (OSError, CwfastError) as error:
         if made:
             shutil.rmtree(args.out, ignore_errors=True)

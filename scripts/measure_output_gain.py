@@ -9,7 +9,7 @@ gain never heard), their RMS relative to the training part's without the gain an
 of a DIR keeps, per source, the model of A or B with the lower validation bits (as ``cwfast
 train --lr 0.01,0.003`` keeps one of two runs)::
 
-    python scripts/measure_output_gain.py DIR [A,B ...] [--json OUT]
+    python scripts/measure_output_gain.py DIR [A,B ...] [--json OUT [--overwrite]]
 
 (docs/results.md, "The output gain".) One thread; about ten seconds a model.
 """
@@ -65,8 +65,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="generation_goals.py --out folders, or A,B pairs of them")
     parser.add_argument("--json", help="also write every figure here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     args = parser.parse_args(argv)
-    check_runs(parser, [run for spec in args.runs for run in spec.split(",")], args.json)
+    check_runs(parser, [run for spec in args.runs for run in spec.split(",")], args.json, args.overwrite)
     for spec in args.runs:  # every run of a pair holds every source of its first
         runs = spec.split(",")
         with open(os.path.join(runs[0], "goals.json")) as f:

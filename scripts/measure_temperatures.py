@@ -7,7 +7,7 @@ part's (the first 80%), spectral flatness over the training part's (the whole so
 included, before 2026-12-06),
 the pitched-frame fraction, and the long-term spectrum's distance to the training part (dB)::
 
-    python scripts/measure_temperatures.py DIR/*/cw.npz [--temperatures 0.5,0.7,1] [--json OUT]
+    python scripts/measure_temperatures.py DIR/*/cw.npz [--temperatures 0.5,0.7,1] [--json OUT [--overwrite]]
 
 (docs/results.md, "The generation temperature".) Runs on one thread: about a second per model
 and temperature at 16 kHz.
@@ -25,7 +25,7 @@ import numpy as np  # noqa: E402
 
 import cwfast  # noqa: E402
 from cwfast import likeness, metrics, render  # noqa: E402
-from cwfast._atomic import atomic_path, check_writable  # noqa: E402
+from cwfast._atomic import atomic_path, check_output  # noqa: E402
 from cwfast.audio import load_audio  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
 
@@ -59,6 +59,7 @@ def main(argv=None):
     parser.add_argument("models", nargs="+", help="cw.npz files of generation_goals.py --out folders")
     parser.add_argument("--temperatures", default="0.5,0.6,0.7,0.85,1.0")
     parser.add_argument("--json", help="also write every figure here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     args = parser.parse_args(argv)
     try:
         temperatures = [float(t) for t in args.temperatures.split(",")]
@@ -72,7 +73,7 @@ def main(argv=None):
                          "folder's model)")
     try:
         if args.json:
-            check_writable(args.json, what="JSON")
+            check_output(args.json, args.overwrite, what="JSON")
         models = {path: cwfast.load(path) for path in args.models}  # every one readable before any generation
         return report(models, temperatures, args.json)
     except CwfastError as error:

@@ -41,7 +41,7 @@ sys.path.insert(0, REPOSITORY_ROOT)
 
 import cwfast  # noqa: E402
 from cwfast import CwfastError  # noqa: E402
-from cwfast._atomic import atomic_path, check_writable  # noqa: E402
+from cwfast._atomic import atomic_path, check_output  # noqa: E402
 from cwfast.audio import load_audio, scale_to_unit  # noqa: E402
 from cwfast.train import evolve, fit  # noqa: E402
 
@@ -127,6 +127,7 @@ def main(argv=None):
     parser.add_argument("--population", type=int, help="ES population (default: evolve's)")
     parser.add_argument("--sigma", type=float, help="ES noise scale (default: evolve's)")
     parser.add_argument("--json", type=Path, help="also write every run as JSON here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     args = parser.parse_args(argv)
     if args.epochs < 1 or args.generations < 1:  # (each run failed alike, and was reported as diverged)
         parser.error("--epochs and --generations must be at least 1")
@@ -142,7 +143,7 @@ def benchmark(args):
     # the excerpts, the --json path, and the model and trainers in the warm-up.
     targets = {start: excerpt(start)[0] for start in args.starts}
     if args.json:
-        check_writable(args.json, what="JSON")
+        check_output(args.json, args.overwrite, what="JSON")
     es_options = {k: v for k, v in (("population", args.population), ("sigma", args.sigma)) if v is not None}
 
     # Compile every kernel the runs use before timing anything.

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cwfast import likeness  # noqa: E402
-from cwfast._atomic import atomic_path, check_writable  # noqa: E402
+from cwfast._atomic import atomic_path, check_output  # noqa: E402
 from cwfast.audio import load_audio  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
 from cwfast.plot import check_format  # noqa: E402
@@ -36,6 +36,7 @@ def main(argv=None):
     p.add_argument("--sample-rate", type=int, default=16000)
     p.add_argument("--seconds", type=float, default=3.0)
     p.add_argument("--max-hz", type=float, default=4000.0)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing -o file")
     args = p.parse_args(argv)
     # Checked before any clip is read: each was a traceback, some after every clip was measured.
     for item in args.clips:
@@ -49,7 +50,7 @@ def main(argv=None):
         p.error(f"--seconds {args.seconds:g} is shorter than one {FRAME}-point frame at {args.sample_rate} Hz")
     try:
         check_format(args.output, what="-o")  # as cwfast's own --plot
-        check_writable(args.output, what="figure")
+        check_output(args.output, args.overwrite, what="figure")
         return draw(args)
     except CwfastError as error:
         p.exit(2, f"plot_spectrograms.py: error: {error}\n")

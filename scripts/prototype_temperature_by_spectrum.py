@@ -8,7 +8,7 @@ qualifying temperatures, the one whose audio's long-term spectrum is nearest the
 (the same generated clips, seed 0), and otherwise what the calibration chooses; then compares both
 choices on 10 s generated with seeds 3, 4 and 5 (medians), as ``compare_temperature_grids.py`` does::
 
-    python scripts/prototype_temperature_by_spectrum.py DIR ... [--json OUT]
+    python scripts/prototype_temperature_by_spectrum.py DIR ... [--json OUT [--overwrite]]
 
 (docs/results.md, "The temperature by the long-term spectrum".) One thread; about 15 s a model.
 """
@@ -48,8 +48,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("runs", nargs="+", help="generation_goals.py --out folders")
     parser.add_argument("--json", help="also write every figure here")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     args = parser.parse_args(argv)
-    check_runs(parser, args.runs, args.json)
+    check_runs(parser, args.runs, args.json, args.overwrite)
     compare_all(args.runs, ["current", "by spectrum"], choose, args.json)
 
 

@@ -244,6 +244,8 @@ def test_a_report_that_cannot_be_written_is_refused_before_training(tmp_path):
     script = [sys.executable, str(ROOT / "scripts" / "generation_goals.py"), "--data", str(tmp_path), "--sources",
               "fsdd-george"]
     for where, said in ((["--json", str(tmp_path / "a-file" / "goals.json")], "a-file' is not a directory"),
+                        (["--json", str(tmp_path / "a-file")], f"'{tmp_path / 'a-file'}' exists; pass --overwrite "
+                                                                "to replace it"),  # (it was replaced without a word)
                         (["--out", str(tmp_path / "a-file" / "out")], "cannot make --out "),
                         (["--json", str(tmp_path)], "cannot write report '{}': it is a directory".format(tmp_path)),
                         (["--out", str(tmp_path / "new"), "--json", str(tmp_path)], "it is a directory"),
@@ -252,7 +254,7 @@ def test_a_report_that_cannot_be_written_is_refused_before_training(tmp_path):
         done = subprocess.run([*script, *where], capture_output=True, text=True)
         assert done.returncode == 2 and said in done.stderr.splitlines()[-1], done.stderr
         assert "Traceback" not in done.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "fsdd"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "fsdd"] and (tmp_path / "a-file").read_text() == ""
 
 
 def test_an_earlier_runs_models_are_kept_unless_resumed_or_overwritten(tmp_path):
@@ -291,7 +293,8 @@ def test_the_figures_of_earlier_sources_survive_a_later_failure(tmp_path, monkey
     report.parent.mkdir()
     report.write_text('{"an old": "report"}')
     with pytest.raises(RuntimeError, match="the generation failed"):
-        script.main(["--data", str(tmp_path), "--sources", "brahms,vibe-ace", "--out", str(tmp_path / "out")])
+        script.main(["--data", str(tmp_path), "--sources", "brahms,vibe-ace", "--out", str(tmp_path / "out"),
+                     "--overwrite"])
     assert json.loads(report.read_text())["sources"] == {"brahms": {"measured": "brahms"}}
     assert sorted(p.name for p in report.parent.iterdir()) == ["brahms", "goals.json", "vibe-ace"]
     # A write interrupted half way keeps the last report whole, and leaves nothing beside it.

@@ -89,6 +89,7 @@ def test_memorize_benchmark_refuses_bad_options_before_any_run(tmp_path, capsys)
     (tmp_path / "file").write_text("")
     base = ["--starts", "0", "--trainers", "adam", "es", "--epochs", "1", "--generations", "1", "--hidden", "11"]
     for argv, says in (([*base, "--json", str(tmp_path / "file" / "runs.json")], "is not a directory"),
+                       ([*base, "--json", str(tmp_path / "file")], f"'{tmp_path / 'file'}' exists; pass --overwrite"),
                        ([*base, "--hidden", "8"], "n_modules=9 must not exceed n_hidden=8"),
                        ([*base, "--starts", "5"], "is at or past the end"),
                        ([*base, "--starts", "2.995"], "holds only 220 samples from there"),
@@ -96,6 +97,7 @@ def test_memorize_benchmark_refuses_bad_options_before_any_run(tmp_path, capsys)
         assert bench.main(argv) == 2, argv
         captured = capsys.readouterr()
         assert says in captured.err and "start 0 s" not in captured.err and not captured.out, (argv, captured)
+    assert (tmp_path / "file").read_text() == ""
 
 
 def test_paper_generation_refuses_an_out_it_cannot_write_before_training(generation, tmp_path, capsys):

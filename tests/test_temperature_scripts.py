@@ -136,7 +136,8 @@ def test_measure_temperatures_prints_its_rows_and_refuses_bad_input_before_gener
     script = load_script("measure_temperatures")
     model = str(run / "clip" / "cw.npz")
     out = tmp_path / "t.json"
-    assert script.main([model, "--temperatures", "0.5,1", "--json", str(out)]) == 0
+    out.write_text("an earlier run's figures")  # replaced, as --overwrite asks
+    assert script.main([model, "--temperatures", "0.5,1", "--json", str(out), "--overwrite"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {model} |")]
     assert len(rows) == 2 and sorted(json.loads(out.read_text())[model]) == ["0.5", "1.0"]
     (tmp_path / "bad").mkdir()  # a goals run's folder whose model is damaged
@@ -150,10 +151,12 @@ def test_measure_temperatures_prints_its_rows_and_refuses_bad_input_before_gener
                        ([str(stray)], f"no {tmp_path.name}.wav beside it"),
                        ([model, "--json", str(tmp_path / "no" / "t.json")], "does not exist"),
                        ([model, "--json", str(tmp_path)], "it is a directory"),
+                       ([model, "--json", str(out)], f"'{out}' exists; pass --overwrite to replace it"),
                        ([model, str(tmp_path / "bad" / "cw.npz")], "cannot load model")):  # before the first's work
         with pytest.raises(SystemExit) as stopped:
             script.main(argv)
         assert stopped.value.code == 2 and says in capsys.readouterr().err, argv
+    assert sorted(json.loads(out.read_text())[model]) == ["0.5", "1.0"]  # the refusals left it as it was
 
 
 def test_the_goals_run_scripts_refuse_bad_input_before_generating(run, tmp_path, capsys):
@@ -164,10 +167,13 @@ def test_the_goals_run_scripts_refuse_bad_input_before_generating(run, tmp_path,
     (tmp_path / "partial" / "goals.json").write_bytes((run / "goals.json").read_bytes())
     (tmp_path / "listed").mkdir()
     (tmp_path / "listed" / "goals.json").write_text("[]")
+    earlier = tmp_path / "earlier.json"
+    earlier.write_text("an earlier run's figures")
     cases = (([str(tmp_path / "missing")], "not a generation_goals.py --out folder"),
              ([str(tmp_path / "listed")], "not a generation_goals.py --out folder"),
              ([str(tmp_path / "partial")], "cw.npz is missing"),
-             ([str(run), "--json", str(tmp_path / "no" / "rows.json")], "does not exist"))
+             ([str(run), "--json", str(tmp_path / "no" / "rows.json")], "does not exist"),
+             ([str(run), "--json", str(earlier)], f"'{earlier}' exists; pass --overwrite to replace it"))
     for name in ("compare_temperature_grids", "prototype_temperature_by_spectrum", "measure_output_gain",
                  "prototype_output_eq", "prototype_split_temperature"):
         script = load_script(name)
@@ -178,6 +184,7 @@ def test_the_goals_run_scripts_refuse_bad_input_before_generating(run, tmp_path,
                 script.main(argv)
             err = capsys.readouterr().err
             assert stopped.value.code == 2 and says in err and "Traceback" not in err, (name, argv, err)
+    assert earlier.read_text() == "an earlier run's figures"
     compare = load_script("compare_temperature_grids")
     with pytest.raises(SystemExit):
         compare.main([str(run), "--grid", "0.5,x"])
@@ -201,6 +208,22 @@ def test_plot_spectrograms_refuses_bad_input_before_reading_a_clip(tmp_path, cap
     assert list(tmp_path.iterdir()) == []
 
 
+def test_plot_spectrograms_keeps_an_existing_figure_unless_overwrite(tmp_path, capsys):
+    """An existing -o was replaced without a word; the CLI's --plot refuses it unless --overwrite."""
+    pytest.importorskip("matplotlib")
+    script = load_script("plot_spectrograms")
+    out = tmp_path / "s.png"
+    out.write_bytes(b"the old figure")
+    argv = [f"source={EXCERPT}", "-o", str(out), "--seconds", "0.3"]
+    with pytest.raises(SystemExit) as stopped:
+        script.main(argv)
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == f"plot_spectrograms.py: error: '{out}' exists; pass --overwrite to replace it\n"
+    assert out.read_bytes() == b"the old figure"
+    assert script.main([*argv, "--overwrite"]) == 0
+    assert out.read_bytes().startswith(b"\x89PNG")
+
+
 def test_plot_spectrograms_leaves_the_old_figure_if_saving_fails(tmp_path, monkeypatch, capsys):
     """A save that fails part-way (a full disk) leaves the figure that was there, not half a new one."""
     pytest.importorskip("matplotlib")
@@ -217,6 +240,6 @@ def test_plot_spectrograms_leaves_the_old_figure_if_saving_fails(tmp_path, monke
 
     monkeypatch.setattr(Figure, "savefig", half_then_full)
     with pytest.raises(SystemExit) as stopped:
-        script.main([f"source={EXCERPT}", "-o", str(out), "--seconds", "0.3"])
+        script.main([f"source={EXCERPT}", "-o", str(out), "--seconds", "0.3", "--overwrite"])
     assert stopped.value.code == 2 and "No space left on device" in capsys.readouterr().err
     assert out.read_bytes() == b"the old figure" and sorted(p.name for p in tmp_path.iterdir()) == ["s.png"]
