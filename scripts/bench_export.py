@@ -20,7 +20,8 @@ and the fastest run's CPU time and ratio (the run least disturbed by the other w
 run feeds denormal input (1e-39) to show that denormals cost nothing, and the compiler's
 vectoriser report is counted.
 
-Before timing, the compiled export's output over the clip is checked against the Stream's.
+Before timing, the compiled export's output over the clip is checked against the Stream's. What it
+is doing (compiling, checking, warming up, run k of --repeats) is said on stderr as it goes.
 """
 
 import argparse
@@ -102,6 +103,11 @@ FLAGS = {
 }
 
 
+def note(text):
+    """Progress on stderr, between the timed runs (as ``cwfast bench`` says it): the table alone is on stdout."""
+    print(f"bench_export.py: {text}", file=sys.stderr, flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=7)
@@ -132,6 +138,7 @@ def main(argv=None):
         x.tofile(work / "x.f32")
         np.full(n, 1e-39, dtype=np.float32).tofile(work / "denormal.f32")
         exes = {}
+        note(f"compiling the export ({' '.join(FLAGS['O3-native'])}, and {' '.join(FLAGS['O2-portable'])})")
         for label, flags in FLAGS.items():
             exe = work / f"bench-{label}"
             subprocess.run([cc, "-std=c99", *flags, '-DHEADER="cw144.h"', "-DNAME=cw144", "-I", str(work),
@@ -143,6 +150,7 @@ def main(argv=None):
         vectorised = sum("loop vectorized" in line for line in report.stderr.splitlines())
 
         # Correctness first: the benchmarked build against the Stream.
+        note("checking the export's output against the Stream's")
         subprocess.run([str(exes["O3-native"]), str(n), str(block), str(work / "x.f32"), str(work / "y.f32")],
                        check=True, capture_output=True)
         y_c = np.fromfile(work / "y.f32", dtype=np.float32)
@@ -163,10 +171,12 @@ def main(argv=None):
                        "cwfast Stream (numba)": run_stream}
         if run_torch is not None:
             contestants["torch.nn.LSTM(1, 64), 1 thread"] = run_torch
-        for f in contestants.values():  # warm up
+        note("warming up every contestant")
+        for f in contestants.values():
             f()
         times = {k: [] for k in contestants}
-        for _ in range(args.repeats):
+        for r in range(args.repeats):
+            note(f"run {r + 1} of {args.repeats}")
             for k, f in contestants.items():
                 times[k].append(f())
     finally:

@@ -9,7 +9,8 @@ anything (numba's compile events, counted in the child process).
 
 Commands: ``cwfast --help``; ``import cwfast``; a :class:`Stream` prepared for blocks of 512 and
 run over one block; ``cwfast generate`` of 1 s from a small memorize model (skipped if the command
-is not there); ``cwfast bench`` of a small model for one block size.
+is not there); ``cwfast bench`` of a small model for one block size. Each run is announced on
+stderr as it starts (the cold ones take seconds each); the table is on stdout.
 """
 
 import argparse
@@ -43,6 +44,11 @@ Stream(model).prepare(512).process(np.zeros((512, 1), np.float32), out=np.empty(
 """
 
 
+def note(text):
+    """Progress on stderr, between the runs (as ``cwfast bench`` says it): the table alone is on stdout."""
+    print(f"bench_startup.py: {text}", file=sys.stderr, flush=True)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3, help="warm runs per command (default 3)")
@@ -74,7 +80,8 @@ def main(argv=None):
             cache = work / ("cache-" + name.split()[0].strip("-"))
             env = dict(os.environ, NUMBA_CACHE_DIR=str(cache))
             results = []
-            for _ in range(1 + args.repeats):
+            for k in range(1 + args.repeats):
+                note(f"{name}: {f'warm run {k} of {args.repeats}' if k else 'cold run'}")
                 start = time.perf_counter()
                 run = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
                 elapsed = time.perf_counter() - start

@@ -90,6 +90,46 @@ def test_the_startup_benchmark_refuses_no_warm_runs(capsys):
     assert stopped.value.code == 2 and "--repeats must be at least 1" in capsys.readouterr().err
 
 
+def test_the_startup_benchmark_says_which_run_it_is_on(monkeypatch, capsys):
+    """Its twenty fresh processes (a minute and more, cold numba caches) ran without a word until
+    the table: each run is announced on stderr as it starts, the table alone on stdout."""
+    import subprocess
+    import sys
+
+    script = _load("bench_startup")
+    started, printed, real_run = [], [], subprocess.run
+
+    def run(command, **options):
+        if command[0] != sys.executable:  # (the machine's summary asks lscpu)
+            return real_run(command, **options)
+        said = capsys.readouterr()  # what was said before this run began
+        started.append(said.err)
+        printed.append(said.out)
+        return subprocess.CompletedProcess(command, 0, "", "COMPILES 0\n")
+
+    monkeypatch.setattr(script.subprocess, "run", run)
+    assert script.main(["--repeats", "2"]) == 0
+    names = ["cwfast --help", "import cwfast", "Stream.prepare(512) + 1 block", "cwfast generate (memorize, 1 s)",
+             "cwfast bench -m (1 block size)"]
+    assert started == [f"bench_startup.py: {name}: {run}\n" for name in names
+                       for run in ("cold run", "warm run 1 of 2", "warm run 2 of 2")]
+    table = "".join(printed) + capsys.readouterr().out
+    assert all(name in table for name in names) and "bench_startup.py:" not in table
+
+
+@pytest.mark.skipif(__import__("shutil").which("cc") is None, reason="no C compiler")
+def test_the_export_benchmark_says_what_it_is_doing(capsys):
+    """Compiling, checking and timing (minutes at the defaults) ran without a word until the table."""
+    assert _load("bench_export").main(["--repeats", "2", "--samples", "256"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        "bench_export.py: compiling the export (-O3 -march=native -ffp-contract=fast, and -O2)",
+        "bench_export.py: checking the export's output against the Stream's",
+        "bench_export.py: warming up every contestant",
+        "bench_export.py: run 1 of 2", "bench_export.py: run 2 of 2"]
+    assert "C export -O3 -march=native" in captured.out
+
+
 @pytest.mark.parametrize("name, argv, says", [
     ("bench_ab_stream", ["/nonexistent"], "is not a checkout of cwfast"),
     ("bench_ab_stream", [".", "--windows", "x"], "must be period or a positive integer"),
