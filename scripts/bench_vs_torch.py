@@ -51,11 +51,9 @@ def main(argv=None):
     args = parser.parse_args(argv)
     try:
         import torch
-    except ImportError:
-        print("PyTorch is not installed: this benchmark compares cwfast with torch.nn.RNN/GRU/LSTM.\n"
-              "Install it with 'pip install torch' (it is not a dependency of cwfast) and run again.",
-              file=sys.stderr)
-        return 1
+    except ImportError:  # in cwfast's words for matplotlib and Ray: one line, exit 2
+        parser.exit(2, "bench_vs_torch.py: error: this benchmark needs PyTorch, which is not installed: "
+                       "pip install torch (not a dependency of cwfast)\n")
     import numba
 
     from cwfast import ClockworkRNN, Stream

@@ -123,6 +123,21 @@ def simulate(player, block, seconds):
             break
 
 
+def _sounddevice(parser):
+    """The sounddevice module, or exit 2 with one line naming what to install (in cwfast's words
+    for matplotlib and Ray)."""
+    without = "; --dry-run plays to a simulated device without it\n"
+    try:
+        import sounddevice
+    except ImportError:
+        parser.exit(2, "play_live.py: error: live playback needs sounddevice, which is not installed: pip install "
+                       "sounddevice (or, in cwfast's folder, '.[live]')" + without)
+    except OSError as exc:  # sounddevice is there, the PortAudio library it loads is not
+        parser.exit(2, f"play_live.py: error: live playback needs the PortAudio library ({exc}): on Linux, "
+                       "apt-get install libportaudio2" + without)
+    return sounddevice
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("model", metavar="MODEL", help="a model file saved by cwfast")
@@ -140,6 +155,9 @@ def main(argv=None):
     if args.channels < 1:
         parser.error(f"--channels {args.channels} must be at least 1")
 
+    if not args.dry_run:
+        sd = _sounddevice(parser)  # before the model is loaded and described: the refusal comes alone
+
     from cwfast import CwfastError, load
     from cwfast.audio import load_audio
 
@@ -153,7 +171,7 @@ def main(argv=None):
         dry = load_audio(args.input, sample_rate=rate)[0][:, None] if args.input else None
         player = LivePlayer(model, sample_rate=rate, block=args.block, channels=args.channels, source=dry)
     except CwfastError as exc:
-        print(f"play_live: error: {exc}", file=sys.stderr)
+        print(f"play_live.py: error: {exc}", file=sys.stderr)
         return 2
     print(f"{args.model}: {model.n_hidden} units, {model.n_modules} modules, {rate} Hz, blocks of {args.block}",
           file=sys.stderr)
@@ -162,15 +180,6 @@ def main(argv=None):
         simulate(player, args.block, args.seconds)
         print(player.report())
         return 0
-
-    try:
-        import sounddevice as sd
-    except (ImportError, OSError) as exc:
-        print("play_live: live playback needs the sounddevice package and the PortAudio library:\n"
-              "  pip install sounddevice   (or, in cwfast's folder, '.[live]'; on Linux also: apt-get install "
-              "libportaudio2)\n"
-              f"({exc}). Use --dry-run to exercise the callback without a sound card.", file=sys.stderr)
-        return 1
 
     def output_only(outdata, frames, time_info, status):
         player.callback(None, outdata, frames, time_info, status)
@@ -194,7 +203,7 @@ def main(argv=None):
     except KeyboardInterrupt:
         pass
     except sd.PortAudioError as exc:
-        print(f"play_live: audio device error: {exc}", file=sys.stderr)
+        print(f"play_live.py: audio device error: {exc}", file=sys.stderr)
         return 1
     print(player.report())
     return 0

@@ -74,3 +74,16 @@ def test_main_plays_an_effect_over_a_file_without_a_sound_card(play_live, tmp_pa
     assert play_live.main([str(tmp_path / "fx.npz"), "--input", str(tmp_path / "dry.wav"), "--dry-run",
                            "--block", "256", "--seconds", "1"]) == 0
     assert "16 callbacks, 4096 samples (0.5 s)" in capsys.readouterr().out  # the file is done: it stops
+
+
+def test_without_sounddevice_it_says_what_to_install_in_one_line(play_live, tmp_path, monkeypatch, capsys):
+    """It exited 1 with four lines (after loading the model and describing it); a missing optional
+    package is bad input, said in one line as cwfast says it of matplotlib and Ray: exit 2."""
+    ClockworkRNN(0, 1, n_hidden=8, n_modules=2, sample_rate=8000, seed=0).save(tmp_path / "m.npz")
+    monkeypatch.setitem(__import__("sys").modules, "sounddevice", None)  # import sounddevice: ImportError
+    with pytest.raises(SystemExit) as stopped:
+        play_live.main([str(tmp_path / "m.npz")])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == (
+        "play_live.py: error: live playback needs sounddevice, which is not installed: pip install sounddevice "
+        "(or, in cwfast's folder, '.[live]'); --dry-run plays to a simulated device without it\n")

@@ -90,6 +90,19 @@ def test_the_startup_benchmark_refuses_no_warm_runs(capsys):
     assert stopped.value.code == 2 and "--repeats must be at least 1" in capsys.readouterr().err
 
 
+def test_bench_vs_torch_without_torch_says_what_to_install_in_one_line(monkeypatch, capsys):
+    """It exited 1 with two lines; a missing optional package is said in one line, exit 2, as
+    cwfast says it of matplotlib and Ray."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch: ImportError
+    with pytest.raises(SystemExit) as stopped:
+        _load("bench_vs_torch").main(["--quick"])
+    assert stopped.value.code == 2
+    assert capsys.readouterr().err == ("bench_vs_torch.py: error: this benchmark needs PyTorch, which is not installed: "
+                                       "pip install torch (not a dependency of cwfast)\n")
+
+
 def test_the_startup_benchmark_says_which_run_it_is_on(monkeypatch, capsys):
     """Its twenty fresh processes (a minute and more, cold numba caches) ran without a word until
     the table: each run is announced on stderr as it starts, the table alone on stdout."""
