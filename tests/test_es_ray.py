@@ -437,10 +437,11 @@ def test_a_lost_actors_warning_starts_a_line_of_its_own_not_the_bars(monkeypatch
 
     text, lines = _lines_after_a_bar(monkeypatch, stream(), warn)
     said = [line for line in lines if "scored again elsewhere" in line]
-    assert said and said[0].startswith("Ray actor cwfast-es-x-1 died (killed)"), text
+    # Its own line, and in cwfast's voice as every other line on stderr ('cwfast: ...'): it alone had no prefix.
+    assert said and said[0].startswith("cwfast: Ray actor cwfast-es-x-1 died (killed)"), text
     assert "10/10" in lines[-2]  # the bar goes on after it, and ends on a line of its own
     if stream is _Terminal:
-        assert "\n" not in text.split("Ray actor")[0]  # cleared, as tqdm.write does: no line left behind
+        assert "\n" not in text.split("cwfast: Ray actor")[0]  # cleared, as tqdm.write does: no line left behind
 
 
 def test_the_raylets_lines_start_a_line_of_their_own_not_the_bars(monkeypatch):

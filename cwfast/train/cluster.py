@@ -539,8 +539,10 @@ class RayScorer:
         reason = _root_cause(exc)
         if starting and not self._live and self._replacements >= 2 * self._n_actors:
             raise CwfastError(f"the evolution strategy's Ray actors fail to start; the last error: {reason}")
+        # With no handler configured (the command line's case) logging's last resort writes the
+        # bare message to stderr, beside lines that all start 'cwfast: ': so does this one.
         with apart_from_bars():  # (logging's last resort, and most handlers, write to stderr, where the bar is)
-            logger.warning("Ray actor %s died (%s); its members are scored again elsewhere", name, reason)
+            logger.warning("cwfast: Ray actor %s died (%s); its members are scored again elsewhere", name, reason)
         try:
             self._ray.kill(actor)
         except Exception:  # already gone
