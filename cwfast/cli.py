@@ -1094,6 +1094,10 @@ def cmd_generate(args):
 # ----------------------------------------------------------------------------------- process
 
 
+#: Frames a block when ``process`` reads its input once through to check it.
+_CHECK_BLOCK = 65536
+
+
 def cmd_process(args):
     from . import render
     from .audio import read_audio_blocks, resample_blocks, resample_note, write_audio_blocks
@@ -1111,6 +1115,12 @@ def cmd_process(args):
 
     check_disk(args.output, frames * _SAMPLE_BYTES.get(subtype, 4), f"{frames:,} samples of "
                f"{subtype.lower()}", "write to another disk, or --subtype pcm_16")
+    # Every sample checked before the work (and its notes) start: a NaN an hour into the file was
+    # refused an hour later, after the note that it was resampled. One more decoding pass: 0.27 s
+    # for 46 s of 44.1-kHz OGG, against about 5 s for the whole command through a 144-unit model;
+    # a WAV's, a few milliseconds.
+    for _ in read_audio_blocks(args.input, _CHECK_BLOCK)[2]:
+        pass
     rate = model.sample_rate or file_rate
     resampled = rate != file_rate
     if resampled:

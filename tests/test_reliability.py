@@ -396,6 +396,13 @@ def test_process_streams_a_file_block_by_block_with_the_same_output(capsys, tmp_
                          tmp_path / "p.wav", "--block", "100")
     assert_user_error(status, err, "NaN or infinite samples", "0.125000 s")
     assert not (tmp_path / "p.wav").exists() and not any(p.name.startswith(".p.wav") for p in tmp_path.iterdir())
+    # At another rate than the model's the refusal comes alone too: it followed the note "resampled
+    # 'bad.wav' from 16000 Hz to 8000 Hz", said of a file that was then refused.
+    soundfile.write(str(tmp_path / "bad16k.wav"), bad, 16000, subtype="FLOAT")
+    status, _, err = run(capsys, "process", "-m", tmp_path / "fx.npz", tmp_path / "bad16k.wav", "-o",
+                         tmp_path / "p.wav", "--block", "100")
+    assert_user_error(status, err, "NaN or infinite samples", "0.062500 s")
+    assert not (tmp_path / "p.wav").exists() and not any(p.name.startswith(".p.wav") for p in tmp_path.iterdir())
 
 
 def test_a_rate_flac_cannot_store_is_refused_before_the_work(capsys, tmp_path):
