@@ -119,7 +119,7 @@ class TrainedAudio:
         The trained model; its metadata holds the task, the trainer and the figures.
     task : tasks.Task
         The whole task, before splitting (every clip's parts in order), joined when read: a copy
-        of the data, 12 bytes a sample, which training itself never needs.
+        of the data, 5 bytes a sample (float32 inputs, uint8 labels), which training itself never needs.
     splits : tasks.Splits
         The training, validation and test parts of the task.
     result : cwfast.train.TrainResult
@@ -801,7 +801,7 @@ class _Data:
     few_held_out: str | None
 
     def whole(self):
-        """The whole task, every clip's parts in order, joined now (not kept: an hour's is 690 MB)."""
+        """The whole task, every clip's parts in order, joined now (not kept: an hour's is 290 MB)."""
         return tasks.join(part for c in self.per_clip for part in c)
 
     @property
@@ -812,7 +812,7 @@ class _Data:
 
 def _views_of(per_clip, splits):
     """Every clip's parts as views of the joined ``splits`` (the same values), so that the data is
-    held once: the clips' own copies were 12 bytes a sample more (690 MB for an hour)."""
+    held once: the clips' own copies were 5 bytes a sample more (290 MB for an hour)."""
     at = {name: 0 for name in splits._fields}
     views = []
     for c in per_clip:

@@ -105,7 +105,7 @@ def test_autoregressive_task_is_teacher_forcing_on_mu_law():
     x = tone()
     task = tasks.autoregressive(x)
     assert task.inputs.shape == (x.size, 1) and task.targets.shape == (x.size,)
-    assert task.targets.dtype == np.int64 and task.output == "softmax" and task.n_out == 256
+    assert task.targets.dtype == np.uint8 and task.output == "softmax" and task.n_out == 256
     values = codec.mu_law_values()
     assert task.inputs[0, 0] == 0.0
     # The input at t is exactly what generation would feed back: the decoded class of sample t - 1.
