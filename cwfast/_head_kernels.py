@@ -103,6 +103,12 @@ def _log_sigmoid(v):
 @numba.njit(**_JIT)
 def _mixture_row_loss(row, label):
     """-log P(label) under the discretized logistic mixture of ``row`` (3K,) float64."""
+    return _mixture_row_loss_in(row, label, np.empty(row.shape[0] // 3))
+
+
+@numba.njit(**_JIT)
+def _mixture_row_loss_in(row, label, terms):
+    """:func:`_mixture_row_loss` with its scratch ``terms`` (K,) given, for loops that score many rows."""
     k_count = row.shape[0] // 3
     lo = _mu_law_edge(label) if label > 0 else -np.inf
     hi = _mu_law_edge(label + 1) if label < 255 else np.inf
@@ -114,7 +120,6 @@ def _mixture_row_loss(row, label):
         norm += np.exp(row[k] - top)
     log_norm = top + np.log(norm)
     best = -np.inf
-    terms = np.empty(k_count)
     for k in range(k_count):
         inv_s = np.exp(-max(row[2 * k_count + k], _LOG_SCALE_MIN))
         mean = row[k_count + k]
@@ -129,6 +134,28 @@ def _mixture_row_loss(row, label):
     for k in range(k_count):
         total += np.exp(terms[k] - best)
     return -(best + np.log(total))
+
+
+@numba.njit(parallel=True, **_JIT)
+def _shifted_mixture_nats(y, labels, shifts, totals):
+    """Add to ``totals[j]`` (m,) the summed :func:`_mixture_row_loss` of the mixture rows ``y``
+    (T, 3K) against ``labels`` (T,) with every log-scale of row t moved by ``shifts[j, t]`` (m, T),
+    for each j (one thread each): how the scale fits (:mod:`cwfast.scale_fit`) score many
+    candidate scales from one forward pass. A moved log-scale is rounded to ``y``'s dtype, as
+    storing it in ``y`` would."""
+    k_count = y.shape[1] // 3
+    for j in numba.prange(shifts.shape[0]):
+        moved = np.empty(k_count, dtype=y.dtype)
+        row, terms = np.empty(y.shape[1]), np.empty(k_count)
+        total = 0.0
+        for t in range(y.shape[0]):
+            for i in range(2 * k_count):
+                row[i] = y[t, i]
+            for k in range(k_count):
+                moved[k] = y[t, 2 * k_count + k] + shifts[j, t]
+                row[2 * k_count + k] = moved[k]
+            total += _mixture_row_loss_in(row, labels[t], terms)
+        totals[j] += total
 
 
 @numba.njit(**_JIT)

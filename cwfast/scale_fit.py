@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._head_kernels import _surprise_rows
+from ._head_kernels import _shifted_mixture_nats, _surprise_rows
 from .errors import CwfastError, ParameterError
 from .metrics import nats_to_bits
 from . import validate
@@ -153,17 +153,15 @@ def fit_surprise(model, parts, *, progress=False):
         if not (np.isfinite(mean) and mean > 0):
             raise CwfastError("the held-out parts' surprise is not a positive finite number")
         grid = np.zeros((len(SURPRISE_ALPHAS), len(SURPRISE_BETAS)))
-        plain = 0.0
-        k = model.n_out // 3
+        plain = np.zeros(1)
+        betas = np.array(SURPRISE_BETAS)
         for y, inputs, targets, _, states in _raw_chunks(model, parts, len(SURPRISE_ALPHAS), bar):
-            plain += model.head.loss(y, targets) * targets.shape[0]
-            log_scales = y[:, 2 * k :].astype(np.float64)
-            log_r, moved = np.empty(y.shape[0]), y.copy()  # only moved's log-scales change, each pair rewriting them
+            _shifted_mixture_nats(y, targets, np.zeros((1, y.shape[0])), plain)
+            log_r = np.empty(y.shape[0])
             for a, alpha in enumerate(SURPRISE_ALPHAS):
                 _surprise_rows(y, inputs, states[a], alpha, 0.0, 1.0 / mean, log_r)  # beta 0: y unchanged
-                for b, beta in enumerate(SURPRISE_BETAS):
-                    moved[:, 2 * k :] = log_scales + beta * log_r[:, None]
-                    grid[a, b] += model.head.loss(moved, targets) * targets.shape[0]
+                _shifted_mixture_nats(y, targets, np.outer(betas, log_r), grid[a])
+        plain = float(plain[0])
     except BaseException:
         model.surprise = before
         raise
@@ -228,17 +226,14 @@ def _raw_chunks(model, parts, n_states, bar):
 def _pooled_nats(model, parts, factors, bar):
     """Summed cross-entropy (nats) of ``parts`` with every scale times each of ``factors``: one
     forward pass, the head scored once per factor on each chunk of outputs."""
-    k = model.n_out // 3
-    shifts = np.log(factors).astype(model.dtype)
+    # The shifts in the model's dtype, as the log-scale biases the factor is folded into are.
+    shifts = np.log(factors).astype(model.dtype).astype(np.float64)
     totals = np.zeros(len(factors))
     for x, targets, state in parts:
         for start in range(0, targets.shape[0], LOSS_CHUNK):
             stop = min(start + LOSS_CHUNK, targets.shape[0])
             y, state = model.forward(x[start:stop], state=state, return_state=True, raw=True)
-            log_scales = y[:, 2 * k :].copy()
-            for i, shift in enumerate(shifts):
-                y[:, 2 * k :] = log_scales + shift
-                totals[i] += model.head.loss(y, targets[start:stop]) * (stop - start)
+            _shifted_mixture_nats(y, targets[start:stop], np.repeat(shifts[:, None], stop - start, axis=1), totals)
             if bar is not None:
                 bar.update(1)
     if not np.all(np.isfinite(totals)):
