@@ -136,17 +136,57 @@ def _mixture_row_loss_in(row, label, terms):
     return -(best + np.log(total))
 
 
-@numba.njit(parallel=True, **_JIT)
+# The fits' fast loss: each component's bin mass sigma(a) sigma(-b) (1 - e^-w) in the linear
+# domain, where every exponent stays within _FAST_REACH scales; a component whose bin lies wholly
+# further out holds less than e^-350 and is left out, so the answer is vouched for only while
+# the probability is far above what they could add (_FAST_FLOOR).
+_FAST_REACH = 350.0
+_FAST_FLOOR = 1e-130
+
+
+@numba.njit(**_JIT)
+def _mixture_row_loss_fast(row, label):
+    """:func:`_mixture_row_loss` with four transcendentals a component where it takes eight (a
+    sum of probabilities, one log a row), to 1e-15 or so; NaN where it cannot vouch for its
+    answer (an outer class, a bin that holds a mean many scales inside it, a probability under
+    :data:`_FAST_FLOOR`): the caller then takes the exact form."""
+    k_count = row.shape[0] // 3
+    if label == 0 or label == 255:
+        return np.nan
+    lo, hi = _mu_law_edge(label), _mu_law_edge(label + 1)
+    top = row[0]
+    for k in range(1, k_count):
+        top = max(top, row[k])
+    norm, p = 0.0, 0.0
+    for k in range(k_count):
+        weight = np.exp(row[k] - top)
+        norm += weight
+        inv_s = np.exp(-max(row[2 * k_count + k], _LOG_SCALE_MIN))
+        a, b = (hi - row[k_count + k]) * inv_s, (lo - row[k_count + k]) * inv_s
+        if a <= -_FAST_REACH or b >= _FAST_REACH:
+            continue  # the bin lies wholly that far out: mass under e^-350
+        if b <= -_FAST_REACH or a >= _FAST_REACH:
+            return np.nan
+        # sigma(a) sigma(-b) (1 - e^-w), w = a - b; e^-a from its own exp, not e^-w / e^b, whose
+        # e^-w (1 + expm1(-w)) rounds to nothing for a wide bin
+        p += weight * -np.expm1(-(hi - lo) * inv_s) / ((1.0 + np.exp(-a)) * (1.0 + np.exp(b)))
+    p /= norm
+    if not p >= _FAST_FLOOR:
+        return np.nan
+    return -np.log(p)
+
+
+@numba.njit(**_JIT)
 def _shifted_mixture_nats(y, labels, shifts, totals):
-    """Add to ``totals[j]`` (m,) the summed :func:`_mixture_row_loss` of the mixture rows ``y``
-    (T, 3K) against ``labels`` (T,) with every log-scale of row t moved by ``shifts[j, t]`` (m, T),
-    for each j (one thread each): how the scale fits (:mod:`cwfast.scale_fit`) score many
-    candidate scales from one forward pass. A moved log-scale is rounded to ``y``'s dtype, as
-    storing it in ``y`` would."""
+    """Add to ``totals[j]`` (m,) the summed :func:`_mixture_row_loss` (:func:`_mixture_row_loss_fast`
+    where it holds) of the mixture rows ``y`` (T, 3K) against ``labels`` (T,) with every log-scale
+    of row t moved by ``shifts[j, t]`` (m, T), for each j: how the scale fits
+    (:mod:`cwfast.scale_fit`) score many candidate scales from one forward pass. A moved log-scale
+    is rounded to ``y``'s dtype, as storing it in ``y`` would."""
     k_count = y.shape[1] // 3
-    for j in numba.prange(shifts.shape[0]):
-        moved = np.empty(k_count, dtype=y.dtype)
-        row, terms = np.empty(y.shape[1]), np.empty(k_count)
+    moved = np.empty(k_count, dtype=y.dtype)
+    row, terms = np.empty(y.shape[1]), np.empty(k_count)
+    for j in range(shifts.shape[0]):
         total = 0.0
         for t in range(y.shape[0]):
             for i in range(2 * k_count):
@@ -154,7 +194,8 @@ def _shifted_mixture_nats(y, labels, shifts, totals):
             for k in range(k_count):
                 moved[k] = y[t, 2 * k_count + k] + shifts[j, t]
                 row[2 * k_count + k] = moved[k]
-            total += _mixture_row_loss_in(row, labels[t], terms)
+            loss = _mixture_row_loss_fast(row, labels[t])
+            total += loss if loss == loss else _mixture_row_loss_in(row, labels[t], terms)
         totals[j] += total
 
 

@@ -62,6 +62,30 @@ def test_extreme_components_stay_finite_and_normalised(mean, log_scale):
                    for c, loss in zip(range(256), losses)])
 
 
+def test_the_fast_row_loss_is_the_exact_one_where_it_answers(rng):
+    """_mixture_row_loss_fast (the scale fits' loss) against the exact log-domain form: the same
+    loss to 1e-12 wherever it answers, and it answers most ordinary rows; it declines (NaN, for
+    the exact form) the outer classes, a bin wide enough to hold a clamped-narrow component many
+    scales inside it, and a label so far from every component that its probability is tiny."""
+    rows = random_rows(rng, 400, 5)
+    labels = rng.integers(1, 255, 400)
+    answered = 0
+    for row, label in zip(rows, labels):
+        fast = hk._mixture_row_loss_fast(row, label)
+        if not np.isnan(fast):
+            answered += 1
+            assert fast == pytest.approx(hk._mixture_row_loss(row, label), rel=1e-12)
+    assert answered > 300
+    row = np.array([0.0, 0.0, -2.0])  # one component at 0, scale e^-2
+    assert not np.isnan(hk._mixture_row_loss_fast(row, 128))
+    assert np.isnan(hk._mixture_row_loss_fast(row, 0)) and np.isnan(hk._mixture_row_loss_fast(row, 255))
+    widest = int(np.argmax(np.diff(mu_law_edges())[1:-1])) + 1  # an inner class, the widest bin
+    middle = (mu_law_edges()[widest] + mu_law_edges()[widest + 1]) / 2
+    assert np.isnan(hk._mixture_row_loss_fast(np.array([0.0, middle, LOG_SCALE_MIN]), widest))
+    far = np.array([0.0, 0.9, -7.0])  # class 128 lies 0.9 / e^-7 ~ 990 scales below the mean
+    assert np.isnan(hk._mixture_row_loss_fast(far, 128)) and np.isfinite(hk._mixture_row_loss(far, 128))
+
+
 def test_head_gradient_matches_central_differences(rng):
     y = random_rows(rng, 12, 3)[None]
     y[0, 0, 6] = LOG_SCALE_MIN - 1  # a clamped log-scale: no gradient flows into it
