@@ -724,6 +724,7 @@ def cmd_train(args):
 
 
 def _train(args):
+    from .train.cluster import STARTING as STARTING_RAY
     from .train_audio import MIXTURE_TEMPERATURE, check_options, train_audio
 
     mode = args.mode
@@ -802,8 +803,6 @@ def _train(args):
             progress = load_checkpoint(args.checkpoint).progress
             resumed_from = progress["step"], progress["wall_time"]
 
-    ray_said = []
-
     def check_disk_for(model):  # before training: a full disk must not cost the run
         from .budget import check_disk
 
@@ -812,12 +811,15 @@ def _train(args):
         if args.checkpoint:  # parameters, best parameters and two optimiser moments
             check_disk(args.checkpoint, 4 * size + 2**16, "the checkpoint", "free some space")
         # A resumed run's checkpoint is checked in full only once the trainer has built its run's
-        # settings, so its notes (those its first run said) are held until training ends: a
-        # refusal stays the one line printed.
+        # settings, so its notes (those its first run said) are held until training ends, or until
+        # the trainer starts a local Ray after that check: a refusal stays the one line printed.
         if not args.resume:
             _work_starts()
-            if not ray_said:  # once, before the first run
-                ray_said.append(_say_ray_starts(args.cluster))
+
+    def on_note(message):
+        if message == STARTING_RAY:  # the trainer's checks passed; the held notes come before the wait
+            _work_starts()
+        _note(message)
 
     try:
         trained = train_audio(
@@ -827,7 +829,7 @@ def _train(args):
             population=args.population, sigma=args.sigma, cluster=args.cluster, batch_size=args.batch_size,
             window=args.window, validation=args.validation, test=args.test, classes=args.classes,
             seed=0 if args.seed is None and not args.resume else args.seed,  # resuming: the checkpoint's
-            checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, on_note=_note,
+            checkpoint=args.checkpoint, resume=args.resume, progress=not args.quiet, on_note=on_note,
             # A corpus's files each start at --start (and, trimmed, wherever their sound does).
             metadata={"source": source, "start": start if len(clips) == 1 else args.start,
                       **({"trimmed": True} if args.trim else {})},
@@ -889,23 +891,6 @@ def _train(args):
     if args.plot:
         _plot_training(model, trained.task, args)
     return 0
-
-
-def _say_ray_starts(cluster):
-    """Before an evolution strategy on Ray trains: a local Ray instance takes 5 to 12 s to start,
-    in which nothing else is said (not where RAY_ADDRESS names a cluster to join, nor where Ray is
-    missing, which the trainer refuses in one line)."""
-    if cluster != "ray" or os.environ.get("RAY_ADDRESS"):
-        return False
-    try:
-        import ray
-    except ImportError:
-        return False
-    if ray.is_initialized():
-        return False
-    _note("starting a local Ray instance for --cluster ray (a few seconds; RAY_ADDRESS=ADDRESS joins a running "
-          "cluster instead)")
-    return True
 
 
 def _validation_chose(meta):

@@ -564,7 +564,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     checkpoint, resume, progress
         As for :func:`cwfast.train.fit`.
     on_note : callable, optional
-        Called with one-line notes for the user (defaults taken, slow settings). Notes and errors
+        Called with one-line notes for the user (defaults taken, slow settings; with
+        ``cluster="ray"``, :data:`cwfast.train.cluster.STARTING` as a local Ray starts). Notes and errors
         name this function's arguments (``batch_size=4``); within :func:`spoken_as_options`, as
         ``cwfast train``'s options (``--batch-size 4``).
     metadata : dict, optional
@@ -1513,8 +1514,7 @@ def _run_trainer(model, trainer, x, y, val_task, *, epochs, lr, population, sigm
         es_options = {k: v for k, v in (("population", population), ("sigma", sigma), ("cluster", cluster))
                       if v is not None}
         result = train.evolve(model, x, y, lr=0.01 if lr is None else lr, generations=epochs, time_budget=time_budget,
-                              lr_schedule=lr_schedule, **es_options,
-                              **resume_options)
+                              lr_schedule=lr_schedule, on_note=on_note, **es_options, **resume_options)
     else:
         held = None if val_task is None else (val_task.inputs, val_task.targets)
         result = train.fit(model, x, y, optimizer=trainer, lr=lr, epochs=epochs,

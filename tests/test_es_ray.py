@@ -68,6 +68,17 @@ def assert_no_actors_left(ray):
     assert es_actors(ray) == []
 
 
+def unbuilt_scorer(ray):
+    """A RayScorer on ``ray`` (a fake, usually) with no actors, built without importing Ray: what
+    its connection and closing use."""
+    from cwfast.train import cluster
+
+    scorer = cluster.RayScorer.__new__(cluster.RayScorer)
+    scorer._ray, scorer._on_note, scorer._started_ray, scorer._live, scorer._starting = ray, None, False, [], {}
+    scorer._restore_stdout = None
+    return scorer
+
+
 def problem(kind):
     rng = np.random.default_rng(5)
     if kind == "lstm":
@@ -188,10 +199,74 @@ def test_cli_cluster_ray_starts_its_own_ray_and_trains_the_same_model(ray_instan
     assert "wrote" in done.stdout
     assert "Started a local Ray instance" not in done.stderr  # Ray's INFO lines, under --quiet
     # ... but the wait is said, once: a local instance takes 5 to 12 s to start, in silence before
-    assert done.stderr.count("cwfast: starting a local Ray instance for --cluster ray") == 1, done.stderr
+    assert done.stderr.count("cwfast: starting a local Ray instance for the evolution strategy") == 1, done.stderr
     assert "Token authentication is enabled" not in done.stderr  # its notice about its own default
     np.testing.assert_array_equal(cwfast.load(on_ray).params, cwfast.load(local).params)
     assert_no_actors_left(ray_instance)
+
+
+@pytest.mark.parametrize("resume", [False, True])
+def test_the_command_says_a_local_ray_starts_before_it_starts_also_when_resuming(monkeypatch, capsys, tmp_path,
+                                                                                  clip_8k, resume):
+    """`--cluster ray --checkpoint CK --resume` was silent while a local Ray started (seconds to a
+    minute): the command said so only without --resume, where the notes are not held until the
+    checkpoint has been checked in full. The line now comes from the trainer as Ray starts, after
+    that check, on both paths; --quiet (progress bars) does not hide it, as it hides no note.
+    (ray.init is replaced: it notes what stderr holds when it is called, then fails.)"""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (pip install 'ray[default]')")
+    from cwfast.train.cluster import import_ray
+
+    argv = ["train", str(clip_8k), "--samples", "48", "--quiet", "--hidden", "6", "--modules", "3", "--trainer", "es",
+            "--population", "8", "--checkpoint", str(tmp_path / "ck.npz")]
+    if resume:
+        assert main([*argv, "--epochs", "1", "-o", str(tmp_path / "first.npz")]) == 0, capsys.readouterr().err
+        capsys.readouterr()
+    ray = import_ray()
+    said = []
+
+    def init(**options):
+        said.append(capsys.readouterr().err)
+        raise ConnectionError("no Ray in this test")
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)  # (the module's instance may be up)
+    monkeypatch.setattr(ray, "init", init)
+    status = main([*argv, "--epochs", "2", "--cluster", "ray", *(["--resume"] if resume else []),
+                   "-o", str(tmp_path / "m.npz")])
+    err = capsys.readouterr().err
+    assert status == 2 and err.endswith("cwfast: error: cannot start or join a local Ray instance: no Ray in this "
+                                        "test\n"), err
+    assert len(said) == 1, err
+    assert said[0].endswith("cwfast: starting a local Ray instance for the evolution strategy (a few seconds; "
+                            "RAY_ADDRESS=ADDRESS joins a running cluster instead)\n"), said[0]
+    assert "starting a local Ray" not in err  # said once
+
+
+def test_evolve_says_a_local_ray_starts_before_it_starts(monkeypatch):
+    """The API's on_note hears that a local Ray instance starts before ray.init is called, once the
+    checkpoint and the arguments are checked; a cluster already joined starts nothing and says nothing."""
+    if importlib.util.find_spec("ray") is None:
+        pytest.skip("Ray is not installed (pip install 'ray[default]')")
+    from cwfast.train.cluster import import_ray
+
+    ray = import_ray()
+    notes, heard = [], []
+
+    def init(**options):
+        heard.append(list(notes))
+        raise ConnectionError("no Ray in this test")
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(ray, "init", init)
+    model, x, target, _ = problem("lockstep")
+    with pytest.raises(ParameterError, match="on_note"):
+        evolve(model, x, target, population=4, generations=2, cluster="ray", on_note="print")
+    with pytest.raises(CwfastError, match="no Ray in this test"):
+        evolve(model, x, target, population=4, generations=2, cluster="ray", on_note=notes.append)
+    assert heard == [["starting a local Ray instance for the evolution strategy (a few seconds; RAY_ADDRESS=ADDRESS "
+                      "joins a running cluster instead)"]]
 
 
 def test_only_rays_notice_of_its_token_default_is_dropped_and_only_while_it_starts():
@@ -241,7 +316,7 @@ def test_a_cluster_that_cannot_start_leaves_a_resumed_model_as_it_was(monkeypatc
     from cwfast.train import cluster
 
     class NoCluster:
-        def __init__(self, *args):
+        def __init__(self, *args, **options):
             pass
 
         def __enter__(self):
@@ -270,7 +345,8 @@ def test_a_cluster_lost_mid_run_writes_the_checkpoint_and_keeps_the_best_centre(
     from cwfast.train import cluster, es, load_checkpoint
 
     class LostAfterThree:
-        def __init__(self, model, x3, y_target, labels, readout, sigma, entropy, size, n_pairs, period_spec, actors):
+        def __init__(self, model, x3, y_target, labels, readout, sigma, entropy, size, n_pairs, period_spec, actors,
+                     **options):
             self.args = (model, x3, y_target, labels, readout, sigma, entropy, size, n_pairs, period_spec)
 
         def __enter__(self):
@@ -323,7 +399,7 @@ def test_an_actor_compiles_its_kernels_before_it_is_ready(monkeypatch, kind):
     captured = {}
 
     class Capture:
-        def __init__(self, *args):
+        def __init__(self, *args, **options):
             captured["args"] = args
 
         def __enter__(self):
@@ -478,7 +554,7 @@ def test_ctrl_c_while_the_actors_start_stops_the_call_at_once(monkeypatch, sigin
     submitted = []
 
     class Starting:
-        def __init__(self, *args):
+        def __init__(self, *args, **options):
             pass
 
         def __enter__(self):
@@ -570,8 +646,7 @@ def test_a_refused_join_names_rays_token_authentication(monkeypatch, auth_mode):
         monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
     else:
         monkeypatch.setenv("RAY_AUTH_MODE", auth_mode)
-    scorer = cluster.RayScorer.__new__(cluster.RayScorer)
-    scorer._ray = FakeRay()
+    scorer = unbuilt_scorer(FakeRay())
     with pytest.raises(CwfastError) as refused:
         scorer._connect()
     assert scorer._ray.options["address"] == "127.0.0.1:6391"  # the address asked, joined (not a local start)
@@ -585,7 +660,6 @@ def test_a_refused_join_names_rays_token_authentication(monkeypatch, auth_mode):
 def test_joining_ray_keeps_the_command_lines_sigterm_handler(monkeypatch):
     """Ray's init installs a SIGTERM handler of its own (a crash dump, exit status 15, no
     checkpoint): the one in place before (the command line's: checkpoint, 143) is put back."""
-    from cwfast.train import cluster
 
     class FakeRay:
         def is_initialized(self):
@@ -599,8 +673,7 @@ def test_joining_ray_keeps_the_command_lines_sigterm_handler(monkeypatch):
 
     previous = signal.signal(signal.SIGTERM, ours)
     try:
-        scorer = cluster.RayScorer.__new__(cluster.RayScorer)
-        scorer._ray = FakeRay()
+        scorer = unbuilt_scorer(FakeRay())
         monkeypatch.delenv("RAY_ADDRESS", raising=False)
         scorer._connect()
         assert signal.getsignal(signal.SIGTERM) is ours
@@ -615,7 +688,6 @@ def test_ray_starts_from_a_thread_other_than_the_main_one(monkeypatch):
     import threading
     import types
 
-    from cwfast.train import cluster
 
     class FakeRay:
         initialized = False
@@ -627,8 +699,7 @@ def test_ray_starts_from_a_thread_other_than_the_main_one(monkeypatch):
         def init(self, **kwargs):
             self.initialized = True
 
-    scorer = cluster.RayScorer.__new__(cluster.RayScorer)
-    scorer._ray, scorer._started_ray = FakeRay(), False
+    scorer = unbuilt_scorer(FakeRay())
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     failed = []
 
@@ -651,7 +722,6 @@ def test_a_ctrl_c_while_a_local_ray_starts_is_held_until_it_has_started_then_shu
     lines are not sent to the driver's stdout (log_to_driver)."""
     import os
 
-    from cwfast.train import cluster
 
     class FakeRay:
         initialized, shutdowns, options = False, 0, None
@@ -670,8 +740,7 @@ def test_a_ctrl_c_while_a_local_ray_starts_is_held_until_it_has_started_then_shu
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
-    scorer = cluster.RayScorer.__new__(cluster.RayScorer)
-    scorer._ray, scorer._started_ray, scorer._live, scorer._starting = FakeRay(), False, [], {}
+    scorer = unbuilt_scorer(FakeRay())
     with pytest.raises(KeyboardInterrupt):
         scorer._connect()
     assert scorer._ray.initialized and scorer._ray.options["log_to_driver"] is False
@@ -771,7 +840,6 @@ def test_a_sigterm_while_ray_starts_is_held_then_goes_to_the_handler_before_rays
     training). It is held as a Ctrl-C is, also when it comes twice (``timeout`` signals the process,
     then its group): once Ray has started, the handler in place before (the command line's: 143,
     "terminated") gets it, Ray's is never installed, and closing the scorer shuts Ray down."""
-    from cwfast.train import cluster
 
     fake = _FakeRayWithHandler(signals)
 
@@ -780,8 +848,7 @@ def test_a_sigterm_while_ray_starts_is_held_then_goes_to_the_handler_before_rays
 
     previous = signal.signal(signal.SIGTERM, ours)
     try:
-        scorer = cluster.RayScorer.__new__(cluster.RayScorer)
-        scorer._ray, scorer._started_ray, scorer._live, scorer._starting = fake, False, [], {}
+        scorer = unbuilt_scorer(fake)
         monkeypatch.delenv("RAY_ADDRESS", raising=False)
         with pytest.raises(_Ours):
             scorer._connect()

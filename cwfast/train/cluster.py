@@ -43,7 +43,7 @@ import numpy as np
 from .._bars import apart_from_bars
 from ..errors import CwfastError
 
-__all__ = ["RayScorer", "import_ray"]
+__all__ = ["STARTING", "RayScorer", "import_ray"]
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +57,10 @@ INLINE_BYTES = 64 * 1024
 #: Ray's switch for the platforms where it keeps a local instance on the loopback address; read
 #: once, when ray is imported.
 _LOOPBACK_SWITCH = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+#: The note :class:`RayScorer` gives its ``on_note`` just before a local Ray instance starts: the
+#: start takes seconds (up to a minute on a loaded machine) in which nothing else is said.
+STARTING = ("starting a local Ray instance for the evolution strategy (a few seconds; RAY_ADDRESS=ADDRESS joins a "
+            "running cluster instead)")
 
 
 #: Ray's notice, when it starts a local instance, that it turned token authentication on (its
@@ -394,11 +398,14 @@ class RayScorer:
         What :func:`cwfast.train.es._score_members` needs, as :func:`cwfast.train.evolve` has them.
     actors : int, optional
         Number of actors. Default: one per node of the cluster that has CPUs.
+    on_note : callable, optional
+        Called with :data:`STARTING` just before a local Ray instance starts.
     """
 
     def __init__(self, model, x3, y_target, labels, readout, sigma, entropy, size, n_pairs, period_spec,
-                 actors=None):
+                 actors=None, on_note=None):
         self._ray = import_ray()
+        self._on_note = on_note
         self._args = (model, x3, y_target, labels, readout, sigma, entropy, size, n_pairs, period_spec)
         self._n_actors = actors
         self._n_pairs = n_pairs
@@ -451,6 +458,8 @@ class RayScorer:
         # results go; evolve reports what it needs. The raylet's ("(raylet) A worker died ...", in
         # colour) Ray prints whatever log_to_driver says: to stderr (_raylet_lines_to_stderr).
         quiet = dict(log_to_driver=False, logging_level=logging.WARNING)
+        if not address and self._on_note is not None:
+            self._on_note(STARTING)
         held = _HeldSignals(ray, local=not address)
         self._restore_stdout = _raylet_lines_to_stderr(ray)
         try:

@@ -230,6 +230,7 @@ def evolve(
     cluster="local",
     actors=None,
     time_budget=None,
+    on_note=None,
 ):
     """Train ``model`` in place with an evolution strategy (no gradients).
 
@@ -287,6 +288,10 @@ def evolve(
         compiled) after which the run stops at the end of the
         generation under way, or within it past 4,096 members (``stopped="time budget"``); the
         model ends with the best centre, as always.
+    on_note : callable, optional
+        Called with a one-line note for the user before a wait in which nothing else is said: with
+        ``cluster="ray"``, just before a local Ray instance starts (a few seconds), once the
+        arguments and a checkpoint resumed have been checked.
 
     Returns
     -------
@@ -326,8 +331,9 @@ def evolve(
     time_budget = positive_float("time_budget", time_budget, allow_none=True)
     limit = run_limit("generations", generations, time_budget)
     schedule = make_schedule(lr_schedule, generations, time_budget)
-    if on_step_end is not None and not callable(on_step_end):
-        raise ParameterError(f"on_step_end={on_step_end!r} must be callable or None")
+    for name, hook in (("on_step_end", on_step_end), ("on_note", on_note)):
+        if hook is not None and not callable(hook):
+            raise ParameterError(f"{name}={hook!r} must be callable or None")
     if flag("resume", resume) and checkpoint is None:
         raise ParameterError("resume=True needs checkpoint=PATH to resume from")
     checkpoint = ckpt_io.check_target(checkpoint)
@@ -461,7 +467,7 @@ def evolve(
         from .cluster import RayScorer
 
         scoring = RayScorer(model.copy(), x3, y_target, labels, readout, sigma, entropy, size, n_pairs, period_spec,
-                            actors)
+                            actors, on_note=on_note)
     else:
         scoring = contextlib.nullcontext()
 
