@@ -443,27 +443,44 @@ def test_an_actors_error_is_said_by_its_root_cause_without_colour_codes():
     assert 290 <= len(long) <= 300 and long.endswith(" word...")  # cut after a word, and said to be
 
 
-def test_the_raylets_lines_go_to_stderr_while_cwfast_is_connected(capsys):
-    """An actor's process killed mid-run printed Ray's "(raylet) A worker died ..." to stdout,
-    where cwfast train's results go: Ray's driver prints the raylet's errors from a thread of its
-    own whatever log_to_driver says. While cwfast is connected they go to stderr; after, as before."""
+#: The raylet's line when an actor's process is killed (Ray 2.60, IDs shortened), as its driver gets it.
+WORKER_DIED = ("A worker died or was killed while executing a task by an unexpected system error. To troubleshoot "
+               "the problem, check the logs for the dead worker. Lease ID: 0000 Worker ID: c2ca Node ID: 1fb8 "
+               "Worker IP address: 127.0.0.1 Worker port: 36103 Worker PID: 28165 Worker exit type: SYSTEM_ERROR")
+
+
+def test_the_raylets_lines_are_said_in_cwfast_words_while_cwfast_is_connected(capsys, monkeypatch):
+    """Ray's driver prints the raylet's errors from a thread of its own whatever log_to_driver says:
+    an actor's process killed mid-run printed "\\x1b[33m(raylet)\\x1b[0m A worker died or was killed
+    ... Lease ID: ... Worker ID: ..." (first to stdout, where cwfast train's results go; then to
+    stderr, its colour codes and IDs kept) beside cwfast's own "Ray actor ... died (...)". While
+    cwfast is connected, that line is left to cwfast's own; the raylet's others are said once each,
+    on stderr, as 'cwfast: Ray: ...' on one line without colour codes; a worker's own lines (none
+    reach the driver with log_to_driver=False) pass as Ray prints them; after, all is as before."""
     if importlib.util.find_spec("ray") is None:
         pytest.skip("Ray is not installed (pip install 'ray[default]')")
-    from cwfast.train.cluster import _raylet_lines_to_stderr, import_ray
+    from cwfast.train.cluster import _raylet_lines_in_cwfast_words, import_ray
 
+    monkeypatch.delenv("RAY_COLOR_PREFIX", raising=False)  # Ray's default: its prefixes in colour
     worker = import_ray()._private.worker
-    line = {"lines": ["A worker died or was killed"], "pid": "raylet", "is_err": False}
-    restore = _raylet_lines_to_stderr(import_ray())
+    warning = "\x1b[33mWarning:\x1b[0m The following resource request cannot be scheduled\n  right now: {'CPU': 2.0}."
+
+    def raylet(text):
+        worker.print_to_stdstream({"lines": [text], "pid": "raylet", "is_err": False}, ignore_prefix=False)
+
+    restore = _raylet_lines_in_cwfast_words(import_ray())
     try:
-        worker.print_to_stdstream(dict(line), ignore_prefix=False)
+        raylet(WORKER_DIED)
+        raylet(warning)
+        raylet(warning)  # Ray repeats some of its warnings
         worker.print_to_stdstream({"lines": ["a worker's own line"], "pid": 7, "is_err": False}, ignore_prefix=False)
     finally:
         restore()
     out, err = capsys.readouterr()
-    assert "A worker died" in err and "A worker died" not in out
-    assert "a worker's own line" in out  # only the raylet's are moved
-    worker.print_to_stdstream(dict(line, lines=["after"]), ignore_prefix=False)
-    assert "after" in capsys.readouterr().out  # put back
+    assert err == "cwfast: Ray: Warning: The following resource request cannot be scheduled right now: {'CPU': 2.0}.\n"
+    assert "a worker's own line" in out and "A worker died" not in out  # only the raylet's are taken
+    raylet(WORKER_DIED)
+    assert "(raylet)" in capsys.readouterr().out  # put back
 
 
 class _Log(io.StringIO):
@@ -522,22 +539,22 @@ def test_a_lost_actors_warning_starts_a_line_of_its_own_not_the_bars(monkeypatch
 
 def test_the_raylets_lines_start_a_line_of_their_own_not_the_bars(monkeypatch):
     """With stderr a log file, Ray's "(raylet) A worker died ..." was written after the progress
-    bar's text, on its line (Ray prints it from a thread of its own, not through tqdm)."""
+    bar's text, on its line (Ray prints it from a thread of its own, not through tqdm); so is a
+    line of the raylet's said in cwfast's words now."""
     if importlib.util.find_spec("ray") is None:
         pytest.skip("Ray is not installed (pip install 'ray[default]')")
-    from cwfast.train.cluster import _raylet_lines_to_stderr, import_ray
+    from cwfast.train.cluster import _raylet_lines_in_cwfast_words, import_ray
 
     worker = import_ray()._private.worker
-    monkeypatch.setenv("RAY_COLOR_PREFIX", "0")
-    restore = _raylet_lines_to_stderr(import_ray())
+    restore = _raylet_lines_in_cwfast_words(import_ray())
     try:
         text, lines = _lines_after_a_bar(monkeypatch, _Log(), lambda: worker.print_to_stdstream(
-            {"lines": ["A worker died or was killed (a line of this test)"], "pid": "raylet", "is_err": False},
+            {"lines": ["The node was lost (a line of this test)"], "pid": "raylet", "is_err": False},
             ignore_prefix=False))
     finally:
         restore()
-    said = [line for line in lines if "A worker died" in line]
-    assert said and said[0].startswith("(raylet) A worker died"), text
+    said = [line for line in lines if "The node was lost" in line]
+    assert said and said[0].startswith("cwfast: Ray: The node was lost"), text
     assert "10/10" in lines[-2]
 
 

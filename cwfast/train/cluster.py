@@ -129,35 +129,47 @@ def _processes_apart(ray):
         services.ConsolePopen = popen
 
 
-def _raylet_lines_to_stderr(ray):
-    """Send the lines Ray's driver prints for the raylet (its error messages: "A worker died or was
-    killed ...", in colour, when an actor's process dies) to stderr, not stdout, until the
-    function returned is called.
+#: How the raylet's line for a dead worker starts (Ray 2.60): one of cwfast's actors, whose death
+#: cwfast reports itself ("Ray actor NAME died (CAUSE)"), the only workers of its job.
+_WORKER_DIED = "A worker died or was killed"
+_COLOUR = re.compile(r"\x1b\[[0-9;]*m")
 
-    Ray prints them from a thread that every driver runs, whatever ``log_to_driver`` says, and
-    to stdout, where the command line's results go; evolve logs its own warning for a lost actor.
-    Each starts a line of its own, not after the progress bar's text (:func:`cwfast._bars.apart_from_bars`).
-    Looked up by name at each message, so replacing the module's function reaches the thread. If
-    Ray has renamed it, nothing changes.
+
+def _raylet_lines_in_cwfast_words(ray):
+    """Until the function returned is called, the lines Ray's driver prints for the raylet are
+    said as cwfast's: 'cwfast: Ray: ...', on stderr, on one line, without terminal colour codes,
+    once each; the raylet's line for a dead worker is left to cwfast's own warning.
+
+    Ray prints them from a thread that every driver runs, whatever ``log_to_driver`` says, to
+    stdout (where the command line's results go), in colour, as "(raylet) A worker died or was
+    killed ... Lease ID: ... Worker ID: ...": a second report of an actor's death, beside
+    cwfast's, in Ray's terms. Each line starts a line of its own, not after the progress bar's text
+    (:func:`cwfast._bars.apart_from_bars`). Looked up by name at each message, so replacing the
+    module's function reaches the thread; if Ray has renamed it, nothing changes, and if it
+    rewords the dead worker's line, that line is said too.
     """
     try:
         module = ray._private.worker
         original = module.print_to_stdstream
     except AttributeError:
         return lambda: None
+    said = set()
 
-    def to_stderr(data, *args, **kwargs):
-        if isinstance(data, dict) and data.get("pid") == "raylet" and not data.get("is_err"):
-            data = dict(data, is_err=True)
-        if not (isinstance(data, dict) and data.get("is_err")):
+    def in_cwfast_words(data, *args, **kwargs):
+        if not (isinstance(data, dict) and data.get("pid") == "raylet"):
             return original(data, *args, **kwargs)
-        with apart_from_bars(sys.stderr):  # not after the text of the progress bar there
-            return original(data, *args, **kwargs)
+        for line in data.get("lines", ()):
+            text = " ".join(_COLOUR.sub("", str(line)).split())
+            if not text or text.startswith(_WORKER_DIED) or text in said:
+                continue
+            said.add(text)
+            with apart_from_bars(sys.stderr):  # not after the text of the progress bar there
+                print(f"cwfast: Ray: {text}", file=sys.stderr, flush=True)
 
-    module.print_to_stdstream = to_stderr
+    module.print_to_stdstream = in_cwfast_words
 
     def restore():
-        if module.print_to_stdstream is to_stderr:
+        if module.print_to_stdstream is in_cwfast_words:
             module.print_to_stdstream = original
 
     return restore
@@ -383,7 +395,7 @@ def _root_cause(exc, limit=300):
     actor's own exception, an ImportError on a node without cwfast say, after the traceback), its
     terminal colour codes removed, at most ``limit`` characters (a longer one cut after a word,
     with "...", not mid-word without a sign)."""
-    lines = [line.strip() for line in re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).splitlines() if line.strip()]
+    lines = [line.strip() for line in _COLOUR.sub("", str(exc)).splitlines() if line.strip()]
     text = " ".join((lines[-1] if lines else type(exc).__name__).split())
     return text if len(text) <= limit else text[: limit - 2].rsplit(" ", 1)[0].rstrip() + "..."
 
@@ -456,12 +468,12 @@ class RayScorer:
         # went to stderr even under --quiet, and before a refusal's one line; its warnings still do.
         # log_to_driver=False: Ray printed its workers' lines to stdout, where the command line's
         # results go; evolve reports what it needs. The raylet's ("(raylet) A worker died ...", in
-        # colour) Ray prints whatever log_to_driver says: to stderr (_raylet_lines_to_stderr).
+        # colour) Ray prints whatever log_to_driver says: _raylet_lines_in_cwfast_words.
         quiet = dict(log_to_driver=False, logging_level=logging.WARNING)
         if not address and self._on_note is not None:
             self._on_note(STARTING)
         held = _HeldSignals(ray, local=not address)
-        self._restore_stdout = _raylet_lines_to_stderr(ray)
+        self._restore_stdout = _raylet_lines_in_cwfast_words(ray)
         try:
             with held:
                 if address:
