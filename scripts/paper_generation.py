@@ -243,16 +243,13 @@ def main(argv=None):
     if not 1 <= args.pieces <= 5 or args.seeds < 1 or args.epochs < 1 or args.jobs < 1:
         parser.error("--pieces must be 1..5; --seeds, --epochs and --jobs must be positive")
     if args.out is not None:
-        existing = [p for p in (args.out / "results.json", args.out / "figure5.png") if p.exists()]
-        if existing and not args.overwrite:
-            parser.error(f"{existing[0]} exists; pass --overwrite to replace it")
-        from cwfast._atomic import check_writable
+        from cwfast._atomic import check_output
         from cwfast.errors import CwfastError
 
         try:  # now, not after hours of training
             args.out.mkdir(parents=True, exist_ok=True)
             for name in ("results.json", "figure5.png"):
-                check_writable(args.out / name, what="output")
+                check_output(args.out / name, args.overwrite, what="output")
         except OSError as error:
             parser.error(f"cannot make --out {str(args.out)!r}: {error.strerror or error}")
         except CwfastError as error:

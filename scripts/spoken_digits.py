@@ -396,11 +396,14 @@ def _log(msg):
 
 
 def cmd_train(args):
+    from cwfast._atomic import check_output
+    from cwfast.errors import CwfastError
+
     out = Path(args.output)
-    if out.exists() and not args.overwrite:
-        raise UsageError(f"-o {out}: exists; pass --overwrite to replace it")
-    if not out.parent.is_dir():
-        raise UsageError(f"-o {out}: no such directory {out.parent}")
+    try:  # as cwfast's own commands check theirs: before the features are computed and the model trained
+        check_output(out, args.overwrite, what="model")
+    except CwfastError as exc:
+        raise UsageError(str(exc)) from None
     split = load_split(args.data)
     if not len(split[1][1]):
         raise UsageError(f"--data {args.data}: no test files (takes 0-4)")

@@ -54,7 +54,7 @@ import numpy as np  # noqa: E402
 import cwfast  # noqa: E402
 from cwfast import tasks  # noqa: E402
 from cwfast import likeness, metadata, metrics, render, train_audio  # noqa: E402
-from cwfast._atomic import check_writable  # noqa: E402
+from cwfast._atomic import check_output  # noqa: E402
 from cwfast.audio import load_audio, trim_silence  # noqa: E402
 from cwfast.cli import _validation_chose, main as cwfast_main  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
@@ -161,13 +161,11 @@ def run(args):
         if metadata.mode_of(model) != "autoregressive" or model.output != "mixture":
             raise CwfastError(f"'{args.output}' is not an autoregressive mixture model, as the default model is")
         return finish(model, args.output, None, recheck=True)
-    if os.path.exists(args.output) and not args.overwrite:
-        raise CwfastError(f"'{args.output}' exists; pass --overwrite")
     try:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     except OSError as error:
         raise CwfastError(f"cannot make the folder of --output '{args.output}': {error.strerror or error}") from None
-    check_writable(args.output, what="model")  # before 20 minutes of training, not after
+    check_output(args.output, args.overwrite, what="model")  # before 20 minutes of training, not after
 
     with tempfile.TemporaryDirectory() as scratch:
         trained = os.path.join(scratch, "default.npz")

@@ -59,10 +59,12 @@ def test_generation_quick_run(generation, tmp_path, capsys):
         assert r["nmse"] == pytest.approx(metrics.nmse(np.array(r["output"]), pieces[r["piece"]]), rel=1e-3, abs=1e-6)
     pytest.importorskip("matplotlib")
     assert (tmp_path / "figure5.png").stat().st_size > 1000
-    # An existing result is not overwritten without --overwrite.
+    # An existing result is not overwritten without --overwrite, in the words of cwfast's own commands.
     with pytest.raises(SystemExit) as exc:
         generation.main(["--quick", "--out", str(tmp_path)])
     assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.endswith(f"error: '{tmp_path / 'results.json'}' exists; pass --overwrite to replace it\n")
 
 
 def test_memorize_benchmark_quick_run(tmp_path, capsys):
@@ -107,6 +109,15 @@ def test_paper_generation_refuses_an_out_it_cannot_write_before_training(generat
     assert exc.value.code == 2
     err = capsys.readouterr().err
     assert "cannot make --out" in err and "runs of" not in err
+    # Either output there already is refused, before training too.
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "figure5.png").write_text("earlier")
+    with pytest.raises(SystemExit) as exc:
+        generation.main(["--quick", "--out", str(tmp_path / "out")])
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert f"error: '{tmp_path / 'out' / 'figure5.png'}' exists; pass --overwrite to replace it" in err
+    assert "runs of" not in err and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["figure5.png"]
 
 
 def test_baseline_recipes_quick_refuses_what_it_would_override(tmp_path, capsys):
@@ -285,6 +296,15 @@ def test_train_default_model_refuses_an_output_it_cannot_write_before_training(t
     assert script.main(["--output", str(tmp_path / "file" / "sub" / "m.npz"), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("train_default_model.py: error: cannot make the folder of --output") and err.count("\n") == 1
+
+
+def test_train_default_model_refuses_to_replace_a_model_before_training(tmp_path, capsys):
+    script = load_script("train_default_model")
+    (tmp_path / "m.npz").write_text("earlier")
+    assert script.main(["--output", str(tmp_path / "m.npz"), "--quiet"]) == 2
+    assert capsys.readouterr().err == \
+        f"train_default_model.py: error: '{tmp_path / 'm.npz'}' exists; pass --overwrite to replace it\n"
+    assert (tmp_path / "m.npz").read_text() == "earlier"
 
 
 def test_train_default_model_checks_audio_that_chose_nothing():

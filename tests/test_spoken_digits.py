@@ -174,6 +174,13 @@ def test_minibatches_left_pad(sd):
         (["train", "--data", "{tmp}/bad", "--arch", "srn", "--params", "0", "-o", "{tmp}/out.npz"], "positive"),
         (["train", "--data", "{tmp}/bad", "--arch", "cw", "--params", "500", "-o", "{tmp}/o.npz", "--noise", "-1"],
          "must not be negative"),
+        # The output is checked as cwfast's own commands check theirs, before the data is read.
+        (["train", "--data", "{tmp}/bad", "--arch", "cw", "--params", "500", "-o", "{tmp}/m.npz"],
+         "spoken_digits.py: error: '{tmp}/m.npz' exists; pass --overwrite to replace it"),
+        (["train", "--data", "{tmp}/bad", "--arch", "cw", "--params", "500", "-o", "{tmp}/bad", "--overwrite"],
+         "cannot write model '{tmp}/bad': it is a directory"),
+        (["train", "--data", "{tmp}/bad", "--arch", "cw", "--params", "500", "-o", "{tmp}/no/o.npz"],
+         "cannot write model '{tmp}/no/o.npz': '{tmp}/no' does not exist"),
     ],
 )
 def test_bad_input_is_one_line_and_exit_2(stand_in, tmp_path, capsys, argv, message):
@@ -185,7 +192,8 @@ def test_bad_input_is_one_line_and_exit_2(stand_in, tmp_path, capsys, argv, mess
     argv = [a.format(tmp=tmp_path) for a in argv]
     assert stand_in.main(argv) == 2
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and message in err
+    assert len(err.splitlines()) == 1 and message.format(tmp=tmp_path) in err
+    assert (tmp_path / "m.npz").read_bytes() == b"not a model"
 
 
 def test_missing_librosa_is_one_line_and_exit_2(sd, tmp_path, capsys, monkeypatch):
