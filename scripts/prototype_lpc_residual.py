@@ -38,6 +38,7 @@ a time through a ``Stream`` in Python, so it is slow (tens of microseconds per s
 prototype, not the engine.
 
     python scripts/prototype_lpc_residual.py [--epochs 30] [--seconds 10] [--variants plain,lpc-input,residual]
+        [--keep DIR [--overwrite]]
     python scripts/prototype_lpc_residual.py --lpc-orders 32,128,400   # the linear predictor alone
 """
 
@@ -54,7 +55,9 @@ sys.path.insert(0, str(ROOT))
 
 import cwfast  # noqa: E402
 from cwfast import codec, likeness, lpc, tasks, train  # noqa: E402
+from cwfast._atomic import check_output  # noqa: E402
 from cwfast.audio import load_audio, write_audio  # noqa: E402
+from cwfast.errors import CwfastError  # noqa: E402
 
 SOURCE = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
 RATE = 16000
@@ -150,6 +153,11 @@ def likeness_row(samples_list, train_part, source):
     return np.median(np.array(rows), axis=0), rows
 
 
+def kept(folder, variant, seed):
+    """Where --keep writes the audio ``variant`` generated with ``seed``."""
+    return Path(folder) / f"{variant}-seed{seed}.wav"
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--epochs", type=int, default=30)
@@ -159,6 +167,7 @@ def main():
     p.add_argument("--source", default=str(SOURCE), help="training audio (default: the Brahms excerpt)")
     p.add_argument("--trim", action="store_true", help="drop samples 60 dB below the RMS at both ends")
     p.add_argument("--keep", default=None, help="directory to write the generated audio to (WAV, 16 kHz)")
+    p.add_argument("--overwrite", action="store_true", help="replace audio an earlier run left in --keep")
     p.add_argument("--lpc-orders", default=None,
                    help="instead: only the linear predictor alone, at these orders (e.g. 32,128,400)")
     args = p.parse_args()
@@ -169,6 +178,15 @@ def main():
         seeds = [int(s) for s in args.seeds.split(",")]
     except ValueError:
         p.error(f"--seeds {args.seeds!r} must be comma-separated integers")
+    if args.keep and not args.lpc_orders:  # every file it will write, checked before minutes of training
+        keep = Path(args.keep)
+        try:
+            keep.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise CwfastError(f"cannot make --keep '{keep}': {error.strerror or error}") from None
+        for variant in args.variants.split(","):
+            for seed in seeds:
+                check_output(kept(keep, variant, seed), args.overwrite, what="audio")
 
     x, _ = load_audio(args.source, sample_rate=RATE)
     if args.trim:
@@ -216,9 +234,8 @@ def main():
         t0 = time.perf_counter()
         gens = [generate(variant, model, predictor, n, s) * scale for s in seeds]
         if args.keep:
-            Path(args.keep).mkdir(parents=True, exist_ok=True)
-            for seed, g in zip(seeds, gens):
-                write_audio(Path(args.keep) / f"{variant}-seed{seed}.wav", g.astype(np.float32), RATE, overwrite=True)
+            for seed, g in zip(seeds, gens):  # (refused before the training if there unless --overwrite)
+                write_audio(kept(keep, variant, seed), g.astype(np.float32), RATE, overwrite=True)
         med, rows = likeness_row(gens, train_part, x)
         print(f"| {variant} | {bits:.3f} | {train_time:.0f} s | {med[0]:.2f} | {med[1]:.4f} | {med[2]:.2f} | "
               + "; ".join(f"{a:.2f}/{b:.4f}/{c:.2f}" for a, b, c in rows)
@@ -227,8 +244,6 @@ def main():
 
 
 if __name__ == "__main__":
-    from cwfast.errors import CwfastError
-
     try:
         sys.exit(main())
     except CwfastError as error:  # a mistyped path or size: one line, not a traceback

@@ -290,3 +290,24 @@ def test_live_playback_refuses_nothing_to_play(argv, capsys):
     with pytest.raises(SystemExit) as stopped:
         _load("play_live").main(["/nonexistent.npz", "--dry-run", *argv])
     assert stopped.value.code == 2 and f"error: {argv[0]} {argv[1]} must be" in capsys.readouterr().err
+
+
+def test_the_lpc_prototype_keeps_its_audio_only_where_it_replaces_nothing(tmp_path):
+    """--keep replaced an earlier run's WAV files without a word, and a --keep naming a file was a
+    traceback after the training; each is one line, exit 2, before any training."""
+    import subprocess
+    import sys
+
+    (tmp_path / "kept").mkdir()
+    (tmp_path / "kept" / "plain-seed1.wav").write_text("earlier")
+    (tmp_path / "file").write_text("")
+    for keep, says in ((tmp_path / "kept", f"'{tmp_path / 'kept' / 'plain-seed1.wav'}' exists; pass --overwrite "
+                                           "to replace it"),
+                       (tmp_path / "file", f"cannot make --keep '{tmp_path / 'file'}': File exists")):
+        done = subprocess.run([sys.executable, str(SCRIPTS[0].parent / "prototype_lpc_residual.py"), "--epochs", "1",
+                               "--seconds", "0.5", "--variants", "plain", "--seeds", "0,1", "--keep", str(keep)],
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 2 and done.stderr == f"prototype_lpc_residual.py: error: {says}\n", done.stderr
+        assert not done.stdout, done.stdout
+    assert sorted(p.name for p in (tmp_path / "kept").iterdir()) == ["plain-seed1.wav"]
+    assert (tmp_path / "kept" / "plain-seed1.wav").read_text() == "earlier"
