@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from cwfast import likeness, lpc, render  # noqa: E402
-from cwfast._atomic import check_writable  # noqa: E402
+from cwfast._atomic import check_output  # noqa: E402
 from cwfast.errors import CwfastError, ParameterError  # noqa: E402
 from cwfast.modes import MAX_TEMPERATURE  # noqa: E402
 from cwfast.validate import MAX_COUNT  # noqa: E402
@@ -73,6 +73,7 @@ def parse_args(argv=None):
     p.add_argument("--lpc-only", action="store_true", help="only the linear-predictor baseline")
     p.add_argument("--sample-rate", type=int, default=None, help="rate for --lpc-only (default: the first file's)")
     p.add_argument("--keep", default=None, help="directory to keep the generated WAV files in (made if missing)")
+    p.add_argument("--overwrite", action="store_true", help="replace WAV files an earlier run left in --keep")
     p.add_argument("--stretches", type=int, default=0,
                    help="also cut the source into this many equal stretches and measure each against the rest")
     args = p.parse_args(argv)
@@ -143,6 +144,11 @@ def generate(model, seconds, seed, temperature, out):
         cmd += ["--temperature", str(temperature)]
     subprocess.run(cmd, env=repository_env(), check=True, stdout=subprocess.DEVNULL)
     return load_audio(out)[0]
+
+
+def generated_name(seed, temperature):
+    """The file the audio generated with ``seed`` at ``temperature`` (None: the model's) is kept in."""
+    return f"gen-seed{seed}" + ("" if temperature is None else f"-t{temperature:g}") + ".wav"
 
 
 def model_bits(model_path, source, heldout):
@@ -285,7 +291,9 @@ def main(argv=None):
             os.makedirs(args.keep, exist_ok=True)
         except OSError as error:
             raise CwfastError(f"cannot make --keep {args.keep!r}: {error.strerror or error}") from None
-        check_writable(os.path.join(args.keep, "gen-seed0.wav"), what="audio")
+        for temperature in temperatures:
+            for seed in seeds:
+                check_output(os.path.join(args.keep, generated_name(seed, temperature)), args.overwrite, what="audio")
     print(f"model {os.path.relpath(args.model, ROOT)} at {rate} Hz; source {label}: {source.size / rate:.1f} s"
           f"{' (silence trimmed)' if args.trim else ''}, held-out stretch the last {held.size / rate:.2f} s; "
           f"{args.seconds:g} s generated per seed, seeds {', '.join(map(str, seeds))}\n")
@@ -294,8 +302,8 @@ def main(argv=None):
         for temperature in temperatures:
             rows = []
             for seed in seeds:
-                name = f"gen-seed{seed}" + ("" if temperature is None else f"-t{temperature:g}") + ".wav"
-                g = generate(args.model, args.seconds, seed, temperature, os.path.join(directory, name))
+                g = generate(args.model, args.seconds, seed, temperature,
+                             os.path.join(directory, generated_name(seed, temperature)))
                 try:
                     m = likeness.measure(g, rate)
                 except CwfastError as error:  # generated audio the measures cannot use: a failure, not bad input

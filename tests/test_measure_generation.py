@@ -162,6 +162,25 @@ def test_an_unwritable_keep_folder_is_refused_before_anything_is_printed(capsys)
     assert capsys.readouterr().out == ""
 
 
+def test_keep_replaces_an_earlier_runs_audio_only_with_overwrite(capsys, tmp_path):
+    """Every file --keep will hold is checked before anything is printed or generated: an earlier
+    run's was replaced without a word."""
+    import re
+
+    from cwfast.audio import load_audio
+    from cwfast.errors import CwfastError
+
+    script = load_script()
+    earlier = tmp_path / "gen-seed3-t0.7.wav"
+    earlier.write_text("earlier")
+    argv = [EXCERPT, "--seconds", "0.3", "--seeds", "3", "--temperature", "0.7", "--keep", str(tmp_path)]
+    with pytest.raises(CwfastError, match=re.escape(f"'{earlier}' exists; pass --overwrite to replace it")):
+        script.main(argv)
+    assert capsys.readouterr().out == "" and earlier.read_text() == "earlier"
+    assert script.main([*argv, "--overwrite"]) == 0
+    assert load_audio(earlier)[0].size == round(0.3 * 16000)
+
+
 def test_the_default_seeds_are_not_the_calibrations_and_held_out_is_the_models(capsys, tmp_path):
     """Training's temperature calibration generates with seed 0: its audio chose the temperature
     and the output gain, so the likeness figures are not measured on it by default (both scripts);
