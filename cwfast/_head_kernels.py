@@ -194,9 +194,30 @@ def _shifted_mixture_nats(y, labels, shifts, totals):
             for k in range(k_count):
                 moved[k] = y[t, 2 * k_count + k] + shifts[j, t]
                 row[2 * k_count + k] = moved[k]
-            loss = _mixture_row_loss_fast(row, labels[t])
-            total += loss if loss == loss else _mixture_row_loss_in(row, labels[t], terms)
+            total += _row_nats(row, labels[t], terms)
         totals[j] += total
+
+
+@numba.njit(**_JIT)
+def _row_nats(row, label, terms):
+    """-log P(label) of the mixture ``row`` (3K,) float64: :func:`_mixture_row_loss_fast`, or the
+    exact :func:`_mixture_row_loss` where that declines (``terms`` (K,) its scratch)."""
+    loss = _mixture_row_loss_fast(row, label)
+    return loss if loss == loss else _mixture_row_loss_in(row, label, terms)
+
+
+@numba.njit(**_JIT)
+def _mixture_nats(y, labels):
+    """The summed -log P(labels[t]) of the mixture rows ``y`` (T, 3K) (:func:`_row_nats`): what
+    :meth:`cwfast.heads.MixtureHead.loss` scores, the mean of it."""
+    k_count = y.shape[1] // 3
+    row, terms = np.empty(y.shape[1]), np.empty(k_count)
+    total = 0.0
+    for t in range(y.shape[0]):
+        for i in range(y.shape[1]):
+            row[i] = y[t, i]
+        total += _row_nats(row, labels[t], terms)
+    return total
 
 
 @numba.njit(**_JIT)

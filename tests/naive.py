@@ -88,3 +88,16 @@ def loss_and_grad(d, x, target, h0=None, t0=0):
             grads["b_h"] += da
             dh = dh * (1 - active) + W_h.T @ da
     return loss, grads
+
+
+def mixture_nats(y, labels):
+    """-log P(label) of each mixture row of ``y`` (..., 3K), in the log domain with NumPy (the bin
+    terms of cwfast.heads.MixtureHead._parts, log-sum-exp over the components): the twin of the
+    compiled loss the mixture head scores with."""
+    from cwfast.heads import MixtureHead
+
+    with np.errstate(all="ignore"):
+        log_pi, f = MixtureHead._parts(np.asarray(y), np.asarray(labels, dtype=np.int64))[:2]
+        joint = log_pi + f
+        top = joint.max(axis=-1, keepdims=True)
+        return -(top[..., 0] + np.log(np.exp(joint - top).sum(axis=-1)))

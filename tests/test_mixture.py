@@ -5,6 +5,7 @@ import pytest
 from numpy.testing import assert_allclose
 
 import cwfast
+import naive
 from cwfast import _head_kernels as hk
 from cwfast.cli import main
 from cwfast.codec import mu_law_edges, mu_law_encode, mu_law_values
@@ -60,6 +61,23 @@ def test_extreme_components_stay_finite_and_normalised(mean, log_scale):
     assert np.all(np.isfinite(losses))
     assert np.all([hk._mixture_row_loss(y, c) == pytest.approx(loss, rel=1e-10, abs=1e-10)
                    for c, loss in zip(range(256), losses)])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_the_heads_loss_is_the_mean_of_the_log_domain_twin(rng, dtype):
+    """MixtureHead.loss (compiled) against the NumPy log-domain twin, over a batch of sequences
+    with both open classes, far tails and labels of any integer dtype; nothing to score is NaN."""
+    y = random_rows(rng, 60, 5).reshape(3, 20, 15).astype(dtype)
+    labels = rng.integers(0, 256, (3, 20))
+    labels[0, :2] = [0, 255]
+    y[1, 0, 5:10], y[1, 0, 10:] = 0.9, -7.0  # every mean ~990 scales above class 128: only the exact form holds it
+    labels[1, 0] = 128
+    assert np.isnan(hk._mixture_row_loss_fast(y[1, 0].astype(np.float64), 128))
+    twin = float(np.mean(naive.mixture_nats(y, labels)))
+    assert np.isfinite(twin)
+    assert HEAD.loss(y, labels) == pytest.approx(twin, rel=1e-12)
+    assert HEAD.loss(y, labels.astype(np.uint8)) == HEAD.loss(y, labels)
+    assert np.isnan(HEAD.loss(np.zeros((0, 15)), np.zeros(0, int)))
 
 
 def test_the_fast_row_loss_is_the_exact_one_where_it_answers(rng):
