@@ -13,8 +13,10 @@ measures here compare clips directly, all at one sample rate:
     (60 Hz to 1 kHz).
 
 :func:`measure` computes the last two for one clip, :func:`compare` all three for a generated clip
-against its source. Everything is NumPy (and ``scipy.signal.welch``, imported when first needed);
-frames and spectra are computed in float64 whatever the input's dtype.
+against its source, :func:`rms_and_peak` a clip's level. Everything is NumPy (and
+``scipy.signal.welch``, imported when first needed); frames and spectra are computed in float64
+whatever the input's dtype. The flatness, the pitch and the level also take a long recording held
+as :class:`Stretches` (its files' parts, say), and read it a piece at a time.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 from .errors import ParameterError
 
 __all__ = [
+    "PIECE",
     "WELCH_SEGMENT",
     "FLATNESS_FRAME",
     "PITCH_FRAME",
@@ -38,6 +41,8 @@ __all__ = [
     "frame_autocorrelation",
     "measure",
     "compare",
+    "rms_and_peak",
+    "Stretches",
 ]
 
 #: Samples per Welch segment of :func:`ltas` (Hann window, half overlap).
@@ -67,28 +72,88 @@ LTAS_FLOOR = 1e-10
 FRAME_BATCH = 512
 #: The fewest samples every measure takes: one whole frame of the longest.
 MIN_SAMPLES = max(WELCH_SEGMENT, FLATNESS_FRAME, PITCH_FRAME)
+#: Samples read at a time (as float64) where a measure goes over a whole clip: its peak, its level.
+PIECE = 2**20
+
+
+class Stretches:
+    """Consecutive stretches of one recording, measured as one clip without being joined.
+
+    ``parts`` are 1-D arrays of real samples (any dtype), read as if concatenated, every value as
+    float64 divided by ``scale``: what training measures its clips' training parts as, in the
+    model's units. :func:`spectral_flatness`, :func:`pitched_fraction` and :func:`rms_and_peak`
+    take it where they take an array, and read it a piece at a time: joined in float64, an hour's
+    training audio at 16 kHz is 370 MB, and a measure's whole-clip temporaries as much again each.
+    """
+
+    def __init__(self, parts, scale=1.0):
+        from .validate import as_array, positive_float
+
+        self.parts = [as_array("samples", part) for part in parts]
+        self.scale = positive_float("scale", scale)
+        self.size = sum(part.size for part in self.parts)
+
+    def read(self, start, stop):
+        """Samples ``start`` to ``stop`` of the joined stretches, float64 (a new array)."""
+        stretch, at = [], 0
+        for part in self.parts:
+            if at < stop and start < at + part.size:
+                stretch.append(part[max(start - at, 0) : stop - at])
+            at += part.size
+        x = np.concatenate(stretch, dtype=np.float64) if stretch else np.empty(0)
+        x /= self.scale
+        return x
+
+    def pieces(self):
+        """Every sample, :data:`PIECE` at a time (float64): what a measure over the whole clip reads."""
+        return (self.read(start, start + PIECE) for start in range(0, self.size, PIECE))
+
+
+class _Clip(Stretches):
+    """Samples :func:`_clip` has checked, read at peak 1 (``peak``: what they are divided by)."""
+
+    def __init__(self, stretches, peak):
+        self.parts, self.scale, self.size, self.peak = stretches.parts, stretches.scale, stretches.size, peak
+
+    def read(self, start, stop):
+        # After the scale, as the samples joined and then divided by their peak were read.
+        x = super().read(start, stop)
+        x /= self.peak
+        return x
+
+    def frames(self, length, hop):
+        """:func:`_frames` of the clip, :data:`FRAME_BATCH` frames at a time: yields (the first's index, frames)."""
+        n_frames = 1 + (self.size - length) // hop
+        for first in range(0, n_frames, FRAME_BATCH):
+            last = min(first + FRAME_BATCH, n_frames) - 1
+            yield first, _frames(self.read(first * hop, last * hop + length), length, hop)
+
+    def mean_square(self):
+        return sum(float(np.dot(x, x)) for x in self.pieces()) / self.size
 
 
 def _clip(samples, name, min_length):
+    """``samples`` (an array or :class:`Stretches`) checked and read at peak 1: a :class:`_Clip`."""
     from .validate import as_array
 
-    samples = as_array(name, samples)
-    if samples.dtype.kind not in "fiu" or samples.dtype == bool:
-        raise ParameterError(f"{name} has dtype {samples.dtype}; expected real samples")
-    if samples.ndim != 1:
-        raise ParameterError(f"{name} has shape {samples.shape}; expected mono samples, shape (n,)")
-    if samples.size < min_length:
-        raise ParameterError(f"{name} has {samples.size} samples; this measure needs at least {min_length}")
-    samples = samples.astype(np.float64)
-    if not np.all(np.isfinite(samples)):
-        raise ParameterError(f"{name} contains NaN or infinite values")
-    if not np.any(samples):
+    stretches = samples if isinstance(samples, Stretches) else Stretches([as_array(name, samples)])
+    for part in stretches.parts:
+        if part.dtype.kind not in "fiu" or part.dtype == bool:
+            raise ParameterError(f"{name} has dtype {part.dtype}; expected real samples")
+        if part.ndim != 1:
+            raise ParameterError(f"{name} has shape {part.shape}; expected mono samples, shape (n,)")
+    if stretches.size < min_length:
+        raise ParameterError(f"{name} has {stretches.size} samples; this measure needs at least {min_length}")
+    peak = 0.0
+    for x in stretches.pieces():
+        if not np.all(np.isfinite(x)):
+            raise ParameterError(f"{name} contains NaN or infinite values")
+        peak = max(peak, float(x.max()), -float(x.min()))
+    if peak == 0.0:
         raise ParameterError(f"{name} is silent (all zeros)")
     # Every measure ignores gain: at peak 1 the squares can neither overflow (1e160) nor
-    # underflow (1e-200) into a wrong answer or a wrong message. (In place, on the copy above: a
-    # second copy was 8 bytes a sample more, 370 MB for an hour's training audio.)
-    samples /= max(float(samples.max()), -float(samples.min()))
-    return samples
+    # underflow (1e-200) into a wrong answer or a wrong message.
+    return _Clip(stretches, peak)
 
 
 def _sample_rate(sample_rate):
@@ -145,10 +210,11 @@ def ltas(samples):
     return _ltas(_clip(samples, "samples", WELCH_SEGMENT))
 
 
-def _ltas(x, name="samples"):
-    """:func:`ltas` of samples :func:`_clip` has checked (``name``: how errors call them)."""
+def _ltas(clip, name="samples"):
+    """:func:`ltas` of a clip :func:`_clip` has checked (``name``: how errors call it)."""
     from scipy.signal import welch  # here: scipy.signal is slow to import and not on the start-up path
 
+    x = clip.read(0, clip.size)  # (whole: Welch's segments, and the mean and std, are scipy's)
     if np.all(np.ptp(_frames(x, WELCH_SEGMENT, WELCH_SEGMENT // 2), axis=1) == 0):
         # Welch's segments, each detrended by its mean, would hold only rounding residue.
         what = "is constant" if np.ptp(x) == 0 else f"has no sound in any whole {WELCH_SEGMENT}-sample segment"
@@ -222,7 +288,7 @@ def spectral_flatness(samples):
 
     Parameters
     ----------
-    samples : ndarray, shape (n,), real
+    samples : ndarray, shape (n,), real, or Stretches
         At least 2048 samples, not silent.
 
     Returns
@@ -238,26 +304,24 @@ def spectral_flatness(samples):
     return _spectral_flatness(_clip(samples, "samples", FLATNESS_FRAME), "samples")
 
 
-def _spectral_flatness(x, name):
-    """:func:`spectral_flatness` of samples :func:`_clip` has checked (``name``: how errors call them)."""
-    frames = _frames(x, FLATNESS_FRAME, FLATNESS_FRAME // 2)
+def _spectral_flatness(clip, name):
+    """:func:`spectral_flatness` of a clip :func:`_clip` has checked (``name``: how errors call it)."""
     window = _hann(FLATNESS_FRAME)
 
-    def powers(first):  # the power spectra of one batch of frames
-        return np.abs(np.fft.rfft(frames[first : first + FRAME_BATCH] * window, axis=1)) ** 2
+    def powers():  # the power spectra of every frame, a batch at a time: (first frame's index, spectra)
+        for first, frames in clip.frames(FLATNESS_FRAME, FLATNESS_FRAME // 2):
+            yield first, np.abs(np.fft.rfft(frames * window, axis=1)) ** 2
 
     # Two passes, a batch of frames at a time: the loudest frame, which sets the floors, is known
     # only once every frame is seen, and all the spectra at once are 16 bytes a sample (a 48-min
     # calibration held 1.5 GB of them).
-    batches = range(0, frames.shape[0], FRAME_BATCH)
-    energy = np.concatenate([powers(first).sum(axis=1) for first in batches])
+    energy = np.concatenate([power.sum(axis=1) for _, power in powers()])
     loudest = energy.max()
     if loudest == 0.0:
         raise ParameterError(f"{name} is silent in every whole frame, so its flatness is undefined")
     flatness = []
-    for first in batches:
-        power = powers(first)
-        power = power[energy[first : first + FRAME_BATCH] >= FLATNESS_FLOOR * loudest]
+    for first, power in powers():
+        power = power[energy[first : first + power.shape[0]] >= FLATNESS_FLOOR * loudest]
         power = np.maximum(power, 1e-30 * loudest / power.shape[1])
         flatness.append(np.exp(np.mean(np.log(power), axis=1)) / np.mean(power, axis=1))
     return float(np.median(np.concatenate(flatness)))
@@ -347,7 +411,7 @@ def pitched_fraction(samples, sample_rate):
 
     Parameters
     ----------
-    samples : ndarray, shape (n,), real
+    samples : ndarray, shape (n,), real, or Stretches
         At least 2048 samples, not silent.
     sample_rate : int
         In Hz; below about 122 kHz, so that a 60 Hz period fits in a frame.
@@ -368,14 +432,12 @@ def pitched_fraction(samples, sample_rate):
     return _pitched_fraction(_clip(samples, "samples", PITCH_FRAME), sample_rate, "samples")
 
 
-def _pitched_fraction(x, sample_rate, name):
-    """:func:`pitched_fraction` of samples :func:`_clip` has checked (``name``: how errors call them)."""
+def _pitched_fraction(clip, sample_rate, name):
+    """:func:`pitched_fraction` of a clip :func:`_clip` has checked (``name``: how errors call it)."""
     lo, hi = _lag_range(sample_rate)
-    frames = _frames(x, PITCH_FRAME, PITCH_HOP)
-    level = np.sqrt(np.mean(x**2))
+    level = np.sqrt(clip.mean_square())
     audible = pitched = 0
-    for first in range(0, frames.shape[0], FRAME_BATCH):  # (a batch at a time: see _spectral_flatness)
-        batch = frames[first : first + FRAME_BATCH]
+    for _, batch in clip.frames(PITCH_FRAME, PITCH_HOP):  # (a batch at a time: see _spectral_flatness)
         batch = batch[np.sqrt(np.mean(batch**2, axis=1)) > PITCH_LOUDNESS * level]
         if batch.shape[0] == 0:
             continue
@@ -403,9 +465,29 @@ def measure(samples, sample_rate):
     return {"flatness": spectral_flatness(samples), "pitched": pitched_fraction(samples, sample_rate)}
 
 
-def _measured(x, sample_rate, name):
-    """:func:`measure` of samples :func:`_clip` has checked (``name``: how errors call them)."""
-    return {"flatness": _spectral_flatness(x, name), "pitched": _pitched_fraction(x, sample_rate, name)}
+def _measured(clip, sample_rate, name):
+    """:func:`measure` of a clip :func:`_clip` has checked (``name``: how errors call it)."""
+    return {"flatness": _spectral_flatness(clip, name), "pitched": _pitched_fraction(clip, sample_rate, name)}
+
+
+def rms_and_peak(samples):
+    """A clip's RMS and peak (its largest magnitude), as ``(rms, peak)``, read a piece at a time.
+
+    The RMS as :func:`cwfast.metrics.rms` gives it, to rounding (the squares are summed a
+    :data:`PIECE` at a time, at peak 1).
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n,), real, or Stretches
+        Not silent.
+
+    Raises
+    ------
+    ParameterError
+        If the clip is not mono, empty, silent, or holds NaN or infinities.
+    """
+    clip = _clip(samples, "samples", 1)
+    return clip.peak * math.sqrt(clip.mean_square()), clip.peak
 
 
 def compare(generated, source, sample_rate, *, reference=None):

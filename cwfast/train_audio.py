@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import copy
-import functools
 import math
 from dataclasses import dataclass, field
 
@@ -1017,13 +1016,17 @@ class _Recipe:
             calibrate(model, self.heard)
         return TrainedAudio(model, splits, result, figures, self.data)
 
-    @functools.cached_property
+    @property
     def heard(self):
         """The training parts as recorded (not mu-law quantised: generation is not), in the model's
-        units: what the generation temperature is chosen against."""
+        units: what the generation temperature is chosen against. Views of the clips, read a piece
+        at a time where measured: a float64 copy of them was 8 bytes a training sample, kept through
+        the run (370 MB for an hour at 16 kHz)."""
+        from .likeness import Stretches
+
         data = self.data
-        return np.concatenate([np.asarray(clip, np.float64)[: part.train.n_steps]
-                               for clip, part in zip(data.clips, data.per_clip)]) / data.splits.train.metadata["scale"]
+        return Stretches([clip[: part.train.n_steps] for clip, part in zip(data.clips, data.per_clip)],
+                         data.splits.train.metadata["scale"])
 
 
 def _train_runs(recipe, first, runs, rates, arms, *, auto, time_budget):
@@ -1277,7 +1280,8 @@ def calibrate(model, audio):
 def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES, seconds=CALIBRATION_SECONDS,
                           seed=CALIBRATION_SEED):
     """The sampling temperature at which an autoregressive model's generation sounds most like
-    ``audio`` (its training audio, in the model's units), chosen on that audio alone.
+    ``audio`` (its training audio, in the model's units: an array, or :class:`cwfast.likeness.Stretches`,
+    which training passes, its clips' training parts read a piece at a time), chosen on that audio alone.
 
     At each of ``temperatures`` the model generates ``seconds`` from silence (``seed``). A
     temperature *qualifies* if that audio's spectral flatness is within 3x of ``audio``'s, it has
@@ -1324,23 +1328,25 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
 
     if not getattr(model, "sample_rate", None):
         raise ParameterError("the model stores no sample rate: the generated audio's pitch cannot be measured")
-    audio = validate.mono("audio", audio, np.float64)
+    if not isinstance(audio, likeness.Stretches):  # (checked in its own float type: no copy of it)
+        audio = validate.as_array("audio", audio)
+        audio = likeness.Stretches([validate.mono("audio", audio, audio.dtype)])
     temperatures = validate.positive_floats("temperatures", temperatures, maximum=MAX_TEMPERATURE)
     n_steps = seconds_to_samples(seconds, model.sample_rate)
     seed = validate.non_negative_int("seed", seed)
     rate = int(model.sample_rate)
     out = {"chosen": MIXTURE_TEMPERATURE, "output_gain": 1.0, "on": "the training audio", "seed": seed,
            "seconds": seconds, "table": []}
-    try:
-        flatness, pitched, rms = (likeness.spectral_flatness(audio), likeness.pitched_fraction(audio, rate),
-                                  metrics.rms(audio))
+    try:  # (each a piece at a time: an hour's training audio is 46 million samples)
+        flatness, pitched = likeness.spectral_flatness(audio), likeness.pitched_fraction(audio, rate)
+        rms, peak = likeness.rms_and_peak(audio)
     except ParameterError as error:
         out["on"] = f"nothing: the training audio cannot be measured ({error})"
         return out
-    peak = float(np.max(np.abs(audio)))
     # Its own share at full scale: a recording limited at its peak may hold many samples there.
+    pinned = sum(int(np.count_nonzero(np.abs(x) >= PINNED_LEVEL)) for x in audio.pieces()) / audio.size
     out["training_audio"] = {"flatness": flatness, "pitched": pitched, "rms": rms, "peak": peak,
-                             "pinned": round(float(np.mean(np.abs(audio) >= PINNED_LEVEL)), 4)}
+                             "pinned": round(pinned, 4)}
     values = feedback_values(model, classes_of(model))  # its classes' values, or None: it reads back what it drew
     gains = {}  # per temperature, the output gain its audio would get (from the unrounded figures)
     for temperature in temperatures:

@@ -162,6 +162,79 @@ def test_the_rule_on_known_signals(rng):
         calibrate_temperature(FakeModel(signals, sample_rate=None), reference)
 
 
+def training_parts(rng, rate, sizes, scale):
+    """Clips' training parts (float32), pitched then noisy, some samples at the scale (full scale
+    in the model's units)."""
+    x = tone(rate, sum(sizes), 0.5, rng, noise=0.05)
+    x[len(x) // 2 :] = 0.3 * rng.standard_normal(len(x) - len(x) // 2)
+    x[::97] = scale * np.sign(x[::97])
+    return np.split(x.astype(np.float32), np.cumsum(sizes)[:-1])
+
+
+def test_the_training_audio_in_stretches_is_measured_as_joined_in_float64(rng, monkeypatch):
+    """Training measures its clips' training parts in the model's units a piece at a time, not as
+    a float64 copy of them joined (8 bytes a sample kept through the run, and the measures'
+    temporaries over it): the figures are that copy's, by the whole-array measures it had."""
+    from cwfast.modes import PINNED_LEVEL
+
+    monkeypatch.setattr(likeness, "PIECE", 3001)
+    monkeypatch.setattr(likeness, "FRAME_BATCH", 5)
+    rate, scale = 8000, 0.78
+    parts = training_parts(rng, rate, [9000, 5001, 12345], scale)
+    whole = np.concatenate(parts).astype(np.float64) / scale  # what training measured before
+    signals = {0.5: tone(rate, 16000, 0.1, rng, noise=0.003), 1.0: 0.3 * rng.standard_normal(16000)}
+    pieces = calibrate_temperature(FakeModel(signals), likeness.Stretches(parts, scale), temperatures=(0.5, 1.0))
+    training = pieces["training_audio"]
+    assert math.isclose(training["rms"], metrics.rms(whole), rel_tol=1e-9)
+    assert training["peak"] == float(np.max(np.abs(whole)))
+    assert training["pinned"] == round(float(np.mean(np.abs(whole) >= PINNED_LEVEL)), 4) > 0
+    # (the flatness and the pitch against the whole array's slow twins: tests/test_likeness.py)
+    assert pieces == calibrate_temperature(FakeModel(signals), whole, temperatures=(0.5, 1.0))
+
+
+def test_the_training_audio_is_measured_in_the_memory_of_a_piece(rng, monkeypatch):
+    """What choosing the temperature holds beyond its training audio does not grow with it: the
+    float64 copy of the clips' training parts and the whole-array measures over it made the run's
+    peak 42 bytes a sample of the corpus (tracemalloc; 9 kept through the run)."""
+    import tracemalloc
+
+    monkeypatch.setattr(likeness, "PIECE", 2**14)
+    monkeypatch.setattr(likeness, "FRAME_BATCH", 16)
+    rate, n = 8000, 2**19
+    model = FakeModel({1.0: tone(rate, 8000, 0.3, rng)})
+    peaks = []
+    for size in (n, 2 * n):
+        stretches = likeness.Stretches(training_parts(rng, rate, [size // 3, size - size // 3], 0.78), 0.78)
+        tracemalloc.start()
+        try:
+            calibrate_temperature(model, stretches, temperatures=(1.0,), seconds=1.0)
+            peaks.append(tracemalloc.get_traced_memory()[1])
+        finally:
+            tracemalloc.stop()
+    assert peaks[1] - peaks[0] < n / 4  # a quarter of a byte a sample more: the float64 copy alone is 8
+
+
+def test_training_measures_its_clips_training_parts_where_they_are(rng, monkeypatch):
+    """Training hands the calibration its clips' training parts as views (no copy of them), and
+    saves the figures a float64 copy of them joined gives."""
+    from cwfast import train_audio as module
+
+    handed = []
+    measure = module.calibrate_temperature
+    monkeypatch.setattr(module, "calibrate_temperature",
+                        lambda model, audio: handed.append(audio) or measure(model, audio, seconds=0.1))
+    clips = training_parts(rng, 8000, [6000, 5000], 0.6)
+    result = module.train_audio(clips, 8000, mode="autoregressive", hidden=6, modules=2, epochs=1, seed=0)
+    audio, data = handed[-1], result._data  # (one a run, each on the same audio)
+    assert all(isinstance(each, likeness.Stretches) for each in handed) and len(audio.parts) == 2
+    assert all(np.shares_memory(part, clip) for part, clip in zip(audio.parts, data.clips))
+    scale = result.model.metadata["scale"]
+    whole = np.concatenate([np.asarray(clip, np.float64)[: part.train.n_steps]
+                            for clip, part in zip(data.clips, data.per_clip)]) / scale
+    assert audio.size == whole.size == result.splits.train.n_steps
+    assert result.model.metadata["temperature_calibration"] == measure(result.model, whole, seconds=0.1)
+
+
 def test_audio_pinned_at_full_scale_is_no_candidate(rng):
     """A seed-11 trumpet model ran into a limit cycle between the rails (+1, -1, +1, ...: a
     whistle at the Nyquist frequency) at every temperature; its flatness and pitched share read

@@ -193,6 +193,51 @@ def test_measures_by_batches_of_frames_equal_all_at_once(rng, monkeypatch, batch
     assert whole["pitched"] == naive_pitched(x / np.max(np.abs(x)), RATE)
 
 
+def split(x, at):
+    """``x`` as float32 parts cut at ``at``: consecutive stretches of one recording."""
+    return np.split(x.astype(np.float32), at)
+
+
+def test_stretches_measure_as_the_clip_joined_in_float64(rng, monkeypatch):
+    # The training audio is measured as its clips' training parts joined and divided by the
+    # scale, a piece at a time (its float64 copy was 8 bytes a sample kept through the run): the
+    # figures are the whole float64 array's, the frames straddling the parts' ends and the pieces'.
+    monkeypatch.setattr(likeness, "PIECE", 3001)
+    monkeypatch.setattr(likeness, "FRAME_BATCH", 5)
+    n = 60 * 1024 + 517
+    x = 0.3 * rng.standard_normal(n)
+    x[: 20 * 1024] = 0.5 * tone(220.0, 20 * 1024 / RATE)
+    x[30 * 1024 : 34 * 1024] *= 1e-3  # quiet frames, left out of the pitch
+    parts, scale = split(x, [7000, 7001, 33333]), 0.78
+    whole = np.concatenate(parts).astype(np.float64) / scale  # as training measured it before
+    stretches = likeness.Stretches(parts, scale)
+    assert stretches.size == n and likeness.Stretches([x]).size == n
+    peak = np.max(np.abs(whole))
+    flatness, pitched = likeness.spectral_flatness(stretches), likeness.pitched_fraction(stretches, RATE)
+    assert 0.0 < pitched < 1.0
+    assert math.isclose(flatness, naive_flatness(whole / peak), rel_tol=1e-9)
+    assert pitched == naive_pitched(whole / peak, RATE)
+    rms, loudest = likeness.rms_and_peak(stretches)
+    assert loudest == peak and math.isclose(rms, math.sqrt(np.mean(whole**2)), rel_tol=1e-9)
+    # Every piece is the joined samples' stretch, in float64.
+    pieces = list(stretches.pieces())
+    assert [p.size for p in pieces] == [3001] * (n // 3001) + [n % 3001]
+    assert all(p.dtype == np.float64 for p in pieces) and np.array_equal(np.concatenate(pieces), whole)
+
+
+def test_stretches_are_checked_as_a_clip_is():
+    tone_ = tone(220.0, 0.5).astype(np.float32)
+    nan = tone_.copy()
+    nan[5000] = np.nan
+    for parts, says in [([tone_[:2000], nan], "contains NaN"), ([np.zeros(3000), np.zeros(2000)], "is silent"),
+                        ([tone_[:1000], tone_[:1000]], "has 2000 samples"), ([tone_, tone_[:, None]], "shape"),
+                        ([tone_, np.array(["a"] * 3000)], "dtype")]:
+        with pytest.raises(ParameterError, match=says):
+            likeness.spectral_flatness(likeness.Stretches(parts))
+    with pytest.raises(ParameterError, match="scale"):
+        likeness.Stretches([tone_], 0.0)
+
+
 # ------------------------------------------------------------------------------- LTAS
 
 
