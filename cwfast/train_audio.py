@@ -1401,8 +1401,14 @@ def _level_band(x, alpha, start, percentiles):
     """The gain's bounds (floor, ceiling): the ``percentiles`` (low, high; default
     :data:`LEVEL_BAND`) of the level over the inputs ``x``, tracked from ``start``."""
     lo, hi = LEVEL_BAND if percentiles is None else percentiles
-    # In place: the levels are ours, and a copy to partition is 8 bytes a training sample more.
-    floor, ceiling = np.percentile(Level(alpha, start).levels(x), [lo, hi], overwrite_input=True)
+    # Kept in the precision the level is tracked in, x's (float32 for training's inputs): the same
+    # numbers as in float64, in half the memory (185 MB less for an hour's training part), and
+    # partitioned in place (a copy would be as much again). The percentiles come out in float64.
+    pieces = Level(alpha, start).levels_in_pieces(x, LEVEL_PIECE)  # (x checked first, a byte a sample)
+    levels = np.empty(x.size, x.dtype)
+    for first, gains in pieces:
+        levels[first : first + gains.size] = gains
+    floor, ceiling = np.percentile(levels, [lo, hi], overwrite_input=True)
     floor = max(float(floor), LEVEL_FLOOR)
     return floor, max(float(ceiling), floor)
 
