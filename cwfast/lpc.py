@@ -349,7 +349,8 @@ def _check_labels(labels, n_classes):
         raise ParameterError("labels must be a 1-D array of integer classes")
     if labels.size and (labels.min() < 0 or labels.max() >= n_classes):
         raise ParameterError(f"labels must lie in [0, {n_classes - 1}]")
-    return labels
+    # int64 for the arithmetic on them (a task's labels are uint8: the top class + 1 wrapped to 0)
+    return labels.astype(np.int64, copy=False)
 
 
 def _check_alphas(alphas):

@@ -248,3 +248,15 @@ def test_split_baseline_with_linear_history_reads_the_samples(rng):
 def test_split_baseline_refuses_training_parts_too_short_for_the_taps():
     with pytest.raises(ParameterError, match="training parts"):
         lpc.split_baseline([np.sin(np.arange(60.0)).astype(np.float32)] * 2)
+
+
+def test_labels_of_any_integer_dtype_give_the_same_figures(rng):
+    """A task's labels are uint8; the top class's upper edge (label + 1) must not wrap to class 0."""
+    x, *_ = ar2(rng, 4000, 0.05)
+    labels = codec.mu_law_encode(np.clip(3 * x / np.max(np.abs(x)), -1, 1)).astype(np.int64)
+    assert labels.max() == 255  # clipped peaks: the top class is there
+    predictor = lpc.fit(labels, 3000)
+    wide = predictor.log_probs(labels)
+    assert np.all(np.isfinite(wide))
+    np.testing.assert_array_equal(predictor.log_probs(labels.astype(np.uint8)), wide)
+    np.testing.assert_array_equal(lpc.fit(labels.astype(np.uint8), 3000).log_probs(labels), wide)
