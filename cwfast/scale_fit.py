@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._head_kernels import _shifted_mixture_nats, _surprise_rows
+from ._head_kernels import _mixture_nats, _shifted_mixture_nats, _surprise_rows
 from .errors import CwfastError, ParameterError
 from .metrics import nats_to_bits
 from . import validate
@@ -153,15 +153,14 @@ def fit_surprise(model, parts, *, progress=False):
         if not (np.isfinite(mean) and mean > 0):
             raise CwfastError("the held-out parts' surprise is not a positive finite number")
         grid = np.zeros((len(SURPRISE_ALPHAS), len(SURPRISE_BETAS)))
-        plain = np.zeros(1)
+        plain = 0.0
         betas = np.array(SURPRISE_BETAS)
         for y, inputs, targets, _, states in _raw_chunks(model, parts, len(SURPRISE_ALPHAS), bar):
-            _shifted_mixture_nats(y, targets, np.zeros((1, y.shape[0])), plain)
+            plain += _mixture_nats(y, targets)
             log_r = np.empty(y.shape[0])
             for a, alpha in enumerate(SURPRISE_ALPHAS):
                 _surprise_rows(y, inputs, states[a], alpha, 0.0, 1.0 / mean, log_r)  # beta 0: y unchanged
                 _shifted_mixture_nats(y, targets, np.outer(betas, log_r), grid[a])
-        plain = float(plain[0])
     except BaseException:
         model.surprise = before
         raise
@@ -229,13 +228,8 @@ def _pooled_nats(model, parts, factors, bar):
     # The shifts in the model's dtype, as the log-scale biases the factor is folded into are.
     shifts = np.log(factors).astype(model.dtype).astype(np.float64)
     totals = np.zeros(len(factors))
-    for x, targets, state in parts:
-        for start in range(0, targets.shape[0], LOSS_CHUNK):
-            stop = min(start + LOSS_CHUNK, targets.shape[0])
-            y, state = model.forward(x[start:stop], state=state, return_state=True, raw=True)
-            _shifted_mixture_nats(y, targets[start:stop], np.repeat(shifts[:, None], stop - start, axis=1), totals)
-            if bar is not None:
-                bar.update(1)
+    for y, _, targets, _, _ in _raw_chunks(model, parts, 0, bar):
+        _shifted_mixture_nats(y, targets, np.repeat(shifts[:, None], y.shape[0], axis=1), totals)
     if not np.all(np.isfinite(totals)):
         raise CwfastError("the held-out parts' cross-entropy is not finite at some scale factor")
     return totals
