@@ -5,8 +5,10 @@ head, cross-entropy of the softmax and mixture heads), the mean readout over the
 generation emits and feeds back (a class from a softmax at a temperature, or an amplitude from a
 mixture of logistics). :mod:`cwfast._kernels` (Clockwork RNN, SRN) and
 :mod:`cwfast._lstm_kernels` both call these; :mod:`cwfast._jit` keeps their on-disk caches in step
-with this file. The NumPy side of the heads (losses with gradients, target checks) is
-:mod:`cwfast.heads`; ``tests/test_protocol.py`` and ``tests/test_mixture.py`` check that both agree.
+with this file. The mixture head's loss, and its loss with the gradient that training takes, are
+compiled here too (:func:`_mixture_nats`, :func:`_mixture_loss_grad`). The Python side of the heads
+(the linear and softmax heads' losses with gradients, target checks) is :mod:`cwfast.heads`;
+``tests/test_protocol.py`` and ``tests/test_mixture.py`` check that both agree.
 """
 
 import numba
@@ -134,6 +136,88 @@ def _mixture_row_loss_in(row, label, terms):
     for k in range(k_count):
         total += np.exp(terms[k] - best)
     return -(best + np.log(total))
+
+
+@numba.njit(**_JIT)
+def _log_sigmoid_and_rest(v):
+    """log sigma(v) and sigma(-v) = 1 - sigma(v), from one exp: the bin term and its derivative
+    (:func:`_mixture_row_grad`). NaN gives NaN; v = inf gives (0, 0), v = -inf (-inf, 1)."""
+    e = np.exp(-abs(v))
+    if v >= 0:
+        return -np.log1p(e), e / (1.0 + e)
+    return v - np.log1p(e), 1.0 / (1.0 + e)
+
+
+@numba.njit(**_JIT)
+def _mixture_row_grad(row, label, grad, terms):
+    """-log P(label) of the mixture ``row`` (3K,) float64, its gradient with respect to the row
+    written into ``grad`` (3K,) float64; ``terms`` (K,) is scratch.
+
+    The log-domain terms of :func:`_mixture_row_loss_in`, in the order of the NumPy form it
+    replaced (tests/naive.py's ``mixture_loss_and_grad``), so that training's figures move in
+    their last bits only: a = (hi - mean) / s, b = (lo - mean) / s, w = a - b, the bin term
+    f = log sigma(a) + log sigma(-b) + log(1 - e^-w), df/da = sigma(-a) + 1 / (e^w - 1) and
+    df/db = -sigma(b) - 1 / (e^w - 1). The outer classes' infinite a or b give a zero
+    derivative and no a or b term. Non-finite outputs give NaN where the NumPy form does
+    (numba's max(NaN, x) is NaN but max(x, NaN) is x: which argument comes first matters here).
+    A log-scale at or below the clamp gets no gradient."""
+    k_count = row.shape[0] // 3
+    lo = _mu_law_edge(label) if label > 0 else -np.inf
+    hi = _mu_law_edge(label + 1) if label < 255 else np.inf
+    top = row[0]
+    for k in range(1, k_count):
+        top = max(top, row[k])  # a NaN logit is skipped here but makes norm NaN
+    norm = 0.0
+    for k in range(k_count):
+        norm += np.exp(row[k] - top)
+    log_norm = np.log(norm)
+    # First pass: each component's joint term log pi + f in terms, and in grad what its
+    # gradient is before the responsibility multiplies it (the logits' slots: pi itself).
+    best = -np.inf
+    for k in range(k_count):
+        log_pi = (row[k] - top) - log_norm
+        raw = row[2 * k_count + k]
+        inv_s = np.exp(-max(raw, _LOG_SCALE_MIN))  # max(NaN, x) is NaN: the raw value first
+        mean = row[k_count + k]
+        a, b, width = (hi - mean) * inv_s, (lo - mean) * inv_s, (hi - lo) * inv_s  # width: no inf - inf
+        log_sig_a, sig_minus_a = _log_sigmoid_and_rest(a)
+        log_sig_minus_b, sig_b = _log_sigmoid_and_rest(-b)
+        shared = 1.0 / np.expm1(width)  # 0 for the outer classes
+        d_a, d_b = sig_minus_a + shared, -sig_b - shared
+        terms[k] = log_pi + (log_sig_a + log_sig_minus_b + np.log(-np.expm1(-width)))
+        best = max(best, terms[k])
+        a_term = d_a * a if abs(a) < np.inf else 0.0
+        b_term = d_b * b if abs(b) < np.inf else 0.0
+        grad[k] = np.exp(log_pi)
+        grad[k_count + k] = inv_s * (d_a + d_b)
+        grad[2 * k_count + k] = a_term + b_term if raw > _LOG_SCALE_MIN else 0.0
+    total = 0.0
+    for k in range(k_count):
+        terms[k] = np.exp(terms[k] - best)
+        total += terms[k]
+    # Second pass: each component's responsibility, its share of P(label).
+    for k in range(k_count):
+        resp = terms[k] / total
+        grad[k] = grad[k] - resp
+        grad[k_count + k] = resp * grad[k_count + k]
+        grad[2 * k_count + k] = resp * grad[2 * k_count + k]
+    return -(best + np.log(total))
+
+
+@numba.njit(**_JIT)
+def _mixture_loss_grad(y, labels, nats, grad):
+    """For every mixture row t of ``y`` (T, 3K): ``nats[t]`` = -log P(labels[t]) and ``grad[t]``
+    (y's dtype) = its gradient over T (:func:`_mixture_row_grad`): what
+    :meth:`cwfast.heads.MixtureHead.loss_and_grad` returns, the mean of ``nats`` and ``grad``."""
+    k_count = y.shape[1] // 3
+    row, g, terms = np.empty(y.shape[1]), np.empty(y.shape[1]), np.empty(k_count)
+    scale = 1.0 / y.shape[0]
+    for t in range(y.shape[0]):
+        for i in range(y.shape[1]):
+            row[i] = y[t, i]
+        nats[t] = _mixture_row_grad(row, labels[t], g, terms)
+        for i in range(y.shape[1]):
+            grad[t, i] = g[i] * scale
 
 
 # The fits' fast loss: each component's bin mass sigma(a) sigma(-b) (1 - e^-w) in the linear

@@ -101,3 +101,31 @@ def mixture_nats(y, labels):
         joint = log_pi + f
         top = joint.max(axis=-1, keepdims=True)
         return -(top[..., 0] + np.log(np.exp(joint - top).sum(axis=-1)))
+
+
+def mixture_loss_and_grad(y, labels):
+    """The mean -log P(label) of the mixture rows ``y`` (..., 3K) and its gradient (y's shape and
+    dtype), with NumPy in the log domain (the bin terms of cwfast.heads.MixtureHead._parts): the
+    twin of the compiled gradient the mixture head trains with. The outer classes reach to
+    infinity; a log-scale at or below LOG_SCALE_MIN is clamped and gets no gradient; non-finite
+    outputs give NaN where IEEE arithmetic does, without warnings."""
+    from cwfast.heads import MixtureHead
+
+    y, labels = np.asarray(y), np.asarray(labels, dtype=np.int64)
+    with np.errstate(all="ignore"):
+        log_pi, f, a, b, width, inv_s, free = MixtureHead._parts(y, labels)
+        joint = log_pi + f
+        top = joint.max(axis=-1, keepdims=True)
+        log_p = top[..., 0] + np.log(np.exp(joint - top).sum(axis=-1))
+        resp = np.exp(joint - log_p[..., None])  # each component's share of P(label)
+        shared = 1.0 / np.expm1(width)  # 0 for the outer classes
+        d_a = np.exp(-np.logaddexp(0.0, a)) + shared  # d f / d a = sigma(-a) + shared; 0 where a = inf
+        d_b = -np.exp(-np.logaddexp(0.0, -b)) - shared  # d f / d b; 0 where b = -inf
+        a_term = np.where(np.isfinite(a), d_a * np.where(np.isfinite(a), a, 0.0), 0.0)
+        b_term = np.where(np.isfinite(b), d_b * np.where(np.isfinite(b), b, 0.0), 0.0)
+        grad = np.concatenate([
+            np.exp(log_pi) - resp,                        # d loss / d logits
+            resp * inv_s * (d_a + d_b),                   # d loss / d means
+            resp * (a_term + b_term) * free,              # d loss / d log-scales (0 where clamped)
+        ], axis=-1) * (1.0 / labels.size)
+        return float(-np.mean(log_p)), grad.astype(y.dtype)

@@ -1,5 +1,7 @@
 """The discretized mixture-of-logistics head: probabilities, gradients, sampling, streaming, CLI."""
 
+import warnings
+
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose
@@ -104,22 +106,108 @@ def test_the_fast_row_loss_is_the_exact_one_where_it_answers(rng):
     assert np.isnan(hk._mixture_row_loss_fast(far, 128)) and np.isfinite(hk._mixture_row_loss(far, 128))
 
 
-def test_head_gradient_matches_central_differences(rng):
-    y = random_rows(rng, 12, 3)[None]
-    y[0, 0, 6] = LOG_SCALE_MIN - 1  # a clamped log-scale: no gradient flows into it
+def hard_rows(rng, k):
+    """Mixture rows (3, 100, 3K) and labels (3, 100) with what the gradient must get right: both
+    open classes, means far outside their bins, log-scales exactly at and below the clamp."""
+    y = random_rows(rng, 300, k)
+    labels = rng.integers(0, 256, 300)
+    labels[:60] = np.tile([0, 255, 128], 20)  # the open-ended classes, and the narrowest bins
+    y[30:90, k : 2 * k] = rng.choice([-50.0, -3.0, 3.0, 50.0], size=(60, k))
+    y[90:120, 2 * k :] = LOG_SCALE_MIN
+    y[120:150, 2 * k :] = rng.uniform(-40, LOG_SCALE_MIN, size=(30, k))
+    return y.reshape(3, 100, 3 * k), labels.reshape(3, 100)
+
+
+def assert_grad_close(grad, twin):
+    """Every entry within 1e-12 of the twin's, relative to the larger of the largest entry of its
+    row and a row's share of the mean (1 / rows): an entry that is a difference (a logit's pi -
+    responsibility, each at most that share; a mean's two sigmoids) cancels to less."""
+    row_size = np.maximum(np.abs(twin).max(axis=-1, keepdims=True), 1.0 / twin[..., 0].size)
+    assert np.all(np.abs(grad - twin) <= 1e-12 * row_size)
+
+
+def test_the_row_gradient_is_the_log_domain_twins(rng):
+    """_mixture_row_grad (one row: its -log P, its 3K gradient written into a slice) against the
+    NumPy twin on single rows, its loss the exact row loss's."""
+    y, labels = hard_rows(rng, 4)
+    grad, terms = np.empty(12), np.empty(4)
+    for row, label in zip(y.reshape(-1, 12), labels.reshape(-1)):
+        nats = hk._mixture_row_grad(row, label, grad, terms)
+        twin_loss, twin_grad = naive.mixture_loss_and_grad(row, label)
+        assert nats == pytest.approx(twin_loss, rel=1e-12)
+        assert nats == pytest.approx(hk._mixture_row_loss(row, label), rel=1e-12)
+        assert_grad_close(grad, twin_grad)
+
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_the_heads_gradient_is_the_log_domain_twins(rng, k):
+    """MixtureHead.loss_and_grad (compiled) against the NumPy twin it replaced, on a batch of hard
+    rows: the loss to 1e-12, the gradient as assert_grad_close says, and none into a clamped
+    log-scale; float32 outputs give a float32 gradient, the twin's to float32 rounding."""
+    y, labels = hard_rows(rng, k)
+    loss, grad = HEAD.loss_and_grad(y, labels)
+    twin_loss, twin_grad = naive.mixture_loss_and_grad(y, labels)
+    assert np.isfinite(twin_loss) and loss == pytest.approx(twin_loss, rel=1e-12)
+    assert grad.shape == y.shape and grad.dtype == np.float64
+    assert_grad_close(grad, twin_grad)
+    clamped = y[..., 2 * k :] <= LOG_SCALE_MIN
+    assert clamped.sum() >= 60 * k and np.all(grad[..., 2 * k :][clamped] == 0)
+    loss32, grad32 = HEAD.loss_and_grad(y.astype(np.float32), labels.astype(np.uint8))
+    twin32 = naive.mixture_loss_and_grad(y.astype(np.float32), labels)
+    assert grad32.dtype == np.float32 and loss32 == pytest.approx(twin32[0], rel=1e-12)
+    assert_allclose(grad32, twin32[1], rtol=1e-6, atol=1e-6 * np.abs(twin32[1]).max())
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_head_gradient_matches_central_differences(rng, k):
+    """The compiled gradient against central differences of the compiled losses: loss_and_grad's
+    own and the scoring loss (MixtureHead.loss), which agree to 1e-12."""
+    y = random_rows(rng, 12, k)[None]
+    y[..., 2 * k :] = rng.uniform(-5, 0, size=(12, k))  # losses small enough for differences to resolve
     labels = rng.integers(0, 256, size=(1, 12))
     labels[0, :3] = [0, 255, 128]  # both open-ended classes, and the narrowest bins
+    y[0, 1, k : 2 * k] = 3.0  # means far above every bin
+    y[0, 3, 2 * k], y[0, 4, 2 * k] = LOG_SCALE_MIN - 1, LOG_SCALE_MIN  # clamped (below, at): no gradient flows in
+    labels[0, 3:5] = mu_law_encode(y[0, 3:5, k])  # (each narrow component's label the class of its mean)
     loss, grad = HEAD.loss_and_grad(y, labels)
     assert loss == pytest.approx(-np.mean(np.log(HEAD.class_probs(y)[0, np.arange(12), labels[0]])), rel=1e-12)
-    numeric = np.zeros_like(y)
-    eps = 1e-6
-    for idx in np.ndindex(y.shape):
-        up, down = y.copy(), y.copy()
-        up[idx] += eps
-        down[idx] -= eps
-        numeric[idx] = (HEAD.loss(up, labels) - HEAD.loss(down, labels)) / (2 * eps)
-    assert np.abs(numeric - grad).max() < 1e-7
-    assert grad[0, 0, 6] == 0
+    assert loss == pytest.approx(HEAD.loss(y, labels), rel=1e-12)
+    for score in (HEAD.loss, lambda v, t: HEAD.loss_and_grad(v, t)[0]):
+        numeric = np.zeros_like(y)
+        eps = 1e-6
+        for idx in np.ndindex(y.shape):
+            up, down = y.copy(), y.copy()
+            up[idx] += eps
+            down[idx] -= eps
+            numeric[idx] = (score(up, labels) - score(down, labels)) / (2 * eps)
+        numeric[0, 4, 2 * k] = 0  # the clamp's kink: the gradient there is 0 by choice
+        assert np.abs(numeric - grad).max() < 1e-7
+    assert grad[0, 3, 2 * k] == 0 and grad[0, 4, 2 * k] == 0
+
+
+@pytest.mark.parametrize("label", [0, 128, 255])
+@pytest.mark.parametrize("column", [0, 3, 6])
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+def test_non_finite_outputs_are_scored_as_the_twin_scores_them(value, column, label):
+    """Outputs that training drove to NaN or infinity: the loss is NaN exactly where the twin's is
+    (the trainers then report divergence), and so is each gradient entry; finite ones agree; no
+    warnings. (One infinite component can leave P finite: an infinite mean puts no mass on an
+    inner bin, and a log-scale of -inf is clamped.) A bad row leaves the other rows' gradients."""
+    y = np.array([[0.3, -0.2, 0.1, 0.01, -0.3, 0.5, -3.0, -5.0, -2.0]] * 2)
+    y[1, column] = value
+    labels = np.array([label, label])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        loss, grad = HEAD.loss_and_grad(y[None, 1:], labels[None, 1:])
+        twin_loss, twin_grad = naive.mixture_loss_and_grad(y[None, 1:], labels[None, 1:])
+        assert np.isnan(loss) == np.isnan(twin_loss)
+        if not np.isnan(loss):
+            assert loss == pytest.approx(twin_loss, rel=1e-12)
+        assert np.array_equal(np.isnan(grad), np.isnan(twin_grad)) and not np.isinf(grad).any()
+        assert_grad_close(np.nan_to_num(grad), np.nan_to_num(twin_grad))
+        both, both_grad = HEAD.loss_and_grad(y[None], labels[None])
+    assert np.isnan(both) == np.isnan(loss)
+    assert_grad_close(both_grad[0, 0], naive.mixture_loss_and_grad(y[None, :1], labels[None, :1])[1][0, 0] / 2)
 
 
 @pytest.mark.parametrize("arch", ["cw", "lstm"])
