@@ -96,10 +96,19 @@ def _mu_law_edge(k):
 
 
 @numba.njit(**_JIT)
-def _log_sigmoid(v):
+def _log_sigmoid_and_rest(v):
+    """log sigma(v) and sigma(-v) = 1 - sigma(v), from one exp: the bin term and its derivative
+    (:func:`_mixture_row_grad`). NaN gives NaN; v = inf gives (0, 0), v = -inf (-inf, 1)."""
+    e = np.exp(-abs(v))
     if v >= 0:
-        return -np.log1p(np.exp(-v))
-    return v - np.log1p(np.exp(v))
+        return -np.log1p(e), e / (1.0 + e)
+    return v - np.log1p(e), 1.0 / (1.0 + e)
+
+
+@numba.njit(**_JIT)
+def _log_sigmoid(v):
+    """log sigma(v), stable for any v (:func:`_log_sigmoid_and_rest` without the rest)."""
+    return _log_sigmoid_and_rest(v)[0]
 
 
 @numba.njit(**_JIT)
@@ -136,16 +145,6 @@ def _mixture_row_loss_in(row, label, terms):
     for k in range(k_count):
         total += np.exp(terms[k] - best)
     return -(best + np.log(total))
-
-
-@numba.njit(**_JIT)
-def _log_sigmoid_and_rest(v):
-    """log sigma(v) and sigma(-v) = 1 - sigma(v), from one exp: the bin term and its derivative
-    (:func:`_mixture_row_grad`). NaN gives NaN; v = inf gives (0, 0), v = -inf (-inf, 1)."""
-    e = np.exp(-abs(v))
-    if v >= 0:
-        return -np.log1p(e), e / (1.0 + e)
-    return v - np.log1p(e), 1.0 / (1.0 + e)
 
 
 @numba.njit(**_JIT)
