@@ -124,6 +124,8 @@ def training_bytes(n_params, itemsize, *, n_steps, n_hidden, n_out, window=None,
     hidden unit and output at every step of the window (a Clockwork RNN keeps less).
     """
     steps = n_steps if window is None else min(n_steps, window * batch)
-    task = n_steps * (4 + 8 + 4)  # inputs, int64 labels or float targets, the decoded audio
+    # The int64 labels the trainer makes of the task's (cwfast.heads); the audio and the task's
+    # inputs and labels are memory-mapped scratch files (cwfast.scratch), pages the kernel can drop.
+    task = n_steps * 8
     history = steps * (n_hidden + 4 * n_out) * max(itemsize, 8)
     return int(n_params * itemsize * TRAINING_COPIES + task + history)

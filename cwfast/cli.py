@@ -194,6 +194,11 @@ def build_parser():
     p.add_argument("--plot", type=types.path, metavar="FILE.png", help="plot target and output waveforms and spectrograms (needs matplotlib; "
                    "autoregressive: the first 10 s of the training audio, or all of a shorter one, beside as "
                    "much generated)")
+    p.add_argument("--scratch", type=types.path, metavar="DIR",
+                   help="the folder the audio and its task are kept in while training, memory-mapped, so that a corpus "
+                        "is bounded by the disk, not the memory (about 9 bytes a sample; the files have no name there "
+                        "and are gone when training ends, however it ends); default $CWFAST_SCRATCH, else the "
+                        "system's temporary folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_train)
 
@@ -770,14 +775,19 @@ def _train(args):
     _check_output(args.output, args.overwrite, what="model")
     _check_plot(args)
     _check_checkpoint(args)
+    from .scratch import Scratch
+
+    scratch = Scratch(args.scratch, name="--scratch")
     rate = args.sample_rate
     clips = []
-    for path in files:  # every file at the rate asked for, or at the first file's
+    for path in files:  # every file at the rate asked for, or at the first file's, into the scratch folder
         samples, rate, start = _load_clip(path, args, rate)
-        clips.append(samples)
+        clips.append(scratch.copy(samples))
+        del samples  # (before the next file is read)
     wet = None
     if mode == "effect":
         wet, _, _ = _load_clip(args.target, args, rate)
+        wet = scratch.copy(wet)
         if wet.size != clips[0].size:  # at other rates, its resampling note would come too late to explain it
             from .audio import sound_info
 
@@ -836,7 +846,7 @@ def _train(args):
             time_budget=args.time_budget,
             input_window=args.input_window, head=args.head, components=args.components, level=args.level,
             prediction=args.prediction, level_band=args.level_band, on_model=check_disk_for, restarts=args.restarts,
-            history=args.history, scale_fit=args.scale_fit, pitch=args.pitch,
+            history=args.history, scale_fit=args.scale_fit, pitch=args.pitch, scratch=args.scratch,
         )
     except CwfastError as error:
         if getattr(error, "clip", None) is not None:  # a file of the corpus with nothing to learn: name it

@@ -111,6 +111,12 @@ class Task:
         return self.inputs.shape[0]
 
 
+def label_type(n_classes):
+    """The dtype :func:`autoregressive` keeps labels of ``n_classes`` classes in: the smallest
+    unsigned integer type that holds them."""
+    return np.min_scalar_type(n_classes - 1)
+
+
 #: Samples :func:`autoregressive` encodes at a time: the whole clip's float64 temporaries were
 #: about 40 bytes a sample (2.3 GB for an hour at 16 kHz).
 TASK_PIECE = 2**20
@@ -152,7 +158,7 @@ def memorize(samples):
     return Task("memorize", inputs, target, "linear", 1, {"mode": "memorize", "scale": scale})
 
 
-def autoregressive(samples, *, n_classes=N_CLASSES, scale=None, history="mu-law"):
+def autoregressive(samples, *, n_classes=N_CLASSES, scale=None, history="mu-law", empty=np.empty):
     """Next-sample prediction over mu-law classes, with teacher forcing.
 
     The clip is scaled to peak 1 (so the classes cover its whole range), or divided by ``scale``
@@ -161,6 +167,8 @@ def autoregressive(samples, *, n_classes=N_CLASSES, scale=None, history="mu-law"
     reads it (0 at ``t = 0``, as in generation): the decoded value of its class with
     ``history="mu-law"``, the scaled sample itself with ``"linear"`` (for a mixture head, which
     generates amplitudes and reads them back as they are; :data:`cwfast.modes.HISTORIES`).
+    ``empty(shape, dtype)`` makes the task's two arrays (default :func:`numpy.empty`;
+    :meth:`cwfast.scratch.Scratch.empty` makes them memory-mapped files).
 
     Returns
     -------
@@ -174,8 +182,9 @@ def autoregressive(samples, *, n_classes=N_CLASSES, scale=None, history="mu-law"
     n_classes = check_classes(n_classes)
     check_history(history)
     scale = _peak(samples, "the clip") if scale is None else validate.positive_float("scale", scale)
-    labels = np.empty(samples.size, dtype=np.min_scalar_type(n_classes - 1))
-    inputs = np.zeros((samples.size, 1), dtype=np.float32)
+    labels = empty((samples.size,), label_type(n_classes))
+    inputs = empty((samples.size, 1), np.float32)
+    inputs[0] = 0  # (the loop writes every later step's input)
     for start in range(0, samples.size, TASK_PIECE):  # (every step is elementwise: pieces change no value)
         scaled = samples[start : start + TASK_PIECE].astype(np.float64) / scale
         piece = mu_law_encode(scaled, n_classes)
@@ -315,7 +324,7 @@ def split_task(task, *, validation=0.0, test=0.0):
     return Splits(part(0, cut_val), part(cut_val, cut_test), part(cut_test, task.n_steps))
 
 
-def corpus(clips, *, n_classes=N_CLASSES, validation=0.0, test=0.0, history="mu-law"):
+def corpus(clips, *, n_classes=N_CLASSES, validation=0.0, test=0.0, history="mu-law", empty=np.empty):
     """Autoregressive tasks of several clips, split each in time (the end of every clip held out).
 
     All clips share one scale, the loudest peak before their test parts, so that their relative
@@ -329,7 +338,7 @@ def corpus(clips, *, n_classes=N_CLASSES, validation=0.0, test=0.0, history="mu-
     ----------
     clips : sequence of ndarray, each shape (n_i,), float
         Mono audio at one sample rate.
-    n_classes, history, validation, test
+    n_classes, history, validation, test, empty
         As for :func:`autoregressive` and :func:`split_task`.
 
     Returns
@@ -366,8 +375,8 @@ def corpus(clips, *, n_classes=N_CLASSES, validation=0.0, test=0.0, history="mu-
         what = "the clip is" if len(clips) == 1 else "every clip of the corpus is"
         before = "" if test == 0 else " before the test part"
         raise CwfastError(f"{what} silent (all zeros){before}; there is nothing to learn")
-    return [split_task(autoregressive(c, n_classes=n_classes, scale=scale, history=history), validation=validation,
-                       test=test) for c in clips]
+    return [split_task(autoregressive(c, n_classes=n_classes, scale=scale, history=history, empty=empty),
+                       validation=validation, test=test) for c in clips]
 
 
 def _check_task(task):
@@ -375,8 +384,9 @@ def _check_task(task):
         raise ParameterError(f"task must be a cwfast.tasks.Task (make_task makes one), not {type(task).__name__}")
 
 
-def join(parts):
-    """One task of the parts laid end to end (None parts skipped; None if nothing is left).
+def join(parts, *, empty=np.empty):
+    """One task of the parts laid end to end (None parts skipped; None if nothing is left), in
+    arrays made by ``empty(shape, dtype)`` (as for :func:`autoregressive`).
 
     Training over a corpus runs over its clips' training parts joined this way: a model's state
     carries across a join, which costs a few steps of one window at each of them.
@@ -390,8 +400,15 @@ def join(parts):
         if (part.mode, part.output, part.n_out) != (first.mode, first.output, first.n_out):
             raise ParameterError(f"tasks of different kinds cannot be joined: {first.mode} ({first.n_out} "
                                  f"{first.output} outputs) and {part.mode} ({part.n_out} {part.output} outputs)")
-    return Task(first.mode, np.concatenate([p.inputs for p in parts]), np.concatenate([p.targets for p in parts]),
-                first.output, first.n_out, dict(first.metadata))
+    inputs, targets = ([getattr(p, name) for p in parts] for name in ("inputs", "targets"))
+    return Task(first.mode, _concatenated(inputs, empty), _concatenated(targets, empty), first.output, first.n_out,
+                dict(first.metadata))
+
+
+def _concatenated(arrays, empty):
+    """``np.concatenate(arrays)`` into an array made by ``empty``."""
+    out = empty((sum(a.shape[0] for a in arrays),) + arrays[0].shape[1:], np.result_type(*arrays))
+    return np.concatenate(arrays, out=out)
 
 
 # ---------------------------------------------------------------------------------------- models

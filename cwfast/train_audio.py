@@ -33,6 +33,7 @@ from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPL
                     PINNED_LEVEL, PITCH_CHOICES, PITCH_DEFAULT, PITCH_REFERENCE_PERCENTILE, PITCH_TAPS, POPULATION,
                     PREDICTION_TAPS, TRAINERS, is_pinned)
 from .scale_fit import fit_scale, fit_surprise
+from .scratch import Scratch
 
 #: An autoregressive Clockwork RNN's modules read this much of the past at each tick by default
 #: (``input_window``), in seconds: 320 samples at 16 kHz, pitch periods down to 50 Hz.
@@ -118,7 +119,8 @@ class TrainedAudio:
         The trained model; its metadata holds the task, the trainer and the figures.
     task : tasks.Task
         The whole task, before splitting (every clip's parts in order), joined when read: a copy
-        of the data, 5 bytes a sample (float32 inputs, uint8 labels), which training itself never needs.
+        of the data, 5 bytes a sample (float32 inputs, uint8 labels) in new scratch files
+        (``scratch``), which training itself never needs.
     splits : tasks.Splits
         The training, validation and test parts of the task.
     result : cwfast.train.TrainResult
@@ -466,7 +468,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                 window=None, validation=None, test=None, classes=None, seed=0, checkpoint=None, resume=False,
                 progress=True, on_note=None, metadata=None, time_budget=None, input_window=None, head=None,
                 components=None, level=None, prediction=None, level_band=None, lr_schedule=None, on_model=None,
-                restarts=None, history=None, scale_fit=None, pitch=None):
+                restarts=None, history=None, scale_fit=None, pitch=None, scratch=None):
     """Train a model on audio the way ``cwfast train`` does.
 
     Parameters
@@ -560,6 +562,13 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         mixture model with a validation part (the factor: 0.002 to 1.6 bits better held out on
         the four goal sources in four training seeds; docs/results.md, "The mixture's scale,
         fitted on validation"; the surprise: see "Scales that follow the surprise").
+    scratch : str or os.PathLike, optional
+        The folder the task's arrays are kept in, memory-mapped (:class:`cwfast.scratch.Scratch`):
+        every part's inputs and labels (5 bytes a sample), so that a corpus is bounded by the disk,
+        not the memory. Default ``$CWFAST_SCRATCH``, else the system's temporary folder. The files
+        have no name there, and their space is given back when the arrays are dropped (the
+        result's ``splits`` are views of them). ``samples`` are read where they are: the command
+        line reads its files into the same folder.
     checkpoint, resume, progress
         As for :func:`cwfast.train.fit`.
     on_note : callable, optional
@@ -637,6 +646,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         if mode != "effect":  # the autoregressive path never read it
             raise ParameterError(f"{mode} mode takes no {_opt('target')} (only effect mode does)")
         target = validate.mono("target", target)
+    scratch = Scratch(scratch, name=_opt("scratch"))
 
     if mode == "memorize":
         total = sum(c.size for c in clips)
@@ -650,7 +660,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         defaults.update(sized)
     n_hidden, n_modules, periods = architecture(arch, defaults, hidden=hidden, modules=modules, periods=periods)
     fractions = {k: defaults[k] if v is None else v for k, v in (("validation", validation), ("test", test))}
-    data = _audio_data(clips, mode, target, classes, history, fractions, on_note)
+    data = _audio_data(clips, mode, target, classes, history, fractions, on_note, scratch)
     splits, n_steps = data.splits, data.n_steps
     task = splits.train  # (every part has the whole task's inputs, outputs and metadata)
 
@@ -710,7 +720,8 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     level_params = None
     if level:
         start = max(float(np.mean(np.abs(splits.train.inputs))), LEVEL_FLOOR)
-        level_params = (1.0 / level, start, *_level_band(splits.train.inputs[:, 0], 1.0 / level, start, level_band))
+        level_params = (1.0 / level, start, *_level_band(splits.train.inputs[:, 0], 1.0 / level, start, level_band,
+                                                          scratch.empty))
     pitch_predictor = None
     if True in arms:
         pitch_predictor = _pitch_predictor(data.per_clip, splits.train.inputs[:, 0], sample_rate,
@@ -792,17 +803,18 @@ def _plan_runs(restarts, lr, seed, arms, *, trainer, checkpoint, time_budget, de
 @dataclass
 class _Data:
     """The audio as training reads it: the clips, each clip's parts (:func:`cwfast.tasks.corpus`),
-    the parts joined, and the note on held-out parts too short to compare by (or None), said
-    after training."""
+    the parts joined, the note on held-out parts too short to compare by (or None), said after
+    training, and the scratch folder the parts are kept in."""
 
     clips: list
     per_clip: list
     splits: tasks.Splits
     few_held_out: str | None
+    scratch: Scratch
 
     def whole(self):
         """The whole task, every clip's parts in order, joined now (not kept: an hour's is 290 MB)."""
-        return tasks.join(part for c in self.per_clip for part in c)
+        return tasks.join((part for c in self.per_clip for part in c), empty=self.scratch.empty)
 
     @property
     def n_steps(self):
@@ -828,12 +840,18 @@ def _views_of(per_clip, splits):
     return views
 
 
-def _audio_data(clips, mode, target, classes, history, fractions, on_note):
-    """The clips as a task cut into parts (:class:`_Data`), with a note if samples of a test part
-    are louder than the scale. CwfastError if the training part cannot be learnt, a clip of a
-    corpus has nothing to learn, or a part cannot be scored."""
+def _audio_data(clips, mode, target, classes, history, fractions, on_note, scratch):
+    """The clips as a task cut into parts (:class:`_Data`) kept in ``scratch`` files, with a note
+    if samples of a test part are louder than the scale. CwfastError if the training part cannot
+    be learnt, a clip of a corpus has nothing to learn, a part cannot be scored, or the scratch
+    folder cannot hold the task."""
+    n_samples = sum(clip.size for clip in clips)
     if mode == "autoregressive":  # one scale for every clip, from no test part
-        per_clip = tasks.corpus(clips, n_classes=classes or N_CLASSES, history=history, **fractions)
+        # Each clip's task and then the parts joined: twice the inputs and labels, for a moment.
+        per_sample = 2 * (4 + tasks.label_type(classes or N_CLASSES).itemsize)
+        scratch.check_free(per_sample * n_samples, f"the task of {n_samples:,} samples")
+        per_clip = tasks.corpus(clips, n_classes=classes or N_CLASSES, history=history, empty=scratch.empty,
+                                **fractions)
         scale = per_clip[0].train.metadata["scale"]
         louder = sum(int(np.count_nonzero(np.abs(clip[clip.size - (part.test.n_steps if part.test else 0):]) > scale))
                      for clip, part in zip(clips, per_clip))
@@ -844,8 +862,10 @@ def _audio_data(clips, mode, target, classes, history, fractions, on_note):
                            f"{'is' if one else 'are'} scored at full scale (the scale is the peak before the test parts)")
     else:
         whole = tasks.make_task(mode, clips[0], target=target, n_classes=classes or N_CLASSES, history=history)
+        scratch.check_free(whole.inputs.nbytes + whole.targets.nbytes, f"the task of {n_samples:,} samples")
         per_clip = [tasks.split_task(whole, **fractions)]
-    splits = tasks.Splits(*(tasks.join(getattr(c, name) for c in per_clip) for name in ("train", "validation", "test")))
+    splits = tasks.Splits(*(tasks.join((getattr(c, name) for c in per_clip), empty=scratch.empty)
+                            for name in ("train", "validation", "test")))
     per_clip = _views_of(per_clip, splits)
     what = "clip" if len(clips) == 1 else "corpus"
     # evaluate() runs after training; a figure it cannot compute must stop the run before it starts.
@@ -881,7 +901,7 @@ def _audio_data(clips, mode, target, classes, history, fractions, on_note):
     degenerate = tasks.degenerate(splits.train)
     if degenerate:
         raise CwfastError(f"cannot train on this {what}: {degenerate}")
-    return _Data(clips, per_clip, splits, few_held_out)
+    return _Data(clips, per_clip, splits, few_held_out, scratch)
 
 
 def _note_wide_window(given, input_window, sample_rate, on_note):
@@ -1397,15 +1417,16 @@ def _chosen_temperature(out):
     return MIXTURE_TEMPERATURE
 
 
-def _level_band(x, alpha, start, percentiles):
+def _level_band(x, alpha, start, percentiles, empty=np.empty):
     """The gain's bounds (floor, ceiling): the ``percentiles`` (low, high; default
-    :data:`LEVEL_BAND`) of the level over the inputs ``x``, tracked from ``start``."""
+    :data:`LEVEL_BAND`) of the level over the inputs ``x``, tracked from ``start`` (the levels
+    kept in an array made by ``empty``: a scratch file's, in training)."""
     lo, hi = LEVEL_BAND if percentiles is None else percentiles
     # Kept in the precision the level is tracked in, x's (float32 for training's inputs): the same
     # numbers as in float64, in half the memory (185 MB less for an hour's training part), and
     # partitioned in place (a copy would be as much again). The percentiles come out in float64.
     pieces = Level(alpha, start).levels_in_pieces(x, LEVEL_PIECE)  # (x checked first, a byte a sample)
-    levels = np.empty(x.size, x.dtype)
+    levels = empty((x.size,), x.dtype)
     for first, gains in pieces:
         levels[first : first + gains.size] = gains
     floor, ceiling = np.percentile(levels, [lo, hi], overwrite_input=True)

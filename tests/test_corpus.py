@@ -517,15 +517,16 @@ def test_the_whole_task_is_every_clips_parts_in_order_joined_when_read():
     assert not any(isinstance(v, tasks.Task) for v in vars(trained._data).values())
 
 
-def test_the_clips_parts_are_views_of_the_joined_parts():
+def test_the_clips_parts_are_views_of_the_joined_parts(tmp_path):
     """A corpus's data is held once: each clip's parts are the joined parts' rows, not copies
     (they were 12 bytes a sample more, 690 MB for an hour), with the values tasks.corpus gives."""
+    from cwfast.scratch import Scratch
     from cwfast.train_audio import _audio_data
 
     rng = np.random.default_rng(4)
     clips = [rng.normal(scale=s, size=n).astype(np.float32) for s, n in ((0.2, 900), (0.5, 1400), (0.1, 1000))]
     fractions = {"validation": 0.1, "test": 0.2}
-    data = _audio_data(clips, "autoregressive", None, None, "mu-law", fractions, None)
+    data = _audio_data(clips, "autoregressive", None, None, "mu-law", fractions, None, Scratch(tmp_path))
     for c, want in zip(data.per_clip, tasks.corpus(clips, **fractions)):
         for name in ("train", "validation", "test"):
             part, joined = getattr(c, name), getattr(data.splits, name)

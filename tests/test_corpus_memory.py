@@ -1,12 +1,23 @@
 """What a long corpus costs in memory while it trains (issue 12: "an hour of audio fits"): the
 tasks' labels are kept in the smallest integer type that holds them and are built a piece at a
-time, and none of it changes what is trained."""
+time, the corpus's arrays live in memory-mapped scratch files (:mod:`cwfast.scratch`), and none
+of it changes what is trained."""
+
+import errno
+import gc
+import mmap
+import os
+import sys
+import tempfile
+import types
 
 import numpy as np
 import pytest
 
-from cwfast import codec, tasks
+from cwfast import codec, scratch, tasks
 from cwfast import train_audio as module
+from cwfast.cli import main
+from cwfast.errors import CwfastError, ParameterError
 
 
 def clip(n, seed=0):
@@ -71,3 +82,147 @@ def untimed(value):
     if isinstance(value, list):
         return [untimed(v) for v in value]
     return value
+
+
+# ------------------------------------------------------------------ the corpus in scratch files
+
+LINUX = sys.platform.startswith("linux")
+
+
+def mapped_under(folder):
+    """The lines of /proc/self/maps of files in ``folder``: the scratch files mapped (Linux)."""
+    with open("/proc/self/maps") as maps:
+        return [line for line in maps if f" {folder}{os.sep}" in line]
+
+
+def is_mapped(array):
+    """Whether ``array``'s memory is a mapped file's (np.memmap, or a view of one)."""
+    while array is not None:
+        if isinstance(array, (np.memmap, mmap.mmap)):
+            return True
+        array = getattr(array, "base", None)
+    return False
+
+
+CORPUS = dict(mode="autoregressive", hidden=8, modules=2, epochs=2, lr=0.01, seed=3, progress=False)
+
+
+def test_a_corpus_trained_from_scratch_files_trains_the_model_memory_did(monkeypatch, tmp_path):
+    clips = [clip(3000), clip(2000, 1)]
+    mapped = module.train_audio(clips, 8000, scratch=tmp_path, **CORPUS)
+    for part in mapped.splits:
+        assert is_mapped(part.inputs) and is_mapped(part.targets)
+    assert mapped.splits.train.targets.dtype == np.uint8
+
+    monkeypatch.setattr(scratch.Scratch, "empty", lambda self, shape, dtype: np.empty(shape, dtype))
+    held = module.train_audio(clips, 8000, scratch=tmp_path, **CORPUS)
+    assert not any(is_mapped(part.inputs) or is_mapped(part.targets) for part in held.splits)
+    assert np.array_equal(mapped.model.params, held.model.params)
+    assert mapped.figures == held.figures
+    assert untimed(mapped.model.metadata) == untimed(held.model.metadata)
+    assert np.array_equal(mapped.task.inputs, held.task.inputs)
+    assert np.array_equal(mapped.task.targets, held.task.targets)
+
+
+@pytest.mark.skipif(not LINUX, reason="reads /proc/self/maps")
+@pytest.mark.parametrize("raised", [None, RuntimeError, KeyboardInterrupt])
+def test_scratch_files_have_no_name_while_training_and_are_gone_after_it(monkeypatch, tmp_path, raised):
+    """Mapped while training, never a name in the folder (a killed process leaves nothing), and
+    the space given back once the arrays are dropped: after training, an error or Ctrl-C."""
+    seen = []
+    trainer = module._run_trainer
+
+    def training(*args, **kwargs):
+        seen.append((len(mapped_under(tmp_path)), os.listdir(tmp_path)))
+        if raised is not None:  # (a new exception each time: its traceback holds the arrays)
+            raise raised("in training")
+        return trainer(*args, **kwargs)
+
+    monkeypatch.setattr(module, "_run_trainer", training)
+    if raised is None:
+        trained = module.train_audio([clip(3000), clip(2000, 1)], 8000, scratch=tmp_path, **CORPUS)
+        assert mapped_under(tmp_path)  # the parts the result holds
+        del trained
+    else:
+        with pytest.raises(raised) as caught:
+            module.train_audio([clip(3000), clip(2000, 1)], 8000, scratch=tmp_path, **CORPUS)
+        del caught  # (its traceback's frames hold the arrays, as a caller's handler would until it returns)
+    gc.collect()
+    assert seen and seen[0][0] > 0 and seen[0][1] == []
+    assert mapped_under(tmp_path) == [] and os.listdir(tmp_path) == []
+
+
+def test_the_scratch_folder_is_scratch_or_cwfast_scratch_or_the_temporary_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv(scratch.ENV, raising=False)
+    assert scratch.Scratch().directory == tempfile.gettempdir()
+    monkeypatch.setenv(scratch.ENV, str(tmp_path))
+    assert scratch.Scratch().directory == str(tmp_path)
+    other = tmp_path / "other"
+    other.mkdir()
+    assert scratch.Scratch(other).directory == str(other)
+
+
+@pytest.mark.parametrize("where", ["missing", "file", "read-only"])
+def test_a_scratch_that_is_not_a_writable_folder_is_refused_in_one_line(tmp_path, no_training, where):
+    path = tmp_path / "scratch"
+    if where == "file":
+        path.write_text("")
+    elif where == "read-only":
+        path.mkdir()
+        path.chmod(0o500)
+        if os.access(path, os.W_OK):  # root writes anywhere
+            pytest.skip("running as a user who may write to a read-only folder")
+    with pytest.raises(ParameterError, match=r"^scratch='.*scratch' is not a writable folder") as refused:
+        module.train_audio([clip(3000), clip(2000, 1)], 8000, scratch=path, **CORPUS)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_scratch_without_room_for_the_corpus_says_what_it_needs(monkeypatch, tmp_path, no_training):
+    monkeypatch.setattr(scratch.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=1000))
+    with pytest.raises(CwfastError, match=r"needs \d[\d,]* bytes .* in the scratch folder '.*', which has 1,000 free"):
+        module.train_audio([clip(3000), clip(2000, 1)], 8000, scratch=tmp_path, **CORPUS)
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_disk_that_fills_as_a_scratch_file_is_made_is_a_cwfast_error(monkeypatch, tmp_path):
+    def full(fd, offset, length):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(scratch.os, "posix_fallocate", full, raising=False)
+    with pytest.raises(CwfastError, match=r"no space left in the scratch folder '.*' for \d[\d,]* bytes"):
+        scratch.Scratch(tmp_path).empty((1000, 1), np.float32)
+    assert os.listdir(tmp_path) == []
+
+
+def test_the_command_line_refuses_a_scratch_that_is_not_a_folder_in_one_line(capsys, tmp_path, clip_8k,
+                                                                             no_training):
+    (tmp_path / "f").write_text("")
+    status = main(["train", str(clip_8k), "--mode", "autoregressive", "--scratch", str(tmp_path / "f"),
+                   "-o", str(tmp_path / "m.npz"), "--quiet"])
+    err = capsys.readouterr().err
+    assert status == 2 and len(err.strip().splitlines()) == 1, err
+    assert err.startswith("cwfast: error: --scratch '") and "is not a writable folder" in err
+    assert not (tmp_path / "m.npz").exists()
+
+
+@pytest.mark.skipif(not LINUX, reason="reads /proc/self/maps")
+def test_the_command_line_reads_its_files_into_the_scratch_folder(monkeypatch, capsys, tmp_path, clip_8k):
+    seen = []
+    trainer = module._run_trainer
+
+    def training(*args, **kwargs):
+        seen.append(len(mapped_under(tmp_path / "s")))
+        return trainer(*args, **kwargs)
+
+    monkeypatch.setattr(module, "_run_trainer", training)
+    (tmp_path / "s").mkdir()
+    monkeypatch.setenv(scratch.ENV, str(tmp_path / "s"))
+    other = tmp_path / "other.wav"
+    other.write_bytes(clip_8k.read_bytes())
+    status = main(["train", str(clip_8k), str(other), "--mode", "autoregressive", "--hidden", "6", "--modules", "3",
+                   "--epochs", "1", "--lr", "0.01", "--pitch", "off", "-o", str(tmp_path / "m.npz"), "--quiet"])
+    assert status == 0, capsys.readouterr().err
+    # the two clips, the joined parts' inputs and labels (train, validation, test)
+    assert seen and seen[0] >= 8
+    gc.collect()
+    assert os.listdir(tmp_path / "s") == []
