@@ -124,14 +124,17 @@ class LinearHead(Head):
 
 
 def _class_labels(target, n_classes, head, classes):
-    """``target`` as int64 class labels in [0, n_classes), or ParameterError naming the ``head``
-    and what its ``classes`` are."""
+    """``target`` as class labels in [0, n_classes), in their own integer type, or ParameterError
+    naming the ``head`` and what its ``classes`` are. Not copied to int64: a corpus's labels are
+    uint8 (memory-mapped, :mod:`cwfast.scratch`), and an int64 copy of a training part's was 8
+    bytes a sample while it trained (350 MiB of an hour's 500 MiB of the process's own memory);
+    what computes with them (the mixture's bin edges, label + 1) converts a batch at a time."""
     target = np.asarray(target)
     if target.dtype.kind not in "iu":
         raise ParameterError(f"target has dtype {target.dtype}; a {head} model takes integer class labels")
     if target.size and (target.min() < 0 or target.max() >= n_classes):
         raise ParameterError(f"target labels must lie in [0, {n_classes}) for {classes}")
-    return np.asarray(target, dtype=np.int64)  # not ascontiguousarray: it makes a 0-d label 1-d
+    return target
 
 
 class SoftmaxHead(Head):
@@ -206,7 +209,7 @@ class MixtureHead(Head):
     def _parts(scored, labels):
         """log pi (..., K), the bin terms f (..., K) and what their gradients need, in float64:
         :meth:`class_probs`, and the NumPy twins of the compiled loss and gradient (tests/naive.py)."""
-        y = scored.astype(np.float64)
+        y, labels = scored.astype(np.float64), np.asarray(labels, dtype=np.int64)  # (uint8 + 1 wraps)
         k = y.shape[-1] // 3
         logits, means, raw_scales = y[..., :k], y[..., k : 2 * k], y[..., 2 * k :]
         log_scales = np.maximum(raw_scales, LOG_SCALE_MIN)

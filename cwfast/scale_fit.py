@@ -217,7 +217,8 @@ def _raw_chunks(model, parts, n_states, bar):
         for start in range(0, targets.shape[0], LOSS_CHUNK):
             stop = min(start + LOSS_CHUNK, targets.shape[0])
             y, state = model.forward(x[start:stop], state=state, return_state=True, raw=True)
-            yield y, np.ascontiguousarray(x[start:stop, 0]), targets[start:stop], int(start == 0), states
+            labels = np.ascontiguousarray(targets[start:stop], dtype=np.int64)  # (the kernels' one label type)
+            yield y, np.ascontiguousarray(x[start:stop, 0]), labels, int(start == 0), states
             if bar is not None:
                 bar.update(1)
 

@@ -226,3 +226,31 @@ def test_the_command_line_reads_its_files_into_the_scratch_folder(monkeypatch, c
     assert seen and seen[0] >= 8
     gc.collect()
     assert os.listdir(tmp_path / "s") == []
+
+
+@pytest.mark.parametrize("output, n_out", [("mixture", 30), ("softmax", 256)])
+def test_the_checked_labels_are_the_callers_own_not_an_int64_copy(output, n_out):
+    """The trainer and the scorer check a whole part's labels at once: an int64 copy of them was 8
+    bytes a sample (350 MiB of an hour's 500 MiB of the process's own memory)."""
+    from cwfast import ClockworkRNN
+
+    model = ClockworkRNN(1, n_out, n_hidden=4, n_modules=2, output=output)
+    labels = np.arange(256, dtype=np.uint8)
+    checked = model.check_target(labels, (1, 256, 1), False, "all")
+    assert checked.dtype == np.uint8 and np.shares_memory(checked, labels)
+
+
+@pytest.mark.parametrize("output, n_out", [("mixture", 30), ("softmax", 256)])
+def test_uint8_labels_score_as_int64_labels_do_the_top_class_included(output, n_out):
+    from cwfast.heads import get_head
+
+    rng = np.random.default_rng(4)
+    y = rng.standard_normal((2, 256, n_out)).astype(np.float32)
+    labels = np.tile(np.arange(256), (2, 1))  # 255 among them: label + 1 wraps in uint8
+    head = get_head(output)
+    wide = head.loss_and_grad(y, labels)
+    small = head.loss_and_grad(y, labels.astype(np.uint8))
+    assert np.isfinite(wide[0]) and small[0] == wide[0] and np.array_equal(small[1], wide[1])
+    assert head.loss(y, labels.astype(np.uint8)) == head.loss(y, labels)
+    if output == "mixture":
+        assert np.array_equal(head._parts(y, labels.astype(np.uint8))[1], head._parts(y, labels)[1])
