@@ -117,15 +117,14 @@ def evolution_bytes(n_params, population, *, members=True):
 
 
 def training_bytes(n_params, itemsize, *, n_steps, n_hidden, n_out, window=None, batch=1):
-    """Memory of a gradient run: parameter copies, the task's arrays and one update's history.
+    """Memory of a gradient run: parameter copies and one update's history. (The audio and the
+    task's inputs and labels are memory-mapped scratch files, :mod:`cwfast.scratch`, pages the
+    kernel can drop, and the heads check the labels without copying them.)
 
     ``n_steps`` is the length of the training audio; ``window`` the truncated-BPTT window (None:
     the whole clip at once) over ``batch`` streams. The history of an update is at most every
     hidden unit and output at every step of the window (a Clockwork RNN keeps less).
     """
     steps = n_steps if window is None else min(n_steps, window * batch)
-    # The int64 labels the trainer makes of the task's (cwfast.heads); the audio and the task's
-    # inputs and labels are memory-mapped scratch files (cwfast.scratch), pages the kernel can drop.
-    task = n_steps * 8
     history = steps * (n_hidden + 4 * n_out) * max(itemsize, 8)
-    return int(n_params * itemsize * TRAINING_COPIES + task + history)
+    return int(n_params * itemsize * TRAINING_COPIES + history)

@@ -1577,6 +1577,7 @@ def _check_training_fits(arch, task, n_steps, n_hidden, n_modules, periods, trai
     smaller = f"{_opt('hidden')}, {_opt('input_window')} or {_opt('components')}"
     if trainer == "es":
         need += evolution_bytes(n_params, population or POPULATION, members=cluster != "ray")
+        need += 8 * n_steps if task.output != "linear" else 0  # its kernels' int64 copy of the labels
         smaller = f"{_opt('population')}, {smaller}"
     check_fits(need, f"training a {cls.description} of {n_hidden} units ({n_params:,} parameters) on "
                      f"{n_steps:,} samples", f"pass a smaller {smaller}, or a shorter clip")
