@@ -617,12 +617,20 @@ def test_a_full_disk_is_refused_before_the_work(capsys, tmp_path, models, clip_8
     import collections
     import shutil
 
-    monkeypatch.setattr(shutil, "disk_usage", lambda path: collections.namedtuple("u", "total used free")(1, 1, 100))
-    status, _, err = run(capsys, "process", "-m", models["effect"], clip_8k, "-o", tmp_path / "p.wav")
+    usage = collections.namedtuple("u", "total used free")
+    full = tmp_path / "out"
+    full.mkdir()
+    # Only the output's folder is full: the scratch folder (the system's temporary one) has room.
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(1, 1, 100 if str(path).startswith(str(full)) else 2**40))
+    status, _, err = run(capsys, "process", "-m", models["effect"], clip_8k, "-o", full / "p.wav")
     assert_user_error(status, err, "of disk", "free")
-    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--samples", 48, "--epochs", 1, *TINY)
+    status, _, err = run(capsys, "train", clip_8k, "-o", full / "m.npz", "--samples", 48, "--epochs", 1, *TINY)
     assert_user_error(status, err, "the model", "of disk")
-    assert list(tmp_path.iterdir()) == []
+    # The scratch folder full too: refused as the task is built, naming the folder and the way out.
+    status, _, err = run(capsys, "train", clip_8k, "-o", full / "m.npz", "--samples", 48, "--epochs", 1, *TINY,
+                         "--scratch", full)
+    assert_user_error(status, err, "of scratch", str(full), "--scratch")
+    assert list(full.iterdir()) == []
 
 
 def test_a_clip_too_short_to_learn_from_is_not_blamed_on_the_rate():
