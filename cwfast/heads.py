@@ -127,7 +127,8 @@ def _class_labels(target, n_classes, head, classes):
     """``target`` as class labels in [0, n_classes), in their own integer type, or ParameterError
     naming the ``head`` and what its ``classes`` are. Not copied to int64: a corpus's labels are
     uint8 (memory-mapped, :mod:`cwfast.scratch`), and an int64 copy of a training part's was 8
-    bytes a sample while it trained (350 MiB of an hour's 500 MiB of the process's own memory);
+    bytes a sample while it trained (without it an hour at 16 kHz peaked at 313 MiB of the
+    process's own memory instead of 501, docs/training.md);
     what computes with them (the mixture's bin edges, label + 1) converts a batch at a time."""
     target = np.asarray(target)
     if target.dtype.kind not in "iu":
