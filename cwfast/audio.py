@@ -49,7 +49,7 @@ MAX_FLAC_SAMPLE_RATE = 655350
 _SUBTYPES_BY_FORMAT = {"WAV": ("FLOAT", "PCM_16", "PCM_24"), "FLAC": ("PCM_16", "PCM_24")}
 
 
-def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, on_resample=None):
+def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, on_resample=None, empty=None):
     """Read an audio file (or an excerpt of it) into a float32 array.
 
     Parameters
@@ -72,11 +72,19 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
     on_resample : callable, optional
         Called with a one-line message (``"resampled 'x.ogg' from 44100 Hz to 16000 Hz"``) when the
         samples are resampled; the command-line interface passes a function that prints to stderr.
+    empty : callable, optional
+        ``empty(shape, dtype)`` makes the array the samples are written into, as
+        :func:`numpy.empty` does by default: :meth:`cwfast.scratch.Scratch.empty` reads a long file
+        straight into a memory-mapped scratch file, never whole in memory (a mix and a resampling
+        are made a block at a time; several channels kept apart, ``mono=False``, and resampled
+        are read into one array from it and resampled into another). It must return a writable,
+        C-contiguous array of that shape and dtype.
 
     Returns
     -------
     samples : numpy.ndarray
-        C-contiguous float32 array, shape ``(n,)`` if `mono` else ``(n, channels)``.
+        C-contiguous float32 array, shape ``(n,)`` if `mono` else ``(n, channels)``: the one
+        `empty` made, or (a truncated file, shorter than its header says) its first ``n`` rows.
     sample_rate : int
         Rate of `samples` in Hz: `sample_rate` if given, else the file's rate.
 
@@ -108,6 +116,9 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
             raise ParameterError(f"duration={duration} must be a positive number of seconds")
     if on_resample is not None and not callable(on_resample):
         raise ParameterError(f"on_resample={on_resample!r} must be a callable or None")
+    if empty is not None and not callable(empty):
+        raise ParameterError(f"empty={empty!r} must be a callable (shape, dtype) -> array, or None")
+    made = _maker(empty)
 
     _check_readable(path)
 
@@ -140,9 +151,9 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
             # resampled to 16 kHz held the file's samples beside the output (1.11 GB at the peak).
             streamed = mono and sample_rate not in (None, file_rate)
             if streamed:
-                samples = _read_resampled(sound_file, frame_count, file_rate, sample_rate, path, start_frame)
+                samples = _read_resampled(sound_file, frame_count, file_rate, sample_rate, path, start_frame, made)
             else:
-                samples = _read(sound_file, frame_count, mono)
+                samples = _read(sound_file, frame_count, mono, made=made)
     except soundfile.SoundFileError as error:
         reason = _soundfile_reason(error)
         raise CwfastError(
@@ -159,18 +170,13 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
             on_resample(resample_note(path, file_rate, sample_rate))
         return samples, sample_rate
     # (A mix is finite where every channel is: a NaN or an infinity in one makes it NaN or infinite.)
-    finite = np.isfinite(samples)
-    if not finite.all():
-        first_bad_frame = int(np.argmin(finite if finite.ndim == 1 else finite.all(axis=1)))
-        first_bad_time = (start_frame + first_bad_frame) / file_rate
-        raise CwfastError(_unreadable_sample(path, first_bad_time))
-
-    if mono and samples.ndim == 2:
-        samples = _mixed(samples)
+    first_bad_frame = _first_not_finite(samples)
+    if first_bad_frame is not None:
+        raise CwfastError(_unreadable_sample(path, (start_frame + first_bad_frame) / file_rate))
 
     if sample_rate is None or sample_rate == file_rate:
-        return np.ascontiguousarray(samples), file_rate
-    samples = _resampled(samples, file_rate, sample_rate)
+        return samples, file_rate
+    samples = _resampled(samples, file_rate, sample_rate, made)
     if on_resample is not None:
         on_resample(resample_note(path, file_rate, sample_rate))
     return samples, sample_rate
@@ -188,13 +194,13 @@ def resample_note(path, file_rate, sample_rate):
 READ_ROWS = 2**16
 
 
-def _read_resampled(sound_file, frames, file_rate, rate, path, start_frame):
+def _read_resampled(sound_file, frames, file_rate, rate, path, start_frame, made=None):
     """Up to ``frames`` frames from ``sound_file`` (at ``file_rate``, from ``start_frame`` of the
     file at ``path``) mixed to mono (:func:`_mixed`) and resampled to ``rate``, :data:`READ_ROWS`
-    frames at a time through :func:`resample_blocks`: the same bits as the whole mix resampled,
-    in the memory of the output and a few blocks. A NaN or infinite sample is the CwfastError a
-    whole read gives, once its block is read; fewer frames than ``frames`` (a truncated file)
-    give their own resampling, none an empty array."""
+    frames at a time through :func:`resample_blocks`, into an array from ``made`` (:func:`_maker`):
+    the same bits as the whole mix resampled, in the memory of the output and a few blocks. A NaN
+    or infinite sample is the CwfastError a whole read gives, once its block is read; fewer frames
+    than ``frames`` (a truncated file) give their own resampling, none an empty array."""
     _check_resample_fits(frames, 1, file_rate, rate)
     divisor = math.gcd(file_rate, rate)
     up, down = rate // divisor, file_rate // divisor
@@ -209,18 +215,20 @@ def _read_resampled(sound_file, frames, file_rate, rate, path, start_frame):
             read += block.size
             yield block
 
-    out = np.empty(-(-frames * up // down), dtype=np.float32)
-    return _filled(out, _resample_blocks(checked(), file_rate, rate, copy=False))
+    out = _new(made, (-(-frames * up // down),))
+    return _filled(out, _resample_blocks(checked(), file_rate, rate, copy=False), made)
 
 
-def _read(sound_file, frames, mono, rows=None):
-    """Up to ``frames`` frames from ``sound_file`` as float32: (n, channels), or with ``mono`` a
-    file of several channels read and mixed (:func:`_mixed`) ``rows`` (:data:`READ_ROWS`) frames
-    at a time, as (n,) (read whole, an hour of stereo at 44.1 kHz held 1.3 GB of channels for a
-    0.6-GB mix)."""
+def _read(sound_file, frames, mono, rows=None, made=None):
+    """Up to ``frames`` frames from ``sound_file`` as float32, into an array from ``made``
+    (:func:`_maker`): (n, channels), or with ``mono`` a file of several channels read and mixed
+    (:func:`_mixed`) ``rows`` (:data:`READ_ROWS`) frames at a time, as (n,) (read whole, an hour
+    of stereo at 44.1 kHz held 1.3 GB of channels for a 0.6-GB mix)."""
     if not mono or sound_file.channels == 1:
-        return sound_file.read(frames, dtype="float32", always_2d=True)
-    return _filled(np.empty(frames, dtype=np.float32), _mixed_blocks(sound_file, frames, rows))
+        out = _new(made, (frames,) if mono else (frames, sound_file.channels))
+        read = sound_file.read(frames, out=out)  # (its dtype and shape: out's)
+        return _kept(out, read.shape[0], made)
+    return _filled(_new(made, (frames,)), _mixed_blocks(sound_file, frames, rows), made)
 
 
 def _mixed_blocks(sound_file, frames, rows=None):
@@ -237,14 +245,57 @@ def _mixed_blocks(sound_file, frames, rows=None):
         yield _mixed(block)
 
 
-def _filled(out, pieces):
-    """``out`` filled from the start with ``pieces`` (1-D, in order): ``out`` itself, or a copy
-    of the part filled where the pieces ran short."""
+def _filled(out, pieces, made=None):
+    """``out`` filled from the start with ``pieces`` (1-D, in order), cut to what they filled
+    (:func:`_kept`)."""
     done = 0
     for piece in pieces:
         out[done : done + piece.size] = piece
         done += piece.size
-    return out if done == out.size else out[:done].copy()
+    return _kept(out, done, made)
+
+
+def _kept(out, n, made=None):
+    """The first ``n`` rows of ``out``, made by ``made`` (:func:`_maker`): ``out`` itself if it
+    has no more; else a copy where NumPy made it (not to keep the rest of its memory), a view of
+    the array ``empty`` made."""
+    if n == out.shape[0]:
+        return out
+    return out[:n] if made is not None else out[:n].copy()
+
+
+def _maker(empty):
+    """``load_audio``'s ``empty`` as a function of (shape, dtype) that checks what it returns (None
+    for :func:`numpy.empty`, which needs no checking)."""
+    if empty is None:
+        return None
+
+    def made(shape, dtype):
+        out = empty(shape, dtype)
+        if not (isinstance(out, np.ndarray) and out.shape == shape and out.dtype == dtype
+                and out.flags.writeable and out.flags.c_contiguous):
+            got = (f"a {'writable' if out.flags.writeable else 'read-only'} array of shape {out.shape} and "
+                   f"dtype {out.dtype}" if isinstance(out, np.ndarray) else f"a {type(out).__name__}")
+            raise ParameterError(f"empty={empty!r} must return a writable C-contiguous array of shape {shape} and "
+                                 f"dtype {np.dtype(dtype)}; it returned {got}")
+        return out
+
+    return made
+
+
+def _new(made, shape):
+    """An uninitialised float32 array of ``shape``, by ``made`` (:func:`_maker`) or NumPy."""
+    return np.empty(shape, dtype=np.float32) if made is None else made(shape, np.dtype(np.float32))
+
+
+def _first_not_finite(samples, rows=READ_ROWS):
+    """The index of the first frame of ``samples`` (n,) or (n, channels) with a NaN or an infinity,
+    or None: ``rows`` at a time (a whole clip's mask is a byte a sample, 230 MB for an hour at 64 kHz)."""
+    for start in range(0, samples.shape[0], rows):
+        finite = np.isfinite(samples[start : start + rows])
+        if not finite.all():
+            return start + int(np.argmin(finite if finite.ndim == 1 else finite.all(axis=1)))
+    return None
 
 
 def _mixed(frames, rows=2**16):
@@ -608,9 +659,10 @@ def _check_resample_fits(frames, channels, orig_rate, new_rate):
                "resample to a rate that shares a larger factor with the audio's, or a shorter excerpt")
 
 
-def _resampled(samples, orig_rate, new_rate):
+def _resampled(samples, orig_rate, new_rate, made=None):
     """:func:`resample` of checked samples (frames first, any number of channels: a sound file's one
-    frame of stereo is no transposed array) at two different checked rates."""
+    frame of stereo is no transposed array) at two different checked rates, into an array from
+    ``made`` (:func:`_maker`)."""
     divisor = math.gcd(orig_rate, new_rate)
     up, down = new_rate // divisor, orig_rate // divisor
     frames = samples.shape[0]
@@ -618,7 +670,7 @@ def _resampled(samples, orig_rate, new_rate):
     # Filtered in float64 (the filter has many taps, and float32 accumulation would add audible
     # noise), a segment at a time (resample_blocks: the same bits as scipy's resample_poly of the
     # whole in float64, which held the clip 2.5 times over in float64: 2.6 GB for an hour at 44.1 kHz).
-    out = np.empty((-(-frames * up // down), *samples.shape[1:]), dtype=np.float32)
+    out = _new(made, (-(-frames * up // down), *samples.shape[1:]))
     channels = samples.reshape(frames, -1)
     for c in range(channels.shape[1]):
         _filled(out.reshape(out.shape[0], -1)[:, c], _resample_blocks([channels[:, c]], orig_rate, new_rate, copy=False))

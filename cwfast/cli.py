@@ -677,15 +677,16 @@ def _cancelling(path, samples, **excerpt):
     return channels.shape[1] if channels.any() else 0
 
 
-def _load_clip(path, args, sample_rate):
+def _load_clip(path, args, sample_rate, empty=None):
     """(samples, rate, start): the clip ``args`` asks for, ``start`` its first sample's time in
-    the file, in seconds (after --trim: the first one kept)."""
+    the file, in seconds (after --trim: the first one kept), read into an array from ``empty``
+    (load_audio's: a scratch file's, for training)."""
     from .audio import cancelling_channels, load_audio
 
     _check_audio_fits(path, sample_rate, start=args.start, seconds=args.seconds)
     try:
         samples, rate = load_audio(path, sample_rate=sample_rate, start=args.start, duration=args.seconds,
-                                   on_resample=_note)
+                                   on_resample=_note, empty=empty)
     except ParameterError as exc:
         raise _as_options(exc, start="--start", duration="--seconds") from None
     channels = _cancelling(path, samples, start=args.start, duration=args.seconds)
@@ -780,14 +781,12 @@ def _train(args):
     scratch = Scratch(args.scratch, name="--scratch")
     rate = args.sample_rate
     clips = []
-    for path in files:  # every file at the rate asked for, or at the first file's, into the scratch folder
-        samples, rate, start = _load_clip(path, args, rate)
-        clips.append(scratch.copy(samples))
-        del samples  # (before the next file is read)
+    for path in files:  # every file at the rate asked for, or at the first file's, read into the scratch folder
+        samples, rate, start = _load_clip(path, args, rate, empty=scratch.empty)
+        clips.append(samples)
     wet = None
     if mode == "effect":
-        wet, _, _ = _load_clip(args.target, args, rate)
-        wet = scratch.copy(wet)
+        wet, _, _ = _load_clip(args.target, args, rate, empty=scratch.empty)
         if wet.size != clips[0].size:  # at other rates, its resampling note would come too late to explain it
             from .audio import sound_info
 

@@ -372,6 +372,12 @@ def test_load_audio_does_not_report_when_rate_already_matches(tmp_path):
         ({"sample_rate": 16000.5}, "sample_rate=16000.5 must be a positive integer"),
         ({"on_resample": "stderr"}, "on_resample='stderr' must be a callable"),
         ({"mono": 1}, "mono must be True or False, not 1"),  # as every other flag: 1 was taken for True
+        ({"empty": "memmap"}, r"empty='memmap' must be a callable \(shape, dtype\) -> array, or None"),
+        ({"empty": lambda shape, dtype: np.empty(shape[0] - 1, dtype)},
+         r"must return a writable C-contiguous array of shape \(100,\) and dtype float32; it returned a writable "
+         r"array of shape \(99,\) and dtype float32"),
+        ({"empty": lambda shape, dtype: np.empty(shape, np.float64)}, r"it returned .* dtype float64"),
+        ({"empty": lambda shape, dtype: list(range(shape[0]))}, "it returned a list"),
     ],
 )
 def test_load_audio_rejects_bad_options(tmp_path, keywords, phrase):
@@ -873,3 +879,74 @@ def test_pcm_write_clips_without_touching_the_callers_samples(tmp_path, dtype):
     np.testing.assert_array_equal(samples, before)
     read, _ = soundfile.read(tmp_path / "a.wav")
     np.testing.assert_allclose(read, np.clip(before, -1.0, 1.0), atol=2.0**-23)
+
+
+@pytest.mark.parametrize("channels, mono, rate", [(1, True, None), (2, True, None), (2, False, None), (1, True, 16000),
+                                                  (2, True, 16000), (2, False, 16000), (1, False, 16000)])
+def test_load_audio_writes_into_the_array_empty_makes(tmp_path, rng, channels, mono, rate):
+    """load_audio(empty=) reads, mixes and resamples into the array ``empty`` makes (a scratch
+    file's memory map: a corpus's hour is never whole in memory) and returns that array, with the
+    bits the default read gives, excerpts included."""
+    frames = (0.3 * rng.standard_normal((3001, channels))).astype(np.float32)
+    path = tmp_path / "s.wav"
+    soundfile.write(path, frames, 44100, subtype="FLOAT")
+    made = []
+
+    def empty(shape, dtype):
+        made.append(np.full(shape, np.nan, dtype))  # (garbage where nothing is written)
+        return made[-1]
+
+    for excerpt in ({}, {"start": 0.01, "duration": 0.02}):
+        expected, expected_rate = load_audio(path, mono=mono, sample_rate=rate, **excerpt)
+        samples, got_rate = load_audio(path, mono=mono, sample_rate=rate, empty=empty, **excerpt)
+        assert samples is made[-1] and got_rate == expected_rate
+        np.testing.assert_array_equal(samples.view(np.uint32), expected.view(np.uint32))
+    assert len(made) == (4 if rate and not mono else 2)  # (channels kept apart are read, then resampled)
+
+
+def test_load_audio_reads_into_scratch_files(tmp_path, rng):
+    from cwfast.scratch import Scratch
+
+    frames = (0.3 * rng.standard_normal((3001, 2))).astype(np.float32)
+    soundfile.write(tmp_path / "s.wav", frames, 8000, subtype="FLOAT")
+    samples, _ = load_audio(tmp_path / "s.wav", empty=Scratch(tmp_path).empty)
+    assert isinstance(samples, np.memmap)
+    np.testing.assert_array_equal(samples, load_audio(tmp_path / "s.wav")[0])
+    assert files_in(tmp_path) == ["s.wav"]  # (the scratch file has no name)
+
+
+class _ShortFile:
+    """A sound file of one channel whose reads stop ``short`` frames before what was asked: a
+    header that promised more than the file holds."""
+
+    channels = 1
+
+    def __init__(self, short):
+        self.short = short
+
+    def read(self, frames, out):
+        out[: frames - self.short] = np.arange(frames - self.short)
+        return out[: frames - self.short]
+
+
+def test_a_short_read_keeps_what_was_read_in_the_array_empty_made():
+    """Fewer frames than the header says: NumPy's array is copied to its length (not to keep the
+    rest of its memory), the array ``empty`` made is cut (a view: a scratch file is on disk)."""
+    default = audio._read(_ShortFile(3), 10, True)
+    assert default.base is None and default.size == 7
+    made = []
+    into = audio._read(_ShortFile(3), 10, True, made=audio._maker(lambda shape, dtype: made.append(np.empty(shape, dtype)) or made[-1]))
+    assert into.base is made[0] and into.size == 7
+    np.testing.assert_array_equal(into, np.arange(7))
+    np.testing.assert_array_equal(default, np.arange(7))
+
+
+def test_a_non_finite_sample_is_found_a_block_at_a_time():
+    """The check of a whole read's samples looks at a few rows at a time (a mask of the whole
+    clip was a byte a sample), and finds the same first frame."""
+    x = np.zeros((50, 2), np.float32)
+    assert audio._first_not_finite(x, rows=7) is None
+    x[23, 1] = np.inf
+    x[40, 0] = np.nan
+    assert audio._first_not_finite(x, rows=7) == 23
+    assert audio._first_not_finite(x[:, 0], rows=7) == 40
