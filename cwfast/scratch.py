@@ -69,7 +69,9 @@ class Scratch:
             tempfile.TemporaryFile(dir=self.directory).close()
         except OSError as error:
             reason = "no such folder" if not os.path.exists(self.directory) else (
-                "not a folder" if not os.path.isdir(self.directory) else error.strerror or str(error))
+                "not a folder" if not os.path.isdir(self.directory) else
+                # (a folder of a file system that makes no files, /proc: the kernel says ENOENT)
+                "no file can be made in it" if error.errno == errno.ENOENT else error.strerror or str(error))
             raise ParameterError(f"{named} is not a writable folder ({reason}); the training's scratch files "
                                  "(its audio and tasks, memory-mapped) are made there") from None
 

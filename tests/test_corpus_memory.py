@@ -177,6 +177,14 @@ def test_a_scratch_that_is_not_a_writable_folder_is_refused_in_one_line(tmp_path
     assert "\n" not in str(refused.value)
 
 
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="needs /proc")
+def test_a_folder_no_file_can_be_made_in_is_not_called_missing():
+    """/proc is there, and a folder, but makes no files: the kernel's ENOENT read "No such file or
+    directory" of a folder that exists."""
+    with pytest.raises(ParameterError, match=r"^scratch='/proc' is not a writable folder \(no file can be made in it\)"):
+        scratch.Scratch("/proc")
+
+
 def test_a_scratch_without_room_for_the_corpus_says_what_it_needs(monkeypatch, tmp_path, no_training):
     monkeypatch.setattr(scratch.shutil, "disk_usage", lambda path: types.SimpleNamespace(free=1000))
     with pytest.raises(CwfastError, match=r"needs \d[\d,]* bytes .* in the scratch folder '.*', which has 1,000 free"):
