@@ -437,17 +437,31 @@ def _refuse_overwriting(outputs, inputs):
                 raise ParameterError(f"{option} and {other} must be different files")
 
 
+def _bare_extension(path, extensions):
+    """The extension of ``extensions`` that ``path``'s file name is alone ('.wav', 'd/.NPZ'), lower
+    case, or None. os.path.splitext takes such a name for a hidden file's with no extension, so
+    "'.wav' must end in .wav" would contradict itself."""
+    name = os.path.basename(path).lower()
+    return name if name in extensions else None
+
+
 def _check_output(path, overwrite, *, audio=False, what="file"):
     """Fail early, before any work, if ``path`` cannot or must not be written: by its name, and by
-    creating and removing the temporary file the atomic writer will use."""
+    creating and removing the temporary file the atomic writer will use. ``audio``: ``path`` is -o,
+    an audio file's name."""
     from ._atomic import check_output
 
     if audio:
         from .audio import WRITE_FORMATS
 
-        extension = os.path.splitext(path)[1].lower()
-        if extension not in WRITE_FORMATS:
-            raise ParameterError(f"'{path}' must end in {' or '.join(WRITE_FORMATS)}")
+        formats = " or ".join(WRITE_FORMATS)
+        if not path:
+            raise ParameterError(f"-o is empty: give the audio file's name ({formats})")
+        bare = _bare_extension(path, WRITE_FORMATS)
+        if bare:
+            raise ParameterError(f"-o '{path}' has no name before {bare}")
+        if os.path.splitext(path)[1].lower() not in WRITE_FORMATS:
+            raise ParameterError(f"-o '{path}' must end in {formats}")
     check_output(path, overwrite, what=what)
 
 
@@ -770,8 +784,7 @@ def _train(args):
     if not args.output:
         raise ParameterError("-o is empty: give the model's file name (.npz)")
     if os.path.splitext(args.output)[1].lower() != ".npz":
-        # splitext takes '.npz' alone for a hidden file's name, with no extension
-        problem = "has no name before .npz" if os.path.basename(args.output).lower() == ".npz" else "must end in .npz"
+        problem = "has no name before .npz" if _bare_extension(args.output, (".npz",)) else "must end in .npz"
         raise ParameterError(f"-o '{args.output}' {problem}: train saves a model file")
     _check_output(args.output, args.overwrite, what="model")
     _check_plot(args)

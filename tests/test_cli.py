@@ -840,7 +840,7 @@ def test_bad_training_options(capsys, tmp_path, clip_8k, extra, message):
         (["generate", "-o", "x.wav", "--seconds", "-1e3"], "argument --seconds: -1e3 must be a positive finite number"),
         (["generate", "-o", "x.wav", "--bogus"], "cwfast generate: error: unrecognized arguments: --bogus"),
         (["--bogus"], "cwfast: error: unrecognized arguments: --bogus"),
-        (["generate", "-o", ""], "must end in .wav or .flac"),
+        (["generate", "-o", ""], "-o is empty: give the audio file's name (.wav or .flac)"),
         (["train", "", "-o", "m.npz"], "path is empty"),
         (["generate", "-o", "x.wav", "--samples", "0"], "argument --samples"),
         (["generate", "-o", "x.wav", "--temperature", "-1"], "argument --temperature"),
@@ -872,6 +872,26 @@ def test_train_saves_only_under_an_npz_name(capsys, tmp_path, clip_8k, monkeypat
     monkeypatch.chdir(tmp_path)
     status, _, err = run(capsys, "train", clip_8k, "-o", name, *TINY)
     assert_user_error(status, err, message)
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv", [["generate"], ["process", "-m", "m.npz", "in.wav"]])
+@pytest.mark.parametrize("name", [".wav", "d/.FLAC"])
+def test_an_audio_output_named_by_its_extension_alone_is_said_to_have_no_name(capsys, tmp_path, monkeypatch, argv,
+                                                                             name):
+    """'.wav' is a hidden file's name with no extension to os.path.splitext: "'.wav' must end in .wav
+    or .flac" contradicted itself (an audit); train says the same of '.npz'."""
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(capsys, *argv, "-o", name)
+    assert_user_error(status, err, f"-o '{name}' has no name before {name[-5:].lower().lstrip('/')}")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not HAS_MATPLOTLIB, reason="needs matplotlib")
+def test_a_plot_named_by_its_extension_alone_is_said_to_have_no_name(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    status, _, err = run(capsys, "generate", "-o", "x.wav", "--plot", ".png")
+    assert_user_error(status, err, "--plot '.png' has no name before .png")
     assert list(tmp_path.iterdir()) == []
 
 
