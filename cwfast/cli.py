@@ -621,6 +621,18 @@ def _audio_extensions():
     return ({"." + e.lower() for e in soundfile.available_formats()} | {".oga", ".opus", ".aif"}) - HEADERLESS
 
 
+def _refuse_no_regular_file(path):
+    """CwfastError if ``path`` is there but is neither a regular file nor a folder: reading a named
+    pipe waits for a writer for ever (a device's reads need not end either). A missing file, a
+    broken link and a folder are left to the read, which says which."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise CwfastError(f"'{path}' is not a regular file (a named pipe or a device?)")
+
+
 def _audio_files(names):
     """The files named, folders replaced by the audio files below them (any depth, sorted), each
     file once (the same file by another path or through a folder included).
@@ -629,8 +641,6 @@ def _audio_files(names):
     of the folders between, do not start with a dot (hidden); a file named directly is taken as
     it is (load_audio says so if it is not audio). A folder without audio is an error.
     """
-    import stat
-
     extensions = _audio_extensions()
     files = []
     for name in names:
@@ -658,13 +668,12 @@ def _audio_files(names):
         files.extend(sorted(found))
     kept, seen, again = [], set(), {}  # again: each file named more than once, as first named again
     for path in files:  # a file named twice (or inside a folder also named, or hard-linked) is trained on once
+        _refuse_no_regular_file(path)
         try:
             info = os.stat(path)
         except OSError:  # missing, a broken link: load_audio says which
             key = os.path.realpath(path)
         else:
-            if not stat.S_ISREG(info.st_mode):  # a named pipe would wait for a writer for ever
-                raise CwfastError(f"'{path}' is not a regular file (a named pipe or a device?)")
             key = (info.st_dev, info.st_ino)
         if key in seen:
             again.setdefault(key, path)
@@ -799,6 +808,7 @@ def _train(args):
         clips.append(samples)
     wet = None
     if mode == "effect":
+        _refuse_no_regular_file(args.target)
         wet, _, _ = _load_clip(args.target, args, rate, empty=scratch.empty)
         if wet.size != clips[0].size:  # at other rates, its resampling note would come too late to explain it
             from .audio import sound_info
@@ -1029,6 +1039,7 @@ def cmd_generate(args):
             raise ParameterError("--prime is for autoregressive models; a memorize model takes no input")
         from .audio import cancelling_channels, load_audio
 
+        _refuse_no_regular_file(args.prime)
         _check_audio_fits(args.prime, rate, hint="pass a shorter --prime, or one nearer the model's rate")
         prime, _ = load_audio(args.prime, sample_rate=rate, on_resample=_note)
         channels = _cancelling(args.prime, prime)
@@ -1116,6 +1127,7 @@ def cmd_process(args):
         render.check_processable(model, args.blocked)
     except ParameterError as exc:  # the API's blocked=True is the command line's --blocked
         raise ParameterError(str(exc).replace("blocked=True", "--blocked")) from None
+    _refuse_no_regular_file(args.input)
     file_rate, frames, blocks = read_audio_blocks(args.input, args.block, on_note=_note)
     subtype = _subtype_for(args.output, args.subtype, file_rate)  # written at the file's rate
     from .budget import check_disk

@@ -2,8 +2,10 @@
 
 import importlib.util
 import math
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -893,6 +895,40 @@ def test_a_plot_named_by_its_extension_alone_is_said_to_have_no_name(capsys, tmp
     status, _, err = run(capsys, "generate", "-o", "x.wav", "--plot", ".png")
     assert_user_error(status, err, "--plot '.png' has no name before .png")
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+@pytest.mark.parametrize("argv", [
+    ["generate", "-m", "{autoregressive}", "--prime", "{pipe}", "-o", "{out}.wav"],
+    ["process", "-m", "{effect}", "{pipe}", "-o", "{out}.wav"],
+    ["train", "{clip}", "--mode", "effect", "--target", "{pipe}", "-o", "{out}.npz", *TINY],
+])
+def test_a_named_pipe_given_as_audio_is_refused_not_waited_on(capsys, tmp_path, models, clip_8k, argv):
+    """--prime and --target opened a named pipe and waited for a writer for ever (an audit); IN was
+    said to be an empty file. A corpus's files were refused already. A writer thread opens the
+    pipe whenever a reader has, so that the command ends either way and the test cannot hang."""
+    pipe = tmp_path / "pipe.wav"
+    os.mkfifo(pipe)
+    done = threading.Event()
+
+    def writer():
+        while not done.is_set():
+            try:
+                os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))  # ENXIO until a reader opens it
+            except OSError:
+                pass
+            done.wait(0.01)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        status, _, err = run(capsys, *(a.format(pipe=pipe, out=tmp_path / "out", clip=clip_8k, **models)
+                                       for a in argv))
+    finally:
+        done.set()
+        thread.join()
+    assert_user_error(status, err, f"'{pipe}' is not a regular file (a named pipe or a device?)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.wav"]
 
 
 def test_an_output_below_a_file_says_the_file_is_not_a_directory(capsys, tmp_path, models):
