@@ -497,8 +497,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         strategy, the trainer's own in memorize mode. The rates share a
         ``time_budget`` as the restarts do, and are recorded as they are.
     on_model : callable, optional
-        Called with the model once it is built, before training starts (the command line checks
-        there that the disk can hold it); what it raises ends the run. With ``restarts``, called
+        Called with the model once it is built and the options are checked against the clip (the
+        truncated BPTT's window and streams), before training starts (the command line checks
+        there that the disk can hold it, and says the notes it held); what it raises ends the run. With ``restarts``, called
         for each restart's model.
     lr_schedule : {"constant", "cosine", "linear"}, optional
         How the learning rate falls over the epochs (:func:`cwfast.train.optimizers.make_schedule`);
@@ -752,9 +753,13 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                                    time_budget=time_budget, defaults=defaults, on_note=on_note)
     # The first model is built, and the windows fitted to its clock, before any run is announced:
     # an option the clip cannot take is refused before any work, as one error.
-    first = recipe.build(runs[0][1], runs[0][2])
+    first = recipe.build(runs[0][1], runs[0][2], accept=False)
     if trainer != "es":
         recipe.window, recipe.streams = _truncation(first, splits.train, window, batch_size, defaults, on_note)
+    # on_model after every check of the options against the clip: the command line says the notes
+    # it held there, as the work starts, and a refusal after it came below them, not as one line.
+    if recipe.on_model is not None:
+        recipe.on_model(first)
     if len(runs) == 1 and not auto:
         kept = recipe.train(first, runs[0][1], runs[0][0], time_budget)
     else:
@@ -959,8 +964,9 @@ class _Recipe:
     streams: int | None = None
     trained_until: float = 0.0  # the clock when the last run's training (not its fitting) ended
 
-    def build(self, run_seed, with_pitch):
-        """A run's untrained model (checked against the checkpoint resumed, then by ``on_model``)."""
+    def build(self, run_seed, with_pitch, *, accept=True):
+        """A run's untrained model (checked against the checkpoint resumed, then by ``on_model``;
+        ``accept=False``: not yet by ``on_model``, which the caller then calls)."""
         model = new_model(self.arch, self.data.splits.train, self.n_hidden, self.n_modules, self.periods, seed=run_seed,
                           sample_rate=self.sample_rate, metadata=copy.deepcopy(self.meta),
                           input_window=self.input_window, components=self.components)
@@ -983,7 +989,7 @@ class _Recipe:
 
             check_resume(self.saved, "evolve" if self.trainer == "es" else "fit", model, self.saved.config,
                          fitted=("level", "pitch"))
-        if self.on_model is not None:
+        if accept and self.on_model is not None:
             self.on_model(model)
         return model
 

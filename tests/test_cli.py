@@ -931,6 +931,18 @@ def test_a_named_pipe_given_as_audio_is_refused_not_waited_on(capsys, tmp_path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == ["pipe.wav"]
 
 
+@pytest.mark.parametrize("mode", [["--mode", "autoregressive"],
+                                  ["--mode", "effect", "--target", "{clip}", "--window", "8"]])
+def test_a_batch_size_the_clip_cannot_take_is_the_one_line_printed(capsys, tmp_path, clip_8k, mode):
+    """The notes held until the work starts (here, that the clip was resampled) came out before the
+    refusal: the model's checks (on_model) released them before --batch-size was checked against
+    the clip's clock cycles (an audit)."""
+    status, _, err = run(capsys, "train", clip_8k, *(a.format(clip=clip_8k) for a in mode), "--sample-rate", 4000,
+                         "--batch-size", 99999, "-o", tmp_path / "m.npz", *TINY)
+    assert_user_error(status, err, "--batch-size 99999: the ", "streams of whole clock cycles")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_an_output_below_a_file_says_the_file_is_not_a_directory(capsys, tmp_path, models):
     (tmp_path / "f.wav").write_bytes(b"x")
     status, _, err = run(capsys, "generate", "-m", models["autoregressive"], "-o", tmp_path / "f.wav" / "x.wav")
