@@ -1192,6 +1192,35 @@ def test_the_example_host(built, tmp_path, name):
     np.testing.assert_allclose(np.frombuffer(y, dtype=np.float32), reference, rtol=RTOL, atol=ATOL)
 
 
+
+def _stack_of_8_mib():
+    """Run a child with the usual 8 MiB stack (Linux's default), whatever this process has."""
+    import resource
+
+    limit = 8 << 20
+    hard = resource.getrlimit(resource.RLIMIT_STACK)[1]
+    resource.setrlimit(resource.RLIMIT_STACK, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+
+
+@pytest.mark.skipif(platform.system() == "Windows", reason="RLIMIT_STACK is POSIX")
+def test_the_example_host_runs_a_model_of_65536_classes(tmp_path):
+    """The host's blocks of 64 steps are not on the stack: at 65,536 classes (the most cwfast
+    takes) one block of outputs is 16 MiB, twice the usual stack, and the host crashed."""
+    model = cwfast.ClockworkRNN(1, 65536, n_hidden=2, n_modules=1, seed=1, output="softmax", sample_rate=RATE,
+                                metadata={"mode": "autoregressive", "scale": 0.5, "n_classes": 65536})
+    export_c(model, tmp_path, "wide")
+    exe = tmp_path / "host"
+    subprocess.run([_compiler(), *STRICT, "-O2", "-DMODEL=wide", '-DHEADER="wide.h"', f"-I{tmp_path}",
+                    str(HERE.parent / "examples" / "c" / "host.c"), str(tmp_path / "wide.c"), "-lm", "-o", str(exe)],
+                   check=True)
+    x = _inputs(model, 3)
+    done = subprocess.run([str(exe)], input=x.tobytes(), capture_output=True, preexec_fn=_stack_of_8_mib)
+    assert done.returncode == 0
+    y = np.frombuffer(done.stdout, dtype=np.float32).reshape(3, 65536)
+    np.testing.assert_allclose(y, cwfast.Stream(model).process(x), rtol=RTOL, atol=ATOL)
+    done = subprocess.run([str(exe), "100"], capture_output=True, preexec_fn=_stack_of_8_mib)
+    assert done.returncode == 0 and len(done.stdout) == 100 * 4
+
 def test_cli_export_with_lv2(lv2, tmp_path, capsys):
     root, _, _ = lv2
     assert main(["export", "-m", str(root / "cw_effect" / "cw_effect.npz"), "-o", str(tmp_path), "--lv2",

@@ -19,7 +19,8 @@
 int main(int argc, char **argv)
 {
     static F(state) state;  /* complete type: no allocation needed */
-    float in[BLOCK * (F(N_IN) > 0 ? F(N_IN) : 1)], out[BLOCK * F(N_OUT)];
+    /* static, as the state: at 65,536 classes a block of outputs is 16 MiB, twice a usual stack */
+    static float in[BLOCK * (F(N_IN) > 0 ? F(N_IN) : 1)], out[BLOCK * F(N_OUT)];
     long left = argc > 1 ? atol(argv[1]) : 0;
     int generating = F(N_IN) == 0 || (F(AUTOREGRESSIVE) && argc > 1);
     size_t n;
