@@ -1079,6 +1079,24 @@ def test_headers_whose_names_differ_in_case_can_be_included_together(tmp_path):
     assert done.returncode == 0, done.stderr
 
 
+
+def test_the_state_can_be_declared_before_its_header_is_included(tmp_path):
+    """A plug-in's own header holds a pointer to the state without including the model's
+    (``struct pedal_state;``, as C and C++ declare a type they only point to): the state's
+    struct has the tag NAME_state, where an untagged struct made that a conflicting declaration."""
+    export_c(cwfast.SRN(1, 1, n_hidden=3, seed=0), tmp_path, "pedal")
+    (tmp_path / "plugin.h").write_text("struct pedal_state;\nstruct plugin { struct pedal_state *model; };\n")
+    (tmp_path / "plugin.c").write_text('#include "plugin.h"\n#include "pedal.h"\n'
+                                       "int main(void) { static pedal_state s; struct plugin p; p.model = &s;\n"
+                                       "    pedal_reset(p.model); return 0; }\n")
+    cxx = shutil.which(os.environ.get("CXX", "c++")) or shutil.which("g++") or shutil.which("clang++")
+    compilers = [[_compiler(), *STRICT]] + ([[cxx, "-x", "c++", "-std=c++11", "-Wall", "-Wextra", "-Werror",
+                                               "-pedantic"]] if cxx else [])
+    for compiler in compilers:
+        done = subprocess.run([*compiler, "-c", str(tmp_path / "plugin.c"), "-o", str(tmp_path / "plugin.o")],
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+
 def test_two_models_named_a_and_a_x_define_no_macro_twice(built, tmp_path):
     """NAME_MAX_TEMPERATURE of a model 'a' was a_MAX_TEMPERATURE, the default temperature of a
     model 'a_MAX': one program including both headers read whichever came last."""

@@ -3,7 +3,8 @@
 :func:`export_c` writes ``NAME.h`` and ``NAME.c``: C99 with no dependency but libm, the weights as
 ``static const float`` arrays and the clock schedule baked in, with the API
 
-* ``NAME_state`` (a complete struct, so it can live in static storage) and ``NAME_state_size()``;
+* ``NAME_state`` (a complete struct, so it can live in static storage; tagged ``struct NAME_state``,
+  so a host's header can declare it) and ``NAME_state_size()``;
 * ``NAME_reset(s)``: zero state (with input windows, the input history too), clock at t = 0;
 * ``NAME_process(s, in, out, n)``: ``n`` steps, ``in`` n x n_in interleaved floats (NULL without
   inputs), ``out`` n x n_out (class probabilities for a softmax head, as :class:`cwfast.Stream`);

@@ -327,7 +327,8 @@ extern "C" {{
 #define {N}_SCALE {spec.scale!r}   /* output times this is audio at the training level (memorize, autoregressive) */
 #define {N}_AUTOREGRESSIVE {1 if spec.autoregressive else 0}
 {window_macro}{level_macro}
-typedef struct {{
+/* Tagged, so that a header of the host's can declare struct {N}_state and point to one. */
+typedef struct {N}_state {{
 {chr(10).join(state)}
 }} {N}_state;
 
