@@ -1211,6 +1211,23 @@ def test_the_example_host(built, tmp_path, name):
 
 
 
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("name", ["cw_effect", "cw_memorize", "cw_ar"])
+def test_the_example_host_fails_when_its_output_cannot_be_written(built, tmp_path, name):
+    """A full disk (/dev/full) is an error, not exit status 0 with the output cut short."""
+    tmp, table = built
+    exe = tmp_path / "host"
+    subprocess.run([_compiler(), *STRICT, "-O2", f"-DMODEL={name}", f'-DHEADER="{name}.h"', f"-I{tmp}",
+                    str(HERE.parent / "examples" / "c" / "host.c"), str(tmp / f"{name}.c"), "-lm", "-o", str(exe)],
+                   check=True)
+    x = _inputs(table[name][0], 20000)
+    with open("/dev/full", "wb") as full:
+        done = subprocess.run([str(exe)] + ([] if name == "cw_effect" else ["20000"]), input=x.tobytes(),
+                              stdout=full, stderr=subprocess.PIPE, text=False)
+    assert done.returncode == 1
+    assert b"cannot write" in done.stderr
+
 def _stack_of_8_mib():
     """Run a child with the usual 8 MiB stack (Linux's default), whatever this process has."""
     import resource

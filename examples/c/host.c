@@ -6,7 +6,8 @@
  *   ./fx-host 48000 > out.f32          a generator (memorize or autoregressive): 48000 samples
  *   ./fx-host 48000 7 0.8 > out.f32    ... autoregressive with seed 7 at temperature 0.8
  *
- * It runs the model in blocks of 64 samples, as an audio callback would. */
+ * It runs the model in blocks of 64 samples, as an audio callback would; exit status 1 if it
+ * cannot read its input or write its output (a full disk). */
 #include <stdio.h>
 #include <stdlib.h>
 #include HEADER
@@ -41,17 +42,25 @@ int main(int argc, char **argv)
             n = fread(in, sizeof(float) * F(N_IN), BLOCK, stdin);
         }
         if (n == 0)
-            return 0;
+            break;
 #if F(AUTOREGRESSIVE)
         if (generating) {
             F(generate)(&state, out, (int)n);
-            fwrite(out, sizeof(float), n, stdout);
+            if (fwrite(out, sizeof(float), n, stdout) != n)
+                break;
             continue;
         }
 #endif
         F(process)(&state, F(N_IN) > 0 ? in : NULL, out, (int)n);
         for (i = 0; F(N_IN) == 0 && i < (int)n * F(N_OUT); i++)  /* memorize: the training level */
             out[i] = (float)(out[i] * F(SCALE));
-        fwrite(out, sizeof(float) * F(N_OUT), n, stdout);
+        if (fwrite(out, sizeof(float) * F(N_OUT), n, stdout) != n)
+            break;
     }
+    /* A full disk or a failed read is an error, not exit status 0 with the output cut short. */
+    if (ferror(stdin) || fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "%s: cannot %s\n", argv[0], ferror(stdin) ? "read stdin" : "write stdout");
+        return 1;
+    }
+    return 0;
 }
