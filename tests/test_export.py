@@ -1030,6 +1030,24 @@ def test_lv2_compilers_temporaries_go_in_the_build_folder_and_go_with_it(tmp_pat
     assert not scratch.exists() and list(out.iterdir()) == []  # ...removed, with what the compiler left
 
 
+
+def test_lv2_compilers_temporaries_go_in_the_build_folder_of_a_relative_directory(tmp_path, monkeypatch):
+    """Exported to a relative folder (the README's "-o plugins"), the build folder's TMPDIR was
+    relative too, and the compiler runs inside that folder: clang stopped ("unable to make
+    temporary file"), gcc made its temporaries in /tmp."""
+    fake = tmp_path / "fake-cc"
+    record = tmp_path / "record"
+    fake.write_text(f'#!/bin/sh\nif [ -d "$TMPDIR" ]; then echo found > {record}; else echo missing > {record}; fi\n'
+                    "exit 1\n")
+    fake.chmod(0o755)
+    (tmp_path / "plugins").mkdir()
+    monkeypatch.chdir(tmp_path)
+    model = cwfast.ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=16000, metadata={"mode": "effect"})
+    with pytest.raises(CwfastError, match="building the LV2 plug-in failed"):
+        export_lv2(model, "plugins", "fx", cc=str(fake))
+    assert record.read_text().strip() == "found"
+    assert list((tmp_path / "plugins").iterdir()) == []
+
 def test_lv2_builds_whatever_name_the_export_takes(lv2, built, tmp_path):
     """--name PORT made PORT_TEMPERATURE, a macro that broke the wrapper's own enum of ports. The
     plug-in built generates what cwfast does at the temperature and seed its ports are given."""

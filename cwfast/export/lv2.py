@@ -408,8 +408,9 @@ def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflag
                    f"{name}_lv2.c", "-lm"]
         # The compiler's temporaries (the driver's .s and .o files) go in the build folder, which
         # is removed whatever happens: a Ctrl-C kills the driver, which then cannot remove its own
-        # from /tmp (11 MB each time).
-        scratch = {var: str(build) for var in ("TMPDIR", "TMP", "TEMP")}
+        # from /tmp (11 MB each time). Absolute: the compiler runs in the build folder, where a
+        # relative path (an export to "-o plugins") names nothing.
+        scratch = {var: os.path.abspath(build) for var in ("TMPDIR", "TMP", "TEMP")}
         try:
             done = subprocess.run(command, cwd=build, capture_output=True, text=True, timeout=600,
                                   env={**os.environ, **scratch})
