@@ -947,6 +947,45 @@ def test_cc_may_carry_words_of_its_own(monkeypatch, tmp_path):
         find_compiler()
 
 
+
+def test_a_compiler_given_by_a_relative_path_is_run_from_the_build_folder(monkeypatch, tmp_path):
+    """CC=tools/cc (a toolchain in the project's tree) was found from the current folder, then
+    run from the build folder, where that path names nothing: 'cannot run the C compiler'."""
+    (tmp_path / "tools").mkdir()
+    fake = tmp_path / "tools" / "cc"
+    record = tmp_path / "record"
+    fake.write_text(f"#!/bin/sh\ntouch {record}\nexit 1\n")
+    fake.chmod(0o755)
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path)
+    model = cwfast.ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=16000, metadata={"mode": "effect"})
+    for cc in ("tools/cc", "./tools/cc -O2"):
+        record.unlink(missing_ok=True)
+        monkeypatch.setenv("CC", cc)
+        with pytest.raises(CwfastError, match="building the LV2 plug-in failed"):  # it ran, and failed
+            export_lv2(model, tmp_path / "out", "fx")
+        assert record.exists()
+    assert list((tmp_path / "out").iterdir()) == []
+
+
+def test_relative_paths_in_the_compilers_flags_are_read_from_the_current_folder(monkeypatch, tmp_path):
+    """cflags=[..., "-Ivendor/lv2"] (LV2 headers kept in the project) named a folder inside the build
+    folder, where the compiler ran: the compiler runs in the caller's folder, as make runs it."""
+    fake = tmp_path / "fake-cc"
+    record = tmp_path / "record"
+    fake.write_text(f'#!/bin/sh\nif [ -f vendor/defs.h ]; then echo found > {record}; else echo missing > {record}; fi\n'
+                    "exit 1\n")
+    fake.chmod(0o755)
+    (tmp_path / "vendor").mkdir()
+    (tmp_path / "vendor" / "defs.h").write_text("")
+    (tmp_path / "out").mkdir()
+    monkeypatch.chdir(tmp_path)
+    model = cwfast.ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=16000, metadata={"mode": "effect"})
+    with pytest.raises(CwfastError, match="building the LV2 plug-in failed"):
+        export_lv2(model, "out", "fx", cc=str(fake), cflags=["-include", "vendor/defs.h"])
+    assert record.read_text().strip() == "found"
+    assert list((tmp_path / "out").iterdir()) == []
+
 def test_lv2_refuses_a_model_that_is_not_mono_audio(tmp_path):
     with pytest.raises(CwfastError, match="LV2"):
         export_lv2(cwfast.SRN(2, 3, n_hidden=4, seed=0), tmp_path, "multi")

@@ -43,7 +43,7 @@ CFLAGS = ["-std=c99", "-O3", "-fPIC", "-shared", "-fvisibility=hidden", "-Wall",
 def find_compiler(cc=None):
     """The C compiler to use, as the words of a command: ``cc``, else ``$CC``, else ``cc``, ``gcc`` or
     ``clang`` on PATH. ``cc`` and ``$CC`` may carry words of their own (``ccache gcc``, ``gcc -m64``),
-    as make's CC does.
+    as make's CC does; a relative path (``tools/cc``) is taken from the current folder.
 
     Raises
     ------
@@ -324,7 +324,8 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
     cc : str, optional
         The C compiler. Default: ``$CC``, else ``cc``, ``gcc`` or ``clang``.
     cflags : list of str, optional
-        Replaces :data:`CFLAGS` (``-shared -fPIC`` are needed).
+        Replaces :data:`CFLAGS` (``-shared -fPIC`` are needed). The compiler runs in the current
+        folder: relative paths in ``cc`` and ``cflags`` (``-Ivendor/lv2``) are read from there.
     license : str, optional
         The plug-in's licence as an IRI (``doap:license`` in its TTL, which hosts and lv2lint read),
         such as ``"https://spdx.org/licenses/CC-BY-4.0"``. Default: none written.
@@ -404,22 +405,26 @@ def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflag
     try:
         for file, text in files.items():
             (build / file).write_text(text, encoding="ascii")
-        command = [*compiler, *(CFLAGS if cflags is None else cflags), "-o", f"{name}.so", f"{name}.c",
-                   f"{name}_lv2.c", "-lm"]
+        # The compiler runs in the caller's folder, as make runs it, so that relative paths in cc
+        # and cflags (tools/cc, -Ivendor/lv2) name what they name there; the build folder's files
+        # are given by their absolute paths.
+        where = os.path.abspath(build)
+        command = [*compiler, *(CFLAGS if cflags is None else cflags), "-o", os.path.join(where, f"{name}.so"),
+                   os.path.join(where, f"{name}.c"), os.path.join(where, f"{name}_lv2.c"), "-lm"]
         # The compiler's temporaries (the driver's .s and .o files) go in the build folder, which
         # is removed whatever happens: a Ctrl-C kills the driver, which then cannot remove its own
-        # from /tmp (11 MB each time). Absolute: the compiler runs in the build folder, where a
-        # relative path (an export to "-o plugins") names nothing.
-        scratch = {var: os.path.abspath(build) for var in ("TMPDIR", "TMP", "TEMP")}
+        # from /tmp (11 MB each time).
+        scratch = {var: where for var in ("TMPDIR", "TMP", "TEMP")}
         try:
-            done = subprocess.run(command, cwd=build, capture_output=True, text=True, timeout=600,
-                                  env={**os.environ, **scratch})
+            done = subprocess.run(command, capture_output=True, text=True, timeout=600, env={**os.environ, **scratch})
         except (OSError, subprocess.TimeoutExpired) as exc:
             raise CwfastError(f"cannot run the C compiler '{' '.join(compiler)}': {exc}") from None
         if done.returncode != 0:
-            errors = [line for line in done.stderr.splitlines() if "error" in line] or done.stderr.splitlines()
+            # (the build folder's path left out: it is gone when the message is read)
+            stderr = done.stderr.replace(where + os.sep, "")
+            errors = [line for line in stderr.splitlines() if "error" in line] or stderr.splitlines()
             first = errors[0].strip() if errors else f"exit status {done.returncode}"
-            hint = " (install the LV2 headers: apt-get install lv2-dev)" if "lv2.h" in done.stderr else ""
+            hint = " (install the LV2 headers: apt-get install lv2-dev)" if "lv2.h" in stderr else ""
             raise CwfastError(f"building the LV2 plug-in failed: {first}{hint}")
         os.chmod(build, default_permissions(directory=True))
     except BaseException as exc:
