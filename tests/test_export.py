@@ -947,44 +947,49 @@ def test_cc_may_carry_words_of_its_own(monkeypatch, tmp_path):
         find_compiler()
 
 
+def _failing_compiler(path, test):
+    """A compiler at ``path`` that writes whether the shell test ``test`` held where it ran ("found"
+    or "missing") to the record it returns, then fails as a build that went wrong does."""
+    record = path.with_name(path.name + ".record")
+    path.write_text(f'#!/bin/sh\nif [ {test} ]; then echo found > "{record}"; else echo missing > "{record}"; fi\n'
+                    "exit 1\n")
+    path.chmod(0o755)
+    return record
 
-def test_a_compiler_given_by_a_relative_path_is_run_from_the_build_folder(monkeypatch, tmp_path):
+
+def _small_effect():
+    return cwfast.ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=16000, metadata={"mode": "effect"})
+
+
+def test_a_compiler_given_by_a_relative_path_runs(monkeypatch, tmp_path):
     """CC=tools/cc (a toolchain in the project's tree) was found from the current folder, then
     run from the build folder, where that path names nothing: 'cannot run the C compiler'."""
     (tmp_path / "tools").mkdir()
-    fake = tmp_path / "tools" / "cc"
-    record = tmp_path / "record"
-    fake.write_text(f"#!/bin/sh\ntouch {record}\nexit 1\n")
-    fake.chmod(0o755)
+    record = _failing_compiler(tmp_path / "tools" / "cc", "-d .")
     (tmp_path / "out").mkdir()
     monkeypatch.chdir(tmp_path)
-    model = cwfast.ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=16000, metadata={"mode": "effect"})
     for cc in ("tools/cc", "./tools/cc -O2"):
         record.unlink(missing_ok=True)
         monkeypatch.setenv("CC", cc)
         with pytest.raises(CwfastError, match="building the LV2 plug-in failed"):  # it ran, and failed
-            export_lv2(model, tmp_path / "out", "fx")
-        assert record.exists()
+            export_lv2(_small_effect(), tmp_path / "out", "fx")
+        assert record.read_text().strip() == "found"
     assert list((tmp_path / "out").iterdir()) == []
 
 
 def test_relative_paths_in_the_compilers_flags_are_read_from_the_current_folder(monkeypatch, tmp_path):
     """cflags=[..., "-Ivendor/lv2"] (LV2 headers kept in the project) named a folder inside the build
     folder, where the compiler ran: the compiler runs in the caller's folder, as make runs it."""
-    fake = tmp_path / "fake-cc"
-    record = tmp_path / "record"
-    fake.write_text(f'#!/bin/sh\nif [ -f vendor/defs.h ]; then echo found > {record}; else echo missing > {record}; fi\n'
-                    "exit 1\n")
-    fake.chmod(0o755)
+    record = _failing_compiler(tmp_path / "fake-cc", "-f vendor/defs.h")
     (tmp_path / "vendor").mkdir()
     (tmp_path / "vendor" / "defs.h").write_text("")
     (tmp_path / "out").mkdir()
     monkeypatch.chdir(tmp_path)
-    model = cwfast.ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=16000, metadata={"mode": "effect"})
     with pytest.raises(CwfastError, match="building the LV2 plug-in failed"):
-        export_lv2(model, "out", "fx", cc=str(fake), cflags=["-include", "vendor/defs.h"])
+        export_lv2(_small_effect(), "out", "fx", cc=str(tmp_path / "fake-cc"), cflags=["-include", "vendor/defs.h"])
     assert record.read_text().strip() == "found"
     assert list((tmp_path / "out").iterdir()) == []
+
 
 def test_lv2_refuses_a_model_that_is_not_mono_audio(tmp_path):
     with pytest.raises(CwfastError, match="LV2"):
@@ -1069,23 +1074,18 @@ def test_lv2_compilers_temporaries_go_in_the_build_folder_and_go_with_it(tmp_pat
     assert not scratch.exists() and list(out.iterdir()) == []  # ...removed, with what the compiler left
 
 
-
 def test_lv2_compilers_temporaries_go_in_the_build_folder_of_a_relative_directory(tmp_path, monkeypatch):
     """Exported to a relative folder (the README's "-o plugins"), the build folder's TMPDIR was
-    relative too, and the compiler runs inside that folder: clang stopped ("unable to make
+    relative too, and the compiler ran inside that folder: clang stopped ("unable to make
     temporary file"), gcc made its temporaries in /tmp."""
-    fake = tmp_path / "fake-cc"
-    record = tmp_path / "record"
-    fake.write_text(f'#!/bin/sh\nif [ -d "$TMPDIR" ]; then echo found > {record}; else echo missing > {record}; fi\n'
-                    "exit 1\n")
-    fake.chmod(0o755)
+    record = _failing_compiler(tmp_path / "fake-cc", '-d "$TMPDIR"')
     (tmp_path / "plugins").mkdir()
     monkeypatch.chdir(tmp_path)
-    model = cwfast.ClockworkRNN(1, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=16000, metadata={"mode": "effect"})
     with pytest.raises(CwfastError, match="building the LV2 plug-in failed"):
-        export_lv2(model, "plugins", "fx", cc=str(fake))
+        export_lv2(_small_effect(), "plugins", "fx", cc=str(tmp_path / "fake-cc"))
     assert record.read_text().strip() == "found"
     assert list((tmp_path / "plugins").iterdir()) == []
+
 
 def test_lv2_builds_whatever_name_the_export_takes(lv2, built, tmp_path):
     """--name PORT made PORT_TEMPERATURE, a macro that broke the wrapper's own enum of ports. The
@@ -1153,6 +1153,7 @@ def test_the_state_can_be_declared_before_its_header_is_included(tmp_path):
         done = subprocess.run([*compiler, "-c", str(tmp_path / "plugin.c"), "-o", str(tmp_path / "plugin.o")],
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
+
 
 def test_two_models_named_a_and_a_x_define_no_macro_twice(built, tmp_path):
     """NAME_MAX_TEMPERATURE of a model 'a' was a_MAX_TEMPERATURE, the default temperature of a
@@ -1285,6 +1286,7 @@ def test_the_example_host_fails_when_its_output_cannot_be_written(built, tmp_pat
     assert done.returncode == 1
     assert b"cannot write" in done.stderr
 
+
 def _stack_of_8_mib():
     """Run a child with the usual 8 MiB stack (Linux's default), whatever this process has."""
     import resource
@@ -1312,6 +1314,7 @@ def test_the_example_host_runs_a_model_of_65536_classes(tmp_path):
     np.testing.assert_allclose(y, cwfast.Stream(model).process(x), rtol=RTOL, atol=ATOL)
     done = subprocess.run([str(exe), "100"], capture_output=True, preexec_fn=_stack_of_8_mib)
     assert done.returncode == 0 and len(done.stdout) == 100 * 4
+
 
 def test_cli_export_with_lv2(lv2, tmp_path, capsys):
     root, _, _ = lv2
