@@ -158,9 +158,12 @@ def fit_surprise(model, parts, *, progress=False):
         for y, inputs, targets, _, states in _raw_chunks(model, parts, len(SURPRISE_ALPHAS), bar):
             plain += _mixture_nats(y, targets)
             log_r = np.empty(y.shape[0])
+            shifts = np.empty((len(SURPRISE_ALPHAS), len(SURPRISE_BETAS), y.shape[0]))
             for a, alpha in enumerate(SURPRISE_ALPHAS):
                 _surprise_rows(y, inputs, states[a], alpha, 0.0, 1.0 / mean, log_r)  # beta 0: y unchanged
-                _shifted_mixture_nats(y, targets, np.outer(betas, log_r), grid[a])
+                shifts[a] = np.outer(betas, log_r)
+            # Every pair in one call: its candidates are shared out among the cores.
+            _shifted_mixture_nats(y, targets, shifts.reshape(-1, y.shape[0]), grid.reshape(-1))
     except BaseException:
         model.surprise = before
         raise

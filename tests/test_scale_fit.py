@@ -153,6 +153,30 @@ def test_the_fits_scoring_kernel_is_the_heads_loss_of_the_moved_rows(dtype):
     assert len(set(totals)) == len(totals)  # each candidate scored on its own shifts
 
 
+def test_the_fits_scoring_gives_each_candidate_its_bits_on_any_number_of_threads():
+    """The candidates are scored on every core: each is its own sum, so scored with the others on
+    any number of threads, or alone, it is the same number to the last bit."""
+    import numba
+
+    rng = np.random.default_rng(4)
+    n, k = 300, 3
+    y = np.concatenate([rng.normal(0, 1, (n, k)), rng.uniform(-1, 1, (n, k)), rng.uniform(-7, -1, (n, k))], axis=1)
+    labels = rng.integers(0, 256, n)
+    shifts = rng.normal(0, 0.5, (7, n))
+    alone = np.zeros(len(shifts))
+    for j in range(len(shifts)):
+        _shifted_mixture_nats(y, labels, shifts[j : j + 1], alone[j : j + 1])
+    threads = numba.get_num_threads()
+    try:
+        for count in sorted({1, 2, numba.config.NUMBA_NUM_THREADS}):
+            numba.set_num_threads(min(count, numba.config.NUMBA_NUM_THREADS))
+            together = np.zeros(len(shifts))
+            _shifted_mixture_nats(y, labels, shifts, together)
+            np.testing.assert_array_equal(together, alone)
+    finally:
+        numba.set_num_threads(threads)
+
+
 @pytest.mark.parametrize("arch", ["cw", "lstm"])
 def test_the_fit_finds_the_best_factor_of_a_miscalibrated_model(arch):
     """A model made four times too narrow: the fit widens it, its figures are what the slow twin
