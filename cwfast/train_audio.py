@@ -675,6 +675,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
                          _given(window, defaults["window"], "window"), _given(batch_size, defaults["batch_size"], "batch_size"),
                          input_window, components, population, cluster)
     if has_clock:
+        _check_window_fits(given_window, task.inputs.shape[0])
         _note_wide_window(given_window, input_window, sample_rate, on_note)
     meta = dict(task.metadata)
     meta.update(length=n_steps, split={"validation": fractions["validation"], "test": fractions["test"],
@@ -907,6 +908,16 @@ def _audio_data(clips, mode, target, classes, history, fractions, on_note, scrat
     if degenerate:
         raise CwfastError(f"cannot train on this {what}: {degenerate}")
     return _Data(clips, per_clip, splits, few_held_out, scratch)
+
+
+def _check_window_fits(given, n_train):
+    """ParameterError for an input window given wider than the training audio (``n_train``
+    samples): its weights would be mostly for the zeros before the clip, and a 1-s clip with
+    ``--input-window 99999`` spent minutes a pass on them."""
+    widest = max(given) if isinstance(given, (list, tuple)) else given
+    if widest not in (None, "period") and widest > n_train:
+        raise ParameterError(f"{_opt('input_window', given)}: a module would read the last {widest:,} samples, more "
+                             f"than the {n_train:,} samples of training audio; give a window of at most {n_train:,}")
 
 
 def _note_wide_window(given, input_window, sample_rate, on_note):

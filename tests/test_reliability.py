@@ -569,6 +569,26 @@ def test_a_window_far_beyond_the_default_is_said(window, noted, short_calibratio
     assert all(n.startswith(f"input_window={window!r}: a module reads the last 700 samples (0.0875 s)") for n in said)
 
 
+@pytest.mark.parametrize("window", [3201, [1, 3201], "period"])
+def test_a_window_wider_than_the_training_audio_is_refused(window, short_calibration):
+    """--input-window 99999 on a 1-s clip trained, and fitted its scale for minutes, on weights
+    that mostly read the zeros before the clip. Wider than the training audio, it is refused
+    before any work; as wide, or "period", it is not."""
+    from cwfast.errors import ParameterError
+    from cwfast.train_audio import train_audio
+
+    clip = np.sin(np.arange(4000) * 0.3) * 0.5  # 3200 training samples
+    kwargs = dict(mode="autoregressive", hidden=8, modules=2, epochs=1, restarts=1, pitch="off", scale_fit=False)
+    if window == "period":
+        train_audio(clip, 8000, input_window=window, **kwargs)
+        return
+    with pytest.raises(ParameterError, match=rf"^input_window={re.escape(repr(window))}: a module would read the last 3,201 samples, "
+                                             r"more than the 3,200 samples of training audio; give a window of at most "
+                                             r"3,200$"):
+        train_audio(clip, 8000, input_window=window, **kwargs)
+    train_audio(clip, 8000, input_window=[1, 3200] if isinstance(window, list) else 3200, **kwargs)
+
+
 @pytest.mark.parametrize("rate, noted", [(64000, False), (64050, True)])
 def test_the_default_window_at_a_high_rate_is_said(rate, noted, short_calibration):
     """At 100 MHz the default 20 ms is 2 million samples a tick: a 10-ms clip's one epoch showed an
