@@ -208,7 +208,8 @@ def build_parser():
         description="Generate audio with a memorize or autoregressive model. Without -m it uses the default "
         "model bundled with cwfast, an autoregressive model of a Brahms recording (data/brahms-hungarian-dance-5.ogg).",
     )
-    p.add_argument("-m", "--model", metavar="MODEL", help="a model saved by 'cwfast train' (default: the bundled model)")
+    p.add_argument("-m", "--model", type=types.path, metavar="MODEL",
+                   help="a model saved by 'cwfast train' (default: the bundled model)")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the audio file to write (.wav or .flac)")
     _add_length(p, "length (default: the trained length for memorize models, 5 s for autoregressive ones)")
     p.add_argument("--seed", type=types.non_negative_int, metavar="S", help="autoregressive sampling seed (default: random; printed)")
@@ -231,8 +232,9 @@ def build_parser():
         "process", parents=[common], help="run an effect model over an audio file",
         description="Run an effect (input-driven) model over a file, block by block through a Stream.",
     )
-    p.add_argument("-m", "--model", required=True, metavar="MODEL", help="an effect model saved by 'cwfast train'")
-    p.add_argument("input", metavar="IN", help="the audio to process")
+    p.add_argument("-m", "--model", required=True, type=types.path, metavar="MODEL",
+                   help="an effect model saved by 'cwfast train'")
+    p.add_argument("input", type=types.path, metavar="IN", help="the audio to process")
     p.add_argument("-o", "--output", required=True, metavar="OUT", help="the audio file to write (.wav or .flac)")
     p.add_argument("--block", type=types.positive_int, default=4096, metavar="N", help="block size in samples (default: 4096)")
     p.add_argument("--blocked", action="store_true",
@@ -249,8 +251,8 @@ def build_parser():
         "info", parents=[common], help="describe a model",
         description="Print a model's architecture, size, sample rate, mode and the training figure it reached.",
     )
-    p.add_argument("model", nargs="?", metavar="MODEL", help="a model file (default: the bundled model)")
-    p.add_argument("-m", "--model", dest="model_option", metavar="MODEL",
+    p.add_argument("model", nargs="?", type=types.path, metavar="MODEL", help="a model file (default: the bundled model)")
+    p.add_argument("-m", "--model", dest="model_option", type=types.path, metavar="MODEL",
                    help="the same, as generate, process and export take it")
     p.set_defaults(func=cmd_info)
 
@@ -261,8 +263,10 @@ def build_parser():
         "'Use a model in C / in an LV2 host'). With --lv2, also build the LV2 plug-in bundle DIR/NAME.lv2 "
         "with the system C compiler.",
     )
-    p.add_argument("-m", "--model", metavar="MODEL", help="a model saved by 'cwfast train' (default: the bundled model)")
-    p.add_argument("-o", "--output", required=True, metavar="DIR", help="the directory to write into (must exist)")
+    p.add_argument("-m", "--model", type=types.path, metavar="MODEL",
+                   help="a model saved by 'cwfast train' (default: the bundled model)")
+    p.add_argument("-o", "--output", required=True, type=types.path, metavar="DIR",
+                   help="the directory to write into (must exist)")
     p.add_argument("--name", metavar="NAME", help="C prefix and file stem (default: the model file's stem, made a C "
                    f"identifier; {BUNDLED_EXPORT_NAME} for the bundled model)")
     p.add_argument("--lv2", action="store_true", help="also build the LV2 plug-in DIR/NAME.lv2 (needs cc and lv2-dev)")

@@ -614,6 +614,20 @@ def test_no_command_writes_over_its_own_inputs(capsys, tmp_path, models, clip_8k
     assert not missing.exists()
 
 
+@pytest.mark.parametrize("argv, option", [
+    (["generate", "-m", "", "-o", "g.wav"], "-m/--model"),
+    (["process", "-m", "", "in.wav", "-o", "p.wav"], "-m/--model"),
+    (["process", "-m", "m.npz", "", "-o", "p.wav"], "IN"),
+    (["info", ""], "MODEL"),
+    (["info", "-m", ""], "-m/--model"),
+    (["export", "-m", "", "-o", "."], "-m/--model"),
+])
+def test_an_empty_model_or_input_is_named_by_its_option(capsys, argv, option):
+    """An empty MODEL or IN said "path is empty: give a file name", naming no option."""
+    status, _, err = run(capsys, *argv)
+    assert_user_error(status, err, f"argument {option}: '' is not a path (it is empty)")
+
+
 def test_a_full_disk_is_refused_before_the_work(capsys, tmp_path, models, clip_8k, monkeypatch):
     """process and train check the free space first, as generate does: no run is lost to a full disk."""
     import collections

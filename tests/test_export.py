@@ -836,12 +836,14 @@ def test_the_command_line_calls_a_file_given_as_a_folder_not_a_directory(tmp_pat
     (tmp_path / "guitar.wav").write_bytes(b"RIFF")
     (tmp_path / "dangling").symlink_to(tmp_path / "gone")
     for output, what in ((f"{tmp_path / 'guitar.wav'}/", "not a directory"), (f"{tmp_path / 'gone'}/", "no such directory"),
-                         (f"{tmp_path / 'dangling'}/", "no such directory"), ("", "no such directory"),
+                         (f"{tmp_path / 'dangling'}/", "no such directory"),
                          # the path the system follows, not the one normpath() makes of it (tmp_path)
                          (f"{tmp_path / 'gone'}/..", "no such directory"),
                          (f"{tmp_path / 'guitar.wav'}/x", "not a directory")):
         assert main(["export", "-m", str(tmp_path / "m.npz"), "-o", output]) == 2
         assert capsys.readouterr().err == f"cwfast: error: cannot export to '{output}': {what}\n"
+    assert main(["export", "-m", str(tmp_path / "m.npz"), "-o", ""]) == 2  # (it was "no such directory")
+    assert "argument -o/--output: '' is not a path (it is empty)" in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == ["dangling", "guitar.wav", "m.npz"]
 
 
