@@ -591,7 +591,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         there; without a temperature the best on validation (on training without a validation
         part); then the best of the rates on validation (of those audible, if any is). The figures
         that choose never include the test part. A ``time_budget`` is shared: each run gets what
-        is left over the runs still to go. A run that diverges is left out, with a note, unless
+        is left over the runs still to go, once it and they have set aside the fitting (scale
+        fit, scoring, calibration) the runs before took on average, so that only the first run's
+        fitting is not foreseen (one run's comes after the budget). A run that diverges is left out, with a note, unless
         every one does; any other error, and Ctrl-C, ends the run. ``seed=None`` draws the first seed (and notes it). Several runs
         are recorded as ``metadata["runs"]``. ``"auto"``: rounds of restarts (every rate at the next
         seed) while the ``time_budget`` left holds the longest round so far (training, fitting and
@@ -1085,12 +1087,13 @@ def _train_runs(recipe, first, runs, rates, arms, *, auto, time_budget):
                 break
             runs.extend(more)
         rate, run_seed, arm = runs[index]
-        # Each run's share of what is left, once the runs after it have their fitting set aside
-        # (the mean of what it took so far): charged to the next run alone, it left every run
-        # less than the one before, and the runs with the pitch predictor, which come last,
-        # least (a 12-s budget: 3, 2.3 and 1.4 s, and none for the fourth). Now every run
-        # after the first gets the same share (the last's fitting comes after the budget).
-        reserve = (len(runs) - index - 1) * (sum(overheads) / len(overheads) if overheads else 0.0)
+        # Each run's share of what is left, once it and the runs after it have their fitting set
+        # aside (the mean of what it took so far): charged to the next run alone, it left every
+        # run less than the one before, and the runs with the pitch predictor, which come last,
+        # least (a 12-s budget: 3, 2.3 and 1.4 s, and none for the fourth). Now every run after
+        # the first gets the same share, and the last one's fitting is inside the budget (it came
+        # after it: on a 20-minute corpus, two minutes past a budget the call was to keep).
+        reserve = (len(runs) - index) * (sum(overheads) / len(overheads) if overheads else 0.0)
         budget = None if time_budget is None else (time_budget - spent - reserve) / (len(runs) - index)
         if budget is not None and budget <= 0:  # the earlier runs overran their shares
             _note(on_note, f"the time budget is spent after {index} of {len(runs)} runs")
@@ -1109,7 +1112,7 @@ def _train_runs(recipe, first, runs, rates, arms, *, auto, time_budget):
             _note(on_note, f"run {index + 1} ({label}) is left out: {error}")
         # The whole run is charged, its scale fit, scoring and calibration with its training:
         # charging the training alone let the command overrun by every run's fit (4 runs of a
-        # 5-s budget took 9.8 s, 12 took 14.8 s); now only the last run's comes after the budget.
+        # 5-s budget took 9.8 s, 12 took 14.8 s).
         spent += _clock() - started
         index += 1
     if not trained:

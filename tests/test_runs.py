@@ -133,7 +133,8 @@ def test_every_run_after_the_first_gets_the_same_share_of_the_time_budget(clip, 
     """Each run's fitting (scale fit, scoring, calibration) was charged to the next run alone, so
     each trained for less than the one before, and the last, --pitch auto's runs with the pitch
     predictor, least (a 12-s budget gave 3, 2.3 and 1.4 s, and the fourth none). The runs still to
-    come now have the fitting seen so far set aside."""
+    come now have the fitting seen so far set aside, the last one's too: it came after the
+    budget."""
     from cwfast import train_audio as module
 
     samples, rate = clip
@@ -154,9 +155,10 @@ def test_every_run_after_the_first_gets_the_same_share_of_the_time_budget(clip, 
     monkeypatch.setattr(module, "_figures", fitting)
     monkeypatch.setattr(module, "_clock", lambda: clock[0])
     train_audio(samples, rate, seed=0, restarts=4, time_budget=100.0, **TINY)
-    # 100/4; then what is left once the runs after each have 5 s of fitting set aside: (100 - 30 - 2 x 5)/3 ...
-    assert budgets == pytest.approx([25.0, 20.0, 20.0, 20.0])  # before: 25, 23.3, 20.8, 15.8
-    assert clock[0] == pytest.approx(105.0)  # the last run's fitting after the budget, as before
+    # 100/4; then what is left once each run and the runs after it have 5 s of fitting set aside:
+    # (100 - 30 - 3 x 5)/3 ...
+    assert budgets == pytest.approx([25.0, 55 / 3, 55 / 3, 55 / 3])  # at first: 25, 23.3, 20.8, 15.8; then 25, 20, 20, 20
+    assert clock[0] == pytest.approx(100.0)  # the last run's fitting inside the budget (it was 105)
 
 
 def test_a_restart_that_diverges_is_left_out(clip, monkeypatch):
