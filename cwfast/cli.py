@@ -79,7 +79,7 @@ def build_parser():
         "clock alone (the paper's task); autoregressive: learn to continue audio, sample by sample; effect: "
         "learn the mapping from dry AUDIO to the processed --target.",
     )
-    p.add_argument("audio", metavar="AUDIO", nargs="+",
+    p.add_argument("audio", metavar="AUDIO", nargs="+", type=types.path,
                    help="training audio (WAV, FLAC, OGG, ...); the dry input in effect mode. Autoregressive mode "
                    "takes several files and folders (searched recursively for audio), resampled to one rate; "
                    "the end of every file is held out")

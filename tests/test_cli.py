@@ -857,7 +857,7 @@ def test_bad_training_options(capsys, tmp_path, clip_8k, extra, message):
         (["generate", "-o", "x.wav", "--bogus"], "cwfast generate: error: unrecognized arguments: --bogus"),
         (["--bogus"], "cwfast: error: unrecognized arguments: --bogus"),
         (["generate", "-o", ""], "-o is empty: give the audio file's name (.wav or .flac)"),
-        (["train", "", "-o", "m.npz"], "path is empty"),
+        (["train", "", "-o", "m.npz"], "argument AUDIO: '' is not a path (it is empty)"),
         (["generate", "-o", "x.wav", "--samples", "0"], "argument --samples"),
         (["generate", "-o", "x.wav", "--temperature", "-1"], "argument --temperature"),
         (["generate", "-o", "x.wav", "--temperature", "1e308"],

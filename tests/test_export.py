@@ -908,7 +908,7 @@ def test_cli_errors_are_one_line_and_write_nothing(tmp_path, capsys, monkeypatch
     assert main(["export", "-m", str(tmp_path / "fx.npz"), "-o", str(tmp_path / "nowhere")]) == 2
     capsys.readouterr()
     assert main(["export", "-m", "", "-o", str(out), "--overwrite"]) == 2  # not read as the folder "."
-    assert "path is empty" in capsys.readouterr().err
+    assert "argument -m/--model: '' is not a path (it is empty)" in capsys.readouterr().err
 
 
 
