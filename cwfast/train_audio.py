@@ -661,7 +661,9 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
         if chosen:
             _note(on_note, f"{total} samples to memorize: defaulting to {' '.join(chosen)}")
         defaults.update(sized)
+    given_periods = periods
     n_hidden, n_modules, periods = architecture(arch, defaults, hidden=hidden, modules=modules, periods=periods)
+    _note_idle_modules(given_periods, max(c.size for c in clips), on_note)
     fractions = {k: defaults[k] if v is None else v for k, v in (("validation", validation), ("test", test))}
     data = _audio_data(clips, mode, target, classes, history, fractions, on_note, scratch)
     splits, n_steps = data.splits, data.n_steps
@@ -910,6 +912,17 @@ def _audio_data(clips, mode, target, classes, history, fractions, on_note, scrat
     if degenerate:
         raise CwfastError(f"cannot train on this {what}: {degenerate}")
     return _Data(clips, per_clip, splits, few_held_out, scratch)
+
+
+def _note_idle_modules(given, longest, on_note):
+    """A note for periods given as long as the longest clip or longer: such a module ticks once,
+    at the start, and holds that state throughout (it trained without a word)."""
+    idle = [int(p) for p in given or () if p >= longest]
+    if idle:
+        which = f"period {idle[0]}" if len(idle) == 1 else f"periods {', '.join(map(str, idle))}"
+        _note(on_note, f"{_opt('periods')}: {which} {'is' if len(idle) == 1 else 'are'} as long as the longest clip "
+                       f"({longest} samples) or longer: {'its module ticks' if len(idle) == 1 else 'their modules tick'} "
+                       "once, at the start, and hold{} that state throughout".format("s" if len(idle) == 1 else ""))
 
 
 def _check_window_fits(given, n_train):

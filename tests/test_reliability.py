@@ -569,6 +569,23 @@ def test_a_window_far_beyond_the_default_is_said(window, noted, short_calibratio
     assert all(n.startswith(f"input_window={window!r}: a module reads the last 700 samples (0.0875 s)") for n in said)
 
 
+@pytest.mark.parametrize("periods, said", [([1, 2, 64], None),
+                                           ([1, 2, 100], "period 100 is as long as the longest clip (100 samples) or "
+                                                         "longer: its module ticks once, at the start, and holds"),
+                                           ([1, 200, 999], "periods 200, 999 are as long as the longest clip (100 "
+                                                           "samples) or longer: their modules tick once, at the start, "
+                                                           "and hold that")])
+def test_a_period_as_long_as_the_clip_is_said(periods, said):
+    """--periods 1,2,999999 on 100 samples trained a module that ticks only at t = 0, silently."""
+    from cwfast.train_audio import train_audio
+
+    notes = []
+    train_audio(np.sin(np.arange(100) * 0.3) * 0.5, 8000, hidden=6, periods=periods, epochs=1, on_note=notes.append)
+    idle = [n for n in notes if "as long as the longest clip" in n]
+    assert idle == ([] if said is None else [idle[0]]) and (said is None or said in idle[0]), notes
+    assert said is None or idle[0].startswith("periods: ")  # (the command line: "--periods: ")
+
+
 @pytest.mark.parametrize("window", [3201, [1, 3201], "period"])
 def test_a_window_wider_than_the_training_audio_is_refused(window, short_calibration):
     """--input-window 99999 on a 1-s clip trained, and fitted its scale for minutes, on weights
