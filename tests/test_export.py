@@ -1232,6 +1232,16 @@ def test_lv2_generators_equal_cwfast_generate(lv2, built, tmp_path):
     assert not np.allclose(outputs["5"], outputs["0"])
     np.testing.assert_array_equal(outputs["nan"], outputs["0"])
     np.testing.assert_array_equal(outputs["1e30"], outputs["16777216"])
+    # The port is read as a whole number: moved from 5.5 to 5.0 mid-run it is seed 5 all along (the
+    # raw float compared, the stream began again at 5.0), and to 6 it is a new stream.
+    for second in ("5.0", "6"):
+        subprocess.run([str(host), str(bundles["cw_mix"] / "cw_mix.so"), str(RATE), str(n), "64", "-",
+                        str(tmp_path / "ar"), "0.85", "5.5", second], check=True)
+        outputs["5.5 then " + second] = np.fromfile(tmp_path / "ar", dtype=np.float32)
+    np.testing.assert_array_equal(outputs["5.5 then 5.0"], outputs["5"])
+    half = -(-n // 2 // 64) * 64  # (the first block at or after n / 2)
+    np.testing.assert_array_equal(outputs["5.5 then 6"][:half], outputs["5"][:half])
+    assert not np.array_equal(outputs["5.5 then 6"][half:], outputs["5"][half:])
     ttl = (bundles["cw_mix"] / "cw_mix.ttl").read_text()
     assert 'lv2:symbol "seed"' in ttl and "lv2:portProperty lv2:integer" in ttl and "lv2:maximum 16777216.0" in ttl
 

@@ -10,7 +10,7 @@ from (``NAME.h``, ``NAME.c``, ``NAME_lv2.c``). The plug-in URI is ``urn:cwfast:N
   activation.
 * An autoregressive model is a generator with a ``temperature`` and a ``seed`` control port; it
   generates as ``cwfast generate`` does, from the seed on the port (0 by default) at every
-  activation and from a new one whenever the port changes, so that two instances given two seeds
+  activation and from a new one whenever the port's whole number changes (5.5 is seed 5), so that two instances given two seeds
   are two voices rather than one voice twice, louder.
 
 **Host rate.** A plug-in refuses to instantiate (``instantiate`` returns NULL, with a message on
@@ -128,6 +128,7 @@ def _plugin_c(spec, kind):
         float v = *p->seed;
         v = v == v && v > 0.0f ? v : 0.0f;  /* NaN is 0 */
         v = v < {SEED_MAX!r}f ? v : {SEED_MAX!r}f;
+        v = (float)(uint32_t)v;  /* the seed is the whole number: 5.5 and 5 are one seed, not a new stream */
         if (v != p->last_seed) {{  /* a new seed (the first after activation included): a new stream */
             p->last_seed = v;
             {N}_seed(&p->state, (uint64_t)v);

@@ -1,7 +1,8 @@
 /* A minimal LV2 host for cwfast's tests: loads a plug-in's .so, runs it like a host would.
- *   lv2_host SO RATE N BLOCK IN OUT [CONTROL [SEED]]
+ *   lv2_host SO RATE N BLOCK IN OUT [CONTROL [SEED [SEED2]]]
  * Port 0 is the audio output; port 1 the audio input (IN, raw float32; "-" for a generator) or
- * the control port (CONTROL); port 2, if the plug-in has one, a second control (SEED, default 0).
+ * the control port (CONTROL); port 2, if the plug-in has one, a second control (SEED, default 0),
+ * set to SEED2 from the first block that starts at or after N / 2, as a host's automation would.
  * Exit status 3 if the plug-in refuses to instantiate. */
 #include <dlfcn.h>
 #include <stdio.h>
@@ -17,7 +18,8 @@ int main(int argc, char **argv)
     LV2_Handle h;
     void *lib;
     long n, block, i;
-    float *in = NULL, *out, control = 0.0f, seed = 0.0f;
+    float *in = NULL, *out, control = 0.0f, seed = 0.0f, seed2 = 0.0f;
+    int switched = 0;
     FILE *f;
     if (argc < 7)
         return 2;
@@ -42,6 +44,10 @@ int main(int argc, char **argv)
         control = (float)atof(argv[7]);
     if (argc > 8)
         seed = (float)atof(argv[8]);
+    if (argc > 9) {
+        seed2 = (float)atof(argv[9]);
+        switched = 1;
+    }
     h = d->instantiate(d, atof(argv[2]), ".", features);
     if (!h) {
         free(in);
@@ -53,6 +59,8 @@ int main(int argc, char **argv)
     d->activate(h);
     for (i = 0; i < n; i += block) {
         long m = n - i < block ? n - i : block;
+        if (switched && i >= n / 2)
+            seed = seed2;
         d->connect_port(h, 0, out + i);
         if (in)
             d->connect_port(h, 1, in + i);
