@@ -133,12 +133,14 @@ def _peak(samples, name):
     return peak
 
 
-def memorize(samples):
+def memorize(samples, *, empty=np.empty):
     """The paper's sequence-generation task: no input, the clip scaled to peak 1 as the target.
 
     Parameters
     ----------
     samples : ndarray, shape (n,), float
+    empty : callable
+        ``empty(shape, dtype)`` makes the target (as for :func:`autoregressive`).
 
     Returns
     -------
@@ -153,7 +155,10 @@ def memorize(samples):
     """
     samples = _mono(samples, "samples")
     scale = _peak(samples, "the clip")
-    target = (samples.astype(np.float64) / scale).astype(np.float32)[:, None]
+    target = empty((samples.size, 1), np.float32)
+    for start in range(0, samples.size, TASK_PIECE):  # (a piece at a time: float64 of the whole clip is 8 B a sample)
+        piece = samples[start : start + TASK_PIECE]
+        target[start : start + piece.size, 0] = (piece.astype(np.float64) / scale).astype(np.float32)
     inputs = np.zeros((samples.size, 0), dtype=np.float32)
     return Task("memorize", inputs, target, "linear", 1, {"mode": "memorize", "scale": scale})
 
@@ -195,13 +200,15 @@ def autoregressive(samples, *, n_classes=N_CLASSES, scale=None, history="mu-law"
     return Task("autoregressive", inputs, labels, "softmax", n_classes, metadata)
 
 
-def effect(dry, wet):
+def effect(dry, wet, *, empty=np.empty):
     """Learn a mapping from a dry signal to a processed (wet) one, sample by sample.
 
     Parameters
     ----------
     dry, wet : ndarray, shape (n,), float
         The same passage before and after the device, at the same rate and time-aligned.
+    empty : callable
+        ``empty(shape, dtype)`` makes the task's two arrays (as for :func:`autoregressive`).
 
     Returns
     -------
@@ -224,22 +231,25 @@ def effect(dry, wet):
             "they must be the same passage, time-aligned and of the same length"
         )
     _peak(wet, "the target")
-    return Task("effect", dry[:, None].copy(), wet[:, None].copy(), "linear", 1, {"mode": "effect"})
+    inputs, targets = empty((dry.size, 1), dry.dtype), empty((wet.size, 1), wet.dtype)
+    inputs[:, 0], targets[:, 0] = dry, wet
+    return Task("effect", inputs, targets, "linear", 1, {"mode": "effect"})
 
 
-def make_task(mode, samples, *, target=None, n_classes=N_CLASSES, history=None):
-    """Build the task of ``mode`` from mono samples (and, for ``effect``, the ``target`` samples)."""
+def make_task(mode, samples, *, target=None, n_classes=N_CLASSES, history=None, empty=np.empty):
+    """Build the task of ``mode`` from mono samples (and, for ``effect``, the ``target`` samples),
+    its arrays made by ``empty(shape, dtype)`` (as for :func:`autoregressive`)."""
     if mode not in MODES:
         raise ParameterError(f"mode={mode!r} must be one of {', '.join(MODES)}")
     if mode == "effect":
         if target is None:
             raise ParameterError("effect mode needs the processed (wet) target audio")
-        return effect(samples, target)
+        return effect(samples, target, empty=empty)
     if target is not None:
         raise ParameterError(f"{mode} mode takes no target audio (only effect mode does)")
     if mode == "memorize":
-        return memorize(samples)
-    return autoregressive(samples, n_classes=n_classes, history=history or "mu-law")
+        return memorize(samples, empty=empty)
+    return autoregressive(samples, n_classes=n_classes, history=history or "mu-law", empty=empty)
 
 
 def memorize_size(n_steps):

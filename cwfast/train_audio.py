@@ -871,8 +871,11 @@ def _audio_data(clips, mode, target, classes, history, fractions, on_note, scrat
                            f"{'is' if one else 'are'} louder than anything before {'it' if one else 'them'} and "
                            f"{'is' if one else 'are'} scored at full scale (the scale is the peak before the test parts)")
     else:
-        whole = tasks.make_task(mode, clips[0], target=target, n_classes=classes or N_CLASSES, history=history)
-        scratch.check_free(whole.inputs.nbytes + whole.targets.nbytes, f"the task of {n_samples:,} samples")
+        # The task and then its parts joined, each on scratch files: twice its arrays, for a moment.
+        per_sample = 4 if mode == "memorize" else 8  # float32 targets (and inputs)
+        scratch.check_free(2 * per_sample * n_samples, f"the task of {n_samples:,} samples")
+        whole = tasks.make_task(mode, clips[0], target=target, n_classes=classes or N_CLASSES, history=history,
+                                empty=scratch.empty)
         per_clip = [tasks.split_task(whole, **fractions)]
     splits = tasks.Splits(*(tasks.join((getattr(c, name) for c in per_clip), empty=scratch.empty)
                             for name in ("train", "validation", "test")))

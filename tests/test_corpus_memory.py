@@ -124,6 +124,32 @@ def test_a_corpus_trained_from_scratch_files_trains_the_model_memory_did(monkeyp
     assert np.array_equal(mapped.task.targets, held.task.targets)
 
 
+@pytest.mark.parametrize("mode", ["memorize", "effect"])
+def test_a_one_clip_task_is_built_on_scratch_files_and_trains_as_in_memory(monkeypatch, tmp_path, mode):
+    """memorize's and effect's task was built in memory (8 bytes a sample of an effect's dry and
+    wet) before its parts were joined into scratch files; it is built there, to the same bits."""
+    from cwfast import tasks
+
+    made = []
+    real = tasks.make_task
+
+    def making(*args, **kwargs):
+        made.append(real(*args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(tasks, "make_task", making)
+    dry = clip(1500)
+    options = dict(mode=mode, hidden=6, modules=2, epochs=2, lr=0.01, seed=3, progress=False)
+    if mode == "effect":
+        options["target"] = np.tanh(3 * dry).astype(np.float32)
+    mapped = module.train_audio(dry, 8000, scratch=tmp_path, **options)
+    assert is_mapped(made[-1].targets) and (mode == "memorize" or is_mapped(made[-1].inputs))
+    monkeypatch.setattr(scratch.Scratch, "empty", lambda self, shape, dtype: np.empty(shape, dtype))
+    held = module.train_audio(dry, 8000, scratch=tmp_path, **options)
+    assert not is_mapped(made[-1].targets)
+    assert np.array_equal(mapped.model.params, held.model.params) and mapped.figures == held.figures
+
+
 @pytest.mark.skipif(not LINUX, reason="reads /proc/self/maps")
 @pytest.mark.parametrize("raised", [None, RuntimeError, KeyboardInterrupt])
 def test_scratch_files_have_no_name_while_training_and_are_gone_after_it(monkeypatch, tmp_path, raised):
