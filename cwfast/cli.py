@@ -441,14 +441,6 @@ def _refuse_overwriting(outputs, inputs):
                 raise ParameterError(f"{option} and {other} must be different files")
 
 
-def _bare_extension(path, extensions):
-    """The extension of ``extensions`` that ``path``'s file name is alone ('.wav', 'd/.NPZ'), lower
-    case, or None. os.path.splitext takes such a name for a hidden file's with no extension, so
-    "'.wav' must end in .wav" would contradict itself."""
-    name = os.path.basename(path).lower()
-    return name if name in extensions else None
-
-
 def _check_output(path, overwrite, *, audio=False, what="file"):
     """Fail early, before any work, if ``path`` cannot or must not be written: by its name, and by
     creating and removing the temporary file the atomic writer will use. ``audio``: ``path`` is -o,
@@ -457,11 +449,12 @@ def _check_output(path, overwrite, *, audio=False, what="file"):
 
     if audio:
         from .audio import WRITE_FORMATS
+        from .validate import bare_extension
 
         formats = " or ".join(WRITE_FORMATS)
         if not path:
             raise ParameterError(f"-o is empty: give the audio file's name ({formats})")
-        bare = _bare_extension(path, WRITE_FORMATS)
+        bare = bare_extension(path, WRITE_FORMATS)
         if bare:
             raise ParameterError(f"-o '{path}' has no name before {bare}")
         if os.path.splitext(path)[1].lower() not in WRITE_FORMATS:
@@ -626,15 +619,16 @@ def _audio_extensions():
 
 
 def _refuse_no_regular_file(path):
-    """CwfastError if ``path`` is there but is neither a regular file nor a folder: reading a named
-    pipe waits for a writer for ever (a device's reads need not end either). A missing file, a
-    broken link and a folder are left to the read, which says which."""
+    """``os.stat(path)``, or None if it cannot be read (a missing file, a broken link: left to the
+    read, which says which); CwfastError if ``path`` is neither a regular file nor a folder:
+    reading a named pipe waits for a writer for ever (a device's reads need not end either)."""
     try:
-        mode = os.stat(path).st_mode
+        info = os.stat(path)
     except OSError:
-        return
-    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        return None
+    if not (stat.S_ISREG(info.st_mode) or stat.S_ISDIR(info.st_mode)):
         raise CwfastError(f"'{path}' is not a regular file (a named pipe or a device?)")
+    return info
 
 
 def _audio_files(names):
@@ -672,13 +666,9 @@ def _audio_files(names):
         files.extend(sorted(found))
     kept, seen, again = [], set(), {}  # again: each file named more than once, as first named again
     for path in files:  # a file named twice (or inside a folder also named, or hard-linked) is trained on once
-        _refuse_no_regular_file(path)
-        try:
-            info = os.stat(path)
-        except OSError:  # missing, a broken link: load_audio says which
-            key = os.path.realpath(path)
-        else:
-            key = (info.st_dev, info.st_ino)
+        info = _refuse_no_regular_file(path)
+        # (missing, a broken link: load_audio says which)
+        key = os.path.realpath(path) if info is None else (info.st_dev, info.st_ino)
         if key in seen:
             again.setdefault(key, path)
             continue
@@ -797,7 +787,9 @@ def _train(args):
     if not args.output:
         raise ParameterError("-o is empty: give the model's file name (.npz)")
     if os.path.splitext(args.output)[1].lower() != ".npz":
-        problem = "has no name before .npz" if _bare_extension(args.output, (".npz",)) else "must end in .npz"
+        from .validate import bare_extension
+
+        problem = "has no name before .npz" if bare_extension(args.output, (".npz",)) else "must end in .npz"
         raise ParameterError(f"-o '{args.output}' {problem}: train saves a model file")
     _check_output(args.output, args.overwrite, what="model")
     _check_plot(args)

@@ -15,6 +15,7 @@ import os
 
 import numpy as np
 
+from . import validate
 from ._atomic import atomic_path
 from .errors import CwfastError, ParameterError
 
@@ -47,9 +48,9 @@ def check_format(path, what="plot file"):
 
         if shutil.which(rcParams["pgf.texsystem"]) is None:
             formats.discard("pgf")
-    name = os.path.basename(os.fspath(path)).lower()
-    if name.startswith(".") and name[1:] in formats:  # '.png': splitext's hidden file with no extension
-        raise ParameterError(f"{what} '{os.fspath(path)}' has no name before {name}")
+    bare = validate.bare_extension(path, {"." + f for f in formats})
+    if bare:
+        raise ParameterError(f"{what} '{os.fspath(path)}' has no name before {bare}")
     if extension not in formats:
         raise ParameterError(f"{what} '{os.fspath(path)}' must end in an image extension matplotlib writes here "
                              f"({', '.join('.' + f for f in sorted(formats))})")

@@ -921,18 +921,25 @@ def _note_idle_modules(given, longest, on_note):
     """A note for periods given as long as the longest clip or longer: such a module ticks once,
     at the start, and holds that state throughout (it trained without a word)."""
     idle = [int(p) for p in given or () if p >= longest]
+    if len(idle) == 1:
+        which, what = f"period {idle[0]} is", "its module ticks once, at the start, and holds"
+    else:
+        which, what = f"periods {', '.join(map(str, idle))} are", "their modules tick once, at the start, and hold"
     if idle:
-        which = f"period {idle[0]}" if len(idle) == 1 else f"periods {', '.join(map(str, idle))}"
-        _note(on_note, f"{_opt('periods')}: {which} {'is' if len(idle) == 1 else 'are'} as long as the longest clip "
-                       f"({longest} samples) or longer: {'its module ticks' if len(idle) == 1 else 'their modules tick'} "
-                       "once, at the start, and hold{} that state throughout".format("s" if len(idle) == 1 else ""))
+        _note(on_note, f"{_opt('periods')}: {which} as long as the longest clip ({longest} samples) or longer: "
+                       f"{what} that state throughout")
+
+
+def _widest(given):
+    """The widest of the input windows given (one, or one per module; None or "period" as given)."""
+    return max(given) if isinstance(given, (list, tuple)) else given
 
 
 def _check_window_fits(given, n_train):
     """ParameterError for an input window given wider than the training audio (``n_train``
     samples): its weights would be mostly for the zeros before the clip, and a 1-s clip with
     ``--input-window 99999`` spent minutes a pass on them."""
-    widest = max(given) if isinstance(given, (list, tuple)) else given
+    widest = _widest(given)
     if widest not in (None, "period") and widest > n_train:
         raise ParameterError(f"{_opt('input_window', given)}: a module would read the last {widest:,} samples, more "
                              f"than the {n_train:,} samples of training audio; give a window of at most {n_train:,}")
@@ -940,7 +947,7 @@ def _check_window_fits(given, n_train):
 
 def _note_wide_window(given, input_window, sample_rate, on_note):
     """A note before a run that crawls: a window's dot products are most of a step's cost."""
-    widest = max(given) if isinstance(given, (list, tuple)) else given
+    widest = _widest(given)
     if widest not in (None, "period") and widest > 4 * INPUT_WINDOW_SECONDS * sample_rate:
         _note(on_note, f"{_opt('input_window', given)}: a module reads the last {widest} samples "
                        f"({widest / sample_rate:.3g} s) each time it ticks, and a step's cost grows with it "

@@ -203,6 +203,14 @@ def percentile_band(name, value):
     return float(low), float(high)
 
 
+def bare_extension(path, extensions):
+    """The extension of ``extensions`` (dotted, lower case) that ``path``'s file name is alone
+    ('.wav', 'd/.NPZ'), lower case, or None. os.path.splitext takes such a name for a hidden
+    file's with no extension, so "'.wav' must end in .wav" would contradict itself."""
+    name = os.path.basename(os.fspath(path)).lower()
+    return name if name in extensions else None
+
+
 def as_path(path, name="path", *, file=False):
     """``path`` as a :class:`pathlib.Path`; ParameterError for anything that is not a path (with
     ``file``, a file to write: not one ending in a separator, which Path would drop)."""
