@@ -8,12 +8,15 @@ failed write never leaves a half-written or stray file behind; :func:`resample` 
 sample rates with a polyphase filter; and :func:`scale_to_unit` scales a clip so that its peak is
 exactly 1, as the memorisation task expects. Bad files and bad arguments raise
 :class:`~cwfast.errors.CwfastError` (arguments: :class:`~cwfast.errors.ParameterError`) with a
-one-line message, never a raw soundfile or operating-system traceback. Nothing here prints; callers
-that want to tell the user about resampling pass ``on_resample``.
+one-line message, never a raw soundfile or operating-system traceback. A file cut short (shorter
+than its header says, or one whose decoder stops part of the way) is read for what it holds and
+said to be (:func:`cut_short`). Nothing here prints; callers that want to tell the user about
+resampling pass ``on_resample``, and about a file cut short ``on_note``.
 """
 
 import math
 import os
+import re
 
 import numpy as np
 import soundfile
@@ -49,7 +52,8 @@ MAX_FLAC_SAMPLE_RATE = 655350
 _SUBTYPES_BY_FORMAT = {"WAV": ("FLOAT", "PCM_16", "PCM_24"), "FLAC": ("PCM_16", "PCM_24")}
 
 
-def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, on_resample=None, empty=None):
+def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, on_resample=None, empty=None,
+               on_note=None):
     """Read an audio file (or an excerpt of it) into a float32 array.
 
     Parameters
@@ -79,12 +83,17 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
         are made a block at a time; several channels kept apart, ``mono=False``, and resampled
         are read into one array from it and resampled into another). It must return a writable,
         C-contiguous array of that shape and dtype.
+    on_note : callable, optional
+        Called with a one-line message if the file is cut short (:func:`cut_short`): its header
+        promises more audio than it holds, or its decoder (FLAC's) stops part of the way. What it
+        holds is read and returned, as the shorter file it has become; without ``on_note`` nothing
+        says so.
 
     Returns
     -------
     samples : numpy.ndarray
         C-contiguous float32 array, shape ``(n,)`` if `mono` else ``(n, channels)``: the one
-        `empty` made, or (a truncated file, shorter than its header says) its first ``n`` rows.
+        `empty` made, or (a file cut short) its first ``n`` rows.
     sample_rate : int
         Rate of `samples` in Hz: `sample_rate` if given, else the file's rate.
 
@@ -118,7 +127,10 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
         raise ParameterError(f"on_resample={on_resample!r} must be a callable or None")
     if empty is not None and not callable(empty):
         raise ParameterError(f"empty={empty!r} must be a callable (shape, dtype) -> array, or None")
+    if on_note is not None and not callable(on_note):
+        raise ParameterError(f"on_note={on_note!r} must be a callable or None")
     made = _maker(empty)
+    stopped = []  # where a decoder stopped (_read_into)
 
     _check_readable(path)
 
@@ -126,6 +138,7 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
         with soundfile.SoundFile(_native(path)) as sound_file:
             file_rate = sound_file.samplerate
             total_frames = sound_file.frames
+            short = cut_short(path, sound_file)
             if total_frames <= 0:
                 raise CwfastError(f"cannot read '{path}': contains no audio (0 frames)")
             # Compared as floats: a start or duration of 1e305 s times the rate is inf, which round() cannot take.
@@ -151,9 +164,10 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
             # resampled to 16 kHz held the file's samples beside the output (1.11 GB at the peak).
             streamed = mono and sample_rate not in (None, file_rate)
             if streamed:
-                samples = _read_resampled(sound_file, frame_count, file_rate, sample_rate, path, start_frame, made)
+                samples = _read_resampled(sound_file, frame_count, file_rate, sample_rate, path, start_frame, made,
+                                          stopped)
             else:
-                samples = _read(sound_file, frame_count, mono, made=made)
+                samples = _read(sound_file, frame_count, mono, made=made, stopped=stopped)
     except soundfile.SoundFileError as error:
         reason = _soundfile_reason(error)
         raise CwfastError(
@@ -165,14 +179,19 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
     # A header can promise more frames than a truncated file holds.
     if samples.shape[0] == 0:
         raise CwfastError(f"cannot read '{path}': contains no audio (0 frames could be read)")
-    if streamed:  # (its samples were checked as they were read, as a whole read's are here)
+    if not streamed:  # (a streamed read's samples were checked as they were read, as a whole read's are here)
+        # (A mix is finite where every channel is: a NaN or an infinity in one makes it NaN or infinite.)
+        first_bad_frame = _first_not_finite(samples)
+        if first_bad_frame is not None:
+            raise CwfastError(_unreadable_sample(path, (start_frame + first_bad_frame) / file_rate))
+    if stopped and not short:
+        short = decoder_stopped(path, *stopped[0], total_frames, file_rate)
+    if short and on_note is not None:
+        on_note(short)
+    if streamed:
         if on_resample is not None:
             on_resample(resample_note(path, file_rate, sample_rate))
         return samples, sample_rate
-    # (A mix is finite where every channel is: a NaN or an infinity in one makes it NaN or infinite.)
-    first_bad_frame = _first_not_finite(samples)
-    if first_bad_frame is not None:
-        raise CwfastError(_unreadable_sample(path, (start_frame + first_bad_frame) / file_rate))
 
     if sample_rate is None or sample_rate == file_rate:
         return samples, file_rate
@@ -180,6 +199,63 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
     if on_resample is not None:
         on_resample(resample_note(path, file_rate, sample_rate))
     return samples, sample_rate
+
+
+#: The line libsndfile logs when a header's audio chunk is larger than what follows it in the file:
+#: "data : 16000 (should be 15000)" (WAV, CAF), " SSND : ..." (AIFF), "  Data Size   : ..." (AU).
+_CHUNK_CUT = re.compile(r"^ *(?:data|SSND|Data Size) *: (\d+) \(should be (\d+)\)$", re.MULTILINE)
+#: A size this large in a 32-bit header is what a writer that could not seek back leaves there (a
+#: WAV written to a pipe: sox 0x7ffff000, ffmpeg 0xffffffff): the length unknown, not audio lost.
+_UNKNOWN_SIZE = 0x7FFF0000
+#: What libsndfile logs of an Ogg stream whose last page lacks the end-of-stream mark (Ogg headers
+#: say no length: this is the sign of a stream cut short).
+_OGG_UNENDED = "Ogg: Last page lacks an end-of-stream bit."
+
+
+def cut_short(path, sound_file):
+    """One line saying the file at ``path`` (open as ``sound_file``) is cut short, or None.
+
+    libsndfile reads a file whose header promises more audio than it holds for what it holds, and
+    says so only in its log (``extra_info``): the sizes of a WAV, CAF, AIFF or AU file's audio
+    chunk, and an Ogg stream without its end mark, are read from there. Junk after a whole file's
+    audio is not a cut, nor is a header written without a length (``_UNKNOWN_SIZE``). A FLAC file
+    says its length, and is found cut short when its decoder stops (:func:`decoder_stopped`)."""
+    log = sound_file.extra_info
+    held = sound_file.frames / sound_file.samplerate
+    chunk = _CHUNK_CUT.search(log)
+    if chunk is not None:
+        said, holds = int(chunk[1]), int(chunk[2])
+        if holds < said < _UNKNOWN_SIZE:
+            return (f"'{path}' is cut short: its audio chunk holds {holds:,} of the {said:,} bytes its header says; "
+                    f"reading the {held:.3f} s it holds")
+    elif _OGG_UNENDED in log:
+        return f"'{path}' ends without an Ogg stream's end mark, as a file cut short does: it holds {held:.3f} s"
+    return None
+
+
+def decoder_stopped(path, frame, reason, frames, rate):
+    """The line saying the decoder of the file at ``path`` stopped at ``frame`` of the ``frames`` its
+    header says, for ``reason`` (:func:`_read_into`)."""
+    return (f"'{path}' is cut short or damaged: its decoder stopped at {frame / rate:.3f} s of the {frames / rate:.3f} s "
+            f"its header says ({reason})")
+
+
+def _read_into(sound_file, out, stopped):
+    """The frames of ``sound_file`` read into ``out`` (as many as it has rows), or fewer at its end.
+
+    A decoder that fails after reading some of the file (FLAC's, where the file is cut short or
+    damaged: "flac decoder lost sync") ends the reading there: the frames it decoded are kept
+    (they are exact), and ``(frame, reason)`` is added to ``stopped``, the frame of the file it
+    stopped at. A failure before any frame is read is raised."""
+    at = sound_file.tell()
+    try:
+        return sound_file.read(out=out).shape[0]
+    except soundfile.SoundFileError as error:
+        end = sound_file.tell()
+        if end <= at:
+            raise
+        stopped.append((end, _soundfile_reason(error)))
+        return end - at
 
 
 def resample_note(path, file_rate, sample_rate):
@@ -194,20 +270,21 @@ def resample_note(path, file_rate, sample_rate):
 READ_ROWS = 2**16
 
 
-def _read_resampled(sound_file, frames, file_rate, rate, path, start_frame, made=None):
+def _read_resampled(sound_file, frames, file_rate, rate, path, start_frame, made=None, stopped=None):
     """Up to ``frames`` frames from ``sound_file`` (at ``file_rate``, from ``start_frame`` of the
     file at ``path``) mixed to mono (:func:`_mixed`) and resampled to ``rate``, :data:`READ_ROWS`
     frames at a time through :func:`resample_blocks`, into an array from ``made`` (:func:`_maker`):
     the same bits as the whole mix resampled, in the memory of the output and a few blocks. A NaN
     or infinite sample is the CwfastError a whole read gives, once its block is read; fewer frames
-    than ``frames`` (a truncated file) give their own resampling, none an empty array."""
+    than ``frames`` (a file cut short: ``stopped``, :func:`_read_into`) give their own resampling,
+    none an empty array."""
     _check_resample_fits(frames, 1, file_rate, rate)
     divisor = math.gcd(file_rate, rate)
     up, down = rate // divisor, file_rate // divisor
 
     def checked():
         read = 0
-        for block in _mixed_blocks(sound_file, frames):
+        for block in _mixed_blocks(sound_file, frames, stopped=stopped):
             # (a mix is finite where every channel is: a NaN or an infinity in one makes it NaN or infinite)
             finite = np.isfinite(block)
             if not finite.all():
@@ -219,30 +296,37 @@ def _read_resampled(sound_file, frames, file_rate, rate, path, start_frame, made
     return _filled(out, _resample_blocks(checked(), file_rate, rate, copy=False), made)
 
 
-def _read(sound_file, frames, mono, rows=None, made=None):
+def _read(sound_file, frames, mono, rows=None, made=None, stopped=None):
     """Up to ``frames`` frames from ``sound_file`` as float32, into an array from ``made``
     (:func:`_maker`): (n, channels), or with ``mono`` a file of several channels read and mixed
     (:func:`_mixed`) ``rows`` (:data:`READ_ROWS`) frames at a time, as (n,) (read whole, an hour
-    of stereo at 44.1 kHz held 1.3 GB of channels for a 0.6-GB mix)."""
+    of stereo at 44.1 kHz held 1.3 GB of channels for a 0.6-GB mix). Where a decoder stopped goes
+    in ``stopped`` (:func:`_read_into`)."""
+    stopped = [] if stopped is None else stopped
     if not mono or sound_file.channels == 1:
         out = _new(made, (frames,) if mono else (frames, sound_file.channels))
-        read = sound_file.read(frames, out=out)  # (its dtype and shape: out's)
-        return _kept(out, read.shape[0], made)
-    return _filled(_new(made, (frames,)), _mixed_blocks(sound_file, frames, rows), made)
+        return _kept(out, _read_into(sound_file, out, stopped), made)
+    return _filled(_new(made, (frames,)), _mixed_blocks(sound_file, frames, rows, stopped), made)
 
 
-def _mixed_blocks(sound_file, frames, rows=None):
-    """Up to ``frames`` frames from ``sound_file``, read ``rows`` (:data:`READ_ROWS`) at a time,
-    each block mixed to mono (:func:`_mixed`); fewer where a truncated file ends sooner than its
-    header says."""
-    rows = READ_ROWS if rows is None else rows
+def _mixed_blocks(sound_file, frames, rows=None, stopped=None):
+    """:func:`_blocks`, each block mixed to mono (:func:`_mixed`)."""
+    return map(_mixed, _blocks(sound_file, frames, READ_ROWS if rows is None else rows, stopped))
+
+
+def _blocks(sound_file, frames, rows, stopped=None):
+    """Up to ``frames`` frames from ``sound_file``, float32 (n, channels) blocks of up to ``rows``;
+    fewer where a file cut short ends sooner than its header says, or its decoder stops (where goes
+    in ``stopped``: :func:`_read_into`)."""
+    stopped = [] if stopped is None else stopped
     done = 0
-    while done < frames:
-        block = sound_file.read(min(rows, frames - done), dtype="float32", always_2d=True)
-        if block.shape[0] == 0:
+    while done < frames and not stopped:
+        block = np.empty((min(rows, frames - done), sound_file.channels), dtype=np.float32)
+        n = _read_into(sound_file, block, stopped)
+        if n == 0:
             return
-        done += block.shape[0]
-        yield _mixed(block)
+        done += n
+        yield block[:n]
 
 
 def _filled(out, pieces, made=None):
@@ -320,7 +404,9 @@ def read_audio_blocks(path, block_size, *, on_note=None):
 
     The same checks as :func:`load_audio` (a missing, empty, non-audio file is a CwfastError now;
     a NaN or infinite sample is one when its block is read). ``on_note``, if given, is called
-    with one line once the file is read if its channels cancel: not silent, but silent mixed.
+    with one line now if the file is cut short as its header shows, and once the file is read if
+    its decoder stopped part of the way (:func:`cut_short`) or its channels cancel: not silent,
+    but silent mixed. A file cut short is read for what it holds.
 
     Returns
     -------
@@ -332,21 +418,25 @@ def read_audio_blocks(path, block_size, *, on_note=None):
     block_size = validate.positive_int("block_size", block_size)
     _check_readable(path)
     try:
-        info = sound_info(path)
+        with soundfile.SoundFile(_native(path)) as sound_file:
+            rate, frames, channels = sound_file.samplerate, sound_file.frames, sound_file.channels
+            short = cut_short(path, sound_file)
     except (soundfile.SoundFileError, RuntimeError) as error:
         raise CwfastError(f"cannot read '{path}': not an audio file soundfile can read "
                           f"({_soundfile_reason(error)})") from None
-    if info.frames <= 0:
+    if frames <= 0:
         raise CwfastError(f"cannot read '{path}': contains no audio (0 frames)")
+    if short and on_note is not None:
+        on_note(short)
 
     def blocks():
-        done, heard, mixed = 0, False, False
+        done, heard, mixed, stopped = 0, False, False, []
         try:
             with soundfile.SoundFile(_native(path)) as sound_file:
-                for block in sound_file.blocks(block_size, dtype="float32", always_2d=True):
+                for block in _blocks(sound_file, frames, block_size, stopped):
                     if not np.all(np.isfinite(block)):
                         bad = done + int(np.argmin(np.isfinite(block).all(axis=1)))
-                        raise CwfastError(_unreadable_sample(path, bad / info.samplerate))
+                        raise CwfastError(_unreadable_sample(path, bad / rate))
                     done += block.shape[0]
                     one = block.mean(axis=1, dtype=np.float64).astype(np.float32)
                     mixed = mixed or bool(one.any())
@@ -356,10 +446,12 @@ def read_audio_blocks(path, block_size, *, on_note=None):
             raise CwfastError(f"cannot read '{path}': {_soundfile_reason(error)}") from None
         if done == 0:
             raise CwfastError(f"cannot read '{path}': contains no audio (0 frames could be read)")
+        if stopped and on_note is not None:
+            on_note(decoder_stopped(path, *stopped[0], frames, rate))
         if heard and not mixed and on_note is not None:
-            on_note(f"{cancelling_channels(path, info.channels)}: read as silence")
+            on_note(f"{cancelling_channels(path, channels)}: read as silence")
 
-    return info.samplerate, info.frames, blocks()
+    return rate, frames, blocks()
 
 
 def write_audio(path, samples, sample_rate, *, subtype="FLOAT", overwrite=False):

@@ -703,7 +703,7 @@ def _load_clip(path, args, sample_rate, empty=None):
     _check_audio_fits(path, sample_rate, start=args.start, seconds=args.seconds)
     try:
         samples, rate = load_audio(path, sample_rate=sample_rate, start=args.start, duration=args.seconds,
-                                   on_resample=_note, empty=empty)
+                                   on_resample=_note, empty=empty, on_note=_note)
     except ParameterError as exc:
         raise _as_options(exc, start="--start", duration="--seconds") from None
     channels = _cancelling(path, samples, start=args.start, duration=args.seconds)
@@ -1037,7 +1037,7 @@ def cmd_generate(args):
 
         _refuse_no_regular_file(args.prime)
         _check_audio_fits(args.prime, rate, hint="pass a shorter --prime, or one nearer the model's rate")
-        prime, _ = load_audio(args.prime, sample_rate=rate, on_resample=_note)
+        prime, _ = load_audio(args.prime, sample_rate=rate, on_resample=_note, on_note=_note)
         channels = _cancelling(args.prime, prime)
         if channels:  # say so rather than start quietly from nothing
             _note(f"{cancelling_channels(args.prime, channels)}: the model is primed with silence")
@@ -1124,7 +1124,7 @@ def cmd_process(args):
     except ParameterError as exc:  # the API's blocked=True is the command line's --blocked
         raise ParameterError(str(exc).replace("blocked=True", "--blocked")) from None
     _refuse_no_regular_file(args.input)
-    file_rate, frames, blocks = read_audio_blocks(args.input, args.block, on_note=_note)
+    file_rate, frames, blocks = read_audio_blocks(args.input, args.block)
     subtype = _subtype_for(args.output, args.subtype, file_rate)  # written at the file's rate
     from .budget import check_disk
 
@@ -1133,8 +1133,8 @@ def cmd_process(args):
     # Every sample checked before the work (and its notes) start: a NaN an hour into the file was
     # refused an hour later, after the note that it was resampled. One more decoding pass: 0.27 s
     # for 46 s of 44.1-kHz OGG, against about 5 s for the whole command through a 144-unit model;
-    # a WAV's, a few milliseconds.
-    for _ in read_audio_blocks(args.input, _CHECK_BLOCK)[2]:
+    # a WAV's, a few milliseconds. Its notes (a file cut short, channels that cancel) come before the work too.
+    for _ in read_audio_blocks(args.input, _CHECK_BLOCK, on_note=_note)[2]:
         pass
     rate = model.sample_rate or file_rate
     resampled = rate != file_rate
