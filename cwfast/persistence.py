@@ -9,6 +9,7 @@ written atomically (:func:`cwfast._atomic.atomic_path`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import zipfile
@@ -145,13 +146,9 @@ def load(path):
     if not path.is_file():  # a named pipe or a device: open() could block forever
         raise CwfastError(f"cannot load model '{path}': not a regular file")
     try:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
-        if not magic:
-            raise CwfastError(f"cannot load model '{path}': the file is empty")
-        if magic != b"PK\x03\x04":
-            raise CwfastError(f"cannot load model '{path}': not a cwfast model (not an .npz archive)")
-        with np.load(path, allow_pickle=False) as archive:
+        # The archive is read through this handle: np.load(path) opened one of its own, which
+        # a corrupt archive left open for as long as the caller kept the error.
+        with open(path, "rb") as fh, open_archive(fh, f"cannot load model '{path}'", "model") as archive:
             if "header" not in archive.files:
                 raise CwfastError(f"cannot load model '{path}': not a cwfast model (no header)")
             raw = archive["header"]
@@ -190,6 +187,21 @@ def load(path):
         raise CwfastError(f"cannot load model '{path}': it needs more memory than this machine gives") from None
     except (TypeError, ValueError, OverflowError, IndexError) as exc:  # ParameterError (a ValueError), or a foreign file's arrays
         raise CwfastError(f"cannot load model '{path}': inconsistent contents ({exc})") from None
+
+
+@contextlib.contextmanager
+def open_archive(fh, context, what):
+    """The .npz archive of the open binary file ``fh`` (``np.load`` of it, closed after), or
+    CwfastError (``"{context}: ..."``) for an empty file or one that is not an .npz archive, which
+    is not a cwfast ``what`` ("model", "checkpoint"). ``fh`` stays the caller's to close."""
+    magic = fh.read(4)
+    if not magic:
+        raise CwfastError(f"{context}: the file is empty")
+    if magic != b"PK\x03\x04":
+        raise CwfastError(f"{context}: not a cwfast {what} (not an .npz archive)")
+    fh.seek(0)
+    with np.load(fh, allow_pickle=False) as archive:
+        yield archive
 
 
 class CorruptMember(Exception):

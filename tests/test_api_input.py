@@ -521,3 +521,35 @@ def test_the_linear_predictors_coefficients_hold_at_any_magnitude():
         warnings.simplefilter("error")
         for level in (1e300, 1e-300):
             np.testing.assert_allclose(lpc.coefficients([clip * level, clip[::-1] * level], 4), expected, rtol=1e-9)
+
+
+def _descriptors_of(path):
+    """This process's open file descriptors on ``path`` (Linux: /proc/self/fd)."""
+    fds = "/proc/self/fd"
+    found = []
+    for fd in os.listdir(fds):
+        try:
+            if os.readlink(os.path.join(fds, fd)) == str(path):
+                found.append(fd)
+        except OSError:  # the descriptor listdir itself held, closed since
+            pass
+    return found
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc/self/fd to list open files")
+@pytest.mark.parametrize("what", ["model", "checkpoint"])
+def test_a_corrupt_archive_is_closed_when_it_is_refused(tmp_path, what):
+    # np.load(path) opened the file itself and, when the archive was corrupt, left it open: the
+    # descriptor lived on in the error's context for as long as the caller kept the error.
+    from cwfast.train import fit, load_checkpoint
+
+    model = ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0)
+    path = tmp_path / "m.npz"
+    if what == "model":
+        model.save(path)
+    else:
+        fit(model, np.zeros((8, 0)), np.ones((8, 1)), epochs=1, checkpoint=path)
+    path.write_bytes(path.read_bytes()[:100])  # the local header's magic, then cut short
+    with pytest.raises(CwfastError, match="truncated or corrupt") as caught:
+        (cwfast.load if what == "model" else load_checkpoint)(path)
+    assert _descriptors_of(path) == [], caught.value

@@ -167,7 +167,7 @@ def load_checkpoint(path):
         If the file is missing, empty, truncated or corrupt, is not a cwfast checkpoint (a saved
         model, say), or was written by a newer format version.
     """
-    from ..persistence import CorruptMember, model_class, read_member, version_problem
+    from ..persistence import CorruptMember, model_class, open_archive, read_member, version_problem
 
     path = as_path(path)
 
@@ -179,13 +179,9 @@ def load_checkpoint(path):
     if path.is_dir():
         raise fail("it is a directory")
     try:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
-        if not magic:
-            raise fail("the file is empty")
-        if magic != b"PK\x03\x04":
-            raise fail("not a cwfast checkpoint (not an .npz archive)")
-        with np.load(path, allow_pickle=False) as archive:
+        # Through this handle, which is closed whatever happens (np.load(path) left its own open
+        # when the archive was corrupt).
+        with open(path, "rb") as fh, open_archive(fh, f"cannot load checkpoint '{path}'", "checkpoint") as archive:
             if "header" not in archive.files:
                 raise fail("not a cwfast checkpoint (no header)")
             header = json.loads(str(archive["header"][()]))
