@@ -220,6 +220,8 @@ class LinearPredictor:
         if values.ndim != 1:
             raise ParameterError(f"values has shape {values.shape}; expected one value per step, shape (n,)")
         chunk = validate.positive_int("chunk", chunk)
+        if values.size == 0:  # (no window to slide over an empty history)
+            return np.empty(0)
         windows = _windows(values, self.n_taps)
         out = np.empty(values.size)
         for start in range(0, values.size, chunk):

@@ -260,6 +260,7 @@ def memorize_size(n_steps):
     units (at most 128), which is what memorizing 0.1 s at 44.1 kHz (4410 samples) needed to
     reach an NMSE below 0.02 (measured; README).
     """
+    n_steps = validate.positive_int("n_steps", n_steps)
     if n_steps <= 1024:
         return {"hidden": 40, "modules": 9}
     modules = min(16, int(math.ceil(math.log2(n_steps))))
@@ -401,7 +402,11 @@ def join(parts, *, empty=np.empty):
     Training over a corpus runs over its clips' training parts joined this way: a model's state
     carries across a join, which costs a few steps of one window at each of them.
     """
-    parts = [p for p in parts if p is not None]
+    try:
+        items = iter(parts)  # (the trainers pass generators)
+    except TypeError:
+        raise ParameterError(f"parts={validate.shown(parts)} must be a list of cwfast.tasks.Task") from None
+    parts = [p for p in items if p is not None]
     if not parts:
         return None
     first = parts[0]

@@ -448,6 +448,13 @@ def test_train_audio_resume_without_a_checkpoint_is_a_parameter_error():
     # A clip that is not 1-D: a single clip passed for the list of them was read as one-sample clips
     (lambda: lpc.coefficients(np.linspace(-0.5, 0.5, 64), 4), r"clip has shape \(\); expected \(n,\)"),
     (lambda: lpc.coefficients([np.ones((8, 8))], 2), r"clip has shape \(8, 8\); expected \(n,\)"),
+    # A third audit's: a TypeError from join and memorize_size, and memorize_size answered for
+    # -1 samples, 2.5 and True.
+    (lambda: cwfast.tasks.join(None), "parts=None must be a list of cwfast.tasks.Task"),
+    (lambda: cwfast.tasks.memorize_size("a"), "n_steps='a' must be a positive integer"),
+    (lambda: cwfast.tasks.memorize_size(-1), "n_steps=-1 must be a positive integer"),
+    (lambda: cwfast.tasks.memorize_size(2.5), "n_steps=2.5 must be a positive integer"),
+    (lambda: cwfast.tasks.memorize_size(True), "n_steps=True must be a positive integer"),
 ])
 def test_helpers_of_the_tasks_and_render_modules_name_a_bad_argument(call, match):
     """An audit's findings: each was a TypeError or AttributeError from deep inside."""
@@ -553,3 +560,12 @@ def test_a_corrupt_archive_is_closed_when_it_is_refused(tmp_path, what):
     with pytest.raises(CwfastError, match="truncated or corrupt") as caught:
         (cwfast.load if what == "model" else load_checkpoint)(path)
     assert _descriptors_of(path) == [], caught.value
+
+
+def test_the_linear_predictor_predicts_an_empty_clip_as_nothing():
+    # sliding_window_view refused the zero-length history with a raw ValueError.
+    x = np.sin(np.arange(2000) / 7.0) * 0.5
+    predictor = lpc.fit(cwfast.tasks.autoregressive(x).targets, 1000)
+    assert predictor.means(np.zeros(0)).shape == (0,)
+    assert predictor.means(np.ones(1)).shape == (1,)  # (the shortest clip that worked before)
+
