@@ -1736,6 +1736,9 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
     n_steps = validate.positive_int("n_steps", n_steps)
     if values is None and model.output == "mixture":
         values = np.empty(0, dtype=model.dtype)  # linear history: the kernels read back what they drew
+    elif values is None:
+        raise ParameterError(f"values=None is for a mixture model (it reads back the amplitudes it draws); a softmax "
+                             f"model needs the value of each of its {model.n_out} classes, shape ({model.n_out},)")
     else:
         values = validate.real_array("values", values, model.dtype)
         n_values = N_CLASSES if model.output == "mixture" else model.n_out

@@ -569,3 +569,13 @@ def test_the_linear_predictor_predicts_an_empty_clip_as_nothing():
     assert predictor.means(np.zeros(0)).shape == (0,)
     assert predictor.means(np.ones(1)).shape == (1,)  # (the shortest clip that worked before)
 
+
+def test_sample_says_that_values_none_is_for_a_mixture_model():
+    # It said "values has dtype object; it must be a real (float or integer) array".
+    softmax = ClockworkRNN(1, 8, n_hidden=4, n_modules=2, output="softmax")
+    with pytest.raises(ParameterError, match=r"^values=None is for a mixture model .*; a softmax model needs the "
+                                             r"value of each of its 8 classes, shape \(8,\)$"):
+        softmax.sample(5, values=None)
+    with pytest.raises(ParameterError, match=r"^values=None is for a mixture model"):
+        LSTM(1, 8, n_hidden=4, output="softmax").sample(5, values=None)
+
