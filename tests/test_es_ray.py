@@ -601,7 +601,8 @@ def test_cluster_options_are_checked(capsys, tmp_path, clip_8k):
     model, x, target, _ = problem("lockstep")
     with pytest.raises(ParameterError, match="must be 'local' or 'ray'"):
         evolve(model, x, target, cluster="gpu")
-    with pytest.raises(ParameterError, match="actors= is for cluster='ray'"):
+    with pytest.raises(ParameterError, match=r"^actors=2 is for cluster='ray' \(cluster='local' runs the population on "
+                                             r"this machine's threads\)$"):
         evolve(model, x, target, actors=2)
     with pytest.raises(ParameterError, match="actors=0 must be a positive integer"):
         evolve(model, x, target, cluster="ray", actors=0)

@@ -45,7 +45,7 @@ from .._clock import clock
 from ..errors import CwfastError, ParameterError, TrainingDiverged
 from ..model import STEP_CODES
 from ..modes import MAX_POPULATION, POPULATION
-from ..validate import as_array
+from ..validate import as_array, shown
 from . import checkpoint as ckpt_io
 from ._common import (
     InterruptGuard,
@@ -341,7 +341,8 @@ def evolve(
         raise ParameterError(f"cluster={cluster!r} must be 'local' or 'ray'")
     if actors is not None:
         if cluster != "ray":
-            raise ParameterError("actors= is for cluster='ray'")
+            raise ParameterError(f"actors={shown(actors)} is for cluster='ray' (cluster='local' runs the population "
+                                 "on this machine's threads)")
         actors = positive_int("actors", actors)
     if cluster == "ray":
         from .cluster import import_ray
