@@ -333,6 +333,13 @@ def fit(labels, n_train, *, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=ALPHAS):
         Mu-law classes of the clip (e.g. ``cwfast.tasks.autoregressive(samples).targets``).
     n_train : int
         How many of them, from the start, to fit on; at least ``4 * n_taps``.
+    n_taps : int
+        The predictor's order (:data:`N_TAPS`, 32).
+    n_classes : int
+        Mu-law classes, 2 to 65536 (256: what ``cwfast train`` uses).
+    alphas : sequence of float
+        Candidate rates of the moving scale, each in [0, 1) (0: a fixed scale); the one that
+        scores the fewest bits on the training part is kept (:data:`ALPHAS`).
     """
     n_classes = check_classes(n_classes)
     labels = _check_labels(labels, n_classes)
@@ -400,6 +407,8 @@ def baseline(samples, *, test=0.1, n_taps=N_TAPS, n_classes=N_CLASSES, alphas=AL
         Mono audio at the rate a model would be trained at.
     test : float
         Held-out fraction, in (0, 1): the part ``cwfast train`` reports as its test figure.
+    n_taps, n_classes, alphas
+        As for :func:`fit`.
 
     Returns
     -------
@@ -475,6 +484,8 @@ def split_baseline(clips, *, validation=0.1, test=0.1, n_taps=N_TAPS, n_classes=
     validation, test : float
         The fractions ``cwfast train`` holds out (its ``--validation`` and ``--test``; 0.1 each
         by default); ``test`` must be > 0.
+    n_taps, n_classes, alphas
+        As for :func:`fit`.
     history : str
         What the predictor reads of the past: "mu-law" (the decoded classes) or "linear" (the
         samples), as the model it is compared with does (:func:`cwfast.tasks.autoregressive`).

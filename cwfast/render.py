@@ -82,6 +82,9 @@ def render(model, n_samples=None, *, seed=None, temperature=None, prime=None, ou
         does not depend on it.
     on_progress : callable, optional
         Called with the number of samples just generated.
+    default_seconds : float
+        Seconds to generate when ``n_samples`` is not given (and a memorize model stores no
+        trained length); positive.
 
     Returns
     -------
