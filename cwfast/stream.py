@@ -83,6 +83,10 @@ class Stream:
     model : ClockworkRNN, SRN or LSTM
         The model; the stream reads its parameters live, so training between blocks is seen, and
         new clock periods (``set_periods``, as the evolution strategy's period search sets them).
+        The parameters are checked to be finite when the stream is prepared (:meth:`prepare`, or
+        the first :meth:`process`), not in every block (that would cost a pass over them, and an
+        allocation, per block): a NaN or infinity written into ``model.params`` after that turns
+        the outputs and the state NaN, and the state stays so until :meth:`reset`.
         A linear prediction or a level normalisation added to or removed from the model after the
         stream was built is refused (:class:`CwfastError`): build a new stream.
     state : State, optional
