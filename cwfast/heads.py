@@ -50,8 +50,8 @@ def check_steps(steps):
         raise ParameterError(f"steps={steps!r} must be {', '.join(names[:-1])} or {names[-1]}")
 
 
-def softmax(logits):
-    """Softmax over the last axis, computed stably."""
+def _softmax(logits):
+    """Softmax over the last axis, computed stably (private: its callers pass finished, finite logits)."""
     z = logits - logits.max(axis=-1, keepdims=True)
     np.exp(z, out=z)
     z /= z.sum(axis=-1, keepdims=True)
@@ -156,7 +156,7 @@ class SoftmaxHead(Head):
 
     def loss_and_grad(self, scored, labels):
         loss = self.loss(scored, labels)
-        grad = softmax(scored)
+        grad = _softmax(scored)
         np.put_along_axis(grad, labels[..., None], np.take_along_axis(grad, labels[..., None], axis=-1) - 1, axis=-1)
         grad *= scored.dtype.type(1.0 / labels.size)
         return loss, grad

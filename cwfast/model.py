@@ -26,7 +26,7 @@ from .errors import CwfastError, ParameterError
 from .modes import FLUSH
 from .codec import N_CLASSES
 from .heads import (OUTPUTS, STEP_CODES, STEPS, SURPRISE_R_RANGE, LOG_SCALE_MIN, check_steps, check_target,  # noqa: F401
-                    get_head, head_loss, softmax)
+                    get_head, head_loss)
 from .persistence import save_model
 from .schedule import Layout, exponential_periods, split_units
 
