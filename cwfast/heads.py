@@ -142,6 +142,12 @@ class SoftmaxHead(Head):
     name = "softmax"
     code = 1
 
+    def check_n_out(self, n_out):
+        # One class has probability 1 whatever the input: a loss of 0 and no gradient to train on.
+        if n_out < 2:
+            raise ParameterError(f"n_out={n_out}: a softmax needs at least 2 classes (one has probability 1 "
+                                 "whatever the input, a loss of 0 and nothing to learn)")
+
     def check_target(self, target, lead, n_out, dtype):
         return _class_labels(target, n_out, "softmax", f"n_out={n_out}"), lead
 

@@ -260,6 +260,17 @@ def test_invalid_io_sizes(n_in, n_out, message):
         ClockworkRNN(n_in, n_out, n_hidden=4, n_modules=2)
 
 
+@pytest.mark.parametrize("arch", ["cw", "lstm", "srn"])
+def test_softmax_needs_two_classes(arch):
+    """A softmax over one class gives it probability 1 whatever the input: its loss is 0 and its
+    gradient nothing, so a model built that way could only pretend to train."""
+    build = {"cw": lambda: ClockworkRNN(1, 1, n_hidden=4, n_modules=2, output="softmax"),
+             "lstm": lambda: cwfast.LSTM(1, 1, n_hidden=2, output="softmax"),
+             "srn": lambda: cwfast.SRN(1, 1, n_hidden=2, output="softmax")}[arch]
+    with pytest.raises(ParameterError, match="n_out=1: a softmax needs at least 2 classes"):
+        build()
+
+
 def test_invalid_inputs():
     model = make("nested")
     with pytest.raises(ParameterError, match=r"x has shape \(5,\)"):
