@@ -303,6 +303,17 @@ def test_search_periods_keeps_the_layout(rng):
         evolve(cwfast.ClockworkRNN(1, 1, module_sizes=[2, 2], periods=[2, 2]), x, target, search_periods=True)
 
 
+@pytest.mark.parametrize("max_period", [0, -3, 2.5, "8"])
+def test_max_period_is_checked_without_the_search(max_period):
+    """A bad max_period is refused whether or not the periods are searched (it was taken without a
+    word when search_periods=False), and the model is left as it was."""
+    model, x = model_and_data()
+    before = model.params.copy()
+    with pytest.raises(ParameterError, match="max_period="):
+        evolve(model, x, np.zeros((2, 20, 1)), population=8, generations=1, max_period=max_period)
+    np.testing.assert_array_equal(model.params, before)
+
+
 def test_invalid_population():
     model, x = model_and_data()
     with pytest.raises(ParameterError, match="even"):

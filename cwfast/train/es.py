@@ -384,6 +384,8 @@ def evolve(
         size = n_params + g
         period_spec = (n_params, period_scale, max_period)
     else:
+        if max_period is not None:  # checked though unused, as period_sigma is: a typo is said, not ignored
+            positive_int("max_period", max_period)
         max_period, period_scale, size, period_spec = None, None, n_params, None
 
     config = {
