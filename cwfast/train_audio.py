@@ -18,8 +18,11 @@ import contextlib
 import contextvars
 import copy
 import math
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numba
 import numpy as np
 
 from . import lpc, registry, tasks, validate
@@ -219,15 +222,33 @@ def fitting_parts(model, per_clip, limit=None):
     """The validation parts the mixture's scales are fitted on (:func:`~cwfast.scale_fit.fit_scale`,
     :func:`~cwfast.scale_fit.fit_surprise`): every clip's, each from the state its clip's training
     part leaves, cut to the first :data:`FIT_SAMPLES` (``limit``) of them all in proportion to
-    their lengths, so that a long corpus's fit costs what 65 s of audio's does."""
+    their lengths, so that a long corpus's fit costs what 65 s of audio's does. The clips' states
+    are run side by side (:func:`_each_clip`)."""
     limit = FIT_SAMPLES if limit is None else limit
     parts = [c for c in per_clip if c.validation is not None]
     total = sum(c.validation.n_steps for c in parts)
+    states = _each_clip(lambda c: state_before(model, c, "validation"), parts)
     held = []
-    for c in parts:
+    for c, state in zip(parts, states):
         n = c.validation.n_steps if total <= limit else max(1, c.validation.n_steps * limit // total)
-        held.append((c.validation.inputs[:n], c.validation.targets[:n], state_before(model, c, "validation")))
+        held.append((c.validation.inputs[:n], c.validation.targets[:n], state))
     return held
+
+
+def _each_clip(work, clips):
+    """``[work(c) for c in clips]``, up to numba's thread count of clips at a time. A clip's
+    forward pass is one sequence, on one core, in kernels that release the GIL; its result is
+    its own (its own state and sums, pooled by the caller in clip order), so the bits are the
+    same on any number of threads. (After a run on a corpus these passes were most of the wait
+    on one core while the other idled.) An error is raised once the clips already started end."""
+    threads = min(len(clips), numba.get_num_threads())
+    if threads <= 1:
+        return [work(c) for c in clips]
+    pool = ThreadPoolExecutor(threads)
+    try:
+        return list(pool.map(work, clips))
+    finally:
+        pool.shutdown(cancel_futures=True)
 
 
 #: Metadata keys train_audio writes itself: a caller's ``metadata`` may not name them.
@@ -1526,33 +1547,43 @@ def _figures(model, per_clip, *, progress=False):
     """The figures of every clip's training, validation and test parts (``{name: figure}``, of the
     parts there are), in one pass over each clip: each part is scored from the state the clip's
     earlier parts leave (as :func:`state_before` gives it), so a long corpus's training parts are
-    run once for all three figures. Several clips' cross-entropies are averaged, weighted by their
-    lengths (several clips are a corpus: autoregressive). With ``progress``, a corpus of at least
+    run once for all three figures; the clips side by side (:func:`_each_clip`). Several clips'
+    cross-entropies are averaged, weighted by their lengths, in clip order (several clips are a
+    corpus: autoregressive). With ``progress``, a corpus of at least
     :data:`SCORING_BAR_SAMPLES` gets a bar that moves a part at a time (a part is scored whole,
     so that its figure does not depend on a bar)."""
     order = ("train", "validation", "test")
-    scored = {name: [] for name in order}
     total = sum(piece.n_steps for c in per_clip for piece in c if piece is not None)
-    shown = None
+    shown, moving = None, threading.Lock()  # (the clips' threads move one bar)
     if progress and total >= SCORING_BAR_SAMPLES:
         shown = bar(total=total, desc="scoring the parts", unit="sample", unit_scale=True, leave=False)
-    try:
-        for c in per_clip:
-            state = None
-            for i, name in enumerate(order):
-                piece = getattr(c, name)
-                if piece is None:
-                    continue
-                if any(getattr(c, later) is not None for later in order[i + 1:]):  # a later part starts here
-                    figure, state = tasks.evaluate(model, piece, state=state, return_state=True)
-                else:
-                    figure = tasks.evaluate(model, piece, state=state)
-                scored[name].append((figure, piece.n_steps))
-                if shown is not None:
+
+    def clip_figures(c):
+        """(name, figure, steps) of each of the clip's parts, in order, from the state the earlier leave."""
+        state, out = None, []
+        for i, name in enumerate(order):
+            piece = getattr(c, name)
+            if piece is None:
+                continue
+            if any(getattr(c, later) is not None for later in order[i + 1:]):  # a later part starts here
+                figure, state = tasks.evaluate(model, piece, state=state, return_state=True)
+            else:
+                figure = tasks.evaluate(model, piece, state=state)
+            out.append((name, figure, piece.n_steps))
+            if shown is not None:
+                with moving:
                     shown.update(piece.n_steps)
+        return out
+
+    try:
+        per_part = _each_clip(clip_figures, per_clip)
     finally:
         if shown is not None:
             shown.close()
+    scored = {name: [] for name in order}
+    for parts in per_part:  # pooled in clip order, whichever clip ended first
+        for name, figure, n_steps in parts:
+            scored[name].append((figure, n_steps))
     figures = {}
     for name, parts in scored.items():
         if len(parts) == 1:

@@ -4,6 +4,7 @@ a time budget that stops training cleanly."""
 import math
 import shutil
 
+import numba
 import numpy as np
 import pytest
 
@@ -481,6 +482,69 @@ def test_figures_score_each_part_from_the_state_its_clip_leaves(rng):
     assert set(alone) == {"train", "validation"}
     assert alone["train"] == tasks.evaluate(model, one[0].train)
     assert alone["validation"] == tasks.evaluate(model, one[0].validation, state=state_before(model, one[0], "validation"))
+
+
+def _clips_scored_one_after_another(model, per_clip):
+    """The slow twin of _figures and fitting_parts' states: each clip's parts in turn from zero,
+    on the calling thread, pooled in clip order as _figures pools them."""
+    from cwfast.train_audio import state_before
+
+    figures, states = {}, []
+    for name in ("train", "validation", "test"):
+        parts = [(tasks.evaluate(model, getattr(c, name),
+                                 state=None if name == "train" else state_before(model, c, name))["cross_entropy"],
+                  getattr(c, name).n_steps) for c in per_clip]
+        figures[name] = sum(nats * n for nats, n in parts) / sum(n for _, n in parts)
+    states = [state_before(model, c, "validation") for c in per_clip]
+    return figures, states
+
+
+def test_the_clips_are_scored_side_by_side_to_the_same_bits(rng, monkeypatch, numba_threads):
+    """After each run, the clips' forward passes (the states the scale fits start from, then every
+    part's figure) run on numba's thread count of threads, a clip each: each clip keeps its own
+    state and sums, so the figures and states are those of one clip after another, bit for bit,
+    on one thread or several. The model has a surprise-following scale and a level, which its
+    state carries between the parts."""
+    import threading
+
+    from cwfast import train_audio as module
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs numba to have two threads")
+    model = cwfast.ClockworkRNN(1, 12, n_hidden=8, n_modules=2, seed=1, output="mixture")
+    model.level = (1 / 16, 0.1, 0.05, 0.4)
+    model.surprise = (0.125, 1.0, 1.5)
+    clips = [0.3 * rng.standard_normal(n) for n in (3000, 1200, 2100)]
+    per_clip = tasks.corpus(clips, validation=0.2, test=0.2, history="linear")
+    expected, states = _clips_scored_one_after_another(model, per_clip)
+
+    def side_by_side(call, threads):
+        """``call``, whose first ``threads`` calls must all be under way at once to go on (a
+        BrokenBarrierError after 60 s if they come one after another: a hang guard, no timing)."""
+        meet, calls, counting = threading.Barrier(threads, timeout=60), [], threading.Lock()
+
+        def met(*args, **kwargs):
+            with counting:
+                calls.append(None)
+                first = len(calls) <= threads
+            if first:
+                meet.wait()
+            return call(*args, **kwargs)
+
+        return met
+
+    evaluate, before = tasks.evaluate, module.state_before
+    for threads in (1, 2):
+        numba_threads(threads)
+        monkeypatch.setattr(tasks, "evaluate", side_by_side(evaluate, threads))
+        figures = module._figures(model, per_clip)
+        assert {name: figure["cross_entropy"] for name, figure in figures.items()} == expected
+        monkeypatch.setattr(module, "state_before", side_by_side(before, threads))
+        parts = module.fitting_parts(model, per_clip)
+        for (_, _, state), want in zip(parts, states):
+            np.testing.assert_array_equal(state.h, want.h)
+            np.testing.assert_array_equal(state.surprise, want.surprise)
+            assert state.t == want.t
 
 
 def test_a_long_corpus_is_scored_under_a_bar_to_the_same_figures(capsys, monkeypatch):
