@@ -193,8 +193,13 @@ def test_resume_and_the_learning_rate_schedule(rng, tmp_path):
     with pytest.raises(CwfastError, match="lr_schedule='constant' \\(now 'cosine'\\)"):
         fit(model.copy(), x, y, epochs=3, seed=0, lr_schedule="cosine", checkpoint=constant, resume=True)
     fit(model.copy(), x, y, epochs=1, seed=0, lr_schedule="cosine", checkpoint=cosine)
-    with pytest.raises(CwfastError, match="epochs=1 \\(now 2\\)"):
+    # The refusal says why more epochs are refused here, where --resume's help says they may grow.
+    with pytest.raises(CwfastError, match="epochs=1 \\(now 2\\) \\(a cosine lr_schedule falls over the whole run, so "
+                       "only a constant one may change epochs or time_budget"):
         fit(model.copy(), x, y, epochs=2, seed=0, lr_schedule="cosine", checkpoint=cosine, resume=True)
+    with pytest.raises(CwfastError) as other:  # a difference that no schedule allows: no such reason given
+        fit(model.copy(), x, y, epochs=1, seed=0, lr=0.5, lr_schedule="cosine", checkpoint=cosine, resume=True)
+    assert "optimizer.lr" in str(other.value) and "falls over the whole run" not in str(other.value)
 
 
 def test_bad_checkpoint_files_raise_cwfast_error(rng, tmp_path):
