@@ -128,3 +128,34 @@ def test_train_audio_block_runs(tmp_path, monkeypatch, capsys):
     assert capsys.readouterr().out.startswith("held out: ")
     assert (tmp_path / "brahms-ar.npz").exists()
     assert set(namespace["trained"].figures) == {"train", "validation", "test"}
+
+
+def _options_table():
+    """{command: the text of its row} of the README's "### Options" table."""
+    section = README.split("### Options", 1)[1].strip().split("\n\n", 1)[0]
+    rows = {}
+    for line in section.splitlines():
+        found = re.match(r"\| `cwfast (\w+)[^|]*\|", line)
+        if found:
+            rows[found.group(1)] = line
+    return rows
+
+
+def test_the_options_table_names_every_option():
+    """Every option a command's --help lists has its place in the README's table (-h and -q, which
+    every command takes, are said below it), so that an option added to the parser cannot be left
+    out of the table."""
+    from cwfast.cli import _load_bench, _subparsers, build_parser
+
+    parsers = _subparsers(build_parser())
+    _load_bench().add_arguments(parsers["bench"])
+    rows = _options_table()
+    assert set(rows) == set(parsers)
+    for command, parser in parsers.items():
+        named = lambda option: re.search(rf"(?<![\w-]){re.escape(option)}(?![\w-])", rows[command])  # noqa: E731
+        # An option with a short and a long name (-m/--model) needs one of them; the header names
+        # the required ones (-o, and process's -m).
+        missing = [action.option_strings[-1] for action in parser._actions
+                   if action.option_strings and not {"-h", "-q"} & set(action.option_strings)
+                   and not any(named(option) for option in action.option_strings)]
+        assert not missing, f"the README's table leaves out {command}'s {', '.join(missing)}"
