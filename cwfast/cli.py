@@ -104,7 +104,7 @@ def build_parser():
                    "effect); 0 trains until --time-budget, the learning rate's decay following the time")
     p.add_argument("--lr", type=types.positive_floats, metavar="LR",
                    help="learning rate, or several (0.01,0.003): a model is trained at each and the best on "
-                   "validation kept (default: 0.01,0.003 for autoregressive with adam or sgd, one rate with "
+                   "validation kept, a near-silent or pinned one only if all are (default: 0.01,0.003 for autoregressive with adam or sgd, one rate with "
                    "--checkpoint; 0.01 for effect and es; for memorize with adam or sgd, the trainer's own)")
     p.add_argument("--lr-schedule", choices=("constant", "cosine", "linear"), default=None,
                    help="how the learning rate falls over the epochs: constant, cosine (along half a cosine, "
@@ -139,7 +139,8 @@ def build_parser():
     p.add_argument("--head", choices=AUDIO_HEADS, metavar="mixture|softmax",
                    help="autoregressive: mixture (default: of logistics over the amplitude, integrated over the "
                         "mu-law classes; unquantised output; generates at temperature 0.5, or at the one its "
-                        "training audio chooses when 0.5 misses its flatness or pitch or is near silence) or softmax "
+                        "training audio chooses when 0.5 misses its flatness or pitch, is near silence or is pinned at "
+                        "full scale) or softmax "
                         "(over the classes; generates at temperature 1)")
     p.add_argument("--components", type=types.positive_int, metavar="K",
                    help=f"--head mixture: number of logistics (default: {DEFAULT_COMPONENTS})")
@@ -149,7 +150,7 @@ def build_parser():
     p.add_argument("--prediction", type=types.non_negative_int, metavar="K",
                    help="--head mixture: add a K-tap linear prediction of the next sample, trained with the "
                         "network, to the mixture's means, so the network models what it misses (LPCNet's split; "
-                        f"default: {PREDICTION_TAPS} for --arch cw, else 0; 0: off; not with --trainer es)")
+                        f"default: {PREDICTION_TAPS} for --arch cw trained by gradient, else 0; 0: off; not with --trainer es)")
     p.add_argument("--pitch", choices=PITCH_CHOICES, metavar="{" + ",".join(PITCH_CHOICES) + "}",
                    help="--head mixture: add a pitch predictor to the mixture's means, the residual a pitch period "
                         "ago with a trained gain, bounded where the audio grows louder than the training audio "
