@@ -394,7 +394,9 @@ def check_options(*, mode, arch="cw", trainer="adam", modules=None, periods=None
                                  f"{_opt('head', 'mixture')}")
     if level_band is not None:
         validate.percentile_band("level_band", level_band)
-        if level == 0 or audio_head(mode, head, classes) != "mixture":
+        if level == 0:  # said apart: the level is on by default, and the user turned it off
+            raise ParameterError(f"{_opt('level_band')} bounds the level's gain, which {_opt('level', 0)} turns off")
+        if audio_head(mode, head, classes) != "mixture":
             raise ParameterError(f"{_opt('level_band')} bounds the gain of {_opt('level')}, which normalises an "
                                  f"autoregressive model with {_opt('head', 'mixture')}")
     if prediction:

@@ -435,7 +435,10 @@ def test_cli_level_band_sets_the_percentiles(tmp_path, capsys):
         status, _, err = run(capsys, *common, "--level-band", bad, "-o", tmp_path / "bad.npz")
         assert status == 2 and phrase in err and err.count("\n") == 1, err
     status, _, err = run(capsys, *common, "--level", "0", "--level-band", "10,90", "-o", tmp_path / "bad.npz")
-    assert status == 2 and "--level-band bounds the gain of --level" in err
+    assert status == 2 and "--level-band bounds the level's gain, which --level 0 turns off" in err, err
+    assert not (tmp_path / "bad.npz").exists()
+    status, _, err = run(capsys, *common, "--head", "softmax", "--level-band", "10,90", "-o", tmp_path / "bad.npz")
+    assert status == 2 and "--level-band bounds the gain of --level, which normalises" in err, err
     assert not (tmp_path / "bad.npz").exists()
 
 
