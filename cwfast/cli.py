@@ -558,6 +558,8 @@ def _run_text(run, heard):
     figure = run.get("validation", run.get("train"))
     if isinstance(figure, dict) and _is_number(figure.get("bits_per_sample")):
         text += f": {figure['bits_per_sample']:.3f} bits"
+    elif isinstance(figure, dict) and _is_number(figure.get("nmse")):  # memorize (NMSE) and effect (ESR) runs
+        text += f": {_format_figures(figure)}"
     if not heard:
         return text
     if run.get("meets_likeness") is True:
@@ -1328,7 +1330,9 @@ def _info_training(model):
             stopped = trainer.get("stopped")
             why = f" ({stopped})" if isinstance(stopped, str) and stopped not in ("completed", "") else ""
             rate = f" at lr {trainer['lr']:g}" if _is_number(trainer.get("lr")) else ""
-            parts.append(f"{trainer.get('name')}{rate}, {_epochs_text(epochs, trainer.get('updates'))}{why}, {took}")
+            count = (f"{epochs} generation{'' if epochs == 1 else 's'}" if trainer.get("name") == "es"
+                     else _epochs_text(epochs, trainer.get("updates")))
+            parts.append(f"{trainer.get('name')}{rate}, {count}{why}, {took}")
         if "train" in figures:
             parts.append(f"train {_format_figures(figures['train'])}")
         if "validation" in figures:

@@ -1165,13 +1165,7 @@ def _train_runs(recipe, first, runs, rates, arms, *, auto, time_budget):
         raise failure or CwfastError("the time budget was spent before any run trained")
     chosen = choose_run(trained)
     model = trained[chosen].model
-    model.metadata["runs"] = {
-        "chosen": chosen,
-        "on": "per learning rate (and with or without a pitch predictor), generated audio like the training "
-              "audio's at the model's temperature, then audible, then validation; between them, validation "
-              "among those audible",
-        "runs": [_run_row(run) for run in trained],
-    }
+    model.metadata["runs"] = {"chosen": chosen, "on": _chosen_on(trained), "runs": [_run_row(run) for run in trained]}
     label = _run_label(model.metadata["trainer"].get("lr") if len(rates) > 1 else None,
                        model.metadata["trainer"]["seed"], model.pitch is not None if len(arms) > 1 else None)
     _note(on_note, f"kept run {numbers[chosen]} of {len(runs)} ({label}): " + _run_reason(trained, chosen))
@@ -1288,6 +1282,16 @@ def choose_run(runs):
     kept = _kept_per_group(runs)
     audible = [i for i in kept if _audible(runs[i].model)]
     return min(audible or kept, key=lambda i: _choosing_figure(runs[i]))
+
+
+def _chosen_on(runs):
+    """What :func:`choose_run` chose ``runs`` on, as the model's metadata records it: the audio only
+    where it was heard (a calibrated mixture model); a memorize or effect model's runs, on their figure."""
+    if any(_calibrated_row(run.model) is not None for run in runs):
+        return ("per learning rate (and with or without a pitch predictor), generated audio like the training "
+                "audio's at the model's temperature, then audible, then validation; between them, validation "
+                "among those audible")
+    return f"the lowest {'validation' if all('validation' in run.figures for run in runs) else 'training'} figure"
 
 
 def _kept_per_group(runs):

@@ -1586,6 +1586,17 @@ def test_process_streams_through_resampling_with_the_whole_files_result(capsys, 
     np.testing.assert_array_equal(out.view(np.uint32), whole.view(np.uint32))
 
 
+def test_info_counts_an_es_runs_generations(capsys, tmp_path, clip_8k):
+    """The evolution strategy's run is told in generations (info said "es, 2 epochs")."""
+    out = tmp_path / "m.npz"
+    status, _, err = run(capsys, "train", clip_8k, "-o", out, "--mode", "memorize", "--trainer", "es", "--epochs", 2,
+                         *TINY)
+    assert status == 0, err
+    status, info, _ = run(capsys, "info", out)
+    line = next(line for line in info.splitlines() if line.startswith("training"))
+    assert "es, 2 generations," in line, line
+
+
 def test_info_takes_the_model_as_generate_does_too(capsys):
     # `cwfast info -m X` was refused (info took only a positional MODEL, where generate, process
     # and export take -m): both now read the same model; both at once is refused in one line.

@@ -285,15 +285,20 @@ def test_zero_restarts_is_an_option_error(capsys, tmp_path):
 
 def test_info_says_nothing_of_the_audio_of_restarts_never_heard(capsys, tmp_path):
     """A memorize model has no temperature to calibrate: its restarts were chosen on training
-    alone, and info called every one of them "near silent"."""
+    alone, and info called every one of them "near silent". They are listed with the figure that
+    chose them (they were bare seeds), and the file says that is what chose them (it said "generated
+    audio like the training audio's ... validation", which a memorize run has neither of)."""
     out = tmp_path / "m.npz"
     status, _, err = run(capsys, "train", EXCERPT, "--samples", "64", "--epochs", "5", "--hidden", "6", "--modules",
                          "3", "--restarts", "2", "--quiet", "-o", out)
     assert status == 0, err
-    assert all(set(row) == {"seed", "seconds", "train"} for row in cwfast.load(out).metadata["runs"]["runs"])
+    record = cwfast.load(out).metadata["runs"]
+    assert all(set(row) == {"seed", "seconds", "train"} for row in record["runs"])
+    assert record["on"] == "the lowest training figure"
+    nmse = [row["train"]["nmse"] for row in record["runs"]]
     status, info, _ = run(capsys, "info", out)
     line = next(line for line in info.splitlines() if line.startswith("runs"))
-    assert status == 0 and line.endswith("trained (seed 0; seed 1)"), line
+    assert status == 0 and line.endswith(f"trained (seed 0: NMSE {nmse[0]:.4g}; seed 1: NMSE {nmse[1]:.4g})"), line
 
 
 def test_info_gives_no_verdict_stored_by_older_files_for_audio_never_heard(capsys, tmp_path):
