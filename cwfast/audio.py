@@ -159,7 +159,11 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
                     )
                 frame_count = round(frame_count)
             if start_frame > 0:
-                sound_file.seek(start_frame)
+                try:
+                    sound_file.seek(start_frame)
+                except soundfile.SoundFileError as error:  # (it opened, and the frame is within its header's)
+                    raise CwfastError(f"cannot read '{path}' from {start} s: its decoder fails before there "
+                                      f"({_soundfile_reason(error)}): it is cut short or damaged") from None
             # Mixed to mono and resampled as it is read: read whole first, an hour at 44.1 kHz
             # resampled to 16 kHz held the file's samples beside the output (1.11 GB at the peak).
             streamed = mono and sample_rate not in (None, file_rate)
@@ -210,6 +214,9 @@ _UNKNOWN_SIZE = 0x7FFF0000
 #: What libsndfile logs of an Ogg stream whose last page lacks the end-of-stream mark (Ogg headers
 #: say no length: this is the sign of a stream cut short).
 _OGG_UNENDED = "Ogg: Last page lacks an end-of-stream bit."
+#: libsndfile's reason when a FLAC decoder cannot seek to a frame: the frame after a read that
+#: ends where the file is cut (:func:`_read_into`), or an excerpt's start past the cut.
+_SEEK_FAILED = "Internal psf_fseek() failed"
 
 
 def cut_short(path, sound_file):
@@ -246,15 +253,20 @@ def _read_into(sound_file, out, stopped):
     A decoder that fails after reading some of the file (FLAC's, where the file is cut short or
     damaged: "flac decoder lost sync") ends the reading there: the frames it decoded are kept
     (they are exact), and ``(frame, reason)`` is added to ``stopped``, the frame of the file it
-    stopped at. A failure before any frame is read is raised."""
+    stopped at. So does a read that ends where the decoder will stop: it decodes all ``out``
+    holds, and what fails is the seek soundfile makes after every read, to the frame after it,
+    which leaves the file's position lost (-1). A failure before any frame is read is raised."""
     at = sound_file.tell()
     try:
         return sound_file.read(out=out).shape[0]
     except soundfile.SoundFileError as error:
+        reason = _soundfile_reason(error)
         end = sound_file.tell()
-        if end <= at:
+        if end < 0 and reason == _SEEK_FAILED:
+            end = at + out.shape[0]
+        elif end <= at:
             raise
-        stopped.append((end, _soundfile_reason(error)))
+        stopped.append((end, reason))
         return end - at
 
 

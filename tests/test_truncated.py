@@ -16,6 +16,7 @@ import soundfile
 from cwfast import ClockworkRNN
 from cwfast.audio import load_audio, read_audio_blocks
 from cwfast.cli import main
+from cwfast.errors import CwfastError
 
 ROOT = Path(__file__).resolve().parents[1]
 BRAHMS = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
@@ -97,6 +98,34 @@ def test_a_flac_file_cut_short_is_read_up_to_where_its_decoder_stops(tmp_path, c
     assert 0 < read.size < whole.size
     np.testing.assert_array_equal(read, whole[: read.size])
     assert f"stopped at {read.size / RATE:.3f} s" in notes[0]
+
+
+def test_a_flac_file_read_up_to_where_its_decoder_stops_is_read_whole(tmp_path, clip):
+    """A read that ends where the decoder will stop decodes all it asks for; what fails is the
+    seek soundfile makes after it, to the damaged frame ("Internal psf_fseek() failed", the file's
+    position lost). That read's frames are kept: blocks that end there (process's, 4096 frames by
+    default, a FLAC frame's length) and an excerpt that ends there were refused as unreadable."""
+    path = written(tmp_path / "cut.flac", np.tile(clip, 4), subtype="PCM_16")
+    whole = soundfile.read(path, dtype="float32")[0]
+    cut(path, os.path.getsize(path) // 3)
+    held = load_audio(path)[0].size
+    for read in (lambda on_note: np.concatenate(list(read_audio_blocks(path, held, on_note=on_note)[2])),
+                 lambda on_note: np.concatenate(list(read_audio_blocks(path, held // 3, on_note=on_note)[2])),
+                 lambda on_note: load_audio(path, duration=held / RATE, on_note=on_note)[0]):
+        notes, read_samples = notes_of(read)
+        np.testing.assert_array_equal(read_samples, whole[:held])
+        assert len(notes) == 1 and notes[0].startswith(f"'{path}' is cut short or damaged: its decoder stopped at "
+                                                       f"{held / RATE:.3f} s of the {whole.size / RATE:.3f} s "), notes
+
+
+def test_a_flac_excerpt_that_starts_past_where_its_decoder_stops_says_so(tmp_path, clip):
+    path = written(tmp_path / "cut.flac", np.tile(clip, 4), subtype="PCM_16")
+    cut(path, os.path.getsize(path) // 3)
+    start = (load_audio(path)[0].size + 100) / RATE
+    with pytest.raises(CwfastError) as error:
+        load_audio(path, start=start)
+    assert str(error.value).startswith(f"cannot read '{path}' from {start} s: its decoder fails before there (")
+    assert str(error.value).endswith("): it is cut short or damaged")
 
 
 def test_an_ogg_file_cut_short_is_said_to_lack_its_end(tmp_path, clip):
@@ -189,3 +218,17 @@ def test_generate_says_its_prime_is_cut_short(capsys, tmp_path, cut_wav):
                          "--seed", 1, "--prime", cut_wav, "--quiet")
     assert status == 0, err
     assert len(said(err, cut_wav)) == 1, err
+
+
+def test_process_reads_a_flac_file_cut_short_up_to_where_its_decoder_stops(capsys, tmp_path, clip):
+    """At process's 4096-frame blocks, a FLAC frame's length, the block that ends where the decoder
+    stops was refused ('Internal psf_fseek() failed') once the note had said the file was read."""
+    path = written(tmp_path / "cut.flac", np.tile(clip, 4), subtype="PCM_16")
+    cut(path, os.path.getsize(path) // 3)
+    held = load_audio(path)[0].size
+    model = ClockworkRNN(1, 1, n_hidden=6, n_modules=3, seed=2, sample_rate=RATE, metadata={"mode": "effect"})
+    model.save(tmp_path / "effect.npz")
+    status, _, err = run(capsys, "process", "-m", tmp_path / "effect.npz", path, "-o", tmp_path / "out.wav", "--quiet")
+    assert status == 0, err
+    assert err.count("is cut short or damaged") == 1, err
+    assert soundfile.info(str(tmp_path / "out.wav")).frames == held
