@@ -39,6 +39,13 @@ def steps(model, files):
         raise CwfastError("the model must be an autoregressive mixture model, as cwfast train's runs are")
     split = model.metadata.get("split", {})
     clips = [load_audio(f, sample_rate=model.sample_rate)[0] for f in files]
+    # Other audio would be split, timed and scored as if it were the run's, without a word.
+    trained = model.metadata.get("clips") or [model.metadata.get("length")]
+    if None not in trained and [c.size for c in clips] != trained:  # (None: a model that does not say)
+        raise CwfastError(f"the model was trained on {len(trained)} clip{'s' * (len(trained) > 1)} of "
+                          f"{', '.join(map(str, trained))} samples at {model.sample_rate} Hz, and the files given have "
+                          f"{', '.join(str(c.size) for c in clips)} there: give the audio it was trained on, in order "
+                          "(trimmed with --trim?)")
     per_clip = tasks.corpus(clips, validation=split.get("validation", 0.1), test=split.get("test", 0.1),
                             n_classes=model.metadata.get("n_classes", 256),
                             history=model.metadata.get("history", "mu-law"))

@@ -38,7 +38,24 @@ def test_each_step_is_timed_and_what_it_found_is_the_steps_results(tmp_path, cap
     assert [name for name, _ in times] == ["fitting_parts", "fit_scale", "fit_surprise", "figures", "calibrate"]
     for fit in ("fit_scale", "fit_surprise"):
         assert found[fit]["bits_after"] <= found[fit]["bits_before"]
-    assert set(found["figures"]) == {"train", "validation", "test"}
+    # split as the run split it: the figures are the ones the run recorded, bit for bit
+    assert found["figures"] == run.model.metadata["figures"]
+
+
+def test_audio_other_than_the_models_is_refused(tmp_path, capsys):
+    """Other audio (the untrimmed recording, another file) would be split and timed without a word."""
+    samples, rate = load_audio(EXCERPT, sample_rate=8000, start=0.5, duration=1.5)
+    soundfile.write(tmp_path / "clip.wav", samples, rate, subtype="FLOAT")
+    soundfile.write(tmp_path / "longer.wav", load_audio(EXCERPT, sample_rate=8000)[0], rate, subtype="FLOAT")
+    run = train_audio(samples, rate, mode="autoregressive", hidden=6, modules=3, epochs=1, seed=0, progress=False)
+    run.model.save(tmp_path / "m.npz")
+    for files in (["longer.wav"], ["clip.wav", "clip.wav"]):
+        with pytest.raises(SystemExit) as stopped:
+            load_script().main([str(tmp_path / "m.npz"), *(str(tmp_path / f) for f in files)])
+        assert stopped.value.code == 2
+        err = capsys.readouterr().err
+        assert err.startswith("bench_post_training.py: error: the model was trained on 1 clip of 12000 samples at "
+                              "8000 Hz, and the files given have ") and err.count("\n") == 1, err
 
 
 def test_a_model_that_is_not_an_autoregressive_mixture_is_refused(tmp_path, capsys):
