@@ -11,6 +11,7 @@ are not masked, they are absent, so training can never fill them in.
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import dataclasses
 import math
@@ -49,6 +50,22 @@ PITCH_MAX_RATE = 32 * (MAX_PREDICTION_TAPS + 1) - 1
 #: Steps per piece when :meth:`SequenceModel.loss` scores a long sequence: the outputs and the head's
 #: arithmetic then take memory for a piece (16 MB with 256 classes), not for the whole sequence.
 LOSS_CHUNK = 4096
+
+#: A threading.Event that, once set, stops :meth:`SequenceModel.loss` and :meth:`SequenceModel.advance`
+#: at their next chunk (:class:`Stopped`): how the clips a corpus scores side by side
+#: (:func:`cwfast.train_audio._each_clip`) stop when the main thread is interrupted. Ctrl-C reaches
+#: the main thread only, and a kernel cannot be interrupted: a thread ran on to its clip's end.
+STOP = contextvars.ContextVar("cwfast_model_stop", default=None)
+
+
+class Stopped(Exception):
+    """A pass stopped by :data:`STOP`: whoever set it is raising an error of its own."""
+
+
+def _check_stop():
+    stop = STOP.get()
+    if stop is not None and stop.is_set():
+        raise Stopped
 
 #: The largest exponent a :class:`Surprise` scale may have: the fit searches up to 1.5; beyond 4
 #: a short run of surprises would swing the scales by orders of magnitude.
@@ -992,6 +1009,7 @@ class SequenceModel:
         n_steps = x3.shape[1]
         total = 0.0
         for start in range(0, n_steps, LOSS_CHUNK):
+            _check_stop()
             stop = min(start + LOSS_CHUNK, n_steps)
             xn, inner, head = self._head_in(np.ascontiguousarray(x3[:, start:stop]), h, t0 + start, surprise)
             y = self._scored(self._outputs(xn, inner, t0 + start), head)
@@ -1012,6 +1030,7 @@ class SequenceModel:
         h, t0 = self.check_state(state, x3.shape[0], batched)
         surprise = self._check_surprise(state, x3.shape[0], batched)
         for start in range(0, x3.shape[1], LOSS_CHUNK):
+            _check_stop()
             xn, inner, head = self._head_in(np.ascontiguousarray(x3[:, start : start + LOSS_CHUNK]), h, t0 + start,
                                            surprise)
             y = self._outputs(xn, inner, t0 + start)

@@ -31,7 +31,7 @@ from ._bars import bar
 from .codec import MAX_CLASSES, N_CLASSES, check_classes, check_history
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
-from .model import LEVEL_FLOOR, LEVEL_PIECE, MAX_PREDICTION_TAPS, PITCH_MAX_RATE, Level, Pitch
+from .model import LEVEL_FLOOR, LEVEL_PIECE, MAX_PREDICTION_TAPS, PITCH_MAX_RATE, STOP, Level, Pitch
 from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY,
                     PINNED_LEVEL, PITCH_CHOICES, PITCH_DEFAULT, PITCH_REFERENCE_PERCENTILE, PITCH_TAPS, POPULATION,
                     PREDICTION_TAPS, TRAINERS, is_pinned)
@@ -240,13 +240,26 @@ def _each_clip(work, clips):
     forward pass is one sequence, on one core, in kernels that release the GIL; its result is
     its own (its own state and sums, pooled by the caller in clip order), so the bits are the
     same on any number of threads. (After a run on a corpus these passes were most of the wait
-    on one core while the other idled.) An error is raised once the clips already started end."""
+    on one core while the other idled.) Each runs in the caller's context (its context
+    variables). An error, or Ctrl-C in the calling thread, stops the clips under way at their
+    next chunk of :data:`~cwfast.model.LOSS_CHUNK` steps (:data:`~cwfast.model.STOP`), and is
+    raised once they have."""
     threads = min(len(clips), numba.get_num_threads())
     if threads <= 1:
         return [work(c) for c in clips]
+    stop, caller = threading.Event(), contextvars.copy_context()
+
+    def run(c):
+        context = caller.copy()  # (one context cannot be entered by two threads at once)
+        context.run(STOP.set, stop)
+        return context.run(work, c)
+
     pool = ThreadPoolExecutor(threads)
     try:
-        return list(pool.map(work, clips))
+        return list(pool.map(run, clips))
+    except BaseException:
+        stop.set()
+        raise
     finally:
         pool.shutdown(cancel_futures=True)
 

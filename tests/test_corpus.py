@@ -547,6 +547,45 @@ def test_the_clips_are_scored_side_by_side_to_the_same_bits(rng, monkeypatch, nu
             assert state.t == want.t
 
 
+def test_ctrl_c_stops_the_clips_scored_side_by_side_at_their_next_chunk(rng, numba_threads, sigint_default):
+    """Ctrl-C reaches the main thread only; the clips' threads, each in a pass over its clip, ran
+    on to their clips' ends before the KeyboardInterrupt came (10 s for two 6-million-sample clips
+    of a 256-unit model, where one thread stops within a chunk). Each now stops at its next chunk
+    of LOSS_CHUNK steps: the first chunk sends SIGINT, and every chunk waits until the interrupt
+    has been seen (a hang guard of 60 s, no timing)."""
+    import signal
+    import threading
+
+    from cwfast import model as model_module
+    from cwfast.train_audio import _figures
+
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("needs numba to have two threads")
+    numba_threads(2)
+    model = cwfast.ClockworkRNN(1, 12, n_hidden=4, n_modules=2, seed=1, output="mixture")
+    clips = [0.3 * rng.standard_normal(20 * model_module.LOSS_CHUNK) for _ in range(2)]
+    per_clip = tasks.corpus(clips, validation=0.1, test=0.1, history="linear")
+    outputs, calls, sent, failed = model._outputs, [], threading.Lock(), []
+
+    def chunk(*args):
+        try:
+            with sent:
+                calls.append(None)
+                if len(calls) == 1:
+                    signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            assert model_module.STOP.get().wait(60)  # the stop the interrupted main thread sets
+        except Exception as error:  # (a thread's error would pass unseen behind the KeyboardInterrupt)
+            failed.append(error)
+            raise
+        return outputs(*args)
+
+    model._outputs = chunk
+    with pytest.raises(KeyboardInterrupt):
+        _figures(model, per_clip)
+    assert failed == []
+    assert 1 <= len(calls) <= 4  # a chunk a thread under way, and one each may have begun; not 40
+
+
 def test_a_long_corpus_is_scored_under_a_bar_to_the_same_figures(capsys, monkeypatch):
     # Scoring every part once trained took about 90 s on an hour's corpus, with nothing on the
     # screen; a long corpus now gets a bar, which moves a part at a time and changes no figure.
