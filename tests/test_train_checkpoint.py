@@ -200,6 +200,10 @@ def test_resume_and_the_learning_rate_schedule(rng, tmp_path):
     with pytest.raises(CwfastError) as other:  # a difference that no schedule allows: no such reason given
         fit(model.copy(), x, y, epochs=1, seed=0, lr=0.5, lr_schedule="cosine", checkpoint=cosine, resume=True)
     assert "optimizer.lr" in str(other.value) and "falls over the whole run" not in str(other.value)
+    with pytest.raises(CwfastError) as both:  # the reason follows the epochs, not the setting listed after them
+        fit(model.copy(), x, y, epochs=2, seed=0, lr=0.5, lr_schedule="cosine", checkpoint=cosine, resume=True)
+    assert "epochs=1 (now 2) (a cosine lr_schedule falls over the whole run" in str(both.value)
+    assert "; optimizer.lr=0.01 (now 0.5). Resume with" in str(both.value)
 
 
 def test_bad_checkpoint_files_raise_cwfast_error(rng, tmp_path):

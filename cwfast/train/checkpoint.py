@@ -290,18 +290,20 @@ def _check_settings(where, ckpt, config, ignore):
     config = dict(config, lr_schedule=config.get("lr_schedule") or "constant")
     if config["lr_schedule"] != "constant":
         ignore = tuple(k for k in ignore if k not in ("epochs", "time_budget"))
-    diffs = [diff for k in sorted(set(stored) | set(config)) if k not in ignore
-             for diff in _differences(k, stored.get(k), config.get(k))]
+    diffs, length = [], None
+    for k in sorted(set(stored) | set(config)):
+        if k not in ignore:
+            diffs += _differences(k, stored.get(k), config.get(k))
+            if k in ("epochs", "time_budget") and stored.get(k) != config.get(k):
+                length = len(diffs) - 1
     if diffs:
         # A longer run is what a resume may ask for (cwfast train --resume's help says so): say why
-        # this one may not, rather than list its epochs as if they were any setting.
-        why = ""
-        if config["lr_schedule"] != "constant" and any(
-                stored.get(k) != config.get(k) for k in ("epochs", "time_budget")):
-            why = (f" (a {config['lr_schedule']} lr_schedule falls over the whole run, so only a constant one may "
-                   "change epochs or time_budget on resuming)")
+        # this one may not, after its epochs (or time budget), rather than list them as any setting.
+        if length is not None and config["lr_schedule"] != "constant":
+            diffs[length] += (f" (a {config['lr_schedule']} lr_schedule falls over the whole run, so only a constant "
+                              "one may change epochs or time_budget on resuming)")
         raise CwfastError(
-            f"{where} was written with other settings or data: {'; '.join(diffs)}{why}. Resume with the same "
+            f"{where} was written with other settings or data: {'; '.join(diffs)}. Resume with the same "
             "settings and data, or start a new run without resuming"
         )
 
