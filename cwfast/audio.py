@@ -144,9 +144,10 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
             # Compared as floats: a start or duration of 1e305 s times the rate is inf, which round() cannot take.
             start_frame = start * file_rate
             if start_frame >= total_frames or round(start_frame) >= total_frames:
+                # (A WAV cut short is as long as what it holds: its header's length would mislead.)
                 raise ParameterError(
                     f"start={start} s is at or past the end of '{path}', "
-                    f"which is {total_frames / file_rate:.3f} s long"
+                    f"which is {total_frames / file_rate:.3f} s long" + (f" ({short})" if short else "")
                 )
             start_frame = round(start_frame)
             if duration is None:

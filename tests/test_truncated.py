@@ -128,6 +128,17 @@ def test_a_flac_excerpt_that_starts_past_where_its_decoder_stops_says_so(tmp_pat
     assert str(error.value).endswith("): it is cut short or damaged")
 
 
+def test_a_wav_excerpt_that_starts_past_what_it_holds_says_it_is_cut_short(tmp_path, clip):
+    """The length the refusal gives is what the file holds, not its header's 0.5 s: say why."""
+    path = written(tmp_path / "cut.wav", clip, subtype="PCM_16")
+    cut(path, 2 * 1000)
+    with pytest.raises(CwfastError) as error:
+        load_audio(path, start=0.45)
+    assert str(error.value) == (f"start=0.45 s is at or past the end of '{path}', which is 0.375 s long ('{path}' is "
+                                "cut short: its audio chunk holds 6,000 of the 8,000 bytes its header says; reading "
+                                "the 0.375 s it holds)")
+
+
 def test_an_ogg_file_cut_short_is_said_to_lack_its_end(tmp_path, clip):
     """An Ogg stream's header says no length; a stream cut short lacks the end-of-stream mark on
     its last page, which libsndfile reports."""
