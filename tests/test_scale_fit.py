@@ -11,13 +11,15 @@ import pytest
 import soundfile
 
 from cwfast import ClockworkRNN, ParameterError, tasks
-from cwfast._head_kernels import _shifted_mixture_nats
+from cwfast._head_kernels import _mixture_nats, _shifted_mixture_nats
 from cwfast.audio import load_audio
+from cwfast.codec import mu_law_edges
 from cwfast.lstm import LSTM
 from cwfast.model import LOSS_CHUNK, State, Surprise
 from cwfast.scale_fit import COARSE, fit_scale
 from cwfast.train_audio import FIT_SAMPLES, fitting_parts, state_before, train_audio
 
+import fit_kernels_before
 import naive
 
 EXCERPT = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav"
@@ -151,6 +153,44 @@ def test_the_fits_scoring_kernel_is_the_heads_loss_of_the_moved_rows(dtype):
         moved[:, 2 * k :] = y[:, 2 * k :] + shift[:, None]
         assert total == pytest.approx(2.0 + naive.mixture_nats(moved, labels).sum(), rel=1e-12)
     assert len(set(totals)) == len(totals)  # each candidate scored on its own shifts
+
+
+def scored_rows(rng, n, k, dtype):
+    """Mixture rows (n, 3K) and labels (n,) with every case the fits' scoring takes: ordinary rows,
+    both open classes, log-scales near the clamp, components so far from their label, or so narrow
+    inside its bin, that the fast form declines them for the exact one."""
+    y = np.concatenate([rng.normal(0, 2, (n, k)), rng.uniform(-1, 1, (n, k)), rng.uniform(-9, 0, (n, k))], axis=1)
+    labels = rng.integers(1, 255, n)
+    labels[:2] = [0, 255]
+    y[2:6, 2 * k :] = -15.9  # moved below the clamp by the negative shifts
+    y[6:10, k : 2 * k], y[6:10, 2 * k :], labels[6:10] = 0.9, -7.0, 128  # ~990 scales from every mean
+    y[10:14, 2 * k :] = -16.0  # clamped-narrow components inside their own wide bin
+    y[10:14, k : 2 * k] = (mu_law_edges()[1] + mu_law_edges()[2]) / 2
+    labels[10:14] = 1
+    return y.astype(dtype), labels
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_the_fits_scoring_gives_the_bits_it_gave_before_its_rows_constants_were_hoisted(dtype, k):
+    """_shifted_mixture_nats and _mixture_nats (the plain figure fit_surprise compares with) work
+    out each row's weights and bin once for all its candidates: the same totals, bit for bit, as
+    the kernels that worked them out again for every candidate (tests/fit_kernels_before.py)."""
+    rng = np.random.default_rng(k)
+    n = 600
+    y, labels = scored_rows(rng, n, k, dtype)
+    shifts = np.concatenate([np.log(COARSE)[:, None] * np.ones(n), rng.normal(0, 0.7, (9, n))])
+    totals, twin = np.full(len(shifts), 0.5), np.full(len(shifts), 0.5)
+    _shifted_mixture_nats(y, labels, shifts, totals)
+    fit_kernels_before.shifted_mixture_nats(y, labels, shifts, twin)
+    np.testing.assert_array_equal(totals, twin)
+    assert _mixture_nats(y, labels) == fit_kernels_before.mixture_nats(y, labels)
+    # A NaN output spoils its sum in both alike.
+    y[20, 0] = np.nan
+    totals[:], twin[:] = 0.0, 0.0
+    _shifted_mixture_nats(y, labels, shifts, totals)
+    fit_kernels_before.shifted_mixture_nats(y, labels, shifts, twin)
+    assert np.all(np.isnan(totals)) and np.all(np.isnan(twin))
 
 
 def test_the_fits_scoring_gives_each_candidate_its_bits_on_any_number_of_threads():
