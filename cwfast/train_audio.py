@@ -1035,6 +1035,7 @@ class _Recipe:
     window: int | None = None
     streams: int | None = None
     trained_until: float = 0.0  # the clock when the last run's training (not its fitting) ended
+    heard_measured: dict | None = None  # what calibrating a run found of the training audio, its training_audio
 
     def build(self, run_seed, with_pitch, *, accept=True):
         """A run's untrained model (checked against the checkpoint resumed, then by ``on_model``;
@@ -1111,7 +1112,9 @@ class _Recipe:
             _note(on_note, f"choosing the generation temperature: {CALIBRATION_SECONDS:g} s generated at each of "
                            f"{', '.join(f'{t:g}' for t in CALIBRATION_TEMPERATURES)}, measured against the training "
                            "audio")
-            calibrate(model, self.heard)
+            # Every run's training audio is the same: measured at the first run's calibration only.
+            calibration = calibrate(model, self.heard, measured=self.heard_measured)
+            self.heard_measured = calibration.get("training_audio")
         return TrainedAudio(model, splits, result, figures, self.data)
 
     @property
@@ -1369,19 +1372,19 @@ def _shown_figure(run):
     return f"{name.upper()} {value:.4g}"
 
 
-def calibrate(model, audio):
+def calibrate(model, audio, *, measured=None):
     """Choose ``model``'s generation temperature and output gain on ``audio`` (its training audio,
-    in the model's units) with :func:`calibrate_temperature`, and store them in its metadata
-    (``temperature``, ``output_gain``, ``temperature_calibration``) as training does. Returns the
-    calibration."""
-    calibration = calibrate_temperature(model, audio)
+    in the model's units; ``measured``, its figures if known) with :func:`calibrate_temperature`,
+    and store them in its metadata (``temperature``, ``output_gain``, ``temperature_calibration``)
+    as training does. Returns the calibration."""
+    calibration = calibrate_temperature(model, audio, measured=measured)
     model.metadata.update(temperature=calibration["chosen"], output_gain=calibration["output_gain"],
                           temperature_calibration=calibration)
     return calibration
 
 
 def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES, seconds=CALIBRATION_SECONDS,
-                          seed=CALIBRATION_SEED):
+                          seed=CALIBRATION_SEED, measured=None):
     """The sampling temperature at which an autoregressive model's generation sounds most like
     ``audio`` (its training audio, in the model's units: an array, or :class:`cwfast.likeness.Stretches`,
     which training passes, its clips' training parts read a piece at a time), chosen on that audio alone.
@@ -1408,6 +1411,11 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     loudness, at most what brings that audio's peak to ``audio``'s peak, and within
     1 / :data:`MAX_CALIBRATED_GAIN` to :data:`MAX_CALIBRATED_GAIN`; 1 where nothing could be measured.
 
+    ``measured``, if given, is what a calibration on the same ``audio`` found of it (its
+    ``training_audio``), used instead of measuring ``audio`` again: the same calibration, without
+    reading the audio (``cwfast train`` calibrates every run on the same training audio, and
+    measuring 16 minutes of it took 2.4 s).
+
     Returns
     -------
     dict
@@ -1421,7 +1429,7 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     Raises
     ------
     ParameterError
-        If the model stores no sample rate.
+        If the model stores no sample rate, or ``measured`` is not a ``training_audio`` dict.
     CwfastError
         If it is not an autoregressive model with a softmax or mixture head and one input
         (:func:`cwfast.render.classes_of`).
@@ -1438,18 +1446,18 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     n_steps = seconds_to_samples(seconds, model.sample_rate)
     seed = validate.non_negative_int("seed", seed)
     rate = int(model.sample_rate)
+    if measured is not None:
+        measured = _checked_measures(measured)
     out = {"chosen": MIXTURE_TEMPERATURE, "output_gain": 1.0, "on": "the training audio", "seed": seed,
            "seconds": seconds, "table": []}
-    try:  # (each a piece at a time: an hour's training audio is 46 million samples)
-        flatness, pitched = likeness.spectral_flatness(audio), likeness.pitched_fraction(audio, rate)
-        rms, peak = likeness.rms_and_peak(audio)
-    except ParameterError as error:
-        out["on"] = f"nothing: the training audio cannot be measured ({error})"
-        return out
-    # Its own share at full scale: a recording limited at its peak may hold many samples there.
-    pinned = sum(int(np.count_nonzero(np.abs(x) >= PINNED_LEVEL)) for x in audio.pieces()) / audio.size
-    out["training_audio"] = {"flatness": flatness, "pitched": pitched, "rms": rms, "peak": peak,
-                             "pinned": round(pinned, 4)}
+    if measured is None:
+        try:
+            measured = _measured_training_audio(audio, rate)
+        except ParameterError as error:
+            out["on"] = f"nothing: the training audio cannot be measured ({error})"
+            return out
+    out["training_audio"] = measured
+    flatness, pitched, rms, peak = (measured[k] for k in ("flatness", "pitched", "rms", "peak"))
     values = feedback_values(model, classes_of(model))  # its classes' values, or None: it reads back what it drew
     gains = {}  # per temperature, the output gain its audio would get (from the unrounded figures)
     for temperature in temperatures:
@@ -1475,6 +1483,33 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     out["chosen"] = _chosen_temperature(out)
     out["output_gain"] = round(float(gains.get(out["chosen"], 1.0)), 4)
     return out
+
+
+def _measured_training_audio(audio, rate):
+    """What :func:`calibrate_temperature` measures of its training ``audio`` (Stretches) at
+    ``rate``: its ``training_audio``. ParameterError if it cannot be measured."""
+    from . import likeness
+
+    # (each a piece at a time: an hour's training audio is 46 million samples)
+    flatness, pitched = likeness.spectral_flatness(audio), likeness.pitched_fraction(audio, rate)
+    rms, peak = likeness.rms_and_peak(audio)
+    # Its own share at full scale: a recording limited at its peak may hold many samples there.
+    pinned = sum(int(np.count_nonzero(np.abs(x) >= PINNED_LEVEL)) for x in audio.pieces()) / audio.size
+    return {"flatness": flatness, "pitched": pitched, "rms": rms, "peak": peak, "pinned": round(pinned, 4)}
+
+
+def _checked_measures(measured):
+    """A copy of ``measured``, checked to be what :func:`_measured_training_audio` gives."""
+    if not isinstance(measured, dict):
+        raise ParameterError(f"measured must be a dict (a calibration's training_audio), not {type(measured).__name__}")
+    for key in ("flatness", "pitched", "rms", "peak", "pinned"):
+        if key not in measured:
+            raise ParameterError(f"measured lacks {key!r} (a calibration's training_audio has it)")
+        if key in ("pitched", "pinned"):  # shares
+            validate.non_negative_float(f"measured[{key!r}]", measured[key], maximum=1.0)
+        else:
+            validate.positive_float(f"measured[{key!r}]", measured[key])
+    return dict(measured)
 
 
 def _chosen_temperature(out):

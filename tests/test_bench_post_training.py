@@ -31,15 +31,17 @@ def test_each_step_is_timed_and_what_it_found_is_the_steps_results(tmp_path, cap
     script.main([str(tmp_path / "m.npz"), str(tmp_path / "clip.wav")])
     lines = capsys.readouterr().out.splitlines()
     assert [word for word in lines[0].split()[::2]] == ["fitting_parts", "fit_scale", "fit_surprise", "figures",
-                                                        "calibrate", "total"]
+                                                        "calibrate", "calibrate_later", "total"]
     # What it found is what the steps return: each fit no worse on validation than the head it
     # started from, and the figures of every part.
     times, found = script.steps(cwfast.load(tmp_path / "m.npz"), [str(tmp_path / "clip.wav")])
-    assert [name for name, _ in times] == ["fitting_parts", "fit_scale", "fit_surprise", "figures", "calibrate"]
+    assert [name for name, _ in times] == ["fitting_parts", "fit_scale", "fit_surprise", "figures", "calibrate",
+                                          "calibrate_later"]
     for fit in ("fit_scale", "fit_surprise"):
         assert found[fit]["bits_after"] <= found[fit]["bits_before"]
     # split as the run split it: the figures are the ones the run recorded, bit for bit
     assert found["figures"] == run.model.metadata["figures"]
+    assert found["calibrate_later"] == found["calibrate"]  # (the later run's measures handed to it)
 
 
 def test_audio_other_than_the_models_is_refused(tmp_path, capsys):
