@@ -1,6 +1,5 @@
 """scripts/bench_post_training.py: it runs train's post-training steps on a saved model, each timed."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
@@ -11,15 +10,14 @@ import cwfast
 from cwfast.audio import load_audio
 from cwfast.train_audio import train_audio
 
+import script_loading
+
 ROOT = Path(__file__).resolve().parents[1]
 EXCERPT = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("bench_post_training", ROOT / "scripts" / "bench_post_training.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script_loading.load_script("bench_post_training")
 
 
 def test_each_step_is_timed_and_what_it_found_is_the_steps_results(tmp_path, capsys):

@@ -1,7 +1,6 @@
 """scripts/generation_goals.py: its multiply-add count, and the whole table on a tiny synthetic source."""
 
 import doctest
-import importlib.util
 import json
 import math
 import os
@@ -17,14 +16,13 @@ from cwfast import bench
 from cwfast.lstm import LSTM
 from cwfast.model import ClockworkRNN
 
+import script_loading
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("generation_goals", ROOT / "scripts" / "generation_goals.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script_loading.load_script("generation_goals")
 
 
 def naive_clockwork_macs(model, windows):

@@ -1,6 +1,5 @@
 """scripts/held_out_by_time.py: its stretches add up to the figures training reports."""
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
@@ -10,15 +9,14 @@ import soundfile
 from cwfast.audio import load_audio
 from cwfast.train_audio import train_audio
 
+import script_loading
+
 ROOT = Path(__file__).resolve().parents[1]
 EXCERPT = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("held_out_by_time", ROOT / "scripts" / "held_out_by_time.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script_loading.load_script("held_out_by_time")
 
 
 @pytest.fixture(scope="module")
