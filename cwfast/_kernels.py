@@ -357,13 +357,13 @@ def _rows16(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work)
     """:func:`_rows4` for sixteen units ``unit .. unit + 15``: one load of ``h[c]`` feeds sixteen
     rows, and LLVM keeps one vector of partial sums per row (eight columns wide), sixteen in all."""
     span = window.shape[0]
-    a0, a1, a2, a3 = bias[unit + 0], bias[unit + 1], bias[unit + 2], bias[unit + 3]
+    a0, a1, a2, a3 = bias[unit], bias[unit + 1], bias[unit + 2], bias[unit + 3]
     a4, a5, a6, a7 = bias[unit + 4], bias[unit + 5], bias[unit + 6], bias[unit + 7]
     a8, a9, a10, a11 = bias[unit + 8], bias[unit + 9], bias[unit + 10], bias[unit + 11]
     a12, a13, a14, a15 = bias[unit + 12], bias[unit + 13], bias[unit + 14], bias[unit + 15]
     for j in range(span):
         v = window[j]
-        a0 += w_in[(in_row + 0) * span + j] * v
+        a0 += w_in[in_row * span + j] * v
         a1 += w_in[(in_row + 1) * span + j] * v
         a2 += w_in[(in_row + 2) * span + j] * v
         a3 += w_in[(in_row + 3) * span + j] * v
@@ -379,8 +379,8 @@ def _rows16(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work)
         a13 += w_in[(in_row + 13) * span + j] * v
         a14 += w_in[(in_row + 14) * span + j] * v
         a15 += w_in[(in_row + 15) * span + j] * v
-    row0 = w_rec[offset + 0 * width : offset + 1 * width]
-    row1 = w_rec[offset + 1 * width : offset + 2 * width]
+    row0 = w_rec[offset : offset + width]
+    row1 = w_rec[offset + width : offset + 2 * width]
     row2 = w_rec[offset + 2 * width : offset + 3 * width]
     row3 = w_rec[offset + 3 * width : offset + 4 * width]
     row4 = w_rec[offset + 4 * width : offset + 5 * width]
@@ -413,7 +413,7 @@ def _rows16(w_in, in_row, window, w_rec, bias, offset, width, unit, reads, work)
         a13 += row13[c] * v
         a14 += row14[c] * v
         a15 += row15[c] * v
-    work[unit + 0], work[unit + 1], work[unit + 2], work[unit + 3] = a0, a1, a2, a3
+    work[unit], work[unit + 1], work[unit + 2], work[unit + 3] = a0, a1, a2, a3
     work[unit + 4], work[unit + 5], work[unit + 6], work[unit + 7] = a4, a5, a6, a7
     work[unit + 8], work[unit + 9], work[unit + 10], work[unit + 11] = a8, a9, a10, a11
     work[unit + 12], work[unit + 13], work[unit + 14], work[unit + 15] = a12, a13, a14, a15

@@ -85,21 +85,19 @@ ROW_DOCS = {
 
 def row_pass(rows):
     """``_rows{rows}``: one voice's ``rows`` rows of a module, bias + input row . window + recurrent
-    row . reads, one accumulator per row. The 16-row pass spells out the terms the others leave out
-    (``unit + 0``, ``offset + 0 * width``, ``1 * width``): the same code, as it was first written."""
-    spelled = rows == 16
+    row . reads, one accumulator per row."""
 
     def plus(base, i):
-        return f"{base} + {i}" if i or spelled else base
+        return f"{base} + {i}" if i else base
 
     def times_width(i):
-        return f"{i} * width" if i != 1 or spelled else "width"
+        return f"{i} * width" if i != 1 else "width"
 
     def row_start(i):
-        return f"offset + {times_width(i)}" if i or spelled else "offset"
+        return f"offset + {times_width(i)}" if i else "offset"
 
     def in_row(i):
-        return f"({plus('in_row', i)})" if i or spelled else "in_row"
+        return f"({plus('in_row', i)})" if i else "in_row"
 
     fours = [range(i, min(i + 4, rows)) for i in range(0, rows, 4)]  # four sums to a line
     lines = ['@numba.njit(inline="always", **_HOT)',
