@@ -1,19 +1,17 @@
 """scripts/measure_generation.py on tiny settings (the full runs live in docs/results.md)."""
 
-import importlib.util
 from pathlib import Path
 
 import pytest
+
+import script_loading
 
 ROOT = Path(__file__).resolve().parents[1]
 EXCERPT = str(ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav")
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("measure_generation", ROOT / "scripts" / "measure_generation.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script_loading.load_script("measure_generation")
 
 
 def test_lpc_only_prints_the_baselines_figure(capsys):
@@ -188,9 +186,7 @@ def test_the_default_seeds_are_not_the_calibrations_and_held_out_is_the_models(c
     import cwfast
     from cwfast.train_audio import CALIBRATION_SEED
 
-    spec = importlib.util.spec_from_file_location("generation_goals", ROOT / "scripts" / "generation_goals.py")
-    goals = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(goals)
+    goals = script_loading.load_script("generation_goals")
     script = load_script()
     assert CALIBRATION_SEED not in script.parse_args([EXCERPT]).seeds
     (tmp_path / "music").mkdir()

@@ -1,22 +1,15 @@
 """The paper-reproduction scripts on tiny settings (the full runs live in docs/results.md)."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
+import script_loading
 from cwfast import metrics
 
-SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
-
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+SCRIPTS = script_loading.SCRIPTS
+load_script = script_loading.load_script
 
 
 @pytest.fixture(scope="module")

@@ -1,12 +1,12 @@
 """The callback of scripts/play_live.py, driven without a sound card."""
 
-import importlib.util
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 
+import script_loading
 from cwfast import ClockworkRNN, ParameterError
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "play_live.py"
@@ -14,10 +14,7 @@ SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "play_live.py"
 
 @pytest.fixture(scope="module")
 def play_live():
-    spec = importlib.util.spec_from_file_location("play_live", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script_loading.load_script("play_live")
 
 
 def test_effect_callback_plays_the_forward_output_to_every_channel(play_live, rng):

@@ -1,7 +1,6 @@
 """One factor on every scale of a mixture model, fitted on held-out audio (cwfast.scale_fit,
 SequenceModel.scale_mixture, train_audio's scale_fit)."""
 
-import importlib.util
 import json
 import math
 from pathlib import Path
@@ -21,6 +20,7 @@ from cwfast.train_audio import FIT_SAMPLES, fitting_parts, state_before, train_a
 
 import fit_kernels_before
 import naive
+import script_loading
 
 EXCERPT = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav"
 
@@ -344,11 +344,7 @@ def test_train_audio_refuses_a_scale_fit_it_cannot_do(options, match):
         train_audio(np.zeros(100), 8000, **kwargs)
 
 
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+load_script = script_loading.load_script
 
 
 def test_measure_scale_fit_fits_a_saved_model_as_train_audio_does(trained_pair, tmp_path, capsys):

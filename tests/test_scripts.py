@@ -5,6 +5,8 @@ from pathlib import Path
 
 import pytest
 
+import script_loading
+
 SCRIPTS = sorted((Path(__file__).resolve().parents[1] / "scripts").glob("*.py"))
 
 
@@ -48,13 +50,7 @@ def _environment_kept():
     os.environ.update(before)
 
 
-def _load(name):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name, SCRIPTS[0].parent / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_load = script_loading.load_script
 
 
 @pytest.mark.parametrize("name", ["bench_voices", "bench_voice_counts"])

@@ -5,12 +5,13 @@ script's one feature function (``FEATURES["fn"]``) for a NumPy stand-in with the
 and the librosa feature test is skipped.
 """
 
-import importlib.util
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
+
+import script_loading
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "spoken_digits.py"
 RATE = 8000
@@ -18,10 +19,7 @@ RATE = 8000
 
 @pytest.fixture
 def sd():
-    spec = importlib.util.spec_from_file_location("spoken_digits", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return script_loading.load_script("spoken_digits")
 
 
 def numpy_features(samples, sample_rate):

@@ -19,6 +19,8 @@ from cwfast.model import LOSS_CHUNK, Surprise
 from cwfast.scale_fit import SURPRISE_ALPHAS, SURPRISE_BETAS, fit_surprise
 from cwfast.train_audio import state_before
 
+import script_loading
+
 SURPRISE = (1 / 8, 0.75, 1.4)
 
 
@@ -91,13 +93,7 @@ def test_the_engines_surprise_is_the_prototypes_on_mu_law_audio():
     engine's r(t) is the ratio scripts/prototype_adaptive_scale.py measured from the targets (an
     average of each target's distance from the mixture's mean in its spreads, over its mean): read
     back from how far forward moved the log-scales, beta log r(t)."""
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "scripts" / "prototype_adaptive_scale.py"
-    spec = importlib.util.spec_from_file_location("prototype_adaptive_scale", path)
-    prototype = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(prototype)
+    prototype = script_loading.load_script("prototype_adaptive_scale")
 
     task = tasks.make_task("autoregressive", signal(2000).astype(np.float64), history="mu-law")
     np.testing.assert_array_equal(task.inputs[1:, 0], mu_law_values(256)[task.targets[:-1]].astype(np.float32))
@@ -453,11 +449,4 @@ def test_the_held_out_scripts_refuse_audio_the_model_was_not_trained_on(name, tm
         module.main(argv)
 
 
-def _script(name):
-    import importlib.util
-    from pathlib import Path
-
-    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+_script = script_loading.load_script

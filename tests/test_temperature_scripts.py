@@ -4,7 +4,6 @@ and the cells counted are those of the figures printed."""
 
 import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -15,20 +14,15 @@ from cwfast import likeness, metrics, render
 from cwfast.audio import load_audio
 from cwfast.train_audio import calibrate_temperature, train_audio
 
+import script_loading
+
 ROOT = Path(__file__).resolve().parents[1]
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
 EXCERPT = ROOT / "data" / "brahms-hungarian-dance-5-excerpt.wav"
 
 
 def load_script(name):
-    sys.path.insert(0, str(ROOT / "scripts"))  # the prototype imports the comparison's loop
-    try:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(ROOT / "scripts"))
-    return module
+    return script_loading.load_script(name, siblings=True)  # the prototype imports the comparison's loop
 
 
 @pytest.fixture(scope="module")
