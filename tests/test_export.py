@@ -758,6 +758,21 @@ def test_name_defaults_to_the_file_stem(tmp_path):
     assert export_c(model, tmp_path)[0].name == "model.h"
 
 
+#: The functions an exported header may declare (NAME_ prefixed).
+_API = ("state_size", "reset", "process", "seed", "set_temperature", "prime", "generate")
+
+
+@pytest.mark.parametrize("name", ["cw_effect", "cw_memorize", "lstm_nothing_in", "cw_ar", "cw_mix"])
+def test_a_header_names_only_functions_it_declares(tmp_path, name):
+    """The process() comment of a memorize or effect model's header told the host to pass inputs
+    "as NAME_prime passes it on", a function only an autoregressive model's header declares."""
+    header = export_c(_models()[name], tmp_path, name)[0].read_text()
+    code = re.sub(r"/\*.*?\*/", "", header, flags=re.S)
+    for function in _API:
+        if re.search(rf"\b{name}_{function}\b", header):
+            assert re.search(rf"\b{name}_{function}\s*\(", code), f"{name}.h names {name}_{function}, not declared"
+
+
 def test_c_identifier():
     assert c_identifier("brahms-16k.v2") == "brahms_16k_v2"
     assert c_identifier("2024 take") == "model_2024_take"

@@ -278,6 +278,9 @@ def _header(spec):
 #define {N}_TEMPERATURE {spec.temperature!r}
 #define {N}_OUTPUT_GAIN {spec.output_gain!r}   /* what generation multiplies its output by (1: the model's own level) */
 {_GENERATION_API.format(N=N, max_temperature=float(MAX_TEMPERATURE))}"""
+    # (only an autoregressive model has NAME_prime)
+    past_input = (f" An autoregressive model's input is its past\n * sample as {N}_prime passes it on: divided by "
+                  f"{N}_SCALE, then read as the model reads its past." if spec.autoregressive else "")
     # (only an autoregressive model has NAME_set_temperature)
     no_double = (f"nothing calls a double-precision function but {N}_set_temperature, which converts its\n"
                  " * argument once. Define it for every file that includes this header: the state's layout"
@@ -339,8 +342,7 @@ size_t {N}_state_size(void);
 void {N}_reset({N}_state *s);
 /* n steps: in holds n x {N}_N_IN interleaved floats (NULL when {N}_N_IN is 0), out receives
  * n x {N}_N_OUT (class probabilities if {N}_SOFTMAX). in and out may be the same buffer when
- * {N}_N_IN == {N}_N_OUT; out is not NULL (n > 0). An autoregressive model's input is its past
- * sample as {N}_prime passes it on: divided by {N}_SCALE, then read as the model reads its past.
+ * {N}_N_IN == {N}_N_OUT; out is not NULL (n > 0).{past_input}
  * A NaN or infinite input is read as 0 (cwfast's Stream refuses it),
  * and one beyond +-{INPUT_LIMIT:g} as +-{INPUT_LIMIT:g}, so that one bad sample from a host cannot poison the state. */
 void {N}_process({N}_state *s, const float *in, float *out, int n);
