@@ -773,6 +773,20 @@ def test_a_header_names_only_functions_it_declares(tmp_path, name):
             assert re.search(rf"\b{name}_{function}\s*\(", code), f"{name}.h names {name}_{function}, not declared"
 
 
+def test_a_memorize_header_gives_the_length_generate_plays(tmp_path):
+    """A host replaying a memorized clip needs its length, which 'cwfast generate' plays and the
+    header did not give; 0 where the model stores none. Other modes have no such length."""
+    model = _models()["cw_memorize"]
+    defined = re.compile(r"#define cw_memorize_LENGTH (\d+)\b")
+    assert defined.search(export_c(model, tmp_path, "cw_memorize")[0].read_text()).group(1) == "0"
+    model.metadata = dict(model.metadata, length=321)
+    header = export_c(model, tmp_path, "cw_memorize", overwrite=True)[0].read_text()
+    assert int(defined.search(header).group(1)) == render.trained_length(model) == 321
+    effect = _models()["cw_effect"]
+    effect.metadata = dict(effect.metadata, length=321)
+    assert "_LENGTH" not in export_c(effect, tmp_path, "cw_effect")[0].read_text()
+
+
 def test_c_identifier():
     assert c_identifier("brahms-16k.v2") == "brahms_16k_v2"
     assert c_identifier("2024 take") == "model_2024_take"

@@ -127,6 +127,8 @@ class Spec:
         self.scale = 1.0
         if self.mode in ("memorize", "autoregressive"):
             self.scale = metadata.scale_of(model)
+        # A memorize model's clip, in samples: what 'cwfast generate' plays (0: not stored).
+        self.length = metadata.trained_length(model) if self.mode == "memorize" else None
         self.autoregressive = False
         # A mixture head's outputs: K logits, K means, K log-scales.
         self.components = self.n_out // 3 if self.output == "mixture" else 0
@@ -239,6 +241,9 @@ def _header(spec):
         window_macro = (f"#define {N}_MAX_WINDOW {spec.max_window}   /* the longest input window: module i reads "
                         "x(t - L_i + 1) .. x(t) */\n")
     level_macro = ""
+    if spec.length is not None:
+        level_macro += (f"#define {N}_LENGTH {spec.length}   /* samples of the memorized clip, which 'cwfast generate' "
+                        "plays (past them the network runs free); 0 if unknown */\n")
     if spec.level:
         level_macro = (f"#define {N}_LEVEL_ALPHA {spec.level[0]!r}   /* level-normalised: the network reads the input "
                        "divided by its recent level, and its mixture is scaled back (see cwfast.model.Level) */\n")
