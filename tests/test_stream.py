@@ -138,12 +138,15 @@ import numpy as np
 from numba.core import event
 from numba.core.runtime import rtsys
 from cwfast import ClockworkRNN, Stream
-from cwfast.model import Level, Surprise
+from cwfast.model import Level, Pitch, Surprise
 
-model = ClockworkRNN(1, 30, n_hidden=16, n_modules=4, output="mixture", seed=0)
+model = ClockworkRNN(1, 30, n_hidden=16, n_modules=4, output="mixture", input_windows=[1, 3, 4, 8], seed=0)
 model.level = Level(alpha=1 / 64, start=0.1, floor=0.05, ceiling=0.2)
 model.prediction = 8
 model.surprise = Surprise(alpha=0.25, beta=0.5, mean=1.4)
+# The bundled model's stages: input windows and a pitch predictor (lags 3 to 40, a search every 8 steps).
+model.pitch = Pitch.checked([0.05, -0.1, -0.3, 0.9], 3, 40, 50, 8)
+model.params[-1] = 0.35  # its gain
 voices = int(sys.argv[1]) or None
 stream = Stream(model, max_block=64, voices=voices)
 x = np.random.default_rng(0).uniform(-0.3, 0.3, (voices or 1, 200, 1)).astype(np.float32)
@@ -181,7 +184,8 @@ print(after.alloc - before.alloc, after.mi_alloc - before.mi_alloc, grown, len(c
 
 @pytest.mark.parametrize("voices", [0, 4])
 def test_a_mixture_models_stages_allocate_nothing_and_compile_nothing(voices):
-    """A level, a linear prediction and a surprise-following scale run around the network: called
+    """A level, a linear prediction, a pitch predictor and a surprise-following scale run around the
+    network (with input windows, as in the bundled model): called
     as numba functions from Python they made 6 to 13 NRT allocations a call, and before prepare
     warmed them, compiled in the first blocks (11 ms to 2 s in the audio callback). In a fresh
     process, from the first block after prepare, with blocks of 1 step, of max_block and between:
