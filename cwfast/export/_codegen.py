@@ -240,10 +240,11 @@ def _header(spec):
     if spec.kind != "lstm" and spec.max_window > 1:
         window_macro = (f"#define {N}_MAX_WINDOW {spec.max_window}   /* the longest input window: module i reads "
                         "x(t - L_i + 1) .. x(t) */\n")
-    level_macro = ""
+    length_macro = ""
     if spec.length is not None:
-        level_macro += (f"#define {N}_LENGTH {spec.length}   /* samples of the memorized clip, which 'cwfast generate' "
+        length_macro = (f"#define {N}_LENGTH {spec.length}   /* samples of the memorized clip, which 'cwfast generate' "
                         "plays (past them the network runs free); 0 if unknown */\n")
+    level_macro = ""
     if spec.level:
         level_macro = (f"#define {N}_LEVEL_ALPHA {spec.level[0]!r}   /* level-normalised: the network reads the input "
                        "divided by its recent level, and its mixture is scaled back (see cwfast.model.Level) */\n")
@@ -334,7 +335,7 @@ extern "C" {{
 #define {N}_MIXTURE {spec.components}   /* K > 0: {N}_process writes a mixture's K weights, K means, K scales */
 #define {N}_SCALE {spec.scale!r}   /* output times this is audio at the training level (memorize, autoregressive) */
 #define {N}_AUTOREGRESSIVE {1 if spec.autoregressive else 0}
-{window_macro}{level_macro}
+{window_macro}{length_macro}{level_macro}
 /* Tagged, so that a header of the host's can declare struct {N}_state and point to one. */
 typedef struct {N}_state {{
 {chr(10).join(state)}
