@@ -7,7 +7,8 @@ sequence: the clock schedule never restarts inside a stream, only on :meth:`Stre
 
 It is built for audio callbacks. :meth:`Stream.prepare` allocates every buffer and compiles and
 warms the kernel; after it, :meth:`Stream.process` with ``out=`` allocates nothing, neither in numba
-nor in NumPy, and runs the architecture's kernel through a C entry point with the GIL released
+nor in NumPy (given a block contiguous in memory: one that is not, such as a slice along time of a
+longer ``(voices, n)`` array, is checked for NaN through NumPy's buffered reduction, a few kB), and runs the architecture's kernel through a C entry point with the GIL released
 (:mod:`cwfast._realtime`); a model's level, linear prediction and surprise-following scale (the
 autoregressive defaults) and its head's softmax and scales run in two more C entries around it.
 What differs between architectures
@@ -56,7 +57,7 @@ _NO_SURPRISE = np.array([1.0, 0.0, 0.0])
 _NOT_FINITE = "block contains NaN or infinite values (or values too large for the model's dtype)"
 
 #: Block length a stream prepares for when :meth:`Stream.process` is called before
-#: :meth:`Stream.prepare`. Longer blocks are run in pieces of this length, without allocating.
+#: :meth:`Stream.prepare`. Longer blocks are run in pieces of this length, in the buffers prepared for it.
 DEFAULT_MAX_BLOCK = 8192
 #: The longest block a stream prepares for (13.5 hours at 44.1 kHz: the buffers of a longer one are
 #: not a real request) and the most voices one stream runs.
