@@ -863,13 +863,13 @@ class Stream:
                 block = np.asarray(block)
             except (TypeError, ValueError) as exc:
                 raise ParameterError(f"block must be a numeric array ({exc})") from None
+        if block.dtype is not dtype and block.dtype.kind not in "fiu":  # before the shape: "abc" has shape ()
+            raise ParameterError(f"block has dtype {block.dtype}; it must be a real (float or integer) array")
         if self._voices is not None:
             return self._process_voices(block, out)
         shape = block.shape
         if len(shape) != 2 or shape[1] != n_in:
             raise ParameterError(f"block has shape {shape}; a stream takes (n_steps, {n_in})")
-        if block.dtype is not dtype and block.dtype.kind not in "fiu":
-            raise ParameterError(f"block has dtype {block.dtype}; it must be a real (float or integer) array")
         n_steps = shape[0]
         if out is None:
             out = np.empty((n_steps, n_out), dtype=dtype)
@@ -954,8 +954,6 @@ class Stream:
         shape = block.shape
         if len(shape) != 3 or shape[0] != voices or shape[2] != n_in:
             raise ParameterError(f"block has shape {shape}; a stream of {voices} voices takes ({voices}, n_steps, {n_in})")
-        if block.dtype is not dtype and block.dtype.kind not in "fiu":
-            raise ParameterError(f"block has dtype {block.dtype}; it must be a real (float or integer) array")
         n_steps = shape[1]
         want = (voices, n_steps, n_out)
         if out is None:

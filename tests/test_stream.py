@@ -78,6 +78,9 @@ def test_stream_rejects_bad_blocks(model):
         stream.process(np.zeros((2, 5, 1)))
     with pytest.raises(ParameterError, match="out must be"):
         stream.process(np.zeros((5, 1)), out=np.zeros((4, 2), dtype=np.float32))
+    for wrong in ("abc", np.zeros((5, 1), dtype=complex), np.array([["a"]])):  # the dtype named, not the shape
+        with pytest.raises(ParameterError, match="it must be a real"):
+            stream.process(wrong)
     assert stream.t == 0  # nothing was consumed by the failed calls
 
 
