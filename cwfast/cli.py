@@ -471,11 +471,14 @@ def _check_plot(args):
         _check_output(args.plot, args.overwrite, what="plot")
 
 
-def _note_clipped(clipped, subtype):
+def _note_clipped(clipped, subtype, path):
     """PCM files hold [-1, 1] only: say how many samples writing clipped, rather than clip silently."""
     if clipped:
+        # FLAC has no float subtype: offering --subtype float there would offer a refusal.
+        keeps = ("--subtype float" if os.path.splitext(path)[1].lower() == ".wav"
+                 else "a .wav output with --subtype float")
         _note(f"{clipped} sample{'s' if clipped > 1 else ''} beyond full scale clipped to [-1, 1] for "
-              f"{subtype.lower()}; --subtype float keeps them")
+              f"{subtype.lower()}; {keeps} keeps them")
 
 
 def _subtype_for(path, subtype, rate):
@@ -1091,7 +1094,7 @@ def cmd_generate(args):
     # Written block by block as it is generated: memory does not grow with the length asked for.
     with _progress(args, total, "generating") as bar:
         frames, clipped = write_audio_blocks(args.output, written(), rate, subtype=subtype, overwrite=args.overwrite)
-    _note_clipped(clipped, subtype)
+    _note_clipped(clipped, subtype, args.output)
     what = f"wrote {args.output}: {_count(frames, 'sample')} ({_duration(frames, rate)}) from {name}"
     if mode == "autoregressive":  # at temperature 0 (greedy) the seed draws nothing: not offered as what made it
         what += ", temperature 0 (greedy: no seed)" if args.temperature == 0 else f", seed {seed}"
@@ -1168,7 +1171,7 @@ def cmd_process(args):
         n, clipped = write_audio_blocks(args.output, counted(), file_rate, subtype=subtype, overwrite=args.overwrite)
     if resampled:
         _note(f"resampled the output back to {file_rate} Hz")
-    _note_clipped(clipped, subtype)
+    _note_clipped(clipped, subtype, args.output)
     print(f"wrote {args.output}: {_count(n, 'sample')} ({_duration(n, file_rate)}) through {name}")
     return 0
 

@@ -289,6 +289,21 @@ def test_pcm_output_says_what_it_clips(capsys, tmp_path):
     assert status == 0 and "clipped" not in err
 
 
+def test_a_flac_output_that_clips_offers_what_keeps_the_samples(capsys, tmp_path):
+    """FLAC holds no float subtype, so the note must not offer --subtype float (refused for .flac)."""
+    from cwfast import ClockworkRNN
+
+    loud = ClockworkRNN(0, 1, n_hidden=4, n_modules=2, seed=0, sample_rate=8000,
+                        metadata={"mode": "memorize", "scale": 500.0, "length": 400})
+    loud.save(tmp_path / "loud.npz")
+    status, _, err = run(capsys, "generate", "-m", tmp_path / "loud.npz", "-o", tmp_path / "a.flac")
+    assert status == 0 and "clipped to [-1, 1] for pcm_24" in err
+    assert "a .wav output with --subtype float keeps them" in err
+    status, _, err = run(capsys, "generate", "-m", tmp_path / "loud.npz", "-o", tmp_path / "b.flac",
+                         "--subtype", "float")
+    assert_user_error(status, err, "cannot be written to FLAC")  # why the note cannot offer it
+
+
 def test_generate_writes_as_it_goes_and_equals_one_render(capsys, tmp_path, monkeypatch):
     """Blocks of 1000 samples (instead of 16384) written one by one make the same file as render()."""
     import soundfile
