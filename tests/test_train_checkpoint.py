@@ -236,6 +236,33 @@ def test_bad_checkpoint_files_raise_cwfast_error(rng, tmp_path):
             load_checkpoint(not_a_path)
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes here")
+def test_a_named_pipe_is_refused_as_a_checkpoint_without_blocking(tmp_path):
+    """load_checkpoint (and so `cwfast train --checkpoint PIPE --resume`) opened a named pipe and
+    waited for a writer for ever (an audit); cwfast.load refused one already. If it blocks, a writer
+    releases it, so that the test fails rather than hangs."""
+    import threading
+
+    os.mkfifo(tmp_path / "pipe.npz")
+    errors = []
+
+    def load():
+        try:
+            load_checkpoint(tmp_path / "pipe.npz")
+        except Exception as exc:  # noqa: BLE001 - checked below
+            errors.append(exc)
+
+    thread = threading.Thread(target=load, daemon=True)
+    thread.start()
+    thread.join(timeout=10)
+    if thread.is_alive():  # blocked in open(): release it, so the suite goes on
+        os.close(os.open(tmp_path / "pipe.npz", os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(timeout=30)
+        pytest.fail("load_checkpoint blocked on a named pipe")
+    assert len(errors) == 1 and isinstance(errors[0], CwfastError), errors
+    assert str(errors[0]) == f"cannot load checkpoint '{tmp_path / 'pipe.npz'}': not a regular file"
+
+
 def test_a_checkpoint_member_that_declares_more_than_it_holds_is_corrupt(rng, tmp_path):
     """An 8-kB checkpoint whose optimiser moment claimed 10**11 values was refused as out of
     memory, after an attempt to allocate it, as models were before (test_persistence)."""

@@ -164,8 +164,8 @@ def load_checkpoint(path):
     Raises
     ------
     CwfastError
-        If the file is missing, empty, truncated or corrupt, is not a cwfast checkpoint (a saved
-        model, say), or was written by a newer format version.
+        If the file is missing, not a regular file (a named pipe, say), empty, truncated or corrupt,
+        is not a cwfast checkpoint (a saved model, say), or was written by a newer format version.
     """
     from ..persistence import CorruptMember, model_class, open_archive, read_member, version_problem
 
@@ -178,6 +178,8 @@ def load_checkpoint(path):
         raise fail("no such file")
     if path.is_dir():
         raise fail("it is a directory")
+    if not path.is_file():  # a named pipe or a device: open() could block forever
+        raise fail("not a regular file")
     try:
         # Through this handle, which is closed whatever happens (np.load(path) left its own open
         # when the archive was corrupt).
