@@ -36,6 +36,7 @@ no allocation, the same ``theta`` layout, a plain model (every input window 1).
 
 import numba
 
+from ._jit import INT_ZERO as _0
 from ._jit import JIT as _JIT
 from ._kernels import _HOT, _tanh_inplace, _views, _window_dots
 from ._voice_kernels import LANES, _rows_lanes16
@@ -115,7 +116,7 @@ def _blocked_forward(theta, module_start, column_start, block_offset, periods, x
             done = e + 1
             for r in range(k):
                 col[r] = pre[u * k + r]
-            _window_dots(w_rec[off:], hcur, col, 0, col, k, width)
+            _window_dots(w_rec[off:], hcur, col, _0, col, k, width)
             _tanh_inplace(col[:k])
             group, lane = (u + 1) // LANES, (u + 1) % LANES
             for r in range(k):
@@ -127,7 +128,7 @@ def _blocked_forward(theta, module_start, column_start, block_offset, periods, x
         for o in range(n_out):
             for j in range(LANES):
                 acc[o, j] = b_out[o]
-        _rows_lanes16(w_out, 0, n, n, hs[group], 0, 0, n_out, acc)
+        _rows_lanes16(w_out, _0, n, n, hs[group], _0, _0, n_out, acc)
         for j in range(LANES):
             s = group * LANES + j - 1
             if 0 <= s < T:
@@ -162,7 +163,7 @@ def _add_slower(w_rec, off, stride, hist, pj, t0, s0, p, n_active, k, acc, pre):
         for r in range(k):
             for lane in range(LANES):
                 acc[r, lane] = 0
-        _rows_lanes16(w_rec, off, hist.shape[1], stride, hist[group], 0, 0, k, acc)
+        _rows_lanes16(w_rec, off, hist.shape[1], stride, hist[group], _0, _0, k, acc)
         while u < n_active:
             s = s0 + u * p
             dd = 0 if s <= fj else (s - fj - 1) // pj + 1

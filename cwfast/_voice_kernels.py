@@ -89,6 +89,7 @@ import numba
 import numpy as np
 
 from ._jit import JIT as _JIT
+from ._jit import INT_ZERO as _0
 from ._jit import SLP_PIPELINE, has_avx512
 # shared: cwfast._jit keeps the caches of both files in step
 from ._kernels import _HOT, _copy, _fires, _output, _step, _tanh_inplace, _window_dots
@@ -1205,7 +1206,7 @@ def _window_voices(w_in, in_off, window, xs, rows, end, n_in, n_voices, r0, r1, 
         o = (v * rows + end) * n_in
         for r in range(k):
             acc[r] = 0
-        _window_dots(w, xs[o - span : o], acc, 0, acc, k, span)
+        _window_dots(w, xs[o - span : o], acc, _0, acc, k, span)
         if lanes:
             base = (v - v % LANES) * n + v % LANES
             for r in range(k):
@@ -1272,7 +1273,7 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
         yf = y.reshape(-1)
         for s in range(n_steps if passes > 0 else 0):  # (one or two voices: no step of passes)
             if history > 0 and s % WINDOW_CHUNK == 0:
-                _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), 0, grouped, xs, rows)
+                _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), _0, grouped, xs, rows)
             _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
                           input_offset, x, history, s, passes, grouped, t, h, wt, xs, rows,
                           history + s % WINDOW_CHUNK + 1, acc, y, yf, aligned, code)
@@ -1288,7 +1289,7 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
         kept2 = kept.reshape((n_modules * V // LANES * n, LANES))
         for s in range(n_steps):
             if history > 0 and s % WINDOW_CHUNK == 0:
-                _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), 0, n_voices, xs, rows)
+                _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), _0, n_voices, xs, rows)
             _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
                          input_offset, x, history, s, n_voices, t, ht, wt, ht2, wt2, xs, rows,
                          history + s % WINDOW_CHUNK + 1, acc, y, aligned, code, kept, kept2, stale)
@@ -1372,8 +1373,8 @@ def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, bl
                            rows, end, n_in, n_voices, r0, r1, wt, n, acc, True)
         # The columns in order: runs of modules multiplied directly, between the kept products of
         # the others (see the docstring).
-        run0 = -1
-        run1 = -1
+        run0 = np.int64(-1)  # (not a literal -1, see cwfast._jit.INT_ZERO)
+        run1 = np.int64(-1)
         for j in range(n_modules):
             u0, u1 = module_start[j], module_start[j + 1]
             if u0 < cs:
@@ -1385,7 +1386,7 @@ def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, bl
                 continue
             if run0 >= 0:
                 _rows_lanes16_blocks(w_rec, off + run0 - cs, run1 - run0, width, ht2, run0, r0, r1, wt2, n)
-                run0 = -1
+                run0 = np.int64(-1)
             for b in range(V // LANES):
                 k0 = (j * (V // LANES) + b) * n  # this lane block's kept products of module j
                 # (flat slices for the zeroing and the sums: the 2-D loops over rows and lanes
@@ -1448,7 +1449,7 @@ def _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, b
                 _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, n_in, h, n, cs, r0, r1, work, n)
         else:
             for vb in range(0, passes, VOICE_BLOCK):
-                _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, 0, h, n, cs, r0, r1, work, n)
+                _rows_voices4(w_rec, off, width, bias, w_in, x, s, vb, _0, h, n, cs, r0, r1, work, n)
             _window_voices(w_in, input_offset[i] * n_in, (input_offset[i + 1] - input_offset[i]) // (r1 - r0), xs,
                            rows, end, n_in, n_voices, r0, r1, work, n, acc, False)
         for v in range(passes):
@@ -1469,7 +1470,7 @@ def _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, b
     if n_out >= 4:
         ys = yf[s * V * n_out : (s + 1) * V * n_out]
         for vb in range(0, passes, VOICE_BLOCK):
-            _rows_voices4(w_out, 0, n, b_out, w_in, x, s, vb, 0, h, n, 0, 0, n_out, ys, n_out)
+            _rows_voices4(w_out, _0, n, b_out, w_in, x, s, vb, _0, h, n, _0, _0, n_out, ys, n_out)
     else:
         for k in range(n_out):
             for vb in range(0, passes, VOICE_BLOCK):
@@ -1743,7 +1744,7 @@ def _lstm_forward_voices(theta, x, n_voices, t, state, pre, y):
     grouped = min(passes, n_voices)  # the real voices of the passes
     for s in range(n_steps):
         for vb in range(0, passes, VOICE_BLOCK):
-            _rows_voices4(w_rec, 0, n, bias, w_in, x, s, vb, n_in, state, 2 * n, 0, 0, g4, pre, g4)
+            _rows_voices4(w_rec, _0, n, bias, w_in, x, s, vb, n_in, state, 2 * n, _0, _0, g4, pre, g4)
         # Every pre-activation read the old h above, so h and c may be overwritten now.
         for v in range(grouped):
             p = pre[v * g4 : (v + 1) * g4]
