@@ -3,7 +3,9 @@
 A bar redraws every 0.1 s by tqdm's default, which on a terminal rewrites one line; where stderr
 is a file or a pipe (a log, a cluster job's output, ``2> train.log``) each redraw is appended, and
 an hour of training wrote about 2 MB of bars. There a bar redraws at most every
-:data:`LOG_INTERVAL` seconds (and once more when it closes). A line from a writer that does not go
+:data:`LOG_INTERVAL` seconds, and once more when it closes, where it stays (``leave=True``): a bar
+that clears itself on a terminal (``leave=False``) would end its log with the figure it was last
+drawn at, 20% of a generation that finished, followed by the spaces that clear it. A line from a writer that does not go
 through tqdm (Ray's, a logging handler's) is written :func:`apart_from_bars`, not after a bar's text.
 """
 
@@ -33,6 +35,7 @@ def bar(*, fields=None, **options):
     stream = options.setdefault("file", sys.stderr)
     if not _is_terminal(stream):
         options.setdefault("mininterval", LOG_INTERVAL)
+        options["leave"] = True  # its last figure, not the one it was last drawn at (see above)
     if fields is None:
         return tqdm(**options)
 

@@ -179,6 +179,13 @@ def test_bars_redraw_seldom_where_stderr_is_no_terminal(capsys, monkeypatch):
     redraws(lambda: _bars.bar(total=100, file=terminal))
     assert 2 <= log.getvalue().count("\r") <= 4  # drawn at 0, 30 and 60 s (and when closed)
     assert terminal.getvalue().count("\r") >= 60
+    # A bar that clears itself on a terminal is left at its last figure in a log, not at 30/100,
+    # where it was last drawn, followed by the spaces that clear it.
+    log, terminal = io.StringIO(), Terminal()
+    redraws(lambda: _bars.bar(total=100, file=log, leave=False)).close()
+    redraws(lambda: _bars.bar(total=100, file=terminal, leave=False)).close()
+    assert log.getvalue().rstrip(" ").endswith("60/100 [01:00<00:40,  1.00it/s]\n")
+    assert "60/100" not in terminal.getvalue().rsplit("\r", 2)[-1]  # cleared: the line's last draw is blank
     capsys.readouterr()
     redraws(lambda: Progress(100, 0, "update")).close()  # training's bar, on the captured stderr
     assert capsys.readouterr().err.count("\r") <= 4
