@@ -477,7 +477,7 @@ def _note_clipped(clipped, subtype, path):
         # FLAC has no float subtype: offering --subtype float there would offer a refusal.
         keeps = ("--subtype float" if os.path.splitext(path)[1].lower() == ".wav"
                  else "a .wav output with --subtype float")
-        _note(f"{clipped} sample{'s' if clipped > 1 else ''} beyond full scale clipped to [-1, 1] for "
+        _note(f"{_count(clipped, 'sample')} beyond full scale clipped to [-1, 1] for "
               f"{subtype.lower()}; {keeps} keeps them")
 
 
@@ -902,7 +902,8 @@ def _train(args):
     runs = model.metadata.get("runs")
     if runs:  # the time above is the kept model's own
         total = sum(run["seconds"] for run in runs["runs"])
-        stopped += f" ({_run_name(model.metadata['trainer'])}; {_count(len(runs['runs']), 'run')}: {total:.1f} s)"
+        kept = f"{_run_name(model.metadata['trainer'])}; {_count(len(runs['runs']), 'run')}: {total:.1f} s"
+        stopped = _noted(stopped, kept) if stopped else f" ({kept})"
     summary = (f"trained {mode} model ({model.n_params} parameters) in {result.wall_time:.1f} s{stopped}: "
                f"train {_format_figures(figures['train'])}")
     if "validation" in figures:
@@ -1197,6 +1198,14 @@ def _epochs_text(epochs, updates):
     return f"{epochs} epoch{'' if epochs == 1 else 's'}"
 
 
+def _noted(text, note):
+    """``text (note)``, or ``text (its own words; note)`` where text already ends in brackets:
+    "part of its first epoch (139 updates; time budget)", not "(139 updates) (time budget)"."""
+    if text.endswith(")"):
+        return f"{text[:-1]}; {note})"
+    return f"{text} ({note})"
+
+
 def _ratio(x):
     """A ratio to two decimals, or to three figures past 1000 (a pure tone's flatness is near 0, and
     a ratio to it printed as 9443204299437.74)."""
@@ -1331,11 +1340,12 @@ def _info_training(model):
             took = f"{seconds:.1f} s" if _is_number(seconds) else "time not stored"
             epochs = trainer.get("epochs")
             stopped = trainer.get("stopped")
-            why = f" ({stopped})" if isinstance(stopped, str) and stopped not in ("completed", "") else ""
             rate = f" at lr {trainer['lr']:g}" if _is_number(trainer.get("lr")) else ""
             count = (f"{epochs} generation{'' if epochs == 1 else 's'}" if trainer.get("name") == "es"
                      else _epochs_text(epochs, trainer.get("updates")))
-            parts.append(f"{trainer.get('name')}{rate}, {count}{why}, {took}")
+            if isinstance(stopped, str) and stopped not in ("completed", ""):
+                count = _noted(count, stopped)
+            parts.append(f"{trainer.get('name')}{rate}, {count}, {took}")
         if "train" in figures:
             parts.append(f"train {_format_figures(figures['train'])}")
         if "validation" in figures:

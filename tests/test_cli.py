@@ -1558,7 +1558,10 @@ def test_a_run_stopped_inside_its_first_epoch_says_how_far_it_got(capsys, tmp_pa
     model.metadata["trainer"] = {**model.metadata["trainer"], "epochs": 0, "updates": 1297, "stopped": "time budget"}
     model.save(tmp_path / "m.npz")
     status, out, _ = run(capsys, "info", tmp_path / "m.npz")
-    assert status == 0 and "part of its first epoch (1297 updates) (time budget)" in out
+    assert status == 0 and "part of its first epoch (1297 updates; time budget)" in out  # one pair of brackets
+    from cwfast.cli import _noted
+
+    assert _noted("3 epochs", "time budget") == "3 epochs (time budget)"
 
 
 def test_greedy_generation_names_no_seed(capsys, tmp_path):
