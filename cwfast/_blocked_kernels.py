@@ -109,7 +109,7 @@ def _blocked_forward(theta, module_start, column_start, block_offset, periods, x
         hcur = h[r0:r1]
         for r in range(k):
             mine[0, r, 0] = hcur[r]
-        done = 0  # entries 0..done-1 of this module's rows are written
+        done = _0  # (an int64, see cwfast._jit.INT_ZERO) entries 0..done-1 of this module's rows are written
         for u in range(n_active):
             e = s0 + u * p
             _hold(hs, r0, k, hcur, done, e + 1)

@@ -14,6 +14,7 @@ compiled here too (:func:`_mixture_nats`, :func:`_mixture_loss_grad`). The Pytho
 import numba
 import numpy as np
 
+from ._jit import INT_ZERO as _0
 from ._jit import JIT as _JIT
 from .modes import FLUSH as _FLUSH
 
@@ -46,7 +47,7 @@ def _scored_row_loss(row, head_code, labels, y_target, b, ts):
         return _mixture_row_loss(row, labels[b, ts])
     if head_code:
         return _row_loss(row, True, labels[b, ts], row)
-    return _row_loss(row, False, 0, y_target[b, ts])
+    return _row_loss(row, False, _0, y_target[b, ts])
 
 
 @numba.njit(**_JIT)

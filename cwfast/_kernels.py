@@ -39,6 +39,7 @@ from numba import types
 from numba.extending import overload
 
 from ._head_kernels import _emit, _fed_back, _level_gain, _level_rows, _level_sequence, _mean_rows, _scored_row_loss
+from ._jit import INT_ZERO as _0
 from ._jit import JIT as _JIT
 from ._jit import has_avx512
 from .modes import FLUSH as _FLUSH
@@ -743,11 +744,11 @@ def _population_losses(theta, noise, sigma, module_start, column_start, block_of
         for b in range(batch):
             h[:] = 0
             _forward_padded_seq(params, module_start, column_start, block_offset, member_periods[m], input_offset,
-                                xp[b], 0, h, work, y)
+                                xp[b], _0, h, work, y)
             _level_sequence(y, gains, b)
             if readout == 2:
                 _mean_rows(y, row)
-                total += _scored_row_loss(row, head_code, labels, y_target, b, 0)
+                total += _scored_row_loss(row, head_code, labels, y_target, b, _0)
                 continue
             for s in range(first, n_steps):
                 for k in range(n_out):

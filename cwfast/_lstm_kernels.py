@@ -19,6 +19,7 @@ import numba
 import numpy as np
 
 from ._head_kernels import _emit, _fed_back, _level_gain, _level_rows, _level_sequence, _mean_rows, _scored_row_loss
+from ._jit import INT_ZERO as _0
 from ._jit import JIT as _JIT
 from ._pitch_kernels import _predict_row, _scratch
 from .modes import FLUSH as _FLUSH
@@ -241,7 +242,7 @@ def _population_losses(theta, noise, sigma, n, x, n_out, y_target, labels, head_
             _level_sequence(y, gains, b)
             if readout == 2:
                 _mean_rows(y, row)
-                total += _scored_row_loss(row, head_code, labels, y_target, b, 0)
+                total += _scored_row_loss(row, head_code, labels, y_target, b, _0)
                 continue
             for t in range(first, n_steps):
                 for k in range(n_out):

@@ -464,7 +464,7 @@ def _build_stages_after(fp):
         c = carray(context_p, (STAGE_CONTEXT_SIZE,))
         m, padded, n_out = c[S_STEPS], c[S_PADDED], c[S_N_OUT]
         if padded == 1:  # contiguous rows, as forward's: its sums vectorise (and round) the same way
-            _finish_lane(c, fp, carray(_pointer(c[S_Y], fp), (m, n_out)), 0)
+            _finish_lane(c, fp, carray(_pointer(c[S_Y], fp), (m, n_out)), _jit.INT_ZERO)
         else:  # a lane's outputs, y[:, b]: strided (a transposed view would be allocated)
             y = carray(_pointer(c[S_Y], fp), (m, padded, n_out))
             for b in range(c[S_LANES]):
