@@ -188,17 +188,36 @@ def test_the_scratch_folder_is_scratch_or_cwfast_scratch_or_the_temporary_folder
     assert scratch.Scratch(other).directory == str(other)
 
 
-@pytest.mark.parametrize("where", ["missing", "file", "read-only"])
-def test_a_scratch_that_is_not_a_writable_folder_is_refused_in_one_line(tmp_path, no_training, where):
+def _refuse_writes_in(monkeypatch, folder):
+    """What the kernel answers a user who may not write in ``folder`` (EACCES to any open that
+    would make a file there, O_TMPFILE's open of the folder itself included), for a process that
+    could write anyway: root, as CI runs, ignores permission bits."""
+    real_open = os.open
+    folder = os.path.realpath(folder)
+
+    def open_(path, flags, *args, **kwargs):
+        target = os.path.realpath(path)
+        if (flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)) and folder in (target, os.path.dirname(target)):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", open_)
+
+
+@pytest.mark.parametrize("where, reason", [("missing", "no such folder"), ("file", "not a folder"),
+                                           ("read-only", os.strerror(errno.EACCES))])
+def test_a_scratch_that_is_not_a_writable_folder_is_refused_in_one_line(tmp_path, monkeypatch, no_training, where,
+                                                                        reason):
     path = tmp_path / "scratch"
     if where == "file":
         path.write_text("")
     elif where == "read-only":
         path.mkdir()
         path.chmod(0o500)
-        if os.access(path, os.W_OK):  # root writes anywhere
-            pytest.skip("running as a user who may write to a read-only folder")
-    with pytest.raises(ParameterError, match=r"^scratch='.*scratch' is not a writable folder") as refused:
+        if os.access(path, os.W_OK):  # root writes anywhere (CI runs as root): refused as a user is
+            _refuse_writes_in(monkeypatch, path)
+    says = rf"^scratch='.*scratch' is not a writable folder \({reason}\)"
+    with pytest.raises(ParameterError, match=says) as refused:
         module.train_audio([clip(3000), clip(2000, 1)], 8000, scratch=path, **CORPUS)
     assert "\n" not in str(refused.value)
 
