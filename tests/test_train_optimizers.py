@@ -67,14 +67,23 @@ def test_nesterov_descends_a_quadratic(rng):
     assert 0.5 * params @ hessian @ params < 1e-3 * start
 
 
-def test_lr_override_applies_to_one_step_only(rng):
+@pytest.mark.parametrize("make", [Adam, lambda lr: NesterovSGD(lr, momentum=0.0)], ids=["adam", "nesterov"])
+def test_lr_override_applies_to_one_step_only(rng, make):
+    """A step given lr takes that rate; the next step, given none, takes the optimizer's own again."""
     a, b = np.ones(3), np.ones(3)
-    g = rng.normal(size=3)
-    NesterovSGD(0.1, momentum=0.0).step(a, g, lr=0.5)
-    opt = NesterovSGD(0.5, momentum=0.0)
-    opt.step(b, g)
+    g, h = rng.normal(size=3), rng.normal(size=3)
+    opt = make(0.1)
+    opt.step(a, g, lr=0.5)
+    twin = make(0.5)
+    twin.step(b, g)
     np.testing.assert_array_equal(a, b)
-    np.testing.assert_allclose(a, 1 - 0.5 * g)
+    assert opt.lr == 0.1
+    opt.step(a, h)
+    twin.lr = 0.1
+    twin.step(b, h)
+    np.testing.assert_array_equal(a, b)
+    if isinstance(opt, NesterovSGD):  # without momentum, plain steps: 0.5 of g, then 0.1 of h
+        np.testing.assert_allclose(a, 1 - 0.5 * g - 0.1 * h, rtol=1e-15, atol=1e-15)
 
 
 @pytest.mark.parametrize("make", [lambda: Adam(0.01), lambda: NesterovSGD(0.01, momentum=0.9)])
