@@ -95,7 +95,9 @@ def test_the_nearest_loudness_among_the_qualifying_is_chosen(trained, grid):
     own = model.sample(40000, values=mu_law_values(256), temperature=0.85, seed=5)
     calibration = calibrate_temperature(model, own, temperatures=grid)
     rows = {row["temperature"]: row for row in calibration["table"]}
-    assert rows[0.85]["qualifies"] and rows[0.85]["rms"] == pytest.approx(1.0, abs=0.2)
+    # Its own loudness to within a few percent (0.992 here): 0.2 let 0.7's figure (0.82) or 1.0's
+    # (1.17) stand for it.
+    assert rows[0.85]["qualifies"] and rows[0.85]["rms"] == pytest.approx(1.0, abs=0.05)
     assert calibration["chosen"] == expected_choice(calibration["table"])
 
 
