@@ -217,10 +217,13 @@ def test_a_voice_gives_the_same_bits_in_a_lane_block_of_any_width(arch, x):
         np.testing.assert_array_equal(got[v], one[0])
 
 
-def test_the_lane_passes_compile_with_the_slp_vectoriser_and_leave_numba_as_it_was():
+def test_the_lane_passes_compile_with_the_slp_vectoriser_and_leave_numba_as_it_was(monkeypatch):
     """The lane passes are written for LLVM's SLP vectoriser, which numba leaves off: with this
-    numba, cwfast._jit's pipeline turns it on for them, and puts numba's option back after."""
+    numba, cwfast._jit's pipeline turns it on for them, and puts numba's option back after. (The
+    lane passes load from numba's cache once compiled, and a load runs no pipeline: a function of
+    the test's own, never cached, is lowered through the pipeline here, so that both can fail.)"""
     import numba
+    from numba.core.typed_passes import NativeLowering
 
     from cwfast import _jit, _voice_kernels
 
@@ -228,7 +231,16 @@ def test_the_lane_passes_compile_with_the_slp_vectoriser_and_leave_numba_as_it_w
     for name in ("_rows_lanes16", "_output_lanes16", "_inputs_lanes16"):
         assert getattr(_voice_kernels, name)._compiler.pipeline_class is _jit.SLP_PIPELINE
     Stream(MODELS["clockwork"](), voices=16).process(np.zeros((16, 5, 2), np.float32))
-    assert numba.core.config.SLP_VECTORIZE == int(os.environ.get("NUMBA_SLP_VECTORIZE", "0"))
+    default = int(os.environ.get("NUMBA_SLP_VECTORIZE", "0"))
+    assert numba.core.config.SLP_VECTORIZE == default
+    seen = []  # the option as numba's own lowering (which runs LLVM's passes) finds it
+    lower = NativeLowering.run_pass
+    monkeypatch.setattr(NativeLowering, "run_pass",
+                        lambda self, state: seen.append(numba.core.config.SLP_VECTORIZE) or lower(self, state))
+    probe = numba.njit(pipeline_class=_jit.SLP_PIPELINE)(lambda a: a * 2.0 + 1.0)
+    assert probe(1.5) == 4.0
+    assert seen == [1]  # on while it was lowered...
+    assert numba.core.config.SLP_VECTORIZE == default  # ...and put back after
 
 
 @pytest.mark.parametrize("arch", ["clockwork", "lstm", "windowed"])
