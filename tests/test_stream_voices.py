@@ -27,6 +27,7 @@ from cwfast import LSTM, SRN, ClockworkRNN, ParameterError, State, Stream
 
 import naive
 from naive_lstm import lstm_forward
+from test_stream import KERNELS_LOADED
 
 MODELS = {
     "clockwork": lambda **kw: ClockworkRNN(2, 3, module_sizes=[3, 5, 2, 4], periods=[1, 2, 5, 16], seed=11, **kw),
@@ -352,7 +353,7 @@ def test_bad_voice_arguments_are_refused(x):
     np.testing.assert_array_equal(stream.t, np.full(V, 5))
 
 
-VOICES_SCRIPT = """
+VOICES_SCRIPT = KERNELS_LOADED + """
 import tracemalloc
 import numpy as np
 from numba.core import event
@@ -370,6 +371,7 @@ out = np.empty((5, 200, 3), dtype=np.float32)
 wide = np.random.default_rng(0).normal(size=(5, 200, 2))   # float64, not contiguous in column 0
 blocks = [wide[:, :64, :1], wide[:, 64:65, :1], wide[:, 65:200, :1]]
 stream.process(blocks[0], out=out[:, :64])
+loaded = kernels_loaded()
 before = rtsys.get_allocation_stats()
 tracemalloc.start()
 snap0 = tracemalloc.take_snapshot()
@@ -383,7 +385,8 @@ snap1 = tracemalloc.take_snapshot()
 after = rtsys.get_allocation_stats()
 numpy_only = [tracemalloc.DomainFilter(True, np.lib.tracemalloc_domain)]
 grown = sum(s.size_diff for s in snap1.filter_traces(numpy_only).compare_to(snap0.filter_traces(numpy_only), "lineno"))
-print(after.alloc - before.alloc, after.mi_alloc - before.mi_alloc, grown, len(compiles.buffer))
+print(after.alloc - before.alloc, after.mi_alloc - before.mi_alloc, grown,
+      len(compiles.buffer) + kernels_loaded() - loaded)
 """
 
 
