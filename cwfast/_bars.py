@@ -5,8 +5,9 @@ is a file or a pipe (a log, a cluster job's output, ``2> train.log``) each redra
 an hour of training wrote about 2 MB of bars. There a bar redraws at most every
 :data:`LOG_INTERVAL` seconds, and once more when it closes, where it stays (``leave=True``): a bar
 that clears itself on a terminal (``leave=False``) would end its log with the figure it was last
-drawn at, 20% of a generation that finished, followed by the spaces that clear it. A line from a writer that does not go
-through tqdm (Ray's, a logging handler's) is written :func:`apart_from_bars`, not after a bar's text.
+drawn at, 20% of a generation that finished, followed by the spaces that clear it. A line from a
+writer that does not go through tqdm (Ray's, a logging handler's) is written
+:func:`apart_from_bars`, not after a bar's text.
 """
 
 import contextlib

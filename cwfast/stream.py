@@ -8,8 +8,8 @@ sequence: the clock schedule never restarts inside a stream, only on :meth:`Stre
 It is built for audio callbacks. :meth:`Stream.prepare` allocates every buffer and compiles and
 warms the kernel; after it, :meth:`Stream.process` with ``out=`` allocates nothing, neither in numba
 nor in NumPy (given a block contiguous in memory: one that is not, such as a slice along time of a
-longer ``(voices, n)`` array, is checked for NaN through NumPy's buffered reduction, a few kB), and runs the architecture's kernel through a C entry point with the GIL released
-(:mod:`cwfast._realtime`); a model's level, linear prediction and surprise-following scale (the
+longer ``(voices, n)`` array, is checked for NaN through NumPy's buffered reduction, a few kB), and
+runs the architecture's kernel through a C entry point with the GIL released (:mod:`cwfast._realtime`); a model's level, linear prediction and surprise-following scale (the
 autoregressive defaults) and its head's softmax and scales run in two more C entries around it.
 What differs between architectures
 (the entry, the width of the state and of the scratch, the context slots) is decided in one
