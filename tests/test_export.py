@@ -759,7 +759,7 @@ def test_name_defaults_to_the_file_stem(tmp_path):
 
 
 #: The functions an exported header may declare (NAME_ prefixed).
-_API = ("state_size", "reset", "process", "seed", "set_temperature", "prime", "generate")
+_API = ("state_size", "reset", "process", "seed", "set_temperature", "read", "prime", "generate")
 
 
 @pytest.mark.parametrize("name", ["cw_effect", "cw_memorize", "lstm_nothing_in", "cw_ar", "cw_mix"])
@@ -771,6 +771,41 @@ def test_a_header_names_only_functions_it_declares(tmp_path, name):
     for function in _API:
         if re.search(rf"\b{name}_{function}\b", header):
             assert re.search(rf"\b{name}_{function}\s*\(", code), f"{name}.h names {name}_{function}, not declared"
+
+
+@pytest.mark.parametrize("name", ["cw_ar", "cw_mix_pitch", "cw_mix_linear"])
+def test_read_is_what_the_model_reads_of_a_past_sample(built, name):
+    """NAME_read, which a host scoring recorded audio passes each sample through before
+    NAME_process (it had to reimplement cwfast's mu-law), is cwfast.codec.as_read: mu-law classes
+    of a softmax and of a mixture model, the clip of linear history; NaN as a silent sample."""
+    tmp, table = built
+    model, _ = table[name]
+    source = tmp / f"{name}_read.c"
+    source.write_text(f"""#include <stdio.h>
+#include "{name}.h"
+int main(void)
+{{
+    float v;
+    while (fread(&v, sizeof v, 1, stdin) == 1) {{
+        v = {name}_read(v);
+        fwrite(&v, sizeof v, 1, stdout);
+    }}
+    return 0;
+}}
+""")
+    exe = tmp / f"{name}_read"
+    subprocess.run([_compiler(), *STRICT, "-O2", f"-I{tmp}", str(source), str(tmp / f"{name}.c"), "-lm", "-o", str(exe)],
+                   check=True)
+    values = np.concatenate([np.linspace(-1.5, 1.5, 20001), [0.0, -0.0, 1e-30, -1e-30, np.inf, -np.inf]])
+    values = values.astype(np.float32)
+    read = np.frombuffer(subprocess.run([str(exe)], input=values.tobytes() + np.float32(np.nan).tobytes(),
+                                        capture_output=True, check=True).stdout, dtype=np.float32)
+    history = model.metadata.get("history", "mu-law")
+    n_classes = model.n_out if model.output == "softmax" else 256
+    expected = codec.as_read(values, n_classes, history)
+    np.testing.assert_array_equal(read[:-1], expected)  # 0 too: the value of the class it falls in
+    assert read[-1] == expected[values == 0][0]  # NaN, read as 0 is
+    assert len(np.unique(read[:-1])) == (len(np.unique(np.clip(values, -1, 1))) if history == "linear" else n_classes)
 
 
 def test_a_memorize_header_gives_the_length_generate_plays(tmp_path):

@@ -230,8 +230,8 @@ def _header(spec):
         state += [
             f"    float logits[{spec.n_out}];",
             f"    {N}_REAL weights[{spec.n_out}];   /* scratch of the sampler */",
-            "    float prev;        /* the last value generated or primed, in the model's units (0 after reset): "
-            "the next step reads it as the model reads its past */",
+            "    float prev;        /* what the next step reads: the last value generated or primed, in the "
+            "model's units, as the model reads its past (0 after reset) */",
             f"    {N}_REAL inv_temperature;",
             "    uint64_t rng;      /* splitmix64 state */",
         ]
@@ -285,8 +285,8 @@ def _header(spec):
 #define {N}_OUTPUT_GAIN {spec.output_gain!r}   /* what generation multiplies its output by (1: the model's own level) */
 {_GENERATION_API.format(N=N, max_temperature=float(MAX_TEMPERATURE))}"""
     # (only an autoregressive model has NAME_prime)
-    past_input = (f" An autoregressive model's input is its past\n * sample as {N}_prime passes it on: divided by "
-                  f"{N}_SCALE, then read as the model reads its past." if spec.autoregressive else "")
+    past_input = (f" An autoregressive model's input is its past\n * sample as {N}_prime passes it on: "
+                  f"{N}_read(sample / {N}_SCALE)." if spec.autoregressive else "")
     # (only an autoregressive model has NAME_set_temperature)
     no_double = (f"nothing calls a double-precision function but {N}_set_temperature, which converts its\n"
                  " * argument once. Define it for every file that includes this header: the state's layout"
@@ -368,10 +368,13 @@ void {N}_seed({N}_state *s, uint64_t seed);
 /* 0 (the likeliest) to {N}_TEMPERATURE_MAX: below 0 is 0, above it (infinity too) is
  * {N}_TEMPERATURE_MAX, and NaN leaves the temperature as it was. */
 void {N}_set_temperature({N}_state *s, double temperature);
+/* What the model reads of v, a past sample divided by {N}_SCALE: the value of its mu-law class, or
+ * v clipped to [-1, 1] for a model of linear history (cwfast.codec.as_read); NaN reads as 0 does.
+ * {N}_process's input, for a host that scores recorded audio, is {N}_read(sample / {N}_SCALE). */
+float {N}_read(float v);
 /* Continue a clip as 'cwfast generate --prime' does: clip holds n samples at their recorded
- * level; each is divided by {N}_SCALE, read as the model reads its past (the value of its mu-law
- * class, or itself clipped to [-1, 1]; NaN as 0) and run through {N}_process from the state s
- * (after {N}_reset: from silence). {N}_generate then goes on from the clip's end. */
+ * level; each is divided by {N}_SCALE, read by {N}_read and run through {N}_process from the
+ * state s (after {N}_reset: from silence). {N}_generate then goes on from the clip's end. */
 void {N}_prime({N}_state *s, const float *clip, int n);
 /* n more samples into out (n floats), at the training level times {N}_OUTPUT_GAIN. */
 void {N}_generate({N}_state *s, float *out, int n);
@@ -976,9 +979,10 @@ static void {N}_surprise({N}_state *s, float v, float *y)
 
 def _read_function(spec):
     """``NAME_read``: what an autoregressive model reads of a value in its units (the previous
-    sample), as :func:`cwfast.codec.as_read` makes it: the decoded value of its mu-law class, or
-    the value clipped to [-1, 1] (linear history). 0 reads as 0 (the silence before a clip), and
-    NaN as 0 too, so that nothing a caller writes in ``s->prev`` can index outside the table."""
+    sample), as :func:`cwfast.codec.as_read` makes it: the decoded value of its mu-law class (0
+    too: the value of the class it falls in), or the value clipped to [-1, 1] (linear history);
+    NaN reads as 0 does. The state keeps what it read (``s->prev``), so the 0 a reset leaves there is
+    read as 0, as cwfast's first step reads it."""
     N = spec.name
     if spec.history == "linear":
         body = f"""    if ({N}_nan(v))
@@ -987,13 +991,13 @@ def _read_function(spec):
     else:
         mu = f"{float(len(spec.values) - 1)!r}"
         body = f"""    {N}_REAL c;
-    if ({N}_nan(v) || v == 0.0f)
-        return 0.0f;
+    if ({N}_nan(v))
+        v = 0.0f;  /* read as a silent sample is */
     v = v < -1.0f ? -1.0f : (v > 1.0f ? 1.0f : v);
     c = (v < 0.0f ? {N}_C(-1.0) : {N}_C(1.0)) * {N}_LOG1P({N}_C({mu}) * {N}_FABS(({N}_REAL)v)) / {N}_LOG1P({N}_C({mu}));
     return {N}_values[(int){N}_FLOOR((c + {N}_C(1.0)) / {N}_C(2.0) * {N}_C({mu}) + {N}_C(0.5))];"""
-    return f"""/* What the model reads of v, a value in its units: see {N}_prime in {N}.h. */
-static float {N}_read(float v)
+    return f"""/* What the model reads of v, a value in its units: see {N}_read in {N}.h. */
+float {N}_read(float v)
 {{
 {body}
 }}
@@ -1088,7 +1092,7 @@ def source(spec):
                      * ({N}_LOG(uu) - {N}_LOG1P(-uu));
             }}
             e = (float)(v < {N}_C(-1.0) ? {N}_C(-1.0) : (v > {N}_C(1.0) ? {N}_C(1.0) : v));
-            s->prev = e;
+            s->prev = {N}_read(e);
             out[i] = (float)(({N}_REAL)e * {N}_C({spec.output_level!r}));  /* {N}_SCALE * {N}_OUTPUT_GAIN */
         }}
 """
@@ -1138,11 +1142,11 @@ void {N}_prime({N}_state *s, const float *clip, int n)
 {{
     int i;
     for (i = 0; i < n; i++) {{
-        const float x = {N}_read(s->prev);
+        const float x = s->prev;
         /* its outputs into the sampler's logits, which generate computes afresh before reading
            (a y[{N}_N_OUT] here took 256 KB of the caller's stack at 65,536 classes) */
         {N}_process(s, &x, s->logits, 1);
-        s->prev = (float)(({N}_REAL)clip[i] / {N}_C({N}_SCALE));
+        s->prev = {N}_read((float)(({N}_REAL)clip[i] / {N}_C({N}_SCALE)));
     }}
 }}
 
@@ -1159,7 +1163,7 @@ void {N}_generate({N}_state *s, float *out, int n)
         float x[1];
         float top;
         int best = 0;{f" {N}_REAL gain;" if spec.level else ""}
-        x[0] = {N}_read(s->prev);
+        x[0] = s->prev;
 {gain}        {N}_step(s, x);
         {N}_head(s->h, s->logits);
 {unlevel_logits}
