@@ -1069,6 +1069,8 @@ def cmd_generate(args):
     seed = args.seed
     if mode == "autoregressive" and seed is None:
         seed = render.fresh_seed()
+    elif mode == "autoregressive" and args.temperature == 0:  # told, not refused: a sweep of temperatures keeps its seed
+        _note(f"--seed {seed} draws nothing at --temperature 0 (greedy): every seed gives the same audio")
     # A long prime runs for a while before the first sample (an hour's: about a minute): a bar of
     # its own, once every check has passed (the first piece primed).
     with _Progress(total=0 if prime is None else prime.size, desc="priming", unit="sample",

@@ -1573,6 +1573,7 @@ def test_greedy_generation_names_no_seed(capsys, tmp_path):
     status, out, err = run(capsys, "generate", "-o", tmp_path / "b.wav", "--samples", 200, "--temperature", 0,
                            "--seed", 7)
     assert status == 0 and (tmp_path / "a.wav").read_bytes()[-800:] == (tmp_path / "b.wav").read_bytes()[-800:]
+    assert "--seed 7 draws nothing at --temperature 0" in err  # the seed given is said to be unused
 
 
 @pytest.mark.parametrize("rate", [44100, 3000])
