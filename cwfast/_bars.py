@@ -3,14 +3,16 @@
 A bar redraws every 0.1 s by tqdm's default, which on a terminal rewrites one line; where stderr
 is a file or a pipe (a log, a cluster job's output, ``2> train.log``) each redraw is appended, and
 an hour of training wrote about 2 MB of bars. There a bar redraws at most every
-:data:`LOG_INTERVAL` seconds, and once more when it closes, where it stays (``leave=True``): a bar
-that clears itself on a terminal (``leave=False``) would end its log with the figure it was last
-drawn at, 20% of a generation that finished, followed by the spaces that clear it. A line from a
+:data:`LOG_INTERVAL` seconds (tqdm's ``TQDM_MININTERVAL`` sets another), and once more when it
+closes, where it stays (``leave=True``): a bar that clears itself on a terminal (``leave=False``)
+would end its log with the figure it was last drawn at, 20% of a generation that finished,
+followed by the spaces that clear it. A line from a
 writer that does not go through tqdm (Ray's, a logging handler's) is written
 :func:`apart_from_bars`, not after a bar's text.
 """
 
 import contextlib
+import os
 import sys
 
 #: Seconds between a bar's redraws when its stream is not a terminal.
@@ -24,6 +26,16 @@ def _is_terminal(stream):
         return False
 
 
+def _log_interval():
+    """Seconds between redraws into a log: tqdm's own ``TQDM_MININTERVAL`` where it holds a number
+    of seconds (a job that wants a line every 5 s), else :data:`LOG_INTERVAL`."""
+    try:
+        seconds = float(os.environ.get("TQDM_MININTERVAL", LOG_INTERVAL))
+    except ValueError:
+        return LOG_INTERVAL
+    return seconds if 0.0 <= seconds < float("inf") else LOG_INTERVAL
+
+
 def bar(*, fields=None, **options):
     """A tqdm bar (``tqdm.auto``) with ``options``, on stderr unless ``file`` says otherwise.
 
@@ -35,7 +47,7 @@ def bar(*, fields=None, **options):
 
     stream = options.setdefault("file", sys.stderr)
     if not _is_terminal(stream):
-        options.setdefault("mininterval", LOG_INTERVAL)
+        options.setdefault("mininterval", _log_interval())
         options["leave"] = True  # its last figure, not the one it was last drawn at (see above)
     if fields is None:
         return tqdm(**options)

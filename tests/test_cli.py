@@ -189,6 +189,17 @@ def test_bars_redraw_seldom_where_stderr_is_no_terminal(capsys, monkeypatch):
     capsys.readouterr()
     redraws(lambda: Progress(100, 0, "update")).close()  # training's bar, on the captured stderr
     assert capsys.readouterr().err.count("\r") <= 4
+    # tqdm's own knob, TQDM_MININTERVAL, sets the interval into a log too (a job that wants a line
+    # every 5 s); a value that is no number of seconds leaves the 30 s.
+    monkeypatch.setenv("TQDM_MININTERVAL", "5")
+    log = io.StringIO()
+    redraws(lambda: _bars.bar(total=100, file=log))
+    assert 12 <= log.getvalue().count("\r") <= 14  # drawn at 0, 5, 10, ... 60 s
+    for bad in ("often", "-1", "nan"):
+        monkeypatch.setenv("TQDM_MININTERVAL", bad)
+        log = io.StringIO()
+        redraws(lambda: _bars.bar(total=100, file=log))
+        assert 2 <= log.getvalue().count("\r") <= 4
 
 def test_generate_memorize_at_its_natural_length_and_level(capsys, tmp_path, models):
     out = tmp_path / "mem.wav"

@@ -954,6 +954,7 @@ def test_sigterm_to_the_group_ends_a_ray_run_promptly_and_leaves_no_ray_process(
     marker = f"{name}={value}".encode()
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     env[name] = value
+    env["TQDM_MININTERVAL"] = "0.1"  # the bar shows the first generation's loss at once, not 30 s on in a pipe
     out = tmp_path / "model.npz"
     argv = [sys.executable, "-m", "cwfast", "train", str(clip_8k), "--samples", "48", "--epochs", "100000",
             "--hidden", "6", "--modules", "3", "--trainer", "es", "--population", "8", "--cluster", "ray", "-o", str(out)]
