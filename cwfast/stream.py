@@ -57,8 +57,14 @@ _NO_SURPRISE = np.array([1.0, 0.0, 0.0])
 _NOT_FINITE = "block contains NaN or infinite values (or values too large for the model's dtype)"
 
 #: Block length a stream prepares for when :meth:`Stream.process` is called before
-#: :meth:`Stream.prepare`. Longer blocks are run in pieces of this length, in the buffers prepared for it.
+#: :meth:`Stream.prepare`, or ``prepare`` without one. Longer blocks are run in pieces of this length,
+#: in the buffers prepared for it.
 DEFAULT_MAX_BLOCK = 8192
+#: ... or fewer steps, so that a block's inputs and outputs (every voice's) take at most this many
+#: bytes: a softmax of 65,536 classes prepared 8192 steps, 2 GiB of outputs checked against the kernel
+#: and warmed (23 s, over 4 GiB) before its first sample; it prepares 63. A model of 256 classes or
+#: fewer, one voice, prepares 8192 as before.
+DEFAULT_BLOCK_BYTES = 16 * 2**20
 #: The longest block a stream prepares for (13.5 hours at 44.1 kHz: the buffers of a longer one are
 #: not a real request) and the most voices one stream runs.
 MAX_BLOCK = 2**31 - 1
@@ -536,7 +542,13 @@ class Stream:
 
     # ------------------------------------------------------------------ real-time setup
 
-    def prepare(self, max_block=DEFAULT_MAX_BLOCK):
+    def _default_max_block(self):
+        """DEFAULT_MAX_BLOCK steps, or fewer for a wide model or many voices (DEFAULT_BLOCK_BYTES)."""
+        lanes = 1 if self._voices is None else self._clocks.size
+        per_step = lanes * (self._n_in + self._n_out) * self._dtype.itemsize
+        return max(1, min(DEFAULT_MAX_BLOCK, DEFAULT_BLOCK_BYTES // per_step))
+
+    def prepare(self, max_block=None):
         """Allocate the buffers and compile and warm the kernel for blocks of up to ``max_block``.
 
         After this, :meth:`process` never waits for numba and, given ``out=``, allocates nothing.
@@ -546,8 +558,10 @@ class Stream:
 
         Parameters
         ----------
-        max_block : int
-            The longest block (in samples) expected.
+        max_block : int, optional
+            The longest block (in samples) expected. Default: :data:`DEFAULT_MAX_BLOCK`, or fewer
+            steps where their inputs and outputs would take more than :data:`DEFAULT_BLOCK_BYTES`
+            (a softmax of 65,536 classes: 63 steps).
 
         Returns
         -------
@@ -566,10 +580,11 @@ class Stream:
         MemoryError
             If the buffers do not fit after all; a stream that was prepared stays prepared as it was.
         """
-        max_block = _positive_int("max_block", max_block, maximum=MAX_BLOCK)
+        if max_block is not None:
+            max_block = _positive_int("max_block", max_block, maximum=MAX_BLOCK)
         self._enter()
         try:
-            return self._prepare_checked(max_block)
+            return self._prepare_checked(self._default_max_block() if max_block is None else max_block)
         finally:
             self._lock.release()
 
@@ -876,7 +891,7 @@ class Stream:
         elif not isinstance(out, np.ndarray) or out.shape != (n_steps, n_out) or out.dtype != dtype or not out.flags.writeable:
             raise ParameterError(f"out must be a writeable ndarray of shape {(n_steps, n_out)} and dtype {dtype.name}")
         if self._entry is None:
-            self._prepare_checked(DEFAULT_MAX_BLOCK)
+            self._prepare_checked(self._default_max_block())
         if self._resamplers is not None:
             return self._process_resampled(block, out)
         if n_steps > self._max_block:
@@ -961,7 +976,7 @@ class Stream:
         elif not isinstance(out, np.ndarray) or out.shape != want or out.dtype != dtype or not out.flags.writeable:
             raise ParameterError(f"out must be a writeable ndarray of shape {want} and dtype {dtype.name}")
         if self._entry is None:
-            self._prepare_checked(DEFAULT_MAX_BLOCK)
+            self._prepare_checked(self._default_max_block())
         if n_steps > self._max_block:
             self._check_long_block(block)
             block = _unaliased(block, out)

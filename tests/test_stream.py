@@ -260,6 +260,24 @@ def test_an_unprepared_stream_runs_a_long_first_block_in_pieces_of_the_default(m
     assert stream.max_block == DEFAULT_MAX_BLOCK
 
 
+def test_a_wide_model_prepares_fewer_steps_by_default():
+    """The default block is held to DEFAULT_BLOCK_BYTES of inputs and outputs: a softmax of 65,536
+    classes prepared 8192 steps (2 GiB of outputs, checked against the kernel and warmed: 23 s and
+    over 4 GiB before its first sample). Longer blocks run in pieces, with the same outputs."""
+    from cwfast.stream import DEFAULT_BLOCK_BYTES, DEFAULT_MAX_BLOCK
+
+    wide = ClockworkRNN(1, 65536, n_hidden=2, n_modules=1, seed=1, output="softmax")
+    x = np.random.default_rng(4).uniform(-1, 1, (100, 1)).astype(np.float32)
+    stream = Stream(wide)
+    np.testing.assert_allclose(stream.process(x), wide.forward(x), rtol=1e-5, atol=1e-9)
+    assert stream.max_block == DEFAULT_BLOCK_BYTES // ((1 + 65536) * 4) == 63
+    assert Stream(wide).prepare().max_block == 63  # prepare() without a length: the same default
+    voices = Stream(wide, voices=3).prepare()
+    assert voices.max_block == DEFAULT_BLOCK_BYTES // (voices._clocks.size * (1 + 65536) * 4)
+    narrow = ClockworkRNN(1, 256, n_hidden=4, n_modules=2, seed=1, output="softmax")
+    assert Stream(narrow).prepare().max_block == DEFAULT_MAX_BLOCK  # 256 classes: the default, as before
+
+
 def test_out_must_be_writeable_and_input_finite(model, signal):
     stream = Stream(model, max_block=16)
     frozen = np.zeros((5, 2), dtype=np.float32)
