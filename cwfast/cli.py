@@ -273,6 +273,8 @@ def build_parser():
     p.add_argument("--lv2", action="store_true", help="also build the LV2 plug-in DIR/NAME.lv2 (needs cc and lv2-dev)")
     p.add_argument("--license", metavar="IRI", help="with --lv2: the plug-in's licence, written as its doap:license "
                    "(such as https://spdx.org/licenses/CC-BY-4.0; default: none)")
+    p.add_argument("--maintainer", metavar="'NAME <EMAIL>'", help="with --lv2: who maintains the plug-in, written as "
+                   "its doap:maintainer (a name, optionally followed by an e-mail address in <>; default: none)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_export)
 
@@ -1428,15 +1430,18 @@ def cmd_export(args):
 
     from .export import _refuse_the_model, _resolve, export_c
 
-    if args.license is not None:  # refused before anything is read or built
-        if not args.lv2:
-            raise ParameterError("--license is the LV2 plug-in's: give it with --lv2")
-        from .export.lv2 import check_license
+    from .export import lv2
 
-        try:
-            check_license(args.license)
-        except ParameterError as exc:
-            raise _as_options(exc, license="--license") from None
+    # The plug-in's facts, refused before anything is read or built.
+    for option, value, check in (("license", args.license, lv2.check_license),
+                                 ("maintainer", args.maintainer, lv2.check_maintainer)):
+        if value is not None:
+            if not args.lv2:
+                raise ParameterError(f"--{option} is the LV2 plug-in's: give it with --lv2")
+            try:
+                check(value)
+            except ParameterError as exc:
+                raise _as_options(exc, **{option: f"--{option}"}) from None
     if args.model is None:  # the bundled model, as generate and info take it
         args.model = _bundled_model_path()
         if args.name is None:  # (its file's stem, "default", is a C keyword)
@@ -1489,7 +1494,7 @@ def cmd_export(args):
             from .export.lv2 import build_bundle, uri
 
             build, bundle, target = build_bundle(model, args.output, name, overwrite=args.overwrite,
-                                                 license=args.license)
+                                                 license=args.license, maintainer=args.maintainer)
             moves.append((build, target))  # (over a link, where it points)
         replace_together(moves)
     finally:

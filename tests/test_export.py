@@ -1481,6 +1481,51 @@ def test_cli_export_writes_the_licence_given_where_a_host_reads_it(lv2, tmp_path
     assert f"doap:license <{licence}> ;" in (bundle / "api.ttl").read_text()
 
 
+def test_cli_export_writes_the_maintainer_given_where_a_host_reads_it(lv2, tmp_path, capsys):
+    """lv2lint asks a plug-in for its doap:maintainer (a foaf:Person with a name, and a mailbox if
+    one is given); the TTL is ASCII, so a name beyond it is written with Turtle's escapes."""
+    root, _, _ = lv2
+    model = str(root / "cw_effect" / "cw_effect.npz")
+    who = 'Jan Koutn\u00edk "JK" <jan@example.org>'
+    assert main(["export", "-m", model, "-o", str(tmp_path), "--lv2", "--name", "fx", "--maintainer", who]) == 0
+    ttl = (tmp_path / "fx.lv2" / "fx.ttl").read_text(encoding="ascii")
+    assert 'foaf:name "Jan Koutn\\u00EDk \\"JK\\"" ;' in ttl and "foaf:mbox <mailto:jan@example.org>" in ttl
+    serdi = shutil.which("serdi")
+    if serdi is not None:  # serd (which lilv reads TTL with) reads the name back as it was given
+        triples = subprocess.run([serdi, "-i", "turtle", "-o", "ntriples", str(tmp_path / "fx.lv2" / "fx.ttl")],
+                                 capture_output=True, text=True, check=True).stdout
+        assert "<urn:cwfast:fx> <http://usefulinc.com/ns/doap#maintainer> _:" in triples, triples
+        assert '<http://xmlns.com/foaf/0.1/name> "Jan Koutn\\u00EDk \\"JK\\""' in triples, triples
+        assert "<http://xmlns.com/foaf/0.1/mbox> <mailto:jan@example.org>" in triples, triples
+    assert main(["export", "-m", model, "-o", str(tmp_path), "--lv2", "--name", "fx", "--overwrite",
+                 "--maintainer", "Studio X"]) == 0
+    ttl = (tmp_path / "fx.lv2" / "fx.ttl").read_text()
+    assert 'foaf:name "Studio X"' in ttl and "foaf:mbox" not in ttl
+    # Without one, none is claimed.
+    assert main(["export", "-m", model, "-o", str(tmp_path), "--lv2", "--name", "fx", "--overwrite"]) == 0
+    assert "doap:maintainer" not in (tmp_path / "fx.lv2" / "fx.ttl").read_text()
+    capsys.readouterr()
+    before = sorted(p.name for p in tmp_path.iterdir())
+    for argv, given, message in (([], "Me", "--maintainer is the LV2 plug-in's: give it with --lv2"),
+                                 (["--lv2"], "Me\nYou", "--maintainer 'Me\\nYou' must be a name"),
+                                 (["--lv2"], "Me <not an address>", "--maintainer 'Me <not an address>' must be a name")):
+        assert main(["export", "-m", model, "-o", str(tmp_path), "--name", "fx2", *argv, "--maintainer", given]) == 2
+        assert capsys.readouterr().err.startswith(f"cwfast: error: {message}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+    from cwfast.export.lv2 import check_maintainer
+
+    for bad in ("", "   ", 5, "a\x00b", "<a@b.org>", "A <a@b>c>", "A <a b@c.org>", "A <a@b.org", "x" * 201):
+        with pytest.raises(ParameterError):
+            check_maintainer(bad)
+    assert check_maintainer(None) is None
+    assert check_maintainer("  Ada  <ada@example.org> ") == ("Ada", "ada@example.org")
+    assert check_maintainer("Ada") == ("Ada", None)
+    from cwfast.export import export_lv2
+
+    bundle = export_lv2(cwfast.load(model), tmp_path, "api", maintainer="Ada <ada@example.org>")
+    assert "foaf:mbox <mailto:ada@example.org>" in (bundle / "api.ttl").read_text()
+
+
 @pytest.mark.parametrize("name", ["cw_effect", "cw_mix_surprise"])
 def test_a_file_built_without_the_float_flag_does_not_link_with_a_float_build(built, tmp_path, name):
     """The float build's state has another layout where the model keeps anything beyond float

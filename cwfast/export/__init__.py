@@ -272,11 +272,13 @@ def export_c(model, directory, name=None, *, overwrite=False):
     return tuple(files)
 
 
-def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=None, license=None):
+def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=None, license=None,
+               maintainer=None):
     """Write ``DIRECTORY/NAME.lv2/``, an LV2 plug-in bundle built with the system C compiler.
 
     See :func:`cwfast.export.lv2.export_lv2`.
     """
     from .lv2 import export_lv2 as build
 
-    return build(model, directory, name, overwrite=overwrite, cc=cc, cflags=cflags, license=license)
+    return build(model, directory, name, overwrite=overwrite, cc=cc, cflags=cflags, license=license,
+                 maintainer=maintainer)

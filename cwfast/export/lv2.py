@@ -263,7 +263,44 @@ def check_license(license):
     return license
 
 
-def _plugin_ttl(spec, kind, license=None):
+#: The longest maintainer's name taken (a name, not a text).
+MAINTAINER_MAX = 200
+
+
+def check_maintainer(maintainer):
+    """``maintainer`` (``"Name"`` or ``"Name <address>"``, written as the plug-in's
+    ``doap:maintainer``, a foaf:Person, which lv2lint asks for) as (name, address or None), or None.
+    """
+    if maintainer is None:
+        return None
+    refusal = ParameterError(f"maintainer={maintainer!r} must be a name, printable and at most {MAINTAINER_MAX} "
+                             "characters, optionally followed by an e-mail address in <>, such as 'Ada Lovelace "
+                             "<ada@example.org>'")
+    if not isinstance(maintainer, str):
+        raise refusal
+    # An address in <> becomes the mailbox's IRI: ASCII, none of what Turtle's IRIREF forbids.
+    found = re.fullmatch(r"(.*?)\s*<([!#-;=?-\[\]_a-z~]+@[!#-;=?-\[\]_a-z~]+)>", maintainer.strip())
+    name, address = (found.group(1), found.group(2)) if found else (maintainer.strip(), None)
+    if not name or len(name) > MAINTAINER_MAX or not name.isprintable() or "<" in name or ">" in name:
+        raise refusal
+    return name, address
+
+
+def _turtle_string(text):
+    """``text`` as a Turtle string literal in ASCII: quotes and backslashes escaped, and every
+    character beyond ASCII as its \\u or \\U escape (the TTL is written in ASCII)."""
+    out = []
+    for c in text:
+        if c in '"\\':
+            out.append("\\" + c)
+        elif ord(c) < 128:
+            out.append(c)
+        else:
+            out.append(f"\\u{ord(c):04X}" if ord(c) <= 0xFFFF else f"\\U{ord(c):08X}")
+    return '"' + "".join(out) + '"'
+
+
+def _plugin_ttl(spec, kind, license=None, maintainer=None):
     N = spec.name
     out = """[
         a lv2:AudioPort, lv2:OutputPort ;
@@ -301,8 +338,14 @@ def _plugin_ttl(spec, kind, license=None):
     ]""")
     klass = "lv2:SimulatorPlugin" if kind == "effect" else "lv2:GeneratorPlugin"
     licence = f"\n    doap:license <{license}> ;" if license else ""
+    if maintainer is not None:
+        name, address = maintainer
+        mailbox = "" if address is None else f" ;\n        foaf:mbox <mailto:{address}>"
+        licence += (f"\n    doap:maintainer [\n        a foaf:Person ;\n        foaf:name {_turtle_string(name)}"
+                    f"{mailbox}\n    ] ;")
+    prefixes = _PREFIXES if maintainer is None else _PREFIXES + "@prefix foaf: <http://xmlns.com/foaf/0.1/> .\n"
     rate = f"at {spec.sample_rate} Hz only" if spec.sample_rate else "at any rate"
-    return _PREFIXES + f"""
+    return prefixes + f"""
 <{uri(N)}>
     a lv2:Plugin, {klass} ;
     doap:name "{N} (cwfast {kind} model)" ;{licence}
@@ -314,7 +357,8 @@ def _plugin_ttl(spec, kind, license=None):
 """
 
 
-def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=None, license=None):
+def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=None, license=None,
+               maintainer=None):
     """Write and build ``DIRECTORY/NAME.lv2/``: an LV2 plug-in of an effect, memorize or
     autoregressive model (see the module docstring for what each becomes and the rate policy).
 
@@ -330,6 +374,9 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
     license : str, optional
         The plug-in's licence as an IRI (``doap:license`` in its TTL, which hosts and lv2lint read),
         such as ``"https://spdx.org/licenses/CC-BY-4.0"``. Default: none written.
+    maintainer : str, optional
+        Who maintains the plug-in, ``"Name"`` or ``"Name <address>"`` (``doap:maintainer`` in its
+        TTL, a foaf:Person with a name and a mailbox, which lv2lint asks for). Default: none written.
 
     Returns
     -------
@@ -348,7 +395,7 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
     from .._atomic import replace_together
 
     build, bundle, target = build_bundle(model, directory, name, overwrite=overwrite, cc=cc, cflags=cflags,
-                                         license=license)
+                                         license=license, maintainer=maintainer)
     try:
         replace_together([(build, target)], what="LV2 bundle")
     finally:
@@ -356,7 +403,8 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
     return bundle
 
 
-def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflags=None, license=None):
+def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflags=None, license=None,
+                 maintainer=None):
     """Build the bundle :func:`export_lv2` writes in a temporary folder: returns (that folder,
     ``DIRECTORY/NAME.lv2``, where the bundle belongs). The caller renames it into place (the command
     line does, with the C files, all together) or removes it. Raises as :func:`export_lv2` does,
@@ -374,6 +422,7 @@ def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflag
     if cflags is not None and not (isinstance(cflags, (list, tuple)) and all(isinstance(f, str) for f in cflags)):
         raise ParameterError(f"cflags={cflags!r} must be a list of the compiler's options, such as ['-O2', '-fPIC']")
     license = check_license(license)
+    maintainer = check_maintainer(maintainer)
     source = model
     model, name = _resolve(model, name)
     directory = _check_directory(directory)
@@ -383,7 +432,7 @@ def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflag
     _refuse_the_model(source, [bundle])
     files = {
         "manifest.ttl": _manifest(name),
-        f"{name}.ttl": _plugin_ttl(spec, kind, license),
+        f"{name}.ttl": _plugin_ttl(spec, kind, license, maintainer),
         f"{name}.h": _codegen.header(spec),
         f"{name}.c": _codegen.source(spec),
         f"{name}_lv2.c": _plugin_c(spec, kind),
