@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from . import validate
 from .errors import ParameterError
 from .modes import HISTORIES
 
@@ -29,6 +30,32 @@ def check_classes(n_classes):
         raise ParameterError(f"n_classes={n_classes!r} must be an integer from 2 to {MAX_CLASSES} (a 16-bit sample's "
                              "levels)")
     return int(n_classes)
+
+
+def _clipped(samples, nan_note):
+    """``samples`` as float64 clipped to [-1, 1] (an infinity too), or ParameterError if they are not
+    real numbers or hold NaN (``nan_note`` says why NaN cannot be read)."""
+    try:
+        x = np.asarray(samples)
+        if x.dtype.kind not in "fiub":
+            raise TypeError(f"dtype {x.dtype}")
+        x = x.astype(np.float64, copy=False)
+    except (TypeError, ValueError) as exc:
+        raise ParameterError(f"samples must be real numbers ({exc})") from None
+    if np.isnan(x).any():
+        raise ParameterError(f"samples holds NaN, {nan_note}")
+    return np.clip(x, -1.0, 1.0)
+
+
+def _labels(labels, mu):
+    """``labels`` as an integer array in [0, mu], or ParameterError (an index past the classes,
+    or a negative one, which NumPy would read from the end)."""
+    labels = validate.as_array("labels", labels)
+    if labels.dtype.kind not in "iu":
+        raise ParameterError(f"labels has dtype {labels.dtype}; expected integer class labels")
+    if labels.size and (labels.min() < 0 or labels.max() > mu):
+        raise ParameterError(f"labels must lie in [0, {mu}] for n_classes={mu + 1}")
+    return labels
 
 
 def mu_law_encode(samples, n_classes=N_CLASSES):
@@ -56,16 +83,7 @@ def mu_law_encode(samples, n_classes=N_CLASSES):
         If ``samples`` is not real numbers, or holds NaN (which has no class; an infinity is clipped).
     """
     mu = check_classes(n_classes) - 1
-    try:
-        x = np.asarray(samples)
-        if x.dtype.kind not in "fiub":
-            raise TypeError(f"dtype {x.dtype}")
-        x = x.astype(np.float64, copy=False)
-    except (TypeError, ValueError) as exc:
-        raise ParameterError(f"samples must be real numbers ({exc})") from None
-    if np.isnan(x).any():
-        raise ParameterError("samples holds NaN, which has no mu-law class")
-    x = np.clip(x, -1.0, 1.0)
+    x = _clipped(samples, "which has no mu-law class")
     companded = np.sign(x) * np.log1p(mu * np.abs(x)) / np.log1p(mu)
     return np.floor((companded + 1.0) / 2.0 * mu + 0.5).astype(np.int64)
 
@@ -78,11 +96,7 @@ def mu_law_decode(labels, n_classes=N_CLASSES):
     ndarray, same shape as ``labels``, float32
     """
     mu = check_classes(n_classes) - 1
-    labels = np.asarray(labels)
-    if labels.dtype.kind not in "iu":
-        raise ParameterError(f"labels has dtype {labels.dtype}; expected integer class labels")
-    if labels.size and (labels.min() < 0 or labels.max() > mu):
-        raise ParameterError(f"labels must lie in [0, {mu}] for n_classes={mu + 1}")
+    labels = _labels(labels, mu)
     y = 2.0 * labels.astype(np.float64) / mu - 1.0
     return (np.sign(y) * np.expm1(np.abs(y) * np.log1p(mu)) / mu).astype(np.float32)
 
@@ -127,7 +141,16 @@ def as_read(scaled, n_classes=N_CLASSES, history="mu-law", *, labels=None):
     """Samples in the model's units as an autoregressive model reads them back: the decoded value
     of each one's mu-law class (``history="mu-law"``; ``labels``, their classes if the caller has
     them already) or the sample itself, clipped to [-1, 1] (``"linear"``;
-    :data:`cwfast.modes.HISTORIES`). Shape as ``scaled``, float32."""
+    :data:`cwfast.modes.HISTORIES`). Shape as ``scaled``, float32.
+
+    Raises
+    ------
+    ParameterError
+        If ``scaled`` is not real numbers or holds NaN, or ``labels`` are not classes of
+        ``n_classes``.
+    """
     if check_history(history) == "linear":
-        return np.clip(np.asarray(scaled, dtype=np.float64), -1.0, 1.0).astype(np.float32)
-    return mu_law_values(n_classes)[mu_law_encode(scaled, n_classes) if labels is None else labels]
+        return _clipped(scaled, "which a model cannot read").astype(np.float32)
+    if labels is None:
+        return mu_law_values(n_classes)[mu_law_encode(scaled, n_classes)]
+    return mu_law_values(n_classes)[_labels(labels, check_classes(n_classes) - 1)]

@@ -59,6 +59,26 @@ def test_mu_law_clips_and_checks():
             codec.mu_law_encode(bad)
 
 
+def test_the_codec_refuses_what_it_cannot_read_in_one_line():
+    """A ragged list, a label out of range or not whole, a NaN read back linearly: ParameterError
+    naming the argument, not NumPy's ValueError or IndexError, nor a label of -1 read as class 255."""
+    with pytest.raises(ParameterError, match="^labels must be a numeric array"):
+        codec.mu_law_decode([[1], [1, 2]])
+    for labels, match in (([-1], r"labels must lie in \[0, 255\]"), ([256], r"labels must lie in \[0, 255\]"),
+                          ([1.0], "labels has dtype float64")):
+        with pytest.raises(ParameterError, match=f"^{match}"):
+            codec.as_read([0.0], labels=np.array(labels))
+    with pytest.raises(ParameterError, match="^samples holds NaN, which has no mu-law class$"):
+        codec.as_read([np.nan], history="mu-law")
+    with pytest.raises(ParameterError, match="^samples holds NaN"):
+        codec.as_read([0.5, np.nan], history="linear")
+    with pytest.raises(ParameterError, match="^samples must be real numbers"):
+        codec.as_read("abc", history="linear")
+    # What it reads stays as it was: infinities clipped as the encoder clips them, labels decoded.
+    np.testing.assert_array_equal(codec.as_read([np.inf, -2.0, 0.25], history="linear"), np.float32([1, -1, 0.25]))
+    np.testing.assert_array_equal(codec.as_read([0.0, 0.0], labels=np.array([0, 255])), codec.mu_law_values()[[0, 255]])
+
+
 # --- metrics --------------------------------------------------------------------------------------
 
 
