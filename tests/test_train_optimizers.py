@@ -144,6 +144,13 @@ def test_schedules():
         make_schedule(lambda e: 1.0 if e < 5 else -1.0, 10)
 
 
+
+@pytest.mark.parametrize("epochs", [0, -3, 2.5, "10", True])
+def test_a_schedule_needs_a_positive_whole_number_of_epochs(epochs):
+    # (0 divided by zero when the rate was asked for; -3 and 2.5 gave factors of no run; "10" a TypeError)
+    with pytest.raises(ParameterError, match=f"^epochs={epochs!r} must be a positive integer"):
+        make_schedule("cosine", epochs)
+
 def test_a_run_without_epochs_decays_over_its_time_budget():
     cosine = make_schedule("cosine", None, time_budget=60.0)
     assert cosine(0, 0.0) == 1.0

@@ -18,6 +18,7 @@ from ..errors import ParameterError
 from ..validate import fraction as _fraction
 from ..validate import non_negative_float as _non_negative_float
 from ..validate import positive_float as _positive_float
+from ..validate import positive_int as _positive_int
 
 __all__ = ["Optimizer", "Adam", "NesterovSGD", "clip_grad_norm", "make_schedule", "SCHEDULES", "DEFAULT_ADAM_LR"]
 
@@ -265,13 +266,15 @@ def make_schedule(spec, epochs, time_budget=None):
     Raises
     ------
     ParameterError
-        For an unknown name or a non-callable, or ``epochs=None`` without a positive
-        ``time_budget``.
+        For an unknown name or a non-callable, ``epochs`` not a positive integer, or
+        ``epochs=None`` without a positive ``time_budget``.
     """
     if spec is None:
         spec = "constant"
     if epochs is None:
         time_budget = _positive_float("time_budget", time_budget)
+    else:  # (the named decays divide by it)
+        epochs = _positive_int("epochs", epochs)
     if isinstance(spec, str):
         if spec not in SCHEDULES:
             raise ParameterError(f"lr_schedule={spec!r} must be one of {', '.join(map(repr, SCHEDULES))} or a callable")
