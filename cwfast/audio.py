@@ -870,8 +870,23 @@ def _native(path):
 
 
 def sound_info(path):
-    """soundfile's ``info`` of the file at ``path``, any name the OS allows."""
-    return soundfile.info(_native(path))
+    """soundfile's ``info`` of the file at ``path``, any name the OS allows.
+
+    Raises
+    ------
+    ParameterError
+        If ``path`` is not a str or os.PathLike.
+    CwfastError
+        If the file is missing, a directory, empty, unreadable or not audio (as :func:`load_audio`
+        words it).
+    """
+    path = str(validate.as_path(path))
+    _check_readable(path)
+    try:
+        return soundfile.info(_native(path))
+    except (soundfile.SoundFileError, RuntimeError) as error:
+        raise CwfastError(f"cannot read '{path}': not an audio file soundfile can read "
+                          f"({_soundfile_reason(error)})") from None
 
 
 #: Extensions soundfile lists among its formats but cannot open without being told the sample

@@ -1,6 +1,7 @@
 """Tests of cwfast.audio: reading, writing, resampling and scaling audio."""
 
 import math
+import re
 import os
 from pathlib import Path
 
@@ -413,6 +414,21 @@ def test_text_file_named_wav(tmp_path):
     assert "notes.wav" in str(caught.value)
     assert "\n" not in str(caught.value)
 
+
+
+def test_sound_info_refuses_what_load_audio_refuses_in_its_words(tmp_path):
+    """It raised soundfile's LibsndfileError ("System error", "Format not recognised")."""
+    text = tmp_path / "notes.wav"
+    text.write_text("this is not audio\n" * 20)
+    for path, match in ((tmp_path / "missing.wav", "no such file"), (tmp_path, "it is a directory"),
+                        (text, "not an audio file soundfile can read")):
+        with pytest.raises(CwfastError, match=f"^cannot read '{re.escape(str(path))}': {match}") as caught:
+            audio.sound_info(path)
+        assert "\n" not in str(caught.value)
+    with pytest.raises(ParameterError, match="^path=None must be a str or os.PathLike"):
+        audio.sound_info(None)
+    write_audio(tmp_path / "ok.wav", random_samples((300,)), 8000)
+    assert (audio.sound_info(tmp_path / "ok.wav").frames, audio.sound_info(tmp_path / "ok.wav").samplerate) == (300, 8000)
 
 def test_empty_file(tmp_path):
     path = tmp_path / "empty.wav"
