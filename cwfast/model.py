@@ -1293,8 +1293,10 @@ class ClockworkRNN(SequenceModel):
         input_windows=None,
     ):
         self._init_common(n_in, n_out, dtype=dtype, output=output, sample_rate=sample_rate, metadata=metadata)
-        if periods is not None and n_modules is None and module_sizes is None:
-            n_modules = len(periods) if np.ndim(periods) == 1 else n_modules
+        if periods is not None:  # (checked first: they may give the number of modules)
+            periods = validate.positive_int_list("periods", periods)
+            if n_modules is None and module_sizes is None:
+                n_modules = len(periods)
         if module_sizes is None:
             if n_hidden is None or n_modules is None:
                 raise ParameterError("give module_sizes, or n_hidden and n_modules (or n_hidden and periods)")
@@ -1486,6 +1488,9 @@ class ClockworkRNN(SequenceModel):
         dtype = dense_dtype(arrays, ("W_in", "W_h", "b_h", "W_out", "b_out", "periods", "module_sizes"), dtype)
         sizes = np.array(validate.positive_int_list("module_sizes", arrays["module_sizes"]))
         periods = np.array(validate.positive_int_list("periods", arrays["periods"]))
+        if periods.size != sizes.size:
+            raise ParameterError(f"periods={periods.tolist()} has {periods.size} entries but module_sizes has "
+                                 f"{sizes.size}; give one period per module")
         if np.any(np.diff(periods) < 0):
             raise ParameterError(f"periods={periods.tolist()} must be sorted (non-decreasing) in a dense layout")
         W_h = validate.real_array("W_h", arrays["W_h"], dtype)

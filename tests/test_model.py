@@ -1,5 +1,7 @@
 """The kernels against their slow twin (tests/naive.py) and against finite differences."""
 
+import re
+
 import numba
 import numpy as np
 import pytest
@@ -247,6 +249,10 @@ def test_params_start_on_a_cache_line(dtype, tmp_path):
         (dict(module_sizes=[2, 2], seed="a"), "seed='a' must be a non-negative integer"),
         (dict(module_sizes=[2, 2], seed=1.5), "seed=1.5"),
         (dict(module_sizes=[2, 2], metadata=[1]), "metadata must be a dict, not list"),
+        # periods that are no list named periods, not "give module_sizes, or n_hidden and ... periods"
+        (dict(n_hidden=4, periods="12"), "^periods='12' must be a non-empty list of positive integers"),
+        (dict(n_hidden=4, periods=[[1, 2]]), r"^periods=\[\[1, 2\]\] must be a non-empty list"),
+        (dict(n_hidden=4, periods=4), "^periods=4 must be a non-empty list of positive integers"),
     ],
 )
 def test_invalid_construction(kwargs, message):
@@ -655,6 +661,17 @@ def test_from_dense_refuses_what_is_not_a_mapping(cls, arrays):
     with pytest.raises(ParameterError, match="arrays must be a mapping of name to array"):
         cls.from_dense(arrays)
 
+
+
+def test_from_dense_names_periods_of_another_length_than_the_modules():
+    """They were reported as input_windows=[1, 1, 1] not one per module."""
+    arrays = ClockworkRNN(1, 1, n_hidden=8, n_modules=3, seed=0).to_dense()
+    for periods in ([1, 2], [1, 2, 4, 8]):
+        with pytest.raises(ParameterError, match=rf"^periods={re.escape(str(periods))} has {len(periods)} entries but module_sizes has 3"):
+            ClockworkRNN.from_dense(arrays | {"periods": np.array(periods)})
+        without = {key: value for key, value in arrays.items() if key != "input_windows"}
+        with pytest.raises(ParameterError, match=rf"^periods={re.escape(str(periods))} has {len(periods)} entries"):
+            ClockworkRNN.from_dense(without | {"periods": np.array(periods)})
 
 @pytest.mark.parametrize("windows", [None, [3, 1]])
 def test_an_empty_batch_runs_to_empty_outputs_with_or_without_input_windows(windows):
