@@ -395,6 +395,26 @@ def _check_task(task):
         raise ParameterError(f"task must be a cwfast.tasks.Task (make_task makes one), not {type(task).__name__}")
 
 
+def _check_model_fits(model, task):
+    """ParameterError unless ``model`` reads ``task``'s inputs and scores its targets (a model of
+    other classes would be scored on labels that mean other classes, without a word)."""
+    from .model import SequenceModel  # (tasks is imported without the models, which import numba)
+
+    if not isinstance(model, SequenceModel):
+        raise ParameterError(f"model must be a cwfast model, not {type(model).__name__}")
+    head = (model.output, model.n_out)
+    fits = head == (task.output, task.n_out) or (model.output == "mixture" and task.output == "softmax"
+                                                 and task.n_out == N_CLASSES)
+    if not fits or model.n_in != task.n_in:
+        def plural(n, what):
+            return f"{n} {what}{'' if n == 1 else 's'}"
+
+        raise ParameterError(f"model has {plural(model.n_in, 'input')} and {plural(model.n_out, model.output + ' output')}; "
+                             f"this {task.mode} task needs {plural(task.n_in, 'input')} and "
+                             f"{plural(task.n_out, task.output + ' output')}"
+                             + (" (or a mixture head)" if task.output == "softmax" and task.n_out == N_CLASSES else ""))
+
+
 def join(parts, *, empty=np.empty):
     """One task of the parts laid end to end (None parts skipped; None if nothing is left), in
     arrays made by ``empty(shape, dtype)`` (as for :func:`autoregressive`).
@@ -483,8 +503,16 @@ def evaluate(model, task, *, state=None, return_state=False):
     dict
         memorize: ``{"nmse": ...}``; effect: ``{"esr": ..., "nmse": ...}``; autoregressive:
         ``{"cross_entropy": nats per sample, "bits_per_sample": ...}``.
+
+    Raises
+    ------
+    ParameterError
+        If ``model`` does not take the task's inputs or score its targets: its inputs, head and
+        outputs must be the task's (``task.n_in``, ``task.output``, ``task.n_out``), or for an
+        autoregressive task of 256 classes a mixture head, which scores them.
     """
     _check_task(task)
+    _check_model_fits(model, task)
     if task.mode == "autoregressive":
         ce = model.loss(task.inputs, task.targets, state=state, return_state=return_state)
         ce, after = ce if return_state else (ce, None)

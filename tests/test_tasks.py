@@ -345,6 +345,29 @@ def test_evaluate_gives_each_mode_its_figure():
     assert fig["nmse"] == pytest.approx(metrics.nmse(y, task.targets))
 
 
+
+def test_evaluate_refuses_a_model_that_does_not_score_the_tasks_targets():
+    """A 256-class softmax or a mixture (which scores 256 classes) on a 64-class task gave a
+    cross-entropy of classes the task does not have; a mixture on a memorize task, a shape error."""
+    x = tone(400)
+    task = tasks.autoregressive(x, n_classes=64)
+    for model, has in ((ClockworkRNN(1, 256, n_hidden=4, n_modules=2, output="softmax"), "256 softmax outputs"),
+                       (ClockworkRNN(1, 30, n_hidden=4, n_modules=2, output="mixture"), "30 mixture outputs"),
+                       (ClockworkRNN(2, 64, n_hidden=4, n_modules=2, output="softmax"), "2 inputs and 64 softmax")):
+        with pytest.raises(ParameterError, match=f"^model has .*{has}.*; this autoregressive task needs 1 input and "
+                                                 "64 softmax outputs$"):
+            tasks.evaluate(model, task)
+    memorize = tasks.memorize(x[:120])
+    with pytest.raises(ParameterError, match="^model has 0 inputs and 30 mixture outputs; this memorize task needs "
+                                             "0 inputs and 1 linear output$"):
+        tasks.evaluate(ClockworkRNN(0, 30, n_hidden=4, n_modules=2, output="mixture"), memorize)
+    with pytest.raises(ParameterError, match="^model must be a cwfast model"):
+        tasks.evaluate("model", memorize)
+    # what fits is scored: a mixture on the 256 classes a softmax of 256 would score
+    mixture = ClockworkRNN(1, 30, n_hidden=4, n_modules=2, output="mixture", seed=0)
+    task = tasks.autoregressive(x)
+    assert tasks.evaluate(mixture, task)["cross_entropy"] == pytest.approx(mixture.loss(task.inputs, task.targets))
+
 def test_process_streams_the_lstm_baseline_bit_for_bit():
     from cwfast.lstm import LSTM
 
