@@ -110,6 +110,45 @@ def test_state_dict_refuses_another_optimizer():
         NesterovSGD().load_state_dict(Adam().state_dict())
 
 
+
+@pytest.mark.parametrize("make", [Adam, NesterovSGD])
+def test_a_refused_step_or_state_changes_nothing(make):
+    """What a step cannot take is a ParameterError naming it, before its count or moments move (a
+    gradient of another shape was NumPy's ValueError after the step count and half the moments had
+    moved; a NaN gradient or a negative rate was taken; a list, a string, a state that is no dict,
+    AttributeErrors and TypeErrors)."""
+    params = np.zeros(4, np.float32)
+    opt = make(0.1)
+    opt.step(params, np.ones(4, np.float32))
+    saved, before = opt.state_dict(), params.copy()
+    refused = [
+        ((params, np.ones(3, np.float32)), {}, r"^grad must be a real NumPy array of shape \(4,\)"),
+        ((params, [1.0] * 4), {}, "^grad must be a real NumPy array"),
+        ((params, np.array(["abcd"] * 4)), {}, "^grad must be a real NumPy array"),
+        ((params, np.full(4, np.nan, np.float32)), {}, "^grad contains NaN or infinite values"),
+        (([0.0] * 4, np.ones(4)), {}, "^params must be a writeable float NumPy array"),
+        ((np.zeros(4, int), np.ones(4)), {}, "^params must be a writeable float NumPy array"),
+        ((params, np.ones(4, np.float32)), {"lr": -1.0}, r"^lr=-1.0 must be a finite number >= 0"),
+        ((params, np.ones(4, np.float32)), {"lr": "1"}, "^lr='1' must be a finite number >= 0"),
+        ((params, np.ones(4, np.float32)), {"lr": np.ones(3)}, r"^lr must be a number or one a parameter \(4,\)"),
+    ]
+    for args, kwargs, match in refused:
+        with pytest.raises(ParameterError, match=match):
+            opt.step(*args, **kwargs)
+    for state, match in (([1], "^optimizer state must be a dict"), (None, "^optimizer state must be a dict"),
+                         (saved | {opt._arrays[-1]: "xyz"}, f"^optimizer state has invalid {opt._arrays[-1]}"),
+                         (saved | {"t": 5, opt._arrays[0]: np.ones((2, 2), np.float32)},
+                          f"^optimizer state has invalid {opt._arrays[0]}")):
+        with pytest.raises(ParameterError, match=match):
+            opt.load_state_dict(state)
+    np.testing.assert_array_equal(params, before)
+    after = opt.state_dict()
+    assert after["t"] == saved["t"] == 1
+    for key in opt._arrays:
+        np.testing.assert_array_equal(after[key], saved[key])
+    opt.step(params, np.ones(4, np.float32), lr=np.full(4, 0.5))  # a rate a parameter, as the ES gives
+    assert opt.t == 2 and not np.array_equal(params, before)
+
 def test_clip_grad_norm():
     g = np.array([3.0, 4.0])
     assert clip_grad_norm(g, 1.0) == pytest.approx(5.0)

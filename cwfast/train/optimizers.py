@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from ..errors import ParameterError
+from ..validate import as_array
 from ..validate import fraction as _fraction
 from ..validate import non_negative_float as _non_negative_float
 from ..validate import positive_float as _positive_float
@@ -46,8 +47,37 @@ class Optimizer:
         self.t = 0
 
     def step(self, params, grad, *, lr=None):
-        """Update ``params`` in place from ``grad``; ``lr`` overrides :attr:`lr` for this step."""
+        """Update ``params`` in place from ``grad``; ``lr`` overrides :attr:`lr` for this step
+        (a number, or one a parameter).
+
+        Raises
+        ------
+        ParameterError
+            If ``params`` is not a writeable float array, ``grad`` not a finite real array of its
+            shape, or ``lr`` not finite and >= 0; nothing has changed then.
+        """
         raise NotImplementedError
+
+    def _start_step(self, params, grad, lr):
+        """The rate of a step, after the checks of :meth:`step` and before anything moves."""
+        if not (isinstance(params, np.ndarray) and params.dtype.kind == "f" and params.flags.writeable):
+            raise ParameterError(f"params must be a writeable float NumPy array (it is updated in place), not "
+                                 f"{_described(params)}")
+        if not (isinstance(grad, np.ndarray) and grad.dtype.kind in "fiu" and grad.shape == params.shape):
+            raise ParameterError(f"grad must be a real NumPy array of shape {params.shape} (params'), not "
+                                 f"{_described(grad)}")
+        if not np.isfinite(grad).all():
+            raise ParameterError("grad contains NaN or infinite values")
+        if lr is None:
+            lr = self.lr
+        elif isinstance(lr, np.ndarray) and lr.ndim:  # one a parameter (the evolution strategy's periods have theirs)
+            if lr.shape != params.shape or lr.dtype.kind not in "fiu" or not np.all(np.isfinite(lr) & (lr >= 0)):
+                raise ParameterError(f"lr must be a number or one a parameter {params.shape}, finite and >= 0")
+        else:
+            lr = _non_negative_float("lr", lr)
+        self._buffers(params)
+        self.t += 1
+        return lr
 
     def reset(self):
         """Forget all accumulated state (moments, velocity, step count)."""
@@ -70,8 +100,11 @@ class Optimizer:
         Raises
         ------
         ParameterError
-            If the state belongs to another optimizer or lacks a key.
+            If the state is not a dict, belongs to another optimizer, lacks a key or holds an
+            invalid value; nothing has changed then.
         """
+        if not isinstance(state, dict):
+            raise ParameterError(f"optimizer state must be a dict (as state_dict() gives it), not {type(state).__name__}")
         if state.get("name") != self.name:
             raise ParameterError(f"optimizer state is for {state.get('name')!r}, not {self.name!r}")
         missing = [key for key in ("lr", "t", *self._hyper, *self._arrays) if key not in state]
@@ -81,15 +114,19 @@ class Optimizer:
         bad = [key for key, value in numbers.items()
                if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
                or value < 0 or (key == "t" and value != int(value))]
+        arrays = {key: None if state[key] is None else np.array(as_array(f"optimizer state {key}", state[key]))
+                  for key in self._arrays}
+        given = [a for a in arrays.values() if a is not None]
+        bad += [key for key, a in arrays.items()  # flat float vectors, all of one shape, as step() makes them
+                if a is not None and (a.dtype.kind != "f" or a.ndim != 1 or a.shape != given[0].shape)]
         if bad:
             raise ParameterError(f"optimizer state has invalid {', '.join(bad)}")
         self.lr = float(state["lr"])
         self.t = int(state["t"])
         for key in self._hyper:
             setattr(self, key, float(state[key]))
-        for key in self._arrays:
-            value = state[key]
-            setattr(self, key, None if value is None else np.array(value, copy=True))
+        for key, value in arrays.items():
+            setattr(self, key, value)
 
     def _buffers(self, params):
         for key in self._arrays:
@@ -139,9 +176,7 @@ class Adam(Optimizer):
         self.v = None
 
     def step(self, params, grad, *, lr=None):
-        self._buffers(params)
-        self.t += 1
-        lr = self.lr if lr is None else lr
+        lr = self._start_step(params, grad, lr)
         m, v = self.m, self.v
         m *= self.beta1
         m += (1.0 - self.beta1) * grad
@@ -190,9 +225,7 @@ class NesterovSGD(Optimizer):
         self.velocity = None
 
     def step(self, params, grad, *, lr=None):
-        self._buffers(params)
-        self.t += 1
-        lr = self.lr if lr is None else lr
+        lr = self._start_step(params, grad, lr)
         b = self.velocity
         b *= self.momentum
         b += grad
