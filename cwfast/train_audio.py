@@ -622,10 +622,10 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     restarts : int or "auto"
         Train this many models, from seeds ``seed``, ``seed + 1``, ..., at each rate of ``lr``, and
         keep one (:func:`choose_run`): at each rate, of the restarts whose generated audio meets
-        their training audio's flatness and pitch at their temperature (an autoregressive mixture
-        model's calibration), the best on validation; if none does, the best of those audible
-        there; without a temperature the best on validation (on training without a validation
-        part); then the best of the rates on validation (of those audible, if any is). The figures
+        their training audio's flatness, pitch and loudness (audible, not pinned) at their
+        temperature (an autoregressive mixture model's calibration), the best on validation; if
+        none does, the best of those audible there; without a temperature the best on validation
+        (on training without a validation part); then the best of the rates on validation (of those audible, if any is). The figures
         that choose never include the test part. A ``time_budget`` is shared: each run gets what
         is left over the runs still to go, once it and they have set aside the fitting (scale
         fit, scoring, calibration) the runs before took on average, so that only the first run's
