@@ -711,7 +711,8 @@ class SequenceModel:
     @property
     def taps(self):
         """The linear prediction's taps (:attr:`prediction` of them; a writable view of the last
-        entries of :attr:`params`); ``taps[k]`` weighs the input k steps before the current one."""
+        entries of :attr:`params`, before the :attr:`pitch_gain` if there is one); ``taps[k]``
+        weighs the input k steps before the current one."""
         end = self._params.size - (self._pitch is not None)
         return self._params[end - self._n_taps : end]
 
