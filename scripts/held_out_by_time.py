@@ -2,7 +2,7 @@
 test parts (a quarter of a second by default), the audio's RMS and, for each model, its bits per
 sample and the spread it predicts (a mixture model's weight-averaged logistic scale, as an
 amplitude; the median over the stretch), models side by side (docs/results.md, "Where the
-Clockwork RNN loses Brahms' held-out bits").
+Clockwork RNN loses its held-out bits: the recordings' quiet endings").
 
     python scripts/held_out_by_time.py AUDIO.wav MODEL.npz [MODEL.npz ...] [--block 0.25]
 

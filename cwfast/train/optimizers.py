@@ -27,7 +27,7 @@ __all__ = ["Optimizer", "Adam", "NesterovSGD", "clip_grad_norm", "make_schedule"
 #: recordings and low-frequency material, 2 seeds, 1e-2 ends at a median NMSE of 0.0001 and a
 #: worst of 0.012 after 2000 epochs (3e-3: 0.0002 and 0.024), and its worst after 1000 is 0.022
 #: (3e-3: 0.064); docs/results.md, "Memorisation across sounds". It is also the rate the CLI's
-#: autoregressive and effect modes pass.
+#: effect mode passes, and the first of the two its autoregressive mode tries (0.01, 0.003).
 DEFAULT_ADAM_LR = 1e-2
 
 
