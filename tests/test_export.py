@@ -1514,12 +1514,15 @@ def test_cli_export_writes_the_maintainer_given_where_a_host_reads_it(lv2, tmp_p
     assert sorted(p.name for p in tmp_path.iterdir()) == before
     from cwfast.export.lv2 import check_maintainer
 
-    for bad in ("", "   ", 5, "a\x00b", "<a@b.org>", "A <a@b>c>", "A <a b@c.org>", "A <a@b.org", "x" * 201):
+    for bad in ("", "   ", 5, "a\x00b", "<a@b.org>", "A <a@b>c>", "A <a b@c.org>", "A <a@b.org", "x" * 201,
+                "A <" + "a" * 243 + "@example.org>"):
         with pytest.raises(ParameterError):
             check_maintainer(bad)
     assert check_maintainer(None) is None
     assert check_maintainer("  Ada  <ada@example.org> ") == ("Ada", "ada@example.org")
     assert check_maintainer("Ada") == ("Ada", None)
+    longest = "a" * 242 + "@example.org"
+    assert check_maintainer(f"Ada <{longest}>") == ("Ada", longest)
     from cwfast.export import export_lv2
 
     bundle = export_lv2(cwfast.load(model), tmp_path, "api", maintainer="Ada <ada@example.org>")

@@ -265,6 +265,8 @@ def check_license(license):
 
 #: The longest maintainer's name taken (a name, not a text).
 MAINTAINER_MAX = 200
+#: The longest e-mail address taken: RFC 5321's limit on a path, 256 characters with its <>.
+ADDRESS_MAX = 254
 
 
 def check_maintainer(maintainer):
@@ -274,14 +276,16 @@ def check_maintainer(maintainer):
     if maintainer is None:
         return None
     refusal = ParameterError(f"maintainer={maintainer!r} must be a name, printable and at most {MAINTAINER_MAX} "
-                             "characters, optionally followed by an e-mail address in <>, such as 'Ada Lovelace "
-                             "<ada@example.org>'")
+                             f"characters, optionally followed by an e-mail address (at most {ADDRESS_MAX}) in <>, "
+                             "such as 'Ada Lovelace <ada@example.org>'")
     if not isinstance(maintainer, str):
         raise refusal
     # An address in <> becomes the mailbox's IRI: ASCII, none of what Turtle's IRIREF forbids.
     found = re.fullmatch(r"(.*?)\s*<([!#-;=?-\[\]_a-z~]+@[!#-;=?-\[\]_a-z~]+)>", maintainer.strip())
     name, address = (found.group(1), found.group(2)) if found else (maintainer.strip(), None)
     if not name or len(name) > MAINTAINER_MAX or not name.isprintable() or "<" in name or ">" in name:
+        raise refusal
+    if address is not None and len(address) > ADDRESS_MAX:
         raise refusal
     return name, address
 
