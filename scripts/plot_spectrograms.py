@@ -78,7 +78,8 @@ def draw(args):
         keep = f <= args.max_hz
         ax.pcolormesh(t, f[keep], db[keep], vmin=-80, vmax=0, shading="auto", cmap="magma")
         ax.set_ylabel("Hz")
-        ax.set_title(f"{label}: flatness {m['flatness']:.3f}, pitched {m['pitched']:.2f}", fontsize=9)
+        # Two significant digits: a tonal clip's flatness (1e-4) printed as 0.000 with three decimals.
+        ax.set_title(f"{label}: flatness {m['flatness']:.2g}, pitched {m['pitched']:.2f}", fontsize=9)
     axes[-1, 0].set_xlabel("seconds")
     fig.tight_layout()
     with atomic_path(args.output, what="figure") as tmp:  # whole or not at all; an OSError is a CwfastError
