@@ -11,6 +11,9 @@ measures here compare clips directly, all at one sample rate:
 :func:`pitched_fraction`
     The share of a clip's audible frames that repeat with a period in the range of musical pitch
     (60 Hz to 1 kHz).
+:func:`note_share`
+    The share of those pitched frames on the clip's most common note: 1 for a drone, which the
+    three measures above can all pass; lower where the notes change. Reported, not a goal.
 
 :func:`measure` computes the last two for one clip, :func:`compare` all three for a generated clip
 against its source, :func:`rms_and_peak` a clip's level. Everything is NumPy (and
@@ -38,6 +41,7 @@ __all__ = [
     "ltas_distance",
     "spectral_flatness",
     "pitched_fraction",
+    "note_share",
     "frame_autocorrelation",
     "measure",
     "compare",
@@ -434,9 +438,17 @@ def pitched_fraction(samples, sample_rate):
 
 def _pitched_fraction(clip, sample_rate, name):
     """:func:`pitched_fraction` of a clip :func:`_clip` has checked (``name``: how errors call it)."""
+    lags = _frame_lags(clip, sample_rate, name)
+    return int(np.count_nonzero(lags)) / lags.size
+
+
+def _frame_lags(clip, sample_rate, name):
+    """The pitch lag of each audible frame of a checked clip, as :func:`pitched_fraction` frames
+    it: the lag of its highest peak of at least :data:`PITCH_THRESHOLD` in the pitch range, or 0
+    for a frame with no such peak (int64, one entry per audible frame, in order)."""
     lo, hi = _lag_range(sample_rate)
     level = np.sqrt(clip.mean_square())
-    audible = pitched = 0
+    lags = []
     for _, batch in clip.frames(PITCH_FRAME, PITCH_HOP):  # (a batch at a time: see _spectral_flatness)
         batch = batch[np.sqrt(np.mean(batch**2, axis=1)) > PITCH_LOUDNESS * level]
         if batch.shape[0] == 0:
@@ -444,11 +456,49 @@ def _pitched_fraction(clip, sample_rate, name):
         r = _frame_autocorrelation(batch, hi + 1)  # frames of samples _clip has checked
         middle = r[:, lo : hi + 1]
         peaks = (middle >= r[:, lo - 1 : hi]) & (middle >= r[:, lo + 1 : hi + 2]) & (middle >= PITCH_THRESHOLD)
-        audible += batch.shape[0]
-        pitched += int(np.count_nonzero(np.any(peaks, axis=1)))
-    if audible == 0:
+        best = np.argmax(np.where(peaks, middle, -np.inf), axis=1)
+        lags.append(np.where(np.any(peaks, axis=1), lo + best, 0))
+    if not lags:
         raise ParameterError(f"no whole frame of {name} is louder than 0.1 x the clip's RMS")
-    return pitched / audible
+    return np.concatenate(lags).astype(np.int64)
+
+
+def note_share(samples, sample_rate):
+    r"""The share of a clip's pitched frames that are on its most common note, or None.
+
+    Each frame :func:`pitched_fraction` counts as pitched is given the pitch of its highest
+    autocorrelation peak in the range, ``rate / lag``, rounded to the nearest equal-tempered
+    semitone (A4 = 440 Hz); the result is the number of frames on the most common of those notes
+    over the number of pitched frames. 1 for a drone (one note held for the whole clip), about
+    1/k for k notes held equally long. It sees what the other measures do not: a model that holds
+    one note meets the pitched-frame cell and, over a few seconds, the flatness cell too, while
+    its source plays a tune. Like any autocorrelation pitch, a frame can be read an octave off
+    (a peak at twice the period), so a steady note can spread over two entries.
+
+    Parameters
+    ----------
+    samples : ndarray, shape (n,), real, or Stretches
+        At least 2048 samples, not silent.
+    sample_rate : int
+        In Hz, as :func:`pitched_fraction`.
+
+    Returns
+    -------
+    float or None
+        In (0, 1]; None if no frame is pitched (no note to count).
+
+    Raises
+    ------
+    ParameterError
+        As :func:`pitched_fraction`.
+    """
+    sample_rate = _sample_rate(sample_rate)
+    lags = _frame_lags(_clip(samples, "samples", PITCH_FRAME), sample_rate, "samples")
+    lags = lags[lags > 0]
+    if lags.size == 0:
+        return None
+    notes = np.rint(12.0 * np.log2(sample_rate / lags / 440.0)).astype(np.int64)
+    return float(np.max(np.unique(notes, return_counts=True)[1])) / lags.size
 
 
 # ---------------------------------------------------------------------------------------- tables

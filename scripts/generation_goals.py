@@ -393,7 +393,8 @@ def measure(name, args, prepared, trained, directory):
             walls.append(time.perf_counter() - start)
             m = likeness.measure(g, rate)
             rows.append({"seed": seed, "ltas_to_training": likeness.ltas_distance(g, train_audio),
-                         "flatness": m["flatness"], "pitched": m["pitched"], "rms": metrics.rms(g)})
+                         "flatness": m["flatness"], "pitched": m["pitched"], "rms": metrics.rms(g),
+                         "note_share": likeness.note_share(g, rate)})
     med = {k: float(np.median([r[k] for r in rows])) for k in ("ltas_to_training", "flatness", "pitched")}
     # Every reference is the training audio, the source before its test part: the test part is
     # what the held-out bits are scored on, and a choice made by these cells must not have seen it
@@ -404,10 +405,11 @@ def measure(name, args, prepared, trained, directory):
     stretches = measure_generation.stretch_rows(train_audio, rate, args.stretches)
     result["likeness"] = {
         "generated_median": med, "generated_seeds": rows,
-        "source": {"flatness": src["flatness"], "pitched": src["pitched"], "rms": metrics.rms(train_audio)},
+        "source": {"flatness": src["flatness"], "pitched": src["pitched"], "rms": metrics.rms(train_audio),
+                   "note_share": likeness.note_share(train_audio, rate)},
         "whole_recording": {"flatness": whole["flatness"], "pitched": whole["pitched"]},
         "held_out": {"ltas_to_training": likeness.ltas_distance(held, train_audio), "flatness": ref["flatness"],
-                     "pitched": ref["pitched"]},
+                     "pitched": ref["pitched"], "note_share": likeness.note_share(held, rate)},
         "stretches": {"n": args.stretches, "ltas_to_rest": stretches[:, 0].tolist(),
                       "flatness": stretches[:, 1].tolist(), "pitched": stretches[:, 2].tolist(),
                       "median_ltas_to_rest": float(np.median(stretches[:, 0]))},
@@ -465,6 +467,12 @@ def cell(g):
     return f"{text} ({bound}): {met}"
 
 
+def _share_text(share):
+    """A note share as the detail table shows it: "-" where no frame was pitched (or, in results
+    written before the share was measured, where it is missing)."""
+    return "-" if share is None else f"{share:.2f}"
+
+
 def print_table(results, args, machine):
     names = list(results)
     print(f"\nIssue 12's goals: --budget {args.budget:g} s per training, {args.seconds:g} s generated with seeds "
@@ -511,6 +519,11 @@ def print_table(results, args, machine):
         ("pitched: seeds; training audio; held out",
          lambda r: " / ".join(f"{s['pitched']:.2f}" for s in r["likeness"]["generated_seeds"])
                    + f"; {r['likeness']['source']['pitched']:.2f}; {r['likeness']['held_out']['pitched']:.2f}"),
+        # Nor do they see whether the notes change: 1 is a drone (likeness.note_share; no goal).
+        ("the most common note's share of the pitched frames: seeds; training audio; held out",
+         lambda r: " / ".join(_share_text(s.get("note_share")) for s in r["likeness"]["generated_seeds"])
+                   + f"; {_share_text(r['likeness']['source'].get('note_share'))}"
+                   + f"; {_share_text(r['likeness']['held_out'].get('note_share'))}"),
         # Flatness, pitch and the normalised spectra do not see the level; a listener does.
         ("RMS: seeds; the training audio's",
          lambda r: " / ".join(f"{s['rms']:.3f}" for s in r["likeness"]["generated_seeds"])

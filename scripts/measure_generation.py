@@ -15,7 +15,9 @@ concatenated in the order given, e.g. one FSDD speaker's takes; ``--trim`` if it
   the generated audio (median over seeds, and each seed), the training part and the held-out
   stretch: the LTAS distance to the training part, the spectral flatness and the pitched-frame
   fraction (``cwfast.likeness``), with the issue's goals, whose references are the training part's
-  (never the held-out stretch the bits are scored on; before 2026-12-06 the whole source's);
+  (never the held-out stretch the bits are scored on; before 2026-12-06 the whole source's), and
+  the most common note's share of the pitched frames (``likeness.note_share``: 1 for a drone; no
+  goal, since the issue set none, but the other measures do not see whether notes change);
 - prints the held-out bits per sample of the model and of the 32-tap linear-predictor baseline
   (``cwfast.lpc``: adaptive Laplace scale; also a fixed Laplace and a fixed Gaussian scale) on the
   source's held-out stretch, both reading the past as the model does (its ``history``).
@@ -38,6 +40,7 @@ Examples::
 """
 
 import argparse
+import math
 import os
 import subprocess
 import sys
@@ -163,6 +166,16 @@ def model_bits(model_path, source, heldout):
     # (one clip's corpus: scaled as cwfast train scales it, by its peak before the held-out part)
     train, _, test = tasks.corpus([source], n_classes=classes_of(model), history=history_of(model), test=heldout)[0]
     return tasks.evaluate(model, test, state=tasks.final_state(model, train))["bits_per_sample"]
+
+
+def _share(x, rate):
+    """:func:`cwfast.likeness.note_share`, NaN where no frame is pitched (a table's cell, not a goal)."""
+    share = likeness.note_share(x, rate)
+    return math.nan if share is None else share
+
+
+def _share_text(share):
+    return "- (none pitched)" if math.isnan(share) else f"{share:.2f}"
 
 
 def stretch_rows(source, rate, n):
@@ -308,7 +321,7 @@ def main(argv=None):
                     m = likeness.measure(g, rate)
                 except CwfastError as error:  # generated audio the measures cannot use: a failure, not bad input
                     raise RuntimeError(f"the audio of seed {seed}: {error}") from None
-                rows.append((likeness.ltas_distance(g, train), m["flatness"], m["pitched"]))
+                rows.append((likeness.ltas_distance(g, train), m["flatness"], m["pitched"], _share(g, rate)))
             rows = np.array(rows)
             med = np.median(rows, axis=0)
             each = lambda i, d: " / ".join(f"{v:.{d}f}" for v in rows[:, i])  # noqa: E731
@@ -325,6 +338,9 @@ def main(argv=None):
                   f"{'yes' if 1 / 3 <= ratio <= 3 else 'no'} ({ratio:.1f}x) |")
             print(f"| pitched-frame fraction | {med[2]:.2f} | {each(2, 2)} | {src['pitched']:.2f} | {ref['pitched']:.2f} "
                   f"| >= {0.5 * src['pitched']:.2f} (0.5x) | {'yes' if med[2] >= 0.5 * src['pitched'] else 'no'} |")
+            shares = [_share_text(v) for v in (med[3], *rows[:, 3], _share(train, rate), _share(held, rate))]
+            print(f"| the most common note's share of the pitched frames (1: a drone) | {shares[0]} | "
+                  f"{' / '.join(shares[1:-2])} | {shares[-2]} | {shares[-1]} | - (no goal) | - |")
             print()
     if args.stretches:
         print_stretches(train, rate, args.stretches)

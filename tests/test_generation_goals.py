@@ -154,6 +154,13 @@ def test_the_table_on_a_tiny_source(tmp_path):
     training = trained_on[: 32000 - 3200]
     own = likeness.measure(training, 8000)
     assert (r["likeness"]["source"]["flatness"], r["likeness"]["source"]["pitched"]) == (own["flatness"], own["pitched"])
+    # The note share beside them (no goal): two tones held a second each, so about half the frames each.
+    assert r["likeness"]["source"]["note_share"] == likeness.note_share(training, 8000)
+    assert 0.4 < r["likeness"]["source"]["note_share"] < 0.75
+    assert r["likeness"]["held_out"]["note_share"] == likeness.note_share(trained_on[32000 - 3200 :], 8000)
+    seed1, _ = soundfile.read(out / "fsdd-george" / "cw-seed1.wav", dtype="float32")
+    assert r["likeness"]["generated_seeds"][1]["note_share"] == likeness.note_share(seed1, 8000)
+    assert "| the most common note's share of the pitched frames: seeds; training audio; held out |" in done.stdout
     whole = likeness.measure(trained_on, 8000)
     assert r["likeness"]["whole_recording"] == {"flatness": whole["flatness"], "pitched": whole["pitched"]}
     assert own["flatness"] != whole["flatness"]

@@ -55,6 +55,25 @@ def naive_pitched(x, rate):
     return pitched / loud
 
 
+def naive_note_share(x, rate):
+    """The most common note's share of the pitched frames, frame by frame from the definitions."""
+    level = math.sqrt(np.mean(x**2))
+    lo, hi = math.ceil(rate / 1000), math.floor(rate / 60)
+    notes = []
+    for start in range(0, len(x) - 2048 + 1, 1024):
+        frame = x[start : start + 2048]
+        if math.sqrt(np.mean(frame**2)) <= 0.1 * level:
+            continue
+        r = {lag: naive_autocorrelation(frame, lag) for lag in range(lo - 1, hi + 2)}
+        peaks = [lag for lag in range(lo, hi + 1) if r[lag] >= 0.6 and r[lag] >= r[lag - 1] and r[lag] >= r[lag + 1]]
+        if peaks:
+            lag = max(peaks, key=lambda k: (r[k], -k))  # the highest peak; the shortest lag of equals
+            notes.append(round(12 * math.log2(rate / lag / 440)))
+    if not notes:
+        return None
+    return max(notes.count(n) for n in set(notes)) / len(notes)
+
+
 def naive_ltas(x):
     """Welch by hand: unit-std clip, Hann segments of 1024 with hop 512, mean-detrended, averaged."""
     x = (x - x.mean()) / x.std()
@@ -193,6 +212,42 @@ def test_measures_by_batches_of_frames_equal_all_at_once(rng, monkeypatch, batch
     assert whole["pitched"] == naive_pitched(x / np.max(np.abs(x)), RATE)
 
 
+def test_a_held_note_is_all_on_one_note():
+    assert likeness.note_share(tone(220.0, 4.0), RATE) == 1.0
+    assert likeness.note_share(tone(440.0, 4.0) + 0.3 * tone(880.0, 4.0), RATE) == 1.0
+
+
+def test_notes_held_equally_long_share_the_frames():
+    # A4, C#5, E5 and D5, a second each: about a quarter of the frames each
+    # (the frames across a change may be read as either note, or as none).
+    x = np.concatenate([tone(f, 1.0) for f in (440.0, 554.37, 659.26, 587.33)])
+    assert 0.2 < likeness.note_share(x, RATE) < 0.33
+    assert likeness.note_share(np.concatenate([tone(440.0, 3.0), tone(587.33, 1.0)]), RATE) > 0.7
+
+
+def test_unpitched_audio_has_no_note_share(rng):
+    assert likeness.note_share(rng.standard_normal(RATE * 2), RATE) is None
+
+
+@pytest.mark.parametrize("rate", [8000, 16000, 44100])
+def test_note_share_matches_naive_twin(rng, rate):
+    # Three notes, noise between and over them, at several rates.
+    n = 12 * 2048
+    x = 0.4 * rng.standard_normal(n)
+    for i, f in enumerate((196.0, 261.63, 196.0, 329.63)):
+        x[i * 2 * 2048 : (i + 1) * 2 * 2048] += 2 * tone(f, 2 * 2048 / rate, rate)
+    share = likeness.note_share(x, rate)
+    assert share == naive_note_share(x, rate)
+    assert 0.3 < share < 0.8
+
+
+def test_note_share_of_stretches_is_that_of_the_clip_joined(rng):
+    x = np.concatenate([tone(220.0, 1.5), tone(330.0, 0.5)]) + 0.01 * rng.standard_normal(2 * RATE)
+    joined = likeness.note_share(x.astype(np.float32), RATE)
+    assert likeness.note_share(likeness.Stretches(split(x, [5000, 20000])), RATE) == joined
+    assert 0.6 < joined < 0.9
+
+
 def split(x, at):
     """``x`` as float32 parts cut at ``at``: consecutive stretches of one recording."""
     return np.split(x.astype(np.float32), at)
@@ -301,6 +356,7 @@ def test_compare_reports_every_measure(rng):
     lambda x: likeness.ltas(x),
     lambda x: likeness.spectral_flatness(x),
     lambda x: likeness.pitched_fraction(x, RATE),
+    lambda x: likeness.note_share(x, RATE),
 ])
 @pytest.mark.parametrize("bad", [
     np.zeros(4096),  # silent
@@ -318,6 +374,8 @@ def test_bad_clips_raise_parameter_error(call, bad):
 def test_bad_rates_raise_parameter_error(rng, rate):
     with pytest.raises(ParameterError):
         likeness.pitched_fraction(rng.standard_normal(4096), rate)
+    with pytest.raises(ParameterError):
+        likeness.note_share(rng.standard_normal(4096), rate)
 
 
 def test_ltas_of_a_constant_clip_raises(rng):

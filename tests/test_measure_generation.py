@@ -44,6 +44,17 @@ def test_full_table_runs_generate_and_prints_every_row(capsys):
     assert "| training part | held-out stretch |" in out
     # The pitch goal's reference is the training part's 0.49 (the whole excerpt's is 0.47).
     assert "| pitched-frame fraction |" in out and " | 0.49 | " in out.split("| pitched-frame fraction |")[1].splitlines()[0]
+    # The note share is reported beside them, without a goal: the training part's and the held-out
+    # stretch's are likeness.note_share's of those stretches.
+    from cwfast import likeness
+
+    x, _ = script.load_sources([EXCERPT], 16000)
+    cut = x.size - int(round(x.size * 0.1))
+    train, held, rate = x[:cut], x[cut:], 16000
+    row = out.split("| the most common note's share of the pitched frames (1: a drone) |")[1].splitlines()[0]
+    shown = ["- (none pitched)" if v is None else f"{v:.2f}" for v in (likeness.note_share(train, rate), likeness.note_share(held, rate))]
+    assert shown[0] != "- (none pitched)"  # (the held-out stretch, 0.3 s, has no pitched frame)
+    assert row.endswith(f"| {shown[0]} | {shown[1]} | - (no goal) | - |"), row
 
 
 def run_script(*argv, cwd=None):
