@@ -98,7 +98,7 @@ def _family_locator(base):
                 return None
             return super().from_function(py_func, py_file)
 
-    FamilyLocator.__name__ = FamilyLocator.__qualname__ = f"Cwfast{base.__name__}"
+    FamilyLocator.__name__ = FamilyLocator.__qualname__ = f"Cwfast{base.__name__.lstrip('_')}"
     return FamilyLocator
 
 
@@ -106,7 +106,9 @@ def _install():
     try:
         from numba.core import caching
 
-        bases = (caching.UserProvidedCacheLocator, caching.InTreeCacheLocator, caching.UserWideCacheLocator)
+        # numba 0.59 names these classes with a leading underscore, later releases without one
+        bases = tuple(getattr(caching, name, None) or getattr(caching, "_" + name)
+                      for name in ("UserProvidedCacheLocator", "InTreeCacheLocator", "UserWideCacheLocator"))
         locators = caching.CacheImpl._locator_classes
     except (ImportError, AttributeError):
         return False
