@@ -502,7 +502,8 @@ def evaluate(model, task, *, state=None, return_state=False):
     -------
     dict
         memorize: ``{"nmse": ...}``; effect: ``{"esr": ..., "nmse": ...}``; autoregressive:
-        ``{"cross_entropy": nats per sample, "bits_per_sample": ...}``.
+        ``{"cross_entropy": nats per sample, "bits_per_sample": ...}``. A model whose output is
+        not finite (diverged weights) scores inf.
 
     Raises
     ------
@@ -516,12 +517,16 @@ def evaluate(model, task, *, state=None, return_state=False):
     if task.mode == "autoregressive":
         ce = model.loss(task.inputs, task.targets, state=state, return_state=return_state)
         ce, after = ce if return_state else (ce, None)
-        figure = {"cross_entropy": float(ce), "bits_per_sample": nats_to_bits(float(ce))}
+        # An output that overflows (weights a diverged training left finite but huge) scores inf:
+        # the metrics refuse non-finite input, with an internal name (y, nats) the caller never gave.
+        ce = float(ce) if math.isfinite(ce) else math.inf
+        figure = {"cross_entropy": ce, "bits_per_sample": nats_to_bits(ce) if math.isfinite(ce) else math.inf}
     else:
         y, after = model.forward(task.inputs, state=state, return_state=True)
-        figure = {"nmse": nmse(y, task.targets)}
+        finite = bool(np.isfinite(y).all())  # (as above)
+        figure = {"nmse": nmse(y, task.targets) if finite else math.inf}
         if task.mode == "effect":
-            figure = {"esr": esr(y, task.targets), **figure}
+            figure = {"esr": esr(y, task.targets) if finite else math.inf, **figure}
     return (figure, after) if return_state else figure
 
 

@@ -345,6 +345,26 @@ def test_evaluate_gives_each_mode_its_figure():
     assert fig["nmse"] == pytest.approx(metrics.nmse(y, task.targets))
 
 
+def test_evaluate_scores_an_output_that_overflows_as_infinitely_bad():
+    """Weights finite but so large that the output overflows float32 (a training that diverged on
+    its last update: lr 1e38 on numpy 1.24) score inf, the figure the trainers' divergence check
+    reads; they raised "y contains NaN or infinite values" ("nats=nan must be a finite number"
+    autoregressive), internal names, instead."""
+    x = tone(120)
+    inf = math.inf
+    for model, task, expected in [
+        (small(0, 1, "memorize"), tasks.memorize(x), {"nmse": inf}),
+        (small(1, 1, "effect"), tasks.effect(x, np.tanh(x)), {"esr": inf, "nmse": inf}),
+        (small(1, 256, "autoregressive"), tasks.autoregressive(x), {"cross_entropy": inf, "bits_per_sample": inf}),
+        (ClockworkRNN(1, 30, n_hidden=6, n_modules=3, seed=1, output="mixture"), tasks.autoregressive(x),
+         {"cross_entropy": inf, "bits_per_sample": inf}),
+    ]:
+        model.params[:] = 1e38  # each finite; their sums are not
+        assert not np.isfinite(model.forward(task.inputs)).all()
+        with np.errstate(all="ignore"):
+            assert tasks.evaluate(model, task) == expected
+
+
 
 def test_evaluate_refuses_a_model_that_does_not_score_the_tasks_targets():
     """A 256-class softmax or a mixture (which scores 256 classes) on a 64-class task gave a
