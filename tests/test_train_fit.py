@@ -227,12 +227,14 @@ def test_divergence_raises_and_restores_finite_params():
 
 def test_a_step_that_overflows_on_the_last_update_is_divergence():
     """A finite loss and gradient with a step too large for float32 made the parameters infinite;
-    on the last update nothing read them again, and fit returned a NaN model."""
+    on the last update nothing read them again, and fit returned a NaN model. (lr 1e39: Adam's
+    first step is lr itself, beyond float32's 3.4e38 on every numpy; 1e38 overflowed only on
+    numpy 2, in lr / (1 - beta1).)"""
     model = cwfast.ClockworkRNN(0, 1, module_sizes=[3, 3, 2], periods=[1, 2, 4], seed=0, dtype=np.float32)
     before = model.params.copy()
     with pytest.raises(CwfastError, match=r"training diverged: the parameters became non-finite at epoch 1 \(update 1\)"):
         with np.errstate(over="ignore"):
-            fit(model, np.zeros((48, 0)), sine(), lr=1e38, epochs=1, progress=False)
+            fit(model, np.zeros((48, 0)), sine(), lr=1e39, epochs=1, progress=False)
     np.testing.assert_array_equal(model.params, before)  # the last finite parameters: those it started from
 
 
