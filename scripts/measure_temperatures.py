@@ -5,7 +5,9 @@ the source audio it was trained on, ``DIR/SOURCE/SOURCE.wav``), generate 10 s at
 with seeds 0, 1, 2 and print the medians of issue 12's likeness measures: RMS over the training
 part's (the first 80%), spectral flatness over the training part's (the whole source's, test part
 included, before 2026-12-06),
-the pitched-frame fraction, and the long-term spectrum's distance to the training part (dB)::
+the pitched-frame fraction, the most common note's share of the pitched frames
+(``likeness.note_share``: 1 for a drone; the median of the seeds that have a pitched frame, "-"
+if none has), and the long-term spectrum's distance to the training part (dB)::
 
     python scripts/measure_temperatures.py DIR/*/cw.npz [--temperatures 0.5,0.7,1] [--json OUT [--overwrite]]
 
@@ -49,9 +51,17 @@ def measure(path, model, temperatures):
             audio = render.render(model, int(SECONDS * rate), seed=seed, temperature=temperature)
             figures.append((metrics.rms(audio) / metrics.rms(training),
                             likeness.spectral_flatness(audio) / likeness.spectral_flatness(training),
-                            likeness.pitched_fraction(audio, rate), likeness.ltas_distance(audio, training)))
-        rows[temperature] = dict(zip(("rms", "flatness", "pitched", "ltas_db"), np.median(figures, axis=0).tolist()))
+                            likeness.pitched_fraction(audio, rate), likeness.ltas_distance(audio, training),
+                            _nan_if_none(likeness.note_share(audio, rate))))
+        figures = np.array(figures)
+        rows[temperature] = dict(zip(("rms", "flatness", "pitched", "ltas_db"), np.median(figures[:, :4], axis=0).tolist()))
+        shares = figures[:, 4][~np.isnan(figures[:, 4])]
+        rows[temperature]["note_share"] = float(np.median(shares)) if shares.size else None
     return rows
+
+
+def _nan_if_none(value):
+    return np.nan if value is None else value
 
 
 def main(argv=None):
@@ -82,13 +92,14 @@ def main(argv=None):
 
 def report(models, temperatures, json_path):
     table = {}
-    print("| model | temperature | RMS / training | flatness / training | pitched | LTAS to training (dB) |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("| model | temperature | RMS / training | flatness / training | pitched | note share | LTAS to training (dB) |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for path, model in models.items():
         table[path] = measure(path, model, temperatures)
         for temperature, row in table[path].items():
+            share = "-" if row["note_share"] is None else f"{row['note_share']:.2f}"
             print(f"| {path} | {temperature:g} | {row['rms']:.2f} | {row['flatness']:.2f} | {row['pitched']:.2f} | "
-                  f"{row['ltas_db']:.2f} |", flush=True)
+                  f"{share} | {row['ltas_db']:.2f} |", flush=True)
     if json_path:
         with atomic_path(json_path, what="JSON") as tmp, open(tmp, "w") as f:
             json.dump(table, f, indent=1)

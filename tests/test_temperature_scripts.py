@@ -134,6 +134,15 @@ def test_measure_temperatures_prints_its_rows_and_refuses_bad_input_before_gener
     assert script.main([model, "--temperatures", "0.5,1", "--json", str(out), "--overwrite"]) == 0
     rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith(f"| {model} |")]
     assert len(rows) == 2 and sorted(json.loads(out.read_text())[model]) == ["0.5", "1.0"]
+    # The note share: the median of the seeds' likeness.note_share, over the seeds with a pitched frame.
+    import cwfast
+    from cwfast import likeness, render
+
+    loaded = cwfast.load(model)
+    shares = [likeness.note_share(render.render(loaded, int(script.SECONDS * loaded.sample_rate), seed=seed,
+                                                temperature=0.5), loaded.sample_rate) for seed in script.SEEDS]
+    shares = [v for v in shares if v is not None]
+    assert json.loads(out.read_text())[model]["0.5"]["note_share"] == (float(np.median(shares)) if shares else None)
     (tmp_path / "bad").mkdir()  # a goals run's folder whose model is damaged
     (tmp_path / "bad" / "bad.wav").write_bytes((run / "clip" / "clip.wav").read_bytes())
     (tmp_path / "bad" / "cw.npz").write_bytes(b"PK not a model")
