@@ -299,6 +299,7 @@ def main(argv=None):
         raise CwfastError(f"the held-out stretch, the last {held.size / rate:.2f} s, cannot be measured: "
                           f"{error}{hint}") from None
     ref_ltas = likeness.ltas_distance(held, train)
+    train_share, held_share = _share(train, rate), _share(held, rate)  # (once, not per temperature)
     if args.keep is not None:  # made, and found writable, before anything is printed or generated
         try:
             os.makedirs(args.keep, exist_ok=True)
@@ -338,7 +339,7 @@ def main(argv=None):
                   f"{'yes' if 1 / 3 <= ratio <= 3 else 'no'} ({ratio:.1f}x) |")
             print(f"| pitched-frame fraction | {med[2]:.2f} | {each(2, 2)} | {src['pitched']:.2f} | {ref['pitched']:.2f} "
                   f"| >= {0.5 * src['pitched']:.2f} (0.5x) | {'yes' if med[2] >= 0.5 * src['pitched'] else 'no'} |")
-            shares = [_share_text(v) for v in (med[3], *rows[:, 3], _share(train, rate), _share(held, rate))]
+            shares = [_share_text(v) for v in (med[3], *rows[:, 3], train_share, held_share)]
             print(f"| the most common note's share of the pitched frames (1: a drone) | {shares[0]} | "
                   f"{' / '.join(shares[1:-2])} | {shares[-2]} | {shares[-1]} | - (no goal) | - |")
             print()
