@@ -31,8 +31,8 @@ import time
 from . import registry
 from . import _argtypes as types
 from .errors import CwfastError, ParameterError, TrainingDiverged
-from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, LEVEL_BAND, MIXTURE_HISTORY, MODES, PITCH_CHOICES,
-                    PREDICTION_TAPS, TRAINERS, as_real, is_pinned)
+from .modes import (AUDIBLE_RMS, AUDIO_HEADS, DEFAULT_COMPONENTS, HISTORIES, LEVEL_BAND, MIXTURE_HISTORY, MODES,
+                    PITCH_CHOICES, PREDICTION_TAPS, TRAINERS, as_real, is_pinned)
 
 DEFAULT_MODEL = "the bundled default model"
 #: ``cwfast export``'s C prefix and file stem for the bundled model.
@@ -1012,6 +1012,8 @@ def _plot_training(model, task, args):
 
 
 def cmd_generate(args):
+    import numpy as np
+
     from . import render, tasks
 
     _check_output(args.output, args.overwrite, audio=True, what="audio")
@@ -1086,6 +1088,7 @@ def cmd_generate(args):
     if trained and n_samples is not None and n_samples > trained:  # once the model is found able to run
         _note(f"the model was trained on {trained} samples; beyond them it runs free, on its clock alone")
     kept = []
+    power = [0.0]  # the sum of squares written, to say if it came out near silent
 
     def written():
         held = 0
@@ -1093,6 +1096,7 @@ def cmd_generate(args):
             if args.plot and held < plotted:
                 kept.append(block[: plotted - held])
                 held += kept[-1].size
+            power[0] += float(np.dot(block, block.astype(np.float64)))
             bar.update(block.size)
             yield block
 
@@ -1104,9 +1108,9 @@ def cmd_generate(args):
     if mode == "autoregressive":  # at temperature 0 (greedy) the seed draws nothing: not offered as what made it
         what += ", temperature 0 (greedy: no seed)" if args.temperature == 0 else f", seed {seed}"
     print(what)
+    if mode == "autoregressive" and args.output_gain is None:
+        _note_near_silence(model, power[0], frames, rate, seed, args.temperature)
     if args.plot:
-        import numpy as np
-
         from .plot import plot_audio
 
         first = f" (its first {_duration(plotted, rate)})" if plotted < frames else ""
@@ -1114,6 +1118,26 @@ def cmd_generate(args):
                    overwrite=args.overwrite)
         print(f"wrote {args.plot}{first}")
     return 0
+
+
+def _note_near_silence(model, power, frames, rate, seed, temperature):
+    """Say if generated audio (``power``: its sum of squares over ``frames`` samples, at the
+    model's level) is near silent against its training audio (:data:`cwfast.modes.AUDIBLE_RMS`).
+    The calibration chose the temperature on one seed's audio, and a model near silence's edge
+    can fall silent at another (docs/results.md, "The calibration measured on two seeds' audio").
+    Not said of less than a second (the audio starts from silence), nor of a model calibrated
+    before the training audio's RMS was stored."""
+    from .render import scale_of, temperature_of, training_rms_of
+
+    training = training_rms_of(model)
+    if training is None or frames < rate:
+        return
+    ratio = math.sqrt(power / frames) / (scale_of(model) * training)
+    if ratio < AUDIBLE_RMS:
+        temperature = temperature_of(model) if temperature is None else temperature
+        drawn = "" if temperature == 0 else f" at seed {seed}"
+        _note(f"the audio is {ratio:.2g}x its training audio's RMS: near silence{drawn}; another --seed or a "
+              f"--temperature above {temperature:g} may be louder")
 
 
 # ----------------------------------------------------------------------------------- process

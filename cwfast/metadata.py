@@ -132,3 +132,17 @@ def trained_length(model):
     if isinstance(length, (int, np.integer)) and not isinstance(length, bool) and 0 < length <= MAX_COUNT:
         return int(length)
     return 0
+
+
+def training_rms_of(model):
+    """The RMS of an autoregressive model's training audio, in the model's units (before its
+    ``scale``), as its temperature calibration measured it
+    (``metadata["temperature_calibration"]["training_audio"]["rms"]``); None if not stored.
+    What generation is compared with to say it came out near silent (:data:`cwfast.modes.AUDIBLE_RMS`).
+
+    Like :func:`trained_length`, anything but a positive finite number there counts as not stored.
+    """
+    calibration = model.metadata.get("temperature_calibration")
+    training = calibration.get("training_audio") if isinstance(calibration, dict) else None
+    rms = as_real(training.get("rms")) if isinstance(training, dict) else None
+    return rms if rms is not None and math.isfinite(rms) and rms > 0 else None

@@ -55,6 +55,11 @@ MAX_LEVEL_SAMPLES = 2**24
 #: (``--output-gain``, :func:`cwfast.render.render`'s ``output_gain``): 60 dB, past any level a
 #: sound file can hold of audio at its training level.
 MAX_OUTPUT_GAIN = 1000.0
+#: Generated audio quieter than this fraction of its training audio's RMS (-12 dB) is *near
+#: silent*: no temperature of its own to keep (:func:`cwfast.train_audio.calibrate_temperature`;
+#: at 0.5 some models generate 0.02x to 0.04x of their sources' RMS, docs/results.md, "The
+#: generation temperature"), and ``cwfast generate`` says so of what it wrote.
+AUDIBLE_RMS = 0.25
 #: Generated audio with more than this share of its samples at full scale (:data:`PINNED_LEVEL`
 #: or beyond, where a mixture's draws are clipped) is *pinned*, and no temperature to keep
 #: (:func:`cwfast.train_audio.calibrate_temperature`): a model that has run into a limit cycle

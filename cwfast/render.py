@@ -19,6 +19,7 @@ from .errors import CwfastError, ParameterError
 from .modes import MAX_OUTPUT_GAIN
 from .metadata import (  # noqa: F401  (the readers generation uses, and what callers find here)
     autoregressive_spec, classes_of, history_of, mode_of, output_gain_of, scale_of, temperature_of, trained_length,
+    training_rms_of,
 )
 
 

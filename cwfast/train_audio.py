@@ -32,9 +32,9 @@ from .codec import MAX_CLASSES, N_CLASSES, check_classes, check_history
 from .metrics import nats_to_bits
 from .errors import CwfastError, ParameterError, TrainingDiverged
 from .model import LEVEL_FLOOR, LEVEL_PIECE, MAX_PREDICTION_TAPS, PITCH_MAX_RATE, STOP, Level, Pitch
-from .modes import (AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE, MIXTURE_HISTORY,
-                    PINNED_LEVEL, PITCH_CHOICES, PITCH_DEFAULT, PITCH_REFERENCE_PERCENTILE, PITCH_TAPS, POPULATION,
-                    PREDICTION_TAPS, TRAINERS, is_pinned)
+from .modes import (AUDIBLE_RMS, AUDIO_HEADS, DEFAULT_COMPONENTS, LEVEL_BAND, MAX_LEVEL_SAMPLES, MAX_TEMPERATURE,
+                    MIXTURE_HISTORY, PINNED_LEVEL, PITCH_CHOICES, PITCH_DEFAULT, PITCH_REFERENCE_PERCENTILE, PITCH_TAPS,
+                    POPULATION, PREDICTION_TAPS, TRAINERS, is_pinned)
 from .scale_fit import fit_scale, fit_surprise
 from .scratch import Scratch
 
@@ -57,10 +57,6 @@ MIXTURE_TEMPERATURE = 0.5
 #: 0.75 and 0.8 are where the spoken-digit models cross from a quiet tone to loud noise
 #: (docs/results.md, "A finer calibration grid").
 CALIBRATION_TEMPERATURES = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 1.0)
-#: Generated audio quieter than this fraction of the training audio's RMS (-12 dB) is not a
-#: candidate of its own: at 0.5 some models generate near silence (0.02x to 0.04x of their
-#: sources' RMS; docs/results.md, "The generation temperature").
-AUDIBLE_RMS = 0.25
 #: Seconds generated at each temperature to choose it.
 CALIBRATION_SECONDS = 10.0
 #: The generation seed the calibration draws with: its audio chose the temperature and the output

@@ -259,6 +259,33 @@ def test_generate_output_gain_scales_the_audio_and_nothing_else(capsys, tmp_path
     np.testing.assert_allclose(outputs["half"], 0.5 * own, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("ratio, said", [(0.2, True), (0.3, False)])
+def test_generate_says_when_its_audio_is_near_silent_against_the_training_audio(capsys, tmp_path, models, ratio,
+                                                                                 said):
+    """Audio quieter than AUDIBLE_RMS (0.25) of the calibration's training-audio RMS (times the
+    model's scale) is said to be near silent, with the seed and temperature that made it; not
+    under --output-gain (the user set the level), nor of under a second."""
+    base = cwfast.load(models["autoregressive"])
+    args = ["--seconds", 1, "--seed", 3]
+    status, _, err = run(capsys, "generate", "-m", models["autoregressive"], "-o", tmp_path / "own.wav", *args)
+    assert status == 0 and "near silence" not in err  # no calibration stored: nothing to compare with
+    own = soundfile.read(tmp_path / "own.wav", dtype="float64")[0]
+    rms = float(np.sqrt(np.mean(own**2)))
+    assert rms > 0
+    base.metadata["temperature_calibration"] = {"training_audio": {"rms": rms / (base.metadata["scale"] * ratio)}}
+    base.save(tmp_path / "m.npz")
+    status, _, err = run(capsys, "generate", "-m", tmp_path / "m.npz", "-o", tmp_path / "a.wav", *args)
+    assert status == 0
+    np.testing.assert_array_equal(soundfile.read(tmp_path / "a.wav", dtype="float64")[0], own)
+    assert ("near silence at seed 3" in err) == said, err
+    if said:
+        assert f"is {ratio:.2g}x its training audio's RMS" in err and "--temperature above 1" in err
+    for extra in (["--output-gain", "1"], ["--samples", 7999]):
+        status, _, err = run(capsys, "generate", "-m", tmp_path / "m.npz", "-o", tmp_path / "b.wav", "--overwrite",
+                             "--seed", 3, *(extra if extra[0] == "--samples" else [*args[:2], *extra]))
+        assert status == 0 and "near silence" not in err
+
+
 def test_generate_with_prime_resamples_it_and_says_so(capsys, tmp_path, models):
     prime = tmp_path / "prime.wav"
     write_audio(prime, load_audio(BRAHMS, duration=0.02)[0], 44100)

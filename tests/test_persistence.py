@@ -478,6 +478,24 @@ def test_a_memorize_model_whose_length_is_past_any_count_is_not_said_to_have_one
     assert trained_length(model) == 4000
 
 
+@pytest.mark.parametrize("calibration, expected", [
+    (None, None), ("text", None), ({"training_audio": None}, None), ({"training_audio": {}}, None),
+    ({"training_audio": {"rms": "0.1"}}, None), ({"training_audio": {"rms": True}}, None),
+    ({"training_audio": {"rms": 0.0}}, None), ({"training_audio": {"rms": -0.1}}, None),
+    ({"training_audio": {"rms": float("nan")}}, None), ({"training_audio": {"rms": float("inf")}}, None),
+    ({"training_audio": {"rms": 10**400}}, None), ({"training_audio": {"rms": 0.125}}, 0.125),
+    ({"training_audio": {"rms": 2}}, 2.0),
+])
+def test_a_stored_training_rms_is_read_only_if_it_is_a_positive_finite_number(calibration, expected):
+    """Free-form metadata, read as trained_length reads it: anything else counts as not stored."""
+    from cwfast.metadata import training_rms_of
+
+    model = ClockworkRNN(1, 4, n_hidden=4, n_modules=2, seed=0, output="softmax")
+    if calibration is not None:
+        model.metadata["temperature_calibration"] = calibration
+    assert training_rms_of(model) == expected
+
+
 def test_load_refuses_a_file_named_as_a_folder(tmp_path, capsys):
     """pathlib drops a trailing separator, so load("m.npz/") loaded the file, where open() and
     every -o of the command line refuse a file named with one; a folder's name with it still loads
