@@ -773,6 +773,22 @@ def test_a_header_names_only_functions_it_declares(tmp_path, name):
             assert re.search(rf"\b{name}_{function}\s*\(", code), f"{name}.h names {name}_{function}, not declared"
 
 
+@pytest.mark.parametrize("name", ["cw_effect", "cw_memorize", "lstm_effect", "lstm_nothing_in", "cw_ar", "lstm_mix",
+                                  "cw_mix_surprise"])
+def test_the_generated_comments_speak_only_of_what_the_model_has(tmp_path, name):
+    """An LSTM's state said its modules tick when t % period_i == 0 (an LSTM has neither); the
+    generate of every autoregressive model spoke of the surprise's reset, which only a model with a
+    surprise has; the header of a model without inputs said how it reads a NaN input and when its
+    in and out may share a buffer; and every step marked its input unused, (void)x, where it reads it."""
+    model = _models()[name]
+    header, source = (path.read_text() for path in export_c(model, tmp_path, name))
+    if model.realtime_kind == "lstm":
+        assert not re.search("module|period", header + source, re.I)
+    assert ("surprise" in source) == (model.surprise is not None)
+    assert ("NaN or infinite input" in header) == ("same buffer" in header) == (model.n_in > 0)
+    assert ("(void)x;" in source) == (model.n_in == 0)
+
+
 @pytest.mark.parametrize("name", ["cw_ar", "cw_mix_pitch", "cw_mix_linear"])
 def test_read_is_what_the_model_reads_of_a_past_sample(built, name):
     """NAME_read, which a host scoring recorded audio passes each sample through before

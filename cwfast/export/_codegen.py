@@ -213,7 +213,8 @@ def _header(spec):
             R, m = spec.max_window, spec.n_in
             state.append(f"    float xh[{2 * R * m}];   /* the last {R} inputs, twice over (see {N}_step) */")
             state.append(f"    uint32_t xpos;     /* where x(t) goes in xh: rows xpos and xpos + {R} */")
-    state.append("    uint64_t t;        /* the next step; module i ticks when t % period_i == 0 */")
+    clock = "" if spec.kind == "lstm" else "; module i ticks when t % period_i == 0"
+    state.append(f"    uint64_t t;        /* the next step{clock} */")
     if spec.level:
         state.append("    float level;       /* the input's recent level (level normalisation) */")
     if spec.taps.size:
@@ -293,6 +294,17 @@ def _header(spec):
                  if spec.autoregressive else
                  "nothing calls a double-precision function. Define it for every file that includes this\n"
                  " * header: the state's layout")
+    if spec.n_in:
+        fast_math = " Under -ffast-math a NaN or infinite input is still read as 0 (it is\n * recognised from its bits)."
+        process_comment = f"""/* n steps: in holds n x {N}_N_IN interleaved floats, out receives
+ * n x {N}_N_OUT (class probabilities if {N}_SOFTMAX). in and out may be the same buffer when
+ * {N}_N_IN == {N}_N_OUT; out is not NULL (n > 0).{past_input}
+ * A NaN or infinite input is read as 0 (cwfast's Stream refuses it),
+ * and one beyond +-{INPUT_LIMIT:g} as +-{INPUT_LIMIT:g}, so that one bad sample from a host cannot poison the state. */"""
+    else:  # (nothing to say of inputs it has none of)
+        fast_math = ""
+        process_comment = f"""/* n steps of a model without inputs: in is not read (NULL), out receives n x {N}_N_OUT
+ * (class probabilities if {N}_SOFTMAX); out is not NULL (n > 0). */"""
     return f"""/* {N}.h: {kind}, exported by cwfast {_version()} (mode: {spec.mode}, {spec.output} head).
  * C99, no dependency but libm. Nothing in it allocates, locks, does I/O or writes a global:
  * every function works on the state it is given, so states run independently (re-entrant).
@@ -307,8 +319,7 @@ def _header(spec):
  * 23-bit uniforms); the outputs are then no longer within float32 rounding of Stream, and
  * {no_double}
  * follows it, and its functions are then named {N}_..._float, so that a mixed build fails to
- * link rather than misread a state. Under -ffast-math a NaN or infinite input is still read as 0 (it is
- * recognised from its bits). */
+ * link rather than misread a state.{fast_math} */
 #ifndef {guard}
 #define {guard}
 
@@ -346,11 +357,7 @@ size_t {N}_state_size(void);
 /* Zero state, clock at t = 0. Call before the first use of a state. Every function below takes
  * a state that is not NULL; n <= 0 steps does nothing. */
 void {N}_reset({N}_state *s);
-/* n steps: in holds n x {N}_N_IN interleaved floats (NULL when {N}_N_IN is 0), out receives
- * n x {N}_N_OUT (class probabilities if {N}_SOFTMAX). in and out may be the same buffer when
- * {N}_N_IN == {N}_N_OUT; out is not NULL (n > 0).{past_input}
- * A NaN or infinite input is read as 0 (cwfast's Stream refuses it),
- * and one beyond +-{INPUT_LIMIT:g} as +-{INPUT_LIMIT:g}, so that one bad sample from a host cannot poison the state. */
+{process_comment}
 void {N}_process({N}_state *s, const float *in, float *out, int n);
 {gen}
 #ifdef __cplusplus
@@ -590,6 +597,12 @@ for (c_ = 0; c_ < {whole}; c_ += {LANES})
     return "".join(indent + line + "\n" for line in code.splitlines())
 
 
+def _unused_input(n_in):
+    """The step's statement that it reads no x, for a model without inputs (only there: a step
+    that reads x would say the opposite of what it does)."""
+    return "" if n_in else "    (void)x;  /* no inputs */\n"
+
+
 def _clockwork_step(spec):
     N, n, m = spec.name, spec.n_hidden, spec.n_in
     R = spec.max_window
@@ -679,8 +692,7 @@ static void {N}_step({N}_state *CWFAST_RESTRICT s, const float *CWFAST_RESTRICT 
     float *CWFAST_RESTRICT h = s->h;
     float *CWFAST_RESTRICT work = s->work;
     int r, c;
-    (void)x;
-{ring}{"".join(blocks)}{"".join(commits)}{advance}    s->t = t + 1;
+{_unused_input(m)}{ring}{"".join(blocks)}{"".join(commits)}{advance}    s->t = t + 1;
 }}
 """
 
@@ -713,8 +725,7 @@ static void {N}_step({N}_state *CWFAST_RESTRICT s, const float *CWFAST_RESTRICT 
     float *CWFAST_RESTRICT cell = s->c;
     float *CWFAST_RESTRICT pre = s->work;
     {uses_j}int r, c;
-    (void)x;
-    for (r = 0; r < {g4}; r++)
+{_unused_input(m)}    for (r = 0; r < {g4}; r++)
         pre[r] = {N}_b_h[r];
 {inputs}    for (c = 0; c < {n}; c++) {{
         const float hc = h[c];
@@ -1153,7 +1164,7 @@ void {N}_prime({N}_state *s, const float *clip, int n)
 void {N}_generate({N}_state *s, float *out, int n)
 {{
     int i, k;
-    if (n <= 0)  /* nothing, not even the surprise's reset */
+    if (n <= 0){"  /* nothing, not even the surprise's reset */" if spec.surprise else ""}
         return;
 {_SURPRISE_RESET.format(N=N) if spec.surprise else ""}    for (i = 0; i < n; i++) {{
         /* a uniform in [0, 1) drawn every step as numpy's sampler does: 53 random bits
