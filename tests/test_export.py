@@ -1156,6 +1156,24 @@ def test_lv2_compilers_temporaries_go_in_the_build_folder_and_go_with_it(tmp_pat
     assert not scratch.exists() and list(out.iterdir()) == []  # ...removed, with what the compiler left
 
 
+def test_lv2_a_compiler_that_succeeds_without_the_library_installs_no_bundle(tmp_path, capsys, monkeypatch):
+    """A compiler command that exits 0 but writes no NAME.so (cc -fsyntax-only, a wrapper that
+    forgot to link) installed a bundle without its binary, which no host can load, and said it had
+    written the plug-in."""
+    fake = tmp_path / "fake-cc"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    out = tmp_path / "out"
+    out.mkdir()
+    with pytest.raises(CwfastError, match=r"building the LV2 plug-in failed: .*wrote no fx\.so"):
+        export_lv2(_small_effect(), out, "fx", cc=str(fake))
+    assert list(out.iterdir()) == []
+    _small_effect().save(tmp_path / "fx.npz")
+    monkeypatch.setenv("CC", str(fake))
+    assert main(["export", "-m", str(tmp_path / "fx.npz"), "-o", str(out), "--lv2"]) == 2
+    assert "wrote no fx.so" in capsys.readouterr().err
+    assert list(out.iterdir()) == []  # nor the C files beside it
+
 def test_lv2_compilers_temporaries_go_in_the_build_folder_of_a_relative_directory(tmp_path, monkeypatch):
     """Exported to a relative folder (the README's "-o plugins"), the build folder's TMPDIR was
     relative too, and the compiler ran inside that folder: clang stopped ("unable to make

@@ -480,6 +480,9 @@ def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflag
             first = errors[0].strip() if errors else f"exit status {done.returncode}"
             hint = " (install the LV2 headers: apt-get install lv2-dev)" if "lv2.h" in stderr else ""
             raise CwfastError(f"building the LV2 plug-in failed: {first}{hint}")
+        if not (build / f"{name}.so").is_file():  # exit status 0 without linking (cc -fsyntax-only): no plug-in
+            raise CwfastError(f"building the LV2 plug-in failed: '{' '.join(compiler)}' exited 0 but wrote no "
+                              f"{name}.so")
         os.chmod(build, default_permissions(directory=True))
     except BaseException as exc:
         with contextlib.suppress(OSError):
