@@ -1529,8 +1529,8 @@ def cmd_export(args):
             with contextlib.suppress(OSError):
                 os.unlink(copy)
     print(f"wrote {header} and {source}")
-    if bundle is not None:
-        print(f"wrote {bundle} (LV2 plug-in {uri(name)})")
+    if bundle is not None:  # (named as the C files are: './x.lv2' beside './x.h', not 'x.lv2')
+        print(f"wrote {os.path.join(args.output, os.path.basename(bundle))} (LV2 plug-in {uri(name)})")
     return 0
 
 

@@ -1449,6 +1449,17 @@ def test_cli_export_with_lv2(lv2, tmp_path, capsys):
     assert (tmp_path / "fx.lv2" / "mine.ttl").read_text() == "keep"
 
 
+def test_cli_export_names_the_bundle_as_it_names_the_c_files(tmp_path, capsys, monkeypatch):
+    """With -o . the C files were said written as ./fx.h and ./fx.c, the bundle as fx.lv2."""
+    _lv2_headers(_compiler(), tmp_path)
+    _small_effect().save(tmp_path / "fx.npz")
+    out = tmp_path / "out"
+    out.mkdir()
+    monkeypatch.chdir(out)
+    assert main(["export", "-m", str(tmp_path / "fx.npz"), "-o", ".", "--lv2"]) == 0
+    assert capsys.readouterr().out.splitlines() == ["wrote ./fx.h and ./fx.c", "wrote ./fx.lv2 (LV2 plug-in urn:cwfast:fx)"]
+
+
 def test_export_replaces_a_bundle_through_a_symbolic_link(tmp_path, capsys):
     """DIR/NAME.lv2 a link to a bundle installed elsewhere: the bundle there is replaced and the link
     kept, as a link at NAME.h is written through (the link was replaced by a folder, and the plug-in
