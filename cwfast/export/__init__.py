@@ -8,9 +8,10 @@
 * ``NAME_reset(s)``: zero state (with input windows, the input history too), clock at t = 0;
 * ``NAME_process(s, in, out, n)``: ``n`` steps, ``in`` n x n_in interleaved floats (NULL without
   inputs), ``out`` n x n_out (class probabilities for a softmax head, as :class:`cwfast.Stream`);
-* for autoregressive (mu-law) models ``NAME_seed``, ``NAME_set_temperature``,
-  ``NAME_prime(s, clip, n)`` and ``NAME_generate(s, out, n)``, which prime and generate audio the
-  way ``cwfast generate --prime`` does;
+* for autoregressive models ``NAME_seed``, ``NAME_set_temperature``, ``NAME_prime(s, clip, n)``
+  and ``NAME_generate(s, out, n)``, which prime and generate audio the way ``cwfast generate
+  --prime`` does, and ``NAME_read(v)``, what the model reads of a past sample (``NAME_process``'s
+  input for a host that scores recorded audio);
 * macros ``NAME_SAMPLE_RATE``, ``NAME_N_IN``, ``NAME_N_OUT``, ``NAME_LATENCY`` (and a few more).
 
 Nothing in ``reset``/``process``/``generate`` allocates, locks, does I/O or writes a global, so
