@@ -1156,6 +1156,15 @@ def test_lv2_compilers_temporaries_go_in_the_build_folder_and_go_with_it(tmp_pat
     assert not scratch.exists() and list(out.iterdir()) == []  # ...removed, with what the compiler left
 
 
+def test_lv2_a_failed_link_is_told_by_the_linkers_reason(tmp_path):
+    """Flags without -shared link an executable, which has no main: the message was collect2's
+    summary, 'ld returned 1 exit status', not the linker's line that says why."""
+    _lv2_headers(_compiler(), tmp_path)
+    with pytest.raises(CwfastError, match=r"building the LV2 plug-in failed: .*undefined reference to .main"):
+        export_lv2(_small_effect(), tmp_path, "fx", cflags=["-O2", "-fPIC"])
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("fx")) == []
+
+
 def test_lv2_a_compiler_that_succeeds_without_the_library_installs_no_bundle(tmp_path, capsys, monkeypatch):
     """A compiler command that exits 0 but writes no NAME.so (cc -fsyntax-only, a wrapper that
     forgot to link) installed a bundle without its binary, which no host can load, and said it had

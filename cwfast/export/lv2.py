@@ -407,6 +407,23 @@ def export_lv2(model, directory, name=None, *, overwrite=False, cc=None, cflags=
     return bundle
 
 
+#: A compiler driver's summary of a failed link, which says only that the linker failed.
+_LINK_SUMMARY = re.compile(r"collect2: error: ld returned|linker command failed")
+#: The linker's line that says why (GNU ld, gold, lld, Apple's ld), not one that gives the place
+#: (".../ld: x.o: in function `_start':", which ends in a colon).
+_LINKER_REASON = re.compile(r"\bld(\.\w+)?: |undefined reference|multiple definition")
+
+
+def _reasons(lines):
+    """The lines of a failed build's output that say why, first first: the compiler's errors, else
+    the linker's reason rather than the driver's summary of it (collect2's 'ld returned 1 exit
+    status'), else whatever it printed."""
+    reasons = [line for line in lines if not _LINK_SUMMARY.search(line)]
+    return ([line for line in reasons if "error" in line]
+            or [line for line in reasons if _LINKER_REASON.search(line) and not line.rstrip().endswith(":")]
+            or [line for line in lines if "error" in line] or lines)
+
+
 def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflags=None, license=None,
                  maintainer=None):
     """Build the bundle :func:`export_lv2` writes in a temporary folder: returns (that folder,
@@ -476,7 +493,7 @@ def build_bundle(model, directory, name=None, *, overwrite=False, cc=None, cflag
         if done.returncode != 0:
             # (the build folder's path left out: it is gone when the message is read)
             stderr = done.stderr.replace(where + os.sep, "")
-            errors = [line for line in stderr.splitlines() if "error" in line] or stderr.splitlines()
+            errors = _reasons(stderr.splitlines())
             first = errors[0].strip() if errors else f"exit status {done.returncode}"
             hint = " (install the LV2 headers: apt-get install lv2-dev)" if "lv2.h" in stderr else ""
             raise CwfastError(f"building the LV2 plug-in failed: {first}{hint}")
