@@ -1123,8 +1123,9 @@ def cmd_generate(args):
 def _note_near_silence(model, power, frames, rate, seed, temperature):
     """Say if generated audio (``power``: its sum of squares over ``frames`` samples, at the
     model's level) is near silent against its training audio (:data:`cwfast.modes.AUDIBLE_RMS`).
-    The calibration chose the temperature on one seed's audio, and a model near silence's edge
-    can fall silent at another (docs/results.md, "The calibration measured on two seeds' audio").
+    The calibration chose the temperature on three seeds' audio (before 2026-12-07, on one), and
+    a model near silence's edge can fall silent at another (docs/results.md, "The calibration's
+    figures as medians over three seeds").
     Not said of less than a second (the audio starts from silence), nor of a model calibrated
     before the training audio's RMS was stored."""
     from .render import scale_of, temperature_of, training_rms_of

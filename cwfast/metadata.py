@@ -14,7 +14,7 @@ import numpy as np
 from .codec import N_CLASSES, is_history
 from .errors import CwfastError, ParameterError
 from .modes import MAX_OUTPUT_GAIN, MAX_TEMPERATURE, MODES, as_real
-from .validate import MAX_COUNT
+from .validate import MAX_COUNT, positive_int
 
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 
@@ -146,3 +146,22 @@ def training_rms_of(model):
     training = calibration.get("training_audio") if isinstance(calibration, dict) else None
     rms = as_real(training.get("rms")) if isinstance(training, dict) else None
     return rms if rms is not None and math.isfinite(rms) and rms > 0 else None
+
+
+def measuring_seeds(model, count=3):
+    """The first ``count`` generation seeds that ``model``'s temperature calibration did not draw
+    with: its audio at those chose nothing, so likeness is measured there (the scripts' default).
+    (3, 4, 5) for a model calibrated on :data:`cwfast.train_audio.CALIBRATION_SEEDS`; (1, 2, 3) for one calibrated
+    before 2026-12-07, on seed 0 alone (stored as ``seed``), or not calibrated at all."""
+    count = positive_int("count", count)
+    calibration = model.metadata.get("temperature_calibration")
+    calibration = calibration if isinstance(calibration, dict) else {}
+    drawn = calibration.get("seeds", [calibration.get("seed", 0)])
+    drawn = {seed for seed in drawn if isinstance(seed, int)} if isinstance(drawn, list) else {0}
+    seeds = []
+    seed = 0
+    while len(seeds) < count:
+        if seed not in drawn:
+            seeds.append(seed)
+        seed += 1
+    return tuple(seeds)

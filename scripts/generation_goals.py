@@ -23,9 +23,11 @@ name                      files (under ``--data DIR``, required)                
    H chosen so that the LSTM's multiply-adds per sample (its linear prediction's taps included)
    are nearest the trained Clockwork model's (:func:`macs_per_sample`). ``--jobs 2`` runs two trainings at once, each with
    ``NUMBA_NUM_THREADS=1``.
-3. ``python -m cwfast generate --seconds 10`` with seeds 1, 2, 3 (``NUMBA_NUM_THREADS=1``; not
-   training's calibration seed 0, whose audio chose the temperature and the output gain; the tables
-   in docs/results.md before 2026-12-06 used 0, 1, 2): the
+3. ``python -m cwfast generate --seconds 10`` with ``--seeds``, by default the first three that
+   training's temperature calibration did not draw with, whose audio chose the temperature and the
+   output gain (``cwfast.metadata.measuring_seeds``: 3, 4, 5 for models trained since 2026-12-07,
+   whose calibration draws with 0, 1, 2; 1, 2, 3 for those before, calibrated on seed 0; the
+   tables in docs/results.md before 2026-12-06 used 0, 1, 2) (``NUMBA_NUM_THREADS=1``): the
    likeness figures (``cwfast.likeness``, medians over the seeds) against the source's training
    audio (everything before the test part ``cwfast train`` holds out) against two yardsticks: its
    held-out stretch (that test part) and ``--stretches`` equal stretches of the training audio, each
@@ -83,6 +85,7 @@ from cwfast import likeness, lpc, metrics  # noqa: E402
 from cwfast._argtypes import duration  # noqa: E402
 from cwfast._atomic import atomic_path, check_output  # noqa: E402
 from cwfast.errors import CwfastError  # noqa: E402
+from cwfast.metadata import measuring_seeds  # noqa: E402
 from cwfast.bench import machine_summary  # noqa: E402
 from cwfast.cli import build_parser  # noqa: E402
 from cwfast.validate import MAX_COUNT  # noqa: E402
@@ -383,7 +386,8 @@ def measure(name, args, prepared, trained, directory):
                                              "alpha", "n_train", "n_validation", "n_test")}
     result["lpc32"]["history"] = history
 
-    seeds = [int(s) for s in args.seeds.split(",")]
+    # (model: the Clockwork RNN loaded above)
+    seeds = list(measuring_seeds(model)) if args.seeds is None else [int(s) for s in args.seeds.split(",")]
     rows, walls = [], []
     with one_thread():
         for seed in seeds:
@@ -475,8 +479,10 @@ def _share_text(share):
 
 def print_table(results, args, machine):
     names = list(results)
+    drawn = sorted({",".join(str(row["seed"]) for row in results[name]["likeness"]["generated_seeds"])
+                    for name in names if "likeness" in results[name]})
     print(f"\nIssue 12's goals: --budget {args.budget:g} s per training, {args.seconds:g} s generated with seeds "
-          f"{args.seeds} (median){', sources trimmed' if args.trim else ''}"
+          f"{' and '.join(drawn) or args.seeds} (median){', sources trimmed' if args.trim else ''}"
           f"{', options of both ' + repr(args.options) if args.options else ''}"
           f"{', Clockwork options ' + repr(args.cw_options) if args.cw_options else ''}"
           f"{', LSTM options ' + repr(args.lstm_options) if args.lstm_options else ''}\n")
@@ -606,9 +612,10 @@ def parse_args(argv=None):
     p.add_argument("--json", default=None, help="where to write every figure (default OUT/goals.json, else "
                    "generation_goals.json)")
     p.add_argument("--seconds", type=float, default=10.0, help="generated per seed (10)")
-    p.add_argument("--seeds", default="1,2,3",
-                   help="generation seeds (1,2,3: seed 0 is what training's temperature calibration generated "
-                        "with, so its audio chose the temperature)")
+    p.add_argument("--seeds", default=None,
+                   help="generation seeds (default: the first three the Clockwork model's temperature calibration "
+                        "did not generate with, whose audio chose the temperature: 3,4,5, or 1,2,3 for a model "
+                        "calibrated before 2026-12-07)")
     p.add_argument("--stretches", type=int, default=10, help="equal stretches of the training audio for the LTAS yardstick")
     args = p.parse_args(argv)
     args.json = args.json or (os.path.join(args.out, "goals.json") if args.out else "generation_goals.json")
@@ -635,8 +642,9 @@ def parse_args(argv=None):
     for name in args.sources:
         if not source_files(name, args.data):
             p.error(f"{name}: no {SOURCES[name][0]} under --data {args.data}")
-    measure_generation.number_list(p, "--seeds", args.seeds, int, f"integers from 0 to {MAX_COUNT}",
-                                   lambda v: 0 <= v <= MAX_COUNT)  # as cwfast generate's --seed
+    if args.seeds is not None:
+        measure_generation.number_list(p, "--seeds", args.seeds, int, f"integers from 0 to {MAX_COUNT}",
+                                       lambda v: 0 <= v <= MAX_COUNT)  # as cwfast generate's --seed
     if not (0 < args.seconds < math.inf) or args.stretches < 2:
         p.error("--seconds must be positive and finite, and --stretches at least 2")
     frame = likeness.MIN_SAMPLES

@@ -4,8 +4,10 @@ For an autoregressive model and its source recording as it was trained on (one f
 concatenated in the order given, e.g. one FSDD speaker's takes; ``--trim`` if it was trained with
 ``--trim``: another length is warned of), both at the model's sample rate:
 
-- generates ``--seconds`` (10) of audio with each of ``--seeds`` (1, 2, 3: not training's
-  calibration seed 0, whose audio chose the temperature) through the command line,
+- generates ``--seconds`` (10) of audio with each of ``--seeds`` (by default the first three
+  the model's temperature calibration did not draw with, whose audio chose the temperature:
+  3, 4, 5 for models trained since 2026-12-07, 1, 2, 3 for those before and the bundled model;
+  ``cwfast.train_audio.measuring_seeds``) through the command line,
   ``python -m cwfast generate`` (run from this repository's root, so that its ``cwfast`` is used),
   once per ``--temperature`` (default: the model's own);
 - splits the source into a training part and a held-out stretch (the last ``--heldout``: the
@@ -55,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 from cwfast import likeness, lpc, render  # noqa: E402
 from cwfast._atomic import check_output  # noqa: E402
 from cwfast.errors import CwfastError, ParameterError  # noqa: E402
+from cwfast.metadata import measuring_seeds  # noqa: E402
 from cwfast.modes import MAX_TEMPERATURE  # noqa: E402
 from cwfast.validate import MAX_COUNT  # noqa: E402
 from cwfast.audio import load_audio, trim_silence  # noqa: E402
@@ -65,9 +68,10 @@ def parse_args(argv=None):
     p.add_argument("sources", nargs="+", help="source recording(s), concatenated in this order")
     p.add_argument("-m", "--model", default=str(ROOT / "cwfast" / "models" / "default.npz"))
     p.add_argument("--seconds", type=float, default=10.0)
-    p.add_argument("--seeds", default="1,2,3",
-                   help="comma-separated generation seeds (default 1,2,3: seed 0 is what training's temperature "
-                        "calibration generated with, so its audio chose the temperature)")
+    p.add_argument("--seeds", default=None,
+                   help="comma-separated generation seeds (default: the first three the model's temperature "
+                        "calibration did not generate with, whose audio chose the temperature: 3,4,5, or 1,2,3 "
+                        "for a model calibrated before 2026-12-07 on seed 0)")
     p.add_argument("--temperature", default=None, help="comma-separated temperatures (default: the model's)")
     p.add_argument("--heldout", type=float, default=None,
                    help="held-out fraction at the end of the source (default: the model's own test fraction; "
@@ -88,8 +92,9 @@ def parse_args(argv=None):
     if args.stretches < 0 or args.stretches == 1:
         p.error(f"--stretches {args.stretches} must be 0 (none) or at least 2 (each is measured against the rest)")
     # (bounded as cwfast generate's --seed is: past it, generate failed after the header was printed)
-    args.seeds = number_list(p, "--seeds", args.seeds, int, f"integers from 0 to {MAX_COUNT}",
-                             lambda v: 0 <= v <= MAX_COUNT)
+    if args.seeds is not None:
+        args.seeds = number_list(p, "--seeds", args.seeds, int, f"integers from 0 to {MAX_COUNT}",
+                                 lambda v: 0 <= v <= MAX_COUNT)
     if args.temperature is not None:
         args.temperature = number_list(p, "--temperature", args.temperature, float,
                                        f"positive numbers up to {MAX_TEMPERATURE:g}",
@@ -288,7 +293,7 @@ def main(argv=None):
                     (f"each of --stretches {args.stretches}", train.size // max(args.stretches, 1))):
         if n < frame:
             raise CwfastError(f"{what} holds {n} samples at {rate} Hz; the measures need at least {frame}")
-    seeds = args.seeds
+    seeds = list(measuring_seeds(model)) if args.seeds is None else args.seeds
     temperatures = [None] if args.temperature is None else args.temperature
 
     src = likeness.measure(train, rate)  # the references: the training part's, never the held-out stretch's

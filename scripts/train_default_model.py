@@ -69,10 +69,11 @@ SEED = 0
 #: What the bundled model is trained with beyond the command line's autoregressive defaults: nothing.
 OPTIONS = ()
 CHECK_SECONDS = 10.0
-#: Not training's calibration seed (:data:`cwfast.train_audio.CALIBRATION_SEED`, 0), whose audio
-#: chose the temperature and the output gain: the check measures audio that chose nothing. (The
-#: bundled model's check, before 2026-12-06, was measured on seeds 0, 1 and 2.)
-CHECK_SEEDS = (1, 2, 3)
+#: The check's seeds are the first three the model's temperature calibration did not draw with
+#: (:func:`cwfast.metadata.measuring_seeds`), whose audio chose the temperature and the output
+#: gain: the check measures audio that chose nothing. The bundled model, calibrated on seed 0
+#: alone, was checked on seeds 1, 2, 3 (before 2026-12-06, on seeds 0, 1 and 2); a model
+#: calibrated on seeds 0, 1, 2 is checked on 3, 4, 5.
 
 
 def train_command(output, args):
@@ -92,7 +93,8 @@ def check(model, source):
     n = render.seconds_to_samples(CHECK_SECONDS, rate)
     render.render(model, 1000, seed=0)  # compile before timing
     rows, seconds = [], []
-    for seed in CHECK_SEEDS:
+    seeds = metadata.measuring_seeds(model)
+    for seed in seeds:
         started = time.perf_counter()
         audio = render.render(model, n, seed=seed)
         seconds.append(time.perf_counter() - started)
@@ -102,7 +104,7 @@ def check(model, source):
     return {
         "temperature": temperature,
         "seconds": CHECK_SECONDS,
-        "seeds": list(CHECK_SEEDS),
+        "seeds": list(seeds),
         "rms": round(float(rms), 4),
         "source_rms": round(metrics.rms(source), 4),
         "centroid_hz": round(float(centroid), 1),
@@ -217,7 +219,7 @@ def finish(model, output, wall, recheck=False):
     print(f"test:       {test['cross_entropy']:.3f} nats/sample = {test['bits_per_sample']:.3f} bits/sample "
           f"(held out; the class frequencies alone: {figures['marginal_bits_per_sample']:.3f}; a uniform guess: 8)")
     print(f"generated {CHECK_SECONDS:g} s, temperature {figures['temperature']:g}, median over seeds "
-          f"{list(CHECK_SEEDS)}: RMS {figures['rms']} (the recording {figures['source_rms']}), spectral centroid "
+          f"{figures['seeds']}: RMS {figures['rms']} (the recording {figures['source_rms']}), spectral centroid "
           f"{figures['centroid_hz']} Hz (the recording {figures['source_centroid_hz']} Hz), flatness "
           f"{figures['flatness']} ({figures['source_flatness']}), pitched frames {figures['pitched']} "
           f"({figures['source_pitched']}), LTAS distance {figures['ltas_distance_db']} dB; "

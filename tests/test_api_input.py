@@ -301,7 +301,9 @@ def test_the_likeness_measures_refuse_ragged_lists():
     (dict(audio="abc"), "floating-point"), (dict(audio=[[1.0], [1.0, 2.0]]), "numeric array"),
     (dict(audio=np.full(100, np.nan)), "NaN"), (dict(temperatures=None), "temperatures"),
     (dict(temperatures=[]), "temperatures"), (dict(seconds=None), "seconds"), (dict(seconds=float("nan")), "seconds"),
-    (dict(seconds=1e308), "more samples"), (dict(seconds=True), "seconds"), (dict(seed=-1), "seed"),
+    (dict(seconds=1e308), "more samples"), (dict(seconds=True), "seconds"), (dict(seeds=[-1]), "seeds"),
+    (dict(seeds=[]), "at least one seed"), (dict(seeds=[0, 0]), "each once"), (dict(seeds=3), "sequence"),
+    (dict(seeds="012"), "sequence"), (dict(seeds=[0.5]), "seeds"),
 ])
 def test_calibrate_temperature_checks_its_arguments(kwargs, match):
     from cwfast.train_audio import calibrate_temperature
@@ -322,7 +324,7 @@ def test_calibrate_temperature_reads_a_softmax_models_own_classes():
     from cwfast.codec import mu_law_values
 
     audio = 0.3 * np.sin(np.arange(8000) / 3.0)
-    calibration = calibrate_temperature(model, audio, temperatures=[0.5, 1.0], seconds=0.5)
+    calibration = calibrate_temperature(model, audio, temperatures=[0.5, 1.0], seconds=0.5, seeds=[0])
     assert calibration["chosen"] in (0.5, 1.0)
     assert [row["temperature"] for row in calibration["table"]] == [0.5, 1.0]
     # Each row measures what the model generates feeding back its own 64 classes' values.

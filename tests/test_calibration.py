@@ -11,7 +11,7 @@ import cwfast
 from cwfast import CwfastError, ParameterError, likeness, metrics, render
 from cwfast.audio import load_audio
 from cwfast.codec import mu_law_values
-from cwfast.train_audio import (AUDIBLE_RMS, CALIBRATION_TEMPERATURES, MAX_CALIBRATED_GAIN, MIXTURE_TEMPERATURE,
+from cwfast.train_audio import (AUDIBLE_RMS, CALIBRATION_SEEDS, CALIBRATION_TEMPERATURES, MAX_CALIBRATED_GAIN, MIXTURE_TEMPERATURE,
                                 calibrate_temperature, train_audio)
 
 EXCERPT = Path(__file__).resolve().parents[1] / "data" / "brahms-hungarian-dance-5-excerpt.wav"
@@ -59,17 +59,19 @@ def likeness_of_training(trained):
 
 
 def test_the_table_is_what_the_model_generates(trained):
-    """Each row measured again by hand: the audio sampled at that temperature and seed, against
-    the training part as recorded."""
+    """Each row measured again by hand: the audio sampled at that temperature with each of the
+    calibration's seeds, against the training part as recorded; each figure the seeds' median."""
     result, _ = trained
     model, calibration = result.model, result.model.metadata["temperature_calibration"]
+    assert calibration["seeds"] == list(CALIBRATION_SEEDS)
     flatness, pitched, rms, _ = likeness_of_training(trained)
     for row in calibration["table"][::2]:
-        audio = model.sample(int(calibration["seconds"] * model.sample_rate), values=mu_law_values(256),
-                             temperature=row["temperature"], seed=calibration["seed"])
-        assert row["flatness"] == pytest.approx(likeness.spectral_flatness(audio) / flatness, abs=1e-4)
-        assert row["pitched"] == pytest.approx(likeness.pitched_fraction(audio, model.sample_rate), abs=1e-4)
-        assert row["rms"] == pytest.approx(metrics.rms(audio) / rms, abs=1e-4)
+        audio = [model.sample(int(calibration["seconds"] * model.sample_rate), values=mu_law_values(256),
+                              temperature=row["temperature"], seed=seed) for seed in calibration["seeds"]]
+        for key, measure in (("flatness", lambda a: likeness.spectral_flatness(a) / flatness),
+                             ("pitched", lambda a: likeness.pitched_fraction(a, model.sample_rate)),
+                             ("rms", lambda a: metrics.rms(a) / rms)):
+            assert row[key] == pytest.approx(float(np.median([measure(a) for a in audio])), abs=1e-4)
 
 
 def test_audio_too_short_to_measure_keeps_the_default(trained):
@@ -160,6 +162,46 @@ def test_the_rule_on_known_signals(rng):
     assert silent["table"][0]["rms"] is None and silent["chosen"] == 1.0
     with pytest.raises(ParameterError, match="sample rate"):
         calibrate_temperature(FakeModel(signals, sample_rate=None), reference)
+
+
+class SeededModel(FakeModel):
+    """A FakeModel whose signal depends on the seed too: ``signals[temperature][seed]``."""
+
+    def sample(self, n_steps, *, values, temperature, seed):
+        return self.signals[temperature][seed][:n_steps].astype(np.float32)
+
+
+def test_each_figure_is_the_median_over_the_seeds(rng):
+    """A temperature audible at one seed of three and silent at the others is near silent (the
+    seed-26 spoken-digit model's 0.7: audible at seed 0, under 0.25x its training audio's RMS at
+    17 seeds of 20 others); each figure, and the output gain from them, is the median of the
+    seeds'; one seed is the calibration as it was before the seeds."""
+    rate, n = 8000, 16000
+    reference = tone(rate, n, 0.3, rng)
+    tones = [tone(rate, n, a, rng) for a in (0.2, 0.3, 0.25)]
+    signals = {0.5: {0: tones[0], 1: np.zeros(n), 2: 1e-3 * tones[1]},  # audible at seed 0 alone
+               1.0: {0: tones[0], 1: tones[1], 2: tones[2]}}
+    got = calibrate_temperature(SeededModel(signals), reference, temperatures=(0.5, 1.0), seeds=(0, 1, 2))
+    assert got["seeds"] == [0, 1, 2] and "seed" not in got
+    quiet, chosen = got["table"]
+    # Silent at seed 1: RMS 0 there; flatness, pitch and peak from the two seeds heard.
+    assert quiet["rms"] == round(float(np.median([metrics.rms(tones[0]) / metrics.rms(reference), 0.0,
+                                                  1e-3 * metrics.rms(tones[1]) / metrics.rms(reference)])), 4)
+    assert quiet["rms"] < AUDIBLE_RMS and not quiet["qualifies"]
+    assert got["chosen"] == 1.0
+    single = [calibrate_temperature(SeededModel({1.0: {0: x}}), reference, temperatures=(1.0,), seeds=(0,))
+              for x in tones]
+    for key in ("flatness", "pitched", "rms", "peak"):
+        assert chosen[key] == pytest.approx(float(np.median([one["table"][0][key] for one in single])), abs=1e-4)
+    rms, peak = (float(np.median([one["table"][0][k] for one in single])) for k in ("rms", "peak"))
+    assert got["output_gain"] == pytest.approx(min(1 / rms, 1 / peak), abs=2e-3)
+    # One seed: the calibration on seed 0 alone, audible there.
+    alone = calibrate_temperature(SeededModel(signals), reference, temperatures=(0.5, 1.0), seeds=(0,))
+    assert alone["table"][0]["qualifies"] and alone["chosen"] == 0.5
+    # Silent at every seed: no figure, no candidate.
+    silent = calibrate_temperature(SeededModel({0.5: {0: np.zeros(n), 1: np.zeros(n)}, 1.0: signals[1.0]}),
+                                   reference, temperatures=(0.5, 1.0), seeds=(0, 1))
+    assert silent["table"][0]["rms"] is None and silent["chosen"] == 1.0
 
 
 def training_parts(rng, rate, sizes, scale):
@@ -390,14 +432,17 @@ def test_train_warns_when_every_temperature_is_pinned_at_full_scale(capsys, tmp_
 
 
 def test_the_saved_output_gain_brings_the_chosen_audio_to_the_training_loudness(trained):
-    """The gain is the training part's RMS over the chosen temperature's audio's (the
-    calibration's own seed), no more than brings its peak to the training part's peak."""
+    """The gain is the training part's RMS over the chosen temperature's audio's (the median over
+    the calibration's own seeds), no more than brings its peak (their median) to the training
+    part's peak."""
     result, _ = trained
     model, calibration = result.model, result.model.metadata["temperature_calibration"]
     heard = likeness_of_training(trained)[3]
-    audio = model.sample(int(calibration["seconds"] * model.sample_rate), values=mu_law_values(256),
-                         temperature=calibration["chosen"], seed=calibration["seed"])
-    expected = min(metrics.rms(heard) / metrics.rms(audio), np.max(np.abs(heard)) / np.max(np.abs(audio)))
+    audio = [model.sample(int(calibration["seconds"] * model.sample_rate), values=mu_law_values(256),
+                          temperature=calibration["chosen"], seed=seed) for seed in calibration["seeds"]]
+    loudness = float(np.median([metrics.rms(a) for a in audio]))
+    peak = float(np.median([np.max(np.abs(a)) for a in audio]))
+    expected = min(metrics.rms(heard) / loudness, np.max(np.abs(heard)) / peak)
     expected = min(max(expected, 1 / MAX_CALIBRATED_GAIN), MAX_CALIBRATED_GAIN)
     assert model.metadata["output_gain"] == calibration["output_gain"] == pytest.approx(expected, abs=1e-4)
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import cwfast
-from cwfast import ClockworkRNN, CwfastError
+from cwfast import ClockworkRNN, CwfastError, ParameterError
 
 
 @pytest.fixture
@@ -494,6 +494,22 @@ def test_a_stored_training_rms_is_read_only_if_it_is_a_positive_finite_number(ca
     if calibration is not None:
         model.metadata["temperature_calibration"] = calibration
     assert training_rms_of(model) == expected
+
+
+@pytest.mark.parametrize("calibration, expected", [
+    (None, (1, 2, 3)), ({"seed": 0}, (1, 2, 3)), ({"seeds": [0, 1, 2]}, (3, 4, 5)), ({"seeds": [1, 3]}, (0, 2, 4)),
+    ({"seed": 2}, (0, 1, 3)), ({"seeds": "0,1"}, (1, 2, 3)), ({"seeds": [0, "1", None]}, (1, 2, 3)), ("x", (1, 2, 3)),
+])
+def test_the_measuring_seeds_are_the_first_the_calibration_did_not_draw_with(calibration, expected):
+    from cwfast.metadata import measuring_seeds
+
+    model = ClockworkRNN(1, 4, n_hidden=4, n_modules=2, seed=0, output="softmax")
+    if calibration is not None:
+        model.metadata["temperature_calibration"] = calibration
+    assert measuring_seeds(model) == expected
+    assert measuring_seeds(model, count=1) == expected[:1]
+    with pytest.raises(ParameterError, match="count"):
+        measuring_seeds(model, count=0)
 
 
 def test_load_refuses_a_file_named_as_a_folder(tmp_path, capsys):
