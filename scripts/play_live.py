@@ -154,6 +154,10 @@ def main(argv=None):
         parser.error(f"--seconds {args.seconds:g} must be a positive number")
     if args.channels < 1:
         parser.error(f"--channels {args.channels} must be at least 1")
+    from cwfast.stream import MAX_BLOCK
+
+    if not 1 <= args.block <= MAX_BLOCK:  # (Stream's own refusal would name its max_block)
+        parser.error(f"--block {args.block} must be between 1 and {MAX_BLOCK}")
 
     if not args.dry_run:
         sd = _sounddevice(parser)  # before the model is loaded and described: the refusal comes alone

@@ -84,3 +84,16 @@ def test_without_sounddevice_it_says_what_to_install_in_one_line(play_live, tmp_
     assert capsys.readouterr().err == (
         "play_live.py: error: live playback needs sounddevice, which is not installed: pip install sounddevice "
         "(or, in cwfast's folder, '.[live]'); --dry-run plays to a simulated device without it\n")
+
+
+@pytest.mark.parametrize("block", ["0", "-3", "3000000000"])
+def test_a_block_out_of_range_is_refused_naming_the_option(play_live, tmp_path, capsys, block):
+    """--block 0 was handed to Stream, whose refusal named its own argument: 'max_block=0 must be a
+    positive integer'. It is the option's range, said as --channels says its own, before the model loads."""
+    ClockworkRNN(0, 1, n_hidden=8, n_modules=2, seed=0).save(tmp_path / "m.npz")
+    with pytest.raises(SystemExit) as stopped:
+        play_live.main([str(tmp_path / "m.npz"), "--dry-run", "--block", block])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1].endswith(f": error: --block {block} must be between 1 and 2147483647")
+    assert "max_block" not in err
