@@ -7,8 +7,9 @@ sequence: the clock schedule never restarts inside a stream, only on :meth:`Stre
 
 It is built for audio callbacks. :meth:`Stream.prepare` allocates every buffer and compiles and
 warms the kernel; after it, :meth:`Stream.process` with ``out=`` allocates nothing, neither in numba
-nor in NumPy (given a block contiguous in memory: one that is not, such as a slice along time of a
-longer ``(voices, n)`` array, is checked for NaN through NumPy's buffered reduction, a few kB), and
+nor in NumPy (except for a block longer than ``max_block`` that is not contiguous in memory, such as a
+slice along time of a longer ``(voices, n)`` array: it is checked for NaN, before its first piece
+runs, through NumPy's buffered reduction, up to 64 kB), and
 runs the architecture's kernel through a C entry point with the GIL released (:mod:`cwfast._realtime`); a model's level, linear prediction and surprise-following scale (the
 autoregressive defaults) and its head's softmax and scales run in two more C entries around it.
 What differs between architectures
@@ -119,7 +120,8 @@ class Stream:
         Run this many independent sequences ("voices") of the model at once: :meth:`process` then
         takes blocks of shape (voices, n_steps, n_in) and returns (voices, n_steps, n_out);
         :attr:`t` is each voice's step, shape (voices,); ``state`` (if given) holds h of shape
-        (voices, n_hidden) and one ``t`` for all or one a voice (as :attr:`state` returns it);
+        (voices, width), one row a voice laid out as ``state`` above (an LSTM's ``[h, c]``, ...),
+        and one ``t`` for all or one a voice (as :attr:`state` returns it);
         :meth:`reset` can restart one voice. The voices share each weight load (one matrix-matrix
         product per step instead of ``voices`` matrix-vector products: 16 voices of CW 256/8 cost
         0.26-0.27 of 16 streams on an AVX2 EPYC, 0.38-0.40 on an AVX-512 Xeon when last measured
@@ -810,17 +812,17 @@ class Stream:
 
         Parameters
         ----------
-        block : ndarray, shape (n_steps, n_in)
+        block : ndarray, shape (n_steps, n_in), or (voices, n_steps, n_in) with ``voices``
             The next ``n_steps`` inputs of the sequence (``n_in`` may be 0), at :attr:`sample_rate`.
             Any real dtype and memory layout; it is copied into the stream's own buffer.
-        out : ndarray, shape (n_steps, n_out), model dtype, optional
+        out : ndarray, shape (n_steps, n_out), or (voices, n_steps, n_out), model dtype, optional
             Where to write the output; returned. Without it a new array is allocated. A block
             already in the model's dtype, at most :attr:`max_block` long, with ``out`` given,
             takes the shortest path (no conversion, no pieces; the same results as any other).
 
         Returns
         -------
-        ndarray, shape (n_steps, n_out)
+        ndarray, shape (n_steps, n_out), or (voices, n_steps, n_out)
             Linear outputs, class probabilities for a softmax model, or a mixture model's weights,
             means and scales (as ``forward``). Never a view of an internal buffer.
 
