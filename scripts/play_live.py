@@ -177,7 +177,8 @@ def main(argv=None):
     except CwfastError as exc:
         print(f"play_live.py: error: {exc}", file=sys.stderr)
         return 2
-    print(f"{args.model}: {model.n_hidden} units, {model.n_modules} modules, {rate} Hz, blocks of {args.block}",
+    clocks = f" in {model.n_modules} module{'s' if model.n_modules != 1 else ''}" if model.has_clock else ""  # as cwfast info
+    print(f"{args.model}: {model.description}, {model.n_hidden} units{clocks}, {rate} Hz, blocks of {args.block}",
           file=sys.stderr)
 
     if args.dry_run:

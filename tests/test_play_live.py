@@ -97,3 +97,16 @@ def test_a_block_out_of_range_is_refused_naming_the_option(play_live, tmp_path, 
     err = capsys.readouterr().err
     assert err.splitlines()[-1].endswith(f": error: --block {block} must be between 1 and 2147483647")
     assert "max_block" not in err
+
+
+def test_the_model_line_names_modules_only_where_there_is_a_clock(play_live, tmp_path, capsys):
+    """An LSTM and an SRN were described as '4 units, 1 modules': neither has modules (and 1 is not plural)."""
+    from cwfast import LSTM, SRN
+
+    models = {"lstm": (LSTM(0, 1, n_hidden=4, seed=0), "LSTM, 4 units, 44100 Hz"),
+              "srn": (SRN(0, 1, n_hidden=4, seed=0), "simple RNN (SRN), 4 units, 44100 Hz"),
+              "cw": (ClockworkRNN(0, 1, n_hidden=8, n_modules=2, seed=0), "Clockwork RNN, 8 units in 2 modules, 44100 Hz")}
+    for name, (model, described) in models.items():
+        model.save(tmp_path / f"{name}.npz")
+        assert play_live.main([str(tmp_path / f"{name}.npz"), "--dry-run", "--seconds", "0.01", "--block", "64"]) == 0
+        assert capsys.readouterr().err == f"{tmp_path / name}.npz: {described}, blocks of 64\n"
