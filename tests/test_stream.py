@@ -955,20 +955,31 @@ def test_a_levelled_stream_reads_an_input_its_gain_takes_below_flush_as_forward_
         np.testing.assert_allclose(Stream(model, voices=voices, max_block=16).process(x), want, rtol=0, atol=1e-12)
 
 
+def every_stage_model(arch, rng):
+    """An autoregressive mixture model with every stage a stream runs around its network: a level,
+    a linear prediction, a surprise-following scale and a pitch predictor (and, a Clockwork RNN,
+    input windows); the taps and the pitch gain drawn from ``rng`` (not zero, so that they count)."""
+    from cwfast.model import Level, Pitch, Surprise
+
+    if arch == "lstm":
+        model = LSTM(1, 30, n_hidden=6, output="mixture", seed=0)
+    else:
+        model = ClockworkRNN(1, 30, n_hidden=16, n_modules=4, output="mixture", input_windows=[1, 3, 4, 8], seed=0)
+    model.level = Level(alpha=1 / 64, start=0.1, floor=0.05, ceiling=0.2)
+    model.prediction = 8
+    model.surprise = Surprise(alpha=0.25, beta=0.5, mean=1.4)
+    model.pitch = Pitch.checked([0.05, -0.1, -0.3, 0.9], 3, 40, 50, 8)
+    model.params[-9:] = rng.normal(size=9) * 0.1
+    return model
+
+
 @pytest.mark.parametrize("voices", [None, 3])
 def test_preparing_again_mid_sequence_keeps_every_stages_state(voices):
     """prepare() reallocates the buffers (longer or shorter blocks) in the middle of a sequence: the
     input windows' history, the prediction's and the pitch predictor's kept inputs and estimate,
     the level and the surprise go on as if it had not happened."""
-    from cwfast.model import Level, Pitch, Surprise
-
     rng = np.random.default_rng(1)
-    model = ClockworkRNN(1, 30, n_hidden=16, n_modules=4, output="mixture", input_windows=[1, 3, 4, 8], seed=0)
-    model.level = Level(alpha=1 / 64, start=0.1, floor=0.05, ceiling=0.2)
-    model.prediction = 8
-    model.surprise = Surprise(alpha=0.25, beta=0.5, mean=1.4)
-    model.pitch = Pitch.checked([0.05, -0.1, -0.3, 0.9], 3, 40, 50, 8)
-    model.params[-9:] = rng.normal(size=9) * 0.1  # the taps and the pitch gain: not zero, so they count
+    model = every_stage_model("clockwork", rng)
     x = rng.uniform(-0.3, 0.3, size=(voices or 1, 460, 1)).astype(np.float32)
     stream = Stream(model, voices=voices, max_block=16)
     outputs, a = [], 0

@@ -27,7 +27,7 @@ from cwfast import LSTM, SRN, ClockworkRNN, ParameterError, State, Stream
 
 import naive
 from naive_lstm import lstm_forward
-from test_stream import KERNELS_LOADED
+from test_stream import KERNELS_LOADED, every_stage_model
 
 MODELS = {
     "clockwork": lambda **kw: ClockworkRNN(2, 3, module_sizes=[3, 5, 2, 4], periods=[1, 2, 5, 16], seed=11, **kw),
@@ -463,3 +463,29 @@ def test_lstm_voices_alone_give_a_one_voice_streams_bits_with_many_inputs(count)
     got = Stream(model, voices=count).process(xs)
     for v in range(count - count % 4, count):
         np.testing.assert_array_equal(got[v], Stream(model).process(xs[v]))
+
+
+@pytest.mark.parametrize("arch", ["clockwork", "lstm"])
+def test_reset_one_voice_restarts_its_prediction_and_pitch_predictor_too(arch):
+    """reset(voice=v) on an autoregressive mixture model with every stage (input windows, a level,
+    a linear prediction, a surprise-following scale, a pitch predictor, whose searches follow the
+    voice's clock): voice v goes on as forward from a zero state over what it reads after the
+    reset, the others as forward over their whole input."""
+    rng = np.random.default_rng(1)
+    model = every_stage_model(arch, rng)
+    # Pitched (periods of 17 to 25 steps, within the predictor's lags), so that it finds a pitch.
+    steps = np.arange(400)[None, :, None]
+    x = (0.2 * np.sin(2 * np.pi * steps / rng.uniform(17, 25, size=(5, 1, 1)))
+         + rng.uniform(-0.01, 0.01, size=(5, 400, 1))).astype(np.float32)
+    stream = Stream(model, voices=5, max_block=32)
+    stream.process(x[:, :123])  # (123: the next search of the pitch predictor is off the reset voice's)
+    assert stream.state.h[2, -3] > 0  # its estimate: a lag (then the gain and the level)
+    stream.reset(voice=2)
+    fresh = Stream(model, voices=5).state
+    np.testing.assert_array_equal(stream.state.h[2], fresh.h[2])  # the pitch estimate too, which the
+    np.testing.assert_array_equal(stream.state.surprise[2], fresh.surprise[2])  # next search would replace
+    got = stream.process(x[:, 123:])
+    np.testing.assert_array_equal(stream.t, [400, 400, 277, 400, 400])
+    np.testing.assert_allclose(got[2], model.forward(x[2, 123:]), rtol=0, atol=1e-6)
+    for v in (0, 1, 3, 4):
+        np.testing.assert_allclose(got[v], model.forward(x[v])[123:], rtol=0, atol=1e-6)
