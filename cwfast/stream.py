@@ -9,7 +9,7 @@ It is built for audio callbacks. :meth:`Stream.prepare` allocates every buffer a
 warms the kernel; after it, :meth:`Stream.process` with ``out=`` allocates nothing, neither in numba
 nor in NumPy (except for a block longer than ``max_block`` that is not contiguous in memory, such as a
 slice along time of a longer ``(voices, n)`` array: it is checked for NaN, before its first piece
-runs, through NumPy's buffered reduction, up to 64 kB), and
+runs, through NumPy's buffered reduction, up to 64 KiB), and
 runs the architecture's kernel through a C entry point with the GIL released (:mod:`cwfast._realtime`); a model's level, linear prediction and surprise-following scale (the
 autoregressive defaults) and its head's softmax and scales run in two more C entries around it.
 What differs between architectures
