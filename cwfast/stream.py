@@ -862,11 +862,11 @@ class Stream:
                         context[_N_STEPS] = n
                         context[_T0] = self._t
                         if self._entry(self._context_p) != 0:
-                            raise ParameterError(_NOT_FINITE)
+                            _refuse(block, dtype)
                         self._t += n
                         out[...] = y_buffer
                     else:
-                        self._piece(n)
+                        self._piece(n, block)
                         out[...] = y_buffer
                     return out
             return self._process(block, out)
@@ -915,15 +915,16 @@ class Stream:
         x_buffer, y_buffer = self._x, self._y
         for a in range(0, n_steps, chunk):
             m = min(chunk, n_steps - a)
+            piece = block[a : a + m]
             if same_dtype:
-                x_buffer[:m] = block[a : a + m]
+                x_buffer[:m] = piece
             elif narrowing:  # values beyond the model's range become inf, which the entry refuses
                 with np.errstate(over="ignore"):
-                    np.copyto(x_buffer[:m], block[a : a + m], casting="unsafe")
+                    np.copyto(x_buffer[:m], piece, casting="unsafe")
             else:
-                np.copyto(x_buffer[:m], block[a : a + m], casting="unsafe")
+                np.copyto(x_buffer[:m], piece, casting="unsafe")
             # Only the first piece can fail (the caller checked longer blocks), before anything moved.
-            self._piece(m)
+            self._piece(m, piece)
             out[a : a + m] = y_buffer[:m]
 
     def _check_long_block(self, block):
@@ -935,11 +936,12 @@ class Stream:
         if self._level is not None and level is not None:
             check_level_range(block, level, self._dtype, "block")
 
-    def _piece(self, m):
+    def _piece(self, m, block):
         """Run the entry over the first ``m`` steps of the input buffer, with the stages around it
         (a level, a prediction, a surprise, the head's softmax and scales: compiled, on the
         buffers), so that the output buffer's first ``m`` rows hold what ``forward`` returns.
-        Refused (NaN or infinity): the states, the clocks and the levels are unchanged."""
+        Refused (NaN or infinity): the states, the clocks and the levels are unchanged, and the
+        error says what of ``block`` (the inputs as given, before the buffer) was refused."""
         context = self._context
         context[_N_STEPS] = m
         one = self._voices is None  # voices keep their clocks in the entry's array
@@ -959,7 +961,7 @@ class Stream:
         if self._entry(self._context_p) != 0:
             if self._level is not None:  # nothing else has moved yet
                 self._level[:] = self._levels_before
-            raise ParameterError(_NOT_FINITE)
+            _refuse(block, self._dtype)
         if one:
             self._t += m
         if stages is not None:
@@ -996,7 +998,7 @@ class Stream:
             else:  # (no overflow possible: errstate, which costs more than a copy, is not needed)
                 np.copyto(x_buffer[:m, :voices], piece.transpose(1, 0, 2), casting="unsafe")
             y = y_buffer[:m, :voices]
-            self._piece(m)
+            self._piece(m, piece)
             out[:, a : a + m] = y.transpose(1, 0, 2)
         return out
 
@@ -1188,6 +1190,14 @@ _VOICE_KINDS = _CLOCKWORK_KINDS | {"lstm"}
 #: The one place a stream looks at the architecture: ``model.realtime_kind`` -> its binding's
 #: builder. An SRN declares the kind "clockwork" (a one-module Clockwork RNN).
 _BINDINGS = {"clockwork": _clockwork_binding, "clockwork_windows": _clockwork_binding, "lstm": _lstm_binding}
+
+
+def _refuse(block, dtype):
+    """Raise the ParameterError of a block the entry refused, saying why as a block longer than
+    max_block is told (:func:`_check_values`): a NaN or infinity, or a value infinite in ``dtype``
+    (the entry sees either as a value not finite in its buffer). Off the real-time path: it may allocate."""
+    _check_values(block, dtype)
+    raise ParameterError(_NOT_FINITE)  # (what the entry refuses, _check_values finds: not reached)
 
 
 def _check_values(block, dtype):
