@@ -829,10 +829,13 @@ class Stream:
         Raises
         ------
         ParameterError
-            If the block or ``out`` has the wrong shape or dtype, or the block is not finite. A
-            failed call leaves the stream as it was (``out`` may be partly written).
+            If the block or ``out`` has the wrong shape or dtype, or the block is not finite, or
+            holds a value too large for the model's dtype (or, with a level, one its smallest
+            gain would make so); the message says which. A failed call leaves the stream as it
+            was (``out`` may be partly written).
         CwfastError
-            If another thread is using the stream.
+            If another thread is using the stream, or the model gained or lost a linear
+            prediction, a level or a pitch predictor since the stream was built.
         """
         if not self._lock.acquire(False):  # _enter(), inlined: this is the hot path
             self._enter()
