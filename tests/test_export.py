@@ -6,6 +6,7 @@ files and compared with :class:`cwfast.Stream` (and, for generation, with the Py
 the C generator's uniforms). Tests skip only where a tool is absent; .ci/run installs them.
 """
 
+import copy
 import math
 import os
 import platform
@@ -1387,6 +1388,42 @@ def test_the_example_host(built, tmp_path, name):
     np.testing.assert_allclose(np.frombuffer(y, dtype=np.float32), reference, rtol=RTOL, atol=ATOL)
 
 
+
+
+@pytest.mark.parametrize("name", ["cw_memorize", "cw_ar"])
+def test_the_example_host_without_a_count(built, tmp_path, name):
+    """A memorize model writes its clip's length (NAME_LENGTH) without a count, as cwfast generate
+    plays it (it wrote nothing and exited 0), and one that does not know its length is told its
+    usage with status 2; so is a count that is no whole number (atol read "abc" as 0 and wrote
+    nothing). An autoregressive model without a count scores its inputs, as before."""
+    tmp, table = built
+    model = table[name][0]
+    exe = tmp_path / "host"
+
+    def compiled(folder):
+        subprocess.run([_compiler(), *STRICT, "-O2", f"-DMODEL={name}", f'-DHEADER="{name}.h"', f"-I{folder}",
+                        str(HERE.parent / "examples" / "c" / "host.c"), str(folder / f"{name}.c"), "-lm", "-o",
+                        str(exe)], check=True)
+
+    compiled(tmp)
+    done = subprocess.run([str(exe)], input=b"", capture_output=True)
+    if name == "cw_ar":  # scores its inputs from stdin (test_the_example_host_runs_a_model_of_65536_classes)
+        assert done.returncode == 0 and done.stdout == b""
+    else:  # (the tests' memorize model stores no length: NAME_LENGTH 0, unknown)
+        assert done.returncode == 2 and done.stdout == b"" and done.stderr.startswith(b"usage: ")
+    if name == "cw_memorize":
+        model = copy.deepcopy(model)  # (the fixture's, which other tests read)
+        model.metadata["length"] = 300
+        export_c(model, tmp_path, name)
+        compiled(tmp_path)
+        done = subprocess.run([str(exe)], input=b"", capture_output=True)
+        assert done.returncode == 0, done.stderr
+        np.testing.assert_allclose(np.frombuffer(done.stdout, dtype=np.float32), render.render(model),
+                                   rtol=RTOL, atol=ATOL)
+        assert render.render(model).size == 300
+    for bad in ("abc", "12x", "-5", ""):
+        done = subprocess.run([str(exe), bad], input=b"", capture_output=True)
+        assert done.returncode == 2 and done.stdout == b"" and done.stderr.count(b"\n") == 1, bad
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
