@@ -59,11 +59,6 @@ MIXTURE_TEMPERATURE = 0.5
 CALIBRATION_TEMPERATURES = (0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 1.0)
 #: Seconds generated at each temperature to choose it.
 CALIBRATION_SECONDS = 10.0
-#: ... or as long as the training audio, if that is shorter, but at least this: what is generated
-#: is compared with the training audio, and a comparison is no finer than the shorter of the two
-#: (a test's second of audio took 21 clips of 10 s to calibrate). Every goal source's training
-#: audio is longer than 10 s.
-CALIBRATION_MIN_SECONDS = 2.0
 #: The generation seeds the calibration draws with, each figure the median of theirs, as the goals
 #: table takes the median of three seeds: one seed's audio chose a temperature at which a seed-26
 #: spoken-digit model was audible, and near silent at 17 seeds of 20 others (docs/results.md, "The
@@ -1113,11 +1108,7 @@ class _Recipe:
             model.metadata["trainer"]["pitch"] = True
         model.metadata["figures"] = figures
         if self.head == "mixture":
-            from .render import seconds_to_samples
-
-            hz = int(model.sample_rate)
-            clip = _calibration_steps(seconds_to_samples(CALIBRATION_SECONDS, hz), self.heard.size, hz) / hz
-            _note(on_note, f"choosing the generation temperature: {clip:.3g} s generated with each of "
+            _note(on_note, f"choosing the generation temperature: {CALIBRATION_SECONDS:g} s generated with each of "
                            f"{len(CALIBRATION_SEEDS)} seeds at each of "
                            f"{', '.join(f'{t:g}' for t in CALIBRATION_TEMPERATURES)}, measured against the training "
                            "audio")
@@ -1398,9 +1389,8 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     ``audio`` (its training audio, in the model's units: an array, or :class:`cwfast.likeness.Stretches`,
     which training passes, its clips' training parts read a piece at a time), chosen on that audio alone.
 
-    At each of ``temperatures`` the model generates ``seconds`` (at most the training audio's
-    length, and at least :data:`CALIBRATION_MIN_SECONDS` of it, if ``seconds`` is no shorter) from
-    silence with each of ``seeds``, and each figure below is the median of the seeds' (a seed whose audio cannot be
+    At each of ``temperatures`` the model generates ``seconds`` from silence with each of
+    ``seeds``, and each figure below is the median of the seeds' (a seed whose audio cannot be
     measured, silent or not finite, counts as RMS 0 and no other figure; none measurable, no
     figure). A temperature *qualifies* if that audio's spectral flatness is within 3x of ``audio``'s, it has
     at least half ``audio``'s share of pitched frames (issue 12's two likeness goals,
@@ -1461,9 +1451,8 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     rate = int(model.sample_rate)
     if measured is not None:
         measured = _checked_measures(measured)
-    n_steps = _calibration_steps(n_steps, audio.size, rate)
     out = {"chosen": MIXTURE_TEMPERATURE, "output_gain": 1.0, "on": "the training audio", "seeds": list(seeds),
-           "seconds": n_steps / rate, "table": []}
+           "seconds": seconds, "table": []}
     if measured is None:
         try:
             measured = _measured_training_audio(audio, rate)
@@ -1496,15 +1485,6 @@ def calibrate_temperature(model, audio, *, temperatures=CALIBRATION_TEMPERATURES
     out["chosen"] = _chosen_temperature(out)
     out["output_gain"] = round(float(gains.get(out["chosen"], 1.0)), 4)
     return out
-
-
-def _calibration_steps(n_steps, audio_size, rate):
-    """The samples :func:`calibrate_temperature` generates at a time: ``n_steps`` (its ``seconds``),
-    but no more than the training audio's ``audio_size`` unless that is under
-    :data:`CALIBRATION_MIN_SECONDS` at ``rate``."""
-    from .render import seconds_to_samples
-
-    return min(n_steps, max(audio_size, seconds_to_samples(CALIBRATION_MIN_SECONDS, rate)))
 
 
 def _checked_seeds(seeds):
