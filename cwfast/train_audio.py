@@ -1377,7 +1377,9 @@ def calibrate(model, audio, *, measured=None):
     in the model's units; ``measured``, its figures if known) with :func:`calibrate_temperature`,
     and store them in its metadata (``temperature``, ``output_gain``, ``temperature_calibration``)
     as training does. Returns the calibration."""
-    calibration = calibrate_temperature(model, audio, measured=measured)
+    # (the module's CALIBRATION_SECONDS read now, not when calibrate_temperature was defined: the
+    # tests shorten it, tests/conftest.py)
+    calibration = calibrate_temperature(model, audio, seconds=CALIBRATION_SECONDS, measured=measured)
     model.metadata.update(temperature=calibration["chosen"], output_gain=calibration["output_gain"],
                           temperature_calibration=calibration)
     return calibration

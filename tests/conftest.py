@@ -1,4 +1,4 @@
-"""Shared fixtures: a seeded generator (no global seeding anywhere in the suite), numba's
+"""Shared fixtures: training's calibration at 2 s a clip, a seeded generator (no global seeding anywhere in the suite), numba's
 thread count, restored after the test, Python's SIGINT handler for the tests that send one, a
 short clip of the bundled Brahms excerpt, two fresh processes sharing a numba cache (for the
 caching tests), and trainers that fail the test if called (for refusals that must come first)."""
@@ -12,6 +12,18 @@ from pathlib import Path
 import numba
 import numpy as np
 import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def short_calibration():
+    """Training's temperature calibration generates 2 s a clip here, not 10 s
+    (``cwfast.train_audio.CALIBRATION_SECONDS``): it draws 7 temperatures x 3 seeds after every
+    run of every test that trains a mixture model, and at 10 s that was about six minutes of the
+    suite's CPU time. The same code runs; tests that compare with a calibration pass its
+    ``seconds``. Commands run in a subprocess calibrate at 10 s."""
+    from cwfast import train_audio
+
+    train_audio.CALIBRATION_SECONDS = 2.0
 
 
 @pytest.fixture

@@ -85,7 +85,8 @@ def test_calibration_is_chosen_on_the_training_audio_alone(trained):
     """Another recording to compare with can change the choice; the model's own held-out parts
     never enter it (the same call on the training part gives the saved choice)."""
     result, _ = trained
-    again = calibrate_temperature(result.model, likeness_of_training(trained)[3])
+    again = calibrate_temperature(result.model, likeness_of_training(trained)[3],
+                                  seconds=result.model.metadata["temperature_calibration"]["seconds"])
     assert again == result.model.metadata["temperature_calibration"]
 
 
@@ -264,7 +265,8 @@ def test_training_measures_its_clips_training_parts_where_they_are(rng, monkeypa
     handed = []
     measure = module.calibrate_temperature
     monkeypatch.setattr(module, "calibrate_temperature",
-                        lambda model, audio, **given: handed.append(audio) or measure(model, audio, seconds=0.1, **given))
+                        lambda model, audio, **given: handed.append(audio)
+                        or measure(model, audio, **{**given, "seconds": 0.1}))
     clips = training_parts(rng, 8000, [6000, 5000], 0.6)
     result = module.train_audio(clips, 8000, mode="autoregressive", hidden=6, modules=2, epochs=1, seed=0)
     audio, data = handed[-1], result._data  # (one a run, each on the same audio)
@@ -289,7 +291,7 @@ def test_training_measures_its_training_audio_once_for_all_its_runs(rng, monkeyp
     handed = []
     calibrate = module.calibrate_temperature
     monkeypatch.setattr(module, "calibrate_temperature", lambda model, audio, **given: handed.append(
-        (model, audio)) or calibrate(model, audio, seconds=0.1, **given))
+        (model, audio)) or calibrate(model, audio, **{**given, "seconds": 0.1}))
     clips = training_parts(rng, 8000, [6000, 5000], 0.6)
     module.train_audio(clips, 8000, mode="autoregressive", hidden=6, modules=2, epochs=1, seed=0, restarts=2,
                        lr=0.01, pitch="off")

@@ -249,7 +249,7 @@ def test_train_default_model_recheck_calibrates_a_model_trained_before_calibrati
     check figures generated at that gain; a model that has one keeps it."""
     from cwfast.train_audio import CALIBRATION_SEEDS
     import cwfast
-    from cwfast import metrics, render, tasks
+    from cwfast import metrics, render, tasks, train_audio
     from cwfast.audio import load_audio, trim_silence
     from cwfast.train_audio import calibrate_temperature
 
@@ -268,7 +268,8 @@ def test_train_default_model_recheck_calibrates_a_model_trained_before_calibrati
     source, _ = load_audio(script.SOURCE, sample_rate=16000)
     source = trim_silence(source, 16000)
     n_train = tasks.split_task(tasks.autoregressive(source, n_classes=256), validation=0.1, test=0.1)[0].n_steps
-    expected = calibrate_temperature(model, np.asarray(source[:n_train], np.float64) / 0.78)
+    expected = calibrate_temperature(model, np.asarray(source[:n_train], np.float64) / 0.78,
+                                     seconds=train_audio.CALIBRATION_SECONDS)  # (the tests' 2 s, conftest.py)
     meta = rechecked.metadata
     assert meta["temperature_calibration"] == json.loads(json.dumps(expected))
     assert (meta["temperature"], meta["output_gain"]) == (expected["chosen"], expected["output_gain"])
