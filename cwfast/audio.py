@@ -115,7 +115,7 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
     path = str(validate.as_path(path))
     mono = validate.flag("mono", mono)
     if sample_rate is not None:
-        sample_rate = validate.positive_int("sample_rate", sample_rate)
+        sample_rate = validate.rate("sample_rate", sample_rate)
     start = validate.finite_float("start", start)
     if start < 0:
         raise ParameterError(f"start={start} must be at least 0 seconds")
@@ -612,7 +612,7 @@ def check_write(path, subtype, sample_rate):
         allowed = " or ".join(s if subtype.isupper() else s.lower() for s in _SUBTYPES_BY_FORMAT[file_format])
         raise ParameterError(f"subtype={subtype!r} cannot be written to {file_format}; use {allowed}")
     subtype = subtype.upper()
-    sample_rate = validate.positive_int("sample_rate", sample_rate)
+    sample_rate = validate.rate("sample_rate", sample_rate)
     if sample_rate > MAX_SAMPLE_RATE:
         # soundfile would raise a bare OverflowError
         raise ParameterError(f"sample_rate={sample_rate} is more than a sound file can store ({MAX_SAMPLE_RATE} Hz)")
@@ -657,8 +657,8 @@ def resample(samples, orig_rate, new_rate):
     slow.
     """
     samples = _as_samples(samples, "samples")
-    orig_rate = validate.positive_int("orig_rate", orig_rate)
-    new_rate = validate.positive_int("new_rate", new_rate)
+    orig_rate = validate.rate("orig_rate", orig_rate)
+    new_rate = validate.rate("new_rate", new_rate)
     if orig_rate == new_rate:
         return samples.copy()
     return _resampled(samples, orig_rate, new_rate)
@@ -688,8 +688,8 @@ def _resample_blocks(blocks, orig_rate, new_rate, block=None, copy=True):
     are: one long block, a whole clip, is not copied."""
     import scipy.signal
 
-    orig_rate = validate.positive_int("orig_rate", orig_rate)
-    new_rate = validate.positive_int("new_rate", new_rate)
+    orig_rate = validate.rate("orig_rate", orig_rate)
+    new_rate = validate.rate("new_rate", new_rate)
     block = validate.positive_int("block", RESAMPLE_BLOCK if block is None else block)
     divisor = math.gcd(orig_rate, new_rate)
     up, down = new_rate // divisor, orig_rate // divisor
@@ -808,7 +808,7 @@ def loud_span(samples, sample_rate, *, below_db=60.0):
     """``(first, end)``: where the part of ``samples`` that :func:`trim_silence` keeps begins and
     ends, as sample indices (``samples[first:end]``); raises as it does."""
     samples = validate.mono("samples", samples)
-    sample_rate = validate.positive_int("sample_rate", sample_rate)
+    sample_rate = validate.rate("sample_rate", sample_rate)
     below_db = validate.positive_float("below_db", below_db)
     block = max(1, sample_rate // 20)
     n = samples.size // block

@@ -28,6 +28,7 @@ import math
 
 import numpy as np
 
+from . import validate
 from .errors import ParameterError
 
 __all__ = [
@@ -158,12 +159,6 @@ def _clip(samples, name, min_length):
     # Every measure ignores gain: at peak 1 the squares can neither overflow (1e160) nor
     # underflow (1e-200) into a wrong answer or a wrong message.
     return _Clip(stretches, peak)
-
-
-def _sample_rate(sample_rate):
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, (int, np.integer)) or sample_rate <= 0:
-        raise ParameterError(f"sample_rate={sample_rate!r} must be a positive integer (Hz)")
-    return int(sample_rate)
 
 
 def _hann(length):
@@ -432,7 +427,7 @@ def pitched_fraction(samples, sample_rate):
         If the clip is not mono, shorter than a frame, silent, holds NaN or infinities, or no whole
         frame is audible (all its sound is in the last samples, after the last whole frame).
     """
-    sample_rate = _sample_rate(sample_rate)
+    sample_rate = validate.rate("sample_rate", sample_rate)
     return _pitched_fraction(_clip(samples, "samples", PITCH_FRAME), sample_rate, "samples")
 
 
@@ -492,7 +487,7 @@ def note_share(samples, sample_rate):
     ParameterError
         As :func:`pitched_fraction`.
     """
-    sample_rate = _sample_rate(sample_rate)
+    sample_rate = validate.rate("sample_rate", sample_rate)
     lags = _frame_lags(_clip(samples, "samples", PITCH_FRAME), sample_rate, "samples")
     lags = lags[lags > 0]
     if lags.size == 0:
@@ -560,7 +555,7 @@ def compare(generated, source, sample_rate, *, reference=None):
         ``reference_ltas_distance``, ``reference_flatness``, ``reference_pitched``.
     """
     # Checked here first, so that an error names the argument, not the measure's own.
-    sample_rate = _sample_rate(sample_rate)
+    sample_rate = validate.rate("sample_rate", sample_rate)
     generated, source = _clip(generated, "generated", MIN_SAMPLES), _clip(source, "source", MIN_SAMPLES)
     if reference is not None:
         reference = _clip(reference, "reference", MIN_SAMPLES)

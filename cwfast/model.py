@@ -332,7 +332,7 @@ class Pitch:
     def for_rate(cls, coefficients, sample_rate, reference=math.inf):
         """The measured recipe at ``sample_rate``: lags of 1 to 16.7 ms (pitches of 60 Hz to 1 kHz,
         the likeness measure's range), a 31-ms window, a search every 4 ms."""
-        rate = validate.positive_int("sample_rate", sample_rate)
+        rate = validate.rate("sample_rate", sample_rate)
         if rate < 1000:
             raise ParameterError(f"sample_rate={rate}: a pitch predictor needs at least 1000 Hz")
         if rate > PITCH_MAX_RATE:
@@ -493,8 +493,8 @@ class SequenceModel:
 
     @sample_rate.setter
     def sample_rate(self, value):
-        self._sample_rate = validate.positive_int("sample_rate", value, allow_none=True,
-                                                  maximum=validate.MAX_SAMPLE_RATE)
+        self._sample_rate = validate.rate("sample_rate", value, allow_none=True,
+                                           maximum=validate.MAX_SAMPLE_RATE)
 
     @property
     def metadata(self):

@@ -36,7 +36,7 @@ def denormalize(samples, model):
 def seconds_to_samples(seconds, sample_rate):
     """``seconds`` as a whole number of samples at ``sample_rate`` (at least one)."""
     seconds = validate.positive_float("seconds", seconds)
-    sample_rate = validate.positive_int("sample_rate", sample_rate, maximum=validate.MAX_SAMPLE_RATE)
+    sample_rate = validate.rate("sample_rate", sample_rate, maximum=validate.MAX_SAMPLE_RATE)
     n = seconds * sample_rate  # a float: past 1.8e308 it is inf, which round() cannot take
     if not n <= validate.MAX_COUNT:
         raise ParameterError(f"{seconds:g} s is more samples at {sample_rate} Hz than any array can hold")

@@ -44,7 +44,7 @@ import numpy as np
 from .errors import CwfastError, ParameterError
 from .model import SequenceModel, State, check_level_range
 from . import validate
-from .validate import positive_int as _positive_int
+from .validate import positive_int as _positive_int, rate as _rate
 
 #: The context slots process() writes: cwfast._realtime.N_STEPS and T0, and the stages' S_STEPS and
 #: S_T0 (a test checks), which this module does not import until a stream is prepared.
@@ -105,8 +105,9 @@ class Stream:
         (:class:`cwfast.model.Surprise`), which ``process`` runs as ``forward`` does, its
         ``surprise`` too. Default: zeros at t = 0.
     sample_rate : int, optional
-        The rate, in Hz, of the blocks that will be fed. Default: the model's ``sample_rate``. If
-        both are known and differ, the stream refuses to be built unless ``resample`` is true.
+        The rate, in Hz, of the blocks that will be fed (a whole number: a host's 48000.0 passes as
+        48000). Default: the model's ``sample_rate``. If both are known and differ, the stream
+        refuses to be built unless ``resample`` is true.
     resample : bool
         Accept a ``sample_rate`` different from the model's: every block is converted to the
         model's rate with a streaming polyphase filter (the one :func:`cwfast.audio.resample`
@@ -257,7 +258,7 @@ class Stream:
             self._put_surprise(model._check_surprise(state, 1, False))
         model_rate = getattr(model, "sample_rate", None)
         if sample_rate is not None:
-            sample_rate = _positive_int("sample_rate", sample_rate)
+            sample_rate = _rate("sample_rate", sample_rate)
         self._sample_rate = sample_rate if sample_rate is not None else model_rate
         self._resamplers = None
         if sample_rate is not None and model_rate is not None and sample_rate != model_rate:

@@ -668,7 +668,7 @@ def train_audio(samples, sample_rate, *, mode="memorize", target=None, arch="cw"
     if head == "mixture" and components is None:
         components = DEFAULT_COMPONENTS
     defaults = dict(MODE_DEFAULTS[mode])
-    sample_rate = validate.positive_int("sample_rate", sample_rate)
+    sample_rate = validate.rate("sample_rate", sample_rate)
     if seed is not None:
         seed = validate.non_negative_int(_opt("seed"), seed)
     clips = list(samples) if isinstance(samples, (list, tuple)) else [samples]

@@ -76,6 +76,21 @@ def positive_int(name, value, *, allow_none=False, maximum=MAX_COUNT):
     return int(value)
 
 
+def rate(name, value, *, allow_none=False, maximum=MAX_COUNT):
+    """``value``, a sample rate in Hz, as an int >= 1 (and <= ``maximum``). Integral floats pass
+    (audio hosts report rates as floats: sounddevice's 48000.0, a plug-in host's double); a
+    fractional rate does not, since every resampler and sound file here counts whole hertz."""
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
+    if value is None and allow_none:
+        return None
+    if not _is_integer(value) or value <= 0:
+        raise ParameterError(f"{name}={shown(value)} must be a positive whole number of Hz")
+    if value > maximum:
+        raise ParameterError(f"{name}={shown(value)} must be at most {maximum}")
+    return int(value)
+
+
 def non_negative_int(name, value, *, maximum=MAX_COUNT):
     """``value`` as an int >= 0 (and <= ``maximum``)."""
     if not _is_integer(value) or value < 0:

@@ -434,7 +434,7 @@ def test_train_audio_resume_without_a_checkpoint_is_a_parameter_error():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda: cwfast.render.seconds_to_samples(1.0, None), "sample_rate=None must be a positive integer"),
+    (lambda: cwfast.render.seconds_to_samples(1.0, None), "sample_rate=None must be a positive whole number of Hz"),
     (lambda: cwfast.tasks.evaluate(ClockworkRNN(1, 1, n_hidden=4, n_modules=2), None), "task must be a cwfast.tasks.Task"),
     (lambda: cwfast.tasks.join([1, 2]), "task must be a cwfast.tasks.Task"),
     (lambda: cwfast.tasks.join([cwfast.tasks.make_task("memorize", np.linspace(-0.5, 0.5, 8)),

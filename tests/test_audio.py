@@ -335,10 +335,10 @@ def test_resample_at_the_same_rate_returns_a_copy():
 @pytest.mark.parametrize(
     "orig_rate, new_rate, phrase",
     [
-        (0, 8000, "orig_rate=0 must be a positive integer"),
-        (8000, -1, "new_rate=-1 must be a positive integer"),
-        (8000.0, 16000, "orig_rate=8000.0 must be a positive integer"),
-        (True, 16000, "orig_rate=True must be a positive integer"),
+        (0, 8000, "orig_rate=0 must be a positive whole number of Hz"),
+        (8000, -1, "new_rate=-1 must be a positive whole number of Hz"),
+        (8000.5, 16000, "orig_rate=8000.5 must be a positive whole number of Hz"),
+        (True, 16000, "orig_rate=True must be a positive whole number of Hz"),
     ],
 )
 def test_resample_rejects_bad_rates(orig_rate, new_rate, phrase):
@@ -369,8 +369,8 @@ def test_load_audio_does_not_report_when_rate_already_matches(tmp_path):
 @pytest.mark.parametrize(
     "keywords, phrase",
     [
-        ({"sample_rate": 0}, "sample_rate=0 must be a positive integer"),
-        ({"sample_rate": 16000.5}, "sample_rate=16000.5 must be a positive integer"),
+        ({"sample_rate": 0}, "sample_rate=0 must be a positive whole number of Hz"),
+        ({"sample_rate": 16000.5}, "sample_rate=16000.5 must be a positive whole number of Hz"),
         ({"on_resample": "stderr"}, "on_resample='stderr' must be a callable"),
         ({"mono": 1}, "mono must be True or False, not 1"),  # as every other flag: 1 was taken for True
         ({"empty": "memmap"}, r"empty='memmap' must be a callable \(shape, dtype\) -> array, or None"),
@@ -541,9 +541,9 @@ def test_write_rejects_bad_arguments_and_leaves_nothing(
     assert files_in(tmp_path) == []
 
 
-@pytest.mark.parametrize("sample_rate", [0, -8000, 8000.0, None])
+@pytest.mark.parametrize("sample_rate", [0, -8000, 8000.5, None])
 def test_write_rejects_bad_sample_rate(tmp_path, sample_rate):
-    phrase = f"sample_rate={sample_rate!r} must be a positive integer"
+    phrase = f"sample_rate={sample_rate!r} must be a positive whole number of Hz"
     with pytest.raises(ParameterError, match=phrase):
         write_audio(tmp_path / "x.wav", random_samples(10), sample_rate)
     assert files_in(tmp_path) == []
@@ -970,3 +970,14 @@ def test_a_non_finite_sample_is_found_a_block_at_a_time():
     x[40, 0] = np.nan
     assert audio._first_not_finite(x, rows=7) == 23
     assert audio._first_not_finite(x[:, 0], rows=7) == 40
+
+
+def test_whole_rates_given_as_floats_are_the_same_rates(tmp_path):
+    # Audio hosts report rates as floats (sounddevice's 48000.0); a whole one is that many Hz.
+    samples = random_samples(400)
+    np.testing.assert_array_equal(resample(samples, 8000.0, np.float32(16000)), resample(samples, 8000, 16000))
+    write_audio(tmp_path / "x.wav", samples, 8000.0)
+    assert soundfile.info(str(tmp_path / "x.wav")).samplerate == 8000
+    loaded, rate = load_audio(tmp_path / "x.wav", sample_rate=16000.0)
+    assert rate == 16000 and type(rate) is int
+    np.testing.assert_array_equal(loaded, load_audio(tmp_path / "x.wav", sample_rate=16000)[0])

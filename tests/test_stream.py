@@ -574,8 +574,14 @@ def test_stream_refuses_another_sample_rate(arch):
     assert Stream(model, sample_rate=44100).sample_rate == 44100
     with pytest.raises(ParameterError, match="sample_rate=48000 differs from the model's sample_rate=44100"):
         Stream(model, sample_rate=48000)
-    with pytest.raises(ParameterError, match="sample_rate=0 must be a positive integer"):
+    with pytest.raises(ParameterError, match="sample_rate=0 must be a positive whole number of Hz"):
         Stream(model, sample_rate=0)
+    # Hosts report rates as floats (sounddevice's samplerate, a plug-in's double): whole ones pass.
+    for rate in (44100.0, np.float64(44100.0), np.int32(44100)):
+        stream = Stream(model, sample_rate=rate)
+        assert stream.sample_rate == 44100 and type(stream.sample_rate) is int
+    with pytest.raises(ParameterError, match=r"sample_rate=44100\.5 must be a positive whole number of Hz"):
+        Stream(model, sample_rate=44100.5)
     unknown = make()
     assert Stream(unknown, sample_rate=48000).sample_rate == 48000  # nothing to compare with
     assert Stream(unknown).sample_rate is None
