@@ -236,11 +236,12 @@ def test_the_source_compiles_as_cpp_and_runs_the_same(built, name):
 @pytest.mark.parametrize("flags", [[], ["-DCWFAST_FLOAT_TANH"]], ids=["double", "float"])
 def test_the_source_builds_without_conversion_warnings(built, flags):
     """A plug-in's build often adds -Wconversion -Werror (gcc's C -Wconversion includes
-    -Wsign-conversion): the index arithmetic of the input loops added an int to a size_t."""
+    -Wsign-conversion): the index arithmetic of the input loops added an int to a size_t. Some
+    add -Wunused-macros: the tanh macro was defined in models whose tanh is a rational function."""
     tmp, table = built
     for name in table:
-        done = subprocess.run([_compiler(), *STRICT, "-Wconversion", "-Wsign-conversion", *flags, "-fsyntax-only",
-                               str(tmp / f"{name}.c")], capture_output=True, text=True)
+        done = subprocess.run([_compiler(), *STRICT, "-Wconversion", "-Wsign-conversion", "-Wunused-macros", *flags,
+                               "-fsyntax-only", str(tmp / f"{name}.c")], capture_output=True, text=True)
         assert done.returncode == 0, done.stderr
 
 

@@ -529,6 +529,18 @@ static inline float {N}_input(float v)
 }
 
 
+def _real_macros(N, code):
+    """:data:`_REAL` without the definitions of what ``code`` (the rest of the source) never
+    uses: a build with -Wunused-macros (part of some plug-ins' warning sets) named the tanh of
+    every model whose tanh is the rational function."""
+    kept = []
+    for line in _REAL.format(N=N).splitlines(keepends=True):
+        macro = re.match(rf"#define ({N}_\w+)", line)
+        if macro is None or re.search(rf"\b{macro.group(1)}\b", code):
+            kept.append(line)
+    return "".join(kept) if any(line.startswith("#define") for line in kept) else ""
+
+
 def _bit_tests(N, body):
     """The bit tests that ``body`` (the rest of the source) calls, and what they call."""
     used = {k for k in _BIT_TESTS if re.search(rf"\b{N}_{k}\(", body)}
@@ -1268,6 +1280,6 @@ void {N}_process({N}_state *s, const float *in, float *out, int n)
 #include "{N}.h"
 
 {_RESTRICT}
-{_REAL.format(N=N)}
+{_real_macros(N, _bit_tests(N, body) + body)}
 {_bit_tests(N, body)}
 {body}"""
