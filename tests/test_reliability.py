@@ -622,10 +622,13 @@ def test_a_window_wider_than_the_training_audio_is_refused(window, short_calibra
 
 
 @pytest.mark.parametrize("rate, noted", [(64000, False), (64050, True)])
-def test_the_default_window_at_a_high_rate_is_said(rate, noted, short_calibration):
+def test_the_default_window_at_a_high_rate_is_said(rate, noted, monkeypatch):
     """At 100 MHz the default 20 ms is 2 million samples a tick: a 10-ms clip's one epoch showed an
     hour to go, silently. Past 4x its 16-kHz size (1280 samples) the user hears it."""
+    from cwfast import train_audio as module
     from cwfast.train_audio import train_audio
+
+    monkeypatch.setattr(module, "CALIBRATION_SECONDS", 0.1)  # 21 draws of 2 s at 64 kHz took 30 to 50 s
 
     notes = []
     train_audio(np.sin(np.arange(3000) * 0.3) * 0.5, rate, mode="autoregressive", hidden=4, modules=2, epochs=1,
