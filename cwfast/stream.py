@@ -153,6 +153,8 @@ class Stream:
     :meth:`process`, :meth:`prepare` or :meth:`reset` while another thread is inside one of them
     raises :class:`CwfastError` instead of interleaving two threads' blocks. The check is one
     non-blocking lock acquisition, outside the kernel: the real-time thread never waits on a lock.
+    To restart the sequence from a control thread while audio runs, :meth:`request_reset`: the
+    audio thread's next :meth:`process` does it, so neither thread can be refused.
     For independent sequences use one stream per thread (or ``voices``); the kernel itself runs
     with the GIL released, so streams in different threads run in parallel. Reading :attr:`t` or
     :attr:`state` while another thread is inside :meth:`process` is not refused, and may see a
@@ -277,6 +279,7 @@ class Stream:
         self._max_block = 0
         self._entry = self._fast = self._stages = None
         self._lock = threading.Lock()
+        self._requested = []  # voices (None: all) whose reset another thread asked for (request_reset)
         if max_block is not None:
             self.prepare(max_block)
 
@@ -293,6 +296,8 @@ class Stream:
     def __getstate__(self):
         self._enter()
         try:
+            if self._requested:
+                self._do_requested()
             # The resamplers' filter histories are the stream's own state, as `state` is: copied,
             # so that copy.copy's stream does not advance the original's (the model is shared).
             return {
@@ -494,54 +499,94 @@ class Stream:
         ParameterError
             If ``voice`` is given for a stream without voices, or is out of range.
         CwfastError
-            If another thread is using the stream.
+            If another thread is using the stream (from another thread while audio runs, use
+            :meth:`request_reset`).
         """
+        voice = self._check_voice(voice)
+        self._enter()
+        try:
+            self._check_structure()  # (a level taken off the model has no start to reset to)
+            self._reset(voice)
+        finally:
+            self._lock.release()
+
+    def request_reset(self, voice=None):
+        """Ask for :meth:`reset` at the start of the next :meth:`process`, from any thread.
+
+        For a control thread (a user interface, a MIDI handler) while an audio thread processes:
+        this only records the request, so it never waits, never fails because the stream is in
+        use, and never makes the audio thread's call fail (a :meth:`reset` from another thread
+        holds the stream for a moment, and a :meth:`process` arriving then is refused). The next
+        :meth:`process` restarts the voice (or every voice) before it runs its block, in its own
+        thread (even if it then refuses its block); until then :attr:`state` and :attr:`t` are
+        unchanged. Requests are done in order, and a pickled stream does them first.
+
+        Parameters
+        ----------
+        voice : int, optional
+            As for :meth:`reset`: with ``voices``, this voice only. Default: every voice.
+
+        Raises
+        ------
+        ParameterError
+            If ``voice`` is given for a stream without voices, or is out of range (checked now,
+            in the calling thread).
+        """
+        self._requested.append(self._check_voice(voice))  # list.append is atomic: no lock needed
+
+    def _do_requested(self):
+        """Do the resets :meth:`request_reset` recorded (the caller holds the stream)."""
+        self._check_structure()
+        while self._requested:
+            self._reset(self._requested.pop(0))
+
+    def _check_voice(self, voice):
         if voice is not None:
             if self._voices is None:
                 raise ParameterError(f"voice={voice!r}: this stream has no voices (Stream(model, voices=V))")
             if isinstance(voice, (bool, np.bool_)) or not isinstance(voice, numbers.Integral) \
                     or not 0 <= voice < self._voices:
                 raise ParameterError(f"voice={voice!r} must be an integer in [0, {self._voices})")
-        self._enter()
-        try:
-            self._check_structure()  # (a level taken off the model has no start to reset to)
-            P = self._history
-            if voice is not None:
-                self._state[voice] = 0
-                self._clocks[voice] = 0
-                if self._level is not None:
-                    self._level[voice] = self._model.level.start
-                if self._kept:
-                    self._window[voice] = 0
-                if self._pitch is not None:
-                    self._pitch_est[voice] = 0
-                if self._surprise is not None:
-                    self._surprise[voice] = _NO_SURPRISE
-                if P:  # the voice's past inputs, which its next windows would read
-                    f = int(self._fill[0])
-                    self._hist[f - P : f, voice] = 0
-                return
-            self._state[:] = 0
-            self._put_surprise(None)
+            voice = int(voice)
+        return voice
+
+    def _reset(self, voice):
+        """reset()'s work (the caller holds the stream and has checked ``voice`` and the model)."""
+        P = self._history
+        if voice is not None:
+            self._state[voice] = 0
+            self._clocks[voice] = 0
             if self._level is not None:
-                self._level[:] = self._model.level.start
+                self._level[voice] = self._model.level.start
             if self._kept:
-                self._window[:] = 0
+                self._window[voice] = 0
             if self._pitch is not None:
-                self._pitch_est[:] = 0
-            if P:
-                self._hist[:] = 0
-                self._fill[0] = P
-            if self._voices is not None:
-                self._clocks[:] = 0
-            else:
-                self._t = 0
-            if self._resamplers is not None:
-                for r in self._resamplers:
-                    r.reset()
-                self._pending = np.zeros((0, self._model.n_out))
-        finally:
-            self._lock.release()
+                self._pitch_est[voice] = 0
+            if self._surprise is not None:
+                self._surprise[voice] = _NO_SURPRISE
+            if P:  # the voice's past inputs, which its next windows would read
+                f = int(self._fill[0])
+                self._hist[f - P : f, voice] = 0
+            return
+        self._state[:] = 0
+        self._put_surprise(None)
+        if self._level is not None:
+            self._level[:] = self._model.level.start
+        if self._kept:
+            self._window[:] = 0
+        if self._pitch is not None:
+            self._pitch_est[:] = 0
+        if P:
+            self._hist[:] = 0
+            self._fill[0] = P
+        if self._voices is not None:
+            self._clocks[:] = 0
+        else:
+            self._t = 0
+        if self._resamplers is not None:
+            for r in self._resamplers:
+                r.reset()
+            self._pending = np.zeros((0, self._model.n_out))
 
     # ------------------------------------------------------------------ real-time setup
 
@@ -841,6 +886,8 @@ class Stream:
         if not self._lock.acquire(False):  # _enter(), inlined: this is the hot path
             self._enter()
         try:
+            if self._requested:
+                self._do_requested()
             fast = self._fast
             # The real-time call, checked in a few comparisons: one voice, prepared, no resampling,
             # a block and `out` already in the model's dtype, the block no longer than max_block.

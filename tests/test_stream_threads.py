@@ -121,6 +121,49 @@ def test_a_second_thread_is_refused_while_the_first_is_in_process(method):
     np.testing.assert_array_equal(stream.state.h, model.forward(block, return_state=True)[1].h)
 
 
+def test_a_reset_requested_while_another_thread_is_in_process_is_done_by_the_next_process():
+    """A control thread's request_reset neither fails nor disturbs the block in flight; the
+    audio thread's next process (the real-time path: prepared, ``out`` given) starts at t = 0."""
+    model = ClockworkRNN(1, 1, n_hidden=64, n_modules=4, seed=0)
+    n = 1 << 17
+    stream = Stream(model, max_block=n)
+    block = np.random.default_rng(0).normal(size=(n, 1)).astype(np.float32)
+    kind, value = _run_until_part_written(stream, block, stream.request_reset)
+    assert (kind, value) == ("returned", None)
+    assert stream.t == n  # not done yet: the block in flight ran whole, as one forward call
+    np.testing.assert_array_equal(stream.state.h, model.forward(block, return_state=True)[1].h)
+    out = np.empty((100, 1), np.float32)
+    np.testing.assert_array_equal(stream.process(block[:100], out=out), model.forward(block[:100]))
+    assert stream.t == 100
+
+
+@pytest.mark.parametrize("arch", sorted(MODELS))
+def test_requested_resets_are_the_resets_done_in_order_before_the_next_block(arch, rng):
+    x = rng.normal(size=(3, 200, 1))
+    model = MODELS[arch](dtype=np.float64)
+    asked, done = Stream(model, voices=3), Stream(model, voices=3)
+    for stream in (asked, done):
+        stream.process(x[:, :90])
+    asked.request_reset(voice=1)
+    asked.request_reset(voice=np.int64(2))
+    np.testing.assert_array_equal(asked.t, [90, 90, 90])  # nothing done yet
+    with pytest.raises(ParameterError, match=r"voice=3 must be an integer in \[0, 3\)"):
+        asked.request_reset(voice=3)  # refused in the asking thread, and not recorded
+    done.reset(voice=1)
+    done.reset(voice=2)
+    np.testing.assert_array_equal(asked.process(x[:, 90:]), done.process(x[:, 90:]))
+    np.testing.assert_array_equal(asked.t, [200, 110, 110])
+    # The whole stream, and a pickled copy, which does the request before it is copied.
+    one = Stream(model, max_block=32)
+    one.process(x[0, :50])
+    one.request_reset()
+    copy = pickle.loads(pickle.dumps(one))
+    assert copy.t == 0 and one.t == 0
+    np.testing.assert_array_equal(copy.process(x[0]), model.forward(x[0]))
+    with pytest.raises(ParameterError, match="this stream has no voices"):
+        one.request_reset(voice=0)
+
+
 def test_two_threads_on_a_new_stream_run_one_block_each_or_one_is_refused(rng):
     """Both threads may find the stream unprepared. Each call either runs whole (in some order) or
     is refused with the threading error, never with a wrong diagnosis or a wrong output."""
