@@ -57,6 +57,15 @@ _NO_SURPRISE = np.array([1.0, 0.0, 0.0])
 
 _NOT_FINITE = "block contains NaN or infinite values (or values too large for the model's dtype)"
 
+#: What a stream does with a block holding a value it cannot read (Stream's ``bad_input``).
+BAD_INPUT = ("refuse", "zero")
+
+
+class _RefusedValues(ParameterError):
+    """A block refused for its values (not its shape or type), raised only before anything
+    moved: :meth:`Stream.process` reads those values as 0 with ``bad_input="zero"``, and raises
+    a plain :class:`ParameterError` with the same message otherwise."""
+
 #: Block length a stream prepares for when :meth:`Stream.process` is called before
 #: :meth:`Stream.prepare`, or ``prepare`` without one. Longer blocks are run in pieces of this length,
 #: in the buffers prepared for it.
@@ -145,6 +154,13 @@ class Stream:
         sums run in another order), and are the same bits however the input is split. For
         Clockwork RNNs and SRNs without input windows, with strictly increasing periods, one
         voice. Default False.
+    bad_input : {"refuse", "zero"}
+        What :meth:`process` does with a block holding a value the model cannot read: NaN,
+        infinity, or one too large for the model's dtype (or, with a level, for its smallest
+        gain). ``"refuse"`` (default): raise :class:`ParameterError`, the stream unchanged.
+        ``"zero"``: read each such value as 0 and go on, as the C export does (an audio callback
+        should not stop for one bad sample from upstream); :attr:`bad_blocks` counts the blocks
+        read so. A good block takes the same path either way; a bad one is copied, which allocates.
 
     Notes
     -----
@@ -185,10 +201,12 @@ class Stream:
     """
 
     def __init__(self, model, *, state=None, sample_rate=None, resample=False, max_block=None, voices=None,
-                 blocked=False):
+                 blocked=False, bad_input="refuse"):
         if not isinstance(model, SequenceModel) or model.realtime_kind not in _BINDINGS:
             raise ParameterError(f"a Stream runs cwfast models with a real-time entry, not {type(model).__name__}")
         resample = validate.flag("resample", resample)
+        self._zero_bad = validate.choice("bad_input", bad_input, BAD_INPUT) == "zero"
+        self._bad_blocks = 0
         self._model = model
         self._revision = model._structure_revision  # see _follow_model
         # Hoisted for process(): a model's layout properties cost about 0.5 us each to read.
@@ -304,6 +322,7 @@ class Stream:
                 "model": self._model, "state": self.state, "sample_rate": self._sample_rate,
                 "resamplers": copy.deepcopy(self._resamplers), "pending": copy.deepcopy(getattr(self, "_pending", None)),
                 "max_block": self._max_block, "voices": self._voices, "blocked": self._blocked,
+                "bad_input": BAD_INPUT[self._zero_bad], "bad_blocks": self._bad_blocks,
             }
         finally:
             self._lock.release()
@@ -313,11 +332,18 @@ class Stream:
         # takes a voices' State with a clock per voice.
         self.__init__(saved["model"], state=saved["state"], sample_rate=saved["sample_rate"],
                       resample=saved["resamplers"] is not None, max_block=saved["max_block"] or None,
-                      voices=saved.get("voices"), blocked=saved.get("blocked", False))
+                      voices=saved.get("voices"), blocked=saved.get("blocked", False),
+                      bad_input=saved.get("bad_input", "refuse"))
+        self._bad_blocks = saved.get("bad_blocks", 0)
         if saved["resamplers"] is not None:
             self._resamplers, self._pending = saved["resamplers"], saved["pending"]
 
     # ------------------------------------------------------------------ state
+
+    @property
+    def bad_blocks(self):
+        """How many blocks :meth:`process` read with values set to 0 (``bad_input="zero"``)."""
+        return self._bad_blocks
 
     @property
     def model(self):
@@ -877,8 +903,9 @@ class Stream:
         ParameterError
             If the block or ``out`` has the wrong shape or dtype, or the block is not finite, or
             holds a value too large for the model's dtype (or, with a level, one its smallest
-            gain would make so); the message says which. A failed call leaves the stream as it
-            was (``out`` may be partly written).
+            gain would make so), unless the stream was built with ``bad_input="zero"``; the
+            message says which. A failed call leaves the stream as it was (``out`` may be partly
+            written).
         CwfastError
             If another thread is using the stream, or the model gained or lost a linear
             prediction, a level or a pitch predictor since the stream was built.
@@ -921,6 +948,16 @@ class Stream:
                         out[...] = y_buffer
                     return out
             return self._process(block, out)
+        except _RefusedValues as refused:
+            message = str(refused)
+            if self._zero_bad:  # refused before anything moved: run it again, its bad values read as 0
+                try:
+                    out = self._process(self._zeroed(block), out)
+                    self._bad_blocks += 1
+                    return out
+                except _RefusedValues as again:  # (a value at the limit that rounding took over it)
+                    message = str(again)
+            raise ParameterError(message) from None
         finally:
             self._lock.release()
 
@@ -978,6 +1015,19 @@ class Stream:
             self._piece(m, piece)
             out[a : a + m] = y_buffer[:m]
 
+    def _zeroed(self, block):
+        """A float64 copy of ``block`` with every value :meth:`process` refuses read as 0: NaN,
+        infinity, or beyond what the model's dtype holds (after the level's smallest gain
+        divides it, or the resampling filter's gain multiplies it). Off the real-time path."""
+        limit = float(np.finfo(self._dtype).max)
+        if self._level is not None and self._model.level is not None:
+            limit *= self._model.level.floor
+        if self._resamplers is not None:
+            limit /= self._resamplers[0].gain
+        x = np.array(block, dtype=np.float64)
+        x[~(np.abs(x) <= limit)] = 0.0  # (NaN compares false)
+        return x
+
     def _check_long_block(self, block):
         """Refuse, before any piece runs, a block longer than max_block that a later piece would
         refuse: a NaN or infinity, a value infinite in the model's dtype, or, with a level, one
@@ -985,7 +1035,7 @@ class Stream:
         _check_values(block, self._dtype)
         level = self._model.level
         if self._level is not None and level is not None:
-            check_level_range(block, level, self._dtype, "block")
+            _level_range(block, level, self._dtype)
 
     def _piece(self, m, block):
         """Run the entry over the first ``m`` steps of the input buffer, with the stages around it
@@ -1007,8 +1057,8 @@ class Stream:
             if one:
                 self._stage_context[_S_T0] = self._t
             if stages[0](self._stage_context_p) != 0:  # nothing has moved
-                check_level_range(self._x[:m], model.level, self._dtype, "block")  # says why
-                raise ParameterError(_NOT_FINITE)
+                _level_range(self._x[:m], model.level, self._dtype)  # says why
+                raise _RefusedValues(_NOT_FINITE)
         if self._entry(self._context_p) != 0:
             if self._level is not None:  # nothing else has moved yet
                 self._level[:] = self._levels_before
@@ -1063,7 +1113,7 @@ class Stream:
             limit = float(np.finfo(self._dtype).max) / into.gain
             peak = float(np.abs(block, dtype=np.float64).max())  # (in float64: abs(-128) overflows int8)
             if peak > limit:
-                raise ParameterError(f"block contains values too large for the model's dtype {self._dtype.name} once "
+                raise _RefusedValues(f"block contains values too large for the model's dtype {self._dtype.name} once "
                                      f"resampled ({peak:g}; at most {limit:.3g})")
         saved = into.snapshot()
         with np.errstate(over="ignore"):  # (rounding at the limit can still reach inf, which is refused below)
@@ -1248,7 +1298,15 @@ def _refuse(block, dtype):
     max_block is told (:func:`_check_values`): a NaN or infinity, or a value infinite in ``dtype``
     (the entry sees either as a value not finite in its buffer). Off the real-time path: it may allocate."""
     _check_values(block, dtype)
-    raise ParameterError(_NOT_FINITE)  # (what the entry refuses, _check_values finds: not reached)
+    raise _RefusedValues(_NOT_FINITE)  # (what the entry refuses, _check_values finds: not reached)
+
+
+def _level_range(block, level, dtype):
+    """check_level_range's refusal, as a refusal of the block's values."""
+    try:
+        check_level_range(block, level, dtype, "block")
+    except ParameterError as exc:
+        raise _RefusedValues(str(exc)) from None
 
 
 def _check_values(block, dtype):
@@ -1260,12 +1318,12 @@ def _check_values(block, dtype):
         return  # integers, even 64-bit ones, are finite in float32; a model with no input reads none
     lo, hi = block.min(), block.max()
     if not (np.isfinite(lo) and np.isfinite(hi)):
-        raise ParameterError("block contains NaN or infinite values")
+        raise _RefusedValues("block contains NaN or infinite values")
     if block.dtype.itemsize > dtype.itemsize:
         with np.errstate(over="ignore"):
             if not (np.isfinite(dtype.type(lo)) and np.isfinite(dtype.type(hi))):
                 big = hi if abs(hi) >= abs(lo) else lo
-                raise ParameterError(f"block contains values too large for the model's dtype {dtype.name} ({big:g})")
+                raise _RefusedValues(f"block contains values too large for the model's dtype {dtype.name} ({big:g})")
 
 
 class _Resampler:

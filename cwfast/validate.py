@@ -271,6 +271,13 @@ def rng(seed):
                          "np.random.default_rng takes)")
 
 
+def choice(name, value, choices):
+    """``value`` if it is one of the strings ``choices``."""
+    if not (isinstance(value, str) and value in choices):
+        raise ParameterError(f"{name}={shown(value)} must be one of {', '.join(map(repr, choices))}")
+    return value
+
+
 def flag(name, value, *, allow_none=False):
     """``value`` as a bool (True, False or NumPy's), None if ``allow_none``; else ParameterError:
     'yes', 1 or 'False' is a mistake, not a switch."""

@@ -492,6 +492,24 @@ def test_a_fast_math_build_still_reads_bad_input_as_zero(built, tmp_path, flags)
         np.testing.assert_array_equal(runs[0], runs[1])
 
 
+@pytest.mark.parametrize("name", ["cw_effect", "cw_windowed_multi", "lstm_mix_level", "cw_mix_surprise"])
+def test_bad_input_zero_streams_read_bad_input_as_the_export_does(built, tmp_path, name):
+    """What NAME_process reads as 0 (NaN, infinity), Stream(model, bad_input="zero") does too:
+    the two give the same outputs, to the usual tolerance, over a block that holds them."""
+    tmp, table = built
+    model, exe = table[name]
+    bad = _inputs(model, 600)
+    picks = np.random.default_rng(5).choice(bad.size, 6, replace=False)
+    bad.reshape(-1)[picks] = [np.nan, np.inf, -np.inf, np.nan, np.inf, -np.inf]
+    bad.tofile(tmp_path / "x")
+    _run(exe, "process", tmp_path / "x", tmp_path / "y", 600, 64)
+    y = np.fromfile(tmp_path / "y", dtype=np.float32).reshape(600, model.n_out)
+    stream = cwfast.Stream(model, bad_input="zero", max_block=64)
+    reference = np.concatenate([stream.process(bad[a : a + 64]) for a in range(0, 600, 64)])
+    assert stream.bad_blocks == len({p // model.n_in // 64 for p in picks})
+    np.testing.assert_allclose(y, reference, rtol=RTOL, atol=ATOLS.get(name, ATOL))
+
+
 def _float_build_run(built, name, tmp_path):
     """Build the export driver of model ``name`` with CWFAST_FLOAT_TANH and run it over 4000 steps:
     (model, the executable, Stream's output, the float build's)."""

@@ -240,3 +240,67 @@ def test_a_pickled_resampling_stream_continues_where_it_was(rng):
     copy = pickle.loads(pickle.dumps(stream))
     assert copy.latency == stream.latency
     np.testing.assert_array_equal(copy.process(x[301:]), stream.process(x[301:]))
+
+
+def _levelled(**kw):
+    model = ClockworkRNN(1, 6, n_hidden=6, n_modules=2, output="mixture", seed=3, **kw)
+    model.level = (1 / 64, 0.1)  # its smallest gain, 1e-4, makes a float32 input over 3.4e34 infinite
+    return model
+
+
+BAD_CASES = {  # name: (model, Stream's keywords, the block's shape and dtype, where the bad values go)
+    "clockwork, real-time path": (MODELS["clockwork"], {"max_block": 64}, (64, 1), np.float32),
+    "clockwork, long block": (MODELS["clockwork"], {"max_block": 16}, (300, 1), np.float32),
+    "clockwork, float64 block": (MODELS["clockwork"], {}, (300, 1), np.float64),
+    "lstm": (MODELS["lstm"], {"max_block": 16}, (300, 1), np.float32),
+    "level": (_levelled, {"max_block": 64}, (300, 1), np.float32),
+    "voices": (MODELS["clockwork"], {"voices": 3, "max_block": 64}, (3, 100, 1), np.float32),
+    "resampled": (lambda: MODELS["clockwork"](sample_rate=8000), {"sample_rate": 16000, "resample": True},
+                  (300, 1), np.float64),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_CASES))
+def test_bad_input_zero_reads_each_refused_value_as_zero_and_refuse_changes_nothing(case, rng):
+    """What the default refuses (NaN, infinity, a float64 value infinite in float32, one the
+    level's smallest gain makes infinite), bad_input="zero" reads as 0, as the C export does: the
+    outputs are those of the block with those values set to 0, and the stream counts the block."""
+    make, keywords, shape, dtype = BAD_CASES[case]
+    model = make()
+    x = rng.normal(size=(2, *shape)).astype(dtype)
+    bad = x.copy()
+    flat = bad[1].reshape(-1)
+    picks = rng.choice(flat.size, 4, replace=False)
+    flat[picks] = [np.nan, np.inf, -np.inf, 1e39 if dtype == np.float64 else -np.inf]
+    if case == "level":
+        flat[picks[-1]] = 1e36  # finite in float32, infinite once divided by the level's floor
+    zeroed = bad.copy()
+    zeroed[1].reshape(-1)[picks] = 0.0
+    out = np.empty((*shape[:-1], model.n_out), dtype=model.dtype)
+
+    refusing, reading, reference = (Stream(model, **keywords) for _ in range(3))
+    reading = Stream(model, bad_input="zero", **keywords)
+    for stream in (refusing, reading, reference):
+        stream.process(bad[0])
+    with pytest.raises(ParameterError) as refused:
+        refusing.process(bad[1], out=out)
+    assert type(refused.value) is ParameterError  # the public type, not the stream's own subclass
+    np.testing.assert_array_equal(refusing.state.h, reference.state.h)  # the refusal moved nothing
+    np.testing.assert_array_equal(refusing.t, reference.t)
+    assert reading.bad_blocks == 0
+    got = reading.process(bad[1], out=out).copy()
+    np.testing.assert_array_equal(got, reference.process(zeroed[1]))
+    assert reading.bad_blocks == 1
+    np.testing.assert_array_equal(reading.state.h, reference.state.h)
+    np.testing.assert_array_equal(reading.process(x[0]), reference.process(x[0]))  # good blocks: the same path
+    assert reading.bad_blocks == 1
+    copy = pickle.loads(pickle.dumps(reading))
+    assert copy.bad_blocks == 1
+    np.testing.assert_array_equal(copy.process(bad[1]), reference.process(zeroed[1]))
+    assert copy.bad_blocks == 2
+
+
+def test_bad_input_must_be_refuse_or_zero():
+    for value in ("skip", None, 0, True):
+        with pytest.raises(ParameterError, match=r"^bad_input=.* must be one of 'refuse', 'zero'$"):
+            Stream(MODELS["clockwork"](), bad_input=value)

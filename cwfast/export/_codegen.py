@@ -299,7 +299,7 @@ def _header(spec):
         process_comment = f"""/* n steps: in holds n x {N}_N_IN interleaved floats, out receives
  * n x {N}_N_OUT (class probabilities if {N}_SOFTMAX). in and out may be the same buffer when
  * {N}_N_IN == {N}_N_OUT; out is not NULL (n > 0).{past_input}
- * A NaN or infinite input is read as 0 (cwfast's Stream refuses it),
+ * A NaN or infinite input is read as 0 (as cwfast's Stream with bad_input="zero"),
  * and one beyond +-{INPUT_LIMIT:g} as +-{INPUT_LIMIT:g}, so that one bad sample from a host cannot poison the state. */"""
     else:  # (nothing to say of inputs it has none of)
         fast_math = ""
@@ -438,7 +438,7 @@ def _flush_expr(var):
 def _input_expr(N, var):
     """An input as the model reads it (:data:`_BIT_TESTS`' ``input``): flushed below FLUSH, 0 where
     it is NaN or infinite, held within INPUT_LIMIT (a host's one bad sample must not poison the
-    state for good; Python's Stream refuses the first two)."""
+    state for good; Python's Stream refuses the first two unless bad_input="zero")."""
     return f"{N}_input({var})"
 
 
