@@ -8,7 +8,9 @@ to the model's rate) or the microphone (``--mic``). Linear-output models only: a
 (softmax) model feeds back its own samples, which ``cwfast generate`` does.
 
 The audio callback does only this: copy the input block, call ``Stream.process(block, out=...)``
-(no allocation, GIL released), copy the result to every output channel, and count. Over-runs are
+(no allocation, GIL released), copy the result to every output channel, and count. The stream
+reads a NaN or infinite input sample as 0 (``bad_input="zero"``, as the C export does) rather than
+raise in the callback, which would stop playback; the report counts the blocks that held one. Over-runs are
 callbacks whose computation took longer than the block lasts; under-runs are the gaps PortAudio
 reports (``output_underflow``, ``input_overflow``). Both are printed at the end.
 
@@ -62,7 +64,7 @@ class LivePlayer:
         self.sample_rate = sample_rate
         self.channels = channels
         self.source = None if source is None else np.ascontiguousarray(source, dtype=model.dtype)
-        self.stream = Stream(model, sample_rate=sample_rate, max_block=block)
+        self.stream = Stream(model, sample_rate=sample_rate, max_block=block, bad_input="zero")
         self._x = np.zeros((block, model.n_in), dtype=model.dtype)
         self._y = np.zeros((block, model.n_out), dtype=model.dtype)
         self._times = np.zeros(1 << 16)  # callback durations in seconds, a ring buffer
@@ -107,6 +109,8 @@ class LivePlayer:
         lines = [f"{self.callbacks} callbacks, {self.position} samples ({self.position / self.sample_rate:.1f} s)",
                  f"over-runs (computation longer than the block): {self.over_runs}",
                  f"under-runs reported by the device: {self.under_runs} output, {self.input_overflows} input"]
+        if self.stream.bad_blocks:
+            lines.append(f"input blocks with NaN or infinite samples, read as 0: {self.stream.bad_blocks}")
         if times.size:
             lines.append(f"callback time: median {np.median(times):.0f} us, 99th percentile "
                          f"{np.percentile(times, 99):.0f} us, max {times.max():.0f} us")

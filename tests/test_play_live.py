@@ -36,6 +36,24 @@ def test_effect_callback_plays_the_forward_output_to_every_channel(play_live, rn
     assert "9 callbacks" in report and "over-runs" in report and "1 output" in report
 
 
+def test_a_bad_input_sample_is_read_as_zero_and_reported_not_raised_in_the_callback(play_live, rng):
+    """An exception in a sounddevice callback stops the stream: one NaN from the microphone's
+    driver would have ended playback. It is read as 0, and the report says how many blocks held one."""
+    model = ClockworkRNN(1, 1, n_hidden=12, n_modules=3, sample_rate=8000, seed=0)
+    player = play_live.LivePlayer(model, sample_rate=8000, block=64, channels=1)
+    indata = rng.normal(size=(192, 1)).astype(np.float32)
+    indata[70, 0] = np.nan
+    outdata = np.empty((64, 1), dtype=np.float32)
+    played = []
+    for a in range(0, 192, 64):
+        player.callback(indata[a : a + 64], outdata, 64, None, None)
+        played.append(outdata.copy())
+    zeroed = indata.copy()
+    zeroed[70, 0] = 0.0
+    np.testing.assert_array_equal(np.concatenate(played), model.forward(zeroed))
+    assert "input blocks with NaN or infinite samples, read as 0: 1" in player.report()
+
+
 def test_generator_and_refusals(play_live):
     model = ClockworkRNN(0, 1, n_hidden=9, n_modules=3, seed=0)
     player = play_live.LivePlayer(model, sample_rate=44100, block=64)
