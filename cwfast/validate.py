@@ -65,12 +65,12 @@ def _is_real(value):
     return not isinstance(value, (bool, np.bool_)) and isinstance(value, numbers.Real)
 
 
-def positive_int(name, value, *, allow_none=False, maximum=MAX_COUNT):
+def positive_int(name, value, *, allow_none=False, maximum=MAX_COUNT, what="a positive integer"):
     """``value`` as an int >= 1 (and <= ``maximum``); None passes through with ``allow_none``."""
     if value is None and allow_none:
         return None
     if not _is_integer(value) or value <= 0:
-        raise ParameterError(f"{name}={shown(value)} must be a positive integer")
+        raise ParameterError(f"{name}={shown(value)} must be {what}")
     if value > maximum:
         raise ParameterError(f"{name}={shown(value)} must be at most {maximum}")
     return int(value)
@@ -82,13 +82,7 @@ def rate(name, value, *, allow_none=False, maximum=MAX_COUNT):
     fractional rate does not, since every resampler and sound file here counts whole hertz."""
     if isinstance(value, (float, np.floating)) and float(value).is_integer():
         value = int(value)
-    if value is None and allow_none:
-        return None
-    if not _is_integer(value) or value <= 0:
-        raise ParameterError(f"{name}={shown(value)} must be a positive whole number of Hz")
-    if value > maximum:
-        raise ParameterError(f"{name}={shown(value)} must be at most {maximum}")
-    return int(value)
+    return positive_int(name, value, allow_none=allow_none, maximum=maximum, what="a positive whole number of Hz")
 
 
 def non_negative_int(name, value, *, maximum=MAX_COUNT):
