@@ -26,8 +26,9 @@ There is one entry per *kind* of recurrence (:data:`KINDS`), each calling one ke
   the block, a contiguous slice, so every window is a plain slice of it. The move costs P rows
   once every C - P or more steps (amortised P / C rows a step; C >= 8 P), and only the inputs are
   copied, once. The state slot holds h (n,) alone; the history lives in the buffer.
-- ``"clockwork_voices"`` (V voices of a Clockwork RNN or SRN, ``Stream(model, voices=V)``):
-  :func:`cwfast._voice_kernels._forward_voices`. X and Y are (n_steps, V, n_in / n_out), the
+- ``"clockwork_voices"`` and ``"clockwork_lanes"`` (V voices of a Clockwork RNN or SRN,
+  ``Stream(model, voices=V)``): :func:`cwfast._voice_kernels._forward_voices_blocks`, or, for a
+  V that is a multiple of the lanes (16), ``_forward_voices_lanes``. X and Y are (n_steps, V, n_in / n_out), the
   state (V, n), the work slot V * (n_modules + 2) * n floats (the kept products, the sums, the
   lane states); the voice slots give V (a multiple of the kernel's voice block), the number of
   real voices, and the addresses of the voices' clocks (V,) int64, which replace T0, and of the
@@ -252,7 +253,10 @@ def _build_lstm(fp):
     return forward_block
 
 
-def _build_clockwork_voices(fp):
+def _build_clockwork_voices(fp, lanes=False):
+    """The voices' entry: :func:`cwfast._voice_kernels._forward_voices_lanes` for a padded count
+    that is a multiple of LANES (``lanes``), else ``_forward_voices_blocks``. numba prunes the
+    branch not taken (``lanes`` is a constant of the closure), so each entry compiles one kernel."""
     ip = np.int64
     stamp = _STAMP
     itemsize = np.dtype(fp).itemsize
@@ -284,8 +288,12 @@ def _build_clockwork_voices(fp):
         work = carray(_pointer(c[WORK], fp),
                       (_voice_kernels.voices_work_size(n_hidden, n_modules, n_voices, history, n_in),))
         y = carray(_pointer(c[Y], fp), (n_steps, n_voices, c[N_OUT]))
-        _voice_kernels._forward_voices(theta, module_start, column_start, block_offset, periods, input_offset, x,
-                                       c[N_REAL_VOICES], clocks, h, work, y, flags)
+        if lanes:
+            _voice_kernels._forward_voices_lanes(theta, module_start, column_start, block_offset, periods,
+                                                 input_offset, x, c[N_REAL_VOICES], clocks, h, work, y, flags)
+        else:
+            _voice_kernels._forward_voices_blocks(theta, module_start, column_start, block_offset, periods,
+                                                  input_offset, x, c[N_REAL_VOICES], clocks, h, work, y, flags)
         return OK
 
     return forward_block
@@ -477,7 +485,8 @@ def _build_stages_after(fp):
 #: The kinds of entry, and the builder of each.
 _BUILDERS = {"clockwork": _build_clockwork, "clockwork_windowed": _build_clockwork_windowed,
              "clockwork_blocked": functools.partial(_build_clockwork, blocked=True), "lstm": _build_lstm,
-             "clockwork_voices": _build_clockwork_voices, "lstm_voices": _build_lstm_voices,
+             "clockwork_voices": _build_clockwork_voices,
+             "clockwork_lanes": functools.partial(_build_clockwork_voices, lanes=True), "lstm_voices": _build_lstm_voices,
              "stages_before": _build_stages_before, "stages_after": _build_stages_after}
 KINDS = tuple(_BUILDERS)
 

@@ -136,7 +136,7 @@ def padded_voices(voices):
 
 @numba.njit(**_JIT)
 def voices_work_size(n, n_modules, V, history, n_in):
-    """The scratch :func:`_forward_voices` needs for V (padded) voices of a model of n units in
+    """The scratch :func:`forward_voices`' kernels need for V (padded) voices of a model of n units in
     ``n_modules`` modules and ``n_in`` inputs whose modules read ``history`` past inputs (max window
     - 1; 0 without input windows). (Compiled: the voices' entry computes it too.)"""
     size = V * (n_modules + 2) * n
@@ -146,7 +146,7 @@ def voices_work_size(n, n_modules, V, history, n_in):
 
 
 def voices_flags_size(n_modules):
-    """The int64 flags :func:`_forward_voices` needs."""
+    """The int64 flags :func:`forward_voices`' kernels need."""
     return n_modules * (n_modules + 2)
 
 
@@ -1216,10 +1216,21 @@ def _window_voices(w_in, in_off, window, xs, rows, end, n_in, n_voices, r0, r1, 
                 work[v * n + r0 + r] += acc[r]
 
 
+def forward_voices(padded):
+    """The kernel that runs ``padded`` voices (:func:`padded_voices`): :func:`_forward_voices_lanes`
+    for a multiple of :data:`LANES`, else :func:`_forward_voices_blocks`. Two kernels, not one
+    that branches on V: numba compiles every path a function can take, and one stream only ever
+    takes one of these (a Clockwork RNN's voices, cold cache, compiled both in about 50 s)."""
+    return _forward_voices_lanes if padded % LANES == 0 else _forward_voices_blocks
+
+
 @numba.njit(**_JIT)
-def _forward_voices(theta, module_start, column_start, block_offset, periods, input_offset, x, n_voices, t, h, work,
-                    y, flags):
-    """Run the voices over one block.
+def _forward_voices_blocks(theta, module_start, column_start, block_offset, periods, input_offset, x, n_voices, t, h,
+                           work, y, flags):
+    """Run the voices over one block, V not a multiple of :data:`LANES`: the 4 x 4 passes over
+    its whole blocks of :data:`VOICE_BLOCK`, then any voices after them one by one.
+
+    The arguments of both voice kernels:
 
     theta : the model's flat parameters (see :mod:`cwfast._kernels`): module i's input weights
     are packed from ``input_offset[i] * n_in``, each of its k_i rows ``L_i * n_in`` long (oldest
@@ -1238,6 +1249,52 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
     n_out) receives the outputs (T is read from it).
     flags : (:func:`voices_flags_size`,) int64 scratch.
     """
+    (n_steps, n, history, w_in, w_rec, bias, w_out, b_out, aligned, code, stale, wt, ht, kept, xs, acc, rows, passes,
+     grouped) = _voices_begin(theta, module_start, block_offset, periods, input_offset, x, n_voices, t, work, y, flags)
+    yf = y.reshape(-1)
+    for s in range(n_steps if passes > 0 else 0):  # (one or two voices: no step of passes)
+        if history > 0 and s % WINDOW_CHUNK == 0:
+            _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), _0, grouped, xs, rows)
+        _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
+                      input_offset, x, history, s, passes, grouped, t, h, wt, xs, rows,
+                      history + s % WINDOW_CHUNK + 1, acc, y, yf, aligned, code)
+    for v in range(passes, n_voices):
+        _forward_voice(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
+                       input_offset, x, history, v, t[v], h[v * n : (v + 1) * n], wt[v * n : (v + 1) * n], xs,
+                       rows, y)
+    for v in range(x.shape[1]):
+        t[v] += n_steps
+
+
+@numba.njit(**_JIT)
+def _forward_voices_lanes(theta, module_start, column_start, block_offset, periods, input_offset, x, n_voices, t, h,
+                          work, y, flags):
+    """Run the voices over one block, V a multiple of :data:`LANES`: the lane passes (the
+    arguments as :func:`_forward_voices_blocks`')."""
+    (n_steps, n, history, w_in, w_rec, bias, w_out, b_out, aligned, code, stale, wt, ht, kept, xs, acc, rows, passes,
+     grouped) = _voices_begin(theta, module_start, block_offset, periods, input_offset, x, n_voices, t, work, y, flags)
+    V, n_modules = x.shape[1], periods.shape[0]
+    _lanes_from(h, ht, n, V)
+    # The lane blocks as (V / 16 * n, 16) arrays, made once a block: a reshape in the step
+    # called numba's reshape helper (out of line) several times a module.
+    ht2, wt2 = ht.reshape((V // LANES * n, LANES)), wt.reshape((V // LANES * n, LANES))
+    kept2 = kept.reshape((n_modules * V // LANES * n, LANES))
+    for s in range(n_steps):
+        if history > 0 and s % WINDOW_CHUNK == 0:
+            _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), _0, n_voices, xs, rows)
+        _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
+                     input_offset, x, history, s, n_voices, t, ht, wt, ht2, wt2, xs, rows,
+                     history + s % WINDOW_CHUNK + 1, acc, y, aligned, code, kept, kept2, stale)
+    _lanes_to(ht, h, n, V)
+    for v in range(V):
+        t[v] += n_steps
+
+
+@numba.njit(**_JIT)
+def _voices_begin(theta, module_start, block_offset, periods, input_offset, x, n_voices, t, work, y, flags):
+    """What both voice kernels begin a block with: the weights' slices of ``theta``, the flags
+    (which modules the voices are aligned in, step codes, stale products), the scratch's parts,
+    and how the voices split between passes and one by one."""
     n_steps = y.shape[0]
     V, n_in = x.shape[1], x.shape[2]
     history = x.shape[0] - n_steps
@@ -1269,33 +1326,8 @@ def _forward_voices(theta, module_start, column_start, block_offset, periods, in
     rows = history + WINDOW_CHUNK
     top = (n_modules + 2) * V * n + (V * rows * n_in if history > 0 else 0)
     xs, acc = work[(n_modules + 2) * V * n : top], work[top:]
-    if V % LANES != 0:
-        yf = y.reshape(-1)
-        for s in range(n_steps if passes > 0 else 0):  # (one or two voices: no step of passes)
-            if history > 0 and s % WINDOW_CHUNK == 0:
-                _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), _0, grouped, xs, rows)
-            _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
-                          input_offset, x, history, s, passes, grouped, t, h, wt, xs, rows,
-                          history + s % WINDOW_CHUNK + 1, acc, y, yf, aligned, code)
-        for v in range(passes, n_voices):
-            _forward_voice(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
-                           input_offset, x, history, v, t[v], h[v * n : (v + 1) * n], wt[v * n : (v + 1) * n], xs,
-                           rows, y)
-    else:
-        _lanes_from(h, ht, n, V)
-        # The lane blocks as (V / 16 * n, 16) arrays, made once a block: a reshape in the step
-        # called numba's reshape helper (out of line) several times a module.
-        ht2, wt2 = ht.reshape((V // LANES * n, LANES)), wt.reshape((V // LANES * n, LANES))
-        kept2 = kept.reshape((n_modules * V // LANES * n, LANES))
-        for s in range(n_steps):
-            if history > 0 and s % WINDOW_CHUNK == 0:
-                _voice_major(x, s, history + min(WINDOW_CHUNK, n_steps - s), _0, n_voices, xs, rows)
-            _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods,
-                         input_offset, x, history, s, n_voices, t, ht, wt, ht2, wt2, xs, rows,
-                         history + s % WINDOW_CHUNK + 1, acc, y, aligned, code, kept, kept2, stale)
-        _lanes_to(ht, h, n, V)
-    for v in range(V):
-        t[v] += n_steps
+    return (n_steps, n, history, w_in, w_rec, bias, w_out, b_out, aligned, code, stale, wt, ht, kept, xs, acc, rows,
+            passes, grouped)
 
 
 @numba.njit(**_HOT)
@@ -1338,7 +1370,7 @@ def _tick_code(aligned, t, s, p, n_voices):
 def _voices_step(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset, x,
                  history, s, n_voices, t, ht, wt, ht2, wt2, xs, rows, end, acc, y, aligned, code, kept, kept2,
                  stale):
-    """Step s of :func:`_forward_voices` (its arguments; ``ht``, ``wt``: the lane blocks' states and
+    """Step s of :func:`_forward_voices_lanes` (its arguments; ``ht``, ``wt``: the lane blocks' states and
     sums, flat, and ``ht2``, ``wt2`` the same as (V / 16 * n, 16) arrays; ``xs``, ``rows``, ``end``,
     ``acc``: the window pass's inputs, voice-major, and scratch (see :func:`_window_voices`);
     ``aligned``, ``code``: its flags), without numba's reference counting, like the one-voice step
@@ -1480,7 +1512,7 @@ def _voices_step4(w_in, w_rec, bias, w_out, b_out, module_start, column_start, b
 @numba.njit(**_HOT)
 def _forward_voice(w_in, w_rec, bias, w_out, b_out, module_start, column_start, block_offset, periods, input_offset, x,
                    history, v, t0, h, work, xs, rows, y):
-    """Voice v of :func:`_forward_voices` alone, through the one-voice kernel's step and outputs
+    """Voice v of :func:`_forward_voices_blocks` alone, through the one-voice kernel's step and outputs
     (:func:`cwfast._kernels._step` and :func:`cwfast._kernels._output`, what a one-voice stream
     runs): h (n,) its state, work (n,) its scratch, t0 its clock (not advanced here); with input
     windows its inputs are read from voice v's part of the voice-major ``xs`` (``rows`` rows, see

@@ -1260,25 +1260,25 @@ def _voices_binding(model, clocks, voices):
     n_flags = _voice_kernels.voices_flags_size(len(layout[3]))
     slots[rt.FLAGS] = np.zeros(n_flags, dtype=np.int64)
     P, n, n_in = _history_rows(model), model.n_hidden, model.n_in
+    kernel = _voice_kernels.forward_voices(padded)
 
     def forward(theta, x, clocks, state, work, y):  # state (padded, width): the model's layout per voice
         if not P:
-            _voice_kernels._forward_voices(theta, *layout, x, voices, clocks, state.reshape(-1), work, y,
-                                           np.zeros(n_flags, dtype=np.int64))
+            kernel(theta, *layout, x, voices, clocks, state.reshape(-1), work, y, np.zeros(n_flags, dtype=np.int64))
             return
         h = np.ascontiguousarray(state[:, :n]).reshape(-1)
         # C order, as the entry's: np.concatenate gives another order for a block of one step, and
         # the kernel compiled for it runs the voices alone (_forward_voice) to other bits.
         xp = np.ascontiguousarray(np.concatenate([state[:, n:].reshape(padded, P, n_in).transpose(1, 0, 2), x]))
-        _voice_kernels._forward_voices(theta, *layout, xp, voices, clocks, h, work, y,
-                                       np.zeros(n_flags, dtype=np.int64))
+        kernel(theta, *layout, xp, voices, clocks, h, work, y, np.zeros(n_flags, dtype=np.int64))
         state[:, :n] = h.reshape(padded, n)
         state[:, n:] = xp[xp.shape[0] - P :].transpose(1, 0, 2).reshape(padded, P * n_in)
 
     # Scratch: the kept products, the voice-minor results and states, then with input windows the
     # window pass's voice-major inputs and accumulators.
     size = _voice_kernels.voices_work_size(n, len(layout[3]), padded, P, n_in)
-    return _Binding("clockwork_voices", size, slots, forward)
+    return _Binding("clockwork_lanes" if kernel is _voice_kernels._forward_voices_lanes else "clockwork_voices", size,
+                    slots, forward)
 
 
 #: The real-time kinds of Clockwork RNNs: "clockwork_windows" is one whose modules read input

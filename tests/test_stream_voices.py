@@ -399,7 +399,7 @@ def test_voices_with_out_allocate_nothing_and_compile_nothing(arch):
     assert tuple(map(int, run.stdout.split())) == (0, 0, 0, 0)
 
 
-@pytest.mark.parametrize("kind", ["clockwork_voices", "lstm_voices"])
+@pytest.mark.parametrize("kind", ["clockwork_voices", "clockwork_lanes", "lstm_voices"])
 def test_the_voices_entries_close_over_the_kernel_files_hash(kind):
     from cwfast import _realtime
 
