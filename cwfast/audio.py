@@ -209,6 +209,11 @@ def load_audio(path, *, sample_rate=None, mono=True, start=0.0, duration=None, o
 #: The line libsndfile logs when a header's audio chunk is larger than what follows it in the file:
 #: "data : 16000 (should be 15000)" (WAV, CAF), " SSND : ..." (AIFF), "  Data Size   : ..." (AU).
 _CHUNK_CUT = re.compile(r"^ *(?:data|SSND|Data Size) *: (\d+) \(should be (\d+)\)$", re.MULTILINE)
+#: W64's and RF64's signs of the same: a W64 file's size as its header says it and as it is (the
+#: header's "riff" size counts the whole file), and an RF64 file's frames as its ds64 chunk says them
+#: and as the file holds them (its 32-bit data size is a placeholder, 0xFFFFFFFF).
+_W64_CUT = re.compile(r"^riff : (\d+) \(should be (\d+)\)$", re.MULTILINE)
+_RF64_CUT = re.compile(r"Calculated frame count (\d+) does not match value from 'ds64' chunk of (\d+)")
 #: A size this large in a 32-bit header is what a writer that could not seek back leaves there (a
 #: WAV written to a pipe: sox 0x7ffff000, ffmpeg 0xffffffff): the length unknown, not audio lost.
 _UNKNOWN_SIZE = 0x7FFF0000
@@ -225,7 +230,8 @@ def cut_short(path, sound_file):
 
     libsndfile reads a file whose header promises more audio than it holds for what it holds, and
     says so only in its log (``extra_info``): the sizes of a WAV, CAF, AIFF or AU file's audio
-    chunk, and an Ogg stream without its end mark, are read from there. Junk after a whole file's
+    chunk, a W64 file's size, an RF64 file's frame count, and an Ogg stream without its end mark,
+    are read from there. Junk after a whole file's
     audio is not a cut, nor is a header written without a length (``_UNKNOWN_SIZE``). A FLAC file
     says its length, and is found cut short when its decoder stops (:func:`decoder_stopped`)."""
     log = sound_file.extra_info
@@ -235,6 +241,16 @@ def cut_short(path, sound_file):
         said, holds = int(chunk[1]), int(chunk[2])
         if holds < said < _UNKNOWN_SIZE:
             return (f"'{path}' is cut short: its audio chunk holds {holds:,} of the {said:,} bytes its header says; "
+                    f"reading the {held:.3f} s it holds")
+    elif (w64 := _W64_CUT.search(log)) is not None:
+        said, holds = int(w64[1]), int(w64[2])
+        if holds < said:
+            return (f"'{path}' is cut short: it holds {holds:,} of the {said:,} bytes its header says; "
+                    f"reading the {held:.3f} s it holds")
+    elif (rf64 := _RF64_CUT.search(log)) is not None:
+        holds, said = int(rf64[1]), int(rf64[2])
+        if holds < said:
+            return (f"'{path}' is cut short: it holds {holds:,} of the {said:,} frames its header says; "
                     f"reading the {held:.3f} s it holds")
     elif _OGG_UNENDED in log:
         return f"'{path}' ends without an Ogg stream's end mark, as a file cut short does: it holds {held:.3f} s"

@@ -69,6 +69,28 @@ def test_a_file_cut_short_is_read_for_what_it_holds_and_said_to_be(tmp_path, cli
     assert notes[0].endswith(f" of the {said:,} bytes its header says; reading the {read.size / RATE:.3f} s it holds")
 
 
+@pytest.mark.parametrize("name, unit, said", [("cut.w64", "bytes", 8104), ("cut.rf64", "frames", 4000)])
+def test_a_w64_or_rf64_file_cut_short_is_said_to_be(tmp_path, clip, name, unit, said):
+    """Their headers say their size in 64 bits, and libsndfile logs it differently from a WAV's:
+    a W64 file's whole size (its "riff" size: 8000 bytes of audio and 104 of headers), an RF64
+    file's frames (its ds64 chunk). Both were read silently for what they held. Junk after the
+    whole file's audio is no cut (libsndfile reads a W64 file's as audio: not said either way)."""
+    path = written(tmp_path / name, clip, subtype="PCM_16")
+    whole = soundfile.read(path, dtype="float32")[0]
+    cut(path, 2000)
+    notes, (read, _) = notes_of(lambda on_note: load_audio(path, on_note=on_note))
+    assert read.size == 3000
+    np.testing.assert_array_equal(read, whole[:3000])
+    holds = {"bytes": said - 2000, "frames": 3000}[unit]
+    assert notes == [f"'{path}' is cut short: it holds {holds:,} of the {said:,} {unit} its header says; "
+                     "reading the 0.375 s it holds"]
+    junk = written(tmp_path / ("junk" + name[3:]), clip, subtype="PCM_16")
+    with open(junk, "ab") as out:
+        out.write(b"\0" * 64)
+    notes, (read, _) = notes_of(lambda on_note: load_audio(junk, on_note=on_note))
+    assert notes == [] and read.size >= clip.size
+
+
 def test_every_reader_says_so(tmp_path, clip):
     """Resampled as it is read, channels kept apart, and block by block (process's reader)."""
     path = written(tmp_path / "cut.wav", np.stack([clip, clip], axis=1), subtype="PCM_16")
