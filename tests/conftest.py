@@ -1,4 +1,4 @@
-"""Shared fixtures: training's calibration at 2 s a clip, a seeded generator (no global seeding anywhere in the suite), numba's
+"""Shared fixtures: training's calibration at 0.5 s a clip, a seeded generator (no global seeding anywhere in the suite), numba's
 thread count, restored after the test, Python's SIGINT handler for the tests that send one, a
 short clip of the bundled Brahms excerpt, two fresh processes sharing a numba cache (for the
 caching tests), and trainers that fail the test if called (for refusals that must come first)."""
@@ -16,14 +16,16 @@ import pytest
 
 @pytest.fixture(autouse=True, scope="session")
 def short_calibration():
-    """Training's temperature calibration generates 2 s a clip here, not 10 s
+    """Training's temperature calibration generates 0.5 s a clip here, not 10 s
     (``cwfast.train_audio.CALIBRATION_SECONDS``): it draws 7 temperatures x 3 seeds after every
     run of every test that trains a mixture model, and at 10 s that was about six minutes of the
-    suite's CPU time. The same code runs; tests that compare with a calibration pass its
-    ``seconds``. Commands run in a subprocess calibrate at 10 s."""
+    suite's CPU time; at 2 s it was still 220 s of the 600 s the files that train such models
+    took in one process (0.5 s is 4000 samples at 8 kHz, two of the likeness measures' 2048-sample
+    frames, so the audio is still measured). The same code runs; tests that compare with a
+    calibration pass its ``seconds``. Commands run in a subprocess calibrate at 10 s."""
     from cwfast import train_audio
 
-    train_audio.CALIBRATION_SECONDS = 2.0
+    train_audio.CALIBRATION_SECONDS = 0.5
 
 
 @pytest.fixture

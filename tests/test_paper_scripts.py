@@ -269,7 +269,7 @@ def test_train_default_model_recheck_calibrates_a_model_trained_before_calibrati
     source = trim_silence(source, 16000)
     n_train = tasks.split_task(tasks.autoregressive(source, n_classes=256), validation=0.1, test=0.1)[0].n_steps
     expected = calibrate_temperature(model, np.asarray(source[:n_train], np.float64) / 0.78,
-                                     seconds=train_audio.CALIBRATION_SECONDS)  # (the tests' 2 s, conftest.py)
+                                     seconds=train_audio.CALIBRATION_SECONDS)  # (the tests' 0.5 s, conftest.py)
     meta = rechecked.metadata
     assert meta["temperature_calibration"] == json.loads(json.dumps(expected))
     assert (meta["temperature"], meta["output_gain"]) == (expected["chosen"], expected["output_gain"])
