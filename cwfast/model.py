@@ -1788,6 +1788,13 @@ def sampling_buffers(model, n_steps, values, temperature, seed, first_input, sta
     return values, inv_temperature, uniforms, h[0], t0, x, logits, out
 
 
+#: The sampling kernels' pitch coefficients for a model without a pitch predictor: read-only, as
+#: a predictor's own are (Pitch.checked), so that numba compiles those kernels once for both kinds
+#: of model (a writable empty array is another type to it: each kernel compiled twice).
+_NO_PITCH = np.zeros(0)
+_NO_PITCH.flags.writeable = False
+
+
 def head_args(model, state, n_steps):
     """The sampling kernels' head arguments for ``state`` (the full state vector) and ``n_steps``:
     the level (a view of the state's last element, or empty), (alpha, floor, ceiling) (alpha 0
@@ -1800,7 +1807,7 @@ def head_args(model, state, n_steps):
     kept = state[model._history_slice()]
     window = np.zeros(kept.size + n_steps if model.prediction or model.pitch is not None else 0)
     window[: kept.size] = kept
-    a = np.zeros(0) if model.pitch is None else model.pitch.coefficients
+    a = _NO_PITCH if model.pitch is None else model.pitch.coefficients
     est = state[model._pitch_slice()].copy()
     return level, bounds, model.taps, window, (a, model._pitch_config(), est)
 
