@@ -37,7 +37,8 @@ def _log_interval():
 
 
 def bar(*, fields=None, **options):
-    """A tqdm bar (``tqdm.auto``) with ``options``, on stderr unless ``file`` says otherwise.
+    """A tqdm bar (``tqdm.auto``) with ``options``, on stderr unless ``file`` says otherwise; none
+    drawn where there is no stderr (``sys.stderr`` is None).
 
     ``fields``, if given, is a callable giving a dict of more fields (texts) its ``bar_format`` may
     show: a time left and a pace as its caller reckons them, where tqdm's own ``{remaining}`` and
@@ -46,7 +47,9 @@ def bar(*, fields=None, **options):
     from tqdm.auto import tqdm
 
     stream = options.setdefault("file", sys.stderr)
-    if not _is_terminal(stream):
+    if stream is None:  # started with stderr closed (2>&-, pythonw): nothing to draw on
+        options["disable"] = True
+    elif not _is_terminal(stream):
         options.setdefault("mininterval", _log_interval())
         options["leave"] = True  # its last figure, not the one it was last drawn at (see above)
     if fields is None:

@@ -1562,6 +1562,10 @@ def main(argv=None):
 
     global _sigterm_received
     _sigterm_received = False
+    if sys.stderr is None:
+        # Started with stderr closed (2>&-): print(file=sys.stderr) would print to stdout, putting
+        # notes and errors among the results (bench --json). What it would say goes nowhere.
+        sys.stderr = open(os.devnull, "w")
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     parser = build_parser()
     main_thread = threading.current_thread() is threading.main_thread()

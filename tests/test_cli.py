@@ -201,6 +201,38 @@ def test_bars_redraw_seldom_where_stderr_is_no_terminal(capsys, monkeypatch):
         redraws(lambda: _bars.bar(total=100, file=log))
         assert 2 <= log.getvalue().count("\r") <= 4
 
+def test_bars_draw_nothing_where_there_is_no_stderr(monkeypatch):
+    """Started with stderr closed (``2>&-``, a service, pythonw), Python's sys.stderr is None:
+    a bar drew on it and raised AttributeError, and ``cwfast generate`` ended with status 1, nothing
+    said and nothing written. Without a stream to draw on, a bar draws nothing."""
+    from cwfast import _bars
+    from cwfast.train._common import Progress
+
+    monkeypatch.setattr(sys, "stderr", None)
+    bar = _bars.bar(total=100)
+    bar.update(50)
+    with _bars.apart_from_bars():
+        pass
+    bar.close()
+    assert bar.disable
+    progress = Progress(100, 0, "update")  # training's bar
+    progress.update(1)
+    progress.close()
+
+
+def test_with_no_stderr_nothing_meant_for_it_reaches_stdout(capsys, monkeypatch, tmp_path):
+    """With stderr closed, print(..., file=sys.stderr) is print(..., file=None), which writes to
+    stdout: ``cwfast bench --json 2>&- > b.json`` got its notes in the JSON, and an error went
+    where a result is read. What stderr would have said goes nowhere."""
+    monkeypatch.setattr(sys, "stderr", None)
+    status, out, _ = run(capsys, "info", tmp_path / "missing.npz")
+    assert status == 2
+    assert out == ""
+    status, out, _ = run(capsys, "generate", "-o", tmp_path / "g.mp3")  # refused before any work
+    assert status == 2
+    assert out == ""
+
+
 def test_generate_memorize_at_its_natural_length_and_level(capsys, tmp_path, models):
     out = tmp_path / "mem.wav"
     status, stdout, err = run(capsys, "generate", "-m", models["memorize"], "-o", out)
