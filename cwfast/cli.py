@@ -965,6 +965,16 @@ def _check_checkpoint(args):
             check_writable(args.checkpoint, what="checkpoint", overwrite=True)
         return
     if os.path.lexists(args.checkpoint) and not os.path.isdir(args.checkpoint) and not args.overwrite:
+        from .train.checkpoint import load_checkpoint
+
+        try:
+            if not os.path.exists(args.checkpoint):
+                raise CwfastError("a symbolic link to a missing file")
+            load_checkpoint(args.checkpoint)
+        except CwfastError as exc:  # a saved model, say (both are .npz): --resume would fail on it
+            reason = str(exc).removeprefix(f"cannot load checkpoint '{args.checkpoint}': ")
+            raise CwfastError(f"--checkpoint '{args.checkpoint}' exists and is no checkpoint to resume: {reason}; "
+                              "name another file, or pass --overwrite to replace it") from None
         raise CwfastError(f"checkpoint '{args.checkpoint}' exists; pass --resume to continue from it, "
                           "or --overwrite to start afresh")
     _check_output(args.checkpoint, True, what="checkpoint")

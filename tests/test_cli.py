@@ -1417,6 +1417,27 @@ def test_a_resume_without_seed_takes_the_checkpoints(capsys, tmp_path, clip_8k):
     assert_user_error(status, err, "was started with seed 5; resume with that seed")
 
 
+def test_a_checkpoint_path_holding_no_checkpoint_is_not_offered_to_resume(capsys, tmp_path, clip_8k, models):
+    """``--checkpoint model.npz`` naming a saved model (the two are both .npz) was refused as
+    "checkpoint 'model.npz' exists; pass --resume to continue from it", and --resume then failed:
+    the refusal says what the file is, and leaves it as it was."""
+    model = tmp_path / "model.npz"
+    model.write_bytes(Path(models["memorize"]).read_bytes())
+    before = model.read_bytes()
+    status, _, err = run(capsys, "train", clip_8k, "--samples", 48, "--epochs", 1, "-o", tmp_path / "new.npz",
+                         "--checkpoint", model, *TINY)
+    assert_user_error(status, err, f"--checkpoint '{model}' exists and is no checkpoint to resume",
+                      "it is a saved model", "--overwrite")
+    assert "--resume" not in err
+    assert model.read_bytes() == before and not (tmp_path / "new.npz").exists()
+    # A checkpoint there is still offered to resume.
+    ckpt = tmp_path / "ck.npz"
+    common = ["train", clip_8k, "--samples", 48, "--epochs", 1, "--checkpoint", ckpt, *TINY]
+    assert run(capsys, *common, "-o", tmp_path / "a.npz")[0] == 0
+    status, _, err = run(capsys, *common, "-o", tmp_path / "b.npz")
+    assert_user_error(status, err, f"checkpoint '{ckpt}' exists; pass --resume to continue from it")
+
+
 def test_silent_training_audio_is_refused(capsys, tmp_path):
     silent = tmp_path / "silent.wav"
     write_audio(silent, np.zeros(100, dtype=np.float32), 8000)

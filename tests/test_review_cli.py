@@ -69,7 +69,8 @@ def test_checkpoint_never_replaces_an_existing_file_without_resume(capsys, tmp_p
     keep.write_bytes(b"keep me")
     status, _, err = run(capsys, "train", clip_8k, "--samples", "48", "-o", tmp_path / "m.npz",
                          "--checkpoint", keep, *TINY)
-    assert_user_error(status, err, "exists", "--resume", "--overwrite")
+    # (not offered to --resume: it is no checkpoint)
+    assert_user_error(status, err, "exists and is no checkpoint to resume", "--overwrite")
     assert keep.read_bytes() == b"keep me"
 
 
