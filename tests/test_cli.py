@@ -698,6 +698,8 @@ def test_no_command_writes_over_its_own_inputs(capsys, tmp_path, models, clip_8k
     (["info", ""], "MODEL"),
     (["info", "-m", ""], "-m/--model"),
     (["export", "-m", "", "-o", "."], "-m/--model"),
+    (["generate", "--prime", "", "-o", "g.wav"], "--prime"),
+    (["train", "dry.wav", "--mode", "effect", "--target", "", "-o", "m.npz"], "--target"),
 ])
 def test_an_empty_model_or_input_is_named_by_its_option(capsys, argv, option):
     """An empty MODEL or IN said "path is empty: give a file name", naming no option."""
