@@ -1578,6 +1578,10 @@ def main(argv=None):
         # Started with stderr closed (2>&-): print(file=sys.stderr) would print to stdout, putting
         # notes and errors among the results (bench --json). What it would say goes nowhere.
         sys.stderr = open(os.devnull, "w")
+    if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
+        # A file name the encoding cannot hold (cp1252, Windows' into a file) is escaped, as on
+        # stderr, rather than a UnicodeEncodeError after the work is done and its file written.
+        sys.stdout.reconfigure(errors="backslashreplace")
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
     parser = build_parser()
     main_thread = threading.current_thread() is threading.main_thread()

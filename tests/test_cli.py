@@ -233,6 +233,22 @@ def test_with_no_stderr_nothing_meant_for_it_reaches_stdout(capsys, monkeypatch,
     assert out == ""
 
 
+def test_a_name_stdout_cannot_encode_is_escaped_not_a_traceback(monkeypatch, tmp_path, models):
+    """Where stdout's encoding cannot hold a file's name (Windows writes cp1252 into a file,
+    ``cwfast info модель.npz > info.txt``), printing it raised UnicodeEncodeError: a traceback and
+    status 1, after generate or train had written its file. Such characters are escaped, as
+    Python's own stderr does."""
+    import io
+
+    model = tmp_path / "модель.npz"
+    model.write_bytes(Path(models["memorize"]).read_bytes())
+    stdout = io.TextIOWrapper(io.BytesIO(), encoding="cp1252")
+    monkeypatch.setattr(sys, "stdout", stdout)
+    assert main(["info", str(model)]) == 0
+    stdout.flush()
+    assert "\\u043c\\u043e" in stdout.buffer.getvalue().decode("cp1252")  # м, о
+
+
 def test_generate_memorize_at_its_natural_length_and_level(capsys, tmp_path, models):
     out = tmp_path / "mem.wav"
     status, stdout, err = run(capsys, "generate", "-m", models["memorize"], "-o", out)
