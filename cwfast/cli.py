@@ -1648,7 +1648,12 @@ def _main(parser, argv):
         args, extra = parser.parse_known_args(_attach_dashed_values(parser, argv))
         extra = _gather_positionals(args, extra)
         if extra:  # reported by the command's own parser, which names the command and its --help
-            _subparsers(parser).get(args.command, parser).error(f"unrecognized arguments: {' '.join(extra)}")
+            command = _subparsers(parser).get(args.command, parser)
+            # a model named as `cwfast info MODEL` takes it, where this command takes only -m
+            takes_only_m = hasattr(args, "model") and not hasattr(args, "model_option")
+            hint = (" (a model is given with -m MODEL)"
+                    if takes_only_m and any(w.lower().endswith(".npz") for w in extra) else "")
+            command.error(f"unrecognized arguments: {' '.join(extra)}{hint}")
         if args.version:
             from . import __version__
 

@@ -951,6 +951,10 @@ def test_bad_training_options(capsys, tmp_path, clip_8k, extra, message):
         (["generate", "-o", "nowhere/x.wav"], "does not exist"),
         (["generate", "-o", "x.wav", "--seconds", "-1e3"], "argument --seconds: -1e3 must be a positive finite number"),
         (["generate", "-o", "x.wav", "--bogus"], "cwfast generate: error: unrecognized arguments: --bogus"),
+        # A model named without -m, as info takes it: the refusal says how generate takes it.
+        (["generate", "m.npz", "-o", "x.wav"], "unrecognized arguments: m.npz (a model is given with -m MODEL)"),
+        (["export", "m.npz", "-o", "."], "unrecognized arguments: m.npz (a model is given with -m MODEL)"),
+        (["bench", "m.npz"], "unrecognized arguments: m.npz (a model is given with -m MODEL)"),
         (["--bogus"], "cwfast: error: unrecognized arguments: --bogus"),
         (["generate", "-o", ""], "-o is empty: give the audio file's name (.wav or .flac)"),
         (["train", "", "-o", "m.npz"], "argument AUDIO: '' is not a path (it is empty)"),
