@@ -47,7 +47,8 @@ temperature = _option(float, "temperature", why=" (hotter is the same noise)")
 period = _option(int, "positive_int", maximum=2**31 - 1, why=" (longer clock periods never fire)")
 #: Clock modules of periods 1, 2, 4, ...: the 31st has period 2**30, the last one under that bound.
 modules = _option(int, "positive_int", maximum=31, why=" (periods 1 to 2**30: longer clock periods never fire)")
-sample_rate = _option(int, "positive_int", maximum=2**31 - 1, why=" (more than a sound file can store)")
+#: Whole hertz, as the API takes them: "48000.0" (as a host prints a rate) is 48000.
+sample_rate = _option(float, "rate", maximum=2**31 - 1, why=" (more than a sound file can store)")
 level = _option(int, "non_negative_int", maximum=MAX_LEVEL_SAMPLES, why=" (6 minutes at 44.1 kHz: a level that barely moves)")
 #: Evolution-strategy members per generation (each one a copy of the model's parameters).
 population = _option(int, "positive_int", maximum=MAX_POPULATION, why=" (16.7 million members per generation)")

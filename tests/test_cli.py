@@ -1413,11 +1413,22 @@ def test_train_es_on_a_long_clip_says_it_is_slow(capsys, tmp_path):
     assert status == 0 and "scores every member" not in err
 
 
-def test_train_resamples_and_says_so(capsys, tmp_path, clip_8k):
-    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--sample-rate", 4000, "--epochs", 2, *TINY)
+@pytest.mark.parametrize("rate", ["4000", "4000.0"])  # whole hertz, as the API takes them
+def test_train_resamples_and_says_so(capsys, tmp_path, clip_8k, rate):
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--sample-rate", rate, "--epochs", 2, *TINY)
     assert status == 0
     assert f"resampled '{clip_8k}' from 8000 Hz to 4000 Hz" in err
     assert cwfast.load(tmp_path / "m.npz").sample_rate == 4000
+
+
+@pytest.mark.parametrize("rate, says", [("4000.5", "4000.5 must be a positive whole number of Hz"),
+                                        ("0", "0 must be a positive whole number of Hz"),
+                                        ("4e9", "4e9 must be at most 2147483647 (more than a sound file can store)"),
+                                        ("fast", "'fast' is not a number")])
+def test_a_sample_rate_that_is_no_whole_number_of_hz_is_refused(capsys, tmp_path, clip_8k, no_training, rate, says):
+    status, _, err = run(capsys, "train", clip_8k, "-o", tmp_path / "m.npz", "--sample-rate", rate, *TINY)
+    assert_user_error(status, err, f"argument --sample-rate: {says}")
+    assert not (tmp_path / "m.npz").exists()
 
 
 def test_resume_needs_a_checkpoint(capsys, tmp_path, clip_8k):
