@@ -1677,7 +1677,7 @@ def _main(parser, argv):
         if exc.errno != errno.ENOSPC:  # files' errors reach the user as CwfastError; another here is a bug
             raise
         _quiet_stdout(only_if_broken=True)  # stdout's own write, most likely (cwfast info > /dev/full)
-        print(f"cwfast: error: no space left on the device ({exc.filename or 'the output'})", file=sys.stderr)
+        print(f"cwfast: error: no space left on the device ({exc.filename or 'standard output'})", file=sys.stderr)
         return 2
     except SystemExit as exc:  # argparse: --help (0) and usage errors (2)
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 2)

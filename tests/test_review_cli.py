@@ -575,7 +575,7 @@ def test_a_full_device_under_stdout_is_one_line():
     with open("/dev/full", "w") as full:
         done = subprocess.run([sys.executable, "-m", "cwfast", "info", model], stdout=full, stderr=subprocess.PIPE,
                               text=True)
-    assert done.returncode == 2 and done.stderr == "cwfast: error: no space left on the device (the output)\n"
+    assert done.returncode == 2 and done.stderr == "cwfast: error: no space left on the device (standard output)\n"
     # A reader that has left (| head): quietly, 141, as cat.
     reader = subprocess.Popen([sys.executable, "-m", "cwfast", "info", model], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE)
