@@ -1046,7 +1046,8 @@ def cmd_generate(args):
         raise ParameterError(f"--sample-rate {rate} is more than a sound file can store ({MAX_SAMPLE_RATE} Hz)")
     if args.sample_rate is not None and model.sample_rate is not None and args.sample_rate != model.sample_rate:
         raise ParameterError(f"--sample-rate {args.sample_rate} differs from the model's {model.sample_rate} Hz")
-    n_samples = args.samples if args.seconds is None else render.seconds_to_samples(args.seconds, rate)
+    n_samples = args.samples if args.seconds is None else render.seconds_to_samples(args.seconds, rate,
+                                                                                       option="--seconds")
     trained = render.trained_length(model) if mode == "memorize" else 0
     if n_samples is None and not trained:
         # 5 s at the rate the file is written at (--sample-rate for a model that stores none).

@@ -33,16 +33,18 @@ def denormalize(samples, model):
     return (np.asarray(samples, dtype=np.float64) * scale_of(model)).astype(np.float32)
 
 
-def seconds_to_samples(seconds, sample_rate):
-    """``seconds`` as a whole number of samples at ``sample_rate`` (at least one)."""
+def seconds_to_samples(seconds, sample_rate, *, option=None):
+    """``seconds`` as a whole number of samples at ``sample_rate`` (at least one); a refusal names
+    ``option`` (a command line's ``--seconds``) when given."""
     seconds = validate.positive_float("seconds", seconds)
     sample_rate = validate.rate("sample_rate", sample_rate, maximum=validate.MAX_SAMPLE_RATE)
     n = seconds * sample_rate  # a float: past 1.8e308 it is inf, which round() cannot take
+    given = f"{option} {seconds:g}" if option else f"{seconds:g} s"
     if not n <= validate.MAX_COUNT:
-        raise ParameterError(f"{seconds:g} s is more samples at {sample_rate} Hz than any array can hold")
+        raise ParameterError(f"{given} is more samples at {sample_rate} Hz than any array can hold")
     n = round(n)
     if n < 1:
-        raise ParameterError(f"{seconds} s is shorter than one sample at {sample_rate} Hz")
+        raise ParameterError(f"{given} is shorter than one sample at {sample_rate} Hz")
     return int(n)
 
 

@@ -1639,7 +1639,8 @@ def test_train_scale_fit_can_be_turned_off_and_refuses_what_it_cannot_fit(capsys
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["generate", "-o", "g.wav", "--seconds", "1e308"], "more samples at 16000 Hz than any array can hold"),
+    (["generate", "-o", "g.wav", "--seconds", "1e308"], "--seconds 1e+308 is more samples at 16000 Hz than any array can hold"),
+    (["generate", "-o", "g.wav", "--seconds", "1e-9"], "--seconds 1e-09 is shorter than one sample at 16000 Hz"),
     (["train", str(BRAHMS), "-o", "m.npz", "--seconds", "1e305"], "asks for more than"),
     (["train", str(BRAHMS), "-o", "m.npz", "--start", "1e305", "--samples", "320"], "at or past the end"),
     (["train", str(BRAHMS), "--mode", "effect", "--target", str(BRAHMS), "-o", "m.npz", "--start", "1e306"],
