@@ -1025,7 +1025,13 @@ class Stream:
         if self._resamplers is not None:
             limit /= self._resamplers[0].gain
         x = np.array(block, dtype=np.float64)
-        x[~(np.abs(x) <= limit)] = 0.0  # (NaN compares false)
+        read = x
+        if self._resamplers is None:
+            # Compared as the model reads them, in its dtype, as the refusal compares them: a
+            # float64 value at the level's limit rounds past it in float32, and was kept.
+            with np.errstate(over="ignore"):
+                read = x.astype(self._dtype).astype(np.float64)
+        x[~(np.abs(read) <= limit)] = 0.0  # (NaN compares false)
         return x
 
     def _check_long_block(self, block):

@@ -304,3 +304,22 @@ def test_bad_input_must_be_refuse_or_zero():
     for value in ("skip", None, 0, True):
         with pytest.raises(ParameterError, match=r"^bad_input=.* must be one of 'refuse', 'zero'$"):
             Stream(MODELS["clockwork"](), bad_input=value)
+
+
+@pytest.mark.parametrize("n_steps", [64, 300])  # one piece, and a block longer than max_block
+def test_bad_input_zero_reads_a_value_that_rounds_past_the_level_limit_as_zero(n_steps):
+    """A float64 input at exactly the dtype's largest value times the level's floor rounds above it
+    in float32, and the default refuses it; bad_input="zero" compared it in float64, kept it, was
+    refused again, and raised (its NaN block too): it reads it as 0, as the value the model reads."""
+    model = _levelled()
+    limit = float(np.finfo(np.float32).max) * model.level.floor
+    assert float(np.float32(limit)) > limit  # what makes this value a refused one
+    x = np.zeros((n_steps, 1))
+    x[10, 0] = limit
+    with pytest.raises(ParameterError, match="too large for the model's level"):
+        Stream(model, max_block=64).process(x)
+    reading, reference = Stream(model, max_block=64, bad_input="zero"), Stream(model, max_block=64)
+    x[20, 0] = np.nan
+    np.testing.assert_array_equal(reading.process(x), reference.process(np.zeros_like(x)))
+    assert reading.bad_blocks == 1
+    np.testing.assert_array_equal(reading.state.h, reference.state.h)
