@@ -80,8 +80,10 @@ def rate(name, value, *, allow_none=False, maximum=MAX_COUNT):
     """``value``, a sample rate in Hz, as an int >= 1 (and <= ``maximum``). Integral floats pass
     (audio hosts report rates as floats: sounddevice's 48000.0, a plug-in host's double); a
     fractional rate does not, since every resampler and sound file here counts whole hertz."""
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        value = int(value)
+    if isinstance(value, (float, np.floating)) and float(value).is_integer() and value > 0:
+        if value > maximum:  # (named as given: int(1e300) is 301 digits)
+            raise ParameterError(f"{name}={shown(value)} must be at most {maximum}")
+        return int(value)
     return positive_int(name, value, allow_none=allow_none, maximum=maximum, what="a positive whole number of Hz")
 
 

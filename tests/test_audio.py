@@ -339,6 +339,9 @@ def test_resample_at_the_same_rate_returns_a_copy():
         (8000, -1, "new_rate=-1 must be a positive whole number of Hz"),
         (8000.5, 16000, "orig_rate=8000.5 must be a positive whole number of Hz"),
         (True, 16000, "orig_rate=True must be a positive whole number of Hz"),
+        # A whole float is named as given, not as the int it would be (301 digits for 1e300).
+        (1e300, 16000, r"^orig_rate=1e\+300 must be at most 4611686018427387904$"),
+        (8000, np.float64(-16000.0), r"^new_rate=-16000.0 must be a positive whole number of Hz$"),
     ],
 )
 def test_resample_rejects_bad_rates(orig_rate, new_rate, phrase):
