@@ -258,7 +258,8 @@ def export_c(model, directory, name=None, *, overwrite=False):
     weights, state) are flushed to zero so that denormals cannot build up in the recurrence
     (see :mod:`cwfast.export._codegen`). ``NAME_process`` reads a NaN or infinite input as 0, and
     one beyond +-1e15 as +-1e15, so that one bad sample from a host cannot poison the state, even
-    in a ``-ffast-math`` build (:class:`cwfast.Stream` refuses NaN and infinity instead).
+    in a ``-ffast-math`` build (:class:`cwfast.Stream` refuses NaN and infinity, unless built with
+    ``bad_input="zero"``, which reads them as 0 too).
     """
     from . import _codegen
 
