@@ -1575,19 +1575,24 @@ def main(argv=None):
 
     global _sigterm_received
     _sigterm_received = False
+    # What main() changes of the process it runs in, put back when it returns (a program may call
+    # it, as the tests do): stderr, stdout's error handler, the SIGTERM handler.
+    null_stderr = reconfigured = None
     if sys.stderr is None:
         # Started with stderr closed (2>&-): print(file=sys.stderr) would print to stdout, putting
         # notes and errors among the results (bench --json). What it would say goes nowhere.
-        sys.stderr = open(os.devnull, "w")
+        sys.stderr = null_stderr = open(os.devnull, "w")
     if getattr(sys.stdout, "errors", None) == "strict" and hasattr(sys.stdout, "reconfigure"):
         # A file name the encoding cannot hold (cp1252, Windows' into a file) is escaped, as on
         # stderr, rather than a UnicodeEncodeError after the work is done and its file written.
-        sys.stdout.reconfigure(errors="backslashreplace")
+        reconfigured = sys.stdout
+        reconfigured.reconfigure(errors="backslashreplace")
     argv = sys.argv[1:] if argv is None else [str(a) for a in argv]
-    parser = build_parser()
     main_thread = threading.current_thread() is threading.main_thread()
-    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+    previous = None
     try:
+        parser = build_parser()
+        previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
         with warnings.catch_warnings():
             # NumPy's overflow warnings as a run diverges: the command says what went wrong in its
             # own one line (training diverged ...), so they are noise on stderr.
@@ -1596,6 +1601,12 @@ def main(argv=None):
     finally:
         if main_thread and previous is not None:  # None: a handler installed outside Python, left alone
             signal.signal(signal.SIGTERM, previous)
+        if reconfigured is not None:
+            with contextlib.suppress(OSError, ValueError):  # (a stdout closed or broken by now)
+                reconfigured.reconfigure(errors="strict")
+        if null_stderr is not None and sys.stderr is null_stderr:
+            sys.stderr = None
+            null_stderr.close()
 
 
 def _quiet_stdout(only_if_broken=False):

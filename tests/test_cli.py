@@ -247,6 +247,20 @@ def test_a_name_stdout_cannot_encode_is_escaped_not_a_traceback(monkeypatch, tmp
     assert main(["info", str(model)]) == 0
     stdout.flush()
     assert "\\u043c\\u043e" in stdout.buffer.getvalue().decode("cp1252")  # м, о
+    assert stdout.errors == "strict"  # put back: main() may run inside another program
+
+
+def test_main_puts_back_what_it_changed_of_the_process(monkeypatch, tmp_path):
+    """main() gave a closed stderr the null device and stdout an escaping error handler, and left
+    them so for the program that called it (as it puts back the SIGTERM handler)."""
+    import io
+    import signal
+
+    monkeypatch.setattr(sys, "stderr", None)
+    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(io.BytesIO(), encoding="utf-8"))
+    handler = signal.getsignal(signal.SIGTERM)
+    assert main(["info", str(tmp_path / "missing.npz")]) == 2
+    assert sys.stderr is None and sys.stdout.errors == "strict" and signal.getsignal(signal.SIGTERM) is handler
 
 
 def test_generate_memorize_at_its_natural_length_and_level(capsys, tmp_path, models):
