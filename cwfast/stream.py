@@ -158,9 +158,9 @@ class Stream:
         What :meth:`process` does with a block holding a value the model cannot read: NaN,
         infinity, or one too large for the model's dtype (or, with a level, for its smallest
         gain). ``"refuse"`` (default): raise :class:`ParameterError`, the stream unchanged.
-        ``"zero"``: read each such value as 0 and go on, as the C export does (an audio callback
-        should not stop for one bad sample from upstream); :attr:`bad_blocks` counts the blocks
-        read so. A good block takes the same path either way; a bad one is copied, which allocates.
+        ``"zero"``: read each such value as 0 and go on (an audio callback should not stop for
+        one bad sample from upstream; the C export reads NaN and infinity as 0 too, and holds a
+        finite input within +-1e15); :attr:`bad_blocks` counts the blocks read so. A good block takes the same path either way; a bad one is copied, which allocates.
 
     Notes
     -----
