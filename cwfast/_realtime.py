@@ -28,7 +28,8 @@ There is one entry per *kind* of recurrence (:data:`KINDS`), each calling one ke
   copied, once. The state slot holds h (n,) alone; the history lives in the buffer.
 - ``"clockwork_voices"`` and ``"clockwork_lanes"`` (V voices of a Clockwork RNN or SRN,
   ``Stream(model, voices=V)``): :func:`cwfast._voice_kernels._forward_voices_blocks`, or, for a
-  V that is a multiple of the lanes (16), ``_forward_voices_lanes``. X and Y are (n_steps, V, n_in / n_out), the
+  V that is a multiple of the lanes (16), ``_forward_voices_lanes``. X and Y are
+  (n_steps, V, n_in / n_out), the
   state (V, n), the work slot V * (n_modules + 2) * n floats (the kept products, the sums, the
   lane states); the voice slots give V (a multiple of the kernel's voice block), the number of
   real voices, and the addresses of the voices' clocks (V,) int64, which replace T0, and of the

@@ -231,9 +231,9 @@ def cut_short(path, sound_file):
     libsndfile reads a file whose header promises more audio than it holds for what it holds, and
     says so only in its log (``extra_info``): the sizes of a WAV, CAF, AIFF or AU file's audio
     chunk, a W64 file's size, an RF64 file's frame count, and an Ogg stream without its end mark,
-    are read from there. Junk after a whole file's
-    audio is not a cut, nor is a header written without a length (``_UNKNOWN_SIZE``). A FLAC file
-    says its length, and is found cut short when its decoder stops (:func:`decoder_stopped`)."""
+    are read from there. Junk after a whole file's audio is not a cut, nor is a header written
+    without a length (``_UNKNOWN_SIZE``). A FLAC file says its length, and is found cut short
+    when its decoder stops (:func:`decoder_stopped`)."""
     log = sound_file.extra_info
     held = sound_file.frames / sound_file.samplerate
     chunk = _CHUNK_CUT.search(log)

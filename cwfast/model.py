@@ -198,11 +198,16 @@ class Level:
             yield start, gains[0, :n]
 
 
+def level_limit(level, dtype):
+    """The largest input ``level``'s smallest gain divides into a finite value of ``dtype``."""
+    return float(np.finfo(dtype).max) * level.floor
+
+
 def check_level_range(x, level, dtype, name):
     """ParameterError if a value of ``x`` divided by the level's smallest gain is infinite in
     ``dtype`` (3e38 in float32): the network would read inf, and its outputs NaN."""
     if x.size:
-        limit = float(np.finfo(dtype).max) * level.floor
+        limit = level_limit(level, dtype)
         # From the extremes: no float64 copy of x (this runs on every levelled forward pass,
         # training's included). A NaN makes the peak NaN, which passes: the callers refuse NaN.
         peak = max(float(x.max()), -float(x.min()))

@@ -42,7 +42,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from .errors import CwfastError, ParameterError
-from .model import SequenceModel, State, check_level_range
+from .model import SequenceModel, State, check_level_range, level_limit
 from . import validate
 from .validate import positive_int as _positive_int, rate as _rate
 
@@ -160,7 +160,8 @@ class Stream:
         gain). ``"refuse"`` (default): raise :class:`ParameterError`, the stream unchanged.
         ``"zero"``: read each such value as 0 and go on (an audio callback should not stop for
         one bad sample from upstream; the C export reads NaN and infinity as 0 too, and holds a
-        finite input within +-1e15); :attr:`bad_blocks` counts the blocks read so. A good block takes the same path either way; a bad one is copied, which allocates.
+        finite input within +-1e15); :attr:`bad_blocks` counts the blocks read so. A good block
+        takes the same path either way; a bad one is copied, which allocates.
 
     Notes
     -----
@@ -1021,7 +1022,7 @@ class Stream:
         divides it, or the resampling filter's gain multiplies it). Off the real-time path."""
         limit = float(np.finfo(self._dtype).max)
         if self._level is not None and self._model.level is not None:
-            limit *= self._model.level.floor
+            limit = level_limit(self._model.level, self._dtype)
         if self._resamplers is not None:
             limit /= self._resamplers[0].gain
         x = np.array(block, dtype=np.float64)
